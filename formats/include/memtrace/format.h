@@ -1,0 +1,459 @@
+/* memtrace snapshot container: records, the streaming writer, the reader.
+ *
+ * The byte layout is specified in formats/SPEC.md; this header is the C
+ * view of it. Depends on nothing but the C library. Every function that can
+ * fail returns 0 or a negative MT_E_* code (memtrace/errors.h) and, when
+ * given an mt_diag, says where and why. Handles are independent: two
+ * handles may be used from two threads at once, one handle from one thread
+ * at a time. */
+#ifndef MEMTRACE_FORMAT_H
+#define MEMTRACE_FORMAT_H
+
+#include <stdint.h>
+#include <stddef.h>
+#include "memtrace/errors.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MT_FORMAT_MAJOR 1
+#define MT_FORMAT_MINOR 0
+
+/* ------------------------------------------------------------------ */
+/* Values                                                               */
+
+/* A string or byte span. Strings read from a file point into the reader's
+ * block buffer and are not NUL-terminated. */
+typedef struct mt_str {
+    const char *ptr;
+    size_t len;
+} mt_str;
+
+/* Builds an mt_str from a NUL-terminated string (NULL gives an empty one). */
+mt_str mt_str_c(const char *s);
+
+typedef enum mt_value_type {
+    MT_VAL_NIL = 0,
+    MT_VAL_BOOL,
+    MT_VAL_INT,   /* negative integers */
+    MT_VAL_UINT,  /* non-negative integers */
+    MT_VAL_FLOAT,
+    MT_VAL_STR,
+    MT_VAL_BIN
+} mt_value_type;
+
+/* A scalar of any type: meta values, column minimum and maximum, most
+ * common values. */
+typedef struct mt_value {
+    mt_value_type type;
+    union {
+        int b;
+        int64_t i;
+        uint64_t u;
+        double f;
+        mt_str s;
+    } v;
+} mt_value;
+
+/* ------------------------------------------------------------------ */
+/* Record kinds and their records (SPEC.md section 4)                   */
+
+typedef enum mt_kind {
+    MT_KIND_META = 1,
+    MT_KIND_STRING = 2,
+    MT_KIND_TYPE = 3,
+    MT_KIND_OBJECT = 4,
+    MT_KIND_REF = 5,
+    MT_KIND_ROOT = 6,
+    MT_KIND_FRAME = 7,
+    MT_KIND_STACK = 8,
+    MT_KIND_ALLOC = 9,
+    MT_KIND_SAMPLE = 10,
+    MT_KIND_DF_FRAME = 11,
+    MT_KIND_DF_COLUMN = 12,
+    MT_KIND_DF_VALUE = 13,
+    MT_KIND_DF_SKETCH = 14,
+    MT_KIND_GPU_DEVICE = 15,
+    MT_KIND_GPU_SEGMENT = 16,
+    MT_KIND_GPU_BLOCK = 17,
+    MT_KIND_GPU_EVENT = 18,
+    MT_KIND_NB_CELL = 19,
+    MT_KIND_MAX = 19,       /* highest kind this version knows */
+    MT_KIND_INDEX = 0xFF00  /* the footer index; internal to the container */
+} mt_kind;
+
+/* Object flags (mt_object.flags). */
+#define MT_OBJ_GC_TRACKED 0x1u   /* tracked by the garbage collector */
+#define MT_OBJ_UNREACHABLE 0x2u  /* found garbage at dump time */
+#define MT_OBJ_HELD_FROM_C 0x4u  /* more references than visible referrers */
+#define MT_OBJ_LOST 0x80000000u  /* reader only: its block was lost */
+
+/* Reference flags (mt_ref.flags). */
+#define MT_REF_WEAK 0x1u
+
+/* One meta entry: tool, tool_version, host, pid, start_time, label,
+ * "label.NAME" user labels, and any other key. */
+typedef struct mt_meta {
+    mt_str key;
+    mt_value value;
+} mt_meta;
+
+/* An interned string other records refer to by id (ids start at 1). */
+typedef struct mt_string {
+    uint32_t id;
+    mt_str text;
+} mt_string;
+
+/* A type; objects refer to it by id. */
+typedef struct mt_type {
+    uint32_t id;
+    mt_str name;  /* qualified name, "collections.OrderedDict" */
+} mt_type;
+
+/* A heap object. Its dense index is its position among all OBJECT records
+ * of the file (0, 1, 2, ...); references use that index. */
+typedef struct mt_object {
+    uint64_t id;       /* identity in the process: address or id() */
+    uint32_t type;     /* mt_type.id */
+    uint64_t size;     /* bytes, as sys.getsizeof reports */
+    uint32_t flags;    /* MT_OBJ_* */
+    uint32_t stack;    /* mt_stack.id of its allocation, 0 if unknown */
+    uint32_t gen;      /* GC generation, 0 if unknown or untracked */
+} mt_object;
+
+/* A reference between two objects, by dense object index. */
+typedef struct mt_ref {
+    uint32_t src;
+    uint32_t dst;
+    uint32_t flags;    /* MT_REF_* */
+    mt_str label;      /* attribute name, dict key, "[3]"; empty if none */
+} mt_ref;
+
+/* A root: an object held from outside the graph. */
+typedef struct mt_root {
+    uint32_t obj;      /* dense object index */
+    mt_str kind;       /* "module", "frame", "thread", "c", "global", ... */
+    mt_str name;       /* module name, frame function, ...; may be empty */
+} mt_root;
+
+/* A source location of a call stack. */
+typedef struct mt_frame {
+    uint32_t id;       /* 1-based */
+    mt_str function;
+    mt_str file;
+    uint32_t line;
+} mt_frame;
+
+/* A call stack as a chain: this frame, called from the stack `parent`. */
+typedef struct mt_stack {
+    uint32_t id;       /* 1-based */
+    uint32_t frame;    /* innermost frame (mt_frame.id) */
+    uint32_t parent;   /* caller's stack id, 0 at the outermost frame */
+} mt_stack;
+
+/* Allocation event operations. */
+#define MT_ALLOC_ALLOC 0u  /* a block was allocated */
+#define MT_ALLOC_FREE 1u   /* a block was freed */
+#define MT_ALLOC_LIVE 2u   /* blocks live at snapshot time (count of them) */
+
+typedef struct mt_alloc {
+    uint64_t time_ns;  /* since the meta start_time */
+    uint32_t op;       /* MT_ALLOC_* */
+    uint64_t address;
+    uint64_t size;     /* bytes (total over count for MT_ALLOC_LIVE) */
+    uint32_t stack;    /* mt_stack.id, 0 if unknown */
+    uint32_t thread;
+    uint32_t domain;   /* 0 python, 1 native, 2 gpu */
+    uint64_t count;    /* blocks this record stands for; 0 means 1 */
+} mt_alloc;
+
+/* One point of a time series ("rss", "traced", "gpu0.reserved"). */
+typedef struct mt_sample {
+    uint64_t time_ns;
+    mt_str series;
+    double value;
+    mt_str step;       /* pipeline step name; may be empty */
+} mt_sample;
+
+/* A pandas DataFrame's shape and memory. */
+typedef struct mt_df_frame {
+    uint32_t id;       /* 1-based */
+    mt_str name;
+    uint64_t rows;
+    uint32_t columns;
+    mt_str index_kind; /* "range", "int64", "multi", ... */
+    uint64_t index_bytes;
+    uint64_t shallow_bytes;
+    uint64_t deep_bytes;
+    mt_str step;
+} mt_df_frame;
+
+/* Column flags (mt_df_column.flags). */
+#define MT_COL_KEY 0x1u       /* a join or group key */
+#define MT_COL_SORTED 0x2u
+#define MT_COL_UNIQUE 0x4u
+#define MT_COL_F32_EXACT 0x8u /* every value survives float32 */
+
+typedef struct mt_df_column {
+    uint32_t frame;    /* mt_df_frame.id */
+    uint32_t position;
+    mt_str name;
+    mt_str dtype;
+    uint64_t shallow_bytes;   /* memory_usage() */
+    uint64_t deep_bytes;      /* memory_usage(deep=True) */
+    uint64_t distinct_bytes;  /* distinct objects' bytes, object columns */
+    uint64_t null_count;
+    uint64_t distinct_count;
+    mt_value min;
+    mt_value max;
+    uint32_t flags;           /* MT_COL_* */
+} mt_df_column;
+
+/* One of a column's most common values. */
+typedef struct mt_df_value {
+    uint32_t frame;
+    uint32_t position;
+    mt_value value;
+    uint64_t count;
+} mt_df_value;
+
+/* A sketch of a column's values (kind "kmv", "hll", ...). */
+typedef struct mt_df_sketch {
+    uint32_t frame;
+    uint32_t position;
+    mt_str kind;
+    mt_str data;       /* binary */
+} mt_df_sketch;
+
+typedef struct mt_gpu_device {
+    uint32_t id;
+    mt_str name;
+    uint64_t total_bytes;
+    uint64_t reserved_bytes;
+    uint64_t allocated_bytes;
+} mt_gpu_device;
+
+typedef struct mt_gpu_segment {
+    uint32_t device;
+    uint64_t address;
+    uint64_t size;
+    uint64_t stream;
+    mt_str pool;       /* "large", "small", or a pool name */
+    uint64_t allocated_bytes;
+} mt_gpu_segment;
+
+typedef struct mt_gpu_block {
+    uint32_t device;
+    uint64_t address;
+    uint64_t size;
+    uint64_t requested;
+    mt_str state;      /* "active_allocated", "inactive", ... */
+    uint32_t stack;
+} mt_gpu_block;
+
+typedef struct mt_gpu_event {
+    uint32_t device;
+    uint64_t time_ns;
+    mt_str action;     /* "alloc", "free_completed", "segment_alloc", "oom" */
+    uint64_t address;
+    uint64_t size;
+    uint64_t stream;
+    uint32_t stack;
+} mt_gpu_event;
+
+/* A notebook cell's execution. */
+typedef struct mt_nb_cell {
+    uint32_t id;
+    uint32_t exec_count;
+    mt_str source;
+    uint64_t start_ns;
+    uint64_t end_ns;
+    uint64_t rss_before;
+    uint64_t rss_after;
+} mt_nb_cell;
+
+/* Any record; `kind` says which member is valid. */
+typedef struct mt_record {
+    mt_kind kind;
+    union {
+        mt_meta meta;
+        mt_string string;
+        mt_type type;
+        mt_object object;
+        mt_ref ref;
+        mt_root root;
+        mt_frame frame;
+        mt_stack stack;
+        mt_alloc alloc;
+        mt_sample sample;
+        mt_df_frame df_frame;
+        mt_df_column df_column;
+        mt_df_value df_value;
+        mt_df_sketch df_sketch;
+        mt_gpu_device gpu_device;
+        mt_gpu_segment gpu_segment;
+        mt_gpu_block gpu_block;
+        mt_gpu_event gpu_event;
+        mt_nb_cell nb_cell;
+    } u;
+} mt_record;
+
+/* Short lowercase name of a kind as SPEC.md and the tools print it
+ * ("objects", "refs"); "unknown" for a kind this version does not know. */
+const char *mt_kind_name(int kind);
+
+/* The kind named name (as mt_kind_name prints it), or 0. */
+int mt_kind_from_name(const char *name);
+
+/* ------------------------------------------------------------------ */
+/* Writer                                                               */
+
+typedef struct mt_writer mt_writer;
+
+typedef struct mt_writer_opts {
+    size_t block_bytes;  /* uncompressed bytes per block; 0: 1 MiB */
+    int level;           /* zstd level; 0: 3 */
+} mt_writer_opts;
+
+/* Creates (or truncates) path and writes the header. The writer keeps at
+ * most one unfinished block per record kind in memory, so its memory is
+ * bounded whatever the snapshot's size; each finished block is compressed
+ * and written at once, so a crash loses at most the unfinished blocks.
+ * opts may be NULL. On success *out owns the file until mt_writer_close().
+ * @return 0, or MT_E_IO (diag names the system error), MT_E_NOMEM. */
+int mt_writer_open(const char *path, const mt_writer_opts *opts,
+                   mt_writer **out, mt_diag *diag);
+
+/* Appends one record of the given kind; rec points to the struct of that
+ * kind (mt_object for MT_KIND_OBJECT, ...). Strings are copied. An error
+ * is sticky: every later call returns it.
+ * @return 0, MT_E_INVAL for an unknown kind, MT_E_IO, MT_E_NOMEM. */
+int mt_writer_add(mt_writer *w, mt_kind kind, const void *rec);
+
+/* Convenience: one meta entry with a string, unsigned or float value. */
+int mt_writer_meta_str(mt_writer *w, const char *key, const char *value);
+int mt_writer_meta_uint(mt_writer *w, const char *key, uint64_t value);
+int mt_writer_meta_float(mt_writer *w, const char *key, double value);
+
+/* Records of this kind added so far. For MT_KIND_OBJECT that is the dense
+ * index the next object gets. */
+uint64_t mt_writer_count(const mt_writer *w, mt_kind kind);
+
+/* Finishes and writes every unfinished block, so that everything added so
+ * far survives a crash (the data reaches the kernel; no fsync).
+ * @return 0, or the sticky error. */
+int mt_writer_flush(mt_writer *w);
+
+/* Flushes, writes the footer index and trailer, closes the file and frees
+ * w (also when it fails). NULL is a no-op returning 0.
+ * @return 0, or the first error met during the writer's life. */
+int mt_writer_close(mt_writer *w, mt_diag *diag);
+
+/* Frees w and closes the file without writing what is unfinished, the
+ * index or the trailer: the file is left as a crash would leave it.
+ * For tests and for giving up. NULL is a no-op. */
+void mt_writer_abandon(mt_writer *w);
+
+/* ------------------------------------------------------------------ */
+/* Reader                                                               */
+
+typedef struct mt_reader mt_reader;
+
+/* Block status after open's structural check. */
+typedef enum mt_block_status {
+    MT_BLOCK_OK = 0,       /* header valid; payload checked when opened */
+    MT_BLOCK_DAMAGED = 1   /* header or payload failed validation */
+} mt_block_status;
+
+/* One data block, as listed by the index or found by scanning. */
+typedef struct mt_block_info {
+    uint64_t offset;       /* of the block's sync marker */
+    uint64_t first;        /* sequence number of its first record */
+    uint32_t count;        /* records in it */
+    uint32_t stored;       /* payload bytes (the zstd frame) */
+    uint32_t raw;          /* payload bytes after decompression */
+    uint16_t kind;
+    uint16_t status;       /* mt_block_status */
+} mt_block_info;
+
+/* A stretch of the file that could not be used. */
+typedef struct mt_damage {
+    int code;              /* MT_E_* */
+    int64_t block;         /* block index, -1 if the bytes hold no block */
+    uint64_t offset;       /* where the damage starts */
+    uint64_t length;       /* bytes that could not be used */
+    int kind;              /* record kind lost, 0 if unknown */
+    uint64_t first;        /* first record lost, if records is not 0 */
+    uint64_t records;      /* records lost, 0 if unknown */
+    char msg[200];         /* what is wrong: lowercase, no full stop */
+} mt_damage;
+
+/* Maps path and checks its header, trailer, index and every block header.
+ * Damage found here (and later, when blocks are opened) is listed by
+ * mt_reader_damage(); open itself fails only when nothing can be read.
+ * @return 0, or MT_E_IO, MT_E_NOTSNAP (bad magic or empty file),
+ *         MT_E_VERSION (a newer major version; msg names both),
+ *         MT_E_NOMEM. */
+int mt_reader_open(const char *path, mt_reader **out, mt_diag *diag);
+
+/* Same over a caller-owned buffer that must outlive the reader; name is
+ * used in messages. */
+int mt_reader_open_mem(const void *data, size_t size, const char *name,
+                       mt_reader **out, mt_diag *diag);
+
+/* Unmaps and frees. NULL is a no-op. */
+void mt_reader_free(mt_reader *r);
+
+/* Format version of the file. */
+void mt_reader_version(const mt_reader *r, unsigned *major, unsigned *minor);
+
+/* Size of the file in bytes. */
+uint64_t mt_reader_size(const mt_reader *r);
+
+/* 1 when the file ends with a valid index and trailer (it was closed). */
+int mt_reader_closed(const mt_reader *r);
+
+/* Data blocks in file order; the index block is not among them. */
+size_t mt_reader_block_count(const mt_reader *r);
+const mt_block_info *mt_reader_block(const mt_reader *r, size_t i);
+
+/* Damage found so far, in the order it was found. */
+size_t mt_reader_damage_count(const mt_reader *r);
+const mt_damage *mt_reader_damage(const mt_reader *r, size_t i);
+
+/* Records a damaged block found by a caller (a record that fails a check
+ * only the caller can make, such as a reference past the last object):
+ * marks block i damaged and lists it. */
+void mt_reader_block_fail(mt_reader *r, size_t i, int code, const char *msg);
+
+/* Iterates the records of one block. Filled by mt_reader_block_open(). */
+typedef struct mt_cursor {
+    const uint8_t *p, *end;  /* remaining decompressed payload */
+    uint64_t index;          /* records decoded so far */
+    uint32_t count;          /* records in the block */
+    uint16_t kind;
+    size_t block;
+    mt_reader *reader;
+} mt_cursor;
+
+/* Decompresses block i into the reader's buffer and points c at its first
+ * record. The previous cursor of this reader becomes invalid. A damaged
+ * block is listed by mt_reader_damage() and marked in its info.
+ * @return 0, or MT_E_CHECKSUM, MT_E_CORRUPT, MT_E_LIMIT, MT_E_NOMEM. */
+int mt_reader_block_open(mt_reader *r, size_t i, mt_cursor *c,
+                         mt_diag *diag);
+
+/* Decodes the next record into rec, which must be the struct of the
+ * block's kind (an mt_record's union fits all). Strings in rec point into
+ * the reader's buffer until the next mt_reader_block_open(). Records of a
+ * kind this version does not know are counted but not decoded: rec is
+ * left alone. On error the block is marked damaged.
+ * @return 1 when a record was decoded, 0 at the end of the block, or
+ *         MT_E_MSGPACK, MT_E_RECORD (diag has the offset in the block). */
+int mt_cursor_next(mt_cursor *c, void *rec, mt_diag *diag);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,112 @@
+/* Internals of the formats library: the container's constants, CRC-32,
+ * the msgpack token reader and the record schemas. Not installed. */
+#ifndef MT_FORMATS_INTERNAL_H
+#define MT_FORMATS_INTERNAL_H
+
+#include <stdint.h>
+#include <string.h>
+#include "memtrace/format.h"
+
+/* SPEC.md section 2: the 16-byte file header. The magic is PNG-style: a
+ * high-bit byte catches 7-bit transports, CR LF catches newline
+ * conversion, ^Z stops `type` on DOS. */
+#define MT__MAGIC "\x89MTS\r\n\x1a\n"
+#define MT__HEADER_SIZE 16
+/* SPEC.md section 3: every block starts with this marker; a reader that
+ * lost its place searches for it. */
+#define MT__BLOCK_MARKER "\xb5MTBLK\r\n"
+#define MT__BLOCK_HEADER_SIZE 36
+/* SPEC.md section 5: the trailer closes a file and points at the index. */
+#define MT__END_MAGIC "MTSEND\r\n"
+#define MT__TRAILER_SIZE 24
+/* A block's decompressed payload may not exceed this: it bounds what a
+ * damaged or hostile header can make a reader allocate. */
+#define MT__MAX_RAW (256u << 20)
+
+static inline uint16_t mt__le16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
+static inline uint32_t mt__le32(const uint8_t *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+static inline uint64_t mt__le64(const uint8_t *p) { return mt__le32(p) | (uint64_t)mt__le32(p + 4) << 32; }
+static inline void mt__put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
+static inline void mt__put32(uint8_t *p, uint32_t v) {
+    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+static inline void mt__put64(uint8_t *p, uint64_t v) {
+    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* CRC-32 as zlib computes it (reflected polynomial 0xEDB88320). */
+uint32_t mt__crc32(const void *data, size_t n);
+
+/* Parsed block header (SPEC.md section 3). */
+typedef struct mt__bhdr {
+    uint16_t kind, flags;
+    uint32_t count;
+    uint64_t first;
+    uint32_t stored, raw;
+} mt__bhdr;
+
+/* Encodes h into 36 bytes, CRC included. */
+void mt__bhdr_put(uint8_t *out, const mt__bhdr *h);
+/* 0 when p holds a marker and a header whose CRC matches, else
+ * MT_E_CORRUPT (no marker) or MT_E_CHECKSUM. */
+int mt__bhdr_get(const uint8_t *p, mt__bhdr *h);
+
+/* ---- msgpack tokens (mp.c) ---- */
+enum { MT__MP_NIL, MT__MP_BOOL, MT__MP_UINT, MT__MP_INT, MT__MP_FLOAT,
+       MT__MP_STR, MT__MP_BIN, MT__MP_ARRAY, MT__MP_MAP, MT__MP_EXT };
+
+typedef struct mt__mptok {
+    int type;
+    uint64_t u;          /* UINT; BOOL; element count of ARRAY and MAP */
+    int64_t i;           /* INT */
+    double f;            /* FLOAT */
+    const uint8_t *ptr;  /* STR, BIN, EXT payload */
+    uint32_t len;
+} mt__mptok;
+
+/* Reads one token at *p (< end) and advances *p past it; for STR, BIN and
+ * EXT that includes the payload, for ARRAY and MAP only the header.
+ * @return 0, or MT_E_MSGPACK (truncated, or the reserved byte 0xc1). */
+int mt__mp_next(const uint8_t **p, const uint8_t *end, mt__mptok *t);
+/* Skips one whole value, however nested, without recursion. */
+int mt__mp_skip(const uint8_t **p, const uint8_t *end);
+
+/* ---- record schemas (schema.c) ---- */
+enum { MT__F_U32, MT__F_U64, MT__F_F64, MT__F_STR, MT__F_BIN, MT__F_VAL };
+
+typedef struct mt__field {
+    const char *name;
+    uint8_t type;
+    uint8_t required;
+    uint16_t offset;  /* in the record struct */
+} mt__field;
+
+typedef struct mt__kind_desc {
+    int kind;
+    const char *name;
+    size_t size;       /* of the record struct */
+    const mt__field *fields;
+    unsigned nfields;
+} mt__kind_desc;
+
+/* The schema of a known kind (MT_KIND_INDEX included), or NULL. */
+const mt__kind_desc *mt__kind_schema(int kind);
+
+/* The footer index's record (SPEC.md section 5). */
+typedef struct mt__index_entry {
+    uint64_t offset;
+    uint32_t kind;
+    uint32_t count;
+    uint64_t first;
+    uint32_t stored;
+    uint32_t raw;
+} mt__index_entry;
+
+/* Decodes one record of desc at *p into rec (zeroed first); *p advances.
+ * On error fills msg. @return 0, MT_E_MSGPACK or MT_E_RECORD. */
+int mt__record_decode(const mt__kind_desc *desc, const uint8_t **p,
+                      const uint8_t *end, void *rec, char *msg, size_t n);
+
+#endif

@@ -1,0 +1,436 @@
+/* The reader: maps a file, finds its blocks through the footer index (or
+ * by scanning when the file was not closed or the index is damaged),
+ * checks every block, and lists what could not be used. */
+#include <errno.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#define ZSTD_STATIC_LINKING_ONLY /* ZSTD_getFrameHeader: the checksum flag */
+#include <zstd.h>
+#include <zstd_errors.h>
+#include "internal.h"
+
+struct mt_reader {
+    const uint8_t *data;
+    size_t size;
+    void *map;        /* munmap on free */
+    uint8_t *owned;   /* free on free (read() fallback) */
+    unsigned major, minor;
+    int closed;
+    mt_block_info *blocks;
+    size_t nblocks, capblocks;
+    mt_damage *damage;
+    size_t ndamage, capdamage;
+    ZSTD_DCtx *dctx;
+    uint8_t *buf;
+    size_t bufcap;
+};
+
+static void *grow(void *p, size_t *cap, size_t n, size_t elem) {
+    if (n < *cap) return p;
+    size_t nc = *cap ? *cap * 2 : 16;
+    void *np = realloc(p, nc * elem);
+    if (np) *cap = nc;
+    return np;
+}
+
+static int add_block(mt_reader *r, const mt_block_info *b) {
+    mt_block_info *nb = grow(r->blocks, &r->capblocks, r->nblocks, sizeof *nb);
+    if (!nb) return MT_E_NOMEM;
+    r->blocks = nb;
+    r->blocks[r->nblocks++] = *b;
+    return 0;
+}
+
+static void add_damage(mt_reader *r, int code, int64_t block, uint64_t offset, uint64_t length, int kind,
+                       uint64_t first, uint64_t records, const char *fmt, ...)
+    __attribute__((format(printf, 9, 10)));
+
+static void add_damage(mt_reader *r, int code, int64_t block, uint64_t offset, uint64_t length, int kind,
+                       uint64_t first, uint64_t records, const char *fmt, ...) {
+    mt_damage *nd = grow(r->damage, &r->capdamage, r->ndamage, sizeof *nd);
+    if (!nd) return; /* the block stays marked damaged; only the note is lost */
+    r->damage = nd;
+    mt_damage *d = &r->damage[r->ndamage++];
+    *d = (mt_damage){ code, block, offset, length, kind, first, records, "" };
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(d->msg, sizeof d->msg, fmt, ap);
+    va_end(ap);
+}
+
+void mt_reader_block_fail(mt_reader *r, size_t i, int code, const char *msg) {
+    if (i >= r->nblocks || r->blocks[i].status == MT_BLOCK_DAMAGED) return;
+    mt_block_info *b = &r->blocks[i];
+    b->status = MT_BLOCK_DAMAGED;
+    add_damage(r, code, (int64_t)i, b->offset, MT__BLOCK_HEADER_SIZE + (uint64_t)b->stored, b->kind, b->first,
+               b->count, "%s", msg);
+}
+
+/* Offset of the next marker at or after from whose header checks out, or
+ * end. */
+static size_t next_block(const mt_reader *r, size_t from, size_t end) {
+    while (from + MT__BLOCK_HEADER_SIZE <= end) {
+        const uint8_t *m = memmem(r->data + from, end - from, MT__BLOCK_MARKER, 8);
+        if (!m) break;
+        size_t at = (size_t)(m - r->data);
+        mt__bhdr h;
+        if (at + MT__BLOCK_HEADER_SIZE <= end && mt__bhdr_get(m, &h) == 0) return at;
+        from = at + 1;
+    }
+    return end;
+}
+
+/* Walks blocks from the header to end, resynchronizing on damage. */
+static int scan(mt_reader *r, size_t end) {
+    size_t pos = MT__HEADER_SIZE;
+    while (pos < end) {
+        int64_t bi = (int64_t)r->nblocks;
+        if (end - pos < MT__BLOCK_HEADER_SIZE) {
+            add_damage(r, MT_E_TRUNCATED, -1, pos, end - pos, 0, 0, 0,
+                       "file ends inside a block header (%zu of %d bytes)", end - pos, MT__BLOCK_HEADER_SIZE);
+            return 0;
+        }
+        mt__bhdr h;
+        int rc = mt__bhdr_get(r->data + pos, &h);
+        if (rc == 0) {
+            uint64_t need = MT__BLOCK_HEADER_SIZE + (uint64_t)h.stored;
+            if (need > end - pos) {
+                mt_block_info b = { pos, h.first, h.count, h.stored, h.raw, h.kind, MT_BLOCK_DAMAGED };
+                if (h.kind != MT_KIND_INDEX && add_block(r, &b)) return MT_E_NOMEM;
+                add_damage(r, MT_E_TRUNCATED, h.kind == MT_KIND_INDEX ? -1 : bi, pos, end - pos,
+                           h.kind == MT_KIND_INDEX ? 0 : h.kind, h.first, h.kind == MT_KIND_INDEX ? 0 : h.count,
+                           "block is cut short: it needs %llu bytes, the file has %zu left",
+                           (unsigned long long)need, end - pos);
+                return 0;
+            }
+            /* An index block without its trailer: the writer stopped while
+             * closing. It holds no data, so it is passed over. */
+            if (h.kind != MT_KIND_INDEX) {
+                mt_block_info b = { pos, h.first, h.count, h.stored, h.raw, h.kind, MT_BLOCK_OK };
+                if (add_block(r, &b)) return MT_E_NOMEM;
+            }
+            pos += need;
+            continue;
+        }
+        size_t next = next_block(r, pos + 1, end);
+        mt_block_info b = { pos, 0, 0, 0, 0, 0, MT_BLOCK_DAMAGED };
+        if (add_block(r, &b)) return MT_E_NOMEM;
+        add_damage(r, rc, bi, pos, next - pos, 0, 0, 0, "%s; skipped %zu bytes to %s",
+                   rc == MT_E_CHECKSUM ? "block header checksum mismatch" : "no block marker", next - pos,
+                   next < end ? "the next block" : "the end of the file");
+        pos = next;
+    }
+    return 0;
+}
+
+/* Decompresses the frame at src into r->buf, checking everything SPEC.md
+ * 3.2 asks of it. Fills msg on failure. */
+static int inflate(mt_reader *r, const uint8_t *src, uint32_t stored, uint32_t raw, char *msg, size_t n) {
+    if (raw > MT__MAX_RAW) {
+        snprintf(msg, n, "raw size %u exceeds the 256 MiB limit", raw);
+        return MT_E_LIMIT;
+    }
+    ZSTD_frameHeader fh;
+    size_t hr = ZSTD_getFrameHeader(&fh, src, stored);
+    if (hr != 0 || fh.frameType != ZSTD_frame) {
+        snprintf(msg, n, "payload is not a zstd frame");
+        return MT_E_CORRUPT;
+    }
+    if (!fh.checksumFlag) {
+        snprintf(msg, n, "zstd frame has no content checksum");
+        return MT_E_CORRUPT;
+    }
+    if (fh.frameContentSize != raw) {
+        snprintf(msg, n, "zstd frame holds %llu bytes, the block header says %u",
+                 (unsigned long long)fh.frameContentSize, raw);
+        return MT_E_CORRUPT;
+    }
+    if ((size_t)raw + 1 > r->bufcap) {
+        uint8_t *nb = realloc(r->buf, (size_t)raw + 1);
+        if (!nb) {
+            snprintf(msg, n, "cannot allocate %u bytes", raw);
+            return MT_E_NOMEM;
+        }
+        r->buf = nb;
+        r->bufcap = (size_t)raw + 1;
+    }
+    size_t z = ZSTD_decompressDCtx(r->dctx, r->buf, raw, src, stored);
+    if (ZSTD_isError(z)) {
+        if (ZSTD_getErrorCode(z) == ZSTD_error_checksum_wrong) {
+            snprintf(msg, n, "payload checksum mismatch");
+            return MT_E_CHECKSUM;
+        }
+        snprintf(msg, n, "zstd: %s", ZSTD_getErrorName(z));
+        return MT_E_CORRUPT;
+    }
+    if (z != raw) {
+        snprintf(msg, n, "payload holds %zu bytes, the block header says %u", z, raw);
+        return MT_E_CORRUPT;
+    }
+    return 0;
+}
+
+/* Reads the trailer and index; 1 when they describe the file, which then
+ * needs no scan. */
+static int load_index(mt_reader *r) {
+    if (r->size < MT__HEADER_SIZE + MT__BLOCK_HEADER_SIZE + MT__TRAILER_SIZE) return 0;
+    const uint8_t *t = r->data + r->size - MT__TRAILER_SIZE;
+    if (memcmp(t + 16, MT__END_MAGIC, 8) != 0) return 0;
+    size_t end = r->size - MT__TRAILER_SIZE;
+    if (mt__crc32(t, 12) != mt__le32(t + 12)) {
+        add_damage(r, MT_E_CHECKSUM, -1, end, MT__TRAILER_SIZE, 0, 0, 0, "trailer checksum mismatch; scanning instead");
+        return 0;
+    }
+    uint64_t at = mt__le64(t);
+    uint32_t nb = mt__le32(t + 8);
+    mt__bhdr h;
+    char msg[160] = "";
+    int rc = MT_E_CORRUPT;
+    if (at < MT__HEADER_SIZE || at > end - MT__BLOCK_HEADER_SIZE) snprintf(msg, sizeof msg, "index offset %llu is outside the file", (unsigned long long)at);
+    else if ((rc = mt__bhdr_get(r->data + at, &h)) != 0) snprintf(msg, sizeof msg, "index block header is damaged");
+    else if (h.kind != MT_KIND_INDEX || h.count != nb || at + MT__BLOCK_HEADER_SIZE + h.stored != end) {
+        rc = MT_E_CORRUPT;
+        snprintf(msg, sizeof msg, "index block does not match the trailer");
+    } else
+        rc = inflate(r, r->data + at + MT__BLOCK_HEADER_SIZE, h.stored, h.raw, msg, sizeof msg);
+    if (rc) {
+        add_damage(r, rc, -1, at < end ? at : end, 0, 0, 0, 0, "index: %s; scanning instead", msg);
+        return 0;
+    }
+    const mt__kind_desc *d = mt__kind_schema(MT_KIND_INDEX);
+    const uint8_t *p = r->buf, *pe = r->buf + h.raw;
+    uint64_t expect = MT__HEADER_SIZE;
+    for (uint32_t i = 0; i < nb; i++) {
+        mt__index_entry e;
+        if ((rc = mt__record_decode(d, &p, pe, &e, msg, sizeof msg)) != 0 || e.offset != expect ||
+            e.kind == MT_KIND_INDEX || e.kind > 0xFFFF) {
+            if (!rc) snprintf(msg, sizeof msg, "entry %u does not follow the previous block", i);
+            add_damage(r, rc ? rc : MT_E_CORRUPT, -1, at, 0, 0, 0, 0, "index: %s; scanning instead", msg);
+            r->nblocks = 0;
+            return 0;
+        }
+        mt_block_info b = { e.offset, e.first, e.count, e.stored, e.raw, (uint16_t)e.kind, MT_BLOCK_OK };
+        if (add_block(r, &b)) return -1;
+        expect = e.offset + MT__BLOCK_HEADER_SIZE + e.stored;
+    }
+    if (expect != at || p != pe) {
+        add_damage(r, MT_E_CORRUPT, -1, at, 0, 0, 0, 0, "index: blocks do not reach the index; scanning instead");
+        r->nblocks = 0;
+        return 0;
+    }
+    /* The index is sound: check that each block it lists is where it says. */
+    for (size_t i = 0; i < r->nblocks; i++) {
+        mt_block_info *b = &r->blocks[i];
+        rc = mt__bhdr_get(r->data + b->offset, &h);
+        if (rc == 0 && (h.kind != b->kind || h.count != b->count || h.first != b->first ||
+                        h.stored != b->stored || h.raw != b->raw))
+            rc = MT_E_CORRUPT;
+        if (rc)
+            mt_reader_block_fail(r, i, rc, rc == MT_E_CHECKSUM ? "block header checksum mismatch"
+                                 : rc == MT_E_CORRUPT && memcmp(r->data + b->offset, MT__BLOCK_MARKER, 8) ? "no block marker where the index points"
+                                 : "block header disagrees with the index");
+    }
+    r->closed = 1;
+    return 1;
+}
+
+static int open_common(mt_reader *r, const char *name, mt_diag *diag) {
+    if (r->size == 0) return mt_diag_set(diag, MT_E_NOTSNAP, "empty file, not a memtrace snapshot");
+    size_t k = r->size < 8 ? r->size : 8;
+    if (memcmp(r->data, MT__MAGIC, k) != 0) return mt_diag_set(diag, MT_E_NOTSNAP, "not a memtrace snapshot (bad magic)");
+    if (r->size < MT__HEADER_SIZE) {
+        if (diag) diag->offset = 0;
+        return mt_diag_set(diag, MT_E_TRUNCATED, "file ends inside the header (%zu of %d bytes)", r->size,
+                           MT__HEADER_SIZE);
+    }
+    r->major = mt__le16(r->data + 8);
+    r->minor = mt__le16(r->data + 10);
+    if (r->major > MT_FORMAT_MAJOR || r->major == 0)
+        return mt_diag_set(diag, MT_E_VERSION, "format version %u.%u is %s this reader's %d.%d", r->major, r->minor,
+                           r->major ? "newer than" : "older than any supported by", MT_FORMAT_MAJOR, MT_FORMAT_MINOR);
+    (void)name;
+    r->dctx = ZSTD_createDCtx();
+    if (!r->dctx) return mt_diag_set(diag, MT_E_NOMEM, "cannot allocate the zstd context");
+    int idx = load_index(r);
+    if (idx < 0) return mt_diag_set(diag, MT_E_NOMEM, "cannot allocate the block table");
+    if (!idx) {
+        size_t end = r->size;
+        if (r->size >= MT__TRAILER_SIZE && memcmp(r->data + r->size - 8, MT__END_MAGIC, 8) == 0)
+            end -= MT__TRAILER_SIZE;
+        else
+            add_damage(r, MT_E_TRUNCATED, -1, r->size, 0, 0, 0, 0,
+                       "no index at the end: the file was not closed (the writer stopped or crashed)");
+        if (scan(r, end)) return mt_diag_set(diag, MT_E_NOMEM, "cannot allocate the block table");
+    }
+    return 0;
+}
+
+int mt_reader_open_mem(const void *data, size_t size, const char *name, mt_reader **out, mt_diag *diag) {
+    *out = NULL;
+    mt_reader *r = calloc(1, sizeof *r);
+    if (!r) return mt_diag_set(diag, MT_E_NOMEM, "cannot allocate the reader");
+    r->data = data;
+    r->size = size;
+    int rc = open_common(r, name, diag);
+    if (rc) {
+        mt_reader_free(r);
+        return rc;
+    }
+    *out = r;
+    return 0;
+}
+
+int mt_reader_open(const char *path, mt_reader **out, mt_diag *diag) {
+    *out = NULL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return mt_diag_set(diag, MT_E_IO, "cannot open: %s", strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || S_ISDIR(st.st_mode)) {
+        int e = S_ISDIR(st.st_mode) ? EISDIR : errno;
+        close(fd);
+        return mt_diag_set(diag, MT_E_IO, "cannot read: %s", strerror(e));
+    }
+    mt_reader *r = calloc(1, sizeof *r);
+    if (!r) {
+        close(fd);
+        return mt_diag_set(diag, MT_E_NOMEM, "cannot allocate the reader");
+    }
+    void *m = MAP_FAILED;
+    if (S_ISREG(st.st_mode) && st.st_size > 0) m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (m != MAP_FAILED) {
+        r->map = m;
+        r->data = m;
+        r->size = (size_t)st.st_size;
+    } else if (!S_ISREG(st.st_mode) || st.st_size > 0) {
+        /* A pipe or a file that cannot be mapped: read it whole. */
+        size_t cap = 1 << 16, n = 0;
+        uint8_t *b = malloc(cap);
+        for (;;) {
+            if (!b) break;
+            if (n == cap) {
+                uint8_t *nb = realloc(b, cap *= 2);
+                if (!nb) { free(b); b = NULL; break; }
+                b = nb;
+            }
+            ssize_t k = read(fd, b + n, cap - n);
+            if (k < 0 && errno == EINTR) continue;
+            if (k < 0) {
+                int e = errno;
+                free(b);
+                free(r);
+                close(fd);
+                return mt_diag_set(diag, MT_E_IO, "cannot read: %s", strerror(e));
+            }
+            if (k == 0) break;
+            n += (size_t)k;
+        }
+        if (!b) {
+            free(r);
+            close(fd);
+            return mt_diag_set(diag, MT_E_NOMEM, "cannot hold the file in memory");
+        }
+        r->owned = b;
+        r->data = b;
+        r->size = n;
+    }
+    close(fd);
+    int rc = open_common(r, path, diag);
+    if (rc) {
+        mt_reader_free(r);
+        return rc;
+    }
+    *out = r;
+    return 0;
+}
+
+void mt_reader_free(mt_reader *r) {
+    if (!r) return;
+    if (r->map) munmap(r->map, r->size);
+    free(r->owned);
+    free(r->blocks);
+    free(r->damage);
+    free(r->buf);
+    ZSTD_freeDCtx(r->dctx);
+    free(r);
+}
+
+void mt_reader_version(const mt_reader *r, unsigned *major, unsigned *minor) {
+    if (major) *major = r->major;
+    if (minor) *minor = r->minor;
+}
+
+uint64_t mt_reader_size(const mt_reader *r) { return r->size; }
+int mt_reader_closed(const mt_reader *r) { return r->closed; }
+size_t mt_reader_block_count(const mt_reader *r) { return r->nblocks; }
+const mt_block_info *mt_reader_block(const mt_reader *r, size_t i) { return i < r->nblocks ? &r->blocks[i] : NULL; }
+size_t mt_reader_damage_count(const mt_reader *r) { return r->ndamage; }
+const mt_damage *mt_reader_damage(const mt_reader *r, size_t i) { return i < r->ndamage ? &r->damage[i] : NULL; }
+
+static int block_diag(mt_diag *diag, const mt_reader *r, size_t i, int code, const char *msg) {
+    if (diag) {
+        diag->block = (int64_t)i;
+        diag->offset = i < r->nblocks ? (int64_t)r->blocks[i].offset : -1;
+        diag->kind = i < r->nblocks ? r->blocks[i].kind : 0;
+    }
+    return mt_diag_set(diag, code, "%s", msg);
+}
+
+int mt_reader_block_open(mt_reader *r, size_t i, mt_cursor *c, mt_diag *diag) {
+    memset(c, 0, sizeof *c);
+    if (i >= r->nblocks) return mt_diag_set(diag, MT_E_INVAL, "no block %zu", i);
+    mt_block_info *b = &r->blocks[i];
+    if (b->status == MT_BLOCK_DAMAGED) {
+        for (size_t k = 0; k < r->ndamage; k++)
+            if (r->damage[k].block == (int64_t)i) return block_diag(diag, r, i, r->damage[k].code, r->damage[k].msg);
+        return block_diag(diag, r, i, MT_E_CORRUPT, "block is damaged");
+    }
+    char msg[160];
+    int rc = inflate(r, r->data + b->offset + MT__BLOCK_HEADER_SIZE, b->stored, b->raw, msg, sizeof msg);
+    if (rc) {
+        if (rc != MT_E_NOMEM) mt_reader_block_fail(r, i, rc, msg);
+        return block_diag(diag, r, i, rc, msg);
+    }
+    c->p = r->buf;
+    c->end = r->buf + b->raw;
+    c->count = b->count;
+    c->kind = b->kind;
+    c->block = i;
+    c->reader = r;
+    return 0;
+}
+
+int mt_cursor_next(mt_cursor *c, void *rec, mt_diag *diag) {
+    mt_reader *r = c->reader;
+    if (!r) return 0;
+    char msg[200];
+    int rc;
+    if (c->index == c->count) {
+        if (c->p == c->end) return 0;
+        snprintf(msg, sizeof msg, "%zu bytes follow the last of its %u records", (size_t)(c->end - c->p), c->count);
+        rc = MT_E_CORRUPT;
+    } else if (c->p == c->end) {
+        snprintf(msg, sizeof msg, "payload ends after %llu of its %u records", (unsigned long long)c->index, c->count);
+        rc = MT_E_CORRUPT;
+    } else {
+        const mt__kind_desc *d = mt__kind_schema(c->kind);
+        char why[160] = "record is not msgpack";
+        size_t at = (size_t)(c->p - r->buf);
+        if (d && c->kind != MT_KIND_INDEX) rc = mt__record_decode(d, &c->p, c->end, rec, why, sizeof why);
+        else rc = mt__mp_skip(&c->p, c->end); /* a kind from a newer writer */
+        if (rc == 0) {
+            c->index++;
+            return 1;
+        }
+        snprintf(msg, sizeof msg, "record %llu (payload byte %zu): %s", (unsigned long long)c->index, at, why);
+    }
+    mt_reader_block_fail(r, c->block, rc, msg);
+    c->p = c->end;
+    c->index = c->count;
+    c->reader = NULL;
+    return block_diag(diag, r, c->block, rc, msg);
+}

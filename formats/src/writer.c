@@ -1,0 +1,271 @@
+/* The streaming writer: one msgpack buffer per record kind, each
+ * compressed into a block and written as soon as it is full. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include <msgpack.h>
+#include <zstd.h>
+#include "internal.h"
+
+typedef struct kbuf {
+    msgpack_sbuffer sb;
+    uint32_t count;   /* records in the unfinished block */
+    uint64_t total;   /* records of this kind written, this block included */
+} kbuf;
+
+struct mt_writer {
+    int fd;
+    int err;          /* sticky */
+    char errmsg[200];
+    size_t block_bytes;
+    uint64_t offset;  /* bytes written so far */
+    ZSTD_CCtx *cctx;
+    uint8_t *zbuf;
+    size_t zcap;
+    kbuf kinds[MT_KIND_MAX + 1];
+    mt__index_entry *index;
+    size_t nindex, capindex;
+    msgpack_sbuffer scratch; /* the index block's payload */
+};
+
+static int fail(mt_writer *w, int code, const char *what) {
+    if (!w->err) {
+        w->err = code;
+        snprintf(w->errmsg, sizeof w->errmsg, "%s", what);
+    }
+    return w->err;
+}
+
+static int write_all(mt_writer *w, const void *data, size_t n) {
+    const char *p = data;
+    while (n) {
+        ssize_t k = write(w->fd, p, n);
+        if (k < 0) {
+            if (errno == EINTR) continue;
+            char m[160];
+            snprintf(m, sizeof m, "cannot write at offset %llu: %s", (unsigned long long)w->offset,
+                     strerror(errno));
+            return fail(w, MT_E_IO, m);
+        }
+        p += k;
+        n -= (size_t)k;
+        w->offset += (uint64_t)k;
+    }
+    return 0;
+}
+
+/* Compresses payload into one block of kind and writes it. */
+static int emit_block(mt_writer *w, uint16_t kind, uint32_t count, uint64_t first,
+                      const char *payload, size_t size) {
+    size_t bound = ZSTD_compressBound(size);
+    if (bound > w->zcap) {
+        uint8_t *nb = realloc(w->zbuf, bound);
+        if (!nb) return fail(w, MT_E_NOMEM, "cannot allocate the compression buffer");
+        w->zbuf = nb;
+        w->zcap = bound;
+    }
+    size_t z = ZSTD_compress2(w->cctx, w->zbuf, w->zcap, payload, size);
+    if (ZSTD_isError(z)) {
+        char m[160];
+        snprintf(m, sizeof m, "zstd: %s", ZSTD_getErrorName(z));
+        return fail(w, MT_E_IO, m);
+    }
+    if (z > UINT32_MAX || size > MT__MAX_RAW) return fail(w, MT_E_LIMIT, "block larger than 256 MiB");
+    mt__bhdr h = { kind, 0, count, first, (uint32_t)z, (uint32_t)size };
+    uint8_t hdr[MT__BLOCK_HEADER_SIZE];
+    mt__bhdr_put(hdr, &h);
+    uint64_t at = w->offset;
+    if (write_all(w, hdr, sizeof hdr) || write_all(w, w->zbuf, z)) return w->err;
+    if (kind != MT_KIND_INDEX) {
+        if (w->nindex == w->capindex) {
+            size_t nc = w->capindex ? 2 * w->capindex : 64;
+            mt__index_entry *ni = realloc(w->index, nc * sizeof *ni);
+            if (!ni) return fail(w, MT_E_NOMEM, "cannot grow the index");
+            w->index = ni;
+            w->capindex = nc;
+        }
+        w->index[w->nindex++] = (mt__index_entry){ at, kind, count, first, (uint32_t)z, (uint32_t)size };
+    }
+    return 0;
+}
+
+static int flush_kind(mt_writer *w, int kind) {
+    kbuf *b = &w->kinds[kind];
+    if (!b->count) return 0;
+    int rc = emit_block(w, (uint16_t)kind, b->count, b->total - b->count, b->sb.data, b->sb.size);
+    b->sb.size = 0;
+    b->count = 0;
+    return rc;
+}
+
+int mt_writer_open(const char *path, const mt_writer_opts *opts, mt_writer **out, mt_diag *diag) {
+    *out = NULL;
+    mt_writer *w = calloc(1, sizeof *w);
+    if (!w) return mt_diag_set(diag, MT_E_NOMEM, "cannot allocate the writer");
+    w->fd = -1;
+    w->block_bytes = opts && opts->block_bytes ? opts->block_bytes : (1u << 20);
+    if (w->block_bytes > MT__MAX_RAW / 2) w->block_bytes = MT__MAX_RAW / 2;
+    int level = opts && opts->level ? opts->level : 3;
+    w->cctx = ZSTD_createCCtx();
+    if (!w->cctx) {
+        free(w);
+        return mt_diag_set(diag, MT_E_NOMEM, "cannot allocate the zstd context");
+    }
+    ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_compressionLevel, level);
+    /* SPEC.md 3.2: every frame carries its content checksum and size. */
+    ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_checksumFlag, 1);
+    ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_contentSizeFlag, 1);
+    for (int k = 0; k <= MT_KIND_MAX; k++) msgpack_sbuffer_init(&w->kinds[k].sb);
+    msgpack_sbuffer_init(&w->scratch);
+    w->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (w->fd < 0) {
+        int e = errno;
+        mt_writer_abandon(w);
+        return mt_diag_set(diag, MT_E_IO, "cannot create: %s", strerror(e));
+    }
+    uint8_t hdr[MT__HEADER_SIZE] = { 0 };
+    memcpy(hdr, MT__MAGIC, 8);
+    mt__put16(hdr + 8, MT_FORMAT_MAJOR);
+    mt__put16(hdr + 10, MT_FORMAT_MINOR);
+    if (write_all(w, hdr, sizeof hdr)) {
+        int rc = mt_diag_set(diag, w->err, "%s", w->errmsg);
+        mt_writer_abandon(w);
+        return rc;
+    }
+    *out = w;
+    return 0;
+}
+
+static void pack_str(msgpack_packer *pk, mt_str s) {
+    msgpack_pack_str(pk, s.len);
+    msgpack_pack_str_body(pk, s.ptr, s.len);
+}
+
+static void pack_value(msgpack_packer *pk, const mt_value *v) {
+    switch (v->type) {
+    case MT_VAL_NIL: msgpack_pack_nil(pk); break;
+    case MT_VAL_BOOL: if (v->v.b) msgpack_pack_true(pk); else msgpack_pack_false(pk); break;
+    case MT_VAL_INT: msgpack_pack_int64(pk, v->v.i); break;
+    case MT_VAL_UINT: msgpack_pack_uint64(pk, v->v.u); break;
+    case MT_VAL_FLOAT: msgpack_pack_double(pk, v->v.f); break;
+    case MT_VAL_STR: pack_str(pk, v->v.s); break;
+    case MT_VAL_BIN: msgpack_pack_bin(pk, v->v.s.len); msgpack_pack_bin_body(pk, v->v.s.ptr, v->v.s.len); break;
+    }
+}
+
+/* 1 when the field holds its default (0, empty, nil), which SPEC.md 4.1
+ * lets a writer leave out at the end of a record. */
+static int is_default(const mt__field *f, const char *rec) {
+    const char *p = rec + f->offset;
+    switch (f->type) {
+    case MT__F_U32: return *(const uint32_t *)p == 0;
+    case MT__F_U64: return *(const uint64_t *)p == 0;
+    case MT__F_F64: return *(const double *)p == 0.0;
+    case MT__F_STR: case MT__F_BIN: return ((const mt_str *)p)->len == 0;
+    case MT__F_VAL: return ((const mt_value *)p)->type == MT_VAL_NIL;
+    }
+    return 0;
+}
+
+static void pack_record(msgpack_sbuffer *sb, const mt__kind_desc *d, const void *rec) {
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+    unsigned n = d->nfields;
+    while (n > 0 && !d->fields[n - 1].required && is_default(&d->fields[n - 1], rec)) n--;
+    msgpack_pack_array(&pk, n);
+    for (unsigned i = 0; i < n; i++) {
+        const mt__field *f = &d->fields[i];
+        const char *p = (const char *)rec + f->offset;
+        switch (f->type) {
+        case MT__F_U32: msgpack_pack_uint32(&pk, *(const uint32_t *)p); break;
+        case MT__F_U64: msgpack_pack_uint64(&pk, *(const uint64_t *)p); break;
+        case MT__F_F64: msgpack_pack_double(&pk, *(const double *)p); break;
+        case MT__F_STR: pack_str(&pk, *(const mt_str *)p); break;
+        case MT__F_BIN:
+            msgpack_pack_bin(&pk, ((const mt_str *)p)->len);
+            msgpack_pack_bin_body(&pk, ((const mt_str *)p)->ptr, ((const mt_str *)p)->len);
+            break;
+        case MT__F_VAL: pack_value(&pk, (const mt_value *)p); break;
+        }
+    }
+}
+
+int mt_writer_add(mt_writer *w, mt_kind kind, const void *rec) {
+    if (w->err) return w->err;
+    if (kind < 1 || kind > MT_KIND_MAX || !rec) return MT_E_INVAL;
+    kbuf *b = &w->kinds[kind];
+    size_t before = b->sb.size;
+    pack_record(&b->sb, mt__kind_schema(kind), rec);
+    /* msgpack_sbuffer_write returns -1 without writing when realloc fails. */
+    if (b->sb.size == before) return fail(w, MT_E_NOMEM, "cannot grow a block buffer");
+    b->count++;
+    b->total++;
+    if (b->sb.size >= w->block_bytes || b->count == UINT32_MAX) return flush_kind(w, kind);
+    return 0;
+}
+
+int mt_writer_meta_str(mt_writer *w, const char *key, const char *value) {
+    mt_meta m = { mt_str_c(key), { MT_VAL_STR, { .s = mt_str_c(value) } } };
+    return mt_writer_add(w, MT_KIND_META, &m);
+}
+
+int mt_writer_meta_uint(mt_writer *w, const char *key, uint64_t value) {
+    mt_meta m = { mt_str_c(key), { MT_VAL_UINT, { .u = value } } };
+    return mt_writer_add(w, MT_KIND_META, &m);
+}
+
+int mt_writer_meta_float(mt_writer *w, const char *key, double value) {
+    mt_meta m = { mt_str_c(key), { MT_VAL_FLOAT, { .f = value } } };
+    return mt_writer_add(w, MT_KIND_META, &m);
+}
+
+uint64_t mt_writer_count(const mt_writer *w, mt_kind kind) {
+    return kind >= 1 && kind <= MT_KIND_MAX ? w->kinds[kind].total : 0;
+}
+
+int mt_writer_flush(mt_writer *w) {
+    /* Kinds in number order, so that meta and types come before objects
+     * and objects before references: a reader of a truncated file then
+     * finds what it needs to make sense of what survived. */
+    for (int k = 1; k <= MT_KIND_MAX && !w->err; k++) flush_kind(w, k);
+    return w->err;
+}
+
+int mt_writer_close(mt_writer *w, mt_diag *diag) {
+    if (!w) return 0;
+    int rc = mt_writer_flush(w);
+    if (!rc) {
+        const mt__kind_desc *d = mt__kind_schema(MT_KIND_INDEX);
+        for (size_t i = 0; i < w->nindex; i++) pack_record(&w->scratch, d, &w->index[i]);
+        uint64_t index_at = w->offset;
+        rc = emit_block(w, MT_KIND_INDEX, (uint32_t)w->nindex, 0, w->scratch.data ? w->scratch.data : "",
+                        w->scratch.size);
+        if (!rc) {
+            uint8_t t[MT__TRAILER_SIZE];
+            mt__put64(t, index_at);
+            mt__put32(t + 8, (uint32_t)w->nindex);
+            mt__put32(t + 12, mt__crc32(t, 12));
+            memcpy(t + 16, MT__END_MAGIC, 8);
+            rc = write_all(w, t, sizeof t);
+        }
+    }
+    if (!rc && close(w->fd) != 0) rc = fail(w, MT_E_IO, "cannot close the file");
+    else if (rc) close(w->fd);
+    w->fd = -1;
+    if (rc) mt_diag_set(diag, rc, "%s", w->errmsg);
+    mt_writer_abandon(w);
+    return rc;
+}
+
+void mt_writer_abandon(mt_writer *w) {
+    if (!w) return;
+    if (w->fd >= 0) close(w->fd);
+    for (int k = 0; k <= MT_KIND_MAX; k++) msgpack_sbuffer_destroy(&w->kinds[k].sb);
+    msgpack_sbuffer_destroy(&w->scratch);
+    ZSTD_freeCCtx(w->cctx);
+    free(w->zbuf);
+    free(w->index);
+    free(w);
+}

@@ -1,0 +1,12 @@
+/* libanalyze: memtrace's analysis library. One umbrella header; each
+ * concern has its own header below. Nothing here prints or exits: every
+ * function returns 0 or a negative MT_E_* code and fills an mt_diag. */
+#ifndef MEMTRACE_ANALYZE_H
+#define MEMTRACE_ANALYZE_H
+
+#include "memtrace/errors.h"
+#include "memtrace/format.h"
+#include "memtrace/snapshot.h"
+#include "memtrace/heapjson.h"
+
+#endif

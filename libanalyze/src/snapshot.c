@@ -1,0 +1,675 @@
+/* Loading a snapshot into flat arrays (snapshot.h). */
+#include <stdlib.h>
+#include <string.h>
+#include "memtrace/snapshot.h"
+#include "memtrace/u64map.h"
+#include "snapshot_impl.h"
+
+/* ---- string pool: offsets while loading, mt_str once it stops moving ---- */
+
+static int64_t pool_add(mt_snapshot *s, mt_str str) {
+    if (s->pool_len + str.len + 1 > s->pool_cap) {
+        size_t nc = s->pool_cap ? s->pool_cap : 4096;
+        while (nc < s->pool_len + str.len + 1) nc *= 2;
+        char *np = realloc(s->pool, nc);
+        if (!np) return -1;
+        s->pool = np;
+        s->pool_cap = nc;
+    }
+    int64_t at = (int64_t)s->pool_len;
+    if (str.len) memcpy(s->pool + s->pool_len, str.ptr, str.len);
+    s->pool[s->pool_len + str.len] = 0;
+    s->pool_len += str.len + 1;
+    return at;
+}
+
+/* Offsets are stored in the ptr field until fix_str() turns them into
+ * pointers; pool_ref encodes one. */
+static mt_str pool_ref(int64_t at, size_t len) {
+    mt_str r = { (const char *)(uintptr_t)at, len };
+    return r;
+}
+
+static void fix_str(const mt_snapshot *s, mt_str *str) { str->ptr = s->pool + (uintptr_t)str->ptr; }
+
+static int push(void **arr, size_t *cap, size_t n, size_t elem) {
+    if (n < *cap) return 0;
+    size_t nc = *cap ? *cap * 2 : 16;
+    void *np = realloc(*arr, nc * elem);
+    if (!np) return -1;
+    *arr = np;
+    *cap = nc;
+    return 0;
+}
+
+#define NOMEM(diag) mt_diag_set(diag, MT_E_NOMEM, "out of memory while loading")
+
+/* ---- loading, one pass per concern ---- */
+
+typedef struct loader {
+    mt_snapshot *s;
+    mt_reader *r;
+    unsigned flags;
+    mt_diag *diag;
+    mt_u64map type_ids;   /* type record id -> type index */
+    uint32_t lost_type;   /* index of "<lost>", or UINT32_MAX */
+    /* references while they stream in */
+    uint32_t *src;        /* per edge; NULL while sources come sorted */
+    uint32_t next_u;      /* first object whose out_off is not set yet */
+    uint32_t last_src;
+    uint64_t cap_refs;
+} loader;
+
+/* A damaged block stops a strict load; a salvage load goes on. */
+static int block_failed(loader *L, int rc) {
+    if (rc == MT_E_NOMEM) return rc;
+    return (L->flags & MT_LOAD_SALVAGE) ? 0 : MT_E_DAMAGED;
+}
+
+static void count_kind(mt_snapshot *s, const mt_block_info *b) {
+    int k = b->kind >= 1 && b->kind <= MT_KIND_MAX ? b->kind : 0;
+    mt_kind_stat *st = &s->kinds[k];
+    st->kind = k;
+    st->blocks++;
+    st->records += b->count;
+    st->stored += b->stored + 36u;
+    st->raw += b->raw;
+}
+
+static int add_type(loader *L, uint64_t id, mt_str name, uint32_t *index) {
+    mt_snapshot *s = L->s;
+    if (push((void **)&s->type_names, &s->cap_types, s->n_types, sizeof(mt_str))) return MT_E_NOMEM;
+    int64_t at = pool_add(s, name);
+    if (at < 0) return MT_E_NOMEM;
+    s->type_names[s->n_types] = pool_ref(at, name.len);
+    *index = s->n_types++;
+    if (mt_u64map_put(&L->type_ids, id, *index)) return MT_E_NOMEM;
+    return 0;
+}
+
+/* Runs fn on every record of every block of kind, in file order. A block
+ * whose records fail (in the reader or in fn) is undone with undo. */
+typedef int (*record_fn)(loader *L, const mt_block_info *b, const mt_record *rec, char *why, size_t n);
+typedef void (*undo_fn)(loader *L, const mt_block_info *b, void *mark);
+
+static int loaded_kind(int kind) {
+    return kind == MT_KIND_META || kind == MT_KIND_TYPE || kind == MT_KIND_OBJECT || kind == MT_KIND_REF ||
+           kind == MT_KIND_ROOT;
+}
+
+/* kind 0 stands for every kind the loader does not keep. */
+static int each_block(loader *L, int kind, record_fn fn, void (*before)(loader *, void *), undo_fn undo) {
+    size_t nb = mt_reader_block_count(L->r);
+    for (size_t i = 0; i < nb; i++) {
+        const mt_block_info *b = mt_reader_block(L->r, i);
+        if (b->status != MT_BLOCK_OK || (kind ? b->kind != kind : loaded_kind(b->kind))) continue;
+        mt_cursor c;
+        mt_diag d;
+        mt_diag_clear(&d);
+        int rc = mt_reader_block_open(L->r, i, &c, &d);
+        char mark[64];
+        if (!rc && before) before(L, mark);
+        mt_record rec;
+        rec.kind = (mt_kind)b->kind;
+        while (!rc) {
+            if ((rc = mt_cursor_next(&c, &rec.u, &d)) != 1) break;
+            rc = 0;
+            char why[160] = "";
+            int frc = fn ? fn(L, b, &rec, why, sizeof why) : 0;
+            if (frc == MT_E_NOMEM) return NOMEM(L->diag);
+            if (frc) {
+                char msg[200];
+                snprintf(msg, sizeof msg, "record %llu: %s", (unsigned long long)c.index - 1, why);
+                mt_reader_block_fail(L->r, i, frc, msg);
+                d.block = (int64_t)i;
+                d.offset = (int64_t)b->offset;
+                d.kind = b->kind;
+                mt_diag_set(&d, frc, "%s", msg);
+                rc = frc;
+            }
+        }
+        if (rc < 0) {
+            if (undo && before) undo(L, b, mark);
+            int stop = block_failed(L, rc);
+            if (stop) {
+                if (L->diag) {
+                    const char *file = L->diag->file;
+                    *L->diag = d;
+                    L->diag->file = file;
+                    L->diag->code = stop == MT_E_NOMEM ? MT_E_NOMEM : MT_E_DAMAGED;
+                }
+                return stop;
+            }
+        }
+    }
+    return 0;
+}
+
+/* meta */
+static int on_meta(loader *L, const mt_block_info *b, const mt_record *rec, char *why, size_t n) {
+    mt_snapshot *s = L->s;
+    if (push((void **)&s->meta, &s->cap_meta, s->n_meta, sizeof(mt_meta))) return MT_E_NOMEM;
+    mt_meta m = rec->u.meta;
+    int64_t k = pool_add(s, m.key);
+    if (k < 0) return MT_E_NOMEM;
+    m.key = pool_ref(k, m.key.len);
+    if (m.value.type == MT_VAL_STR || m.value.type == MT_VAL_BIN) {
+        int64_t v = pool_add(s, m.value.v.s);
+        if (v < 0) return MT_E_NOMEM;
+        m.value.v.s = pool_ref(v, m.value.v.s.len);
+    }
+    s->meta[s->n_meta++] = m;
+    return 0;
+}
+
+static void meta_mark(loader *L, void *mark) { memcpy(mark, &L->s->n_meta, sizeof(size_t)); }
+static void meta_undo(loader *L, const mt_block_info *b, void *mark) { memcpy(&L->s->n_meta, mark, sizeof(size_t)); }
+
+/* types */
+static int on_type(loader *L, const mt_block_info *b, const mt_record *rec, char *why, size_t n) {
+    uint32_t idx;
+    if (mt_u64map_get(&L->type_ids, rec->u.type.id, &idx)) {
+        snprintf(why, n, "type id %u is defined twice", rec->u.type.id);
+        return MT_E_RECORD;
+    }
+    return add_type(L, rec->u.type.id, rec->u.type.name, &idx);
+}
+
+/* objects */
+static void lose_objects(loader *L, uint32_t from, uint32_t to) {
+    mt_snapshot *s = L->s;
+    for (uint32_t i = from; i < to; i++) {
+        s->id[i] = 0;
+        s->type[i] = L->lost_type;
+        s->size[i] = 0;
+        s->flags[i] = MT_OBJ_LOST;
+        if (s->stack) s->stack[i] = 0;
+        if (s->gen) s->gen[i] = 0;
+    }
+    s->lost_objects += to - from;
+}
+
+static int on_object(loader *L, const mt_block_info *b, const mt_record *rec, char *why, size_t n) {
+    mt_snapshot *s = L->s;
+    const mt_object *o = &rec->u.object;
+    uint32_t t;
+    if (!mt_u64map_get(&L->type_ids, o->type, &t)) {
+        if (!(L->flags & MT_LOAD_SALVAGE)) {
+            snprintf(why, n, "object names type %u, which no types record defines", o->type);
+            return MT_E_RANGE;
+        }
+        char name[32];
+        snprintf(name, sizeof name, "<type %u>", o->type);
+        if (add_type(L, o->type, mt_str_c(name), &t)) return MT_E_NOMEM;
+    }
+    uint32_t i = s->n_objects++;
+    s->id[i] = o->id;
+    s->type[i] = t;
+    s->size[i] = o->size;
+    s->flags[i] = o->flags & ~MT_OBJ_LOST;
+    if (o->stack && !s->stack && !(s->stack = calloc(s->cap_objects ? s->cap_objects : 1, 4))) return MT_E_NOMEM;
+    if (o->gen && !s->gen && !(s->gen = calloc(s->cap_objects ? s->cap_objects : 1, 4))) return MT_E_NOMEM;
+    if (s->stack) s->stack[i] = o->stack;
+    if (s->gen) s->gen[i] = o->gen;
+    return 0;
+}
+
+static int objects_before(loader *L, const mt_block_info *b) {
+    mt_snapshot *s = L->s;
+    if (b->first < s->n_objects) return MT_E_CORRUPT;
+    lose_objects(L, s->n_objects, (uint32_t)b->first);
+    s->n_objects = (uint32_t)b->first;
+    return 0;
+}
+
+static int load_objects(loader *L) {
+    mt_snapshot *s = L->s;
+    uint64_t total = 0;
+    size_t nb = mt_reader_block_count(L->r);
+    for (size_t i = 0; i < nb; i++) {
+        const mt_block_info *b = mt_reader_block(L->r, i);
+        if (b->kind == MT_KIND_OBJECT && b->first + b->count > total) total = b->first + b->count;
+    }
+    if (total > MT_MAX_OBJECTS)
+        return mt_diag_set(L->diag, MT_E_LIMIT, "%llu objects exceed the limit of %u", (unsigned long long)total,
+                           MT_MAX_OBJECTS);
+    size_t cap = total ? (size_t)total : 1;
+    s->cap_objects = cap;
+    s->id = malloc(cap * 8);
+    s->size = malloc(cap * 8);
+    s->type = malloc(cap * 4);
+    s->flags = malloc(cap * 4);
+    if (!s->id || !s->size || !s->type || !s->flags) return NOMEM(L->diag);
+    for (size_t i = 0; i < nb; i++) {
+        const mt_block_info *b = mt_reader_block(L->r, i);
+        if (b->kind != MT_KIND_OBJECT || b->status != MT_BLOCK_OK) continue;
+        if (objects_before(L, b)) {
+            mt_reader_block_fail(L->r, i, MT_E_CORRUPT, "objects block overlaps the one before it");
+            if (!(L->flags & MT_LOAD_SALVAGE)) {
+                mt_diag d = { .block = (int64_t)i, .offset = (int64_t)b->offset, .kind = MT_KIND_OBJECT };
+                d.file = L->diag ? L->diag->file : NULL;
+                mt_diag_set(&d, MT_E_DAMAGED, "objects block overlaps the one before it");
+                if (L->diag) *L->diag = d;
+                return MT_E_DAMAGED;
+            }
+            continue;
+        }
+        mt_cursor c;
+        mt_diag d;
+        mt_diag_clear(&d);
+        d.file = L->diag ? L->diag->file : NULL;
+        int rc = mt_reader_block_open(L->r, i, &c, &d);
+        mt_record rec;
+        rec.kind = MT_KIND_OBJECT;
+        uint32_t start = s->n_objects;
+        while (!rc) {
+            if ((rc = mt_cursor_next(&c, &rec.u, &d)) != 1) break;
+            rc = 0;
+            char why[160];
+            int frc = on_object(L, b, &rec, why, sizeof why);
+            if (frc == MT_E_NOMEM) return NOMEM(L->diag);
+            if (frc) {
+                char msg[200];
+                snprintf(msg, sizeof msg, "record %llu: %s", (unsigned long long)c.index - 1, why);
+                mt_reader_block_fail(L->r, i, frc, msg);
+                d.block = (int64_t)i;
+                d.offset = (int64_t)b->offset;
+                d.kind = MT_KIND_OBJECT;
+                mt_diag_set(&d, frc, "%s", msg);
+                rc = frc;
+            }
+        }
+        if (rc < 0) {
+            s->n_objects = start; /* undone; the gap turns into placeholders */
+            int stop = block_failed(L, rc);
+            if (stop) {
+                if (L->diag) {
+                    *L->diag = d;
+                    L->diag->code = stop;
+                }
+                return stop == MT_E_NOMEM ? NOMEM(L->diag) : stop;
+            }
+        }
+    }
+    lose_objects(L, s->n_objects, (uint32_t)total);
+    s->n_objects = (uint32_t)total;
+    return 0;
+}
+
+/* references */
+typedef struct label_ent {
+    uint64_t edge;   /* sequence number while loading, then CSR position */
+    int64_t at;      /* pool offset */
+    uint32_t len;
+} label_ent;
+
+/* Sources have come sorted so far; from edge e on they do not: spell out
+ * the source of every edge loaded before e. */
+static int unsort(loader *L, uint64_t e) {
+    mt_snapshot *s = L->s;
+    L->src = malloc((L->cap_refs ? L->cap_refs : 1) * 4);
+    if (!L->src) return MT_E_NOMEM;
+    for (uint32_t u = 0; u < L->next_u; u++) {
+        uint64_t end = u + 1 < L->next_u ? s->out_off[u + 1] : e;
+        for (uint64_t k = s->out_off[u]; k < end; k++) L->src[k] = u;
+    }
+    return 0;
+}
+
+static int on_ref(loader *L, const mt_block_info *b, const mt_record *rec, char *why, size_t n) {
+    mt_snapshot *s = L->s;
+    const mt_ref *r = &rec->u.ref;
+    if (r->src >= s->n_objects || r->dst >= s->n_objects) {
+        if (L->flags & MT_LOAD_SALVAGE) {
+            s->dropped_refs++;
+            return 0;
+        }
+        snprintf(why, n, "reference %u -> %u names an object past the last one (%u objects)", r->src, r->dst,
+                 s->n_objects);
+        return MT_E_RANGE;
+    }
+    if (!(L->flags & MT_LOAD_REFS)) return 0;
+    uint64_t e = s->n_refs;
+    if (e >= L->cap_refs) {
+        snprintf(why, n, "more references than the block headers announce");
+        return MT_E_CORRUPT;
+    }
+    if (!L->src && r->src < L->last_src && unsort(L, e)) return MT_E_NOMEM;
+    if (L->src) L->src[e] = r->src;
+    else {
+        while (L->next_u <= r->src) s->out_off[L->next_u++] = (uint32_t)e;
+        L->last_src = r->src;
+    }
+    s->out_dst[e] = r->dst | (r->flags & MT_REF_WEAK ? MT_GRAPH_WEAK : 0);
+    if ((L->flags & MT_LOAD_LABELS) && r->label.len) {
+        if (push((void **)&s->labels, &s->cap_labels, s->n_labels, sizeof(label_ent))) return MT_E_NOMEM;
+        int64_t at = pool_add(s, r->label);
+        if (at < 0) return MT_E_NOMEM;
+        ((label_ent *)s->labels)[s->n_labels++] = (label_ent){ e, at, (uint32_t)r->label.len };
+    }
+    s->n_refs = e + 1;
+    return 0;
+}
+
+typedef struct ref_mark { uint64_t n_refs; size_t n_labels; uint64_t dropped; uint32_t last_src; } ref_mark;
+
+static void refs_mark(loader *L, void *mark) {
+    ref_mark m = { L->s->n_refs, L->s->n_labels, L->s->dropped_refs, L->last_src };
+    memcpy(mark, &m, sizeof m);
+}
+
+static void refs_undo(loader *L, const mt_block_info *b, void *mark) {
+    ref_mark m;
+    memcpy(&m, mark, sizeof m);
+    mt_snapshot *s = L->s;
+    s->n_refs = m.n_refs;
+    s->n_labels = m.n_labels;
+    s->dropped_refs = m.dropped;
+    /* Sorted mode: objects whose out-edges began inside the undone block
+     * start over; those before it all start below m.n_refs. */
+    if (!L->src) {
+        while (L->next_u > 0 && s->out_off[L->next_u - 1] >= m.n_refs) L->next_u--;
+        L->last_src = m.last_src;
+    }
+}
+
+static int cmp_label(const void *a, const void *b) {
+    uint64_t x = ((const label_ent *)a)->edge, y = ((const label_ent *)b)->edge;
+    return x < y ? -1 : x > y;
+}
+
+/* Turns the streamed edges into CSR both ways. */
+static int finish_refs(loader *L) {
+    mt_snapshot *s = L->s;
+    uint32_t n = s->n_objects;
+    uint64_t m = s->n_refs;
+    if (!L->src) {
+        while (L->next_u <= n) s->out_off[L->next_u++] = (uint32_t)m;
+    } else {
+        /* Counting sort by source; labels follow their edges. */
+        memset(s->out_off, 0, ((size_t)n + 1) * 4);
+        for (uint64_t k = 0; k < m; k++) s->out_off[L->src[k] + 1]++;
+        for (uint32_t u = 0; u < n; u++) s->out_off[u + 1] += s->out_off[u];
+        uint32_t *sorted = malloc((m ? m : 1) * 4);
+        uint32_t *pos = malloc(((size_t)n + 1) * 4);
+        if (!sorted || !pos) {
+            free(sorted);
+            free(pos);
+            return MT_E_NOMEM;
+        }
+        memcpy(pos, s->out_off, ((size_t)n + 1) * 4);
+        label_ent *lab = s->labels;
+        size_t li = 0;
+        for (uint64_t k = 0; k < m; k++) {
+            uint32_t p = pos[L->src[k]]++;
+            sorted[p] = s->out_dst[k];
+            if (li < s->n_labels && lab[li].edge == k) lab[li++].edge = p;
+        }
+        free(pos);
+        free(s->out_dst);
+        s->out_dst = sorted;
+        free(L->src);
+        L->src = NULL;
+        qsort(s->labels, s->n_labels, sizeof(label_ent), cmp_label);
+    }
+    /* In-edges from out-edges. */
+    s->in_off = calloc((size_t)n + 1, 4);
+    s->in_src = malloc((m ? m : 1) * 4);
+    if (!s->in_off || !s->in_src) return MT_E_NOMEM;
+    for (uint64_t k = 0; k < m; k++) s->in_off[(s->out_dst[k] & MT_GRAPH_INDEX) + 1]++;
+    for (uint32_t u = 0; u < n; u++) s->in_off[u + 1] += s->in_off[u];
+    uint32_t *fill = malloc(((size_t)n + 1) * 4);
+    if (!fill) return MT_E_NOMEM;
+    memcpy(fill, s->in_off, ((size_t)n + 1) * 4);
+    for (uint32_t u = 0; u < n; u++)
+        for (uint32_t k = s->out_off[u]; k < s->out_off[u + 1]; k++) {
+            uint32_t d = s->out_dst[k];
+            s->in_src[fill[d & MT_GRAPH_INDEX]++] = u | (d & MT_GRAPH_WEAK);
+        }
+    free(fill);
+    return 0;
+}
+
+static int load_refs(loader *L) {
+    mt_snapshot *s = L->s;
+    uint64_t total = 0;
+    size_t nb = mt_reader_block_count(L->r);
+    for (size_t i = 0; i < nb; i++) {
+        const mt_block_info *b = mt_reader_block(L->r, i);
+        if (b->kind == MT_KIND_REF && b->status == MT_BLOCK_OK) total += b->count;
+    }
+    if (total > UINT32_MAX)
+        return mt_diag_set(L->diag, MT_E_LIMIT, "%llu references exceed the limit of %u", (unsigned long long)total,
+                           UINT32_MAX);
+    if (L->flags & MT_LOAD_REFS) {
+        L->cap_refs = total;
+        s->out_off = malloc(((size_t)s->n_objects + 1) * 4);
+        s->out_dst = malloc((total ? total : 1) * 4);
+        if (!s->out_off || !s->out_dst) return NOMEM(L->diag);
+    }
+    int rc = each_block(L, MT_KIND_REF, on_ref, refs_mark, refs_undo);
+    if (rc) return rc;
+    if ((L->flags & MT_LOAD_REFS) && finish_refs(L)) return NOMEM(L->diag);
+    return 0;
+}
+
+/* roots */
+static int on_root(loader *L, const mt_block_info *b, const mt_record *rec, char *why, size_t n) {
+    mt_snapshot *s = L->s;
+    const mt_root *r = &rec->u.root;
+    if (r->obj >= s->n_objects) {
+        if (L->flags & MT_LOAD_SALVAGE) {
+            s->dropped_refs++;
+            return 0;
+        }
+        snprintf(why, n, "root names object %u, past the last one (%u objects)", r->obj, s->n_objects);
+        return MT_E_RANGE;
+    }
+    size_t c = s->cap_roots;
+    if (push((void **)&s->root_obj, &c, s->n_roots, 4)) return MT_E_NOMEM;
+    c = s->cap_roots;
+    if (push((void **)&s->root_kind, &c, s->n_roots, sizeof(mt_str))) return MT_E_NOMEM;
+    c = s->cap_roots;
+    if (push((void **)&s->root_name, &c, s->n_roots, sizeof(mt_str))) return MT_E_NOMEM;
+    s->cap_roots = c;
+    int64_t k = pool_add(s, r->kind), nm = pool_add(s, r->name);
+    if (k < 0 || nm < 0) return MT_E_NOMEM;
+    s->root_obj[s->n_roots] = r->obj;
+    s->root_kind[s->n_roots] = pool_ref(k, r->kind.len);
+    s->root_name[s->n_roots] = pool_ref(nm, r->name.len);
+    s->n_roots++;
+    return 0;
+}
+
+static void roots_mark(loader *L, void *mark) {
+    uint64_t m[2] = { L->s->n_roots, L->s->dropped_refs };
+    memcpy(mark, m, sizeof m);
+}
+static void roots_undo(loader *L, const mt_block_info *b, void *mark) {
+    uint64_t m[2];
+    memcpy(m, mark, sizeof m);
+    L->s->n_roots = (uint32_t)m[0];
+    L->s->dropped_refs = m[1];
+}
+
+static void finish_strings(mt_snapshot *s) {
+    for (uint32_t i = 0; i < s->n_types; i++) fix_str(s, &s->type_names[i]);
+    for (size_t i = 0; i < s->n_meta; i++) {
+        fix_str(s, &s->meta[i].key);
+        if (s->meta[i].value.type == MT_VAL_STR || s->meta[i].value.type == MT_VAL_BIN) fix_str(s, &s->meta[i].value.v.s);
+    }
+    for (uint32_t i = 0; i < s->n_roots; i++) {
+        fix_str(s, &s->root_kind[i]);
+        fix_str(s, &s->root_name[i]);
+    }
+}
+
+static int load(loader *L) {
+    mt_snapshot *s = L->s;
+    mt_reader *r = L->r;
+    if (mt_reader_damage_count(r) && !(L->flags & MT_LOAD_SALVAGE)) {
+        const mt_damage *d = mt_reader_damage(r, 0);
+        if (L->diag) {
+            L->diag->block = d->block;
+            L->diag->offset = (int64_t)d->offset;
+            L->diag->kind = d->kind;
+        }
+        return mt_diag_set(L->diag, MT_E_DAMAGED, "%s", d->msg);
+    }
+    int rc;
+    if ((rc = each_block(L, MT_KIND_META, on_meta, meta_mark, meta_undo)) ||
+        (rc = each_block(L, MT_KIND_TYPE, on_type, NULL, NULL)))
+        return rc;
+    uint32_t lost;
+    if (add_type(L, UINT64_MAX, mt_str_c("<lost>"), &lost)) return NOMEM(L->diag);
+    L->lost_type = lost;
+    if ((rc = load_objects(L)) || (rc = load_refs(L)) ||
+        (rc = each_block(L, MT_KIND_ROOT, on_root, roots_mark, roots_undo)))
+        return rc;
+    /* Every other kind is checked record by record even though nothing here
+     * keeps it: a damaged block must not pass for a sound one. */
+    if ((rc = each_block(L, 0, NULL, NULL, NULL))) return rc;
+    /* "<lost>" is last when nothing else needed a placeholder; drop it when
+     * no object uses it so that reports do not show an empty type. */
+    if (!s->lost_objects && s->n_types == lost + 1) s->n_types--;
+    finish_strings(s);
+    return 0;
+}
+
+static int load_common(mt_reader *r, const char *name, unsigned flags, mt_snapshot **out, mt_diag *diag) {
+    if (flags & MT_LOAD_LABELS) flags |= MT_LOAD_REFS;
+    mt_snapshot *s = calloc(1, sizeof *s);
+    if (!s) {
+        mt_reader_free(r);
+        return NOMEM(diag);
+    }
+    loader L = { s, r, flags, diag, MT_U64MAP_INIT, UINT32_MAX, NULL, 0, 0, 0 };
+    int rc = load(&L);
+    mt_u64map_free(&L.type_ids);
+    free(L.src);
+    /* Kind statistics cover every block the reader knows, damaged or not. */
+    for (size_t i = 0; i < mt_reader_block_count(r); i++)
+        if (mt_reader_block(r, i)->status == MT_BLOCK_OK) count_kind(s, mt_reader_block(r, i));
+    s->n_blocks = mt_reader_block_count(r);
+    s->file_size = mt_reader_size(r);
+    mt_reader_version(r, &s->major, &s->minor);
+    s->n_damage = mt_reader_damage_count(r);
+    if (s->n_damage && (s->damage = malloc(s->n_damage * sizeof(mt_damage))))
+        for (size_t i = 0; i < s->n_damage; i++) s->damage[i] = *mt_reader_damage(r, i);
+    else if (s->n_damage)
+        s->n_damage = 0;
+    mt_reader_free(r);
+    if (rc) {
+        mt_snapshot_free(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+int mt_snapshot_load(const char *path, unsigned flags, mt_snapshot **out, mt_diag *diag) {
+    *out = NULL;
+    mt_reader *r;
+    int rc = mt_reader_open(path, &r, diag);
+    if (rc) return rc;
+    rc = load_common(r, path, flags, out, diag);
+    if (!rc && !((*out)->path = strdup(path))) {
+        mt_snapshot_free(*out);
+        *out = NULL;
+        return NOMEM(diag);
+    }
+    return rc;
+}
+
+int mt_snapshot_load_mem(const void *data, size_t size, const char *name, unsigned flags, mt_snapshot **out,
+                         mt_diag *diag) {
+    *out = NULL;
+    mt_reader *r;
+    int rc = mt_reader_open_mem(data, size, name, &r, diag);
+    if (rc) return rc;
+    rc = load_common(r, name, flags, out, diag);
+    if (!rc) {
+        (*out)->mem = data;
+        (*out)->mem_size = size;
+    }
+    return rc;
+}
+
+void mt_snapshot_free(mt_snapshot *s) {
+    if (!s) return;
+    free(s->id);
+    free(s->type);
+    free(s->size);
+    free(s->flags);
+    free(s->stack);
+    free(s->gen);
+    free(s->out_off);
+    free(s->out_dst);
+    free(s->in_off);
+    free(s->in_src);
+    free(s->type_names);
+    free(s->root_obj);
+    free(s->root_kind);
+    free(s->root_name);
+    free(s->meta);
+    free(s->labels);
+    free(s->pool);
+    free(s->damage);
+    free(s->path);
+    free(s);
+}
+
+const mt_graph *mt_snapshot_graph(const mt_snapshot *s) {
+    mt_graph *g = (mt_graph *)&s->graph;
+    *g = (mt_graph){ s->n_objects, s->id, s->type, s->size, s->flags, s->stack, s->gen,
+                     s->n_refs, s->out_off, s->out_dst, s->in_off, s->in_src,
+                     s->n_types, s->type_names, s->n_roots, s->root_obj, s->root_kind, s->root_name };
+    return g;
+}
+
+mt_str mt_snapshot_ref_label(const mt_snapshot *s, uint64_t e) {
+    const label_ent *l = s->labels;
+    size_t lo = 0, hi = s->n_labels;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (l[mid].edge < e) lo = mid + 1;
+        else hi = mid;
+    }
+    if (lo < s->n_labels && l[lo].edge == e) {
+        mt_str r = { s->pool + l[lo].at, l[lo].len };
+        return r;
+    }
+    return mt_str_c(NULL);
+}
+
+size_t mt_snapshot_meta_count(const mt_snapshot *s) { return s->n_meta; }
+const mt_meta *mt_snapshot_meta(const mt_snapshot *s, size_t i) { return i < s->n_meta ? &s->meta[i] : NULL; }
+
+const mt_value *mt_snapshot_meta_get(const mt_snapshot *s, const char *key) {
+    size_t n = strlen(key);
+    for (size_t i = s->n_meta; i-- > 0;)
+        if (s->meta[i].key.len == n && memcmp(s->meta[i].key.ptr, key, n) == 0) return &s->meta[i].value;
+    return NULL;
+}
+
+size_t mt_snapshot_kind_stats(const mt_snapshot *s, const mt_kind_stat **out) {
+    mt_snapshot *m = (mt_snapshot *)s;
+    size_t n = 0;
+    for (int k = 1; k <= MT_KIND_MAX + 1; k++) {
+        int kk = k == MT_KIND_MAX + 1 ? 0 : k;
+        if (s->kinds[kk].blocks) m->kind_list[n++] = s->kinds[kk];
+    }
+    *out = m->kind_list;
+    return n;
+}
+
+uint64_t mt_snapshot_file_size(const mt_snapshot *s) { return s->file_size; }
+void mt_snapshot_version(const mt_snapshot *s, unsigned *major, unsigned *minor) {
+    if (major) *major = s->major;
+    if (minor) *minor = s->minor;
+}
+uint64_t mt_snapshot_block_count(const mt_snapshot *s) { return s->n_blocks; }
+size_t mt_snapshot_damage_count(const mt_snapshot *s) { return s->n_damage; }
+const mt_damage *mt_snapshot_damage(const mt_snapshot *s, size_t i) { return i < s->n_damage ? &s->damage[i] : NULL; }
+uint64_t mt_snapshot_dropped_refs(const mt_snapshot *s) { return s->dropped_refs; }
+uint64_t mt_snapshot_lost_objects(const mt_snapshot *s) { return s->lost_objects; }

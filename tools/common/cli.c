@@ -1,0 +1,263 @@
+/* Shared option parsing, usage, errors and output (cli.h). */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include "cli.h"
+
+static const mt_opt common_opts[] = {
+    { -1, 'h', "help", NULL, "show this help and exit" },
+    { -2, 'V', "version", NULL, "show the version and exit" },
+    { 0, 0, NULL, NULL, NULL },
+};
+
+static void print_opts(FILE *out, const mt_opt *o) {
+    for (; o->id; o++) {
+        char left[64];
+        char shrt[8] = "    ";
+        if (o->short_name) snprintf(shrt, sizeof shrt, "-%c, ", o->short_name);
+        snprintf(left, sizeof left, "%s--%s%s%s", shrt, o->name, o->arg ? " " : "", o->arg ? o->arg : "");
+        fprintf(out, "  %-28s %s\n", left, o->help);
+    }
+}
+
+static void print_usage(const mt_tool *t, FILE *out) {
+    fprintf(out, "usage: %s [options] %s\n\n%s\n\noptions:\n", t->name, t->args, t->summary);
+    print_opts(out, t->opts);
+    print_opts(out, common_opts);
+    if (t->epilog) fprintf(out, "\n%s", t->epilog);
+    fprintf(out, "\nexit status: 0 success, 1 a finding, 2 usage error, 3 bad or damaged input\n"
+                 "See %s(1).\n", t->name);
+}
+
+void mt_cli_init(mt_cli *c, const mt_tool *tool, int argc, char **argv) {
+    memset(c, 0, sizeof *c);
+    c->tool = tool;
+    c->argc = argc;
+    c->argv = argv;
+    c->i = 1;
+    c->args = calloc((size_t)argc + 1, sizeof(char *));
+    if (!c->args) {
+        fprintf(stderr, "%s: out of memory\n", tool->name);
+        exit(MT_EXIT_INPUT);
+    }
+}
+
+void mt_cli_usage_error(const mt_cli *c, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "%s: ", c->tool->name);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nTry '%s --help' for more information.\n", c->tool->name);
+    exit(MT_EXIT_USAGE);
+}
+
+static const mt_opt *find_long(const mt_tool *t, const char *name, size_t n) {
+    for (int pass = 0; pass < 2; pass++)
+        for (const mt_opt *o = pass ? common_opts : t->opts; o->id; o++)
+            if (strlen(o->name) == n && strncmp(o->name, name, n) == 0) return o;
+    return NULL;
+}
+
+static const mt_opt *find_short(const mt_tool *t, char ch) {
+    for (int pass = 0; pass < 2; pass++)
+        for (const mt_opt *o = pass ? common_opts : t->opts; o->id; o++)
+            if (o->short_name == ch) return o;
+    return NULL;
+}
+
+static int found(mt_cli *c, const mt_opt *o, const char **value) {
+    if (o->id == -1) {
+        print_usage(c->tool, stdout);
+        exit(MT_EXIT_OK);
+    }
+    if (o->id == -2) {
+        printf("%s %s\n", c->tool->name, MT_VERSION_STRING);
+        exit(MT_EXIT_OK);
+    }
+    (void)value;
+    return o->id;
+}
+
+int mt_cli_next(mt_cli *c, const char **value) {
+    *value = NULL;
+    while (c->i < c->argc) {
+        char *a = c->argv[c->i++];
+        if (c->only_args || a[0] != '-' || a[1] == 0) { /* "-" is stdin or stdout */
+            c->args[c->nargs++] = a;
+            continue;
+        }
+        if (strcmp(a, "--") == 0) {
+            c->only_args = 1;
+            continue;
+        }
+        const mt_opt *o;
+        if (a[1] == '-') {
+            const char *eq = strchr(a + 2, '=');
+            size_t n = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
+            if (!(o = find_long(c->tool, a + 2, n))) mt_cli_usage_error(c, "unknown option '%.*s'", (int)n + 2, a);
+            if (o->arg) {
+                if (eq) *value = eq + 1;
+                else if (c->i < c->argc) *value = c->argv[c->i++];
+                else mt_cli_usage_error(c, "option '--%s' needs a value (%s)", o->name, o->arg);
+            } else if (eq)
+                mt_cli_usage_error(c, "option '--%s' takes no value", o->name);
+            return found(c, o, value);
+        }
+        if (!(o = find_short(c->tool, a[1]))) mt_cli_usage_error(c, "unknown option '-%c'", a[1]);
+        if (o->arg) {
+            if (a[2]) *value = a + 2;
+            else if (c->i < c->argc) *value = c->argv[c->i++];
+            else mt_cli_usage_error(c, "option '-%c' needs a value (%s)", a[1], o->arg);
+        } else if (a[2])
+            mt_cli_usage_error(c, "option '-%c' takes no value", a[1]);
+        return found(c, o, value);
+    }
+    if (c->nargs < c->tool->min_args) mt_cli_usage_error(c, "missing %s", c->tool->args);
+    if (c->nargs > c->tool->max_args) mt_cli_usage_error(c, "unexpected argument '%s'", c->args[c->tool->max_args]);
+    return 0;
+}
+
+uint64_t mt_cli_uint(const mt_cli *c, const char *opt, const char *value) {
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(value, &end, 10);
+    if (errno || end == value || *end || value[0] == '-')
+        mt_cli_usage_error(c, "option '%s' expects a non-negative integer, not '%s'", opt, value);
+    return v;
+}
+
+int mt_cli_fail(const char *tool, const char *file, const mt_diag *diag) {
+    char where[400];
+    mt_diag_format(diag, where, sizeof where);
+    if (file) fprintf(stderr, "%s: %s: %s\n", tool, file, where);
+    else fprintf(stderr, "%s: %s\n", tool, where);
+    return diag->code == MT_E_INVAL ? MT_EXIT_USAGE : MT_EXIT_INPUT;
+}
+
+void mt_cli_warn(const char *tool, const char *file, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "%s: %s: warning: ", tool, file);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+void mt_cli_warn_damage(const char *tool, const char *file, const mt_snapshot *s) {
+    size_t n = mt_snapshot_damage_count(s);
+    for (size_t i = 0; i < n; i++) {
+        const mt_damage *d = mt_snapshot_damage(s, i);
+        char what[320], size[16];
+        int k = 0;
+        if (d->block >= 0) k = snprintf(what, sizeof what, "block %lld at offset %" PRIu64, (long long)d->block, d->offset);
+        else k = snprintf(what, sizeof what, "offset %" PRIu64, d->offset);
+        if (d->kind) k += snprintf(what + k, sizeof what - (size_t)k, " (%s)", mt_kind_name(d->kind));
+        snprintf(what + k, sizeof what - (size_t)k, ": %s", d->msg);
+        if (d->records)
+            mt_cli_warn(tool, file, "salvage: %s; dropped %" PRIu64 " %s records (%" PRIu64 "..%" PRIu64 "), %s",
+                        what, d->records, mt_kind_name(d->kind), d->first, d->first + d->records - 1,
+                        mt_human_bytes(d->length, size));
+        else if (d->length)
+            mt_cli_warn(tool, file, "salvage: %s; skipped %s", what, mt_human_bytes(d->length, size));
+        else
+            mt_cli_warn(tool, file, "salvage: %s", what);
+    }
+    if (mt_snapshot_lost_objects(s))
+        mt_cli_warn(tool, file, "salvage: %" PRIu64 " objects lost; kept as <lost> placeholders",
+                    mt_snapshot_lost_objects(s));
+    if (mt_snapshot_dropped_refs(s))
+        mt_cli_warn(tool, file, "salvage: %" PRIu64 " references or roots to objects past the last one dropped",
+                    mt_snapshot_dropped_refs(s));
+}
+
+const char *mt_human_bytes(uint64_t n, char *buf) {
+    static const char *units[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };
+    if (n < 1024) {
+        snprintf(buf, 16, "%" PRIu64 " B", n);
+        return buf;
+    }
+    double v = (double)n;
+    int u = 0;
+    while (v >= 1024 && u < 6) {
+        v /= 1024;
+        u++;
+    }
+    snprintf(buf, 16, "%.1f %s", v, units[u]);
+    return buf;
+}
+
+/* ---- JSON writer ---- */
+
+void mt_jw_init(mt_jw *w, FILE *out) {
+    memset(w, 0, sizeof *w);
+    w->out = out;
+    w->first[0] = 1;
+    w->pretty = 1;
+}
+
+static void jw_str_body(FILE *out, const char *s, size_t n) {
+    mt_str str = { s, n };
+    mt_json_put_str(out, str);
+}
+
+static void jw_key(mt_jw *w, const char *key) {
+    if (!w->first[w->depth]) putc(',', w->out);
+    w->first[w->depth] = 0;
+    if (w->pretty && w->depth) {
+        putc('\n', w->out);
+        for (int i = 0; i < w->depth; i++) fputs("  ", w->out);
+    }
+    if (key) {
+        jw_str_body(w->out, key, strlen(key));
+        fputs(": ", w->out);
+    }
+}
+
+static void jw_open(mt_jw *w, const char *key, char c) {
+    jw_key(w, key);
+    putc(c, w->out);
+    if (w->depth < 31) w->depth++;
+    w->first[w->depth] = 1;
+}
+
+static void jw_close(mt_jw *w, char c) {
+    int empty = w->first[w->depth];
+    w->depth--;
+    if (w->pretty && !empty) {
+        putc('\n', w->out);
+        for (int i = 0; i < w->depth; i++) fputs("  ", w->out);
+    }
+    putc(c, w->out);
+    if (w->depth == 0) putc('\n', w->out);
+}
+
+void mt_jw_begin_object(mt_jw *w, const char *key) { jw_open(w, key, '{'); }
+void mt_jw_end_object(mt_jw *w) { jw_close(w, '}'); }
+void mt_jw_begin_array(mt_jw *w, const char *key) { jw_open(w, key, '['); }
+void mt_jw_end_array(mt_jw *w) { jw_close(w, ']'); }
+
+void mt_jw_str(mt_jw *w, const char *key, const char *s, size_t len) {
+    jw_key(w, key);
+    jw_str_body(w->out, s, len);
+}
+void mt_jw_cstr(mt_jw *w, const char *key, const char *s) { mt_jw_str(w, key, s, strlen(s)); }
+void mt_jw_uint(mt_jw *w, const char *key, uint64_t v) {
+    jw_key(w, key);
+    fprintf(w->out, "%" PRIu64, v);
+}
+void mt_jw_double(mt_jw *w, const char *key, double v) {
+    jw_key(w, key);
+    fprintf(w->out, "%.6g", v);
+}
+void mt_jw_bool(mt_jw *w, const char *key, int v) {
+    jw_key(w, key);
+    fputs(v ? "true" : "false", w->out);
+}
+
+void mt_jw_value(mt_jw *w, const char *key, const mt_value *v) {
+    jw_key(w, key);
+    mt_json_put_value(w->out, v);
+}

@@ -1,0 +1,95 @@
+/* What every memtrace-* tool shares: options declared as data, one parser
+ * that prints usage from the same table (so --help and the man page's
+ * synopsis are checked against each other by tests/cli/check_manpages),
+ * error messages, exit codes and output helpers. */
+#ifndef MT_CLI_H
+#define MT_CLI_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include "memtrace/analyze.h"
+
+/* Exit codes, the same for every tool (man pages, EXIT STATUS). */
+enum {
+    MT_EXIT_OK = 0,
+    MT_EXIT_FINDING = 1,  /* a finding, such as a failed gate */
+    MT_EXIT_USAGE = 2,    /* bad options or arguments */
+    MT_EXIT_INPUT = 3     /* bad, damaged or unreadable input; unwritable output */
+};
+
+typedef struct mt_opt {
+    int id;               /* returned by the parser; > 0 */
+    char short_name;      /* 0 for none */
+    const char *name;     /* long name, without "--" */
+    const char *arg;      /* argument's name ("N", "text|json"), NULL for a flag */
+    const char *help;
+} mt_opt;
+
+typedef struct mt_tool {
+    const char *name;     /* "memtrace-info" */
+    const char *args;     /* positional part of the synopsis: "FILE" */
+    const char *summary;  /* one sentence */
+    const mt_opt *opts;   /* ends with an entry whose id is 0 */
+    int min_args, max_args;
+    const char *epilog;   /* printed after the options; may be NULL */
+} mt_tool;
+
+typedef struct mt_cli {
+    const mt_tool *tool;
+    int argc;
+    char **argv;
+    int i;                /* next argv element */
+    int only_args;        /* after "--" */
+    char **args;          /* positional arguments, collected */
+    int nargs;
+} mt_cli;
+
+/* Starts parsing. */
+void mt_cli_init(mt_cli *c, const mt_tool *tool, int argc, char **argv);
+
+/* Returns the next option's id and sets *value to its argument (NULL for
+ * flags); 0 when all is parsed and the positional count is right. Handles
+ * --help and --version itself (prints, exits 0) and exits 2 with a
+ * message on a usage error. */
+int mt_cli_next(mt_cli *c, const char **value);
+
+/* Prints "TOOL: msg" and "Try 'TOOL --help'." and exits 2. */
+void mt_cli_usage_error(const mt_cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
+
+/* Parses a non-negative integer option value, or exits 2 naming the option. */
+uint64_t mt_cli_uint(const mt_cli *c, const char *opt, const char *value);
+
+/* Prints "TOOL: FILE: <where>: <what>" from diag to stderr and returns
+ * MT_EXIT_INPUT (or MT_EXIT_USAGE for MT_E_INVAL). */
+int mt_cli_fail(const char *tool, const char *file, const mt_diag *diag);
+
+/* Prints "TOOL: FILE: warning: ..." to stderr. */
+void mt_cli_warn(const char *tool, const char *file, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Reports what a salvage load left out, one warning per damaged stretch. */
+void mt_cli_warn_damage(const char *tool, const char *file, const mt_snapshot *s);
+
+/* "1.5 KiB", "12 B": binary units, one decimal. buf needs 16 bytes. */
+const char *mt_human_bytes(uint64_t n, char *buf);
+
+/* A minimal streaming JSON writer that places commas itself. */
+typedef struct mt_jw {
+    FILE *out;
+    int depth;
+    int first[32];        /* no member written yet at this depth */
+    int pretty;
+} mt_jw;
+
+void mt_jw_init(mt_jw *w, FILE *out);
+void mt_jw_begin_object(mt_jw *w, const char *key);  /* key NULL inside arrays */
+void mt_jw_end_object(mt_jw *w);
+void mt_jw_begin_array(mt_jw *w, const char *key);
+void mt_jw_end_array(mt_jw *w);
+void mt_jw_str(mt_jw *w, const char *key, const char *s, size_t len);
+void mt_jw_cstr(mt_jw *w, const char *key, const char *s);
+void mt_jw_uint(mt_jw *w, const char *key, uint64_t v);
+void mt_jw_double(mt_jw *w, const char *key, double v);
+void mt_jw_bool(mt_jw *w, const char *key, int v);
+void mt_jw_value(mt_jw *w, const char *key, const mt_value *v);
+
+#endif

@@ -1,0 +1,108 @@
+/* memtrace-convert: JSON heap documents to snapshots and back, and
+ * snapshots to snapshots (a salvage rewrite, a format upgrade). */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include "common/cli.h"
+
+enum { OPT_FROM = 1, OPT_TO, OPT_SALVAGE };
+
+static const mt_opt opts[] = {
+    { OPT_FROM, 0, "from", "json|snap", "input format (default: from IN's extension)" },
+    { OPT_TO, 0, "to", "json|snap", "output format (default: from OUT's extension)" },
+    { OPT_SALVAGE, 0, "salvage", NULL, "read a damaged snapshot's intact blocks and say what was dropped" },
+    { 0, 0, NULL, NULL, NULL },
+};
+
+static const mt_tool tool = {
+    "memtrace-convert", "IN OUT",
+    "Convert between JSON heap documents (.json) and snapshots (.snap). '-' is standard input or output for JSON.",
+    opts, 2, 2, NULL,
+};
+
+enum { FMT_NONE, FMT_JSON, FMT_SNAP };
+
+static int parse_fmt(const mt_cli *c, const char *opt, const char *v) {
+    if (!strcmp(v, "json")) return FMT_JSON;
+    if (!strcmp(v, "snap")) return FMT_SNAP;
+    mt_cli_usage_error(c, "%s must be json or snap, not '%s'", opt, v);
+}
+
+static int guess_fmt(const char *path) {
+    const char *dot = strrchr(path, '.');
+    if (!strcmp(path, "-")) return FMT_JSON;
+    if (dot && !strcmp(dot, ".json")) return FMT_JSON;
+    if (dot && !strcmp(dot, ".snap")) return FMT_SNAP;
+    return FMT_NONE;
+}
+
+int main(int argc, char **argv) {
+    mt_cli c;
+    mt_cli_init(&c, &tool, argc, argv);
+    const char *v;
+    int id, from = FMT_NONE, to = FMT_NONE, salvage = 0;
+    while ((id = mt_cli_next(&c, &v)))
+        switch (id) {
+        case OPT_FROM: from = parse_fmt(&c, "--from", v); break;
+        case OPT_TO: to = parse_fmt(&c, "--to", v); break;
+        case OPT_SALVAGE: salvage = 1; break;
+        }
+    const char *in = c.args[0], *out = c.args[1];
+    if (!from && !(from = guess_fmt(in)))
+        mt_cli_usage_error(&c, "cannot tell the format of '%s' from its name: use --from json|snap", in);
+    if (!to && !(to = guess_fmt(out)))
+        mt_cli_usage_error(&c, "cannot tell the format of '%s' from its name: use --to json|snap", out);
+    if (to == FMT_SNAP && !strcmp(out, "-"))
+        mt_cli_usage_error(&c, "a snapshot cannot be written to standard output: name a file");
+    if (from == FMT_JSON && to == FMT_JSON) mt_cli_usage_error(&c, "both sides are JSON: nothing to convert");
+
+    mt_diag diag;
+    mt_diag_clear(&diag);
+    int code = MT_EXIT_OK;
+    if (from == FMT_JSON) {
+        FILE *f = strcmp(in, "-") ? fopen(in, "rb") : stdin;
+        diag.file = in;
+        if (!f) {
+            mt_diag_set(&diag, MT_E_IO, "cannot open: %m");
+            code = mt_cli_fail(tool.name, in, &diag);
+        } else {
+            if (mt_heapjson_import(f, out, &diag)) {
+                /* Writer errors concern OUT; everything else, IN. */
+                code = mt_cli_fail(tool.name, diag.line || diag.code != MT_E_IO ? in : out, &diag);
+                remove(out);
+            }
+            if (f != stdin) fclose(f);
+        }
+    } else {
+        mt_snapshot *s;
+        const char *src = strcmp(in, "-") ? in : "/dev/stdin";
+        diag.file = in;
+        int rc = mt_snapshot_load(src, MT_LOAD_LABELS | (salvage ? MT_LOAD_SALVAGE : 0), &s, &diag);
+        if (rc) {
+            code = mt_cli_fail(tool.name, in, &diag);
+            if (rc == MT_E_DAMAGED) fprintf(stderr, "%s: %s: use --salvage to convert its intact blocks\n", tool.name, in);
+        } else {
+            if (salvage) mt_cli_warn_damage(tool.name, in, s);
+            mt_diag_clear(&diag);
+            diag.file = out;
+            if (to == FMT_SNAP) {
+                if (mt_snapshot_save(s, out, &diag)) code = mt_cli_fail(tool.name, out, &diag);
+            } else {
+                FILE *f = strcmp(out, "-") ? fopen(out, "wb") : stdout;
+                if (!f) {
+                    mt_diag_set(&diag, MT_E_IO, "cannot create: %m");
+                    code = mt_cli_fail(tool.name, out, &diag);
+                } else {
+                    if (mt_heapjson_export(s, f, &diag)) code = mt_cli_fail(tool.name, out, &diag);
+                    if ((f != stdout && fclose(f)) || (f == stdout && fflush(f))) {
+                        mt_diag_set(&diag, MT_E_IO, "cannot write: %m");
+                        code = mt_cli_fail(tool.name, out, &diag);
+                    }
+                }
+            }
+            mt_snapshot_free(s);
+        }
+    }
+    free(c.args);
+    return code;
+}

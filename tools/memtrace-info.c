@@ -1,0 +1,212 @@
+/* memtrace-info: what a snapshot holds. */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include "common/cli.h"
+
+enum { OPT_FORMAT = 1, OPT_TOP, OPT_SALVAGE };
+
+static const mt_opt opts[] = {
+    { OPT_FORMAT, 'f', "format", "text|json", "output format (default: text)" },
+    { OPT_TOP, 'n', "top", "N", "show the N largest types (default: 10)" },
+    { OPT_SALVAGE, 0, "salvage", NULL, "read a damaged file's intact blocks and say what was dropped" },
+    { 0, 0, NULL, NULL, NULL },
+};
+
+static const mt_tool tool = {
+    "memtrace-info", "FILE",
+    "Print what a snapshot holds: its meta, records per kind, compression, and the largest types by count and bytes.",
+    opts, 1, 1, NULL,
+};
+
+static double ratio(uint64_t raw, uint64_t stored) { return stored ? (double)raw / (double)stored : 0; }
+
+static void print_value(FILE *out, const mt_value *v) {
+    switch (v->type) {
+    case MT_VAL_STR: fprintf(out, "%.*s", (int)v->v.s.len, v->v.s.ptr); break;
+    case MT_VAL_BIN: fprintf(out, "<%zu bytes>", v->v.s.len); break;
+    default: mt_json_put_value(out, v); break;
+    }
+}
+
+static void text_types(const char *title, const mt_snapshot *s, const mt_type_stat *st, uint32_t n,
+                       uint64_t objects, uint64_t bytes) {
+    const mt_graph *g = mt_snapshot_graph(s);
+    printf("\n%s:\n  %-32s %12s %6s %12s %6s\n", title, "type", "count", "%", "bytes", "%");
+    for (uint32_t i = 0; i < n; i++) {
+        char hb[16];
+        mt_str name = g->type_names[st[i].type];
+        printf("  %-32.*s %12" PRIu64 " %5.1f%% %12s %5.1f%%\n", (int)(name.len > 32 ? 32 : name.len), name.ptr,
+               st[i].count, objects ? 100.0 * (double)st[i].count / (double)objects : 0.0,
+               mt_human_bytes(st[i].bytes, hb), bytes ? 100.0 * (double)st[i].bytes / (double)bytes : 0.0);
+    }
+}
+
+static void json_types(mt_jw *w, const char *key, const mt_snapshot *s, const mt_type_stat *st, uint32_t n) {
+    const mt_graph *g = mt_snapshot_graph(s);
+    mt_jw_begin_array(w, key);
+    for (uint32_t i = 0; i < n; i++) {
+        mt_jw_begin_object(w, NULL);
+        mt_jw_str(w, "type", g->type_names[st[i].type].ptr, g->type_names[st[i].type].len);
+        mt_jw_uint(w, "count", st[i].count);
+        mt_jw_uint(w, "bytes", st[i].bytes);
+        mt_jw_end_object(w);
+    }
+    mt_jw_end_array(w);
+}
+
+int main(int argc, char **argv) {
+    mt_cli c;
+    mt_cli_init(&c, &tool, argc, argv);
+    const char *v;
+    int id, json = 0, salvage = 0;
+    uint64_t top = 10;
+    while ((id = mt_cli_next(&c, &v)))
+        switch (id) {
+        case OPT_FORMAT:
+            if (strcmp(v, "text") && strcmp(v, "json")) mt_cli_usage_error(&c, "--format must be text or json, not '%s'", v);
+            json = !strcmp(v, "json");
+            break;
+        case OPT_TOP: top = mt_cli_uint(&c, "--top", v); break;
+        case OPT_SALVAGE: salvage = 1; break;
+        }
+    const char *path = c.args[0];
+    mt_diag diag;
+    mt_diag_clear(&diag);
+    diag.file = path;
+    mt_snapshot *s;
+    int rc = mt_snapshot_load(path, salvage ? MT_LOAD_SALVAGE : 0, &s, &diag);
+    if (rc) {
+        int code = mt_cli_fail(tool.name, path, &diag);
+        if (rc == MT_E_DAMAGED) fprintf(stderr, "%s: %s: use --salvage to read its intact blocks\n", tool.name, path);
+        free(c.args);
+        return code;
+    }
+    if (salvage) mt_cli_warn_damage(tool.name, path, s);
+
+    const mt_graph *g = mt_snapshot_graph(s);
+    mt_type_stat *by_bytes = malloc((g->n_types + 1) * sizeof *by_bytes);
+    mt_type_stat *by_count = malloc((g->n_types + 1) * sizeof *by_count);
+    if (!by_bytes || !by_count) {
+        fprintf(stderr, "%s: out of memory\n", tool.name);
+        return MT_EXIT_INPUT;
+    }
+    mt_snapshot_type_stats(s, 1, by_bytes);
+    mt_snapshot_type_stats(s, 0, by_count);
+    uint32_t ntop = 0;
+    while (ntop < g->n_types && ntop < top && by_bytes[ntop].count) ntop++;
+    uint64_t objects = 0, bytes = 0;
+    for (uint32_t t = 0; t < g->n_types; t++) {
+        objects += by_bytes[t].count;
+        bytes += by_bytes[t].bytes;
+    }
+    const mt_kind_stat *ks;
+    size_t nk = mt_snapshot_kind_stats(s, &ks);
+    uint64_t raw = 0, stored = 0, records = 0, refs = 0, roots = 0;
+    for (size_t i = 0; i < nk; i++) {
+        raw += ks[i].raw;
+        stored += ks[i].stored;
+        records += ks[i].records;
+        if (ks[i].kind == MT_KIND_REF) refs = ks[i].records;
+        if (ks[i].kind == MT_KIND_ROOT) roots = ks[i].records;
+    }
+    unsigned major, minor;
+    mt_snapshot_version(s, &major, &minor);
+    uint64_t fsize = mt_snapshot_file_size(s);
+
+    if (json) {
+        mt_jw w;
+        mt_jw_init(&w, stdout);
+        mt_jw_begin_object(&w, NULL);
+        mt_jw_cstr(&w, "file", path);
+        mt_jw_uint(&w, "file_bytes", fsize);
+        char ver[32];
+        snprintf(ver, sizeof ver, "%u.%u", major, minor);
+        mt_jw_cstr(&w, "format_version", ver);
+        mt_jw_uint(&w, "blocks", mt_snapshot_block_count(s));
+        mt_jw_begin_object(&w, "meta");
+        for (size_t i = 0; i < mt_snapshot_meta_count(s); i++) {
+            const mt_meta *m = mt_snapshot_meta(s, i);
+            char key[256];
+            snprintf(key, sizeof key, "%.*s", (int)m->key.len, m->key.ptr);
+            mt_jw_value(&w, key, &m->value);
+        }
+        mt_jw_end_object(&w);
+        mt_jw_begin_object(&w, "records");
+        for (size_t i = 0; i < nk; i++) {
+            mt_jw_begin_object(&w, ks[i].kind ? mt_kind_name(ks[i].kind) : "unknown");
+            mt_jw_uint(&w, "count", ks[i].records);
+            mt_jw_uint(&w, "blocks", ks[i].blocks);
+            mt_jw_uint(&w, "raw_bytes", ks[i].raw);
+            mt_jw_uint(&w, "stored_bytes", ks[i].stored);
+            mt_jw_end_object(&w);
+        }
+        mt_jw_end_object(&w);
+        mt_jw_uint(&w, "raw_bytes", raw);
+        mt_jw_uint(&w, "stored_bytes", stored);
+        mt_jw_double(&w, "compression_ratio", ratio(raw, stored));
+        mt_jw_uint(&w, "objects", objects);
+        mt_jw_uint(&w, "object_bytes", bytes);
+        mt_jw_uint(&w, "refs", refs);
+        mt_jw_uint(&w, "roots", roots);
+        mt_jw_uint(&w, "types", g->n_types);
+        json_types(&w, "top_types_by_bytes", s, by_bytes, ntop);
+        json_types(&w, "top_types_by_count", s, by_count, ntop);
+        mt_jw_begin_array(&w, "damage");
+        for (size_t i = 0; i < mt_snapshot_damage_count(s); i++) {
+            const mt_damage *d = mt_snapshot_damage(s, i);
+            mt_jw_begin_object(&w, NULL);
+            mt_jw_cstr(&w, "error", mt_err_name(d->code));
+            if (d->block >= 0) mt_jw_uint(&w, "block", (uint64_t)d->block);
+            mt_jw_uint(&w, "offset", d->offset);
+            mt_jw_uint(&w, "length", d->length);
+            if (d->kind) mt_jw_cstr(&w, "kind", mt_kind_name(d->kind));
+            mt_jw_uint(&w, "records", d->records);
+            mt_jw_cstr(&w, "message", d->msg);
+            mt_jw_end_object(&w);
+        }
+        mt_jw_end_array(&w);
+        mt_jw_uint(&w, "lost_objects", mt_snapshot_lost_objects(s));
+        mt_jw_uint(&w, "dropped_refs", mt_snapshot_dropped_refs(s));
+        mt_jw_end_object(&w);
+    } else {
+        char h1[16], h2[16], h3[16];
+        printf("file:     %s\n", path);
+        printf("size:     %s in %" PRIu64 " blocks, format %u.%u\n", mt_human_bytes(fsize, h1),
+               mt_snapshot_block_count(s), major, minor);
+        printf("objects:  %" PRIu64 " (%s), %" PRIu64 " references, %" PRIu64 " roots, %u types\n", objects,
+               mt_human_bytes(bytes, h1), refs, roots, g->n_types);
+        if (mt_snapshot_damage_count(s))
+            printf("damage:   %zu damaged stretches, %" PRIu64 " objects lost, %" PRIu64 " references dropped\n",
+                   mt_snapshot_damage_count(s), mt_snapshot_lost_objects(s), mt_snapshot_dropped_refs(s));
+        if (mt_snapshot_meta_count(s)) {
+            printf("\nmeta:\n");
+            for (size_t i = 0; i < mt_snapshot_meta_count(s); i++) {
+                const mt_meta *m = mt_snapshot_meta(s, i);
+                printf("  %-20.*s ", (int)m->key.len, m->key.ptr);
+                print_value(stdout, &m->value);
+                putchar('\n');
+            }
+        }
+        printf("\nrecords:\n  %-14s %12s %8s %12s %12s %7s\n", "kind", "count", "blocks", "raw", "stored", "ratio");
+        for (size_t i = 0; i < nk; i++)
+            printf("  %-14s %12" PRIu64 " %8" PRIu64 " %12s %12s %6.2fx\n", ks[i].kind ? mt_kind_name(ks[i].kind) : "unknown",
+                   ks[i].records, ks[i].blocks, mt_human_bytes(ks[i].raw, h1), mt_human_bytes(ks[i].stored, h2),
+                   ratio(ks[i].raw, ks[i].stored));
+        printf("  %-14s %12" PRIu64 " %8" PRIu64 " %12s %12s %6.2fx\n", "total", records, mt_snapshot_block_count(s),
+               mt_human_bytes(raw, h1), mt_human_bytes(stored, h3), ratio(raw, stored));
+        if (ntop) {
+            text_types("top types by bytes", s, by_bytes, ntop, objects, bytes);
+            text_types("top types by count", s, by_count, ntop, objects, bytes);
+        }
+    }
+    free(by_bytes);
+    free(by_count);
+    mt_snapshot_free(s);
+    free(c.args);
+    if (fflush(stdout) || ferror(stdout)) {
+        fprintf(stderr, "%s: cannot write the output\n", tool.name);
+        return MT_EXIT_INPUT;
+    }
+    return MT_EXIT_OK;
+}

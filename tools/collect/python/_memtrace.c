@@ -1,0 +1,396 @@
+/* memtrace._memtrace: the C side of the memtrace Python package.
+ *
+ * Links the formats/ writer and nothing of libanalyze: it runs inside the
+ * user's process and must stay small. */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <structmember.h>
+#include <string.h>
+#include "memtrace/format.h"
+#include "memtrace/u64map.h"
+
+/* A reference whose ends were not both known when it was added. */
+typedef struct pending {
+    uint64_t src, dst;
+    uint32_t flags;
+    char *label;       /* owned; NULL for none */
+    size_t label_len;
+} pending;
+
+typedef struct {
+    PyObject_HEAD
+    mt_writer *w;
+    PyObject *path;
+    PyObject *types;   /* dict: type name -> type id */
+    mt_u64map ids;     /* object id -> dense index */
+    pending *pend;
+    size_t npend, cappend;
+    pending *proots;   /* roots by id, resolved at close; kind in label */
+    size_t nroots, caproots;
+} WriterObject;
+
+static PyObject *raise_mt(int rc, const mt_diag *d, PyObject *path) {
+    char where[400];
+    if (d && d->msg[0]) mt_diag_format(d, where, sizeof where);
+    else snprintf(where, sizeof where, "%s", mt_strerror(rc));
+    PyObject *exc = rc == MT_E_IO ? PyExc_OSError : rc == MT_E_NOMEM ? PyExc_MemoryError : PyExc_ValueError;
+    if (path) PyErr_Format(exc, "%S: %s", path, where);
+    else PyErr_SetString(exc, where);
+    return NULL;
+}
+
+static int check_open(WriterObject *self) {
+    if (!self->w) {
+        PyErr_SetString(PyExc_ValueError, "the writer is closed");
+        return -1;
+    }
+    return 0;
+}
+
+static void free_pending(pending *p, size_t n) {
+    for (size_t i = 0; i < n; i++) free(p[i].label);
+    free(p);
+}
+
+static void Writer_dealloc(WriterObject *self) {
+    /* Dropped without close(): leave the file as a crash would. */
+    mt_writer_abandon(self->w);
+    mt_u64map_free(&self->ids);
+    free_pending(self->pend, self->npend);
+    free_pending(self->proots, self->nroots);
+    Py_XDECREF(self->path);
+    Py_XDECREF(self->types);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int Writer_init(WriterObject *self, PyObject *args, PyObject *kw) {
+    static char *kwlist[] = { "path", "block_bytes", "level", NULL };
+    PyObject *path;
+    Py_ssize_t block_bytes = 0;
+    int level = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&|$ni", kwlist, PyUnicode_FSConverter, &path, &block_bytes, &level))
+        return -1;
+    if (block_bytes < 0) {
+        Py_DECREF(path);
+        PyErr_SetString(PyExc_ValueError, "block_bytes must not be negative");
+        return -1;
+    }
+    mt_writer_opts o = { (size_t)block_bytes, level };
+    mt_diag d;
+    mt_diag_clear(&d);
+    int rc = mt_writer_open(PyBytes_AS_STRING(path), &o, &self->w, &d);
+    if (rc) {
+        raise_mt(rc, &d, path);
+        Py_DECREF(path);
+        return -1;
+    }
+    self->path = path;
+    self->types = PyDict_New();
+    return self->types ? 0 : -1;
+}
+
+/* Converts str to an mt_str borrowing its UTF-8; None gives an empty one. */
+static int as_str(PyObject *o, mt_str *out, const char *what) {
+    if (o == Py_None || !o) {
+        *out = mt_str_c(NULL);
+        return 0;
+    }
+    if (!PyUnicode_Check(o)) {
+        PyErr_Format(PyExc_TypeError, "%s must be a str or None, not %.100s", what, Py_TYPE(o)->tp_name);
+        return -1;
+    }
+    Py_ssize_t n;
+    const char *p = PyUnicode_AsUTF8AndSize(o, &n);
+    if (!p) return -1;
+    out->ptr = p;
+    out->len = (size_t)n;
+    return 0;
+}
+
+static PyObject *add(WriterObject *self, mt_kind kind, const void *rec) {
+    mt_diag d;
+    mt_diag_clear(&d);
+    int rc = mt_writer_add(self->w, kind, rec);
+    if (rc) return raise_mt(rc, NULL, self->path);
+    Py_RETURN_NONE;
+}
+
+static PyObject *Writer_add_meta(WriterObject *self, PyObject *args) {
+    PyObject *key, *value;
+    if (!PyArg_ParseTuple(args, "UO", &key, &value) || check_open(self)) return NULL;
+    mt_meta m;
+    memset(&m, 0, sizeof m);
+    if (as_str(key, &m.key, "key")) return NULL;
+    if (value == Py_None) m.value.type = MT_VAL_NIL;
+    else if (PyBool_Check(value)) {
+        m.value.type = MT_VAL_BOOL;
+        m.value.v.b = value == Py_True;
+    } else if (PyLong_Check(value)) {
+        int overflow;
+        long long v = PyLong_AsLongLongAndOverflow(value, &overflow);
+        if (overflow > 0) {
+            m.value.type = MT_VAL_UINT;
+            m.value.v.u = PyLong_AsUnsignedLongLong(value);
+            if (PyErr_Occurred()) return NULL;
+        } else if (overflow < 0) {
+            PyErr_SetString(PyExc_OverflowError, "meta integers must fit in 64 bits");
+            return NULL;
+        } else if (v < 0) {
+            m.value.type = MT_VAL_INT;
+            m.value.v.i = v;
+        } else {
+            m.value.type = MT_VAL_UINT;
+            m.value.v.u = (uint64_t)v;
+        }
+    } else if (PyFloat_Check(value)) {
+        m.value.type = MT_VAL_FLOAT;
+        m.value.v.f = PyFloat_AS_DOUBLE(value);
+    } else if (PyUnicode_Check(value)) {
+        m.value.type = MT_VAL_STR;
+        if (as_str(value, &m.value.v.s, "value")) return NULL;
+    } else if (PyBytes_Check(value)) {
+        m.value.type = MT_VAL_BIN;
+        m.value.v.s.ptr = PyBytes_AS_STRING(value);
+        m.value.v.s.len = (size_t)PyBytes_GET_SIZE(value);
+    } else {
+        PyErr_Format(PyExc_TypeError, "meta values must be None, bool, int, float, str or bytes, not %.100s",
+                     Py_TYPE(value)->tp_name);
+        return NULL;
+    }
+    return add(self, MT_KIND_META, &m);
+}
+
+static int type_id(WriterObject *self, PyObject *name, uint32_t *id) {
+    PyObject *have = PyDict_GetItemWithError(self->types, name);
+    if (have) {
+        *id = (uint32_t)PyLong_AsUnsignedLong(have);
+        return 0;
+    }
+    if (PyErr_Occurred()) return -1;
+    mt_type t;
+    t.id = (uint32_t)PyDict_GET_SIZE(self->types) + 1;
+    if (as_str(name, &t.name, "type")) return -1;
+    PyObject *v = PyLong_FromUnsignedLong(t.id);
+    if (!v || PyDict_SetItem(self->types, name, v)) {
+        Py_XDECREF(v);
+        return -1;
+    }
+    Py_DECREF(v);
+    int rc = mt_writer_add(self->w, MT_KIND_TYPE, &t);
+    if (rc) {
+        raise_mt(rc, NULL, self->path);
+        return -1;
+    }
+    *id = t.id;
+    return 0;
+}
+
+static PyObject *Writer_add_object(WriterObject *self, PyObject *args, PyObject *kw) {
+    static char *kwlist[] = { "id", "type", "size", "flags", "gen", "stack", NULL };
+    unsigned long long id, size;
+    PyObject *type;
+    unsigned int flags = 0, gen = 0, stack = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "KUK|$III", kwlist, &id, &type, &size, &flags, &gen, &stack) ||
+        check_open(self))
+        return NULL;
+    uint32_t idx;
+    if (mt_u64map_get(&self->ids, id, &idx))
+        return PyErr_Format(PyExc_ValueError, "object id %llu was already added (as object %u)", id, idx);
+    uint64_t n = mt_writer_count(self->w, MT_KIND_OBJECT);
+    if (n >= 0x7fffffffu) return PyErr_Format(PyExc_OverflowError, "a snapshot holds at most 2^31-1 objects");
+    mt_object o = { id, 0, size, flags, stack, gen };
+    if (type_id(self, type, &o.type)) return NULL;
+    if (mt_u64map_put(&self->ids, id, (uint32_t)n)) return PyErr_NoMemory();
+    return add(self, MT_KIND_OBJECT, &o);
+}
+
+static int keep_pending(pending **arr, size_t *n, size_t *cap, uint64_t src, uint64_t dst, uint32_t flags,
+                        mt_str label) {
+    if (*n == *cap) {
+        size_t nc = *cap ? *cap * 2 : 64;
+        pending *np = realloc(*arr, nc * sizeof *np);
+        if (!np) return -1;
+        *arr = np;
+        *cap = nc;
+    }
+    pending *p = &(*arr)[*n];
+    p->src = src;
+    p->dst = dst;
+    p->flags = flags;
+    p->label = NULL;
+    p->label_len = label.len;
+    if (label.len) {
+        if (!(p->label = malloc(label.len))) return -1;
+        memcpy(p->label, label.ptr, label.len);
+    }
+    (*n)++;
+    return 0;
+}
+
+static PyObject *Writer_add_ref(WriterObject *self, PyObject *args, PyObject *kw) {
+    static char *kwlist[] = { "src", "dst", "label", "weak", NULL };
+    unsigned long long src, dst;
+    PyObject *label = Py_None;
+    int weak = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "KK|Op", kwlist, &src, &dst, &label, &weak) || check_open(self))
+        return NULL;
+    mt_ref r;
+    memset(&r, 0, sizeof r);
+    if (as_str(label, &r.label, "label")) return NULL;
+    r.flags = weak ? MT_REF_WEAK : 0;
+    if (mt_u64map_get(&self->ids, src, &r.src) && mt_u64map_get(&self->ids, dst, &r.dst))
+        return add(self, MT_KIND_REF, &r);
+    /* An end not added yet: resolved at close(). */
+    if (keep_pending(&self->pend, &self->npend, &self->cappend, src, dst, r.flags, r.label)) return PyErr_NoMemory();
+    Py_RETURN_NONE;
+}
+
+static PyObject *Writer_add_root(WriterObject *self, PyObject *args, PyObject *kw) {
+    static char *kwlist[] = { "id", "kind", "name", NULL };
+    unsigned long long id;
+    const char *kind = "other";
+    PyObject *name = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "K|sO", kwlist, &id, &kind, &name) || check_open(self)) return NULL;
+    mt_root r;
+    r.kind = mt_str_c(kind);
+    if (as_str(name, &r.name, "name")) return NULL;
+    if (mt_u64map_get(&self->ids, id, &r.obj)) return add(self, MT_KIND_ROOT, &r);
+    /* Kept as kind "\0" name, so that one pending list serves roots too. */
+    size_t kl = strlen(kind);
+    char *both = malloc(kl + 1 + r.name.len);
+    if (!both) return PyErr_NoMemory();
+    memcpy(both, kind, kl + 1);
+    memcpy(both + kl + 1, r.name.ptr, r.name.len);
+    mt_str joined = { both, kl + 1 + r.name.len };
+    int rc = keep_pending(&self->proots, &self->nroots, &self->caproots, id, 0, 0, joined);
+    free(both);
+    if (rc) return PyErr_NoMemory();
+    Py_RETURN_NONE;
+}
+
+static PyObject *Writer_flush(WriterObject *self, PyObject *unused) {
+    if (check_open(self)) return NULL;
+    int rc = mt_writer_flush(self->w);
+    if (rc) return raise_mt(rc, NULL, self->path);
+    Py_RETURN_NONE;
+}
+
+static PyObject *Writer_close(WriterObject *self, PyObject *unused) {
+    if (!self->w) Py_RETURN_NONE;
+    /* Check every pending end first: on a missing object the writer stays
+     * open, so the caller can add it and close again. */
+    for (size_t i = 0; i < self->npend; i++) {
+        uint32_t a, b;
+        if (!mt_u64map_get(&self->ids, self->pend[i].src, &a) || !mt_u64map_get(&self->ids, self->pend[i].dst, &b)) {
+            uint64_t missing = mt_u64map_get(&self->ids, self->pend[i].src, &a) ? self->pend[i].dst : self->pend[i].src;
+            return PyErr_Format(PyExc_ValueError, "add_ref(%llu, %llu): object id %llu was never added",
+                                (unsigned long long)self->pend[i].src, (unsigned long long)self->pend[i].dst,
+                                (unsigned long long)missing);
+        }
+    }
+    for (size_t i = 0; i < self->nroots; i++) {
+        uint32_t a;
+        if (!mt_u64map_get(&self->ids, self->proots[i].src, &a))
+            return PyErr_Format(PyExc_ValueError, "add_root(%llu): object id %llu was never added",
+                                (unsigned long long)self->proots[i].src, (unsigned long long)self->proots[i].src);
+    }
+    int rc = 0;
+    for (size_t i = 0; i < self->npend && !rc; i++) {
+        mt_ref r = { 0, 0, self->pend[i].flags, { self->pend[i].label, self->pend[i].label_len } };
+        mt_u64map_get(&self->ids, self->pend[i].src, &r.src);
+        mt_u64map_get(&self->ids, self->pend[i].dst, &r.dst);
+        rc = mt_writer_add(self->w, MT_KIND_REF, &r);
+    }
+    for (size_t i = 0; i < self->nroots && !rc; i++) {
+        const char *kind = self->proots[i].label;
+        size_t kl = strlen(kind);
+        mt_root r = { 0, mt_str_c(kind), { kind + kl + 1, self->proots[i].label_len - kl - 1 } };
+        mt_u64map_get(&self->ids, self->proots[i].src, &r.obj);
+        rc = mt_writer_add(self->w, MT_KIND_ROOT, &r);
+    }
+    mt_diag d;
+    mt_diag_clear(&d);
+    int crc = mt_writer_close(self->w, &d);
+    self->w = NULL;
+    if (rc || crc) return raise_mt(rc ? rc : crc, rc ? NULL : &d, self->path);
+    Py_RETURN_NONE;
+}
+
+static PyObject *Writer_enter(WriterObject *self, PyObject *unused) {
+    if (check_open(self)) return NULL;
+    Py_INCREF(self);
+    return (PyObject *)self;
+}
+
+static PyObject *Writer_exit(WriterObject *self, PyObject *args) {
+    PyObject *r = Writer_close(self, NULL);
+    if (!r) return NULL;
+    Py_DECREF(r);
+    Py_RETURN_FALSE;
+}
+
+static PyObject *Writer_get_objects(WriterObject *self, void *unused) {
+    return PyLong_FromUnsignedLongLong(self->w ? mt_writer_count(self->w, MT_KIND_OBJECT) : self->ids.count);
+}
+
+static PyObject *Writer_get_closed(WriterObject *self, void *unused) { return PyBool_FromLong(self->w == NULL); }
+
+static PyMethodDef Writer_methods[] = {
+    { "add_meta", (PyCFunction)Writer_add_meta, METH_VARARGS,
+      "add_meta(key, value)\n\nOne meta entry; value is None, bool, int, float, str or bytes." },
+    { "add_object", (PyCFunction)(void (*)(void))Writer_add_object, METH_VARARGS | METH_KEYWORDS,
+      "add_object(id, type, size, *, flags=0, gen=0, stack=0)\n\nOne object; ids must be unique." },
+    { "add_ref", (PyCFunction)(void (*)(void))Writer_add_ref, METH_VARARGS | METH_KEYWORDS,
+      "add_ref(src_id, dst_id, label=None, weak=False)\n\nA reference; its ends may be added later." },
+    { "add_root", (PyCFunction)(void (*)(void))Writer_add_root, METH_VARARGS | METH_KEYWORDS,
+      "add_root(id, kind='other', name=None)\n\nMarks an object as held from outside the graph." },
+    { "flush", (PyCFunction)Writer_flush, METH_NOARGS,
+      "flush()\n\nWrites every unfinished block, so that what was added survives a crash." },
+    { "close", (PyCFunction)Writer_close, METH_NOARGS,
+      "close()\n\nResolves pending references, writes the index and closes the file.\n"
+      "Raises ValueError (leaving the writer open) if a reference names an id never added." },
+    { "__enter__", (PyCFunction)Writer_enter, METH_NOARGS, NULL },
+    { "__exit__", (PyCFunction)Writer_exit, METH_VARARGS, NULL },
+    { NULL, NULL, 0, NULL },
+};
+
+static PyGetSetDef Writer_getset[] = {
+    { "objects", (getter)Writer_get_objects, NULL, "objects added so far", NULL },
+    { "closed", (getter)Writer_get_closed, NULL, "True once close() succeeded", NULL },
+    { NULL, NULL, NULL, NULL, NULL },
+};
+
+static PyTypeObject WriterType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "memtrace.Writer",
+    .tp_doc = "Writer(path, *, block_bytes=0, level=0)\n\n"
+              "Writes a memtrace snapshot (.snap) record by record with bounded memory.",
+    .tp_basicsize = sizeof(WriterObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Writer_init,
+    .tp_dealloc = (destructor)Writer_dealloc,
+    .tp_methods = Writer_methods,
+    .tp_getset = Writer_getset,
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "memtrace._memtrace", "The C side of the memtrace package.", -1, NULL,
+    NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__memtrace(void) {
+    if (PyType_Ready(&WriterType) < 0) return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (!m) return NULL;
+    Py_INCREF(&WriterType);
+    if (PyModule_AddObject(m, "Writer", (PyObject *)&WriterType) < 0 ||
+        PyModule_AddStringConstant(m, "__version__", MT_VERSION_STRING) < 0 ||
+        PyModule_AddIntConstant(m, "FORMAT_MAJOR", MT_FORMAT_MAJOR) < 0 ||
+        PyModule_AddIntConstant(m, "FORMAT_MINOR", MT_FORMAT_MINOR) < 0) {
+        Py_DECREF(&WriterType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

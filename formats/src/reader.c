@@ -260,12 +260,13 @@ static int open_common(mt_reader *r, const char *name, mt_diag *diag) {
     if (idx < 0) return mt_diag_set(diag, MT_E_NOMEM, "cannot allocate the block table");
     if (!idx) {
         size_t end = r->size;
-        if (r->size >= MT__TRAILER_SIZE && memcmp(r->data + r->size - 8, MT__END_MAGIC, 8) == 0)
-            end -= MT__TRAILER_SIZE;
-        else
+        int unclosed = !(r->size >= MT__TRAILER_SIZE && memcmp(r->data + r->size - 8, MT__END_MAGIC, 8) == 0);
+        if (!unclosed) end -= MT__TRAILER_SIZE;
+        if (scan(r, end)) return mt_diag_set(diag, MT_E_NOMEM, "cannot allocate the block table");
+        /* After the scan, so that a block cut short is named first. */
+        if (unclosed)
             add_damage(r, MT_E_TRUNCATED, -1, r->size, 0, 0, 0, 0,
                        "no index at the end: the file was not closed (the writer stopped or crashed)");
-        if (scan(r, end)) return mt_diag_set(diag, MT_E_NOMEM, "cannot allocate the block table");
     }
     return 0;
 }

@@ -91,9 +91,20 @@ static int emit_block(mt_writer *w, uint16_t kind, uint32_t count, uint64_t firs
     return 0;
 }
 
+/* Kinds other records refer to by id. They go to disk before any block
+ * that may refer to them, so that a file cut short after a block still
+ * holds the types, strings, frames and stacks that block needs. */
+static int is_dictionary(int kind) {
+    return kind == MT_KIND_META || kind == MT_KIND_STRING || kind == MT_KIND_TYPE || kind == MT_KIND_FRAME ||
+           kind == MT_KIND_STACK;
+}
+
 static int flush_kind(mt_writer *w, int kind) {
     kbuf *b = &w->kinds[kind];
     if (!b->count) return 0;
+    if (!is_dictionary(kind))
+        for (int k = 1; k <= MT_KIND_MAX; k++)
+            if (is_dictionary(k) && w->kinds[k].count && flush_kind(w, k)) return w->err;
     int rc = emit_block(w, (uint16_t)kind, b->count, b->total - b->count, b->sb.data, b->sb.size);
     b->sb.size = 0;
     b->count = 0;
@@ -226,9 +237,7 @@ uint64_t mt_writer_count(const mt_writer *w, mt_kind kind) {
 }
 
 int mt_writer_flush(mt_writer *w) {
-    /* Kinds in number order, so that meta and types come before objects
-     * and objects before references: a reader of a truncated file then
-     * finds what it needs to make sense of what survived. */
+    /* Kinds in number order: objects before the references to them.  */
     for (int k = 1; k <= MT_KIND_MAX && !w->err; k++) flush_kind(w, k);
     return w->err;
 }

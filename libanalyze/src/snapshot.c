@@ -106,9 +106,9 @@ static int each_block(loader *L, int kind, record_fn fn, void (*before)(loader *
         mt_cursor c;
         mt_diag d;
         mt_diag_clear(&d);
-        int rc = mt_reader_block_open(L->r, i, &c, &d);
         char mark[64];
-        if (!rc && before) before(L, mark);
+        if (before) before(L, mark);
+        int rc = mt_reader_block_open(L->r, i, &c, &d);
         mt_record rec;
         rec.kind = (mt_kind)b->kind;
         while (!rc) {

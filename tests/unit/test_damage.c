@@ -1,0 +1,456 @@
+/* Damaged files: truncation at every block boundary and inside every
+ * block, flipped bytes in the header, block headers, lengths and payloads,
+ * bad msgpack inside a sound frame, empty files, wrong magic, a future
+ * version, an unclosed file. Each case checks the exact error and that
+ * salvage recovers exactly the blocks left intact, computed from the clean
+ * file's block table and the records the test wrote. */
+#include <zstd.h>
+#include "helpers.h"
+#include "memtrace/analyze.h"
+#include "../../formats/src/internal.h"
+
+enum { NOBJ = 3000, NREF = 6000 };
+
+static unsigned char *clean;   /* the intact file */
+static size_t clean_size;
+static mt_block_info blocks[512];
+static size_t nblocks;
+static uint64_t index_at;      /* offset of the index block */
+static uint64_t obj_id[NOBJ];
+static uint32_t ref_src[NREF], ref_dst[NREF];
+
+static void build_fixture(void) {
+    if (clean) return;
+    char *path = tmp_path();
+    mt_writer *w;
+    mt_writer_opts o = { 1024, 0 };
+    ck_assert_int_eq(mt_writer_open(path, &o, &w, NULL), 0);
+    mt_writer_meta_str(w, "tool", "test_damage");
+    const char *names[] = { "dict", "list", "Session" };
+    for (uint32_t t = 0; t < 3; t++) {
+        mt_type ty = { t + 1, mt_str_c(names[t]) };
+        mt_writer_add(w, MT_KIND_TYPE, &ty);
+    }
+    uint32_t seed = 12345;
+    for (uint32_t i = 0; i < NOBJ; i++) {
+        obj_id[i] = 0x7f0000001000ull + 48ull * i;
+        mt_object ob = { obj_id[i], i % 3 + 1, 40 + i % 100, 0, 0, 0 };
+        ck_assert_int_eq(mt_writer_add(w, MT_KIND_OBJECT, &ob), 0);
+    }
+    for (uint32_t k = 0; k < NREF; k++) {
+        seed = seed * 1103515245u + 12345u;
+        ref_src[k] = k / 2;
+        ref_dst[k] = (seed >> 8) % NOBJ;
+        mt_ref r = { ref_src[k], ref_dst[k], 0, mt_str_c(NULL) };
+        ck_assert_int_eq(mt_writer_add(w, MT_KIND_REF, &r), 0);
+    }
+    mt_root root = { 0, mt_str_c("module"), mt_str_c("app") };
+    mt_writer_add(w, MT_KIND_ROOT, &root);
+    ck_assert_int_eq(mt_writer_close(w, NULL), 0);
+    clean = slurp(path, &clean_size);
+    unlink(path);
+    free(path);
+    mt_reader *r;
+    ck_assert_int_eq(mt_reader_open_mem(clean, clean_size, "clean", &r, NULL), 0);
+    ck_assert_uint_eq(mt_reader_damage_count(r), 0);
+    nblocks = mt_reader_block_count(r);
+    ck_assert_uint_gt(nblocks, 20);
+    ck_assert_uint_lt(nblocks, 512);
+    for (size_t i = 0; i < nblocks; i++) blocks[i] = *mt_reader_block(r, i);
+    mt_reader_free(r);
+    index_at = mt__le64(clean + clean_size - MT__TRAILER_SIZE);
+}
+
+/* What salvage should keep when the blocks marked in lost[] are gone:
+ * objects of lost blocks become placeholders if a later object block
+ * survives (or the index still lists them), references go with their
+ * block, and references to objects past the last known one are dropped. */
+typedef struct expect {
+    uint64_t objects, lost_objects, refs, dropped;
+} expect;
+
+static expect expected(const int *lost, const int *known) {
+    expect e = { 0, 0, 0, 0 };
+    uint64_t n = 0;
+    for (size_t i = 0; i < nblocks; i++)
+        if (blocks[i].kind == MT_KIND_OBJECT && (known ? known[i] : !lost[i]))
+            if (blocks[i].first + blocks[i].count > n) n = blocks[i].first + blocks[i].count;
+    e.objects = n;
+    for (size_t i = 0; i < nblocks; i++)
+        if (blocks[i].kind == MT_KIND_OBJECT && lost[i] && blocks[i].first < n) e.lost_objects += blocks[i].count;
+    for (size_t i = 0; i < nblocks; i++) {
+        if (blocks[i].kind != MT_KIND_REF || lost[i]) continue;
+        for (uint64_t k = blocks[i].first; k < blocks[i].first + blocks[i].count; k++) {
+            if (ref_src[k] < n && ref_dst[k] < n) e.refs++;
+            else e.dropped++;
+        }
+    }
+    return e;
+}
+
+static const int all_known[512] = { [0 ... 511] = 1 };
+
+/* Loads data both ways: strict must fail naming want_block (or -1 for
+ * any), salvage must match e, and every surviving object and reference
+ * must be one the test wrote, at its index. */
+static void check_salvage(const unsigned char *data, size_t n, int64_t want_block, int want_kind, expect e) {
+    mt_snapshot *s;
+    mt_diag d;
+    mt_diag_clear(&d);
+    ck_assert_int_eq(mt_snapshot_load_mem(data, n, "t", MT_LOAD_REFS, &s, &d), MT_E_DAMAGED);
+    if (want_block >= 0) {
+        ck_assert_int_eq(d.block, want_block);
+        ck_assert_int_eq(d.offset, (int64_t)blocks[want_block].offset);
+    }
+    if (want_kind) ck_assert_int_eq(d.kind, want_kind);
+    ck_assert(d.msg[0] != 0);
+
+    ck_assert_int_eq(mt_snapshot_load_mem(data, n, "t", MT_LOAD_REFS | MT_LOAD_SALVAGE, &s, &d), 0);
+    const mt_graph *g = mt_snapshot_graph(s);
+    ck_assert_uint_eq(g->n_objects, e.objects);
+    ck_assert_uint_eq(mt_snapshot_lost_objects(s), e.lost_objects);
+    ck_assert_uint_eq(g->n_refs, e.refs);
+    ck_assert_uint_eq(mt_snapshot_dropped_refs(s), e.dropped);
+    ck_assert_uint_ge(mt_snapshot_damage_count(s), 1);
+    for (uint32_t i = 0; i < g->n_objects; i++)
+        if (!(g->flags[i] & MT_OBJ_LOST)) ck_assert_uint_eq(g->id[i], obj_id[i]);
+    for (uint32_t u = 0; u < g->n_objects; u++)
+        for (uint32_t k = g->out_off[u]; k < g->out_off[u + 1]; k++) {
+            /* ref k/2 pairs: sources were written as k/2, so edge (u, v)
+             * must be one of refs 2u and 2u+1. */
+            uint32_t v = g->out_dst[k];
+            ck_assert(ref_dst[2 * u] == v || ref_dst[2 * u + 1] == v);
+        }
+    mt_snapshot_free(s);
+}
+
+START_TEST(clean_file_loads_whole) {
+    build_fixture();
+    mt_snapshot *s;
+    ck_assert_int_eq(mt_snapshot_load_mem(clean, clean_size, "t", MT_LOAD_REFS, &s, NULL), 0);
+    ck_assert_uint_eq(mt_snapshot_graph(s)->n_objects, NOBJ);
+    ck_assert_uint_eq(mt_snapshot_graph(s)->n_refs, NREF);
+    ck_assert_uint_eq(mt_snapshot_damage_count(s), 0);
+    mt_snapshot_free(s);
+}
+END_TEST
+
+START_TEST(truncated_at_every_block_boundary) {
+    build_fixture();
+    int lost[512] = { 0 };
+    for (size_t k = 0; k <= nblocks; k++) {
+        uint64_t cut = k < nblocks ? blocks[k].offset : index_at;
+        memset(lost, 0, sizeof lost);
+        for (size_t i = k; i < nblocks; i++) lost[i] = 1;
+        mt_reader *r;
+        ck_assert_int_eq(mt_reader_open_mem(clean, cut, "t", &r, NULL), 0);
+        ck_assert_uint_eq(mt_reader_block_count(r), k);
+        ck_assert_uint_eq(mt_reader_damage_count(r), 1);
+        ck_assert_int_eq(mt_reader_damage(r, 0)->code, MT_E_TRUNCATED);
+        ck_assert_str_eq(mt_reader_damage(r, 0)->msg,
+                         "no index at the end: the file was not closed (the writer stopped or crashed)");
+        mt_reader_free(r);
+        check_salvage(clean, cut, -1, 0, expected(lost, NULL));
+    }
+    /* Cut inside the trailer: everything is still there. */
+    memset(lost, 0, sizeof lost);
+    check_salvage(clean, clean_size - 5, -1, 0, expected(lost, NULL));
+}
+END_TEST
+
+START_TEST(truncated_inside_every_block) {
+    build_fixture();
+    int lost[512];
+    for (size_t k = 0; k < nblocks; k++) {
+        uint64_t cuts[] = { blocks[k].offset + 10, blocks[k].offset + 36 + blocks[k].stored / 2 };
+        for (int c = 0; c < 2; c++) {
+            memset(lost, 0, sizeof lost);
+            for (size_t i = k; i < nblocks; i++) lost[i] = 1;
+            mt_reader *r;
+            ck_assert_int_eq(mt_reader_open_mem(clean, cuts[c], "t", &r, NULL), 0);
+            const mt_damage *d = mt_reader_damage(r, 0);
+            ck_assert_int_eq(d->code, MT_E_TRUNCATED);
+            ck_assert_uint_eq(d->offset, blocks[k].offset);
+            if (c == 1) { /* the header survived: the loss is known exactly */
+                ck_assert_int_eq(d->block, (int64_t)k);
+                ck_assert_int_eq(d->kind, blocks[k].kind);
+                ck_assert_uint_eq(d->records, blocks[k].count);
+                ck_assert_uint_eq(d->first, blocks[k].first);
+            } else
+                ck_assert_str_eq(d->msg, "file ends inside a block header (10 of 36 bytes)");
+            mt_reader_free(r);
+            /* A cut block whose header survived still tells its place. */
+            int known[512] = { 0 };
+            for (size_t i = 0; i < k + (c == 1); i++) known[i] = 1;
+            expect e = expected(lost, known);
+            check_salvage(clean, cuts[c], c == 1 ? (int64_t)k : -1, c == 1 ? blocks[k].kind : 0, e);
+        }
+    }
+}
+END_TEST
+
+START_TEST(flipped_byte_in_every_block_header) {
+    build_fixture();
+    unsigned char *d = malloc(clean_size);
+    int lost[512];
+    for (size_t k = 0; k < nblocks; k++) {
+        /* The marker, the kind, the count, the first record, the sizes, the CRC. */
+        int at[] = { 3, 8, 13, 17, 25, 29, 33 };
+        for (int j = 0; j < 7; j++) {
+            memcpy(d, clean, clean_size);
+            d[blocks[k].offset + (uint64_t)at[j]] ^= 0x40;
+            memset(lost, 0, sizeof lost);
+            lost[k] = 1;
+            mt_reader *r;
+            ck_assert_int_eq(mt_reader_open_mem(d, clean_size, "t", &r, NULL), 0);
+            ck_assert_uint_eq(mt_reader_damage_count(r), 1);
+            const mt_damage *dm = mt_reader_damage(r, 0);
+            ck_assert_int_eq(dm->code, at[j] < 8 ? MT_E_CORRUPT : MT_E_CHECKSUM);
+            ck_assert_int_eq(dm->block, (int64_t)k);
+            ck_assert_int_eq(dm->kind, blocks[k].kind); /* from the index */
+            ck_assert_uint_eq(dm->records, blocks[k].count);
+            mt_reader_free(r);
+            /* The index keeps the lost objects' places. */
+            check_salvage(d, clean_size, (int64_t)k, blocks[k].kind, expected(lost, all_known));
+        }
+    }
+    free(d);
+}
+END_TEST
+
+START_TEST(flipped_byte_in_every_payload) {
+    build_fixture();
+    unsigned char *d = malloc(clean_size);
+    int lost[512];
+    for (size_t k = 0; k < nblocks; k++) {
+        memcpy(d, clean, clean_size);
+        d[blocks[k].offset + 36 + blocks[k].stored / 2] ^= 0x01;
+        memset(lost, 0, sizeof lost);
+        lost[k] = 1;
+        check_salvage(d, clean_size, (int64_t)k, blocks[k].kind, expected(lost, all_known));
+        mt_reader *r;
+        ck_assert_int_eq(mt_reader_open_mem(d, clean_size, "t", &r, NULL), 0);
+        mt_cursor c;
+        mt_diag dg;
+        mt_diag_clear(&dg);
+        int rc = mt_reader_block_open(r, k, &c, &dg);
+        ck_assert(rc == MT_E_CHECKSUM || rc == MT_E_CORRUPT);
+        ck_assert_int_eq(dg.block, (int64_t)k);
+        ck_assert_int_eq(dg.offset, (int64_t)blocks[k].offset);
+        mt_reader_free(r);
+    }
+    free(d);
+}
+END_TEST
+
+START_TEST(length_that_lies) {
+    build_fixture();
+    unsigned char *d = malloc(clean_size);
+    size_t k = nblocks / 2;
+    /* A stored size one short, with the header CRC made to match. */
+    memcpy(d, clean, clean_size);
+    uint8_t *h = d + blocks[k].offset;
+    mt__put32(h + 24, blocks[k].stored - 1);
+    mt__put32(h + 32, mt__crc32(h, 32));
+    mt_reader *r;
+    ck_assert_int_eq(mt_reader_open_mem(d, clean_size, "t", &r, NULL), 0);
+    ck_assert_str_eq(mt_reader_damage(r, 0)->msg, "block header disagrees with the index");
+    mt_reader_free(r);
+    int lost[512] = { 0 };
+    lost[k] = 1;
+    check_salvage(d, clean_size, (int64_t)k, blocks[k].kind, expected(lost, all_known));
+    /* Without the index the reader scans: block k's frame is cut, one
+     * stray byte follows it, and the scan resynchronizes after it. */
+    ck_assert_int_eq(mt_reader_open_mem(d, index_at, "t", &r, NULL), 0);
+    ck_assert_uint_eq(mt_reader_block_count(r), nblocks + 1);
+    const mt_damage *dm = mt_reader_damage(r, 0);
+    ck_assert_int_eq(dm->code, MT_E_CORRUPT);
+    ck_assert_uint_eq(dm->offset, blocks[k].offset + 36 + blocks[k].stored - 1);
+    ck_assert_uint_eq(dm->length, 1);
+    mt_cursor c;
+    ck_assert_int_ne(mt_reader_block_open(r, k, &c, NULL), 0);
+    mt_reader_free(r);
+    free(d);
+}
+END_TEST
+
+START_TEST(bad_msgpack_in_a_sound_frame) {
+    build_fixture();
+    size_t k = 0;
+    while (blocks[k].kind != MT_KIND_OBJECT) k++;
+    k++; /* the second objects block */
+    ck_assert_int_eq(blocks[k].kind, MT_KIND_OBJECT);
+    /* Its payload with the 3rd byte made 0xc1 (never used), recompressed,
+     * with a header to match; the file then has no index (scan). */
+    size_t raw = blocks[k].raw;
+    uint8_t *payload = malloc(raw);
+    ck_assert_uint_eq(ZSTD_decompress(payload, raw, clean + blocks[k].offset + 36, blocks[k].stored), raw);
+    payload[0] = 0xc1; /* the first record's array header */
+    ZSTD_CCtx *cc = ZSTD_createCCtx();
+    ZSTD_CCtx_setParameter(cc, ZSTD_c_checksumFlag, 1);
+    size_t cap = ZSTD_compressBound(raw);
+    uint8_t *z = malloc(cap);
+    size_t zn = ZSTD_compress2(cc, z, cap, payload, raw);
+    ck_assert(!ZSTD_isError(zn));
+    ZSTD_freeCCtx(cc);
+    size_t tail_from = blocks[k].offset + 36 + blocks[k].stored;
+    size_t n = blocks[k].offset + 36 + zn + (index_at - tail_from);
+    uint8_t *d = malloc(n);
+    memcpy(d, clean, blocks[k].offset);
+    mt__bhdr hb = { MT_KIND_OBJECT, 0, blocks[k].count, blocks[k].first, (uint32_t)zn, (uint32_t)raw };
+    mt__bhdr_put(d + blocks[k].offset, &hb);
+    memcpy(d + blocks[k].offset + 36, z, zn);
+    memcpy(d + blocks[k].offset + 36 + zn, clean + tail_from, index_at - tail_from);
+    mt_snapshot *s;
+    mt_diag dg;
+    mt_diag_clear(&dg);
+    ck_assert_int_eq(mt_snapshot_load_mem(d, n, "t", MT_LOAD_REFS, &s, &dg), MT_E_DAMAGED);
+    ck_assert_str_eq(dg.msg, "no index at the end: the file was not closed (the writer stopped or crashed)");
+    ck_assert_int_eq(mt_snapshot_load_mem(d, n, "t", MT_LOAD_REFS | MT_LOAD_SALVAGE, &s, &dg), 0);
+    ck_assert_uint_eq(mt_snapshot_lost_objects(s), blocks[k].count);
+    ck_assert_uint_eq(mt_snapshot_graph(s)->n_objects, NOBJ);
+    int found = 0;
+    for (size_t i = 0; i < mt_snapshot_damage_count(s); i++) {
+        const mt_damage *dm = mt_snapshot_damage(s, i);
+        if (dm->code == MT_E_MSGPACK) {
+            found = 1;
+            ck_assert_int_eq(dm->block, (int64_t)k);
+            ck_assert_int_eq(dm->kind, MT_KIND_OBJECT);
+            ck_assert_uint_eq(dm->records, blocks[k].count);
+        }
+    }
+    ck_assert(found);
+    mt_snapshot_free(s);
+    free(d);
+    free(z);
+    free(payload);
+}
+END_TEST
+
+START_TEST(header_damage) {
+    build_fixture();
+    mt_reader *r;
+    mt_diag d;
+    mt_diag_clear(&d);
+    ck_assert_int_eq(mt_reader_open_mem(clean, 0, "t", &r, &d), MT_E_NOTSNAP);
+    ck_assert_str_eq(d.msg, "empty file, not a memtrace snapshot");
+    unsigned char *c = malloc(clean_size);
+    memcpy(c, clean, clean_size);
+    c[1] = 'X';
+    ck_assert_int_eq(mt_reader_open_mem(c, clean_size, "t", &r, &d), MT_E_NOTSNAP);
+    ck_assert_str_eq(d.msg, "not a memtrace snapshot (bad magic)");
+    memcpy(c, clean, clean_size);
+    c[8] = 2; /* major version 2 */
+    c[10] = 3;
+    ck_assert_int_eq(mt_reader_open_mem(c, clean_size, "t", &r, &d), MT_E_VERSION);
+    ck_assert_str_eq(d.msg, "format version 2.3 is newer than this reader's 1.0");
+    memcpy(c, clean, clean_size);
+    c[10] = 9; /* a newer minor version is read */
+    ck_assert_int_eq(mt_reader_open_mem(c, clean_size, "t", &r, &d), 0);
+    unsigned major, minor;
+    mt_reader_version(r, &major, &minor);
+    ck_assert_uint_eq(minor, 9);
+    mt_reader_free(r);
+    ck_assert_int_eq(mt_reader_open_mem(clean, 11, "t", &r, &d), MT_E_TRUNCATED);
+    ck_assert_str_eq(d.msg, "file ends inside the header (11 of 16 bytes)");
+    ck_assert_int_eq(mt_reader_open_mem("hello", 5, "t", &r, &d), MT_E_NOTSNAP);
+    free(c);
+}
+END_TEST
+
+START_TEST(trailer_and_index_damage_fall_back_to_scanning) {
+    build_fixture();
+    unsigned char *c = malloc(clean_size);
+    /* A flipped index offset: the trailer CRC catches it. */
+    memcpy(c, clean, clean_size);
+    c[clean_size - MT__TRAILER_SIZE] ^= 1;
+    mt_snapshot *s;
+    mt_diag d;
+    mt_diag_clear(&d);
+    ck_assert_int_eq(mt_snapshot_load_mem(c, clean_size, "t", 0, &s, &d), MT_E_DAMAGED);
+    ck_assert_str_eq(d.msg, "trailer checksum mismatch; scanning instead");
+    int lost[512] = { 0 };
+    check_salvage(c, clean_size, -1, 0, expected(lost, NULL));
+    /* A flipped byte in the index payload. */
+    memcpy(c, clean, clean_size);
+    c[index_at + 36 + mt__le32(clean + index_at + 24) / 2] ^= 0x10;
+    ck_assert_int_eq(mt_snapshot_load_mem(c, clean_size, "t", 0, &s, &d), MT_E_DAMAGED);
+    ck_assert_ptr_nonnull(strstr(d.msg, "index: "));
+    check_salvage(c, clean_size, -1, 0, expected(lost, NULL));
+    free(c);
+}
+END_TEST
+
+START_TEST(unclosed_file_keeps_every_flushed_record) {
+    char *path = tmp_path();
+    mt_writer *w;
+    ck_assert_int_eq(mt_writer_open(path, NULL, &w, NULL), 0);
+    mt_type ty = { 1, mt_str_c("dict") };
+    mt_writer_add(w, MT_KIND_TYPE, &ty);
+    for (uint32_t i = 0; i < 100; i++) {
+        mt_object o = { i + 1, 1, 64, 0, 0, 0 };
+        mt_writer_add(w, MT_KIND_OBJECT, &o);
+    }
+    ck_assert_int_eq(mt_writer_flush(w), 0);
+    for (uint32_t i = 0; i < 50; i++) { /* never flushed: lost in the "crash" */
+        mt_object o = { 1000 + i, 1, 64, 0, 0, 0 };
+        mt_writer_add(w, MT_KIND_OBJECT, &o);
+    }
+    mt_writer_abandon(w);
+    mt_snapshot *s;
+    mt_diag d;
+    mt_diag_clear(&d);
+    ck_assert_int_eq(mt_snapshot_load(path, 0, &s, &d), MT_E_DAMAGED);
+    ck_assert_int_eq(mt_snapshot_load(path, MT_LOAD_SALVAGE, &s, &d), 0);
+    ck_assert_uint_eq(mt_snapshot_graph(s)->n_objects, 100);
+    ck_assert_uint_eq(mt_snapshot_graph(s)->id[99], 100);
+    mt_snapshot_free(s);
+    unlink(path);
+    free(path);
+}
+END_TEST
+
+START_TEST(random_flips_never_invent_data) {
+    build_fixture();
+    unsigned char *c = malloc(clean_size);
+    uint32_t seed = 99;
+    for (int round = 0; round < 300; round++) {
+        memcpy(c, clean, clean_size);
+        int flips = 1 + round % 4;
+        for (int f = 0; f < flips; f++) {
+            seed = seed * 1664525u + 1013904223u;
+            c[seed % clean_size] ^= (uint8_t)(1u << (seed >> 29));
+        }
+        mt_snapshot *s;
+        if (mt_snapshot_load_mem(c, clean_size, "t", MT_LOAD_REFS | MT_LOAD_SALVAGE, &s, NULL) != 0) continue;
+        const mt_graph *g = mt_snapshot_graph(s);
+        ck_assert_uint_le(g->n_objects, NOBJ);
+        for (uint32_t i = 0; i < g->n_objects; i++)
+            if (!(g->flags[i] & MT_OBJ_LOST)) ck_assert_uint_eq(g->id[i], obj_id[i]);
+        for (uint32_t u = 0; u < g->n_objects; u++)
+            for (uint32_t k = g->out_off[u]; k < g->out_off[u + 1]; k++)
+                ck_assert(ref_dst[2 * u] == g->out_dst[k] || ref_dst[2 * u + 1] == g->out_dst[k]);
+        mt_snapshot_free(s);
+    }
+    free(c);
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("damage");
+    TCase *tc = tcase_create("damage");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, clean_file_loads_whole);
+    tcase_add_test(tc, truncated_at_every_block_boundary);
+    tcase_add_test(tc, truncated_inside_every_block);
+    tcase_add_test(tc, flipped_byte_in_every_block_header);
+    tcase_add_test(tc, flipped_byte_in_every_payload);
+    tcase_add_test(tc, length_that_lies);
+    tcase_add_test(tc, bad_msgpack_in_a_sound_frame);
+    tcase_add_test(tc, header_damage);
+    tcase_add_test(tc, trailer_and_index_damage_fall_back_to_scanning);
+    tcase_add_test(tc, unclosed_file_keeps_every_flushed_record);
+    tcase_add_test(tc, random_flips_never_invent_data);
+    suite_add_tcase(s, tc);
+    return run_suite(s);
+}

@@ -1,0 +1,365 @@
+/* Round trips of every record kind, the msgpack reader against msgpack-c,
+ * CRC-32 against its check value, and the writer's limits. */
+#include <msgpack.h>
+#include <math.h>
+#include "helpers.h"
+#include "memtrace/format.h"
+#include "../../formats/src/internal.h"
+
+/* Fills every field of a record of kind with a value derived from seed,
+ * through the schema, so that every kind gets non-default values in every
+ * field; strings hold a NUL byte and UTF-8. */
+static char strbuf[64][64];
+static int nstr;
+
+static void fill(int kind, void *rec, unsigned seed) {
+    const mt__kind_desc *d = mt__kind_schema(kind);
+    memset(rec, 0, d->size);
+    for (unsigned i = 0; i < d->nfields; i++) {
+        const mt__field *f = &d->fields[i];
+        char *p = (char *)rec + f->offset;
+        unsigned v = seed * 31 + i * 7 + 1;
+        switch (f->type) {
+        case MT__F_U32: *(uint32_t *)p = i % 2 ? UINT32_MAX - v : v; break;
+        case MT__F_U64: *(uint64_t *)p = i % 2 ? UINT64_MAX - v : (uint64_t)v << 33; break;
+        case MT__F_F64: *(double *)p = v / 3.0; break;
+        case MT__F_STR: case MT__F_BIN: {
+            char *s = strbuf[nstr++ % 64];
+            int n = snprintf(s, 60, "%s-%u-\xc3\xa9", f->name, v);
+            s[n] = 0; /* an embedded NUL */
+            s[n + 1] = 'z';
+            ((mt_str *)p)->ptr = s;
+            ((mt_str *)p)->len = (size_t)n + 2;
+            break;
+        }
+        case MT__F_VAL: {
+            mt_value *x = (mt_value *)p;
+            switch ((seed + i) % 6) {
+            case 0: x->type = MT_VAL_INT; x->v.i = -(int64_t)v * 1000003; break;
+            case 1: x->type = MT_VAL_UINT; x->v.u = UINT64_MAX - v; break;
+            case 2: x->type = MT_VAL_FLOAT; x->v.f = -v / 7.0; break;
+            case 3: x->type = MT_VAL_STR; x->v.s = mt_str_c("value"); break;
+            case 4: x->type = MT_VAL_BOOL; x->v.b = 1; break;
+            default: x->type = MT_VAL_BIN; x->v.s.ptr = "\x00\xff"; x->v.s.len = 2; break;
+            }
+            break;
+        }
+        }
+    }
+}
+
+static void assert_same(int kind, const void *a, const void *b) {
+    const mt__kind_desc *d = mt__kind_schema(kind);
+    for (unsigned i = 0; i < d->nfields; i++) {
+        const mt__field *f = &d->fields[i];
+        const char *p = (const char *)a + f->offset, *q = (const char *)b + f->offset;
+        switch (f->type) {
+        case MT__F_U32: ck_assert_uint_eq(*(const uint32_t *)p, *(const uint32_t *)q); break;
+        case MT__F_U64: ck_assert_uint_eq(*(const uint64_t *)p, *(const uint64_t *)q); break;
+        case MT__F_F64: ck_assert(*(const double *)p == *(const double *)q); break;
+        case MT__F_STR: case MT__F_BIN:
+            ck_assert_uint_eq(((const mt_str *)p)->len, ((const mt_str *)q)->len);
+            ck_assert(memcmp(((const mt_str *)p)->ptr, ((const mt_str *)q)->ptr, ((const mt_str *)q)->len) == 0);
+            break;
+        case MT__F_VAL: {
+            const mt_value *x = (const mt_value *)p, *y = (const mt_value *)q;
+            ck_assert_int_eq(x->type, y->type);
+            if (x->type == MT_VAL_STR || x->type == MT_VAL_BIN) {
+                ck_assert_uint_eq(x->v.s.len, y->v.s.len);
+                ck_assert(memcmp(x->v.s.ptr, y->v.s.ptr, x->v.s.len) == 0);
+            } else if (x->type == MT_VAL_FLOAT)
+                ck_assert(x->v.f == y->v.f);
+            else if (x->type != MT_VAL_NIL)
+                ck_assert_uint_eq(x->v.u, y->v.u);
+            break;
+        }
+        }
+    }
+}
+
+START_TEST(every_kind_round_trips) {
+    int kind = _i + 1;
+    char *path = tmp_path();
+    mt_writer *w;
+    mt_writer_opts o = { 256, 0 }; /* tiny blocks: many per kind */
+    ck_assert_int_eq(mt_writer_open(path, &o, &w, NULL), 0);
+    enum { N = 300 };
+    static mt_record recs[N];
+    for (unsigned i = 0; i < N; i++) {
+        nstr = (int)(i % 8) * 8; /* strings stay alive until the write */
+        fill(kind, &recs[i].u, i);
+        ck_assert_int_eq(mt_writer_add(w, (mt_kind)kind, &recs[i].u), 0);
+        /* keep the struct's strings stable: copy them out of strbuf */
+        const mt__kind_desc *d = mt__kind_schema(kind);
+        for (unsigned k = 0; k < d->nfields; k++)
+            if (d->fields[k].type == MT__F_STR || d->fields[k].type == MT__F_BIN) {
+                mt_str *s = (mt_str *)((char *)&recs[i].u + d->fields[k].offset);
+                char *copy = malloc(s->len);
+                memcpy(copy, s->ptr, s->len);
+                s->ptr = copy;
+            }
+    }
+    ck_assert_uint_eq(mt_writer_count(w, (mt_kind)kind), N);
+    ck_assert_int_eq(mt_writer_close(w, NULL), 0);
+
+    mt_reader *r;
+    ck_assert_int_eq(mt_reader_open(path, &r, NULL), 0);
+    ck_assert_int_eq(mt_reader_closed(r), 1);
+    ck_assert_uint_eq(mt_reader_damage_count(r), 0);
+    ck_assert_uint_gt(mt_reader_block_count(r), 1);
+    unsigned seen = 0;
+    uint64_t expect_first = 0;
+    for (size_t b = 0; b < mt_reader_block_count(r); b++) {
+        const mt_block_info *bi = mt_reader_block(r, b);
+        ck_assert_int_eq(bi->kind, kind);
+        ck_assert_uint_eq(bi->first, expect_first);
+        expect_first += bi->count;
+        mt_cursor c;
+        ck_assert_int_eq(mt_reader_block_open(r, b, &c, NULL), 0);
+        mt_record got;
+        int rc;
+        while ((rc = mt_cursor_next(&c, &got.u, NULL)) == 1) assert_same(kind, &recs[seen++].u, &got.u);
+        ck_assert_int_eq(rc, 0);
+    }
+    ck_assert_uint_eq(seen, N);
+    mt_reader_free(r);
+    unlink(path);
+    free(path);
+}
+END_TEST
+
+START_TEST(trailing_defaults_are_omitted_and_read_back) {
+    char *path = tmp_path();
+    mt_writer *w;
+    ck_assert_int_eq(mt_writer_open(path, NULL, &w, NULL), 0);
+    mt_object o = { 7, 1, 24, 0, 0, 0 };
+    ck_assert_int_eq(mt_writer_add(w, MT_KIND_OBJECT, &o), 0);
+    ck_assert_int_eq(mt_writer_close(w, NULL), 0);
+    mt_reader *r;
+    ck_assert_int_eq(mt_reader_open(path, &r, NULL), 0);
+    mt_cursor c;
+    ck_assert_int_eq(mt_reader_block_open(r, 0, &c, NULL), 0);
+    /* [7, 1, 24]: a fixarray of three positive fixints, nothing more. */
+    ck_assert_uint_eq((size_t)(c.end - c.p), 4);
+    ck_assert_uint_eq(c.p[0], 0x93);
+    mt_object got;
+    ck_assert_int_eq(mt_cursor_next(&c, &got, NULL), 1);
+    ck_assert_uint_eq(got.id, 7);
+    ck_assert_uint_eq(got.flags, 0);
+    mt_reader_free(r);
+    unlink(path);
+    free(path);
+}
+END_TEST
+
+/* The msgpack reader must agree with msgpack-c on everything msgpack-c
+ * packs: every width of every type. */
+START_TEST(mp_reader_agrees_with_msgpack_c) {
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    uint64_t uvals[] = { 0, 1, 127, 128, 255, 256, 65535, 65536, 4294967295u, 4294967296ull, UINT64_MAX };
+    int64_t ivals[] = { -1, -32, -33, -128, -129, -32768, -32769, -2147483648ll, -2147483649ll, INT64_MIN };
+    for (size_t i = 0; i < sizeof uvals / sizeof *uvals; i++) msgpack_pack_uint64(&pk, uvals[i]);
+    for (size_t i = 0; i < sizeof ivals / sizeof *ivals; i++) msgpack_pack_int64(&pk, ivals[i]);
+    msgpack_pack_float(&pk, 1.5f);
+    msgpack_pack_double(&pk, -2.25);
+    msgpack_pack_nil(&pk);
+    msgpack_pack_true(&pk);
+    msgpack_pack_false(&pk);
+    size_t lens[] = { 0, 31, 32, 255, 256, 65535, 65536 };
+    static char big[70000];
+    memset(big, 'x', sizeof big);
+    for (size_t i = 0; i < 7; i++) {
+        msgpack_pack_str(&pk, lens[i]);
+        msgpack_pack_str_body(&pk, big, lens[i]);
+        msgpack_pack_bin(&pk, lens[i]);
+        msgpack_pack_bin_body(&pk, big, lens[i]);
+    }
+    msgpack_pack_array(&pk, 15);
+    msgpack_pack_array(&pk, 16);
+    msgpack_pack_array(&pk, 70000);
+    msgpack_pack_map(&pk, 15);
+    msgpack_pack_map(&pk, 70000);
+    msgpack_pack_ext(&pk, 4, 1);
+    msgpack_pack_ext_body(&pk, "abcd", 4);
+    msgpack_pack_ext(&pk, 5, 2);
+    msgpack_pack_ext_body(&pk, "abcde", 5);
+
+    /* Walk both decoders token by token. */
+    const uint8_t *p = (const uint8_t *)sb.data, *end = p + sb.size;
+    size_t off = 0;
+    msgpack_zone zone;
+    msgpack_zone_init(&zone, 2048);
+    int tokens = 0;
+    while (p < end) {
+        mt__mptok t;
+        ck_assert_int_eq(mt__mp_next(&p, end, &t), 0);
+        if (t.type == MT__MP_ARRAY || t.type == MT__MP_MAP) {
+            /* msgpack-c would want the elements: check the header alone. */
+            uint8_t b = sb.data[off];
+            uint64_t n = t.u;
+            if (b >= 0x90 && b <= 0x9f) ck_assert_uint_eq(n, b & 0x0f);
+            else if (b >= 0x80 && b <= 0x8f) ck_assert_uint_eq(n, b & 0x0f);
+            else ck_assert(n == 16 || n == 70000);
+            off = (size_t)(p - (const uint8_t *)sb.data);
+            tokens++;
+            continue;
+        }
+        msgpack_object obj;
+        size_t before = off;
+        int urc = msgpack_unpack(sb.data, sb.size, &off, &zone, &obj);
+        ck_assert(urc == MSGPACK_UNPACK_EXTRA_BYTES || urc == MSGPACK_UNPACK_SUCCESS);
+        ck_assert_uint_eq(off, (size_t)(p - (const uint8_t *)sb.data));
+        (void)before;
+        switch (obj.type) {
+        case MSGPACK_OBJECT_POSITIVE_INTEGER: ck_assert_int_eq(t.type, MT__MP_UINT); ck_assert_uint_eq(t.u, obj.via.u64); break;
+        case MSGPACK_OBJECT_NEGATIVE_INTEGER: ck_assert_int_eq(t.type, MT__MP_INT); ck_assert_int_eq(t.i, obj.via.i64); break;
+        case MSGPACK_OBJECT_FLOAT32: case MSGPACK_OBJECT_FLOAT64: ck_assert_int_eq(t.type, MT__MP_FLOAT); ck_assert(t.f == obj.via.f64); break;
+        case MSGPACK_OBJECT_NIL: ck_assert_int_eq(t.type, MT__MP_NIL); break;
+        case MSGPACK_OBJECT_BOOLEAN: ck_assert_int_eq(t.type, MT__MP_BOOL); ck_assert_uint_eq(t.u, obj.via.boolean); break;
+        case MSGPACK_OBJECT_STR: ck_assert_int_eq(t.type, MT__MP_STR); ck_assert_uint_eq(t.len, obj.via.str.size); break;
+        case MSGPACK_OBJECT_BIN: ck_assert_int_eq(t.type, MT__MP_BIN); ck_assert_uint_eq(t.len, obj.via.bin.size); break;
+        case MSGPACK_OBJECT_EXT: ck_assert_int_eq(t.type, MT__MP_EXT); ck_assert_uint_eq(t.len, obj.via.ext.size + 1); break;
+        default: ck_abort_msg("unexpected msgpack-c type %d", obj.type);
+        }
+        tokens++;
+    }
+    ck_assert_int_eq(tokens, 11 + 10 + 5 + 14 + 5 + 2);
+    msgpack_zone_destroy(&zone);
+    msgpack_sbuffer_destroy(&sb);
+}
+END_TEST
+
+START_TEST(mp_reader_rejects_truncation_and_reserved_byte) {
+    const uint8_t bad[] = { 0xc1 };
+    const uint8_t *p = bad;
+    mt__mptok t;
+    ck_assert_int_eq(mt__mp_next(&p, bad + 1, &t), MT_E_MSGPACK);
+    const uint8_t cut[] = { 0xcf, 1, 2, 3 }; /* uint64 with 3 of 8 bytes */
+    p = cut;
+    ck_assert_int_eq(mt__mp_next(&p, cut + 4, &t), MT_E_MSGPACK);
+    const uint8_t lie[] = { 0xdd, 0xff, 0xff, 0xff, 0xff }; /* 4G elements in 0 bytes */
+    p = lie;
+    ck_assert_int_eq(mt__mp_skip(&p, lie + 5), MT_E_MSGPACK);
+}
+END_TEST
+
+START_TEST(crc32_check_value) {
+    /* The CRC catalogue's check value for CRC-32/ISO-HDLC. */
+    ck_assert_uint_eq(mt__crc32("123456789", 9), 0xCBF43926u);
+}
+END_TEST
+
+START_TEST(error_table_is_consistent) {
+    ck_assert_str_eq(mt_err_name(MT_E_CHECKSUM), "MT_E_CHECKSUM");
+    ck_assert_str_eq(mt_strerror(MT_E_CHECKSUM), "checksum mismatch");
+    ck_assert_str_eq(mt_err_name(12345), "MT_E_UNKNOWN");
+    mt_diag d;
+    mt_diag_clear(&d);
+    d.block = 7;
+    d.offset = 81920;
+    d.kind = MT_KIND_OBJECT;
+    mt_diag_set(&d, MT_E_CHECKSUM, "payload checksum mismatch");
+    char buf[128];
+    ck_assert_str_eq(mt_diag_format(&d, buf, sizeof buf), "block 7 at offset 81920 (objects): payload checksum mismatch");
+    ck_assert_int_eq(mt_kind_from_name("refs"), MT_KIND_REF);
+    ck_assert_str_eq(mt_kind_name(999), "unknown");
+}
+END_TEST
+
+START_TEST(unknown_trailing_fields_and_kinds_are_skipped) {
+    /* A record from a newer writer: [id, type, size, flags, stack, gen, X, {...}]. */
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_array(&pk, 8);
+    for (int i = 0; i < 6; i++) msgpack_pack_uint32(&pk, (uint32_t)i + 1);
+    msgpack_pack_str(&pk, 3);
+    msgpack_pack_str_body(&pk, "new", 3);
+    msgpack_pack_map(&pk, 1);
+    msgpack_pack_nil(&pk);
+    msgpack_pack_array(&pk, 2);
+    msgpack_pack_nil(&pk);
+    msgpack_pack_nil(&pk);
+    const uint8_t *p = (const uint8_t *)sb.data;
+    mt_object o;
+    char msg[100];
+    ck_assert_int_eq(mt__record_decode(mt__kind_schema(MT_KIND_OBJECT), &p, p + sb.size, &o, msg, sizeof msg), 0);
+    ck_assert_ptr_eq(p, (const uint8_t *)sb.data + sb.size);
+    ck_assert_uint_eq(o.gen, 6);
+    /* Too few fields names the one missing. */
+    sb.size = 0;
+    msgpack_pack_array(&pk, 2);
+    msgpack_pack_uint32(&pk, 1);
+    msgpack_pack_uint32(&pk, 2);
+    p = (const uint8_t *)sb.data;
+    ck_assert_int_eq(mt__record_decode(mt__kind_schema(MT_KIND_OBJECT), &p, p + sb.size, &o, msg, sizeof msg), MT_E_RECORD);
+    ck_assert_str_eq(msg, "objects record has 2 fields, expected at least 3 (missing size)");
+    /* A 32-bit field given a 64-bit value. */
+    sb.size = 0;
+    msgpack_pack_array(&pk, 3);
+    msgpack_pack_uint32(&pk, 1);
+    msgpack_pack_uint64(&pk, 1ull << 40);
+    msgpack_pack_uint32(&pk, 2);
+    p = (const uint8_t *)sb.data;
+    ck_assert_int_eq(mt__record_decode(mt__kind_schema(MT_KIND_OBJECT), &p, p + sb.size, &o, msg, sizeof msg), MT_E_RECORD);
+    ck_assert_str_eq(msg, "field type: 1099511627776 does not fit in 32 bits");
+    msgpack_sbuffer_destroy(&sb);
+}
+END_TEST
+
+START_TEST(writer_reports_unwritable_path) {
+    mt_writer *w = (mt_writer *)1;
+    mt_diag d;
+    mt_diag_clear(&d);
+    ck_assert_int_eq(mt_writer_open("/nonexistent-dir/x.snap", NULL, &w, &d), MT_E_IO);
+    ck_assert_ptr_null(w);
+    ck_assert_str_eq(d.msg, "cannot create: No such file or directory");
+    ck_assert_int_eq(mt_writer_close(NULL, NULL), 0);
+}
+END_TEST
+
+START_TEST(writer_memory_is_bounded_by_block_size) {
+    /* 200 000 objects with 4 KiB blocks: every block stays near 4 KiB raw. */
+    char *path = tmp_path();
+    mt_writer *w;
+    mt_writer_opts o = { 4096, 0 };
+    ck_assert_int_eq(mt_writer_open(path, &o, &w, NULL), 0);
+    for (uint32_t i = 0; i < 200000; i++) {
+        mt_object ob = { 0x7f0000000000ull + i * 64ull, 1, 56, 1, 0, 0 };
+        ck_assert_int_eq(mt_writer_add(w, MT_KIND_OBJECT, &ob), 0);
+    }
+    ck_assert_int_eq(mt_writer_close(w, NULL), 0);
+    mt_reader *r;
+    ck_assert_int_eq(mt_reader_open(path, &r, NULL), 0);
+    uint64_t total = 0;
+    for (size_t b = 0; b < mt_reader_block_count(r); b++) {
+        ck_assert_uint_le(mt_reader_block(r, b)->raw, 4096 + 32);
+        total += mt_reader_block(r, b)->count;
+    }
+    ck_assert_uint_eq(total, 200000);
+    mt_reader_free(r);
+    unlink(path);
+    free(path);
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("format");
+    TCase *tc = tcase_create("core");
+    tcase_set_timeout(tc, 60);
+    tcase_add_loop_test(tc, every_kind_round_trips, 0, MT_KIND_MAX);
+    tcase_add_test(tc, trailing_defaults_are_omitted_and_read_back);
+    tcase_add_test(tc, mp_reader_agrees_with_msgpack_c);
+    tcase_add_test(tc, mp_reader_rejects_truncation_and_reserved_byte);
+    tcase_add_test(tc, crc32_check_value);
+    tcase_add_test(tc, error_table_is_consistent);
+    tcase_add_test(tc, unknown_trailing_fields_and_kinds_are_skipped);
+    tcase_add_test(tc, writer_reports_unwritable_path);
+    tcase_add_test(tc, writer_memory_is_bounded_by_block_size);
+    suite_add_tcase(s, tc);
+    return run_suite(s);
+}

@@ -177,7 +177,7 @@ int main(int argc, char **argv) {
         printf("objects:  %" PRIu64 " (%s), %" PRIu64 " references, %" PRIu64 " roots, %u types\n", objects,
                mt_human_bytes(bytes, h1), refs, roots, g->n_types);
         if (mt_snapshot_damage_count(s))
-            printf("damage:   %zu damaged stretches, %" PRIu64 " objects lost, %" PRIu64 " references dropped\n",
+            printf("damage:   damaged stretches %zu, objects lost %" PRIu64 ", references dropped %" PRIu64 "\n",
                    mt_snapshot_damage_count(s), mt_snapshot_lost_objects(s), mt_snapshot_dropped_refs(s));
         if (mt_snapshot_meta_count(s)) {
             printf("\nmeta:\n");

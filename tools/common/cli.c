@@ -157,8 +157,8 @@ void mt_cli_warn_damage(const char *tool, const char *file, const mt_snapshot *s
         if (d->kind) k += snprintf(what + k, sizeof what - (size_t)k, " (%s)", mt_kind_name(d->kind));
         snprintf(what + k, sizeof what - (size_t)k, ": %s", d->msg);
         if (d->records)
-            mt_cli_warn(tool, file, "salvage: %s; dropped %" PRIu64 " %s records (%" PRIu64 "..%" PRIu64 "), %s",
-                        what, d->records, mt_kind_name(d->kind), d->first, d->first + d->records - 1,
+            mt_cli_warn(tool, file, "salvage: %s; dropped %s %" PRIu64 "..%" PRIu64 " (%" PRIu64 " records, %s)",
+                        what, mt_kind_name(d->kind), d->first, d->first + d->records - 1, d->records,
                         mt_human_bytes(d->length, size));
         else if (d->length)
             mt_cli_warn(tool, file, "salvage: %s; skipped %s", what, mt_human_bytes(d->length, size));

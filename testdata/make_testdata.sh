@@ -1,0 +1,14 @@
+#!/bin/sh
+# Regenerates every file under testdata/ from the build tree.
+#   sh testdata/make_testdata.sh [BUILD_DIR]     (default: build)
+# Needs the build's memtrace-convert, mt-fixture and Python package, and
+# Debian's python3-msgpack and python3-zstandard for damage.py.
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+build=$(cd "${1:-build}" && pwd)
+cd "$here"
+"$build/tools/memtrace-convert" heap-small.json heap-small.snap
+"$build/tests/mt-fixture" all-kinds.snap
+PYTHONPATH="$build/python" /usr/bin/python3 make_heap_medium.py heap-medium.snap
+/usr/bin/python3 damage.py
+echo "testdata regenerated"

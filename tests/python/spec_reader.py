@@ -1,0 +1,185 @@
+"""A reader of the memtrace snapshot format written from formats/SPEC.md
+alone, with Python's zlib, Debian's python3-msgpack and python3-zstandard.
+
+It shares no code with the C reader, which makes it an oracle for it: the
+tests compare what the C side writes and reports with what this reads.
+Kept strict: any deviation from the spec raises SpecError.
+"""
+
+import struct
+import zlib
+
+import msgpack
+import zstandard
+
+MAGIC = b"\x89MTS\r\n\x1a\n"
+MARKER = b"\xb5MTBLK\r\n"
+END_MAGIC = b"MTSEND\r\n"
+INDEX_KIND = 0xFF00
+MAX_RAW = 256 << 20
+
+# SPEC.md section 4.2: kind -> (name, [(field, type, required)]).
+KINDS = {
+    1: ("meta", [("key", "str", 1), ("value", "any", 1)]),
+    2: ("strings", [("id", "u32", 1), ("text", "str", 1)]),
+    3: ("types", [("id", "u32", 1), ("name", "str", 1)]),
+    4: ("objects", [("id", "u64", 1), ("type", "u32", 1), ("size", "u64", 1), ("flags", "u32", 0),
+                    ("stack", "u32", 0), ("gen", "u32", 0)]),
+    5: ("refs", [("src", "u32", 1), ("dst", "u32", 1), ("flags", "u32", 0), ("label", "str", 0)]),
+    6: ("roots", [("obj", "u32", 1), ("kind", "str", 1), ("name", "str", 0)]),
+    7: ("frames", [("id", "u32", 1), ("function", "str", 1), ("file", "str", 1), ("line", "u32", 0)]),
+    8: ("stacks", [("id", "u32", 1), ("frame", "u32", 1), ("parent", "u32", 0)]),
+    9: ("allocs", [("time_ns", "u64", 1), ("op", "u32", 1), ("address", "u64", 1), ("size", "u64", 1),
+                   ("stack", "u32", 0), ("thread", "u32", 0), ("domain", "u32", 0), ("count", "u64", 0)]),
+    10: ("samples", [("time_ns", "u64", 1), ("series", "str", 1), ("value", "f64", 1), ("step", "str", 0)]),
+    11: ("df_frames", [("id", "u32", 1), ("name", "str", 1), ("rows", "u64", 1), ("columns", "u32", 1),
+                       ("index_kind", "str", 0), ("index_bytes", "u64", 0), ("shallow_bytes", "u64", 0),
+                       ("deep_bytes", "u64", 0), ("step", "str", 0)]),
+    12: ("df_columns", [("frame", "u32", 1), ("position", "u32", 1), ("name", "str", 1), ("dtype", "str", 1),
+                        ("shallow_bytes", "u64", 1), ("deep_bytes", "u64", 1), ("distinct_bytes", "u64", 0),
+                        ("null_count", "u64", 0), ("distinct_count", "u64", 0), ("min", "any", 0),
+                        ("max", "any", 0), ("flags", "u32", 0)]),
+    13: ("df_values", [("frame", "u32", 1), ("position", "u32", 1), ("value", "any", 1), ("count", "u64", 1)]),
+    14: ("df_sketches", [("frame", "u32", 1), ("position", "u32", 1), ("kind", "str", 1), ("data", "bin", 1)]),
+    15: ("gpu_devices", [("id", "u32", 1), ("name", "str", 1), ("total_bytes", "u64", 0),
+                         ("reserved_bytes", "u64", 0), ("allocated_bytes", "u64", 0)]),
+    16: ("gpu_segments", [("device", "u32", 1), ("address", "u64", 1), ("size", "u64", 1), ("stream", "u64", 0),
+                          ("pool", "str", 0), ("allocated_bytes", "u64", 0)]),
+    17: ("gpu_blocks", [("device", "u32", 1), ("address", "u64", 1), ("size", "u64", 1), ("requested", "u64", 0),
+                        ("state", "str", 0), ("stack", "u32", 0)]),
+    18: ("gpu_events", [("device", "u32", 1), ("time_ns", "u64", 1), ("action", "str", 1), ("address", "u64", 1),
+                        ("size", "u64", 1), ("stream", "u64", 0), ("stack", "u32", 0)]),
+    19: ("nb_cells", [("id", "u32", 1), ("exec_count", "u32", 0), ("source", "str", 1), ("start_ns", "u64", 0),
+                      ("end_ns", "u64", 0), ("rss_before", "u64", 0), ("rss_after", "u64", 0)]),
+    INDEX_KIND: ("index", [("offset", "u64", 1), ("kind", "u32", 1), ("count", "u32", 1), ("first", "u64", 1),
+                           ("stored", "u32", 1), ("raw", "u32", 1)]),
+}
+DEFAULTS = {"u32": 0, "u64": 0, "f64": 0.0, "str": "", "bin": b"", "any": None}
+
+
+class SpecError(Exception):
+    pass
+
+
+def _check(kind_name, field, ftype, value):
+    if value is None and ftype != "any":
+        return DEFAULTS[ftype]
+    ok = {
+        "u32": lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**32,
+        "u64": lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**64,
+        "f64": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+        "str": lambda v: isinstance(v, str),
+        "bin": lambda v: isinstance(v, bytes),
+        "any": lambda v: v is None or isinstance(v, (bool, int, float, str, bytes)),
+    }[ftype]
+    if not ok(value):
+        raise SpecError(f"{kind_name}.{field}: {value!r} is not a {ftype}")
+    return float(value) if ftype == "f64" else value
+
+
+def decode_record(kind, arr):
+    """One record as a dict of its known fields (defaults filled in)."""
+    name, fields = KINDS[kind]
+    if not isinstance(arr, list):
+        raise SpecError(f"{name}: a record must be an array, not {type(arr).__name__}")
+    required = sum(1 for f in fields if f[2])
+    if len(arr) < required:
+        raise SpecError(f"{name}: {len(arr)} fields, {required} required")
+    out = {}
+    for i, (field, ftype, _req) in enumerate(fields):
+        out[field] = _check(name, field, ftype, arr[i]) if i < len(arr) else DEFAULTS[ftype]
+    return out
+
+
+def parse_header(data, off):
+    if len(data) - off < 36:
+        raise SpecError(f"block header at {off} is cut short")
+    h = data[off:off + 36]
+    if h[:8] != MARKER:
+        raise SpecError(f"no block marker at {off}")
+    kind, flags, count, first, stored, raw, crc = struct.unpack("<HHIQIII", h[8:36])
+    if zlib.crc32(h[:32]) != crc:
+        raise SpecError(f"block header CRC mismatch at {off}")
+    return dict(offset=off, kind=kind, flags=flags, count=count, first=first, stored=stored, raw=raw)
+
+
+def decompress(data, hdr):
+    off = hdr["offset"] + 36
+    frame = data[off:off + hdr["stored"]]
+    if len(frame) != hdr["stored"]:
+        raise SpecError("payload cut short")
+    params = zstandard.get_frame_parameters(frame)
+    if not params.has_checksum:
+        raise SpecError("frame has no content checksum")
+    if params.content_size != hdr["raw"]:
+        raise SpecError("frame content size differs from raw")
+    if hdr["raw"] > MAX_RAW:
+        raise SpecError("raw size over 256 MiB")
+    out = zstandard.ZstdDecompressor().decompress(frame)
+    if len(out) != hdr["raw"]:
+        raise SpecError("payload size differs from raw")
+    return out
+
+
+def decode_payload(kind, payload, count):
+    unpacker = msgpack.Unpacker(raw=False, strict_map_key=False, max_buffer_size=len(payload) + 1)
+    unpacker.feed(payload)
+    values = list(unpacker)
+    if len(values) != count:
+        raise SpecError(f"payload holds {len(values)} values, header says {count}")
+    if kind not in KINDS:
+        return values  # a kind this reader does not know: skipped, counted
+    return [decode_record(kind, v) for v in values]
+
+
+class Snapshot:
+    """A whole, undamaged snapshot file, read strictly."""
+
+    def __init__(self, path):
+        with open(path, "rb") as f:
+            data = f.read()
+        self.size = len(data)
+        if data[:8] != MAGIC:
+            raise SpecError("bad magic")
+        self.major, self.minor = struct.unpack("<HH", data[8:12])
+        if self.major != 1:
+            raise SpecError(f"major version {self.major}")
+        if data[-8:] != END_MAGIC:
+            raise SpecError("no trailer: the file was not closed")
+        t = data[-24:]
+        index_at, nblocks, crc = struct.unpack("<QII", t[:16])
+        if zlib.crc32(t[:12]) != crc:
+            raise SpecError("trailer CRC mismatch")
+        ih = parse_header(data, index_at)
+        if ih["kind"] != INDEX_KIND or ih["count"] != nblocks or index_at + 36 + ih["stored"] != len(data) - 24:
+            raise SpecError("index block does not match the trailer")
+        self.index = decode_payload(INDEX_KIND, decompress(data, ih), nblocks)
+        # Walk the blocks from the header and check the index agrees.
+        self.blocks = []
+        off = 16
+        while off < index_at:
+            h = parse_header(data, off)
+            self.blocks.append(h)
+            off += 36 + h["stored"]
+        if off != index_at:
+            raise SpecError("blocks overrun the index")
+        if [(e["offset"], e["kind"], e["count"], e["first"], e["stored"], e["raw"]) for e in self.index] != [
+                (b["offset"], b["kind"], b["count"], b["first"], b["stored"], b["raw"]) for b in self.blocks]:
+            raise SpecError("index disagrees with the blocks")
+        self.records = {}  # kind -> list of records in sequence order
+        next_first = {}
+        for b in self.blocks:
+            if b["first"] != next_first.get(b["kind"], 0):
+                raise SpecError(f"block at {b['offset']}: first {b['first']} does not follow")
+            next_first[b["kind"]] = b["first"] + b["count"]
+            b["payload"] = decompress(data, b)
+            self.records.setdefault(b["kind"], []).extend(decode_payload(b["kind"], b["payload"], b["count"]))
+
+    def of(self, name):
+        for k, (n, _f) in KINDS.items():
+            if n == name:
+                return self.records.get(k, [])
+        raise KeyError(name)
+
+    def meta(self):
+        return {r["key"]: r["value"] for r in self.of("meta")}

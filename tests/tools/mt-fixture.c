@@ -1,0 +1,78 @@
+/* Writes testdata/all-kinds.snap: one or two records of every kind with
+ * fixed values, which tests/python/test_format.py checks field by field
+ * through the independent reader. Usage: mt-fixture OUT.snap */
+#include <stdio.h>
+#include "memtrace/format.h"
+
+#define S(x) mt_str_c(x)
+
+int main(int argc, char **argv) {
+    if (argc != 2) {
+        fprintf(stderr, "usage: mt-fixture OUT.snap\n");
+        return 2;
+    }
+    mt_writer *w;
+    mt_diag d;
+    mt_diag_clear(&d);
+    if (mt_writer_open(argv[1], NULL, &w, &d)) {
+        fprintf(stderr, "mt-fixture: %s: %s\n", argv[1], d.msg);
+        return 3;
+    }
+    mt_writer_meta_str(w, "tool", "mt-fixture");
+    mt_writer_meta_uint(w, "pid", 4242);
+    mt_writer_meta_float(w, "ratio", 0.5);
+    mt_meta neg = { S("neg"), { MT_VAL_INT, { .i = -7 } } };
+    mt_meta ok = { S("ok"), { MT_VAL_BOOL, { .b = 1 } } };
+    mt_meta blob = { S("blob"), { MT_VAL_BIN, { .s = { "\x00\x01", 2 } } } };
+    mt_meta none = { S("none"), { MT_VAL_NIL, { .u = 0 } } };
+    mt_writer_add(w, MT_KIND_META, &neg);
+    mt_writer_add(w, MT_KIND_META, &ok);
+    mt_writer_add(w, MT_KIND_META, &blob);
+    mt_writer_add(w, MT_KIND_META, &none);
+    mt_string str = { 1, S("hello") };
+    mt_writer_add(w, MT_KIND_STRING, &str);
+    mt_type t1 = { 1, S("dict") }, t2 = { 2, S("list") };
+    mt_writer_add(w, MT_KIND_TYPE, &t1);
+    mt_writer_add(w, MT_KIND_TYPE, &t2);
+    mt_object o1 = { 0x7f0000001000ull, 1, 232, MT_OBJ_GC_TRACKED, 1, 2 };
+    mt_object o2 = { 0x7f0000002000ull, 2, 88, 0, 0, 0 };
+    mt_writer_add(w, MT_KIND_OBJECT, &o1);
+    mt_writer_add(w, MT_KIND_OBJECT, &o2);
+    mt_ref r1 = { 0, 1, 0, S("items") }, r2 = { 1, 0, MT_REF_WEAK, S(NULL) };
+    mt_writer_add(w, MT_KIND_REF, &r1);
+    mt_writer_add(w, MT_KIND_REF, &r2);
+    mt_root root = { 0, S("module"), S("app") };
+    mt_writer_add(w, MT_KIND_ROOT, &root);
+    mt_frame fr = { 1, S("load"), S("app.py"), 42 };
+    mt_writer_add(w, MT_KIND_FRAME, &fr);
+    mt_stack st = { 1, 1, 0 };
+    mt_writer_add(w, MT_KIND_STACK, &st);
+    mt_alloc al = { 1000, MT_ALLOC_ALLOC, 0x1000, 64, 1, 7, 1, 0 };
+    mt_writer_add(w, MT_KIND_ALLOC, &al);
+    mt_sample sm = { 5, S("rss"), 1048576.5, S("load") };
+    mt_writer_add(w, MT_KIND_SAMPLE, &sm);
+    mt_df_frame df = { 1, S("orders"), 1000000, 8, S("range"), 132, 64000132, 96000132, S("load") };
+    mt_writer_add(w, MT_KIND_DF_FRAME, &df);
+    mt_df_column col = { 1, 0, S("customer_id"), S("int64"), 8000000, 8000000, 0, 0, 50000,
+                         { MT_VAL_UINT, { .u = 1 } }, { MT_VAL_UINT, { .u = 50000 } }, MT_COL_KEY };
+    mt_writer_add(w, MT_KIND_DF_COLUMN, &col);
+    mt_df_value dv = { 1, 0, { MT_VAL_STR, { .s = { "US", 2 } } }, 120 };
+    mt_writer_add(w, MT_KIND_DF_VALUE, &dv);
+    mt_df_sketch sk = { 1, 0, S("kmv"), { "\x01\x02\x03", 3 } };
+    mt_writer_add(w, MT_KIND_DF_SKETCH, &sk);
+    mt_gpu_device gd = { 0, S("NVIDIA H100"), 85899345920ull, 1ull << 30, 1ull << 29 };
+    mt_writer_add(w, MT_KIND_GPU_DEVICE, &gd);
+    mt_gpu_segment gs = { 0, 0x7f0000000000ull, 2u << 20, 0, S("large"), 1u << 20 };
+    mt_writer_add(w, MT_KIND_GPU_SEGMENT, &gs);
+    mt_gpu_block gb = { 0, 0x7f0000000000ull, 1u << 20, 1000000, S("active_allocated"), 1 };
+    mt_writer_add(w, MT_KIND_GPU_BLOCK, &gb);
+    mt_gpu_event ge = { 0, 99, S("alloc"), 0x7f0000000000ull, 1u << 20, 0, 1 };
+    mt_writer_add(w, MT_KIND_GPU_EVENT, &ge);
+    mt_nb_cell nb = { 1, 3, S("df = pd.read_csv('x.csv')"), 10, 20, 100, 200 };
+    mt_writer_add(w, MT_KIND_NB_CELL, &nb);
+    if (mt_writer_close(w, &d)) {
+        fprintf(stderr, "mt-fixture: %s: %s\n", argv[1], d.msg);
+        return 3;
+    }
+    return 0;
+}

@@ -178,7 +178,11 @@ static int decode_field(const mt__field *f, const mt__mptok *t, void *rec, char 
 int mt__record_decode(const mt__kind_desc *desc, const uint8_t **p, const uint8_t *end,
                       void *rec, char *msg, size_t n) {
     mt__mptok t;
-    if (mt__mp_next(p, end, &t)) {
+    if (*p < end && (**p & 0xf0) == 0x90) { /* fixarray: every record of a heap */
+        t.type = MT__MP_ARRAY;
+        t.u = **p & 0x0f;
+        (*p)++;
+    } else if (mt__mp_next(p, end, &t)) {
         snprintf(msg, n, "record is cut short or not msgpack");
         return MT_E_MSGPACK;
     }
@@ -203,6 +207,20 @@ int mt__record_decode(const mt__kind_desc *desc, const uint8_t **p, const uint8_
                 return MT_E_MSGPACK;
             }
             continue;
+        }
+        const mt__field *f = &desc->fields[i];
+        uint64_t v;
+        if (f->type == MT__F_U64 && mt__mp_uint_fast(p, end, &v)) {
+            *(uint64_t *)((char *)rec + f->offset) = v;
+            continue;
+        }
+        if (f->type == MT__F_U32 && mt__mp_uint_fast(p, end, &v)) {
+            if (v <= UINT32_MAX) {
+                *(uint32_t *)((char *)rec + f->offset) = (uint32_t)v;
+                continue;
+            }
+            snprintf(msg, n, "field %s: %llu does not fit in 32 bits", f->name, (unsigned long long)v);
+            return MT_E_RECORD;
         }
         if (mt__mp_next(p, end, &t)) {
             snprintf(msg, n, "field %s is cut short or not msgpack", desc->fields[i].name);

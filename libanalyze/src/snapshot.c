@@ -378,6 +378,70 @@ static int cmp_label(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
+/* In-edges from out-edges, by destination buckets of 2^16 objects. The
+ * sources are first written, in file order, into their bucket's stretch
+ * of in_src (with the low 16 bits of each destination beside them), then
+ * each stretch, small enough for the cache, is sorted by destination.
+ * Placing every source straight at its final slot scatters 4 bytes at a
+ * time over the whole array; on 10M objects and 40M references that took
+ * 1.3 s of a 2.8 s load (perf, bench/format). */
+#define BUCKET_SHIFT 16
+
+static int build_in_edges(mt_snapshot *s) {
+    uint32_t n = s->n_objects;
+    uint64_t m = s->n_refs;
+    size_t nb = ((size_t)n >> BUCKET_SHIFT) + 1;
+    s->in_off = malloc(((size_t)n + 1) * 4);
+    s->in_src = malloc((m ? m : 1) * 4);
+    uint64_t *start = calloc(nb + 1, 8), *cursor = malloc(nb * 8);
+    uint16_t *low = malloc((m ? m : 1) * 2);
+    uint32_t *count = malloc(((size_t)1 << BUCKET_SHIFT) * 4);
+    uint32_t *tmp = NULL;
+    uint64_t biggest = 0;
+    int rc = MT_E_NOMEM;
+    if (!s->in_off || !s->in_src || !start || !cursor || !low || !count) goto out;
+    for (uint64_t k = 0; k < m; k++) start[((s->out_dst[k] & MT_GRAPH_INDEX) >> BUCKET_SHIFT) + 1]++;
+    for (size_t b = 0; b < nb; b++) {
+        if (start[b + 1] > biggest) biggest = start[b + 1];
+        start[b + 1] += start[b];
+    }
+    if (!(tmp = malloc((biggest ? biggest : 1) * 6))) goto out;
+    memcpy(cursor, start, nb * 8);
+    for (uint32_t u = 0; u < n; u++)
+        for (uint32_t k = s->out_off[u]; k < s->out_off[u + 1]; k++) {
+            uint32_t d = s->out_dst[k];
+            uint64_t at = cursor[(d & MT_GRAPH_INDEX) >> BUCKET_SHIFT]++;
+            s->in_src[at] = u | (d & MT_GRAPH_WEAK);
+            low[at] = (uint16_t)d;
+        }
+    uint16_t *tlow = (uint16_t *)(tmp + biggest);
+    for (size_t b = 0; b < nb; b++) {
+        uint32_t lo = (uint32_t)(b << BUCKET_SHIFT);
+        uint32_t width = n - lo < (1u << BUCKET_SHIFT) ? n - lo : 1u << BUCKET_SHIFT;
+        uint64_t first = start[b], size = start[b + 1] - first;
+        memset(count, 0, (size_t)width * 4);
+        for (uint64_t k = 0; k < size; k++) count[low[first + k]]++;
+        uint32_t at = (uint32_t)first;
+        for (uint32_t i = 0; i < width; i++) {
+            s->in_off[lo + i] = at;
+            at += count[i];
+            count[i] = s->in_off[lo + i]; /* from here on: the next free slot */
+        }
+        memcpy(tmp, s->in_src + first, size * 4);
+        memcpy(tlow, low + first, size * 2);
+        for (uint64_t k = 0; k < size; k++) s->in_src[count[tlow[k]]++] = tmp[k];
+    }
+    s->in_off[n] = (uint32_t)m;
+    rc = 0;
+out:
+    free(start);
+    free(cursor);
+    free(low);
+    free(count);
+    free(tmp);
+    return rc;
+}
+
 /* Turns the streamed edges into CSR both ways. */
 static int finish_refs(loader *L) {
     mt_snapshot *s = L->s;
@@ -412,22 +476,7 @@ static int finish_refs(loader *L) {
         L->src = NULL;
         qsort(s->labels, s->n_labels, sizeof(label_ent), cmp_label);
     }
-    /* In-edges from out-edges. */
-    s->in_off = calloc((size_t)n + 1, 4);
-    s->in_src = malloc((m ? m : 1) * 4);
-    if (!s->in_off || !s->in_src) return MT_E_NOMEM;
-    for (uint64_t k = 0; k < m; k++) s->in_off[(s->out_dst[k] & MT_GRAPH_INDEX) + 1]++;
-    for (uint32_t u = 0; u < n; u++) s->in_off[u + 1] += s->in_off[u];
-    uint32_t *fill = malloc(((size_t)n + 1) * 4);
-    if (!fill) return MT_E_NOMEM;
-    memcpy(fill, s->in_off, ((size_t)n + 1) * 4);
-    for (uint32_t u = 0; u < n; u++)
-        for (uint32_t k = s->out_off[u]; k < s->out_off[u + 1]; k++) {
-            uint32_t d = s->out_dst[k];
-            s->in_src[fill[d & MT_GRAPH_INDEX]++] = u | (d & MT_GRAPH_WEAK);
-        }
-    free(fill);
-    return 0;
+    return build_in_edges(s);
 }
 
 static int load_refs(loader *L) {

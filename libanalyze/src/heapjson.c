@@ -117,7 +117,7 @@ static int read_uint(importer *im, const char *key, uint64_t *out) {
     int rc = mt__json_next(j);
     if (rc) return rc;
     if (j->type != MT__J_NUMBER || !j->is_uint) {
-        char what[96];
+        char what[320];
         snprintf(what, sizeof what, "a non-negative integer for \"%s\"", key);
         return mt__json_error(j, what);
     }
@@ -130,7 +130,7 @@ static int read_bool(importer *im, const char *key, uint32_t *out) {
     int rc = mt__json_next(j);
     if (rc) return rc;
     if (j->type != MT__J_TRUE && j->type != MT__J_FALSE) {
-        char what[96];
+        char what[320];
         snprintf(what, sizeof what, "true or false for \"%s\"", key);
         return mt__json_error(j, what);
     }
@@ -148,7 +148,7 @@ static int read_str(importer *im, const char *key, int nullable, size_t *at) {
         return 0;
     }
     if (j->type != MT__J_STRING) {
-        char what[96];
+        char what[320];
         snprintf(what, sizeof what, "a string for \"%s\"", key);
         return mt__json_error(j, what);
     }
@@ -204,7 +204,7 @@ static int skip_value(importer *im) {
 /* meta: {"key": scalar, ...} */
 static int meta_member(importer *im, const char *name, void *arg) {
     mt__json *j = &im->j;
-    size_t key;
+    size_t key = 0;
     if (keep_str(im, name, strlen(name), &key)) return MT_E_NOMEM;
     int rc = mt__json_next(j);
     if (rc) return rc;
@@ -268,7 +268,7 @@ typedef struct obj_state {
 static int object_member(importer *im, const char *key, void *arg) {
     obj_state *st = arg;
     mt__json *j = &im->j;
-    uint64_t v;
+    uint64_t v = 0;
     int rc;
     if (!strcmp(key, "id")) {
         st->have_id = 1;

@@ -109,10 +109,10 @@ static int lex_string(mt__json *j) {
         }
         if (c != 'u') return fail_at(j, j->line, j->col, "%s", "unknown escape in a string");
         advance(j);
-        uint32_t cp;
+        uint32_t cp = 0;
         if (hex4(j, &cp)) return MT_E_PARSE;
         if (cp >= 0xD800 && cp < 0xDC00) { /* a surrogate pair */
-            uint32_t lo;
+            uint32_t lo = 0;
             if (j->peek != '\\') return fail_at(j, j->line, j->col, "%s", "lone high surrogate in a string");
             advance(j);
             if (j->peek != 'u') return fail_at(j, j->line, j->col, "%s", "lone high surrogate in a string");

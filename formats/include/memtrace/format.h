@@ -427,6 +427,18 @@ const mt_damage *mt_reader_damage(const mt_reader *r, size_t i);
  * marks block i damaged and lists it. */
 void mt_reader_block_fail(mt_reader *r, size_t i, int code, const char *msg);
 
+/* Starts one background thread that decompresses the given blocks, in
+ * that order, into a few buffers of its own, so that while the caller
+ * decodes one block the next is being decompressed. mt_reader_block_open()
+ * takes a prefetched block when it is the next in the order and otherwise
+ * decompresses as usual, so the results never differ; damage is reported
+ * by mt_reader_block_open() as without prefetching. A new call replaces
+ * the previous order; mt_reader_free() stops the thread. Memory: at most 4
+ * decompressed blocks beyond the reader's own.
+ * @return 0 (also when no thread could be started: then nothing changes),
+ *         MT_E_INVAL for a block number out of range, MT_E_NOMEM. */
+int mt_reader_prefetch(mt_reader *r, const size_t *blocks, size_t n);
+
 /* Iterates the records of one block. Filled by mt_reader_block_open(). */
 typedef struct mt_cursor {
     const uint8_t *p, *end;  /* remaining decompressed payload */

@@ -117,7 +117,19 @@ int main(int argc, char **argv) {
     uint64_t m = 4ull * n;
 
     result wr = in_child(0, path, n);
-    result ld = in_child(1, path, n);
+    /* This machine's timings vary by a third from run to run: the load,
+     * the figure with a target, runs three times; the median is reported
+     * and checked, the best shown beside it. */
+    result runs[3];
+    for (int i = 0; i < 3; i++) runs[i] = in_child(1, path, n);
+    for (int i = 0; i < 3; i++)
+        for (int j = i + 1; j < 3; j++)
+            if (runs[j].secs < runs[i].secs) {
+                result t = runs[i];
+                runs[i] = runs[j];
+                runs[j] = t;
+            }
+    result ld = runs[1];
 
     /* The floor: the same zstd frames, concatenated (a valid zstd stream),
      * decompressed by the zstd command line tool. */
@@ -150,7 +162,8 @@ int main(int argc, char **argv) {
     printf("bench/format: %" PRIu32 " objects, %" PRIu64 " references; zstd level 3, 1 MiB blocks\n\n", n, m);
     printf("%-34s %10s %16s %12s\n", "step", "seconds", "rate", "peak RSS");
     printf("%-34s %10.2f %11.2f M/s %8.1f MiB\n", "write (records/s)", wr.secs, (n + m) / wr.secs / 1e6, wr.rss_kib / 1024.0);
-    printf("%-34s %10.2f %11.2f M/s %8.1f MiB\n", "load to arrays + CSR (objects/s)", ld.secs, n / ld.secs / 1e6, ld.rss_kib / 1024.0);
+    printf("%-34s %10.2f %11.2f M/s %8.1f MiB\n", "load to arrays + CSR, median of 3", ld.secs, n / ld.secs / 1e6, ld.rss_kib / 1024.0);
+    printf("%-34s %10.2f %11.2f M/s %8.1f MiB\n", "load to arrays + CSR, best of 3", runs[0].secs, n / runs[0].secs / 1e6, runs[0].rss_kib / 1024.0);
     if (zrc == 0)
         printf("%-34s %10.2f %11.2f M/s %12s\n", "floor: zstd -d of the payload", zsecs, n / zsecs / 1e6, "-");
     else
@@ -161,7 +174,7 @@ int main(int argc, char **argv) {
     printf("%-34s %10.2f\n", "refs: bytes per reference", (double)ref_stored / m);
     printf("%-34s %10.2f\n", "compression ratio (raw/stored)", (double)raw / stored);
     printf("\n%-34s %10s %10s\n", "targets", "measured", "target");
-    printf("%-34s %10.2f %10s  %s\n", "load, M objects/s", n / ld.secs / 1e6, ">= 5", n / ld.secs >= 5e6 ? "ok" : "MISSED");
+    printf("%-34s %10.2f %10s  %s\n", "load (median), M objects/s", n / ld.secs / 1e6, ">= 5", n / ld.secs >= 5e6 ? "ok" : "MISSED");
     printf("%-34s %10.2f %10s  %s\n", "writer peak RSS, MiB", wr.rss_kib / 1024.0, "< 32", wr.rss_kib < 32 * 1024 ? "ok" : "MISSED");
     double budget = 40.0 * n + 8.0 * m;
     printf("%-34s %10.2f %10s  %s\n", "loaded graph / (40 B/obj + 8 B/ref)", per_obj / budget, "< 1", per_obj < budget ? "ok" : "MISSED");

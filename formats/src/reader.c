@@ -43,6 +43,16 @@ static void *grow(void *p, size_t *cap, size_t n, size_t elem) {
     return np;
 }
 
+/* Makes room for `more` damage notes beyond those listed. */
+static int grow_damage(mt_reader *r, size_t more) {
+    if (r->ndamage + more <= r->capdamage) return 1;
+    mt_damage *nd = realloc(r->damage, (r->ndamage + more) * sizeof *nd);
+    if (!nd) return 0;
+    r->damage = nd;
+    r->capdamage = r->ndamage + more;
+    return 1;
+}
+
 static int add_block(mt_reader *r, const mt_block_info *b) {
     mt_block_info *nb = grow(r->blocks, &r->capblocks, r->nblocks, sizeof *nb);
     if (!nb) return MT_E_NOMEM;
@@ -51,14 +61,16 @@ static int add_block(mt_reader *r, const mt_block_info *b) {
     return 0;
 }
 
-static void add_damage(mt_reader *r, int code, int64_t block, uint64_t offset, uint64_t length, int kind,
-                       uint64_t first, uint64_t records, const char *fmt, ...)
+/* Lists a damaged stretch. Fails only for lack of memory: open reserves
+ * room for one note per block, so later notes always fit. */
+static int add_damage(mt_reader *r, int code, int64_t block, uint64_t offset, uint64_t length, int kind,
+                      uint64_t first, uint64_t records, const char *fmt, ...)
     __attribute__((format(printf, 9, 10)));
 
-static void add_damage(mt_reader *r, int code, int64_t block, uint64_t offset, uint64_t length, int kind,
-                       uint64_t first, uint64_t records, const char *fmt, ...) {
+static int add_damage(mt_reader *r, int code, int64_t block, uint64_t offset, uint64_t length, int kind,
+                      uint64_t first, uint64_t records, const char *fmt, ...) {
     mt_damage *nd = grow(r->damage, &r->capdamage, r->ndamage, sizeof *nd);
-    if (!nd) return; /* the block stays marked damaged; only the note is lost */
+    if (!nd) return MT_E_NOMEM;
     r->damage = nd;
     mt_damage *d = &r->damage[r->ndamage++];
     *d = (mt_damage){ code, block, offset, length, kind, first, records, "" };
@@ -66,6 +78,7 @@ static void add_damage(mt_reader *r, int code, int64_t block, uint64_t offset, u
     va_start(ap, fmt);
     vsnprintf(d->msg, sizeof d->msg, fmt, ap);
     va_end(ap);
+    return 0;
 }
 
 void mt_reader_block_fail(mt_reader *r, size_t i, int code, const char *msg) {
@@ -96,9 +109,8 @@ static int scan(mt_reader *r, size_t end) {
     while (pos < end) {
         int64_t bi = (int64_t)r->nblocks;
         if (end - pos < MT__BLOCK_HEADER_SIZE) {
-            add_damage(r, MT_E_TRUNCATED, -1, pos, end - pos, 0, 0, 0,
-                       "file ends inside a block header (%zu of %d bytes)", end - pos, MT__BLOCK_HEADER_SIZE);
-            return 0;
+            return add_damage(r, MT_E_TRUNCATED, -1, pos, end - pos, 0, 0, 0,
+                              "file ends inside a block header (%zu of %d bytes)", end - pos, MT__BLOCK_HEADER_SIZE);
         }
         mt__bhdr h;
         int rc = mt__bhdr_get(r->data + pos, &h);
@@ -107,11 +119,10 @@ static int scan(mt_reader *r, size_t end) {
             if (need > end - pos) {
                 mt_block_info b = { pos, h.first, h.count, h.stored, h.raw, h.kind, MT_BLOCK_DAMAGED };
                 if (h.kind != MT_KIND_INDEX && add_block(r, &b)) return MT_E_NOMEM;
-                add_damage(r, MT_E_TRUNCATED, h.kind == MT_KIND_INDEX ? -1 : bi, pos, end - pos,
-                           h.kind == MT_KIND_INDEX ? 0 : h.kind, h.first, h.kind == MT_KIND_INDEX ? 0 : h.count,
-                           "block is cut short: it needs %llu bytes, the file has %zu left",
-                           (unsigned long long)need, end - pos);
-                return 0;
+                return add_damage(r, MT_E_TRUNCATED, h.kind == MT_KIND_INDEX ? -1 : bi, pos, end - pos,
+                                  h.kind == MT_KIND_INDEX ? 0 : h.kind, h.first, h.kind == MT_KIND_INDEX ? 0 : h.count,
+                                  "block is cut short: it needs %llu bytes, the file has %zu left",
+                                  (unsigned long long)need, end - pos);
             }
             /* An index block without its trailer: the writer stopped while
              * closing. It holds no data, so it is passed over. */
@@ -125,9 +136,10 @@ static int scan(mt_reader *r, size_t end) {
         size_t next = next_block(r, pos + 1, end);
         mt_block_info b = { pos, 0, 0, 0, 0, 0, MT_BLOCK_DAMAGED };
         if (add_block(r, &b)) return MT_E_NOMEM;
-        add_damage(r, rc, bi, pos, next - pos, 0, 0, 0, "%s; skipped %zu bytes to %s",
-                   rc == MT_E_CHECKSUM ? "block header checksum mismatch" : "no block marker", next - pos,
-                   next < end ? "the next block" : "the end of the file");
+        if (add_damage(r, rc, bi, pos, next - pos, 0, 0, 0, "%s; skipped %zu bytes to %s",
+                       rc == MT_E_CHECKSUM ? "block header checksum mismatch" : "no block marker", next - pos,
+                       next < end ? "the next block" : "the end of the file"))
+            return MT_E_NOMEM;
         pos = next;
     }
     return 0;
@@ -201,10 +213,9 @@ static int load_index(mt_reader *r) {
     const uint8_t *t = r->data + r->size - MT__TRAILER_SIZE;
     if (memcmp(t + 16, MT__END_MAGIC, 8) != 0) return 0;
     size_t end = r->size - MT__TRAILER_SIZE;
-    if (mt__crc32(t, 12) != mt__le32(t + 12)) {
-        add_damage(r, MT_E_CHECKSUM, -1, end, MT__TRAILER_SIZE, 0, 0, 0, "trailer checksum mismatch; scanning instead");
-        return 0;
-    }
+    if (mt__crc32(t, 12) != mt__le32(t + 12))
+        return add_damage(r, MT_E_CHECKSUM, -1, end, MT__TRAILER_SIZE, 0, 0, 0,
+                          "trailer checksum mismatch; scanning instead") ? -1 : 0;
     uint64_t at = mt__le64(t);
     uint32_t nb = mt__le32(t + 8);
     mt__bhdr h;
@@ -217,10 +228,8 @@ static int load_index(mt_reader *r) {
         snprintf(msg, sizeof msg, "index block does not match the trailer");
     } else
         rc = inflate(r, r->data + at + MT__BLOCK_HEADER_SIZE, h.stored, h.raw, msg, sizeof msg);
-    if (rc) {
-        add_damage(r, rc, -1, at < end ? at : end, 0, 0, 0, 0, "index: %s; scanning instead", msg);
-        return 0;
-    }
+    if (rc == MT_E_NOMEM) return -1;
+    if (rc) return add_damage(r, rc, -1, at < end ? at : end, 0, 0, 0, 0, "index: %s; scanning instead", msg) ? -1 : 0;
     const mt__kind_desc *d = mt__kind_schema(MT_KIND_INDEX);
     const uint8_t *p = r->buf, *pe = r->buf + h.raw;
     uint64_t expect = MT__HEADER_SIZE;
@@ -229,19 +238,20 @@ static int load_index(mt_reader *r) {
         if ((rc = mt__record_decode(d, &p, pe, &e, msg, sizeof msg)) != 0 || e.offset != expect ||
             e.kind == MT_KIND_INDEX || e.kind > 0xFFFF) {
             if (!rc) snprintf(msg, sizeof msg, "entry %u does not follow the previous block", i);
-            add_damage(r, rc ? rc : MT_E_CORRUPT, -1, at, 0, 0, 0, 0, "index: %s; scanning instead", msg);
             r->nblocks = 0;
-            return 0;
+            return add_damage(r, rc ? rc : MT_E_CORRUPT, -1, at, 0, 0, 0, 0, "index: %s; scanning instead", msg) ? -1 : 0;
         }
         mt_block_info b = { e.offset, e.first, e.count, e.stored, e.raw, (uint16_t)e.kind, MT_BLOCK_OK };
         if (add_block(r, &b)) return -1;
         expect = e.offset + MT__BLOCK_HEADER_SIZE + e.stored;
     }
     if (expect != at || p != pe) {
-        add_damage(r, MT_E_CORRUPT, -1, at, 0, 0, 0, 0, "index: blocks do not reach the index; scanning instead");
         r->nblocks = 0;
-        return 0;
+        return add_damage(r, MT_E_CORRUPT, -1, at, 0, 0, 0, 0, "index: blocks do not reach the index; scanning instead")
+                   ? -1 : 0;
     }
+    /* Room for one note per block, so that block_fail never allocates. */
+    if (!grow_damage(r, r->nblocks + 1)) return -1;
     /* The index is sound: check that each block it lists is where it says. */
     for (size_t i = 0; i < r->nblocks; i++) {
         mt_block_info *b = &r->blocks[i];
@@ -283,9 +293,10 @@ static int open_common(mt_reader *r, const char *name, mt_diag *diag) {
         if (!unclosed) end -= MT__TRAILER_SIZE;
         if (scan(r, end)) return mt_diag_set(diag, MT_E_NOMEM, "cannot allocate the block table");
         /* After the scan, so that a block cut short is named first. */
-        if (unclosed)
-            add_damage(r, MT_E_TRUNCATED, -1, r->size, 0, 0, 0, 0,
-                       "no index at the end: the file was not closed (the writer stopped or crashed)");
+        if (unclosed && add_damage(r, MT_E_TRUNCATED, -1, r->size, 0, 0, 0, 0,
+                                   "no index at the end: the file was not closed (the writer stopped or crashed)"))
+            return mt_diag_set(diag, MT_E_NOMEM, "cannot allocate the damage list");
+        if (!grow_damage(r, r->nblocks + 1)) return mt_diag_set(diag, MT_E_NOMEM, "cannot allocate the damage list");
     }
     return 0;
 }

@@ -180,6 +180,31 @@ static int is_default(const mt__field *f, const char *rec) {
     return 0;
 }
 
+/* The most bytes rec can take packed: msgpack-c's buffer grows piece by
+ * piece, and a growth that failed between two pieces would leave half a
+ * record. Reserving this much first makes packing all or nothing. */
+static size_t packed_bound(const mt__kind_desc *d, const void *rec) {
+    size_t n = 5; /* the array header */
+    for (unsigned i = 0; i < d->nfields; i++) {
+        const char *p = (const char *)rec + d->fields[i].offset;
+        if (d->fields[i].type == MT__F_STR || d->fields[i].type == MT__F_BIN) n += 5 + ((const mt_str *)p)->len;
+        else if (d->fields[i].type == MT__F_VAL) n += 9 + ((const mt_value *)p)->v.s.len * (((const mt_value *)p)->type >= MT_VAL_STR);
+        else n += 9;
+    }
+    return n;
+}
+
+static int reserve(msgpack_sbuffer *sb, size_t more) {
+    if (sb->alloc - sb->size >= more) return 0;
+    size_t want = sb->alloc ? sb->alloc * 2 : 8192;
+    while (want - sb->size < more) want *= 2;
+    char *p = realloc(sb->data, want);
+    if (!p) return -1;
+    sb->data = p;
+    sb->alloc = want;
+    return 0;
+}
+
 static void pack_record(msgpack_sbuffer *sb, const mt__kind_desc *d, const void *rec) {
     msgpack_packer pk;
     msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
@@ -207,10 +232,9 @@ int mt_writer_add(mt_writer *w, mt_kind kind, const void *rec) {
     if (w->err) return w->err;
     if (kind < 1 || kind > MT_KIND_MAX || !rec) return MT_E_INVAL;
     kbuf *b = &w->kinds[kind];
-    size_t before = b->sb.size;
-    pack_record(&b->sb, mt__kind_schema(kind), rec);
-    /* msgpack_sbuffer_write returns -1 without writing when realloc fails. */
-    if (b->sb.size == before) return fail(w, MT_E_NOMEM, "cannot grow a block buffer");
+    const mt__kind_desc *d = mt__kind_schema(kind);
+    if (reserve(&b->sb, packed_bound(d, rec))) return fail(w, MT_E_NOMEM, "cannot grow a block buffer");
+    pack_record(&b->sb, d, rec);
     b->count++;
     b->total++;
     if (b->sb.size >= w->block_bytes || b->count == UINT32_MAX) return flush_kind(w, kind);
@@ -247,9 +271,12 @@ int mt_writer_close(mt_writer *w, mt_diag *diag) {
     int rc = mt_writer_flush(w);
     if (!rc) {
         const mt__kind_desc *d = mt__kind_schema(MT_KIND_INDEX);
-        for (size_t i = 0; i < w->nindex; i++) pack_record(&w->scratch, d, &w->index[i]);
+        mt__index_entry any = { 0, 0, 0, 0, 0, 0 }; /* integers only: the bound holds for all */
+        if (reserve(&w->scratch, w->nindex * packed_bound(d, &any) + 1))
+            rc = fail(w, MT_E_NOMEM, "cannot allocate the index");
+        for (size_t i = 0; !rc && i < w->nindex; i++) pack_record(&w->scratch, d, &w->index[i]);
         uint64_t index_at = w->offset;
-        rc = emit_block(w, MT_KIND_INDEX, (uint32_t)w->nindex, 0, w->scratch.data ? w->scratch.data : "",
+        if (!rc) rc = emit_block(w, MT_KIND_INDEX, (uint32_t)w->nindex, 0, w->scratch.data ? w->scratch.data : "",
                         w->scratch.size);
         if (!rc) {
             uint8_t t[MT__TRAILER_SIZE];

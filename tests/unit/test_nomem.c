@@ -1,0 +1,200 @@
+/* Allocation failure at every point: the library's malloc, calloc and
+ * realloc are wrapped (ld --wrap, so libzstd and libc keep the real ones),
+ * the k-th call fails, for every k below the number of calls a whole run
+ * makes, and each run must end cleanly: MT_E_NOMEM with nothing returned,
+ * or, where a failure is only a slowdown (the reader's prefetch), the
+ * right result. Under ASan, nothing may leak either way. */
+#include <stdio.h>
+#include "helpers.h"
+#include "memtrace/analyze.h"
+
+void *__real_malloc(size_t n);
+void *__real_calloc(size_t n, size_t m);
+void *__real_realloc(void *p, size_t n);
+
+static long fail_at = -1; /* the call that fails; -1: none */
+static long calls; /* atomic: the reader's prefetch thread allocates too */
+
+static int should_fail(void) { return __atomic_fetch_add(&calls, 1, __ATOMIC_RELAXED) == fail_at; }
+void *__wrap_malloc(size_t n) { return should_fail() ? NULL : __real_malloc(n); }
+void *__wrap_calloc(size_t n, size_t m) { return should_fail() ? NULL : __real_calloc(n, m); }
+void *__wrap_realloc(void *p, size_t n) { return should_fail() ? NULL : __real_realloc(p, n); }
+
+static void arm(long k) {
+    __atomic_store_n(&calls, 0, __ATOMIC_RELAXED);
+    fail_at = k;
+}
+
+/* Calls a clean run makes. */
+#define COUNT_CALLS(stmt) (arm(-1), (stmt), calls)
+
+static char *fixture;
+
+static void make_fixture(void) {
+    fixture = tmp_path();
+    mt_writer *w;
+    mt_writer_opts o = { 600, 0 };
+    ck_assert_int_eq(mt_writer_open(fixture, &o, &w, NULL), 0);
+    mt_writer_meta_str(w, "tool", "nomem");
+    for (uint32_t t = 1; t <= 3; t++) {
+        char name[16];
+        snprintf(name, sizeof name, "type%u", t);
+        mt_type ty = { t, mt_str_c(name) };
+        mt_writer_add(w, MT_KIND_TYPE, &ty);
+    }
+    for (uint32_t i = 0; i < 400; i++) {
+        mt_object ob = { 1000 + i, i % 3 + 1, 8 * i, 1, i % 5, i % 3 };
+        mt_writer_add(w, MT_KIND_OBJECT, &ob);
+    }
+    for (uint32_t i = 0; i < 800; i++) { /* unsorted sources, some labels */
+        mt_ref r = { (i * 7919u) % 400, (i * 104729u) % 400, i % 9 == 0 ? MT_REF_WEAK : 0,
+                     mt_str_c(i % 4 ? NULL : "label") };
+        mt_writer_add(w, MT_KIND_REF, &r);
+    }
+    mt_root root = { 0, mt_str_c("module"), mt_str_c("m") };
+    mt_writer_add(w, MT_KIND_ROOT, &root);
+    mt_sample sm = { 1, mt_str_c("rss"), 1.0, mt_str_c(NULL) };
+    mt_writer_add(w, MT_KIND_SAMPLE, &sm);
+    ck_assert_int_eq(mt_writer_close(w, NULL), 0);
+}
+
+static int load_file(unsigned flags, uint64_t *refs) {
+    mt_snapshot *s = NULL;
+    mt_diag d;
+    mt_diag_clear(&d);
+    int rc = mt_snapshot_load(fixture, flags, &s, &d);
+    if (rc) ck_assert_msg(rc == MT_E_NOMEM && s == NULL, "%s (%s)", mt_err_name(rc), d.msg);
+    else *refs = mt_snapshot_graph(s)->n_refs;
+    mt_snapshot_free(s);
+    return rc;
+}
+
+START_TEST(load_fails_cleanly_at_every_allocation) {
+    make_fixture();
+    uint64_t refs = 0;
+    long total = COUNT_CALLS(load_file(MT_LOAD_LABELS, &refs));
+    ck_assert_int_gt(total, 20);
+    int failures = 0;
+    for (long k = 0; k < total; k++) {
+        arm(k);
+        refs = 0;
+        int rc = load_file(MT_LOAD_LABELS, &refs);
+        fail_at = -1;
+        if (rc == 0) ck_assert_uint_eq(refs, 800);
+        else failures++;
+    }
+    ck_assert_int_gt(failures, total / 2);
+    /* And a salvage load of a truncated copy. */
+    size_t n;
+    unsigned char *data = slurp(fixture, &n);
+    mt_snapshot *s = NULL;
+    total = COUNT_CALLS(mt_snapshot_load_mem(data, n / 2, "half", MT_LOAD_LABELS | MT_LOAD_SALVAGE, &s, NULL));
+    mt_snapshot_free(s);
+    for (long k = 0; k < total; k++) {
+        s = NULL;
+        arm(k);
+        int rc = mt_snapshot_load_mem(data, n / 2, "half", MT_LOAD_LABELS | MT_LOAD_SALVAGE, &s, NULL);
+        fail_at = -1;
+        ck_assert(rc == 0 || (rc == MT_E_NOMEM && s == NULL));
+        mt_snapshot_free(s);
+    }
+    free(data);
+    unlink(fixture);
+    free(fixture);
+}
+END_TEST
+
+START_TEST(save_and_export_fail_cleanly) {
+    make_fixture();
+    mt_snapshot *s;
+    ck_assert_int_eq(mt_snapshot_load(fixture, MT_LOAD_LABELS, &s, NULL), 0);
+    char *out = tmp_path();
+    long total = COUNT_CALLS(mt_snapshot_save(s, out, NULL));
+    for (long k = 0; k < total; k++) {
+        arm(k);
+        int rc = mt_snapshot_save(s, out, NULL);
+        fail_at = -1;
+        ck_assert_msg(rc == 0 || rc == MT_E_NOMEM, "save, allocation %ld: %s", k, mt_err_name(rc));
+    }
+    char *buf = NULL;
+    size_t len;
+    FILE *f = open_memstream(&buf, &len);
+    total = COUNT_CALLS(mt_heapjson_export(s, f, NULL));
+    fclose(f);
+    free(buf);
+    for (long k = 0; k < total; k++) {
+        buf = NULL;
+        f = open_memstream(&buf, &len);
+        arm(k);
+        int rc = mt_heapjson_export(s, f, NULL);
+        fail_at = -1;
+        fclose(f);
+        free(buf);
+        ck_assert_int_eq(rc, MT_E_NOMEM);
+    }
+    mt_snapshot_free(s);
+    unlink(out);
+    free(out);
+    unlink(fixture);
+    free(fixture);
+}
+END_TEST
+
+static int import_str(const char *json, const char *out, mt_diag *d) {
+    FILE *f = fmemopen((void *)json, strlen(json), "r");
+    mt_diag_clear(d);
+    int rc = mt_heapjson_import(f, out, d);
+    fclose(f);
+    return rc;
+}
+
+static int write_some(const char *path, mt_writer **pw) {
+    mt_writer *w = NULL;
+    int rc = mt_writer_open(path, NULL, &w, NULL);
+    for (uint32_t i = 0; !rc && i < 100; i++) {
+        mt_object o = { i, 1, 1, 0, 0, 0 };
+        rc = mt_writer_add(w, MT_KIND_OBJECT, &o);
+    }
+    if (w && rc) mt_writer_abandon(w);
+    else if (w) rc = mt_writer_close(w, NULL);
+    *pw = NULL;
+    return rc;
+}
+
+START_TEST(writer_and_import_fail_cleanly) {
+    const char *json = "{\"meta\": {\"a\": \"b\", \"n\": 1}, \"objects\": ["
+                       "{\"id\": 1, \"type\": \"x\", \"size\": 1, \"refs\": [2, {\"id\": 2, \"label\": \"l\"}]},"
+                       "{\"id\": 2, \"type\": \"y\", \"size\": 2}], \"roots\": [1, {\"id\": 2, \"kind\": \"c\"}]}";
+    char *out = tmp_path();
+    mt_diag d;
+    long total = COUNT_CALLS(import_str(json, out, &d));
+    ck_assert_int_gt(total, 10);
+    for (long k = 0; k < total; k++) {
+        arm(k);
+        int rc = import_str(json, out, &d);
+        fail_at = -1;
+        ck_assert_msg(rc == MT_E_NOMEM, "import, allocation %ld of %ld: %s %s", k, total, mt_err_name(rc), d.msg);
+    }
+    mt_writer *w = NULL;
+    total = COUNT_CALLS(write_some(out, &w));
+    for (long k = 0; k < total; k++) {
+        arm(k);
+        int rc = write_some(out, &w);
+        fail_at = -1;
+        ck_assert_int_eq(rc, MT_E_NOMEM);
+    }
+    unlink(out);
+    free(out);
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("nomem");
+    TCase *tc = tcase_create("nomem");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, load_fails_cleanly_at_every_allocation);
+    tcase_add_test(tc, save_and_export_fail_cleanly);
+    tcase_add_test(tc, writer_and_import_fail_cleanly);
+    suite_add_tcase(s, tc);
+    return run_suite(s);
+}

@@ -15,7 +15,8 @@ static const mt_opt opts[] = {
 
 static const mt_tool tool = {
     "memtrace-info", "FILE",
-    "Print what a snapshot holds: its meta, records per kind, compression, and the largest types by count and bytes.",
+    "Print what a snapshot holds: its meta, records per kind, compression, and the largest types by count and bytes.\n"
+    "FILE '-' reads standard input (a pipe is read whole into memory).",
     opts, 1, 1, NULL,
 };
 
@@ -75,7 +76,7 @@ int main(int argc, char **argv) {
     mt_diag_clear(&diag);
     diag.file = path;
     mt_snapshot *s;
-    int rc = mt_snapshot_load(path, salvage ? MT_LOAD_SALVAGE : 0, &s, &diag);
+    int rc = mt_snapshot_load(strcmp(path, "-") ? path : "/dev/stdin", salvage ? MT_LOAD_SALVAGE : 0, &s, &diag);
     if (rc) {
         int code = mt_cli_fail(tool.name, path, &diag);
         if (rc == MT_E_DAMAGED) fprintf(stderr, "%s: %s: use --salvage to read its intact blocks\n", tool.name, path);

@@ -98,6 +98,7 @@ static int lex_string(mt__json *j) {
             advance(j);
             continue;
         }
+        uint32_t eline = j->line, ecol = j->col; /* the backslash: where a bad escape is reported */
         advance(j);
         c = j->peek;
         const char *from = "\"\\/bfnrt", *to = "\"\\/\b\f\n\r\t";
@@ -113,15 +114,15 @@ static int lex_string(mt__json *j) {
         if (hex4(j, &cp)) return MT_E_PARSE;
         if (cp >= 0xD800 && cp < 0xDC00) { /* a surrogate pair */
             uint32_t lo = 0;
-            if (j->peek != '\\') return fail_at(j, j->line, j->col, "%s", "lone high surrogate in a string");
+            if (j->peek != '\\') return fail_at(j, eline, ecol, "%s", "lone high surrogate in a string");
             advance(j);
-            if (j->peek != 'u') return fail_at(j, j->line, j->col, "%s", "lone high surrogate in a string");
+            if (j->peek != 'u') return fail_at(j, eline, ecol, "%s", "lone high surrogate in a string");
             advance(j);
             if (hex4(j, &lo)) return MT_E_PARSE;
-            if (lo < 0xDC00 || lo > 0xDFFF) return fail_at(j, j->line, j->col, "%s", "bad low surrogate in a string");
+            if (lo < 0xDC00 || lo > 0xDFFF) return fail_at(j, eline, ecol, "%s", "bad low surrogate in a string");
             cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
         } else if (cp >= 0xDC00 && cp < 0xE000)
-            return fail_at(j, j->line, j->col, "%s", "lone low surrogate in a string");
+            return fail_at(j, eline, ecol, "%s", "lone low surrogate in a string");
         if (put_utf8(j, cp)) return MT_E_NOMEM;
     }
 }

@@ -202,7 +202,7 @@ START_TEST(json_import_errors_say_where) {
         { "{\"objects\": [], \"roots\": [3]}", MT_E_RANGE, 1, 27, "root 0 names id 3, which no object has" },
         { "{\"objects\": [1 2]}", MT_E_PARSE, 1, 14, "expected an object ({...}) in \"objects\", found a number" },
         { "{\"objects\": []} x", MT_E_PARSE, 1, 17, "unexpected 'x'" },
-        { "{\"meta\": {\"a\": \"\\ud800\"}}", MT_E_PARSE, 1, 23, "lone high surrogate in a string" },
+        { "{\"meta\": {\"a\": \"\\ud800\"}}", MT_E_PARSE, 1, 17, "lone high surrogate in a string" },
         { "{\"meta\": {\"a\": 01}}", MT_E_PARSE, 1, 16, "malformed number '01'" },
         { "{\"meta\": {\"a\": [1]}}", MT_E_PARSE, 1, 16, "expected a string, number, boolean or null meta value, found '['" },
     };
@@ -306,6 +306,98 @@ START_TEST(save_keeps_every_kind) {
 }
 END_TEST
 
+START_TEST(json_strings_numbers_and_escapes) {
+    /* Every escape, UTF-8 of 1 to 4 bytes, a surrogate pair, exponents,
+     * integers at the 64-bit limits and past them (then floats). */
+    const char *json =
+        "{\"meta\": {\"s\": \"q\\\" b\\\\ s\\/ \\b\\f\\n\\r\\t \\u0041\\u00e9\\u20ac\\ud83d\\ude00\","
+        " \"e\": 1.5e3, \"E\": -2E-2, \"max\": 18446744073709551615, \"over\": 18446744073709551616,"
+        " \"min\": -9223372036854775808, \"under\": -9223372036854775809, \"z\": -0, \"t\": true},"
+        " \"objects\": [], \"ignored\": {\"deep\": [[{\"x\": [1, 2, {}]}]], \"n\": null}}";
+    char *snap = tmp_path();
+    mt_diag d;
+    ck_assert_msg(import_str(json, snap, &d) == 0, "%s", d.msg);
+    mt_snapshot *s;
+    ck_assert_int_eq(mt_snapshot_load(snap, 0, &s, NULL), 0);
+    const mt_value *v = mt_snapshot_meta_get(s, "s");
+    ck_assert_int_eq(v->type, MT_VAL_STR);
+    const char *want = "q\" b\\ s/ \b\f\n\r\t A\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80";
+    ck_assert_uint_eq(v->v.s.len, strlen(want));
+    ck_assert(memcmp(v->v.s.ptr, want, v->v.s.len) == 0);
+    ck_assert(mt_snapshot_meta_get(s, "e")->v.f == 1500.0);
+    ck_assert(mt_snapshot_meta_get(s, "E")->v.f == -0.02);
+    ck_assert_int_eq(mt_snapshot_meta_get(s, "max")->type, MT_VAL_UINT);
+    ck_assert_uint_eq(mt_snapshot_meta_get(s, "max")->v.u, UINT64_MAX);
+    ck_assert_int_eq(mt_snapshot_meta_get(s, "over")->type, MT_VAL_FLOAT);
+    ck_assert_int_eq(mt_snapshot_meta_get(s, "min")->type, MT_VAL_INT);
+    ck_assert_int_eq(mt_snapshot_meta_get(s, "min")->v.i, INT64_MIN);
+    ck_assert_int_eq(mt_snapshot_meta_get(s, "under")->type, MT_VAL_FLOAT);
+    ck_assert_int_eq(mt_snapshot_meta_get(s, "z")->type, MT_VAL_UINT);
+    ck_assert_int_eq(mt_snapshot_meta_get(s, "t")->v.b, 1);
+    mt_snapshot_free(s);
+    /* Bad strings and numbers, each with where and why. */
+    struct { const char *json; uint32_t col; const char *msg; } bad[] = {
+        { "{\"meta\": {\"a\": \"\\x\"}}", 18, "unknown escape in a string" },
+        { "{\"meta\": {\"a\": \"\\u12g4\"}}", 21, "expected four hex digits after \\u" },
+        { "{\"meta\": {\"a\": \"\\udc00\"}}", 17, "lone low surrogate in a string" },
+        { "{\"meta\": {\"a\": \"\\ud800\\u0041\"}}", 17, "bad low surrogate in a string" },
+        { "{\"meta\": {\"a\": \"x\ny\"}}", 18, "control character in a string (escape it)" },
+        { "{\"meta\": {\"a\": \"open", 16, "string is not closed" },
+        { "{\"meta\": {\"a\": 1.}}", 16, "malformed number '1.'" },
+        { "{\"meta\": {\"a\": 1e}}", 16, "malformed number '1e'" },
+        { "{\"meta\": {\"a\": -}}", 16, "malformed number '-'" },
+        { "{\"meta\": {\"a\": tru}}", 16, "expected a value" },
+        { "{\"meta\": {\"a\" 1}}", 15, "expected ':' after a key, found a number" },
+        { "{\"meta\": {1: 2}}", 11, "expected a key (a string), found a number" },
+        { "{\"objects\": {}}", 13, "expected an array for \"objects\", found '{'" },
+        { "{\"objects\": [{\"id\": 1, \"type\": 5}]}", 32, "expected a type name (a string) for \"type\", found a number" },
+        { "{\"objects\": [{\"id\": 1, \"type\": \"a\", \"size\": 1, \"gen\": 4294967296}]}", 55, "expected a 32-bit value, found a number" },
+        { "{\"objects\": [{\"id\": 1, \"type\": \"a\", \"size\": 1, \"refs\": [{\"label\": \"x\"}]}]}", 57, "reference has no \"id\"" },
+        { "{\"objects\": [{\"id\": 1, \"type\": \"a\", \"size\": 1, \"refs\": [{\"id\": 1, \"weak\": 1}]}]}", 75, "expected true or false for \"weak\", found a number" },
+        { "{\"roots\": [{\"kind\": \"c\"}]}", 12, "root has no \"id\"" },
+        { "{\"roots\": [\"x\"]}", 12, "expected an object id or {\"id\": ...} in \"roots\", found a string" },
+        { "{\"x\": ]}", 7, "expected a value, found ']'" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        ck_assert_int_ne(import_str(bad[i].json, snap, &d), 0);
+        ck_assert_msg(strcmp(d.msg, bad[i].msg) == 0, "case %zu: got '%s'", i, d.msg);
+        ck_assert_msg(d.column == bad[i].col, "case %zu: column %u, expected %u", i, d.column, bad[i].col);
+    }
+    unlink(snap);
+    free(snap);
+}
+END_TEST
+
+START_TEST(every_error_code_has_a_name_and_text) {
+    int seen = 0;
+    for (int code = -1; code >= -64; code--) {
+        if (!strcmp(mt_err_name(code), "MT_E_UNKNOWN")) {
+            ck_assert_str_eq(mt_strerror(code), "unknown error");
+            continue;
+        }
+        seen++;
+        ck_assert_str_ne(mt_strerror(code), "unknown error");
+        for (int other = code + 1; other < 0; other++) ck_assert_str_ne(mt_err_name(code), mt_err_name(other));
+    }
+    ck_assert_int_eq(seen, 16);
+    ck_assert_str_eq(mt_err_name(0), "MT_OK");
+    ck_assert_str_eq(mt_strerror(0), "success");
+    mt_diag d;
+    mt_diag_clear(&d);
+    char buf[64];
+    d.code = MT_E_IO;
+    ck_assert_str_eq(mt_diag_format(&d, buf, sizeof buf), "input/output error");
+    d.offset = 12;
+    mt_diag_set(&d, MT_E_IO, "x");
+    ck_assert_str_eq(mt_diag_format(&d, buf, sizeof buf), "offset 12: x");
+    d.line = 3;
+    d.column = 4;
+    ck_assert_str_eq(mt_diag_format(&d, buf, sizeof buf), "line 3, column 4: x");
+    ck_assert_int_eq(mt_diag_set(NULL, MT_E_RANGE, "ignored"), MT_E_RANGE);
+    mt_diag_clear(NULL);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("snapshot");
     TCase *tc = tcase_create("snapshot");
@@ -318,6 +410,8 @@ int main(void) {
     tcase_add_test(tc, json_import_errors_say_where);
     tcase_add_test(tc, json_round_trip_is_exact);
     tcase_add_test(tc, save_keeps_every_kind);
+    tcase_add_test(tc, json_strings_numbers_and_escapes);
+    tcase_add_test(tc, every_error_code_has_a_name_and_text);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

@@ -393,6 +393,92 @@ START_TEST(prefetch_gives_the_same_records_in_any_order) {
 }
 END_TEST
 
+/* For every field of every kind: valid fields before it, then a value of
+ * the wrong type; the error must name the field and both types. */
+static void pack_valid(msgpack_packer *pk, int type) {
+    switch (type) {
+    case MT__F_U32: case MT__F_U64: msgpack_pack_uint32(pk, 1); break;
+    case MT__F_F64: msgpack_pack_double(pk, 1.5); break;
+    case MT__F_STR: msgpack_pack_str(pk, 1); msgpack_pack_str_body(pk, "s", 1); break;
+    case MT__F_BIN: msgpack_pack_bin(pk, 1); msgpack_pack_bin_body(pk, "b", 1); break;
+    case MT__F_VAL: msgpack_pack_int64(pk, -3); break;
+    }
+}
+
+START_TEST(wrong_field_types_are_named) {
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    mt_record rec;
+    char msg[200], want[200];
+    int checked = 0;
+    for (int kind = 1; kind <= MT_KIND_MAX; kind++) {
+        const mt__kind_desc *d = mt__kind_schema(kind);
+        for (unsigned i = 0; i < d->nfields; i++) {
+            /* Two wrong values per field: one of another type, and nil. */
+            for (int variant = 0; variant < 2; variant++) {
+                unsigned req = 0;
+                while (req < d->nfields && d->fields[req].required) req++;
+                unsigned len = i + 1 > req ? i + 1 : req;
+                sb.size = 0;
+                msgpack_pack_array(&pk, len);
+                for (unsigned k = 0; k < i; k++) pack_valid(&pk, d->fields[k].type);
+                const char *found;
+                int type = d->fields[i].type;
+                if (variant == 1) {
+                    msgpack_pack_nil(&pk);
+                    found = "nil";
+                } else if (type == MT__F_STR || type == MT__F_BIN || type == MT__F_VAL) {
+                    msgpack_pack_array(&pk, 0);
+                    found = "array";
+                } else if (type == MT__F_F64) {
+                    msgpack_pack_true(&pk);
+                    found = "boolean";
+                } else {
+                    msgpack_pack_int32(&pk, -1);
+                    found = "negative integer";
+                }
+                for (unsigned k = i + 1; k < len; k++) pack_valid(&pk, d->fields[k].type);
+                const uint8_t *p = (const uint8_t *)sb.data;
+                int rc = mt__record_decode(d, &p, p + sb.size, &rec.u, msg, sizeof msg);
+                if (variant == 1 && (!d->fields[i].required || type == MT__F_VAL)) {
+                    ck_assert_int_eq(rc, 0); /* nil: the default, or a nil value */
+                    continue;
+                }
+                ck_assert_int_eq(rc, MT_E_RECORD);
+                static const char *expected[] = { "an unsigned integer", "an unsigned integer", "a number",
+                                                  "a string", "binary data", "a scalar" };
+                snprintf(want, sizeof want, "field %s: expected %s, found %s%s", d->fields[i].name, expected[type],
+                         found, variant == 1 ? " (the field is required)" : "");
+                ck_assert_str_eq(msg, want);
+                checked++;
+            }
+        }
+    }
+    ck_assert_int_gt(checked, 150);
+    /* Integers are accepted for f64 fields. */
+    sb.size = 0;
+    msgpack_pack_array(&pk, 3);
+    msgpack_pack_uint32(&pk, 1);
+    msgpack_pack_str(&pk, 1);
+    msgpack_pack_str_body(&pk, "r", 1);
+    msgpack_pack_int32(&pk, -4);
+    const uint8_t *p = (const uint8_t *)sb.data;
+    ck_assert_int_eq(mt__record_decode(mt__kind_schema(MT_KIND_SAMPLE), &p, p + sb.size, &rec.u, msg, sizeof msg), 0);
+    ck_assert(rec.u.sample.value == -4.0);
+    /* Not an array at all; a truncated field. */
+    const uint8_t notarr[] = { 0xa1, 'x' }, cut[] = { 0x93, 0x01, 0xcd, 0x01 };
+    p = notarr;
+    ck_assert_int_eq(mt__record_decode(mt__kind_schema(MT_KIND_TYPE), &p, notarr + 2, &rec.u, msg, sizeof msg), MT_E_RECORD);
+    ck_assert_str_eq(msg, "expected a record (an array), found string");
+    p = cut;
+    ck_assert_int_eq(mt__record_decode(mt__kind_schema(MT_KIND_OBJECT), &p, cut + 4, &rec.u, msg, sizeof msg), MT_E_MSGPACK);
+    ck_assert_str_eq(msg, "field type is cut short or not msgpack");
+    msgpack_sbuffer_destroy(&sb);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("format");
     TCase *tc = tcase_create("core");
@@ -407,6 +493,7 @@ int main(void) {
     tcase_add_test(tc, writer_reports_unwritable_path);
     tcase_add_test(tc, writer_memory_is_bounded_by_block_size);
     tcase_add_test(tc, prefetch_gives_the_same_records_in_any_order);
+    tcase_add_test(tc, wrong_field_types_are_named);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

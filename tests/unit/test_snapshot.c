@@ -3,6 +3,7 @@
  * labels and weak flags, roots, type totals computed by hand, the JSON
  * heap document (errors with line and column, round trips) and
  * mt_snapshot_save keeping kinds the loader does not keep. */
+#include <pthread.h>
 #include "helpers.h"
 #include "memtrace/analyze.h"
 
@@ -398,6 +399,55 @@ START_TEST(every_error_code_has_a_name_and_text) {
 }
 END_TEST
 
+/* Separate handles from separate threads: no shared state. Run under
+ * ThreadSanitizer in CI. */
+typedef struct job { const char *path; uint64_t refs, bytes; int rc; } job;
+
+static void *load_job(void *arg) {
+    job *j = arg;
+    mt_snapshot *s;
+    j->rc = mt_snapshot_load(j->path, MT_LOAD_LABELS, &s, NULL);
+    if (j->rc) return NULL;
+    const mt_graph *g = mt_snapshot_graph(s);
+    j->refs = g->n_refs;
+    for (uint32_t i = 0; i < g->n_objects; i++) j->bytes += g->size[i];
+    mt_snapshot_free(s);
+    return NULL;
+}
+
+START_TEST(handles_work_from_threads_at_once) {
+    char *path = tmp_path();
+    mt_writer *w;
+    mt_writer_opts o = { 4096, 0 };
+    ck_assert_int_eq(mt_writer_open(path, &o, &w, NULL), 0);
+    mt_type t = { 1, mt_str_c("x") };
+    mt_writer_add(w, MT_KIND_TYPE, &t);
+    uint64_t bytes = 0;
+    for (uint32_t i = 0; i < 20000; i++) {
+        mt_object ob = { i, 1, i % 100, 0, 0, 0 };
+        bytes += i % 100;
+        mt_writer_add(w, MT_KIND_OBJECT, &ob);
+        mt_ref r = { i, (i * 31u) % 20000, 0, mt_str_c(i % 2 ? "a" : NULL) };
+        mt_writer_add(w, MT_KIND_REF, &r);
+    }
+    ck_assert_int_eq(mt_writer_close(w, NULL), 0);
+    job jobs[4];
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) {
+        jobs[i] = (job){ path, 0, 0, -1 };
+        ck_assert_int_eq(pthread_create(&th[i], NULL, load_job, &jobs[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        ck_assert_int_eq(jobs[i].rc, 0);
+        ck_assert_uint_eq(jobs[i].refs, 20000);
+        ck_assert_uint_eq(jobs[i].bytes, bytes);
+    }
+    unlink(path);
+    free(path);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("snapshot");
     TCase *tc = tcase_create("snapshot");
@@ -412,6 +462,7 @@ int main(void) {
     tcase_add_test(tc, save_keeps_every_kind);
     tcase_add_test(tc, json_strings_numbers_and_escapes);
     tcase_add_test(tc, every_error_code_has_a_name_and_text);
+    tcase_add_test(tc, handles_work_from_threads_at_once);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

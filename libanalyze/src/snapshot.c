@@ -87,9 +87,12 @@ static int add_type(loader *L, uint64_t id, mt_str name, uint32_t *index) {
     return 0;
 }
 
-/* Runs fn on every record of every block of kind, in file order. A block
- * whose records fail (in the reader or in fn) is undone with undo. */
+/* Runs fn on every record of every block of kind, in file order. Before a
+ * block, start (if any) keeps in mark what undo needs to take the block's
+ * records back, and may refuse the block (a nonzero code, why filled). A
+ * block whose records fail, in the reader or in fn, is undone. */
 typedef int (*record_fn)(loader *L, const mt_block_info *b, const mt_record *rec, char *why, size_t n);
+typedef int (*start_fn)(loader *L, const mt_block_info *b, void *mark, char *why, size_t n);
 typedef void (*undo_fn)(loader *L, const mt_block_info *b, void *mark);
 
 static int loaded_kind(int kind) {
@@ -112,7 +115,7 @@ static void prefetch_kind(loader *L, int kind) {
 }
 
 /* kind 0 stands for every kind the loader does not keep. */
-static int each_block(loader *L, int kind, record_fn fn, void (*before)(loader *, void *), undo_fn undo) {
+static int each_block(loader *L, int kind, record_fn fn, start_fn start, undo_fn undo) {
     size_t nb = mt_reader_block_count(L->r);
     prefetch_kind(L, kind);
     for (size_t i = 0; i < nb; i++) {
@@ -121,15 +124,22 @@ static int each_block(loader *L, int kind, record_fn fn, void (*before)(loader *
         mt_cursor c;
         mt_diag d;
         mt_diag_clear(&d);
-        char mark[64];
-        if (before) before(L, mark);
-        int rc = mt_reader_block_open(L->r, i, &c, &d);
+        char mark[64], why[160] = "";
+        int rc = start ? start(L, b, mark, why, sizeof why) : 0;
+        if (rc) {
+            mt_reader_block_fail(L->r, i, rc, why);
+            d.block = (int64_t)i;
+            d.offset = (int64_t)b->offset;
+            d.kind = b->kind;
+            mt_diag_set(&d, rc, "%s", why);
+        } else
+            rc = mt_reader_block_open(L->r, i, &c, &d);
+        int opened = !rc;
         mt_record rec;
         rec.kind = (mt_kind)b->kind;
         while (!rc) {
             if ((rc = mt_cursor_next(&c, &rec.u, &d)) != 1) break;
             rc = 0;
-            char why[160] = "";
             int frc = fn ? fn(L, b, &rec, why, sizeof why) : 0;
             if (frc == MT_E_NOMEM) return NOMEM(L->diag);
             if (frc) {
@@ -144,7 +154,7 @@ static int each_block(loader *L, int kind, record_fn fn, void (*before)(loader *
             }
         }
         if (rc < 0) {
-            if (undo && before) undo(L, b, mark);
+            if (opened && undo) undo(L, b, mark);
             int stop = block_failed(L, rc);
             if (stop) {
                 if (L->diag) {
@@ -153,7 +163,7 @@ static int each_block(loader *L, int kind, record_fn fn, void (*before)(loader *
                     L->diag->file = file;
                     L->diag->code = stop == MT_E_NOMEM ? MT_E_NOMEM : MT_E_DAMAGED;
                 }
-                return stop;
+                return stop == MT_E_NOMEM ? NOMEM(L->diag) : stop;
             }
         }
     }
@@ -177,7 +187,10 @@ static int on_meta(loader *L, const mt_block_info *b, const mt_record *rec, char
     return 0;
 }
 
-static void meta_mark(loader *L, void *mark) { memcpy(mark, &L->s->n_meta, sizeof(size_t)); }
+static int meta_mark(loader *L, const mt_block_info *b, void *mark, char *why, size_t n) {
+    memcpy(mark, &L->s->n_meta, sizeof(size_t));
+    return 0;
+}
 static void meta_undo(loader *L, const mt_block_info *b, void *mark) { memcpy(&L->s->n_meta, mark, sizeof(size_t)); }
 
 /* types */
@@ -229,12 +242,23 @@ static int on_object(loader *L, const mt_block_info *b, const mt_record *rec, ch
     return 0;
 }
 
-static int objects_before(loader *L, const mt_block_info *b) {
+/* Blocks carry the sequence number of their first record: a gap left by
+ * a lost block becomes placeholders, so that later indices hold. */
+static int objects_start(loader *L, const mt_block_info *b, void *mark, char *why, size_t n) {
     mt_snapshot *s = L->s;
-    if (b->first < s->n_objects) return MT_E_CORRUPT;
+    if (b->first < s->n_objects) {
+        snprintf(why, n, "objects block overlaps the one before it");
+        return MT_E_CORRUPT;
+    }
     lose_objects(L, s->n_objects, (uint32_t)b->first);
     s->n_objects = (uint32_t)b->first;
+    memcpy(mark, &s->n_objects, sizeof s->n_objects);
     return 0;
+}
+
+/* An undone block's objects become placeholders with the next gap. */
+static void objects_undo(loader *L, const mt_block_info *b, void *mark) {
+    memcpy(&L->s->n_objects, mark, sizeof L->s->n_objects);
 }
 
 static int load_objects(loader *L) {
@@ -255,58 +279,8 @@ static int load_objects(loader *L) {
     s->type = malloc(cap * 4);
     s->flags = malloc(cap * 4);
     if (!s->id || !s->size || !s->type || !s->flags) return NOMEM(L->diag);
-    prefetch_kind(L, MT_KIND_OBJECT);
-    for (size_t i = 0; i < nb; i++) {
-        const mt_block_info *b = mt_reader_block(L->r, i);
-        if (b->kind != MT_KIND_OBJECT || b->status != MT_BLOCK_OK) continue;
-        if (objects_before(L, b)) {
-            mt_reader_block_fail(L->r, i, MT_E_CORRUPT, "objects block overlaps the one before it");
-            if (!(L->flags & MT_LOAD_SALVAGE)) {
-                mt_diag d = { .block = (int64_t)i, .offset = (int64_t)b->offset, .kind = MT_KIND_OBJECT };
-                d.file = L->diag ? L->diag->file : NULL;
-                mt_diag_set(&d, MT_E_DAMAGED, "objects block overlaps the one before it");
-                if (L->diag) *L->diag = d;
-                return MT_E_DAMAGED;
-            }
-            continue;
-        }
-        mt_cursor c;
-        mt_diag d;
-        mt_diag_clear(&d);
-        d.file = L->diag ? L->diag->file : NULL;
-        int rc = mt_reader_block_open(L->r, i, &c, &d);
-        mt_record rec;
-        rec.kind = MT_KIND_OBJECT;
-        uint32_t start = s->n_objects;
-        while (!rc) {
-            if ((rc = mt_cursor_next(&c, &rec.u, &d)) != 1) break;
-            rc = 0;
-            char why[160];
-            int frc = on_object(L, b, &rec, why, sizeof why);
-            if (frc == MT_E_NOMEM) return NOMEM(L->diag);
-            if (frc) {
-                char msg[200];
-                snprintf(msg, sizeof msg, "record %llu: %s", (unsigned long long)c.index - 1, why);
-                mt_reader_block_fail(L->r, i, frc, msg);
-                d.block = (int64_t)i;
-                d.offset = (int64_t)b->offset;
-                d.kind = MT_KIND_OBJECT;
-                mt_diag_set(&d, frc, "%s", msg);
-                rc = frc;
-            }
-        }
-        if (rc < 0) {
-            s->n_objects = start; /* undone; the gap turns into placeholders */
-            int stop = block_failed(L, rc);
-            if (stop) {
-                if (L->diag) {
-                    *L->diag = d;
-                    L->diag->code = stop;
-                }
-                return stop == MT_E_NOMEM ? NOMEM(L->diag) : stop;
-            }
-        }
-    }
+    int rc = each_block(L, MT_KIND_OBJECT, on_object, objects_start, objects_undo);
+    if (rc) return rc;
     lose_objects(L, s->n_objects, (uint32_t)total);
     s->n_objects = (uint32_t)total;
     return 0;
@@ -369,9 +343,10 @@ static int on_ref(loader *L, const mt_block_info *b, const mt_record *rec, char 
 
 typedef struct ref_mark { uint64_t n_refs; size_t n_labels; uint64_t dropped; uint32_t last_src; } ref_mark;
 
-static void refs_mark(loader *L, void *mark) {
+static int refs_mark(loader *L, const mt_block_info *b, void *mark, char *why, size_t n) {
     ref_mark m = { L->s->n_refs, L->s->n_labels, L->s->dropped_refs, L->last_src };
     memcpy(mark, &m, sizeof m);
+    return 0;
 }
 
 static void refs_undo(loader *L, const mt_block_info *b, void *mark) {
@@ -546,9 +521,10 @@ static int on_root(loader *L, const mt_block_info *b, const mt_record *rec, char
     return 0;
 }
 
-static void roots_mark(loader *L, void *mark) {
+static int roots_mark(loader *L, const mt_block_info *b, void *mark, char *why, size_t n) {
     uint64_t m[2] = { L->s->n_roots, L->s->dropped_refs };
     memcpy(mark, m, sizeof m);
+    return 0;
 }
 static void roots_undo(loader *L, const mt_block_info *b, void *mark) {
     uint64_t m[2];

@@ -39,6 +39,18 @@ static inline void spit(const char *path, const void *data, size_t n) {
     fclose(f);
 }
 
+/* Imports a JSON heap document from a string into out. Needs
+ * memtrace/analyze.h before this header. */
+#ifdef MEMTRACE_HEAPJSON_H
+static inline int import_str(const char *json, const char *out, mt_diag *d) {
+    FILE *f = fmemopen((void *)json, strlen(json), "r");
+    mt_diag_clear(d);
+    int rc = mt_heapjson_import(f, out, d);
+    fclose(f);
+    return rc;
+}
+#endif
+
 static inline int run_suite(Suite *s) {
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

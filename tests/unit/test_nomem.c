@@ -5,8 +5,8 @@
  * or, where a failure is only a slowdown (the reader's prefetch), the
  * right result. Under ASan, nothing may leak either way. */
 #include <stdio.h>
-#include "helpers.h"
 #include "memtrace/analyze.h"
+#include "helpers.h"
 
 void *__real_malloc(size_t n);
 void *__real_calloc(size_t n, size_t m);
@@ -139,14 +139,6 @@ START_TEST(save_and_export_fail_cleanly) {
     free(fixture);
 }
 END_TEST
-
-static int import_str(const char *json, const char *out, mt_diag *d) {
-    FILE *f = fmemopen((void *)json, strlen(json), "r");
-    mt_diag_clear(d);
-    int rc = mt_heapjson_import(f, out, d);
-    fclose(f);
-    return rc;
-}
 
 static int write_some(const char *path, mt_writer **pw) {
     mt_writer *w = NULL;

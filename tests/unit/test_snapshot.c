@@ -4,8 +4,8 @@
  * heap document (errors with line and column, round trips) and
  * mt_snapshot_save keeping kinds the loader does not keep. */
 #include <pthread.h>
-#include "helpers.h"
 #include "memtrace/analyze.h"
+#include "helpers.h"
 
 typedef struct edge { uint32_t src, dst, weak; char label[16]; } edge;
 
@@ -180,14 +180,6 @@ START_TEST(bad_references_are_refused_or_dropped) {
     free(path);
 }
 END_TEST
-
-static int import_str(const char *json, const char *out, mt_diag *d) {
-    FILE *f = fmemopen((void *)json, strlen(json), "r");
-    mt_diag_clear(d);
-    int rc = mt_heapjson_import(f, out, d);
-    fclose(f);
-    return rc;
-}
 
 START_TEST(json_import_errors_say_where) {
     char *out = tmp_path();

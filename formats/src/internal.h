@@ -15,7 +15,7 @@
 /* SPEC.md section 3: every block starts with this marker; a reader that
  * lost its place searches for it. */
 #define MT__BLOCK_MARKER "\xb5MTBLK\r\n"
-#define MT__BLOCK_HEADER_SIZE 36
+#define MT__BLOCK_HEADER_SIZE MT_BLOCK_HEADER_BYTES
 /* SPEC.md section 5: the trailer closes a file and points at the index. */
 #define MT__END_MAGIC "MTSEND\r\n"
 #define MT__TRAILER_SIZE 24

@@ -2,6 +2,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include "array.h"
 #include "json.h"
 #include "memtrace/heapjson.h"
 #include "memtrace/u64map.h"
@@ -45,16 +46,6 @@ typedef struct importer {
     size_t strs_len, strs_cap;
 } importer;
 
-static int grow(void **p, size_t *cap, size_t n, size_t elem) {
-    if (n < *cap) return 0;
-    size_t nc = *cap ? *cap * 2 : 64;
-    void *np = realloc(*p, nc * elem);
-    if (!np) return -1;
-    *p = np;
-    *cap = nc;
-    return 0;
-}
-
 #define NOMEM(im) mt_diag_set((im)->diag, MT_E_NOMEM, "out of memory reading JSON")
 
 static int keep_str(importer *im, const char *s, size_t len, size_t *at) {
@@ -94,7 +85,7 @@ static int type_id(importer *im, const char *name, size_t len, uint32_t *id) {
         }
         h = k + 1;
     }
-    if (grow((void **)&im->type_name, &im->cap_types, im->n_types, sizeof(size_t))) return NOMEM(im);
+    if (mt__grow((void **)&im->type_name, &im->cap_types, im->n_types, sizeof(size_t))) return NOMEM(im);
     size_t at;
     if (keep_str(im, name, len, &at)) return MT_E_NOMEM;
     im->type_name[im->n_types] = at;
@@ -228,7 +219,7 @@ static int meta_member(importer *im, const char *name, void *arg) {
     case MT__J_NULL: m.value.type = MT_VAL_NIL; break;
     default: return mt__json_error(j, "a string, number, boolean or null meta value");
     }
-    if (grow((void **)&im->meta, &im->cap_meta, im->n_meta, sizeof(mt_meta))) return NOMEM(im);
+    if (mt__grow((void **)&im->meta, &im->cap_meta, im->n_meta, sizeof(mt_meta))) return NOMEM(im);
     im->meta[im->n_meta++] = m;
     return 0;
 }
@@ -255,7 +246,7 @@ static int ref_element(importer *im, void *arg) {
         }
     } else
         return mt__json_error(j, "an object id or {\"id\": ...} in \"refs\"");
-    if (grow((void **)&im->refs, &im->cap_refs, im->n_refs, sizeof r)) return NOMEM(im);
+    if (mt__grow((void **)&im->refs, &im->cap_refs, im->n_refs, sizeof r)) return NOMEM(im);
     im->refs[im->n_refs++] = r;
     return 0;
 }
@@ -316,7 +307,7 @@ static int object_element(importer *im, void *arg) {
     if (mt_u64map_get(&im->ids, st.o.id, &prev))
         return range_error(im, line, col, "duplicate object id %" PRIu64 " (first on line %" PRIu64 ")", st.o.id,
                            im->obj_line[prev]);
-    if (grow((void **)&im->obj, &im->cap_obj, im->n_obj, sizeof(mt_object))) return NOMEM(im);
+    if (mt__grow((void **)&im->obj, &im->cap_obj, im->n_obj, sizeof(mt_object))) return NOMEM(im);
     size_t cap = im->cap_obj;
     uint32_t *nl = realloc(im->obj_line, cap * sizeof(uint32_t));
     if (!nl) return NOMEM(im);
@@ -348,7 +339,7 @@ static int root_element(importer *im, void *arg) {
         }
     } else
         return mt__json_error(j, "an object id or {\"id\": ...} in \"roots\"");
-    if (grow((void **)&im->roots, &im->cap_roots, im->n_roots, sizeof r)) return NOMEM(im);
+    if (mt__grow((void **)&im->roots, &im->cap_roots, im->n_roots, sizeof r)) return NOMEM(im);
     im->roots[im->n_roots++] = r;
     return 0;
 }

@@ -3,6 +3,7 @@
 #include <string.h>
 #include "memtrace/snapshot.h"
 #include "memtrace/u64map.h"
+#include "array.h"
 #include "snapshot_impl.h"
 
 /* ---- string pool: offsets while loading, mt_str once it stops moving ---- */
@@ -31,16 +32,6 @@ static mt_str pool_ref(int64_t at, size_t len) {
 }
 
 static void fix_str(const mt_snapshot *s, mt_str *str) { str->ptr = s->pool + (uintptr_t)str->ptr; }
-
-static int push(void **arr, size_t *cap, size_t n, size_t elem) {
-    if (n < *cap) return 0;
-    size_t nc = *cap ? *cap * 2 : 16;
-    void *np = realloc(*arr, nc * elem);
-    if (!np) return -1;
-    *arr = np;
-    *cap = nc;
-    return 0;
-}
 
 #define NOMEM(diag) mt_diag_set(diag, MT_E_NOMEM, "out of memory while loading")
 
@@ -72,13 +63,13 @@ static void count_kind(mt_snapshot *s, const mt_block_info *b) {
     st->kind = k;
     st->blocks++;
     st->records += b->count;
-    st->stored += b->stored + 36u;
+    st->stored += b->stored + MT_BLOCK_HEADER_BYTES;
     st->raw += b->raw;
 }
 
 static int add_type(loader *L, uint64_t id, mt_str name, uint32_t *index) {
     mt_snapshot *s = L->s;
-    if (push((void **)&s->type_names, &s->cap_types, s->n_types, sizeof(mt_str))) return MT_E_NOMEM;
+    if (mt__grow((void **)&s->type_names, &s->cap_types, s->n_types, sizeof(mt_str))) return MT_E_NOMEM;
     int64_t at = pool_add(s, name);
     if (at < 0) return MT_E_NOMEM;
     s->type_names[s->n_types] = pool_ref(at, name.len);
@@ -173,7 +164,7 @@ static int each_block(loader *L, int kind, record_fn fn, start_fn start, undo_fn
 /* meta */
 static int on_meta(loader *L, const mt_block_info *b, const mt_record *rec, char *why, size_t n) {
     mt_snapshot *s = L->s;
-    if (push((void **)&s->meta, &s->cap_meta, s->n_meta, sizeof(mt_meta))) return MT_E_NOMEM;
+    if (mt__grow((void **)&s->meta, &s->cap_meta, s->n_meta, sizeof(mt_meta))) return MT_E_NOMEM;
     mt_meta m = rec->u.meta;
     int64_t k = pool_add(s, m.key);
     if (k < 0) return MT_E_NOMEM;
@@ -332,7 +323,7 @@ static int on_ref(loader *L, const mt_block_info *b, const mt_record *rec, char 
     }
     s->out_dst[e] = r->dst | (r->flags & MT_REF_WEAK ? MT_GRAPH_WEAK : 0);
     if ((L->flags & MT_LOAD_LABELS) && r->label.len) {
-        if (push((void **)&s->labels, &s->cap_labels, s->n_labels, sizeof(label_ent))) return MT_E_NOMEM;
+        if (mt__grow((void **)&s->labels, &s->cap_labels, s->n_labels, sizeof(label_ent))) return MT_E_NOMEM;
         int64_t at = pool_add(s, r->label);
         if (at < 0) return MT_E_NOMEM;
         ((label_ent *)s->labels)[s->n_labels++] = (label_ent){ e, at, (uint32_t)r->label.len };
@@ -506,11 +497,11 @@ static int on_root(loader *L, const mt_block_info *b, const mt_record *rec, char
         return MT_E_RANGE;
     }
     size_t c = s->cap_roots;
-    if (push((void **)&s->root_obj, &c, s->n_roots, 4)) return MT_E_NOMEM;
+    if (mt__grow((void **)&s->root_obj, &c, s->n_roots, 4)) return MT_E_NOMEM;
     c = s->cap_roots;
-    if (push((void **)&s->root_kind, &c, s->n_roots, sizeof(mt_str))) return MT_E_NOMEM;
+    if (mt__grow((void **)&s->root_kind, &c, s->n_roots, sizeof(mt_str))) return MT_E_NOMEM;
     c = s->cap_roots;
-    if (push((void **)&s->root_name, &c, s->n_roots, sizeof(mt_str))) return MT_E_NOMEM;
+    if (mt__grow((void **)&s->root_name, &c, s->n_roots, sizeof(mt_str))) return MT_E_NOMEM;
     s->cap_roots = c;
     int64_t k = pool_add(s, r->kind), nm = pool_add(s, r->name);
     if (k < 0 || nm < 0) return MT_E_NOMEM;
@@ -604,6 +595,14 @@ static int load_common(mt_reader *r, const char *name, unsigned flags, mt_snapsh
         mt_snapshot_free(s);
         return rc;
     }
+    /* What the accessors hand out, made once: known kinds first, then 0. */
+    for (int k = 1; k <= MT_KIND_MAX + 1; k++) {
+        int kk = k == MT_KIND_MAX + 1 ? 0 : k;
+        if (s->kinds[kk].blocks) s->kind_list[s->n_kind_list++] = s->kinds[kk];
+    }
+    s->graph = (mt_graph){ s->n_objects, s->id, s->type, s->size, s->flags, s->stack, s->gen,
+                           s->n_refs, s->out_off, s->out_dst, s->in_off, s->in_src,
+                           s->n_types, s->type_names, s->n_roots, s->root_obj, s->root_kind, s->root_name };
     *out = s;
     return 0;
 }
@@ -660,13 +659,7 @@ void mt_snapshot_free(mt_snapshot *s) {
     free(s);
 }
 
-const mt_graph *mt_snapshot_graph(const mt_snapshot *s) {
-    mt_graph *g = (mt_graph *)&s->graph;
-    *g = (mt_graph){ s->n_objects, s->id, s->type, s->size, s->flags, s->stack, s->gen,
-                     s->n_refs, s->out_off, s->out_dst, s->in_off, s->in_src,
-                     s->n_types, s->type_names, s->n_roots, s->root_obj, s->root_kind, s->root_name };
-    return g;
-}
+const mt_graph *mt_snapshot_graph(const mt_snapshot *s) { return &s->graph; }
 
 mt_str mt_snapshot_ref_label(const mt_snapshot *s, uint64_t e) {
     const label_ent *l = s->labels;
@@ -694,14 +687,8 @@ const mt_value *mt_snapshot_meta_get(const mt_snapshot *s, const char *key) {
 }
 
 size_t mt_snapshot_kind_stats(const mt_snapshot *s, const mt_kind_stat **out) {
-    mt_snapshot *m = (mt_snapshot *)s;
-    size_t n = 0;
-    for (int k = 1; k <= MT_KIND_MAX + 1; k++) {
-        int kk = k == MT_KIND_MAX + 1 ? 0 : k;
-        if (s->kinds[kk].blocks) m->kind_list[n++] = s->kinds[kk];
-    }
-    *out = m->kind_list;
-    return n;
+    *out = s->kind_list;
+    return s->n_kind_list;
 }
 
 uint64_t mt_snapshot_file_size(const mt_snapshot *s) { return s->file_size; }

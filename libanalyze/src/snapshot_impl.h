@@ -33,6 +33,7 @@ struct mt_snapshot {
 
     mt_kind_stat kinds[MT_KIND_MAX + 1];
     mt_kind_stat kind_list[MT_KIND_MAX + 1];
+    size_t n_kind_list;
     uint64_t file_size, n_blocks;
     unsigned major, minor;
     mt_damage *damage;
@@ -42,7 +43,7 @@ struct mt_snapshot {
     char *path;          /* the source, for mt_snapshot_save() */
     const void *mem;
     size_t mem_size;
-    mt_graph graph;
+    mt_graph graph;      /* filled once the load has succeeded */
 };
 
 #endif

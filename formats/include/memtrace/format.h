@@ -20,6 +20,9 @@ extern "C" {
 #define MT_FORMAT_MAJOR 1
 #define MT_FORMAT_MINOR 0
 
+/* Bytes of a block header on disk (SPEC.md section 3.1). */
+#define MT_BLOCK_HEADER_BYTES 36
+
 /* ------------------------------------------------------------------ */
 /* Values                                                               */
 

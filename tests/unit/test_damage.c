@@ -436,6 +436,123 @@ START_TEST(random_flips_never_invent_data) {
 }
 END_TEST
 
+/* ---- hand-built files: a header, then blocks as given, no index ---- */
+
+typedef struct craft {
+    uint16_t kind;
+    uint32_t count;
+    uint64_t first;
+    const void *payload; /* msgpack records */
+    size_t size;
+    int checksum;        /* the zstd content checksum flag */
+    int64_t raw_delta;   /* added to the header's raw size */
+    int not_zstd;        /* the payload as is, not compressed */
+} craft;
+
+static size_t build(uint8_t *out, const craft *list, int n) {
+    memcpy(out, MT__MAGIC, 8);
+    mt__put16(out + 8, 1);
+    mt__put16(out + 10, 0);
+    mt__put32(out + 12, 0);
+    size_t at = 16;
+    for (int i = 0; i < n; i++) {
+        const craft *c = &list[i];
+        size_t zn;
+        if (c->not_zstd) {
+            memcpy(out + at + 36, c->payload, c->size);
+            zn = c->size;
+        } else {
+            ZSTD_CCtx *cc = ZSTD_createCCtx();
+            ZSTD_CCtx_setParameter(cc, ZSTD_c_checksumFlag, c->checksum);
+            zn = ZSTD_compress2(cc, out + at + 36, 4096, c->payload, c->size);
+            ck_assert(!ZSTD_isError(zn));
+            ZSTD_freeCCtx(cc);
+        }
+        mt__bhdr h = { c->kind, 0, c->count, c->first, (uint32_t)zn, (uint32_t)((int64_t)c->size + c->raw_delta) };
+        mt__bhdr_put(out + at, &h);
+        at += 36 + zn;
+    }
+    return at;
+}
+
+static int open_block0(const uint8_t *data, size_t n, mt_diag *d) {
+    mt_reader *r;
+    ck_assert_int_eq(mt_reader_open_mem(data, n, "t", &r, NULL), 0);
+    mt_cursor c;
+    mt_record rec;
+    mt_diag_clear(d);
+    int rc = mt_reader_block_open(r, 0, &c, d);
+    if (!rc) {
+        int k;
+        while ((k = mt_cursor_next(&c, &rec.u, d)) == 1) {}
+        rc = k;
+    }
+    mt_reader_free(r);
+    return rc;
+}
+
+START_TEST(payload_rules_of_the_spec) {
+    static uint8_t buf[65536];
+    const uint8_t two_types[] = { 0x92, 0x01, 0xa1, 'a', 0x92, 0x02, 0xa1, 'b' };
+    mt_diag d;
+    struct { craft c; int code; const char *msg; } cases[] = {
+        { { MT_KIND_TYPE, 2, 0, two_types, 8, 0, 0, 0 }, MT_E_CORRUPT, "zstd frame has no content checksum" },
+        { { MT_KIND_TYPE, 2, 0, two_types, 8, 1, 1, 0 }, MT_E_CORRUPT, "zstd frame holds 8 bytes, the block header says 9" },
+        { { MT_KIND_TYPE, 2, 0, two_types, 8, 1, (256 << 20), 0 }, MT_E_LIMIT, "raw size 268435464 exceeds the 256 MiB limit" },
+        { { MT_KIND_TYPE, 2, 0, two_types, 8, 1, 0, 1 }, MT_E_CORRUPT, "payload is not a zstd frame" },
+        { { MT_KIND_TYPE, 1, 0, two_types, 8, 1, 0, 0 }, MT_E_CORRUPT, "4 bytes follow the last of its 1 records" },
+        { { MT_KIND_TYPE, 3, 0, two_types, 8, 1, 0, 0 }, MT_E_CORRUPT, "payload ends after 2 of its 3 records" },
+        { { MT_KIND_TYPE, 2, 0, two_types, 7, 1, 0, 0 }, MT_E_MSGPACK, "record 1 (payload byte 4): field name is cut short or not msgpack" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        size_t n = build(buf, &cases[i].c, 1);
+        ck_assert_int_eq(open_block0(buf, n, &d), cases[i].code);
+        ck_assert_str_eq(d.msg, cases[i].msg);
+        ck_assert_int_eq(d.block, 0);
+        ck_assert_int_eq(d.offset, 16);
+        ck_assert_int_eq(d.kind, MT_KIND_TYPE);
+    }
+    /* The good one, for contrast. */
+    craft ok = { MT_KIND_TYPE, 2, 0, two_types, 8, 1, 0, 0 };
+    size_t n = build(buf, &ok, 1);
+    ck_assert_int_eq(open_block0(buf, n, &d), 0);
+}
+END_TEST
+
+START_TEST(kinds_from_a_newer_writer_are_skipped_and_counted) {
+    static uint8_t buf[65536];
+    const uint8_t type[] = { 0x92, 0x01, 0xa4, 'd', 'i', 'c', 't' };
+    /* An object with two trailing fields this reader does not know. */
+    const uint8_t object[] = { 0x98, 0x07, 0x01, 0x18, 0x00, 0x00, 0x00, 0xa3, 'n', 'e', 'w', 0x81, 0xc0, 0x92, 0xc3, 0xc2 };
+    /* Kind 200: records of any shape, even not arrays. */
+    const uint8_t future[] = { 0x93, 0x01, 0x02, 0x03, 0x81, 0xa1, 'k', 0x90, 0xcb, 0, 0, 0, 0, 0, 0, 0, 0 };
+    craft list[] = {
+        { MT_KIND_TYPE, 1, 0, type, sizeof type, 1, 0, 0 },
+        { 200, 3, 0, future, sizeof future, 1, 0, 0 },
+        { MT_KIND_OBJECT, 1, 0, object, sizeof object, 1, 0, 0 },
+    };
+    size_t n = build(buf, list, 3);
+    mt_snapshot *s;
+    mt_diag d;
+    mt_diag_clear(&d);
+    /* No index: the one damage note says the file was not closed. */
+    ck_assert_int_eq(mt_snapshot_load_mem(buf, n, "t", MT_LOAD_REFS | MT_LOAD_SALVAGE, &s, &d), 0);
+    ck_assert_uint_eq(mt_snapshot_damage_count(s), 1);
+    ck_assert_int_eq(mt_snapshot_damage(s, 0)->code, MT_E_TRUNCATED);
+    const mt_graph *g = mt_snapshot_graph(s);
+    ck_assert_uint_eq(g->n_objects, 1);
+    ck_assert_uint_eq(g->id[0], 7);
+    ck_assert_uint_eq(g->size[0], 24);
+    ck_assert_str_eq(g->type_names[g->type[0]].ptr, "dict");
+    const mt_kind_stat *ks;
+    size_t nk = mt_snapshot_kind_stats(s, &ks);
+    ck_assert_uint_eq(nk, 3);
+    ck_assert_int_eq(ks[2].kind, 0); /* unknown kinds come last, as 0 */
+    ck_assert_uint_eq(ks[2].records, 3);
+    mt_snapshot_free(s);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("damage");
     TCase *tc = tcase_create("damage");
@@ -451,6 +568,8 @@ int main(void) {
     tcase_add_test(tc, trailer_and_index_damage_fall_back_to_scanning);
     tcase_add_test(tc, unclosed_file_keeps_every_flushed_record);
     tcase_add_test(tc, random_flips_never_invent_data);
+    tcase_add_test(tc, payload_rules_of_the_spec);
+    tcase_add_test(tc, kinds_from_a_newer_writer_are_skipped_and_counted);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

@@ -350,9 +350,9 @@ END_TEST
 START_TEST(prefetch_gives_the_same_records_in_any_order) {
     char *path = tmp_path();
     mt_writer *w;
-    mt_writer_opts o = { 512, 0 };
+    mt_writer_opts o = { 65536, 0 }; /* 2 MiB in 32 blocks: enough to start the thread */
     ck_assert_int_eq(mt_writer_open(path, &o, &w, NULL), 0);
-    for (uint32_t i = 0; i < 5000; i++) {
+    for (uint32_t i = 0; i < 120000; i++) {
         mt_object ob = { i * 7ull, 1, i, 0, 0, 0 };
         mt_writer_add(w, MT_KIND_OBJECT, &ob);
     }

@@ -436,8 +436,9 @@ void mt_reader_block_fail(mt_reader *r, size_t i, int code, const char *msg);
  * takes a prefetched block when it is the next in the order and otherwise
  * decompresses as usual, so the results never differ; damage is reported
  * by mt_reader_block_open() as without prefetching. A new call replaces
- * the previous order; mt_reader_free() stops the thread. Memory: at most 4
- * decompressed blocks beyond the reader's own.
+ * the previous order; mt_reader_free() stops the thread. Blocks holding
+ * less than 1 MiB in all are not worth a thread and are left alone.
+ * Memory: at most 4 decompressed blocks beyond the reader's own.
  * @return 0 (also when no thread could be started: then nothing changes),
  *         MT_E_INVAL for a block number out of range, MT_E_NOMEM. */
 int mt_reader_prefetch(mt_reader *r, const size_t *blocks, size_t n);

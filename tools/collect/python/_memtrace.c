@@ -8,6 +8,7 @@
 #include <string.h>
 #include "memtrace/format.h"
 #include "memtrace/u64map.h"
+#include "heapdump.h"
 
 /* A reference whose ends were not both known when it was added. */
 typedef struct pending {
@@ -374,8 +375,19 @@ static PyTypeObject WriterType = {
     .tp_getset = Writer_getset,
 };
 
+static PyMethodDef module_methods[] = {
+    { "dump_heap", (PyCFunction)(void (*)(void))memtrace_dump_heap, METH_VARARGS | METH_KEYWORDS,
+      "dump_heap(path, *, label=None, tracebacks=True, collect=False) -> dict\n\n"
+      "Writes every object the garbage collector tracks, and every object they\n"
+      "reference, with sizes, references, roots and (when tracemalloc traces)\n"
+      "allocation tracebacks, to the snapshot path. Holds the GIL; runs no\n"
+      "collection unless collect=True; leaves the GC state as it found it.\n"
+      "Returns {path, objects, refs, roots, bytes, seconds}." },
+    { NULL, NULL, 0, NULL },
+};
+
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "memtrace._memtrace", "The C side of the memtrace package.", -1, NULL,
+    PyModuleDef_HEAD_INIT, "memtrace._memtrace", "The C side of the memtrace package.", -1, module_methods,
     NULL, NULL, NULL, NULL,
 };
 

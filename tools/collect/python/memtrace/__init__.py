@@ -11,6 +11,6 @@ memtrace's formats/ library; see memtrace-snap(5) for the file format.
         w.add_root(1, kind="module", name="app")
 """
 
-from ._memtrace import FORMAT_MAJOR, FORMAT_MINOR, Writer, __version__
+from ._memtrace import FORMAT_MAJOR, FORMAT_MINOR, Writer, __version__, dump_heap
 
-__all__ = ["Writer", "FORMAT_MAJOR", "FORMAT_MINOR", "__version__"]
+__all__ = ["Writer", "dump_heap", "FORMAT_MAJOR", "FORMAT_MINOR", "__version__"]

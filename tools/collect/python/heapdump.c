@@ -1,0 +1,711 @@
+/* memtrace.dump_heap: the whole Python heap, walked in C, streamed to a
+ * snapshot.
+ *
+ * Objects are numbered by address: every object is marked in a sparse
+ * bitmap (16-byte granules, 1 MiB regions), and an object's dense index is
+ * the number of marked addresses below it, counted with popcounts. That
+ * costs about 4 bits per 16 bytes of heap address range instead of the
+ * 20-odd bytes per object an address-to-index hash table would, which is
+ * what keeps the collector under 100 MB for heaps of tens of millions of
+ * objects. Static objects that are not 16-byte aligned (some built-in
+ * types) are few and kept in a sorted array, numbered first.
+ *
+ * Passes, all with the GIL held and the garbage collector disabled:
+ *   1. mark: gc.get_objects(), then everything they reference (untracked
+ *      str, int, tuples ...), transitively; untracked objects get a
+ *      reference of ours so that they outlive the walk;
+ *   2. count: each object's referrers, to tell objects held from C;
+ *   3. emit: objects in address order, their references, the roots. */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <frameobject.h>
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include "heapdump.h"
+#include "memtrace/format.h"
+#include "memtrace/u64map.h"
+
+#define REGION_SHIFT 20
+#define GRANULE_SHIFT 4
+#define REGION_BITS (1u << (REGION_SHIFT - GRANULE_SHIFT)) /* 65536 */
+#define REGION_WORDS (REGION_BITS / 64)                     /* 1024 */
+
+typedef struct region {
+    uint64_t base;                    /* address >> REGION_SHIFT */
+    uint32_t first;                   /* index of its first object */
+    uint64_t mark[REGION_WORDS];      /* an object starts here */
+    uint64_t held[REGION_WORDS];      /* we hold a reference to it */
+    uint64_t gen[2][REGION_WORDS];    /* in GC generation 0, 1 */
+    uint32_t prefix[REGION_WORDS / 8];/* marks before each 8-word group */
+} region;
+
+/* A misaligned object: its address and flags (1 held, 2 gen 0, 4 gen 1). */
+struct odd {
+    uint64_t addr;
+    uint8_t flags;
+};
+
+typedef struct walk {
+    mt_u64map regions;                /* base -> position in reg */
+    region **reg;
+    size_t nreg, capreg;
+    struct odd *odd;                  /* misaligned objects, sorted by number() */
+    size_t nodd, capodd;
+    mt_u64map odd_set;                /* address -> position in odd */
+    int numbered;
+    PyObject **work;                  /* untracked containers to traverse */
+    size_t nwork, capwork;
+    uint64_t n;                       /* objects marked */
+    uint32_t *indeg;                  /* pass 2: referrers per index */
+    int failed;                       /* out of memory */
+} walk;
+
+static int grow_ptrs(void **p, size_t *cap, size_t n, size_t elem) {
+    if (n < *cap) return 0;
+    size_t nc = *cap ? *cap * 2 : 1024;
+    void *np = PyMem_RawRealloc(*p, nc * elem);
+    if (!np) return -1;
+    *p = np;
+    *cap = nc;
+    return 0;
+}
+
+static region *region_of(walk *w, uintptr_t a, int create) {
+    uint64_t base = a >> REGION_SHIFT;
+    uint32_t at;
+    if (mt_u64map_get(&w->regions, base, &at)) return w->reg[at];
+    if (!create) return NULL;
+    region *r = PyMem_RawCalloc(1, sizeof *r);
+    if (!r || grow_ptrs((void **)&w->reg, &w->capreg, w->nreg, sizeof *w->reg) ||
+        mt_u64map_put(&w->regions, base, (uint32_t)w->nreg)) {
+        PyMem_RawFree(r);
+        w->failed = 1;
+        return NULL;
+    }
+    r->base = base;
+    w->reg[w->nreg++] = r;
+    return r;
+}
+
+/* Marks o; 1 when it was not marked before, 0 when it was, -1 on no
+ * memory. */
+static int mark(walk *w, PyObject *o) {
+    uintptr_t a = (uintptr_t)o;
+    if (a & ((1u << GRANULE_SHIFT) - 1)) {
+        uint32_t pos;
+        if (mt_u64map_get(&w->odd_set, a, &pos)) return 0;
+        if (grow_ptrs((void **)&w->odd, &w->capodd, w->nodd, sizeof *w->odd) ||
+            mt_u64map_put(&w->odd_set, a, (uint32_t)w->nodd))
+            return w->failed = 1, -1;
+        w->odd[w->nodd++] = (struct odd){ a, 0 };
+        w->n++;
+        return 1;
+    }
+    region *r = region_of(w, a, 1);
+    if (!r) return -1;
+    uint32_t bit = (uint32_t)((a >> GRANULE_SHIFT) & (REGION_BITS - 1));
+    uint64_t m = 1ull << (bit & 63);
+    if (r->mark[bit >> 6] & m) return 0;
+    r->mark[bit >> 6] |= m;
+    w->n++;
+    return 1;
+}
+
+static void set_bit(walk *w, PyObject *o, int which, int gen) {
+    uintptr_t a = (uintptr_t)o;
+    if (a & ((1u << GRANULE_SHIFT) - 1)) {
+        uint32_t pos;
+        if (mt_u64map_get(&w->odd_set, a, &pos)) w->odd[pos].flags |= (uint8_t)(which == 1 ? 1 : 2 << gen);
+        return;
+    }
+    region *r = region_of(w, a, 0);
+    if (!r) return;
+    uint32_t bit = (uint32_t)((a >> GRANULE_SHIFT) & (REGION_BITS - 1));
+    uint64_t *words = which == 1 ? r->held : r->gen[gen];
+    words[bit >> 6] |= 1ull << (bit & 63);
+}
+
+static int test_bit(const walk *w, uintptr_t a, int which, int gen) {
+    if (a & ((1u << GRANULE_SHIFT) - 1)) {
+        uint32_t pos;
+        return mt_u64map_get(&w->odd_set, a, &pos) && (w->odd[pos].flags & (which == 1 ? 1 : 2 << gen));
+    }
+    uint32_t at;
+    if (!mt_u64map_get(&w->regions, a >> REGION_SHIFT, &at)) return 0;
+    const region *r = w->reg[at];
+    uint32_t bit = (uint32_t)((a >> GRANULE_SHIFT) & (REGION_BITS - 1));
+    const uint64_t *words = which == 1 ? r->held : r->gen[gen];
+    return (words[bit >> 6] >> (bit & 63)) & 1;
+}
+
+/* ---- pass 1: mark ---- */
+
+/* o's tp_traverse, or NULL: only collector objects may be traversed
+ * (a static type's traverse asserts that it is not called). */
+static traverseproc traverser(PyObject *o) { return PyObject_IS_GC(o) ? Py_TYPE(o)->tp_traverse : NULL; }
+
+
+static int visit_mark(PyObject *o, void *arg) {
+    walk *w = arg;
+    int rc = mark(w, o);
+    if (rc < 0) return -1;
+    if (rc == 1 && !PyObject_GC_IsTracked(o)) {
+        /* Ours until the walk ends: nothing may free it between passes. */
+        Py_INCREF(o);
+        set_bit(w, o, 1, 0);
+        if (traverser(o)) {
+            if (grow_ptrs((void **)&w->work, &w->capwork, w->nwork, sizeof *w->work)) return w->failed = 1, -1;
+            w->work[w->nwork++] = o;
+        }
+    }
+    return 0;
+}
+
+/* Visits o's references, weak ones included. */
+static int traverse(PyObject *o, visitproc visit, void *arg) {
+    traverseproc tr = traverser(o);
+    if (tr && tr(o, visit, arg)) return -1;
+    if (PyWeakref_Check(o)) {
+        PyObject *target = PyWeakref_GET_OBJECT(o);
+        if (target != Py_None && visit(target, arg)) return -1;
+    }
+    return 0;
+}
+
+/* ---- numbering ---- */
+
+static int cmp_region(const void *a, const void *b) {
+    uint64_t x = (*(region *const *)a)->base, y = (*(region *const *)b)->base;
+    return x < y ? -1 : x > y;
+}
+
+static int cmp_odd(const void *a, const void *b) {
+    uint64_t x = ((const struct odd *)a)->addr, y = ((const struct odd *)b)->addr;
+    return x < y ? -1 : x > y;
+}
+
+static int number(walk *w) {
+    qsort(w->odd, w->nodd, sizeof *w->odd, cmp_odd);
+    mt_u64map_free(&w->odd_set);
+    for (size_t i = 0; i < w->nodd; i++)
+        if (mt_u64map_put(&w->odd_set, w->odd[i].addr, (uint32_t)i)) return -1;
+    qsort(w->reg, w->nreg, sizeof *w->reg, cmp_region);
+    mt_u64map_free(&w->regions);
+    uint32_t next = (uint32_t)w->nodd;
+    for (size_t i = 0; i < w->nreg; i++) {
+        region *r = w->reg[i];
+        if (mt_u64map_put(&w->regions, r->base, (uint32_t)i)) return -1;
+        r->first = next;
+        w->numbered = 1;
+        uint32_t c = 0;
+        for (uint32_t k = 0; k < REGION_WORDS; k++) {
+            if (!(k & 7)) r->prefix[k >> 3] = c;
+            c += (uint32_t)__builtin_popcountll(r->mark[k]);
+        }
+        next += c;
+    }
+    return 0;
+}
+
+/* The dense index of a marked object. */
+static uint32_t index_of(const walk *w, uintptr_t a) {
+    uint32_t at = 0; /* every object asked about was marked */
+    if (a & ((1u << GRANULE_SHIFT) - 1)) {
+        mt_u64map_get(&w->odd_set, a, &at);
+        return at;
+    }
+    mt_u64map_get(&w->regions, a >> REGION_SHIFT, &at);
+    const region *r = w->reg[at];
+    uint32_t bit = (uint32_t)((a >> GRANULE_SHIFT) & (REGION_BITS - 1)), word = bit >> 6;
+    uint32_t idx = r->first + r->prefix[word >> 3];
+    for (uint32_t k = word & ~7u; k < word; k++) idx += (uint32_t)__builtin_popcountll(r->mark[k]);
+    return idx + (uint32_t)__builtin_popcountll(r->mark[word] & ((1ull << (bit & 63)) - 1));
+}
+
+/* Calls fn on every object in index order; stops at a nonzero return. */
+typedef int (*each_fn)(walk *w, PyObject *o, uint32_t idx, void *arg);
+
+static int each_object(walk *w, each_fn fn, void *arg) {
+    uint32_t idx = 0;
+    for (size_t i = 0; i < w->nodd; i++, idx++)
+        if (fn(w, (PyObject *)(uintptr_t)w->odd[i].addr, idx, arg)) return -1;
+    for (size_t i = 0; i < w->nreg; i++) {
+        const region *r = w->reg[i];
+        for (uint32_t k = 0; k < REGION_WORDS; k++)
+            for (uint64_t bits = r->mark[k]; bits; bits &= bits - 1, idx++) {
+                uintptr_t a = (uintptr_t)(r->base << REGION_SHIFT) |
+                              ((uintptr_t)(k * 64 + (uint32_t)__builtin_ctzll(bits)) << GRANULE_SHIFT);
+                if (fn(w, (PyObject *)a, idx, arg)) return -1;
+            }
+    }
+    return 0;
+}
+
+/* ---- pass 2: count referrers ---- */
+
+static int visit_count(PyObject *o, void *arg) {
+    walk *w = arg;
+    w->indeg[index_of(w, (uintptr_t)o)]++;
+    return 0;
+}
+
+static int count_one(walk *w, PyObject *o, uint32_t idx, void *arg) {
+    /* Weak references do not own their target: count strong ones only. */
+    traverseproc tr = traverser(o);
+    return tr ? tr(o, visit_count, w) : 0;
+}
+
+/* ---- pass 3: emit ---- */
+
+typedef struct emitter {
+    walk *w;
+    mt_writer *wr;
+    PyObject *types;       /* type -> type id */
+    PyObject *stacks;      /* (frame id, parent) -> stack id, when tracing */
+    PyObject *frames;      /* (file, line) -> frame id */
+    PyObject *get_tb;      /* tracemalloc.get_object_traceback, or NULL */
+    uint32_t src;
+    PyObject *container;   /* what src is, for labels */
+    Py_ssize_t position;   /* list and tuple items, in visiting order */
+    PyObject **keys;       /* dicts: the key of each value, by value */
+    uint64_t refs, bytes, c_roots;
+    int rc;
+} emitter;
+
+static int emit_rc(emitter *e, int rc) {
+    if (rc && !e->rc) e->rc = rc;
+    return rc ? -1 : 0;
+}
+
+/* "['u42']", "[3]", "[<tuple>]" for a dict key. */
+static void key_label(PyObject *k, char *buf, size_t n) {
+    if (PyUnicode_Check(k)) {
+        Py_ssize_t len;
+        const char *s = PyUnicode_AsUTF8AndSize(k, &len);
+        if (s) {
+            snprintf(buf, n, "['%.*s']", (int)(len > 200 ? 200 : len), s);
+            return;
+        }
+        PyErr_Clear();
+    } else if (PyLong_Check(k)) {
+        int overflow;
+        long long v = PyLong_AsLongLongAndOverflow(k, &overflow);
+        if (!overflow && !PyErr_Occurred()) {
+            snprintf(buf, n, "[%lld]", v);
+            return;
+        }
+        PyErr_Clear();
+    }
+    snprintf(buf, n, "[<%s>]", Py_TYPE(k)->tp_name);
+}
+
+static int visit_emit(PyObject *o, void *arg) {
+    emitter *e = arg;
+    mt_ref r = { e->src, index_of(e->w, (uintptr_t)o), 0, { NULL, 0 } };
+    char label[256];
+    PyObject *c = e->container;
+    if (PyList_CheckExact(c) || PyTuple_CheckExact(c)) {
+        snprintf(label, sizeof label, "[%zd]", e->position++);
+        r.label = mt_str_c(label);
+    } else if (PyDict_Check(c)) {
+        /* A value is labelled with its key; keys go unlabelled. Found by
+         * a walk of the dict, short ones only: labels are "where cheap". */
+        Py_ssize_t pos = 0;
+        PyObject *k, *v;
+        if (PyDict_GET_SIZE(c) <= 4096)
+            while (PyDict_Next(c, &pos, &k, &v))
+                if (v == o) {
+                    key_label(k, label, sizeof label);
+                    r.label = mt_str_c(label);
+                    break;
+                }
+    } else if (o == (PyObject *)Py_TYPE(c)) {
+        r.label = mt_str_c("__class__");
+    } else if (PyModule_Check(c) && o == PyModule_GetDict(c)) {
+        r.label = mt_str_c("__dict__");
+    }
+    e->refs++;
+    return emit_rc(e, mt_writer_add(e->wr, MT_KIND_REF, &r));
+}
+
+/* The type id of o's type, writing its record the first time. */
+static int type_id(emitter *e, PyTypeObject *t, uint32_t *id) {
+    PyObject *have = PyDict_GetItemWithError(e->types, (PyObject *)t);
+    if (have) {
+        *id = (uint32_t)PyLong_AsUnsignedLong(have);
+        return 0;
+    }
+    if (PyErr_Occurred()) return -1;
+    char name[512];
+    if (t->tp_flags & Py_TPFLAGS_HEAPTYPE) {
+        /* module.qualname, as people write it; builtins go bare. */
+        PyObject *mod = PyDict_GetItemString(t->tp_dict, "__module__");
+        PyObject *qual = ((PyHeapTypeObject *)t)->ht_qualname;
+        const char *m = mod && PyUnicode_Check(mod) ? PyUnicode_AsUTF8(mod) : NULL;
+        const char *q = qual && PyUnicode_Check(qual) ? PyUnicode_AsUTF8(qual) : t->tp_name;
+        if (!q) {
+            PyErr_Clear();
+            q = t->tp_name;
+        }
+        if (m && strcmp(m, "builtins")) snprintf(name, sizeof name, "%s.%s", m, q);
+        else snprintf(name, sizeof name, "%s", q);
+        PyErr_Clear();
+    } else
+        snprintf(name, sizeof name, "%s", t->tp_name);
+    mt_type rec = { (uint32_t)PyDict_GET_SIZE(e->types) + 1, mt_str_c(name) };
+    PyObject *v = PyLong_FromUnsignedLong(rec.id);
+    if (!v || PyDict_SetItem(e->types, (PyObject *)t, v)) {
+        Py_XDECREF(v);
+        return -1;
+    }
+    Py_DECREF(v);
+    *id = rec.id;
+    return emit_rc(e, mt_writer_add(e->wr, MT_KIND_TYPE, &rec));
+}
+
+/* The stack id of o's allocation traceback (0 when unknown), writing
+ * frames and stacks the first time each is seen. */
+static uint32_t stack_id(emitter *e, PyObject *o) {
+    /* _tracemalloc._get_object_traceback: a tuple of (filename, lineno),
+     * the most recent call first, or None. */
+    PyObject *tb = PyObject_CallOneArg(e->get_tb, o);
+    if (!tb || !PyTuple_Check(tb)) {
+        Py_XDECREF(tb);
+        PyErr_Clear();
+        return 0;
+    }
+    uint32_t parent = 0;
+    for (Py_ssize_t i = PyTuple_GET_SIZE(tb) - 1; i >= 0 && !e->rc; i--) {
+        PyObject *fkey = PyTuple_GET_ITEM(tb, i); /* (filename, lineno) */
+        if (!PyTuple_Check(fkey) || PyTuple_GET_SIZE(fkey) != 2) break;
+        uint32_t fid;
+        PyObject *have = PyDict_GetItemWithError(e->frames, fkey);
+        if (have) fid = (uint32_t)PyLong_AsUnsignedLong(have);
+        else {
+            fid = (uint32_t)PyDict_GET_SIZE(e->frames) + 1;
+            PyObject *v = PyLong_FromUnsignedLong(fid);
+            const char *f = PyUnicode_Check(PyTuple_GET_ITEM(fkey, 0)) ? PyUnicode_AsUTF8(PyTuple_GET_ITEM(fkey, 0)) : NULL;
+            mt_frame rec = { fid, mt_str_c(""), mt_str_c(f ? f : "?"),
+                             (uint32_t)PyLong_AsUnsignedLong(PyTuple_GET_ITEM(fkey, 1)) };
+            if (!v || PyDict_SetItem(e->frames, fkey, v)) fid = 0;
+            else emit_rc(e, mt_writer_add(e->wr, MT_KIND_FRAME, &rec));
+            Py_XDECREF(v);
+        }
+        PyObject *skey = fid ? Py_BuildValue("(II)", fid, parent) : NULL;
+        if (!skey) break;
+        have = PyDict_GetItemWithError(e->stacks, skey);
+        if (have) parent = (uint32_t)PyLong_AsUnsignedLong(have);
+        else {
+            uint32_t sid = (uint32_t)PyDict_GET_SIZE(e->stacks) + 1;
+            PyObject *v = PyLong_FromUnsignedLong(sid);
+            mt_stack rec = { sid, fid, parent };
+            if (v && !PyDict_SetItem(e->stacks, skey, v)) {
+                emit_rc(e, mt_writer_add(e->wr, MT_KIND_STACK, &rec));
+                parent = sid;
+            }
+            Py_XDECREF(v);
+        }
+        Py_DECREF(skey);
+    }
+    PyErr_Clear();
+    Py_DECREF(tb);
+    return parent;
+}
+
+static int emit_one(walk *w, PyObject *o, uint32_t idx, void *arg) {
+    emitter *e = arg;
+    uintptr_t a = (uintptr_t)o;
+    mt_object rec = { a, 0, 0, 0, 0, 0 };
+    if (type_id(e, Py_TYPE(o), &rec.type)) return emit_rc(e, MT_E_NOMEM);
+    size_t size = _PySys_GetSizeOf(o);
+    if (size == (size_t)-1) {
+        PyErr_Clear(); /* a __sizeof__ that failed: the type's basic size */
+        size = (size_t)Py_TYPE(o)->tp_basicsize;
+    }
+    rec.size = size;
+    int tracked = PyObject_GC_IsTracked(o);
+    int held = test_bit(w, a, 1, 0);
+    if (tracked) {
+        rec.flags |= MT_OBJ_GC_TRACKED;
+        rec.gen = test_bit(w, a, 2, 0) ? 0 : test_bit(w, a, 2, 1) ? 1 : 2;
+    }
+    /* References we hold: the gc.get_objects() list, or our own. */
+    Py_ssize_t ours = tracked + held;
+    int from_c = Py_REFCNT(o) - ours > (Py_ssize_t)w->indeg[idx];
+    if (from_c) rec.flags |= MT_OBJ_HELD_FROM_C;
+    if (e->get_tb) rec.stack = stack_id(e, o);
+    e->bytes += rec.size;
+    if (emit_rc(e, mt_writer_add(e->wr, MT_KIND_OBJECT, &rec))) return -1;
+    e->src = idx;
+    e->container = o;
+    e->position = 0;
+    traverseproc tr = traverser(o);
+    if ((tr && tr(o, visit_emit, e)) || e->rc) return -1;
+    if (PyWeakref_Check(o)) {
+        /* A weakref does not traverse its target: the weak edge is ours. */
+        PyObject *target = PyWeakref_GET_OBJECT(o);
+        if (target != Py_None) {
+            mt_ref weak = { idx, index_of(w, (uintptr_t)target), MT_REF_WEAK, { NULL, 0 } };
+            e->refs++;
+            if (emit_rc(e, mt_writer_add(e->wr, MT_KIND_REF, &weak))) return -1;
+        }
+    }
+    if (from_c) {
+        mt_root root = { idx, mt_str_c("c"), mt_str_c(NULL) };
+        e->c_roots++;
+        return emit_rc(e, mt_writer_add(e->wr, MT_KIND_ROOT, &root));
+    }
+    return 0;
+}
+
+/* ---- the driver ---- */
+
+static void walk_free(walk *w) {
+    for (size_t i = 0; i < w->nreg; i++) PyMem_RawFree(w->reg[i]);
+    PyMem_RawFree(w->reg);
+    PyMem_RawFree(w->odd);
+    PyMem_RawFree(w->work);
+    PyMem_RawFree(w->indeg);
+    mt_u64map_free(&w->regions);
+    mt_u64map_free(&w->odd_set);
+}
+
+static uint64_t rss_bytes(void) {
+    long pages = 0, resident = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f) {
+        if (fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
+        fclose(f);
+    }
+    return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+static PyObject *call_gc(PyObject *gc, const char *name) { return PyObject_CallMethod(gc, name, NULL); }
+
+/* A frame root: the frame, held by us, and its thread. */
+typedef struct froot {
+    PyObject *frame;
+    unsigned long thread;
+} froot;
+
+PyObject *memtrace_dump_heap(PyObject *self, PyObject *args, PyObject *kw) {
+    static char *kwlist[] = { "path", "label", "tracebacks", "collect", NULL };
+    PyObject *path, *label = Py_None;
+    int tracebacks = 1, collect = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&|$Opp", kwlist, PyUnicode_FSConverter, &path, &label, &tracebacks,
+                                     &collect))
+        return NULL;
+    if (label != Py_None && !PyUnicode_Check(label)) {
+        Py_DECREF(path);
+        return PyErr_Format(PyExc_TypeError, "label must be a str or None, not %.100s", Py_TYPE(label)->tp_name);
+    }
+    struct timespec t0, wall;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    clock_gettime(CLOCK_REALTIME, &wall);
+    uint64_t rss = rss_bytes();
+    walk w;
+    memset(&w, 0, sizeof w);
+    emitter e;
+    memset(&e, 0, sizeof e);
+    froot *fr = NULL;
+    size_t nfr = 0, capfr = 0, nfr_held = 0;
+    PyObject *result = NULL, *objects = NULL, *gc = NULL, *tm = NULL, *traced = NULL;
+    mt_writer *wr = NULL;
+    int gc_was_enabled = 0, gc_disabled = 0;
+
+    if (!(gc = PyImport_ImportModule("gc"))) goto done;
+    PyObject *on = call_gc(gc, "isenabled");
+    if (!on) goto done;
+    gc_was_enabled = on == Py_True;
+    Py_DECREF(on);
+    if (collect) {
+        PyObject *r = call_gc(gc, "collect");
+        if (!r) goto done;
+        Py_DECREF(r);
+    }
+    /* No collection may free what the walk holds pointers to. */
+    PyObject *r0 = call_gc(gc, "disable");
+    if (!r0) goto done;
+    Py_DECREF(r0);
+    gc_disabled = 1;
+
+    tm = PyImport_ImportModule("_tracemalloc");
+    if (!tm) PyErr_Clear();
+    else {
+        PyObject *tracing = PyObject_CallMethod(tm, "is_tracing", NULL);
+        if (tracing == Py_True) {
+            traced = PyObject_CallMethod(tm, "get_traced_memory", NULL);
+            if (tracebacks) e.get_tb = PyObject_GetAttrString(tm, "_get_object_traceback");
+        }
+        Py_XDECREF(tracing);
+        PyErr_Clear();
+    }
+
+    /* Roots first: every thread's frames, materialized before the object
+     * list is taken so that they are in it. */
+    {
+        PyObject *cur = _PyThread_CurrentFrames();
+        if (!cur) goto done;
+        Py_ssize_t pos = 0;
+        PyObject *tid, *frame;
+        while (PyDict_Next(cur, &pos, &tid, &frame)) {
+            unsigned long t = PyLong_AsUnsignedLong(tid);
+            PyFrameObject *f = (PyFrameObject *)frame;
+            Py_INCREF(f);
+            while (f) {
+                if (grow_ptrs((void **)&fr, &capfr, nfr, sizeof *fr)) {
+                    Py_DECREF(f);
+                    Py_DECREF(cur);
+                    PyErr_NoMemory();
+                    goto done;
+                }
+                fr[nfr++] = (froot){ (PyObject *)f, t };
+                f = PyFrame_GetBack(f); /* a new reference, or NULL */
+            }
+        }
+        Py_DECREF(cur);
+        PyErr_Clear();
+    }
+    if (!(objects = PyObject_CallMethod(gc, "get_objects", NULL))) goto done;
+
+    /* Pass 1: mark. */
+    Py_ssize_t n = PyList_GET_SIZE(objects);
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (mark(&w, PyList_GET_ITEM(objects, i)) < 0) goto nomem;
+    for (size_t i = 0; i < nfr; i++) {
+        if (mark(&w, fr[i].frame) < 0) goto nomem;
+        set_bit(&w, fr[i].frame, 1, 0); /* we hold it: released with the rest */
+    }
+    nfr_held = nfr;
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (traverse(PyList_GET_ITEM(objects, i), visit_mark, &w)) goto nomem;
+    for (size_t i = 0; i < nfr; i++)
+        if (traverse(fr[i].frame, visit_mark, &w)) goto nomem;
+    while (w.nwork)
+        if (traverse(w.work[--w.nwork], visit_mark, &w)) goto nomem;
+    if (w.n > 0x7fffffffu) {
+        PyErr_SetString(PyExc_OverflowError, "a snapshot holds at most 2^31-1 objects");
+        goto done;
+    }
+    if (number(&w)) goto nomem;
+    for (int g = 0; g < 2; g++) {
+        PyObject *lst = PyObject_CallMethod(gc, "get_objects", "i", g);
+        if (!lst) goto done;
+        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(lst); i++) set_bit(&w, PyList_GET_ITEM(lst, i), 2, g);
+        Py_DECREF(lst);
+    }
+
+    /* Pass 2: referrers. */
+    if (!(w.indeg = PyMem_RawCalloc(w.n ? w.n : 1, sizeof *w.indeg))) goto nomem;
+    each_object(&w, count_one, NULL);
+
+    /* Pass 3: write. */
+    mt_diag d;
+    mt_diag_clear(&d);
+    int rc = mt_writer_open(PyBytes_AS_STRING(path), NULL, &wr, &d);
+    if (rc) {
+        PyErr_Format(rc == MT_E_NOMEM ? PyExc_MemoryError : PyExc_OSError, "%s: %s", PyBytes_AS_STRING(path), d.msg);
+        goto done;
+    }
+    char host[256] = "";
+    gethostname(host, sizeof host - 1);
+    char pyver[32];
+    snprintf(pyver, sizeof pyver, "%s", Py_GetVersion());
+    pyver[strcspn(pyver, " ")] = 0;
+    mt_writer_meta_str(wr, "tool", "memtrace.dump_heap");
+    mt_writer_meta_str(wr, "tool_version", MT_VERSION_STRING);
+    mt_writer_meta_uint(wr, "pid", (uint64_t)getpid());
+    mt_writer_meta_str(wr, "host", host);
+    mt_writer_meta_uint(wr, "start_time", (uint64_t)wall.tv_sec * 1000000000u + (uint64_t)wall.tv_nsec);
+    mt_writer_meta_str(wr, "python_version", pyver);
+    mt_writer_meta_uint(wr, "rss", rss);
+    if (label != Py_None) mt_writer_meta_str(wr, "label", PyUnicode_AsUTF8(label));
+    if (traced && PyTuple_Check(traced) && PyTuple_GET_SIZE(traced) == 2) {
+        mt_writer_meta_uint(wr, "tracemalloc_current", PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(traced, 0)));
+        mt_writer_meta_uint(wr, "tracemalloc_peak", PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(traced, 1)));
+        PyErr_Clear();
+    }
+    e.w = &w;
+    e.wr = wr;
+    if (!(e.types = PyDict_New()) || !(e.frames = PyDict_New()) || !(e.stacks = PyDict_New())) goto done;
+    if (each_object(&w, emit_one, &e)) {
+        if (!PyErr_Occurred()) PyErr_Format(PyExc_OSError, "%s: %s", PyBytes_AS_STRING(path), mt_strerror(e.rc));
+        goto done;
+    }
+    /* Modules by name, frames by function and thread. */
+    PyObject *modules = PySys_GetObject("modules"); /* borrowed */
+    Py_ssize_t pos = 0;
+    PyObject *name, *mod;
+    uint64_t roots = e.c_roots;
+    while (modules && PyDict_Next(modules, &pos, &name, &mod)) {
+        const char *nm = PyUnicode_Check(name) ? PyUnicode_AsUTF8(name) : NULL;
+        mt_root rt = { index_of(&w, (uintptr_t)mod), mt_str_c("module"), mt_str_c(nm ? nm : "?") };
+        PyErr_Clear();
+        roots++;
+        if (mt_writer_add(wr, MT_KIND_ROOT, &rt)) break;
+    }
+    for (size_t i = 0; i < nfr; i++) {
+        char fname[300];
+        PyCodeObject *code = PyFrame_GetCode((PyFrameObject *)fr[i].frame);
+        const char *fn = code && PyUnicode_Check(code->co_name) ? PyUnicode_AsUTF8(code->co_name) : "?";
+        snprintf(fname, sizeof fname, "%s (thread %lu)", fn ? fn : "?", fr[i].thread);
+        Py_XDECREF(code);
+        PyErr_Clear();
+        mt_root rt = { index_of(&w, (uintptr_t)fr[i].frame), mt_str_c("frame"), mt_str_c(fname) };
+        roots++;
+        if (mt_writer_add(wr, MT_KIND_ROOT, &rt)) break;
+    }
+    rc = mt_writer_close(wr, &d);
+    wr = NULL;
+    if (rc) {
+        PyErr_Format(rc == MT_E_NOMEM ? PyExc_MemoryError : PyExc_OSError, "%s: %s", PyBytes_AS_STRING(path), d.msg);
+        goto done;
+    }
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
+    result = Py_BuildValue("{s:O,s:K,s:K,s:K,s:K,s:d}", "path", path, "objects", (unsigned long long)w.n, "refs",
+                           (unsigned long long)e.refs, "roots", (unsigned long long)roots, "bytes",
+                           (unsigned long long)e.bytes, "seconds", secs);
+    goto done;
+nomem:
+    PyErr_NoMemory();
+done:
+    mt_writer_abandon(wr);
+    /* Let go of what we held, then of the object list; a frame marked
+     * twice (a frame both held and found) holds one reference only. */
+    for (size_t i = 0; i < w.nodd; i++)
+        if (w.odd[i].flags & 1) Py_DECREF((PyObject *)(uintptr_t)w.odd[i].addr);
+    for (size_t i = 0; i < w.nreg; i++) {
+        region *r = w.reg[i];
+        for (uint32_t k = 0; k < REGION_WORDS; k++)
+            for (uint64_t bits = r->held[k]; bits; bits &= bits - 1) {
+                uintptr_t a = (uintptr_t)(r->base << REGION_SHIFT) |
+                              ((uintptr_t)(k * 64 + (uint32_t)__builtin_ctzll(bits)) << GRANULE_SHIFT);
+                Py_DECREF((PyObject *)a);
+            }
+    }
+    for (size_t i = nfr_held; i < nfr; i++) Py_DECREF(fr[i].frame); /* never marked */
+    PyMem_RawFree(fr);
+    walk_free(&w);
+    Py_XDECREF(objects);
+    Py_XDECREF(e.types);
+    Py_XDECREF(e.frames);
+    Py_XDECREF(e.stacks);
+    Py_XDECREF(e.get_tb);
+    Py_XDECREF(traced);
+    Py_XDECREF(tm);
+    if (gc_disabled && gc_was_enabled) {
+        PyObject *exc_type, *exc, *tb;
+        PyErr_Fetch(&exc_type, &exc, &tb); /* enabling must not lose an error */
+        PyObject *r = call_gc(gc, "enable");
+        Py_XDECREF(r);
+        PyErr_Clear();
+        PyErr_Restore(exc_type, exc, tb);
+    }
+    Py_XDECREF(gc);
+    Py_DECREF(path);
+    return result;
+}

@@ -113,6 +113,16 @@ static int mark(walk *w, PyObject *o) {
     return 1;
 }
 
+/* 1 when o was marked in pass 1. Objects made since (by the walk's own
+ * calls) have no index and are passed over. */
+static int is_marked(const walk *w, uintptr_t a) {
+    uint32_t at;
+    if (a & ((1u << GRANULE_SHIFT) - 1)) return mt_u64map_get(&w->odd_set, a, &at);
+    if (!mt_u64map_get(&w->regions, a >> REGION_SHIFT, &at)) return 0;
+    uint32_t bit = (uint32_t)((a >> GRANULE_SHIFT) & (REGION_BITS - 1));
+    return (w->reg[at]->mark[bit >> 6] >> (bit & 63)) & 1;
+}
+
 static void set_bit(walk *w, PyObject *o, int which, int gen) {
     uintptr_t a = (uintptr_t)o;
     if (a & ((1u << GRANULE_SHIFT) - 1)) {
@@ -247,7 +257,7 @@ static int each_object(walk *w, each_fn fn, void *arg) {
 
 static int visit_count(PyObject *o, void *arg) {
     walk *w = arg;
-    w->indeg[index_of(w, (uintptr_t)o)]++;
+    if (is_marked(w, (uintptr_t)o)) w->indeg[index_of(w, (uintptr_t)o)]++;
     return 0;
 }
 
@@ -303,6 +313,7 @@ static void key_label(PyObject *k, char *buf, size_t n) {
 
 static int visit_emit(PyObject *o, void *arg) {
     emitter *e = arg;
+    if (!is_marked(e->w, (uintptr_t)o)) return 0;
     mt_ref r = { e->src, index_of(e->w, (uintptr_t)o), 0, { NULL, 0 } };
     char label[256];
     PyObject *c = e->container;
@@ -446,7 +457,7 @@ static int emit_one(walk *w, PyObject *o, uint32_t idx, void *arg) {
     if (PyWeakref_Check(o)) {
         /* A weakref does not traverse its target: the weak edge is ours. */
         PyObject *target = PyWeakref_GET_OBJECT(o);
-        if (target != Py_None) {
+        if (target != Py_None && is_marked(w, (uintptr_t)target)) {
             mt_ref weak = { idx, index_of(w, (uintptr_t)target), MT_REF_WEAK, { NULL, 0 } };
             e->refs++;
             if (emit_rc(e, mt_writer_add(e->wr, MT_KIND_REF, &weak))) return -1;
@@ -484,11 +495,32 @@ static uint64_t rss_bytes(void) {
 
 static PyObject *call_gc(PyObject *gc, const char *name) { return PyObject_CallMethod(gc, name, NULL); }
 
-/* A frame root: the frame, held by us, and its thread. */
+/* A frame root: the frame (held by us) and its thread. A running frame's
+ * traverse visits none of its locals in CPython 3.11; frame_locals.c reads
+ * them, and the dump gives the frame a labelled reference to each. */
 typedef struct froot {
     PyObject *frame;
     unsigned long thread;
 } froot;
+
+static int local_mark(PyObject *name, PyObject *v, void *arg) { return visit_mark(v, arg); }
+
+static int local_count(PyObject *name, PyObject *v, void *arg) { return visit_count(v, arg); }
+
+typedef struct local_emit_arg {
+    emitter *e;
+    uint32_t frame;
+} local_emit_arg;
+
+static int local_emit(PyObject *name, PyObject *v, void *arg) {
+    local_emit_arg *a = arg;
+    if (!is_marked(a->e->w, (uintptr_t)v)) return 0;
+    const char *nm = PyUnicode_Check(name) ? PyUnicode_AsUTF8(name) : NULL;
+    if (!nm) PyErr_Clear();
+    mt_ref r = { a->frame, index_of(a->e->w, (uintptr_t)v), 0, mt_str_c(nm) };
+    a->e->refs++;
+    return emit_rc(a->e, mt_writer_add(a->e->wr, MT_KIND_REF, &r));
+}
 
 PyObject *memtrace_dump_heap(PyObject *self, PyObject *args, PyObject *kw) {
     static char *kwlist[] = { "path", "label", "tracebacks", "collect", NULL };
@@ -582,7 +614,7 @@ PyObject *memtrace_dump_heap(PyObject *self, PyObject *args, PyObject *kw) {
     for (Py_ssize_t i = 0; i < n; i++)
         if (traverse(PyList_GET_ITEM(objects, i), visit_mark, &w)) goto nomem;
     for (size_t i = 0; i < nfr; i++)
-        if (traverse(fr[i].frame, visit_mark, &w)) goto nomem;
+        if (traverse(fr[i].frame, visit_mark, &w) || mt__frame_locals(fr[i].frame, local_mark, &w)) goto nomem;
     while (w.nwork)
         if (traverse(w.work[--w.nwork], visit_mark, &w)) goto nomem;
     if (w.n > 0x7fffffffu) {
@@ -600,6 +632,7 @@ PyObject *memtrace_dump_heap(PyObject *self, PyObject *args, PyObject *kw) {
     /* Pass 2: referrers. */
     if (!(w.indeg = PyMem_RawCalloc(w.n ? w.n : 1, sizeof *w.indeg))) goto nomem;
     each_object(&w, count_one, NULL);
+    for (size_t i = 0; i < nfr; i++) mt__frame_locals(fr[i].frame, local_count, &w);
 
     /* Pass 3: write. */
     mt_diag d;
@@ -656,6 +689,8 @@ PyObject *memtrace_dump_heap(PyObject *self, PyObject *args, PyObject *kw) {
         mt_root rt = { index_of(&w, (uintptr_t)fr[i].frame), mt_str_c("frame"), mt_str_c(fname) };
         roots++;
         if (mt_writer_add(wr, MT_KIND_ROOT, &rt)) break;
+        local_emit_arg la = { &e, rt.obj };
+        if (mt__frame_locals(fr[i].frame, local_emit, &la)) break;
     }
     rc = mt_writer_close(wr, &d);
     wr = NULL;

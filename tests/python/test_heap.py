@@ -1,0 +1,224 @@
+"""memtrace.dump_heap on real heaps built here, read back with the
+independent reader; the oracles are CPython's own answers: id(),
+sys.getsizeof, gc.get_referents, sys.getrefcount, gc's state."""
+
+import collections
+import gc
+import os
+import subprocess
+import sys
+import tracemalloc
+import types
+import weakref
+
+import pytest
+
+import memtrace
+import spec_reader
+from conftest import tool
+
+
+@pytest.fixture(autouse=True)
+def small_heap():
+    """Earlier tests' garbage would make every dump, and reading it back
+    with the pure-Python reader, slow."""
+    gc.collect()
+
+
+class Node:
+    def __init__(self, i, nxt):
+        self.i = i
+        self.nxt = nxt
+        self.payload = [i] * 3
+
+
+def load(path):
+    s = spec_reader.Snapshot(str(path))
+    types_ = {t["id"]: t["name"] for t in s.of("types")}
+    objs = s.of("objects")
+    by_id = {o["id"]: n for n, o in enumerate(objs)}
+    out = collections.defaultdict(list)
+    for r in s.of("refs"):
+        out[r["src"]].append(r)
+    return s, types_, objs, by_id, out
+
+
+def test_known_structure_exact_counts_sizes_and_references(tmp_path):
+    nodes = []
+    head = None
+    for i in range(1000, 1500):
+        head = Node(i, head)
+        nodes.append(head)
+    path = tmp_path / "h.snap"
+    summary = memtrace.dump_heap(str(path))
+    s, types_, objs, by_id, out = load(path)
+    assert summary["objects"] == len(objs)
+    assert summary["refs"] == len(s.of("refs"))
+    name = Node.__module__ + ".Node"
+    dumped = [o for o in objs if types_[o["type"]] == name]
+    assert len(dumped) == len(nodes)
+    for node in nodes:
+        n = by_id[id(node)]
+        assert objs[n]["size"] == sys.getsizeof(node)
+        assert objs[n]["flags"] & 1  # tracked by the collector
+        # The references are exactly what the collector's traverse reports.
+        want = sorted(id(x) for x in gc.get_referents(node))
+        got = sorted(objs[r["dst"]]["id"] for r in out[n] if not r["flags"] & 1)
+        assert got == want
+        # And among them, the structure built above.
+        assert id(node.payload) in got and id(type(node)) in got
+        if node.nxt is not None:
+            assert id(node.nxt) in got
+    # Untracked referents are there too, with their sizes.
+    assert objs[by_id[id(nodes[0].payload[0])]]["size"] == sys.getsizeof(nodes[0].payload[0])
+    lst = by_id[id(nodes[7].payload)]
+    assert [(objs[r["dst"]]["id"], r["label"]) for r in out[lst]] == [
+        (id(x), "[%d]" % k) for k, x in enumerate(nodes[7].payload)]
+
+
+def test_weak_only_object_is_marked_weak(tmp_path):
+    class Cyclic:
+        pass
+
+    x = Cyclic()
+    x.me = x  # a cycle keeps it alive until a collection
+    w = weakref.ref(x)
+    addr = id(x)
+    del x
+    path = tmp_path / "w.snap"
+    memtrace.dump_heap(str(path))
+    assert w() is not None
+    s, types_, objs, by_id, out = load(path)
+    target = by_id[addr]
+    into = [(src, r) for src, rs in out.items() for r in rs if r["dst"] == target]
+    weak = [(src, r) for src, r in into if r["flags"] & 1]
+    assert [objs[src]["id"] for src, _ in weak] == [id(w)]
+    # Every strong reference to it comes from its own cycle.
+    strong_from = {objs[src]["id"] for src, r in into if not r["flags"] & 1}
+    assert strong_from <= {addr} | {id(v) for v in gc.get_referents(w())}
+
+
+def test_module_container_is_held_from_its_module_root(tmp_path):
+    mod = types.ModuleType("fake_app")
+    mod._SESSIONS = {"u42": object()}
+    sys.modules["fake_app"] = mod
+    try:
+        path = tmp_path / "m.snap"
+        memtrace.dump_heap(str(path))
+        s, types_, objs, by_id, out = load(path)
+        roots = [r for r in s.of("roots") if r["kind"] == "module" and r["name"] == "fake_app"]
+        assert [objs[r["obj"]]["id"] for r in roots] == [id(mod)]
+        m = by_id[id(mod)]
+        d = [r for r in out[m] if objs[r["dst"]]["id"] == id(mod.__dict__)]
+        assert [r["label"] for r in d] == ["__dict__"]
+        sessions = [r for r in out[d[0]["dst"]] if objs[r["dst"]]["id"] == id(mod._SESSIONS)]
+        assert [r["label"] for r in sessions] == ["['_SESSIONS']"]
+        u42 = [r for r in out[by_id[id(mod._SESSIONS)]] if objs[r["dst"]]["id"] == id(mod._SESSIONS["u42"])]
+        assert [r["label"] for r in u42] == ["['u42']"]
+    finally:
+        del sys.modules["fake_app"]
+
+
+def test_frames_are_roots_and_their_locals_referenced(tmp_path):
+    local_marker = ["only", "in", "this", "frame"]
+    path = tmp_path / "f.snap"
+    memtrace.dump_heap(str(path))
+    s, types_, objs, by_id, out = load(path)
+    here = sys._getframe().f_code.co_name  # not inside a comprehension: it has a frame of its own
+    frames = [r for r in s.of("roots") if r["kind"] == "frame"]
+    names = [r["name"].split(" ")[0] for r in frames]
+    assert here in names
+    me = [r for r in frames if r["name"].startswith(here + " ")][0]
+    held = {objs[r["dst"]]["id"]: r["label"] for r in out[me["obj"]]}
+    assert held[id(local_marker)] == "local_marker"
+
+
+def test_gc_state_is_left_as_found_and_collect_is_optional(tmp_path):
+    before = gc.get_threshold()
+    gc.disable()
+    try:
+        memtrace.dump_heap(str(tmp_path / "a.snap"))
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    memtrace.dump_heap(str(tmp_path / "b.snap"))
+    assert gc.isenabled() and gc.get_threshold() == before
+
+    class Garbage:
+        pass
+
+    g = Garbage()
+    g.me = g
+    addr = id(g)
+    del g
+    memtrace.dump_heap(str(tmp_path / "c.snap"))  # no collection: still there
+    assert addr in load(tmp_path / "c.snap")[3]
+    memtrace.dump_heap(str(tmp_path / "d.snap"), collect=True)
+    _, types_, objs, by_id, _ = load(tmp_path / "d.snap")
+    assert addr not in by_id or types_[objs[by_id[addr]]["type"]] != Garbage.__qualname__
+
+
+def allocate_here():
+    return [bytearray(100) for _ in range(10)]  # the line tracemalloc records
+
+
+def test_tracebacks_and_meta(tmp_path):
+    tracemalloc.start(8)
+    try:
+        made = allocate_here()
+        line = allocate_here.__code__.co_firstlineno + 1
+        path = tmp_path / "t.snap"
+        memtrace.dump_heap(str(path), label="worker-3")
+    finally:
+        tracemalloc.stop()
+    s, types_, objs, by_id, out = load(path)
+    meta = s.meta()
+    assert meta["pid"] == os.getpid() and meta["label"] == "worker-3"
+    assert meta["python_version"] == sys.version.split()[0]
+    assert meta["tracemalloc_current"] > 0 and meta["tracemalloc_peak"] >= meta["tracemalloc_current"]
+    frames = {f["id"]: f for f in s.of("frames")}
+    stacks = {st["id"]: st for st in s.of("stacks")}
+    for b in made:
+        sid = objs[by_id[id(b)]]["stack"]
+        assert sid, "no stack recorded"
+        inner = frames[stacks[sid]["frame"]]
+        assert (inner["file"], inner["line"]) == (__file__, line)
+        # The chain goes out to this test function's call.
+        chain = []
+        while sid:
+            chain.append(frames[stacks[sid]["frame"]]["line"])
+            sid = stacks[sid]["parent"]
+        assert len(chain) >= 2
+
+
+def test_dump_keeps_no_memory_and_no_references(tmp_path):
+    probe = "a string only this test holds " + str(os.getpid())
+    table = {i: str(i) for i in range(20000)}
+    refs_before = sys.getrefcount(probe), sys.getrefcount(table[7])
+    memtrace.dump_heap(str(tmp_path / "warm.snap"))
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        for k in range(5):
+            memtrace.dump_heap(str(tmp_path / ("x%d.snap" % k)))
+        grown = tracemalloc.get_traced_memory()[0] - base
+    finally:
+        tracemalloc.stop()
+    assert grown < 64 * 1024, "dump_heap kept %d bytes" % grown
+    assert (sys.getrefcount(probe), sys.getrefcount(table[7])) == refs_before
+
+
+def test_the_tools_accept_the_dump(tmp_path):
+    path = tmp_path / "h.snap"
+    memtrace.dump_heap(str(path))
+    p = subprocess.run([tool("memtrace-info"), "--format", "json", str(path)], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert '"tool": "memtrace.dump_heap"' in p.stdout
+
+
+def test_bad_arguments():
+    with pytest.raises(TypeError):
+        memtrace.dump_heap("/tmp/x.snap", label=3)
+    with pytest.raises(OSError, match="cannot create"):
+        memtrace.dump_heap("/no/such/dir/x.snap")
+    assert gc.isenabled()

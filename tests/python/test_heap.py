@@ -191,11 +191,20 @@ def test_tracebacks_and_meta(tmp_path):
         assert len(chain) >= 2
 
 
+def rss():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
 def test_dump_keeps_no_memory_and_no_references(tmp_path):
     probe = "a string only this test holds " + str(os.getpid())
-    table = {i: str(i) for i in range(20000)}
+    table = {i: str(i) for i in range(200000)}
     refs_before = sys.getrefcount(probe), sys.getrefcount(table[7])
     memtrace.dump_heap(str(tmp_path / "warm.snap"))
+    rss_before = rss()
+    for k in range(5):
+        memtrace.dump_heap(str(tmp_path / "warm.snap"))
+    assert rss() - rss_before < 8 << 20, "RSS grew by %d bytes over 5 dumps" % (rss() - rss_before)
     tracemalloc.start()
     try:
         base = tracemalloc.get_traced_memory()[0]

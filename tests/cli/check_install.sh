@@ -10,7 +10,7 @@ trap 'rm -rf "$prefix"' EXIT
 cmake --install "$build" --prefix "$prefix" >/dev/null
 fail=0
 for f in bin/memtrace-info bin/memtrace-convert share/man/man1/memtrace-info.1 share/man/man1/memtrace-convert.1 \
-         share/man/man5/memtrace-snap.5; do
+         share/man/man5/memtrace-snap.5 share/man/man3/memtrace.3; do
     [ -f "$prefix/$f" ] || { echo "FAIL: $f was not installed"; fail=1; }
 done
 "$prefix/bin/memtrace-info" "$src/testdata/heap-small.snap" >/dev/null || { echo "FAIL: installed memtrace-info"; fail=1; }

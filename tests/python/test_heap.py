@@ -69,6 +69,14 @@ def test_known_structure_exact_counts_sizes_and_references(tmp_path):
         assert id(node.payload) in got and id(type(node)) in got
         if node.nxt is not None:
             assert id(node.nxt) in got
+    # Generations are CPython's: gc.get_objects(generation=g) is the oracle.
+    young = [Node(-1, None) for _ in range(3)]
+    path2 = tmp_path / "g.snap"
+    memtrace.dump_heap(str(path2))
+    gens = {id(o): g for g in range(3) for o in gc.get_objects(generation=g)}
+    _, _, objs2, by_id2, _ = load(path2)
+    for o in young + nodes[:50]:
+        assert objs2[by_id2[id(o)]]["gen"] == gens[id(o)]
     # Untracked referents are there too, with their sizes.
     assert objs[by_id[id(nodes[0].payload[0])]]["size"] == sys.getsizeof(nodes[0].payload[0])
     lst = by_id[id(nodes[7].payload)]
@@ -199,7 +207,8 @@ def rss():
 def test_dump_keeps_no_memory_and_no_references(tmp_path):
     probe = "a string only this test holds " + str(os.getpid())
     table = {i: str(i) for i in range(200000)}
-    refs_before = sys.getrefcount(probe), sys.getrefcount(table[7])
+    me = sys._getframe()
+    refs_before = sys.getrefcount(probe), sys.getrefcount(table[7]), sys.getrefcount(me), sys.getrefcount(me.f_back)
     memtrace.dump_heap(str(tmp_path / "warm.snap"))
     rss_before = rss()
     for k in range(5):
@@ -214,7 +223,8 @@ def test_dump_keeps_no_memory_and_no_references(tmp_path):
     finally:
         tracemalloc.stop()
     assert grown < 64 * 1024, "dump_heap kept %d bytes" % grown
-    assert (sys.getrefcount(probe), sys.getrefcount(table[7])) == refs_before
+    assert (sys.getrefcount(probe), sys.getrefcount(table[7]), sys.getrefcount(me),
+            sys.getrefcount(me.f_back)) == refs_before
 
 
 def test_the_tools_accept_the_dump(tmp_path):

@@ -11,9 +11,10 @@
  * types) are few and kept in a sorted array, numbered first.
  *
  * Passes, all with the GIL held and the garbage collector disabled:
- *   1. mark: gc.get_objects(), then everything they reference (untracked
- *      str, int, tuples ...), transitively; untracked objects get a
- *      reference of ours so that they outlive the walk;
+ *   1. mark: every object the collector tracks (walked in its generation
+ *      lists, cpython311.c), then everything they reference (untracked
+ *      str, int, tuples ...), transitively; each gets a reference of ours
+ *      so that it outlives the walk;
  *   2. count: each object's referrers, to tell objects held from C;
  *   3. emit: objects in address order, their references, the roots. */
 #define PY_SSIZE_T_CLEAN
@@ -31,6 +32,15 @@
 #define GRANULE_SHIFT 4
 #define REGION_BITS (1u << (REGION_SHIFT - GRANULE_SHIFT)) /* 65536 */
 #define REGION_WORDS (REGION_BITS / 64)                     /* 1024 */
+
+/* Bits set in x. Inline: the baseline x86-64 has no POPCNT instruction,
+ * and __builtin_popcountll became a libgcc call that took 4% of a dump. */
+static inline uint32_t popcount64(uint64_t x) {
+    x = x - ((x >> 1) & 0x5555555555555555ull);
+    x = (x & 0x3333333333333333ull) + ((x >> 2) & 0x3333333333333333ull);
+    x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0full;
+    return (uint32_t)((x * 0x0101010101010101ull) >> 56);
+}
 
 typedef struct region {
     uint64_t base;                    /* address >> REGION_SHIFT */
@@ -59,6 +69,7 @@ typedef struct walk {
     size_t nwork, capwork;
     uint64_t n;                       /* objects marked */
     uint32_t *indeg;                  /* pass 2: referrers per index */
+    const region *last;               /* the region found last: neighbours share one */
     int failed;                       /* out of memory */
 } walk;
 
@@ -113,16 +124,6 @@ static int mark(walk *w, PyObject *o) {
     return 1;
 }
 
-/* 1 when o was marked in pass 1. Objects made since (by the walk's own
- * calls) have no index and are passed over. */
-static int is_marked(const walk *w, uintptr_t a) {
-    uint32_t at;
-    if (a & ((1u << GRANULE_SHIFT) - 1)) return mt_u64map_get(&w->odd_set, a, &at);
-    if (!mt_u64map_get(&w->regions, a >> REGION_SHIFT, &at)) return 0;
-    uint32_t bit = (uint32_t)((a >> GRANULE_SHIFT) & (REGION_BITS - 1));
-    return (w->reg[at]->mark[bit >> 6] >> (bit & 63)) & 1;
-}
-
 static void set_bit(walk *w, PyObject *o, int which, int gen) {
     uintptr_t a = (uintptr_t)o;
     if (a & ((1u << GRANULE_SHIFT) - 1)) {
@@ -173,6 +174,22 @@ static int visit_mark(PyObject *o, void *arg) {
     return 0;
 }
 
+/* Marks a tracked object, takes a reference to it and notes its
+ * generation. */
+static int mark_tracked(PyObject *o, int gen, void *arg) {
+    walk *w = arg;
+    int rc = mark(w, o);
+    if (rc < 0) return -1;
+    if (rc == 1) {
+        Py_INCREF(o);
+        set_bit(w, o, 1, 0);
+        if (gen < 2) set_bit(w, o, 2, gen);
+    }
+    return 0;
+}
+
+static int traverse_tracked(PyObject *o, int gen, void *arg);
+
 /* Visits o's references, weak ones included. */
 static int traverse(PyObject *o, visitproc visit, void *arg) {
     traverseproc tr = traverser(o);
@@ -183,6 +200,8 @@ static int traverse(PyObject *o, visitproc visit, void *arg) {
     }
     return 0;
 }
+
+static int traverse_tracked(PyObject *o, int gen, void *arg) { return traverse(o, visit_mark, arg); }
 
 /* ---- numbering ---- */
 
@@ -212,26 +231,34 @@ static int number(walk *w) {
         uint32_t c = 0;
         for (uint32_t k = 0; k < REGION_WORDS; k++) {
             if (!(k & 7)) r->prefix[k >> 3] = c;
-            c += (uint32_t)__builtin_popcountll(r->mark[k]);
+            c += (uint32_t)popcount64(r->mark[k]);
         }
         next += c;
     }
     return 0;
 }
 
-/* The dense index of a marked object. */
-static uint32_t index_of(const walk *w, uintptr_t a) {
-    uint32_t at = 0; /* every object asked about was marked */
+/* The index of o if it was marked in pass 1 (1), else 0: objects made
+ * since by the walk's own calls have none and are passed over. One region
+ * lookup serves both questions, and the last region found is tried first:
+ * references mostly point near their source. */
+static int lookup(walk *w, uintptr_t a, uint32_t *idx) {
     if (a & ((1u << GRANULE_SHIFT) - 1)) {
-        mt_u64map_get(&w->odd_set, a, &at);
-        return at;
+        if (!mt_u64map_get(&w->odd_set, a, idx)) return 0;
+        return 1;
     }
-    mt_u64map_get(&w->regions, a >> REGION_SHIFT, &at);
-    const region *r = w->reg[at];
+    const region *r = w->last;
+    if (!r || r->base != (a >> REGION_SHIFT)) {
+        uint32_t at;
+        if (!mt_u64map_get(&w->regions, a >> REGION_SHIFT, &at)) return 0;
+        w->last = r = w->reg[at];
+    }
     uint32_t bit = (uint32_t)((a >> GRANULE_SHIFT) & (REGION_BITS - 1)), word = bit >> 6;
-    uint32_t idx = r->first + r->prefix[word >> 3];
-    for (uint32_t k = word & ~7u; k < word; k++) idx += (uint32_t)__builtin_popcountll(r->mark[k]);
-    return idx + (uint32_t)__builtin_popcountll(r->mark[word] & ((1ull << (bit & 63)) - 1));
+    if (!((r->mark[word] >> (bit & 63)) & 1)) return 0;
+    uint32_t i = r->first + r->prefix[word >> 3];
+    for (uint32_t k = word & ~7u; k < word; k++) i += popcount64(r->mark[k]);
+    *idx = i + popcount64(r->mark[word] & ((1ull << (bit & 63)) - 1));
+    return 1;
 }
 
 /* Calls fn on every object in index order; stops at a nonzero return. */
@@ -257,7 +284,8 @@ static int each_object(walk *w, each_fn fn, void *arg) {
 
 static int visit_count(PyObject *o, void *arg) {
     walk *w = arg;
-    if (is_marked(w, (uintptr_t)o)) w->indeg[index_of(w, (uintptr_t)o)]++;
+    uint32_t idx;
+    if (lookup(w, (uintptr_t)o, &idx)) w->indeg[idx]++;
     return 0;
 }
 
@@ -313,13 +341,21 @@ static void key_label(PyObject *k, char *buf, size_t n) {
 
 static int visit_emit(PyObject *o, void *arg) {
     emitter *e = arg;
-    if (!is_marked(e->w, (uintptr_t)o)) return 0;
-    mt_ref r = { e->src, index_of(e->w, (uintptr_t)o), 0, { NULL, 0 } };
+    mt_ref r = { e->src, 0, 0, { NULL, 0 } };
+    if (!lookup(e->w, (uintptr_t)o, &r.dst)) return 0;
     char label[256];
     PyObject *c = e->container;
     if (PyList_CheckExact(c) || PyTuple_CheckExact(c)) {
-        snprintf(label, sizeof label, "[%zd]", e->position++);
-        r.label = mt_str_c(label);
+        /* "[i]" by hand: snprintf here was a tenth of a dump of lists. */
+        char digits[24];
+        int nd = 0;
+        Py_ssize_t v = e->position++;
+        do digits[nd++] = (char)('0' + v % 10); while ((v /= 10) > 0);
+        label[0] = '[';
+        for (int k = 0; k < nd; k++) label[1 + k] = digits[nd - 1 - k];
+        label[1 + nd] = ']';
+        r.label.ptr = label;
+        r.label.len = (size_t)nd + 2;
     } else if (PyDict_Check(c)) {
         /* A value is labelled with its key; keys go unlabelled. Found by
          * a walk of the dict, short ones only: labels are "where cheap". */
@@ -442,8 +478,8 @@ static int emit_one(walk *w, PyObject *o, uint32_t idx, void *arg) {
         rec.flags |= MT_OBJ_GC_TRACKED;
         rec.gen = test_bit(w, a, 2, 0) ? 0 : test_bit(w, a, 2, 1) ? 1 : 2;
     }
-    /* References we hold: the gc.get_objects() list, or our own. */
-    Py_ssize_t ours = tracked + held;
+    /* The reference the walk holds. */
+    Py_ssize_t ours = held;
     int from_c = Py_REFCNT(o) - ours > (Py_ssize_t)w->indeg[idx];
     if (from_c) rec.flags |= MT_OBJ_HELD_FROM_C;
     if (e->get_tb) rec.stack = stack_id(e, o);
@@ -457,8 +493,8 @@ static int emit_one(walk *w, PyObject *o, uint32_t idx, void *arg) {
     if (PyWeakref_Check(o)) {
         /* A weakref does not traverse its target: the weak edge is ours. */
         PyObject *target = PyWeakref_GET_OBJECT(o);
-        if (target != Py_None && is_marked(w, (uintptr_t)target)) {
-            mt_ref weak = { idx, index_of(w, (uintptr_t)target), MT_REF_WEAK, { NULL, 0 } };
+        mt_ref weak = { idx, 0, MT_REF_WEAK, { NULL, 0 } };
+        if (target != Py_None && lookup(w, (uintptr_t)target, &weak.dst)) {
             e->refs++;
             if (emit_rc(e, mt_writer_add(e->wr, MT_KIND_REF, &weak))) return -1;
         }
@@ -514,10 +550,11 @@ typedef struct local_emit_arg {
 
 static int local_emit(PyObject *name, PyObject *v, void *arg) {
     local_emit_arg *a = arg;
-    if (!is_marked(a->e->w, (uintptr_t)v)) return 0;
+    mt_ref r = { a->frame, 0, 0, { NULL, 0 } };
+    if (!lookup(a->e->w, (uintptr_t)v, &r.dst)) return 0;
     const char *nm = PyUnicode_Check(name) ? PyUnicode_AsUTF8(name) : NULL;
     if (!nm) PyErr_Clear();
-    mt_ref r = { a->frame, index_of(a->e->w, (uintptr_t)v), 0, mt_str_c(nm) };
+    r.label = mt_str_c(nm);
     a->e->refs++;
     return emit_rc(a->e, mt_writer_add(a->e->wr, MT_KIND_REF, &r));
 }
@@ -543,7 +580,7 @@ PyObject *memtrace_dump_heap(PyObject *self, PyObject *args, PyObject *kw) {
     memset(&e, 0, sizeof e);
     froot *fr = NULL;
     size_t nfr = 0, capfr = 0, nfr_held = 0;
-    PyObject *result = NULL, *objects = NULL, *gc = NULL, *tm = NULL, *traced = NULL;
+    PyObject *result = NULL, *gc = NULL, *tm = NULL, *traced = NULL;
     mt_writer *wr = NULL;
     int gc_was_enabled = 0, gc_disabled = 0;
 
@@ -575,8 +612,8 @@ PyObject *memtrace_dump_heap(PyObject *self, PyObject *args, PyObject *kw) {
         PyErr_Clear();
     }
 
-    /* Roots first: every thread's frames, materialized before the object
-     * list is taken so that they are in it. */
+    /* Roots first: every thread's frames, made into frame objects before
+     * the walk so that they are tracked like the rest. */
     {
         PyObject *cur = _PyThread_CurrentFrames();
         if (!cur) goto done;
@@ -600,19 +637,18 @@ PyObject *memtrace_dump_heap(PyObject *self, PyObject *args, PyObject *kw) {
         Py_DECREF(cur);
         PyErr_Clear();
     }
-    if (!(objects = PyObject_CallMethod(gc, "get_objects", NULL))) goto done;
-
-    /* Pass 1: mark. */
-    Py_ssize_t n = PyList_GET_SIZE(objects);
-    for (Py_ssize_t i = 0; i < n; i++)
-        if (mark(&w, PyList_GET_ITEM(objects, i)) < 0) goto nomem;
+    /* Pass 1: mark. The tracked objects, then frames, then what all of
+     * them reference. */
+    if (mt__gc_objects(mark_tracked, &w)) goto nomem;
     for (size_t i = 0; i < nfr; i++) {
         if (mark(&w, fr[i].frame) < 0) goto nomem;
-        set_bit(&w, fr[i].frame, 1, 0); /* we hold it: released with the rest */
+        /* Our reference becomes the walk's one, unless marking the tracked
+         * objects already took that. */
+        if (test_bit(&w, (uintptr_t)fr[i].frame, 1, 0)) Py_DECREF(fr[i].frame);
+        else set_bit(&w, fr[i].frame, 1, 0);
+        nfr_held = i + 1;
     }
-    nfr_held = nfr;
-    for (Py_ssize_t i = 0; i < n; i++)
-        if (traverse(PyList_GET_ITEM(objects, i), visit_mark, &w)) goto nomem;
+    if (mt__gc_objects(traverse_tracked, &w)) goto nomem;
     for (size_t i = 0; i < nfr; i++)
         if (traverse(fr[i].frame, visit_mark, &w) || mt__frame_locals(fr[i].frame, local_mark, &w)) goto nomem;
     while (w.nwork)
@@ -622,12 +658,6 @@ PyObject *memtrace_dump_heap(PyObject *self, PyObject *args, PyObject *kw) {
         goto done;
     }
     if (number(&w)) goto nomem;
-    for (int g = 0; g < 2; g++) {
-        PyObject *lst = PyObject_CallMethod(gc, "get_objects", "i", g);
-        if (!lst) goto done;
-        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(lst); i++) set_bit(&w, PyList_GET_ITEM(lst, i), 2, g);
-        Py_DECREF(lst);
-    }
 
     /* Pass 2: referrers. */
     if (!(w.indeg = PyMem_RawCalloc(w.n ? w.n : 1, sizeof *w.indeg))) goto nomem;
@@ -637,7 +667,10 @@ PyObject *memtrace_dump_heap(PyObject *self, PyObject *args, PyObject *kw) {
     /* Pass 3: write. */
     mt_diag d;
     mt_diag_clear(&d);
-    int rc = mt_writer_open(PyBytes_AS_STRING(path), NULL, &wr, &d);
+    /* zstd level 1: the process waits for the dump; level 3 would make the
+     * file some 10% smaller for twice the compression time. */
+    mt_writer_opts wopts = { 0, 1 };
+    int rc = mt_writer_open(PyBytes_AS_STRING(path), &wopts, &wr, &d);
     if (rc) {
         PyErr_Format(rc == MT_E_NOMEM ? PyExc_MemoryError : PyExc_OSError, "%s: %s", PyBytes_AS_STRING(path), d.msg);
         goto done;
@@ -674,8 +707,9 @@ PyObject *memtrace_dump_heap(PyObject *self, PyObject *args, PyObject *kw) {
     uint64_t roots = e.c_roots;
     while (modules && PyDict_Next(modules, &pos, &name, &mod)) {
         const char *nm = PyUnicode_Check(name) ? PyUnicode_AsUTF8(name) : NULL;
-        mt_root rt = { index_of(&w, (uintptr_t)mod), mt_str_c("module"), mt_str_c(nm ? nm : "?") };
+        mt_root rt = { 0, mt_str_c("module"), mt_str_c(nm ? nm : "?") };
         PyErr_Clear();
+        if (!lookup(&w, (uintptr_t)mod, &rt.obj)) continue; /* imported during the dump */
         roots++;
         if (mt_writer_add(wr, MT_KIND_ROOT, &rt)) break;
     }
@@ -686,7 +720,8 @@ PyObject *memtrace_dump_heap(PyObject *self, PyObject *args, PyObject *kw) {
         snprintf(fname, sizeof fname, "%s (thread %lu)", fn ? fn : "?", fr[i].thread);
         Py_XDECREF(code);
         PyErr_Clear();
-        mt_root rt = { index_of(&w, (uintptr_t)fr[i].frame), mt_str_c("frame"), mt_str_c(fname) };
+        mt_root rt = { 0, mt_str_c("frame"), mt_str_c(fname) };
+        lookup(&w, (uintptr_t)fr[i].frame, &rt.obj); /* marked before the walk began */
         roots++;
         if (mt_writer_add(wr, MT_KIND_ROOT, &rt)) break;
         local_emit_arg la = { &e, rt.obj };
@@ -709,8 +744,8 @@ nomem:
     PyErr_NoMemory();
 done:
     mt_writer_abandon(wr);
-    /* Let go of what we held, then of the object list; a frame marked
-     * twice (a frame both held and found) holds one reference only. */
+    /* Let go of what we held: one reference per marked object at most (a
+     * frame both held and found holds one). */
     for (size_t i = 0; i < w.nodd; i++)
         if (w.odd[i].flags & 1) Py_DECREF((PyObject *)(uintptr_t)w.odd[i].addr);
     for (size_t i = 0; i < w.nreg; i++) {
@@ -725,7 +760,6 @@ done:
     for (size_t i = nfr_held; i < nfr; i++) Py_DECREF(fr[i].frame); /* never marked */
     PyMem_RawFree(fr);
     walk_free(&w);
-    Py_XDECREF(objects);
     Py_XDECREF(e.types);
     Py_XDECREF(e.frames);
     Py_XDECREF(e.stacks);

@@ -5,9 +5,16 @@
 #include <Python.h>
 
 /* Calls fn(name, value, arg) for each bound local variable of a running
- * frame (frame_locals.c); stops at fn's nonzero return (then -1). */
+ * frame (cpython311.c); stops at fn's nonzero return (then -1). */
 typedef int (*mt__local_fn)(PyObject *name, PyObject *value, void *arg);
 int mt__frame_locals(PyObject *frame, mt__local_fn fn, void *arg);
+
+/* Calls fn(object, generation, arg) for every object the collector
+ * tracks; generation 3 is the permanent one of gc.freeze(). Stops at fn's
+ * nonzero return (then -1). With the GIL held and no collection possible:
+ * fn must not free objects or let the collector run (cpython311.c). */
+typedef int (*mt__object_fn)(PyObject *o, int generation, void *arg);
+int mt__gc_objects(mt__object_fn fn, void *arg);
 
 /* dump_heap(path, *, label=None, tracebacks=True, collect=False) -> dict */
 PyObject *memtrace_dump_heap(PyObject *self, PyObject *args, PyObject *kw);

@@ -20,6 +20,7 @@
 #include <internal/pycore_frame.h>
 #include <internal/pycore_gc.h>
 #include <internal/pycore_interp.h>
+#include <internal/pycore_object.h>
 #include "heapdump.h"
 
 #if PY_VERSION_HEX < 0x030B0000 || PY_VERSION_HEX >= 0x030C0000
@@ -47,3 +48,5 @@ int mt__gc_objects(mt__object_fn fn, void *arg) {
     }
     return 0;
 }
+
+size_t mt__preheader_size(PyTypeObject *t) { return _PyType_PreHeaderSize(t); }

@@ -16,6 +16,10 @@ int mt__frame_locals(PyObject *frame, mt__local_fn fn, void *arg);
 typedef int (*mt__object_fn)(PyObject *o, int generation, void *arg);
 int mt__gc_objects(mt__object_fn fn, void *arg);
 
+/* The bytes sys.getsizeof adds to __sizeof__ for instances of t: the
+ * collector's header and the managed dict's pointers before the object. */
+size_t mt__preheader_size(PyTypeObject *t);
+
 /* dump_heap(path, *, label=None, tracebacks=True, collect=False) -> dict */
 PyObject *memtrace_dump_heap(PyObject *self, PyObject *args, PyObject *kw);
 

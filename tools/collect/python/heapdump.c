@@ -262,6 +262,12 @@ static int lookup(walk *w, uintptr_t a, uint32_t *idx) {
     return 1;
 }
 
+/* The address of the lowest set bit of word k of r. */
+static inline PyObject *address_of(const region *r, uint32_t k, uint64_t bits) {
+    return (PyObject *)((uintptr_t)(r->base << REGION_SHIFT) |
+                        ((uintptr_t)(k * 64 + (uint32_t)__builtin_ctzll(bits)) << GRANULE_SHIFT));
+}
+
 /* Calls fn on every object in index order; stops at a nonzero return. */
 typedef int (*each_fn)(walk *w, PyObject *o, uint32_t idx, void *arg);
 
@@ -272,11 +278,8 @@ static int each_object(walk *w, each_fn fn, void *arg) {
     for (size_t i = 0; i < w->nreg; i++) {
         const region *r = w->reg[i];
         for (uint32_t k = 0; k < REGION_WORDS; k++)
-            for (uint64_t bits = r->mark[k]; bits; bits &= bits - 1, idx++) {
-                uintptr_t a = (uintptr_t)(r->base << REGION_SHIFT) |
-                              ((uintptr_t)(k * 64 + (uint32_t)__builtin_ctzll(bits)) << GRANULE_SHIFT);
-                if (fn(w, (PyObject *)a, idx, arg)) return -1;
-            }
+            for (uint64_t bits = r->mark[k]; bits; bits &= bits - 1, idx++)
+                if (fn(w, address_of(r, k, bits), idx, arg)) return -1;
     }
     return 0;
 }
@@ -764,11 +767,7 @@ done:
     for (size_t i = 0; i < w.nreg; i++) {
         region *r = w.reg[i];
         for (uint32_t k = 0; k < REGION_WORDS; k++)
-            for (uint64_t bits = r->held[k]; bits; bits &= bits - 1) {
-                uintptr_t a = (uintptr_t)(r->base << REGION_SHIFT) |
-                              ((uintptr_t)(k * 64 + (uint32_t)__builtin_ctzll(bits)) << GRANULE_SHIFT);
-                Py_DECREF((PyObject *)a);
-            }
+            for (uint64_t bits = r->held[k]; bits; bits &= bits - 1) Py_DECREF(address_of(r, k, bits));
     }
     for (size_t i = nfr_held; i < nfr; i++) Py_DECREF(fr[i].frame); /* never marked */
     PyMem_RawFree(fr);

@@ -4,6 +4,7 @@
  * version, an unclosed file. Each case checks the exact error and that
  * salvage recovers exactly the blocks left intact, computed from the clean
  * file's block table and the records the test wrote. */
+#include <msgpack.h>
 #include <zstd.h>
 #include "helpers.h"
 #include "memtrace/analyze.h"
@@ -553,6 +554,115 @@ START_TEST(kinds_from_a_newer_writer_are_skipped_and_counted) {
 }
 END_TEST
 
+/* Each way a trailer or index can be wrong while its checksums hold: the
+ * reader says what, scans instead, and loses nothing. */
+static void retrailer(unsigned char *c, uint64_t index_offset, uint32_t count) {
+    unsigned char *t = c + clean_size - MT__TRAILER_SIZE;
+    mt__put64(t, index_offset);
+    mt__put32(t + 8, count);
+    mt__put32(t + 12, mt__crc32(t, 12));
+}
+
+START_TEST(inconsistent_index_falls_back_to_scanning) {
+    build_fixture();
+    unsigned char *c = malloc(clean_size);
+    int lost[512] = { 0 };
+    struct { uint64_t at; uint32_t count; int flip_header; const char *msg; } cases[] = {
+        { 1ull << 40, (uint32_t)nblocks, 0, "index: index offset 1099511627776 is outside the file; scanning instead" },
+        { 0, (uint32_t)nblocks + 1, 0, "index: index block does not match the trailer; scanning instead" },
+        { 0, (uint32_t)nblocks, 1, "index: index block header is damaged; scanning instead" },
+        { 40, (uint32_t)nblocks, 0, "index: index block header is damaged; scanning instead" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        memcpy(c, clean, clean_size);
+        retrailer(c, cases[i].at ? cases[i].at : index_at, cases[i].count);
+        if (cases[i].flip_header) c[index_at + 12] ^= 1;
+        mt_snapshot *s;
+        mt_diag d;
+        mt_diag_clear(&d);
+        ck_assert_int_eq(mt_snapshot_load_mem(c, clean_size, "t", 0, &s, &d), MT_E_DAMAGED);
+        ck_assert_msg(strcmp(d.msg, cases[i].msg) == 0, "case %zu: %s", i, d.msg);
+        check_salvage(c, clean_size, -1, 0, expected(lost, NULL));
+    }
+    /* Entries that do not tile the file: the first says offset 17. */
+    memcpy(c, clean, clean_size);
+    mt_reader *r;
+    ck_assert_int_eq(mt_reader_open_mem(clean, clean_size, "t", &r, NULL), 0);
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    for (size_t i = 0; i < nblocks; i++) {
+        msgpack_pack_array(&pk, 6);
+        msgpack_pack_uint64(&pk, blocks[i].offset + (i == 0));
+        msgpack_pack_uint32(&pk, blocks[i].kind);
+        msgpack_pack_uint32(&pk, blocks[i].count);
+        msgpack_pack_uint64(&pk, blocks[i].first);
+        msgpack_pack_uint32(&pk, blocks[i].stored);
+        msgpack_pack_uint32(&pk, blocks[i].raw);
+    }
+    mt_reader_free(r);
+    ZSTD_CCtx *cc = ZSTD_createCCtx();
+    ZSTD_CCtx_setParameter(cc, ZSTD_c_checksumFlag, 1);
+    size_t cap = ZSTD_compressBound(sb.size);
+    size_t n = index_at + 36 + cap + MT__TRAILER_SIZE;
+    unsigned char *d2 = malloc(n);
+    memcpy(d2, clean, index_at);
+    size_t zn = ZSTD_compress2(cc, d2 + index_at + 36, cap, sb.data, sb.size);
+    ck_assert(!ZSTD_isError(zn));
+    ZSTD_freeCCtx(cc);
+    mt__bhdr h = { MT_KIND_INDEX, 0, (uint32_t)nblocks, 0, (uint32_t)zn, (uint32_t)sb.size };
+    mt__bhdr_put(d2 + index_at, &h);
+    unsigned char *t = d2 + index_at + 36 + zn;
+    mt__put64(t, index_at);
+    mt__put32(t + 8, (uint32_t)nblocks);
+    mt__put32(t + 12, mt__crc32(t, 12));
+    memcpy(t + 16, MT__END_MAGIC, 8);
+    n = index_at + 36 + zn + MT__TRAILER_SIZE;
+    mt_diag d;
+    mt_diag_clear(&d);
+    mt_snapshot *s;
+    ck_assert_int_eq(mt_snapshot_load_mem(d2, n, "t", 0, &s, &d), MT_E_DAMAGED);
+    ck_assert_str_eq(d.msg, "index: entry 0 does not follow the previous block; scanning instead");
+    ck_assert_int_eq(mt_snapshot_load_mem(d2, n, "t", MT_LOAD_REFS | MT_LOAD_SALVAGE, &s, &d), 0);
+    ck_assert_uint_eq(mt_snapshot_graph(s)->n_objects, NOBJ);
+    ck_assert_uint_eq(mt_snapshot_graph(s)->n_refs, NREF);
+    mt_snapshot_free(s);
+    msgpack_sbuffer_destroy(&sb);
+    free(d2);
+    free(c);
+}
+END_TEST
+
+START_TEST(json_export_of_a_salvage_leaves_lost_objects_out) {
+    build_fixture();
+    size_t k = 0;
+    while (blocks[k].kind != MT_KIND_OBJECT) k++;
+    k += 2; /* an objects block in the middle */
+    unsigned char *c = malloc(clean_size);
+    memcpy(c, clean, clean_size);
+    c[blocks[k].offset + 36 + blocks[k].stored / 2] ^= 0x01;
+    mt_snapshot *s;
+    ck_assert_int_eq(mt_snapshot_load_mem(c, clean_size, "t", MT_LOAD_LABELS | MT_LOAD_SALVAGE, &s, NULL), 0);
+    char *buf;
+    size_t len;
+    FILE *f = open_memstream(&buf, &len);
+    ck_assert_int_eq(mt_heapjson_export(s, f, NULL), 0);
+    fclose(f);
+    size_t objects = 0;
+    for (char *p = buf; (p = strstr(p, "\n{\"id\": ")); p++) objects++;
+    ck_assert_uint_eq(objects, NOBJ - blocks[k].count + 1 /* the root line */);
+    for (uint64_t i = blocks[k].first; i < blocks[k].first + blocks[k].count; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "%llu", (unsigned long long)obj_id[i]);
+        ck_assert_msg(strstr(buf, id) == NULL, "lost object %s is in the JSON", id);
+    }
+    free(buf);
+    mt_snapshot_free(s);
+    free(c);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("damage");
     TCase *tc = tcase_create("damage");
@@ -570,6 +680,8 @@ int main(void) {
     tcase_add_test(tc, random_flips_never_invent_data);
     tcase_add_test(tc, payload_rules_of_the_spec);
     tcase_add_test(tc, kinds_from_a_newer_writer_are_skipped_and_counted);
+    tcase_add_test(tc, inconsistent_index_falls_back_to_scanning);
+    tcase_add_test(tc, json_export_of_a_salvage_leaves_lost_objects_out);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

@@ -479,6 +479,75 @@ START_TEST(wrong_field_types_are_named) {
 }
 END_TEST
 
+/* Every encoding msgpack-c writes, cut at every byte before its end, is
+ * refused without reading past the cut. */
+START_TEST(mp_reader_refuses_every_cut_token) {
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    static char body[70000];
+    size_t starts[64];
+    int n = 0;
+#define TOKEN(stmt) do { starts[n++] = sb.size; stmt; } while (0)
+    TOKEN(msgpack_pack_uint8(&pk, 200));
+    TOKEN(msgpack_pack_uint16(&pk, 60000));
+    TOKEN(msgpack_pack_uint32(&pk, 4000000000u));
+    TOKEN(msgpack_pack_uint64(&pk, UINT64_MAX));
+    TOKEN(msgpack_pack_int8(&pk, -100));
+    TOKEN(msgpack_pack_int16(&pk, -30000));
+    TOKEN(msgpack_pack_int32(&pk, -2000000000));
+    TOKEN(msgpack_pack_int64(&pk, INT64_MIN));
+    TOKEN(msgpack_pack_float(&pk, 1.5f));
+    TOKEN(msgpack_pack_double(&pk, 2.5));
+    TOKEN((msgpack_pack_str(&pk, 40), msgpack_pack_str_body(&pk, body, 40)));
+    TOKEN((msgpack_pack_str(&pk, 300), msgpack_pack_str_body(&pk, body, 300)));
+    TOKEN((msgpack_pack_str(&pk, 66000), msgpack_pack_str_body(&pk, body, 66000)));
+    TOKEN((msgpack_pack_bin(&pk, 10), msgpack_pack_bin_body(&pk, body, 10)));
+    TOKEN((msgpack_pack_bin(&pk, 300), msgpack_pack_bin_body(&pk, body, 300)));
+    TOKEN((msgpack_pack_bin(&pk, 66000), msgpack_pack_bin_body(&pk, body, 66000)));
+    TOKEN(msgpack_pack_array(&pk, 300));
+    TOKEN(msgpack_pack_array(&pk, 70000));
+    TOKEN(msgpack_pack_map(&pk, 300));
+    TOKEN(msgpack_pack_map(&pk, 70000));
+    TOKEN((msgpack_pack_ext(&pk, 1, 1), msgpack_pack_ext_body(&pk, "a", 1)));
+    TOKEN((msgpack_pack_ext(&pk, 3, 1), msgpack_pack_ext_body(&pk, "abc", 3)));
+    TOKEN((msgpack_pack_ext(&pk, 300, 1), msgpack_pack_ext_body(&pk, body, 300)));
+    TOKEN((msgpack_pack_ext(&pk, 66000, 1), msgpack_pack_ext_body(&pk, body, 66000)));
+#undef TOKEN
+    starts[n] = sb.size;
+    int cuts = 0;
+    for (int i = 0; i < n; i++) {
+        const uint8_t *tok = (const uint8_t *)sb.data + starts[i];
+        size_t full = starts[i + 1] - starts[i];
+        /* An array or map header holds no elements: its token ends there. */
+        mt__mptok t;
+        const uint8_t *p = tok;
+        ck_assert_int_eq(mt__mp_next(&p, tok + full, &t), 0);
+        ck_assert_uint_eq((size_t)(p - tok), full);
+        /* Cut it: a copy exactly that long, so an over-read would be seen by ASan. */
+        size_t limit = full < 40 ? full : 6; /* long payloads: cutting the header is what matters */
+        for (size_t len = 0; len < limit; len++) {
+            uint8_t *copy = malloc(len ? len : 1);
+            memcpy(copy, tok, len);
+            p = copy;
+            ck_assert_msg(mt__mp_next(&p, copy + len, &t) == MT_E_MSGPACK, "token %d cut at %zu", i, len);
+            free(copy);
+            cuts++;
+        }
+        if (full >= 40) { /* and one byte short of the end */
+            uint8_t *copy = malloc(full - 1);
+            memcpy(copy, tok, full - 1);
+            p = copy;
+            ck_assert_int_eq(mt__mp_next(&p, copy + full - 1, &t), MT_E_MSGPACK);
+            free(copy);
+        }
+    }
+    ck_assert_int_gt(cuts, 80);
+    msgpack_sbuffer_destroy(&sb);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("format");
     TCase *tc = tcase_create("core");
@@ -494,6 +563,7 @@ int main(void) {
     tcase_add_test(tc, writer_memory_is_bounded_by_block_size);
     tcase_add_test(tc, prefetch_gives_the_same_records_in_any_order);
     tcase_add_test(tc, wrong_field_types_are_named);
+    tcase_add_test(tc, mp_reader_refuses_every_cut_token);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

@@ -3,6 +3,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include "common/cli.h"
 
 enum { OPT_FROM = 1, OPT_TO, OPT_SALVAGE };
@@ -26,6 +27,13 @@ static int parse_fmt(const mt_cli *c, const char *opt, const char *v) {
     if (!strcmp(v, "json")) return FMT_JSON;
     if (!strcmp(v, "snap")) return FMT_SNAP;
     mt_cli_usage_error(c, "%s must be json or snap, not '%s'", opt, v);
+}
+
+/* Removes a half-written output: only a regular file, never a device
+ * such as /dev/full or /dev/null, which root could otherwise delete. */
+static void remove_output(const char *path) {
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) remove(path);
 }
 
 static int guess_fmt(const char *path) {
@@ -69,7 +77,7 @@ int main(int argc, char **argv) {
             if (mt_heapjson_import(f, out, &diag)) {
                 /* Writer errors concern OUT; everything else, IN. */
                 code = mt_cli_fail(tool.name, diag.line || diag.code != MT_E_IO ? in : out, &diag);
-                remove(out);
+                remove_output(out);
             }
             if (f != stdin) fclose(f);
         }

@@ -49,9 +49,12 @@ char *mt_diag_format(const mt_diag *d, char *buf, size_t n) {
     char where[96] = "";
     if (d->line)
         snprintf(where, sizeof where, "line %u, column %u: ", (unsigned)d->line, (unsigned)d->column);
-    else if (d->block >= 0 && d->offset >= 0)
-        snprintf(where, sizeof where, "block %lld at offset %lld%s%s%s: ", (long long)d->block,
-                 (long long)d->offset, d->kind ? " (" : "", d->kind ? mt_kind_name(d->kind) : "", d->kind ? ")" : "");
+    else if (d->block >= 0) {
+        char at[40] = "";
+        if (d->offset >= 0) snprintf(at, sizeof at, " at offset %lld", (long long)d->offset);
+        snprintf(where, sizeof where, "block %lld%s%s%s%s: ", (long long)d->block, at, d->kind ? " (" : "",
+                 d->kind ? mt_kind_name(d->kind) : "", d->kind ? ")" : "");
+    }
     else if (d->offset >= 0)
         snprintf(where, sizeof where, "offset %lld: ", (long long)d->offset);
     snprintf(buf, n, "%s%s", where, d->msg[0] ? d->msg : mt_strerror(d->code));

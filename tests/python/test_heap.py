@@ -241,3 +241,8 @@ def test_bad_arguments():
     with pytest.raises(OSError, match="cannot create"):
         memtrace.dump_heap("/no/such/dir/x.snap")
     assert gc.isenabled()
+    probe = ["held only here"]
+    before = sys.getrefcount(probe)
+    with pytest.raises(OSError, match="No space left on device"):  # a full disk
+        memtrace.dump_heap("/dev/full")
+    assert gc.isenabled() and sys.getrefcount(probe) == before

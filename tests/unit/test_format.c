@@ -548,6 +548,17 @@ START_TEST(mp_reader_refuses_every_cut_token) {
 }
 END_TEST
 
+START_TEST(writer_reports_a_full_disk) {
+    /* /dev/full: every write fails with ENOSPC, as on a full disk. */
+    mt_writer *w = (mt_writer *)1;
+    mt_diag d;
+    mt_diag_clear(&d);
+    ck_assert_int_eq(mt_writer_open("/dev/full", NULL, &w, &d), MT_E_IO);
+    ck_assert_ptr_null(w);
+    ck_assert_str_eq(d.msg, "cannot write at offset 0: No space left on device");
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("format");
     TCase *tc = tcase_create("core");
@@ -564,6 +575,7 @@ int main(void) {
     tcase_add_test(tc, prefetch_gives_the_same_records_in_any_order);
     tcase_add_test(tc, wrong_field_types_are_named);
     tcase_add_test(tc, mp_reader_refuses_every_cut_token);
+    tcase_add_test(tc, writer_reports_a_full_disk);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

@@ -135,6 +135,8 @@ START_TEST(type_stats_match_hand_totals) {
     mt_snapshot_type_stats(s, 0, st);
     ck_assert_str_eq(g->type_names[st[0].type].ptr, "list");
     ck_assert_uint_eq(st[0].count, 5);
+    /* dict and str: 3 and 1 objects; by count dict comes before str. */
+    ck_assert_str_eq(g->type_names[st[1].type].ptr, "dict");
     ck_assert_uint_eq(g->n_roots, 1);
     ck_assert_uint_eq(g->root_obj[0], 8);
     ck_assert_str_eq(g->root_kind[0].ptr, "module");
@@ -386,6 +388,15 @@ START_TEST(every_error_code_has_a_name_and_text) {
     d.line = 3;
     d.column = 4;
     ck_assert_str_eq(mt_diag_format(&d, buf, sizeof buf), "line 3, column 4: x");
+    mt_diag_clear(&d);
+    d.block = 3;
+    d.offset = 77;
+    mt_diag_set(&d, MT_E_CORRUPT, "no block marker");
+    ck_assert_str_eq(mt_diag_format(&d, buf, sizeof buf), "block 3 at offset 77: no block marker");
+    d.block = 4;
+    d.offset = -1; /* a block whose offset is unknown: no "at offset" */
+    d.kind = MT_KIND_REF;
+    ck_assert_str_eq(mt_diag_format(&d, buf, sizeof buf), "block 4 (refs): no block marker");
     ck_assert_int_eq(mt_diag_set(NULL, MT_E_RANGE, "ignored"), MT_E_RANGE);
     mt_diag_clear(NULL);
 }
@@ -440,6 +451,51 @@ START_TEST(handles_work_from_threads_at_once) {
 }
 END_TEST
 
+START_TEST(save_and_export_error_contracts) {
+    char *path = tmp_path();
+    mt_writer *w;
+    ck_assert_int_eq(mt_writer_open(path, NULL, &w, NULL), 0);
+    mt_type tb = { 1, mt_str_c("b") }, ta = { 2, mt_str_c("a") };
+    mt_writer_add(w, MT_KIND_TYPE, &tb);
+    mt_writer_add(w, MT_KIND_TYPE, &ta);
+    mt_object o1 = { 5, 1, 10, 0, 0, 0 }, o2 = { 5, 2, 10, 0, 0, 0 }; /* the same id twice */
+    mt_writer_add(w, MT_KIND_OBJECT, &o1);
+    mt_writer_add(w, MT_KIND_OBJECT, &o2);
+    mt_ref r = { 0, 1, 0, mt_str_c(NULL) };
+    mt_writer_add(w, MT_KIND_REF, &r);
+    ck_assert_int_eq(mt_writer_close(w, NULL), 0);
+    mt_snapshot *s;
+    mt_diag d;
+    /* Loaded without references: neither save nor export can be whole. */
+    ck_assert_int_eq(mt_snapshot_load(path, 0, &s, NULL), 0);
+    mt_diag_clear(&d);
+    ck_assert_int_eq(mt_snapshot_save(s, "/tmp/never-written.snap", &d), MT_E_INVAL);
+    ck_assert_str_eq(d.msg, "references were not loaded");
+    ck_assert_int_eq(access("/tmp/never-written.snap", F_OK), -1);
+    FILE *f = fopen("/dev/null", "w");
+    mt_diag_clear(&d);
+    ck_assert_int_eq(mt_heapjson_export(s, f, &d), MT_E_INVAL);
+    /* Equal count and bytes: ranked by name, either way. */
+    mt_type_stat st[2];
+    mt_snapshot_type_stats(s, 1, st);
+    ck_assert_str_eq(mt_snapshot_graph(s)->type_names[st[0].type].ptr, "a");
+    mt_snapshot_type_stats(s, 0, st);
+    ck_assert_str_eq(mt_snapshot_graph(s)->type_names[st[0].type].ptr, "a");
+    mt_snapshot_free(s);
+    ck_assert_int_eq(mt_snapshot_load(path, MT_LOAD_LABELS, &s, NULL), 0);
+    mt_diag_clear(&d);
+    ck_assert_int_eq(mt_heapjson_export(s, f, &d), MT_E_RANGE);
+    ck_assert_str_eq(d.msg, "objects 0 and 1 share id 5, which the JSON heap form cannot express");
+    mt_diag_clear(&d);
+    ck_assert_int_eq(mt_snapshot_save(s, "/nonexistent-dir/x.snap", &d), MT_E_IO);
+    ck_assert_str_eq(d.msg, "cannot create: No such file or directory");
+    fclose(f);
+    mt_snapshot_free(s);
+    unlink(path);
+    free(path);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("snapshot");
     TCase *tc = tcase_create("snapshot");
@@ -455,6 +511,7 @@ int main(void) {
     tcase_add_test(tc, json_strings_numbers_and_escapes);
     tcase_add_test(tc, every_error_code_has_a_name_and_text);
     tcase_add_test(tc, handles_work_from_threads_at_once);
+    tcase_add_test(tc, save_and_export_error_contracts);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

@@ -457,6 +457,21 @@ static void *pf_main(void *arg) {
     }
 }
 
+/* Frees a prefetcher whose thread is not running (any more); synced: its
+ * mutex and condition were made. */
+static void pf_free(prefetch *pf, int synced) {
+    for (int i = 0; i < PF_SLOTS; i++) {
+        ZSTD_freeDCtx(pf->slot[i].z.dctx);
+        free(pf->slot[i].z.buf);
+    }
+    if (synced) {
+        pthread_mutex_destroy(&pf->mu);
+        pthread_cond_destroy(&pf->cv);
+    }
+    free(pf->order);
+    free(pf);
+}
+
 static void pf_stop(mt_reader *r) {
     prefetch *pf = r->pf;
     if (!pf) return;
@@ -465,14 +480,7 @@ static void pf_stop(mt_reader *r) {
     pthread_cond_broadcast(&pf->cv);
     pthread_mutex_unlock(&pf->mu);
     pthread_join(pf->thread, NULL);
-    for (int i = 0; i < PF_SLOTS; i++) {
-        ZSTD_freeDCtx(pf->slot[i].z.dctx);
-        free(pf->slot[i].z.buf);
-    }
-    pthread_mutex_destroy(&pf->mu);
-    pthread_cond_destroy(&pf->cv);
-    free(pf->order);
-    free(pf);
+    pf_free(pf, 1);
     r->pf = NULL;
 }
 
@@ -491,37 +499,18 @@ int mt_reader_prefetch(mt_reader *r, const size_t *blocks, size_t n) {
     if (n < 2 || raw < PF_MIN_RAW) return 0; /* nothing worth overlapping */
     prefetch *pf = calloc(1, sizeof *pf);
     if (!pf) return MT_E_NOMEM;
-    pf->order = malloc(n * sizeof *pf->order);
-    int ok = pf->order != NULL;
+    int ok = (pf->order = malloc(n * sizeof *pf->order)) != NULL;
     for (int i = 0; ok && i < PF_SLOTS; i++) ok = (pf->slot[i].z.dctx = ZSTD_createDCtx()) != NULL;
-    if (ok) {
-        for (size_t i = 0; i < n; i++) {
-            if (blocks[i] >= r->nblocks) ok = 0;
-            else pf->order[i] = blocks[i];
-        }
-        if (!ok) {
-            for (int i = 0; i < PF_SLOTS; i++) ZSTD_freeDCtx(pf->slot[i].z.dctx);
-            free(pf->order);
-            free(pf);
-            return MT_E_INVAL;
-        }
-    }
-    pf->n = n;
-    pf->r = r;
     if (!ok || pthread_mutex_init(&pf->mu, NULL) != 0) {
-        for (int i = 0; i < PF_SLOTS; i++) ZSTD_freeDCtx(pf->slot[i].z.dctx);
-        free(pf->order);
-        free(pf);
+        pf_free(pf, 0);
         return MT_E_NOMEM;
     }
     pthread_cond_init(&pf->cv, NULL);
+    memcpy(pf->order, blocks, n * sizeof *blocks);
+    pf->n = n;
+    pf->r = r;
     if (pthread_create(&pf->thread, NULL, pf_main, pf) != 0) {
-        /* No thread: everything is decompressed on open, as before. */
-        for (int i = 0; i < PF_SLOTS; i++) ZSTD_freeDCtx(pf->slot[i].z.dctx);
-        pthread_mutex_destroy(&pf->mu);
-        pthread_cond_destroy(&pf->cv);
-        free(pf->order);
-        free(pf);
+        pf_free(pf, 1); /* no thread: everything is decompressed on open, as before */
         return 0;
     }
     r->pf = pf;

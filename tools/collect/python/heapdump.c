@@ -65,13 +65,11 @@ typedef struct walk {
     struct odd *odd;                  /* misaligned objects, sorted by number() */
     size_t nodd, capodd;
     mt_u64map odd_set;                /* address -> position in odd */
-    int numbered;
     PyObject **work;                  /* untracked containers to traverse */
     size_t nwork, capwork;
     uint64_t n;                       /* objects marked */
     uint32_t *indeg;                  /* pass 2: referrers per index */
     const region *last;               /* the region found last: neighbours share one */
-    int failed;                       /* out of memory */
 } walk;
 
 static int grow_ptrs(void **p, size_t *cap, size_t n, size_t elem) {
@@ -93,7 +91,6 @@ static region *region_of(walk *w, uintptr_t a, int create) {
     if (!r || grow_ptrs((void **)&w->reg, &w->capreg, w->nreg, sizeof *w->reg) ||
         mt_u64map_put(&w->regions, base, (uint32_t)w->nreg)) {
         PyMem_RawFree(r);
-        w->failed = 1;
         return NULL;
     }
     r->base = base;
@@ -110,7 +107,7 @@ static int mark(walk *w, PyObject *o) {
         if (mt_u64map_get(&w->odd_set, a, &pos)) return 0;
         if (grow_ptrs((void **)&w->odd, &w->capodd, w->nodd, sizeof *w->odd) ||
             mt_u64map_put(&w->odd_set, a, (uint32_t)w->nodd))
-            return w->failed = 1, -1;
+            return -1;
         w->odd[w->nodd++] = (struct odd){ a, 0 };
         w->n++;
         return 1;
@@ -168,7 +165,7 @@ static int visit_mark(PyObject *o, void *arg) {
         Py_INCREF(o);
         set_bit(w, o, 1, 0);
         if (traverser(o)) {
-            if (grow_ptrs((void **)&w->work, &w->capwork, w->nwork, sizeof *w->work)) return w->failed = 1, -1;
+            if (grow_ptrs((void **)&w->work, &w->capwork, w->nwork, sizeof *w->work)) return -1;
             w->work[w->nwork++] = o;
         }
     }
@@ -228,7 +225,6 @@ static int number(walk *w) {
         region *r = w->reg[i];
         if (mt_u64map_put(&w->regions, r->base, (uint32_t)i)) return -1;
         r->first = next;
-        w->numbered = 1;
         uint32_t c = 0;
         for (uint32_t k = 0; k < REGION_WORDS; k++) {
             if (!(k & 7)) r->prefix[k >> 3] = c;
@@ -299,7 +295,6 @@ typedef struct emitter {
     uint32_t src;
     PyObject *container;   /* what src is, for labels */
     Py_ssize_t position;   /* list and tuple items, in visiting order */
-    PyObject **keys;       /* dicts: the key of each value, by value */
     uint64_t refs, bytes, c_roots;
     int rc;
 } emitter;

@@ -105,6 +105,15 @@ static void prefetch_kind(loader *L, int kind) {
     free(order);
 }
 
+/* Marks block i failed with code and msg, and says so in d. */
+static void fail_block(loader *L, size_t i, const mt_block_info *b, mt_diag *d, int code, const char *msg) {
+    mt_reader_block_fail(L->r, i, code, msg);
+    d->block = (int64_t)i;
+    d->offset = (int64_t)b->offset;
+    d->kind = b->kind;
+    mt_diag_set(d, code, "%s", msg);
+}
+
 /* kind 0 stands for every kind the loader does not keep. */
 static int each_block(loader *L, int kind, record_fn fn, start_fn start, undo_fn undo) {
     size_t nb = mt_reader_block_count(L->r);
@@ -117,13 +126,8 @@ static int each_block(loader *L, int kind, record_fn fn, start_fn start, undo_fn
         mt_diag_clear(&d);
         char mark[64], why[160] = "";
         int rc = start ? start(L, b, mark, why, sizeof why) : 0;
-        if (rc) {
-            mt_reader_block_fail(L->r, i, rc, why);
-            d.block = (int64_t)i;
-            d.offset = (int64_t)b->offset;
-            d.kind = b->kind;
-            mt_diag_set(&d, rc, "%s", why);
-        } else
+        if (rc) fail_block(L, i, b, &d, rc, why);
+        else
             rc = mt_reader_block_open(L->r, i, &c, &d);
         int opened = !rc;
         mt_record rec;
@@ -136,11 +140,7 @@ static int each_block(loader *L, int kind, record_fn fn, start_fn start, undo_fn
             if (frc) {
                 char msg[200];
                 snprintf(msg, sizeof msg, "record %llu: %s", (unsigned long long)c.index - 1, why);
-                mt_reader_block_fail(L->r, i, frc, msg);
-                d.block = (int64_t)i;
-                d.offset = (int64_t)b->offset;
-                d.kind = b->kind;
-                mt_diag_set(&d, frc, "%s", msg);
+                fail_block(L, i, b, &d, frc, msg);
                 rc = frc;
             }
         }

@@ -151,11 +151,13 @@ void mt_cli_warn_damage(const char *tool, const char *file, const mt_snapshot *s
     for (size_t i = 0; i < n; i++) {
         const mt_damage *d = mt_snapshot_damage(s, i);
         char what[320], size[16];
-        int k = 0;
-        if (d->block >= 0) k = snprintf(what, sizeof what, "block %lld at offset %" PRIu64, (long long)d->block, d->offset);
-        else k = snprintf(what, sizeof what, "offset %" PRIu64, d->offset);
-        if (d->kind) k += snprintf(what + k, sizeof what - (size_t)k, " (%s)", mt_kind_name(d->kind));
-        snprintf(what + k, sizeof what - (size_t)k, ": %s", d->msg);
+        mt_diag where;
+        mt_diag_clear(&where);
+        where.block = d->block;
+        where.offset = (int64_t)d->offset;
+        where.kind = d->kind;
+        mt_diag_set(&where, d->code, "%s", d->msg);
+        mt_diag_format(&where, what, sizeof what);
         if (d->records)
             mt_cli_warn(tool, file, "salvage: %s; dropped %s %" PRIu64 "..%" PRIu64 " (%" PRIu64 " records, %s)",
                         what, mt_kind_name(d->kind), d->first, d->first + d->records - 1, d->records,

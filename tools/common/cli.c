@@ -263,3 +263,60 @@ void mt_jw_value(mt_jw *w, const char *key, const mt_value *v) {
     jw_key(w, key);
     mt_json_put_value(w->out, v);
 }
+
+void mt_jw_int(mt_jw *w, const char *key, int64_t v) {
+    jw_key(w, key);
+    fprintf(w->out, "%" PRId64, v);
+}
+
+void mt_jw_null(mt_jw *w, const char *key) {
+    jw_key(w, key);
+    fputs("null", w->out);
+}
+
+/* ---- loading and output shared by the tools ---- */
+
+int mt_cli_load(const char *tool, const char *path, unsigned flags, int salvage, mt_snapshot **out) {
+    mt_diag diag;
+    mt_diag_clear(&diag);
+    diag.file = path;
+    int rc = mt_snapshot_load(strcmp(path, "-") ? path : "/dev/stdin", flags | (salvage ? MT_LOAD_SALVAGE : 0), out,
+                              &diag);
+    if (rc) {
+        int code = mt_cli_fail(tool, path, &diag);
+        if (rc == MT_E_DAMAGED) fprintf(stderr, "%s: %s: use --salvage to read its intact blocks\n", tool, path);
+        return code;
+    }
+    if (salvage) mt_cli_warn_damage(tool, path, *out);
+    return 0;
+}
+
+int mt_cli_finish(const char *tool) {
+    if (fflush(stdout) || ferror(stdout)) {
+        fprintf(stderr, "%s: cannot write the output: %s\n", tool, strerror(errno));
+        return MT_EXIT_INPUT;
+    }
+    return MT_EXIT_OK;
+}
+
+const char *mt_signed_bytes(int64_t n, char *buf) {
+    char h[16];
+    mt_human_bytes(n < 0 ? (uint64_t)0 - (uint64_t)n : (uint64_t)n, h);
+    snprintf(buf, 24, "%s%s", n < 0 ? "-" : n > 0 ? "+" : "", h);
+    return buf;
+}
+
+void mt_csv_str(FILE *out, const char *s, size_t n) {
+    int quote = 0;
+    for (size_t i = 0; i < n && !quote; i++) quote = s[i] == ',' || s[i] == '"' || s[i] == '\n' || s[i] == '\r';
+    if (!quote) {
+        fwrite(s, 1, n, out);
+        return;
+    }
+    fputc('"', out);
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '"') fputc('"', out);
+        fputc(s[i], out);
+    }
+    fputc('"', out);
+}

@@ -91,5 +91,22 @@ void mt_jw_uint(mt_jw *w, const char *key, uint64_t v);
 void mt_jw_double(mt_jw *w, const char *key, double v);
 void mt_jw_bool(mt_jw *w, const char *key, int v);
 void mt_jw_value(mt_jw *w, const char *key, const mt_value *v);
+void mt_jw_int(mt_jw *w, const char *key, int64_t v);
+void mt_jw_null(mt_jw *w, const char *key);
+
+/* Loads path ('-' reads standard input) with flags, plus MT_LOAD_SALVAGE
+ * when salvage is set; prints the error, or the salvage's warnings.
+ * @return 0, or the exit code to leave with. */
+int mt_cli_load(const char *tool, const char *path, unsigned flags, int salvage, mt_snapshot **out);
+
+/* Flushes standard output. @return MT_EXIT_OK, or MT_EXIT_INPUT with a
+ * message when the output could not be written (a full disk). */
+int mt_cli_finish(const char *tool);
+
+/* "+1.5 KiB", "-12 B", "0 B". buf needs 24 bytes. */
+const char *mt_signed_bytes(int64_t n, char *buf);
+
+/* One CSV field, quoted when it holds a comma, quote or line break. */
+void mt_csv_str(FILE *out, const char *s, size_t n);
 
 #endif

@@ -8,5 +8,8 @@
 #include "memtrace/format.h"
 #include "memtrace/snapshot.h"
 #include "memtrace/heapjson.h"
+#include "memtrace/sites.h"
+#include "memtrace/diff.h"
+#include "memtrace/graph.h"
 
 #endif

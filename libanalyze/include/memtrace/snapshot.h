@@ -113,6 +113,19 @@ const mt_damage *mt_snapshot_damage(const mt_snapshot *s, size_t i);
 uint64_t mt_snapshot_dropped_refs(const mt_snapshot *s);
 uint64_t mt_snapshot_lost_objects(const mt_snapshot *s);
 
+/* Calls fn on every record of kind in the snapshot's intact blocks, in
+ * file order, reading the source again (kinds the loader does not keep:
+ * frames, stacks, allocations, DataFrame and GPU records). rec points to
+ * the struct of that kind; its strings last until fn returns. A nonzero
+ * return from fn stops the walk and is returned. A source that cannot be
+ * read twice (a pipe) holding records of the kind fails with MT_E_STATE.
+ * @return 0, fn's code, or MT_E_IO, MT_E_STATE, MT_E_NOMEM. */
+typedef int (*mt_record_fn)(void *arg, const void *rec);
+int mt_snapshot_each(const mt_snapshot *s, mt_kind kind, mt_record_fn fn, void *arg, mt_diag *diag);
+
+/* Records of kind in the snapshot's intact blocks (0 when none). */
+uint64_t mt_snapshot_count(const mt_snapshot *s, mt_kind kind);
+
 /* Per-type totals. */
 typedef struct mt_type_stat {
     uint32_t type;           /* index into type_names */

@@ -17,6 +17,7 @@
  * (bench/heap_collect: 122 MB in all). */
 #define Py_BUILD_CORE 1
 #include <Python.h>
+#include <internal/pycore_dict.h>
 #include <internal/pycore_frame.h>
 #include <internal/pycore_gc.h>
 #include <internal/pycore_interp.h>
@@ -50,3 +51,25 @@ int mt__gc_objects(mt__object_fn fn, void *arg) {
 }
 
 size_t mt__preheader_size(PyTypeObject *t) { return _PyType_PreHeaderSize(t); }
+
+/* Instance attributes in 3.11 live in a values array beside the object
+ * until something asks for __dict__; the names are the type's shared keys.
+ * Read in place: asking for __dict__ would build the dict for good. */
+PyObject *mt__attribute_name(PyObject *owner, PyObject *value) {
+    PyTypeObject *t = Py_TYPE(owner);
+    if (!(t->tp_flags & Py_TPFLAGS_MANAGED_DICT)) return NULL;
+    PyDictValues *values = *_PyObject_ValuesPointer(owner);
+    PyDictKeysObject *keys = ((PyHeapTypeObject *)t)->ht_cached_keys;
+    if (!values || !keys || keys->dk_kind != DICT_KEYS_SPLIT) return NULL;
+    Py_ssize_t n = keys->dk_nentries < 64 ? keys->dk_nentries : 64;
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (values->values[i] == value) return DK_UNICODE_ENTRIES(keys)[i].me_key;
+    return NULL;
+}
+
+PyObject *mt__instance_dict(PyObject *owner) {
+    PyTypeObject *t = Py_TYPE(owner);
+    if (t->tp_flags & Py_TPFLAGS_MANAGED_DICT) return *_PyObject_ManagedDictPointer(owner);
+    if (t->tp_dictoffset > 0) return *(PyObject **)((char *)owner + t->tp_dictoffset);
+    return NULL;
+}

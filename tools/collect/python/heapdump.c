@@ -360,6 +360,18 @@ static int visit_emit(PyObject *o, void *arg) {
         r.label = mt_str_c("__class__");
     } else if (PyModule_Check(c) && o == PyModule_GetDict(c)) {
         r.label = mt_str_c("__dict__");
+    } else if (!PyType_Check(c)) {
+        PyObject *name;
+        if (PyDict_CheckExact(o) && o == mt__instance_dict(c)) r.label = mt_str_c("__dict__");
+        else if ((name = mt__attribute_name(c, o)) && PyUnicode_Check(name)) {
+            Py_ssize_t len;
+            const char *nm = PyUnicode_AsUTF8AndSize(name, &len);
+            if (nm) {
+                r.label.ptr = nm;
+                r.label.len = (size_t)len;
+            } else
+                PyErr_Clear();
+        }
     }
     e->refs++;
     return emit_rc(e, mt_writer_add(e->wr, MT_KIND_REF, &r));

@@ -20,6 +20,14 @@ int mt__gc_objects(mt__object_fn fn, void *arg);
  * collector's header and the managed dict's pointers before the object. */
 size_t mt__preheader_size(PyTypeObject *t);
 
+/* The name of the instance attribute of owner whose value is value when
+ * owner keeps its attributes without a dict (3.11's inline values);
+ * NULL when it does not. Borrowed; no side effects. */
+PyObject *mt__attribute_name(PyObject *owner, PyObject *value);
+
+/* owner's __dict__ if it has one already; NULL otherwise. Never makes one. */
+PyObject *mt__instance_dict(PyObject *owner);
+
 /* dump_heap(path, *, label=None, tracebacks=True, collect=False) -> dict */
 PyObject *memtrace_dump_heap(PyObject *self, PyObject *args, PyObject *kw);
 

@@ -1,0 +1,84 @@
+/* Comparing two snapshots group by group: what grew, what is new, what was
+ * freed. */
+#ifndef MEMTRACE_DIFF_H
+#define MEMTRACE_DIFF_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "memtrace/errors.h"
+#include "memtrace/snapshot.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* What the rows group by, and where their counts and bytes come from. */
+typedef enum mt_group_by {
+    MT_BY_TYPE = 0,    /* objects by qualified type name */
+    MT_BY_MODULE,      /* objects by the module part of the type name ("builtins" without one) */
+    MT_BY_SITE,        /* "file:line" of the innermost allocation frame */
+    MT_BY_TRACEBACK,   /* every frame of the allocation, innermost first */
+    MT_BY_COLUMN,      /* DataFrame columns, "frame.column": deep bytes, rows */
+    MT_BY_DEVICE       /* GPU segments, "gpuN/pool": reserved bytes, segments */
+} mt_group_by;
+
+/* "type", "module", "site", "traceback", "column", "device". */
+const char *mt_group_by_name(mt_group_by by);
+/* @return 0 and *by, or MT_E_INVAL for a name not in the list. */
+int mt_group_by_parse(const char *name, mt_group_by *by);
+
+/* Whether s holds what grouping by `by` needs: objects for type and
+ * module; for site and traceback, objects that carry a stack or else
+ * allocation records; DataFrame columns; GPU segments.
+ * @return 0, or MT_E_NOTFOUND with diag saying what is missing. */
+int mt_diff_check(const mt_snapshot *s, mt_group_by by, mt_diag *diag);
+
+/* Whether a and b come from the same process (equal meta "pid" and
+ * "host"), so that objects can be matched by identity. */
+int mt_diff_same_process(const mt_snapshot *a, const mt_snapshot *b);
+
+typedef struct mt_diff_row {
+    const char *group;         /* owned by the diff */
+    uint64_t count_a, bytes_a; /* in the first snapshot */
+    uint64_t count_b, bytes_b; /* in the second */
+    /* Only when mt_diff.matched: objects in b only, in a only, in both
+     * (bytes as in b). */
+    uint64_t new_count, new_bytes;
+    uint64_t freed_count, freed_bytes;
+    uint64_t kept_count, kept_bytes;
+} mt_diff_row;
+
+typedef struct mt_diff {
+    mt_group_by by;
+    int matched;               /* objects were matched by id and type */
+    size_t n_rows;
+    mt_diff_row *rows;
+    mt_diff_row total;         /* over every row; group is "total" */
+    void *impl;                /* the group names and the table behind them */
+} mt_diff;
+
+/* Groups a and b by `by` and fills d (caller-owned). Objects are matched
+ * by identity (id and type name) when both come from the same process
+ * and the groups are made of objects. Lost placeholders are left out.
+ * Rows come in no particular order; sort them with mt_diff_sort().
+ * @return 0, or MT_E_NOTFOUND (see mt_diff_check; diag->file is not set,
+ *         the message says which snapshot), what mt_snapshot_each()
+ *         returns, MT_E_NOMEM. */
+int mt_diff_compute(const mt_snapshot *a, const mt_snapshot *b, mt_group_by by, mt_diff *d, mt_diag *diag);
+
+typedef enum mt_diff_key {
+    MT_DIFF_BY_DELTA = 0,      /* bytes gained, most first (losses last) */
+    MT_DIFF_BY_BYTES,          /* bytes in b */
+    MT_DIFF_BY_COUNT           /* count in b */
+} mt_diff_key;
+
+/* Sorts the rows, larger first, ties by group name. */
+void mt_diff_sort(mt_diff *d, mt_diff_key key);
+
+/* Frees what d holds and empties it. Safe on an empty d. */
+void mt_diff_free(mt_diff *d);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,46 @@
+/* Allocation sites: the call stacks of a snapshot (frame and stack
+ * records), for grouping objects and allocations by where they were made. */
+#ifndef MEMTRACE_SITES_H
+#define MEMTRACE_SITES_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "memtrace/errors.h"
+#include "memtrace/snapshot.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct mt_sites mt_sites;
+
+/* Reads the snapshot's frame and stack records (an empty table when it
+ * has none). A stack naming a frame or parent that no record defines is
+ * kept and shown as "<unknown>" at that point.
+ * @return 0, or what mt_snapshot_each() returns, MT_E_NOMEM. */
+int mt_sites_load(const mt_snapshot *s, mt_sites **out, mt_diag *diag);
+
+/* NULL is a no-op. */
+void mt_sites_free(mt_sites *t);
+
+/* Stacks in the table. */
+size_t mt_sites_count(const mt_sites *t);
+
+/* The innermost frame of stack: 1 and its file, function and line, or 0
+ * when the stack or its frame is unknown (stack 0 is always unknown). */
+int mt_sites_frame(const mt_sites *t, uint32_t stack, mt_str *file, mt_str *function, uint32_t *line);
+
+/* The stack's caller (0 at the outermost frame or when unknown). */
+uint32_t mt_sites_parent(const mt_sites *t, uint32_t stack);
+
+/* Writes the stack as text into buf (n bytes, always NUL-terminated when
+ * n > 0): "file:line" of the innermost frame, or with whole != 0 every
+ * frame, innermost first, joined by " < ". An unknown stack is
+ * "<unknown>". A chain that loops is cut where it repeats.
+ * @return the length the whole text needs, as snprintf does. */
+size_t mt_sites_format(const mt_sites *t, uint32_t stack, int whole, char *buf, size_t n);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

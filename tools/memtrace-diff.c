@@ -1,0 +1,208 @@
+/* memtrace-diff: what grew between two snapshots. */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include "common/cli.h"
+
+enum { OPT_BY = 1, OPT_TOP, OPT_MIN_DELTA, OPT_SORT, OPT_FORMAT, OPT_SALVAGE };
+
+static const mt_opt opts[] = {
+    { OPT_BY, 'b', "by", "type|module|site|traceback|column|device", "what to group by (default: type)" },
+    { OPT_TOP, 'n', "top", "N", "show the first N groups, 0 for all (default: 20)" },
+    { OPT_MIN_DELTA, 0, "min-delta", "BYTES", "leave out groups whose bytes changed by less than BYTES" },
+    { OPT_SORT, 's', "sort", "delta|bytes|count", "order of the groups, larger first (default: delta)" },
+    { OPT_FORMAT, 'f', "format", "text|json|csv", "output format (default: text)" },
+    { OPT_SALVAGE, 0, "salvage", NULL, "read damaged files' intact blocks and say what was dropped" },
+    { 0, 0, NULL, NULL, NULL },
+};
+
+static const mt_tool tool = {
+    "memtrace-diff", "A.snap B.snap",
+    "Compare two snapshots group by group: count and bytes in each, the change, and, when both come from the\n"
+    "same process, the objects new in B, freed since A and surviving, matched by id and type.",
+    opts, 2, 2, NULL,
+};
+
+enum { FMT_TEXT, FMT_JSON, FMT_CSV };
+
+static int64_t delta(uint64_t b, uint64_t a) { return (int64_t)(b - a); }
+static uint64_t absdelta(uint64_t b, uint64_t a) { return b > a ? b - a : a - b; }
+
+/* Percent change of bytes; "new" when A had none. */
+static const char *percent(const mt_diff_row *r, char *buf) {
+    if (!r->bytes_a) return r->bytes_b ? "new" : "0.0%";
+    snprintf(buf, 24, "%+.1f%%", 100.0 * ((double)r->bytes_b - (double)r->bytes_a) / (double)r->bytes_a);
+    return buf;
+}
+
+static void describe(const char *label, const char *file, const mt_snapshot *s) {
+    const mt_value *pid = mt_snapshot_meta_get(s, "pid"), *host = mt_snapshot_meta_get(s, "host"),
+                   *lab = mt_snapshot_meta_get(s, "label");
+    printf("%s: %s", label, file);
+    if (pid && pid->type == MT_VAL_UINT) printf(", pid %" PRIu64, pid->v.u);
+    if (host && host->type == MT_VAL_STR) printf(" on %.*s", (int)host->v.s.len, host->v.s.ptr);
+    if (lab && lab->type == MT_VAL_STR) printf(", \"%.*s\"", (int)lab->v.s.len, lab->v.s.ptr);
+    putchar('\n');
+}
+
+/* Long site names keep their end (the line number), others their start. */
+static void print_group(const char *g, int width, int keep_end) {
+    int n = (int)strlen(g);
+    if (n <= width) printf("%-*s", width, g);
+    else if (keep_end) printf("...%s", g + n - (width - 3));
+    else printf("%.*s...", width - 3, g);
+}
+
+static void text_row(const mt_diff_row *r, int width, int keep_end, int matched) {
+    char h1[16], h2[16], h3[24], p[24];
+    printf("  ");
+    print_group(r->group, width, keep_end);
+    printf(" %10" PRIu64 " %10" PRIu64 " %+10" PRId64 " %10s %10s %11s %8s", r->count_a, r->count_b,
+           delta(r->count_b, r->count_a), mt_human_bytes(r->bytes_a, h1), mt_human_bytes(r->bytes_b, h2),
+           mt_signed_bytes(delta(r->bytes_b, r->bytes_a), h3), percent(r, p));
+    if (matched) printf(" %9" PRIu64 " %9" PRIu64 " %9" PRIu64, r->new_count, r->freed_count, r->kept_count);
+    putchar('\n');
+}
+
+static void json_row(mt_jw *w, const char *key, const mt_diff_row *r, int matched) {
+    mt_jw_begin_object(w, key);
+    mt_jw_cstr(w, "group", r->group);
+    mt_jw_uint(w, "count_a", r->count_a);
+    mt_jw_uint(w, "count_b", r->count_b);
+    mt_jw_int(w, "count_delta", delta(r->count_b, r->count_a));
+    mt_jw_uint(w, "bytes_a", r->bytes_a);
+    mt_jw_uint(w, "bytes_b", r->bytes_b);
+    mt_jw_int(w, "bytes_delta", delta(r->bytes_b, r->bytes_a));
+    if (r->bytes_a) mt_jw_double(w, "percent", 100.0 * ((double)r->bytes_b - (double)r->bytes_a) / (double)r->bytes_a);
+    else mt_jw_null(w, "percent");
+    if (matched) {
+        mt_jw_uint(w, "new_count", r->new_count);
+        mt_jw_uint(w, "new_bytes", r->new_bytes);
+        mt_jw_uint(w, "freed_count", r->freed_count);
+        mt_jw_uint(w, "freed_bytes", r->freed_bytes);
+        mt_jw_uint(w, "surviving_count", r->kept_count);
+        mt_jw_uint(w, "surviving_bytes", r->kept_bytes);
+    }
+    mt_jw_end_object(w);
+}
+
+static void csv_row(const mt_diff_row *r, int matched) {
+    char p[32] = "";
+    if (r->bytes_a) snprintf(p, sizeof p, "%.4f", 100.0 * ((double)r->bytes_b - (double)r->bytes_a) / (double)r->bytes_a);
+    mt_csv_str(stdout, r->group, strlen(r->group));
+    printf(",%" PRIu64 ",%" PRIu64 ",%" PRId64 ",%" PRIu64 ",%" PRIu64 ",%" PRId64 ",%s", r->count_a, r->count_b,
+           delta(r->count_b, r->count_a), r->bytes_a, r->bytes_b, delta(r->bytes_b, r->bytes_a), p);
+    if (matched)
+        printf(",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 "\n", r->new_count, r->new_bytes,
+               r->freed_count, r->freed_bytes, r->kept_count, r->kept_bytes);
+    else
+        printf(",,,,,,\n");
+}
+
+int main(int argc, char **argv) {
+    mt_cli c;
+    mt_cli_init(&c, &tool, argc, argv);
+    const char *v;
+    int id, fmt = FMT_TEXT, salvage = 0;
+    uint64_t top = 20, min_delta = 0;
+    mt_group_by by = MT_BY_TYPE;
+    mt_diff_key key = MT_DIFF_BY_DELTA;
+    while ((id = mt_cli_next(&c, &v)))
+        switch (id) {
+        case OPT_BY:
+            if (mt_group_by_parse(v, &by))
+                mt_cli_usage_error(&c, "--by must be type, module, site, traceback, column or device, not '%s'", v);
+            break;
+        case OPT_TOP: top = mt_cli_uint(&c, "--top", v); break;
+        case OPT_MIN_DELTA: min_delta = mt_cli_uint(&c, "--min-delta", v); break;
+        case OPT_SORT:
+            if (!strcmp(v, "delta")) key = MT_DIFF_BY_DELTA;
+            else if (!strcmp(v, "bytes")) key = MT_DIFF_BY_BYTES;
+            else if (!strcmp(v, "count")) key = MT_DIFF_BY_COUNT;
+            else mt_cli_usage_error(&c, "--sort must be delta, bytes or count, not '%s'", v);
+            break;
+        case OPT_FORMAT:
+            if (!strcmp(v, "text")) fmt = FMT_TEXT;
+            else if (!strcmp(v, "json")) fmt = FMT_JSON;
+            else if (!strcmp(v, "csv")) fmt = FMT_CSV;
+            else mt_cli_usage_error(&c, "--format must be text, json or csv, not '%s'", v);
+            break;
+        case OPT_SALVAGE: salvage = 1; break;
+        }
+    const char *fa = c.args[0], *fb = c.args[1];
+    if (!strcmp(fa, "-") && !strcmp(fb, "-")) mt_cli_usage_error(&c, "only one of A and B can be '-'");
+    mt_snapshot *a, *b;
+    int code = mt_cli_load(tool.name, fa, 0, salvage, &a);
+    if (code) return code;
+    if ((code = mt_cli_load(tool.name, fb, 0, salvage, &b))) return code;
+    mt_diag diag;
+    mt_diag_clear(&diag);
+    for (int side = 0; side < 2; side++) {
+        diag.file = side ? fb : fa;
+        if (mt_diff_check(side ? b : a, by, &diag)) return mt_cli_fail(tool.name, diag.file, &diag);
+    }
+    mt_diff d;
+    diag.file = NULL;
+    if (mt_diff_compute(a, b, by, &d, &diag)) return mt_cli_fail(tool.name, NULL, &diag);
+    mt_diff_sort(&d, key);
+    int objects = by == MT_BY_TYPE || by == MT_BY_MODULE || d.matched;
+    const char *note = d.matched ? NULL
+                       : objects && !mt_diff_same_process(a, b)
+                           ? "the snapshots come from different processes: compared by group only"
+                           : NULL;
+    /* Rows to show: above --min-delta, the first --top of them. */
+    size_t shown = 0, kept = 0;
+    mt_diff_row *rows = d.rows;
+    for (size_t i = 0; i < d.n_rows; i++)
+        if (absdelta(rows[i].bytes_b, rows[i].bytes_a) >= min_delta) rows[kept++] = rows[i];
+    shown = top && kept > top ? top : kept;
+
+    if (fmt == FMT_JSON) {
+        mt_jw w;
+        mt_jw_init(&w, stdout);
+        mt_jw_begin_object(&w, NULL);
+        mt_jw_cstr(&w, "a", fa);
+        mt_jw_cstr(&w, "b", fb);
+        mt_jw_cstr(&w, "by", mt_group_by_name(by));
+        mt_jw_bool(&w, "matched", d.matched);
+        if (note) mt_jw_cstr(&w, "note", note);
+        mt_jw_uint(&w, "groups_total", d.n_rows);
+        mt_jw_uint(&w, "groups_shown", shown);
+        mt_jw_begin_array(&w, "groups");
+        for (size_t i = 0; i < shown; i++) json_row(&w, NULL, &rows[i], d.matched);
+        mt_jw_end_array(&w);
+        json_row(&w, "total", &d.total, d.matched);
+        mt_jw_end_object(&w);
+    } else if (fmt == FMT_CSV) {
+        printf("group,count_a,count_b,count_delta,bytes_a,bytes_b,bytes_delta,percent,new_count,new_bytes,"
+               "freed_count,freed_bytes,surviving_count,surviving_bytes\n");
+        for (size_t i = 0; i < shown; i++) csv_row(&rows[i], d.matched);
+    } else {
+        describe("A", fa, a);
+        describe("B", fb, b);
+        printf("grouped by %s; ", mt_group_by_name(by));
+        if (d.matched) printf("objects matched by id and type (same process)\n");
+        else if (note) printf("note: %s\n", note);
+        else printf("records compared by group\n");
+        int width = 5, keep_end = by == MT_BY_SITE || by == MT_BY_TRACEBACK;
+        for (size_t i = 0; i < shown; i++) {
+            int n = (int)strlen(rows[i].group);
+            if (n > width) width = n;
+        }
+        if (width > 48) width = 48;
+        printf("\n  %-*s %10s %10s %10s %10s %10s %11s %8s", width, "group", "count A", "count B", "change", "bytes A",
+               "bytes B", "change", "%");
+        if (d.matched) printf(" %9s %9s %9s", "new", "freed", "surviving");
+        putchar('\n');
+        for (size_t i = 0; i < shown; i++) text_row(&rows[i], width, keep_end, d.matched);
+        text_row(&d.total, width, 0, d.matched);
+        if (kept > shown) printf("  (%zu more groups; --top 0 shows all)\n", kept - shown);
+        if (d.n_rows > kept)
+            printf("  (%zu groups changed by less than %" PRIu64 " bytes)\n", d.n_rows - kept, min_delta);
+    }
+    mt_diff_free(&d);
+    mt_snapshot_free(a);
+    mt_snapshot_free(b);
+    free(c.args);
+    return mt_cli_finish(tool.name);
+}

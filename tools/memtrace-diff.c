@@ -137,10 +137,8 @@ int main(int argc, char **argv) {
     if ((code = mt_cli_load(tool.name, fb, 0, salvage, &b))) return code;
     mt_diag diag;
     mt_diag_clear(&diag);
-    for (int side = 0; side < 2; side++) {
-        diag.file = side ? fb : fa;
-        if (mt_diff_check(side ? b : a, by, &diag)) return mt_cli_fail(tool.name, diag.file, &diag);
-    }
+    int side;
+    if (mt_diff_check_pair(a, b, by, &side, &diag)) return mt_cli_fail(tool.name, side ? fb : fa, &diag);
     mt_diff d;
     diag.file = NULL;
     if (mt_diff_compute(a, b, by, &d, &diag)) return mt_cli_fail(tool.name, NULL, &diag);

@@ -132,6 +132,16 @@ int mt_diff_check(const mt_snapshot *s, mt_group_by by, mt_diag *diag) {
     return mt_diag_set(diag, MT_E_INVAL, "unknown grouping %d", (int)by);
 }
 
+int mt_diff_check_pair(const mt_snapshot *a, const mt_snapshot *b, mt_group_by by, int *side, mt_diag *diag) {
+    /* Sites may be missing from one side: a tracemalloc snapshot taken
+     * just after tracing started holds no traces, and that is an answer. */
+    if ((by == MT_BY_SITE || by == MT_BY_TRACEBACK) && (!mt_diff_check(a, by, NULL) || !mt_diff_check(b, by, NULL)))
+        return 0;
+    for (*side = 0; *side < 2; ++*side)
+        if (mt_diff_check(*side ? b : a, by, diag)) return diag ? diag->code : MT_E_NOTFOUND;
+    return 0;
+}
+
 static int str_eq(mt_str x, mt_str y) { return x.len == y.len && !memcmp(x.ptr, y.ptr, x.len); }
 
 int mt_diff_same_process(const mt_snapshot *a, const mt_snapshot *b) {
@@ -405,9 +415,9 @@ int mt_diff_compute(const mt_snapshot *a, const mt_snapshot *b, mt_group_by by, 
     memset(d, 0, sizeof *d);
     mt_diag dd;
     mt_diag_clear(&dd);
-    for (int side = 0; side < 2; side++)
-        if (mt_diff_check(side ? b : a, by, &dd))
-            return mt_diag_set(diag, dd.code, "the %s snapshot %s", side ? "second" : "first", dd.msg);
+    int side;
+    if (mt_diff_check_pair(a, b, by, &side, &dd))
+        return mt_diag_set(diag, dd.code, "the %s snapshot %s", side ? "second" : "first", dd.msg);
     table *t = calloc(1, sizeof *t);
     if (!t) return mt_diag_set(diag, MT_E_NOMEM, "out of memory");
     d->impl = t;

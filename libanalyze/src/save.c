@@ -3,29 +3,27 @@
 #include <string.h>
 #include "snapshot_impl.h"
 
+typedef struct copy_ctx {
+    mt_writer *w;
+    mt_kind kind;
+} copy_ctx;
+
+static int copy_record(void *arg, const void *rec) {
+    copy_ctx *c = arg;
+    return mt_writer_add(c->w, c->kind, rec);
+}
+
 /* Copies every record of the kinds the loader does not keep from the
- * source's intact blocks. A block is read through once to check it before
- * any of it is written, so that a damaged block adds nothing. */
+ * source's intact blocks, kind by kind. */
 static int copy_other_kinds(const mt_snapshot *s, mt_writer *w, mt_diag *diag) {
-    mt_reader *r;
-    int rc = s->path ? mt_reader_open(s->path, &r, diag) : mt_reader_open_mem(s->mem, s->mem_size, "", &r, diag);
-    if (rc) return rc;
-    mt_record rec;
-    for (size_t i = 0; i < mt_reader_block_count(r) && !rc; i++) {
-        const mt_block_info *b = mt_reader_block(r, i);
-        int k = b->kind;
-        if (b->status != MT_BLOCK_OK || k == MT_KIND_META || k == MT_KIND_TYPE || k == MT_KIND_OBJECT ||
-            k == MT_KIND_REF || k == MT_KIND_ROOT || k < 1 || k > MT_KIND_MAX)
+    for (int k = 1; k <= MT_KIND_MAX; k++) {
+        if (k == MT_KIND_META || k == MT_KIND_TYPE || k == MT_KIND_OBJECT || k == MT_KIND_REF || k == MT_KIND_ROOT)
             continue;
-        mt_cursor c;
-        int n = 0;
-        if (mt_reader_block_open(r, i, &c, NULL)) continue;
-        while ((n = mt_cursor_next(&c, &rec.u, NULL)) == 1) {}
-        if (n < 0 || mt_reader_block_open(r, i, &c, NULL)) continue;
-        while (!rc && mt_cursor_next(&c, &rec.u, NULL) == 1) rc = mt_writer_add(w, (mt_kind)k, &rec.u);
+        copy_ctx c = { w, (mt_kind)k };
+        int rc = mt_snapshot_each(s, (mt_kind)k, copy_record, &c, diag);
+        if (rc) return mt_diag_set(diag, rc, "cannot copy %s records: %s", mt_kind_name(k), mt_strerror(rc));
     }
-    mt_reader_free(r);
-    return rc ? mt_diag_set(diag, rc, "cannot copy records: %s", mt_strerror(rc)) : 0;
+    return 0;
 }
 
 int mt_snapshot_save(const mt_snapshot *s, const char *path, mt_diag *diag) {

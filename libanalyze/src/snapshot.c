@@ -590,11 +590,15 @@ static int load_common(mt_reader *r, const char *name, unsigned flags, mt_snapsh
         for (size_t i = 0; i < s->n_damage; i++) s->damage[i] = *mt_reader_damage(r, i);
     else if (s->n_damage)
         s->n_damage = 0;
-    mt_reader_free(r);
     if (rc) {
+        mt_reader_free(r);
         mt_snapshot_free(s);
         return rc;
     }
+    /* Kept for the kinds the load does not keep; its mapping costs
+     * address space, not memory. */
+    mt_reader_prefetch(r, NULL, 0);
+    s->reader = r;
     /* What the accessors hand out, made once: known kinds first, then 0. */
     for (int k = 1; k <= MT_KIND_MAX + 1; k++) {
         int kk = k == MT_KIND_MAX + 1 ? 0 : k;
@@ -611,14 +615,7 @@ int mt_snapshot_load(const char *path, unsigned flags, mt_snapshot **out, mt_dia
     *out = NULL;
     mt_reader *r;
     int rc = mt_reader_open(path, &r, diag);
-    if (rc) return rc;
-    rc = load_common(r, path, flags, out, diag);
-    if (!rc && !((*out)->path = strdup(path))) {
-        mt_snapshot_free(*out);
-        *out = NULL;
-        return NOMEM(diag);
-    }
-    return rc;
+    return rc ? rc : load_common(r, path, flags, out, diag);
 }
 
 int mt_snapshot_load_mem(const void *data, size_t size, const char *name, unsigned flags, mt_snapshot **out,
@@ -626,13 +623,7 @@ int mt_snapshot_load_mem(const void *data, size_t size, const char *name, unsign
     *out = NULL;
     mt_reader *r;
     int rc = mt_reader_open_mem(data, size, name, &r, diag);
-    if (rc) return rc;
-    rc = load_common(r, name, flags, out, diag);
-    if (!rc) {
-        (*out)->mem = data;
-        (*out)->mem_size = size;
-    }
-    return rc;
+    return rc ? rc : load_common(r, name, flags, out, diag);
 }
 
 void mt_snapshot_free(mt_snapshot *s) {
@@ -655,7 +646,7 @@ void mt_snapshot_free(mt_snapshot *s) {
     free(s->labels);
     free(s->pool);
     free(s->damage);
-    free(s->path);
+    mt_reader_free(s->reader);
     free(s);
 }
 

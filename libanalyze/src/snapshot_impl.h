@@ -40,9 +40,7 @@ struct mt_snapshot {
     size_t n_damage;
     uint64_t dropped_refs, lost_objects;
 
-    char *path;          /* the source, for mt_snapshot_save() */
-    const void *mem;
-    size_t mem_size;
+    mt_reader *reader;   /* kept open for mt_snapshot_each() and save */
     mt_graph graph;      /* filled once the load has succeeded */
 };
 

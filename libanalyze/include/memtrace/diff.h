@@ -33,6 +33,12 @@ int mt_group_by_parse(const char *name, mt_group_by *by);
  * @return 0, or MT_E_NOTFOUND with diag saying what is missing. */
 int mt_diff_check(const mt_snapshot *s, mt_group_by by, mt_diag *diag);
 
+/* Whether the pair can be grouped by `by`: both must pass mt_diff_check,
+ * except for sites, where one is enough (the other then has none).
+ * @return 0, or MT_E_NOTFOUND with *side (0 for a, 1 for b) naming the
+ *         snapshot that lacks them and diag saying what is missing. */
+int mt_diff_check_pair(const mt_snapshot *a, const mt_snapshot *b, mt_group_by by, int *side, mt_diag *diag);
+
 /* Whether a and b come from the same process (equal meta "pid" and
  * "host"), so that objects can be matched by identity. */
 int mt_diff_same_process(const mt_snapshot *a, const mt_snapshot *b);
@@ -61,8 +67,8 @@ typedef struct mt_diff {
  * by identity (id and type name) when both come from the same process
  * and the groups are made of objects. Lost placeholders are left out.
  * Rows come in no particular order; sort them with mt_diff_sort().
- * @return 0, or MT_E_NOTFOUND (see mt_diff_check; diag->file is not set,
- *         the message says which snapshot), what mt_snapshot_each()
+ * @return 0, or MT_E_NOTFOUND (see mt_diff_check_pair; the message says
+ *         which snapshot), what mt_snapshot_each()
  *         returns, MT_E_NOMEM. */
 int mt_diff_compute(const mt_snapshot *a, const mt_snapshot *b, mt_group_by by, mt_diff *d, mt_diag *diag);
 

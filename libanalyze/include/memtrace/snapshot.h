@@ -77,7 +77,7 @@ typedef struct mt_kind_stat {
 int mt_snapshot_load(const char *path, unsigned flags, mt_snapshot **out,
                      mt_diag *diag);
 
-/* Same over a caller-owned buffer that must outlive the call. */
+/* Same over a caller-owned buffer that must outlive the snapshot. */
 int mt_snapshot_load_mem(const void *data, size_t size, const char *name,
                          unsigned flags, mt_snapshot **out, mt_diag *diag);
 
@@ -114,12 +114,14 @@ uint64_t mt_snapshot_dropped_refs(const mt_snapshot *s);
 uint64_t mt_snapshot_lost_objects(const mt_snapshot *s);
 
 /* Calls fn on every record of kind in the snapshot's intact blocks, in
- * file order, reading the source again (kinds the loader does not keep:
- * frames, stacks, allocations, DataFrame and GPU records). rec points to
- * the struct of that kind; its strings last until fn returns. A nonzero
- * return from fn stops the walk and is returned. A source that cannot be
- * read twice (a pipe) holding records of the kind fails with MT_E_STATE.
- * @return 0, fn's code, or MT_E_IO, MT_E_STATE, MT_E_NOMEM. */
+ * file order, reading them again from the source, which the snapshot
+ * keeps open (kinds the loader does not keep: frames, stacks,
+ * allocations, DataFrame and GPU records). rec points to the struct of
+ * that kind; its strings last until fn returns. A nonzero return from fn
+ * stops the walk and is returned. Calls on one snapshot must not overlap
+ * (they share its reader).
+ * @return 0, fn's code, or MT_E_NOMEM, MT_E_STATE (a buffer given to
+ *         mt_snapshot_load_mem changed since the load). */
 typedef int (*mt_record_fn)(void *arg, const void *rec);
 int mt_snapshot_each(const mt_snapshot *s, mt_kind kind, mt_record_fn fn, void *arg, mt_diag *diag);
 

@@ -269,6 +269,40 @@ static PyObject *Writer_add_root(WriterObject *self, PyObject *args, PyObject *k
     Py_RETURN_NONE;
 }
 
+static PyObject *Writer_add_frame(WriterObject *self, PyObject *args, PyObject *kw) {
+    static char *kwlist[] = { "id", "file", "line", "function", NULL };
+    unsigned int id, line;
+    PyObject *file, *function = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "IOI|O", kwlist, &id, &file, &line, &function) || check_open(self))
+        return NULL;
+    if (!id) return PyErr_Format(PyExc_ValueError, "frame ids start at 1");
+    mt_frame f = { id, { NULL, 0 }, { NULL, 0 }, line };
+    if (as_str(file, &f.file, "file") || as_str(function, &f.function, "function")) return NULL;
+    return add(self, MT_KIND_FRAME, &f);
+}
+
+static PyObject *Writer_add_stack(WriterObject *self, PyObject *args, PyObject *kw) {
+    static char *kwlist[] = { "id", "frame", "parent", NULL };
+    unsigned int id, frame, parent = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "II|I", kwlist, &id, &frame, &parent) || check_open(self)) return NULL;
+    if (!id) return PyErr_Format(PyExc_ValueError, "stack ids start at 1");
+    mt_stack st = { id, frame, parent };
+    return add(self, MT_KIND_STACK, &st);
+}
+
+static PyObject *Writer_add_alloc(WriterObject *self, PyObject *args, PyObject *kw) {
+    static char *kwlist[] = { "size", "stack", "op", "count", "address", "time_ns", "thread", "domain", NULL };
+    unsigned long long size, count = 0, address = 0, time_ns = 0;
+    unsigned int stack = 0, op = MT_ALLOC_LIVE, thread = 0, domain = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "K|I$IKKKII", kwlist, &size, &stack, &op, &count, &address, &time_ns,
+                                     &thread, &domain) ||
+        check_open(self))
+        return NULL;
+    if (op > MT_ALLOC_LIVE) return PyErr_Format(PyExc_ValueError, "op must be ALLOC (0), FREE (1) or LIVE (2), not %u", op);
+    mt_alloc a = { time_ns, op, address, size, stack, thread, domain, count };
+    return add(self, MT_KIND_ALLOC, &a);
+}
+
 static PyObject *Writer_flush(WriterObject *self, PyObject *unused) {
     if (check_open(self)) return NULL;
     int rc = mt_writer_flush(self->w);
@@ -345,6 +379,13 @@ static PyMethodDef Writer_methods[] = {
       "add_ref(src_id, dst_id, label=None, weak=False)\n\nA reference; its ends may be added later." },
     { "add_root", (PyCFunction)(void (*)(void))Writer_add_root, METH_VARARGS | METH_KEYWORDS,
       "add_root(id, kind='other', name=None)\n\nMarks an object as held from outside the graph." },
+    { "add_frame", (PyCFunction)(void (*)(void))Writer_add_frame, METH_VARARGS | METH_KEYWORDS,
+      "add_frame(id, file, line, function=None): a source location; ids start at 1" },
+    { "add_stack", (PyCFunction)(void (*)(void))Writer_add_stack, METH_VARARGS | METH_KEYWORDS,
+      "add_stack(id, frame, parent=0): a call stack, its innermost frame and its caller's stack" },
+    { "add_alloc", (PyCFunction)(void (*)(void))Writer_add_alloc, METH_VARARGS | METH_KEYWORDS,
+      "add_alloc(size, stack=0, *, op=LIVE, count=1, address=0, time_ns=0, thread=0, domain=0):\n"
+      "an allocation event, or with op=LIVE the live blocks of a stack (count of them, size in all)" },
     { "flush", (PyCFunction)Writer_flush, METH_NOARGS,
       "flush()\n\nWrites every unfinished block, so that what was added survives a crash." },
     { "close", (PyCFunction)Writer_close, METH_NOARGS,

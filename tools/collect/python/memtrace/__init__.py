@@ -20,8 +20,10 @@ import signal
 
 from ._memtrace import FORMAT_MAJOR, FORMAT_MINOR, Writer, __version__, dump_heap
 
-__all__ = ["Writer", "dump_heap", "install_signal_handler", "snapshot_path", "FORMAT_MAJOR", "FORMAT_MINOR",
-           "__version__"]
+from ._tracemalloc import import_tracemalloc
+
+__all__ = ["Writer", "dump_heap", "import_tracemalloc", "install_signal_handler", "snapshot_path", "FORMAT_MAJOR",
+           "FORMAT_MINOR", "__version__"]
 
 
 def snapshot_path(directory, tag):

@@ -66,7 +66,7 @@ def main():
         return statistics.median(sum(r[k] for k in keys) for r in rs)
 
     b = runs[0]
-    print("bench/graph: dominators (Lengauer-Tarjan) and retained sizes")
+    print("bench/graph: dominators (Lengauer-Tarjan, balanced) and retained sizes")
     print("%d objects, %d references, %d reachable; medians of 3 runs\n" % (b["objects"], b["refs"], b["reachable"]))
     print("%-40s %10s %12s" % ("phase (10M-object graph)", "seconds", "peak RSS"))
     for k in ("load", "dominators", "type_retained", "cycles"):

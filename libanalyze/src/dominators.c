@@ -1,7 +1,7 @@
 /* Dominators and retained sizes (graph.h).
  *
- * The simple Lengauer-Tarjan algorithm: path compression without
- * balancing, O(m log n) whatever the shape. Semi-NCA and Cooper-Harvey-
+ * The Lengauer-Tarjan algorithm with balanced linking, O(m alpha(m, n))
+ * whatever the shape. Semi-NCA and Cooper-Harvey-
  * Kennedy are simpler but go quadratic on a list whose nodes one array
  * also holds (an LRU cache), a shape heaps are full of. Everything after
  * the DFS works on DFS numbers, so the arrays are dense and the virtual
@@ -67,22 +67,20 @@ static uint32_t number(const mt_graph *g, uint32_t *num, uint32_t *vertex, uint3
     return next;
 }
 
-/* What eval() touches of a vertex, packed so that one step up the forest
- * costs one cache miss rather than four: on 10M objects the separate
- * arrays spent most of the time waiting for memory. lsemi caches
- * semi[label], so that comparing labels needs no further load. */
+/* A vertex of the link-eval forest, every field eval() and link() read
+ * packed together: on 10M objects nearly every step up the forest is a
+ * cache miss, and one miss a step is what the time is made of. Indices
+ * are DFS numbers plus one; 0 is the sentinel (size 0, lsemi 0). lsemi
+ * caches semi[label], so comparing labels needs no further load. */
 typedef struct lt_node {
-    uint32_t ancestor, label, lsemi, semi;
+    uint32_t ancestor, label, lsemi, child, size, semi;
 } lt_node;
 
-/* eval() of the algorithm: compresses the forest path above v and returns
- * v, whose label (and lsemi) is then the vertex of least semi on it. The
- * compression walks up with an explicit stack first, then applies the
- * updates top down, exactly as the recursive version does. */
-static void eval(uint32_t v, lt_node *t, uint32_t *stk) {
-    if (t[v].ancestor == NONE) return;
+/* compress() of the algorithm, its recursion turned into a walk up that
+ * keeps the path in stk, then the updates applied top down. */
+static void compress(uint32_t v, lt_node *t, uint32_t *stk) {
     uint32_t top = 0, x = v;
-    while (t[t[x].ancestor].ancestor != NONE) {
+    while (t[t[x].ancestor].ancestor != 0) {
         stk[top++] = x;
         x = t[x].ancestor;
     }
@@ -97,11 +95,57 @@ static void eval(uint32_t v, lt_node *t, uint32_t *stk) {
     }
 }
 
+/* eval(): the vertex of least semi on v's forest path, and that semi. */
+static uint32_t eval(uint32_t v, lt_node *t, uint32_t *stk, uint32_t *semi) {
+    if (t[v].ancestor == 0) {
+        *semi = t[v].lsemi;
+        return t[v].label;
+    }
+    compress(v, t, stk);
+    const lt_node *a = &t[t[v].ancestor];
+    if (a->lsemi >= t[v].lsemi) {
+        *semi = t[v].lsemi;
+        return t[v].label;
+    }
+    *semi = a->lsemi;
+    return a->label;
+}
+
+/* link(v, w) with the balancing of the sophisticated version, which keeps
+ * the forest shallow: simple linking left paths of six misses an eval on
+ * 10M objects (bench/graph). */
+static void link(uint32_t v, uint32_t w, lt_node *t) {
+    uint32_t s = w;
+    while (t[w].lsemi < t[t[s].child].lsemi) {
+        uint32_t cs = t[s].child, ccs = t[cs].child;
+        if (t[s].size + t[ccs].size >= 2 * t[cs].size) {
+            t[cs].ancestor = s;
+            t[s].child = ccs;
+        } else {
+            t[cs].size = t[s].size;
+            t[s].ancestor = cs;
+            s = cs;
+        }
+    }
+    t[s].label = t[w].label;
+    t[s].lsemi = t[w].lsemi;
+    t[v].size += t[w].size;
+    if (t[v].size < 2 * t[w].size) {
+        uint32_t x = s;
+        s = t[v].child;
+        t[v].child = x;
+    }
+    while (s != 0) {
+        t[s].ancestor = v;
+        s = t[s].child;
+    }
+}
+
 int mt_dominators_compute(const mt_graph *g, mt_dominators *d, mt_diag *diag) {
     memset(d, 0, sizeof *d);
     if (need_refs(g, diag)) return MT_E_INVAL;
     uint32_t n = g->n_objects;
-    size_t cap = (size_t)n + 1;
+    size_t cap = (size_t)n + 2;
     uint32_t *num = malloc(cap * 4), *vertex = malloc(cap * 4), *parent = malloc(cap * 4), *idom = malloc(cap * 4),
              *bucket = malloc(cap * 4), *stk = malloc(cap * 4), *cur = malloc(cap * 4);
     lt_node *t = malloc(cap * sizeof *t);
@@ -113,12 +157,12 @@ int mt_dominators_compute(const mt_graph *g, mt_dominators *d, mt_diag *diag) {
     uint32_t N = number(g, num, vertex, parent, stk, cur);
     free(cur);
     cur = NULL;
-    for (uint32_t k = 0; k < N; k++) {
-        t[k] = (lt_node){ NONE, k, k, k };
-        bucket[k] = NONE;
-    }
-    /* The buckets chain through idom, which is only written once a vertex
-     * has left its bucket. */
+    /* From here on, DFS number k is forest vertex k + 1. */
+    t[0] = (lt_node){ 0, 0, 0, 0, 0, 0 };
+    for (uint32_t k = 1; k <= N; k++) t[k] = (lt_node){ 0, k, k, 0, 1, k };
+    for (uint32_t k = 0; k <= N; k++) bucket[k] = NONE;
+    /* The buckets (by forest vertex) chain DFS numbers through idom, which
+     * is only written once a vertex has left its bucket. */
     uint32_t *bchain = idom;
     uint32_t ps[64];
     for (uint32_t w = N - 1; w >= 1; w--) {
@@ -132,7 +176,7 @@ int mt_dominators_compute(const mt_graph *g, mt_dominators *d, mt_diag *diag) {
             __builtin_prefetch(&is_root[v2]);
             __builtin_prefetch(&g->in_src[g->in_off[v2]]);
         }
-        uint32_t v = vertex[w], sw = is_root[v] ? 0 : t[w].semi;
+        uint32_t v = vertex[w], W = w + 1, sw = is_root[v] ? 1 : W;
         uint32_t e = g->in_off[v], end = g->in_off[v + 1];
         while (e < end) {
             uint32_t k = 0;
@@ -144,33 +188,34 @@ int mt_dominators_compute(const mt_graph *g, mt_dominators *d, mt_diag *diag) {
                  * semi is its number. */
                 if (p == NONE) continue;
                 if (p < w) {
-                    if (p < sw) sw = p;
+                    if (p + 1 < sw) sw = p + 1;
                     continue;
                 }
-                __builtin_prefetch(&t[p]);
-                ps[k++] = p;
+                __builtin_prefetch(&t[p + 1]);
+                ps[k++] = p + 1;
             }
             for (uint32_t i = 0; i < k; i++) {
-                eval(ps[i], t, stk);
-                if (t[ps[i]].lsemi < sw) sw = t[ps[i]].lsemi;
+                uint32_t c;
+                eval(ps[i], t, stk, &c);
+                if (c < sw) sw = c;
             }
         }
-        t[w].semi = t[w].lsemi = sw;
+        t[W].semi = t[W].lsemi = sw;
         bchain[w] = bucket[sw];
         bucket[sw] = w;
-        uint32_t pw = parent[w];
-        t[w].ancestor = pw;
-        for (uint32_t x = bucket[pw]; x != NONE;) {
-            uint32_t nx = bchain[x];
-            eval(x, t, stk);
-            bchain[x] = t[x].lsemi < t[x].semi ? t[x].label : pw; /* now x's idom, or to be fixed below */
+        uint32_t PW = parent[w] + 1;
+        link(PW, W, t);
+        for (uint32_t x = bucket[PW]; x != NONE;) {
+            uint32_t nx = bchain[x], c;
+            uint32_t u = eval(x + 1, t, stk, &c);
+            bchain[x] = c < t[x + 1].semi ? u - 1 : parent[w]; /* now x's idom, or to be fixed below */
             x = nx;
         }
-        bucket[pw] = NONE;
+        bucket[PW] = NONE;
     }
     idom[0] = 0;
     for (uint32_t w = 1; w < N; w++)
-        if (idom[w] != t[w].semi) idom[w] = idom[idom[w]];
+        if (idom[w] != t[w + 1].semi - 1) idom[w] = idom[idom[w]];
 
     /* Retained sizes bottom up: an idom always has a smaller number. */
     d->retained = calloc(n ? n : 1, 8);

@@ -131,17 +131,20 @@ int main(int argc, char **argv) {
         }
     const char *fa = c.args[0], *fb = c.args[1];
     if (!strcmp(fa, "-") && !strcmp(fb, "-")) mt_cli_usage_error(&c, "only one of A and B can be '-'");
-    mt_snapshot *a, *b;
-    int code = mt_cli_load(tool.name, fa, 0, salvage, &a);
-    if (code) return code;
-    if ((code = mt_cli_load(tool.name, fb, 0, salvage, &b))) return code;
+    mt_snapshot *a = NULL, *b = NULL;
+    mt_diff d;
     mt_diag diag;
     mt_diag_clear(&diag);
-    int side;
-    if (mt_diff_check_pair(a, b, by, &side, &diag)) return mt_cli_fail(tool.name, side ? fb : fa, &diag);
-    mt_diff d;
-    diag.file = NULL;
-    if (mt_diff_compute(a, b, by, &d, &diag)) return mt_cli_fail(tool.name, NULL, &diag);
+    int side, code = mt_cli_load(tool.name, fa, 0, salvage, &a);
+    if (!code) code = mt_cli_load(tool.name, fb, 0, salvage, &b);
+    if (!code && mt_diff_check_pair(a, b, by, &side, &diag)) code = mt_cli_fail(tool.name, side ? fb : fa, &diag);
+    if (!code && mt_diff_compute(a, b, by, &d, &diag)) code = mt_cli_fail(tool.name, NULL, &diag);
+    if (code) {
+        mt_snapshot_free(a);
+        mt_snapshot_free(b);
+        free(c.args);
+        return code;
+    }
     mt_diff_sort(&d, key);
     int objects = by == MT_BY_TYPE || by == MT_BY_MODULE || d.matched;
     const char *note = d.matched ? NULL

@@ -385,14 +385,22 @@ int main(int argc, char **argv) {
     const char *file = c.args[0];
     mt_snapshot *s;
     int code = mt_cli_load(tool.name, file, MT_LOAD_LABELS, salvage, &s);
-    if (code) return code;
+    if (code) {
+        free(c.args);
+        return code;
+    }
     S = s;
     G = mt_snapshot_graph(s);
     mt_dominators d;
     mt_diag diag;
     mt_diag_clear(&diag);
     diag.file = file;
-    if (mt_dominators_compute(G, &d, &diag)) return mt_cli_fail(tool.name, file, &diag);
+    if (mt_dominators_compute(G, &d, &diag)) {
+        code = mt_cli_fail(tool.name, file, &diag);
+        mt_snapshot_free(s);
+        free(c.args);
+        return code;
+    }
 
     if (idom_csv || retained_csv) {
         printf(idom_csv ? "id,idom\n" : "id,type,size,retained\n");
@@ -411,9 +419,9 @@ int main(int argc, char **argv) {
         uint32_t o;
         if (!parse_id(dot_what, &oid) || !find_id(oid, &o)) {
             fprintf(stderr, "%s: --dot: no object has the id '%s'\n", tool.name, dot_what);
-            return MT_EXIT_INPUT;
-        }
-        print_dot(o, depth, &d);
+            code = MT_EXIT_INPUT;
+        } else
+            print_dot(o, depth, &d);
     } else {
         uint32_t ntop = (uint32_t)top;
         uint32_t *best = malloc(((size_t)ntop + 1) * 4);
@@ -583,5 +591,5 @@ int main(int argc, char **argv) {
     mt_dominators_free(&d);
     mt_snapshot_free(s);
     free(c.args);
-    return mt_cli_finish(tool.name);
+    return code ? code : mt_cli_finish(tool.name);
 }

@@ -456,7 +456,7 @@ static int finish_refs(loader *L) {
         s->out_dst = sorted;
         free(L->src);
         L->src = NULL;
-        qsort(s->labels, s->n_labels, sizeof(label_ent), cmp_label);
+        if (s->n_labels) qsort(s->labels, s->n_labels, sizeof(label_ent), cmp_label);
     }
     return build_in_edges(s);
 }

@@ -4,6 +4,7 @@
 #define MT_ARRAY_H
 
 #include <stdlib.h>
+#include <string.h>
 
 /* Makes room for element n in *arr (elements of elem bytes, capacity
  * *cap), doubling. @return 0, or -1 with *arr unchanged. */
@@ -14,6 +15,25 @@ static inline int mt__grow(void **arr, size_t *cap, size_t n, size_t elem) {
     if (!np) return -1;
     *arr = np;
     *cap = nc;
+    return 0;
+}
+
+/* Appends s[0..n) and a NUL to a string pool (*pool of *len bytes used,
+ * *cap allocated), doubling; *at gets the offset of the copy, which stays
+ * valid when the pool moves. @return 0, or -1 with the pool unchanged. */
+static inline int mt__pool_add(char **pool, size_t *len, size_t *cap, const char *s, size_t n, size_t *at) {
+    if (*len + n + 1 > *cap) {
+        size_t nc = *cap ? *cap : 4096;
+        while (nc < *len + n + 1) nc *= 2;
+        char *np = (char *)realloc(*pool, nc);
+        if (!np) return -1;
+        *pool = np;
+        *cap = nc;
+    }
+    if (n) memcpy(*pool + *len, s, n);
+    (*pool)[*len + n] = 0;
+    *at = *len;
+    *len += n + 1;
     return 0;
 }
 

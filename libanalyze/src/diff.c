@@ -71,18 +71,7 @@ static int64_t row_of(table *t, const char *name, size_t len) {
     if (mt__grow((void **)&t->rows, &t->cap, t->n, sizeof(mt_diff_row)) ||
         mt__grow((void **)&t->name_at, &t->cap_names, t->n, sizeof(size_t)))
         return -1;
-    if (t->pool_len + len + 1 > t->pool_cap) {
-        size_t nc = t->pool_cap ? t->pool_cap * 2 : 4096;
-        while (nc < t->pool_len + len + 1) nc *= 2;
-        char *np = realloc(t->pool, nc);
-        if (!np) return -1;
-        t->pool = np;
-        t->pool_cap = nc;
-    }
-    memcpy(t->pool + t->pool_len, name, len);
-    t->pool[t->pool_len + len] = 0;
-    t->name_at[t->n] = t->pool_len;
-    t->pool_len += len + 1;
+    if (mt__pool_add(&t->pool, &t->pool_len, &t->pool_cap, name, len, &t->name_at[t->n])) return -1;
     memset(&t->rows[t->n], 0, sizeof(mt_diff_row));
     t->slots[i] = (uint32_t)t->n + 1;
     return (int64_t)t->n++;

@@ -26,19 +26,7 @@ struct mt_sites {
 };
 
 static int keep(mt_sites *t, mt_str s, size_t *at) {
-    if (t->pool_len + s.len + 1 > t->pool_cap) {
-        size_t nc = t->pool_cap ? t->pool_cap : 4096;
-        while (nc < t->pool_len + s.len + 1) nc *= 2;
-        char *np = realloc(t->pool, nc);
-        if (!np) return -1;
-        t->pool = np;
-        t->pool_cap = nc;
-    }
-    *at = t->pool_len;
-    if (s.len) memcpy(t->pool + t->pool_len, s.ptr, s.len);
-    t->pool[t->pool_len + s.len] = 0;
-    t->pool_len += s.len + 1;
-    return 0;
+    return mt__pool_add(&t->pool, &t->pool_len, &t->pool_cap, s.ptr, s.len, at);
 }
 
 static int on_frame(void *arg, const void *rec) {

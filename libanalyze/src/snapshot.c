@@ -9,19 +9,8 @@
 /* ---- string pool: offsets while loading, mt_str once it stops moving ---- */
 
 static int64_t pool_add(mt_snapshot *s, mt_str str) {
-    if (s->pool_len + str.len + 1 > s->pool_cap) {
-        size_t nc = s->pool_cap ? s->pool_cap : 4096;
-        while (nc < s->pool_len + str.len + 1) nc *= 2;
-        char *np = realloc(s->pool, nc);
-        if (!np) return -1;
-        s->pool = np;
-        s->pool_cap = nc;
-    }
-    int64_t at = (int64_t)s->pool_len;
-    if (str.len) memcpy(s->pool + s->pool_len, str.ptr, str.len);
-    s->pool[s->pool_len + str.len] = 0;
-    s->pool_len += str.len + 1;
-    return at;
+    size_t at;
+    return mt__pool_add(&s->pool, &s->pool_len, &s->pool_cap, str.ptr, str.len, &at) ? -1 : (int64_t)at;
 }
 
 /* Offsets are stored in the ptr field until fix_str() turns them into

@@ -180,11 +180,60 @@ START_TEST(writer_and_import_fail_cleanly) {
 }
 END_TEST
 
+/* Every analysis over a loaded snapshot, in turn; the first error, or 1
+ * for a wrong result. No ck_assert while armed: Check allocates too. */
+static int analyze_all(const mt_snapshot *s) {
+    const mt_graph *g = mt_snapshot_graph(s);
+    mt_dominators d;
+    int rc = mt_dominators_compute(g, &d, NULL);
+    if (rc) return d.idom ? 1 : rc;
+    uint64_t tr[8];
+    rc = mt_dominators_type_retained(g, &d, tr, NULL);
+    mt_dominators_free(&d);
+    if (rc) return rc;
+    mt_cycles c;
+    if ((rc = mt_cycles_compute(g, &c, NULL))) return rc;
+    mt_cycles_free(&c);
+    mt_path p;
+    rc = mt_path_to_root(g, 399, &p, NULL);
+    mt_path_free(&p);
+    if (rc && rc != MT_E_NOTFOUND) return rc;
+    for (int by = MT_BY_TYPE; by <= MT_BY_TRACEBACK; by++) {
+        mt_diff df;
+        if ((rc = mt_diff_compute(s, s, (mt_group_by)by, &df, NULL))) return rc;
+        int wrong = df.total.count_b != 400;
+        mt_diff_free(&df);
+        if (wrong) return 1;
+    }
+    return 0;
+}
+
+START_TEST(analyses_fail_cleanly_at_every_allocation) {
+    make_fixture();
+    mt_snapshot *s;
+    ck_assert_int_eq(mt_snapshot_load(fixture, MT_LOAD_LABELS, &s, NULL), 0);
+    int clean = 0;
+    long total = COUNT_CALLS(clean = analyze_all(s));
+    ck_assert_int_eq(clean, 0);
+    ck_assert_int_gt(total, 20);
+    for (long k = 0; k < total; k++) {
+        arm(k);
+        int rc = analyze_all(s);
+        fail_at = -1;
+        ck_assert_msg(rc == 0 || rc == MT_E_NOMEM, "call %ld: %s", k, mt_err_name(rc));
+    }
+    mt_snapshot_free(s);
+    unlink(fixture);
+    free(fixture);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("nomem");
     TCase *tc = tcase_create("nomem");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, load_fails_cleanly_at_every_allocation);
+    tcase_add_test(tc, analyses_fail_cleanly_at_every_allocation);
     tcase_add_test(tc, save_and_export_fail_cleanly);
     tcase_add_test(tc, writer_and_import_fail_cleanly);
     suite_add_tcase(s, tc);

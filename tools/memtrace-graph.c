@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "common/cli.h"
+#include "common/paths.h"
 
 enum { OPT_FORMAT = 1, OPT_TOP, OPT_IDOM, OPT_RETAINED, OPT_PATH, OPT_DOT, OPT_DEPTH, OPT_SALVAGE };
 
@@ -34,92 +35,6 @@ static const mt_graph *G;
 static const mt_snapshot *S;
 
 static mt_str type_of(uint32_t v) { return G->type_names[G->type[v]]; }
-
-/* The last dotted part of a type name: "Session" for "app.Session". */
-static mt_str short_type(uint32_t v) {
-    mt_str t = type_of(v);
-    size_t i = t.len;
-    while (i > 0 && t.ptr[i - 1] != '.') i--;
-    return (mt_str){ t.ptr + i, t.len - i };
-}
-
-static int is_type(uint32_t v, const char *name) {
-    mt_str t = type_of(v);
-    return t.len == strlen(name) && !memcmp(t.ptr, name, t.len);
-}
-
-/* ---- text built in a growing buffer ---- */
-
-typedef struct sbuf {
-    char *p;
-    size_t len, cap;
-} sbuf;
-
-static void sb_put(sbuf *b, const char *s, size_t n) {
-    if (b->len + n + 1 > b->cap) {
-        size_t nc = b->cap ? b->cap * 2 : 256;
-        while (nc < b->len + n + 1) nc *= 2;
-        char *np = realloc(b->p, nc);
-        if (!np) {
-            fprintf(stderr, "%s: out of memory\n", tool.name);
-            exit(MT_EXIT_INPUT);
-        }
-        b->p = np;
-        b->cap = nc;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = 0;
-}
-static void sb_str(sbuf *b, mt_str s) { sb_put(b, s.ptr, s.len); }
-static void sb_cstr(sbuf *b, const char *s) { sb_put(b, s, strlen(s)); }
-
-#define ARROW " \xe2\x86\x92 " /* " → " */
-
-/* Renders a path as people read it: module app → _SESSIONS['u42'] →
- * Session.payload. A __dict__ hop is folded into the attribute after it,
- * subscripts stick to what they index. */
-static void render_path(sbuf *b, const mt_path *p) {
-    uint32_t r = p->root;
-    sb_str(b, G->root_kind[r]);
-    sb_cstr(b, " ");
-    if (G->root_name[r].len) sb_str(b, G->root_name[r]);
-    else sb_str(b, type_of(p->obj[0]));
-    int attr_of = -1; /* after a __dict__ hop: 1 names the owner's type, 0 not */
-    for (uint32_t k = 0; k + 1 < p->len; k++) {
-        uint32_t u = p->obj[k], v = p->obj[k + 1];
-        mt_str l = mt_snapshot_ref_label(S, p->edge[k]);
-        /* An unlabelled dict under an instance is its __dict__ too. */
-        int inst = !is_type(u, "dict") && !is_type(u, "list") && !is_type(u, "tuple") && !is_type(u, "frame");
-        if ((l.len == 8 && !memcmp(l.ptr, "__dict__", 8)) || (!l.len && inst && is_type(v, "dict"))) {
-            attr_of = !is_type(u, "module");
-            continue;
-        }
-        int key = l.len >= 4 && l.ptr[0] == '[' && l.ptr[1] == '\'' && l.ptr[l.len - 1] == ']';
-        if (attr_of >= 0 && key) {
-            sb_cstr(b, ARROW);
-            if (attr_of) {
-                sb_str(b, short_type(p->obj[k - 1]));
-                sb_cstr(b, ".");
-            }
-            sb_put(b, l.ptr + 2, l.len - 4);
-        } else if (l.len && l.ptr[0] == '[') {
-            sb_str(b, l);
-        } else if (l.len) {
-            sb_cstr(b, ARROW);
-            if (!is_type(u, "module") && !is_type(u, "frame") && !is_type(u, "dict")) {
-                sb_str(b, short_type(u));
-                sb_cstr(b, ".");
-            }
-            sb_str(b, l);
-        } else {
-            sb_cstr(b, ARROW "<");
-            sb_str(b, type_of(v));
-            sb_cstr(b, ">");
-        }
-        attr_of = -1;
-    }
-}
 
 /* ---- finding objects ---- */
 
@@ -215,7 +130,7 @@ static void print_paths_text(uint32_t *targets, uint32_t nt, const mt_dominators
             exit(MT_EXIT_INPUT);
         }
         sbuf b = { 0 };
-        render_path(&b, &p);
+        mt_cli_render_path(&b, S, &p);
         printf("  %s\n", b.p);
         free(b.p);
         mt_path_free(&p);
@@ -242,7 +157,7 @@ static void print_paths_json(mt_jw *w, uint32_t *targets, uint32_t nt, const mt_
             mt_jw_null(w, "path");
         } else {
             sbuf b = { 0 };
-            render_path(&b, &p);
+            mt_cli_render_path(&b, S, &p);
             mt_jw_cstr(w, "path", b.p);
             free(b.p);
             mt_jw_begin_object(w, "root");

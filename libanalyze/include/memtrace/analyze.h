@@ -11,5 +11,6 @@
 #include "memtrace/sites.h"
 #include "memtrace/diff.h"
 #include "memtrace/graph.h"
+#include "memtrace/leaks.h"
 
 #endif

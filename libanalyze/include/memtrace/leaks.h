@@ -1,0 +1,131 @@
+/* Telling leaks from growth: generations of objects across a series of
+ * snapshots, trend statistics, and the containers leaked objects
+ * accumulate in. */
+#ifndef MEMTRACE_LEAKS_H
+#define MEMTRACE_LEAKS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "memtrace/errors.h"
+#include "memtrace/graph.h"
+#include "memtrace/snapshot.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- trend statistics (trend.c) ---- */
+
+/* Theil-Sen slope of y[0..n) against 0..n-1: the median of the slopes of
+ * all pairs. 0 when n < 2. */
+double mt_theil_sen(const double *y, size_t n);
+
+typedef struct mt_mann_kendall {
+    int64_t s;       /* Kendall's S: pairs rising minus pairs falling */
+    double var;      /* variance of S under no trend, ties corrected */
+    double z;        /* (S - sign(S)) / sqrt(var); 0 when S is 0 */
+    double p;        /* two-sided p-value of no trend */
+    int exact;       /* p from S's exact distribution (no ties, n <= 50) */
+} mt_mann_kendall;
+
+/* The Mann-Kendall test of a monotonic trend in y[0..n). Without ties and
+ * for n <= 50 p is exact (S's distribution counted over permutations);
+ * otherwise the normal approximation with continuity correction. n < 2
+ * gives S = 0, p = 1. */
+void mt_mann_kendall_test(const double *y, size_t n, mt_mann_kendall *out);
+
+/* ---- generations, whatever the objects come from ---- */
+
+typedef struct mt_generations mt_generations;
+
+/* A tracker of birth generations: feed it one snapshot's identities after
+ * another, in time order. */
+int mt_generations_new(mt_generations **out);
+void mt_generations_free(mt_generations *g);
+
+/* Takes snapshot number k (0, 1, ... in calls) as n identity keys and
+ * writes each one's birth generation: the first snapshot from which it
+ * has been present without a break. Duplicate keys in one snapshot share
+ * a birth. @return 0, or MT_E_NOMEM (the tracker is then unusable). */
+int mt_generations_next(mt_generations *g, const uint64_t *keys, uint32_t n, uint32_t *birth);
+
+/* An object's identity key: its id, its type's name and, for types whose
+ * objects cannot change size (not list, dict, set, bytearray, deque, ...),
+ * its size, hashed. The size tells most reused addresses apart. */
+uint64_t mt_identity_key(uint64_t id, mt_str type, uint64_t size);
+
+/* ---- the leak analysis (leaks.c) ---- */
+
+typedef enum mt_leak_verdict {
+    MT_LEAK_NONE = 0,       /* not growing */
+    MT_LEAK_SUSPECT,        /* growing steadily, every generation leaving survivors */
+    MT_LEAK_PLATEAU,        /* grew, then stopped: a cache that filled */
+    MT_LEAK_ONE_TIME,       /* most growth in one step, little since: a load */
+    MT_LEAK_NOISE           /* grew without a monotonic trend */
+} mt_leak_verdict;
+
+typedef struct mt_leak_group {
+    const char *type;            /* owned by mt_leaks */
+    uint64_t *count, *bytes;     /* [n_snapshots] series */
+    double count_slope, bytes_slope; /* Theil-Sen, per snapshot */
+    double late_slope;           /* Theil-Sen of counts over the later half */
+    mt_mann_kendall mk;          /* of the counts */
+    uint64_t *survivors;         /* [n_snapshots]: last snapshot's objects by birth */
+    uint32_t surviving_generations; /* births among them, generation 0 included */
+    uint32_t leaving_generations;   /* generations 1.. that left survivors */
+    mt_leak_verdict verdict;
+    double confidence;           /* 0..1, for suspects */
+    /* Where its new-generation survivors accumulate, in the last snapshot:
+     * the nearest dominator born in generation 0 (UINT32_MAX: none). */
+    uint32_t point;
+    uint64_t point_objects;      /* its new-generation survivors there */
+    uint32_t site;               /* most common allocation stack of them, 0 if none */
+} mt_leak_group;
+
+/* One place leaked objects accumulate: the suspect groups whose
+ * new-generation survivors it dominates, merged. */
+typedef struct mt_leak_suspect {
+    uint32_t point;              /* object in the last snapshot; UINT32_MAX: none */
+    size_t group;                /* the group most often directly under it */
+    size_t *groups;              /* every suspect group accumulating here */
+    size_t n_groups;
+    uint64_t *gen_objects, *gen_bytes; /* [n_snapshots]: its survivors by birth */
+    uint64_t objects_per_snapshot, bytes_per_snapshot; /* medians over generations 1.. */
+    double p;                    /* Mann-Kendall p of the representative group */
+    double confidence;
+    int drop;                    /* internal */
+} mt_leak_suspect;
+
+typedef struct mt_leaks {
+    size_t n_snapshots;
+    size_t n_groups;
+    mt_leak_group *groups;       /* in no particular order */
+    size_t n_suspects;
+    mt_leak_suspect *suspects;   /* most bytes per snapshot first */
+    mt_dominators dom;           /* of the last snapshot */
+    uint32_t *birth;             /* [objects of the last snapshot] */
+    void *impl;
+} mt_leaks;
+
+typedef struct mt_leaks_opts {
+    double alpha;                /* significance of the trend; 0: 0.05 */
+    uint64_t min_growth;         /* bytes a group must gain to be judged; 0: 1 */
+} mt_leaks_opts;
+
+/* Runs the analysis over snapshot paths in time order (n >= 3), loading
+ * one at a time; the last is kept (*last, with labels) for paths and
+ * reports. Objects are matched by mt_identity_key(). A point becomes a
+ * suspect only when it holds survivors of the first later generation and
+ * of two thirds of the later ones: an LRU cache evicts its oldest.
+ * @return 0, or MT_E_INVAL (fewer than 3), the load's errors (diag->file
+ *         names the snapshot), MT_E_NOMEM. */
+int mt_leaks_compute(const char *const *paths, size_t n, unsigned load_flags, const mt_leaks_opts *opts,
+                     mt_leaks *out, mt_snapshot **last, mt_diag *diag);
+
+/* Frees what out holds. Safe on an empty one. */
+void mt_leaks_free(mt_leaks *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

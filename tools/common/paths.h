@@ -1,0 +1,25 @@
+/* Text the tools build: a growing buffer, and paths to roots written as
+ * people read them, shared by memtrace-graph and memtrace-leaks. */
+#ifndef MT_CLI_PATHS_H
+#define MT_CLI_PATHS_H
+
+#include <stddef.h>
+#include "memtrace/analyze.h"
+
+typedef struct sbuf {
+    char *p;               /* NUL-terminated once anything was put; free() it */
+    size_t len, cap;
+} sbuf;
+
+/* Appends; exits 3 with a message when memory runs out. */
+void sb_put(sbuf *b, const char *s, size_t n);
+void sb_str(sbuf *b, mt_str s);
+void sb_cstr(sbuf *b, const char *s);
+
+/* Appends path p of snapshot s (loaded with labels) as
+ * "module app → _SESSIONS['u42'] → Session.payload": a __dict__ hop is
+ * folded into the attribute after it, subscripts stick to what they
+ * index, an unlabelled hop shows the type it reaches as "<type>". */
+void mt_cli_render_path(sbuf *b, const mt_snapshot *s, const mt_path *p);
+
+#endif

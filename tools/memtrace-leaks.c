@@ -1,0 +1,234 @@
+/* memtrace-leaks: leaks told from growth across a series of snapshots. */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include "common/cli.h"
+#include "common/paths.h"
+
+enum { OPT_FORMAT = 1, OPT_TOP, OPT_FAIL, OPT_MIN_GROWTH, OPT_SALVAGE };
+
+static const mt_opt opts[] = {
+    { OPT_FORMAT, 'f', "format", "text|json", "output format (default: text)" },
+    { OPT_TOP, 'n', "top", "N", "show at most N suspects and N growing groups (default: 10)" },
+    { OPT_FAIL, 0, "fail-confidence", "X", "exit 1 when a suspect's confidence is X (0 to 1) or more" },
+    { OPT_MIN_GROWTH, 0, "min-growth", "BYTES", "judge only groups that gained BYTES or more (default: 1)" },
+    { OPT_SALVAGE, 0, "salvage", NULL, "read damaged files' intact blocks and say what was dropped" },
+    { 0, 0, NULL, NULL, NULL },
+};
+
+static const mt_tool tool = {
+    "memtrace-leaks", "S1.snap S2.snap S3.snap...",
+    "Tell leaks from growth across three or more snapshots of one process, in time order: objects matched by id\n"
+    "and type get a birth generation; per type, the count and bytes series, a Theil-Sen slope and a Mann-Kendall\n"
+    "trend test; and for leaks, the container their objects accumulate in, with its path to a root.",
+    opts, 3, 1000, NULL,
+};
+
+static const char *kind_name(mt_leak_verdict v) {
+    switch (v) {
+    case MT_LEAK_PLATEAU: return "plateaued";
+    case MT_LEAK_ONE_TIME: return "one-time";
+    case MT_LEAK_NOISE: return "no trend";
+    default: return "";
+    }
+}
+
+/* Where in the series a one-time group grew most: the step k-1 -> k. */
+static size_t jump_at(const mt_leak_group *g, size_t n) {
+    size_t best = 1;
+    for (size_t k = 1; k < n; k++)
+        if ((int64_t)(g->count[k] - g->count[k - 1]) > (int64_t)(g->count[best] - g->count[best - 1])) best = k;
+    return best;
+}
+
+static void reason(char *buf, size_t len, const mt_leak_group *g, size_t n) {
+    int64_t gain = (int64_t)(g->count[n - 1] - g->count[0]);
+    char h[24];
+    mt_signed_bytes((int64_t)(g->bytes[n - 1] - g->bytes[0]), h);
+    switch (g->verdict) {
+    case MT_LEAK_PLATEAU:
+        snprintf(buf, len, "grew by %" PRId64 " objects (%s), then stopped: no growth over the last %zu snapshots", gain,
+                 h, n - (n / 2 < n - 2 ? n / 2 : n - 2));
+        break;
+    case MT_LEAK_ONE_TIME: {
+        size_t k = jump_at(g, n);
+        snprintf(buf, len, "%" PRId64 " of its %" PRId64 " new objects arrived between snapshots %zu and %zu, and "
+                 "later snapshots left none", (int64_t)(g->count[k] - g->count[k - 1]), gain, k, k + 1);
+        break;
+    }
+    default:
+        snprintf(buf, len, "grew by %" PRId64 " objects (%s) without a monotonic trend (Mann-Kendall p = %.3g)", gain, h,
+                 g->mk.p);
+    }
+}
+
+static int cmp_growth(const void *a, const void *b, void *arg) {
+    const mt_leak_group *g = arg;
+    const mt_leak_group *x = &g[*(const size_t *)a], *y = &g[*(const size_t *)b];
+    double dx = x->bytes_slope, dy = y->bytes_slope;
+    return (dx < dy) - (dx > dy);
+}
+
+int main(int argc, char **argv) {
+    mt_cli c;
+    mt_cli_init(&c, &tool, argc, argv);
+    const char *v;
+    int id, json = 0, salvage = 0, gate = 0;
+    double fail_at = 0;
+    uint64_t top = 10;
+    mt_leaks_opts o = { 0, 0 };
+    while ((id = mt_cli_next(&c, &v)))
+        switch (id) {
+        case OPT_FORMAT:
+            if (strcmp(v, "text") && strcmp(v, "json")) mt_cli_usage_error(&c, "--format must be text or json, not '%s'", v);
+            json = !strcmp(v, "json");
+            break;
+        case OPT_TOP: top = mt_cli_uint(&c, "--top", v); break;
+        case OPT_FAIL: {
+            char *end;
+            fail_at = strtod(v, &end);
+            if (end == v || *end || fail_at < 0 || fail_at > 1)
+                mt_cli_usage_error(&c, "--fail-confidence expects a number from 0 to 1, not '%s'", v);
+            gate = 1;
+            break;
+        }
+        case OPT_MIN_GROWTH: o.min_growth = mt_cli_uint(&c, "--min-growth", v); break;
+        case OPT_SALVAGE: salvage = 1; break;
+        }
+    mt_leaks L;
+    mt_snapshot *last;
+    mt_diag diag;
+    mt_diag_clear(&diag);
+    int rc = mt_leaks_compute((const char *const *)c.args, (size_t)c.nargs, salvage ? MT_LOAD_SALVAGE : 0, &o, &L,
+                              &last, &diag);
+    if (rc) {
+        int code = mt_cli_fail(tool.name, diag.file, &diag);
+        if (rc == MT_E_DAMAGED) fprintf(stderr, "%s: %s: use --salvage to read its intact blocks\n", tool.name, diag.file);
+        free(c.args);
+        return code;
+    }
+    size_t n = L.n_snapshots;
+    const mt_graph *g = mt_snapshot_graph(last);
+    /* Growing groups that are not leaks, most bytes per snapshot first. */
+    size_t *grow = malloc((L.n_groups + 1) * sizeof *grow), ngrow = 0;
+    if (!grow) return MT_EXIT_INPUT;
+    for (size_t i = 0; i < L.n_groups; i++)
+        if (L.groups[i].verdict >= MT_LEAK_PLATEAU) grow[ngrow++] = i;
+    qsort_r(grow, ngrow, sizeof *grow, cmp_growth, L.groups);
+    size_t nsus = top && L.n_suspects > top ? top : L.n_suspects, nshow = top && ngrow > top ? top : ngrow;
+    int found = 0;
+    mt_jw w;
+    if (json) {
+        mt_jw_init(&w, stdout);
+        mt_jw_begin_object(&w, NULL);
+        mt_jw_uint(&w, "snapshots", n);
+        mt_jw_begin_array(&w, "suspects");
+    } else {
+        printf("snapshots: %zu, %s ... %s\n", n, c.args[0], c.args[n - 1]);
+        printf("\nleak suspects%s\n", L.n_suspects ? ":" : ": none");
+    }
+    for (size_t k = 0; k < nsus; k++) {
+        const mt_leak_suspect *sp = &L.suspects[k];
+        const mt_leak_group *gr = &L.groups[sp->group];
+        if (gate && sp->confidence >= fail_at) found = 1;
+        sbuf path = { 0 };
+        mt_str ptype = mt_str_c("-");
+        uint64_t retained = 0;
+        if (sp->point != UINT32_MAX) {
+            mt_path p;
+            ptype = g->type_names[g->type[sp->point]];
+            retained = L.dom.retained[sp->point];
+            if (!mt_path_to_root(g, sp->point, &p, NULL)) {
+                mt_cli_render_path(&path, last, &p);
+                mt_path_free(&p);
+            }
+        }
+        char h1[16], h2[16], why[400];
+        snprintf(why, sizeof why, "%s rose %s (Mann-Kendall p = %.2g); %u of %zu later "
+                 "generations left survivors%s%.*s",
+                 gr->type, gr->mk.s == (int64_t)(n * (n - 1) / 2) ? "in every snapshot" : "in most snapshots", gr->mk.p,
+                 gr->leaving_generations, n - 1, sp->point != UINT32_MAX ? ", held by " : "",
+                 sp->point != UINT32_MAX ? (int)ptype.len : 0, ptype.ptr);
+        if (json) {
+            mt_jw_begin_object(&w, NULL);
+            mt_jw_uint(&w, "rank", k + 1);
+            mt_jw_cstr(&w, "type", gr->type);
+            mt_jw_begin_array(&w, "types");
+            for (size_t j = 0; j < sp->n_groups; j++) mt_jw_cstr(&w, NULL, L.groups[sp->groups[j]].type);
+            mt_jw_end_array(&w);
+            if (sp->point != UINT32_MAX) {
+                mt_jw_begin_object(&w, "accumulation_point");
+                mt_jw_uint(&w, "id", g->id[sp->point]);
+                mt_jw_str(&w, "type", ptype.ptr, ptype.len);
+                if (path.p) mt_jw_cstr(&w, "path", path.p);
+                else mt_jw_null(&w, "path");
+                mt_jw_end_object(&w);
+            } else
+                mt_jw_null(&w, "accumulation_point");
+            mt_jw_uint(&w, "surviving_generations", gr->surviving_generations);
+            mt_jw_uint(&w, "growth_objects_per_snapshot", sp->objects_per_snapshot);
+            mt_jw_uint(&w, "growth_bytes_per_snapshot", sp->bytes_per_snapshot);
+            mt_jw_uint(&w, "retained_bytes", retained);
+            mt_jw_double(&w, "p_value", sp->p);
+            mt_jw_double(&w, "confidence", sp->confidence);
+            mt_jw_cstr(&w, "explanation", why);
+            mt_jw_begin_array(&w, "count_series");
+            for (size_t j = 0; j < n; j++) mt_jw_uint(&w, NULL, gr->count[j]);
+            mt_jw_end_array(&w);
+            mt_jw_begin_array(&w, "survivors_by_generation");
+            for (size_t j = 0; j < n; j++) mt_jw_uint(&w, NULL, gr->survivors[j]);
+            mt_jw_end_array(&w);
+            if (sp->gen_objects) {
+                mt_jw_begin_array(&w, "accumulated_by_generation");
+                for (size_t j = 0; j < n; j++) mt_jw_uint(&w, NULL, sp->gen_objects[j]);
+                mt_jw_end_array(&w);
+            }
+            mt_jw_end_object(&w);
+        } else {
+            printf("  %zu. %s: confidence %.2f, +%" PRIu64 " objects (%s) a snapshot, retains %s\n", k + 1, gr->type,
+                   sp->confidence, sp->objects_per_snapshot, mt_human_bytes(sp->bytes_per_snapshot, h1),
+                   mt_human_bytes(retained, h2));
+            if (sp->point != UINT32_MAX)
+                printf("     accumulates in %.*s: %s\n", (int)ptype.len, ptype.ptr, path.p ? path.p : "(no path to a root)");
+            printf("     types:");
+            for (size_t j = 0; j < sp->n_groups; j++) printf("%s %s", j ? "," : "", L.groups[sp->groups[j]].type);
+            printf("; surviving generations %u of %zu\n     why: %s\n", gr->surviving_generations, n, why);
+        }
+        free(path.p);
+    }
+    if (json) {
+        mt_jw_end_array(&w);
+        mt_jw_begin_array(&w, "not_leaking");
+    } else
+        printf("\ngrowing but not leaking%s\n", ngrow ? ":" : ": none");
+    for (size_t k = 0; k < nshow; k++) {
+        const mt_leak_group *gr = &L.groups[grow[k]];
+        char why[400];
+        reason(why, sizeof why, gr, n);
+        if (json) {
+            mt_jw_begin_object(&w, NULL);
+            mt_jw_cstr(&w, "type", gr->type);
+            mt_jw_cstr(&w, "kind", kind_name(gr->verdict));
+            mt_jw_cstr(&w, "reason", why);
+            mt_jw_double(&w, "p_value", gr->mk.p);
+            mt_jw_begin_array(&w, "count_series");
+            for (size_t j = 0; j < n; j++) mt_jw_uint(&w, NULL, gr->count[j]);
+            mt_jw_end_array(&w);
+            mt_jw_begin_array(&w, "bytes_series");
+            for (size_t j = 0; j < n; j++) mt_jw_uint(&w, NULL, gr->bytes[j]);
+            mt_jw_end_array(&w);
+            mt_jw_end_object(&w);
+        } else
+            printf("  %-32s %-10s %s\n", gr->type, kind_name(gr->verdict), why);
+    }
+    if (json) {
+        mt_jw_end_array(&w);
+        mt_jw_end_object(&w);
+    }
+    free(grow);
+    mt_leaks_free(&L);
+    mt_snapshot_free(last);
+    free(c.args);
+    int code = mt_cli_finish(tool.name);
+    return code ? code : found ? MT_EXIT_FINDING : MT_EXIT_OK;
+}

@@ -21,7 +21,7 @@ static const mt_tool tool = {
     "Tell leaks from growth across three or more snapshots of one process, in time order: objects matched by id\n"
     "and type get a birth generation; per type, the count and bytes series, a Theil-Sen slope and a Mann-Kendall\n"
     "trend test; and for leaks, the container their objects accumulate in, with its path to a root.",
-    opts, 3, 1000, NULL,
+    opts, 1, 100000, NULL,
 };
 
 static const char *kind_name(mt_leak_verdict v) {
@@ -95,6 +95,8 @@ int main(int argc, char **argv) {
         case OPT_MIN_GROWTH: o.min_growth = mt_cli_uint(&c, "--min-growth", v); break;
         case OPT_SALVAGE: salvage = 1; break;
         }
+    if (c.nargs < 3)
+        mt_cli_usage_error(&c, "a leak shows across at least 3 snapshots in time order; %d given", c.nargs);
     mt_leaks L;
     mt_snapshot *last;
     mt_diag diag;

@@ -459,4 +459,6 @@ static int cmp_row(const void *x, const void *y, void *arg) {
     return c ? c : strcmp(a->group, b->group);
 }
 
-void mt_diff_sort(mt_diff *d, mt_diff_key key) { qsort_r(d->rows, d->n_rows, sizeof(mt_diff_row), cmp_row, &key); }
+void mt_diff_sort(mt_diff *d, mt_diff_key key) {
+    if (d->n_rows) qsort_r(d->rows, d->n_rows, sizeof(mt_diff_row), cmp_row, &key);
+}

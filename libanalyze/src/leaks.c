@@ -177,7 +177,7 @@ static double theil_sen_u64(const uint64_t *v, size_t n) {
 }
 
 static void judge(mt_leak_group *gr, size_t n, const mt_leaks_opts *o) {
-    double y[256];
+    double y[256] = { 0 };
     size_t m = n < 256 ? n : 256;
     for (size_t i = 0; i < m; i++) y[i] = (double)gr->count[n - m + i];
     mt_mann_kendall_test(y, m, &gr->mk);
@@ -340,7 +340,7 @@ static int find_points(mt_leaks *L, const mt_snapshot *s) {
         sp->confidence = gr->confidence;
     }
     ns = L->n_suspects;
-    qsort(L->suspects, ns, sizeof(mt_leak_suspect), cmp_suspect);
+    if (ns) qsort(L->suspects, ns, sizeof(mt_leak_suspect), cmp_suspect);
     rc = 0;
 out:
     free(acc);

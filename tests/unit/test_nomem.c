@@ -223,6 +223,22 @@ START_TEST(analyses_fail_cleanly_at_every_allocation) {
         ck_assert_msg(rc == 0 || rc == MT_E_NOMEM, "call %ld: %s", k, mt_err_name(rc));
     }
     mt_snapshot_free(s);
+    /* The leak analysis, over three copies of the fixture. */
+    const char *paths[] = { fixture, fixture, fixture };
+    mt_leaks L;
+    mt_snapshot *last = NULL;
+    total = COUNT_CALLS(clean = mt_leaks_compute(paths, 3, 0, NULL, &L, &last, NULL));
+    ck_assert_int_eq(clean, 0);
+    mt_leaks_free(&L);
+    mt_snapshot_free(last);
+    for (long k = 0; k < total; k++) {
+        arm(k);
+        int rc = mt_leaks_compute(paths, 3, 0, NULL, &L, &last, NULL);
+        fail_at = -1;
+        ck_assert_msg(rc == 0 || (rc == MT_E_NOMEM && last == NULL), "call %ld: %s", k, mt_err_name(rc));
+        mt_leaks_free(&L);
+        mt_snapshot_free(last);
+    }
     unlink(fixture);
     free(fixture);
 }

@@ -111,6 +111,9 @@ int main(int argc, char **argv) {
     }
     size_t n = L.n_snapshots;
     const mt_graph *g = mt_snapshot_graph(last);
+    /* Allocation sites, when the dumps recorded tracebacks. */
+    mt_sites *sites = NULL;
+    if (g->stack && mt_sites_load(last, &sites, NULL)) sites = NULL;
     /* Growing groups that are not leaks, most bytes per snapshot first. */
     size_t *grow = malloc((L.n_groups + 1) * sizeof *grow), ngrow = 0;
     if (!grow) return MT_EXIT_INPUT;
@@ -167,6 +170,11 @@ int main(int argc, char **argv) {
                 mt_jw_end_object(&w);
             } else
                 mt_jw_null(&w, "accumulation_point");
+            if (sites && gr->site) {
+                char site[1024];
+                mt_sites_format(sites, gr->site, 0, site, sizeof site);
+                mt_jw_cstr(&w, "site", site);
+            }
             mt_jw_uint(&w, "surviving_generations", gr->surviving_generations);
             mt_jw_uint(&w, "growth_objects_per_snapshot", sp->objects_per_snapshot);
             mt_jw_uint(&w, "growth_bytes_per_snapshot", sp->bytes_per_snapshot);
@@ -194,7 +202,13 @@ int main(int argc, char **argv) {
                 printf("     accumulates in %.*s: %s\n", (int)ptype.len, ptype.ptr, path.p ? path.p : "(no path to a root)");
             printf("     types:");
             for (size_t j = 0; j < sp->n_groups; j++) printf("%s %s", j ? "," : "", L.groups[sp->groups[j]].type);
-            printf("; surviving generations %u of %zu\n     why: %s\n", gr->surviving_generations, n, why);
+            printf("; surviving generations %u of %zu\n", gr->surviving_generations, n);
+            if (sites && gr->site) {
+                char site[1024];
+                mt_sites_format(sites, gr->site, 0, site, sizeof site);
+                printf("     allocated at %s\n", site);
+            }
+            printf("     why: %s\n", why);
         }
         free(path.p);
     }
@@ -228,6 +242,7 @@ int main(int argc, char **argv) {
         mt_jw_end_object(&w);
     }
     free(grow);
+    mt_sites_free(sites);
     mt_leaks_free(&L);
     mt_snapshot_free(last);
     free(c.args);

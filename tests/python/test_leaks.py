@@ -19,8 +19,14 @@ from conftest import BUILD, HERE, tool
 def snaps(tmp_path_factory):
     out = tmp_path_factory.mktemp("leaks")
     env = dict(os.environ, PYTHONPATH=os.path.join(BUILD, "python"))
-    subprocess.run([sys.executable, os.path.join(HERE, "leaky_app.py"), str(out), "7"], check=True, env=env)
+    subprocess.run([sys.executable, "-X", "tracemalloc=1", os.path.join(HERE, "leaky_app.py"), str(out), "7"],
+                   check=True, env=env)
     return sorted(glob.glob(str(out / "s*.snap")))
+
+
+def line_of(text):
+    with open(os.path.join(HERE, "leaky_app.py")) as f:
+        return next(n for n, line in enumerate(f, 1) if text in line and "def " not in line)
 
 
 def leaks(*args, code=0):
@@ -47,6 +53,10 @@ def test_leaks_rank_first_with_their_accumulation_points(snaps):
         assert s["survivors_by_generation"][1:] == [100] * 6
         assert s["p_value"] < 0.01 and s["confidence"] > 0.9
     assert leaked["growth_bytes_per_snapshot"] > item["growth_bytes_per_snapshot"]
+    # Traced with tracemalloc: where the leaked records were made.
+    app = os.path.join(HERE, "leaky_app.py")
+    assert leaked["site"] == "%s:%d" % (app, line_of("Leaked(i)"))
+    assert item["site"] == "%s:%d" % (app, line_of("Item(i)"))
     assert out["suspects"][0]["type"] == "__main__.Leaked"
     not_leaking = {g["type"]: g for g in out["not_leaking"]}
     assert not_leaking["__main__.CacheEntry"]["kind"] == "plateaued"
@@ -63,6 +73,7 @@ def test_text_report_and_the_ci_gate(snaps):
     assert "1. __main__.Leaked: confidence" in text
     assert "accumulates in dict: module __main__ \u2192 _LEAKS" in text
     assert "growing but not leaking:" in text
+    assert "allocated at %s:" % os.path.join(HERE, "leaky_app.py") in text
     leaks("--fail-confidence", "0.9", *snaps, code=1)
     leaks("--fail-confidence", "1", *snaps[:3], code=0)
     p = leaks(snaps[0], snaps[1], code=2)

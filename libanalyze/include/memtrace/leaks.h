@@ -79,7 +79,7 @@ typedef struct mt_leak_group {
      * the nearest dominator born in generation 0 (UINT32_MAX: none). */
     uint32_t point;
     uint64_t point_objects;      /* its new-generation survivors there */
-    uint32_t site;               /* most common allocation stack of them, 0 if none */
+    uint32_t site;               /* the allocation stack of the first of them found, 0 if none */
 } mt_leak_group;
 
 /* One place leaked objects accumulate: the suspect groups whose

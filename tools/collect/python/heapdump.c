@@ -291,7 +291,7 @@ typedef struct emitter {
     PyObject *sizeof_name;   /* "__sizeof__", interned */
     PyObject *stacks;      /* (frame id, parent) -> stack id, when tracing */
     PyObject *frames;      /* (file, line) -> frame id */
-    PyObject *get_tb;      /* tracemalloc.get_object_traceback, or NULL */
+    PyObject *get_tb;      /* non-NULL when tracemalloc traces and tracebacks are wanted */
     uint32_t src;
     PyObject *container;   /* what src is, for labels */
     Py_ssize_t position;   /* list and tuple items, in visiting order */
@@ -438,9 +438,12 @@ static size_t size_of(PyObject *o, int plain) {
 /* The stack id of o's allocation traceback (0 when unknown), writing
  * frames and stacks the first time each is seen. */
 static uint32_t stack_id(emitter *e, PyObject *o) {
-    /* _tracemalloc._get_object_traceback: a tuple of (filename, lineno),
-     * the most recent call first, or None. */
-    PyObject *tb = PyObject_CallOneArg(e->get_tb, o);
+    /* A tuple of (filename, lineno), the most recent call first, or None.
+     * Asked for the start of the memory block, before the collector's
+     * header and 3.11's managed-dict pointers: 3.11's own
+     * get_object_traceback steps back over the header only and finds
+     * nothing for instances of classes with a __dict__. */
+    PyObject *tb = _PyTraceMalloc_GetTraceback(0, (uintptr_t)o - mt__preheader_size(Py_TYPE(o)));
     if (!tb || !PyTuple_Check(tb)) {
         Py_XDECREF(tb);
         PyErr_Clear();

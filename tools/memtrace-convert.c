@@ -24,9 +24,7 @@ static const mt_tool tool = {
 enum { FMT_NONE, FMT_JSON, FMT_SNAP };
 
 static int parse_fmt(const mt_cli *c, const char *opt, const char *v) {
-    if (!strcmp(v, "json")) return FMT_JSON;
-    if (!strcmp(v, "snap")) return FMT_SNAP;
-    mt_cli_usage_error(c, "%s must be json or snap, not '%s'", opt, v);
+    return FMT_JSON + mt_cli_choice(c, opt, v, (const char *const[]){ "json", "snap", NULL });
 }
 
 /* Removes a half-written output: only a regular file, never a device

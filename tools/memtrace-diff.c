@@ -116,16 +116,11 @@ int main(int argc, char **argv) {
         case OPT_TOP: top = mt_cli_uint(&c, "--top", v); break;
         case OPT_MIN_DELTA: min_delta = mt_cli_uint(&c, "--min-delta", v); break;
         case OPT_SORT:
-            if (!strcmp(v, "delta")) key = MT_DIFF_BY_DELTA;
-            else if (!strcmp(v, "bytes")) key = MT_DIFF_BY_BYTES;
-            else if (!strcmp(v, "count")) key = MT_DIFF_BY_COUNT;
-            else mt_cli_usage_error(&c, "--sort must be delta, bytes or count, not '%s'", v);
+            /* In the order of mt_diff_key. */
+            key = (mt_diff_key)mt_cli_choice(&c, "--sort", v, (const char *const[]){ "delta", "bytes", "count", NULL });
             break;
         case OPT_FORMAT:
-            if (!strcmp(v, "text")) fmt = FMT_TEXT;
-            else if (!strcmp(v, "json")) fmt = FMT_JSON;
-            else if (!strcmp(v, "csv")) fmt = FMT_CSV;
-            else mt_cli_usage_error(&c, "--format must be text, json or csv, not '%s'", v);
+            fmt = mt_cli_choice(&c, "--format", v, (const char *const[]){ "text", "json", "csv", NULL });
             break;
         case OPT_SALVAGE: salvage = 1; break;
         }

@@ -283,8 +283,7 @@ int main(int argc, char **argv) {
     while ((id = mt_cli_next(&c, &v)))
         switch (id) {
         case OPT_FORMAT:
-            if (strcmp(v, "text") && strcmp(v, "json")) mt_cli_usage_error(&c, "--format must be text or json, not '%s'", v);
-            json = !strcmp(v, "json");
+            json = mt_cli_choice(&c, "--format", v, (const char *const[]){ "text", "json", NULL });
             break;
         case OPT_TOP: top = mt_cli_uint(&c, "--top", v); break;
         case OPT_IDOM: idom_csv = 1; break;

@@ -320,3 +320,17 @@ void mt_csv_str(FILE *out, const char *s, size_t n) {
     }
     fputc('"', out);
 }
+
+int mt_cli_choice(const mt_cli *c, const char *opt, const char *value, const char *const *choices) {
+    size_t n = 0;
+    while (choices[n]) n++;
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(value, choices[i])) return (int)i;
+    /* "--sort must be delta, bytes or count, not 'x'" */
+    char list[256] = "";
+    for (size_t i = 0; i < n; i++) {
+        size_t at = strlen(list);
+        snprintf(list + at, sizeof list - at, "%s%s", i == 0 ? "" : i + 1 == n ? " or " : ", ", choices[i]);
+    }
+    mt_cli_usage_error(c, "%s must be %s, not '%s'", opt, list, value);
+}

@@ -56,6 +56,10 @@ int mt_cli_next(mt_cli *c, const char **value);
 /* Prints "TOOL: msg" and "Try 'TOOL --help'." and exits 2. */
 void mt_cli_usage_error(const mt_cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
 
+/* The index of value in choices (NULL-terminated), or exits 2 with
+ * "OPT must be a, b or c, not 'value'". */
+int mt_cli_choice(const mt_cli *c, const char *opt, const char *value, const char *const *choices);
+
 /* Parses a non-negative integer option value, or exits 2 naming the option. */
 uint64_t mt_cli_uint(const mt_cli *c, const char *opt, const char *value);
 

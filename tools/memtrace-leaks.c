@@ -33,14 +33,6 @@ static const char *kind_name(mt_leak_verdict v) {
     }
 }
 
-/* Where in the series a one-time group grew most: the step k-1 -> k. */
-static size_t jump_at(const mt_leak_group *g, size_t n) {
-    size_t best = 1;
-    for (size_t k = 1; k < n; k++)
-        if ((int64_t)(g->count[k] - g->count[k - 1]) > (int64_t)(g->count[best] - g->count[best - 1])) best = k;
-    return best;
-}
-
 static void reason(char *buf, size_t len, const mt_leak_group *g, size_t n) {
     int64_t gain = (int64_t)(g->count[n - 1] - g->count[0]);
     char h[24];
@@ -48,10 +40,10 @@ static void reason(char *buf, size_t len, const mt_leak_group *g, size_t n) {
     switch (g->verdict) {
     case MT_LEAK_PLATEAU:
         snprintf(buf, len, "grew by %" PRId64 " objects (%s), then stopped: no growth over the last %zu snapshots", gain,
-                 h, n - (n / 2 < n - 2 ? n / 2 : n - 2));
+                 h, n - g->late_from);
         break;
     case MT_LEAK_ONE_TIME: {
-        size_t k = jump_at(g, n);
+        size_t k = g->jump_at;
         snprintf(buf, len, "%" PRId64 " of its %" PRId64 " new objects arrived between snapshots %zu and %zu, and "
                  "later snapshots left none", (int64_t)(g->count[k] - g->count[k - 1]), gain, k, k + 1);
         break;
@@ -147,7 +139,8 @@ int main(int argc, char **argv) {
                 mt_path_free(&p);
             }
         }
-        char h1[16], h2[16], why[400];
+        char h1[16], h2[16], why[400], site[1024] = "";
+        if (sites && gr->site) mt_sites_format(sites, gr->site, 0, site, sizeof site);
         snprintf(why, sizeof why, "%s rose %s (Mann-Kendall p = %.2g); %u of %zu later "
                  "generations left survivors%s%.*s",
                  gr->type, gr->mk.s == (int64_t)(n * (n - 1) / 2) ? "in every snapshot" : "in most snapshots", gr->mk.p,
@@ -169,11 +162,7 @@ int main(int argc, char **argv) {
                 mt_jw_end_object(&w);
             } else
                 mt_jw_null(&w, "accumulation_point");
-            if (sites && gr->site) {
-                char site[1024];
-                mt_sites_format(sites, gr->site, 0, site, sizeof site);
-                mt_jw_cstr(&w, "site", site);
-            }
+            if (site[0]) mt_jw_cstr(&w, "site", site);
             mt_jw_uint(&w, "surviving_generations", gr->surviving_generations);
             mt_jw_uint(&w, "growth_objects_per_snapshot", sp->objects_per_snapshot);
             mt_jw_uint(&w, "growth_bytes_per_snapshot", sp->bytes_per_snapshot);
@@ -202,11 +191,7 @@ int main(int argc, char **argv) {
             printf("     types:");
             for (size_t j = 0; j < sp->n_groups; j++) printf("%s %s", j ? "," : "", L.groups[sp->groups[j]].type);
             printf("; surviving generations %u of %zu\n", gr->surviving_generations, n);
-            if (sites && gr->site) {
-                char site[1024];
-                mt_sites_format(sites, gr->site, 0, site, sizeof site);
-                printf("     allocated at %s\n", site);
-            }
+            if (site[0]) printf("     allocated at %s\n", site);
             printf("     why: %s\n", why);
         }
         free(path.p);

@@ -10,6 +10,7 @@
 #include "memtrace/sites.h"
 #include "memtrace/u64map.h"
 #include "array.h"
+#include "names.h"
 
 static const char *const by_names[] = { "type", "module", "site", "traceback", "column", "device" };
 
@@ -29,52 +30,18 @@ int mt_group_by_parse(const char *name, mt_group_by *by) {
 /* ---- the table of groups ---- */
 
 typedef struct table {
-    char *pool;            /* group names, NUL-terminated */
-    size_t pool_len, pool_cap;
-    size_t *name_at;       /* per row */
+    mt__names names;       /* group names, one per row */
     mt_diff_row *rows;
-    size_t n, cap, cap_names;
-    uint32_t *slots;       /* open addressing: row + 1, 0 when empty */
-    size_t n_slots;
+    size_t cap;
 } table;
-
-static uint64_t hash(const char *s, size_t n) {
-    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
-    for (size_t i = 0; i < n; i++) h = (h ^ (uint8_t)s[i]) * 0x100000001b3ull;
-    return h;
-}
-
-static int rehash(table *t) {
-    size_t ns = t->n_slots ? t->n_slots * 2 : 256;
-    uint32_t *sl = calloc(ns, 4);
-    if (!sl) return -1;
-    for (size_t r = 0; r < t->n; r++) {
-        const char *nm = t->pool + t->name_at[r];
-        size_t i = hash(nm, strlen(nm)) & (ns - 1);
-        while (sl[i]) i = (i + 1) & (ns - 1);
-        sl[i] = (uint32_t)r + 1;
-    }
-    free(t->slots);
-    t->slots = sl;
-    t->n_slots = ns;
-    return 0;
-}
 
 /* The row of group name[0..len), made when new; -1 when memory runs out. */
 static int64_t row_of(table *t, const char *name, size_t len) {
-    if ((t->n + 1) * 2 > t->n_slots && rehash(t)) return -1;
-    size_t i = hash(name, len) & (t->n_slots - 1);
-    for (; t->slots[i]; i = (i + 1) & (t->n_slots - 1)) {
-        const char *have = t->pool + t->name_at[t->slots[i] - 1];
-        if (!strncmp(have, name, len) && have[len] == 0) return t->slots[i] - 1;
-    }
-    if (mt__grow((void **)&t->rows, &t->cap, t->n, sizeof(mt_diff_row)) ||
-        mt__grow((void **)&t->name_at, &t->cap_names, t->n, sizeof(size_t)))
-        return -1;
-    if (mt__pool_add(&t->pool, &t->pool_len, &t->pool_cap, name, len, &t->name_at[t->n])) return -1;
-    memset(&t->rows[t->n], 0, sizeof(mt_diff_row));
-    t->slots[i] = (uint32_t)t->n + 1;
-    return (int64_t)t->n++;
+    if (mt__grow((void **)&t->rows, &t->cap, t->names.n, sizeof(mt_diff_row))) return -1;
+    size_t before = t->names.n;
+    int64_t r = mt__names_index(&t->names, name, len);
+    if (r >= 0 && (size_t)r == before) memset(&t->rows[r], 0, sizeof(mt_diff_row));
+    return r;
 }
 
 static void add(table *t, uint32_t row, int side, uint64_t count, uint64_t bytes) {
@@ -388,10 +355,8 @@ static int add_records(table *t, const mt_snapshot *s, int side, mt_group_by by,
 
 static void free_table(table *t) {
     if (!t) return;
-    free(t->pool);
-    free(t->name_at);
+    mt__names_free(&t->names);
     free(t->rows);
-    free(t->slots);
     free(t);
 }
 
@@ -422,11 +387,11 @@ int mt_diff_compute(const mt_snapshot *a, const mt_snapshot *b, mt_group_by by, 
         return rc;
     }
     d->rows = t->rows;
-    d->n_rows = t->n;
+    d->n_rows = t->names.n;
     d->total.group = "total";
-    for (size_t i = 0; i < t->n; i++) {
+    for (size_t i = 0; i < t->names.n; i++) {
         mt_diff_row *r = &t->rows[i];
-        r->group = t->pool + t->name_at[i];
+        r->group = mt__names_str(&t->names, i);
         d->total.count_a += r->count_a;
         d->total.bytes_a += r->bytes_a;
         d->total.count_b += r->count_b;

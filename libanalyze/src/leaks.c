@@ -8,6 +8,7 @@
 #include "memtrace/leaks.h"
 #include "memtrace/u64map.h"
 #include "array.h"
+#include "names.h"
 
 #define NONE 0xffffffffu
 
@@ -46,12 +47,6 @@ int mt_generations_next(mt_generations *g, const uint64_t *keys, uint32_t n, uin
     return 0;
 }
 
-static uint64_t fnv(const char *s, size_t n) {
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < n; i++) h = (h ^ (uint8_t)s[i]) * 0x100000001b3ull;
-    return h;
-}
-
 /* Types whose objects change size while they live: their size cannot
  * tell a reused address from the same object. */
 static int variable_size(mt_str t) {
@@ -66,7 +61,7 @@ static int variable_size(mt_str t) {
 
 uint64_t mt_identity_key(uint64_t id, mt_str type, uint64_t size) {
     if (variable_size(type)) size = 0;
-    uint64_t k = id ^ (fnv(type.ptr, type.len) * 0x9e3779b97f4a7c15ull) ^ (size * 0xc2b2ae3d27d4eb4full);
+    uint64_t k = id ^ (mt__fnv1a(type.ptr, type.len) * 0x9e3779b97f4a7c15ull) ^ (size * 0xc2b2ae3d27d4eb4full);
     k ^= k >> 31;
     k *= 0xbf58476d1ce4e5b9ull;
     return k ^ (k >> 29);
@@ -75,9 +70,8 @@ uint64_t mt_identity_key(uint64_t id, mt_str type, uint64_t size) {
 /* ---- the analysis ---- */
 
 typedef struct impl {
-    mt_u64map by_name;   /* fnv(type name) -> group */
-    char *pool;
-    size_t pool_len, pool_cap, cap_groups, *name_at;
+    mt__names types;     /* one name per group */
+    size_t cap_groups;
 } impl;
 
 void mt_leaks_free(mt_leaks *L) {
@@ -97,9 +91,7 @@ void mt_leaks_free(mt_leaks *L) {
     mt_dominators_free(&L->dom);
     impl *im = L->impl;
     if (im) {
-        mt_u64map_free(&im->by_name);
-        free(im->pool);
-        free(im->name_at);
+        mt__names_free(&im->types);
         free(im);
     }
     memset(L, 0, sizeof *L);
@@ -107,28 +99,17 @@ void mt_leaks_free(mt_leaks *L) {
 
 static int64_t group_of(mt_leaks *L, mt_str name) {
     impl *im = L->impl;
-    uint32_t g;
-    uint64_t h = fnv(name.ptr, name.len);
-    if (mt_u64map_get(&im->by_name, h, &g)) return g;
-    size_t cap = im->cap_groups;
-    if (mt__grow((void **)&L->groups, &cap, L->n_groups, sizeof(mt_leak_group)) ||
-        mt__grow((void **)&im->name_at, &im->cap_groups, L->n_groups, sizeof(size_t)))
-        return -1;
-    mt_leak_group *gr = &L->groups[L->n_groups];
+    if (mt__grow((void **)&L->groups, &im->cap_groups, L->n_groups, sizeof(mt_leak_group))) return -1;
+    int64_t gi = mt__names_index(&im->types, name.ptr, name.len);
+    if (gi < 0 || (size_t)gi < L->n_groups) return gi;
+    mt_leak_group *gr = &L->groups[gi];
     memset(gr, 0, sizeof *gr);
     gr->point = NONE;
     gr->count = calloc(L->n_snapshots, 8);
     gr->bytes = calloc(L->n_snapshots, 8);
     gr->survivors = calloc(L->n_snapshots, 8);
-    if (!gr->count || !gr->bytes || !gr->survivors ||
-        mt__pool_add(&im->pool, &im->pool_len, &im->pool_cap, name.ptr, name.len, &im->name_at[L->n_groups]) ||
-        mt_u64map_put(&im->by_name, h, (uint32_t)L->n_groups)) {
-        free(gr->count);
-        free(gr->bytes);
-        free(gr->survivors);
-        return -1;
-    }
-    return (int64_t)L->n_groups++;
+    L->n_groups++; /* counted at once, so that mt_leaks_free() frees its series */
+    return gr->count && gr->bytes && gr->survivors ? gi : -1;
 }
 
 /* Series and births of snapshot k; *keep_birth receives the births when
@@ -183,8 +164,8 @@ static void judge(mt_leak_group *gr, size_t n, const mt_leaks_opts *o) {
     mt_mann_kendall_test(y, m, &gr->mk);
     gr->count_slope = theil_sen_u64(gr->count, n);
     gr->bytes_slope = theil_sen_u64(gr->bytes, n);
-    size_t half = n / 2 < n - 2 ? n / 2 : n - 2;
-    gr->late_slope = theil_sen_u64(gr->count + half, n - half);
+    gr->late_from = n / 2 < n - 2 ? n / 2 : n - 2;
+    gr->late_slope = theil_sen_u64(gr->count + gr->late_from, n - gr->late_from);
     for (size_t k = 0; k < n; k++) {
         if (gr->survivors[k]) gr->surviving_generations++;
         if (k && gr->survivors[k]) gr->leaving_generations++;
@@ -195,7 +176,10 @@ static void judge(mt_leak_group *gr, size_t n, const mt_leaks_opts *o) {
     int64_t max_step = 0;
     for (size_t k = 1; k < n; k++) {
         int64_t st = (int64_t)(gr->count[k] - gr->count[k - 1]);
-        if (st > max_step) max_step = st;
+        if (st > max_step) {
+            max_step = st;
+            gr->jump_at = k;
+        }
     }
     if (max_step * 5 >= gain * 4 && gr->leaving_generations <= 1) gr->verdict = MT_LEAK_ONE_TIME;
     else if (gr->late_slope <= 0) gr->verdict = MT_LEAK_PLATEAU;
@@ -384,7 +368,7 @@ int mt_leaks_compute(const char *const *paths, size_t n, unsigned load_flags, co
     mt_generations_free(gen);
     gen = NULL;
     for (size_t i = 0; i < L->n_groups; i++) {
-        L->groups[i].type = ((impl *)L->impl)->pool + ((impl *)L->impl)->name_at[i];
+        L->groups[i].type = mt__names_str(&((impl *)L->impl)->types, i);
         judge(&L->groups[i], n, &o);
     }
     int rc = mt_dominators_compute(mt_snapshot_graph(*last), &L->dom, diag);

@@ -69,6 +69,9 @@ typedef struct mt_leak_group {
     uint64_t *count, *bytes;     /* [n_snapshots] series */
     double count_slope, bytes_slope; /* Theil-Sen, per snapshot */
     double late_slope;           /* Theil-Sen of counts over the later half */
+    size_t late_from;            /* the snapshot the later half starts at */
+    size_t jump_at;              /* of a growing group, the snapshot k whose step
+                                    k - 1 -> k added the most objects */
     mt_mann_kendall mk;          /* of the counts */
     uint64_t *survivors;         /* [n_snapshots]: last snapshot's objects by birth */
     uint32_t surviving_generations; /* births among them, generation 0 included */

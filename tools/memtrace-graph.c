@@ -212,6 +212,14 @@ static uint32_t path_targets(const char *what, const mt_dominators *d, uint32_t 
     return n;
 }
 
+/* s inside a Graphviz double-quoted string. */
+static void dot_str(mt_str s) {
+    for (size_t i = 0; i < s.len; i++) {
+        if (s.ptr[i] == '"' || s.ptr[i] == '\\') putchar('\\');
+        putchar(s.ptr[i]);
+    }
+}
+
 static void print_dot(uint32_t start, uint64_t depth, const mt_dominators *d) {
     uint32_t n = G->n_objects;
     uint32_t *level = malloc((size_t)n * 4), *queue = malloc((size_t)n * 4);
@@ -244,28 +252,18 @@ static void print_dot(uint32_t start, uint64_t depth, const mt_dominators *d) {
     if (cut) printf("  // cut at %d objects: lower --depth to see all of a level\n", DOT_MAX_NODES);
     for (uint32_t k = 0; k < tail; k++) {
         uint32_t v = queue[k];
-        sbuf b = { 0 };
-        sb_str(&b, type_of(v));
         printf("  n%u [label=\"", v);
-        for (size_t i = 0; i < b.len; i++) {
-            if (b.p[i] == '"' || b.p[i] == '\\') putchar('\\');
-            putchar(b.p[i]);
-        }
+        dot_str(type_of(v));
         printf("\\nid %" PRIu64 "\\n%s, retains %s\"%s];\n", G->id[v], mt_human_bytes(G->size[v], h1),
                mt_human_bytes(d->retained[v], h2), v == start ? ", style=bold" : "");
-        free(b.p);
     }
     for (uint32_t k = 0; k < tail; k++) {
         uint32_t v = queue[k];
         for (uint32_t e = G->out_off[v]; e < G->out_off[v + 1]; e++) {
             uint32_t w = G->out_dst[e] & MT_GRAPH_INDEX;
             if (level[w] == UINT32_MAX || (level[v] >= depth)) continue;
-            mt_str l = mt_snapshot_ref_label(S, e);
             printf("  n%u -> n%u [label=\"", v, w);
-            for (size_t i = 0; i < l.len; i++) {
-                if (l.ptr[i] == '"' || l.ptr[i] == '\\') putchar('\\');
-                putchar(l.ptr[i]);
-            }
+            dot_str(mt_snapshot_ref_label(S, e));
             printf("\"%s];\n", (G->out_dst[e] & MT_GRAPH_WEAK) ? ", style=dashed" : "");
         }
     }

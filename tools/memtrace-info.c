@@ -71,18 +71,12 @@ int main(int argc, char **argv) {
         case OPT_SALVAGE: salvage = 1; break;
         }
     const char *path = c.args[0];
-    mt_diag diag;
-    mt_diag_clear(&diag);
-    diag.file = path;
     mt_snapshot *s;
-    int rc = mt_snapshot_load(strcmp(path, "-") ? path : "/dev/stdin", salvage ? MT_LOAD_SALVAGE : 0, &s, &diag);
-    if (rc) {
-        int code = mt_cli_fail(tool.name, path, &diag);
-        if (rc == MT_E_DAMAGED) fprintf(stderr, "%s: %s: use --salvage to read its intact blocks\n", tool.name, path);
+    int code = mt_cli_load(tool.name, path, 0, salvage, &s);
+    if (code) {
         free(c.args);
         return code;
     }
-    if (salvage) mt_cli_warn_damage(tool.name, path, s);
 
     const mt_graph *g = mt_snapshot_graph(s);
     mt_type_stat *by_bytes = malloc((g->n_types + 1) * sizeof *by_bytes);
@@ -204,9 +198,5 @@ int main(int argc, char **argv) {
     free(by_count);
     mt_snapshot_free(s);
     free(c.args);
-    if (fflush(stdout) || ferror(stdout)) {
-        fprintf(stderr, "%s: cannot write the output\n", tool.name);
-        return MT_EXIT_INPUT;
-    }
-    return MT_EXIT_OK;
+    return mt_cli_finish(tool.name);
 }

@@ -291,7 +291,7 @@ typedef struct emitter {
     PyObject *sizeof_name;   /* "__sizeof__", interned */
     PyObject *stacks;      /* (frame id, parent) -> stack id, when tracing */
     PyObject *frames;      /* (file, line) -> frame id */
-    PyObject *get_tb;      /* non-NULL when tracemalloc traces and tracebacks are wanted */
+    int tracebacks;        /* tracemalloc traces and tracebacks are wanted */
     uint32_t src;
     PyObject *container;   /* what src is, for labels */
     Py_ssize_t position;   /* list and tuple items, in visiting order */
@@ -498,7 +498,7 @@ static int emit_one(walk *w, PyObject *o, uint32_t idx, void *arg) {
         rec.flags |= MT_OBJ_GC_TRACKED;
         rec.gen = test_bit(w, a, 2, 0) ? 0 : test_bit(w, a, 2, 1) ? 1 : 2;
     }
-    if (e->get_tb) rec.stack = stack_id(e, o);
+    if (e->tracebacks) rec.stack = stack_id(e, o);
     e->bytes += rec.size;
     if (emit_rc(e, mt_writer_add(e->wr, MT_KIND_OBJECT, &rec))) return -1;
     e->src = idx;
@@ -626,7 +626,7 @@ PyObject *memtrace_dump_heap(PyObject *self, PyObject *args, PyObject *kw) {
         PyObject *tracing = PyObject_CallMethod(tm, "is_tracing", NULL);
         if (tracing == Py_True) {
             traced = PyObject_CallMethod(tm, "get_traced_memory", NULL);
-            if (tracebacks) e.get_tb = PyObject_GetAttrString(tm, "_get_object_traceback");
+            e.tracebacks = tracebacks;
         }
         Py_XDECREF(tracing);
         PyErr_Clear();
@@ -787,7 +787,6 @@ done:
     Py_XDECREF(e.sizeof_name);
     Py_XDECREF(e.frames);
     Py_XDECREF(e.stacks);
-    Py_XDECREF(e.get_tb);
     Py_XDECREF(traced);
     Py_XDECREF(tm);
     if (gc_disabled && gc_was_enabled) {

@@ -31,13 +31,23 @@ static const mt__field df_frame_f[] = {
     F(mt_df_frame, id, U32, 1), F(mt_df_frame, name, STR, 1), F(mt_df_frame, rows, U64, 1),
     F(mt_df_frame, columns, U32, 1), F(mt_df_frame, index_kind, STR, 0),
     F(mt_df_frame, index_bytes, U64, 0), F(mt_df_frame, shallow_bytes, U64, 0),
-    F(mt_df_frame, deep_bytes, U64, 0), F(mt_df_frame, step, STR, 0) };
+    F(mt_df_frame, deep_bytes, U64, 0), F(mt_df_frame, step, STR, 0),
+    F(mt_df_frame, index_shallow_bytes, U64, 0), F(mt_df_frame, index_levels_bytes, U64, 0),
+    F(mt_df_frame, index_codes_bytes, U64, 0), F(mt_df_frame, index_nlevels, U32, 0),
+    F(mt_df_frame, columns_kind, STR, 0), F(mt_df_frame, columns_levels_bytes, U64, 0),
+    F(mt_df_frame, columns_codes_bytes, U64, 0), F(mt_df_frame, columns_nlevels, U32, 0),
+    F(mt_df_frame, time_ns, U64, 0) };
 static const mt__field df_column_f[] = {
     F(mt_df_column, frame, U32, 1), F(mt_df_column, position, U32, 1), F(mt_df_column, name, STR, 1),
     F(mt_df_column, dtype, STR, 1), F(mt_df_column, shallow_bytes, U64, 1),
     F(mt_df_column, deep_bytes, U64, 1), F(mt_df_column, distinct_bytes, U64, 0),
     F(mt_df_column, null_count, U64, 0), F(mt_df_column, distinct_count, U64, 0),
-    F(mt_df_column, min, VAL, 0), F(mt_df_column, max, VAL, 0), F(mt_df_column, flags, U32, 0) };
+    F(mt_df_column, min, VAL, 0), F(mt_df_column, max, VAL, 0), F(mt_df_column, flags, U32, 0),
+    F(mt_df_column, f32_max_rel_error, F64, 0), F(mt_df_column, text_count, U64, 0),
+    F(mt_df_column, len_min, U64, 0), F(mt_df_column, len_max, U64, 0), F(mt_df_column, len_total, U64, 0),
+    F(mt_df_column, categories, U64, 0), F(mt_df_column, categories_bytes, U64, 0),
+    F(mt_df_column, code_bytes, U32, 0), F(mt_df_column, fill_value, VAL, 0), F(mt_df_column, density, F64, 0),
+    F(mt_df_column, dense_bytes, U64, 0) };
 static const mt__field df_value_f[] = {
     F(mt_df_value, frame, U32, 1), F(mt_df_value, position, U32, 1), F(mt_df_value, value, VAL, 1),
     F(mt_df_value, count, U64, 1) };
@@ -139,6 +149,7 @@ static int decode_field(const mt__field *f, const mt__mptok *t, void *rec, char 
             *(uint64_t *)dst = t->u;
         return 0;
     case MT__F_F64:
+        if (t->type == MT__MP_NIL && !f->required) return 0;
         if (t->type == MT__MP_FLOAT) *(double *)dst = t->f;
         else if (t->type == MT__MP_UINT) *(double *)dst = (double)t->u;
         else if (t->type == MT__MP_INT) *(double *)dst = (double)t->i;

@@ -23,7 +23,7 @@ def run(*args, check=True):
 
 def test_all_kinds_fixture_matches_the_spec(testdata):
     s = spec_reader.Snapshot(os.path.join(testdata, "all-kinds.snap"))
-    assert (s.major, s.minor) == (1, 0)
+    assert (s.major, s.minor) == (1, 1)
     assert s.meta() == {"tool": "mt-fixture", "pid": 4242, "ratio": 0.5, "neg": -7, "ok": True,
                         "blob": b"\x00\x01", "none": None}
     assert s.of("strings") == [{"id": 1, "text": "hello"}]
@@ -41,11 +41,16 @@ def test_all_kinds_fixture_matches_the_spec(testdata):
     assert s.of("samples") == [{"time_ns": 5, "series": "rss", "value": 1048576.5, "step": "load"}]
     assert s.of("df_frames") == [{"id": 1, "name": "orders", "rows": 1000000, "columns": 8,
                                   "index_kind": "range", "index_bytes": 132, "shallow_bytes": 64000132,
-                                  "deep_bytes": 96000132, "step": "load"}]
+                                  "deep_bytes": 96000132, "step": "load", "index_shallow_bytes": 132,
+                                  "index_levels_bytes": 0, "index_codes_bytes": 0, "index_nlevels": 0,
+                                  "columns_kind": "object", "columns_levels_bytes": 0, "columns_codes_bytes": 0,
+                                  "columns_nlevels": 0, "time_ns": 6}]
     assert s.of("df_columns") == [{"frame": 1, "position": 0, "name": "customer_id", "dtype": "int64",
                                    "shallow_bytes": 8000000, "deep_bytes": 8000000, "distinct_bytes": 0,
                                    "null_count": 0, "distinct_count": 50000, "min": 1, "max": 50000,
-                                   "flags": 1}]
+                                   "flags": 0x11, "f32_max_rel_error": 0.25, "text_count": 0, "len_min": 0,
+                                   "len_max": 0, "len_total": 0, "categories": 0, "categories_bytes": 0,
+                                   "code_bytes": 0, "fill_value": -1, "density": 0.5, "dense_bytes": 16}]
     assert s.of("df_values") == [{"frame": 1, "position": 0, "value": "US", "count": 120}]
     assert s.of("df_sketches") == [{"frame": 1, "position": 0, "kind": "kmv", "data": b"\x01\x02\x03"}]
     assert s.of("gpu_devices") == [{"id": 0, "name": "NVIDIA H100", "total_bytes": 85899345920,
@@ -113,7 +118,7 @@ def test_writer_errors(tmp_path):
     assert w.closed
     with pytest.raises(ValueError, match="the writer is closed"):
         w.add_object(3, "c", 3)
-    with pytest.raises(TypeError, match="meta values must be"):
+    with pytest.raises(TypeError, match="a meta value must be"):
         memtrace.Writer(str(tmp_path / "m.snap")).add_meta("k", [1])
     with pytest.raises(OSError, match="cannot create: No such file or directory"):
         memtrace.Writer(str(tmp_path / "no" / "dir.snap"))
@@ -124,7 +129,7 @@ def test_info_json_matches_the_independent_reader(testdata):
     s = spec_reader.Snapshot(path)
     info = json.loads(run(tool("memtrace-info"), "--format", "json", "--top", "3", path).stdout)
     assert info["file_bytes"] == os.path.getsize(path)
-    assert info["format_version"] == "1.0"
+    assert info["format_version"] == "%d.%d" % (s.major, s.minor)
     assert info["blocks"] == len(s.blocks)
     for kind, (name, _f) in spec_reader.KINDS.items():
         blocks = [b for b in s.blocks if b["kind"] == kind]

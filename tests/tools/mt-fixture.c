@@ -51,10 +51,15 @@ int main(int argc, char **argv) {
     mt_writer_add(w, MT_KIND_ALLOC, &al);
     mt_sample sm = { 5, S("rss"), 1048576.5, S("load") };
     mt_writer_add(w, MT_KIND_SAMPLE, &sm);
-    mt_df_frame df = { 1, S("orders"), 1000000, 8, S("range"), 132, 64000132, 96000132, S("load") };
+    mt_df_frame df = { .id = 1, .name = S("orders"), .rows = 1000000, .columns = 8, .index_kind = S("range"),
+                       .index_bytes = 132, .shallow_bytes = 64000132, .deep_bytes = 96000132, .step = S("load"),
+                       .index_shallow_bytes = 132, .columns_kind = S("object"), .time_ns = 6 };
     mt_writer_add(w, MT_KIND_DF_FRAME, &df);
-    mt_df_column col = { 1, 0, S("customer_id"), S("int64"), 8000000, 8000000, 0, 0, 50000,
-                         { MT_VAL_UINT, { .u = 1 } }, { MT_VAL_UINT, { .u = 50000 } }, MT_COL_KEY };
+    mt_df_column col = { .frame = 1, .position = 0, .name = S("customer_id"), .dtype = S("int64"),
+                         .shallow_bytes = 8000000, .deep_bytes = 8000000, .distinct_count = 50000,
+                         .min = { MT_VAL_UINT, { .u = 1 } }, .max = { MT_VAL_UINT, { .u = 50000 } },
+                         .flags = MT_COL_KEY | MT_COL_INTEGRAL, .f32_max_rel_error = 0.25,
+                         .fill_value = { MT_VAL_INT, { .i = -1 } }, .density = 0.5, .dense_bytes = 16 };
     mt_writer_add(w, MT_KIND_DF_COLUMN, &col);
     mt_df_value dv = { 1, 0, { MT_VAL_STR, { .s = { "US", 2 } } }, 120 };
     mt_writer_add(w, MT_KIND_DF_VALUE, &dv);

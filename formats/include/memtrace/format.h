@@ -18,7 +18,7 @@ extern "C" {
 #endif
 
 #define MT_FORMAT_MAJOR 1
-#define MT_FORMAT_MINOR 0
+#define MT_FORMAT_MINOR 1
 
 /* Bytes of a block header on disk (SPEC.md section 3.1). */
 #define MT_BLOCK_HEADER_BYTES 36
@@ -189,7 +189,17 @@ typedef struct mt_df_frame {
     uint64_t index_bytes;
     uint64_t shallow_bytes;
     uint64_t deep_bytes;
-    mt_str step;
+    mt_str step;       /* pipeline step; may be empty */
+    /* Since 1.1. */
+    uint64_t index_shallow_bytes;  /* index.memory_usage() */
+    uint64_t index_levels_bytes;   /* MultiIndex levels, deep */
+    uint64_t index_codes_bytes;    /* MultiIndex codes */
+    uint32_t index_nlevels;        /* 0 when unknown */
+    mt_str columns_kind;           /* the column labels' index: "multi", ... */
+    uint64_t columns_levels_bytes; /* MultiIndex column labels: levels, deep */
+    uint64_t columns_codes_bytes;  /*   and codes */
+    uint32_t columns_nlevels;
+    uint64_t time_ns;              /* since the meta start_time */
 } mt_df_frame;
 
 /* Column flags (mt_df_column.flags). */
@@ -197,6 +207,10 @@ typedef struct mt_df_frame {
 #define MT_COL_SORTED 0x2u
 #define MT_COL_UNIQUE 0x4u
 #define MT_COL_F32_EXACT 0x8u /* every value survives float32 */
+#define MT_COL_INTEGRAL 0x10u       /* every non-null value is a whole number */
+#define MT_COL_DISTINCT_EST 0x20u   /* distinct_count is an estimate */
+#define MT_COL_DBYTES_EST 0x40u     /* distinct_bytes is an estimate */
+#define MT_COL_MIXED 0x80u          /* objects of more than one type */
 
 typedef struct mt_df_column {
     uint32_t frame;    /* mt_df_frame.id */
@@ -211,6 +225,18 @@ typedef struct mt_df_column {
     mt_value min;
     mt_value max;
     uint32_t flags;           /* MT_COL_* */
+    /* Since 1.1. */
+    double f32_max_rel_error; /* float columns: worst relative error of a float32 cast */
+    uint64_t text_count;      /* values that are strings */
+    uint64_t len_min;         /*   and their lengths in code points */
+    uint64_t len_max;
+    uint64_t len_total;
+    uint64_t categories;      /* categoricals: number of categories */
+    uint64_t categories_bytes;/*   their memory, deep */
+    uint32_t code_bytes;      /*   bytes per code */
+    mt_value fill_value;      /* sparse columns */
+    double density;           /*   stored points over rows */
+    uint64_t dense_bytes;     /*   bytes of the dense equivalent */
 } mt_df_column;
 
 /* One of a column's most common values. */

@@ -9,6 +9,7 @@
 #include "memtrace/format.h"
 #include "memtrace/u64map.h"
 #include "heapdump.h"
+#include "colstats.h"
 
 /* A reference whose ends were not both known when it was added. */
 typedef struct pending {
@@ -116,49 +117,161 @@ static PyObject *add(WriterObject *self, mt_kind kind, const void *rec) {
     Py_RETURN_NONE;
 }
 
-static PyObject *Writer_add_meta(WriterObject *self, PyObject *args) {
-    PyObject *key, *value;
-    if (!PyArg_ParseTuple(args, "UO", &key, &value) || check_open(self)) return NULL;
-    mt_meta m;
-    memset(&m, 0, sizeof m);
-    if (as_str(key, &m.key, "key")) return NULL;
-    if (value == Py_None) m.value.type = MT_VAL_NIL;
+/* Converts None, bool, int, float, str or bytes to an mt_value that
+ * borrows o's data. */
+static int as_value(PyObject *value, mt_value *out, const char *what) {
+    memset(out, 0, sizeof *out);
+    if (value == Py_None) out->type = MT_VAL_NIL;
     else if (PyBool_Check(value)) {
-        m.value.type = MT_VAL_BOOL;
-        m.value.v.b = value == Py_True;
+        out->type = MT_VAL_BOOL;
+        out->v.b = value == Py_True;
     } else if (PyLong_Check(value)) {
         int overflow;
         long long v = PyLong_AsLongLongAndOverflow(value, &overflow);
         if (overflow > 0) {
-            m.value.type = MT_VAL_UINT;
-            m.value.v.u = PyLong_AsUnsignedLongLong(value);
-            if (PyErr_Occurred()) return NULL;
+            out->type = MT_VAL_UINT;
+            out->v.u = PyLong_AsUnsignedLongLong(value);
+            if (PyErr_Occurred()) return -1;
         } else if (overflow < 0) {
-            PyErr_SetString(PyExc_OverflowError, "meta integers must fit in 64 bits");
-            return NULL;
+            PyErr_Format(PyExc_OverflowError, "%s: integers must fit in 64 bits", what);
+            return -1;
         } else if (v < 0) {
-            m.value.type = MT_VAL_INT;
-            m.value.v.i = v;
+            out->type = MT_VAL_INT;
+            out->v.i = v;
         } else {
-            m.value.type = MT_VAL_UINT;
-            m.value.v.u = (uint64_t)v;
+            out->type = MT_VAL_UINT;
+            out->v.u = (uint64_t)v;
         }
     } else if (PyFloat_Check(value)) {
-        m.value.type = MT_VAL_FLOAT;
-        m.value.v.f = PyFloat_AS_DOUBLE(value);
+        out->type = MT_VAL_FLOAT;
+        out->v.f = PyFloat_AS_DOUBLE(value);
     } else if (PyUnicode_Check(value)) {
-        m.value.type = MT_VAL_STR;
-        if (as_str(value, &m.value.v.s, "value")) return NULL;
+        out->type = MT_VAL_STR;
+        if (as_str(value, &out->v.s, what)) return -1;
     } else if (PyBytes_Check(value)) {
-        m.value.type = MT_VAL_BIN;
-        m.value.v.s.ptr = PyBytes_AS_STRING(value);
-        m.value.v.s.len = (size_t)PyBytes_GET_SIZE(value);
+        out->type = MT_VAL_BIN;
+        out->v.s.ptr = PyBytes_AS_STRING(value);
+        out->v.s.len = (size_t)PyBytes_GET_SIZE(value);
     } else {
-        PyErr_Format(PyExc_TypeError, "meta values must be None, bool, int, float, str or bytes, not %.100s",
+        PyErr_Format(PyExc_TypeError, "%s must be None, bool, int, float, str or bytes, not %.100s", what,
                      Py_TYPE(value)->tp_name);
-        return NULL;
+        return -1;
     }
+    return 0;
+}
+
+static PyObject *Writer_add_meta(WriterObject *self, PyObject *args) {
+    PyObject *key, *value;
+    if (!PyArg_ParseTuple(args, "UO", &key, &value) || check_open(self)) return NULL;
+    mt_meta m;
+    if (as_str(key, &m.key, "key") || as_value(value, &m.value, "a meta value")) return NULL;
     return add(self, MT_KIND_META, &m);
+}
+
+static PyObject *Writer_add_sample(WriterObject *self, PyObject *args, PyObject *kw) {
+    static char *kwlist[] = { "series", "value", "time_ns", "step", NULL };
+    PyObject *series, *step = Py_None;
+    double value;
+    unsigned long long time_ns = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "Ud|$KO", kwlist, &series, &value, &time_ns, &step) ||
+        check_open(self))
+        return NULL;
+    mt_sample sm = { time_ns, { NULL, 0 }, value, { NULL, 0 } };
+    if (as_str(series, &sm.series, "series") || as_str(step, &sm.step, "step")) return NULL;
+    return add(self, MT_KIND_SAMPLE, &sm);
+}
+
+static PyObject *Writer_add_df_frame(WriterObject *self, PyObject *args, PyObject *kw) {
+    static char *kwlist[] = { "id", "name", "rows", "columns", "index_kind", "index_bytes", "shallow_bytes",
+                              "deep_bytes", "step", "index_shallow_bytes", "index_levels_bytes",
+                              "index_codes_bytes", "index_nlevels", "columns_kind", "columns_levels_bytes",
+                              "columns_codes_bytes", "columns_nlevels", "time_ns", NULL };
+    mt_df_frame f;
+    memset(&f, 0, sizeof f);
+    PyObject *name, *index_kind = Py_None, *step = Py_None, *columns_kind = Py_None;
+    unsigned long long rows, ib = 0, sb = 0, db = 0, isb = 0, ilb = 0, icb = 0, clb = 0, ccb = 0, t = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "IUKI|$OKKKOKKKIOKKIK", kwlist, &f.id, &name, &rows, &f.columns,
+                                     &index_kind, &ib, &sb, &db, &step, &isb, &ilb, &icb, &f.index_nlevels,
+                                     &columns_kind, &clb, &ccb, &f.columns_nlevels, &t) ||
+        check_open(self))
+        return NULL;
+    if (!f.id) return PyErr_Format(PyExc_ValueError, "frame ids start at 1");
+    f.rows = rows;
+    f.index_bytes = ib;
+    f.shallow_bytes = sb;
+    f.deep_bytes = db;
+    f.index_shallow_bytes = isb;
+    f.index_levels_bytes = ilb;
+    f.index_codes_bytes = icb;
+    f.columns_levels_bytes = clb;
+    f.columns_codes_bytes = ccb;
+    f.time_ns = t;
+    if (as_str(name, &f.name, "name") || as_str(index_kind, &f.index_kind, "index_kind") ||
+        as_str(step, &f.step, "step") || as_str(columns_kind, &f.columns_kind, "columns_kind"))
+        return NULL;
+    return add(self, MT_KIND_DF_FRAME, &f);
+}
+
+static PyObject *Writer_add_df_column(WriterObject *self, PyObject *args, PyObject *kw) {
+    static char *kwlist[] = { "frame", "position", "name", "dtype", "shallow_bytes", "deep_bytes",
+                              "distinct_bytes", "null_count", "distinct_count", "min", "max", "flags",
+                              "f32_max_rel_error", "text_count", "len_min", "len_max", "len_total", "categories",
+                              "categories_bytes", "code_bytes", "fill_value", "density", "dense_bytes", NULL };
+    mt_df_column c;
+    memset(&c, 0, sizeof c);
+    PyObject *name, *dtype, *mn = Py_None, *mx = Py_None, *fill = Py_None;
+    unsigned long long sb, db, dsb = 0, nc = 0, dc = 0, tc = 0, lmin = 0, lmax = 0, ltot = 0, cats = 0, cb = 0,
+                                dense = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "IIUUKK|$KKKOOIdKKKKKKIOdK", kwlist, &c.frame, &c.position, &name,
+                                     &dtype, &sb, &db, &dsb, &nc, &dc, &mn, &mx, &c.flags, &c.f32_max_rel_error,
+                                     &tc, &lmin, &lmax, &ltot, &cats, &cb, &c.code_bytes, &fill, &c.density,
+                                     &dense) ||
+        check_open(self))
+        return NULL;
+    c.shallow_bytes = sb;
+    c.deep_bytes = db;
+    c.distinct_bytes = dsb;
+    c.null_count = nc;
+    c.distinct_count = dc;
+    c.text_count = tc;
+    c.len_min = lmin;
+    c.len_max = lmax;
+    c.len_total = ltot;
+    c.categories = cats;
+    c.categories_bytes = cb;
+    c.dense_bytes = dense;
+    if (as_str(name, &c.name, "name") || as_str(dtype, &c.dtype, "dtype") || as_value(mn, &c.min, "min") ||
+        as_value(mx, &c.max, "max") || as_value(fill, &c.fill_value, "fill_value"))
+        return NULL;
+    return add(self, MT_KIND_DF_COLUMN, &c);
+}
+
+static PyObject *Writer_add_df_value(WriterObject *self, PyObject *args, PyObject *kw) {
+    static char *kwlist[] = { "frame", "position", "value", "count", NULL };
+    mt_df_value v;
+    PyObject *value;
+    unsigned long long count;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "IIOK", kwlist, &v.frame, &v.position, &value, &count) ||
+        check_open(self) || as_value(value, &v.value, "value"))
+        return NULL;
+    v.count = count;
+    return add(self, MT_KIND_DF_VALUE, &v);
+}
+
+static PyObject *Writer_add_df_sketch(WriterObject *self, PyObject *args, PyObject *kw) {
+    static char *kwlist[] = { "frame", "position", "kind", "data", NULL };
+    mt_df_sketch k;
+    PyObject *kind;
+    Py_buffer data;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "IIUy*", kwlist, &k.frame, &k.position, &kind, &data)) return NULL;
+    PyObject *r = NULL;
+    if (!check_open(self) && !as_str(kind, &k.kind, "kind")) {
+        k.data.ptr = data.buf;
+        k.data.len = (size_t)data.len;
+        r = add(self, MT_KIND_DF_SKETCH, &k);
+    }
+    PyBuffer_Release(&data);
+    return r;
 }
 
 static int type_id(WriterObject *self, PyObject *name, uint32_t *id) {
@@ -386,6 +499,22 @@ static PyMethodDef Writer_methods[] = {
     { "add_alloc", (PyCFunction)(void (*)(void))Writer_add_alloc, METH_VARARGS | METH_KEYWORDS,
       "add_alloc(size, stack=0, *, op=LIVE, count=1, address=0, time_ns=0, thread=0, domain=0):\n"
       "an allocation event, or with op=LIVE the live blocks of a stack (count of them, size in all)" },
+    { "add_sample", (PyCFunction)(void (*)(void))Writer_add_sample, METH_VARARGS | METH_KEYWORDS,
+      "add_sample(series, value, *, time_ns=0, step=None): one point of a time series" },
+    { "add_df_frame", (PyCFunction)(void (*)(void))Writer_add_df_frame, METH_VARARGS | METH_KEYWORDS,
+      "add_df_frame(id, name, rows, columns, *, index_kind=None, index_bytes=0, shallow_bytes=0,\n"
+      "deep_bytes=0, step=None, index_shallow_bytes=0, index_levels_bytes=0, index_codes_bytes=0,\n"
+      "index_nlevels=0, columns_kind=None, columns_levels_bytes=0, columns_codes_bytes=0,\n"
+      "columns_nlevels=0, time_ns=0): a DataFrame (memtrace-snap(5), df_frames)" },
+    { "add_df_column", (PyCFunction)(void (*)(void))Writer_add_df_column, METH_VARARGS | METH_KEYWORDS,
+      "add_df_column(frame, position, name, dtype, shallow_bytes, deep_bytes, *, distinct_bytes=0,\n"
+      "null_count=0, distinct_count=0, min=None, max=None, flags=0, f32_max_rel_error=0.0,\n"
+      "text_count=0, len_min=0, len_max=0, len_total=0, categories=0, categories_bytes=0,\n"
+      "code_bytes=0, fill_value=None, density=0.0, dense_bytes=0): a column (df_columns)" },
+    { "add_df_value", (PyCFunction)(void (*)(void))Writer_add_df_value, METH_VARARGS | METH_KEYWORDS,
+      "add_df_value(frame, position, value, count): one of a key column's most common values" },
+    { "add_df_sketch", (PyCFunction)(void (*)(void))Writer_add_df_sketch, METH_VARARGS | METH_KEYWORDS,
+      "add_df_sketch(frame, position, kind, data): a sketch of a column's values (kind 'kmv')" },
     { "flush", (PyCFunction)Writer_flush, METH_NOARGS,
       "flush()\n\nWrites every unfinished block, so that what was added survives a crash." },
     { "close", (PyCFunction)Writer_close, METH_NOARGS,
@@ -424,6 +553,11 @@ static PyMethodDef module_methods[] = {
       "allocation tracebacks, to the snapshot path. Holds the GIL; runs no\n"
       "collection unless collect=True; leaves the GC state as it found it.\n"
       "Returns {path, objects, refs, roots, bytes, seconds}." },
+    { "column_stats", (PyCFunction)(void (*)(void))memtrace_column_stats, METH_VARARGS | METH_KEYWORDS,
+      "column_stats(data, kind, *, mask=None, code_hashes=None, nulls=None, sketch=1024, hashes=False)\n\n"
+      "One pass in C over a column's values (a buffer, not copied): counts, nulls, min, max,\n"
+      "float32 exactness, distinct values (exact up to 2^18, estimated beyond) and a kmv sketch;\n"
+      "for objects also their __sizeof__ total, distinct objects' bytes and string lengths." },
     { NULL, NULL, 0, NULL },
 };
 

@@ -1,0 +1,519 @@
+/* memtrace._memtrace.column_stats: one pass in C over a DataFrame column's
+ * values, without copying them, for memtrace.dump_frames.
+ *
+ * Distinct values are counted with Wegman's adaptive sampling: a set of
+ * value hashes kept exact until it holds HSET_MAX entries, then only the
+ * hashes below a threshold that halves whenever the set fills again. The
+ * count is exact for columns of up to HSET_MAX distinct values and within
+ * about 1/sqrt(HSET_MAX/2) (0.3%) beyond, in bounded memory; and the set
+ * always holds the smallest hashes, which are the kmv sketch. */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include "memtrace/valhash.h"
+#include "colstats.h"
+
+#define HSET_MAX (1u << 18)  /* entries; the table is twice that: 4 MiB */
+
+/* An adaptive sample of 64-bit hashes, with an optional byte count per
+ * entry (for the distinct objects of an object column). */
+typedef struct hset {
+    uint64_t *key;     /* 0: empty */
+    uint64_t *val;     /* NULL unless counting bytes */
+    size_t slots, count;
+    uint64_t limit;    /* hashes above it are not sampled */
+    int with_val;
+} hset;
+
+static int hset_init(hset *s, int with_val) {
+    memset(s, 0, sizeof *s);
+    s->slots = 64;
+    s->limit = UINT64_MAX;
+    s->with_val = with_val;
+    s->key = calloc(s->slots, sizeof *s->key);
+    if (with_val) s->val = calloc(s->slots, sizeof *s->val);
+    return s->key && (!with_val || s->val) ? 0 : -1;
+}
+
+static void hset_free(hset *s) {
+    free(s->key);
+    free(s->val);
+}
+
+static void hset_place(uint64_t *key, uint64_t *val, size_t mask, uint64_t h, uint64_t v) {
+    size_t i = (size_t)(h >> 7) & mask;
+    while (key[i]) i = (i + 1) & mask;
+    key[i] = h;
+    if (val) val[i] = v;
+}
+
+/* Rebuilds into slots entries, keeping only hashes up to the limit. */
+static int hset_rebuild(hset *s, size_t slots) {
+    uint64_t *key = calloc(slots, sizeof *key), *val = NULL;
+    if (!key || (s->with_val && !(val = calloc(slots, sizeof *val)))) {
+        free(key);
+        return -1;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < s->slots; i++) {
+        if (!s->key[i] || s->key[i] > s->limit) continue;
+        hset_place(key, val, slots - 1, s->key[i], s->val ? s->val[i] : 0);
+        n++;
+    }
+    free(s->key);
+    free(s->val);
+    s->key = key;
+    s->val = val;
+    s->slots = slots;
+    s->count = n;
+    return 0;
+}
+
+/* Adds h (with v bytes when counting them) unless above the limit or
+ * already there. */
+static inline int hset_add(hset *s, uint64_t h, uint64_t v) {
+    if (!h) h = 1;
+    if (h > s->limit) return 0;
+    size_t mask = s->slots - 1, i = (size_t)(h >> 7) & mask;
+    while (s->key[i]) {
+        if (s->key[i] == h) return 0;
+        i = (i + 1) & mask;
+    }
+    s->key[i] = h;
+    if (s->val) s->val[i] = v;
+    if (++s->count * 2 <= s->slots) return 0;
+    if (s->slots < 2 * (size_t)HSET_MAX) return hset_rebuild(s, s->slots * 2);
+    /* Full: sample half as much. */
+    while (s->count * 2 > s->slots / 2 + s->slots / 4) {
+        s->limit >>= 1;
+        if (hset_rebuild(s, s->slots)) return -1;
+    }
+    return 0;
+}
+
+/* The fraction of the hash space sampled. */
+static double hset_rate(const hset *s) {
+    return s->limit == UINT64_MAX ? 1.0 : ((double)s->limit + 1.0) / 18446744073709551616.0;
+}
+
+static int cmp_u64(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The k smallest hashes, sorted, as little-endian bytes. */
+static PyObject *hset_sketch(const hset *s, size_t k) {
+    uint64_t *all = malloc((s->count ? s->count : 1) * sizeof *all);
+    if (!all) return PyErr_NoMemory();
+    size_t n = 0;
+    for (size_t i = 0; i < s->slots; i++)
+        if (s->key[i]) all[n++] = s->key[i];
+    qsort(all, n, sizeof *all, cmp_u64);
+    if (n > k) n = k;
+    PyObject *b = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(n * 8));
+    if (b) {
+        unsigned char *p = (unsigned char *)PyBytes_AS_STRING(b);
+        for (size_t i = 0; i < n; i++)
+            for (int j = 0; j < 8; j++) p[i * 8 + j] = (unsigned char)(all[i] >> (8 * j));
+    }
+    free(all);
+    return b;
+}
+
+/* What one pass gathers. */
+typedef struct acc {
+    uint64_t n, nulls;
+    int kind;                 /* 'i', 'u', 'f', 'b', 't', 'c', 'O' */
+    int have;                 /* a non-null value was seen */
+    int64_t imin, imax;
+    uint64_t umin, umax;
+    double fmin, fmax, fprev;
+    int64_t iprev;
+    uint64_t uprev;
+    int sorted, integral, f32_exact;
+    double f32_err;
+    hset distinct;
+    /* Object columns. */
+    hset objects;
+    uint64_t sizeof_total, text, len_min, len_max, len_total;
+    PyTypeObject *first_type;
+    int mixed;
+    uint64_t *hashes;         /* per row, when asked for */
+} acc;
+
+static inline int acc_int(acc *a, int64_t v) {
+    if (!a->have) {
+        a->imin = a->imax = v;
+        a->have = 1;
+    } else {
+        if (v < a->iprev) a->sorted = 0;
+        if (v < a->imin) a->imin = v;
+        if (v > a->imax) a->imax = v;
+    }
+    a->iprev = v;
+    a->n++;
+    return hset_add(&a->distinct, a->kind == 't' ? mt_hash_time(v) : mt_hash_int(v), 0);
+}
+
+static inline int acc_uint(acc *a, uint64_t v) {
+    if (!a->have) {
+        a->umin = a->umax = v;
+        a->have = 1;
+    } else {
+        if (v < a->uprev) a->sorted = 0;
+        if (v < a->umin) a->umin = v;
+        if (v > a->umax) a->umax = v;
+    }
+    a->uprev = v;
+    a->n++;
+    return hset_add(&a->distinct, mt_hash_uint(v), 0);
+}
+
+static inline int acc_double(acc *a, double x) {
+    if (isnan(x)) {
+        a->nulls++;
+        a->sorted = 0;
+        return 0;
+    }
+    if (!a->have) {
+        a->fmin = a->fmax = x;
+        a->have = 1;
+    } else {
+        if (x < a->fprev) a->sorted = 0;
+        if (x < a->fmin) a->fmin = x;
+        if (x > a->fmax) a->fmax = x;
+    }
+    a->fprev = x;
+    a->n++;
+    if (a->integral && !(isfinite(x) && x == trunc(x))) a->integral = 0;
+    float f = (float)x;
+    if ((double)f != x) {
+        a->f32_exact = 0;
+        double e = x != 0 ? fabs((x - (double)f) / x) : 0;
+        if (!(e <= a->f32_err)) a->f32_err = e;  /* also an overflow to inf */
+    }
+    return hset_add(&a->distinct, mt_hash_double(x), 0);
+}
+
+/* Half-precision floats ('e'), which numpy exports for float16. */
+static double half_to_double(uint16_t h) {
+    int e = (h >> 10) & 0x1f, m = h & 0x3ff;
+    double v = e == 0 ? ldexp(m, -24) : e == 31 ? (m ? NAN : INFINITY) : ldexp(m + 1024, e - 25);
+    return h & 0x8000 ? -v : v;
+}
+
+/* Nulls in object columns: None, float NaN, and the singletons given. */
+static int is_null_object(PyObject *o, PyObject *nulls) {
+    if (o == Py_None) return 1;
+    if (PyFloat_Check(o) && isnan(PyFloat_AS_DOUBLE(o))) return 1;
+    if (nulls)
+        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(nulls); i++)
+            if (o == PyTuple_GET_ITEM(nulls, i)) return 1;
+    return 0;
+}
+
+/* o.__sizeof__(), as pandas' memory_usage(deep=True) sums it. */
+static int object_sizeof(PyObject *o, uint64_t *out) {
+    static PyObject *name;
+    if (!name && !(name = PyUnicode_InternFromString("__sizeof__"))) return -1;
+    PyObject *r = PyObject_CallMethodNoArgs(o, name);
+    if (!r) return -1;
+    Py_ssize_t v = PyLong_AsSsize_t(r);
+    Py_DECREF(r);
+    if (v < 0) {
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "__sizeof__() returned a negative size");
+        return -1;
+    }
+    *out = (uint64_t)v;
+    return 0;
+}
+
+static uint64_t hash_object(PyObject *o) {
+    if (PyUnicode_Check(o))
+        return mt_hash_codepoints(PyUnicode_DATA(o), (size_t)PyUnicode_GET_LENGTH(o), PyUnicode_KIND(o));
+    if (PyLong_Check(o)) {
+        int overflow;
+        long long v = PyLong_AsLongLongAndOverflow(o, &overflow);
+        if (!overflow) return mt_hash_int(v);
+        if (overflow > 0) {
+            unsigned long long u = PyLong_AsUnsignedLongLong(o);
+            if (!PyErr_Occurred()) return mt_hash_uint(u);
+        }
+        PyErr_Clear();
+    }
+    if (PyFloat_Check(o)) return mt_hash_double(PyFloat_AS_DOUBLE(o));
+    Py_hash_t h = PyObject_Hash(o);
+    if (h == -1) {
+        /* Unhashable (a list): count it by identity. */
+        PyErr_Clear();
+        h = (Py_hash_t)(uintptr_t)o;
+    }
+    return mt_fmix64((uint64_t)h ^ 0x2545F4914F6CDD1Dull);
+}
+
+static int acc_object(acc *a, PyObject *o, PyObject *nulls, uint64_t *hash) {
+    uint64_t size;
+    if (object_sizeof(o, &size)) return -1;
+    a->sizeof_total += size;
+    if (hset_add(&a->objects, mt_fmix64((uint64_t)(uintptr_t)o), size)) return -2;
+    if (is_null_object(o, nulls)) {
+        a->nulls++;
+        return 0;
+    }
+    if (!a->first_type) a->first_type = Py_TYPE(o);
+    else if (Py_TYPE(o) != a->first_type) a->mixed = 1;
+    if (PyUnicode_Check(o)) {
+        uint64_t len = (uint64_t)PyUnicode_GET_LENGTH(o);
+        if (!a->text || len < a->len_min) a->len_min = len;
+        if (len > a->len_max) a->len_max = len;
+        a->len_total += len;
+        a->text++;
+    }
+    a->n++;
+    *hash = hash_object(o);
+    return hset_add(&a->distinct, *hash, 0) ? -2 : 0;
+}
+
+/* Reads element i of a 1-D buffer of signed or unsigned integers. */
+static inline int64_t read_int(const char *p, Py_ssize_t size) {
+    switch (size) {
+    case 1: return *(const int8_t *)p;
+    case 2: { int16_t v; memcpy(&v, p, 2); return v; }
+    case 4: { int32_t v; memcpy(&v, p, 4); return v; }
+    default: { int64_t v; memcpy(&v, p, 8); return v; }
+    }
+}
+
+static inline uint64_t read_uint(const char *p, Py_ssize_t size) {
+    switch (size) {
+    case 1: return *(const uint8_t *)p;
+    case 2: { uint16_t v; memcpy(&v, p, 2); return v; }
+    case 4: { uint32_t v; memcpy(&v, p, 4); return v; }
+    default: { uint64_t v; memcpy(&v, p, 8); return v; }
+    }
+}
+
+static PyObject *value_or_none(int have, PyObject *v) {
+    if (have) return v;
+    Py_XDECREF(v);
+    Py_RETURN_NONE;
+}
+
+/* The element type of a buffer, from its struct format: 'i', 'u', 'f',
+ * 'b' (bool), 'O', or 0 when not understood. */
+static int format_class(const char *fmt, Py_ssize_t itemsize) {
+    if (!fmt) return 'u';
+    while (*fmt == '<' || *fmt == '>' || *fmt == '=' || *fmt == '@' || *fmt == '!') fmt++;
+    if (!fmt[0] || fmt[1]) return 0;
+    switch (fmt[0]) {
+    case 'b': case 'h': case 'i': case 'l': case 'q': case 'n': return itemsize <= 8 ? 'i' : 0;
+    case 'B': case 'H': case 'I': case 'L': case 'Q': case 'N': return itemsize <= 8 ? 'u' : 0;
+    case 'e': case 'f': case 'd': return 'f';
+    case '?': return 'b';
+    case 'O': return 'O';
+    default: return 0;
+    }
+}
+
+PyObject *memtrace_column_stats(PyObject *self, PyObject *args, PyObject *kw) {
+    static char *kwlist[] = { "data", "kind", "mask", "code_hashes", "nulls", "sketch", "hashes", NULL };
+    PyObject *data, *mask_obj = Py_None, *codes_obj = Py_None, *nulls = Py_None;
+    int kind;
+    Py_ssize_t sketch_k = 1024;
+    int want_hashes = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OC|$OOOnp", kwlist, &data, &kind, &mask_obj, &codes_obj, &nulls,
+                                     &sketch_k, &want_hashes))
+        return NULL;
+    if (!strchr("ntcO", kind) || !kind)
+        return PyErr_Format(PyExc_ValueError, "kind must be one of n t c O, not %c", kind);
+    if (nulls != Py_None && !PyTuple_Check(nulls)) return PyErr_Format(PyExc_TypeError, "nulls must be a tuple");
+    if (sketch_k < 0) return PyErr_Format(PyExc_ValueError, "sketch must not be negative");
+
+    Py_buffer view, mask = { 0 }, codes = { 0 };
+    if (PyObject_GetBuffer(data, &view, PyBUF_RECORDS_RO) < 0) return NULL;
+    PyObject *result = NULL;
+    acc a;
+    memset(&a, 0, sizeof a);
+    a.kind = kind;
+    a.sorted = a.integral = a.f32_exact = 1;
+    int have_mask = 0, have_codes = 0;
+    int cls = format_class(view.format, view.itemsize);
+    if (kind == 'n' && cls != 'O') kind = a.kind = cls;
+    if (view.ndim != 1) {
+        PyErr_Format(PyExc_ValueError, "column data must be one-dimensional, not %d-dimensional", view.ndim);
+        goto out;
+    }
+    if (!cls || kind == 'n' || (kind == 'O') != (cls == 'O') || ((kind == 't' || kind == 'c') && cls != 'i')) {
+        PyErr_Format(PyExc_ValueError, "kind %c does not match the buffer's format '%s'", kind,
+                     view.format ? view.format : "B");
+        goto out;
+    }
+    Py_ssize_t n = view.shape[0], stride = view.strides ? view.strides[0] : view.itemsize;
+    if (mask_obj != Py_None) {
+        if (PyObject_GetBuffer(mask_obj, &mask, PyBUF_RECORDS_RO) < 0) goto out;
+        have_mask = 1;
+        if (mask.ndim != 1 || mask.shape[0] != n || mask.itemsize != 1) {
+            PyErr_Format(PyExc_ValueError, "mask must be %zd one-byte values", n);
+            goto out;
+        }
+    }
+    if (kind == 'c') {
+        if (codes_obj == Py_None || PyObject_GetBuffer(codes_obj, &codes, PyBUF_SIMPLE) < 0) {
+            if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "kind c needs code_hashes");
+            goto out;
+        }
+        have_codes = 1;
+        if (codes.len % 8) {
+            PyErr_SetString(PyExc_ValueError, "code_hashes must be 8-byte hashes");
+            goto out;
+        }
+    }
+    if (hset_init(&a.distinct, 0) || (kind == 'O' && hset_init(&a.objects, 1)) ||
+        (want_hashes && !(a.hashes = calloc(n ? (size_t)n : 1, sizeof *a.hashes)))) {
+        PyErr_NoMemory();
+        goto out;
+    }
+    const char *base = view.buf, *mbase = have_mask ? mask.buf : NULL;
+    Py_ssize_t mstride = have_mask && mask.strides ? mask.strides[0] : 1;
+    Py_ssize_t ncodes = have_codes ? codes.len / 8 : 0;
+    int err = 0;
+    /* Numbers are read without the GIL: the buffers stay exported. */
+    if (kind != 'O') {
+        Py_BEGIN_ALLOW_THREADS
+        for (Py_ssize_t i = 0; i < n && !err; i++) {
+            const char *p = base + i * stride;
+            if (mbase && mbase[i * mstride]) {
+                a.nulls++;
+                a.sorted = 0;
+                continue;
+            }
+            uint64_t h = 0;
+            if (kind == 'f') {
+                double x;
+                if (view.itemsize == 8) memcpy(&x, p, 8);
+                else if (view.itemsize == 4) { float f; memcpy(&f, p, 4); x = f; }
+                else { uint16_t u; memcpy(&u, p, 2); x = half_to_double(u); }
+                err = acc_double(&a, x);
+                if (a.hashes && !isnan(x)) h = mt_hash_double(x);
+            } else if (kind == 'c') {
+                int64_t c = read_int(p, view.itemsize);
+                if (c < 0 || c >= ncodes) {
+                    a.nulls++;
+                    continue;
+                }
+                uint64_t ch;
+                memcpy(&ch, (const char *)codes.buf + c * 8, 8);
+                a.n++;
+                err = hset_add(&a.distinct, ch, 0);
+                h = ch;
+            } else if (kind == 't') {
+                int64_t v = read_int(p, view.itemsize);
+                if (v == INT64_MIN) {  /* NaT */
+                    a.nulls++;
+                    a.sorted = 0;
+                    continue;
+                }
+                err = acc_int(&a, v);
+                h = mt_hash_time(v);
+            } else if (cls == 'i') {
+                int64_t v = read_int(p, view.itemsize);
+                err = acc_int(&a, v);
+                h = mt_hash_int(v);
+            } else {
+                uint64_t v = cls == 'b' ? (uint64_t)(*(const unsigned char *)p != 0) : read_uint(p, view.itemsize);
+                err = acc_uint(&a, v);
+                h = mt_hash_uint(v);
+            }
+            if (a.hashes) a.hashes[i] = h;
+        }
+        Py_END_ALLOW_THREADS
+        if (err) {
+            PyErr_NoMemory();
+            goto out;
+        }
+    } else {
+        for (Py_ssize_t i = 0; i < n; i++) {
+            PyObject *o;
+            memcpy(&o, base + i * stride, sizeof o);
+            if (!o) o = Py_None;
+            uint64_t h = 0;
+            int rc = acc_object(&a, o, nulls == Py_None ? NULL : nulls, &h);
+            if (rc == -2) PyErr_NoMemory();
+            if (rc) goto out;
+            if (a.hashes) a.hashes[i] = h;
+        }
+        a.sorted = 0;  /* not judged for objects */
+    }
+
+    /* Build the answer. */
+    PyObject *mn = NULL, *mx = NULL;
+    if (kind == 'f') {
+        mn = value_or_none(a.have, PyFloat_FromDouble(a.fmin));
+        mx = value_or_none(a.have, PyFloat_FromDouble(a.fmax));
+    } else if (kind == 'i' || kind == 't') {
+        mn = value_or_none(a.have, PyLong_FromLongLong(a.imin));
+        mx = value_or_none(a.have, PyLong_FromLongLong(a.imax));
+    } else if (kind == 'u' || kind == 'b') {
+        mn = value_or_none(a.have, PyLong_FromUnsignedLongLong(a.umin));
+        mx = value_or_none(a.have, PyLong_FromUnsignedLongLong(a.umax));
+    } else {
+        mn = value_or_none(0, NULL);
+        mx = value_or_none(0, NULL);
+    }
+    int exact = a.distinct.limit == UINT64_MAX;
+    double distinct = exact ? (double)a.distinct.count : floor((double)a.distinct.count / hset_rate(&a.distinct) + 0.5);
+    if (!exact && distinct > (double)a.n) distinct = (double)a.n;
+    PyObject *sketch = hset_sketch(&a.distinct, (size_t)sketch_k);
+    PyObject *hashes = a.hashes ? PyBytes_FromStringAndSize((const char *)a.hashes, n * 8) : (Py_INCREF(Py_None), Py_None);
+    if (!mn || !mx || !sketch || !hashes) {
+        Py_XDECREF(mn);
+        Py_XDECREF(mx);
+        Py_XDECREF(sketch);
+        Py_XDECREF(hashes);
+        goto out;
+    }
+    int floats = kind == 'f';
+    result = Py_BuildValue("{s:n,s:K,s:K,s:N,s:N,s:N,s:N,s:N,s:d,s:K,s:N,s:N,s:N}", "rows", n, "count",
+                           (unsigned long long)a.n, "nulls", (unsigned long long)a.nulls, "min", mn, "max", mx,
+                           "sorted", PyBool_FromLong(a.sorted && a.have), "integral",
+                           PyBool_FromLong(a.integral && kind != 'O' && kind != 'c'), "f32_exact",
+                           PyBool_FromLong(floats ? a.f32_exact : (kind != 'O' && kind != 'c' && kind != 't')),
+                           "f32_max_rel_error", floats ? a.f32_err : 0.0, "distinct",
+                           (unsigned long long)distinct, "distinct_exact", PyBool_FromLong(exact), "sketch",
+                           sketch, "hashes", hashes);
+    /* Integers survive float32 only within 2^24. */
+    if (result && (kind == 'i' || kind == 'u' || kind == 'b')) {
+        double lo = kind == 'i' ? (double)a.imin : (double)a.umin, hi = kind == 'i' ? (double)a.imax : (double)a.umax;
+        int fits = !a.have || (lo >= -16777216.0 && hi <= 16777216.0);
+        PyObject *f = PyBool_FromLong(fits);
+        if (PyDict_SetItemString(result, "f32_exact", f)) Py_CLEAR(result);
+        Py_DECREF(f);
+    }
+    if (result && kind == 'O') {
+        int oexact = a.objects.limit == UINT64_MAX;
+        uint64_t sum = 0;
+        for (size_t i = 0; i < a.objects.slots; i++)
+            if (a.objects.key[i]) sum += a.objects.val[i];
+        double dbytes = oexact ? (double)sum : (double)sum / hset_rate(&a.objects);
+        PyObject *extra = Py_BuildValue("{s:K,s:K,s:N,s:K,s:K,s:K,s:K,s:N}", "sizeof_total",
+                                        (unsigned long long)a.sizeof_total, "distinct_bytes",
+                                        (unsigned long long)floor(dbytes + 0.5), "distinct_bytes_exact",
+                                        PyBool_FromLong(oexact), "text", (unsigned long long)a.text, "len_min",
+                                        (unsigned long long)a.len_min, "len_max", (unsigned long long)a.len_max,
+                                        "len_total", (unsigned long long)a.len_total, "mixed",
+                                        PyBool_FromLong(a.mixed));
+        if (!extra || PyDict_Update(result, extra)) Py_CLEAR(result);
+        Py_XDECREF(extra);
+    }
+out:
+    hset_free(&a.distinct);
+    hset_free(&a.objects);
+    free(a.hashes);
+    if (have_mask) PyBuffer_Release(&mask);
+    if (have_codes) PyBuffer_Release(&codes);
+    PyBuffer_Release(&view);
+    return result;
+}

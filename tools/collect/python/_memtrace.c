@@ -24,6 +24,7 @@ typedef struct {
     mt_writer *w;
     PyObject *path;
     PyObject *types;   /* dict: type name -> type id */
+    PyObject *hold;    /* list: UTF-8 copies the next record borrows */
     mt_u64map ids;     /* object id -> dense index */
     pending *pend;
     size_t npend, cappend;
@@ -62,6 +63,7 @@ static void Writer_dealloc(WriterObject *self) {
     free_pending(self->proots, self->nroots);
     Py_XDECREF(self->path);
     Py_XDECREF(self->types);
+    Py_XDECREF(self->hold);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -88,11 +90,16 @@ static int Writer_init(WriterObject *self, PyObject *args, PyObject *kw) {
     }
     self->path = path;
     self->types = PyDict_New();
-    return self->types ? 0 : -1;
+    self->hold = PyList_New(0);
+    return self->types && self->hold ? 0 : -1;
 }
 
-/* Converts str to an mt_str borrowing its UTF-8; None gives an empty one. */
-static int as_str(PyObject *o, mt_str *out, const char *what) {
+/* Converts str to an mt_str borrowing its UTF-8; None gives an empty one.
+ * A non-ASCII str is encoded into a temporary bytes object kept in
+ * self->hold until add() writes the record: PyUnicode_AsUTF8 would cache
+ * the UTF-8 in the str itself and so change the __sizeof__ of the user's
+ * strings, which memory_usage(deep=True) counts. */
+static int as_str_of(WriterObject *self, PyObject *o, mt_str *out, const char *what) {
     if (o == Py_None || !o) {
         *out = mt_str_c(NULL);
         return 0;
@@ -101,25 +108,32 @@ static int as_str(PyObject *o, mt_str *out, const char *what) {
         PyErr_Format(PyExc_TypeError, "%s must be a str or None, not %.100s", what, Py_TYPE(o)->tp_name);
         return -1;
     }
-    Py_ssize_t n;
-    const char *p = PyUnicode_AsUTF8AndSize(o, &n);
-    if (!p) return -1;
-    out->ptr = p;
-    out->len = (size_t)n;
+    if (PyUnicode_IS_ASCII(o)) {
+        out->ptr = (const char *)PyUnicode_DATA(o);
+        out->len = (size_t)PyUnicode_GET_LENGTH(o);
+        return 0;
+    }
+    PyObject *b = PyUnicode_AsUTF8String(o);
+    if (!b) return -1;
+    int rc = PyList_Append(self->hold, b);
+    Py_DECREF(b);
+    if (rc) return -1;
+    out->ptr = PyBytes_AS_STRING(b);
+    out->len = (size_t)PyBytes_GET_SIZE(b);
     return 0;
 }
+#define as_str(o, out, what) as_str_of(self, o, out, what)
 
 static PyObject *add(WriterObject *self, mt_kind kind, const void *rec) {
-    mt_diag d;
-    mt_diag_clear(&d);
     int rc = mt_writer_add(self->w, kind, rec);
+    if (PyList_GET_SIZE(self->hold) && PyList_SetSlice(self->hold, 0, PY_SSIZE_T_MAX, NULL)) return NULL;
     if (rc) return raise_mt(rc, NULL, self->path);
     Py_RETURN_NONE;
 }
 
 /* Converts None, bool, int, float, str or bytes to an mt_value that
  * borrows o's data. */
-static int as_value(PyObject *value, mt_value *out, const char *what) {
+static int as_value_of(WriterObject *self, PyObject *value, mt_value *out, const char *what) {
     memset(out, 0, sizeof *out);
     if (value == Py_None) out->type = MT_VAL_NIL;
     else if (PyBool_Check(value)) {
@@ -159,6 +173,7 @@ static int as_value(PyObject *value, mt_value *out, const char *what) {
     }
     return 0;
 }
+#define as_value(o, out, what) as_value_of(self, o, out, what)
 
 static PyObject *Writer_add_meta(WriterObject *self, PyObject *args) {
     PyObject *key, *value;
@@ -556,7 +571,7 @@ static PyMethodDef module_methods[] = {
     { "column_stats", (PyCFunction)(void (*)(void))memtrace_column_stats, METH_VARARGS | METH_KEYWORDS,
       "column_stats(data, kind, *, mask=None, code_hashes=None, nulls=None, sketch=1024, hashes=False)\n\n"
       "One pass in C over a column's values (a buffer, not copied): counts, nulls, min, max,\n"
-      "float32 exactness, distinct values (exact up to 2^18, estimated beyond) and a kmv sketch;\n"
+      "float32 exactness, distinct values (exact up to 2^16, estimated beyond) and a kmv sketch;\n"
       "for objects also their __sizeof__ total, distinct objects' bytes and string lengths." },
     { NULL, NULL, 0, NULL },
 };

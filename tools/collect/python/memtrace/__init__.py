@@ -6,6 +6,9 @@ memtrace(3) for this package.
 
     import memtrace
     memtrace.dump_heap("heap.snap", label="after request 1000")
+    memtrace.dump_frames("frames.snap", {"orders": orders}, keys=["customer_id"])
+    with memtrace.pipeline("run.snap") as p:
+        p.step("load", df)
 
     with memtrace.Writer("fixture.snap") as w:   # records by hand
         w.add_object(1, "dict", 232)
@@ -21,8 +24,9 @@ import signal
 from ._memtrace import FORMAT_MAJOR, FORMAT_MINOR, Writer, __version__, dump_heap
 
 from ._tracemalloc import import_tracemalloc
+from .frames import Pipeline, dump_frames, pipeline
 
-__all__ = ["Writer", "dump_heap", "import_tracemalloc", "install_signal_handler", "snapshot_path", "FORMAT_MAJOR",
+__all__ = ["Writer", "dump_heap", "dump_frames", "pipeline", "Pipeline", "import_tracemalloc", "install_signal_handler", "snapshot_path", "FORMAT_MAJOR",
            "FORMAT_MINOR", "__version__"]
 
 

@@ -1,0 +1,391 @@
+"""DataFrame snapshots: memtrace.dump_frames and memtrace.pipeline.
+
+Every column is read once, in C (column_stats), over pandas' own buffers:
+nothing is copied and no Python code runs per row. Numeric columns are
+scanned without the GIL, two at a time. The records are df_frames,
+df_columns, df_values and df_sketches of memtrace-snap(5).
+"""
+
+import concurrent.futures
+import os
+import socket
+import sys
+import time
+import tracemalloc
+
+from ._memtrace import Writer, column_stats, __version__
+
+# Flags of df_columns (memtrace-snap(5)).
+KEY, SORTED, UNIQUE, F32_EXACT, INTEGRAL, DISTINCT_EST, DBYTES_EST, MIXED = (1 << i for i in range(8))
+
+_TOP = 20       # most common values kept per key column
+_SKETCH = 1024  # hashes in a key column's kmv sketch
+
+
+def _rss():
+    """Resident set size in bytes (Linux), or None."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _write_meta(w, tool, label, start_ns):
+    import numpy
+    import pandas
+    w.add_meta("tool", tool)
+    w.add_meta("tool_version", __version__)
+    w.add_meta("host", socket.gethostname())
+    w.add_meta("pid", os.getpid())
+    w.add_meta("start_time", start_ns)
+    w.add_meta("python_version", "%d.%d.%d" % sys.version_info[:3])
+    w.add_meta("pandas_version", pandas.__version__)
+    w.add_meta("numpy_version", numpy.__version__)
+    if label is not None:
+        w.add_meta("label", str(label))
+    rss = _rss()
+    if rss is not None:
+        w.add_meta("rss", rss)
+    if tracemalloc.is_tracing():
+        cur, peak = tracemalloc.get_traced_memory()
+        w.add_meta("tracemalloc_current", cur)
+        w.add_meta("tracemalloc_peak", peak)
+
+
+def _scalar(v):
+    """A value as a df_values or min/max record holds it."""
+    import numpy as np
+    import pandas as pd
+    if v is None or v is pd.NA or v is pd.NaT:
+        return None
+    if isinstance(v, (bool, np.bool_)):
+        return int(v)
+    if isinstance(v, (int, np.integer)):
+        v = int(v)
+        return v if -(1 << 63) <= v < (1 << 64) else str(v)
+    if isinstance(v, (float, np.floating)):
+        return float(v)
+    if isinstance(v, (pd.Timestamp, pd.Timedelta)):
+        return int(v.value)
+    if isinstance(v, (np.datetime64, np.timedelta64)):
+        return int(v.astype("int64"))
+    if isinstance(v, (str, bytes)):
+        return v
+    return str(v)
+
+
+def _index_facts(index):
+    """kind, nlevels, levels bytes, codes bytes of a row or column index."""
+    import pandas as pd
+    if isinstance(index, pd.MultiIndex):
+        return ("multi", index.nlevels, sum(int(lv.memory_usage(deep=True)) for lv in index.levels),
+                sum(int(c.nbytes) for c in index.codes))
+    if isinstance(index, pd.RangeIndex):
+        return "range", 1, 0, 0
+    return str(index.dtype), 1, 0, 0
+
+
+class _Column:
+    """One column's record, filled by plan() (with the GIL) and scan()
+    (the part that may run without it)."""
+
+    def __init__(self, position, label, series, key):
+        self.position = position
+        self.series = series
+        self.key = key
+        self.rec = {"name": str(label), "dtype": str(series.dtype)}
+        self.data = None      # the buffer column_stats reads
+        self.kind = "n"
+        self.opts = {}
+        self.stats = None
+
+    def plan(self):
+        """Chooses the buffer to scan and fills the sizes pandas knows."""
+        import numpy as np
+        import pandas as pd
+        from pandas.api.types import is_object_dtype
+        s, rec = self.series, self.rec
+        arr = s.array
+        dtype = s.dtype
+        self.opts = {"sketch": _SKETCH if self.key else 0}
+        rec["shallow_bytes"] = int(s.memory_usage(index=False, deep=False))
+        if isinstance(dtype, pd.CategoricalDtype):
+            cats = dtype.categories
+            cstats = _scan_index_values(cats)
+            self.kind = "c"
+            self.data = arr.codes
+            self.opts["code_hashes"] = cstats["hashes"]
+            cbytes = int(cats.memory_usage(deep=True))
+            rec.update(categories=len(cats), categories_bytes=cbytes, code_bytes=int(arr.codes.itemsize),
+                       deep_bytes=int(arr.codes.nbytes) + cbytes)
+        elif isinstance(dtype, pd.SparseDtype):
+            sp = arr.sp_values
+            self.data, self.kind = _buffer_of(sp)
+            if self.kind == "O":
+                self.opts["nulls"] = (pd.NA, pd.NaT)
+            rec.update(deep_bytes=int(s.memory_usage(index=False, deep=True)), fill_value=_scalar(arr.fill_value),
+                       density=float(arr.density), dense_bytes=len(s) * int(np.dtype(dtype.subtype).itemsize))
+        elif hasattr(arr, "_mask") and hasattr(arr, "_data"):
+            # Nullable Int*, UInt*, Float*, boolean: values and a mask.
+            self.data, self.opts["mask"] = arr._data, arr._mask.view("u1")
+            rec["deep_bytes"] = rec["shallow_bytes"]
+        elif dtype.kind in "mM" or isinstance(dtype, pd.PeriodDtype):
+            self.data, self.kind = arr.asi8, "t"
+            rec["deep_bytes"] = rec["shallow_bytes"]
+        elif is_object_dtype(dtype) or isinstance(dtype, pd.StringDtype) and hasattr(arr, "_ndarray"):
+            self.data = arr._ndarray if hasattr(arr, "_ndarray") else s.to_numpy()
+            self.kind = "O"
+            self.opts["nulls"] = (pd.NA, pd.NaT)
+        elif isinstance(dtype, np.dtype) and dtype.kind in "biuf":
+            self.data = s.to_numpy(copy=False)
+            rec["deep_bytes"] = rec["shallow_bytes"]
+        else:
+            # Intervals and other extension arrays: their objects, a copy.
+            self.data, self.kind = np.asarray(arr, dtype=object), "O"
+            self.opts["nulls"] = (pd.NA, pd.NaT)
+            rec["deep_bytes"] = int(s.memory_usage(index=False, deep=True))
+
+    def scan(self):
+        self.stats = column_stats(self.data, self.kind, **self.opts)
+
+    def finish(self, rows):
+        """Fills the record from the scan; returns (record, top values, sketch)."""
+        import pandas as pd
+        st, rec = self.stats, self.rec
+        s = self.series
+        nulls = st["nulls"]
+        count = st["count"]
+        distinct = st["distinct"]
+        mn, mx = st["min"], st["max"]
+        if isinstance(s.dtype, pd.SparseDtype):
+            # The fill value stands for the rows not stored.
+            hidden = rows - len(self.data)
+            fill = s.array.fill_value
+            if hidden and pd.isna(fill):
+                nulls += hidden
+            elif hidden:
+                count += hidden
+                distinct += 1
+                if mn is not None and isinstance(fill, (int, float)) and not isinstance(fill, bool):
+                    mn, mx = min(mn, fill), max(mx, fill)
+        if self.kind == "O":
+            if "deep_bytes" not in rec:
+                rec["deep_bytes"] = rec["shallow_bytes"] + st["sizeof_total"]
+            rec.update(distinct_bytes=st["distinct_bytes"], text_count=st["text"], len_min=st["len_min"],
+                       len_max=st["len_max"], len_total=st["len_total"])
+        if s.dtype == bool or str(s.dtype) == "boolean":
+            mn = None if mn is None else bool(mn)
+            mx = None if mx is None else bool(mx)
+        flags = KEY if self.key else 0
+        if st["sorted"] and not nulls:
+            flags |= SORTED
+        if st["distinct_exact"] and distinct == count and not nulls:
+            flags |= UNIQUE
+        if st["f32_exact"] and self.kind == "n":
+            flags |= F32_EXACT
+        if st["integral"]:
+            flags |= INTEGRAL
+        if not st["distinct_exact"]:
+            flags |= DISTINCT_EST
+        if self.kind == "O" and not st["distinct_bytes_exact"]:
+            flags |= DBYTES_EST
+        if self.kind == "O" and st["mixed"]:
+            flags |= MIXED
+        rec.update(null_count=nulls, distinct_count=distinct, min=mn, max=mx, flags=flags,
+                   f32_max_rel_error=st["f32_max_rel_error"])
+        top = []
+        if self.key:
+            vc = s.value_counts(dropna=True, sort=True).head(_TOP)
+            top = [(_scalar(v), int(c)) for v, c in vc.items()]
+        return rec, top, st["sketch"] if self.key else b""
+
+
+def _buffer_of(values):
+    """(buffer, kind) for a numpy array of any dtype."""
+    import numpy as np
+    values = np.asarray(values)
+    if values.dtype.kind in "mM":
+        return values.view("i8"), "t"
+    if values.dtype.kind == "O":
+        return values, "O"
+    return values, "n"
+
+
+def _scan_index_values(index):
+    """column_stats of an Index's values, with per-value hashes."""
+    import pandas as pd
+    arr = index.array
+    if isinstance(index.dtype, pd.CategoricalDtype):
+        arr = index.categories.array
+    if index.dtype.kind in "mM":
+        return column_stats(arr.asi8, "t", sketch=0, hashes=True)
+    data, kind = _buffer_of(arr._ndarray if hasattr(arr, "_ndarray") else index.to_numpy())
+    return column_stats(data, kind, nulls=(pd.NA, pd.NaT), sketch=0, hashes=True)
+
+
+class _FrameWriter:
+    """Writes frames to a Writer, numbering them from 1."""
+
+    def __init__(self, writer, keys, threads):
+        self.w = writer
+        self.keys = keys
+        self.next_id = 1
+        self.columns = 0
+        self.pool = concurrent.futures.ThreadPoolExecutor(threads) if threads > 1 else None
+
+    def close(self):
+        if self.pool:
+            self.pool.shutdown()
+
+    def write(self, name, df, step=None, time_ns=0, keys=None):
+        import pandas as pd
+        if isinstance(df, pd.Series):
+            df = df.to_frame()
+        if not isinstance(df, pd.DataFrame):
+            raise TypeError("frames must be DataFrames (or Series), not %s" % type(df).__name__)
+        keys = set(self.keys if keys is None else keys)
+        fid = self.next_id
+        self.next_id += 1
+        rows = len(df)
+        cols = [_Column(i, label, s, str(label) in keys or label in keys)
+                for i, (label, s) in enumerate(df.items())]
+        for c in cols:
+            c.plan()
+        # Object columns call Python (__sizeof__) and keep the GIL; the others
+        # run in the pool while this thread does them.
+        numeric = [c for c in cols if c.kind != "O"]
+        futures = [self.pool.submit(c.scan) for c in numeric] if self.pool else []
+        for c in cols:
+            if c.kind == "O" or not self.pool:
+                c.scan()
+        for f in futures:
+            f.result()
+        index = df.index
+        ikind, inl, ilev, icod = _index_facts(index)
+        ckind, cnl, clev, ccod = _index_facts(df.columns)
+        ideep = int(index.memory_usage(deep=True))
+        ishallow = int(index.memory_usage())
+        recs = [c.finish(rows) for c in cols]
+        self.w.add_df_frame(fid, str(name), rows, len(cols), index_kind=ikind, index_bytes=ideep,
+                            shallow_bytes=ishallow + sum(r["shallow_bytes"] for r, _, _ in recs),
+                            deep_bytes=ideep + sum(r["deep_bytes"] for r, _, _ in recs), step=step,
+                            index_shallow_bytes=ishallow, index_levels_bytes=ilev, index_codes_bytes=icod,
+                            index_nlevels=inl, columns_kind=ckind, columns_levels_bytes=clev,
+                            columns_codes_bytes=ccod, columns_nlevels=cnl, time_ns=time_ns)
+        for c, (rec, top, sketch) in zip(cols, recs):
+            self.w.add_df_column(fid, c.position, rec.pop("name"), rec.pop("dtype"), rec.pop("shallow_bytes"),
+                                 rec.pop("deep_bytes"), **rec)
+            for v, n in top:
+                if v is not None:
+                    self.w.add_df_value(fid, c.position, v, n)
+            if sketch:
+                self.w.add_df_sketch(fid, c.position, "kmv", sketch)
+        self.columns += len(cols)
+        return fid
+
+
+def _named(frames, default):
+    import pandas as pd
+    if isinstance(frames, (pd.DataFrame, pd.Series)):
+        return [(default, frames)]
+    if isinstance(frames, dict):
+        return list(frames.items())
+    raise TypeError("frames must be a DataFrame or a dict of name -> DataFrame, not %s" % type(frames).__name__)
+
+
+def dump_frames(path, frames, *, keys=None, label=None, threads=2):
+    """Write a DataFrame snapshot of frames (a DataFrame, named "df", or a
+    dict of name -> DataFrame) to path.
+
+    Per frame: rows, columns, the index and its memory (a MultiIndex's
+    levels and codes apart), shallow and deep bytes exactly as pandas'
+    memory_usage() and memory_usage(deep=True). Per column: dtype, shallow
+    and deep bytes, distinct objects' bytes, nulls, distinct values (exact
+    up to 65536, estimated beyond), min and max, float32 exactness, string
+    lengths, categories, sparse density. Columns named in keys (join and
+    group keys) also get their most common values and a kmv sketch.
+    Returns {path, frames, columns, bytes, seconds}."""
+    t0 = time.perf_counter()
+    start = time.time_ns()
+    named = _named(frames, "df")
+    with Writer(path) as w:
+        _write_meta(w, "memtrace.dump_frames", label, start)
+        fw = _FrameWriter(w, keys or (), threads)
+        try:
+            for name, df in named:
+                fw.write(name, df, time_ns=time.time_ns() - start)
+        finally:
+            fw.close()
+    return {"path": os.fspath(path), "frames": len(named), "columns": fw.columns,
+            "bytes": os.path.getsize(path), "seconds": time.perf_counter() - t0}
+
+
+class Pipeline:
+    """Records a pipeline's steps into one snapshot: at each step the
+    process RSS, the traced memory and its peak since the last step, and
+    the frames given. Each step is flushed to disk before step() returns,
+    so a crash keeps every finished step. Use memtrace.pipeline()."""
+
+    def __init__(self, path, *, keys=None, label=None, trace=True, threads=2):
+        self.path = os.fspath(path)
+        self._start = time.time_ns()
+        self._started_tracing = bool(trace) and not tracemalloc.is_tracing()
+        if self._started_tracing:
+            tracemalloc.start()
+        self._w = Writer(self.path)
+        _write_meta(self._w, "memtrace.pipeline", label, self._start)
+        self._fw = _FrameWriter(self._w, keys or (), threads)
+        self.steps = []
+        self._w.flush()
+
+    def step(self, name, frames=None, *, keys=None):
+        """Records step name: memory now, and frames (a DataFrame or a dict
+        of name -> DataFrame; a single frame is named after the step)."""
+        if self._w.closed:
+            raise ValueError("the pipeline is closed")
+        now = time.time_ns() - self._start
+        # Measured before this dump allocates anything.
+        rss = _rss()
+        traced = tracemalloc.get_traced_memory() if tracemalloc.is_tracing() else None
+        if rss is not None:
+            self._w.add_sample("rss", rss, time_ns=now, step=name)
+        if traced:
+            self._w.add_sample("traced", traced[0], time_ns=now, step=name)
+            self._w.add_sample("traced_peak", traced[1], time_ns=now, step=name)
+        if frames is not None:
+            for fname, df in _named(frames, name):
+                self._fw.write(fname, df, step=name, time_ns=now, keys=keys)
+        self._w.flush()
+        if traced:
+            tracemalloc.reset_peak()  # the next step's peak is its own
+        self.steps.append(name)
+
+    def close(self):
+        if self._w.closed:
+            return
+        try:
+            self._fw.close()
+            self._w.close()
+        finally:
+            if self._started_tracing:
+                tracemalloc.stop()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc is not None and not self._w.closed:
+            self._w.add_meta("error", "%s: %s" % (exc_type.__name__, exc))
+        self.close()
+        return False
+
+
+def pipeline(path, *, keys=None, label=None, trace=True, threads=2):
+    """with memtrace.pipeline("run.snap") as p: ...; p.step("load", df)
+
+    trace=True starts tracemalloc for the pipeline's duration when it is
+    not already tracing, so that each step records the traced memory and
+    its peak; trace=False records RSS only (and tracemalloc's figures
+    when the caller traces)."""
+    return Pipeline(path, keys=keys, label=label, trace=trace, threads=threads)

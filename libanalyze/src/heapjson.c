@@ -1,4 +1,5 @@
 /* The JSON heap document (heapjson.h), both ways. */
+#include <math.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -459,7 +460,10 @@ void mt_json_put_value(FILE *out, const mt_value *v) {
     case MT_VAL_BOOL: fputs(v->v.b ? "true" : "false", out); break;
     case MT_VAL_INT: fprintf(out, "%" PRId64, v->v.i); break;
     case MT_VAL_UINT: fprintf(out, "%" PRIu64, v->v.u); break;
-    case MT_VAL_FLOAT: fprintf(out, "%.17g", v->v.f); break;
+    case MT_VAL_FLOAT: /* JSON has no NaN or infinity */
+        if (isfinite(v->v.f)) fprintf(out, "%.17g", v->v.f);
+        else fputs("null", out);
+        break;
     case MT_VAL_STR: case MT_VAL_BIN: mt_json_put_str(out, v->v.s); break;
     }
 }

@@ -1,6 +1,7 @@
 /* Shared option parsing, usage, errors and output (cli.h). */
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -252,7 +253,9 @@ void mt_jw_uint(mt_jw *w, const char *key, uint64_t v) {
 }
 void mt_jw_double(mt_jw *w, const char *key, double v) {
     jw_key(w, key);
-    fprintf(w->out, "%.6g", v);
+    /* JSON has no infinity or NaN. */
+    if (isfinite(v)) fprintf(w->out, "%.6g", v);
+    else fputs("null", w->out);
 }
 void mt_jw_bool(mt_jw *w, const char *key, int v) {
     jw_key(w, key);

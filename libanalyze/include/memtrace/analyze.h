@@ -12,5 +12,6 @@
 #include "memtrace/diff.h"
 #include "memtrace/graph.h"
 #include "memtrace/leaks.h"
+#include "memtrace/frames.h"
 
 #endif

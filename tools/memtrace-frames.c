@@ -1,0 +1,489 @@
+/* memtrace-frames: where a DataFrame snapshot's memory is, by frame,
+ * column and pipeline step. */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "common/cli.h"
+
+enum { OPT_FORMAT = 1, OPT_TOP, OPT_FRAME, OPT_STEP, OPT_SALVAGE };
+enum { FMT_TEXT, FMT_JSON, FMT_CSV };
+
+static const mt_opt opts[] = {
+    { OPT_FORMAT, 'f', "format", "text|json|csv", "output format (default: text); csv prints one row per column" },
+    { OPT_TOP, 'n', "top", "N", "show the N largest columns in text (default: 20; 0 for all)" },
+    { OPT_FRAME, 0, "frame", "NAME", "only the frames named NAME" },
+    { OPT_STEP, 0, "step", "NAME", "only the frames of pipeline step NAME" },
+    { OPT_SALVAGE, 0, "salvage", NULL, "read a damaged file's intact blocks and say what was dropped" },
+    { 0, 0, NULL, NULL, NULL },
+};
+
+static const mt_tool tool = {
+    "memtrace-frames", "FILE",
+    "Show the memory of the DataFrames in a snapshot written by memtrace.dump_frames or memtrace.pipeline:\n"
+    "frames by bytes, their columns by bytes with share, dtype and statistics, the overhead of MultiIndex\n"
+    "levels and codes and of categoricals, sparse columns' efficiency, and for a pipeline the memory by step.",
+    opts, 1, 1, NULL,
+};
+
+typedef struct view {
+    const mt_df_table *t;
+    const char *frame, *step;  /* filters; NULL for all */
+    size_t *frames;            /* indices of the frames shown, by deep bytes */
+    size_t n_frames;
+    size_t *cols;              /* indices of their columns, by deep bytes */
+    size_t n_cols;
+    uint64_t deep, shallow;
+} view;
+
+static int shown(const view *v, const mt_df_frame_info *f) {
+    return (!v->frame || !strcmp(v->frame, f->rec.name.ptr)) && (!v->step || !strcmp(v->step, f->rec.step.ptr));
+}
+
+static const mt_df_table *sort_table;
+
+static int by_frame_bytes(const void *a, const void *b) {
+    const mt_df_frame *x = &sort_table->frames[*(const size_t *)a].rec, *y = &sort_table->frames[*(const size_t *)b].rec;
+    if (x->deep_bytes != y->deep_bytes) return x->deep_bytes < y->deep_bytes ? 1 : -1;
+    return (*(const size_t *)a > *(const size_t *)b) - (*(const size_t *)a < *(const size_t *)b);
+}
+
+static int by_column_bytes(const void *a, const void *b) {
+    const mt_df_column *x = &sort_table->columns[*(const size_t *)a].rec;
+    const mt_df_column *y = &sort_table->columns[*(const size_t *)b].rec;
+    if (x->deep_bytes != y->deep_bytes) return x->deep_bytes < y->deep_bytes ? 1 : -1;
+    return (*(const size_t *)a > *(const size_t *)b) - (*(const size_t *)a < *(const size_t *)b);
+}
+
+static int view_build(view *v) {
+    const mt_df_table *t = v->t;
+    v->frames = malloc((t->n_frames + 1) * sizeof *v->frames);
+    v->cols = malloc((t->n_columns + 1) * sizeof *v->cols);
+    if (!v->frames || !v->cols) return -1;
+    for (size_t i = 0; i < t->n_frames; i++) {
+        const mt_df_frame_info *f = &t->frames[i];
+        if (!shown(v, f)) continue;
+        v->frames[v->n_frames++] = i;
+        v->deep += f->rec.deep_bytes;
+        v->shallow += f->rec.shallow_bytes;
+        for (size_t j = 0; j < f->n_columns; j++) v->cols[v->n_cols++] = f->first_column + j;
+    }
+    sort_table = t;
+    if (v->n_frames) qsort(v->frames, v->n_frames, sizeof *v->frames, by_frame_bytes);
+    if (v->n_cols) qsort(v->cols, v->n_cols, sizeof *v->cols, by_column_bytes);
+    return 0;
+}
+
+static double share(const mt_df_table *t, const mt_df_col_info *c) {
+    uint64_t d = t->frames[c->frame].rec.deep_bytes;
+    return d ? (double)c->rec.deep_bytes / (double)d : 0;
+}
+
+static int is_dtype(const mt_df_col_info *c, const char *prefix) {
+    return !strncmp(c->rec.dtype.ptr, prefix, strlen(prefix));
+}
+
+static int is_float(const mt_df_col_info *c) {
+    return is_dtype(c, "float") || is_dtype(c, "Float") || is_dtype(c, "Sparse[float");
+}
+
+/* Appends printf output to buf (of n), separated by "; ". */
+static void note(char *buf, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void note(char *buf, size_t n, const char *fmt, ...) {
+    size_t len = strlen(buf);
+    if (len && len + 2 < n) {
+        memcpy(buf + len, "; ", 3);
+        len += 2;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    if (len < n) vsnprintf(buf + len, n - len, fmt, ap);
+    va_end(ap);
+}
+
+/* What a reader should notice about a column, in a few words. */
+static void column_notes(const mt_df_col_info *c, char *buf, size_t n) {
+    const mt_df_column *r = &c->rec;
+    char h1[16], h2[16];
+    buf[0] = 0;
+    if (r->flags & MT_COL_KEY) note(buf, n, "key");
+    if (c->int_fit) {
+        unsigned now = mt_df_itemsize(r->dtype.ptr, r->dtype.len);
+        const char *fit = c->int_fit;
+        unsigned bits = (unsigned)atoi(fit + (fit[0] == 'u' ? 4 : 3));
+        if (is_float(c) || is_dtype(c, "object")) note(buf, n, "whole numbers: fit %s%s", fit, r->null_count ? " (nullable)" : "");
+        else if (!now || bits / 8 < now) note(buf, n, "fits %s", fit);
+    } else if (is_float(c) && r->null_count + r->distinct_count) {
+        if (is_dtype(c, "float32") || is_dtype(c, "Float32")) {
+            /* already float32 */
+        } else if (r->flags & MT_COL_F32_EXACT) note(buf, n, "float32-exact");
+        else note(buf, n, "float32 rel. error %.1e", r->f32_max_rel_error);
+    }
+    if (r->text_count) {
+        note(buf, n, "text %" PRIu64 "-%" PRIu64 " chars (mean %.1f)", r->len_min, r->len_max,
+             (double)r->len_total / (double)r->text_count);
+    }
+    if (is_dtype(c, "object") || is_dtype(c, "string")) {
+        uint64_t objects = r->deep_bytes - r->shallow_bytes;
+        if (r->distinct_bytes && r->distinct_bytes < objects)
+            note(buf, n, "distinct objects %s%s of %s", r->flags & MT_COL_DBYTES_EST ? "~" : "",
+                 mt_human_bytes(r->distinct_bytes, h1), mt_human_bytes(objects, h2));
+    }
+    if (r->flags & MT_COL_MIXED) note(buf, n, "mixed types");
+    if (r->categories)
+        note(buf, n, "%" PRIu64 " categories %s + codes %s", r->categories, mt_human_bytes(r->categories_bytes, h1),
+             mt_human_bytes(r->deep_bytes - r->categories_bytes, h2));
+    if (r->dense_bytes)
+        note(buf, n, "density %.3g, %.2fx the dense %s", r->density, (double)r->shallow_bytes / (double)r->dense_bytes,
+             mt_human_bytes(r->dense_bytes, h1));
+    if (r->flags & MT_COL_UNIQUE) note(buf, n, "unique");
+    if (r->flags & MT_COL_SORTED) note(buf, n, "sorted");
+}
+
+static const char *distinct_text(const mt_df_column *r, char *buf, size_t n) {
+    if (r->flags & MT_COL_DISTINCT_EST) {
+        double d = (double)r->distinct_count;
+        if (d >= 1e6) snprintf(buf, n, "~%.1fM", d / 1e6);
+        else if (d >= 1e3) snprintf(buf, n, "~%.1fk", d / 1e3);
+        else snprintf(buf, n, "~%.0f", d);
+    } else
+        snprintf(buf, n, "%" PRIu64, r->distinct_count);
+    return buf;
+}
+
+static const char *index_text(const mt_df_frame *f, char *buf, size_t n) {
+    char h[16];
+    if (f->index_nlevels > 1)
+        snprintf(buf, n, "%s(%u) %s", f->index_kind.ptr, f->index_nlevels, mt_human_bytes(f->index_bytes, h));
+    else
+        snprintf(buf, n, "%s %s", f->index_kind.len ? f->index_kind.ptr : "?", mt_human_bytes(f->index_bytes, h));
+    return buf;
+}
+
+static void print_text(const view *v, const char *file, size_t top) {
+    const mt_df_table *t = v->t;
+    char h1[16], h2[16], h3[16], h4[16], buf[512];
+    printf("%s: %zu frame%s, %zu columns, %s deep (%s shallow)", file, v->n_frames, v->n_frames == 1 ? "" : "s",
+           v->n_cols, mt_human_bytes(v->deep, h1), mt_human_bytes(v->shallow, h2));
+    if (t->n_steps) printf(", pipeline of %zu steps", t->n_steps);
+    printf("\n");
+    if (!v->n_frames) return;
+
+    printf("\nFrames by deep bytes\n");
+    printf("  %-20s %-12s %12s %6s  %-24s %11s %11s\n", "frame", "step", "rows", "cols", "index", "shallow", "deep");
+    for (size_t i = 0; i < v->n_frames; i++) {
+        const mt_df_frame *f = &t->frames[v->frames[i]].rec;
+        printf("  %-20s %-12s %12" PRIu64 " %6u  %-24s %11s %11s\n", f->name.ptr, f->step.len ? f->step.ptr : "-",
+               f->rows, f->columns, index_text(f, buf, sizeof buf), mt_human_bytes(f->shallow_bytes, h1),
+               mt_human_bytes(f->deep_bytes, h2));
+    }
+
+    size_t n = top && top < v->n_cols ? top : v->n_cols;
+    printf("\nColumns by deep bytes (%zu of %zu)\n", n, v->n_cols);
+    printf("  %-16s %-20s %-28s %11s %6s %10s %9s  %s\n", "frame", "column", "dtype", "deep", "share", "nulls",
+           "distinct", "notes");
+    for (size_t i = 0; i < n; i++) {
+        const mt_df_col_info *c = &t->columns[v->cols[i]];
+        char dist[32];
+        column_notes(c, buf, sizeof buf);
+        printf("  %-16s %-20s %-28s %11s %5.1f%% %10" PRIu64 " %9s  %s\n", t->frames[c->frame].rec.name.ptr,
+               c->rec.name.ptr, c->rec.dtype.ptr, mt_human_bytes(c->rec.deep_bytes, h1), 100 * share(t, c),
+               c->rec.null_count, distinct_text(&c->rec, dist, sizeof dist), buf);
+    }
+
+    /* Overheads: MultiIndex levels and codes, categoricals, sparse. */
+    int head = 0;
+    for (size_t i = 0; i < v->n_frames; i++) {
+        const mt_df_frame *f = &t->frames[v->frames[i]].rec;
+        for (int cols = 0; cols < 2; cols++) {
+            uint32_t nl = cols ? f->columns_nlevels : f->index_nlevels;
+            if (nl < 2) continue;
+            if (!head++) printf("\nMultiIndex overhead\n");
+            uint64_t lv = cols ? f->columns_levels_bytes : f->index_levels_bytes;
+            uint64_t cd = cols ? f->columns_codes_bytes : f->index_codes_bytes;
+            printf("  %s: %s, %u levels: levels %s, codes %s", f->name.ptr, cols ? "column labels" : "row index", nl,
+                   mt_human_bytes(lv, h1), mt_human_bytes(cd, h2));
+            if (!cols) printf(" (index %s, %.1f%% of the frame)", mt_human_bytes(f->index_bytes, h3),
+                              f->deep_bytes ? 100.0 * (double)f->index_bytes / (double)f->deep_bytes : 0);
+            printf("\n");
+        }
+    }
+    head = 0;
+    for (size_t i = 0; i < v->n_cols; i++) {
+        const mt_df_col_info *c = &t->columns[v->cols[i]];
+        if (!c->rec.categories && !c->rec.code_bytes) continue;
+        if (!head++) printf("\nCategoricals: categories and codes\n");
+        uint64_t codes = c->rec.deep_bytes - c->rec.categories_bytes;
+        printf("  %s.%s: %" PRIu64 " categories %s, codes %s (%u byte%s each); %.1f%% in categories\n",
+               t->frames[c->frame].rec.name.ptr, c->rec.name.ptr, c->rec.categories,
+               mt_human_bytes(c->rec.categories_bytes, h1), mt_human_bytes(codes, h2), c->rec.code_bytes,
+               c->rec.code_bytes == 1 ? "" : "s",
+               c->rec.deep_bytes ? 100.0 * (double)c->rec.categories_bytes / (double)c->rec.deep_bytes : 0);
+    }
+    head = 0;
+    for (size_t i = 0; i < v->n_cols; i++) {
+        const mt_df_col_info *c = &t->columns[v->cols[i]];
+        if (!c->rec.dense_bytes) continue;
+        if (!head++) printf("\nSparse columns: stored bytes over the dense equivalent\n");
+        double eff = (double)c->rec.shallow_bytes / (double)c->rec.dense_bytes;
+        printf("  %s.%s: %s stored, %s dense: efficiency %.3f at density %.3g%s\n", t->frames[c->frame].rec.name.ptr,
+               c->rec.name.ptr, mt_human_bytes(c->rec.shallow_bytes, h1), mt_human_bytes(c->rec.dense_bytes, h2), eff,
+               c->rec.density, eff >= 1 ? " (dense would be smaller)" : "");
+    }
+
+    if (!t->n_steps) return;
+    printf("\nPipeline: memory by step\n");
+    printf("  %-20s %9s %11s %11s %11s %11s %12s\n", "step", "time", "rss", "traced", "peak", "frames", "rss change");
+    for (size_t i = 0; i < t->n_steps; i++) {
+        const mt_df_step *s = &t->steps[i];
+        char d[24] = "-";
+        if (i && !isnan(s->rss) && !isnan(t->steps[i - 1].rss))
+            mt_signed_bytes((int64_t)(s->rss - t->steps[i - 1].rss), d);
+        printf("  %-20s %8.2fs %11s %11s %11s %11s %12s\n", s->name, (double)s->time_ns / 1e9,
+               isnan(s->rss) ? "-" : mt_human_bytes((uint64_t)s->rss, h1),
+               isnan(s->traced) ? "-" : mt_human_bytes((uint64_t)s->traced, h2),
+               isnan(s->traced_peak) ? "-" : mt_human_bytes((uint64_t)s->traced_peak, h3),
+               s->n_frames ? mt_human_bytes(s->frames_deep, h4) : "-", d);
+    }
+    /* The steps that grew most: by RSS, else by traced memory. */
+    size_t best[3] = { 0, 0, 0 };
+    double gain[3] = { 0, 0, 0 };
+    for (size_t i = 1; i < t->n_steps; i++) {
+        const mt_df_step *s = &t->steps[i], *p = &t->steps[i - 1];
+        double g = !isnan(s->rss) && !isnan(p->rss) ? s->rss - p->rss : !isnan(s->traced) && !isnan(p->traced) ? s->traced - p->traced : 0;
+        for (int k = 0; k < 3; k++)
+            if (g > gain[k]) {
+                for (int m = 2; m > k; m--) {
+                    gain[m] = gain[m - 1];
+                    best[m] = best[m - 1];
+                }
+                gain[k] = g;
+                best[k] = i;
+                break;
+            }
+    }
+    if (gain[0] > 0) {
+        printf("\nSteps that grew most:");
+        for (int k = 0; k < 3 && gain[k] > 0; k++)
+            printf("%s %s (%s)", k ? "," : "", t->steps[best[k]].name, mt_signed_bytes((int64_t)gain[k], h1));
+        printf("\n");
+    }
+}
+
+static void json_column(mt_jw *w, const mt_df_table *t, const mt_df_col_info *c) {
+    const mt_df_column *r = &c->rec;
+    mt_jw_begin_object(w, NULL);
+    mt_jw_uint(w, "position", r->position);
+    mt_jw_str(w, "name", r->name.ptr, r->name.len);
+    mt_jw_str(w, "dtype", r->dtype.ptr, r->dtype.len);
+    mt_jw_uint(w, "shallow_bytes", r->shallow_bytes);
+    mt_jw_uint(w, "deep_bytes", r->deep_bytes);
+    mt_jw_double(w, "share", share(t, c));
+    mt_jw_uint(w, "distinct_bytes", r->distinct_bytes);
+    mt_jw_uint(w, "null_count", r->null_count);
+    mt_jw_uint(w, "distinct_count", r->distinct_count);
+    mt_jw_bool(w, "distinct_estimated", !!(r->flags & MT_COL_DISTINCT_EST));
+    mt_jw_value(w, "min", &r->min);
+    mt_jw_value(w, "max", &r->max);
+    if (c->int_fit) mt_jw_cstr(w, "int_fit", c->int_fit);
+    else mt_jw_null(w, "int_fit");
+    mt_jw_bool(w, "key", !!(r->flags & MT_COL_KEY));
+    mt_jw_bool(w, "sorted", !!(r->flags & MT_COL_SORTED));
+    mt_jw_bool(w, "unique", !!(r->flags & MT_COL_UNIQUE));
+    mt_jw_bool(w, "integral", !!(r->flags & MT_COL_INTEGRAL));
+    mt_jw_bool(w, "f32_exact", !!(r->flags & MT_COL_F32_EXACT));
+    mt_jw_double(w, "f32_max_rel_error", r->f32_max_rel_error);
+    mt_jw_bool(w, "mixed", !!(r->flags & MT_COL_MIXED));
+    if (r->text_count) {
+        mt_jw_begin_object(w, "text");
+        mt_jw_uint(w, "count", r->text_count);
+        mt_jw_uint(w, "len_min", r->len_min);
+        mt_jw_uint(w, "len_max", r->len_max);
+        mt_jw_double(w, "len_mean", (double)r->len_total / (double)r->text_count);
+        mt_jw_end_object(w);
+    }
+    if (r->categories || r->code_bytes) {
+        mt_jw_begin_object(w, "categorical");
+        mt_jw_uint(w, "categories", r->categories);
+        mt_jw_uint(w, "categories_bytes", r->categories_bytes);
+        mt_jw_uint(w, "codes_bytes", r->deep_bytes - r->categories_bytes);
+        mt_jw_uint(w, "code_bytes", r->code_bytes);
+        mt_jw_end_object(w);
+    }
+    if (r->dense_bytes) {
+        mt_jw_begin_object(w, "sparse");
+        mt_jw_value(w, "fill_value", &r->fill_value);
+        mt_jw_double(w, "density", r->density);
+        mt_jw_uint(w, "dense_bytes", r->dense_bytes);
+        mt_jw_double(w, "efficiency", (double)r->shallow_bytes / (double)r->dense_bytes);
+        mt_jw_end_object(w);
+    }
+    if (c->n_top) {
+        mt_jw_begin_array(w, "top_values");
+        for (size_t i = 0; i < c->n_top; i++) {
+            mt_jw_begin_object(w, NULL);
+            mt_jw_value(w, "value", &c->top[i].value);
+            mt_jw_uint(w, "count", c->top[i].count);
+            mt_jw_end_object(w);
+        }
+        mt_jw_end_array(w);
+    }
+    if (c->sketch) mt_jw_uint(w, "sketch_hashes", c->sketch->data.len / 8);
+    mt_jw_end_object(w);
+}
+
+static void json_step_value(mt_jw *w, const char *key, double v) {
+    if (isnan(v)) mt_jw_null(w, key);
+    else mt_jw_uint(w, key, (uint64_t)v);
+}
+
+static void print_json(const view *v, const char *file) {
+    const mt_df_table *t = v->t;
+    mt_jw w;
+    mt_jw_init(&w, stdout);
+    mt_jw_begin_object(&w, NULL);
+    mt_jw_cstr(&w, "file", file);
+    mt_jw_uint(&w, "shallow_bytes", v->shallow);
+    mt_jw_uint(&w, "deep_bytes", v->deep);
+    mt_jw_begin_array(&w, "frames");
+    for (size_t i = 0; i < v->n_frames; i++) {
+        const mt_df_frame_info *fi = &t->frames[v->frames[i]];
+        const mt_df_frame *f = &fi->rec;
+        mt_jw_begin_object(&w, NULL);
+        mt_jw_str(&w, "name", f->name.ptr, f->name.len);
+        mt_jw_str(&w, "step", f->step.ptr, f->step.len);
+        mt_jw_uint(&w, "rows", f->rows);
+        mt_jw_uint(&w, "columns", f->columns);
+        mt_jw_uint(&w, "shallow_bytes", f->shallow_bytes);
+        mt_jw_uint(&w, "deep_bytes", f->deep_bytes);
+        mt_jw_begin_object(&w, "index");
+        mt_jw_str(&w, "kind", f->index_kind.ptr, f->index_kind.len);
+        mt_jw_uint(&w, "nlevels", f->index_nlevels);
+        mt_jw_uint(&w, "shallow_bytes", f->index_shallow_bytes);
+        mt_jw_uint(&w, "deep_bytes", f->index_bytes);
+        mt_jw_uint(&w, "levels_bytes", f->index_levels_bytes);
+        mt_jw_uint(&w, "codes_bytes", f->index_codes_bytes);
+        mt_jw_end_object(&w);
+        mt_jw_begin_object(&w, "column_labels");
+        mt_jw_str(&w, "kind", f->columns_kind.ptr, f->columns_kind.len);
+        mt_jw_uint(&w, "nlevels", f->columns_nlevels);
+        mt_jw_uint(&w, "levels_bytes", f->columns_levels_bytes);
+        mt_jw_uint(&w, "codes_bytes", f->columns_codes_bytes);
+        mt_jw_end_object(&w);
+        mt_jw_uint(&w, "time_ns", f->time_ns);
+        mt_jw_begin_array(&w, "columns");
+        for (size_t j = 0; j < fi->n_columns; j++) json_column(&w, t, &t->columns[fi->first_column + j]);
+        mt_jw_end_array(&w);
+        mt_jw_end_object(&w);
+    }
+    mt_jw_end_array(&w);
+    mt_jw_begin_array(&w, "steps");
+    for (size_t i = 0; i < t->n_steps; i++) {
+        const mt_df_step *s = &t->steps[i];
+        mt_jw_begin_object(&w, NULL);
+        mt_jw_cstr(&w, "name", s->name);
+        mt_jw_uint(&w, "time_ns", s->time_ns);
+        json_step_value(&w, "rss", s->rss);
+        json_step_value(&w, "traced", s->traced);
+        json_step_value(&w, "traced_peak", s->traced_peak);
+        mt_jw_uint(&w, "frames", s->n_frames);
+        mt_jw_uint(&w, "frames_deep_bytes", s->frames_deep);
+        mt_jw_end_object(&w);
+    }
+    mt_jw_end_array(&w);
+    mt_jw_end_object(&w);
+    printf("\n");
+}
+
+static void csv_value(const mt_value *v) {
+    switch (v->type) {
+    case MT_VAL_NIL: break;
+    case MT_VAL_BOOL: fputs(v->v.b ? "true" : "false", stdout); break;
+    case MT_VAL_INT: printf("%" PRId64, v->v.i); break;
+    case MT_VAL_UINT: printf("%" PRIu64, v->v.u); break;
+    case MT_VAL_FLOAT: printf("%.17g", v->v.f); break;
+    default: mt_csv_str(stdout, v->v.s.ptr, v->v.s.len);
+    }
+}
+
+static void print_csv(const view *v) {
+    const mt_df_table *t = v->t;
+    printf("frame,step,position,column,dtype,shallow_bytes,deep_bytes,share,distinct_bytes,null_count,"
+           "distinct_count,distinct_estimated,min,max,int_fit,f32_exact,f32_max_rel_error,key,sorted,unique,mixed,"
+           "text_count,len_min,len_max,categories,categories_bytes,code_bytes,density,dense_bytes\n");
+    for (size_t i = 0; i < v->n_cols; i++) {
+        const mt_df_col_info *c = &t->columns[v->cols[i]];
+        const mt_df_column *r = &c->rec;
+        const mt_df_frame *f = &t->frames[c->frame].rec;
+        mt_csv_str(stdout, f->name.ptr, f->name.len);
+        putchar(',');
+        mt_csv_str(stdout, f->step.ptr, f->step.len);
+        printf(",%u,", r->position);
+        mt_csv_str(stdout, r->name.ptr, r->name.len);
+        putchar(',');
+        mt_csv_str(stdout, r->dtype.ptr, r->dtype.len);
+        printf(",%" PRIu64 ",%" PRIu64 ",%.6f,%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%d,", r->shallow_bytes, r->deep_bytes,
+               share(t, c), r->distinct_bytes, r->null_count, r->distinct_count, !!(r->flags & MT_COL_DISTINCT_EST));
+        csv_value(&r->min);
+        putchar(',');
+        csv_value(&r->max);
+        printf(",%s,%d,%.6g,%d,%d,%d,%d,%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%u,%.6g,%" PRIu64 "\n",
+               c->int_fit ? c->int_fit : "", !!(r->flags & MT_COL_F32_EXACT), r->f32_max_rel_error,
+               !!(r->flags & MT_COL_KEY), !!(r->flags & MT_COL_SORTED), !!(r->flags & MT_COL_UNIQUE),
+               !!(r->flags & MT_COL_MIXED), r->text_count, r->len_min, r->len_max, r->categories, r->categories_bytes,
+               r->code_bytes, r->density, r->dense_bytes);
+    }
+}
+
+int main(int argc, char **argv) {
+    mt_cli c;
+    mt_cli_init(&c, &tool, argc, argv);
+    const char *v;
+    int id, fmt = FMT_TEXT, salvage = 0;
+    uint64_t top = 20;
+    view vw;
+    memset(&vw, 0, sizeof vw);
+    while ((id = mt_cli_next(&c, &v)))
+        switch (id) {
+        case OPT_FORMAT: fmt = mt_cli_choice(&c, "--format", v, (const char *const[]){ "text", "json", "csv", NULL }); break;
+        case OPT_TOP: top = mt_cli_uint(&c, "--top", v); break;
+        case OPT_FRAME: vw.frame = v; break;
+        case OPT_STEP: vw.step = v; break;
+        case OPT_SALVAGE: salvage = 1; break;
+        }
+    const char *file = c.args[0];
+    mt_snapshot *s = NULL;
+    mt_df_table *t = NULL;
+    mt_diag diag;
+    mt_diag_clear(&diag);
+    int code = mt_cli_load(tool.name, file, 0, salvage, &s);
+    if (!code && mt_df_table_load(s, &t, &diag)) code = mt_cli_fail(tool.name, file, &diag);
+    if (!code && !t->n_frames && !t->n_steps) {
+        fprintf(stderr, "%s: %s: holds no DataFrame records: write it with memtrace.dump_frames or memtrace.pipeline\n",
+                tool.name, file);
+        code = MT_EXIT_INPUT;
+    }
+    if (!code) {
+        vw.t = t;
+        if (view_build(&vw)) {
+            fprintf(stderr, "%s: out of memory\n", tool.name);
+            code = MT_EXIT_INPUT;
+        } else if ((vw.frame || vw.step) && !vw.n_frames) {
+            fprintf(stderr, "%s: %s: no frame %s%s%s%s\n", tool.name, file, vw.frame ? "named " : "",
+                    vw.frame ? vw.frame : "", vw.step ? " at step " : "", vw.step ? vw.step : "");
+            code = MT_EXIT_INPUT;
+        } else {
+            if (fmt == FMT_JSON) print_json(&vw, file);
+            else if (fmt == FMT_CSV) print_csv(&vw);
+            else print_text(&vw, file, (size_t)top);
+            code = mt_cli_finish(tool.name);
+        }
+    }
+    free(vw.frames);
+    free(vw.cols);
+    mt_df_table_free(t);
+    mt_snapshot_free(s);
+    free(c.args);
+    return code;
+}

@@ -2,7 +2,8 @@
 # Regenerates every file under testdata/ from the build tree.
 #   sh testdata/make_testdata.sh [BUILD_DIR]     (default: build)
 # Needs the build's memtrace-convert, mt-fixture and Python package, and
-# Debian's python3-msgpack and python3-zstandard for damage.py.
+# Debian's python3-msgpack and python3-zstandard for damage.py, and
+# python3-pandas for make_frames.py.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 build=$(cd "${1:-build}" && pwd)
@@ -10,5 +11,6 @@ cd "$here"
 "$build/tools/memtrace-convert" heap-small.json heap-small.snap
 "$build/tests/mt-fixture" all-kinds.snap
 PYTHONPATH="$build/python" /usr/bin/python3 make_heap_medium.py heap-medium.snap
+PYTHONPATH="$build/python" /usr/bin/python3 make_frames.py >/dev/null
 /usr/bin/python3 damage.py
 echo "testdata regenerated"

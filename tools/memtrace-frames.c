@@ -121,8 +121,10 @@ static void column_notes(const mt_df_col_info *c, char *buf, size_t n) {
         else note(buf, n, "float32 rel. error %.1e", r->f32_max_rel_error);
     }
     if (r->text_count) {
-        note(buf, n, "text %" PRIu64 "-%" PRIu64 " chars (mean %.1f)", r->len_min, r->len_max,
-             (double)r->len_total / (double)r->text_count);
+        if (r->len_min == r->len_max) note(buf, n, "text %" PRIu64 " chars", r->len_min);
+        else
+            note(buf, n, "text %" PRIu64 "-%" PRIu64 " chars (mean %.1f)", r->len_min, r->len_max,
+                 (double)r->len_total / (double)r->text_count);
     }
     if (is_dtype(c, "object") || is_dtype(c, "string")) {
         uint64_t objects = r->deep_bytes - r->shallow_bytes;

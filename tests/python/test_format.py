@@ -212,10 +212,11 @@ def test_testdata_is_reproducible(tmp_path, testdata):
     shutil.copytree(testdata, copy)
     shutil.copytree(os.path.join(ROOT, "tests", "python"), tmp_path / "tests" / "python")
     run("sh", copy / "make_testdata.sh", BUILD)
-    for name in ("heap-small.snap", "heap-medium.snap", "all-kinds.snap"):
+    for name in ("heap-small.snap", "heap-medium.snap", "all-kinds.snap", "frames-sales.snap", "pipeline.snap"):
         a = spec_reader.Snapshot(os.path.join(testdata, name))
         b = spec_reader.Snapshot(str(copy / name))
         assert a.records == b.records, name
+    assert (copy / "sales.csv").read_bytes() == open(os.path.join(testdata, "sales.csv"), "rb").read()
     for name in sorted(os.listdir(os.path.join(testdata, "damaged"))):
         assert (copy / "damaged" / name).read_bytes()[:16] == open(
             os.path.join(testdata, "damaged", name), "rb").read()[:16]

@@ -132,6 +132,71 @@ static PyObject *hset_sketch(const hset *s, size_t k) {
     return b;
 }
 
+/* Misra-Gries heavy hitters over value hashes: any value more frequent
+ * than rows / (cap + 1) is surely among the counters, whose counts are
+ * then made exact by a second pass over the column (recount). */
+typedef struct mg {
+    uint64_t *key, *cnt;
+    Py_ssize_t *row;   /* first row holding the value */
+    size_t n, cap;
+    int32_t *idx;      /* open addressing over key, -1 empty */
+    size_t slots;
+} mg;
+
+static int mg_init(mg *m, size_t cap) {
+    memset(m, 0, sizeof *m);
+    m->cap = cap;
+    m->slots = 1;
+    while (m->slots < 2 * cap) m->slots <<= 1;
+    m->key = malloc(cap * sizeof *m->key);
+    m->cnt = malloc(cap * sizeof *m->cnt);
+    m->row = malloc(cap * sizeof *m->row);
+    m->idx = malloc(m->slots * sizeof *m->idx);
+    if (!m->key || !m->cnt || !m->row || !m->idx) return -1;
+    memset(m->idx, 0xff, m->slots * sizeof *m->idx);
+    return 0;
+}
+
+static void mg_free(mg *m) {
+    free(m->key);
+    free(m->cnt);
+    free(m->row);
+    free(m->idx);
+}
+
+static int32_t *mg_slot(mg *m, uint64_t h) {
+    size_t i = (size_t)(h >> 11) & (m->slots - 1);
+    while (m->idx[i] >= 0 && m->key[m->idx[i]] != h) i = (i + 1) & (m->slots - 1);
+    return &m->idx[i];
+}
+
+static void mg_add(mg *m, uint64_t h, Py_ssize_t row) {
+    int32_t *at = mg_slot(m, h);
+    if (*at >= 0) {
+        m->cnt[*at]++;
+        return;
+    }
+    if (m->n < m->cap) {
+        *at = (int32_t)m->n;
+        m->key[m->n] = h;
+        m->cnt[m->n] = 1;
+        m->row[m->n++] = row;
+        return;
+    }
+    /* Full: every counter loses one, and the new value is dropped. At
+     * most rows / (cap + 1) such rounds, so O(1) a row amortized. */
+    size_t k = 0;
+    for (size_t i = 0; i < m->n; i++)
+        if (--m->cnt[i]) {
+            m->key[k] = m->key[i];
+            m->cnt[k] = m->cnt[i];
+            m->row[k++] = m->row[i];
+        }
+    m->n = k;
+    memset(m->idx, 0xff, m->slots * sizeof *m->idx);
+    for (size_t i = 0; i < m->n; i++) *mg_slot(m, m->key[i]) = (int32_t)i;
+}
+
 /* What one pass gathers. */
 typedef struct acc {
     uint64_t n, nulls;
@@ -151,7 +216,14 @@ typedef struct acc {
     PyTypeObject *first_type;
     int mixed;
     uint64_t *hashes;         /* per row, when asked for */
+    mg *top;                  /* heavy hitters, when asked for */
 } acc;
+
+/* Row i's hash h (not a null's) goes to what was asked for. */
+static inline void acc_row(acc *a, Py_ssize_t i, uint64_t h) {
+    if (a->hashes) a->hashes[i] = h;
+    if (a->top) mg_add(a->top, h, i);
+}
 
 static inline int acc_int(acc *a, int64_t v) {
     if (!a->have) {
@@ -244,7 +316,7 @@ static int scan_f64(acc *a, const char *base, Py_ssize_t n, Py_ssize_t stride) {
             h = mt_fmix64(bits ^ MT_HASH_TAG_FLOAT);
         }
         if (h <= a->distinct.limit && hset_add(&a->distinct, h, 0)) return -1;
-        if (a->hashes) a->hashes[i] = h;
+        acc_row(a, i, h);
     }
     if (cnt) {
         if (!a->have) {
@@ -275,7 +347,7 @@ static int scan_i64(acc *a, const char *base, Py_ssize_t n, Py_ssize_t stride) {
         mx = v > mx ? v : mx;
         uint64_t h = mt_hash_int(v);
         if (h <= a->distinct.limit && hset_add(&a->distinct, h, 0)) return -1;
-        if (a->hashes) a->hashes[i] = h;
+        acc_row(a, i, h);
     }
     if (n) {
         a->imin = mn;
@@ -391,6 +463,90 @@ static PyObject *value_or_none(int have, PyObject *v) {
     Py_RETURN_NONE;
 }
 
+/* Where a column's values are, for a second pass. */
+typedef struct colsrc {
+    int kind, cls;
+    const char *base, *mbase, *codes;
+    Py_ssize_t n, stride, itemsize, mstride, ncodes;
+    PyObject *nulls;
+} colsrc;
+
+/* Row i's value hash as the first pass computed it; 0 for a null. */
+static uint64_t row_hash(const colsrc *c, Py_ssize_t i) {
+    const char *p = c->base + i * c->stride;
+    if (c->mbase && c->mbase[i * c->mstride]) return 0;
+    switch (c->kind) {
+    case 'f': {
+        double x;
+        if (c->itemsize == 8) memcpy(&x, p, 8);
+        else if (c->itemsize == 4) { float f; memcpy(&f, p, 4); x = f; }
+        else { uint16_t u; memcpy(&u, p, 2); x = half_to_double(u); }
+        return isnan(x) ? 0 : mt_hash_double(x);
+    }
+    case 'c': {
+        int64_t code = read_int(p, c->itemsize);
+        uint64_t h;
+        if (code < 0 || code >= c->ncodes) return 0;
+        memcpy(&h, c->codes + code * 8, 8);
+        return h;
+    }
+    case 't': {
+        int64_t v = read_int(p, c->itemsize);
+        return v == INT64_MIN ? 0 : mt_hash_time(v);
+    }
+    case 'O': {
+        PyObject *o;
+        memcpy(&o, p, sizeof o);
+        if (!o || is_null_object(o, c->nulls)) return 0;
+        return hash_object(o);
+    }
+    default:
+        if (c->cls == 'i') return mt_hash_int(read_int(p, c->itemsize));
+        return mt_hash_uint(c->cls == 'b' ? (uint64_t)(*(const unsigned char *)p != 0) : read_uint(p, c->itemsize));
+    }
+}
+
+static const mg *sort_mg;
+
+static int by_count(const void *a, const void *b) {
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    if (sort_mg->cnt[x] != sort_mg->cnt[y]) return sort_mg->cnt[x] < sort_mg->cnt[y] ? 1 : -1;
+    return (sort_mg->row[x] > sort_mg->row[y]) - (sort_mg->row[x] < sort_mg->row[y]);
+}
+
+/* Counts the candidates of m exactly in a second pass and returns the k
+ * most common as a list of (first row, count). */
+static PyObject *recount(mg *m, const colsrc *c, size_t k) {
+    for (size_t i = 0; i < m->n; i++) {
+        m->cnt[i] = 0;
+        m->row[i] = -1;
+    }
+    int objects = c->kind == 'O';
+    PyThreadState *ts = objects ? NULL : PyEval_SaveThread();
+    for (Py_ssize_t i = 0; i < c->n; i++) {
+        uint64_t h = row_hash(c, i);
+        if (!h) continue;
+        int32_t at = *mg_slot(m, h);
+        if (at < 0) continue;
+        if (!m->cnt[at]++) m->row[at] = i;
+    }
+    if (ts) PyEval_RestoreThread(ts);
+    size_t *order = malloc((m->n ? m->n : 1) * sizeof *order);
+    if (!order) return PyErr_NoMemory();
+    for (size_t i = 0; i < m->n; i++) order[i] = i;
+    sort_mg = m;
+    qsort(order, m->n, sizeof *order, by_count);  /* with the GIL: sort_mg is shared */
+    if (k > m->n) k = m->n;
+    PyObject *list = PyList_New(0);
+    for (size_t j = 0; list && j < k && m->cnt[order[j]]; j++) {
+        PyObject *t = Py_BuildValue("(nK)", m->row[order[j]], (unsigned long long)m->cnt[order[j]]);
+        if (!t || PyList_Append(list, t)) Py_CLEAR(list);
+        Py_XDECREF(t);
+    }
+    free(order);
+    return list;
+}
+
 /* The element type of a buffer, from its struct format: 'i', 'u', 'f',
  * 'b' (bool), 'O', or 0 when not understood. */
 static int format_class(const char *fmt, Py_ssize_t itemsize) {
@@ -408,14 +564,15 @@ static int format_class(const char *fmt, Py_ssize_t itemsize) {
 }
 
 PyObject *memtrace_column_stats(PyObject *self, PyObject *args, PyObject *kw) {
-    static char *kwlist[] = { "data", "kind", "mask", "code_hashes", "nulls", "sketch", "hashes", NULL };
+    static char *kwlist[] = { "data", "kind", "mask", "code_hashes", "nulls", "sketch", "hashes", "top", NULL };
     PyObject *data, *mask_obj = Py_None, *codes_obj = Py_None, *nulls = Py_None;
     int kind;
-    Py_ssize_t sketch_k = 1024;
+    Py_ssize_t sketch_k = 1024, top_k = 0;
     int want_hashes = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OC|$OOOnp", kwlist, &data, &kind, &mask_obj, &codes_obj, &nulls,
-                                     &sketch_k, &want_hashes))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OC|$OOOnpn", kwlist, &data, &kind, &mask_obj, &codes_obj, &nulls,
+                                     &sketch_k, &want_hashes, &top_k))
         return NULL;
+    if (top_k < 0) return PyErr_Format(PyExc_ValueError, "top must not be negative");
     if (!strchr("ntcO", kind) || !kind)
         return PyErr_Format(PyExc_ValueError, "kind must be one of n t c O, not %c", kind);
     if (nulls != Py_None && !PyTuple_Check(nulls)) return PyErr_Format(PyExc_TypeError, "nulls must be a tuple");
@@ -425,7 +582,9 @@ PyObject *memtrace_column_stats(PyObject *self, PyObject *args, PyObject *kw) {
     if (PyObject_GetBuffer(data, &view, PyBUF_RECORDS_RO) < 0) return NULL;
     PyObject *result = NULL;
     acc a;
+    mg heavy;
     memset(&a, 0, sizeof a);
+    memset(&heavy, 0, sizeof heavy);
     a.kind = kind;
     a.sorted = a.integral = a.f32_exact = 1;
     int have_mask = 0, have_codes = 0;
@@ -461,10 +620,12 @@ PyObject *memtrace_column_stats(PyObject *self, PyObject *args, PyObject *kw) {
         }
     }
     if (hset_init(&a.distinct, 0) || (kind == 'O' && hset_init(&a.objects, 1)) ||
-        (want_hashes && !(a.hashes = calloc(n ? (size_t)n : 1, sizeof *a.hashes)))) {
+        (want_hashes && !(a.hashes = calloc(n ? (size_t)n : 1, sizeof *a.hashes))) ||
+        (top_k && mg_init(&heavy, (size_t)(top_k * 16 > 1024 ? top_k * 16 : 1024)))) {
         PyErr_NoMemory();
         goto out;
     }
+    if (top_k) a.top = &heavy;
     const char *base = view.buf, *mbase = have_mask ? mask.buf : NULL;
     Py_ssize_t mstride = have_mask && mask.strides ? mask.strides[0] : 1;
     Py_ssize_t ncodes = have_codes ? codes.len / 8 : 0;
@@ -489,7 +650,8 @@ PyObject *memtrace_column_stats(PyObject *self, PyObject *args, PyObject *kw) {
                 else if (view.itemsize == 4) { float f; memcpy(&f, p, 4); x = f; }
                 else { uint16_t u; memcpy(&u, p, 2); x = half_to_double(u); }
                 err = acc_double(&a, x);
-                if (a.hashes && !isnan(x)) h = mt_hash_double(x);
+                if (isnan(x)) continue;
+                h = mt_hash_double(x);
             } else if (kind == 'c') {
                 int64_t c = read_int(p, view.itemsize);
                 if (c < 0 || c >= ncodes) {
@@ -519,7 +681,7 @@ PyObject *memtrace_column_stats(PyObject *self, PyObject *args, PyObject *kw) {
                 err = acc_uint(&a, v);
                 h = mt_hash_uint(v);
             }
-            if (a.hashes) a.hashes[i] = h;
+            acc_row(&a, i, h);
         }
         Py_END_ALLOW_THREADS
         if (err) {
@@ -535,7 +697,7 @@ PyObject *memtrace_column_stats(PyObject *self, PyObject *args, PyObject *kw) {
             int rc = acc_object(&a, o, nulls == Py_None ? NULL : nulls, &h);
             if (rc == -2) PyErr_NoMemory();
             if (rc) goto out;
-            if (a.hashes) a.hashes[i] = h;
+            if (h) acc_row(&a, i, h);
         }
         a.sorted = 0;  /* not judged for objects */
     }
@@ -600,7 +762,15 @@ PyObject *memtrace_column_stats(PyObject *self, PyObject *args, PyObject *kw) {
         if (!extra || PyDict_Update(result, extra)) Py_CLEAR(result);
         Py_XDECREF(extra);
     }
+    if (result && top_k) {
+        colsrc src = { kind, cls, base, mbase, have_codes ? codes.buf : NULL, n, stride, view.itemsize, mstride,
+                       ncodes, nulls == Py_None ? NULL : nulls };
+        PyObject *top = recount(&heavy, &src, (size_t)top_k);
+        if (!top || PyDict_SetItemString(result, "top", top)) Py_CLEAR(result);
+        Py_XDECREF(top);
+    }
 out:
+    mg_free(&heavy);
     hset_free(&a.distinct);
     hset_free(&a.objects);
     free(a.hashes);

@@ -108,7 +108,7 @@ class _Column:
         s, rec = self.series, self.rec
         arr = s.array
         dtype = s.dtype
-        self.opts = {"sketch": _SKETCH if self.key else 0}
+        self.opts = {"sketch": _SKETCH if self.key else 0, "top": _TOP if self.key else 0}
         rec["shallow_bytes"] = int(s.memory_usage(index=False, deep=False))
         if isinstance(dtype, pd.CategoricalDtype):
             cats = dtype.categories
@@ -196,8 +196,18 @@ class _Column:
                    f32_max_rel_error=st["f32_max_rel_error"])
         top = []
         if self.key:
-            vc = s.value_counts(dropna=True, sort=True).head(_TOP)
-            top = [(_scalar(v), int(c)) for v, c in vc.items()]
+            # Rows of the scanned buffer (codes, stored points), not of s:
+            # pandas' value_counts would copy the column.
+            cats = s.cat.categories if isinstance(s.dtype, pd.CategoricalDtype) else None
+            for row, n in st["top"]:
+                v = self.data[row]
+                top.append((_scalar(cats[v] if cats is not None else v), n))
+            if isinstance(s.dtype, pd.SparseDtype) and not pd.isna(s.array.fill_value):
+                hidden = rows - len(self.data)
+                if hidden:
+                    top.append((_scalar(s.array.fill_value), hidden))
+                    top.sort(key=lambda vn: -vn[1])
+                    top = top[:_TOP]
         return rec, top, st["sketch"] if self.key else b""
 
 

@@ -1,0 +1,302 @@
+"""memtrace.dump_frames, memtrace.pipeline and memtrace-frames, with pandas
+itself as the oracle: every byte count must equal memory_usage() and
+memory_usage(deep=True) exactly, every count what pandas counts."""
+
+import json
+import os
+import subprocess
+import sys
+import tracemalloc
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import memtrace
+import spec_reader
+from conftest import BUILD, tool
+
+F32_EXACT, INTEGRAL, DISTINCT_EST, DBYTES_EST, MIXED = 8, 16, 32, 64, 128
+KEY, SORTED, UNIQUE = 1, 2, 4
+WORDS = np.array(["alpha", "beta", "gamma", "délta", "ε", "a much longer string value here", ""], dtype=object)
+
+
+def every_dtype(n=3000, seed=1):
+    """A frame with a column of every common dtype."""
+    rng = np.random.default_rng(seed)
+    d = {}
+    for t in ["int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"]:
+        info = np.iinfo(t)
+        d[t] = rng.integers(max(info.min, -1000), min(info.max, 1000), n).astype(t)
+    d["float32"] = rng.random(n).astype("float32")
+    d["float64"] = rng.random(n) * 1e6
+    d["float64_ints_nan"] = np.where(rng.random(n) < 0.1, np.nan, rng.integers(0, 50, n).astype(float))
+    d["float64_halves"] = rng.integers(0, 100, n) / 2.0
+    d["bool"] = rng.random(n) < 0.3
+    d["dt"] = pd.date_range("2024-01-01", periods=n, freq="h")
+    d["dt_tz"] = pd.date_range("2024-01-01", periods=n, freq="h", tz="Europe/Paris")
+    d["dt_nat"] = pd.Series(pd.date_range("2024-01-01", periods=n, freq="D")).where(rng.random(n) > 0.2)
+    d["td"] = pd.to_timedelta(rng.integers(0, 10**9, n), unit="ns")
+    d["str"] = WORDS[rng.integers(0, len(WORDS), n)]
+    d["str_fresh"] = np.array(["row-%d" % (i % 97) for i in range(n)], dtype=object)
+    mixed = np.array([1, "x", 2.5, None, np.nan, (1, 2), True, pd.NA, "y" * 30, pd.NaT], dtype=object)
+    d["mixed"] = mixed[rng.integers(0, len(mixed), n)]
+    d["cat"] = pd.Categorical(WORDS[rng.integers(0, 4, n)])
+    d["cat_nan"] = pd.Categorical(np.where(rng.random(n) < 0.2, None, WORDS[rng.integers(0, 4, n)]))
+    d["cat_int"] = pd.Categorical(rng.integers(0, 300, n))
+    d["Int64"] = pd.array(np.where(rng.random(n) < 0.1, None, rng.integers(-5, 5, n)), dtype="Int64")
+    d["UInt16"] = pd.array(rng.integers(0, 500, n), dtype="UInt16")
+    d["boolean"] = pd.array(np.where(rng.random(n) < 0.1, None, rng.random(n) < 0.5), dtype="boolean")
+    d["Float64"] = pd.array(np.where(rng.random(n) < 0.1, None, rng.random(n)), dtype="Float64")
+    d["string"] = pd.array(np.where(rng.random(n) < 0.1, None, WORDS[rng.integers(0, 5, n)]), dtype="string")
+    d["sparse_nan"] = pd.arrays.SparseArray(np.where(rng.random(n) < 0.9, np.nan, rng.random(n)))
+    d["sparse_zero"] = pd.arrays.SparseArray(np.where(rng.random(n) < 0.8, 0, rng.integers(1, 9, n)), fill_value=0)
+    d["period"] = pd.period_range("2020-01", periods=n, freq="M")
+    return pd.DataFrame(d)
+
+
+def multiindexed(n=2000):
+    rng = np.random.default_rng(3)
+    idx = pd.MultiIndex.from_arrays([WORDS[rng.integers(0, 5, n)], rng.integers(0, 50, n)], names=["w", "k"])
+    cols = pd.MultiIndex.from_tuples([("price", "mean"), ("price", "max"), ("label", "")])
+    return pd.DataFrame({cols[0]: rng.random(n), cols[1]: rng.random(n), cols[2]: WORDS[rng.integers(0, 7, n)]},
+                        index=idx)
+
+
+def load(path):
+    s = spec_reader.Snapshot(str(path))
+    frames = {f["id"]: f for f in s.of("df_frames")}
+    cols = {}
+    for c in s.of("df_columns"):
+        cols.setdefault(c["frame"], {})[c["position"]] = c
+    return s, frames, cols
+
+
+def by_name(frames, name):
+    return next(f for f in frames.values() if f["name"] == name)
+
+
+def expected_len(s):
+    strings = s[s.map(lambda v: isinstance(v, str))]
+    return strings.str.len()
+
+
+@pytest.mark.parametrize("make", [every_dtype, multiindexed])
+def test_bytes_counts_and_statistics_equal_pandas(tmp_path, make):
+    df = make()
+    path = tmp_path / "f.snap"
+    memtrace.dump_frames(path, {"t": df}, keys=["str", "int64"])
+    mu, md = df.memory_usage(), df.memory_usage(deep=True)
+    # Distinct objects by identity, each counted once; taken before
+    # nunique(), which caches UTF-8 inside non-ASCII strings and so
+    # changes their __sizeof__.
+    ident = {}
+    for label, s in df.items():
+        if s.dtype == object or str(s.dtype) == "string":
+            vals = s.array._ndarray if str(s.dtype) == "string" else s.to_numpy()
+            ident[label] = sum({id(v): v.__sizeof__() for v in vals}.values())
+    _, frames, cols = load(path)
+    f = by_name(frames, "t")
+    assert (f["rows"], f["columns"]) == df.shape
+    assert f["shallow_bytes"] == mu.sum()
+    assert f["deep_bytes"] == md.sum()
+    assert f["index_bytes"] == df.index.memory_usage(deep=True)
+    assert f["index_shallow_bytes"] == df.index.memory_usage()
+    if isinstance(df.index, pd.MultiIndex):
+        assert f["index_kind"] == "multi" and f["index_nlevels"] == df.index.nlevels
+        assert f["index_levels_bytes"] == sum(lv.memory_usage(deep=True) for lv in df.index.levels)
+        assert f["index_codes_bytes"] == sum(c.nbytes for c in df.index.codes)
+        assert f["columns_kind"] == "multi" and f["columns_nlevels"] == 2
+        assert f["columns_codes_bytes"] == sum(c.nbytes for c in df.columns.codes)
+    else:
+        assert f["index_kind"] == "range"
+    for pos, (label, s) in enumerate(df.items()):
+        c = cols[f["id"]][pos]
+        what = (label, str(s.dtype))
+        assert c["name"] == str(label)
+        assert c["dtype"] == str(s.dtype)
+        assert c["shallow_bytes"] == mu.iloc[pos + 1], what
+        assert c["deep_bytes"] == md.iloc[pos + 1], what
+        assert c["null_count"] == s.isna().sum(), what
+        assert c["distinct_count"] == s.nunique(), what
+        assert not c["flags"] & DISTINCT_EST, what
+        assert bool(c["flags"] & KEY) == (label in ("str", "int64")), what
+        if s.dtype.kind in "iuf" or str(s.dtype) in ("Int64", "UInt16", "Float64"):
+            vals = s.dropna().to_numpy(dtype="float64")
+            assert c["min"] == pytest.approx(vals.min(), rel=1e-7), what
+            assert c["max"] == pytest.approx(vals.max(), rel=1e-7), what
+            assert bool(c["flags"] & INTEGRAL) == bool(np.all(vals == np.trunc(vals))), what
+        if s.dtype.kind == "f":
+            v = s.dropna().to_numpy()
+            err = np.abs((v - v.astype("float32").astype("float64")) / np.where(v == 0, 1, v))
+            assert bool(c["flags"] & F32_EXACT) == bool(np.all(err == 0)), what
+            assert c["f32_max_rel_error"] == pytest.approx(err.max(), rel=1e-12, abs=0), what
+        if s.dtype.kind in "mM":
+            assert c["min"] == s.min().value and c["max"] == s.max().value, what
+        if s.dtype == object or str(s.dtype) == "string":
+            lens = expected_len(s)
+            assert c["text_count"] == len(lens), what
+            assert (c["len_min"], c["len_max"], c["len_total"]) == (lens.min(), lens.max(), lens.sum()), what
+            assert c["distinct_bytes"] == ident[label], what
+            vals = s.array._ndarray if str(s.dtype) == "string" else s.to_numpy()
+            kinds = {type(v) for v in vals if not pd.isna(v)} if label != "mixed" else {0, 1}
+            assert bool(c["flags"] & MIXED) == (len(kinds) > 1), what
+        if isinstance(s.dtype, pd.CategoricalDtype):
+            assert c["categories"] == len(s.cat.categories), what
+            assert c["categories_bytes"] == s.cat.categories.memory_usage(deep=True), what
+            assert c["code_bytes"] == s.cat.codes.dtype.itemsize, what
+        if isinstance(s.dtype, pd.SparseDtype):
+            assert c["density"] == pytest.approx(s.sparse.density), what
+            assert c["dense_bytes"] == len(s) * np.dtype(s.dtype.subtype).itemsize, what
+            fill = s.sparse.fill_value
+            assert (c["fill_value"] is None and np.isnan(fill)) or c["fill_value"] == fill or np.isnan(c["fill_value"])
+        if s.is_monotonic_increasing and s.dtype.kind in "iufmM" and not s.isna().any():
+            assert c["flags"] & SORTED, what
+        if c["flags"] & UNIQUE:
+            assert s.is_unique and not s.isna().any(), what
+
+
+def test_key_values_and_sketch_follow_the_spec(tmp_path):
+    rng = np.random.default_rng(5)
+    n = 50_000
+    df = pd.DataFrame({"user": rng.zipf(1.6, n) % 5000, "city": WORDS[rng.integers(0, 7, n)]})
+    path = tmp_path / "k.snap"
+    memtrace.dump_frames(path, {"events": df}, keys=["user", "city"])
+    s, frames, cols = load(path)
+    vc = df["user"].value_counts()
+    top = [(v["value"], v["count"]) for v in s.of("df_values") if v["position"] == 0]
+    assert len(top) == 20
+    assert [c for _, c in top] == list(vc.head(len(top)).to_numpy())
+    assert all(vc[v] == c for v, c in top)
+    cities = [(v["value"], v["count"]) for v in s.of("df_values") if v["position"] == 1]
+    assert dict(cities) == df["city"].value_counts().to_dict()
+    # The sketch holds the k smallest value hashes of SPEC.md 4.3, computed
+    # here from the spec's text alone.
+    mask = (1 << 64) - 1
+
+    def fmix(k):
+        k ^= k >> 33
+        k = (k * 0xff51afd7ed558ccd) & mask
+        k ^= k >> 33
+        k = (k * 0xc4ceb9fe1a85ec53) & mask
+        return k ^ (k >> 33)
+
+    def h_str(v):
+        h = 0xCBF29CE484222325
+        for ch in v:
+            h = ((h ^ ord(ch)) * 0x100000001B3) & mask
+        return fmix(h ^ 0x165667B19E3779F9)
+
+    sketches = {k["position"]: k["data"] for k in s.of("df_sketches")}
+    want_user = sorted(fmix(int(v) & mask) for v in df["user"].unique())[:1024]
+    got = np.frombuffer(sketches[0], dtype="<u8").tolist()
+    assert got == want_user
+    want_city = sorted(h_str(v) for v in df["city"].unique())
+    assert np.frombuffer(sketches[1], dtype="<u8").tolist() == want_city
+
+
+def test_large_columns_estimate_within_bounds(tmp_path):
+    n = 400_000
+    rng = np.random.default_rng(9)
+    words = np.array(["w%d" % i for i in range(100_000)], dtype=object)
+    df = pd.DataFrame({"id": rng.permutation(n) * 7, "x": rng.random(n), "w": words[rng.integers(0, len(words), n)]})
+    path = tmp_path / "big.snap"
+    memtrace.dump_frames(path, df)
+    _, frames, cols = load(path)
+    c = cols[1]
+    for pos, name in enumerate(df.columns):
+        truth = df[name].nunique()
+        assert c[pos]["flags"] & DISTINCT_EST
+        assert abs(c[pos]["distinct_count"] - truth) / truth < 0.02, name
+    # Distinct objects' bytes: sampled past 65536 objects, within 2%.
+    truth = sum(v.__sizeof__() for v in {id(v): v for v in df["w"]}.values())
+    assert abs(c[2]["distinct_bytes"] - truth) / truth < 0.02
+    assert c[2]["deep_bytes"] == df["w"].memory_usage(index=False, deep=True)
+
+
+def test_dumping_neither_copies_nor_changes_the_data(tmp_path):
+    rng = np.random.default_rng(2)
+    n = 2_000_000
+    df = pd.DataFrame({"a": rng.random(n), "b": rng.integers(0, 1000, n), "c": rng.random(n).astype("float32"),
+                       "s": WORDS[rng.integers(0, len(WORDS), n)]})
+    before = df.memory_usage(deep=True)
+    size = before.sum()
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        memtrace.dump_frames(tmp_path / "nc.snap", df, keys=["b"])
+        cur, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # A copy of any column would cost 8 MB or more.
+    assert peak - base < 0.05 * size, (peak - base, size)
+    assert cur - base < 1 << 20
+    # Non-ASCII strings were written without caching UTF-8 inside them.
+    assert df.memory_usage(deep=True).equals(before)
+
+
+def test_pipeline_records_steps_memory_and_survives_a_crash(tmp_path):
+    path = tmp_path / "p.snap"
+    code = """
+import os, sys, numpy as np, pandas as pd, memtrace
+with memtrace.pipeline(sys.argv[1], keys=["k"]) as p:
+    df = pd.DataFrame({"k": np.arange(100000) % 100, "v": np.zeros(100000)})
+    p.step("load", df)
+    big = bytearray(30_000_000)
+    p.step("grow")
+    df2 = df.merge(df.head(100), on="k")
+    p.step("merge", {"left": df, "merged": df2})
+    os._exit(0)
+"""
+    subprocess.run([sys.executable, "-c", code, str(path)], check=True,
+                   env=dict(os.environ, PYTHONPATH=os.path.join(BUILD, "python")))
+    with pytest.raises(spec_reader.SpecError, match="not closed"):
+        spec_reader.Snapshot(str(path))
+    out = subprocess.run([tool("memtrace-frames"), "--salvage", "--format", "json", str(path)], capture_output=True,
+                         text=True)
+    assert out.returncode == 0, out.stderr
+    rep = json.loads(out.stdout)
+    steps = {st["name"]: st for st in rep["steps"]}
+    assert list(steps) == ["load", "grow", "merge"]
+    # tracemalloc saw the 30 MB bytearray between load and grow.
+    assert abs(steps["grow"]["traced"] - steps["load"]["traced"] - 30_000_000) < 1_000_000
+    assert steps["grow"]["rss"] - steps["load"]["rss"] > 25_000_000
+    names = {f["name"]: f for f in rep["frames"]}
+    assert set(names) == {"load", "left", "merged"}
+    assert names["merged"]["rows"] == 100000
+    assert names["load"]["step"] == "load" and names["merged"]["step"] == "merge"
+
+
+def test_memtrace_frames_reports_what_pandas_reports(tmp_path):
+    df = every_dtype(500)
+    path = tmp_path / "r.snap"
+    memtrace.dump_frames(path, {"every": df, "multi": multiindexed(300)})
+    rep = json.loads(subprocess.run([tool("memtrace-frames"), "-f", "json", str(path)], capture_output=True,
+                                    text=True, check=True).stdout)
+    f = {x["name"]: x for x in rep["frames"]}
+    assert [x["name"] for x in rep["frames"]] == ["every", "multi"]  # by deep bytes
+    md = df.memory_usage(deep=True)
+    assert f["every"]["deep_bytes"] == md.sum()
+    for c in f["every"]["columns"]:
+        assert c["deep_bytes"] == md[c["name"]]
+        assert c["share"] == pytest.approx(md[c["name"]] / md.sum(), abs=1e-6)
+    ints = {c["name"]: c["int_fit"] for c in f["every"]["columns"]}
+    assert ints["int64"] == "int16" and ints["uint8"] == "uint8" and ints["float64_ints_nan"] == "int8"
+    assert ints["float64"] is None and ints["dt"] is None
+    csv = subprocess.run([tool("memtrace-frames"), "-f", "csv", str(path)], capture_output=True, text=True,
+                         check=True).stdout
+    got = pd.read_csv(pd.io.common.StringIO(csv))
+    every = got[got.frame == "every"]
+    assert dict(zip(every["column"], every["deep_bytes"])) == md.drop("Index").to_dict()
+
+
+def test_bad_arguments_are_named(tmp_path):
+    with pytest.raises(TypeError, match="frames must be a DataFrame or a dict"):
+        memtrace.dump_frames(tmp_path / "x.snap", [1, 2])
+    with pytest.raises(TypeError, match="frames must be DataFrames"):
+        memtrace.dump_frames(tmp_path / "x.snap", {"a": 3})
+    p = memtrace.pipeline(tmp_path / "y.snap", trace=False)
+    p.close()
+    with pytest.raises(ValueError, match="the pipeline is closed"):
+        p.step("late")

@@ -59,6 +59,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         mt_diff_sort(&d, MT_DIFF_BY_DELTA);
         mt_diff_free(&d);
     }
+    /* The DataFrame table, and every pair of its sketches. */
+    mt_df_table *t;
+    if (mt_df_table_load(s, &t, NULL) == 0) {
+        for (size_t i = 0; i < t->n_columns && i < 8; i++)
+            for (size_t j = 0; j < t->n_columns && j < 8; j++) {
+                const mt_df_sketch *a = t->columns[i].sketch, *b = t->columns[j].sketch;
+                mt_kmv_estimate e;
+                if (a && b) mt_kmv_compare(a->data.ptr, a->data.len, i & 1, b->data.ptr, b->data.len, j & 1, &e);
+            }
+        mt_df_table_free(t);
+    }
     mt_snapshot_free(s);
     return 0;
 }

@@ -244,6 +244,54 @@ START_TEST(analyses_fail_cleanly_at_every_allocation) {
 }
 END_TEST
 
+/* A snapshot of two frames with columns, values, a sketch and steps. */
+static void make_frames_fixture(const char *path) {
+    mt_writer *w;
+    ck_assert_int_eq(mt_writer_open(path, NULL, &w, NULL), 0);
+    for (uint32_t id = 1; id <= 2; id++) {
+        mt_df_frame f = { .id = id, .name = mt_str_c(id == 1 ? "a" : "b"), .rows = 5, .columns = 3,
+                          .step = mt_str_c(id == 1 ? "load" : "join"), .deep_bytes = 100 * id };
+        mt_writer_add(w, MT_KIND_DF_FRAME, &f);
+        for (uint32_t p = 0; p < 3; p++) {
+            mt_df_column c = { .frame = id, .position = p, .name = mt_str_c("col"), .dtype = mt_str_c("int64"),
+                               .min = { MT_VAL_STR, { .s = { "lo", 2 } } }, .max = { MT_VAL_UINT, { .u = 9 } } };
+            mt_writer_add(w, MT_KIND_DF_COLUMN, &c);
+            mt_df_value v = { id, p, { MT_VAL_STR, { .s = { "x", 1 } } }, 3 };
+            mt_writer_add(w, MT_KIND_DF_VALUE, &v);
+        }
+        mt_df_sketch k = { id, 0, mt_str_c("kmv"), { "12345678", 8 } };
+        mt_writer_add(w, MT_KIND_DF_SKETCH, &k);
+        mt_sample sm = { id, mt_str_c("rss"), 1e6, f.step };
+        mt_writer_add(w, MT_KIND_SAMPLE, &sm);
+    }
+    ck_assert_int_eq(mt_writer_close(w, NULL), 0);
+}
+
+START_TEST(frames_table_fails_cleanly_at_every_allocation) {
+    char *path = tmp_path();
+    make_frames_fixture(path);
+    mt_snapshot *s;
+    ck_assert_int_eq(mt_snapshot_load(path, 0, &s, NULL), 0);
+    mt_df_table *t = NULL;
+    int clean = 0;
+    long total = COUNT_CALLS(clean = mt_df_table_load(s, &t, NULL));
+    ck_assert_int_eq(clean, 0);
+    ck_assert_uint_eq(t->n_columns, 6);
+    mt_df_table_free(t);
+    for (long k = 0; k < total; k++) {
+        arm(k);
+        int rc = mt_df_table_load(s, &t, NULL);
+        fail_at = -1;
+        ck_assert_msg(rc == 0 || (rc == MT_E_NOMEM && !t), "call %ld: %s", k, mt_err_name(rc));
+        if (!rc) ck_assert_uint_eq(t->n_steps, 2);
+        mt_df_table_free(t);
+    }
+    mt_snapshot_free(s);
+    unlink(path);
+    free(path);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("nomem");
     TCase *tc = tcase_create("nomem");
@@ -252,6 +300,7 @@ int main(void) {
     tcase_add_test(tc, analyses_fail_cleanly_at_every_allocation);
     tcase_add_test(tc, save_and_export_fail_cleanly);
     tcase_add_test(tc, writer_and_import_fail_cleanly);
+    tcase_add_test(tc, frames_table_fails_cleanly_at_every_allocation);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

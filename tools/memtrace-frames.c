@@ -173,23 +173,23 @@ static void print_text(const view *v, const char *file, size_t top) {
     if (!v->n_frames) return;
 
     printf("\nFrames by deep bytes\n");
-    printf("  %-20s %-12s %12s %6s  %-24s %11s %11s\n", "frame", "step", "rows", "cols", "index", "shallow", "deep");
+    printf("  %-16s %-10s %10s %5s  %-18s %11s %11s\n", "frame", "step", "rows", "cols", "index", "shallow", "deep");
     for (size_t i = 0; i < v->n_frames; i++) {
         const mt_df_frame *f = &t->frames[v->frames[i]].rec;
-        printf("  %-20s %-12s %12" PRIu64 " %6u  %-24s %11s %11s\n", f->name.ptr, f->step.len ? f->step.ptr : "-",
+        printf("  %-16s %-10s %10" PRIu64 " %5u  %-18s %11s %11s\n", f->name.ptr, f->step.len ? f->step.ptr : "-",
                f->rows, f->columns, index_text(f, buf, sizeof buf), mt_human_bytes(f->shallow_bytes, h1),
                mt_human_bytes(f->deep_bytes, h2));
     }
 
     size_t n = top && top < v->n_cols ? top : v->n_cols;
     printf("\nColumns by deep bytes (%zu of %zu)\n", n, v->n_cols);
-    printf("  %-16s %-20s %-28s %11s %6s %10s %9s  %s\n", "frame", "column", "dtype", "deep", "share", "nulls",
+    printf("  %-12s %-16s %-16s %11s %6s %8s %9s  %s\n", "frame", "column", "dtype", "deep", "share", "nulls",
            "distinct", "notes");
     for (size_t i = 0; i < n; i++) {
         const mt_df_col_info *c = &t->columns[v->cols[i]];
         char dist[32];
         column_notes(c, buf, sizeof buf);
-        printf("  %-16s %-20s %-28s %11s %5.1f%% %10" PRIu64 " %9s  %s\n", t->frames[c->frame].rec.name.ptr,
+        printf("  %-12s %-16s %-16s %11s %5.1f%% %8" PRIu64 " %9s  %s\n", t->frames[c->frame].rec.name.ptr,
                c->rec.name.ptr, c->rec.dtype.ptr, mt_human_bytes(c->rec.deep_bytes, h1), 100 * share(t, c),
                c->rec.null_count, distinct_text(&c->rec, dist, sizeof dist), buf);
     }
@@ -236,13 +236,13 @@ static void print_text(const view *v, const char *file, size_t top) {
 
     if (!t->n_steps) return;
     printf("\nPipeline: memory by step\n");
-    printf("  %-20s %9s %11s %11s %11s %11s %12s\n", "step", "time", "rss", "traced", "peak", "frames", "rss change");
+    printf("  %-16s %9s %11s %11s %11s %11s %12s\n", "step", "time", "rss", "traced", "peak", "frames", "rss change");
     for (size_t i = 0; i < t->n_steps; i++) {
         const mt_df_step *s = &t->steps[i];
         char d[24] = "-";
         if (i && !isnan(s->rss) && !isnan(t->steps[i - 1].rss))
             mt_signed_bytes((int64_t)(s->rss - t->steps[i - 1].rss), d);
-        printf("  %-20s %8.2fs %11s %11s %11s %11s %12s\n", s->name, (double)s->time_ns / 1e9,
+        printf("  %-16s %8.2fs %11s %11s %11s %11s %12s\n", s->name, (double)s->time_ns / 1e9,
                isnan(s->rss) ? "-" : mt_human_bytes((uint64_t)s->rss, h1),
                isnan(s->traced) ? "-" : mt_human_bytes((uint64_t)s->traced, h2),
                isnan(s->traced_peak) ? "-" : mt_human_bytes((uint64_t)s->traced_peak, h3),

@@ -108,6 +108,7 @@ static int cmp_u64(const void *a, const void *b) {
  * hashes are uniform below the limit, so the k smallest are almost surely
  * below a cut that expects 2k of them: only those are sorted. */
 static PyObject *hset_sketch(const hset *s, size_t k) {
+    if (!k) return PyBytes_FromStringAndSize(NULL, 0);
     uint64_t *all = malloc((s->count ? s->count : 1) * sizeof *all);
     if (!all) return PyErr_NoMemory();
     uint64_t cut = UINT64_MAX;

@@ -264,11 +264,14 @@ class _FrameWriter:
             c.plan()
         # Object columns call Python (__sizeof__) and keep the GIL; the others
         # run in the pool while this thread does them.
-        numeric = [c for c in cols if c.kind != "O"]
-        futures = [self.pool.submit(c.scan) for c in numeric] if self.pool else []
+        tasks = [c.scan for c in cols if c.kind != "O"]
+        futures = [self.pool.submit(t) for t in tasks] if self.pool else []
         for c in cols:
-            if c.kind == "O" or not self.pool:
+            if c.kind == "O":
                 c.scan()
+        if not self.pool:
+            for t in tasks:
+                t()
         for f in futures:
             f.result()
         index = df.index

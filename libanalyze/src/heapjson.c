@@ -440,19 +440,47 @@ int mt_heapjson_import(FILE *in, const char *out_path, mt_diag *diag) {
 
 /* ---- export ---- */
 
-void mt_json_put_str(FILE *out, mt_str s) {
+/* Length of the valid UTF-8 sequence at p (at most n bytes), or 0. */
+static size_t utf8_len(const unsigned char *p, size_t n) {
+    size_t len = p[0] >= 0xf0 && p[0] <= 0xf4 ? 4 : p[0] >= 0xe0 ? 3 : p[0] >= 0xc2 && p[0] <= 0xdf ? 2 : 0;
+    if (!len || len > n) return 0;
+    for (size_t i = 1; i < len; i++)
+        if ((p[i] & 0xc0) != 0x80) return 0;
+    uint32_t c = len == 2 ? (p[0] & 0x1fu) : len == 3 ? (p[0] & 0x0fu) : (p[0] & 0x07u);
+    for (size_t i = 1; i < len; i++) c = c << 6 | (p[i] & 0x3fu);
+    if ((len == 3 && (c < 0x800 || (c >= 0xd800 && c <= 0xdfff))) || (len == 4 && (c < 0x10000 || c > 0x10ffff)))
+        return 0;
+    return len;
+}
+
+/* A JSON string. Text that is not valid UTF-8 (a damaged or hostile file)
+ * gets U+FFFD for each bad byte, so that the output stays valid JSON;
+ * binary (bin) gives each byte above 0x7f as \u00XX. */
+static void put_json_string(FILE *out, mt_str s, int binary) {
     putc('"', out);
+    const unsigned char *p = (const unsigned char *)s.ptr;
     for (size_t i = 0; i < s.len; i++) {
-        unsigned char c = (unsigned char)s.ptr[i];
+        unsigned char c = p[i];
         if (c == '"' || c == '\\') fprintf(out, "\\%c", c);
         else if (c == '\n') fputs("\\n", out);
         else if (c == '\t') fputs("\\t", out);
         else if (c == '\r') fputs("\\r", out);
         else if (c < 0x20 || c == 0x7f) fprintf(out, "\\u%04x", c);
-        else putc(c, out);
+        else if (c < 0x80) putc(c, out);
+        else if (binary) fprintf(out, "\\u%04x", c);
+        else {
+            size_t len = utf8_len(p + i, s.len - i);
+            if (!len) fputs("\\ufffd", out);
+            else {
+                fwrite(p + i, 1, len, out);
+                i += len - 1;
+            }
+        }
     }
     putc('"', out);
 }
+
+void mt_json_put_str(FILE *out, mt_str s) { put_json_string(out, s, 0); }
 
 void mt_json_put_value(FILE *out, const mt_value *v) {
     switch (v->type) {
@@ -464,7 +492,8 @@ void mt_json_put_value(FILE *out, const mt_value *v) {
         if (isfinite(v->v.f)) fprintf(out, "%.17g", v->v.f);
         else fputs("null", out);
         break;
-    case MT_VAL_STR: case MT_VAL_BIN: mt_json_put_str(out, v->v.s); break;
+    case MT_VAL_STR: put_json_string(out, v->v.s, 0); break;
+    case MT_VAL_BIN: put_json_string(out, v->v.s, 1); break;
     }
 }
 

@@ -291,6 +291,38 @@ def test_memtrace_frames_reports_what_pandas_reports(tmp_path):
     assert dict(zip(every["column"], every["deep_bytes"])) == md.drop("Index").to_dict()
 
 
+EDGES = {
+    "empty": lambda: pd.DataFrame({"a": pd.Series([], dtype="int64"), "s": pd.Series([], dtype=object)}),
+    "no_columns": lambda: pd.DataFrame(index=range(5)),
+    "duplicate_names": lambda: pd.DataFrame([[1, 2.5], [3, 4.5]], columns=["x", "x"]),
+    "odd_labels": lambda: pd.DataFrame({0: [1, 2], 1.5: ["a", "b"], (1, 2): [True, False]}),
+    "all_missing": lambda: pd.DataFrame({"n": [np.nan] * 4, "o": [None] * 4, "t": pd.to_datetime([None] * 4)}),
+    "infinities": lambda: pd.DataFrame({"f": [np.inf, -np.inf, 1.0, np.nan]}),
+    "huge_ints": lambda: pd.DataFrame({"u": np.array([0, 2**64 - 1], dtype="uint64"), "o": [2**70, -2**70]}),
+    "bytes": lambda: pd.DataFrame({"b": [b"ab", b"\xff", None], "bad": ["\udcff", "ok", "ok"]}),
+    "float16": lambda: pd.DataFrame({"h": np.array([1.5, np.nan, 65504], dtype="float16")}),
+    "interval_complex": lambda: pd.DataFrame({"i": pd.interval_range(0, 3), "c": np.array([1 + 2j, 3j, 0])}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EDGES))
+def test_odd_frames_dump_and_report(tmp_path, name):
+    """Every column a key, so that values of every kind are written; the
+    report must stay valid JSON and agree with pandas."""
+    df = EDGES[name]()
+    path = tmp_path / "e.snap"
+    memtrace.dump_frames(path, {name: df}, keys=list(df.columns))
+    out = subprocess.run([tool("memtrace-frames"), "-f", "json", str(path)], capture_output=True)
+    assert out.returncode == 0, out.stderr
+    f = json.loads(out.stdout.decode("utf-8"))["frames"][0]
+    md = df.memory_usage(deep=True)
+    assert f["deep_bytes"] == md.sum()
+    assert [c["deep_bytes"] for c in f["columns"]] == list(md.iloc[1:])
+    assert [c["null_count"] for c in f["columns"]] == list(df.isna().sum())
+    text = subprocess.run([tool("memtrace-frames"), str(path)], capture_output=True)
+    assert text.returncode == 0, text.stderr
+
+
 def test_bad_arguments_are_named(tmp_path):
     with pytest.raises(TypeError, match="frames must be a DataFrame or a dict"):
         memtrace.dump_frames(tmp_path / "x.snap", [1, 2])

@@ -181,12 +181,29 @@ START_TEST(table_joins_frames_columns_values_and_steps) {
 }
 END_TEST
 
+START_TEST(json_strings_stay_valid) {
+    char buf[256];
+    FILE *out = fmemopen(buf, sizeof buf, "w");
+    mt_str bad = { "a\xff\xc3\xa9\xe2\x82\"\n\xed\xa0\x80\xf0\x9f\x98\x80", 15 };
+    mt_json_put_str(out, bad);
+    mt_value bin = { MT_VAL_BIN, { .s = { "\x01\xff", 2 } } }, nan = f(NAN), inf = f(-INFINITY);
+    mt_json_put_value(out, &bin);
+    mt_json_put_value(out, &nan);
+    mt_json_put_value(out, &inf);
+    fclose(out);
+    /* Bad bytes become U+FFFD, one each; good sequences pass through. */
+    ck_assert_str_eq(buf, "\"a\\ufffd\xc3\xa9\\ufffd\\ufffd\\\"\\n\\ufffd\\ufffd\\ufffd\xf0\x9f\x98\x80\""
+                          "\"\\u0001\\u00ff\"nullnull");
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("frames");
     TCase *tc = tcase_create("frames");
     tcase_add_test(tc, int_fit_picks_the_smallest_width);
     tcase_add_test(tc, kmv_estimates_sizes_and_overlap);
     tcase_add_test(tc, table_joins_frames_columns_values_and_steps);
+    tcase_add_test(tc, json_strings_stay_valid);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

@@ -95,7 +95,8 @@ static int Writer_init(WriterObject *self, PyObject *args, PyObject *kw) {
 }
 
 /* Converts str to an mt_str borrowing its UTF-8; None gives an empty one.
- * A non-ASCII str is encoded into a temporary bytes object kept in
+ * A non-ASCII str is encoded (lone surrogates as backslash escapes, which
+ * UTF-8 cannot hold) into a temporary bytes object kept in
  * self->hold until add() writes the record: PyUnicode_AsUTF8 would cache
  * the UTF-8 in the str itself and so change the __sizeof__ of the user's
  * strings, which memory_usage(deep=True) counts. */
@@ -113,7 +114,8 @@ static int as_str_of(WriterObject *self, PyObject *o, mt_str *out, const char *w
         out->len = (size_t)PyUnicode_GET_LENGTH(o);
         return 0;
     }
-    PyObject *b = PyUnicode_AsUTF8String(o);
+    /* A lone surrogate has no UTF-8: written as a backslash escape. */
+    PyObject *b = PyUnicode_AsEncodedString(o, "utf-8", "backslashreplace");
     if (!b) return -1;
     int rc = PyList_Append(self->hold, b);
     Py_DECREF(b);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "memtrace/frames.h"
+#include "memtrace/u64map.h"
 #include "array.h"
 
 /* While loading, strings hold pool offsets (ptr = offset + 1, so that an
@@ -131,13 +132,6 @@ static int cmp_sketch(const void *a, const void *b) {
     return (x->position > y->position) - (x->position < y->position);
 }
 
-/* The frame index of frame id, or SIZE_MAX. Frames are few: a scan. */
-static size_t frame_index(const mt_df_table *t, uint32_t id) {
-    for (size_t i = 0; i < t->n_frames; i++)
-        if (t->frames[i].rec.id == id) return i;
-    return SIZE_MAX;
-}
-
 static mt_df_step *step_named(mt_df_table *t, size_t *cap, const char *name, uint64_t time_ns) {
     for (size_t i = 0; i < t->n_steps; i++)
         if (!strcmp(t->steps[i].name, name)) {
@@ -158,33 +152,44 @@ static int cmp_step(const void *a, const void *b) {
     return (x->time_ns > y->time_ns) - (x->time_ns < y->time_ns);
 }
 
-static int finish(loader *L, mt_diag *diag) {
-    mt_df_table *t = L->t;
-    const char *pool = L->pool;
+/* Frame ids to frame indices, each id once. */
+static int index_frames(mt_df_table *t, const char *pool, mt_u64map *ids, mt_diag *diag) {
     for (size_t i = 0; i < t->n_frames; i++) {
         mt_df_frame *f = &t->frames[i].rec;
         fix_str(pool, &f->name);
         fix_str(pool, &f->index_kind);
         fix_str(pool, &f->step);
         fix_str(pool, &f->columns_kind);
-        for (size_t j = 0; j < i; j++)
-            if (t->frames[j].rec.id == f->id)
-                return mt_diag_set(diag, MT_E_RECORD, "frame id %u is used twice (frames '%s' and '%s')", f->id,
-                                   t->frames[j].rec.name.ptr, f->name.ptr);
+        uint32_t prev;
+        if (mt_u64map_get(ids, f->id, &prev))
+            return mt_diag_set(diag, MT_E_RECORD, "frame id %u is used twice (frames '%s' and '%s')", f->id,
+                               t->frames[prev].rec.name.ptr, f->name.ptr);
+        if (mt_u64map_put(ids, f->id, (uint32_t)i)) return mt_diag_set(diag, MT_E_NOMEM, "out of memory");
         t->deep_bytes += f->deep_bytes;
         t->shallow_bytes += f->shallow_bytes;
     }
-    for (size_t i = 0; i < t->n_columns; i++) {
+    return 0;
+}
+
+static int finish(loader *L, mt_diag *diag) {
+    mt_df_table *t = L->t;
+    const char *pool = L->pool;
+    mt_u64map ids = MT_U64MAP_INIT;
+    int rc = index_frames(t, pool, &ids, diag);
+    for (size_t i = 0; i < t->n_columns && !rc; i++) {
         mt_df_col_info *c = &t->columns[i];
         fix_str(pool, &c->rec.name);
         fix_str(pool, &c->rec.dtype);
         fix_value(pool, &c->rec.min);
         fix_value(pool, &c->rec.max);
         fix_value(pool, &c->rec.fill_value);
-        c->frame = frame_index(t, c->rec.frame);
-        if (c->frame == SIZE_MAX)
-            return mt_diag_set(diag, MT_E_RECORD, "column '%s' (position %u) names frame %u, which has no frame record",
-                               c->rec.name.ptr, c->rec.position, c->rec.frame);
+        uint32_t fi;
+        if (!mt_u64map_get(&ids, c->rec.frame, &fi)) {
+            rc = mt_diag_set(diag, MT_E_RECORD, "column '%s' (position %u) names frame %u, which has no frame record",
+                             c->rec.name.ptr, c->rec.position, c->rec.frame);
+            break;
+        }
+        c->frame = fi;
         /* Whole values of integer, float and object columns; dates and
          * booleans have their own width. */
         const char *d = c->rec.dtype.ptr;
@@ -193,6 +198,8 @@ static int finish(loader *L, mt_diag *diag) {
         if (!own && (c->rec.flags & MT_COL_INTEGRAL || strstr(d, "int") || strstr(d, "Int")))
             c->int_fit = mt_df_int_fit(&c->rec.min, &c->rec.max);
     }
+    mt_u64map_free(&ids);
+    if (rc) return rc;
     if (t->n_columns) qsort(t->columns, t->n_columns, sizeof *t->columns, cmp_column);
     for (size_t i = 0; i < t->n_columns; i++) {
         mt_df_frame_info *f = &t->frames[t->columns[i].frame];

@@ -95,6 +95,7 @@ START_TEST(kmv_estimates_sizes_and_overlap) {
 }
 END_TEST
 
+/* orphan: 1 a column names a missing frame, 2 two frames share an id. */
 static void write_table(const char *path, int orphan) {
     mt_writer *w;
     mt_diag d;
@@ -103,7 +104,7 @@ static void write_table(const char *path, int orphan) {
     mt_df_frame fr = { .id = 7, .name = S("orders"), .rows = 10, .columns = 2, .index_kind = S("range"),
                        .shallow_bytes = 300, .deep_bytes = 900, .step = S("load"), .time_ns = 50 };
     mt_writer_add(w, MT_KIND_DF_FRAME, &fr);
-    mt_df_frame g = { .id = 9, .name = S("users"), .rows = 3, .columns = 1, .deep_bytes = 24, .step = S("join"),
+    mt_df_frame g = { .id = orphan == 2 ? 7 : 9, .name = S("users"), .rows = 3, .columns = 1, .deep_bytes = 24, .step = S("join"),
                       .time_ns = 90 };
     mt_writer_add(w, MT_KIND_DF_FRAME, &g);
     /* Columns out of order; the table sorts them by frame and position. */
@@ -111,7 +112,7 @@ static void write_table(const char *path, int orphan) {
                         .deep_bytes = 680, .distinct_count = 3 };
     mt_df_column c0 = { .frame = 7, .position = 0, .name = S("qty"), .dtype = S("int64"), .shallow_bytes = 80,
                         .deep_bytes = 80, .min = u(1), .max = u(90), .flags = MT_COL_INTEGRAL };
-    mt_df_column c2 = { .frame = orphan ? 8 : 9, .position = 0, .name = S("id"), .dtype = S("float64"),
+    mt_df_column c2 = { .frame = orphan == 1 ? 8 : 9, .position = 0, .name = S("id"), .dtype = S("float64"),
                         .shallow_bytes = 24, .deep_bytes = 24, .min = f(-5), .max = f(40000),
                         .flags = MT_COL_INTEGRAL | MT_COL_KEY };
     mt_writer_add(w, MT_KIND_DF_COLUMN, &c1);
@@ -174,6 +175,12 @@ START_TEST(table_joins_frames_columns_values_and_steps) {
     ck_assert_int_eq(mt_df_table_load(s, &t, &d), MT_E_RECORD);
     ck_assert_ptr_null(t);
     ck_assert_str_eq(d.msg, "column 'id' (position 0) names frame 8, which has no frame record");
+    mt_snapshot_free(s);
+
+    write_table(path, 2);
+    ck_assert_int_eq(mt_snapshot_load(path, 0, &s, &d), 0);
+    ck_assert_int_eq(mt_df_table_load(s, &t, &d), MT_E_RECORD);
+    ck_assert_str_eq(d.msg, "frame id 7 is used twice (frames 'orders' and 'users')");
     mt_snapshot_free(s);
     mt_df_table_free(NULL);
     unlink(path);

@@ -198,6 +198,82 @@ static void mg_add(mg *m, uint64_t h, Py_ssize_t row) {
     for (size_t i = 0; i < m->n; i++) *mg_slot(m, m->key[i]) = (int32_t)i;
 }
 
+/* Half-precision floats ('e'), which numpy exports for float16. */
+static double half_to_double(uint16_t h) {
+    int e = (h >> 10) & 0x1f, m = h & 0x3ff;
+    double v = e == 0 ? ldexp(m, -24) : e == 31 ? (m ? NAN : INFINITY) : ldexp(m + 1024, e - 25);
+    return h & 0x8000 ? -v : v;
+}
+
+/* Reads element i of a 1-D buffer of signed or unsigned integers. */
+static inline int64_t read_int(const char *p, Py_ssize_t size) {
+    switch (size) {
+    case 1: return *(const int8_t *)p;
+    case 2: { int16_t v; memcpy(&v, p, 2); return v; }
+    case 4: { int32_t v; memcpy(&v, p, 4); return v; }
+    default: { int64_t v; memcpy(&v, p, 8); return v; }
+    }
+}
+
+static inline uint64_t read_uint(const char *p, Py_ssize_t size) {
+    switch (size) {
+    case 1: return *(const uint8_t *)p;
+    case 2: { uint16_t v; memcpy(&v, p, 2); return v; }
+    case 4: { uint32_t v; memcpy(&v, p, 4); return v; }
+    default: { uint64_t v; memcpy(&v, p, 8); return v; }
+    }
+}
+
+/* Where a column's values are: read by both passes. */
+typedef struct colsrc {
+    int kind, cls;
+    const char *base, *mbase, *codes;
+    Py_ssize_t n, stride, itemsize, mstride, ncodes;
+    PyObject *nulls;
+} colsrc;
+
+/* A number of row i, as its kind reads it. */
+typedef union rowval {
+    double f;
+    int64_t i;
+    uint64_t u;
+} rowval;
+
+/* Reads row i of a column of numbers, booleans, times or codes (not
+ * objects): 0 for a null (masked, NaN, NaT, code -1), else 1 with the
+ * value in *v and its value hash in *h. */
+static inline int read_row(const colsrc *c, Py_ssize_t i, rowval *v, uint64_t *h) {
+    const char *p = c->base + i * c->stride;
+    if (c->mbase && c->mbase[i * c->mstride]) return 0;
+    switch (c->kind) {
+    case 'f':
+        if (c->itemsize == 8) memcpy(&v->f, p, 8);
+        else if (c->itemsize == 4) { float f; memcpy(&f, p, 4); v->f = f; }
+        else { uint16_t u; memcpy(&u, p, 2); v->f = half_to_double(u); }
+        if (isnan(v->f)) return 0;
+        *h = mt_hash_double(v->f);
+        return 1;
+    case 'c':
+        v->i = read_int(p, c->itemsize);
+        if (v->i < 0 || v->i >= c->ncodes) return 0;
+        memcpy(h, c->codes + v->i * 8, 8);
+        return 1;
+    case 't':
+        v->i = read_int(p, c->itemsize);
+        if (v->i == INT64_MIN) return 0;  /* NaT */
+        *h = mt_hash_time(v->i);
+        return 1;
+    case 'i':
+        v->i = read_int(p, c->itemsize);
+        *h = mt_hash_int(v->i);
+        return 1;
+    default: /* 'u', 'b' */
+        v->u = c->cls == 'b' ? (uint64_t)(*(const unsigned char *)p != 0) : read_uint(p, c->itemsize);
+        *h = mt_hash_uint(v->u);
+        return 1;
+    }
+}
+
 /* What one pass gathers. */
 typedef struct acc {
     uint64_t n, nulls;
@@ -226,7 +302,7 @@ static inline void acc_row(acc *a, Py_ssize_t i, uint64_t h) {
     if (a->top) mg_add(a->top, h, i);
 }
 
-static inline int acc_int(acc *a, int64_t v) {
+static inline int acc_int(acc *a, int64_t v, uint64_t h) {
     if (!a->have) {
         a->imin = a->imax = v;
         a->have = 1;
@@ -237,10 +313,10 @@ static inline int acc_int(acc *a, int64_t v) {
     }
     a->iprev = v;
     a->n++;
-    return hset_add(&a->distinct, a->kind == 't' ? mt_hash_time(v) : mt_hash_int(v), 0);
+    return hset_add(&a->distinct, h, 0);
 }
 
-static inline int acc_uint(acc *a, uint64_t v) {
+static inline int acc_uint(acc *a, uint64_t v, uint64_t h) {
     if (!a->have) {
         a->umin = a->umax = v;
         a->have = 1;
@@ -251,15 +327,10 @@ static inline int acc_uint(acc *a, uint64_t v) {
     }
     a->uprev = v;
     a->n++;
-    return hset_add(&a->distinct, mt_hash_uint(v), 0);
+    return hset_add(&a->distinct, h, 0);
 }
 
-static inline int acc_double(acc *a, double x) {
-    if (isnan(x)) {
-        a->nulls++;
-        a->sorted = 0;
-        return 0;
-    }
+static inline int acc_double(acc *a, double x, uint64_t h) {
     if (!a->have) {
         a->fmin = a->fmax = x;
         a->have = 1;
@@ -277,7 +348,7 @@ static inline int acc_double(acc *a, double x) {
         double e = x != 0 ? fabs((x - (double)f) / x) : 0;
         if (!(e <= a->f32_err)) a->f32_err = e;  /* also an overflow to inf */
     }
-    return hset_add(&a->distinct, mt_hash_double(x), 0);
+    return hset_add(&a->distinct, h, 0);
 }
 
 /* The common case, float64 without a mask, kept branch-light: one pass
@@ -360,13 +431,6 @@ static int scan_i64(acc *a, const char *base, Py_ssize_t n, Py_ssize_t stride) {
     return 0;
 }
 
-/* Half-precision floats ('e'), which numpy exports for float16. */
-static double half_to_double(uint16_t h) {
-    int e = (h >> 10) & 0x1f, m = h & 0x3ff;
-    double v = e == 0 ? ldexp(m, -24) : e == 31 ? (m ? NAN : INFINITY) : ldexp(m + 1024, e - 25);
-    return h & 0x8000 ? -v : v;
-}
-
 /* Nulls in object columns: None, float NaN, and the singletons given. */
 static int is_null_object(PyObject *o, PyObject *nulls) {
     if (o == Py_None) return 1;
@@ -439,80 +503,30 @@ static int acc_object(acc *a, PyObject *o, PyObject *nulls, uint64_t *hash) {
     return hset_add(&a->distinct, *hash, 0) ? -2 : 0;
 }
 
-/* Reads element i of a 1-D buffer of signed or unsigned integers. */
-static inline int64_t read_int(const char *p, Py_ssize_t size) {
-    switch (size) {
-    case 1: return *(const int8_t *)p;
-    case 2: { int16_t v; memcpy(&v, p, 2); return v; }
-    case 4: { int32_t v; memcpy(&v, p, 4); return v; }
-    default: { int64_t v; memcpy(&v, p, 8); return v; }
-    }
-}
-
-static inline uint64_t read_uint(const char *p, Py_ssize_t size) {
-    switch (size) {
-    case 1: return *(const uint8_t *)p;
-    case 2: { uint16_t v; memcpy(&v, p, 2); return v; }
-    case 4: { uint32_t v; memcpy(&v, p, 4); return v; }
-    default: { uint64_t v; memcpy(&v, p, 8); return v; }
-    }
-}
-
 static PyObject *value_or_none(int have, PyObject *v) {
     if (have) return v;
     Py_XDECREF(v);
     Py_RETURN_NONE;
 }
 
-/* Where a column's values are, for a second pass. */
-typedef struct colsrc {
-    int kind, cls;
-    const char *base, *mbase, *codes;
-    Py_ssize_t n, stride, itemsize, mstride, ncodes;
-    PyObject *nulls;
-} colsrc;
-
 /* Row i's value hash as the first pass computed it; 0 for a null. */
 static uint64_t row_hash(const colsrc *c, Py_ssize_t i) {
-    const char *p = c->base + i * c->stride;
-    if (c->mbase && c->mbase[i * c->mstride]) return 0;
-    switch (c->kind) {
-    case 'f': {
-        double x;
-        if (c->itemsize == 8) memcpy(&x, p, 8);
-        else if (c->itemsize == 4) { float f; memcpy(&f, p, 4); x = f; }
-        else { uint16_t u; memcpy(&u, p, 2); x = half_to_double(u); }
-        return isnan(x) ? 0 : mt_hash_double(x);
-    }
-    case 'c': {
-        int64_t code = read_int(p, c->itemsize);
-        uint64_t h;
-        if (code < 0 || code >= c->ncodes) return 0;
-        memcpy(&h, c->codes + code * 8, 8);
-        return h;
-    }
-    case 't': {
-        int64_t v = read_int(p, c->itemsize);
-        return v == INT64_MIN ? 0 : mt_hash_time(v);
-    }
-    case 'O': {
+    if (c->kind == 'O') {
         PyObject *o;
-        memcpy(&o, p, sizeof o);
-        if (!o || is_null_object(o, c->nulls)) return 0;
-        return hash_object(o);
+        memcpy(&o, c->base + i * c->stride, sizeof o);
+        return !o || is_null_object(o, c->nulls) ? 0 : hash_object(o);
     }
-    default:
-        if (c->cls == 'i') return mt_hash_int(read_int(p, c->itemsize));
-        return mt_hash_uint(c->cls == 'b' ? (uint64_t)(*(const unsigned char *)p != 0) : read_uint(p, c->itemsize));
-    }
+    rowval v;
+    uint64_t h;
+    return read_row(c, i, &v, &h) ? h : 0;
 }
 
-static const mg *sort_mg;
-
-static int by_count(const void *a, const void *b) {
+/* Most common first, then the earlier first row. */
+static int by_count(const void *a, const void *b, void *arg) {
+    const mg *m = arg;
     size_t x = *(const size_t *)a, y = *(const size_t *)b;
-    if (sort_mg->cnt[x] != sort_mg->cnt[y]) return sort_mg->cnt[x] < sort_mg->cnt[y] ? 1 : -1;
-    return (sort_mg->row[x] > sort_mg->row[y]) - (sort_mg->row[x] < sort_mg->row[y]);
+    if (m->cnt[x] != m->cnt[y]) return m->cnt[x] < m->cnt[y] ? 1 : -1;
+    return (m->row[x] > m->row[y]) - (m->row[x] < m->row[y]);
 }
 
 /* Counts the candidates of m exactly in a second pass and returns the k
@@ -535,8 +549,7 @@ static PyObject *recount(mg *m, const colsrc *c, size_t k) {
     size_t *order = malloc((m->n ? m->n : 1) * sizeof *order);
     if (!order) return PyErr_NoMemory();
     for (size_t i = 0; i < m->n; i++) order[i] = i;
-    sort_mg = m;
-    qsort(order, m->n, sizeof *order, by_count);  /* with the GIL: sort_mg is shared */
+    qsort_r(order, m->n, sizeof *order, by_count, m);
     if (k > m->n) k = m->n;
     PyObject *list = PyList_New(0);
     for (size_t j = 0; list && j < k && m->cnt[order[j]]; j++) {
@@ -630,6 +643,8 @@ PyObject *memtrace_column_stats(PyObject *self, PyObject *args, PyObject *kw) {
     const char *base = view.buf, *mbase = have_mask ? mask.buf : NULL;
     Py_ssize_t mstride = have_mask && mask.strides ? mask.strides[0] : 1;
     Py_ssize_t ncodes = have_codes ? codes.len / 8 : 0;
+    colsrc src = { kind, cls, base, mbase, have_codes ? codes.buf : NULL, n, stride, view.itemsize, mstride,
+                   ncodes, nulls == Py_None ? NULL : nulls };
     int err = 0;
     /* Numbers are read without the GIL: the buffers stay exported. */
     if (kind != 'O') {
@@ -638,49 +653,21 @@ PyObject *memtrace_column_stats(PyObject *self, PyObject *args, PyObject *kw) {
         if (!mbase && kind == 'f' && view.itemsize == 8) err = scan_f64(&a, base, n, stride), from = n;
         else if (!mbase && kind == 'i' && view.itemsize == 8) err = scan_i64(&a, base, n, stride), from = n;
         for (Py_ssize_t i = from; i < n && !err; i++) {
-            const char *p = base + i * stride;
-            if (mbase && mbase[i * mstride]) {
+            rowval v;
+            uint64_t h;
+            if (!read_row(&src, i, &v, &h)) {
                 a.nulls++;
                 a.sorted = 0;
                 continue;
             }
-            uint64_t h = 0;
-            if (kind == 'f') {
-                double x;
-                if (view.itemsize == 8) memcpy(&x, p, 8);
-                else if (view.itemsize == 4) { float f; memcpy(&f, p, 4); x = f; }
-                else { uint16_t u; memcpy(&u, p, 2); x = half_to_double(u); }
-                err = acc_double(&a, x);
-                if (isnan(x)) continue;
-                h = mt_hash_double(x);
-            } else if (kind == 'c') {
-                int64_t c = read_int(p, view.itemsize);
-                if (c < 0 || c >= ncodes) {
-                    a.nulls++;
-                    continue;
-                }
-                uint64_t ch;
-                memcpy(&ch, (const char *)codes.buf + c * 8, 8);
+            switch (kind) {
+            case 'f': err = acc_double(&a, v.f, h); break;
+            case 'c':
                 a.n++;
-                err = hset_add(&a.distinct, ch, 0);
-                h = ch;
-            } else if (kind == 't') {
-                int64_t v = read_int(p, view.itemsize);
-                if (v == INT64_MIN) {  /* NaT */
-                    a.nulls++;
-                    a.sorted = 0;
-                    continue;
-                }
-                err = acc_int(&a, v);
-                h = mt_hash_time(v);
-            } else if (cls == 'i') {
-                int64_t v = read_int(p, view.itemsize);
-                err = acc_int(&a, v);
-                h = mt_hash_int(v);
-            } else {
-                uint64_t v = cls == 'b' ? (uint64_t)(*(const unsigned char *)p != 0) : read_uint(p, view.itemsize);
-                err = acc_uint(&a, v);
-                h = mt_hash_uint(v);
+                err = hset_add(&a.distinct, h, 0);
+                break;
+            case 'i': case 't': err = acc_int(&a, v.i, h); break;
+            default: err = acc_uint(&a, v.u, h);
             }
             acc_row(&a, i, h);
         }
@@ -764,8 +751,6 @@ PyObject *memtrace_column_stats(PyObject *self, PyObject *args, PyObject *kw) {
         Py_XDECREF(extra);
     }
     if (result && top_k) {
-        colsrc src = { kind, cls, base, mbase, have_codes ? codes.buf : NULL, n, stride, view.itemsize, mstride,
-                       ncodes, nulls == Py_None ? NULL : nulls };
         PyObject *top = recount(&heavy, &src, (size_t)top_k);
         if (!top || PyDict_SetItemString(result, "top", top)) Py_CLEAR(result);
         Py_XDECREF(top);

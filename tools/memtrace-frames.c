@@ -41,19 +41,22 @@ static int shown(const view *v, const mt_df_frame_info *f) {
     return (!v->frame || !strcmp(v->frame, f->rec.name.ptr)) && (!v->step || !strcmp(v->step, f->rec.step.ptr));
 }
 
-static const mt_df_table *sort_table;
-
-static int by_frame_bytes(const void *a, const void *b) {
-    const mt_df_frame *x = &sort_table->frames[*(const size_t *)a].rec, *y = &sort_table->frames[*(const size_t *)b].rec;
-    if (x->deep_bytes != y->deep_bytes) return x->deep_bytes < y->deep_bytes ? 1 : -1;
-    return (*(const size_t *)a > *(const size_t *)b) - (*(const size_t *)a < *(const size_t *)b);
+/* Larger deep bytes first, then file order. */
+static int by_bytes(uint64_t x, uint64_t y, size_t i, size_t j) {
+    if (x != y) return x < y ? 1 : -1;
+    return (i > j) - (i < j);
 }
 
-static int by_column_bytes(const void *a, const void *b) {
-    const mt_df_column *x = &sort_table->columns[*(const size_t *)a].rec;
-    const mt_df_column *y = &sort_table->columns[*(const size_t *)b].rec;
-    if (x->deep_bytes != y->deep_bytes) return x->deep_bytes < y->deep_bytes ? 1 : -1;
-    return (*(const size_t *)a > *(const size_t *)b) - (*(const size_t *)a < *(const size_t *)b);
+static int by_frame_bytes(const void *a, const void *b, void *arg) {
+    const mt_df_table *t = arg;
+    size_t i = *(const size_t *)a, j = *(const size_t *)b;
+    return by_bytes(t->frames[i].rec.deep_bytes, t->frames[j].rec.deep_bytes, i, j);
+}
+
+static int by_column_bytes(const void *a, const void *b, void *arg) {
+    const mt_df_table *t = arg;
+    size_t i = *(const size_t *)a, j = *(const size_t *)b;
+    return by_bytes(t->columns[i].rec.deep_bytes, t->columns[j].rec.deep_bytes, i, j);
 }
 
 static int view_build(view *v) {
@@ -69,9 +72,8 @@ static int view_build(view *v) {
         v->shallow += f->rec.shallow_bytes;
         for (size_t j = 0; j < f->n_columns; j++) v->cols[v->n_cols++] = f->first_column + j;
     }
-    sort_table = t;
-    if (v->n_frames) qsort(v->frames, v->n_frames, sizeof *v->frames, by_frame_bytes);
-    if (v->n_cols) qsort(v->cols, v->n_cols, sizeof *v->cols, by_column_bytes);
+    if (v->n_frames) qsort_r(v->frames, v->n_frames, sizeof *v->frames, by_frame_bytes, (void *)t);
+    if (v->n_cols) qsort_r(v->cols, v->n_cols, sizeof *v->cols, by_column_bytes, (void *)t);
     return 0;
 }
 

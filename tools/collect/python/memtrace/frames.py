@@ -112,10 +112,9 @@ class _Column:
         rec["shallow_bytes"] = int(s.memory_usage(index=False, deep=False))
         if isinstance(dtype, pd.CategoricalDtype):
             cats = dtype.categories
-            cstats = _scan_index_values(cats)
             self.kind = "c"
             self.data = arr.codes
-            self.opts["code_hashes"] = cstats["hashes"]
+            self.opts["code_hashes"] = _category_hashes(cats)
             cbytes = int(cats.memory_usage(deep=True))
             rec.update(categories=len(cats), categories_bytes=cbytes, code_bytes=int(arr.codes.itemsize),
                        deep_bytes=int(arr.codes.nbytes) + cbytes)
@@ -222,16 +221,14 @@ def _buffer_of(values):
     return values, "n"
 
 
-def _scan_index_values(index):
-    """column_stats of an Index's values, with per-value hashes."""
+def _category_hashes(cats):
+    """The value hash of each category, read as a column of the
+    categories' dtype is read, so that a categorical key and a plain one
+    hash alike."""
     import pandas as pd
-    arr = index.array
-    if isinstance(index.dtype, pd.CategoricalDtype):
-        arr = index.categories.array
-    if index.dtype.kind in "mM":
-        return column_stats(arr.asi8, "t", sketch=0, hashes=True)
-    data, kind = _buffer_of(arr._ndarray if hasattr(arr, "_ndarray") else index.to_numpy())
-    return column_stats(data, kind, nulls=(pd.NA, pd.NaT), sketch=0, hashes=True)
+    c = _Column(0, "categories", pd.Series(cats), False)
+    c.plan()
+    return column_stats(c.data, c.kind, hashes=True, **c.opts)["hashes"]
 
 
 class _FrameWriter:

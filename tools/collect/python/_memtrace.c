@@ -100,7 +100,7 @@ static int Writer_init(WriterObject *self, PyObject *args, PyObject *kw) {
  * self->hold until add() writes the record: PyUnicode_AsUTF8 would cache
  * the UTF-8 in the str itself and so change the __sizeof__ of the user's
  * strings, which memory_usage(deep=True) counts. */
-static int as_str_of(WriterObject *self, PyObject *o, mt_str *out, const char *what) {
+static int as_str(WriterObject *self, PyObject *o, mt_str *out, const char *what) {
     if (o == Py_None || !o) {
         *out = mt_str_c(NULL);
         return 0;
@@ -124,7 +124,6 @@ static int as_str_of(WriterObject *self, PyObject *o, mt_str *out, const char *w
     out->len = (size_t)PyBytes_GET_SIZE(b);
     return 0;
 }
-#define as_str(o, out, what) as_str_of(self, o, out, what)
 
 static PyObject *add(WriterObject *self, mt_kind kind, const void *rec) {
     int rc = mt_writer_add(self->w, kind, rec);
@@ -135,7 +134,7 @@ static PyObject *add(WriterObject *self, mt_kind kind, const void *rec) {
 
 /* Converts None, bool, int, float, str or bytes to an mt_value that
  * borrows o's data. */
-static int as_value_of(WriterObject *self, PyObject *value, mt_value *out, const char *what) {
+static int as_value(WriterObject *self, PyObject *value, mt_value *out, const char *what) {
     memset(out, 0, sizeof *out);
     if (value == Py_None) out->type = MT_VAL_NIL;
     else if (PyBool_Check(value)) {
@@ -163,7 +162,7 @@ static int as_value_of(WriterObject *self, PyObject *value, mt_value *out, const
         out->v.f = PyFloat_AS_DOUBLE(value);
     } else if (PyUnicode_Check(value)) {
         out->type = MT_VAL_STR;
-        if (as_str(value, &out->v.s, what)) return -1;
+        if (as_str(self, value, &out->v.s, what)) return -1;
     } else if (PyBytes_Check(value)) {
         out->type = MT_VAL_BIN;
         out->v.s.ptr = PyBytes_AS_STRING(value);
@@ -175,13 +174,12 @@ static int as_value_of(WriterObject *self, PyObject *value, mt_value *out, const
     }
     return 0;
 }
-#define as_value(o, out, what) as_value_of(self, o, out, what)
 
 static PyObject *Writer_add_meta(WriterObject *self, PyObject *args) {
     PyObject *key, *value;
     if (!PyArg_ParseTuple(args, "UO", &key, &value) || check_open(self)) return NULL;
     mt_meta m;
-    if (as_str(key, &m.key, "key") || as_value(value, &m.value, "a meta value")) return NULL;
+    if (as_str(self, key, &m.key, "key") || as_value(self, value, &m.value, "a meta value")) return NULL;
     return add(self, MT_KIND_META, &m);
 }
 
@@ -194,7 +192,7 @@ static PyObject *Writer_add_sample(WriterObject *self, PyObject *args, PyObject 
         check_open(self))
         return NULL;
     mt_sample sm = { time_ns, { NULL, 0 }, value, { NULL, 0 } };
-    if (as_str(series, &sm.series, "series") || as_str(step, &sm.step, "step")) return NULL;
+    if (as_str(self, series, &sm.series, "series") || as_str(self, step, &sm.step, "step")) return NULL;
     return add(self, MT_KIND_SAMPLE, &sm);
 }
 
@@ -223,8 +221,8 @@ static PyObject *Writer_add_df_frame(WriterObject *self, PyObject *args, PyObjec
     f.columns_levels_bytes = clb;
     f.columns_codes_bytes = ccb;
     f.time_ns = t;
-    if (as_str(name, &f.name, "name") || as_str(index_kind, &f.index_kind, "index_kind") ||
-        as_str(step, &f.step, "step") || as_str(columns_kind, &f.columns_kind, "columns_kind"))
+    if (as_str(self, name, &f.name, "name") || as_str(self, index_kind, &f.index_kind, "index_kind") ||
+        as_str(self, step, &f.step, "step") || as_str(self, columns_kind, &f.columns_kind, "columns_kind"))
         return NULL;
     return add(self, MT_KIND_DF_FRAME, &f);
 }
@@ -257,8 +255,9 @@ static PyObject *Writer_add_df_column(WriterObject *self, PyObject *args, PyObje
     c.categories = cats;
     c.categories_bytes = cb;
     c.dense_bytes = dense;
-    if (as_str(name, &c.name, "name") || as_str(dtype, &c.dtype, "dtype") || as_value(mn, &c.min, "min") ||
-        as_value(mx, &c.max, "max") || as_value(fill, &c.fill_value, "fill_value"))
+    if (as_str(self, name, &c.name, "name") || as_str(self, dtype, &c.dtype, "dtype") ||
+        as_value(self, mn, &c.min, "min") || as_value(self, mx, &c.max, "max") ||
+        as_value(self, fill, &c.fill_value, "fill_value"))
         return NULL;
     return add(self, MT_KIND_DF_COLUMN, &c);
 }
@@ -269,7 +268,7 @@ static PyObject *Writer_add_df_value(WriterObject *self, PyObject *args, PyObjec
     PyObject *value;
     unsigned long long count;
     if (!PyArg_ParseTupleAndKeywords(args, kw, "IIOK", kwlist, &v.frame, &v.position, &value, &count) ||
-        check_open(self) || as_value(value, &v.value, "value"))
+        check_open(self) || as_value(self, value, &v.value, "value"))
         return NULL;
     v.count = count;
     return add(self, MT_KIND_DF_VALUE, &v);
@@ -282,7 +281,7 @@ static PyObject *Writer_add_df_sketch(WriterObject *self, PyObject *args, PyObje
     Py_buffer data;
     if (!PyArg_ParseTupleAndKeywords(args, kw, "IIUy*", kwlist, &k.frame, &k.position, &kind, &data)) return NULL;
     PyObject *r = NULL;
-    if (!check_open(self) && !as_str(kind, &k.kind, "kind")) {
+    if (!check_open(self) && !as_str(self, kind, &k.kind, "kind")) {
         k.data.ptr = data.buf;
         k.data.len = (size_t)data.len;
         r = add(self, MT_KIND_DF_SKETCH, &k);
@@ -300,7 +299,7 @@ static int type_id(WriterObject *self, PyObject *name, uint32_t *id) {
     if (PyErr_Occurred()) return -1;
     mt_type t;
     t.id = (uint32_t)PyDict_GET_SIZE(self->types) + 1;
-    if (as_str(name, &t.name, "type")) return -1;
+    if (as_str(self, name, &t.name, "type")) return -1;
     PyObject *v = PyLong_FromUnsignedLong(t.id);
     if (!v || PyDict_SetItem(self->types, name, v)) {
         Py_XDECREF(v);
@@ -367,7 +366,7 @@ static PyObject *Writer_add_ref(WriterObject *self, PyObject *args, PyObject *kw
         return NULL;
     mt_ref r;
     memset(&r, 0, sizeof r);
-    if (as_str(label, &r.label, "label")) return NULL;
+    if (as_str(self, label, &r.label, "label")) return NULL;
     r.flags = weak ? MT_REF_WEAK : 0;
     if (mt_u64map_get(&self->ids, src, &r.src) && mt_u64map_get(&self->ids, dst, &r.dst))
         return add(self, MT_KIND_REF, &r);
@@ -384,7 +383,7 @@ static PyObject *Writer_add_root(WriterObject *self, PyObject *args, PyObject *k
     if (!PyArg_ParseTupleAndKeywords(args, kw, "K|sO", kwlist, &id, &kind, &name) || check_open(self)) return NULL;
     mt_root r;
     r.kind = mt_str_c(kind);
-    if (as_str(name, &r.name, "name")) return NULL;
+    if (as_str(self, name, &r.name, "name")) return NULL;
     if (mt_u64map_get(&self->ids, id, &r.obj)) return add(self, MT_KIND_ROOT, &r);
     /* Kept as kind "\0" name, so that one pending list serves roots too. */
     size_t kl = strlen(kind);
@@ -407,7 +406,7 @@ static PyObject *Writer_add_frame(WriterObject *self, PyObject *args, PyObject *
         return NULL;
     if (!id) return PyErr_Format(PyExc_ValueError, "frame ids start at 1");
     mt_frame f = { id, { NULL, 0 }, { NULL, 0 }, line };
-    if (as_str(file, &f.file, "file") || as_str(function, &f.function, "function")) return NULL;
+    if (as_str(self, file, &f.file, "file") || as_str(self, function, &f.function, "function")) return NULL;
     return add(self, MT_KIND_FRAME, &f);
 }
 

@@ -53,8 +53,9 @@ typedef struct mt_df_table {
 
 /* Reads the DataFrame records of s into a new table (*out, freed with
  * mt_df_table_free). A snapshot without any gives an empty table.
- * @return 0, or MT_E_NOMEM, MT_E_FORMAT (a column names a frame id that
- *         has no frame record, or a frame id repeats; diag says which). */
+ * @return 0, or MT_E_NOMEM, MT_E_RECORD (a column names a frame id that
+ *         has no frame record, or a frame id repeats; diag says which),
+ *         MT_E_STATE (the buffer of mt_snapshot_load_mem changed). */
 int mt_df_table_load(const mt_snapshot *s, mt_df_table **out, mt_diag *diag);
 
 /* NULL is a no-op. */

@@ -183,6 +183,19 @@ static PyObject *Writer_add_meta(WriterObject *self, PyObject *args) {
     return add(self, MT_KIND_META, &m);
 }
 
+static PyObject *Writer_add_process_meta(WriterObject *self, PyObject *args, PyObject *kw) {
+    static char *kwlist[] = { "tool", "label", "start_time", "traced", NULL };
+    const char *tool;
+    PyObject *label = Py_None, *traced = Py_None;
+    unsigned long long start = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "s|$OKO", kwlist, &tool, &label, &start, &traced) || check_open(self))
+        return NULL;
+    if (label != Py_None && !PyUnicode_Check(label))
+        return PyErr_Format(PyExc_TypeError, "label must be a str or None, not %.100s", Py_TYPE(label)->tp_name);
+    mt__process_meta(self->w, tool, label, start, mt__rss_bytes(), traced);
+    Py_RETURN_NONE;
+}
+
 static PyObject *Writer_add_sample(WriterObject *self, PyObject *args, PyObject *kw) {
     static char *kwlist[] = { "series", "value", "time_ns", "step", NULL };
     PyObject *series, *step = Py_None;
@@ -515,6 +528,10 @@ static PyMethodDef Writer_methods[] = {
     { "add_alloc", (PyCFunction)(void (*)(void))Writer_add_alloc, METH_VARARGS | METH_KEYWORDS,
       "add_alloc(size, stack=0, *, op=LIVE, count=1, address=0, time_ns=0, thread=0, domain=0):\n"
       "an allocation event, or with op=LIVE the live blocks of a stack (count of them, size in all)" },
+    { "add_process_meta", (PyCFunction)(void (*)(void))Writer_add_process_meta, METH_VARARGS | METH_KEYWORDS,
+      "add_process_meta(tool, *, label=None, start_time=0, traced=None): the meta every collector writes\n"
+      "(tool, tool_version, pid, host, start_time, python_version, rss now, label, and tracemalloc's\n"
+      "figures when traced is get_traced_memory()'s (current, peak))" },
     { "add_sample", (PyCFunction)(void (*)(void))Writer_add_sample, METH_VARARGS | METH_KEYWORDS,
       "add_sample(series, value, *, time_ns=0, step=None): one point of a time series" },
     { "add_df_frame", (PyCFunction)(void (*)(void))Writer_add_df_frame, METH_VARARGS | METH_KEYWORDS,
@@ -561,7 +578,12 @@ static PyTypeObject WriterType = {
     .tp_getset = Writer_getset,
 };
 
+static PyObject *module_rss(PyObject *self, PyObject *unused) {
+    return PyLong_FromUnsignedLongLong(mt__rss_bytes());
+}
+
 static PyMethodDef module_methods[] = {
+    { "rss", module_rss, METH_NOARGS, "rss() -> int\n\nThe process's resident set size in bytes; 0 when unknown." },
     { "dump_heap", (PyCFunction)(void (*)(void))memtrace_dump_heap, METH_VARARGS | METH_KEYWORDS,
       "dump_heap(path, *, label=None, tracebacks=True, collect=False) -> dict\n\n"
       "Writes every object the garbage collector tracks, and every object they\n"

@@ -540,7 +540,7 @@ static void walk_free(walk *w) {
     mt_u64map_free(&w->odd_set);
 }
 
-static uint64_t rss_bytes(void) {
+uint64_t mt__rss_bytes(void) {
     long pages = 0, resident = 0;
     FILE *f = fopen("/proc/self/statm", "r");
     if (f) {
@@ -548,6 +548,32 @@ static uint64_t rss_bytes(void) {
         fclose(f);
     }
     return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+void mt__process_meta(mt_writer *wr, const char *tool, PyObject *label, uint64_t start_ns, uint64_t rss,
+                      PyObject *traced) {
+    char host[256] = "";
+    gethostname(host, sizeof host - 1);
+    char pyver[32];
+    snprintf(pyver, sizeof pyver, "%s", Py_GetVersion());
+    pyver[strcspn(pyver, " ")] = 0;
+    mt_writer_meta_str(wr, "tool", tool);
+    mt_writer_meta_str(wr, "tool_version", MT_VERSION_STRING);
+    mt_writer_meta_uint(wr, "pid", (uint64_t)getpid());
+    mt_writer_meta_str(wr, "host", host);
+    mt_writer_meta_uint(wr, "start_time", start_ns);
+    mt_writer_meta_str(wr, "python_version", pyver);
+    mt_writer_meta_uint(wr, "rss", rss);
+    if (label && label != Py_None) {
+        const char *text = PyUnicode_AsUTF8(label);
+        if (text) mt_writer_meta_str(wr, "label", text);
+        PyErr_Clear();
+    }
+    if (traced && PyTuple_Check(traced) && PyTuple_GET_SIZE(traced) == 2) {
+        mt_writer_meta_uint(wr, "tracemalloc_current", PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(traced, 0)));
+        mt_writer_meta_uint(wr, "tracemalloc_peak", PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(traced, 1)));
+        PyErr_Clear();
+    }
 }
 
 static PyObject *call_gc(PyObject *gc, const char *name) { return PyObject_CallMethod(gc, name, NULL); }
@@ -593,7 +619,7 @@ PyObject *memtrace_dump_heap(PyObject *self, PyObject *args, PyObject *kw) {
     struct timespec t0, wall;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     clock_gettime(CLOCK_REALTIME, &wall);
-    uint64_t rss = rss_bytes();
+    uint64_t rss = mt__rss_bytes();
     walk w;
     memset(&w, 0, sizeof w);
     emitter e;
@@ -693,24 +719,8 @@ PyObject *memtrace_dump_heap(PyObject *self, PyObject *args, PyObject *kw) {
         PyErr_Format(rc == MT_E_NOMEM ? PyExc_MemoryError : PyExc_OSError, "%s: %s", PyBytes_AS_STRING(path), d.msg);
         goto done;
     }
-    char host[256] = "";
-    gethostname(host, sizeof host - 1);
-    char pyver[32];
-    snprintf(pyver, sizeof pyver, "%s", Py_GetVersion());
-    pyver[strcspn(pyver, " ")] = 0;
-    mt_writer_meta_str(wr, "tool", "memtrace.dump_heap");
-    mt_writer_meta_str(wr, "tool_version", MT_VERSION_STRING);
-    mt_writer_meta_uint(wr, "pid", (uint64_t)getpid());
-    mt_writer_meta_str(wr, "host", host);
-    mt_writer_meta_uint(wr, "start_time", (uint64_t)wall.tv_sec * 1000000000u + (uint64_t)wall.tv_nsec);
-    mt_writer_meta_str(wr, "python_version", pyver);
-    mt_writer_meta_uint(wr, "rss", rss);
-    if (label != Py_None) mt_writer_meta_str(wr, "label", PyUnicode_AsUTF8(label));
-    if (traced && PyTuple_Check(traced) && PyTuple_GET_SIZE(traced) == 2) {
-        mt_writer_meta_uint(wr, "tracemalloc_current", PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(traced, 0)));
-        mt_writer_meta_uint(wr, "tracemalloc_peak", PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(traced, 1)));
-        PyErr_Clear();
-    }
+    mt__process_meta(wr, "memtrace.dump_heap", label, (uint64_t)wall.tv_sec * 1000000000u + (uint64_t)wall.tv_nsec,
+                     rss, traced);
     e.w = &w;
     e.wr = wr;
     if (!(e.sizeof_name = PyUnicode_InternFromString("__sizeof__")) ||

@@ -3,6 +3,7 @@
 #define MT_HEAPDUMP_H
 
 #include <Python.h>
+#include "memtrace/format.h"
 
 /* Calls fn(name, value, arg) for each bound local variable of a running
  * frame (cpython311.c); stops at fn's nonzero return (then -1). */
@@ -27,6 +28,17 @@ PyObject *mt__attribute_name(PyObject *owner, PyObject *value);
 
 /* owner's __dict__ if it has one already; NULL otherwise. Never makes one. */
 PyObject *mt__instance_dict(PyObject *owner);
+
+/* The process's resident set size in bytes (Linux /proc/self/statm), 0
+ * when unknown. */
+uint64_t mt__rss_bytes(void);
+
+/* Writes the meta every collector writes (SPEC.md 4.3): tool,
+ * tool_version, pid, host, start_time, python_version, rss, label (a str,
+ * or None for none) and, when traced is tracemalloc's (current, peak),
+ * tracemalloc_current and tracemalloc_peak. */
+void mt__process_meta(mt_writer *wr, const char *tool, PyObject *label, uint64_t start_ns, uint64_t rss,
+                      PyObject *traced);
 
 /* dump_heap(path, *, label=None, tracebacks=True, collect=False) -> dict */
 PyObject *memtrace_dump_heap(PyObject *self, PyObject *args, PyObject *kw);

@@ -8,12 +8,10 @@ df_columns, df_values and df_sketches of memtrace-snap(5).
 
 import concurrent.futures
 import os
-import socket
-import sys
 import time
 import tracemalloc
 
-from ._memtrace import Writer, column_stats, __version__
+from ._memtrace import Writer, column_stats, rss
 
 # Flags of df_columns (memtrace-snap(5)).
 KEY, SORTED, UNIQUE, F32_EXACT, INTEGRAL, DISTINCT_EST, DBYTES_EST, MIXED = (1 << i for i in range(8))
@@ -22,35 +20,13 @@ _TOP = 20       # most common values kept per key column
 _SKETCH = 1024  # hashes in a key column's kmv sketch
 
 
-def _rss():
-    """Resident set size in bytes (Linux), or None."""
-    try:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        return None
-
-
 def _write_meta(w, tool, label, start_ns):
     import numpy
     import pandas
-    w.add_meta("tool", tool)
-    w.add_meta("tool_version", __version__)
-    w.add_meta("host", socket.gethostname())
-    w.add_meta("pid", os.getpid())
-    w.add_meta("start_time", start_ns)
-    w.add_meta("python_version", "%d.%d.%d" % sys.version_info[:3])
+    w.add_process_meta(tool, label=None if label is None else str(label), start_time=start_ns,
+                       traced=tracemalloc.get_traced_memory() if tracemalloc.is_tracing() else None)
     w.add_meta("pandas_version", pandas.__version__)
     w.add_meta("numpy_version", numpy.__version__)
-    if label is not None:
-        w.add_meta("label", str(label))
-    rss = _rss()
-    if rss is not None:
-        w.add_meta("rss", rss)
-    if tracemalloc.is_tracing():
-        cur, peak = tracemalloc.get_traced_memory()
-        w.add_meta("tracemalloc_current", cur)
-        w.add_meta("tracemalloc_peak", peak)
 
 
 def _scalar(v):
@@ -356,10 +332,10 @@ class Pipeline:
             raise ValueError("the pipeline is closed")
         now = time.time_ns() - self._start
         # Measured before this dump allocates anything.
-        rss = _rss()
+        resident = rss()
         traced = tracemalloc.get_traced_memory() if tracemalloc.is_tracing() else None
-        if rss is not None:
-            self._w.add_sample("rss", rss, time_ns=now, step=name)
+        if resident:
+            self._w.add_sample("rss", resident, time_ns=now, step=name)
         if traced:
             self._w.add_sample("traced", traced[0], time_ns=now, step=name)
             self._w.add_sample("traced_peak", traced[1], time_ns=now, step=name)

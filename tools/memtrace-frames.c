@@ -299,6 +299,8 @@ static void json_column(mt_jw *w, const mt_df_table *t, const mt_df_col_info *c)
     mt_jw_bool(w, "f32_exact", !!(r->flags & MT_COL_F32_EXACT));
     mt_jw_double(w, "f32_max_rel_error", r->f32_max_rel_error);
     mt_jw_bool(w, "mixed", !!(r->flags & MT_COL_MIXED));
+    if (r->value_type.len) mt_jw_str(w, "value_type", r->value_type.ptr, r->value_type.len);
+    mt_jw_bool(w, "datetime_text", !!(r->flags & MT_COL_DATETIME_TEXT));
     if (r->text_count) {
         mt_jw_begin_object(w, "text");
         mt_jw_uint(w, "count", r->text_count);

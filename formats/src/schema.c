@@ -47,7 +47,7 @@ static const mt__field df_column_f[] = {
     F(mt_df_column, len_min, U64, 0), F(mt_df_column, len_max, U64, 0), F(mt_df_column, len_total, U64, 0),
     F(mt_df_column, categories, U64, 0), F(mt_df_column, categories_bytes, U64, 0),
     F(mt_df_column, code_bytes, U32, 0), F(mt_df_column, fill_value, VAL, 0), F(mt_df_column, density, F64, 0),
-    F(mt_df_column, dense_bytes, U64, 0) };
+    F(mt_df_column, dense_bytes, U64, 0), F(mt_df_column, value_type, STR, 0) };
 static const mt__field df_value_f[] = {
     F(mt_df_value, frame, U32, 1), F(mt_df_value, position, U32, 1), F(mt_df_value, value, VAL, 1),
     F(mt_df_value, count, U64, 1) };

@@ -77,7 +77,7 @@ static int on_column(void *arg, const void *rec) {
     memset(c, 0, sizeof *c);
     c->rec = *(const mt_df_column *)rec;
     if (keep(L, &c->rec.name) || keep(L, &c->rec.dtype) || keep_value(L, &c->rec.min) ||
-        keep_value(L, &c->rec.max) || keep_value(L, &c->rec.fill_value))
+        keep_value(L, &c->rec.max) || keep_value(L, &c->rec.fill_value) || keep(L, &c->rec.value_type))
         return MT_E_NOMEM;
     t->n_columns++;
     return 0;
@@ -180,6 +180,7 @@ static int finish(loader *L, mt_diag *diag) {
         mt_df_col_info *c = &t->columns[i];
         fix_str(pool, &c->rec.name);
         fix_str(pool, &c->rec.dtype);
+        fix_str(pool, &c->rec.value_type);
         fix_value(pool, &c->rec.min);
         fix_value(pool, &c->rec.max);
         fix_value(pool, &c->rec.fill_value);

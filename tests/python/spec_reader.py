@@ -46,7 +46,7 @@ KINDS = {
                         ("text_count", "u64", 0), ("len_min", "u64", 0), ("len_max", "u64", 0),
                         ("len_total", "u64", 0), ("categories", "u64", 0), ("categories_bytes", "u64", 0),
                         ("code_bytes", "u32", 0), ("fill_value", "any", 0), ("density", "f64", 0),
-                        ("dense_bytes", "u64", 0)]),
+                        ("dense_bytes", "u64", 0), ("value_type", "str", 0)]),
     13: ("df_values", [("frame", "u32", 1), ("position", "u32", 1), ("value", "any", 1), ("count", "u64", 1)]),
     14: ("df_sketches", [("frame", "u32", 1), ("position", "u32", 1), ("kind", "str", 1), ("data", "bin", 1)]),
     15: ("gpu_devices", [("id", "u32", 1), ("name", "str", 1), ("total_bytes", "u64", 0),

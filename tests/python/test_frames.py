@@ -332,3 +332,53 @@ def test_bad_arguments_are_named(tmp_path):
     p.close()
     with pytest.raises(ValueError, match="the pipeline is closed"):
         p.step("late")
+
+
+def test_object_value_types_and_date_text_match_pandas(tmp_path):
+    """value_type is the one type of the non-null objects (pandas'
+    infer_dtype agrees on the family); the date-text flag is set exactly
+    when pandas parses every value as a naive datetime."""
+    import datetime
+    import decimal
+    rng = np.random.default_rng(3)
+    n = 500
+    days = pd.date_range("2020-01-01", periods=n, freq="7h")
+    df = pd.DataFrame({
+        "day": list(days.strftime("%Y-%m-%d")),
+        "stamp": list(days.strftime("%Y-%m-%dT%H:%M:%S")),
+        "minute": [None if i % 9 == 0 else s for i, s in enumerate(days.strftime("%Y-%m-%d %H:%M"))],
+        "frac": list(days.strftime("%Y-%m-%d %H:%M:%S.%f")),
+        "offset": list(days.strftime("%Y-%m-%dT%H:%M:%S+02:00")),
+        "us_date": list(days.strftime("%m/%d/%Y")),
+        "bad_month": ["2020-13-01"] * n,
+        "flag": [bool(x) for x in rng.integers(0, 2, n)],
+        "flag_na": [None if i % 5 == 0 else bool(i % 2) for i in range(n)],
+        "dec": [decimal.Decimal(i) for i in range(n)],
+        "dates": [datetime.date(2020, 1, 1)] * n,
+        "mixed": [1 if i % 2 else "a" for i in range(n)],
+        "ints": list(range(n)),
+    })
+    for c in df.columns:
+        df[c] = df[c].astype(object)
+    path = tmp_path / "t.snap"
+    memtrace.dump_frames(path, {"t": df})
+    out = subprocess.run([tool("memtrace-frames"), "-f", "json", str(path)], capture_output=True)
+    assert out.returncode == 0, out.stderr
+    cols = {c["name"]: c for c in json.loads(out.stdout)["frames"][0]["columns"]}
+    for name in df.columns:
+        values = df[name].dropna()
+        types = {type(v) for v in values}
+        expect = ""
+        if len(types) == 1:
+            t = types.pop()
+            expect = t.__qualname__ if t.__module__ == "builtins" else t.__module__ + "." + t.__qualname__
+        assert cols[name].get("value_type", "") == expect, name
+        family = pd.api.types.infer_dtype(values, skipna=True)
+        assert (expect == "bool") == (family == "boolean"), name
+        try:
+            parsed = pd.to_datetime(values, errors="raise")
+            parses = parsed.dt.tz is None and family == "string" and len(values) > 0 and \
+                all(len(v) >= 10 and v[4] == "-" for v in values)
+        except (ValueError, TypeError):
+            parses = False
+        assert cols[name]["datetime_text"] == parses, name

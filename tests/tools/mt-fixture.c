@@ -59,7 +59,8 @@ int main(int argc, char **argv) {
                          .shallow_bytes = 8000000, .deep_bytes = 8000000, .distinct_count = 50000,
                          .min = { MT_VAL_UINT, { .u = 1 } }, .max = { MT_VAL_UINT, { .u = 50000 } },
                          .flags = MT_COL_KEY | MT_COL_INTEGRAL, .f32_max_rel_error = 0.25,
-                         .fill_value = { MT_VAL_INT, { .i = -1 } }, .density = 0.5, .dense_bytes = 16 };
+                         .fill_value = { MT_VAL_INT, { .i = -1 } }, .density = 0.5, .dense_bytes = 16,
+                         .value_type = { "str", 3 } };
     mt_writer_add(w, MT_KIND_DF_COLUMN, &col);
     mt_df_value dv = { 1, 0, { MT_VAL_STR, { .s = { "US", 2 } } }, 120 };
     mt_writer_add(w, MT_KIND_DF_VALUE, &dv);

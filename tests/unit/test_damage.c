@@ -344,7 +344,7 @@ START_TEST(header_damage) {
     c[8] = 2; /* major version 2 */
     c[10] = 3;
     ck_assert_int_eq(mt_reader_open_mem(c, clean_size, "t", &r, &d), MT_E_VERSION);
-    ck_assert_str_eq(d.msg, "format version 2.3 is newer than this reader's 1.1");
+    ck_assert_str_eq(d.msg, "format version 2.3 is newer than this reader's 1.2");
     memcpy(c, clean, clean_size);
     c[10] = 9; /* a newer minor version is read */
     ck_assert_int_eq(mt_reader_open_mem(c, clean_size, "t", &r, &d), 0);

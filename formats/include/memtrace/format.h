@@ -18,7 +18,7 @@ extern "C" {
 #endif
 
 #define MT_FORMAT_MAJOR 1
-#define MT_FORMAT_MINOR 1
+#define MT_FORMAT_MINOR 2
 
 /* Bytes of a block header on disk (SPEC.md section 3.1). */
 #define MT_BLOCK_HEADER_BYTES 36
@@ -211,6 +211,7 @@ typedef struct mt_df_frame {
 #define MT_COL_DISTINCT_EST 0x20u   /* distinct_count is an estimate */
 #define MT_COL_DBYTES_EST 0x40u     /* distinct_bytes is an estimate */
 #define MT_COL_MIXED 0x80u          /* objects of more than one type */
+#define MT_COL_DATETIME_TEXT 0x100u /* every non-null value is an ISO 8601 date or date-time string */
 
 typedef struct mt_df_column {
     uint32_t frame;    /* mt_df_frame.id */
@@ -237,6 +238,8 @@ typedef struct mt_df_column {
     mt_value fill_value;      /* sparse columns */
     double density;           /*   stored points over rows */
     uint64_t dense_bytes;     /*   bytes of the dense equivalent */
+    /* Since 1.2. */
+    mt_str value_type;        /* object columns: the one type of every non-null value ("str", "bool") */
 } mt_df_column;
 
 /* One of a column's most common values. */

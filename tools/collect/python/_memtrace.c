@@ -244,16 +244,17 @@ static PyObject *Writer_add_df_column(WriterObject *self, PyObject *args, PyObje
     static char *kwlist[] = { "frame", "position", "name", "dtype", "shallow_bytes", "deep_bytes",
                               "distinct_bytes", "null_count", "distinct_count", "min", "max", "flags",
                               "f32_max_rel_error", "text_count", "len_min", "len_max", "len_total", "categories",
-                              "categories_bytes", "code_bytes", "fill_value", "density", "dense_bytes", NULL };
+                              "categories_bytes", "code_bytes", "fill_value", "density", "dense_bytes", "value_type",
+                              NULL };
     mt_df_column c;
     memset(&c, 0, sizeof c);
-    PyObject *name, *dtype, *mn = Py_None, *mx = Py_None, *fill = Py_None;
+    PyObject *name, *dtype, *mn = Py_None, *mx = Py_None, *fill = Py_None, *vtype = NULL;
     unsigned long long sb, db, dsb = 0, nc = 0, dc = 0, tc = 0, lmin = 0, lmax = 0, ltot = 0, cats = 0, cb = 0,
                                 dense = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "IIUUKK|$KKKOOIdKKKKKKIOdK", kwlist, &c.frame, &c.position, &name,
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "IIUUKK|$KKKOOIdKKKKKKIOdKU", kwlist, &c.frame, &c.position, &name,
                                      &dtype, &sb, &db, &dsb, &nc, &dc, &mn, &mx, &c.flags, &c.f32_max_rel_error,
                                      &tc, &lmin, &lmax, &ltot, &cats, &cb, &c.code_bytes, &fill, &c.density,
-                                     &dense) ||
+                                     &dense, &vtype) ||
         check_open(self))
         return NULL;
     c.shallow_bytes = sb;
@@ -270,7 +271,8 @@ static PyObject *Writer_add_df_column(WriterObject *self, PyObject *args, PyObje
     c.dense_bytes = dense;
     if (as_str(self, name, &c.name, "name") || as_str(self, dtype, &c.dtype, "dtype") ||
         as_value(self, mn, &c.min, "min") || as_value(self, mx, &c.max, "max") ||
-        as_value(self, fill, &c.fill_value, "fill_value"))
+        as_value(self, fill, &c.fill_value, "fill_value") ||
+        (vtype && as_str(self, vtype, &c.value_type, "value_type")))
         return NULL;
     return add(self, MT_KIND_DF_COLUMN, &c);
 }
@@ -543,7 +545,7 @@ static PyMethodDef Writer_methods[] = {
       "add_df_column(frame, position, name, dtype, shallow_bytes, deep_bytes, *, distinct_bytes=0,\n"
       "null_count=0, distinct_count=0, min=None, max=None, flags=0, f32_max_rel_error=0.0,\n"
       "text_count=0, len_min=0, len_max=0, len_total=0, categories=0, categories_bytes=0,\n"
-      "code_bytes=0, fill_value=None, density=0.0, dense_bytes=0): a column (df_columns)" },
+      "code_bytes=0, fill_value=None, density=0.0, dense_bytes=0, value_type=''): a column (df_columns)" },
     { "add_df_value", (PyCFunction)(void (*)(void))Writer_add_df_value, METH_VARARGS | METH_KEYWORDS,
       "add_df_value(frame, position, value, count): one of a key column's most common values" },
     { "add_df_sketch", (PyCFunction)(void (*)(void))Writer_add_df_sketch, METH_VARARGS | METH_KEYWORDS,

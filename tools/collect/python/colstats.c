@@ -292,6 +292,7 @@ typedef struct acc {
     uint64_t sizeof_total, text, len_min, len_max, len_total;
     PyTypeObject *first_type;
     int mixed;
+    uint64_t dates;           /* strings in ISO 8601 date or date-time form */
     uint64_t *hashes;         /* per row, when asked for */
     mg *top;                  /* heavy hitters, when asked for */
 } acc;
@@ -441,6 +442,31 @@ static int is_null_object(PyObject *o, PyObject *nulls) {
     return 0;
 }
 
+static int digits(const Py_UCS1 *p, int n) {
+    for (int i = 0; i < n; i++)
+        if (p[i] < '0' || p[i] > '9') return 0;
+    return 1;
+}
+
+/* YYYY-MM-DD, then optionally T or a space, HH:MM, and :SS with an
+ * optional fraction; no UTC offset, as pandas parses a column of those
+ * into datetime64 without a timezone. */
+static int iso_datetime(PyObject *o) {
+    if (PyUnicode_KIND(o) != PyUnicode_1BYTE_KIND) return 0;
+    const Py_UCS1 *p = PyUnicode_1BYTE_DATA(o);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(o);
+    if (n < 10 || !digits(p, 4) || p[4] != '-' || !digits(p + 5, 2) || p[7] != '-' || !digits(p + 8, 2)) return 0;
+    int month = (p[5] - '0') * 10 + p[6] - '0', day = (p[8] - '0') * 10 + p[9] - '0';
+    if (month < 1 || month > 12 || day < 1 || day > 31) return 0;
+    if (n == 10) return 1;
+    if (n < 16 || (p[10] != 'T' && p[10] != ' ') || !digits(p + 11, 2) || p[13] != ':' || !digits(p + 14, 2))
+        return 0;
+    if (n == 16) return 1;
+    if (n < 19 || p[16] != ':' || !digits(p + 17, 2)) return 0;
+    if (n == 19) return 1;
+    return p[19] == '.' && n > 20 && digits(p + 20, (int)(n - 20 < 9 ? n - 20 : 10));
+}
+
 /* o.__sizeof__(), as pandas' memory_usage(deep=True) sums it. */
 static int object_sizeof(PyObject *o, uint64_t *out) {
     static PyObject *name;
@@ -497,6 +523,7 @@ static int acc_object(acc *a, PyObject *o, PyObject *nulls, uint64_t *hash) {
         if (len > a->len_max) a->len_max = len;
         a->len_total += len;
         a->text++;
+        a->dates += (uint64_t)iso_datetime(o);
     }
     a->n++;
     *hash = hash_object(o);
@@ -740,13 +767,15 @@ PyObject *memtrace_column_stats(PyObject *self, PyObject *args, PyObject *kw) {
         for (size_t i = 0; i < a.objects.slots; i++)
             if (a.objects.key[i]) sum += a.objects.val[i];
         double dbytes = oexact ? (double)sum : (double)sum / hset_rate(&a.objects);
-        PyObject *extra = Py_BuildValue("{s:K,s:K,s:N,s:K,s:K,s:K,s:K,s:N}", "sizeof_total",
+        PyObject *vtype = a.n && !a.mixed ? (PyObject *)a.first_type : Py_None;
+        PyObject *extra = Py_BuildValue("{s:K,s:K,s:N,s:K,s:K,s:K,s:K,s:N,s:O,s:N}", "sizeof_total",
                                         (unsigned long long)a.sizeof_total, "distinct_bytes",
                                         (unsigned long long)floor(dbytes + 0.5), "distinct_bytes_exact",
                                         PyBool_FromLong(oexact), "text", (unsigned long long)a.text, "len_min",
                                         (unsigned long long)a.len_min, "len_max", (unsigned long long)a.len_max,
                                         "len_total", (unsigned long long)a.len_total, "mixed",
-                                        PyBool_FromLong(a.mixed));
+                                        PyBool_FromLong(a.mixed), "value_type", vtype, "datetime_text",
+                                        PyBool_FromLong(a.n && a.dates == a.n));
         if (!extra || PyDict_Update(result, extra)) Py_CLEAR(result);
         Py_XDECREF(extra);
     }

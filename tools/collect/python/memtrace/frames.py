@@ -14,7 +14,7 @@ import tracemalloc
 from ._memtrace import Writer, column_stats, rss
 
 # Flags of df_columns (memtrace-snap(5)).
-KEY, SORTED, UNIQUE, F32_EXACT, INTEGRAL, DISTINCT_EST, DBYTES_EST, MIXED = (1 << i for i in range(8))
+KEY, SORTED, UNIQUE, F32_EXACT, INTEGRAL, DISTINCT_EST, DBYTES_EST, MIXED, DATETIME_TEXT = (1 << i for i in range(9))
 
 _TOP = 20       # most common values kept per key column
 _SKETCH = 1024  # hashes in a key column's kmv sketch
@@ -148,7 +148,7 @@ class _Column:
             if "deep_bytes" not in rec:
                 rec["deep_bytes"] = rec["shallow_bytes"] + st["sizeof_total"]
             rec.update(distinct_bytes=st["distinct_bytes"], text_count=st["text"], len_min=st["len_min"],
-                       len_max=st["len_max"], len_total=st["len_total"])
+                       len_max=st["len_max"], len_total=st["len_total"], value_type=_type_name(st["value_type"]))
         if s.dtype == bool or str(s.dtype) == "boolean":
             mn = None if mn is None else bool(mn)
             mx = None if mx is None else bool(mx)
@@ -167,6 +167,8 @@ class _Column:
             flags |= DBYTES_EST
         if self.kind == "O" and st["mixed"]:
             flags |= MIXED
+        if self.kind == "O" and st["datetime_text"]:
+            flags |= DATETIME_TEXT
         rec.update(null_count=nulls, distinct_count=distinct, min=mn, max=mx, flags=flags,
                    f32_max_rel_error=st["f32_max_rel_error"])
         top = []
@@ -184,6 +186,13 @@ class _Column:
                     top.sort(key=lambda vn: -vn[1])
                     top = top[:_TOP]
         return rec, top, st["sketch"] if self.key else b""
+
+
+def _type_name(t):
+    """The value_type of df_columns: "str", "decimal.Decimal"; "" for none."""
+    if t is None:
+        return ""
+    return t.__qualname__ if t.__module__ == "builtins" else t.__module__ + "." + t.__qualname__
 
 
 def _buffer_of(values):

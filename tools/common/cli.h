@@ -73,9 +73,6 @@ void mt_cli_warn(const char *tool, const char *file, const char *fmt, ...) __att
 /* Reports what a salvage load left out, one warning per damaged stretch. */
 void mt_cli_warn_damage(const char *tool, const char *file, const mt_snapshot *s);
 
-/* "1.5 KiB", "12 B": binary units, one decimal. buf needs 16 bytes. */
-const char *mt_human_bytes(uint64_t n, char *buf);
-
 /* A minimal streaming JSON writer that places commas itself. */
 typedef struct mt_jw {
     FILE *out;

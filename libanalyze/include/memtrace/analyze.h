@@ -13,5 +13,7 @@
 #include "memtrace/graph.h"
 #include "memtrace/leaks.h"
 #include "memtrace/frames.h"
+#include "memtrace/advise.h"
+#include "memtrace/units.h"
 
 #endif

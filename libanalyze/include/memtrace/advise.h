@@ -1,0 +1,128 @@
+/* Advice from rule files: YAML rules (memtrace-rules(5)) applied to the
+ * frames, columns and pipeline steps of a DataFrame snapshot and to GPU
+ * devices, each piece of advice with the saving its statistics predict. */
+#ifndef MEMTRACE_ADVISE_H
+#define MEMTRACE_ADVISE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "memtrace/errors.h"
+#include "memtrace/format.h"
+#include "memtrace/frames.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum mt_severity {
+    MT_SEV_INFO = 1,
+    MT_SEV_WARNING = 2,
+    MT_SEV_ERROR = 3
+} mt_severity;
+
+/* "info", "warning", "error"; "?" for anything else. */
+const char *mt_severity_name(int sev);
+
+/* The severity named s, or MT_E_INVAL. */
+int mt_severity_parse(const char *s);
+
+/* ---- rule sets ---- */
+
+typedef struct mt_rules mt_rules;
+
+/* A new, empty rule set (*out, freed with mt_rules_free).
+ * @return 0, or MT_E_NOMEM. */
+int mt_rules_new(mt_rules **out);
+
+/* NULL is a no-op. */
+void mt_rules_free(mt_rules *r);
+
+/* Adds the rules of one YAML rule file, text[0..len), named name in
+ * diagnostics (borrowed until the call returns; rules keep a copy). A
+ * rule whose id is already in the set overrides it: the keys it gives
+ * replace the earlier ones, condition by condition under `when` and key
+ * by key under `action`; `enabled: false` or the file's `disable` list
+ * switches rules off. On error the set is unchanged.
+ * @return 0, or MT_E_PARSE (not YAML: diag has the line and column),
+ *         MT_E_INVAL (a rule is wrong: diag names the line, column, and
+ *         the key or value), MT_E_NOMEM. */
+int mt_rules_add(mt_rules *r, const char *name, const char *text, size_t len, mt_diag *diag);
+
+/* mt_rules_add on a file's contents.
+ * @return as mt_rules_add, or MT_E_IO (the file cannot be read). */
+int mt_rules_add_file(mt_rules *r, const char *path, mt_diag *diag);
+
+/* Rules in the set, enabled or not. */
+size_t mt_rules_count(const mt_rules *r);
+
+typedef struct mt_rule_info {
+    const char *id, *description, *scope, *kind;
+    int severity;      /* mt_severity */
+    int enabled;
+    const char *file;  /* the file that last set the rule */
+    uint32_t line;     /* where */
+} mt_rule_info;
+
+/* Describes rule i (0 <= i < mt_rules_count, in the order first added).
+ * The strings live as long as the set. */
+void mt_rules_get(const mt_rules *r, size_t i, mt_rule_info *out);
+
+/* ---- advice ---- */
+
+typedef struct mt_advice {
+    const char *rule;         /* the rule's id */
+    int severity;             /* mt_severity */
+    const char *scope;        /* "column", "frame", "step", "gpu" */
+    const char *kind;         /* the action's kind: "dtype", "chunking", ... */
+    const char *frame;        /* frame name, or NULL */
+    const char *column;       /* column name, or NULL */
+    const char *step;         /* pipeline step, or NULL */
+    const char *device;       /* GPU device name, or NULL */
+    const char *from_dtype;   /* the column's dtype, or NULL */
+    const char *to_dtype;     /* the action's target, or NULL */
+    size_t frame_index;       /* into mt_df_table.frames, or SIZE_MAX */
+    size_t column_index;      /* into mt_df_table.columns, or SIZE_MAX */
+    uint64_t bytes;           /* what the subject takes now (its peak, for steps) */
+    uint64_t saving_bytes;    /* what the change saves, from the statistics */
+    uint64_t chunks;          /* chunking advice: the chunk count; else 0 */
+    uint64_t chunk_rows;      /*   and the rows of a chunk of the step's largest frame */
+    int lossless;             /* the change keeps every value */
+    int in_total;             /* counted in total_saving_bytes (stored data, not peaks) */
+    char *message;            /* the rule's message, filled in */
+} mt_advice;
+
+typedef struct mt_advice_list {
+    size_t n;
+    mt_advice *items;            /* by saving, largest first; then severity, rule order */
+    uint64_t total_saving_bytes; /* over the advice with in_total */
+    uint64_t data_bytes;         /* deep bytes of every frame */
+} mt_advice_list;
+
+typedef struct mt_advise_input {
+    const mt_df_table *table;    /* may be NULL */
+    const mt_gpu_device *gpus;   /* n_gpus of them; may be NULL */
+    size_t n_gpus;
+    double available_bytes;      /* memory the steps may use; 0 when unknown */
+} mt_advise_input;
+
+/* Applies the enabled rules of r to in: every rule to every subject of
+ * its scope. A column gets at most one dtype change, the one that saves
+ * most; changes that save nothing are dropped. *out is freed with
+ * mt_advice_list_free; its strings point into the table, the rules and
+ * the list itself. @return 0, or MT_E_NOMEM. */
+int mt_advise(const mt_rules *r, const mt_advise_input *in, mt_advice_list **out, mt_diag *diag);
+
+/* NULL is a no-op. */
+void mt_advice_list_free(mt_advice_list *l);
+
+/* Bytes a column would take as dtype to (pandas' memory_usage(deep=True)),
+ * from its statistics; the saving model behind `saving: astype`.
+ * @return 0, or MT_E_NOTFOUND when the model cannot say (an unknown or
+ *         variable-width target, or a non-nullable integer target for a
+ *         column with nulls). */
+int mt_advise_astype_bytes(const mt_df_col_info *c, uint64_t rows, const char *to, uint64_t *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,420 @@
+/* memtrace-advise: rule files applied to DataFrame snapshots and pipeline
+ * dumps; which change saves how much. */
+#include <ctype.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "common/cli.h"
+
+extern const char mt_default_rules[];
+extern const size_t mt_default_rules_len;
+
+enum { OPT_RULES = 1, OPT_NO_DEFAULT, OPT_FORMAT, OPT_FAIL_ON, OPT_AVAILABLE, OPT_TOP, OPT_LIST, OPT_SALVAGE };
+enum { FMT_TEXT, FMT_JSON, FMT_PYTHON };
+
+static const mt_opt opts[] = {
+    { OPT_RULES, 'r', "rules", "FILE", "apply the rules of FILE after the shipped ones (repeatable; later files override)" },
+    { OPT_NO_DEFAULT, 0, "no-default-rules", NULL, "do not apply the shipped rules" },
+    { OPT_FORMAT, 'f', "format", "text|json|python", "output format (default: text); python prints the pandas code of the dtype advice" },
+    { OPT_FAIL_ON, 0, "fail-on", "info|warning|error", "exit 1 when advice of this severity or higher exists" },
+    { OPT_AVAILABLE, 0, "available", "BYTES", "memory the pipeline may use (default: MemAvailable of /proc/meminfo); units KiB, MiB, GiB, KB, MB, GB" },
+    { OPT_TOP, 'n', "top", "N", "show the N largest savings in text (default: 0, all)" },
+    { OPT_LIST, 0, "list-rules", NULL, "list the rules that would apply, and exit" },
+    { OPT_SALVAGE, 0, "salvage", NULL, "read a damaged file's intact blocks and say what was dropped" },
+    { 0, 0, NULL, NULL, NULL },
+};
+
+static const mt_tool tool = {
+    "memtrace-advise", "FILE...",
+    "Apply YAML rules to DataFrame snapshots and pipeline dumps (memtrace.dump_frames, memtrace.pipeline):\n"
+    "dtype changes, categoricals, chunking and engines, each with the saving its recorded statistics\n"
+    "predict, ranked by saving. The rule language is memtrace-rules(5).",
+    opts, 0, INT_MAX,
+    "Exit 1 means advice at the --fail-on severity or above; a bad rule file is a usage error (2).\n",
+};
+
+/* One input file and what the rules made of it. */
+typedef struct input {
+    const char *file;
+    mt_snapshot *s;
+    mt_df_table *t;
+    mt_gpu_device *gpus;
+    size_t n_gpus, cap_gpus;
+    mt_advice_list *advice;
+} input;
+
+static int on_gpu(void *arg, const void *rec) {
+    input *in = arg;
+    if (in->n_gpus == in->cap_gpus) {
+        size_t nc = in->cap_gpus ? in->cap_gpus * 2 : 4;
+        mt_gpu_device *ng = realloc(in->gpus, nc * sizeof *ng);
+        if (!ng) return MT_E_NOMEM;
+        in->gpus = ng;
+        in->cap_gpus = nc;
+    }
+    mt_gpu_device *g = &in->gpus[in->n_gpus];
+    *g = *(const mt_gpu_device *)rec;
+    /* The record's strings live in the reader's block buffer. */
+    char *name = malloc(g->name.len + 1);
+    if (!name) return MT_E_NOMEM;
+    if (g->name.len) memcpy(name, g->name.ptr, g->name.len);
+    name[g->name.len] = 0;
+    g->name.ptr = name;
+    in->n_gpus++;
+    return 0;
+}
+
+/* MemAvailable from /proc/meminfo, in bytes; 0 when unknown. */
+static double mem_available(void) {
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (!f) return 0;
+    char line[256];
+    double kb = 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "MemAvailable: %lf kB", &kb) == 1) break;
+    fclose(f);
+    return kb * 1024;
+}
+
+/* BYTES with an optional unit; exits 2 naming the option otherwise. */
+static double parse_bytes(const mt_cli *c, const char *v) {
+    static const struct { const char *unit; double scale; } units[] = {
+        { "", 1 }, { "B", 1 }, { "KB", 1e3 }, { "MB", 1e6 }, { "GB", 1e9 }, { "TB", 1e12 }, { "KiB", 1024.0 },
+        { "MiB", 1048576.0 }, { "GiB", 1073741824.0 }, { "TiB", 1099511627776.0 },
+    };
+    char *end;
+    double x = strtod(v, &end);
+    while (*end == ' ') end++;
+    for (size_t i = 0; end != v && x > 0 && isfinite(x) && i < sizeof units / sizeof units[0]; i++)
+        if (!strcmp(end, units[i].unit)) return x * units[i].scale;
+    mt_cli_usage_error(c, "--available must be a positive size such as 8GiB or 500000000, not '%s'", v);
+}
+
+/* A Python string literal of s. */
+static void py_str(const char *s) {
+    putchar('"');
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\') printf("\\%c", *p);
+        else if (*p == '\n') printf("\\n");
+        else if (*p < 0x20 || *p == 0x7f) printf("\\x%02x", *p);
+        else putchar(*p);
+    }
+    putchar('"');
+}
+
+static int py_identifier(const char *s) {
+    static const char *const keywords[] = { "False", "None", "True", "and", "as", "assert", "async", "await",
+                                            "break", "class", "continue", "def", "del", "elif", "else", "except",
+                                            "finally", "for", "from", "global", "if", "import", "in", "is",
+                                            "lambda", "nonlocal", "not", "or", "pass", "raise", "return", "try",
+                                            "while", "with", "yield", "pd", NULL };
+    if (!*s || isdigit((unsigned char)*s)) return 0;
+    for (const char *p = s; *p; p++)
+        if (!isalnum((unsigned char)*p) && *p != '_') return 0;
+    for (int i = 0; keywords[i]; i++)
+        if (!strcmp(keywords[i], s)) return 0;
+    return 1;
+}
+
+/* The variable a frame is in: its name, or frames["name"]. */
+static void py_frame(const char *name) {
+    if (py_identifier(name)) fputs(name, stdout);
+    else {
+        fputs("frames[", stdout);
+        py_str(name);
+        putchar(']');
+    }
+}
+
+static int is_dtype_change(const mt_advice *a) {
+    return a->column && a->to_dtype && !strcmp(a->kind, "dtype");
+}
+
+static void print_python(const input *ins, size_t n) {
+    char h1[16], h2[16];
+    printf("# memtrace-advise: the pandas code of the advice; review it before you run it.\n");
+    printf("import pandas as pd\n");
+    for (size_t k = 0; k < n; k++) {
+        const input *in = &ins[k];
+        const mt_df_table *t = in->t;
+        const mt_advice_list *l = in->advice;
+        printf("\n# %s: the dtype changes save %s of %s\n", in->file, mt_human_bytes(l->total_saving_bytes, h1),
+               mt_human_bytes(l->data_bytes, h2));
+        for (size_t f = 0; t && f < t->n_frames; f++) {
+            const char *name = t->frames[f].rec.name.ptr;
+            uint64_t saving = 0;
+            size_t changes = 0, dates = 0;
+            for (size_t i = 0; i < l->n; i++)
+                if (l->items[i].frame_index == f && is_dtype_change(&l->items[i])) {
+                    saving += l->items[i].saving_bytes;
+                    changes++;
+                    dates += !strncmp(l->items[i].to_dtype, "datetime64", 10);
+                }
+            if (changes) {
+                printf("\n# %s: %zu column%s, %s saved\n", name, changes, changes == 1 ? "" : "s",
+                       mt_human_bytes(saving, h1));
+                py_frame(name);
+                printf(" = ");
+                py_frame(name);
+                printf(".astype({\n");
+                for (size_t i = 0; i < l->n; i++) {
+                    const mt_advice *a = &l->items[i];
+                    if (a->frame_index != f || !is_dtype_change(a)) continue;
+                    printf("    ");
+                    py_str(a->column);
+                    printf(": ");
+                    py_str(a->to_dtype);
+                    printf(",  # %s, %s%s\n", a->from_dtype, mt_human_bytes(a->saving_bytes, h1),
+                           a->lossless ? ", lossless" : "");
+                }
+                printf("})\n");
+                /* The same types at read time, where the file is a CSV. */
+                printf("# at read time: pd.read_csv(PATH, dtype={");
+                size_t j = 0;
+                for (size_t i = 0; i < l->n; i++) {
+                    const mt_advice *a = &l->items[i];
+                    if (a->frame_index != f || !is_dtype_change(a) || !strncmp(a->to_dtype, "datetime64", 10) ||
+                        !strncmp(a->to_dtype, "Sparse", 6))
+                        continue;
+                    printf("%s", j++ ? ", " : "");
+                    py_str(a->column);
+                    printf(": ");
+                    py_str(a->to_dtype);
+                }
+                printf("}");
+                if (dates) {
+                    printf(", parse_dates=[");
+                    j = 0;
+                    for (size_t i = 0; i < l->n; i++) {
+                        const mt_advice *a = &l->items[i];
+                        if (a->frame_index != f || !is_dtype_change(a) || strncmp(a->to_dtype, "datetime64", 10))
+                            continue;
+                        printf("%s", j++ ? ", " : "");
+                        py_str(a->column);
+                    }
+                    printf("]");
+                }
+                printf(")\n");
+            }
+            for (size_t i = 0; i < l->n; i++) {
+                const mt_advice *a = &l->items[i];
+                if (a->frame_index != f || !a->column || strcmp(a->kind, "category") || !a->saving_bytes) continue;
+                py_frame(name);
+                printf("[");
+                py_str(a->column);
+                printf("] = ");
+                py_frame(name);
+                printf("[");
+                py_str(a->column);
+                printf("].cat.remove_unused_categories()  # %s\n", mt_human_bytes(a->saving_bytes, h1));
+            }
+        }
+        for (size_t i = 0; i < l->n; i++) {
+            const mt_advice *a = &l->items[i];
+            if (a->chunks && a->chunk_rows)
+                printf("# step %s: in %" PRIu64 " chunks: for chunk in pd.read_csv(PATH, chunksize=%" PRIu64 "): ...\n",
+                       a->step, a->chunks, a->chunk_rows);
+            else if (a->chunks)
+                printf("# step %s: in %" PRIu64 " chunks\n", a->step, a->chunks);
+        }
+    }
+}
+
+static void print_text(const input *ins, size_t n, size_t top) {
+    char h1[16], h2[16], h3[16];
+    for (size_t k = 0; k < n; k++) {
+        const input *in = &ins[k];
+        const mt_advice_list *l = in->advice;
+        uint64_t total = l->total_saving_bytes, data = l->data_bytes;
+        if (k) printf("\n");
+        printf("%s: %zu piece%s of advice; the changes save %s of %s (%.1f%%), leaving %s\n", in->file, l->n,
+               l->n == 1 ? "" : "s", mt_human_bytes(total, h1), mt_human_bytes(data, h2),
+               data ? 100.0 * (double)total / (double)data : 0.0, mt_human_bytes(data - (total < data ? total : data), h3));
+        size_t shown = top && top < l->n ? top : l->n;
+        if (!shown) continue;
+        printf("\n  %10s  %-8s %-28s %s\n", "saving", "severity", "rule", "subject and change");
+        for (size_t i = 0; i < shown; i++) {
+            const mt_advice *a = &l->items[i];
+            char subject[512];
+            if (a->column) snprintf(subject, sizeof subject, "%s.%s", a->frame, a->column);
+            else if (a->frame) snprintf(subject, sizeof subject, "%s", a->frame);
+            else if (a->step) snprintf(subject, sizeof subject, "step %s", a->step);
+            else snprintf(subject, sizeof subject, "%s", a->device ? a->device : "?");
+            printf("  %10s  %-8s %-28s %s", a->saving_bytes ? mt_human_bytes(a->saving_bytes, h1) : "-",
+                   mt_severity_name(a->severity), a->rule, subject);
+            if (a->from_dtype && a->to_dtype) printf(": %s -> %s", a->from_dtype, a->to_dtype);
+            else if (a->chunks) printf(": %" PRIu64 " chunks", a->chunks);
+            if (a->lossless && a->saving_bytes) printf(" (lossless)");
+            printf("\n  %10s  %s\n", "", a->message);
+        }
+        if (shown < l->n) printf("  ... and %zu more (--top 0 shows all)\n", l->n - shown);
+    }
+}
+
+static void print_json(const input *ins, size_t n, double available) {
+    mt_jw w;
+    mt_jw_init(&w, stdout);
+    mt_jw_begin_object(&w, NULL);
+    uint64_t total = 0, data = 0;
+    for (size_t k = 0; k < n; k++) {
+        total += ins[k].advice->total_saving_bytes;
+        data += ins[k].advice->data_bytes;
+    }
+    mt_jw_uint(&w, "total_saving_bytes", total);
+    mt_jw_uint(&w, "data_bytes", data);
+    mt_jw_uint(&w, "resulting_bytes", data - (total < data ? total : data));
+    if (available > 0) mt_jw_double(&w, "available_bytes", available);
+    else mt_jw_null(&w, "available_bytes");
+    mt_jw_begin_array(&w, "files");
+    for (size_t k = 0; k < n; k++) {
+        mt_jw_begin_object(&w, NULL);
+        mt_jw_cstr(&w, "file", ins[k].file);
+        mt_jw_uint(&w, "total_saving_bytes", ins[k].advice->total_saving_bytes);
+        mt_jw_uint(&w, "data_bytes", ins[k].advice->data_bytes);
+        mt_jw_end_object(&w);
+    }
+    mt_jw_end_array(&w);
+    mt_jw_begin_array(&w, "advice");
+    for (size_t k = 0; k < n; k++)
+        for (size_t i = 0; i < ins[k].advice->n; i++) {
+            const mt_advice *a = &ins[k].advice->items[i];
+            mt_jw_begin_object(&w, NULL);
+            mt_jw_cstr(&w, "file", ins[k].file);
+            mt_jw_cstr(&w, "rule", a->rule);
+            mt_jw_cstr(&w, "severity", mt_severity_name(a->severity));
+            mt_jw_cstr(&w, "scope", a->scope);
+            mt_jw_cstr(&w, "kind", a->kind);
+#define STR_OR_NULL(key, v) do { if (v) mt_jw_cstr(&w, key, v); else mt_jw_null(&w, key); } while (0)
+            STR_OR_NULL("frame", a->frame);
+            STR_OR_NULL("column", a->column);
+            STR_OR_NULL("step", a->step);
+            STR_OR_NULL("device", a->device);
+            STR_OR_NULL("from_dtype", a->from_dtype);
+            STR_OR_NULL("to_dtype", a->to_dtype);
+#undef STR_OR_NULL
+            mt_jw_uint(&w, "bytes", a->bytes);
+            mt_jw_uint(&w, "saving_bytes", a->saving_bytes);
+            mt_jw_bool(&w, "in_total", a->in_total);
+            if (a->chunks) mt_jw_uint(&w, "chunks", a->chunks);
+            mt_jw_bool(&w, "lossless", a->lossless);
+            mt_jw_cstr(&w, "message", a->message);
+            mt_jw_end_object(&w);
+        }
+    mt_jw_end_array(&w);
+    mt_jw_end_object(&w);
+}
+
+static void list_rules(const mt_rules *r) {
+    printf("%-30s %-8s %-7s %-9s %s\n", "rule", "severity", "scope", "enabled", "from");
+    for (size_t i = 0; i < mt_rules_count(r); i++) {
+        mt_rule_info ri;
+        mt_rules_get(r, i, &ri);
+        printf("%-30s %-8s %-7s %-9s %s:%u\n", ri.id, mt_severity_name(ri.severity), ri.scope, ri.enabled ? "yes" : "no",
+               ri.file, ri.line);
+    }
+}
+
+int main(int argc, char **argv) {
+    mt_cli c;
+    mt_cli_init(&c, &tool, argc, argv);
+    const char *v;
+    const char **rule_files = calloc((size_t)argc + 1, sizeof *rule_files);
+    size_t n_rule_files = 0;
+    int id, fmt = FMT_TEXT, salvage = 0, defaults = 1, list = 0, fail_on = 0;
+    double available = -1;
+    uint64_t top = 0;
+    if (!rule_files) {
+        fprintf(stderr, "%s: out of memory\n", tool.name);
+        return MT_EXIT_INPUT;
+    }
+    while ((id = mt_cli_next(&c, &v)))
+        switch (id) {
+        case OPT_RULES: rule_files[n_rule_files++] = v; break;
+        case OPT_NO_DEFAULT: defaults = 0; break;
+        case OPT_FORMAT:
+            fmt = mt_cli_choice(&c, "--format", v, (const char *const[]){ "text", "json", "python", NULL });
+            break;
+        case OPT_FAIL_ON:
+            fail_on = 1 + mt_cli_choice(&c, "--fail-on", v, (const char *const[]){ "info", "warning", "error", NULL });
+            break;
+        case OPT_AVAILABLE: available = parse_bytes(&c, v); break;
+        case OPT_TOP: top = mt_cli_uint(&c, "--top", v); break;
+        case OPT_LIST: list = 1; break;
+        case OPT_SALVAGE: salvage = 1; break;
+        }
+    if (!list && !c.nargs) mt_cli_usage_error(&c, "no snapshot given");
+
+    mt_rules *rules = NULL;
+    mt_diag diag;
+    int code = 0;
+    if (mt_rules_new(&rules)) {
+        fprintf(stderr, "%s: out of memory\n", tool.name);
+        return MT_EXIT_INPUT;
+    }
+    if (defaults && mt_rules_add(rules, "rules/default.yaml", mt_default_rules, mt_default_rules_len, &diag))
+        code = mt_cli_fail(tool.name, "rules/default.yaml", &diag);
+    for (size_t i = 0; !code && i < n_rule_files; i++)
+        if (mt_rules_add_file(rules, rule_files[i], &diag))
+            code = diag.code == MT_E_NOMEM ? mt_cli_fail(tool.name, rule_files[i], &diag)
+                                           : (mt_cli_fail(tool.name, rule_files[i], &diag), MT_EXIT_USAGE);
+    if (!code && list) {
+        list_rules(rules);
+        code = mt_cli_finish(tool.name);
+        mt_rules_free(rules);
+        free(rule_files);
+        free(c.args);
+        return code;
+    }
+    if (!code && !mt_rules_count(rules)) {
+        fprintf(stderr, "%s: no rules to apply: --no-default-rules needs --rules FILE\n", tool.name);
+        code = MT_EXIT_USAGE;
+    }
+    if (available < 0) available = mem_available();
+
+    input *ins = calloc((size_t)c.nargs + 1, sizeof *ins);
+    if (!ins && !code) {
+        fprintf(stderr, "%s: out of memory\n", tool.name);
+        code = MT_EXIT_INPUT;
+    }
+    for (int k = 0; !code && k < c.nargs; k++) {
+        input *in = &ins[k];
+        in->file = c.args[k];
+        code = mt_cli_load(tool.name, in->file, 0, salvage, &in->s);
+        if (!code && mt_df_table_load(in->s, &in->t, &diag)) code = mt_cli_fail(tool.name, in->file, &diag);
+        if (!code && mt_snapshot_each(in->s, MT_KIND_GPU_DEVICE, on_gpu, in, &diag))
+            code = mt_cli_fail(tool.name, in->file, &diag);
+        if (!code && !in->t->n_frames && !in->t->n_steps && !in->n_gpus) {
+            fprintf(stderr,
+                    "%s: %s: holds no DataFrame, pipeline or GPU records: write it with memtrace.dump_frames or "
+                    "memtrace.pipeline\n",
+                    tool.name, in->file);
+            code = MT_EXIT_INPUT;
+        }
+        mt_advise_input ai = { in->t, in->gpus, in->n_gpus, available };
+        if (!code && mt_advise(rules, &ai, &in->advice, &diag)) code = mt_cli_fail(tool.name, in->file, &diag);
+    }
+    if (!code) {
+        if (fmt == FMT_JSON) print_json(ins, (size_t)c.nargs, available);
+        else if (fmt == FMT_PYTHON) print_python(ins, (size_t)c.nargs);
+        else print_text(ins, (size_t)c.nargs, (size_t)top);
+        code = mt_cli_finish(tool.name);
+        for (int k = 0; !code && fail_on && k < c.nargs; k++)
+            for (size_t i = 0; i < ins[k].advice->n; i++)
+                if (ins[k].advice->items[i].severity >= fail_on) code = MT_EXIT_FINDING;
+    }
+    for (int k = 0; ins && k < c.nargs; k++) {
+        mt_advice_list_free(ins[k].advice);
+        for (size_t i = 0; i < ins[k].n_gpus; i++) free((char *)ins[k].gpus[i].name.ptr);
+        free(ins[k].gpus);
+        mt_df_table_free(ins[k].t);
+        mt_snapshot_free(ins[k].s);
+    }
+    free(ins);
+    mt_rules_free(rules);
+    free(rule_files);
+    free(c.args);
+    return code;
+}

@@ -166,10 +166,11 @@ START_TEST(astype_bytes_are_hand_computed) {
         /* 600 stored values, 8 bytes each and an int32 index */
         { price, "Sparse[float64, nan]", 0, 600 * 12 }, { price, "Sparse[float32]", 0, 600 * 8 },
         { price, "Sparse[int64, 0]", MT_E_NOTFOUND, 0 },
-        /* 1000 int8 codes; 4 categories: 4 pointers and, shared, 216 bytes of objects */
-        { region, "category", 0, 1000 + 4 * 8 + 216 },
-        /* 300 numeric categories of 8 bytes, int16 codes */
-        { price, "category", 0, 2000 + 300 * 8 },
+        /* 1000 int8 codes; 4 categories: 4 pointers and, shared, 216 bytes
+         * of objects; a hash table of 8 buckets (40 + 4 + 8 x 16) */
+        { region, "category", 0, 1000 + 4 * 8 + 216 + 172 },
+        /* 300 numeric categories of 8 bytes, int16 codes, 512 buckets */
+        { price, "category", 0, 2000 + 300 * 8 + 40 + 16 * 4 + 512 * 16 },
         { region, "string", MT_E_NOTFOUND, 0 }, { region, "nonsense", MT_E_NOTFOUND, 0 },
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
@@ -182,7 +183,7 @@ START_TEST(astype_bytes_are_hand_computed) {
     /* Unshared strings: the objects of 4 values, 49 + 5 bytes each. */
     x.cols[2].rec.distinct_bytes = 54000;
     ck_assert_int_eq(mt_advise_astype_bytes(region, 1000, "category", &b), 0);
-    ck_assert_uint_eq(b, 1000 + 4 * 8 + 4 * 54);
+    ck_assert_uint_eq(b, 1000 + 4 * 8 + 4 * 54 + 172);
 }
 END_TEST
 

@@ -292,6 +292,59 @@ START_TEST(frames_table_fails_cleanly_at_every_allocation) {
 }
 END_TEST
 
+START_TEST(rules_and_advice_fail_cleanly_at_every_allocation) {
+    size_t len;
+    char *yaml = (char *)slurp(MT_SOURCE_DIR "/rules/default.yaml", &len);
+    char *path = tmp_path();
+    make_frames_fixture(path);
+    mt_snapshot *s;
+    ck_assert_int_eq(mt_snapshot_load(path, 0, &s, NULL), 0);
+    mt_df_table *t = NULL;
+    ck_assert_int_eq(mt_df_table_load(s, &t, NULL), 0);
+    mt_rules *r = NULL;
+    int clean = 0;
+    long total = COUNT_CALLS((mt_rules_new(&r), clean = mt_rules_add(r, "default.yaml", yaml, len, NULL)));
+    ck_assert_int_eq(clean, 0);
+    size_t n_rules = mt_rules_count(r);
+    mt_rules_free(r);
+    for (long k = 0; k < total; k++) {
+        r = NULL;
+        arm(k);
+        int rc = mt_rules_new(&r);
+        if (!rc) rc = mt_rules_add(r, "default.yaml", yaml, len, NULL);
+        fail_at = -1;
+        ck_assert_msg(rc == 0 || rc == MT_E_NOMEM, "call %ld: %s", k, mt_err_name(rc));
+        if (r) ck_assert_uint_eq(mt_rules_count(r), rc ? 0 : n_rules);
+        mt_rules_free(r);
+    }
+    ck_assert_int_eq(mt_rules_new(&r), 0);
+    ck_assert_int_eq(mt_rules_add(r, "default.yaml", yaml, len, NULL), 0);
+    const char *every = "rules: [{id: every, scope: column, action: {message: '{frame}.{column}: {bytes}'}}]";
+    ck_assert_int_eq(mt_rules_add(r, "every.yaml", every, strlen(every), NULL), 0);
+    mt_advise_input in = { t, NULL, 0, 1e6 };
+    mt_advice_list *l = NULL;
+    total = COUNT_CALLS(clean = mt_advise(r, &in, &l, NULL));
+    ck_assert_int_eq(clean, 0);
+    size_t n_advice = l->n;
+    ck_assert_uint_gt(n_advice, 0);
+    mt_advice_list_free(l);
+    for (long k = 0; k < total; k++) {
+        arm(k);
+        int rc = mt_advise(r, &in, &l, NULL);
+        fail_at = -1;
+        ck_assert_msg(rc == 0 || (rc == MT_E_NOMEM && !l), "call %ld: %s", k, mt_err_name(rc));
+        if (!rc) ck_assert_uint_eq(l->n, n_advice);
+        mt_advice_list_free(l);
+    }
+    mt_rules_free(r);
+    mt_df_table_free(t);
+    mt_snapshot_free(s);
+    unlink(path);
+    free(path);
+    free(yaml);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("nomem");
     TCase *tc = tcase_create("nomem");
@@ -301,6 +354,7 @@ int main(void) {
     tcase_add_test(tc, save_and_export_fail_cleanly);
     tcase_add_test(tc, writer_and_import_fail_cleanly);
     tcase_add_test(tc, frames_table_fails_cleanly_at_every_allocation);
+    tcase_add_test(tc, rules_and_advice_fail_cleanly_at_every_allocation);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

@@ -81,16 +81,10 @@ static double mem_available(void) {
 
 /* BYTES with an optional unit; exits 2 naming the option otherwise. */
 static double parse_bytes(const mt_cli *c, const char *v) {
-    static const struct { const char *unit; double scale; } units[] = {
-        { "", 1 }, { "B", 1 }, { "KB", 1e3 }, { "MB", 1e6 }, { "GB", 1e9 }, { "TB", 1e12 }, { "KiB", 1024.0 },
-        { "MiB", 1048576.0 }, { "GiB", 1073741824.0 }, { "TiB", 1099511627776.0 },
-    };
-    char *end;
-    double x = strtod(v, &end);
-    while (*end == ' ') end++;
-    for (size_t i = 0; end != v && x > 0 && isfinite(x) && i < sizeof units / sizeof units[0]; i++)
-        if (!strcmp(end, units[i].unit)) return x * units[i].scale;
-    mt_cli_usage_error(c, "--available must be a positive size such as 8GiB or 500000000, not '%s'", v);
+    double x;
+    if (mt_parse_size(v, &x) || !(x > 0))
+        mt_cli_usage_error(c, "--available must be a positive size such as 8GiB or 500000000, not '%s'", v);
+    return x;
 }
 
 /* A Python string literal of s. */

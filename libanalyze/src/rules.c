@@ -11,6 +11,7 @@
 #include <yaml.h>
 #include "advise_impl.h"
 #include "array.h"
+#include "memtrace/units.h"
 
 typedef struct parse {
     yaml_document_t doc;
@@ -83,26 +84,16 @@ static int check_keys(parse *p, yaml_node_t *m) {
 
 /* A number with an optional unit: 1.5, 20%, 64 KiB, 2GB. */
 static int parse_number(const char *s, double *out) {
-    static const struct { const char *unit; double scale; } units[] = {
-        { "%", 0.01 }, { "B", 1 }, { "KB", 1e3 }, { "MB", 1e6 }, { "GB", 1e9 }, { "TB", 1e12 },
-        { "KiB", 1024.0 }, { "MiB", 1048576.0 }, { "GiB", 1073741824.0 }, { "TiB", 1099511627776.0 },
-    };
-    if (!s || !*s || isspace((unsigned char)*s)) return -1;
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (end == s || errno == ERANGE) return -1;
-    while (*end == ' ') end++;
-    if (*end) {
-        size_t i;
-        for (i = 0; i < sizeof units / sizeof units[0]; i++)
-            if (!strcmp(end, units[i].unit)) break;
-        if (i == sizeof units / sizeof units[0]) return -1;
-        v *= units[i].scale;
+    size_t n = s ? strlen(s) : 0;
+    if (n > 1 && s[n - 1] == '%' && n < 64) {
+        char num[64];
+        memcpy(num, s, n - 1);
+        num[n - 1] = 0;
+        if (mt_parse_size(num, out) || (n > 2 && num[n - 2] == ' ')) return -1;
+        *out /= 100;
+        return 0;
     }
-    if (!isfinite(v)) return -1;
-    *out = v;
-    return 0;
+    return mt_parse_size(s, out);
 }
 
 static int parse_bool(const char *s, int *out) {

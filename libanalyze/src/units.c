@@ -1,5 +1,10 @@
 /* Human-readable sizes (units.h). */
+#include <ctype.h>
+#include <errno.h>
 #include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
 #include <stdio.h>
 #include "memtrace/units.h"
 
@@ -17,4 +22,25 @@ const char *mt_human_bytes(uint64_t n, char *buf) {
     }
     snprintf(buf, 16, "%.1f %s", v, units[u]);
     return buf;
+}
+
+int mt_parse_size(const char *s, double *out) {
+    static const struct { const char *unit; double scale; } units[] = {
+        { "", 1 }, { "B", 1 }, { "KB", 1e3 }, { "MB", 1e6 }, { "GB", 1e9 }, { "TB", 1e12 },
+        { "KiB", 1024.0 }, { "MiB", 1048576.0 }, { "GiB", 1073741824.0 }, { "TiB", 1099511627776.0 },
+    };
+    if (!s || !*s || isspace((unsigned char)*s)) return -1;
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || errno == ERANGE) return -1;
+    while (*end == ' ') end++;
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+        if (!strcmp(end, units[i].unit)) {
+            v *= units[i].scale;
+            if (!isfinite(v)) return -1;
+            *out = v;
+            return 0;
+        }
+    return -1;
 }

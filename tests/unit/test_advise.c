@@ -418,6 +418,17 @@ START_TEST(shipped_rules_load_and_a_missing_file_is_named) {
     ck_assert_ptr_nonnull(strstr(d.msg, "No such file"));
     ck_assert_int_eq(mt_severity_parse("warning"), MT_SEV_WARNING);
     ck_assert_int_eq(mt_severity_parse("loud"), MT_E_INVAL);
+    double v;
+    ck_assert_int_eq(mt_parse_size("1.5 GiB", &v), 0);
+    ck_assert_double_eq(v, 1.5 * 1073741824.0);
+    ck_assert_int_eq(mt_parse_size("64KB", &v), 0);
+    ck_assert_double_eq(v, 64000);
+    ck_assert_int_eq(mt_parse_size("500000", &v), 0);
+    ck_assert_double_eq(v, 500000);
+    ck_assert_int_eq(mt_parse_size("8 GB ", &v), -1);
+    ck_assert_int_eq(mt_parse_size("lots", &v), -1);
+    ck_assert_int_eq(mt_parse_size("1e400", &v), -1);
+    ck_assert_int_eq(mt_parse_size("3 parsecs", &v), -1);
     mt_rules_free(r);
 }
 END_TEST

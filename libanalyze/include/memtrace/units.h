@@ -12,6 +12,12 @@ extern "C" {
  * returns buf. */
 const char *mt_human_bytes(uint64_t n, char *buf);
 
+/* Parses a number with an optional size unit after it (spaces allowed
+ * between): B, KB, MB, GB, TB (powers of 1000), KiB, MiB, GiB, TiB
+ * (powers of 1024). "1.5 GiB", "500000", "64KB".
+ * @return 0, or -1 when s is not such a number or it is not finite. */
+int mt_parse_size(const char *s, double *out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -55,10 +55,10 @@ const mt__fdesc mt__fields[] = {
     { "allocated", G, NUM, BYTES }, { "unused_reserved", G, NUM, BYTES }, { "unused_ratio", G, NUM, RATIO },
     { "reserved_ratio", G, NUM, RATIO },
 };
-const size_t mt__n_fields = sizeof mt__fields / sizeof mt__fields[0];
+static const size_t n_fields = sizeof mt__fields / sizeof mt__fields[0];
 
 int mt__field_find(unsigned scope, const char *name, size_t len) {
-    for (size_t i = 0; i < mt__n_fields; i++)
+    for (size_t i = 0; i < n_fields; i++)
         if ((mt__fields[i].scopes & scope) && strlen(mt__fields[i].name) == len && !memcmp(mt__fields[i].name, name, len))
             return (int)i;
     return -1;
@@ -66,11 +66,11 @@ int mt__field_find(unsigned scope, const char *name, size_t len) {
 
 /* What the action computed, for messages. */
 enum { V_TO, V_SAVING, V_NEW_BYTES, V_CHUNKS, V_CHUNK_ROWS, V_RULE, V_SEVERITY };
-const char *const mt__action_vars[] = { "to", "saving", "new_bytes", "chunks", "chunk_rows", "rule", "severity", NULL };
+static const char *const action_vars[] = { "to", "saving", "new_bytes", "chunks", "chunk_rows", "rule", "severity", NULL };
 
 int mt__action_var_find(const char *name, size_t len) {
-    for (int i = 0; mt__action_vars[i]; i++)
-        if (strlen(mt__action_vars[i]) == len && !memcmp(mt__action_vars[i], name, len)) return i;
+    for (int i = 0; action_vars[i]; i++)
+        if (strlen(action_vars[i]) == len && !memcmp(action_vars[i], name, len)) return i;
     return -1;
 }
 
@@ -305,8 +305,6 @@ static int rule_holds(const mt__rule *r, const subject *s) {
 
 /* ---- saving models ---- */
 
-static double index_bytes(const mt_df_col_info *c, uint64_t rows);
-
 /* Bytes of the hash table of an index of k values, which pandas builds
  * when it checks that categories are unique and counts in their
  * memory_usage: khash's buckets (kh_needed_n_buckets: the next power of
@@ -322,15 +320,10 @@ static double hashtable_bytes(double k) {
     return 40 + (flags < 1 ? 1 : flags) * 4 + nb * 16;
 }
 
-/* Bytes of the categories index pandas builds for an astype("category")
- * of c: the distinct values, as a numeric index or as objects (8-byte
- * pointers and the objects, of which every distinct value keeps one),
- * and the index's hash table. */
-static double categories_bytes(const mt_df_col_info *c, uint64_t rows) {
-    return index_bytes(c, rows) + hashtable_bytes((double)c->rec.distinct_count);
-}
-
-static double index_bytes(const mt_df_col_info *c, uint64_t rows) {
+/* Bytes of the index of distinct values pandas builds for an
+ * astype("category") of c: a numeric index, or objects (8-byte pointers
+ * and the objects, of which every distinct value keeps one). */
+static double distinct_index_bytes(const mt_df_col_info *c, uint64_t rows) {
     const mt_df_column *r = &c->rec;
     double k = (double)r->distinct_count;
     unsigned item = mt_df_itemsize(r->dtype.ptr, r->dtype.len);
@@ -347,6 +340,12 @@ static double index_bytes(const mt_df_col_info *c, uint64_t rows) {
      * bounds the distinct values' objects from above. */
     if (r->distinct_bytes && (double)r->distinct_bytes < objects) objects = (double)r->distinct_bytes;
     return k * 8 + objects;
+}
+
+/* Bytes of the categories of an astype("category") of c: their index
+ * and its hash table. */
+static double categories_bytes(const mt_df_col_info *c, uint64_t rows) {
+    return distinct_index_bytes(c, rows) + hashtable_bytes((double)c->rec.distinct_count);
 }
 
 /* Width of the codes pandas gives k categories (coerce_indexer_dtype). */
@@ -392,12 +391,8 @@ int mt_advise_astype_bytes(const mt_df_col_info *c, uint64_t rows, const char *t
 
 typedef struct outcome {
     uint64_t bytes, saving, new_bytes, chunks, chunk_rows;
-    int have_new;
     char to[64];
 } outcome;
-
-/* The rule's saving on s; 0 when it applies, -1 when the advice is moot. */
-static int compute(const mt__rule *r, const subject *s, outcome *o);
 
 /* Fills a template: {field} from s, action variables from o. */
 static int expand(const char *tpl, const mt__rule *r, const subject *s, const outcome *o, char *buf, size_t n) {
@@ -458,6 +453,7 @@ static uint64_t step_rows(const subject *s) {
     return rows;
 }
 
+/* The rule's saving on s; 0 when it applies, -1 when the advice is moot. */
 static int compute(const mt__rule *r, const subject *s, outcome *o) {
     memset(o, 0, sizeof *o);
     if (r->to && (expand(r->to, r, s, NULL, o->to, sizeof o->to) || !o->to[0] || strchr(o->to, '?')))
@@ -474,7 +470,6 @@ static int compute(const mt__rule *r, const subject *s, outcome *o) {
         if (!strcmp(o->to, s->c->rec.dtype.ptr) || mt_advise_astype_bytes(s->c, rows, o->to, &o->new_bytes))
             return -1;
         if (o->new_bytes >= o->bytes) return -1;
-        o->have_new = 1;
         o->saving = o->bytes - o->new_bytes;
         return 0;
     }
@@ -487,7 +482,6 @@ static int compute(const mt__rule *r, const subject *s, outcome *o) {
         double after = (double)c->categories_bytes * keep + rows * code_width((double)c->distinct_count);
         if (after > (double)c->categories_bytes + now_codes) return -1;
         o->new_bytes = (uint64_t)llround(after);
-        o->have_new = 1;
         o->saving = o->bytes > o->new_bytes ? o->bytes - o->new_bytes : 0;
         return o->saving ? 0 : -1;
     }
@@ -583,6 +577,18 @@ static int emit(run *R, size_t ri, const subject *s) {
     return 0;
 }
 
+/* Every enabled rule of s's scope, in rule order. The subject is set up
+ * once for all of them; the ranking below does not depend on this order. */
+static int emit_all(run *R, const subject *s) {
+    for (size_t ri = 0; ri < R->rules->n; ri++) {
+        const mt__rule *r = &R->rules->rules[ri];
+        if (!r->enabled || r->scope != s->scope) continue;
+        int rc = emit(R, ri, s);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
 static void advice_free(mt_advice *a) {
     free(a->message);
     free((char *)a->to_dtype);
@@ -612,43 +618,37 @@ int mt_advise(const mt_rules *rules, const mt_advise_input *in, mt_advice_list *
     R.rules = rules;
     const mt_df_table *t = in->table;
     int rc = 0;
-    for (size_t ri = 0; ri < rules->n && !rc; ri++) {
-        const mt__rule *r = &rules->rules[ri];
-        if (!r->enabled) continue;
-        subject s;
-        memset(&s, 0, sizeof s);
-        s.scope = r->scope;
-        s.t = t;
-        s.available = in->available_bytes;
-        if (r->scope == MT__SCOPE_COLUMN && t) {
-            for (size_t i = 0; i < t->n_columns && !rc; i++) {
-                s.c = &t->columns[i];
-                snprintf(s.kind, sizeof s.kind, "%s", dtype_kind(s.c->rec.dtype.ptr));
-                s.nullable_fit[0] = 0;
-                if (s.c->int_fit) {
-                    /* int8 -> Int8, uint16 -> UInt16 */
-                    const char *fit = s.c->int_fit;
-                    snprintf(s.nullable_fit, sizeof s.nullable_fit, "%s%s", fit[0] == 'u' ? "UInt" : "Int",
-                             fit + (fit[0] == 'u' ? 4 : 3));
-                }
-                rc = emit(&R, ri, &s);
-            }
-        } else if (r->scope == MT__SCOPE_FRAME && t) {
-            for (size_t i = 0; i < t->n_frames && !rc; i++) {
-                s.f = &t->frames[i];
-                rc = emit(&R, ri, &s);
-            }
-        } else if (r->scope == MT__SCOPE_STEP && t) {
-            for (size_t i = 0; i < t->n_steps && !rc; i++) {
-                s.st = &t->steps[i];
-                rc = emit(&R, ri, &s);
-            }
-        } else if (r->scope == MT__SCOPE_GPU) {
-            for (size_t i = 0; i < in->n_gpus && !rc; i++) {
-                s.g = &in->gpus[i];
-                rc = emit(&R, ri, &s);
-            }
+    subject s;
+    memset(&s, 0, sizeof s);
+    s.t = t;
+    s.available = in->available_bytes;
+    s.scope = MT__SCOPE_COLUMN;
+    for (size_t i = 0; t && i < t->n_columns && !rc; i++) {
+        s.c = &t->columns[i];
+        snprintf(s.kind, sizeof s.kind, "%s", dtype_kind(s.c->rec.dtype.ptr));
+        s.nullable_fit[0] = 0;
+        if (s.c->int_fit) {
+            /* int8 -> Int8, uint16 -> UInt16 */
+            const char *fit = s.c->int_fit;
+            snprintf(s.nullable_fit, sizeof s.nullable_fit, "%s%s", fit[0] == 'u' ? "UInt" : "Int",
+                     fit + (fit[0] == 'u' ? 4 : 3));
         }
+        rc = emit_all(&R, &s);
+    }
+    s.scope = MT__SCOPE_FRAME;
+    for (size_t i = 0; t && i < t->n_frames && !rc; i++) {
+        s.f = &t->frames[i];
+        rc = emit_all(&R, &s);
+    }
+    s.scope = MT__SCOPE_STEP;
+    for (size_t i = 0; t && i < t->n_steps && !rc; i++) {
+        s.st = &t->steps[i];
+        rc = emit_all(&R, &s);
+    }
+    s.scope = MT__SCOPE_GPU;
+    for (size_t i = 0; i < in->n_gpus && !rc; i++) {
+        s.g = &in->gpus[i];
+        rc = emit_all(&R, &s);
     }
     mt_advice_list *l = NULL;
     size_t *order = NULL;

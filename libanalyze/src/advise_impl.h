@@ -21,14 +21,12 @@ typedef struct mt__fdesc {
 } mt__fdesc;
 
 extern const mt__fdesc mt__fields[];
-extern const size_t mt__n_fields;
 
 /* The index of the field name of scope, or -1. */
 int mt__field_find(unsigned scope, const char *name, size_t len);
 
 /* Names a template may use besides fields: what the action computed. */
 int mt__action_var_find(const char *name, size_t len);
-extern const char *const mt__action_vars[];
 
 /* Saving models (the action's `saving`). */
 enum { MT__SAVE_NONE, MT__SAVE_ASTYPE, MT__SAVE_UNUSED_CATEGORIES, MT__SAVE_CHUNKS, MT__SAVE_TRANSIENT,

@@ -236,6 +236,17 @@ static int rule_clone(const mt__rule *src, mt__rule *dst) {
 
 static const char *const op_names[] = { "eq", "ne", "lt", "le", "gt", "ge", "in", "not_in", "matches", NULL };
 
+/* "a, b or c" from a NULL-terminated table, so that messages list what
+ * the tables hold. */
+static const char *one_of(const char *const *names, char *buf, size_t n) {
+    size_t len = 0, count = 0;
+    while (names[count]) count++;
+    buf[0] = 0;
+    for (size_t i = 0; i < count && len < n; i++)
+        len += (size_t)snprintf(buf + len, n - len, "%s%s", i == 0 ? "" : i + 1 == count ? " or " : ", ", names[i]);
+    return buf;
+}
+
 /* One term's value(s), typed by the field. */
 static int parse_term(parse *p, yaml_node_t *v, const mt__fdesc *f, int op, mt__term *t) {
     t->op = op;
@@ -291,8 +302,10 @@ static int parse_cond(parse *p, yaml_node_t *k, yaml_node_t *v, unsigned scope, 
         yaml_node_t *ok = node(p, a->key);
         int op = 0;
         while (op_names[op] && strcmp(op_names[op], scalar(ok))) op++;
-        if (!op_names[op])
-            return bad(p, ok, "unknown test '%s' (expected eq, ne, lt, le, gt, ge, in, not_in or matches)", scalar(ok));
+        if (!op_names[op]) {
+            char names[128];
+            return bad(p, ok, "unknown test '%s' (expected %s)", scalar(ok), one_of(op_names, names, sizeof names));
+        }
         int rc = parse_term(p, node(p, a->value), f, op, &c->terms[c->n++]);
         if (rc) return rc;
     }
@@ -345,9 +358,11 @@ static int parse_action(parse *p, yaml_node_t *m, mt__rule *r) {
             if (want(p, v, YAML_SCALAR_NODE, "saving")) return MT_E_INVAL;
             int i = 0;
             while (mt__saving_names[i] && strcmp(mt__saving_names[i], scalar(v))) i++;
-            if (!mt__saving_names[i])
-                return bad(p, v, "unknown saving model '%s' (expected none, astype, unused_categories, chunks, "
-                                 "transient or unused_reserved)", scalar(v));
+            if (!mt__saving_names[i]) {
+                char names[128];
+                return bad(p, v, "unknown saving model '%s' (expected %s)", scalar(v),
+                           one_of(mt__saving_names, names, sizeof names));
+            }
             r->saving = i;
         } else if (!strcmp(key, "budget_fraction")) {
             double f;

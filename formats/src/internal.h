@@ -98,14 +98,10 @@ static inline int mt__mp_uint_fast(const uint8_t **pp, const uint8_t *end, uint6
 int mt__mp_skip(const uint8_t **p, const uint8_t *end);
 
 /* ---- record schemas (schema.c) ---- */
-enum { MT__F_U32, MT__F_U64, MT__F_F64, MT__F_STR, MT__F_BIN, MT__F_VAL };
-
-typedef struct mt__field {
-    const char *name;
-    uint8_t type;
-    uint8_t required;
-    uint16_t offset;  /* in the record struct */
-} mt__field;
+/* The public mt_field under the names the codec uses. */
+enum { MT__F_U32 = MT_FIELD_U32, MT__F_U64 = MT_FIELD_U64, MT__F_F64 = MT_FIELD_F64,
+       MT__F_STR = MT_FIELD_STR, MT__F_BIN = MT_FIELD_BIN, MT__F_VAL = MT_FIELD_VALUE };
+typedef mt_field mt__field;
 
 typedef struct mt__kind_desc {
     int kind;

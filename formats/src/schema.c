@@ -120,6 +120,12 @@ int mt_kind_from_name(const char *name) {
     return 0;
 }
 
+const mt_field *mt_kind_fields(int kind, size_t *n) {
+    const mt__kind_desc *d = kind >= 1 && kind <= MT_KIND_MAX ? &kinds[kind] : NULL;
+    *n = d ? d->nfields : 0;
+    return d ? d->fields : NULL;
+}
+
 mt_str mt_str_c(const char *s) {
     mt_str r = { s ? s : "", s ? strlen(s) : 0 };
     return r;

@@ -218,10 +218,6 @@ typedef struct rec_ctx {
     mt_group_by by;
     mt_sites *sites;
     mt_u64map cache;       /* stack id or frame id -> row */
-    mt_u64map live;        /* address -> slot in the arrays below */
-    uint32_t *live_stack;
-    uint64_t *live_size;
-    size_t n_live, cap_live, cap_live2;
     mt_u64map frames;      /* DataFrame id -> slot in the arrays below */
     char **frame_name;
     uint64_t *frame_rows;
@@ -238,30 +234,11 @@ static int64_t stack_row(rec_ctx *c, uint32_t stack) {
     return rr;
 }
 
-/* Live records count as they are; an alloc counts until a free of its
- * address, so that an event stream and a live summary agree. */
-static int on_alloc(void *arg, const void *rec) {
+static int on_site(void *arg, uint32_t stack, uint64_t count, uint64_t bytes) {
     rec_ctx *c = arg;
-    const mt_alloc *al = rec;
-    if (al->op == MT_ALLOC_LIVE) {
-        int64_t r = stack_row(c, al->stack);
-        if (r < 0) return MT_E_NOMEM;
-        add(c->t, (uint32_t)r, c->side, al->count ? al->count : 1, al->size);
-    } else if (al->op == MT_ALLOC_ALLOC) {
-        uint32_t slot;
-        if (!mt_u64map_get(&c->live, al->address, &slot)) {
-            if (mt__grow((void **)&c->live_stack, &c->cap_live, c->n_live, 4) ||
-                mt__grow((void **)&c->live_size, &c->cap_live2, c->n_live, 8) ||
-                mt_u64map_put(&c->live, al->address, (uint32_t)c->n_live))
-                return MT_E_NOMEM;
-            slot = (uint32_t)c->n_live++;
-        }
-        c->live_stack[slot] = al->stack;
-        c->live_size[slot] = al->size;
-    } else if (al->op == MT_ALLOC_FREE) {
-        uint32_t slot;
-        if (mt_u64map_get(&c->live, al->address, &slot)) c->live_size[slot] = UINT64_MAX;
-    }
+    int64_t r = stack_row(c, stack);
+    if (r < 0) return MT_E_NOMEM;
+    add(c->t, (uint32_t)r, c->side, count, bytes);
     return 0;
 }
 
@@ -324,14 +301,7 @@ static int add_records(table *t, const mt_snapshot *s, int side, mt_group_by by,
     c.by = by;
     int rc = 0;
     if (by == MT_BY_SITE || by == MT_BY_TRACEBACK) {
-        if (!(rc = mt_sites_load(s, &c.sites, diag))) rc = mt_snapshot_each(s, MT_KIND_ALLOC, on_alloc, &c, diag);
-        for (size_t i = 0; !rc && i < c.n_live; i++) {
-            if (c.live_size[i] == UINT64_MAX) continue;
-            int64_t r = stack_row(&c, c.live_stack[i]);
-            if (r < 0) rc = MT_E_NOMEM;
-            else
-                add(t, (uint32_t)r, side, 1, c.live_size[i]);
-        }
+        if (!(rc = mt_sites_load(s, &c.sites, diag))) rc = mt_sites_live(s, on_site, &c, diag);
     } else if (by == MT_BY_COLUMN) {
         rc = mt_snapshot_each(s, MT_KIND_DF_FRAME, on_df_frame, &c, diag);
         if (!rc) rc = mt_snapshot_each(s, MT_KIND_DF_COLUMN, on_df_column, &c, diag);
@@ -340,10 +310,7 @@ static int add_records(table *t, const mt_snapshot *s, int side, mt_group_by by,
     }
     mt_sites_free(c.sites);
     mt_u64map_free(&c.cache);
-    mt_u64map_free(&c.live);
     mt_u64map_free(&c.frames);
-    free(c.live_stack);
-    free(c.live_size);
     for (size_t i = 0; i < c.n_frames; i++) free(c.frame_name[i]);
     free(c.frame_name);
     free(c.frame_rows);

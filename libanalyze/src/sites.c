@@ -132,3 +132,56 @@ size_t mt_sites_format(const mt_sites *t, uint32_t stack, int whole, char *buf, 
     }
     return at;
 }
+
+/* ---- what is live, by stack ---- */
+
+typedef struct live_ctx {
+    mt_site_fn fn;
+    void *arg;
+    mt_u64map at;          /* address -> slot in the arrays below */
+    uint32_t *stack;
+    uint64_t *size;        /* UINT64_MAX once freed */
+    size_t n, cap_stack, cap_size;
+} live_ctx;
+
+/* Live records count as they are; an alloc counts until a free of its
+ * address, so that an event stream and a live summary agree. */
+static int on_alloc(void *arg, const void *rec) {
+    live_ctx *c = arg;
+    const mt_alloc *al = rec;
+    uint32_t slot;
+    if (al->op == MT_ALLOC_LIVE) return c->fn(c->arg, al->stack, al->count ? al->count : 1, al->size);
+    if (al->op == MT_ALLOC_ALLOC) {
+        if (!mt_u64map_get(&c->at, al->address, &slot)) {
+            if (mt__grow((void **)&c->stack, &c->cap_stack, c->n, 4) ||
+                mt__grow((void **)&c->size, &c->cap_size, c->n, 8) ||
+                mt_u64map_put(&c->at, al->address, (uint32_t)c->n))
+                return MT_E_NOMEM;
+            slot = (uint32_t)c->n++;
+        }
+        c->stack[slot] = al->stack;
+        c->size[slot] = al->size;
+    } else if (al->op == MT_ALLOC_FREE && mt_u64map_get(&c->at, al->address, &slot)) {
+        c->size[slot] = UINT64_MAX;
+    }
+    return 0;
+}
+
+int mt_sites_live(const mt_snapshot *s, mt_site_fn fn, void *arg, mt_diag *diag) {
+    const mt_graph *g = mt_snapshot_graph(s);
+    int rc = 0;
+    if (g->stack) {
+        for (uint32_t i = 0; !rc && i < g->n_objects; i++)
+            if (!(g->flags[i] & MT_OBJ_LOST)) rc = fn(arg, g->stack[i], 1, g->size[i]);
+        return rc;
+    }
+    live_ctx c = { fn, arg, MT_U64MAP_INIT, NULL, NULL, 0, 0, 0 };
+    rc = mt_snapshot_each(s, MT_KIND_ALLOC, on_alloc, &c, diag);
+    for (size_t i = 0; !rc && i < c.n; i++)
+        if (c.size[i] != UINT64_MAX) rc = fn(arg, c.stack[i], 1, c.size[i]);
+    mt_u64map_free(&c.at);
+    free(c.stack);
+    free(c.size);
+    if (rc == MT_E_NOMEM) mt_diag_set(diag, rc, "out of memory following allocations");
+    return rc;
+}

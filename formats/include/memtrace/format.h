@@ -338,6 +338,29 @@ const char *mt_kind_name(int kind);
 /* The kind named name (as mt_kind_name prints it), or 0. */
 int mt_kind_from_name(const char *name);
 
+/* Field types of a record schema. */
+typedef enum mt_field_type {
+    MT_FIELD_U32 = 0,
+    MT_FIELD_U64,
+    MT_FIELD_F64,
+    MT_FIELD_STR,      /* mt_str */
+    MT_FIELD_BIN,      /* mt_str holding bytes */
+    MT_FIELD_VALUE     /* mt_value */
+} mt_field_type;
+
+/* One field of a record kind, as SPEC.md section 4 lists it. */
+typedef struct mt_field {
+    const char *name;  /* SPEC.md's name, also the struct member's */
+    uint8_t type;      /* mt_field_type */
+    uint8_t required;
+    uint16_t offset;   /* of the member in the kind's record struct */
+} mt_field;
+
+/* The fields of a known kind in their on-disk order, *n of them; NULL
+ * (and *n = 0) for a kind this version does not know. Lets generic code
+ * (exporters) walk any record without a switch over kinds. */
+const mt_field *mt_kind_fields(int kind, size_t *n);
+
 /* ------------------------------------------------------------------ */
 /* Writer                                                               */
 

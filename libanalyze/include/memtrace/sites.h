@@ -40,6 +40,15 @@ uint32_t mt_sites_parent(const mt_sites *t, uint32_t stack);
  * @return the length the whole text needs, as snprintf does. */
 size_t mt_sites_format(const mt_sites *t, uint32_t stack, int whole, char *buf, size_t n);
 
+/* Calls fn for what is live in s, by allocation stack: each object when
+ * objects carry stacks (count 1, its size; lost placeholders left out),
+ * else the allocation records: live records as they are, and each alloc
+ * whose address no later free releases. Calls come in no particular order
+ * and may repeat a stack. A nonzero return from fn stops the walk.
+ * @return 0, fn's code, what mt_snapshot_each() returns, MT_E_NOMEM. */
+typedef int (*mt_site_fn)(void *arg, uint32_t stack, uint64_t count, uint64_t bytes);
+int mt_sites_live(const mt_snapshot *s, mt_site_fn fn, void *arg, mt_diag *diag);
+
 #ifdef __cplusplus
 }
 #endif

@@ -89,7 +89,7 @@ static void json_row(mt_jw *w, const char *key, const mt_diff_row *r, int matche
 static void csv_row(const mt_diff_row *r, int matched) {
     char p[32] = "";
     if (r->bytes_a) snprintf(p, sizeof p, "%.4f", 100.0 * ((double)r->bytes_b - (double)r->bytes_a) / (double)r->bytes_a);
-    mt_csv_str(stdout, r->group, strlen(r->group));
+    mt_csv_put_str(stdout, r->group, strlen(r->group));
     printf(",%" PRIu64 ",%" PRIu64 ",%" PRId64 ",%" PRIu64 ",%" PRIu64 ",%" PRId64 ",%s", r->count_a, r->count_b,
            delta(r->count_b, r->count_a), r->bytes_a, r->bytes_b, delta(r->bytes_b, r->bytes_a), p);
     if (matched)

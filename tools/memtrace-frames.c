@@ -402,16 +402,6 @@ static void print_json(const view *v, const char *file) {
     printf("\n");
 }
 
-static void csv_value(const mt_value *v) {
-    switch (v->type) {
-    case MT_VAL_NIL: break;
-    case MT_VAL_BOOL: fputs(v->v.b ? "true" : "false", stdout); break;
-    case MT_VAL_INT: printf("%" PRId64, v->v.i); break;
-    case MT_VAL_UINT: printf("%" PRIu64, v->v.u); break;
-    case MT_VAL_FLOAT: printf("%.17g", v->v.f); break;
-    default: mt_csv_str(stdout, v->v.s.ptr, v->v.s.len);
-    }
-}
 
 static void print_csv(const view *v) {
     const mt_df_table *t = v->t;
@@ -422,18 +412,18 @@ static void print_csv(const view *v) {
         const mt_df_col_info *c = &t->columns[v->cols[i]];
         const mt_df_column *r = &c->rec;
         const mt_df_frame *f = &t->frames[c->frame].rec;
-        mt_csv_str(stdout, f->name.ptr, f->name.len);
+        mt_csv_put_str(stdout, f->name.ptr, f->name.len);
         putchar(',');
-        mt_csv_str(stdout, f->step.ptr, f->step.len);
+        mt_csv_put_str(stdout, f->step.ptr, f->step.len);
         printf(",%u,", r->position);
-        mt_csv_str(stdout, r->name.ptr, r->name.len);
+        mt_csv_put_str(stdout, r->name.ptr, r->name.len);
         putchar(',');
-        mt_csv_str(stdout, r->dtype.ptr, r->dtype.len);
+        mt_csv_put_str(stdout, r->dtype.ptr, r->dtype.len);
         printf(",%" PRIu64 ",%" PRIu64 ",%.6f,%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%d,", r->shallow_bytes, r->deep_bytes,
                share(t, c), r->distinct_bytes, r->null_count, r->distinct_count, !!(r->flags & MT_COL_DISTINCT_EST));
-        csv_value(&r->min);
+        mt_csv_put_value(stdout, &r->min);
         putchar(',');
-        csv_value(&r->max);
+        mt_csv_put_value(stdout, &r->max);
         printf(",%s,%d,%.6g,%d,%d,%d,%d,%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%u,%.6g,%" PRIu64 "\n",
                c->int_fit ? c->int_fit : "", !!(r->flags & MT_COL_F32_EXACT), r->f32_max_rel_error,
                !!(r->flags & MT_COL_KEY), !!(r->flags & MT_COL_SORTED), !!(r->flags & MT_COL_UNIQUE),

@@ -323,7 +323,7 @@ int main(int argc, char **argv) {
                 continue;
             }
             printf("%" PRIu64 ",", G->id[o]);
-            mt_csv_str(stdout, type_of(o).ptr, type_of(o).len);
+            mt_csv_put_str(stdout, type_of(o).ptr, type_of(o).len);
             printf(",%" PRIu64 ",%" PRIu64 "\n", G->size[o], d.retained[o]);
         }
     } else if (dot_what) {

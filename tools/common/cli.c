@@ -293,21 +293,6 @@ const char *mt_signed_bytes(int64_t n, char *buf) {
     return buf;
 }
 
-void mt_csv_str(FILE *out, const char *s, size_t n) {
-    int quote = 0;
-    for (size_t i = 0; i < n && !quote; i++) quote = s[i] == ',' || s[i] == '"' || s[i] == '\n' || s[i] == '\r';
-    if (!quote) {
-        fwrite(s, 1, n, out);
-        return;
-    }
-    fputc('"', out);
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '"') fputc('"', out);
-        fputc(s[i], out);
-    }
-    fputc('"', out);
-}
-
 int mt_cli_choice(const mt_cli *c, const char *opt, const char *value, const char *const *choices) {
     size_t n = 0;
     while (choices[n]) n++;

@@ -107,7 +107,4 @@ int mt_cli_finish(const char *tool);
 /* "+1.5 KiB", "-12 B", "0 B". buf needs 24 bytes. */
 const char *mt_signed_bytes(int64_t n, char *buf);
 
-/* One CSV field, quoted when it holds a comma, quote or line break. */
-void mt_csv_str(FILE *out, const char *s, size_t n);
-
 #endif

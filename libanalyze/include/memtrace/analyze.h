@@ -15,5 +15,6 @@
 #include "memtrace/frames.h"
 #include "memtrace/advise.h"
 #include "memtrace/units.h"
+#include "memtrace/export.h"
 
 #endif

@@ -1,0 +1,182 @@
+/* memtrace-export: a snapshot in other systems' formats. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include "common/cli.h"
+
+enum { OPT_TO = 1, OPT_KIND, OPT_OUTPUT, OPT_TOP, OPT_COUNT, OPT_SALVAGE };
+
+static const mt_opt opts[] = {
+    { OPT_TO, 't', "to", "json|csv|prometheus|folded", "output format (required)" },
+    { OPT_KIND, 'k', "kind", "KIND[,KIND...]", "json and csv: only these record kinds (objects, refs, samples, ...)" },
+    { OPT_OUTPUT, 'o', "output", "PATH", "write to PATH (csv of several kinds: a directory of KIND.csv files)" },
+    { OPT_TOP, 'n', "top", "N", "prometheus: the N types with most bytes, the rest as \"<other>\" (default: 100; 0: all)" },
+    { OPT_COUNT, 0, "count", NULL, "folded: weigh stacks by objects or blocks instead of bytes" },
+    { OPT_SALVAGE, 0, "salvage", NULL, "read a damaged file's intact blocks and say what was dropped" },
+    { 0, 0, NULL, NULL, NULL },
+};
+
+static const mt_tool tool = {
+    "memtrace-export", "FILE",
+    "Write a snapshot's records as JSON lines or CSV (block by block, for files larger than memory), its summary\n"
+    "gauges in the OpenMetrics text format for a node exporter's textfile collector, or its allocation stacks\n"
+    "folded for flame graph tools.",
+    opts, 1, 1,
+    "Kinds: meta strings types objects refs roots frames stacks allocs samples df_frames df_columns df_values\n"
+    "df_sketches gpu_devices gpu_segments gpu_blocks gpu_events nb_cells.",
+};
+
+enum { TO_JSON, TO_CSV, TO_PROMETHEUS, TO_FOLDED };
+
+static uint32_t parse_kinds(const mt_cli *c, const char *v) {
+    uint32_t mask = 0;
+    char buf[64];
+    while (*v) {
+        size_t n = strcspn(v, ",");
+        int k = 0;
+        if (n < sizeof buf) {
+            memcpy(buf, v, n);
+            buf[n] = 0;
+            k = mt_kind_from_name(buf);
+        }
+        if (!k) mt_cli_usage_error(c, "--kind: no record kind '%.*s' (the kinds are listed in --help)", (int)n, v);
+        mask |= MT_EXPORT_KIND(k);
+        v += n + (v[n] == ',');
+    }
+    if (!mask) mt_cli_usage_error(c, "--kind needs a kind");
+    return mask;
+}
+
+static void warn_reader_damage(const char *path, mt_reader *r) {
+    for (size_t i = 0; i < mt_reader_damage_count(r); i++) {
+        const mt_damage *d = mt_reader_damage(r, i);
+        mt_cli_warn(tool.name, path, "skipped %" PRIu64 " bytes at offset %" PRIu64 " (%s): %s", d->length, d->offset,
+                    mt_kind_name(d->kind), d->msg);
+    }
+}
+
+static FILE *open_out(const char *path) {
+    FILE *f = fopen(path, "w");
+    if (!f) fprintf(stderr, "%s: %s: cannot write: %s\n", tool.name, path, strerror(errno));
+    return f;
+}
+
+static int close_out(FILE *f, const char *path) {
+    if (f == stdout) return mt_cli_finish(tool.name);
+    if (fclose(f)) {
+        fprintf(stderr, "%s: %s: cannot write: %s\n", tool.name, path, strerror(errno));
+        return MT_EXIT_INPUT;
+    }
+    return MT_EXIT_OK;
+}
+
+/* CSV of several kinds: DIR/KIND.csv for each kind present. */
+static int csv_dir(mt_reader *r, const char *in, uint32_t mask, int salvage, const char *dir) {
+    if (mkdir(dir, 0777) && errno != EEXIST) {
+        fprintf(stderr, "%s: %s: cannot create the directory: %s\n", tool.name, dir, strerror(errno));
+        return MT_EXIT_INPUT;
+    }
+    uint32_t present = 0;
+    for (size_t b = 0; b < mt_reader_block_count(r); b++) {
+        const mt_block_info *bi = mt_reader_block(r, b);
+        if (bi->kind >= 1 && bi->kind <= MT_KIND_MAX) present |= MT_EXPORT_KIND(bi->kind);
+    }
+    for (int k = 1; k <= MT_KIND_MAX; k++) {
+        if (!(mask & present & MT_EXPORT_KIND(k))) continue;
+        size_t n = strlen(dir) + strlen(mt_kind_name(k)) + 8;
+        char *path = malloc(n);
+        if (!path) return MT_EXIT_INPUT;
+        snprintf(path, n, "%s/%s.csv", dir, mt_kind_name(k));
+        FILE *f = open_out(path);
+        int code = MT_EXIT_INPUT;
+        if (f) {
+            mt_diag d;
+            mt_diag_clear(&d);
+            int rc = mt_export_csv(r, k, salvage, f, &d);
+            code = close_out(f, path);
+            if (rc) code = mt_cli_fail(tool.name, in, &d);
+        }
+        free(path);
+        if (code) return code;
+    }
+    return MT_EXIT_OK;
+}
+
+static int records(const char *in, int to, uint32_t mask, int salvage, const char *out_path) {
+    mt_reader *r;
+    mt_diag d;
+    mt_diag_clear(&d);
+    d.file = in;
+    if (mt_reader_open(strcmp(in, "-") ? in : "/dev/stdin", &r, &d)) return mt_cli_fail(tool.name, in, &d);
+    int code, several = to == TO_CSV && (mask & (mask - 1));
+    if (several && !out_path) {
+        fprintf(stderr, "%s: CSV of several kinds needs -o DIR (one file per kind) or one --kind\n", tool.name);
+        mt_reader_free(r);
+        return MT_EXIT_USAGE;
+    }
+    if (several) {
+        code = csv_dir(r, in, mask, salvage, out_path);
+    } else {
+        FILE *f = out_path ? open_out(out_path) : stdout;
+        if (!f) {
+            mt_reader_free(r);
+            return MT_EXIT_INPUT;
+        }
+        int k = 1;
+        while (to == TO_CSV && !(mask & MT_EXPORT_KIND(k))) k++;
+        int rc = to == TO_CSV ? mt_export_csv(r, k, salvage, f, &d) : mt_export_json(r, mask, salvage, f, &d);
+        code = close_out(f, out_path);
+        if (rc) {
+            code = mt_cli_fail(tool.name, in, &d);
+            if (rc == MT_E_DAMAGED || rc == MT_E_CHECKSUM || rc == MT_E_CORRUPT)
+                fprintf(stderr, "%s: %s: use --salvage to read its intact blocks\n", tool.name, in);
+        }
+    }
+    if (salvage) warn_reader_damage(in, r);
+    mt_reader_free(r);
+    return code;
+}
+
+int main(int argc, char **argv) {
+    mt_cli c;
+    mt_cli_init(&c, &tool, argc, argv);
+    const char *v, *out_path = NULL;
+    int id, to = -1, by_count = 0, salvage = 0;
+    uint32_t mask = 0;
+    uint64_t top = 100;
+    while ((id = mt_cli_next(&c, &v)))
+        switch (id) {
+        case OPT_TO:
+            to = mt_cli_choice(&c, "--to", v, (const char *const[]){ "json", "csv", "prometheus", "folded", NULL });
+            break;
+        case OPT_KIND: mask |= parse_kinds(&c, v); break;
+        case OPT_OUTPUT: out_path = v; break;
+        case OPT_TOP: top = mt_cli_uint(&c, "--top", v); break;
+        case OPT_COUNT: by_count = 1; break;
+        case OPT_SALVAGE: salvage = 1; break;
+        }
+    if (to < 0) mt_cli_usage_error(&c, "--to is required: json, csv, prometheus or folded");
+    if (mask && to > TO_CSV) mt_cli_usage_error(&c, "--kind applies to json and csv only");
+    if (top > UINT32_MAX) mt_cli_usage_error(&c, "--top is too large");
+    const char *in = c.args[0];
+    free(c.args);
+    if (to <= TO_CSV) return records(in, to, mask ? mask : MT_EXPORT_ALL, salvage, out_path);
+
+    mt_snapshot *s;
+    int code = mt_cli_load(tool.name, in, 0, salvage, &s);
+    if (code) return code;
+    FILE *f = out_path ? open_out(out_path) : stdout;
+    if (!f) {
+        mt_snapshot_free(s);
+        return MT_EXIT_INPUT;
+    }
+    mt_diag d;
+    mt_diag_clear(&d);
+    int rc = to == TO_PROMETHEUS ? mt_export_openmetrics(s, (uint32_t)top, f, &d) : mt_export_folded(s, by_count, f, &d);
+    code = close_out(f, out_path);
+    if (rc) code = mt_cli_fail(tool.name, in, &d);
+    mt_snapshot_free(s);
+    return code;
+}

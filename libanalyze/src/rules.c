@@ -12,11 +12,10 @@
 #include "advise_impl.h"
 #include "array.h"
 #include "memtrace/units.h"
+#include "yamldoc.h"
 
 typedef struct parse {
-    yaml_document_t doc;
-    const char *file;
-    mt_diag *diag;
+    mt__ydoc y;
     const mt_rules *set;
     mt__rule *staged;     /* this file's rules: new ones and overrides */
     size_t n_staged, cap_staged;
@@ -26,95 +25,10 @@ typedef struct parse {
     yaml_node_t **disable_nodes;
 } parse;
 
-static int bad(parse *p, const yaml_node_t *n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int bad(parse *p, const yaml_node_t *n, const char *fmt, ...) {
-    if (!p->diag) return MT_E_INVAL;
-    mt_diag_clear(p->diag);
-    p->diag->code = MT_E_INVAL;
-    p->diag->file = p->file;
-    if (n) {
-        p->diag->line = (uint32_t)n->start_mark.line + 1;
-        p->diag->column = (uint32_t)n->start_mark.column + 1;
-    }
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(p->diag->msg, sizeof p->diag->msg, fmt, ap);
-    va_end(ap);
-    return MT_E_INVAL;
-}
-
-static int nomem(parse *p) {
-    return mt_diag_set(p->diag, MT_E_NOMEM, "out of memory reading the rules");
-}
-
-static const char *node_kind(const yaml_node_t *n) {
-    switch (n->type) {
-    case YAML_SCALAR_NODE: return "a scalar";
-    case YAML_SEQUENCE_NODE: return "a list";
-    case YAML_MAPPING_NODE: return "a mapping";
-    default: return "nothing";
-    }
-}
-
-static const char *scalar(const yaml_node_t *n) {
-    return n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : NULL;
-}
-
-static yaml_node_t *node(parse *p, int i) {
-    return yaml_document_get_node(&p->doc, i);
-}
-
-static int want(parse *p, yaml_node_t *n, yaml_node_type_t type, const char *what) {
-    if (n->type == type) return 0;
-    return bad(p, n, "%s must be %s, not %s", what,
-               type == YAML_MAPPING_NODE ? "a mapping" : type == YAML_SEQUENCE_NODE ? "a list" : "a scalar",
-               node_kind(n));
-}
-
-/* Checks that a mapping's keys are scalars and do not repeat. */
-static int check_keys(parse *p, yaml_node_t *m) {
-    for (yaml_node_pair_t *a = m->data.mapping.pairs.start; a < m->data.mapping.pairs.top; a++) {
-        yaml_node_t *k = node(p, a->key);
-        if (!scalar(k)) return bad(p, k, "keys must be scalars, not %s", node_kind(k));
-        for (yaml_node_pair_t *b = m->data.mapping.pairs.start; b < a; b++)
-            if (!strcmp(scalar(node(p, b->key)), scalar(k))) return bad(p, k, "key '%s' repeats", scalar(k));
-    }
-    return 0;
-}
-
-/* A number with an optional unit: 1.5, 20%, 64 KiB, 2GB. */
-static int parse_number(const char *s, double *out) {
-    size_t n = s ? strlen(s) : 0;
-    if (n > 1 && s[n - 1] == '%' && n < 64) {
-        char num[64];
-        memcpy(num, s, n - 1);
-        num[n - 1] = 0;
-        if (mt_parse_size(num, out) || (n > 2 && num[n - 2] == ' ')) return -1;
-        *out /= 100;
-        return 0;
-    }
-    return mt_parse_size(s, out);
-}
-
-static int parse_bool(const char *s, int *out) {
-    if (!s) return -1;
-    if (!strcmp(s, "true") || !strcmp(s, "True")) *out = 1;
-    else if (!strcmp(s, "false") || !strcmp(s, "False")) *out = 0;
-    else return -1;
-    return 0;
-}
-
-static int get_bool(parse *p, yaml_node_t *n, const char *what, int *out) {
-    if (parse_bool(scalar(n), out))
-        return bad(p, n, "%s must be true or false, not %s%s%s", what, scalar(n) ? "'" : "",
-                   scalar(n) ? scalar(n) : node_kind(n), scalar(n) ? "'" : "");
-    return 0;
-}
-
 static int get_str(parse *p, yaml_node_t *n, const char *what, char **out) {
-    if (want(p, n, YAML_SCALAR_NODE, what)) return MT_E_INVAL;
-    char *s = strdup(scalar(n));
-    if (!s) return nomem(p);
+    if (mt__ywant(&p->y, n, YAML_SCALAR_NODE, what)) return MT_E_INVAL;
+    char *s = strdup(mt__yscalar(n));
+    if (!s) return mt__ynomem(&p->y);
     free(*out);
     *out = s;
     return 0;
@@ -148,16 +62,16 @@ static int check_template(parse *p, yaml_node_t *n, const char *what, const char
             c++;
             continue;
         }
-        if (*c == '}') return bad(p, n, "%s: '}' without '{' (write '}}' for a brace)", what);
+        if (*c == '}') return mt__ybad(&p->y, n, "%s: '}' without '{' (write '}}' for a brace)", what);
         if (*c != '{') continue;
         const char *end = strchr(c, '}');
-        if (!end) return bad(p, n, "%s: '{' without '}' (write '{{' for a brace)", what);
+        if (!end) return mt__ybad(&p->y, n, "%s: '{' without '}' (write '{{' for a brace)", what);
         size_t len = (size_t)(end - c - 1);
         int f = mt__field_find(scope, c + 1, len);
         if (f < 0 && (strings_only || mt__action_var_find(c + 1, len) < 0))
-            return bad(p, n, "%s: unknown placeholder '{%.*s}' for scope %s", what, (int)len, c + 1, scope_name(scope));
+            return mt__ybad(&p->y, n, "%s: unknown placeholder '{%.*s}' for scope %s", what, (int)len, c + 1, scope_name(scope));
         if (f >= 0 && strings_only && mt__fields[f].type != MT__FT_STR)
-            return bad(p, n, "%s: '{%.*s}' is not a string field", what, (int)len, c + 1);
+            return mt__ybad(&p->y, n, "%s: '{%.*s}' is not a string field", what, (int)len, c + 1);
         c = end;
     }
     return 0;
@@ -251,44 +165,44 @@ static const char *one_of(const char *const *names, char *buf, size_t n) {
 static int parse_term(parse *p, yaml_node_t *v, const mt__fdesc *f, int op, mt__term *t) {
     t->op = op;
     int list = op == MT__OP_IN || op == MT__OP_NOT_IN;
-    if (list && want(p, v, YAML_SEQUENCE_NODE, op == MT__OP_IN ? "in" : "not_in")) return MT_E_INVAL;
-    if (!list && want(p, v, YAML_SCALAR_NODE, f->name)) return MT_E_INVAL;
+    if (list && mt__ywant(&p->y, v, YAML_SEQUENCE_NODE, op == MT__OP_IN ? "in" : "not_in")) return MT_E_INVAL;
+    if (!list && mt__ywant(&p->y, v, YAML_SCALAR_NODE, f->name)) return MT_E_INVAL;
     size_t n = list ? (size_t)(v->data.sequence.items.top - v->data.sequence.items.start) : 1;
-    if (list && !n) return bad(p, v, "%s: the list is empty", op_names[op]);
+    if (list && !n) return mt__ybad(&p->y, v, "%s: the list is empty", op_names[op]);
     if (f->type == MT__FT_BOOL) {
         if (op != MT__OP_EQ && op != MT__OP_NE)
-            return bad(p, v, "%s is true or false: use eq or ne, not %s", f->name, op_names[op]);
-        return get_bool(p, v, f->name, &t->b);
+            return mt__ybad(&p->y, v, "%s is true or false: use eq or ne, not %s", f->name, op_names[op]);
+        return mt__ybool(&p->y, v, f->name, &t->b);
     }
     if (op >= MT__OP_LT && op <= MT__OP_GE && f->type != MT__FT_NUM)
-        return bad(p, v, "%s is a string: %s compares numbers", f->name, op_names[op]);
+        return mt__ybad(&p->y, v, "%s is a string: %s compares numbers", f->name, op_names[op]);
     if (op == MT__OP_MATCHES && f->type != MT__FT_STR)
-        return bad(p, v, "%s is a number: matches takes a string field", f->name);
+        return mt__ybad(&p->y, v, "%s is a number: matches takes a string field", f->name);
     t->n = n;
-    if (f->type == MT__FT_NUM && !(t->num = calloc(n, sizeof *t->num))) return nomem(p);
-    if (f->type == MT__FT_STR && !(t->str = calloc(n, sizeof *t->str))) return nomem(p);
+    if (f->type == MT__FT_NUM && !(t->num = calloc(n, sizeof *t->num))) return mt__ynomem(&p->y);
+    if (f->type == MT__FT_STR && !(t->str = calloc(n, sizeof *t->str))) return mt__ynomem(&p->y);
     for (size_t i = 0; i < n; i++) {
-        yaml_node_t *e = list ? node(p, v->data.sequence.items.start[i]) : v;
-        if (want(p, e, YAML_SCALAR_NODE, "a value")) return MT_E_INVAL;
+        yaml_node_t *e = list ? mt__ynode(&p->y, v->data.sequence.items.start[i]) : v;
+        if (mt__ywant(&p->y, e, YAML_SCALAR_NODE, "a value")) return MT_E_INVAL;
         if (f->type == MT__FT_NUM) {
-            if (parse_number(scalar(e), &t->num[i]))
-                return bad(p, e, "%s takes a number (with %%, B, KiB, MiB, GiB ...), not '%s'", f->name, scalar(e));
-        } else if (!(t->str[i] = strdup(scalar(e))))
-            return nomem(p);
+            if (mt__ynumber(mt__yscalar(e), &t->num[i]))
+                return mt__ybad(&p->y, e, "%s takes a number (with %%, B, KiB, MiB, GiB ...), not '%s'", f->name, mt__yscalar(e));
+        } else if (!(t->str[i] = strdup(mt__yscalar(e))))
+            return mt__ynomem(&p->y);
     }
     return 0;
 }
 
 /* A condition: `field: value`, `field: [a, b]` or `field: {op: value ...}`. */
 static int parse_cond(parse *p, yaml_node_t *k, yaml_node_t *v, unsigned scope, mt__cond *c) {
-    const char *name = scalar(k);
+    const char *name = mt__yscalar(k);
     int fi = mt__field_find(scope, name, strlen(name));
-    if (fi < 0) return bad(p, k, "unknown field '%s' for scope %s (memtrace-rules(5) lists them)", name, scope_name(scope));
+    if (fi < 0) return mt__ybad(&p->y, k, "unknown field '%s' for scope %s (memtrace-rules(5) lists them)", name, scope_name(scope));
     const mt__fdesc *f = &mt__fields[fi];
     c->field = fi;
     size_t n = v->type == YAML_MAPPING_NODE ? (size_t)(v->data.mapping.pairs.top - v->data.mapping.pairs.start) : 1;
-    if (!n) return bad(p, v, "%s: the mapping of tests is empty", name);
-    if (!(c->terms = calloc(n, sizeof *c->terms))) return nomem(p);
+    if (!n) return mt__ybad(&p->y, v, "%s: the mapping of tests is empty", name);
+    if (!(c->terms = calloc(n, sizeof *c->terms))) return mt__ynomem(&p->y);
     if (v->type == YAML_SCALAR_NODE) {
         c->n = 1;
         return parse_term(p, v, f, MT__OP_EQ, &c->terms[0]);
@@ -297,16 +211,16 @@ static int parse_cond(parse *p, yaml_node_t *k, yaml_node_t *v, unsigned scope, 
         c->n = 1;
         return parse_term(p, v, f, MT__OP_IN, &c->terms[0]);
     }
-    if (check_keys(p, v)) return MT_E_INVAL;
+    if (mt__ykeys(&p->y, v)) return MT_E_INVAL;
     for (yaml_node_pair_t *a = v->data.mapping.pairs.start; a < v->data.mapping.pairs.top; a++) {
-        yaml_node_t *ok = node(p, a->key);
+        yaml_node_t *ok = mt__ynode(&p->y, a->key);
         int op = 0;
-        while (op_names[op] && strcmp(op_names[op], scalar(ok))) op++;
+        while (op_names[op] && strcmp(op_names[op], mt__yscalar(ok))) op++;
         if (!op_names[op]) {
             char names[128];
-            return bad(p, ok, "unknown test '%s' (expected %s)", scalar(ok), one_of(op_names, names, sizeof names));
+            return mt__ybad(&p->y, ok, "unknown test '%s' (expected %s)", mt__yscalar(ok), one_of(op_names, names, sizeof names));
         }
-        int rc = parse_term(p, node(p, a->value), f, op, &c->terms[c->n++]);
+        int rc = parse_term(p, mt__ynode(&p->y, a->value), f, op, &c->terms[c->n++]);
         if (rc) return rc;
     }
     return 0;
@@ -321,17 +235,17 @@ static int put_cond(parse *p, mt__rule *r, mt__cond *c) {
             return 0;
         }
     mt__cond *nc = realloc(r->conds, (r->n_conds + 1) * sizeof *nc);
-    if (!nc) return nomem(p);
+    if (!nc) return mt__ynomem(&p->y);
     r->conds = nc;
     r->conds[r->n_conds++] = *c;
     return 0;
 }
 
 static int parse_when(parse *p, yaml_node_t *m, mt__rule *r) {
-    if (want(p, m, YAML_MAPPING_NODE, "when") || check_keys(p, m)) return MT_E_INVAL;
+    if (mt__ywant(&p->y, m, YAML_MAPPING_NODE, "when") || mt__ykeys(&p->y, m)) return MT_E_INVAL;
     for (yaml_node_pair_t *a = m->data.mapping.pairs.start; a < m->data.mapping.pairs.top; a++) {
         mt__cond c = { 0 };
-        int rc = parse_cond(p, node(p, a->key), node(p, a->value), r->scope, &c);
+        int rc = parse_cond(p, mt__ynode(&p->y, a->key), mt__ynode(&p->y, a->value), r->scope, &c);
         if (!rc) rc = put_cond(p, r, &c);
         if (rc) {
             cond_free(&c);
@@ -342,10 +256,10 @@ static int parse_when(parse *p, yaml_node_t *m, mt__rule *r) {
 }
 
 static int parse_action(parse *p, yaml_node_t *m, mt__rule *r) {
-    if (want(p, m, YAML_MAPPING_NODE, "action") || check_keys(p, m)) return MT_E_INVAL;
+    if (mt__ywant(&p->y, m, YAML_MAPPING_NODE, "action") || mt__ykeys(&p->y, m)) return MT_E_INVAL;
     for (yaml_node_pair_t *a = m->data.mapping.pairs.start; a < m->data.mapping.pairs.top; a++) {
-        yaml_node_t *k = node(p, a->key), *v = node(p, a->value);
-        const char *key = scalar(k);
+        yaml_node_t *k = mt__ynode(&p->y, a->key), *v = mt__ynode(&p->y, a->value);
+        const char *key = mt__yscalar(k);
         int rc = 0;
         if (!strcmp(key, "kind")) rc = get_str(p, v, "kind", &r->kind);
         else if (!strcmp(key, "to")) {
@@ -353,25 +267,25 @@ static int parse_action(parse *p, yaml_node_t *m, mt__rule *r) {
         } else if (!strcmp(key, "message")) {
             if (!(rc = get_str(p, v, "message", &r->message)))
                 rc = check_template(p, v, "message", r->message, r->scope, 0);
-        } else if (!strcmp(key, "lossless")) rc = get_bool(p, v, "lossless", &r->lossless);
+        } else if (!strcmp(key, "lossless")) rc = mt__ybool(&p->y, v, "lossless", &r->lossless);
         else if (!strcmp(key, "saving")) {
-            if (want(p, v, YAML_SCALAR_NODE, "saving")) return MT_E_INVAL;
+            if (mt__ywant(&p->y, v, YAML_SCALAR_NODE, "saving")) return MT_E_INVAL;
             int i = 0;
-            while (mt__saving_names[i] && strcmp(mt__saving_names[i], scalar(v))) i++;
+            while (mt__saving_names[i] && strcmp(mt__saving_names[i], mt__yscalar(v))) i++;
             if (!mt__saving_names[i]) {
                 char names[128];
-                return bad(p, v, "unknown saving model '%s' (expected %s)", scalar(v),
+                return mt__ybad(&p->y, v, "unknown saving model '%s' (expected %s)", mt__yscalar(v),
                            one_of(mt__saving_names, names, sizeof names));
             }
             r->saving = i;
         } else if (!strcmp(key, "budget_fraction")) {
             double f;
-            if (want(p, v, YAML_SCALAR_NODE, "budget_fraction")) return MT_E_INVAL;
-            if (parse_number(scalar(v), &f) || f <= 0 || f > 1)
-                return bad(p, v, "budget_fraction must be a number in (0, 1], not '%s'", scalar(v));
+            if (mt__ywant(&p->y, v, YAML_SCALAR_NODE, "budget_fraction")) return MT_E_INVAL;
+            if (mt__ynumber(mt__yscalar(v), &f) || f <= 0 || f > 1)
+                return mt__ybad(&p->y, v, "budget_fraction must be a number in (0, 1], not '%s'", mt__yscalar(v));
             r->budget_fraction = f;
         } else
-            return bad(p, k, "unknown action key '%s' (expected kind, to, saving, lossless, budget_fraction or message)",
+            return mt__ybad(&p->y, k, "unknown action key '%s' (expected kind, to, saving, lossless, budget_fraction or message)",
                        key);
         if (rc) return rc;
     }
@@ -396,120 +310,120 @@ static const mt__rule *find_in(const mt__rule *rules, size_t n, const char *id, 
 
 /* One entry of `rules:`. */
 static int parse_rule(parse *p, yaml_node_t *m) {
-    if (want(p, m, YAML_MAPPING_NODE, "a rule") || check_keys(p, m)) return MT_E_INVAL;
+    if (mt__ywant(&p->y, m, YAML_MAPPING_NODE, "a rule") || mt__ykeys(&p->y, m)) return MT_E_INVAL;
     yaml_node_t *idn = NULL, *scopen = NULL;
     for (yaml_node_pair_t *a = m->data.mapping.pairs.start; a < m->data.mapping.pairs.top; a++) {
-        const char *key = scalar(node(p, a->key));
-        if (!strcmp(key, "id")) idn = node(p, a->value);
-        if (!strcmp(key, "scope")) scopen = node(p, a->value);
+        const char *key = mt__yscalar(mt__ynode(&p->y, a->key));
+        if (!strcmp(key, "id")) idn = mt__ynode(&p->y, a->value);
+        if (!strcmp(key, "scope")) scopen = mt__ynode(&p->y, a->value);
     }
-    if (!idn) return bad(p, m, "a rule needs an id");
-    if (want(p, idn, YAML_SCALAR_NODE, "id")) return MT_E_INVAL;
-    const char *id = scalar(idn);
-    if (!valid_id(id)) return bad(p, idn, "id '%s' may hold only letters, digits, '-', '_' and '.'", id);
-    if (find_in(p->staged, p->n_staged, id, NULL)) return bad(p, idn, "rule '%s' is defined twice in this file", id);
-    if (mt__grow((void **)&p->staged, &p->cap_staged, p->n_staged, sizeof *p->staged)) return nomem(p);
+    if (!idn) return mt__ybad(&p->y, m, "a rule needs an id");
+    if (mt__ywant(&p->y, idn, YAML_SCALAR_NODE, "id")) return MT_E_INVAL;
+    const char *id = mt__yscalar(idn);
+    if (!valid_id(id)) return mt__ybad(&p->y, idn, "id '%s' may hold only letters, digits, '-', '_' and '.'", id);
+    if (find_in(p->staged, p->n_staged, id, NULL)) return mt__ybad(&p->y, idn, "rule '%s' is defined twice in this file", id);
+    if (mt__grow((void **)&p->staged, &p->cap_staged, p->n_staged, sizeof *p->staged)) return mt__ynomem(&p->y);
     size_t *nt = realloc(p->target, (p->n_staged + 1) * sizeof *nt);
-    if (!nt) return nomem(p);
+    if (!nt) return mt__ynomem(&p->y);
     p->target = nt;
     mt__rule *r = &p->staged[p->n_staged];
     size_t at = SIZE_MAX;
     const mt__rule *old = find_in(p->set->rules, p->set->n, id, &at);
     if (old) {
-        if (rule_clone(old, r)) return nomem(p);
+        if (rule_clone(old, r)) return mt__ynomem(&p->y);
     } else {
         memset(r, 0, sizeof *r);
         r->enabled = r->saving = r->lossless = -1;
-        if (!(r->id = strdup(id))) return nomem(p);
+        if (!(r->id = strdup(id))) return mt__ynomem(&p->y);
     }
     p->target[p->n_staged++] = at;
     free(r->file);
-    if (!(r->file = strdup(p->file))) return nomem(p);
+    if (!(r->file = strdup(p->y.file))) return mt__ynomem(&p->y);
     r->line = (uint32_t)m->start_mark.line + 1;
 
     if (scopen) {
-        if (want(p, scopen, YAML_SCALAR_NODE, "scope")) return MT_E_INVAL;
-        unsigned s = (unsigned)scope_of(scalar(scopen));
-        if (!s && !strcmp(scalar(scopen), "operation"))
-            return bad(p, scopen, "scope 'operation' needs the predicted peaks of memtrace-predict, which this "
+        if (mt__ywant(&p->y, scopen, YAML_SCALAR_NODE, "scope")) return MT_E_INVAL;
+        unsigned s = (unsigned)scope_of(mt__yscalar(scopen));
+        if (!s && !strcmp(mt__yscalar(scopen), "operation"))
+            return mt__ybad(&p->y, scopen, "scope 'operation' needs the predicted peaks of memtrace-predict, which this "
                                   "version does not have");
-        if (!s) return bad(p, scopen, "unknown scope '%s' (expected column, frame, step or gpu)", scalar(scopen));
+        if (!s) return mt__ybad(&p->y, scopen, "unknown scope '%s' (expected column, frame, step or gpu)", mt__yscalar(scopen));
         if (old && s != old->scope && old->n_conds)
-            return bad(p, scopen, "rule '%s' changes its scope from %s to %s: its conditions would not apply", id,
+            return mt__ybad(&p->y, scopen, "rule '%s' changes its scope from %s to %s: its conditions would not apply", id,
                        scope_name(old->scope), scope_name(s));
         r->scope = s;
     } else if (!old)
-        return bad(p, m, "rule '%s' needs a scope (column, frame, step or gpu)", id);
+        return mt__ybad(&p->y, m, "rule '%s' needs a scope (column, frame, step or gpu)", id);
 
     for (yaml_node_pair_t *a = m->data.mapping.pairs.start; a < m->data.mapping.pairs.top; a++) {
-        yaml_node_t *k = node(p, a->key), *v = node(p, a->value);
-        const char *key = scalar(k);
+        yaml_node_t *k = mt__ynode(&p->y, a->key), *v = mt__ynode(&p->y, a->value);
+        const char *key = mt__yscalar(k);
         int rc = 0;
         if (!strcmp(key, "id") || !strcmp(key, "scope")) continue;
         if (!strcmp(key, "description")) rc = get_str(p, v, "description", &r->description);
         else if (!strcmp(key, "severity")) {
-            if (want(p, v, YAML_SCALAR_NODE, "severity")) return MT_E_INVAL;
-            int s = mt_severity_parse(scalar(v));
-            if (s < 0) return bad(p, v, "unknown severity '%s' (expected info, warning or error)", scalar(v));
+            if (mt__ywant(&p->y, v, YAML_SCALAR_NODE, "severity")) return MT_E_INVAL;
+            int s = mt_severity_parse(mt__yscalar(v));
+            if (s < 0) return mt__ybad(&p->y, v, "unknown severity '%s' (expected info, warning or error)", mt__yscalar(v));
             r->severity = s;
-        } else if (!strcmp(key, "enabled")) rc = get_bool(p, v, "enabled", &r->enabled);
+        } else if (!strcmp(key, "enabled")) rc = mt__ybool(&p->y, v, "enabled", &r->enabled);
         else if (!strcmp(key, "when")) rc = parse_when(p, v, r);
         else if (!strcmp(key, "action")) rc = parse_action(p, v, r);
         else
-            return bad(p, k, "unknown rule key '%s' (expected id, description, scope, severity, enabled, when or "
+            return mt__ybad(&p->y, k, "unknown rule key '%s' (expected id, description, scope, severity, enabled, when or "
                              "action)", key);
         if (rc) return rc;
     }
 
     /* A new rule must be complete; defaults for what it may leave out. */
-    if (!r->message) return bad(p, m, "rule '%s' needs action: message", id);
+    if (!r->message) return mt__ybad(&p->y, m, "rule '%s' needs action: message", id);
     if (r->severity == 0) r->severity = MT_SEV_WARNING;
     if (r->enabled < 0) r->enabled = 1;
     if (r->lossless < 0) r->lossless = 0;
     if (r->saving < 0) r->saving = r->to ? MT__SAVE_ASTYPE : MT__SAVE_NONE;
-    if (!r->kind && !(r->kind = strdup(r->saving == MT__SAVE_ASTYPE ? "dtype" : "advice"))) return nomem(p);
+    if (!r->kind && !(r->kind = strdup(r->saving == MT__SAVE_ASTYPE ? "dtype" : "advice"))) return mt__ynomem(&p->y);
     if (!(mt__saving_scopes[r->saving] & r->scope))
-        return bad(p, m, "rule '%s': saving '%s' does not apply to scope %s", id, mt__saving_names[r->saving],
+        return mt__ybad(&p->y, m, "rule '%s': saving '%s' does not apply to scope %s", id, mt__saving_names[r->saving],
                    scope_name(r->scope));
-    if (r->saving == MT__SAVE_ASTYPE && !r->to) return bad(p, m, "rule '%s': saving astype needs action: to", id);
+    if (r->saving == MT__SAVE_ASTYPE && !r->to) return mt__ybad(&p->y, m, "rule '%s': saving astype needs action: to", id);
     return 0;
 }
 
 static int parse_doc(parse *p) {
-    yaml_node_t *root = yaml_document_get_root_node(&p->doc);
-    if (!root) return bad(p, NULL, "the file is empty: expected a mapping with 'rules'");
-    if (want(p, root, YAML_MAPPING_NODE, "a rule file") || check_keys(p, root)) return MT_E_INVAL;
+    yaml_node_t *root = yaml_document_get_root_node(&p->y.doc);
+    if (!root) return mt__ybad(&p->y, NULL, "the file is empty: expected a mapping with 'rules'");
+    if (mt__ywant(&p->y, root, YAML_MAPPING_NODE, "a rule file") || mt__ykeys(&p->y, root)) return MT_E_INVAL;
     for (yaml_node_pair_t *a = root->data.mapping.pairs.start; a < root->data.mapping.pairs.top; a++) {
-        yaml_node_t *k = node(p, a->key), *v = node(p, a->value);
-        const char *key = scalar(k);
+        yaml_node_t *k = mt__ynode(&p->y, a->key), *v = mt__ynode(&p->y, a->value);
+        const char *key = mt__yscalar(k);
         double ver;
         if (!strcmp(key, "version")) {
-            if (want(p, v, YAML_SCALAR_NODE, "version")) return MT_E_INVAL;
-            if (parse_number(scalar(v), &ver) || ver != 1)
-                return bad(p, v, "version %s is not one this reader knows (1)", scalar(v));
+            if (mt__ywant(&p->y, v, YAML_SCALAR_NODE, "version")) return MT_E_INVAL;
+            if (mt__ynumber(mt__yscalar(v), &ver) || ver != 1)
+                return mt__ybad(&p->y, v, "version %s is not one this reader knows (1)", mt__yscalar(v));
         } else if (!strcmp(key, "rules")) {
-            if (want(p, v, YAML_SEQUENCE_NODE, "rules")) return MT_E_INVAL;
+            if (mt__ywant(&p->y, v, YAML_SEQUENCE_NODE, "rules")) return MT_E_INVAL;
             for (yaml_node_item_t *i = v->data.sequence.items.start; i < v->data.sequence.items.top; i++) {
-                int rc = parse_rule(p, node(p, *i));
+                int rc = parse_rule(p, mt__ynode(&p->y, *i));
                 if (rc) return rc;
             }
         } else if (!strcmp(key, "disable")) {
-            if (want(p, v, YAML_SEQUENCE_NODE, "disable")) return MT_E_INVAL;
+            if (mt__ywant(&p->y, v, YAML_SEQUENCE_NODE, "disable")) return MT_E_INVAL;
             size_t n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
             p->disable_nodes = calloc(n ? n : 1, sizeof *p->disable_nodes);
-            if (!p->disable_nodes) return nomem(p);
+            if (!p->disable_nodes) return mt__ynomem(&p->y);
             for (size_t i = 0; i < n; i++) {
-                yaml_node_t *e = node(p, v->data.sequence.items.start[i]);
-                if (want(p, e, YAML_SCALAR_NODE, "an id in disable")) return MT_E_INVAL;
+                yaml_node_t *e = mt__ynode(&p->y, v->data.sequence.items.start[i]);
+                if (mt__ywant(&p->y, e, YAML_SCALAR_NODE, "an id in disable")) return MT_E_INVAL;
                 p->disable_nodes[p->n_disable++] = e;
             }
         } else
-            return bad(p, k, "unknown key '%s' (expected version, rules or disable)", key);
+            return mt__ybad(&p->y, k, "unknown key '%s' (expected version, rules or disable)", key);
     }
     for (size_t i = 0; i < p->n_disable; i++) {
-        const char *id = scalar(p->disable_nodes[i]);
+        const char *id = mt__yscalar(p->disable_nodes[i]);
         if (!find_in(p->staged, p->n_staged, id, NULL) && !find_in(p->set->rules, p->set->n, id, NULL))
-            return bad(p, p->disable_nodes[i], "disable: no rule has the id '%s'", id);
+            return mt__ybad(&p->y, p->disable_nodes[i], "disable: no rule has the id '%s'", id);
     }
     return 0;
 }
@@ -530,38 +444,9 @@ int mt_rules_add(mt_rules *r, const char *name, const char *text, size_t len, mt
     mt_diag_clear(diag);
     parse p;
     memset(&p, 0, sizeof p);
-    p.file = name;
-    p.diag = diag;
     p.set = r;
-    yaml_parser_t yp;
-    if (!yaml_parser_initialize(&yp)) return mt_diag_set(diag, MT_E_NOMEM, "out of memory reading the rules");
-    yaml_parser_set_input_string(&yp, (const unsigned char *)text, len);
-    int rc = 0;
-    if (!yaml_parser_load(&yp, &p.doc)) {
-        if (yp.error == YAML_MEMORY_ERROR) rc = mt_diag_set(diag, MT_E_NOMEM, "out of memory reading the rules");
-        else {
-            rc = mt_diag_set(diag, MT_E_PARSE, "%s%s%s", yp.problem ? yp.problem : "not YAML",
-                             yp.context ? " " : "", yp.context ? yp.context : "");
-            if (diag) {
-                diag->file = name;
-                diag->line = (uint32_t)yp.problem_mark.line + 1;
-                diag->column = (uint32_t)yp.problem_mark.column + 1;
-            }
-        }
-        yaml_parser_delete(&yp);
-        return rc;
-    }
-    rc = parse_doc(&p);
-    if (!rc) {
-        /* One document a file: a second one is a mistake, not ignored. */
-        yaml_document_t next;
-        if (yaml_parser_load(&yp, &next)) {
-            yaml_node_t *root = yaml_document_get_root_node(&next);
-            if (root) rc = bad(&p, root, "a rule file holds one YAML document; this is a second");
-            yaml_document_delete(&next);
-        } else
-            rc = mt_diag_set(diag, MT_E_PARSE, "%s", yp.problem ? yp.problem : "not YAML");
-    }
+    int rc = mt__ydoc_load(&p.y, name, "the rules", text, len, diag);
+    if (!rc) rc = parse_doc(&p);
     /* Grow the set before committing anything, so that failure leaves it whole. */
     size_t adds = 0;
     for (size_t i = 0; i < p.n_staged; i++) adds += p.target[i] == SIZE_MAX;
@@ -569,7 +454,7 @@ int mt_rules_add(mt_rules *r, const char *name, const char *text, size_t len, mt
         size_t nc = r->cap ? r->cap : 16;
         while (nc < r->n + adds) nc *= 2;
         mt__rule *nr = realloc(r->rules, nc * sizeof *nr);
-        if (!nr) rc = nomem(&p);
+        if (!nr) rc = mt__ynomem(&p.y);
         else {
             r->rules = nr;
             r->cap = nc;
@@ -588,49 +473,22 @@ int mt_rules_add(mt_rules *r, const char *name, const char *text, size_t len, mt
     }
     for (size_t i = 0; !rc && i < p.n_disable; i++) {
         size_t at;
-        if (find_in(r->rules, r->n, scalar(p.disable_nodes[i]), &at)) r->rules[at].enabled = 0;
+        if (find_in(r->rules, r->n, mt__yscalar(p.disable_nodes[i]), &at)) r->rules[at].enabled = 0;
     }
     free(p.staged);
     free(p.target);
     free(p.disable_nodes);
-    yaml_document_delete(&p.doc);
-    yaml_parser_delete(&yp);
+    mt__ydoc_free(&p.y);
     if (rc && diag) diag->file = name;
     return rc;
 }
 
 int mt_rules_add_file(mt_rules *r, const char *path, mt_diag *diag) {
-    mt_diag_clear(diag);
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        int rc = mt_diag_set(diag, MT_E_IO, "cannot open: %s", strerror(errno));
-        if (diag) diag->file = path;
-        return rc;
-    }
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
-    int rc = 0;
-    for (;;) {
-        if (len + 4096 > cap) {
-            size_t nc = cap ? cap * 2 : 16384;
-            char *nb = realloc(buf, nc);
-            if (!nb) {
-                rc = mt_diag_set(diag, MT_E_NOMEM, "out of memory reading the rules");
-                break;
-            }
-            buf = nb;
-            cap = nc;
-        }
-        size_t got = fread(buf + len, 1, cap - len, f);
-        len += got;
-        if (got == 0) {
-            if (ferror(f)) rc = mt_diag_set(diag, MT_E_IO, "cannot read: %s", strerror(errno));
-            break;
-        }
-    }
-    fclose(f);
-    if (!rc) rc = mt_rules_add(r, path, buf ? buf : "", len, diag);
-    else if (diag) diag->file = path;
+    char *buf;
+    size_t len;
+    int rc = mt__read_file(path, "the rules", &buf, &len, diag);
+    if (rc) return rc;
+    rc = mt_rules_add(r, path, buf ? buf : "", len, diag);
     free(buf);
     return rc;
 }

@@ -387,7 +387,7 @@ START_TEST(malformed_files_say_where_and_what) {
           MT_E_INVAL, 3, 10, "rule 'x' is defined twice in this file" },
         { "rules:\n  - {id: x, scope: column, scope: frame}\n", MT_E_INVAL, 2, 28, "key 'scope' repeats" },
         { "disable: [nothing]\n", MT_E_INVAL, 1, 11, "disable: no rule has the id 'nothing'" },
-        { "rules: []\n---\nrules: []\n", MT_E_INVAL, 3, 1, "a rule file holds one YAML document" },
+        { "rules: []\n---\nrules: []\n", MT_E_INVAL, 3, 1, "the file holds one YAML document" },
     };
     /* Every wrong case is reported, not just the first. */
     char wrong[4096] = "";

@@ -9,8 +9,6 @@
 #include <string.h>
 #include "common/cli.h"
 
-extern const char mt_default_rules[];
-extern const size_t mt_default_rules_len;
 
 enum { OPT_RULES = 1, OPT_NO_DEFAULT, OPT_FORMAT, OPT_FAIL_ON, OPT_AVAILABLE, OPT_TOP, OPT_LIST, OPT_SALVAGE };
 enum { FMT_TEXT, FMT_JSON, FMT_PYTHON };
@@ -42,42 +40,10 @@ typedef struct input {
     mt_snapshot *s;
     mt_df_table *t;
     mt_gpu_device *gpus;
-    size_t n_gpus, cap_gpus;
+    size_t n_gpus;
     mt_advice_list *advice;
 } input;
 
-static int on_gpu(void *arg, const void *rec) {
-    input *in = arg;
-    if (in->n_gpus == in->cap_gpus) {
-        size_t nc = in->cap_gpus ? in->cap_gpus * 2 : 4;
-        mt_gpu_device *ng = realloc(in->gpus, nc * sizeof *ng);
-        if (!ng) return MT_E_NOMEM;
-        in->gpus = ng;
-        in->cap_gpus = nc;
-    }
-    mt_gpu_device *g = &in->gpus[in->n_gpus];
-    *g = *(const mt_gpu_device *)rec;
-    /* The record's strings live in the reader's block buffer. */
-    char *name = malloc(g->name.len + 1);
-    if (!name) return MT_E_NOMEM;
-    if (g->name.len) memcpy(name, g->name.ptr, g->name.len);
-    name[g->name.len] = 0;
-    g->name.ptr = name;
-    in->n_gpus++;
-    return 0;
-}
-
-/* MemAvailable from /proc/meminfo, in bytes; 0 when unknown. */
-static double mem_available(void) {
-    FILE *f = fopen("/proc/meminfo", "r");
-    if (!f) return 0;
-    char line[256];
-    double kb = 0;
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "MemAvailable: %lf kB", &kb) == 1) break;
-    fclose(f);
-    return kb * 1024;
-}
 
 /* BYTES with an optional unit; exits 2 naming the option otherwise. */
 static double parse_bytes(const mt_cli *c, const char *v) {
@@ -366,7 +332,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "%s: no rules to apply: --no-default-rules needs --rules FILE\n", tool.name);
         code = MT_EXIT_USAGE;
     }
-    if (available < 0) available = mem_available();
+    if (available < 0) available = mt_cli_mem_available();
 
     input *ins = calloc((size_t)c.nargs + 1, sizeof *ins);
     if (!ins && !code) {
@@ -378,7 +344,7 @@ int main(int argc, char **argv) {
         in->file = c.args[k];
         code = mt_cli_load(tool.name, in->file, 0, salvage, &in->s);
         if (!code && mt_df_table_load(in->s, &in->t, &diag)) code = mt_cli_fail(tool.name, in->file, &diag);
-        if (!code && mt_snapshot_each(in->s, MT_KIND_GPU_DEVICE, on_gpu, in, &diag))
+        if (!code && mt_snapshot_gpu_devices(in->s, &in->gpus, &in->n_gpus, &diag))
             code = mt_cli_fail(tool.name, in->file, &diag);
         if (!code && !in->t->n_frames && !in->t->n_steps && !in->n_gpus) {
             fprintf(stderr,
@@ -401,8 +367,7 @@ int main(int argc, char **argv) {
     }
     for (int k = 0; ins && k < c.nargs; k++) {
         mt_advice_list_free(ins[k].advice);
-        for (size_t i = 0; i < ins[k].n_gpus; i++) free((char *)ins[k].gpus[i].name.ptr);
-        free(ins[k].gpus);
+        mt_gpu_devices_free(ins[k].gpus, ins[k].n_gpus);
         mt_df_table_free(ins[k].t);
         mt_snapshot_free(ins[k].s);
     }

@@ -225,30 +225,10 @@ static int om_meta(const om *m, const char *key, double *out) {
     return 1;
 }
 
-typedef struct gpu_list {
-    mt_gpu_device *dev;
-    char *pool;            /* names, copied */
-    size_t n, cap, pool_len, pool_cap;
-    size_t *name_at;
-    size_t cap_name;
-} gpu_list;
-
-static int on_gpu_device(void *arg, const void *rec) {
-    gpu_list *g = arg;
-    const mt_gpu_device *d = rec;
-    if (mt__grow((void **)&g->dev, &g->cap, g->n, sizeof *d) ||
-        mt__grow((void **)&g->name_at, &g->cap_name, g->n, sizeof(size_t)) ||
-        mt__pool_add(&g->pool, &g->pool_len, &g->pool_cap, d->name.ptr, d->name.len, &g->name_at[g->n]))
-        return MT_E_NOMEM;
-    g->dev[g->n++] = *d;
-    return 0;
-}
-
 static int om_gpu(const om *m, mt_diag *diag) {
-    gpu_list g;
-    memset(&g, 0, sizeof g);
-    int rc = mt_snapshot_each(m->s, MT_KIND_GPU_DEVICE, on_gpu_device, &g, diag);
-    if (rc == MT_E_NOMEM) mt_diag_set(diag, rc, "out of memory reading GPU devices");
+    mt_gpu_device *dev;
+    size_t n;
+    int rc = mt_snapshot_gpu_devices(m->s, &dev, &n, diag);
     static const struct {
         const char *name, *help;
         size_t off;
@@ -258,19 +238,16 @@ static int om_gpu(const om *m, mt_diag *diag) {
           offsetof(mt_gpu_device, reserved_bytes) },
         { "memtrace_gpu_allocated_bytes", "GPU memory in live tensors.", offsetof(mt_gpu_device, allocated_bytes) },
     };
-    for (size_t k = 0; !rc && g.n && k < sizeof gauges / sizeof gauges[0]; k++) {
+    for (size_t k = 0; !rc && n && k < sizeof gauges / sizeof gauges[0]; k++) {
         om_family(m, gauges[k].name, "bytes", gauges[k].help);
-        for (size_t i = 0; i < g.n; i++) {
+        for (size_t i = 0; i < n; i++) {
             char id[16];
-            int len = snprintf(id, sizeof id, "%" PRIu32, g.dev[i].id);
-            mt_str nm = { g.pool + g.name_at[i], strlen(g.pool + g.name_at[i]) };
-            om_sample(m, gauges[k].name, "device", (mt_str){ id, (size_t)len }, "name", nm,
-                      (double)*(const uint64_t *)((const char *)&g.dev[i] + gauges[k].off));
+            int len = snprintf(id, sizeof id, "%" PRIu32, dev[i].id);
+            om_sample(m, gauges[k].name, "device", (mt_str){ id, (size_t)len }, "name", dev[i].name,
+                      (double)*(const uint64_t *)((const char *)&dev[i] + gauges[k].off));
         }
     }
-    free(g.dev);
-    free(g.name_at);
-    free(g.pool);
+    mt_gpu_devices_free(dev, n);
     return rc;
 }
 

@@ -28,3 +28,47 @@ int mt_snapshot_each(const mt_snapshot *s, mt_kind kind, mt_record_fn fn, void *
     if (rc == MT_E_NOMEM) mt_diag_set(diag, rc, "out of memory reading %s records", mt_kind_name(kind));
     return rc;
 }
+
+typedef struct gpu_list {
+    mt_gpu_device *dev;
+    size_t n, cap;
+} gpu_list;
+
+static int on_gpu_device(void *arg, const void *rec) {
+    gpu_list *g = arg;
+    if (g->n == g->cap) {
+        size_t nc = g->cap ? g->cap * 2 : 4;
+        mt_gpu_device *nd = realloc(g->dev, nc * sizeof *nd);
+        if (!nd) return MT_E_NOMEM;
+        g->dev = nd;
+        g->cap = nc;
+    }
+    mt_gpu_device *d = &g->dev[g->n];
+    *d = *(const mt_gpu_device *)rec;
+    /* The record's strings live in the reader's block buffer. */
+    char *name = malloc(d->name.len + 1);
+    if (!name) return MT_E_NOMEM;
+    if (d->name.len) memcpy(name, d->name.ptr, d->name.len);
+    name[d->name.len] = 0;
+    d->name.ptr = name;
+    g->n++;
+    return 0;
+}
+
+int mt_snapshot_gpu_devices(const mt_snapshot *s, mt_gpu_device **out, size_t *n, mt_diag *diag) {
+    gpu_list g = { NULL, 0, 0 };
+    int rc = mt_snapshot_each(s, MT_KIND_GPU_DEVICE, on_gpu_device, &g, diag);
+    if (rc) {
+        mt_gpu_devices_free(g.dev, g.n);
+        g.dev = NULL;
+        g.n = 0;
+    }
+    *out = g.dev;
+    *n = g.n;
+    return rc;
+}
+
+void mt_gpu_devices_free(mt_gpu_device *d, size_t n) {
+    for (size_t i = 0; d && i < n; i++) free((char *)d[i].name.ptr);
+    free(d);
+}

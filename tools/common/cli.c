@@ -306,3 +306,14 @@ int mt_cli_choice(const mt_cli *c, const char *opt, const char *value, const cha
     }
     mt_cli_usage_error(c, "%s must be %s, not '%s'", opt, list, value);
 }
+
+double mt_cli_mem_available(void) {
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (!f) return 0;
+    char line[256];
+    double kb = 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "MemAvailable: %lf kB", &kb) == 1) break;
+    fclose(f);
+    return kb * 1024;
+}

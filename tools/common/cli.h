@@ -107,4 +107,12 @@ int mt_cli_finish(const char *tool);
 /* "+1.5 KiB", "-12 B", "0 B". buf needs 24 bytes. */
 const char *mt_signed_bytes(int64_t n, char *buf);
 
+/* MemAvailable from /proc/meminfo, in bytes; 0 when unknown. */
+double mt_cli_mem_available(void);
+
+/* rules/default.yaml, built in (tools/embed.cmake) so that the tools work
+ * from the build tree and after any install prefix. */
+extern const char mt_default_rules[];
+extern const size_t mt_default_rules_len;
+
 #endif

@@ -128,6 +128,12 @@ int mt_snapshot_each(const mt_snapshot *s, mt_kind kind, mt_record_fn fn, void *
 /* Records of kind in the snapshot's intact blocks (0 when none). */
 uint64_t mt_snapshot_count(const mt_snapshot *s, mt_kind kind);
 
+/* The snapshot's GPU device records with their names copied, *n of them
+ * (*out NULL when none); free with mt_gpu_devices_free().
+ * @return 0, or what mt_snapshot_each() returns. */
+int mt_snapshot_gpu_devices(const mt_snapshot *s, mt_gpu_device **out, size_t *n, mt_diag *diag);
+void mt_gpu_devices_free(mt_gpu_device *d, size_t n);
+
 /* Per-type totals. */
 typedef struct mt_type_stat {
     uint32_t type;           /* index into type_names */

@@ -16,5 +16,6 @@
 #include "memtrace/advise.h"
 #include "memtrace/units.h"
 #include "memtrace/export.h"
+#include "memtrace/gate.h"
 
 #endif

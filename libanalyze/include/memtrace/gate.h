@@ -1,0 +1,73 @@
+/* Memory budgets for CI (memtrace-gate): a policy file (YAML, see
+ * memtrace-gate(1)) of budgets on growth between a baseline and a current
+ * run, peaks, new leak suspects and advice, checked one by one. */
+#ifndef MEMTRACE_GATE_H
+#define MEMTRACE_GATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "memtrace/advise.h"
+#include "memtrace/diff.h"
+#include "memtrace/errors.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct mt_gate_policy mt_gate_policy;
+
+/* Reads a policy from text (name for messages) or from the file path.
+ * Every key is checked. @return 0, or MT_E_PARSE (not YAML: diag has the
+ * line and column), MT_E_INVAL (a key or value at fault: diag has its
+ * line, column and what was expected), MT_E_IO, MT_E_NOMEM. */
+int mt_gate_policy_parse(const char *name, const char *text, size_t len, mt_gate_policy **out, mt_diag *diag);
+int mt_gate_policy_load(const char *path, mt_gate_policy **out, mt_diag *diag);
+/* NULL is a no-op. */
+void mt_gate_policy_free(mt_gate_policy *p);
+
+/* What a gate runs on: snapshot paths of the baseline run and of the
+ * current one, each in time order. Growth compares the last of each;
+ * leak budgets need a series of 3 or more current snapshots. */
+typedef struct mt_gate_input {
+    const char *const *baseline;
+    size_t n_baseline;
+    const char *const *current;
+    size_t n_current;
+    const mt_rules *rules;       /* for advice budgets; NULL: none given */
+    double available_bytes;      /* for advice on steps; the policy's `available` wins */
+} mt_gate_input;
+
+/* One budget's verdict. */
+typedef struct mt_gate_check {
+    const char *budget;          /* "total_growth_percent", ... */
+    int passed;
+    double limit;                /* in the budget's unit: bytes, percent, confidence, severity */
+    double actual;               /* the worst value found (NAN for growth from nothing) */
+    size_t n_offenders;          /* groups, suspects or advice over the limit */
+    char *summary;               /* one line: the measure, or the worst offenders */
+    char *details;               /* a line an offender, or NULL */
+} mt_gate_check;
+
+typedef struct mt_gate_result {
+    size_t n_checks;
+    mt_gate_check *checks;       /* the budgets the policy sets, in checking order */
+    size_t failed;
+    mt_group_by by;              /* what growth was grouped by */
+    uint64_t baseline_bytes, current_bytes; /* totals of that grouping */
+} mt_gate_result;
+
+/* Checks every budget of p on in. Snapshots are loaded one at a time.
+ * @return 0 (the verdicts are in *out, passed or not), or the load's
+ *         errors (diag->file names the snapshot), MT_E_NOTFOUND (a budget
+ *         needs what the snapshots lack: a peak series, DataFrames for
+ *         advice by column), MT_E_INVAL (a leak budget with fewer than 3
+ *         current snapshots; an advice budget without rules), MT_E_NOMEM. */
+int mt_gate_run(const mt_gate_policy *p, const mt_gate_input *in, mt_gate_result *out, mt_diag *diag);
+
+/* Frees what r holds and empties it. Safe on an empty r. */
+void mt_gate_result_free(mt_gate_result *r);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

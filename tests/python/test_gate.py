@@ -1,0 +1,187 @@
+"""memtrace-gate on baselines and currents built here with known growth:
+every budget passing and failing at its limit, exit codes, the JUnit
+report against tests/python/junit.xsd (lxml), GitHub annotations, and
+leak suspects from a real leaking program (leaky_app.py)."""
+
+import glob
+import os
+import subprocess
+import sys
+
+import pytest
+from lxml import etree
+
+import memtrace
+from conftest import BUILD, HERE, ROOT, tool
+
+MiB = 1 << 20
+
+
+def snap(path, groups, *, rss=None, samples=(), pid=1, host="ci"):
+    """A heap snapshot: groups maps a type to (count, bytes each)."""
+    with memtrace.Writer(str(path)) as w:
+        w.add_meta("host", host)
+        w.add_meta("pid", pid)
+        if rss is not None:
+            w.add_meta("rss", rss)
+        oid = 1
+        for t, (count, size) in groups.items():
+            for _ in range(count):
+                w.add_object(oid, t, size)
+                oid += 1
+        for i, v in enumerate(samples):
+            w.add_sample("rss", float(v), time_ns=i * 1000)
+    return str(path)
+
+
+def gate(tmp_path, policy, base, cur, *extra, code):
+    pol = tmp_path / "gate.yaml"
+    pol.write_text(policy)
+    args = [tool("memtrace-gate"), "-p", str(pol), *extra]
+    for b in base if isinstance(base, list) else [base]:
+        args += ["-b", b]
+    for c in cur if isinstance(cur, list) else [cur]:
+        args += ["-c", c]
+    p = subprocess.run(args, capture_output=True, text=True)
+    assert p.returncode == code, p.stdout + p.stderr
+    return p
+
+
+@pytest.fixture
+def base(tmp_path):
+    # 10,000,000 bytes: dict 6,000,000, list 3,000,000, str 1,000,000.
+    return snap(tmp_path / "base.snap", {"dict": (1000, 6000), "list": (1000, 3000), "str": (1000, 1000)})
+
+
+@pytest.mark.parametrize("grow,code", [(990_000, 0), (1_000_000, 0), (1_010_000, 1)])
+def test_total_growth_percent_at_its_limit(tmp_path, base, grow, code):
+    cur = snap(tmp_path / "cur.snap", {"dict": (1000, 6000), "list": (1000, 3000), "str": (1000, 1000),
+                                       "bytes": (1, grow)})
+    out = gate(tmp_path, "budgets:\n  total_growth_percent: 10\n", base, cur, code=code).stdout
+    assert ("FAIL" if code else "PASS") + "  total_growth_percent" in out
+    assert "%+.1f%%" % (grow / 100_000) in out
+
+
+@pytest.mark.parametrize("limit,code", [("2 MiB", 0), ("1MiB", 1), ("1048576", 1)])
+def test_total_growth_bytes(tmp_path, base, limit, code):
+    cur = snap(tmp_path / "cur.snap", {"dict": (1000, 6000), "list": (1000, 3000), "str": (1000, 1000),
+                                       "bytes": (1, 1_500_000)})
+    gate(tmp_path, f"budgets:\n  total_growth_bytes: {limit}\n", base, cur, code=code)
+
+
+@pytest.fixture
+def grown(tmp_path):
+    # dict +2,000,000 (+33%), list +100,000 (+3.3%), new "app.Cache" 300,000, new tiny "int" 2,800.
+    return snap(tmp_path / "cur.snap", {"dict": (1000, 8000), "list": (1000, 3100), "str": (1000, 1000),
+                                        "app.Cache": (3, 100_000), "int": (100, 28)})
+
+
+def test_group_growth_bytes_names_the_groups_over(tmp_path, base, grown):
+    out = gate(tmp_path, "budgets:\n  group_growth_bytes: 1 MiB\n", base, grown, code=1).stdout
+    assert "1 group grew by more than 1.0 MiB: dict +1.9 MiB" in out
+    assert "dict: +1.9 MiB (5.7 MiB -> 7.6 MiB, +33.3%), limit 1.0 MiB" in out
+    assert "list:" not in out
+
+
+def test_allowances_raise_or_lift_a_groups_limit(tmp_path, base, grown):
+    policy = "budgets:\n  group_growth_bytes: 1 MiB\nallow:\n  - group: 'di*'\n    growth_bytes: 3 MiB\n"
+    gate(tmp_path, policy, base, grown, code=0)
+    policy = "budgets:\n  group_growth_bytes: 1 MiB\nallow:\n  - group: dict\n    ignore: true\n"
+    assert "largest: app.Cache" in gate(tmp_path, policy, base, grown, code=0).stdout
+    policy = "budgets:\n  group_growth_bytes: 1 MiB\nallow:\n  - group: dict\n    growth_bytes: 1.5 MiB\n"
+    out = gate(tmp_path, policy, base, grown, code=1).stdout
+    assert "limit 1.5 MiB (allowance dict)" in out
+
+
+def test_group_growth_percent_skips_small_groups(tmp_path, base, grown):
+    # New groups grow from nothing; the tiny int group is under group_min_bytes.
+    out = gate(tmp_path, "budgets:\n  group_growth_percent: 25\n", base, grown, code=1).stdout
+    assert "2 groups grew by more than 25%: app.Cache new, dict +33.3%" in out
+    assert "int" not in out
+    policy = "group_min_bytes: 1 MiB\nbudgets:\n  group_growth_percent: 25%\n"
+    out = gate(tmp_path, policy, base, grown, code=1).stdout
+    assert "1 group grew by more than 25%: dict +33.3%" in out
+    gate(tmp_path, "budgets:\n  group_growth_percent: 34\ngroup_min_bytes: 1 MiB\n", base, grown, code=0)
+
+
+def test_group_by_module(tmp_path, base, grown):
+    out = gate(tmp_path, "group_by: module\nbudgets:\n  group_growth_bytes: 200 KiB\n", base, grown, code=1).stdout
+    assert "2 groups grew by more than 200.0 KiB: builtins +2.0 MiB, app +293.0 KiB" in out
+
+
+def test_peak_from_samples_or_meta(tmp_path, base):
+    cur = snap(tmp_path / "cur.snap", {"dict": (1, 64)}, samples=[1 * MiB, 3 * MiB, 2 * MiB])
+    out = gate(tmp_path, "budgets:\n  peak_bytes: 2 MiB\n", base, cur, code=1).stdout
+    assert "peak rss 3.0 MiB in %s, over 2.0 MiB" % cur in out
+    gate(tmp_path, "budgets:\n  peak_bytes: 3 MiB\n", base, cur, code=0)
+    # The largest over a series of current snapshots; meta when no samples.
+    cur2 = snap(tmp_path / "cur2.snap", {"dict": (1, 64)}, rss=5 * MiB)
+    out = gate(tmp_path, "budgets:\n  peak_bytes: 4 MiB\n", base, [cur, cur2], code=1).stdout
+    assert "peak rss 5.0 MiB in %s" % cur2 in out
+    err = gate(tmp_path, "budgets:\n  peak_bytes: 4 MiB\npeak_series: traced\n", base, cur, code=3).stderr
+    assert "no current snapshot records 'traced' samples or meta" in err
+
+
+@pytest.fixture(scope="module")
+def leaky(tmp_path_factory):
+    out = tmp_path_factory.mktemp("leaky")
+    env = dict(os.environ, PYTHONPATH=os.path.join(BUILD, "python"))
+    subprocess.run([sys.executable, os.path.join(HERE, "leaky_app.py"), str(out), "5"], check=True, env=env)
+    return sorted(glob.glob(str(out / "s*.snap")))
+
+
+def test_new_leak_suspects(tmp_path, leaky):
+    base = leaky[0]
+    out = gate(tmp_path, "budgets:\n  leak_confidence: 0.9\n", base, leaky, code=1).stdout
+    assert "__main__.Leaked" in out and "__main__.Item" in out
+    # The same suspects in the baseline's series are not new.
+    out = gate(tmp_path, "budgets:\n  leak_confidence: 0.9\n", leaky, leaky, code=0).stdout
+    assert "no new leak suspect at or above 0.9 (2 suspects also in the baseline)" in out
+    err = gate(tmp_path, "budgets:\n  leak_confidence: 0.9\n", base, leaky[:2], code=2).stderr
+    assert "needs a series of at least 3 current snapshots" in err
+
+
+def test_advice_severity(tmp_path):
+    sales = os.path.join(ROOT, "testdata", "frames-sales.snap")
+    policy = "available: 8 GiB\nbudgets:\n  advice_severity: warning\n"
+    out = gate(tmp_path, policy, sales, sales, code=1).stdout
+    assert "advice at or above the severity: datetime-text, object-to-category" in out
+    assert "warning [object-to-category] sales.product" in out
+    out = gate(tmp_path, "available: 8 GiB\nbudgets:\n  advice_severity: error\n", sales, sales, code=0).stdout
+    assert "no advice at error or above" in out
+    err = gate(tmp_path, "budgets:\n  advice_severity: info\n", sales, os.path.join(ROOT, "testdata", "heap-small.snap"),
+               code=3).stderr
+    assert "needs DataFrame, pipeline or GPU records" in err
+
+
+def test_junit_report_is_valid_with_a_case_a_budget(tmp_path, base, grown):
+    schema = etree.XMLSchema(etree.parse(os.path.join(HERE, "junit.xsd")))
+    policy = ("budgets:\n  total_growth_percent: 50\n  group_growth_bytes: 1 MiB\n  group_growth_percent: 25\n"
+              "  total_growth_bytes: 100 MiB\n")
+    report = tmp_path / "r.xml"
+    gate(tmp_path, policy, base, grown, "--junit", str(report), code=1)
+    doc = etree.parse(str(report))
+    schema.assertValid(doc)
+    cases = doc.findall(".//testcase")
+    assert [c.get("name") for c in cases] == ["total_growth_bytes", "total_growth_percent", "group_growth_bytes",
+                                              "group_growth_percent"]
+    failed = [c.get("name") for c in cases if c.find("failure") is not None]
+    assert failed == ["group_growth_bytes", "group_growth_percent"]
+    suite = doc.find("testsuite")
+    assert (suite.get("tests"), suite.get("failures")) == ("4", "2")
+    assert "dict: +1.9 MiB" in cases[2].find("failure").text
+    # Names with markup characters stay well-formed.
+    odd = snap(tmp_path / "odd.snap", {"a<b>&\"c'": (10, 1_000_000)})
+    gate(tmp_path, "budgets:\n  group_growth_bytes: 1 MiB\n", base, odd, "--junit", str(report), code=1)
+    doc = etree.parse(str(report))
+    schema.assertValid(doc)
+    assert "a<b>&\"c'" in doc.find(".//failure").get("message")
+
+
+def test_github_annotations(tmp_path, base, grown):
+    out = gate(tmp_path, "budgets:\n  group_growth_bytes: 1 MiB\n  total_growth_percent: 90\n", base, grown,
+               "--github", code=1).stdout
+    lines = [ln for ln in out.splitlines() if ln.startswith("::")]
+    assert len(lines) == 1
+    assert lines[0].startswith("::error title=memtrace-gate group_growth_bytes::1 group grew by more than 1.0 MiB")
+    assert "%0Adict: +1.9 MiB" in lines[0]

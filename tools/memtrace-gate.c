@@ -1,0 +1,217 @@
+/* memtrace-gate: fail a build on a memory regression. */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "common/cli.h"
+
+enum { OPT_BASELINE = 1, OPT_CURRENT, OPT_POLICY, OPT_JUNIT, OPT_GITHUB, OPT_RULES, OPT_QUIET };
+
+static const mt_opt opts[] = {
+    { OPT_BASELINE, 'b', "baseline", "FILE", "snapshot of the reference run (repeat for a series, in time order)" },
+    { OPT_CURRENT, 'c', "current", "FILE", "snapshot of the run under test (repeat for a series, in time order)" },
+    { OPT_POLICY, 'p', "policy", "FILE", "the budgets, in YAML (default: total_growth_percent: 10)" },
+    { OPT_JUNIT, 0, "junit", "FILE", "also write a JUnit XML report, one test case per budget" },
+    { OPT_GITHUB, 0, "github", NULL, "also print GitHub Actions annotations for the budgets exceeded" },
+    { OPT_RULES, 'r', "rules", "FILE", "rule file for advice_severity, added to the shipped rules (repeatable)" },
+    { OPT_QUIET, 'q', "quiet", NULL, "print only the budgets exceeded" },
+    { 0, 0, NULL, NULL, NULL },
+};
+
+static const mt_tool tool = {
+    "memtrace-gate", "--baseline A.snap --current B.snap",
+    "Check a run's snapshots against memory budgets: growth over a baseline in total and by group, the peak,\n"
+    "new leak suspects and advice. Exits 0 within budget, 1 when a budget is exceeded.",
+    opts, 0, 0, NULL,
+};
+
+static const char default_policy[] = "budgets:\n  total_growth_percent: 10\n";
+
+/* Appends a path to a list. */
+static void push(const mt_cli *c, const char ***list, size_t *n, const char *v) {
+    const char **nl = realloc(*list, (*n + 1) * sizeof *nl);
+    if (!nl) mt_cli_usage_error(c, "out of memory");
+    nl[(*n)++] = v;
+    *list = nl;
+}
+
+static void print_report(const mt_gate_result *r, const mt_gate_input *in, int quiet) {
+    char h1[16], h2[16];
+    if (!quiet)
+        printf("baseline %s, current %s; %s by %s: %s -> %s\n", in->baseline[in->n_baseline - 1],
+               in->current[in->n_current - 1], r->by == MT_BY_COLUMN || r->by == MT_BY_DEVICE ? "grouped" : "objects",
+               mt_group_by_name(r->by), mt_human_bytes(r->baseline_bytes, h1), mt_human_bytes(r->current_bytes, h2));
+    for (size_t i = 0; i < r->n_checks; i++) {
+        const mt_gate_check *c = &r->checks[i];
+        if (quiet && c->passed) continue;
+        printf("%s  %-21s %s\n", c->passed ? "PASS" : "FAIL", c->budget, c->summary);
+        if (!c->passed && c->details) {
+            const char *p = c->details;
+            while (*p) {
+                size_t n = strcspn(p, "\n");
+                printf("        %.*s\n", (int)n, p);
+                p += n + (p[n] == '\n');
+            }
+        }
+    }
+    if (r->failed) printf("%zu of %zu budgets exceeded\n", r->failed, r->n_checks);
+    else if (!quiet) printf("all %zu budgets kept\n", r->n_checks);
+}
+
+/* GitHub workflow commands: %, CR and LF escaped in data; also : and ,
+ * in properties. */
+static void gh_escaped(const char *s, int property) {
+    for (; *s; s++) {
+        if (*s == '%') fputs("%25", stdout);
+        else if (*s == '\r') fputs("%0D", stdout);
+        else if (*s == '\n') fputs("%0A", stdout);
+        else if (property && *s == ':') fputs("%3A", stdout);
+        else if (property && *s == ',') fputs("%2C", stdout);
+        else putchar(*s);
+    }
+}
+
+static void print_github(const mt_gate_result *r) {
+    for (size_t i = 0; i < r->n_checks; i++) {
+        const mt_gate_check *c = &r->checks[i];
+        if (c->passed) continue;
+        fputs("::error title=", stdout);
+        gh_escaped("memtrace-gate ", 1);
+        gh_escaped(c->budget, 1);
+        fputs("::", stdout);
+        gh_escaped(c->summary, 0);
+        if (c->details) {
+            gh_escaped("\n", 0);
+            gh_escaped(c->details, 0);
+        }
+        putchar('\n');
+    }
+}
+
+/* XML text: the five entities escaped, and characters XML 1.0 forbids
+ * (controls other than tab and line breaks) replaced. */
+static void xml_escaped(FILE *f, const char *s) {
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '&') fputs("&amp;", f);
+        else if (ch == '<') fputs("&lt;", f);
+        else if (ch == '>') fputs("&gt;", f);
+        else if (ch == '"') fputs("&quot;", f);
+        else if (ch == '\'') fputs("&apos;", f);
+        else if (ch < 0x20 && ch != '\t' && ch != '\n' && ch != '\r') fputc('?', f);
+        else fputc(ch, f);
+    }
+}
+
+static int write_junit(const char *path, const mt_gate_result *r, const mt_gate_input *in) {
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        fprintf(stderr, "%s: %s: cannot write: %s\n", tool.name, path, strerror(errno));
+        return MT_EXIT_INPUT;
+    }
+    fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    fprintf(f, "<testsuites name=\"memtrace-gate\" tests=\"%zu\" failures=\"%zu\" errors=\"0\" time=\"0\">\n",
+            r->n_checks, r->failed);
+    fprintf(f,
+            "  <testsuite name=\"memtrace-gate\" tests=\"%zu\" failures=\"%zu\" errors=\"0\" skipped=\"0\" "
+            "time=\"0\">\n",
+            r->n_checks, r->failed);
+    fputs("    <properties>\n", f);
+    for (size_t i = 0; i < in->n_baseline; i++) {
+        fputs("      <property name=\"baseline\" value=\"", f);
+        xml_escaped(f, in->baseline[i]);
+        fputs("\"/>\n", f);
+    }
+    for (size_t i = 0; i < in->n_current; i++) {
+        fputs("      <property name=\"current\" value=\"", f);
+        xml_escaped(f, in->current[i]);
+        fputs("\"/>\n", f);
+    }
+    fputs("    </properties>\n", f);
+    for (size_t i = 0; i < r->n_checks; i++) {
+        const mt_gate_check *c = &r->checks[i];
+        fprintf(f, "    <testcase name=\"%s\" classname=\"memtrace-gate\" time=\"0\"", c->budget);
+        if (c->passed) {
+            fputs(">\n      <system-out>", f);
+            xml_escaped(f, c->summary);
+            fputs("</system-out>\n    </testcase>\n", f);
+            continue;
+        }
+        fputs(">\n      <failure type=\"budget exceeded\" message=\"", f);
+        xml_escaped(f, c->summary);
+        fputs("\">", f);
+        xml_escaped(f, c->details ? c->details : c->summary);
+        fputs("</failure>\n    </testcase>\n", f);
+    }
+    fputs("  </testsuite>\n</testsuites>\n", f);
+    if (fclose(f)) {
+        fprintf(stderr, "%s: %s: cannot write: %s\n", tool.name, path, strerror(errno));
+        return MT_EXIT_INPUT;
+    }
+    return MT_EXIT_OK;
+}
+
+int main(int argc, char **argv) {
+    mt_cli c;
+    mt_cli_init(&c, &tool, argc, argv);
+    const char *v, *policy_path = NULL, *junit = NULL, **base = NULL, **cur = NULL, **rule_files = NULL;
+    size_t n_base = 0, n_cur = 0, n_rules = 0;
+    int id, github = 0, quiet = 0;
+    while ((id = mt_cli_next(&c, &v)))
+        switch (id) {
+        case OPT_BASELINE: push(&c, &base, &n_base, v); break;
+        case OPT_CURRENT: push(&c, &cur, &n_cur, v); break;
+        case OPT_POLICY: policy_path = v; break;
+        case OPT_JUNIT: junit = v; break;
+        case OPT_GITHUB: github = 1; break;
+        case OPT_RULES: push(&c, &rule_files, &n_rules, v); break;
+        case OPT_QUIET: quiet = 1; break;
+        }
+    if (!n_base) mt_cli_usage_error(&c, "--baseline is required: the snapshot to compare with");
+    if (!n_cur) mt_cli_usage_error(&c, "--current is required: the snapshot of the run under test");
+    free(c.args);
+
+    mt_diag d;
+    mt_diag_clear(&d);
+    mt_gate_policy *policy = NULL;
+    mt_rules *rules = NULL;
+    int code = MT_EXIT_OK;
+    int rc = policy_path ? mt_gate_policy_load(policy_path, &policy, &d)
+                         : mt_gate_policy_parse("(default policy)", default_policy, sizeof default_policy - 1, &policy,
+                                                &d);
+    /* The policy is the caller's configuration: any fault in it, syntax
+     * included, is bad usage (2), like a bad option. */
+    if (rc) code = mt_cli_fail(tool.name, policy_path ? policy_path : "(default policy)", &d) ? MT_EXIT_USAGE : 0;
+    if (!code && rc == 0) {
+        if (mt_rules_new(&rules) ||
+            mt_rules_add(rules, "rules/default.yaml", mt_default_rules, mt_default_rules_len, &d)) {
+            code = mt_cli_fail(tool.name, "rules/default.yaml", &d);
+        }
+        for (size_t i = 0; !code && i < n_rules; i++)
+            if (mt_rules_add_file(rules, rule_files[i], &d)) code = mt_cli_fail(tool.name, rule_files[i], &d);
+    }
+    mt_gate_result r;
+    memset(&r, 0, sizeof r);
+    if (!code) {
+        mt_gate_input in = { base, n_base, cur, n_cur, rules, mt_cli_mem_available() };
+        if ((rc = mt_gate_run(policy, &in, &r, &d))) {
+            /* A budget the inputs cannot serve is a usage matter of the
+             * policy; a snapshot that cannot be read is bad input. */
+            code = mt_cli_fail(tool.name, d.file ? d.file : policy_path ? policy_path : "(default policy)", &d);
+        } else {
+            print_report(&r, &in, quiet);
+            if (github) print_github(&r);
+            code = mt_cli_finish(tool.name);
+            if (!code && junit) code = write_junit(junit, &r, &in);
+            if (!code && r.failed) code = MT_EXIT_FINDING;
+        }
+    }
+    mt_gate_result_free(&r);
+    mt_rules_free(rules);
+    mt_gate_policy_free(policy);
+    free(base);
+    free(cur);
+    free(rule_files);
+    return code;
+}

@@ -17,7 +17,7 @@ void mt_csv_put_str(FILE *out, const char *s, size_t n) {
     int quote = 0;
     for (size_t i = 0; i < n && !quote; i++) quote = s[i] == ',' || s[i] == '"' || s[i] == '\n' || s[i] == '\r';
     if (!quote) {
-        fwrite(s, 1, n, out);
+        if (n) fwrite(s, 1, n, out); /* an empty field may have no pointer */
         return;
     }
     fputc('"', out);

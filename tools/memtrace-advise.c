@@ -3,12 +3,10 @@
 #include <ctype.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "common/cli.h"
-
 
 enum { OPT_RULES = 1, OPT_NO_DEFAULT, OPT_FORMAT, OPT_FAIL_ON, OPT_AVAILABLE, OPT_TOP, OPT_LIST, OPT_SALVAGE };
 enum { FMT_TEXT, FMT_JSON, FMT_PYTHON };
@@ -43,7 +41,6 @@ typedef struct input {
     size_t n_gpus;
     mt_advice_list *advice;
 } input;
-
 
 /* BYTES with an optional unit; exits 2 naming the option otherwise. */
 static double parse_bytes(const mt_cli *c, const char *v) {

@@ -1,6 +1,5 @@
 /* memtrace-export: a snapshot in other systems' formats. */
 #include <errno.h>
-#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -47,14 +46,6 @@ static uint32_t parse_kinds(const mt_cli *c, const char *v) {
     }
     if (!mask) mt_cli_usage_error(c, "--kind needs a kind");
     return mask;
-}
-
-static void warn_reader_damage(const char *path, mt_reader *r) {
-    for (size_t i = 0; i < mt_reader_damage_count(r); i++) {
-        const mt_damage *d = mt_reader_damage(r, i);
-        mt_cli_warn(tool.name, path, "skipped %" PRIu64 " bytes at offset %" PRIu64 " (%s): %s", d->length, d->offset,
-                    mt_kind_name(d->kind), d->msg);
-    }
 }
 
 static FILE *open_out(const char *path) {
@@ -134,7 +125,8 @@ static int records(const char *in, int to, uint32_t mask, int salvage, const cha
                 fprintf(stderr, "%s: %s: use --salvage to read its intact blocks\n", tool.name, in);
         }
     }
-    if (salvage) warn_reader_damage(in, r);
+    for (size_t i = 0; salvage && i < mt_reader_damage_count(r); i++)
+        mt_cli_warn_one_damage(tool.name, in, mt_reader_damage(r, i));
     mt_reader_free(r);
     return code;
 }

@@ -402,7 +402,6 @@ static void print_json(const view *v, const char *file) {
     printf("\n");
 }
 
-
 static void print_csv(const view *v) {
     const mt_df_table *t = v->t;
     printf("frame,step,position,column,dtype,shallow_bytes,deep_bytes,share,distinct_bytes,null_count,"

@@ -1,7 +1,5 @@
 /* memtrace-gate: fail a build on a memory regression. */
 #include <errno.h>
-#include <inttypes.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include "common/cli.h"

@@ -403,6 +403,15 @@ const mt_block_info *mt_reader_block(const mt_reader *r, size_t i) { return i < 
 size_t mt_reader_damage_count(const mt_reader *r) { return r->ndamage; }
 const mt_damage *mt_reader_damage(const mt_reader *r, size_t i) { return i < r->ndamage ? &r->damage[i] : NULL; }
 
+int mt_damage_diag(const mt_damage *d, int code, mt_diag *diag) {
+    if (!diag) return code;
+    mt_diag_set(diag, code, "%s", d->msg);
+    diag->block = d->block;
+    diag->offset = (int64_t)d->offset;
+    diag->kind = d->kind;
+    return code;
+}
+
 /* ---- prefetch: decompressing ahead on a second thread ----
  *
  * The loader opens blocks one after the other and decodes their records;

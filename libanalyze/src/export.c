@@ -107,19 +107,9 @@ static void put_record(const walk *w, int kind, uint64_t seq, const void *rec) {
     fputs(w->json ? "}\n" : "\r\n", w->out);
 }
 
-static int damaged(mt_reader *r, mt_diag *diag) {
-    const mt_damage *d = mt_reader_damage(r, 0);
-    if (diag) {
-        diag->block = d->block;
-        diag->offset = (int64_t)d->offset;
-        diag->kind = d->kind;
-    }
-    return mt_diag_set(diag, MT_E_DAMAGED, "%s", d->msg);
-}
-
 /* Every record of the kinds in mask, block by block in file order. */
 static int each_record(mt_reader *r, uint32_t mask, int salvage, const walk *w, mt_diag *diag) {
-    if (!salvage && mt_reader_damage_count(r)) return damaged(r, diag);
+    if (!salvage && mt_reader_damage_count(r)) return mt_damage_diag(mt_reader_damage(r, 0), MT_E_DAMAGED, diag);
     mt_record rec;
     for (size_t b = 0; b < mt_reader_block_count(r); b++) {
         const mt_block_info *bi = mt_reader_block(r, b);
@@ -215,16 +205,6 @@ static void om_plain(const om *m, const char *name, double value) {
     om_sample(m, name, NULL, mt_str_c(NULL), NULL, mt_str_c(NULL), value);
 }
 
-static int om_meta(const om *m, const char *key, double *out) {
-    const mt_value *v = mt_snapshot_meta_get(m->s, key);
-    if (!v) return 0;
-    if (v->type == MT_VAL_UINT) *out = (double)v->v.u;
-    else if (v->type == MT_VAL_FLOAT) *out = v->v.f;
-    else if (v->type == MT_VAL_INT) *out = (double)v->v.i;
-    else return 0;
-    return 1;
-}
-
 static int om_gpu(const om *m, mt_diag *diag) {
     mt_gpu_device *dev;
     size_t n;
@@ -276,15 +256,15 @@ int mt_export_openmetrics(const mt_snapshot *s, uint32_t top_types, FILE *out, m
     om m = { out, s };
     const mt_graph *g = mt_snapshot_graph(s);
     double v;
-    if (om_meta(&m, "rss", &v)) {
+    if (mt_snapshot_meta_number(s, "rss", &v)) {
         om_family(&m, "memtrace_process_rss_bytes", "bytes", "Resident set size of the process at the snapshot.");
         om_plain(&m, "memtrace_process_rss_bytes", v);
     }
-    if (om_meta(&m, "tracemalloc_current", &v)) {
+    if (mt_snapshot_meta_number(s, "tracemalloc_current", &v)) {
         om_family(&m, "memtrace_tracemalloc_current_bytes", "bytes", "Memory tracemalloc traced at the snapshot.");
         om_plain(&m, "memtrace_tracemalloc_current_bytes", v);
     }
-    if (om_meta(&m, "tracemalloc_peak", &v)) {
+    if (mt_snapshot_meta_number(s, "tracemalloc_peak", &v)) {
         om_family(&m, "memtrace_tracemalloc_peak_bytes", "bytes", "Peak of the memory tracemalloc traced.");
         om_plain(&m, "memtrace_tracemalloc_peak_bytes", v);
     }

@@ -272,12 +272,9 @@ static const char *hb(double bytes, char *buf) {
     return mt_human_bytes(bytes > 0 ? (uint64_t)bytes : 0, buf);
 }
 
-/* "+1.5 MiB" / "-12 B". */
-static const char *signed_hb(double d, char *buf) {
-    char h[16];
-    mt_human_bytes((uint64_t)fabs(d), h);
-    snprintf(buf, 24, "%s%s", d < 0 ? "-" : d > 0 ? "+" : "", h);
-    return buf;
+/* The change from a to b, signed: "+1.5 MiB". */
+static const char *change(uint64_t a, uint64_t b, char *buf) {
+    return mt_signed_bytes((int64_t)(b - a), buf);
 }
 
 static int check_add(mt_gate_result *r, int b, double limit, double actual, size_t offenders, text *summary,
@@ -305,6 +302,12 @@ static int load(const char *path, mt_snapshot **s, mt_diag *diag) {
     return rc;
 }
 
+/* The last current snapshot serves growth, the peak and advice: loaded
+ * once, on first use, and freed by mt_gate_run. */
+static int last_current(const mt_gate_input *in, mt_snapshot **cur, mt_diag *diag) {
+    return *cur ? 0 : load(in->current[in->n_current - 1], cur, diag);
+}
+
 static double pct(double a, double b) {
     return a > 0 ? 100.0 * (b - a) / a : (b > a ? INFINITY : 0);
 }
@@ -330,7 +333,7 @@ static const allowance *allowance_of(const mt_gate_policy *p, const char *group)
 
 static void growth_line(text *t, const mt_diff_row *row) {
     char h1[16], h2[16], h3[24];
-    put(t, "%s: %s (%s -> %s", row->group, signed_hb((double)row->bytes_b - (double)row->bytes_a, h3),
+    put(t, "%s: %s (%s -> %s", row->group, change(row->bytes_a, row->bytes_b, h3),
         hb((double)row->bytes_a, h1), hb((double)row->bytes_b, h2));
     double p = pct((double)row->bytes_a, (double)row->bytes_b);
     if (isinf(p)) put(t, ", new)");
@@ -378,7 +381,7 @@ static int check_groups(const mt_gate_policy *p, const mt_diff *d, int b, mt_gat
                 else put(&sum, "%s%s %+.1f%%", k ? ", " : "", row->group, pc);
             } else {
                 put(&sum, "%s%s %s", k ? ", " : "", row->group,
-                    signed_hb((double)row->bytes_b - (double)row->bytes_a, h3));
+                    change(row->bytes_a, row->bytes_b, h3));
             }
         }
         if (n > 3) put(&sum, ", and %zu more", n - 3);
@@ -407,7 +410,7 @@ static int check_totals(const mt_gate_policy *p, const mt_diff *d, int b, mt_gat
     double actual = b == B_TOTAL_PERCENT ? pct(a, c) : delta;
     text sum = { 0 }, det = { 0 };
     char h1[16], h2[16], h3[24], hl[16];
-    put(&sum, "total %s", signed_hb(delta, h3));
+    put(&sum, "total %s", change(d->total.bytes_a, d->total.bytes_b, h3));
     if (isinf(pct(a, c))) put(&sum, " (from nothing)");
     else put(&sum, " (%+.1f%%)", pct(a, c));
     put(&sum, ": %s -> %s, ", hb(a, h1), hb(c, h2));
@@ -434,23 +437,20 @@ static int on_sample(void *arg, const void *rec) {
     return 0;
 }
 
-static int check_peak(const mt_gate_policy *p, const mt_gate_input *in, mt_gate_result *r, mt_diag *diag) {
+static int check_peak(const mt_gate_policy *p, const mt_gate_input *in, mt_snapshot **cur, mt_gate_result *r,
+                      mt_diag *diag) {
     double peak = 0;
     const char *where = NULL;
     for (size_t i = 0; i < in->n_current; i++) {
-        mt_snapshot *s;
-        int rc = load(in->current[i], &s, diag);
+        int last = i + 1 == in->n_current;
+        mt_snapshot *s = NULL;
+        int rc = last ? last_current(in, cur, diag) : load(in->current[i], &s, diag);
         if (rc) return rc;
+        if (last) s = *cur;
         peak_ctx c = { p->peak_series, strlen(p->peak_series), 0, 0 };
         rc = mt_snapshot_each(s, MT_KIND_SAMPLE, on_sample, &c, diag);
-        if (!c.found) {
-            const mt_value *v = mt_snapshot_meta_get(s, p->peak_series);
-            if (v && (v->type == MT_VAL_UINT || v->type == MT_VAL_FLOAT || v->type == MT_VAL_INT)) {
-                c.found = 1;
-                c.max = v->type == MT_VAL_UINT ? (double)v->v.u : v->type == MT_VAL_INT ? (double)v->v.i : v->v.f;
-            }
-        }
-        mt_snapshot_free(s);
+        if (!c.found) c.found = mt_snapshot_meta_number(s, p->peak_series, &c.max);
+        if (!last) mt_snapshot_free(s);
         if (rc) return rc;
         if (c.found && (!where || c.max > peak)) {
             peak = c.max;
@@ -527,12 +527,13 @@ static int check_leaks(const mt_gate_policy *p, const mt_gate_input *in, mt_gate
     return rc;
 }
 
-static int check_advice(const mt_gate_policy *p, const mt_gate_input *in, mt_gate_result *r, mt_diag *diag) {
+static int check_advice(const mt_gate_policy *p, const mt_gate_input *in, mt_snapshot **cur, mt_gate_result *r,
+                        mt_diag *diag) {
     const char *path = in->current[in->n_current - 1];
     if (!in->rules) return mt_diag_set(diag, MT_E_INVAL, "advice_severity needs rules and none were given");
-    mt_snapshot *s;
-    int rc = load(path, &s, diag);
+    int rc = last_current(in, cur, diag);
     if (rc) return rc;
+    const mt_snapshot *s = *cur;
     mt_df_table *t = NULL;
     mt_gpu_device *gpus = NULL;
     size_t n_gpus = 0;
@@ -570,7 +571,6 @@ static int check_advice(const mt_gate_policy *p, const mt_gate_input *in, mt_gat
     mt_advice_list_free(l);
     mt_gpu_devices_free(gpus, n_gpus);
     mt_df_table_free(t);
-    mt_snapshot_free(s);
     return rc;
 }
 
@@ -582,13 +582,13 @@ int mt_gate_run(const mt_gate_policy *p, const mt_gate_input *in, mt_gate_result
         return mt_diag_set(diag, MT_E_INVAL, "a gate needs a baseline and a current snapshot");
     if (!(out->checks = calloc(N_BUDGETS, sizeof *out->checks))) return mt_diag_set(diag, MT_E_NOMEM, "out of memory");
     int rc = 0;
+    mt_snapshot *cur = NULL;
     if (p->set[B_TOTAL_BYTES] || p->set[B_TOTAL_PERCENT] || p->set[B_GROUP_BYTES] || p->set[B_GROUP_PERCENT]) {
-        mt_snapshot *a = NULL, *b = NULL;
+        mt_snapshot *a = NULL;
         mt_diff d;
         memset(&d, 0, sizeof d);
-        if (!(rc = load(in->baseline[in->n_baseline - 1], &a, diag)) &&
-            !(rc = load(in->current[in->n_current - 1], &b, diag)))
-            rc = mt_diff_compute(a, b, p->by, &d, diag);
+        if (!(rc = load(in->baseline[in->n_baseline - 1], &a, diag)) && !(rc = last_current(in, &cur, diag)))
+            rc = mt_diff_compute(a, cur, p->by, &d, diag);
         if (!rc) {
             mt_diff_sort(&d, MT_DIFF_BY_DELTA);
             out->baseline_bytes = d.total.bytes_a;
@@ -600,11 +600,11 @@ int mt_gate_run(const mt_gate_policy *p, const mt_gate_input *in, mt_gate_result
             if (p->set[k]) rc = check_groups(p, &d, k, out);
         mt_diff_free(&d);
         mt_snapshot_free(a);
-        mt_snapshot_free(b);
     }
-    if (!rc && p->set[B_PEAK_BYTES]) rc = check_peak(p, in, out, diag);
+    if (!rc && p->set[B_PEAK_BYTES]) rc = check_peak(p, in, &cur, out, diag);
     if (!rc && p->set[B_LEAK_CONFIDENCE]) rc = check_leaks(p, in, out, diag);
-    if (!rc && p->set[B_ADVICE_SEVERITY]) rc = check_advice(p, in, out, diag);
+    if (!rc && p->set[B_ADVICE_SEVERITY]) rc = check_advice(p, in, &cur, out, diag);
+    mt_snapshot_free(cur);
     if (rc == MT_E_NOMEM && diag && !diag->msg[0]) mt_diag_set(diag, rc, "out of memory");
     if (rc) mt_gate_result_free(out);
     return rc;

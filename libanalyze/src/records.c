@@ -3,6 +3,7 @@
  * marked those it refused, so only blocks still marked intact are read. */
 #include <stdlib.h>
 #include <string.h>
+#include "array.h"
 #include "snapshot_impl.h"
 
 uint64_t mt_snapshot_count(const mt_snapshot *s, mt_kind kind) {
@@ -36,13 +37,7 @@ typedef struct gpu_list {
 
 static int on_gpu_device(void *arg, const void *rec) {
     gpu_list *g = arg;
-    if (g->n == g->cap) {
-        size_t nc = g->cap ? g->cap * 2 : 4;
-        mt_gpu_device *nd = realloc(g->dev, nc * sizeof *nd);
-        if (!nd) return MT_E_NOMEM;
-        g->dev = nd;
-        g->cap = nc;
-    }
+    if (mt__grow((void **)&g->dev, &g->cap, g->n, sizeof *g->dev)) return MT_E_NOMEM;
     mt_gpu_device *d = &g->dev[g->n];
     *d = *(const mt_gpu_device *)rec;
     /* The record's strings live in the reader's block buffer. */

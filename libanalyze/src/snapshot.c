@@ -528,15 +528,8 @@ static void finish_strings(mt_snapshot *s) {
 static int load(loader *L) {
     mt_snapshot *s = L->s;
     mt_reader *r = L->r;
-    if (mt_reader_damage_count(r) && !(L->flags & MT_LOAD_SALVAGE)) {
-        const mt_damage *d = mt_reader_damage(r, 0);
-        if (L->diag) {
-            L->diag->block = d->block;
-            L->diag->offset = (int64_t)d->offset;
-            L->diag->kind = d->kind;
-        }
-        return mt_diag_set(L->diag, MT_E_DAMAGED, "%s", d->msg);
-    }
+    if (mt_reader_damage_count(r) && !(L->flags & MT_LOAD_SALVAGE))
+        return mt_damage_diag(mt_reader_damage(r, 0), MT_E_DAMAGED, L->diag);
     int rc;
     if ((rc = each_block(L, MT_KIND_META, on_meta, meta_mark, meta_undo)) ||
         (rc = each_block(L, MT_KIND_TYPE, on_type, NULL, NULL)))
@@ -664,6 +657,16 @@ const mt_value *mt_snapshot_meta_get(const mt_snapshot *s, const char *key) {
     for (size_t i = s->n_meta; i-- > 0;)
         if (s->meta[i].key.len == n && memcmp(s->meta[i].key.ptr, key, n) == 0) return &s->meta[i].value;
     return NULL;
+}
+
+int mt_snapshot_meta_number(const mt_snapshot *s, const char *key, double *out) {
+    const mt_value *v = mt_snapshot_meta_get(s, key);
+    if (!v) return 0;
+    if (v->type == MT_VAL_UINT) *out = (double)v->v.u;
+    else if (v->type == MT_VAL_INT) *out = (double)v->v.i;
+    else if (v->type == MT_VAL_FLOAT) *out = v->v.f;
+    else return 0;
+    return 1;
 }
 
 size_t mt_snapshot_kind_stats(const mt_snapshot *s, const mt_kind_stat **out) {

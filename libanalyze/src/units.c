@@ -24,6 +24,13 @@ const char *mt_human_bytes(uint64_t n, char *buf) {
     return buf;
 }
 
+const char *mt_signed_bytes(int64_t n, char *buf) {
+    char h[16];
+    mt_human_bytes(n < 0 ? (uint64_t)0 - (uint64_t)n : (uint64_t)n, h);
+    snprintf(buf, 24, "%s%s", n < 0 ? "-" : n > 0 ? "+" : "", h);
+    return buf;
+}
+
 int mt_parse_size(const char *s, double *out) {
     static const struct { const char *unit; double scale; } units[] = {
         { "", 1 }, { "B", 1 }, { "KB", 1e3 }, { "MB", 1e6 }, { "GB", 1e9 }, { "TB", 1e12 },

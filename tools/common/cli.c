@@ -147,27 +147,25 @@ void mt_cli_warn(const char *tool, const char *file, const char *fmt, ...) {
     va_end(ap);
 }
 
+void mt_cli_warn_one_damage(const char *tool, const char *file, const mt_damage *d) {
+    char what[320], size[16];
+    mt_diag where;
+    mt_diag_clear(&where);
+    mt_damage_diag(d, d->code, &where);
+    mt_diag_format(&where, what, sizeof what);
+    if (d->records)
+        mt_cli_warn(tool, file, "salvage: %s; dropped %s %" PRIu64 "..%" PRIu64 " (%" PRIu64 " records, %s)", what,
+                    mt_kind_name(d->kind), d->first, d->first + d->records - 1, d->records,
+                    mt_human_bytes(d->length, size));
+    else if (d->length)
+        mt_cli_warn(tool, file, "salvage: %s; skipped %s", what, mt_human_bytes(d->length, size));
+    else
+        mt_cli_warn(tool, file, "salvage: %s", what);
+}
+
 void mt_cli_warn_damage(const char *tool, const char *file, const mt_snapshot *s) {
     size_t n = mt_snapshot_damage_count(s);
-    for (size_t i = 0; i < n; i++) {
-        const mt_damage *d = mt_snapshot_damage(s, i);
-        char what[320], size[16];
-        mt_diag where;
-        mt_diag_clear(&where);
-        where.block = d->block;
-        where.offset = (int64_t)d->offset;
-        where.kind = d->kind;
-        mt_diag_set(&where, d->code, "%s", d->msg);
-        mt_diag_format(&where, what, sizeof what);
-        if (d->records)
-            mt_cli_warn(tool, file, "salvage: %s; dropped %s %" PRIu64 "..%" PRIu64 " (%" PRIu64 " records, %s)",
-                        what, mt_kind_name(d->kind), d->first, d->first + d->records - 1, d->records,
-                        mt_human_bytes(d->length, size));
-        else if (d->length)
-            mt_cli_warn(tool, file, "salvage: %s; skipped %s", what, mt_human_bytes(d->length, size));
-        else
-            mt_cli_warn(tool, file, "salvage: %s", what);
-    }
+    for (size_t i = 0; i < n; i++) mt_cli_warn_one_damage(tool, file, mt_snapshot_damage(s, i));
     if (mt_snapshot_lost_objects(s))
         mt_cli_warn(tool, file, "salvage: %" PRIu64 " objects lost; kept as <lost> placeholders",
                     mt_snapshot_lost_objects(s));
@@ -284,13 +282,6 @@ int mt_cli_finish(const char *tool) {
         return MT_EXIT_INPUT;
     }
     return MT_EXIT_OK;
-}
-
-const char *mt_signed_bytes(int64_t n, char *buf) {
-    char h[16];
-    mt_human_bytes(n < 0 ? (uint64_t)0 - (uint64_t)n : (uint64_t)n, h);
-    snprintf(buf, 24, "%s%s", n < 0 ? "-" : n > 0 ? "+" : "", h);
-    return buf;
 }
 
 int mt_cli_choice(const mt_cli *c, const char *opt, const char *value, const char *const *choices) {

@@ -70,6 +70,10 @@ int mt_cli_fail(const char *tool, const char *file, const mt_diag *diag);
 /* Prints "TOOL: FILE: warning: ..." to stderr. */
 void mt_cli_warn(const char *tool, const char *file, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* Reports one damaged stretch a salvage skipped: where, what is wrong and
+ * which records were dropped. */
+void mt_cli_warn_one_damage(const char *tool, const char *file, const mt_damage *d);
+
 /* Reports what a salvage load left out, one warning per damaged stretch. */
 void mt_cli_warn_damage(const char *tool, const char *file, const mt_snapshot *s);
 
@@ -103,9 +107,6 @@ int mt_cli_load(const char *tool, const char *path, unsigned flags, int salvage,
 /* Flushes standard output. @return MT_EXIT_OK, or MT_EXIT_INPUT with a
  * message when the output could not be written (a full disk). */
 int mt_cli_finish(const char *tool);
-
-/* "+1.5 KiB", "-12 B", "0 B". buf needs 24 bytes. */
-const char *mt_signed_bytes(int64_t n, char *buf);
 
 /* MemAvailable from /proc/meminfo, in bytes; 0 when unknown. */
 double mt_cli_mem_available(void);

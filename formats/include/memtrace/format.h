@@ -477,6 +477,10 @@ const mt_block_info *mt_reader_block(const mt_reader *r, size_t i);
 size_t mt_reader_damage_count(const mt_reader *r);
 const mt_damage *mt_reader_damage(const mt_reader *r, size_t i);
 
+/* Fills diag from d: its block, offset, kind and message, under code.
+ * @return code, so that a failing path can end in a return of it. */
+int mt_damage_diag(const mt_damage *d, int code, mt_diag *diag);
+
 /* Records a damaged block found by a caller (a record that fails a check
  * only the caller can make, such as a reference past the last object):
  * marks block i damaged and lists it. */

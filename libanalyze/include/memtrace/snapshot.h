@@ -96,6 +96,9 @@ size_t mt_snapshot_meta_count(const mt_snapshot *s);
 const mt_meta *mt_snapshot_meta(const mt_snapshot *s, size_t i);
 /* The value of the last meta entry named key, or NULL. */
 const mt_value *mt_snapshot_meta_get(const mt_snapshot *s, const char *key);
+/* The last meta entry named key as a number: 1 and *out when it is an
+ * integer or a float, else 0. */
+int mt_snapshot_meta_number(const mt_snapshot *s, const char *key, double *out);
 
 /* Per-kind counts: kinds 1..MT_KIND_MAX, then 0 for unknown kinds; only
  * kinds present in the file. */

@@ -12,6 +12,10 @@ extern "C" {
  * returns buf. */
 const char *mt_human_bytes(uint64_t n, char *buf);
 
+/* "+1.5 KiB", "-12 B", "0 B": a change in size. buf needs 24 bytes;
+ * returns buf. */
+const char *mt_signed_bytes(int64_t n, char *buf);
+
 /* Parses a number with an optional size unit after it (spaces allowed
  * between): B, KB, MB, GB, TB (powers of 1000), KiB, MiB, GiB, TiB
  * (powers of 1024). "1.5 GiB", "500000", "64KB".

@@ -1,5 +1,5 @@
 /* Text the tools build: a growing buffer, and paths to roots written as
- * people read them, shared by memtrace-graph and memtrace-leaks. */
+ * people read them (mt_path_format), shared by memtrace-graph and memtrace-leaks. */
 #ifndef MT_CLI_PATHS_H
 #define MT_CLI_PATHS_H
 
@@ -16,10 +16,8 @@ void sb_put(sbuf *b, const char *s, size_t n);
 void sb_str(sbuf *b, mt_str s);
 void sb_cstr(sbuf *b, const char *s);
 
-/* Appends path p of snapshot s (loaded with labels) as
- * "module app → _SESSIONS['u42'] → Session.payload": a __dict__ hop is
- * folded into the attribute after it, subscripts stick to what they
- * index, an unlabelled hop shows the type it reaches as "<type>". */
+/* Appends path p of snapshot s (loaded with labels) as mt_path_format()
+ * writes it; exits 3 when memory runs out. */
 void mt_cli_render_path(sbuf *b, const mt_snapshot *s, const mt_path *p);
 
 #endif

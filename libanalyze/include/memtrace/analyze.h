@@ -17,5 +17,6 @@
 #include "memtrace/units.h"
 #include "memtrace/export.h"
 #include "memtrace/gate.h"
+#include "memtrace/plot.h"
 
 #endif

@@ -77,6 +77,13 @@ int mt_path_to_root(const mt_graph *g, uint32_t target, mt_path *path, mt_diag *
 /* Frees path's arrays and empties it. Safe on an empty path. */
 void mt_path_free(mt_path *path);
 
+/* Path p of snapshot s (loaded with labels) as people read it:
+ * "module app → _SESSIONS['u42'] → Session.payload". A __dict__ hop is
+ * folded into the attribute after it, subscripts stick to what they index,
+ * an unlabelled hop shows the type it reaches as "<type>".
+ * @return a NUL-terminated string to free(), or NULL when memory ran out. */
+char *mt_path_format(const mt_snapshot *s, const mt_path *p);
+
 /* One strongly connected component with a cycle in it. */
 typedef struct mt_cycle {
     uint32_t comp;      /* component number (mt_cycles.comp) */

@@ -1,0 +1,62 @@
+/* Pictures of snapshots, drawn by gnuplot: each plot kind writes its data
+ * (tab-separated, one block per series) and a readable gnuplot script that
+ * draws it. Running gnuplot is the caller's business; the script names the
+ * image and the data by the names in mt_plot_opts, so it is meant to run
+ * from the directory that holds them. Given the same inputs and options
+ * the script and the data are the same bytes: no time, no absolute path. */
+#ifndef MEMTRACE_PLOT_H
+#define MEMTRACE_PLOT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include "memtrace/diff.h"
+#include "memtrace/errors.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum mt_plot_format { MT_PLOT_PNG = 0, MT_PLOT_SVG } mt_plot_format;
+
+typedef struct mt_plot_opts {
+    mt_plot_format format;
+    const char *image;      /* the output's name as the script writes it ("out.png") */
+    const char *data;       /* the data file's name as the script reads it ("out.dat") */
+    unsigned width, height; /* pixels; 0: sized by the content (one bar row per 18 px) */
+    uint32_t top;           /* groups, frames or bars shown; 0: the kind's default */
+    mt_group_by by;         /* diff: what the bars group by */
+    const char *title;      /* NULL: the kind's own title */
+} mt_plot_opts;
+
+/* Every kind draws from snapshot paths, loaded one at a time. */
+typedef struct mt_plot_kind {
+    const char *name;       /* "timeline" */
+    const char *files;      /* the files it takes, for usage: "FILE..." */
+    size_t min_files, max_files;
+    uint32_t default_top;   /* 0: --top does not apply */
+    const char *summary;    /* one line */
+    int (*write)(const struct mt_plot_kind *k, const char *const *paths, size_t n, const mt_plot_opts *o, FILE *script,
+                 FILE *data, mt_diag *diag);
+} mt_plot_kind;
+
+/* The kinds, in the order help lists them; *n is set to their number. */
+const mt_plot_kind *mt_plot_kinds(size_t *n);
+
+/* The kind named name, or NULL. */
+const mt_plot_kind *mt_plot_kind_find(const char *name);
+
+/* Loads paths (n within the kind's min_files..max_files) and writes the
+ * gnuplot script to script and its data to data.
+ * @return 0, or MT_E_INVAL (a wrong number of files, or an option the kind
+ *         cannot use), the loads' errors (diag->file names the snapshot),
+ *         MT_E_NOTFOUND (a snapshot lacks what the kind draws: samples,
+ *         objects, references, frames; the message says which),
+ *         MT_E_NOMEM, MT_E_IO (a stream could not be written). */
+int mt_plot_write(const mt_plot_kind *kind, const char *const *paths, size_t n, const mt_plot_opts *o, FILE *script,
+                  FILE *data, mt_diag *diag);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

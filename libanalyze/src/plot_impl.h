@@ -1,0 +1,74 @@
+/* What the plot kinds share: the script and data writer. */
+#ifndef MT_PLOT_IMPL_H
+#define MT_PLOT_IMPL_H
+
+#include <stdio.h>
+#include "memtrace/plot.h"
+
+/* One plot being written. */
+typedef struct mt_pw {
+    FILE *gp, *dat;
+    const mt_plot_opts *o;
+    const mt_plot_kind *kind;
+    int blocks;             /* data blocks begun */
+} mt_pw;
+
+/* Starts the script: what drew it, from which files (base names only, so
+ * that the script does not depend on where they were), the terminal at
+ * width x height unless the options set a size, the output, the data's
+ * separator and the colours. */
+void mt_pw_begin(mt_pw *w, const mt_plot_kind *k, const mt_plot_opts *o, const char *const *paths, size_t n,
+                 FILE *gp, FILE *dat, unsigned width, unsigned height);
+
+/* Writes s as a gnuplot single-quoted string: quotes doubled, control
+ * characters as spaces, invalid UTF-8 as '?', so that any type or column
+ * name is safe in the script and in an SVG. */
+void mt_pw_quote(FILE *f, const char *s, size_t n);
+
+/* `set title '...'`: the options' title when given, else fmt. */
+void mt_pw_title(mt_pw *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Writes a label as a data field: as mt_pw_quote cleans it, '"' as '\'',
+ * and names longer than 56 characters shortened in the middle. */
+void mt_pw_field(FILE *f, const char *s, size_t n);
+
+/* Begins the next data block (blocks are apart by two blank lines, which
+ * gnuplot's `index` counts) with a comment line naming its columns.
+ * @return the block's index. */
+int mt_pw_block(mt_pw *w, const char *columns);
+
+/* The binary unit the largest magnitude reads best in, its divisor in
+ * *div: "B", "KiB", "MiB", "GiB", "TiB". */
+const char *mt_pw_unit(double max_abs, double *div);
+
+/* Base name of a path, for labels. */
+const char *mt_pw_base(const char *path);
+
+/* A snapshot's label for legends: its meta label, else the base name of path. */
+void mt_pw_file_label(FILE *f, const mt_snapshot *s, const char *path);
+
+/* Horizontal bars, one row a group, the first row on top (y = rows - 1):
+ * the y range follows from rows. xmin and xmax (in the unit) leave room for
+ * the value labels at the bars' ends. */
+void mt_pw_bars_axes(mt_pw *w, size_t rows, double xmin, double xmax, const char *unit,
+                     const char *xlabel);
+
+/* Height of a picture of rows bar rows, in pixels. */
+unsigned mt_pw_bars_height(size_t rows);
+
+/* Finishes: MT_E_IO when either stream failed. */
+int mt_pw_end(mt_pw *w, mt_diag *diag);
+
+/* The kinds. */
+int mt_plot_timeline(const mt_plot_kind *k, const char *const *paths, size_t n, const mt_plot_opts *o, FILE *gp,
+                     FILE *dat, mt_diag *diag);
+int mt_plot_diff(const mt_plot_kind *k, const char *const *paths, size_t n, const mt_plot_opts *o, FILE *gp, FILE *dat,
+                 mt_diag *diag);
+int mt_plot_frames(const mt_plot_kind *k, const char *const *paths, size_t n, const mt_plot_opts *o, FILE *gp,
+                   FILE *dat, mt_diag *diag);
+int mt_plot_leaks(const mt_plot_kind *k, const char *const *paths, size_t n, const mt_plot_opts *o, FILE *gp, FILE *dat,
+                  mt_diag *diag);
+int mt_plot_retained(const mt_plot_kind *k, const char *const *paths, size_t n, const mt_plot_opts *o, FILE *gp,
+                     FILE *dat, mt_diag *diag);
+
+#endif

@@ -16,7 +16,7 @@ static const mt_opt opts[] = {
     { OPT_OUTPUT, 'o', "output", "OUT.png|OUT.svg", "the picture to write (required); its script and data go beside it" },
     { OPT_FORMAT, 'f', "format", "png|svg", "the picture's format (default: from the output's extension)" },
     { OPT_TOP, 'n', "top", "N", "groups, frames or objects to show (default: the kind's, listed below)" },
-    { OPT_BY, 0, "by", "type|module|site|traceback|column|device", "diff: what the bars group by (default: type)" },
+    { OPT_BY, 0, "by", "GROUP", "diff: type, module, site, traceback, column or device (default: type)" },
     { OPT_SIZE, 0, "size", "WxH", "the picture's size in pixels (default: sized to what it shows)" },
     { OPT_TITLE, 't', "title", "TEXT", "the title instead of the kind's own" },
     { OPT_KEEP, 'k', "keep-script", NULL, "keep OUT.gp and OUT.dat to restyle and draw again with gnuplot" },
@@ -45,6 +45,7 @@ static char *kinds_epilog(void) {
         p += sprintf(p, "\n  %-26s %s", head, k[i].summary);
         if (k[i].default_top) p += sprintf(p, " (top %u)", k[i].default_top);
     }
+    strcpy(p, "\n");
     return s;
 }
 
@@ -188,7 +189,7 @@ int main(int argc, char **argv) {
         }
         return MT_EXIT_INPUT;
     }
-    mt_diag d;
+    mt_diag d = { .file = NULL };
     mt_diag_clear(&d);
     int rc = mt_plot_write(kind, (const char *const *)c.args + 1, (size_t)c.nargs - 1, &o, gp, dat, &d);
     int bad_close = fclose(gp) | fclose(dat);
@@ -211,7 +212,7 @@ int main(int argc, char **argv) {
         int e = errno;
         fprintf(stderr, "%s: cannot run %s: %s\n", tool.name, gnuplot, strerror(e));
         if (e == ENOENT)
-            fprintf(stderr, "%s: memtrace-plot draws with gnuplot at run time; install it (Debian: apt-get install "
+            fprintf(stderr, "%s: the pictures are drawn by gnuplot at run time: install it (Debian: apt-get install "
                             "gnuplot-nox) or name it with --gnuplot\n",
                     tool.name);
         fprintf(stderr, "%s: kept %s and %s: run 'gnuplot %s' in %s to draw %s\n", tool.name, script, data,

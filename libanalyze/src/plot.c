@@ -74,7 +74,7 @@ void mt_pw_begin(mt_pw *w, const mt_plot_kind *k, const mt_plot_opts *o, const c
     fprintf(gp, " (tab-separated; blocks are read with 'index').\n"
                 "# Restyle it and draw again, from this directory: gnuplot THIS-FILE\n\n");
     if (o->format == MT_PLOT_SVG)
-        fprintf(gp, "set terminal svg size %u,%u dynamic noenhanced font 'sans,11' background '#ffffff'\n", width, height);
+        fprintf(gp, "set terminal svg size %u,%u noenhanced font 'sans,11' background '#ffffff'\n", width, height);
     else
         fprintf(gp, "set terminal pngcairo size %u,%u noenhanced font 'sans,10' background '#ffffff'\n", width, height);
     fprintf(gp, "set output ");
@@ -177,12 +177,6 @@ const char *mt_pw_unit(double max_abs, double *div) {
     }
     *div = d;
     return units[u];
-}
-
-void mt_pw_file_label(FILE *f, const mt_snapshot *s, const char *path) {
-    const mt_value *v = mt_snapshot_meta_get(s, "label");
-    if (v && v->type == MT_VAL_STR && v->v.s.len) mt_pw_field(f, v->v.s.ptr, v->v.s.len);
-    else mt_pw_field(f, mt_pw_base(path), strlen(mt_pw_base(path)));
 }
 
 unsigned mt_pw_bars_height(size_t rows) {

@@ -64,10 +64,10 @@ int mt_plot_diff(const mt_plot_kind *k, const char *const *paths, size_t n, cons
 
     /* The largest changes either way, then shown growth first. */
     uint32_t top = o->top ? o->top : k->default_top;
-    qsort(d.rows, d.n_rows, sizeof *d.rows, by_abs_delta);
+    if (d.n_rows) qsort(d.rows, d.n_rows, sizeof *d.rows, by_abs_delta);
     size_t rows = 0;
     while (rows < d.n_rows && rows < top && delta_of(&d.rows[rows])) rows++;
-    qsort(d.rows, rows, sizeof *d.rows, by_delta);
+    if (rows) qsort(d.rows, rows, sizeof *d.rows, by_delta);
 
     double lo = 0, hi = 0;
     for (size_t i = 0; i < rows; i++) {
@@ -100,15 +100,24 @@ int mt_plot_diff(const mt_plot_kind *k, const char *const *paths, size_t n, cons
         bar_range(lo / div, hi / div, &xmin, &xmax);
         fprintf(gp, "unit = %.1f\n", div);
         mt_pw_bars_axes(&w, rows, xmin, xmax, unit, "bytes gained");
-        fprintf(gp,
-                "plot '%1$s' index 0 using (0):($2 > 0 ? $1 : 1/0):(0):($2/unit):($1-0.4):($1+0.4) with boxxyerror lc 3 "
-                "title 'grew', \\\n"
-                "     '%1$s' index 0 using (0):($2 < 0 ? $1 : 1/0):($2/unit):(0):($1-0.4):($1+0.4) with boxxyerror lc 5 "
-                "title 'shrank', \\\n"
-                "     '%1$s' index 0 using ($2 > 0 ? $2/unit : 1/0):1:8 with labels left offset 0.6,0 font ',9', \\\n"
-                "     '%1$s' index 0 using ($2 < 0 ? $2/unit : 1/0):1:8 with labels right offset -0.6,0 font ',9', \\\n"
-                "     '%1$s' index 0 using (0):1:(''):ytic(7) with labels\n",
-                o->data);
+        /* A side with no bars gets no clauses: gnuplot 5.4 crashes on a
+         * 'with labels' whose every point is undefined. */
+        fprintf(gp, "plot '%s' index 0 using (0):1:(''):ytic(7) with labels", o->data);
+        if (hi > 0)
+            fprintf(gp,
+                    ", \\\n     '%1$s' index 0 using (0):($2 > 0 ? $1 : 1/0):(0):($2/unit):($1-0.4):($1+0.4) "
+                    "with boxxyerror lc 3 title 'grew'"
+                    ", \\\n     '%1$s' index 0 using ($2 > 0 ? $2/unit : 1/0):1:8 with labels left offset 0.6,0 "
+                    "font ',9'",
+                    o->data);
+        if (lo < 0)
+            fprintf(gp,
+                    ", \\\n     '%1$s' index 0 using (0):($2 < 0 ? $1 : 1/0):($2/unit):(0):($1-0.4):($1+0.4) "
+                    "with boxxyerror lc 5 title 'shrank'"
+                    ", \\\n     '%1$s' index 0 using ($2 < 0 ? $2/unit : 1/0):1:8 with labels right offset -0.6,0 "
+                    "font ',9'",
+                    o->data);
+        fputc('\n', gp);
     }
     rc = mt_pw_end(&w, diag);
 out:
@@ -211,27 +220,30 @@ static const char *verdict_name(mt_leak_verdict v) {
     }
 }
 
-static const mt_leak_group *sort_groups;
-static size_t sort_last;
+/* A group with what it is ranked by, so that sorting needs no state. */
+typedef struct ranked {
+    const mt_leak_group *g;
+    int64_t gained;              /* objects, first to last snapshot */
+    uint64_t last;
+} ranked;
 
 /* Suspects first (most confident first), then the most objects gained,
  * then the most objects. */
 static int by_interest(const void *a, const void *b) {
-    const mt_leak_group *x = &sort_groups[*(const size_t *)a], *y = &sort_groups[*(const size_t *)b];
-    int sx = x->verdict == MT_LEAK_SUSPECT, sy = y->verdict == MT_LEAK_SUSPECT;
+    const ranked *x = a, *y = b;
+    int sx = x->g->verdict == MT_LEAK_SUSPECT, sy = y->g->verdict == MT_LEAK_SUSPECT;
     if (sx != sy) return sy - sx;
-    if (sx && x->confidence != y->confidence) return x->confidence > y->confidence ? -1 : 1;
-    int64_t gx = (int64_t)(x->count[sort_last] - x->count[0]), gy = (int64_t)(y->count[sort_last] - y->count[0]);
-    if (gx != gy) return gx > gy ? -1 : 1;
-    if (x->count[sort_last] != y->count[sort_last]) return x->count[sort_last] > y->count[sort_last] ? -1 : 1;
-    return strcmp(x->type, y->type);
+    if (sx && x->g->confidence != y->g->confidence) return x->g->confidence > y->g->confidence ? -1 : 1;
+    if (x->gained != y->gained) return x->gained > y->gained ? -1 : 1;
+    if (x->last != y->last) return x->last > y->last ? -1 : 1;
+    return strcmp(x->g->type, y->g->type);
 }
 
 int mt_plot_leaks(const mt_plot_kind *k, const char *const *paths, size_t n, const mt_plot_opts *o, FILE *gp, FILE *dat,
                   mt_diag *diag) {
     mt_leaks L = { 0 };
     mt_snapshot *last = NULL;
-    size_t *order = NULL;
+    ranked *order = NULL;
     int rc = mt_leaks_compute(paths, n, 0, NULL, &L, &last, diag);
     if (rc) return rc;
     if (!L.n_groups) {
@@ -242,9 +254,10 @@ int mt_plot_leaks(const mt_plot_kind *k, const char *const *paths, size_t n, con
         rc = mt_diag_set(diag, MT_E_NOMEM, "no memory for %zu groups", L.n_groups);
         goto out;
     }
-    for (size_t i = 0; i < L.n_groups; i++) order[i] = i;
-    sort_groups = L.groups;
-    sort_last = n - 1;
+    for (size_t i = 0; i < L.n_groups; i++) {
+        const mt_leak_group *g = &L.groups[i];
+        order[i] = (ranked){ g, (int64_t)(g->count[n - 1] - g->count[0]), g->count[n - 1] };
+    }
     qsort(order, L.n_groups, sizeof *order, by_interest);
     size_t shown = o->top ? o->top : k->default_top;
     if (shown > L.n_groups) shown = L.n_groups;
@@ -260,12 +273,12 @@ int mt_plot_leaks(const mt_plot_kind *k, const char *const *paths, size_t n, con
     mt_pw_block(&w, "snapshot\tobjects of each type shown (the plot's legend order)");
     for (size_t s = 0; s < n; s++) {
         fprintf(dat, "%zu", s);
-        for (size_t i = 0; i < shown; i++) fprintf(dat, "\t%" PRIu64, L.groups[order[i]].count[s]);
+        for (size_t i = 0; i < shown; i++) fprintf(dat, "\t%" PRIu64, order[i].g->count[s]);
         fputc('\n', dat);
     }
     fprintf(gp, "plot");
     for (size_t i = 0; i < shown; i++) {
-        const mt_leak_group *gr = &L.groups[order[i]];
+        const mt_leak_group *gr = order[i].g;
         char title[600];
         const char *v = verdict_name(gr->verdict);
         if (gr->verdict == MT_LEAK_SUSPECT)
@@ -283,7 +296,7 @@ int mt_plot_leaks(const mt_plot_kind *k, const char *const *paths, size_t n, con
     /* Generation 0 is whatever the first snapshot held; the later ones
      * are where a leak shows, as a band every generation adds to. */
     uint64_t gen0 = 0;
-    for (size_t i = 0; i < shown; i++) gen0 += L.groups[order[i]].survivors[0];
+    for (size_t i = 0; i < shown; i++) gen0 += order[i].g->survivors[0];
     fprintf(gp, "set title 'Objects of the last snapshot by the snapshot they first appeared in "
                 "(stacked; %" PRIu64 " from the first left out)'\n",
             gen0);
@@ -293,7 +306,7 @@ int mt_plot_leaks(const mt_plot_kind *k, const char *const *paths, size_t n, con
         uint64_t sum = 0;
         fprintf(dat, "%zu\t0", gen);
         for (size_t i = 0; i < shown; i++) {
-            sum += L.groups[order[i]].survivors[gen];
+            sum += order[i].g->survivors[gen];
             fprintf(dat, "\t%" PRIu64, sum);
         }
         fputc('\n', dat);

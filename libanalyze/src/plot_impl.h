@@ -44,9 +44,6 @@ const char *mt_pw_unit(double max_abs, double *div);
 /* Base name of a path, for labels. */
 const char *mt_pw_base(const char *path);
 
-/* A snapshot's label for legends: its meta label, else the base name of path. */
-void mt_pw_file_label(FILE *f, const mt_snapshot *s, const char *path);
-
 /* Horizontal bars, one row a group, the first row on top (y = rows - 1):
  * the y range follows from rows. xmin and xmax (in the unit) leave room for
  * the value labels at the bars' ends. */

@@ -232,7 +232,7 @@ int mt_plot_timeline(const mt_plot_kind *k, const char *const *paths, size_t n, 
     }
     /* Samples count from their process's start; snapshots from the first. */
     if (sampled) t0 = fmin(t0, 0);
-    qsort(T.st, T.nst, sizeof *T.st, by_time);
+    if (T.nst) qsort(T.st, T.nst, sizeof *T.st, by_time);
     double span = (t1 - t0) / 1e9, tdiv = 1;
     const char *tunit = "s";
     if (span > 2 * 3600) tdiv = 3600, tunit = "h";
@@ -315,17 +315,21 @@ static int seg_by_bytes(const void *a, const void *b) {
     return seg_by_name(a, b);
 }
 
-static const mt_df_table *sort_table;
-
 static uint64_t frame_bytes(const mt_df_frame_info *f) {
     return f->rec.deep_bytes ? f->rec.deep_bytes : f->rec.shallow_bytes;
 }
 
+/* A frame with its bytes, so that sorting needs no state. */
+typedef struct frame_rank {
+    const mt_df_frame_info *f;
+    uint64_t bytes;
+    size_t index;
+} frame_rank;
+
 static int frame_by_bytes(const void *a, const void *b) {
-    const mt_df_frame_info *x = &sort_table->frames[*(const size_t *)a], *y = &sort_table->frames[*(const size_t *)b];
-    uint64_t bx = frame_bytes(x), by = frame_bytes(y);
-    if (bx != by) return bx > by ? -1 : 1;
-    return (*(const size_t *)a > *(const size_t *)b) - (*(const size_t *)a < *(const size_t *)b);
+    const frame_rank *x = a, *y = b;
+    if (x->bytes != y->bytes) return x->bytes > y->bytes ? -1 : 1;
+    return (x->index > y->index) - (x->index < y->index);
 }
 
 static uint64_t col_bytes(const mt_df_col_info *c) { return c->rec.deep_bytes ? c->rec.deep_bytes : c->rec.shallow_bytes; }
@@ -343,7 +347,7 @@ int mt_plot_frames(const mt_plot_kind *k, const char *const *paths, size_t n, co
     enum { NAMED = 8 };
     mt_snapshot *s = NULL;
     mt_df_table *t = NULL;
-    size_t *order = NULL;
+    frame_rank *order = NULL;
     seg *segs = NULL;
     int rc = mt_snapshot_load(paths[0], 0, &s, diag);
     if (rc) {
@@ -362,8 +366,7 @@ int mt_plot_frames(const mt_plot_kind *k, const char *const *paths, size_t n, co
         rc = mt_diag_set(diag, MT_E_NOMEM, "no memory for %zu frames", t->n_frames);
         goto out;
     }
-    for (size_t i = 0; i < t->n_frames; i++) order[i] = i;
-    sort_table = t;
+    for (size_t i = 0; i < t->n_frames; i++) order[i] = (frame_rank){ &t->frames[i], frame_bytes(&t->frames[i]), i };
     qsort(order, t->n_frames, sizeof *order, frame_by_bytes);
     size_t rows = o->top ? o->top : k->default_top;
     if (rows > t->n_frames) rows = t->n_frames;
@@ -372,7 +375,7 @@ int mt_plot_frames(const mt_plot_kind *k, const char *const *paths, size_t n, co
      * their own colour, the same in every frame. */
     size_t ns = 0;
     for (size_t r = 0; r < rows; r++) {
-        const mt_df_frame_info *f = &t->frames[order[r]];
+        const mt_df_frame_info *f = order[r].f;
         for (size_t c = 0; c < f->n_columns; c++) {
             const mt_df_col_info *ci = &t->columns[f->first_column + c];
             segs[ns++] = (seg){ ci->rec.name.ptr, ci->rec.name.len, (double)col_bytes(ci) };
@@ -389,7 +392,7 @@ int mt_plot_frames(const mt_plot_kind *k, const char *const *paths, size_t n, co
     int other = m > named;
 
     double sums[NAMED + 2], vmax = 0;
-    for (size_t r = 0; r < rows; r++) vmax = fmax(vmax, (double)frame_bytes(&t->frames[order[r]]));
+    for (size_t r = 0; r < rows; r++) vmax = fmax(vmax, (double)frame_bytes(order[r].f));
     double div;
     const char *unit = mt_pw_unit(vmax, &div);
     mt_pw w;
@@ -399,7 +402,7 @@ int mt_plot_frames(const mt_plot_kind *k, const char *const *paths, size_t n, co
                 mt_human_bytes(t->deep_bytes, total));
     mt_pw_block(&w, "y\tthen where each segment ends, bytes (index, the named columns, other columns)\tframe\tlabel");
     for (size_t r = 0; r < rows; r++) {
-        const mt_df_frame_info *f = &t->frames[order[r]];
+        const mt_df_frame_info *f = order[r].f;
         memset(sums, 0, sizeof sums);
         uint64_t cols = 0;
         for (size_t c = 0; c < f->n_columns; c++) {

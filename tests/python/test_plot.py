@@ -1,0 +1,344 @@
+"""memtrace-plot: every kind rendered by gnuplot into PNG (read back with
+Pillow) and SVG (parsed as XML: its size, title and legend); the data
+beside each picture against independent answers (spec_reader's records,
+networkx's dominators, per-type tallies); the scripts byte for byte the
+same from run to run; 50 groups without overlapping labels; names with
+quotes and markup; and what happens without gnuplot."""
+
+import collections
+import glob
+import os
+import re
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+
+import pytest
+from PIL import Image
+
+import memtrace
+import spec_reader
+from conftest import BUILD, HERE, ROOT, tool
+
+TESTDATA = os.path.join(ROOT, "testdata")
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+# The sanitizer stage preloads ASan for python3; the tool links it itself,
+# and gnuplot, its child, is not ours to check.
+ENV = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+
+
+def plot(*args, code=0, cwd=None):
+    p = subprocess.run([tool("memtrace-plot"), *map(str, args)], capture_output=True, text=True, cwd=cwd, env=ENV)
+    assert p.returncode == code, p.stderr
+    return p
+
+
+def blocks(dat):
+    """The data file's blocks: lists of rows of tab-separated fields."""
+    out = []
+    for chunk in open(dat, encoding="utf-8").read().split("\n\n\n"):
+        rows = [line.split("\t") for line in chunk.splitlines() if line and not line.startswith("#")]
+        out.append(rows)
+    return out
+
+
+def svg_texts(path):
+    root = ET.parse(path).getroot()
+    return root, ["".join(t.itertext()).strip() for t in root.iter(SVG + "text")]
+
+
+def terminal_size(script):
+    m = re.search(r"^set terminal \w+ size (\d+),(\d+)", open(script).read(), re.M)
+    return int(m.group(1)), int(m.group(2))
+
+
+@pytest.fixture(scope="module")
+def leaky(tmp_path_factory):
+    out = tmp_path_factory.mktemp("leaky")
+    env = dict(os.environ, PYTHONPATH=os.path.join(BUILD, "python"))
+    subprocess.run([sys.executable, os.path.join(HERE, "leaky_app.py"), str(out), "5"], check=True, env=env)
+    return sorted(glob.glob(str(out / "s*.snap")))
+
+
+def inputs(kind, leaky):
+    return {
+        "timeline": [os.path.join(TESTDATA, "pipeline.snap")],
+        "diff": [os.path.join(TESTDATA, "heap-small.snap"), os.path.join(TESTDATA, "heap-medium.snap")],
+        "frames": [os.path.join(TESTDATA, "frames-sales.snap")],
+        "leaks": leaky,
+        "retained": [os.path.join(TESTDATA, "heap-medium.snap")],
+    }[kind]
+
+
+TITLES = {
+    "timeline": "Memory over time: pipeline.snap",
+    "diff": "Change by type: heap-small.snap to heap-medium.snap",
+    "frames": "DataFrame memory by column: frames-sales.snap",
+    "leaks": "Objects per type across 5 snapshots",
+    "retained": "Largest retainers: heap-medium.snap",
+}
+KINDS = sorted(TITLES)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_png_is_drawn_at_the_scripts_size(kind, leaky, tmp_path):
+    out = tmp_path / (kind + ".png")
+    plot(kind, *inputs(kind, leaky), "-o", out, "--keep-script")
+    with Image.open(out) as im:
+        im.verify()
+    with Image.open(out) as im:
+        assert im.format == "PNG"
+        assert im.size == terminal_size(tmp_path / (kind + ".gp"))
+        # Drawn, not blank: bars and lines in several colours.
+        colours = im.convert("RGB").getcolors(maxcolors=1 << 20)
+        assert len(colours) > 20
+    assert out.stat().st_size > 8000
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_svg_has_its_size_title_and_legend(kind, leaky, tmp_path):
+    out = tmp_path / (kind + ".svg")
+    plot(kind, *inputs(kind, leaky), "-o", out, "--keep-script")
+    root, texts = svg_texts(out)
+    w, h = terminal_size(tmp_path / (kind + ".gp"))
+    assert (root.get("width"), root.get("height")) == (str(w), str(h))
+    assert any(t.startswith(TITLES[kind]) for t in texts), texts[:10]
+    legend = {
+        "timeline": ["rss", "traced", "traced_peak"],
+        "diff": ["grew", "shrank"],
+        "frames": ["index", "date", "other columns"],
+        "leaks": ["__main__.Leaked (suspect"],
+        "retained": ["retained", "its own size"],
+    }[kind]
+    for entry in legend:
+        assert any(t.startswith(entry) for t in texts), (entry, texts)
+
+
+def test_without_keep_script_only_the_picture_stays(tmp_path):
+    plot("timeline", os.path.join(TESTDATA, "pipeline.snap"), "-o", tmp_path / "t.svg")
+    assert sorted(os.listdir(tmp_path)) == ["t.svg"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_scripts_and_data_are_deterministic(kind, leaky, tmp_path):
+    outs = []
+    for d in ("one", "two"):
+        (tmp_path / d).mkdir()
+        plot(kind, *inputs(kind, leaky), "-o", tmp_path / d / "p.png", "-k")
+        outs.append([(tmp_path / d / f).read_bytes() for f in ("p.gp", "p.dat")])
+    assert outs[0] == outs[1]
+    script = outs[0][0].decode()
+    assert str(tmp_path) not in script and "/" not in script.split("set output", 1)[1].split("\n", 1)[0]
+    assert "set output 'p.png'" in script and "'p.dat' index 0" in script
+
+
+def test_a_kept_script_draws_the_same_picture_again(tmp_path):
+    out = tmp_path / "d.svg"
+    plot("diff", os.path.join(TESTDATA, "heap-small.snap"), os.path.join(TESTDATA, "heap-medium.snap"), "-o", out,
+         "-k")
+    first = out.read_bytes()
+    out.unlink()
+    subprocess.run(["gnuplot", "d.gp"], cwd=tmp_path, check=True, env=ENV)
+    assert out.read_bytes() == first
+
+
+def type_bytes(path):
+    snap = spec_reader.Snapshot(path)
+    names = {t["id"]: t["name"] for t in snap.of("types")}
+    totals = collections.Counter()
+    counts = collections.Counter()
+    for o in snap.of("objects"):
+        totals[names[o["type"]]] += o["size"]
+        counts[names[o["type"]]] += 1
+    return totals, counts
+
+
+def test_diff_bars_are_the_largest_changes_by_type(tmp_path):
+    a, b = os.path.join(TESTDATA, "heap-small.snap"), os.path.join(TESTDATA, "heap-medium.snap")
+    plot("diff", a, b, "-o", tmp_path / "d.png", "-k", "-n", "5")
+    (bars,) = blocks(tmp_path / "d.dat")
+    (ba, ca), (bb, cb) = type_bytes(a), type_bytes(b)
+    delta = {t: bb[t] - ba[t] for t in set(ba) | set(bb) if bb[t] != ba[t]}
+    want = sorted(delta, key=lambda t: (-abs(delta[t]), t))[:5]
+    got = {row[6]: int(row[1]) for row in bars}
+    assert got == {t: delta[t] for t in want}
+    # Top row first, growth before shrinking.
+    assert [int(r[0]) for r in bars] == [4, 3, 2, 1, 0]
+    assert [int(r[1]) for r in bars] == sorted((int(r[1]) for r in bars), reverse=True)
+    for row in bars:
+        t = row[6]
+        assert (int(row[2]), int(row[3]), int(row[4]), int(row[5])) == (ba[t], bb[t], ca[t], cb[t])
+
+
+def test_timeline_is_the_samples_from_the_process_start(tmp_path):
+    path = os.path.join(TESTDATA, "pipeline.snap")
+    plot("timeline", path, "-o", tmp_path / "t.png", "-k")
+    got = blocks(tmp_path / "t.dat")
+    samples = spec_reader.Snapshot(path).of("samples")
+    series = list(dict.fromkeys(s["series"] for s in samples))
+    for rows, name in zip(got, series):
+        want = [(s["time_ns"] / 1e9, s["value"]) for s in samples if s["series"] == name]
+        assert [(float(t), float(v)) for t, v in rows] == pytest.approx(want)
+    steps = {}
+    for s in samples:
+        steps.setdefault(s["step"], s["time_ns"] / 1e9)
+    assert [(r[1], float(r[0])) for r in got[len(series)]] == list(steps.items())
+    script = (tmp_path / "t.gp").read_text()
+    assert "set x2tics rotate by 45 left font ',9' ('load' 0.25, 'clean' 0.5, 'report' 0.75)" in script
+
+
+def test_timeline_of_heap_snapshots_is_one_point_each(tmp_path):
+    paths = []
+    for i, n in enumerate((10, 20, 40)):
+        with memtrace.Writer(str(tmp_path / ("h%d.snap" % i))) as w:
+            w.add_meta("start_time", 1_700_000_000_000_000_000 + i * 30_000_000_000)
+            w.add_meta("rss", 50_000_000 + i * 1_000_000)
+            w.add_meta("label", "after step %d" % i)
+            for k in range(n):
+                w.add_object(k + 1, "bytes", 1000 + k)
+        paths.append(str(tmp_path / ("h%d.snap" % i)))
+    plot("timeline", *paths, "-o", tmp_path / "t.svg", "-k")
+    rss, heap = blocks(tmp_path / "t.dat")
+    assert [(float(t), float(v)) for t, v in rss] == [(0, 50e6), (30, 51e6), (60, 52e6)]
+    want = [sum(1000 + k for k in range(n)) for n in (10, 20, 40)]
+    assert [float(v) for _t, v in heap] == want
+    _root, texts = svg_texts(tmp_path / "t.svg")
+    assert {"after step 0", "after step 1", "after step 2", "heap objects"} <= set(texts)
+
+
+def test_frames_stack_each_frames_columns_and_index(tmp_path):
+    path = os.path.join(TESTDATA, "frames-sales.snap")
+    plot("frames", path, "-o", tmp_path / "f.png", "-k")
+    (rows,) = blocks(tmp_path / "f.dat")
+    snap = spec_reader.Snapshot(path)
+    frames = {f["name"]: f for f in snap.of("df_frames")}
+    legend = re.findall(r"with boxxyerror lc \d+ title '([^']*)'", (tmp_path / "f.gp").read_text())
+    assert legend[0] == "index"
+    for row in rows:
+        f = frames[row[-2]]
+        ends = [0.0] + [float(x) for x in row[1:-2]]
+        # The stack adds up to the frame's deep bytes ...
+        assert ends[-1] == f["deep_bytes"]
+        cols = {c["name"]: c["deep_bytes"] for c in snap.of("df_columns") if c["frame"] == f["id"]}
+        # ... its first segment is the index, each named column its own.
+        assert ends[1] - ends[0] == f["deep_bytes"] - sum(cols.values())
+        for i, name in enumerate(legend[1:], start=1):
+            if name != "other columns":
+                assert ends[i + 1] - ends[i] == cols.get(name, 0), name
+
+
+def test_retained_bars_match_networkx(tmp_path):
+    import networkx as nx
+
+    path = os.path.join(TESTDATA, "heap-medium.snap")
+    plot("retained", path, "-o", tmp_path / "r.png", "-k", "-n", "7")
+    (rows,) = blocks(tmp_path / "r.dat")
+    snap = spec_reader.Snapshot(path)
+    objs = snap.of("objects")
+    g = nx.DiGraph()
+    g.add_node("root")
+    for r in snap.of("roots"):
+        g.add_edge("root", r["obj"])
+    for e in snap.of("refs"):
+        if not e["flags"] & 1:
+            g.add_edge(e["src"], e["dst"])
+    idom = nx.immediate_dominators(g, "root")
+    children = collections.defaultdict(list)
+    for v, d in idom.items():
+        if v != "root":
+            children[d].append(v)
+    retained, order = {}, ["root"]
+    for v in order:
+        order.extend(children[v])
+    for v in reversed(order[1:]):
+        retained[v] = objs[v]["size"] + sum(retained[c] for c in children[v])
+    want = sorted(retained.values(), reverse=True)[:7]
+    assert [int(r[1]) for r in rows] == want
+    by_id = {o["id"]: i for i, o in enumerate(objs)}
+    for r in rows:
+        assert retained[by_id[int(r[4])]] == int(r[1])
+        assert objs[by_id[int(r[4])]]["size"] == int(r[2])
+    assert rows[1][5] == "dict: module app → _CACHE"
+
+
+def test_leaks_counts_per_type_per_snapshot(leaky, tmp_path):
+    plot("leaks", *leaky, "-o", tmp_path / "l.png", "-k", "-n", "3")
+    counts, stacked = blocks(tmp_path / "l.dat")
+    titles = re.findall(r"with linespoints lc \d+ title '([^']*)'", (tmp_path / "l.gp").read_text())
+    types = [t.split(" (")[0] for t in titles]
+    assert len(types) == 3 and all("suspect" in t for t in titles)
+    for k, path in enumerate(leaky):
+        _b, c = type_bytes(path)
+        assert [int(x) for x in counts[k][1:]] == [c[t] for t in types]
+    # Stacked: running sums, generations 1 .. n-1.
+    assert [int(r[0]) for r in stacked] == list(range(1, len(leaky)))
+    for r in stacked:
+        vals = [int(x) for x in r[1:]]
+        assert vals[0] == 0 and vals == sorted(vals)
+    # Leaked objects survive from every later generation.
+    assert all(int(r[2]) > 0 for r in stacked)
+
+
+def test_fifty_groups_get_a_row_each_without_overlap(tmp_path):
+    a, b = tmp_path / "a.snap", tmp_path / "b.snap"
+    for path, n in ((a, 1), (b, 3)):
+        with memtrace.Writer(str(path)) as w:
+            oid = 1
+            for t in range(50):
+                for _ in range(n * (t + 1)):
+                    w.add_object(oid, "pkg.module.Type%02d" % t, 100)
+                    oid += 1
+    plot("diff", a, b, "-o", tmp_path / "d.svg", "-n", "50")
+    root, _ = svg_texts(tmp_path / "d.svg")
+    ys = []
+    for t in root.iter(SVG + "g"):
+        for txt in t.iter(SVG + "text"):
+            s = "".join(txt.itertext()).strip()
+            if s.startswith("pkg.module.Type"):
+                m = re.search(r"translate\(([\d.]+),([\d.]+)\)", t.get("transform", ""))
+                if m:
+                    ys.append(float(m.group(2)))
+    assert len(ys) == 50
+    ys.sort()
+    assert min(y2 - y1 for y1, y2 in zip(ys, ys[1:])) >= 12
+
+
+def test_names_with_quotes_and_markup_are_safe(tmp_path):
+    name = "it's <b>&\"odd\"\ttype\nñ"
+    a, b = tmp_path / "a.snap", tmp_path / "b.snap"
+    for path, n in ((a, 1), (b, 4)):
+        with memtrace.Writer(str(path)) as w:
+            for k in range(n):
+                w.add_object(k + 1, name, 64)
+    plot("diff", a, b, "-o", tmp_path / "d.svg", "-k", "--title", "a 'quoted' <title>")
+    _root, texts = svg_texts(tmp_path / "d.svg")
+    assert "a 'quoted' <title>" in texts
+    assert "it's <b>&'odd' type ñ" in texts
+
+
+def test_without_gnuplot_the_script_and_data_stay(tmp_path):
+    p = plot("timeline", os.path.join(TESTDATA, "pipeline.snap"), "-o", tmp_path / "t.png", "--gnuplot",
+             tmp_path / "no-gnuplot", code=3)
+    assert "cannot run" in p.stderr and "gnuplot-nox" in p.stderr
+    assert "run 'gnuplot t.gp' in %s" % tmp_path in p.stderr
+    assert sorted(os.listdir(tmp_path)) == ["t.dat", "t.gp"]
+    # The kept script draws it.
+    subprocess.run(["gnuplot", "t.gp"], cwd=tmp_path, check=True, env=ENV)
+    assert (tmp_path / "t.png").stat().st_size > 8000
+
+
+def test_a_failing_gnuplot_is_reported(tmp_path):
+    p = plot("timeline", os.path.join(TESTDATA, "pipeline.snap"), "-o", tmp_path / "t.png", "--gnuplot",
+             shutil.which("false"), code=3)
+    assert "gnuplot failed on %s (exit status 1)" % (tmp_path / "t.gp") in p.stderr
+    assert sorted(os.listdir(tmp_path)) == ["t.dat", "t.gp"]
+
+
+def test_an_unchanged_pair_says_so(tmp_path):
+    path = os.path.join(TESTDATA, "heap-small.snap")
+    plot("diff", path, path, "-o", tmp_path / "d.svg")
+    _root, texts = svg_texts(tmp_path / "d.svg")
+    assert "no group changed" in texts

@@ -140,7 +140,7 @@ int mt_plot_retained(const mt_plot_kind *k, const char *const *paths, size_t n, 
     const mt_graph *g = mt_snapshot_graph(s);
     if (!g->n_objects) {
         rc = mt_diag_set(diag, MT_E_NOTFOUND, "no objects: a retained plot needs a heap snapshot");
-        diag->file = paths[0];
+        if (diag) diag->file = paths[0];
         goto out;
     }
     if ((rc = mt_dominators_compute(g, &dom, diag))) goto out;

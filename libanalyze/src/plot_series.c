@@ -156,7 +156,7 @@ int mt_plot_timeline(const mt_plot_kind *k, const char *const *paths, size_t n, 
     for (size_t f = 0; f < n && !rc; f++) {
         mt_snapshot *s;
         if ((rc = mt_snapshot_load(paths[f], 0, &s, diag))) {
-            diag->file = paths[f];
+            if (diag) diag->file = paths[f];
             break;
         }
         char lab[256], suffix[260];
@@ -168,7 +168,7 @@ int mt_plot_timeline(const mt_plot_kind *k, const char *const *paths, size_t n, 
                              "%s: a timeline draws files with samples or heap snapshots, not both; %s has %s",
                              has ? "has samples" : "has no samples", mt_pw_base(paths[0]),
                              sampled ? "samples" : "none");
-            diag->file = paths[f];
+            if (diag) diag->file = paths[f];
             mt_snapshot_free(s);
             break;
         }
@@ -212,7 +212,7 @@ int mt_plot_timeline(const mt_plot_kind *k, const char *const *paths, size_t n, 
     if (rc) goto out;
     if (!T.ns) {
         rc = mt_diag_set(diag, MT_E_NOTFOUND, "nothing to draw: no samples, no rss or tracemalloc meta, no objects");
-        diag->file = paths[0];
+        if (diag) diag->file = paths[0];
         goto out;
     }
     if (!sampled && !timed)
@@ -351,13 +351,13 @@ int mt_plot_frames(const mt_plot_kind *k, const char *const *paths, size_t n, co
     seg *segs = NULL;
     int rc = mt_snapshot_load(paths[0], 0, &s, diag);
     if (rc) {
-        diag->file = paths[0];
+        if (diag) diag->file = paths[0];
         return rc;
     }
     if ((rc = mt_df_table_load(s, &t, diag))) goto out;
     if (!t->n_frames) {
         rc = mt_diag_set(diag, MT_E_NOTFOUND, "no DataFrame records: a frames plot needs a memtrace.dump_frames file");
-        diag->file = paths[0];
+        if (diag) diag->file = paths[0];
         goto out;
     }
     order = malloc(t->n_frames * sizeof *order);

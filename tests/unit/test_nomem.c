@@ -345,6 +345,55 @@ START_TEST(rules_and_advice_fail_cleanly_at_every_allocation) {
 }
 END_TEST
 
+START_TEST(plots_fail_cleanly_at_every_allocation) {
+    make_fixture();
+    char *frames = tmp_path();
+    make_frames_fixture(frames);
+    const char *series[] = { fixture, fixture, fixture };
+    struct { const char *kind; const char *const *paths; size_t n; } cases[] = {
+        { "timeline", series, 1 }, { "diff", series, 2 }, { "retained", series, 1 },
+        { "leaks", series, 3 },    { "frames", (const char *const[]){ frames }, 1 },
+    };
+    mt_plot_opts o = { .image = "p.png", .data = "p.dat" };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        const mt_plot_kind *k = mt_plot_kind_find(cases[c].kind);
+        char *gp = NULL, *dat = NULL;
+        size_t glen, dlen;
+        FILE *g = open_memstream(&gp, &glen), *d = open_memstream(&dat, &dlen);
+        int clean = 0;
+        long total = COUNT_CALLS(clean = mt_plot_write(k, cases[c].paths, cases[c].n, &o, g, d, NULL));
+        ck_assert_msg(clean == 0, "%s: %s", cases[c].kind, mt_err_name(clean));
+        fclose(g);
+        fclose(d);
+        char *want_gp = gp, *want_dat = dat;
+        for (long i = 0; i < total; i++) {
+            gp = dat = NULL;
+            g = open_memstream(&gp, &glen);
+            d = open_memstream(&dat, &dlen);
+            arm(i);
+            int rc = mt_plot_write(k, cases[c].paths, cases[c].n, &o, g, d, NULL);
+            fail_at = -1;
+            fclose(g);
+            fclose(d);
+            /* Success only where the failure cost nothing (the reader's
+             * prefetch) or a label its path to a root. */
+            ck_assert_msg(rc == MT_E_NOMEM || rc == 0, "%s, allocation %ld: %s", cases[c].kind, i, mt_err_name(rc));
+            if (!rc && strcmp(cases[c].kind, "retained"))
+                ck_assert_msg(!strcmp(gp, want_gp) && !strcmp(dat, want_dat), "%s, allocation %ld: other output",
+                              cases[c].kind, i);
+            free(gp);
+            free(dat);
+        }
+        free(want_gp);
+        free(want_dat);
+    }
+    unlink(frames);
+    free(frames);
+    unlink(fixture);
+    free(fixture);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("nomem");
     TCase *tc = tcase_create("nomem");
@@ -355,6 +404,7 @@ int main(void) {
     tcase_add_test(tc, writer_and_import_fail_cleanly);
     tcase_add_test(tc, frames_table_fails_cleanly_at_every_allocation);
     tcase_add_test(tc, rules_and_advice_fail_cleanly_at_every_allocation);
+    tcase_add_test(tc, plots_fail_cleanly_at_every_allocation);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

@@ -10,6 +10,7 @@
 #include "memtrace/gate.h"
 #include "memtrace/leaks.h"
 #include "memtrace/units.h"
+#include "strbuf.h"
 #include "yamldoc.h"
 
 /* The budgets, in checking order. */
@@ -238,35 +239,7 @@ int mt_gate_policy_load(const char *path, mt_gate_policy **out, mt_diag *diag) {
 /* ---- the checks ---- */
 
 /* A growing string for summaries and details. */
-typedef struct text {
-    char *s;
-    size_t len, cap;
-    int fail;
-} text;
-
-static void put(text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(text *t, const char *fmt, ...) {
-    if (t->fail) return;
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (t->len + (size_t)n + 1 > t->cap) {
-        size_t nc = t->cap ? t->cap * 2 : 256;
-        while (nc < t->len + (size_t)n + 1) nc *= 2;
-        char *ns = realloc(t->s, nc);
-        if (!ns) {
-            t->fail = 1;
-            return;
-        }
-        t->s = ns;
-        t->cap = nc;
-    }
-    va_start(ap, fmt);
-    vsnprintf(t->s + t->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    t->len += (size_t)n;
-}
+typedef mt_sbuf text;
 
 static const char *hb(double bytes, char *buf) {
     return mt_human_bytes(bytes > 0 ? (uint64_t)bytes : 0, buf);
@@ -333,11 +306,11 @@ static const allowance *allowance_of(const mt_gate_policy *p, const char *group)
 
 static void growth_line(text *t, const mt_diff_row *row) {
     char h1[16], h2[16], h3[24];
-    put(t, "%s: %s (%s -> %s", row->group, change(row->bytes_a, row->bytes_b, h3),
+    mt_sbuf_printf(t, "%s: %s (%s -> %s", row->group, change(row->bytes_a, row->bytes_b, h3),
         hb((double)row->bytes_a, h1), hb((double)row->bytes_b, h2));
     double p = pct((double)row->bytes_a, (double)row->bytes_b);
-    if (isinf(p)) put(t, ", new)");
-    else put(t, ", %+.1f%%)", p);
+    if (isinf(p)) mt_sbuf_printf(t, ", new)");
+    else mt_sbuf_printf(t, ", %+.1f%%)", p);
 }
 
 /* The group budgets: each group against its limit, or its allowance's. */
@@ -370,36 +343,36 @@ static int check_groups(const mt_gate_policy *p, const mt_diff *d, int b, mt_gat
     char h[16];
     const char *lim = percent ? NULL : hb(p->limit[b], h);
     if (n) {
-        if (percent) put(&sum, "%zu group%s grew by more than %g%%: ", n, n == 1 ? "" : "s", p->limit[b]);
-        else put(&sum, "%zu group%s grew by more than %s: ", n, n == 1 ? "" : "s", lim);
+        if (percent) mt_sbuf_printf(&sum, "%zu group%s grew by more than %g%%: ", n, n == 1 ? "" : "s", p->limit[b]);
+        else mt_sbuf_printf(&sum, "%zu group%s grew by more than %s: ", n, n == 1 ? "" : "s", lim);
         for (size_t k = 0; k < n && k < 3; k++) {
             const mt_diff_row *row = &d->rows[off[k].row];
             char h3[24];
             if (percent) {
                 double pc = pct((double)row->bytes_a, (double)row->bytes_b);
-                if (isinf(pc)) put(&sum, "%s%s new", k ? ", " : "", row->group);
-                else put(&sum, "%s%s %+.1f%%", k ? ", " : "", row->group, pc);
+                if (isinf(pc)) mt_sbuf_printf(&sum, "%s%s new", k ? ", " : "", row->group);
+                else mt_sbuf_printf(&sum, "%s%s %+.1f%%", k ? ", " : "", row->group, pc);
             } else {
-                put(&sum, "%s%s %s", k ? ", " : "", row->group,
+                mt_sbuf_printf(&sum, "%s%s %s", k ? ", " : "", row->group,
                     change(row->bytes_a, row->bytes_b, h3));
             }
         }
-        if (n > 3) put(&sum, ", and %zu more", n - 3);
+        if (n > 3) mt_sbuf_printf(&sum, ", and %zu more", n - 3);
         for (size_t k = 0; k < n; k++) {
             growth_line(&det, &d->rows[off[k].row]);
             char hl[16];
-            if (percent) put(&det, ", limit %g%%", off[k].limit);
-            else put(&det, ", limit %s", hb(off[k].limit, hl));
-            if (off[k].by) put(&det, " (allowance %s)", off[k].by->group);
-            put(&det, "\n");
+            if (percent) mt_sbuf_printf(&det, ", limit %g%%", off[k].limit);
+            else mt_sbuf_printf(&det, ", limit %s", hb(off[k].limit, hl));
+            if (off[k].by) mt_sbuf_printf(&det, " (allowance %s)", off[k].by->group);
+            mt_sbuf_printf(&det, "\n");
         }
     } else if (worst_row == SIZE_MAX) {
-        put(&sum, "no group to check");
+        mt_sbuf_printf(&sum, "no group to check");
     } else {
-        put(&sum, "largest: ");
+        mt_sbuf_printf(&sum, "largest: ");
         growth_line(&sum, &d->rows[worst_row]);
-        if (percent) put(&sum, ", within %g%%", p->limit[b]);
-        else put(&sum, ", within %s", lim);
+        if (percent) mt_sbuf_printf(&sum, ", within %g%%", p->limit[b]);
+        else mt_sbuf_printf(&sum, ", within %s", lim);
     }
     free(off);
     return check_add(r, b, p->limit[b], worst_row == SIZE_MAX ? 0 : worst, n, &sum, &det);
@@ -410,13 +383,13 @@ static int check_totals(const mt_gate_policy *p, const mt_diff *d, int b, mt_gat
     double actual = b == B_TOTAL_PERCENT ? pct(a, c) : delta;
     text sum = { 0 }, det = { 0 };
     char h1[16], h2[16], h3[24], hl[16];
-    put(&sum, "total %s", change(d->total.bytes_a, d->total.bytes_b, h3));
-    if (isinf(pct(a, c))) put(&sum, " (from nothing)");
-    else put(&sum, " (%+.1f%%)", pct(a, c));
-    put(&sum, ": %s -> %s, ", hb(a, h1), hb(c, h2));
+    mt_sbuf_printf(&sum, "total %s", change(d->total.bytes_a, d->total.bytes_b, h3));
+    if (isinf(pct(a, c))) mt_sbuf_printf(&sum, " (from nothing)");
+    else mt_sbuf_printf(&sum, " (%+.1f%%)", pct(a, c));
+    mt_sbuf_printf(&sum, ": %s -> %s, ", hb(a, h1), hb(c, h2));
     int over = delta > 0 && actual > p->limit[b];
-    if (b == B_TOTAL_PERCENT) put(&sum, "%s %g%%", over ? "over" : "within", p->limit[b]);
-    else put(&sum, "%s %s", over ? "over" : "within", hb(p->limit[b], hl));
+    if (b == B_TOTAL_PERCENT) mt_sbuf_printf(&sum, "%s %g%%", over ? "over" : "within", p->limit[b]);
+    else mt_sbuf_printf(&sum, "%s %s", over ? "over" : "within", hb(p->limit[b], hl));
     return check_add(r, b, p->limit[b], actual, (size_t)over, &sum, &det);
 }
 
@@ -468,7 +441,7 @@ static int check_peak(const mt_gate_policy *p, const mt_gate_input *in, mt_snaps
     text sum = { 0 }, det = { 0 };
     char h1[16], h2[16];
     int over = peak > p->limit[B_PEAK_BYTES];
-    put(&sum, "peak %s %s in %s, %s %s", p->peak_series, hb(peak, h1), where, over ? "over" : "within",
+    mt_sbuf_printf(&sum, "peak %s %s in %s, %s %s", p->peak_series, hb(peak, h1), where, over ? "over" : "within",
         hb(p->limit[B_PEAK_BYTES], h2));
     return check_add(r, B_PEAK_BYTES, p->limit[B_PEAK_BYTES], peak, (size_t)over, &sum, &det);
 }
@@ -508,15 +481,15 @@ static int check_leaks(const mt_gate_policy *p, const mt_gate_input *in, mt_gate
         if (s->confidence > worst) worst = s->confidence;
         if (s->confidence < p->limit[B_LEAK_CONFIDENCE]) continue;
         char h[16];
-        put(&det, "%s: %llu objects (%s) a snapshot, confidence %.2f\n", type,
+        mt_sbuf_printf(&det, "%s: %llu objects (%s) a snapshot, confidence %.2f\n", type,
             (unsigned long long)s->objects_per_snapshot, hb((double)s->bytes_per_snapshot, h), s->confidence);
-        if (n < 3) put(&sum, "%s%s (%.2f)", n ? ", " : "new leak suspects at or above %g: ", type, s->confidence);
+        if (n < 3) mt_sbuf_printf(&sum, "%s%s (%.2f)", n ? ", " : "new leak suspects at or above %g: ", type, s->confidence);
         n++;
     }
     if (!rc) {
-        if (n > 3) put(&sum, ", and %zu more", n - 3);
-        if (!n) put(&sum, "no new leak suspect at or above %g", p->limit[B_LEAK_CONFIDENCE]);
-        if (known) put(&sum, " (%zu suspect%s also in the baseline)", known, known == 1 ? "" : "s");
+        if (n > 3) mt_sbuf_printf(&sum, ", and %zu more", n - 3);
+        if (!n) mt_sbuf_printf(&sum, "no new leak suspect at or above %g", p->limit[B_LEAK_CONFIDENCE]);
+        if (known) mt_sbuf_printf(&sum, " (%zu suspect%s also in the baseline)", known, known == 1 ? "" : "s");
         rc = check_add(r, B_LEAK_CONFIDENCE, p->limit[B_LEAK_CONFIDENCE], worst, n, &sum, &det);
     } else {
         free(sum.s);
@@ -557,14 +530,14 @@ static int check_advice(const mt_gate_policy *p, const mt_gate_input *in, mt_sna
         if (a->severity > worst) worst = a->severity;
         if (a->severity < (int)p->limit[B_ADVICE_SEVERITY]) continue;
         char h[16];
-        put(&det, "%s [%s] %s (saves %s)\n", mt_severity_name(a->severity), a->rule, a->message,
+        mt_sbuf_printf(&det, "%s [%s] %s (saves %s)\n", mt_severity_name(a->severity), a->rule, a->message,
             hb((double)a->saving_bytes, h));
-        if (n < 3) put(&sum, "%s%s", n ? ", " : "advice at or above the severity: ", a->rule);
+        if (n < 3) mt_sbuf_printf(&sum, "%s%s", n ? ", " : "advice at or above the severity: ", a->rule);
         n++;
     }
     if (!rc) {
-        if (n > 3) put(&sum, ", and %zu more", n - 3);
-        if (!n) put(&sum, "no advice at %s or above (%zu below)", mt_severity_name((int)p->limit[B_ADVICE_SEVERITY]),
+        if (n > 3) mt_sbuf_printf(&sum, ", and %zu more", n - 3);
+        if (!n) mt_sbuf_printf(&sum, "no advice at %s or above (%zu below)", mt_severity_name((int)p->limit[B_ADVICE_SEVERITY]),
                     l->n);
         rc = check_add(r, B_ADVICE_SEVERITY, p->limit[B_ADVICE_SEVERITY], worst, n, &sum, &det);
     }

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "memtrace/graph.h"
+#include "strbuf.h"
 
 #define NONE 0xffffffffu
 
@@ -83,32 +84,8 @@ out:
 
 /* ---- paths as people read them ---- */
 
-/* A growing string that remembers running out of memory. */
-typedef struct pbuf {
-    char *p;
-    size_t len, cap;
-    int oom;
-} pbuf;
-
-static void pb_put(pbuf *b, const char *s, size_t n) {
-    if (b->oom) return;
-    if (b->len + n + 1 > b->cap) {
-        size_t nc = b->cap ? b->cap * 2 : 256;
-        while (nc < b->len + n + 1) nc *= 2;
-        char *np = realloc(b->p, nc);
-        if (!np) {
-            b->oom = 1;
-            return;
-        }
-        b->p = np;
-        b->cap = nc;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = 0;
-}
-static void pb_str(pbuf *b, mt_str s) { pb_put(b, s.ptr, s.len); }
-static void pb_cstr(pbuf *b, const char *s) { pb_put(b, s, strlen(s)); }
+static void pb_str(mt_sbuf *b, mt_str s) { mt_sbuf_put(b, s.ptr, s.len); }
+static void pb_cstr(mt_sbuf *b, const char *s) { mt_sbuf_put(b, s, strlen(s)); }
 
 static mt_str type_of(const mt_graph *g, uint32_t v) { return g->type_names[g->type[v]]; }
 
@@ -128,7 +105,7 @@ static int is_type(const mt_graph *g, uint32_t v, const char *name) {
 #define ARROW " \xe2\x86\x92 " /* " → " */
 
 char *mt_path_format(const mt_snapshot *s, const mt_path *p) {
-    pbuf bb = { 0 }, *b = &bb;
+    mt_sbuf bb = { 0 }, *b = &bb;
     const mt_graph *g = mt_snapshot_graph(s);
     uint32_t r = p->root;
     pb_str(b, g->root_kind[r]);
@@ -152,7 +129,7 @@ char *mt_path_format(const mt_snapshot *s, const mt_path *p) {
                 pb_str(b, short_type(g, p->obj[k - 1]));
                 pb_cstr(b, ".");
             }
-            pb_put(b, l.ptr + 2, l.len - 4);
+            mt_sbuf_put(b, l.ptr + 2, l.len - 4);
         } else if (l.len && l.ptr[0] == '[') {
             pb_str(b, l);
         } else if (l.len) {
@@ -169,9 +146,9 @@ char *mt_path_format(const mt_snapshot *s, const mt_path *p) {
         }
         attr_of = -1;
     }
-    if (b->oom || !b->p) {
-        free(b->p);
+    if (b->fail || !b->s) {
+        free(b->s);
         return NULL;
     }
-    return b->p;
+    return b->s;
 }

@@ -1,6 +1,8 @@
 """Paths for the Python tests; CTest sets MEMTRACE_BUILD to the build tree."""
 
+import glob
 import os
+import subprocess
 import sys
 
 import pytest
@@ -24,3 +26,13 @@ def testdata():
 
 def tool(name):
     return os.path.join(BUILD, "tools", name)
+
+
+@pytest.fixture(scope="session")
+def leaky(tmp_path_factory):
+    """Five heap snapshots of leaky_app.py, a real program that leaks,
+    caches, and loads once."""
+    out = tmp_path_factory.mktemp("leaky")
+    env = dict(os.environ, PYTHONPATH=os.path.join(BUILD, "python"))
+    subprocess.run([sys.executable, os.path.join(HERE, "leaky_app.py"), str(out), "5"], check=True, env=env)
+    return sorted(glob.glob(str(out / "s*.snap")))

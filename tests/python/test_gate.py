@@ -3,16 +3,14 @@ every budget passing and failing at its limit, exit codes, the JUnit
 report against tests/python/junit.xsd (lxml), GitHub annotations, and
 leak suspects from a real leaking program (leaky_app.py)."""
 
-import glob
 import os
 import subprocess
-import sys
 
 import pytest
 from lxml import etree
 
 import memtrace
-from conftest import BUILD, HERE, ROOT, tool
+from conftest import HERE, ROOT, tool
 
 MiB = 1 << 20
 
@@ -120,14 +118,6 @@ def test_peak_from_samples_or_meta(tmp_path, base):
     assert "peak rss 5.0 MiB in %s" % cur2 in out
     err = gate(tmp_path, "budgets:\n  peak_bytes: 4 MiB\npeak_series: traced\n", base, cur, code=3).stderr
     assert "no current snapshot records 'traced' samples or meta" in err
-
-
-@pytest.fixture(scope="module")
-def leaky(tmp_path_factory):
-    out = tmp_path_factory.mktemp("leaky")
-    env = dict(os.environ, PYTHONPATH=os.path.join(BUILD, "python"))
-    subprocess.run([sys.executable, os.path.join(HERE, "leaky_app.py"), str(out), "5"], check=True, env=env)
-    return sorted(glob.glob(str(out / "s*.snap")))
 
 
 def test_new_leak_suspects(tmp_path, leaky):

@@ -6,12 +6,10 @@ same from run to run; 50 groups without overlapping labels; names with
 quotes and markup; and what happens without gnuplot."""
 
 import collections
-import glob
 import os
 import re
 import shutil
 import subprocess
-import sys
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -19,7 +17,7 @@ from PIL import Image
 
 import memtrace
 import spec_reader
-from conftest import BUILD, HERE, ROOT, tool
+from conftest import ROOT, tool
 
 TESTDATA = os.path.join(ROOT, "testdata")
 SVG = "{http://www.w3.org/2000/svg}"
@@ -53,14 +51,6 @@ def svg_texts(path):
 def terminal_size(script):
     m = re.search(r"^set terminal \w+ size (\d+),(\d+)", open(script).read(), re.M)
     return int(m.group(1)), int(m.group(2))
-
-
-@pytest.fixture(scope="module")
-def leaky(tmp_path_factory):
-    out = tmp_path_factory.mktemp("leaky")
-    env = dict(os.environ, PYTHONPATH=os.path.join(BUILD, "python"))
-    subprocess.run([sys.executable, os.path.join(HERE, "leaky_app.py"), str(out), "5"], check=True, env=env)
-    return sorted(glob.glob(str(out / "s*.snap")))
 
 
 def inputs(kind, leaky):

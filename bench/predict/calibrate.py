@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 FIELDS = ["id", "grid", "op", "spec", "input_bytes", "input_rows", "peak_bytes", "result_bytes", "result_rows",
-          "seconds", "pandas"]
+          "seconds", "pandas", "inputs", "result"]
 
 
 # ---- inputs, from a spec ----
@@ -175,6 +175,22 @@ def deep_bytes(obj):
     return os.path.getsize(obj)  # a CSV file
 
 
+def shape(df):
+    """What memtrace.dump_frames records of a frame that a model reads:
+    rows, and per column its dtype, shallow and deep bytes, nulls and
+    distinct values."""
+    if isinstance(df, pd.Series):
+        df = df.to_frame()
+    cols = []
+    for name in df.columns:
+        c = df[name]
+        cols.append({"name": str(name), "dtype": str(c.dtype), "shallow": int(c.memory_usage(index=False)),
+                     "deep": int(c.memory_usage(index=False, deep=True)), "nulls": int(c.isna().sum()),
+                     "distinct": int(c.nunique())})
+    return {"rows": len(df), "index": type(df.index).__name__, "index_bytes": int(df.index.memory_usage(deep=True)),
+            "columns": cols}
+
+
 def run_case(spec):
     """Measures one case: {peak_bytes, result_bytes, result_rows, input_bytes, input_rows, seconds}."""
     inputs = make_inputs(spec)
@@ -190,8 +206,10 @@ def run_case(spec):
         secs = time.perf_counter() - t0
         peak = tracemalloc.get_traced_memory()[1] - before
         tracemalloc.stop()
+        shapes = {k: shape(v) for k, v in inputs.items() if not isinstance(v, str)}
         return {"peak_bytes": peak, "result_bytes": deep_bytes(result), "result_rows": len(result),
-                "input_bytes": input_bytes, "input_rows": input_rows, "seconds": round(secs, 4)}
+                "input_bytes": input_bytes, "input_rows": input_rows, "seconds": round(secs, 4),
+                "inputs": json.dumps(shapes, sort_keys=True), "result": json.dumps(shape(result), sort_keys=True)}
     finally:
         if "csv" in inputs:
             os.unlink(inputs["csv"])
@@ -223,10 +241,12 @@ def grid(name, quick=False):
                         nulls=nulls, key=key, how=how, lcols=2 + (n % 3), rcols=1 + (n % 2))
         for groups in ([100, 10000] if train else [1000, 30000]):
             for key in ("int64", "str", "category"):
-                for agg in ("sum", "mean", "count", "min", "max", "median", "std", "size"):
+                for a, agg in enumerate(("sum", "mean", "count", "min", "max", "median", "std", "size")):
                     skew = "zipf" if agg in ("mean", "median") else "uniform"
+                    # Value columns vary apart from the other parameters, so
+                    # that per-row and per-column costs can be told apart.
                     add(op="groupby", rows=n, groups=groups, skew=skew, key=key, agg=agg,
-                        values=1 + (groups % 3), observed=agg != "count")
+                        values=1 + (a + len(specs)) % 3, observed=agg != "count")
         for idx, cols in ((1000, 20), (50, 50)) if train else ((300, 30),):
             for aggfunc in ("sum", "mean", "count"):
                 add(op="pivot_table", rows=n, index=idx, columns=cols, key="int64" if aggfunc != "mean" else "str",
@@ -235,7 +255,7 @@ def grid(name, quick=False):
             add(op="concat", frames=frames, rows=n // frames, cols=4, mismatch=mismatch)
         for key, distinct in (("int64", n), ("str", 1000), ("category", 50)):
             add(op="sort", rows=n, key=key, distinct=distinct, cols=3, by=["a"] if key != "int64" else ["a", "b"])
-        for cols in (4, 8):
+        for cols in ((3, 5, 8) if train else (4, 6)):
             add(op="read_csv", rows=n // 2, cols=cols)
     return specs
 

@@ -191,7 +191,7 @@ void mt_pw_bars_axes(mt_pw *w, size_t rows, double xmin, double xmax, const char
     fprintf(gp, "set yrange [-0.7:%zu.7]\n", rows ? rows - 1 : 0);
     fprintf(gp, "set xrange [%.6g:%.6g]\n", xmin, xmax);
     fprintf(gp, "set ytics scale 0 font ',9'\nset grid xtics\nset yzeroaxis lt -1 lw 1\n");
-    fprintf(gp, "set key inside bottom right opaque box\nset style fill solid 0.85 noborder\n");
+    fprintf(gp, "set key inside bottom right opaque box width 1\nset style fill solid 0.85 noborder\n");
 }
 
 int mt_pw_end(mt_pw *w, mt_diag *diag) {

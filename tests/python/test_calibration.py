@@ -29,7 +29,6 @@ def rows(grid):
 def smallest_of_each_op():
     by_op = {}
     for r in rows("train"):
-        spec = json.loads(r["spec"])
         if r["op"] not in by_op or int(r["input_bytes"]) < int(by_op[r["op"]]["input_bytes"]):
             by_op[r["op"]] = r
     return [by_op[k] for k in sorted(by_op)]

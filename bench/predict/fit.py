@@ -60,8 +60,14 @@ def features(row):
         df = ins["df"]
         group = (op, spec["agg"] if spec["agg"] in ("size", "median") else "reduce", spec["key"])
         vcols = [c for c in df["columns"] if c["name"] != "key"]
-        names = ["per row", "per row and value column", "per group", "result bytes", "hash table", "constant"]
-        vals = [df["rows"], df["rows"] * len(vcols), R, res_bytes, hashtable_bytes(df["rows"]), 1]
+        floats = sum(c["dtype"].startswith("float") for c in vcols)
+        key = next(c for c in df["columns"] if c["name"] == "key")
+        # A categorical key's codes are its factorization: no hash table,
+        # a table per category instead.
+        table = key["distinct"] if spec["key"] == "category" else hashtable_bytes(df["rows"])
+        names = ["per row", "per row and float column", "per row and int column", "per group", "result bytes",
+                 "hash table or categories", "constant"]
+        vals = [df["rows"], df["rows"] * floats, df["rows"] * (len(vcols) - floats), R, res_bytes, table, 1]
     elif op == "pivot_table":
         df = ins["df"]
         group = (op, spec["aggfunc"])

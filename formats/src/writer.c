@@ -1,7 +1,10 @@
 /* The streaming writer: one msgpack buffer per record kind, each
- * compressed into a block and written as soon as it is full. */
+ * compressed into a block and written as soon as it is full, by the
+ * caller's thread or, with opts.background, by a second one that takes
+ * finished blocks in order from a queue of two. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -15,9 +18,19 @@ typedef struct kbuf {
     uint64_t total;   /* records of this kind written, this block included */
 } kbuf;
 
+enum { QUEUE = 2 };
+
+/* A finished block waiting for the background thread. */
+typedef struct job {
+    uint16_t kind;
+    uint32_t count;
+    uint64_t first;
+    msgpack_sbuffer sb;
+} job;
+
 struct mt_writer {
     int fd;
-    int err;          /* sticky */
+    int err;          /* sticky; atomic, as both threads may set it */
     char errmsg[200];
     size_t block_bytes;
     uint64_t offset;  /* bytes written so far */
@@ -28,14 +41,29 @@ struct mt_writer {
     mt__index_entry *index;
     size_t nindex, capindex;
     msgpack_sbuffer scratch; /* the index block's payload */
+    /* The background thread owns fd, offset, cctx, zbuf and the index
+     * while it runs; everything below is under mu. */
+    int background;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;       /* a job queued, a job done, or stop */
+    job q[QUEUE];
+    size_t qhead, qlen;
+    int busy, stop;
+    msgpack_sbuffer spare[QUEUE + 1]; /* emptied buffers, kept for their room */
+    size_t nspare;
 };
 
+static int err_of(mt_writer *w) { return __atomic_load_n(&w->err, __ATOMIC_ACQUIRE); }
+
 static int fail(mt_writer *w, int code, const char *what) {
+    pthread_mutex_lock(&w->mu);
     if (!w->err) {
-        w->err = code;
         snprintf(w->errmsg, sizeof w->errmsg, "%s", what);
+        __atomic_store_n(&w->err, code, __ATOMIC_RELEASE);
     }
-    return w->err;
+    pthread_mutex_unlock(&w->mu);
+    return err_of(w);
 }
 
 static int write_all(mt_writer *w, const void *data, size_t n) {
@@ -77,7 +105,7 @@ static int emit_block(mt_writer *w, uint16_t kind, uint32_t count, uint64_t firs
     uint8_t hdr[MT__BLOCK_HEADER_SIZE];
     mt__bhdr_put(hdr, &h);
     uint64_t at = w->offset;
-    if (write_all(w, hdr, sizeof hdr) || write_all(w, w->zbuf, z)) return w->err;
+    if (write_all(w, hdr, sizeof hdr) || write_all(w, w->zbuf, z)) return err_of(w);
     if (kind != MT_KIND_INDEX) {
         if (w->nindex == w->capindex) {
             size_t nc = w->capindex ? 2 * w->capindex : 64;
@@ -99,14 +127,85 @@ static int is_dictionary(int kind) {
            kind == MT_KIND_STACK;
 }
 
+/* The background thread: blocks in the order they were queued. */
+static void *compressor(void *arg) {
+    mt_writer *w = arg;
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        while (!w->qlen && !w->stop) pthread_cond_wait(&w->cv, &w->mu);
+        if (!w->qlen) break;
+        job j = w->q[w->qhead];
+        w->qhead = (w->qhead + 1) % QUEUE;
+        w->qlen--;
+        w->busy = 1;
+        pthread_mutex_unlock(&w->mu);
+        if (!err_of(w)) emit_block(w, j.kind, j.count, j.first, j.sb.data, j.sb.size);
+        pthread_mutex_lock(&w->mu);
+        j.sb.size = 0;
+        if (w->nspare < QUEUE + 1) w->spare[w->nspare++] = j.sb;
+        else msgpack_sbuffer_destroy(&j.sb);
+        w->busy = 0;
+        pthread_cond_broadcast(&w->cv);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+/* Hands kind's finished block to the background thread and gives the
+ * kind an emptied buffer; waits while the queue is full. */
+static int enqueue(mt_writer *w, int kind) {
+    kbuf *b = &w->kinds[kind];
+    pthread_mutex_lock(&w->mu);
+    while (w->qlen == QUEUE && !w->err) pthread_cond_wait(&w->cv, &w->mu);
+    int rc = w->err;
+    if (!rc) {
+        w->q[(w->qhead + w->qlen++) % QUEUE] = (job){ (uint16_t)kind, b->count, b->total - b->count, b->sb };
+        if (w->nspare) b->sb = w->spare[--w->nspare];
+        else msgpack_sbuffer_init(&b->sb);
+        pthread_cond_broadcast(&w->cv);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return rc;
+}
+
+/* Waits until the background thread has written every queued block. */
+static int drain(mt_writer *w) {
+    if (!w->background) return err_of(w);
+    pthread_mutex_lock(&w->mu);
+    /* After an error the thread drops what is left without writing it. */
+    while (w->qlen || w->busy) pthread_cond_wait(&w->cv, &w->mu);
+    pthread_mutex_unlock(&w->mu);
+    return err_of(w);
+}
+
+/* Stops the background thread; queued blocks are written first unless
+ * discard is set. */
+static void stop_thread(mt_writer *w, int discard) {
+    if (!w->background) return;
+    pthread_mutex_lock(&w->mu);
+    if (discard) {
+        for (; w->qlen; w->qlen--, w->qhead = (w->qhead + 1) % QUEUE) msgpack_sbuffer_destroy(&w->q[w->qhead].sb);
+    }
+    w->stop = 1;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    pthread_join(w->thread, NULL);
+    w->background = 0;
+}
+
 static int flush_kind(mt_writer *w, int kind) {
     kbuf *b = &w->kinds[kind];
     if (!b->count) return 0;
     if (!is_dictionary(kind))
         for (int k = 1; k <= MT_KIND_MAX; k++)
-            if (is_dictionary(k) && w->kinds[k].count && flush_kind(w, k)) return w->err;
-    int rc = emit_block(w, (uint16_t)kind, b->count, b->total - b->count, b->sb.data, b->sb.size);
-    b->sb.size = 0;
+            if (is_dictionary(k) && w->kinds[k].count && flush_kind(w, k)) return err_of(w);
+    int rc;
+    if (w->background) {
+        rc = enqueue(w, kind);
+    } else {
+        rc = emit_block(w, (uint16_t)kind, b->count, b->total - b->count, b->sb.data, b->sb.size);
+        b->sb.size = 0;
+    }
     b->count = 0;
     return rc;
 }
@@ -130,6 +229,8 @@ int mt_writer_open(const char *path, const mt_writer_opts *opts, mt_writer **out
     ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_contentSizeFlag, 1);
     for (int k = 0; k <= MT_KIND_MAX; k++) msgpack_sbuffer_init(&w->kinds[k].sb);
     msgpack_sbuffer_init(&w->scratch);
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cv, NULL);
     w->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (w->fd < 0) {
         int e = errno;
@@ -145,6 +246,8 @@ int mt_writer_open(const char *path, const mt_writer_opts *opts, mt_writer **out
         mt_writer_abandon(w);
         return rc;
     }
+    /* Without a thread the writer works as well, only slower. */
+    if (opts && opts->background && !pthread_create(&w->thread, NULL, compressor, w)) w->background = 1;
     *out = w;
     return 0;
 }
@@ -229,7 +332,8 @@ static void pack_record(msgpack_sbuffer *sb, const mt__kind_desc *d, const void 
 }
 
 int mt_writer_add(mt_writer *w, mt_kind kind, const void *rec) {
-    if (w->err) return w->err;
+    int rc = err_of(w);
+    if (rc) return rc;
     if (kind < 1 || kind > MT_KIND_MAX || !rec) return MT_E_INVAL;
     kbuf *b = &w->kinds[kind];
     const mt__kind_desc *d = mt__kind_schema(kind);
@@ -262,13 +366,14 @@ uint64_t mt_writer_count(const mt_writer *w, mt_kind kind) {
 
 int mt_writer_flush(mt_writer *w) {
     /* Kinds in number order: objects before the references to them.  */
-    for (int k = 1; k <= MT_KIND_MAX && !w->err; k++) flush_kind(w, k);
-    return w->err;
+    for (int k = 1; k <= MT_KIND_MAX && !err_of(w); k++) flush_kind(w, k);
+    return drain(w);
 }
 
 int mt_writer_close(mt_writer *w, mt_diag *diag) {
     if (!w) return 0;
     int rc = mt_writer_flush(w);
+    stop_thread(w, 0);
     if (!rc) {
         const mt__kind_desc *d = mt__kind_schema(MT_KIND_INDEX);
         mt__index_entry any = { 0, 0, 0, 0, 0, 0 }; /* integers only: the bound holds for all */
@@ -297,7 +402,11 @@ int mt_writer_close(mt_writer *w, mt_diag *diag) {
 
 void mt_writer_abandon(mt_writer *w) {
     if (!w) return;
+    stop_thread(w, 1);
     if (w->fd >= 0) close(w->fd);
+    for (size_t i = 0; i < w->nspare; i++) msgpack_sbuffer_destroy(&w->spare[i]);
+    pthread_cond_destroy(&w->cv);
+    pthread_mutex_destroy(&w->mu);
     for (int k = 0; k <= MT_KIND_MAX; k++) msgpack_sbuffer_destroy(&w->kinds[k].sb);
     msgpack_sbuffer_destroy(&w->scratch);
     ZSTD_freeCCtx(w->cctx);

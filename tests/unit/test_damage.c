@@ -24,7 +24,7 @@ static void build_fixture(void) {
     if (clean) return;
     char *path = tmp_path();
     mt_writer *w;
-    mt_writer_opts o = { 1024, 0 };
+    mt_writer_opts o = { 1024, 0, 0 };
     ck_assert_int_eq(mt_writer_open(path, &o, &w, NULL), 0);
     mt_writer_meta_str(w, "tool", "test_damage");
     const char *names[] = { "dict", "list", "Session" };

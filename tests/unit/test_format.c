@@ -2,6 +2,8 @@
  * CRC-32 against its check value, and the writer's limits. */
 #include <msgpack.h>
 #include <math.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include "helpers.h"
 #include "memtrace/format.h"
 #include "../../formats/src/internal.h"
@@ -81,7 +83,7 @@ START_TEST(every_kind_round_trips) {
     int kind = _i + 1;
     char *path = tmp_path();
     mt_writer *w;
-    mt_writer_opts o = { 256, 0 }; /* tiny blocks: many per kind */
+    mt_writer_opts o = { 256, 0, 0 }; /* tiny blocks: many per kind */
     ck_assert_int_eq(mt_writer_open(path, &o, &w, NULL), 0);
     enum { N = 300 };
     static mt_record recs[N];
@@ -326,7 +328,7 @@ START_TEST(writer_memory_is_bounded_by_block_size) {
     /* 200 000 objects with 4 KiB blocks: every block stays near 4 KiB raw. */
     char *path = tmp_path();
     mt_writer *w;
-    mt_writer_opts o = { 4096, 0 };
+    mt_writer_opts o = { 4096, 0, 0 };
     ck_assert_int_eq(mt_writer_open(path, &o, &w, NULL), 0);
     for (uint32_t i = 0; i < 200000; i++) {
         mt_object ob = { 0x7f0000000000ull + i * 64ull, 1, 56, 1, 0, 0 };
@@ -347,10 +349,91 @@ START_TEST(writer_memory_is_bounded_by_block_size) {
 }
 END_TEST
 
+/* Writes the same mixed records, with a flush in the middle, with and
+ * without the background thread. */
+static void write_mixed(const char *path, int background) {
+    mt_writer *w;
+    mt_writer_opts o = { 1024, 0, background };
+    ck_assert_int_eq(mt_writer_open(path, &o, &w, NULL), 0);
+    for (uint32_t i = 0; i < 30000; i++) {
+        if (i % 1000 == 0) {
+            char name[32];
+            snprintf(name, sizeof name, "type%u", i / 1000);
+            mt_type t = { i / 1000 + 1, mt_str_c(name) };
+            ck_assert_int_eq(mt_writer_add(w, MT_KIND_TYPE, &t), 0);
+        }
+        mt_object ob = { i * 16ull, i / 1000 + 1, i % 97, 1, 0, 0 };
+        ck_assert_int_eq(mt_writer_add(w, MT_KIND_OBJECT, &ob), 0);
+        mt_ref r = { i, i / 2, 0, mt_str_c(i % 3 ? NULL : "attr") };
+        ck_assert_int_eq(mt_writer_add(w, MT_KIND_REF, &r), 0);
+        if (i == 15000) ck_assert_int_eq(mt_writer_flush(w), 0);
+    }
+    ck_assert_int_eq(mt_writer_close(w, NULL), 0);
+}
+
+START_TEST(background_writer_writes_the_same_bytes) {
+    char *a = tmp_path(), *b = tmp_path();
+    write_mixed(a, 0);
+    write_mixed(b, 1);
+    size_t na, nb;
+    unsigned char *da = slurp(a, &na), *db = slurp(b, &nb);
+    ck_assert_uint_eq(na, nb);
+    ck_assert_int_eq(memcmp(da, db, na), 0);
+    mt_reader *r;
+    ck_assert_int_eq(mt_reader_open(b, &r, NULL), 0);
+    ck_assert_uint_gt(mt_reader_block_count(r), 50);
+    mt_reader_free(r);
+    /* Abandoned with blocks queued: the thread stops, nothing leaks. */
+    mt_writer *w;
+    mt_writer_opts o = { 256, 0, 1 };
+    ck_assert_int_eq(mt_writer_open(a, &o, &w, NULL), 0);
+    for (uint32_t i = 0; i < 5000; i++) {
+        mt_object ob = { i, 1, 8, 0, 0, 0 };
+        ck_assert_int_eq(mt_writer_add(w, MT_KIND_OBJECT, &ob), 0);
+    }
+    mt_writer_abandon(w);
+    free(da);
+    free(db);
+    unlink(a);
+    unlink(b);
+    free(a);
+    free(b);
+}
+END_TEST
+
+START_TEST(background_write_errors_are_sticky) {
+    /* A file that may grow to 64 KiB only (Check forks each test, so the
+     * limit stays in this one): the thread's write fails mid-stream. */
+    struct rlimit lim = { 65536, 65536 };
+    signal(SIGXFSZ, SIG_IGN);
+    ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    char *path = tmp_path();
+    mt_writer *w;
+    mt_diag d;
+    mt_diag_clear(&d);
+    mt_writer_opts o = { 512, 0, 1 };
+    ck_assert_int_eq(mt_writer_open(path, &o, &w, &d), 0);
+    int got = 0;
+    uint32_t i;
+    for (i = 0; i < 1000000 && !got; i++) {
+        mt_object ob = { i * 7919ull, 1, i, 0, 0, 0 };
+        got = mt_writer_add(w, MT_KIND_OBJECT, &ob);
+    }
+    /* Sticky: the caller hears of it a few blocks later, then always. */
+    ck_assert_int_eq(got, MT_E_IO);
+    mt_object ob = { 1, 1, 1, 0, 0, 0 };
+    ck_assert_int_eq(mt_writer_add(w, MT_KIND_OBJECT, &ob), MT_E_IO);
+    ck_assert_int_eq(mt_writer_close(w, &d), MT_E_IO);
+    ck_assert_msg(strstr(d.msg, "cannot write at offset") && strstr(d.msg, "File too large"), "%s", d.msg);
+    unlink(path);
+    free(path);
+}
+END_TEST
+
 START_TEST(prefetch_gives_the_same_records_in_any_order) {
     char *path = tmp_path();
     mt_writer *w;
-    mt_writer_opts o = { 65536, 0 }; /* 2 MiB in 32 blocks: enough to start the thread */
+    mt_writer_opts o = { 65536, 0, 0 }; /* 2 MiB in 32 blocks: enough to start the thread */
     ck_assert_int_eq(mt_writer_open(path, &o, &w, NULL), 0);
     for (uint32_t i = 0; i < 120000; i++) {
         mt_object ob = { i * 7ull, 1, i, 0, 0, 0 };
@@ -573,6 +656,8 @@ int main(void) {
     tcase_add_test(tc, writer_reports_unwritable_path);
     tcase_add_test(tc, writer_memory_is_bounded_by_block_size);
     tcase_add_test(tc, prefetch_gives_the_same_records_in_any_order);
+    tcase_add_test(tc, background_writer_writes_the_same_bytes);
+    tcase_add_test(tc, background_write_errors_are_sticky);
     tcase_add_test(tc, wrong_field_types_are_named);
     tcase_add_test(tc, mp_reader_refuses_every_cut_token);
     tcase_add_test(tc, writer_reports_a_full_disk);

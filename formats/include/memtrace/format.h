@@ -369,6 +369,11 @@ typedef struct mt_writer mt_writer;
 typedef struct mt_writer_opts {
     size_t block_bytes;  /* uncompressed bytes per block; 0: 1 MiB */
     int level;           /* zstd level; 0: 3 */
+    /* Compress and write finished blocks on a second thread, so that the
+     * caller goes on packing records meanwhile; at most two blocks wait
+     * for it. The file is the same byte for byte. A crash may then lose
+     * those two as well as the unfinished ones. */
+    int background;
 } mt_writer_opts;
 
 /* Creates (or truncates) path and writes the header. The writer keeps at

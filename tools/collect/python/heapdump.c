@@ -712,8 +712,10 @@ PyObject *memtrace_dump_heap(PyObject *self, PyObject *args, PyObject *kw) {
     mt_diag d;
     mt_diag_clear(&d);
     /* zstd level 1: the process waits for the dump; level 3 would make the
-     * file some 10% smaller for twice the compression time. */
-    mt_writer_opts wopts = { 0, 1 };
+     * file some 10% smaller for twice the compression time. Compression
+     * runs on a second thread while the walk goes on; the thread lives
+     * only within this call, so a fork elsewhere never finds it. */
+    mt_writer_opts wopts = { 0, 1, 1 };
     int rc = mt_writer_open(PyBytes_AS_STRING(path), &wopts, &wr, &d);
     if (rc) {
         PyErr_Format(rc == MT_E_NOMEM ? PyExc_MemoryError : PyExc_OSError, "%s: %s", PyBytes_AS_STRING(path), d.msg);

@@ -239,7 +239,7 @@ def grid(name, quick=False):
                     nulls = 0.05 if key == "str" and how == "left" else 0.0
                     add(op="merge", left=n, right=max(10, int(n * ratio)), relation=rel, dup=dup, overlap=overlap,
                         nulls=nulls, key=key, how=how, lcols=2 + (n % 3), rcols=1 + (n % 2))
-        for groups in ([100, 10000] if train else [1000, 30000]):
+        for groups in ([100, 1000, 10000, 100000] if train else [300, 3000, 30000]):
             for key in ("int64", "str", "category"):
                 for a, agg in enumerate(("sum", "mean", "count", "min", "max", "median", "std", "size")):
                     skew = "zipf" if agg in ("mean", "median") else "uniform"

@@ -65,9 +65,11 @@ def features(row):
         # A categorical key's codes are its factorization: no hash table,
         # a table per category instead.
         table = key["distinct"] if spec["key"] == "category" else hashtable_bytes(df["rows"])
-        names = ["per row", "per row and float column", "per row and int column", "per group", "result bytes",
-                 "hash table or categories", "constant"]
-        vals = [df["rows"], df["rows"] * floats, df["rows"] * (len(vcols) - floats), R, res_bytes, table, 1]
+        names = ["per row", "per row and float column", "per row and int column", "per group",
+                 "per group and value column", "result bytes", "hash table or categories", "groups' hash table",
+                 "constant"]
+        vals = [df["rows"], df["rows"] * floats, df["rows"] * (len(vcols) - floats), R, R * len(vcols), res_bytes,
+                table, hashtable_bytes(R), 1]
     elif op == "pivot_table":
         df = ins["df"]
         group = (op, spec["aggfunc"])

@@ -50,6 +50,12 @@ int mt_plot_write(const mt_plot_kind *kind, const char *const *paths, size_t n, 
 static const char *const palette[] = { "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
                                        "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac" };
 
+int mt_pw_load(const char *path, unsigned flags, mt_snapshot **s, mt_diag *diag) {
+    int rc = mt_snapshot_load(path, flags, s, diag);
+    if (rc && diag) diag->file = path;
+    return rc;
+}
+
 const char *mt_pw_base(const char *path) {
     const char *slash = strrchr(path, '/');
     return slash ? slash + 1 : path;

@@ -10,12 +10,6 @@
 #include "memtrace/units.h"
 #include "plot_impl.h"
 
-static int load(const char *path, unsigned flags, mt_snapshot **s, mt_diag *diag) {
-    int rc = mt_snapshot_load(path, flags, s, diag);
-    if (rc && diag) diag->file = path;
-    return rc;
-}
-
 /* Room beyond the bars' ends for their value labels: a fifth of the
  * plot's width on each side that has them. */
 static void bar_range(double lo, double hi, double *xmin, double *xmax) {
@@ -57,8 +51,8 @@ int mt_plot_diff(const mt_plot_kind *k, const char *const *paths, size_t n, cons
     (void)n;
     mt_snapshot *a = NULL, *b = NULL;
     mt_diff d = { 0 };
-    int rc = load(paths[0], 0, &a, diag);
-    if (!rc) rc = load(paths[1], 0, &b, diag);
+    int rc = mt_pw_load(paths[0], 0, &a, diag);
+    if (!rc) rc = mt_pw_load(paths[1], 0, &b, diag);
     if (!rc) rc = mt_diff_compute(a, b, o->by, &d, diag);
     if (rc) goto out;
 
@@ -135,7 +129,7 @@ int mt_plot_retained(const mt_plot_kind *k, const char *const *paths, size_t n, 
     mt_snapshot *s = NULL;
     mt_dominators dom = { 0 };
     uint32_t *top_obj = NULL;
-    int rc = load(paths[0], MT_LOAD_LABELS, &s, diag);
+    int rc = mt_pw_load(paths[0], MT_LOAD_LABELS, &s, diag);
     if (rc) return rc;
     const mt_graph *g = mt_snapshot_graph(s);
     if (!g->n_objects) {

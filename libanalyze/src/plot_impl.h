@@ -41,6 +41,9 @@ int mt_pw_block(mt_pw *w, const char *columns);
  * *div: "B", "KiB", "MiB", "GiB", "TiB". */
 const char *mt_pw_unit(double max_abs, double *div);
 
+/* mt_snapshot_load(), with diag->file naming path when it fails. */
+int mt_pw_load(const char *path, unsigned flags, mt_snapshot **s, mt_diag *diag);
+
 /* Base name of a path, for labels. */
 const char *mt_pw_base(const char *path);
 

@@ -131,19 +131,34 @@ static const char *file_label(const mt_snapshot *s, const char *path, char *buf,
     return buf;
 }
 
-/* Sorts a series' points by time, keeping the file order of equal times. */
-static void sort_series(tl_series *s) {
-    for (size_t i = 1; i < s->n; i++) {
-        double t = s->t[i], v = s->v[i];
-        size_t j = i;
-        while (j > 0 && s->t[j - 1] > t) {
-            s->t[j] = s->t[j - 1];
-            s->v[j] = s->v[j - 1];
-            j--;
-        }
-        s->t[j] = t;
-        s->v[j] = v;
+typedef struct point {
+    double t, v;
+    size_t seq;           /* its place in the file, for equal times */
+} point;
+
+static int by_point_time(const void *a, const void *b) {
+    const point *x = a, *y = b;
+    if (x->t != y->t) return x->t < y->t ? -1 : 1;
+    return (x->seq > y->seq) - (x->seq < y->seq);
+}
+
+/* Sorts a series' points by time, keeping the file order of equal times.
+ * Collectors write samples in time order, so mostly nothing moves.
+ * @return 0, or MT_E_NOMEM. */
+static int sort_series(tl_series *s) {
+    size_t i = 1;
+    while (i < s->n && s->t[i - 1] <= s->t[i]) i++;
+    if (i >= s->n) return 0;
+    point *p = malloc(s->n * sizeof *p);
+    if (!p) return MT_E_NOMEM;
+    for (i = 0; i < s->n; i++) p[i] = (point){ s->t[i], s->v[i], i };
+    qsort(p, s->n, sizeof *p, by_point_time);
+    for (i = 0; i < s->n; i++) {
+        s->t[i] = p[i].t;
+        s->v[i] = p[i].v;
     }
+    free(p);
+    return 0;
 }
 
 int mt_plot_timeline(const mt_plot_kind *k, const char *const *paths, size_t n, const mt_plot_opts *o, FILE *gp,
@@ -155,10 +170,7 @@ int mt_plot_timeline(const mt_plot_kind *k, const char *const *paths, size_t n, 
     if (!labels) return mt_diag_set(diag, MT_E_NOMEM, "no memory for %zu file labels", n);
     for (size_t f = 0; f < n && !rc; f++) {
         mt_snapshot *s;
-        if ((rc = mt_snapshot_load(paths[f], 0, &s, diag))) {
-            if (diag) diag->file = paths[f];
-            break;
-        }
+        if ((rc = mt_pw_load(paths[f], 0, &s, diag))) break;
         char lab[256], suffix[260];
         file_label(s, paths[f], lab, sizeof lab);
         labels[f] = join(lab, strlen(lab), NULL);
@@ -222,7 +234,10 @@ int mt_plot_timeline(const mt_plot_kind *k, const char *const *paths, size_t n, 
     double t0 = INFINITY, t1 = -INFINITY, vmax = 0;
     size_t points = 0;
     for (size_t i = 0; i < T.ns; i++) {
-        sort_series(&T.s[i]);
+        if (sort_series(&T.s[i])) {
+            rc = mt_diag_set(diag, MT_E_NOMEM, "no memory to sort %zu samples", T.s[i].n);
+            goto out;
+        }
         for (size_t j = 0; j < T.s[i].n; j++) {
             t0 = fmin(t0, T.s[i].t[j]);
             t1 = fmax(t1, T.s[i].t[j]);
@@ -349,11 +364,8 @@ int mt_plot_frames(const mt_plot_kind *k, const char *const *paths, size_t n, co
     mt_df_table *t = NULL;
     frame_rank *order = NULL;
     seg *segs = NULL;
-    int rc = mt_snapshot_load(paths[0], 0, &s, diag);
-    if (rc) {
-        if (diag) diag->file = paths[0];
-        return rc;
-    }
+    int rc = mt_pw_load(paths[0], 0, &s, diag);
+    if (rc) return rc;
     if ((rc = mt_df_table_load(s, &t, diag))) goto out;
     if (!t->n_frames) {
         rc = mt_diag_set(diag, MT_E_NOTFOUND, "no DataFrame records: a frames plot needs a memtrace.dump_frames file");

@@ -146,18 +146,17 @@ START_TEST(save_and_export_fail_cleanly) {
 }
 END_TEST
 
-static int write_some(const char *path, mt_writer **pw) {
+static int write_some(const char *path, int background) {
     mt_writer *w = NULL;
     /* With the background thread, small blocks: it allocates too. */
-    mt_writer_opts opts = { 256, 0, *pw != NULL };
-    int rc = mt_writer_open(path, &opts, &w, NULL);
-    for (uint32_t i = 0; !rc && i < (*pw ? 2000u : 100u); i++) {
+    mt_writer_opts opts = { 256, 0, 1 };
+    int rc = mt_writer_open(path, background ? &opts : NULL, &w, NULL);
+    for (uint32_t i = 0; !rc && i < (background ? 2000u : 100u); i++) {
         mt_object o = { i, 1, 1, 0, 0, 0 };
         rc = mt_writer_add(w, MT_KIND_OBJECT, &o);
     }
     if (w && rc) mt_writer_abandon(w);
     else if (w) rc = mt_writer_close(w, NULL);
-    *pw = NULL;
     return rc;
 }
 
@@ -176,12 +175,10 @@ START_TEST(writer_and_import_fail_cleanly) {
         ck_assert_msg(rc == MT_E_NOMEM, "import, allocation %ld of %ld: %s %s", k, total, mt_err_name(rc), d.msg);
     }
     for (int background = 0; background < 2; background++) {
-        mt_writer *w = background ? (mt_writer *)1 : NULL; /* write_some's flag */
-        total = COUNT_CALLS(write_some(out, &w));
+        total = COUNT_CALLS(write_some(out, background));
         for (long k = 0; k < total; k++) {
-            w = background ? (mt_writer *)1 : NULL;
             arm(k);
-            int rc = write_some(out, &w);
+            int rc = write_some(out, background);
             fail_at = -1;
             /* With the thread, how many buffers are reused, and so how
              * many calls a run makes, depends on timing: a run may end

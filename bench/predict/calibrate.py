@@ -75,7 +75,14 @@ def payload(rng, n, ncols, prefix):
 
 
 def make_inputs(spec):
-    """The inputs of a case: a dict of DataFrames, or a CSV path for read_csv."""
+    """The inputs of a case: a dict of DataFrames, or a CSV path for read_csv.
+    Frames are consolidated (one block per dtype), as read_csv, merge and
+    concat leave them; memtrace-predict assumes so."""
+    out = _make_inputs(spec)
+    return {k: (v.copy() if isinstance(v, pd.DataFrame) else v) for k, v in out.items()}
+
+
+def _make_inputs(spec):
     rng = np.random.default_rng(spec["seed"])
     op = spec["op"]
     if op == "merge":
@@ -187,6 +194,8 @@ def shape(df):
         cols.append({"name": str(name), "dtype": str(c.dtype), "shallow": int(c.memory_usage(index=False)),
                      "deep": int(c.memory_usage(index=False, deep=True)), "nulls": int(c.isna().sum()),
                      "distinct": int(c.nunique())})
+        if isinstance(c.dtype, pd.CategoricalDtype):
+            cols[-1].update(categories=len(c.cat.categories), code_bytes=int(c.cat.codes.dtype.itemsize))
     return {"rows": len(df), "index": type(df.index).__name__, "index_bytes": int(df.index.memory_usage(deep=True)),
             "columns": cols}
 

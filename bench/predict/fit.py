@@ -14,6 +14,7 @@ Usage: /usr/bin/python3 bench/predict/fit.py [TRAIN.csv HELDOUT.csv]
 Prints the constants per group and the accuracy table (share of held-out
 cases within 10% of the measured peak)."""
 
+import argparse
 import collections
 import csv
 import json
@@ -24,15 +25,26 @@ import numpy as np
 from scipy.optimize import nnls
 
 
-def hashtable_bytes(size_hint):
+def hashtable_bytes(size_hint, key_bytes=8):
     """pandas' khash tables (factorize, merge, groupby) are made for a
     size hint: buckets the next power of two above hint / 0.77 (at most
-    2^20 + 7 from the hint), 8 bytes of key and 8 of value a bucket."""
+    2^20 + 7 from the hint); a bucket holds a key, an 8-byte value and a
+    flag bit."""
     need = min(int(size_hint / 0.77) + 1, (1 << 20) + 7)
     buckets = 1
     while buckets < need:
         buckets *= 2
-    return 16 * buckets
+    return buckets * (key_bytes + 8) + buckets // 8
+
+
+def vector_bytes(n, growth):
+    """pandas' hash-table vectors (the uniques of factorize) start at 128
+    items and grow by a factor (4 for numbers, 2 for objects); 8 bytes an
+    item."""
+    cap = 128
+    while cap < n:
+        cap *= growth
+    return 8 * cap
 
 
 def col_bytes(shape, pred=lambda c: True):
@@ -40,7 +52,12 @@ def col_bytes(shape, pred=lambda c: True):
 
 
 def features(row):
-    """(group, names, values) of a case."""
+    """(group, phase, names, values) of a case. The peak is modelled as
+    max(a0 * phase + a1, values . b): phase is the bytes of the phase that
+    pandas' own code puts at the peak where it is known (0 where it is
+    not), and the second term a non-negative sum of the other terms.
+    memtrace-predict computes the same from recorded shapes
+    (libanalyze/src/predict.c); keep the two in step."""
     spec = json.loads(row["spec"])
     ins = json.loads(row["inputs"])
     res = json.loads(row["result"])
@@ -48,28 +65,37 @@ def features(row):
     R = res["rows"]
     res_bytes = col_bytes(res) + res["index_bytes"]
     obj = lambda c: c["dtype"] == "object"  # noqa: E731
+    phase = 0.0
     if op == "merge":
         left, right = ins["left"], ins["right"]
         key = next(c for c in left["columns"] if c["name"] == "key")
         rkey = next(c for c in right["columns"] if c["name"] == "key")
-        group = (op, spec["how"], spec["key"])
+        group = (op, spec["how"], "category" if key["dtype"] == "category" else
+                 "object" if key["dtype"] == "object" else "number")
         names = ["per result row", "result bytes", "per input row", "per distinct key", "hash table", "constant"]
         vals = [R, res_bytes, left["rows"] + right["rows"], key["distinct"] + rkey["distinct"],
                 hashtable_bytes(max(left["rows"], right["rows"])), 1]
     elif op == "groupby":
         df = ins["df"]
-        group = (op, spec["agg"] if spec["agg"] in ("size", "median") else "reduce", spec["key"])
-        vcols = [c for c in df["columns"] if c["name"] != "key"]
-        floats = sum(c["dtype"].startswith("float") for c in vcols)
+        n = df["rows"]
         key = next(c for c in df["columns"] if c["name"] == "key")
-        # A categorical key's codes are its factorization: no hash table,
-        # a table per category instead.
-        table = key["distinct"] if spec["key"] == "category" else hashtable_bytes(df["rows"])
-        names = ["per row", "per row and float column", "per row and int column", "per group",
-                 "per group and value column", "result bytes", "hash table or categories", "groups' hash table",
-                 "constant"]
-        vals = [df["rows"], df["rows"] * floats, df["rows"] * (len(vcols) - floats), R, R * len(vcols), res_bytes,
-                table, hashtable_bytes(R), 1]
+        cat = key["dtype"] == "category"
+        agg = spec["agg"]
+        group = (op, agg if agg in ("size", "median") else "reduce", "category" if cat else "other")
+        V = 0 if agg == "size" else len(df["columns"]) - 1
+        kb = key.get("code_bytes", 8)
+        # The factorize phase: the value columns taken (copied) first, a
+        # hash table sized for every row keyed by the key (a categorical
+        # with observed=True: by its codes), the codes, the uniques.
+        phase = 8 * n * V
+        if cat:
+            phase += (hashtable_bytes(n, kb) if spec["observed"] else 0) + kb * n
+        else:
+            phase += hashtable_bytes(n) + 8 * n + vector_bytes(R, 2 if key["dtype"] == "object" else 4)
+            phase += 8 * n if key["dtype"] == "object" else 0
+        names = ["per row", "per row and value column", "per group", "per group and value column",
+                 "groups' hash table", "constant"]
+        vals = [n, n * V, R, R * V, hashtable_bytes(R), 1]
     elif op == "pivot_table":
         df = ins["df"]
         group = (op, spec["aggfunc"])
@@ -81,14 +107,71 @@ def features(row):
         names = ["result bytes", "result object bytes", "constant"]
         vals = [res_bytes, col_bytes(res, obj), 1]
     elif op == "sort":
-        group = (op, spec["key"])
+        key = next(c for c in ins["df"]["columns"] if c["name"] == spec["by"][0])
+        group = (op, "category" if key["dtype"] == "category" else "object" if key["dtype"] == "object" else "number")
         names = ["per row", "result bytes", "constant"]
         vals = [R, res_bytes, 1]
     else:  # read_csv
         group = (op,)
-        names = ["per row", "per cell", "per file byte", "result deep bytes", "constant"]
-        vals = [R, R * len(res["columns"]), int(row["input_bytes"]), int(row["result_bytes"]), 1]
-    return group, names, np.array(vals, dtype=float)
+        strs = sum(min(R, c["distinct"]) * max(0, (c["deep"] - c["shallow"]) / max(1, R - c["nulls"]))
+                   for c in res["columns"] if obj(c))
+        names = ["per cell", "string objects", "per file byte", "constant"]
+        vals = [R * len(res["columns"]), strs, int(row["input_bytes"]), 1]
+    return group, float(phase), names, np.array(vals, dtype=float)
+
+
+def fit_group(cases):
+    """(a, b) for max(a0 * phase + a1, values . b), by non-negative least
+    squares on relative error: alternately fit the phase on the cases it
+    explains and the sum on the rest."""
+    P = np.array([[p, 1.0] for p, _, _ in cases])
+    F = np.array([f for _, f, _ in cases])
+    y = np.array([m for _, _, m in cases])
+    if not P[:, 0].any():
+        b, _ = nnls(F / y[:, None], np.ones(len(y)))
+        return np.zeros(2), b
+    sel = list(range(len(y)))
+    b = np.zeros(F.shape[1])
+    for _ in range(6):
+        a, _ = nnls(P[sel] / y[sel, None], np.ones(len(sel)))
+        p1 = P @ a
+        rest = [i for i in range(len(y)) if y[i] > 1.03 * p1[i]]
+        b = nnls(F[rest] / y[rest, None], np.ones(len(rest)))[0] if rest else np.zeros(F.shape[1])
+        sel = [i for i in range(len(y)) if p1[i] >= F[i] @ b] or sel
+    return a, b
+
+
+def predict(coef, phase, vals):
+    a, b = coef
+    return max(a[0] * phase + a[1], float(vals @ b))
+
+
+def write_header(path, coef, by_group, train_path):
+    """The constants as C, one row a model group."""
+    import pandas
+    with open(train_path, newline="") as f:
+        versions = sorted({r["pandas"] for r in csv.DictReader(f)})
+    width = max(len(by_group[g][0][1]) for g in by_group)
+    out = ["/* Generated by bench/predict/fit.py from testdata/predict/%s: do not edit." % os.path.basename(train_path),
+           " * Per model group, the peak is max(phase * a0 + a1, terms . b); see",
+           " * fit.py's features() for the terms of each operation. */",
+           "#ifndef MT_PREDICT_CONSTANTS_H", "#define MT_PREDICT_CONSTANTS_H", "",
+           "#define MT_PREDICT_PANDAS \"%s\"" % ",".join(versions),
+           "#define MT_PREDICT_TERMS %d" % width, "",
+           "typedef struct mt_predict_constants {",
+           "    const char *group;   /* op/variant/key kind */",
+           "    double a[2];",
+           "    double b[MT_PREDICT_TERMS];",
+           "} mt_predict_constants;", "",
+           "static const mt_predict_constants mt_predict_table[] = {"]
+    for g in sorted(by_group):
+        a, b = coef[g]
+        bs = ", ".join("%.6g" % v for v in list(b) + [0.0] * (width - len(b)))
+        out.append('    { "%s", { %.6g, %.6g }, { %s } },' % ("/".join(g), a[0], a[1], bs))
+    out += ["};", "", "#endif", ""]
+    with open(path, "w") as f:
+        f.write("\n".join(out))
+    del pandas
 
 
 def load(path):
@@ -99,30 +182,35 @@ def load(path):
 def main():
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     data = os.path.join(root, "testdata", "predict")
-    train_path, held_path = sys.argv[1:3] if len(sys.argv) > 2 else (os.path.join(data, "train.csv"),
-                                                                       os.path.join(data, "heldout.csv"))
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("train", nargs="?", default=os.path.join(data, "train.csv"))
+    ap.add_argument("heldout", nargs="?", default=os.path.join(data, "heldout.csv"))
+    ap.add_argument("--header", help="write the constants as a C header (libanalyze/src/predict_constants.h)")
+    args = ap.parse_args()
+    train_path, held_path, header = args.train, args.heldout, args.header
     train, held = load(train_path), load(held_path)
     by_group = collections.defaultdict(list)
     for r in train:
-        g, names, x = features(r)
-        by_group[g].append((x, float(r["peak_bytes"]), names))
+        g, phase, names, x = features(r)
+        by_group[g].append((phase, x, float(r["peak_bytes"]), names))
     coef = {}
     print("constants per model group (bytes per unit of each term)")
     for g in sorted(by_group):
-        X = np.array([x for x, _, _ in by_group[g]])
-        y = np.array([v for _, v, _ in by_group[g]])
-        # Relative error: each case's row scaled by its own peak.
-        c, _ = nnls(X / y[:, None], np.ones(len(y)))
-        coef[g] = c
-        names = by_group[g][0][2]
-        print("  %-36s %s" % (" ".join(g), ", ".join("%s %.3g" % (n, v) for n, v in zip(names, c) if v)))
+        cases = by_group[g]
+        coef[g] = fit_group([(p, x, m) for p, x, m, _ in cases])
+        a, b = coef[g]
+        names = cases[0][3]
+        terms = (["phase %.3g" % a[0]] if a[0] else []) + ["%s %.3g" % (n, v) for n, v in zip(names, b) if v]
+        print("  %-30s %s" % (" ".join(g), ", ".join(terms)))
+    if header:
+        write_header(header, coef, by_group, train_path)
     print("\nheld-out accuracy: |predicted - measured| / measured peak")
     stats = collections.defaultdict(list)
     for r in held:
-        g, _, x = features(r)
+        g, phase, _, x = features(r)
         if g not in coef:
             continue
-        err = abs(x @ coef[g] - float(r["peak_bytes"])) / float(r["peak_bytes"])
+        err = abs(predict(coef[g], phase, x) - float(r["peak_bytes"])) / float(r["peak_bytes"])
         stats[r["op"]].append(err)
         stats["all"].append(err)
     print("%-12s %6s %10s %10s %10s" % ("operation", "cases", "within 10%", "median", "worst"))

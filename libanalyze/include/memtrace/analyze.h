@@ -18,5 +18,6 @@
 #include "memtrace/export.h"
 #include "memtrace/gate.h"
 #include "memtrace/plot.h"
+#include "memtrace/predict.h"
 
 #endif

@@ -1,0 +1,135 @@
+/* Peak memory of a pandas operation before it runs (memtrace-predict):
+ * merge, groupby, pivot_table, concat, sort_values and read_csv, from the
+ * shapes and key statistics memtrace.dump_frames recorded (or shapes
+ * written inline), with models calibrated on real pandas
+ * (bench/predict/, testdata/predict/).
+ *
+ * Definitions: peak_bytes is the most memory the operation holds at once
+ * beyond what existed before it (its inputs excluded), as tracemalloc's
+ * peak during the call minus the traced size before it measures it;
+ * result_bytes is result.memory_usage(deep=True).sum(). */
+#ifndef MEMTRACE_PREDICT_H
+#define MEMTRACE_PREDICT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "memtrace/errors.h"
+#include "memtrace/frames.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The operations, in the order --help lists them. */
+typedef enum mt_predict_op {
+    MT_PREDICT_MERGE,
+    MT_PREDICT_GROUPBY,
+    MT_PREDICT_PIVOT_TABLE,
+    MT_PREDICT_CONCAT,
+    MT_PREDICT_SORT,
+    MT_PREDICT_READ_CSV,
+    MT_PREDICT_N_OPS
+} mt_predict_op;
+
+/* "merge", ...; NULL for an op out of range. */
+const char *mt_predict_op_name(mt_predict_op op);
+/* @return the op named name, or -1. */
+int mt_predict_op_find(const char *name);
+
+/* The pandas version the models were calibrated on ("1.5.3"). */
+const char *mt_predict_pandas_version(void);
+
+/* The frames a prediction reads: from a snapshot's DataFrame records or
+ * from inline shapes. */
+typedef struct mt_shapes mt_shapes;
+
+/* Frames of t (which must outlive *out: strings and statistics are
+ * borrowed). pandas_version: the snapshot's meta pandas_version, or NULL.
+ * @return 0, or MT_E_NOTFOUND (t has no frames), MT_E_NOMEM. */
+int mt_shapes_from_table(const mt_df_table *t, const char *pandas_version, mt_shapes **out, mt_diag *diag);
+
+/* Inline shapes: "NAME=ROWSxCOLS[:COL/COL...]" separated by commas, each
+ * COL "[NAME=]DTYPE[~DISTINCT][*REPEAT]" ("left=2000000x8,right=50000x3",
+ * "orders=2e6x8:customer_id=int64~50000/float64*7"). Columns not
+ * described are float64; key columns not named are taken from the first
+ * unnamed columns (int64 unless said). What is assumed is reported with
+ * the prediction. @return 0, or MT_E_PARSE (diag->column is the 1-based
+ * character where the text is wrong, msg says what was expected),
+ * MT_E_NOMEM. */
+int mt_shapes_parse(const char *text, mt_shapes **out, mt_diag *diag);
+
+/* NULL is a no-op. */
+void mt_shapes_free(mt_shapes *s);
+
+/* A list of names: column or frame names. */
+typedef struct mt_names {
+    const char *const *v;
+    size_t n;
+} mt_names;
+
+/* What to predict. Caller-owned; unused fields NULL or 0. */
+typedef struct mt_predict_request {
+    mt_predict_op op;
+    const char *left, *right;  /* merge */
+    mt_names on;               /* merge keys */
+    const char *how;           /* merge: inner (default), left, right, outer */
+    const char *frame;         /* groupby, pivot_table, sort */
+    mt_names by;               /* groupby, sort */
+    const char *agg;           /* groupby: sum (default), mean, count, min, max, median, std, size */
+    mt_names columns;          /* groupby: the value columns (default: all others) */
+    int observed;              /* groupby on categoricals: 1 observed=True, 0 False, -1 pandas' default (False) */
+    const char *index;         /* pivot_table */
+    const char *pivot_columns;
+    const char *values;
+    const char *aggfunc;       /* pivot_table: mean (default), sum, count */
+    mt_names frames;           /* concat */
+    const char *csv;           /* read_csv: the file */
+    uint64_t sample_rows;      /* read_csv: rows to sample (0: 1000) */
+    double available_bytes;    /* memory there is; <= 0: unknown (no fits verdict) */
+} mt_predict_request;
+
+/* A way to make the operation fit, and the peak it would need. */
+typedef struct mt_suggestion {
+    char *text;
+    double peak_bytes;         /* NAN when it does not apply (an engine out of core) */
+} mt_suggestion;
+
+typedef struct mt_prediction {
+    mt_predict_op op;
+    double peak_bytes;         /* beyond the inputs */
+    double result_bytes;       /* deep */
+    double result_rows;
+    double input_bytes;        /* deep bytes of the frames (read_csv: the file's size) */
+    double available_bytes;    /* as requested; <= 0: unknown */
+    double multiplier;         /* peak_bytes / input_bytes */
+    int fits;                  /* peak under the available memory; -1: unknown */
+    const char *model;         /* the calibrated model group ("merge/inner/number") */
+    char **warnings;
+    size_t n_warnings;
+    mt_suggestion *suggestions;
+    size_t n_suggestions;
+    char **assumptions;        /* what the prediction took for granted */
+    size_t n_assumptions;
+} mt_prediction;
+
+/* Predicts req over s (NULL for read_csv). Fills *out (free with
+ * mt_prediction_free). @return 0, or MT_E_NOTFOUND (a frame or column
+ * that s lacks: msg names it and what there is), MT_E_INVAL (the request
+ * is incomplete or contradicts itself: msg says what is missing),
+ * MT_E_RANGE (a shape too large to model: more than 2^53 rows or bytes),
+ * MT_E_IO and MT_E_PARSE (read_csv: the file cannot be read, or is not
+ * CSV; diag->line says where), MT_E_NOMEM. */
+int mt_predict_run(const mt_shapes *s, const mt_predict_request *req, mt_prediction *out, mt_diag *diag);
+
+/* Frees what p holds and empties it. Safe on an empty p. */
+void mt_prediction_free(mt_prediction *p);
+
+/* pandas' khash tables are sized for a hint: buckets the next power of
+ * two above hint / 0.77 (from at most 2^20 + 7), each a key of key_bytes,
+ * an 8-byte value and a flag bit. Exposed for tests. */
+double mt_predict_hashtable_bytes(double hint, unsigned key_bytes);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,51 @@
+/* The models' working state, shared by predict.c (the models) and
+ * predict_run.c (the request, warnings and suggestions). */
+#ifndef MT_PREDICT_MODEL_H
+#define MT_PREDICT_MODEL_H
+
+#include "predict_impl.h"
+
+typedef struct mt_list {
+    char **v;
+    size_t n, cap;
+    int fail;
+} mt_list;
+
+/* Adds a formatted line once (a repeat is dropped); running out of
+ * memory sets fail. */
+void mt_list_add(mt_list *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void mt_list_free(mt_list *l);
+
+typedef struct mt_ctx {
+    const mt_shapes *s;
+    const mt_predict_request *q;
+    mt_diag *diag;
+    mt_list warn, assume;
+    const char *model;       /* the last model group evaluated */
+    int cat_unobserved;      /* groupby: a categorical key with observed=False */
+    double cells, observed_cells; /* pivot_table */
+} mt_ctx;
+
+/* What a result is estimated to hold. */
+typedef struct mt_result {
+    double shallow, deep, object;
+} mt_result;
+
+typedef struct mt_est {
+    double peak, rows, bytes;
+    char group[48];
+} mt_est;
+
+const mt_pframe *mt_find_frame(mt_ctx *c, const char *name, const char *role);
+const mt_pcol *mt_find_col(mt_ctx *c, const mt_pframe *f, const char *name);
+
+/* Each model fills *e; scale < 1 models a chunk of the first frame's
+ * rows. @return 0 or an MT_E_* code with c->diag set. */
+int mt_model_merge(mt_ctx *c, const mt_pframe *L, const mt_pframe *R, double scale, mt_est *e);
+int mt_model_groupby(mt_ctx *c, const mt_pframe *F, double scale, int observed, mt_est *e);
+int mt_model_pivot(mt_ctx *c, const mt_pframe *F, double scale, mt_est *e);
+int mt_model_concat(mt_ctx *c, const mt_pframe *const *fs, size_t nf, mt_est *e);
+int mt_model_sort(mt_ctx *c, const mt_pframe *F, mt_est *e);
+int mt_model_read_csv(mt_ctx *c, const mt_csv_sample *smp, double scale, mt_est *e);
+
+#endif

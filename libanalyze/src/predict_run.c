@@ -1,0 +1,406 @@
+/* mt_predict_run: checks the request, runs the operation's model, and
+ * says what to do when the peak does not fit: chunks, smaller dtypes,
+ * fewer columns, observed=True, an engine out of core; each with the peak
+ * it would need. */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "memtrace/units.h"
+#include "predict_model.h"
+
+/* Headroom: a plan is said to fit when its peak is under this share of
+ * the memory available. */
+#define FIT_SHARE 0.8
+
+typedef struct suggestions {
+    mt_suggestion *v;
+    size_t n, cap;
+    int fail;
+} suggestions;
+
+static void suggest(suggestions *s, double peak, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void suggest(suggestions *s, double peak, const char *fmt, ...) {
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    if (s->fail) return;
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? 2 * s->cap : 4;
+        mt_suggestion *v = realloc(s->v, cap * sizeof *v);
+        if (!v) { s->fail = 1; return; }
+        s->v = v;
+        s->cap = cap;
+    }
+    if (!(s->v[s->n].text = strdup(buf))) { s->fail = 1; return; }
+    s->v[s->n++].peak_bytes = peak;
+}
+
+static const char *hb(double n, char *buf) { return mt_human_bytes(n > 0 ? (uint64_t)n : 0, buf); }
+
+static double frame_bytes(const mt_pframe *f) {
+    double b = f->index_bytes;
+    for (size_t i = 0; i < f->n_cols; i++) b += f->cols[i].deep;
+    return b;
+}
+
+static int one_of(const char *v, const char *const *ok) {
+    for (size_t i = 0; ok[i]; i++)
+        if (!strcmp(v, ok[i])) return 1;
+    return 0;
+}
+
+/* ---- inline shapes: naming the key columns ---- */
+
+/* Gives the columns a request names to a copy of an inline frame: a name
+ * the frame lacks goes to its first unnamed column. */
+static int bind_names(mt_ctx *c, mt_pframe *f, const char *const *names, size_t n, int keys) {
+    for (size_t i = 0; i < n; i++) {
+        int found = 0;
+        for (size_t j = 0; j < f->n_cols && !found; j++) found = !strcmp(f->cols[j].name, names[i]);
+        if (found) continue;
+        mt_pcol *free_col = NULL;
+        for (size_t j = 0; j < f->n_cols && !free_col; j++)
+            if (!f->cols[j].named) free_col = &f->cols[j];
+        if (!free_col)
+            return mt_diag_set(c->diag, MT_E_NOTFOUND, "frame '%s' has no column '%s' and no unnamed column left for it",
+                               f->name, names[i]);
+        free_col->name = names[i];
+        free_col->named = 1;
+        if (keys && free_col->inline_dtype) {
+            free_col->dtype = "int64";
+            free_col->shallow = free_col->deep = 8 * f->rows;
+        }
+        mt_list_add(&c->assume, "%s.%s: column %zu, %s%s", f->name, names[i], (size_t)(free_col - f->cols) + 1,
+                    free_col->dtype, free_col->inline_dtype ? " (assumed)" : "");
+    }
+    return 0;
+}
+
+/* ---- advice ---- */
+
+/* A copy of f with only the columns in keep (or, keep NULL, each column
+ * shrunk to the dtype it fits). */
+static mt_pframe *frame_variant(const mt_pframe *f, const mt_names *keep, const mt_names *keep2, int shrink,
+                                char *what, size_t what_len, double *saved) {
+    mt_pframe *g = malloc(sizeof *g);
+    if (!g) return NULL;
+    *g = *f;
+    g->cols = malloc((f->n_cols ? f->n_cols : 1) * sizeof *g->cols);
+    if (!g->cols) { free(g); return NULL; }
+    g->n_cols = 0;
+    size_t at = 0, listed = 0;
+    for (size_t i = 0; i < f->n_cols; i++) {
+        mt_pcol col = f->cols[i];
+        if (keep) {
+            int in = 0;
+            for (size_t k = 0; k < keep->n && !in; k++) in = !strcmp(keep->v[k], col.name);
+            for (size_t k = 0; keep2 && k < keep2->n && !in; k++) in = !strcmp(keep2->v[k], col.name);
+            if (!in) continue;
+        }
+        if (shrink && col.fit_bytes > 0 && col.fit_bytes < mt_pcol_itemsize(&col)) {
+            double before = col.deep;
+            if (!strcmp(col.fit_dtype, "category")) {
+                col.dtype = "category";
+                col.code_bytes = (unsigned)col.fit_bytes;
+                col.categories = col.distinct;
+                col.categories_bytes = col.distinct > 0 ? (col.deep - col.shallow) / fmax(f->rows - col.nulls, 1) * col.distinct + 8 * col.distinct : 0;
+                col.shallow = col.fit_bytes * f->rows + 8 * col.distinct;
+                col.deep = col.fit_bytes * f->rows + col.categories_bytes;
+            } else {
+                col.dtype = col.fit_dtype;
+                col.shallow = col.deep = col.fit_bytes * f->rows;
+            }
+            *saved += before - col.deep;
+            if (listed < 4 && at < what_len)
+                at += (size_t)snprintf(what + at, what_len - at, "%s%s.%s to %s", listed || (what_len && what[0] && !at) ? ", " : "", f->name, col.name,
+                                       col.fit_dtype);
+            else if (listed == 4 && at < what_len)
+                at += (size_t)snprintf(what + at, what_len - at, ", ...");
+            listed++;
+        }
+        g->cols[g->n_cols++] = col;
+    }
+    return g;
+}
+
+static void frame_variant_free(mt_pframe *g) {
+    if (g) free(g->cols);
+    free(g);
+}
+
+/* The model of the request on other frames (variants), or NAN. */
+static double rerun(mt_ctx *c, const mt_pframe *a, const mt_pframe *b, int observed) {
+    mt_ctx c2 = *c;
+    mt_diag d;
+    mt_est e;
+    memset(&c2.warn, 0, sizeof c2.warn);
+    memset(&c2.assume, 0, sizeof c2.assume);
+    c2.diag = &d;
+    int rc = -1;
+    switch (c->q->op) {
+    case MT_PREDICT_MERGE: rc = mt_model_merge(&c2, a, b, 1, &e); break;
+    case MT_PREDICT_GROUPBY: rc = mt_model_groupby(&c2, a, 1, observed, &e); break;
+    case MT_PREDICT_PIVOT_TABLE: rc = mt_model_pivot(&c2, a, 1, &e); break;
+    case MT_PREDICT_SORT: rc = mt_model_sort(&c2, a, &e); break;
+    default: break;
+    }
+    mt_list_free(&c2.warn);
+    mt_list_free(&c2.assume);
+    return rc ? NAN : e.peak;
+}
+
+/* The fewest chunks of the first frame (up to 65536) whose peak fits the
+ * budget; 0 when none does. */
+static double chunks_needed(mt_ctx *c, const mt_pframe *a, const mt_pframe *b, const mt_csv_sample *smp,
+                            double rows, double budget, int observed, double *peak) {
+    for (double n = 2; n <= 65536 && n <= rows; n = ceil(n * 1.25)) {
+        mt_ctx c2 = *c;
+        mt_diag d;
+        mt_est e;
+        memset(&c2.warn, 0, sizeof c2.warn);
+        memset(&c2.assume, 0, sizeof c2.assume);
+        c2.diag = &d;
+        int rc = c->q->op == MT_PREDICT_MERGE     ? mt_model_merge(&c2, a, b, 1 / n, &e)
+               : c->q->op == MT_PREDICT_GROUPBY   ? mt_model_groupby(&c2, a, 1 / n, observed, &e)
+               : c->q->op == MT_PREDICT_READ_CSV ? mt_model_read_csv(&c2, smp, 1 / n, &e)
+                                                  : -1;
+        mt_list_free(&c2.warn);
+        mt_list_free(&c2.assume);
+        if (rc) return 0;
+        if (e.peak <= budget) {
+            *peak = e.peak;
+            return n;
+        }
+    }
+    return 0;
+}
+
+static void advise(mt_ctx *c, const mt_prediction *p, const mt_pframe *a, const mt_pframe *b,
+                   const mt_csv_sample *smp, int observed, suggestions *out) {
+    const mt_predict_request *q = c->q;
+    double avail = q->available_bytes;
+    double budget = FIT_SHARE * avail;
+    char b1[16], b2[16], b3[16];
+    int cheap_fit = 0;
+    /* observed=True matters whatever the memory: the groups of unused
+     * categories are made and kept. */
+    if (q->op == MT_PREDICT_GROUPBY && c->cat_unobserved) {
+        double pk = rerun(c, a, NULL, 1);
+        if (pk < p->peak_bytes)
+            suggest(out, pk, "pass observed=True: the unused categories' groups are not made (peak %s instead of %s)",
+                    hb(pk, b1), hb(p->peak_bytes, b2));
+    }
+    if (avail <= 0 || p->peak_bytes <= budget) return;
+    /* Smaller dtypes first. */
+    if (a && q->op != MT_PREDICT_READ_CSV && q->op != MT_PREDICT_CONCAT) {
+        char what[200] = "";
+        double saved = 0;
+        mt_pframe *sa = frame_variant(a, NULL, NULL, 1, what, sizeof what, &saved);
+        mt_pframe *sb = b ? frame_variant(b, NULL, NULL, 1, what + strlen(what), sizeof what - strlen(what), &saved) : NULL;
+        if (sa && (!b || sb) && saved > 0) {
+            double pk = rerun(c, sa, sb, observed);
+            if (pk < 0.95 * p->peak_bytes) {
+                suggest(out, pk, "reduce dtypes first (%s): the inputs shrink by %s and the peak is %s", what,
+                        hb(saved, b1), hb(pk, b2));
+                cheap_fit |= pk <= budget;
+            }
+        }
+        frame_variant_free(sa);
+        frame_variant_free(sb);
+    }
+    /* Only the columns the operation needs. */
+    if (q->op == MT_PREDICT_MERGE || (q->op == MT_PREDICT_GROUPBY && !q->columns.n) || q->op == MT_PREDICT_SORT) {
+        const mt_names *keys = q->op == MT_PREDICT_MERGE ? &q->on : &q->by;
+        double saved = 0;
+        mt_pframe *sa = frame_variant(a, keys, NULL, 0, NULL, 0, &saved);
+        mt_pframe *sb = b ? frame_variant(b, keys, NULL, 0, NULL, 0, &saved) : NULL;
+        size_t dropped = a->n_cols - (sa ? sa->n_cols : 0) + (b && sb ? b->n_cols - sb->n_cols : 0);
+        if (sa && (!b || sb) && dropped) {
+            double pk = rerun(c, sa, sb, observed);
+            if (pk < 0.95 * p->peak_bytes)
+                suggest(out, pk, "select the columns you need first: with the keys alone the peak is %s, and each of "
+                        "the %zu other columns adds about %s", hb(pk, b1), dropped,
+                        hb((p->peak_bytes - pk) / (double)dropped, b2));
+        }
+        frame_variant_free(sa);
+        frame_variant_free(sb);
+    }
+    /* Chunks. */
+    int chunkable = (q->op == MT_PREDICT_MERGE && (!q->how || !strcmp(q->how, "inner") || !strcmp(q->how, "left"))) ||
+                    (q->op == MT_PREDICT_GROUPBY && !(q->agg && !strcmp(q->agg, "median"))) ||
+                    q->op == MT_PREDICT_READ_CSV;
+    int fits_chunked = 0;
+    if (chunkable) {
+        double rows = q->op == MT_PREDICT_READ_CSV ? smp->rows : a->rows, pk = 0;
+        double n = chunks_needed(c, a, b, smp, rows, budget, observed, &pk);
+        if (n > 0) {
+            fits_chunked = 1;
+            double per = ceil(rows / n);
+            if (q->op == MT_PREDICT_MERGE)
+                suggest(out, pk, "merge in %.0f chunks of %.0f rows of %s, writing each result out: each chunk peaks at "
+                        "%s (keeping all the results in memory needs %s more)", n, per, a->name, hb(pk, b1),
+                        hb(p->result_bytes, b2));
+            else if (q->op == MT_PREDICT_GROUPBY)
+                suggest(out, pk, "aggregate in %.0f chunks of %.0f rows and combine the partial results (%s): each "
+                        "chunk peaks at %s", n, per,
+                        q->agg && !strcmp(q->agg, "mean") ? "sum and count, then divide"
+                        : q->agg && !strcmp(q->agg, "std") ? "count, sum and sum of squares"
+                                                           : "the same aggregation again", hb(pk, b1));
+            else
+                suggest(out, pk, "read in chunks: pd.read_csv(..., chunksize=%.0f) (%.0f chunks), each peaking at %s",
+                        per, n, hb(pk, b1));
+        }
+    }
+    if (!cheap_fit && !fits_chunked)
+        suggest(out, NAN, "nothing above fits in %s: use an engine that works out of core, such as DuckDB "
+                "(SET memory_limit='%s') or Dask (partitions of about %s each)", hb(budget, b1), hb(budget, b2),
+                hb(budget / 4, b3));
+}
+
+/* ---- the run ---- */
+
+int mt_predict_run(const mt_shapes *s, const mt_predict_request *q, mt_prediction *out, mt_diag *diag) {
+    static const char *const hows[] = { "inner", "left", "right", "outer", NULL };
+    static const char *const aggs[] = { "sum", "mean", "count", "min", "max", "median", "std", "size", NULL };
+    static const char *const aggfuncs[] = { "mean", "sum", "count", NULL };
+    memset(out, 0, sizeof *out);
+    if ((unsigned)q->op >= MT_PREDICT_N_OPS) return mt_diag_set(diag, MT_E_INVAL, "unknown operation");
+    if (q->op != MT_PREDICT_READ_CSV && !s)
+        return mt_diag_set(diag, MT_E_INVAL, "--shapes is needed for --op %s", mt_predict_op_name(q->op));
+    if (q->how && !one_of(q->how, hows))
+        return mt_diag_set(diag, MT_E_INVAL, "--how must be inner, left, right or outer, not '%s'", q->how);
+    if (q->agg && !one_of(q->agg, aggs))
+        return mt_diag_set(diag, MT_E_INVAL, "--agg must be sum, mean, count, min, max, median, std or size, not '%s'",
+                           q->agg);
+    if (q->aggfunc && !one_of(q->aggfunc, aggfuncs))
+        return mt_diag_set(diag, MT_E_INVAL, "--aggfunc must be mean, sum or count, not '%s'", q->aggfunc);
+    mt_ctx c = { .s = s, .q = q, .diag = diag };
+    mt_est e = { 0 };
+    mt_pframe *bound[64] = { 0 };
+    const mt_pframe *f[64] = { 0 };
+    size_t nf = 0;
+    mt_csv_sample smp = { 0 };
+    int observed = q->observed > 0;
+    int rc = 0;
+    const char *roles[2] = { "frame", NULL };
+    const char *names[2] = { q->frame, NULL };
+    if (q->op == MT_PREDICT_MERGE) {
+        roles[0] = "left", roles[1] = "right";
+        names[0] = q->left, names[1] = q->right;
+        nf = 2;
+    } else if (q->op == MT_PREDICT_CONCAT) {
+        if (!q->frames.n) return mt_diag_set(diag, MT_E_INVAL, "--frames is needed for --op concat");
+        if (q->frames.n > 64) return mt_diag_set(diag, MT_E_INVAL, "at most 64 --frames");
+        nf = q->frames.n;
+    } else if (q->op != MT_PREDICT_READ_CSV) {
+        nf = 1;
+    }
+    for (size_t i = 0; i < nf; i++) {
+        const char *name = q->op == MT_PREDICT_CONCAT ? q->frames.v[i] : names[i];
+        if (!(f[i] = mt_find_frame(&c, name, q->op == MT_PREDICT_CONCAT ? "frames" : roles[i]))) { rc = diag->code; goto done; }
+        if (s->is_inline) {
+            /* A copy whose unnamed columns take the names the request uses. */
+            if (!(bound[i] = malloc(sizeof *bound[i]))) { rc = mt_diag_set(diag, MT_E_NOMEM, "out of memory"); goto done; }
+            *bound[i] = *f[i];
+            if (!(bound[i]->cols = malloc((f[i]->n_cols ? f[i]->n_cols : 1) * sizeof *bound[i]->cols))) {
+                free(bound[i]);
+                bound[i] = NULL;
+                rc = mt_diag_set(diag, MT_E_NOMEM, "out of memory");
+                goto done;
+            }
+            memcpy(bound[i]->cols, f[i]->cols, f[i]->n_cols * sizeof *bound[i]->cols);
+            const char *one[3] = { q->index, q->pivot_columns, q->values };
+            if ((rc = bind_names(&c, bound[i], q->on.v, q->on.n, 1)) || (rc = bind_names(&c, bound[i], q->by.v, q->by.n, 1)))
+                goto done;
+            if (q->op == MT_PREDICT_PIVOT_TABLE &&
+                ((rc = bind_names(&c, bound[i], one, 2, 1)) || (rc = bind_names(&c, bound[i], one + 2, 1, 0))))
+                goto done;
+            if ((rc = bind_names(&c, bound[i], q->columns.v, q->columns.n, 0))) goto done;
+            f[i] = bound[i];
+        }
+    }
+    switch (q->op) {
+    case MT_PREDICT_MERGE: rc = mt_model_merge(&c, f[0], f[1], 1, &e); break;
+    case MT_PREDICT_GROUPBY: rc = mt_model_groupby(&c, f[0], 1, observed, &e); break;
+    case MT_PREDICT_PIVOT_TABLE: rc = mt_model_pivot(&c, f[0], 1, &e); break;
+    case MT_PREDICT_CONCAT: rc = mt_model_concat(&c, f, nf, &e); break;
+    case MT_PREDICT_SORT: rc = mt_model_sort(&c, f[0], &e); break;
+    case MT_PREDICT_READ_CSV:
+        if (!q->csv) { rc = mt_diag_set(diag, MT_E_INVAL, "--csv is needed for --op read_csv"); break; }
+        if ((rc = mt_csv_sample_read(q->csv, q->sample_rows, &smp, diag))) break;
+        if (!smp.exact)
+            mt_list_add(&c.assume, "%.0f rows, from the file's size over the bytes a row takes in the first %.0f",
+                        smp.rows, smp.sampled_rows);
+        rc = mt_model_read_csv(&c, &smp, 1, &e);
+        break;
+    default: break;
+    }
+    if (rc) goto done;
+    if (!isfinite(e.peak) || e.peak > 9.0e18 || e.rows > 9.0e18) {
+        rc = mt_diag_set(diag, MT_E_RANGE, "the shapes are too large to model (a peak of %g bytes)", e.peak);
+        goto done;
+    }
+    out->op = q->op;
+    out->peak_bytes = e.peak;
+    out->result_rows = e.rows;
+    out->result_bytes = e.bytes;
+    for (size_t i = 0; i < nf; i++) out->input_bytes += frame_bytes(f[i]);
+    if (q->op == MT_PREDICT_READ_CSV) out->input_bytes = smp.file_bytes;
+    out->multiplier = out->input_bytes > 0 ? out->peak_bytes / out->input_bytes : NAN;
+    out->available_bytes = q->available_bytes;
+    out->fits = q->available_bytes > 0 ? out->peak_bytes <= q->available_bytes : -1;
+    out->model = c.model;
+    if (s && s->pandas_version && strncmp(s->pandas_version, "1.5.", 4))
+        mt_list_add(&c.warn, "the frames were recorded under pandas %s; the models are calibrated on pandas %s",
+                    s->pandas_version, mt_predict_pandas_version());
+    if (s && s->is_inline)
+        mt_list_add(&c.assume, "inline shapes: columns not described are float64, strings 8 characters");
+    if (q->op == MT_PREDICT_PIVOT_TABLE && c.cells > 1e6 && c.cells > 10 * c.observed_cells)
+        mt_list_add(&c.warn, "the pivot's grid has %.0f cells of which about %.0f hold a value: %.0f%% of the result "
+                    "is NaN", c.cells, c.observed_cells, 100 * (1 - c.observed_cells / c.cells));
+    {
+        char b1[16], b2[16];
+        double avail = q->available_bytes;
+        if (avail > 0 && out->peak_bytes > avail)
+            mt_list_add(&c.warn, "the predicted peak, %s, is more than the %s available: the operation will not fit",
+                        hb(out->peak_bytes, b1), hb(avail, b2));
+        else if (avail > 0 && out->peak_bytes > FIT_SHARE * avail)
+            mt_list_add(&c.warn, "the predicted peak, %s, is over %.0f%% of the %s available", hb(out->peak_bytes, b1),
+                        100 * FIT_SHARE, hb(avail, b2));
+    }
+    suggestions sg = { 0 };
+    advise(&c, out, f[0], nf > 1 && q->op == MT_PREDICT_MERGE ? f[1] : NULL, &smp, observed, &sg);
+    out->suggestions = sg.v;
+    out->n_suggestions = sg.n;
+    out->warnings = c.warn.v;
+    out->n_warnings = c.warn.n;
+    out->assumptions = c.assume.v;
+    out->n_assumptions = c.assume.n;
+    if (sg.fail || c.warn.fail || c.assume.fail) {
+        mt_prediction_free(out);
+        rc = mt_diag_set(diag, MT_E_NOMEM, "out of memory");
+    }
+    memset(&c.warn, 0, sizeof c.warn);
+    memset(&c.assume, 0, sizeof c.assume);
+done:
+    mt_list_free(&c.warn);
+    mt_list_free(&c.assume);
+    for (size_t i = 0; i < nf; i++) frame_variant_free(bound[i]);
+    mt_csv_sample_free(&smp);
+    return rc;
+}
+
+void mt_prediction_free(mt_prediction *p) {
+    if (!p) return;
+    for (size_t i = 0; i < p->n_warnings; i++) free(p->warnings[i]);
+    for (size_t i = 0; i < p->n_suggestions; i++) free(p->suggestions[i].text);
+    for (size_t i = 0; i < p->n_assumptions; i++) free(p->assumptions[i]);
+    free(p->warnings);
+    free(p->suggestions);
+    free(p->assumptions);
+    memset(p, 0, sizeof *p);
+}

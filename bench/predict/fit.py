@@ -89,13 +89,19 @@ def features(row):
         # with observed=True: by its codes), the codes, the uniques.
         phase = 8 * n * V
         if cat:
-            phase += (hashtable_bytes(n, kb) if spec["observed"] else 0) + kb * n
+            # observed=True finds the codes in use with a hash table; then
+            # (either way) the codes become intp group ids.
+            extra = {"count": n, "median": 8 * n + 8 * n * V, "std": 8 * n * V}.get(agg, 0)
+            phase += max((hashtable_bytes(n, kb) + 2 * hashtable_bytes(R) if spec["observed"] else 0) + kb * n,
+                         8 * n + kb * n + extra)
         else:
             phase += hashtable_bytes(n) + 8 * n + vector_bytes(R, 2 if key["dtype"] == "object" else 4)
             phase += 8 * n if key["dtype"] == "object" else 0
         names = ["per row", "per row and value column", "per group", "per group and value column",
                  "groups' hash table", "constant"]
-        vals = [n, n * V, R, R * V, hashtable_bytes(R), 1]
+        # With a categorical key the phases are known per row; the rest is
+        # per group.
+        vals = [0 if cat else n, 0 if cat else n * V, R, R * V, hashtable_bytes(R), 1]
     elif op == "pivot_table":
         df = ins["df"]
         group = (op, spec["aggfunc"])
@@ -122,22 +128,35 @@ def features(row):
 
 def fit_group(cases):
     """(a, b) for max(a0 * phase + a1, values . b), by non-negative least
-    squares on relative error: alternately fit the phase on the cases it
-    explains and the sum on the rest."""
+    squares on relative error: alternately fit the phase's constant on the
+    cases it explains and the sum on the rest."""
     P = np.array([[p, 1.0] for p, _, _ in cases])
     F = np.array([f for _, f, _ in cases])
     y = np.array([m for _, _, m in cases])
     if not P[:, 0].any():
         b, _ = nnls(F / y[:, None], np.ones(len(y)))
         return np.zeros(2), b
-    sel = list(range(len(y)))
+    # Start from the cases the phase alone comes within 10% of.
+    sel = [i for i in range(len(y)) if y[i] <= 1.10 * P[i, 0]] or list(range(len(y)))
     b = np.zeros(F.shape[1])
     for _ in range(6):
-        a, _ = nnls(P[sel] / y[sel, None], np.ones(len(sel)))
+        # The phase counts pandas' own allocations: its scale stays 1 and
+        # only a constant is fitted to it.
+        a1, _ = nnls((P[sel, 1] / y[sel])[:, None], 1 - P[sel, 0] / y[sel])
+        a = np.array([1.0, a1[0]])
         p1 = P @ a
         rest = [i for i in range(len(y)) if y[i] > 1.03 * p1[i]]
         b = nnls(F[rest] / y[rest, None], np.ones(len(rest)))[0] if rest else np.zeros(F.shape[1])
         sel = [i for i in range(len(y)) if p1[i] >= F[i] @ b] or sel
+    # The phase alone, when the second term does not help the training
+    # cases (a few cases can pull it anywhere).
+    only = [i for i in range(len(y)) if y[i] <= 1.10 * P[i, 0]] or list(range(len(y)))
+    a_only = np.array([1.0, nnls((P[only, 1] / y[only])[:, None], 1 - P[only, 0] / y[only])[0][0]])
+
+    def within(a_, b_):
+        return sum(abs(max(P[i] @ a_, F[i] @ b_) - y[i]) <= 0.10 * y[i] for i in range(len(y)))
+    if within(a_only, np.zeros_like(b)) > within(a, b):
+        return a_only, np.zeros_like(b)
     return a, b
 
 

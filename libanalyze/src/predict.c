@@ -74,6 +74,16 @@ static void col_into(const mt_pcol *c, double src_rows, double rows, mt_result *
     if (mt_pcol_is_object(c)) r->object += item * rows;
 }
 
+/* A column of one side of a join: rows with a row of that side hold its
+ * values, the others a missing value (an object column: a float NaN). */
+static void col_side(const mt_pcol *c, double src_rows, double rows, double filled, mt_result *r) {
+    col_into(c, src_rows, filled, r);
+    double item = mt_pcol_itemsize(c), missing = fmax(rows - filled, 0);
+    r->shallow += item * missing;
+    r->deep += (mt_pcol_is_object(c) ? 8 + 24 : item) * missing;
+    if (mt_pcol_is_object(c)) r->object += item * missing;
+}
+
 static const char *key_kind(const mt_pcol *k) {
     return mt_pcol_is_category(k) ? "category" : mt_pcol_is_object(k) ? "object" : "number";
 }
@@ -181,10 +191,10 @@ int mt_model_merge(mt_ctx *c, const mt_pframe *L, const mt_pframe *R, double sca
             return c->diag->code;
     }
     double nl = L->rows * scale, nr = R->rows;
-    double rows;
+    double rows, wl, wr;
     if (q->on.n == 1) {
         const char *assumed = NULL;
-        rows = mt_predict_join_rows(lk[0], L->rows, rk[0], R->rows, how, &assumed);
+        rows = mt_predict_join_rows(lk[0], L->rows, rk[0], R->rows, how, &assumed, &wl, &wr);
         if (assumed) mt_list_add(&c->assume, "%s", assumed);
         if (!lk[0]->top && lk[0]->distinct >= 0 && !c->s->is_inline)
             mt_list_add(&c->assume, "%s.%s has no recorded most common values or sketch (dump_frames(keys=[...])): "
@@ -205,16 +215,23 @@ int mt_model_merge(mt_ctx *c, const mt_pframe *L, const mt_pframe *R, double sca
         l1.sketch = r1.sketch = NULL;
         mt_list_add(&c->assume, "the key combinations are spread evenly and those of the side with fewer all occur "
                     "on the other (several keys have no joint statistics)");
-        rows = mt_predict_join_rows(&l1, L->rows, &r1, R->rows, how, NULL);
+        rows = mt_predict_join_rows(&l1, L->rows, &r1, R->rows, how, NULL, &wl, &wr);
     }
     /* Chunks of the left side: each left row keeps its matches. The right
      * side's unmatched rows come with every chunk of a right or outer
      * join; only inner and left joins are chunked (advice). */
     rows *= scale;
+    wl *= scale;
+    wr *= scale;
     mt_result res = { 0 };
-    for (size_t i = 0; i < L->n_cols; i++) col_into(&L->cols[i], L->rows, rows, &res);
+    for (size_t i = 0; i < L->n_cols; i++) {
+        /* The key column is the left's, filled from the right where the
+         * left has no row. */
+        int key = in_names(&q->on, L->cols[i].name);
+        col_side(&L->cols[i], L->rows, rows, key ? rows : wl, &res);
+    }
     for (size_t i = 0; i < R->n_cols; i++)
-        if (!in_names(&q->on, R->cols[i].name)) col_into(&R->cols[i], R->rows, rows, &res);
+        if (!in_names(&q->on, R->cols[i].name)) col_side(&R->cols[i], R->rows, rows, wr, &res);
     res.shallow += 8 * rows; /* pandas 1.5 gives the result an Int64Index */
     res.deep += 8 * rows;
     double dl = key_distinct(c, L, lk[0], L->rows, "not recorded: every row taken as distinct");
@@ -290,14 +307,22 @@ int mt_model_groupby(mt_ctx *c, const mt_pframe *F, double scale, int observed, 
     const mt_pcol *k0 = k[0];
     unsigned kb = mt_pcol_is_category(k0) ? (k0->code_bytes ? k0->code_bytes : 1) : 8;
     double phase = 8 * n * V;
-    if (mt_pcol_is_category(k0))
-        phase += (observed ? mt_predict_hashtable_bytes(n, kb) : 0) + kb * n;
-    else
+    int k0cat = mt_pcol_is_category(k0);
+    if (k0cat) {
+        /* observed=True finds the codes in use with a hash table (and the
+         * categories again); then either way the codes become intp ids. */
+        double extra = !strcmp(agg, "count") ? n : !strcmp(agg, "median") ? 8 * n + 8 * n * V
+                     : !strcmp(agg, "std") ? 8 * n * V : 0;
+        phase += fmax((observed ? mt_predict_hashtable_bytes(n, kb) + 2 * mt_predict_hashtable_bytes(G, 8) : 0) + kb * n,
+                      8 * n + kb * n + extra);
+    } else
         phase += mt_predict_hashtable_bytes(n, 8) + 8 * n + vector_bytes(G, mt_pcol_is_object(k0) ? 2 : 4) +
                  (mt_pcol_is_object(k0) ? 8 * n : 0);
     for (size_t i = 1; i < q->by.n; i++) /* each further key is factorized too */
         phase += 8 * n + (mt_pcol_is_category(k[i]) ? 0 : vector_bytes(fmin(G, F->rows), 4));
-    double terms[] = { n, n * V, G, G * V, mt_predict_hashtable_bytes(G, 8), 1 };
+    /* With a categorical key the phases are known per row; the rest is
+     * per group. */
+    double terms[] = { k0cat ? 0 : n, k0cat ? 0 : n * V, G, G * V, mt_predict_hashtable_bytes(G, 8), 1 };
     snprintf(e->group, sizeof e->group, "groupby/%s/%s", is_size ? "size" : !strcmp(agg, "median") ? "median" : "reduce",
              mt_pcol_is_category(k0) ? "category" : "other");
     e->peak = eval_model(c, e->group, phase, terms, 6);
@@ -362,23 +387,45 @@ int mt_model_concat(mt_ctx *c, const mt_pframe *const *fs, size_t nf, mt_est *e)
             for (size_t a = 0; a < i && !seen; a++)
                 for (size_t b = 0; b < fs[a]->n_cols && !seen; b++) seen = !strcmp(fs[a]->cols[b].name, col->name);
             if (seen) continue;
-            int all_cat = 1;
+            /* A column some frame lacks gets missing values there: an
+             * integer becomes float64; a categorical stays one (pandas 1.5
+             * fills in code -1) when the frames have the same categories,
+             * which is taken for granted. */
+            int all_have = 1, all_cat = 1;
             for (size_t a = 0; a < nf; a++) {
                 const mt_pcol *other = NULL;
                 for (size_t b = 0; b < fs[a]->n_cols && !other; b++)
                     if (!strcmp(fs[a]->cols[b].name, col->name)) other = &fs[a]->cols[b];
-                if (!other) {
-                    mismatch = 1;
-                    all_cat = 0;
-                    res.shallow += 8 * fs[a]->rows;
-                    res.deep += (mt_pcol_is_object(col) ? 24 : 8) * fs[a]->rows;
-                    if (mt_pcol_is_object(col)) res.object += 8 * fs[a]->rows;
+                all_have &= other != NULL;
+                all_cat &= other == NULL || mt_pcol_is_category(other);
+            }
+            mismatch |= !all_have;
+            for (size_t a = 0; a < nf; a++) {
+                const mt_pcol *other = NULL;
+                for (size_t b = 0; b < fs[a]->n_cols && !other; b++)
+                    if (!strcmp(fs[a]->cols[b].name, col->name)) other = &fs[a]->cols[b];
+                int to_object = mt_pcol_is_object(col) || (!all_cat && mt_pcol_is_category(col));
+                if (!other && all_cat) {
+                    res.shallow += mt_pcol_itemsize(col) * fs[a]->rows;
+                    res.deep += mt_pcol_itemsize(col) * fs[a]->rows;
                     continue;
                 }
-                if (!mt_pcol_is_category(other)) all_cat = 0;
+                if (!other) {
+                    res.shallow += 8 * fs[a]->rows;
+                    res.deep += (to_object ? 8 + 24 : 8) * fs[a]->rows; /* NaN: a float object */
+                    if (to_object) res.object += 8 * fs[a]->rows;
+                    continue;
+                }
+                if (mt_pcol_is_category(other) && !all_cat) {
+                    double per = other->categories > 0 ? other->categories_bytes / other->categories : 8 + 57;
+                    res.shallow += 8 * fs[a]->rows;
+                    res.deep += per * fs[a]->rows;
+                    res.object += 8 * fs[a]->rows;
+                    continue;
+                }
                 mt_result part = { 0 };
                 col_into(other, fs[a]->rows, fs[a]->rows, &part);
-                if (mt_pcol_is_category(other)) { /* the categories once, not per frame */
+                if (all_cat) { /* the categories once, not per frame */
                     part.shallow -= fixed_bytes(other, fs[a]->rows, 0);
                     part.deep -= fixed_bytes(other, fs[a]->rows, 1);
                 }
@@ -429,6 +476,20 @@ int mt_model_sort(mt_ctx *c, const mt_pframe *F, mt_est *e) {
 
 /* ---- read_csv ---- */
 
+/* Distinct values among n rows when a sample of s rows had d: the values
+ * taken as drawn evenly from D, where d = D (1 - e^(-s/D)) gives D. */
+static double file_distinct(double d, double s, double n) {
+    if (s <= 0 || d <= 0) return 0;
+    if (d >= s) return n; /* no repeat seen: as many as rows */
+    double lo = d, hi = 1e18;
+    for (int i = 0; i < 200 && hi - lo > 1e-6 * lo; i++) {
+        double mid = lo < 1 ? (lo + hi) / 2 : sqrt(lo * hi);
+        if (mid * -expm1(-s / mid) < d) lo = mid;
+        else hi = mid;
+    }
+    return fmin(n, lo * -expm1(-n / lo));
+}
+
 int mt_model_read_csv(mt_ctx *c, const mt_csv_sample *smp, double scale, mt_est *e) {
     double R = smp->rows * scale, strs = 0, deep = 128;
     for (size_t i = 0; i < smp->n_cols; i++) {
@@ -444,7 +505,7 @@ int mt_model_read_csv(mt_ctx *c, const mt_csv_sample *smp, double scale, mt_est 
          * there, growing with the rows when they do not. */
         double len = nonnull > 0 ? col->text_bytes / nonnull : 0;
         double frac = smp->sampled_rows > 0 ? nonnull / smp->sampled_rows : 0;
-        double d = col->distinct < 0.5 * nonnull ? col->distinct : R * frac * (col->distinct / fmax(nonnull, 1));
+        double d = file_distinct(col->distinct, nonnull, R * frac);
         strs += fmin(R * frac, d) * (49 + len);
         deep += 8 * R + R * frac * (49 + len) + R * (1 - frac) * 24;
     }

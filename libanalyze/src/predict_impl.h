@@ -54,9 +54,11 @@ int mt_pcol_is_category(const mt_pcol *c);
 /* Rows of a join of l and r on one key (their key columns), from their
  * null counts, distinct counts, most common values and kmv sketches; how
  * as mt_predict_request. Where statistics are missing, *assumed names
- * what was taken instead (a static string) or stays NULL. */
+ * what was taken instead (a static string) or stays NULL. *with_left and
+ * *with_right (when not NULL) get the result rows that have a row of
+ * that side (the others hold missing values there). */
 double mt_predict_join_rows(const mt_pcol *lk, double lrows, const mt_pcol *rk, double rrows, const char *how,
-                            const char **assumed);
+                            const char **assumed, double *with_left, double *with_right);
 
 /* What a sample of a CSV file says. */
 typedef struct mt_csv_col {

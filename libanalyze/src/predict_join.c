@@ -50,7 +50,7 @@ static double shared_distinct(const mt_pcol *l, const mt_pcol *r, const char **a
 }
 
 double mt_predict_join_rows(const mt_pcol *lk, double lrows, const mt_pcol *rk, double rrows, const char *how,
-                            const char **assumed) {
+                            const char **assumed, double *with_left, double *with_right) {
     mt_pcol L = *lk, R = *rk;
     if (assumed) *assumed = NULL;
     if (L.distinct < 0 || R.distinct < 0) {
@@ -96,6 +96,9 @@ double mt_predict_join_rows(const mt_pcol *lk, double lrows, const mt_pcol *rk, 
     inner += L.nulls * R.nulls;
     double ul = fmax(lrows - ml - (R.nulls > 0 ? L.nulls : 0), 0.0);
     double ur = fmax(rrows - mr - (L.nulls > 0 ? R.nulls : 0), 0.0);
+    int keep_l = !strcmp(how, "left") || !strcmp(how, "outer"), keep_r = !strcmp(how, "right") || !strcmp(how, "outer");
+    if (with_left) *with_left = inner + (keep_l ? ul : 0);
+    if (with_right) *with_right = inner + (keep_r ? ur : 0);
     if (!strcmp(how, "left")) return inner + ul;
     if (!strcmp(how, "right")) return inner + ur;
     if (!strcmp(how, "outer")) return inner + ul + ur;

@@ -37,7 +37,7 @@ static const mt_opt opts[] = {
 };
 
 static const mt_tool tool = {
-    "memtrace-predict", "",
+    "memtrace-predict", "--op OP (--shapes FILE|SHAPES | --csv PATH)",
     "Predict the peak memory of a pandas merge, groupby, pivot_table, concat, sort_values or read_csv\n"
     "before it runs, from the shapes and key statistics memtrace.dump_frames recorded (or inline shapes),\n"
     "with models calibrated on real pandas; warn when it will not fit and say what would.",

@@ -33,6 +33,7 @@ typedef struct mt_pframe {
     double index_bytes;
     size_t n_cols;
     mt_pcol *cols;
+    char *owned;               /* inline shapes: the default column names */
 } mt_pframe;
 
 struct mt_shapes {

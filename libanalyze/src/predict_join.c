@@ -45,7 +45,7 @@ static double shared_distinct(const mt_pcol *l, const mt_pcol *r, const char **a
     }
     /* Without sketches: the side with fewer values has all of them in the
      * other (a foreign key into a dimension table). */
-    if (assumed) *assumed = "the key values of the side with fewer of them all occur on the other side";
+    if (assumed && !*assumed) *assumed = "the key values of the side with fewer of them all occur on the other side";
     return fmin(l->distinct, r->distinct);
 }
 

@@ -215,16 +215,26 @@ static void advise(mt_ctx *c, const mt_prediction *p, const mt_pframe *a, const 
     /* Only the columns the operation needs. */
     if (q->op == MT_PREDICT_MERGE || (q->op == MT_PREDICT_GROUPBY && !q->columns.n) || q->op == MT_PREDICT_SORT) {
         const mt_names *keys = q->op == MT_PREDICT_MERGE ? &q->on : &q->by;
+        /* A groupby keeps one value column to aggregate. */
+        const char *first = NULL;
+        for (size_t i = 0; q->op == MT_PREDICT_GROUPBY && i < a->n_cols && !first; i++) {
+            int is_key = 0;
+            for (size_t k = 0; k < keys->n && !is_key; k++) is_key = !strcmp(keys->v[k], a->cols[i].name);
+            if (!is_key) first = a->cols[i].name;
+        }
+        mt_names one = { &first, first ? 1 : 0 };
         double saved = 0;
-        mt_pframe *sa = frame_variant(a, keys, NULL, 0, NULL, 0, &saved);
+        mt_pframe *sa = frame_variant(a, keys, &one, 0, NULL, 0, &saved);
         mt_pframe *sb = b ? frame_variant(b, keys, NULL, 0, NULL, 0, &saved) : NULL;
         size_t dropped = a->n_cols - (sa ? sa->n_cols : 0) + (b && sb ? b->n_cols - sb->n_cols : 0);
         if (sa && (!b || sb) && dropped) {
             double pk = rerun(c, sa, sb, observed);
-            if (pk < 0.95 * p->peak_bytes)
-                suggest(out, pk, "select the columns you need first: with the keys alone the peak is %s, and each of "
-                        "the %zu other columns adds about %s", hb(pk, b1), dropped,
+            if (pk < 0.95 * p->peak_bytes) {
+                suggest(out, pk, "select the columns you need first: with the keys%s alone the peak is %s, and each "
+                        "of the %zu other columns adds about %s", first ? " and one column" : "", hb(pk, b1), dropped,
                         hb((p->peak_bytes - pk) / (double)dropped, b2));
+                cheap_fit |= pk <= budget;
+            }
         }
         frame_variant_free(sa);
         frame_variant_free(sb);

@@ -2,13 +2,17 @@
  * parsed from inline shapes ("left=2000000x8,right=50000x3"). */
 #include <ctype.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "predict_impl.h"
 
 void mt_shapes_free(mt_shapes *s) {
     if (!s) return;
-    for (size_t i = 0; i < s->n_frames; i++) free(s->frames[i].cols);
+    for (size_t i = 0; i < s->n_frames; i++) {
+        free(s->frames[i].cols);
+        free(s->frames[i].owned);
+    }
     free(s->frames);
     free(s->text);
     free(s);
@@ -193,8 +197,11 @@ int mt_shapes_parse(const char *text, mt_shapes **out, mt_diag *diag) {
         f->index_bytes = 128; /* a RangeIndex */
         if (!(f->cols = calloc((size_t)ncols, sizeof *f->cols))) { rc = mt_diag_set(diag, MT_E_NOMEM, "out of memory"); goto bad; }
         f->n_cols = (size_t)ncols;
+        /* Columns not named are c1, c2, ... by position. */
+        if (!(f->owned = malloc(f->n_cols * 24))) { rc = mt_diag_set(diag, MT_E_NOMEM, "out of memory"); goto bad; }
         for (size_t i = 0; i < f->n_cols; i++) {
-            f->cols[i].name = "";
+            snprintf(f->owned + 24 * i, 24, "c%zu", i + 1);
+            f->cols[i].name = f->owned + 24 * i;
             f->cols[i].dtype = "float64";
             f->cols[i].inline_dtype = 1;
             f->cols[i].distinct = -1;
@@ -203,7 +210,7 @@ int mt_shapes_parse(const char *text, mt_shapes **out, mt_diag *diag) {
         if (*ps.p == ':') {
             do {
                 ps.p++;
-                mt_pcol c = { .name = "", .distinct = -1 };
+                mt_pcol c = { .name = NULL, .distinct = -1 };
                 size_t m = word(&ps);
                 if (m && ps.p[m] == '=') {
                     memcpy(pool, ps.p, m);
@@ -236,7 +243,11 @@ int mt_shapes_parse(const char *text, mt_shapes **out, mt_diag *diag) {
                     if (c.named && times > 1) { rc = fail(&ps, "a named column cannot repeat"); goto bad; }
                 }
                 if (at + times > f->n_cols) { rc = fail(&ps, "more columns described than the frame has"); goto bad; }
-                for (double k = 0; k < times; k++) f->cols[at++] = c;
+                for (double k = 0; k < times; k++, at++) {
+                    const char *dflt = f->cols[at].name;
+                    f->cols[at] = c;
+                    if (!c.named) f->cols[at].name = dflt;
+                }
             } while (*ps.p == '/');
         }
         for (size_t i = 0; i < f->n_cols; i++) inline_sizes(&f->cols[i], rows);

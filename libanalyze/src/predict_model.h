@@ -24,6 +24,7 @@ typedef struct mt_ctx {
     const char *model;       /* the last model group evaluated */
     int cat_unobserved;      /* groupby: a categorical key with observed=False */
     double cells, observed_cells; /* pivot_table */
+    int oom;                 /* advice ran out of memory */
 } mt_ctx;
 
 /* What a result is estimated to hold. */

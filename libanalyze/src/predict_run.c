@@ -148,6 +148,7 @@ static double rerun(mt_ctx *c, const mt_pframe *a, const mt_pframe *b, int obser
     case MT_PREDICT_SORT: rc = mt_model_sort(&c2, a, &e); break;
     default: break;
     }
+    c->oom |= rc == MT_E_NOMEM || c2.warn.fail || c2.assume.fail;
     mt_list_free(&c2.warn);
     mt_list_free(&c2.assume);
     return rc ? NAN : e.peak;
@@ -168,6 +169,7 @@ static double chunks_needed(mt_ctx *c, const mt_pframe *a, const mt_pframe *b, c
                : c->q->op == MT_PREDICT_GROUPBY   ? mt_model_groupby(&c2, a, 1 / n, observed, &e)
                : c->q->op == MT_PREDICT_READ_CSV ? mt_model_read_csv(&c2, smp, 1 / n, &e)
                                                   : -1;
+        c->oom |= rc == MT_E_NOMEM || c2.warn.fail || c2.assume.fail;
         mt_list_free(&c2.warn);
         mt_list_free(&c2.assume);
         if (rc) return 0;
@@ -201,6 +203,7 @@ static void advise(mt_ctx *c, const mt_prediction *p, const mt_pframe *a, const 
         double saved = 0;
         mt_pframe *sa = frame_variant(a, NULL, NULL, 1, what, sizeof what, &saved);
         mt_pframe *sb = b ? frame_variant(b, NULL, NULL, 1, what + strlen(what), sizeof what - strlen(what), &saved) : NULL;
+        c->oom |= !sa || (b && !sb);
         if (sa && (!b || sb) && saved > 0) {
             double pk = rerun(c, sa, sb, observed);
             if (pk < 0.95 * p->peak_bytes) {
@@ -226,6 +229,7 @@ static void advise(mt_ctx *c, const mt_prediction *p, const mt_pframe *a, const 
         double saved = 0;
         mt_pframe *sa = frame_variant(a, keys, &one, 0, NULL, 0, &saved);
         mt_pframe *sb = b ? frame_variant(b, keys, NULL, 0, NULL, 0, &saved) : NULL;
+        c->oom |= !sa || (b && !sb);
         size_t dropped = a->n_cols - (sa ? sa->n_cols : 0) + (b && sb ? b->n_cols - sb->n_cols : 0);
         if (sa && (!b || sb) && dropped) {
             double pk = rerun(c, sa, sb, observed);
@@ -390,7 +394,7 @@ int mt_predict_run(const mt_shapes *s, const mt_predict_request *q, mt_predictio
     out->n_warnings = c.warn.n;
     out->assumptions = c.assume.v;
     out->n_assumptions = c.assume.n;
-    if (sg.fail || c.warn.fail || c.assume.fail) {
+    if (sg.fail || c.warn.fail || c.assume.fail || c.oom) {
         mt_prediction_free(out);
         rc = mt_diag_set(diag, MT_E_NOMEM, "out of memory");
     }

@@ -407,6 +407,38 @@ START_TEST(plots_fail_cleanly_at_every_allocation) {
 }
 END_TEST
 
+START_TEST(predictions_fail_cleanly_at_every_allocation) {
+    /* A merge that does not fit: every kind of advice is computed. */
+    const char *text = "orders=2Mx5:k=int64~100k/float64*2/str/category~40,cust=100kx3:k=int64~100k/str";
+    const char *on[] = { "k" };
+    mt_predict_request q = { .op = MT_PREDICT_MERGE, .left = "orders", .right = "cust", .on = { on, 1 },
+                             .available_bytes = 1e8 };
+    mt_shapes *s = NULL;
+    mt_prediction clean;
+    long total = COUNT_CALLS((mt_shapes_parse(text, &s, NULL), mt_predict_run(s, &q, &clean, NULL)));
+    ck_assert_uint_ge(clean.n_suggestions, 2);
+    mt_shapes_free(s);
+    for (long k = 0; k < total; k++) {
+        mt_prediction p;
+        arm(k);
+        int rc = mt_shapes_parse(text, &s, NULL);
+        if (!rc) rc = mt_predict_run(s, &q, &p, NULL);
+        fail_at = -1;
+        ck_assert_msg(rc == 0 || rc == MT_E_NOMEM, "call %ld: %s", k, mt_err_name(rc));
+        if (!rc) {
+            /* Nothing silently left out. */
+            ck_assert_double_eq(p.peak_bytes, clean.peak_bytes);
+            ck_assert_uint_eq(p.n_suggestions, clean.n_suggestions);
+            ck_assert_uint_eq(p.n_assumptions, clean.n_assumptions);
+            mt_prediction_free(&p);
+        }
+        mt_shapes_free(s);
+        s = NULL;
+    }
+    mt_prediction_free(&clean);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("nomem");
     TCase *tc = tcase_create("nomem");
@@ -418,6 +450,7 @@ int main(void) {
     tcase_add_test(tc, frames_table_fails_cleanly_at_every_allocation);
     tcase_add_test(tc, rules_and_advice_fail_cleanly_at_every_allocation);
     tcase_add_test(tc, plots_fail_cleanly_at_every_allocation);
+    tcase_add_test(tc, predictions_fail_cleanly_at_every_allocation);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

@@ -69,3 +69,14 @@ def test_heldout_cases_are_new():
     # Every measurement is a real one: a peak, a result.
     for r in train + held:
         assert int(r["peak_bytes"]) > 0 and int(r["result_rows"]) > 0, r["spec"]
+
+
+def test_the_fit_reproduces_the_shipped_constants(tmp_path):
+    """libanalyze/src/predict_constants.h is what fit.py makes of the
+    stored training cases, byte for byte."""
+    import subprocess
+    header = tmp_path / "predict_constants.h"
+    subprocess.run([sys.executable, os.path.join(ROOT, "bench", "predict", "fit.py"), "--header", str(header)],
+                   check=True, capture_output=True)
+    with open(os.path.join(ROOT, "libanalyze", "src", "predict_constants.h")) as f:
+        assert header.read_text() == f.read()

@@ -127,8 +127,13 @@ const mt_pframe *mt_find_frame(mt_ctx *c, const char *name, const char *role) {
         mt_diag_set(c->diag, MT_E_INVAL, "--%s is needed for --op %s", role, op_names[c->q->op]);
         return NULL;
     }
+    /* A pipeline records a frame at every step: the last is the latest. */
+    const mt_pframe *found = NULL;
+    size_t times = 0;
     for (size_t i = 0; i < c->s->n_frames; i++)
-        if (!strcmp(c->s->frames[i].name, name)) return &c->s->frames[i];
+        if (!strcmp(c->s->frames[i].name, name)) found = &c->s->frames[i], times++;
+    if (times > 1) mt_list_add(&c->assume, "frame '%s' is recorded %zu times: the last is used", name, times);
+    if (found) return found;
     char have[200] = "";
     size_t at = 0;
     for (size_t i = 0; i < c->s->n_frames && at < sizeof have - 8; i++)

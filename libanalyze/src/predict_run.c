@@ -132,8 +132,11 @@ static void frame_variant_free(mt_pframe *g) {
     free(g);
 }
 
-/* The model of the request on other frames (variants), or NAN. */
-static double rerun(mt_ctx *c, const mt_pframe *a, const mt_pframe *b, int observed) {
+/* The peak of the request's model on other frames (variants) or on a
+ * chunk (scale < 1); NAN when the model fails. Warnings and assumptions
+ * of the rerun are dropped; running out of memory is remembered. */
+static double peak_of(mt_ctx *c, const mt_pframe *a, const mt_pframe *b, const mt_csv_sample *smp, double scale,
+                      int observed) {
     mt_ctx c2 = *c;
     mt_diag d;
     mt_est e;
@@ -142,10 +145,11 @@ static double rerun(mt_ctx *c, const mt_pframe *a, const mt_pframe *b, int obser
     c2.diag = &d;
     int rc = -1;
     switch (c->q->op) {
-    case MT_PREDICT_MERGE: rc = mt_model_merge(&c2, a, b, 1, &e); break;
-    case MT_PREDICT_GROUPBY: rc = mt_model_groupby(&c2, a, 1, observed, &e); break;
-    case MT_PREDICT_PIVOT_TABLE: rc = mt_model_pivot(&c2, a, 1, &e); break;
+    case MT_PREDICT_MERGE: rc = mt_model_merge(&c2, a, b, scale, &e); break;
+    case MT_PREDICT_GROUPBY: rc = mt_model_groupby(&c2, a, scale, observed, &e); break;
+    case MT_PREDICT_PIVOT_TABLE: rc = mt_model_pivot(&c2, a, scale, &e); break;
     case MT_PREDICT_SORT: rc = mt_model_sort(&c2, a, &e); break;
+    case MT_PREDICT_READ_CSV: rc = mt_model_read_csv(&c2, smp, scale, &e); break;
     default: break;
     }
     c->oom |= rc == MT_E_NOMEM || c2.warn.fail || c2.assume.fail;
@@ -154,27 +158,19 @@ static double rerun(mt_ctx *c, const mt_pframe *a, const mt_pframe *b, int obser
     return rc ? NAN : e.peak;
 }
 
+static double rerun(mt_ctx *c, const mt_pframe *a, const mt_pframe *b, int observed) {
+    return peak_of(c, a, b, NULL, 1, observed);
+}
+
 /* The fewest chunks of the first frame (up to 65536) whose peak fits the
  * budget; 0 when none does. */
 static double chunks_needed(mt_ctx *c, const mt_pframe *a, const mt_pframe *b, const mt_csv_sample *smp,
                             double rows, double budget, int observed, double *peak) {
     for (double n = 2; n <= 65536 && n <= rows; n = ceil(n * 1.25)) {
-        mt_ctx c2 = *c;
-        mt_diag d;
-        mt_est e;
-        memset(&c2.warn, 0, sizeof c2.warn);
-        memset(&c2.assume, 0, sizeof c2.assume);
-        c2.diag = &d;
-        int rc = c->q->op == MT_PREDICT_MERGE     ? mt_model_merge(&c2, a, b, 1 / n, &e)
-               : c->q->op == MT_PREDICT_GROUPBY   ? mt_model_groupby(&c2, a, 1 / n, observed, &e)
-               : c->q->op == MT_PREDICT_READ_CSV ? mt_model_read_csv(&c2, smp, 1 / n, &e)
-                                                  : -1;
-        c->oom |= rc == MT_E_NOMEM || c2.warn.fail || c2.assume.fail;
-        mt_list_free(&c2.warn);
-        mt_list_free(&c2.assume);
-        if (rc) return 0;
-        if (e.peak <= budget) {
-            *peak = e.peak;
+        double pk = peak_of(c, a, b, smp, 1 / n, observed);
+        if (isnan(pk)) return 0;
+        if (pk <= budget) {
+            *peak = pk;
             return n;
         }
     }

@@ -116,7 +116,7 @@ static mt_pframe *frame_variant(const mt_pframe *f, const mt_names *keep, const 
             }
             *saved += before - col.deep;
             if (listed < 4 && at < what_len)
-                at += (size_t)snprintf(what + at, what_len - at, "%s%s.%s to %s", listed || (what_len && what[0] && !at) ? ", " : "", f->name, col.name,
+                at += (size_t)snprintf(what + at, what_len - at, "%s%s.%s to %s", listed ? ", " : "", f->name, col.name,
                                        col.fit_dtype);
             else if (listed == 4 && at < what_len)
                 at += (size_t)snprintf(what + at, what_len - at, ", ...");
@@ -198,7 +198,12 @@ static void advise(mt_ctx *c, const mt_prediction *p, const mt_pframe *a, const 
         char what[200] = "";
         double saved = 0;
         mt_pframe *sa = frame_variant(a, NULL, NULL, 1, what, sizeof what, &saved);
+        /* The second frame's list follows the first's after ", ". */
+        size_t at = strlen(what);
+        int sep = b && at && at + 3 < sizeof what;
+        if (sep) memcpy(what + at, ", ", 3);
         mt_pframe *sb = b ? frame_variant(b, NULL, NULL, 1, what + strlen(what), sizeof what - strlen(what), &saved) : NULL;
+        if (sep && !what[at + 2]) what[at] = 0; /* nothing listed for b */
         c->oom |= !sa || (b && !sb);
         if (sa && (!b || sb) && saved > 0) {
             double pk = rerun(c, sa, sb, observed);

@@ -42,14 +42,6 @@ typedef struct input {
     mt_advice_list *advice;
 } input;
 
-/* BYTES with an optional unit; exits 2 naming the option otherwise. */
-static double parse_bytes(const mt_cli *c, const char *v) {
-    double x;
-    if (mt_parse_size(v, &x) || !(x > 0))
-        mt_cli_usage_error(c, "--available must be a positive size such as 8GiB or 500000000, not '%s'", v);
-    return x;
-}
-
 /* A Python string literal of s. */
 static void py_str(const char *s) {
     putchar('"');
@@ -297,7 +289,7 @@ int main(int argc, char **argv) {
         case OPT_FAIL_ON:
             fail_on = 1 + mt_cli_choice(&c, "--fail-on", v, (const char *const[]){ "info", "warning", "error", NULL });
             break;
-        case OPT_AVAILABLE: available = parse_bytes(&c, v); break;
+        case OPT_AVAILABLE: available = mt_cli_size(&c, "--available", v); break;
         case OPT_TOP: top = mt_cli_uint(&c, "--top", v); break;
         case OPT_LIST: list = 1; break;
         case OPT_SALVAGE: salvage = 1; break;

@@ -174,10 +174,7 @@ int main(int argc, char **argv) {
             q.sample_rows = mt_cli_uint(&c, "--sample-rows", v);
             if (!q.sample_rows) mt_cli_usage_error(&c, "--sample-rows must be at least 1");
             break;
-        case OPT_AVAILABLE:
-            if (mt_parse_size(v, &q.available_bytes) || !(q.available_bytes > 0))
-                mt_cli_usage_error(&c, "--available must be a positive size such as 8GiB or 500000000, not '%s'", v);
-            break;
+        case OPT_AVAILABLE: q.available_bytes = mt_cli_size(&c, "--available", v); break;
         case OPT_FORMAT: fmt = mt_cli_choice(&c, "--format", v, (const char *const[]){ "text", "json", NULL }); break;
         }
     if (q.op == MT_PREDICT_N_OPS) mt_cli_usage_error(&c, "--op is needed");

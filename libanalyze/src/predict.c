@@ -2,9 +2,10 @@
  * estimated from the inputs' shapes and key statistics, and the peak from
  * the terms that bench/predict/fit.py fitted on real pandas (the
  * constants in predict_constants.h; the terms of each operation must stay
- * in step with fit.py's features()). Warnings and suggestions are in
- * predict_advice.c. */
+ * in step with fit.py's features()). The request, warnings and
+ * suggestions are in predict_run.c. */
 #include <math.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -122,6 +123,18 @@ void mt_list_free(mt_list *l) {
 
 /* ---- finding frames and columns ---- */
 
+/* "a, b, c" from the names of n items (the const char * at offset of each
+ * item of size stride), cut with ", ..." when it would not fit in len. */
+static void name_list(char *buf, size_t len, const void *items, size_t n, size_t stride, size_t offset) {
+    size_t at = 0;
+    buf[0] = 0;
+    for (size_t i = 0; i < n && at < len - 8; i++) {
+        const char *name = *(const char *const *)((const char *)items + i * stride + offset);
+        at += (size_t)snprintf(buf + at, len - at, "%s%s", i ? ", " : "", name);
+    }
+    if (at >= len - 8) strcpy(buf + len - 8, ", ...");
+}
+
 const mt_pframe *mt_find_frame(mt_ctx *c, const char *name, const char *role) {
     if (!name || !*name) {
         mt_diag_set(c->diag, MT_E_INVAL, "--%s is needed for --op %s", role, op_names[c->q->op]);
@@ -134,30 +147,30 @@ const mt_pframe *mt_find_frame(mt_ctx *c, const char *name, const char *role) {
         if (!strcmp(c->s->frames[i].name, name)) found = &c->s->frames[i], times++;
     if (times > 1) mt_list_add(&c->assume, "frame '%s' is recorded %zu times: the last is used", name, times);
     if (found) return found;
-    char have[200] = "";
-    size_t at = 0;
-    for (size_t i = 0; i < c->s->n_frames && at < sizeof have - 8; i++)
-        at += (size_t)snprintf(have + at, sizeof have - at, "%s%s", i ? ", " : "", c->s->frames[i].name);
-    if (at >= sizeof have - 8) strcpy(have + sizeof have - 8, ", ...");
+    char have[200];
+    name_list(have, sizeof have, c->s->frames, c->s->n_frames, sizeof *c->s->frames, offsetof(mt_pframe, name));
     mt_diag_set(c->diag, MT_E_NOTFOUND, "no frame named '%s' (%s: %s)", name, c->s->n_frames ? "there is" : "none",
                 c->s->n_frames ? have : "the snapshot has no DataFrames");
     return NULL;
 }
 
-const mt_pcol *mt_find_col(mt_ctx *c, const mt_pframe *f, const char *name) {
+const mt_pcol *mt_pframe_col(const mt_pframe *f, const char *name) {
     for (size_t i = 0; i < f->n_cols; i++)
         if (!strcmp(f->cols[i].name, name)) return &f->cols[i];
-    char have[200] = "";
-    size_t at = 0;
-    for (size_t i = 0; i < f->n_cols && at < sizeof have - 8; i++)
-        at += (size_t)snprintf(have + at, sizeof have - at, "%s%s", i ? ", " : "", f->cols[i].name);
-    if (at >= sizeof have - 8) strcpy(have + sizeof have - 8, ", ...");
+    return NULL;
+}
+
+const mt_pcol *mt_find_col(mt_ctx *c, const mt_pframe *f, const char *name) {
+    const mt_pcol *col = mt_pframe_col(f, name);
+    if (col) return col;
+    char have[200];
+    name_list(have, sizeof have, f->cols, f->n_cols, sizeof *f->cols, offsetof(mt_pcol, name));
     mt_diag_set(c->diag, MT_E_NOTFOUND, "frame '%s' has no column '%s' (it has %s)", f->name, name,
                 f->n_cols ? have : "no columns");
     return NULL;
 }
 
-static int in_names(const mt_names *n, const char *name) {
+int mt_names_has(const mt_names *n, const char *name) {
     for (size_t i = 0; i < n->n; i++)
         if (!strcmp(n->v[i], name)) return 1;
     return 0;
@@ -232,11 +245,11 @@ int mt_model_merge(mt_ctx *c, const mt_pframe *L, const mt_pframe *R, double sca
     for (size_t i = 0; i < L->n_cols; i++) {
         /* The key column is the left's, filled from the right where the
          * left has no row. */
-        int key = in_names(&q->on, L->cols[i].name);
+        int key = mt_names_has(&q->on, L->cols[i].name);
         col_side(&L->cols[i], L->rows, rows, key ? rows : wl, &res);
     }
     for (size_t i = 0; i < R->n_cols; i++)
-        if (!in_names(&q->on, R->cols[i].name)) col_side(&R->cols[i], R->rows, rows, wr, &res);
+        if (!mt_names_has(&q->on, R->cols[i].name)) col_side(&R->cols[i], R->rows, rows, wr, &res);
     res.shallow += 8 * rows; /* pandas 1.5 gives the result an Int64Index */
     res.deep += 8 * rows;
     double dl = key_distinct(c, L, lk[0], L->rows, "not recorded: every row taken as distinct");
@@ -267,18 +280,17 @@ int mt_model_groupby(mt_ctx *c, const mt_pframe *F, double scale, int observed, 
     /* The value columns: those asked for, or every other; numeric
      * aggregations leave out what is not a number (pandas 1.5 drops them
      * with a FutureWarning). */
-    double V = 0, vres = 0;
+    double V = 0;
     int is_size = !strcmp(agg, "size");
     for (size_t i = 0; i < F->n_cols && !is_size; i++) {
         const mt_pcol *v = &F->cols[i];
-        if (q->columns.n ? !in_names(&q->columns, v->name) : in_names(&q->by, v->name)) continue;
+        if (q->columns.n ? !mt_names_has(&q->columns, v->name) : mt_names_has(&q->by, v->name)) continue;
         if (numeric_agg(agg) && (mt_pcol_is_object(v) || mt_pcol_is_category(v))) {
             mt_list_add(&c->warn, "%s.%s (%s) is not numeric: pandas drops it from %s (and pandas 2 raises)", F->name,
                         v->name, v->dtype, agg);
             continue;
         }
         V++;
-        vres += 8; /* each aggregate is 8 bytes: float64 or int64 */
     }
     for (size_t i = 0; i < q->columns.n; i++)
         if (!mt_find_col(c, F, q->columns.v[i])) return c->diag->code;
@@ -310,9 +322,9 @@ int mt_model_groupby(mt_ctx *c, const mt_pframe *F, double scale, int observed, 
     if (scale < 1 && G > 0) G = G * -expm1(-n / G);
     G = fmin(G, fmax(n, 1));
     const mt_pcol *k0 = k[0];
-    unsigned kb = mt_pcol_is_category(k0) ? (k0->code_bytes ? k0->code_bytes : 1) : 8;
-    double phase = 8 * n * V;
     int k0cat = mt_pcol_is_category(k0);
+    unsigned kb = k0cat ? (k0->code_bytes ? k0->code_bytes : 1) : 8;
+    double phase = 8 * n * V;
     if (k0cat) {
         /* observed=True finds the codes in use with a hash table (and the
          * categories again); then either way the codes become intp ids. */
@@ -329,7 +341,7 @@ int mt_model_groupby(mt_ctx *c, const mt_pframe *F, double scale, int observed, 
      * per group. */
     double terms[] = { k0cat ? 0 : n, k0cat ? 0 : n * V, G, G * V, mt_predict_hashtable_bytes(G, 8), 1 };
     snprintf(e->group, sizeof e->group, "groupby/%s/%s", is_size ? "size" : !strcmp(agg, "median") ? "median" : "reduce",
-             mt_pcol_is_category(k0) ? "category" : "other");
+             k0cat ? "category" : "other");
     e->peak = eval_model(c, e->group, phase, terms, 6);
     /* The result: V aggregates (size: one) a group, and the groups' index. */
     double index = 0;
@@ -344,7 +356,7 @@ int mt_model_groupby(mt_ctx *c, const mt_pframe *F, double scale, int observed, 
         if (q->by.n > 1) index += 8 * G; /* a MultiIndex level's codes */
     }
     e->rows = G;
-    e->bytes = (is_size ? 8 : vres) * G + index;
+    e->bytes = 8 * (is_size ? 1 : V) * G + index; /* each aggregate is 8 bytes: float64 or int64 */
     c->cat_unobserved = cat && !observed;
     return 0;
 }
@@ -389,8 +401,7 @@ int mt_model_concat(mt_ctx *c, const mt_pframe *const *fs, size_t nf, mt_est *e)
         for (size_t j = 0; j < fs[i]->n_cols; j++) {
             const mt_pcol *col = &fs[i]->cols[j];
             int seen = 0;
-            for (size_t a = 0; a < i && !seen; a++)
-                for (size_t b = 0; b < fs[a]->n_cols && !seen; b++) seen = !strcmp(fs[a]->cols[b].name, col->name);
+            for (size_t a = 0; a < i && !seen; a++) seen = mt_pframe_col(fs[a], col->name) != NULL;
             if (seen) continue;
             /* A column some frame lacks gets missing values there: an
              * integer becomes float64; a categorical stays one (pandas 1.5
@@ -398,17 +409,13 @@ int mt_model_concat(mt_ctx *c, const mt_pframe *const *fs, size_t nf, mt_est *e)
              * which is taken for granted. */
             int all_have = 1, all_cat = 1;
             for (size_t a = 0; a < nf; a++) {
-                const mt_pcol *other = NULL;
-                for (size_t b = 0; b < fs[a]->n_cols && !other; b++)
-                    if (!strcmp(fs[a]->cols[b].name, col->name)) other = &fs[a]->cols[b];
+                const mt_pcol *other = mt_pframe_col(fs[a], col->name);
                 all_have &= other != NULL;
                 all_cat &= other == NULL || mt_pcol_is_category(other);
             }
             mismatch |= !all_have;
             for (size_t a = 0; a < nf; a++) {
-                const mt_pcol *other = NULL;
-                for (size_t b = 0; b < fs[a]->n_cols && !other; b++)
-                    if (!strcmp(fs[a]->cols[b].name, col->name)) other = &fs[a]->cols[b];
+                const mt_pcol *other = mt_pframe_col(fs[a], col->name);
                 int to_object = mt_pcol_is_object(col) || (!all_cat && mt_pcol_is_category(col));
                 if (!other && all_cat) {
                     res.shallow += mt_pcol_itemsize(col) * fs[a]->rows;
@@ -520,4 +527,17 @@ int mt_model_read_csv(mt_ctx *c, const mt_csv_sample *smp, double scale, mt_est 
     e->rows = R;
     e->bytes = deep;
     return 0;
+}
+
+int mt_model_run(mt_ctx *c, const mt_pframe *const *fs, size_t nf, const mt_csv_sample *smp, double scale,
+                 int observed, mt_est *e) {
+    switch (c->q->op) {
+    case MT_PREDICT_MERGE: return mt_model_merge(c, fs[0], fs[1], scale, e);
+    case MT_PREDICT_GROUPBY: return mt_model_groupby(c, fs[0], scale, observed, e);
+    case MT_PREDICT_PIVOT_TABLE: return mt_model_pivot(c, fs[0], scale, e);
+    case MT_PREDICT_CONCAT: return mt_model_concat(c, fs, nf, e);
+    case MT_PREDICT_SORT: return mt_model_sort(c, fs[0], e);
+    case MT_PREDICT_READ_CSV: return mt_model_read_csv(c, smp, scale, e);
+    default: return mt_diag_set(c->diag, MT_E_INVAL, "unknown operation");
+    }
 }

@@ -37,8 +37,19 @@ typedef struct mt_est {
     char group[48];
 } mt_est;
 
+/* The frame or column a request names; NULL with c->diag saying what
+ * there is instead. */
 const mt_pframe *mt_find_frame(mt_ctx *c, const char *name, const char *role);
 const mt_pcol *mt_find_col(mt_ctx *c, const mt_pframe *f, const char *name);
+/* f's column named name, or NULL; no message. */
+const mt_pcol *mt_pframe_col(const mt_pframe *f, const char *name);
+/* Whether n holds name. */
+int mt_names_has(const mt_names *n, const char *name);
+
+/* The model of c->q's operation on fs (nf frames; smp for read_csv), scale
+ * as below. The one dispatch of the run and of the advice's reruns. */
+int mt_model_run(mt_ctx *c, const mt_pframe *const *fs, size_t nf, const mt_csv_sample *smp, double scale,
+                 int observed, mt_est *e);
 
 /* Each model fills *e; scale < 1 models a chunk of the first frame's
  * rows. @return 0 or an MT_E_* code with c->diag set. */

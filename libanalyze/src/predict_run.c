@@ -59,9 +59,7 @@ static int one_of(const char *v, const char *const *ok) {
  * the frame lacks goes to its first unnamed column. */
 static int bind_names(mt_ctx *c, mt_pframe *f, const char *const *names, size_t n, int keys) {
     for (size_t i = 0; i < n; i++) {
-        int found = 0;
-        for (size_t j = 0; j < f->n_cols && !found; j++) found = !strcmp(f->cols[j].name, names[i]);
-        if (found) continue;
+        if (mt_pframe_col(f, names[i])) continue;
         mt_pcol *free_col = NULL;
         for (size_t j = 0; j < f->n_cols && !free_col; j++)
             if (!f->cols[j].named) free_col = &f->cols[j];
@@ -82,8 +80,9 @@ static int bind_names(mt_ctx *c, mt_pframe *f, const char *const *names, size_t 
 
 /* ---- advice ---- */
 
-/* A copy of f with only the columns in keep (or, keep NULL, each column
- * shrunk to the dtype it fits). */
+/* A copy of f: with only the columns in keep or keep2 (keep NULL: all),
+ * and with shrink each column shrunk to the dtype it fits (listed in what,
+ * the bytes saved added to *saved). */
 static mt_pframe *frame_variant(const mt_pframe *f, const mt_names *keep, const mt_names *keep2, int shrink,
                                 char *what, size_t what_len, double *saved) {
     mt_pframe *g = malloc(sizeof *g);
@@ -95,12 +94,7 @@ static mt_pframe *frame_variant(const mt_pframe *f, const mt_names *keep, const 
     size_t at = 0, listed = 0;
     for (size_t i = 0; i < f->n_cols; i++) {
         mt_pcol col = f->cols[i];
-        if (keep) {
-            int in = 0;
-            for (size_t k = 0; k < keep->n && !in; k++) in = !strcmp(keep->v[k], col.name);
-            for (size_t k = 0; keep2 && k < keep2->n && !in; k++) in = !strcmp(keep2->v[k], col.name);
-            if (!in) continue;
-        }
+        if (keep && !mt_names_has(keep, col.name) && !(keep2 && mt_names_has(keep2, col.name))) continue;
         if (shrink && col.fit_bytes > 0 && col.fit_bytes < mt_pcol_itemsize(&col)) {
             double before = col.deep;
             if (!strcmp(col.fit_dtype, "category")) {
@@ -143,15 +137,8 @@ static double peak_of(mt_ctx *c, const mt_pframe *a, const mt_pframe *b, const m
     memset(&c2.warn, 0, sizeof c2.warn);
     memset(&c2.assume, 0, sizeof c2.assume);
     c2.diag = &d;
-    int rc = -1;
-    switch (c->q->op) {
-    case MT_PREDICT_MERGE: rc = mt_model_merge(&c2, a, b, scale, &e); break;
-    case MT_PREDICT_GROUPBY: rc = mt_model_groupby(&c2, a, scale, observed, &e); break;
-    case MT_PREDICT_PIVOT_TABLE: rc = mt_model_pivot(&c2, a, scale, &e); break;
-    case MT_PREDICT_SORT: rc = mt_model_sort(&c2, a, &e); break;
-    case MT_PREDICT_READ_CSV: rc = mt_model_read_csv(&c2, smp, scale, &e); break;
-    default: break;
-    }
+    const mt_pframe *fs[2] = { a, b };
+    int rc = mt_model_run(&c2, fs, b ? 2 : 1, smp, scale, observed, &e);
     c->oom |= rc == MT_E_NOMEM || c2.warn.fail || c2.assume.fail;
     mt_list_free(&c2.warn);
     mt_list_free(&c2.assume);
@@ -319,15 +306,11 @@ int mt_predict_run(const mt_shapes *s, const mt_predict_request *q, mt_predictio
         if (!(f[i] = mt_find_frame(&c, name, q->op == MT_PREDICT_CONCAT ? "frames" : roles[i]))) { rc = diag->code; goto done; }
         if (s->is_inline) {
             /* A copy whose unnamed columns take the names the request uses. */
-            if (!(bound[i] = malloc(sizeof *bound[i]))) { rc = mt_diag_set(diag, MT_E_NOMEM, "out of memory"); goto done; }
-            *bound[i] = *f[i];
-            if (!(bound[i]->cols = malloc((f[i]->n_cols ? f[i]->n_cols : 1) * sizeof *bound[i]->cols))) {
-                free(bound[i]);
-                bound[i] = NULL;
+            double unused = 0;
+            if (!(bound[i] = frame_variant(f[i], NULL, NULL, 0, NULL, 0, &unused))) {
                 rc = mt_diag_set(diag, MT_E_NOMEM, "out of memory");
                 goto done;
             }
-            memcpy(bound[i]->cols, f[i]->cols, f[i]->n_cols * sizeof *bound[i]->cols);
             const char *one[3] = { q->index, q->pivot_columns, q->values };
             if ((rc = bind_names(&c, bound[i], q->on.v, q->on.n, 1)) || (rc = bind_names(&c, bound[i], q->by.v, q->by.n, 1)))
                 goto done;
@@ -338,22 +321,13 @@ int mt_predict_run(const mt_shapes *s, const mt_predict_request *q, mt_predictio
             f[i] = bound[i];
         }
     }
-    switch (q->op) {
-    case MT_PREDICT_MERGE: rc = mt_model_merge(&c, f[0], f[1], 1, &e); break;
-    case MT_PREDICT_GROUPBY: rc = mt_model_groupby(&c, f[0], 1, observed, &e); break;
-    case MT_PREDICT_PIVOT_TABLE: rc = mt_model_pivot(&c, f[0], 1, &e); break;
-    case MT_PREDICT_CONCAT: rc = mt_model_concat(&c, f, nf, &e); break;
-    case MT_PREDICT_SORT: rc = mt_model_sort(&c, f[0], &e); break;
-    case MT_PREDICT_READ_CSV:
-        if (!q->csv) { rc = mt_diag_set(diag, MT_E_INVAL, "--csv is needed for --op read_csv"); break; }
-        if ((rc = mt_csv_sample_read(q->csv, q->sample_rows, &smp, diag))) break;
-        if (!smp.exact)
+    if (q->op == MT_PREDICT_READ_CSV) {
+        if (!q->csv) rc = mt_diag_set(diag, MT_E_INVAL, "--csv is needed for --op read_csv");
+        else if (!(rc = mt_csv_sample_read(q->csv, q->sample_rows, &smp, diag)) && !smp.exact)
             mt_list_add(&c.assume, "%.0f rows, from the file's size over the bytes a row takes in the first %.0f",
                         smp.rows, smp.sampled_rows);
-        rc = mt_model_read_csv(&c, &smp, 1, &e);
-        break;
-    default: break;
     }
+    if (!rc) rc = mt_model_run(&c, f, nf, &smp, 1, observed, &e);
     if (rc) goto done;
     if (!isfinite(e.peak) || e.peak > 9.0e18 || e.rows > 9.0e18) {
         rc = mt_diag_set(diag, MT_E_RANGE, "the shapes are too large to model (a peak of %g bytes)", e.peak);

@@ -130,6 +130,13 @@ uint64_t mt_cli_uint(const mt_cli *c, const char *opt, const char *value) {
     return v;
 }
 
+double mt_cli_size(const mt_cli *c, const char *opt, const char *value) {
+    double x;
+    if (mt_parse_size(value, &x) || !(x > 0))
+        mt_cli_usage_error(c, "%s must be a positive size such as 8GiB or 500000000, not '%s'", opt, value);
+    return x;
+}
+
 int mt_cli_fail(const char *tool, const char *file, const mt_diag *diag) {
     char where[400];
     mt_diag_format(diag, where, sizeof where);

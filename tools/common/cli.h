@@ -63,6 +63,10 @@ int mt_cli_choice(const mt_cli *c, const char *opt, const char *value, const cha
 /* Parses a non-negative integer option value, or exits 2 naming the option. */
 uint64_t mt_cli_uint(const mt_cli *c, const char *opt, const char *value);
 
+/* Parses a positive size with an optional unit (mt_parse_size: "8GiB",
+ * "500000000"), or exits 2 naming the option. */
+double mt_cli_size(const mt_cli *c, const char *opt, const char *value);
+
 /* Prints "TOOL: FILE: <where>: <what>" from diag to stderr and returns
  * MT_EXIT_INPUT (or MT_EXIT_USAGE for MT_E_INVAL). */
 int mt_cli_fail(const char *tool, const char *file, const mt_diag *diag);

@@ -97,6 +97,60 @@ static inline int mt__mp_uint_fast(const uint8_t **pp, const uint8_t *end, uint6
 /* Skips one whole value, however nested, without recursion. */
 int mt__mp_skip(const uint8_t **p, const uint8_t *end);
 
+/* ---- msgpack encoding (writer.c) ----
+ * Each writes one value at p, which has room, and returns the byte after
+ * it. The bytes are msgpack-c's, form for form (the smallest that holds
+ * the value; tests/unit/test_format.c compares them). Written by hand:
+ * msgpack-c's packer appends every piece through a callback, which was a
+ * quarter of dump_heap's main thread (perf, 1M objects). */
+static inline uint8_t *mt__mp_put_be(uint8_t *p, uint64_t v, int n) {
+    for (int i = n - 1; i >= 0; i--) *p++ = (uint8_t)(v >> (8 * i));
+    return p;
+}
+
+static inline uint8_t *mt__mp_put_uint(uint8_t *p, uint64_t v) {
+    if (v < 0x80) { *p++ = (uint8_t)v; return p; }
+    if (v < 0x100) { *p++ = 0xcc; *p++ = (uint8_t)v; return p; }
+    if (v < 0x10000) { *p++ = 0xcd; return mt__mp_put_be(p, v, 2); }
+    if (v < 0x100000000ull) { *p++ = 0xce; return mt__mp_put_be(p, v, 4); }
+    *p++ = 0xcf;
+    return mt__mp_put_be(p, v, 8);
+}
+
+static inline uint8_t *mt__mp_put_int(uint8_t *p, int64_t v) {
+    if (v >= 0) return mt__mp_put_uint(p, (uint64_t)v);
+    if (v >= -32) { *p++ = (uint8_t)v; return p; } /* negative fixint */
+    if (v >= -128) { *p++ = 0xd0; *p++ = (uint8_t)v; return p; }
+    if (v >= -32768) { *p++ = 0xd1; return mt__mp_put_be(p, (uint64_t)v, 2); }
+    if (v >= INT32_MIN) { *p++ = 0xd2; return mt__mp_put_be(p, (uint64_t)v, 4); }
+    *p++ = 0xd3;
+    return mt__mp_put_be(p, (uint64_t)v, 8);
+}
+
+static inline uint8_t *mt__mp_put_double(uint8_t *p, double v) {
+    uint64_t bits;
+    memcpy(&bits, &v, 8);
+    *p++ = 0xcb;
+    return mt__mp_put_be(p, bits, 8);
+}
+
+static inline uint8_t *mt__mp_put_array(uint8_t *p, uint32_t n) {
+    if (n < 16) { *p++ = (uint8_t)(0x90 | n); return p; }
+    if (n < 0x10000) { *p++ = 0xdc; return mt__mp_put_be(p, n, 2); }
+    *p++ = 0xdd;
+    return mt__mp_put_be(p, n, 4);
+}
+
+/* A str (bin = 0) or bin (bin = 1) header and its bytes. */
+static inline uint8_t *mt__mp_put_raw(uint8_t *p, const void *data, size_t len, int bin) {
+    if (!bin && len < 32) *p++ = (uint8_t)(0xa0 | len);
+    else if (len < 0x100) { *p++ = bin ? 0xc4 : 0xd9; *p++ = (uint8_t)len; }
+    else if (len < 0x10000) { *p++ = bin ? 0xc5 : 0xda; p = mt__mp_put_be(p, len, 2); }
+    else { *p++ = bin ? 0xc6 : 0xdb; p = mt__mp_put_be(p, len, 4); }
+    if (len) memcpy(p, data, len);
+    return p + len;
+}
+
 /* ---- record schemas (schema.c) ---- */
 /* The public mt_field under the names the codec uses. */
 enum { MT__F_U32 = MT_FIELD_U32, MT__F_U64 = MT_FIELD_U64, MT__F_F64 = MT_FIELD_F64,
@@ -113,6 +167,13 @@ typedef struct mt__kind_desc {
 
 /* The schema of a known kind (MT_KIND_INDEX included), or NULL. */
 const mt__kind_desc *mt__kind_schema(int kind);
+
+/* Packers (writer.c): each writes one record at p, which has room, and
+ * returns the byte after it. mt__pack_record works for any kind from its
+ * schema; the other two are its fast equals for objects and references. */
+uint8_t *mt__pack_record(uint8_t *p, const mt__kind_desc *d, const void *rec);
+uint8_t *mt__pack_object(uint8_t *p, const mt_object *o);
+uint8_t *mt__pack_ref(uint8_t *p, const mt_ref *r);
 
 /* The footer index's record (SPEC.md section 5). */
 typedef struct mt__index_entry {

@@ -1,9 +1,10 @@
 /* A zero-copy msgpack token reader.
  *
- * msgpack-c writes our records (writer.c). For reading we walk the bytes
- * ourselves: msgpack-c's msgpack_unpack_next() allocates a zone for every
- * record it returns, and a heap snapshot holds tens of millions of small
- * records. tests/unit/test_mp.c checks this reader against msgpack-c. */
+ * The writer encodes records by hand (internal.h, in msgpack-c's forms),
+ * and we read them by hand too: msgpack-c's msgpack_unpack_next()
+ * allocates a zone for every record it returns, and a heap snapshot holds
+ * tens of millions of small records. tests/unit/test_format.c checks both
+ * halves against msgpack-c. */
 #include "internal.h"
 
 static inline int need(const uint8_t *p, const uint8_t *end, size_t n) {

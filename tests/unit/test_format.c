@@ -234,6 +234,96 @@ START_TEST(mp_reader_agrees_with_msgpack_c) {
 }
 END_TEST
 
+/* The writer's hand encoder must write msgpack-c's bytes exactly: the
+ * same smallest form for every width of every type. */
+START_TEST(mp_writer_agrees_with_msgpack_c) {
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    static uint8_t ours[300000];
+    uint8_t *p = ours;
+    const uint64_t uvals[] = { 0, 1, 127, 128, 255, 256, 65535, 65536, 4294967295u, 4294967296ull, UINT64_MAX };
+    const int64_t ivals[] = { 0, 1, 127, 128, 255, 256, 65535, 65536, 4294967296ll, INT64_MAX, -1, -31, -32, -33,
+                              -127, -128, -129, -32767, -32768, -32769, -2147483647ll, -2147483648ll,
+                              -2147483649ll, INT64_MIN };
+    const double dvals[] = { 0.0, -2.25, 1e300, 5e-324 };
+    const size_t lens[] = { 0, 1, 31, 32, 255, 256, 65535, 65536 };
+    const uint32_t nvals[] = { 0, 15, 16, 65535, 65536, 70000 };
+    static char big[70000];
+    for (size_t i = 0; i < sizeof big; i++) big[i] = (char)('a' + i % 26);
+    for (size_t i = 0; i < sizeof uvals / sizeof *uvals; i++) {
+        msgpack_pack_uint64(&pk, uvals[i]);
+        p = mt__mp_put_uint(p, uvals[i]);
+        if (uvals[i] <= UINT32_MAX) { /* uint32 fields go through msgpack_pack_uint32 */
+            msgpack_pack_uint32(&pk, (uint32_t)uvals[i]);
+            p = mt__mp_put_uint(p, uvals[i]);
+        }
+    }
+    for (size_t i = 0; i < sizeof ivals / sizeof *ivals; i++) {
+        msgpack_pack_int64(&pk, ivals[i]);
+        p = mt__mp_put_int(p, ivals[i]);
+    }
+    for (size_t i = 0; i < sizeof dvals / sizeof *dvals; i++) {
+        msgpack_pack_double(&pk, dvals[i]);
+        p = mt__mp_put_double(p, dvals[i]);
+    }
+    for (size_t i = 0; i < sizeof lens / sizeof *lens; i++) {
+        msgpack_pack_str(&pk, lens[i]);
+        msgpack_pack_str_body(&pk, big, lens[i]);
+        p = mt__mp_put_raw(p, big, lens[i], 0);
+        msgpack_pack_bin(&pk, lens[i]);
+        msgpack_pack_bin_body(&pk, big, lens[i]);
+        p = mt__mp_put_raw(p, big, lens[i], 1);
+    }
+    for (size_t i = 0; i < sizeof nvals / sizeof *nvals; i++) {
+        msgpack_pack_array(&pk, nvals[i]);
+        p = mt__mp_put_array(p, nvals[i]);
+    }
+    ck_assert_uint_lt((size_t)(p - ours), sizeof ours);
+    ck_assert_uint_eq((size_t)(p - ours), sb.size);
+    for (size_t i = 0; i < sb.size; i++)
+        if ((uint8_t)sb.data[i] != ours[i]) ck_abort_msg("byte %zu: msgpack-c wrote 0x%02x, we wrote 0x%02x", i,
+                                                          (uint8_t)sb.data[i], ours[i]);
+    msgpack_sbuffer_destroy(&sb);
+}
+END_TEST
+
+/* The fast object and reference packers write the generic packer's bytes
+ * for every mix of present and default fields. */
+START_TEST(fast_packers_agree_with_the_schema) {
+    const uint64_t v64[] = { 0, 1, 200, 70000, 1ull << 40 };
+    const uint32_t v32[] = { 0, 1, 200, 70000, UINT32_MAX };
+    uint8_t a[64], b[64];
+    const mt__kind_desc *od = mt__kind_schema(MT_KIND_OBJECT), *rd = mt__kind_schema(MT_KIND_REF);
+    int cases = 0;
+    for (int i = 0; i < 5; i++)
+        for (int f = 0; f < 5; f++)
+            for (int st = 0; st < 5; st++)
+                for (int g = 0; g < 5; g++) {
+                    mt_object o = { v64[4 - i], v32[i], v64[i], v32[f], v32[st], v32[g] };
+                    size_t na = (size_t)(mt__pack_object(a, &o) - a), nb = (size_t)(mt__pack_record(b, od, &o) - b);
+                    ck_assert_uint_eq(na, nb);
+                    ck_assert(!memcmp(a, b, na));
+                    cases++;
+                }
+    static char text[300];
+    memset(text, 'k', sizeof text);
+    const size_t lens[] = { 0, 3, 31, 32, 300 };
+    uint8_t c[400], d[400];
+    for (int i = 0; i < 5; i++)
+        for (int f = 0; f < 5; f++)
+            for (int l = 0; l < 5; l++) {
+                mt_ref r = { v32[i], v32[4 - i], v32[f], { text, lens[l] } };
+                size_t na = (size_t)(mt__pack_ref(c, &r) - c), nb = (size_t)(mt__pack_record(d, rd, &r) - d);
+                ck_assert_uint_eq(na, nb);
+                ck_assert(!memcmp(c, d, na));
+                cases++;
+            }
+    ck_assert_int_eq(cases, 625 + 125);
+}
+END_TEST
+
 START_TEST(mp_reader_rejects_truncation_and_reserved_byte) {
     const uint8_t bad[] = { 0xc1 };
     const uint8_t *p = bad;
@@ -649,6 +739,8 @@ int main(void) {
     tcase_add_loop_test(tc, every_kind_round_trips, 0, MT_KIND_MAX);
     tcase_add_test(tc, trailing_defaults_are_omitted_and_read_back);
     tcase_add_test(tc, mp_reader_agrees_with_msgpack_c);
+    tcase_add_test(tc, mp_writer_agrees_with_msgpack_c);
+    tcase_add_test(tc, fast_packers_agree_with_the_schema);
     tcase_add_test(tc, mp_reader_rejects_truncation_and_reserved_byte);
     tcase_add_test(tc, crc32_check_value);
     tcase_add_test(tc, error_table_is_consistent);

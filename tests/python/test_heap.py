@@ -141,6 +141,33 @@ def test_frames_are_roots_and_their_locals_referenced(tmp_path):
     assert held[id(local_marker)] == "local_marker"
 
 
+def test_objects_held_from_c_are_roots(tmp_path):
+    """A reference no referrer accounts for (taken here with Py_IncRef, as
+    an extension's static would) makes the object a "c" root; an object
+    whose every reference is seen is none."""
+    import ctypes
+
+    held = Node(1, None)
+    seen = Node(2, None)
+    holder = [held, seen]
+    ctypes.pythonapi.Py_IncRef(ctypes.py_object(held))
+    try:
+        path = tmp_path / "c.snap"
+        memtrace.dump_heap(str(path))
+    finally:
+        ctypes.pythonapi.Py_DecRef(ctypes.py_object(held))
+    def c_roots(p):
+        s, types_, objs, by_id, out = load(p)
+        return {objs[r["obj"]]["id"] for r in s.of("roots") if r["kind"] == "c"}
+
+    roots = c_roots(path)
+    assert id(held) in roots
+    assert id(seen) not in roots and id(holder) not in roots
+    # Without the hidden reference, held is like seen.
+    memtrace.dump_heap(str(tmp_path / "d.snap"))
+    assert id(held) not in c_roots(tmp_path / "d.snap")
+
+
 def test_gc_state_is_left_as_found_and_collect_is_optional(tmp_path):
     before = gc.get_threshold()
     gc.disable()

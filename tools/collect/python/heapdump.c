@@ -4,7 +4,7 @@
  * Objects are numbered by address: every object is marked in a sparse
  * bitmap (16-byte granules, 1 MiB regions), and an object's dense index is
  * the number of marked addresses below it, counted with popcounts. That
- * costs about 4 bits per 16 bytes of heap address range instead of the
+ * costs about 3 bits per 16 bytes of heap address range instead of the
  * 20-odd bytes per object an address-to-index hash table would, which is
  * what keeps the collector under 100 MB for heaps of tens of millions of
  * objects. Static objects that are not 16-byte aligned (some built-in
@@ -33,6 +33,12 @@
 #define GRANULE_SHIFT 4
 #define REGION_BITS (1u << (REGION_SHIFT - GRANULE_SHIFT)) /* 65536 */
 #define REGION_WORDS (REGION_BITS / 64)                     /* 1024 */
+/* Regions are found through a two-level table: a 64 GiB span of address
+ * space (found by hash, the last one remembered) holds a slot per 1 MiB
+ * region. A heap lives in a few spans, and this took a third of the time
+ * the region hash table took (perf, 1M objects). */
+#define SPAN_SHIFT 36
+#define SPAN_SLOTS (1u << (SPAN_SHIFT - REGION_SHIFT))      /* 65536 */
 
 /* Bits set in x. Inline: the baseline x86-64 has no POPCNT instruction,
  * and __builtin_popcountll became a libgcc call that took 4% of a dump. */
@@ -43,23 +49,34 @@ static inline uint32_t popcount64(uint64_t x) {
     return (uint32_t)((x * 0x0101010101010101ull) >> 56);
 }
 
+/* What the walk knows of an object besides its place: whether the
+ * collector tracks it, and in which generation. Two bits. */
+enum { UNTRACKED = 0, GEN0 = 1, GEN1 = 2, GEN2 = 3 };
+
+/* Every marked object is held: the walk has taken a reference to it, so
+ * that nothing frees it between the passes. */
 typedef struct region {
     uint64_t base;                    /* address >> REGION_SHIFT */
     uint32_t first;                   /* index of its first object */
     uint64_t mark[REGION_WORDS];      /* an object starts here */
-    uint64_t held[REGION_WORDS];      /* we hold a reference to it */
-    uint64_t gen[2][REGION_WORDS];    /* in GC generation 0, 1 */
-    uint32_t prefix[REGION_WORDS / 8];/* marks before each 8-word group */
+    uint64_t state[2][REGION_WORDS];  /* its state's low and high bit */
+    /* Objects of the region before each word: at most 64 * 1023, as an
+     * object takes at least one 16-byte granule. */
+    uint16_t rank[REGION_WORDS];
 } region;
 
-/* A misaligned object: its address and flags (1 held, 2 gen 0, 4 gen 1). */
+/* A misaligned object: its address and state. */
 struct odd {
     uint64_t addr;
-    uint8_t flags;
+    uint8_t state;
 };
 
 typedef struct walk {
-    mt_u64map regions;                /* base -> position in reg */
+    mt_u64map spans;                  /* address >> SPAN_SHIFT -> position in span */
+    uint32_t **span;                  /* slots: position in reg + 1, or 0 */
+    size_t nspan, capspan;
+    uint64_t last_hi;                 /* the span found last: most lookups stay in one */
+    uint32_t *last_span;
     region **reg;
     size_t nreg, capreg;
     struct odd *odd;                  /* misaligned objects, sorted by number() */
@@ -68,8 +85,10 @@ typedef struct walk {
     PyObject **work;                  /* untracked containers to traverse */
     size_t nwork, capwork;
     uint64_t n;                       /* objects marked */
-    uint32_t *indeg;                  /* pass 2: referrers per index */
-    const region *last;               /* the region found last: neighbours share one */
+    /* Pass 2, per index: referrers found less the references the object
+     * has (our own one aside), saturated; below zero, something outside
+     * the heap's references holds it. */
+    int32_t *excess;
 } walk;
 
 static int grow_ptrs(void **p, size_t *cap, size_t n, size_t elem) {
@@ -82,88 +101,102 @@ static int grow_ptrs(void **p, size_t *cap, size_t n, size_t elem) {
     return 0;
 }
 
-static region *region_of(walk *w, uintptr_t a, int create) {
-    uint64_t base = a >> REGION_SHIFT;
+static inline int is_odd(uintptr_t a) { return (a & ((1u << GRANULE_SHIFT) - 1)) != 0; }
+
+/* The slots of a's span; with create, made when missing (NULL when memory
+ * runs out). */
+static uint32_t *span_of(walk *w, uintptr_t a, int create) {
+    uint64_t hi = (uint64_t)a >> SPAN_SHIFT;
+    if (w->last_span && w->last_hi == hi) return w->last_span;
     uint32_t at;
-    if (mt_u64map_get(&w->regions, base, &at)) return w->reg[at];
-    if (!create) return NULL;
+    uint32_t *slots = NULL;
+    if (mt_u64map_get(&w->spans, hi, &at)) slots = w->span[at];
+    else if (create) {
+        slots = PyMem_RawCalloc(SPAN_SLOTS, sizeof *slots);
+        if (!slots || grow_ptrs((void **)&w->span, &w->capspan, w->nspan, sizeof *w->span) ||
+            mt_u64map_put(&w->spans, hi, (uint32_t)w->nspan)) {
+            PyMem_RawFree(slots);
+            return NULL;
+        }
+        w->span[w->nspan++] = slots;
+    }
+    if (slots) {
+        w->last_hi = hi;
+        w->last_span = slots;
+    }
+    return slots;
+}
+
+static inline region *region_at(walk *w, uintptr_t a) {
+    uint32_t *slots = span_of(w, a, 0);
+    uint32_t s = slots ? slots[(a >> REGION_SHIFT) & (SPAN_SLOTS - 1)] : 0;
+    return s ? w->reg[s - 1] : NULL;
+}
+
+static region *region_make(walk *w, uintptr_t a) {
+    uint32_t *slots = span_of(w, a, 1);
+    if (!slots) return NULL;
+    uint32_t *s = &slots[(a >> REGION_SHIFT) & (SPAN_SLOTS - 1)];
+    if (*s) return w->reg[*s - 1];
     region *r = PyMem_RawCalloc(1, sizeof *r);
-    if (!r || grow_ptrs((void **)&w->reg, &w->capreg, w->nreg, sizeof *w->reg) ||
-        mt_u64map_put(&w->regions, base, (uint32_t)w->nreg)) {
+    if (!r || grow_ptrs((void **)&w->reg, &w->capreg, w->nreg, sizeof *w->reg)) {
         PyMem_RawFree(r);
         return NULL;
     }
-    r->base = base;
+    r->base = (uint64_t)a >> REGION_SHIFT;
     w->reg[w->nreg++] = r;
+    *s = (uint32_t)w->nreg;
     return r;
 }
 
-/* Marks o; 1 when it was not marked before, 0 when it was, -1 on no
- * memory. */
-static int mark(walk *w, PyObject *o) {
+static inline uint32_t bit_of(uintptr_t a) { return (uint32_t)((a >> GRANULE_SHIFT) & (REGION_BITS - 1)); }
+
+/* Marks o in state st; 1 when it was not marked before, 0 when it was, -1
+ * on no memory. */
+static int mark(walk *w, PyObject *o, int st) {
     uintptr_t a = (uintptr_t)o;
-    if (a & ((1u << GRANULE_SHIFT) - 1)) {
+    if (is_odd(a)) {
         uint32_t pos;
         if (mt_u64map_get(&w->odd_set, a, &pos)) return 0;
         if (grow_ptrs((void **)&w->odd, &w->capodd, w->nodd, sizeof *w->odd) ||
             mt_u64map_put(&w->odd_set, a, (uint32_t)w->nodd))
             return -1;
-        w->odd[w->nodd++] = (struct odd){ a, 0 };
+        w->odd[w->nodd++] = (struct odd){ a, (uint8_t)st };
         w->n++;
         return 1;
     }
-    region *r = region_of(w, a, 1);
-    if (!r) return -1;
-    uint32_t bit = (uint32_t)((a >> GRANULE_SHIFT) & (REGION_BITS - 1));
+    region *r = region_at(w, a);
+    if (!r && !(r = region_make(w, a))) return -1;
+    uint32_t bit = bit_of(a), k = bit >> 6;
     uint64_t m = 1ull << (bit & 63);
-    if (r->mark[bit >> 6] & m) return 0;
-    r->mark[bit >> 6] |= m;
+    if (r->mark[k] & m) return 0;
+    r->mark[k] |= m;
+    if (st & 1) r->state[0][k] |= m;
+    if (st & 2) r->state[1][k] |= m;
     w->n++;
     return 1;
-}
-
-static void set_bit(walk *w, PyObject *o, int which, int gen) {
-    uintptr_t a = (uintptr_t)o;
-    if (a & ((1u << GRANULE_SHIFT) - 1)) {
-        uint32_t pos;
-        if (mt_u64map_get(&w->odd_set, a, &pos)) w->odd[pos].flags |= (uint8_t)(which == 1 ? 1 : 2 << gen);
-        return;
-    }
-    region *r = region_of(w, a, 0);
-    if (!r) return;
-    uint32_t bit = (uint32_t)((a >> GRANULE_SHIFT) & (REGION_BITS - 1));
-    uint64_t *words = which == 1 ? r->held : r->gen[gen];
-    words[bit >> 6] |= 1ull << (bit & 63);
-}
-
-static int test_bit(const walk *w, uintptr_t a, int which, int gen) {
-    if (a & ((1u << GRANULE_SHIFT) - 1)) {
-        uint32_t pos;
-        return mt_u64map_get(&w->odd_set, a, &pos) && (w->odd[pos].flags & (which == 1 ? 1 : 2 << gen));
-    }
-    uint32_t at;
-    if (!mt_u64map_get(&w->regions, a >> REGION_SHIFT, &at)) return 0;
-    const region *r = w->reg[at];
-    uint32_t bit = (uint32_t)((a >> GRANULE_SHIFT) & (REGION_BITS - 1));
-    const uint64_t *words = which == 1 ? r->held : r->gen[gen];
-    return (words[bit >> 6] >> (bit & 63)) & 1;
 }
 
 /* ---- pass 1: mark ---- */
 
 /* o's tp_traverse, or NULL: only collector objects may be traversed
- * (a static type's traverse asserts that it is not called). */
-static traverseproc traverser(PyObject *o) { return PyObject_IS_GC(o) ? Py_TYPE(o)->tp_traverse : NULL; }
+ * (a static type's traverse asserts that it is not called). The test is
+ * PyObject_IS_GC's, inline: it runs twice for every object. */
+static inline traverseproc traverser(PyObject *o) {
+    PyTypeObject *t = Py_TYPE(o);
+    if (!PyType_IS_GC(t) || (t->tp_is_gc && !t->tp_is_gc(o))) return NULL;
+    return t->tp_traverse;
+}
 
-
+/* Marks what a traverse visits. Every tracked object is marked before any
+ * is traversed, so what is new here is untracked (str, int, a tuple the
+ * collector let go of ...). */
 static int visit_mark(PyObject *o, void *arg) {
     walk *w = arg;
-    int rc = mark(w, o);
+    int rc = mark(w, o, UNTRACKED);
     if (rc < 0) return -1;
-    if (rc == 1 && !PyObject_GC_IsTracked(o)) {
-        /* Ours until the walk ends: nothing may free it between passes. */
+    if (rc == 1) {
         Py_INCREF(o);
-        set_bit(w, o, 1, 0);
         if (traverser(o)) {
             if (grow_ptrs((void **)&w->work, &w->capwork, w->nwork, sizeof *w->work)) return -1;
             w->work[w->nwork++] = o;
@@ -172,21 +205,13 @@ static int visit_mark(PyObject *o, void *arg) {
     return 0;
 }
 
-/* Marks a tracked object, takes a reference to it and notes its
- * generation. */
+/* Marks a tracked object with its generation and takes a reference. */
 static int mark_tracked(PyObject *o, int gen, void *arg) {
-    walk *w = arg;
-    int rc = mark(w, o);
+    int rc = mark(arg, o, gen == 0 ? GEN0 : gen == 1 ? GEN1 : GEN2);
     if (rc < 0) return -1;
-    if (rc == 1) {
-        Py_INCREF(o);
-        set_bit(w, o, 1, 0);
-        if (gen < 2) set_bit(w, o, 2, gen);
-    }
+    if (rc == 1) Py_INCREF(o);
     return 0;
 }
-
-static int traverse_tracked(PyObject *o, int gen, void *arg);
 
 /* Visits o's references, weak ones included. */
 static int traverse(PyObject *o, visitproc visit, void *arg) {
@@ -213,22 +238,22 @@ static int cmp_odd(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
+/* Numbers the objects: the misaligned ones first, then by address. */
 static int number(walk *w) {
     qsort(w->odd, w->nodd, sizeof *w->odd, cmp_odd);
     mt_u64map_free(&w->odd_set);
     for (size_t i = 0; i < w->nodd; i++)
         if (mt_u64map_put(&w->odd_set, w->odd[i].addr, (uint32_t)i)) return -1;
     qsort(w->reg, w->nreg, sizeof *w->reg, cmp_region);
-    mt_u64map_free(&w->regions);
     uint32_t next = (uint32_t)w->nodd;
     for (size_t i = 0; i < w->nreg; i++) {
         region *r = w->reg[i];
-        if (mt_u64map_put(&w->regions, r->base, (uint32_t)i)) return -1;
+        span_of(w, (uintptr_t)(r->base << REGION_SHIFT), 0)[r->base & (SPAN_SLOTS - 1)] = (uint32_t)i + 1;
         r->first = next;
         uint32_t c = 0;
         for (uint32_t k = 0; k < REGION_WORDS; k++) {
-            if (!(k & 7)) r->prefix[k >> 3] = c;
-            c += (uint32_t)popcount64(r->mark[k]);
+            r->rank[k] = (uint16_t)c;
+            c += popcount64(r->mark[k]);
         }
         next += c;
     }
@@ -236,26 +261,22 @@ static int number(walk *w) {
 }
 
 /* The index of o if it was marked in pass 1 (1), else 0: objects made
- * since by the walk's own calls have none and are passed over. One region
- * lookup serves both questions, and the last region found is tried first:
- * references mostly point near their source. */
-static int lookup(walk *w, uintptr_t a, uint32_t *idx) {
-    if (a & ((1u << GRANULE_SHIFT) - 1)) {
-        if (!mt_u64map_get(&w->odd_set, a, idx)) return 0;
-        return 1;
-    }
-    const region *r = w->last;
-    if (!r || r->base != (a >> REGION_SHIFT)) {
-        uint32_t at;
-        if (!mt_u64map_get(&w->regions, a >> REGION_SHIFT, &at)) return 0;
-        w->last = r = w->reg[at];
-    }
-    uint32_t bit = (uint32_t)((a >> GRANULE_SHIFT) & (REGION_BITS - 1)), word = bit >> 6;
-    if (!((r->mark[word] >> (bit & 63)) & 1)) return 0;
-    uint32_t i = r->first + r->prefix[word >> 3];
-    for (uint32_t k = word & ~7u; k < word; k++) i += popcount64(r->mark[k]);
-    *idx = i + popcount64(r->mark[word] & ((1ull << (bit & 63)) - 1));
+ * since by the walk's own calls have none and are passed over. */
+static inline int lookup(walk *w, uintptr_t a, uint32_t *idx) {
+    if (is_odd(a)) return mt_u64map_get(&w->odd_set, a, idx);
+    const region *r = region_at(w, a);
+    if (!r) return 0;
+    uint32_t bit = bit_of(a), k = bit >> 6;
+    uint64_t word = r->mark[k];
+    if (!((word >> (bit & 63)) & 1)) return 0;
+    *idx = r->first + r->rank[k] + popcount64(word & ((1ull << (bit & 63)) - 1));
     return 1;
+}
+
+/* Counts one more referrer of object idx. */
+#define EXCESS_CAP (INT32_MAX / 2)
+static inline void referrer(walk *w, uint32_t idx) {
+    if (w->excess[idx] < EXCESS_CAP) w->excess[idx]++;
 }
 
 /* The address of the lowest set bit of word k of r. */
@@ -264,18 +285,22 @@ static inline PyObject *address_of(const region *r, uint32_t k, uint64_t bits) {
                         ((uintptr_t)(k * 64 + (uint32_t)__builtin_ctzll(bits)) << GRANULE_SHIFT));
 }
 
-/* Calls fn on every object in index order; stops at a nonzero return. */
-typedef int (*each_fn)(walk *w, PyObject *o, uint32_t idx, void *arg);
+/* Calls fn on every object in index order, with its state; stops at a
+ * nonzero return. */
+typedef int (*each_fn)(walk *w, PyObject *o, uint32_t idx, int state, void *arg);
 
 static int each_object(walk *w, each_fn fn, void *arg) {
     uint32_t idx = 0;
     for (size_t i = 0; i < w->nodd; i++, idx++)
-        if (fn(w, (PyObject *)(uintptr_t)w->odd[i].addr, idx, arg)) return -1;
+        if (fn(w, (PyObject *)(uintptr_t)w->odd[i].addr, idx, w->odd[i].state, arg)) return -1;
     for (size_t i = 0; i < w->nreg; i++) {
         const region *r = w->reg[i];
         for (uint32_t k = 0; k < REGION_WORDS; k++)
-            for (uint64_t bits = r->mark[k]; bits; bits &= bits - 1, idx++)
-                if (fn(w, address_of(r, k, bits), idx, arg)) return -1;
+            for (uint64_t bits = r->mark[k]; bits; bits &= bits - 1, idx++) {
+                uint64_t low = bits & -bits;
+                int st = (r->state[0][k] & low ? 1 : 0) | (r->state[1][k] & low ? 2 : 0);
+                if (fn(w, address_of(r, k, bits), idx, st, arg)) return -1;
+            }
     }
     return 0;
 }
@@ -330,7 +355,7 @@ static int visit_emit(PyObject *o, void *arg) {
     emitter *e = arg;
     mt_ref r = { e->src, 0, 0, { NULL, 0 } };
     if (!lookup(e->w, (uintptr_t)o, &r.dst)) return 0;
-    e->w->indeg[r.dst]++;
+    referrer(e->w, r.dst);
     char label[256];
     PyObject *c = e->container;
     if (PyList_CheckExact(c) || PyTuple_CheckExact(c)) {
@@ -487,17 +512,19 @@ static uint32_t stack_id(emitter *e, PyObject *o) {
     return parent;
 }
 
-static int emit_one(walk *w, PyObject *o, uint32_t idx, void *arg) {
+static int emit_one(walk *w, PyObject *o, uint32_t idx, int state, void *arg) {
     emitter *e = arg;
-    uintptr_t a = (uintptr_t)o;
-    mt_object rec = { a, 0, 0, 0, 0, 0 };
+    mt_object rec = { (uintptr_t)o, 0, 0, 0, 0, 0 };
     int plain;
     if (type_id(e, Py_TYPE(o), &rec.type, &plain)) return emit_rc(e, MT_E_NOMEM);
     rec.size = size_of(o, plain);
-    if (PyObject_GC_IsTracked(o)) {
+    if (state != UNTRACKED) {
         rec.flags |= MT_OBJ_GC_TRACKED;
-        rec.gen = test_bit(w, a, 2, 0) ? 0 : test_bit(w, a, 2, 1) ? 1 : 2;
+        rec.gen = (uint32_t)state - GEN0;
     }
+    /* Its references less our own, to be matched by the referrers found. */
+    Py_ssize_t held = Py_REFCNT(o) - 1;
+    w->excess[idx] -= (int32_t)(held > EXCESS_CAP ? EXCESS_CAP : held);
     if (e->tracebacks) rec.stack = stack_id(e, o);
     e->bytes += rec.size;
     if (emit_rc(e, mt_writer_add(e->wr, MT_KIND_OBJECT, &rec))) return -1;
@@ -520,12 +547,14 @@ static int emit_one(walk *w, PyObject *o, uint32_t idx, void *arg) {
 
 /* Held from C: more references than the dump found referrers for, less
  * the one the walk holds. Known only once every reference is out. */
-static int emit_c_root(walk *w, PyObject *o, uint32_t idx, void *arg) {
-    emitter *e = arg;
-    if (Py_REFCNT(o) - 1 <= (Py_ssize_t)w->indeg[idx]) return 0;
-    mt_root root = { idx, mt_str_c("c"), mt_str_c(NULL) };
-    e->c_roots++;
-    return emit_rc(e, mt_writer_add(e->wr, MT_KIND_ROOT, &root));
+static int emit_c_roots(walk *w, emitter *e) {
+    for (uint32_t i = 0; i < (uint32_t)w->n; i++) {
+        if (w->excess[i] >= 0) continue;
+        mt_root root = { i, mt_str_c("c"), mt_str_c(NULL) };
+        e->c_roots++;
+        if (emit_rc(e, mt_writer_add(e->wr, MT_KIND_ROOT, &root))) return -1;
+    }
+    return 0;
 }
 
 /* ---- the driver ---- */
@@ -535,8 +564,10 @@ static void walk_free(walk *w) {
     PyMem_RawFree(w->reg);
     PyMem_RawFree(w->odd);
     PyMem_RawFree(w->work);
-    PyMem_RawFree(w->indeg);
-    mt_u64map_free(&w->regions);
+    PyMem_RawFree(w->excess);
+    for (size_t i = 0; i < w->nspan; i++) PyMem_RawFree(w->span[i]);
+    PyMem_RawFree(w->span);
+    mt_u64map_free(&w->spans);
     mt_u64map_free(&w->odd_set);
 }
 
@@ -597,7 +628,7 @@ static int local_emit(PyObject *name, PyObject *v, void *arg) {
     local_emit_arg *a = arg;
     mt_ref r = { a->frame, 0, 0, { NULL, 0 } };
     if (!lookup(a->e->w, (uintptr_t)v, &r.dst)) return 0;
-    a->e->w->indeg[r.dst]++; /* the frame holds it */
+    referrer(a->e->w, r.dst); /* the frame holds it */
     const char *nm = PyUnicode_Check(name) ? PyUnicode_AsUTF8(name) : NULL;
     if (!nm) PyErr_Clear();
     r.label = mt_str_c(nm);
@@ -687,11 +718,11 @@ PyObject *memtrace_dump_heap(PyObject *self, PyObject *args, PyObject *kw) {
      * them reference. */
     if (mt__gc_objects(mark_tracked, &w)) goto nomem;
     for (size_t i = 0; i < nfr; i++) {
-        if (mark(&w, fr[i].frame) < 0) goto nomem;
+        int rc = mark(&w, fr[i].frame, UNTRACKED);
+        if (rc < 0) goto nomem;
         /* Our reference becomes the walk's one, unless marking the tracked
          * objects already took that. */
-        if (test_bit(&w, (uintptr_t)fr[i].frame, 1, 0)) Py_DECREF(fr[i].frame);
-        else set_bit(&w, fr[i].frame, 1, 0);
+        if (rc == 0) Py_DECREF(fr[i].frame);
         nfr_held = i + 1;
     }
     if (mt__gc_objects(traverse_tracked, &w)) goto nomem;
@@ -706,7 +737,7 @@ PyObject *memtrace_dump_heap(PyObject *self, PyObject *args, PyObject *kw) {
     if (number(&w)) goto nomem;
 
     /* Referrers, counted as references are written. */
-    if (!(w.indeg = PyMem_RawCalloc(w.n ? w.n : 1, sizeof *w.indeg))) goto nomem;
+    if (!(w.excess = PyMem_RawCalloc(w.n ? w.n : 1, sizeof *w.excess))) goto nomem;
 
     /* Pass 3: write. */
     mt_diag d;
@@ -760,7 +791,7 @@ PyObject *memtrace_dump_heap(PyObject *self, PyObject *args, PyObject *kw) {
         local_emit_arg la = { &e, rt.obj };
         if (mt__frame_locals(fr[i].frame, local_emit, &la)) break;
     }
-    if (each_object(&w, emit_c_root, &e)) {
+    if (emit_c_roots(&w, &e)) {
         if (!PyErr_Occurred()) PyErr_Format(PyExc_OSError, "%s: %s", PyBytes_AS_STRING(path), mt_strerror(e.rc));
         goto done;
     }
@@ -782,14 +813,13 @@ nomem:
     PyErr_NoMemory();
 done:
     mt_writer_abandon(wr);
-    /* Let go of what we held: one reference per marked object at most (a
-     * frame both held and found holds one). */
-    for (size_t i = 0; i < w.nodd; i++)
-        if (w.odd[i].flags & 1) Py_DECREF((PyObject *)(uintptr_t)w.odd[i].addr);
+    /* Let go of what we held: one reference per marked object (a frame
+     * both held and found holds one). */
+    for (size_t i = 0; i < w.nodd; i++) Py_DECREF((PyObject *)(uintptr_t)w.odd[i].addr);
     for (size_t i = 0; i < w.nreg; i++) {
         region *r = w.reg[i];
         for (uint32_t k = 0; k < REGION_WORDS; k++)
-            for (uint64_t bits = r->held[k]; bits; bits &= bits - 1) Py_DECREF(address_of(r, k, bits));
+            for (uint64_t bits = r->mark[k]; bits; bits &= bits - 1) Py_DECREF(address_of(r, k, bits));
     }
     for (size_t i = nfr_held; i < nfr; i++) Py_DECREF(fr[i].frame); /* never marked */
     PyMem_RawFree(fr);

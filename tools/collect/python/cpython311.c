@@ -11,6 +11,9 @@
  * leak test caught it). So this one file reads the interpreter frame, as
  * debuggers do. Cells are reported as the cell objects.
  *
+ * An exact dict's references in the order its traverse visits them, each
+ * value with its key, for labels without a search per value.
+ *
  * Every object the collector tracks, by generation, walked in place:
  * gc.get_objects() would build a list of them, 8 bytes an object, which
  * was most of the collector's own memory on a heap of 10M objects
@@ -47,6 +50,29 @@ int mt__gc_objects(mt__object_fn fn, void *arg) {
         for (PyGC_Head *gc = _PyGCHead_NEXT(head); gc != head; gc = _PyGCHead_NEXT(gc))
             if (fn((PyObject *)(gc + 1), g, arg)) return -1;
     }
+    return 0;
+}
+
+/* dict_traverse of 3.11, with the keys: a table of str keys visits only
+ * its values (they may be split, kept beside the keys), any other table
+ * each value and then its key. */
+int mt__dict_refs(PyObject *dict, mt__dict_ref_fn fn, void *arg) {
+    PyDictObject *mp = (PyDictObject *)dict;
+    PyDictKeysObject *keys = mp->ma_keys;
+    Py_ssize_t n = keys->dk_nentries;
+    if (DK_IS_UNICODE(keys)) {
+        PyDictUnicodeEntry *entries = DK_UNICODE_ENTRIES(keys);
+        for (Py_ssize_t i = 0; i < n; i++) {
+            PyObject *v = mp->ma_values ? mp->ma_values->values[i] : entries[i].me_value;
+            if (v && fn(v, entries[i].me_key, arg)) return -1;
+        }
+        return 0;
+    }
+    PyDictKeyEntry *entries = DK_ENTRIES(keys);
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (entries[i].me_value &&
+            (fn(entries[i].me_value, entries[i].me_key, arg) || fn(entries[i].me_key, NULL, arg)))
+            return -1;
     return 0;
 }
 

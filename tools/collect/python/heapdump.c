@@ -21,6 +21,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <frameobject.h>
+#include <structmember.h>
 #include <stdint.h>
 #include <string.h>
 #include <time.h>
@@ -310,8 +311,12 @@ static int each_object(walk *w, each_fn fn, void *arg) {
 typedef struct emitter {
     walk *w;
     mt_writer *wr;
-    mt_u64map types;       /* type address -> id, bit 31 set: object.__sizeof__ */
+    mt_u64map types;       /* type address -> its id, which is 1 + its place in tinfo */
+    struct tinfo *tinfo;
+    size_t capti;
     uint32_t ntypes;
+    PyTypeObject *last_type; /* neighbours in memory often share a type */
+    uint32_t last_id;
     PyObject *object_sizeof; /* object.__sizeof__, to spot types that keep it */
     PyObject *sizeof_name;   /* "__sizeof__", interned */
     PyObject *stacks;      /* (frame id, parent) -> stack id, when tracing */
@@ -351,12 +356,30 @@ static void key_label(PyObject *k, char *buf, size_t n) {
     snprintf(buf, n, "[<%s>]", Py_TYPE(k)->tp_name);
 }
 
-static int visit_emit(PyObject *o, void *arg) {
-    emitter *e = arg;
-    mt_ref r = { e->src, 0, 0, { NULL, 0 } };
+/* Writes a reference from the object being emitted to o, when o was
+ * marked. */
+static int emit_ref(emitter *e, PyObject *o, mt_str label) {
+    mt_ref r = { e->src, 0, 0, label };
     if (!lookup(e->w, (uintptr_t)o, &r.dst)) return 0;
     referrer(e->w, r.dst);
+    e->refs++;
+    return emit_rc(e, mt_writer_add(e->wr, MT_KIND_REF, &r));
+}
+
+/* The name of c's member (a slot, or a C type's object field) that holds
+ * o, or NULL. */
+static const char *member_name(PyObject *c, PyObject *o) {
+    for (PyTypeObject *t = Py_TYPE(c); t; t = t->tp_base)
+        for (PyMemberDef *m = t->tp_members; m && m->name; m++)
+            if ((m->type == T_OBJECT || m->type == T_OBJECT_EX) && *(PyObject **)((char *)c + m->offset) == o)
+                return m->name;
+    return NULL;
+}
+
+static int visit_emit(PyObject *o, void *arg) {
+    emitter *e = arg;
     char label[256];
+    mt_str l = { NULL, 0 };
     PyObject *c = e->container;
     if (PyList_CheckExact(c) || PyTuple_CheckExact(c)) {
         /* "[i]" by hand: snprintf here was a tenth of a dump of lists. */
@@ -367,51 +390,73 @@ static int visit_emit(PyObject *o, void *arg) {
         label[0] = '[';
         for (int k = 0; k < nd; k++) label[1 + k] = digits[nd - 1 - k];
         label[1 + nd] = ']';
-        r.label.ptr = label;
-        r.label.len = (size_t)nd + 2;
+        l.ptr = label;
+        l.len = (size_t)nd + 2;
     } else if (PyDict_Check(c)) {
-        /* A value is labelled with its key; keys go unlabelled. Found by
-         * a walk of the dict, short ones only: labels are "where cheap". */
+        /* A dict subclass (exact dicts go through dict_ref): a value is
+         * labelled with its key, found by a walk of the dict, short ones
+         * only: labels are "where cheap". Keys go unlabelled. */
         Py_ssize_t pos = 0;
         PyObject *k, *v;
         if (PyDict_GET_SIZE(c) <= 4096)
             while (PyDict_Next(c, &pos, &k, &v))
                 if (v == o) {
                     key_label(k, label, sizeof label);
-                    r.label = mt_str_c(label);
+                    l = mt_str_c(label);
                     break;
                 }
     } else if (o == (PyObject *)Py_TYPE(c)) {
-        r.label = mt_str_c("__class__");
+        l = mt_str_c("__class__");
     } else if (PyModule_Check(c) && o == PyModule_GetDict(c)) {
-        r.label = mt_str_c("__dict__");
+        l = mt_str_c("__dict__");
     } else if (!PyType_Check(c)) {
         PyObject *name;
-        if (PyDict_CheckExact(o) && o == mt__instance_dict(c)) r.label = mt_str_c("__dict__");
+        const char *member;
+        if (PyDict_CheckExact(o) && o == mt__instance_dict(c)) l = mt_str_c("__dict__");
         else if ((name = mt__attribute_name(c, o)) && PyUnicode_Check(name)) {
             Py_ssize_t len;
             const char *nm = PyUnicode_AsUTF8AndSize(name, &len);
             if (nm) {
-                r.label.ptr = nm;
-                r.label.len = (size_t)len;
+                l.ptr = nm;
+                l.len = (size_t)len;
             } else
                 PyErr_Clear();
-        }
+        } else if ((member = member_name(c, o)))
+            l = mt_str_c(member);
     }
-    e->refs++;
-    return emit_rc(e, mt_writer_add(e->wr, MT_KIND_REF, &r));
+    return emit_ref(e, o, l);
 }
 
-/* The type id of o's type, writing its record the first time; *plain is
- * set when the type sizes its instances with object.__sizeof__, whose
- * result the dump then computes itself instead of calling it. */
-#define PLAIN_SIZEOF 0x80000000u
+/* An exact dict's reference: a value labelled with its key. */
+static int dict_ref(PyObject *o, PyObject *key, void *arg) {
+    char label[256];
+    mt_str l = { NULL, 0 };
+    if (key) {
+        key_label(key, label, sizeof label);
+        l = mt_str_c(label);
+    }
+    return emit_ref(arg, o, l);
+}
 
-static int type_id(emitter *e, PyTypeObject *t, uint32_t *id, int *plain) {
+/* What the dump keeps of a type: how to size its instances as
+ * sys.getsizeof does, without the method lookup and call through Python
+ * that took a third of the dump's time (perf, 12M objects). */
+typedef struct tinfo {
+    int plain;            /* sized by object.__sizeof__: computed here */
+    PyCFunction sizeof_c; /* else a C __sizeof__ taking no arguments, or NULL */
+    size_t preheader;     /* what sys.getsizeof adds to __sizeof__ */
+} tinfo;
+
+/* The id of type t, writing its record the first time. */
+static int type_id(emitter *e, PyTypeObject *t, uint32_t *id) {
     uint32_t v;
+    if (t == e->last_type) {
+        *id = e->last_id;
+        return 0;
+    }
     if (mt_u64map_get(&e->types, (uintptr_t)t, &v)) {
-        *id = v & ~PLAIN_SIZEOF;
-        *plain = !!(v & PLAIN_SIZEOF);
+        e->last_type = t;
+        *id = e->last_id = v;
         return 0;
     }
     char name[512];
@@ -430,32 +475,52 @@ static int type_id(emitter *e, PyTypeObject *t, uint32_t *id, int *plain) {
         PyErr_Clear();
     } else
         snprintf(name, sizeof name, "%s", t->tp_name);
+    if (grow_ptrs((void **)&e->tinfo, &e->capti, e->ntypes, sizeof *e->tinfo)) return -1;
+    tinfo *ti = &e->tinfo[e->ntypes];
+    memset(ti, 0, sizeof *ti);
     /* An interned name: the type attribute cache keeps a reference to the
      * name it was asked with, and a fresh string each time filled it with
      * copies that outlived the dump. */
     PyObject *sz = PyObject_GetAttr((PyObject *)t, e->sizeof_name);
-    *plain = sz && sz == e->object_sizeof;
+    ti->plain = sz && sz == e->object_sizeof;
+    if (sz && !ti->plain && Py_IS_TYPE(sz, &PyMethodDescr_Type)) {
+        /* A method of a C type, found on t's MRO: its function may be
+         * called on t's instances as the descriptor would call it. */
+        PyMethodDef *def = ((PyMethodDescrObject *)sz)->d_method;
+        int kinds = METH_VARARGS | METH_KEYWORDS | METH_NOARGS | METH_O | METH_FASTCALL | METH_METHOD;
+        if ((def->ml_flags & kinds) == METH_NOARGS) ti->sizeof_c = def->ml_meth;
+    }
     Py_XDECREF(sz);
     PyErr_Clear();
-    mt_type rec = { ++e->ntypes, mt_str_c(name) };
-    if (mt_u64map_put(&e->types, (uintptr_t)t, rec.id | (*plain ? PLAIN_SIZEOF : 0))) return -1;
-    *id = rec.id;
+    ti->preheader = mt__preheader_size(t);
+    mt_type rec = { e->ntypes + 1, mt_str_c(name) };
+    if (mt_u64map_put(&e->types, (uintptr_t)t, rec.id)) return -1;
+    e->ntypes++;
+    e->last_type = t;
+    *id = e->last_id = rec.id;
     return emit_rc(e, mt_writer_add(e->wr, MT_KIND_TYPE, &rec));
 }
 
-/* sys.getsizeof(o). For a type that keeps object.__sizeof__, what that
- * computes (basic size plus items), without a method call: a third of
- * the dump's time went to __sizeof__ calls (perf, 12M objects). */
-static size_t size_of(PyObject *o, int plain) {
-    size_t size;
-    if (plain) {
-        Py_ssize_t items = Py_TYPE(o)->tp_itemsize ? Py_SIZE(o) * Py_TYPE(o)->tp_itemsize : 0;
-        return (size_t)(Py_TYPE(o)->tp_basicsize + items) + mt__preheader_size(Py_TYPE(o));
+/* sys.getsizeof(o), o's type being described by ti: object.__sizeof__
+ * computed (basic size plus items), a C __sizeof__ called directly, any
+ * other through sys.getsizeof. */
+static size_t size_of(PyObject *o, const tinfo *ti) {
+    PyTypeObject *t = Py_TYPE(o);
+    if (ti->plain) {
+        Py_ssize_t items = t->tp_itemsize ? Py_SIZE(o) * t->tp_itemsize : 0;
+        return (size_t)(t->tp_basicsize + items) + ti->preheader;
     }
-    size = _PySys_GetSizeOf(o);
+    if (ti->sizeof_c) {
+        PyObject *r = ti->sizeof_c(o, NULL);
+        Py_ssize_t n = r && PyLong_Check(r) ? PyLong_AsSsize_t(r) : -1;
+        Py_XDECREF(r);
+        if (n >= 0) return (size_t)n + ti->preheader;
+        PyErr_Clear();
+    }
+    size_t size = _PySys_GetSizeOf(o);
     if (size == (size_t)-1) {
         PyErr_Clear(); /* a __sizeof__ that failed: the type's basic size */
-        size = (size_t)Py_TYPE(o)->tp_basicsize;
+        size = (size_t)t->tp_basicsize;
     }
     return size;
 }
@@ -515,9 +580,8 @@ static uint32_t stack_id(emitter *e, PyObject *o) {
 static int emit_one(walk *w, PyObject *o, uint32_t idx, int state, void *arg) {
     emitter *e = arg;
     mt_object rec = { (uintptr_t)o, 0, 0, 0, 0, 0 };
-    int plain;
-    if (type_id(e, Py_TYPE(o), &rec.type, &plain)) return emit_rc(e, MT_E_NOMEM);
-    rec.size = size_of(o, plain);
+    if (type_id(e, Py_TYPE(o), &rec.type)) return emit_rc(e, MT_E_NOMEM);
+    rec.size = size_of(o, &e->tinfo[rec.type - 1]);
     if (state != UNTRACKED) {
         rec.flags |= MT_OBJ_GC_TRACKED;
         rec.gen = (uint32_t)state - GEN0;
@@ -532,7 +596,11 @@ static int emit_one(walk *w, PyObject *o, uint32_t idx, int state, void *arg) {
     e->container = o;
     e->position = 0;
     traverseproc tr = traverser(o);
-    if ((tr && tr(o, visit_emit, e)) || e->rc) return -1;
+    if (PyDict_CheckExact(o)) {
+        if (mt__dict_refs(o, dict_ref, e)) return -1;
+    } else if (tr && tr(o, visit_emit, e))
+        return -1;
+    if (e->rc) return -1;
     if (PyWeakref_Check(o)) {
         /* A weakref does not traverse its target: the weak edge is ours. */
         PyObject *target = PyWeakref_GET_OBJECT(o);
@@ -825,6 +893,7 @@ done:
     PyMem_RawFree(fr);
     walk_free(&w);
     mt_u64map_free(&e.types);
+    PyMem_RawFree(e.tinfo);
     Py_XDECREF(e.object_sizeof);
     Py_XDECREF(e.sizeof_name);
     Py_XDECREF(e.frames);

@@ -17,6 +17,12 @@ int mt__frame_locals(PyObject *frame, mt__local_fn fn, void *arg);
 typedef int (*mt__object_fn)(PyObject *o, int generation, void *arg);
 int mt__gc_objects(mt__object_fn fn, void *arg);
 
+/* Calls fn(ref, key, arg) for each reference the exact dict's traverse
+ * visits, in its order: a value with its key, a key with NULL. Stops at
+ * fn's nonzero return (then -1). No side effects (cpython311.c). */
+typedef int (*mt__dict_ref_fn)(PyObject *ref, PyObject *key, void *arg);
+int mt__dict_refs(PyObject *dict, mt__dict_ref_fn fn, void *arg);
+
 /* The bytes sys.getsizeof adds to __sizeof__ for instances of t: the
  * collector's header and the managed dict's pointers before the object. */
 size_t mt__preheader_size(PyTypeObject *t);

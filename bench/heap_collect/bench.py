@@ -3,12 +3,14 @@ against a pure-Python walk (gc.get_objects + gc.get_referents +
 sys.getsizeof, untracked referents included, as the dump does) and
 objgraph's type count, each in a fresh process over the same heap.
 
-Usage: PYTHONPATH=build/python /usr/bin/python3 bench/heap_collect/bench.py [N ...]
-Prints a table: seconds, objects seen, file size, peak memory added."""
+Usage: PYTHONPATH=build/python /usr/bin/python3 bench/heap_collect/bench.py [--repeat R] [N ...]
+Prints a table: median seconds of R runs (default 5) with their range,
+objects seen, file size, peak memory added."""
 
 import gc
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -98,24 +100,37 @@ def main():
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
         child(sys.argv[2], int(sys.argv[3]), sys.argv[4])
         return
-    sizes = [int(a) for a in sys.argv[1:]] or [1000000, 10000000]
+    args = sys.argv[1:]
+    repeat = 5
+    if args[:1] == ["--repeat"]:
+        repeat, args = int(args[1]), args[2:]
+    sizes = [int(a) for a in args] or [1000000, 10000000]
     out = os.path.join(os.environ.get("TMPDIR", "/tmp"), "bench-heap.snap")
     print("bench/heap_collect: memtrace.dump_heap against a pure-Python walk and objgraph.typestats,")
-    print("each in a fresh process over the same heap; peak = memory added during the walk (VmHWM)\n")
-    print("%-10s %-22s %9s %12s %11s %12s %9s" % ("objects", "method", "seconds", "seen", "file", "peak added", "vs walk"))
+    print("each in a fresh process over the same heap, the methods taking turns, %d runs each;" % repeat)
+    print("median seconds (min-max); peak = memory added during the walk (VmHWM), its median\n")
+    print("%-10s %-20s %9s %17s %10s %11s %12s %9s" % (
+        "objects", "method", "seconds", "(min-max)", "seen", "file", "peak added", "vs walk"))
     for n in sizes:
-        res = {}
-        for method in ("memtrace", "python", "objgraph"):
-            p = subprocess.run([sys.executable, __file__, "--child", method, str(n), out], capture_output=True, text=True)
-            if p.returncode:
-                print("%s failed: %s" % (method, p.stderr[-500:]))
-                continue
-            res[method] = json.loads(p.stdout)
+        runs = {}
+        for _ in range(repeat):
+            # Turns, not blocks: a machine that slows down for a while
+            # slows every method alike.
+            for method in ("memtrace", "python", "objgraph"):
+                p = subprocess.run([sys.executable, __file__, "--child", method, str(n), out],
+                                   capture_output=True, text=True)
+                if p.returncode:
+                    print("%s failed: %s" % (method, p.stderr[-500:]))
+                    continue
+                runs.setdefault(method, []).append(json.loads(p.stdout))
+        res = {m: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for m, rs in runs.items()}
         for method, r in res.items():
+            secs = [x["secs"] for x in runs[method]]
             ratio = res["python"]["secs"] / r["secs"] if "python" in res else 0
-            print("%-10d %-22s %9.3f %12d %9.1f MB %9.1f MB %8.1fx" % (
+            print("%-10d %-20s %9.3f %17s %10d %8.1f MB %9.1f MB %8.1fx" % (
                 n, {"memtrace": "memtrace.dump_heap", "python": "pure-Python walk", "objgraph": "objgraph.typestats"}[method],
-                r["secs"], r["seen"], r["file"] / 1e6, r["peak_extra"] / 1e6, ratio))
+                r["secs"], "(%.3f-%.3f)" % (min(secs), max(secs)), r["seen"], r["file"] / 1e6, r["peak_extra"] / 1e6,
+                ratio))
         if "memtrace" in res:
             m = res["memtrace"]
             print("%-10s targets: 1M objects < 1 s: %s; >= 10x the Python walk: %s; peak added < 100 MB: %s\n" % (

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Builds the Python package and runs bench/heap_collect. Usage: sh bench/heap_collect/run.sh [N ...]
+# Builds the Python package and runs bench/heap_collect. Usage: sh bench/heap_collect/run.sh [--repeat R] [N ...]
 # Needs Debian's python3-objgraph for the objgraph column.
 set -eu
 root=$(cd "$(dirname "$0")/../.." && pwd)

@@ -20,12 +20,17 @@
  * (bench/heap_collect: 122 MB in all). */
 #define Py_BUILD_CORE 1
 #include <Python.h>
+#include <stddef.h>
 #include <internal/pycore_dict.h>
 #include <internal/pycore_frame.h>
 #include <internal/pycore_gc.h>
 #include <internal/pycore_interp.h>
 #include <internal/pycore_object.h>
-#include "heapdump.h"
+#include "cpython311.h"
+
+/* mt__gc_tracked reads the header this way. */
+_Static_assert(sizeof(PyGC_Head) == 2 * sizeof(uintptr_t) && offsetof(PyGC_Head, _gc_next) == 0,
+               "CPython 3.11's collector header: _gc_next first, two words");
 
 #if PY_VERSION_HEX < 0x030B0000 || PY_VERSION_HEX >= 0x030C0000
 #error "cpython311.c reads CPython 3.11's frames and collector lists: port it for this Python"

@@ -26,6 +26,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include "cpython311.h"
 #include "heapdump.h"
 #include "memtrace/format.h"
 #include "memtrace/u64map.h"
@@ -104,11 +105,9 @@ static int grow_ptrs(void **p, size_t *cap, size_t n, size_t elem) {
 
 static inline int is_odd(uintptr_t a) { return (a & ((1u << GRANULE_SHIFT) - 1)) != 0; }
 
-/* The slots of a's span; with create, made when missing (NULL when memory
- * runs out). */
-static uint32_t *span_of(walk *w, uintptr_t a, int create) {
+/* span_of's search, when a is not in the span found last. */
+static uint32_t *span_find(walk *w, uintptr_t a, int create) {
     uint64_t hi = (uint64_t)a >> SPAN_SHIFT;
-    if (w->last_span && w->last_hi == hi) return w->last_span;
     uint32_t at;
     uint32_t *slots = NULL;
     if (mt_u64map_get(&w->spans, hi, &at)) slots = w->span[at];
@@ -126,6 +125,13 @@ static uint32_t *span_of(walk *w, uintptr_t a, int create) {
         w->last_span = slots;
     }
     return slots;
+}
+
+/* The slots of a's span; with create, made when missing (NULL when memory
+ * runs out). */
+static inline uint32_t *span_of(walk *w, uintptr_t a, int create) {
+    if (w->last_span && w->last_hi == (uint64_t)a >> SPAN_SHIFT) return w->last_span;
+    return span_find(w, a, create);
 }
 
 static inline region *region_at(walk *w, uintptr_t a) {
@@ -152,13 +158,16 @@ static region *region_make(walk *w, uintptr_t a) {
 
 static inline uint32_t bit_of(uintptr_t a) { return (uint32_t)((a >> GRANULE_SHIFT) & (REGION_BITS - 1)); }
 
-/* Marks o in state st; 1 when it was not marked before, 0 when it was, -1
- * on no memory. */
-static int mark(walk *w, PyObject *o, int st) {
+/* Marks o in state st; 1 when it was not marked before, 0 when it was
+ * (its state then gains st), -1 on no memory. */
+static inline int mark(walk *w, PyObject *o, int st) {
     uintptr_t a = (uintptr_t)o;
     if (is_odd(a)) {
         uint32_t pos;
-        if (mt_u64map_get(&w->odd_set, a, &pos)) return 0;
+        if (mt_u64map_get(&w->odd_set, a, &pos)) {
+            w->odd[pos].state |= (uint8_t)st;
+            return 0;
+        }
         if (grow_ptrs((void **)&w->odd, &w->capodd, w->nodd, sizeof *w->odd) ||
             mt_u64map_put(&w->odd_set, a, (uint32_t)w->nodd))
             return -1;
@@ -170,12 +179,12 @@ static int mark(walk *w, PyObject *o, int st) {
     if (!r && !(r = region_make(w, a))) return -1;
     uint32_t bit = bit_of(a), k = bit >> 6;
     uint64_t m = 1ull << (bit & 63);
-    if (r->mark[k] & m) return 0;
+    int was = !!(r->mark[k] & m);
     r->mark[k] |= m;
     if (st & 1) r->state[0][k] |= m;
     if (st & 2) r->state[1][k] |= m;
-    w->n++;
-    return 1;
+    w->n += !was;
+    return !was;
 }
 
 /* ---- pass 1: mark ---- */
@@ -189,28 +198,21 @@ static inline traverseproc traverser(PyObject *o) {
     return t->tp_traverse;
 }
 
-/* Marks what a traverse visits. Every tracked object is marked before any
- * is traversed, so what is new here is untracked (str, int, a tuple the
- * collector let go of ...). */
+/* Marks what a traverse visits and takes a reference to what is new. An
+ * untracked container (a tuple the collector let go of ...) is traversed
+ * later from the work list; a tracked one when the walk of the
+ * collector's lists reaches it, which sets its generation. */
 static int visit_mark(PyObject *o, void *arg) {
     walk *w = arg;
     int rc = mark(w, o, UNTRACKED);
     if (rc < 0) return -1;
     if (rc == 1) {
         Py_INCREF(o);
-        if (traverser(o)) {
+        if (traverser(o) && !mt__gc_tracked(o)) {
             if (grow_ptrs((void **)&w->work, &w->capwork, w->nwork, sizeof *w->work)) return -1;
             w->work[w->nwork++] = o;
         }
     }
-    return 0;
-}
-
-/* Marks a tracked object with its generation and takes a reference. */
-static int mark_tracked(PyObject *o, int gen, void *arg) {
-    int rc = mark(arg, o, gen == 0 ? GEN0 : gen == 1 ? GEN1 : GEN2);
-    if (rc < 0) return -1;
-    if (rc == 1) Py_INCREF(o);
     return 0;
 }
 
@@ -225,7 +227,15 @@ static int traverse(PyObject *o, visitproc visit, void *arg) {
     return 0;
 }
 
-static int traverse_tracked(PyObject *o, int gen, void *arg) { return traverse(o, visit_mark, arg); }
+/* Marks a tracked object with its generation, takes a reference to it
+ * unless a visit did, and traverses it: one walk of the collector's lists,
+ * whose every step is a cache miss on a large heap. */
+static int mark_tracked(PyObject *o, int gen, void *arg) {
+    int rc = mark(arg, o, gen == 0 ? GEN0 : gen == 1 ? GEN1 : GEN2);
+    if (rc < 0) return -1;
+    if (rc == 1) Py_INCREF(o);
+    return traverse(o, visit_mark, arg);
+}
 
 /* ---- numbering ---- */
 
@@ -308,6 +318,9 @@ static int each_object(walk *w, each_fn fn, void *arg) {
 
 /* ---- pass 3: emit ---- */
 
+/* What a container is, for its references' labels. */
+enum { K_OTHER, K_SEQUENCE, K_DICT, K_DICT_SUBCLASS, K_MODULE, K_TYPE };
+
 typedef struct emitter {
     walk *w;
     mt_writer *wr;
@@ -324,6 +337,8 @@ typedef struct emitter {
     int tracebacks;        /* tracemalloc traces and tracebacks are wanted */
     uint32_t src;
     PyObject *container;   /* what src is, for labels */
+    int kind;              /* its type's K_* */
+    const struct tinfo *cti; /* its type's */
     Py_ssize_t position;   /* list and tuple items, in visiting order */
     uint64_t refs, bytes, c_roots;
     int rc;
@@ -367,21 +382,15 @@ static int emit_ref(emitter *e, PyObject *o, mt_str label) {
 }
 
 /* The name of c's member (a slot, or a C type's object field) that holds
- * o, or NULL. */
-static const char *member_name(PyObject *c, PyObject *o) {
-    for (PyTypeObject *t = Py_TYPE(c); t; t = t->tp_base)
-        for (PyMemberDef *m = t->tp_members; m && m->name; m++)
-            if ((m->type == T_OBJECT || m->type == T_OBJECT_EX) && *(PyObject **)((char *)c + m->offset) == o)
-                return m->name;
-    return NULL;
-}
+ * o, or an empty one. */
+static mt_str member_name(const struct tinfo *ti, PyObject *c, PyObject *o);
 
 static int visit_emit(PyObject *o, void *arg) {
     emitter *e = arg;
     char label[256];
     mt_str l = { NULL, 0 };
     PyObject *c = e->container;
-    if (PyList_CheckExact(c) || PyTuple_CheckExact(c)) {
+    if (e->kind == K_SEQUENCE) {
         /* "[i]" by hand: snprintf here was a tenth of a dump of lists. */
         char digits[24];
         int nd = 0;
@@ -392,7 +401,7 @@ static int visit_emit(PyObject *o, void *arg) {
         label[1 + nd] = ']';
         l.ptr = label;
         l.len = (size_t)nd + 2;
-    } else if (PyDict_Check(c)) {
+    } else if (e->kind == K_DICT_SUBCLASS) {
         /* A dict subclass (exact dicts go through dict_ref): a value is
          * labelled with its key, found by a walk of the dict, short ones
          * only: labels are "where cheap". Keys go unlabelled. */
@@ -407,11 +416,10 @@ static int visit_emit(PyObject *o, void *arg) {
                 }
     } else if (o == (PyObject *)Py_TYPE(c)) {
         l = mt_str_c("__class__");
-    } else if (PyModule_Check(c) && o == PyModule_GetDict(c)) {
+    } else if (e->kind == K_MODULE && o == PyModule_GetDict(c)) {
         l = mt_str_c("__dict__");
-    } else if (!PyType_Check(c)) {
+    } else if (e->kind != K_TYPE) {
         PyObject *name;
-        const char *member;
         if (PyDict_CheckExact(o) && o == mt__instance_dict(c)) l = mt_str_c("__dict__");
         else if ((name = mt__attribute_name(c, o)) && PyUnicode_Check(name)) {
             Py_ssize_t len;
@@ -421,8 +429,8 @@ static int visit_emit(PyObject *o, void *arg) {
                 l.len = (size_t)len;
             } else
                 PyErr_Clear();
-        } else if ((member = member_name(c, o)))
-            l = mt_str_c(member);
+        } else
+            l = member_name(e->cti, c, o);
     }
     return emit_ref(e, o, l);
 }
@@ -441,7 +449,16 @@ static int dict_ref(PyObject *o, PyObject *key, void *arg) {
 /* What the dump keeps of a type: how to size its instances as
  * sys.getsizeof does, without the method lookup and call through Python
  * that took a third of the dump's time (perf, 12M objects). */
+struct member {
+    Py_ssize_t offset;    /* of an object pointer in the instance */
+    mt_str name;
+};
+
 typedef struct tinfo {
+    struct member *members; /* its and its bases' object members */
+    uint32_t nmembers;
+    uint8_t kind;         /* K_*: how its references are labelled */
+    uint8_t weakref;      /* a weak reference: its target is a weak edge */
     int plain;            /* sized by object.__sizeof__: computed here */
     PyCFunction sizeof_c; /* else a C __sizeof__ taking no arguments, or NULL */
     size_t preheader;     /* what sys.getsizeof adds to __sizeof__ */
@@ -493,26 +510,58 @@ static int type_id(emitter *e, PyTypeObject *t, uint32_t *id) {
     Py_XDECREF(sz);
     PyErr_Clear();
     ti->preheader = mt__preheader_size(t);
+    /* Object members of t and its bases, for labels: a walk of the
+     * PyMemberDef lists for each reference was a tenth of the dump. */
+    size_t n = 0;
+    for (int fill = 0; fill < 2; fill++) {
+        for (PyTypeObject *b = t; b; b = b->tp_base)
+            for (PyMemberDef *m = b->tp_members; m && m->name; m++)
+                if (m->type == T_OBJECT || m->type == T_OBJECT_EX) {
+                    if (fill) ti->members[ti->nmembers++] = (struct member){ m->offset, mt_str_c(m->name) };
+                    else n++;
+                }
+        if (!fill && n && !(ti->members = PyMem_RawMalloc(n * sizeof *ti->members))) return -1;
+    }
+    /* Subclass checks once per type, not once per reference. */
+    ti->kind = t == &PyList_Type || t == &PyTuple_Type ? K_SEQUENCE
+               : t == &PyDict_Type                     ? K_DICT
+               : PyType_IsSubtype(t, &PyDict_Type)     ? K_DICT_SUBCLASS
+               : PyType_IsSubtype(t, &PyModule_Type)   ? K_MODULE
+               : PyType_FastSubclass(t, Py_TPFLAGS_TYPE_SUBCLASS) ? K_TYPE
+                                                       : K_OTHER;
+    ti->weakref = PyType_IsSubtype(t, &_PyWeakref_RefType) || t == &_PyWeakref_ProxyType ||
+                  t == &_PyWeakref_CallableProxyType;
     mt_type rec = { e->ntypes + 1, mt_str_c(name) };
-    if (mt_u64map_put(&e->types, (uintptr_t)t, rec.id)) return -1;
+    if (mt_u64map_put(&e->types, (uintptr_t)t, rec.id)) {
+        PyMem_RawFree(ti->members);
+        return -1;
+    }
     e->ntypes++;
     e->last_type = t;
     *id = e->last_id = rec.id;
     return emit_rc(e, mt_writer_add(e->wr, MT_KIND_TYPE, &rec));
 }
 
+static mt_str member_name(const tinfo *ti, PyObject *c, PyObject *o) {
+    for (uint32_t i = 0; i < ti->nmembers; i++)
+        if (*(PyObject **)((char *)c + ti->members[i].offset) == o) return ti->members[i].name;
+    return mt_str_c(NULL);
+}
+
 /* sys.getsizeof(o), o's type being described by ti: object.__sizeof__
- * computed (basic size plus items), a C __sizeof__ called directly, any
- * other through sys.getsizeof. */
+ * computed (basic size plus items), so are exact lists' and ints', a C
+ * __sizeof__ called directly, any other through sys.getsizeof. */
 static size_t size_of(PyObject *o, const tinfo *ti) {
     PyTypeObject *t = Py_TYPE(o);
     if (ti->plain) {
         Py_ssize_t items = t->tp_itemsize ? Py_SIZE(o) * t->tp_itemsize : 0;
         return (size_t)(t->tp_basicsize + items) + ti->preheader;
     }
+    Py_ssize_t n = mt__builtin_size(o);
+    if (n >= 0) return (size_t)n + ti->preheader;
     if (ti->sizeof_c) {
         PyObject *r = ti->sizeof_c(o, NULL);
-        Py_ssize_t n = r && PyLong_Check(r) ? PyLong_AsSsize_t(r) : -1;
+        n = r && PyLong_Check(r) ? PyLong_AsSsize_t(r) : -1;
         Py_XDECREF(r);
         if (n >= 0) return (size_t)n + ti->preheader;
         PyErr_Clear();
@@ -581,7 +630,8 @@ static int emit_one(walk *w, PyObject *o, uint32_t idx, int state, void *arg) {
     emitter *e = arg;
     mt_object rec = { (uintptr_t)o, 0, 0, 0, 0, 0 };
     if (type_id(e, Py_TYPE(o), &rec.type)) return emit_rc(e, MT_E_NOMEM);
-    rec.size = size_of(o, &e->tinfo[rec.type - 1]);
+    const tinfo *ti = &e->tinfo[rec.type - 1];
+    rec.size = size_of(o, ti);
     if (state != UNTRACKED) {
         rec.flags |= MT_OBJ_GC_TRACKED;
         rec.gen = (uint32_t)state - GEN0;
@@ -594,14 +644,16 @@ static int emit_one(walk *w, PyObject *o, uint32_t idx, int state, void *arg) {
     if (emit_rc(e, mt_writer_add(e->wr, MT_KIND_OBJECT, &rec))) return -1;
     e->src = idx;
     e->container = o;
+    e->kind = ti->kind;
+    e->cti = ti;
     e->position = 0;
     traverseproc tr = traverser(o);
-    if (PyDict_CheckExact(o)) {
+    if (ti->kind == K_DICT) {
         if (mt__dict_refs(o, dict_ref, e)) return -1;
     } else if (tr && tr(o, visit_emit, e))
         return -1;
     if (e->rc) return -1;
-    if (PyWeakref_Check(o)) {
+    if (ti->weakref) {
         /* A weakref does not traverse its target: the weak edge is ours. */
         PyObject *target = PyWeakref_GET_OBJECT(o);
         mt_ref weak = { idx, 0, MT_REF_WEAK, { NULL, 0 } };
@@ -782,8 +834,8 @@ PyObject *memtrace_dump_heap(PyObject *self, PyObject *args, PyObject *kw) {
         Py_DECREF(cur);
         PyErr_Clear();
     }
-    /* Pass 1: mark. The tracked objects, then frames, then what all of
-     * them reference. */
+    /* Pass 1: mark. The tracked objects and what they reference, then
+     * frames, then the untracked containers found. */
     if (mt__gc_objects(mark_tracked, &w)) goto nomem;
     for (size_t i = 0; i < nfr; i++) {
         int rc = mark(&w, fr[i].frame, UNTRACKED);
@@ -793,7 +845,6 @@ PyObject *memtrace_dump_heap(PyObject *self, PyObject *args, PyObject *kw) {
         if (rc == 0) Py_DECREF(fr[i].frame);
         nfr_held = i + 1;
     }
-    if (mt__gc_objects(traverse_tracked, &w)) goto nomem;
     for (size_t i = 0; i < nfr; i++)
         if (traverse(fr[i].frame, visit_mark, &w) || mt__frame_locals(fr[i].frame, local_mark, &w)) goto nomem;
     while (w.nwork)
@@ -814,7 +865,7 @@ PyObject *memtrace_dump_heap(PyObject *self, PyObject *args, PyObject *kw) {
      * file some 10% smaller for twice the compression time. Compression
      * runs on a second thread while the walk goes on; the thread lives
      * only within this call, so a fork elsewhere never finds it. */
-    mt_writer_opts wopts = { 0, 1, 1 };
+    mt_writer_opts wopts = { 0, -1, 1 };
     int rc = mt_writer_open(PyBytes_AS_STRING(path), &wopts, &wr, &d);
     if (rc) {
         PyErr_Format(rc == MT_E_NOMEM ? PyExc_MemoryError : PyExc_OSError, "%s: %s", PyBytes_AS_STRING(path), d.msg);
@@ -893,6 +944,7 @@ done:
     PyMem_RawFree(fr);
     walk_free(&w);
     mt_u64map_free(&e.types);
+    for (uint32_t i = 0; i < e.ntypes; i++) PyMem_RawFree(e.tinfo[i].members);
     PyMem_RawFree(e.tinfo);
     Py_XDECREF(e.object_sizeof);
     Py_XDECREF(e.sizeof_name);

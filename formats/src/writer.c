@@ -334,7 +334,7 @@ static void pack_record(msgpack_sbuffer *sb, const mt__kind_desc *d, const void 
  * defaults written out (SPEC.md 4.1, 4.2), instead of by the generic loop,
  * which took a fifth of dump_heap's main thread (perf, 1M objects).
  * tests/unit/test_format.c checks them against the generic packer. */
-uint8_t *mt__pack_object(uint8_t *p, const mt_object *o) {
+static inline uint8_t *pack_object(uint8_t *p, const mt_object *o) {
     unsigned n = o->gen ? 6 : o->stack ? 5 : o->flags ? 4 : 3;
     *p++ = (uint8_t)(0x90 | n);
     p = mt__mp_put_uint(p, o->id);
@@ -346,7 +346,7 @@ uint8_t *mt__pack_object(uint8_t *p, const mt_object *o) {
     return p;
 }
 
-uint8_t *mt__pack_ref(uint8_t *p, const mt_ref *r) {
+static inline uint8_t *pack_ref(uint8_t *p, const mt_ref *r) {
     unsigned n = r->label.len ? 4 : r->flags ? 3 : 2;
     *p++ = (uint8_t)(0x90 | n);
     p = mt__mp_put_uint(p, r->src);
@@ -355,6 +355,10 @@ uint8_t *mt__pack_ref(uint8_t *p, const mt_ref *r) {
     if (n > 3) p = mt__mp_put_raw(p, r->label.ptr, r->label.len, 0);
     return p;
 }
+
+/* For the tests: the fast packers, not inline. */
+uint8_t *mt__pack_object(uint8_t *p, const mt_object *o) { return pack_object(p, o); }
+uint8_t *mt__pack_ref(uint8_t *p, const mt_ref *r) { return pack_ref(p, r); }
 
 int mt_writer_add(mt_writer *w, mt_kind kind, const void *rec) {
     int rc = err_of(w);
@@ -365,7 +369,7 @@ int mt_writer_add(mt_writer *w, mt_kind kind, const void *rec) {
         size_t bound = kind == MT_KIND_OBJECT ? 40 : 21 + ((const mt_ref *)rec)->label.len;
         if (reserve(&b->sb, bound)) return fail(w, MT_E_NOMEM, "cannot grow a block buffer");
         uint8_t *p = (uint8_t *)b->sb.data + b->sb.size;
-        p = kind == MT_KIND_OBJECT ? mt__pack_object(p, rec) : mt__pack_ref(p, rec);
+        p = kind == MT_KIND_OBJECT ? pack_object(p, rec) : pack_ref(p, rec);
         b->sb.size = (size_t)(p - (uint8_t *)b->sb.data);
     } else {
         const mt__kind_desc *d = mt__kind_schema(kind);

@@ -124,6 +124,9 @@ def test_dict_and_slot_references_are_labelled(tmp_path):
     split = Node(5, None).__dict__  # an instance dict: split table
     pair = Slotted()
     pair.left, pair.right = ["L"], ["R"]
+    items = [[k] for k in range(12)]
+    items.append(object())  # spare capacity: NULL slots are not items
+    frozen = tuple(items)
     path = tmp_path / "d.snap"
     memtrace.dump_heap(str(path))
     s, types_, objs, by_id, out = load(path)
@@ -137,6 +140,10 @@ def test_dict_and_slot_references_are_labelled(tmp_path):
     refs = out[by_id[id(pair)]]
     assert {objs[r["dst"]]["id"]: r["label"] for r in refs} == {
         id(Slotted): "__class__", id(pair.left): "left", id(pair.right): "right"}
+    # Items by their index, though list and tuple traverse them backwards.
+    for seq in (items, frozen):
+        got = {objs[r["dst"]]["id"]: r["label"] for r in out[by_id[id(seq)]]}
+        assert got == {id(x): "[%d]" % k for k, x in enumerate(seq)}
 
 
 def test_weak_only_object_is_marked_weak(tmp_path):

@@ -75,10 +75,10 @@ struct odd {
 
 typedef struct walk {
     mt_u64map spans;                  /* address >> SPAN_SHIFT -> position in span */
-    uint32_t **span;                  /* slots: position in reg + 1, or 0 */
+    struct region ***span;            /* slots: the region, or NULL */
     size_t nspan, capspan;
     uint64_t last_hi;                 /* the span found last: most lookups stay in one */
-    uint32_t *last_span;
+    struct region **last_span;
     region **reg;
     size_t nreg, capreg;
     struct odd *odd;                  /* misaligned objects, sorted by number() */
@@ -106,10 +106,10 @@ static int grow_ptrs(void **p, size_t *cap, size_t n, size_t elem) {
 static inline int is_odd(uintptr_t a) { return (a & ((1u << GRANULE_SHIFT) - 1)) != 0; }
 
 /* span_of's search, when a is not in the span found last. */
-static uint32_t *span_find(walk *w, uintptr_t a, int create) {
+static region **span_find(walk *w, uintptr_t a, int create) {
     uint64_t hi = (uint64_t)a >> SPAN_SHIFT;
     uint32_t at;
-    uint32_t *slots = NULL;
+    region **slots = NULL;
     if (mt_u64map_get(&w->spans, hi, &at)) slots = w->span[at];
     else if (create) {
         slots = PyMem_RawCalloc(SPAN_SLOTS, sizeof *slots);
@@ -129,22 +129,21 @@ static uint32_t *span_find(walk *w, uintptr_t a, int create) {
 
 /* The slots of a's span; with create, made when missing (NULL when memory
  * runs out). */
-static inline uint32_t *span_of(walk *w, uintptr_t a, int create) {
+static inline region **span_of(walk *w, uintptr_t a, int create) {
     if (w->last_span && w->last_hi == (uint64_t)a >> SPAN_SHIFT) return w->last_span;
     return span_find(w, a, create);
 }
 
 static inline region *region_at(walk *w, uintptr_t a) {
-    uint32_t *slots = span_of(w, a, 0);
-    uint32_t s = slots ? slots[(a >> REGION_SHIFT) & (SPAN_SLOTS - 1)] : 0;
-    return s ? w->reg[s - 1] : NULL;
+    region **slots = span_of(w, a, 0);
+    return slots ? slots[(a >> REGION_SHIFT) & (SPAN_SLOTS - 1)] : NULL;
 }
 
 static region *region_make(walk *w, uintptr_t a) {
-    uint32_t *slots = span_of(w, a, 1);
+    region **slots = span_of(w, a, 1);
     if (!slots) return NULL;
-    uint32_t *s = &slots[(a >> REGION_SHIFT) & (SPAN_SLOTS - 1)];
-    if (*s) return w->reg[*s - 1];
+    region **s = &slots[(a >> REGION_SHIFT) & (SPAN_SLOTS - 1)];
+    if (*s) return *s;
     region *r = PyMem_RawCalloc(1, sizeof *r);
     if (!r || grow_ptrs((void **)&w->reg, &w->capreg, w->nreg, sizeof *w->reg)) {
         PyMem_RawFree(r);
@@ -152,7 +151,7 @@ static region *region_make(walk *w, uintptr_t a) {
     }
     r->base = (uint64_t)a >> REGION_SHIFT;
     w->reg[w->nreg++] = r;
-    *s = (uint32_t)w->nreg;
+    *s = r;
     return r;
 }
 
@@ -218,6 +217,15 @@ static int visit_mark(PyObject *o, void *arg) {
 
 /* Visits o's references, weak ones included. */
 static int traverse(PyObject *o, visitproc visit, void *arg) {
+    PyTypeObject *t = Py_TYPE(o);
+    if (t == &PyList_Type || t == &PyTuple_Type) {
+        /* list_traverse and tupletraverse, without a call per item: the
+         * commonest containers by far. */
+        PyObject **items = t == &PyList_Type ? ((PyListObject *)o)->ob_item : ((PyTupleObject *)o)->ob_item;
+        for (Py_ssize_t i = 0, n = Py_SIZE(o); i < n; i++)
+            if (items[i] && visit(items[i], arg)) return -1;
+        return 0;
+    }
     traverseproc tr = traverser(o);
     if (tr && tr(o, visit, arg)) return -1;
     if (PyWeakref_Check(o)) {
@@ -259,7 +267,6 @@ static int number(walk *w) {
     uint32_t next = (uint32_t)w->nodd;
     for (size_t i = 0; i < w->nreg; i++) {
         region *r = w->reg[i];
-        span_of(w, (uintptr_t)(r->base << REGION_SHIFT), 0)[r->base & (SPAN_SLOTS - 1)] = (uint32_t)i + 1;
         r->first = next;
         uint32_t c = 0;
         for (uint32_t k = 0; k < REGION_WORDS; k++) {
@@ -339,7 +346,6 @@ typedef struct emitter {
     PyObject *container;   /* what src is, for labels */
     int kind;              /* its type's K_* */
     const struct tinfo *cti; /* its type's */
-    Py_ssize_t position;   /* list and tuple items, in visiting order */
     uint64_t refs, bytes, c_roots;
     int rc;
 } emitter;
@@ -390,18 +396,7 @@ static int visit_emit(PyObject *o, void *arg) {
     char label[256];
     mt_str l = { NULL, 0 };
     PyObject *c = e->container;
-    if (e->kind == K_SEQUENCE) {
-        /* "[i]" by hand: snprintf here was a tenth of a dump of lists. */
-        char digits[24];
-        int nd = 0;
-        Py_ssize_t v = e->position++;
-        do digits[nd++] = (char)('0' + v % 10); while ((v /= 10) > 0);
-        label[0] = '[';
-        for (int k = 0; k < nd; k++) label[1 + k] = digits[nd - 1 - k];
-        label[1 + nd] = ']';
-        l.ptr = label;
-        l.len = (size_t)nd + 2;
-    } else if (e->kind == K_DICT_SUBCLASS) {
+    if (e->kind == K_DICT_SUBCLASS) {
         /* A dict subclass (exact dicts go through dict_ref): a value is
          * labelled with its key, found by a walk of the dict, short ones
          * only: labels are "where cheap". Keys go unlabelled. */
@@ -433,6 +428,27 @@ static int visit_emit(PyObject *o, void *arg) {
             l = member_name(e->cti, c, o);
     }
     return emit_ref(e, o, l);
+}
+
+/* An exact list's or tuple's items, labelled "[i]", as their traverse
+ * visits them (skipping NULL slots) but without a call per item. */
+static int seq_refs(emitter *e, PyObject *o) {
+    PyObject **items = PyList_CheckExact(o) ? ((PyListObject *)o)->ob_item : ((PyTupleObject *)o)->ob_item;
+    char label[24];
+    for (Py_ssize_t i = 0, n = Py_SIZE(o); i < n; i++) {
+        if (!items[i]) continue;
+        /* "[i]" by hand: snprintf here was a tenth of a dump of lists. */
+        char digits[20];
+        int nd = 0;
+        Py_ssize_t v = i;
+        do digits[nd++] = (char)('0' + v % 10); while ((v /= 10) > 0);
+        label[0] = '[';
+        for (int k = 0; k < nd; k++) label[1 + k] = digits[nd - 1 - k];
+        label[1 + nd] = ']';
+        mt_str l = { label, (size_t)nd + 2 };
+        if (emit_ref(e, items[i], l)) return -1;
+    }
+    return 0;
 }
 
 /* An exact dict's reference: a value labelled with its key. */
@@ -646,10 +662,11 @@ static int emit_one(walk *w, PyObject *o, uint32_t idx, int state, void *arg) {
     e->container = o;
     e->kind = ti->kind;
     e->cti = ti;
-    e->position = 0;
     traverseproc tr = traverser(o);
     if (ti->kind == K_DICT) {
         if (mt__dict_refs(o, dict_ref, e)) return -1;
+    } else if (ti->kind == K_SEQUENCE) {
+        if (seq_refs(e, o)) return -1;
     } else if (tr && tr(o, visit_emit, e))
         return -1;
     if (e->rc) return -1;

@@ -355,26 +355,45 @@ static int emit_rc(emitter *e, int rc) {
     return rc ? -1 : 0;
 }
 
-/* "['u42']", "[3]", "[<tuple>]" for a dict key. */
-static void key_label(PyObject *k, char *buf, size_t n) {
+/* "[-42]" into buf (24 bytes); its length. By hand: snprintf for each
+ * list item was a tenth of a dump of lists. */
+static size_t index_label(char *buf, long long v) {
+    char digits[20];
+    int nd = 0;
+    unsigned long long u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
+    do digits[nd++] = (char)('0' + u % 10); while ((u /= 10) > 0);
+    size_t n = 0;
+    buf[n++] = '[';
+    if (v < 0) buf[n++] = '-';
+    while (nd) buf[n++] = digits[--nd];
+    buf[n++] = ']';
+    return n;
+}
+
+/* A dict key's label into buf (256 bytes): "['u42']", "[3]", "[<tuple>]";
+ * its length. By hand for str and int keys: snprintf for each value was
+ * the largest cost of dumping the interpreter's own, dict-heavy heap. */
+static size_t key_label(PyObject *k, char *buf) {
     if (PyUnicode_Check(k)) {
         Py_ssize_t len;
         const char *s = PyUnicode_AsUTF8AndSize(k, &len);
         if (s) {
-            snprintf(buf, n, "['%.*s']", (int)(len > 200 ? 200 : len), s);
-            return;
+            size_t n = (size_t)(len > 200 ? 200 : len);
+            while (n < (size_t)len && n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80) n--; /* whole characters */
+            memcpy(buf, "['", 2);
+            memcpy(buf + 2, s, n);
+            memcpy(buf + 2 + n, "']", 2);
+            return n + 4;
         }
         PyErr_Clear();
     } else if (PyLong_Check(k)) {
         int overflow;
         long long v = PyLong_AsLongLongAndOverflow(k, &overflow);
-        if (!overflow && !PyErr_Occurred()) {
-            snprintf(buf, n, "[%lld]", v);
-            return;
-        }
+        if (!overflow && !PyErr_Occurred()) return index_label(buf, v);
         PyErr_Clear();
     }
-    snprintf(buf, n, "[<%s>]", Py_TYPE(k)->tp_name);
+    int n = snprintf(buf, 256, "[<%s>]", Py_TYPE(k)->tp_name);
+    return n < 0 ? 0 : n > 255 ? 255 : (size_t)n;
 }
 
 /* Writes a reference from the object being emitted to o, when o was
@@ -405,8 +424,8 @@ static int visit_emit(PyObject *o, void *arg) {
         if (PyDict_GET_SIZE(c) <= 4096)
             while (PyDict_Next(c, &pos, &k, &v))
                 if (v == o) {
-                    key_label(k, label, sizeof label);
-                    l = mt_str_c(label);
+                    l.ptr = label;
+                    l.len = key_label(k, label);
                     break;
                 }
     } else if (o == (PyObject *)Py_TYPE(c)) {
@@ -437,15 +456,7 @@ static int seq_refs(emitter *e, PyObject *o) {
     char label[24];
     for (Py_ssize_t i = 0, n = Py_SIZE(o); i < n; i++) {
         if (!items[i]) continue;
-        /* "[i]" by hand: snprintf here was a tenth of a dump of lists. */
-        char digits[20];
-        int nd = 0;
-        Py_ssize_t v = i;
-        do digits[nd++] = (char)('0' + v % 10); while ((v /= 10) > 0);
-        label[0] = '[';
-        for (int k = 0; k < nd; k++) label[1 + k] = digits[nd - 1 - k];
-        label[1 + nd] = ']';
-        mt_str l = { label, (size_t)nd + 2 };
+        mt_str l = { label, index_label(label, i) };
         if (emit_ref(e, items[i], l)) return -1;
     }
     return 0;
@@ -456,8 +467,8 @@ static int dict_ref(PyObject *o, PyObject *key, void *arg) {
     char label[256];
     mt_str l = { NULL, 0 };
     if (key) {
-        key_label(key, label, sizeof label);
-        l = mt_str_c(label);
+        l.ptr = label;
+        l.len = key_label(key, label);
     }
     return emit_ref(arg, o, l);
 }

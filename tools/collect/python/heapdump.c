@@ -73,6 +73,8 @@ struct odd {
     uint8_t state;
 };
 
+#define PENDING 16
+
 typedef struct walk {
     mt_u64map spans;                  /* address >> SPAN_SHIFT -> position in span */
     struct region ***span;            /* slots: the region, or NULL */
@@ -91,6 +93,13 @@ typedef struct walk {
      * has (our own one aside), saturated; below zero, something outside
      * the heap's references holds it. */
     int32_t *excess;
+    /* Referrers counted a little late: each counter is prefetched when its
+     * reference is found and updated PENDING references later, so that the
+     * cache misses of a large heap overlap instead of following each
+     * other. */
+    uint32_t pending[PENDING];
+    uint32_t npending;                /* filled slots, at most PENDING */
+    uint32_t next;                    /* the slot the next one takes */
 } walk;
 
 static int grow_ptrs(void **p, size_t *cap, size_t n, size_t elem) {
@@ -293,8 +302,22 @@ static inline int lookup(walk *w, uintptr_t a, uint32_t *idx) {
 
 /* Counts one more referrer of object idx. */
 #define EXCESS_CAP (INT32_MAX / 2)
-static inline void referrer(walk *w, uint32_t idx) {
+static inline void count_referrer(walk *w, uint32_t idx) {
     if (w->excess[idx] < EXCESS_CAP) w->excess[idx]++;
+}
+
+static inline void referrer(walk *w, uint32_t idx) {
+    __builtin_prefetch(&w->excess[idx], 1);
+    if (w->npending == PENDING) count_referrer(w, w->pending[w->next]);
+    else w->npending++;
+    w->pending[w->next] = idx;
+    w->next = (w->next + 1) % PENDING;
+}
+
+/* Counts the referrers still pending. */
+static void referrers_done(walk *w) {
+    for (uint32_t i = 0; i < w->npending; i++) count_referrer(w, w->pending[i]);
+    w->npending = w->next = 0;
 }
 
 /* The address of the lowest set bit of word k of r. */
@@ -938,6 +961,7 @@ PyObject *memtrace_dump_heap(PyObject *self, PyObject *args, PyObject *kw) {
         local_emit_arg la = { &e, rt.obj };
         if (mt__frame_locals(fr[i].frame, local_emit, &la)) break;
     }
+    referrers_done(&w);
     if (emit_c_roots(&w, &e)) {
         if (!PyErr_Occurred()) PyErr_Format(PyExc_OSError, "%s: %s", PyBytes_AS_STRING(path), mt_strerror(e.rc));
         goto done;

@@ -365,17 +365,16 @@ int mt_writer_add(mt_writer *w, mt_kind kind, const void *rec) {
     if (rc) return rc;
     if (kind < 1 || kind > MT_KIND_MAX || !rec) return MT_E_INVAL;
     kbuf *b = &w->kinds[kind];
-    if (kind == MT_KIND_OBJECT || kind == MT_KIND_REF) {
-        size_t bound = kind == MT_KIND_OBJECT ? 40 : 21 + ((const mt_ref *)rec)->label.len;
-        if (reserve(&b->sb, bound)) return fail(w, MT_E_NOMEM, "cannot grow a block buffer");
-        uint8_t *p = (uint8_t *)b->sb.data + b->sb.size;
-        p = kind == MT_KIND_OBJECT ? pack_object(p, rec) : pack_ref(p, rec);
-        b->sb.size = (size_t)(p - (uint8_t *)b->sb.data);
-    } else {
-        const mt__kind_desc *d = mt__kind_schema(kind);
-        if (reserve(&b->sb, packed_bound(d, rec))) return fail(w, MT_E_NOMEM, "cannot grow a block buffer");
-        pack_record(&b->sb, d, rec);
-    }
+    const mt__kind_desc *d = NULL;
+    /* An object: array header, 6 uints of at most 9 bytes, less the 4-byte
+     * ones; a reference: header, 3 uint32s, the label's str header. */
+    size_t bound = kind == MT_KIND_OBJECT ? 40
+                   : kind == MT_KIND_REF  ? 21 + ((const mt_ref *)rec)->label.len
+                                          : packed_bound(d = mt__kind_schema(kind), rec);
+    if (reserve(&b->sb, bound)) return fail(w, MT_E_NOMEM, "cannot grow a block buffer");
+    uint8_t *p = (uint8_t *)b->sb.data + b->sb.size;
+    p = kind == MT_KIND_OBJECT ? pack_object(p, rec) : kind == MT_KIND_REF ? pack_ref(p, rec) : mt__pack_record(p, d, rec);
+    b->sb.size = (size_t)(p - (uint8_t *)b->sb.data);
     b->count++;
     b->total++;
     if (b->sb.size >= w->block_bytes || b->count == UINT32_MAX) return flush_kind(w, kind);

@@ -224,13 +224,19 @@ static int visit_mark(PyObject *o, void *arg) {
     return 0;
 }
 
+/* The items of an exact list or tuple, Py_SIZE(o) of them, some NULL in
+ * a list being filled; NULL for anything else. Both passes walk them
+ * directly, without a call per item: the commonest containers by far. */
+static inline PyObject **seq_items(PyObject *o) {
+    PyTypeObject *t = Py_TYPE(o);
+    return t == &PyList_Type ? ((PyListObject *)o)->ob_item
+           : t == &PyTuple_Type ? ((PyTupleObject *)o)->ob_item : NULL;
+}
+
 /* Visits o's references, weak ones included. */
 static int traverse(PyObject *o, visitproc visit, void *arg) {
-    PyTypeObject *t = Py_TYPE(o);
-    if (t == &PyList_Type || t == &PyTuple_Type) {
-        /* list_traverse and tupletraverse, without a call per item: the
-         * commonest containers by far. */
-        PyObject **items = t == &PyList_Type ? ((PyListObject *)o)->ob_item : ((PyTupleObject *)o)->ob_item;
+    PyObject **items = seq_items(o);
+    if (items) {
         for (Py_ssize_t i = 0, n = Py_SIZE(o); i < n; i++)
             if (items[i] && visit(items[i], arg)) return -1;
         return 0;
@@ -346,16 +352,36 @@ static int each_object(walk *w, each_fn fn, void *arg) {
     return 0;
 }
 
-/* ---- pass 3: emit ---- */
+/* ---- pass 2: emit ---- */
 
 /* What a container is, for its references' labels. */
 enum { K_OTHER, K_SEQUENCE, K_DICT, K_DICT_SUBCLASS, K_MODULE, K_TYPE };
+
+/* An object member of a type (a slot, a C type's object field). */
+struct member {
+    Py_ssize_t offset;    /* of an object pointer in the instance */
+    mt_str name;
+};
+
+/* What the dump keeps of a type, worked out once: how to label its
+ * references, and how to size its instances as sys.getsizeof does without
+ * the method lookup and call through Python that took a third of the
+ * dump's time (perf, 12M objects). */
+typedef struct tinfo {
+    struct member *members; /* its and its bases' object members */
+    uint32_t nmembers;
+    uint8_t kind;         /* K_*: how its references are labelled */
+    uint8_t weakref;      /* a weak reference: its target is a weak edge */
+    int plain;            /* sized by object.__sizeof__: computed here */
+    PyCFunction sizeof_c; /* else a C __sizeof__ taking no arguments, or NULL */
+    size_t preheader;     /* what sys.getsizeof adds to __sizeof__ */
+} tinfo;
 
 typedef struct emitter {
     walk *w;
     mt_writer *wr;
     mt_u64map types;       /* type address -> its id, which is 1 + its place in tinfo */
-    struct tinfo *tinfo;
+    tinfo *tinfo;
     size_t capti;
     uint32_t ntypes;
     PyTypeObject *last_type; /* neighbours in memory often share a type */
@@ -367,8 +393,7 @@ typedef struct emitter {
     int tracebacks;        /* tracemalloc traces and tracebacks are wanted */
     uint32_t src;
     PyObject *container;   /* what src is, for labels */
-    int kind;              /* its type's K_* */
-    const struct tinfo *cti; /* its type's */
+    const tinfo *cti;      /* its type's */
     uint64_t refs, bytes, c_roots;
     int rc;
 } emitter;
@@ -431,14 +456,19 @@ static int emit_ref(emitter *e, PyObject *o, mt_str label) {
 
 /* The name of c's member (a slot, or a C type's object field) that holds
  * o, or an empty one. */
-static mt_str member_name(const struct tinfo *ti, PyObject *c, PyObject *o);
+static mt_str member_name(const tinfo *ti, PyObject *c, PyObject *o) {
+    for (uint32_t i = 0; i < ti->nmembers; i++)
+        if (*(PyObject **)((char *)c + ti->members[i].offset) == o) return ti->members[i].name;
+    return mt_str_c(NULL);
+}
 
 static int visit_emit(PyObject *o, void *arg) {
     emitter *e = arg;
     char label[256];
     mt_str l = { NULL, 0 };
     PyObject *c = e->container;
-    if (e->kind == K_DICT_SUBCLASS) {
+    int kind = e->cti->kind;
+    if (kind == K_DICT_SUBCLASS) {
         /* A dict subclass (exact dicts go through dict_ref): a value is
          * labelled with its key, found by a walk of the dict, short ones
          * only: labels are "where cheap". Keys go unlabelled. */
@@ -453,9 +483,9 @@ static int visit_emit(PyObject *o, void *arg) {
                 }
     } else if (o == (PyObject *)Py_TYPE(c)) {
         l = mt_str_c("__class__");
-    } else if (e->kind == K_MODULE && o == PyModule_GetDict(c)) {
+    } else if (kind == K_MODULE && o == PyModule_GetDict(c)) {
         l = mt_str_c("__dict__");
-    } else if (e->kind != K_TYPE) {
+    } else if (kind != K_TYPE) {
         PyObject *name;
         if (PyDict_CheckExact(o) && o == mt__instance_dict(c)) l = mt_str_c("__dict__");
         else if ((name = mt__attribute_name(c, o)) && PyUnicode_Check(name)) {
@@ -472,10 +502,10 @@ static int visit_emit(PyObject *o, void *arg) {
     return emit_ref(e, o, l);
 }
 
-/* An exact list's or tuple's items, labelled "[i]", as their traverse
- * visits them (skipping NULL slots) but without a call per item. */
+/* An exact list's or tuple's items, labelled "[i]" by index (their
+ * traverse visits them last to first). */
 static int seq_refs(emitter *e, PyObject *o) {
-    PyObject **items = PyList_CheckExact(o) ? ((PyListObject *)o)->ob_item : ((PyTupleObject *)o)->ob_item;
+    PyObject **items = seq_items(o);
     char label[24];
     for (Py_ssize_t i = 0, n = Py_SIZE(o); i < n; i++) {
         if (!items[i]) continue;
@@ -495,24 +525,6 @@ static int dict_ref(PyObject *o, PyObject *key, void *arg) {
     }
     return emit_ref(arg, o, l);
 }
-
-/* What the dump keeps of a type: how to size its instances as
- * sys.getsizeof does, without the method lookup and call through Python
- * that took a third of the dump's time (perf, 12M objects). */
-struct member {
-    Py_ssize_t offset;    /* of an object pointer in the instance */
-    mt_str name;
-};
-
-typedef struct tinfo {
-    struct member *members; /* its and its bases' object members */
-    uint32_t nmembers;
-    uint8_t kind;         /* K_*: how its references are labelled */
-    uint8_t weakref;      /* a weak reference: its target is a weak edge */
-    int plain;            /* sized by object.__sizeof__: computed here */
-    PyCFunction sizeof_c; /* else a C __sizeof__ taking no arguments, or NULL */
-    size_t preheader;     /* what sys.getsizeof adds to __sizeof__ */
-} tinfo;
 
 /* The id of type t, writing its record the first time. */
 static int type_id(emitter *e, PyTypeObject *t, uint32_t *id) {
@@ -590,12 +602,6 @@ static int type_id(emitter *e, PyTypeObject *t, uint32_t *id) {
     e->last_type = t;
     *id = e->last_id = rec.id;
     return emit_rc(e, mt_writer_add(e->wr, MT_KIND_TYPE, &rec));
-}
-
-static mt_str member_name(const tinfo *ti, PyObject *c, PyObject *o) {
-    for (uint32_t i = 0; i < ti->nmembers; i++)
-        if (*(PyObject **)((char *)c + ti->members[i].offset) == o) return ti->members[i].name;
-    return mt_str_c(NULL);
 }
 
 /* sys.getsizeof(o), o's type being described by ti: object.__sizeof__
@@ -694,15 +700,15 @@ static int emit_one(walk *w, PyObject *o, uint32_t idx, int state, void *arg) {
     if (emit_rc(e, mt_writer_add(e->wr, MT_KIND_OBJECT, &rec))) return -1;
     e->src = idx;
     e->container = o;
-    e->kind = ti->kind;
     e->cti = ti;
-    traverseproc tr = traverser(o);
     if (ti->kind == K_DICT) {
         if (mt__dict_refs(o, dict_ref, e)) return -1;
     } else if (ti->kind == K_SEQUENCE) {
         if (seq_refs(e, o)) return -1;
-    } else if (tr && tr(o, visit_emit, e))
-        return -1;
+    } else {
+        traverseproc tr = traverser(o);
+        if (tr && tr(o, visit_emit, e)) return -1;
+    }
     if (e->rc) return -1;
     if (ti->weakref) {
         /* A weakref does not traverse its target: the weak edge is ours. */
@@ -790,21 +796,11 @@ typedef struct froot {
 
 static int local_mark(PyObject *name, PyObject *v, void *arg) { return visit_mark(v, arg); }
 
-typedef struct local_emit_arg {
-    emitter *e;
-    uint32_t frame;
-} local_emit_arg;
-
+/* A local of the frame being emitted (e->src): the frame holds it. */
 static int local_emit(PyObject *name, PyObject *v, void *arg) {
-    local_emit_arg *a = arg;
-    mt_ref r = { a->frame, 0, 0, { NULL, 0 } };
-    if (!lookup(a->e->w, (uintptr_t)v, &r.dst)) return 0;
-    referrer(a->e->w, r.dst); /* the frame holds it */
     const char *nm = PyUnicode_Check(name) ? PyUnicode_AsUTF8(name) : NULL;
     if (!nm) PyErr_Clear();
-    r.label = mt_str_c(nm);
-    a->e->refs++;
-    return emit_rc(a->e, mt_writer_add(a->e->wr, MT_KIND_REF, &r));
+    return emit_ref(arg, v, mt_str_c(nm));
 }
 
 PyObject *memtrace_dump_heap(PyObject *self, PyObject *args, PyObject *kw) {
@@ -909,13 +905,14 @@ PyObject *memtrace_dump_heap(PyObject *self, PyObject *args, PyObject *kw) {
     /* Referrers, counted as references are written. */
     if (!(w.excess = PyMem_RawCalloc(w.n ? w.n : 1, sizeof *w.excess))) goto nomem;
 
-    /* Pass 3: write. */
+    /* Pass 2: emit. */
     mt_diag d;
     mt_diag_clear(&d);
-    /* zstd level 1: the process waits for the dump; level 3 would make the
-     * file some 10% smaller for twice the compression time. Compression
-     * runs on a second thread while the walk goes on; the thread lives
-     * only within this call, so a fork elsewhere never finds it. */
+    /* zstd level -1: the process waits for the dump. Compression runs on a
+     * second thread while the walk goes on, and at level 1 that thread
+     * held the walk up: -1 made the dump some 25% faster and the file some
+     * 30% larger (memtrace-convert recompresses it). The thread lives only
+     * within this call, so a fork elsewhere never finds it. */
     mt_writer_opts wopts = { 0, -1, 1 };
     int rc = mt_writer_open(PyBytes_AS_STRING(path), &wopts, &wr, &d);
     if (rc) {
@@ -958,8 +955,8 @@ PyObject *memtrace_dump_heap(PyObject *self, PyObject *args, PyObject *kw) {
         lookup(&w, (uintptr_t)fr[i].frame, &rt.obj); /* marked before the walk began */
         roots++;
         if (mt_writer_add(wr, MT_KIND_ROOT, &rt)) break;
-        local_emit_arg la = { &e, rt.obj };
-        if (mt__frame_locals(fr[i].frame, local_emit, &la)) break;
+        e.src = rt.obj;
+        if (mt__frame_locals(fr[i].frame, local_emit, &e)) break;
     }
     referrers_done(&w);
     if (emit_c_roots(&w, &e)) {

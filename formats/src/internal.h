@@ -174,6 +174,9 @@ const mt__kind_desc *mt__kind_schema(int kind);
 uint8_t *mt__pack_record(uint8_t *p, const mt__kind_desc *d, const void *rec);
 uint8_t *mt__pack_object(uint8_t *p, const mt_object *o);
 uint8_t *mt__pack_ref(uint8_t *p, const mt_ref *r);
+/* For the tests: blocks the caller's thread compressed itself because the
+ * background thread's queue was full. */
+uint64_t mt__writer_own_blocks(const mt_writer *w);
 
 /* The footer index's record (SPEC.md section 5). */
 typedef struct mt__index_entry {

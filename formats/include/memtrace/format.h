@@ -371,8 +371,9 @@ typedef struct mt_writer_opts {
     int level;           /* zstd level; 0: 3 */
     /* Compress and write finished blocks on a second thread, so that the
      * caller goes on packing records meanwhile; at most two blocks wait
-     * for it. The file is the same byte for byte. A crash may then lose
-     * those two as well as the unfinished ones. */
+     * for it, and while two do, the caller compresses its next block
+     * itself. The file is the same byte for byte. A crash may then lose
+     * those blocks as well as the unfinished ones. */
     int background;
 } mt_writer_opts;
 

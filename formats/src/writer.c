@@ -100,9 +100,19 @@ static ZSTD_CCtx *make_cctx(int level) {
     return c;
 }
 
-static int reserve(msgpack_sbuffer *sb, size_t more);
+static int reserve(msgpack_sbuffer *sb, size_t more) {
+    if (sb->alloc - sb->size >= more) return 0;
+    size_t want = sb->alloc ? sb->alloc * 2 : 8192;
+    while (want - sb->size < more) want *= 2;
+    char *p = realloc(sb->data, want);
+    if (!p) return -1;
+    sb->data = p;
+    sb->alloc = want;
+    return 0;
+}
 
-/* Compresses payload with cctx into out (emptied first). */
+/* Compresses payload with cctx into out (emptied first): a frame that
+ * write_block can take as it is. */
 static int compress(mt_writer *w, ZSTD_CCtx *cctx, msgpack_sbuffer *out, const char *payload, size_t size) {
     if (size > MT__MAX_RAW) return fail(w, MT_E_LIMIT, "block larger than 256 MiB");
     out->size = 0;
@@ -113,15 +123,15 @@ static int compress(mt_writer *w, ZSTD_CCtx *cctx, msgpack_sbuffer *out, const c
         snprintf(m, sizeof m, "zstd: %s", ZSTD_getErrorName(z));
         return fail(w, MT_E_IO, m);
     }
+    if (z > UINT32_MAX) return fail(w, MT_E_LIMIT, "block larger than 256 MiB");
     out->size = z;
     return 0;
 }
 
-/* Writes one block of kind: its header and z, the zstd frame of a
+/* Writes one block of kind: its header and z, compress()'s frame of a
  * payload of raw bytes. */
 static int write_block(mt_writer *w, uint16_t kind, uint32_t count, uint64_t first, const void *z, size_t zsize,
                        size_t raw) {
-    if (zsize > UINT32_MAX) return fail(w, MT_E_LIMIT, "block larger than 256 MiB");
     mt__bhdr h = { kind, 0, count, first, (uint32_t)zsize, (uint32_t)raw };
     uint8_t hdr[MT__BLOCK_HEADER_SIZE];
     mt__bhdr_put(hdr, &h);
@@ -167,11 +177,9 @@ static void *compressor(void *arg) {
         w->qlen--;
         w->busy = 1;
         pthread_mutex_unlock(&w->mu);
-        if (err_of(w)) {
-        } else if (j.raw) {
-            write_block(w, j.kind, j.count, j.first, j.sb.data, j.sb.size, j.raw);
-        } else {
-            emit_block(w, j.kind, j.count, j.first, j.sb.data, j.sb.size);
+        if (!err_of(w)) {
+            if (j.raw) write_block(w, j.kind, j.count, j.first, j.sb.data, j.sb.size, j.raw);
+            else emit_block(w, j.kind, j.count, j.first, j.sb.data, j.sb.size);
         }
         pthread_mutex_lock(&w->mu);
         j.sb.size = 0;
@@ -348,17 +356,6 @@ static size_t packed_bound(const mt__kind_desc *d, const void *rec) {
         else n += 9;
     }
     return n;
-}
-
-static int reserve(msgpack_sbuffer *sb, size_t more) {
-    if (sb->alloc - sb->size >= more) return 0;
-    size_t want = sb->alloc ? sb->alloc * 2 : 8192;
-    while (want - sb->size < more) want *= 2;
-    char *p = realloc(sb->data, want);
-    if (!p) return -1;
-    sb->data = p;
-    sb->alloc = want;
-    return 0;
 }
 
 uint8_t *mt__pack_record(uint8_t *p, const mt__kind_desc *d, const void *rec) {

@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <msgpack.h>
 #include <zstd.h>
+#include "memtrace/fileio.h"
 #include "internal.h"
 
 typedef struct kbuf {
@@ -32,7 +33,9 @@ typedef struct job {
 } job;
 
 struct mt_writer {
-    int fd;
+    int fd;           /* out.fd while the writer runs */
+    mt_output out;    /* the target, through a temporary file beside it */
+    int publish_on_flush;
     int err;          /* sticky; atomic, as both threads may set it */
     char errmsg[200];
     size_t block_bytes;
@@ -283,6 +286,7 @@ int mt_writer_open(const char *path, const mt_writer_opts *opts, mt_writer **out
     mt_writer *w = calloc(1, sizeof *w);
     if (!w) return mt_diag_set(diag, MT_E_NOMEM, "cannot allocate the writer");
     w->fd = -1;
+    w->out.fd = -1;
     w->block_bytes = opts && opts->block_bytes ? opts->block_bytes : (1u << 20);
     if (w->block_bytes > MT__MAX_RAW / 2) w->block_bytes = MT__MAX_RAW / 2;
     w->level = opts && opts->level ? opts->level : 3;
@@ -296,12 +300,13 @@ int mt_writer_open(const char *path, const mt_writer_opts *opts, mt_writer **out
     msgpack_sbuffer_init(&w->scratch);
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv, NULL);
-    w->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (w->fd < 0) {
-        int e = errno;
+    int orc = mt_output_open(&w->out, path, diag);
+    if (orc) {
         mt_writer_abandon(w);
-        return mt_diag_set(diag, MT_E_IO, "cannot create: %s", strerror(e));
+        return orc;
     }
+    w->fd = w->out.fd;
+    w->publish_on_flush = opts && opts->publish_on_flush;
     uint8_t hdr[MT__HEADER_SIZE] = { 0 };
     memcpy(hdr, MT__MAGIC, 8);
     mt__put16(hdr + 8, MT_FORMAT_MAJOR);
@@ -458,7 +463,13 @@ uint64_t mt_writer_count(const mt_writer *w, mt_kind kind) {
 int mt_writer_flush(mt_writer *w) {
     /* Kinds in number order: objects before the references to them.  */
     for (int k = 1; k <= MT_KIND_MAX && !err_of(w); k++) flush_kind(w, k);
-    return drain(w);
+    int rc = drain(w);
+    if (!rc && w->publish_on_flush && w->out.tmp) {
+        mt_diag d;
+        mt_diag_clear(&d);
+        if (mt_output_publish(&w->out, &d)) rc = fail(w, MT_E_IO, d.msg);
+    }
+    return rc;
 }
 
 int mt_writer_close(mt_writer *w, mt_diag *diag) {
@@ -483,8 +494,12 @@ int mt_writer_close(mt_writer *w, mt_diag *diag) {
             rc = write_all(w, t, sizeof t);
         }
     }
-    if (!rc && close(w->fd) != 0) rc = fail(w, MT_E_IO, "cannot close the file");
-    else if (rc) close(w->fd);
+    if (!rc) {
+        /* Only a complete file replaces the target. */
+        mt_diag d;
+        mt_diag_clear(&d);
+        if (mt_output_commit(&w->out, &d)) rc = fail(w, MT_E_IO, d.msg);
+    }
     w->fd = -1;
     if (rc) mt_diag_set(diag, rc, "%s", w->errmsg);
     mt_writer_abandon(w);
@@ -494,7 +509,8 @@ int mt_writer_close(mt_writer *w, mt_diag *diag) {
 void mt_writer_abandon(mt_writer *w) {
     if (!w) return;
     stop_thread(w, 1);
-    if (w->fd >= 0) close(w->fd);
+    /* Removes the temporary file: the target keeps what it held. */
+    mt_output_abort(&w->out);
     for (size_t i = 0; i < w->nspare; i++) msgpack_sbuffer_destroy(&w->spare[i]);
     pthread_cond_destroy(&w->cv);
     pthread_mutex_destroy(&w->mu);

@@ -24,7 +24,7 @@ static void build_fixture(void) {
     if (clean) return;
     char *path = tmp_path();
     mt_writer *w;
-    mt_writer_opts o = { 1024, 0, 0 };
+    mt_writer_opts o = { .block_bytes = 1024, .level = 0, .background = 0 };
     ck_assert_int_eq(mt_writer_open(path, &o, &w, NULL), 0);
     mt_writer_meta_str(w, "tool", "test_damage");
     const char *names[] = { "dict", "list", "Session" };
@@ -385,7 +385,9 @@ END_TEST
 START_TEST(unclosed_file_keeps_every_flushed_record) {
     char *path = tmp_path();
     mt_writer *w;
-    ck_assert_int_eq(mt_writer_open(path, NULL, &w, NULL), 0);
+    /* A recorder that flushes step by step publishes at its first flush. */
+    mt_writer_opts wo = { .publish_on_flush = 1 };
+    ck_assert_int_eq(mt_writer_open(path, &wo, &w, NULL), 0);
     mt_type ty = { 1, mt_str_c("dict") };
     mt_writer_add(w, MT_KIND_TYPE, &ty);
     for (uint32_t i = 0; i < 100; i++) {

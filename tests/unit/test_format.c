@@ -83,7 +83,7 @@ START_TEST(every_kind_round_trips) {
     int kind = _i + 1;
     char *path = tmp_path();
     mt_writer *w;
-    mt_writer_opts o = { 256, 0, 0 }; /* tiny blocks: many per kind */
+    mt_writer_opts o = { .block_bytes = 256, .level = 0, .background = 0 }; /* tiny blocks: many per kind */
     ck_assert_int_eq(mt_writer_open(path, &o, &w, NULL), 0);
     enum { N = 300 };
     static mt_record recs[N];
@@ -418,7 +418,7 @@ START_TEST(writer_memory_is_bounded_by_block_size) {
     /* 200 000 objects with 4 KiB blocks: every block stays near 4 KiB raw. */
     char *path = tmp_path();
     mt_writer *w;
-    mt_writer_opts o = { 4096, 0, 0 };
+    mt_writer_opts o = { .block_bytes = 4096, .level = 0, .background = 0 };
     ck_assert_int_eq(mt_writer_open(path, &o, &w, NULL), 0);
     for (uint32_t i = 0; i < 200000; i++) {
         mt_object ob = { 0x7f0000000000ull + i * 64ull, 1, 56, 1, 0, 0 };
@@ -444,7 +444,7 @@ END_TEST
  * while the thread's queue was full. */
 static uint64_t write_mixed(const char *path, int background) {
     mt_writer *w;
-    mt_writer_opts o = { 1024, 0, background };
+    mt_writer_opts o = { .block_bytes = 1024, .level = 0, .background = background };
     ck_assert_int_eq(mt_writer_open(path, &o, &w, NULL), 0);
     for (uint32_t i = 0; i < 30000; i++) {
         if (i % 1000 == 0) {
@@ -480,7 +480,7 @@ START_TEST(background_writer_writes_the_same_bytes) {
     mt_reader_free(r);
     /* Abandoned with blocks queued: the thread stops, nothing leaks. */
     mt_writer *w;
-    mt_writer_opts o = { 256, 0, 1 };
+    mt_writer_opts o = { .block_bytes = 256, .level = 0, .background = 1 };
     ck_assert_int_eq(mt_writer_open(a, &o, &w, NULL), 0);
     for (uint32_t i = 0; i < 5000; i++) {
         mt_object ob = { i, 1, 8, 0, 0, 0 };
@@ -506,7 +506,7 @@ START_TEST(background_write_errors_are_sticky) {
     mt_writer *w;
     mt_diag d;
     mt_diag_clear(&d);
-    mt_writer_opts o = { 512, 0, 1 };
+    mt_writer_opts o = { .block_bytes = 512, .level = 0, .background = 1 };
     ck_assert_int_eq(mt_writer_open(path, &o, &w, &d), 0);
     int got = 0;
     uint32_t i;
@@ -528,7 +528,7 @@ END_TEST
 START_TEST(prefetch_gives_the_same_records_in_any_order) {
     char *path = tmp_path();
     mt_writer *w;
-    mt_writer_opts o = { 65536, 0, 0 }; /* 2 MiB in 32 blocks: enough to start the thread */
+    mt_writer_opts o = { .block_bytes = 65536, .level = 0, .background = 0 }; /* 2 MiB in 32 blocks: enough to start the thread */
     ck_assert_int_eq(mt_writer_open(path, &o, &w, NULL), 0);
     for (uint32_t i = 0; i < 120000; i++) {
         mt_object ob = { i * 7ull, 1, i, 0, 0, 0 };

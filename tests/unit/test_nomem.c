@@ -39,7 +39,7 @@ static char *fixture;
 static void make_fixture(void) {
     fixture = tmp_path();
     mt_writer *w;
-    mt_writer_opts o = { 600, 0, 0 };
+    mt_writer_opts o = { .block_bytes = 600, .level = 0, .background = 0 };
     ck_assert_int_eq(mt_writer_open(fixture, &o, &w, NULL), 0);
     mt_writer_meta_str(w, "tool", "nomem");
     for (uint32_t t = 1; t <= 3; t++) {
@@ -149,7 +149,7 @@ END_TEST
 static int write_some(const char *path, int background) {
     mt_writer *w = NULL;
     /* With the background thread, small blocks: it allocates too. */
-    mt_writer_opts opts = { 256, 0, 1 };
+    mt_writer_opts opts = { .block_bytes = 256, .level = 0, .background = 1 };
     int rc = mt_writer_open(path, background ? &opts : NULL, &w, NULL);
     for (uint32_t i = 0; !rc && i < (background ? 2000u : 100u); i++) {
         mt_object o = { i, 1, 1, 0, 0, 0 };

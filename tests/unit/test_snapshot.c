@@ -31,7 +31,7 @@ static void graph_case(uint32_t n, uint32_t m, int shuffle, uint32_t seed) {
     }
     char *path = tmp_path();
     mt_writer *w;
-    mt_writer_opts o = { 2048, 0, 0 };
+    mt_writer_opts o = { .block_bytes = 2048, .level = 0, .background = 0 };
     ck_assert_int_eq(mt_writer_open(path, &o, &w, NULL), 0);
     mt_type t = { 5, mt_str_c("node") };
     mt_writer_add(w, MT_KIND_TYPE, &t);
@@ -421,7 +421,7 @@ static void *load_job(void *arg) {
 START_TEST(handles_work_from_threads_at_once) {
     char *path = tmp_path();
     mt_writer *w;
-    mt_writer_opts o = { 4096, 0, 0 };
+    mt_writer_opts o = { .block_bytes = 4096, .level = 0, .background = 0 };
     ck_assert_int_eq(mt_writer_open(path, &o, &w, NULL), 0);
     mt_type t = { 1, mt_str_c("x") };
     mt_writer_add(w, MT_KIND_TYPE, &t);

@@ -375,13 +375,25 @@ typedef struct mt_writer_opts {
      * itself. The file is the same byte for byte. A crash may then lose
      * those blocks as well as the unfinished ones. */
     int background;
+    /* Rename the file into place at the first mt_writer_flush() rather
+     * than at mt_writer_close(), so that a process that dies after a flush
+     * leaves what it flushed at path (a pipeline recorded step by step).
+     * Until then the target keeps what it held. */
+    int publish_on_flush;
 } mt_writer_opts;
 
-/* Creates (or truncates) path and writes the header. The writer keeps at
+/* Writes a new snapshot at path, through a temporary file in the same
+ * directory that mt_writer_close() renames over path once the file is
+ * complete (mt_output_open() in fileio.h): a writer that fails or is
+ * abandoned leaves what path held before. A path that exists and is not a
+ * regular file (a device, a FIFO) is written in place, never replaced.
+ * Writes the header at once. The writer keeps at
  * most one unfinished block per record kind in memory, so its memory is
  * bounded whatever the snapshot's size; each finished block is compressed
- * and written at once, so a crash loses at most the unfinished blocks.
- * opts may be NULL. On success *out owns the file until mt_writer_close().
+ * and written at once, so a crash loses at most the unfinished blocks:
+ * what was written stays in the temporary file (".NAME.XXXXXX" beside
+ * path, or path itself after a publish_on_flush flush), which --salvage
+ * reads. opts may be NULL. On success *out owns the file until mt_writer_close().
  * @return 0, or MT_E_IO (diag names the system error), MT_E_NOMEM. */
 int mt_writer_open(const char *path, const mt_writer_opts *opts,
                    mt_writer **out, mt_diag *diag);

@@ -79,7 +79,7 @@ static int Writer_init(WriterObject *self, PyObject *args, PyObject *kw) {
         PyErr_SetString(PyExc_ValueError, "block_bytes must not be negative");
         return -1;
     }
-    mt_writer_opts o = { (size_t)block_bytes, level, 0 };
+    mt_writer_opts o = { .block_bytes = (size_t)block_bytes, .level = level, .background = 0 };
     mt_diag d;
     mt_diag_clear(&d);
     int rc = mt_writer_open(PyBytes_AS_STRING(path), &o, &self->w, &d);

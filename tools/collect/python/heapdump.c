@@ -927,7 +927,7 @@ PyObject *memtrace_dump_heap(PyObject *self, PyObject *args, PyObject *kw) {
      * held the walk up: -1 made the dump some 25% faster and the file some
      * 30% larger (memtrace-convert recompresses it). The thread lives only
      * within this call, so a fork elsewhere never finds it. */
-    mt_writer_opts wopts = { 0, -1, 1 };
+    mt_writer_opts wopts = { .block_bytes = 0, .level = -1, .background = 1 };
     int rc = mt_writer_open(PyBytes_AS_STRING(path), &wopts, &wr, &d);
     if (rc) {
         PyErr_Format(rc == MT_E_NOMEM ? PyExc_MemoryError : PyExc_OSError, "%s: %s", PyBytes_AS_STRING(path), d.msg);

@@ -1,19 +1,23 @@
 /* memtrace-plot: pictures of snapshots, drawn by gnuplot from a script and
- * data written next to the picture. */
+ * data written in a private temporary directory under fixed names; the
+ * picture (and, with --keep-script, the script and data) is then copied
+ * into place through mt_output. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include "common/cli.h"
+#include "memtrace/fileio.h"
 #include "memtrace/plot.h"
 
 enum { OPT_OUTPUT = 1, OPT_FORMAT, OPT_TOP, OPT_BY, OPT_SIZE, OPT_TITLE, OPT_KEEP, OPT_GNUPLOT };
 
 static const mt_opt opts[] = {
-    { OPT_OUTPUT, 'o', "output", "OUT.png|OUT.svg", "the picture to write (required); its script and data go beside it" },
+    { OPT_OUTPUT, 'o', "output", "OUT.png|OUT.svg", "the picture to write (required); -k puts its script and data beside it" },
     { OPT_FORMAT, 'f', "format", "png|svg", "the picture's format (default: from the output's extension)" },
     { OPT_TOP, 'n', "top", "N", "groups, frames or objects to show (default: the kind's, listed below)" },
     { OPT_BY, 0, "by", "GROUP", "diff: type, module, site, traceback, column or device (default: type)" },
@@ -75,9 +79,10 @@ static char *dir_of(const char *path) {
     return strndup(path, (size_t)(slash - path));
 }
 
-/* Runs prog on script in dir, its error output passed on with our name.
+/* Runs prog on script in dir with the fixed names -e gives it, its error
+ * output passed on with our name.
  * @return its exit status; -1 with errno when it could not start. */
-static int run_gnuplot(const char *prog, const char *dir, const char *script) {
+static int run_gnuplot(const char *prog, const char *dir, const char *names, const char *script) {
     int status_pipe[2], err_pipe[2];
     if (pipe2(status_pipe, O_CLOEXEC)) return -1;
     if (pipe(err_pipe)) {
@@ -95,7 +100,7 @@ static int run_gnuplot(const char *prog, const char *dir, const char *script) {
         close(err_pipe[1]);
         int fd = open("/dev/null", O_RDONLY);
         if (fd >= 0) dup2(fd, 0);
-        if (!chdir(dir)) execlp(prog, prog, script, (char *)NULL);
+        if (!chdir(dir)) execlp(prog, prog, "-e", names, script, (char *)NULL);
         int e = errno;
         if (write(status_pipe[1], &e, sizeof e) < 0) _exit(127);
         _exit(127);
@@ -120,6 +125,51 @@ static int run_gnuplot(const char *prog, const char *dir, const char *script) {
         return -1;
     }
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* Copies the file from (in our private directory) to the user's path
+ * through mt_output: a regular file is replaced whole or not at all, a
+ * device or FIFO is written in place, never unlinked or truncated.
+ * @return 0, or -1 after a message. */
+static int copy_out(const char *from, const char *to) {
+    mt_diag d;
+    mt_diag_clear(&d);
+    d.file = to;
+    mt_output o;
+    FILE *f, *in = fopen(from, "rb");
+    if (!in) {
+        fprintf(stderr, "%s: %s: cannot read: %s\n", tool.name, from, strerror(errno));
+        return -1;
+    }
+    if (mt_output_fopen(&o, to, &f, &d)) {
+        fclose(in);
+        mt_cli_fail(tool.name, to, &d);
+        return -1;
+    }
+    char buf[65536];
+    size_t got;
+    int ok = 1;
+    /* A failed write sets f's error flag, which mt_output_fclose reports. */
+    while ((got = fread(buf, 1, sizeof buf, in)))
+        if (fwrite(buf, 1, got, f) != got) break;
+    if (ferror(in)) ok = 0;
+    fclose(in);
+    if (!ok) {
+        fprintf(stderr, "%s: %s: cannot read: %s\n", tool.name, from, strerror(errno));
+        mt_output_fclose(&o, f, 0, &d);
+        return -1;
+    }
+    if (mt_output_fclose(&o, f, 1, &d)) {
+        mt_cli_fail(tool.name, to, &d);
+        return -1;
+    }
+    return 0;
+}
+
+static void remove_in(const char *dir, const char *name) {
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    unlink(path);
 }
 
 static void parse_size(const mt_cli *c, const char *v, mt_plot_opts *o) {
@@ -176,18 +226,33 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(script, out) || !strcmp(data, out))
         mt_cli_usage_error(&c, "the output '%s' would be overwritten by its own script or data", out);
+    /* The kept script's own names, escaped by mt_pw_quote; gnuplot runs it
+     * in a private directory on fixed names given with -e, so that no name
+     * from the command line or a file is read as gnuplot code or a path. */
     o.image = base_of(out);
     o.data = base_of(data);
 
     int code = MT_EXIT_OK;
-    FILE *gp = fopen(script, "w"), *dat = gp ? fopen(data, "w") : NULL;
-    if (!gp || !dat) {
-        fprintf(stderr, "%s: %s: cannot write: %s\n", tool.name, gp ? data : script, strerror(errno));
-        if (gp) {
-            fclose(gp);
-            unlink(script);
-        }
+    char tmp[PATH_MAX];
+    const char *tmpdir = getenv("TMPDIR");
+    snprintf(tmp, sizeof tmp, "%s/memtrace-plot.XXXXXX", tmpdir && *tmpdir ? tmpdir : "/tmp");
+    if (!mkdtemp(tmp)) {
+        fprintf(stderr, "%s: cannot make a temporary directory in %s: %s\n", tool.name,
+                tmpdir && *tmpdir ? tmpdir : "/tmp", strerror(errno));
         return MT_EXIT_INPUT;
+    }
+    const char *pic = format == MT_PLOT_SVG ? "out.svg" : "out.png";
+    char t_script[PATH_MAX + 16], t_data[PATH_MAX + 16], t_pic[PATH_MAX + 16], names[64];
+    snprintf(t_script, sizeof t_script, "%s/script.gp", tmp);
+    snprintf(t_data, sizeof t_data, "%s/data.dat", tmp);
+    snprintf(t_pic, sizeof t_pic, "%s/%s", tmp, pic);
+    snprintf(names, sizeof names, MT_PLOT_DATA_VAR "='data.dat'; " MT_PLOT_IMAGE_VAR "='%s'", pic);
+    FILE *gp = fopen(t_script, "w"), *dat = gp ? fopen(t_data, "w") : NULL;
+    if (!gp || !dat) {
+        fprintf(stderr, "%s: %s: cannot write: %s\n", tool.name, gp ? t_data : t_script, strerror(errno));
+        if (gp) fclose(gp);
+        code = MT_EXIT_INPUT;
+        goto out;
     }
     mt_diag d = { .file = NULL };
     mt_diag_clear(&d);
@@ -195,18 +260,14 @@ int main(int argc, char **argv) {
     int bad_close = fclose(gp) | fclose(dat);
     if (rc) {
         code = mt_cli_fail(tool.name, d.file, &d);
-        unlink(script);
-        unlink(data);
         goto out;
     }
     if (bad_close) {
-        fprintf(stderr, "%s: %s: cannot write: %s\n", tool.name, script, strerror(errno));
+        fprintf(stderr, "%s: %s: cannot write: %s\n", tool.name, t_script, strerror(errno));
         code = MT_EXIT_INPUT;
         goto out;
     }
-    /* gnuplot would leave an old picture in place on failure. */
-    unlink(out);
-    int st = run_gnuplot(gnuplot, dir, base_of(script));
+    int st = run_gnuplot(gnuplot, tmp, names, "script.gp");
     struct stat sb;
     if (st < 0) {
         int e = errno;
@@ -215,19 +276,24 @@ int main(int argc, char **argv) {
             fprintf(stderr, "%s: the pictures are drawn by gnuplot at run time: install it (Debian: apt-get install "
                             "gnuplot-nox) or name it with --gnuplot\n",
                     tool.name);
-        fprintf(stderr, "%s: kept %s and %s: run 'gnuplot %s' in %s to draw %s\n", tool.name, script, data,
-                base_of(script), dir, o.image);
         code = MT_EXIT_INPUT;
-    } else if (st || stat(out, &sb) || !sb.st_size) {
+        if (!copy_out(t_script, script) && !copy_out(t_data, data))
+            fprintf(stderr, "%s: kept %s and %s: run 'gnuplot %s' in %s to draw %s\n", tool.name, script, data,
+                    base_of(script), dir, o.image);
+    } else if (st || stat(t_pic, &sb) || !sb.st_size) {
         if (st) fprintf(stderr, "%s: gnuplot failed on %s (exit status %d)\n", tool.name, script, st);
-        else fprintf(stderr, "%s: gnuplot wrote no picture to %s\n", tool.name, out);
-        fprintf(stderr, "%s: kept %s and %s to look into\n", tool.name, script, data);
+        else fprintf(stderr, "%s: gnuplot wrote no picture for %s\n", tool.name, out);
+        if (!copy_out(t_script, script) && !copy_out(t_data, data))
+            fprintf(stderr, "%s: kept %s and %s to look into\n", tool.name, script, data);
         code = MT_EXIT_INPUT;
-    } else if (!keep) {
-        unlink(script);
-        unlink(data);
+    } else if (copy_out(t_pic, out) || (keep && (copy_out(t_script, script) || copy_out(t_data, data)))) {
+        code = MT_EXIT_INPUT;
     }
 out:
+    remove_in(tmp, "script.gp");
+    remove_in(tmp, "data.dat");
+    remove_in(tmp, pic);
+    rmdir(tmp);
     free(c.args);
     free(script);
     free(data);

@@ -73,18 +73,24 @@ void mt_pw_begin(mt_pw *w, const mt_plot_kind *k, const mt_plot_opts *o, const c
     fprintf(gp, "# memtrace-plot %s of", k->name);
     for (size_t i = 0; i < n; i++) {
         fputc(' ', gp);
-        mt_pw_field(gp, mt_pw_base(paths[i]), strlen(mt_pw_base(paths[i])));
+        mt_pw_quote(gp, mt_pw_base(paths[i]), strlen(mt_pw_base(paths[i])));
     }
-    fprintf(gp, "\n# The data is in ");
-    mt_pw_field(gp, o->data, strlen(o->data));
-    fprintf(gp, " (tab-separated; blocks are read with 'index').\n"
-                "# Restyle it and draw again, from this directory: gnuplot THIS-FILE\n\n");
+    /* The data's and the picture's names are variables, so that the tool
+     * can run this script on names it chose (gnuplot -e), while a kept
+     * script still draws from its own directory. */
+    fprintf(gp, "\n# The data is read from %s (tab-separated; blocks are read with 'index').\n"
+                "# Restyle it and draw again, from this directory: gnuplot THIS-FILE\n\n"
+                "if (!exists(\"%s\")) %s = ",
+            MT_PW_DATA, MT_PW_DATA, MT_PW_DATA);
+    mt_pw_quote(gp, o->data, strlen(o->data));
+    fprintf(gp, "\nif (!exists(\"%s\")) %s = ", MT_PW_IMAGE, MT_PW_IMAGE);
+    mt_pw_quote(gp, o->image, strlen(o->image));
+    fputc('\n', gp);
     if (o->format == MT_PLOT_SVG)
         fprintf(gp, "set terminal svg size %u,%u noenhanced font 'sans,11' background '#ffffff'\n", width, height);
     else
         fprintf(gp, "set terminal pngcairo size %u,%u noenhanced font 'sans,10' background '#ffffff'\n", width, height);
-    fprintf(gp, "set output ");
-    mt_pw_quote(gp, o->image, strlen(o->image));
+    fprintf(gp, "set output %s", MT_PW_IMAGE);
     /* Tabs, so that labels may hold spaces; gnuplot reads "\t" as a tab
      * only in double quotes. */
     fprintf(gp, "\nset datafile separator \"\\t\"\n");
@@ -193,7 +199,11 @@ unsigned mt_pw_bars_height(size_t rows) {
 void mt_pw_bars_axes(mt_pw *w, size_t rows, double xmin, double xmax, const char *unit,
                      const char *xlabel) {
     FILE *gp = w->gp;
-    fprintf(gp, "set xlabel '%s (%s)'\n", xlabel, unit);
+    char label[128];
+    snprintf(label, sizeof label, "%s (%s)", xlabel, unit);
+    fprintf(gp, "set xlabel ");
+    mt_pw_quote(gp, label, strlen(label));
+    fputc('\n', gp);
     fprintf(gp, "set yrange [-0.7:%zu.7]\n", rows ? rows - 1 : 0);
     fprintf(gp, "set xrange [%.6g:%.6g]\n", xmin, xmax);
     fprintf(gp, "set ytics scale 0 font ',9'\nset grid xtics\nset yzeroaxis lt -1 lw 1\n");

@@ -96,21 +96,21 @@ int mt_plot_diff(const mt_plot_kind *k, const char *const *paths, size_t n, cons
         mt_pw_bars_axes(&w, rows, xmin, xmax, unit, "bytes gained");
         /* A side with no bars gets no clauses: gnuplot 5.4 crashes on a
          * 'with labels' whose every point is undefined. */
-        fprintf(gp, "plot '%s' index 0 using (0):1:(''):ytic(7) with labels", o->data);
+        fprintf(gp, "plot %s index 0 using (0):1:(''):ytic(7) with labels", MT_PW_DATA);
         if (hi > 0)
             fprintf(gp,
-                    ", \\\n     '%1$s' index 0 using (0):($2 > 0 ? $1 : 1/0):(0):($2/unit):($1-0.4):($1+0.4) "
+                    ", \\\n     %1$s index 0 using (0):($2 > 0 ? $1 : 1/0):(0):($2/unit):($1-0.4):($1+0.4) "
                     "with boxxyerror lc 3 title 'grew'"
-                    ", \\\n     '%1$s' index 0 using ($2 > 0 ? $2/unit : 1/0):1:8 with labels left offset 0.6,0 "
+                    ", \\\n     %1$s index 0 using ($2 > 0 ? $2/unit : 1/0):1:8 with labels left offset 0.6,0 "
                     "font ',9'",
-                    o->data);
+                    MT_PW_DATA);
         if (lo < 0)
             fprintf(gp,
-                    ", \\\n     '%1$s' index 0 using (0):($2 < 0 ? $1 : 1/0):($2/unit):(0):($1-0.4):($1+0.4) "
+                    ", \\\n     %1$s index 0 using (0):($2 < 0 ? $1 : 1/0):($2/unit):(0):($1-0.4):($1+0.4) "
                     "with boxxyerror lc 5 title 'shrank'"
-                    ", \\\n     '%1$s' index 0 using ($2 < 0 ? $2/unit : 1/0):1:8 with labels right offset -0.6,0 "
+                    ", \\\n     %1$s index 0 using ($2 < 0 ? $2/unit : 1/0):1:8 with labels right offset -0.6,0 "
                     "font ',9'",
-                    o->data);
+                    MT_PW_DATA);
         fputc('\n', gp);
     }
     rc = mt_pw_end(&w, diag);
@@ -188,12 +188,12 @@ int mt_plot_retained(const mt_plot_kind *k, const char *const *paths, size_t n, 
     fprintf(gp, "unit = %.1f\n", div);
     mt_pw_bars_axes(&w, rows, xmin, xmax, unit, "bytes retained");
     fprintf(gp,
-            "plot '%1$s' index 0 using (0):1:(0):($2/unit):($1-0.4):($1+0.4) with boxxyerror lc 1 "
+            "plot %1$s index 0 using (0):1:(0):($2/unit):($1-0.4):($1+0.4) with boxxyerror lc 1 "
             "title 'retained', \\\n"
-            "     '%1$s' index 0 using (0):1:(0):($3/unit):($1-0.15):($1+0.15) with boxxyerror lc 2 "
+            "     %1$s index 0 using (0):1:(0):($3/unit):($1-0.15):($1+0.15) with boxxyerror lc 2 "
             "title 'its own size', \\\n"
-            "     '%1$s' index 0 using ($2/unit):1:7:ytic(6) with labels left offset 0.6,0 font ',9'\n",
-            o->data);
+            "     %1$s index 0 using ($2/unit):1:7:ytic(6) with labels left offset 0.6,0 font ',9'\n",
+            MT_PW_DATA);
     rc = mt_pw_end(&w, diag);
 out:
     free(top_obj);
@@ -281,7 +281,7 @@ int mt_plot_leaks(const mt_plot_kind *k, const char *const *paths, size_t n, con
             snprintf(title, sizeof title, "%s (%s)", gr->type, v);
         else
             snprintf(title, sizeof title, "%s", gr->type);
-        fprintf(gp, "%s '%s' index 0 using 1:%zu with linespoints lc %zu title ", i ? ", \\\n    " : "", o->data,
+        fprintf(gp, "%s %s index 0 using 1:%zu with linespoints lc %zu title ", i ? ", \\\n    " : "", MT_PW_DATA,
                 i + 2, i + 1);
         mt_pw_quote(gp, title, strlen(title));
     }
@@ -307,8 +307,8 @@ int mt_plot_leaks(const mt_plot_kind *k, const char *const *paths, size_t n, con
     }
     fprintf(gp, "plot");
     for (size_t i = 0; i < shown; i++)
-        fprintf(gp, "%s '%s' index 1 using 1:%zu:%zu with filledcurves fs solid 0.7 lc %zu notitle",
-                i ? ", \\\n    " : "", o->data, i + 2, i + 3, i + 1);
+        fprintf(gp, "%s %s index 1 using 1:%zu:%zu with filledcurves fs solid 0.7 lc %zu notitle",
+                i ? ", \\\n    " : "", MT_PW_DATA, i + 2, i + 3, i + 1);
     fprintf(gp, "\nunset multiplot\n");
     rc = mt_pw_end(&w, diag);
 out:

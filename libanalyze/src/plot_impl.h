@@ -5,6 +5,11 @@
 #include <stdio.h>
 #include "memtrace/plot.h"
 
+/* The gnuplot variables that hold the data file's and the picture's
+ * names: every plot command reads MT_PW_DATA, never a name pasted in. */
+#define MT_PW_DATA MT_PLOT_DATA_VAR
+#define MT_PW_IMAGE MT_PLOT_IMAGE_VAR
+
 /* One plot being written. */
 typedef struct mt_pw {
     FILE *gp, *dat;
@@ -21,8 +26,12 @@ void mt_pw_begin(mt_pw *w, const mt_plot_kind *k, const mt_plot_opts *o, const c
                  FILE *gp, FILE *dat, unsigned width, unsigned height);
 
 /* Writes s as a gnuplot single-quoted string: quotes doubled, control
- * characters as spaces, invalid UTF-8 as '?', so that any type or column
- * name is safe in the script and in an SVG. */
+ * characters (NUL, newline, ...) as spaces, invalid UTF-8 as '?', so that
+ * any type or column name is safe in the script and in an SVG. gnuplot
+ * expands neither `command` nor @macro inside single quotes, and a
+ * backslash there is an ordinary character. This is the one function
+ * through which a string from a user or a file reaches a script: the
+ * tests run gnuplot on hostile names (tests/unit/test_plot.c). */
 void mt_pw_quote(FILE *f, const char *s, size_t n);
 
 /* `set title '...'`: the options' title when given, else fmt. */

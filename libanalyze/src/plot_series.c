@@ -288,8 +288,8 @@ int mt_plot_timeline(const mt_plot_kind *k, const char *const *paths, size_t n, 
         snprintf(cols, sizeof cols, "seconds\tbytes\tseries %s", T.s[i].name);
         mt_pw_block(&w, cols);
         for (size_t j = 0; j < T.s[i].n; j++) fprintf(dat, "%.9g\t%.17g\n", (T.s[i].t[j] - t0) / 1e9, T.s[i].v[j]);
-        fprintf(gp, "%s '%s' index %zu using ($1/tunit):($2/unit) with %s lc %zu title ", i ? ", \\\n    " : "",
-                o->data, i, points <= 60 ? "linespoints" : "lines", i + 1);
+        fprintf(gp, "%s %s index %zu using ($1/tunit):($2/unit) with %s lc %zu title ", i ? ", \\\n    " : "",
+                MT_PW_DATA, i, points <= 60 ? "linespoints" : "lines", i + 1);
         mt_pw_quote(gp, T.s[i].name, strlen(T.s[i].name));
     }
     fputc('\n', gp);
@@ -454,12 +454,12 @@ int mt_plot_frames(const mt_plot_kind *k, const char *const *paths, size_t n, co
         size_t len = i == 0 ? 5 : i <= named ? segs[i - 1].len : 13;
         char start[32] = "0";
         if (i) snprintf(start, sizeof start, "$%zu/unit", i + 1);
-        fprintf(gp, "%s '%s' index 0 using (0):1:(%s):($%zu/unit):($1-0.4):($1+0.4) with boxxyerror lc %zu title ",
-                i ? ", \\\n    " : "", o->data, start, i + 2, i == 0 ? (size_t)10 : i);
+        fprintf(gp, "%s %s index 0 using (0):1:(%s):($%zu/unit):($1-0.4):($1+0.4) with boxxyerror lc %zu title ",
+                i ? ", \\\n    " : "", MT_PW_DATA, start, i + 2, i == 0 ? (size_t)10 : i);
         mt_pw_quote(gp, name, len);
     }
-    fprintf(gp, ", \\\n     '%s' index 0 using ($%zu/unit):1:%zu:ytic(%zu) with labels left offset 0.6,0 font ',9'\n",
-            o->data, 2 + named + 1, label_col + 1, label_col);
+    fprintf(gp, ", \\\n     %s index 0 using ($%zu/unit):1:%zu:ytic(%zu) with labels left offset 0.6,0 font ',9'\n",
+            MT_PW_DATA, 2 + named + 1, label_col + 1, label_col);
     rc = mt_pw_end(&w, diag);
 out:
     free(order);

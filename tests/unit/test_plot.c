@@ -133,18 +133,84 @@ START_TEST(timeline_script_and_data_for_known_samples) {
                           "\n\n# seconds\tstep\n"
                           "1\tload\n3\tjoin\n");
     ck_assert_ptr_nonnull(strstr(gp, "set terminal svg size 1000,600 noenhanced"));
-    ck_assert_ptr_nonnull(strstr(gp, "set output 't.svg'\n"));
+    ck_assert_ptr_nonnull(strstr(gp, "if (!exists(\"datafile\")) datafile = 't.dat'\n"
+                                     "if (!exists(\"image\")) image = 't.svg'\n"));
+    ck_assert_ptr_nonnull(strstr(gp, "set output image\n"));
     ck_assert_ptr_nonnull(strstr(gp, "set title 'it''s mine'\n"));
     ck_assert_ptr_nonnull(strstr(gp, "set ylabel 'memory (MiB)'\nunit = 1048576.0\n"));
     ck_assert_ptr_nonnull(strstr(gp, "('load' 1, 'join' 3)"));
-    ck_assert_ptr_nonnull(strstr(gp, "plot 't.dat' index 0 using ($1/tunit):($2/unit) with linespoints lc 1 title 'rss'"));
-    ck_assert_ptr_nonnull(strstr(gp, "'t.dat' index 1 using ($1/tunit):($2/unit) with linespoints lc 2 title 'traced'"));
+    ck_assert_ptr_nonnull(strstr(gp, "plot datafile index 0 using ($1/tunit):($2/unit) with linespoints lc 1 title 'rss'"));
+    ck_assert_ptr_nonnull(strstr(gp, "datafile index 1 using ($1/tunit):($2/unit) with linespoints lc 2 title 'traced'"));
     /* Only the base name of the input. */
     ck_assert_ptr_null(strstr(gp, path));
     free(gp);
     free(dat);
     unlink(path);
     free(path);
+}
+END_TEST
+
+/* Names that would run `touch PWNED` if a string reached gnuplot as code:
+ * a quote closed early, a backquote, a macro (@pwn is defined below), a
+ * newline, a backslash before the newline, a NUL, invalid UTF-8. */
+static const char *const hostile[] = {
+    "x'.system('touch PWNED').'",
+    "x`touch PWNED`",
+    "@pwn",
+    "a\nsystem('touch PWNED')\nb",
+    "a\\\nsystem('touch PWNED')\n#",
+    "q\\'; system('touch PWNED'); '",
+    "\"; system('touch PWNED'); \"",
+    "\xff'\xc0.system('touch PWNED').'\xed\xa0\x80",
+};
+
+/* mt_pw_quote is the one function that puts strings from users and files
+ * in a script: gnuplot, run on scripts whose titles, data and picture
+ * names, series and step names are hostile, draws them and runs nothing. */
+START_TEST(hostile_names_run_nothing_in_gnuplot) {
+    if (system("gnuplot --version >/dev/null 2>&1")) return; /* not installed: the CLI test says so */
+    char dir[] = "/tmp/test_plot.XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    for (size_t i = 0; i < sizeof hostile / sizeof hostile[0]; i++) {
+        char snap[512], script[512], pwned[512], cmd[2048];
+        snprintf(snap, sizeof snap, "%s/in.snap", dir);
+        snprintf(script, sizeof script, "%s/script.gp", dir);
+        snprintf(pwned, sizeof pwned, "%s/PWNED", dir);
+        mt_writer *w;
+        mt_diag d = { 0 };
+        ck_assert_int_eq(mt_writer_open(snap, NULL, &w, &d), 0);
+        sample(w, 1000000000, hostile[i], 1 << 20, hostile[i]);
+        sample(w, 2000000000, hostile[i], 2 << 20, "second");
+        ck_assert_int_eq(mt_writer_close(w, &d), 0);
+        mt_plot_opts o = { .format = MT_PLOT_SVG, .image = hostile[i], .data = hostile[i], .title = hostile[i] };
+        const char *paths[] = { snap };
+        FILE *g = fopen(script, "w"), *f;
+        char data[512];
+        snprintf(data, sizeof data, "%s/data.dat", dir);
+        f = fopen(data, "w");
+        ck_assert_int_eq(mt_plot_write(mt_plot_kind_find("timeline"), paths, 1, &o, g, f, &d), 0);
+        fclose(g);
+        fclose(f);
+        /* Run it as the tool does, and as a kept script (its own names). */
+        snprintf(cmd, sizeof cmd,
+                 "cd %s && gnuplot -e \"pwn = \\\"system('touch PWNED')\\\"; datafile = 'data.dat'; "
+                 "image = 'out.svg'\" script.gp 2>/dev/null",
+                 dir);
+        ck_assert_msg(system(cmd) == 0, "gnuplot failed on hostile name %zu", i);
+        ck_assert_msg(access(pwned, F_OK) != 0, "hostile name %zu ran a command", i);
+        snprintf(cmd, sizeof cmd, "cd %s && gnuplot -e \"pwn = \\\"system('touch PWNED')\\\"\" script.gp 2>/dev/null",
+                 dir);
+        ck_assert_int_ne(system(cmd), -1);
+        ck_assert_msg(access(pwned, F_OK) != 0, "hostile name %zu ran a command from a kept script", i);
+        snprintf(cmd, sizeof cmd, "rm -f %s/* %s/.[!.]*", dir, dir);
+        ck_assert_int_eq(system(cmd), 0);
+    }
+    /* A NUL inside a name ends nothing: it is a space like the other controls. */
+    char *out;
+    CAPTURE(out, mt_pw_quote(f, "a\0'b", 4));
+    ck_assert_str_eq(out, "'a ''b'");
+    free(out);
+    rmdir(dir);
 }
 END_TEST
 
@@ -156,6 +222,7 @@ int main(void) {
     tcase_add_test(tc, units_fit_the_largest_value);
     tcase_add_test(tc, kinds_table_and_argument_checks);
     tcase_add_test(tc, timeline_script_and_data_for_known_samples);
+    tcase_add_test(tc, hostile_names_run_nothing_in_gnuplot);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

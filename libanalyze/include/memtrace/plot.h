@@ -17,6 +17,13 @@
 extern "C" {
 #endif
 
+/* The gnuplot variables the script reads the data file's and the picture's
+ * names from; it sets them to mt_plot_opts' names only when they are not
+ * set already, so that `gnuplot -e "datafile='data.dat'; image='out.png'"`
+ * runs it on names the caller chose. */
+#define MT_PLOT_DATA_VAR "datafile"
+#define MT_PLOT_IMAGE_VAR "image"
+
 typedef enum mt_plot_format { MT_PLOT_PNG = 0, MT_PLOT_SVG } mt_plot_format;
 
 typedef struct mt_plot_opts {

@@ -42,7 +42,7 @@ static int parse_id(const char *s, uint64_t *id) {
     char *end;
     errno = 0;
     unsigned long long v = strtoull(s, &end, 0);
-    if (errno || end == s || *end || s[0] == '-') return 0;
+    if (s[0] < '0' || s[0] > '9' || errno || end == s || *end) return 0; /* no sign or space */
     *id = v;
     return 1;
 }

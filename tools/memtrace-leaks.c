@@ -75,14 +75,10 @@ int main(int argc, char **argv) {
             json = mt_cli_choice(&c, "--format", v, (const char *const[]){ "text", "json", NULL });
             break;
         case OPT_TOP: top = mt_cli_uint(&c, "--top", v); break;
-        case OPT_FAIL: {
-            char *end;
-            fail_at = strtod(v, &end);
-            if (end == v || *end || fail_at < 0 || fail_at > 1)
-                mt_cli_usage_error(&c, "--fail-confidence expects a number from 0 to 1, not '%s'", v);
+        case OPT_FAIL:
+            fail_at = mt_cli_double(&c, "--fail-confidence", v, 0, 1);
             gate = 1;
             break;
-        }
         case OPT_MIN_GROWTH: o.min_growth = mt_cli_uint(&c, "--min-growth", v); break;
         case OPT_SALVAGE: salvage = 1; break;
         }

@@ -173,10 +173,12 @@ static void remove_in(const char *dir, const char *name) {
 }
 
 static void parse_size(const mt_cli *c, const char *v, mt_plot_opts *o) {
-    char *end;
-    unsigned long w = strtoul(v, &end, 10), h = 0;
-    if (*end == 'x' || *end == 'X') h = strtoul(end + 1, &end, 10);
-    if (*end || w < 100 || h < 100 || w > 20000 || h > 20000)
+    uint64_t w = 0, h = 0;
+    const char *x = strpbrk(v, "xX");
+    char wbuf[32];
+    if (!x || (size_t)(x - v) >= sizeof wbuf || (memcpy(wbuf, v, (size_t)(x - v)), wbuf[x - v] = 0,
+                                                 mt_cli_parse_uint(wbuf, 20000, &w) || mt_cli_parse_uint(x + 1, 20000, &h)) ||
+        w < 100 || h < 100)
         mt_cli_usage_error(c, "--size must be WIDTHxHEIGHT in pixels, each 100 to 20000, not '%s'", v);
     o->width = (unsigned)w;
     o->height = (unsigned)h;
@@ -194,12 +196,7 @@ int main(int argc, char **argv) {
         switch (id) {
         case OPT_OUTPUT: out = v; break;
         case OPT_FORMAT: format = mt_cli_choice(&c, "--format", v, (const char *const[]){ "png", "svg", NULL }); break;
-        case OPT_TOP: {
-            uint64_t n = mt_cli_uint(&c, "--top", v);
-            if (!n || n > 100000) mt_cli_usage_error(&c, "--top must be 1 to 100000, not '%s'", v);
-            o.top = (uint32_t)n;
-            break;
-        }
+        case OPT_TOP: o.top = (uint32_t)mt_cli_uint_range(&c, "--top", v, 1, 100000); break;
         case OPT_BY:
             if (mt_group_by_parse(v, &o.by))
                 mt_cli_usage_error(&c, "--by must be type, module, site, traceback, column or device, not '%s'", v);

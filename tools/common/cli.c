@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"
+#include "memtrace/checked.h"
 
 static const mt_opt common_opts[] = {
     { -1, 'h', "help", NULL, "show this help and exit" },
@@ -121,18 +122,72 @@ int mt_cli_next(mt_cli *c, const char **value) {
     return 0;
 }
 
-uint64_t mt_cli_uint(const mt_cli *c, const char *opt, const char *value) {
-    char *end;
+int mt_cli_parse_uint(const char *s, uint64_t max, uint64_t *out) {
+    uint64_t v = 0;
+    if (!s || !*s) return -1;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9') return -1;
+        if (mt_mul_u64(v, 10, &v) || mt_add_u64(v, (uint64_t)(*s - '0'), &v)) return -1;
+    }
+    if (v > max) return -1;
+    *out = v;
+    return 0;
+}
+
+int mt_cli_parse_double(const char *s, double *out) {
+    /* [-]digits[.digits][e[+-]digits], or .digits: strtod alone would also
+     * take " 1", "+1", "0x1p3", "inf" and "nan". */
+    const char *p = s;
+    if (*p == '-') p++;
+    int digits = 0;
+    while (*p >= '0' && *p <= '9') p++, digits++;
+    if (*p == '.') {
+        p++;
+        while (*p >= '0' && *p <= '9') p++, digits++;
+    }
+    if (!digits) return -1;
+    if (*p == 'e' || *p == 'E') {
+        p++;
+        if (*p == '+' || *p == '-') p++;
+        if (*p < '0' || *p > '9') return -1;
+        while (*p >= '0' && *p <= '9') p++;
+    }
+    if (*p) return -1;
     errno = 0;
-    unsigned long long v = strtoull(value, &end, 10);
-    if (errno || end == value || *end || value[0] == '-')
+    double v = strtod(s, NULL);
+    if (errno == ERANGE || !isfinite(v)) return -1;
+    *out = v;
+    return 0;
+}
+
+uint64_t mt_cli_uint(const mt_cli *c, const char *opt, const char *value) {
+    uint64_t v;
+    if (mt_cli_parse_uint(value, UINT64_MAX, &v))
         mt_cli_usage_error(c, "option '%s' expects a non-negative integer, not '%s'", opt, value);
+    return v;
+}
+
+uint64_t mt_cli_uint_range(const mt_cli *c, const char *opt, const char *value, uint64_t min, uint64_t max) {
+    uint64_t v;
+    if (mt_cli_parse_uint(value, max, &v) || v < min)
+        mt_cli_usage_error(c, "%s must be an integer from %" PRIu64 " to %" PRIu64 ", not '%s'", opt, min, max, value);
+    return v;
+}
+
+double mt_cli_double(const mt_cli *c, const char *opt, const char *value, double min, double max) {
+    double v;
+    if (mt_cli_parse_double(value, &v) || v < min || v > max)
+        mt_cli_usage_error(c, "%s expects a number from %g to %g, not '%s'", opt, min, max, value);
     return v;
 }
 
 double mt_cli_size(const mt_cli *c, const char *opt, const char *value) {
     double x;
-    if (mt_parse_size(value, &x) || !(x > 0))
+    /* A number in decimal, then a unit: no sign, space, hex, inf or nan. */
+    const char *p = value;
+    while ((*p >= '0' && *p <= '9') || *p == '.') p++;
+    if (p == value || (p[0] == 'e' || p[0] == 'E' || p[0] == 'x' || p[0] == 'X') || mt_parse_size(value, &x) ||
+        !(x > 0) || !isfinite(x))
         mt_cli_usage_error(c, "%s must be a positive size such as 8GiB or 500000000, not '%s'", opt, value);
     return x;
 }

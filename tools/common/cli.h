@@ -60,11 +60,27 @@ void mt_cli_usage_error(const mt_cli *c, const char *fmt, ...) __attribute__((fo
  * "OPT must be a, b or c, not 'value'". */
 int mt_cli_choice(const mt_cli *c, const char *opt, const char *value, const char *const *choices);
 
-/* Parses a non-negative integer option value, or exits 2 naming the option. */
+/* The strict parsers behind every numeric option. An unsigned integer is
+ * decimal digits only (no sign, space, hex or unit) not above max; a
+ * number is [-]digits[.digits][e[+-]digits], finite (no inf, nan or hex).
+ * @return 0 and *out, or -1. */
+int mt_cli_parse_uint(const char *s, uint64_t max, uint64_t *out);
+int mt_cli_parse_double(const char *s, double *out);
+
+/* Parses a non-negative integer option value (mt_cli_parse_uint), or exits
+ * 2 naming the option. */
 uint64_t mt_cli_uint(const mt_cli *c, const char *opt, const char *value);
 
-/* Parses a positive size with an optional unit (mt_parse_size: "8GiB",
- * "500000000"), or exits 2 naming the option. */
+/* The same, from min to max, or exits 2 with "OPT must be an integer from
+ * MIN to MAX, not 'value'". */
+uint64_t mt_cli_uint_range(const mt_cli *c, const char *opt, const char *value, uint64_t min, uint64_t max);
+
+/* Parses a finite number from min to max (mt_cli_parse_double), or exits
+ * 2 with "OPT expects a number from MIN to MAX, not 'value'". */
+double mt_cli_double(const mt_cli *c, const char *opt, const char *value, double min, double max);
+
+/* Parses a positive size: a decimal number then an optional unit
+ * (mt_parse_size: "8GiB", "500000000"), or exits 2 naming the option. */
 double mt_cli_size(const mt_cli *c, const char *opt, const char *value);
 
 /* Prints "TOOL: FILE: <where>: <what>" from diag to stderr and returns

@@ -340,7 +340,7 @@ int mt_leaks_compute(const char *const *paths, size_t n, unsigned load_flags, co
     memset(L, 0, sizeof *L);
     *last = NULL;
     if (n < 3) return mt_diag_set(diag, MT_E_INVAL, "a leak needs at least 3 snapshots in time order, not %zu", n);
-    mt_leaks_opts o = { 0.05, 1 };
+    mt_leaks_opts o = { .alpha = 0.05, .min_growth = 1 };
     if (opts) {
         if (opts->alpha > 0) o.alpha = opts->alpha;
         if (opts->min_growth) o.min_growth = opts->min_growth;
@@ -359,6 +359,7 @@ int mt_leaks_compute(const char *const *paths, size_t n, unsigned load_flags, co
             return rc;
         }
         if (diag) diag->file = file;
+        if (opts && opts->loaded) opts->loaded(opts->ctx, paths[k], s);
         rc = take(L, gen, s, k, k + 1 == n ? &L->birth : NULL);
         if (k + 1 < n) mt_snapshot_free(s);
         else

@@ -113,6 +113,10 @@ typedef struct mt_leaks {
 typedef struct mt_leaks_opts {
     double alpha;                /* significance of the trend; 0: 0.05 */
     uint64_t min_growth;         /* bytes a group must gain to be judged; 0: 1 */
+    /* If set, called with each snapshot as soon as it is loaded (before
+     * the earlier ones are freed), e.g. to report what a salvage dropped. */
+    void (*loaded)(void *ctx, const char *path, const mt_snapshot *s);
+    void *ctx;
 } mt_leaks_opts;
 
 /* Runs the analysis over snapshot paths in time order (n >= 3), loading

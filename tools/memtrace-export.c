@@ -125,8 +125,7 @@ static int records(const char *in, int to, uint32_t mask, int salvage, const cha
                 fprintf(stderr, "%s: %s: use --salvage to read its intact blocks\n", tool.name, in);
         }
     }
-    for (size_t i = 0; salvage && i < mt_reader_damage_count(r); i++)
-        mt_cli_warn_one_damage(tool.name, in, mt_reader_damage(r, i));
+    if (salvage) mt_cli_warn_reader_damage(tool.name, in, r);
     mt_reader_free(r);
     return code;
 }

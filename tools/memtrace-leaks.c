@@ -61,6 +61,11 @@ static int cmp_growth(const void *a, const void *b, void *arg) {
     return (dx < dy) - (dx > dy);
 }
 
+static void warn_damage(void *ctx, const char *path, const mt_snapshot *s) {
+    (void)ctx;
+    mt_cli_warn_damage(tool.name, path, s);
+}
+
 int main(int argc, char **argv) {
     mt_cli c;
     mt_cli_init(&c, &tool, argc, argv);
@@ -68,7 +73,7 @@ int main(int argc, char **argv) {
     int id, json = 0, salvage = 0, gate = 0;
     double fail_at = 0;
     uint64_t top = 10;
-    mt_leaks_opts o = { 0, 0 };
+    mt_leaks_opts o = { 0 };
     while ((id = mt_cli_next(&c, &v)))
         switch (id) {
         case OPT_FORMAT:
@@ -84,6 +89,9 @@ int main(int argc, char **argv) {
         }
     if (c.nargs < 3)
         mt_cli_usage_error(&c, "a leak shows across at least 3 snapshots in time order; %d given", c.nargs);
+    /* What a salvage dropped, said of each file as it is loaded, as every
+     * tool says it (mt_cli_warn_damage). */
+    if (salvage) o.loaded = warn_damage;
     mt_leaks L;
     mt_snapshot *last;
     mt_diag diag;

@@ -236,6 +236,11 @@ void mt_cli_warn_damage(const char *tool, const char *file, const mt_snapshot *s
                     mt_snapshot_dropped_refs(s));
 }
 
+void mt_cli_warn_reader_damage(const char *tool, const char *file, const mt_reader *r) {
+    size_t n = mt_reader_damage_count(r);
+    for (size_t i = 0; i < n; i++) mt_cli_warn_one_damage(tool, file, mt_reader_damage(r, i));
+}
+
 /* ---- JSON writer ---- */
 
 void mt_jw_init(mt_jw *w, FILE *out) {

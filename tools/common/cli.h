@@ -97,6 +97,11 @@ void mt_cli_warn_one_damage(const char *tool, const char *file, const mt_damage 
 /* Reports what a salvage load left out, one warning per damaged stretch. */
 void mt_cli_warn_damage(const char *tool, const char *file, const mt_snapshot *s);
 
+/* Reports the damaged stretches a reader found, one warning each, as
+ * mt_cli_warn_one_damage does: for tools that read records, not a whole
+ * snapshot. */
+void mt_cli_warn_reader_damage(const char *tool, const char *file, const mt_reader *r);
+
 /* A minimal streaming JSON writer that places commas itself. */
 typedef struct mt_jw {
     FILE *out;

@@ -191,7 +191,9 @@ int main(int argc, char **argv) {
     }
     if (q.available_bytes < 0) q.available_bytes = mt_cli_mem_available();
 
+    /* Cleared, not zeroed: a zeroed diag says "block 0 at offset 0". */
     mt_diag diag = { .file = NULL };
+    mt_diag_clear(&diag);
     mt_snapshot *s = NULL;
     mt_df_table *t = NULL;
     mt_shapes *shapes = NULL;
@@ -217,7 +219,7 @@ int main(int argc, char **argv) {
                         code = mt_cli_fail(tool.name, shapes_arg, &diag);
                 }
             }
-        } else if (mt_shapes_parse(shapes_arg, &shapes, &diag)) {
+        } else if (where = "--shapes", mt_shapes_parse(shapes_arg, &shapes, &diag)) {
             fprintf(stderr, "%s: --shapes: character %u: %s\n%s:   %s\n%s:   %*s^\n", tool.name, diag.column,
                     diag.msg, tool.name, shapes_arg, tool.name, (int)diag.column - 1, "");
             code = MT_EXIT_USAGE;

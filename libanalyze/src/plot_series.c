@@ -202,8 +202,8 @@ int mt_plot_timeline(const mt_plot_kind *k, const char *const *paths, size_t n, 
             /* One point a snapshot: what its meta says and its heap. */
             double x = timed ? T.base : (double)f, v;
             T.suffix = NULL;
-            if (!mt_snapshot_meta_number(s, "rss", &v)) tl_add(&T, "rss", 3, x, v);
-            if (!mt_snapshot_meta_number(s, "tracemalloc_current", &v)) tl_add(&T, "traced", 6, x, v);
+            if (mt_snapshot_meta_number(s, "rss", &v)) tl_add(&T, "rss", 3, x, v);
+            if (mt_snapshot_meta_number(s, "tracemalloc_current", &v)) tl_add(&T, "traced", 6, x, v);
             const mt_graph *g = mt_snapshot_graph(s);
             if (g->n_objects) {
                 mt_type_stat *ts = malloc((size_t)g->n_types * sizeof *ts);

@@ -3,8 +3,8 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include "common/cli.h"
+#include "memtrace/fileio.h"
 
 enum { OPT_FROM = 1, OPT_TO, OPT_SALVAGE };
 
@@ -25,13 +25,6 @@ enum { FMT_NONE, FMT_JSON, FMT_SNAP };
 
 static int parse_fmt(const mt_cli *c, const char *opt, const char *v) {
     return FMT_JSON + mt_cli_choice(c, opt, v, (const char *const[]){ "json", "snap", NULL });
-}
-
-/* Removes a half-written output: only a regular file, never a device
- * such as /dev/full or /dev/null, which root could otherwise delete. */
-static void remove_output(const char *path) {
-    struct stat st;
-    if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) remove(path);
 }
 
 static int guess_fmt(const char *path) {
@@ -74,8 +67,9 @@ int main(int argc, char **argv) {
         } else {
             if (mt_heapjson_import(f, out, &diag)) {
                 /* Writer errors concern OUT; everything else, IN. */
+                /* The writer wrote through a temporary file and removed
+                 * it: OUT is as it was, never removed here. */
                 code = mt_cli_fail(tool.name, diag.line || diag.code != MT_E_IO ? in : out, &diag);
-                remove_output(out);
             }
             if (f != stdin) fclose(f);
         }
@@ -94,16 +88,17 @@ int main(int argc, char **argv) {
             if (to == FMT_SNAP) {
                 if (mt_snapshot_save(s, out, &diag)) code = mt_cli_fail(tool.name, out, &diag);
             } else {
-                FILE *f = strcmp(out, "-") ? fopen(out, "wb") : stdout;
-                if (!f) {
-                    mt_diag_set(&diag, MT_E_IO, "cannot create: %m");
+                /* Through mt_output: an existing OUT is replaced only by
+                 * a complete document; a device is written in place. */
+                mt_output o;
+                FILE *f;
+                if (mt_output_fopen(&o, out, &f, &diag)) {
                     code = mt_cli_fail(tool.name, out, &diag);
                 } else {
-                    if (mt_heapjson_export(s, f, &diag)) code = mt_cli_fail(tool.name, out, &diag);
-                    if ((f != stdout && fclose(f)) || (f == stdout && fflush(f))) {
-                        mt_diag_set(&diag, MT_E_IO, "cannot write: %m");
-                        code = mt_cli_fail(tool.name, out, &diag);
-                    }
+                    int ok = !mt_heapjson_export(s, f, &diag);
+                    if (!ok) code = mt_cli_fail(tool.name, out, &diag);
+                    mt_diag_clear(&diag);
+                    if (mt_output_fclose(&o, f, ok, &diag) && ok) code = mt_cli_fail(tool.name, out, &diag);
                 }
             }
             mt_snapshot_free(s);

@@ -48,21 +48,6 @@ static uint32_t parse_kinds(const mt_cli *c, const char *v) {
     return mask;
 }
 
-static FILE *open_out(const char *path) {
-    FILE *f = fopen(path, "w");
-    if (!f) fprintf(stderr, "%s: %s: cannot write: %s\n", tool.name, path, strerror(errno));
-    return f;
-}
-
-static int close_out(FILE *f, const char *path) {
-    if (f == stdout) return mt_cli_finish(tool.name);
-    if (fclose(f)) {
-        fprintf(stderr, "%s: %s: cannot write: %s\n", tool.name, path, strerror(errno));
-        return MT_EXIT_INPUT;
-    }
-    return MT_EXIT_OK;
-}
-
 /* CSV of several kinds: DIR/KIND.csv for each kind present. */
 static int csv_dir(mt_reader *r, const char *in, uint32_t mask, int salvage, const char *dir) {
     if (mkdir(dir, 0777) && errno != EEXIST) {
@@ -80,14 +65,15 @@ static int csv_dir(mt_reader *r, const char *in, uint32_t mask, int salvage, con
         char *path = malloc(n);
         if (!path) return MT_EXIT_INPUT;
         snprintf(path, n, "%s/%s.csv", dir, mt_kind_name(k));
-        FILE *f = open_out(path);
+        mt_output o;
+        FILE *f = mt_cli_out_open(tool.name, path, &o);
         int code = MT_EXIT_INPUT;
         if (f) {
             mt_diag d;
             mt_diag_clear(&d);
             int rc = mt_export_csv(r, k, salvage, f, &d);
-            code = close_out(f, path);
-            if (rc) code = mt_cli_fail(tool.name, in, &d);
+            code = mt_cli_out_close(tool.name, path, &o, f, !rc);
+            if (rc) code = mt_cli_fail(tool.name, rc == MT_E_IO ? path : in, &d);
         }
         free(path);
         if (code) return code;
@@ -110,7 +96,8 @@ static int records(const char *in, int to, uint32_t mask, int salvage, const cha
     if (several) {
         code = csv_dir(r, in, mask, salvage, out_path);
     } else {
-        FILE *f = out_path ? open_out(out_path) : stdout;
+        mt_output o;
+        FILE *f = mt_cli_out_open(tool.name, out_path, &o);
         if (!f) {
             mt_reader_free(r);
             return MT_EXIT_INPUT;
@@ -118,9 +105,9 @@ static int records(const char *in, int to, uint32_t mask, int salvage, const cha
         int k = 1;
         while (to == TO_CSV && !(mask & MT_EXPORT_KIND(k))) k++;
         int rc = to == TO_CSV ? mt_export_csv(r, k, salvage, f, &d) : mt_export_json(r, mask, salvage, f, &d);
-        code = close_out(f, out_path);
+        code = mt_cli_out_close(tool.name, out_path, &o, f, !rc);
         if (rc) {
-            code = mt_cli_fail(tool.name, in, &d);
+            code = mt_cli_fail(tool.name, rc == MT_E_IO ? out_path ? out_path : "standard output" : in, &d);
             if (rc == MT_E_DAMAGED || rc == MT_E_CHECKSUM || rc == MT_E_CORRUPT)
                 fprintf(stderr, "%s: %s: use --salvage to read its intact blocks\n", tool.name, in);
         }
@@ -158,7 +145,8 @@ int main(int argc, char **argv) {
     mt_snapshot *s;
     int code = mt_cli_load(tool.name, in, 0, salvage, &s);
     if (code) return code;
-    FILE *f = out_path ? open_out(out_path) : stdout;
+    mt_output o;
+    FILE *f = mt_cli_out_open(tool.name, out_path, &o);
     if (!f) {
         mt_snapshot_free(s);
         return MT_EXIT_INPUT;
@@ -166,8 +154,8 @@ int main(int argc, char **argv) {
     mt_diag d;
     mt_diag_clear(&d);
     int rc = to == TO_PROMETHEUS ? mt_export_openmetrics(s, (uint32_t)top, f, &d) : mt_export_folded(s, by_count, f, &d);
-    code = close_out(f, out_path);
-    if (rc) code = mt_cli_fail(tool.name, in, &d);
+    code = mt_cli_out_close(tool.name, out_path, &o, f, !rc);
+    if (rc) code = mt_cli_fail(tool.name, rc == MT_E_IO ? out_path ? out_path : "standard output" : in, &d);
     mt_snapshot_free(s);
     return code;
 }

@@ -103,11 +103,9 @@ static void xml_escaped(FILE *f, const char *s) {
 }
 
 static int write_junit(const char *path, const mt_gate_result *r, const mt_gate_input *in) {
-    FILE *f = fopen(path, "w");
-    if (!f) {
-        fprintf(stderr, "%s: %s: cannot write: %s\n", tool.name, path, strerror(errno));
-        return MT_EXIT_INPUT;
-    }
+    mt_output o;
+    FILE *f = mt_cli_out_open(tool.name, path, &o);
+    if (!f) return MT_EXIT_INPUT;
     fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     fprintf(f, "<testsuites name=\"memtrace-gate\" tests=\"%zu\" failures=\"%zu\" errors=\"0\" time=\"0\">\n",
             r->n_checks, r->failed);
@@ -129,7 +127,9 @@ static int write_junit(const char *path, const mt_gate_result *r, const mt_gate_
     fputs("    </properties>\n", f);
     for (size_t i = 0; i < r->n_checks; i++) {
         const mt_gate_check *c = &r->checks[i];
-        fprintf(f, "    <testcase name=\"%s\" classname=\"memtrace-gate\" time=\"0\"", c->budget);
+        fputs("    <testcase name=\"", f);
+        xml_escaped(f, c->budget);
+        fputs("\" classname=\"memtrace-gate\" time=\"0\"", f);
         if (c->passed) {
             fputs(">\n      <system-out>", f);
             xml_escaped(f, c->summary);
@@ -143,11 +143,7 @@ static int write_junit(const char *path, const mt_gate_result *r, const mt_gate_
         fputs("</failure>\n    </testcase>\n", f);
     }
     fputs("  </testsuite>\n</testsuites>\n", f);
-    if (fclose(f)) {
-        fprintf(stderr, "%s: %s: cannot write: %s\n", tool.name, path, strerror(errno));
-        return MT_EXIT_INPUT;
-    }
-    return MT_EXIT_OK;
+    return mt_cli_out_close(tool.name, path, &o, f, 1);
 }
 
 int main(int argc, char **argv) {

@@ -351,6 +351,28 @@ int mt_cli_finish(const char *tool) {
     return MT_EXIT_OK;
 }
 
+FILE *mt_cli_out_open(const char *tool, const char *path, mt_output *o) {
+    memset(o, 0, sizeof *o);
+    o->fd = -1;
+    if (!path) return stdout;
+    mt_diag d;
+    mt_diag_clear(&d);
+    FILE *f;
+    if (mt_output_fopen(o, path, &f, &d)) {
+        mt_cli_fail(tool, path, &d);
+        return NULL;
+    }
+    return f;
+}
+
+int mt_cli_out_close(const char *tool, const char *path, mt_output *o, FILE *f, int ok) {
+    if (f == stdout) return mt_cli_finish(tool);
+    mt_diag d;
+    mt_diag_clear(&d);
+    if (mt_output_fclose(o, f, ok, &d) && ok) return mt_cli_fail(tool, path, &d);
+    return ok ? MT_EXIT_OK : MT_EXIT_INPUT;
+}
+
 int mt_cli_choice(const mt_cli *c, const char *opt, const char *value, const char *const *choices) {
     size_t n = 0;
     while (choices[n]) n++;

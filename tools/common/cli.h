@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include "memtrace/analyze.h"
+#include "memtrace/fileio.h"
 
 /* Exit codes, the same for every tool (man pages, EXIT STATUS). */
 enum {
@@ -132,6 +133,19 @@ int mt_cli_load(const char *tool, const char *path, unsigned flags, int salvage,
 /* Flushes standard output. @return MT_EXIT_OK, or MT_EXIT_INPUT with a
  * message when the output could not be written (a full disk). */
 int mt_cli_finish(const char *tool);
+
+/* Opens path (NULL: standard output) for writing through mt_output: a
+ * temporary file beside it, renamed over it by mt_cli_out_close(); a
+ * device or FIFO is written in place, never truncated or replaced. Every
+ * file a tool writes goes through these two.
+ * @return the stream, or NULL after a message. */
+FILE *mt_cli_out_open(const char *tool, const char *path, mt_output *o);
+
+/* Closes what mt_cli_out_open() opened: commits when ok (after a flush and
+ * an error check), else removes the temporary file so that the target is
+ * as it was. @return MT_EXIT_OK, or MT_EXIT_INPUT (after a message when the
+ * write failed). */
+int mt_cli_out_close(const char *tool, const char *path, mt_output *o, FILE *f, int ok);
 
 /* MemAvailable from /proc/meminfo, in bytes; 0 when unknown. */
 double mt_cli_mem_available(void);

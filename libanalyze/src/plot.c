@@ -2,6 +2,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <string.h>
+#include "memtrace/text.h"
 #include "plot_impl.h"
 
 /* New kinds (GPU, allocation traces) go here; the tool's help, its man
@@ -100,24 +101,12 @@ void mt_pw_begin(mt_pw *w, const mt_plot_kind *k, const mt_plot_opts *o, const c
     fprintf(gp, "set border 3\nset tics nomirror\nset key noautotitle\n");
 }
 
-/* Length of the valid UTF-8 sequence at s (n bytes left), 0 if invalid. */
-static size_t utf8_len(const unsigned char *s, size_t n) {
-    unsigned c = s[0];
-    size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-    if (!len || len > n || (len == 2 && c < 0xc2)) return 0;
-    for (size_t i = 1; i < len; i++)
-        if ((s[i] & 0xc0) != 0x80) return 0;
-    if (len == 3 && ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] >= 0xa0))) return 0;
-    if (len == 4 && ((c == 0xf0 && s[1] < 0x90) || c > 0xf4 || (c == 0xf4 && s[1] >= 0x90))) return 0;
-    return len;
-}
-
 /* Copies s[0..n) cleaned: control characters as spaces, invalid UTF-8 as
  * '?', the quote character q as repl (twice when double is set). */
 static void put_clean(FILE *f, const char *s, size_t n, char q, const char *repl) {
     const unsigned char *u = (const unsigned char *)s;
     for (size_t i = 0; i < n;) {
-        size_t len = utf8_len(u + i, n - i);
+        size_t len = mt_utf8_len(u + i, n - i);
         if (!len) {
             fputc('?', f);
             i++;

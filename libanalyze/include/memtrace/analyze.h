@@ -19,5 +19,6 @@
 #include "memtrace/gate.h"
 #include "memtrace/plot.h"
 #include "memtrace/predict.h"
+#include "memtrace/text.h"
 
 #endif

@@ -1,0 +1,56 @@
+/* Strings from files, made safe for the syntax they are written in.
+ *
+ * A type, frame, column or label name comes from a snapshot that may be
+ * damaged or hostile: it may hold quotes, backslashes, newlines, NUL,
+ * terminal escapes and bytes that are not UTF-8. Every place that writes
+ * such a string into an output goes through one of these, one per output
+ * syntax, so that the output stays valid for its parser whatever the
+ * name. tests/unit/test_text.c checks each against hostile names, and the
+ * CLI and Python tests check the tools' outputs with real parsers. */
+#ifndef MEMTRACE_TEXT_H
+#define MEMTRACE_TEXT_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Length of the valid UTF-8 sequence at s (n bytes left): 1 to 4, or 0
+ * when the bytes there are not UTF-8 (a stray continuation byte, an
+ * overlong form, a surrogate, past U+10FFFF, cut short). The one UTF-8
+ * checker of libanalyze and the tools. */
+size_t mt_utf8_len(const void *s, size_t n);
+
+typedef enum mt_text_syntax {
+    /* An OpenMetrics label value, between its double quotes: '\\', '"'
+     * and newline escaped as the OpenMetrics spec says (\\ \" \n); other
+     * control characters and each byte that is not UTF-8 as U+FFFD. */
+    MT_TEXT_OPENMETRICS,
+    /* A frame of a folded stack (flame graph tools): ';' (the frame
+     * separator) as ':', control characters (newline ends the line) as a
+     * space, each byte that is not UTF-8 as U+FFFD. */
+    MT_TEXT_FOLDED,
+    /* A Graphviz DOT double-quoted string: '"' and '\\' escaped, newline
+     * as \n, other control characters (NUL, which Graphviz refuses) as a
+     * space, each byte that is not UTF-8 as U+FFFD. */
+    MT_TEXT_DOT,
+    /* Text for a terminal: newline, tab and carriage return as \n, \t,
+     * \r; other C0 and C1 control characters (ESC, CSI) and DEL as \xNN
+     * (one escape per byte); each byte that is not UTF-8 as \xNN. */
+    MT_TEXT_TERMINAL,
+} mt_text_syntax;
+
+/* Writes s[0..n) escaped for syntax to f. */
+void mt_text_put(FILE *f, mt_text_syntax syntax, const char *s, size_t n);
+
+/* Writes s[0..n) escaped for syntax into dst (cap bytes), NUL-terminated
+ * and cut at a character boundary, never inside an escape, when it does
+ * not fit. @return the length the whole escape needs, as snprintf does. */
+size_t mt_text_escape(char *dst, size_t cap, mt_text_syntax syntax, const char *s, size_t n);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

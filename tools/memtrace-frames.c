@@ -159,16 +159,16 @@ static const char *distinct_text(const mt_df_column *r, char *buf, size_t n) {
 static const char *index_text(const mt_df_frame *f, char *buf, size_t n) {
     char h[16];
     if (f->index_nlevels > 1)
-        snprintf(buf, n, "%s(%u) %s", f->index_kind.ptr, f->index_nlevels, mt_human_bytes(f->index_bytes, h));
+        snprintf(buf, n, "%s(%u) %s", mt_cli_str(f->index_kind), f->index_nlevels, mt_human_bytes(f->index_bytes, h));
     else
-        snprintf(buf, n, "%s %s", f->index_kind.len ? f->index_kind.ptr : "?", mt_human_bytes(f->index_bytes, h));
+        snprintf(buf, n, "%s %s", f->index_kind.len ? mt_cli_str(f->index_kind) : "?", mt_human_bytes(f->index_bytes, h));
     return buf;
 }
 
 static void print_text(const view *v, const char *file, size_t top) {
     const mt_df_table *t = v->t;
     char h1[16], h2[16], h3[16], h4[16], buf[512];
-    printf("%s: %zu frame%s, %zu columns, %s deep (%s shallow)", file, v->n_frames, v->n_frames == 1 ? "" : "s",
+    printf("%s: %zu frame%s, %zu columns, %s deep (%s shallow)", mt_cli_cstr(file), v->n_frames, v->n_frames == 1 ? "" : "s",
            v->n_cols, mt_human_bytes(v->deep, h1), mt_human_bytes(v->shallow, h2));
     if (t->n_steps) printf(", pipeline of %zu steps", t->n_steps);
     printf("\n");
@@ -178,7 +178,7 @@ static void print_text(const view *v, const char *file, size_t top) {
     printf("  %-16s %-10s %10s %5s  %-18s %11s %11s\n", "frame", "step", "rows", "cols", "index", "shallow", "deep");
     for (size_t i = 0; i < v->n_frames; i++) {
         const mt_df_frame *f = &t->frames[v->frames[i]].rec;
-        printf("  %-16s %-10s %10" PRIu64 " %5u  %-18s %11s %11s\n", f->name.ptr, f->step.len ? f->step.ptr : "-",
+        printf("  %-16s %-10s %10" PRIu64 " %5u  %-18s %11s %11s\n", mt_cli_str(f->name), f->step.len ? mt_cli_str(f->step) : "-",
                f->rows, f->columns, index_text(f, buf, sizeof buf), mt_human_bytes(f->shallow_bytes, h1),
                mt_human_bytes(f->deep_bytes, h2));
     }
@@ -191,8 +191,8 @@ static void print_text(const view *v, const char *file, size_t top) {
         const mt_df_col_info *c = &t->columns[v->cols[i]];
         char dist[32];
         column_notes(c, buf, sizeof buf);
-        printf("  %-12s %-16s %-16s %11s %5.1f%% %8" PRIu64 " %9s  %s\n", t->frames[c->frame].rec.name.ptr,
-               c->rec.name.ptr, c->rec.dtype.ptr, mt_human_bytes(c->rec.deep_bytes, h1), 100 * share(t, c),
+        printf("  %-12s %-16s %-16s %11s %5.1f%% %8" PRIu64 " %9s  %s\n", mt_cli_str(t->frames[c->frame].rec.name),
+               mt_cli_str(c->rec.name), mt_cli_str(c->rec.dtype), mt_human_bytes(c->rec.deep_bytes, h1), 100 * share(t, c),
                c->rec.null_count, distinct_text(&c->rec, dist, sizeof dist), buf);
     }
 
@@ -206,7 +206,7 @@ static void print_text(const view *v, const char *file, size_t top) {
             if (!head++) printf("\nMultiIndex overhead\n");
             uint64_t lv = cols ? f->columns_levels_bytes : f->index_levels_bytes;
             uint64_t cd = cols ? f->columns_codes_bytes : f->index_codes_bytes;
-            printf("  %s: %s, %u levels: levels %s, codes %s", f->name.ptr, cols ? "column labels" : "row index", nl,
+            printf("  %s: %s, %u levels: levels %s, codes %s", mt_cli_str(f->name), cols ? "column labels" : "row index", nl,
                    mt_human_bytes(lv, h1), mt_human_bytes(cd, h2));
             if (!cols) printf(" (index %s, %.1f%% of the frame)", mt_human_bytes(f->index_bytes, h3),
                               f->deep_bytes ? 100.0 * (double)f->index_bytes / (double)f->deep_bytes : 0);
@@ -220,7 +220,7 @@ static void print_text(const view *v, const char *file, size_t top) {
         if (!head++) printf("\nCategoricals: categories and codes\n");
         uint64_t codes = c->rec.deep_bytes - c->rec.categories_bytes;
         printf("  %s.%s: %" PRIu64 " categories %s, codes %s (%u byte%s each); %.1f%% in categories\n",
-               t->frames[c->frame].rec.name.ptr, c->rec.name.ptr, c->rec.categories,
+               mt_cli_str(t->frames[c->frame].rec.name), mt_cli_str(c->rec.name), c->rec.categories,
                mt_human_bytes(c->rec.categories_bytes, h1), mt_human_bytes(codes, h2), c->rec.code_bytes,
                c->rec.code_bytes == 1 ? "" : "s",
                c->rec.deep_bytes ? 100.0 * (double)c->rec.categories_bytes / (double)c->rec.deep_bytes : 0);
@@ -231,8 +231,8 @@ static void print_text(const view *v, const char *file, size_t top) {
         if (!c->rec.dense_bytes) continue;
         if (!head++) printf("\nSparse columns: stored bytes over the dense equivalent\n");
         double eff = (double)c->rec.shallow_bytes / (double)c->rec.dense_bytes;
-        printf("  %s.%s: %s stored, %s dense: efficiency %.3f at density %.3g%s\n", t->frames[c->frame].rec.name.ptr,
-               c->rec.name.ptr, mt_human_bytes(c->rec.shallow_bytes, h1), mt_human_bytes(c->rec.dense_bytes, h2), eff,
+        printf("  %s.%s: %s stored, %s dense: efficiency %.3f at density %.3g%s\n", mt_cli_str(t->frames[c->frame].rec.name),
+               mt_cli_str(c->rec.name), mt_human_bytes(c->rec.shallow_bytes, h1), mt_human_bytes(c->rec.dense_bytes, h2), eff,
                c->rec.density, eff >= 1 ? " (dense would be smaller)" : "");
     }
 
@@ -244,7 +244,7 @@ static void print_text(const view *v, const char *file, size_t top) {
         char d[24] = "-";
         if (i && !isnan(s->rss) && !isnan(t->steps[i - 1].rss))
             mt_signed_bytes((int64_t)(s->rss - t->steps[i - 1].rss), d);
-        printf("  %-16s %8.2fs %11s %11s %11s %11s %12s\n", s->name, (double)s->time_ns / 1e9,
+        printf("  %-16s %8.2fs %11s %11s %11s %11s %12s\n", mt_cli_cstr(s->name), (double)s->time_ns / 1e9,
                isnan(s->rss) ? "-" : mt_human_bytes((uint64_t)s->rss, h1),
                isnan(s->traced) ? "-" : mt_human_bytes((uint64_t)s->traced, h2),
                isnan(s->traced_peak) ? "-" : mt_human_bytes((uint64_t)s->traced_peak, h3),
@@ -270,7 +270,7 @@ static void print_text(const view *v, const char *file, size_t top) {
     if (gain[0] > 0) {
         printf("\nSteps that grew most:");
         for (int k = 0; k < 3 && gain[k] > 0; k++)
-            printf("%s %s (%s)", k ? "," : "", t->steps[best[k]].name, mt_signed_bytes((int64_t)gain[k], h1));
+            printf("%s %s (%s)", k ? "," : "", mt_cli_cstr(t->steps[best[k]].name), mt_signed_bytes((int64_t)gain[k], h1));
         printf("\n");
     }
 }

@@ -212,13 +212,9 @@ static uint32_t path_targets(const char *what, const mt_dominators *d, uint32_t 
     return n;
 }
 
-/* s inside a Graphviz double-quoted string. */
-static void dot_str(mt_str s) {
-    for (size_t i = 0; i < s.len; i++) {
-        if (s.ptr[i] == '"' || s.ptr[i] == '\\') putchar('\\');
-        putchar(s.ptr[i]);
-    }
-}
+/* s inside a Graphviz double-quoted string (text.h: NUL, which Graphviz
+ * refuses, and invalid UTF-8 replaced). */
+static void dot_str(mt_str s) { mt_text_put(stdout, MT_TEXT_DOT, s.ptr, s.len); }
 
 static void print_dot(uint32_t start, uint64_t depth, const mt_dominators *d) {
     uint32_t n = G->n_objects;

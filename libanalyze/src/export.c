@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "memtrace/export.h"
+#include "memtrace/text.h"
 #include "memtrace/frames.h"
 #include "memtrace/heapjson.h"
 #include "memtrace/sites.h"
@@ -147,14 +148,8 @@ int mt_export_csv(mt_reader *r, int kind, int salvage, FILE *out, mt_diag *diag)
 /* ---- OpenMetrics ---- */
 
 /* A label value, escaped as the exposition format asks. */
-static void om_escaped(FILE *out, const char *s, size_t n) {
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '\\') fputs("\\\\", out);
-        else if (s[i] == '"') fputs("\\\"", out);
-        else if (s[i] == '\n') fputs("\\n", out);
-        else fputc(s[i], out);
-    }
-}
+/* A label value, escaped as OpenMetrics says (text.h). */
+static void om_escaped(FILE *out, const char *s, size_t n) { mt_text_put(out, MT_TEXT_OPENMETRICS, s, n); }
 
 typedef struct om {
     FILE *out;
@@ -333,15 +328,23 @@ static int on_live(void *arg, uint32_t stack, uint64_t count, uint64_t bytes) {
     return 0;
 }
 
-/* Appends s to the line, ';' and line breaks replaced unless raw. */
+/* Appends s to the line: as it is when raw (the separators), else as a
+ * folded frame (text.h: ';', control characters and invalid UTF-8
+ * replaced), so that one frame stays one frame and one line one line. */
 static int line_put(char **buf, size_t *len, size_t *cap, const char *s, size_t n, int raw) {
     size_t at;
-    if (mt__pool_add(buf, len, cap, s, n, &at)) return -1;
-    for (size_t i = at; !raw && i < at + n; i++)
-        if ((*buf)[i] == ';') (*buf)[i] = ':';
-        else if ((*buf)[i] == '\n' || (*buf)[i] == '\r') (*buf)[i] = ' ';
-    (*len)--; /* drop the pool's NUL: the line goes on */
-    return 0;
+    if (raw) {
+        if (mt__pool_add(buf, len, cap, s, n, &at)) return -1;
+        (*len)--; /* drop the pool's NUL: the line goes on */
+        return 0;
+    }
+    size_t need = mt_text_escape(NULL, 0, MT_TEXT_FOLDED, s, n);
+    char *tmp = malloc(need + 1);
+    if (!tmp) return -1;
+    mt_text_escape(tmp, need + 1, MT_TEXT_FOLDED, s, n);
+    int rc = line_put(buf, len, cap, tmp, need, 1);
+    free(tmp);
+    return rc;
 }
 
 static int line_add(char **buf, size_t *len, size_t *cap, const char *s, size_t n) {

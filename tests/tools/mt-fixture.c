@@ -1,14 +1,78 @@
 /* Writes testdata/all-kinds.snap: one or two records of every kind with
  * fixed values, which tests/python/test_format.py checks field by field
- * through the independent reader. Usage: mt-fixture OUT.snap */
+ * through the independent reader. Usage: mt-fixture OUT.snap
+ *
+ * mt-fixture --hostile OUT.snap writes testdata/hostile/names.snap: a small
+ * heap, stacks, DataFrame, samples and a GPU device whose every name is
+ * hostile (quote, backslash, newline, terminal escape, ';', NUL, invalid
+ * UTF-8), for the tests that check each output with its own parser. */
 #include <stdio.h>
+#include <string.h>
 #include "memtrace/format.h"
 
 #define S(x) mt_str_c(x)
 
+/* Every name: the bytes a parser or a terminal chokes on, NUL included. */
+static const char hostile_bytes[] = "q\"b\\s\nnl\r\x1b[31mred\x1b]0;title\x07;semi\0nul\xff\xc3(\xed\xa0\x80\xc2\x9b"
+                                    "`touch PWNED`'.system('touch PWNED').'@x";
+#define H ((mt_str){ hostile_bytes, sizeof hostile_bytes - 1 })
+
+static int hostile(const char *path) {
+    mt_writer *w;
+    mt_diag d;
+    mt_diag_clear(&d);
+    if (mt_writer_open(path, NULL, &w, &d)) {
+        fprintf(stderr, "mt-fixture: %s: %s\n", path, d.msg);
+        return 3;
+    }
+    mt_meta host = { S("host"), { MT_VAL_STR, { .s = H } } };
+    mt_meta label = { S("label"), { MT_VAL_STR, { .s = H } } };
+    mt_meta rss = { S("rss"), { MT_VAL_UINT, { .u = 1u << 20 } } };
+    mt_writer_add(w, MT_KIND_META, &host);
+    mt_writer_add(w, MT_KIND_META, &label);
+    mt_writer_add(w, MT_KIND_META, &rss);
+    mt_type t1 = { 1, H }, t2 = { 2, S("dict") };
+    mt_writer_add(w, MT_KIND_TYPE, &t1);
+    mt_writer_add(w, MT_KIND_TYPE, &t2);
+    mt_object o1 = { 0x1000, 2, 232, MT_OBJ_GC_TRACKED, 1, 1 };
+    mt_object o2 = { 0x2000, 1, 88, 0, 1, 1 };
+    mt_writer_add(w, MT_KIND_OBJECT, &o1);
+    mt_writer_add(w, MT_KIND_OBJECT, &o2);
+    mt_ref r1 = { 0, 1, 0, H };
+    mt_writer_add(w, MT_KIND_REF, &r1);
+    mt_root root = { 0, S("module"), H };
+    mt_writer_add(w, MT_KIND_ROOT, &root);
+    mt_frame fr = { 1, H, H, 42 }, fr2 = { 2, S("main"), S("app.py"), 1 };
+    mt_writer_add(w, MT_KIND_FRAME, &fr);
+    mt_writer_add(w, MT_KIND_FRAME, &fr2);
+    mt_stack st2 = { 2, 2, 0 }, st1 = { 1, 1, 2 };
+    mt_writer_add(w, MT_KIND_STACK, &st2);
+    mt_writer_add(w, MT_KIND_STACK, &st1);
+    mt_alloc al = { 1000, MT_ALLOC_ALLOC, 0x1000, 64, 1, 7, 1, 0 };
+    mt_writer_add(w, MT_KIND_ALLOC, &al);
+    mt_sample sm = { 5, H, 1048576, H }, sm2 = { 9, H, 2097152, S("next") };
+    mt_writer_add(w, MT_KIND_SAMPLE, &sm);
+    mt_writer_add(w, MT_KIND_SAMPLE, &sm2);
+    mt_df_frame df = { .id = 1, .name = H, .rows = 1000, .columns = 1, .index_kind = H, .index_bytes = 132,
+                       .shallow_bytes = 8132, .deep_bytes = 8132, .step = H, .index_shallow_bytes = 132,
+                       .columns_kind = H, .time_ns = 6 };
+    mt_writer_add(w, MT_KIND_DF_FRAME, &df);
+    mt_df_column col = { .frame = 1, .position = 0, .name = H, .dtype = H, .shallow_bytes = 8000,
+                         .deep_bytes = 8000, .distinct_count = 1000, .value_type = H };
+    mt_writer_add(w, MT_KIND_DF_COLUMN, &col);
+    mt_gpu_device gd = { 0, H, 85899345920ull, 1ull << 30, 1ull << 29 };
+    mt_writer_add(w, MT_KIND_GPU_DEVICE, &gd);
+    if (mt_writer_close(w, &d)) {
+        fprintf(stderr, "mt-fixture: %s: %s\n", path, d.msg);
+        return 3;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv) {
+    if (argc == 3 && !strcmp(argv[1], "--hostile")) return hostile(argv[2]);
     if (argc != 2) {
-        fprintf(stderr, "usage: mt-fixture OUT.snap\n");
+        fprintf(stderr, "usage: mt-fixture [--hostile] OUT.snap\n");
         return 2;
     }
     mt_writer *w;

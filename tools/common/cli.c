@@ -7,6 +7,7 @@
 #include <string.h>
 #include "cli.h"
 #include "memtrace/checked.h"
+#include "memtrace/text.h"
 
 static const mt_opt common_opts[] = {
     { -1, 'h', "help", NULL, "show this help and exit" },
@@ -240,6 +241,23 @@ void mt_cli_warn_reader_damage(const char *tool, const char *file, const mt_read
     size_t n = mt_reader_damage_count(r);
     for (size_t i = 0; i < n; i++) mt_cli_warn_one_damage(tool, file, mt_reader_damage(r, i));
 }
+
+const char *mt_cli_text(const char *s, size_t n) {
+    static char ring[8][1024];
+    static unsigned next;
+    char *buf = ring[next++ % 8];
+    if (mt_text_escape(buf, sizeof ring[0], MT_TEXT_TERMINAL, s ? s : "", s ? n : 0) >= sizeof ring[0]) {
+        /* Cut: say so, at a character boundary. */
+        size_t at = sizeof ring[0] - 4;
+        while (at > 0 && ((unsigned char)buf[at] & 0xc0) == 0x80) at--;
+        if (strlen(buf) > at) strcpy(buf + at, "...");
+        else strcat(buf, "...");
+    }
+    return buf;
+}
+
+const char *mt_cli_str(mt_str s) { return mt_cli_text(s.ptr, s.len); }
+const char *mt_cli_cstr(const char *s) { return mt_cli_text(s, s ? strlen(s) : 0); }
 
 /* ---- JSON writer ---- */
 

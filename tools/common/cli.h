@@ -103,6 +103,15 @@ void mt_cli_warn_damage(const char *tool, const char *file, const mt_snapshot *s
  * snapshot. */
 void mt_cli_warn_reader_damage(const char *tool, const char *file, const mt_reader *r);
 
+/* A string from a file (or the command line) made safe for a terminal
+ * (text.h, MT_TEXT_TERMINAL: newlines as \n, ESC as \x1b, invalid UTF-8
+ * as \xNN), for printf's %s in every text output. The result lives in
+ * one of 8 rotating buffers of 1 KiB (a longer one is cut and ends in
+ * "..."), so up to 8 may be used in one printf. */
+const char *mt_cli_text(const char *s, size_t n);
+const char *mt_cli_str(mt_str s);
+const char *mt_cli_cstr(const char *s);
+
 /* A minimal streaming JSON writer that places commas itself. */
 typedef struct mt_jw {
     FILE *out;

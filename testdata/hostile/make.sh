@@ -1,0 +1,8 @@
+#!/bin/sh
+# Writes testdata/hostile/names.snap, a snapshot whose every name is hostile
+# (tests/tools/mt-fixture.c --hostile says which bytes), for the tests that
+# check each tool's output with its own parser.
+#   sh testdata/hostile/make.sh BUILD_DIR
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+"$1/tests/mt-fixture" --hostile "$here/names.snap"

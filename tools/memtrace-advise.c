@@ -43,13 +43,30 @@ typedef struct input {
 } input;
 
 /* A Python string literal of s. */
+/* s as a Python string literal: quotes and backslashes escaped, control
+ * characters (C1 included) as \xNN, each byte that is not UTF-8 as
+ * \ufffd, so that the printed code is valid Python whatever the name. */
 static void py_str(const char *s) {
     putchar('"');
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\') printf("\\%c", *p);
-        else if (*p == '\n') printf("\\n");
-        else if (*p < 0x20 || *p == 0x7f) printf("\\x%02x", *p);
-        else putchar(*p);
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t n = strlen(s), i = 0; i < n;) {
+        size_t len = mt_utf8_len(p + i, n - i);
+        if (!len) {
+            fputs("\\ufffd", stdout);
+            i++;
+        } else if (len == 2 && p[i] == 0xc2 && p[i + 1] < 0xa0) {
+            printf("\\x%02x", p[i + 1]);
+            i += 2;
+        } else if (len > 1) {
+            fwrite(p + i, 1, len, stdout);
+            i += len;
+        } else {
+            if (p[i] == '"' || p[i] == '\\') printf("\\%c", p[i]);
+            else if (p[i] == '\n') printf("\\n");
+            else if (p[i] < 0x20 || p[i] == 0x7f) printf("\\x%02x", p[i]);
+            else putchar(p[i]);
+            i++;
+        }
     }
     putchar('"');
 }
@@ -103,7 +120,7 @@ static void print_python(const input *ins, size_t n) {
                     dates += !strncmp(l->items[i].to_dtype, "datetime64", 10);
                 }
             if (changes) {
-                printf("\n# %s: %zu column%s, %s saved\n", name, changes, changes == 1 ? "" : "s",
+                printf("\n# %s: %zu column%s, %s saved\n", mt_cli_cstr(name), changes, changes == 1 ? "" : "s",
                        mt_human_bytes(saving, h1));
                 py_frame(name);
                 printf(" = ");
@@ -116,7 +133,7 @@ static void print_python(const input *ins, size_t n) {
                     py_str(a->column);
                     printf(": ");
                     py_str(a->to_dtype);
-                    printf(",  # %s, %s%s\n", a->from_dtype, mt_human_bytes(a->saving_bytes, h1),
+                    printf(",  # %s, %s%s\n", mt_cli_cstr(a->from_dtype), mt_human_bytes(a->saving_bytes, h1),
                            a->lossless ? ", lossless" : "");
                 }
                 printf("})\n");
@@ -165,9 +182,9 @@ static void print_python(const input *ins, size_t n) {
             const mt_advice *a = &l->items[i];
             if (a->chunks && a->chunk_rows)
                 printf("# step %s: in %" PRIu64 " chunks: for chunk in pd.read_csv(PATH, chunksize=%" PRIu64 "): ...\n",
-                       a->step, a->chunks, a->chunk_rows);
+                       mt_cli_cstr(a->step), a->chunks, a->chunk_rows);
             else if (a->chunks)
-                printf("# step %s: in %" PRIu64 " chunks\n", a->step, a->chunks);
+                printf("# step %s: in %" PRIu64 " chunks\n", mt_cli_cstr(a->step), a->chunks);
         }
     }
 }
@@ -179,7 +196,7 @@ static void print_text(const input *ins, size_t n, size_t top) {
         const mt_advice_list *l = in->advice;
         uint64_t total = l->total_saving_bytes, data = l->data_bytes;
         if (k) printf("\n");
-        printf("%s: %zu piece%s of advice; the changes save %s of %s (%.1f%%), leaving %s\n", in->file, l->n,
+        printf("%s: %zu piece%s of advice; the changes save %s of %s (%.1f%%), leaving %s\n", mt_cli_cstr(in->file), l->n,
                l->n == 1 ? "" : "s", mt_human_bytes(total, h1), mt_human_bytes(data, h2),
                data ? 100.0 * (double)total / (double)data : 0.0, mt_human_bytes(data - (total < data ? total : data), h3));
         size_t shown = top && top < l->n ? top : l->n;
@@ -188,16 +205,18 @@ static void print_text(const input *ins, size_t n, size_t top) {
         for (size_t i = 0; i < shown; i++) {
             const mt_advice *a = &l->items[i];
             char subject[512];
-            if (a->column) snprintf(subject, sizeof subject, "%s.%s", a->frame, a->column);
-            else if (a->frame) snprintf(subject, sizeof subject, "%s", a->frame);
-            else if (a->step) snprintf(subject, sizeof subject, "step %s", a->step);
-            else snprintf(subject, sizeof subject, "%s", a->device ? a->device : "?");
+            if (a->column) snprintf(subject, sizeof subject, "%s.%s", mt_cli_cstr(a->frame), mt_cli_cstr(a->column));
+            else if (a->frame) snprintf(subject, sizeof subject, "%s", mt_cli_cstr(a->frame));
+            else if (a->step) snprintf(subject, sizeof subject, "step %s", mt_cli_cstr(a->step));
+            else snprintf(subject, sizeof subject, "%s", a->device ? mt_cli_cstr(a->device) : "?");
             printf("  %10s  %-8s %-28s %s", a->saving_bytes ? mt_human_bytes(a->saving_bytes, h1) : "-",
                    mt_severity_name(a->severity), a->rule, subject);
-            if (a->from_dtype && a->to_dtype) printf(": %s -> %s", a->from_dtype, a->to_dtype);
+            if (a->from_dtype && a->to_dtype) printf(": %s -> %s", mt_cli_cstr(a->from_dtype), mt_cli_cstr(a->to_dtype));
             else if (a->chunks) printf(": %" PRIu64 " chunks", a->chunks);
             if (a->lossless && a->saving_bytes) printf(" (lossless)");
-            printf("\n  %10s  %s\n", "", a->message);
+            printf("\n  %10s  ", "");
+            mt_text_put(stdout, MT_TEXT_TERMINAL, a->message, strlen(a->message));
+            putchar('\n');
         }
         if (shown < l->n) printf("  ... and %zu more (--top 0 shows all)\n", l->n - shown);
     }

@@ -38,19 +38,28 @@ static const char *percent(const mt_diff_row *r, char *buf) {
 static void describe(const char *label, const char *file, const mt_snapshot *s) {
     const mt_value *pid = mt_snapshot_meta_get(s, "pid"), *host = mt_snapshot_meta_get(s, "host"),
                    *lab = mt_snapshot_meta_get(s, "label");
-    printf("%s: %s", label, file);
+    printf("%s: %s", label, mt_cli_cstr(file));
     if (pid && pid->type == MT_VAL_UINT) printf(", pid %" PRIu64, pid->v.u);
-    if (host && host->type == MT_VAL_STR) printf(" on %.*s", (int)host->v.s.len, host->v.s.ptr);
-    if (lab && lab->type == MT_VAL_STR) printf(", \"%.*s\"", (int)lab->v.s.len, lab->v.s.ptr);
+    if (host && host->type == MT_VAL_STR) printf(" on %s", mt_cli_str(host->v.s));
+    if (lab && lab->type == MT_VAL_STR) printf(", \"%s\"", mt_cli_str(lab->v.s));
     putchar('\n');
 }
 
 /* Long site names keep their end (the line number), others their start. */
-static void print_group(const char *g, int width, int keep_end) {
+static void print_group(const char *name, int width, int keep_end) {
+    const char *g = mt_cli_cstr(name); /* escaped first: the cuts below are on what shows */
     int n = (int)strlen(g);
-    if (n <= width) printf("%-*s", width, g);
-    else if (keep_end) printf("...%s", g + n - (width - 3));
-    else printf("%.*s...", width - 3, g);
+    if (n <= width) {
+        printf("%-*s", width, g);
+    } else if (keep_end) {
+        int at = n - (width - 3);
+        while (at < n && ((unsigned char)g[at] & 0xc0) == 0x80) at++; /* a whole character */
+        printf("...%s", g + at);
+    } else {
+        int at = width - 3;
+        while (at > 0 && ((unsigned char)g[at] & 0xc0) == 0x80) at--;
+        printf("%.*s...", at, g);
+    }
 }
 
 static void text_row(const mt_diff_row *r, int width, int keep_end, int matched) {

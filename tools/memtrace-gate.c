@@ -37,18 +37,18 @@ static void push(const mt_cli *c, const char ***list, size_t *n, const char *v) 
 static void print_report(const mt_gate_result *r, const mt_gate_input *in, int quiet) {
     char h1[16], h2[16];
     if (!quiet)
-        printf("baseline %s, current %s; %s by %s: %s -> %s\n", in->baseline[in->n_baseline - 1],
-               in->current[in->n_current - 1], r->by == MT_BY_COLUMN || r->by == MT_BY_DEVICE ? "grouped" : "objects",
+        printf("baseline %s, current %s; %s by %s: %s -> %s\n", mt_cli_cstr(in->baseline[in->n_baseline - 1]),
+               mt_cli_cstr(in->current[in->n_current - 1]), r->by == MT_BY_COLUMN || r->by == MT_BY_DEVICE ? "grouped" : "objects",
                mt_group_by_name(r->by), mt_human_bytes(r->baseline_bytes, h1), mt_human_bytes(r->current_bytes, h2));
     for (size_t i = 0; i < r->n_checks; i++) {
         const mt_gate_check *c = &r->checks[i];
         if (quiet && c->passed) continue;
-        printf("%s  %-21s %s\n", c->passed ? "PASS" : "FAIL", c->budget, c->summary);
+        printf("%s  %-21s %s\n", c->passed ? "PASS" : "FAIL", mt_cli_cstr(c->budget), mt_cli_cstr(c->summary));
         if (!c->passed && c->details) {
             const char *p = c->details;
             while (*p) {
                 size_t n = strcspn(p, "\n");
-                printf("        %.*s\n", (int)n, p);
+                printf("        %s\n", mt_cli_text(p, n));
                 p += n + (p[n] == '\n');
             }
         }

@@ -118,7 +118,7 @@ static void print_paths_text(uint32_t *targets, uint32_t nt, const mt_dominators
         mt_path p;
         mt_diag diag;
         mt_diag_clear(&diag);
-        printf("%" PRIu64 " %.*s (retained %s):\n", G->id[v], (int)type_of(v).len, type_of(v).ptr,
+        printf("%" PRIu64 " %s (retained %s):\n", G->id[v], mt_cli_str(type_of(v)),
                mt_human_bytes(d->retained[v], h1));
         int rc = mt_path_to_root(G, v, &p, &diag);
         if (rc == MT_E_NOTFOUND) {
@@ -131,7 +131,9 @@ static void print_paths_text(uint32_t *targets, uint32_t nt, const mt_dominators
         }
         sbuf b = { 0 };
         mt_cli_render_path(&b, S, &p);
-        printf("  %s\n", b.p);
+        printf("  ");
+        mt_text_put(stdout, MT_TEXT_TERMINAL, b.p, b.len);
+        putchar('\n');
         free(b.p);
         mt_path_free(&p);
     }
@@ -450,16 +452,15 @@ int main(int argc, char **argv) {
                        "id");
                 for (uint32_t k = 0; k < nbest; k++) {
                     uint32_t o = best[k];
-                    printf("  %10s %10u %10s  %-32.*s %" PRIu64 "\n", mt_human_bytes(d.retained[o], h1),
-                           d.retained_count[o], mt_human_bytes(G->size[o], h2),
-                           (int)(type_of(o).len > 32 ? 32 : type_of(o).len), type_of(o).ptr, G->id[o]);
+                    printf("  %10s %10u %10s  %-32s %" PRIu64 "\n", mt_human_bytes(d.retained[o], h1),
+                           d.retained_count[o], mt_human_bytes(G->size[o], h2), mt_cli_strw(type_of(o), 32), G->id[o]);
                 }
             }
             if (nrows) {
                 printf("\nretained by type:\n  %-32s %10s %10s %10s\n", "type", "count", "shallow", "retained");
                 for (uint32_t k = 0; k < nrows; k++) {
                     mt_str t = G->type_names[rows[k].type];
-                    printf("  %-32.*s %10" PRIu64 " %10s %10s\n", (int)(t.len > 32 ? 32 : t.len), t.ptr, rows[k].count,
+                    printf("  %-32s %10" PRIu64 " %10s %10s\n", mt_cli_strw(t, 32), rows[k].count,
                            mt_human_bytes(rows[k].bytes, h1), mt_human_bytes(rows[k].retained, h2));
                 }
             }
@@ -467,7 +468,7 @@ int main(int argc, char **argv) {
                 printf("\nunreachable by type:\n  %-32s %10s %10s\n", "type", "count", "bytes");
                 for (uint32_t k = 0; k < nunr; k++) {
                     mt_str t = G->type_names[unr[k].type];
-                    printf("  %-32.*s %10" PRIu64 " %10s\n", (int)(t.len > 32 ? 32 : t.len), t.ptr, unr[k].count,
+                    printf("  %-32s %10" PRIu64 " %10s\n", mt_cli_strw(t, 32), unr[k].count,
                            mt_human_bytes(unr[k].bytes, h1));
                 }
             }
@@ -477,8 +478,8 @@ int main(int argc, char **argv) {
                 printf("  %10s %10s %6s  %-32s %s\n", "objects", "bytes", "types", "most common type", "example id");
                 for (uint32_t k = 0; k < ncy; k++) {
                     mt_str t = G->type_names[most[k]];
-                    printf("  %10u %10s %6u  %-32.*s %" PRIu64 "\n", cy.cyclic[k].objects,
-                           mt_human_bytes(cy.cyclic[k].bytes, h1), ntypes[k], (int)(t.len > 32 ? 32 : t.len), t.ptr,
+                    printf("  %10u %10s %6u  %-32s %" PRIu64 "\n", cy.cyclic[k].objects,
+                           mt_human_bytes(cy.cyclic[k].bytes, h1), ntypes[k], mt_cli_strw(t, 32),
                            G->id[cy.cyclic[k].first]);
                 }
             }

@@ -24,7 +24,7 @@ static double ratio(uint64_t raw, uint64_t stored) { return stored ? (double)raw
 
 static void print_value(FILE *out, const mt_value *v) {
     switch (v->type) {
-    case MT_VAL_STR: fprintf(out, "%.*s", (int)v->v.s.len, v->v.s.ptr); break;
+    case MT_VAL_STR: mt_text_put(out, MT_TEXT_TERMINAL, v->v.s.ptr, v->v.s.len); break;
     case MT_VAL_BIN: fprintf(out, "<%zu bytes>", v->v.s.len); break;
     default: mt_json_put_value(out, v); break;
     }
@@ -37,7 +37,7 @@ static void text_types(const char *title, const mt_snapshot *s, const mt_type_st
     for (uint32_t i = 0; i < n; i++) {
         char hb[16];
         mt_str name = g->type_names[st[i].type];
-        printf("  %-32.*s %12" PRIu64 " %5.1f%% %12s %5.1f%%\n", (int)(name.len > 32 ? 32 : name.len), name.ptr,
+        printf("  %-32s %12" PRIu64 " %5.1f%% %12s %5.1f%%\n", mt_cli_strw(name, 32),
                st[i].count, objects ? 100.0 * (double)st[i].count / (double)objects : 0.0,
                mt_human_bytes(st[i].bytes, hb), bytes ? 100.0 * (double)st[i].bytes / (double)bytes : 0.0);
     }
@@ -165,7 +165,7 @@ int main(int argc, char **argv) {
         mt_jw_end_object(&w);
     } else {
         char h1[16], h2[16], h3[16];
-        printf("file:     %s\n", path);
+        printf("file:     %s\n", mt_cli_cstr(path));
         printf("size:     %s in %" PRIu64 " blocks, format %u.%u\n", mt_human_bytes(fsize, h1),
                mt_snapshot_block_count(s), major, minor);
         printf("objects:  %" PRIu64 " (%s), %" PRIu64 " references, %" PRIu64 " roots, %u types\n", objects,
@@ -177,7 +177,7 @@ int main(int argc, char **argv) {
             printf("\nmeta:\n");
             for (size_t i = 0; i < mt_snapshot_meta_count(s); i++) {
                 const mt_meta *m = mt_snapshot_meta(s, i);
-                printf("  %-20.*s ", (int)m->key.len, m->key.ptr);
+                printf("  %-20s ", mt_cli_strw(m->key, 20));
                 print_value(stdout, &m->value);
                 putchar('\n');
             }

@@ -187,16 +187,20 @@ int main(int argc, char **argv) {
             }
             mt_jw_end_object(&w);
         } else {
-            printf("  %zu. %s: confidence %.2f, +%" PRIu64 " objects (%s) a snapshot, retains %s\n", k + 1, gr->type,
+            printf("  %zu. %s: confidence %.2f, +%" PRIu64 " objects (%s) a snapshot, retains %s\n", k + 1, mt_cli_cstr(gr->type),
                    sp->confidence, sp->objects_per_snapshot, mt_human_bytes(sp->bytes_per_snapshot, h1),
                    mt_human_bytes(retained, h2));
-            if (sp->point != UINT32_MAX)
-                printf("     accumulates in %.*s: %s\n", (int)ptype.len, ptype.ptr, path.p ? path.p : "(no path to a root)");
+            if (sp->point != UINT32_MAX) {
+                printf("     accumulates in %s: ", mt_cli_str(ptype));
+                if (path.p) mt_text_put(stdout, MT_TEXT_TERMINAL, path.p, path.len);
+                else fputs("(no path to a root)", stdout);
+                putchar('\n');
+            }
             printf("     types:");
-            for (size_t j = 0; j < sp->n_groups; j++) printf("%s %s", j ? "," : "", L.groups[sp->groups[j]].type);
+            for (size_t j = 0; j < sp->n_groups; j++) printf("%s %s", j ? "," : "", mt_cli_cstr(L.groups[sp->groups[j]].type));
             printf("; surviving generations %u of %zu\n", gr->surviving_generations, n);
-            if (site[0]) printf("     allocated at %s\n", site);
-            printf("     why: %s\n", why);
+            if (site[0]) printf("     allocated at %s\n", mt_cli_cstr(site));
+            printf("     why: %s\n", mt_cli_cstr(why));
         }
         free(path.p);
     }
@@ -223,7 +227,7 @@ int main(int argc, char **argv) {
             mt_jw_end_array(&w);
             mt_jw_end_object(&w);
         } else
-            printf("  %-32s %-10s %s\n", gr->type, kind_name(gr->verdict), why);
+            printf("  %-32s %-10s %s\n", mt_cli_cstr(gr->type), kind_name(gr->verdict), mt_cli_cstr(why));
     }
     if (json) {
         mt_jw_end_array(&w);

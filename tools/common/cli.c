@@ -243,21 +243,37 @@ void mt_cli_warn_reader_damage(const char *tool, const char *file, const mt_read
 }
 
 const char *mt_cli_text(const char *s, size_t n) {
-    static char ring[8][1024];
+    /* 8 buffers in turn, each grown to the longest string it held. */
+    static char *ring[8];
+    static size_t cap[8];
     static unsigned next;
-    char *buf = ring[next++ % 8];
-    if (mt_text_escape(buf, sizeof ring[0], MT_TEXT_TERMINAL, s ? s : "", s ? n : 0) >= sizeof ring[0]) {
-        /* Cut: say so, at a character boundary. */
-        size_t at = sizeof ring[0] - 4;
-        while (at > 0 && ((unsigned char)buf[at] & 0xc0) == 0x80) at--;
-        if (strlen(buf) > at) strcpy(buf + at, "...");
-        else strcat(buf, "...");
+    unsigned k = next++ % 8;
+    if (!s) s = "", n = 0;
+    size_t need = mt_text_escape(NULL, 0, MT_TEXT_TERMINAL, s, n) + 1;
+    if (need > cap[k]) {
+        char *p = realloc(ring[k], need);
+        if (!p) {
+            fputs("memtrace: out of memory\n", stderr);
+            exit(MT_EXIT_INPUT);
+        }
+        ring[k] = p;
+        cap[k] = need;
     }
-    return buf;
+    mt_text_escape(ring[k], need, MT_TEXT_TERMINAL, s, n);
+    return ring[k];
 }
 
 const char *mt_cli_str(mt_str s) { return mt_cli_text(s.ptr, s.len); }
 const char *mt_cli_cstr(const char *s) { return mt_cli_text(s, s ? strlen(s) : 0); }
+
+const char *mt_cli_strw(mt_str s, size_t width) {
+    static char ring[8][1024];
+    static unsigned next;
+    char *buf = ring[next++ % 8];
+    size_t cap = width + 1 < sizeof ring[0] ? width + 1 : sizeof ring[0];
+    mt_text_escape(buf, cap, MT_TEXT_TERMINAL, s.ptr ? s.ptr : "", s.ptr ? s.len : 0);
+    return buf;
+}
 
 /* ---- JSON writer ---- */
 

@@ -106,11 +106,14 @@ void mt_cli_warn_reader_damage(const char *tool, const char *file, const mt_read
 /* A string from a file (or the command line) made safe for a terminal
  * (text.h, MT_TEXT_TERMINAL: newlines as \n, ESC as \x1b, invalid UTF-8
  * as \xNN), for printf's %s in every text output. The result lives in
- * one of 8 rotating buffers of 1 KiB (a longer one is cut and ends in
- * "..."), so up to 8 may be used in one printf. */
+ * one of 8 buffers used in turn (each grown as needed; exits 3 when memory
+ * runs out), so up to 8 may be used in one printf. */
 const char *mt_cli_text(const char *s, size_t n);
 const char *mt_cli_str(mt_str s);
 const char *mt_cli_cstr(const char *s);
+/* The same cut to at most width bytes, at a character boundary and never
+ * inside an escape, for fixed-width table columns. */
+const char *mt_cli_strw(mt_str s, size_t width);
 
 /* A minimal streaming JSON writer that places commas itself. */
 typedef struct mt_jw {

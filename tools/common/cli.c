@@ -196,18 +196,19 @@ double mt_cli_size(const mt_cli *c, const char *opt, const char *value) {
 int mt_cli_fail(const char *tool, const char *file, const mt_diag *diag) {
     char where[400];
     mt_diag_format(diag, where, sizeof where);
-    if (file) fprintf(stderr, "%s: %s: %s\n", tool, file, where);
-    else fprintf(stderr, "%s: %s\n", tool, where);
+    /* Messages quote names from files: shown as terminal-safe text. */
+    if (file) fprintf(stderr, "%s: %s: %s\n", tool, mt_cli_cstr(file), mt_cli_cstr(where));
+    else fprintf(stderr, "%s: %s\n", tool, mt_cli_cstr(where));
     return diag->code == MT_E_INVAL ? MT_EXIT_USAGE : MT_EXIT_INPUT;
 }
 
 void mt_cli_warn(const char *tool, const char *file, const char *fmt, ...) {
+    char msg[1024];
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "%s: %s: warning: ", tool, file);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    fprintf(stderr, "%s: %s: warning: %s\n", tool, mt_cli_cstr(file), mt_cli_cstr(msg));
 }
 
 void mt_cli_warn_one_damage(const char *tool, const char *file, const mt_damage *d) {

@@ -211,7 +211,8 @@ static int parse_cond(parse *p, yaml_node_t *k, yaml_node_t *v, unsigned scope, 
         c->n = 1;
         return parse_term(p, v, f, MT__OP_IN, &c->terms[0]);
     }
-    if (mt__ykeys(&p->y, v)) return MT_E_INVAL;
+    int krc = mt__ykeys(&p->y, v);
+    if (krc) return krc;
     for (yaml_node_pair_t *a = v->data.mapping.pairs.start; a < v->data.mapping.pairs.top; a++) {
         yaml_node_t *ok = mt__ynode(&p->y, a->key);
         int op = 0;
@@ -242,7 +243,8 @@ static int put_cond(parse *p, mt__rule *r, mt__cond *c) {
 }
 
 static int parse_when(parse *p, yaml_node_t *m, mt__rule *r) {
-    if (mt__ywant(&p->y, m, YAML_MAPPING_NODE, "when") || mt__ykeys(&p->y, m)) return MT_E_INVAL;
+    int krc = mt__ymap(&p->y, m, "when");
+    if (krc) return krc;
     for (yaml_node_pair_t *a = m->data.mapping.pairs.start; a < m->data.mapping.pairs.top; a++) {
         mt__cond c = { 0 };
         int rc = parse_cond(p, mt__ynode(&p->y, a->key), mt__ynode(&p->y, a->value), r->scope, &c);
@@ -256,7 +258,8 @@ static int parse_when(parse *p, yaml_node_t *m, mt__rule *r) {
 }
 
 static int parse_action(parse *p, yaml_node_t *m, mt__rule *r) {
-    if (mt__ywant(&p->y, m, YAML_MAPPING_NODE, "action") || mt__ykeys(&p->y, m)) return MT_E_INVAL;
+    int krc = mt__ymap(&p->y, m, "action");
+    if (krc) return krc;
     for (yaml_node_pair_t *a = m->data.mapping.pairs.start; a < m->data.mapping.pairs.top; a++) {
         yaml_node_t *k = mt__ynode(&p->y, a->key), *v = mt__ynode(&p->y, a->value);
         const char *key = mt__yscalar(k);
@@ -310,7 +313,8 @@ static const mt__rule *find_in(const mt__rule *rules, size_t n, const char *id, 
 
 /* One entry of `rules:`. */
 static int parse_rule(parse *p, yaml_node_t *m) {
-    if (mt__ywant(&p->y, m, YAML_MAPPING_NODE, "a rule") || mt__ykeys(&p->y, m)) return MT_E_INVAL;
+    int krc = mt__ymap(&p->y, m, "a rule");
+    if (krc) return krc;
     yaml_node_t *idn = NULL, *scopen = NULL;
     for (yaml_node_pair_t *a = m->data.mapping.pairs.start; a < m->data.mapping.pairs.top; a++) {
         const char *key = mt__yscalar(mt__ynode(&p->y, a->key));
@@ -392,7 +396,8 @@ static int parse_rule(parse *p, yaml_node_t *m) {
 static int parse_doc(parse *p) {
     yaml_node_t *root = yaml_document_get_root_node(&p->y.doc);
     if (!root) return mt__ybad(&p->y, NULL, "the file is empty: expected a mapping with 'rules'");
-    if (mt__ywant(&p->y, root, YAML_MAPPING_NODE, "a rule file") || mt__ykeys(&p->y, root)) return MT_E_INVAL;
+    int krc = mt__ymap(&p->y, root, "a rule file");
+    if (krc) return krc;
     for (yaml_node_pair_t *a = root->data.mapping.pairs.start; a < root->data.mapping.pairs.top; a++) {
         yaml_node_t *k = mt__ynode(&p->y, a->key), *v = mt__ynode(&p->y, a->value);
         const char *key = mt__yscalar(k);

@@ -111,6 +111,10 @@ static int parse_budget(mt__ydoc *y, mt_gate_policy *p, int b, yaml_node_t *v) {
 static int parse_budgets(mt__ydoc *y, mt_gate_policy *p, yaml_node_t *m) {
     int krc = mt__ymap(y, m, "budgets");
     if (krc) return krc;
+    /* A gate that checks nothing passes every run: always a mistake. */
+    if (m->data.mapping.pairs.top == m->data.mapping.pairs.start)
+        return mt__ybad(y, m, "budgets is empty: a policy must set at least one budget, such as "
+                              "total_growth_percent: 10");
     for (yaml_node_pair_t *a = m->data.mapping.pairs.start; a < m->data.mapping.pairs.top; a++) {
         yaml_node_t *k = mt__ynode(y, a->key), *v = mt__ynode(y, a->value);
         int b = 0;

@@ -140,8 +140,30 @@ START_TEST(inline_shapes) {
     parse_bad("a=1x1,a=2x2", 7, "already given");
     parse_bad("a=1x0", 6, "between 1 and 100000");
     parse_bad("a=1e400x1", 3, "too large");
+    /* Decimal only: strtod read "0x10" as sixteen rows and "inf" as a count. */
+    parse_bad("a=0x10x6", 7, "expected ','");
+    parse_bad("a=0x0x1", 6, "between 1 and 100000");
+    parse_bad("a=infx1", 3, "expected the rows: decimal digits");
+    parse_bad("a=nanx1", 3, "expected the rows: decimal digits");
+    parse_bad("a=1.5x1", 3, "the rows 1.5 is not a whole number");
+    parse_bad("a=10x1.5", 6, "the columns 1.5 is not a whole number");
+    parse_bad("a=9007199254740992x1", 3, "too large");
+    parse_bad("a=9007199254740993x1", 3, "too large");
+    parse_bad("a=10000Tx1", 3, "too large");
+    parse_bad("a=10x2:int64*0", 15, "the repeat must be at least 1");
+    parse_bad("a=10x2:int64~11", 16, "11 distinct values are more than the frame's 10 rows");
+    parse_bad("a=10x2:int64~1.5", 14, "not a whole number");
+    parse_bad("a=10x2:int64~0x5", 15, "expected ','");
+    s = parse_ok("a=0x3:k=int64~0,b=1.5kx2,c=2e3x1,d=9007199254740991x1");
+    ck_assert_double_eq(s->frames[0].rows, 0);
+    ck_assert_uint_eq(s->frames[0].n_cols, 3);
+    ck_assert_double_eq(s->frames[0].cols[0].shallow, 0);
+    ck_assert_double_eq(s->frames[1].rows, 1500);
+    ck_assert_double_eq(s->frames[2].rows, 2000);
+    mt_shapes_free(s);
 }
 END_TEST
+
 
 static mt_names names1(const char **v) {
     mt_names n = { v, 1 };
@@ -241,6 +263,31 @@ START_TEST(bad_requests_say_what_is_wrong) {
 }
 END_TEST
 
+/* An empty frame is a shape like any other: every operation predicts
+ * finite numbers for it, never NaN or a division by zero. */
+START_TEST(zero_rows_predict_finite_numbers) {
+    mt_shapes *s = parse_ok("a=0x3:k=int64/v=float64/w=str,b=0x2:k=int64");
+    const char *k[] = { "k" }, *fr[] = { "a", "b" };
+    mt_predict_request qs[] = {
+        { .op = MT_PREDICT_MERGE, .left = "a", .right = "b", .on = names1(k) },
+        { .op = MT_PREDICT_GROUPBY, .frame = "a", .by = names1(k) },
+        { .op = MT_PREDICT_PIVOT_TABLE, .frame = "a", .index = "k", .pivot_columns = "w", .values = "v" },
+        { .op = MT_PREDICT_CONCAT, .frames = { fr, 2 } },
+        { .op = MT_PREDICT_SORT, .frame = "a", .by = names1(k) },
+    };
+    for (size_t i = 0; i < sizeof qs / sizeof *qs; i++) {
+        mt_prediction p;
+        mt_diag d = { .file = NULL };
+        ck_assert_msg(mt_predict_run(s, &qs[i], &p, &d) == 0, "op %zu: %s", i, d.msg);
+        ck_assert_msg(isfinite(p.peak_bytes) && p.peak_bytes >= 0, "op %zu: peak %g", i, p.peak_bytes);
+        ck_assert_msg(p.result_rows == 0, "op %zu: %g rows", i, p.result_rows);
+        ck_assert_msg(isfinite(p.result_bytes) && p.result_bytes >= 0, "op %zu: %g bytes", i, p.result_bytes);
+        mt_prediction_free(&p);
+    }
+    mt_shapes_free(s);
+}
+END_TEST
+
 START_TEST(csv_sample_reads_kinds_nulls_and_quotes) {
     char *path = tmp_path();
     const char text[] = "a,b,c,d\n1,2.5,x,True\n2,,\"y,\"\"z\"\"\",False\n\n3,4,\"multi\nline\",True\n";
@@ -286,6 +333,7 @@ int main(void) {
     tcase_add_test(tc, every_model_group_is_calibrated);
     tcase_add_test(tc, join_rows_from_key_statistics);
     tcase_add_test(tc, inline_shapes);
+    tcase_add_test(tc, zero_rows_predict_finite_numbers);
     tcase_add_test(tc, groupby_peak_is_pandas_factorize_phase);
     tcase_add_test(tc, a_merge_that_does_not_fit_gets_chunks);
     tcase_add_test(tc, bad_requests_say_what_is_wrong);

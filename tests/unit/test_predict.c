@@ -320,9 +320,59 @@ START_TEST(csv_sample_reads_kinds_nulls_and_quotes) {
     spit(path, "", 0);
     ck_assert_int_eq(mt_csv_sample_read(path, 100, &smp, &d), MT_E_PARSE);
     ck_assert_ptr_nonnull(strstr(d.msg, "expected a header line"));
+    /* Short rows: the fields they lack are missing values. */
+    const char short_rows[] = "a,b,c\n1\n2,x\n";
+    spit(path, short_rows, sizeof short_rows - 1);
+    ck_assert_int_eq(mt_csv_sample_read(path, 100, &smp, &d), 0);
+    ck_assert_double_eq(smp.cols[0].nulls, 0);
+    ck_assert_int_eq(smp.cols[0].kind, 'i');
+    ck_assert_double_eq(smp.cols[1].nulls, 1);
+    ck_assert_int_eq(smp.cols[1].kind, 'O');
+    ck_assert_double_eq(smp.cols[2].nulls, 2);
+    ck_assert_int_eq(smp.cols[2].kind, 'f');
+    mt_csv_sample_free(&smp);
     unlink(path);
     ck_assert_int_eq(mt_csv_sample_read(path, 100, &smp, &d), MT_E_IO);
     free(path);
+}
+END_TEST
+
+/* The bounds: MT_CSV_MAX_COLUMNS columns (exactly that many are read) and
+ * MT_CSV_MAX_ROW_BYTES bytes a row, each refused with its line. */
+START_TEST(csv_sample_bounds_columns_and_row_bytes) {
+    char *path = tmp_path();
+    size_t n = MT_CSV_MAX_COLUMNS - 1 + 1 + 4; /* the commas, a newline, "1\n1\n" */
+    char *text = malloc(MT_CSV_MAX_ROW_BYTES + 16);
+    memset(text, ',', MT_CSV_MAX_COLUMNS - 1);
+    memcpy(text + MT_CSV_MAX_COLUMNS - 1, "\n1\n1\n", 5);
+    spit(path, text, n);
+    mt_csv_sample smp;
+    mt_diag d = { .file = NULL };
+    ck_assert_msg(mt_csv_sample_read(path, 100, &smp, &d) == 0, "%s", d.msg);
+    ck_assert_uint_eq(smp.n_cols, MT_CSV_MAX_COLUMNS);
+    ck_assert_double_eq(smp.cols[MT_CSV_MAX_COLUMNS - 1].nulls, 2);
+    mt_csv_sample_free(&smp);
+    memset(text, ',', MT_CSV_MAX_COLUMNS);
+    memcpy(text + MT_CSV_MAX_COLUMNS, "\n1\n", 3);
+    spit(path, text, MT_CSV_MAX_COLUMNS + 3);
+    ck_assert_int_eq(mt_csv_sample_read(path, 100, &smp, &d), MT_E_LIMIT);
+    ck_assert_uint_eq(d.line, 1);
+    ck_assert_str_eq(d.msg, "more than the 100000 columns a row may have");
+    /* A data row past the columns' bound is refused too, at its line. */
+    memcpy(text, "a\n1\n", 4);
+    memset(text + 4, ',', MT_CSV_MAX_COLUMNS);
+    spit(path, text, 4 + MT_CSV_MAX_COLUMNS);
+    ck_assert_int_eq(mt_csv_sample_read(path, 100, &smp, &d), MT_E_LIMIT);
+    ck_assert_uint_eq(d.line, 3);
+    memcpy(text, "a\n\"", 3);
+    memset(text + 3, 'x', MT_CSV_MAX_ROW_BYTES);
+    spit(path, text, 3 + MT_CSV_MAX_ROW_BYTES);
+    ck_assert_int_eq(mt_csv_sample_read(path, 100, &smp, &d), MT_E_LIMIT);
+    ck_assert_uint_eq(d.line, 2);
+    ck_assert_str_eq(d.msg, "a row longer than the 16777216 bytes a row may have");
+    unlink(path);
+    free(path);
+    free(text);
 }
 END_TEST
 
@@ -338,6 +388,7 @@ int main(void) {
     tcase_add_test(tc, a_merge_that_does_not_fit_gets_chunks);
     tcase_add_test(tc, bad_requests_say_what_is_wrong);
     tcase_add_test(tc, csv_sample_reads_kinds_nulls_and_quotes);
+    tcase_add_test(tc, csv_sample_bounds_columns_and_row_bytes);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

@@ -54,6 +54,22 @@ int mt__ywant(mt__ydoc *y, yaml_node_t *n, yaml_node_type_t type, const char *wh
 }
 
 int mt__ykeys(mt__ydoc *y, yaml_node_t *m) {
+    /* A rule's or budget's few keys: compared pairwise, without the set's
+     * allocations (at most 120 comparisons). */
+    size_t n = (size_t)(m->data.mapping.pairs.top - m->data.mapping.pairs.start);
+    if (n <= 16) {
+        for (yaml_node_pair_t *a = m->data.mapping.pairs.start; a < m->data.mapping.pairs.top; a++) {
+            yaml_node_t *k = mt__ynode(y, a->key);
+            if (!mt__yscalar(k)) return mt__ybad(y, k, "keys must be scalars, not %s", mt__ykind(k));
+            for (yaml_node_pair_t *b = m->data.mapping.pairs.start; b < a; b++) {
+                yaml_node_t *first = mt__ynode(y, b->key);
+                if (!strcmp(mt__yscalar(first), mt__yscalar(k)))
+                    return mt__ybad(y, k, "key '%s' repeats (first at line %zu)", mt__yscalar(k),
+                                    first->start_mark.line + 1);
+            }
+        }
+        return 0;
+    }
     /* Each key's index in the set is its pair's: a repeat stops the walk. */
     mt__names seen = { 0 };
     int rc = 0;

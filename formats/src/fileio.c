@@ -42,13 +42,10 @@ static int wait_readable(int fd, int idle_ms) {
     }
 }
 
-int mt_input_read(const char *path, const mt_input_opts *opts, uint8_t **data, size_t *len, mt_diag *diag) {
-    *data = NULL;
-    *len = 0;
-    uint64_t max = opts && opts->max_bytes ? opts->max_bytes : MT_INPUT_MAX_DEFAULT;
-    int idle = opts && opts->idle_ms ? opts->idle_ms : MT_INPUT_IDLE_MS_DEFAULT;
-    const uint8_t *magic = opts ? opts->magic : NULL;
-    size_t magic_len = magic ? opts->magic_len : 0;
+int mt_input_open(const char *path, const mt_input_opts *opts, mt_input *in, mt_diag *diag) {
+    memset(in, 0, sizeof *in);
+    in->fd = -1;
+    in->idle_ms = opts && opts->idle_ms ? opts->idle_ms : MT_INPUT_IDLE_MS_DEFAULT;
     int is_stdin = !strcmp(path, "-");
     int fd = 0;
     struct stat st;
@@ -72,19 +69,60 @@ int mt_input_read(const char *path, const mt_input_opts *opts, uint8_t **data, s
         return mt_diag_set(diag, MT_E_IO, "cannot read standard input: %s, not a regular file or a pipe",
                            file_kind(st.st_mode));
     }
-    int regular = S_ISREG(st.st_mode);
-    if (regular && (uint64_t)st.st_size > max) {
-        if (!is_stdin) close(fd);
+    in->fd = fd;
+    in->owned = !is_stdin;
+    in->regular = S_ISREG(st.st_mode);
+    in->pipe = S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode);
+    in->size = in->regular ? (uint64_t)st.st_size : 0;
+    return 0;
+}
+
+int mt_input_chunk(mt_input *in, void *buf, size_t cap, size_t *got, mt_diag *diag) {
+    *got = 0;
+    for (;;) {
+        if (in->pipe) {
+            int w = wait_readable(in->fd, in->idle_ms);
+            if (w == 1)
+                return mt_diag_set(diag, MT_E_IO, "no data for %d ms%s; giving up", in->idle_ms,
+                                   in->offset ? " after the first bytes" : " (a pipe or FIFO with no writer?)");
+            if (w < 0) return mt_diag_set(diag, MT_E_IO, "cannot read: %s", strerror(errno));
+        }
+        ssize_t k = read(in->fd, buf, cap);
+        if (k < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+        if (k < 0)
+            return mt_diag_set(diag, MT_E_IO, "cannot read at offset %llu: %s", (unsigned long long)in->offset,
+                               strerror(errno));
+        *got = (size_t)k;
+        in->offset += (uint64_t)k;
+        return 0;
+    }
+}
+
+void mt_input_close(mt_input *in) {
+    if (in->owned && in->fd >= 0) close(in->fd);
+    in->fd = -1;
+    in->owned = 0;
+}
+
+int mt_input_read(const char *path, const mt_input_opts *opts, uint8_t **data, size_t *len, mt_diag *diag) {
+    *data = NULL;
+    *len = 0;
+    uint64_t max = opts && opts->max_bytes ? opts->max_bytes : MT_INPUT_MAX_DEFAULT;
+    const uint8_t *magic = opts ? opts->magic : NULL;
+    size_t magic_len = magic ? opts->magic_len : 0;
+    mt_input in;
+    int rc = mt_input_open(path, opts, &in, diag);
+    if (rc) return rc;
+    if (in.regular && in.size > max) {
+        mt_input_close(&in);
         return mt_diag_set(diag, MT_E_LIMIT, "the file has %llu bytes, more than the %llu this reader takes",
-                           (unsigned long long)st.st_size, (unsigned long long)max);
+                           (unsigned long long)in.size, (unsigned long long)max);
     }
     /* A regular file's size is known (0 for /proc files, which are read to
      * their end all the same); a pipe grows its buffer as bytes come. */
-    size_t cap = regular && st.st_size > 0 ? (size_t)st.st_size + 1 : 1 << 16;
+    size_t cap = in.regular && in.size > 0 ? (size_t)in.size + 1 : 1 << 16;
     uint8_t *b = malloc(cap);
     size_t n = 0;
-    int rc = 0;
-    int is_fifo = S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode);
     int checked = magic_len == 0;
     if (!b) rc = mt_diag_set(diag, MT_E_NOMEM, "cannot allocate %zu bytes for the input", cap);
     while (!rc) {
@@ -100,26 +138,10 @@ int mt_input_read(const char *path, const mt_input_opts *opts, uint8_t **data, s
             b = nb;
             cap = ncap;
         }
-        if (is_fifo) {
-            int w = wait_readable(fd, idle);
-            if (w == 1) {
-                rc = mt_diag_set(diag, MT_E_IO, "no data for %d ms%s; giving up", idle,
-                                 n ? " after the first bytes" : " (a pipe or FIFO with no writer?)");
-                break;
-            }
-            if (w < 0) {
-                rc = mt_diag_set(diag, MT_E_IO, "cannot read: %s", strerror(errno));
-                break;
-            }
-        }
-        ssize_t k = read(fd, b + n, cap - 1 - n);
-        if (k < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-        if (k < 0) {
-            rc = mt_diag_set(diag, MT_E_IO, "cannot read at offset %zu: %s", n, strerror(errno));
-            break;
-        }
+        size_t k;
+        if ((rc = mt_input_chunk(&in, b + n, cap - 1 - n, &k, diag))) break;
         if (k == 0) break;
-        n += (size_t)k;
+        n += k;
         if (!checked && n >= magic_len) {
             checked = 1;
             if (memcmp(b, magic, magic_len)) {
@@ -134,7 +156,7 @@ int mt_input_read(const char *path, const mt_input_opts *opts, uint8_t **data, s
             break;
         }
     }
-    if (!is_stdin) close(fd);
+    mt_input_close(&in);
     if (rc) {
         free(b);
         return rc;

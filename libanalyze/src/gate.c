@@ -109,7 +109,12 @@ static int parse_budget(mt__ydoc *y, mt_gate_policy *p, int b, yaml_node_t *v) {
 }
 
 static int parse_budgets(mt__ydoc *y, mt_gate_policy *p, yaml_node_t *m) {
-    if (mt__ywant(y, m, YAML_MAPPING_NODE, "budgets") || mt__ykeys(y, m)) return MT_E_INVAL;
+    int krc = mt__ymap(y, m, "budgets");
+    if (krc) return krc;
+    /* A gate that checks nothing passes every run: always a mistake. */
+    if (m->data.mapping.pairs.top == m->data.mapping.pairs.start)
+        return mt__ybad(y, m, "budgets is empty: a policy must set at least one budget, such as "
+                              "total_growth_percent: 10");
     for (yaml_node_pair_t *a = m->data.mapping.pairs.start; a < m->data.mapping.pairs.top; a++) {
         yaml_node_t *k = mt__ynode(y, a->key), *v = mt__ynode(y, a->value);
         int b = 0;
@@ -128,7 +133,8 @@ static int parse_budgets(mt__ydoc *y, mt_gate_policy *p, yaml_node_t *m) {
 }
 
 static int parse_allowance(mt__ydoc *y, mt_gate_policy *p, yaml_node_t *m) {
-    if (mt__ywant(y, m, YAML_MAPPING_NODE, "an allowance") || mt__ykeys(y, m)) return MT_E_INVAL;
+    int krc = mt__ymap(y, m, "an allowance");
+    if (krc) return krc;
     if (mt__grow((void **)&p->allow, &p->cap_allow, p->n_allow, sizeof *p->allow)) return mt__ynomem(y);
     allowance *al = &p->allow[p->n_allow];
     memset(al, 0, sizeof *al);
@@ -163,7 +169,8 @@ static int parse_allowance(mt__ydoc *y, mt_gate_policy *p, yaml_node_t *m) {
 static int parse_policy(mt__ydoc *y, mt_gate_policy *p) {
     yaml_node_t *root = yaml_document_get_root_node(&y->doc);
     if (!root) return mt__ybad(y, NULL, "the file is empty: expected a mapping with 'budgets'");
-    if (mt__ywant(y, root, YAML_MAPPING_NODE, "a policy") || mt__ykeys(y, root)) return MT_E_INVAL;
+    int krc = mt__ymap(y, root, "a policy");
+    if (krc) return krc;
     int have_budgets = 0, rc = 0;
     for (yaml_node_pair_t *a = root->data.mapping.pairs.start; !rc && a < root->data.mapping.pairs.top; a++) {
         yaml_node_t *k = mt__ynode(y, a->key), *v = mt__ynode(y, a->value);

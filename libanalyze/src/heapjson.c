@@ -11,17 +11,21 @@
 
 /* ---- import ---- */
 
+_Static_assert(MT_HEAPJSON_MAX_DEPTH == MT_JSON_MAX_DEPTH, "heapjson.h documents the lexer's bound");
+
 typedef struct pending_ref {
     uint32_t src;        /* object index */
     uint64_t dst;        /* object id, resolved at the end */
     uint32_t weak;
     size_t label;        /* offset into strs, or SIZE_MAX */
+    size_t label_len;    /* labels may hold NUL bytes: they carry their length */
     uint32_t line, col;
 } pending_ref;
 
 typedef struct pending_root {
     uint64_t id;
     size_t kind, name;   /* offsets into strs, SIZE_MAX for none */
+    size_t kind_len, name_len;
     uint32_t line, col;
 } pending_root;
 
@@ -103,12 +107,43 @@ static int range_error(importer *im, uint32_t line, uint32_t col, const char *fm
     return mt_diag_set(im->diag, MT_E_RANGE, fmt, a, b);
 }
 
+/* Fails at a number token that is not an unsigned 64-bit integer, saying
+ * which way it is not: "id 18446744073709551616 is more than ...". */
+static int bad_uint(importer *im, const char *what) {
+    mt__json *j = &im->j;
+    const char *why = j->is_int ? "is negative" : strpbrk(j->buf, ".eE") ? "is not an integer"
+                                                                          : "is more than 18446744073709551615 (2^64 - 1)";
+    if (im->diag) {
+        im->diag->line = j->tline;
+        im->diag->column = j->tcol;
+    }
+    return mt_diag_set(im->diag, MT_E_PARSE, "%s %.64s %s: expected a non-negative integer", what, j->buf, why);
+}
+
+/* Fails at a string token that holds a NUL byte, where text is due. */
+static int no_nul(importer *im, const char *what) {
+    mt__json *j = &im->j;
+    size_t at = strlen(j->buf);
+    if (at == j->len) return 0;
+    if (im->diag) {
+        im->diag->line = j->tline;
+        im->diag->column = j->tcol;
+    }
+    return mt_diag_set(im->diag, MT_E_PARSE, "%s holds a NUL byte (\\u0000) at character %zu; it must be text", what,
+                       at + 1);
+}
+
 /* Reads an unsigned integer value for key. */
 static int read_uint(importer *im, const char *key, uint64_t *out) {
     mt__json *j = &im->j;
     int rc = mt__json_next(j);
     if (rc) return rc;
-    if (j->type != MT__J_NUMBER || !j->is_uint) {
+    if (j->type == MT__J_NUMBER && !j->is_uint) {
+        char what[300];
+        snprintf(what, sizeof what, "\"%s\"", key);
+        return bad_uint(im, what);
+    }
+    if (j->type != MT__J_NUMBER) {
         char what[320];
         snprintf(what, sizeof what, "a non-negative integer for \"%s\"", key);
         return mt__json_error(j, what);
@@ -130,13 +165,15 @@ static int read_bool(importer *im, const char *key, uint32_t *out) {
     return 0;
 }
 
-/* Reads a string (or null, if nullable) and keeps it; SIZE_MAX for null. */
-static int read_str(importer *im, const char *key, int nullable, size_t *at) {
+/* Reads a string (or null, if nullable) and keeps it with its length,
+ * NUL bytes and all; SIZE_MAX for null. */
+static int read_str(importer *im, const char *key, int nullable, size_t *at, size_t *len) {
     mt__json *j = &im->j;
     int rc = mt__json_next(j);
     if (rc) return rc;
     if (j->type == MT__J_NULL && nullable) {
         *at = SIZE_MAX;
+        *len = 0;
         return 0;
     }
     if (j->type != MT__J_STRING) {
@@ -144,6 +181,7 @@ static int read_str(importer *im, const char *key, int nullable, size_t *at) {
         snprintf(what, sizeof what, "a string for \"%s\"", key);
         return mt__json_error(j, what);
     }
+    *len = j->len;
     return keep_str(im, j->buf, j->len, at);
 }
 
@@ -158,6 +196,7 @@ static int each_member(importer *im, member_fn fn, void *arg) {
     if (j->type == MT__J_RBRACE) return 0;
     for (;;) {
         if (j->type != MT__J_STRING) return mt__json_error(j, "a key (a string)");
+        if ((rc = no_nul(im, "a key"))) return rc;
         char key[256];
         if (j->len >= sizeof key) return mt__json_error(j, "a key shorter than 256 bytes");
         memcpy(key, j->buf, j->len + 1);
@@ -229,15 +268,16 @@ static int meta_member(importer *im, const char *name, void *arg) {
 static int ref_member(importer *im, const char *key, void *arg) {
     pending_ref *r = arg;
     if (!strcmp(key, "id")) return read_uint(im, key, &r->dst);
-    if (!strcmp(key, "label")) return read_str(im, key, 1, &r->label);
+    if (!strcmp(key, "label")) return read_str(im, key, 1, &r->label, &r->label_len);
     if (!strcmp(key, "weak")) return read_bool(im, key, &r->weak);
     return skip_value(im);
 }
 
 static int ref_element(importer *im, void *arg) {
     mt__json *j = &im->j;
-    pending_ref r = { (uint32_t)im->n_obj, UINT64_MAX, 0, SIZE_MAX, j->tline, j->tcol };
+    pending_ref r = { (uint32_t)im->n_obj, UINT64_MAX, 0, SIZE_MAX, 0, j->tline, j->tcol };
     if (j->type == MT__J_NUMBER && j->is_uint) r.dst = j->u;
+    else if (j->type == MT__J_NUMBER) return bad_uint(im, "reference");
     else if (j->type == MT__J_LBRACE) {
         int rc = each_member(im, ref_member, &r);
         if (rc) return rc;
@@ -273,6 +313,8 @@ static int object_member(importer *im, const char *key, void *arg) {
     if (!strcmp(key, "type")) {
         if ((rc = mt__json_next(j))) return rc;
         if (j->type != MT__J_STRING) return mt__json_error(j, "a type name (a string) for \"type\"");
+        /* A NUL would cut the name short and merge it with another type. */
+        if ((rc = no_nul(im, "the type name"))) return rc;
         st->have_type = 1;
         return type_id(im, j->buf, j->len, &st->o.type);
     }
@@ -282,7 +324,14 @@ static int object_member(importer *im, const char *key, void *arg) {
     }
     if (!strcmp(key, "flags") || !strcmp(key, "gen") || !strcmp(key, "stack")) {
         if ((rc = read_uint(im, key, &v))) return rc;
-        if (v > UINT32_MAX) return mt__json_error(j, "a 32-bit value");
+        if (v > UINT32_MAX) {
+            if (im->diag) {
+                im->diag->line = j->tline;
+                im->diag->column = j->tcol;
+            }
+            return mt_diag_set(im->diag, MT_E_PARSE, "\"%s\" %" PRIu64 " is more than 4294967295: expected a 32-bit value",
+                               key, v);
+        }
         *(key[0] == 'f' ? &st->o.flags : key[0] == 'g' ? &st->o.gen : &st->o.stack) = (uint32_t)v;
         st->o.flags &= ~MT_OBJ_LOST;
         return 0;
@@ -322,15 +371,16 @@ static int object_element(importer *im, void *arg) {
 static int root_member(importer *im, const char *key, void *arg) {
     pending_root *r = arg;
     if (!strcmp(key, "id")) return read_uint(im, key, &r->id);
-    if (!strcmp(key, "kind")) return read_str(im, key, 0, &r->kind);
-    if (!strcmp(key, "name")) return read_str(im, key, 1, &r->name);
+    if (!strcmp(key, "kind")) return read_str(im, key, 0, &r->kind, &r->kind_len);
+    if (!strcmp(key, "name")) return read_str(im, key, 1, &r->name, &r->name_len);
     return skip_value(im);
 }
 
 static int root_element(importer *im, void *arg) {
     mt__json *j = &im->j;
-    pending_root r = { UINT64_MAX, SIZE_MAX, SIZE_MAX, j->tline, j->tcol };
+    pending_root r = { UINT64_MAX, SIZE_MAX, SIZE_MAX, 0, 0, j->tline, j->tcol };
     if (j->type == MT__J_NUMBER && j->is_uint) r.id = j->u;
+    else if (j->type == MT__J_NUMBER) return bad_uint(im, "root");
     else if (j->type == MT__J_LBRACE) {
         int rc = each_member(im, root_member, &r);
         if (rc) return rc;
@@ -363,8 +413,8 @@ static int top_member(importer *im, const char *key, void *arg) {
     return skip_value(im);
 }
 
-static mt_str str_at(const importer *im, size_t at) {
-    return at == SIZE_MAX ? mt_str_c(NULL) : mt_str_c(im->strs + at);
+static mt_str str_at(const importer *im, size_t at, size_t len) {
+    return at == SIZE_MAX ? mt_str_c(NULL) : (mt_str){ im->strs + at, len };
 }
 
 static int write_snapshot(importer *im, const char *out_path) {
@@ -400,13 +450,14 @@ static int write_snapshot(importer *im, const char *out_path) {
     for (size_t i = 0; i < im->n_obj && !rc; i++) rc = mt_writer_add(w, MT_KIND_OBJECT, &im->obj[i]);
     for (size_t i = 0; i < im->n_refs && !rc; i++) {
         mt_ref r = { im->refs[i].src, (uint32_t)im->refs[i].dst, im->refs[i].weak ? MT_REF_WEAK : 0,
-                     str_at(im, im->refs[i].label) };
+                     str_at(im, im->refs[i].label, im->refs[i].label_len) };
         rc = mt_writer_add(w, MT_KIND_REF, &r);
     }
     for (size_t i = 0; i < im->n_roots && !rc; i++) {
         mt_root r = { (uint32_t)im->roots[i].id,
-                      im->roots[i].kind == SIZE_MAX ? mt_str_c("other") : str_at(im, im->roots[i].kind),
-                      str_at(im, im->roots[i].name) };
+                      im->roots[i].kind == SIZE_MAX ? mt_str_c("other")
+                                                    : str_at(im, im->roots[i].kind, im->roots[i].kind_len),
+                      str_at(im, im->roots[i].name, im->roots[i].name_len) };
         rc = mt_writer_add(w, MT_KIND_ROOT, &r);
     }
     if (rc) {
@@ -416,25 +467,42 @@ static int write_snapshot(importer *im, const char *out_path) {
     return mt_writer_close(w, im->diag);
 }
 
+static int import(importer *im, const char *out_path) {
+    int rc = mt__json_expect(&im->j, MT__J_LBRACE, "a JSON object ({\"objects\": [...]})");
+    if (!rc) rc = each_member(im, top_member, NULL);
+    if (!rc) rc = mt__json_expect(&im->j, MT__J_EOF, "the end of the input");
+    if (!rc) rc = write_snapshot(im, out_path);
+    mt__json_free(&im->j);
+    mt_u64map_free(&im->ids);
+    mt_u64map_free(&im->type_hash);
+    free(im->obj);
+    free(im->obj_line);
+    free(im->type_name);
+    free(im->refs);
+    free(im->roots);
+    free(im->meta);
+    free(im->strs);
+    return rc;
+}
+
 int mt_heapjson_import(FILE *in, const char *out_path, mt_diag *diag) {
     importer im;
     memset(&im, 0, sizeof im);
     im.diag = diag;
     mt__json_init(&im.j, in, diag);
-    int rc = mt__json_expect(&im.j, MT__J_LBRACE, "a JSON object ({\"objects\": [...]})");
-    if (!rc) rc = each_member(&im, top_member, NULL);
-    if (!rc) rc = mt__json_expect(&im.j, MT__J_EOF, "the end of the input");
-    if (!rc) rc = write_snapshot(&im, out_path);
-    mt__json_free(&im.j);
-    mt_u64map_free(&im.ids);
-    mt_u64map_free(&im.type_hash);
-    free(im.obj);
-    free(im.obj_line);
-    free(im.type_name);
-    free(im.refs);
-    free(im.roots);
-    free(im.meta);
-    free(im.strs);
+    return import(&im, out_path);
+}
+
+int mt_heapjson_import_path(const char *in_path, const char *out_path, mt_diag *diag) {
+    mt_input in;
+    int rc = mt_input_open(in_path, NULL, &in, diag);
+    if (rc) return rc;
+    importer im;
+    memset(&im, 0, sizeof im);
+    im.diag = diag;
+    if (!(rc = mt__json_init_input(&im.j, &in, MT_HEAPJSON_MAX_BYTES, diag))) rc = import(&im, out_path);
+    else mt__json_free(&im.j);
+    mt_input_close(&in);
     return rc;
 }
 

@@ -3,13 +3,42 @@
 #include <string.h>
 #include "json.h"
 
+/* The next byte of the input, or EOF (at the end, or after a read error
+ * or the size bound, kept in read_err with diag set). */
+static int next_byte(mt__json *j) {
+    if (j->read_err) return EOF;
+    int c;
+    if (j->f) {
+        c = getc(j->f);
+    } else {
+        if (j->ipos == j->iend) {
+            size_t got;
+            int rc = mt_input_chunk(j->in, j->ibuf, 1 << 16, &got, j->diag);
+            if (rc) {
+                j->read_err = rc;
+                return EOF;
+            }
+            if (!got) return EOF;
+            j->ipos = 0;
+            j->iend = got;
+        }
+        c = j->ibuf[j->ipos++];
+    }
+    if (c != EOF && ++j->nread > j->max_bytes) {
+        j->read_err = mt_diag_set(j->diag, MT_E_LIMIT, "the input is larger than the %llu bytes this reader takes",
+                                  (unsigned long long)j->max_bytes);
+        return EOF;
+    }
+    return c;
+}
+
 static void advance(mt__json *j) {
     if (j->peek == '\n') {
         j->line++;
         j->col = 1;
     } else if (j->peek != EOF)
         j->col++;
-    j->peek = getc(j->f);
+    j->peek = next_byte(j);
 }
 
 void mt__json_init(mt__json *j, FILE *f, mt_diag *diag) {
@@ -18,10 +47,26 @@ void mt__json_init(mt__json *j, FILE *f, mt_diag *diag) {
     j->diag = diag;
     j->line = 1;
     j->col = 1;
-    j->peek = getc(f);
+    j->max_bytes = MT_INPUT_MAX_DEFAULT;
+    j->peek = next_byte(j);
 }
 
-void mt__json_free(mt__json *j) { free(j->buf); }
+int mt__json_init_input(mt__json *j, mt_input *in, uint64_t max_bytes, mt_diag *diag) {
+    memset(j, 0, sizeof *j);
+    j->in = in;
+    j->diag = diag;
+    j->line = 1;
+    j->col = 1;
+    j->max_bytes = max_bytes ? max_bytes : MT_INPUT_MAX_DEFAULT;
+    if (!(j->ibuf = malloc(1 << 16))) return mt_diag_set(diag, MT_E_NOMEM, "out of memory reading JSON");
+    j->peek = next_byte(j);
+    return 0;
+}
+
+void mt__json_free(mt__json *j) {
+    free(j->buf);
+    free(j->ibuf);
+}
 
 const char *mt__json_tok_name(int t) {
     static const char *n[] = { "end of input", "'{'", "'}'", "'['", "']'", "':'", "','",
@@ -30,6 +75,7 @@ const char *mt__json_tok_name(int t) {
 }
 
 static int fail_at(mt__json *j, uint32_t line, uint32_t col, const char *fmt, const char *a) {
+    if (j->read_err) return j->read_err; /* the input ended early: that is the error, diag has it */
     if (j->diag) {
         j->diag->line = line;
         j->diag->column = col;
@@ -195,7 +241,8 @@ int mt__json_next(mt__json *j) {
     int c = j->peek;
     switch (c) {
     case EOF:
-        if (ferror(j->f)) return mt_diag_set(j->diag, MT_E_IO, "cannot read the input");
+        if (j->read_err) return j->read_err;
+        if (j->f && ferror(j->f)) return mt_diag_set(j->diag, MT_E_IO, "cannot read the input");
         j->type = MT__J_EOF;
         return 0;
     case '{': j->type = MT__J_LBRACE; advance(j); return 0;
@@ -226,10 +273,19 @@ int mt__json_expect(mt__json *j, int type, const char *what) {
 
 int mt__json_skip(mt__json *j) {
     /* Iterative, so that deep nesting cannot overflow the stack. */
-    uint64_t depth = 0;
+    int depth = 0;
     for (;;) {
         switch (j->type) {
-        case MT__J_LBRACE: case MT__J_LBRACKET: depth++; break;
+        case MT__J_LBRACE: case MT__J_LBRACKET:
+            if (++depth > MT_JSON_MAX_DEPTH) {
+                if (j->diag) {
+                    j->diag->line = j->tline;
+                    j->diag->column = j->tcol;
+                }
+                return mt_diag_set(j->diag, MT_E_LIMIT, "%s nested deeper than the %d levels a JSON value may have",
+                                   j->type == MT__J_LBRACE ? "an object" : "an array", MT_JSON_MAX_DEPTH);
+            }
+            break;
         case MT__J_RBRACE: case MT__J_RBRACKET:
             if (!depth) return mt__json_error(j, "a value");
             depth--;

@@ -3,11 +3,60 @@
  * distinct strings, and the rows the whole file holds, from the bytes a
  * sampled row takes. Quoted fields (RFC 4180) and CRLF are understood. */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
+#include "memtrace/fileio.h"
 #include "predict_impl.h"
+
+/* The input, read through a buffer: a regular file, a pipe or a FIFO
+ * (mt_input_open refuses devices and never waits for a FIFO's writer;
+ * a pipe that sends nothing for 10 s is given up). */
+typedef struct reader {
+    mt_input in;
+    mt_diag *diag;
+    const char *path;
+    int err;                   /* the read error, once one happened */
+    int eof;
+    size_t pos, end;
+    unsigned char buf[1 << 16];
+} reader;
+
+/* Puts the file's name before a read error's message, as the tool prints
+ * it alone. @return rc. */
+static int rd_fail(reader *r, int rc) {
+    if (r->diag) {
+        char msg[sizeof r->diag->msg];
+        snprintf(msg, sizeof msg, "%s: %.*s", r->path, (int)(sizeof msg / 2), r->diag->msg);
+        memcpy(r->diag->msg, msg, sizeof msg);
+    }
+    return rc;
+}
+
+static int rd_get(reader *r) {
+    if (r->pos == r->end) {
+        if (r->eof || r->err) return EOF;
+        size_t got;
+        int rc = mt_input_chunk(&r->in, r->buf, sizeof r->buf, &got, r->diag);
+        if (rc) {
+            r->err = rd_fail(r, rc);
+            return EOF;
+        }
+        if (!got) {
+            r->eof = 1;
+            return EOF;
+        }
+        r->pos = 0;
+        r->end = got;
+    }
+    return r->buf[r->pos++];
+}
+
+/* Gives back the byte rd_get just returned (not EOF). */
+static void rd_unget(reader *r) {
+    r->pos--;
+}
 
 typedef struct field {
     char *s;
@@ -16,6 +65,7 @@ typedef struct field {
 
 typedef struct colstate {
     int may_int, may_float, may_bool;
+    double present;            /* rows that had this field: the others hold a missing value */
     uint64_t *seen;            /* open-addressing set of string hashes */
     size_t seen_cap, seen_n;
 } colstate;
@@ -88,14 +138,39 @@ static int set_add(colstate *c, uint64_t h) {
     }
 }
 
-/* Reads one record into fields[0..*n). @return 1 for a record, 0 at the
- * end of the file, or an MT_E_* code. */
-static int read_record(FILE *f, field **fields, size_t *n, size_t *cap, uint64_t *line, double *bytes, mt_diag *diag,
+/* A bound passed by the row that starts at line: MT_E_LIMIT, with the
+ * file and the row's start (line, column 1) in diag; the message says
+ * what and the bound. */
+static int limit(mt_diag *diag, const char *path, uint64_t line, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int limit(mt_diag *diag, const char *path, uint64_t line, const char *fmt, ...) {
+    if (!diag) return MT_E_LIMIT;
+    mt_diag_clear(diag);
+    diag->code = MT_E_LIMIT;
+    diag->file = path;
+    diag->line = line > UINT32_MAX ? UINT32_MAX : (uint32_t)line;
+    diag->column = 1;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(diag->msg, sizeof diag->msg, fmt, ap);
+    va_end(ap);
+    return MT_E_LIMIT;
+}
+
+/* Reads one record into fields[0..*n), at most MT_CSV_MAX_COLUMNS fields
+ * and MT_CSV_MAX_ROW_BYTES bytes. An empty field keeps s NULL (or
+ * its old buffer emptied), so that a line of commas costs no allocation.
+ * @return 1 for a record, 0 at the end of the file, or an MT_E_* code. */
+static int read_record(reader *r, field **fields, size_t *n, size_t *cap, uint64_t *line, double *bytes,
                        const char *path) {
+    mt_diag *diag = r->diag;
     int ch, quoted = 0, any = 0;
     uint64_t start = *line;
+    double first = *bytes;
     *n = 0;
     for (;;) {
+        if (*n == MT_CSV_MAX_COLUMNS)
+            return limit(diag, path, start, "more than the %d columns a row may have", MT_CSV_MAX_COLUMNS);
         if (*n == *cap) {
             size_t c2 = *cap ? *cap * 2 : 16;
             field *t = realloc(*fields, c2 * sizeof *t);
@@ -108,20 +183,27 @@ static int read_record(FILE *f, field **fields, size_t *n, size_t *cap, uint64_t
         fl->len = 0;
         if (fl->s) fl->s[0] = 0;
         for (;;) {
-            ch = getc(f);
-            if (ch != EOF) (*bytes)++, any = 1;
+            ch = rd_get(r);
+            if (ch != EOF) {
+                (*bytes)++, any = 1;
+                if (*bytes - first > MT_CSV_MAX_ROW_BYTES)
+                    return limit(diag, path, start, "a row longer than the %d bytes a row may have", MT_CSV_MAX_ROW_BYTES);
+            } else if (r->err) {
+                return r->err;
+            }
             if (quoted) {
                 if (ch == EOF)
                     return mt_diag_set(diag, MT_E_PARSE, "%s: line %llu: a quoted field is not closed", path,
                                        (unsigned long long)start);
                 if (ch == '"') {
-                    int next = getc(f);
+                    int next = rd_get(r);
                     if (next == '"') {
                         (*bytes)++;
                         if (field_put(fl, '"')) return MT_E_NOMEM;
                         continue;
                     }
-                    if (next != EOF) ungetc(next, f);
+                    if (next != EOF) rd_unget(r);
+                    else if (r->err) return r->err;
                     quoted = 0;
                     continue;
                 }
@@ -134,7 +216,6 @@ static int read_record(FILE *f, field **fields, size_t *n, size_t *cap, uint64_t
             if (ch == '\r') continue;
             if (field_put(fl, ch)) return MT_E_NOMEM;
         }
-        if (!fl->s && field_put(fl, 0) == 0) fl->len = 0;
         (*n)++;
         if (ch == ',') continue;
         if (ch == '\n') (*line)++;
@@ -145,20 +226,23 @@ static int read_record(FILE *f, field **fields, size_t *n, size_t *cap, uint64_t
 
 int mt_csv_sample_read(const char *path, uint64_t max_rows, mt_csv_sample *out, mt_diag *diag) {
     memset(out, 0, sizeof *out);
-    FILE *f = fopen(path, "rb");
-    if (!f) return mt_diag_set(diag, MT_E_IO, "cannot open %s: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        fclose(f);
-        return mt_diag_set(diag, MT_E_IO, "%s: not a regular file (its size is needed)", path);
+    mt_diag_clear(diag);
+    reader *r = calloc(1, sizeof *r);
+    if (!r) return mt_diag_set(diag, MT_E_NOMEM, "out of memory");
+    r->diag = diag;
+    r->path = path;
+    mt_diag sub;
+    int rc = mt_input_open(path, NULL, &r->in, &sub);
+    if (rc) {
+        free(r);
+        return mt_diag_set(diag, rc, "%s: %s", path, sub.msg);
     }
-    out->file_bytes = (double)st.st_size;
     field *fields = NULL;
     size_t nf = 0, cap = 0;
     uint64_t line = 1;
     double bytes = 0, header_bytes;
     colstate *cs = NULL;
-    int rc = read_record(f, &fields, &nf, &cap, &line, &bytes, diag, path);
+    rc = read_record(r, &fields, &nf, &cap, &line, &bytes, path);
     if (rc == 0) rc = mt_diag_set(diag, MT_E_PARSE, "%s: empty file: expected a header line", path);
     if (rc < 0) goto done;
     header_bytes = bytes;
@@ -174,17 +258,22 @@ int mt_csv_sample_read(const char *path, uint64_t max_rows, mt_csv_sample *out, 
     if (!max_rows) max_rows = 1000;
     while (out->sampled_rows < (double)max_rows) {
         size_t n;
-        rc = read_record(f, &fields, &n, &cap, &line, &bytes, diag, path);
+        rc = read_record(r, &fields, &n, &cap, &line, &bytes, path);
         if (rc < 0) goto done;
         if (rc == 0) { out->exact = 1; break; }
         if (n == 1 && fields[0].len == 0) continue; /* a blank line: pandas skips it */
         out->sampled_rows++;
-        for (size_t i = 0; i < out->n_cols; i++) {
-            const char *s = i < n && fields[i].s ? fields[i].s : "";
-            size_t len = i < n ? fields[i].len : 0;
+        /* Only the fields the row has: a short row's other columns are
+         * missing values, counted once at the end, so that a row costs its
+         * own length and not the header's. */
+        size_t have = n < out->n_cols ? n : out->n_cols;
+        for (size_t i = 0; i < have; i++) {
+            const char *s = fields[i].s ? fields[i].s : "";
+            size_t len = fields[i].len;
             mt_csv_col *c = &out->cols[i];
-            if (is_null(s, len)) { c->nulls++; continue; }
             colstate *k = &cs[i];
+            k->present++;
+            if (is_null(s, len)) { c->nulls++; continue; }
             if (k->may_int && !parses_int(s)) k->may_int = 0;
             if (k->may_float && !parses_float(s)) k->may_float = 0;
             if (k->may_bool && strcmp(s, "True") && strcmp(s, "False") && strcmp(s, "true") && strcmp(s, "false"))
@@ -195,10 +284,37 @@ int mt_csv_sample_read(const char *path, uint64_t max_rows, mt_csv_sample *out, 
             c->distinct += added;
         }
     }
-    if (!out->exact && getc(f) == EOF) out->exact = 1;
+    if (!out->exact) {
+        if (rd_get(r) != EOF) rd_unget(r);
+        else if (!r->err) out->exact = 1;
+    }
+    if (r->err) { rc = r->err; goto done; }
+    if (r->in.regular) {
+        out->file_bytes = (double)r->in.size;
+    } else {
+        /* A pipe has no size: count the rest of its bytes, up to the bound
+         * a whole input may have. */
+        uint64_t rest = r->end - r->pos;
+        while (!out->exact && !r->eof) {
+            size_t got;
+            if ((rc = mt_input_chunk(&r->in, r->buf, sizeof r->buf, &got, diag))) {
+                rd_fail(r, rc);
+                goto done;
+            }
+            if (!got) break;
+            rest += got;
+            if (r->in.offset > MT_INPUT_MAX_DEFAULT) {
+                rc = mt_diag_set(diag, MT_E_LIMIT, "%s: the input is larger than the %llu bytes this reader takes",
+                                 path, (unsigned long long)MT_INPUT_MAX_DEFAULT);
+                goto done;
+            }
+        }
+        out->file_bytes = out->exact ? bytes : bytes + (double)rest;
+    }
     rc = 0;
     for (size_t i = 0; i < out->n_cols; i++) {
         mt_csv_col *c = &out->cols[i];
+        c->nulls += out->sampled_rows - cs[i].present;
         if (c->nulls == out->sampled_rows) c->kind = 'f'; /* all missing: float64 NaN */
         else if (cs[i].may_bool) c->kind = c->nulls ? 'O' : 'b';
         else if (cs[i].may_int) c->kind = c->nulls ? 'f' : 'i';
@@ -216,7 +332,8 @@ done:
     if (cs)
         for (size_t i = 0; i < out->n_cols; i++) free(cs[i].seen);
     free(cs);
-    fclose(f);
+    mt_input_close(&r->in);
+    free(r);
     if (rc < 0) mt_csv_sample_free(out);
     return rc;
 }

@@ -79,9 +79,19 @@ typedef struct mt_csv_sample {
     mt_csv_col *cols;
 } mt_csv_sample;
 
-/* Reads the header and up to max_rows rows of path. @return 0, or MT_E_IO
- * (msg has strerror), MT_E_PARSE (no header; an unterminated quote: line
- * says where), MT_E_NOMEM. */
+/* Bounds on a CSV file read_csv is predicted for: its columns (as many as
+ * inline shapes may have) and one row's bytes, quoted line breaks
+ * included. memtrace-predict(1), Limits, documents them. */
+#define MT_CSV_MAX_COLUMNS 100000
+#define MT_CSV_MAX_ROW_BYTES (16 << 20)
+
+/* Reads the header and up to max_rows rows of path: a regular file, or a
+ * pipe or FIFO (its rest counted to its end, at most 16 GiB, for its size;
+ * one that sends nothing for 10 s given up); a device is refused. Work is
+ * linear in the bytes read. @return 0, or MT_E_IO (msg has strerror, or
+ * what kind of file it is), MT_E_PARSE (no header; an unterminated quote:
+ * line says where), MT_E_LIMIT (a row over MT_CSV_MAX_COLUMNS columns or
+ * MT_CSV_MAX_ROW_BYTES bytes: line says where), MT_E_NOMEM. */
 int mt_csv_sample_read(const char *path, uint64_t max_rows, mt_csv_sample *out, mt_diag *diag);
 void mt_csv_sample_free(mt_csv_sample *s);
 

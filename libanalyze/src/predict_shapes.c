@@ -101,21 +101,53 @@ static int fail(parser *ps, const char *what) {
     return MT_E_PARSE;
 }
 
-/* A count: digits with an optional fraction, exponent and k, M, G or T
- * (powers of 1000). */
-static int number(parser *ps, double *out) {
-    char *end;
-    if (!isdigit((unsigned char)*ps->p)) return fail(ps, "expected a number");
-    double v = strtod(ps->p, &end);
+/* The largest count: 2^53 - 1, past which doubles stop holding every
+ * integer (9007199254740993 would be read as 2^53). */
+#define MAX_COUNT 9007199254740991.0
+
+/* A count: decimal digits with an optional fraction and exponent and k, M,
+ * G or T (powers of 1000), that comes to a whole number from 0 to 2^53 - 1.
+ * Only that: strtod alone would also take hexadecimal ("0x10" is 16),
+ * "inf" and "nan". */
+static int number(parser *ps, const char *what, double *out) {
+    const char *p = ps->p, *start = p;
+    char msg[160];
+    if (!isdigit((unsigned char)*p)) {
+        snprintf(msg, sizeof msg, "expected %s: decimal digits", what);
+        return fail(ps, msg);
+    }
+    while (isdigit((unsigned char)*p)) p++;
+    if (*p == '.' && isdigit((unsigned char)p[1]))
+        for (p++; isdigit((unsigned char)*p);) p++;
+    if ((*p == 'e' || *p == 'E') &&
+        (isdigit((unsigned char)p[1]) || ((p[1] == '+' || p[1] == '-') && isdigit((unsigned char)p[2]))))
+        for (p += 2; isdigit((unsigned char)*p);) p++;
+    char digits[64];
+    size_t n = (size_t)(p - start);
+    if (n >= sizeof digits) {
+        snprintf(msg, sizeof msg, "%s has more than %zu characters", what, sizeof digits - 1);
+        return fail(ps, msg);
+    }
+    memcpy(digits, start, n);
+    digits[n] = 0;
+    double v = strtod(digits, NULL);
     const char *sfx = "kMGT";
-    const char *at = *end ? strchr(sfx, *end) : NULL;
+    const char *at = *p ? strchr(sfx, *p) : NULL;
     if (at) {
         v *= pow(1000, (double)(at - sfx + 1));
-        end++;
+        p++;
     }
-    if (!isfinite(v) || v > 9007199254740992.0) return fail(ps, "number too large");
-    *out = floor(v);
-    ps->p = end;
+    if (!isfinite(v) || v >= MAX_COUNT + 1) {
+        snprintf(msg, sizeof msg, "%s %.*s is too large: more than the 9007199254740991 (2^53 - 1) a count may be", what,
+                 (int)(p - start), start);
+        return fail(ps, msg);
+    }
+    if (v != floor(v)) {
+        snprintf(msg, sizeof msg, "%s %.*s is not a whole number", what, (int)(p - start), start);
+        return fail(ps, msg);
+    }
+    *out = v;
+    ps->p = p;
     return 0;
 }
 
@@ -188,11 +220,14 @@ int mt_shapes_parse(const char *text, mt_shapes **out, mt_diag *diag) {
             if (!strcmp(s->frames[i].name, f->name)) { rc = fail(&ps, "a frame of that name is already given"); goto bad; }
         ps.p += n + 1;
         double rows, ncols;
-        if ((rc = number(&ps, &rows))) goto bad;
+        if ((rc = number(&ps, "the rows", &rows))) goto bad;
         if (*ps.p != 'x') { rc = fail(&ps, "expected 'x' and the number of columns after the rows"); goto bad; }
         ps.p++;
-        if ((rc = number(&ps, &ncols))) goto bad;
-        if (ncols < 1 || ncols > 100000) { rc = fail(&ps, "columns must be between 1 and 100000"); goto bad; }
+        if ((rc = number(&ps, "the columns", &ncols))) goto bad;
+        if (ncols < 1 || ncols > 100000) {
+            rc = fail(&ps, "the columns must be between 1 and 100000");
+            goto bad;
+        }
         f->rows = rows;
         f->index_bytes = 128; /* a RangeIndex */
         if (!(f->cols = calloc((size_t)ncols, sizeof *f->cols))) { rc = mt_diag_set(diag, MT_E_NOMEM, "out of memory"); goto bad; }
@@ -234,12 +269,23 @@ int mt_shapes_parse(const char *text, mt_shapes **out, mt_diag *diag) {
                 double times = 1;
                 if (*ps.p == '~') {
                     ps.p++;
-                    if ((rc = number(&ps, &c.distinct))) goto bad;
+                    if ((rc = number(&ps, "the distinct values", &c.distinct))) goto bad;
+                    if (c.distinct > rows) {
+                        char msg[160];
+                        snprintf(msg, sizeof msg, "%.0f distinct values are more than the frame's %.0f rows",
+                                 c.distinct, rows);
+                        rc = fail(&ps, msg);
+                        goto bad;
+                    }
                     c.inline_distinct = 1;
                 }
                 if (*ps.p == '*') {
                     ps.p++;
-                    if ((rc = number(&ps, &times))) goto bad;
+                    if ((rc = number(&ps, "the repeat", &times))) goto bad;
+                    if (times < 1) {
+                        rc = fail(&ps, "the repeat must be at least 1");
+                        goto bad;
+                    }
                     if (c.named && times > 1) { rc = fail(&ps, "a named column cannot repeat"); goto bad; }
                 }
                 if (at + times > f->n_cols) { rc = fail(&ps, "more columns described than the frame has"); goto bad; }

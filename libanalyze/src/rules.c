@@ -12,6 +12,7 @@
 #include "advise_impl.h"
 #include "array.h"
 #include "memtrace/units.h"
+#include "names.h"
 #include "yamldoc.h"
 
 typedef struct parse {
@@ -20,9 +21,16 @@ typedef struct parse {
     mt__rule *staged;     /* this file's rules: new ones and overrides */
     size_t n_staged, cap_staged;
     size_t *target;       /* per staged rule: the index it replaces, or SIZE_MAX */
+    size_t cap_target;
     char **disable;       /* ids the file switches off */
     size_t n_disable;
     yaml_node_t **disable_nodes;
+    /* Ids by hash, so that a file of many rules costs linear time: name i
+     * of staged_ids is staged rule i, of set_ids rule i of the set; an id
+     * looked up and absent is added past the end, which reads as absent
+     * again (index >= the count). */
+    mt__names staged_ids, set_ids;
+    int set_indexed;
 } parse;
 
 static int get_str(parse *p, yaml_node_t *n, const char *what, char **out) {
@@ -211,7 +219,8 @@ static int parse_cond(parse *p, yaml_node_t *k, yaml_node_t *v, unsigned scope, 
         c->n = 1;
         return parse_term(p, v, f, MT__OP_IN, &c->terms[0]);
     }
-    if (mt__ykeys(&p->y, v)) return MT_E_INVAL;
+    int krc = mt__ykeys(&p->y, v);
+    if (krc) return krc;
     for (yaml_node_pair_t *a = v->data.mapping.pairs.start; a < v->data.mapping.pairs.top; a++) {
         yaml_node_t *ok = mt__ynode(&p->y, a->key);
         int op = 0;
@@ -242,7 +251,8 @@ static int put_cond(parse *p, mt__rule *r, mt__cond *c) {
 }
 
 static int parse_when(parse *p, yaml_node_t *m, mt__rule *r) {
-    if (mt__ywant(&p->y, m, YAML_MAPPING_NODE, "when") || mt__ykeys(&p->y, m)) return MT_E_INVAL;
+    int krc = mt__ymap(&p->y, m, "when");
+    if (krc) return krc;
     for (yaml_node_pair_t *a = m->data.mapping.pairs.start; a < m->data.mapping.pairs.top; a++) {
         mt__cond c = { 0 };
         int rc = parse_cond(p, mt__ynode(&p->y, a->key), mt__ynode(&p->y, a->value), r->scope, &c);
@@ -256,7 +266,8 @@ static int parse_when(parse *p, yaml_node_t *m, mt__rule *r) {
 }
 
 static int parse_action(parse *p, yaml_node_t *m, mt__rule *r) {
-    if (mt__ywant(&p->y, m, YAML_MAPPING_NODE, "action") || mt__ykeys(&p->y, m)) return MT_E_INVAL;
+    int krc = mt__ymap(&p->y, m, "action");
+    if (krc) return krc;
     for (yaml_node_pair_t *a = m->data.mapping.pairs.start; a < m->data.mapping.pairs.top; a++) {
         yaml_node_t *k = mt__ynode(&p->y, a->key), *v = mt__ynode(&p->y, a->value);
         const char *key = mt__yscalar(k);
@@ -299,18 +310,29 @@ static int valid_id(const char *s) {
     return 1;
 }
 
-static const mt__rule *find_in(const mt__rule *rules, size_t n, const char *id, size_t *at) {
-    for (size_t i = 0; i < n; i++)
-        if (!strcmp(rules[i].id, id)) {
-            if (at) *at = i;
-            return &rules[i];
-        }
-    return NULL;
+/* The index of id among the first n names of t (SIZE_MAX when absent),
+ * or -1 when memory runs out. */
+static int find_id(mt__names *t, size_t n, const char *id, size_t *at) {
+    int64_t i = mt__names_index(t, id, strlen(id));
+    if (i < 0) return -1;
+    *at = (size_t)i < n ? (size_t)i : SIZE_MAX;
+    return 0;
+}
+
+/* Rule id's index in the set, or SIZE_MAX. @return 0 or -1 (no memory). */
+static int find_in_set(parse *p, const char *id, size_t *at) {
+    if (!p->set_indexed) {
+        for (size_t i = 0; i < p->set->n; i++)
+            if (mt__names_index(&p->set_ids, p->set->rules[i].id, strlen(p->set->rules[i].id)) < 0) return -1;
+        p->set_indexed = 1;
+    }
+    return find_id(&p->set_ids, p->set->n, id, at);
 }
 
 /* One entry of `rules:`. */
 static int parse_rule(parse *p, yaml_node_t *m) {
-    if (mt__ywant(&p->y, m, YAML_MAPPING_NODE, "a rule") || mt__ykeys(&p->y, m)) return MT_E_INVAL;
+    int krc = mt__ymap(&p->y, m, "a rule");
+    if (krc) return krc;
     yaml_node_t *idn = NULL, *scopen = NULL;
     for (yaml_node_pair_t *a = m->data.mapping.pairs.start; a < m->data.mapping.pairs.top; a++) {
         const char *key = mt__yscalar(mt__ynode(&p->y, a->key));
@@ -321,14 +343,13 @@ static int parse_rule(parse *p, yaml_node_t *m) {
     if (mt__ywant(&p->y, idn, YAML_SCALAR_NODE, "id")) return MT_E_INVAL;
     const char *id = mt__yscalar(idn);
     if (!valid_id(id)) return mt__ybad(&p->y, idn, "id '%s' may hold only letters, digits, '-', '_' and '.'", id);
-    if (find_in(p->staged, p->n_staged, id, NULL)) return mt__ybad(&p->y, idn, "rule '%s' is defined twice in this file", id);
+    size_t twice, at;
+    if (find_id(&p->staged_ids, p->n_staged, id, &twice) || find_in_set(p, id, &at)) return mt__ynomem(&p->y);
+    if (twice != SIZE_MAX) return mt__ybad(&p->y, idn, "rule '%s' is defined twice in this file", id);
     if (mt__grow((void **)&p->staged, &p->cap_staged, p->n_staged, sizeof *p->staged)) return mt__ynomem(&p->y);
-    size_t *nt = realloc(p->target, (p->n_staged + 1) * sizeof *nt);
-    if (!nt) return mt__ynomem(&p->y);
-    p->target = nt;
+    if (mt__grow((void **)&p->target, &p->cap_target, p->n_staged, sizeof *p->target)) return mt__ynomem(&p->y);
     mt__rule *r = &p->staged[p->n_staged];
-    size_t at = SIZE_MAX;
-    const mt__rule *old = find_in(p->set->rules, p->set->n, id, &at);
+    const mt__rule *old = at != SIZE_MAX ? &p->set->rules[at] : NULL;
     if (old) {
         if (rule_clone(old, r)) return mt__ynomem(&p->y);
     } else {
@@ -392,7 +413,8 @@ static int parse_rule(parse *p, yaml_node_t *m) {
 static int parse_doc(parse *p) {
     yaml_node_t *root = yaml_document_get_root_node(&p->y.doc);
     if (!root) return mt__ybad(&p->y, NULL, "the file is empty: expected a mapping with 'rules'");
-    if (mt__ywant(&p->y, root, YAML_MAPPING_NODE, "a rule file") || mt__ykeys(&p->y, root)) return MT_E_INVAL;
+    int krc = mt__ymap(&p->y, root, "a rule file");
+    if (krc) return krc;
     for (yaml_node_pair_t *a = root->data.mapping.pairs.start; a < root->data.mapping.pairs.top; a++) {
         yaml_node_t *k = mt__ynode(&p->y, a->key), *v = mt__ynode(&p->y, a->value);
         const char *key = mt__yscalar(k);
@@ -422,7 +444,10 @@ static int parse_doc(parse *p) {
     }
     for (size_t i = 0; i < p->n_disable; i++) {
         const char *id = mt__yscalar(p->disable_nodes[i]);
-        if (!find_in(p->staged, p->n_staged, id, NULL) && !find_in(p->set->rules, p->set->n, id, NULL))
+        size_t in_file, in_set;
+        if (find_id(&p->staged_ids, p->n_staged, id, &in_file) || find_in_set(p, id, &in_set))
+            return mt__ynomem(&p->y);
+        if (in_file == SIZE_MAX && in_set == SIZE_MAX)
             return mt__ybad(&p->y, p->disable_nodes[i], "disable: no rule has the id '%s'", id);
     }
     return 0;
@@ -460,6 +485,27 @@ int mt_rules_add(mt_rules *r, const char *name, const char *text, size_t len, mt
             r->cap = nc;
         }
     }
+    /* Where each disabled rule will be once committed, found before
+     * anything changes, so that running out of memory leaves the set whole. */
+    size_t *dis_at = NULL;
+    if (!rc && p.n_disable) {
+        size_t *pos = malloc((p.n_staged ? p.n_staged : 1) * sizeof *pos);
+        dis_at = malloc(p.n_disable * sizeof *dis_at);
+        if (!pos || !dis_at) rc = mt__ynomem(&p.y);
+        for (size_t k = 0, next = r->n; !rc && k < p.n_staged; k++)
+            pos[k] = p.target[k] != SIZE_MAX ? p.target[k] : next++;
+        for (size_t i = 0; !rc && i < p.n_disable; i++) {
+            const char *id = mt__yscalar(p.disable_nodes[i]);
+            size_t k, at;
+            if (find_id(&p.staged_ids, p.n_staged, id, &k) || find_in_set(&p, id, &at)) rc = mt__ynomem(&p.y);
+            else dis_at[i] = k != SIZE_MAX ? pos[k] : at;
+        }
+        free(pos);
+        if (rc) {
+            free(dis_at);
+            dis_at = NULL;
+        }
+    }
     for (size_t i = 0; i < p.n_staged; i++) {
         if (rc) {
             rule_free(&p.staged[i]);
@@ -471,13 +517,14 @@ int mt_rules_add(mt_rules *r, const char *name, const char *text, size_t len, mt
             r->rules[p.target[i]] = p.staged[i];
         }
     }
-    for (size_t i = 0; !rc && i < p.n_disable; i++) {
-        size_t at;
-        if (find_in(r->rules, r->n, mt__yscalar(p.disable_nodes[i]), &at)) r->rules[at].enabled = 0;
-    }
+    for (size_t i = 0; dis_at && i < p.n_disable; i++)
+        if (dis_at[i] != SIZE_MAX) r->rules[dis_at[i]].enabled = 0;
+    free(dis_at);
     free(p.staged);
     free(p.target);
     free(p.disable_nodes);
+    mt__names_free(&p.staged_ids);
+    mt__names_free(&p.set_ids);
     mt__ydoc_free(&p.y);
     if (rc && diag) diag->file = name;
     return rc;

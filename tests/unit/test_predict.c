@@ -140,8 +140,30 @@ START_TEST(inline_shapes) {
     parse_bad("a=1x1,a=2x2", 7, "already given");
     parse_bad("a=1x0", 6, "between 1 and 100000");
     parse_bad("a=1e400x1", 3, "too large");
+    /* Decimal only: strtod read "0x10" as sixteen rows and "inf" as a count. */
+    parse_bad("a=0x10x6", 7, "expected ','");
+    parse_bad("a=0x0x1", 6, "between 1 and 100000");
+    parse_bad("a=infx1", 3, "expected the rows: decimal digits");
+    parse_bad("a=nanx1", 3, "expected the rows: decimal digits");
+    parse_bad("a=1.5x1", 3, "the rows 1.5 is not a whole number");
+    parse_bad("a=10x1.5", 6, "the columns 1.5 is not a whole number");
+    parse_bad("a=9007199254740992x1", 3, "too large");
+    parse_bad("a=9007199254740993x1", 3, "too large");
+    parse_bad("a=10000Tx1", 3, "too large");
+    parse_bad("a=10x2:int64*0", 15, "the repeat must be at least 1");
+    parse_bad("a=10x2:int64~11", 16, "11 distinct values are more than the frame's 10 rows");
+    parse_bad("a=10x2:int64~1.5", 14, "not a whole number");
+    parse_bad("a=10x2:int64~0x5", 15, "expected ','");
+    s = parse_ok("a=0x3:k=int64~0,b=1.5kx2,c=2e3x1,d=9007199254740991x1");
+    ck_assert_double_eq(s->frames[0].rows, 0);
+    ck_assert_uint_eq(s->frames[0].n_cols, 3);
+    ck_assert_double_eq(s->frames[0].cols[0].shallow, 0);
+    ck_assert_double_eq(s->frames[1].rows, 1500);
+    ck_assert_double_eq(s->frames[2].rows, 2000);
+    mt_shapes_free(s);
 }
 END_TEST
+
 
 static mt_names names1(const char **v) {
     mt_names n = { v, 1 };
@@ -241,6 +263,31 @@ START_TEST(bad_requests_say_what_is_wrong) {
 }
 END_TEST
 
+/* An empty frame is a shape like any other: every operation predicts
+ * finite numbers for it, never NaN or a division by zero. */
+START_TEST(zero_rows_predict_finite_numbers) {
+    mt_shapes *s = parse_ok("a=0x3:k=int64/v=float64/w=str,b=0x2:k=int64");
+    const char *k[] = { "k" }, *fr[] = { "a", "b" };
+    mt_predict_request qs[] = {
+        { .op = MT_PREDICT_MERGE, .left = "a", .right = "b", .on = names1(k) },
+        { .op = MT_PREDICT_GROUPBY, .frame = "a", .by = names1(k) },
+        { .op = MT_PREDICT_PIVOT_TABLE, .frame = "a", .index = "k", .pivot_columns = "w", .values = "v" },
+        { .op = MT_PREDICT_CONCAT, .frames = { fr, 2 } },
+        { .op = MT_PREDICT_SORT, .frame = "a", .by = names1(k) },
+    };
+    for (size_t i = 0; i < sizeof qs / sizeof *qs; i++) {
+        mt_prediction p;
+        mt_diag d = { .file = NULL };
+        ck_assert_msg(mt_predict_run(s, &qs[i], &p, &d) == 0, "op %zu: %s", i, d.msg);
+        ck_assert_msg(isfinite(p.peak_bytes) && p.peak_bytes >= 0, "op %zu: peak %g", i, p.peak_bytes);
+        ck_assert_msg(p.result_rows == 0, "op %zu: %g rows", i, p.result_rows);
+        ck_assert_msg(isfinite(p.result_bytes) && p.result_bytes >= 0, "op %zu: %g bytes", i, p.result_bytes);
+        mt_prediction_free(&p);
+    }
+    mt_shapes_free(s);
+}
+END_TEST
+
 START_TEST(csv_sample_reads_kinds_nulls_and_quotes) {
     char *path = tmp_path();
     const char text[] = "a,b,c,d\n1,2.5,x,True\n2,,\"y,\"\"z\"\"\",False\n\n3,4,\"multi\nline\",True\n";
@@ -273,9 +320,59 @@ START_TEST(csv_sample_reads_kinds_nulls_and_quotes) {
     spit(path, "", 0);
     ck_assert_int_eq(mt_csv_sample_read(path, 100, &smp, &d), MT_E_PARSE);
     ck_assert_ptr_nonnull(strstr(d.msg, "expected a header line"));
+    /* Short rows: the fields they lack are missing values. */
+    const char short_rows[] = "a,b,c\n1\n2,x\n";
+    spit(path, short_rows, sizeof short_rows - 1);
+    ck_assert_int_eq(mt_csv_sample_read(path, 100, &smp, &d), 0);
+    ck_assert_double_eq(smp.cols[0].nulls, 0);
+    ck_assert_int_eq(smp.cols[0].kind, 'i');
+    ck_assert_double_eq(smp.cols[1].nulls, 1);
+    ck_assert_int_eq(smp.cols[1].kind, 'O');
+    ck_assert_double_eq(smp.cols[2].nulls, 2);
+    ck_assert_int_eq(smp.cols[2].kind, 'f');
+    mt_csv_sample_free(&smp);
     unlink(path);
     ck_assert_int_eq(mt_csv_sample_read(path, 100, &smp, &d), MT_E_IO);
     free(path);
+}
+END_TEST
+
+/* The bounds: MT_CSV_MAX_COLUMNS columns (exactly that many are read) and
+ * MT_CSV_MAX_ROW_BYTES bytes a row, each refused with its line. */
+START_TEST(csv_sample_bounds_columns_and_row_bytes) {
+    char *path = tmp_path();
+    size_t n = MT_CSV_MAX_COLUMNS - 1 + 1 + 4; /* the commas, a newline, "1\n1\n" */
+    char *text = malloc(MT_CSV_MAX_ROW_BYTES + 16);
+    memset(text, ',', MT_CSV_MAX_COLUMNS - 1);
+    memcpy(text + MT_CSV_MAX_COLUMNS - 1, "\n1\n1\n", 5);
+    spit(path, text, n);
+    mt_csv_sample smp;
+    mt_diag d = { .file = NULL };
+    ck_assert_msg(mt_csv_sample_read(path, 100, &smp, &d) == 0, "%s", d.msg);
+    ck_assert_uint_eq(smp.n_cols, MT_CSV_MAX_COLUMNS);
+    ck_assert_double_eq(smp.cols[MT_CSV_MAX_COLUMNS - 1].nulls, 2);
+    mt_csv_sample_free(&smp);
+    memset(text, ',', MT_CSV_MAX_COLUMNS);
+    memcpy(text + MT_CSV_MAX_COLUMNS, "\n1\n", 3);
+    spit(path, text, MT_CSV_MAX_COLUMNS + 3);
+    ck_assert_int_eq(mt_csv_sample_read(path, 100, &smp, &d), MT_E_LIMIT);
+    ck_assert_uint_eq(d.line, 1);
+    ck_assert_str_eq(d.msg, "more than the 100000 columns a row may have");
+    /* A data row past the columns' bound is refused too, at its line. */
+    memcpy(text, "a\n1\n", 4);
+    memset(text + 4, ',', MT_CSV_MAX_COLUMNS);
+    spit(path, text, 4 + MT_CSV_MAX_COLUMNS);
+    ck_assert_int_eq(mt_csv_sample_read(path, 100, &smp, &d), MT_E_LIMIT);
+    ck_assert_uint_eq(d.line, 3);
+    memcpy(text, "a\n\"", 3);
+    memset(text + 3, 'x', MT_CSV_MAX_ROW_BYTES);
+    spit(path, text, 3 + MT_CSV_MAX_ROW_BYTES);
+    ck_assert_int_eq(mt_csv_sample_read(path, 100, &smp, &d), MT_E_LIMIT);
+    ck_assert_uint_eq(d.line, 2);
+    ck_assert_str_eq(d.msg, "a row longer than the 16777216 bytes a row may have");
+    unlink(path);
+    free(path);
+    free(text);
 }
 END_TEST
 
@@ -286,10 +383,12 @@ int main(void) {
     tcase_add_test(tc, every_model_group_is_calibrated);
     tcase_add_test(tc, join_rows_from_key_statistics);
     tcase_add_test(tc, inline_shapes);
+    tcase_add_test(tc, zero_rows_predict_finite_numbers);
     tcase_add_test(tc, groupby_peak_is_pandas_factorize_phase);
     tcase_add_test(tc, a_merge_that_does_not_fit_gets_chunks);
     tcase_add_test(tc, bad_requests_say_what_is_wrong);
     tcase_add_test(tc, csv_sample_reads_kinds_nulls_and_quotes);
+    tcase_add_test(tc, csv_sample_bounds_columns_and_row_bytes);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

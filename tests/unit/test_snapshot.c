@@ -189,7 +189,7 @@ START_TEST(json_import_errors_say_where) {
     struct { const char *json; int code; uint32_t line, col; const char *msg; } cases[] = {
         { "", MT_E_PARSE, 1, 1, "expected a JSON object ({\"objects\": [...]}), found end of input" },
         { "{\"objects\": [\n  {\"id\": 1, \"type\": \"a\"}]}", MT_E_PARSE, 2, 3, "object has no \"size\"" },
-        { "{\"objects\": [{\"id\": -1}]}", MT_E_PARSE, 1, 21, "expected a non-negative integer for \"id\", found a number" },
+        { "{\"objects\": [{\"id\": -1}]}", MT_E_PARSE, 1, 21, "\"id\" -1 is negative: expected a non-negative integer" },
         { "{\"objects\": [{\"id\": 1, \"type\": \"a\", \"size\": 1},\n{\"id\": 1, \"type\": \"a\", \"size\": 1}]}",
           MT_E_RANGE, 2, 1, "duplicate object id 1 (first on line 1)" },
         { "{\"objects\": [{\"id\": 1, \"type\": \"a\", \"size\": 1, \"refs\": [\n 5]}]}", MT_E_RANGE, 2, 2,
@@ -346,7 +346,7 @@ START_TEST(json_strings_numbers_and_escapes) {
         { "{\"meta\": {1: 2}}", 11, "expected a key (a string), found a number" },
         { "{\"objects\": {}}", 13, "expected an array for \"objects\", found '{'" },
         { "{\"objects\": [{\"id\": 1, \"type\": 5}]}", 32, "expected a type name (a string) for \"type\", found a number" },
-        { "{\"objects\": [{\"id\": 1, \"type\": \"a\", \"size\": 1, \"gen\": 4294967296}]}", 55, "expected a 32-bit value, found a number" },
+        { "{\"objects\": [{\"id\": 1, \"type\": \"a\", \"size\": 1, \"gen\": 4294967296}]}", 55, "\"gen\" 4294967296 is more than 4294967295: expected a 32-bit value" },
         { "{\"objects\": [{\"id\": 1, \"type\": \"a\", \"size\": 1, \"refs\": [{\"label\": \"x\"}]}]}", 57, "reference has no \"id\"" },
         { "{\"objects\": [{\"id\": 1, \"type\": \"a\", \"size\": 1, \"refs\": [{\"id\": 1, \"weak\": 1}]}]}", 75, "expected true or false for \"weak\", found a number" },
         { "{\"roots\": [{\"kind\": \"c\"}]}", 12, "root has no \"id\"" },

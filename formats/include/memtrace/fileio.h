@@ -45,6 +45,35 @@ typedef struct mt_input_opts {
  * MT_E_NOMEM. */
 int mt_input_read(const char *path, const mt_input_opts *opts, uint8_t **data, size_t *len, mt_diag *diag);
 
+/* An input read step by step, for readers that take only part of a large
+ * file (a CSV's first rows): the same checks as mt_input_read, without
+ * reading it whole. Caller-owned; fill it with mt_input_open(). */
+typedef struct mt_input {
+    int fd;          /* read with mt_input_chunk */
+    int owned;       /* 0 for standard input, which is not closed */
+    int regular;     /* a regular file: size is its size */
+    int pipe;        /* a pipe, FIFO or socket: reads wait at most idle_ms */
+    int idle_ms;
+    uint64_t size;   /* a regular file's size when opened, else 0 */
+    uint64_t offset; /* bytes read so far */
+} mt_input;
+
+/* Opens path ("-" is standard input) as mt_input_read would, with opts'
+ * allow_special and idle_ms (max_bytes and magic are the caller's to
+ * check): a directory or, without allow_special, a device or socket is
+ * refused before it is opened; a FIFO is opened without waiting for a
+ * writer. @return 0, MT_E_IO (diag says why). */
+int mt_input_open(const char *path, const mt_input_opts *opts, mt_input *in, mt_diag *diag);
+
+/* Reads at most cap bytes into buf; *got is 0 at the end of the input.
+ * From a pipe or FIFO it waits at most in->idle_ms for the first byte.
+ * @return 0, or MT_E_IO (no data within idle_ms, a read error). */
+int mt_input_chunk(mt_input *in, void *buf, size_t cap, size_t *got, mt_diag *diag);
+
+/* Closes what mt_input_open opened (never standard input). A no-op on a
+ * closed input. */
+void mt_input_close(mt_input *in);
+
 /* An output written beside its target and renamed over it on commit.
  * Caller-owned; fill it with mt_output_open(). */
 typedef struct mt_output {

@@ -45,10 +45,14 @@ void mt_rules_free(mt_rules *r);
  * switches rules off. On error the set is unchanged.
  * @return 0, or MT_E_PARSE (not YAML: diag has the line and column),
  *         MT_E_INVAL (a rule is wrong: diag names the line, column, and
- *         the key or value), MT_E_NOMEM. */
+ *         the key or value; also an alias or a NUL byte in a scalar),
+ *         MT_E_LIMIT (more than 16 MiB, or nested deeper than 64 levels:
+ *         memtrace-rules(5), Limits), MT_E_NOMEM. */
 int mt_rules_add(mt_rules *r, const char *name, const char *text, size_t len, mt_diag *diag);
 
-/* mt_rules_add on a file's contents.
+/* mt_rules_add on a file's contents, read with mt_input_read: a regular
+ * file, pipe or FIFO (a device is refused, a pipe idle for 10 s given
+ * up) of at most 16 MiB.
  * @return as mt_rules_add, or MT_E_IO (the file cannot be read). */
 int mt_rules_add_file(mt_rules *r, const char *path, mt_diag *diag);
 

@@ -17,9 +17,12 @@ extern "C" {
 typedef struct mt_gate_policy mt_gate_policy;
 
 /* Reads a policy from text (name for messages) or from the file path.
- * Every key is checked. @return 0, or MT_E_PARSE (not YAML: diag has the
- * line and column), MT_E_INVAL (a key or value at fault: diag has its
- * line, column and what was expected), MT_E_IO, MT_E_NOMEM. */
+ * Every key is checked; an empty budgets mapping is refused. The file is
+ * a regular file, pipe or FIFO of at most 16 MiB, nested at most 64 deep,
+ * without aliases (memtrace-rules(5), Limits). @return 0, or MT_E_PARSE
+ * (not YAML: diag has the line and column), MT_E_INVAL (a key or value at
+ * fault: diag has its line, column and what was expected), MT_E_LIMIT (a
+ * bound above: diag names it), MT_E_IO, MT_E_NOMEM. */
 int mt_gate_policy_parse(const char *name, const char *text, size_t len, mt_gate_policy **out, mt_diag *diag);
 int mt_gate_policy_load(const char *path, mt_gate_policy **out, mt_diag *diag);
 /* NULL is a no-op. */

@@ -52,7 +52,10 @@ int mt_shapes_from_table(const mt_df_table *t, const char *pandas_version, mt_sh
  * COL "[NAME=]DTYPE[~DISTINCT][*REPEAT]" ("left=2000000x8,right=50000x3",
  * "orders=2e6x8:customer_id=int64~50000/float64*7"). Columns not
  * described are float64; key columns not named are taken from the first
- * unnamed columns (int64 unless said). What is assumed is reported with
+ * unnamed columns (int64 unless said). Counts are decimal whole numbers
+ * from 0 to 2^53 - 1 (a fraction, an exponent and k, M, G, T allowed);
+ * 0 rows is an empty frame; columns 1 to 100000; DISTINCT at most the
+ * rows; REPEAT at least 1. What is assumed is reported with
  * the prediction. @return 0, or MT_E_PARSE (diag->column is the 1-based
  * character where the text is wrong, msg says what was expected),
  * MT_E_NOMEM. */
@@ -83,7 +86,7 @@ typedef struct mt_predict_request {
     const char *values;
     const char *aggfunc;       /* pivot_table: mean (default), sum, count */
     mt_names frames;           /* concat */
-    const char *csv;           /* read_csv: the file */
+    const char *csv;           /* read_csv: the file (memtrace-predict(1), Limits) */
     uint64_t sample_rows;      /* read_csv: rows to sample (0: 1000) */
     double available_bytes;    /* memory there is; <= 0: unknown (no fits verdict) */
 } mt_predict_request;
@@ -118,7 +121,10 @@ typedef struct mt_prediction {
  * is incomplete or contradicts itself: msg says what is missing),
  * MT_E_RANGE (a shape too large to model: more than 2^53 rows or bytes),
  * MT_E_IO and MT_E_PARSE (read_csv: the file cannot be read, or is not
- * CSV; diag->line says where), MT_E_NOMEM. */
+ * CSV; diag->line says where), MT_E_LIMIT (read_csv: a row of more than
+ * 100000 columns or 16 MiB; diag has the file and line), MT_E_NOMEM.
+ * read_csv reads a regular file, pipe or FIFO (a device is refused; a
+ * pipe that sends nothing for 10 s is given up). */
 int mt_predict_run(const mt_shapes *s, const mt_predict_request *req, mt_prediction *out, mt_diag *diag);
 
 /* Frees what p holds and empties it. Safe on an empty p. */

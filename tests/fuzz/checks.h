@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include "memtrace/analyze.h"
 
-static void check_consistent(const mt_snapshot *s) {
+static inline void check_consistent(const mt_snapshot *s) {
     /* The graph must be internally consistent. */
     const mt_graph *g = mt_snapshot_graph(s);
     for (uint32_t u = 0; u < g->n_objects; u++) {
@@ -24,7 +24,7 @@ static void check_consistent(const mt_snapshot *s) {
         if (g->root_obj[i] >= g->n_objects) __builtin_trap();
 }
 
-static void check_graph(const mt_snapshot *s) {
+static inline void check_graph(const mt_snapshot *s) {
     const mt_graph *g = mt_snapshot_graph(s);
     mt_dominators d;
     if (mt_dominators_compute(g, &d, NULL)) return;
@@ -63,6 +63,19 @@ static void check_graph(const mt_snapshot *s) {
         mt_cycles_free(&c);
     }
     mt_dominators_free(&d);
+}
+
+/* A snapshot diffed against itself: equal sides, nothing new or freed. */
+static inline void check_self_diff(const mt_snapshot *s) {
+    for (int by = MT_BY_TYPE; by <= MT_BY_DEVICE; by++) {
+        mt_diff d;
+        if (mt_diff_compute(s, s, (mt_group_by)by, &d, NULL)) continue;
+        if (d.total.count_a != d.total.count_b || d.total.bytes_a != d.total.bytes_b) __builtin_trap();
+        /* Matched by id, every object of a file is kept against itself. */
+        if (d.matched && (d.total.new_count || d.total.freed_count)) __builtin_trap();
+        mt_diff_sort(&d, MT_DIFF_BY_DELTA);
+        mt_diff_free(&d);
+    }
 }
 
 #endif

@@ -12,13 +12,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     mt_snapshot *s;
     if (mt_snapshot_load_mem(data, size, "fuzz", MT_LOAD_LABELS | MT_LOAD_SALVAGE, &s, NULL)) return 0;
     check_graph(s);
-    for (int by = MT_BY_TYPE; by <= MT_BY_DEVICE; by++) {
-        mt_diff d;
-        if (mt_diff_compute(s, s, (mt_group_by)by, &d, NULL)) continue;
-        if (d.total.count_a != d.total.count_b || d.total.bytes_a != d.total.bytes_b) __builtin_trap();
-        mt_diff_sort(&d, MT_DIFF_BY_DELTA);
-        mt_diff_free(&d);
-    }
+    check_self_diff(s);
     /* The DataFrame table, and every pair of its sketches. */
     mt_df_table *t;
     if (mt_df_table_load(s, &t, NULL) == 0) {

@@ -15,8 +15,11 @@
  * (linked with -Wl,--wrap), so it fails even when the allocation would
  * have succeeded. Outside AddressSanitizer, RLIMIT_AS also caps the
  * process at four times the bound, to protect the machine.
- * Exit: 0 when every input ran, 1 on a usage or read error; a finding
- * aborts (SIGABRT, or the trap's SIGILL). */
+ * Each input runs in a child process (MT_REPLAY_NOFORK=1: in the replay's
+ * own, for a debugger), so every finding is reported ("FINDING: killed by
+ * signal ..."), not only the first.
+ * Exit: 0 when every input ran cleanly, 1 when one did not (a finding, a
+ * read error) or on a usage error. */
 #include <dirent.h>
 #include <errno.h>
 #include <malloc.h>
@@ -27,6 +30,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -127,7 +131,10 @@ void __wrap_free(void *p) {
     __real_free(p);
 }
 
-static int replay_file(const char *path, unsigned seconds) {
+/* Runs one input; in a child process unless MT_REPLAY_NOFORK is set, so
+ * that one finding does not hide the next (the child's abort or signal is
+ * reported and the replay goes on). */
+static int run_file(const char *path, unsigned seconds) {
     FILE *f = fopen(path, "rb");
     if (!f) {
         fprintf(stderr, "replay: %s: %s\n", path, strerror(errno));
@@ -163,6 +170,25 @@ static int replay_file(const char *path, unsigned seconds) {
     return 0;
 }
 
+static int forking = 1;
+
+static int replay_file(const char *path, unsigned seconds) {
+    if (!forking) return run_file(path, seconds);
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid < 0) return run_file(path, seconds);
+    if (pid == 0) _exit(run_file(path, seconds) ? 2 : 0);
+    int st;
+    while (waitpid(pid, &st, 0) < 0)
+        if (errno != EINTR) return -1;
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 0) return 0;
+    if (WIFSIGNALED(st))
+        fprintf(stderr, "replay: %s: FINDING: killed by signal %d (%s)\n", path, WTERMSIG(st), strsignal(WTERMSIG(st)));
+    else if (WEXITSTATUS(st) != 2)
+        fprintf(stderr, "replay: %s: FINDING: exit status %d\n", path, WEXITSTATUS(st));
+    return -1;
+}
+
 static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 static int replay_path(const char *path, unsigned seconds, size_t *done) {
@@ -172,9 +198,8 @@ static int replay_path(const char *path, unsigned seconds, size_t *done) {
         return -1;
     }
     if (!S_ISDIR(st.st_mode)) {
-        if (replay_file(path, seconds)) return -1;
         ++*done;
-        return 0;
+        return replay_file(path, seconds);
     }
     DIR *d = opendir(path);
     if (!d) {
@@ -228,6 +253,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     limit_bytes = (size_t)mib << 20;
+    forking = !getenv("MT_REPLAY_NOFORK");
 #ifndef UNDER_ASAN
     struct rlimit rl = { (rlim_t)limit_bytes * 4, (rlim_t)limit_bytes * 4 };
     setrlimit(RLIMIT_AS, &rl);
@@ -237,6 +263,6 @@ int main(int argc, char **argv) {
     int rc = 0;
     for (int i = optind; i < argc; i++)
         if (replay_path(argv[i], seconds, &done)) rc = 1;
-    printf("replayed %zu inputs\n", done);
+    printf("replayed %zu inputs%s\n", done, rc ? ", not all cleanly" : "");
     return rc;
 }

@@ -217,7 +217,7 @@ static int replay_path(const char *path, unsigned seconds, size_t *done) {
         snprintf(names[n++], len, "%s/%s", path, e->d_name);
     }
     closedir(d);
-    qsort(names, n, sizeof *names, by_name);
+    if (n) qsort(names, n, sizeof *names, by_name);
     int rc = 0;
     for (size_t i = 0; i < n; i++) {
         if (replay_path(names[i], seconds, done)) rc = -1;

@@ -6,7 +6,8 @@
  * payload, and writes the file back with valid CRCs, a recompressed frame
  * (checksum and content size), a matching index and trailer, so that the
  * edit reaches the loader. It also drops, duplicates, swaps and cuts
- * blocks, and crosses blocks of two files over.
+ * blocks, and crosses blocks of two files over. check_mutator.py (CTest
+ * fuzz-mutator) checks with zlib and zstandard that its output stays sound.
  *
  * The body loads the result as the tools do: strict, then with
  * MT_LOAD_SALVAGE, and runs the graph analyses of fuzz_graph over what

@@ -2,7 +2,7 @@
  * (then a merge, groupby, pivot and sort over whatever frames they
  * describe) and the CSV sampler (the input written to a file). Whatever the
  * input, each returns a result or an error that says why, never crashes
- * or leaks. Seeds: tests/fuzz/seeds/predict/. */
+ * or leaks. Seeds: tests/fuzz/seeds/fuzz_predict/. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -59,19 +59,14 @@ int main(int argc, char **argv) {
     mt_diag_clear(&diag);
     int code = MT_EXIT_OK;
     if (from == FMT_JSON) {
-        FILE *f = strcmp(in, "-") ? fopen(in, "rb") : stdin;
+        /* Read through mt_input_read: no devices, a bound, no wait for
+         * ever on a FIFO with no writer. */
         diag.file = in;
-        if (!f) {
-            mt_diag_set(&diag, MT_E_IO, "cannot open: %m");
-            code = mt_cli_fail(tool.name, in, &diag);
-        } else {
-            if (mt_heapjson_import(f, out, &diag)) {
-                /* Writer errors concern OUT; everything else, IN. */
-                /* The writer wrote through a temporary file and removed
-                 * it: OUT is as it was, never removed here. */
-                code = mt_cli_fail(tool.name, diag.line || diag.code != MT_E_IO ? in : out, &diag);
-            }
-            if (f != stdin) fclose(f);
+        if (mt_heapjson_import_path(in, out, &diag)) {
+            /* diag names the file at fault: the input, or OUT when the
+             * snapshot could not be written. The writer wrote through a
+             * temporary file and removed it: OUT is as it was. */
+            code = mt_cli_fail(tool.name, diag.file, &diag);
         }
     } else {
         mt_snapshot *s;

@@ -435,6 +435,8 @@ static int write_snapshot(importer *im, const char *out_path) {
         im->roots[i].id = idx;
     }
     mt_writer *w;
+    /* From here on an error concerns the output: diag names it. */
+    if (im->diag) im->diag->file = out_path;
     int rc = mt_writer_open(out_path, NULL, &w, im->diag);
     if (rc) return rc;
     for (size_t i = 0; i < im->n_meta && !rc; i++) {

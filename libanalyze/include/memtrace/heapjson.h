@@ -35,7 +35,9 @@ extern "C" {
  *         expected and what was found), MT_E_RANGE (a duplicate id, a
  *         reference to an id no object has), MT_E_LIMIT (larger than
  *         MT_HEAPJSON_MAX_BYTES, or nested deeper than
- *         MT_HEAPJSON_MAX_DEPTH), MT_E_IO, MT_E_NOMEM. */
+ *         MT_HEAPJSON_MAX_DEPTH), MT_E_IO, MT_E_NOMEM. An error in
+ *         writing the snapshot sets diag->file to out_path; any other
+ *         leaves it as the caller set it (the input). */
 int mt_heapjson_import(FILE *in, const char *out_path, mt_diag *diag);
 
 /* mt_heapjson_import on the file in_path ("-" is standard input), opened

@@ -248,3 +248,15 @@ int mt__record_decode(const mt__kind_desc *desc, const uint8_t **p, const uint8_
     }
     return 0;
 }
+
+unsigned mt__kind_min_bytes(int kind) {
+    const mt__kind_desc *d = mt__kind_schema(kind);
+    unsigned n = 1; /* the array header */
+    for (unsigned i = 0; d && i < d->nfields && d->fields[i].required; i++) n++;
+    return n;
+}
+
+uint64_t mt_block_max_records(int kind, uint64_t stored) {
+    uint64_t raw = stored > UINT64_MAX / MT_MAX_RAW_RATIO ? UINT64_MAX : stored * MT_MAX_RAW_RATIO;
+    return raw / mt__kind_min_bytes(kind);
+}

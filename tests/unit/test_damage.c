@@ -497,6 +497,7 @@ static int open_block0(const uint8_t *data, size_t n, mt_diag *d) {
 START_TEST(payload_rules_of_the_spec) {
     static uint8_t buf[65536];
     const uint8_t two_types[] = { 0x92, 0x01, 0xa1, 'a', 0x92, 0x02, 0xa1, 'b' };
+    const uint8_t long_type[] = { 0x92, 0x01, 0xa6, 'a', 'b', 'c', 'd', 'e', 'f' };
     mt_diag d;
     struct { craft c; int code; const char *msg; } cases[] = {
         { { MT_KIND_TYPE, 2, 0, two_types, 8, 0, 0, 0 }, MT_E_CORRUPT, "zstd frame has no content checksum" },
@@ -504,7 +505,8 @@ START_TEST(payload_rules_of_the_spec) {
         { { MT_KIND_TYPE, 2, 0, two_types, 8, 1, (256 << 20), 0 }, MT_E_LIMIT, "raw size 268435464 exceeds the 256 MiB limit" },
         { { MT_KIND_TYPE, 2, 0, two_types, 8, 1, 0, 1 }, MT_E_CORRUPT, "payload is not a zstd frame" },
         { { MT_KIND_TYPE, 1, 0, two_types, 8, 1, 0, 0 }, MT_E_CORRUPT, "4 bytes follow the last of its 1 records" },
-        { { MT_KIND_TYPE, 3, 0, two_types, 8, 1, 0, 0 }, MT_E_CORRUPT, "payload ends after 2 of its 3 records" },
+        { { MT_KIND_TYPE, 3, 0, two_types, 8, 1, 0, 0 }, MT_E_CORRUPT, "3 records cannot fit in 8 raw bytes (a record takes at least 3)" },
+        { { MT_KIND_TYPE, 3, 0, long_type, 9, 1, 0, 0 }, MT_E_CORRUPT, "payload ends after 1 of its 3 records" },
         { { MT_KIND_TYPE, 2, 0, two_types, 7, 1, 0, 0 }, MT_E_MSGPACK, "record 1 (payload byte 4): field name is cut short or not msgpack" },
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {

@@ -1,6 +1,7 @@
 /* Loading a snapshot into flat arrays (snapshot.h). */
 #include <stdlib.h>
 #include <string.h>
+#include "memtrace/checked.h"
 #include "memtrace/snapshot.h"
 #include "memtrace/u64map.h"
 #include "array.h"
@@ -241,17 +242,92 @@ static void objects_undo(loader *L, const mt_block_info *b, void *mark) {
     memcpy(&L->s->n_objects, mark, sizeof L->s->n_objects);
 }
 
+/* Bytes block i spans in the file: to the next block, or to the end (for
+ * a block cut short, what is left of it). */
+static uint64_t block_span(const mt_reader *r, size_t i) {
+    const mt_block_info *b = mt_reader_block(r, i);
+    uint64_t end = i + 1 < mt_reader_block_count(r) ? mt_reader_block(r, i + 1)->offset : mt_reader_size(r), span;
+    return mt_sub_u64(end, b->offset, &span) ? 0 : span;
+}
+
+/* The most objects a damaged stretch of span bytes can have held
+ * (SPEC.md 6.1): its payload bytes, times the ratio bound, over the
+ * smallest objects record. */
+static uint64_t span_objects(uint64_t span) {
+    return mt_block_max_records(MT_KIND_OBJECT, span > MT_BLOCK_HEADER_BYTES ? span - MT_BLOCK_HEADER_BYTES : 0);
+}
+
+/* Checks that the objects blocks' sequence numbers tile (SPEC.md 6.1)
+ * and sets *total to the objects the load will hold. A gap between two
+ * objects blocks is placeholders only as far as the damaged stretches
+ * between them can have held objects; an intact block that leaves a gap
+ * no damage explains, or overlaps the one before it, is damage: a strict
+ * load stops there, a salvage load refuses the block (and says so). So
+ * what the load allocates stays in proportion to the file, never to a
+ * sequence number it claims. */
+static int plan_objects(loader *L, uint64_t *total) {
+    mt_reader *r = L->r;
+    uint64_t expect = 0, budget = 0;
+    size_t nb = mt_reader_block_count(r);
+    for (size_t i = 0; i < nb; i++) {
+        const mt_block_info *b = mt_reader_block(r, i);
+        uint64_t span = block_span(r, i);
+        if (b->kind != MT_KIND_OBJECT) {
+            /* A stretch whose header is unknown may have been objects. */
+            if (b->status == MT_BLOCK_DAMAGED && b->kind == 0) budget = mt_sat_add_u64(budget, span_objects(span));
+            continue;
+        }
+        uint64_t end;
+        int tiles = !mt_add_u64(b->first, b->count, &end) && end <= MT_MAX_OBJECTS && b->first >= expect &&
+                    b->first - expect <= budget;
+        if (tiles && b->status == MT_BLOCK_DAMAGED && b->count > span_objects(span)) tiles = 0;
+        if (tiles) {
+            expect = end;
+            budget = 0;
+            continue;
+        }
+        /* A damaged block whose header cannot be trusted: a stretch. */
+        if (b->status == MT_BLOCK_DAMAGED) {
+            budget = mt_sat_add_u64(budget, span_objects(span));
+            continue;
+        }
+        char msg[200];
+        if (b->first < expect)
+            snprintf(msg, sizeof msg, "first record %llu overlaps the objects before it, which end at record %llu",
+                     (unsigned long long)b->first, (unsigned long long)expect);
+        else if (budget)
+            snprintf(msg, sizeof msg,
+                     "first record %llu leaves a gap of %llu objects after record %llu; the damage before it can "
+                     "hold at most %llu",
+                     (unsigned long long)b->first, (unsigned long long)(b->first - expect),
+                     (unsigned long long)expect, (unsigned long long)budget);
+        else
+            snprintf(msg, sizeof msg,
+                     "first record %llu does not follow the objects before it, which end at record %llu",
+                     (unsigned long long)b->first, (unsigned long long)expect);
+        mt_diag d;
+        mt_diag_clear(&d);
+        fail_block(L, i, b, &d, MT_E_CORRUPT, msg);
+        if (!(L->flags & MT_LOAD_SALVAGE)) {
+            if (L->diag) {
+                const char *file = L->diag->file;
+                *L->diag = d;
+                L->diag->file = file;
+                L->diag->code = MT_E_DAMAGED;
+            }
+            return MT_E_DAMAGED;
+        }
+        budget = mt_sat_add_u64(budget, span_objects(span));
+    }
+    *total = expect;
+    return 0;
+}
+
 static int load_objects(loader *L) {
     mt_snapshot *s = L->s;
     uint64_t total = 0;
-    size_t nb = mt_reader_block_count(L->r);
-    for (size_t i = 0; i < nb; i++) {
-        const mt_block_info *b = mt_reader_block(L->r, i);
-        if (b->kind == MT_KIND_OBJECT && b->first + b->count > total) total = b->first + b->count;
-    }
-    if (total > MT_MAX_OBJECTS)
-        return mt_diag_set(L->diag, MT_E_LIMIT, "%llu objects exceed the limit of %u", (unsigned long long)total,
-                           MT_MAX_OBJECTS);
+    int rc = plan_objects(L, &total);
+    if (rc) return rc;
     size_t cap = total ? (size_t)total : 1;
     s->cap_objects = cap;
     s->id = malloc(cap * 8);
@@ -259,7 +335,7 @@ static int load_objects(loader *L) {
     s->type = malloc(cap * 4);
     s->flags = malloc(cap * 4);
     if (!s->id || !s->size || !s->type || !s->flags) return NOMEM(L->diag);
-    int rc = each_block(L, MT_KIND_OBJECT, on_object, objects_start, objects_undo);
+    rc = each_block(L, MT_KIND_OBJECT, on_object, objects_start, objects_undo);
     if (rc) return rc;
     lose_objects(L, s->n_objects, (uint32_t)total);
     s->n_objects = (uint32_t)total;

@@ -2,6 +2,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include "memtrace/checked.h"
 #include "common/cli.h"
 
 enum { OPT_FORMAT = 1, OPT_TOP, OPT_SALVAGE };
@@ -30,6 +31,19 @@ static void print_value(FILE *out, const mt_value *v) {
     }
 }
 
+/* Byte totals saturate at 2^64 - 1 (sizes come from the file): say so
+ * rather than print a figure that looks exact. */
+static const char *show_bytes(uint64_t v, char *buf) {
+    return v == UINT64_MAX ? "more than 16 EiB" : mt_human_bytes(v, buf);
+}
+
+/* part of whole, in percent, never more than 100. */
+static double pct(uint64_t part, uint64_t whole) {
+    if (!whole) return 0.0;
+    double p = 100.0 * (double)part / (double)whole;
+    return p > 100.0 ? 100.0 : p;
+}
+
 static void text_types(const char *title, const mt_snapshot *s, const mt_type_stat *st, uint32_t n,
                        uint64_t objects, uint64_t bytes) {
     const mt_graph *g = mt_snapshot_graph(s);
@@ -38,8 +52,7 @@ static void text_types(const char *title, const mt_snapshot *s, const mt_type_st
         char hb[16];
         mt_str name = g->type_names[st[i].type];
         printf("  %-32.*s %12" PRIu64 " %5.1f%% %12s %5.1f%%\n", (int)(name.len > 32 ? 32 : name.len), name.ptr,
-               st[i].count, objects ? 100.0 * (double)st[i].count / (double)objects : 0.0,
-               mt_human_bytes(st[i].bytes, hb), bytes ? 100.0 * (double)st[i].bytes / (double)bytes : 0.0);
+               st[i].count, pct(st[i].count, objects), show_bytes(st[i].bytes, hb), pct(st[i].bytes, bytes));
     }
 }
 
@@ -92,7 +105,7 @@ int main(int argc, char **argv) {
     uint64_t objects = 0, bytes = 0;
     for (uint32_t t = 0; t < g->n_types; t++) {
         objects += by_bytes[t].count;
-        bytes += by_bytes[t].bytes;
+        bytes = mt_sat_add_u64(bytes, by_bytes[t].bytes);
     }
     const mt_kind_stat *ks;
     size_t nk = mt_snapshot_kind_stats(s, &ks);
@@ -169,7 +182,7 @@ int main(int argc, char **argv) {
         printf("size:     %s in %" PRIu64 " blocks, format %u.%u\n", mt_human_bytes(fsize, h1),
                mt_snapshot_block_count(s), major, minor);
         printf("objects:  %" PRIu64 " (%s), %" PRIu64 " references, %" PRIu64 " roots, %u types\n", objects,
-               mt_human_bytes(bytes, h1), refs, roots, g->n_types);
+               show_bytes(bytes, h1), refs, roots, g->n_types);
         if (mt_snapshot_damage_count(s))
             printf("damage:   damaged stretches %zu, objects lost %" PRIu64 ", references dropped %" PRIu64 "\n",
                    mt_snapshot_damage_count(s), mt_snapshot_lost_objects(s), mt_snapshot_dropped_refs(s));

@@ -1,4 +1,5 @@
 /* Loading a snapshot into flat arrays (snapshot.h). */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include "memtrace/checked.h"
@@ -323,6 +324,8 @@ static int plan_objects(loader *L, uint64_t *total) {
     return 0;
 }
 
+static int check_ids(loader *L);
+
 static int load_objects(loader *L) {
     mt_snapshot *s = L->s;
     uint64_t total = 0;
@@ -339,7 +342,109 @@ static int load_objects(loader *L) {
     if (rc) return rc;
     lose_objects(L, s->n_objects, (uint32_t)total);
     s->n_objects = (uint32_t)total;
-    return 0;
+    return check_ids(L);
+}
+
+/* Sorts n keys (LSD radix, 16 bits a pass, a pass skipped when every key
+ * has the same digit); returns the buffer, a or tmp, that holds them. */
+static uint64_t *sort_ids(uint64_t *a, uint64_t *tmp, size_t n, size_t *count) {
+    for (int shift = 0; shift < 64; shift += 16) {
+        memset(count, 0, (sizeof *count) << 16);
+        for (size_t i = 0; i < n; i++) count[(a[i] >> shift) & 0xffff]++;
+        if (count[a[0] >> shift & 0xffff] == n) continue;
+        size_t at = 0;
+        for (size_t d = 0; d < (1u << 16); d++) {
+            size_t c = count[d];
+            count[d] = at;
+            at += c;
+        }
+        for (size_t i = 0; i < n; i++) tmp[count[(a[i] >> shift) & 0xffff]++] = a[i];
+        uint64_t *t = a;
+        a = tmp;
+        tmp = t;
+    }
+    return a;
+}
+
+/* Index of the intact objects block holding object i, or SIZE_MAX. */
+static size_t block_of(const loader *L, uint32_t i) {
+    for (size_t k = 0; k < mt_reader_block_count(L->r); k++) {
+        const mt_block_info *b = mt_reader_block(L->r, k);
+        if (b->kind == MT_KIND_OBJECT && b->status == MT_BLOCK_OK && b->first <= i && i - b->first < b->count)
+            return k;
+    }
+    return SIZE_MAX;
+}
+
+/* An object id names one object (SPEC.md 4.3): matching snapshots by id
+ * (memtrace-diff) counted a duplicate as one new and one freed object. A
+ * strict load refuses the file; a salvage load refuses the block of each
+ * later duplicate, whose objects become placeholders. The check sorts a
+ * copy of the ids (16 bytes an object while it runs), skipped when the
+ * ids already increase, as a collector writes them. Id 0 is "unknown"
+ * (the placeholders a salvaged copy keeps) and may repeat. */
+static int check_ids(loader *L) {
+    mt_snapshot *s = L->s;
+    uint32_t n = s->n_objects;
+    int increasing = 1;
+    uint64_t prev = 0;
+    uint32_t kept = 0;
+    for (uint32_t i = 0; i < n && increasing; i++) {
+        if ((s->flags[i] & MT_OBJ_LOST) || !s->id[i]) continue;
+        if (kept++ && s->id[i] <= prev) increasing = 0;
+        prev = s->id[i];
+    }
+    if (increasing) return 0;
+    uint64_t *a = malloc((size_t)n * 8), *tmp = malloc((size_t)n * 8);
+    size_t *count = malloc(sizeof *count << 16);
+    if (!a || !tmp || !count) {
+        free(a);
+        free(tmp);
+        free(count);
+        return NOMEM(L->diag);
+    }
+    size_t m = 0;
+    for (uint32_t i = 0; i < n; i++)
+        if (!(s->flags[i] & MT_OBJ_LOST) && s->id[i]) a[m++] = s->id[i];
+    uint64_t *sorted = m ? sort_ids(a, tmp, m, count) : a;
+    mt_u64map dup = MT_U64MAP_INIT;
+    int rc = 0;
+    for (size_t i = 1; i < m && !rc; i++)
+        if (sorted[i] == sorted[i - 1] && mt_u64map_put(&dup, sorted[i], UINT32_MAX)) rc = MT_E_NOMEM;
+    free(a);
+    free(tmp);
+    free(count);
+    for (uint32_t i = 0; i < n && !rc && dup.count; i++) {
+        uint32_t first;
+        if ((s->flags[i] & MT_OBJ_LOST) || !mt_u64map_get(&dup, s->id[i], &first)) continue;
+        if (first == UINT32_MAX || (s->flags[first] & MT_OBJ_LOST)) {
+            if (mt_u64map_put(&dup, s->id[i], i)) rc = MT_E_NOMEM;
+            continue;
+        }
+        size_t bi = block_of(L, i);
+        if (bi == SIZE_MAX) continue; /* cannot happen: i is kept, so its block is intact */
+        const mt_block_info *b = mt_reader_block(L->r, bi);
+        char msg[200];
+        snprintf(msg, sizeof msg, "record %llu: object %u has id 0x%llx, as object %u does: an id names one object",
+                 (unsigned long long)(i - b->first), i, (unsigned long long)s->id[i], first);
+        mt_diag d;
+        mt_diag_clear(&d);
+        fail_block(L, bi, b, &d, MT_E_RECORD, msg);
+        if (!(L->flags & MT_LOAD_SALVAGE)) {
+            if (L->diag) {
+                const char *file = L->diag->file;
+                *L->diag = d;
+                L->diag->file = file;
+                L->diag->code = MT_E_DAMAGED;
+            }
+            rc = MT_E_DAMAGED;
+            break;
+        }
+        for (uint64_t k = b->first; k < b->first + b->count; k++)
+            if (!(s->flags[k] & MT_OBJ_LOST)) lose_objects(L, (uint32_t)k, (uint32_t)k + 1);
+    }
+    mt_u64map_free(&dup);
+    return rc == MT_E_NOMEM ? NOMEM(L->diag) : rc;
 }
 
 /* references */

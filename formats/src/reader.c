@@ -316,7 +316,12 @@ static int load_index(mt_reader *r) {
                         h.stored != b->stored || h.raw != b->raw))
             rc = MT_E_CORRUPT;
         char why[160];
-        if (rc == 0 && (rc = check_claims(&h, why, sizeof why)) != 0) mt_reader_block_fail(r, i, rc, why);
+        if (rc == 0 && (rc = check_claims(&h, why, sizeof why)) != 0) {
+            /* Its count is one of the claims in doubt: records lost unknown. */
+            b->status = MT_BLOCK_DAMAGED;
+            add_damage(r, rc, (int64_t)i, b->offset, MT__BLOCK_HEADER_SIZE + (uint64_t)b->stored, b->kind, b->first,
+                       0, "%s", why);
+        }
         else if (rc)
             mt_reader_block_fail(r, i, rc, rc == MT_E_CHECKSUM ? "block header checksum mismatch"
                                  : rc == MT_E_CORRUPT && memcmp(r->data + b->offset, MT__BLOCK_MARKER, 8) ? "no block marker where the index points"

@@ -499,6 +499,8 @@ START_TEST(payload_rules_of_the_spec) {
     static uint8_t buf[65536];
     const uint8_t two_types[] = { 0x92, 0x01, 0xa1, 'a', 0x92, 0x02, 0xa1, 'b' };
     const uint8_t long_type[] = { 0x92, 0x01, 0xa6, 'a', 'b', 'c', 'd', 'e', 'f' };
+    const uint8_t reserved_rec[] = { 0x92, 0x01, 0xa1, 'a', 0xc1, 0x01, 0xa1, 'b' };
+    const uint8_t reserved_field[] = { 0x92, 0x01, 0xa1, 'a', 0x92, 0xc1, 0xa1, 'b' };
     mt_diag d;
     struct { craft c; int code; const char *msg; } cases[] = {
         { { MT_KIND_TYPE, 2, 0, two_types, 8, 0, 0, 0 }, MT_E_CORRUPT, "zstd frame has no content checksum" },
@@ -509,6 +511,8 @@ START_TEST(payload_rules_of_the_spec) {
         { { MT_KIND_TYPE, 3, 0, two_types, 8, 1, 0, 0 }, MT_E_CORRUPT, "3 records cannot fit in 8 raw bytes (a record takes at least 3)" },
         { { MT_KIND_TYPE, 3, 0, long_type, 9, 1, 0, 0 }, MT_E_CORRUPT, "payload ends after 1 of its 3 records" },
         { { MT_KIND_TYPE, 2, 0, two_types, 7, 1, 0, 0 }, MT_E_MSGPACK, "record 1 (payload byte 4): field name is cut short or not msgpack" },
+        { { MT_KIND_TYPE, 2, 0, reserved_rec, 8, 1, 0, 0 }, MT_E_MSGPACK, "record 1 (payload byte 4): expected a record (an array), found byte 0xc1, which msgpack never uses" },
+        { { MT_KIND_TYPE, 2, 0, reserved_field, 8, 1, 0, 0 }, MT_E_MSGPACK, "record 1 (payload byte 4): field id: expected an unsigned integer, found byte 0xc1, which msgpack never uses" },
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         size_t n = build(buf, &cases[i].c, 1);
@@ -517,6 +521,24 @@ START_TEST(payload_rules_of_the_spec) {
         ck_assert_int_eq(d.block, 0);
         ck_assert_int_eq(d.offset, 16);
         ck_assert_int_eq(d.kind, MT_KIND_TYPE);
+    }
+    /* A frame that does not declare its size: ZSTD_CONTENTSIZE_UNKNOWN is
+     * not a size (it was printed as 18446744073709551615 bytes). */
+    {
+        ZSTD_CCtx *cc = ZSTD_createCCtx();
+        ZSTD_CCtx_setParameter(cc, ZSTD_c_checksumFlag, 1);
+        ZSTD_CCtx_setParameter(cc, ZSTD_c_contentSizeFlag, 0);
+        uint8_t z[256];
+        ZSTD_outBuffer out = { z, sizeof z, 0 };
+        ZSTD_inBuffer in = { two_types, 8, 0 };
+        ck_assert_uint_eq(ZSTD_compressStream2(cc, &out, &in, ZSTD_e_end), 0);
+        ZSTD_freeCCtx(cc);
+        craft c = { MT_KIND_TYPE, 2, 0, z, out.pos, 1, 0, 1 };
+        size_t n = build(buf, &c, 1);
+        mt__bhdr h = { MT_KIND_TYPE, 0, 2, 0, (uint32_t)out.pos, 8 };
+        mt__bhdr_put(buf + 16, &h);
+        ck_assert_int_eq(open_block0(buf, n, &d), MT_E_CORRUPT);
+        ck_assert_str_eq(d.msg, "zstd frame does not declare its size, the block header says 8 bytes");
     }
     /* The good one, for contrast. */
     craft ok = { MT_KIND_TYPE, 2, 0, two_types, 8, 1, 0, 0 };

@@ -366,6 +366,11 @@ static uint64_t *sort_ids(uint64_t *a, uint64_t *tmp, size_t n, size_t *count) {
     return a;
 }
 
+static int cmp_u64(const void *x, const void *y) {
+    uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+    return a < b ? -1 : a > b;
+}
+
 /* Index of the intact objects block holding object i, or SIZE_MAX. */
 static size_t block_of(const loader *L, uint32_t i) {
     for (size_t k = 0; k < mt_reader_block_count(L->r); k++) {
@@ -396,7 +401,7 @@ static int check_ids(loader *L) {
     }
     if (increasing) return 0;
     uint64_t *a = malloc((size_t)n * 8), *tmp = malloc((size_t)n * 8);
-    size_t *count = malloc(sizeof *count << 16);
+    size_t *count = n >= (1u << 16) ? malloc(sizeof *count << 16) : malloc(1);
     if (!a || !tmp || !count) {
         free(a);
         free(tmp);
@@ -406,7 +411,11 @@ static int check_ids(loader *L) {
     size_t m = 0;
     for (uint32_t i = 0; i < n; i++)
         if (!(s->flags[i] & MT_OBJ_LOST) && s->id[i]) a[m++] = s->id[i];
-    uint64_t *sorted = m ? sort_ids(a, tmp, m, count) : a;
+    /* Below 2^16 ids, clearing the radix counts (512 KiB a pass) costs
+     * more than sorting: qsort (perf, heap-medium.snap: +2.5 ms a load). */
+    uint64_t *sorted = a;
+    if (m >= (1u << 16)) sorted = sort_ids(a, tmp, m, count);
+    else qsort(a, m, sizeof *a, cmp_u64);
     mt_u64map dup = MT_U64MAP_INIT;
     int rc = 0;
     for (size_t i = 1; i < m && !rc; i++)

@@ -104,16 +104,16 @@ int main(int argc, char **argv) {
     while (ntop < g->n_types && ntop < top && by_bytes[ntop].count) ntop++;
     uint64_t objects = 0, bytes = 0;
     for (uint32_t t = 0; t < g->n_types; t++) {
-        objects += by_bytes[t].count;
+        objects = mt_sat_add_u64(objects, by_bytes[t].count);
         bytes = mt_sat_add_u64(bytes, by_bytes[t].bytes);
     }
     const mt_kind_stat *ks;
     size_t nk = mt_snapshot_kind_stats(s, &ks);
     uint64_t raw = 0, stored = 0, records = 0, refs = 0, roots = 0;
     for (size_t i = 0; i < nk; i++) {
-        raw += ks[i].raw;
-        stored += ks[i].stored;
-        records += ks[i].records;
+        raw = mt_sat_add_u64(raw, ks[i].raw);
+        stored = mt_sat_add_u64(stored, ks[i].stored);
+        records = mt_sat_add_u64(records, ks[i].records);
         if (ks[i].kind == MT_KIND_REF) refs = ks[i].records;
         if (ks[i].kind == MT_KIND_ROOT) roots = ks[i].records;
     }

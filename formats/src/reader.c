@@ -528,7 +528,7 @@ int mt_reader_prefetch(mt_reader *r, const size_t *blocks, size_t n) {
     uint64_t raw = 0;
     for (size_t i = 0; i < n; i++) {
         if (blocks[i] >= r->nblocks) return MT_E_INVAL;
-        raw += r->blocks[blocks[i]].raw;
+        raw = mt_sat_add_u64(raw, r->blocks[blocks[i]].raw);
     }
     if (n < 2 || raw < PF_MIN_RAW) return 0; /* nothing worth overlapping */
     prefetch *pf = calloc(1, sizeof *pf);

@@ -53,9 +53,9 @@ static void count_kind(mt_snapshot *s, const mt_block_info *b) {
     mt_kind_stat *st = &s->kinds[k];
     st->kind = k;
     st->blocks++;
-    st->records += b->count;
-    st->stored += b->stored + MT_BLOCK_HEADER_BYTES;
-    st->raw += b->raw;
+    st->records = mt_sat_add_u64(st->records, b->count);
+    st->stored = mt_sat_add_u64(st->stored, (uint64_t)b->stored + MT_BLOCK_HEADER_BYTES);
+    st->raw = mt_sat_add_u64(st->raw, b->raw);
 }
 
 static int add_type(loader *L, uint64_t id, mt_str name, uint32_t *index) {

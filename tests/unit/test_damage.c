@@ -563,7 +563,7 @@ START_TEST(hostile_numbers_are_refused_in_bounded_memory) {
         { "first-wraps.snap", 2, "first record 18446744073709551615 is past the 2147483647 objects a file may hold", 0 },
         { "gap-2p26.snap", 2, "first record 67108864 does not follow the objects before it, which end at record 0", 0 },
         { "gap-2p31.snap", 2, "first record 2147483645 does not follow the objects before it, which end at record 0", 0 },
-        { "amplified.snap", 1, "raw size 33554432 is more than 64 times its stored size 2834, the bound on a block's compression", 0 },
+        { "amplified.snap", 1, "raw size 33554432 is more than 256 times its stored size 2834, the bound on a block's compression", 0 },
         { "duplicate-id.snap", 2, "record 2: object 2 has id 0x1000, as object 0 does: an id names one object", 3 },
     };
     long before = maxrss_kib();
@@ -605,7 +605,7 @@ START_TEST(gap_is_bounded_by_the_damage_before_it) {
         objs[4 * i + 3] = later[4 * i + 3] = 0x10;
     }
     /* Objects 0..9, then objects 1000..1009: between them 40 bytes of
-     * garbage can hold (40 - 36) * 64 / 4 = 64 objects, not 990. */
+     * garbage can hold (40 - 36) * 256 / 4 = 256 objects, not 990. */
     craft two[] = { { MT_KIND_TYPE, 1, 0, types, 4, 1, 0, 0 }, { MT_KIND_OBJECT, 10, 0, objs, 40, 1, 0, 0 } };
     size_t n = build(buf, two, 2);
     memset(buf + n, 0x55, 40);
@@ -622,7 +622,7 @@ START_TEST(gap_is_bounded_by_the_damage_before_it) {
     ck_assert_uint_eq(mt_snapshot_graph(s)->n_objects, 10);
     const mt_damage *last = mt_snapshot_damage(s, mt_snapshot_damage_count(s) - 1);
     ck_assert_str_eq(last->msg, "first record 1000 leaves a gap of 990 objects after record 10; the damage before it "
-                                "can hold at most 64");
+                                "can hold at most 256");
     mt_snapshot_free(s);
     /* The same gap of 60 objects is placeholders. */
     craft near = { MT_KIND_OBJECT, 10, 70, later, 40, 1, 0, 0 };

@@ -13,4 +13,5 @@ cd "$here"
 PYTHONPATH="$build/python" /usr/bin/python3 make_heap_medium.py heap-medium.snap
 PYTHONPATH="$build/python" /usr/bin/python3 make_frames.py >/dev/null
 /usr/bin/python3 damage.py
+/usr/bin/python3 hostile.py
 echo "testdata regenerated"

@@ -2,6 +2,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include "memtrace/checked.h"
 #include "common/cli.h"
 
 enum { OPT_FORMAT = 1, OPT_TOP, OPT_SALVAGE };
@@ -30,6 +31,13 @@ static void print_value(FILE *out, const mt_value *v) {
     }
 }
 
+/* part of whole, in percent, never more than 100. */
+static double pct(uint64_t part, uint64_t whole) {
+    if (!whole) return 0.0;
+    double p = 100.0 * (double)part / (double)whole;
+    return p > 100.0 ? 100.0 : p;
+}
+
 static void text_types(const char *title, const mt_snapshot *s, const mt_type_stat *st, uint32_t n,
                        uint64_t objects, uint64_t bytes) {
     const mt_graph *g = mt_snapshot_graph(s);
@@ -38,8 +46,7 @@ static void text_types(const char *title, const mt_snapshot *s, const mt_type_st
         char hb[16];
         mt_str name = g->type_names[st[i].type];
         printf("  %-32s %12" PRIu64 " %5.1f%% %12s %5.1f%%\n", mt_cli_strw(name, 32),
-               st[i].count, objects ? 100.0 * (double)st[i].count / (double)objects : 0.0,
-               mt_human_bytes(st[i].bytes, hb), bytes ? 100.0 * (double)st[i].bytes / (double)bytes : 0.0);
+               st[i].count, pct(st[i].count, objects), mt_human_bytes(st[i].bytes, hb), pct(st[i].bytes, bytes));
     }
 }
 
@@ -91,16 +98,16 @@ int main(int argc, char **argv) {
     while (ntop < g->n_types && ntop < top && by_bytes[ntop].count) ntop++;
     uint64_t objects = 0, bytes = 0;
     for (uint32_t t = 0; t < g->n_types; t++) {
-        objects += by_bytes[t].count;
-        bytes += by_bytes[t].bytes;
+        objects = mt_sat_add_u64(objects, by_bytes[t].count);
+        bytes = mt_sat_add_u64(bytes, by_bytes[t].bytes);
     }
     const mt_kind_stat *ks;
     size_t nk = mt_snapshot_kind_stats(s, &ks);
     uint64_t raw = 0, stored = 0, records = 0, refs = 0, roots = 0;
     for (size_t i = 0; i < nk; i++) {
-        raw += ks[i].raw;
-        stored += ks[i].stored;
-        records += ks[i].records;
+        raw = mt_sat_add_u64(raw, ks[i].raw);
+        stored = mt_sat_add_u64(stored, ks[i].stored);
+        records = mt_sat_add_u64(records, ks[i].records);
         if (ks[i].kind == MT_KIND_REF) refs = ks[i].records;
         if (ks[i].kind == MT_KIND_ROOT) roots = ks[i].records;
     }

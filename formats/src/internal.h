@@ -22,6 +22,13 @@
 /* A block's decompressed payload may not exceed this: it bounds what a
  * damaged or hostile header can make a reader allocate. */
 #define MT__MAX_RAW (256u << 20)
+/* SPEC.md section 7: objects in a file (snapshot.h's MT_MAX_OBJECTS). */
+#define MT__MAX_OBJECTS 0x7fffffffu
+
+/* The fewest bytes one record of kind takes: its array header and one
+ * byte for each required field (1 for a kind this reader does not know).
+ * A block of raw bytes holds at most raw / this many records. */
+unsigned mt__kind_min_bytes(int kind);
 
 static inline uint16_t mt__le16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
 static inline uint32_t mt__le32(const uint8_t *p) {

@@ -137,6 +137,13 @@ static const char *tok_name(int type) {
     return names[type];
 }
 
+/* What a field of type needs, for messages. */
+static const char *want_name(int type) {
+    static const char *want[] = { "an unsigned integer", "an unsigned integer", "a number",
+                                  "a string", "binary data", "a scalar" };
+    return want[type];
+}
+
 static int decode_field(const mt__field *f, const mt__mptok *t, void *rec, char *msg, size_t n) {
     char *dst = (char *)rec + f->offset;
     switch (f->type) {
@@ -185,9 +192,7 @@ static int decode_field(const mt__field *f, const mt__mptok *t, void *rec, char 
         break;
     }
     }
-    static const char *want[] = { "an unsigned integer", "an unsigned integer", "a number",
-                                  "a string", "binary data", "a scalar" };
-    snprintf(msg, n, "field %s: expected %s, found %s%s", f->name, want[f->type], tok_name(t->type),
+    snprintf(msg, n, "field %s: expected %s, found %s%s", f->name, want_name(f->type), tok_name(t->type),
              f->required && t->type == MT__MP_NIL ? " (the field is required)" : "");
     return MT_E_RECORD;
 }
@@ -200,7 +205,9 @@ int mt__record_decode(const mt__kind_desc *desc, const uint8_t **p, const uint8_
         t.u = **p & 0x0f;
         (*p)++;
     } else if (mt__mp_next(p, end, &t)) {
-        snprintf(msg, n, "record is cut short or not msgpack");
+        if (*p >= end) snprintf(msg, n, "record is cut short or not msgpack");
+        else if (**p == 0xc1) snprintf(msg, n, "expected a record (an array), found byte 0xc1, which msgpack never uses");
+        else snprintf(msg, n, "record is cut short: byte 0x%02x needs more bytes than the payload has", **p);
         return MT_E_MSGPACK;
     }
     if (t.type != MT__MP_ARRAY) {
@@ -240,11 +247,26 @@ int mt__record_decode(const mt__kind_desc *desc, const uint8_t **p, const uint8_
             return MT_E_RECORD;
         }
         if (mt__mp_next(p, end, &t)) {
-            snprintf(msg, n, "field %s is cut short or not msgpack", desc->fields[i].name);
+            if (*p < end && **p == 0xc1)
+                snprintf(msg, n, "field %s: expected %s, found byte 0xc1, which msgpack never uses",
+                         desc->fields[i].name, want_name(f->type));
+            else snprintf(msg, n, "field %s is cut short or not msgpack", desc->fields[i].name);
             return MT_E_MSGPACK;
         }
         int rc = decode_field(&desc->fields[i], &t, rec, msg, n);
         if (rc) return rc;
     }
     return 0;
+}
+
+unsigned mt__kind_min_bytes(int kind) {
+    const mt__kind_desc *d = mt__kind_schema(kind);
+    unsigned n = 1; /* the array header */
+    for (unsigned i = 0; d && i < d->nfields && d->fields[i].required; i++) n++;
+    return n;
+}
+
+uint64_t mt_block_max_records(int kind, uint64_t stored) {
+    uint64_t raw = stored > UINT64_MAX / MT_MAX_RAW_RATIO ? UINT64_MAX : stored * MT_MAX_RAW_RATIO;
+    return raw / mt__kind_min_bytes(kind);
 }

@@ -3,6 +3,7 @@
  * Each snapshot's objects or records are turned into (group, count,
  * bytes) and summed into one table of rows keyed by group name, so that
  * groups line up across snapshots whatever their ids inside each file. */
+#include "memtrace/checked.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,10 +49,10 @@ static void add(table *t, uint32_t row, int side, uint64_t count, uint64_t bytes
     mt_diff_row *r = &t->rows[row];
     if (side) {
         r->count_b += count;
-        r->bytes_b += bytes;
+        r->bytes_b = mt_sat_add_u64(r->bytes_b, bytes);
     } else {
         r->count_a += count;
-        r->bytes_a += bytes;
+        r->bytes_a = mt_sat_add_u64(r->bytes_a, bytes);
     }
 }
 
@@ -188,16 +189,16 @@ static int add_objects(table *t, const mt_snapshot *a, const mt_snapshot *b, int
                 str_eq(ga->type_names[ga->type[j]], gb->type_names[gb->type[i]])) {
                 seen[j] = 1;
                 r->kept_count++;
-                r->kept_bytes += gb->size[i];
+                r->kept_bytes = mt_sat_add_u64(r->kept_bytes, gb->size[i]);
             } else {
                 r->new_count++;
-                r->new_bytes += gb->size[i];
+                r->new_bytes = mt_sat_add_u64(r->new_bytes, gb->size[i]);
             }
         }
         for (uint32_t i = 0; i < ga->n_objects; i++)
             if (ra[i] != UINT32_MAX && !seen[i]) {
                 t->rows[ra[i]].freed_count++;
-                t->rows[ra[i]].freed_bytes += ga->size[i];
+                t->rows[ra[i]].freed_bytes = mt_sat_add_u64(t->rows[ra[i]].freed_bytes, ga->size[i]);
             }
     }
     rc = 0;
@@ -360,15 +361,15 @@ int mt_diff_compute(const mt_snapshot *a, const mt_snapshot *b, mt_group_by by, 
         mt_diff_row *r = &t->rows[i];
         r->group = mt__names_str(&t->names, i);
         d->total.count_a += r->count_a;
-        d->total.bytes_a += r->bytes_a;
+        d->total.bytes_a = mt_sat_add_u64(d->total.bytes_a, r->bytes_a);
         d->total.count_b += r->count_b;
-        d->total.bytes_b += r->bytes_b;
+        d->total.bytes_b = mt_sat_add_u64(d->total.bytes_b, r->bytes_b);
         d->total.new_count += r->new_count;
-        d->total.new_bytes += r->new_bytes;
+        d->total.new_bytes = mt_sat_add_u64(d->total.new_bytes, r->new_bytes);
         d->total.freed_count += r->freed_count;
-        d->total.freed_bytes += r->freed_bytes;
+        d->total.freed_bytes = mt_sat_add_u64(d->total.freed_bytes, r->freed_bytes);
         d->total.kept_count += r->kept_count;
-        d->total.kept_bytes += r->kept_bytes;
+        d->total.kept_bytes = mt_sat_add_u64(d->total.kept_bytes, r->kept_bytes);
     }
     return 0;
 }

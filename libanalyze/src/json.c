@@ -260,9 +260,12 @@ int mt__json_next(mt__json *j) {
         j->type = MT__J_NUMBER;
         return lex_number(j);
     }
-    char m[8];
-    snprintf(m, sizeof m, c >= 0x20 && c < 0x7f ? "'%c'" : "byte %d", c);
-    return fail_at(j, j->tline, j->tcol, "unexpected %s", m);
+    /* Bytes in hex: "byte 23" was once printed for 0xef, cut short. */
+    char m[80];
+    if (c >= 0x20 && c < 0x7f) snprintf(m, sizeof m, "'%c'", c);
+    else snprintf(m, sizeof m, "byte 0x%02x%s", (unsigned)(unsigned char)c,
+                  (unsigned char)c == 0xef && j->tline == 1 && j->tcol == 1 ? " (a UTF-8 byte order mark?)" : "");
+    return fail_at(j, j->tline, j->tcol, "unexpected %s where a JSON value or punctuation was expected", m);
 }
 
 int mt__json_expect(mt__json *j, int type, const char *what) {

@@ -1,6 +1,7 @@
 /* Per-type totals (snapshot.h: mt_snapshot_type_stats). */
 #include <stdlib.h>
 #include <string.h>
+#include "memtrace/checked.h"
 #include "snapshot_impl.h"
 
 typedef struct sort_ctx {
@@ -29,7 +30,9 @@ void mt_snapshot_type_stats(const mt_snapshot *s, int by_bytes, mt_type_stat *ou
     for (uint32_t i = 0; i < s->n_objects; i++) {
         if (s->flags[i] & MT_OBJ_LOST) continue;
         out[s->type[i]].count++;
-        out[s->type[i]].bytes += s->size[i];
+        /* Sizes come from the file: a sum past 2^64 - 1 stays there
+         * (printed as such) instead of wrapping to a small, wrong total. */
+        out[s->type[i]].bytes = mt_sat_add_u64(out[s->type[i]].bytes, s->size[i]);
     }
     sort_ctx c = { s, by_bytes };
     qsort_r(out, s->n_types, sizeof *out, cmp_stat, &c);

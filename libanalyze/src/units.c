@@ -10,6 +10,8 @@
 
 const char *mt_human_bytes(uint64_t n, char *buf) {
     static const char *units[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };
+    /* A total that saturated (checked.h's mt_sat_add_u64) is not 16.0 EiB. */
+    if (n == UINT64_MAX) return "more than 16 EiB";
     if (n < 1024) {
         snprintf(buf, 16, "%" PRIu64 " B", n);
         return buf;
@@ -26,8 +28,8 @@ const char *mt_human_bytes(uint64_t n, char *buf) {
 
 const char *mt_signed_bytes(int64_t n, char *buf) {
     char h[16];
-    mt_human_bytes(n < 0 ? (uint64_t)0 - (uint64_t)n : (uint64_t)n, h);
-    snprintf(buf, 24, "%s%s", n < 0 ? "-" : n > 0 ? "+" : "", h);
+    snprintf(buf, 24, "%s%s", n < 0 ? "-" : n > 0 ? "+" : "",
+             mt_human_bytes(n < 0 ? (uint64_t)0 - (uint64_t)n : (uint64_t)n, h));
     return buf;
 }
 

@@ -5,6 +5,7 @@
  * salvage recovers exactly the blocks left intact, computed from the clean
  * file's block table and the records the test wrote. */
 #include <msgpack.h>
+#include <sys/resource.h>
 #include <zstd.h>
 #include "helpers.h"
 #include "memtrace/analyze.h"
@@ -497,6 +498,9 @@ static int open_block0(const uint8_t *data, size_t n, mt_diag *d) {
 START_TEST(payload_rules_of_the_spec) {
     static uint8_t buf[65536];
     const uint8_t two_types[] = { 0x92, 0x01, 0xa1, 'a', 0x92, 0x02, 0xa1, 'b' };
+    const uint8_t long_type[] = { 0x92, 0x01, 0xa6, 'a', 'b', 'c', 'd', 'e', 'f' };
+    const uint8_t reserved_rec[] = { 0x92, 0x01, 0xa1, 'a', 0xc1, 0x01, 0xa1, 'b' };
+    const uint8_t reserved_field[] = { 0x92, 0x01, 0xa1, 'a', 0x92, 0xc1, 0xa1, 'b' };
     mt_diag d;
     struct { craft c; int code; const char *msg; } cases[] = {
         { { MT_KIND_TYPE, 2, 0, two_types, 8, 0, 0, 0 }, MT_E_CORRUPT, "zstd frame has no content checksum" },
@@ -504,8 +508,11 @@ START_TEST(payload_rules_of_the_spec) {
         { { MT_KIND_TYPE, 2, 0, two_types, 8, 1, (256 << 20), 0 }, MT_E_LIMIT, "raw size 268435464 exceeds the 256 MiB limit" },
         { { MT_KIND_TYPE, 2, 0, two_types, 8, 1, 0, 1 }, MT_E_CORRUPT, "payload is not a zstd frame" },
         { { MT_KIND_TYPE, 1, 0, two_types, 8, 1, 0, 0 }, MT_E_CORRUPT, "4 bytes follow the last of its 1 records" },
-        { { MT_KIND_TYPE, 3, 0, two_types, 8, 1, 0, 0 }, MT_E_CORRUPT, "payload ends after 2 of its 3 records" },
+        { { MT_KIND_TYPE, 3, 0, two_types, 8, 1, 0, 0 }, MT_E_CORRUPT, "3 records cannot fit in 8 raw bytes (a record takes at least 3)" },
+        { { MT_KIND_TYPE, 3, 0, long_type, 9, 1, 0, 0 }, MT_E_CORRUPT, "payload ends after 1 of its 3 records" },
         { { MT_KIND_TYPE, 2, 0, two_types, 7, 1, 0, 0 }, MT_E_MSGPACK, "record 1 (payload byte 4): field name is cut short or not msgpack" },
+        { { MT_KIND_TYPE, 2, 0, reserved_rec, 8, 1, 0, 0 }, MT_E_MSGPACK, "record 1 (payload byte 4): expected a record (an array), found byte 0xc1, which msgpack never uses" },
+        { { MT_KIND_TYPE, 2, 0, reserved_field, 8, 1, 0, 0 }, MT_E_MSGPACK, "record 1 (payload byte 4): field id: expected an unsigned integer, found byte 0xc1, which msgpack never uses" },
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         size_t n = build(buf, &cases[i].c, 1);
@@ -515,10 +522,147 @@ START_TEST(payload_rules_of_the_spec) {
         ck_assert_int_eq(d.offset, 16);
         ck_assert_int_eq(d.kind, MT_KIND_TYPE);
     }
+    /* A frame that does not declare its size: ZSTD_CONTENTSIZE_UNKNOWN is
+     * not a size (it was printed as 18446744073709551615 bytes). */
+    {
+        ZSTD_CCtx *cc = ZSTD_createCCtx();
+        ZSTD_CCtx_setParameter(cc, ZSTD_c_checksumFlag, 1);
+        ZSTD_CCtx_setParameter(cc, ZSTD_c_contentSizeFlag, 0);
+        uint8_t z[256];
+        ZSTD_outBuffer out = { z, sizeof z, 0 };
+        ZSTD_inBuffer in = { two_types, 8, 0 };
+        ck_assert_uint_eq(ZSTD_compressStream2(cc, &out, &in, ZSTD_e_end), 0);
+        ZSTD_freeCCtx(cc);
+        craft c = { MT_KIND_TYPE, 2, 0, z, out.pos, 1, 0, 1 };
+        size_t n = build(buf, &c, 1);
+        mt__bhdr h = { MT_KIND_TYPE, 0, 2, 0, (uint32_t)out.pos, 8 };
+        mt__bhdr_put(buf + 16, &h);
+        ck_assert_int_eq(open_block0(buf, n, &d), MT_E_CORRUPT);
+        ck_assert_str_eq(d.msg, "zstd frame does not declare its size, the block header says 8 bytes");
+    }
     /* The good one, for contrast. */
     craft ok = { MT_KIND_TYPE, 2, 0, two_types, 8, 1, 0, 0 };
     size_t n = build(buf, &ok, 1);
     ck_assert_int_eq(open_block0(buf, n, &d), 0);
+}
+END_TEST
+
+/* ---- hostile files (testdata/hostile.py): sound containers whose
+ * numbers lie. Each must end in the error below, strict, and in a salvage
+ * that keeps nothing it cannot place, with memory in proportion to the
+ * file (these cost 1.5 GB to 48 GiB, or crashed, before). ---- */
+
+static long maxrss_kib(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss;
+}
+
+START_TEST(hostile_numbers_are_refused_in_bounded_memory) {
+    static const struct { const char *file; int64_t block; const char *msg; uint32_t salvage_objects; } cases[] = {
+        { "first-wraps.snap", 2, "first record 18446744073709551615 is past the 2147483647 objects a file may hold", 0 },
+        { "gap-2p26.snap", 2, "first record 67108864 does not follow the objects before it, which end at record 0", 0 },
+        { "gap-2p31.snap", 2, "first record 2147483645 does not follow the objects before it, which end at record 0", 0 },
+        { "amplified.snap", 1, "raw size 33554432 is more than 256 times its stored size 2834, the bound on a block's compression", 0 },
+        { "duplicate-id.snap", 2, "record 2: object 2 has id 0x1000, as object 0 does: an id names one object", 3 },
+    };
+    long before = maxrss_kib();
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/testdata/damaged/%s", MT_SOURCE_DIR, cases[i].file);
+        mt_snapshot *s;
+        mt_diag d;
+        mt_diag_clear(&d);
+        ck_assert_int_eq(mt_snapshot_load(path, MT_LOAD_REFS, &s, &d), MT_E_DAMAGED);
+        ck_assert_str_eq(d.msg, cases[i].msg);
+        ck_assert_int_eq(d.block, cases[i].block);
+        ck_assert_int_eq(d.kind, MT_KIND_OBJECT);
+        mt_diag_clear(&d);
+        ck_assert_int_eq(mt_snapshot_load(path, MT_LOAD_REFS | MT_LOAD_SALVAGE, &s, &d), 0);
+        const mt_graph *g = mt_snapshot_graph(s);
+        ck_assert_uint_eq(g->n_objects, cases[i].salvage_objects);
+        for (uint32_t k = 0; k < g->n_objects; k++) ck_assert(g->flags[k] & MT_OBJ_LOST);
+        ck_assert_uint_ge(mt_snapshot_damage_count(s), 1);
+        ck_assert_str_eq(mt_snapshot_damage(s, mt_snapshot_damage_count(s) - 1)->msg, cases[i].msg);
+        mt_snapshot_free(s);
+    }
+    /* Files of a few hundred bytes to 3 KB: a few MiB at most, not GiB. */
+    ck_assert_int_lt(maxrss_kib() - before, 32 * 1024);
+}
+END_TEST
+
+/* A gap between objects blocks is placeholders only as far as the damage
+ * between them can have held objects (SPEC.md 6.1). */
+START_TEST(gap_is_bounded_by_the_damage_before_it) {
+    static uint8_t buf[65536];
+    const uint8_t types[] = { 0x92, 0x01, 0xa1, 'a' };
+    uint8_t objs[40], later[40]; /* ids 0..9 and 64..73 */
+    for (int i = 0; i < 10; i++) {
+        objs[4 * i] = later[4 * i] = 0x93;
+        objs[4 * i + 1] = (uint8_t)i;
+        later[4 * i + 1] = (uint8_t)(64 + i);
+        objs[4 * i + 2] = later[4 * i + 2] = 0x01;
+        objs[4 * i + 3] = later[4 * i + 3] = 0x10;
+    }
+    /* Objects 0..9, then objects 1000..1009: between them 40 bytes of
+     * garbage can hold (40 - 36) * 256 / 4 = 256 objects, not 990. */
+    craft two[] = { { MT_KIND_TYPE, 1, 0, types, 4, 1, 0, 0 }, { MT_KIND_OBJECT, 10, 0, objs, 40, 1, 0, 0 } };
+    size_t n = build(buf, two, 2);
+    memset(buf + n, 0x55, 40);
+    n += 40;
+    craft late = { MT_KIND_OBJECT, 10, 1000, later, 40, 1, 0, 0 };
+    uint8_t tmp[4096];
+    size_t m = build(tmp, &late, 1);
+    memcpy(buf + n, tmp + 16, m - 16);
+    n += m - 16;
+    mt_snapshot *s;
+    mt_diag d;
+    mt_diag_clear(&d);
+    ck_assert_int_eq(mt_snapshot_load_mem(buf, n, "gap", MT_LOAD_REFS | MT_LOAD_SALVAGE, &s, &d), 0);
+    ck_assert_uint_eq(mt_snapshot_graph(s)->n_objects, 10);
+    const mt_damage *last = mt_snapshot_damage(s, mt_snapshot_damage_count(s) - 1);
+    ck_assert_str_eq(last->msg, "first record 1000 leaves a gap of 990 objects after record 10; the damage before it "
+                                "can hold at most 256");
+    mt_snapshot_free(s);
+    /* The same gap of 60 objects is placeholders. */
+    craft near = { MT_KIND_OBJECT, 10, 70, later, 40, 1, 0, 0 };
+    m = build(tmp, &near, 1);
+    memcpy(buf + n - (m - 16), tmp + 16, m - 16);
+    ck_assert_int_eq(mt_snapshot_load_mem(buf, n, "gap", MT_LOAD_REFS | MT_LOAD_SALVAGE, &s, &d), 0);
+    ck_assert_uint_eq(mt_snapshot_graph(s)->n_objects, 80);
+    ck_assert_uint_eq(mt_snapshot_lost_objects(s), 60);
+    mt_snapshot_free(s);
+}
+END_TEST
+
+/* A snapshot cut short while a tool holds it open: the loaded snapshot
+ * reads its other kinds from the reader later (mt_snapshot_each). With
+ * the file mapped, that read raised SIGBUS (exit 135); read whole, it
+ * reads what was there when it was opened. */
+static int count_rec(void *arg, const void *rec) {
+    (void)rec;
+    ++*(int *)arg;
+    return 0;
+}
+
+START_TEST(file_cut_short_while_open_is_no_sigbus) {
+    build_fixture();
+    char *path = tmp_path();
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(clean, 1, clean_size, f), clean_size);
+    fclose(f);
+    mt_snapshot *s;
+    ck_assert_int_eq(mt_snapshot_load(path, MT_LOAD_REFS, &s, NULL), 0);
+    ck_assert_int_eq(truncate(path, 0), 0);
+    int n = 0;
+    mt_diag d;
+    mt_diag_clear(&d);
+    ck_assert_int_eq(mt_snapshot_each(s, MT_KIND_ROOT, count_rec, &n, &d), 0);
+    ck_assert_int_eq(n, 1);
+    mt_snapshot_free(s);
+    unlink(path);
+    free(path);
 }
 END_TEST
 
@@ -684,6 +828,9 @@ int main(void) {
     tcase_add_test(tc, kinds_from_a_newer_writer_are_skipped_and_counted);
     tcase_add_test(tc, inconsistent_index_falls_back_to_scanning);
     tcase_add_test(tc, json_export_of_a_salvage_leaves_lost_objects_out);
+    tcase_add_test(tc, hostile_numbers_are_refused_in_bounded_memory);
+    tcase_add_test(tc, gap_is_bounded_by_the_damage_before_it);
+    tcase_add_test(tc, file_cut_short_while_open_is_no_sigbus);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

@@ -22,6 +22,12 @@ extern "C" {
 
 /* Bytes of a block header on disk (SPEC.md section 3.1). */
 #define MT_BLOCK_HEADER_BYTES 36
+/* SPEC.md section 7: a block's payload decompresses to at most this many
+ * times its stored size. Real snapshots compress about 3:1 to 5:1 (a
+ * Python heap with pandas loaded: 5.1:1, its best block 11:1; a list of
+ * 10M references to one object: 27.5:1 a block); zstd can reach thousands
+ * to one, which a hostile file used to make 22 KB cost 1.8 GB. */
+#define MT_MAX_RAW_RATIO 256u
 
 /* ------------------------------------------------------------------ */
 /* Values                                                               */
@@ -494,6 +500,13 @@ const mt_block_info *mt_reader_block(const mt_reader *r, size_t i);
 /* Damage found so far, in the order it was found. */
 size_t mt_reader_damage_count(const mt_reader *r);
 const mt_damage *mt_reader_damage(const mt_reader *r, size_t i);
+
+/* The most records of kind that `stored` bytes of a block's payload can
+ * hold: stored * MT_MAX_RAW_RATIO raw bytes, each record at least its
+ * array header and one byte per required field (SPEC.md 6.1). A reader
+ * bounds what a damaged stretch may have held by this, so that what it
+ * allocates stays in proportion to the file. */
+uint64_t mt_block_max_records(int kind, uint64_t stored);
 
 /* Fills diag from d: its block, offset, kind and message, under code.
  * @return code, so that a failing path can end in a return of it. */

@@ -8,8 +8,9 @@
 extern "C" {
 #endif
 
-/* "1.5 KiB", "12 B": binary units, one decimal. buf needs 16 bytes;
- * returns buf. */
+/* "1.5 KiB", "12 B": binary units, one decimal. buf needs 16 bytes.
+ * Returns buf, or for UINT64_MAX (a saturated total) the constant
+ * "more than 16 EiB": use the return value, not buf. */
 const char *mt_human_bytes(uint64_t n, char *buf);
 
 /* "+1.5 KiB", "-12 B", "0 B": a change in size. buf needs 24 bytes;

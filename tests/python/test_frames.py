@@ -382,3 +382,50 @@ def test_object_value_types_and_date_text_match_pandas(tmp_path):
         except (ValueError, TypeError):
             parses = False
         assert cols[name]["datetime_text"] == parses, name
+
+
+
+HOSTILE_COLUMN = r"""
+import numpy as np
+from memtrace import _memtrace
+
+arr = np.empty(4, dtype=object)
+events = []
+
+class Hostile:
+    def __init__(self, i):
+        self.i = i
+
+    def __sizeof__(self):
+        events.append(("sizeof", self.i))
+        arr[self.i] = None  # the column's only reference to self
+        return 64
+
+    def __hash__(self):
+        events.append(("hash", self.i))
+        return self.i
+
+    def __del__(self):
+        events.append(("del", self.i))
+
+for i in range(len(arr)):
+    arr[i] = Hostile(i)
+r = _memtrace.column_stats(arr, "O")
+print(events)
+print(r["sizeof_total"], r["count"])
+"""
+
+
+def test_column_stats_holds_the_values_it_reads():
+    """Issue 30 #2: a value's __sizeof__ (Python code) may replace and so
+    free the values of the column; column_stats must hold each value until
+    it is done with it, or it hashes a freed object. Here each value drops
+    its own slot: it must die only after column_stats hashed it. In a
+    subprocess, as the defect reads freed memory."""
+    r = subprocess.run([sys.executable, "-c", HOSTILE_COLUMN], capture_output=True, text=True, timeout=60,
+                       env=dict(os.environ, PYTHONPATH=os.path.join(BUILD, "python")))
+    assert r.returncode == 0, r.stderr
+    events, totals = r.stdout.splitlines()
+    want = [(e, i) for i in range(4) for e in ("sizeof", "hash", "del")]
+    assert events == repr(want)
+    assert totals == "256 4"

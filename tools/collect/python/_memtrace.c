@@ -688,9 +688,11 @@ static PyMethodDef module_methods[] = {
       "dump_heap(path, *, label=None, tracebacks=True, collect=False) -> dict\n\n"
       "Writes every object the garbage collector tracks, and every object they\n"
       "reference, with sizes, references, roots and (when tracemalloc traces)\n"
-      "allocation tracebacks, to the snapshot path. Holds the GIL; runs no\n"
-      "collection unless collect=True; leaves the GC state as it found it.\n"
-      "Returns {path, objects, refs, roots, bytes, seconds}." },
+      "allocation tracebacks, to the snapshot path. Holds the GIL and runs no\n"
+      "Python code (a Python __sizeof__ is not called: such objects get their\n"
+      "C-level size); runs no collection unless collect=True; leaves the GC\n"
+      "state as it found it.\n"
+      "Returns {path, objects, refs, roots, bytes, c_level_sizes, seconds}." },
     { "column_stats", (PyCFunction)(void (*)(void))memtrace_column_stats, METH_VARARGS | METH_KEYWORDS,
       "column_stats(data, kind, *, mask=None, code_hashes=None, nulls=None, sketch=1024, hashes=False)\n\n"
       "One pass in C over a column's values (a buffer, not copied): counts, nulls, min, max,\n"

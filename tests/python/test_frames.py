@@ -429,3 +429,27 @@ def test_column_stats_holds_the_values_it_reads():
     want = [(e, i) for i in range(4) for e in ("sizeof", "hash", "del")]
     assert events == repr(want)
     assert totals == "256 4"
+
+
+def test_a_failed_dump_frames_or_import_leaves_the_earlier_file(tmp_path):
+    """Issue 30 #6: dump_frames and import_tracemalloc wrote through
+    Writer's context manager, which closed (and so published) a snapshot
+    cut short by an exception. Given up instead: the earlier file stays
+    byte for byte, and no temporary file beside it."""
+    class Failing:
+        def __sizeof__(self):
+            raise MemoryError("injected")
+
+    path = tmp_path / "f.snap"
+    memtrace.dump_frames(path, pd.DataFrame({"a": [1, 2, 3]}))
+    before = path.read_bytes()
+    bad = pd.DataFrame({"a": np.arange(3), "o": np.array([Failing(), "x", "y"], dtype=object)})
+    with pytest.raises(MemoryError, match="injected"):
+        memtrace.dump_frames(path, {"good": pd.DataFrame({"b": np.arange(1000)}), "bad": bad})
+    assert path.read_bytes() == before
+    # A tracemalloc snapshot whose second trace is damaged.
+    snap = tracemalloc.Snapshot([(0, 64, (("a.py", 1),), 1), None], 1)
+    with pytest.raises(TypeError):
+        memtrace.import_tracemalloc(snap, str(path))
+    assert path.read_bytes() == before
+    assert os.listdir(tmp_path) == ["f.snap"]

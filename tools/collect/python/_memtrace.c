@@ -79,7 +79,10 @@ static int Writer_init(WriterObject *self, PyObject *args, PyObject *kw) {
         PyErr_SetString(PyExc_ValueError, "block_bytes must not be negative");
         return -1;
     }
-    mt_writer_opts o = { .block_bytes = (size_t)block_bytes, .level = level, .background = 0 };
+    /* publish_on_flush: flush() promises that what was added survives a
+     * crash, so the first flush puts the file at path (a pipeline recorded
+     * step by step); until then path keeps what it held. */
+    mt_writer_opts o = { .block_bytes = (size_t)block_bytes, .level = level, .background = 0, .publish_on_flush = 1 };
     mt_diag d;
     mt_diag_clear(&d);
     int rc = mt_writer_open(PyBytes_AS_STRING(path), &o, &self->w, &d);
@@ -600,6 +603,14 @@ static PyObject *Writer_enter(WriterObject *self, PyObject *unused) {
 }
 
 static PyObject *Writer_exit(WriterObject *self, PyObject *args) {
+    if (PyTuple_GET_SIZE(args) >= 1 && PyTuple_GET_ITEM(args, 0) != Py_None) {
+        /* Left by an exception: the snapshot is unfinished. Given up as a
+         * crash would leave it: path keeps what it held before (or what
+         * the last flush() put there), no temporary file stays. */
+        mt_writer_abandon(self->w);
+        self->w = NULL;
+        Py_RETURN_FALSE;
+    }
     PyObject *r = Writer_close(self, NULL);
     if (!r) return NULL;
     Py_DECREF(r);
@@ -649,12 +660,15 @@ static PyMethodDef Writer_methods[] = {
     { "add_df_sketch", (PyCFunction)(void (*)(void))Writer_add_df_sketch, METH_VARARGS | METH_KEYWORDS,
       "add_df_sketch(frame, position, kind, data): a sketch of a column's values (kind 'kmv')" },
     { "flush", (PyCFunction)Writer_flush, METH_NOARGS,
-      "flush()\n\nWrites every unfinished block, so that what was added survives a crash." },
+      "flush()\n\nWrites every unfinished block, so that what was added survives a crash;\n"
+      "the first flush puts the file at path (until then path keeps what it held)." },
     { "close", (PyCFunction)Writer_close, METH_NOARGS,
       "close()\n\nResolves pending references, writes the index and closes the file.\n"
       "Raises ValueError (leaving the writer open) if a reference names an id never added." },
     { "__enter__", (PyCFunction)Writer_enter, METH_NOARGS, NULL },
-    { "__exit__", (PyCFunction)Writer_exit, METH_VARARGS, NULL },
+    { "__exit__", (PyCFunction)Writer_exit, METH_VARARGS,
+      "Closes the writer; left by an exception, gives the snapshot up instead: path keeps\n"
+      "what it held before, or what the last flush() put there." },
     { NULL, NULL, 0, NULL },
 };
 

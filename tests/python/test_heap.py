@@ -425,6 +425,7 @@ def test_dict_keys_are_not_changed_by_the_dump(tmp_path):
     which UTF-8 cannot hold, comes out as a backslash escape."""
     keys = {"ключ-%d" % i: i for i in range(5000)}
     keys["x\ud800y"] = -1
+    keys["é" * 300] = -2  # a label holds 200 bytes of a key, whole characters
     before = [sys.getsizeof(k) for k in keys]
     path = tmp_path / "k.snap"
     memtrace.dump_heap(str(path), tracebacks=False)
@@ -432,3 +433,4 @@ def test_dict_keys_are_not_changed_by_the_dump(tmp_path):
     s, types_, objs, by_id, out = load(path)
     labels = {r["label"] for r in out[by_id[id(keys)]]}
     assert "['ключ-42']" in labels and "['x\\ud800y']" in labels
+    assert "['" + "é" * 100 + "']" in labels

@@ -530,7 +530,7 @@ static int visit_emit(PyObject *o, void *arg) {
         if (PyDict_CheckExact(o) && o == mt__instance_dict(c)) l = mt_str_c("__dict__");
         else if ((name = mt__attribute_name(c, o)) && PyUnicode_Check(name)) {
             l.ptr = nbuf;
-            l.len = utf8_into(name, nbuf, sizeof nbuf);
+            l.len = utf8_into(name, nbuf, sizeof nbuf - 1);
         } else
             l = member_name(e->cti, c, o);
     }
@@ -707,7 +707,7 @@ static uint32_t stack_id(emitter *e, PyObject *o) {
             PyObject *file = PyTuple_GET_ITEM(fkey, 0);
             char fbuf[1024];
             mt_str f = mt_str_c("?");
-            if (PyUnicode_Check(file)) f = (mt_str){ fbuf, utf8_into(file, fbuf, sizeof fbuf) };
+            if (PyUnicode_Check(file)) f = (mt_str){ fbuf, utf8_into(file, fbuf, sizeof fbuf - 1) };
             mt_frame rec = { fid, mt_str_c(""), f,
                              (uint32_t)PyLong_AsUnsignedLong(PyTuple_GET_ITEM(fkey, 1)) };
             if (!v || PyDict_SetItem(e->frames, fkey, v)) fid = 0;
@@ -872,7 +872,7 @@ static int local_mark(PyObject *name, PyObject *v, void *arg) { return visit_mar
 static int local_emit(PyObject *name, PyObject *v, void *arg) {
     char buf[256];
     mt_str nm = { NULL, 0 };
-    if (PyUnicode_Check(name)) nm = (mt_str){ buf, utf8_into(name, buf, sizeof buf) };
+    if (PyUnicode_Check(name)) nm = (mt_str){ buf, utf8_into(name, buf, sizeof buf - 1) };
     return emit_ref(arg, v, nm);
 }
 
@@ -1007,7 +1007,7 @@ PyObject *memtrace_dump_heap(PyObject *self, PyObject *args, PyObject *kw) {
     while (modules && PyDict_Next(modules, &pos, &name, &mod)) {
         char nbuf[512];
         mt_str nm = mt_str_c("?");
-        if (PyUnicode_Check(name)) nm = (mt_str){ nbuf, utf8_into(name, nbuf, sizeof nbuf) };
+        if (PyUnicode_Check(name)) nm = (mt_str){ nbuf, utf8_into(name, nbuf, sizeof nbuf - 1) };
         mt_root rt = { 0, mt_str_c("module"), nm };
         if (!lookup(&w, (uintptr_t)mod, &rt.obj)) continue; /* imported during the dump */
         roots++;

@@ -3,6 +3,8 @@ and one dump per Dask worker with host, pid and worker label."""
 
 import glob
 import os
+import re
+import resource
 import signal
 import subprocess
 import sys
@@ -29,7 +31,10 @@ def test_signal_handler_dumps_numbered_snapshots(tmp_path):
     finally:
         signal.signal(signal.SIGUSR2, previous)
     files = sorted(glob.glob(os.path.join(str(tmp_path), "heap-%d-*.snap" % os.getpid())))
-    assert [os.path.basename(f) for f in files] == ["heap-%d-0001.snap" % os.getpid(), "heap-%d-0002.snap" % os.getpid()]
+    run = memtrace._run_id()
+    assert re.fullmatch("[0-9a-f]{8}", run)
+    assert [os.path.basename(f) for f in files] == ["heap-%d-%s-0001.snap" % (os.getpid(), run),
+                                                    "heap-%d-%s-0002.snap" % (os.getpid(), run)]
     for f in files:
         meta = spec_reader.Snapshot(f).meta()
         assert meta["label"] == "svc" and meta["pid"] == os.getpid()
@@ -91,4 +96,61 @@ def test_one_dump_per_dask_worker(tmp_path):
     assert {m["host"] for m in metas} == {os.uname().nodename}
     assert sorted(str(m["label"]) for m in metas) == ["0", "1"]  # Dask's worker names
     for path, m in zip(paths, metas):
-        assert os.path.basename(path) == "heap-%d-worker.snap" % m["pid"]
+        assert re.fullmatch("heap-%d-[0-9a-f]{8}-worker.snap" % m["pid"], os.path.basename(path))
+
+
+def test_dumps_never_overwrite_an_earlier_run(tmp_path):
+    """Issue 30 #6: dumps were named heap-PID-NNNN.snap, and PID 1 in a
+    container is every run's pid: a new run overwrote the last one's
+    dumps. The name carries a per-run id (drawn again in a forked child),
+    and a name that is taken, whatever made it, is never replaced."""
+    d = str(tmp_path)
+    earlier = memtrace.snapshot_path(d, "0001")
+    with open(earlier, "wb") as f:
+        f.write(b"an earlier run's dump")
+    previous = memtrace.install_signal_handler(d, signal.SIGUSR2)
+    try:
+        os.kill(os.getpid(), signal.SIGUSR2)
+    finally:
+        signal.signal(signal.SIGUSR2, previous)
+    with open(earlier, "rb") as f:
+        assert f.read() == b"an earlier run's dump"
+    new = earlier[:-len(".snap")] + ".2.snap"
+    assert spec_reader.Snapshot(new).meta()["pid"] == os.getpid()
+    assert memtrace.snapshot_path(d, "0001") == earlier[:-len(".snap")] + ".3.snap"
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.write(w, memtrace._run_id().encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    assert os.read(r, 64).decode() != memtrace._run_id()
+
+
+FAILING_DUMP = r"""
+import os, resource, signal, sys, memtrace
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG
+keep = [str(i) * 50 for i in range(300000)]     # a heap whose dump is larger than the limit
+resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[2]), int(sys.argv[2])))
+try:
+    memtrace.dump_heap(sys.argv[1])
+except OSError as e:
+    print("failed:", e)
+    sys.exit(0)
+sys.exit("the dump did not fail")
+"""
+
+
+def test_a_failed_dump_leaves_the_earlier_file(tmp_path):
+    """Issue 30 #6: a dump that fails midway (here: the file size limit,
+    as a full disk would) leaves the earlier snapshot at its path byte for
+    byte, and no temporary file beside it."""
+    path = tmp_path / "heap.snap"
+    memtrace.dump_heap(str(path), tracebacks=False)
+    before = path.read_bytes()
+    r = subprocess.run([sys.executable, "-c", FAILING_DUMP, str(path), str(256 * 1024)], env=env(),
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "failed:" in r.stdout and str(path) in r.stdout
+    assert path.read_bytes() == before
+    assert os.listdir(tmp_path) == ["heap.snap"]

@@ -221,3 +221,97 @@ def test_testdata_is_reproducible(tmp_path, testdata):
     for name in sorted(os.listdir(os.path.join(testdata, "damaged"))):
         assert (copy / "damaged" / name).read_bytes()[:16] == open(
             os.path.join(testdata, "damaged", name), "rb").read()[:16]
+
+
+U32, U64 = 2**32 - 1, 2**64 - 1
+# Every method of the writer API with a valid call and the range of each
+# of its integer arguments (issue 30 #19).
+WRITER_API = [
+    ("add_object", dict(id=1, type="t", size=8, flags=0, gen=0, stack=0),
+     dict(id=U64, size=U64, flags=U32, gen=U32, stack=U32)),
+    ("add_ref", dict(src=1, dst=1), dict(src=U64, dst=U64)),
+    ("add_root", dict(id=1), dict(id=U64)),
+    ("add_frame", dict(id=1, file="f.py", line=3), dict(id=U32, line=U32)),
+    ("add_stack", dict(id=1, frame=1, parent=0), dict(id=U32, frame=U32, parent=U32)),
+    ("add_alloc", dict(size=1, stack=0, op=2, count=1, address=0, time_ns=0, thread=0, domain=0),
+     dict(size=U64, stack=U32, op=U32, count=U64, address=U64, time_ns=U64, thread=U32, domain=U32)),
+    ("add_process_meta", dict(tool="t", start_time=0), dict(start_time=U64)),
+    ("add_sample", dict(series="s", value=1.0, time_ns=0), dict(time_ns=U64)),
+    ("add_df_frame", dict(id=1, name="f", rows=1, columns=1, index_bytes=0, shallow_bytes=0, deep_bytes=0,
+                          index_shallow_bytes=0, index_levels_bytes=0, index_codes_bytes=0, index_nlevels=0,
+                          columns_levels_bytes=0, columns_codes_bytes=0, columns_nlevels=0, time_ns=0),
+     dict(id=U32, rows=U64, columns=U32, index_bytes=U64, shallow_bytes=U64, deep_bytes=U64,
+          index_shallow_bytes=U64, index_levels_bytes=U64, index_codes_bytes=U64, index_nlevels=U32,
+          columns_levels_bytes=U64, columns_codes_bytes=U64, columns_nlevels=U32, time_ns=U64)),
+    ("add_df_column", dict(frame=1, position=0, name="c", dtype="int64", shallow_bytes=0, deep_bytes=0,
+                           distinct_bytes=0, null_count=0, distinct_count=0, flags=0, text_count=0, len_min=0,
+                           len_max=0, len_total=0, categories=0, categories_bytes=0, code_bytes=0, dense_bytes=0),
+     dict(frame=U32, position=U32, shallow_bytes=U64, deep_bytes=U64, distinct_bytes=U64, null_count=U64,
+          distinct_count=U64, flags=U32, text_count=U64, len_min=U64, len_max=U64, len_total=U64,
+          categories=U64, categories_bytes=U64, code_bytes=U32, dense_bytes=U64)),
+    ("add_df_value", dict(frame=1, position=0, value=1, count=1), dict(frame=U32, position=U32, count=U64)),
+    ("add_df_sketch", dict(frame=1, position=0, kind="kmv", data=b""), dict(frame=U32, position=U32)),
+]
+
+
+@pytest.mark.parametrize("method,good,ranges", WRITER_API, ids=[m for m, _, _ in WRITER_API])
+def test_writer_api_refuses_out_of_range_integers(tmp_path, method, good, ranges):
+    """No silent wrap: add_object(2**64) was stored as id 0, a negative
+    time_ns wrapped. Each integer argument at its bound is taken; one
+    past it is an OverflowError, a negative one a ValueError, a float a
+    TypeError, each naming the argument and its range."""
+    w = memtrace.Writer(str(tmp_path / "r.snap"))
+    fresh = iter(range(100, 200))  # add_object's ids are unique
+    for arg, top in ranges.items():
+        at_bound = dict(good, **{arg: top})
+        if method == "add_object" and arg != "id":
+            at_bound["id"] = next(fresh)
+        if not (method == "add_alloc" and arg == "op"):  # op has its own, smaller range
+            getattr(w, method)(**at_bound)
+        rng = r"%s must be in 0\.\.%d, not " % (arg, top)
+        with pytest.raises(OverflowError, match=rng + str(top + 1)):
+            getattr(w, method)(**dict(good, **{arg: top + 1}))
+        with pytest.raises(OverflowError, match=rng):
+            getattr(w, method)(**dict(good, **{arg: 2**200}))
+        with pytest.raises(ValueError, match=rng + "-1"):
+            getattr(w, method)(**dict(good, **{arg: -1}))
+        with pytest.raises(TypeError, match="%s must be an int, not float" % arg):
+            getattr(w, method)(**dict(good, **{arg: 1.0}))
+
+
+def test_writer_api_numpy_integers_and_meta_values(tmp_path):
+    """What has __index__ (numpy integers) is an int; a meta value has the
+    range of a signed or unsigned 64-bit integer."""
+    import numpy as np
+
+    path = tmp_path / "n.snap"
+    with memtrace.Writer(str(path)) as w:
+        w.add_object(np.uint64(2**64 - 1), "t", np.int32(7))
+        w.add_meta("small", -(2**63))
+        w.add_meta("big", 2**64 - 1)
+        with pytest.raises(OverflowError, match=r"a meta value must be in -9223372036854775808\.\.18446744073709551615, not 18446744073709551616"):
+            w.add_meta("k", 2**64)
+        with pytest.raises(OverflowError, match="a meta value must be in"):
+            w.add_meta("k", -(2**63) - 1)
+    s = spec_reader.Snapshot(str(path))
+    assert [(o["id"], o["size"]) for o in s.of("objects")] == [(2**64 - 1, 7)]
+
+
+def test_writer_api_lone_surrogates_are_escaped_never_dropped(tmp_path):
+    """A str UTF-8 cannot hold (a lone surrogate) is written with the
+    surrogate as a backslash escape, as memtrace(3) says, in every str
+    argument: the process meta label was dropped."""
+    path = tmp_path / "s.snap"
+    with memtrace.Writer(str(path)) as w:
+        w.add_process_meta("tool\ud800", label="lab\udfffel")
+        w.add_meta("k\ud800", "v\udc80")
+        w.add_object(1, "T\ud800", 1)
+        w.add_root(1, kind="k\ud800", name="n\ud800")
+        with pytest.raises(ValueError, match="kind must not contain a NUL character"):
+            w.add_root(1, kind="a\0b")
+    s = spec_reader.Snapshot(str(path))
+    meta = {m["key"]: m["value"] for m in s.of("meta")}
+    assert meta["tool"] == "tool\\ud800" and meta["label"] == "lab\\udfffel"
+    assert meta["k\\ud800"] == "v\\udc80"
+    assert [t["name"] for t in s.of("types")] == ["T\\ud800"]
+    assert s.of("roots") == [{"obj": 0, "kind": "k\\ud800", "name": "n\\ud800"}]

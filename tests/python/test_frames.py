@@ -382,3 +382,74 @@ def test_object_value_types_and_date_text_match_pandas(tmp_path):
         except (ValueError, TypeError):
             parses = False
         assert cols[name]["datetime_text"] == parses, name
+
+
+
+HOSTILE_COLUMN = r"""
+import numpy as np
+from memtrace import _memtrace
+
+arr = np.empty(4, dtype=object)
+events = []
+
+class Hostile:
+    def __init__(self, i):
+        self.i = i
+
+    def __sizeof__(self):
+        events.append(("sizeof", self.i))
+        arr[self.i] = None  # the column's only reference to self
+        return 64
+
+    def __hash__(self):
+        events.append(("hash", self.i))
+        return self.i
+
+    def __del__(self):
+        events.append(("del", self.i))
+
+for i in range(len(arr)):
+    arr[i] = Hostile(i)
+r = _memtrace.column_stats(arr, "O")
+print(events)
+print(r["sizeof_total"], r["count"])
+"""
+
+
+def test_column_stats_holds_the_values_it_reads():
+    """Issue 30 #2: a value's __sizeof__ (Python code) may replace and so
+    free the values of the column; column_stats must hold each value until
+    it is done with it, or it hashes a freed object. Here each value drops
+    its own slot: it must die only after column_stats hashed it. In a
+    subprocess, as the defect reads freed memory."""
+    r = subprocess.run([sys.executable, "-c", HOSTILE_COLUMN], capture_output=True, text=True, timeout=60,
+                       env=dict(os.environ, PYTHONPATH=os.path.join(BUILD, "python")))
+    assert r.returncode == 0, r.stderr
+    events, totals = r.stdout.splitlines()
+    want = [(e, i) for i in range(4) for e in ("sizeof", "hash", "del")]
+    assert events == repr(want)
+    assert totals == "256 4"
+
+
+def test_a_failed_dump_frames_or_import_leaves_the_earlier_file(tmp_path):
+    """Issue 30 #6: dump_frames and import_tracemalloc wrote through
+    Writer's context manager, which closed (and so published) a snapshot
+    cut short by an exception. Given up instead: the earlier file stays
+    byte for byte, and no temporary file beside it."""
+    class Failing:
+        def __sizeof__(self):
+            raise MemoryError("injected")
+
+    path = tmp_path / "f.snap"
+    memtrace.dump_frames(path, pd.DataFrame({"a": [1, 2, 3]}))
+    before = path.read_bytes()
+    bad = pd.DataFrame({"a": np.arange(3), "o": np.array([Failing(), "x", "y"], dtype=object)})
+    with pytest.raises(MemoryError, match="injected"):
+        memtrace.dump_frames(path, {"good": pd.DataFrame({"b": np.arange(1000)}), "bad": bad})
+    assert path.read_bytes() == before
+    # A tracemalloc snapshot whose second trace is damaged.
+    snap = tracemalloc.Snapshot([(0, 64, (("a.py", 1),), 1), None], 1)
+    with pytest.raises(TypeError):
+        memtrace.import_tracemalloc(snap, str(path))
+    assert path.read_bytes() == before
+    assert os.listdir(tmp_path) == ["f.snap"]

@@ -85,13 +85,14 @@ def test_known_structure_exact_counts_sizes_and_references(tmp_path):
 
 
 def test_sizes_are_sys_getsizeof_for_every_kind_of_object(tmp_path):
-    """Sizes come three ways (computed, a C __sizeof__ called directly,
-    sys.getsizeof itself): each agrees with sys.getsizeof."""
+    """Sizes come two ways (computed, a C __sizeof__ called directly):
+    each agrees with sys.getsizeof, but for a Python __sizeof__, which the
+    walk never calls: such an object gets its C-level size."""
     import array
     import decimal
 
     class Sized(list):
-        def __sizeof__(self):  # a Python override: through sys.getsizeof
+        def __sizeof__(self):  # a Python override: never called (issue 30 #8)
             return 12345
 
     grown = []
@@ -108,7 +109,13 @@ def test_sizes_are_sys_getsizeof_for_every_kind_of_object(tmp_path):
     memtrace.dump_heap(str(path))
     s, types_, objs, by_id, out = load(path)
     for o in keep:
-        assert objs[by_id[id(o)]]["size"] == sys.getsizeof(o), (type(o), o if len(repr(o)) < 60 else "")
+        if type(o) is Sized:
+            # Its C-level size: list's __sizeof__ and the collector header.
+            # sys.getsizeof adds the pre-header to what __sizeof__ says.
+            want = list.__sizeof__(o) + sys.getsizeof(o) - 12345
+        else:
+            want = sys.getsizeof(o)
+        assert objs[by_id[id(o)]]["size"] == want, (type(o), o if len(repr(o)) < 60 else "")
 
 
 def test_dict_and_slot_references_are_labelled(tmp_path):
@@ -340,3 +347,90 @@ def test_bad_arguments():
     with pytest.raises(OSError, match="No space left on device"):  # a full disk
         memtrace.dump_heap("/dev/full")
     assert gc.isenabled() and sys.getrefcount(probe) == before
+
+
+def test_the_walk_runs_no_python_code(tmp_path):
+    """Issue 30 #8: a Python __sizeof__ (pandas has them) called during
+    the walk let a second thread run and change the heap under the dump:
+    objects that were always reachable came out "held from C". Here a
+    module holds a pandas frame and 20,000 objects with a Python
+    __sizeof__ that yields the GIL, while a thread keeps taking more
+    references to them. Control: the __sizeof__ methods exist, and calls
+    to them are counted: none may happen."""
+    import threading
+    import time
+
+    import pandas as pd
+
+    calls = collections.Counter()
+
+    class Item:
+        __slots__ = ("v",)
+
+        def __init__(self, v):
+            self.v = v
+
+        def __sizeof__(self):
+            calls["Item"] += 1
+            time.sleep(0)  # any Python code may let another thread run
+            return 4096
+
+    frame_sizeof = pd.DataFrame.__sizeof__  # pandas' own, Python code
+
+    def counting_sizeof(self):
+        calls["DataFrame"] += 1
+        return frame_sizeof(self)
+
+    mod = types.ModuleType("held_app")
+    mod.items = [Item(i) for i in range(20_000)]
+    mod.frame = pd.DataFrame({"a": range(1000), "s": ["x%d" % (i % 7) for i in range(1000)]})
+    sys.modules["held_app"] = mod
+    stop = threading.Event()
+
+    def churn():
+        while not stop.is_set():
+            keep = list(mod.items)  # a reference more to every item, for a while
+            del keep
+
+    assert Item.__sizeof__(mod.items[0]) == 4096 and calls["Item"] == 1  # the control counts
+    calls.clear()
+    pd.DataFrame.__sizeof__ = counting_sizeof
+    worker = threading.Thread(target=churn)
+    worker.start()
+    try:
+        path = tmp_path / "consistent.snap"
+        summary = memtrace.dump_heap(str(path), tracebacks=False)
+        gc_on = gc.isenabled()
+    finally:
+        stop.set()
+        worker.join()
+        pd.DataFrame.__sizeof__ = frame_sizeof
+        del sys.modules["held_app"]
+    s, types_, objs, by_id, out = load(path)
+    c_roots = {r["obj"] for r in s.of("roots") if r["kind"] == "c"}
+    always = [id(o) for o in mod.items] + [id(mod.frame), id(mod.items)]
+    held_from_c = sum(by_id[a] in c_roots for a in always)
+    assert (held_from_c, dict(calls)) == (0, {})
+    assert gc_on
+    assert summary["c_level_sizes"] >= len(mod.items) + 1
+    # Sizes are the C-level ones: object.__sizeof__'s, with the pre-header
+    # sys.getsizeof adds to what __sizeof__ says.
+    item = mod.items[0]
+    assert objs[by_id[id(item)]]["size"] == object.__sizeof__(item) + sys.getsizeof(item) - 4096
+
+
+def test_dict_keys_are_not_changed_by_the_dump(tmp_path):
+    """Issue 30 #15: labels made with PyUnicode_AsUTF8 cached UTF-8 inside
+    every non-ASCII key, which sys.getsizeof shows; a lone surrogate,
+    which UTF-8 cannot hold, comes out as a backslash escape."""
+    keys = {"ключ-%d" % i: i for i in range(5000)}
+    keys["x\ud800y"] = -1
+    keys["é" * 300] = -2  # a label holds 200 bytes of a key, whole characters
+    before = [sys.getsizeof(k) for k in keys]
+    path = tmp_path / "k.snap"
+    memtrace.dump_heap(str(path), tracebacks=False)
+    assert [sys.getsizeof(k) for k in keys] == before
+    s, types_, objs, by_id, out = load(path)
+    labels = {r["label"] for r in out[by_id[id(keys)]]}
+    assert "['ключ-42']" in labels and "['x\\ud800y']" in labels
+    assert "['" + "é" * 100 + "']" in labels

@@ -79,7 +79,10 @@ static int Writer_init(WriterObject *self, PyObject *args, PyObject *kw) {
         PyErr_SetString(PyExc_ValueError, "block_bytes must not be negative");
         return -1;
     }
-    mt_writer_opts o = { .block_bytes = (size_t)block_bytes, .level = level, .background = 0 };
+    /* publish_on_flush: flush() promises that what was added survives a
+     * crash, so the first flush puts the file at path (a pipeline recorded
+     * step by step); until then path keeps what it held. */
+    mt_writer_opts o = { .block_bytes = (size_t)block_bytes, .level = level, .background = 0, .publish_on_flush = 1 };
     mt_diag d;
     mt_diag_clear(&d);
     int rc = mt_writer_open(PyBytes_AS_STRING(path), &o, &self->w, &d);
@@ -125,6 +128,43 @@ static int as_str(WriterObject *self, PyObject *o, mt_str *out, const char *what
     return 0;
 }
 
+/* An unsigned integer argument: filled in with its name and bound before
+ * parsing, converted by conv_uint ("O&") with no silent wrap: a negative
+ * value is a ValueError, one past the bound an OverflowError, both naming
+ * the argument and the range. */
+typedef struct uarg {
+    const char *name;
+    uint64_t max;
+    uint64_t v;
+} uarg;
+
+#define U64(nm, dflt) { nm, UINT64_MAX, dflt }
+#define U32(nm, dflt) { nm, UINT32_MAX, dflt }
+
+static int conv_uint(PyObject *o, void *p) {
+    uarg *a = p;
+    PyObject *n = PyNumber_Index(o);
+    if (!n) {
+        if (PyErr_ExceptionMatches(PyExc_TypeError)) {
+            PyErr_Clear();
+            PyErr_Format(PyExc_TypeError, "%s must be an int, not %.100s", a->name, Py_TYPE(o)->tp_name);
+        }
+        return 0;
+    }
+    int neg = _PyLong_Sign(n) < 0;
+    unsigned long long v = neg ? 0 : PyLong_AsUnsignedLongLong(n);
+    int bad = neg || (v == (unsigned long long)-1 && PyErr_Occurred()) || v > a->max;
+    if (bad) {
+        PyErr_Clear();
+        PyErr_Format(neg ? PyExc_ValueError : PyExc_OverflowError, "%s must be in 0..%llu, not %S", a->name,
+                     (unsigned long long)a->max, n);
+    }
+    Py_DECREF(n);
+    if (bad) return 0;
+    a->v = v;
+    return 1;
+}
+
 static PyObject *add(WriterObject *self, mt_kind kind, const void *rec) {
     int rc = mt_writer_add(self->w, kind, rec);
     if (PyList_GET_SIZE(self->hold) && PyList_SetSlice(self->hold, 0, PY_SSIZE_T_MAX, NULL)) return NULL;
@@ -146,9 +186,12 @@ static int as_value(WriterObject *self, PyObject *value, mt_value *out, const ch
         if (overflow > 0) {
             out->type = MT_VAL_UINT;
             out->v.u = PyLong_AsUnsignedLongLong(value);
-            if (PyErr_Occurred()) return -1;
-        } else if (overflow < 0) {
-            PyErr_Format(PyExc_OverflowError, "%s: integers must fit in 64 bits", what);
+            if (PyErr_Occurred()) overflow = -1;
+        }
+        if (overflow < 0) {
+            PyErr_Clear();
+            PyErr_Format(PyExc_OverflowError, "%s must be in -9223372036854775808..18446744073709551615, not %S",
+                         what, value);
             return -1;
         } else if (v < 0) {
             out->type = MT_VAL_INT;
@@ -175,6 +218,18 @@ static int as_value(WriterObject *self, PyObject *value, mt_value *out, const ch
     return 0;
 }
 
+/* as_str for an argument the writer needs NUL-terminated: refused with
+ * ValueError if it holds a NUL. */
+static int c_string(WriterObject *self, PyObject *o, mt_str *out, const char *what) {
+    if (as_str(self, o, out, what)) return -1;
+    if (memchr(out->ptr ? out->ptr : "", 0, out->len)) {
+        PyErr_Format(PyExc_ValueError, "%s must not contain a NUL character", what);
+        return -1;
+    }
+    if (!out->ptr) *out = mt_str_c("");
+    return 0;
+}
+
 static PyObject *Writer_add_meta(WriterObject *self, PyObject *args) {
     PyObject *key, *value;
     if (!PyArg_ParseTuple(args, "UO", &key, &value) || check_open(self)) return NULL;
@@ -185,14 +240,17 @@ static PyObject *Writer_add_meta(WriterObject *self, PyObject *args) {
 
 static PyObject *Writer_add_process_meta(WriterObject *self, PyObject *args, PyObject *kw) {
     static char *kwlist[] = { "tool", "label", "start_time", "traced", NULL };
-    const char *tool;
-    PyObject *label = Py_None, *traced = Py_None;
-    unsigned long long start = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "s|$OKO", kwlist, &tool, &label, &start, &traced) || check_open(self))
+    PyObject *tool, *label = Py_None, *traced = Py_None;
+    uarg start = U64("start_time", 0);
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "U|$OO&O", kwlist, &tool, &label, conv_uint, &start, &traced) ||
+        check_open(self))
         return NULL;
     if (label != Py_None && !PyUnicode_Check(label))
         return PyErr_Format(PyExc_TypeError, "label must be a str or None, not %.100s", Py_TYPE(label)->tp_name);
-    mt__process_meta(self->w, tool, label, start, mt__rss_bytes(), traced);
+    mt_str t;
+    if (c_string(self, tool, &t, "tool")) return NULL;
+    mt__process_meta(self->w, t.ptr, label, start.v, mt__rss_bytes(), traced);
+    if (PyList_GET_SIZE(self->hold) && PyList_SetSlice(self->hold, 0, PY_SSIZE_T_MAX, NULL)) return NULL;
     Py_RETURN_NONE;
 }
 
@@ -200,11 +258,11 @@ static PyObject *Writer_add_sample(WriterObject *self, PyObject *args, PyObject 
     static char *kwlist[] = { "series", "value", "time_ns", "step", NULL };
     PyObject *series, *step = Py_None;
     double value;
-    unsigned long long time_ns = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "Ud|$KO", kwlist, &series, &value, &time_ns, &step) ||
+    uarg time_ns = U64("time_ns", 0);
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "Ud|$O&O", kwlist, &series, &value, conv_uint, &time_ns, &step) ||
         check_open(self))
         return NULL;
-    mt_sample sm = { time_ns, { NULL, 0 }, value, { NULL, 0 } };
+    mt_sample sm = { time_ns.v, { NULL, 0 }, value, { NULL, 0 } };
     if (as_str(self, series, &sm.series, "series") || as_str(self, step, &sm.step, "step")) return NULL;
     return add(self, MT_KIND_SAMPLE, &sm);
 }
@@ -217,23 +275,33 @@ static PyObject *Writer_add_df_frame(WriterObject *self, PyObject *args, PyObjec
     mt_df_frame f;
     memset(&f, 0, sizeof f);
     PyObject *name, *index_kind = Py_None, *step = Py_None, *columns_kind = Py_None;
-    unsigned long long rows, ib = 0, sb = 0, db = 0, isb = 0, ilb = 0, icb = 0, clb = 0, ccb = 0, t = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "IUKI|$OKKKOKKKIOKKIK", kwlist, &f.id, &name, &rows, &f.columns,
-                                     &index_kind, &ib, &sb, &db, &step, &isb, &ilb, &icb, &f.index_nlevels,
-                                     &columns_kind, &clb, &ccb, &f.columns_nlevels, &t) ||
+    uarg id = U32("id", 0), rows = U64("rows", 0), cols = U32("columns", 0), ib = U64("index_bytes", 0),
+         sb = U64("shallow_bytes", 0), db = U64("deep_bytes", 0), isb = U64("index_shallow_bytes", 0),
+         ilb = U64("index_levels_bytes", 0), icb = U64("index_codes_bytes", 0), inl = U32("index_nlevels", 0),
+         clb = U64("columns_levels_bytes", 0), ccb = U64("columns_codes_bytes", 0), cnl = U32("columns_nlevels", 0),
+         t = U64("time_ns", 0);
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&UO&O&|$OO&O&O&OO&O&O&O&OO&O&O&O&", kwlist, conv_uint, &id, &name,
+                                     conv_uint, &rows, conv_uint, &cols, &index_kind, conv_uint, &ib, conv_uint, &sb,
+                                     conv_uint, &db, &step, conv_uint, &isb, conv_uint, &ilb, conv_uint, &icb,
+                                     conv_uint, &inl, &columns_kind, conv_uint, &clb, conv_uint, &ccb, conv_uint, &cnl,
+                                     conv_uint, &t) ||
         check_open(self))
         return NULL;
-    if (!f.id) return PyErr_Format(PyExc_ValueError, "frame ids start at 1");
-    f.rows = rows;
-    f.index_bytes = ib;
-    f.shallow_bytes = sb;
-    f.deep_bytes = db;
-    f.index_shallow_bytes = isb;
-    f.index_levels_bytes = ilb;
-    f.index_codes_bytes = icb;
-    f.columns_levels_bytes = clb;
-    f.columns_codes_bytes = ccb;
-    f.time_ns = t;
+    if (!id.v) return PyErr_Format(PyExc_ValueError, "frame ids start at 1");
+    f.id = (uint32_t)id.v;
+    f.rows = rows.v;
+    f.columns = (uint32_t)cols.v;
+    f.index_bytes = ib.v;
+    f.shallow_bytes = sb.v;
+    f.deep_bytes = db.v;
+    f.index_shallow_bytes = isb.v;
+    f.index_levels_bytes = ilb.v;
+    f.index_codes_bytes = icb.v;
+    f.index_nlevels = (uint32_t)inl.v;
+    f.columns_levels_bytes = clb.v;
+    f.columns_codes_bytes = ccb.v;
+    f.columns_nlevels = (uint32_t)cnl.v;
+    f.time_ns = t.v;
     if (as_str(self, name, &f.name, "name") || as_str(self, index_kind, &f.index_kind, "index_kind") ||
         as_str(self, step, &f.step, "step") || as_str(self, columns_kind, &f.columns_kind, "columns_kind"))
         return NULL;
@@ -249,26 +317,35 @@ static PyObject *Writer_add_df_column(WriterObject *self, PyObject *args, PyObje
     mt_df_column c;
     memset(&c, 0, sizeof c);
     PyObject *name, *dtype, *mn = Py_None, *mx = Py_None, *fill = Py_None, *vtype = NULL;
-    unsigned long long sb, db, dsb = 0, nc = 0, dc = 0, tc = 0, lmin = 0, lmax = 0, ltot = 0, cats = 0, cb = 0,
-                                dense = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "IIUUKK|$KKKOOIdKKKKKKIOdKU", kwlist, &c.frame, &c.position, &name,
-                                     &dtype, &sb, &db, &dsb, &nc, &dc, &mn, &mx, &c.flags, &c.f32_max_rel_error,
-                                     &tc, &lmin, &lmax, &ltot, &cats, &cb, &c.code_bytes, &fill, &c.density,
-                                     &dense, &vtype) ||
+    uarg fr = U32("frame", 0), pos = U32("position", 0), sb = U64("shallow_bytes", 0), db = U64("deep_bytes", 0),
+         dsb = U64("distinct_bytes", 0), nc = U64("null_count", 0), dc = U64("distinct_count", 0),
+         fl = U32("flags", 0), tc = U64("text_count", 0), lmin = U64("len_min", 0), lmax = U64("len_max", 0),
+         ltot = U64("len_total", 0), cats = U64("categories", 0), cb = U64("categories_bytes", 0),
+         cdb = U32("code_bytes", 0), dense = U64("dense_bytes", 0);
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&O&UUO&O&|$O&O&O&OOO&dO&O&O&O&O&O&O&OdO&U", kwlist, conv_uint, &fr,
+                                     conv_uint, &pos, &name, &dtype, conv_uint, &sb, conv_uint, &db, conv_uint, &dsb,
+                                     conv_uint, &nc, conv_uint, &dc, &mn, &mx, conv_uint, &fl, &c.f32_max_rel_error,
+                                     conv_uint, &tc, conv_uint, &lmin, conv_uint, &lmax, conv_uint, &ltot, conv_uint,
+                                     &cats, conv_uint, &cb, conv_uint, &cdb, &fill, &c.density, conv_uint, &dense,
+                                     &vtype) ||
         check_open(self))
         return NULL;
-    c.shallow_bytes = sb;
-    c.deep_bytes = db;
-    c.distinct_bytes = dsb;
-    c.null_count = nc;
-    c.distinct_count = dc;
-    c.text_count = tc;
-    c.len_min = lmin;
-    c.len_max = lmax;
-    c.len_total = ltot;
-    c.categories = cats;
-    c.categories_bytes = cb;
-    c.dense_bytes = dense;
+    c.frame = (uint32_t)fr.v;
+    c.position = (uint32_t)pos.v;
+    c.shallow_bytes = sb.v;
+    c.deep_bytes = db.v;
+    c.distinct_bytes = dsb.v;
+    c.null_count = nc.v;
+    c.distinct_count = dc.v;
+    c.flags = (uint32_t)fl.v;
+    c.text_count = tc.v;
+    c.len_min = lmin.v;
+    c.len_max = lmax.v;
+    c.len_total = ltot.v;
+    c.categories = cats.v;
+    c.categories_bytes = cb.v;
+    c.code_bytes = (uint32_t)cdb.v;
+    c.dense_bytes = dense.v;
     if (as_str(self, name, &c.name, "name") || as_str(self, dtype, &c.dtype, "dtype") ||
         as_value(self, mn, &c.min, "min") || as_value(self, mx, &c.max, "max") ||
         as_value(self, fill, &c.fill_value, "fill_value") ||
@@ -281,11 +358,14 @@ static PyObject *Writer_add_df_value(WriterObject *self, PyObject *args, PyObjec
     static char *kwlist[] = { "frame", "position", "value", "count", NULL };
     mt_df_value v;
     PyObject *value;
-    unsigned long long count;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "IIOK", kwlist, &v.frame, &v.position, &value, &count) ||
+    uarg fr = U32("frame", 0), pos = U32("position", 0), count = U64("count", 0);
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&O&OO&", kwlist, conv_uint, &fr, conv_uint, &pos, &value, conv_uint,
+                                     &count) ||
         check_open(self) || as_value(self, value, &v.value, "value"))
         return NULL;
-    v.count = count;
+    v.frame = (uint32_t)fr.v;
+    v.position = (uint32_t)pos.v;
+    v.count = count.v;
     return add(self, MT_KIND_DF_VALUE, &v);
 }
 
@@ -294,7 +374,11 @@ static PyObject *Writer_add_df_sketch(WriterObject *self, PyObject *args, PyObje
     mt_df_sketch k;
     PyObject *kind;
     Py_buffer data;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "IIUy*", kwlist, &k.frame, &k.position, &kind, &data)) return NULL;
+    uarg fr = U32("frame", 0), pos = U32("position", 0);
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&O&Uy*", kwlist, conv_uint, &fr, conv_uint, &pos, &kind, &data))
+        return NULL;
+    k.frame = (uint32_t)fr.v;
+    k.position = (uint32_t)pos.v;
     PyObject *r = NULL;
     if (!check_open(self) && !as_str(self, kind, &k.kind, "kind")) {
         k.data.ptr = data.buf;
@@ -332,18 +416,20 @@ static int type_id(WriterObject *self, PyObject *name, uint32_t *id) {
 
 static PyObject *Writer_add_object(WriterObject *self, PyObject *args, PyObject *kw) {
     static char *kwlist[] = { "id", "type", "size", "flags", "gen", "stack", NULL };
-    unsigned long long id, size;
+    uarg ida = U64("id", 0), size = U64("size", 0), flags = U32("flags", 0), gen = U32("gen", 0),
+         stack = U32("stack", 0);
     PyObject *type;
-    unsigned int flags = 0, gen = 0, stack = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "KUK|$III", kwlist, &id, &type, &size, &flags, &gen, &stack) ||
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&UO&|$O&O&O&", kwlist, conv_uint, &ida, &type, conv_uint, &size,
+                                     conv_uint, &flags, conv_uint, &gen, conv_uint, &stack) ||
         check_open(self))
         return NULL;
+    unsigned long long id = ida.v;
     uint32_t idx;
     if (mt_u64map_get(&self->ids, id, &idx))
         return PyErr_Format(PyExc_ValueError, "object id %llu was already added (as object %u)", id, idx);
     uint64_t n = mt_writer_count(self->w, MT_KIND_OBJECT);
     if (n >= 0x7fffffffu) return PyErr_Format(PyExc_OverflowError, "a snapshot holds at most 2^31-1 objects");
-    mt_object o = { id, 0, size, flags, stack, gen };
+    mt_object o = { id, 0, size.v, (uint32_t)flags.v, (uint32_t)stack.v, (uint32_t)gen.v };
     if (type_id(self, type, &o.type)) return NULL;
     if (mt_u64map_put(&self->ids, id, (uint32_t)n)) return PyErr_NoMemory();
     return add(self, MT_KIND_OBJECT, &o);
@@ -374,11 +460,13 @@ static int keep_pending(pending **arr, size_t *n, size_t *cap, uint64_t src, uin
 
 static PyObject *Writer_add_ref(WriterObject *self, PyObject *args, PyObject *kw) {
     static char *kwlist[] = { "src", "dst", "label", "weak", NULL };
-    unsigned long long src, dst;
+    uarg srca = U64("src", 0), dsta = U64("dst", 0);
     PyObject *label = Py_None;
     int weak = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "KK|Op", kwlist, &src, &dst, &label, &weak) || check_open(self))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&O&|Op", kwlist, conv_uint, &srca, conv_uint, &dsta, &label, &weak) ||
+        check_open(self))
         return NULL;
+    unsigned long long src = srca.v, dst = dsta.v;
     mt_ref r;
     memset(&r, 0, sizeof r);
     if (as_str(self, label, &r.label, "label")) return NULL;
@@ -392,12 +480,17 @@ static PyObject *Writer_add_ref(WriterObject *self, PyObject *args, PyObject *kw
 
 static PyObject *Writer_add_root(WriterObject *self, PyObject *args, PyObject *kw) {
     static char *kwlist[] = { "id", "kind", "name", NULL };
-    unsigned long long id;
-    const char *kind = "other";
-    PyObject *name = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "K|sO", kwlist, &id, &kind, &name) || check_open(self)) return NULL;
+    uarg ida = U64("id", 0);
+    PyObject *kindo = NULL, *name = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&|UO", kwlist, conv_uint, &ida, &kindo, &name) || check_open(self))
+        return NULL;
+    unsigned long long id = ida.v;
     mt_root r;
-    r.kind = mt_str_c(kind);
+    if (kindo) {
+        if (c_string(self, kindo, &r.kind, "kind")) return NULL;
+    } else
+        r.kind = mt_str_c("other");
+    const char *kind = r.kind.ptr; /* NUL-terminated: a bytes object's or a literal */
     if (as_str(self, name, &r.name, "name")) return NULL;
     if (mt_u64map_get(&self->ids, id, &r.obj)) return add(self, MT_KIND_ROOT, &r);
     /* Kept as kind "\0" name, so that one pending list serves roots too. */
@@ -415,35 +508,43 @@ static PyObject *Writer_add_root(WriterObject *self, PyObject *args, PyObject *k
 
 static PyObject *Writer_add_frame(WriterObject *self, PyObject *args, PyObject *kw) {
     static char *kwlist[] = { "id", "file", "line", "function", NULL };
-    unsigned int id, line;
+    uarg id = U32("id", 0), line = U32("line", 0);
     PyObject *file, *function = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "IOI|O", kwlist, &id, &file, &line, &function) || check_open(self))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&OO&|O", kwlist, conv_uint, &id, &file, conv_uint, &line, &function) ||
+        check_open(self))
         return NULL;
-    if (!id) return PyErr_Format(PyExc_ValueError, "frame ids start at 1");
-    mt_frame f = { id, { NULL, 0 }, { NULL, 0 }, line };
+    if (!id.v) return PyErr_Format(PyExc_ValueError, "frame ids start at 1");
+    mt_frame f = { (uint32_t)id.v, { NULL, 0 }, { NULL, 0 }, (uint32_t)line.v };
     if (as_str(self, file, &f.file, "file") || as_str(self, function, &f.function, "function")) return NULL;
     return add(self, MT_KIND_FRAME, &f);
 }
 
 static PyObject *Writer_add_stack(WriterObject *self, PyObject *args, PyObject *kw) {
     static char *kwlist[] = { "id", "frame", "parent", NULL };
-    unsigned int id, frame, parent = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "II|I", kwlist, &id, &frame, &parent) || check_open(self)) return NULL;
-    if (!id) return PyErr_Format(PyExc_ValueError, "stack ids start at 1");
-    mt_stack st = { id, frame, parent };
+    uarg id = U32("id", 0), frame = U32("frame", 0), parent = U32("parent", 0);
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&O&|O&", kwlist, conv_uint, &id, conv_uint, &frame, conv_uint,
+                                     &parent) ||
+        check_open(self))
+        return NULL;
+    if (!id.v) return PyErr_Format(PyExc_ValueError, "stack ids start at 1");
+    mt_stack st = { (uint32_t)id.v, (uint32_t)frame.v, (uint32_t)parent.v };
     return add(self, MT_KIND_STACK, &st);
 }
 
 static PyObject *Writer_add_alloc(WriterObject *self, PyObject *args, PyObject *kw) {
     static char *kwlist[] = { "size", "stack", "op", "count", "address", "time_ns", "thread", "domain", NULL };
-    unsigned long long size, count = 0, address = 0, time_ns = 0;
-    unsigned int stack = 0, op = MT_ALLOC_LIVE, thread = 0, domain = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "K|I$IKKKII", kwlist, &size, &stack, &op, &count, &address, &time_ns,
-                                     &thread, &domain) ||
+    uarg size = U64("size", 0), stack = U32("stack", 0), opa = U32("op", MT_ALLOC_LIVE), count = U64("count", 0),
+         address = U64("address", 0), time_ns = U64("time_ns", 0), thread = U32("thread", 0),
+         domain = U32("domain", 0);
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&|O&$O&O&O&O&O&O&", kwlist, conv_uint, &size, conv_uint, &stack,
+                                     conv_uint, &opa, conv_uint, &count, conv_uint, &address, conv_uint, &time_ns,
+                                     conv_uint, &thread, conv_uint, &domain) ||
         check_open(self))
         return NULL;
+    unsigned op = (unsigned)opa.v;
     if (op > MT_ALLOC_LIVE) return PyErr_Format(PyExc_ValueError, "op must be ALLOC (0), FREE (1) or LIVE (2), not %u", op);
-    mt_alloc a = { time_ns, op, address, size, stack, thread, domain, count };
+    mt_alloc a = { time_ns.v, op, address.v, size.v, (uint32_t)stack.v, (uint32_t)thread.v, (uint32_t)domain.v,
+                   count.v };
     return add(self, MT_KIND_ALLOC, &a);
 }
 
@@ -502,6 +603,14 @@ static PyObject *Writer_enter(WriterObject *self, PyObject *unused) {
 }
 
 static PyObject *Writer_exit(WriterObject *self, PyObject *args) {
+    if (PyTuple_GET_SIZE(args) >= 1 && PyTuple_GET_ITEM(args, 0) != Py_None) {
+        /* Left by an exception: the snapshot is unfinished. Given up as a
+         * crash would leave it: path keeps what it held before (or what
+         * the last flush() put there), no temporary file stays. */
+        mt_writer_abandon(self->w);
+        self->w = NULL;
+        Py_RETURN_FALSE;
+    }
     PyObject *r = Writer_close(self, NULL);
     if (!r) return NULL;
     Py_DECREF(r);
@@ -551,12 +660,15 @@ static PyMethodDef Writer_methods[] = {
     { "add_df_sketch", (PyCFunction)(void (*)(void))Writer_add_df_sketch, METH_VARARGS | METH_KEYWORDS,
       "add_df_sketch(frame, position, kind, data): a sketch of a column's values (kind 'kmv')" },
     { "flush", (PyCFunction)Writer_flush, METH_NOARGS,
-      "flush()\n\nWrites every unfinished block, so that what was added survives a crash." },
+      "flush()\n\nWrites every unfinished block, so that what was added survives a crash;\n"
+      "the first flush puts the file at path (until then path keeps what it held)." },
     { "close", (PyCFunction)Writer_close, METH_NOARGS,
       "close()\n\nResolves pending references, writes the index and closes the file.\n"
       "Raises ValueError (leaving the writer open) if a reference names an id never added." },
     { "__enter__", (PyCFunction)Writer_enter, METH_NOARGS, NULL },
-    { "__exit__", (PyCFunction)Writer_exit, METH_VARARGS, NULL },
+    { "__exit__", (PyCFunction)Writer_exit, METH_VARARGS,
+      "Closes the writer; left by an exception, gives the snapshot up instead: path keeps\n"
+      "what it held before, or what the last flush() put there." },
     { NULL, NULL, 0, NULL },
 };
 
@@ -590,9 +702,11 @@ static PyMethodDef module_methods[] = {
       "dump_heap(path, *, label=None, tracebacks=True, collect=False) -> dict\n\n"
       "Writes every object the garbage collector tracks, and every object they\n"
       "reference, with sizes, references, roots and (when tracemalloc traces)\n"
-      "allocation tracebacks, to the snapshot path. Holds the GIL; runs no\n"
-      "collection unless collect=True; leaves the GC state as it found it.\n"
-      "Returns {path, objects, refs, roots, bytes, seconds}." },
+      "allocation tracebacks, to the snapshot path. Holds the GIL and runs no\n"
+      "Python code (a Python __sizeof__ is not called: such objects get their\n"
+      "C-level size); runs no collection unless collect=True; leaves the GC\n"
+      "state as it found it.\n"
+      "Returns {path, objects, refs, roots, bytes, c_level_sizes, seconds}." },
     { "column_stats", (PyCFunction)(void (*)(void))memtrace_column_stats, METH_VARARGS | METH_KEYWORDS,
       "column_stats(data, kind, *, mask=None, code_hashes=None, nulls=None, sketch=1024, hashes=False)\n\n"
       "One pass in C over a column's values (a buffer, not copied): counts, nulls, min, max,\n"

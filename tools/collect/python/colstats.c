@@ -515,8 +515,11 @@ static int acc_object(acc *a, PyObject *o, PyObject *nulls, uint64_t *hash) {
         a->nulls++;
         return 0;
     }
-    if (!a->first_type) a->first_type = Py_TYPE(o);
-    else if (Py_TYPE(o) != a->first_type) a->mixed = 1;
+    if (!a->first_type) {
+        /* Held: a heap type may go with its last instance. */
+        a->first_type = Py_TYPE(o);
+        Py_INCREF(a->first_type);
+    } else if (Py_TYPE(o) != a->first_type) a->mixed = 1;
     if (PyUnicode_Check(o)) {
         uint64_t len = (uint64_t)PyUnicode_GET_LENGTH(o);
         if (!a->text || len < a->len_min) a->len_min = len;
@@ -541,7 +544,11 @@ static uint64_t row_hash(const colsrc *c, Py_ssize_t i) {
     if (c->kind == 'O') {
         PyObject *o;
         memcpy(&o, c->base + i * c->stride, sizeof o);
-        return !o || is_null_object(o, c->nulls) ? 0 : hash_object(o);
+        if (!o || is_null_object(o, c->nulls)) return 0;
+        Py_INCREF(o); /* its __hash__ may run Python code that frees it */
+        uint64_t h = hash_object(o);
+        Py_DECREF(o);
+        return h;
     }
     rowval v;
     uint64_t h;
@@ -704,12 +711,18 @@ PyObject *memtrace_column_stats(PyObject *self, PyObject *args, PyObject *kw) {
             goto out;
         }
     } else {
+        /* A reference to each value is held while it is read: its
+         * __sizeof__ and __hash__ run Python code, which (or another
+         * thread meanwhile) may replace and free the column's values. No
+         * snapshot of the column: that would be a copy of it. */
         for (Py_ssize_t i = 0; i < n; i++) {
             PyObject *o;
             memcpy(&o, base + i * stride, sizeof o);
             if (!o) o = Py_None;
+            Py_INCREF(o);
             uint64_t h = 0;
             int rc = acc_object(&a, o, nulls == Py_None ? NULL : nulls, &h);
+            Py_DECREF(o);
             if (rc == -2) PyErr_NoMemory();
             if (rc) goto out;
             if (h) acc_row(&a, i, h);
@@ -785,6 +798,7 @@ PyObject *memtrace_column_stats(PyObject *self, PyObject *args, PyObject *kw) {
         Py_XDECREF(top);
     }
 out:
+    Py_XDECREF(a.first_type);
     mg_free(&heavy);
     hset_free(&a.distinct);
     hset_free(&a.objects);

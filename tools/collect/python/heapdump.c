@@ -374,7 +374,8 @@ typedef struct tinfo {
     uint8_t kind;         /* K_*: how its references are labelled */
     uint8_t weakref;      /* a weak reference: its target is a weak edge */
     int plain;            /* sized by object.__sizeof__: computed here */
-    PyCFunction sizeof_c; /* else a C __sizeof__ taking no arguments, or NULL */
+    PyCFunction sizeof_c; /* else a C __sizeof__ taking no arguments */
+    int c_level;          /* its own __sizeof__ is not C: the C-level size */
     size_t preheader;     /* what sys.getsizeof adds to __sizeof__ */
 } tinfo;
 
@@ -389,6 +390,8 @@ typedef struct emitter {
     uint32_t last_id;
     PyObject *object_sizeof; /* object.__sizeof__, to spot types that keep it */
     PyObject *sizeof_name;   /* "__sizeof__", interned */
+    PyObject *module_name;   /* "__module__", interned */
+    uint64_t c_level;        /* objects whose Python __sizeof__ was not called */
     PyObject *stacks;      /* (frame id, parent) -> stack id, when tracing */
     PyObject *frames;      /* (file, line) -> frame id */
     int tracebacks;        /* tracemalloc traces and tracebacks are wanted */
@@ -402,6 +405,48 @@ typedef struct emitter {
 static int emit_rc(emitter *e, int rc) {
     if (rc && !e->rc) e->rc = rc;
     return rc ? -1 : 0;
+}
+
+/* Up to cap bytes of str s as UTF-8 into buf, whole characters only; the
+ * length written. Encoded here, never with PyUnicode_AsUTF8: that caches
+ * the UTF-8 inside the str, and so grows the very heap being dumped (+14%
+ * on 5,000 non-ASCII dict keys). A lone surrogate, which UTF-8 cannot
+ * hold, is written as a backslash escape, as Writer does (memtrace(3)).
+ * A legacy str not yet made canonical gives "?": readying it would change
+ * it. */
+static size_t utf8_into(PyObject *s, char *buf, size_t cap) {
+    if (!PyUnicode_IS_READY(s)) {
+        if (!cap) return 0;
+        buf[0] = '?';
+        return 1;
+    }
+    Py_ssize_t len = PyUnicode_GET_LENGTH(s);
+    if (PyUnicode_IS_ASCII(s)) {
+        size_t n = (size_t)len < cap ? (size_t)len : cap;
+        memcpy(buf, PyUnicode_DATA(s), n);
+        return n;
+    }
+    int kind = PyUnicode_KIND(s);
+    const void *data = PyUnicode_DATA(s);
+    size_t n = 0;
+    for (Py_ssize_t i = 0; i < len; i++) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, i);
+        char u[10];
+        size_t k;
+        if (c < 0x80) u[0] = (char)c, k = 1;
+        else if (c < 0x800) u[0] = (char)(0xc0 | c >> 6), u[1] = (char)(0x80 | (c & 0x3f)), k = 2;
+        else if (c >= 0xd800 && c <= 0xdfff) k = (size_t)snprintf(u, sizeof u, "\\u%04x", (unsigned)c);
+        else if (c < 0x10000)
+            u[0] = (char)(0xe0 | c >> 12), u[1] = (char)(0x80 | ((c >> 6) & 0x3f)), u[2] = (char)(0x80 | (c & 0x3f)),
+            k = 3;
+        else
+            u[0] = (char)(0xf0 | c >> 18), u[1] = (char)(0x80 | ((c >> 12) & 0x3f)),
+            u[2] = (char)(0x80 | ((c >> 6) & 0x3f)), u[3] = (char)(0x80 | (c & 0x3f)), k = 4;
+        if (n + k > cap) break;
+        memcpy(buf + n, u, k);
+        n += k;
+    }
+    return n;
 }
 
 /* "[-42]" into buf (24 bytes); its length. By hand: snprintf for each
@@ -424,17 +469,10 @@ static size_t index_label(char *buf, long long v) {
  * the largest cost of dumping the interpreter's own, dict-heavy heap. */
 static size_t key_label(PyObject *k, char *buf) {
     if (PyUnicode_Check(k)) {
-        Py_ssize_t len;
-        const char *s = PyUnicode_AsUTF8AndSize(k, &len);
-        if (s) {
-            size_t n = (size_t)(len > 200 ? 200 : len);
-            while (n < (size_t)len && n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80) n--; /* whole characters */
-            memcpy(buf, "['", 2);
-            memcpy(buf + 2, s, n);
-            memcpy(buf + 2 + n, "']", 2);
-            return n + 4;
-        }
-        PyErr_Clear();
+        size_t n = utf8_into(k, buf + 2, 200);
+        memcpy(buf, "['", 2);
+        memcpy(buf + 2 + n, "']", 2);
+        return n + 4;
     } else if (PyLong_Check(k)) {
         int overflow;
         long long v = PyLong_AsLongLongAndOverflow(k, &overflow);
@@ -466,6 +504,7 @@ static mt_str member_name(const tinfo *ti, PyObject *c, PyObject *o) {
 static int visit_emit(PyObject *o, void *arg) {
     emitter *e = arg;
     char label[256];
+    char nbuf[256];
     mt_str l = { NULL, 0 };
     PyObject *c = e->container;
     int kind = e->cti->kind;
@@ -490,13 +529,8 @@ static int visit_emit(PyObject *o, void *arg) {
         PyObject *name;
         if (PyDict_CheckExact(o) && o == mt__instance_dict(c)) l = mt_str_c("__dict__");
         else if ((name = mt__attribute_name(c, o)) && PyUnicode_Check(name)) {
-            Py_ssize_t len;
-            const char *nm = PyUnicode_AsUTF8AndSize(name, &len);
-            if (nm) {
-                l.ptr = nm;
-                l.len = (size_t)len;
-            } else
-                PyErr_Clear();
+            l.ptr = nbuf;
+            l.len = utf8_into(name, nbuf, sizeof nbuf - 1);
         } else
             l = member_name(e->cti, c, o);
     }
@@ -527,6 +561,19 @@ static int dict_ref(PyObject *o, PyObject *key, void *arg) {
     return emit_ref(arg, o, l);
 }
 
+/* 1 when sz, a type's __sizeof__, is object's or a method of a C type
+ * taking no arguments (a method descriptor: C code, which the walk may
+ * call on the type's instances as the descriptor would); 0 for a Python
+ * function or any other callable. */
+static int c_sizeof(const emitter *e, PyObject *sz) {
+    if (!sz) return 0;
+    if (sz == e->object_sizeof) return 1;
+    if (!Py_IS_TYPE(sz, &PyMethodDescr_Type)) return 0;
+    PyMethodDescrObject *d = (PyMethodDescrObject *)sz;
+    int kinds = METH_VARARGS | METH_KEYWORDS | METH_NOARGS | METH_O | METH_FASTCALL | METH_METHOD;
+    return (d->d_method->ml_flags & kinds) == METH_NOARGS;
+}
+
 /* The id of type t, writing its record the first time. */
 static int type_id(emitter *e, PyTypeObject *t, uint32_t *id) {
     uint32_t v;
@@ -542,36 +589,44 @@ static int type_id(emitter *e, PyTypeObject *t, uint32_t *id) {
     char name[512];
     if (t->tp_flags & Py_TPFLAGS_HEAPTYPE) {
         /* module.qualname, as people write it; builtins go bare. */
-        PyObject *mod = PyDict_GetItemString(t->tp_dict, "__module__");
+        PyObject *mod = PyDict_GetItemWithError(t->tp_dict, e->module_name);
         PyObject *qual = ((PyHeapTypeObject *)t)->ht_qualname;
-        const char *m = mod && PyUnicode_Check(mod) ? PyUnicode_AsUTF8(mod) : NULL;
-        const char *q = qual && PyUnicode_Check(qual) ? PyUnicode_AsUTF8(qual) : t->tp_name;
-        if (!q) {
-            PyErr_Clear();
-            q = t->tp_name;
-        }
-        if (m && strcmp(m, "builtins")) snprintf(name, sizeof name, "%s.%s", m, q);
-        else snprintf(name, sizeof name, "%s", q);
+        size_t n = 0;
         PyErr_Clear();
+        if (mod && PyUnicode_Check(mod) && PyUnicode_CompareWithASCIIString(mod, "builtins")) {
+            n = utf8_into(mod, name, 255);
+            name[n++] = '.';
+        }
+        if (qual && PyUnicode_Check(qual)) n += utf8_into(qual, name + n, sizeof name - 1 - n);
+        else n += (size_t)snprintf(name + n, sizeof name - n, "%.255s", t->tp_name);
+        name[n] = 0;
     } else
         snprintf(name, sizeof name, "%s", t->tp_name);
     if (grow_ptrs((void **)&e->tinfo, &e->capti, e->ntypes, sizeof *e->tinfo)) return -1;
     tinfo *ti = &e->tinfo[e->ntypes];
     memset(ti, 0, sizeof *ti);
-    /* An interned name: the type attribute cache keeps a reference to the
-     * name it was asked with, and a fresh string each time filled it with
-     * copies that outlived the dump. */
-    PyObject *sz = PyObject_GetAttr((PyObject *)t, e->sizeof_name);
-    ti->plain = sz && sz == e->object_sizeof;
-    if (sz && !ti->plain && Py_IS_TYPE(sz, &PyMethodDescr_Type)) {
-        /* A method of a C type, found on t's MRO: its function may be
-         * called on t's instances as the descriptor would call it. */
-        PyMethodDef *def = ((PyMethodDescrObject *)sz)->d_method;
-        int kinds = METH_VARARGS | METH_KEYWORDS | METH_NOARGS | METH_O | METH_FASTCALL | METH_METHOD;
-        if ((def->ml_flags & kinds) == METH_NOARGS) ti->sizeof_c = def->ml_meth;
+    /* Found on t's MRO without a call: a metaclass's __getattribute__
+     * would run Python code. Interned name: the type attribute cache keeps
+     * a reference to the name it was asked with, and a fresh string each
+     * time filled it with copies that outlived the dump. */
+    PyObject *sz = _PyType_Lookup(t, e->sizeof_name); /* borrowed */
+    if (!c_sizeof(e, sz)) {
+        /* A __sizeof__ of Python code (pandas has them), or some other
+         * callable: never called, as it would let other threads run, and
+         * change the heap, in the middle of the walk. The C-level size
+         * instead: that of the nearest base whose __sizeof__ is C. */
+        ti->c_level = 1;
+        sz = e->object_sizeof;
+        for (PyTypeObject *b = t->tp_base; b; b = b->tp_base) {
+            PyObject *bs = _PyType_Lookup(b, e->sizeof_name);
+            if (c_sizeof(e, bs)) {
+                sz = bs;
+                break;
+            }
+        }
     }
-    Py_XDECREF(sz);
-    PyErr_Clear();
+    ti->plain = sz == e->object_sizeof;
+    if (!ti->plain) ti->sizeof_c = ((PyMethodDescrObject *)sz)->d_method->ml_meth;
     ti->preheader = mt__preheader_size(t);
     /* Object members of t and its bases, for labels: a walk of the
      * PyMemberDef lists for each reference was a tenth of the dump. */
@@ -607,7 +662,8 @@ static int type_id(emitter *e, PyTypeObject *t, uint32_t *id) {
 
 /* sys.getsizeof(o), o's type being described by ti: object.__sizeof__
  * computed (basic size plus items), so are exact lists' and ints', a C
- * __sizeof__ called directly, any other through sys.getsizeof. */
+ * __sizeof__ called directly. A type whose __sizeof__ is Python code gets
+ * its C base's size (type_id): no Python code runs in the walk. */
 static size_t size_of(PyObject *o, const tinfo *ti) {
     PyTypeObject *t = Py_TYPE(o);
     if (ti->plain) {
@@ -616,19 +672,12 @@ static size_t size_of(PyObject *o, const tinfo *ti) {
     }
     Py_ssize_t n = mt__builtin_size(o);
     if (n >= 0) return (size_t)n + ti->preheader;
-    if (ti->sizeof_c) {
-        PyObject *r = ti->sizeof_c(o, NULL);
-        n = r && PyLong_Check(r) ? PyLong_AsSsize_t(r) : -1;
-        Py_XDECREF(r);
-        if (n >= 0) return (size_t)n + ti->preheader;
-        PyErr_Clear();
-    }
-    size_t size = _PySys_GetSizeOf(o);
-    if (size == (size_t)-1) {
-        PyErr_Clear(); /* a __sizeof__ that failed: the type's basic size */
-        size = (size_t)t->tp_basicsize;
-    }
-    return size;
+    PyObject *r = ti->sizeof_c(o, NULL);
+    n = r && PyLong_Check(r) ? PyLong_AsSsize_t(r) : -1;
+    Py_XDECREF(r);
+    if (n >= 0) return (size_t)n + ti->preheader;
+    PyErr_Clear(); /* a __sizeof__ that failed: the type's basic size */
+    return (size_t)t->tp_basicsize + ti->preheader;
 }
 
 /* The stack id of o's allocation traceback (0 when unknown), writing
@@ -655,8 +704,11 @@ static uint32_t stack_id(emitter *e, PyObject *o) {
         else {
             fid = (uint32_t)PyDict_GET_SIZE(e->frames) + 1;
             PyObject *v = PyLong_FromUnsignedLong(fid);
-            const char *f = PyUnicode_Check(PyTuple_GET_ITEM(fkey, 0)) ? PyUnicode_AsUTF8(PyTuple_GET_ITEM(fkey, 0)) : NULL;
-            mt_frame rec = { fid, mt_str_c(""), mt_str_c(f ? f : "?"),
+            PyObject *file = PyTuple_GET_ITEM(fkey, 0);
+            char fbuf[1024];
+            mt_str f = mt_str_c("?");
+            if (PyUnicode_Check(file)) f = (mt_str){ fbuf, utf8_into(file, fbuf, sizeof fbuf - 1) };
+            mt_frame rec = { fid, mt_str_c(""), f,
                              (uint32_t)PyLong_AsUnsignedLong(PyTuple_GET_ITEM(fkey, 1)) };
             if (!v || PyDict_SetItem(e->frames, fkey, v)) fid = 0;
             else emit_rc(e, mt_writer_add(e->wr, MT_KIND_FRAME, &rec));
@@ -689,6 +741,7 @@ static int emit_one(walk *w, PyObject *o, uint32_t idx, int state, void *arg) {
     if (type_id(e, Py_TYPE(o), &rec.type)) return emit_rc(e, MT_E_NOMEM);
     const tinfo *ti = &e->tinfo[rec.type - 1];
     rec.size = size_of(o, ti);
+    e->c_level += (uint64_t)ti->c_level;
     if (state != UNTRACKED) {
         rec.flags |= MT_OBJ_GC_TRACKED;
         rec.gen = (uint32_t)state - GEN0;
@@ -786,9 +839,16 @@ void mt__process_meta(mt_writer *wr, const char *tool, PyObject *label, uint64_t
     mt_writer_meta_uint(wr, "start_time", start_ns);
     mt_writer_meta_str(wr, "python_version", pyver);
     mt_writer_meta_uint(wr, "rss", rss);
-    if (label && label != Py_None) {
-        const char *text = PyUnicode_AsUTF8(label);
-        if (text) mt_writer_meta_str(wr, "label", text);
+    if (label && label != Py_None && PyUnicode_Check(label)) {
+        /* Encoded without caching UTF-8 in the caller's str. */
+        PyObject *b = PyUnicode_AsEncodedString(label, "utf-8", "backslashreplace");
+        if (b) {
+            mt_value v = { .type = MT_VAL_STR };
+            v.v.s = (mt_str){ PyBytes_AS_STRING(b), (size_t)PyBytes_GET_SIZE(b) };
+            mt_meta m = { mt_str_c("label"), v };
+            mt_writer_add(wr, MT_KIND_META, &m);
+            Py_DECREF(b);
+        }
         PyErr_Clear();
     }
     if (traced && PyTuple_Check(traced) && PyTuple_GET_SIZE(traced) == 2) {
@@ -797,8 +857,6 @@ void mt__process_meta(mt_writer *wr, const char *tool, PyObject *label, uint64_t
         PyErr_Clear();
     }
 }
-
-static PyObject *call_gc(PyObject *gc, const char *name) { return PyObject_CallMethod(gc, name, NULL); }
 
 /* A frame root: the frame (held by us) and its thread. A running frame's
  * traverse visits none of its locals in CPython 3.11; frame_locals.c reads
@@ -812,9 +870,10 @@ static int local_mark(PyObject *name, PyObject *v, void *arg) { return visit_mar
 
 /* A local of the frame being emitted (e->src): the frame holds it. */
 static int local_emit(PyObject *name, PyObject *v, void *arg) {
-    const char *nm = PyUnicode_Check(name) ? PyUnicode_AsUTF8(name) : NULL;
-    if (!nm) PyErr_Clear();
-    return emit_ref(arg, v, mt_str_c(nm));
+    char buf[256];
+    mt_str nm = { NULL, 0 };
+    if (PyUnicode_Check(name)) nm = (mt_str){ buf, utf8_into(name, buf, sizeof buf - 1) };
+    return emit_ref(arg, v, nm);
 }
 
 PyObject *memtrace_dump_heap(PyObject *self, PyObject *args, PyObject *kw) {
@@ -838,24 +897,18 @@ PyObject *memtrace_dump_heap(PyObject *self, PyObject *args, PyObject *kw) {
     memset(&e, 0, sizeof e);
     froot *fr = NULL;
     size_t nfr = 0, capfr = 0, nfr_held = 0;
-    PyObject *result = NULL, *gc = NULL, *tm = NULL, *traced = NULL;
+    PyObject *result = NULL, *tm = NULL, *traced = NULL;
     mt_writer *wr = NULL;
     int gc_was_enabled = 0, gc_disabled = 0;
 
-    if (!(gc = PyImport_ImportModule("gc"))) goto done;
-    PyObject *on = call_gc(gc, "isenabled");
-    if (!on) goto done;
-    gc_was_enabled = on == Py_True;
-    Py_DECREF(on);
+    /* The collector through its C API: gc.disable may have been replaced
+     * by Python code. */
     if (collect) {
-        PyObject *r = call_gc(gc, "collect");
-        if (!r) goto done;
-        Py_DECREF(r);
+        PyGC_Collect();
+        if (PyErr_Occurred()) goto done;
     }
     /* No collection may free what the walk holds pointers to. */
-    PyObject *r0 = call_gc(gc, "disable");
-    if (!r0) goto done;
-    Py_DECREF(r0);
+    gc_was_enabled = PyGC_Disable();
     gc_disabled = 1;
 
     tm = PyImport_ImportModule("_tracemalloc");
@@ -938,6 +991,7 @@ PyObject *memtrace_dump_heap(PyObject *self, PyObject *args, PyObject *kw) {
     e.w = &w;
     e.wr = wr;
     if (!(e.sizeof_name = PyUnicode_InternFromString("__sizeof__")) ||
+        !(e.module_name = PyUnicode_InternFromString("__module__")) ||
         !(e.object_sizeof = PyObject_GetAttr((PyObject *)&PyBaseObject_Type, e.sizeof_name)) ||
         !(e.frames = PyDict_New()) || !(e.stacks = PyDict_New()))
         goto done;
@@ -951,9 +1005,10 @@ PyObject *memtrace_dump_heap(PyObject *self, PyObject *args, PyObject *kw) {
     PyObject *name, *mod;
     uint64_t roots = 0;
     while (modules && PyDict_Next(modules, &pos, &name, &mod)) {
-        const char *nm = PyUnicode_Check(name) ? PyUnicode_AsUTF8(name) : NULL;
-        mt_root rt = { 0, mt_str_c("module"), mt_str_c(nm ? nm : "?") };
-        PyErr_Clear();
+        char nbuf[512];
+        mt_str nm = mt_str_c("?");
+        if (PyUnicode_Check(name)) nm = (mt_str){ nbuf, utf8_into(name, nbuf, sizeof nbuf - 1) };
+        mt_root rt = { 0, mt_str_c("module"), nm };
         if (!lookup(&w, (uintptr_t)mod, &rt.obj)) continue; /* imported during the dump */
         roots++;
         if (mt_writer_add(wr, MT_KIND_ROOT, &rt)) break;
@@ -961,8 +1016,9 @@ PyObject *memtrace_dump_heap(PyObject *self, PyObject *args, PyObject *kw) {
     for (size_t i = 0; i < nfr; i++) {
         char fname[300];
         PyCodeObject *code = PyFrame_GetCode((PyFrameObject *)fr[i].frame);
-        const char *fn = code && PyUnicode_Check(code->co_name) ? PyUnicode_AsUTF8(code->co_name) : "?";
-        snprintf(fname, sizeof fname, "%s (thread %lu)", fn ? fn : "?", fr[i].thread);
+        char fn[256] = "?";
+        if (code && PyUnicode_Check(code->co_name)) fn[utf8_into(code->co_name, fn, sizeof fn - 1)] = 0;
+        snprintf(fname, sizeof fname, "%s (thread %lu)", fn, fr[i].thread);
         Py_XDECREF(code);
         PyErr_Clear();
         mt_root rt = { 0, mt_str_c("frame"), mt_str_c(fname) };
@@ -991,9 +1047,10 @@ PyObject *memtrace_dump_heap(PyObject *self, PyObject *args, PyObject *kw) {
     struct timespec t1;
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
-    result = Py_BuildValue("{s:O,s:K,s:K,s:K,s:K,s:d}", "path", path, "objects", (unsigned long long)w.n, "refs",
+    result = Py_BuildValue("{s:O,s:K,s:K,s:K,s:K,s:K,s:d}", "path", path, "objects", (unsigned long long)w.n, "refs",
                            (unsigned long long)e.refs, "roots", (unsigned long long)roots, "bytes",
-                           (unsigned long long)e.bytes, "seconds", secs);
+                           (unsigned long long)e.bytes, "c_level_sizes", (unsigned long long)e.c_level, "seconds",
+                           secs);
     goto done;
 nomem:
     PyErr_NoMemory();
@@ -1008,19 +1065,12 @@ done:
     PyMem_RawFree(e.tinfo);
     Py_XDECREF(e.object_sizeof);
     Py_XDECREF(e.sizeof_name);
+    Py_XDECREF(e.module_name);
     Py_XDECREF(e.frames);
     Py_XDECREF(e.stacks);
     Py_XDECREF(traced);
     Py_XDECREF(tm);
-    if (gc_disabled && gc_was_enabled) {
-        PyObject *exc_type, *exc, *tb;
-        PyErr_Fetch(&exc_type, &exc, &tb); /* enabling must not lose an error */
-        PyObject *r = call_gc(gc, "enable");
-        Py_XDECREF(r);
-        PyErr_Clear();
-        PyErr_Restore(exc_type, exc, tb);
-    }
-    Py_XDECREF(gc);
+    if (gc_disabled && gc_was_enabled) PyGC_Enable();
     Py_DECREF(path);
     return result;
 }

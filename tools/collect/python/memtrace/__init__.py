@@ -30,15 +30,66 @@ __all__ = ["Writer", "dump_heap", "dump_frames", "pipeline", "Pipeline", "import
            "FORMAT_MINOR", "__version__"]
 
 
+_run = None
+
+
+def _run_id():
+    """8 random hex digits drawn once per process (again after a fork):
+    the pid alone repeats, as PID 1 in every run of a container."""
+    global _run
+    if _run is None:
+        _run = os.urandom(4).hex()
+    return _run
+
+
+def _new_run():
+    global _run
+    _run = None
+
+
+os.register_at_fork(after_in_child=_new_run)
+
+
 def snapshot_path(directory, tag):
-    """The file a numbered or final dump goes to: DIR/heap-PID-TAG.snap.
-    The pid keeps dumps of several workers of one job apart."""
-    return os.path.join(directory, "heap-%d-%s.snap" % (os.getpid(), tag))
+    """The file a numbered or final dump goes to:
+    DIR/heap-PID-RUN-TAG.snap, RUN 8 hex digits drawn once per process.
+    The pid keeps dumps of several workers of one job apart, RUN those of
+    several runs with one pid (PID 1 in a container). Never the name of a
+    file that exists: a taken name gets .2, .3 ... before .snap."""
+    base = os.path.join(directory, "heap-%d-%s-%s" % (os.getpid(), _run_id(), tag))
+    path, n = base + ".snap", 2
+    while os.path.lexists(path):
+        path, n = "%s.%d.snap" % (base, n), n + 1
+    return path
+
+
+def _dump_new(directory, tag, **kw):
+    """dump_heap to a new snapshot_path, the name taken with O_EXCL first so
+    that no earlier dump is ever replaced, even by a racing process; on
+    failure the empty name is given back."""
+    while True:
+        path = snapshot_path(directory, tag)
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+            break
+        except FileExistsError:
+            continue
+    try:
+        return dump_heap(path, **kw)
+    except BaseException:
+        try:
+            if os.path.getsize(path) == 0:
+                os.unlink(path)
+        except OSError:
+            pass
+        raise
 
 
 def install_signal_handler(directory, signum=signal.SIGUSR2, *, label=None, tracebacks=True):
-    """Dump the heap to DIR/heap-PID-0001.snap, -0002, ... each time the
-    process receives signum (SIGUSR2 by default): `kill -USR2 PID`.
+    """Dump the heap to DIR/heap-PID-RUN-0001.snap, -0002, ... each time the
+    process receives signum (SIGUSR2 by default): `kill -USR2 PID`. RUN
+    tells this run's dumps from those of an earlier run with the same pid;
+    an existing file is never overwritten (see snapshot_path).
 
     Python runs the handler in the main thread between bytecodes, so the
     dump sees a consistent heap. Returns the previous handler."""
@@ -47,6 +98,6 @@ def install_signal_handler(directory, signum=signal.SIGUSR2, *, label=None, trac
 
     def handler(signo, frame):
         n = next(counter)
-        dump_heap(snapshot_path(directory, "%04d" % n), label=label or "signal %d" % n, tracebacks=tracebacks)
+        _dump_new(directory, "%04d" % n, label=label or "signal %d" % n, tracebacks=tracebacks)
 
     return signal.signal(signum, handler)

@@ -1,7 +1,7 @@
 """python3 -m memtrace heap -o DIR [options] -- script.py [args...]
 
-Runs a script and dumps its heap when it exits (DIR/heap-PID-exit.snap)
-and each time it receives the signal (DIR/heap-PID-0001.snap, ...)."""
+Runs a script and dumps its heap when it exits (DIR/heap-PID-RUN-exit.snap)
+and each time it receives the signal (DIR/heap-PID-RUN-0001.snap, ...)."""
 
 import argparse
 import atexit
@@ -38,8 +38,7 @@ def main(argv=None):
     memtrace.install_signal_handler(opts.output, signum, label=opts.label)
     # Registered before the script runs: atexit calls it after the script's
     # own exit handlers, on the heap as the script leaves it.
-    atexit.register(lambda: memtrace.dump_heap(memtrace.snapshot_path(opts.output, "exit"),
-                                               label=opts.label or "exit"))
+    atexit.register(lambda: memtrace._dump_new(opts.output, "exit", label=opts.label or "exit"))
     # argparse keeps a "--" that follows the script: it is not the script's.
     sys.argv = [opts.script] + (opts.args[1:] if opts.args[:1] == ["--"] else opts.args)
     sys.path.insert(0, os.path.dirname(os.path.abspath(opts.script)))

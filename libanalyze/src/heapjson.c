@@ -5,6 +5,7 @@
 #include <string.h>
 #include "array.h"
 #include "json.h"
+#include "memtrace/text.h"
 #include "memtrace/heapjson.h"
 #include "memtrace/u64map.h"
 #include "snapshot_impl.h"
@@ -510,19 +511,6 @@ int mt_heapjson_import_path(const char *in_path, const char *out_path, mt_diag *
 
 /* ---- export ---- */
 
-/* Length of the valid UTF-8 sequence at p (at most n bytes), or 0. */
-static size_t utf8_len(const unsigned char *p, size_t n) {
-    size_t len = p[0] >= 0xf0 && p[0] <= 0xf4 ? 4 : p[0] >= 0xe0 ? 3 : p[0] >= 0xc2 && p[0] <= 0xdf ? 2 : 0;
-    if (!len || len > n) return 0;
-    for (size_t i = 1; i < len; i++)
-        if ((p[i] & 0xc0) != 0x80) return 0;
-    uint32_t c = len == 2 ? (p[0] & 0x1fu) : len == 3 ? (p[0] & 0x0fu) : (p[0] & 0x07u);
-    for (size_t i = 1; i < len; i++) c = c << 6 | (p[i] & 0x3fu);
-    if ((len == 3 && (c < 0x800 || (c >= 0xd800 && c <= 0xdfff))) || (len == 4 && (c < 0x10000 || c > 0x10ffff)))
-        return 0;
-    return len;
-}
-
 /* A JSON string. Text that is not valid UTF-8 (a damaged or hostile file)
  * gets U+FFFD for each bad byte, so that the output stays valid JSON;
  * binary (bin) gives each byte above 0x7f as \u00XX. */
@@ -539,7 +527,7 @@ static void put_json_string(FILE *out, mt_str s, int binary) {
         else if (c < 0x80) putc(c, out);
         else if (binary) fprintf(out, "\\u%04x", c);
         else {
-            size_t len = utf8_len(p + i, s.len - i);
+            size_t len = mt_utf8_len(p + i, s.len - i);
             if (!len) fputs("\\ufffd", out);
             else {
                 fwrite(p + i, 1, len, out);

@@ -9,20 +9,27 @@
 #include "names.h"
 #include "yamldoc.h"
 
-int mt__ybad(mt__ydoc *y, const yaml_node_t *n, const char *fmt, ...) {
-    if (!y->diag) return MT_E_INVAL;
+/* Fills diag with code, the mark's line and column (when m is not NULL)
+ * and the message: the one place YAML errors are made. */
+static int bad_at(mt__ydoc *y, const yaml_mark_t *m, int code, const char *fmt, va_list ap) {
+    if (!y->diag) return code;
     mt_diag_clear(y->diag);
-    y->diag->code = MT_E_INVAL;
+    y->diag->code = code;
     y->diag->file = y->file;
-    if (n) {
-        y->diag->line = (uint32_t)n->start_mark.line + 1;
-        y->diag->column = (uint32_t)n->start_mark.column + 1;
+    if (m) {
+        y->diag->line = (uint32_t)m->line + 1;
+        y->diag->column = (uint32_t)m->column + 1;
     }
+    vsnprintf(y->diag->msg, sizeof y->diag->msg, fmt, ap);
+    return code;
+}
+
+int mt__ybad(mt__ydoc *y, const yaml_node_t *n, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(y->diag->msg, sizeof y->diag->msg, fmt, ap);
+    int rc = bad_at(y, n ? &n->start_mark : NULL, MT_E_INVAL, fmt, ap);
     va_end(ap);
-    return MT_E_INVAL;
+    return rc;
 }
 
 int mt__ynomem(mt__ydoc *y) {
@@ -135,17 +142,11 @@ static int yaml_error(yaml_parser_t *yp, mt__ydoc *y) {
 static int event_bad(mt__ydoc *y, const yaml_event_t *e, int code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 static int event_bad(mt__ydoc *y, const yaml_event_t *e, int code, const char *fmt, ...) {
-    if (!y->diag) return code;
-    mt_diag_clear(y->diag);
-    y->diag->code = code;
-    y->diag->file = y->file;
-    y->diag->line = (uint32_t)e->start_mark.line + 1;
-    y->diag->column = (uint32_t)e->start_mark.column + 1;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(y->diag->msg, sizeof y->diag->msg, fmt, ap);
+    int rc = bad_at(y, &e->start_mark, code, fmt, ap);
     va_end(ap);
-    return code;
+    return rc;
 }
 
 /* Walks text's events before any tree is built, stopping at the first

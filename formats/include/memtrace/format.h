@@ -429,9 +429,11 @@ int mt_writer_flush(mt_writer *w);
  * @return 0, or the first error met during the writer's life. */
 int mt_writer_close(mt_writer *w, mt_diag *diag);
 
-/* Frees w and closes the file without writing what is unfinished, the
- * index or the trailer: the file is left as a crash would leave it.
- * For tests and for giving up. NULL is a no-op. */
+/* Frees w without writing what is unfinished, the index or the trailer,
+ * and removes the temporary file: the target keeps what it held before.
+ * With publish_on_flush, after a flush published the file, the target is
+ * left as a crash would leave it (its flushed blocks, no index). For
+ * giving up and for tests. NULL is a no-op. */
 void mt_writer_abandon(mt_writer *w);
 
 /* ------------------------------------------------------------------ */

@@ -199,9 +199,20 @@ int mt_output_open(mt_output *o, const char *path, mt_diag *diag) {
     int exists = stat(path, &st) == 0;
     if (exists && S_ISDIR(st.st_mode)) return mt_diag_set(diag, MT_E_IO, "cannot create: %s", strerror(EISDIR));
     if (exists && !S_ISREG(st.st_mode)) {
-        /* A device, a FIFO, a terminal: write into it, never replace it. */
-        o->fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
+        /* A device, a FIFO, a terminal: write into it, never replace it.
+         * Opening a FIFO for writing blocks until a reader comes: open it
+         * without blocking, and wait for a reader as long as an input
+         * waits for a writer (ENXIO: none yet). */
+        int64_t end = now_ms() + MT_INPUT_IDLE_MS_DEFAULT;
+        while ((o->fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)) < 0 && errno == ENXIO &&
+               now_ms() < end)
+            usleep(20000);
+        if (o->fd < 0 && errno == ENXIO)
+            return mt_diag_set(diag, MT_E_IO, "no reader opened the FIFO within %d ms; giving up",
+                               MT_INPUT_IDLE_MS_DEFAULT);
         if (o->fd < 0) return mt_diag_set(diag, MT_E_IO, "cannot open: %s", strerror(errno));
+        int fl = fcntl(o->fd, F_GETFL);
+        if (fl >= 0) fcntl(o->fd, F_SETFL, fl & ~O_NONBLOCK);
         return 0;
     }
     /* Replace the file a link names, not the link. */

@@ -46,6 +46,10 @@ static inline void mt__put64(uint8_t *p, uint64_t v) {
 /* CRC-32 as zlib computes it (reflected polynomial 0xEDB88320). */
 uint32_t mt__crc32(const void *data, size_t n);
 
+/* XXH64 of data with seed: a zstd frame's content checksum is its low 32
+ * bits (xxh64.c). */
+uint64_t mt__xxh64(const void *data, size_t n, uint64_t seed);
+
 /* Parsed block header (SPEC.md section 3). */
 typedef struct mt__bhdr {
     uint16_t kind, flags;

@@ -114,6 +114,40 @@ static int reserve(msgpack_sbuffer *sb, size_t more) {
     return 0;
 }
 
+/* Writes payload into out as a zstd frame of raw (stored) blocks, with
+ * its content size and checksum as SPEC.md 3.2 asks (RFC 8878 3.1.1: the
+ * magic, a header of a 128 KiB window and an 8-byte content size, blocks
+ * of at most 128 KiB, the low 32 bits of XXH64). For a payload that
+ * compresses past MT_MAX_RAW_RATIO, which readers refuse as an
+ * amplification: a writer must never make a file its readers refuse. */
+static void store_frame(msgpack_sbuffer *out, const char *payload, size_t size) {
+    uint8_t *p = (uint8_t *)out->data;
+    mt__put32(p, 0xFD2FB528u);
+    p[4] = 3u << 6 | 1u << 2; /* 8-byte content size, checksum, not single-segment */
+    p[5] = 7u << 3;           /* window 2^(10+7) = 128 KiB */
+    mt__put64(p + 6, size);
+    p += 14;
+    size_t left = size;
+    const char *q = payload;
+    do {
+        size_t n = left < (128u << 10) ? left : (128u << 10);
+        uint32_t bh = (uint32_t)n << 3 | (n == left); /* type 0: raw; the last one */
+        p[0] = (uint8_t)bh;
+        p[1] = (uint8_t)(bh >> 8);
+        p[2] = (uint8_t)(bh >> 16);
+        memcpy(p + 3, q, n);
+        p += 3 + n;
+        q += n;
+        left -= n;
+    } while (left);
+    mt__put32(p, (uint32_t)mt__xxh64(payload, size, 0));
+    p += 4;
+    out->size = (size_t)(p - (uint8_t *)out->data);
+}
+
+/* Bytes store_frame writes for size bytes of payload. */
+static size_t stored_frame_bound(size_t size) { return 14 + 3 * (size / (128u << 10) + 1) + size + 4; }
+
 /* Compresses payload with cctx into out (emptied first): a frame that
  * write_block can take as it is. */
 static int compress(mt_writer *w, ZSTD_CCtx *cctx, msgpack_sbuffer *out, const char *payload, size_t size) {
@@ -128,6 +162,11 @@ static int compress(mt_writer *w, ZSTD_CCtx *cctx, msgpack_sbuffer *out, const c
     }
     if (z > UINT32_MAX) return fail(w, MT_E_LIMIT, "block larger than 256 MiB");
     out->size = z;
+    if ((uint64_t)z * MT_MAX_RAW_RATIO < size) {
+        out->size = 0;
+        if (reserve(out, stored_frame_bound(size))) return fail(w, MT_E_NOMEM, "cannot allocate the compression buffer");
+        store_frame(out, payload, size);
+    }
     return 0;
 }
 

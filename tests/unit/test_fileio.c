@@ -270,6 +270,43 @@ START_TEST(a_failed_snapshot_write_keeps_the_earlier_file) {
 }
 END_TEST
 
+START_TEST(a_fifo_output_with_no_reader_is_given_up) {
+    char *p = tmp_path();
+    unlink(p);
+    ck_assert_int_eq(mkfifo(p, 0600), 0);
+    mt_output o;
+    mt_diag d;
+    mt_diag_clear(&d);
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    ck_assert_int_eq(mt_output_open(&o, p, &d), MT_E_IO);
+    double s = seconds_since(&t0);
+    ck_assert_double_ge(s, MT_INPUT_IDLE_MS_DEFAULT / 1000.0 - 0.5);
+    ck_assert_double_lt(s, MT_INPUT_IDLE_MS_DEFAULT / 1000.0 + 5);
+    ck_assert_str_eq(d.msg, "no reader opened the FIFO within 10000 ms; giving up");
+    /* With a reader, the FIFO gets the bytes and stays a FIFO. */
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = open(p, O_RDONLY);
+        char buf[16];
+        ssize_t k = read(fd, buf, sizeof buf);
+        _exit(k == 5 && !memcmp(buf, "hello", 5) ? 0 : 1);
+    }
+    ck_assert_int_eq(mt_output_open(&o, p, &d), 0);
+    ck_assert_ptr_null(o.tmp);
+    ck_assert_int_eq(write(o.fd, "hello", 5), 5);
+    ck_assert_int_eq(mt_output_commit(&o, &d), 0);
+    int st;
+    waitpid(pid, &st, 0);
+    ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    struct stat sb;
+    ck_assert_int_eq(stat(p, &sb), 0);
+    ck_assert(S_ISFIFO(sb.st_mode));
+    unlink(p);
+    free(p);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("fileio");
     TCase *tc = tcase_create("core");
@@ -285,6 +322,7 @@ int main(void) {
     tcase_add_test(tc, a_link_is_followed_and_kept);
     tcase_add_test(tc, a_device_output_is_written_in_place_never_replaced);
     tcase_add_test(tc, a_failed_snapshot_write_keeps_the_earlier_file);
+    tcase_add_test(tc, a_fifo_output_with_no_reader_is_given_up);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

@@ -737,6 +737,64 @@ START_TEST(writer_reports_a_full_disk) {
 }
 END_TEST
 
+START_TEST(xxh64_check_values) {
+    /* The xxHash reference's values for the empty string, "a" and "abc". */
+    ck_assert_uint_eq(mt__xxh64("", 0, 0), 0xEF46DB3751D8E999ull);
+    ck_assert_uint_eq(mt__xxh64("a", 1, 0), 0xD24EC4F1A98C6E5Bull);
+    ck_assert_uint_eq(mt__xxh64("abc", 3, 0), 0x44BC2CF5AD770999ull);
+}
+END_TEST
+
+START_TEST(payloads_past_the_ratio_bound_are_stored_raw) {
+    /* 300000 equal references and a 1 MiB label compress far past
+     * MT_MAX_RAW_RATIO, which readers refuse: the writer stores those
+     * blocks as raw zstd blocks, so that what it writes is readable. */
+    char *path = tmp_path();
+    mt_writer *w;
+    ck_assert_int_eq(mt_writer_open(path, NULL, &w, NULL), 0);
+    mt_type ty = { 1, mt_str_c("dict") };
+    ck_assert_int_eq(mt_writer_add(w, MT_KIND_TYPE, &ty), 0);
+    mt_object o = { 1, 1, 8, 0, 0, 0 };
+    ck_assert_int_eq(mt_writer_add(w, MT_KIND_OBJECT, &o), 0);
+    for (int i = 0; i < 300000; i++) {
+        mt_ref r = { 0, 0, 0, { "", 0 } };
+        ck_assert_int_eq(mt_writer_add(w, MT_KIND_REF, &r), 0);
+    }
+    char *big = malloc(1 << 20);
+    memset(big, 'x', 1 << 20);
+    mt_meta m = { mt_str_c("label"), { MT_VAL_STR, { .s = { big, 1 << 20 } } } };
+    ck_assert_int_eq(mt_writer_add(w, MT_KIND_META, &m), 0);
+    ck_assert_int_eq(mt_writer_close(w, NULL), 0);
+    mt_reader *r;
+    mt_diag d;
+    mt_diag_clear(&d);
+    ck_assert_msg(mt_reader_open(path, &r, &d) == 0, "%s", d.msg);
+    uint64_t refs = 0, label = 0;
+    int stored = 0;
+    for (size_t b = 0; b < mt_reader_block_count(r); b++) {
+        const mt_block_info *bi = mt_reader_block(r, b);
+        ck_assert_uint_le(bi->raw, (uint64_t)bi->stored * MT_MAX_RAW_RATIO);
+        if (bi->stored > bi->raw) stored++;
+        mt_cursor c;
+        ck_assert_msg(mt_reader_block_open(r, b, &c, &d) == 0, "block %zu: %s", b, d.msg);
+        mt_record rec;
+        int rc;
+        while ((rc = mt_cursor_next(&c, &rec.u, &d)) == 1) {
+            if (c.kind == MT_KIND_REF) refs++;
+            if (c.kind == MT_KIND_META) label = rec.u.meta.value.v.s.len;
+        }
+        ck_assert_int_eq(rc, 0);
+    }
+    ck_assert_uint_eq(refs, 300000);
+    ck_assert_uint_eq(label, 1 << 20);
+    ck_assert_int_ge(stored, 2); /* the refs' block and the label's */
+    mt_reader_free(r);
+    free(big);
+    unlink(path);
+    free(path);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("format");
     TCase *tc = tcase_create("core");
@@ -758,6 +816,8 @@ int main(void) {
     tcase_add_test(tc, wrong_field_types_are_named);
     tcase_add_test(tc, mp_reader_refuses_every_cut_token);
     tcase_add_test(tc, writer_reports_a_full_disk);
+    tcase_add_test(tc, xxh64_check_values);
+    tcase_add_test(tc, payloads_past_the_ratio_bound_are_stored_raw);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

@@ -88,7 +88,8 @@ typedef struct mt_output {
  * or not at all; a symbolic link is followed to the file it names. An
  * existing target that is not a regular file (a device, a FIFO,
  * /dev/stdout) is written in place and never truncated, unlinked or
- * replaced. "-" is standard output, in place.
+ * replaced; a FIFO that no reader opens within MT_INPUT_IDLE_MS_DEFAULT
+ * is given up (MT_E_IO). "-" is standard output, in place.
  * @return 0, MT_E_IO (diag names the system error: a directory, no such
  * folder, no permission), MT_E_NOMEM. */
 int mt_output_open(mt_output *o, const char *path, mt_diag *diag);

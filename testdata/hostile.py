@@ -85,3 +85,48 @@ snap("amplified.snap", [(TYPE, 1, 0, records([[1, "dict"]])), (OBJECT, n, 0, one
 # one new and one freed), and sizes whose sum passes 2^64.
 snap("duplicate-id.snap", heap([[0x1000, 1, 64], [0x2000, 1, 32], [0x1000, 1, 64]]))
 snap("huge-sizes.snap", heap([[0x1000 + 48 * i, 1, 2**63 - 1 + i] for i in range(3)]))
+
+
+# An index that lies (issue 30, follow-up): a sound copy of heap-small.snap
+# whose index entry for its objects block alone is changed, the index
+# re-encoded and its block header and the trailer made to match. A reader
+# that trusted it dropped the intact block and reported the forged count;
+# it must scan instead (SPEC.md section 5) and load every object.
+def relie(name, edit):
+    with open(os.path.join(HERE, "heap-small.snap"), "rb") as f:
+        data = f.read()
+    at, nb = struct.unpack("<QI", data[-24:-12])
+    stored = struct.unpack("<I", data[at + 24:at + 28])[0]
+    raw = zstandard.ZstdDecompressor().decompress(data[at + 36:at + 36 + stored])
+    u = msgpack.Unpacker()
+    u.feed(raw)
+    entries = list(u)
+    assert len(entries) == nb
+    k = next(i for i, e in enumerate(entries) if e[1] == OBJECT)
+    edit(entries, k)
+    ib, _ = block(INDEX, nb, 0, records(entries))
+    t = struct.pack("<QI", at, nb)
+    with open(os.path.join(OUT, name), "wb") as f:
+        f.write(data[:at] + ib + t + struct.pack("<I", zlib.crc32(t)) + b"MTSEND\r\n")
+
+
+def set_field(field, value):
+    def edit(entries, k):
+        entries[k][field] = value
+    return edit
+
+
+def into_block(entries, k):
+    # The objects block's entry points 8 bytes into it; the entry before
+    # it is 8 bytes longer, so that the entries still tile the file.
+    entries[k - 1][4] += 8
+    entries[k][0] += 8
+    entries[k][4] -= 8
+
+
+# Entry fields: offset, kind, count, first, stored, raw.
+relie("index-count.snap", set_field(2, 2**32 - 1))
+relie("index-raw.snap", set_field(5, 1))
+relie("index-first.snap", set_field(3, 2**31 - 3))
+relie("index-kind.snap", set_field(1, REF))
+relie("index-into-block.snap", into_block)

@@ -256,6 +256,35 @@ static int inflate(mt_reader *r, const uint8_t *src, uint32_t stored, uint32_t r
     return rc;
 }
 
+/* 1, with msg filled, when an entry of the index just read (r->blocks)
+ * cannot be believed: it disagrees with the sound header at its offset,
+ * or its claims fail check_claims where the header cannot be read. */
+static int index_lies(const mt_reader *r, char *msg, size_t n) {
+    for (size_t i = 0; i < r->nblocks; i++) {
+        const mt_block_info *b = &r->blocks[i];
+        mt__bhdr e = { .kind = b->kind, .count = b->count, .first = b->first, .stored = b->stored, .raw = b->raw };
+        mt__bhdr h;
+        if (mt__bhdr_get(r->data + b->offset, &h) != 0) {
+            char why[120]; /* check_claims says at most 105 */
+            if (check_claims(&e, why, sizeof why) == 0) continue;
+            snprintf(msg, n, "entry %zu for a damaged block header: %s", i, why);
+            return 1;
+        }
+        const char *field = NULL;
+        uint64_t said = 0, has = 0;
+        if (h.kind != e.kind) field = "kind", said = e.kind, has = h.kind;
+        else if (h.count != e.count) field = "count", said = e.count, has = h.count;
+        else if (h.first != e.first) field = "first", said = e.first, has = h.first;
+        else if (h.stored != e.stored) field = "stored", said = e.stored, has = h.stored;
+        else if (h.raw != e.raw) field = "raw", said = e.raw, has = h.raw;
+        if (!field) continue;
+        snprintf(msg, n, "entry %zu says %s %llu, the block header at offset %llu says %llu", i, field,
+                 (unsigned long long)said, (unsigned long long)b->offset, (unsigned long long)has);
+        return 1;
+    }
+    return 0;
+}
+
 /* Reads the trailer and index; 1 when they describe the file, which then
  * needs no scan. */
 static int load_index(mt_reader *r) {
@@ -269,7 +298,7 @@ static int load_index(mt_reader *r) {
     uint64_t at = mt__le64(t);
     uint32_t nb = mt__le32(t + 8);
     mt__bhdr h;
-    char msg[160] = "";
+    char msg[200] = "";
     int rc = MT_E_CORRUPT;
     if (at < MT__HEADER_SIZE || at > end - MT__BLOCK_HEADER_SIZE) snprintf(msg, sizeof msg, "index offset %llu is outside the file", (unsigned long long)at);
     else if ((rc = mt__bhdr_get(r->data + at, &h)) != 0) snprintf(msg, sizeof msg, "index block header is damaged");
@@ -306,15 +335,22 @@ static int load_index(mt_reader *r) {
         return add_damage(r, MT_E_CORRUPT, -1, at, 0, 0, 0, 0, "index: blocks do not reach the index; scanning instead")
                    ? -1 : 0;
     }
+    /* The index decodes and tiles the file; it is used only if it also
+     * agrees with every sound block header and claims only what a header
+     * may (SPEC.md section 5). An entry can lie as well as a header: one
+     * that disagrees with a header whose CRC holds is not believed over
+     * it, and one whose count or raw size fails the header checks would
+     * otherwise stand in for a damaged header and forge the records lost. */
+    if (index_lies(r, msg, sizeof msg)) {
+        r->nblocks = 0;
+        return add_damage(r, MT_E_CORRUPT, -1, at, 0, 0, 0, 0, "index: %s; scanning instead", msg) ? -1 : 0;
+    }
     /* Room for one note per block, so that block_fail never allocates. */
     if (!grow_damage(r, r->nblocks + 1)) return -1;
     /* The index is sound: check that each block it lists is where it says. */
     for (size_t i = 0; i < r->nblocks; i++) {
         mt_block_info *b = &r->blocks[i];
         rc = mt__bhdr_get(r->data + b->offset, &h);
-        if (rc == 0 && (h.kind != b->kind || h.count != b->count || h.first != b->first ||
-                        h.stored != b->stored || h.raw != b->raw))
-            rc = MT_E_CORRUPT;
         char why[160];
         if (rc == 0 && (rc = check_claims(&h, why, sizeof why)) != 0) {
             /* Its count is one of the claims in doubt: records lost unknown. */
@@ -324,8 +360,7 @@ static int load_index(mt_reader *r) {
         }
         else if (rc)
             mt_reader_block_fail(r, i, rc, rc == MT_E_CHECKSUM ? "block header checksum mismatch"
-                                 : rc == MT_E_CORRUPT && memcmp(r->data + b->offset, MT__BLOCK_MARKER, 8) ? "no block marker where the index points"
-                                 : "block header disagrees with the index");
+                                 : "no block marker where the index points");
     }
     r->closed = 1;
     return 1;

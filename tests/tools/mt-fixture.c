@@ -9,7 +9,9 @@
  *
  * mt-fixture --percent OUT.snap writes testdata/hostile/percent.snap: a
  * pipeline whose steps hold '%' ("keep 90%", "sample 1%d"), which gnuplot
- * reads as a format in a tic label. */
+ * reads as a format in a tic label, and a heap of one 1 MiB object whose
+ * type holds a terminal escape, BEL, tab, newline and '%' (for the GitHub
+ * workflow commands of memtrace-gate --github). */
 #include <stdio.h>
 #include <string.h>
 #include "memtrace/format.h"
@@ -87,6 +89,10 @@ static int percent(const char *path) {
     mt_writer_add(w, MT_KIND_SAMPLE, &s1);
     mt_writer_add(w, MT_KIND_SAMPLE, &s2);
     mt_writer_add(w, MT_KIND_SAMPLE, &s3);
+    mt_type t = { 1, S("\x1b]0;title\x07\tx\ny%") };
+    mt_object o = { 0x1000, 1, 1048576, 0, 0, 0 };
+    mt_writer_add(w, MT_KIND_TYPE, &t);
+    mt_writer_add(w, MT_KIND_OBJECT, &o);
     if (mt_writer_close(w, &d)) {
         fprintf(stderr, "mt-fixture: %s: %s\n", path, d.msg);
         return 3;

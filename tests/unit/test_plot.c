@@ -228,6 +228,9 @@ END_TEST
 int main(void) {
     Suite *s = suite_create("plot");
     TCase *tc = tcase_create("plot");
+    /* gnuplot runs twice for each hostile name: past check's 4 s default
+     * on a loaded 2-core machine (it timed out with 11 names under ctest -j2). */
+    tcase_set_timeout(tc, 60);
     tcase_add_test(tc, quote_doubles_quotes_and_cleans_bytes);
     tcase_add_test(tc, fields_are_cut_in_the_middle_on_character_boundaries);
     tcase_add_test(tc, units_fit_the_largest_value);

@@ -88,8 +88,14 @@ static int records(const char *in, int to, uint32_t mask, int salvage, const cha
     d.file = in;
     if (mt_reader_open(strcmp(in, "-") ? in : "/dev/stdin", &r, &d)) return mt_cli_fail(tool.name, in, &d);
     int code, several = to == TO_CSV && (mask & (mask - 1));
-    if (several && !out_path) {
-        fprintf(stderr, "%s: CSV of several kinds needs -o DIR (one file per kind) or one --kind\n", tool.name);
+    if (several && (!out_path || !strcmp(out_path, "-"))) {
+        /* "-o -" made a directory named "-": several files cannot go to
+         * standard output. */
+        if (out_path)
+            fprintf(stderr, "%s: CSV of several kinds is several files, which cannot go to standard output (-o -): "
+                            "give -o DIR or one --kind\n", tool.name);
+        else
+            fprintf(stderr, "%s: CSV of several kinds needs -o DIR (one file per kind) or one --kind\n", tool.name);
         mt_reader_free(r);
         return MT_EXIT_USAGE;
     }

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "common/cli.h"
+#include "memtrace/text.h"
 
 enum { OPT_BASELINE = 1, OPT_CURRENT, OPT_POLICY, OPT_JUNIT, OPT_GITHUB, OPT_RULES, OPT_QUIET };
 
@@ -57,31 +58,21 @@ static void print_report(const mt_gate_result *r, const mt_gate_input *in, int q
     else if (!quiet) printf("all %zu budgets kept\n", r->n_checks);
 }
 
-/* GitHub workflow commands: %, CR and LF escaped in data; also : and ,
- * in properties. */
-static void gh_escaped(const char *s, int property) {
-    for (; *s; s++) {
-        if (*s == '%') fputs("%25", stdout);
-        else if (*s == '\r') fputs("%0D", stdout);
-        else if (*s == '\n') fputs("%0A", stdout);
-        else if (property && *s == ':') fputs("%3A", stdout);
-        else if (property && *s == ',') fputs("%2C", stdout);
-        else putchar(*s);
-    }
-}
-
 static void print_github(const mt_gate_result *r) {
     for (size_t i = 0; i < r->n_checks; i++) {
         const mt_gate_check *c = &r->checks[i];
         if (c->passed) continue;
+        /* Each part escaped on its own (text.h): the details' line feeds
+         * join lines as %0A, and the names in them were made terminal-safe
+         * by the gate, so that none holds a line feed of its own. */
         fputs("::error title=", stdout);
-        gh_escaped("memtrace-gate ", 1);
-        gh_escaped(c->budget, 1);
+        mt_text_put(stdout, MT_TEXT_GITHUB_PROPERTY, "memtrace-gate ", 14);
+        mt_text_put(stdout, MT_TEXT_GITHUB_PROPERTY, c->budget, strlen(c->budget));
         fputs("::", stdout);
-        gh_escaped(c->summary, 0);
+        mt_text_put(stdout, MT_TEXT_GITHUB, c->summary, strlen(c->summary));
         if (c->details) {
-            gh_escaped("\n", 0);
-            gh_escaped(c->details, 0);
+            mt_text_put(stdout, MT_TEXT_GITHUB, "\n", 1);
+            mt_text_put(stdout, MT_TEXT_GITHUB, c->details, strlen(c->details));
         }
         putchar('\n');
     }

@@ -274,16 +274,14 @@ int main(int argc, char **argv) {
                             "gnuplot-nox) or name it with --gnuplot\n",
                     tool.name);
         code = MT_EXIT_INPUT;
-        if (!copy_out(t_script, script) && !copy_out(t_data, data))
-            fprintf(stderr, "%s: kept %s and %s: run 'gnuplot %s' in %s to draw %s\n", tool.name, script, data,
-                    base_of(script), dir, o.image);
     } else if (st || stat(t_pic, &sb) || !sb.st_size) {
-        if (st) fprintf(stderr, "%s: gnuplot failed on %s (exit status %d)\n", tool.name, script, st);
+        if (st) fprintf(stderr, "%s: gnuplot failed on the script for %s (exit status %d)\n", tool.name, out, st);
         else fprintf(stderr, "%s: gnuplot wrote no picture for %s\n", tool.name, out);
-        if (!copy_out(t_script, script) && !copy_out(t_data, data))
-            fprintf(stderr, "%s: kept %s and %s to look into\n", tool.name, script, data);
         code = MT_EXIT_INPUT;
     } else if (copy_out(t_pic, out) || (keep && (copy_out(t_script, script) || copy_out(t_data, data)))) {
+        /* OUT.gp and OUT.dat are the user's files unless -k asked for
+         * them, and a failed run replaces none of them: they are written
+         * only here, after the picture, through mt_output. */
         code = MT_EXIT_INPUT;
     }
 out:

@@ -228,7 +228,14 @@ int mt_output_open(mt_output *o, const char *path, mt_diag *diag) {
         mt_output_abort(o);
         return mt_diag_set(diag, MT_E_NOMEM, "cannot allocate the output's name");
     }
-    snprintf(o->tmp, tl, "%s/.%s.XXXXXX", dirname(dirc), basename(basec));
+    const char *dir = dirname(dirc), *base = basename(basec);
+    /* ".NAME.XXXXXX" says whose temporary file it is, but is 8 bytes longer
+     * than NAME: for a name near NAME_MAX (a valid 255-byte name failed
+     * with "File name too long") a short one in the same directory. */
+    long name_max = pathconf(dir, _PC_NAME_MAX);
+    if (name_max <= 0) name_max = 255;
+    if (strlen(base) + 8 > (size_t)name_max) snprintf(o->tmp, tl, "%s/.mt-XXXXXX", dir);
+    else snprintf(o->tmp, tl, "%s/.%s.XXXXXX", dir, base);
     free(dirc);
     free(basec);
     o->fd = mkostemp(o->tmp, O_CLOEXEC);

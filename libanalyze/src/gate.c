@@ -9,6 +9,7 @@
 #include "memtrace/frames.h"
 #include "memtrace/gate.h"
 #include "memtrace/leaks.h"
+#include "memtrace/text.h"
 #include "memtrace/units.h"
 #include "strbuf.h"
 #include "yamldoc.h"
@@ -252,6 +253,28 @@ static const char *hb(double bytes, char *buf) {
     return mt_human_bytes(bytes > 0 ? (uint64_t)bytes : 0, buf);
 }
 
+/* Appends a name from a snapshot or a policy as terminal-safe text
+ * (MT_TEXT_TERMINAL): details are lines joined by '\n', so a name's own
+ * newline would split one, and its ESC or BEL would reach a terminal or a
+ * CI log raw. */
+static void put_name(text *t, const char *s) {
+    size_t n = strlen(s);
+    char small[256];
+    size_t need = mt_text_escape(small, sizeof small, MT_TEXT_TERMINAL, s, n);
+    if (need < sizeof small) {
+        mt_sbuf_put(t, small, need);
+        return;
+    }
+    char *big = malloc(need + 1);
+    if (!big) {
+        t->fail = 1;
+        return;
+    }
+    mt_text_escape(big, need + 1, MT_TEXT_TERMINAL, s, n);
+    mt_sbuf_put(t, big, need);
+    free(big);
+}
+
 /* The change from a to b, signed: "+1.5 MiB". */
 static const char *change(uint64_t a, uint64_t b, char *buf) {
     return mt_signed_bytes((int64_t)(b - a), buf);
@@ -313,7 +336,8 @@ static const allowance *allowance_of(const mt_gate_policy *p, const char *group)
 
 static void growth_line(text *t, const mt_diff_row *row) {
     char h1[16], h2[16], h3[24];
-    mt_sbuf_printf(t, "%s: %s (%s -> %s", row->group, change(row->bytes_a, row->bytes_b, h3),
+    put_name(t, row->group);
+    mt_sbuf_printf(t, ": %s (%s -> %s", change(row->bytes_a, row->bytes_b, h3),
         hb((double)row->bytes_a, h1), hb((double)row->bytes_b, h2));
     double p = pct((double)row->bytes_a, (double)row->bytes_b);
     if (isinf(p)) mt_sbuf_printf(t, ", new)");
@@ -357,11 +381,14 @@ static int check_groups(const mt_gate_policy *p, const mt_diff *d, int b, mt_gat
             char h3[24];
             if (percent) {
                 double pc = pct((double)row->bytes_a, (double)row->bytes_b);
-                if (isinf(pc)) mt_sbuf_printf(&sum, "%s%s new", k ? ", " : "", row->group);
-                else mt_sbuf_printf(&sum, "%s%s %+.1f%%", k ? ", " : "", row->group, pc);
+                mt_sbuf_printf(&sum, "%s", k ? ", " : "");
+                put_name(&sum, row->group);
+                if (isinf(pc)) mt_sbuf_printf(&sum, " new");
+                else mt_sbuf_printf(&sum, " %+.1f%%", pc);
             } else {
-                mt_sbuf_printf(&sum, "%s%s %s", k ? ", " : "", row->group,
-                    change(row->bytes_a, row->bytes_b, h3));
+                mt_sbuf_printf(&sum, "%s", k ? ", " : "");
+                put_name(&sum, row->group);
+                mt_sbuf_printf(&sum, " %s", change(row->bytes_a, row->bytes_b, h3));
             }
         }
         if (n > 3) mt_sbuf_printf(&sum, ", and %zu more", n - 3);
@@ -370,7 +397,11 @@ static int check_groups(const mt_gate_policy *p, const mt_diff *d, int b, mt_gat
             char hl[16];
             if (percent) mt_sbuf_printf(&det, ", limit %g%%", off[k].limit);
             else mt_sbuf_printf(&det, ", limit %s", hb(off[k].limit, hl));
-            if (off[k].by) mt_sbuf_printf(&det, " (allowance %s)", off[k].by->group);
+            if (off[k].by) {
+                mt_sbuf_printf(&det, " (allowance ");
+                put_name(&det, off[k].by->group);
+                mt_sbuf_printf(&det, ")");
+            }
             mt_sbuf_printf(&det, "\n");
         }
     } else if (worst_row == SIZE_MAX) {
@@ -448,7 +479,9 @@ static int check_peak(const mt_gate_policy *p, const mt_gate_input *in, mt_snaps
     text sum = { 0 }, det = { 0 };
     char h1[16], h2[16];
     int over = peak > p->limit[B_PEAK_BYTES];
-    mt_sbuf_printf(&sum, "peak %s %s in %s, %s %s", p->peak_series, hb(peak, h1), where, over ? "over" : "within",
+    mt_sbuf_printf(&sum, "peak ");
+    put_name(&sum, p->peak_series);
+    mt_sbuf_printf(&sum, " %s in %s, %s %s", hb(peak, h1), where, over ? "over" : "within",
         hb(p->limit[B_PEAK_BYTES], h2));
     return check_add(r, B_PEAK_BYTES, p->limit[B_PEAK_BYTES], peak, (size_t)over, &sum, &det);
 }
@@ -488,9 +521,15 @@ static int check_leaks(const mt_gate_policy *p, const mt_gate_input *in, mt_gate
         if (s->confidence > worst) worst = s->confidence;
         if (s->confidence < p->limit[B_LEAK_CONFIDENCE]) continue;
         char h[16];
-        mt_sbuf_printf(&det, "%s: %llu objects (%s) a snapshot, confidence %.2f\n", type,
+        put_name(&det, type);
+        mt_sbuf_printf(&det, ": %llu objects (%s) a snapshot, confidence %.2f\n",
             (unsigned long long)s->objects_per_snapshot, hb((double)s->bytes_per_snapshot, h), s->confidence);
-        if (n < 3) mt_sbuf_printf(&sum, "%s%s (%.2f)", n ? ", " : "new leak suspects at or above %g: ", type, s->confidence);
+        if (n < 3) {
+            if (n) mt_sbuf_printf(&sum, ", ");
+            else mt_sbuf_printf(&sum, "new leak suspects at or above %g: ", p->limit[B_LEAK_CONFIDENCE]);
+            put_name(&sum, type);
+            mt_sbuf_printf(&sum, " (%.2f)", s->confidence);
+        }
         n++;
     }
     if (!rc) {
@@ -537,9 +576,15 @@ static int check_advice(const mt_gate_policy *p, const mt_gate_input *in, mt_sna
         if (a->severity > worst) worst = a->severity;
         if (a->severity < (int)p->limit[B_ADVICE_SEVERITY]) continue;
         char h[16];
-        mt_sbuf_printf(&det, "%s [%s] %s (saves %s)\n", mt_severity_name(a->severity), a->rule, a->message,
-            hb((double)a->saving_bytes, h));
-        if (n < 3) mt_sbuf_printf(&sum, "%s%s", n ? ", " : "advice at or above the severity: ", a->rule);
+        mt_sbuf_printf(&det, "%s [", mt_severity_name(a->severity));
+        put_name(&det, a->rule);
+        mt_sbuf_printf(&det, "] ");
+        put_name(&det, a->message);
+        mt_sbuf_printf(&det, " (saves %s)\n", hb((double)a->saving_bytes, h));
+        if (n < 3) {
+            mt_sbuf_printf(&sum, "%s", n ? ", " : "advice at or above the severity: ");
+            put_name(&sum, a->rule);
+        }
         n++;
     }
     if (!rc) {

@@ -102,8 +102,8 @@ void mt_pw_begin(mt_pw *w, const mt_plot_kind *k, const mt_plot_opts *o, const c
 }
 
 /* Copies s[0..n) cleaned: control characters as spaces, invalid UTF-8 as
- * '?', the quote character q as repl (twice when double is set). */
-static void put_clean(FILE *f, const char *s, size_t n, char q, const char *repl) {
+ * '?', the quote character q as repl, and '%' twice when pct is set. */
+static void put_clean(FILE *f, const char *s, size_t n, char q, const char *repl, int pct) {
     const unsigned char *u = (const unsigned char *)s;
     for (size_t i = 0; i < n;) {
         size_t len = mt_utf8_len(u + i, n - i);
@@ -117,6 +117,7 @@ static void put_clean(FILE *f, const char *s, size_t n, char q, const char *repl
             unsigned char c = u[i++];
             if (c < 0x20 || c == 0x7f) fputc(' ', f);
             else if (c == (unsigned char)q) fputs(repl, f);
+            else if (c == '%' && pct) fputs("%%", f);
             else fputc(c, f);
         }
     }
@@ -124,7 +125,13 @@ static void put_clean(FILE *f, const char *s, size_t n, char q, const char *repl
 
 void mt_pw_quote(FILE *f, const char *s, size_t n) {
     fputc('\'', f);
-    put_clean(f, s, n, '\'', "''");
+    put_clean(f, s, n, '\'', "''", 0);
+    fputc('\'', f);
+}
+
+void mt_pw_quote_tic(FILE *f, const char *s, size_t n) {
+    fputc('\'', f);
+    put_clean(f, s, n, '\'', "''", 1);
     fputc('\'', f);
 }
 
@@ -152,14 +159,14 @@ static size_t boundary(const char *s, size_t i) {
 void mt_pw_field(FILE *f, const char *s, size_t n) {
     enum { MAX = 56, HEAD = 26 };
     if (n <= MAX) {
-        put_clean(f, s, n, '"', "'");
+        put_clean(f, s, n, '"', "'", 0);
         return;
     }
     /* Keep both ends: a module's name and a class's both matter. */
     size_t head = boundary(s, HEAD), tail = boundary(s, n - (MAX - HEAD - 3));
-    put_clean(f, s, head, '"', "'");
+    put_clean(f, s, head, '"', "'", 0);
     fputs("...", f);
-    put_clean(f, s + tail, n - tail, '"', "'");
+    put_clean(f, s + tail, n - tail, '"', "'", 0);
 }
 
 int mt_pw_block(mt_pw *w, const char *columns) {

@@ -34,6 +34,12 @@ void mt_pw_begin(mt_pw *w, const mt_plot_kind *k, const mt_plot_opts *o, const c
  * tests run gnuplot on hostile names (tests/unit/test_plot.c). */
 void mt_pw_quote(FILE *f, const char *s, size_t n);
 
+/* mt_pw_quote for a tic label in `set xtics ('label' pos, ...)`, which
+ * gnuplot reads as a format string (a step "keep 90%" failed with "Bad
+ * format character"): '%' is doubled as well. Titles, key entries, labels
+ * and ticlabels read from the data file are not formats: use mt_pw_quote. */
+void mt_pw_quote_tic(FILE *f, const char *s, size_t n);
+
 /* `set title '...'`: the options' title when given, else fmt. */
 void mt_pw_title(mt_pw *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -271,7 +271,7 @@ int mt_plot_timeline(const mt_plot_kind *k, const char *const *paths, size_t n, 
         for (size_t i = 0; i < ticks; i++) {
             if (i) fputs(", ", gp);
             const char *name = sampled ? T.st[i].name : labels[i];
-            mt_pw_quote(gp, name, strlen(name));
+            mt_pw_quote_tic(gp, name, strlen(name));
             double t = sampled ? T.st[i].t : (timed ? T.s[0].t[0] : 0);
             if (!sampled) {
                 /* Snapshot i's point: the same in every series it has. */

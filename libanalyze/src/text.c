@@ -17,17 +17,22 @@ size_t mt_utf8_len(const void *s, size_t n) {
 
 static const char fffd[] = "\xef\xbf\xbd";
 
+/* The syntaxes that show a control or a byte that is not UTF-8 as \xNN. */
+static int shows_hex(mt_text_syntax syntax) {
+    return syntax == MT_TEXT_TERMINAL || syntax == MT_TEXT_GITHUB || syntax == MT_TEXT_GITHUB_PROPERTY;
+}
+
 /* The replacement for the sequence at p (len bytes, 0: one invalid byte)
  * in syntax: NULL when it stays as it is. buf holds made-up ones. */
 static const char *escape_of(mt_text_syntax syntax, const unsigned char *p, size_t len, char buf[8]) {
     static const char hex[] = "0123456789abcdef";
     unsigned c = p[0];
     if (!len) {
-        if (syntax != MT_TEXT_TERMINAL) return fffd;
+        if (!shows_hex(syntax)) return fffd;
         goto hexbyte;
     }
     if (len == 2 && c == 0xc2 && p[1] < 0xa0) { /* C1 controls, U+0080..U+009F: CSI is one */
-        if (syntax == MT_TEXT_TERMINAL) return NULL; /* each byte comes back here as a lone byte */
+        if (shows_hex(syntax)) return NULL; /* each byte comes back here as a lone byte */
         return syntax == MT_TEXT_OPENMETRICS ? fffd : " ";
     }
     if (len > 1) return NULL;
@@ -47,6 +52,17 @@ static const char *escape_of(mt_text_syntax syntax, const unsigned char *p, size
         if (c == '"') return "\\\"";
         if (c == '\n') return "\\n";
         if (c < 0x20 || c == 0x7f) return " ";
+        return NULL;
+    case MT_TEXT_GITHUB_PROPERTY:
+        if (c == ':') return "%3A";
+        if (c == ',') return "%2C";
+        /* fall through */
+    case MT_TEXT_GITHUB:
+        if (c == '%') return "%25";
+        if (c == '\n') return "%0A";
+        if (c == '\r') return "%0D";
+        if (c == '\t') return "\\t";
+        if (c < 0x20 || c == 0x7f) goto hexbyte;
         return NULL;
     case MT_TEXT_TERMINAL:
         if (c == '\n') return "\\n";
@@ -105,7 +121,7 @@ static void walk(sink *k, mt_text_syntax syntax, const char *s, size_t n) {
         size_t len = mt_utf8_len(p + i, n - i);
         char buf[8];
         /* A C1 control on a terminal: its two bytes are escaped one by one. */
-        int c1 = syntax == MT_TEXT_TERMINAL && len == 2 && p[i] == 0xc2 && p[i + 1] < 0xa0;
+        int c1 = shows_hex(syntax) && len == 2 && p[i] == 0xc2 && p[i + 1] < 0xa0;
         const char *e = c1 ? NULL : escape_of(syntax, p + i, len, buf);
         if (!e && !c1) {
             run += len;

@@ -5,7 +5,13 @@
  * mt-fixture --hostile OUT.snap writes testdata/hostile/names.snap: a small
  * heap, stacks, DataFrame, samples and a GPU device whose every name is
  * hostile (quote, backslash, newline, terminal escape, ';', NUL, invalid
- * UTF-8), for the tests that check each output with its own parser. */
+ * UTF-8), for the tests that check each output with its own parser.
+ *
+ * mt-fixture --percent OUT.snap writes testdata/hostile/percent.snap: a
+ * pipeline whose steps hold '%' ("keep 90%", "sample 1%d"), which gnuplot
+ * reads as a format in a tic label, and a heap of one 1 MiB object whose
+ * type holds a terminal escape, BEL, tab, newline and '%' (for the GitHub
+ * workflow commands of memtrace-gate --github). */
 #include <stdio.h>
 #include <string.h>
 #include "memtrace/format.h"
@@ -69,10 +75,36 @@ static int hostile(const char *path) {
     return 0;
 }
 
+static int percent(const char *path) {
+    mt_writer *w;
+    mt_diag d;
+    mt_diag_clear(&d);
+    if (mt_writer_open(path, NULL, &w, &d)) {
+        fprintf(stderr, "mt-fixture: %s: %s\n", path, d.msg);
+        return 3;
+    }
+    mt_sample s1 = { 1000000000, S("rss"), 1048576, S("keep 90%") };
+    mt_sample s2 = { 2000000000, S("rss"), 2097152, S("sample 1%d") };
+    mt_sample s3 = { 3000000000, S("rss"), 3145728, S("%s%n%%") };
+    mt_writer_add(w, MT_KIND_SAMPLE, &s1);
+    mt_writer_add(w, MT_KIND_SAMPLE, &s2);
+    mt_writer_add(w, MT_KIND_SAMPLE, &s3);
+    mt_type t = { 1, S("\x1b]0;title\x07\tx\ny%") };
+    mt_object o = { 0x1000, 1, 1048576, 0, 0, 0 };
+    mt_writer_add(w, MT_KIND_TYPE, &t);
+    mt_writer_add(w, MT_KIND_OBJECT, &o);
+    if (mt_writer_close(w, &d)) {
+        fprintf(stderr, "mt-fixture: %s: %s\n", path, d.msg);
+        return 3;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc == 3 && !strcmp(argv[1], "--hostile")) return hostile(argv[2]);
+    if (argc == 3 && !strcmp(argv[1], "--percent")) return percent(argv[2]);
     if (argc != 2) {
-        fprintf(stderr, "usage: mt-fixture [--hostile] OUT.snap\n");
+        fprintf(stderr, "usage: mt-fixture [--hostile|--percent] OUT.snap\n");
         return 2;
     }
     mt_writer *w;

@@ -194,6 +194,39 @@ START_TEST(an_aborted_output_leaves_the_target_as_it_was) {
 }
 END_TEST
 
+/* A valid name of NAME_MAX bytes: ".NAME.XXXXXX" would be too long, so
+ * the temporary file beside it takes a short name (it failed with "File
+ * name too long"). */
+START_TEST(a_name_at_name_max_gets_a_short_temporary_name) {
+    char dir[] = "/tmp/test_fileio.XXXXXX", path[4096];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    long max = pathconf(dir, _PC_NAME_MAX);
+    if (max <= 0 || max > 1000) max = 255;
+    int len = snprintf(path, sizeof path, "%s/", dir);
+    for (long i = 0; i < max - 4; i++) path[len++] = 'a';
+    strcpy(path + len, ".png");
+    mt_output o;
+    mt_diag d;
+    mt_diag_clear(&d);
+    ck_assert_msg(mt_output_open(&o, path, &d) == 0, "%s", d.msg);
+    ck_assert_ptr_nonnull(o.tmp);
+    ck_assert_int_eq(strncmp(o.tmp, dir, strlen(dir)), 0); /* beside the target */
+    ck_assert_int_eq(write(o.fd, "new", 3), 3);
+    ck_assert_int_eq(mt_output_commit(&o, &d), 0);
+    size_t n;
+    unsigned char *b = slurp(path, &n);
+    ck_assert_uint_eq(n, 3);
+    free(b);
+    unlink(path);
+    /* One byte shorter than the bound still gets the descriptive name. */
+    strcpy(path + len - 8, ".png");
+    ck_assert_int_eq(mt_output_open(&o, path, &d), 0);
+    ck_assert_ptr_nonnull(strstr(o.tmp, "/.aaaa"));
+    mt_output_abort(&o);
+    ck_assert_int_eq(rmdir(dir), 0);
+}
+END_TEST
+
 START_TEST(a_link_is_followed_and_kept) {
     char *p = tmp_path();
     spit(p, "x", 1);
@@ -319,6 +352,7 @@ int main(void) {
     tcase_add_test(tc, a_fifo_with_a_writer_is_read_to_its_end);
     tcase_add_test(tc, an_endless_pipe_stops_at_the_bound_or_the_magic);
     tcase_add_test(tc, an_aborted_output_leaves_the_target_as_it_was);
+    tcase_add_test(tc, a_name_at_name_max_gets_a_short_temporary_name);
     tcase_add_test(tc, a_link_is_followed_and_kept);
     tcase_add_test(tc, a_device_output_is_written_in_place_never_replaced);
     tcase_add_test(tc, a_failed_snapshot_write_keeps_the_earlier_file);

@@ -152,7 +152,8 @@ END_TEST
 
 /* Names that would run `touch PWNED` if a string reached gnuplot as code:
  * a quote closed early, a backquote, a macro (@pwn is defined below), a
- * newline, a backslash before the newline, a NUL, invalid UTF-8. */
+ * newline, a backslash before the newline, a NUL, invalid UTF-8; and '%',
+ * which gnuplot read as a format in the step tics ("Bad format character"). */
 static const char *const hostile[] = {
     "x'.system('touch PWNED').'",
     "x`touch PWNED`",
@@ -162,6 +163,9 @@ static const char *const hostile[] = {
     "q\\'; system('touch PWNED'); '",
     "\"; system('touch PWNED'); \"",
     "\xff'\xc0.system('touch PWNED').'\xed\xa0\x80",
+    "keep 90%",
+    "sample 1%d",
+    "%s%n%%",
 };
 
 /* mt_pw_quote is the one function that puts strings from users and files
@@ -210,6 +214,13 @@ START_TEST(hostile_names_run_nothing_in_gnuplot) {
     CAPTURE(out, mt_pw_quote(f, "a\0'b", 4));
     ck_assert_str_eq(out, "'a ''b'");
     free(out);
+    /* Tic labels are formats to gnuplot: '%' doubled there, and only there. */
+    CAPTURE(out, mt_pw_quote_tic(f, "90% 'x'%d", 9));
+    ck_assert_str_eq(out, "'90%% ''x''%%d'");
+    free(out);
+    CAPTURE(out, mt_pw_quote(f, "90%", 3));
+    ck_assert_str_eq(out, "'90%'");
+    free(out);
     rmdir(dir);
 }
 END_TEST
@@ -217,6 +228,9 @@ END_TEST
 int main(void) {
     Suite *s = suite_create("plot");
     TCase *tc = tcase_create("plot");
+    /* gnuplot runs twice for each hostile name: past check's 4 s default
+     * on a loaded 2-core machine (it timed out with 11 names under ctest -j2). */
+    tcase_set_timeout(tc, 60);
     tcase_add_test(tc, quote_doubles_quotes_and_cleans_bytes);
     tcase_add_test(tc, fields_are_cut_in_the_middle_on_character_boundaries);
     tcase_add_test(tc, units_fit_the_largest_value);

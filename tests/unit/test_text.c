@@ -67,6 +67,16 @@ START_TEST(terminal_text) {
 }
 END_TEST
 
+/* GitHub decodes %25, %0D, %0A (and %3A, %2C in a property): a raw line
+ * feed would end the command, a raw ESC or BEL reach the log. */
+START_TEST(github_commands) {
+    CHECK(MT_TEXT_GITHUB, "90% a\nb\rc:d,e", "90%25 a%0Ab%0Dc:d,e");
+    CHECK(MT_TEXT_GITHUB_PROPERTY, "90% a\nb\rc:d,e", "90%25 a%0Ab%0Dc%3Ad%2Ce");
+    CHECK(MT_TEXT_GITHUB, "\x1b]0;title\x07\tx\x7f\0", "\\x1b]0;title\\x07\\tx\\x7f\\x00");
+    CHECK(MT_TEXT_GITHUB_PROPERTY, "\xc2\x9b" "31m\xff\xc3\xb1", "\\xc2\\x9b31m\\xff\xc3\xb1");
+}
+END_TEST
+
 START_TEST(escape_cuts_at_boundaries) {
     char buf[6];
     /* "ab" + 3-byte euro fits in 5; a second euro does not: cut before it. */
@@ -92,6 +102,7 @@ int main(void) {
     tcase_add_test(tc, folded_frames);
     tcase_add_test(tc, dot_strings);
     tcase_add_test(tc, terminal_text);
+    tcase_add_test(tc, github_commands);
     tcase_add_test(tc, escape_cuts_at_boundaries);
     suite_add_tcase(s, tc);
     return run_suite(s);

@@ -40,6 +40,14 @@ typedef enum mt_text_syntax {
      * \r; other C0 and C1 control characters (ESC, CSI) and DEL as \xNN
      * (one escape per byte); each byte that is not UTF-8 as \xNN. */
     MT_TEXT_TERMINAL,
+    /* The message of a GitHub Actions workflow command (::error ...::TEXT):
+     * '%', carriage return and line feed as %25, %0D and %0A, which GitHub
+     * decodes; tab as \t, other C0 and C1 control characters and DEL as
+     * \xNN; each byte that is not UTF-8 as \xNN, as MT_TEXT_TERMINAL. */
+    MT_TEXT_GITHUB,
+    /* A property of a workflow command (title=...): as MT_TEXT_GITHUB, and
+     * ':' and ',', which end a property, as %3A and %2C. */
+    MT_TEXT_GITHUB_PROPERTY,
 } mt_text_syntax;
 
 /* Writes s[0..n) escaped for syntax to f. */

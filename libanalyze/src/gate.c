@@ -66,11 +66,17 @@ void mt_gate_policy_free(mt_gate_policy *p) {
 
 /* ---- the policy file ---- */
 
+/* Exact (mt_parse_bytes): "18446744073709551616", "1e19" or "0x10" must
+ * not wrap or round into a budget that passes everything. The budgets are
+ * compared as doubles; 2^64-1 rounds up to 2^64, which hb() shows as
+ * "more than 16 EiB". */
 static int get_size(mt__ydoc *y, yaml_node_t *v, const char *key, double *out) {
     const char *s = mt__yscalar(v);
-    if (!s || mt__ynumber(s, out) || *out < 0 || strchr(s, '%'))
-        return mt__ybad(y, v, "%s must be a size such as 64 MiB, 2GB or 1000000, not %s%s%s", key, s ? "'" : "",
-                        s ? s : mt__ykind(v), s ? "'" : "");
+    uint64_t b;
+    if (!s || mt_parse_bytes(s, &b))
+        return mt__ybad(y, v, "%s must be a size from 0 to 18446744073709551615 bytes such as 64 MiB, 2GB or "
+                              "1000000, not %s%s%s", key, s ? "'" : "", s ? s : mt__ykind(v), s ? "'" : "");
+    *out = (double)b;
     return 0;
 }
 
@@ -249,7 +255,8 @@ int mt_gate_policy_load(const char *path, mt_gate_policy **out, mt_diag *diag) {
 typedef mt_sbuf text;
 
 static const char *hb(double bytes, char *buf) {
-    return mt_human_bytes(bytes > 0 ? (uint64_t)bytes : 0, buf);
+    /* 2^64 and above do not convert: shown as saturated. */
+    return mt_human_bytes(bytes >= 18446744073709551616.0 ? UINT64_MAX : bytes > 0 ? (uint64_t)bytes : 0, buf);
 }
 
 /* The change from a to b, signed: "+1.5 MiB". */

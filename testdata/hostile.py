@@ -85,3 +85,7 @@ snap("amplified.snap", [(TYPE, 1, 0, records([[1, "dict"]])), (OBJECT, n, 0, one
 # one new and one freed), and sizes whose sum passes 2^64.
 snap("duplicate-id.snap", heap([[0x1000, 1, 64], [0x2000, 1, 32], [0x1000, 1, 64]]))
 snap("huge-sizes.snap", heap([[0x1000 + 48 * i, 1, 2**63 - 1 + i] for i in range(3)]))
+# Sizes 2^63, 2^63 and 16 in three types: each type's total fits, their
+# sum wraps to 16 (graph, export, diff and gate summed without saturating).
+snap("huge-sizes-types.snap", heap([[0x1000, 1, 2**63], [0x1030, 2, 2**63], [0x1060, 3, 16]],
+                                   types=((1, "dict"), (2, "list"), (3, "int"))))

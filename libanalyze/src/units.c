@@ -34,6 +34,13 @@ const char *mt_signed_bytes(int64_t n, char *buf) {
     return buf;
 }
 
+const char *mt_change_bytes(uint64_t a, uint64_t b, char *buf) {
+    char h[16];
+    if (a == UINT64_MAX || b == UINT64_MAX) return "unknown";
+    snprintf(buf, 24, "%s%s", b < a ? "-" : b > a ? "+" : "", mt_human_bytes(b < a ? a - b : b - a, h));
+    return buf;
+}
+
 int mt_parse_size(const char *s, double *out) {
     static const struct { const char *unit; double scale; } units[] = {
         { "", 1 }, { "B", 1 }, { "KB", 1e3 }, { "MB", 1e6 }, { "GB", 1e9 }, { "TB", 1e12 },

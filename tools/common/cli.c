@@ -332,6 +332,13 @@ void mt_jw_uint(mt_jw *w, const char *key, uint64_t v) {
     jw_key(w, key);
     fprintf(w->out, "%" PRIu64, v);
 }
+void mt_jw_delta(mt_jw *w, const char *key, uint64_t a, uint64_t b) {
+    jw_key(w, key);
+    if (a == UINT64_MAX || b == UINT64_MAX) fputs("null", w->out);
+    else if (b < a) fprintf(w->out, "-%" PRIu64, a - b);
+    else fprintf(w->out, "%" PRIu64, b - a);
+}
+
 void mt_jw_double(mt_jw *w, const char *key, double v) {
     jw_key(w, key);
     /* JSON has no infinity or NaN. */

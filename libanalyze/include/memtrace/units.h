@@ -17,6 +17,11 @@ const char *mt_human_bytes(uint64_t n, char *buf);
  * returns buf. */
 const char *mt_signed_bytes(int64_t n, char *buf);
 
+/* The change from a to b bytes, "+1.5 KiB", computed without wrapping.
+ * A saturated total (UINT64_MAX) has no known change: the constant
+ * "unknown" is returned. buf needs 24 bytes; use the return value. */
+const char *mt_change_bytes(uint64_t a, uint64_t b, char *buf);
+
 /* Parses a number with an optional size unit after it (spaces allowed
  * between): B, KB, MB, GB, TB (powers of 1000), KiB, MiB, GiB, TiB
  * (powers of 1024). "1.5 GiB", "500000", "64KB".

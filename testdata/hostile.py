@@ -89,3 +89,7 @@ snap("huge-sizes.snap", heap([[0x1000 + 48 * i, 1, 2**63 - 1 + i] for i in range
 # sum wraps to 16 (graph, export, diff and gate summed without saturating).
 snap("huge-sizes-types.snap", heap([[0x1000, 1, 2**63], [0x1030, 2, 2**63], [0x1060, 3, 16]],
                                    types=((1, "dict"), (2, "list"), (3, "int"))))
+# A root of 16 bytes holds two objects of 2^63 bytes in a cycle: the
+# retained sizes, the type's retained bytes and the cycle's bytes wrapped.
+snap("huge-sizes-cycle.snap", heap([[0x1000, 3, 16], [0x1030, 1, 2**63], [0x1060, 1, 2**63]],
+                                   refs=[[0, 1], [0, 2], [1, 2], [2, 1]], types=((1, "dict"), (3, "int"))))

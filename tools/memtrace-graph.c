@@ -353,7 +353,7 @@ int main(int argc, char **argv) {
             if (G->flags[o] & MT_OBJ_LOST) continue;
             type_row *r = d.idom[o] == MT_DOM_NONE ? &unr[G->type[o]] : &rows[G->type[o]];
             r->count++;
-            r->bytes += G->size[o];
+            r->bytes = mt_sat_add_u64(r->bytes, G->size[o]); /* sizes come from the file */
         }
         for (uint32_t t = 0; t < G->n_types; t++) rows[t].retained = tret[t];
         qsort(rows, G->n_types, sizeof *rows, cmp_type_row);

@@ -301,7 +301,7 @@ int mt_dominators_type_retained(const mt_graph *g, const mt_dominators *d, uint6
         uint32_t v = stk[top];
         if (cur[top] < off[v + 1]) {
             uint32_t c = kids[cur[top]++];
-            if (!open[g->type[c]]++) out[g->type[c]] += d->retained[c];
+            if (!open[g->type[c]]++) out[g->type[c]] = mt_sat_add_u64(out[g->type[c]], d->retained[c]);
             stk[++top] = c;
             cur[top] = off[c];
             continue;

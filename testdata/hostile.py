@@ -85,6 +85,14 @@ snap("amplified.snap", [(TYPE, 1, 0, records([[1, "dict"]])), (OBJECT, n, 0, one
 # one new and one freed), and sizes whose sum passes 2^64.
 snap("duplicate-id.snap", heap([[0x1000, 1, 64], [0x2000, 1, 32], [0x1000, 1, 64]]))
 snap("huge-sizes.snap", heap([[0x1000 + 48 * i, 1, 2**63 - 1 + i] for i in range(3)]))
+# Sizes 2^63, 2^63 and 16 in three types: each type's total fits, their
+# sum wraps to 16 (graph, export, diff and gate summed without saturating).
+snap("huge-sizes-types.snap", heap([[0x1000, 1, 2**63], [0x1030, 2, 2**63], [0x1060, 3, 16]],
+                                   types=((1, "dict"), (2, "list"), (3, "int"))))
+# A root of 16 bytes holds two objects of 2^63 bytes in a cycle: the
+# retained sizes, the type's retained bytes and the cycle's bytes wrapped.
+snap("huge-sizes-cycle.snap", heap([[0x1000, 3, 16], [0x1030, 1, 2**63], [0x1060, 1, 2**63]],
+                                   refs=[[0, 1], [0, 2], [1, 2], [2, 1]], types=((1, "dict"), (3, "int"))))
 
 
 # An index that lies (issue 30, follow-up): a sound copy of heap-small.snap

@@ -222,7 +222,7 @@ static void print_text(const input *ins, size_t n, size_t top) {
     }
 }
 
-static void print_json(const input *ins, size_t n, double available) {
+static void print_json(const input *ins, size_t n, uint64_t available) {
     mt_jw w;
     mt_jw_init(&w, stdout);
     mt_jw_begin_object(&w, NULL);
@@ -234,7 +234,7 @@ static void print_json(const input *ins, size_t n, double available) {
     mt_jw_uint(&w, "total_saving_bytes", total);
     mt_jw_uint(&w, "data_bytes", data);
     mt_jw_uint(&w, "resulting_bytes", data - (total < data ? total : data));
-    if (available > 0) mt_jw_double(&w, "available_bytes", available);
+    if (available > 0) mt_jw_uint(&w, "available_bytes", available);
     else mt_jw_null(&w, "available_bytes");
     mt_jw_begin_array(&w, "files");
     for (size_t k = 0; k < n; k++) {
@@ -292,7 +292,7 @@ int main(int argc, char **argv) {
     const char **rule_files = calloc((size_t)argc + 1, sizeof *rule_files);
     size_t n_rule_files = 0;
     int id, fmt = FMT_TEXT, salvage = 0, defaults = 1, list = 0, fail_on = 0;
-    double available = -1;
+    uint64_t available = 0; /* exact: 0 unknown */
     uint64_t top = 0;
     if (!rule_files) {
         fprintf(stderr, "%s: out of memory\n", tool.name);
@@ -340,7 +340,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "%s: no rules to apply: --no-default-rules needs --rules FILE\n", tool.name);
         code = MT_EXIT_USAGE;
     }
-    if (available < 0) available = mt_cli_mem_available();
+    if (!available) available = (uint64_t)mt_cli_mem_available();
 
     input *ins = calloc((size_t)c.nargs + 1, sizeof *ins);
     if (!ins && !code) {
@@ -361,7 +361,7 @@ int main(int argc, char **argv) {
                     tool.name, in->file);
             code = MT_EXIT_INPUT;
         }
-        mt_advise_input ai = { in->t, in->gpus, in->n_gpus, available };
+        mt_advise_input ai = { in->t, in->gpus, in->n_gpus, (double)available };
         if (!code && mt_advise(rules, &ai, &in->advice, &diag)) code = mt_cli_fail(tool.name, in->file, &diag);
     }
     if (!code) {

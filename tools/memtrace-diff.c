@@ -28,8 +28,20 @@ enum { FMT_TEXT, FMT_JSON, FMT_CSV };
 static int64_t delta(uint64_t b, uint64_t a) { return (int64_t)(b - a); }
 static uint64_t absdelta(uint64_t b, uint64_t a) { return b > a ? b - a : a - b; }
 
+/* A total that saturated (mt_sat_add_u64) has no known change. */
+static int unknown(const mt_diff_row *r) { return r->bytes_a == UINT64_MAX || r->bytes_b == UINT64_MAX; }
+
+/* b - a bytes for CSV, exactly; empty when unknown. */
+static const char *csv_delta(const mt_diff_row *r, char *buf) {
+    if (unknown(r)) buf[0] = 0;
+    else if (r->bytes_b < r->bytes_a) snprintf(buf, 24, "-%" PRIu64, r->bytes_a - r->bytes_b);
+    else snprintf(buf, 24, "%" PRIu64, r->bytes_b - r->bytes_a);
+    return buf;
+}
+
 /* Percent change of bytes; "new" when A had none. */
 static const char *percent(const mt_diff_row *r, char *buf) {
+    if (unknown(r)) return "unknown";
     if (!r->bytes_a) return r->bytes_b ? "new" : "0.0%";
     snprintf(buf, 24, "%+.1f%%", 100.0 * ((double)r->bytes_b - (double)r->bytes_a) / (double)r->bytes_a);
     return buf;
@@ -68,7 +80,7 @@ static void text_row(const mt_diff_row *r, int width, int keep_end, int matched)
     print_group(r->group, width, keep_end);
     printf(" %10" PRIu64 " %10" PRIu64 " %+10" PRId64 " %10s %10s %11s %8s", r->count_a, r->count_b,
            delta(r->count_b, r->count_a), mt_human_bytes(r->bytes_a, h1), mt_human_bytes(r->bytes_b, h2),
-           mt_signed_bytes(delta(r->bytes_b, r->bytes_a), h3), percent(r, p));
+           mt_change_bytes(r->bytes_a, r->bytes_b, h3), percent(r, p));
     if (matched) printf(" %9" PRIu64 " %9" PRIu64 " %9" PRIu64, r->new_count, r->freed_count, r->kept_count);
     putchar('\n');
 }
@@ -81,8 +93,8 @@ static void json_row(mt_jw *w, const char *key, const mt_diff_row *r, int matche
     mt_jw_int(w, "count_delta", delta(r->count_b, r->count_a));
     mt_jw_uint(w, "bytes_a", r->bytes_a);
     mt_jw_uint(w, "bytes_b", r->bytes_b);
-    mt_jw_int(w, "bytes_delta", delta(r->bytes_b, r->bytes_a));
-    if (r->bytes_a) mt_jw_double(w, "percent", 100.0 * ((double)r->bytes_b - (double)r->bytes_a) / (double)r->bytes_a);
+    mt_jw_delta(w, "bytes_delta", r->bytes_a, r->bytes_b);
+    if (r->bytes_a && !unknown(r)) mt_jw_double(w, "percent", 100.0 * ((double)r->bytes_b - (double)r->bytes_a) / (double)r->bytes_a);
     else mt_jw_null(w, "percent");
     if (matched) {
         mt_jw_uint(w, "new_count", r->new_count);
@@ -96,11 +108,11 @@ static void json_row(mt_jw *w, const char *key, const mt_diff_row *r, int matche
 }
 
 static void csv_row(const mt_diff_row *r, int matched) {
-    char p[32] = "";
-    if (r->bytes_a) snprintf(p, sizeof p, "%.4f", 100.0 * ((double)r->bytes_b - (double)r->bytes_a) / (double)r->bytes_a);
+    char p[32] = "", bd[24];
+    if (r->bytes_a && !unknown(r)) snprintf(p, sizeof p, "%.4f", 100.0 * ((double)r->bytes_b - (double)r->bytes_a) / (double)r->bytes_a);
     mt_csv_put_str(stdout, r->group, strlen(r->group));
-    printf(",%" PRIu64 ",%" PRIu64 ",%" PRId64 ",%" PRIu64 ",%" PRIu64 ",%" PRId64 ",%s", r->count_a, r->count_b,
-           delta(r->count_b, r->count_a), r->bytes_a, r->bytes_b, delta(r->bytes_b, r->bytes_a), p);
+    printf(",%" PRIu64 ",%" PRIu64 ",%" PRId64 ",%" PRIu64 ",%" PRIu64 ",%s,%s", r->count_a, r->count_b,
+           delta(r->count_b, r->count_a), r->bytes_a, r->bytes_b, csv_delta(r, bd), p);
     if (matched)
         printf(",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 "\n", r->new_count, r->new_bytes,
                r->freed_count, r->freed_bytes, r->kept_count, r->kept_bytes);

@@ -5,6 +5,7 @@
 #include <string.h>
 #include "common/cli.h"
 #include "common/paths.h"
+#include "memtrace/checked.h"
 
 enum { OPT_FORMAT = 1, OPT_TOP, OPT_IDOM, OPT_RETAINED, OPT_PATH, OPT_DOT, OPT_DEPTH, OPT_SALVAGE };
 
@@ -352,7 +353,7 @@ int main(int argc, char **argv) {
             if (G->flags[o] & MT_OBJ_LOST) continue;
             type_row *r = d.idom[o] == MT_DOM_NONE ? &unr[G->type[o]] : &rows[G->type[o]];
             r->count++;
-            r->bytes += G->size[o];
+            r->bytes = mt_sat_add_u64(r->bytes, G->size[o]); /* sizes come from the file */
         }
         for (uint32_t t = 0; t < G->n_types; t++) rows[t].retained = tret[t];
         qsort(rows, G->n_types, sizeof *rows, cmp_type_row);
@@ -377,7 +378,7 @@ int main(int argc, char **argv) {
             mt_jw_begin_object(&w, NULL);
             mt_jw_cstr(&w, "file", file);
             mt_jw_uint(&w, "objects", G->n_objects - mt_snapshot_lost_objects(s));
-            mt_jw_uint(&w, "object_bytes", d.reachable_bytes + d.unreachable_bytes);
+            mt_jw_uint(&w, "object_bytes", mt_sat_add_u64(d.reachable_bytes, d.unreachable_bytes));
             mt_jw_uint(&w, "refs", G->n_refs);
             mt_jw_uint(&w, "weak_refs", weak);
             mt_jw_uint(&w, "roots", G->n_roots);
@@ -443,7 +444,7 @@ int main(int argc, char **argv) {
             printf("file:        %s\n", file);
             printf("objects:     %" PRIu64 " (%s), %" PRIu64 " references (%" PRIu64 " weak), %u roots\n",
                    (uint64_t)G->n_objects - mt_snapshot_lost_objects(s),
-                   mt_human_bytes(d.reachable_bytes + d.unreachable_bytes, h1), G->n_refs, weak, G->n_roots);
+                   mt_human_bytes(mt_sat_add_u64(d.reachable_bytes, d.unreachable_bytes), h1), G->n_refs, weak, G->n_roots);
             printf("reachable:   %u objects (%s)\n", d.n_reachable, mt_human_bytes(d.reachable_bytes, h1));
             printf("unreachable: %" PRIu64 " objects (%s): garbage at dump time, or held by nothing the dump saw\n",
                    (uint64_t)d.n_unreachable, mt_human_bytes(d.unreachable_bytes, h1));

@@ -66,6 +66,10 @@ static mt_names split(const mt_cli *c, const char *opt, char *v) {
     return n;
 }
 
+/* --available exactly as given: the request holds it as a double, and
+ * 2^64-1 as a double is 2^64, which no uint64_t holds. 0: unknown. */
+static uint64_t available;
+
 static void print_text(const mt_prediction *p, const mt_predict_request *q) {
     char b1[16], b2[16];
     printf("%s: %s", tool.name, mt_predict_op_name(p->op));
@@ -78,8 +82,8 @@ static void print_text(const mt_prediction *p, const mt_predict_request *q) {
     printf("  %-12s %s (%.2fx the input's %s)\n", "peak", mt_human_bytes((uint64_t)p->peak_bytes, b1), p->multiplier,
            mt_human_bytes((uint64_t)p->input_bytes, b2));
     printf("  %-12s %.0f rows, %s\n", "result", p->result_rows, mt_human_bytes((uint64_t)p->result_bytes, b1));
-    if (p->available_bytes > 0)
-        printf("  %-12s %s: %s\n", "available", mt_human_bytes((uint64_t)p->available_bytes, b1),
+    if (available > 0)
+        printf("  %-12s %s: %s\n", "available", mt_human_bytes(available, b1),
                p->fits ? "fits" : "does not fit");
     else
         printf("  %-12s unknown\n", "available");
@@ -106,7 +110,7 @@ static void print_json(const mt_prediction *p) {
     num(&w, "result_bytes", p->result_bytes);
     num(&w, "result_rows", p->result_rows);
     num(&w, "input_bytes", p->input_bytes);
-    if (p->available_bytes > 0) num(&w, "available_bytes", p->available_bytes);
+    if (available > 0) mt_jw_uint(&w, "available_bytes", available);
     else mt_jw_null(&w, "available_bytes");
     if (p->fits >= 0) mt_jw_bool(&w, "fits", p->fits);
     else mt_jw_null(&w, "fits");
@@ -143,7 +147,7 @@ int main(int argc, char **argv) {
     mt_cli c;
     mt_cli_init(&c, &tool, argc, argv);
     const char *v, *shapes_arg = NULL, *columns = NULL;
-    mt_predict_request q = { .op = MT_PREDICT_N_OPS, .observed = -1, .available_bytes = -1 };
+    mt_predict_request q = { .op = MT_PREDICT_N_OPS, .observed = -1 };
     int id, fmt = 0;
     char *lists[4] = { 0 };
     while ((id = mt_cli_next(&c, &v)))
@@ -174,7 +178,7 @@ int main(int argc, char **argv) {
             q.sample_rows = mt_cli_uint(&c, "--sample-rows", v);
             if (!q.sample_rows) mt_cli_usage_error(&c, "--sample-rows must be at least 1");
             break;
-        case OPT_AVAILABLE: q.available_bytes = mt_cli_size(&c, "--available", v); break;
+        case OPT_AVAILABLE: available = mt_cli_size(&c, "--available", v); break;
         case OPT_FORMAT: fmt = mt_cli_choice(&c, "--format", v, (const char *const[]){ "text", "json", NULL }); break;
         }
     if (q.op == MT_PREDICT_N_OPS) mt_cli_usage_error(&c, "--op is needed");
@@ -189,7 +193,8 @@ int main(int argc, char **argv) {
             q.columns = split(&c, "--columns", lists[3]);
         }
     }
-    if (q.available_bytes < 0) q.available_bytes = mt_cli_mem_available();
+    if (!available) available = (uint64_t)mt_cli_mem_available();
+    q.available_bytes = (double)available;
 
     /* Cleared, not zeroed: a zeroed diag says "block 0 at offset 0". */
     mt_diag diag = { .file = NULL };

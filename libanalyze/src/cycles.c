@@ -4,6 +4,7 @@
  * (object, next edge), so that a chain of millions of objects is fine. */
 #include <stdlib.h>
 #include <string.h>
+#include "memtrace/checked.h"
 #include "memtrace/graph.h"
 
 #define NONE 0xffffffffu
@@ -108,10 +109,10 @@ int mt_cycles_compute(const mt_graph *g, mt_cycles *c, mt_diag *diag) {
         mt_cycle *cy = &c->cyclic[sl];
         uint64_t b = (g->flags[v] & MT_OBJ_LOST) ? 0 : g->size[v];
         cy->objects++;
-        cy->bytes += b;
+        cy->bytes = mt_sat_add_u64(cy->bytes, b); /* sizes come from the file */
         if (cy->first == NONE) cy->first = v;
         c->cyclic_objects++;
-        c->cyclic_bytes += b;
+        c->cyclic_bytes = mt_sat_add_u64(c->cyclic_bytes, b);
     }
     qsort(c->cyclic, c->n_cyclic, sizeof(mt_cycle), cmp_cycle);
     rc = 0;

@@ -8,6 +8,7 @@
  * root is number 0. */
 #include <stdlib.h>
 #include <string.h>
+#include "memtrace/checked.h"
 #include "memtrace/graph.h"
 
 #define NONE 0xffffffffu
@@ -235,7 +236,7 @@ int mt_dominators_compute(const mt_graph *g, mt_dominators *d, mt_diag *diag) {
     ret[0] = 0;
     count[0] = 0;
     for (uint32_t k = N - 1; k >= 1; k--) {
-        ret[idom[k]] += ret[k];
+        ret[idom[k]] = mt_sat_add_u64(ret[idom[k]], ret[k]); /* sizes come from the file */
         count[idom[k]] += count[k];
     }
     for (uint32_t i = 0; i < n; i++) d->idom[i] = MT_DOM_NONE;
@@ -253,9 +254,9 @@ int mt_dominators_compute(const mt_graph *g, mt_dominators *d, mt_diag *diag) {
         uint64_t b = g->size[i];
         if (d->idom[i] == MT_DOM_NONE) {
             d->n_unreachable++;
-            d->unreachable_bytes += b;
+            d->unreachable_bytes = mt_sat_add_u64(d->unreachable_bytes, b);
         } else
-            d->reachable_bytes += b;
+            d->reachable_bytes = mt_sat_add_u64(d->reachable_bytes, b);
     }
     rc = 0;
 out:
@@ -300,7 +301,7 @@ int mt_dominators_type_retained(const mt_graph *g, const mt_dominators *d, uint6
         uint32_t v = stk[top];
         if (cur[top] < off[v + 1]) {
             uint32_t c = kids[cur[top]++];
-            if (!open[g->type[c]]++) out[g->type[c]] += d->retained[c];
+            if (!open[g->type[c]]++) out[g->type[c]] = mt_sat_add_u64(out[g->type[c]], d->retained[c]);
             stk[++top] = c;
             cur[top] = off[c];
             continue;

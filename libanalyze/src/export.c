@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include "memtrace/checked.h"
 #include "memtrace/export.h"
 #include "memtrace/text.h"
 #include "memtrace/frames.h"
@@ -270,12 +271,12 @@ int mt_export_openmetrics(const mt_snapshot *s, uint32_t top_types, FILE *out, m
         uint64_t objects = 0, bytes = 0, other_n = 0, other_b = 0;
         uint32_t shown = 0;
         for (uint32_t i = 0; i < g->n_types; i++) {
-            objects += ts[i].count;
-            bytes += ts[i].bytes;
+            objects += ts[i].count; /* at most the object count, a uint32_t */
+            bytes = mt_sat_add_u64(bytes, ts[i].bytes);
             if (ts[i].count && (!top_types || shown < top_types)) shown++;
             else {
                 other_n += ts[i].count;
-                other_b += ts[i].bytes;
+                other_b = mt_sat_add_u64(other_b, ts[i].bytes);
             }
         }
         om_family(&m, "memtrace_heap_objects", NULL, "Objects in the heap snapshot.");

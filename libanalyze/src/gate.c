@@ -67,11 +67,17 @@ void mt_gate_policy_free(mt_gate_policy *p) {
 
 /* ---- the policy file ---- */
 
+/* Exact (mt_parse_bytes): "18446744073709551616", "1e19" or "0x10" must
+ * not wrap or round into a budget that passes everything. The budgets are
+ * compared as doubles; 2^64-1 rounds up to 2^64, which hb() shows as
+ * "more than 16 EiB". */
 static int get_size(mt__ydoc *y, yaml_node_t *v, const char *key, double *out) {
     const char *s = mt__yscalar(v);
-    if (!s || mt__ynumber(s, out) || *out < 0 || strchr(s, '%'))
-        return mt__ybad(y, v, "%s must be a size such as 64 MiB, 2GB or 1000000, not %s%s%s", key, s ? "'" : "",
-                        s ? s : mt__ykind(v), s ? "'" : "");
+    uint64_t b;
+    if (!s || mt_parse_bytes(s, &b))
+        return mt__ybad(y, v, "%s must be a size from 0 to 18446744073709551615 bytes such as 64 MiB, 2GB or "
+                              "1000000, not %s%s%s", key, s ? "'" : "", s ? s : mt__ykind(v), s ? "'" : "");
+    *out = (double)b;
     return 0;
 }
 
@@ -250,7 +256,8 @@ int mt_gate_policy_load(const char *path, mt_gate_policy **out, mt_diag *diag) {
 typedef mt_sbuf text;
 
 static const char *hb(double bytes, char *buf) {
-    return mt_human_bytes(bytes > 0 ? (uint64_t)bytes : 0, buf);
+    /* 2^64 and above do not convert: shown as saturated. */
+    return mt_human_bytes(bytes >= 18446744073709551616.0 ? UINT64_MAX : bytes > 0 ? (uint64_t)bytes : 0, buf);
 }
 
 /* Appends a name from a snapshot or a policy as terminal-safe text
@@ -277,7 +284,7 @@ static void put_name(text *t, const char *s) {
 
 /* The change from a to b, signed: "+1.5 MiB". */
 static const char *change(uint64_t a, uint64_t b, char *buf) {
-    return mt_signed_bytes((int64_t)(b - a), buf);
+    return mt_change_bytes(a, b, buf);
 }
 
 static int check_add(mt_gate_result *r, int b, double limit, double actual, size_t offenders, text *summary,
@@ -311,7 +318,13 @@ static int last_current(const mt_gate_input *in, mt_snapshot **cur, mt_diag *dia
     return *cur ? 0 : load(in->current[in->n_current - 1], cur, diag);
 }
 
+/* Whether a or b saturated (mt_sat_add_u64): their change is unknown, and
+ * an unknown change offends every budget rather than pass unchecked. */
+static int unknown(uint64_t a, uint64_t b) { return a == UINT64_MAX || b == UINT64_MAX; }
+
+/* NAN when a total saturated (UINT64_MAX): its change is not known. */
 static double pct(double a, double b) {
+    if (a >= 18446744073709551615.0 || b >= 18446744073709551615.0) return NAN;
     return a > 0 ? 100.0 * (b - a) / a : (b > a ? INFINITY : 0);
 }
 
@@ -341,6 +354,7 @@ static void growth_line(text *t, const mt_diff_row *row) {
         hb((double)row->bytes_a, h1), hb((double)row->bytes_b, h2));
     double p = pct((double)row->bytes_a, (double)row->bytes_b);
     if (isinf(p)) mt_sbuf_printf(t, ", new)");
+    else if (isnan(p)) mt_sbuf_printf(t, ", change unknown)");
     else mt_sbuf_printf(t, ", %+.1f%%)", p);
 }
 
@@ -357,7 +371,8 @@ static int check_groups(const mt_gate_policy *p, const mt_diff *d, int b, mt_gat
         const allowance *al = allowance_of(p, row->group);
         if (al && al->ignore) continue;
         double delta = (double)row->bytes_b - (double)row->bytes_a;
-        double amount = percent ? pct((double)row->bytes_a, (double)row->bytes_b) : delta;
+        int unk = unknown(row->bytes_a, row->bytes_b);
+        double amount = unk ? INFINITY : percent ? pct((double)row->bytes_a, (double)row->bytes_b) : delta;
         /* Small groups swing by large percentages: not held to one. */
         if (percent && (double)row->bytes_b < p->group_min_bytes) continue;
         if (worst_row == SIZE_MAX || amount > worst) {
@@ -367,7 +382,7 @@ static int check_groups(const mt_gate_policy *p, const mt_diff *d, int b, mt_gat
         double limit = p->limit[b];
         if (al && (percent ? al->has_percent : al->has_bytes)) limit = percent ? al->percent : al->bytes;
         else al = NULL;
-        if (delta > 0 && amount > limit) off[n++] = (offender){ i, amount, limit, al };
+        if (unk || (delta > 0 && amount > limit)) off[n++] = (offender){ i, amount, limit, al };
     }
     qsort(off, n, sizeof *off, by_amount);
     text sum = { 0 }, det = { 0 };
@@ -383,7 +398,8 @@ static int check_groups(const mt_gate_policy *p, const mt_diff *d, int b, mt_gat
                 double pc = pct((double)row->bytes_a, (double)row->bytes_b);
                 mt_sbuf_printf(&sum, "%s", k ? ", " : "");
                 put_name(&sum, row->group);
-                if (isinf(pc)) mt_sbuf_printf(&sum, " new");
+                if (isnan(pc)) mt_sbuf_printf(&sum, " unknown");
+                else if (isinf(pc)) mt_sbuf_printf(&sum, " new");
                 else mt_sbuf_printf(&sum, " %+.1f%%", pc);
             } else {
                 mt_sbuf_printf(&sum, "%s", k ? ", " : "");
@@ -422,10 +438,13 @@ static int check_totals(const mt_gate_policy *p, const mt_diff *d, int b, mt_gat
     text sum = { 0 }, det = { 0 };
     char h1[16], h2[16], h3[24], hl[16];
     mt_sbuf_printf(&sum, "total %s", change(d->total.bytes_a, d->total.bytes_b, h3));
-    if (isinf(pct(a, c))) mt_sbuf_printf(&sum, " (from nothing)");
+    int unk = unknown(d->total.bytes_a, d->total.bytes_b);
+    if (unk) mt_sbuf_printf(&sum, " (a total is more than 16 EiB)");
+    else if (isinf(pct(a, c))) mt_sbuf_printf(&sum, " (from nothing)");
     else mt_sbuf_printf(&sum, " (%+.1f%%)", pct(a, c));
     mt_sbuf_printf(&sum, ": %s -> %s, ", hb(a, h1), hb(c, h2));
-    int over = delta > 0 && actual > p->limit[b];
+    int over = unk || (delta > 0 && actual > p->limit[b]);
+    if (unk) actual = INFINITY;
     if (b == B_TOTAL_PERCENT) mt_sbuf_printf(&sum, "%s %g%%", over ? "over" : "within", p->limit[b]);
     else mt_sbuf_printf(&sum, "%s %s", over ? "over" : "within", hb(p->limit[b], hl));
     return check_add(r, b, p->limit[b], actual, (size_t)over, &sum, &det);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <stdio.h>
+#include "memtrace/checked.h"
 #include "memtrace/units.h"
 
 const char *mt_human_bytes(uint64_t n, char *buf) {
@@ -33,6 +34,13 @@ const char *mt_signed_bytes(int64_t n, char *buf) {
     return buf;
 }
 
+const char *mt_change_bytes(uint64_t a, uint64_t b, char *buf) {
+    char h[16];
+    if (a == UINT64_MAX || b == UINT64_MAX) return "unknown";
+    snprintf(buf, 24, "%s%s", b < a ? "-" : b > a ? "+" : "", mt_human_bytes(b < a ? a - b : b - a, h));
+    return buf;
+}
+
 int mt_parse_size(const char *s, double *out) {
     static const struct { const char *unit; double scale; } units[] = {
         { "", 1 }, { "B", 1 }, { "KB", 1e3 }, { "MB", 1e6 }, { "GB", 1e9 }, { "TB", 1e12 },
@@ -51,5 +59,64 @@ int mt_parse_size(const char *s, double *out) {
             *out = v;
             return 0;
         }
+    return -1;
+}
+
+int mt_parse_bytes(const char *s, uint64_t *out) {
+    static const struct { const char *unit; uint64_t scale; } units[] = {
+        { "", 1 },
+        { "B", 1 },
+        { "KB", 1000 },
+        { "MB", 1000000 },
+        { "GB", 1000000000 },
+        { "TB", 1000000000000 },
+        { "PB", 1000000000000000 },
+        { "EB", 1000000000000000000 },
+        { "KiB", (uint64_t)1 << 10 },
+        { "MiB", (uint64_t)1 << 20 },
+        { "GiB", (uint64_t)1 << 30 },
+        { "TiB", (uint64_t)1 << 40 },
+        { "PiB", (uint64_t)1 << 50 },
+        { "EiB", (uint64_t)1 << 60 },
+    };
+    if (!s) return -1;
+    const char *p = s;
+    uint64_t whole = 0, frac = 0, den = 1;
+    int digits = 0;
+    for (; *p >= '0' && *p <= '9'; p++, digits++)
+        if (mt_mul_u64(whole, 10, &whole) || mt_add_u64(whole, (uint64_t)(*p - '0'), &whole)) return -1;
+    if (!digits) return -1;
+    if (*p == '.') {
+        int fd = 0;
+        for (p++; *p >= '0' && *p <= '9'; p++, fd++) {
+            /* 10^19 overflows: a longer fraction can name no whole byte
+             * that a shorter one cannot, once trailing zeros go. */
+            if (fd >= 18) {
+                if (*p != '0') return -1;
+                continue;
+            }
+            frac = frac * 10 + (uint64_t)(*p - '0');
+            den *= 10;
+        }
+        if (!fd) return -1;
+    }
+    int space = *p == ' ';
+    p += space;
+    for (size_t i = space ? 1 : 0; i < sizeof units / sizeof units[0]; i++) { /* "1 " is no size */
+        if (strcmp(p, units[i].unit)) continue;
+        uint64_t v, part;
+        if (mt_mul_u64(whole, units[i].scale, &v)) return -1;
+        if (frac) {
+            /* frac * scale / den exactly, in 128 bits: no rounding. */
+            unsigned __int128 f = (unsigned __int128)frac * units[i].scale;
+            if (f % den) return -1;
+            f /= den;
+            if (f > UINT64_MAX) return -1;
+            part = (uint64_t)f;
+            if (mt_add_u64(v, part, &v)) return -1;
+        }
+        *out = v;
+        return 0;
+    }
     return -1;
 }

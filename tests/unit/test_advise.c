@@ -433,11 +433,43 @@ START_TEST(shipped_rules_load_and_a_missing_file_is_named) {
 }
 END_TEST
 
+/* Sizes are exact integers: a double would round 2^64-1 up to 2^64, and
+ * strtod would take hex and exponents. */
+START_TEST(sizes_parse_exactly) {
+    uint64_t b = 7;
+    ck_assert_int_eq(mt_parse_bytes("18446744073709551615", &b), 0);
+    ck_assert_uint_eq(b, UINT64_MAX);
+    ck_assert_int_eq(mt_parse_bytes("18446744073709551616", &b), -1);
+    ck_assert_int_eq(mt_parse_bytes("17179869184 GiB", &b), -1);
+    ck_assert_int_eq(mt_parse_bytes("17179869183 GiB", &b), 0);
+    ck_assert_uint_eq(b, 17179869183ull << 30);
+    ck_assert_int_eq(mt_parse_bytes("16 EiB", &b), -1);
+    ck_assert_int_eq(mt_parse_bytes("15 EiB", &b), 0);
+    ck_assert_uint_eq(b, 15ull << 60);
+    ck_assert_int_eq(mt_parse_bytes("1.5 GiB", &b), 0);
+    ck_assert_uint_eq(b, 1610612736);
+    ck_assert_int_eq(mt_parse_bytes("0.5KB", &b), 0);
+    ck_assert_uint_eq(b, 500);
+    ck_assert_int_eq(mt_parse_bytes("2.0", &b), 0);
+    ck_assert_uint_eq(b, 2);
+    ck_assert_int_eq(mt_parse_bytes("0", &b), 0);
+    ck_assert_uint_eq(b, 0);
+    ck_assert_int_eq(mt_parse_bytes("64KB", &b), 0);
+    ck_assert_uint_eq(b, 64000);
+    /* Part of a byte, or no number at all. */
+    const char *bad[] = { "1.5", "0.1 KiB", "1e19", "1E3", "0x10", "-1", "+1", " 1", "1 ", "1  KiB", "1.", ".5 KiB",
+                          "inf", "nan", "", "1 kib", "3 parsecs", "1.0000000000000000001 EiB", NULL };
+    for (const char **s = bad; *s; s++) ck_assert_msg(mt_parse_bytes(*s, &b) == -1, "'%s' parsed", *s);
+    ck_assert_int_eq(mt_parse_bytes(NULL, &b), -1);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("advise");
     TCase *tc = tcase_create("advise");
     tcase_add_test(tc, each_condition_selects_the_right_columns);
     tcase_add_test(tc, astype_bytes_are_hand_computed);
+    tcase_add_test(tc, sizes_parse_exactly);
     tcase_add_test(tc, actions_compute_savings_and_messages);
     tcase_add_test(tc, a_column_gets_its_best_dtype_change_only);
     tcase_add_test(tc, later_files_override_and_disable);

@@ -182,14 +182,11 @@ double mt_cli_double(const mt_cli *c, const char *opt, const char *value, double
     return v;
 }
 
-double mt_cli_size(const mt_cli *c, const char *opt, const char *value) {
-    double x;
-    /* A number in decimal, then a unit: no sign, space, hex, inf or nan. */
-    const char *p = value;
-    while ((*p >= '0' && *p <= '9') || *p == '.') p++;
-    if (p == value || (p[0] == 'e' || p[0] == 'E' || p[0] == 'x' || p[0] == 'X') || mt_parse_size(value, &x) ||
-        !(x > 0) || !isfinite(x))
-        mt_cli_usage_error(c, "%s must be a positive size such as 8GiB or 500000000, not '%s'", opt, value);
+uint64_t mt_cli_size(const mt_cli *c, const char *opt, const char *value) {
+    uint64_t x;
+    if (mt_parse_bytes(value, &x) || !x)
+        mt_cli_usage_error(c, "%s must be a size from 1 byte to 18446744073709551615 such as 8GiB, 1.5 GiB or "
+                              "500000000, not '%s'", opt, value);
     return x;
 }
 
@@ -335,6 +332,13 @@ void mt_jw_uint(mt_jw *w, const char *key, uint64_t v) {
     jw_key(w, key);
     fprintf(w->out, "%" PRIu64, v);
 }
+void mt_jw_delta(mt_jw *w, const char *key, uint64_t a, uint64_t b) {
+    jw_key(w, key);
+    if (a == UINT64_MAX || b == UINT64_MAX) fputs("null", w->out);
+    else if (b < a) fprintf(w->out, "-%" PRIu64, a - b);
+    else fprintf(w->out, "%" PRIu64, b - a);
+}
+
 void mt_jw_double(mt_jw *w, const char *key, double v) {
     jw_key(w, key);
     /* JSON has no infinity or NaN. */

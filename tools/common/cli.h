@@ -80,9 +80,9 @@ uint64_t mt_cli_uint_range(const mt_cli *c, const char *opt, const char *value, 
  * 2 with "OPT expects a number from MIN to MAX, not 'value'". */
 double mt_cli_double(const mt_cli *c, const char *opt, const char *value, double min, double max);
 
-/* Parses a positive size: a decimal number then an optional unit
- * (mt_parse_size: "8GiB", "500000000"), or exits 2 naming the option. */
-double mt_cli_size(const mt_cli *c, const char *opt, const char *value);
+/* Parses a positive size exactly (mt_parse_bytes: "8GiB", "1.5 GiB",
+ * "500000000"; at most 2^64-1), or exits 2 naming the option. */
+uint64_t mt_cli_size(const mt_cli *c, const char *opt, const char *value);
 
 /* Prints "TOOL: FILE: <where>: <what>" from diag to stderr and returns
  * MT_EXIT_INPUT (or MT_EXIT_USAGE for MT_E_INVAL). */
@@ -131,6 +131,9 @@ void mt_jw_end_array(mt_jw *w);
 void mt_jw_str(mt_jw *w, const char *key, const char *s, size_t len);
 void mt_jw_cstr(mt_jw *w, const char *key, const char *s);
 void mt_jw_uint(mt_jw *w, const char *key, uint64_t v);
+/* b - a exactly (it may be below INT64_MIN), or null when either is a
+ * saturated total (UINT64_MAX). */
+void mt_jw_delta(mt_jw *w, const char *key, uint64_t a, uint64_t b);
 void mt_jw_double(mt_jw *w, const char *key, double v);
 void mt_jw_bool(mt_jw *w, const char *key, int v);
 void mt_jw_value(mt_jw *w, const char *key, const mt_value *v);

@@ -17,11 +17,27 @@ const char *mt_human_bytes(uint64_t n, char *buf);
  * returns buf. */
 const char *mt_signed_bytes(int64_t n, char *buf);
 
+/* The change from a to b bytes, "+1.5 KiB", computed without wrapping.
+ * A saturated total (UINT64_MAX) has no known change: the constant
+ * "unknown" is returned. buf needs 24 bytes; use the return value. */
+const char *mt_change_bytes(uint64_t a, uint64_t b, char *buf);
+
 /* Parses a number with an optional size unit after it (spaces allowed
  * between): B, KB, MB, GB, TB (powers of 1000), KiB, MiB, GiB, TiB
  * (powers of 1024). "1.5 GiB", "500000", "64KB".
  * @return 0, or -1 when s is not such a number or it is not finite. */
 int mt_parse_size(const char *s, double *out);
+
+/* Parses a byte count exactly: the one parser for every size a person
+ * writes (command-line options, gate policies). Decimal digits, an
+ * optional fraction, one optional space, an optional unit: B, KB, MB,
+ * GB, TB, PB, EB (powers of 1000), KiB, MiB, GiB, TiB, PiB, EiB (powers
+ * of 1024). A fraction is allowed only where the unit makes it whole
+ * bytes ("1.5 GiB" and "0.5KB" are, "1.5" and "0.1 KiB" are not). No
+ * sign, hex, exponent, inf or nan; never through a double.
+ * @return 0, or -1 when s is not such a size or it is above
+ * 18446744073709551615 (2^64-1). */
+int mt_parse_bytes(const char *s, uint64_t *out);
 
 #ifdef __cplusplus
 }

@@ -2,7 +2,7 @@
 container (sound CRCs, zstd frames with checksums, a closed index) whose
 numbers lie, so that a reader must refuse it by checking them, not by
 noticing damage. The script is the source; the files are the fixtures
-(tests/cli/cases/info-hostile-*, graph-hostile-*, tests/unit/test_damage.c;
+(tests/cli/cases/info/hostile-*, graph/hostile-*, tests/unit/format/test_damage.c;
 the fuzzers replay testdata/damaged/).
 Usage: python3 testdata/hostile.py"""
 

@@ -1,7 +1,7 @@
 """Makes the hostile JSON heap documents under testdata/hostile/: each one
 is valid JSON that the importer (libanalyze/src/heapjson.c) must refuse
 with its line and column, or, for the labels, carry through whole.
-tests/cli/cases/heapjson-hostile expects each one's report."""
+tests/cli/cases/convert/heapjson-hostile expects each one's report."""
 
 import os
 

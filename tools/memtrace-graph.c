@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "common/cli.h"
-#include "common/paths.h"
+#include "common/pathtext.h"
 #include "memtrace/checked.h"
 
 enum { OPT_FORMAT = 1, OPT_TOP, OPT_IDOM, OPT_RETAINED, OPT_PATH, OPT_DOT, OPT_DEPTH, OPT_SALVAGE };

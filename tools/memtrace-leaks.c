@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "common/cli.h"
-#include "common/paths.h"
+#include "common/pathtext.h"
 
 enum { OPT_FORMAT = 1, OPT_TOP, OPT_FAIL, OPT_MIN_GROWTH, OPT_SALVAGE };
 

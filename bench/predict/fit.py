@@ -57,7 +57,7 @@ def features(row):
     pandas' own code puts at the peak where it is known (0 where it is
     not), and the second term a non-negative sum of the other terms.
     memtrace-predict computes the same from recorded shapes
-    (libanalyze/src/predict.c); keep the two in step."""
+    (libanalyze/src/predict/predict.c); keep the two in step."""
     spec = json.loads(row["spec"])
     ins = json.loads(row["inputs"])
     res = json.loads(row["result"])
@@ -204,7 +204,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("train", nargs="?", default=os.path.join(data, "train.csv"))
     ap.add_argument("heldout", nargs="?", default=os.path.join(data, "heldout.csv"))
-    ap.add_argument("--header", help="write the constants as a C header (libanalyze/src/predict_constants.h)")
+    ap.add_argument("--header", help="write the constants as a C header (libanalyze/src/predict/constants.h)")
     args = ap.parse_args()
     train_path, held_path, header = args.train, args.heldout, args.header
     train, held = load(train_path), load(held_path)

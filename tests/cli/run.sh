@@ -1,16 +1,25 @@
 #!/bin/sh
-# CLI tests: each directory under cases/ holds `cmd` (a shell line run in
+# CLI tests: each directory cases/TOOL/CASE (TOOL the memtrace-TOOL it is
+# about, or common for what every tool shares) holds `cmd` (a shell line run in
 # testdata/ with the build's tools first on PATH and $TMP a fresh
 # directory), and the expected `stdout`, `stderr` (empty when absent) and
 # `code` (0 when absent).
-#   sh tests/cli/run.sh BUILD_DIR [CASE...]
-#   UPDATE=1 sh tests/cli/run.sh BUILD_DIR CASE   writes the expected files
+#   sh tests/cli/run.sh BUILD_DIR [TOOL | TOOL/CASE ...]
+#   UPDATE=1 sh tests/cli/run.sh BUILD_DIR TOOL/CASE   writes the expected files
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 build=$(cd "$1" && pwd)
 shift
 root=$(cd "$here/../.." && pwd)
-cases=${*:-$(ls "$here/cases")}
+# Each argument is a tool's folder (all its cases) or one TOOL/CASE.
+cases=
+for a in ${*:-$(ls "$here/cases")}; do
+    a=${a%/}
+    if [ -f "$here/cases/$a/cmd" ]; then cases="$cases $a"
+    elif [ -d "$here/cases/$a" ]; then for c in $(ls "$here/cases/$a"); do cases="$cases $a/$c"; done
+    else echo "run.sh: no case or tool folder named $a under $here/cases" >&2; exit 2
+    fi
+done
 pass=0
 fail=0
 # What a case's cmd may call besides the tools. mt_ulimit_v KB bounds the

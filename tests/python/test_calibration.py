@@ -72,11 +72,11 @@ def test_heldout_cases_are_new():
 
 
 def test_the_fit_reproduces_the_shipped_constants(tmp_path):
-    """libanalyze/src/predict_constants.h is what fit.py makes of the
+    """libanalyze/src/predict/constants.h is what fit.py makes of the
     stored training cases, byte for byte."""
     import subprocess
-    header = tmp_path / "predict_constants.h"
+    header = tmp_path / "constants.h"
     subprocess.run([sys.executable, os.path.join(ROOT, "bench", "predict", "fit.py"), "--header", str(header)],
                    check=True, capture_output=True)
-    with open(os.path.join(ROOT, "libanalyze", "src", "predict_constants.h")) as f:
+    with open(os.path.join(ROOT, "libanalyze", "src", "predict", "constants.h")) as f:
         assert header.read_text() == f.read()

@@ -14,7 +14,7 @@
 extern "C" {
 #endif
 
-/* ---- trend statistics (trend.c) ---- */
+/* ---- trend statistics (stats/trend.c) ---- */
 
 /* Theil-Sen slope of y[0..n) against 0..n-1: the median of the slopes of
  * all pairs. 0 when n < 2. */
@@ -54,7 +54,7 @@ int mt_generations_next(mt_generations *g, const uint64_t *keys, uint32_t n, uin
  * its size, hashed. The size tells most reused addresses apart. */
 uint64_t mt_identity_key(uint64_t id, mt_str type, uint64_t size);
 
-/* ---- the leak analysis (leaks.c) ---- */
+/* ---- the leak analysis (heap/leaks.c) ---- */
 
 typedef enum mt_leak_verdict {
     MT_LEAK_NONE = 0,       /* not growing */

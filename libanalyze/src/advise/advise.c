@@ -1,0 +1,697 @@
+/* Applying rules (advise.h): the fields a rule can test, the saving
+ * models, message templates, and the ranking of what comes out. */
+#include <fnmatch.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "advise/advise_impl.h"
+#include "common/array.h"
+#include "memtrace/units.h"
+
+enum {
+    C = MT__SCOPE_COLUMN, F = MT__SCOPE_FRAME, S = MT__SCOPE_STEP, G = MT__SCOPE_GPU,
+    NUM = MT__FT_NUM, STR = MT__FT_STR, BOOL = MT__FT_BOOL,
+    PLAIN = MT__U_PLAIN, COUNT = MT__U_COUNT, BYTES = MT__U_BYTES, RATIO = MT__U_RATIO
+};
+
+/* The fields, documented in memtrace-rules(5); the order is the switch's. */
+enum {
+    X_FRAME, X_COLUMN, X_STEP, X_DTYPE, X_DTYPE_KIND, X_VALUE_TYPE, X_INT_FIT, X_NULLABLE_INT_FIT, X_ROWS,
+    X_NULLS, X_NULL_RATIO, X_NON_NULL, X_DISTINCT, X_DISTINCT_RATIO, X_BYTES, X_SHALLOW_BYTES, X_OBJECT_BYTES,
+    X_SHARE, X_MIN, X_MAX, X_WHOLE, X_FLOAT32_EXACT, X_FLOAT32_ERROR, X_KEY, X_SORTED, X_UNIQUE, X_MIXED,
+    X_DATETIME_TEXT, X_TEXT_RATIO, X_LEN_MEAN, X_LEN_MAX, X_CATEGORIES, X_UNUSED_CATEGORIES, X_CATEGORIES_BYTES,
+    X_DENSITY,
+    X_FRAME_BYTES, X_FRAME_ROWS,
+    X_COLUMNS, X_INDEX_KIND, X_INDEX_BYTES, X_INDEX_SHARE, X_INDEX_NLEVELS, X_INDEX_LEVELS_BYTES,
+    X_INDEX_CODES_BYTES, X_COLUMNS_KIND, X_COLUMNS_NLEVELS,
+    X_PEAK, X_TRACED, X_RSS, X_FRAMES_BYTES, X_FRAMES, X_AVAILABLE, X_PEAK_RATIO, X_FRAMES_RATIO,
+    X_PEAK_OVER_FRAMES,
+    X_DEVICE, X_TOTAL, X_RESERVED, X_ALLOCATED, X_UNUSED_RESERVED, X_UNUSED_RATIO, X_RESERVED_RATIO
+};
+
+const mt__fdesc mt__fields[] = {
+    { "frame", C | F, STR, PLAIN }, { "column", C, STR, PLAIN }, { "step", C | F | S, STR, PLAIN },
+    { "dtype", C, STR, PLAIN }, { "dtype_kind", C, STR, PLAIN }, { "value_type", C, STR, PLAIN },
+    { "int_fit", C, STR, PLAIN }, { "nullable_int_fit", C, STR, PLAIN }, { "rows", C | F, NUM, COUNT },
+    { "nulls", C, NUM, COUNT }, { "null_ratio", C, NUM, RATIO }, { "non_null", C, NUM, COUNT },
+    { "distinct", C, NUM, COUNT }, { "distinct_ratio", C, NUM, RATIO }, { "bytes", C | F, NUM, BYTES },
+    { "shallow_bytes", C | F, NUM, BYTES }, { "object_bytes", C, NUM, BYTES }, { "share", C, NUM, RATIO },
+    { "min", C, NUM, PLAIN }, { "max", C, NUM, PLAIN }, { "whole", C, BOOL, PLAIN },
+    { "float32_exact", C, BOOL, PLAIN }, { "float32_error", C, NUM, PLAIN }, { "key", C, BOOL, PLAIN },
+    { "sorted", C, BOOL, PLAIN }, { "unique", C, BOOL, PLAIN }, { "mixed", C, BOOL, PLAIN },
+    { "datetime_text", C, BOOL, PLAIN }, { "text_ratio", C, NUM, RATIO }, { "len_mean", C, NUM, PLAIN },
+    { "len_max", C, NUM, COUNT }, { "categories", C, NUM, COUNT }, { "unused_categories", C, NUM, COUNT },
+    { "categories_bytes", C, NUM, BYTES }, { "density", C, NUM, RATIO }, { "frame_bytes", C, NUM, BYTES }, { "frame_rows", C, NUM, COUNT },
+    { "columns", F, NUM, COUNT }, { "index_kind", F, STR, PLAIN }, { "index_bytes", F, NUM, BYTES },
+    { "index_share", F, NUM, RATIO }, { "index_nlevels", F, NUM, COUNT }, { "index_levels_bytes", F, NUM, BYTES },
+    { "index_codes_bytes", F, NUM, BYTES }, { "columns_kind", F, STR, PLAIN }, { "columns_nlevels", F, NUM, COUNT },
+    { "peak", S, NUM, BYTES }, { "traced", S, NUM, BYTES }, { "rss", S, NUM, BYTES },
+    { "frames_bytes", S, NUM, BYTES }, { "frames", S, NUM, COUNT }, { "available", S, NUM, BYTES },
+    { "peak_ratio", S, NUM, RATIO }, { "frames_ratio", S, NUM, RATIO }, { "peak_over_frames", S, NUM, PLAIN },
+    { "device", G, STR, PLAIN }, { "total", G, NUM, BYTES }, { "reserved", G, NUM, BYTES },
+    { "allocated", G, NUM, BYTES }, { "unused_reserved", G, NUM, BYTES }, { "unused_ratio", G, NUM, RATIO },
+    { "reserved_ratio", G, NUM, RATIO },
+};
+static const size_t n_fields = sizeof mt__fields / sizeof mt__fields[0];
+
+int mt__field_find(unsigned scope, const char *name, size_t len) {
+    for (size_t i = 0; i < n_fields; i++)
+        if ((mt__fields[i].scopes & scope) && strlen(mt__fields[i].name) == len && !memcmp(mt__fields[i].name, name, len))
+            return (int)i;
+    return -1;
+}
+
+/* What the action computed, for messages. */
+enum { V_TO, V_SAVING, V_NEW_BYTES, V_CHUNKS, V_CHUNK_ROWS, V_RULE, V_SEVERITY };
+static const char *const action_vars[] = { "to", "saving", "new_bytes", "chunks", "chunk_rows", "rule", "severity", NULL };
+
+int mt__action_var_find(const char *name, size_t len) {
+    for (int i = 0; action_vars[i]; i++)
+        if (strlen(action_vars[i]) == len && !memcmp(action_vars[i], name, len)) return i;
+    return -1;
+}
+
+const char *const mt__saving_names[] = { "none", "astype", "unused_categories", "chunks", "transient",
+                                         "unused_reserved", NULL };
+const unsigned mt__saving_scopes[] = { C | F | S | G, C, C, S, S, G };
+
+/* ---- subjects and their fields ---- */
+
+typedef struct subject {
+    unsigned scope;
+    const mt_df_table *t;
+    const mt_df_col_info *c;
+    const mt_df_frame_info *f;
+    const mt_df_step *st;
+    const mt_gpu_device *g;
+    double available;
+    char kind[16];           /* dtype_kind */
+    char nullable_fit[8];    /* "Int8" ... */
+} subject;
+
+typedef struct fval {
+    int have;
+    double num;
+    const char *str;
+} fval;
+
+static int starts(const char *s, const char *prefix) {
+    return !strncmp(s, prefix, strlen(prefix));
+}
+
+/* The family of a pandas dtype name, for dtype_kind. */
+static const char *dtype_kind(const char *d) {
+    if (starts(d, "Sparse[")) return "sparse";
+    if (starts(d, "uint")) return "uint";
+    if (starts(d, "int")) return "int";
+    if (starts(d, "float")) return "float";
+    if (starts(d, "complex")) return "complex";
+    if (!strcmp(d, "bool")) return "bool";
+    if (!strcmp(d, "object")) return "object";
+    if (starts(d, "string")) return "string";
+    if (!strcmp(d, "category")) return "category";
+    if (starts(d, "datetime64")) return "datetime";
+    if (starts(d, "timedelta64")) return "timedelta";
+    if (starts(d, "period")) return "period";
+    if (starts(d, "Int") || starts(d, "UInt")) return "nullable_int";
+    if (starts(d, "Float")) return "nullable_float";
+    if (!strcmp(d, "boolean")) return "boolean";
+    return "other";
+}
+
+static fval num(double v) {
+    fval x = { 1, v, NULL };
+    return x;
+}
+
+static fval str(const char *s) {
+    fval x = { 1, 0, s };
+    return x;
+}
+
+static fval none(void) {
+    fval x = { 0, 0, NULL };
+    return x;
+}
+
+static fval ratio(double a, double b) {
+    return b > 0 ? num(a / b) : none();
+}
+
+static fval value_num(const mt_value *v) {
+    switch (v->type) {
+    case MT_VAL_INT: return num((double)v->v.i);
+    case MT_VAL_UINT: return num((double)v->v.u);
+    case MT_VAL_FLOAT: return num(v->v.f);
+    case MT_VAL_BOOL: return num(v->v.b);
+    default: return none();
+    }
+}
+
+static fval column_field(const subject *s, int f) {
+    const mt_df_col_info *c = s->c;
+    const mt_df_column *r = &c->rec;
+    const mt_df_frame *fr = &s->t->frames[c->frame].rec;
+    double rows = (double)fr->rows, non_null = rows - (double)r->null_count;
+    if (non_null < 0) non_null = 0;
+    switch (f) {
+    case X_FRAME: return str(fr->name.ptr);
+    case X_COLUMN: return str(r->name.ptr);
+    case X_STEP: return str(fr->step.ptr);
+    case X_DTYPE: return str(r->dtype.ptr);
+    case X_DTYPE_KIND: return str(s->kind);
+    case X_VALUE_TYPE: return str(r->value_type.ptr);
+    case X_INT_FIT: return str(c->int_fit ? c->int_fit : "");
+    case X_NULLABLE_INT_FIT: return str(s->nullable_fit);
+    case X_ROWS: return num(rows);
+    case X_NULLS: return num((double)r->null_count);
+    case X_NULL_RATIO: return ratio((double)r->null_count, rows);
+    case X_NON_NULL: return num(non_null);
+    case X_DISTINCT: return num((double)r->distinct_count);
+    case X_DISTINCT_RATIO: return ratio((double)r->distinct_count, non_null);
+    case X_BYTES: return num((double)r->deep_bytes);
+    case X_SHALLOW_BYTES: return num((double)r->shallow_bytes);
+    case X_OBJECT_BYTES: return num((double)(r->deep_bytes - (r->deep_bytes > r->shallow_bytes ? r->shallow_bytes : r->deep_bytes)));
+    case X_SHARE: return ratio((double)r->deep_bytes, (double)fr->deep_bytes);
+    case X_MIN: return value_num(&r->min);
+    case X_MAX: return value_num(&r->max);
+    case X_WHOLE: return num(!!(r->flags & MT_COL_INTEGRAL));
+    case X_FLOAT32_EXACT: return num(!!(r->flags & MT_COL_F32_EXACT));
+    case X_FLOAT32_ERROR:
+        return !strcmp(s->kind, "float") || !strcmp(s->kind, "nullable_float") ? num(r->f32_max_rel_error) : none();
+    case X_KEY: return num(!!(r->flags & MT_COL_KEY));
+    case X_SORTED: return num(!!(r->flags & MT_COL_SORTED));
+    case X_UNIQUE: return num(!!(r->flags & MT_COL_UNIQUE));
+    case X_MIXED: return num(!!(r->flags & MT_COL_MIXED));
+    case X_DATETIME_TEXT: return num(!!(r->flags & MT_COL_DATETIME_TEXT));
+    case X_TEXT_RATIO: return ratio((double)r->text_count, non_null);
+    case X_LEN_MEAN: return r->text_count ? num((double)r->len_total / (double)r->text_count) : none();
+    case X_LEN_MAX: return r->text_count ? num((double)r->len_max) : none();
+    case X_CATEGORIES: return num((double)r->categories);
+    case X_UNUSED_CATEGORIES:
+        return num(r->categories > r->distinct_count ? (double)(r->categories - r->distinct_count) : 0);
+    case X_CATEGORIES_BYTES: return num((double)r->categories_bytes);
+    case X_DENSITY: return r->dense_bytes ? num(r->density) : none();
+    case X_FRAME_BYTES: return num((double)fr->deep_bytes);
+    case X_FRAME_ROWS: return num(rows);
+    default: return none();
+    }
+}
+
+static fval frame_field(const subject *s, int f) {
+    const mt_df_frame *r = &s->f->rec;
+    switch (f) {
+    case X_FRAME: return str(r->name.ptr);
+    case X_STEP: return str(r->step.ptr);
+    case X_ROWS: return num((double)r->rows);
+    case X_COLUMNS: return num(r->columns);
+    case X_BYTES: return num((double)r->deep_bytes);
+    case X_SHALLOW_BYTES: return num((double)r->shallow_bytes);
+    case X_INDEX_KIND: return str(r->index_kind.ptr);
+    case X_INDEX_BYTES: return num((double)r->index_bytes);
+    case X_INDEX_SHARE: return ratio((double)r->index_bytes, (double)r->deep_bytes);
+    case X_INDEX_NLEVELS: return num(r->index_nlevels ? r->index_nlevels : 1);
+    case X_INDEX_LEVELS_BYTES: return num((double)r->index_levels_bytes);
+    case X_INDEX_CODES_BYTES: return num((double)r->index_codes_bytes);
+    case X_COLUMNS_KIND: return str(r->columns_kind.ptr);
+    case X_COLUMNS_NLEVELS: return num(r->columns_nlevels ? r->columns_nlevels : 1);
+    default: return none();
+    }
+}
+
+static fval step_field(const subject *s, int f) {
+    const mt_df_step *r = s->st;
+    double av = s->available > 0 ? s->available : NAN;
+    fval peak = isnan(r->traced_peak) ? none() : num(r->traced_peak);
+    switch (f) {
+    case X_STEP: return str(r->name);
+    case X_PEAK: return peak;
+    case X_TRACED: return isnan(r->traced) ? none() : num(r->traced);
+    case X_RSS: return isnan(r->rss) ? none() : num(r->rss);
+    case X_FRAMES_BYTES: return num((double)r->frames_deep);
+    case X_FRAMES: return num((double)r->n_frames);
+    case X_AVAILABLE: return isnan(av) ? none() : num(av);
+    case X_PEAK_RATIO: return peak.have && !isnan(av) ? num(peak.num / av) : none();
+    case X_FRAMES_RATIO: return !isnan(av) ? num((double)r->frames_deep / av) : none();
+    case X_PEAK_OVER_FRAMES: return peak.have ? ratio(peak.num, (double)r->frames_deep) : none();
+    default: return none();
+    }
+}
+
+static fval gpu_field(const subject *s, int f) {
+    const mt_gpu_device *g = s->g;
+    double unused = g->reserved_bytes > g->allocated_bytes ? (double)(g->reserved_bytes - g->allocated_bytes) : 0;
+    switch (f) {
+    case X_DEVICE: return str(g->name.ptr);
+    case X_TOTAL: return num((double)g->total_bytes);
+    case X_RESERVED: return num((double)g->reserved_bytes);
+    case X_ALLOCATED: return num((double)g->allocated_bytes);
+    case X_UNUSED_RESERVED: return num(unused);
+    case X_UNUSED_RATIO: return ratio(unused, (double)g->reserved_bytes);
+    case X_RESERVED_RATIO: return ratio((double)g->reserved_bytes, (double)g->total_bytes);
+    default: return none();
+    }
+}
+
+static fval field(const subject *s, int f) {
+    switch (s->scope) {
+    case MT__SCOPE_COLUMN: return column_field(s, f);
+    case MT__SCOPE_FRAME: return frame_field(s, f);
+    case MT__SCOPE_STEP: return step_field(s, f);
+    default: return gpu_field(s, f);
+    }
+}
+
+/* ---- conditions ---- */
+
+static int term_holds(const mt__term *t, const mt__fdesc *d, fval v) {
+    if (!v.have) return 0;
+    if (d->type == MT__FT_BOOL) return (t->op == MT__OP_EQ) == ((v.num != 0) == t->b);
+    if (d->type == MT__FT_STR) {
+        const char *s = v.str ? v.str : "";
+        int any = 0;
+        for (size_t i = 0; i < t->n && !any; i++)
+            any = t->op == MT__OP_MATCHES ? !fnmatch(t->str[i], s, 0) : !strcmp(t->str[i], s);
+        return t->op == MT__OP_NE || t->op == MT__OP_NOT_IN ? !any : any;
+    }
+    double x = v.num, y = t->num[0];
+    switch (t->op) {
+    case MT__OP_EQ: return x == y;
+    case MT__OP_NE: return x != y;
+    case MT__OP_LT: return x < y;
+    case MT__OP_LE: return x <= y;
+    case MT__OP_GT: return x > y;
+    case MT__OP_GE: return x >= y;
+    default: {
+        int any = 0;
+        for (size_t i = 0; i < t->n && !any; i++) any = x == t->num[i];
+        return t->op == MT__OP_IN ? any : !any;
+    }
+    }
+}
+
+static int rule_holds(const mt__rule *r, const subject *s) {
+    for (size_t i = 0; i < r->n_conds; i++) {
+        const mt__cond *c = &r->conds[i];
+        fval v = field(s, c->field);
+        for (size_t j = 0; j < c->n; j++)
+            if (!term_holds(&c->terms[j], &mt__fields[c->field], v)) return 0;
+    }
+    return 1;
+}
+
+/* ---- saving models ---- */
+
+/* Bytes of the hash table of an index of k values, which pandas builds
+ * when it checks that categories are unique and counts in their
+ * memory_usage: khash's buckets (kh_needed_n_buckets: the next power of
+ * two, doubled past the 0.77 load factor), 16 bytes each, 2 flag bits
+ * each, and 40 bytes of header (HashTable.sizeof). Measured equal on
+ * pandas 1.5 for 5 to 30000 categories. */
+static double hashtable_bytes(double k) {
+    double nb = 1;
+    while (nb < k) nb *= 2;
+    if (floor(nb * 0.77 + 0.5) < k) nb *= 2;
+    if (nb < 4) nb = 4;
+    double flags = floor(nb / 32);
+    return 40 + (flags < 1 ? 1 : flags) * 4 + nb * 16;
+}
+
+/* Bytes of the index of distinct values pandas builds for an
+ * astype("category") of c: a numeric index, or objects (8-byte pointers
+ * and the objects, of which every distinct value keeps one). */
+static double distinct_index_bytes(const mt_df_col_info *c, uint64_t rows) {
+    const mt_df_column *r = &c->rec;
+    double k = (double)r->distinct_count;
+    unsigned item = mt_df_itemsize(r->dtype.ptr, r->dtype.len);
+    const char *kind = dtype_kind(r->dtype.ptr);
+    if (strcmp(kind, "object") && strcmp(kind, "string")) return k * (item ? item : 8);
+    /* An ASCII str of n code points is 49 + n bytes; otherwise the mean
+     * object over the rows. */
+    double non_null = (double)rows - (double)r->null_count;
+    double each = r->text_count && (double)r->text_count >= non_null
+                      ? 49.0 + (double)r->len_total / (double)r->text_count
+                      : rows ? (double)(r->deep_bytes - r->shallow_bytes) / (double)rows : 0;
+    double objects = k * each;
+    /* Objects shared between rows count once in distinct_bytes, which
+     * bounds the distinct values' objects from above. */
+    if (r->distinct_bytes && (double)r->distinct_bytes < objects) objects = (double)r->distinct_bytes;
+    return k * 8 + objects;
+}
+
+/* Bytes of the categories of an astype("category") of c: their index
+ * and its hash table. */
+static double categories_bytes(const mt_df_col_info *c, uint64_t rows) {
+    return distinct_index_bytes(c, rows) + hashtable_bytes((double)c->rec.distinct_count);
+}
+
+/* Width of the codes pandas gives k categories (coerce_indexer_dtype). */
+static unsigned code_width(double k) {
+    return k < 127 ? 1 : k < 32767 ? 2 : k < 2147483647.0 ? 4 : 8;
+}
+
+int mt_advise_astype_bytes(const mt_df_col_info *c, uint64_t rows, const char *to, uint64_t *out) {
+    const mt_df_column *r = &c->rec;
+    double n = (double)rows, bytes;
+    int nulls = r->null_count > 0;
+    size_t len = strlen(to);
+    unsigned item = mt_df_itemsize(to, len);
+    if (!strcmp(to, "category")) {
+        bytes = n * code_width((double)r->distinct_count) + categories_bytes(c, rows);
+    } else if (starts(to, "Sparse[")) {
+        /* Sparse[float64] and Sparse[float64, nan]: the non-null values
+         * and an int32 index of their rows. */
+        char sub[32];
+        size_t sl = strcspn(to + 7, ",]");
+        if (sl >= sizeof sub) return MT_E_NOTFOUND;
+        memcpy(sub, to + 7, sl);
+        sub[sl] = 0;
+        const char *rest = to + 7 + sl;
+        if (!starts(sub, "float") || (strcmp(rest, "]") && strcmp(rest, ", nan]"))) return MT_E_NOTFOUND;
+        unsigned w = mt_df_itemsize(sub, sl);
+        if (!w) return MT_E_NOTFOUND;
+        bytes = (n - (double)r->null_count) * (w + 4);
+    } else if (!strcmp(to, "boolean")) {
+        bytes = 2 * n;
+    } else if (item && (to[0] == 'I' || to[0] == 'U' || to[0] == 'F')) {
+        bytes = n * (item + 1);  /* values and the mask */
+    } else if (item && strcmp(to, "object")) {
+        /* numpy dtypes have no missing value but NaN and NaT. */
+        if (nulls && !starts(to, "float") && !starts(to, "datetime64") && !starts(to, "timedelta64"))
+            return MT_E_NOTFOUND;
+        bytes = n * item;
+    } else
+        return MT_E_NOTFOUND;
+    *out = (uint64_t)llround(bytes);
+    return 0;
+}
+
+typedef struct outcome {
+    uint64_t bytes, saving, new_bytes, chunks, chunk_rows;
+    char to[64];
+} outcome;
+
+/* Fills a template: {field} from s, action variables from o. */
+static int expand(const char *tpl, const mt__rule *r, const subject *s, const outcome *o, char *buf, size_t n) {
+    size_t len = 0;
+#define PUT(...) do { int w_ = snprintf(buf + len, n > len ? n - len : 0, __VA_ARGS__); if (w_ > 0) len += (size_t)w_; } while (0)
+    for (const char *c = tpl; *c; c++) {
+        if ((c[0] == '{' && c[1] == '{') || (c[0] == '}' && c[1] == '}')) {
+            PUT("%c", *c);
+            c++;
+            continue;
+        }
+        const char *end = *c == '{' ? strchr(c, '}') : NULL;
+        if (!end) {
+            PUT("%c", *c);
+            continue;
+        }
+        size_t nl = (size_t)(end - c - 1);
+        char h[16];
+        int v = mt__action_var_find(c + 1, nl), fi = mt__field_find(s->scope, c + 1, nl);
+        if (fi >= 0) {
+            fval x = field(s, fi);
+            const mt__fdesc *d = &mt__fields[fi];
+            if (!x.have) PUT("?");
+            else if (d->type == MT__FT_STR) PUT("%s", x.str ? x.str : "");
+            else if (d->type == MT__FT_BOOL) PUT("%s", x.num ? "true" : "false");
+            else if (d->unit == MT__U_BYTES) PUT("%s", mt_human_bytes((uint64_t)(x.num > 0 ? x.num : 0), h));
+            else if (d->unit == MT__U_RATIO) PUT("%.3g%%", 100 * x.num);
+            else if (d->unit == MT__U_COUNT) PUT("%.0f", x.num);
+            else PUT("%.6g", x.num);
+        } else if (o) {
+            switch (v) {
+            case V_TO: PUT("%s", o->to); break;
+            case V_SAVING: PUT("%s", mt_human_bytes(o->saving, h)); break;
+            case V_NEW_BYTES: PUT("%s", mt_human_bytes(o->new_bytes, h)); break;
+            case V_CHUNKS: PUT("%" PRIu64, o->chunks); break;
+            case V_CHUNK_ROWS: PUT("%" PRIu64, o->chunk_rows); break;
+            case V_RULE: PUT("%s", r->id); break;
+            default: PUT("%s", mt_severity_name(r->severity)); break;
+            }
+        }
+        c = end;
+    }
+#undef PUT
+    if (n) buf[len < n ? len : n - 1] = 0;
+    return len >= n;
+}
+
+/* Rows of the largest frame recorded at a step or before it: the input
+ * that a chunked reader would split. */
+static uint64_t step_rows(const subject *s) {
+    uint64_t rows = 0;
+    size_t upto = (size_t)(s->st - s->t->steps);
+    for (size_t i = 0; i < s->t->n_frames; i++) {
+        const mt_df_frame *f = &s->t->frames[i].rec;
+        for (size_t j = 0; f->step.len && j <= upto; j++)
+            if (!strcmp(f->step.ptr, s->t->steps[j].name) && f->rows > rows) rows = f->rows;
+    }
+    return rows;
+}
+
+/* The rule's saving on s; 0 when it applies, -1 when the advice is moot. */
+static int compute(const mt__rule *r, const subject *s, outcome *o) {
+    memset(o, 0, sizeof *o);
+    if (r->to && (expand(r->to, r, s, NULL, o->to, sizeof o->to) || !o->to[0] || strchr(o->to, '?')))
+        return -1;  /* a target from an absent field: {int_fit} of a non-integer column */
+    switch (s->scope) {
+    case MT__SCOPE_COLUMN: o->bytes = s->c->rec.deep_bytes; break;
+    case MT__SCOPE_FRAME: o->bytes = s->f->rec.deep_bytes; break;
+    case MT__SCOPE_STEP: o->bytes = isnan(s->st->traced_peak) ? 0 : (uint64_t)s->st->traced_peak; break;
+    default: o->bytes = s->g->reserved_bytes;
+    }
+    switch (r->saving) {
+    case MT__SAVE_ASTYPE: {
+        uint64_t rows = s->t->frames[s->c->frame].rec.rows;
+        if (!strcmp(o->to, s->c->rec.dtype.ptr) || mt_advise_astype_bytes(s->c, rows, o->to, &o->new_bytes))
+            return -1;
+        if (o->new_bytes >= o->bytes) return -1;
+        o->saving = o->bytes - o->new_bytes;
+        return 0;
+    }
+    case MT__SAVE_UNUSED_CATEGORIES: {
+        const mt_df_column *c = &s->c->rec;
+        if (!c->categories || c->categories <= c->distinct_count) return -1;
+        double keep = (double)c->distinct_count / (double)c->categories;
+        double rows = (double)s->t->frames[s->c->frame].rec.rows;
+        double now_codes = (double)(c->deep_bytes - c->categories_bytes);
+        double after = (double)c->categories_bytes * keep + rows * code_width((double)c->distinct_count);
+        if (after > (double)c->categories_bytes + now_codes) return -1;
+        o->new_bytes = (uint64_t)llround(after);
+        o->saving = o->bytes > o->new_bytes ? o->bytes - o->new_bytes : 0;
+        return o->saving ? 0 : -1;
+    }
+    case MT__SAVE_CHUNKS: {
+        double peak = s->st->traced_peak, budget = s->available * (r->budget_fraction > 0 ? r->budget_fraction : 0.5);
+        if (isnan(peak) || !(budget > 0)) return -1;
+        o->chunks = (uint64_t)ceil(peak / budget);
+        if (o->chunks < 2) return -1;
+        uint64_t rows = step_rows(s);
+        o->chunk_rows = rows ? (rows + o->chunks - 1) / o->chunks : 0;
+        o->new_bytes = (uint64_t)ceil(peak / (double)o->chunks);
+        o->saving = o->bytes > o->new_bytes ? o->bytes - o->new_bytes : 0;
+        return 0;
+    }
+    case MT__SAVE_TRANSIENT: {
+        double peak = s->st->traced_peak, kept = (double)s->st->frames_deep;
+        if (isnan(peak) || peak <= kept) return -1;
+        o->new_bytes = (uint64_t)kept;
+        o->saving = (uint64_t)(peak - kept);
+        return 0;
+    }
+    case MT__SAVE_UNUSED_RESERVED:
+        if (s->g->reserved_bytes <= s->g->allocated_bytes) return -1;
+        o->new_bytes = s->g->allocated_bytes;
+        o->saving = s->g->reserved_bytes - s->g->allocated_bytes;
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+/* ---- the run ---- */
+
+typedef struct run {
+    mt_advice *items;
+    size_t n, cap;
+    const mt_rules *rules;
+    size_t *rule_of;      /* per item: its rule's index, for ordering */
+    size_t cap_rule_of;
+} run;
+
+static int emit(run *R, size_t ri, const subject *s) {
+    const mt__rule *r = &R->rules->rules[ri];
+    outcome o;
+    if (!rule_holds(r, s) || compute(r, s, &o)) return 0;
+    char msg[1024];
+    expand(r->message, r, s, &o, msg, sizeof msg);
+    if (mt__grow((void **)&R->items, &R->cap, R->n, sizeof *R->items) ||
+        mt__grow((void **)&R->rule_of, &R->cap_rule_of, R->n, sizeof *R->rule_of))
+        return MT_E_NOMEM;
+    mt_advice *a = &R->items[R->n];
+    memset(a, 0, sizeof *a);
+    if (!(a->message = strdup(msg))) return MT_E_NOMEM;
+    if (o.to[0] && !(a->to_dtype = strdup(o.to))) {
+        free(a->message);
+        return MT_E_NOMEM;
+    }
+    R->rule_of[R->n++] = ri;
+    a->rule = r->id;
+    a->severity = r->severity;
+    a->kind = r->kind;
+    a->frame_index = a->column_index = SIZE_MAX;
+    a->bytes = o.bytes;
+    a->saving_bytes = o.saving;
+    a->chunks = o.chunks;
+    a->chunk_rows = o.chunk_rows;
+    a->lossless = r->lossless;
+    a->in_total = r->saving == MT__SAVE_ASTYPE || r->saving == MT__SAVE_UNUSED_CATEGORIES;
+    switch (s->scope) {
+    case MT__SCOPE_COLUMN:
+        a->scope = "column";
+        a->column_index = (size_t)(s->c - s->t->columns);
+        a->frame_index = s->c->frame;
+        a->frame = s->t->frames[s->c->frame].rec.name.ptr;
+        a->column = s->c->rec.name.ptr;
+        a->from_dtype = s->c->rec.dtype.ptr;
+        if (s->t->frames[s->c->frame].rec.step.len) a->step = s->t->frames[s->c->frame].rec.step.ptr;
+        break;
+    case MT__SCOPE_FRAME:
+        a->scope = "frame";
+        a->frame_index = (size_t)(s->f - s->t->frames);
+        a->frame = s->f->rec.name.ptr;
+        if (s->f->rec.step.len) a->step = s->f->rec.step.ptr;
+        break;
+    case MT__SCOPE_STEP:
+        a->scope = "step";
+        a->step = s->st->name;
+        break;
+    default:
+        a->scope = "gpu";
+        a->device = s->g->name.ptr;
+    }
+    return 0;
+}
+
+/* Every enabled rule of s's scope, in rule order. The subject is set up
+ * once for all of them; the ranking below does not depend on this order. */
+static int emit_all(run *R, const subject *s) {
+    for (size_t ri = 0; ri < R->rules->n; ri++) {
+        const mt__rule *r = &R->rules->rules[ri];
+        if (!r->enabled || r->scope != s->scope) continue;
+        int rc = emit(R, ri, s);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+static void advice_free(mt_advice *a) {
+    free(a->message);
+    free((char *)a->to_dtype);
+}
+
+/* Saving, largest first; then severity, highest first; then rule order
+ * and subject order (stable through the index). */
+typedef struct order_ctx {
+    const mt_advice *items;
+    const size_t *rule_of;
+} order_ctx;
+
+static int by_saving(const void *x, const void *y, void *arg) {
+    const order_ctx *o = arg;
+    size_t i = *(const size_t *)x, j = *(const size_t *)y;
+    const mt_advice *a = &o->items[i], *b = &o->items[j];
+    if (a->saving_bytes != b->saving_bytes) return a->saving_bytes < b->saving_bytes ? 1 : -1;
+    if (a->severity != b->severity) return a->severity < b->severity ? 1 : -1;
+    if (o->rule_of[i] != o->rule_of[j]) return o->rule_of[i] < o->rule_of[j] ? -1 : 1;
+    return (i > j) - (i < j);
+}
+
+int mt_advise(const mt_rules *rules, const mt_advise_input *in, mt_advice_list **out, mt_diag *diag) {
+    mt_diag_clear(diag);
+    *out = NULL;
+    run R = { 0 };
+    R.rules = rules;
+    const mt_df_table *t = in->table;
+    int rc = 0;
+    subject s;
+    memset(&s, 0, sizeof s);
+    s.t = t;
+    s.available = in->available_bytes;
+    s.scope = MT__SCOPE_COLUMN;
+    for (size_t i = 0; t && i < t->n_columns && !rc; i++) {
+        s.c = &t->columns[i];
+        snprintf(s.kind, sizeof s.kind, "%s", dtype_kind(s.c->rec.dtype.ptr));
+        s.nullable_fit[0] = 0;
+        if (s.c->int_fit) {
+            /* int8 -> Int8, uint16 -> UInt16 */
+            const char *fit = s.c->int_fit;
+            snprintf(s.nullable_fit, sizeof s.nullable_fit, "%s%s", fit[0] == 'u' ? "UInt" : "Int",
+                     fit + (fit[0] == 'u' ? 4 : 3));
+        }
+        rc = emit_all(&R, &s);
+    }
+    s.scope = MT__SCOPE_FRAME;
+    for (size_t i = 0; t && i < t->n_frames && !rc; i++) {
+        s.f = &t->frames[i];
+        rc = emit_all(&R, &s);
+    }
+    s.scope = MT__SCOPE_STEP;
+    for (size_t i = 0; t && i < t->n_steps && !rc; i++) {
+        s.st = &t->steps[i];
+        rc = emit_all(&R, &s);
+    }
+    s.scope = MT__SCOPE_GPU;
+    for (size_t i = 0; i < in->n_gpus && !rc; i++) {
+        s.g = &in->gpus[i];
+        rc = emit_all(&R, &s);
+    }
+    mt_advice_list *l = NULL;
+    size_t *order = NULL;
+    unsigned char *taken = NULL;  /* columns that have their dtype change */
+    if (rc || !(l = calloc(1, sizeof *l)) || !(order = malloc((R.n ? R.n : 1) * sizeof *order)) ||
+        !(l->items = malloc((R.n ? R.n : 1) * sizeof *l->items)) ||
+        (t && t->n_columns && !(taken = calloc(t->n_columns, 1)))) {
+        for (size_t i = 0; i < R.n; i++) advice_free(&R.items[i]);
+        if (l) free(l->items);
+        free(l);
+        free(order);
+        free(R.items);
+        free(R.rule_of);
+        return mt_diag_set(diag, MT_E_NOMEM, "out of memory applying the rules");
+    }
+    for (size_t i = 0; i < R.n; i++) order[i] = i;
+    order_ctx oc = { R.items, R.rule_of };
+    if (R.n) qsort_r(order, R.n, sizeof *order, by_saving, &oc);
+    /* One dtype change a column: the first in order saves most. */
+    for (size_t k = 0; k < R.n; k++) {
+        mt_advice *a = &R.items[order[k]];
+        if (a->in_total && a->column_index != SIZE_MAX) {
+            if (taken[a->column_index]) {
+                advice_free(a);
+                continue;
+            }
+            taken[a->column_index] = 1;
+        }
+        if (a->in_total) l->total_saving_bytes += a->saving_bytes;
+        l->items[l->n++] = *a;
+    }
+    for (size_t i = 0; t && i < t->n_frames; i++) l->data_bytes += t->frames[i].rec.deep_bytes;
+    free(taken);
+    free(order);
+    free(R.items);
+    free(R.rule_of);
+    *out = l;
+    return 0;
+}
+
+void mt_advice_list_free(mt_advice_list *l) {
+    if (!l) return;
+    for (size_t i = 0; i < l->n; i++) advice_free(&l->items[i]);
+    free(l->items);
+    free(l);
+}

@@ -1,0 +1,390 @@
+/* Generations and leak suspects across a series of snapshots (leaks.h).
+ *
+ * Each snapshot is loaded in turn and reduced to per-type series and, for
+ * every object, its birth generation; only the last is kept, for the
+ * dominator tree that names where leaked objects accumulate. */
+#include <stdlib.h>
+#include <string.h>
+#include "memtrace/leaks.h"
+#include "memtrace/u64map.h"
+#include "common/array.h"
+#include "common/names.h"
+
+#define NONE 0xffffffffu
+
+/* ---- generations ---- */
+
+struct mt_generations {
+    mt_u64map prev;   /* key -> birth, for the snapshot before */
+    uint32_t k;       /* snapshots taken so far */
+};
+
+int mt_generations_new(mt_generations **out) {
+    *out = calloc(1, sizeof **out);
+    return *out ? 0 : MT_E_NOMEM;
+}
+
+void mt_generations_free(mt_generations *g) {
+    if (!g) return;
+    mt_u64map_free(&g->prev);
+    free(g);
+}
+
+int mt_generations_next(mt_generations *g, const uint64_t *keys, uint32_t n, uint32_t *birth) {
+    mt_u64map cur = MT_U64MAP_INIT;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t b;
+        if (!mt_u64map_get(&cur, keys[i], &b) && !mt_u64map_get(&g->prev, keys[i], &b)) b = g->k;
+        birth[i] = b;
+        if (mt_u64map_put(&cur, keys[i], b)) {
+            mt_u64map_free(&cur);
+            return MT_E_NOMEM;
+        }
+    }
+    mt_u64map_free(&g->prev);
+    g->prev = cur;
+    g->k++;
+    return 0;
+}
+
+/* Types whose objects change size while they live: their size cannot
+ * tell a reused address from the same object. */
+static int variable_size(mt_str t) {
+    static const char *const names[] = { "list", "dict", "set", "bytearray", "collections.deque",
+                                         "collections.OrderedDict", "collections.defaultdict",
+                                         "collections.Counter", "array.array", "io.BytesIO", "io.StringIO",
+                                         "<lost>" };
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+        if (t.len == strlen(names[i]) && !memcmp(t.ptr, names[i], t.len)) return 1;
+    return 0;
+}
+
+uint64_t mt_identity_key(uint64_t id, mt_str type, uint64_t size) {
+    if (variable_size(type)) size = 0;
+    uint64_t k = id ^ (mt__fnv1a(type.ptr, type.len) * 0x9e3779b97f4a7c15ull) ^ (size * 0xc2b2ae3d27d4eb4full);
+    k ^= k >> 31;
+    k *= 0xbf58476d1ce4e5b9ull;
+    return k ^ (k >> 29);
+}
+
+/* ---- the analysis ---- */
+
+typedef struct impl {
+    mt__names types;     /* one name per group */
+    size_t cap_groups;
+} impl;
+
+void mt_leaks_free(mt_leaks *L) {
+    for (size_t i = 0; i < L->n_groups; i++) {
+        free(L->groups[i].count);
+        free(L->groups[i].bytes);
+        free(L->groups[i].survivors);
+    }
+    for (size_t i = 0; i < L->n_suspects; i++) {
+        free(L->suspects[i].groups);
+        free(L->suspects[i].gen_objects);
+        free(L->suspects[i].gen_bytes);
+    }
+    free(L->groups);
+    free(L->suspects);
+    free(L->birth);
+    mt_dominators_free(&L->dom);
+    impl *im = L->impl;
+    if (im) {
+        mt__names_free(&im->types);
+        free(im);
+    }
+    memset(L, 0, sizeof *L);
+}
+
+static int64_t group_of(mt_leaks *L, mt_str name) {
+    impl *im = L->impl;
+    if (mt__grow((void **)&L->groups, &im->cap_groups, L->n_groups, sizeof(mt_leak_group))) return -1;
+    int64_t gi = mt__names_index(&im->types, name.ptr, name.len);
+    if (gi < 0 || (size_t)gi < L->n_groups) return gi;
+    mt_leak_group *gr = &L->groups[gi];
+    memset(gr, 0, sizeof *gr);
+    gr->point = NONE;
+    gr->count = calloc(L->n_snapshots, 8);
+    gr->bytes = calloc(L->n_snapshots, 8);
+    gr->survivors = calloc(L->n_snapshots, 8);
+    L->n_groups++; /* counted at once, so that mt_leaks_free() frees its series */
+    return gr->count && gr->bytes && gr->survivors ? gi : -1;
+}
+
+/* Series and births of snapshot k; *keep_birth receives the births when
+ * it is the last. */
+static int take(mt_leaks *L, mt_generations *gen, const mt_snapshot *s, size_t k, uint32_t **births) {
+    const mt_graph *g = mt_snapshot_graph(s);
+    uint32_t n = g->n_objects;
+    uint64_t *keys = malloc((n ? n : 1) * 8);
+    uint32_t *birth = malloc((n ? n : 1) * 4), *tg = malloc((g->n_types ? g->n_types : 1) * 4);
+    int rc = MT_E_NOMEM;
+    if (!keys || !birth || !tg) goto out;
+    for (uint32_t t = 0; t < g->n_types; t++) {
+        int64_t gi = group_of(L, g->type_names[t]);
+        if (gi < 0) goto out;
+        tg[t] = (uint32_t)gi;
+    }
+    /* Lost placeholders get keys of their own that match nothing. */
+    for (uint32_t i = 0; i < n; i++)
+        keys[i] = (g->flags[i] & MT_OBJ_LOST) ? ~(uint64_t)i ^ ((uint64_t)k << 40)
+                                               : mt_identity_key(g->id[i], g->type_names[g->type[i]], g->size[i]);
+    if (mt_generations_next(gen, keys, n, birth)) goto out;
+    for (uint32_t i = 0; i < n; i++) {
+        if (g->flags[i] & MT_OBJ_LOST) continue;
+        mt_leak_group *gr = &L->groups[tg[g->type[i]]];
+        gr->count[k]++;
+        gr->bytes[k] += g->size[i];
+        if (k + 1 == L->n_snapshots) gr->survivors[birth[i]]++;
+    }
+    if (births) {
+        *births = birth;
+        birth = NULL;
+    }
+    rc = 0;
+out:
+    free(keys);
+    free(birth);
+    free(tg);
+    return rc;
+}
+
+static double theil_sen_u64(const uint64_t *v, size_t n) {
+    double y[256] = { 0 };
+    size_t m = n < 256 ? n : 256;
+    for (size_t i = 0; i < m; i++) y[i] = (double)v[n - m + i];
+    return mt_theil_sen(y, m);
+}
+
+static void judge(mt_leak_group *gr, size_t n, const mt_leaks_opts *o) {
+    double y[256] = { 0 };
+    size_t m = n < 256 ? n : 256;
+    for (size_t i = 0; i < m; i++) y[i] = (double)gr->count[n - m + i];
+    mt_mann_kendall_test(y, m, &gr->mk);
+    gr->count_slope = theil_sen_u64(gr->count, n);
+    gr->bytes_slope = theil_sen_u64(gr->bytes, n);
+    gr->late_from = n / 2 < n - 2 ? n / 2 : n - 2;
+    gr->late_slope = theil_sen_u64(gr->count + gr->late_from, n - gr->late_from);
+    for (size_t k = 0; k < n; k++) {
+        if (gr->survivors[k]) gr->surviving_generations++;
+        if (k && gr->survivors[k]) gr->leaving_generations++;
+    }
+    int64_t gain = (int64_t)(gr->count[n - 1] - gr->count[0]);
+    int64_t gain_bytes = (int64_t)(gr->bytes[n - 1] - gr->bytes[0]);
+    if (gain <= 0 || gain_bytes < (int64_t)o->min_growth) return;
+    int64_t max_step = 0;
+    for (size_t k = 1; k < n; k++) {
+        int64_t st = (int64_t)(gr->count[k] - gr->count[k - 1]);
+        if (st > max_step) {
+            max_step = st;
+            gr->jump_at = k;
+        }
+    }
+    if (max_step * 5 >= gain * 4 && gr->leaving_generations <= 1) gr->verdict = MT_LEAK_ONE_TIME;
+    else if (gr->late_slope <= 0) gr->verdict = MT_LEAK_PLATEAU;
+    else if (gr->count_slope > 0 && 2 * gr->leaving_generations >= n - 1) {
+        gr->verdict = MT_LEAK_SUSPECT;
+        gr->confidence = (1 - gr->mk.p) * (double)gr->leaving_generations / (double)(n - 1);
+        if (gr->mk.p > o->alpha) gr->confidence *= 0.5;
+    } else
+        gr->verdict = MT_LEAK_NOISE;
+}
+
+static int cmp_u64(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static uint64_t median_u64(const uint64_t *v, size_t n) {
+    if (!n) return 0;
+    uint64_t *c = malloc(n * 8);
+    if (!c) return 0;
+    memcpy(c, v, n * 8);
+    qsort(c, n, 8, cmp_u64);
+    uint64_t m = n % 2 ? c[n / 2] : (c[n / 2 - 1] + c[n / 2]) / 2;
+    free(c);
+    return m;
+}
+
+static int cmp_suspect(const void *a, const void *b) {
+    const mt_leak_suspect *x = a, *y = b;
+    if (x->bytes_per_snapshot != y->bytes_per_snapshot) return x->bytes_per_snapshot > y->bytes_per_snapshot ? -1 : 1;
+    return (x->point > y->point) - (x->point < y->point);
+}
+
+/* Accumulation points in the last snapshot: for each object born after
+ * the first snapshot, the nearest dominator born in it. One pass in DFS
+ * preorder, where a dominator always comes first. */
+static int find_points(mt_leaks *L, const mt_snapshot *s) {
+    const mt_graph *g = mt_snapshot_graph(s);
+    mt_dominators *d = &L->dom;
+    size_t n = L->n_snapshots;
+    uint32_t *acc = malloc((g->n_objects ? g->n_objects : 1) * 4), *tg = malloc((g->n_types ? g->n_types : 1) * 4);
+    mt_u64map slot = MT_U64MAP_INIT; /* point -> suspect */
+    uint64_t *direct = NULL;         /* [suspects][groups]: retained right under the point */
+    uint8_t *member = NULL;          /* [suspects][groups]: suspect groups accumulating there */
+    int rc = MT_E_NOMEM;
+    if (!acc || !tg) goto out;
+    for (uint32_t t = 0; t < g->n_types; t++) tg[t] = (uint32_t)group_of(L, g->type_names[t]);
+    for (uint32_t i = 0; i < g->n_objects; i++) acc[i] = NONE;
+    for (uint32_t k = 0; k < d->n_reachable; k++) {
+        uint32_t v = d->order[k], p = d->idom[v];
+        if (p == MT_DOM_ROOT) continue;
+        acc[v] = L->birth[p] == 0 ? p : acc[p];
+    }
+    /* One suspect per point that suspect groups' new objects reach. */
+    size_t cap = 0;
+    for (uint32_t v = 0; v < g->n_objects; v++) {
+        if (!L->birth[v] || acc[v] == NONE || (g->flags[v] & MT_OBJ_LOST)) continue;
+        if (L->groups[tg[g->type[v]]].verdict != MT_LEAK_SUSPECT) continue;
+        uint32_t si;
+        if (!mt_u64map_get(&slot, acc[v], &si)) {
+            if (mt__grow((void **)&L->suspects, &cap, L->n_suspects, sizeof(mt_leak_suspect))) goto out;
+            mt_leak_suspect *sp = &L->suspects[L->n_suspects];
+            memset(sp, 0, sizeof *sp);
+            sp->point = acc[v];
+            sp->gen_objects = calloc(n, 8);
+            sp->gen_bytes = calloc(n, 8);
+            if (!sp->gen_objects || !sp->gen_bytes || mt_u64map_put(&slot, acc[v], (uint32_t)L->n_suspects)) {
+                free(sp->gen_objects);
+                free(sp->gen_bytes);
+                goto out;
+            }
+            si = (uint32_t)L->n_suspects++;
+        }
+        L->suspects[si].gen_objects[L->birth[v]]++;
+        L->suspects[si].gen_bytes[L->birth[v]] += g->size[v];
+    }
+    size_t ng = L->n_groups, ns = L->n_suspects;
+    if (!(direct = calloc((ns ? ns : 1) * (ng ? ng : 1), 8)) || !(member = calloc((ns ? ns : 1) * (ng ? ng : 1), 1)))
+        goto out;
+    for (uint32_t v = 0; v < g->n_objects; v++) {
+        uint32_t si;
+        if (!L->birth[v] || acc[v] == NONE || !mt_u64map_get(&slot, acc[v], &si)) continue;
+        size_t gi = tg[g->type[v]];
+        /* What sits right under the point, suspect or not, retaining the
+         * most: the leaked records themselves, not their keys. */
+        if (d->idom[v] == acc[v]) direct[(size_t)si * ng + gi] += 1 + d->retained[v];
+        mt_leak_group *gr = &L->groups[gi];
+        if (gr->verdict != MT_LEAK_SUSPECT) continue;
+        member[(size_t)si * ng + gi] = 1;
+        gr->point_objects++;
+        if (gr->point == NONE) gr->point = acc[v];
+        if (g->stack && g->stack[v] && !gr->site) gr->site = g->stack[v];
+    }
+    for (size_t si = 0; si < ns; si++) {
+        mt_leak_suspect *sp = &L->suspects[si];
+        size_t best = 0;
+        for (size_t gi = 0; gi < ng; gi++) {
+            if (direct[si * ng + gi] > direct[si * ng + best]) best = gi;
+            if (!member[si * ng + gi]) continue;
+            if (!(sp->groups = realloc(sp->groups, (sp->n_groups + 1) * sizeof(size_t)))) goto out;
+            sp->groups[sp->n_groups++] = gi;
+        }
+        sp->group = best;
+        /* A leak keeps what every generation left; a cache that evicts its
+         * oldest entries does not hold the first later generation's. */
+        size_t leaving = 0;
+        for (size_t k = 1; k < n; k++) leaving += sp->gen_objects[k] > 0;
+        /* And what fills the point must be a suspect itself: a cache
+         * whose entries plateau is not a leak because some of the objects
+         * its entries hold share a type with a leak's. */
+        sp->drop = !sp->gen_objects[1] || 3 * leaving < 2 * (n - 1) || L->groups[best].verdict != MT_LEAK_SUSPECT;
+        sp->objects_per_snapshot = median_u64(sp->gen_objects + 1, n - 1);
+        sp->bytes_per_snapshot = median_u64(sp->gen_bytes + 1, n - 1);
+        sp->p = L->groups[best].mk.p;
+        sp->confidence = L->groups[best].confidence;
+    }
+    size_t kept = 0;
+    for (size_t si = 0; si < ns; si++) {
+        if (L->suspects[si].drop) {
+            free(L->suspects[si].groups);
+            free(L->suspects[si].gen_objects);
+            free(L->suspects[si].gen_bytes);
+        } else
+            L->suspects[kept++] = L->suspects[si];
+    }
+    L->n_suspects = ns = kept;
+    /* Suspect groups whose objects hang from the roots themselves. */
+    for (size_t gi = 0; gi < ng; gi++) {
+        mt_leak_group *gr = &L->groups[gi];
+        if (gr->verdict != MT_LEAK_SUSPECT || gr->point_objects) continue;
+        if (mt__grow((void **)&L->suspects, &cap, L->n_suspects, sizeof(mt_leak_suspect))) goto out;
+        mt_leak_suspect *sp = &L->suspects[L->n_suspects];
+        memset(sp, 0, sizeof *sp);
+        sp->point = NONE;
+        sp->group = gi;
+        if (!(sp->groups = malloc(sizeof(size_t)))) goto out;
+        sp->groups[sp->n_groups++] = gi;
+        L->n_suspects++;
+        sp->objects_per_snapshot = gr->count_slope > 0 ? (uint64_t)gr->count_slope : 0;
+        sp->bytes_per_snapshot = gr->bytes_slope > 0 ? (uint64_t)gr->bytes_slope : 0;
+        sp->p = gr->mk.p;
+        sp->confidence = gr->confidence;
+    }
+    ns = L->n_suspects;
+    if (ns) qsort(L->suspects, ns, sizeof(mt_leak_suspect), cmp_suspect);
+    rc = 0;
+out:
+    free(acc);
+    free(tg);
+    free(direct);
+    free(member);
+    mt_u64map_free(&slot);
+    return rc;
+}
+
+int mt_leaks_compute(const char *const *paths, size_t n, unsigned load_flags, const mt_leaks_opts *opts,
+                     mt_leaks *L, mt_snapshot **last, mt_diag *diag) {
+    memset(L, 0, sizeof *L);
+    *last = NULL;
+    if (n < 3) return mt_diag_set(diag, MT_E_INVAL, "a leak needs at least 3 snapshots in time order, not %zu", n);
+    mt_leaks_opts o = { .alpha = 0.05, .min_growth = 1 };
+    if (opts) {
+        if (opts->alpha > 0) o.alpha = opts->alpha;
+        if (opts->min_growth) o.min_growth = opts->min_growth;
+    }
+    mt_generations *gen = NULL;
+    L->n_snapshots = n;
+    if (!(L->impl = calloc(1, sizeof(impl))) || mt_generations_new(&gen)) goto nomem;
+    for (size_t k = 0; k < n; k++) {
+        mt_snapshot *s;
+        const char *file = diag ? diag->file : NULL;
+        if (diag) diag->file = paths[k];
+        int rc = mt_snapshot_load(paths[k], load_flags | (k + 1 == n ? MT_LOAD_LABELS : 0), &s, diag);
+        if (rc) {
+            mt_generations_free(gen);
+            mt_leaks_free(L);
+            return rc;
+        }
+        if (diag) diag->file = file;
+        if (opts && opts->loaded) opts->loaded(opts->ctx, paths[k], s);
+        rc = take(L, gen, s, k, k + 1 == n ? &L->birth : NULL);
+        if (k + 1 < n) mt_snapshot_free(s);
+        else
+            *last = s;
+        if (rc) goto nomem;
+    }
+    mt_generations_free(gen);
+    gen = NULL;
+    for (size_t i = 0; i < L->n_groups; i++) {
+        L->groups[i].type = mt__names_str(&((impl *)L->impl)->types, i);
+        judge(&L->groups[i], n, &o);
+    }
+    int rc = mt_dominators_compute(mt_snapshot_graph(*last), &L->dom, diag);
+    if (rc) {
+        mt_snapshot_free(*last);
+        *last = NULL;
+        mt_leaks_free(L);
+        return rc;
+    }
+    if (find_points(L, *last)) goto nomem;
+    return 0;
+nomem:
+    mt_generations_free(gen);
+    mt_snapshot_free(*last);
+    *last = NULL;
+    mt_leaks_free(L);
+    return mt_diag_set(diag, MT_E_NOMEM, "out of memory comparing %zu snapshots", n);
+}

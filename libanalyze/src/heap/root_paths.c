@@ -1,0 +1,154 @@
+/* Shortest strong paths to roots (graph.h: mt_path_to_root). */
+#include <stdlib.h>
+#include <string.h>
+#include "memtrace/graph.h"
+#include "common/strbuf.h"
+
+#define NONE 0xffffffffu
+
+void mt_path_free(mt_path *p) {
+    free(p->obj);
+    free(p->edge);
+    memset(p, 0, sizeof *p);
+}
+
+/* Breadth first from the target along in-edges: the first root met is a
+ * nearest one. A root of kind "c" (held from C, inferred from reference
+ * counts) names nothing a reader can find, so the search goes on past it
+ * for a module, frame or other root, and falls back to the nearest "c"
+ * root only when there is none. toward[v] is the next object on v's way
+ * to the target. */
+int mt_path_to_root(const mt_graph *g, uint32_t target, mt_path *path, mt_diag *diag) {
+    memset(path, 0, sizeof *path);
+    uint32_t n = g->n_objects;
+    if (target >= n) return mt_diag_set(diag, MT_E_RANGE, "object %u is past the last one (%u objects)", target, n);
+    if (!g->out_off) return mt_diag_set(diag, MT_E_INVAL, "the snapshot was loaded without references");
+    uint32_t *toward = malloc((size_t)n * 4), *queue = malloc((size_t)n * 4), *root_of = malloc((size_t)n * 4);
+    int rc = MT_E_NOMEM;
+    if (!toward || !queue || !root_of) goto out;
+    for (uint32_t i = 0; i < n; i++) toward[i] = root_of[i] = NONE;
+    /* The first root record of each object names it. */
+    for (uint32_t r = g->n_roots; r-- > 0;) root_of[g->root_obj[r]] = r;
+    uint32_t head = 0, tail = 0, found = NONE, found_c = NONE;
+    toward[target] = target;
+    queue[tail++] = target;
+    while (head < tail) {
+        uint32_t v = queue[head++];
+        if (root_of[v] != NONE) {
+            mt_str k = g->root_kind[root_of[v]];
+            if (!(k.len == 1 && k.ptr[0] == 'c')) {
+                found = v;
+                break;
+            }
+            if (found_c == NONE) found_c = v;
+        }
+        for (uint32_t e = g->in_off[v]; e < g->in_off[v + 1]; e++) {
+            uint32_t s = g->in_src[e];
+            if ((s & MT_GRAPH_WEAK) || toward[s] != NONE) continue;
+            toward[s] = v;
+            queue[tail++] = s;
+        }
+    }
+    if (found == NONE) found = found_c;
+    if (found == NONE) {
+        rc = mt_diag_set(diag, MT_E_NOTFOUND, "no root reaches object %u through strong references", target);
+        goto out;
+    }
+    uint32_t len = 1;
+    for (uint32_t v = found; v != target; v = toward[v]) len++;
+    path->obj = malloc((size_t)len * 4);
+    path->edge = malloc((size_t)(len > 1 ? len - 1 : 1) * 4);
+    if (!path->obj || !path->edge) {
+        mt_path_free(path);
+        goto out;
+    }
+    path->root = root_of[found];
+    path->len = len;
+    uint32_t k = 0;
+    for (uint32_t v = found;; v = toward[v]) {
+        path->obj[k] = v;
+        if (v == target) break;
+        /* The edge v -> toward[v]: the first strong one, as labels go. */
+        uint32_t w = toward[v], e = g->out_off[v];
+        while (e < g->out_off[v + 1] && g->out_dst[e] != w) e++;
+        path->edge[k++] = e;
+    }
+    rc = 0;
+out:
+    free(toward);
+    free(queue);
+    free(root_of);
+    if (rc == MT_E_NOMEM) mt_diag_set(diag, rc, "out of memory finding a path to a root");
+    return rc;
+}
+
+/* ---- paths as people read them ---- */
+
+static void pb_str(mt_sbuf *b, mt_str s) { mt_sbuf_put(b, s.ptr, s.len); }
+static void pb_cstr(mt_sbuf *b, const char *s) { mt_sbuf_put(b, s, strlen(s)); }
+
+static mt_str type_of(const mt_graph *g, uint32_t v) { return g->type_names[g->type[v]]; }
+
+/* The last dotted part of a type name: "Session" for "app.Session". */
+static mt_str short_type(const mt_graph *g, uint32_t v) {
+    mt_str t = type_of(g, v);
+    size_t i = t.len;
+    while (i > 0 && t.ptr[i - 1] != '.') i--;
+    return (mt_str){ t.ptr + i, t.len - i };
+}
+
+static int is_type(const mt_graph *g, uint32_t v, const char *name) {
+    mt_str t = type_of(g, v);
+    return t.len == strlen(name) && !memcmp(t.ptr, name, t.len);
+}
+
+#define ARROW " \xe2\x86\x92 " /* " → " */
+
+char *mt_path_format(const mt_snapshot *s, const mt_path *p) {
+    mt_sbuf bb = { 0 }, *b = &bb;
+    const mt_graph *g = mt_snapshot_graph(s);
+    uint32_t r = p->root;
+    pb_str(b, g->root_kind[r]);
+    pb_cstr(b, " ");
+    if (g->root_name[r].len) pb_str(b, g->root_name[r]);
+    else pb_str(b, type_of(g, p->obj[0]));
+    int attr_of = -1; /* after a __dict__ hop: 1 names the owner's type, 0 not */
+    for (uint32_t k = 0; k + 1 < p->len; k++) {
+        uint32_t u = p->obj[k], v = p->obj[k + 1];
+        mt_str l = mt_snapshot_ref_label(s, p->edge[k]);
+        /* An unlabelled dict under an instance is its __dict__ too. */
+        int inst = !is_type(g, u, "dict") && !is_type(g, u, "list") && !is_type(g, u, "tuple") && !is_type(g, u, "frame");
+        if ((l.len == 8 && !memcmp(l.ptr, "__dict__", 8)) || (!l.len && inst && is_type(g, v, "dict"))) {
+            attr_of = !is_type(g, u, "module");
+            continue;
+        }
+        int key = l.len >= 4 && l.ptr[0] == '[' && l.ptr[1] == '\'' && l.ptr[l.len - 1] == ']';
+        if (attr_of >= 0 && key) {
+            pb_cstr(b, ARROW);
+            if (attr_of) {
+                pb_str(b, short_type(g, p->obj[k - 1]));
+                pb_cstr(b, ".");
+            }
+            mt_sbuf_put(b, l.ptr + 2, l.len - 4);
+        } else if (l.len && l.ptr[0] == '[') {
+            pb_str(b, l);
+        } else if (l.len) {
+            pb_cstr(b, ARROW);
+            if (!is_type(g, u, "module") && !is_type(g, u, "frame") && !is_type(g, u, "dict")) {
+                pb_str(b, short_type(g, u));
+                pb_cstr(b, ".");
+            }
+            pb_str(b, l);
+        } else {
+            pb_cstr(b, ARROW "<");
+            pb_str(b, type_of(g, v));
+            pb_cstr(b, ">");
+        }
+        attr_of = -1;
+    }
+    if (b->fail || !b->s) {
+        free(b->s);
+        return NULL;
+    }
+    return b->s;
+}

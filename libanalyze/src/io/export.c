@@ -1,0 +1,446 @@
+/* Records as JSON lines and CSV, OpenMetrics gauges, folded stacks
+ * (export.h). */
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "memtrace/checked.h"
+#include "memtrace/export.h"
+#include "memtrace/text.h"
+#include "memtrace/frames.h"
+#include "memtrace/heapjson.h"
+#include "memtrace/sites.h"
+#include "memtrace/u64map.h"
+#include "common/array.h"
+
+/* ---- records ---- */
+
+void mt_csv_put_str(FILE *out, const char *s, size_t n) {
+    int quote = 0;
+    for (size_t i = 0; i < n && !quote; i++) quote = s[i] == ',' || s[i] == '"' || s[i] == '\n' || s[i] == '\r';
+    if (!quote) {
+        if (n) fwrite(s, 1, n, out); /* an empty field may have no pointer */
+        return;
+    }
+    fputc('"', out);
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '"') fputc('"', out);
+        fputc(s[i], out);
+    }
+    fputc('"', out);
+}
+
+static void put_hex(FILE *out, mt_str s) {
+    for (size_t i = 0; i < s.len; i++) fprintf(out, "%02x", (unsigned char)s.ptr[i]);
+}
+
+/* The shortest spelling that reads back as d: 19.99, not
+ * 19.989999999999998; whole numbers as 999.0. */
+static void put_double(FILE *out, double d, const char *none) {
+    if (!isfinite(d)) {
+        fputs(none, out);
+        return;
+    }
+    char buf[32];
+    for (int digits = 15; digits <= 17; digits++) {
+        snprintf(buf, sizeof buf, "%.*g", digits, d);
+        if (strtod(buf, NULL) == d) break;
+    }
+    fputs(buf, out);
+    /* 999.0 stays a float to whoever reads it back. */
+    if (!strpbrk(buf, ".e")) fputs(".0", out);
+}
+
+void mt_csv_put_value(FILE *out, const mt_value *v) {
+    switch (v->type) {
+    case MT_VAL_NIL: break;
+    case MT_VAL_BOOL: fputs(v->v.b ? "true" : "false", out); break;
+    case MT_VAL_INT: fprintf(out, "%" PRId64, v->v.i); break;
+    case MT_VAL_UINT: fprintf(out, "%" PRIu64, v->v.u); break;
+    case MT_VAL_FLOAT: put_double(out, v->v.f, ""); break;
+    case MT_VAL_BIN: put_hex(out, v->v.s); break;
+    default: mt_csv_put_str(out, v->v.s.ptr, v->v.s.len);
+    }
+}
+
+/* One field of rec; json picks the JSON spelling, else CSV. */
+static void put_field(FILE *out, const mt_field *f, const char *rec, int json) {
+    const void *p = rec + f->offset;
+    switch (f->type) {
+    case MT_FIELD_U32: fprintf(out, "%" PRIu32, *(const uint32_t *)p); break;
+    case MT_FIELD_U64: fprintf(out, "%" PRIu64, *(const uint64_t *)p); break;
+    case MT_FIELD_F64: put_double(out, *(const double *)p, json ? "null" : ""); break;
+    case MT_FIELD_STR:
+        if (json) mt_json_put_str(out, *(const mt_str *)p);
+        else mt_csv_put_str(out, ((const mt_str *)p)->ptr, ((const mt_str *)p)->len);
+        break;
+    case MT_FIELD_BIN:
+        if (json) fputc('"', out);
+        put_hex(out, *(const mt_str *)p);
+        if (json) fputc('"', out);
+        break;
+    default:
+        if (!json) mt_csv_put_value(out, p);
+        else if (((const mt_value *)p)->type == MT_VAL_BIN) {
+            fputc('"', out);
+            put_hex(out, ((const mt_value *)p)->v.s);
+            fputc('"', out);
+        } else {
+            mt_json_put_value(out, p);
+        }
+    }
+}
+
+typedef struct walk {
+    FILE *out;
+    int json;
+} walk;
+
+static void put_record(const walk *w, int kind, uint64_t seq, const void *rec) {
+    size_t n;
+    const mt_field *f = mt_kind_fields(kind, &n);
+    if (w->json) fprintf(w->out, "{\"record\": \"%s\", \"seq\": %" PRIu64, mt_kind_name(kind), seq);
+    else fprintf(w->out, "%" PRIu64, seq);
+    for (size_t i = 0; i < n; i++) {
+        if (w->json) fprintf(w->out, ", \"%s\": ", f[i].name);
+        else fputc(',', w->out);
+        put_field(w->out, &f[i], rec, w->json);
+    }
+    fputs(w->json ? "}\n" : "\r\n", w->out);
+}
+
+/* Every record of the kinds in mask, block by block in file order. */
+static int each_record(mt_reader *r, uint32_t mask, int salvage, const walk *w, mt_diag *diag) {
+    if (!salvage && mt_reader_damage_count(r)) return mt_damage_diag(mt_reader_damage(r, 0), MT_E_DAMAGED, diag);
+    mt_record rec;
+    for (size_t b = 0; b < mt_reader_block_count(r); b++) {
+        const mt_block_info *bi = mt_reader_block(r, b);
+        if (bi->kind < 1 || bi->kind > MT_KIND_MAX || !(mask & MT_EXPORT_KIND(bi->kind))) continue;
+        if (bi->status != MT_BLOCK_OK) continue; /* listed as damage above */
+        mt_cursor c;
+        int rc = mt_reader_block_open(r, b, &c, diag);
+        uint64_t seq = bi->first;
+        while (!rc && (rc = mt_cursor_next(&c, &rec.u, diag)) == 1) {
+            put_record(w, bi->kind, seq++, &rec.u);
+            rc = 0;
+        }
+        if (rc == MT_E_NOMEM || (rc && !salvage)) return rc;
+        if (ferror(w->out)) return mt_diag_set(diag, MT_E_IO, "could not write the export");
+    }
+    return 0;
+}
+
+int mt_export_json(mt_reader *r, uint32_t mask, int salvage, FILE *out, mt_diag *diag) {
+    walk w = { out, 1 };
+    return each_record(r, mask, salvage, &w, diag);
+}
+
+int mt_export_csv(mt_reader *r, int kind, int salvage, FILE *out, mt_diag *diag) {
+    size_t n;
+    const mt_field *f = mt_kind_fields(kind, &n);
+    if (!f) return mt_diag_set(diag, MT_E_INVAL, "no record kind %d", kind);
+    fputs("seq", out);
+    for (size_t i = 0; i < n; i++) fprintf(out, ",%s", f[i].name);
+    fputs("\r\n", out);
+    walk w = { out, 0 };
+    return each_record(r, MT_EXPORT_KIND(kind), salvage, &w, diag);
+}
+
+/* ---- OpenMetrics ---- */
+
+/* A label value, escaped as the exposition format asks. */
+/* A label value, escaped as OpenMetrics says (text.h). */
+static void om_escaped(FILE *out, const char *s, size_t n) { mt_text_put(out, MT_TEXT_OPENMETRICS, s, n); }
+
+typedef struct om {
+    FILE *out;
+    const mt_snapshot *s;
+} om;
+
+static void om_family(const om *m, const char *name, const char *unit, const char *help) {
+    fprintf(m->out, "# TYPE %s gauge\n", name);
+    if (unit) fprintf(m->out, "# UNIT %s %s\n", name, unit);
+    fprintf(m->out, "# HELP %s %s\n", name, help);
+}
+
+/* name{host="..",pid="..",label="..",k1="v1",k2="v2"} value: the process's
+ * labels first, then up to two of the sample's own. */
+static void om_sample(const om *m, const char *name, const char *k1, mt_str v1, const char *k2, mt_str v2,
+                      double value) {
+    fprintf(m->out, "%s{", name);
+    const char *sep = "";
+    static const char *const keys[] = { "host", "pid", "label" };
+    for (int i = 0; i < 3; i++) {
+        const mt_value *v = mt_snapshot_meta_get(m->s, keys[i]);
+        if (!v) continue;
+        if (v->type == MT_VAL_STR) {
+            fprintf(m->out, "%s%s=\"", sep, keys[i]);
+            om_escaped(m->out, v->v.s.ptr, v->v.s.len);
+            fputc('"', m->out);
+        } else if (v->type == MT_VAL_UINT) {
+            fprintf(m->out, "%s%s=\"%" PRIu64 "\"", sep, keys[i], v->v.u);
+        } else {
+            continue;
+        }
+        sep = ",";
+    }
+    const char *ks[2] = { k1, k2 };
+    mt_str vs[2] = { v1, v2 };
+    for (int i = 0; i < 2; i++) {
+        if (!ks[i]) continue;
+        fprintf(m->out, "%s%s=\"", sep, ks[i]);
+        om_escaped(m->out, vs[i].ptr, vs[i].len);
+        fputc('"', m->out);
+        sep = ",";
+    }
+    /* Gauges are integers here except ratios; %.17g prints both exactly. */
+    fprintf(m->out, "} %.17g\n", value);
+}
+
+static void om_plain(const om *m, const char *name, double value) {
+    om_sample(m, name, NULL, mt_str_c(NULL), NULL, mt_str_c(NULL), value);
+}
+
+static int om_gpu(const om *m, mt_diag *diag) {
+    mt_gpu_device *dev;
+    size_t n;
+    int rc = mt_snapshot_gpu_devices(m->s, &dev, &n, diag);
+    static const struct {
+        const char *name, *help;
+        size_t off;
+    } gauges[] = {
+        { "memtrace_gpu_total_bytes", "Memory of the GPU device.", offsetof(mt_gpu_device, total_bytes) },
+        { "memtrace_gpu_reserved_bytes", "GPU memory the caching allocator holds.",
+          offsetof(mt_gpu_device, reserved_bytes) },
+        { "memtrace_gpu_allocated_bytes", "GPU memory in live tensors.", offsetof(mt_gpu_device, allocated_bytes) },
+    };
+    for (size_t k = 0; !rc && n && k < sizeof gauges / sizeof gauges[0]; k++) {
+        om_family(m, gauges[k].name, "bytes", gauges[k].help);
+        for (size_t i = 0; i < n; i++) {
+            char id[16];
+            int len = snprintf(id, sizeof id, "%" PRIu32, dev[i].id);
+            om_sample(m, gauges[k].name, "device", (mt_str){ id, (size_t)len }, "name", dev[i].name,
+                      (double)*(const uint64_t *)((const char *)&dev[i] + gauges[k].off));
+        }
+    }
+    mt_gpu_devices_free(dev, n);
+    return rc;
+}
+
+static int om_frames(const om *m, mt_diag *diag) {
+    mt_df_table *t;
+    int rc = mt_df_table_load(m->s, &t, diag);
+    if (rc) return rc;
+    for (int k = 0; k < 2 && t->n_frames; k++) {
+        const char *name = k ? "memtrace_frame_rows" : "memtrace_frame_bytes";
+        if (k) om_family(m, name, NULL, "Rows of the DataFrame.");
+        else om_family(m, name, "bytes", "Deep bytes of the DataFrame (memory_usage(deep=True), index included).");
+        for (size_t i = 0; i < t->n_frames; i++) {
+            const mt_df_frame *f = &t->frames[i].rec;
+            char id[16];
+            int len = snprintf(id, sizeof id, "%" PRIu32, f->id);
+            /* Two frames may share a name; the id keeps their series apart. */
+            om_sample(m, name, "frame", f->name, "frame_id", (mt_str){ id, (size_t)len },
+                      (double)(k ? f->rows : f->deep_bytes));
+        }
+    }
+    mt_df_table_free(t);
+    return 0;
+}
+
+int mt_export_openmetrics(const mt_snapshot *s, uint32_t top_types, FILE *out, mt_diag *diag) {
+    om m = { out, s };
+    const mt_graph *g = mt_snapshot_graph(s);
+    double v;
+    if (mt_snapshot_meta_number(s, "rss", &v)) {
+        om_family(&m, "memtrace_process_rss_bytes", "bytes", "Resident set size of the process at the snapshot.");
+        om_plain(&m, "memtrace_process_rss_bytes", v);
+    }
+    if (mt_snapshot_meta_number(s, "tracemalloc_current", &v)) {
+        om_family(&m, "memtrace_tracemalloc_current_bytes", "bytes", "Memory tracemalloc traced at the snapshot.");
+        om_plain(&m, "memtrace_tracemalloc_current_bytes", v);
+    }
+    if (mt_snapshot_meta_number(s, "tracemalloc_peak", &v)) {
+        om_family(&m, "memtrace_tracemalloc_peak_bytes", "bytes", "Peak of the memory tracemalloc traced.");
+        om_plain(&m, "memtrace_tracemalloc_peak_bytes", v);
+    }
+    if (g->n_objects) {
+        mt_type_stat *ts = malloc(g->n_types * sizeof *ts);
+        if (!ts) return mt_diag_set(diag, MT_E_NOMEM, "out of memory");
+        mt_snapshot_type_stats(s, 1, ts);
+        uint64_t objects = 0, bytes = 0, other_n = 0, other_b = 0;
+        uint32_t shown = 0;
+        for (uint32_t i = 0; i < g->n_types; i++) {
+            objects += ts[i].count; /* at most the object count, a uint32_t */
+            bytes = mt_sat_add_u64(bytes, ts[i].bytes);
+            if (ts[i].count && (!top_types || shown < top_types)) shown++;
+            else {
+                other_n += ts[i].count;
+                other_b = mt_sat_add_u64(other_b, ts[i].bytes);
+            }
+        }
+        om_family(&m, "memtrace_heap_objects", NULL, "Objects in the heap snapshot.");
+        om_plain(&m, "memtrace_heap_objects", (double)objects);
+        om_family(&m, "memtrace_heap_bytes", "bytes", "Bytes of the objects in the heap snapshot (sys.getsizeof).");
+        om_plain(&m, "memtrace_heap_bytes", (double)bytes);
+        for (int k = 0; k < 2; k++) {
+            const char *name = k ? "memtrace_type_objects" : "memtrace_type_bytes";
+            if (k) om_family(&m, name, NULL, "Objects of the type.");
+            else om_family(&m, name, "bytes", "Bytes of the type's objects.");
+            for (uint32_t i = 0; i < shown; i++)
+                om_sample(&m, name, "type", g->type_names[ts[i].type], NULL, mt_str_c(NULL),
+                          (double)(k ? ts[i].count : ts[i].bytes));
+            if (other_n)
+                om_sample(&m, name, "type", mt_str_c("<other>"), NULL, mt_str_c(NULL),
+                          (double)(k ? other_n : other_b));
+        }
+        free(ts);
+    }
+    int rc = om_frames(&m, diag);
+    if (!rc) rc = om_gpu(&m, diag);
+    if (rc) return rc;
+    fputs("# EOF\n", out);
+    if (ferror(out)) return mt_diag_set(diag, MT_E_IO, "could not write the metrics");
+    return 0;
+}
+
+/* ---- folded stacks ---- */
+
+typedef struct fold {
+    mt_u64map at;          /* stack id -> slot */
+    uint32_t *stack;
+    uint64_t *weight;
+    size_t n, cap_stack, cap_weight;
+    int by_count;
+} fold;
+
+static int on_live(void *arg, uint32_t stack, uint64_t count, uint64_t bytes) {
+    fold *f = arg;
+    uint32_t slot;
+    if (!mt_u64map_get(&f->at, stack, &slot)) {
+        if (mt__grow((void **)&f->stack, &f->cap_stack, f->n, 4) ||
+            mt__grow((void **)&f->weight, &f->cap_weight, f->n, 8) || mt_u64map_put(&f->at, stack, (uint32_t)f->n))
+            return MT_E_NOMEM;
+        slot = (uint32_t)f->n++;
+        f->stack[slot] = stack;
+        f->weight[slot] = 0;
+    }
+    f->weight[slot] += f->by_count ? count : bytes;
+    return 0;
+}
+
+/* Appends s to the line: as it is when raw (the separators), else as a
+ * folded frame (text.h: ';', control characters and invalid UTF-8
+ * replaced), so that one frame stays one frame and one line one line. */
+static int line_put(char **buf, size_t *len, size_t *cap, const char *s, size_t n, int raw) {
+    size_t at;
+    if (raw) {
+        if (mt__pool_add(buf, len, cap, s, n, &at)) return -1;
+        (*len)--; /* drop the pool's NUL: the line goes on */
+        return 0;
+    }
+    size_t need = mt_text_escape(NULL, 0, MT_TEXT_FOLDED, s, n);
+    char *tmp = malloc(need + 1);
+    if (!tmp) return -1;
+    mt_text_escape(tmp, need + 1, MT_TEXT_FOLDED, s, n);
+    int rc = line_put(buf, len, cap, tmp, need, 1);
+    free(tmp);
+    return rc;
+}
+
+static int line_add(char **buf, size_t *len, size_t *cap, const char *s, size_t n) {
+    return line_put(buf, len, cap, s, n, 0);
+}
+
+/* The line of one stack: frames outermost first. */
+static int fold_line(const mt_sites *t, uint32_t stack, char **buf, size_t *len, size_t *cap) {
+    uint32_t chain[256];
+    size_t depth = 0;
+    for (uint32_t st = stack; st && depth < 256; st = mt_sites_parent(t, st)) {
+        size_t k = 0;
+        while (k < depth && chain[k] != st) k++;
+        if (k < depth) break; /* a loop: cut where it repeats */
+        chain[depth++] = st;
+    }
+    if (!depth) return line_add(buf, len, cap, "<unknown>", 9);
+    for (size_t k = depth; k-- > 0;) {
+        mt_str file, fn;
+        uint32_t line;
+        char lno[16];
+        if (k + 1 < depth && line_put(buf, len, cap, ";", 1, 1)) return -1;
+        if (!mt_sites_frame(t, chain[k], &file, &fn, &line)) {
+            if (line_add(buf, len, cap, "<unknown>", 9)) return -1;
+            continue;
+        }
+        /* "function (file:line)", or "file:line" when the function is
+         * unknown (tracemalloc records none). */
+        int n = snprintf(lno, sizeof lno, ":%" PRIu32 "%s", line, fn.len ? ")" : "");
+        if ((fn.len && (line_add(buf, len, cap, fn.ptr, fn.len) || line_add(buf, len, cap, " (", 2))) ||
+            line_add(buf, len, cap, file.ptr, file.len) || line_add(buf, len, cap, lno, (size_t)n))
+            return -1;
+    }
+    return 0;
+}
+
+typedef struct fold_line_ref {
+    size_t at, len;
+    uint64_t weight;
+    const char *pool;
+} fold_line_ref;
+
+static int by_text(const void *a, const void *b) {
+    const fold_line_ref *x = a, *y = b;
+    size_t n = x->len < y->len ? x->len : y->len;
+    int c = memcmp(x->pool + x->at, y->pool + y->at, n);
+    return c ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+int mt_export_folded(const mt_snapshot *s, int by_count, FILE *out, mt_diag *diag) {
+    const mt_graph *g = mt_snapshot_graph(s);
+    if (!g->stack && !mt_snapshot_count(s, MT_KIND_ALLOC))
+        return mt_diag_set(diag, MT_E_NOTFOUND,
+                           "holds no allocation stacks: dump it while tracemalloc traces, or import a tracemalloc "
+                           "snapshot with memtrace.import_tracemalloc");
+    fold f;
+    memset(&f, 0, sizeof f);
+    f.by_count = by_count;
+    mt_sites *t = NULL;
+    char *pool = NULL;
+    size_t len = 0, cap = 0;
+    fold_line_ref *lines = NULL;
+    int rc = mt_sites_load(s, &t, diag);
+    if (!rc) rc = mt_sites_live(s, on_live, &f, diag);
+    if (!rc && !(lines = malloc((f.n ? f.n : 1) * sizeof *lines))) rc = MT_E_NOMEM;
+    /* Two stack ids can print alike (frames repeated under other ids):
+     * sorting by text lets equal lines merge. */
+    size_t n = 0;
+    for (size_t i = 0; !rc && i < f.n; i++) {
+        size_t at = len;
+        if (fold_line(t, f.stack[i], &pool, &len, &cap)) rc = MT_E_NOMEM;
+        else lines[n++] = (fold_line_ref){ at, len - at, f.weight[i], NULL };
+    }
+    if (!rc) {
+        for (size_t i = 0; i < n; i++) lines[i].pool = pool;
+        qsort(lines, n, sizeof *lines, by_text);
+        for (size_t i = 0; i < n;) {
+            uint64_t w = 0;
+            size_t j = i;
+            while (j < n && !by_text(&lines[i], &lines[j])) w += lines[j++].weight;
+            if (w) {
+                fwrite(pool + lines[i].at, 1, lines[i].len, out);
+                fprintf(out, " %" PRIu64 "\n", w);
+            }
+            i = j;
+        }
+        if (ferror(out)) rc = mt_diag_set(diag, MT_E_IO, "could not write the stacks");
+    } else if (rc == MT_E_NOMEM) {
+        mt_diag_set(diag, rc, "out of memory folding stacks");
+    }
+    free(lines);
+    free(pool);
+    free(f.stack);
+    free(f.weight);
+    mt_u64map_free(&f.at);
+    mt_sites_free(t);
+    return rc;
+}

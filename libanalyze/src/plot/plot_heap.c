@@ -1,0 +1,319 @@
+/* Plots of heap snapshots: diff (growth by group), retained (the largest
+ * retainers) and leaks (a series' groups and their survivors). */
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "memtrace/diff.h"
+#include "memtrace/graph.h"
+#include "memtrace/leaks.h"
+#include "memtrace/units.h"
+#include "plot/plot_impl.h"
+
+/* Room beyond the bars' ends for their value labels: a fifth of the
+ * plot's width on each side that has them. */
+static void bar_range(double lo, double hi, double *xmin, double *xmax) {
+    double span = hi - lo > 0 ? hi - lo : 1, f = 0.2;
+    double total = span / (1 - f * ((lo < 0) + (hi > 0)));
+    *xmin = lo < 0 ? lo - f * total : 0;
+    *xmax = hi > 0 ? hi + f * total : 0.02 * total;
+}
+
+/* ---- diff ---- */
+
+static int64_t delta_of(const mt_diff_row *r) { return (int64_t)(r->bytes_b - r->bytes_a); }
+
+static int by_abs_delta(const void *a, const void *b) {
+    const mt_diff_row *x = a, *y = b;
+    int64_t dx = llabs(delta_of(x)), dy = llabs(delta_of(y));
+    if (dx != dy) return dx > dy ? -1 : 1;
+    return strcmp(x->group, y->group);
+}
+
+static int by_delta(const void *a, const void *b) {
+    const mt_diff_row *x = a, *y = b;
+    int64_t dx = delta_of(x), dy = delta_of(y);
+    if (dx != dy) return dx > dy ? -1 : 1;
+    return strcmp(x->group, y->group);
+}
+
+/* What a plot shows when there is nothing to draw, so that an unchanged
+ * pair still gives a picture that says so. */
+static void empty_plot(mt_pw *w, const char *what) {
+    fprintf(w->gp, "set label 1 ");
+    mt_pw_quote(w->gp, what, strlen(what));
+    fprintf(w->gp, " at graph 0.5, graph 0.5 center\nset xrange [0:1]\nset yrange [0:1]\nunset xtics\nunset ytics\n"
+                   "plot 2 notitle lc rgb '#ffffff'\n");
+}
+
+int mt_plot_diff(const mt_plot_kind *k, const char *const *paths, size_t n, const mt_plot_opts *o, FILE *gp, FILE *dat,
+                 mt_diag *diag) {
+    (void)n;
+    mt_snapshot *a = NULL, *b = NULL;
+    mt_diff d = { 0 };
+    int rc = mt_pw_load(paths[0], 0, &a, diag);
+    if (!rc) rc = mt_pw_load(paths[1], 0, &b, diag);
+    if (!rc) rc = mt_diff_compute(a, b, o->by, &d, diag);
+    if (rc) goto out;
+
+    /* The largest changes either way, then shown growth first. */
+    uint32_t top = o->top ? o->top : k->default_top;
+    if (d.n_rows) qsort(d.rows, d.n_rows, sizeof *d.rows, by_abs_delta);
+    size_t rows = 0;
+    while (rows < d.n_rows && rows < top && delta_of(&d.rows[rows])) rows++;
+    if (rows) qsort(d.rows, rows, sizeof *d.rows, by_delta);
+
+    double lo = 0, hi = 0;
+    for (size_t i = 0; i < rows; i++) {
+        double v = (double)delta_of(&d.rows[i]);
+        lo = v < lo ? v : lo;
+        hi = v > hi ? v : hi;
+    }
+    double div;
+    const char *unit = mt_pw_unit(fmax(-lo, hi), &div);
+    mt_pw w;
+    mt_pw_begin(&w, k, o, paths, 2, gp, dat, 1000, mt_pw_bars_height(rows));
+    char total[24];
+    mt_signed_bytes(delta_of(&d.total), total);
+    mt_pw_title(&w, "Change by %s: %s to %s (total %s)", mt_group_by_name(o->by), mt_pw_base(paths[0]),
+                mt_pw_base(paths[1]), total);
+    mt_pw_block(&w, "y\tdelta_bytes\tbytes_a\tbytes_b\tcount_a\tcount_b\tgroup\tlabel");
+    for (size_t i = 0; i < rows; i++) {
+        const mt_diff_row *r = &d.rows[i];
+        char delta[24];
+        fprintf(dat, "%zu\t%" PRId64 "\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t", rows - 1 - i,
+                delta_of(r), r->bytes_a, r->bytes_b, r->count_a, r->count_b);
+        mt_pw_field(dat, r->group, strlen(r->group));
+        fprintf(dat, "\t%s (%+" PRId64 ")\n", mt_signed_bytes(delta_of(r), delta),
+                (int64_t)(r->count_b - r->count_a));
+    }
+    if (!rows) {
+        empty_plot(&w, "no group changed");
+    } else {
+        double xmin, xmax;
+        bar_range(lo / div, hi / div, &xmin, &xmax);
+        fprintf(gp, "unit = %.1f\n", div);
+        mt_pw_bars_axes(&w, rows, xmin, xmax, unit, "bytes gained");
+        /* A side with no bars gets no clauses: gnuplot 5.4 crashes on a
+         * 'with labels' whose every point is undefined. */
+        fprintf(gp, "plot %s index 0 using (0):1:(''):ytic(7) with labels", MT_PW_DATA);
+        if (hi > 0)
+            fprintf(gp,
+                    ", \\\n     %1$s index 0 using (0):($2 > 0 ? $1 : 1/0):(0):($2/unit):($1-0.4):($1+0.4) "
+                    "with boxxyerror lc 3 title 'grew'"
+                    ", \\\n     %1$s index 0 using ($2 > 0 ? $2/unit : 1/0):1:8 with labels left offset 0.6,0 "
+                    "font ',9'",
+                    MT_PW_DATA);
+        if (lo < 0)
+            fprintf(gp,
+                    ", \\\n     %1$s index 0 using (0):($2 < 0 ? $1 : 1/0):($2/unit):(0):($1-0.4):($1+0.4) "
+                    "with boxxyerror lc 5 title 'shrank'"
+                    ", \\\n     %1$s index 0 using ($2 < 0 ? $2/unit : 1/0):1:8 with labels right offset -0.6,0 "
+                    "font ',9'",
+                    MT_PW_DATA);
+        fputc('\n', gp);
+    }
+    rc = mt_pw_end(&w, diag);
+out:
+    mt_diff_free(&d);
+    mt_snapshot_free(a);
+    mt_snapshot_free(b);
+    return rc;
+}
+
+/* ---- retained ---- */
+
+int mt_plot_retained(const mt_plot_kind *k, const char *const *paths, size_t n, const mt_plot_opts *o, FILE *gp,
+                     FILE *dat, mt_diag *diag) {
+    (void)n;
+    mt_snapshot *s = NULL;
+    mt_dominators dom = { 0 };
+    uint32_t *top_obj = NULL;
+    int rc = mt_pw_load(paths[0], MT_LOAD_LABELS, &s, diag);
+    if (rc) return rc;
+    const mt_graph *g = mt_snapshot_graph(s);
+    if (!g->n_objects) {
+        rc = mt_diag_set(diag, MT_E_NOTFOUND, "no objects: a retained plot needs a heap snapshot");
+        if (diag) diag->file = paths[0];
+        goto out;
+    }
+    if ((rc = mt_dominators_compute(g, &dom, diag))) goto out;
+    uint32_t top = o->top ? o->top : k->default_top;
+    if (!(top_obj = malloc((size_t)top * sizeof *top_obj))) {
+        rc = mt_diag_set(diag, MT_E_NOMEM, "no memory for %u retainers", top);
+        goto out;
+    }
+    uint32_t rows = mt_dominators_top(&dom, top, top_obj);
+    double div;
+    const char *unit = mt_pw_unit(rows ? (double)dom.retained[top_obj[0]] : 0, &div);
+    mt_pw w;
+    mt_pw_begin(&w, k, o, paths, 1, gp, dat, 1100, mt_pw_bars_height(rows));
+    char reach[16];
+    mt_pw_title(&w, "Largest retainers: %s (%s reachable)", mt_pw_base(paths[0]),
+                mt_human_bytes(dom.reachable_bytes, reach));
+    mt_pw_block(&w, "y\tretained_bytes\tsize\tobjects\tid\tobject\tlabel");
+    for (uint32_t i = 0; i < rows; i++) {
+        uint32_t v = top_obj[i];
+        mt_str t = g->type_names[g->type[v]];
+        char h[16];
+        fprintf(dat, "%u\t%" PRIu64 "\t%" PRIu64 "\t%u\t%" PRIu64 "\t", rows - 1 - i, dom.retained[v], g->size[v],
+                dom.retained_count[v], g->id[v]);
+        /* "TYPE: PATH": the type first, since a long label is cut in its
+         * middle. */
+        mt_path p;
+        char *via = NULL;
+        if (!mt_path_to_root(g, v, &p, NULL)) {
+            via = mt_path_format(s, &p);
+            mt_path_free(&p);
+        }
+        size_t len = t.len + (via ? strlen(via) + 2 : 0);
+        char *label = malloc(len + 1);
+        if (label) {
+            memcpy(label, t.ptr, t.len);
+            if (via) {
+                memcpy(label + t.len, ": ", 2);
+                memcpy(label + t.len + 2, via, strlen(via));
+            }
+            mt_pw_field(dat, label, len);
+        } else {
+            mt_pw_field(dat, t.ptr, t.len);
+        }
+        free(label);
+        free(via);
+        fprintf(dat, "\t%s (%u object%s)\n", mt_human_bytes(dom.retained[v], h), dom.retained_count[v],
+                dom.retained_count[v] == 1 ? "" : "s");
+    }
+    double xmin, xmax;
+    bar_range(0, rows ? (double)dom.retained[top_obj[0]] / div : 1, &xmin, &xmax);
+    fprintf(gp, "unit = %.1f\n", div);
+    mt_pw_bars_axes(&w, rows, xmin, xmax, unit, "bytes retained");
+    fprintf(gp,
+            "plot %1$s index 0 using (0):1:(0):($2/unit):($1-0.4):($1+0.4) with boxxyerror lc 1 "
+            "title 'retained', \\\n"
+            "     %1$s index 0 using (0):1:(0):($3/unit):($1-0.15):($1+0.15) with boxxyerror lc 2 "
+            "title 'its own size', \\\n"
+            "     %1$s index 0 using ($2/unit):1:7:ytic(6) with labels left offset 0.6,0 font ',9'\n",
+            MT_PW_DATA);
+    rc = mt_pw_end(&w, diag);
+out:
+    free(top_obj);
+    mt_dominators_free(&dom);
+    mt_snapshot_free(s);
+    return rc;
+}
+
+/* ---- leaks ---- */
+
+static const char *verdict_name(mt_leak_verdict v) {
+    switch (v) {
+    case MT_LEAK_SUSPECT: return "suspect";
+    case MT_LEAK_PLATEAU: return "plateau";
+    case MT_LEAK_ONE_TIME: return "one-time";
+    case MT_LEAK_NOISE: return "noise";
+    default: return NULL;
+    }
+}
+
+/* A group with what it is ranked by, so that sorting needs no state. */
+typedef struct ranked {
+    const mt_leak_group *g;
+    int64_t gained;              /* objects, first to last snapshot */
+    uint64_t last;
+} ranked;
+
+/* Suspects first (most confident first), then the most objects gained,
+ * then the most objects. */
+static int by_interest(const void *a, const void *b) {
+    const ranked *x = a, *y = b;
+    int sx = x->g->verdict == MT_LEAK_SUSPECT, sy = y->g->verdict == MT_LEAK_SUSPECT;
+    if (sx != sy) return sy - sx;
+    if (sx && x->g->confidence != y->g->confidence) return x->g->confidence > y->g->confidence ? -1 : 1;
+    if (x->gained != y->gained) return x->gained > y->gained ? -1 : 1;
+    if (x->last != y->last) return x->last > y->last ? -1 : 1;
+    return strcmp(x->g->type, y->g->type);
+}
+
+int mt_plot_leaks(const mt_plot_kind *k, const char *const *paths, size_t n, const mt_plot_opts *o, FILE *gp, FILE *dat,
+                  mt_diag *diag) {
+    mt_leaks L = { 0 };
+    mt_snapshot *last = NULL;
+    ranked *order = NULL;
+    int rc = mt_leaks_compute(paths, n, 0, NULL, &L, &last, diag);
+    if (rc) return rc;
+    if (!L.n_groups) {
+        rc = mt_diag_set(diag, MT_E_NOTFOUND, "no objects in the series: a leaks plot needs heap snapshots");
+        goto out;
+    }
+    if (!(order = malloc(L.n_groups * sizeof *order))) {
+        rc = mt_diag_set(diag, MT_E_NOMEM, "no memory for %zu groups", L.n_groups);
+        goto out;
+    }
+    for (size_t i = 0; i < L.n_groups; i++) {
+        const mt_leak_group *g = &L.groups[i];
+        order[i] = (ranked){ g, (int64_t)(g->count[n - 1] - g->count[0]), g->count[n - 1] };
+    }
+    qsort(order, L.n_groups, sizeof *order, by_interest);
+    size_t shown = o->top ? o->top : k->default_top;
+    if (shown > L.n_groups) shown = L.n_groups;
+
+    mt_pw w;
+    mt_pw_begin(&w, k, o, paths, n, gp, dat, 1000, 900 + (unsigned)(shown > 16 ? (shown - 16) * 36 : 0));
+    fprintf(gp, "set multiplot layout 2,1\nset key outside right top\nset lmargin at screen 0.08\nset rmargin at screen 0.7\nset grid\nset xtics 1\n");
+    if (n > 30) fprintf(gp, "set xtics autofreq\n");
+    mt_pw_title(&w, "Objects per type across %zu snapshots (%s ... %s)", n, mt_pw_base(paths[0]),
+                mt_pw_base(paths[n - 1]));
+    fprintf(gp, "set xlabel 'snapshot'\nset ylabel 'objects'\nset yrange [0:*]\n");
+
+    mt_pw_block(&w, "snapshot\tobjects of each type shown (the plot's legend order)");
+    for (size_t s = 0; s < n; s++) {
+        fprintf(dat, "%zu", s);
+        for (size_t i = 0; i < shown; i++) fprintf(dat, "\t%" PRIu64, order[i].g->count[s]);
+        fputc('\n', dat);
+    }
+    fprintf(gp, "plot");
+    for (size_t i = 0; i < shown; i++) {
+        const mt_leak_group *gr = order[i].g;
+        char title[600];
+        const char *v = verdict_name(gr->verdict);
+        if (gr->verdict == MT_LEAK_SUSPECT)
+            snprintf(title, sizeof title, "%s (suspect, %.0f%%)", gr->type, 100 * gr->confidence);
+        else if (v)
+            snprintf(title, sizeof title, "%s (%s)", gr->type, v);
+        else
+            snprintf(title, sizeof title, "%s", gr->type);
+        fprintf(gp, "%s %s index 0 using 1:%zu with linespoints lc %zu title ", i ? ", \\\n    " : "", MT_PW_DATA,
+                i + 2, i + 1);
+        mt_pw_quote(gp, title, strlen(title));
+    }
+    fputc('\n', gp);
+
+    /* Generation 0 is whatever the first snapshot held; the later ones
+     * are where a leak shows, as a band every generation adds to. */
+    uint64_t gen0 = 0;
+    for (size_t i = 0; i < shown; i++) gen0 += order[i].g->survivors[0];
+    fprintf(gp, "set title 'Objects of the last snapshot by the snapshot they first appeared in "
+                "(stacked; %" PRIu64 " from the first left out)'\n",
+            gen0);
+    fprintf(gp, "set xlabel 'birth snapshot'\nset ylabel 'surviving objects'\nset xrange [1:%zu]\n", n - 1);
+    mt_pw_block(&w, "birth\t0 then the running sums of each type's survivors (stacked in legend order)");
+    for (size_t gen = 1; gen < n; gen++) {
+        uint64_t sum = 0;
+        fprintf(dat, "%zu\t0", gen);
+        for (size_t i = 0; i < shown; i++) {
+            sum += order[i].g->survivors[gen];
+            fprintf(dat, "\t%" PRIu64, sum);
+        }
+        fputc('\n', dat);
+    }
+    fprintf(gp, "plot");
+    for (size_t i = 0; i < shown; i++)
+        fprintf(gp, "%s %s index 1 using 1:%zu:%zu with filledcurves fs solid 0.7 lc %zu notitle",
+                i ? ", \\\n    " : "", MT_PW_DATA, i + 2, i + 3, i + 1);
+    fprintf(gp, "\nunset multiplot\n");
+    rc = mt_pw_end(&w, diag);
+out:
+    free(order);
+    mt_leaks_free(&L);
+    mt_snapshot_free(last);
+    return rc;
+}

@@ -1,0 +1,470 @@
+/* Plots of recorded series and DataFrames: timeline (memory over time,
+ * with pipeline steps) and frames (columns as stacked bars). */
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "memtrace/frames.h"
+#include "memtrace/units.h"
+#include "plot/plot_impl.h"
+
+/* ---- timeline ---- */
+
+typedef struct tl_series {
+    char *name;
+    double *t, *v;          /* t in ns since the Unix epoch (or the file's start) */
+    size_t n, cap;
+} tl_series;
+
+typedef struct tl_step {
+    double t;
+    char *name;
+    size_t file;
+} tl_step;
+
+typedef struct tl {
+    tl_series *s;
+    size_t ns;
+    tl_step *st;
+    size_t nst;
+    int oom;
+    double base;            /* the file's start_time, ns */
+    const char *suffix;     /* ": label" of the file when there are several */
+    size_t file;
+} tl;
+
+static char *join(const char *a, size_t alen, const char *b) {
+    size_t blen = b ? strlen(b) : 0;
+    char *p = malloc(alen + blen + 1);
+    if (!p) return NULL;
+    memcpy(p, a, alen);
+    if (blen) memcpy(p + alen, b, blen);
+    p[alen + blen] = 0;
+    return p;
+}
+
+static void tl_add(tl *T, const char *name, size_t len, double t, double v) {
+    if (T->oom) return;
+    tl_series *s = NULL;
+    size_t slen = T->suffix ? strlen(T->suffix) : 0;
+    for (size_t i = 0; i < T->ns && !s; i++)
+        if (strlen(T->s[i].name) == len + slen && !memcmp(T->s[i].name, name, len) &&
+            (!slen || !strcmp(T->s[i].name + len, T->suffix)))
+            s = &T->s[i];
+    if (!s) {
+        tl_series *ns = realloc(T->s, (T->ns + 1) * sizeof *ns);
+        if (!ns) goto oom;
+        T->s = ns;
+        s = &T->s[T->ns];
+        memset(s, 0, sizeof *s);
+        if (!(s->name = join(name, len, T->suffix))) goto oom;
+        T->ns++;
+    }
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? 2 * s->cap : 64;
+        double *nt = realloc(s->t, cap * sizeof *nt);
+        if (!nt) goto oom;
+        s->t = nt;
+        double *nv = realloc(s->v, cap * sizeof *nv);
+        if (!nv) goto oom;
+        s->v = nv;
+        s->cap = cap;
+    }
+    s->t[s->n] = t;
+    s->v[s->n++] = v;
+    return;
+oom:
+    T->oom = 1;
+}
+
+/* A step is where it first appears in its file. */
+static void tl_step_add(tl *T, mt_str name, double t) {
+    for (size_t i = 0; i < T->nst; i++)
+        if (T->st[i].file == T->file && strlen(T->st[i].name) == name.len && !memcmp(T->st[i].name, name.ptr, name.len)) {
+            if (t < T->st[i].t) T->st[i].t = t;
+            return;
+        }
+    tl_step *ns = realloc(T->st, (T->nst + 1) * sizeof *ns);
+    if (!ns) {
+        T->oom = 1;
+        return;
+    }
+    T->st = ns;
+    if (!(T->st[T->nst].name = join(name.ptr, name.len, NULL))) {
+        T->oom = 1;
+        return;
+    }
+    T->st[T->nst].t = t;
+    T->st[T->nst++].file = T->file;
+}
+
+static int on_sample(void *arg, const void *rec) {
+    tl *T = arg;
+    const mt_sample *r = rec;
+    double t = T->base + (double)r->time_ns;
+    tl_add(T, r->series.ptr, r->series.len, t, r->value);
+    if (r->step.len) tl_step_add(T, r->step, t);
+    return T->oom ? MT_E_NOMEM : 0;
+}
+
+static void tl_free(tl *T) {
+    for (size_t i = 0; i < T->ns; i++) {
+        free(T->s[i].name);
+        free(T->s[i].t);
+        free(T->s[i].v);
+    }
+    for (size_t i = 0; i < T->nst; i++) free(T->st[i].name);
+    free(T->s);
+    free(T->st);
+}
+
+static int by_time(const void *a, const void *b) {
+    const tl_step *x = a, *y = b;
+    return x->t < y->t ? -1 : x->t > y->t;
+}
+
+/* A snapshot's label for series names, into buf. */
+static const char *file_label(const mt_snapshot *s, const char *path, char *buf, size_t n) {
+    const mt_value *v = mt_snapshot_meta_get(s, "label");
+    if (v && v->type == MT_VAL_STR && v->v.s.len) snprintf(buf, n, "%.*s", (int)v->v.s.len, v->v.s.ptr);
+    else snprintf(buf, n, "%s", mt_pw_base(path));
+    return buf;
+}
+
+typedef struct point {
+    double t, v;
+    size_t seq;           /* its place in the file, for equal times */
+} point;
+
+static int by_point_time(const void *a, const void *b) {
+    const point *x = a, *y = b;
+    if (x->t != y->t) return x->t < y->t ? -1 : 1;
+    return (x->seq > y->seq) - (x->seq < y->seq);
+}
+
+/* Sorts a series' points by time, keeping the file order of equal times.
+ * Collectors write samples in time order, so mostly nothing moves.
+ * @return 0, or MT_E_NOMEM. */
+static int sort_series(tl_series *s) {
+    size_t i = 1;
+    while (i < s->n && s->t[i - 1] <= s->t[i]) i++;
+    if (i >= s->n) return 0;
+    point *p = malloc(s->n * sizeof *p);
+    if (!p) return MT_E_NOMEM;
+    for (i = 0; i < s->n; i++) p[i] = (point){ s->t[i], s->v[i], i };
+    qsort(p, s->n, sizeof *p, by_point_time);
+    for (i = 0; i < s->n; i++) {
+        s->t[i] = p[i].t;
+        s->v[i] = p[i].v;
+    }
+    free(p);
+    return 0;
+}
+
+int mt_plot_timeline(const mt_plot_kind *k, const char *const *paths, size_t n, const mt_plot_opts *o, FILE *gp,
+                     FILE *dat, mt_diag *diag) {
+    tl T = { 0 };
+    int rc = 0, sampled = -1, timed = 1;
+    uint64_t start0 = 0;
+    char **labels = calloc(n, sizeof *labels);
+    if (!labels) return mt_diag_set(diag, MT_E_NOMEM, "no memory for %zu file labels", n);
+    for (size_t f = 0; f < n && !rc; f++) {
+        mt_snapshot *s;
+        if ((rc = mt_pw_load(paths[f], 0, &s, diag))) break;
+        char lab[256], suffix[260];
+        file_label(s, paths[f], lab, sizeof lab);
+        labels[f] = join(lab, strlen(lab), NULL);
+        int has = mt_snapshot_count(s, MT_KIND_SAMPLE) > 0;
+        if (sampled >= 0 && has != sampled) {
+            rc = mt_diag_set(diag, MT_E_NOTFOUND,
+                             "%s: a timeline draws files with samples or heap snapshots, not both; %s has %s",
+                             has ? "has samples" : "has no samples", mt_pw_base(paths[0]),
+                             sampled ? "samples" : "none");
+            if (diag) diag->file = paths[f];
+            mt_snapshot_free(s);
+            break;
+        }
+        sampled = has;
+        /* Times count from the first file's start, in whole nanoseconds:
+         * a double holds an epoch in ns only to 256 ns. */
+        uint64_t start = 0;
+        const mt_value *st = mt_snapshot_meta_get(s, "start_time");
+        if (st && st->type == MT_VAL_UINT) start = st->v.u;
+        else timed = 0;
+        if (!f) start0 = start;
+        T.base = (double)(int64_t)(start - start0);
+        T.file = f;
+        snprintf(suffix, sizeof suffix, ": %s", lab);
+        T.suffix = n > 1 ? suffix : NULL;
+        if (has) {
+            rc = mt_snapshot_each(s, MT_KIND_SAMPLE, on_sample, &T, diag);
+        } else {
+            /* One point a snapshot: what its meta says and its heap. */
+            double x = timed ? T.base : (double)f, v;
+            T.suffix = NULL;
+            if (mt_snapshot_meta_number(s, "rss", &v)) tl_add(&T, "rss", 3, x, v);
+            if (mt_snapshot_meta_number(s, "tracemalloc_current", &v)) tl_add(&T, "traced", 6, x, v);
+            const mt_graph *g = mt_snapshot_graph(s);
+            if (g->n_objects) {
+                mt_type_stat *ts = malloc((size_t)g->n_types * sizeof *ts);
+                if (!ts) {
+                    T.oom = 1;
+                } else {
+                    mt_snapshot_type_stats(s, 1, ts);
+                    double sum = 0;
+                    for (uint32_t i = 0; i < g->n_types; i++) sum += (double)ts[i].bytes;
+                    free(ts);
+                    tl_add(&T, "heap objects", 12, x, sum);
+                }
+            }
+        }
+        mt_snapshot_free(s);
+        if (!rc && (T.oom || !labels[f])) rc = mt_diag_set(diag, MT_E_NOMEM, "no memory for the timeline");
+    }
+    if (rc) goto out;
+    if (!T.ns) {
+        rc = mt_diag_set(diag, MT_E_NOTFOUND, "nothing to draw: no samples, no rss or tracemalloc meta, no objects");
+        if (diag) diag->file = paths[0];
+        goto out;
+    }
+    if (!sampled && !timed)
+        for (size_t i = 0; i < T.ns; i++)
+            for (size_t j = 0; j < T.s[i].n; j++) T.s[i].t[j] *= 1e9; /* indices stand in for seconds */
+
+    double t0 = INFINITY, t1 = -INFINITY, vmax = 0;
+    size_t points = 0;
+    for (size_t i = 0; i < T.ns; i++) {
+        if (sort_series(&T.s[i])) {
+            rc = mt_diag_set(diag, MT_E_NOMEM, "no memory to sort %zu samples", T.s[i].n);
+            goto out;
+        }
+        for (size_t j = 0; j < T.s[i].n; j++) {
+            t0 = fmin(t0, T.s[i].t[j]);
+            t1 = fmax(t1, T.s[i].t[j]);
+            vmax = fmax(vmax, fabs(T.s[i].v[j]));
+        }
+        points = T.s[i].n > points ? T.s[i].n : points;
+    }
+    /* Samples count from their process's start; snapshots from the first. */
+    if (sampled) t0 = fmin(t0, 0);
+    if (T.nst) qsort(T.st, T.nst, sizeof *T.st, by_time);
+    double span = (t1 - t0) / 1e9, tdiv = 1;
+    const char *tunit = "s";
+    if (span > 2 * 3600) tdiv = 3600, tunit = "h";
+    else if (span > 120) tdiv = 60, tunit = "min";
+    double div;
+    const char *unit = mt_pw_unit(vmax, &div);
+
+    mt_pw w;
+    size_t ticks = sampled ? T.nst : n;
+    mt_pw_begin(&w, k, o, paths, n, gp, dat, ticks > 40 ? (unsigned)(200 + 20 * ticks) : 1000, 600);
+    if (n == 1) mt_pw_title(&w, "Memory over time: %s", labels[0]);
+    else mt_pw_title(&w, "Memory over time: %zu %s", n, sampled ? "files" : "snapshots");
+    if (sampled || timed) fprintf(gp, "set xlabel 'time (%s)'\n", tunit);
+    else fprintf(gp, "set xlabel 'snapshot'\n");
+    fprintf(gp, "set ylabel 'memory (%s)'\nunit = %.1f\ntunit = %.1f\nset yrange [0:*]\nset grid\n"
+                "set key outside right top\nset offsets 0, graph 0.02, graph 0.05, 0\n%s",
+            unit, div, sampled || timed ? tdiv : 1, sampled ? "set xrange [0:*]\n" : "");
+    /* Steps (or snapshots) named along the top, lined up with the time axis. */
+    if (ticks) {
+        fprintf(gp, "set link x2\nset x2tics rotate by 45 left font ',9' (");
+        for (size_t i = 0; i < ticks; i++) {
+            if (i) fputs(", ", gp);
+            const char *name = sampled ? T.st[i].name : labels[i];
+            mt_pw_quote_tic(gp, name, strlen(name));
+            double t = sampled ? T.st[i].t : (timed ? T.s[0].t[0] : 0);
+            if (!sampled) {
+                /* Snapshot i's point: the same in every series it has. */
+                for (size_t si = 0; si < T.ns; si++)
+                    if (T.s[si].n == n) t = T.s[si].t[i];
+            }
+            fprintf(gp, " %.9g", (t - t0) / 1e9 / (sampled || timed ? tdiv : 1));
+        }
+        fprintf(gp, ")\nset grid x2tics\n");
+    }
+    fprintf(gp, "plot");
+    for (size_t i = 0; i < T.ns; i++) {
+        char cols[300];
+        snprintf(cols, sizeof cols, "seconds\tbytes\tseries %s", T.s[i].name);
+        mt_pw_block(&w, cols);
+        for (size_t j = 0; j < T.s[i].n; j++) fprintf(dat, "%.9g\t%.17g\n", (T.s[i].t[j] - t0) / 1e9, T.s[i].v[j]);
+        fprintf(gp, "%s %s index %zu using ($1/tunit):($2/unit) with %s lc %zu title ", i ? ", \\\n    " : "",
+                MT_PW_DATA, i, points <= 60 ? "linespoints" : "lines", i + 1);
+        mt_pw_quote(gp, T.s[i].name, strlen(T.s[i].name));
+    }
+    fputc('\n', gp);
+    if (T.nst) {
+        mt_pw_block(&w, "seconds\tstep");
+        for (size_t i = 0; i < T.nst; i++) {
+            fprintf(dat, "%.9g\t", (T.st[i].t - t0) / 1e9);
+            mt_pw_field(dat, T.st[i].name, strlen(T.st[i].name));
+            fputc('\n', dat);
+        }
+    }
+    rc = mt_pw_end(&w, diag);
+out:
+    for (size_t f = 0; f < n; f++) free(labels[f]);
+    free(labels);
+    tl_free(&T);
+    return rc;
+}
+
+/* ---- frames ---- */
+
+typedef struct seg {
+    const char *name;
+    size_t len;
+    double bytes;
+} seg;
+
+static int seg_by_name(const void *a, const void *b) {
+    const seg *x = a, *y = b;
+    size_t m = x->len < y->len ? x->len : y->len;
+    int c = memcmp(x->name, y->name, m);
+    return c ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+static int seg_by_bytes(const void *a, const void *b) {
+    const seg *x = a, *y = b;
+    if (x->bytes != y->bytes) return x->bytes > y->bytes ? -1 : 1;
+    return seg_by_name(a, b);
+}
+
+static uint64_t frame_bytes(const mt_df_frame_info *f) {
+    return f->rec.deep_bytes ? f->rec.deep_bytes : f->rec.shallow_bytes;
+}
+
+/* A frame with its bytes, so that sorting needs no state. */
+typedef struct frame_rank {
+    const mt_df_frame_info *f;
+    uint64_t bytes;
+    size_t index;
+} frame_rank;
+
+static int frame_by_bytes(const void *a, const void *b) {
+    const frame_rank *x = a, *y = b;
+    if (x->bytes != y->bytes) return x->bytes > y->bytes ? -1 : 1;
+    return (x->index > y->index) - (x->index < y->index);
+}
+
+static uint64_t col_bytes(const mt_df_col_info *c) { return c->rec.deep_bytes ? c->rec.deep_bytes : c->rec.shallow_bytes; }
+
+/* Which segment a column's bytes go to: its name's, or "other columns". */
+static size_t seg_of(const seg *named, size_t k, const mt_df_col_info *c) {
+    for (size_t i = 0; i < k; i++)
+        if (named[i].len == c->rec.name.len && !memcmp(named[i].name, c->rec.name.ptr, named[i].len)) return i;
+    return k;
+}
+
+int mt_plot_frames(const mt_plot_kind *k, const char *const *paths, size_t n, const mt_plot_opts *o, FILE *gp,
+                   FILE *dat, mt_diag *diag) {
+    (void)n;
+    enum { NAMED = 8 };
+    mt_snapshot *s = NULL;
+    mt_df_table *t = NULL;
+    frame_rank *order = NULL;
+    seg *segs = NULL;
+    int rc = mt_pw_load(paths[0], 0, &s, diag);
+    if (rc) return rc;
+    if ((rc = mt_df_table_load(s, &t, diag))) goto out;
+    if (!t->n_frames) {
+        rc = mt_diag_set(diag, MT_E_NOTFOUND, "no DataFrame records: a frames plot needs a memtrace.dump_frames file");
+        if (diag) diag->file = paths[0];
+        goto out;
+    }
+    order = malloc(t->n_frames * sizeof *order);
+    segs = malloc((t->n_columns + 1) * sizeof *segs);
+    if (!order || !segs) {
+        rc = mt_diag_set(diag, MT_E_NOMEM, "no memory for %zu frames", t->n_frames);
+        goto out;
+    }
+    for (size_t i = 0; i < t->n_frames; i++) order[i] = (frame_rank){ &t->frames[i], frame_bytes(&t->frames[i]), i };
+    qsort(order, t->n_frames, sizeof *order, frame_by_bytes);
+    size_t rows = o->top ? o->top : k->default_top;
+    if (rows > t->n_frames) rows = t->n_frames;
+
+    /* The column names with the most bytes over the frames shown get
+     * their own colour, the same in every frame. */
+    size_t ns = 0;
+    for (size_t r = 0; r < rows; r++) {
+        const mt_df_frame_info *f = order[r].f;
+        for (size_t c = 0; c < f->n_columns; c++) {
+            const mt_df_col_info *ci = &t->columns[f->first_column + c];
+            segs[ns++] = (seg){ ci->rec.name.ptr, ci->rec.name.len, (double)col_bytes(ci) };
+        }
+    }
+    qsort(segs, ns, sizeof *segs, seg_by_name);
+    size_t m = 0;
+    for (size_t i = 0; i < ns; i++) {
+        if (m && !seg_by_name(&segs[m - 1], &segs[i])) segs[m - 1].bytes += segs[i].bytes;
+        else segs[m++] = segs[i];
+    }
+    qsort(segs, m, sizeof *segs, seg_by_bytes);
+    size_t named = m < NAMED ? m : NAMED;
+    int other = m > named;
+
+    double sums[NAMED + 2], vmax = 0;
+    for (size_t r = 0; r < rows; r++) vmax = fmax(vmax, (double)frame_bytes(order[r].f));
+    double div;
+    const char *unit = mt_pw_unit(vmax, &div);
+    mt_pw w;
+    mt_pw_begin(&w, k, o, paths, 1, gp, dat, 1100, mt_pw_bars_height(rows));
+    char total[16];
+    mt_pw_title(&w, "DataFrame memory by column: %s (%zu frames, %s)", mt_pw_base(paths[0]), t->n_frames,
+                mt_human_bytes(t->deep_bytes, total));
+    mt_pw_block(&w, "y\tthen where each segment ends, bytes (index, the named columns, other columns)\tframe\tlabel");
+    for (size_t r = 0; r < rows; r++) {
+        const mt_df_frame_info *f = order[r].f;
+        memset(sums, 0, sizeof sums);
+        uint64_t cols = 0;
+        for (size_t c = 0; c < f->n_columns; c++) {
+            const mt_df_col_info *ci = &t->columns[f->first_column + c];
+            sums[1 + seg_of(segs, named, ci)] += (double)col_bytes(ci);
+            cols += col_bytes(ci);
+        }
+        /* The index is what the frame's bytes hold beyond its columns. */
+        uint64_t all = frame_bytes(f);
+        sums[0] = all > cols ? (double)(all - cols) : 0;
+        fprintf(dat, "%zu", rows - 1 - r);
+        double end = 0;
+        for (size_t i = 0; i < named + 2; i++) {
+            end += sums[i];
+            fprintf(dat, "\t%.17g", end);
+        }
+        char label[600], h[16];
+        if (f->rec.step.len)
+            snprintf(label, sizeof label, "%.*s @ %.*s", (int)f->rec.name.len, f->rec.name.ptr, (int)f->rec.step.len,
+                     f->rec.step.ptr);
+        else
+            snprintf(label, sizeof label, "%.*s", (int)f->rec.name.len, f->rec.name.ptr);
+        fputc('\t', dat);
+        mt_pw_field(dat, label, strlen(label));
+        fprintf(dat, "\t%s (%" PRIu64 " x %u)\n", mt_human_bytes((uint64_t)end, h), f->rec.rows, f->rec.columns);
+    }
+    fprintf(gp, "unit = %.1f\n", div);
+    mt_pw_bars_axes(&w, rows, 0, vmax ? vmax / div * 1.4 : 1, unit, "deep bytes");
+    fprintf(gp, "set key outside right top\n");
+    /* Data column 2 + i is where segment i ends (index, the named
+     * columns, other columns); it starts where segment i - 1 ends. */
+    size_t label_col = 2 + named + 2;
+    fprintf(gp, "plot");
+    for (size_t i = 0; i < named + 2; i++) {
+        if (i == named + 1 && !other) continue;
+        const char *name = i == 0 ? "index" : i <= named ? segs[i - 1].name : "other columns";
+        size_t len = i == 0 ? 5 : i <= named ? segs[i - 1].len : 13;
+        char start[32] = "0";
+        if (i) snprintf(start, sizeof start, "$%zu/unit", i + 1);
+        fprintf(gp, "%s %s index 0 using (0):1:(%s):($%zu/unit):($1-0.4):($1+0.4) with boxxyerror lc %zu title ",
+                i ? ", \\\n    " : "", MT_PW_DATA, start, i + 2, i == 0 ? (size_t)10 : i);
+        mt_pw_quote(gp, name, len);
+    }
+    fprintf(gp, ", \\\n     %s index 0 using ($%zu/unit):1:%zu:ytic(%zu) with labels left offset 0.6,0 font ',9'\n",
+            MT_PW_DATA, 2 + named + 1, label_col + 1, label_col);
+    rc = mt_pw_end(&w, diag);
+out:
+    free(order);
+    free(segs);
+    mt_df_table_free(t);
+    mt_snapshot_free(s);
+    return rc;
+}

@@ -1,0 +1,472 @@
+/* Dominators, retained sizes, paths, cycles and diffs on graphs whose
+ * answers are worked out by hand (networkx checks random and real heaps in
+ * tests/python/test_graph.py). */
+#include <stdint.h>
+#include "memtrace/analyze.h"
+#include "../helpers.h"
+
+/* A graph to write: object i has id 1000 + i. */
+typedef struct spec {
+    uint32_t n;
+    const uint64_t *size;        /* NULL: every object 1 byte */
+    const char *const *type;     /* NULL: every object "t" */
+    const uint32_t (*edge)[2];
+    size_t n_edges;
+    const uint8_t *weak;         /* per edge, may be NULL */
+    const char *const *label;    /* per edge, may be NULL */
+    const uint32_t *root;
+    const char *const *root_kind;
+    size_t n_roots;
+} spec;
+
+static uint32_t type_id(const char *name, const char **names, uint32_t *n) {
+    for (uint32_t i = 0; i < *n; i++)
+        if (!strcmp(names[i], name)) return i + 1;
+    names[*n] = name;
+    return ++*n;
+}
+
+static mt_snapshot *build(const spec *sp, const char *pid) {
+    char *path = tmp_path();
+    mt_writer *w;
+    ck_assert_int_eq(mt_writer_open(path, NULL, &w, NULL), 0);
+    if (pid) {
+        mt_writer_meta_str(w, "host", "h");
+        mt_writer_meta_uint(w, "pid", (uint64_t)atoi(pid));
+    }
+    const char *names[64];
+    uint32_t nt = 0;
+    for (uint32_t i = 0; i < sp->n; i++) {
+        const char *tn = sp->type ? sp->type[i] : "t";
+        uint32_t before = nt, t = type_id(tn, names, &nt);
+        if (nt != before) {
+            mt_type ty = { t, mt_str_c(tn) };
+            ck_assert_int_eq(mt_writer_add(w, MT_KIND_TYPE, &ty), 0);
+        }
+        mt_object o = { 1000 + i, t, sp->size ? sp->size[i] : 1, 0, 0, 0 };
+        ck_assert_int_eq(mt_writer_add(w, MT_KIND_OBJECT, &o), 0);
+    }
+    for (size_t e = 0; e < sp->n_edges; e++) {
+        mt_ref r = { sp->edge[e][0], sp->edge[e][1], sp->weak && sp->weak[e] ? MT_REF_WEAK : 0,
+                     mt_str_c(sp->label ? sp->label[e] : NULL) };
+        ck_assert_int_eq(mt_writer_add(w, MT_KIND_REF, &r), 0);
+    }
+    for (size_t r = 0; r < sp->n_roots; r++) {
+        mt_root rt = { sp->root[r], mt_str_c(sp->root_kind ? sp->root_kind[r] : "module"), mt_str_c("m") };
+        ck_assert_int_eq(mt_writer_add(w, MT_KIND_ROOT, &rt), 0);
+    }
+    ck_assert_int_eq(mt_writer_close(w, NULL), 0);
+    mt_snapshot *s;
+    ck_assert_int_eq(mt_snapshot_load(path, MT_LOAD_LABELS, &s, NULL), 0);
+    unlink(path);
+    free(path);
+    return s;
+}
+
+#define R MT_DOM_ROOT
+#define NONE_ MT_DOM_NONE
+
+START_TEST(diamond_two_roots_weak_and_garbage) {
+    /* 0 and 5 are roots. 4 is reached from both, so only the virtual root
+     * dominates it; 3 is reached through 1 and 2, so 0 dominates it. 6
+     * refers into the graph but nothing refers to it; 7 is held weakly. */
+    static const uint32_t edges[][2] = { { 0, 1 }, { 0, 2 }, { 1, 3 }, { 2, 3 }, { 3, 4 },
+                                         { 5, 4 }, { 6, 0 }, { 0, 7 } };
+    static const uint8_t weak[] = { 0, 0, 0, 0, 0, 0, 0, 1 };
+    static const uint64_t size[] = { 10, 20, 30, 40, 50, 60, 70, 80 };
+    static const uint32_t roots[] = { 0, 5 };
+    spec sp = { 8, size, NULL, edges, 8, weak, NULL, roots, NULL, 2 };
+    mt_snapshot *s = build(&sp, NULL);
+    mt_dominators d;
+    ck_assert_int_eq(mt_dominators_compute(mt_snapshot_graph(s), &d, NULL), 0);
+    static const uint32_t want[] = { R, 0, 0, 0, R, R, NONE_, NONE_ };
+    static const uint64_t ret[] = { 100, 20, 30, 40, 50, 60, 0, 0 };
+    for (int i = 0; i < 8; i++) {
+        ck_assert_uint_eq(d.idom[i], want[i]);
+        ck_assert_uint_eq(d.retained[i], ret[i]);
+    }
+    ck_assert_uint_eq(d.retained_count[0], 4);
+    ck_assert_uint_eq(d.n_reachable, 6);
+    ck_assert_uint_eq(d.reachable_bytes, 210);
+    ck_assert_uint_eq(d.n_unreachable, 2);
+    ck_assert_uint_eq(d.unreachable_bytes, 150);
+    uint32_t top[3];
+    ck_assert_uint_eq(mt_dominators_top(&d, 3, top), 3);
+    ck_assert_uint_eq(top[0], 0);
+    ck_assert_uint_eq(top[1], 5);
+    ck_assert_uint_eq(top[2], 4);
+    uint32_t all[10];
+    ck_assert_uint_eq(mt_dominators_top(&d, 10, all), 6);
+    ck_assert_uint_eq(all[5], 1); /* the smallest last */
+    mt_dominators_free(&d);
+    mt_snapshot_free(s);
+}
+END_TEST
+
+START_TEST(no_references_loaded_is_refused) {
+    static const uint32_t roots[] = { 0 };
+    spec sp = { 2, NULL, NULL, NULL, 0, NULL, NULL, roots, NULL, 1 };
+    char *path = tmp_path();
+    mt_snapshot *s = build(&sp, NULL);
+    ck_assert_int_eq(mt_snapshot_save(s, path, NULL), 0);
+    mt_snapshot_free(s);
+    /* An empty reference list still loads as a graph... */
+    ck_assert_int_eq(mt_snapshot_load(path, MT_LOAD_REFS, &s, NULL), 0);
+    mt_dominators d;
+    ck_assert_int_eq(mt_dominators_compute(mt_snapshot_graph(s), &d, NULL), 0);
+    ck_assert_uint_eq(d.idom[0], R);
+    ck_assert_uint_eq(d.idom[1], NONE_);
+    mt_dominators_free(&d);
+    mt_snapshot_free(s);
+    /* ...but without MT_LOAD_REFS there is none. */
+    ck_assert_int_eq(mt_snapshot_load(path, 0, &s, NULL), 0);
+    mt_diag diag;
+    mt_diag_clear(&diag);
+    ck_assert_int_eq(mt_dominators_compute(mt_snapshot_graph(s), &d, &diag), MT_E_INVAL);
+    ck_assert_ptr_null(d.idom);
+    mt_cycles c;
+    ck_assert_int_eq(mt_cycles_compute(mt_snapshot_graph(s), &c, NULL), MT_E_INVAL);
+    mt_path p;
+    ck_assert_int_eq(mt_path_to_root(mt_snapshot_graph(s), 0, &p, NULL), MT_E_INVAL);
+    mt_snapshot_free(s);
+    unlink(path);
+    free(path);
+}
+END_TEST
+
+/* A chain far deeper than any C stack would take recursively. */
+#define CHAIN 1000000u
+
+START_TEST(deep_chain_needs_no_recursion) {
+    uint32_t (*edges)[2] = malloc(sizeof *edges * CHAIN);
+    for (uint32_t i = 0; i + 1 < CHAIN; i++) {
+        edges[i][0] = i;
+        edges[i][1] = i + 1;
+    }
+    edges[CHAIN - 1][0] = CHAIN - 1; /* closing the ring: one huge cycle */
+    edges[CHAIN - 1][1] = 0;
+    static const uint32_t roots[] = { 0 };
+    spec sp = { CHAIN, NULL, NULL, (const uint32_t(*)[2])edges, CHAIN, NULL, NULL, roots, NULL, 1 };
+    mt_snapshot *s = build(&sp, NULL);
+    const mt_graph *g = mt_snapshot_graph(s);
+    mt_dominators d;
+    ck_assert_int_eq(mt_dominators_compute(g, &d, NULL), 0);
+    ck_assert_uint_eq(d.idom[0], R);
+    for (uint32_t i = 1; i < CHAIN; i++) ck_assert_uint_eq(d.idom[i], i - 1);
+    ck_assert_uint_eq(d.retained[0], CHAIN);
+    ck_assert_uint_eq(d.retained[CHAIN - 1], 1);
+    mt_path p;
+    ck_assert_int_eq(mt_path_to_root(g, CHAIN - 1, &p, NULL), 0);
+    ck_assert_uint_eq(p.len, CHAIN);
+    ck_assert_uint_eq(p.obj[0], 0);
+    ck_assert_uint_eq(p.obj[CHAIN - 1], CHAIN - 1);
+    mt_path_free(&p);
+    mt_cycles c;
+    ck_assert_int_eq(mt_cycles_compute(g, &c, NULL), 0);
+    ck_assert_uint_eq(c.n_cyclic, 1);
+    ck_assert_uint_eq(c.cyclic[0].objects, CHAIN);
+    mt_cycles_free(&c);
+    mt_dominators_free(&d);
+    mt_snapshot_free(s);
+    free(edges);
+}
+END_TEST
+
+/* An LRU cache: one array holds every node of a linked list. Semi-NCA and
+ * Cooper-Harvey-Kennedy go quadratic here; this one must finish at once
+ * (the test's CTest timeout turns a quadratic run into a failure). */
+#define LRU 300000u
+
+START_TEST(list_held_by_an_array_stays_linear) {
+    uint32_t n = LRU + 1;
+    uint32_t (*edges)[2] = malloc(sizeof *edges * 2 * LRU);
+    size_t m = 0;
+    for (uint32_t i = 1; i <= LRU; i++) {
+        edges[m][0] = 0;
+        edges[m++][1] = i;
+    }
+    for (uint32_t i = 1; i < LRU; i++) {
+        edges[m][0] = i;
+        edges[m++][1] = i + 1;
+    }
+    static const uint32_t roots[] = { 0 };
+    spec sp = { n, NULL, NULL, (const uint32_t(*)[2])edges, m, NULL, NULL, roots, NULL, 1 };
+    mt_snapshot *s = build(&sp, NULL);
+    mt_dominators d;
+    ck_assert_int_eq(mt_dominators_compute(mt_snapshot_graph(s), &d, NULL), 0);
+    for (uint32_t i = 1; i <= LRU; i++) {
+        ck_assert_uint_eq(d.idom[i], 0);
+        ck_assert_uint_eq(d.retained[i], 1);
+    }
+    ck_assert_uint_eq(d.retained[0], n);
+    mt_dominators_free(&d);
+    mt_snapshot_free(s);
+    free(edges);
+}
+END_TEST
+
+START_TEST(type_retained_counts_nested_objects_once) {
+    /* dict 0 -> dict 1 -> str 2; dict 0 -> str 3; list 4 -> str 3 too. */
+    static const uint32_t edges[][2] = { { 0, 1 }, { 1, 2 }, { 0, 3 }, { 4, 3 } };
+    static const uint64_t size[] = { 100, 50, 7, 9, 30 };
+    static const char *const type[] = { "dict", "dict", "str", "str", "list" };
+    static const uint32_t roots[] = { 0, 4 };
+    spec sp = { 5, size, type, edges, 4, NULL, NULL, roots, NULL, 2 };
+    mt_snapshot *s = build(&sp, NULL);
+    const mt_graph *g = mt_snapshot_graph(s);
+    mt_dominators d;
+    ck_assert_int_eq(mt_dominators_compute(g, &d, NULL), 0);
+    uint64_t tr[8];
+    ck_assert_int_eq(mt_dominators_type_retained(g, &d, tr, NULL), 0);
+    for (uint32_t t = 0; t < g->n_types; t++) {
+        mt_str nm = g->type_names[t];
+        uint64_t want = nm.len == 4 && !memcmp(nm.ptr, "dict", 4) ? 157 /* 100 + 50 + 7, not + 57 again */
+                        : nm.len == 3 && !memcmp(nm.ptr, "str", 3) ? 16
+                        : nm.len == 4 && !memcmp(nm.ptr, "list", 4) ? 30
+                                                                     : 0;
+        ck_assert_uint_eq(tr[t], want);
+    }
+    mt_dominators_free(&d);
+    mt_snapshot_free(s);
+}
+END_TEST
+
+START_TEST(cycles_are_found_and_ranked) {
+    static const uint32_t edges[][2] = { { 0, 1 }, { 1, 0 }, { 2, 2 }, { 3, 4 }, { 4, 5 },
+                                         { 5, 3 }, { 6, 0 }, { 7, 6 }, { 6, 7 } };
+    static const uint8_t weak[] = { 0, 0, 0, 0, 0, 0, 0, 1, 0 }; /* 7 -> 6 is weak: no cycle */
+    static const uint64_t size[] = { 1, 2, 3, 4, 5, 6, 7, 8 };
+    spec sp = { 8, size, NULL, edges, 9, weak, NULL, NULL, NULL, 0 };
+    mt_snapshot *s = build(&sp, NULL);
+    mt_cycles c;
+    ck_assert_int_eq(mt_cycles_compute(mt_snapshot_graph(s), &c, NULL), 0);
+    ck_assert_uint_eq(c.n_cyclic, 3);
+    ck_assert_uint_eq(c.cyclic[0].objects, 3);
+    ck_assert_uint_eq(c.cyclic[0].bytes, 15);
+    ck_assert_uint_eq(c.cyclic[1].objects, 2);
+    ck_assert_uint_eq(c.cyclic[1].bytes, 3);
+    ck_assert_uint_eq(c.cyclic[2].objects, 1);
+    ck_assert_uint_eq(c.cyclic[2].first, 2);
+    ck_assert_uint_eq(c.cyclic_objects, 6);
+    ck_assert_uint_eq(c.comp[3], c.comp[5]);
+    ck_assert_uint_ne(c.comp[6], c.comp[7]);
+    ck_assert_uint_eq(c.n_comp, 5);
+    mt_cycles_free(&c);
+    mt_snapshot_free(s);
+}
+END_TEST
+
+START_TEST(paths_prefer_named_roots_and_follow_strong_references) {
+    /* 0 module -> 1 dict -> 2 target; 3 is a "c" root right above 2; 4
+     * (a module root) refers to 2 weakly only; 5 is garbage. */
+    static const uint32_t edges[][2] = { { 0, 1 }, { 1, 2 }, { 3, 2 }, { 4, 2 }, { 5, 2 } };
+    static const uint8_t weak[] = { 0, 0, 0, 1, 0 };
+    static const char *const label[] = { "__dict__", "['x']", NULL, "w", NULL };
+    static const uint32_t roots[] = { 3, 0, 4 };
+    static const char *const kinds[] = { "c", "module", "module" };
+    spec sp = { 6, NULL, NULL, edges, 5, weak, label, roots, kinds, 3 };
+    mt_snapshot *s = build(&sp, NULL);
+    const mt_graph *g = mt_snapshot_graph(s);
+    mt_path p;
+    ck_assert_int_eq(mt_path_to_root(g, 2, &p, NULL), 0);
+    ck_assert_uint_eq(p.len, 3);
+    ck_assert_uint_eq(p.root, 1);
+    ck_assert_uint_eq(p.obj[0], 0);
+    ck_assert_uint_eq(p.obj[1], 1);
+    mt_str l = mt_snapshot_ref_label(s, p.edge[1]);
+    ck_assert_int_eq((int)l.len, 5);
+    ck_assert_int_eq(memcmp(l.ptr, "['x']", 5), 0);
+    mt_path_free(&p);
+    /* Only the "c" root reaches 3 itself. */
+    ck_assert_int_eq(mt_path_to_root(g, 3, &p, NULL), 0);
+    ck_assert_uint_eq(p.len, 1);
+    ck_assert_uint_eq(p.root, 0);
+    mt_path_free(&p);
+    mt_diag diag;
+    mt_diag_clear(&diag);
+    ck_assert_int_eq(mt_path_to_root(g, 5, &p, &diag), MT_E_NOTFOUND);
+    ck_assert_ptr_null(p.obj);
+    ck_assert_int_eq(mt_path_to_root(g, 6, &p, &diag), MT_E_RANGE);
+    mt_snapshot_free(s);
+}
+END_TEST
+
+/* ---- diffs ---- */
+
+static const mt_diff_row *row(const mt_diff *d, const char *group) {
+    for (size_t i = 0; i < d->n_rows; i++)
+        if (!strcmp(d->rows[i].group, group)) return &d->rows[i];
+    return NULL;
+}
+
+START_TEST(diff_matches_objects_of_one_process) {
+    /* A: ids 1000..1004; B: ids 1000..1006, where 1000 changed type (an
+     * address reused) and 1001 grew. */
+    static const char *const ta[] = { "app.User", "app.User", "int", "app.Cache", "int" };
+    static const uint64_t sa[] = { 10, 20, 28, 100, 28 };
+    static const char *const tb[] = { "int", "app.User", "int", "app.Cache", "int", "app.User", "app.User" };
+    static const uint64_t sb[] = { 28, 25, 28, 100, 28, 10, 10 };
+    spec a = { 5, sa, ta, NULL, 0, NULL, NULL, NULL, NULL, 0 };
+    spec b = { 7, sb, tb, NULL, 0, NULL, NULL, NULL, NULL, 0 };
+    mt_snapshot *A = build(&a, "7"), *B = build(&b, "7"), *C = build(&b, "8");
+    mt_diff d;
+    ck_assert_int_eq(mt_diff_compute(A, B, MT_BY_TYPE, &d, NULL), 0);
+    ck_assert_int_eq(d.matched, 1);
+    const mt_diff_row *u = row(&d, "app.User");
+    ck_assert_ptr_nonnull(u);
+    ck_assert_uint_eq(u->count_a, 2);
+    ck_assert_uint_eq(u->bytes_a, 30);
+    ck_assert_uint_eq(u->count_b, 3);
+    ck_assert_uint_eq(u->bytes_b, 45);
+    ck_assert_uint_eq(u->new_count, 2);      /* 1005, 1006 */
+    ck_assert_uint_eq(u->new_bytes, 20);
+    ck_assert_uint_eq(u->freed_count, 1);    /* 1000 became an int */
+    ck_assert_uint_eq(u->freed_bytes, 10);
+    ck_assert_uint_eq(u->kept_count, 1);     /* 1001, now 25 bytes */
+    ck_assert_uint_eq(u->kept_bytes, 25);
+    const mt_diff_row *i = row(&d, "int");
+    ck_assert_uint_eq(i->new_count, 1);
+    ck_assert_uint_eq(i->kept_count, 2);
+    ck_assert_uint_eq(d.total.count_a, 5);
+    ck_assert_uint_eq(d.total.count_b, 7);
+    ck_assert_uint_eq(d.total.new_count, 3);
+    ck_assert_uint_eq(d.total.freed_count, 1);
+    mt_diff_sort(&d, MT_DIFF_BY_DELTA);
+    ck_assert_str_eq(d.rows[0].group, "int");       /* +28 */
+    ck_assert_str_eq(d.rows[1].group, "app.User");  /* +15 */
+    ck_assert_str_eq(d.rows[2].group, "app.Cache"); /* 0 */
+    mt_diff_sort(&d, MT_DIFF_BY_COUNT);
+    ck_assert_str_eq(d.rows[0].group, "app.User");  /* 3, before int by name */
+    mt_diff_free(&d);
+    /* Another process: groups only. */
+    ck_assert_int_eq(mt_diff_compute(A, C, MT_BY_MODULE, &d, NULL), 0);
+    ck_assert_int_eq(d.matched, 0);
+    ck_assert_uint_eq(row(&d, "app")->count_b, 4);
+    ck_assert_uint_eq(row(&d, "builtins")->bytes_b, 84);
+    ck_assert_uint_eq(row(&d, "app")->new_count, 0);
+    mt_diff_free(&d);
+    /* Nothing to group by columns: the message names the snapshot. */
+    mt_diag diag;
+    mt_diag_clear(&diag);
+    ck_assert_int_eq(mt_diff_compute(A, B, MT_BY_COLUMN, &d, &diag), MT_E_NOTFOUND);
+    ck_assert_ptr_nonnull(strstr(diag.msg, "first snapshot holds no DataFrame columns"));
+    mt_snapshot_free(A);
+    mt_snapshot_free(B);
+    mt_snapshot_free(C);
+}
+END_TEST
+
+/* Allocation records by site: frames, stacks, live summaries and
+ * alloc/free events that cancel. */
+static mt_snapshot *allocs(int second) {
+    char *path = tmp_path();
+    mt_writer *w;
+    ck_assert_int_eq(mt_writer_open(path, NULL, &w, NULL), 0);
+    mt_frame f1 = { 1, mt_str_c("main"), mt_str_c("app.py"), 3 };
+    mt_frame f2 = { 2, mt_str_c("load"), mt_str_c("io.py"), 10 };
+    mt_stack s1 = { 1, 1, 0 }, s2 = { 2, 2, 1 }, s3 = { 3, 2, 9 }; /* s3's parent is unknown */
+    ck_assert_int_eq(mt_writer_add(w, MT_KIND_FRAME, &f1), 0);
+    ck_assert_int_eq(mt_writer_add(w, MT_KIND_FRAME, &f2), 0);
+    ck_assert_int_eq(mt_writer_add(w, MT_KIND_STACK, &s1), 0);
+    ck_assert_int_eq(mt_writer_add(w, MT_KIND_STACK, &s2), 0);
+    ck_assert_int_eq(mt_writer_add(w, MT_KIND_STACK, &s3), 0);
+    mt_alloc live = { 0, MT_ALLOC_LIVE, 0, 1000, 2, 0, 0, second ? 7 : 4 };
+    mt_alloc one = { 0, MT_ALLOC_LIVE, 0, 64, 1, 0, 0, 0 };
+    mt_alloc a1 = { 1, MT_ALLOC_ALLOC, 0x10, 500, 3, 0, 0, 0 };
+    mt_alloc a2 = { 2, MT_ALLOC_ALLOC, 0x20, 300, 3, 0, 0, 0 };
+    mt_alloc f = { 3, MT_ALLOC_FREE, 0x10, 0, 0, 0, 0, 0 };
+    ck_assert_int_eq(mt_writer_add(w, MT_KIND_ALLOC, &live), 0);
+    ck_assert_int_eq(mt_writer_add(w, MT_KIND_ALLOC, &one), 0);
+    if (second) {
+        ck_assert_int_eq(mt_writer_add(w, MT_KIND_ALLOC, &a1), 0);
+        ck_assert_int_eq(mt_writer_add(w, MT_KIND_ALLOC, &a2), 0);
+        ck_assert_int_eq(mt_writer_add(w, MT_KIND_ALLOC, &f), 0);
+    }
+    ck_assert_int_eq(mt_writer_close(w, NULL), 0);
+    mt_snapshot *s;
+    ck_assert_int_eq(mt_snapshot_load(path, 0, &s, NULL), 0);
+    unlink(path);
+    free(path);
+    return s;
+}
+
+START_TEST(diff_by_site_and_traceback_from_allocations) {
+    mt_snapshot *a = allocs(0), *b = allocs(1);
+    mt_diff d;
+    ck_assert_int_eq(mt_diff_compute(a, b, MT_BY_SITE, &d, NULL), 0);
+    ck_assert_int_eq(d.matched, 0);
+    /* Stacks 2 and 3 share their innermost frame: one site. */
+    const mt_diff_row *io = row(&d, "io.py:10");
+    ck_assert_ptr_nonnull(io);
+    ck_assert_uint_eq(io->count_a, 4);
+    ck_assert_uint_eq(io->bytes_a, 1000);
+    ck_assert_uint_eq(io->count_b, 8);
+    ck_assert_uint_eq(io->bytes_b, 1300);
+    ck_assert_uint_eq(row(&d, "app.py:3")->count_b, 1);
+    ck_assert_uint_eq(d.n_rows, 2);
+    mt_diff_free(&d);
+    ck_assert_int_eq(mt_diff_compute(a, b, MT_BY_TRACEBACK, &d, NULL), 0);
+    ck_assert_ptr_nonnull(row(&d, "io.py:10 < app.py:3"));
+    ck_assert_uint_eq(row(&d, "io.py:10 < <unknown>")->bytes_b, 300);
+    mt_diff_free(&d);
+    mt_diag diag;
+    mt_diag_clear(&diag);
+    ck_assert_int_eq(mt_diff_check(a, MT_BY_TYPE, &diag), MT_E_NOTFOUND);
+    ck_assert_ptr_nonnull(strstr(diag.msg, "try --by site"));
+    mt_snapshot_free(a);
+    mt_snapshot_free(b);
+}
+END_TEST
+
+START_TEST(sites_format_cuts_loops_and_long_text) {
+    char *path = tmp_path();
+    mt_writer *w;
+    ck_assert_int_eq(mt_writer_open(path, NULL, &w, NULL), 0);
+    mt_frame f = { 1, mt_str_c("f"), mt_str_c("loop.py"), 7 };
+    mt_stack s1 = { 1, 1, 2 }, s2 = { 2, 1, 1 }; /* each the other's caller */
+    mt_writer_add(w, MT_KIND_FRAME, &f);
+    mt_writer_add(w, MT_KIND_STACK, &s1);
+    mt_writer_add(w, MT_KIND_STACK, &s2);
+    ck_assert_int_eq(mt_writer_close(w, NULL), 0);
+    mt_snapshot *s;
+    ck_assert_int_eq(mt_snapshot_load(path, 0, &s, NULL), 0);
+    mt_sites *t;
+    ck_assert_int_eq(mt_sites_load(s, &t, NULL), 0);
+    char buf[256];
+    size_t n = mt_sites_format(t, 1, 1, buf, sizeof buf);
+    ck_assert_uint_eq(n, strlen(buf));
+    ck_assert_str_eq(buf, "loop.py:7 < loop.py:7 < loop.py:7"); /* stops after one round */
+    char small[8];
+    ck_assert_uint_eq(mt_sites_format(t, 1, 0, small, sizeof small), 9);
+    ck_assert_str_eq(small, "loop.py");
+    ck_assert_uint_eq(mt_sites_format(t, 0, 0, buf, sizeof buf), 9);
+    ck_assert_str_eq(buf, "<unknown>");
+    mt_str file, fn;
+    uint32_t line;
+    ck_assert_int_eq(mt_sites_frame(t, 2, &file, &fn, &line), 1);
+    ck_assert_uint_eq(line, 7);
+    ck_assert_int_eq(mt_sites_frame(t, 5, &file, &fn, &line), 0);
+    mt_sites_free(t);
+    mt_snapshot_free(s);
+    unlink(path);
+    free(path);
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("graph");
+    TCase *tc = tcase_create("graph");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, diamond_two_roots_weak_and_garbage);
+    tcase_add_test(tc, no_references_loaded_is_refused);
+    tcase_add_test(tc, deep_chain_needs_no_recursion);
+    tcase_add_test(tc, list_held_by_an_array_stays_linear);
+    tcase_add_test(tc, type_retained_counts_nested_objects_once);
+    tcase_add_test(tc, cycles_are_found_and_ranked);
+    tcase_add_test(tc, paths_prefer_named_roots_and_follow_strong_references);
+    tcase_add_test(tc, diff_matches_objects_of_one_process);
+    tcase_add_test(tc, diff_by_site_and_traceback_from_allocations);
+    tcase_add_test(tc, sites_format_cuts_loops_and_long_text);
+    suite_add_tcase(s, tc);
+    return run_suite(s);
+}

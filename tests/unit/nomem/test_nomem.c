@@ -1,0 +1,456 @@
+/* Allocation failure at every point: the library's malloc, calloc and
+ * realloc are wrapped (ld --wrap, so libzstd and libc keep the real ones),
+ * the k-th call fails, for every k below the number of calls a whole run
+ * makes, and each run must end cleanly: MT_E_NOMEM with nothing returned,
+ * or, where a failure is only a slowdown (the reader's prefetch), the
+ * right result. Under ASan, nothing may leak either way. */
+#include <stdio.h>
+#include "memtrace/analyze.h"
+#include "../helpers.h"
+
+void *__real_malloc(size_t n);
+void *__real_calloc(size_t n, size_t m);
+void *__real_realloc(void *p, size_t n);
+
+static long fail_at = -1; /* the call that fails; -1: none */
+static long calls; /* atomic: the reader's prefetch thread allocates too */
+
+static int injected; /* the failing call came */
+static int should_fail(void) {
+    if (__atomic_fetch_add(&calls, 1, __ATOMIC_RELAXED) != fail_at) return 0;
+    __atomic_store_n(&injected, 1, __ATOMIC_RELAXED);
+    return 1;
+}
+void *__wrap_malloc(size_t n) { return should_fail() ? NULL : __real_malloc(n); }
+void *__wrap_calloc(size_t n, size_t m) { return should_fail() ? NULL : __real_calloc(n, m); }
+void *__wrap_realloc(void *p, size_t n) { return should_fail() ? NULL : __real_realloc(p, n); }
+
+static void arm(long k) {
+    __atomic_store_n(&calls, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&injected, 0, __ATOMIC_RELAXED);
+    fail_at = k;
+}
+
+/* Calls a clean run makes. */
+#define COUNT_CALLS(stmt) (arm(-1), (stmt), calls)
+
+static char *fixture;
+
+static void make_fixture(void) {
+    fixture = tmp_path();
+    mt_writer *w;
+    mt_writer_opts o = { .block_bytes = 600, .level = 0, .background = 0 };
+    ck_assert_int_eq(mt_writer_open(fixture, &o, &w, NULL), 0);
+    mt_writer_meta_str(w, "tool", "nomem");
+    for (uint32_t t = 1; t <= 3; t++) {
+        char name[16];
+        snprintf(name, sizeof name, "type%u", t);
+        mt_type ty = { t, mt_str_c(name) };
+        mt_writer_add(w, MT_KIND_TYPE, &ty);
+    }
+    for (uint32_t i = 0; i < 400; i++) {
+        mt_object ob = { 1000 + i, i % 3 + 1, 8 * i, 1, i % 5, i % 3 };
+        mt_writer_add(w, MT_KIND_OBJECT, &ob);
+    }
+    for (uint32_t i = 0; i < 800; i++) { /* unsorted sources, some labels */
+        mt_ref r = { (i * 7919u) % 400, (i * 104729u) % 400, i % 9 == 0 ? MT_REF_WEAK : 0,
+                     mt_str_c(i % 4 ? NULL : "label") };
+        mt_writer_add(w, MT_KIND_REF, &r);
+    }
+    mt_root root = { 0, mt_str_c("module"), mt_str_c("m") };
+    mt_writer_add(w, MT_KIND_ROOT, &root);
+    mt_sample sm = { 1, mt_str_c("rss"), 1.0, mt_str_c(NULL) };
+    mt_writer_add(w, MT_KIND_SAMPLE, &sm);
+    ck_assert_int_eq(mt_writer_close(w, NULL), 0);
+}
+
+static int load_file(unsigned flags, uint64_t *refs) {
+    mt_snapshot *s = NULL;
+    mt_diag d;
+    mt_diag_clear(&d);
+    int rc = mt_snapshot_load(fixture, flags, &s, &d);
+    if (rc) ck_assert_msg(rc == MT_E_NOMEM && s == NULL, "%s (%s)", mt_err_name(rc), d.msg);
+    else *refs = mt_snapshot_graph(s)->n_refs;
+    mt_snapshot_free(s);
+    return rc;
+}
+
+START_TEST(load_fails_cleanly_at_every_allocation) {
+    make_fixture();
+    uint64_t refs = 0;
+    long total = COUNT_CALLS(load_file(MT_LOAD_LABELS, &refs));
+    ck_assert_int_gt(total, 20);
+    int failures = 0;
+    for (long k = 0; k < total; k++) {
+        arm(k);
+        refs = 0;
+        int rc = load_file(MT_LOAD_LABELS, &refs);
+        fail_at = -1;
+        if (rc == 0) ck_assert_uint_eq(refs, 800);
+        else failures++;
+    }
+    ck_assert_int_gt(failures, total / 2);
+    /* And a salvage load of a truncated copy. */
+    size_t n;
+    unsigned char *data = slurp(fixture, &n);
+    mt_snapshot *s = NULL;
+    total = COUNT_CALLS(mt_snapshot_load_mem(data, n / 2, "half", MT_LOAD_LABELS | MT_LOAD_SALVAGE, &s, NULL));
+    mt_snapshot_free(s);
+    for (long k = 0; k < total; k++) {
+        s = NULL;
+        arm(k);
+        int rc = mt_snapshot_load_mem(data, n / 2, "half", MT_LOAD_LABELS | MT_LOAD_SALVAGE, &s, NULL);
+        fail_at = -1;
+        ck_assert(rc == 0 || (rc == MT_E_NOMEM && s == NULL));
+        mt_snapshot_free(s);
+    }
+    free(data);
+    unlink(fixture);
+    free(fixture);
+}
+END_TEST
+
+START_TEST(save_and_export_fail_cleanly) {
+    make_fixture();
+    mt_snapshot *s;
+    ck_assert_int_eq(mt_snapshot_load(fixture, MT_LOAD_LABELS, &s, NULL), 0);
+    char *out = tmp_path();
+    long total = COUNT_CALLS(mt_snapshot_save(s, out, NULL));
+    for (long k = 0; k < total; k++) {
+        arm(k);
+        int rc = mt_snapshot_save(s, out, NULL);
+        fail_at = -1;
+        ck_assert_msg(rc == 0 || rc == MT_E_NOMEM, "save, allocation %ld: %s", k, mt_err_name(rc));
+    }
+    char *buf = NULL;
+    size_t len;
+    FILE *f = open_memstream(&buf, &len);
+    total = COUNT_CALLS(mt_heapjson_export(s, f, NULL));
+    fclose(f);
+    free(buf);
+    for (long k = 0; k < total; k++) {
+        buf = NULL;
+        f = open_memstream(&buf, &len);
+        arm(k);
+        int rc = mt_heapjson_export(s, f, NULL);
+        fail_at = -1;
+        fclose(f);
+        free(buf);
+        ck_assert_int_eq(rc, MT_E_NOMEM);
+    }
+    mt_snapshot_free(s);
+    unlink(out);
+    free(out);
+    unlink(fixture);
+    free(fixture);
+}
+END_TEST
+
+static int write_some(const char *path, int background) {
+    mt_writer *w = NULL;
+    /* With the background thread, small blocks: it allocates too. */
+    mt_writer_opts opts = { .block_bytes = 256, .level = 0, .background = 1 };
+    int rc = mt_writer_open(path, background ? &opts : NULL, &w, NULL);
+    for (uint32_t i = 0; !rc && i < (background ? 2000u : 100u); i++) {
+        mt_object o = { i, 1, 1, 0, 0, 0 };
+        rc = mt_writer_add(w, MT_KIND_OBJECT, &o);
+    }
+    if (w && rc) mt_writer_abandon(w);
+    else if (w) rc = mt_writer_close(w, NULL);
+    return rc;
+}
+
+START_TEST(writer_and_import_fail_cleanly) {
+    const char *json = "{\"meta\": {\"a\": \"b\", \"n\": 1}, \"objects\": ["
+                       "{\"id\": 1, \"type\": \"x\", \"size\": 1, \"refs\": [2, {\"id\": 2, \"label\": \"l\"}]},"
+                       "{\"id\": 2, \"type\": \"y\", \"size\": 2}], \"roots\": [1, {\"id\": 2, \"kind\": \"c\"}]}";
+    char *out = tmp_path();
+    mt_diag d;
+    long total = COUNT_CALLS(import_str(json, out, &d));
+    ck_assert_int_gt(total, 10);
+    for (long k = 0; k < total; k++) {
+        arm(k);
+        int rc = import_str(json, out, &d);
+        fail_at = -1;
+        ck_assert_msg(rc == MT_E_NOMEM, "import, allocation %ld of %ld: %s %s", k, total, mt_err_name(rc), d.msg);
+    }
+    for (int background = 0; background < 2; background++) {
+        total = COUNT_CALLS(write_some(out, background));
+        for (long k = 0; k < total; k++) {
+            arm(k);
+            int rc = write_some(out, background);
+            fail_at = -1;
+            /* With the thread, how many buffers are reused, and so how
+             * many calls a run makes, depends on timing: a run may end
+             * before its k-th call. */
+            ck_assert_msg(rc == (injected ? MT_E_NOMEM : 0), "background %d, allocation %ld of %ld: %s", background,
+                          k, total, mt_err_name(rc));
+            ck_assert(injected || background);
+        }
+    }
+    unlink(out);
+    free(out);
+}
+END_TEST
+
+/* Every analysis over a loaded snapshot, in turn; the first error, or 1
+ * for a wrong result. No ck_assert while armed: Check allocates too. */
+static int analyze_all(const mt_snapshot *s) {
+    const mt_graph *g = mt_snapshot_graph(s);
+    mt_dominators d;
+    int rc = mt_dominators_compute(g, &d, NULL);
+    if (rc) return d.idom ? 1 : rc;
+    uint64_t tr[8];
+    rc = mt_dominators_type_retained(g, &d, tr, NULL);
+    mt_dominators_free(&d);
+    if (rc) return rc;
+    mt_cycles c;
+    if ((rc = mt_cycles_compute(g, &c, NULL))) return rc;
+    mt_cycles_free(&c);
+    mt_path p;
+    rc = mt_path_to_root(g, 399, &p, NULL);
+    mt_path_free(&p);
+    if (rc && rc != MT_E_NOTFOUND) return rc;
+    for (int by = MT_BY_TYPE; by <= MT_BY_TRACEBACK; by++) {
+        mt_diff df;
+        if ((rc = mt_diff_compute(s, s, (mt_group_by)by, &df, NULL))) return rc;
+        int wrong = df.total.count_b != 400;
+        mt_diff_free(&df);
+        if (wrong) return 1;
+    }
+    return 0;
+}
+
+START_TEST(analyses_fail_cleanly_at_every_allocation) {
+    make_fixture();
+    mt_snapshot *s;
+    ck_assert_int_eq(mt_snapshot_load(fixture, MT_LOAD_LABELS, &s, NULL), 0);
+    int clean = 0;
+    long total = COUNT_CALLS(clean = analyze_all(s));
+    ck_assert_int_eq(clean, 0);
+    ck_assert_int_gt(total, 20);
+    for (long k = 0; k < total; k++) {
+        arm(k);
+        int rc = analyze_all(s);
+        fail_at = -1;
+        ck_assert_msg(rc == 0 || rc == MT_E_NOMEM, "call %ld: %s", k, mt_err_name(rc));
+    }
+    mt_snapshot_free(s);
+    /* The leak analysis, over three copies of the fixture. */
+    const char *paths[] = { fixture, fixture, fixture };
+    mt_leaks L;
+    mt_snapshot *last = NULL;
+    total = COUNT_CALLS(clean = mt_leaks_compute(paths, 3, 0, NULL, &L, &last, NULL));
+    ck_assert_int_eq(clean, 0);
+    mt_leaks_free(&L);
+    mt_snapshot_free(last);
+    for (long k = 0; k < total; k++) {
+        arm(k);
+        int rc = mt_leaks_compute(paths, 3, 0, NULL, &L, &last, NULL);
+        fail_at = -1;
+        ck_assert_msg(rc == 0 || (rc == MT_E_NOMEM && last == NULL), "call %ld: %s", k, mt_err_name(rc));
+        mt_leaks_free(&L);
+        mt_snapshot_free(last);
+    }
+    unlink(fixture);
+    free(fixture);
+}
+END_TEST
+
+/* A snapshot of two frames with columns, values, a sketch and steps. */
+static void make_frames_fixture(const char *path) {
+    mt_writer *w;
+    ck_assert_int_eq(mt_writer_open(path, NULL, &w, NULL), 0);
+    for (uint32_t id = 1; id <= 2; id++) {
+        mt_df_frame f = { .id = id, .name = mt_str_c(id == 1 ? "a" : "b"), .rows = 5, .columns = 3,
+                          .step = mt_str_c(id == 1 ? "load" : "join"), .deep_bytes = 100 * id };
+        mt_writer_add(w, MT_KIND_DF_FRAME, &f);
+        for (uint32_t p = 0; p < 3; p++) {
+            mt_df_column c = { .frame = id, .position = p, .name = mt_str_c("col"), .dtype = mt_str_c("int64"),
+                               .min = { MT_VAL_STR, { .s = { "lo", 2 } } }, .max = { MT_VAL_UINT, { .u = 9 } } };
+            mt_writer_add(w, MT_KIND_DF_COLUMN, &c);
+            mt_df_value v = { id, p, { MT_VAL_STR, { .s = { "x", 1 } } }, 3 };
+            mt_writer_add(w, MT_KIND_DF_VALUE, &v);
+        }
+        mt_df_sketch k = { id, 0, mt_str_c("kmv"), { "12345678", 8 } };
+        mt_writer_add(w, MT_KIND_DF_SKETCH, &k);
+        mt_sample sm = { id, mt_str_c("rss"), 1e6, f.step };
+        mt_writer_add(w, MT_KIND_SAMPLE, &sm);
+    }
+    ck_assert_int_eq(mt_writer_close(w, NULL), 0);
+}
+
+START_TEST(frames_table_fails_cleanly_at_every_allocation) {
+    char *path = tmp_path();
+    make_frames_fixture(path);
+    mt_snapshot *s;
+    ck_assert_int_eq(mt_snapshot_load(path, 0, &s, NULL), 0);
+    mt_df_table *t = NULL;
+    int clean = 0;
+    long total = COUNT_CALLS(clean = mt_df_table_load(s, &t, NULL));
+    ck_assert_int_eq(clean, 0);
+    ck_assert_uint_eq(t->n_columns, 6);
+    mt_df_table_free(t);
+    for (long k = 0; k < total; k++) {
+        arm(k);
+        int rc = mt_df_table_load(s, &t, NULL);
+        fail_at = -1;
+        ck_assert_msg(rc == 0 || (rc == MT_E_NOMEM && !t), "call %ld: %s", k, mt_err_name(rc));
+        if (!rc) ck_assert_uint_eq(t->n_steps, 2);
+        mt_df_table_free(t);
+    }
+    mt_snapshot_free(s);
+    unlink(path);
+    free(path);
+}
+END_TEST
+
+START_TEST(rules_and_advice_fail_cleanly_at_every_allocation) {
+    size_t len;
+    char *yaml = (char *)slurp(MT_SOURCE_DIR "/rules/default.yaml", &len);
+    char *path = tmp_path();
+    make_frames_fixture(path);
+    mt_snapshot *s;
+    ck_assert_int_eq(mt_snapshot_load(path, 0, &s, NULL), 0);
+    mt_df_table *t = NULL;
+    ck_assert_int_eq(mt_df_table_load(s, &t, NULL), 0);
+    mt_rules *r = NULL;
+    int clean = 0;
+    long total = COUNT_CALLS((mt_rules_new(&r), clean = mt_rules_add(r, "default.yaml", yaml, len, NULL)));
+    ck_assert_int_eq(clean, 0);
+    size_t n_rules = mt_rules_count(r);
+    mt_rules_free(r);
+    for (long k = 0; k < total; k++) {
+        r = NULL;
+        arm(k);
+        int rc = mt_rules_new(&r);
+        if (!rc) rc = mt_rules_add(r, "default.yaml", yaml, len, NULL);
+        fail_at = -1;
+        ck_assert_msg(rc == 0 || rc == MT_E_NOMEM, "call %ld: %s", k, mt_err_name(rc));
+        if (r) ck_assert_uint_eq(mt_rules_count(r), rc ? 0 : n_rules);
+        mt_rules_free(r);
+    }
+    ck_assert_int_eq(mt_rules_new(&r), 0);
+    ck_assert_int_eq(mt_rules_add(r, "default.yaml", yaml, len, NULL), 0);
+    const char *every = "rules: [{id: every, scope: column, action: {message: '{frame}.{column}: {bytes}'}}]";
+    ck_assert_int_eq(mt_rules_add(r, "every.yaml", every, strlen(every), NULL), 0);
+    mt_advise_input in = { t, NULL, 0, 1e6 };
+    mt_advice_list *l = NULL;
+    total = COUNT_CALLS(clean = mt_advise(r, &in, &l, NULL));
+    ck_assert_int_eq(clean, 0);
+    size_t n_advice = l->n;
+    ck_assert_uint_gt(n_advice, 0);
+    mt_advice_list_free(l);
+    for (long k = 0; k < total; k++) {
+        arm(k);
+        int rc = mt_advise(r, &in, &l, NULL);
+        fail_at = -1;
+        ck_assert_msg(rc == 0 || (rc == MT_E_NOMEM && !l), "call %ld: %s", k, mt_err_name(rc));
+        if (!rc) ck_assert_uint_eq(l->n, n_advice);
+        mt_advice_list_free(l);
+    }
+    mt_rules_free(r);
+    mt_df_table_free(t);
+    mt_snapshot_free(s);
+    unlink(path);
+    free(path);
+    free(yaml);
+}
+END_TEST
+
+START_TEST(plots_fail_cleanly_at_every_allocation) {
+    make_fixture();
+    char *frames = tmp_path();
+    make_frames_fixture(frames);
+    const char *series[] = { fixture, fixture, fixture };
+    struct { const char *kind; const char *const *paths; size_t n; } cases[] = {
+        { "timeline", series, 1 }, { "diff", series, 2 }, { "retained", series, 1 },
+        { "leaks", series, 3 },    { "frames", (const char *const[]){ frames }, 1 },
+    };
+    mt_plot_opts o = { .image = "p.png", .data = "p.dat" };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        const mt_plot_kind *k = mt_plot_kind_find(cases[c].kind);
+        char *gp = NULL, *dat = NULL;
+        size_t glen, dlen;
+        FILE *g = open_memstream(&gp, &glen), *d = open_memstream(&dat, &dlen);
+        int clean = 0;
+        long total = COUNT_CALLS(clean = mt_plot_write(k, cases[c].paths, cases[c].n, &o, g, d, NULL));
+        ck_assert_msg(clean == 0, "%s: %s", cases[c].kind, mt_err_name(clean));
+        fclose(g);
+        fclose(d);
+        char *want_gp = gp, *want_dat = dat;
+        for (long i = 0; i < total; i++) {
+            gp = dat = NULL;
+            g = open_memstream(&gp, &glen);
+            d = open_memstream(&dat, &dlen);
+            arm(i);
+            int rc = mt_plot_write(k, cases[c].paths, cases[c].n, &o, g, d, NULL);
+            fail_at = -1;
+            fclose(g);
+            fclose(d);
+            /* Success only where the failure cost nothing (the reader's
+             * prefetch) or a label its path to a root. */
+            ck_assert_msg(rc == MT_E_NOMEM || rc == 0, "%s, allocation %ld: %s", cases[c].kind, i, mt_err_name(rc));
+            if (!rc && strcmp(cases[c].kind, "retained"))
+                ck_assert_msg(!strcmp(gp, want_gp) && !strcmp(dat, want_dat), "%s, allocation %ld: other output",
+                              cases[c].kind, i);
+            free(gp);
+            free(dat);
+        }
+        free(want_gp);
+        free(want_dat);
+    }
+    unlink(frames);
+    free(frames);
+    unlink(fixture);
+    free(fixture);
+}
+END_TEST
+
+START_TEST(predictions_fail_cleanly_at_every_allocation) {
+    /* A merge that does not fit: every kind of advice is computed. */
+    const char *text = "orders=2Mx5:k=int64~100k/float64*2/str/category~40,cust=100kx3:k=int64~100k/str";
+    const char *on[] = { "k" };
+    mt_predict_request q = { .op = MT_PREDICT_MERGE, .left = "orders", .right = "cust", .on = { on, 1 },
+                             .available_bytes = 1e8 };
+    mt_shapes *s = NULL;
+    mt_prediction clean;
+    long total = COUNT_CALLS((mt_shapes_parse(text, &s, NULL), mt_predict_run(s, &q, &clean, NULL)));
+    ck_assert_uint_ge(clean.n_suggestions, 2);
+    mt_shapes_free(s);
+    for (long k = 0; k < total; k++) {
+        mt_prediction p;
+        arm(k);
+        int rc = mt_shapes_parse(text, &s, NULL);
+        if (!rc) rc = mt_predict_run(s, &q, &p, NULL);
+        fail_at = -1;
+        ck_assert_msg(rc == 0 || rc == MT_E_NOMEM, "call %ld: %s", k, mt_err_name(rc));
+        if (!rc) {
+            /* Nothing silently left out. */
+            ck_assert_double_eq(p.peak_bytes, clean.peak_bytes);
+            ck_assert_uint_eq(p.n_suggestions, clean.n_suggestions);
+            ck_assert_uint_eq(p.n_assumptions, clean.n_assumptions);
+            mt_prediction_free(&p);
+        }
+        mt_shapes_free(s);
+        s = NULL;
+    }
+    mt_prediction_free(&clean);
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("nomem");
+    TCase *tc = tcase_create("nomem");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, load_fails_cleanly_at_every_allocation);
+    tcase_add_test(tc, analyses_fail_cleanly_at_every_allocation);
+    tcase_add_test(tc, save_and_export_fail_cleanly);
+    tcase_add_test(tc, writer_and_import_fail_cleanly);
+    tcase_add_test(tc, frames_table_fails_cleanly_at_every_allocation);
+    tcase_add_test(tc, rules_and_advice_fail_cleanly_at_every_allocation);
+    tcase_add_test(tc, plots_fail_cleanly_at_every_allocation);
+    tcase_add_test(tc, predictions_fail_cleanly_at_every_allocation);
+    suite_add_tcase(s, tc);
+    return run_suite(s);
+}

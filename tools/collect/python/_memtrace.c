@@ -715,23 +715,51 @@ static PyMethodDef module_methods[] = {
     { NULL, NULL, 0, NULL },
 };
 
-static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "memtrace._memtrace", "The C side of the memtrace package.", -1, module_methods,
-    NULL, NULL, NULL, NULL,
-};
+#if PY_VERSION_HEX < 0x030A0000
+/* PyModule_AddObjectRef (3.10): adds value under name without stealing
+ * the caller's reference, on success as on failure, so that one error path
+ * fits every call. The fallback for 3.8 and 3.9 behaves the same. */
+static int PyModule_AddObjectRef(PyObject *mod, const char *name, PyObject *value) {
+    if (!value) {
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_SystemError, "PyModule_AddObjectRef() with a NULL value");
+        return -1;
+    }
+    Py_INCREF(value);
+    if (PyModule_AddObject(mod, name, value) < 0) {
+        Py_DECREF(value);
+        return -1;
+    }
+    return 0;
+}
+#endif
 
-PyMODINIT_FUNC PyInit__memtrace(void) {
-    if (PyType_Ready(&WriterType) < 0) return NULL;
-    PyObject *m = PyModule_Create(&module);
-    if (!m) return NULL;
-    Py_INCREF(&WriterType);
-    if (PyModule_AddObject(m, "Writer", (PyObject *)&WriterType) < 0 ||
+/* Py_mod_exec: fills a module object the import system created. It may run
+ * more than once in a process (a subinterpreter's import, a module created
+ * afresh from its spec, importlib.reload), so it only adds attributes:
+ * PyType_Ready is a no-op on a type already ready, and the module keeps no
+ * state of its own. Writer is a static type shared by every such module;
+ * PyModule_AddObjectRef takes a new reference for each, which the module
+ * gives back when it is freed. On failure the import system frees the
+ * module, and with it whatever was added, so nothing is released here. */
+static int module_exec(PyObject *m) {
+    if (PyType_Ready(&WriterType) < 0) return -1;
+    if (PyModule_AddObjectRef(m, "Writer", (PyObject *)&WriterType) < 0 ||
         PyModule_AddStringConstant(m, "__version__", MT_VERSION_STRING) < 0 ||
         PyModule_AddIntConstant(m, "FORMAT_MAJOR", MT_FORMAT_MAJOR) < 0 ||
-        PyModule_AddIntConstant(m, "FORMAT_MINOR", MT_FORMAT_MINOR) < 0) {
-        Py_DECREF(&WriterType);
-        Py_DECREF(m);
-        return NULL;
-    }
-    return m;
+        PyModule_AddIntConstant(m, "FORMAT_MINOR", MT_FORMAT_MINOR) < 0)
+        return -1;
+    return 0;
 }
+
+static PyModuleDef_Slot module_slots[] = {
+    { Py_mod_exec, module_exec },
+    { 0, NULL },
+};
+
+/* Multi-phase initialization (PEP 489): m_size 0, no per-module state. */
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "memtrace._memtrace", "The C side of the memtrace package.", 0, module_methods,
+    module_slots, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__memtrace(void) { return PyModuleDef_Init(&module); }

@@ -623,47 +623,67 @@ static PyObject *Writer_get_objects(WriterObject *self, void *unused) {
 
 static PyObject *Writer_get_closed(WriterObject *self, void *unused) { return PyBool_FromLong(self->w == NULL); }
 
+/* Each docstring opens with the signature in Argument Clinic's form
+ * ("name($self, /, ...)\n--\n\n"), which Python turns into
+ * __text_signature__ for inspect.signature() and help(); it must list
+ * the kwlist and format of the PyArg_Parse call in the same order
+ * (tests/python/test_docs.py compares them). */
 static PyMethodDef Writer_methods[] = {
     { "add_meta", (PyCFunction)Writer_add_meta, METH_VARARGS,
-      "add_meta(key, value)\n\nOne meta entry; value is None, bool, int, float, str or bytes." },
+      "add_meta($self, key, value, /)\n--\n\n"
+      "One meta entry; value is None, bool, int, float, str or bytes." },
     { "add_object", (PyCFunction)(void (*)(void))Writer_add_object, METH_VARARGS | METH_KEYWORDS,
-      "add_object(id, type, size, *, flags=0, gen=0, stack=0)\n\nOne object; ids must be unique." },
+      "add_object($self, /, id, type, size, *, flags=0, gen=0, stack=0)\n--\n\n"
+      "One object; ids must be unique." },
     { "add_ref", (PyCFunction)(void (*)(void))Writer_add_ref, METH_VARARGS | METH_KEYWORDS,
-      "add_ref(src_id, dst_id, label=None, weak=False)\n\nA reference; its ends may be added later." },
+      "add_ref($self, /, src, dst, label=None, weak=False)\n--\n\n"
+      "A reference from object id src to object id dst; its ends may be added later." },
     { "add_root", (PyCFunction)(void (*)(void))Writer_add_root, METH_VARARGS | METH_KEYWORDS,
-      "add_root(id, kind='other', name=None)\n\nMarks an object as held from outside the graph." },
+      "add_root($self, /, id, kind='other', name=None)\n--\n\n"
+      "Marks an object as held from outside the graph." },
     { "add_frame", (PyCFunction)(void (*)(void))Writer_add_frame, METH_VARARGS | METH_KEYWORDS,
-      "add_frame(id, file, line, function=None): a source location; ids start at 1" },
+      "add_frame($self, /, id, file, line, function=None)\n--\n\n"
+      "A source location; ids start at 1." },
     { "add_stack", (PyCFunction)(void (*)(void))Writer_add_stack, METH_VARARGS | METH_KEYWORDS,
-      "add_stack(id, frame, parent=0): a call stack, its innermost frame and its caller's stack" },
+      "add_stack($self, /, id, frame, parent=0)\n--\n\n"
+      "A call stack: its innermost frame and its caller's stack; ids start at 1." },
     { "add_alloc", (PyCFunction)(void (*)(void))Writer_add_alloc, METH_VARARGS | METH_KEYWORDS,
-      "add_alloc(size, stack=0, *, op=LIVE, count=1, address=0, time_ns=0, thread=0, domain=0):\n"
-      "an allocation event, or with op=LIVE the live blocks of a stack (count of them, size in all)" },
+      "add_alloc($self, /, size, stack=0, *, op=2, count=0, address=0, time_ns=0, thread=0, domain=0)\n--\n\n"
+      "An allocation event (op 0 an allocation, 1 a free), or with op 2 (LIVE) the live blocks\n"
+      "of a stack: count of them (0 means 1), size bytes in all." },
     { "add_process_meta", (PyCFunction)(void (*)(void))Writer_add_process_meta, METH_VARARGS | METH_KEYWORDS,
-      "add_process_meta(tool, *, label=None, start_time=0, traced=None): the meta every collector writes\n"
-      "(tool, tool_version, pid, host, start_time, python_version, rss now, label, and tracemalloc's\n"
-      "figures when traced is get_traced_memory()'s (current, peak))" },
+      "add_process_meta($self, /, tool, *, label=None, start_time=0, traced=None)\n--\n\n"
+      "The meta every collector writes (tool, tool_version, pid, host, start_time,\n"
+      "python_version, rss now, label, and tracemalloc's figures when traced is\n"
+      "get_traced_memory()'s (current, peak))." },
     { "add_sample", (PyCFunction)(void (*)(void))Writer_add_sample, METH_VARARGS | METH_KEYWORDS,
-      "add_sample(series, value, *, time_ns=0, step=None): one point of a time series" },
+      "add_sample($self, /, series, value, *, time_ns=0, step=None)\n--\n\n"
+      "One point of a time series." },
     { "add_df_frame", (PyCFunction)(void (*)(void))Writer_add_df_frame, METH_VARARGS | METH_KEYWORDS,
-      "add_df_frame(id, name, rows, columns, *, index_kind=None, index_bytes=0, shallow_bytes=0,\n"
-      "deep_bytes=0, step=None, index_shallow_bytes=0, index_levels_bytes=0, index_codes_bytes=0,\n"
-      "index_nlevels=0, columns_kind=None, columns_levels_bytes=0, columns_codes_bytes=0,\n"
-      "columns_nlevels=0, time_ns=0): a DataFrame (memtrace-snap(5), df_frames)" },
+      "add_df_frame($self, /, id, name, rows, columns, *, index_kind=None, index_bytes=0, shallow_bytes=0, "
+      "deep_bytes=0, step=None, index_shallow_bytes=0, index_levels_bytes=0, index_codes_bytes=0, "
+      "index_nlevels=0, columns_kind=None, columns_levels_bytes=0, columns_codes_bytes=0, "
+      "columns_nlevels=0, time_ns=0)\n--\n\n"
+      "A DataFrame (memtrace-snap(5), df_frames); frame ids start at 1." },
     { "add_df_column", (PyCFunction)(void (*)(void))Writer_add_df_column, METH_VARARGS | METH_KEYWORDS,
-      "add_df_column(frame, position, name, dtype, shallow_bytes, deep_bytes, *, distinct_bytes=0,\n"
-      "null_count=0, distinct_count=0, min=None, max=None, flags=0, f32_max_rel_error=0.0,\n"
-      "text_count=0, len_min=0, len_max=0, len_total=0, categories=0, categories_bytes=0,\n"
-      "code_bytes=0, fill_value=None, density=0.0, dense_bytes=0, value_type=''): a column (df_columns)" },
+      "add_df_column($self, /, frame, position, name, dtype, shallow_bytes, deep_bytes, *, distinct_bytes=0, "
+      "null_count=0, distinct_count=0, min=None, max=None, flags=0, f32_max_rel_error=0.0, "
+      "text_count=0, len_min=0, len_max=0, len_total=0, categories=0, categories_bytes=0, "
+      "code_bytes=0, fill_value=None, density=0.0, dense_bytes=0, value_type='')\n--\n\n"
+      "A column of a DataFrame (memtrace-snap(5), df_columns)." },
     { "add_df_value", (PyCFunction)(void (*)(void))Writer_add_df_value, METH_VARARGS | METH_KEYWORDS,
-      "add_df_value(frame, position, value, count): one of a key column's most common values" },
+      "add_df_value($self, /, frame, position, value, count)\n--\n\n"
+      "One of a key column's most common values." },
     { "add_df_sketch", (PyCFunction)(void (*)(void))Writer_add_df_sketch, METH_VARARGS | METH_KEYWORDS,
-      "add_df_sketch(frame, position, kind, data): a sketch of a column's values (kind 'kmv')" },
+      "add_df_sketch($self, /, frame, position, kind, data)\n--\n\n"
+      "A sketch of a column's values (kind 'kmv')." },
     { "flush", (PyCFunction)Writer_flush, METH_NOARGS,
-      "flush()\n\nWrites every unfinished block, so that what was added survives a crash;\n"
+      "flush($self, /)\n--\n\n"
+      "Writes every unfinished block, so that what was added survives a crash;\n"
       "the first flush puts the file at path (until then path keeps what it held)." },
     { "close", (PyCFunction)Writer_close, METH_NOARGS,
-      "close()\n\nResolves pending references, writes the index and closes the file.\n"
+      "close($self, /)\n--\n\n"
+      "Resolves pending references, writes the index and closes the file.\n"
       "Raises ValueError (leaving the writer open) if a reference names an id never added." },
     { "__enter__", (PyCFunction)Writer_enter, METH_NOARGS, NULL },
     { "__exit__", (PyCFunction)Writer_exit, METH_VARARGS,
@@ -681,7 +701,7 @@ static PyGetSetDef Writer_getset[] = {
 static PyTypeObject WriterType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "memtrace.Writer",
-    .tp_doc = "Writer(path, *, block_bytes=0, level=0)\n\n"
+    .tp_doc = "Writer(path, *, block_bytes=0, level=0)\n--\n\n"
               "Writes a memtrace snapshot (.snap) record by record with bounded memory.",
     .tp_basicsize = sizeof(WriterObject),
     .tp_flags = Py_TPFLAGS_DEFAULT,
@@ -697,41 +717,72 @@ static PyObject *module_rss(PyObject *self, PyObject *unused) {
 }
 
 static PyMethodDef module_methods[] = {
-    { "rss", module_rss, METH_NOARGS, "rss() -> int\n\nThe process's resident set size in bytes; 0 when unknown." },
+    { "rss", module_rss, METH_NOARGS,
+      "rss($module, /)\n--\n\nThe process's resident set size in bytes; 0 when unknown." },
     { "dump_heap", (PyCFunction)(void (*)(void))memtrace_dump_heap, METH_VARARGS | METH_KEYWORDS,
-      "dump_heap(path, *, label=None, tracebacks=True, collect=False) -> dict\n\n"
+      "dump_heap($module, /, path, *, label=None, tracebacks=True, collect=False)\n--\n\n"
       "Writes every object the garbage collector tracks, and every object they\n"
       "reference, with sizes, references, roots and (when tracemalloc traces)\n"
       "allocation tracebacks, to the snapshot path. Holds the GIL and runs no\n"
       "Python code (a Python __sizeof__ is not called: such objects get their\n"
       "C-level size); runs no collection unless collect=True; leaves the GC\n"
       "state as it found it.\n"
-      "Returns {path, objects, refs, roots, bytes, c_level_sizes, seconds}." },
+      "Returns a dict {path, objects, refs, roots, bytes, c_level_sizes, seconds}." },
     { "column_stats", (PyCFunction)(void (*)(void))memtrace_column_stats, METH_VARARGS | METH_KEYWORDS,
-      "column_stats(data, kind, *, mask=None, code_hashes=None, nulls=None, sketch=1024, hashes=False)\n\n"
+      "column_stats($module, /, data, kind, *, mask=None, code_hashes=None, nulls=None, sketch=1024, "
+      "hashes=False, top=0)\n--\n\n"
       "One pass in C over a column's values (a buffer, not copied): counts, nulls, min, max,\n"
       "float32 exactness, distinct values (exact up to 2^16, estimated beyond) and a kmv sketch;\n"
-      "for objects also their __sizeof__ total, distinct objects' bytes and string lengths." },
+      "for objects also their __sizeof__ total, distinct objects' bytes and string lengths;\n"
+      "with top > 0, the top most common values and their exact counts." },
     { NULL, NULL, 0, NULL },
 };
 
-static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "memtrace._memtrace", "The C side of the memtrace package.", -1, module_methods,
-    NULL, NULL, NULL, NULL,
-};
+#if PY_VERSION_HEX < 0x030A0000
+/* PyModule_AddObjectRef (3.10): adds value under name without stealing
+ * the caller's reference, on success as on failure, so that one error path
+ * fits every call. The fallback for 3.8 and 3.9 behaves the same. */
+static int PyModule_AddObjectRef(PyObject *mod, const char *name, PyObject *value) {
+    if (!value) {
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_SystemError, "PyModule_AddObjectRef() with a NULL value");
+        return -1;
+    }
+    Py_INCREF(value);
+    if (PyModule_AddObject(mod, name, value) < 0) {
+        Py_DECREF(value);
+        return -1;
+    }
+    return 0;
+}
+#endif
 
-PyMODINIT_FUNC PyInit__memtrace(void) {
-    if (PyType_Ready(&WriterType) < 0) return NULL;
-    PyObject *m = PyModule_Create(&module);
-    if (!m) return NULL;
-    Py_INCREF(&WriterType);
-    if (PyModule_AddObject(m, "Writer", (PyObject *)&WriterType) < 0 ||
+/* Py_mod_exec: fills a module object the import system created. It may run
+ * more than once in a process (a subinterpreter's import, a module created
+ * afresh from its spec, importlib.reload), so it only adds attributes:
+ * PyType_Ready is a no-op on a type already ready, and the module keeps no
+ * state of its own. Writer is a static type shared by every such module;
+ * PyModule_AddObjectRef takes a new reference for each, which the module
+ * gives back when it is freed. On failure the import system frees the
+ * module, and with it whatever was added, so nothing is released here. */
+static int module_exec(PyObject *m) {
+    if (PyType_Ready(&WriterType) < 0) return -1;
+    if (PyModule_AddObjectRef(m, "Writer", (PyObject *)&WriterType) < 0 ||
         PyModule_AddStringConstant(m, "__version__", MT_VERSION_STRING) < 0 ||
         PyModule_AddIntConstant(m, "FORMAT_MAJOR", MT_FORMAT_MAJOR) < 0 ||
-        PyModule_AddIntConstant(m, "FORMAT_MINOR", MT_FORMAT_MINOR) < 0) {
-        Py_DECREF(&WriterType);
-        Py_DECREF(m);
-        return NULL;
-    }
-    return m;
+        PyModule_AddIntConstant(m, "FORMAT_MINOR", MT_FORMAT_MINOR) < 0)
+        return -1;
+    return 0;
 }
+
+static PyModuleDef_Slot module_slots[] = {
+    { Py_mod_exec, module_exec },
+    { 0, NULL },
+};
+
+/* Multi-phase initialization (PEP 489): m_size 0, no per-module state. */
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "memtrace._memtrace", "The C side of the memtrace package.", 0, module_methods,
+    module_slots, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__memtrace(void) { return PyModuleDef_Init(&module); }

@@ -336,7 +336,9 @@ class Pipeline:
 
     def step(self, name, frames=None, *, keys=None):
         """Records step name: memory now, and frames (a DataFrame or a dict
-        of name -> DataFrame; a single frame is named after the step)."""
+        of name -> DataFrame; a single frame is named after the step).
+        keys, when given, names this step's key columns in place of the
+        pipeline's."""
         if self._w.closed:
             raise ValueError("the pipeline is closed")
         now = time.time_ns() - self._start
@@ -357,6 +359,8 @@ class Pipeline:
         self.steps.append(name)
 
     def close(self):
+        """Writes the index and closes the file (the with block does it);
+        a second call does nothing."""
         if self._w.closed:
             return
         try:

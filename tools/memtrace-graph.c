@@ -5,7 +5,6 @@
 #include <string.h>
 #include "common/cli.h"
 #include "common/pathtext.h"
-#include "memtrace/checked.h"
 
 enum { OPT_FORMAT = 1, OPT_TOP, OPT_IDOM, OPT_RETAINED, OPT_PATH, OPT_DOT, OPT_DEPTH, OPT_SALVAGE };
 

@@ -1,5 +1,7 @@
 /* memtrace-gate: fail a build on a memory regression. */
 #include <errno.h>
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "common/cli.h"
@@ -35,7 +37,189 @@ static void push(const mt_cli *c, const char ***list, size_t *n, const char *v) 
     *list = nl;
 }
 
-static void print_report(const mt_gate_result *r, const mt_gate_input *in, int quiet) {
+/* ---- the sentences: each check's one-line summary, and a line an
+ * offender for the details ---- */
+
+/* A check in words. details is NULL when the check has none. */
+typedef struct check_text {
+    char *summary, *details;
+} check_text;
+
+static const char *hb(double bytes, char *buf) {
+    /* 2^64 and above do not convert: shown as saturated. */
+    return mt_human_bytes(bytes >= 18446744073709551616.0 ? UINT64_MAX : bytes > 0 ? (uint64_t)bytes : 0, buf);
+}
+
+/* A name from a snapshot or a policy as terminal-safe text
+ * (MT_TEXT_TERMINAL): details are lines joined by '\n', so a name's own
+ * newline would split one, and its ESC or BEL would reach a terminal or a
+ * CI log raw. */
+static void put_name(FILE *f, const char *s) { mt_text_put(f, MT_TEXT_TERMINAL, s, strlen(s)); }
+
+/* "dict: +1.5 MiB (1.0 MiB -> 2.5 MiB, +150.0%)" */
+static void growth_line(FILE *f, const char *name, uint64_t a, uint64_t b, double percent) {
+    char h1[16], h2[16], h3[24];
+    put_name(f, name);
+    fprintf(f, ": %s (%s -> %s", mt_change_bytes(a, b, h3), hb((double)a, h1), hb((double)b, h2));
+    if (isinf(percent)) fprintf(f, ", new)");
+    else if (isnan(percent)) fprintf(f, ", change unknown)");
+    else fprintf(f, ", %+.1f%%)", percent);
+}
+
+static void total_text(const mt_gate_check *c, FILE *sum) {
+    char h1[16], h2[16], h3[24], hl[16];
+    fprintf(sum, "total %s", mt_change_bytes(c->bytes_a, c->bytes_b, h3));
+    if (c->bytes_a == UINT64_MAX || c->bytes_b == UINT64_MAX) fprintf(sum, " (a total is more than 16 EiB)");
+    else if (isinf(c->percent)) fprintf(sum, " (from nothing)");
+    else fprintf(sum, " (%+.1f%%)", c->percent);
+    fprintf(sum, ": %s -> %s, ", hb((double)c->bytes_a, h1), hb((double)c->bytes_b, h2));
+    const char *verdict = c->passed ? "within" : "over";
+    if (c->kind == MT_GATE_TOTAL_GROWTH_PERCENT) fprintf(sum, "%s %g%%", verdict, c->limit);
+    else fprintf(sum, "%s %s", verdict, hb(c->limit, hl));
+}
+
+static void group_text(const mt_gate_check *c, FILE *sum, FILE *det) {
+    int percent = c->kind == MT_GATE_GROUP_GROWTH_PERCENT;
+    size_t n = c->n_offenders;
+    char h[16];
+    const char *lim = percent ? NULL : hb(c->limit, h);
+    if (n) {
+        if (percent) fprintf(sum, "%zu group%s grew by more than %g%%: ", n, n == 1 ? "" : "s", c->limit);
+        else fprintf(sum, "%zu group%s grew by more than %s: ", n, n == 1 ? "" : "s", lim);
+        for (size_t k = 0; k < n && k < 3; k++) {
+            const mt_gate_offender *o = &c->offenders[k];
+            char h3[24];
+            fprintf(sum, "%s", k ? ", " : "");
+            put_name(sum, o->name);
+            if (!percent) fprintf(sum, " %s", mt_change_bytes(o->bytes_a, o->bytes_b, h3));
+            else if (isnan(o->percent)) fprintf(sum, " unknown");
+            else if (isinf(o->percent)) fprintf(sum, " new");
+            else fprintf(sum, " %+.1f%%", o->percent);
+        }
+        if (n > 3) fprintf(sum, ", and %zu more", n - 3);
+        for (size_t k = 0; k < n; k++) {
+            const mt_gate_offender *o = &c->offenders[k];
+            char hl[16];
+            growth_line(det, o->name, o->bytes_a, o->bytes_b, o->percent);
+            if (percent) fprintf(det, ", limit %g%%", o->limit);
+            else fprintf(det, ", limit %s", hb(o->limit, hl));
+            if (o->allowance) {
+                fprintf(det, " (allowance ");
+                put_name(det, o->allowance);
+                fprintf(det, ")");
+            }
+            fprintf(det, "\n");
+        }
+    } else if (!c->group) {
+        fprintf(sum, "no group to check");
+    } else {
+        fprintf(sum, "largest: ");
+        growth_line(sum, c->group, c->bytes_a, c->bytes_b, c->percent);
+        if (percent) fprintf(sum, ", within %g%%", c->limit);
+        else fprintf(sum, ", within %s", lim);
+    }
+}
+
+static void peak_text(const mt_gate_check *c, FILE *sum) {
+    char h1[16], h2[16];
+    fprintf(sum, "peak ");
+    put_name(sum, c->series);
+    fprintf(sum, " %s in %s, %s %s", hb(c->actual, h1), c->where, c->passed ? "within" : "over", hb(c->limit, h2));
+}
+
+static void leak_text(const mt_gate_check *c, FILE *sum, FILE *det) {
+    size_t n = c->n_offenders;
+    for (size_t k = 0; k < n; k++) {
+        const mt_gate_offender *o = &c->offenders[k];
+        char h[16];
+        put_name(det, o->name);
+        fprintf(det, ": %llu objects (%s) a snapshot, confidence %.2f\n", (unsigned long long)o->objects,
+                hb((double)o->bytes, h), o->confidence);
+        if (k < 3) {
+            if (k) fprintf(sum, ", ");
+            else fprintf(sum, "new leak suspects at or above %g: ", c->limit);
+            put_name(sum, o->name);
+            fprintf(sum, " (%.2f)", o->confidence);
+        }
+    }
+    if (n > 3) fprintf(sum, ", and %zu more", n - 3);
+    if (!n) fprintf(sum, "no new leak suspect at or above %g", c->limit);
+    if (c->n_known) fprintf(sum, " (%zu suspect%s also in the baseline)", c->n_known, c->n_known == 1 ? "" : "s");
+}
+
+static void advice_text(const mt_gate_check *c, FILE *sum, FILE *det) {
+    size_t n = c->n_offenders;
+    for (size_t k = 0; k < n; k++) {
+        const mt_gate_offender *o = &c->offenders[k];
+        char h[16];
+        fprintf(det, "%s [", mt_severity_name(o->severity));
+        put_name(det, o->name);
+        fprintf(det, "] ");
+        put_name(det, o->message);
+        fprintf(det, " (saves %s)\n", hb((double)o->bytes, h));
+        if (k < 3) {
+            fprintf(sum, "%s", k ? ", " : "advice at or above the severity: ");
+            put_name(sum, o->name);
+        }
+    }
+    if (n > 3) fprintf(sum, ", and %zu more", n - 3);
+    if (!n) fprintf(sum, "no advice at %s or above (%zu below)", mt_severity_name((int)c->limit), c->n_advice);
+}
+
+/* The words of every check of r, or NULL when memory ran out; free with
+ * free_texts. */
+static check_text *texts_of(const mt_gate_result *r) {
+    check_text *t = calloc(r->n_checks + 1, sizeof *t);
+    int ok = t != NULL;
+    for (size_t i = 0; ok && i < r->n_checks; i++) {
+        const mt_gate_check *c = &r->checks[i];
+        size_t ns, nd;
+        FILE *sum = open_memstream(&t[i].summary, &ns), *det = open_memstream(&t[i].details, &nd);
+        if (!sum || !det) {
+            if (sum) fclose(sum);
+            if (det) fclose(det);
+            ok = 0;
+            break;
+        }
+        switch (c->kind) {
+        case MT_GATE_TOTAL_GROWTH_BYTES:
+        case MT_GATE_TOTAL_GROWTH_PERCENT: total_text(c, sum); break;
+        case MT_GATE_GROUP_GROWTH_BYTES:
+        case MT_GATE_GROUP_GROWTH_PERCENT: group_text(c, sum, det); break;
+        case MT_GATE_PEAK_BYTES: peak_text(c, sum); break;
+        case MT_GATE_LEAK_CONFIDENCE: leak_text(c, sum, det); break;
+        case MT_GATE_ADVICE_SEVERITY: advice_text(c, sum, det); break;
+        }
+        ok = !ferror(sum) && !ferror(det);
+        ok &= fclose(sum) == 0;
+        ok &= fclose(det) == 0;
+        if (ok && !nd) {
+            free(t[i].details);
+            t[i].details = NULL;
+        }
+    }
+    if (!ok && t) {
+        for (size_t i = 0; i < r->n_checks; i++) {
+            free(t[i].summary);
+            free(t[i].details);
+        }
+        free(t);
+        t = NULL;
+    }
+    return t;
+}
+
+static void free_texts(check_text *t, size_t n) {
+    for (size_t i = 0; t && i < n; i++) {
+        free(t[i].summary);
+        free(t[i].details);
+    }
+    free(t);
+}
+
+/* ---- the outputs ---- */
+
+static void print_report(const mt_gate_result *r, const check_text *t, const mt_gate_input *in, int quiet) {
     char h1[16], h2[16];
     if (!quiet)
         printf("baseline %s, current %s; %s by %s: %s -> %s\n", mt_cli_cstr(in->baseline[in->n_baseline - 1]),
@@ -44,9 +228,9 @@ static void print_report(const mt_gate_result *r, const mt_gate_input *in, int q
     for (size_t i = 0; i < r->n_checks; i++) {
         const mt_gate_check *c = &r->checks[i];
         if (quiet && c->passed) continue;
-        printf("%s  %-21s %s\n", c->passed ? "PASS" : "FAIL", mt_cli_cstr(c->budget), mt_cli_cstr(c->summary));
-        if (!c->passed && c->details) {
-            const char *p = c->details;
+        printf("%s  %-21s %s\n", c->passed ? "PASS" : "FAIL", mt_cli_cstr(c->budget), mt_cli_cstr(t[i].summary));
+        if (!c->passed && t[i].details) {
+            const char *p = t[i].details;
             while (*p) {
                 size_t n = strcspn(p, "\n");
                 printf("        %s\n", mt_cli_text(p, n));
@@ -58,7 +242,7 @@ static void print_report(const mt_gate_result *r, const mt_gate_input *in, int q
     else if (!quiet) printf("all %zu budgets kept\n", r->n_checks);
 }
 
-static void print_github(const mt_gate_result *r) {
+static void print_github(const mt_gate_result *r, const check_text *t) {
     for (size_t i = 0; i < r->n_checks; i++) {
         const mt_gate_check *c = &r->checks[i];
         if (c->passed) continue;
@@ -69,10 +253,10 @@ static void print_github(const mt_gate_result *r) {
         mt_text_put(stdout, MT_TEXT_GITHUB_PROPERTY, "memtrace-gate ", 14);
         mt_text_put(stdout, MT_TEXT_GITHUB_PROPERTY, c->budget, strlen(c->budget));
         fputs("::", stdout);
-        mt_text_put(stdout, MT_TEXT_GITHUB, c->summary, strlen(c->summary));
-        if (c->details) {
+        mt_text_put(stdout, MT_TEXT_GITHUB, t[i].summary, strlen(t[i].summary));
+        if (t[i].details) {
             mt_text_put(stdout, MT_TEXT_GITHUB, "\n", 1);
-            mt_text_put(stdout, MT_TEXT_GITHUB, c->details, strlen(c->details));
+            mt_text_put(stdout, MT_TEXT_GITHUB, t[i].details, strlen(t[i].details));
         }
         putchar('\n');
     }
@@ -93,7 +277,7 @@ static void xml_escaped(FILE *f, const char *s) {
     }
 }
 
-static int write_junit(const char *path, const mt_gate_result *r, const mt_gate_input *in) {
+static int write_junit(const char *path, const mt_gate_result *r, const check_text *t, const mt_gate_input *in) {
     mt_output o;
     FILE *f = mt_cli_out_open(tool.name, path, &o);
     if (!f) return MT_EXIT_INPUT;
@@ -123,14 +307,14 @@ static int write_junit(const char *path, const mt_gate_result *r, const mt_gate_
         fputs("\" classname=\"memtrace-gate\" time=\"0\"", f);
         if (c->passed) {
             fputs(">\n      <system-out>", f);
-            xml_escaped(f, c->summary);
+            xml_escaped(f, t[i].summary);
             fputs("</system-out>\n    </testcase>\n", f);
             continue;
         }
         fputs(">\n      <failure type=\"budget exceeded\" message=\"", f);
-        xml_escaped(f, c->summary);
+        xml_escaped(f, t[i].summary);
         fputs("\">", f);
-        xml_escaped(f, c->details ? c->details : c->summary);
+        xml_escaped(f, t[i].details ? t[i].details : t[i].summary);
         fputs("</failure>\n    </testcase>\n", f);
     }
     fputs("  </testsuite>\n</testsuites>\n", f);
@@ -178,20 +362,25 @@ int main(int argc, char **argv) {
     }
     mt_gate_result r;
     memset(&r, 0, sizeof r);
+    check_text *texts = NULL;
     if (!code) {
         mt_gate_input in = { base, n_base, cur, n_cur, rules, mt_cli_mem_available() };
         if ((rc = mt_gate_run(policy, &in, &r, &d))) {
             /* A budget the inputs cannot serve is a usage matter of the
              * policy; a snapshot that cannot be read is bad input. */
             code = mt_cli_fail(tool.name, d.file ? d.file : policy_path ? policy_path : "(default policy)", &d);
+        } else if (!(texts = texts_of(&r))) {
+            fprintf(stderr, "%s: out of memory\n", tool.name);
+            code = MT_EXIT_INPUT;
         } else {
-            print_report(&r, &in, quiet);
-            if (github) print_github(&r);
+            print_report(&r, texts, &in, quiet);
+            if (github) print_github(&r, texts);
             code = mt_cli_finish(tool.name);
-            if (!code && junit) code = write_junit(junit, &r, &in);
+            if (!code && junit) code = write_junit(junit, &r, texts, &in);
             if (!code && r.failed) code = MT_EXIT_FINDING;
         }
     }
+    free_texts(texts, r.n_checks);
     mt_gate_result_free(&r);
     mt_rules_free(rules);
     mt_gate_policy_free(policy);

@@ -5,7 +5,6 @@
 #include <string.h>
 #include "common/cli.h"
 #include "common/pathtext.h"
-#include "memtrace/checked.h"
 
 enum { OPT_FORMAT = 1, OPT_TOP, OPT_IDOM, OPT_RETAINED, OPT_PATH, OPT_DOT, OPT_DEPTH, OPT_SALVAGE };
 
@@ -67,50 +66,6 @@ static int find_type(const char *name, uint32_t *out) {
 }
 
 /* ---- the report ---- */
-
-typedef struct type_row {
-    uint32_t type;
-    uint64_t count, bytes, retained;
-} type_row;
-
-static int cmp_type_row(const void *x, const void *y) {
-    const type_row *a = x, *b = y;
-    if (a->retained != b->retained) return a->retained > b->retained ? -1 : 1;
-    if (a->bytes != b->bytes) return a->bytes > b->bytes ? -1 : 1;
-    return (a->type > b->type) - (a->type < b->type);
-}
-
-static int cmp_unreach(const void *x, const void *y) {
-    const type_row *a = x, *b = y;
-    if (a->bytes != b->bytes) return a->bytes > b->bytes ? -1 : 1;
-    if (a->count != b->count) return a->count > b->count ? -1 : 1;
-    return (a->type > b->type) - (a->type < b->type);
-}
-
-/* The most common type among each of the first n cyclic components. */
-static void cycle_types(const mt_cycles *c, uint32_t n, uint32_t *most, uint32_t *ntypes) {
-    uint32_t nt = G->n_types ? G->n_types : 1;
-    uint32_t *tally = calloc((size_t)n * nt, 4), *slot = malloc((size_t)c->n_comp * 4 + 4);
-    if (!tally || !slot) {
-        fprintf(stderr, "%s: out of memory\n", tool.name);
-        exit(MT_EXIT_INPUT);
-    }
-    for (uint32_t k = 0; k < c->n_comp; k++) slot[k] = UINT32_MAX;
-    for (uint32_t k = 0; k < n; k++) slot[c->cyclic[k].comp] = k;
-    for (uint32_t v = 0; v < G->n_objects; v++)
-        if (slot[c->comp[v]] != UINT32_MAX) tally[(size_t)slot[c->comp[v]] * nt + G->type[v]]++;
-    for (uint32_t k = 0; k < n; k++) {
-        most[k] = 0;
-        ntypes[k] = 0;
-        for (uint32_t t = 0; t < G->n_types; t++) {
-            uint32_t x = tally[(size_t)k * nt + t];
-            if (x) ntypes[k]++;
-            if (x > tally[(size_t)k * nt + most[k]]) most[k] = t;
-        }
-    }
-    free(tally);
-    free(slot);
-}
 
 static void print_paths_text(uint32_t *targets, uint32_t nt, const mt_dominators *d) {
     char h1[16];
@@ -271,6 +226,153 @@ static void print_dot(uint32_t start, uint64_t depth, const mt_dominators *d) {
     free(queue);
 }
 
+/* A retainer's way from a root as people read it, or NULL when no strong
+ * path reaches it; free() it. */
+static char *retainer_path(const mt_graph_retainer *x) {
+    if (!x->has_path) return NULL;
+    sbuf b = { 0 };
+    mt_cli_render_path(&b, S, &x->path);
+    return b.p;
+}
+
+static void print_report_json(const char *file, const mt_graph_report *r, const mt_dominators *d,
+                              uint32_t *targets, uint32_t ntargets) {
+    mt_jw w;
+    mt_jw_init(&w, stdout);
+    mt_jw_begin_object(&w, NULL);
+    mt_jw_cstr(&w, "file", file);
+    mt_jw_uint(&w, "objects", r->objects);
+    mt_jw_uint(&w, "object_bytes", r->object_bytes);
+    mt_jw_uint(&w, "refs", r->refs);
+    mt_jw_uint(&w, "weak_refs", r->weak_refs);
+    mt_jw_uint(&w, "roots", r->roots);
+    mt_jw_begin_object(&w, "reachable");
+    mt_jw_uint(&w, "objects", d->n_reachable);
+    mt_jw_uint(&w, "bytes", d->reachable_bytes);
+    mt_jw_end_object(&w);
+    mt_jw_begin_object(&w, "unreachable");
+    mt_jw_uint(&w, "objects", d->n_unreachable);
+    mt_jw_uint(&w, "bytes", d->unreachable_bytes);
+    mt_jw_begin_array(&w, "types");
+    for (uint32_t k = 0; k < r->n_unreachable; k++) {
+        mt_str t = G->type_names[r->unreachable[k].type];
+        mt_jw_begin_object(&w, NULL);
+        mt_jw_str(&w, "type", t.ptr, t.len);
+        mt_jw_uint(&w, "count", r->unreachable[k].count);
+        mt_jw_uint(&w, "bytes", r->unreachable[k].bytes);
+        mt_jw_end_object(&w);
+    }
+    mt_jw_end_array(&w);
+    mt_jw_end_object(&w);
+    mt_jw_begin_array(&w, "top_retainers");
+    for (uint32_t k = 0; k < r->n_retainers; k++) {
+        uint32_t o = r->retainers[k].obj;
+        mt_jw_begin_object(&w, NULL);
+        mt_jw_uint(&w, "id", G->id[o]);
+        mt_jw_str(&w, "type", type_of(o).ptr, type_of(o).len);
+        mt_jw_uint(&w, "size", G->size[o]);
+        mt_jw_uint(&w, "retained", d->retained[o]);
+        mt_jw_uint(&w, "retained_objects", d->retained_count[o]);
+        mt_jw_uint(&w, "idom", d->idom[o] == MT_DOM_ROOT ? 0 : G->id[d->idom[o]]);
+        char *path = retainer_path(&r->retainers[k]);
+        if (path) mt_jw_cstr(&w, "path", path);
+        else mt_jw_null(&w, "path");
+        free(path);
+        mt_jw_end_object(&w);
+    }
+    mt_jw_end_array(&w);
+    mt_jw_begin_array(&w, "types_by_retained");
+    for (uint32_t k = 0; k < r->n_types; k++) {
+        mt_str t = G->type_names[r->types[k].type];
+        mt_jw_begin_object(&w, NULL);
+        mt_jw_str(&w, "type", t.ptr, t.len);
+        mt_jw_uint(&w, "count", r->types[k].count);
+        mt_jw_uint(&w, "bytes", r->types[k].bytes);
+        mt_jw_uint(&w, "retained", r->types[k].retained);
+        mt_jw_end_object(&w);
+    }
+    mt_jw_end_array(&w);
+    const mt_cycles *cy = &r->cycles;
+    mt_jw_begin_object(&w, "cycles");
+    mt_jw_uint(&w, "components", cy->n_cyclic);
+    mt_jw_uint(&w, "objects", cy->cyclic_objects);
+    mt_jw_uint(&w, "bytes", cy->cyclic_bytes);
+    mt_jw_begin_array(&w, "largest");
+    for (uint32_t k = 0; k < r->n_cycles; k++) {
+        mt_str t = G->type_names[r->cycle_types[k].most_common];
+        mt_jw_begin_object(&w, NULL);
+        mt_jw_uint(&w, "objects", cy->cyclic[k].objects);
+        mt_jw_uint(&w, "bytes", cy->cyclic[k].bytes);
+        mt_jw_str(&w, "most_common_type", t.ptr, t.len);
+        mt_jw_uint(&w, "types", r->cycle_types[k].n_types);
+        mt_jw_uint(&w, "example_id", G->id[cy->cyclic[k].first]);
+        mt_jw_end_object(&w);
+    }
+    mt_jw_end_array(&w);
+    mt_jw_end_object(&w);
+    if (targets) print_paths_json(&w, targets, ntargets, d);
+    mt_jw_end_object(&w);
+}
+
+static void print_report_text(const char *file, const mt_graph_report *r, const mt_dominators *d,
+                              uint32_t *targets, uint32_t ntargets) {
+    char h1[16], h2[16];
+    printf("file:        %s\n", file);
+    printf("objects:     %" PRIu64 " (%s), %" PRIu64 " references (%" PRIu64 " weak), %u roots\n", r->objects,
+           mt_human_bytes(r->object_bytes, h1), r->refs, r->weak_refs, r->roots);
+    printf("reachable:   %u objects (%s)\n", d->n_reachable, mt_human_bytes(d->reachable_bytes, h1));
+    printf("unreachable: %" PRIu64 " objects (%s): garbage at dump time, or held by nothing the dump saw\n",
+           (uint64_t)d->n_unreachable, mt_human_bytes(d->unreachable_bytes, h1));
+    if (r->n_retainers) {
+        /* Each named by its way from a root, as memtrace-leaks names a
+         * suspect's holder; the id follows for --dot and --path-to-roots. */
+        printf("\nlargest retainers:\n  %10s %10s %10s  %-32s %s\n", "retained", "objects", "shallow", "type",
+               "path from a root (id)");
+        for (uint32_t k = 0; k < r->n_retainers; k++) {
+            uint32_t o = r->retainers[k].obj;
+            char *path = retainer_path(&r->retainers[k]);
+            printf("  %10s %10u %10s  %-32s ", mt_human_bytes(d->retained[o], h1), d->retained_count[o],
+                   mt_human_bytes(G->size[o], h2), mt_cli_strw(type_of(o), 32));
+            if (path) mt_text_put(stdout, MT_TEXT_TERMINAL, path, strlen(path));
+            else printf("no strong path from a root");
+            printf(" (%" PRIu64 ")\n", G->id[o]);
+            free(path);
+        }
+    }
+    if (r->n_types) {
+        printf("\nretained by type:\n  %-32s %10s %10s %10s\n", "type", "count", "shallow", "retained");
+        for (uint32_t k = 0; k < r->n_types; k++) {
+            const mt_graph_type_total *t = &r->types[k];
+            printf("  %-32s %10" PRIu64 " %10s %10s\n", mt_cli_strw(G->type_names[t->type], 32), t->count,
+                   mt_human_bytes(t->bytes, h1), mt_human_bytes(t->retained, h2));
+        }
+    }
+    if (r->n_unreachable) {
+        printf("\nunreachable by type:\n  %-32s %10s %10s\n", "type", "count", "bytes");
+        for (uint32_t k = 0; k < r->n_unreachable; k++) {
+            const mt_graph_type_total *t = &r->unreachable[k];
+            printf("  %-32s %10" PRIu64 " %10s\n", mt_cli_strw(G->type_names[t->type], 32), t->count,
+                   mt_human_bytes(t->bytes, h1));
+        }
+    }
+    const mt_cycles *cy = &r->cycles;
+    printf("\ncycles:      %u with %" PRIu64 " objects (%s)\n", cy->n_cyclic, cy->cyclic_objects,
+           mt_human_bytes(cy->cyclic_bytes, h1));
+    if (r->n_cycles) {
+        printf("  %10s %10s %6s  %-32s %s\n", "objects", "bytes", "types", "most common type", "example id");
+        for (uint32_t k = 0; k < r->n_cycles; k++) {
+            mt_str t = G->type_names[r->cycle_types[k].most_common];
+            printf("  %10u %10s %6u  %-32s %" PRIu64 "\n", cy->cyclic[k].objects,
+                   mt_human_bytes(cy->cyclic[k].bytes, h1), r->cycle_types[k].n_types, mt_cli_strw(t, 32),
+                   G->id[cy->cyclic[k].first]);
+        }
+    }
+    if (targets) {
+        printf("\npaths to roots:\n");
+        print_paths_text(targets, ntargets, d);
+    }
+}
+
 int main(int argc, char **argv) {
     mt_cli c;
     mt_cli_init(&c, &tool, argc, argv);
@@ -334,169 +436,17 @@ int main(int argc, char **argv) {
         } else
             print_dot(o, depth, &d);
     } else {
-        uint32_t ntop = (uint32_t)top;
-        uint32_t *best = malloc(((size_t)ntop + 1) * 4);
-        uint64_t *tret = malloc(((size_t)G->n_types + 1) * 8);
-        type_row *rows = calloc((size_t)G->n_types + 1, sizeof *rows), *unr = calloc((size_t)G->n_types + 1, sizeof *unr);
-        mt_cycles cy;
-        if (!best || !tret || !rows || !unr) {
-            fprintf(stderr, "%s: out of memory\n", tool.name);
-            return MT_EXIT_INPUT;
+        mt_graph_report r;
+        if (mt_graph_report_compute(s, &d, (uint32_t)top, &r, &diag))
+            code = mt_cli_fail(tool.name, file, &diag);
+        else {
+            uint32_t *targets = NULL, ntargets = 0;
+            if (path_what) ntargets = path_targets(path_what, &d, top ? (uint32_t)top : 1, &targets);
+            if (json) print_report_json(file, &r, &d, path_what ? targets : NULL, ntargets);
+            else print_report_text(file, &r, &d, path_what ? targets : NULL, ntargets);
+            free(targets);
         }
-        if (mt_dominators_type_retained(G, &d, tret, &diag) || mt_cycles_compute(G, &cy, &diag))
-            return mt_cli_fail(tool.name, file, &diag);
-        uint32_t nbest = mt_dominators_top(&d, ntop, best);
-        uint64_t weak = 0;
-        for (uint64_t e = 0; e < G->n_refs; e++) weak += (G->out_dst[e] & MT_GRAPH_WEAK) != 0;
-        for (uint32_t t = 0; t < G->n_types; t++) rows[t].type = unr[t].type = t;
-        for (uint32_t o = 0; o < G->n_objects; o++) {
-            if (G->flags[o] & MT_OBJ_LOST) continue;
-            type_row *r = d.idom[o] == MT_DOM_NONE ? &unr[G->type[o]] : &rows[G->type[o]];
-            r->count++;
-            r->bytes = mt_sat_add_u64(r->bytes, G->size[o]); /* sizes come from the file */
-        }
-        for (uint32_t t = 0; t < G->n_types; t++) rows[t].retained = tret[t];
-        qsort(rows, G->n_types, sizeof *rows, cmp_type_row);
-        qsort(unr, G->n_types, sizeof *unr, cmp_unreach);
-        uint32_t nrows = 0, nunr = 0;
-        while (nrows < G->n_types && nrows < ntop && rows[nrows].count) nrows++;
-        while (nunr < G->n_types && nunr < ntop && unr[nunr].count) nunr++;
-        uint32_t ncy = cy.n_cyclic < ntop ? cy.n_cyclic : ntop;
-        uint32_t *most = malloc(((size_t)ncy + 1) * 4), *ntypes = malloc(((size_t)ncy + 1) * 4);
-        if (!most || !ntypes) {
-            fprintf(stderr, "%s: out of memory\n", tool.name);
-            return MT_EXIT_INPUT;
-        }
-        cycle_types(&cy, ncy, most, ntypes);
-        uint32_t *targets = NULL, ntargets = 0;
-        if (path_what) ntargets = path_targets(path_what, &d, ntop ? ntop : 1, &targets);
-        char h1[16], h2[16], h3[16];
-
-        if (json) {
-            mt_jw w;
-            mt_jw_init(&w, stdout);
-            mt_jw_begin_object(&w, NULL);
-            mt_jw_cstr(&w, "file", file);
-            mt_jw_uint(&w, "objects", G->n_objects - mt_snapshot_lost_objects(s));
-            mt_jw_uint(&w, "object_bytes", mt_sat_add_u64(d.reachable_bytes, d.unreachable_bytes));
-            mt_jw_uint(&w, "refs", G->n_refs);
-            mt_jw_uint(&w, "weak_refs", weak);
-            mt_jw_uint(&w, "roots", G->n_roots);
-            mt_jw_begin_object(&w, "reachable");
-            mt_jw_uint(&w, "objects", d.n_reachable);
-            mt_jw_uint(&w, "bytes", d.reachable_bytes);
-            mt_jw_end_object(&w);
-            mt_jw_begin_object(&w, "unreachable");
-            mt_jw_uint(&w, "objects", d.n_unreachable);
-            mt_jw_uint(&w, "bytes", d.unreachable_bytes);
-            mt_jw_begin_array(&w, "types");
-            for (uint32_t k = 0; k < nunr; k++) {
-                mt_jw_begin_object(&w, NULL);
-                mt_jw_str(&w, "type", G->type_names[unr[k].type].ptr, G->type_names[unr[k].type].len);
-                mt_jw_uint(&w, "count", unr[k].count);
-                mt_jw_uint(&w, "bytes", unr[k].bytes);
-                mt_jw_end_object(&w);
-            }
-            mt_jw_end_array(&w);
-            mt_jw_end_object(&w);
-            mt_jw_begin_array(&w, "top_retainers");
-            for (uint32_t k = 0; k < nbest; k++) {
-                uint32_t o = best[k];
-                mt_jw_begin_object(&w, NULL);
-                mt_jw_uint(&w, "id", G->id[o]);
-                mt_jw_str(&w, "type", type_of(o).ptr, type_of(o).len);
-                mt_jw_uint(&w, "size", G->size[o]);
-                mt_jw_uint(&w, "retained", d.retained[o]);
-                mt_jw_uint(&w, "retained_objects", d.retained_count[o]);
-                mt_jw_uint(&w, "idom", d.idom[o] == MT_DOM_ROOT ? 0 : G->id[d.idom[o]]);
-                mt_jw_end_object(&w);
-            }
-            mt_jw_end_array(&w);
-            mt_jw_begin_array(&w, "types_by_retained");
-            for (uint32_t k = 0; k < nrows; k++) {
-                mt_jw_begin_object(&w, NULL);
-                mt_jw_str(&w, "type", G->type_names[rows[k].type].ptr, G->type_names[rows[k].type].len);
-                mt_jw_uint(&w, "count", rows[k].count);
-                mt_jw_uint(&w, "bytes", rows[k].bytes);
-                mt_jw_uint(&w, "retained", rows[k].retained);
-                mt_jw_end_object(&w);
-            }
-            mt_jw_end_array(&w);
-            mt_jw_begin_object(&w, "cycles");
-            mt_jw_uint(&w, "components", cy.n_cyclic);
-            mt_jw_uint(&w, "objects", cy.cyclic_objects);
-            mt_jw_uint(&w, "bytes", cy.cyclic_bytes);
-            mt_jw_begin_array(&w, "largest");
-            for (uint32_t k = 0; k < ncy; k++) {
-                mt_jw_begin_object(&w, NULL);
-                mt_jw_uint(&w, "objects", cy.cyclic[k].objects);
-                mt_jw_uint(&w, "bytes", cy.cyclic[k].bytes);
-                mt_jw_str(&w, "most_common_type", G->type_names[most[k]].ptr, G->type_names[most[k]].len);
-                mt_jw_uint(&w, "types", ntypes[k]);
-                mt_jw_uint(&w, "example_id", G->id[cy.cyclic[k].first]);
-                mt_jw_end_object(&w);
-            }
-            mt_jw_end_array(&w);
-            mt_jw_end_object(&w);
-            if (path_what) print_paths_json(&w, targets, ntargets, &d);
-            mt_jw_end_object(&w);
-        } else {
-            printf("file:        %s\n", file);
-            printf("objects:     %" PRIu64 " (%s), %" PRIu64 " references (%" PRIu64 " weak), %u roots\n",
-                   (uint64_t)G->n_objects - mt_snapshot_lost_objects(s),
-                   mt_human_bytes(mt_sat_add_u64(d.reachable_bytes, d.unreachable_bytes), h1), G->n_refs, weak, G->n_roots);
-            printf("reachable:   %u objects (%s)\n", d.n_reachable, mt_human_bytes(d.reachable_bytes, h1));
-            printf("unreachable: %" PRIu64 " objects (%s): garbage at dump time, or held by nothing the dump saw\n",
-                   (uint64_t)d.n_unreachable, mt_human_bytes(d.unreachable_bytes, h1));
-            if (nbest) {
-                printf("\nlargest retainers:\n  %10s %10s %10s  %-32s %s\n", "retained", "objects", "shallow", "type",
-                       "id");
-                for (uint32_t k = 0; k < nbest; k++) {
-                    uint32_t o = best[k];
-                    printf("  %10s %10u %10s  %-32s %" PRIu64 "\n", mt_human_bytes(d.retained[o], h1),
-                           d.retained_count[o], mt_human_bytes(G->size[o], h2), mt_cli_strw(type_of(o), 32), G->id[o]);
-                }
-            }
-            if (nrows) {
-                printf("\nretained by type:\n  %-32s %10s %10s %10s\n", "type", "count", "shallow", "retained");
-                for (uint32_t k = 0; k < nrows; k++) {
-                    mt_str t = G->type_names[rows[k].type];
-                    printf("  %-32s %10" PRIu64 " %10s %10s\n", mt_cli_strw(t, 32), rows[k].count,
-                           mt_human_bytes(rows[k].bytes, h1), mt_human_bytes(rows[k].retained, h2));
-                }
-            }
-            if (nunr) {
-                printf("\nunreachable by type:\n  %-32s %10s %10s\n", "type", "count", "bytes");
-                for (uint32_t k = 0; k < nunr; k++) {
-                    mt_str t = G->type_names[unr[k].type];
-                    printf("  %-32s %10" PRIu64 " %10s\n", mt_cli_strw(t, 32), unr[k].count,
-                           mt_human_bytes(unr[k].bytes, h1));
-                }
-            }
-            printf("\ncycles:      %u with %" PRIu64 " objects (%s)\n", cy.n_cyclic, cy.cyclic_objects,
-                   mt_human_bytes(cy.cyclic_bytes, h3));
-            if (ncy) {
-                printf("  %10s %10s %6s  %-32s %s\n", "objects", "bytes", "types", "most common type", "example id");
-                for (uint32_t k = 0; k < ncy; k++) {
-                    mt_str t = G->type_names[most[k]];
-                    printf("  %10u %10s %6u  %-32s %" PRIu64 "\n", cy.cyclic[k].objects,
-                           mt_human_bytes(cy.cyclic[k].bytes, h1), ntypes[k], mt_cli_strw(t, 32),
-                           G->id[cy.cyclic[k].first]);
-                }
-            }
-            if (path_what) {
-                printf("\npaths to roots:\n");
-                print_paths_text(targets, ntargets, &d);
-            }
-        }
-        free(best);
-        free(tret);
-        free(rows);
-        free(unr);
-        free(most);
-        free(ntypes);
-        free(targets);
-        mt_cycles_free(&cy);
+        mt_graph_report_free(&r);
     }
     mt_dominators_free(&d);
     mt_snapshot_free(s);

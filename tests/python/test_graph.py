@@ -204,6 +204,40 @@ def test_paths_read_as_attribute_chains(tmp_path):
         del sys.modules["fake_service"]
 
 
+def test_largest_retainers_are_named_by_their_path(tmp_path):
+    """The report names each large retainer by how a root reaches it: the
+    oracle is the structure built here, a module holding a dict of
+    sessions each holding a payload far larger than anything else."""
+    import sys
+    import types as t
+    mod = t.ModuleType("fake_retainers")
+
+    class Session:
+        def __init__(self):
+            self.payload = bytearray(64 << 20)
+
+    mod.Session = Session
+    mod._SESSIONS = {"u7": Session()}
+    sys.modules["fake_retainers"] = mod
+    try:
+        path = tmp_path / "r.snap"
+        memtrace.dump_heap(str(path))
+        payload = mod._SESSIONS["u7"].payload
+        want = "module fake_retainers \u2192 _SESSIONS['u7'] \u2192 Session.payload"
+        report = json.loads(run(path, "-f", "json", "-n", "50"))
+        row = next(r for r in report["top_retainers"] if r["id"] == id(payload))
+        assert row["path"] == want
+        assert row["type"] == "bytearray"
+        text = run(path, "-n", "50")
+        lines = text[text.index("largest retainers:"):].splitlines()
+        assert any("bytearray" in line and line.endswith(" %s (%d)" % (want, id(payload))) for line in lines)
+        # The module itself is reached from its own root and named by it.
+        mod_row = next(r for r in report["top_retainers"] if r["id"] == id(mod))
+        assert mod_row["path"] == "module fake_retainers"
+    finally:
+        del sys.modules["fake_retainers"]
+
+
 def test_dot_and_errors(tmp_path):
     path = tmp_path / "d.snap"
     write(path, [10, 20, 30], ["a", "b", "c"], [(0, 1), (1, 2)], [False, True], [0])

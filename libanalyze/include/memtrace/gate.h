@@ -40,15 +40,60 @@ typedef struct mt_gate_input {
     double available_bytes;      /* for advice on steps; the policy's `available` wins */
 } mt_gate_input;
 
-/* One budget's verdict. */
+/* The budgets, in the order they are checked. */
+typedef enum mt_gate_budget {
+    MT_GATE_TOTAL_GROWTH_BYTES,
+    MT_GATE_TOTAL_GROWTH_PERCENT,
+    MT_GATE_GROUP_GROWTH_BYTES,
+    MT_GATE_GROUP_GROWTH_PERCENT,
+    MT_GATE_PEAK_BYTES,
+    MT_GATE_LEAK_CONFIDENCE,
+    MT_GATE_ADVICE_SEVERITY
+} mt_gate_budget;
+
+/* What is over a budget's limit: the total, named "total" (total
+ * budgets), a group that grew (group budgets), the current snapshot with
+ * the peak, named by its path (peak_bytes), a new leak suspect
+ * (leak_confidence) or a piece of advice (advice_severity).
+ * Its strings are as found (not escaped for any output) and belong to the
+ * result. A field a budget does not use is 0 or NULL. */
+typedef struct mt_gate_offender {
+    char *name;                  /* the group, the suspect's type, the advice's rule */
+    uint64_t bytes_a, bytes_b;   /* total, group: bytes in the baseline and now (UINT64_MAX: saturated) */
+    double percent;              /* total, group: change from bytes_a to bytes_b in percent; INFINITY
+                                    from nothing, NAN when a total saturated */
+    double limit;                /* total, group, peak: the limit it was held to, an allowance's or the
+                                    budget's */
+    char *allowance;             /* group: the pattern of the allowance that set limit; NULL: the budget's */
+    uint64_t objects;            /* leak: objects it adds a snapshot */
+    uint64_t bytes;              /* peak: the peak (saturated); leak: bytes it adds a snapshot;
+                                    advice: bytes it would save */
+    double confidence;           /* leak: 0..1 */
+    int severity;                /* advice: MT_SEV_* */
+    char *message;               /* advice */
+} mt_gate_offender;
+
+/* One budget's verdict and what it was measured on. Tools write the
+ * sentences; the result holds only values. */
 typedef struct mt_gate_check {
-    const char *budget;          /* "total_growth_percent", ... */
-    int passed;
+    mt_gate_budget kind;
+    const char *budget;          /* its name in the policy: "total_growth_percent", ... (static) */
+    int passed;                  /* no offender */
     double limit;                /* in the budget's unit: bytes, percent, confidence, severity */
-    double actual;               /* the worst value found (NAN for growth from nothing) */
-    size_t n_offenders;          /* groups, suspects or advice over the limit */
-    char *summary;               /* one line: the measure, or the worst offenders */
-    char *details;               /* a line an offender, or NULL */
+    double actual;               /* the worst value found: INFINITY when a total saturated (the change is
+                                    unknown); for growth in percent from nothing, INFINITY too */
+    size_t n_offenders;
+    mt_gate_offender *offenders; /* [n_offenders], worst first */
+    /* total budgets: the totals (bytes_a, bytes_b, percent as in an offender);
+     * group budgets: the same for the group that grew most, named by group
+     * (NULL: no group was held to the budget). */
+    uint64_t bytes_a, bytes_b;
+    double percent;
+    char *group;
+    char *series;                /* peak_bytes: the series read (the policy's peak_series) */
+    const char *where;           /* peak_bytes: the current snapshot with the peak (the input's path) */
+    size_t n_known;              /* leak_confidence: suspects the baseline has too, not held to it */
+    size_t n_advice;             /* advice_severity: all the advice given, at any severity */
 } mt_gate_check;
 
 typedef struct mt_gate_result {

@@ -109,6 +109,63 @@ int mt_cycles_compute(const mt_graph *g, mt_cycles *c, mt_diag *diag);
 /* Frees c's arrays and empties it. Safe on an empty c. */
 void mt_cycles_free(mt_cycles *c);
 
+/* ---- the whole report (memtrace-graph's) ---- */
+
+/* Objects of one type: how many, their own bytes, and (reachable ones)
+ * the bytes freed if every object of the type were. */
+typedef struct mt_graph_type_total {
+    uint32_t type;      /* index into the graph's type_names */
+    uint64_t count;
+    uint64_t bytes;     /* shallow, saturated at UINT64_MAX */
+    uint64_t retained;  /* mt_dominators_type_retained; 0 for unreachable rows */
+} mt_graph_type_total;
+
+/* One of the largest retainers, and how a root reaches it. */
+typedef struct mt_graph_retainer {
+    uint32_t obj;       /* object index */
+    int has_path;       /* 0: no strong path from a root (path empty) */
+    mt_path path;       /* a shortest strong path from a root (mt_path_to_root) */
+} mt_graph_retainer;
+
+/* One of the largest cycles, with the types of its objects. */
+typedef struct mt_graph_cycle_types {
+    uint32_t most_common; /* type index: the type most of its objects have (the lower index on a tie) */
+    uint32_t n_types;     /* distinct types among its objects */
+} mt_graph_cycle_types;
+
+/* What memtrace-graph reports, all structured: counts, the top largest
+ * of each table, larger first. Caller-owned; filled by
+ * mt_graph_report_compute, emptied by mt_graph_report_free. */
+typedef struct mt_graph_report {
+    uint64_t objects;           /* not counting lost placeholders */
+    uint64_t object_bytes;      /* reachable + unreachable, saturated */
+    uint64_t refs, weak_refs;
+    uint32_t roots;
+    uint32_t n_retainers;
+    mt_graph_retainer *retainers; /* mt_dominators_top order */
+    uint32_t n_types;
+    mt_graph_type_total *types;   /* reachable objects by type: retained, then bytes, then type index */
+    uint32_t n_unreachable;
+    mt_graph_type_total *unreachable; /* unreachable objects by type: bytes, then count, then type index */
+    mt_cycles cycles;             /* every component; the first n_cycles of cycles.cyclic are the top */
+    uint32_t n_cycles;
+    mt_graph_cycle_types *cycle_types; /* [n_cycles] */
+} mt_graph_report;
+
+/* Fills r with the top (at most) largest retainers, each with a shortest
+ * strong path from a root, reachable and unreachable bytes by type and the
+ * largest cycles of snapshot s (loaded with references), whose dominator
+ * tree is d. A type table lists only the types with objects in it. Cost:
+ * one breadth-first search over the graph per retainer, on top of the
+ * cycles' linear pass.
+ * @return 0, or MT_E_INVAL (references not loaded), MT_E_NOMEM; r is
+ *         left empty on error. */
+int mt_graph_report_compute(const mt_snapshot *s, const mt_dominators *d, uint32_t top, mt_graph_report *r,
+                            mt_diag *diag);
+
+/* Frees r's arrays and paths and empties it. Safe on an empty r. */
+void mt_graph_report_free(mt_graph_report *r);
+
 #ifdef __cplusplus
 }
 #endif

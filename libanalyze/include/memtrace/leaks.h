@@ -96,7 +96,6 @@ typedef struct mt_leak_suspect {
     uint64_t objects_per_snapshot, bytes_per_snapshot; /* medians over generations 1.. */
     double p;                    /* Mann-Kendall p of the representative group */
     double confidence;
-    int drop;                    /* internal */
 } mt_leak_suspect;
 
 typedef struct mt_leaks {

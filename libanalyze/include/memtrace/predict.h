@@ -121,7 +121,8 @@ typedef struct mt_prediction {
  * is incomplete or contradicts itself: msg says what is missing),
  * MT_E_RANGE (a shape too large to model: more than 2^53 rows or bytes),
  * MT_E_IO and MT_E_PARSE (read_csv: the file cannot be read, or is not
- * CSV; diag->line says where), MT_E_LIMIT (read_csv: a row of more than
+ * CSV: empty, or a quoted field never closed, where diag->file, ->line,
+ * ->column and ->offset say where its opening quote is), MT_E_LIMIT (read_csv: a row of more than
  * 100000 columns or 16 MiB; diag has the file and line), MT_E_NOMEM.
  * read_csv reads a regular file, pipe or FIFO (a device is refused; a
  * pipe that sends nothing for 10 s is given up). */

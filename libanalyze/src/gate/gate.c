@@ -1,17 +1,13 @@
 /* Memory budgets for CI (gate.h): the policy file and the checks. */
 #include <fnmatch.h>
 #include <math.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "common/array.h"
 #include "memtrace/frames.h"
 #include "memtrace/gate.h"
 #include "memtrace/leaks.h"
-#include "memtrace/text.h"
 #include "memtrace/units.h"
-#include "common/strbuf.h"
 #include "io/yamldoc.h"
 
 /* The budgets, in checking order. */
@@ -25,6 +21,11 @@ enum {
     B_ADVICE_SEVERITY,
     N_BUDGETS
 };
+
+/* The public names of the same budgets (gate.h), in the same order. */
+_Static_assert(B_TOTAL_BYTES == (int)MT_GATE_TOTAL_GROWTH_BYTES && B_ADVICE_SEVERITY == (int)MT_GATE_ADVICE_SEVERITY &&
+                   N_BUDGETS == (int)MT_GATE_ADVICE_SEVERITY + 1,
+               "gate.h's mt_gate_budget follows the checking order");
 
 /* How a budget's value is written: bytes (64 MiB), percent (10 or 10%),
  * a confidence in 0..1, a severity name. */
@@ -252,58 +253,29 @@ int mt_gate_policy_load(const char *path, mt_gate_policy **out, mt_diag *diag) {
 
 /* ---- the checks ---- */
 
-/* A growing string for summaries and details. */
-typedef mt_sbuf text;
-
-static const char *hb(double bytes, char *buf) {
-    /* 2^64 and above do not convert: shown as saturated. */
-    return mt_human_bytes(bytes >= 18446744073709551616.0 ? UINT64_MAX : bytes > 0 ? (uint64_t)bytes : 0, buf);
+/* Checks hold copies of the names they report: the diff, leak analysis
+ * and advice they come from are freed before mt_gate_run returns. */
+static int dup(char **out, const char *s) {
+    if (!s) return 0;
+    *out = strdup(s);
+    return *out ? 0 : MT_E_NOMEM;
 }
 
-/* Appends a name from a snapshot or a policy as terminal-safe text
- * (MT_TEXT_TERMINAL): details are lines joined by '\n', so a name's own
- * newline would split one, and its ESC or BEL would reach a terminal or a
- * CI log raw. */
-static void put_name(text *t, const char *s) {
-    size_t n = strlen(s);
-    char small[256];
-    size_t need = mt_text_escape(small, sizeof small, MT_TEXT_TERMINAL, s, n);
-    if (need < sizeof small) {
-        mt_sbuf_put(t, small, need);
-        return;
-    }
-    char *big = malloc(need + 1);
-    if (!big) {
-        t->fail = 1;
-        return;
-    }
-    mt_text_escape(big, need + 1, MT_TEXT_TERMINAL, s, n);
-    mt_sbuf_put(t, big, need);
-    free(big);
-}
-
-/* The change from a to b, signed: "+1.5 MiB". */
-static const char *change(uint64_t a, uint64_t b, char *buf) {
-    return mt_change_bytes(a, b, buf);
-}
-
-static int check_add(mt_gate_result *r, int b, double limit, double actual, size_t offenders, text *summary,
-                     text *details) {
-    if (summary->fail || details->fail) {
-        free(summary->s);
-        free(details->s);
-        return MT_E_NOMEM;
-    }
+/* A new check of budget b, counted when the caller fills it in. */
+static mt_gate_check *check_new(mt_gate_result *r, int b, double limit) {
     mt_gate_check *c = &r->checks[r->n_checks++];
+    c->kind = (mt_gate_budget)b;
     c->budget = budgets[b].name;
     c->limit = limit;
+    c->passed = 1;
+    return c;
+}
+
+/* Records the verdict: passed when nothing offends. */
+static void check_done(mt_gate_result *r, mt_gate_check *c, double actual) {
     c->actual = actual;
-    c->n_offenders = offenders;
-    c->passed = offenders == 0;
-    c->summary = summary->s;
-    c->details = details->s;
+    c->passed = c->n_offenders == 0;
     if (!c->passed) r->failed++;
-    return 0;
 }
 
 static int load(const char *path, mt_snapshot **s, mt_diag *diag) {
@@ -347,17 +319,6 @@ static const allowance *allowance_of(const mt_gate_policy *p, const char *group)
     return NULL;
 }
 
-static void growth_line(text *t, const mt_diff_row *row) {
-    char h1[16], h2[16], h3[24];
-    put_name(t, row->group);
-    mt_sbuf_printf(t, ": %s (%s -> %s", change(row->bytes_a, row->bytes_b, h3),
-        hb((double)row->bytes_a, h1), hb((double)row->bytes_b, h2));
-    double p = pct((double)row->bytes_a, (double)row->bytes_b);
-    if (isinf(p)) mt_sbuf_printf(t, ", new)");
-    else if (isnan(p)) mt_sbuf_printf(t, ", change unknown)");
-    else mt_sbuf_printf(t, ", %+.1f%%)", p);
-}
-
 /* The group budgets: each group against its limit, or its allowance's. */
 static int check_groups(const mt_gate_policy *p, const mt_diff *d, int b, mt_gate_result *r) {
     int percent = b == B_GROUP_PERCENT;
@@ -385,69 +346,51 @@ static int check_groups(const mt_gate_policy *p, const mt_diff *d, int b, mt_gat
         if (unk || (delta > 0 && amount > limit)) off[n++] = (offender){ i, amount, limit, al };
     }
     qsort(off, n, sizeof *off, by_amount);
-    text sum = { 0 }, det = { 0 };
-    char h[16];
-    const char *lim = percent ? NULL : hb(p->limit[b], h);
-    if (n) {
-        if (percent) mt_sbuf_printf(&sum, "%zu group%s grew by more than %g%%: ", n, n == 1 ? "" : "s", p->limit[b]);
-        else mt_sbuf_printf(&sum, "%zu group%s grew by more than %s: ", n, n == 1 ? "" : "s", lim);
-        for (size_t k = 0; k < n && k < 3; k++) {
-            const mt_diff_row *row = &d->rows[off[k].row];
-            char h3[24];
-            if (percent) {
-                double pc = pct((double)row->bytes_a, (double)row->bytes_b);
-                mt_sbuf_printf(&sum, "%s", k ? ", " : "");
-                put_name(&sum, row->group);
-                if (isnan(pc)) mt_sbuf_printf(&sum, " unknown");
-                else if (isinf(pc)) mt_sbuf_printf(&sum, " new");
-                else mt_sbuf_printf(&sum, " %+.1f%%", pc);
-            } else {
-                mt_sbuf_printf(&sum, "%s", k ? ", " : "");
-                put_name(&sum, row->group);
-                mt_sbuf_printf(&sum, " %s", change(row->bytes_a, row->bytes_b, h3));
-            }
-        }
-        if (n > 3) mt_sbuf_printf(&sum, ", and %zu more", n - 3);
-        for (size_t k = 0; k < n; k++) {
-            growth_line(&det, &d->rows[off[k].row]);
-            char hl[16];
-            if (percent) mt_sbuf_printf(&det, ", limit %g%%", off[k].limit);
-            else mt_sbuf_printf(&det, ", limit %s", hb(off[k].limit, hl));
-            if (off[k].by) {
-                mt_sbuf_printf(&det, " (allowance ");
-                put_name(&det, off[k].by->group);
-                mt_sbuf_printf(&det, ")");
-            }
-            mt_sbuf_printf(&det, "\n");
-        }
-    } else if (worst_row == SIZE_MAX) {
-        mt_sbuf_printf(&sum, "no group to check");
-    } else {
-        mt_sbuf_printf(&sum, "largest: ");
-        growth_line(&sum, &d->rows[worst_row]);
-        if (percent) mt_sbuf_printf(&sum, ", within %g%%", p->limit[b]);
-        else mt_sbuf_printf(&sum, ", within %s", lim);
+    mt_gate_check *c = check_new(r, b, p->limit[b]);
+    int rc = 0;
+    if (n && !(c->offenders = calloc(n, sizeof *c->offenders))) rc = MT_E_NOMEM;
+    for (size_t k = 0; !rc && k < n; k++) {
+        const mt_diff_row *row = &d->rows[off[k].row];
+        mt_gate_offender *o = &c->offenders[c->n_offenders++];
+        o->bytes_a = row->bytes_a;
+        o->bytes_b = row->bytes_b;
+        o->percent = pct((double)row->bytes_a, (double)row->bytes_b);
+        o->limit = off[k].limit;
+        if (!(rc = dup(&o->name, row->group)) && off[k].by) rc = dup(&o->allowance, off[k].by->group);
+    }
+    if (!rc && worst_row != SIZE_MAX) {
+        const mt_diff_row *row = &d->rows[worst_row];
+        c->bytes_a = row->bytes_a;
+        c->bytes_b = row->bytes_b;
+        c->percent = pct((double)row->bytes_a, (double)row->bytes_b);
+        rc = dup(&c->group, row->group);
     }
     free(off);
-    return check_add(r, b, p->limit[b], worst_row == SIZE_MAX ? 0 : worst, n, &sum, &det);
+    if (!rc) check_done(r, c, worst_row == SIZE_MAX ? 0 : worst);
+    return rc;
 }
 
 static int check_totals(const mt_gate_policy *p, const mt_diff *d, int b, mt_gate_result *r) {
-    double a = (double)d->total.bytes_a, c = (double)d->total.bytes_b, delta = c - a;
-    double actual = b == B_TOTAL_PERCENT ? pct(a, c) : delta;
-    text sum = { 0 }, det = { 0 };
-    char h1[16], h2[16], h3[24], hl[16];
-    mt_sbuf_printf(&sum, "total %s", change(d->total.bytes_a, d->total.bytes_b, h3));
+    double a = (double)d->total.bytes_a, cb = (double)d->total.bytes_b, delta = cb - a;
+    double actual = b == B_TOTAL_PERCENT ? pct(a, cb) : delta;
+    mt_gate_check *c = check_new(r, b, p->limit[b]);
+    c->bytes_a = d->total.bytes_a;
+    c->bytes_b = d->total.bytes_b;
+    c->percent = pct(a, cb);
     int unk = unknown(d->total.bytes_a, d->total.bytes_b);
-    if (unk) mt_sbuf_printf(&sum, " (a total is more than 16 EiB)");
-    else if (isinf(pct(a, c))) mt_sbuf_printf(&sum, " (from nothing)");
-    else mt_sbuf_printf(&sum, " (%+.1f%%)", pct(a, c));
-    mt_sbuf_printf(&sum, ": %s -> %s, ", hb(a, h1), hb(c, h2));
-    int over = unk || (delta > 0 && actual > p->limit[b]);
+    if (unk || (delta > 0 && actual > p->limit[b])) {
+        /* Over: the total is the one offender. */
+        if (!(c->offenders = calloc(1, sizeof *c->offenders))) return MT_E_NOMEM;
+        mt_gate_offender *o = &c->offenders[c->n_offenders++];
+        o->bytes_a = c->bytes_a;
+        o->bytes_b = c->bytes_b;
+        o->percent = c->percent;
+        o->limit = p->limit[b];
+        if (dup(&o->name, "total")) return MT_E_NOMEM;
+    }
     if (unk) actual = INFINITY;
-    if (b == B_TOTAL_PERCENT) mt_sbuf_printf(&sum, "%s %g%%", over ? "over" : "within", p->limit[b]);
-    else mt_sbuf_printf(&sum, "%s %s", over ? "over" : "within", hb(p->limit[b], hl));
-    return check_add(r, b, p->limit[b], actual, (size_t)over, &sum, &det);
+    check_done(r, c, actual);
+    return 0;
 }
 
 typedef struct peak_ctx {
@@ -495,14 +438,19 @@ static int check_peak(const mt_gate_policy *p, const mt_gate_input *in, mt_snaps
         if (diag) diag->file = in->current[in->n_current - 1];
         return rc;
     }
-    text sum = { 0 }, det = { 0 };
-    char h1[16], h2[16];
-    int over = peak > p->limit[B_PEAK_BYTES];
-    mt_sbuf_printf(&sum, "peak ");
-    put_name(&sum, p->peak_series);
-    mt_sbuf_printf(&sum, " %s in %s, %s %s", hb(peak, h1), where, over ? "over" : "within",
-        hb(p->limit[B_PEAK_BYTES], h2));
-    return check_add(r, B_PEAK_BYTES, p->limit[B_PEAK_BYTES], peak, (size_t)over, &sum, &det);
+    mt_gate_check *c = check_new(r, B_PEAK_BYTES, p->limit[B_PEAK_BYTES]);
+    c->where = where;
+    int rc = dup(&c->series, p->peak_series);
+    if (!rc && peak > p->limit[B_PEAK_BYTES]) {
+        /* Over: the snapshot with the peak is the one offender. */
+        if (!(c->offenders = calloc(1, sizeof *c->offenders))) return MT_E_NOMEM;
+        mt_gate_offender *o = &c->offenders[c->n_offenders++];
+        o->bytes = peak >= 18446744073709551615.0 ? UINT64_MAX : (uint64_t)peak;
+        o->limit = p->limit[B_PEAK_BYTES];
+        rc = dup(&o->name, where);
+    }
+    if (!rc) check_done(r, c, peak);
+    return rc;
 }
 
 /* The leak analysis of a series; only its suspects are read. */
@@ -524,8 +472,11 @@ static int check_leaks(const mt_gate_policy *p, const mt_gate_input *in, mt_gate
     memset(&base, 0, sizeof base);
     int rc = suspects_of(in->current, in->n_current, &cur, diag);
     if (!rc && in->n_baseline >= 3) rc = suspects_of(in->baseline, in->n_baseline, &base, diag);
-    text sum = { 0 }, det = { 0 };
-    size_t n = 0, known = 0;
+    mt_gate_check *c = NULL;
+    if (!rc) {
+        c = check_new(r, B_LEAK_CONFIDENCE, p->limit[B_LEAK_CONFIDENCE]);
+        if (cur.n_suspects && !(c->offenders = calloc(cur.n_suspects, sizeof *c->offenders))) rc = MT_E_NOMEM;
+    }
     double worst = 0;
     for (size_t i = 0; !rc && i < cur.n_suspects; i++) {
         const mt_leak_suspect *s = &cur.suspects[i];
@@ -534,32 +485,18 @@ static int check_leaks(const mt_gate_policy *p, const mt_gate_input *in, mt_gate
         for (size_t j = 0; j < base.n_suspects && !old; j++)
             old = !strcmp(base.groups[base.suspects[j].group].type, type);
         if (old) {
-            known++;
+            c->n_known++;
             continue;
         }
         if (s->confidence > worst) worst = s->confidence;
         if (s->confidence < p->limit[B_LEAK_CONFIDENCE]) continue;
-        char h[16];
-        put_name(&det, type);
-        mt_sbuf_printf(&det, ": %llu objects (%s) a snapshot, confidence %.2f\n",
-            (unsigned long long)s->objects_per_snapshot, hb((double)s->bytes_per_snapshot, h), s->confidence);
-        if (n < 3) {
-            if (n) mt_sbuf_printf(&sum, ", ");
-            else mt_sbuf_printf(&sum, "new leak suspects at or above %g: ", p->limit[B_LEAK_CONFIDENCE]);
-            put_name(&sum, type);
-            mt_sbuf_printf(&sum, " (%.2f)", s->confidence);
-        }
-        n++;
+        mt_gate_offender *o = &c->offenders[c->n_offenders++];
+        o->objects = s->objects_per_snapshot;
+        o->bytes = s->bytes_per_snapshot;
+        o->confidence = s->confidence;
+        rc = dup(&o->name, type);
     }
-    if (!rc) {
-        if (n > 3) mt_sbuf_printf(&sum, ", and %zu more", n - 3);
-        if (!n) mt_sbuf_printf(&sum, "no new leak suspect at or above %g", p->limit[B_LEAK_CONFIDENCE]);
-        if (known) mt_sbuf_printf(&sum, " (%zu suspect%s also in the baseline)", known, known == 1 ? "" : "s");
-        rc = check_add(r, B_LEAK_CONFIDENCE, p->limit[B_LEAK_CONFIDENCE], worst, n, &sum, &det);
-    } else {
-        free(sum.s);
-        free(det.s);
-    }
+    if (!rc) check_done(r, c, worst);
     mt_leaks_free(&cur);
     mt_leaks_free(&base);
     return rc;
@@ -587,31 +524,23 @@ static int check_advice(const mt_gate_policy *p, const mt_gate_input *in, mt_sna
         }
     }
     if (rc && diag) diag->file = path;
-    text sum = { 0 }, det = { 0 };
-    size_t n = 0;
+    mt_gate_check *c = NULL;
+    if (!rc) {
+        c = check_new(r, B_ADVICE_SEVERITY, p->limit[B_ADVICE_SEVERITY]);
+        c->n_advice = l->n;
+        if (l->n && !(c->offenders = calloc(l->n, sizeof *c->offenders))) rc = MT_E_NOMEM;
+    }
     int worst = 0;
     for (size_t i = 0; !rc && i < l->n; i++) {
         const mt_advice *a = &l->items[i];
         if (a->severity > worst) worst = a->severity;
         if (a->severity < (int)p->limit[B_ADVICE_SEVERITY]) continue;
-        char h[16];
-        mt_sbuf_printf(&det, "%s [", mt_severity_name(a->severity));
-        put_name(&det, a->rule);
-        mt_sbuf_printf(&det, "] ");
-        put_name(&det, a->message);
-        mt_sbuf_printf(&det, " (saves %s)\n", hb((double)a->saving_bytes, h));
-        if (n < 3) {
-            mt_sbuf_printf(&sum, "%s", n ? ", " : "advice at or above the severity: ");
-            put_name(&sum, a->rule);
-        }
-        n++;
+        mt_gate_offender *o = &c->offenders[c->n_offenders++];
+        o->severity = a->severity;
+        o->bytes = a->saving_bytes;
+        if (!(rc = dup(&o->name, a->rule))) rc = dup(&o->message, a->message);
     }
-    if (!rc) {
-        if (n > 3) mt_sbuf_printf(&sum, ", and %zu more", n - 3);
-        if (!n) mt_sbuf_printf(&sum, "no advice at %s or above (%zu below)", mt_severity_name((int)p->limit[B_ADVICE_SEVERITY]),
-                    l->n);
-        rc = check_add(r, B_ADVICE_SEVERITY, p->limit[B_ADVICE_SEVERITY], worst, n, &sum, &det);
-    }
+    if (!rc) check_done(r, c, worst);
     mt_advice_list_free(l);
     mt_gpu_devices_free(gpus, n_gpus);
     mt_df_table_free(t);
@@ -656,8 +585,15 @@ int mt_gate_run(const mt_gate_policy *p, const mt_gate_input *in, mt_gate_result
 
 void mt_gate_result_free(mt_gate_result *r) {
     for (size_t i = 0; r->checks && i < r->n_checks; i++) {
-        free(r->checks[i].summary);
-        free(r->checks[i].details);
+        mt_gate_check *c = &r->checks[i];
+        for (size_t k = 0; k < c->n_offenders; k++) {
+            free(c->offenders[k].name);
+            free(c->offenders[k].allowance);
+            free(c->offenders[k].message);
+        }
+        free(c->offenders);
+        free(c->group);
+        free(c->series);
     }
     free(r->checks);
     memset(r, 0, sizeof *r);

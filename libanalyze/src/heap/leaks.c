@@ -224,6 +224,7 @@ static int find_points(mt_leaks *L, const mt_snapshot *s) {
     mt_u64map slot = MT_U64MAP_INIT; /* point -> suspect */
     uint64_t *direct = NULL;         /* [suspects][groups]: retained right under the point */
     uint8_t *member = NULL;          /* [suspects][groups]: suspect groups accumulating there */
+    uint8_t *drop = NULL;            /* [suspects]: not a leak after all */
     int rc = MT_E_NOMEM;
     if (!acc || !tg) goto out;
     for (uint32_t t = 0; t < g->n_types; t++) tg[t] = (uint32_t)group_of(L, g->type_names[t]);
@@ -257,7 +258,8 @@ static int find_points(mt_leaks *L, const mt_snapshot *s) {
         L->suspects[si].gen_bytes[L->birth[v]] += g->size[v];
     }
     size_t ng = L->n_groups, ns = L->n_suspects;
-    if (!(direct = calloc((ns ? ns : 1) * (ng ? ng : 1), 8)) || !(member = calloc((ns ? ns : 1) * (ng ? ng : 1), 1)))
+    if (!(direct = calloc((ns ? ns : 1) * (ng ? ng : 1), 8)) || !(member = calloc((ns ? ns : 1) * (ng ? ng : 1), 1)) ||
+        !(drop = calloc(ns ? ns : 1, 1)))
         goto out;
     for (uint32_t v = 0; v < g->n_objects; v++) {
         uint32_t si;
@@ -290,7 +292,7 @@ static int find_points(mt_leaks *L, const mt_snapshot *s) {
         /* And what fills the point must be a suspect itself: a cache
          * whose entries plateau is not a leak because some of the objects
          * its entries hold share a type with a leak's. */
-        sp->drop = !sp->gen_objects[1] || 3 * leaving < 2 * (n - 1) || L->groups[best].verdict != MT_LEAK_SUSPECT;
+        drop[si] = !sp->gen_objects[1] || 3 * leaving < 2 * (n - 1) || L->groups[best].verdict != MT_LEAK_SUSPECT;
         sp->objects_per_snapshot = median_u64(sp->gen_objects + 1, n - 1);
         sp->bytes_per_snapshot = median_u64(sp->gen_bytes + 1, n - 1);
         sp->p = L->groups[best].mk.p;
@@ -298,7 +300,7 @@ static int find_points(mt_leaks *L, const mt_snapshot *s) {
     }
     size_t kept = 0;
     for (size_t si = 0; si < ns; si++) {
-        if (L->suspects[si].drop) {
+        if (drop[si]) {
             free(L->suspects[si].groups);
             free(L->suspects[si].gen_objects);
             free(L->suspects[si].gen_bytes);
@@ -331,6 +333,7 @@ out:
     free(tg);
     free(direct);
     free(member);
+    free(drop);
     mt_u64map_free(&slot);
     return rc;
 }

@@ -157,6 +157,21 @@ static int limit(mt_diag *diag, const char *path, uint64_t line, const char *fmt
     return MT_E_LIMIT;
 }
 
+/* A quoted field that runs to the end of the file: MT_E_PARSE, with the
+ * file, the opening quote's line, column and byte offset in diag (as
+ * predict.h promises) and, for the tool that prints the message alone,
+ * the file and the row's line in the message too. */
+static int unclosed(mt_diag *diag, const char *path, uint64_t row_line, uint64_t qline, uint64_t qcol,
+                    double qoffset) {
+    if (!diag) return MT_E_PARSE;
+    mt_diag_set(diag, MT_E_PARSE, "%s: line %llu: a quoted field is not closed", path, (unsigned long long)row_line);
+    diag->file = path;
+    diag->line = qline > UINT32_MAX ? UINT32_MAX : (uint32_t)qline;
+    diag->column = qcol > UINT32_MAX ? UINT32_MAX : (uint32_t)qcol;
+    diag->offset = (int64_t)qoffset;
+    return MT_E_PARSE;
+}
+
 /* Reads one record into fields[0..*n), at most MT_CSV_MAX_COLUMNS fields
  * and MT_CSV_MAX_ROW_BYTES bytes. An empty field keeps s NULL (or
  * its old buffer emptied), so that a line of commas costs no allocation.
@@ -167,6 +182,10 @@ static int read_record(reader *r, field **fields, size_t *n, size_t *cap, uint64
     int ch, quoted = 0, any = 0;
     uint64_t start = *line;
     double first = *bytes;
+    /* Where the last byte read sits (a record starts a line), and where
+     * the open quote was, for the message when it is never closed. */
+    uint64_t col = 0, qline = 0, qcol = 0;
+    double qoffset = 0;
     *n = 0;
     for (;;) {
         if (*n == MT_CSV_MAX_COLUMNS)
@@ -185,20 +204,18 @@ static int read_record(reader *r, field **fields, size_t *n, size_t *cap, uint64
         for (;;) {
             ch = rd_get(r);
             if (ch != EOF) {
-                (*bytes)++, any = 1;
+                (*bytes)++, any = 1, col++;
                 if (*bytes - first > MT_CSV_MAX_ROW_BYTES)
                     return limit(diag, path, start, "a row longer than the %d bytes a row may have", MT_CSV_MAX_ROW_BYTES);
             } else if (r->err) {
                 return r->err;
             }
             if (quoted) {
-                if (ch == EOF)
-                    return mt_diag_set(diag, MT_E_PARSE, "%s: line %llu: a quoted field is not closed", path,
-                                       (unsigned long long)start);
+                if (ch == EOF) return unclosed(diag, path, start, qline, qcol, qoffset);
                 if (ch == '"') {
                     int next = rd_get(r);
                     if (next == '"') {
-                        (*bytes)++;
+                        (*bytes)++, col++;
                         if (field_put(fl, '"')) return MT_E_NOMEM;
                         continue;
                     }
@@ -207,11 +224,15 @@ static int read_record(reader *r, field **fields, size_t *n, size_t *cap, uint64
                     quoted = 0;
                     continue;
                 }
-                if (ch == '\n') (*line)++;
+                if (ch == '\n') (*line)++, col = 0;
                 if (field_put(fl, ch)) return MT_E_NOMEM;
                 continue;
             }
-            if (ch == '"' && fl->len == 0) { quoted = 1; continue; }
+            if (ch == '"' && fl->len == 0) {
+                quoted = 1;
+                qline = *line, qcol = col, qoffset = *bytes - 1;
+                continue;
+            }
             if (ch == ',' || ch == '\n' || ch == EOF) break;
             if (ch == '\r') continue;
             if (field_put(fl, ch)) return MT_E_NOMEM;

@@ -291,6 +291,96 @@ START_TEST(paths_prefer_named_roots_and_follow_strong_references) {
 }
 END_TEST
 
+/* The type name of a table row, for comparing with the hand-made answer. */
+static int type_is(const mt_graph *g, uint32_t t, const char *name) {
+    return g->type_names[t].len == strlen(name) && !memcmp(g->type_names[t].ptr, name, g->type_names[t].len);
+}
+
+START_TEST(report_is_worked_out_by_hand) {
+    /* The diamond above, object 4 5 bytes heavier, with types and labels,
+     * plus a cycle 8 <-> 9 that no root reaches. Reachable: 0 1 2 3 4 5
+     * (215 bytes); unreachable: 6 7 (only held weakly) 8 9 (340 bytes).
+     * Retained: 0 holds 1 2 3 (100), 5 alone (60), 4 is held by 3 and 5
+     * (55), 3 (40). By type: module 0 and 5 (160, 70 B), str 4 (55),
+     * dict 1 and 2 (50), list 3 (40); unreachable: list 8 9 (190 B),
+     * str 7 (80), frame 6 (70). */
+    static const uint32_t edges[][2] = { { 0, 1 }, { 0, 2 }, { 1, 3 }, { 2, 3 }, { 3, 4 },
+                                         { 5, 4 }, { 6, 0 }, { 0, 7 }, { 8, 9 }, { 9, 8 } };
+    static const uint8_t weak[] = { 0, 0, 0, 0, 0, 0, 0, 1, 0, 0 };
+    static const char *const label[] = { "a", "b", "c", "d", "e", "big", "f", "w", "g", "h" };
+    static const uint64_t size[] = { 10, 20, 30, 40, 55, 60, 70, 80, 90, 100 };
+    static const char *const type[] = { "module", "dict", "dict", "list", "str",
+                                        "module", "frame", "str", "list", "list" };
+    static const uint32_t roots[] = { 0, 5 };
+    spec sp = { 10, size, type, edges, 10, weak, label, roots, NULL, 2 };
+    mt_snapshot *s = build(&sp, NULL);
+    const mt_graph *g = mt_snapshot_graph(s);
+    mt_dominators d;
+    ck_assert_int_eq(mt_dominators_compute(g, &d, NULL), 0);
+    mt_graph_report r;
+    ck_assert_int_eq(mt_graph_report_compute(s, &d, 3, &r, NULL), 0);
+    ck_assert_uint_eq(r.objects, 10);
+    ck_assert_uint_eq(r.object_bytes, 555);
+    ck_assert_uint_eq(r.refs, 10);
+    ck_assert_uint_eq(r.weak_refs, 1);
+    ck_assert_uint_eq(r.roots, 2);
+
+    ck_assert_uint_eq(r.n_retainers, 3);
+    static const uint32_t want_top[] = { 0, 5, 4 };
+    for (int k = 0; k < 3; k++) {
+        ck_assert_uint_eq(r.retainers[k].obj, want_top[k]);
+        ck_assert(r.retainers[k].has_path);
+    }
+    /* The roots are their own paths; 4 is one hop from root 5 and two
+     * from root 0, so the shortest way is 5's "big" reference. */
+    ck_assert_uint_eq(r.retainers[0].path.len, 1);
+    ck_assert_uint_eq(r.retainers[0].path.root, 0);
+    ck_assert_uint_eq(r.retainers[1].path.root, 1);
+    ck_assert_uint_eq(r.retainers[2].path.len, 2);
+    ck_assert_uint_eq(r.retainers[2].path.obj[0], 5);
+    char *text = mt_path_format(s, &r.retainers[2].path);
+    ck_assert_str_eq(text, "module m \xe2\x86\x92 big");
+    free(text);
+
+    static const char *const want_types[] = { "module", "str", "dict" };
+    static const uint64_t want_count[] = { 2, 1, 2 }, want_bytes[] = { 70, 55, 50 }, want_ret[] = { 160, 55, 50 };
+    ck_assert_uint_eq(r.n_types, 3); /* list (40) is cut by the top */
+    for (int k = 0; k < 3; k++) {
+        ck_assert(type_is(g, r.types[k].type, want_types[k]));
+        ck_assert_uint_eq(r.types[k].count, want_count[k]);
+        ck_assert_uint_eq(r.types[k].bytes, want_bytes[k]);
+        ck_assert_uint_eq(r.types[k].retained, want_ret[k]);
+    }
+    static const char *const want_unr[] = { "list", "str", "frame" };
+    static const uint64_t unr_count[] = { 2, 1, 1 }, unr_bytes[] = { 190, 80, 70 };
+    ck_assert_uint_eq(r.n_unreachable, 3);
+    for (int k = 0; k < 3; k++) {
+        ck_assert(type_is(g, r.unreachable[k].type, want_unr[k]));
+        ck_assert_uint_eq(r.unreachable[k].count, unr_count[k]);
+        ck_assert_uint_eq(r.unreachable[k].bytes, unr_bytes[k]);
+        ck_assert_uint_eq(r.unreachable[k].retained, 0);
+    }
+
+    ck_assert_uint_eq(r.cycles.n_cyclic, 1);
+    ck_assert_uint_eq(r.cycles.cyclic_objects, 2);
+    ck_assert_uint_eq(r.cycles.cyclic_bytes, 190);
+    ck_assert_uint_eq(r.n_cycles, 1);
+    ck_assert(type_is(g, r.cycle_types[0].most_common, "list"));
+    ck_assert_uint_eq(r.cycle_types[0].n_types, 1);
+    mt_graph_report_free(&r);
+    mt_graph_report_free(&r); /* emptied: safe twice */
+
+    /* A top of 0 shows no rows, and the counts still. */
+    ck_assert_int_eq(mt_graph_report_compute(s, &d, 0, &r, NULL), 0);
+    ck_assert_uint_eq(r.n_retainers + r.n_types + r.n_unreachable + r.n_cycles, 0);
+    ck_assert_uint_eq(r.cycles.n_cyclic, 1);
+    ck_assert_uint_eq(r.object_bytes, 555);
+    mt_graph_report_free(&r);
+    mt_dominators_free(&d);
+    mt_snapshot_free(s);
+}
+END_TEST
+
 /* ---- diffs ---- */
 
 static const mt_diff_row *row(const mt_diff *d, const char *group) {
@@ -464,6 +554,7 @@ int main(void) {
     tcase_add_test(tc, type_retained_counts_nested_objects_once);
     tcase_add_test(tc, cycles_are_found_and_ranked);
     tcase_add_test(tc, paths_prefer_named_roots_and_follow_strong_references);
+    tcase_add_test(tc, report_is_worked_out_by_hand);
     tcase_add_test(tc, diff_matches_objects_of_one_process);
     tcase_add_test(tc, diff_by_site_and_traceback_from_allocations);
     tcase_add_test(tc, sites_format_cuts_loops_and_long_text);

@@ -168,9 +168,33 @@ enum { MT__F_U32 = MT_FIELD_U32, MT__F_U64 = MT_FIELD_U64, MT__F_F64 = MT_FIELD_
        MT__F_STR = MT_FIELD_STR, MT__F_BIN = MT_FIELD_BIN, MT__F_VAL = MT_FIELD_VALUE };
 typedef mt_field mt__field;
 
+/* The record kinds: X(KIND, name, record struct, its fields in schema.c).
+ * One table, so that kinds.c (the names, which errors.c prints and so must
+ * reach without depending on the codec) and schema.c (the layouts) cannot
+ * disagree. The footer index (MT_KIND_INDEX) is not a record kind. */
+#define MT__KINDS(X)                                           \
+    X(META, "meta", mt_meta, meta_f)                           \
+    X(STRING, "strings", mt_string, string_f)                  \
+    X(TYPE, "types", mt_type, type_f)                          \
+    X(OBJECT, "objects", mt_object, object_f)                  \
+    X(REF, "refs", mt_ref, ref_f)                              \
+    X(ROOT, "roots", mt_root, root_f)                          \
+    X(FRAME, "frames", mt_frame, frame_f)                      \
+    X(STACK, "stacks", mt_stack, stack_f)                      \
+    X(ALLOC, "allocs", mt_alloc, alloc_f)                      \
+    X(SAMPLE, "samples", mt_sample, sample_f)                  \
+    X(DF_FRAME, "df_frames", mt_df_frame, df_frame_f)          \
+    X(DF_COLUMN, "df_columns", mt_df_column, df_column_f)      \
+    X(DF_VALUE, "df_values", mt_df_value, df_value_f)          \
+    X(DF_SKETCH, "df_sketches", mt_df_sketch, df_sketch_f)     \
+    X(GPU_DEVICE, "gpu_devices", mt_gpu_device, gpu_device_f)  \
+    X(GPU_SEGMENT, "gpu_segments", mt_gpu_segment, gpu_segment_f) \
+    X(GPU_BLOCK, "gpu_blocks", mt_gpu_block, gpu_block_f)      \
+    X(GPU_EVENT, "gpu_events", mt_gpu_event, gpu_event_f)      \
+    X(NB_CELL, "nb_cells", mt_nb_cell, nb_cell_f)
+
 typedef struct mt__kind_desc {
     int kind;
-    const char *name;
     size_t size;       /* of the record struct */
     const mt__field *fields;
     unsigned nfields;

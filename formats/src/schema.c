@@ -77,29 +77,10 @@ static const mt__field index_f[] = {
     F(mt__index_entry, first, U64, 1), F(mt__index_entry, stored, U32, 1), F(mt__index_entry, raw, U32, 1) };
 #undef F
 
-#define K(k, name, st, f) { MT_KIND_##k, name, sizeof(st), f, sizeof f / sizeof f[0] }
-static const mt__kind_desc kinds[] = {
-    { 0, NULL, 0, NULL, 0 },
-    K(META, "meta", mt_meta, meta_f),
-    K(STRING, "strings", mt_string, string_f),
-    K(TYPE, "types", mt_type, type_f),
-    K(OBJECT, "objects", mt_object, object_f),
-    K(REF, "refs", mt_ref, ref_f),
-    K(ROOT, "roots", mt_root, root_f),
-    K(FRAME, "frames", mt_frame, frame_f),
-    K(STACK, "stacks", mt_stack, stack_f),
-    K(ALLOC, "allocs", mt_alloc, alloc_f),
-    K(SAMPLE, "samples", mt_sample, sample_f),
-    K(DF_FRAME, "df_frames", mt_df_frame, df_frame_f),
-    K(DF_COLUMN, "df_columns", mt_df_column, df_column_f),
-    K(DF_VALUE, "df_values", mt_df_value, df_value_f),
-    K(DF_SKETCH, "df_sketches", mt_df_sketch, df_sketch_f),
-    K(GPU_DEVICE, "gpu_devices", mt_gpu_device, gpu_device_f),
-    K(GPU_SEGMENT, "gpu_segments", mt_gpu_segment, gpu_segment_f),
-    K(GPU_BLOCK, "gpu_blocks", mt_gpu_block, gpu_block_f),
-    K(GPU_EVENT, "gpu_events", mt_gpu_event, gpu_event_f),
-    K(NB_CELL, "nb_cells", mt_nb_cell, nb_cell_f),
-};
+#define K(k, name, st, f) { MT_KIND_##k, sizeof(st), f, sizeof f / sizeof f[0] }
+#define KIND(k, name, st, f) [MT_KIND_##k] = K(k, name, st, f),
+static const mt__kind_desc kinds[MT_KIND_MAX + 1] = { MT__KINDS(KIND) };
+#undef KIND
 static const mt__kind_desc index_desc = K(INDEX, "index", mt__index_entry, index_f);
 #undef K
 
@@ -107,17 +88,6 @@ const mt__kind_desc *mt__kind_schema(int kind) {
     if (kind >= 1 && kind <= MT_KIND_MAX) return &kinds[kind];
     if (kind == MT_KIND_INDEX) return &index_desc;
     return NULL;
-}
-
-const char *mt_kind_name(int kind) {
-    const mt__kind_desc *d = mt__kind_schema(kind);
-    return d ? d->name : "unknown";
-}
-
-int mt_kind_from_name(const char *name) {
-    for (int k = 1; k <= MT_KIND_MAX; k++)
-        if (strcmp(kinds[k].name, name) == 0) return k;
-    return 0;
 }
 
 const mt_field *mt_kind_fields(int kind, size_t *n) {
@@ -218,7 +188,7 @@ int mt__record_decode(const mt__kind_desc *desc, const uint8_t **p, const uint8_
     unsigned need = 0;
     while (need < desc->nfields && desc->fields[need].required) need++;
     if (have < need) {
-        snprintf(msg, n, "%s record has %llu fields, expected at least %u (missing %s)", desc->name,
+        snprintf(msg, n, "%s record has %llu fields, expected at least %u (missing %s)", mt_kind_name(desc->kind),
                  (unsigned long long)have, need, desc->fields[have].name);
         return MT_E_RECORD;
     }

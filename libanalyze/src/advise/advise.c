@@ -1,5 +1,6 @@
-/* Applying rules (advise.h): the fields a rule can test, the saving
- * models, message templates, and the ranking of what comes out. */
+/* Applying rules (advise.h): the values of the fields a rule can test
+ * (fields.h), the saving models, message templates, and the ranking of
+ * what comes out. */
 #include <fnmatch.h>
 #include <inttypes.h>
 #include <math.h>
@@ -11,72 +12,19 @@
 #include "common/array.h"
 #include "memtrace/units.h"
 
+/* The fields (fields.h), for the accessors' switches. */
 enum {
-    C = MT__SCOPE_COLUMN, F = MT__SCOPE_FRAME, S = MT__SCOPE_STEP, G = MT__SCOPE_GPU,
-    NUM = MT__FT_NUM, STR = MT__FT_STR, BOOL = MT__FT_BOOL,
-    PLAIN = MT__U_PLAIN, COUNT = MT__U_COUNT, BYTES = MT__U_BYTES, RATIO = MT__U_RATIO
+#define X_ENUM(id, name, scopes, type, unit) X_##id,
+    MT__ADVISE_FIELDS(X_ENUM)
+#undef X_ENUM
 };
-
-/* The fields, documented in memtrace-rules(5); the order is the switch's. */
-enum {
-    X_FRAME, X_COLUMN, X_STEP, X_DTYPE, X_DTYPE_KIND, X_VALUE_TYPE, X_INT_FIT, X_NULLABLE_INT_FIT, X_ROWS,
-    X_NULLS, X_NULL_RATIO, X_NON_NULL, X_DISTINCT, X_DISTINCT_RATIO, X_BYTES, X_SHALLOW_BYTES, X_OBJECT_BYTES,
-    X_SHARE, X_MIN, X_MAX, X_WHOLE, X_FLOAT32_EXACT, X_FLOAT32_ERROR, X_KEY, X_SORTED, X_UNIQUE, X_MIXED,
-    X_DATETIME_TEXT, X_TEXT_RATIO, X_LEN_MEAN, X_LEN_MAX, X_CATEGORIES, X_UNUSED_CATEGORIES, X_CATEGORIES_BYTES,
-    X_DENSITY,
-    X_FRAME_BYTES, X_FRAME_ROWS,
-    X_COLUMNS, X_INDEX_KIND, X_INDEX_BYTES, X_INDEX_SHARE, X_INDEX_NLEVELS, X_INDEX_LEVELS_BYTES,
-    X_INDEX_CODES_BYTES, X_COLUMNS_KIND, X_COLUMNS_NLEVELS,
-    X_PEAK, X_TRACED, X_RSS, X_FRAMES_BYTES, X_FRAMES, X_AVAILABLE, X_PEAK_RATIO, X_FRAMES_RATIO,
-    X_PEAK_OVER_FRAMES,
-    X_DEVICE, X_TOTAL, X_RESERVED, X_ALLOCATED, X_UNUSED_RESERVED, X_UNUSED_RATIO, X_RESERVED_RATIO
-};
-
-const mt__fdesc mt__fields[] = {
-    { "frame", C | F, STR, PLAIN }, { "column", C, STR, PLAIN }, { "step", C | F | S, STR, PLAIN },
-    { "dtype", C, STR, PLAIN }, { "dtype_kind", C, STR, PLAIN }, { "value_type", C, STR, PLAIN },
-    { "int_fit", C, STR, PLAIN }, { "nullable_int_fit", C, STR, PLAIN }, { "rows", C | F, NUM, COUNT },
-    { "nulls", C, NUM, COUNT }, { "null_ratio", C, NUM, RATIO }, { "non_null", C, NUM, COUNT },
-    { "distinct", C, NUM, COUNT }, { "distinct_ratio", C, NUM, RATIO }, { "bytes", C | F, NUM, BYTES },
-    { "shallow_bytes", C | F, NUM, BYTES }, { "object_bytes", C, NUM, BYTES }, { "share", C, NUM, RATIO },
-    { "min", C, NUM, PLAIN }, { "max", C, NUM, PLAIN }, { "whole", C, BOOL, PLAIN },
-    { "float32_exact", C, BOOL, PLAIN }, { "float32_error", C, NUM, PLAIN }, { "key", C, BOOL, PLAIN },
-    { "sorted", C, BOOL, PLAIN }, { "unique", C, BOOL, PLAIN }, { "mixed", C, BOOL, PLAIN },
-    { "datetime_text", C, BOOL, PLAIN }, { "text_ratio", C, NUM, RATIO }, { "len_mean", C, NUM, PLAIN },
-    { "len_max", C, NUM, COUNT }, { "categories", C, NUM, COUNT }, { "unused_categories", C, NUM, COUNT },
-    { "categories_bytes", C, NUM, BYTES }, { "density", C, NUM, RATIO }, { "frame_bytes", C, NUM, BYTES }, { "frame_rows", C, NUM, COUNT },
-    { "columns", F, NUM, COUNT }, { "index_kind", F, STR, PLAIN }, { "index_bytes", F, NUM, BYTES },
-    { "index_share", F, NUM, RATIO }, { "index_nlevels", F, NUM, COUNT }, { "index_levels_bytes", F, NUM, BYTES },
-    { "index_codes_bytes", F, NUM, BYTES }, { "columns_kind", F, STR, PLAIN }, { "columns_nlevels", F, NUM, COUNT },
-    { "peak", S, NUM, BYTES }, { "traced", S, NUM, BYTES }, { "rss", S, NUM, BYTES },
-    { "frames_bytes", S, NUM, BYTES }, { "frames", S, NUM, COUNT }, { "available", S, NUM, BYTES },
-    { "peak_ratio", S, NUM, RATIO }, { "frames_ratio", S, NUM, RATIO }, { "peak_over_frames", S, NUM, PLAIN },
-    { "device", G, STR, PLAIN }, { "total", G, NUM, BYTES }, { "reserved", G, NUM, BYTES },
-    { "allocated", G, NUM, BYTES }, { "unused_reserved", G, NUM, BYTES }, { "unused_ratio", G, NUM, RATIO },
-    { "reserved_ratio", G, NUM, RATIO },
-};
-static const size_t n_fields = sizeof mt__fields / sizeof mt__fields[0];
-
-int mt__field_find(unsigned scope, const char *name, size_t len) {
-    for (size_t i = 0; i < n_fields; i++)
-        if ((mt__fields[i].scopes & scope) && strlen(mt__fields[i].name) == len && !memcmp(mt__fields[i].name, name, len))
-            return (int)i;
-    return -1;
-}
 
 /* What the action computed, for messages. */
-enum { V_TO, V_SAVING, V_NEW_BYTES, V_CHUNKS, V_CHUNK_ROWS, V_RULE, V_SEVERITY };
-static const char *const action_vars[] = { "to", "saving", "new_bytes", "chunks", "chunk_rows", "rule", "severity", NULL };
-
-int mt__action_var_find(const char *name, size_t len) {
-    for (int i = 0; action_vars[i]; i++)
-        if (strlen(action_vars[i]) == len && !memcmp(action_vars[i], name, len)) return i;
-    return -1;
-}
-
-const char *const mt__saving_names[] = { "none", "astype", "unused_categories", "chunks", "transient",
-                                         "unused_reserved", NULL };
-const unsigned mt__saving_scopes[] = { C | F | S | G, C, C, S, S, G };
+enum {
+#define V_ENUM(id, name) V_##id,
+    MT__ACTION_VARS(V_ENUM)
+#undef V_ENUM
+};
 
 /* ---- subjects and their fields ---- */
 

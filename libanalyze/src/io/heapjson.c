@@ -8,7 +8,6 @@
 #include "memtrace/text.h"
 #include "memtrace/heapjson.h"
 #include "memtrace/u64map.h"
-#include "snapshot/snapshot_impl.h"
 
 /* ---- import ---- */
 
@@ -556,61 +555,63 @@ void mt_json_put_value(FILE *out, const mt_value *v) {
 }
 
 int mt_heapjson_export(const mt_snapshot *s, FILE *out, mt_diag *diag) {
-    if (!s->out_off && s->kinds[MT_KIND_REF].records)
+    const mt_graph *g = mt_snapshot_graph(s);
+    if (!g->out_off && mt_snapshot_count(s, MT_KIND_REF))
         return mt_diag_set(diag, MT_E_INVAL, "references were not loaded");
     mt_u64map seen = MT_U64MAP_INIT;
-    for (uint32_t i = 0; i < s->n_objects; i++) {
+    for (uint32_t i = 0; i < g->n_objects; i++) {
         uint32_t prev;
-        if (s->flags[i] & MT_OBJ_LOST) continue;
-        if (mt_u64map_get(&seen, s->id[i], &prev)) {
+        if (g->flags[i] & MT_OBJ_LOST) continue;
+        if (mt_u64map_get(&seen, g->id[i], &prev)) {
             mt_u64map_free(&seen);
             return mt_diag_set(diag, MT_E_RANGE,
                                "objects %u and %u share id %" PRIu64 ", which the JSON heap form cannot express",
-                               prev, i, s->id[i]);
+                               prev, i, g->id[i]);
         }
-        if (mt_u64map_put(&seen, s->id[i], i)) {
+        if (mt_u64map_put(&seen, g->id[i], i)) {
             mt_u64map_free(&seen);
             return mt_diag_set(diag, MT_E_NOMEM, "out of memory");
         }
     }
     mt_u64map_free(&seen);
     fputs("{\"meta\": {", out);
-    for (size_t i = 0; i < s->n_meta; i++) {
+    for (size_t i = 0; i < mt_snapshot_meta_count(s); i++) {
+        const mt_meta *m = mt_snapshot_meta(s, i);
         fputs(i ? ", " : "", out);
-        mt_json_put_str(out, s->meta[i].key);
+        mt_json_put_str(out, m->key);
         fputs(": ", out);
-        mt_json_put_value(out, &s->meta[i].value);
+        mt_json_put_value(out, &m->value);
     }
     fputs("},\n\"objects\": [", out);
     int first = 1;
-    for (uint32_t i = 0; i < s->n_objects; i++) {
-        if (s->flags[i] & MT_OBJ_LOST) continue;
-        fprintf(out, "%s\n{\"id\": %" PRIu64 ", \"type\": ", first ? "" : ",", s->id[i]);
+    for (uint32_t i = 0; i < g->n_objects; i++) {
+        if (g->flags[i] & MT_OBJ_LOST) continue;
+        fprintf(out, "%s\n{\"id\": %" PRIu64 ", \"type\": ", first ? "" : ",", g->id[i]);
         first = 0;
-        mt_json_put_str(out, s->type_names[s->type[i]]);
-        fprintf(out, ", \"size\": %" PRIu64, s->size[i]);
-        if (s->flags[i]) fprintf(out, ", \"flags\": %u", s->flags[i]);
-        if (s->gen && s->gen[i]) fprintf(out, ", \"gen\": %u", s->gen[i]);
-        if (s->stack && s->stack[i]) fprintf(out, ", \"stack\": %u", s->stack[i]);
-        if (s->out_off && s->out_off[i + 1] > s->out_off[i]) {
+        mt_json_put_str(out, g->type_names[g->type[i]]);
+        fprintf(out, ", \"size\": %" PRIu64, g->size[i]);
+        if (g->flags[i]) fprintf(out, ", \"flags\": %u", g->flags[i]);
+        if (g->gen && g->gen[i]) fprintf(out, ", \"gen\": %u", g->gen[i]);
+        if (g->stack && g->stack[i]) fprintf(out, ", \"stack\": %u", g->stack[i]);
+        if (g->out_off && g->out_off[i + 1] > g->out_off[i]) {
             fputs(", \"refs\": [", out);
             int rfirst = 1;
-            for (uint32_t e = s->out_off[i]; e < s->out_off[i + 1]; e++) {
-                uint32_t d = s->out_dst[e] & MT_GRAPH_INDEX;
-                if (s->flags[d] & MT_OBJ_LOST) continue;
+            for (uint32_t e = g->out_off[i]; e < g->out_off[i + 1]; e++) {
+                uint32_t d = g->out_dst[e] & MT_GRAPH_INDEX;
+                if (g->flags[d] & MT_OBJ_LOST) continue;
                 mt_str label = mt_snapshot_ref_label(s, e);
                 fputs(rfirst ? "" : ", ", out);
                 rfirst = 0;
-                if (!label.len && !(s->out_dst[e] & MT_GRAPH_WEAK)) {
-                    fprintf(out, "%" PRIu64, s->id[d]);
+                if (!label.len && !(g->out_dst[e] & MT_GRAPH_WEAK)) {
+                    fprintf(out, "%" PRIu64, g->id[d]);
                     continue;
                 }
-                fprintf(out, "{\"id\": %" PRIu64, s->id[d]);
+                fprintf(out, "{\"id\": %" PRIu64, g->id[d]);
                 if (label.len) {
                     fputs(", \"label\": ", out);
                     mt_json_put_str(out, label);
                 }
-                if (s->out_dst[e] & MT_GRAPH_WEAK) fputs(", \"weak\": true", out);
+                if (g->out_dst[e] & MT_GRAPH_WEAK) fputs(", \"weak\": true", out);
                 putc('}', out);
             }
             putc(']', out);
@@ -619,14 +620,14 @@ int mt_heapjson_export(const mt_snapshot *s, FILE *out, mt_diag *diag) {
     }
     fputs("],\n\"roots\": [", out);
     first = 1;
-    for (uint32_t i = 0; i < s->n_roots; i++) {
-        if (s->flags[s->root_obj[i]] & MT_OBJ_LOST) continue;
-        fprintf(out, "%s\n{\"id\": %" PRIu64 ", \"kind\": ", first ? "" : ",", s->id[s->root_obj[i]]);
+    for (uint32_t i = 0; i < g->n_roots; i++) {
+        if (g->flags[g->root_obj[i]] & MT_OBJ_LOST) continue;
+        fprintf(out, "%s\n{\"id\": %" PRIu64 ", \"kind\": ", first ? "" : ",", g->id[g->root_obj[i]]);
         first = 0;
-        mt_json_put_str(out, s->root_kind[i]);
-        if (s->root_name[i].len) {
+        mt_json_put_str(out, g->root_kind[i]);
+        if (g->root_name[i].len) {
             fputs(", \"name\": ", out);
-            mt_json_put_str(out, s->root_name[i]);
+            mt_json_put_str(out, g->root_name[i]);
         }
         putc('}', out);
     }

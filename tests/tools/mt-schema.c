@@ -26,7 +26,7 @@ static void print_kind(int kind, int last) {
     const mt_field *f = d->fields;
     size_t n = d->nfields;
     /* Names and field names are C identifiers from schema.c: no escaping. */
-    printf("  {\"id\": %d, \"name\": \"%s\", \"fields\": [", kind, d->name);
+    printf("  {\"id\": %d, \"name\": \"%s\", \"fields\": [", kind, mt_kind_name(kind));
     for (size_t i = 0; i < n; i++)
         printf("%s[\"%s\", \"%s\", %d]", i ? ", " : "", f[i].name, type_name(f[i].type), f[i].required ? 1 : 0);
     printf("]}%s\n", last ? "" : ",");

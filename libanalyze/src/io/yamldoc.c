@@ -110,7 +110,9 @@ int mt__ynumber(const char *s, double *out) {
         char num[64];
         memcpy(num, s, n - 1);
         num[n - 1] = 0;
-        if (mt_parse_size(num, out) || (n > 2 && num[n - 2] == ' ')) return -1;
+        if (n > 2 && num[n - 2] == ' ') return MT_E_PARSE;
+        int rc = mt_parse_size(num, out);
+        if (rc) return rc;
         *out /= 100;
         return 0;
     }

@@ -425,10 +425,10 @@ START_TEST(shipped_rules_load_and_a_missing_file_is_named) {
     ck_assert_double_eq(v, 64000);
     ck_assert_int_eq(mt_parse_size("500000", &v), 0);
     ck_assert_double_eq(v, 500000);
-    ck_assert_int_eq(mt_parse_size("8 GB ", &v), -1);
-    ck_assert_int_eq(mt_parse_size("lots", &v), -1);
-    ck_assert_int_eq(mt_parse_size("1e400", &v), -1);
-    ck_assert_int_eq(mt_parse_size("3 parsecs", &v), -1);
+    ck_assert_int_eq(mt_parse_size("8 GB ", &v), MT_E_PARSE);
+    ck_assert_int_eq(mt_parse_size("lots", &v), MT_E_PARSE);
+    ck_assert_int_eq(mt_parse_size("1e400", &v), MT_E_RANGE);
+    ck_assert_int_eq(mt_parse_size("3 parsecs", &v), MT_E_PARSE);
     mt_rules_free(r);
 }
 END_TEST
@@ -439,11 +439,11 @@ START_TEST(sizes_parse_exactly) {
     uint64_t b = 7;
     ck_assert_int_eq(mt_parse_bytes("18446744073709551615", &b), 0);
     ck_assert_uint_eq(b, UINT64_MAX);
-    ck_assert_int_eq(mt_parse_bytes("18446744073709551616", &b), -1);
-    ck_assert_int_eq(mt_parse_bytes("17179869184 GiB", &b), -1);
+    ck_assert_int_eq(mt_parse_bytes("18446744073709551616", &b), MT_E_RANGE);
+    ck_assert_int_eq(mt_parse_bytes("17179869184 GiB", &b), MT_E_RANGE);
     ck_assert_int_eq(mt_parse_bytes("17179869183 GiB", &b), 0);
     ck_assert_uint_eq(b, 17179869183ull << 30);
-    ck_assert_int_eq(mt_parse_bytes("16 EiB", &b), -1);
+    ck_assert_int_eq(mt_parse_bytes("16 EiB", &b), MT_E_RANGE);
     ck_assert_int_eq(mt_parse_bytes("15 EiB", &b), 0);
     ck_assert_uint_eq(b, 15ull << 60);
     ck_assert_int_eq(mt_parse_bytes("1.5 GiB", &b), 0);
@@ -459,8 +459,8 @@ START_TEST(sizes_parse_exactly) {
     /* Part of a byte, or no number at all. */
     const char *bad[] = { "1.5", "0.1 KiB", "1e19", "1E3", "0x10", "-1", "+1", " 1", "1 ", "1  KiB", "1.", ".5 KiB",
                           "inf", "nan", "", "1 kib", "3 parsecs", "1.0000000000000000001 EiB", NULL };
-    for (const char **s = bad; *s; s++) ck_assert_msg(mt_parse_bytes(*s, &b) == -1, "'%s' parsed", *s);
-    ck_assert_int_eq(mt_parse_bytes(NULL, &b), -1);
+    for (const char **s = bad; *s; s++) ck_assert_msg(mt_parse_bytes(*s, &b) == MT_E_PARSE, "'%s' parsed", *s);
+    ck_assert_int_eq(mt_parse_bytes(NULL, &b), MT_E_PARSE);
 }
 END_TEST
 

@@ -23,13 +23,14 @@ static void parse_kinds(const mt_cli *c, const mt_opt *o, const char *v) {
     char buf[64];
     while (*v) {
         size_t n = strcspn(v, ",");
-        int k = 0;
+        mt_kind k;
+        int rc = MT_E_INVAL;
         if (n < sizeof buf) {
             memcpy(buf, v, n);
             buf[n] = 0;
-            k = mt_kind_from_name(buf);
+            rc = mt_kind_from_name(buf, &k);
         }
-        if (!k) mt_cli_usage_error(c, "--kind: no record kind '%.*s' (the kinds are listed in --help)", (int)n, v);
+        if (rc) mt_cli_usage_error(c, "--kind: no record kind '%.*s' (the kinds are listed in --help)", (int)n, v);
         mask |= MT_EXPORT_KIND(k);
         v += n + (v[n] == ',');
     }

@@ -196,8 +196,8 @@ int main(int argc, char **argv) {
     mt_cli c;
     mt_cli_parse(&c, &tool, opts, argc, argv);
     o.top = (uint32_t)top;
-    const mt_plot_kind *kind = mt_plot_kind_find(c.args[0]);
-    if (!kind) mt_cli_usage_error(&c, "no plot kind '%s' (the kinds are listed in --help)", c.args[0]);
+    const mt_plot_kind *kind;
+    if (mt_plot_kind_from_name(c.args[0], &kind)) mt_cli_usage_error(&c, "no plot kind '%s' (the kinds are listed in --help)", c.args[0]);
     if (!out) mt_cli_usage_error(&c, "-o OUT.png or -o OUT.svg is required");
     const char *ext = strrchr(base_of(out), '.');
     if (format < 0) {

@@ -50,9 +50,8 @@ static void names_opt(const mt_cli *c, const mt_opt *o, const char *v) {
 
 /* --op into the mt_predict_op at o->dst. */
 static void op_opt(const mt_cli *c, const mt_opt *o, const char *v) {
-    int op = mt_predict_op_find(v);
-    if (op < 0) mt_cli_usage_error(c, "--op must be merge, groupby, pivot_table, concat, sort or read_csv, not '%s'", v);
-    *(mt_predict_op *)o->dst = (mt_predict_op)op;
+    if (mt_predict_op_from_name(v, o->dst))
+        mt_cli_usage_error(c, "--op must be merge, groupby, pivot_table, concat, sort or read_csv, not '%s'", v);
 }
 
 /* --sample-rows: at least one. */

@@ -109,15 +109,18 @@ const mt__kind_desc *mt__kind_schema(int kind) {
     return NULL;
 }
 
-const char *mt_kind_name(int kind) {
+const char *mt_kind_name(mt_kind kind) {
     const mt__kind_desc *d = mt__kind_schema(kind);
     return d ? d->name : "unknown";
 }
 
-int mt_kind_from_name(const char *name) {
+int mt_kind_from_name(const char *name, mt_kind *out) {
     for (int k = 1; k <= MT_KIND_MAX; k++)
-        if (strcmp(kinds[k].name, name) == 0) return k;
-    return 0;
+        if (strcmp(kinds[k].name, name) == 0) {
+            *out = (mt_kind)k;
+            return 0;
+        }
+    return MT_E_INVAL;
 }
 
 const mt_field *mt_kind_fields(int kind, size_t *n) {

@@ -161,7 +161,7 @@ void mt_cli_parse(mt_cli *c, const mt_tool *tool, const mt_opt *opts, int argc, 
 }
 
 void mt_cli_group_by(const mt_cli *c, const mt_opt *o, const char *value) {
-    if (mt_group_by_parse(value, o->dst))
+    if (mt_group_by_from_name(value, o->dst))
         mt_cli_usage_error(c, "--by must be type, module, site, traceback, column or device, not '%s'", value);
 }
 

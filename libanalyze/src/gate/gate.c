@@ -105,8 +105,8 @@ static int parse_budget(mt__ydoc *y, mt_gate_policy *p, int b, yaml_node_t *v) {
         p->limit[b] = d;
         return 0;
     default: {
-        int sev = s ? mt_severity_parse(s) : 0;
-        if (sev <= 0)
+        mt_severity sev;
+        if (!s || mt_severity_from_name(s, &sev))
             return mt__ybad(y, v, "%s must be info, warning or error, not %s%s%s", budgets[b].name, s ? "'" : "",
                             s ? s : mt__ykind(v), s ? "'" : "");
         p->limit[b] = sev;
@@ -194,7 +194,7 @@ static int parse_policy(mt__ydoc *y, mt_gate_policy *p) {
             for (yaml_node_item_t *i = v->data.sequence.items.start; !rc && i < v->data.sequence.items.top; i++)
                 rc = parse_allowance(y, p, mt__ynode(y, *i));
         } else if (!strcmp(key, "group_by")) {
-            if (!s || mt_group_by_parse(s, &p->by))
+            if (!s || mt_group_by_from_name(s, &p->by))
                 rc = mt__ybad(y, v, "group_by must be type, module, site, traceback, column or device, not %s%s%s",
                               s ? "'" : "", s ? s : mt__ykind(v), s ? "'" : "");
         } else if (!strcmp(key, "group_min_bytes")) {

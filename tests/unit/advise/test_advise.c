@@ -416,8 +416,11 @@ START_TEST(shipped_rules_load_and_a_missing_file_is_named) {
     ck_assert_int_eq(mt_rules_add_file(r, "/nonexistent/rules.yaml", &d), MT_E_IO);
     ck_assert_str_eq(d.file, "/nonexistent/rules.yaml");
     ck_assert_ptr_nonnull(strstr(d.msg, "No such file"));
-    ck_assert_int_eq(mt_severity_parse("warning"), MT_SEV_WARNING);
-    ck_assert_int_eq(mt_severity_parse("loud"), MT_E_INVAL);
+    mt_severity sev = MT_SEV_INFO;
+    ck_assert_int_eq(mt_severity_from_name("warning", &sev), 0);
+    ck_assert_int_eq(sev, MT_SEV_WARNING);
+    ck_assert_int_eq(mt_severity_from_name("loud", &sev), MT_E_INVAL);
+    ck_assert_int_eq(sev, MT_SEV_WARNING);
     double v;
     ck_assert_int_eq(mt_parse_size("1.5 GiB", &v), 0);
     ck_assert_double_eq(v, 1.5 * 1073741824.0);

@@ -226,7 +226,7 @@ double mt_cli_double(const mt_cli *c, const char *opt, const char *value, double
 
 uint64_t mt_cli_size(const mt_cli *c, const char *opt, const char *value) {
     uint64_t x;
-    if (mt_parse_bytes(value, &x) || !x)
+    if (mt_bytes_parse(value, &x) || !x)
         mt_cli_usage_error(c, "%s must be a size from 1 byte to 18446744073709551615 such as 8GiB, 1.5 GiB or "
                               "500000000, not '%s'", opt, value);
     return x;

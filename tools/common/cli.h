@@ -152,7 +152,7 @@ uint64_t mt_cli_uint_range(const mt_cli *c, const char *opt, const char *value, 
  * 2 with "OPT expects a number from MIN to MAX, not 'value'". */
 double mt_cli_double(const mt_cli *c, const char *opt, const char *value, double min, double max);
 
-/* Parses a positive size exactly (mt_parse_bytes: "8GiB", "1.5 GiB",
+/* Parses a positive size exactly (mt_bytes_parse: "8GiB", "1.5 GiB",
  * "500000000"; at most 2^64-1), or exits 2 naming the option. */
 uint64_t mt_cli_size(const mt_cli *c, const char *opt, const char *value);
 

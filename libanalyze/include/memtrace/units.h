@@ -28,7 +28,7 @@ const char *mt_change_bytes(uint64_t a, uint64_t b, char *buf);
  * (powers of 1024). "1.5 GiB", "500000", "64KB".
  * @return 0 and *out; MT_E_PARSE when s is not such a number, MT_E_RANGE
  * when it is not finite. */
-int mt_parse_size(const char *s, double *out);
+int mt_size_parse(const char *s, double *out);
 
 /* Parses a byte count exactly: the one parser for every size a person
  * writes (command-line options, gate policies). Decimal digits, an
@@ -39,7 +39,7 @@ int mt_parse_size(const char *s, double *out);
  * sign, hex, exponent, inf or nan; never through a double.
  * @return 0 and *out; MT_E_PARSE when s is not such a size (or names part
  * of a byte), MT_E_RANGE when it is above 18446744073709551615 (2^64-1). */
-int mt_parse_bytes(const char *s, uint64_t *out);
+int mt_bytes_parse(const char *s, uint64_t *out);
 
 #ifdef __cplusplus
 }

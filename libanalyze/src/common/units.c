@@ -42,7 +42,7 @@ const char *mt_change_bytes(uint64_t a, uint64_t b, char *buf) {
     return buf;
 }
 
-int mt_parse_size(const char *s, double *out) {
+int mt_size_parse(const char *s, double *out) {
     static const struct { const char *unit; double scale; } units[] = {
         { "", 1 }, { "B", 1 }, { "KB", 1e3 }, { "MB", 1e6 }, { "GB", 1e9 }, { "TB", 1e12 },
         { "KiB", 1024.0 }, { "MiB", 1048576.0 }, { "GiB", 1073741824.0 }, { "TiB", 1099511627776.0 },
@@ -64,7 +64,7 @@ int mt_parse_size(const char *s, double *out) {
     return MT_E_PARSE;
 }
 
-int mt_parse_bytes(const char *s, uint64_t *out) {
+int mt_bytes_parse(const char *s, uint64_t *out) {
     static const struct { const char *unit; uint64_t scale; } units[] = {
         { "", 1 },
         { "B", 1 },

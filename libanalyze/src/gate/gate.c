@@ -67,14 +67,14 @@ void mt_gate_policy_free(mt_gate_policy *p) {
 
 /* ---- the policy file ---- */
 
-/* Exact (mt_parse_bytes): "18446744073709551616", "1e19" or "0x10" must
+/* Exact (mt_bytes_parse): "18446744073709551616", "1e19" or "0x10" must
  * not wrap or round into a budget that passes everything. The budgets are
  * compared as doubles; 2^64-1 rounds up to 2^64, which hb() shows as
  * "more than 16 EiB". */
 static int get_size(mt__ydoc *y, yaml_node_t *v, const char *key, double *out) {
     const char *s = mt__yscalar(v);
     uint64_t b;
-    if (!s || mt_parse_bytes(s, &b))
+    if (!s || mt_bytes_parse(s, &b))
         return mt__ybad(y, v, "%s must be a size from 0 to 18446744073709551615 bytes such as 64 MiB, 2GB or "
                               "1000000, not %s%s%s", key, s ? "'" : "", s ? s : mt__ykind(v), s ? "'" : "");
     *out = (double)b;

@@ -167,12 +167,12 @@ void mt_cli_group_by(const mt_cli *c, const mt_opt *o, const char *value) {
 
 int mt_cli_parse_uint(const char *s, uint64_t max, uint64_t *out) {
     uint64_t v = 0;
-    if (!s || !*s) return -1;
+    if (!s || !*s) return MT_E_PARSE;
     for (; *s; s++) {
-        if (*s < '0' || *s > '9') return -1;
-        if (mt_mul_u64(v, 10, &v) || mt_add_u64(v, (uint64_t)(*s - '0'), &v)) return -1;
+        if (*s < '0' || *s > '9') return MT_E_PARSE;
+        if (mt_mul_u64(v, 10, &v) || mt_add_u64(v, (uint64_t)(*s - '0'), &v)) return MT_E_RANGE;
     }
-    if (v > max) return -1;
+    if (v > max) return MT_E_RANGE;
     *out = v;
     return 0;
 }
@@ -188,17 +188,17 @@ int mt_cli_parse_double(const char *s, double *out) {
         p++;
         while (*p >= '0' && *p <= '9') p++, digits++;
     }
-    if (!digits) return -1;
+    if (!digits) return MT_E_PARSE;
     if (*p == 'e' || *p == 'E') {
         p++;
         if (*p == '+' || *p == '-') p++;
-        if (*p < '0' || *p > '9') return -1;
+        if (*p < '0' || *p > '9') return MT_E_PARSE;
         while (*p >= '0' && *p <= '9') p++;
     }
-    if (*p) return -1;
+    if (*p) return MT_E_PARSE;
     errno = 0;
     double v = strtod(s, NULL);
-    if (errno == ERANGE || !isfinite(v)) return -1;
+    if (errno == ERANGE || !isfinite(v)) return MT_E_RANGE;
     *out = v;
     return 0;
 }

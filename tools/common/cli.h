@@ -136,7 +136,8 @@ int mt_cli_choice(const mt_cli *c, const char *opt, const char *value, const cha
 /* The strict parsers behind every numeric option. An unsigned integer is
  * decimal digits only (no sign, space, hex or unit) not above max; a
  * number is [-]digits[.digits][e[+-]digits], finite (no inf, nan or hex).
- * @return 0 and *out, or -1. */
+ * @return 0 and *out; MT_E_PARSE for text of another form, MT_E_RANGE for
+ * a value above max or not finite. */
 int mt_cli_parse_uint(const char *s, uint64_t max, uint64_t *out);
 int mt_cli_parse_double(const char *s, double *out);
 

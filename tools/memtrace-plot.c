@@ -183,8 +183,7 @@ int main(int argc, char **argv) {
         MT_OPT_OUTPUT("OUT.png|OUT.svg", &out, "the picture to write (required); -k puts its script and data beside it"),
         /* In the order of mt_plot_format. */
         MT_OPT_FORMAT(&format, MT_NAMES("png", "svg"), "the picture's format (default: from the output's extension)"),
-        MT_OPT_UINT_RANGE('n', "top", "N", &top, 1, 100000,
-                          "groups, frames or objects to show (default: the kind's, listed below)"),
+        MT_OPT_TOP_RANGE(&top, 1, 100000, "groups, frames or objects to show (default: the kind's, listed below)"),
         MT_OPT_GROUP_BY(0, "GROUP", &o.by, "diff: type, module, site, traceback, column or device (default: type)"),
         MT_OPT_CALLBACK(0, "size", "WxH", &o, parse_size,
                         "the picture's size in pixels (default: sized to what it shows)"),

@@ -57,26 +57,38 @@ struct mt_opt {
     void (*cb)(const mt_cli *c, const mt_opt *o, const char *value);
 };
 
+/* dst as it is, when it has type T; the compiler warns ("pointer type
+ * mismatch") when it has not, so that a uint32_t given to a uint option
+ * does not compile quietly. */
+#define MT__OPT_DST(T, dst) (1 ? (dst) : (T)0)
+
 #define MT_OPT_END { .type = MT_OPT_T_END }
-#define MT_OPT_FLAG(s, l, dst_, h) { .type = MT_OPT_T_FLAG, .short_name = (s), .name = (l), .help = (h), .dst = (dst_) }
-#define MT_OPT_COUNT(s, l, dst_, h) { .type = MT_OPT_T_COUNT, .short_name = (s), .name = (l), .help = (h), .dst = (dst_) }
+#define MT_OPT_FLAG(s, l, dst_, h) \
+    { .type = MT_OPT_T_FLAG, .short_name = (s), .name = (l), .help = (h), .dst = MT__OPT_DST(int *, dst_) }
+#define MT_OPT_COUNT(s, l, dst_, h) \
+    { .type = MT_OPT_T_COUNT, .short_name = (s), .name = (l), .help = (h), .dst = MT__OPT_DST(int *, dst_) }
 #define MT_OPT_UINT(s, l, a, dst_, h) \
-    { .type = MT_OPT_T_UINT, .short_name = (s), .name = (l), .arg = (a), .help = (h), .dst = (dst_) }
+    { .type = MT_OPT_T_UINT, .short_name = (s), .name = (l), .arg = (a), .help = (h), \
+      .dst = MT__OPT_DST(uint64_t *, dst_) }
 #define MT_OPT_UINT_RANGE(s, l, a, dst_, min, max, h) \
-    { .type = MT_OPT_T_UINT, .short_name = (s), .name = (l), .arg = (a), .help = (h), .dst = (dst_), \
-      .umin = (min), .umax = (max) }
+    { .type = MT_OPT_T_UINT, .short_name = (s), .name = (l), .arg = (a), .help = (h), \
+      .dst = MT__OPT_DST(uint64_t *, dst_), .umin = (min), .umax = (max) }
 #define MT_OPT_DOUBLE(s, l, a, dst_, min, max, h) \
-    { .type = MT_OPT_T_DOUBLE, .short_name = (s), .name = (l), .arg = (a), .help = (h), .dst = (dst_), \
-      .dmin = (min), .dmax = (max) }
+    { .type = MT_OPT_T_DOUBLE, .short_name = (s), .name = (l), .arg = (a), .help = (h), \
+      .dst = MT__OPT_DST(double *, dst_), .dmin = (min), .dmax = (max) }
 #define MT_OPT_SIZE(s, l, a, dst_, h) \
-    { .type = MT_OPT_T_SIZE, .short_name = (s), .name = (l), .arg = (a), .help = (h), .dst = (dst_) }
+    { .type = MT_OPT_T_SIZE, .short_name = (s), .name = (l), .arg = (a), .help = (h), \
+      .dst = MT__OPT_DST(uint64_t *, dst_) }
 #define MT_OPT_STRING(s, l, a, dst_, h) \
-    { .type = MT_OPT_T_STRING, .short_name = (s), .name = (l), .arg = (a), .help = (h), .dst = (dst_) }
+    { .type = MT_OPT_T_STRING, .short_name = (s), .name = (l), .arg = (a), .help = (h), \
+      .dst = MT__OPT_DST(const char **, dst_) }
 #define MT_OPT_LIST(s, l, a, dst_, n, h) \
-    { .type = MT_OPT_T_LIST, .short_name = (s), .name = (l), .arg = (a), .help = (h), .dst = (dst_), .count = (n) }
+    { .type = MT_OPT_T_LIST, .short_name = (s), .name = (l), .arg = (a), .help = (h), \
+      .dst = MT__OPT_DST(const char ***, dst_), .count = (n) }
 /* names: a NULL-terminated array, such as MT_NAMES("text", "json"). */
 #define MT_OPT_CHOICE(s, l, dst_, names_, h) \
-    { .type = MT_OPT_T_CHOICE, .short_name = (s), .name = (l), .help = (h), .dst = (dst_), .names = (names_) }
+    { .type = MT_OPT_T_CHOICE, .short_name = (s), .name = (l), .help = (h), .dst = MT__OPT_DST(int *, dst_), \
+      .names = (names_) }
 /* a is NULL for an option that takes no value. */
 #define MT_OPT_CALLBACK(s, l, a, dst_, cb_, h) \
     { .type = MT_OPT_T_CALLBACK, .short_name = (s), .name = (l), .arg = (a), .help = (h), .dst = (dst_), .cb = (cb_) }
@@ -87,6 +99,7 @@ struct mt_opt {
  * listing them. */
 #define MT_OPT_FORMAT(dst, names, h) MT_OPT_CHOICE('f', "format", dst, names, h)
 #define MT_OPT_TOP(dst, h) MT_OPT_UINT('n', "top", "N", dst, h)
+#define MT_OPT_TOP_RANGE(dst, min, max, h) MT_OPT_UINT_RANGE('n', "top", "N", dst, min, max, h)
 #define MT_OPT_OUTPUT(a, dst, h) MT_OPT_STRING('o', "output", a, dst, h)
 #define MT_OPT_AVAILABLE(dst, what)                                                             \
     MT_OPT_SIZE(0, "available", "BYTES", dst,                                                   \

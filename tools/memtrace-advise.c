@@ -8,27 +8,14 @@
 #include <string.h>
 #include "common/cli.h"
 
-enum { OPT_RULES = 1, OPT_NO_DEFAULT, OPT_FORMAT, OPT_FAIL_ON, OPT_AVAILABLE, OPT_TOP, OPT_LIST, OPT_SALVAGE };
 enum { FMT_TEXT, FMT_JSON, FMT_PYTHON };
-
-static const mt_opt opts[] = {
-    { OPT_RULES, 'r', "rules", "FILE", "apply the rules of FILE after the shipped ones (repeatable; later files override)" },
-    { OPT_NO_DEFAULT, 0, "no-default-rules", NULL, "do not apply the shipped rules" },
-    { OPT_FORMAT, 'f', "format", "text|json|python", "output format (default: text); python prints the pandas code of the dtype advice" },
-    { OPT_FAIL_ON, 0, "fail-on", "info|warning|error", "exit 1 when advice of this severity or higher exists" },
-    { OPT_AVAILABLE, 0, "available", "BYTES", "memory the pipeline may use (default: MemAvailable of /proc/meminfo); units KiB, MiB, GiB, KB, MB, GB" },
-    { OPT_TOP, 'n', "top", "N", "show the N largest savings in text (default: 0, all)" },
-    { OPT_LIST, 0, "list-rules", NULL, "list the rules that would apply, and exit" },
-    { OPT_SALVAGE, 0, "salvage", NULL, "read a damaged file's intact blocks and say what was dropped" },
-    { 0, 0, NULL, NULL, NULL },
-};
 
 static const mt_tool tool = {
     "memtrace-advise", "FILE...",
     "Apply YAML rules to DataFrame snapshots and pipeline dumps (memtrace.dump_frames, memtrace.pipeline):\n"
     "dtype changes, categoricals, chunking and engines, each with the saving its recorded statistics\n"
     "predict, ranked by saving. The rule language is memtrace-rules(5).",
-    opts, 0, INT_MAX,
+    0, INT_MAX,
     "Exit 1 means advice at the --fail-on severity or above; a bad rule file is a usage error (2).\n",
 };
 
@@ -286,33 +273,29 @@ static void list_rules(const mt_rules *r) {
 }
 
 int main(int argc, char **argv) {
-    mt_cli c;
-    mt_cli_init(&c, &tool, argc, argv);
-    const char *v;
-    const char **rule_files = calloc((size_t)argc + 1, sizeof *rule_files);
+    const char **rule_files = NULL;
     size_t n_rule_files = 0;
-    int id, fmt = FMT_TEXT, salvage = 0, defaults = 1, list = 0, fail_on = 0;
+    int fmt = FMT_TEXT, salvage = 0, no_defaults = 0, list = 0, fail_on = -1;
     uint64_t available = 0; /* exact: 0 unknown */
     uint64_t top = 0;
-    if (!rule_files) {
-        fprintf(stderr, "%s: out of memory\n", tool.name);
-        return MT_EXIT_INPUT;
-    }
-    while ((id = mt_cli_next(&c, &v)))
-        switch (id) {
-        case OPT_RULES: rule_files[n_rule_files++] = v; break;
-        case OPT_NO_DEFAULT: defaults = 0; break;
-        case OPT_FORMAT:
-            fmt = mt_cli_choice(&c, "--format", v, (const char *const[]){ "text", "json", "python", NULL });
-            break;
-        case OPT_FAIL_ON:
-            fail_on = 1 + mt_cli_choice(&c, "--fail-on", v, (const char *const[]){ "info", "warning", "error", NULL });
-            break;
-        case OPT_AVAILABLE: available = mt_cli_size(&c, "--available", v); break;
-        case OPT_TOP: top = mt_cli_uint(&c, "--top", v); break;
-        case OPT_LIST: list = 1; break;
-        case OPT_SALVAGE: salvage = 1; break;
-        }
+    const mt_opt opts[] = {
+        MT_OPT_LIST('r', "rules", "FILE", &rule_files, &n_rule_files,
+                    "apply the rules of FILE after the shipped ones (repeatable; later files override)"),
+        MT_OPT_FLAG(0, "no-default-rules", &no_defaults, "do not apply the shipped rules"),
+        MT_OPT_FORMAT(&fmt, MT_NAMES("text", "json", "python"),
+                      "output format (default: text); python prints the pandas code of the dtype advice"),
+        /* From MT_SEV_INFO up. */
+        MT_OPT_CHOICE(0, "fail-on", &fail_on, MT_NAMES("info", "warning", "error"),
+                      "exit 1 when advice of this severity or higher exists"),
+        MT_OPT_AVAILABLE(&available, "memory the pipeline may use"),
+        MT_OPT_TOP(&top, "show the N largest savings in text (default: 0, all)"),
+        MT_OPT_FLAG(0, "list-rules", &list, "list the rules that would apply, and exit"),
+        MT_OPT_SALVAGE(&salvage),
+        MT_OPT_END,
+    };
+    mt_cli c;
+    mt_cli_parse(&c, &tool, opts, argc, argv);
+    fail_on = fail_on < 0 ? 0 : MT_SEV_INFO + fail_on; /* 0: never */
     if (!list && !c.nargs) mt_cli_usage_error(&c, "no snapshot given");
 
     mt_rules *rules = NULL;
@@ -322,7 +305,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "%s: out of memory\n", tool.name);
         return MT_EXIT_INPUT;
     }
-    if (defaults && mt_rules_add(rules, "rules/default.yaml", mt_default_rules, mt_default_rules_len, &diag))
+    if (!no_defaults && mt_rules_add(rules, "rules/default.yaml", mt_default_rules, mt_default_rules_len, &diag))
         code = mt_cli_fail(tool.name, "rules/default.yaml", &diag);
     for (size_t i = 0; !code && i < n_rule_files; i++)
         if (mt_rules_add_file(rules, rule_files[i], &diag))

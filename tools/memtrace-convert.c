@@ -6,26 +6,15 @@
 #include "common/cli.h"
 #include "memtrace/fileio.h"
 
-enum { OPT_FROM = 1, OPT_TO, OPT_SALVAGE };
-
-static const mt_opt opts[] = {
-    { OPT_FROM, 0, "from", "json|snap", "input format (default: from IN's extension)" },
-    { OPT_TO, 0, "to", "json|snap", "output format (default: from OUT's extension)" },
-    { OPT_SALVAGE, 0, "salvage", NULL, "read a damaged snapshot's intact blocks and say what was dropped" },
-    { 0, 0, NULL, NULL, NULL },
-};
-
 static const mt_tool tool = {
     "memtrace-convert", "IN OUT",
     "Convert between JSON heap documents (.json) and snapshots (.snap). '-' is standard input or output for JSON.",
-    opts, 2, 2, NULL,
+    2, 2, NULL,
 };
 
-enum { FMT_NONE, FMT_JSON, FMT_SNAP };
-
-static int parse_fmt(const mt_cli *c, const char *opt, const char *v) {
-    return FMT_JSON + mt_cli_choice(c, opt, v, (const char *const[]){ "json", "snap", NULL });
-}
+/* In the order of the names --from and --to take. */
+enum { FMT_NONE = -1, FMT_JSON, FMT_SNAP };
+#define FORMATS MT_NAMES("json", "snap")
 
 static int guess_fmt(const char *path) {
     const char *dot = strrchr(path, '.');
@@ -36,20 +25,19 @@ static int guess_fmt(const char *path) {
 }
 
 int main(int argc, char **argv) {
+    int from = FMT_NONE, to = FMT_NONE, salvage = 0;
+    const mt_opt opts[] = {
+        MT_OPT_CHOICE(0, "from", &from, FORMATS, "input format (default: from IN's extension)"),
+        MT_OPT_CHOICE(0, "to", &to, FORMATS, "output format (default: from OUT's extension)"),
+        MT_OPT_FLAG(0, "salvage", &salvage, "read a damaged snapshot's intact blocks and say what was dropped"),
+        MT_OPT_END,
+    };
     mt_cli c;
-    mt_cli_init(&c, &tool, argc, argv);
-    const char *v;
-    int id, from = FMT_NONE, to = FMT_NONE, salvage = 0;
-    while ((id = mt_cli_next(&c, &v)))
-        switch (id) {
-        case OPT_FROM: from = parse_fmt(&c, "--from", v); break;
-        case OPT_TO: to = parse_fmt(&c, "--to", v); break;
-        case OPT_SALVAGE: salvage = 1; break;
-        }
+    mt_cli_parse(&c, &tool, opts, argc, argv);
     const char *in = c.args[0], *out = c.args[1];
-    if (!from && !(from = guess_fmt(in)))
+    if (from == FMT_NONE && (from = guess_fmt(in)) == FMT_NONE)
         mt_cli_usage_error(&c, "cannot tell the format of '%s' from its name: use --from json|snap", in);
-    if (!to && !(to = guess_fmt(out)))
+    if (to == FMT_NONE && (to = guess_fmt(out)) == FMT_NONE)
         mt_cli_usage_error(&c, "cannot tell the format of '%s' from its name: use --to json|snap", out);
     if (to == FMT_SNAP && !strcmp(out, "-"))
         mt_cli_usage_error(&c, "a snapshot cannot be written to standard output: name a file");

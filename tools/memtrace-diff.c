@@ -4,23 +4,11 @@
 #include <string.h>
 #include "common/cli.h"
 
-enum { OPT_BY = 1, OPT_TOP, OPT_MIN_DELTA, OPT_SORT, OPT_FORMAT, OPT_SALVAGE };
-
-static const mt_opt opts[] = {
-    { OPT_BY, 'b', "by", "type|module|site|traceback|column|device", "what to group by (default: type)" },
-    { OPT_TOP, 'n', "top", "N", "show the first N groups, 0 for all (default: 20)" },
-    { OPT_MIN_DELTA, 0, "min-delta", "BYTES", "leave out groups whose bytes changed by less than BYTES" },
-    { OPT_SORT, 's', "sort", "delta|bytes|count", "order of the groups, larger first (default: delta)" },
-    { OPT_FORMAT, 'f', "format", "text|json|csv", "output format (default: text)" },
-    { OPT_SALVAGE, 0, "salvage", NULL, "read damaged files' intact blocks and say what was dropped" },
-    { 0, 0, NULL, NULL, NULL },
-};
-
 static const mt_tool tool = {
     "memtrace-diff", "A.snap B.snap",
     "Compare two snapshots group by group: count and bytes in each, the change, and, when both come from the\n"
     "same process, the objects new in B, freed since A and surviving, matched by id and type.",
-    opts, 2, 2, NULL,
+    2, 2, NULL,
 };
 
 enum { FMT_TEXT, FMT_JSON, FMT_CSV };
@@ -121,30 +109,23 @@ static void csv_row(const mt_diff_row *r, int matched) {
 }
 
 int main(int argc, char **argv) {
-    mt_cli c;
-    mt_cli_init(&c, &tool, argc, argv);
-    const char *v;
-    int id, fmt = FMT_TEXT, salvage = 0;
+    int fmt = FMT_TEXT, salvage = 0, sort = MT_DIFF_BY_DELTA;
     uint64_t top = 20, min_delta = 0;
     mt_group_by by = MT_BY_TYPE;
-    mt_diff_key key = MT_DIFF_BY_DELTA;
-    while ((id = mt_cli_next(&c, &v)))
-        switch (id) {
-        case OPT_BY:
-            if (mt_group_by_parse(v, &by))
-                mt_cli_usage_error(&c, "--by must be type, module, site, traceback, column or device, not '%s'", v);
-            break;
-        case OPT_TOP: top = mt_cli_uint(&c, "--top", v); break;
-        case OPT_MIN_DELTA: min_delta = mt_cli_uint(&c, "--min-delta", v); break;
-        case OPT_SORT:
-            /* In the order of mt_diff_key. */
-            key = (mt_diff_key)mt_cli_choice(&c, "--sort", v, (const char *const[]){ "delta", "bytes", "count", NULL });
-            break;
-        case OPT_FORMAT:
-            fmt = mt_cli_choice(&c, "--format", v, (const char *const[]){ "text", "json", "csv", NULL });
-            break;
-        case OPT_SALVAGE: salvage = 1; break;
-        }
+    const mt_opt opts[] = {
+        MT_OPT_GROUP_BY('b', "type|module|site|traceback|column|device", &by, "what to group by (default: type)"),
+        MT_OPT_TOP(&top, "show the first N groups, 0 for all (default: 20)"),
+        MT_OPT_UINT(0, "min-delta", "BYTES", &min_delta, "leave out groups whose bytes changed by less than BYTES"),
+        /* In the order of mt_diff_key. */
+        MT_OPT_CHOICE('s', "sort", &sort, MT_NAMES("delta", "bytes", "count"),
+                      "order of the groups, larger first (default: delta)"),
+        MT_OPT_FORMAT(&fmt, MT_NAMES("text", "json", "csv"), "output format (default: text)"),
+        MT_OPT_SALVAGE_FILES(&salvage),
+        MT_OPT_END,
+    };
+    mt_cli c;
+    mt_cli_parse(&c, &tool, opts, argc, argv);
+    mt_diff_key key = (mt_diff_key)sort;
     const char *fa = c.args[0], *fb = c.args[1];
     if (!strcmp(fa, "-") && !strcmp(fb, "-")) mt_cli_usage_error(&c, "only one of A and B can be '-'");
     mt_snapshot *a = NULL, *b = NULL;

@@ -5,47 +5,37 @@
 #include <sys/stat.h>
 #include "common/cli.h"
 
-enum { OPT_TO = 1, OPT_KIND, OPT_OUTPUT, OPT_TOP, OPT_COUNT, OPT_SALVAGE };
-
-static const mt_opt opts[] = {
-    { OPT_TO, 't', "to", "json|csv|prometheus|folded", "output format (required)" },
-    { OPT_KIND, 'k', "kind", "KIND[,KIND...]", "json and csv: only these record kinds (objects, refs, samples, ...)" },
-    { OPT_OUTPUT, 'o', "output", "PATH", "write to PATH (csv of several kinds: a directory of KIND.csv files)" },
-    { OPT_TOP, 'n', "top", "N", "prometheus: the N types with most bytes, the rest as \"<other>\" (default: 100; 0: all)" },
-    { OPT_COUNT, 0, "count", NULL, "folded: weigh stacks by objects or blocks instead of bytes" },
-    { OPT_SALVAGE, 0, "salvage", NULL, "read a damaged file's intact blocks and say what was dropped" },
-    { 0, 0, NULL, NULL, NULL },
-};
-
 static const mt_tool tool = {
     "memtrace-export", "FILE",
     "Write a snapshot's records as JSON lines or CSV (block by block, for files larger than memory), its summary\n"
     "gauges in the OpenMetrics text format for a node exporter's textfile collector, or its allocation stacks\n"
     "folded for flame graph tools.",
-    opts, 1, 1,
+    1, 1,
     "Kinds: meta strings types objects refs roots frames stacks allocs samples df_frames df_columns df_values\n"
     "df_sketches gpu_devices gpu_segments gpu_blocks gpu_events nb_cells.",
 };
 
 enum { TO_JSON, TO_CSV, TO_PROMETHEUS, TO_FOLDED };
 
-static uint32_t parse_kinds(const mt_cli *c, const char *v) {
+/* --kind: adds the kinds of v to the mask at o->dst. */
+static void parse_kinds(const mt_cli *c, const mt_opt *o, const char *v) {
     uint32_t mask = 0;
     char buf[64];
     while (*v) {
         size_t n = strcspn(v, ",");
-        int k = 0;
+        mt_kind k;
+        int rc = MT_E_INVAL;
         if (n < sizeof buf) {
             memcpy(buf, v, n);
             buf[n] = 0;
-            k = mt_kind_from_name(buf);
+            rc = mt_kind_from_name(buf, &k);
         }
-        if (!k) mt_cli_usage_error(c, "--kind: no record kind '%.*s' (the kinds are listed in --help)", (int)n, v);
+        if (rc) mt_cli_usage_error(c, "--kind: no record kind '%.*s' (the kinds are listed in --help)", (int)n, v);
         mask |= MT_EXPORT_KIND(k);
         v += n + (v[n] == ',');
     }
     if (!mask) mt_cli_usage_error(c, "--kind needs a kind");
-    return mask;
+    *(uint32_t *)o->dst |= mask;
 }
 
 /* CSV of several kinds: DIR/KIND.csv for each kind present. */
@@ -124,23 +114,23 @@ static int records(const char *in, int to, uint32_t mask, int salvage, const cha
 }
 
 int main(int argc, char **argv) {
-    mt_cli c;
-    mt_cli_init(&c, &tool, argc, argv);
-    const char *v, *out_path = NULL;
-    int id, to = -1, by_count = 0, salvage = 0;
+    const char *out_path = NULL;
+    int to = -1, by_count = 0, salvage = 0;
     uint32_t mask = 0;
     uint64_t top = 100;
-    while ((id = mt_cli_next(&c, &v)))
-        switch (id) {
-        case OPT_TO:
-            to = mt_cli_choice(&c, "--to", v, (const char *const[]){ "json", "csv", "prometheus", "folded", NULL });
-            break;
-        case OPT_KIND: mask |= parse_kinds(&c, v); break;
-        case OPT_OUTPUT: out_path = v; break;
-        case OPT_TOP: top = mt_cli_uint(&c, "--top", v); break;
-        case OPT_COUNT: by_count = 1; break;
-        case OPT_SALVAGE: salvage = 1; break;
-        }
+    const mt_opt opts[] = {
+        /* In the order of TO_*. */
+        MT_OPT_CHOICE('t', "to", &to, MT_NAMES("json", "csv", "prometheus", "folded"), "output format (required)"),
+        MT_OPT_CALLBACK('k', "kind", "KIND[,KIND...]", &mask, parse_kinds,
+                        "json and csv: only these record kinds (objects, refs, samples, ...)"),
+        MT_OPT_OUTPUT("PATH", &out_path, "write to PATH (csv of several kinds: a directory of KIND.csv files)"),
+        MT_OPT_TOP(&top, "prometheus: the N types with most bytes, the rest as \"<other>\" (default: 100; 0: all)"),
+        MT_OPT_FLAG(0, "count", &by_count, "folded: weigh stacks by objects or blocks instead of bytes"),
+        MT_OPT_SALVAGE(&salvage),
+        MT_OPT_END,
+    };
+    mt_cli c;
+    mt_cli_parse(&c, &tool, opts, argc, argv);
     if (to < 0) mt_cli_usage_error(&c, "--to is required: json, csv, prometheus or folded");
     if (mask && to > TO_CSV) mt_cli_usage_error(&c, "--kind applies to json and csv only");
     if (top > UINT32_MAX) mt_cli_usage_error(&c, "--top is too large");

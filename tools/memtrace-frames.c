@@ -7,24 +7,14 @@
 #include <string.h>
 #include "common/cli.h"
 
-enum { OPT_FORMAT = 1, OPT_TOP, OPT_FRAME, OPT_STEP, OPT_SALVAGE };
 enum { FMT_TEXT, FMT_JSON, FMT_CSV };
-
-static const mt_opt opts[] = {
-    { OPT_FORMAT, 'f', "format", "text|json|csv", "output format (default: text); csv prints one row per column" },
-    { OPT_TOP, 'n', "top", "N", "show the N largest columns in text (default: 20; 0 for all)" },
-    { OPT_FRAME, 0, "frame", "NAME", "only the frames named NAME" },
-    { OPT_STEP, 0, "step", "NAME", "only the frames of pipeline step NAME" },
-    { OPT_SALVAGE, 0, "salvage", NULL, "read a damaged file's intact blocks and say what was dropped" },
-    { 0, 0, NULL, NULL, NULL },
-};
 
 static const mt_tool tool = {
     "memtrace-frames", "FILE",
     "Show the memory of the DataFrames in a snapshot written by memtrace.dump_frames or memtrace.pipeline:\n"
     "frames by bytes, their columns by bytes with share, dtype and statistics, the overhead of MultiIndex\n"
     "levels and codes and of categoricals, sparse columns' efficiency, and for a pipeline the memory by step.",
-    opts, 1, 1, NULL,
+    1, 1, NULL,
 };
 
 typedef struct view {
@@ -432,21 +422,20 @@ static void print_csv(const view *v) {
 }
 
 int main(int argc, char **argv) {
-    mt_cli c;
-    mt_cli_init(&c, &tool, argc, argv);
-    const char *v;
-    int id, fmt = FMT_TEXT, salvage = 0;
+    int fmt = FMT_TEXT, salvage = 0;
     uint64_t top = 20;
     view vw;
     memset(&vw, 0, sizeof vw);
-    while ((id = mt_cli_next(&c, &v)))
-        switch (id) {
-        case OPT_FORMAT: fmt = mt_cli_choice(&c, "--format", v, (const char *const[]){ "text", "json", "csv", NULL }); break;
-        case OPT_TOP: top = mt_cli_uint(&c, "--top", v); break;
-        case OPT_FRAME: vw.frame = v; break;
-        case OPT_STEP: vw.step = v; break;
-        case OPT_SALVAGE: salvage = 1; break;
-        }
+    const mt_opt opts[] = {
+        MT_OPT_FORMAT(&fmt, MT_NAMES("text", "json", "csv"), "output format (default: text); csv prints one row per column"),
+        MT_OPT_TOP(&top, "show the N largest columns in text (default: 20; 0 for all)"),
+        MT_OPT_STRING(0, "frame", "NAME", &vw.frame, "only the frames named NAME"),
+        MT_OPT_STRING(0, "step", "NAME", &vw.step, "only the frames of pipeline step NAME"),
+        MT_OPT_SALVAGE(&salvage),
+        MT_OPT_END,
+    };
+    mt_cli c;
+    mt_cli_parse(&c, &tool, opts, argc, argv);
     const char *file = c.args[0];
     mt_snapshot *s = NULL;
     mt_df_table *t = NULL;

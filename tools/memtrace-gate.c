@@ -7,35 +7,14 @@
 #include "common/cli.h"
 #include "memtrace/text.h"
 
-enum { OPT_BASELINE = 1, OPT_CURRENT, OPT_POLICY, OPT_JUNIT, OPT_GITHUB, OPT_RULES, OPT_QUIET };
-
-static const mt_opt opts[] = {
-    { OPT_BASELINE, 'b', "baseline", "FILE", "snapshot of the reference run (repeat for a series, in time order)" },
-    { OPT_CURRENT, 'c', "current", "FILE", "snapshot of the run under test (repeat for a series, in time order)" },
-    { OPT_POLICY, 'p', "policy", "FILE", "the budgets, in YAML (default: total_growth_percent: 10)" },
-    { OPT_JUNIT, 0, "junit", "FILE", "also write a JUnit XML report, one test case per budget" },
-    { OPT_GITHUB, 0, "github", NULL, "also print GitHub Actions annotations for the budgets exceeded" },
-    { OPT_RULES, 'r', "rules", "FILE", "rule file for advice_severity, added to the shipped rules (repeatable)" },
-    { OPT_QUIET, 'q', "quiet", NULL, "print only the budgets exceeded" },
-    { 0, 0, NULL, NULL, NULL },
-};
-
 static const mt_tool tool = {
     "memtrace-gate", "--baseline A.snap --current B.snap",
     "Check a run's snapshots against memory budgets: growth over a baseline in total and by group, the peak,\n"
     "new leak suspects and advice. Exits 0 within budget, 1 when a budget is exceeded.",
-    opts, 0, 0, NULL,
+    0, 0, NULL,
 };
 
 static const char default_policy[] = "budgets:\n  total_growth_percent: 10\n";
-
-/* Appends a path to a list. */
-static void push(const mt_cli *c, const char ***list, size_t *n, const char *v) {
-    const char **nl = realloc(*list, (*n + 1) * sizeof *nl);
-    if (!nl) mt_cli_usage_error(c, "out of memory");
-    nl[(*n)++] = v;
-    *list = nl;
-}
 
 /* ---- the sentences: each check's one-line summary, and a line an
  * offender for the details ---- */
@@ -163,7 +142,7 @@ static void advice_text(const mt_gate_check *c, FILE *sum, FILE *det) {
         }
     }
     if (n > 3) fprintf(sum, ", and %zu more", n - 3);
-    if (!n) fprintf(sum, "no advice at %s or above (%zu below)", mt_severity_name((int)c->limit), c->n_advice);
+    if (!n) fprintf(sum, "no advice at %s or above (%zu below)", mt_severity_name((mt_severity)c->limit), c->n_advice);
 }
 
 /* The words of every check of r, or NULL when memory ran out; free with
@@ -322,21 +301,24 @@ static int write_junit(const char *path, const mt_gate_result *r, const check_te
 }
 
 int main(int argc, char **argv) {
-    mt_cli c;
-    mt_cli_init(&c, &tool, argc, argv);
-    const char *v, *policy_path = NULL, *junit = NULL, **base = NULL, **cur = NULL, **rule_files = NULL;
+    const char *policy_path = NULL, *junit = NULL, **base = NULL, **cur = NULL, **rule_files = NULL;
     size_t n_base = 0, n_cur = 0, n_rules = 0;
-    int id, github = 0, quiet = 0;
-    while ((id = mt_cli_next(&c, &v)))
-        switch (id) {
-        case OPT_BASELINE: push(&c, &base, &n_base, v); break;
-        case OPT_CURRENT: push(&c, &cur, &n_cur, v); break;
-        case OPT_POLICY: policy_path = v; break;
-        case OPT_JUNIT: junit = v; break;
-        case OPT_GITHUB: github = 1; break;
-        case OPT_RULES: push(&c, &rule_files, &n_rules, v); break;
-        case OPT_QUIET: quiet = 1; break;
-        }
+    int github = 0, quiet = 0;
+    const mt_opt opts[] = {
+        MT_OPT_LIST('b', "baseline", "FILE", &base, &n_base,
+                    "snapshot of the reference run (repeat for a series, in time order)"),
+        MT_OPT_LIST('c', "current", "FILE", &cur, &n_cur,
+                    "snapshot of the run under test (repeat for a series, in time order)"),
+        MT_OPT_STRING('p', "policy", "FILE", &policy_path, "the budgets, in YAML (default: total_growth_percent: 10)"),
+        MT_OPT_STRING(0, "junit", "FILE", &junit, "also write a JUnit XML report, one test case per budget"),
+        MT_OPT_FLAG(0, "github", &github, "also print GitHub Actions annotations for the budgets exceeded"),
+        MT_OPT_LIST('r', "rules", "FILE", &rule_files, &n_rules,
+                    "rule file for advice_severity, added to the shipped rules (repeatable)"),
+        MT_OPT_FLAG('q', "quiet", &quiet, "print only the budgets exceeded"),
+        MT_OPT_END,
+    };
+    mt_cli c;
+    mt_cli_parse(&c, &tool, opts, argc, argv);
     if (!n_base) mt_cli_usage_error(&c, "--baseline is required: the snapshot to compare with");
     if (!n_cur) mt_cli_usage_error(&c, "--current is required: the snapshot of the run under test");
     free(c.args);

@@ -6,27 +6,12 @@
 #include "common/cli.h"
 #include "common/pathtext.h"
 
-enum { OPT_FORMAT = 1, OPT_TOP, OPT_IDOM, OPT_RETAINED, OPT_PATH, OPT_DOT, OPT_DEPTH, OPT_SALVAGE };
-
-static const mt_opt opts[] = {
-    { OPT_FORMAT, 'f', "format", "text|json", "output format of the report (default: text)" },
-    { OPT_TOP, 'n', "top", "N", "show the N largest retainers, types, cycles and paths (default: 10)" },
-    { OPT_IDOM, 0, "idom", NULL, "print 'id,idom' CSV for every reachable object instead (idom 0: the virtual root)" },
-    { OPT_RETAINED, 0, "retained", NULL, "print 'id,type,size,retained' CSV for every reachable object instead" },
-    { OPT_PATH, 'p', "path-to-roots", "ID|TYPE",
-      "print shortest strong paths from roots to the object ID, or to the N largest objects of TYPE" },
-    { OPT_DOT, 0, "dot", "ID", "print a Graphviz graph of what the object ID refers to instead" },
-    { OPT_DEPTH, 0, "depth", "N", "levels of references --dot follows (default: 2)" },
-    { OPT_SALVAGE, 0, "salvage", NULL, "read a damaged file's intact blocks and say what was dropped" },
-    { 0, 0, NULL, NULL, NULL },
-};
-
 static const mt_tool tool = {
     "memtrace-graph", "FILE",
     "Compute the dominator tree of a heap snapshot's strong references (one virtual root joined to every root)\n"
     "and report retained sizes: the largest retainers, retained bytes by type, cycles, and objects no root reaches.\n"
     "IDs are decimal, or hexadecimal with 0x.",
-    opts, 1, 1, NULL,
+    1, 1, NULL,
 };
 
 #define DOT_MAX_NODES 500
@@ -374,24 +359,25 @@ static void print_report_text(const char *file, const mt_graph_report *r, const 
 }
 
 int main(int argc, char **argv) {
-    mt_cli c;
-    mt_cli_init(&c, &tool, argc, argv);
-    const char *v, *path_what = NULL, *dot_what = NULL;
-    int id, json = 0, salvage = 0, idom_csv = 0, retained_csv = 0;
+    const char *path_what = NULL, *dot_what = NULL;
+    int json = 0, salvage = 0, idom_csv = 0, retained_csv = 0;
     uint64_t top = 10, depth = 2;
-    while ((id = mt_cli_next(&c, &v)))
-        switch (id) {
-        case OPT_FORMAT:
-            json = mt_cli_choice(&c, "--format", v, (const char *const[]){ "text", "json", NULL });
-            break;
-        case OPT_TOP: top = mt_cli_uint(&c, "--top", v); break;
-        case OPT_IDOM: idom_csv = 1; break;
-        case OPT_RETAINED: retained_csv = 1; break;
-        case OPT_PATH: path_what = v; break;
-        case OPT_DOT: dot_what = v; break;
-        case OPT_DEPTH: depth = mt_cli_uint(&c, "--depth", v); break;
-        case OPT_SALVAGE: salvage = 1; break;
-        }
+    const mt_opt opts[] = {
+        MT_OPT_FORMAT(&json, MT_NAMES("text", "json"), "output format of the report (default: text)"),
+        MT_OPT_TOP(&top, "show the N largest retainers, types, cycles and paths (default: 10)"),
+        MT_OPT_FLAG(0, "idom", &idom_csv,
+                    "print 'id,idom' CSV for every reachable object instead (idom 0: the virtual root)"),
+        MT_OPT_FLAG(0, "retained", &retained_csv,
+                    "print 'id,type,size,retained' CSV for every reachable object instead"),
+        MT_OPT_STRING('p', "path-to-roots", "ID|TYPE", &path_what,
+                      "print shortest strong paths from roots to the object ID, or to the N largest objects of TYPE"),
+        MT_OPT_STRING(0, "dot", "ID", &dot_what, "print a Graphviz graph of what the object ID refers to instead"),
+        MT_OPT_UINT(0, "depth", "N", &depth, "levels of references --dot follows (default: 2)"),
+        MT_OPT_SALVAGE(&salvage),
+        MT_OPT_END,
+    };
+    mt_cli c;
+    mt_cli_parse(&c, &tool, opts, argc, argv);
     if (idom_csv + retained_csv + (dot_what != NULL) > 1)
         mt_cli_usage_error(&c, "--idom, --retained and --dot each print one thing: give one of them");
     if (top > 100000) top = 100000;

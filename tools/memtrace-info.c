@@ -5,20 +5,11 @@
 #include "memtrace/checked.h"
 #include "common/cli.h"
 
-enum { OPT_FORMAT = 1, OPT_TOP, OPT_SALVAGE };
-
-static const mt_opt opts[] = {
-    { OPT_FORMAT, 'f', "format", "text|json", "output format (default: text)" },
-    { OPT_TOP, 'n', "top", "N", "show the N largest types (default: 10)" },
-    { OPT_SALVAGE, 0, "salvage", NULL, "read a damaged file's intact blocks and say what was dropped" },
-    { 0, 0, NULL, NULL, NULL },
-};
-
 static const mt_tool tool = {
     "memtrace-info", "FILE",
     "Print what a snapshot holds: its meta, records per kind, compression, and the largest types by count and bytes.\n"
     "FILE '-' reads standard input (a pipe is read whole into memory).",
-    opts, 1, 1, NULL,
+    1, 1, NULL,
 };
 
 static double ratio(uint64_t raw, uint64_t stored) { return stored ? (double)raw / (double)stored : 0; }
@@ -64,19 +55,16 @@ static void json_types(mt_jw *w, const char *key, const mt_snapshot *s, const mt
 }
 
 int main(int argc, char **argv) {
-    mt_cli c;
-    mt_cli_init(&c, &tool, argc, argv);
-    const char *v;
-    int id, json = 0, salvage = 0;
+    int json = 0, salvage = 0;
     uint64_t top = 10;
-    while ((id = mt_cli_next(&c, &v)))
-        switch (id) {
-        case OPT_FORMAT:
-            json = mt_cli_choice(&c, "--format", v, (const char *const[]){ "text", "json", NULL });
-            break;
-        case OPT_TOP: top = mt_cli_uint(&c, "--top", v); break;
-        case OPT_SALVAGE: salvage = 1; break;
-        }
+    const mt_opt opts[] = {
+        MT_OPT_FORMAT(&json, MT_NAMES("text", "json"), "output format (default: text)"),
+        MT_OPT_TOP(&top, "show the N largest types (default: 10)"),
+        MT_OPT_SALVAGE(&salvage),
+        MT_OPT_END,
+    };
+    mt_cli c;
+    mt_cli_parse(&c, &tool, opts, argc, argv);
     const char *path = c.args[0];
     mt_snapshot *s;
     int code = mt_cli_load(tool.name, path, 0, salvage, &s);

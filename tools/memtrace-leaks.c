@@ -5,23 +5,12 @@
 #include "common/cli.h"
 #include "common/pathtext.h"
 
-enum { OPT_FORMAT = 1, OPT_TOP, OPT_FAIL, OPT_MIN_GROWTH, OPT_SALVAGE };
-
-static const mt_opt opts[] = {
-    { OPT_FORMAT, 'f', "format", "text|json", "output format (default: text)" },
-    { OPT_TOP, 'n', "top", "N", "show at most N suspects and N growing groups (default: 10)" },
-    { OPT_FAIL, 0, "fail-confidence", "X", "exit 1 when a suspect's confidence is X (0 to 1) or more" },
-    { OPT_MIN_GROWTH, 0, "min-growth", "BYTES", "judge only groups that gained BYTES or more (default: 1)" },
-    { OPT_SALVAGE, 0, "salvage", NULL, "read damaged files' intact blocks and say what was dropped" },
-    { 0, 0, NULL, NULL, NULL },
-};
-
 static const mt_tool tool = {
     "memtrace-leaks", "S1.snap S2.snap S3.snap...",
     "Tell leaks from growth across three or more snapshots of one process, in time order: objects matched by id\n"
     "and type get a birth generation; per type, the count and bytes series, a Theil-Sen slope and a Mann-Kendall\n"
     "trend test; and for leaks, the container their objects accumulate in, with its path to a root.",
-    opts, 1, 100000, NULL,
+    1, 100000, NULL,
 };
 
 static const char *kind_name(mt_leak_verdict v) {
@@ -67,26 +56,21 @@ static void warn_damage(void *ctx, const char *path, const mt_snapshot *s) {
 }
 
 int main(int argc, char **argv) {
-    mt_cli c;
-    mt_cli_init(&c, &tool, argc, argv);
-    const char *v;
-    int id, json = 0, salvage = 0, gate = 0;
-    double fail_at = 0;
+    int json = 0, salvage = 0;
+    double fail_at = -1; /* not given: no gate */
     uint64_t top = 10;
     mt_leaks_opts o = { 0 };
-    while ((id = mt_cli_next(&c, &v)))
-        switch (id) {
-        case OPT_FORMAT:
-            json = mt_cli_choice(&c, "--format", v, (const char *const[]){ "text", "json", NULL });
-            break;
-        case OPT_TOP: top = mt_cli_uint(&c, "--top", v); break;
-        case OPT_FAIL:
-            fail_at = mt_cli_double(&c, "--fail-confidence", v, 0, 1);
-            gate = 1;
-            break;
-        case OPT_MIN_GROWTH: o.min_growth = mt_cli_uint(&c, "--min-growth", v); break;
-        case OPT_SALVAGE: salvage = 1; break;
-        }
+    const mt_opt opts[] = {
+        MT_OPT_FORMAT(&json, MT_NAMES("text", "json"), "output format (default: text)"),
+        MT_OPT_TOP(&top, "show at most N suspects and N growing groups (default: 10)"),
+        MT_OPT_DOUBLE(0, "fail-confidence", "X", &fail_at, 0, 1, "exit 1 when a suspect's confidence is X (0 to 1) or more"),
+        MT_OPT_UINT(0, "min-growth", "BYTES", &o.min_growth, "judge only groups that gained BYTES or more (default: 1)"),
+        MT_OPT_SALVAGE_FILES(&salvage),
+        MT_OPT_END,
+    };
+    mt_cli c;
+    mt_cli_parse(&c, &tool, opts, argc, argv);
+    int gate = fail_at >= 0;
     if (c.nargs < 3)
         mt_cli_usage_error(&c, "a leak shows across at least 3 snapshots in time order; %d given", c.nargs);
     /* What a salvage dropped, said of each file as it is loaded, as every

@@ -14,25 +14,11 @@
 #include "memtrace/fileio.h"
 #include "memtrace/plot.h"
 
-enum { OPT_OUTPUT = 1, OPT_FORMAT, OPT_TOP, OPT_BY, OPT_SIZE, OPT_TITLE, OPT_KEEP, OPT_GNUPLOT };
-
-static const mt_opt opts[] = {
-    { OPT_OUTPUT, 'o', "output", "OUT.png|OUT.svg", "the picture to write (required); -k puts its script and data beside it" },
-    { OPT_FORMAT, 'f', "format", "png|svg", "the picture's format (default: from the output's extension)" },
-    { OPT_TOP, 'n', "top", "N", "groups, frames or objects to show (default: the kind's, listed below)" },
-    { OPT_BY, 0, "by", "GROUP", "diff: type, module, site, traceback, column or device (default: type)" },
-    { OPT_SIZE, 0, "size", "WxH", "the picture's size in pixels (default: sized to what it shows)" },
-    { OPT_TITLE, 't', "title", "TEXT", "the title instead of the kind's own" },
-    { OPT_KEEP, 'k', "keep-script", NULL, "keep OUT.gp and OUT.dat to restyle and draw again with gnuplot" },
-    { OPT_GNUPLOT, 0, "gnuplot", "PROG", "the gnuplot to run (default: gnuplot, found on PATH)" },
-    { 0, 0, NULL, NULL, NULL },
-};
-
 static mt_tool tool = {
     "memtrace-plot", "KIND FILE...",
     "Draw a picture of snapshots with gnuplot (PNG or SVG): memory over time, what grew between two snapshots,\n"
     "DataFrames by column, leak suspects across a series, the largest retainers.",
-    opts, 2, 1 << 20, NULL,
+    2, 1 << 20, NULL,
 };
 
 /* The kinds, as --help lists them: made from libanalyze's table. */
@@ -172,7 +158,9 @@ static void remove_in(const char *dir, const char *name) {
     unlink(path);
 }
 
-static void parse_size(const mt_cli *c, const char *v, mt_plot_opts *o) {
+/* --size WxH into the mt_plot_opts at opt->dst. */
+static void parse_size(const mt_cli *c, const mt_opt *opt, const char *v) {
+    mt_plot_opts *o = opt->dst;
     uint64_t w = 0, h = 0;
     const char *x = strpbrk(v, "xX");
     char wbuf[32];
@@ -187,27 +175,28 @@ static void parse_size(const mt_cli *c, const char *v, mt_plot_opts *o) {
 int main(int argc, char **argv) {
     char *epilog = kinds_epilog();
     tool.epilog = epilog;
-    mt_cli c;
-    mt_cli_init(&c, &tool, argc, argv);
-    const char *v, *out = NULL, *gnuplot = "gnuplot";
-    int id, format = -1, keep = 0;
+    const char *out = NULL, *gnuplot = "gnuplot";
+    int format = -1, keep = 0;
+    uint64_t top = 0; /* the kind's */
     mt_plot_opts o = { 0 };
-    while ((id = mt_cli_next(&c, &v)))
-        switch (id) {
-        case OPT_OUTPUT: out = v; break;
-        case OPT_FORMAT: format = mt_cli_choice(&c, "--format", v, (const char *const[]){ "png", "svg", NULL }); break;
-        case OPT_TOP: o.top = (uint32_t)mt_cli_uint_range(&c, "--top", v, 1, 100000); break;
-        case OPT_BY:
-            if (mt_group_by_parse(v, &o.by))
-                mt_cli_usage_error(&c, "--by must be type, module, site, traceback, column or device, not '%s'", v);
-            break;
-        case OPT_SIZE: parse_size(&c, v, &o); break;
-        case OPT_TITLE: o.title = v; break;
-        case OPT_KEEP: keep = 1; break;
-        case OPT_GNUPLOT: gnuplot = v; break;
-        }
-    const mt_plot_kind *kind = mt_plot_kind_find(c.args[0]);
-    if (!kind) mt_cli_usage_error(&c, "no plot kind '%s' (the kinds are listed in --help)", c.args[0]);
+    const mt_opt opts[] = {
+        MT_OPT_OUTPUT("OUT.png|OUT.svg", &out, "the picture to write (required); -k puts its script and data beside it"),
+        /* In the order of mt_plot_format. */
+        MT_OPT_FORMAT(&format, MT_NAMES("png", "svg"), "the picture's format (default: from the output's extension)"),
+        MT_OPT_TOP_RANGE(&top, 1, 100000, "groups, frames or objects to show (default: the kind's, listed below)"),
+        MT_OPT_GROUP_BY(0, "GROUP", &o.by, "diff: type, module, site, traceback, column or device (default: type)"),
+        MT_OPT_CALLBACK(0, "size", "WxH", &o, parse_size,
+                        "the picture's size in pixels (default: sized to what it shows)"),
+        MT_OPT_STRING('t', "title", "TEXT", &o.title, "the title instead of the kind's own"),
+        MT_OPT_FLAG('k', "keep-script", &keep, "keep OUT.gp and OUT.dat to restyle and draw again with gnuplot"),
+        MT_OPT_STRING(0, "gnuplot", "PROG", &gnuplot, "the gnuplot to run (default: gnuplot, found on PATH)"),
+        MT_OPT_END,
+    };
+    mt_cli c;
+    mt_cli_parse(&c, &tool, opts, argc, argv);
+    o.top = (uint32_t)top;
+    const mt_plot_kind *kind;
+    if (mt_plot_kind_from_name(c.args[0], &kind)) mt_cli_usage_error(&c, "no plot kind '%s' (the kinds are listed in --help)", c.args[0]);
     if (!out) mt_cli_usage_error(&c, "-o OUT.png or -o OUT.svg is required");
     const char *ext = strrchr(base_of(out), '.');
     if (format < 0) {

@@ -8,62 +8,57 @@
 #include <sys/stat.h>
 #include "common/cli.h"
 
-enum {
-    OPT_OP = 1, OPT_SHAPES, OPT_LEFT, OPT_RIGHT, OPT_ON, OPT_HOW, OPT_FRAME, OPT_BY, OPT_AGG, OPT_COLUMNS,
-    OPT_OBSERVED, OPT_INDEX, OPT_VALUES, OPT_AGGFUNC, OPT_FRAMES, OPT_CSV, OPT_SAMPLE, OPT_AVAILABLE, OPT_FORMAT
-};
-
-static const mt_opt opts[] = {
-    { OPT_OP, 0, "op", "OP", "the operation: merge, groupby, pivot_table, concat, sort or read_csv" },
-    { OPT_SHAPES, 's', "shapes", "FILE|SHAPES", "a snapshot of memtrace.dump_frames, or inline shapes NAME=ROWSxCOLS[:COL/...],..." },
-    { OPT_LEFT, 0, "left", "NAME", "merge: the left frame" },
-    { OPT_RIGHT, 0, "right", "NAME", "merge: the right frame" },
-    { OPT_ON, 0, "on", "COL[,COL]", "merge: the key columns" },
-    { OPT_HOW, 0, "how", "inner|left|right|outer", "merge: the join (default: inner)" },
-    { OPT_FRAME, 0, "frame", "NAME", "groupby, pivot_table, sort: the frame" },
-    { OPT_BY, 0, "by", "COL[,COL]", "groupby, sort: the key columns" },
-    { OPT_AGG, 0, "agg", "FUNC", "groupby: sum (default), mean, count, min, max, median, std or size" },
-    { OPT_COLUMNS, 0, "columns", "COL[,COL]", "groupby: the value columns (default: all others); pivot_table: the column key" },
-    { OPT_OBSERVED, 0, "observed", NULL, "groupby: observed=True (categorical keys group only the values present)" },
-    { OPT_INDEX, 0, "index", "COL", "pivot_table: the row key" },
-    { OPT_VALUES, 0, "values", "COL", "pivot_table: the values" },
-    { OPT_AGGFUNC, 0, "aggfunc", "mean|sum|count", "pivot_table: the aggregation (default: mean)" },
-    { OPT_FRAMES, 0, "frames", "A,B,...", "concat: the frames, in order" },
-    { OPT_CSV, 0, "csv", "PATH", "read_csv: the file" },
-    { OPT_SAMPLE, 0, "sample-rows", "N", "read_csv: rows to sample for the column types (default: 1000)" },
-    { OPT_AVAILABLE, 0, "available", "BYTES", "memory there is (default: MemAvailable of /proc/meminfo); units KiB, MiB, GiB, KB, MB, GB" },
-    { OPT_FORMAT, 'f', "format", "text|json", "output format (default: text)" },
-    { 0, 0, NULL, NULL, NULL },
-};
-
 static const mt_tool tool = {
     "memtrace-predict", "--op OP (--shapes FILE|SHAPES | --csv PATH)",
     "Predict the peak memory of a pandas merge, groupby, pivot_table, concat, sort_values or read_csv\n"
     "before it runs, from the shapes and key statistics memtrace.dump_frames recorded (or inline shapes),\n"
     "with models calibrated on real pandas; warn when it will not fit and say what would.",
-    opts, 0, 0,
+    0, 0,
     "The peak is the memory the operation holds at once beyond its inputs. Exit 1 means it does not fit\n"
     "in the available memory.\n",
 };
 
-/* Splits a comma-separated list in place. */
-static mt_names split(const mt_cli *c, const char *opt, char *v) {
-    mt_names n = { NULL, 0 };
-    size_t cap = 1;
+/* Splits a comma-separated list into *out, replacing what it held: one
+ * allocation holds the pointers and a copy of the names, so that
+ * free(out->v) frees both. */
+static void split(const mt_cli *c, const char *opt, const char *v, mt_names *out) {
+    size_t cap = 1, len = strlen(v) + 1, n = 0;
     for (const char *p = v; *p; p++) cap += *p == ',';
-    const char **out = calloc(cap, sizeof *out);
-    if (!out) {
+    const char **names = malloc(cap * sizeof *names + len);
+    if (!names) {
         fprintf(stderr, "%s: out of memory\n", tool.name);
         exit(MT_EXIT_INPUT);
     }
-    for (char *tok = v, *next; tok; tok = next) {
+    char *copy = memcpy(names + cap, v, len);
+    for (char *tok = copy, *next; tok; tok = next) {
         next = strchr(tok, ',');
         if (next) *next++ = 0;
         if (!*tok) mt_cli_usage_error(c, "%s has an empty name in '%s'", opt, v);
-        out[n.n++] = tok;
+        names[n++] = tok;
     }
-    n.v = out;
-    return n;
+    free((void *)out->v);
+    out->v = names;
+    out->n = n;
+}
+
+/* --on, --by, --frames: a list of names into the mt_names at o->dst. */
+static void names_opt(const mt_cli *c, const mt_opt *o, const char *v) {
+    char opt[32];
+    snprintf(opt, sizeof opt, "--%s", o->name);
+    split(c, opt, v, o->dst);
+}
+
+/* --op into the mt_predict_op at o->dst. */
+static void op_opt(const mt_cli *c, const mt_opt *o, const char *v) {
+    if (mt_predict_op_from_name(v, o->dst))
+        mt_cli_usage_error(c, "--op must be merge, groupby, pivot_table, concat, sort or read_csv, not '%s'", v);
+}
+
+/* --sample-rows: at least one. */
+static void sample_rows_opt(const mt_cli *c, const mt_opt *o, const char *v) {
+    uint64_t n = mt_cli_uint(c, "--sample-rows", v);
+    if (!n) mt_cli_usage_error(c, "--sample-rows must be at least 1");
+    *(uint64_t *)o->dst = n;
 }
 
 /* --available exactly as given: the request holds it as a double, and
@@ -144,43 +139,36 @@ static int is_file(const char *v) {
 }
 
 int main(int argc, char **argv) {
-    mt_cli c;
-    mt_cli_init(&c, &tool, argc, argv);
-    const char *v, *shapes_arg = NULL, *columns = NULL;
+    const char *shapes_arg = NULL, *columns = NULL;
     mt_predict_request q = { .op = MT_PREDICT_N_OPS, .observed = -1 };
-    int id, fmt = 0;
-    char *lists[4] = { 0 };
-    while ((id = mt_cli_next(&c, &v)))
-        switch (id) {
-        case OPT_OP: {
-            int op = mt_predict_op_find(v);
-            if (op < 0)
-                mt_cli_usage_error(&c, "--op must be merge, groupby, pivot_table, concat, sort or read_csv, not '%s'", v);
-            q.op = (mt_predict_op)op;
-            break;
-        }
-        case OPT_SHAPES: shapes_arg = v; break;
-        case OPT_LEFT: q.left = v; break;
-        case OPT_RIGHT: q.right = v; break;
-        case OPT_ON: free(lists[0]); lists[0] = strdup(v); q.on = split(&c, "--on", lists[0]); break;
-        case OPT_HOW: q.how = v; break;
-        case OPT_FRAME: q.frame = v; break;
-        case OPT_BY: free(lists[1]); lists[1] = strdup(v); q.by = split(&c, "--by", lists[1]); break;
-        case OPT_AGG: q.agg = v; break;
-        case OPT_COLUMNS: columns = v; break;
-        case OPT_OBSERVED: q.observed = 1; break;
-        case OPT_INDEX: q.index = v; break;
-        case OPT_VALUES: q.values = v; break;
-        case OPT_AGGFUNC: q.aggfunc = v; break;
-        case OPT_FRAMES: free(lists[2]); lists[2] = strdup(v); q.frames = split(&c, "--frames", lists[2]); break;
-        case OPT_CSV: q.csv = v; break;
-        case OPT_SAMPLE:
-            q.sample_rows = mt_cli_uint(&c, "--sample-rows", v);
-            if (!q.sample_rows) mt_cli_usage_error(&c, "--sample-rows must be at least 1");
-            break;
-        case OPT_AVAILABLE: available = mt_cli_size(&c, "--available", v); break;
-        case OPT_FORMAT: fmt = mt_cli_choice(&c, "--format", v, (const char *const[]){ "text", "json", NULL }); break;
-        }
+    int fmt = 0;
+    const mt_opt opts[] = {
+        MT_OPT_CALLBACK(0, "op", "OP", &q.op, op_opt, "the operation: merge, groupby, pivot_table, concat, sort or read_csv"),
+        MT_OPT_STRING('s', "shapes", "FILE|SHAPES", &shapes_arg,
+                      "a snapshot of memtrace.dump_frames, or inline shapes NAME=ROWSxCOLS[:COL/...],..."),
+        MT_OPT_STRING(0, "left", "NAME", &q.left, "merge: the left frame"),
+        MT_OPT_STRING(0, "right", "NAME", &q.right, "merge: the right frame"),
+        MT_OPT_CALLBACK(0, "on", "COL[,COL]", &q.on, names_opt, "merge: the key columns"),
+        MT_OPT_STRING(0, "how", "inner|left|right|outer", &q.how, "merge: the join (default: inner)"),
+        MT_OPT_STRING(0, "frame", "NAME", &q.frame, "groupby, pivot_table, sort: the frame"),
+        MT_OPT_CALLBACK(0, "by", "COL[,COL]", &q.by, names_opt, "groupby, sort: the key columns"),
+        MT_OPT_STRING(0, "agg", "FUNC", &q.agg, "groupby: sum (default), mean, count, min, max, median, std or size"),
+        MT_OPT_STRING(0, "columns", "COL[,COL]", &columns,
+                      "groupby: the value columns (default: all others); pivot_table: the column key"),
+        MT_OPT_FLAG(0, "observed", &q.observed, "groupby: observed=True (categorical keys group only the values present)"),
+        MT_OPT_STRING(0, "index", "COL", &q.index, "pivot_table: the row key"),
+        MT_OPT_STRING(0, "values", "COL", &q.values, "pivot_table: the values"),
+        MT_OPT_STRING(0, "aggfunc", "mean|sum|count", &q.aggfunc, "pivot_table: the aggregation (default: mean)"),
+        MT_OPT_CALLBACK(0, "frames", "A,B,...", &q.frames, names_opt, "concat: the frames, in order"),
+        MT_OPT_STRING(0, "csv", "PATH", &q.csv, "read_csv: the file"),
+        MT_OPT_CALLBACK(0, "sample-rows", "N", &q.sample_rows, sample_rows_opt,
+                        "read_csv: rows to sample for the column types (default: 1000)"),
+        MT_OPT_AVAILABLE(&available, "memory there is"),
+        MT_OPT_FORMAT(&fmt, MT_NAMES("text", "json"), "output format (default: text)"),
+        MT_OPT_END,
+    };
+    mt_cli c;
+    mt_cli_parse(&c, &tool, opts, argc, argv);
     if (q.op == MT_PREDICT_N_OPS) mt_cli_usage_error(&c, "--op is needed");
     if (q.op == MT_PREDICT_READ_CSV && !q.csv) mt_cli_usage_error(&c, "--op read_csv needs --csv PATH");
     if (q.op != MT_PREDICT_READ_CSV && !shapes_arg)
@@ -189,8 +177,7 @@ int main(int argc, char **argv) {
         if (q.op == MT_PREDICT_PIVOT_TABLE) {
             q.pivot_columns = columns;
         } else {
-            lists[3] = strdup(columns);
-            q.columns = split(&c, "--columns", lists[3]);
+            split(&c, "--columns", columns, &q.columns);
         }
     }
     if (!available) available = (uint64_t)mt_cli_mem_available();
@@ -252,7 +239,6 @@ int main(int argc, char **argv) {
     mt_shapes_free(shapes);
     mt_df_table_free(t);
     mt_snapshot_free(s);
-    for (int i = 0; i < 4; i++) free(lists[i]);
     free((void *)q.on.v);
     free((void *)q.by.v);
     free((void *)q.columns.v);

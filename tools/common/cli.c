@@ -10,41 +10,49 @@
 #include "memtrace/text.h"
 
 static const mt_opt common_opts[] = {
-    { -1, 'h', "help", NULL, "show this help and exit" },
-    { -2, 'V', "version", NULL, "show the version and exit" },
-    { 0, 0, NULL, NULL, NULL },
+    { .type = MT_OPT_T_HELP, .short_name = 'h', .name = "help", .help = "show this help and exit" },
+    { .type = MT_OPT_T_VERSION, .short_name = 'V', .name = "version", .help = "show the version and exit" },
+    MT_OPT_END,
 };
 
+static int takes_value(const mt_opt *o) {
+    return o->arg || o->type == MT_OPT_T_CHOICE;
+}
+
+/* The argument's name as usage shows it: a choice without one lists its
+ * names ("text|json"), so the list cannot drift from what is accepted. */
+static const char *arg_name(const mt_opt *o, char *buf, size_t n) {
+    if (o->arg || o->type != MT_OPT_T_CHOICE) return o->arg;
+    buf[0] = 0;
+    for (size_t i = 0, at = 0; o->names[i] && at < n; i++, at = strlen(buf))
+        snprintf(buf + at, n - at, "%s%s", i ? "|" : "", o->names[i]);
+    return buf;
+}
+
 static void print_opts(FILE *out, const mt_opt *o) {
-    for (; o->id; o++) {
-        char left[64];
+    for (; o->type; o++) {
+        char left[64], names[128];
         char shrt[8] = "    ";
+        const char *arg = arg_name(o, names, sizeof names);
         if (o->short_name) snprintf(shrt, sizeof shrt, "-%c, ", o->short_name);
-        snprintf(left, sizeof left, "%s--%s%s%s", shrt, o->name, o->arg ? " " : "", o->arg ? o->arg : "");
+        snprintf(left, sizeof left, "%s--%s%s%s", shrt, o->name, arg ? " " : "", arg ? arg : "");
         fprintf(out, "  %-28s %s\n", left, o->help);
     }
 }
 
-static void print_usage(const mt_tool *t, FILE *out) {
+static void print_usage(const mt_cli *c, FILE *out) {
+    const mt_tool *t = c->tool;
     fprintf(out, "usage: %s [options] %s\n\n%s\n\noptions:\n", t->name, t->args, t->summary);
-    print_opts(out, t->opts);
+    print_opts(out, c->opts);
     print_opts(out, common_opts);
     if (t->epilog) fprintf(out, "\n%s", t->epilog);
     fprintf(out, "\nexit status: 0 success, 1 a finding, 2 usage error, 3 bad or damaged input\n"
                  "See %s(1).\n", t->name);
 }
 
-void mt_cli_init(mt_cli *c, const mt_tool *tool, int argc, char **argv) {
-    memset(c, 0, sizeof *c);
-    c->tool = tool;
-    c->argc = argc;
-    c->argv = argv;
-    c->i = 1;
-    c->args = calloc((size_t)argc + 1, sizeof(char *));
-    if (!c->args) {
-        fprintf(stderr, "%s: out of memory\n", tool->name);
-        exit(MT_EXIT_INPUT);
-    }
+static __attribute__((noreturn)) void out_of_memory(const mt_cli *c) {
+    fprintf(stderr, "%s: out of memory\n", c->tool->name);
+    exit(MT_EXIT_INPUT);
 }
 
 void mt_cli_usage_error(const mt_cli *c, const char *fmt, ...) {
@@ -57,37 +65,66 @@ void mt_cli_usage_error(const mt_cli *c, const char *fmt, ...) {
     exit(MT_EXIT_USAGE);
 }
 
-static const mt_opt *find_long(const mt_tool *t, const char *name, size_t n) {
+static const mt_opt *find_long(const mt_cli *c, const char *name, size_t n) {
     for (int pass = 0; pass < 2; pass++)
-        for (const mt_opt *o = pass ? common_opts : t->opts; o->id; o++)
+        for (const mt_opt *o = pass ? common_opts : c->opts; o->type; o++)
             if (strlen(o->name) == n && strncmp(o->name, name, n) == 0) return o;
     return NULL;
 }
 
-static const mt_opt *find_short(const mt_tool *t, char ch) {
+static const mt_opt *find_short(const mt_cli *c, char ch) {
     for (int pass = 0; pass < 2; pass++)
-        for (const mt_opt *o = pass ? common_opts : t->opts; o->id; o++)
+        for (const mt_opt *o = pass ? common_opts : c->opts; o->type; o++)
             if (o->short_name == ch) return o;
     return NULL;
 }
 
-static int found(mt_cli *c, const mt_opt *o, const char **value) {
-    if (o->id == -1) {
-        print_usage(c->tool, stdout);
+/* Stores value (NULL for a flag) where o says. Messages name the long
+ * form, whichever form was given. */
+static void found(mt_cli *c, const mt_opt *o, const char *value) {
+    char opt[64];
+    snprintf(opt, sizeof opt, "--%s", o->name);
+    switch (o->type) {
+    case MT_OPT_T_END: break;
+    case MT_OPT_T_HELP:
+        print_usage(c, stdout);
         exit(MT_EXIT_OK);
-    }
-    if (o->id == -2) {
+    case MT_OPT_T_VERSION:
         printf("%s %s\n", c->tool->name, MT_VERSION_STRING);
         exit(MT_EXIT_OK);
+    case MT_OPT_T_FLAG: *(int *)o->dst = 1; break;
+    case MT_OPT_T_COUNT: ++*(int *)o->dst; break;
+    case MT_OPT_T_UINT:
+        *(uint64_t *)o->dst = o->umax ? mt_cli_uint_range(c, opt, value, o->umin, o->umax) : mt_cli_uint(c, opt, value);
+        break;
+    case MT_OPT_T_DOUBLE: *(double *)o->dst = mt_cli_double(c, opt, value, o->dmin, o->dmax); break;
+    case MT_OPT_T_SIZE: *(uint64_t *)o->dst = mt_cli_size(c, opt, value); break;
+    case MT_OPT_T_STRING: *(const char **)o->dst = value; break;
+    case MT_OPT_T_LIST: {
+        const char ***list = o->dst;
+        const char **grown = realloc((void *)*list, (*o->count + 1) * sizeof **list);
+        if (!grown) out_of_memory(c);
+        grown[(*o->count)++] = value;
+        *list = grown;
+        break;
     }
-    (void)value;
-    return o->id;
+    case MT_OPT_T_CHOICE: *(int *)o->dst = mt_cli_choice(c, opt, value, o->names); break;
+    case MT_OPT_T_CALLBACK: o->cb(c, o, value); break;
+    }
 }
 
-int mt_cli_next(mt_cli *c, const char **value) {
-    *value = NULL;
-    while (c->i < c->argc) {
+void mt_cli_parse(mt_cli *c, const mt_tool *tool, const mt_opt *opts, int argc, char **argv) {
+    memset(c, 0, sizeof *c);
+    c->tool = tool;
+    c->opts = opts;
+    c->argc = argc;
+    c->argv = argv;
+    c->args = calloc((size_t)argc + 1, sizeof(char *));
+    if (!c->args) out_of_memory(c);
+    for (c->i = 1; c->i < c->argc;) {
         char *a = c->argv[c->i++];
+        const char *value = NULL;
+        char names[128];
         if (c->only_args || a[0] != '-' || a[1] == 0) { /* "-" is stdin or stdout */
             c->args[c->nargs++] = a;
             continue;
@@ -100,37 +137,42 @@ int mt_cli_next(mt_cli *c, const char **value) {
         if (a[1] == '-') {
             const char *eq = strchr(a + 2, '=');
             size_t n = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
-            if (!(o = find_long(c->tool, a + 2, n))) mt_cli_usage_error(c, "unknown option '%.*s'", (int)n + 2, a);
-            if (o->arg) {
-                if (eq) *value = eq + 1;
-                else if (c->i < c->argc) *value = c->argv[c->i++];
-                else mt_cli_usage_error(c, "option '--%s' needs a value (%s)", o->name, o->arg);
+            if (!(o = find_long(c, a + 2, n))) mt_cli_usage_error(c, "unknown option '%.*s'", (int)n + 2, a);
+            if (takes_value(o)) {
+                if (eq) value = eq + 1;
+                else if (c->i < c->argc) value = c->argv[c->i++];
+                else mt_cli_usage_error(c, "option '--%s' needs a value (%s)", o->name, arg_name(o, names, sizeof names));
             } else if (eq)
                 mt_cli_usage_error(c, "option '--%s' takes no value", o->name);
-            return found(c, o, value);
+            found(c, o, value);
+            continue;
         }
-        if (!(o = find_short(c->tool, a[1]))) mt_cli_usage_error(c, "unknown option '-%c'", a[1]);
-        if (o->arg) {
-            if (a[2]) *value = a + 2;
-            else if (c->i < c->argc) *value = c->argv[c->i++];
-            else mt_cli_usage_error(c, "option '-%c' needs a value (%s)", a[1], o->arg);
+        if (!(o = find_short(c, a[1]))) mt_cli_usage_error(c, "unknown option '-%c'", a[1]);
+        if (takes_value(o)) {
+            if (a[2]) value = a + 2;
+            else if (c->i < c->argc) value = c->argv[c->i++];
+            else mt_cli_usage_error(c, "option '-%c' needs a value (%s)", a[1], arg_name(o, names, sizeof names));
         } else if (a[2])
             mt_cli_usage_error(c, "option '-%c' takes no value", a[1]);
-        return found(c, o, value);
+        found(c, o, value);
     }
     if (c->nargs < c->tool->min_args) mt_cli_usage_error(c, "missing %s", c->tool->args);
     if (c->nargs > c->tool->max_args) mt_cli_usage_error(c, "unexpected argument '%s'", c->args[c->tool->max_args]);
-    return 0;
+}
+
+void mt_cli_group_by(const mt_cli *c, const mt_opt *o, const char *value) {
+    if (mt_group_by_from_name(value, o->dst))
+        mt_cli_usage_error(c, "--by must be type, module, site, traceback, column or device, not '%s'", value);
 }
 
 int mt_cli_parse_uint(const char *s, uint64_t max, uint64_t *out) {
     uint64_t v = 0;
-    if (!s || !*s) return -1;
+    if (!s || !*s) return MT_E_PARSE;
     for (; *s; s++) {
-        if (*s < '0' || *s > '9') return -1;
-        if (mt_mul_u64(v, 10, &v) || mt_add_u64(v, (uint64_t)(*s - '0'), &v)) return -1;
+        if (*s < '0' || *s > '9') return MT_E_PARSE;
+        if (mt_mul_u64(v, 10, &v) || mt_add_u64(v, (uint64_t)(*s - '0'), &v)) return MT_E_RANGE;
     }
-    if (v > max) return -1;
+    if (v > max) return MT_E_RANGE;
     *out = v;
     return 0;
 }
@@ -146,17 +188,17 @@ int mt_cli_parse_double(const char *s, double *out) {
         p++;
         while (*p >= '0' && *p <= '9') p++, digits++;
     }
-    if (!digits) return -1;
+    if (!digits) return MT_E_PARSE;
     if (*p == 'e' || *p == 'E') {
         p++;
         if (*p == '+' || *p == '-') p++;
-        if (*p < '0' || *p > '9') return -1;
+        if (*p < '0' || *p > '9') return MT_E_PARSE;
         while (*p >= '0' && *p <= '9') p++;
     }
-    if (*p) return -1;
+    if (*p) return MT_E_PARSE;
     errno = 0;
     double v = strtod(s, NULL);
-    if (errno == ERANGE || !isfinite(v)) return -1;
+    if (errno == ERANGE || !isfinite(v)) return MT_E_RANGE;
     *out = v;
     return 0;
 }
@@ -184,7 +226,7 @@ double mt_cli_double(const mt_cli *c, const char *opt, const char *value, double
 
 uint64_t mt_cli_size(const mt_cli *c, const char *opt, const char *value) {
     uint64_t x;
-    if (mt_parse_bytes(value, &x) || !x)
+    if (mt_bytes_parse(value, &x) || !x)
         mt_cli_usage_error(c, "%s must be a size from 1 byte to 18446744073709551615 such as 8GiB, 1.5 GiB or "
                               "500000000, not '%s'", opt, value);
     return x;

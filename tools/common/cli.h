@@ -18,41 +18,126 @@ enum {
     MT_EXIT_INPUT = 3     /* bad, damaged or unreadable input; unwritable output */
 };
 
-typedef struct mt_opt {
-    int id;               /* returned by the parser; > 0 */
-    char short_name;      /* 0 for none */
-    const char *name;     /* long name, without "--" */
-    const char *arg;      /* argument's name ("N", "text|json"), NULL for a flag */
+typedef struct mt_cli mt_cli;
+typedef struct mt_opt mt_opt;
+
+/* What an option's argument is, and so what its destination points to. */
+typedef enum mt_opt_type {
+    MT_OPT_T_END = 0,  /* ends a table */
+    MT_OPT_T_FLAG,     /* int: set to 1 */
+    MT_OPT_T_COUNT,    /* int: one more each time it is given */
+    MT_OPT_T_UINT,     /* uint64_t: mt_cli_uint, or mt_cli_uint_range when umax > 0 */
+    MT_OPT_T_DOUBLE,   /* double: mt_cli_double from dmin to dmax */
+    MT_OPT_T_SIZE,     /* uint64_t: mt_cli_size, a positive byte count */
+    MT_OPT_T_STRING,   /* const char *: the last one given */
+    MT_OPT_T_LIST,     /* const char **, grown with each one given; count is size_t * */
+    MT_OPT_T_CHOICE,   /* int: the index of the value in names (mt_cli_choice) */
+    MT_OPT_T_CALLBACK, /* cb(c, o, value) does what the others cannot */
+    MT_OPT_T_HELP,     /* prints usage, exits 0 */
+    MT_OPT_T_VERSION   /* prints the version, exits 0 */
+} mt_opt_type;
+
+/* One option, declared as data: its names, its help line, and where its
+ * value goes, parsed by its type (git's parse-options). Write tables with
+ * the MT_OPT_* macros below, not by hand. */
+struct mt_opt {
+    mt_opt_type type;
+    char short_name;             /* 0 for none */
+    const char *name;            /* long name, without "--" */
+    const char *arg;             /* argument's name ("N"); NULL for a flag, or for a
+                                  * choice to show its names ("text|json") */
     const char *help;
-} mt_opt;
+    void *dst;                   /* what the type says; for a callback, its own */
+    size_t *count;               /* LIST: the number of strings in *dst */
+    const char *const *names;    /* CHOICE: NULL-terminated */
+    uint64_t umin, umax;         /* UINT: the range, when umax > 0 */
+    double dmin, dmax;           /* DOUBLE: the range */
+    /* CALLBACK: parses value (NULL for a flag) into o->dst, or exits 2
+     * through mt_cli_usage_error. */
+    void (*cb)(const mt_cli *c, const mt_opt *o, const char *value);
+};
+
+/* dst as it is, when it has type T; the compiler warns ("pointer type
+ * mismatch") when it has not, so that a uint32_t given to a uint option
+ * does not compile quietly. */
+#define MT__OPT_DST(T, dst) (1 ? (dst) : (T)0)
+
+#define MT_OPT_END { .type = MT_OPT_T_END }
+#define MT_OPT_FLAG(s, l, dst_, h) \
+    { .type = MT_OPT_T_FLAG, .short_name = (s), .name = (l), .help = (h), .dst = MT__OPT_DST(int *, dst_) }
+#define MT_OPT_COUNT(s, l, dst_, h) \
+    { .type = MT_OPT_T_COUNT, .short_name = (s), .name = (l), .help = (h), .dst = MT__OPT_DST(int *, dst_) }
+#define MT_OPT_UINT(s, l, a, dst_, h) \
+    { .type = MT_OPT_T_UINT, .short_name = (s), .name = (l), .arg = (a), .help = (h), \
+      .dst = MT__OPT_DST(uint64_t *, dst_) }
+#define MT_OPT_UINT_RANGE(s, l, a, dst_, min, max, h) \
+    { .type = MT_OPT_T_UINT, .short_name = (s), .name = (l), .arg = (a), .help = (h), \
+      .dst = MT__OPT_DST(uint64_t *, dst_), .umin = (min), .umax = (max) }
+#define MT_OPT_DOUBLE(s, l, a, dst_, min, max, h) \
+    { .type = MT_OPT_T_DOUBLE, .short_name = (s), .name = (l), .arg = (a), .help = (h), \
+      .dst = MT__OPT_DST(double *, dst_), .dmin = (min), .dmax = (max) }
+#define MT_OPT_SIZE(s, l, a, dst_, h) \
+    { .type = MT_OPT_T_SIZE, .short_name = (s), .name = (l), .arg = (a), .help = (h), \
+      .dst = MT__OPT_DST(uint64_t *, dst_) }
+#define MT_OPT_STRING(s, l, a, dst_, h) \
+    { .type = MT_OPT_T_STRING, .short_name = (s), .name = (l), .arg = (a), .help = (h), \
+      .dst = MT__OPT_DST(const char **, dst_) }
+#define MT_OPT_LIST(s, l, a, dst_, n, h) \
+    { .type = MT_OPT_T_LIST, .short_name = (s), .name = (l), .arg = (a), .help = (h), \
+      .dst = MT__OPT_DST(const char ***, dst_), .count = (n) }
+/* names: a NULL-terminated array, such as MT_NAMES("text", "json"). */
+#define MT_OPT_CHOICE(s, l, dst_, names_, h) \
+    { .type = MT_OPT_T_CHOICE, .short_name = (s), .name = (l), .help = (h), .dst = MT__OPT_DST(int *, dst_), \
+      .names = (names_) }
+/* a is NULL for an option that takes no value. */
+#define MT_OPT_CALLBACK(s, l, a, dst_, cb_, h) \
+    { .type = MT_OPT_T_CALLBACK, .short_name = (s), .name = (l), .arg = (a), .help = (h), .dst = (dst_), .cb = (cb_) }
+#define MT_NAMES(...) ((const char *const[]){ __VA_ARGS__, NULL })
+
+/* The options several tools share, declared once so that they read and
+ * behave the same everywhere. --help and --version every tool has without
+ * listing them. */
+#define MT_OPT_FORMAT(dst, names, h) MT_OPT_CHOICE('f', "format", dst, names, h)
+#define MT_OPT_TOP(dst, h) MT_OPT_UINT('n', "top", "N", dst, h)
+#define MT_OPT_TOP_RANGE(dst, min, max, h) MT_OPT_UINT_RANGE('n', "top", "N", dst, min, max, h)
+#define MT_OPT_OUTPUT(a, dst, h) MT_OPT_STRING('o', "output", a, dst, h)
+#define MT_OPT_AVAILABLE(dst, what)                                                             \
+    MT_OPT_SIZE(0, "available", "BYTES", dst,                                                   \
+                what " (default: MemAvailable of /proc/meminfo); units KiB, MiB, GiB, KB, MB, GB")
+#define MT_OPT_SALVAGE(dst) \
+    MT_OPT_FLAG(0, "salvage", dst, "read a damaged file's intact blocks and say what was dropped")
+/* For the tools that read several files. */
+#define MT_OPT_SALVAGE_FILES(dst) \
+    MT_OPT_FLAG(0, "salvage", dst, "read damaged files' intact blocks and say what was dropped")
+
+/* --by GROUP (diff.h's mt_group_by): diff and plot group alike. */
+void mt_cli_group_by(const mt_cli *c, const mt_opt *o, const char *value);
+#define MT_OPT_GROUP_BY(s, a, dst, h) MT_OPT_CALLBACK(s, "by", a, dst, mt_cli_group_by, h)
 
 typedef struct mt_tool {
     const char *name;     /* "memtrace-info" */
     const char *args;     /* positional part of the synopsis: "FILE" */
     const char *summary;  /* one sentence */
-    const mt_opt *opts;   /* ends with an entry whose id is 0 */
     int min_args, max_args;
     const char *epilog;   /* printed after the options; may be NULL */
 } mt_tool;
 
-typedef struct mt_cli {
+struct mt_cli {
     const mt_tool *tool;
+    const mt_opt *opts;   /* ends with MT_OPT_END */
     int argc;
     char **argv;
     int i;                /* next argv element */
     int only_args;        /* after "--" */
-    char **args;          /* positional arguments, collected */
+    char **args;          /* positional arguments, collected; the tool frees it */
     int nargs;
-} mt_cli;
+};
 
-/* Starts parsing. */
-void mt_cli_init(mt_cli *c, const mt_tool *tool, int argc, char **argv);
-
-/* Returns the next option's id and sets *value to its argument (NULL for
- * flags); 0 when all is parsed and the positional count is right. Handles
- * --help and --version itself (prints, exits 0) and exits 2 with a
- * message on a usage error. */
-int mt_cli_next(mt_cli *c, const char **value);
+/* Parses argv by opts: stores each option's value through its
+ * destination, collects the positional arguments in c->args and checks
+ * their count. Handles --help and --version itself (prints, exits 0) and
+ * exits 2 with a message on a usage error (3 when memory runs out). */
+void mt_cli_parse(mt_cli *c, const mt_tool *tool, const mt_opt *opts, int argc, char **argv);
 
 /* Prints "TOOL: msg" and "Try 'TOOL --help'." and exits 2. */
 void mt_cli_usage_error(const mt_cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
@@ -64,7 +149,8 @@ int mt_cli_choice(const mt_cli *c, const char *opt, const char *value, const cha
 /* The strict parsers behind every numeric option. An unsigned integer is
  * decimal digits only (no sign, space, hex or unit) not above max; a
  * number is [-]digits[.digits][e[+-]digits], finite (no inf, nan or hex).
- * @return 0 and *out, or -1. */
+ * @return 0 and *out; MT_E_PARSE for text of another form, MT_E_RANGE for
+ * a value above max or not finite. */
 int mt_cli_parse_uint(const char *s, uint64_t max, uint64_t *out);
 int mt_cli_parse_double(const char *s, double *out);
 
@@ -80,7 +166,7 @@ uint64_t mt_cli_uint_range(const mt_cli *c, const char *opt, const char *value, 
  * 2 with "OPT expects a number from MIN to MAX, not 'value'". */
 double mt_cli_double(const mt_cli *c, const char *opt, const char *value, double min, double max);
 
-/* Parses a positive size exactly (mt_parse_bytes: "8GiB", "1.5 GiB",
+/* Parses a positive size exactly (mt_bytes_parse: "8GiB", "1.5 GiB",
  * "500000000"; at most 2^64-1), or exits 2 naming the option. */
 uint64_t mt_cli_size(const mt_cli *c, const char *opt, const char *value);
 

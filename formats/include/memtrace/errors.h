@@ -1,7 +1,19 @@
 /* memtrace error codes, shared by formats/, libanalyze/ and the tools.
  *
  * Functions return 0 on success or one of these negative codes. The values
- * never change once released: new codes are appended to the table. */
+ * never change once released: new codes are appended to the table. An int
+ * a function returns is 0, one of these codes or, where its contract says
+ * so, 1 (a record was read, an overflow happened); never a count, an
+ * index or a bare -1 (which is MT_E_NOMEM): values come back through
+ * out-parameters.
+ *
+ * Every table of names (record kinds, groupings, severities, predict ops,
+ * plot kinds) is read both ways with one pair of calls:
+ *     const char *mt_THING_name(mt_THING v);
+ *     int mt_THING_from_name(const char *name, mt_THING *out);
+ * the second returning 0 and *out, or MT_E_INVAL for a name not in the
+ * table (leaving *out as it was). A plot kind is a struct: its name is
+ * its name field, and mt_plot_kind_from_name() hands out the entry. */
 #ifndef MEMTRACE_ERRORS_H
 #define MEMTRACE_ERRORS_H
 

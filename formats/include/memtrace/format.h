@@ -339,10 +339,11 @@ typedef struct mt_record {
 
 /* Short lowercase name of a kind as SPEC.md and the tools print it
  * ("objects", "refs"); "unknown" for a kind this version does not know. */
-const char *mt_kind_name(int kind);
+const char *mt_kind_name(mt_kind kind);
 
-/* The kind named name (as mt_kind_name prints it), or 0. */
-int mt_kind_from_name(const char *name);
+/* The kind named name, as mt_kind_name() prints it.
+ * @return 0 and *out, or MT_E_INVAL for a name not in the list. */
+int mt_kind_from_name(const char *name, mt_kind *out);
 
 /* Field types of a record schema. */
 typedef enum mt_field_type {

@@ -8,6 +8,7 @@
 
 #include <stdint.h>
 #include <stdlib.h>
+#include "memtrace/errors.h"
 
 typedef struct mt_u64map {
     uint64_t *keys;
@@ -50,14 +51,14 @@ static inline int mt_u64map_get(const mt_u64map *m, uint64_t key, uint32_t *val)
 }
 
 /* Sets key to val, replacing any old value.
- * @return 0, or -1 when memory runs out (the map is unchanged). */
+ * @return 0, or MT_E_NOMEM when memory runs out (the map is unchanged). */
 static inline int mt_u64map_put(mt_u64map *m, uint64_t key, uint32_t val) {
     if ((m->count + 1) * 4 > m->cap * 3) { /* keep the load under 3/4 */
         size_t nc = m->cap ? m->cap * 2 : 64;
         mt_u64map n = { (uint64_t *)malloc(nc * 8), (uint32_t *)malloc(nc * 4), (uint8_t *)calloc(nc, 1), nc, 0 };
         if (!n.keys || !n.vals || !n.used) {
             mt_u64map_free(&n);
-            return -1;
+            return MT_E_NOMEM;
         }
         for (size_t i = 0; i < m->cap; i++)
             if (m->used[i]) {

@@ -21,10 +21,11 @@ typedef enum mt_severity {
 } mt_severity;
 
 /* "info", "warning", "error"; "?" for anything else. */
-const char *mt_severity_name(int sev);
+const char *mt_severity_name(mt_severity sev);
 
-/* The severity named s, or MT_E_INVAL. */
-int mt_severity_parse(const char *s);
+/* The severity named name, as mt_severity_name() spells it.
+ * @return 0 and *out, or MT_E_INVAL for a name not in the list. */
+int mt_severity_from_name(const char *name, mt_severity *out);
 
 /* ---- rule sets ---- */
 

@@ -22,10 +22,12 @@ typedef enum mt_group_by {
     MT_BY_DEVICE       /* GPU segments, "gpuN/pool": reserved bytes, segments */
 } mt_group_by;
 
-/* "type", "module", "site", "traceback", "column", "device". */
+/* "type", "module", "site", "traceback", "column", "device"; "?" for a
+ * value out of range. */
 const char *mt_group_by_name(mt_group_by by);
-/* @return 0 and *by, or MT_E_INVAL for a name not in the list. */
-int mt_group_by_parse(const char *name, mt_group_by *by);
+/* The grouping named name, as mt_group_by_name() spells it.
+ * @return 0 and *out, or MT_E_INVAL for a name not in the list. */
+int mt_group_by_from_name(const char *name, mt_group_by *out);
 
 /* Whether s holds what grouping by `by` needs: objects for type and
  * module; for site and traceback, objects that carry a stack or else

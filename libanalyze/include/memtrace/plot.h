@@ -50,8 +50,9 @@ typedef struct mt_plot_kind {
 /* The kinds, in the order help lists them; *n is set to their number. */
 const mt_plot_kind *mt_plot_kinds(size_t *n);
 
-/* The kind named name, or NULL. */
-const mt_plot_kind *mt_plot_kind_find(const char *name);
+/* The kind named name (its name field), an entry of mt_plot_kinds().
+ * @return 0 and *out, or MT_E_INVAL for a name not in the list. */
+int mt_plot_kind_from_name(const char *name, const mt_plot_kind **out);
 
 /* Loads paths (n within the kind's min_files..max_files) and writes the
  * gnuplot script to script and its data to data.

@@ -31,10 +31,12 @@ typedef enum mt_predict_op {
     MT_PREDICT_N_OPS
 } mt_predict_op;
 
-/* "merge", ...; NULL for an op out of range. */
+/* "merge", "groupby", "pivot_table", "concat", "sort", "read_csv"; NULL
+ * for an op out of range. */
 const char *mt_predict_op_name(mt_predict_op op);
-/* @return the op named name, or -1. */
-int mt_predict_op_find(const char *name);
+/* The op named name, as mt_predict_op_name() spells it.
+ * @return 0 and *out, or MT_E_INVAL for a name not in the list. */
+int mt_predict_op_from_name(const char *name, mt_predict_op *out);
 
 /* The pandas version the models were calibrated on ("1.5.3"). */
 const char *mt_predict_pandas_version(void);

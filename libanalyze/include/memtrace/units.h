@@ -3,6 +3,7 @@
 #define MEMTRACE_UNITS_H
 
 #include <stdint.h>
+#include "memtrace/errors.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -25,8 +26,9 @@ const char *mt_change_bytes(uint64_t a, uint64_t b, char *buf);
 /* Parses a number with an optional size unit after it (spaces allowed
  * between): B, KB, MB, GB, TB (powers of 1000), KiB, MiB, GiB, TiB
  * (powers of 1024). "1.5 GiB", "500000", "64KB".
- * @return 0, or -1 when s is not such a number or it is not finite. */
-int mt_parse_size(const char *s, double *out);
+ * @return 0 and *out; MT_E_PARSE when s is not such a number, MT_E_RANGE
+ * when it is not finite. */
+int mt_size_parse(const char *s, double *out);
 
 /* Parses a byte count exactly: the one parser for every size a person
  * writes (command-line options, gate policies). Decimal digits, an
@@ -35,9 +37,9 @@ int mt_parse_size(const char *s, double *out);
  * of 1024). A fraction is allowed only where the unit makes it whole
  * bytes ("1.5 GiB" and "0.5KB" are, "1.5" and "0.1 KiB" are not). No
  * sign, hex, exponent, inf or nan; never through a double.
- * @return 0, or -1 when s is not such a size or it is above
- * 18446744073709551615 (2^64-1). */
-int mt_parse_bytes(const char *s, uint64_t *out);
+ * @return 0 and *out; MT_E_PARSE when s is not such a size (or names part
+ * of a byte), MT_E_RANGE when it is above 18446744073709551615 (2^64-1). */
+int mt_bytes_parse(const char *s, uint64_t *out);
 
 #ifdef __cplusplus
 }

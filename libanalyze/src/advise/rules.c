@@ -384,8 +384,8 @@ static int parse_rule(parse *p, yaml_node_t *m) {
         if (!strcmp(key, "description")) rc = get_str(p, v, "description", &r->description);
         else if (!strcmp(key, "severity")) {
             if (mt__ywant(&p->y, v, YAML_SCALAR_NODE, "severity")) return MT_E_INVAL;
-            int s = mt_severity_parse(mt__yscalar(v));
-            if (s < 0) return mt__ybad(&p->y, v, "unknown severity '%s' (expected info, warning or error)", mt__yscalar(v));
+            mt_severity s;
+            if (mt_severity_from_name(mt__yscalar(v), &s)) return mt__ybad(&p->y, v, "unknown severity '%s' (expected info, warning or error)", mt__yscalar(v));
             r->severity = s;
         } else if (!strcmp(key, "enabled")) rc = mt__ybool(&p->y, v, "enabled", &r->enabled);
         else if (!strcmp(key, "when")) rc = parse_when(p, v, r);
@@ -556,7 +556,7 @@ void mt_rules_get(const mt_rules *r, size_t i, mt_rule_info *out) {
     out->line = x->line;
 }
 
-const char *mt_severity_name(int sev) {
+const char *mt_severity_name(mt_severity sev) {
     switch (sev) {
     case MT_SEV_INFO: return "info";
     case MT_SEV_WARNING: return "warning";
@@ -565,8 +565,11 @@ const char *mt_severity_name(int sev) {
     }
 }
 
-int mt_severity_parse(const char *s) {
-    for (int i = MT_SEV_INFO; i <= MT_SEV_ERROR; i++)
-        if (!strcmp(s, mt_severity_name(i))) return i;
+int mt_severity_from_name(const char *name, mt_severity *out) {
+    for (mt_severity i = MT_SEV_INFO; i <= MT_SEV_ERROR; i++)
+        if (!strcmp(name, mt_severity_name(i))) {
+            *out = i;
+            return 0;
+        }
     return MT_E_INVAL;
 }

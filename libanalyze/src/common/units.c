@@ -7,6 +7,7 @@
 #include <string.h>
 #include <stdio.h>
 #include "memtrace/checked.h"
+#include "memtrace/errors.h"
 #include "memtrace/units.h"
 
 const char *mt_human_bytes(uint64_t n, char *buf) {
@@ -41,28 +42,29 @@ const char *mt_change_bytes(uint64_t a, uint64_t b, char *buf) {
     return buf;
 }
 
-int mt_parse_size(const char *s, double *out) {
+int mt_size_parse(const char *s, double *out) {
     static const struct { const char *unit; double scale; } units[] = {
         { "", 1 }, { "B", 1 }, { "KB", 1e3 }, { "MB", 1e6 }, { "GB", 1e9 }, { "TB", 1e12 },
         { "KiB", 1024.0 }, { "MiB", 1048576.0 }, { "GiB", 1073741824.0 }, { "TiB", 1099511627776.0 },
     };
-    if (!s || !*s || isspace((unsigned char)*s)) return -1;
+    if (!s || !*s || isspace((unsigned char)*s)) return MT_E_PARSE;
     char *end;
     errno = 0;
     double v = strtod(s, &end);
-    if (end == s || errno == ERANGE) return -1;
+    if (end == s) return MT_E_PARSE;
+    if (errno == ERANGE) return MT_E_RANGE;
     while (*end == ' ') end++;
     for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
         if (!strcmp(end, units[i].unit)) {
             v *= units[i].scale;
-            if (!isfinite(v)) return -1;
+            if (!isfinite(v)) return MT_E_RANGE;
             *out = v;
             return 0;
         }
-    return -1;
+    return MT_E_PARSE;
 }
 
-int mt_parse_bytes(const char *s, uint64_t *out) {
+int mt_bytes_parse(const char *s, uint64_t *out) {
     static const struct { const char *unit; uint64_t scale; } units[] = {
         { "", 1 },
         { "B", 1 },
@@ -79,44 +81,44 @@ int mt_parse_bytes(const char *s, uint64_t *out) {
         { "PiB", (uint64_t)1 << 50 },
         { "EiB", (uint64_t)1 << 60 },
     };
-    if (!s) return -1;
+    if (!s) return MT_E_PARSE;
     const char *p = s;
     uint64_t whole = 0, frac = 0, den = 1;
     int digits = 0;
     for (; *p >= '0' && *p <= '9'; p++, digits++)
-        if (mt_mul_u64(whole, 10, &whole) || mt_add_u64(whole, (uint64_t)(*p - '0'), &whole)) return -1;
-    if (!digits) return -1;
+        if (mt_mul_u64(whole, 10, &whole) || mt_add_u64(whole, (uint64_t)(*p - '0'), &whole)) return MT_E_RANGE;
+    if (!digits) return MT_E_PARSE;
     if (*p == '.') {
         int fd = 0;
         for (p++; *p >= '0' && *p <= '9'; p++, fd++) {
             /* 10^19 overflows: a longer fraction can name no whole byte
              * that a shorter one cannot, once trailing zeros go. */
             if (fd >= 18) {
-                if (*p != '0') return -1;
+                if (*p != '0') return MT_E_PARSE;
                 continue;
             }
             frac = frac * 10 + (uint64_t)(*p - '0');
             den *= 10;
         }
-        if (!fd) return -1;
+        if (!fd) return MT_E_PARSE;
     }
     int space = *p == ' ';
     p += space;
     for (size_t i = space ? 1 : 0; i < sizeof units / sizeof units[0]; i++) { /* "1 " is no size */
         if (strcmp(p, units[i].unit)) continue;
         uint64_t v, part;
-        if (mt_mul_u64(whole, units[i].scale, &v)) return -1;
+        if (mt_mul_u64(whole, units[i].scale, &v)) return MT_E_RANGE;
         if (frac) {
             /* frac * scale / den exactly, in 128 bits: no rounding. */
             unsigned __int128 f = (unsigned __int128)frac * units[i].scale;
-            if (f % den) return -1;
+            if (f % den) return MT_E_PARSE; /* part of a byte */
             f /= den;
-            if (f > UINT64_MAX) return -1;
+            if (f > UINT64_MAX) return MT_E_RANGE;
             part = (uint64_t)f;
-            if (mt_add_u64(v, part, &v)) return -1;
+            if (mt_add_u64(v, part, &v)) return MT_E_RANGE;
         }
         *out = v;
         return 0;
     }
-    return -1;
+    return MT_E_PARSE;
 }

@@ -68,14 +68,14 @@ void mt_gate_policy_free(mt_gate_policy *p) {
 
 /* ---- the policy file ---- */
 
-/* Exact (mt_parse_bytes): "18446744073709551616", "1e19" or "0x10" must
+/* Exact (mt_bytes_parse): "18446744073709551616", "1e19" or "0x10" must
  * not wrap or round into a budget that passes everything. The budgets are
  * compared as doubles; 2^64-1 rounds up to 2^64, which hb() shows as
  * "more than 16 EiB". */
 static int get_size(mt__ydoc *y, yaml_node_t *v, const char *key, double *out) {
     const char *s = mt__yscalar(v);
     uint64_t b;
-    if (!s || mt_parse_bytes(s, &b))
+    if (!s || mt_bytes_parse(s, &b))
         return mt__ybad(y, v, "%s must be a size from 0 to 18446744073709551615 bytes such as 64 MiB, 2GB or "
                               "1000000, not %s%s%s", key, s ? "'" : "", s ? s : mt__ykind(v), s ? "'" : "");
     *out = (double)b;
@@ -106,8 +106,8 @@ static int parse_budget(mt__ydoc *y, mt_gate_policy *p, int b, yaml_node_t *v) {
         p->limit[b] = d;
         return 0;
     default: {
-        int sev = s ? mt_severity_parse(s) : 0;
-        if (sev <= 0)
+        mt_severity sev;
+        if (!s || mt_severity_from_name(s, &sev))
             return mt__ybad(y, v, "%s must be info, warning or error, not %s%s%s", budgets[b].name, s ? "'" : "",
                             s ? s : mt__ykind(v), s ? "'" : "");
         p->limit[b] = sev;
@@ -195,7 +195,7 @@ static int parse_policy(mt__ydoc *y, mt_gate_policy *p) {
             for (yaml_node_item_t *i = v->data.sequence.items.start; !rc && i < v->data.sequence.items.top; i++)
                 rc = parse_allowance(y, p, mt__ynode(y, *i));
         } else if (!strcmp(key, "group_by")) {
-            if (!s || mt_group_by_parse(s, &p->by))
+            if (!s || mt_group_by_from_name(s, &p->by))
                 rc = mt__ybad(y, v, "group_by must be type, module, site, traceback, column or device, not %s%s%s",
                               s ? "'" : "", s ? s : mt__ykind(v), s ? "'" : "");
         } else if (!strcmp(key, "group_min_bytes")) {

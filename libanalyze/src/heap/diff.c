@@ -19,10 +19,10 @@ const char *mt_group_by_name(mt_group_by by) {
     return (unsigned)by < sizeof by_names / sizeof *by_names ? by_names[by] : "?";
 }
 
-int mt_group_by_parse(const char *name, mt_group_by *by) {
+int mt_group_by_from_name(const char *name, mt_group_by *out) {
     for (size_t i = 0; i < sizeof by_names / sizeof *by_names; i++)
         if (!strcmp(name, by_names[i])) {
-            *by = (mt_group_by)i;
+            *out = (mt_group_by)i;
             return 0;
         }
     return MT_E_INVAL;

@@ -110,11 +110,13 @@ int mt__ynumber(const char *s, double *out) {
         char num[64];
         memcpy(num, s, n - 1);
         num[n - 1] = 0;
-        if (mt_parse_size(num, out) || (n > 2 && num[n - 2] == ' ')) return -1;
+        if (n > 2 && num[n - 2] == ' ') return MT_E_PARSE;
+        int rc = mt_size_parse(num, out);
+        if (rc) return rc;
         *out /= 100;
         return 0;
     }
-    return mt_parse_size(s, out);
+    return mt_size_parse(s, out);
 }
 
 int mt__ybool(mt__ydoc *y, yaml_node_t *n, const char *what, int *out) {

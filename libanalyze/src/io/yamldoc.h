@@ -56,7 +56,8 @@ int mt__ykeys(mt__ydoc *y, yaml_node_t *m);
 /* mt__ywant(y, m, YAML_MAPPING_NODE, what), then mt__ykeys.
  * @return 0, MT_E_INVAL or MT_E_NOMEM: pass it on as it is. */
 int mt__ymap(mt__ydoc *y, yaml_node_t *m, const char *what);
-/* A number with an optional unit: 1.5, 20% (0.2), 64 KiB, 2GB. @return 0 or -1. */
+/* A number with an optional unit: 1.5, 20% (0.2), 64 KiB, 2GB.
+ * @return 0, or MT_E_PARSE or MT_E_RANGE as mt_size_parse(). */
 int mt__ynumber(const char *s, double *out);
 /* true/True/false/False into *out. @return 0, or the message. */
 int mt__ybool(mt__ydoc *y, yaml_node_t *n, const char *what, int *out);

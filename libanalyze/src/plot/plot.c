@@ -23,10 +23,13 @@ const mt_plot_kind *mt_plot_kinds(size_t *n) {
     return kinds;
 }
 
-const mt_plot_kind *mt_plot_kind_find(const char *name) {
+int mt_plot_kind_from_name(const char *name, const mt_plot_kind **out) {
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
-        if (!strcmp(kinds[i].name, name)) return &kinds[i];
-    return NULL;
+        if (!strcmp(kinds[i].name, name)) {
+            *out = &kinds[i];
+            return 0;
+        }
+    return MT_E_INVAL;
 }
 
 int mt_plot_write(const mt_plot_kind *kind, const char *const *paths, size_t n, const mt_plot_opts *o, FILE *script,

@@ -21,10 +21,13 @@ const char *mt_predict_op_name(mt_predict_op op) {
     return (unsigned)op < MT_PREDICT_N_OPS ? op_names[op] : NULL;
 }
 
-int mt_predict_op_find(const char *name) {
+int mt_predict_op_from_name(const char *name, mt_predict_op *out) {
     for (int i = 0; i < MT_PREDICT_N_OPS; i++)
-        if (name && !strcmp(name, op_names[i])) return i;
-    return -1;
+        if (name && !strcmp(name, op_names[i])) {
+            *out = (mt_predict_op)i;
+            return 0;
+        }
+    return MT_E_INVAL;
 }
 
 const char *mt_predict_pandas_version(void) { return MT_PREDICT_PANDAS; }

@@ -416,19 +416,22 @@ START_TEST(shipped_rules_load_and_a_missing_file_is_named) {
     ck_assert_int_eq(mt_rules_add_file(r, "/nonexistent/rules.yaml", &d), MT_E_IO);
     ck_assert_str_eq(d.file, "/nonexistent/rules.yaml");
     ck_assert_ptr_nonnull(strstr(d.msg, "No such file"));
-    ck_assert_int_eq(mt_severity_parse("warning"), MT_SEV_WARNING);
-    ck_assert_int_eq(mt_severity_parse("loud"), MT_E_INVAL);
+    mt_severity sev = MT_SEV_INFO;
+    ck_assert_int_eq(mt_severity_from_name("warning", &sev), 0);
+    ck_assert_int_eq(sev, MT_SEV_WARNING);
+    ck_assert_int_eq(mt_severity_from_name("loud", &sev), MT_E_INVAL);
+    ck_assert_int_eq(sev, MT_SEV_WARNING);
     double v;
-    ck_assert_int_eq(mt_parse_size("1.5 GiB", &v), 0);
+    ck_assert_int_eq(mt_size_parse("1.5 GiB", &v), 0);
     ck_assert_double_eq(v, 1.5 * 1073741824.0);
-    ck_assert_int_eq(mt_parse_size("64KB", &v), 0);
+    ck_assert_int_eq(mt_size_parse("64KB", &v), 0);
     ck_assert_double_eq(v, 64000);
-    ck_assert_int_eq(mt_parse_size("500000", &v), 0);
+    ck_assert_int_eq(mt_size_parse("500000", &v), 0);
     ck_assert_double_eq(v, 500000);
-    ck_assert_int_eq(mt_parse_size("8 GB ", &v), -1);
-    ck_assert_int_eq(mt_parse_size("lots", &v), -1);
-    ck_assert_int_eq(mt_parse_size("1e400", &v), -1);
-    ck_assert_int_eq(mt_parse_size("3 parsecs", &v), -1);
+    ck_assert_int_eq(mt_size_parse("8 GB ", &v), MT_E_PARSE);
+    ck_assert_int_eq(mt_size_parse("lots", &v), MT_E_PARSE);
+    ck_assert_int_eq(mt_size_parse("1e400", &v), MT_E_RANGE);
+    ck_assert_int_eq(mt_size_parse("3 parsecs", &v), MT_E_PARSE);
     mt_rules_free(r);
 }
 END_TEST
@@ -437,30 +440,30 @@ END_TEST
  * strtod would take hex and exponents. */
 START_TEST(sizes_parse_exactly) {
     uint64_t b = 7;
-    ck_assert_int_eq(mt_parse_bytes("18446744073709551615", &b), 0);
+    ck_assert_int_eq(mt_bytes_parse("18446744073709551615", &b), 0);
     ck_assert_uint_eq(b, UINT64_MAX);
-    ck_assert_int_eq(mt_parse_bytes("18446744073709551616", &b), -1);
-    ck_assert_int_eq(mt_parse_bytes("17179869184 GiB", &b), -1);
-    ck_assert_int_eq(mt_parse_bytes("17179869183 GiB", &b), 0);
+    ck_assert_int_eq(mt_bytes_parse("18446744073709551616", &b), MT_E_RANGE);
+    ck_assert_int_eq(mt_bytes_parse("17179869184 GiB", &b), MT_E_RANGE);
+    ck_assert_int_eq(mt_bytes_parse("17179869183 GiB", &b), 0);
     ck_assert_uint_eq(b, 17179869183ull << 30);
-    ck_assert_int_eq(mt_parse_bytes("16 EiB", &b), -1);
-    ck_assert_int_eq(mt_parse_bytes("15 EiB", &b), 0);
+    ck_assert_int_eq(mt_bytes_parse("16 EiB", &b), MT_E_RANGE);
+    ck_assert_int_eq(mt_bytes_parse("15 EiB", &b), 0);
     ck_assert_uint_eq(b, 15ull << 60);
-    ck_assert_int_eq(mt_parse_bytes("1.5 GiB", &b), 0);
+    ck_assert_int_eq(mt_bytes_parse("1.5 GiB", &b), 0);
     ck_assert_uint_eq(b, 1610612736);
-    ck_assert_int_eq(mt_parse_bytes("0.5KB", &b), 0);
+    ck_assert_int_eq(mt_bytes_parse("0.5KB", &b), 0);
     ck_assert_uint_eq(b, 500);
-    ck_assert_int_eq(mt_parse_bytes("2.0", &b), 0);
+    ck_assert_int_eq(mt_bytes_parse("2.0", &b), 0);
     ck_assert_uint_eq(b, 2);
-    ck_assert_int_eq(mt_parse_bytes("0", &b), 0);
+    ck_assert_int_eq(mt_bytes_parse("0", &b), 0);
     ck_assert_uint_eq(b, 0);
-    ck_assert_int_eq(mt_parse_bytes("64KB", &b), 0);
+    ck_assert_int_eq(mt_bytes_parse("64KB", &b), 0);
     ck_assert_uint_eq(b, 64000);
     /* Part of a byte, or no number at all. */
     const char *bad[] = { "1.5", "0.1 KiB", "1e19", "1E3", "0x10", "-1", "+1", " 1", "1 ", "1  KiB", "1.", ".5 KiB",
                           "inf", "nan", "", "1 kib", "3 parsecs", "1.0000000000000000001 EiB", NULL };
-    for (const char **s = bad; *s; s++) ck_assert_msg(mt_parse_bytes(*s, &b) == -1, "'%s' parsed", *s);
-    ck_assert_int_eq(mt_parse_bytes(NULL, &b), -1);
+    for (const char **s = bad; *s; s++) ck_assert_msg(mt_bytes_parse(*s, &b) == MT_E_PARSE, "'%s' parsed", *s);
+    ck_assert_int_eq(mt_bytes_parse(NULL, &b), MT_E_PARSE);
 }
 END_TEST
 

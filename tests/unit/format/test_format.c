@@ -356,7 +356,11 @@ START_TEST(error_table_is_consistent) {
     mt_diag_set(&d, MT_E_CHECKSUM, "payload checksum mismatch");
     char buf[128];
     ck_assert_str_eq(mt_diag_format(&d, buf, sizeof buf), "block 7 at offset 81920 (objects): payload checksum mismatch");
-    ck_assert_int_eq(mt_kind_from_name("refs"), MT_KIND_REF);
+    mt_kind kind = MT_KIND_OBJECT;
+    ck_assert_int_eq(mt_kind_from_name("refs", &kind), 0);
+    ck_assert_int_eq(kind, MT_KIND_REF);
+    ck_assert_int_eq(mt_kind_from_name("index", &kind), MT_E_INVAL);
+    ck_assert_int_eq(kind, MT_KIND_REF);
     ck_assert_str_eq(mt_kind_name(999), "unknown");
 }
 END_TEST

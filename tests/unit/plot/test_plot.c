@@ -14,6 +14,13 @@
         fclose(f);                                               \
     } while (0)
 
+/* The kind named name, which must exist. */
+static const mt_plot_kind *kind_named(const char *name) {
+    const mt_plot_kind *k = NULL;
+    ck_assert_int_eq(mt_plot_kind_from_name(name, &k), 0);
+    return k;
+}
+
 START_TEST(quote_doubles_quotes_and_cleans_bytes) {
     char *out;
     const char in[] = "it's\n\"x\"\t\xff\xc3\xb1";
@@ -76,19 +83,21 @@ START_TEST(kinds_table_and_argument_checks) {
     const mt_plot_kind *k = mt_plot_kinds(&n);
     ck_assert_uint_eq(n, 5);
     for (size_t i = 0; i < n; i++) {
-        ck_assert_ptr_eq(mt_plot_kind_find(k[i].name), &k[i]);
+        ck_assert_ptr_eq(kind_named(k[i].name), &k[i]);
         ck_assert_uint_le(k[i].min_files, k[i].max_files);
         ck_assert_ptr_nonnull(k[i].write);
     }
-    ck_assert_ptr_null(mt_plot_kind_find("pie"));
+    const mt_plot_kind *none = NULL;
+    ck_assert_int_eq(mt_plot_kind_from_name("pie", &none), MT_E_INVAL);
+    ck_assert_ptr_null(none);
 
     mt_plot_opts o = { .image = "p.png", .data = "p.dat" };
     mt_diag d = { 0 };
     const char *one[] = { "a.snap" };
-    const mt_plot_kind *diff = mt_plot_kind_find("diff"), *tl = mt_plot_kind_find("timeline");
+    const mt_plot_kind *diff = kind_named("diff"), *tl = kind_named("timeline");
     ck_assert_int_eq(mt_plot_write(diff, one, 1, &o, stdout, stdout, &d), MT_E_INVAL);
     ck_assert_str_eq(d.msg, "a diff plot takes 2 files, not 1");
-    ck_assert_int_eq(mt_plot_write(mt_plot_kind_find("leaks"), one, 1, &o, stdout, stdout, &d), MT_E_INVAL);
+    ck_assert_int_eq(mt_plot_write(kind_named("leaks"), one, 1, &o, stdout, stdout, &d), MT_E_INVAL);
     ck_assert_str_eq(d.msg, "a leaks plot takes at least 3 files, not 1");
     o.top = 3;
     ck_assert_int_eq(mt_plot_write(tl, one, 1, &o, stdout, stdout, &d), MT_E_INVAL);
@@ -122,7 +131,7 @@ START_TEST(timeline_script_and_data_for_known_samples) {
     char *gp, *dat;
     size_t glen, dlen;
     FILE *g = open_memstream(&gp, &glen), *f = open_memstream(&dat, &dlen);
-    ck_assert_int_eq(mt_plot_write(mt_plot_kind_find("timeline"), paths, 1, &o, g, f, &d), 0);
+    ck_assert_int_eq(mt_plot_write(kind_named("timeline"), paths, 1, &o, g, f, &d), 0);
     fclose(g);
     fclose(f);
     /* Seconds since the start, points in time order, steps where they begin. */
@@ -192,7 +201,7 @@ START_TEST(hostile_names_run_nothing_in_gnuplot) {
         char data[512];
         snprintf(data, sizeof data, "%s/data.dat", dir);
         f = fopen(data, "w");
-        ck_assert_int_eq(mt_plot_write(mt_plot_kind_find("timeline"), paths, 1, &o, g, f, &d), 0);
+        ck_assert_int_eq(mt_plot_write(kind_named("timeline"), paths, 1, &o, g, f, &d), 0);
         fclose(g);
         fclose(f);
         /* Run it as the tool does, and as a kept script (its own names). */

@@ -44,8 +44,11 @@ START_TEST(every_model_group_is_calibrated) {
                            "concat/mismatch", "sort/number", "sort/object", "sort/category", "read_csv" };
     for (int i = 0; i < 9; i++) ck_assert_msg(calibrated(rest[i]), "%s", rest[i]);
     ck_assert_str_eq(mt_predict_pandas_version(), MT_PREDICT_PANDAS);
-    ck_assert_int_eq(mt_predict_op_find("pivot_table"), MT_PREDICT_PIVOT_TABLE);
-    ck_assert_int_eq(mt_predict_op_find("join"), -1);
+    mt_predict_op op = MT_PREDICT_N_OPS;
+    ck_assert_int_eq(mt_predict_op_from_name("pivot_table", &op), 0);
+    ck_assert_int_eq(op, MT_PREDICT_PIVOT_TABLE);
+    ck_assert_int_eq(mt_predict_op_from_name("join", &op), MT_E_INVAL);
+    ck_assert_int_eq(op, MT_PREDICT_PIVOT_TABLE);
     ck_assert_str_eq(mt_predict_op_name(MT_PREDICT_READ_CSV), "read_csv");
 }
 END_TEST

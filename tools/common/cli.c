@@ -7,6 +7,7 @@
 #include <string.h>
 #include "cli.h"
 #include "memtrace/checked.h"
+#include "memtrace/json.h"
 #include "memtrace/text.h"
 
 static const mt_opt common_opts[] = {
@@ -341,9 +342,7 @@ void mt_jw_delta(mt_jw *w, const char *key, uint64_t a, uint64_t b) {
 
 void mt_jw_double(mt_jw *w, const char *key, double v) {
     jw_key(w, key);
-    /* JSON has no infinity or NaN. */
-    if (isfinite(v)) fprintf(w->out, "%.6g", v);
-    else fputs("null", w->out);
+    mt_json_put_num(w->out, v, 0); /* shortest round-trip; NaN and infinities as null */
 }
 void mt_jw_bool(mt_jw *w, const char *key, int v) {
     jw_key(w, key);

@@ -511,50 +511,6 @@ int mt_heapjson_import_path(const char *in_path, const char *out_path, mt_diag *
 
 /* ---- export ---- */
 
-/* A JSON string. Text that is not valid UTF-8 (a damaged or hostile file)
- * gets U+FFFD for each bad byte, so that the output stays valid JSON;
- * binary (bin) gives each byte above 0x7f as \u00XX. */
-static void put_json_string(FILE *out, mt_str s, int binary) {
-    putc('"', out);
-    const unsigned char *p = (const unsigned char *)s.ptr;
-    for (size_t i = 0; i < s.len; i++) {
-        unsigned char c = p[i];
-        if (c == '"' || c == '\\') fprintf(out, "\\%c", c);
-        else if (c == '\n') fputs("\\n", out);
-        else if (c == '\t') fputs("\\t", out);
-        else if (c == '\r') fputs("\\r", out);
-        else if (c < 0x20 || c == 0x7f) fprintf(out, "\\u%04x", c);
-        else if (c < 0x80) putc(c, out);
-        else if (binary) fprintf(out, "\\u%04x", c);
-        else {
-            size_t len = mt_utf8_len(p + i, s.len - i);
-            if (!len) fputs("\\ufffd", out);
-            else {
-                fwrite(p + i, 1, len, out);
-                i += len - 1;
-            }
-        }
-    }
-    putc('"', out);
-}
-
-void mt_json_put_str(FILE *out, mt_str s) { put_json_string(out, s, 0); }
-
-void mt_json_put_value(FILE *out, const mt_value *v) {
-    switch (v->type) {
-    case MT_VAL_NIL: fputs("null", out); break;
-    case MT_VAL_BOOL: fputs(v->v.b ? "true" : "false", out); break;
-    case MT_VAL_INT: fprintf(out, "%" PRId64, v->v.i); break;
-    case MT_VAL_UINT: fprintf(out, "%" PRIu64, v->v.u); break;
-    case MT_VAL_FLOAT: /* JSON has no NaN or infinity */
-        if (isfinite(v->v.f)) fprintf(out, "%.17g", v->v.f);
-        else fputs("null", out);
-        break;
-    case MT_VAL_STR: put_json_string(out, v->v.s, 0); break;
-    case MT_VAL_BIN: put_json_string(out, v->v.s, 1); break;
-    }
-}
-
 int mt_heapjson_export(const mt_snapshot *s, FILE *out, mt_diag *diag) {
     if (!s->out_off && s->kinds[MT_KIND_REF].records)
         return mt_diag_set(diag, MT_E_INVAL, "references were not loaded");

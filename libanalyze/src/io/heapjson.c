@@ -1,11 +1,10 @@
 /* The JSON heap document (heapjson.h), both ways. */
-#include <math.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include "common/array.h"
+#include "common/names.h"
 #include "io/json_lexer.h"
-#include "memtrace/text.h"
 #include "memtrace/heapjson.h"
 #include "memtrace/u64map.h"
 #include "snapshot/snapshot_impl.h"
@@ -38,10 +37,7 @@ typedef struct importer {
     uint32_t *obj_line;
     size_t n_obj, cap_obj;
     mt_u64map ids;       /* id -> index */
-    /* types: name -> id via a hash of the name */
-    mt_u64map type_hash;
-    size_t *type_name;   /* offsets into strs */
-    size_t n_types, cap_types;
+    mt__names types;     /* type id - 1 -> name, and back */
     pending_ref *refs;
     size_t n_refs, cap_refs;
     pending_root *roots;
@@ -55,48 +51,14 @@ typedef struct importer {
 #define NOMEM(im) mt_diag_set((im)->diag, MT_E_NOMEM, "out of memory reading JSON")
 
 static int keep_str(importer *im, const char *s, size_t len, size_t *at) {
-    if (im->strs_len + len + 1 > im->strs_cap) {
-        size_t nc = im->strs_cap ? im->strs_cap : 4096;
-        while (nc < im->strs_len + len + 1) nc *= 2;
-        char *np = realloc(im->strs, nc);
-        if (!np) return NOMEM(im);
-        im->strs = np;
-        im->strs_cap = nc;
-    }
-    memcpy(im->strs + im->strs_len, s, len);
-    im->strs[im->strs_len + len] = 0;
-    *at = im->strs_len;
-    im->strs_len += len + 1;
-    return 0;
-}
-
-static uint64_t fnv1a(const char *s, size_t n) {
-    uint64_t h = 0xcbf29ce484222325ULL;
-    for (size_t i = 0; i < n; i++) h = (h ^ (uint8_t)s[i]) * 0x100000001b3ULL;
-    return h;
+    return mt__pool_add(&im->strs, &im->strs_len, &im->strs_cap, s, len, at) ? NOMEM(im) : 0;
 }
 
 /* The type id (1-based) of a name, adding it when new. */
 static int type_id(importer *im, const char *name, size_t len, uint32_t *id) {
-    uint64_t h = fnv1a(name, len);
-    uint32_t idx;
-    /* Probe on from h until the name matches or a free hash is found:
-     * distinct names with equal hashes get successive keys. */
-    for (uint64_t k = h;; k++) {
-        if (!mt_u64map_get(&im->type_hash, k, &idx)) break;
-        const char *have = im->strs + im->type_name[idx];
-        if (strlen(have) == len && memcmp(have, name, len) == 0) {
-            *id = idx + 1;
-            return 0;
-        }
-        h = k + 1;
-    }
-    if (mt__grow((void **)&im->type_name, &im->cap_types, im->n_types, sizeof(size_t))) return NOMEM(im);
-    size_t at;
-    if (keep_str(im, name, len, &at)) return MT_E_NOMEM;
-    im->type_name[im->n_types] = at;
-    if (mt_u64map_put(&im->type_hash, h, (uint32_t)im->n_types)) return NOMEM(im);
-    *id = (uint32_t)++im->n_types;
+    int64_t i = mt__names_index(&im->types, name, len);
+    if (i < 0) return NOMEM(im);
+    *id = (uint32_t)i + 1;
     return 0;
 }
 
@@ -446,8 +408,8 @@ static int write_snapshot(importer *im, const char *out_path) {
         if (m.value.type == MT_VAL_STR) m.value.v.s.ptr = im->strs + (uintptr_t)m.value.v.s.ptr;
         rc = mt_writer_add(w, MT_KIND_META, &m);
     }
-    for (size_t t = 0; t < im->n_types && !rc; t++) {
-        mt_type ty = { (uint32_t)t + 1, mt_str_c(im->strs + im->type_name[t]) };
+    for (size_t t = 0; t < im->types.n && !rc; t++) {
+        mt_type ty = { (uint32_t)t + 1, mt_str_c(mt__names_str(&im->types, t)) };
         rc = mt_writer_add(w, MT_KIND_TYPE, &ty);
     }
     for (size_t i = 0; i < im->n_obj && !rc; i++) rc = mt_writer_add(w, MT_KIND_OBJECT, &im->obj[i]);
@@ -477,10 +439,9 @@ static int import(importer *im, const char *out_path) {
     if (!rc) rc = write_snapshot(im, out_path);
     mt__json_free(&im->j);
     mt_u64map_free(&im->ids);
-    mt_u64map_free(&im->type_hash);
+    mt__names_free(&im->types);
     free(im->obj);
     free(im->obj_line);
-    free(im->type_name);
     free(im->refs);
     free(im->roots);
     free(im->meta);

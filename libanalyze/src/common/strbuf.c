@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "common/strbuf.h"
+#include "memtrace/strbuf.h"
 
 /* Room for n more bytes and a NUL. */
 static int reserve(mt_sbuf *b, size_t n) {

@@ -11,7 +11,7 @@
 #include "memtrace/leaks.h"
 #include "memtrace/text.h"
 #include "memtrace/units.h"
-#include "common/strbuf.h"
+#include "memtrace/strbuf.h"
 #include "io/yamldoc.h"
 
 /* The budgets, in checking order. */

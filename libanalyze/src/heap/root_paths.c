@@ -2,7 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "memtrace/graph.h"
-#include "common/strbuf.h"
+#include "memtrace/strbuf.h"
 
 #define NONE 0xffffffffu
 

@@ -74,20 +74,20 @@ static int range_error(importer *im, uint32_t line, uint32_t col, const char *fm
  * which way it is not: "id 18446744073709551616 is more than ...". */
 static int bad_uint(importer *im, const char *what) {
     mt__json *j = &im->j;
-    const char *why = j->is_int ? "is negative" : strpbrk(j->buf, ".eE") ? "is not an integer"
+    const char *why = j->is_int ? "is negative" : strpbrk(j->text.s, ".eE") ? "is not an integer"
                                                                           : "is more than 18446744073709551615 (2^64 - 1)";
     if (im->diag) {
         im->diag->line = j->tline;
         im->diag->column = j->tcol;
     }
-    return mt_diag_set(im->diag, MT_E_PARSE, "%s %.64s %s: expected a non-negative integer", what, j->buf, why);
+    return mt_diag_set(im->diag, MT_E_PARSE, "%s %.64s %s: expected a non-negative integer", what, j->text.s, why);
 }
 
 /* Fails at a string token that holds a NUL byte, where text is due. */
 static int no_nul(importer *im, const char *what) {
     mt__json *j = &im->j;
-    size_t at = strlen(j->buf);
-    if (at == j->len) return 0;
+    size_t at = strlen(j->text.s);
+    if (at == j->text.len) return 0;
     if (im->diag) {
         im->diag->line = j->tline;
         im->diag->column = j->tcol;
@@ -144,8 +144,8 @@ static int read_str(importer *im, const char *key, int nullable, size_t *at, siz
         snprintf(what, sizeof what, "a string for \"%s\"", key);
         return mt__json_error(j, what);
     }
-    *len = j->len;
-    return keep_str(im, j->buf, j->len, at);
+    *len = j->text.len;
+    return keep_str(im, j->text.s, j->text.len, at);
 }
 
 /* Iterates the members of an object whose '{' was just read: calls fn
@@ -161,8 +161,8 @@ static int each_member(importer *im, member_fn fn, void *arg) {
         if (j->type != MT__J_STRING) return mt__json_error(j, "a key (a string)");
         if ((rc = no_nul(im, "a key"))) return rc;
         char key[256];
-        if (j->len >= sizeof key) return mt__json_error(j, "a key shorter than 256 bytes");
-        memcpy(key, j->buf, j->len + 1);
+        if (j->text.len >= sizeof key) return mt__json_error(j, "a key shorter than 256 bytes");
+        memcpy(key, j->text.s, j->text.len + 1);
         if ((rc = mt__json_expect(j, MT__J_COLON, "':' after a key"))) return rc;
         if ((rc = fn(im, key, arg))) return rc;
         if ((rc = mt__json_next(j))) return rc;
@@ -208,9 +208,9 @@ static int meta_member(importer *im, const char *name, void *arg) {
     switch (j->type) {
     case MT__J_STRING: {
         size_t at;
-        if (keep_str(im, j->buf, j->len, &at)) return MT_E_NOMEM;
+        if (keep_str(im, j->text.s, j->text.len, &at)) return MT_E_NOMEM;
         m.value.type = MT_VAL_STR;
-        m.value.v.s = (mt_str){ (const char *)(uintptr_t)at, j->len };
+        m.value.v.s = (mt_str){ (const char *)(uintptr_t)at, j->text.len };
         break;
     }
     case MT__J_NUMBER:
@@ -279,7 +279,7 @@ static int object_member(importer *im, const char *key, void *arg) {
         /* A NUL would cut the name short and merge it with another type. */
         if ((rc = no_nul(im, "the type name"))) return rc;
         st->have_type = 1;
-        return type_id(im, j->buf, j->len, &st->o.type);
+        return type_id(im, j->text.s, j->text.len, &st->o.type);
     }
     if (!strcmp(key, "refs")) {
         if ((rc = mt__json_expect(j, MT__J_LBRACKET, "an array for \"refs\""))) return rc;

@@ -60,10 +60,7 @@ static void rd_unget(reader *r) {
     r->pos--;
 }
 
-typedef struct field {
-    char *s;
-    size_t len, cap;
-} field;
+typedef mt_sbuf field;
 
 typedef struct colstate {
     int may_int, may_float, may_bool;
@@ -72,16 +69,8 @@ typedef struct colstate {
 } colstate;
 
 static int field_put(field *f, int ch) {
-    if (f->len + 2 > f->cap) {
-        size_t cap = f->cap ? f->cap * 2 : 64;
-        char *s = realloc(f->s, cap);
-        if (!s) return MT_E_NOMEM;
-        f->s = s;
-        f->cap = cap;
-    }
-    f->s[f->len++] = (char)ch;
-    f->s[f->len] = 0;
-    return 0;
+    mt_sbuf_putc(f, ch);
+    return f->fail ? MT_E_NOMEM : 0;
 }
 
 /* pandas' default missing markers. */
@@ -161,8 +150,7 @@ static int read_record(reader *r, field **fields, size_t *n, size_t *cap, uint64
             *cap = c2;
         }
         field *fl = &(*fields)[*n];
-        fl->len = 0;
-        if (fl->s) fl->s[0] = 0;
+        mt_sbuf_reset(fl);
         for (;;) {
             ch = rd_get(r);
             if (ch != EOF) {
@@ -308,7 +296,7 @@ int mt_csv_sample_read(const char *path, uint64_t max_rows, mt_csv_sample *out, 
                                                : (out->file_bytes - header_bytes) / per_row;
     }
 done:
-    for (size_t i = 0; i < cap; i++) free(fields[i].s);
+    for (size_t i = 0; i < cap; i++) mt_sbuf_free(&fields[i]);
     free(fields);
     if (cs)
         for (size_t i = 0; i < out->n_cols; i++) mt_u64map_free(&cs[i].seen);

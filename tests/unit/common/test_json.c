@@ -373,6 +373,7 @@ static uint64_t rng(void) {
 }
 
 START_TEST(numbers_read_back_and_no_fewer_digits_would) {
+    /* Plain ifs: a Check assertion per value costs a write to its pipe. */
     for (int i = 0; i < 200000; i++) {
         uint64_t bits = rng();
         double d;
@@ -381,12 +382,12 @@ START_TEST(numbers_read_back_and_no_fewer_digits_would) {
         if (!isfinite(d)) continue;
         char buf[MT_JSON_NUM_MAX];
         size_t n = mt_json_num(buf, d, 0);
-        ck_assert_uint_gt(n, 0);
-        ck_assert_msg(strtod(buf, NULL) == d, "%s does not read back as %a", buf, d);
+        if (!n || n != strlen(buf) || strpbrk(buf, " ,")) ck_abort_msg("%a written as '%s'", d, buf);
+        if (strtod(buf, NULL) != d) ck_abort_msg("%s does not read back as %a", buf, d);
         if (d == trunc(d) && fabs(d) <= 9007199254740992.0) {
             char want[64];
             snprintf(want, sizeof want, "%.0f", d);
-            ck_assert_str_eq(buf, want);
+            if (strcmp(buf, want)) ck_abort_msg("%a written as %s, not the integer %s", d, buf, want);
             continue;
         }
         /* One digit fewer, correctly rounded, is the best that many digits
@@ -395,9 +396,8 @@ START_TEST(numbers_read_back_and_no_fewer_digits_would) {
         if (k > 1) {
             char fewer[64];
             snprintf(fewer, sizeof fewer, "%.*e", k - 2, d);
-            ck_assert_msg(strtod(fewer, NULL) != d, "%s reads back as %a, shorter than %s", fewer, d, buf);
+            if (strtod(fewer, NULL) == d) ck_abort_msg("%s reads back as %a, shorter than %s", fewer, d, buf);
         }
-        ck_assert_ptr_null(strpbrk(buf, " ,"));
     }
 }
 END_TEST

@@ -417,11 +417,8 @@ int mt_cli_choice(const mt_cli *c, const char *opt, const char *value, const cha
     for (size_t i = 0; i < n; i++)
         if (!strcmp(value, choices[i])) return (int)i;
     /* "--sort must be delta, bytes or count, not 'x'" */
-    char list[256] = "";
-    for (size_t i = 0; i < n; i++) {
-        size_t at = strlen(list);
-        snprintf(list + at, sizeof list - at, "%s%s", i == 0 ? "" : i + 1 == n ? " or " : ", ", choices[i]);
-    }
+    char list[256];
+    mt_text_list(list, sizeof list, choices, n, 0, " or ");
     mt_cli_usage_error(c, "%s must be %s, not '%s'", opt, list, value);
 }
 

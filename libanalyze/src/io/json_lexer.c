@@ -242,7 +242,11 @@ int mt__json_next(mt__json *j) {
     case ']': j->type = MT__J_RBRACKET; advance(j); return 0;
     case ':': j->type = MT__J_COLON; advance(j); return 0;
     case ',': j->type = MT__J_COMMA; advance(j); return 0;
-    case '"': j->type = MT__J_STRING; if (put(j, 0)) return MT_E_NOMEM; j->text.len = 0; /* "" for an empty string */ return lex_string(j);
+    case '"': /* text is "", not NULL, for an empty string */
+        j->type = MT__J_STRING;
+        if (put(j, 0)) return MT_E_NOMEM;
+        j->text.len = 0;
+        return lex_string(j);
     case 't': return lex_word(j, "true", MT__J_TRUE);
     case 'f': return lex_word(j, "false", MT__J_FALSE);
     case 'n': return lex_word(j, "null", MT__J_NULL);

@@ -73,9 +73,9 @@ static void print_paths_text(uint32_t *targets, uint32_t nt, const mt_dominators
         sbuf b = { 0 };
         mt_cli_render_path(&b, S, &p);
         printf("  ");
-        mt_text_put(stdout, MT_TEXT_TERMINAL, b.p, b.len);
+        mt_text_put(stdout, MT_TEXT_TERMINAL, b.s, b.len);
         putchar('\n');
-        free(b.p);
+        free(b.s);
         mt_path_free(&p);
     }
 }
@@ -101,8 +101,8 @@ static void print_paths_json(mt_jw *w, uint32_t *targets, uint32_t nt, const mt_
         } else {
             sbuf b = { 0 };
             mt_cli_render_path(&b, S, &p);
-            mt_jw_cstr(w, "path", b.p);
-            free(b.p);
+            mt_jw_cstr(w, "path", b.s);
+            free(b.s);
             mt_jw_begin_object(w, "root");
             mt_jw_str(w, "kind", G->root_kind[p.root].ptr, G->root_kind[p.root].len);
             mt_jw_str(w, "name", G->root_name[p.root].ptr, G->root_name[p.root].len);
@@ -217,7 +217,7 @@ static char *retainer_path(const mt_graph_retainer *x) {
     if (!x->has_path) return NULL;
     sbuf b = { 0 };
     mt_cli_render_path(&b, S, &x->path);
-    return b.p;
+    return b.s;
 }
 
 static void print_report_json(const char *file, const mt_graph_report *r, const mt_dominators *d,

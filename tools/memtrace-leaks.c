@@ -145,7 +145,7 @@ int main(int argc, char **argv) {
                 mt_jw_begin_object(&w, "accumulation_point");
                 mt_jw_uint(&w, "id", g->id[sp->point]);
                 mt_jw_str(&w, "type", ptype.ptr, ptype.len);
-                if (path.p) mt_jw_cstr(&w, "path", path.p);
+                if (path.s) mt_jw_cstr(&w, "path", path.s);
                 else mt_jw_null(&w, "path");
                 mt_jw_end_object(&w);
             } else
@@ -176,7 +176,7 @@ int main(int argc, char **argv) {
                    mt_human_bytes(retained, h2));
             if (sp->point != UINT32_MAX) {
                 printf("     accumulates in %s: ", mt_cli_str(ptype));
-                if (path.p) mt_text_put(stdout, MT_TEXT_TERMINAL, path.p, path.len);
+                if (path.s) mt_text_put(stdout, MT_TEXT_TERMINAL, path.s, path.len);
                 else fputs("(no path to a root)", stdout);
                 putchar('\n');
             }
@@ -186,7 +186,7 @@ int main(int argc, char **argv) {
             if (site[0]) printf("     allocated at %s\n", mt_cli_cstr(site));
             printf("     why: %s\n", mt_cli_cstr(why));
         }
-        free(path.p);
+        free(path.s);
     }
     if (json) {
         mt_jw_end_array(&w);

@@ -7,6 +7,7 @@
 #include <string.h>
 #include "cli.h"
 #include "memtrace/checked.h"
+#include "memtrace/json.h"
 #include "memtrace/text.h"
 
 static const mt_opt common_opts[] = {
@@ -383,9 +384,7 @@ void mt_jw_delta(mt_jw *w, const char *key, uint64_t a, uint64_t b) {
 
 void mt_jw_double(mt_jw *w, const char *key, double v) {
     jw_key(w, key);
-    /* JSON has no infinity or NaN. */
-    if (isfinite(v)) fprintf(w->out, "%.6g", v);
-    else fputs("null", w->out);
+    mt_json_put_num(w->out, v, 0); /* shortest round-trip; NaN and infinities as null */
 }
 void mt_jw_bool(mt_jw *w, const char *key, int v) {
     jw_key(w, key);
@@ -460,11 +459,8 @@ int mt_cli_choice(const mt_cli *c, const char *opt, const char *value, const cha
     for (size_t i = 0; i < n; i++)
         if (!strcmp(value, choices[i])) return (int)i;
     /* "--sort must be delta, bytes or count, not 'x'" */
-    char list[256] = "";
-    for (size_t i = 0; i < n; i++) {
-        size_t at = strlen(list);
-        snprintf(list + at, sizeof list - at, "%s%s", i == 0 ? "" : i + 1 == n ? " or " : ", ", choices[i]);
-    }
+    char list[256];
+    mt_text_list(list, sizeof list, choices, n, 0, " or ");
     mt_cli_usage_error(c, "%s must be %s, not '%s'", opt, list, value);
 }
 

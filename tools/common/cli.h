@@ -220,6 +220,8 @@ void mt_jw_uint(mt_jw *w, const char *key, uint64_t v);
 /* b - a exactly (it may be below INT64_MIN), or null when either is a
  * saturated total (UINT64_MAX). */
 void mt_jw_delta(mt_jw *w, const char *key, uint64_t a, uint64_t b);
+/* v with the fewest digits that read back exactly (mt_json_num); NaN
+ * and infinities as null. */
 void mt_jw_double(mt_jw *w, const char *key, double v);
 void mt_jw_bool(mt_jw *w, const char *key, int v);
 void mt_jw_value(mt_jw *w, const char *key, const mt_value *v);

@@ -5,13 +5,14 @@
 
 #include <stddef.h>
 #include "memtrace/analyze.h"
+#include "memtrace/strbuf.h"
 
-typedef struct sbuf {
-    char *p;               /* NUL-terminated once anything was put; free() it */
-    size_t len, cap;
-} sbuf;
+/* libanalyze's growing string (memtrace/strbuf.h): s is NUL-terminated
+ * once anything was put; free() it. */
+typedef mt_sbuf sbuf;
 
-/* Appends; exits 3 with a message when memory runs out. */
+/* mt_sbuf_put and the like that exit 3 with a message when memory runs
+ * out, as a tool may. */
 void sb_put(sbuf *b, const char *s, size_t n);
 void sb_str(sbuf *b, mt_str s);
 void sb_cstr(sbuf *b, const char *s);

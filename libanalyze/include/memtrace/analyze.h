@@ -8,6 +8,7 @@
 #include "memtrace/format.h"
 #include "memtrace/snapshot.h"
 #include "memtrace/heapjson.h"
+#include "memtrace/json.h"
 #include "memtrace/sites.h"
 #include "memtrace/diff.h"
 #include "memtrace/graph.h"

@@ -9,6 +9,7 @@
 #define MEMTRACE_HEAPJSON_H
 
 #include <stdio.h>
+#include "memtrace/json.h"
 #include "memtrace/snapshot.h"
 
 #ifdef __cplusplus
@@ -55,16 +56,6 @@ int mt_heapjson_import_path(const char *in_path, const char *out_path, mt_diag *
  *         objects share an id, which the JSON form cannot express),
  *         MT_E_IO, MT_E_NOMEM. */
 int mt_heapjson_export(const mt_snapshot *s, FILE *out, mt_diag *diag);
-
-/* Writes s as a JSON string, quoted and escaped; valid UTF-8 is passed
- * through, and each byte that is not gives U+FFFD, so the output is always
- * valid JSON. */
-void mt_json_put_str(FILE *out, mt_str s);
-
-/* Writes v as a JSON scalar (null, true, 12, -3, 0.5, "text"); NaN and
- * infinities as null, binary as a string with \u00XX for bytes above
- * 0x7f. */
-void mt_json_put_value(FILE *out, const mt_value *v);
 
 #ifdef __cplusplus
 }

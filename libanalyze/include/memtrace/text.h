@@ -58,6 +58,17 @@ void mt_text_put(FILE *f, mt_text_syntax syntax, const char *s, size_t n);
  * not fit. @return the length the whole escape needs, as snprintf does. */
 size_t mt_text_escape(char *dst, size_t cap, mt_text_syntax syntax, const char *s, size_t n);
 
+/* Writes n names into dst (cap bytes, NUL-terminated) as a sentence
+ * lists them: "a", "a or b", "a, b or c" with last " or " (", " gives
+ * "a, b, c"). Name i is the const char * at names + i * stride bytes, so
+ * that a field of an array of structs can be listed; stride 0 means
+ * sizeof(char *), an array of strings. A list that does not fit keeps the
+ * whole names that do, then ", ..."; cap below 8 may hold only part of
+ * that. The names are copied as they are: escape them for the output
+ * first if they come from a file.
+ * @return dst. */
+const char *mt_text_list(char *dst, size_t cap, const void *names, size_t n, size_t stride, const char *last);
+
 #ifdef __cplusplus
 }
 #endif

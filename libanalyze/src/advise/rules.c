@@ -11,6 +11,7 @@
 #include <yaml.h>
 #include "advise/advise_impl.h"
 #include "common/array.h"
+#include "memtrace/text.h"
 #include "memtrace/units.h"
 #include "common/names.h"
 #include "io/yamldoc.h"
@@ -161,12 +162,9 @@ static const char *const op_names[] = { "eq", "ne", "lt", "le", "gt", "ge", "in"
 /* "a, b or c" from a NULL-terminated table, so that messages list what
  * the tables hold. */
 static const char *one_of(const char *const *names, char *buf, size_t n) {
-    size_t len = 0, count = 0;
+    size_t count = 0;
     while (names[count]) count++;
-    buf[0] = 0;
-    for (size_t i = 0; i < count && len < n; i++)
-        len += (size_t)snprintf(buf + len, n - len, "%s%s", i == 0 ? "" : i + 1 == count ? " or " : ", ", names[i]);
-    return buf;
+    return mt_text_list(buf, n, names, count, 0, " or ");
 }
 
 /* One term's value(s), typed by the field. */

@@ -7,13 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "common/array.h"
-
-/* FNV-1a: short names, no allocation. */
-static inline uint64_t mt__fnv1a(const char *s, size_t n) {
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < n; i++) h = (h ^ (uint8_t)s[i]) * 0x100000001b3ull;
-    return h;
-}
+#include "common/hash.h"
 
 typedef struct mt__names {
     char *pool;            /* the names, NUL-terminated */

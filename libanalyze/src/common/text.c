@@ -155,3 +155,30 @@ size_t mt_text_escape(char *dst, size_t cap, mt_text_syntax syntax, const char *
     walk(&k, syntax, s, n);
     return k.len;
 }
+
+const char *mt_text_list(char *dst, size_t cap, const void *names, size_t n, size_t stride, const char *last) {
+    static const char more[] = ", ...";
+    if (!cap) return dst;
+    if (!stride) stride = sizeof(const char *);
+    size_t len = 0;
+    dst[0] = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *name = *(const char *const *)((const char *)names + i * stride);
+        const char *sep = i == 0 ? "" : i + 1 == n ? last : ", ";
+        size_t a = strlen(sep), b = strlen(name);
+        /* Room for this name, and for ", ..." after it unless it is the last. */
+        size_t need = a + b + (i + 1 < n ? sizeof more - 1 : 0);
+        if (need >= cap - len) {
+            const char *cut = i ? more : more + 2; /* "..." alone when no name fits */
+            size_t m = strlen(cut) < cap - 1 - len ? strlen(cut) : cap - 1 - len;
+            memcpy(dst + len, cut, m);
+            dst[len + m] = 0;
+            return dst;
+        }
+        memcpy(dst + len, sep, a);
+        memcpy(dst + len + a, name, b);
+        len += a + b;
+        dst[len] = 0;
+    }
+    return dst;
+}

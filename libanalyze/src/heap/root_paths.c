@@ -2,7 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "memtrace/graph.h"
-#include "common/strbuf.h"
+#include "memtrace/strbuf.h"
 
 #define NONE 0xffffffffu
 
@@ -85,7 +85,6 @@ out:
 /* ---- paths as people read them ---- */
 
 static void pb_str(mt_sbuf *b, mt_str s) { mt_sbuf_put(b, s.ptr, s.len); }
-static void pb_cstr(mt_sbuf *b, const char *s) { mt_sbuf_put(b, s, strlen(s)); }
 
 static mt_str type_of(const mt_graph *g, uint32_t v) { return g->type_names[g->type[v]]; }
 
@@ -109,7 +108,7 @@ char *mt_path_format(const mt_snapshot *s, const mt_path *p) {
     const mt_graph *g = mt_snapshot_graph(s);
     uint32_t r = p->root;
     pb_str(b, g->root_kind[r]);
-    pb_cstr(b, " ");
+    mt_sbuf_puts(b, " ");
     if (g->root_name[r].len) pb_str(b, g->root_name[r]);
     else pb_str(b, type_of(g, p->obj[0]));
     int attr_of = -1; /* after a __dict__ hop: 1 names the owner's type, 0 not */
@@ -124,31 +123,27 @@ char *mt_path_format(const mt_snapshot *s, const mt_path *p) {
         }
         int key = l.len >= 4 && l.ptr[0] == '[' && l.ptr[1] == '\'' && l.ptr[l.len - 1] == ']';
         if (attr_of >= 0 && key) {
-            pb_cstr(b, ARROW);
+            mt_sbuf_puts(b, ARROW);
             if (attr_of) {
                 pb_str(b, short_type(g, p->obj[k - 1]));
-                pb_cstr(b, ".");
+                mt_sbuf_puts(b, ".");
             }
             mt_sbuf_put(b, l.ptr + 2, l.len - 4);
         } else if (l.len && l.ptr[0] == '[') {
             pb_str(b, l);
         } else if (l.len) {
-            pb_cstr(b, ARROW);
+            mt_sbuf_puts(b, ARROW);
             if (!is_type(g, u, "module") && !is_type(g, u, "frame") && !is_type(g, u, "dict")) {
                 pb_str(b, short_type(g, u));
-                pb_cstr(b, ".");
+                mt_sbuf_puts(b, ".");
             }
             pb_str(b, l);
         } else {
-            pb_cstr(b, ARROW "<");
+            mt_sbuf_puts(b, ARROW "<");
             pb_str(b, type_of(g, v));
-            pb_cstr(b, ">");
+            mt_sbuf_puts(b, ">");
         }
         attr_of = -1;
     }
-    if (b->fail || !b->s) {
-        free(b->s);
-        return NULL;
-    }
-    return b->s;
+    return mt_sbuf_detach(b, NULL);
 }

@@ -8,7 +8,7 @@
 #include "memtrace/export.h"
 #include "memtrace/text.h"
 #include "memtrace/frames.h"
-#include "memtrace/heapjson.h"
+#include "memtrace/json.h"
 #include "memtrace/sites.h"
 #include "memtrace/u64map.h"
 #include "common/array.h"
@@ -34,21 +34,11 @@ static void put_hex(FILE *out, mt_str s) {
     for (size_t i = 0; i < s.len; i++) fprintf(out, "%02x", (unsigned char)s.ptr[i]);
 }
 
-/* The shortest spelling that reads back as d: 19.99, not
- * 19.989999999999998; whole numbers as 999.0. */
+/* Floats as the JSON writer spells them, whole ones with ".0" as
+ * memtrace-export(1) promises; none for NaN and infinities. */
 static void put_double(FILE *out, double d, const char *none) {
-    if (!isfinite(d)) {
-        fputs(none, out);
-        return;
-    }
-    char buf[32];
-    for (int digits = 15; digits <= 17; digits++) {
-        snprintf(buf, sizeof buf, "%.*g", digits, d);
-        if (strtod(buf, NULL) == d) break;
-    }
-    fputs(buf, out);
-    /* 999.0 stays a float to whoever reads it back. */
-    if (!strpbrk(buf, ".e")) fputs(".0", out);
+    char buf[MT_JSON_NUM_MAX];
+    fputs(mt_json_num(buf, d, MT_JSON_FLOAT_MARK) ? buf : none, out);
 }
 
 void mt_csv_put_value(FILE *out, const mt_value *v) {

@@ -1,11 +1,10 @@
 /* The JSON heap document (heapjson.h), both ways. */
-#include <math.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include "common/array.h"
+#include "common/names.h"
 #include "io/json_lexer.h"
-#include "memtrace/text.h"
 #include "memtrace/heapjson.h"
 #include "memtrace/u64map.h"
 
@@ -37,10 +36,7 @@ typedef struct importer {
     uint32_t *obj_line;
     size_t n_obj, cap_obj;
     mt_u64map ids;       /* id -> index */
-    /* types: name -> id via a hash of the name */
-    mt_u64map type_hash;
-    size_t *type_name;   /* offsets into strs */
-    size_t n_types, cap_types;
+    mt__names types;     /* type id - 1 -> name, and back */
     pending_ref *refs;
     size_t n_refs, cap_refs;
     pending_root *roots;
@@ -54,48 +50,14 @@ typedef struct importer {
 #define NOMEM(im) mt_diag_set((im)->diag, MT_E_NOMEM, "out of memory reading JSON")
 
 static int keep_str(importer *im, const char *s, size_t len, size_t *at) {
-    if (im->strs_len + len + 1 > im->strs_cap) {
-        size_t nc = im->strs_cap ? im->strs_cap : 4096;
-        while (nc < im->strs_len + len + 1) nc *= 2;
-        char *np = realloc(im->strs, nc);
-        if (!np) return NOMEM(im);
-        im->strs = np;
-        im->strs_cap = nc;
-    }
-    memcpy(im->strs + im->strs_len, s, len);
-    im->strs[im->strs_len + len] = 0;
-    *at = im->strs_len;
-    im->strs_len += len + 1;
-    return 0;
-}
-
-static uint64_t fnv1a(const char *s, size_t n) {
-    uint64_t h = 0xcbf29ce484222325ULL;
-    for (size_t i = 0; i < n; i++) h = (h ^ (uint8_t)s[i]) * 0x100000001b3ULL;
-    return h;
+    return mt__pool_add(&im->strs, &im->strs_len, &im->strs_cap, s, len, at) ? NOMEM(im) : 0;
 }
 
 /* The type id (1-based) of a name, adding it when new. */
 static int type_id(importer *im, const char *name, size_t len, uint32_t *id) {
-    uint64_t h = fnv1a(name, len);
-    uint32_t idx;
-    /* Probe on from h until the name matches or a free hash is found:
-     * distinct names with equal hashes get successive keys. */
-    for (uint64_t k = h;; k++) {
-        if (!mt_u64map_get(&im->type_hash, k, &idx)) break;
-        const char *have = im->strs + im->type_name[idx];
-        if (strlen(have) == len && memcmp(have, name, len) == 0) {
-            *id = idx + 1;
-            return 0;
-        }
-        h = k + 1;
-    }
-    if (mt__grow((void **)&im->type_name, &im->cap_types, im->n_types, sizeof(size_t))) return NOMEM(im);
-    size_t at;
-    if (keep_str(im, name, len, &at)) return MT_E_NOMEM;
-    im->type_name[im->n_types] = at;
-    if (mt_u64map_put(&im->type_hash, h, (uint32_t)im->n_types)) return NOMEM(im);
-    *id = (uint32_t)++im->n_types;
+    int64_t i = mt__names_index(&im->types, name, len);
+    if (i < 0) return NOMEM(im);
+    *id = (uint32_t)i + 1;
     return 0;
 }
 
@@ -111,20 +73,20 @@ static int range_error(importer *im, uint32_t line, uint32_t col, const char *fm
  * which way it is not: "id 18446744073709551616 is more than ...". */
 static int bad_uint(importer *im, const char *what) {
     mt__json *j = &im->j;
-    const char *why = j->is_int ? "is negative" : strpbrk(j->buf, ".eE") ? "is not an integer"
+    const char *why = j->is_int ? "is negative" : strpbrk(j->text.s, ".eE") ? "is not an integer"
                                                                           : "is more than 18446744073709551615 (2^64 - 1)";
     if (im->diag) {
         im->diag->line = j->tline;
         im->diag->column = j->tcol;
     }
-    return mt_diag_set(im->diag, MT_E_PARSE, "%s %.64s %s: expected a non-negative integer", what, j->buf, why);
+    return mt_diag_set(im->diag, MT_E_PARSE, "%s %.64s %s: expected a non-negative integer", what, j->text.s, why);
 }
 
 /* Fails at a string token that holds a NUL byte, where text is due. */
 static int no_nul(importer *im, const char *what) {
     mt__json *j = &im->j;
-    size_t at = strlen(j->buf);
-    if (at == j->len) return 0;
+    size_t at = strlen(j->text.s);
+    if (at == j->text.len) return 0;
     if (im->diag) {
         im->diag->line = j->tline;
         im->diag->column = j->tcol;
@@ -181,8 +143,8 @@ static int read_str(importer *im, const char *key, int nullable, size_t *at, siz
         snprintf(what, sizeof what, "a string for \"%s\"", key);
         return mt__json_error(j, what);
     }
-    *len = j->len;
-    return keep_str(im, j->buf, j->len, at);
+    *len = j->text.len;
+    return keep_str(im, j->text.s, j->text.len, at);
 }
 
 /* Iterates the members of an object whose '{' was just read: calls fn
@@ -198,8 +160,8 @@ static int each_member(importer *im, member_fn fn, void *arg) {
         if (j->type != MT__J_STRING) return mt__json_error(j, "a key (a string)");
         if ((rc = no_nul(im, "a key"))) return rc;
         char key[256];
-        if (j->len >= sizeof key) return mt__json_error(j, "a key shorter than 256 bytes");
-        memcpy(key, j->buf, j->len + 1);
+        if (j->text.len >= sizeof key) return mt__json_error(j, "a key shorter than 256 bytes");
+        memcpy(key, j->text.s, j->text.len + 1);
         if ((rc = mt__json_expect(j, MT__J_COLON, "':' after a key"))) return rc;
         if ((rc = fn(im, key, arg))) return rc;
         if ((rc = mt__json_next(j))) return rc;
@@ -245,9 +207,9 @@ static int meta_member(importer *im, const char *name, void *arg) {
     switch (j->type) {
     case MT__J_STRING: {
         size_t at;
-        if (keep_str(im, j->buf, j->len, &at)) return MT_E_NOMEM;
+        if (keep_str(im, j->text.s, j->text.len, &at)) return MT_E_NOMEM;
         m.value.type = MT_VAL_STR;
-        m.value.v.s = (mt_str){ (const char *)(uintptr_t)at, j->len };
+        m.value.v.s = (mt_str){ (const char *)(uintptr_t)at, j->text.len };
         break;
     }
     case MT__J_NUMBER:
@@ -316,7 +278,7 @@ static int object_member(importer *im, const char *key, void *arg) {
         /* A NUL would cut the name short and merge it with another type. */
         if ((rc = no_nul(im, "the type name"))) return rc;
         st->have_type = 1;
-        return type_id(im, j->buf, j->len, &st->o.type);
+        return type_id(im, j->text.s, j->text.len, &st->o.type);
     }
     if (!strcmp(key, "refs")) {
         if ((rc = mt__json_expect(j, MT__J_LBRACKET, "an array for \"refs\""))) return rc;
@@ -445,8 +407,8 @@ static int write_snapshot(importer *im, const char *out_path) {
         if (m.value.type == MT_VAL_STR) m.value.v.s.ptr = im->strs + (uintptr_t)m.value.v.s.ptr;
         rc = mt_writer_add(w, MT_KIND_META, &m);
     }
-    for (size_t t = 0; t < im->n_types && !rc; t++) {
-        mt_type ty = { (uint32_t)t + 1, mt_str_c(im->strs + im->type_name[t]) };
+    for (size_t t = 0; t < im->types.n && !rc; t++) {
+        mt_type ty = { (uint32_t)t + 1, mt_str_c(mt__names_str(&im->types, t)) };
         rc = mt_writer_add(w, MT_KIND_TYPE, &ty);
     }
     for (size_t i = 0; i < im->n_obj && !rc; i++) rc = mt_writer_add(w, MT_KIND_OBJECT, &im->obj[i]);
@@ -476,10 +438,9 @@ static int import(importer *im, const char *out_path) {
     if (!rc) rc = write_snapshot(im, out_path);
     mt__json_free(&im->j);
     mt_u64map_free(&im->ids);
-    mt_u64map_free(&im->type_hash);
+    mt__names_free(&im->types);
     free(im->obj);
     free(im->obj_line);
-    free(im->type_name);
     free(im->refs);
     free(im->roots);
     free(im->meta);
@@ -509,50 +470,6 @@ int mt_heapjson_import_path(const char *in_path, const char *out_path, mt_diag *
 }
 
 /* ---- export ---- */
-
-/* A JSON string. Text that is not valid UTF-8 (a damaged or hostile file)
- * gets U+FFFD for each bad byte, so that the output stays valid JSON;
- * binary (bin) gives each byte above 0x7f as \u00XX. */
-static void put_json_string(FILE *out, mt_str s, int binary) {
-    putc('"', out);
-    const unsigned char *p = (const unsigned char *)s.ptr;
-    for (size_t i = 0; i < s.len; i++) {
-        unsigned char c = p[i];
-        if (c == '"' || c == '\\') fprintf(out, "\\%c", c);
-        else if (c == '\n') fputs("\\n", out);
-        else if (c == '\t') fputs("\\t", out);
-        else if (c == '\r') fputs("\\r", out);
-        else if (c < 0x20 || c == 0x7f) fprintf(out, "\\u%04x", c);
-        else if (c < 0x80) putc(c, out);
-        else if (binary) fprintf(out, "\\u%04x", c);
-        else {
-            size_t len = mt_utf8_len(p + i, s.len - i);
-            if (!len) fputs("\\ufffd", out);
-            else {
-                fwrite(p + i, 1, len, out);
-                i += len - 1;
-            }
-        }
-    }
-    putc('"', out);
-}
-
-void mt_json_put_str(FILE *out, mt_str s) { put_json_string(out, s, 0); }
-
-void mt_json_put_value(FILE *out, const mt_value *v) {
-    switch (v->type) {
-    case MT_VAL_NIL: fputs("null", out); break;
-    case MT_VAL_BOOL: fputs(v->v.b ? "true" : "false", out); break;
-    case MT_VAL_INT: fprintf(out, "%" PRId64, v->v.i); break;
-    case MT_VAL_UINT: fprintf(out, "%" PRIu64, v->v.u); break;
-    case MT_VAL_FLOAT: /* JSON has no NaN or infinity */
-        if (isfinite(v->v.f)) fprintf(out, "%.17g", v->v.f);
-        else fputs("null", out);
-        break;
-    case MT_VAL_STR: put_json_string(out, v->v.s, 0); break;
-    case MT_VAL_BIN: put_json_string(out, v->v.s, 1); break;
-    }
-}
 
 int mt_heapjson_export(const mt_snapshot *s, FILE *out, mt_diag *diag) {
     const mt_graph *g = mt_snapshot_graph(s);

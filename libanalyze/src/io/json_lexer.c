@@ -64,7 +64,7 @@ int mt__json_init_input(mt__json *j, mt_input *in, uint64_t max_bytes, mt_diag *
 }
 
 void mt__json_free(mt__json *j) {
-    free(j->buf);
+    mt_sbuf_free(&j->text);
     free(j->ibuf);
 }
 
@@ -90,16 +90,8 @@ int mt__json_error(mt__json *j, const char *what) {
 }
 
 static int put(mt__json *j, int c) {
-    if (j->len + 2 > j->cap) {
-        size_t nc = j->cap ? j->cap * 2 : 256;
-        char *nb = realloc(j->buf, nc);
-        if (!nb) return mt_diag_set(j->diag, MT_E_NOMEM, "out of memory reading JSON");
-        j->buf = nb;
-        j->cap = nc;
-    }
-    j->buf[j->len++] = (char)c;
-    j->buf[j->len] = 0;
-    return 0;
+    mt_sbuf_putc(&j->text, c);
+    return j->text.fail ? mt_diag_set(j->diag, MT_E_NOMEM, "out of memory reading JSON") : 0;
 }
 
 static int put_utf8(mt__json *j, uint32_t cp) {
@@ -178,7 +170,7 @@ static int lex_number(mt__json *j) {
         if (put(j, j->peek)) return MT_E_NOMEM;
         advance(j);
     }
-    const char *s = j->buf;
+    const char *s = j->text.s;
     /* JSON's grammar: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? */
     const char *p = s;
     if (*p == '-') p++;
@@ -236,8 +228,7 @@ int mt__json_next(mt__json *j) {
     while (j->peek == ' ' || j->peek == '\t' || j->peek == '\n' || j->peek == '\r') advance(j);
     j->tline = j->line;
     j->tcol = j->col;
-    j->len = 0;
-    if (j->buf) j->buf[0] = 0;
+    mt_sbuf_reset(&j->text);
     int c = j->peek;
     switch (c) {
     case EOF:
@@ -251,7 +242,11 @@ int mt__json_next(mt__json *j) {
     case ']': j->type = MT__J_RBRACKET; advance(j); return 0;
     case ':': j->type = MT__J_COLON; advance(j); return 0;
     case ',': j->type = MT__J_COMMA; advance(j); return 0;
-    case '"': j->type = MT__J_STRING; if (put(j, 0)) return MT_E_NOMEM; j->len = 0; return lex_string(j);
+    case '"': /* text is "", not NULL, for an empty string */
+        j->type = MT__J_STRING;
+        if (put(j, 0)) return MT_E_NOMEM;
+        j->text.len = 0;
+        return lex_string(j);
     case 't': return lex_word(j, "true", MT__J_TRUE);
     case 'f': return lex_word(j, "false", MT__J_FALSE);
     case 'n': return lex_word(j, "null", MT__J_NULL);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include "memtrace/errors.h"
 #include "memtrace/fileio.h"
+#include "memtrace/strbuf.h"
 
 /* Arrays and objects nested deeper than this are refused (MT_E_LIMIT)
  * as they are read, before anything is built from them. */
@@ -26,8 +27,7 @@ typedef struct mt__json {
     uint32_t line, col;  /* of peek */
     uint32_t tline, tcol;/* of the last token */
     int type;            /* of the last token */
-    char *buf;           /* STRING text (UTF-8, NUL-terminated), NUMBER text */
-    size_t len, cap;
+    mt_sbuf text;        /* STRING text (UTF-8, NUL-terminated), NUMBER text */
     int is_uint;         /* NUMBER: a non-negative integer that fits 64 bits */
     int is_int;          /* NUMBER: a negative integer that fits 64 bits */
     uint64_t u;

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include "memtrace/fileio.h"
+#include "memtrace/u64map.h"
+#include "common/hash.h"
 #include "predict/predict_impl.h"
 
 /* The input, read through a buffer: a regular file, a pipe or a FIFO
@@ -58,29 +60,17 @@ static void rd_unget(reader *r) {
     r->pos--;
 }
 
-typedef struct field {
-    char *s;
-    size_t len, cap;
-} field;
+typedef mt_sbuf field;
 
 typedef struct colstate {
     int may_int, may_float, may_bool;
     double present;            /* rows that had this field: the others hold a missing value */
-    uint64_t *seen;            /* open-addressing set of string hashes */
-    size_t seen_cap, seen_n;
+    mt_u64map seen;            /* the set of its strings' hashes (values unused) */
 } colstate;
 
 static int field_put(field *f, int ch) {
-    if (f->len + 2 > f->cap) {
-        size_t cap = f->cap ? f->cap * 2 : 64;
-        char *s = realloc(f->s, cap);
-        if (!s) return MT_E_NOMEM;
-        f->s = s;
-        f->cap = cap;
-    }
-    f->s[f->len++] = (char)ch;
-    f->s[f->len] = 0;
-    return 0;
+    mt_sbuf_putc(f, ch);
+    return f->fail ? MT_E_NOMEM : 0;
 }
 
 /* pandas' default missing markers. */
@@ -108,34 +98,14 @@ static int parses_float(const char *s) {
     return !*end;
 }
 
-static uint64_t hash_bytes(const char *s, size_t n) {
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
-    return h | 1; /* 0 marks an empty slot */
-}
-
-/* @return 1 when h was new, 0 when seen, or MT_E_NOMEM. */
-static int set_add(colstate *c, uint64_t h) {
-    if (2 * (c->seen_n + 1) > c->seen_cap) {
-        size_t cap = c->seen_cap ? c->seen_cap * 2 : 256;
-        uint64_t *t = calloc(cap, sizeof *t);
-        if (!t) return MT_E_NOMEM;
-        for (size_t i = 0; i < c->seen_cap; i++)
-            if (c->seen[i])
-                for (size_t j = c->seen[i] & (cap - 1);; j = (j + 1) & (cap - 1))
-                    if (!t[j]) { t[j] = c->seen[i]; break; }
-        free(c->seen);
-        c->seen = t;
-        c->seen_cap = cap;
-    }
-    for (size_t j = h & (c->seen_cap - 1);; j = (j + 1) & (c->seen_cap - 1)) {
-        if (c->seen[j] == h) return 0;
-        if (!c->seen[j]) {
-            c->seen[j] = h;
-            c->seen_n++;
-            return 1;
-        }
-    }
+/* Adds the string s[0..n) to c's distinct strings, by its hash: distinct
+ * strings with equal hashes count once, which 64 bits make unlikely.
+ * @return 1 when it was new, 0 when seen, or MT_E_NOMEM. */
+static int set_add(colstate *c, const char *s, size_t n) {
+    uint64_t h = mt__fnv1a(s, n);
+    uint32_t unused;
+    if (mt_u64map_get(&c->seen, h, &unused)) return 0;
+    return mt_u64map_put(&c->seen, h, 0) ? MT_E_NOMEM : 1;
 }
 
 /* A bound passed by the row that starts at line: MT_E_LIMIT, with the
@@ -199,8 +169,7 @@ static int read_record(reader *r, field **fields, size_t *n, size_t *cap, uint64
             *cap = c2;
         }
         field *fl = &(*fields)[*n];
-        fl->len = 0;
-        if (fl->s) fl->s[0] = 0;
+        mt_sbuf_reset(fl);
         for (;;) {
             ch = rd_get(r);
             if (ch != EOF) {
@@ -300,7 +269,7 @@ int mt_csv_sample_read(const char *path, uint64_t max_rows, mt_csv_sample *out, 
             if (k->may_bool && strcmp(s, "True") && strcmp(s, "False") && strcmp(s, "true") && strcmp(s, "false"))
                 k->may_bool = 0;
             c->text_bytes += (double)len;
-            int added = set_add(k, hash_bytes(s, len));
+            int added = set_add(k, s, len);
             if (added < 0) { rc = added; goto done; }
             c->distinct += added;
         }
@@ -348,10 +317,10 @@ int mt_csv_sample_read(const char *path, uint64_t max_rows, mt_csv_sample *out, 
                                                : (out->file_bytes - header_bytes) / per_row;
     }
 done:
-    for (size_t i = 0; i < cap; i++) free(fields[i].s);
+    for (size_t i = 0; i < cap; i++) mt_sbuf_free(&fields[i]);
     free(fields);
     if (cs)
-        for (size_t i = 0; i < out->n_cols; i++) free(cs[i].seen);
+        for (size_t i = 0; i < out->n_cols; i++) mt_u64map_free(&cs[i].seen);
     free(cs);
     mt_input_close(&r->in);
     free(r);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "memtrace/text.h"
 #include "predict/predict_impl.h"
 #include "predict/model.h"
 #include "predict/constants.h"
@@ -129,13 +130,7 @@ void mt_list_free(mt_list *l) {
 /* "a, b, c" from the names of n items (the const char * at offset of each
  * item of size stride), cut with ", ..." when it would not fit in len. */
 static void name_list(char *buf, size_t len, const void *items, size_t n, size_t stride, size_t offset) {
-    size_t at = 0;
-    buf[0] = 0;
-    for (size_t i = 0; i < n && at < len - 8; i++) {
-        const char *name = *(const char *const *)((const char *)items + i * stride + offset);
-        at += (size_t)snprintf(buf + at, len - at, "%s%s", i ? ", " : "", name);
-    }
-    if (at >= len - 8) strcpy(buf + len - 8, ", ...");
+    mt_text_list(buf, len, (const char *)items + offset, n, stride, ", ");
 }
 
 const mt_pframe *mt_find_frame(mt_ctx *c, const char *name, const char *role) {

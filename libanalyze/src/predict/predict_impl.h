@@ -3,7 +3,7 @@
 #define MT_PREDICT_IMPL_H
 
 #include "memtrace/predict.h"
-#include "common/strbuf.h"
+#include "memtrace/strbuf.h"
 
 /* What a model reads of a column. Sizes in bytes; counts as doubles so
  * that every model computes in one type. */

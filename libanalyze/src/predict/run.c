@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "memtrace/text.h"
 #include "memtrace/units.h"
 #include "predict/model.h"
 
@@ -51,6 +52,14 @@ static int one_of(const char *v, const char *const *ok) {
     for (size_t i = 0; ok[i]; i++)
         if (!strcmp(v, ok[i])) return 1;
     return 0;
+}
+
+/* "a, b or c" from a NULL-terminated table, so that a message lists what
+ * the table holds. */
+static const char *choices(const char *const *ok, char *buf, size_t n) {
+    size_t count = 0;
+    while (ok[count]) count++;
+    return mt_text_list(buf, n, ok, count, 0, " or ");
 }
 
 /* ---- inline shapes: naming the key columns ---- */
@@ -273,13 +282,14 @@ int mt_predict_run(const mt_shapes *s, const mt_predict_request *q, mt_predictio
     if ((unsigned)q->op >= MT_PREDICT_N_OPS) return mt_diag_set(diag, MT_E_INVAL, "unknown operation");
     if (q->op != MT_PREDICT_READ_CSV && !s)
         return mt_diag_set(diag, MT_E_INVAL, "--shapes is needed for --op %s", mt_predict_op_name(q->op));
+    char list[128];
     if (q->how && !one_of(q->how, hows))
-        return mt_diag_set(diag, MT_E_INVAL, "--how must be inner, left, right or outer, not '%s'", q->how);
+        return mt_diag_set(diag, MT_E_INVAL, "--how must be %s, not '%s'", choices(hows, list, sizeof list), q->how);
     if (q->agg && !one_of(q->agg, aggs))
-        return mt_diag_set(diag, MT_E_INVAL, "--agg must be sum, mean, count, min, max, median, std or size, not '%s'",
-                           q->agg);
+        return mt_diag_set(diag, MT_E_INVAL, "--agg must be %s, not '%s'", choices(aggs, list, sizeof list), q->agg);
     if (q->aggfunc && !one_of(q->aggfunc, aggfuncs))
-        return mt_diag_set(diag, MT_E_INVAL, "--aggfunc must be mean, sum or count, not '%s'", q->aggfunc);
+        return mt_diag_set(diag, MT_E_INVAL, "--aggfunc must be %s, not '%s'", choices(aggfuncs, list, sizeof list),
+                           q->aggfunc);
     mt_ctx c = { .s = s, .q = q, .diag = diag };
     mt_est e = { 0 };
     mt_pframe *bound[64] = { 0 };

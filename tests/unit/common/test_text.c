@@ -94,6 +94,36 @@ START_TEST(escape_cuts_at_boundaries) {
 }
 END_TEST
 
+START_TEST(lists_as_sentences) {
+    static const char *const abc[] = { "alpha", "beta", "gamma" };
+    char buf[64];
+    ck_assert_str_eq(mt_text_list(buf, sizeof buf, abc, 0, 0, " or "), "");
+    ck_assert_str_eq(mt_text_list(buf, sizeof buf, abc, 1, 0, " or "), "alpha");
+    ck_assert_str_eq(mt_text_list(buf, sizeof buf, abc, 2, 0, " or "), "alpha or beta");
+    ck_assert_str_eq(mt_text_list(buf, sizeof buf, abc, 3, 0, " or "), "alpha, beta or gamma");
+    ck_assert_str_eq(mt_text_list(buf, sizeof buf, abc, 3, 0, " and "), "alpha, beta and gamma");
+    ck_assert_str_eq(mt_text_list(buf, sizeof buf, abc, 3, 0, ", "), "alpha, beta, gamma");
+    /* A field of an array of structs. */
+    struct item {
+        int x;
+        const char *name;
+    } items[] = { { 1, "a" }, { 2, "b" }, { 3, "c" } };
+    ck_assert_str_eq(mt_text_list(buf, sizeof buf, &items[0].name, 3, sizeof items[0], " or "), "a, b or c");
+    /* Too long: whole names, then ", ..."; exactly fitting needs no cut. */
+    ck_assert_str_eq(mt_text_list(buf, 21, abc, 3, 0, " or "), "alpha, beta or gamma");
+    ck_assert_str_eq(mt_text_list(buf, 20, abc, 3, 0, " or "), "alpha, beta, ...");
+    ck_assert_str_eq(mt_text_list(buf, 17, abc, 3, 0, " or "), "alpha, beta, ...");
+    ck_assert_str_eq(mt_text_list(buf, 16, abc, 3, 0, " or "), "alpha, ...");
+    ck_assert_str_eq(mt_text_list(buf, 11, abc, 3, 0, " or "), "alpha, ...");
+    ck_assert_str_eq(mt_text_list(buf, 10, abc, 3, 0, " or "), "...");
+    ck_assert_str_eq(mt_text_list(buf, 3, abc, 3, 0, " or "), "..");
+    ck_assert_str_eq(mt_text_list(buf, 1, abc, 3, 0, " or "), "");
+    buf[0] = 'x';
+    mt_text_list(buf, 0, abc, 3, 0, " or "); /* writes nothing */
+    ck_assert_int_eq(buf[0], 'x');
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("text");
     TCase *tc = tcase_create("text");
@@ -104,6 +134,7 @@ int main(void) {
     tcase_add_test(tc, terminal_text);
     tcase_add_test(tc, github_commands);
     tcase_add_test(tc, escape_cuts_at_boundaries);
+    tcase_add_test(tc, lists_as_sentences);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

@@ -202,16 +202,20 @@ static size_t count_of(const mt_advice_list *l, const char *rule) {
     return n;
 }
 
-static mt_advice_list *advise(double available) {
+static mt_advice_list *advise_with(const char *yaml, double available) {
     build();
     mt_diag d;
     ck_assert_int_eq(mt_rules_new(&r), 0);
-    int rc = mt_rules_add(r, "fields.yaml", rules_yaml, strlen(rules_yaml), &d);
+    int rc = mt_rules_add(r, "fields.yaml", yaml, strlen(yaml), &d);
     ck_assert_msg(rc == 0, "%u:%u: %s", d.line, d.column, d.msg);
     mt_advise_input in = { &table, gpus, 2, available };
     mt_advice_list *l = NULL;
     ck_assert_int_eq(mt_advise(r, &in, &l, &d), 0);
     return l;
+}
+
+static mt_advice_list *advise(double available) {
+    return advise_with(rules_yaml, available);
 }
 
 #define EXPECT(l, rule, who, want)                                                                  \
@@ -281,12 +285,87 @@ START_TEST(frame_step_and_gpu_fields_fill_in_by_hand) {
 }
 END_TEST
 
+/* The action's variables, from each saving model, computed by hand. */
+static const char *savings_yaml =
+    "rules:\n"
+    /* 1000 rows of int16: 2000 B instead of 8000 (1.95 and 5.86 KiB). */
+    "  - {id: fit, scope: column, when: {column: qty},\n"
+    "     action: {to: '{int_fit}', message: '{column} to {to}: {new_bytes}, saves {saving}'}}\n"
+    /* A target from an absent field ({int_fit} of a float) is no advice. */
+    "  - {id: nofit, scope: column, when: {column: price}, action: {to: '{int_fit}', message: m}}\n"
+    /* 4 of 10 categories used: 640 B x 0.4 + 1000 one-byte codes = 1256 B
+     * of 1640. */
+    "  - {id: cats, scope: column, action: {saving: unused_categories, message: '{new_bytes}, saves {saving}'}}\n"
+    /* A 3 MiB peak in a quarter of 8 MiB: 2 chunks of 500 of the step's
+     * 1000 rows, 1.5 MiB each. The idle step has no peak: no advice. */
+    "  - {id: chunk, scope: step, action: {saving: chunks, budget_fraction: 0.25,\n"
+    "     message: '{chunks} chunks of {chunk_rows} rows: {new_bytes}, saves {saving}'}}\n"
+    /* The 3 MiB peak over the 1 MiB of frames kept. */
+    "  - {id: trans, scope: step, action: {saving: transient, message: '{new_bytes}, saves {saving}'}}\n"
+    /* 4 GiB reserved, 1 allocated; cuda:1 reserves nothing. */
+    "  - {id: res, scope: gpu, action: {saving: unused_reserved, message: '{new_bytes}, saves {saving}'}}\n";
+
+START_TEST(savings_fill_in_the_action_variables) {
+    mt_advice_list *l = advise_with(savings_yaml, 8 * MiB);
+    EXPECT(l, "fit", "qty", "qty to int16: 2.0 KiB, saves 5.9 KiB");
+    ck_assert_uint_eq(count_of(l, "nofit"), 0);
+    EXPECT(l, "cats", "code", "1.2 KiB, saves 384 B");
+    ck_assert_uint_eq(count_of(l, "cats"), 1);
+    EXPECT(l, "chunk", "load", "2 chunks of 500 rows: 1.5 MiB, saves 1.5 MiB");
+    ck_assert_uint_eq(count_of(l, "chunk"), 1);
+    EXPECT(l, "trans", "load", "1.0 MiB, saves 2.0 MiB");
+    ck_assert_uint_eq(count_of(l, "trans"), 1);
+    EXPECT(l, "res", "cuda:0", "1.0 GiB, saves 3.0 GiB");
+    ck_assert_uint_eq(count_of(l, "res"), 1);
+    /* Stored data counts in the total (6000 + 384), peaks do not. */
+    ck_assert_uint_eq(l->total_saving_bytes, 6000 + 384);
+    ck_assert_uint_eq(l->data_bytes, 65536);
+    for (size_t i = 0; i < l->n; i++)
+        if (!strcmp(l->items[i].rule, "fit")) {
+            ck_assert_str_eq(l->items[i].to_dtype, "int16");
+            ck_assert_uint_eq(l->items[i].bytes, 8000);
+            ck_assert_uint_eq(l->items[i].saving_bytes, 6000);
+        } else if (!strcmp(l->items[i].rule, "chunk")) {
+            ck_assert_uint_eq(l->items[i].chunks, 2);
+            ck_assert_uint_eq(l->items[i].chunk_rows, 500);
+        }
+    done(l);
+}
+END_TEST
+
+/* A message is cut to the 1023 bytes its buffer holds, whatever follows. */
+START_TEST(a_long_message_is_cut_not_overrun) {
+    char yaml[4096], xs[1100];
+    memset(xs, 'x', 1022);
+    xs[1022] = 0;
+    const char *tail = "{to}{saving}{new_bytes}{rule}{severity}{column}{whole}{bytes}{null_ratio}{nulls}{min}"
+                       "{value_type}{len_max}{{}}";
+    snprintf(yaml, sizeof yaml,
+             "rules:\n"
+             "  - {id: long, scope: column, when: {column: qty}, action: {saving: none, to: '{int_fit}',"
+             " message: '{{%s%s'}}\n"
+             "  - {id: longstep, scope: step, action: {saving: chunks, budget_fraction: 0.25, message: '%s}}x"
+             "{chunks}{chunk_rows}{peak}{step}'}}\n",
+             xs, tail, xs);
+    mt_advice_list *l = advise_with(yaml, 8 * MiB);
+    char want[1200];
+    snprintf(want, sizeof want, "{%s", xs);
+    EXPECT(l, "long", "qty", want);
+    /* "}}" is one '}': 1022 x and it fill the 1023 bytes. */
+    snprintf(want, sizeof want, "%s}", xs);
+    EXPECT(l, "longstep", "load", want);
+    done(l);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("advise_fields");
     TCase *tc = tcase_create("fields");
     tcase_add_test(tc, column_fields_fill_in_by_hand);
     tcase_add_test(tc, each_dtype_has_its_family);
     tcase_add_test(tc, frame_step_and_gpu_fields_fill_in_by_hand);
+    tcase_add_test(tc, savings_fill_in_the_action_variables);
+    tcase_add_test(tc, a_long_message_is_cut_not_overrun);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

@@ -138,6 +138,51 @@ START_TEST(a_groupby_on_two_keys_expects_the_occupied_combinations) {
 }
 END_TEST
 
+/* Inline shapes (memtrace-predict(1), --shapes): each mistake at the
+ * character where it is, counted by hand. */
+START_TEST(bad_inline_shapes_say_where) {
+    static const struct { const char *text; unsigned col; const char *msg; } bad[] = {
+        { "=5x3", 1, "expected NAME=ROWSxCOLS" },
+        { "a=5x100001", 11, "the columns must be between 1 and 100000" },
+        { "a=5x0", 6, "the columns must be between 1 and 100000" },
+        { "a=5x2:k=int64*2", 16, "a named column cannot repeat" },
+        { "a=10x3:k=int64~5*", 18, "expected the repeat: decimal digits" },
+        { "a=10x1:category~300", 20, "300 distinct values are more than the frame's 10 rows" },
+        { "a=5x3:fancy", 7, "expected a dtype: int64, int32, int16, int8, uint*, float64, float32, bool, object, str, "
+                            "category or datetime64[ns]" },
+        { "a=123456789012345678901234567890123456789012345678901234567890123456789x2", 3,
+          "the rows has more than 63 characters" },
+    };
+    char wrong[4096] = "";
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        mt_shapes *sh = (mt_shapes *)1;
+        mt_diag d;
+        int rc = mt_shapes_parse(bad[k].text, &sh, &d);
+        if (rc != MT_E_PARSE || d.column != bad[k].col || strcmp(d.msg, bad[k].msg) || sh)
+            snprintf(wrong + strlen(wrong), sizeof wrong - strlen(wrong), "\n%s: rc %d at %u: %s", bad[k].text, rc,
+                     d.column, d.msg);
+        mt_shapes_free(sh);
+    }
+    ck_assert_msg(!wrong[0], "%s", wrong);
+    /* Counts with an exponent, a fraction and a unit. */
+    static const struct { const char *text; double rows; } good[] = {
+        { "a=1e+3x2", 1000 }, { "a=1.5e-0kx2", 1500 }, { "a=2.5Mx1", 2500000 }, { "a=10x2:k=int64~5/object~3*1", 10 },
+    };
+    for (size_t k = 0; k < sizeof good / sizeof good[0]; k++) {
+        mt_shapes *sh;
+        mt_diag d;
+        ck_assert_msg(mt_shapes_parse(good[k].text, &sh, &d) == 0, "%s: %s", good[k].text, d.msg);
+        static const char *key[] = { "k" };
+        mt_predict_request q = { .op = MT_PREDICT_SORT, .frame = "a", .by = NAMES(key) };
+        mt_prediction p;
+        ck_assert_msg(mt_predict_run(sh, &q, &p, &d) == 0, "%s: %s", good[k].text, d.msg);
+        ck_assert_double_eq(p.result_rows, good[k].rows);
+        mt_prediction_free(&p);
+        mt_shapes_free(sh);
+    }
+}
+END_TEST
+
 START_TEST(ops_are_named_both_ways) {
     static const char *const names[] = { "merge", "groupby", "pivot_table", "concat", "sort", "read_csv" };
     for (int i = 0; i < MT_PREDICT_N_OPS; i++) {
@@ -156,6 +201,7 @@ int main(void) {
     tcase_add_test(tc, each_bad_request_is_refused_with_what_is_missing);
     tcase_add_test(tc, a_merge_on_two_keys_spreads_their_combinations_evenly);
     tcase_add_test(tc, a_groupby_on_two_keys_expects_the_occupied_combinations);
+    tcase_add_test(tc, bad_inline_shapes_say_where);
     tcase_add_test(tc, ops_are_named_both_ways);
     suite_add_tcase(s, tc);
     return run_suite(s);

@@ -65,10 +65,11 @@ static const char *choices(const char *const *ok, char *buf, size_t n) {
 /* ---- inline shapes: naming the key columns ---- */
 
 /* Gives the columns a request names to a copy of an inline frame: a name
- * the frame lacks goes to its first unnamed column. */
+ * the frame lacks goes to its first unnamed column. A name not given
+ * (NULL: a pivot_table without --values) is left for the model to report. */
 static int bind_names(mt_ctx *c, mt_pframe *f, const char *const *names, size_t n, int keys) {
     for (size_t i = 0; i < n; i++) {
-        if (mt_pframe_col(f, names[i])) continue;
+        if (!names[i] || mt_pframe_col(f, names[i])) continue;
         mt_pcol *free_col = NULL;
         for (size_t j = 0; j < f->n_cols && !free_col; j++)
             if (!f->cols[j].named) free_col = &f->cols[j];

@@ -187,11 +187,15 @@ START_TEST(ops_are_named_both_ways) {
     static const char *const names[] = { "merge", "groupby", "pivot_table", "concat", "sort", "read_csv" };
     for (int i = 0; i < MT_PREDICT_N_OPS; i++) {
         ck_assert_str_eq(mt_predict_op_name((mt_predict_op)i), names[i]);
-        ck_assert_int_eq(mt_predict_op_find(names[i]), i);
+        mt_predict_op op = MT_PREDICT_N_OPS;
+        ck_assert_int_eq(mt_predict_op_from_name(names[i], &op), 0);
+        ck_assert_int_eq(op, i);
     }
     ck_assert_ptr_null(mt_predict_op_name(MT_PREDICT_N_OPS));
-    ck_assert_int_eq(mt_predict_op_find("join"), -1);
-    ck_assert_int_eq(mt_predict_op_find(NULL), -1);
+    /* A miss is MT_E_INVAL and leaves *out alone. */
+    mt_predict_op op = MT_PREDICT_GROUPBY;
+    ck_assert_int_eq(mt_predict_op_from_name("join", &op), MT_E_INVAL);
+    ck_assert_int_eq(op, MT_PREDICT_GROUPBY);
 }
 END_TEST
 

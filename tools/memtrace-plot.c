@@ -212,7 +212,7 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(script, out) || !strcmp(data, out))
         mt_cli_usage_error(&c, "the output '%s' would be overwritten by its own script or data", out);
-    /* The kept script's own names, escaped by mt_pw_quote; gnuplot runs it
+    /* The kept script's own names, escaped by mt__pw_quote; gnuplot runs it
      * in a private directory on fixed names given with -e, so that no name
      * from the command line or a file is read as gnuplot code or a path. */
     o.image = base_of(out);

@@ -8,14 +8,14 @@
 static const mt_plot_kind kinds[] = {
     { "timeline", "FILE...", 1, (size_t)-1, 0,
       "memory over time: a pipeline's samples with its steps, or one point a snapshot (rss, traced, heap)",
-      mt_plot_timeline },
-    { "diff", "A B", 2, 2, 20, "the groups that grew (or shrank) most from A to B, as bars", mt_plot_diff },
-    { "frames", "FILE", 1, 1, 30, "DataFrames as stacked bars of their columns' and index's bytes", mt_plot_frames },
+      mt__plot_timeline },
+    { "diff", "A B", 2, 2, 20, "the groups that grew (or shrank) most from A to B, as bars", mt__plot_diff },
+    { "frames", "FILE", 1, 1, 30, "DataFrames as stacked bars of their columns' and index's bytes", mt__plot_frames },
     { "leaks", "FILE FILE FILE...", 3, (size_t)-1, 8,
       "objects per type across a snapshot series, and the last one's survivors by birth generation",
-      mt_plot_leaks },
+      mt__plot_leaks },
     { "retained", "FILE", 1, 1, 20, "the objects that retain the most memory, with their paths from roots",
-      mt_plot_retained },
+      mt__plot_retained },
 };
 
 const mt_plot_kind *mt_plot_kinds(size_t *n) {
@@ -43,7 +43,7 @@ int mt_plot_write(const mt_plot_kind *kind, const char *const *paths, size_t n, 
     }
     if (o->top && !kind->default_top)
         return mt_diag_set(diag, MT_E_INVAL, "--top does not apply to a %s plot", kind->name);
-    if (o->by != MT_BY_TYPE && kind->write != mt_plot_diff)
+    if (o->by != MT_BY_TYPE && kind->write != mt__plot_diff)
         return mt_diag_set(diag, MT_E_INVAL, "--by applies to a diff plot only");
     return kind->write(kind, paths, n, o, script, data, diag);
 }

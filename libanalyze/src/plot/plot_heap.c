@@ -41,18 +41,18 @@ static int by_delta(const void *a, const void *b) {
  * pair still gives a picture that says so. */
 static void empty_plot(mt_pw *w, const char *what) {
     fprintf(w->gp, "set label 1 ");
-    mt_pw_quote(w->gp, what, strlen(what));
+    mt__pw_quote(w->gp, what, strlen(what));
     fprintf(w->gp, " at graph 0.5, graph 0.5 center\nset xrange [0:1]\nset yrange [0:1]\nunset xtics\nunset ytics\n"
                    "plot 2 notitle lc rgb '#ffffff'\n");
 }
 
-int mt_plot_diff(const mt_plot_kind *k, const char *const *paths, size_t n, const mt_plot_opts *o, FILE *gp, FILE *dat,
+int mt__plot_diff(const mt_plot_kind *k, const char *const *paths, size_t n, const mt_plot_opts *o, FILE *gp, FILE *dat,
                  mt_diag *diag) {
     (void)n;
     mt_snapshot *a = NULL, *b = NULL;
     mt_diff d = { 0 };
-    int rc = mt_pw_load(paths[0], 0, &a, diag);
-    if (!rc) rc = mt_pw_load(paths[1], 0, &b, diag);
+    int rc = mt__pw_load(paths[0], 0, &a, diag);
+    if (!rc) rc = mt__pw_load(paths[1], 0, &b, diag);
     if (!rc) rc = mt_diff_compute(a, b, o->by, &d, diag);
     if (rc) goto out;
 
@@ -70,20 +70,20 @@ int mt_plot_diff(const mt_plot_kind *k, const char *const *paths, size_t n, cons
         hi = v > hi ? v : hi;
     }
     double div;
-    const char *unit = mt_pw_unit(fmax(-lo, hi), &div);
+    const char *unit = mt__pw_unit(fmax(-lo, hi), &div);
     mt_pw w;
-    mt_pw_begin(&w, k, o, paths, 2, gp, dat, 1000, mt_pw_bars_height(rows));
+    mt__pw_begin(&w, k, o, paths, 2, gp, dat, 1000, mt__pw_bars_height(rows));
     char total[24];
     mt_signed_bytes(delta_of(&d.total), total);
-    mt_pw_title(&w, "Change by %s: %s to %s (total %s)", mt_group_by_name(o->by), mt_pw_base(paths[0]),
-                mt_pw_base(paths[1]), total);
-    mt_pw_block(&w, "y\tdelta_bytes\tbytes_a\tbytes_b\tcount_a\tcount_b\tgroup\tlabel");
+    mt__pw_title(&w, "Change by %s: %s to %s (total %s)", mt_group_by_name(o->by), mt__pw_base(paths[0]),
+                mt__pw_base(paths[1]), total);
+    mt__pw_block(&w, "y\tdelta_bytes\tbytes_a\tbytes_b\tcount_a\tcount_b\tgroup\tlabel");
     for (size_t i = 0; i < rows; i++) {
         const mt_diff_row *r = &d.rows[i];
         char delta[24];
         fprintf(dat, "%zu\t%" PRId64 "\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t", rows - 1 - i,
                 delta_of(r), r->bytes_a, r->bytes_b, r->count_a, r->count_b);
-        mt_pw_field(dat, r->group, strlen(r->group));
+        mt__pw_field(dat, r->group, strlen(r->group));
         fprintf(dat, "\t%s (%+" PRId64 ")\n", mt_signed_bytes(delta_of(r), delta),
                 (int64_t)(r->count_b - r->count_a));
     }
@@ -93,7 +93,7 @@ int mt_plot_diff(const mt_plot_kind *k, const char *const *paths, size_t n, cons
         double xmin, xmax;
         bar_range(lo / div, hi / div, &xmin, &xmax);
         fprintf(gp, "unit = %.1f\n", div);
-        mt_pw_bars_axes(&w, rows, xmin, xmax, unit, "bytes gained");
+        mt__pw_bars_axes(&w, rows, xmin, xmax, unit, "bytes gained");
         /* A side with no bars gets no clauses: gnuplot 5.4 crashes on a
          * 'with labels' whose every point is undefined. */
         fprintf(gp, "plot %s index 0 using (0):1:(''):ytic(7) with labels", MT_PW_DATA);
@@ -113,7 +113,7 @@ int mt_plot_diff(const mt_plot_kind *k, const char *const *paths, size_t n, cons
                     MT_PW_DATA);
         fputc('\n', gp);
     }
-    rc = mt_pw_end(&w, diag);
+    rc = mt__pw_end(&w, diag);
 out:
     mt_diff_free(&d);
     mt_snapshot_free(a);
@@ -123,13 +123,13 @@ out:
 
 /* ---- retained ---- */
 
-int mt_plot_retained(const mt_plot_kind *k, const char *const *paths, size_t n, const mt_plot_opts *o, FILE *gp,
+int mt__plot_retained(const mt_plot_kind *k, const char *const *paths, size_t n, const mt_plot_opts *o, FILE *gp,
                      FILE *dat, mt_diag *diag) {
     (void)n;
     mt_snapshot *s = NULL;
     mt_dominators dom = { 0 };
     uint32_t *top_obj = NULL;
-    int rc = mt_pw_load(paths[0], MT_LOAD_LABELS, &s, diag);
+    int rc = mt__pw_load(paths[0], MT_LOAD_LABELS, &s, diag);
     if (rc) return rc;
     const mt_graph *g = mt_snapshot_graph(s);
     if (!g->n_objects) {
@@ -145,13 +145,13 @@ int mt_plot_retained(const mt_plot_kind *k, const char *const *paths, size_t n, 
     }
     uint32_t rows = mt_dominators_top(&dom, top, top_obj);
     double div;
-    const char *unit = mt_pw_unit(rows ? (double)dom.retained[top_obj[0]] : 0, &div);
+    const char *unit = mt__pw_unit(rows ? (double)dom.retained[top_obj[0]] : 0, &div);
     mt_pw w;
-    mt_pw_begin(&w, k, o, paths, 1, gp, dat, 1100, mt_pw_bars_height(rows));
+    mt__pw_begin(&w, k, o, paths, 1, gp, dat, 1100, mt__pw_bars_height(rows));
     char reach[16];
-    mt_pw_title(&w, "Largest retainers: %s (%s reachable)", mt_pw_base(paths[0]),
+    mt__pw_title(&w, "Largest retainers: %s (%s reachable)", mt__pw_base(paths[0]),
                 mt_human_bytes(dom.reachable_bytes, reach));
-    mt_pw_block(&w, "y\tretained_bytes\tsize\tobjects\tid\tobject\tlabel");
+    mt__pw_block(&w, "y\tretained_bytes\tsize\tobjects\tid\tobject\tlabel");
     for (uint32_t i = 0; i < rows; i++) {
         uint32_t v = top_obj[i];
         mt_str t = g->type_names[g->type[v]];
@@ -174,9 +174,9 @@ int mt_plot_retained(const mt_plot_kind *k, const char *const *paths, size_t n, 
                 memcpy(label + t.len, ": ", 2);
                 memcpy(label + t.len + 2, via, strlen(via));
             }
-            mt_pw_field(dat, label, len);
+            mt__pw_field(dat, label, len);
         } else {
-            mt_pw_field(dat, t.ptr, t.len);
+            mt__pw_field(dat, t.ptr, t.len);
         }
         free(label);
         free(via);
@@ -186,7 +186,7 @@ int mt_plot_retained(const mt_plot_kind *k, const char *const *paths, size_t n, 
     double xmin, xmax;
     bar_range(0, rows ? (double)dom.retained[top_obj[0]] / div : 1, &xmin, &xmax);
     fprintf(gp, "unit = %.1f\n", div);
-    mt_pw_bars_axes(&w, rows, xmin, xmax, unit, "bytes retained");
+    mt__pw_bars_axes(&w, rows, xmin, xmax, unit, "bytes retained");
     fprintf(gp,
             "plot %1$s index 0 using (0):1:(0):($2/unit):($1-0.4):($1+0.4) with boxxyerror lc 1 "
             "title 'retained', \\\n"
@@ -194,7 +194,7 @@ int mt_plot_retained(const mt_plot_kind *k, const char *const *paths, size_t n, 
             "title 'its own size', \\\n"
             "     %1$s index 0 using ($2/unit):1:7:ytic(6) with labels left offset 0.6,0 font ',9'\n",
             MT_PW_DATA);
-    rc = mt_pw_end(&w, diag);
+    rc = mt__pw_end(&w, diag);
 out:
     free(top_obj);
     mt_dominators_free(&dom);
@@ -233,7 +233,7 @@ static int by_interest(const void *a, const void *b) {
     return strcmp(x->g->type, y->g->type);
 }
 
-int mt_plot_leaks(const mt_plot_kind *k, const char *const *paths, size_t n, const mt_plot_opts *o, FILE *gp, FILE *dat,
+int mt__plot_leaks(const mt_plot_kind *k, const char *const *paths, size_t n, const mt_plot_opts *o, FILE *gp, FILE *dat,
                   mt_diag *diag) {
     mt_leaks L = { 0 };
     mt_snapshot *last = NULL;
@@ -257,14 +257,14 @@ int mt_plot_leaks(const mt_plot_kind *k, const char *const *paths, size_t n, con
     if (shown > L.n_groups) shown = L.n_groups;
 
     mt_pw w;
-    mt_pw_begin(&w, k, o, paths, n, gp, dat, 1000, 900 + (unsigned)(shown > 16 ? (shown - 16) * 36 : 0));
+    mt__pw_begin(&w, k, o, paths, n, gp, dat, 1000, 900 + (unsigned)(shown > 16 ? (shown - 16) * 36 : 0));
     fprintf(gp, "set multiplot layout 2,1\nset key outside right top\nset lmargin at screen 0.08\nset rmargin at screen 0.7\nset grid\nset xtics 1\n");
     if (n > 30) fprintf(gp, "set xtics autofreq\n");
-    mt_pw_title(&w, "Objects per type across %zu snapshots (%s ... %s)", n, mt_pw_base(paths[0]),
-                mt_pw_base(paths[n - 1]));
+    mt__pw_title(&w, "Objects per type across %zu snapshots (%s ... %s)", n, mt__pw_base(paths[0]),
+                mt__pw_base(paths[n - 1]));
     fprintf(gp, "set xlabel 'snapshot'\nset ylabel 'objects'\nset yrange [0:*]\n");
 
-    mt_pw_block(&w, "snapshot\tobjects of each type shown (the plot's legend order)");
+    mt__pw_block(&w, "snapshot\tobjects of each type shown (the plot's legend order)");
     for (size_t s = 0; s < n; s++) {
         fprintf(dat, "%zu", s);
         for (size_t i = 0; i < shown; i++) fprintf(dat, "\t%" PRIu64, order[i].g->count[s]);
@@ -283,7 +283,7 @@ int mt_plot_leaks(const mt_plot_kind *k, const char *const *paths, size_t n, con
             snprintf(title, sizeof title, "%s", gr->type);
         fprintf(gp, "%s %s index 0 using 1:%zu with linespoints lc %zu title ", i ? ", \\\n    " : "", MT_PW_DATA,
                 i + 2, i + 1);
-        mt_pw_quote(gp, title, strlen(title));
+        mt__pw_quote(gp, title, strlen(title));
     }
     fputc('\n', gp);
 
@@ -295,7 +295,7 @@ int mt_plot_leaks(const mt_plot_kind *k, const char *const *paths, size_t n, con
                 "(stacked; %" PRIu64 " from the first left out)'\n",
             gen0);
     fprintf(gp, "set xlabel 'birth snapshot'\nset ylabel 'surviving objects'\nset xrange [1:%zu]\n", n - 1);
-    mt_pw_block(&w, "birth\t0 then the running sums of each type's survivors (stacked in legend order)");
+    mt__pw_block(&w, "birth\t0 then the running sums of each type's survivors (stacked in legend order)");
     for (size_t gen = 1; gen < n; gen++) {
         uint64_t sum = 0;
         fprintf(dat, "%zu\t0", gen);
@@ -310,7 +310,7 @@ int mt_plot_leaks(const mt_plot_kind *k, const char *const *paths, size_t n, con
         fprintf(gp, "%s %s index 1 using 1:%zu:%zu with filledcurves fs solid 0.7 lc %zu notitle",
                 i ? ", \\\n    " : "", MT_PW_DATA, i + 2, i + 3, i + 1);
     fprintf(gp, "\nunset multiplot\n");
-    rc = mt_pw_end(&w, diag);
+    rc = mt__pw_end(&w, diag);
 out:
     free(order);
     mt_leaks_free(&L);

@@ -127,7 +127,7 @@ static int by_time(const void *a, const void *b) {
 static const char *file_label(const mt_snapshot *s, const char *path, char *buf, size_t n) {
     const mt_value *v = mt_snapshot_meta_get(s, "label");
     if (v && v->type == MT_VAL_STR && v->v.s.len) snprintf(buf, n, "%.*s", (int)v->v.s.len, v->v.s.ptr);
-    else snprintf(buf, n, "%s", mt_pw_base(path));
+    else snprintf(buf, n, "%s", mt__pw_base(path));
     return buf;
 }
 
@@ -161,7 +161,7 @@ static int sort_series(tl_series *s) {
     return 0;
 }
 
-int mt_plot_timeline(const mt_plot_kind *k, const char *const *paths, size_t n, const mt_plot_opts *o, FILE *gp,
+int mt__plot_timeline(const mt_plot_kind *k, const char *const *paths, size_t n, const mt_plot_opts *o, FILE *gp,
                      FILE *dat, mt_diag *diag) {
     tl T = { 0 };
     int rc = 0, sampled = -1, timed = 1;
@@ -170,7 +170,7 @@ int mt_plot_timeline(const mt_plot_kind *k, const char *const *paths, size_t n, 
     if (!labels) return mt_diag_set(diag, MT_E_NOMEM, "no memory for %zu file labels", n);
     for (size_t f = 0; f < n && !rc; f++) {
         mt_snapshot *s;
-        if ((rc = mt_pw_load(paths[f], 0, &s, diag))) break;
+        if ((rc = mt__pw_load(paths[f], 0, &s, diag))) break;
         char lab[256], suffix[260];
         file_label(s, paths[f], lab, sizeof lab);
         labels[f] = join(lab, strlen(lab), NULL);
@@ -178,7 +178,7 @@ int mt_plot_timeline(const mt_plot_kind *k, const char *const *paths, size_t n, 
         if (sampled >= 0 && has != sampled) {
             rc = mt_diag_set(diag, MT_E_NOTFOUND,
                              "%s: a timeline draws files with samples or heap snapshots, not both; %s has %s",
-                             has ? "has samples" : "has no samples", mt_pw_base(paths[0]),
+                             has ? "has samples" : "has no samples", mt__pw_base(paths[0]),
                              sampled ? "samples" : "none");
             if (diag) diag->file = paths[f];
             mt_snapshot_free(s);
@@ -253,13 +253,13 @@ int mt_plot_timeline(const mt_plot_kind *k, const char *const *paths, size_t n, 
     if (span > 2 * 3600) tdiv = 3600, tunit = "h";
     else if (span > 120) tdiv = 60, tunit = "min";
     double div;
-    const char *unit = mt_pw_unit(vmax, &div);
+    const char *unit = mt__pw_unit(vmax, &div);
 
     mt_pw w;
     size_t ticks = sampled ? T.nst : n;
-    mt_pw_begin(&w, k, o, paths, n, gp, dat, ticks > 40 ? (unsigned)(200 + 20 * ticks) : 1000, 600);
-    if (n == 1) mt_pw_title(&w, "Memory over time: %s", labels[0]);
-    else mt_pw_title(&w, "Memory over time: %zu %s", n, sampled ? "files" : "snapshots");
+    mt__pw_begin(&w, k, o, paths, n, gp, dat, ticks > 40 ? (unsigned)(200 + 20 * ticks) : 1000, 600);
+    if (n == 1) mt__pw_title(&w, "Memory over time: %s", labels[0]);
+    else mt__pw_title(&w, "Memory over time: %zu %s", n, sampled ? "files" : "snapshots");
     if (sampled || timed) fprintf(gp, "set xlabel 'time (%s)'\n", tunit);
     else fprintf(gp, "set xlabel 'snapshot'\n");
     fprintf(gp, "set ylabel 'memory (%s)'\nunit = %.1f\ntunit = %.1f\nset yrange [0:*]\nset grid\n"
@@ -271,7 +271,7 @@ int mt_plot_timeline(const mt_plot_kind *k, const char *const *paths, size_t n, 
         for (size_t i = 0; i < ticks; i++) {
             if (i) fputs(", ", gp);
             const char *name = sampled ? T.st[i].name : labels[i];
-            mt_pw_quote_tic(gp, name, strlen(name));
+            mt__pw_quote_tic(gp, name, strlen(name));
             double t = sampled ? T.st[i].t : (timed ? T.s[0].t[0] : 0);
             if (!sampled) {
                 /* Snapshot i's point: the same in every series it has. */
@@ -286,22 +286,22 @@ int mt_plot_timeline(const mt_plot_kind *k, const char *const *paths, size_t n, 
     for (size_t i = 0; i < T.ns; i++) {
         char cols[300];
         snprintf(cols, sizeof cols, "seconds\tbytes\tseries %s", T.s[i].name);
-        mt_pw_block(&w, cols);
+        mt__pw_block(&w, cols);
         for (size_t j = 0; j < T.s[i].n; j++) fprintf(dat, "%.9g\t%.17g\n", (T.s[i].t[j] - t0) / 1e9, T.s[i].v[j]);
         fprintf(gp, "%s %s index %zu using ($1/tunit):($2/unit) with %s lc %zu title ", i ? ", \\\n    " : "",
                 MT_PW_DATA, i, points <= 60 ? "linespoints" : "lines", i + 1);
-        mt_pw_quote(gp, T.s[i].name, strlen(T.s[i].name));
+        mt__pw_quote(gp, T.s[i].name, strlen(T.s[i].name));
     }
     fputc('\n', gp);
     if (T.nst) {
-        mt_pw_block(&w, "seconds\tstep");
+        mt__pw_block(&w, "seconds\tstep");
         for (size_t i = 0; i < T.nst; i++) {
             fprintf(dat, "%.9g\t", (T.st[i].t - t0) / 1e9);
-            mt_pw_field(dat, T.st[i].name, strlen(T.st[i].name));
+            mt__pw_field(dat, T.st[i].name, strlen(T.st[i].name));
             fputc('\n', dat);
         }
     }
-    rc = mt_pw_end(&w, diag);
+    rc = mt__pw_end(&w, diag);
 out:
     for (size_t f = 0; f < n; f++) free(labels[f]);
     free(labels);
@@ -356,7 +356,7 @@ static size_t seg_of(const seg *named, size_t k, const mt_df_col_info *c) {
     return k;
 }
 
-int mt_plot_frames(const mt_plot_kind *k, const char *const *paths, size_t n, const mt_plot_opts *o, FILE *gp,
+int mt__plot_frames(const mt_plot_kind *k, const char *const *paths, size_t n, const mt_plot_opts *o, FILE *gp,
                    FILE *dat, mt_diag *diag) {
     (void)n;
     enum { NAMED = 8 };
@@ -364,7 +364,7 @@ int mt_plot_frames(const mt_plot_kind *k, const char *const *paths, size_t n, co
     mt_df_table *t = NULL;
     frame_rank *order = NULL;
     seg *segs = NULL;
-    int rc = mt_pw_load(paths[0], 0, &s, diag);
+    int rc = mt__pw_load(paths[0], 0, &s, diag);
     if (rc) return rc;
     if ((rc = mt_df_table_load(s, &t, diag))) goto out;
     if (!t->n_frames) {
@@ -406,13 +406,13 @@ int mt_plot_frames(const mt_plot_kind *k, const char *const *paths, size_t n, co
     double sums[NAMED + 2], vmax = 0;
     for (size_t r = 0; r < rows; r++) vmax = fmax(vmax, (double)frame_bytes(order[r].f));
     double div;
-    const char *unit = mt_pw_unit(vmax, &div);
+    const char *unit = mt__pw_unit(vmax, &div);
     mt_pw w;
-    mt_pw_begin(&w, k, o, paths, 1, gp, dat, 1100, mt_pw_bars_height(rows));
+    mt__pw_begin(&w, k, o, paths, 1, gp, dat, 1100, mt__pw_bars_height(rows));
     char total[16];
-    mt_pw_title(&w, "DataFrame memory by column: %s (%zu frames, %s)", mt_pw_base(paths[0]), t->n_frames,
+    mt__pw_title(&w, "DataFrame memory by column: %s (%zu frames, %s)", mt__pw_base(paths[0]), t->n_frames,
                 mt_human_bytes(t->deep_bytes, total));
-    mt_pw_block(&w, "y\tthen where each segment ends, bytes (index, the named columns, other columns)\tframe\tlabel");
+    mt__pw_block(&w, "y\tthen where each segment ends, bytes (index, the named columns, other columns)\tframe\tlabel");
     for (size_t r = 0; r < rows; r++) {
         const mt_df_frame_info *f = order[r].f;
         memset(sums, 0, sizeof sums);
@@ -438,11 +438,11 @@ int mt_plot_frames(const mt_plot_kind *k, const char *const *paths, size_t n, co
         else
             snprintf(label, sizeof label, "%.*s", (int)f->rec.name.len, f->rec.name.ptr);
         fputc('\t', dat);
-        mt_pw_field(dat, label, strlen(label));
+        mt__pw_field(dat, label, strlen(label));
         fprintf(dat, "\t%s (%" PRIu64 " x %u)\n", mt_human_bytes((uint64_t)end, h), f->rec.rows, f->rec.columns);
     }
     fprintf(gp, "unit = %.1f\n", div);
-    mt_pw_bars_axes(&w, rows, 0, vmax ? vmax / div * 1.4 : 1, unit, "deep bytes");
+    mt__pw_bars_axes(&w, rows, 0, vmax ? vmax / div * 1.4 : 1, unit, "deep bytes");
     fprintf(gp, "set key outside right top\n");
     /* Data column 2 + i is where segment i ends (index, the named
      * columns, other columns); it starts where segment i - 1 ends. */
@@ -456,11 +456,11 @@ int mt_plot_frames(const mt_plot_kind *k, const char *const *paths, size_t n, co
         if (i) snprintf(start, sizeof start, "$%zu/unit", i + 1);
         fprintf(gp, "%s %s index 0 using (0):1:(%s):($%zu/unit):($1-0.4):($1+0.4) with boxxyerror lc %zu title ",
                 i ? ", \\\n    " : "", MT_PW_DATA, start, i + 2, i == 0 ? (size_t)10 : i);
-        mt_pw_quote(gp, name, len);
+        mt__pw_quote(gp, name, len);
     }
     fprintf(gp, ", \\\n     %s index 0 using ($%zu/unit):1:%zu:ytic(%zu) with labels left offset 0.6,0 font ',9'\n",
             MT_PW_DATA, 2 + named + 1, label_col + 1, label_col);
-    rc = mt_pw_end(&w, diag);
+    rc = mt__pw_end(&w, diag);
 out:
     free(order);
     free(segs);

@@ -8,18 +8,18 @@
 static const char *const palette[] = { "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
                                        "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac" };
 
-int mt_pw_load(const char *path, unsigned flags, mt_snapshot **s, mt_diag *diag) {
+int mt__pw_load(const char *path, unsigned flags, mt_snapshot **s, mt_diag *diag) {
     int rc = mt_snapshot_load(path, flags, s, diag);
     if (rc && diag) diag->file = path;
     return rc;
 }
 
-const char *mt_pw_base(const char *path) {
+const char *mt__pw_base(const char *path) {
     const char *slash = strrchr(path, '/');
     return slash ? slash + 1 : path;
 }
 
-void mt_pw_begin(mt_pw *w, const mt_plot_kind *k, const mt_plot_opts *o, const char *const *paths, size_t n,
+void mt__pw_begin(mt_pw *w, const mt_plot_kind *k, const mt_plot_opts *o, const char *const *paths, size_t n,
                  FILE *gp, FILE *dat, unsigned width, unsigned height) {
     w->gp = gp;
     w->dat = dat;
@@ -31,7 +31,7 @@ void mt_pw_begin(mt_pw *w, const mt_plot_kind *k, const mt_plot_opts *o, const c
     fprintf(gp, "# memtrace-plot %s of", k->name);
     for (size_t i = 0; i < n; i++) {
         fputc(' ', gp);
-        mt_pw_quote(gp, mt_pw_base(paths[i]), strlen(mt_pw_base(paths[i])));
+        mt__pw_quote(gp, mt__pw_base(paths[i]), strlen(mt__pw_base(paths[i])));
     }
     /* The data's and the picture's names are variables, so that the tool
      * can run this script on names it chose (gnuplot -e), while a kept
@@ -40,9 +40,9 @@ void mt_pw_begin(mt_pw *w, const mt_plot_kind *k, const mt_plot_opts *o, const c
                 "# Restyle it and draw again, from this directory: gnuplot THIS-FILE\n\n"
                 "if (!exists(\"%s\")) %s = ",
             MT_PW_DATA, MT_PW_DATA, MT_PW_DATA);
-    mt_pw_quote(gp, o->data, strlen(o->data));
+    mt__pw_quote(gp, o->data, strlen(o->data));
     fprintf(gp, "\nif (!exists(\"%s\")) %s = ", MT_PW_IMAGE, MT_PW_IMAGE);
-    mt_pw_quote(gp, o->image, strlen(o->image));
+    mt__pw_quote(gp, o->image, strlen(o->image));
     fputc('\n', gp);
     if (o->format == MT_PLOT_SVG)
         fprintf(gp, "set terminal svg size %u,%u noenhanced font 'sans,11' background '#ffffff'\n", width, height);
@@ -80,19 +80,19 @@ static void put_clean(FILE *f, const char *s, size_t n, char q, const char *repl
     }
 }
 
-void mt_pw_quote(FILE *f, const char *s, size_t n) {
+void mt__pw_quote(FILE *f, const char *s, size_t n) {
     fputc('\'', f);
     put_clean(f, s, n, '\'', "''", 0);
     fputc('\'', f);
 }
 
-void mt_pw_quote_tic(FILE *f, const char *s, size_t n) {
+void mt__pw_quote_tic(FILE *f, const char *s, size_t n) {
     fputc('\'', f);
     put_clean(f, s, n, '\'', "''", 1);
     fputc('\'', f);
 }
 
-void mt_pw_title(mt_pw *w, const char *fmt, ...) {
+void mt__pw_title(mt_pw *w, const char *fmt, ...) {
     char buf[512];
     if (w->o->title) {
         snprintf(buf, sizeof buf, "%s", w->o->title);
@@ -103,7 +103,7 @@ void mt_pw_title(mt_pw *w, const char *fmt, ...) {
         va_end(ap);
     }
     fprintf(w->gp, "set title ");
-    mt_pw_quote(w->gp, buf, strlen(buf));
+    mt__pw_quote(w->gp, buf, strlen(buf));
     fputc('\n', w->gp);
 }
 
@@ -113,7 +113,7 @@ static size_t boundary(const char *s, size_t i) {
     return i;
 }
 
-void mt_pw_field(FILE *f, const char *s, size_t n) {
+void mt__pw_field(FILE *f, const char *s, size_t n) {
     enum { MAX = 56, HEAD = 26 };
     if (n <= MAX) {
         put_clean(f, s, n, '"', "'", 0);
@@ -126,13 +126,13 @@ void mt_pw_field(FILE *f, const char *s, size_t n) {
     put_clean(f, s + tail, n - tail, '"', "'", 0);
 }
 
-int mt_pw_block(mt_pw *w, const char *columns) {
+int mt__pw_block(mt_pw *w, const char *columns) {
     if (w->blocks) fputs("\n\n", w->dat);
     fprintf(w->dat, "# %s\n", columns);
     return w->blocks++;
 }
 
-const char *mt_pw_unit(double max_abs, double *div) {
+const char *mt__pw_unit(double max_abs, double *div) {
     static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
     int u = 0;
     double d = 1;
@@ -144,18 +144,18 @@ const char *mt_pw_unit(double max_abs, double *div) {
     return units[u];
 }
 
-unsigned mt_pw_bars_height(size_t rows) {
+unsigned mt__pw_bars_height(size_t rows) {
     size_t h = 130 + 20 * rows;
     return h < 420 ? 420 : h > 20000 ? 20000 : (unsigned)h;
 }
 
-void mt_pw_bars_axes(mt_pw *w, size_t rows, double xmin, double xmax, const char *unit,
+void mt__pw_bars_axes(mt_pw *w, size_t rows, double xmin, double xmax, const char *unit,
                      const char *xlabel) {
     FILE *gp = w->gp;
     char label[128];
     snprintf(label, sizeof label, "%s (%s)", xlabel, unit);
     fprintf(gp, "set xlabel ");
-    mt_pw_quote(gp, label, strlen(label));
+    mt__pw_quote(gp, label, strlen(label));
     fputc('\n', gp);
     fprintf(gp, "set yrange [-0.7:%zu.7]\n", rows ? rows - 1 : 0);
     fprintf(gp, "set xrange [%.6g:%.6g]\n", xmin, xmax);
@@ -163,7 +163,7 @@ void mt_pw_bars_axes(mt_pw *w, size_t rows, double xmin, double xmax, const char
     fprintf(gp, "set key inside bottom right opaque box width 1\nset style fill solid 0.85 noborder\n");
 }
 
-int mt_pw_end(mt_pw *w, mt_diag *diag) {
+int mt__pw_end(mt_pw *w, mt_diag *diag) {
     if (fflush(w->gp) || ferror(w->gp) || fflush(w->dat) || ferror(w->dat))
         return mt_diag_set(diag, MT_E_IO, "cannot write the plot's script or data");
     return 0;

@@ -23,7 +23,7 @@ typedef struct mt_pw {
  * that the script does not depend on where they were), the terminal at
  * width x height unless the options set a size, the output, the data's
  * separator and the colours. */
-void mt_pw_begin(mt_pw *w, const mt_plot_kind *k, const mt_plot_opts *o, const char *const *paths, size_t n,
+void mt__pw_begin(mt_pw *w, const mt_plot_kind *k, const mt_plot_opts *o, const char *const *paths, size_t n,
                  FILE *gp, FILE *dat, unsigned width, unsigned height);
 
 /* Writes s as a gnuplot single-quoted string: quotes doubled, control
@@ -33,46 +33,46 @@ void mt_pw_begin(mt_pw *w, const mt_plot_kind *k, const mt_plot_opts *o, const c
  * backslash there is an ordinary character. This is the one function
  * through which a string from a user or a file reaches a script: the
  * tests run gnuplot on hostile names (tests/unit/plot/test_plot.c). */
-void mt_pw_quote(FILE *f, const char *s, size_t n);
+void mt__pw_quote(FILE *f, const char *s, size_t n);
 
-/* mt_pw_quote for a tic label in `set xtics ('label' pos, ...)`, which
+/* mt__pw_quote for a tic label in `set xtics ('label' pos, ...)`, which
  * gnuplot reads as a format string (a step "keep 90%" failed with "Bad
  * format character"): '%' is doubled as well. Titles, key entries, labels
- * and ticlabels read from the data file are not formats: use mt_pw_quote. */
-void mt_pw_quote_tic(FILE *f, const char *s, size_t n);
+ * and ticlabels read from the data file are not formats: use mt__pw_quote. */
+void mt__pw_quote_tic(FILE *f, const char *s, size_t n);
 
 /* `set title '...'`: the options' title when given, else fmt. */
-void mt_pw_title(mt_pw *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void mt__pw_title(mt_pw *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Writes a label as a data field: as mt_pw_quote cleans it, '"' as '\'',
+/* Writes a label as a data field: as mt__pw_quote cleans it, '"' as '\'',
  * and names longer than 56 characters shortened in the middle. */
-void mt_pw_field(FILE *f, const char *s, size_t n);
+void mt__pw_field(FILE *f, const char *s, size_t n);
 
 /* Begins the next data block (blocks are apart by two blank lines, which
  * gnuplot's `index` counts) with a comment line naming its columns.
  * @return the block's index. */
-int mt_pw_block(mt_pw *w, const char *columns);
+int mt__pw_block(mt_pw *w, const char *columns);
 
 /* The binary unit the largest magnitude reads best in, its divisor in
  * *div: "B", "KiB", "MiB", "GiB", "TiB". */
-const char *mt_pw_unit(double max_abs, double *div);
+const char *mt__pw_unit(double max_abs, double *div);
 
 /* mt_snapshot_load(), with diag->file naming path when it fails. */
-int mt_pw_load(const char *path, unsigned flags, mt_snapshot **s, mt_diag *diag);
+int mt__pw_load(const char *path, unsigned flags, mt_snapshot **s, mt_diag *diag);
 
 /* Base name of a path, for labels. */
-const char *mt_pw_base(const char *path);
+const char *mt__pw_base(const char *path);
 
 /* Horizontal bars, one row a group, the first row on top (y = rows - 1):
  * the y range follows from rows. xmin and xmax (in the unit) leave room for
  * the value labels at the bars' ends. */
-void mt_pw_bars_axes(mt_pw *w, size_t rows, double xmin, double xmax, const char *unit,
+void mt__pw_bars_axes(mt_pw *w, size_t rows, double xmin, double xmax, const char *unit,
                      const char *xlabel);
 
 /* Height of a picture of rows bar rows, in pixels. */
-unsigned mt_pw_bars_height(size_t rows);
+unsigned mt__pw_bars_height(size_t rows);
 
 /* Finishes: MT_E_IO when either stream failed. */
-int mt_pw_end(mt_pw *w, mt_diag *diag);
+int mt__pw_end(mt_pw *w, mt_diag *diag);
 
 #endif

@@ -24,11 +24,11 @@ static const mt_plot_kind *kind_named(const char *name) {
 START_TEST(quote_doubles_quotes_and_cleans_bytes) {
     char *out;
     const char in[] = "it's\n\"x\"\t\xff\xc3\xb1";
-    CAPTURE(out, mt_pw_quote(f, in, sizeof in - 1));
+    CAPTURE(out, mt__pw_quote(f, in, sizeof in - 1));
     ck_assert_str_eq(out, "'it''s \"x\" ?\xc3\xb1'");
     free(out);
     /* An overlong encoding and a lone continuation byte are not UTF-8. */
-    CAPTURE(out, mt_pw_quote(f, "\xc0\xaf|\x80", 4));
+    CAPTURE(out, mt__pw_quote(f, "\xc0\xaf|\x80", 4));
     ck_assert_str_eq(out, "'??|?'");
     free(out);
 }
@@ -48,14 +48,14 @@ static int valid_utf8(const char *s) {
 
 START_TEST(fields_are_cut_in_the_middle_on_character_boundaries) {
     char *out;
-    CAPTURE(out, mt_pw_field(f, "say \"hi\"", 8));
+    CAPTURE(out, mt__pw_field(f, "say \"hi\"", 8));
     ck_assert_str_eq(out, "say 'hi'");
     free(out);
     char name[200] = "";
     for (int i = 0; i < 30; i++) strcat(name, "\xc3\xa9"); /* 30 two-byte characters */
     strcat(name, ".middle.of.a.long.qualified.name.");
     for (int i = 0; i < 30; i++) strcat(name, "\xe2\x82\xac"); /* 30 three-byte ones */
-    CAPTURE(out, mt_pw_field(f, name, strlen(name)));
+    CAPTURE(out, mt__pw_field(f, name, strlen(name)));
     ck_assert_msg(valid_utf8(out), "%s", out);
     ck_assert_ptr_nonnull(strstr(out, "..."));
     ck_assert_uint_le(strlen(out), 56);
@@ -67,13 +67,13 @@ END_TEST
 
 START_TEST(units_fit_the_largest_value) {
     double div;
-    ck_assert_str_eq(mt_pw_unit(0, &div), "B");
-    ck_assert_str_eq(mt_pw_unit(1023, &div), "B");
+    ck_assert_str_eq(mt__pw_unit(0, &div), "B");
+    ck_assert_str_eq(mt__pw_unit(1023, &div), "B");
     ck_assert_double_eq(div, 1);
-    ck_assert_str_eq(mt_pw_unit(1024, &div), "KiB");
-    ck_assert_str_eq(mt_pw_unit(5.0 * (1 << 30), &div), "GiB");
+    ck_assert_str_eq(mt__pw_unit(1024, &div), "KiB");
+    ck_assert_str_eq(mt__pw_unit(5.0 * (1 << 30), &div), "GiB");
     ck_assert_double_eq(div, 1 << 30);
-    ck_assert_str_eq(mt_pw_unit(1e18, &div), "TiB");
+    ck_assert_str_eq(mt__pw_unit(1e18, &div), "TiB");
     ck_assert_double_eq(div, 1099511627776.0);
 }
 END_TEST
@@ -177,7 +177,7 @@ static const char *const hostile[] = {
     "%s%n%%",
 };
 
-/* mt_pw_quote is the one function that puts strings from users and files
+/* mt__pw_quote is the one function that puts strings from users and files
  * in a script: gnuplot, run on scripts whose titles, data and picture
  * names, series and step names are hostile, draws them and runs nothing. */
 START_TEST(hostile_names_run_nothing_in_gnuplot) {
@@ -220,14 +220,14 @@ START_TEST(hostile_names_run_nothing_in_gnuplot) {
     }
     /* A NUL inside a name ends nothing: it is a space like the other controls. */
     char *out;
-    CAPTURE(out, mt_pw_quote(f, "a\0'b", 4));
+    CAPTURE(out, mt__pw_quote(f, "a\0'b", 4));
     ck_assert_str_eq(out, "'a ''b'");
     free(out);
     /* Tic labels are formats to gnuplot: '%' doubled there, and only there. */
-    CAPTURE(out, mt_pw_quote_tic(f, "90% 'x'%d", 9));
+    CAPTURE(out, mt__pw_quote_tic(f, "90% 'x'%d", 9));
     ck_assert_str_eq(out, "'90%% ''x''%%d'");
     free(out);
-    CAPTURE(out, mt_pw_quote(f, "90%", 3));
+    CAPTURE(out, mt__pw_quote(f, "90%", 3));
     ck_assert_str_eq(out, "'90%'");
     free(out);
     rmdir(dir);

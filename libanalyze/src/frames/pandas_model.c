@@ -1,9 +1,12 @@
-/* What memtrace knows of how pandas lays a column out in memory: dtype
- * widths and which integer dtype a value range fits (frames.h). */
+/* The pandas model (pandas_model.h): dtype families and widths, which
+ * integer dtype a value range fits (frames.h), codes, objects and khash
+ * tables, as pandas 1.5 has them. */
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include "memtrace/frames.h"
+#include "frames/pandas_model.h"
 
 /* min..max as signed 64-bit bounds; 0 when a value is not an integer.
  * *big is set when max exceeds INT64_MAX. */
@@ -42,7 +45,7 @@ const char *mt_df_int_fit(const mt_value *min, const mt_value *max) {
     return NULL;
 }
 
-unsigned mt_df_itemsize(const char *dtype, size_t len) {
+unsigned mt__pandas_dtype_itemsize(const char *dtype, size_t len) {
     static const struct { const char *name; unsigned size; } known[] = {
         { "int8", 1 }, { "uint8", 1 }, { "int16", 2 }, { "uint16", 2 }, { "int32", 4 }, { "uint32", 4 },
         { "int64", 8 }, { "uint64", 8 }, { "float16", 2 }, { "float32", 4 }, { "float64", 8 }, { "bool", 1 },
@@ -62,4 +65,104 @@ unsigned mt_df_itemsize(const char *dtype, size_t len) {
     if (len >= 10 && (!memcmp(dtype, "datetime64", 10) || (len >= 11 && !memcmp(dtype, "timedelta64", 11))))
         return 8;
     return 0;
+}
+
+unsigned mt_df_itemsize(const char *dtype, size_t len) {
+    return mt__pandas_dtype_itemsize(dtype, len);
+}
+
+static int starts(const char *s, const char *prefix) {
+    return !strncmp(s, prefix, strlen(prefix));
+}
+
+const char *mt__pandas_dtype_kind(const char *d) {
+    if (starts(d, "Sparse[")) return "sparse";
+    if (starts(d, "uint")) return "uint";
+    if (starts(d, "int")) return "int";
+    if (starts(d, "float")) return "float";
+    if (starts(d, "complex")) return "complex";
+    if (!strcmp(d, "bool")) return "bool";
+    if (!strcmp(d, "object")) return "object";
+    if (starts(d, "string")) return "string";
+    if (!strcmp(d, "category")) return "category";
+    if (starts(d, "datetime64")) return "datetime";
+    if (starts(d, "timedelta64")) return "timedelta";
+    if (starts(d, "period")) return "period";
+    if (starts(d, "Int") || starts(d, "UInt")) return "nullable_int";
+    if (starts(d, "Float")) return "nullable_float";
+    if (!strcmp(d, "boolean")) return "boolean";
+    return "other";
+}
+
+unsigned mt__pandas_dtype_row_bytes(const char *dtype) {
+    if (!strcmp(dtype, "boolean")) return 2;
+    unsigned item = mt__pandas_dtype_itemsize(dtype, strlen(dtype));
+    /* Int8 ... UInt64, Float32, Float64: a mask byte beside each value. */
+    if (item && (dtype[0] == 'I' || dtype[0] == 'U' || dtype[0] == 'F')) return item + 1;
+    return item;
+}
+
+int mt__pandas_dtype_is_object(const char *dtype) {
+    return !strcmp(dtype, "object") || !strcmp(dtype, "string");
+}
+
+int mt__pandas_dtype_is_category(const char *dtype) {
+    return !strcmp(dtype, "category");
+}
+
+void mt__pandas_nullable_int_name(const char *numpy_int, char *buf, size_t n) {
+    if (!n) return;
+    if (starts(numpy_int, "uint")) snprintf(buf, n, "UInt%s", numpy_int + 4);
+    else if (starts(numpy_int, "int")) snprintf(buf, n, "Int%s", numpy_int + 3);
+    else buf[0] = 0;
+}
+
+unsigned mt__pandas_code_bytes(double k) {
+    return k < 127 ? 1 : k < 32767 ? 2 : k < 2147483647.0 ? 4 : 8;
+}
+
+double mt__pandas_ascii_str_bytes(double len) {
+    return 49.0 + len;
+}
+
+/* khash_python.h's __ac_HASH_UPPER and hashtable_class_helper's
+ * SIZE_HINT_LIMIT. */
+#define KH_UPPER 0.77
+#define KH_HINT_LIMIT ((double)((1u << 20) + 7))
+
+/* The most keys a table of nb buckets holds before it doubles. */
+static double upper_bound(double nb) {
+    return floor(nb * KH_UPPER + 0.5);
+}
+
+/* kh_needed_n_buckets: the smallest power of two whose upper bound is at
+ * least n. */
+static double needed_buckets(double n) {
+    double nb = 1;
+    while (nb < n) nb *= 2;
+    return upper_bound(nb) < n ? 2 * nb : nb;
+}
+
+double mt__pandas_hashtable_buckets(double size_hint, double n_keys) {
+    /* The table made for the hint: kh_resize rounds the capped hint up to
+     * a power of two, at least 4. */
+    double want = fmin(needed_buckets(size_hint), KH_HINT_LIMIT), nb = 4;
+    while (nb < want) nb *= 2;
+    /* kh_put doubles it when a new key finds it at its upper bound. */
+    while (upper_bound(nb) < n_keys) nb *= 2;
+    return nb;
+}
+
+double mt__pandas_hashtable_bytes(double size_hint, double n_keys, unsigned key_bytes) {
+    double nb = mt__pandas_hashtable_buckets(size_hint, n_keys);
+    /* kh_<type>_t: four uint32 counters and three pointers. */
+    double header = 4 * 4 + 3 * 8;
+    double flag_words = fmax(floor(nb / 32), 1);
+    return header + 4 * flag_words + nb * (key_bytes + 8);
+}
+
+double mt__pandas_vector_bytes(double n, int object) {
+    double cap = 128;
+    while (cap < n) cap *= object ? 2 : 4;
+    return 8 * cap;
 }

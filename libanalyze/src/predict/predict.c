@@ -31,10 +31,7 @@ int mt_predict_op_find(const char *name) {
 const char *mt_predict_pandas_version(void) { return MT_PREDICT_PANDAS; }
 
 double mt_predict_hashtable_bytes(double hint, unsigned key_bytes) {
-    double need = fmin(floor(hint / 0.77) + 1, (double)((1u << 20) + 7));
-    double buckets = 1;
-    while (buckets < need) buckets *= 2;
-    return buckets * (key_bytes + 8) + floor(buckets / 8);
+    return mt__pandas_hashtable_bytes(hint, hint, key_bytes);
 }
 
 /* ---- columns ---- */
@@ -247,7 +244,9 @@ int mt_model_merge(mt_ctx *c, const mt_pframe *L, const mt_pframe *R, double sca
     res.deep += 8 * rows;
     double dl = key_distinct(c, L, lk[0], L->rows, "not recorded: every row taken as distinct");
     double dr = key_distinct(c, R, rk[0], R->rows, "not recorded: every row taken as distinct");
-    double terms[] = { rows, res.shallow, nl + nr, dl + dr, mt_predict_hashtable_bytes(fmax(nl, nr), 8), 1 };
+    /* pandas factorizes both keys with one table made for the longer
+     * side; it holds the union of their keys, at most dl + dr. */
+    double terms[] = { rows, res.shallow, nl + nr, dl + dr, mt__pandas_hashtable_bytes(fmax(nl, nr), dl + dr, 8), 1 };
     snprintf(e->group, sizeof e->group, "merge/%s/%s", how, key_kind(lk[0]));
     e->peak = eval_model(c, e->group, 0, terms, 6);
     e->rows = rows;
@@ -323,16 +322,17 @@ int mt_model_groupby(mt_ctx *c, const mt_pframe *F, double scale, int observed, 
          * categories again); then either way the codes become intp ids. */
         double extra = !strcmp(agg, "count") ? n : !strcmp(agg, "median") ? 8 * n + 8 * n * V
                      : !strcmp(agg, "std") ? 8 * n * V : 0;
-        phase += fmax((observed ? mt_predict_hashtable_bytes(n, kb) + 2 * mt_predict_hashtable_bytes(G, 8) : 0) + kb * n,
+        phase += fmax((observed ? mt__pandas_hashtable_bytes(n, G, kb) + 2 * mt__pandas_hashtable_bytes(G, G, 8) : 0) +
+                          kb * n,
                       8 * n + kb * n + extra);
     } else
-        phase += mt_predict_hashtable_bytes(n, 8) + 8 * n + mt__pandas_vector_bytes(G, mt_pcol_is_object(k0)) +
+        phase += mt__pandas_hashtable_bytes(n, G, 8) + 8 * n + mt__pandas_vector_bytes(G, mt_pcol_is_object(k0)) +
                  (mt_pcol_is_object(k0) ? 8 * n : 0);
     for (size_t i = 1; i < q->by.n; i++) /* each further key is factorized too */
         phase += 8 * n + (mt_pcol_is_category(k[i]) ? 0 : mt__pandas_vector_bytes(fmin(G, F->rows), 0));
     /* With a categorical key the phases are known per row; the rest is
      * per group. */
-    double terms[] = { k0cat ? 0 : n, k0cat ? 0 : n * V, G, G * V, mt_predict_hashtable_bytes(G, 8), 1 };
+    double terms[] = { k0cat ? 0 : n, k0cat ? 0 : n * V, G, G * V, mt__pandas_hashtable_bytes(G, G, 8), 1 };
     snprintf(e->group, sizeof e->group, "groupby/%s/%s", is_size ? "size" : !strcmp(agg, "median") ? "median" : "reduce",
              k0cat ? "category" : "other");
     e->peak = eval_model(c, e->group, phase, terms, 6);
@@ -370,7 +370,9 @@ int mt_model_pivot(mt_ctx *c, const mt_pframe *F, double scale, mt_est *e) {
     double cells = R * C;
     /* Cells that some row falls in, rows spread evenly over the grid. */
     double observed = cells > 0 ? cells * -expm1(-n / cells) : 0;
-    double terms[] = { n, cells, observed, mt_predict_hashtable_bytes(n, 8), 1 };
+    /* Each key is factorized with a table made for every row, holding
+     * its distinct values. */
+    double terms[] = { n, cells, observed, mt__pandas_hashtable_bytes(n, fmax(R, C), 8), 1 };
     snprintf(e->group, sizeof e->group, "pivot_table/%s", aggfunc);
     e->peak = eval_model(c, e->group, 0, terms, 5);
     double index = 8 * R + (mt_pcol_is_object(ic) ? fmax(mt_pcol_deep_per_row(ic, F->rows) - 8, 0) * R : 0);

@@ -286,14 +286,14 @@ static int rule_holds(const mt__rule *r, const subject *s) {
 
 /* ---- saving models ---- */
 
-/* Bytes of the index of distinct values pandas builds for an
- * astype("category") of c: a numeric index, or objects (8-byte pointers
+/* Bytes of the categories pandas builds for an astype("category") of c:
+ * an index of its distinct values, numbers or objects (8-byte pointers
  * and the objects, of which every distinct value keeps one). */
-static double distinct_index_bytes(const mt_df_col_info *c, uint64_t rows) {
+static double categories_bytes(const mt_df_col_info *c, uint64_t rows) {
     const mt_df_column *r = &c->rec;
     double k = (double)r->distinct_count;
     unsigned item = mt__pandas_dtype_itemsize(r->dtype.ptr, r->dtype.len);
-    if (!mt__pandas_dtype_is_object(r->dtype.ptr)) return k * (item ? item : 8);
+    if (!mt__pandas_dtype_is_object(r->dtype.ptr)) return mt__pandas_categories_bytes(k, item ? item : 8, 0);
     /* Strings of the mean length where every value is text; otherwise
      * the mean object over the rows. */
     double non_null = (double)rows - (double)r->null_count;
@@ -304,16 +304,7 @@ static double distinct_index_bytes(const mt_df_col_info *c, uint64_t rows) {
     /* Objects shared between rows count once in distinct_bytes, which
      * bounds the distinct values' objects from above. */
     if (r->distinct_bytes && (double)r->distinct_bytes < objects) objects = (double)r->distinct_bytes;
-    return k * 8 + objects;
-}
-
-/* Bytes of the categories of an astype("category") of c: their index
- * and the hash table pandas builds when it checks that they are unique,
- * which their memory_usage counts (an index's table: 8-byte keys, made
- * for the k values it holds). */
-static double categories_bytes(const mt_df_col_info *c, uint64_t rows) {
-    double k = (double)c->rec.distinct_count;
-    return distinct_index_bytes(c, rows) + mt__pandas_hashtable_bytes(k, k, 8);
+    return mt__pandas_categories_bytes(k, 8, objects);
 }
 
 int mt_advise_astype_bytes(const mt_df_col_info *c, uint64_t rows, const char *to, uint64_t *out) {

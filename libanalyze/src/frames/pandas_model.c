@@ -161,6 +161,10 @@ double mt__pandas_hashtable_bytes(double size_hint, double n_keys, unsigned key_
     return header + 4 * flag_words + nb * (key_bytes + 8);
 }
 
+double mt__pandas_categories_bytes(double k, double item, double objects) {
+    return k * item + objects + mt__pandas_hashtable_bytes(k, k, 8);
+}
+
 double mt__pandas_vector_bytes(double n, int object) {
     double cap = 128;
     while (cap < n) cap *= object ? 2 : 4;

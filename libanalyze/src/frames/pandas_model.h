@@ -79,6 +79,15 @@ double mt__pandas_hashtable_buckets(double size_hint, double n_keys);
  * what HashTable.sizeof() reports and what tracemalloc sees allocated. */
 double mt__pandas_hashtable_bytes(double size_hint, double n_keys, unsigned key_bytes);
 
+/* Bytes of the categories of a categorical of k categories, each item
+ * bytes in the categories' index (8 for objects: the pointers) plus
+ * objects bytes of the objects they point to: the index, and the khash
+ * table pandas builds when it checks that they are unique (it keeps it,
+ * and memory_usage counts it, deep or not). Measured equal to
+ * memory_usage(deep=True) less the codes on pandas 1.5.3 for 5 to 30000
+ * string categories; tracemalloc sees the table allocated. */
+double mt__pandas_categories_bytes(double k, double item, double objects);
+
 /* Bytes of a pandas hash-table vector (the uniques factorize collects) of
  * n items: 128 items at first, growing by 4 for numbers and by 2 for
  * objects, 8 bytes an item. */

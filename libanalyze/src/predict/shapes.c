@@ -175,8 +175,9 @@ static void inline_sizes(mt_pcol *c, double rows) {
         double d = c->distinct >= 0 ? c->distinct : 100;
         c->code_bytes = mt__pandas_code_bytes(d);
         c->categories = d;
-        c->categories_bytes = d * (8 + mt__pandas_ascii_str_bytes(8));
-        c->shallow = c->code_bytes * rows + 8 * d;
+        c->categories_bytes = mt__pandas_categories_bytes(d, 8, d * mt__pandas_ascii_str_bytes(8));
+        /* memory_usage() counts the categories' hash table too. */
+        c->shallow = c->code_bytes * rows + mt__pandas_categories_bytes(d, 8, 0);
         c->deep = c->code_bytes * rows + c->categories_bytes;
     } else if (!strcmp(c->dtype, "object")) {
         c->shallow = 8 * rows;

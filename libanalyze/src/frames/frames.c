@@ -8,6 +8,7 @@
 #include "memtrace/frames.h"
 #include "memtrace/u64map.h"
 #include "common/array.h"
+#include "frames/pandas_model.h"
 
 /* While loading, strings hold pool offsets (ptr = offset + 1, so that an
  * empty string stays NULL); fix_str turns them into pointers once the
@@ -191,12 +192,9 @@ static int finish(loader *L, mt_diag *diag) {
             break;
         }
         c->frame = fi;
-        /* Whole values of integer, float and object columns; dates and
-         * booleans have their own width. */
+        /* Whole values of integer, float and object columns. */
         const char *d = c->rec.dtype.ptr;
-        int own = strstr(d, "date") || strstr(d, "time") || strstr(d, "period") || strstr(d, "bool") ||
-                  strstr(d, "category") || strstr(d, "interval");
-        if (!own && (c->rec.flags & MT_COL_INTEGRAL || strstr(d, "int") || strstr(d, "Int")))
+        if (mt__pandas_dtype_may_fit_int(d) && (c->rec.flags & MT_COL_INTEGRAL || strstr(d, "int") || strstr(d, "Int")))
             c->int_fit = mt_df_int_fit(&c->rec.min, &c->rec.max);
     }
     mt_u64map_free(&ids);

@@ -106,6 +106,13 @@ int mt__pandas_dtype_is_object(const char *dtype) {
     return !strcmp(dtype, "object") || !strcmp(dtype, "string");
 }
 
+int mt__pandas_dtype_may_fit_int(const char *d) {
+    /* Anywhere in the name: "datetime64[ns, UTC]", "Sparse[bool]",
+     * "interval[int64, right]" (whose "int" must not count). */
+    return !(strstr(d, "date") || strstr(d, "time") || strstr(d, "period") || strstr(d, "bool") ||
+             strstr(d, "category") || strstr(d, "interval"));
+}
+
 int mt__pandas_dtype_is_category(const char *dtype) {
     return !strcmp(dtype, "category");
 }

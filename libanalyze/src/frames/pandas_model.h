@@ -36,6 +36,12 @@ unsigned mt__pandas_dtype_row_bytes(const char *dtype);
  * and pandas' "string" (string[python]). */
 int mt__pandas_dtype_is_object(const char *dtype);
 
+/* Whether a column of dtype could hold its values as an integer dtype
+ * (integers, floats, objects, their nullable and sparse forms): 0 for
+ * dates, times, periods, booleans, categoricals and intervals, which keep
+ * their own width whatever their values. */
+int mt__pandas_dtype_may_fit_int(const char *dtype);
+
 /* Whether dtype is NumPy's or pandas' name for a categorical. */
 int mt__pandas_dtype_is_category(const char *dtype);
 

@@ -55,6 +55,10 @@ START_TEST(pandas_dtypes) {
     ck_assert_uint_eq(mt__pandas_dtype_row_bytes("category"), 0);
     ck_assert(mt__pandas_dtype_is_object("string") && mt__pandas_dtype_is_object("object"));
     ck_assert(!mt__pandas_dtype_is_object("category") && mt__pandas_dtype_is_category("category"));
+    ck_assert(mt__pandas_dtype_may_fit_int("float64") && mt__pandas_dtype_may_fit_int("object") &&
+              mt__pandas_dtype_may_fit_int("Int64") && mt__pandas_dtype_may_fit_int("Sparse[float64, nan]"));
+    ck_assert(!mt__pandas_dtype_may_fit_int("datetime64[ns, UTC]") && !mt__pandas_dtype_may_fit_int("Sparse[bool]") &&
+              !mt__pandas_dtype_may_fit_int("interval[int64, right]") && !mt__pandas_dtype_may_fit_int("category"));
     char buf[8];
     mt__pandas_nullable_int_name("uint16", buf, sizeof buf);
     ck_assert_str_eq(buf, "UInt16");

@@ -103,7 +103,7 @@ unsigned mt__pandas_dtype_row_bytes(const char *dtype) {
 }
 
 int mt__pandas_dtype_is_object(const char *dtype) {
-    return !strcmp(dtype, "object") || !strcmp(dtype, "string");
+    return !strcmp(dtype, "object") || starts(dtype, "string");
 }
 
 int mt__pandas_dtype_may_fit_int(const char *d) {

@@ -32,8 +32,10 @@ unsigned mt__pandas_dtype_itemsize(const char *dtype, size_t len);
  * fixed-width dtype. The objects of an object column are not counted. */
 unsigned mt__pandas_dtype_row_bytes(const char *dtype);
 
-/* Whether a column of dtype holds pointers to Python objects: "object"
- * and pandas' "string" (string[python]). */
+/* Whether a column of dtype holds text or other Python objects, a
+ * pointer a row: "object", and pandas' string dtypes ("string", which
+ * pandas 1.5 writes for both storages, "string[python]",
+ * "string[pyarrow]"). */
 int mt__pandas_dtype_is_object(const char *dtype);
 
 /* Whether a column of dtype could hold its values as an integer dtype

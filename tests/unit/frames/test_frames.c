@@ -53,7 +53,8 @@ START_TEST(pandas_dtypes) {
     ck_assert_uint_eq(mt__pandas_dtype_row_bytes("boolean"), 2);
     ck_assert_uint_eq(mt__pandas_dtype_row_bytes("int64"), 8);
     ck_assert_uint_eq(mt__pandas_dtype_row_bytes("category"), 0);
-    ck_assert(mt__pandas_dtype_is_object("string") && mt__pandas_dtype_is_object("object"));
+    ck_assert(mt__pandas_dtype_is_object("string") && mt__pandas_dtype_is_object("object") &&
+              mt__pandas_dtype_is_object("string[pyarrow]"));
     ck_assert(!mt__pandas_dtype_is_object("category") && mt__pandas_dtype_is_category("category"));
     ck_assert(mt__pandas_dtype_may_fit_int("float64") && mt__pandas_dtype_may_fit_int("object") &&
               mt__pandas_dtype_may_fit_int("Int64") && mt__pandas_dtype_may_fit_int("Sparse[float64, nan]"));

@@ -25,16 +25,29 @@ import numpy as np
 from scipy.optimize import nnls
 
 
-def hashtable_bytes(size_hint, key_bytes=8):
+def hashtable_bytes(size_hint, n_keys=None, key_bytes=8):
     """pandas' khash tables (factorize, merge, groupby) are made for a
-    size hint: buckets the next power of two above hint / 0.77 (at most
-    2^20 + 7 from the hint); a bucket holds a key, an 8-byte value and a
-    flag bit."""
-    need = min(int(size_hint / 0.77) + 1, (1 << 20) + 7)
-    buckets = 1
+    size hint and then hold n_keys distinct keys (the hint when not
+    given): the smallest power of two of buckets, at least 4, whose upper
+    bound int(buckets * 0.77 + 0.5) holds the hint (capped at 2^20 + 7),
+    doubled while the keys pass the upper bound; a bucket holds a key, an
+    8-byte value and a flag bit (in 32-bit words, at least one), and the
+    table a 40-byte header. The C twin is mt__pandas_hashtable_bytes
+    (libanalyze/src/frames/pandas_model.c); keep the two in step."""
+    n_keys = size_hint if n_keys is None else n_keys
+    upper = lambda b: int(b * 0.77 + 0.5)  # noqa: E731
+    need = 1
+    while need < size_hint:
+        need *= 2
+    if upper(need) < size_hint:
+        need *= 2
+    need = min(need, (1 << 20) + 7)
+    buckets = 4
     while buckets < need:
         buckets *= 2
-    return buckets * (key_bytes + 8) + buckets // 8
+    while upper(buckets) < n_keys:
+        buckets *= 2
+    return 40 + 4 * max(buckets // 32, 1) + buckets * (key_bytes + 8)
 
 
 def vector_bytes(n, growth):
@@ -74,7 +87,7 @@ def features(row):
                  "object" if key["dtype"] == "object" else "number")
         names = ["per result row", "result bytes", "per input row", "per distinct key", "hash table", "constant"]
         vals = [R, res_bytes, left["rows"] + right["rows"], key["distinct"] + rkey["distinct"],
-                hashtable_bytes(max(left["rows"], right["rows"])), 1]
+                hashtable_bytes(max(left["rows"], right["rows"]), key["distinct"] + rkey["distinct"]), 1]
     elif op == "groupby":
         df = ins["df"]
         n = df["rows"]
@@ -92,10 +105,10 @@ def features(row):
             # observed=True finds the codes in use with a hash table; then
             # (either way) the codes become intp group ids.
             extra = {"count": n, "median": 8 * n + 8 * n * V, "std": 8 * n * V}.get(agg, 0)
-            phase += max((hashtable_bytes(n, kb) + 2 * hashtable_bytes(R) if spec["observed"] else 0) + kb * n,
+            phase += max((hashtable_bytes(n, R, kb) + 2 * hashtable_bytes(R) if spec["observed"] else 0) + kb * n,
                          8 * n + kb * n + extra)
         else:
-            phase += hashtable_bytes(n) + 8 * n + vector_bytes(R, 2 if key["dtype"] == "object" else 4)
+            phase += hashtable_bytes(n, R) + 8 * n + vector_bytes(R, 2 if key["dtype"] == "object" else 4)
             phase += 8 * n if key["dtype"] == "object" else 0
         names = ["per row", "per row and value column", "per group", "per group and value column",
                  "groups' hash table", "constant"]
@@ -107,7 +120,8 @@ def features(row):
         group = (op, spec["aggfunc"])
         observed = sum(res["rows"] - c["nulls"] for c in res["columns"])
         names = ["per row", "per cell", "per observed cell", "hash table", "constant"]
-        vals = [df["rows"], R * len(res["columns"]), observed, hashtable_bytes(df["rows"]), 1]
+        vals = [df["rows"], R * len(res["columns"]), observed,
+                hashtable_bytes(df["rows"], max(R, len(res["columns"]))), 1]
     elif op == "concat":
         group = (op, "mismatch" if spec["mismatch"] else "aligned")
         names = ["result bytes", "result object bytes", "constant"]

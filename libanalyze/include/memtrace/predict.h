@@ -133,9 +133,12 @@ int mt_predict_run(const mt_shapes *s, const mt_predict_request *req, mt_predict
 /* Frees what p holds and empties it. Safe on an empty p. */
 void mt_prediction_free(mt_prediction *p);
 
-/* pandas' khash tables are sized for a hint: buckets the next power of
- * two above hint / 0.77 (from at most 2^20 + 7), each a key of key_bytes,
- * an 8-byte value and a flag bit. Exposed for tests. */
+/* Bytes of the khash table pandas makes for a size hint of hint keys once
+ * it holds that many distinct keys of key_bytes each: the smallest power
+ * of two (at least 4) of buckets whose 0.77 load bound holds them, each
+ * bucket a key, an 8-byte value and a flag bit, and a 40-byte header; a
+ * hint past 2^20 + 7 makes 2^21 buckets, which double as keys arrive.
+ * What tracemalloc sees pandas 1.5 allocate. Exposed for tests. */
 double mt_predict_hashtable_bytes(double hint, unsigned key_bytes);
 
 #ifdef __cplusplus

@@ -10,6 +10,7 @@
 #include <string.h>
 #include "advise/advise_impl.h"
 #include "common/array.h"
+#include "frames/pandas_model.h"
 #include "memtrace/units.h"
 
 /* The fields (fields.h), for the accessors' switches. */
@@ -48,26 +49,6 @@ typedef struct fval {
 
 static int starts(const char *s, const char *prefix) {
     return !strncmp(s, prefix, strlen(prefix));
-}
-
-/* The family of a pandas dtype name, for dtype_kind. */
-static const char *dtype_kind(const char *d) {
-    if (starts(d, "Sparse[")) return "sparse";
-    if (starts(d, "uint")) return "uint";
-    if (starts(d, "int")) return "int";
-    if (starts(d, "float")) return "float";
-    if (starts(d, "complex")) return "complex";
-    if (!strcmp(d, "bool")) return "bool";
-    if (!strcmp(d, "object")) return "object";
-    if (starts(d, "string")) return "string";
-    if (!strcmp(d, "category")) return "category";
-    if (starts(d, "datetime64")) return "datetime";
-    if (starts(d, "timedelta64")) return "timedelta";
-    if (starts(d, "period")) return "period";
-    if (starts(d, "Int") || starts(d, "UInt")) return "nullable_int";
-    if (starts(d, "Float")) return "nullable_float";
-    if (!strcmp(d, "boolean")) return "boolean";
-    return "other";
 }
 
 static fval num(double v) {
@@ -253,52 +234,25 @@ static int rule_holds(const mt__rule *r, const subject *s) {
 
 /* ---- saving models ---- */
 
-/* Bytes of the hash table of an index of k values, which pandas builds
- * when it checks that categories are unique and counts in their
- * memory_usage: khash's buckets (kh_needed_n_buckets: the next power of
- * two, doubled past the 0.77 load factor), 16 bytes each, 2 flag bits
- * each, and 40 bytes of header (HashTable.sizeof). Measured equal on
- * pandas 1.5 for 5 to 30000 categories. */
-static double hashtable_bytes(double k) {
-    double nb = 1;
-    while (nb < k) nb *= 2;
-    if (floor(nb * 0.77 + 0.5) < k) nb *= 2;
-    if (nb < 4) nb = 4;
-    double flags = floor(nb / 32);
-    return 40 + (flags < 1 ? 1 : flags) * 4 + nb * 16;
-}
-
-/* Bytes of the index of distinct values pandas builds for an
- * astype("category") of c: a numeric index, or objects (8-byte pointers
+/* Bytes of the categories pandas builds for an astype("category") of c:
+ * an index of its distinct values, numbers or objects (8-byte pointers
  * and the objects, of which every distinct value keeps one). */
-static double distinct_index_bytes(const mt_df_col_info *c, uint64_t rows) {
+static double categories_bytes(const mt_df_col_info *c, uint64_t rows) {
     const mt_df_column *r = &c->rec;
     double k = (double)r->distinct_count;
-    unsigned item = mt_df_itemsize(r->dtype.ptr, r->dtype.len);
-    const char *kind = dtype_kind(r->dtype.ptr);
-    if (strcmp(kind, "object") && strcmp(kind, "string")) return k * (item ? item : 8);
-    /* An ASCII str of n code points is 49 + n bytes; otherwise the mean
-     * object over the rows. */
+    unsigned item = mt__pandas_dtype_itemsize(r->dtype.ptr, r->dtype.len);
+    if (!mt__pandas_dtype_is_object(r->dtype.ptr)) return mt__pandas_categories_bytes(k, item ? item : 8, 0);
+    /* Strings of the mean length where every value is text; otherwise
+     * the mean object over the rows. */
     double non_null = (double)rows - (double)r->null_count;
     double each = r->text_count && (double)r->text_count >= non_null
-                      ? 49.0 + (double)r->len_total / (double)r->text_count
+                      ? mt__pandas_ascii_str_bytes((double)r->len_total / (double)r->text_count)
                       : rows ? (double)(r->deep_bytes - r->shallow_bytes) / (double)rows : 0;
     double objects = k * each;
     /* Objects shared between rows count once in distinct_bytes, which
      * bounds the distinct values' objects from above. */
     if (r->distinct_bytes && (double)r->distinct_bytes < objects) objects = (double)r->distinct_bytes;
-    return k * 8 + objects;
-}
-
-/* Bytes of the categories of an astype("category") of c: their index
- * and its hash table. */
-static double categories_bytes(const mt_df_col_info *c, uint64_t rows) {
-    return distinct_index_bytes(c, rows) + hashtable_bytes((double)c->rec.distinct_count);
-}
-
-/* Width of the codes pandas gives k categories (coerce_indexer_dtype). */
-static unsigned code_width(double k) {
-    return k < 127 ? 1 : k < 32767 ? 2 : k < 2147483647.0 ? 4 : 8;
+    return mt__pandas_categories_bytes(k, 8, objects);
 }
 
 int mt_advise_astype_bytes(const mt_df_col_info *c, uint64_t rows, const char *to, uint64_t *out) {
@@ -306,9 +260,9 @@ int mt_advise_astype_bytes(const mt_df_col_info *c, uint64_t rows, const char *t
     double n = (double)rows, bytes;
     int nulls = r->null_count > 0;
     size_t len = strlen(to);
-    unsigned item = mt_df_itemsize(to, len);
-    if (!strcmp(to, "category")) {
-        bytes = n * code_width((double)r->distinct_count) + categories_bytes(c, rows);
+    unsigned item = mt__pandas_dtype_itemsize(to, len), row = mt__pandas_dtype_row_bytes(to);
+    if (mt__pandas_dtype_is_category(to)) {
+        bytes = n * mt__pandas_code_bytes((double)r->distinct_count) + categories_bytes(c, rows);
     } else if (starts(to, "Sparse[")) {
         /* Sparse[float64] and Sparse[float64, nan]: the non-null values
          * and an int32 index of their rows. */
@@ -319,14 +273,12 @@ int mt_advise_astype_bytes(const mt_df_col_info *c, uint64_t rows, const char *t
         sub[sl] = 0;
         const char *rest = to + 7 + sl;
         if (!starts(sub, "float") || (strcmp(rest, "]") && strcmp(rest, ", nan]"))) return MT_E_NOTFOUND;
-        unsigned w = mt_df_itemsize(sub, sl);
+        unsigned w = mt__pandas_dtype_itemsize(sub, sl);
         if (!w) return MT_E_NOTFOUND;
         bytes = (n - (double)r->null_count) * (w + 4);
-    } else if (!strcmp(to, "boolean")) {
-        bytes = 2 * n;
-    } else if (item && (to[0] == 'I' || to[0] == 'U' || to[0] == 'F')) {
-        bytes = n * (item + 1);  /* values and the mask */
-    } else if (item && strcmp(to, "object")) {
+    } else if (row > item) {
+        bytes = n * row;  /* a nullable dtype: values and the mask */
+    } else if (item && !mt__pandas_dtype_is_object(to)) {
         /* numpy dtypes have no missing value but NaN and NaT. */
         if (nulls && !starts(to, "float") && !starts(to, "datetime64") && !starts(to, "timedelta64"))
             return MT_E_NOTFOUND;
@@ -427,7 +379,7 @@ static int compute(const mt__rule *r, const subject *s, outcome *o) {
         double keep = (double)c->distinct_count / (double)c->categories;
         double rows = (double)s->t->frames[s->c->frame].rec.rows;
         double now_codes = (double)(c->deep_bytes - c->categories_bytes);
-        double after = (double)c->categories_bytes * keep + rows * code_width((double)c->distinct_count);
+        double after = (double)c->categories_bytes * keep + rows * mt__pandas_code_bytes((double)c->distinct_count);
         if (after > (double)c->categories_bytes + now_codes) return -1;
         o->new_bytes = (uint64_t)llround(after);
         o->saving = o->bytes > o->new_bytes ? o->bytes - o->new_bytes : 0;
@@ -573,14 +525,9 @@ int mt_advise(const mt_rules *rules, const mt_advise_input *in, mt_advice_list *
     s.scope = MT__SCOPE_COLUMN;
     for (size_t i = 0; t && i < t->n_columns && !rc; i++) {
         s.c = &t->columns[i];
-        snprintf(s.kind, sizeof s.kind, "%s", dtype_kind(s.c->rec.dtype.ptr));
+        snprintf(s.kind, sizeof s.kind, "%s", mt__pandas_dtype_kind(s.c->rec.dtype.ptr));
         s.nullable_fit[0] = 0;
-        if (s.c->int_fit) {
-            /* int8 -> Int8, uint16 -> UInt16 */
-            const char *fit = s.c->int_fit;
-            snprintf(s.nullable_fit, sizeof s.nullable_fit, "%s%s", fit[0] == 'u' ? "UInt" : "Int",
-                     fit + (fit[0] == 'u' ? 4 : 3));
-        }
+        if (s.c->int_fit) mt__pandas_nullable_int_name(s.c->int_fit, s.nullable_fit, sizeof s.nullable_fit);
         rc = emit_all(&R, &s);
     }
     s.scope = MT__SCOPE_FRAME;

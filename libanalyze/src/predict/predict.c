@@ -14,6 +14,7 @@
 #include "predict/predict_impl.h"
 #include "predict/model.h"
 #include "predict/constants.h"
+#include "frames/pandas_model.h"
 
 static const char *const op_names[MT_PREDICT_N_OPS] = { "merge", "groupby", "pivot_table", "concat", "sort",
                                                         "read_csv" };
@@ -34,29 +35,18 @@ int mt_predict_op_from_name(const char *name, mt_predict_op *out) {
 const char *mt_predict_pandas_version(void) { return MT_PREDICT_PANDAS; }
 
 double mt_predict_hashtable_bytes(double hint, unsigned key_bytes) {
-    double need = fmin(floor(hint / 0.77) + 1, (double)((1u << 20) + 7));
-    double buckets = 1;
-    while (buckets < need) buckets *= 2;
-    return buckets * (key_bytes + 8) + floor(buckets / 8);
-}
-
-/* pandas' hash-table vectors (factorize's uniques) start at 128 items and
- * grow by a factor: 4 for numbers, 2 for objects. */
-static double vector_bytes(double n, double growth) {
-    double cap = 128;
-    while (cap < n) cap *= growth;
-    return 8 * cap;
+    return mt__pandas_hashtable_bytes(hint, hint, key_bytes);
 }
 
 /* ---- columns ---- */
 
-int mt_pcol_is_object(const mt_pcol *c) { return !strcmp(c->dtype, "object") || !strcmp(c->dtype, "string"); }
-int mt_pcol_is_category(const mt_pcol *c) { return !strcmp(c->dtype, "category"); }
+int mt_pcol_is_object(const mt_pcol *c) { return mt__pandas_dtype_is_object(c->dtype); }
+int mt_pcol_is_category(const mt_pcol *c) { return mt__pandas_dtype_is_category(c->dtype); }
 
 double mt_pcol_itemsize(const mt_pcol *c) {
     if (mt_pcol_is_category(c)) return c->code_bytes ? c->code_bytes : 1;
     if (mt_pcol_is_object(c)) return 8;
-    unsigned n = mt_df_itemsize(c->dtype, strlen(c->dtype));
+    unsigned n = mt__pandas_dtype_itemsize(c->dtype, strlen(c->dtype));
     return n ? n : 8;
 }
 
@@ -85,7 +75,7 @@ static void col_side(const mt_pcol *c, double src_rows, double rows, double fill
     col_into(c, src_rows, filled, r);
     double item = mt_pcol_itemsize(c), missing = fmax(rows - filled, 0);
     r->shallow += item * missing;
-    r->deep += (mt_pcol_is_object(c) ? 8 + 24 : item) * missing;
+    r->deep += (mt_pcol_is_object(c) ? 8 + MT__PANDAS_NAN_OBJECT_BYTES : item) * missing;
     if (mt_pcol_is_object(c)) r->object += item * missing;
 }
 
@@ -252,7 +242,9 @@ int mt_model_merge(mt_ctx *c, const mt_pframe *L, const mt_pframe *R, double sca
     res.deep += 8 * rows;
     double dl = key_distinct(c, L, lk[0], L->rows, "not recorded: every row taken as distinct");
     double dr = key_distinct(c, R, rk[0], R->rows, "not recorded: every row taken as distinct");
-    double terms[] = { rows, res.shallow, nl + nr, dl + dr, mt_predict_hashtable_bytes(fmax(nl, nr), 8), 1 };
+    /* pandas factorizes both keys with one table made for the longer
+     * side; it holds the union of their keys, at most dl + dr. */
+    double terms[] = { rows, res.shallow, nl + nr, dl + dr, mt__pandas_hashtable_bytes(fmax(nl, nr), dl + dr, 8), 1 };
     snprintf(e->group, sizeof e->group, "merge/%s/%s", how, key_kind(lk[0]));
     e->peak = eval_model(c, e->group, 0, terms, 6);
     e->rows = rows;
@@ -328,16 +320,17 @@ int mt_model_groupby(mt_ctx *c, const mt_pframe *F, double scale, int observed, 
          * categories again); then either way the codes become intp ids. */
         double extra = !strcmp(agg, "count") ? n : !strcmp(agg, "median") ? 8 * n + 8 * n * V
                      : !strcmp(agg, "std") ? 8 * n * V : 0;
-        phase += fmax((observed ? mt_predict_hashtable_bytes(n, kb) + 2 * mt_predict_hashtable_bytes(G, 8) : 0) + kb * n,
+        phase += fmax((observed ? mt__pandas_hashtable_bytes(n, G, kb) + 2 * mt__pandas_hashtable_bytes(G, G, 8) : 0) +
+                          kb * n,
                       8 * n + kb * n + extra);
     } else
-        phase += mt_predict_hashtable_bytes(n, 8) + 8 * n + vector_bytes(G, mt_pcol_is_object(k0) ? 2 : 4) +
+        phase += mt__pandas_hashtable_bytes(n, G, 8) + 8 * n + mt__pandas_vector_bytes(G, mt_pcol_is_object(k0)) +
                  (mt_pcol_is_object(k0) ? 8 * n : 0);
     for (size_t i = 1; i < q->by.n; i++) /* each further key is factorized too */
-        phase += 8 * n + (mt_pcol_is_category(k[i]) ? 0 : vector_bytes(fmin(G, F->rows), 4));
+        phase += 8 * n + (mt_pcol_is_category(k[i]) ? 0 : mt__pandas_vector_bytes(fmin(G, F->rows), 0));
     /* With a categorical key the phases are known per row; the rest is
      * per group. */
-    double terms[] = { k0cat ? 0 : n, k0cat ? 0 : n * V, G, G * V, mt_predict_hashtable_bytes(G, 8), 1 };
+    double terms[] = { k0cat ? 0 : n, k0cat ? 0 : n * V, G, G * V, mt__pandas_hashtable_bytes(G, G, 8), 1 };
     snprintf(e->group, sizeof e->group, "groupby/%s/%s", is_size ? "size" : !strcmp(agg, "median") ? "median" : "reduce",
              k0cat ? "category" : "other");
     e->peak = eval_model(c, e->group, phase, terms, 6);
@@ -375,7 +368,9 @@ int mt_model_pivot(mt_ctx *c, const mt_pframe *F, double scale, mt_est *e) {
     double cells = R * C;
     /* Cells that some row falls in, rows spread evenly over the grid. */
     double observed = cells > 0 ? cells * -expm1(-n / cells) : 0;
-    double terms[] = { n, cells, observed, mt_predict_hashtable_bytes(n, 8), 1 };
+    /* Each key is factorized with a table made for every row, holding
+     * its distinct values. */
+    double terms[] = { n, cells, observed, mt__pandas_hashtable_bytes(n, fmax(R, C), 8), 1 };
     snprintf(e->group, sizeof e->group, "pivot_table/%s", aggfunc);
     e->peak = eval_model(c, e->group, 0, terms, 5);
     double index = 8 * R + (mt_pcol_is_object(ic) ? fmax(mt_pcol_deep_per_row(ic, F->rows) - 8, 0) * R : 0);
@@ -422,7 +417,7 @@ int mt_model_concat(mt_ctx *c, const mt_pframe *const *fs, size_t nf, mt_est *e)
                 }
                 if (!other) {
                     res.shallow += 8 * fs[a]->rows;
-                    res.deep += (to_object ? 8 + 24 : 8) * fs[a]->rows; /* NaN: a float object */
+                    res.deep += (to_object ? 8 + MT__PANDAS_NAN_OBJECT_BYTES : 8) * fs[a]->rows;
                     if (to_object) res.object += 8 * fs[a]->rows;
                     continue;
                 }
@@ -509,15 +504,16 @@ int mt_model_read_csv(mt_ctx *c, const mt_csv_sample *smp, double scale, mt_est 
             deep += (col->kind == 'b' ? 1 : 8) * R;
             continue;
         }
-        /* A str object is 49 bytes and a byte a character (ASCII); pandas'
-         * parser makes one object per distinct string of a chunk. Distinct
+        /* ASCII str objects; pandas' parser makes one object per distinct
+         * string of a chunk, and a missing value is a float NaN. Distinct
          * strings of the file: as many as the sample has when they repeat
          * there, growing with the rows when they do not. */
         double len = nonnull > 0 ? col->text_bytes / nonnull : 0;
         double frac = smp->sampled_rows > 0 ? nonnull / smp->sampled_rows : 0;
         double d = file_distinct(col->distinct, nonnull, R * frac);
-        strs += fmin(R * frac, d) * (49 + len);
-        deep += 8 * R + R * frac * (49 + len) + R * (1 - frac) * 24;
+        double each = mt__pandas_ascii_str_bytes(len);
+        strs += fmin(R * frac, d) * each;
+        deep += 8 * R + R * frac * each + R * (1 - frac) * MT__PANDAS_NAN_OBJECT_BYTES;
     }
     double terms[] = { R * (double)smp->n_cols, strs, smp->file_bytes * scale, 1 };
     snprintf(e->group, sizeof e->group, "read_csv");

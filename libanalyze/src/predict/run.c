@@ -10,6 +10,7 @@
 #include "memtrace/text.h"
 #include "memtrace/units.h"
 #include "predict/model.h"
+#include "frames/pandas_model.h"
 
 /* Headroom: a plan is said to fit when its peak is under this share of
  * the memory available. */
@@ -111,8 +112,9 @@ static mt_pframe *frame_variant(const mt_pframe *f, const mt_names *keep, const 
                 col.dtype = "category";
                 col.code_bytes = (unsigned)col.fit_bytes;
                 col.categories = col.distinct;
-                col.categories_bytes = col.distinct > 0 ? (col.deep - col.shallow) / fmax(f->rows - col.nulls, 1) * col.distinct + 8 * col.distinct : 0;
-                col.shallow = col.fit_bytes * f->rows + 8 * col.distinct;
+                double k = fmax(col.distinct, 0), each = (col.deep - col.shallow) / fmax(f->rows - col.nulls, 1);
+                col.categories_bytes = mt__pandas_categories_bytes(k, 8, each * k);
+                col.shallow = col.fit_bytes * f->rows + mt__pandas_categories_bytes(k, 8, 0);
                 col.deep = col.fit_bytes * f->rows + col.categories_bytes;
             } else {
                 col.dtype = col.fit_dtype;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "predict/predict_impl.h"
+#include "frames/pandas_model.h"
 
 void mt_shapes_free(mt_shapes *s) {
     if (!s) return;
@@ -23,13 +24,13 @@ static void fit_of(const mt_df_col_info *ci, double rows, mt_pcol *p) {
     const mt_df_column *r = &ci->rec;
     if (ci->int_fit && strcmp(ci->int_fit, p->dtype) && !strncmp(p->dtype, "int", 3)) {
         p->fit_dtype = ci->int_fit;
-        p->fit_bytes = mt_df_itemsize(ci->int_fit, strlen(ci->int_fit));
+        p->fit_bytes = mt__pandas_dtype_itemsize(ci->int_fit, strlen(ci->int_fit));
     } else if (!strcmp(p->dtype, "float64") && (r->flags & MT_COL_F32_EXACT)) {
         p->fit_dtype = "float32";
         p->fit_bytes = 4;
     } else if (mt_pcol_is_object(p) && p->distinct >= 0 && p->distinct <= rows / 2) {
         p->fit_dtype = "category";
-        p->fit_bytes = p->distinct < 128 ? 1 : p->distinct < 32768 ? 2 : 4;
+        p->fit_bytes = mt__pandas_code_bytes(p->distinct);
     }
 }
 
@@ -172,16 +173,17 @@ static void inline_sizes(mt_pcol *c, double rows) {
     if (!strcmp(c->dtype, "str")) c->dtype = "object";
     if (!strcmp(c->dtype, "category")) {
         double d = c->distinct >= 0 ? c->distinct : 100;
-        c->code_bytes = d < 128 ? 1 : d < 32768 ? 2 : 4;
+        c->code_bytes = mt__pandas_code_bytes(d);
         c->categories = d;
-        c->categories_bytes = d * (8 + 57);
-        c->shallow = c->code_bytes * rows + 8 * d;
+        c->categories_bytes = mt__pandas_categories_bytes(d, 8, d * mt__pandas_ascii_str_bytes(8));
+        /* memory_usage() counts the categories' hash table too. */
+        c->shallow = c->code_bytes * rows + mt__pandas_categories_bytes(d, 8, 0);
         c->deep = c->code_bytes * rows + c->categories_bytes;
     } else if (!strcmp(c->dtype, "object")) {
         c->shallow = 8 * rows;
-        c->deep = (8 + 57) * rows;
+        c->deep = (8 + mt__pandas_ascii_str_bytes(8)) * rows;
     } else {
-        unsigned n = mt_df_itemsize(c->dtype, strlen(c->dtype));
+        unsigned n = mt__pandas_dtype_itemsize(c->dtype, strlen(c->dtype));
         c->shallow = c->deep = (n ? n : 8) * rows;
     }
 }

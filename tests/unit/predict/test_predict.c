@@ -10,13 +10,18 @@
 #include "../helpers.h"
 
 START_TEST(hashtable_sizes_follow_khash) {
-    /* 250000 / 0.77 + 1 = 324676 -> 2^19 buckets of 8 + 8 bytes and a bit. */
-    ck_assert_double_eq(mt_predict_hashtable_bytes(250000, 8), 524288.0 * 16 + 524288 / 8);
-    /* int16 codes: 2 + 8 bytes a bucket; 20000 -> 25975 -> 2^15. */
-    ck_assert_double_eq(mt_predict_hashtable_bytes(20000, 2), 32768.0 * 10 + 4096);
-    /* The hint is capped at 2^20 + 7: 2^21 buckets however many rows. */
-    ck_assert_double_eq(mt_predict_hashtable_bytes(1e9, 8), 2097152.0 * 16 + 262144);
-    ck_assert_double_eq(mt_predict_hashtable_bytes(0, 8), 16 + 0);
+    /* What tracemalloc saw pandas 1.5.3 allocate (khash's own domain) for
+     * Int64HashTable(n) holding n distinct keys; the model itself is
+     * checked in tests/unit/frames. 2^19 buckets of 8 + 8 bytes, a flag
+     * bit each and a 40-byte header. */
+    ck_assert_double_eq(mt_predict_hashtable_bytes(250000, 8), 40 + 524288.0 * 16 + 524288 / 8);
+    ck_assert_double_eq(mt_predict_hashtable_bytes(1000, 8), 33064);
+    /* int16 codes: 2 + 8 bytes a bucket; 20000 -> 2^15 (Int16HashTable). */
+    ck_assert_double_eq(mt_predict_hashtable_bytes(20000, 2), 331816);
+    /* The hint is capped at 2^20 + 7, but 10^7 keys double the table to
+     * 2^24 buckets (the old model stopped at 2^21: 8 times too small). */
+    ck_assert_double_eq(mt_predict_hashtable_bytes(1e7, 8), 270532648);
+    ck_assert_double_eq(mt_predict_hashtable_bytes(0, 8), 40 + 4 + 4 * 16);
 }
 END_TEST
 

@@ -214,7 +214,7 @@ static int read_record(reader *r, field **fields, size_t *n, size_t *cap, uint64
     }
 }
 
-int mt_csv_sample_read(const char *path, uint64_t max_rows, mt_csv_sample *out, mt_diag *diag) {
+int mt__csv_sample_read(const char *path, uint64_t max_rows, mt_csv_sample *out, mt_diag *diag) {
     memset(out, 0, sizeof *out);
     mt_diag_clear(diag);
     reader *r = calloc(1, sizeof *r);
@@ -324,11 +324,11 @@ done:
     free(cs);
     mt_input_close(&r->in);
     free(r);
-    if (rc < 0) mt_csv_sample_free(out);
+    if (rc < 0) mt__csv_sample_free(out);
     return rc;
 }
 
-void mt_csv_sample_free(mt_csv_sample *s) {
+void mt__csv_sample_free(mt_csv_sample *s) {
     if (!s) return;
     for (size_t i = 0; i < s->n_cols; i++) free(s->cols[i].name);
     free(s->cols);

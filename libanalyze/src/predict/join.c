@@ -49,7 +49,7 @@ static double shared_distinct(const mt_pcol *l, const mt_pcol *r, const char **a
     return fmin(l->distinct, r->distinct);
 }
 
-double mt_predict_join_rows(const mt_pcol *lk, double lrows, const mt_pcol *rk, double rrows, const char *how,
+double mt__predict_join_rows(const mt_pcol *lk, double lrows, const mt_pcol *rk, double rrows, const char *how,
                             const char **assumed, double *with_left, double *with_right) {
     mt_pcol L = *lk, R = *rk;
     if (assumed) *assumed = NULL;

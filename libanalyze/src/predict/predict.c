@@ -40,52 +40,52 @@ double mt_predict_hashtable_bytes(double hint, unsigned key_bytes) {
 
 /* ---- columns ---- */
 
-int mt_pcol_is_object(const mt_pcol *c) { return mt__pandas_dtype_is_object(c->dtype); }
-int mt_pcol_is_category(const mt_pcol *c) { return mt__pandas_dtype_is_category(c->dtype); }
+int mt__pcol_is_object(const mt_pcol *c) { return mt__pandas_dtype_is_object(c->dtype); }
+int mt__pcol_is_category(const mt_pcol *c) { return mt__pandas_dtype_is_category(c->dtype); }
 
-double mt_pcol_itemsize(const mt_pcol *c) {
-    if (mt_pcol_is_category(c)) return c->code_bytes ? c->code_bytes : 1;
-    if (mt_pcol_is_object(c)) return 8;
+double mt__pcol_itemsize(const mt_pcol *c) {
+    if (mt__pcol_is_category(c)) return c->code_bytes ? c->code_bytes : 1;
+    if (mt__pcol_is_object(c)) return 8;
     unsigned n = mt__pandas_dtype_itemsize(c->dtype, strlen(c->dtype));
     return n ? n : 8;
 }
 
 /* Bytes a column holds apart from its rows (a categorical's categories). */
 static double fixed_bytes(const mt_pcol *c, double rows, int deep) {
-    if (mt_pcol_is_category(c)) return deep ? c->categories_bytes : fmax(c->shallow - mt_pcol_itemsize(c) * rows, 0);
+    if (mt__pcol_is_category(c)) return deep ? c->categories_bytes : fmax(c->shallow - mt__pcol_itemsize(c) * rows, 0);
     return 0;
 }
 
-double mt_pcol_deep_per_row(const mt_pcol *c, double rows) {
-    if (rows <= 0) return mt_pcol_itemsize(c);
-    return fmax((c->deep - fixed_bytes(c, rows, 1)) / rows, mt_pcol_itemsize(c));
+double mt__pcol_deep_per_row(const mt_pcol *c, double rows) {
+    if (rows <= 0) return mt__pcol_itemsize(c);
+    return fmax((c->deep - fixed_bytes(c, rows, 1)) / rows, mt__pcol_itemsize(c));
 }
 
 /* What a column adds to a result of rows rows, taken from src_rows. */
 static void col_into(const mt_pcol *c, double src_rows, double rows, mt_result *r) {
-    double item = mt_pcol_itemsize(c);
+    double item = mt__pcol_itemsize(c);
     r->shallow += item * rows + fixed_bytes(c, src_rows, 0);
-    r->deep += mt_pcol_deep_per_row(c, src_rows) * rows + fixed_bytes(c, src_rows, 1);
-    if (mt_pcol_is_object(c)) r->object += item * rows;
+    r->deep += mt__pcol_deep_per_row(c, src_rows) * rows + fixed_bytes(c, src_rows, 1);
+    if (mt__pcol_is_object(c)) r->object += item * rows;
 }
 
 /* A column of one side of a join: rows with a row of that side hold its
  * values, the others a missing value (an object column: a float NaN). */
 static void col_side(const mt_pcol *c, double src_rows, double rows, double filled, mt_result *r) {
     col_into(c, src_rows, filled, r);
-    double item = mt_pcol_itemsize(c), missing = fmax(rows - filled, 0);
+    double item = mt__pcol_itemsize(c), missing = fmax(rows - filled, 0);
     r->shallow += item * missing;
-    r->deep += (mt_pcol_is_object(c) ? 8 + MT__PANDAS_NAN_OBJECT_BYTES : item) * missing;
-    if (mt_pcol_is_object(c)) r->object += item * missing;
+    r->deep += (mt__pcol_is_object(c) ? 8 + MT__PANDAS_NAN_OBJECT_BYTES : item) * missing;
+    if (mt__pcol_is_object(c)) r->object += item * missing;
 }
 
 static const char *key_kind(const mt_pcol *k) {
-    return mt_pcol_is_category(k) ? "category" : mt_pcol_is_object(k) ? "object" : "number";
+    return mt__pcol_is_category(k) ? "category" : mt__pcol_is_object(k) ? "object" : "number";
 }
 
 /* ---- lists of messages ---- */
 
-void mt_list_add(mt_list *l, const char *fmt, ...) {
+void mt__list_add(mt_list *l, const char *fmt, ...) {
     if (l->fail) return;
     for (;;) {
         char buf[512];
@@ -109,7 +109,7 @@ void mt_list_add(mt_list *l, const char *fmt, ...) {
     l->fail = 1;
 }
 
-void mt_list_free(mt_list *l) {
+void mt__list_free(mt_list *l) {
     for (size_t i = 0; i < l->n; i++) free(l->v[i]);
     free(l->v);
     memset(l, 0, sizeof *l);
@@ -123,7 +123,7 @@ static void name_list(char *buf, size_t len, const void *items, size_t n, size_t
     mt_text_list(buf, len, (const char *)items + offset, n, stride, ", ");
 }
 
-const mt_pframe *mt_find_frame(mt_ctx *c, const char *name, const char *role) {
+const mt_pframe *mt__find_frame(mt_ctx *c, const char *name, const char *role) {
     if (!name || !*name) {
         mt_diag_set(c->diag, MT_E_INVAL, "--%s is needed for --op %s", role, op_names[c->q->op]);
         return NULL;
@@ -133,7 +133,7 @@ const mt_pframe *mt_find_frame(mt_ctx *c, const char *name, const char *role) {
     size_t times = 0;
     for (size_t i = 0; i < c->s->n_frames; i++)
         if (!strcmp(c->s->frames[i].name, name)) found = &c->s->frames[i], times++;
-    if (times > 1) mt_list_add(&c->assume, "frame '%s' is recorded %zu times: the last is used", name, times);
+    if (times > 1) mt__list_add(&c->assume, "frame '%s' is recorded %zu times: the last is used", name, times);
     if (found) return found;
     char have[200];
     name_list(have, sizeof have, c->s->frames, c->s->n_frames, sizeof *c->s->frames, offsetof(mt_pframe, name));
@@ -142,14 +142,14 @@ const mt_pframe *mt_find_frame(mt_ctx *c, const char *name, const char *role) {
     return NULL;
 }
 
-const mt_pcol *mt_pframe_col(const mt_pframe *f, const char *name) {
+const mt_pcol *mt__pframe_col(const mt_pframe *f, const char *name) {
     for (size_t i = 0; i < f->n_cols; i++)
         if (!strcmp(f->cols[i].name, name)) return &f->cols[i];
     return NULL;
 }
 
-const mt_pcol *mt_find_col(mt_ctx *c, const mt_pframe *f, const char *name) {
-    const mt_pcol *col = mt_pframe_col(f, name);
+const mt_pcol *mt__find_col(mt_ctx *c, const mt_pframe *f, const char *name) {
+    const mt_pcol *col = mt__pframe_col(f, name);
     if (col) return col;
     char have[200];
     name_list(have, sizeof have, f->cols, f->n_cols, sizeof *f->cols, offsetof(mt_pcol, name));
@@ -158,7 +158,7 @@ const mt_pcol *mt_find_col(mt_ctx *c, const mt_pframe *f, const char *name) {
     return NULL;
 }
 
-int mt_names_has(const mt_names *n, const char *name) {
+int mt__names_has(const mt_names *n, const char *name) {
     for (size_t i = 0; i < n->n; i++)
         if (!strcmp(n->v[i], name)) return 1;
     return 0;
@@ -167,7 +167,7 @@ int mt_names_has(const mt_names *n, const char *name) {
 /* A key's distinct values, saying what was assumed when they are unknown. */
 static double key_distinct(mt_ctx *c, const mt_pframe *f, const mt_pcol *k, double fallback, const char *why) {
     if (k->distinct >= 0) return k->distinct;
-    mt_list_add(&c->assume, "%s.%s: %.0f distinct values (%s)", f->name, k->name, fallback, why);
+    mt__list_add(&c->assume, "%s.%s: %.0f distinct values (%s)", f->name, k->name, fallback, why);
     return fallback;
 }
 
@@ -186,24 +186,24 @@ static double eval_model(mt_ctx *c, const char *group, double phase, const doubl
 
 /* ---- merge ---- */
 
-int mt_model_merge(mt_ctx *c, const mt_pframe *L, const mt_pframe *R, double scale, mt_est *e) {
+int mt__model_merge(mt_ctx *c, const mt_pframe *L, const mt_pframe *R, double scale, mt_est *e) {
     const mt_predict_request *q = c->q;
     const char *how = q->how ? q->how : "inner";
     if (!q->on.n) return mt_diag_set(c->diag, MT_E_INVAL, "--on is needed for --op merge");
     const mt_pcol *lk[16], *rk[16];
     if (q->on.n > 16) return mt_diag_set(c->diag, MT_E_INVAL, "at most 16 --on columns");
     for (size_t i = 0; i < q->on.n; i++) {
-        if (!(lk[i] = mt_find_col(c, L, q->on.v[i])) || !(rk[i] = mt_find_col(c, R, q->on.v[i])))
+        if (!(lk[i] = mt__find_col(c, L, q->on.v[i])) || !(rk[i] = mt__find_col(c, R, q->on.v[i])))
             return c->diag->code;
     }
     double nl = L->rows * scale, nr = R->rows;
     double rows, wl, wr;
     if (q->on.n == 1) {
         const char *assumed = NULL;
-        rows = mt_predict_join_rows(lk[0], L->rows, rk[0], R->rows, how, &assumed, &wl, &wr);
-        if (assumed) mt_list_add(&c->assume, "%s", assumed);
+        rows = mt__predict_join_rows(lk[0], L->rows, rk[0], R->rows, how, &assumed, &wl, &wr);
+        if (assumed) mt__list_add(&c->assume, "%s", assumed);
         if (!lk[0]->top && lk[0]->distinct >= 0 && !c->s->is_inline)
-            mt_list_add(&c->assume, "%s.%s has no recorded most common values or sketch (dump_frames(keys=[...])): "
+            mt__list_add(&c->assume, "%s.%s has no recorded most common values or sketch (dump_frames(keys=[...])): "
                         "values taken as evenly spread", L->name, lk[0]->name);
     } else {
         /* Several keys: their combinations, from the product of the
@@ -219,9 +219,9 @@ int mt_model_merge(mt_ctx *c, const mt_pframe *L, const mt_pframe *R, double sca
         l1.top = r1.top = NULL;
         l1.n_top = r1.n_top = 0;
         l1.sketch = r1.sketch = NULL;
-        mt_list_add(&c->assume, "the key combinations are spread evenly and those of the side with fewer all occur "
+        mt__list_add(&c->assume, "the key combinations are spread evenly and those of the side with fewer all occur "
                     "on the other (several keys have no joint statistics)");
-        rows = mt_predict_join_rows(&l1, L->rows, &r1, R->rows, how, NULL, &wl, &wr);
+        rows = mt__predict_join_rows(&l1, L->rows, &r1, R->rows, how, NULL, &wl, &wr);
     }
     /* Chunks of the left side: each left row keeps its matches. The right
      * side's unmatched rows come with every chunk of a right or outer
@@ -233,11 +233,11 @@ int mt_model_merge(mt_ctx *c, const mt_pframe *L, const mt_pframe *R, double sca
     for (size_t i = 0; i < L->n_cols; i++) {
         /* The key column is the left's, filled from the right where the
          * left has no row. */
-        int key = mt_names_has(&q->on, L->cols[i].name);
+        int key = mt__names_has(&q->on, L->cols[i].name);
         col_side(&L->cols[i], L->rows, rows, key ? rows : wl, &res);
     }
     for (size_t i = 0; i < R->n_cols; i++)
-        if (!mt_names_has(&q->on, R->cols[i].name)) col_side(&R->cols[i], R->rows, rows, wr, &res);
+        if (!mt__names_has(&q->on, R->cols[i].name)) col_side(&R->cols[i], R->rows, rows, wr, &res);
     res.shallow += 8 * rows; /* pandas 1.5 gives the result an Int64Index */
     res.deep += 8 * rows;
     double dl = key_distinct(c, L, lk[0], L->rows, "not recorded: every row taken as distinct");
@@ -258,14 +258,14 @@ static int numeric_agg(const char *agg) {
     return !strcmp(agg, "sum") || !strcmp(agg, "mean") || !strcmp(agg, "median") || !strcmp(agg, "std");
 }
 
-int mt_model_groupby(mt_ctx *c, const mt_pframe *F, double scale, int observed, mt_est *e) {
+int mt__model_groupby(mt_ctx *c, const mt_pframe *F, double scale, int observed, mt_est *e) {
     const mt_predict_request *q = c->q;
     const char *agg = q->agg ? q->agg : "sum";
     if (!q->by.n) return mt_diag_set(c->diag, MT_E_INVAL, "--by is needed for --op groupby");
     if (q->by.n > 16) return mt_diag_set(c->diag, MT_E_INVAL, "at most 16 --by columns");
     const mt_pcol *k[16];
     for (size_t i = 0; i < q->by.n; i++)
-        if (!(k[i] = mt_find_col(c, F, q->by.v[i]))) return c->diag->code;
+        if (!(k[i] = mt__find_col(c, F, q->by.v[i]))) return c->diag->code;
     double n = F->rows * scale;
     /* The value columns: those asked for, or every other; numeric
      * aggregations leave out what is not a number (pandas 1.5 drops them
@@ -274,16 +274,16 @@ int mt_model_groupby(mt_ctx *c, const mt_pframe *F, double scale, int observed, 
     int is_size = !strcmp(agg, "size");
     for (size_t i = 0; i < F->n_cols && !is_size; i++) {
         const mt_pcol *v = &F->cols[i];
-        if (q->columns.n ? !mt_names_has(&q->columns, v->name) : mt_names_has(&q->by, v->name)) continue;
-        if (numeric_agg(agg) && (mt_pcol_is_object(v) || mt_pcol_is_category(v))) {
-            mt_list_add(&c->warn, "%s.%s (%s) is not numeric: pandas drops it from %s (and pandas 2 raises)", F->name,
+        if (q->columns.n ? !mt__names_has(&q->columns, v->name) : mt__names_has(&q->by, v->name)) continue;
+        if (numeric_agg(agg) && (mt__pcol_is_object(v) || mt__pcol_is_category(v))) {
+            mt__list_add(&c->warn, "%s.%s (%s) is not numeric: pandas drops it from %s (and pandas 2 raises)", F->name,
                         v->name, v->dtype, agg);
             continue;
         }
         V++;
     }
     for (size_t i = 0; i < q->columns.n; i++)
-        if (!mt_find_col(c, F, q->columns.v[i])) return c->diag->code;
+        if (!mt__find_col(c, F, q->columns.v[i])) return c->diag->code;
     /* Groups: the distinct values of the key (all categories with
      * observed=False), or for several keys the combinations expected
      * among the rows. */
@@ -291,28 +291,28 @@ int mt_model_groupby(mt_ctx *c, const mt_pframe *F, double scale, int observed, 
     double G = 1, dprod = 1;
     for (size_t i = 0; i < q->by.n; i++) {
         double d;
-        if (mt_pcol_is_category(k[i]) && !observed) {
+        if (mt__pcol_is_category(k[i]) && !observed) {
             d = k[i]->categories > 0 ? k[i]->categories : key_distinct(c, F, k[i], F->rows, "categories not recorded");
             cat = 1;
         } else {
             d = key_distinct(c, F, k[i], F->rows, "not recorded: every row taken as its own group");
-            cat |= mt_pcol_is_category(k[i]);
+            cat |= mt__pcol_is_category(k[i]);
         }
         dprod *= fmax(d, 1);
         G = d;
     }
     if (q->by.n > 1) {
         int any_unobserved = 0;
-        for (size_t i = 0; i < q->by.n; i++) any_unobserved |= mt_pcol_is_category(k[i]) && !observed;
+        for (size_t i = 0; i < q->by.n; i++) any_unobserved |= mt__pcol_is_category(k[i]) && !observed;
         double expect = dprod * -expm1(-F->rows / dprod);
         G = any_unobserved ? dprod : fmin(expect, F->rows);
-        mt_list_add(&c->assume, "the %zu keys' combinations are spread evenly: %.0f groups expected", q->by.n, G);
+        mt__list_add(&c->assume, "the %zu keys' combinations are spread evenly: %.0f groups expected", q->by.n, G);
     }
     /* A chunk of the rows meets fewer of the groups. */
     if (scale < 1 && G > 0) G = G * -expm1(-n / G);
     G = fmin(G, fmax(n, 1));
     const mt_pcol *k0 = k[0];
-    int k0cat = mt_pcol_is_category(k0);
+    int k0cat = mt__pcol_is_category(k0);
     unsigned kb = k0cat ? (k0->code_bytes ? k0->code_bytes : 1) : 8;
     double phase = 8 * n * V;
     if (k0cat) {
@@ -324,10 +324,10 @@ int mt_model_groupby(mt_ctx *c, const mt_pframe *F, double scale, int observed, 
                           kb * n,
                       8 * n + kb * n + extra);
     } else
-        phase += mt__pandas_hashtable_bytes(n, G, 8) + 8 * n + mt__pandas_vector_bytes(G, mt_pcol_is_object(k0)) +
-                 (mt_pcol_is_object(k0) ? 8 * n : 0);
+        phase += mt__pandas_hashtable_bytes(n, G, 8) + 8 * n + mt__pandas_vector_bytes(G, mt__pcol_is_object(k0)) +
+                 (mt__pcol_is_object(k0) ? 8 * n : 0);
     for (size_t i = 1; i < q->by.n; i++) /* each further key is factorized too */
-        phase += 8 * n + (mt_pcol_is_category(k[i]) ? 0 : mt__pandas_vector_bytes(fmin(G, F->rows), 0));
+        phase += 8 * n + (mt__pcol_is_category(k[i]) ? 0 : mt__pandas_vector_bytes(fmin(G, F->rows), 0));
     /* With a categorical key the phases are known per row; the rest is
      * per group. */
     double terms[] = { k0cat ? 0 : n, k0cat ? 0 : n * V, G, G * V, mt__pandas_hashtable_bytes(G, G, 8), 1 };
@@ -338,10 +338,10 @@ int mt_model_groupby(mt_ctx *c, const mt_pframe *F, double scale, int observed, 
     double index = 0;
     for (size_t i = 0; i < q->by.n; i++) {
         const mt_pcol *ki = k[i];
-        if (mt_pcol_is_category(ki))
+        if (mt__pcol_is_category(ki))
             index += (q->by.n > 1 ? 8 : kb) * G + ki->categories_bytes;
-        else if (mt_pcol_is_object(ki))
-            index += 8 * G + fmax(mt_pcol_deep_per_row(ki, F->rows) - 8, 0) * fmin(G, ki->distinct >= 0 ? ki->distinct : G);
+        else if (mt__pcol_is_object(ki))
+            index += 8 * G + fmax(mt__pcol_deep_per_row(ki, F->rows) - 8, 0) * fmin(G, ki->distinct >= 0 ? ki->distinct : G);
         else
             index += 8 * G;
         if (q->by.n > 1) index += 8 * G; /* a MultiIndex level's codes */
@@ -354,13 +354,13 @@ int mt_model_groupby(mt_ctx *c, const mt_pframe *F, double scale, int observed, 
 
 /* ---- pivot_table ---- */
 
-int mt_model_pivot(mt_ctx *c, const mt_pframe *F, double scale, mt_est *e) {
+int mt__model_pivot(mt_ctx *c, const mt_pframe *F, double scale, mt_est *e) {
     const mt_predict_request *q = c->q;
     const char *aggfunc = q->aggfunc ? q->aggfunc : "mean";
     if (!q->index || !q->pivot_columns || !q->values)
         return mt_diag_set(c->diag, MT_E_INVAL, "--index, --columns and --values are needed for --op pivot_table");
-    const mt_pcol *ic = mt_find_col(c, F, q->index), *cc = ic ? mt_find_col(c, F, q->pivot_columns) : NULL;
-    const mt_pcol *vc = cc ? mt_find_col(c, F, q->values) : NULL;
+    const mt_pcol *ic = mt__find_col(c, F, q->index), *cc = ic ? mt__find_col(c, F, q->pivot_columns) : NULL;
+    const mt_pcol *vc = cc ? mt__find_col(c, F, q->values) : NULL;
     if (!vc) return c->diag->code;
     double n = F->rows * scale;
     double R = key_distinct(c, F, ic, fmin(F->rows, 1000), "not recorded: 1000 taken");
@@ -373,7 +373,7 @@ int mt_model_pivot(mt_ctx *c, const mt_pframe *F, double scale, mt_est *e) {
     double terms[] = { n, cells, observed, mt__pandas_hashtable_bytes(n, fmax(R, C), 8), 1 };
     snprintf(e->group, sizeof e->group, "pivot_table/%s", aggfunc);
     e->peak = eval_model(c, e->group, 0, terms, 5);
-    double index = 8 * R + (mt_pcol_is_object(ic) ? fmax(mt_pcol_deep_per_row(ic, F->rows) - 8, 0) * R : 0);
+    double index = 8 * R + (mt__pcol_is_object(ic) ? fmax(mt__pcol_deep_per_row(ic, F->rows) - 8, 0) * R : 0);
     e->rows = R;
     e->bytes = 8 * cells + index;
     c->cells = cells;
@@ -383,7 +383,7 @@ int mt_model_pivot(mt_ctx *c, const mt_pframe *F, double scale, mt_est *e) {
 
 /* ---- concat ---- */
 
-int mt_model_concat(mt_ctx *c, const mt_pframe *const *fs, size_t nf, mt_est *e) {
+int mt__model_concat(mt_ctx *c, const mt_pframe *const *fs, size_t nf, mt_est *e) {
     mt_result res = { 0 };
     double rows = 0;
     int mismatch = 0;
@@ -394,7 +394,7 @@ int mt_model_concat(mt_ctx *c, const mt_pframe *const *fs, size_t nf, mt_est *e)
         for (size_t j = 0; j < fs[i]->n_cols; j++) {
             const mt_pcol *col = &fs[i]->cols[j];
             int seen = 0;
-            for (size_t a = 0; a < i && !seen; a++) seen = mt_pframe_col(fs[a], col->name) != NULL;
+            for (size_t a = 0; a < i && !seen; a++) seen = mt__pframe_col(fs[a], col->name) != NULL;
             if (seen) continue;
             /* A column some frame lacks gets missing values there: an
              * integer becomes float64; a categorical stays one (pandas 1.5
@@ -402,17 +402,17 @@ int mt_model_concat(mt_ctx *c, const mt_pframe *const *fs, size_t nf, mt_est *e)
              * which is taken for granted. */
             int all_have = 1, all_cat = 1;
             for (size_t a = 0; a < nf; a++) {
-                const mt_pcol *other = mt_pframe_col(fs[a], col->name);
+                const mt_pcol *other = mt__pframe_col(fs[a], col->name);
                 all_have &= other != NULL;
-                all_cat &= other == NULL || mt_pcol_is_category(other);
+                all_cat &= other == NULL || mt__pcol_is_category(other);
             }
             mismatch |= !all_have;
             for (size_t a = 0; a < nf; a++) {
-                const mt_pcol *other = mt_pframe_col(fs[a], col->name);
-                int to_object = mt_pcol_is_object(col) || (!all_cat && mt_pcol_is_category(col));
+                const mt_pcol *other = mt__pframe_col(fs[a], col->name);
+                int to_object = mt__pcol_is_object(col) || (!all_cat && mt__pcol_is_category(col));
                 if (!other && all_cat) {
-                    res.shallow += mt_pcol_itemsize(col) * fs[a]->rows;
-                    res.deep += mt_pcol_itemsize(col) * fs[a]->rows;
+                    res.shallow += mt__pcol_itemsize(col) * fs[a]->rows;
+                    res.deep += mt__pcol_itemsize(col) * fs[a]->rows;
                     continue;
                 }
                 if (!other) {
@@ -421,7 +421,7 @@ int mt_model_concat(mt_ctx *c, const mt_pframe *const *fs, size_t nf, mt_est *e)
                     if (to_object) res.object += 8 * fs[a]->rows;
                     continue;
                 }
-                if (mt_pcol_is_category(other) && !all_cat) {
+                if (mt__pcol_is_category(other) && !all_cat) {
                     double per = other->categories > 0 ? other->categories_bytes / other->categories : 8 + 57;
                     res.shallow += 8 * fs[a]->rows;
                     res.deep += per * fs[a]->rows;
@@ -455,12 +455,12 @@ int mt_model_concat(mt_ctx *c, const mt_pframe *const *fs, size_t nf, mt_est *e)
 
 /* ---- sort_values ---- */
 
-int mt_model_sort(mt_ctx *c, const mt_pframe *F, mt_est *e) {
+int mt__model_sort(mt_ctx *c, const mt_pframe *F, mt_est *e) {
     const mt_predict_request *q = c->q;
     if (!q->by.n) return mt_diag_set(c->diag, MT_E_INVAL, "--by is needed for --op sort");
     const mt_pcol *k0 = NULL;
     for (size_t i = 0; i < q->by.n; i++) {
-        const mt_pcol *k = mt_find_col(c, F, q->by.v[i]);
+        const mt_pcol *k = mt__find_col(c, F, q->by.v[i]);
         if (!k) return c->diag->code;
         if (!i) k0 = k;
     }
@@ -495,7 +495,7 @@ static double file_distinct(double d, double s, double n) {
     return fmin(n, lo * -expm1(-n / lo));
 }
 
-int mt_model_read_csv(mt_ctx *c, const mt_csv_sample *smp, double scale, mt_est *e) {
+int mt__model_read_csv(mt_ctx *c, const mt_csv_sample *smp, double scale, mt_est *e) {
     double R = smp->rows * scale, strs = 0, deep = 128;
     for (size_t i = 0; i < smp->n_cols; i++) {
         const mt_csv_col *col = &smp->cols[i];
@@ -523,15 +523,15 @@ int mt_model_read_csv(mt_ctx *c, const mt_csv_sample *smp, double scale, mt_est 
     return 0;
 }
 
-int mt_model_run(mt_ctx *c, const mt_pframe *const *fs, size_t nf, const mt_csv_sample *smp, double scale,
+int mt__model_run(mt_ctx *c, const mt_pframe *const *fs, size_t nf, const mt_csv_sample *smp, double scale,
                  int observed, mt_est *e) {
     switch (c->q->op) {
-    case MT_PREDICT_MERGE: return mt_model_merge(c, fs[0], fs[1], scale, e);
-    case MT_PREDICT_GROUPBY: return mt_model_groupby(c, fs[0], scale, observed, e);
-    case MT_PREDICT_PIVOT_TABLE: return mt_model_pivot(c, fs[0], scale, e);
-    case MT_PREDICT_CONCAT: return mt_model_concat(c, fs, nf, e);
-    case MT_PREDICT_SORT: return mt_model_sort(c, fs[0], e);
-    case MT_PREDICT_READ_CSV: return mt_model_read_csv(c, smp, scale, e);
+    case MT_PREDICT_MERGE: return mt__model_merge(c, fs[0], fs[1], scale, e);
+    case MT_PREDICT_GROUPBY: return mt__model_groupby(c, fs[0], scale, observed, e);
+    case MT_PREDICT_PIVOT_TABLE: return mt__model_pivot(c, fs[0], scale, e);
+    case MT_PREDICT_CONCAT: return mt__model_concat(c, fs, nf, e);
+    case MT_PREDICT_SORT: return mt__model_sort(c, fs[0], e);
+    case MT_PREDICT_READ_CSV: return mt__model_read_csv(c, smp, scale, e);
     default: return mt_diag_set(c->diag, MT_E_INVAL, "unknown operation");
     }
 }

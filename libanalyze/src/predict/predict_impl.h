@@ -46,11 +46,11 @@ struct mt_shapes {
 
 /* Bytes of one value of a column in a new array (a take): 8 for object
  * and 64-bit numbers, the code width for categoricals. */
-double mt_pcol_itemsize(const mt_pcol *c);
+double mt__pcol_itemsize(const mt_pcol *c);
 /* Deep bytes a row of c takes, on average. */
-double mt_pcol_deep_per_row(const mt_pcol *c, double rows);
-int mt_pcol_is_object(const mt_pcol *c);
-int mt_pcol_is_category(const mt_pcol *c);
+double mt__pcol_deep_per_row(const mt_pcol *c, double rows);
+int mt__pcol_is_object(const mt_pcol *c);
+int mt__pcol_is_category(const mt_pcol *c);
 
 /* Rows of a join of l and r on one key (their key columns), from their
  * null counts, distinct counts, most common values and kmv sketches; how
@@ -58,7 +58,7 @@ int mt_pcol_is_category(const mt_pcol *c);
  * what was taken instead (a static string) or stays NULL. *with_left and
  * *with_right (when not NULL) get the result rows that have a row of
  * that side (the others hold missing values there). */
-double mt_predict_join_rows(const mt_pcol *lk, double lrows, const mt_pcol *rk, double rrows, const char *how,
+double mt__predict_join_rows(const mt_pcol *lk, double lrows, const mt_pcol *rk, double rrows, const char *how,
                             const char **assumed, double *with_left, double *with_right);
 
 /* What a sample of a CSV file says. */
@@ -92,7 +92,7 @@ typedef struct mt_csv_sample {
  * what kind of file it is), MT_E_PARSE (no header; an unterminated quote:
  * line says where), MT_E_LIMIT (a row over MT_CSV_MAX_COLUMNS columns or
  * MT_CSV_MAX_ROW_BYTES bytes: line says where), MT_E_NOMEM. */
-int mt_csv_sample_read(const char *path, uint64_t max_rows, mt_csv_sample *out, mt_diag *diag);
-void mt_csv_sample_free(mt_csv_sample *s);
+int mt__csv_sample_read(const char *path, uint64_t max_rows, mt_csv_sample *out, mt_diag *diag);
+void mt__csv_sample_free(mt_csv_sample *s);
 
 #endif

@@ -70,7 +70,7 @@ static const char *choices(const char *const *ok, char *buf, size_t n) {
  * (NULL: a pivot_table without --values) is left for the model to report. */
 static int bind_names(mt_ctx *c, mt_pframe *f, const char *const *names, size_t n, int keys) {
     for (size_t i = 0; i < n; i++) {
-        if (!names[i] || mt_pframe_col(f, names[i])) continue;
+        if (!names[i] || mt__pframe_col(f, names[i])) continue;
         mt_pcol *free_col = NULL;
         for (size_t j = 0; j < f->n_cols && !free_col; j++)
             if (!f->cols[j].named) free_col = &f->cols[j];
@@ -83,7 +83,7 @@ static int bind_names(mt_ctx *c, mt_pframe *f, const char *const *names, size_t 
             free_col->dtype = "int64";
             free_col->shallow = free_col->deep = 8 * f->rows;
         }
-        mt_list_add(&c->assume, "%s.%s: column %zu, %s%s", f->name, names[i], (size_t)(free_col - f->cols) + 1,
+        mt__list_add(&c->assume, "%s.%s: column %zu, %s%s", f->name, names[i], (size_t)(free_col - f->cols) + 1,
                     free_col->dtype, free_col->inline_dtype ? " (assumed)" : "");
     }
     return 0;
@@ -105,8 +105,8 @@ static mt_pframe *frame_variant(const mt_pframe *f, const mt_names *keep, const 
     size_t at = 0, listed = 0;
     for (size_t i = 0; i < f->n_cols; i++) {
         mt_pcol col = f->cols[i];
-        if (keep && !mt_names_has(keep, col.name) && !(keep2 && mt_names_has(keep2, col.name))) continue;
-        if (shrink && col.fit_bytes > 0 && col.fit_bytes < mt_pcol_itemsize(&col)) {
+        if (keep && !mt__names_has(keep, col.name) && !(keep2 && mt__names_has(keep2, col.name))) continue;
+        if (shrink && col.fit_bytes > 0 && col.fit_bytes < mt__pcol_itemsize(&col)) {
             double before = col.deep;
             if (!strcmp(col.fit_dtype, "category")) {
                 col.dtype = "category";
@@ -150,10 +150,10 @@ static double peak_of(mt_ctx *c, const mt_pframe *a, const mt_pframe *b, const m
     memset(&c2.assume, 0, sizeof c2.assume);
     c2.diag = &d;
     const mt_pframe *fs[2] = { a, b };
-    int rc = mt_model_run(&c2, fs, b ? 2 : 1, smp, scale, observed, &e);
+    int rc = mt__model_run(&c2, fs, b ? 2 : 1, smp, scale, observed, &e);
     c->oom |= rc == MT_E_NOMEM || c2.warn.fail || c2.assume.fail;
-    mt_list_free(&c2.warn);
-    mt_list_free(&c2.assume);
+    mt__list_free(&c2.warn);
+    mt__list_free(&c2.assume);
     return rc ? NAN : e.peak;
 }
 
@@ -316,7 +316,7 @@ int mt_predict_run(const mt_shapes *s, const mt_predict_request *q, mt_predictio
     }
     for (size_t i = 0; i < nf; i++) {
         const char *name = q->op == MT_PREDICT_CONCAT ? q->frames.v[i] : names[i];
-        if (!(f[i] = mt_find_frame(&c, name, q->op == MT_PREDICT_CONCAT ? "frames" : roles[i]))) { rc = diag->code; goto done; }
+        if (!(f[i] = mt__find_frame(&c, name, q->op == MT_PREDICT_CONCAT ? "frames" : roles[i]))) { rc = diag->code; goto done; }
         if (s->is_inline) {
             /* A copy whose unnamed columns take the names the request uses. */
             double unused = 0;
@@ -336,11 +336,11 @@ int mt_predict_run(const mt_shapes *s, const mt_predict_request *q, mt_predictio
     }
     if (q->op == MT_PREDICT_READ_CSV) {
         if (!q->csv) rc = mt_diag_set(diag, MT_E_INVAL, "--csv is needed for --op read_csv");
-        else if (!(rc = mt_csv_sample_read(q->csv, q->sample_rows, &smp, diag)) && !smp.exact)
-            mt_list_add(&c.assume, "%.0f rows, from the file's size over the bytes a row takes in the first %.0f",
+        else if (!(rc = mt__csv_sample_read(q->csv, q->sample_rows, &smp, diag)) && !smp.exact)
+            mt__list_add(&c.assume, "%.0f rows, from the file's size over the bytes a row takes in the first %.0f",
                         smp.rows, smp.sampled_rows);
     }
-    if (!rc) rc = mt_model_run(&c, f, nf, &smp, 1, observed, &e);
+    if (!rc) rc = mt__model_run(&c, f, nf, &smp, 1, observed, &e);
     if (rc) goto done;
     if (!isfinite(e.peak) || e.peak > 9.0e18 || e.rows > 9.0e18) {
         rc = mt_diag_set(diag, MT_E_RANGE, "the shapes are too large to model (a peak of %g bytes)", e.peak);
@@ -357,21 +357,21 @@ int mt_predict_run(const mt_shapes *s, const mt_predict_request *q, mt_predictio
     out->fits = q->available_bytes > 0 ? out->peak_bytes <= q->available_bytes : -1;
     out->model = c.model;
     if (s && s->pandas_version && strncmp(s->pandas_version, "1.5.", 4))
-        mt_list_add(&c.warn, "the frames were recorded under pandas %s; the models are calibrated on pandas %s",
+        mt__list_add(&c.warn, "the frames were recorded under pandas %s; the models are calibrated on pandas %s",
                     s->pandas_version, mt_predict_pandas_version());
     if (s && s->is_inline)
-        mt_list_add(&c.assume, "inline shapes: columns not described are float64, strings 8 characters");
+        mt__list_add(&c.assume, "inline shapes: columns not described are float64, strings 8 characters");
     if (q->op == MT_PREDICT_PIVOT_TABLE && c.cells > 1e6 && c.cells > 10 * c.observed_cells)
-        mt_list_add(&c.warn, "the pivot's grid has %.0f cells of which about %.0f hold a value: %.0f%% of the result "
+        mt__list_add(&c.warn, "the pivot's grid has %.0f cells of which about %.0f hold a value: %.0f%% of the result "
                     "is NaN", c.cells, c.observed_cells, 100 * (1 - c.observed_cells / c.cells));
     {
         char b1[16], b2[16];
         double avail = q->available_bytes;
         if (avail > 0 && out->peak_bytes > avail)
-            mt_list_add(&c.warn, "the predicted peak, %s, is more than the %s available: the operation will not fit",
+            mt__list_add(&c.warn, "the predicted peak, %s, is more than the %s available: the operation will not fit",
                         hb(out->peak_bytes, b1), hb(avail, b2));
         else if (avail > 0 && out->peak_bytes > FIT_SHARE * avail)
-            mt_list_add(&c.warn, "the predicted peak, %s, is over %.0f%% of the %s available", hb(out->peak_bytes, b1),
+            mt__list_add(&c.warn, "the predicted peak, %s, is over %.0f%% of the %s available", hb(out->peak_bytes, b1),
                         100 * FIT_SHARE, hb(avail, b2));
     }
     suggestions sg = { 0 };
@@ -389,10 +389,10 @@ int mt_predict_run(const mt_shapes *s, const mt_predict_request *q, mt_predictio
     memset(&c.warn, 0, sizeof c.warn);
     memset(&c.assume, 0, sizeof c.assume);
 done:
-    mt_list_free(&c.warn);
-    mt_list_free(&c.assume);
+    mt__list_free(&c.warn);
+    mt__list_free(&c.assume);
     for (size_t i = 0; i < nf; i++) frame_variant_free(bound[i]);
-    mt_csv_sample_free(&smp);
+    mt__csv_sample_free(&smp);
     return rc;
 }
 

@@ -28,7 +28,7 @@ static void fit_of(const mt_df_col_info *ci, double rows, mt_pcol *p) {
     } else if (!strcmp(p->dtype, "float64") && (r->flags & MT_COL_F32_EXACT)) {
         p->fit_dtype = "float32";
         p->fit_bytes = 4;
-    } else if (mt_pcol_is_object(p) && p->distinct >= 0 && p->distinct <= rows / 2) {
+    } else if (mt__pcol_is_object(p) && p->distinct >= 0 && p->distinct <= rows / 2) {
         p->fit_dtype = "category";
         p->fit_bytes = mt__pandas_code_bytes(p->distinct);
     }

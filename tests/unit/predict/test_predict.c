@@ -68,15 +68,15 @@ START_TEST(join_rows_from_key_statistics) {
     double wl, wr;
     /* Many-to-one, the right's keys a superset: every left row matches once. */
     mt_pcol l = key(100, 0), r = key(100, 0);
-    ck_assert_double_eq_tol(mt_predict_join_rows(&l, 1000, &r, 100, "inner", &assumed, &wl, &wr), 1000, 1e-9);
+    ck_assert_double_eq_tol(mt__predict_join_rows(&l, 1000, &r, 100, "inner", &assumed, &wl, &wr), 1000, 1e-9);
     ck_assert_ptr_nonnull(assumed); /* no sketches: containment was assumed */
-    ck_assert_double_eq_tol(mt_predict_join_rows(&l, 1000, &r, 100, "outer", NULL, NULL, NULL), 1000, 1e-9);
+    ck_assert_double_eq_tol(mt__predict_join_rows(&l, 1000, &r, 100, "outer", NULL, NULL, NULL), 1000, 1e-9);
     /* 100 right keys the left lacks: a right join adds them. */
     r = key(200, 0);
-    ck_assert_double_eq_tol(mt_predict_join_rows(&l, 1000, &r, 200, "right", NULL, &wl, &wr), 1100, 1e-9);
+    ck_assert_double_eq_tol(mt__predict_join_rows(&l, 1000, &r, 200, "right", NULL, &wl, &wr), 1100, 1e-9);
     ck_assert_double_eq_tol(wl, 1000, 1e-9);  /* rows that have a left row */
     ck_assert_double_eq_tol(wr, 1100, 1e-9);
-    ck_assert_double_eq_tol(mt_predict_join_rows(&l, 1000, &r, 200, "left", NULL, NULL, NULL), 1000, 1e-9);
+    ck_assert_double_eq_tol(mt__predict_join_rows(&l, 1000, &r, 200, "left", NULL, NULL, NULL), 1000, 1e-9);
     /* A skewed value known from the most common values: "a" 50 times on
      * the left, 10 on the right; 10 more values 5 and 1 times:
      * 50 * 10 + 10 * 5 * 1 = 550. */
@@ -89,7 +89,7 @@ START_TEST(join_rows_from_key_statistics) {
     l.n_top = 1;
     r.top = &rt;
     r.n_top = 1;
-    ck_assert_double_eq_tol(mt_predict_join_rows(&l, 100, &r, 20, "inner", NULL, NULL, NULL), 550, 1e-9);
+    ck_assert_double_eq_tol(mt__predict_join_rows(&l, 100, &r, 20, "inner", NULL, NULL, NULL), 550, 1e-9);
     /* An int key on one side and a float one (it had nulls) on the other
      * are the same values. */
     mt_df_value ft = { .count = 10 };
@@ -98,12 +98,12 @@ START_TEST(join_rows_from_key_statistics) {
     lt.value.type = MT_VAL_UINT;
     lt.value.v.u = 7;
     r.top = &ft;
-    ck_assert_double_eq_tol(mt_predict_join_rows(&l, 100, &r, 20, "inner", NULL, NULL, NULL), 550, 1e-9);
+    ck_assert_double_eq_tol(mt__predict_join_rows(&l, 100, &r, 20, "inner", NULL, NULL, NULL), 550, 1e-9);
     /* Missing keys join missing keys: 6 matched values + 4 x 2 nulls. */
     l = key(6, 4);
     r = key(8, 2);
-    ck_assert_double_eq_tol(mt_predict_join_rows(&l, 10, &r, 10, "inner", NULL, NULL, NULL), 14, 1e-9);
-    ck_assert_double_eq_tol(mt_predict_join_rows(&l, 10, &r, 10, "left", NULL, NULL, NULL), 14, 1e-9);
+    ck_assert_double_eq_tol(mt__predict_join_rows(&l, 10, &r, 10, "inner", NULL, NULL, NULL), 14, 1e-9);
+    ck_assert_double_eq_tol(mt__predict_join_rows(&l, 10, &r, 10, "left", NULL, NULL, NULL), 14, 1e-9);
 }
 END_TEST
 
@@ -302,7 +302,7 @@ START_TEST(csv_sample_reads_kinds_nulls_and_quotes) {
     spit(path, text, sizeof text - 1);
     mt_csv_sample smp;
     mt_diag d = { .file = NULL };
-    ck_assert_msg(mt_csv_sample_read(path, 100, &smp, &d) == 0, "%s", d.msg);
+    ck_assert_msg(mt__csv_sample_read(path, 100, &smp, &d) == 0, "%s", d.msg);
     ck_assert_uint_eq(smp.n_cols, 4);
     ck_assert_str_eq(smp.cols[2].name, "c");
     ck_assert_int_eq(smp.cols[0].kind, 'i');
@@ -315,15 +315,15 @@ START_TEST(csv_sample_reads_kinds_nulls_and_quotes) {
     ck_assert(smp.exact);
     ck_assert_double_eq(smp.rows, 3);
     ck_assert_double_eq(smp.file_bytes, sizeof text - 1);
-    mt_csv_sample_free(&smp);
+    mt__csv_sample_free(&smp);
     /* A sample of 1 row: the rows from the file's size. */
-    ck_assert_int_eq(mt_csv_sample_read(path, 1, &smp, &d), 0);
+    ck_assert_int_eq(mt__csv_sample_read(path, 1, &smp, &d), 0);
     ck_assert(!smp.exact);
     ck_assert_double_eq_tol(smp.rows, (double)(sizeof text - 1 - 8) / 13, 1e-9); /* 13: "1,2.5,x,True\n" */
-    mt_csv_sample_free(&smp);
+    mt__csv_sample_free(&smp);
     const char open_quote[] = "a,b\n1,\"never closed\n2,3\n";
     spit(path, open_quote, sizeof open_quote - 1);
-    ck_assert_int_eq(mt_csv_sample_read(path, 100, &smp, &d), MT_E_PARSE);
+    ck_assert_int_eq(mt__csv_sample_read(path, 100, &smp, &d), MT_E_PARSE);
     ck_assert_ptr_nonnull(strstr(d.msg, "line 2: a quoted field is not closed"));
     /* The position predict.h promises, counted by hand: the quote opens
      * line 2 ("1,\"never...") at column 3, byte 4 + 2 of the file. */
@@ -335,27 +335,27 @@ START_TEST(csv_sample_reads_kinds_nulls_and_quotes) {
      * (the first field spans two lines) is placed on its own line. */
     const char late_quote[] = "a,b\n\"x\ny\",\"open\n";
     spit(path, late_quote, sizeof late_quote - 1);
-    ck_assert_int_eq(mt_csv_sample_read(path, 100, &smp, &d), MT_E_PARSE);
+    ck_assert_int_eq(mt__csv_sample_read(path, 100, &smp, &d), MT_E_PARSE);
     ck_assert_ptr_nonnull(strstr(d.msg, "line 2: a quoted field is not closed"));
     ck_assert_uint_eq(d.line, 3);
     ck_assert_uint_eq(d.column, 4);
     ck_assert_int_eq(d.offset, 10);
     spit(path, "", 0);
-    ck_assert_int_eq(mt_csv_sample_read(path, 100, &smp, &d), MT_E_PARSE);
+    ck_assert_int_eq(mt__csv_sample_read(path, 100, &smp, &d), MT_E_PARSE);
     ck_assert_ptr_nonnull(strstr(d.msg, "expected a header line"));
     /* Short rows: the fields they lack are missing values. */
     const char short_rows[] = "a,b,c\n1\n2,x\n";
     spit(path, short_rows, sizeof short_rows - 1);
-    ck_assert_int_eq(mt_csv_sample_read(path, 100, &smp, &d), 0);
+    ck_assert_int_eq(mt__csv_sample_read(path, 100, &smp, &d), 0);
     ck_assert_double_eq(smp.cols[0].nulls, 0);
     ck_assert_int_eq(smp.cols[0].kind, 'i');
     ck_assert_double_eq(smp.cols[1].nulls, 1);
     ck_assert_int_eq(smp.cols[1].kind, 'O');
     ck_assert_double_eq(smp.cols[2].nulls, 2);
     ck_assert_int_eq(smp.cols[2].kind, 'f');
-    mt_csv_sample_free(&smp);
+    mt__csv_sample_free(&smp);
     unlink(path);
-    ck_assert_int_eq(mt_csv_sample_read(path, 100, &smp, &d), MT_E_IO);
+    ck_assert_int_eq(mt__csv_sample_read(path, 100, &smp, &d), MT_E_IO);
     free(path);
 }
 END_TEST
@@ -371,26 +371,26 @@ START_TEST(csv_sample_bounds_columns_and_row_bytes) {
     spit(path, text, n);
     mt_csv_sample smp;
     mt_diag d = { .file = NULL };
-    ck_assert_msg(mt_csv_sample_read(path, 100, &smp, &d) == 0, "%s", d.msg);
+    ck_assert_msg(mt__csv_sample_read(path, 100, &smp, &d) == 0, "%s", d.msg);
     ck_assert_uint_eq(smp.n_cols, MT_CSV_MAX_COLUMNS);
     ck_assert_double_eq(smp.cols[MT_CSV_MAX_COLUMNS - 1].nulls, 2);
-    mt_csv_sample_free(&smp);
+    mt__csv_sample_free(&smp);
     memset(text, ',', MT_CSV_MAX_COLUMNS);
     memcpy(text + MT_CSV_MAX_COLUMNS, "\n1\n", 3);
     spit(path, text, MT_CSV_MAX_COLUMNS + 3);
-    ck_assert_int_eq(mt_csv_sample_read(path, 100, &smp, &d), MT_E_LIMIT);
+    ck_assert_int_eq(mt__csv_sample_read(path, 100, &smp, &d), MT_E_LIMIT);
     ck_assert_uint_eq(d.line, 1);
     ck_assert_str_eq(d.msg, "more than the 100000 columns a row may have");
     /* A data row past the columns' bound is refused too, at its line. */
     memcpy(text, "a\n1\n", 4);
     memset(text + 4, ',', MT_CSV_MAX_COLUMNS);
     spit(path, text, 4 + MT_CSV_MAX_COLUMNS);
-    ck_assert_int_eq(mt_csv_sample_read(path, 100, &smp, &d), MT_E_LIMIT);
+    ck_assert_int_eq(mt__csv_sample_read(path, 100, &smp, &d), MT_E_LIMIT);
     ck_assert_uint_eq(d.line, 3);
     memcpy(text, "a\n\"", 3);
     memset(text + 3, 'x', MT_CSV_MAX_ROW_BYTES);
     spit(path, text, 3 + MT_CSV_MAX_ROW_BYTES);
-    ck_assert_int_eq(mt_csv_sample_read(path, 100, &smp, &d), MT_E_LIMIT);
+    ck_assert_int_eq(mt__csv_sample_read(path, 100, &smp, &d), MT_E_LIMIT);
     ck_assert_uint_eq(d.line, 2);
     ck_assert_str_eq(d.msg, "a row longer than the 16777216 bytes a row may have");
     unlink(path);

@@ -12,6 +12,7 @@
 #include "memtrace/sites.h"
 #include "memtrace/diff.h"
 #include "memtrace/graph.h"
+#include "memtrace/trend.h"
 #include "memtrace/leaks.h"
 #include "memtrace/frames.h"
 #include "memtrace/advise.h"

@@ -1,7 +1,7 @@
 /* Trend statistics for series of snapshots (leaks.h). */
 #include <math.h>
 #include <stdlib.h>
-#include "memtrace/leaks.h"
+#include "memtrace/trend.h"
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;

@@ -375,6 +375,17 @@ static void print_json(const view *v, const char *file) {
         mt_jw_end_object(&w);
     }
     mt_jw_end_array(&w);
+    size_t best[3];
+    double gain[3];
+    size_t nbest = mt_df_steps_grew_most(t, 3, best, gain);
+    mt_jw_begin_array(&w, "grew_most");
+    for (size_t k = 0; k < nbest; k++) {
+        mt_jw_begin_object(&w, NULL);
+        mt_jw_cstr(&w, "step", t->steps[best[k]].name);
+        mt_jw_uint(&w, "bytes", (uint64_t)gain[k]);
+        mt_jw_end_object(&w);
+    }
+    mt_jw_end_array(&w);
     mt_jw_end_object(&w);
     printf("\n");
 }

@@ -98,14 +98,8 @@ static void print_python(const input *ins, size_t n) {
                mt_human_bytes(l->data_bytes, h2));
         for (size_t f = 0; t && f < t->n_frames; f++) {
             const char *name = t->frames[f].rec.name.ptr;
-            uint64_t saving = 0;
-            size_t changes = 0, dates = 0;
-            for (size_t i = 0; i < l->n; i++)
-                if (l->items[i].frame_index == f && is_dtype_change(&l->items[i])) {
-                    saving += l->items[i].saving_bytes;
-                    changes++;
-                    dates += !strncmp(l->items[i].to_dtype, "datetime64", 10);
-                }
+            uint64_t saving = l->frames[f].saving_bytes;
+            size_t changes = l->frames[f].changes, dates = l->frames[f].to_datetime;
             if (changes) {
                 printf("\n# %s: %zu column%s, %s saved\n", mt_cli_cstr(name), changes, changes == 1 ? "" : "s",
                        mt_human_bytes(saving, h1));

@@ -241,25 +241,12 @@ static void print_text(const view *v, const char *file, size_t top) {
                s->n_frames ? mt_human_bytes(s->frames_deep, h4) : "-", d);
     }
     /* The steps that grew most: by RSS, else by traced memory. */
-    size_t best[3] = { 0, 0, 0 };
-    double gain[3] = { 0, 0, 0 };
-    for (size_t i = 1; i < t->n_steps; i++) {
-        const mt_df_step *s = &t->steps[i], *p = &t->steps[i - 1];
-        double g = !isnan(s->rss) && !isnan(p->rss) ? s->rss - p->rss : !isnan(s->traced) && !isnan(p->traced) ? s->traced - p->traced : 0;
-        for (int k = 0; k < 3; k++)
-            if (g > gain[k]) {
-                for (int m = 2; m > k; m--) {
-                    gain[m] = gain[m - 1];
-                    best[m] = best[m - 1];
-                }
-                gain[k] = g;
-                best[k] = i;
-                break;
-            }
-    }
-    if (gain[0] > 0) {
+    size_t best[3];
+    double gain[3];
+    size_t nbest = mt_df_steps_grew_most(t, 3, best, gain);
+    if (nbest) {
         printf("\nSteps that grew most:");
-        for (int k = 0; k < 3 && gain[k] > 0; k++)
+        for (size_t k = 0; k < nbest; k++)
             printf("%s %s (%s)", k ? "," : "", mt_cli_cstr(t->steps[best[k]].name), mt_signed_bytes((int64_t)gain[k], h1));
         printf("\n");
     }
@@ -385,6 +372,17 @@ static void print_json(const view *v, const char *file) {
         json_step_value(&w, "traced_peak", s->traced_peak);
         mt_jw_uint(&w, "frames", s->n_frames);
         mt_jw_uint(&w, "frames_deep_bytes", s->frames_deep);
+        mt_jw_end_object(&w);
+    }
+    mt_jw_end_array(&w);
+    size_t best[3];
+    double gain[3];
+    size_t nbest = mt_df_steps_grew_most(t, 3, best, gain);
+    mt_jw_begin_array(&w, "grew_most");
+    for (size_t k = 0; k < nbest; k++) {
+        mt_jw_begin_object(&w, NULL);
+        mt_jw_cstr(&w, "step", t->steps[best[k]].name);
+        mt_jw_uint(&w, "bytes", (uint64_t)gain[k]);
         mt_jw_end_object(&w);
     }
     mt_jw_end_array(&w);

@@ -32,24 +32,6 @@ static int parse_id(const char *s, uint64_t *id) {
     return 1;
 }
 
-static int find_id(uint64_t id, uint32_t *out) {
-    for (uint32_t i = 0; i < G->n_objects; i++)
-        if (G->id[i] == id && !(G->flags[i] & MT_OBJ_LOST)) {
-            *out = i;
-            return 1;
-        }
-    return 0;
-}
-
-static int find_type(const char *name, uint32_t *out) {
-    for (uint32_t t = 0; t < G->n_types; t++)
-        if (G->type_names[t].len == strlen(name) && !memcmp(G->type_names[t].ptr, name, G->type_names[t].len)) {
-            *out = t;
-            return 1;
-        }
-    return 0;
-}
-
 /* ---- the report ---- */
 
 static void print_paths_text(uint32_t *targets, uint32_t nt, const mt_dominators *d) {
@@ -132,27 +114,15 @@ static uint32_t path_targets(const char *what, const mt_dominators *d, uint32_t 
     uint32_t v, t;
     *out = malloc(((size_t)top + 1) * 4);
     if (!*out) return 0;
-    if (parse_id(what, &id) && find_id(id, &v)) {
+    if (parse_id(what, &id) && !mt_graph_find_id(G, id, &v)) {
         (*out)[0] = v;
         return 1;
     }
-    if (!find_type(what, &t)) {
+    if (mt_graph_find_type(G, what, strlen(what), &t)) {
         fprintf(stderr, "%s: --path-to-roots: no object has the id or the type '%s'\n", tool.name, what);
         exit(MT_EXIT_INPUT);
     }
-    /* The type's objects by retained size, larger first. */
-    uint32_t n = 0;
-    for (uint32_t i = 0; i < G->n_objects; i++) {
-        if (G->type[i] != t || (G->flags[i] & MT_OBJ_LOST)) continue;
-        if (n == top && d->retained[i] <= d->retained[(*out)[top - 1]]) continue;
-        uint32_t j = n < top ? n++ : top - 1;
-        while (j > 0 && d->retained[(*out)[j - 1]] < d->retained[i]) {
-            (*out)[j] = (*out)[j - 1];
-            j--;
-        }
-        (*out)[j] = i;
-    }
-    return n;
+    return mt_dominators_top_of_type(G, d, t, top, *out);
 }
 
 /* s inside a Graphviz double-quoted string (text.h: NUL, which Graphviz
@@ -160,55 +130,32 @@ static uint32_t path_targets(const char *what, const mt_dominators *d, uint32_t 
 static void dot_str(mt_str s) { mt_text_put(stdout, MT_TEXT_DOT, s.ptr, s.len); }
 
 static void print_dot(uint32_t start, uint64_t depth, const mt_dominators *d) {
-    uint32_t n = G->n_objects;
-    uint32_t *level = malloc((size_t)n * 4), *queue = malloc((size_t)n * 4);
-    if (!level || !queue) {
-        fprintf(stderr, "%s: out of memory\n", tool.name);
+    mt_graph_nearby nb;
+    mt_diag diag;
+    mt_diag_clear(&diag);
+    if (mt_graph_nearby_compute(G, start, depth, DOT_MAX_NODES, &nb, &diag)) {
+        mt_cli_fail(tool.name, NULL, &diag);
         exit(MT_EXIT_INPUT);
-    }
-    for (uint32_t i = 0; i < n; i++) level[i] = UINT32_MAX;
-    uint32_t head = 0, tail = 0;
-    level[start] = 0;
-    queue[tail++] = start;
-    int cut = 0;
-    while (head < tail) {
-        uint32_t v = queue[head++];
-        if (level[v] >= depth) continue;
-        for (uint32_t e = G->out_off[v]; e < G->out_off[v + 1]; e++) {
-            uint32_t w = G->out_dst[e] & MT_GRAPH_INDEX;
-            if (level[w] != UINT32_MAX) continue;
-            if (tail >= DOT_MAX_NODES) {
-                cut = 1;
-                continue;
-            }
-            level[w] = level[v] + 1;
-            queue[tail++] = w;
-        }
     }
     char h1[16], h2[16];
     printf("digraph memtrace {\n  node [shape=box, fontname=\"monospace\", fontsize=10];\n"
            "  edge [fontname=\"monospace\", fontsize=9];\n");
-    if (cut) printf("  // cut at %d objects: lower --depth to see all of a level\n", DOT_MAX_NODES);
-    for (uint32_t k = 0; k < tail; k++) {
-        uint32_t v = queue[k];
+    if (nb.cut) printf("  // cut at %d objects: lower --depth to see all of a level\n", DOT_MAX_NODES);
+    for (uint32_t k = 0; k < nb.n; k++) {
+        uint32_t v = nb.obj[k];
         printf("  n%u [label=\"", v);
         dot_str(type_of(v));
         printf("\\nid %" PRIu64 "\\n%s, retains %s\"%s];\n", G->id[v], mt_human_bytes(G->size[v], h1),
                mt_human_bytes(d->retained[v], h2), v == start ? ", style=bold" : "");
     }
-    for (uint32_t k = 0; k < tail; k++) {
-        uint32_t v = queue[k];
-        for (uint32_t e = G->out_off[v]; e < G->out_off[v + 1]; e++) {
-            uint32_t w = G->out_dst[e] & MT_GRAPH_INDEX;
-            if (level[w] == UINT32_MAX || (level[v] >= depth)) continue;
-            printf("  n%u -> n%u [label=\"", v, w);
-            dot_str(mt_snapshot_ref_label(S, e));
-            printf("\"%s];\n", (G->out_dst[e] & MT_GRAPH_WEAK) ? ", style=dashed" : "");
-        }
+    for (uint32_t k = 0; k < nb.n_edges; k++) {
+        uint32_t e = nb.edge[k];
+        printf("  n%u -> n%u [label=\"", nb.edge_from[k], G->out_dst[e] & MT_GRAPH_INDEX);
+        dot_str(mt_snapshot_ref_label(S, e));
+        printf("\"%s];\n", (G->out_dst[e] & MT_GRAPH_WEAK) ? ", style=dashed" : "");
     }
     printf("}\n");
-    free(level);
-    free(queue);
+    mt_graph_nearby_free(&nb);
 }
 
 /* A retainer's way from a root as people read it, or NULL when no strong
@@ -416,7 +363,7 @@ int main(int argc, char **argv) {
     } else if (dot_what) {
         uint64_t oid;
         uint32_t o;
-        if (!parse_id(dot_what, &oid) || !find_id(oid, &o)) {
+        if (!parse_id(dot_what, &oid) || mt_graph_find_id(G, oid, &o)) {
             fprintf(stderr, "%s: --dot: no object has the id '%s'\n", tool.name, dot_what);
             code = MT_EXIT_INPUT;
         } else

@@ -43,13 +43,6 @@ static void reason(char *buf, size_t len, const mt_leak_group *g, size_t n) {
     }
 }
 
-static int cmp_growth(const void *a, const void *b, void *arg) {
-    const mt_leak_group *g = arg;
-    const mt_leak_group *x = &g[*(const size_t *)a], *y = &g[*(const size_t *)b];
-    double dx = x->bytes_slope, dy = y->bytes_slope;
-    return (dx < dy) - (dx > dy);
-}
-
 static void warn_damage(void *ctx, const char *path, const mt_snapshot *s) {
     (void)ctx;
     mt_cli_warn_damage(tool.name, path, s);
@@ -94,11 +87,7 @@ int main(int argc, char **argv) {
     mt_sites *sites = NULL;
     if (g->stack && mt_sites_load(last, &sites, NULL)) sites = NULL;
     /* Growing groups that are not leaks, most bytes per snapshot first. */
-    size_t *grow = malloc((L.n_groups + 1) * sizeof *grow), ngrow = 0;
-    if (!grow) return MT_EXIT_INPUT;
-    for (size_t i = 0; i < L.n_groups; i++)
-        if (L.groups[i].verdict >= MT_LEAK_PLATEAU) grow[ngrow++] = i;
-    qsort_r(grow, ngrow, sizeof *grow, cmp_growth, L.groups);
+    const size_t *grow = L.growing, ngrow = L.n_growing;
     size_t nsus = top && L.n_suspects > top ? top : L.n_suspects, nshow = top && ngrow > top ? top : ngrow;
     int found = 0;
     mt_jw w;
@@ -217,7 +206,6 @@ int main(int argc, char **argv) {
         mt_jw_end_array(&w);
         mt_jw_end_object(&w);
     }
-    free(grow);
     mt_sites_free(sites);
     mt_leaks_free(&L);
     mt_snapshot_free(last);

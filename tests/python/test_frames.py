@@ -262,6 +262,10 @@ with memtrace.pipeline(sys.argv[1], keys=["k"]) as p:
     # tracemalloc saw the 30 MB bytearray between load and grow.
     assert abs(steps["grow"]["traced"] - steps["load"]["traced"] - 30_000_000) < 1_000_000
     assert steps["grow"]["rss"] - steps["load"]["rss"] > 25_000_000
+    # The steps that grew most, by RSS: the bytearray's step first.
+    grew = rep["grew_most"]
+    assert grew[0] == {"step": "grow", "bytes": int(steps["grow"]["rss"] - steps["load"]["rss"])}
+    assert all(a["bytes"] >= b["bytes"] > 0 for a, b in zip(grew, grew[1:]))
     names = {f["name"]: f for f in rep["frames"]}
     assert set(names) == {"load", "left", "merged"}
     assert names["merged"]["rows"] == 100000

@@ -96,11 +96,21 @@ typedef struct mt_advice {
     char *message;            /* the rule's message, filled in */
 } mt_advice;
 
+/* A frame's dtype changes: the advice of kind "dtype" with a column and a
+ * target dtype, whose frame_index is the frame's. */
+typedef struct mt_advice_frame {
+    size_t changes;              /* how many */
+    size_t to_datetime;          /* of them, those to a datetime64 dtype */
+    uint64_t saving_bytes;       /* what they save together */
+} mt_advice_frame;
+
 typedef struct mt_advice_list {
     size_t n;
     mt_advice *items;            /* by saving, largest first; then severity, rule order */
     uint64_t total_saving_bytes; /* over the advice with in_total */
     uint64_t data_bytes;         /* deep bytes of every frame */
+    size_t n_frames;             /* the table's frames (0 without a table) */
+    mt_advice_frame *frames;     /* [n_frames]: per mt_df_table frame */
 } mt_advice_list;
 
 typedef struct mt_advise_input {

@@ -61,6 +61,14 @@ int mt_df_table_load(const mt_snapshot *s, mt_df_table **out, mt_diag *diag);
 /* NULL is a no-op. */
 void mt_df_table_free(mt_df_table *t);
 
+/* The (at most) n steps of t that grew most, into step (step indices) and
+ * gain (bytes), both caller-owned with n entries, larger first (ties: the
+ * earlier step). A step's growth is its RSS less the previous step's, or
+ * where either RSS is not recorded its traced memory less the previous
+ * step's; steps that did not grow are left out.
+ * Returns how many were written. */
+size_t mt_df_steps_grew_most(const mt_df_table *t, size_t n, size_t *step, double *gain);
+
 /* The smallest of int8, uint8, int16, uint16, int32, uint32, int64,
  * uint64 that holds min..max (signed preferred at equal width), or NULL
  * when min or max is not an integer (or a whole float). */

@@ -8,6 +8,7 @@
 #ifndef MEMTRACE_GRAPH_H
 #define MEMTRACE_GRAPH_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include "memtrace/errors.h"
 #include "memtrace/snapshot.h"
@@ -108,6 +109,50 @@ int mt_cycles_compute(const mt_graph *g, mt_cycles *c, mt_diag *diag);
 
 /* Frees c's arrays and empties it. Safe on an empty c. */
 void mt_cycles_free(mt_cycles *c);
+
+/* ---- picking objects (heap/select.c) ---- */
+
+/* The object whose id is id, lost placeholders skipped (a linear scan).
+ * @return 0 with *out its index, or MT_E_NOTFOUND. */
+int mt_graph_find_id(const mt_graph *g, uint64_t id, uint32_t *out);
+
+/* The type named by the len bytes at name (a linear scan).
+ * @return 0 with *out its index into g->type_names, or MT_E_NOTFOUND. */
+int mt_graph_find_type(const mt_graph *g, const char *name, size_t len, uint32_t *out);
+
+/* The n objects of type type with the largest retained size in d, larger
+ * first (ties by index), lost placeholders skipped, unreachable ones
+ * (retained 0) included last, into out (caller-owned, n entries).
+ * Returns how many were written: fewer when the type has fewer objects. */
+uint32_t mt_dominators_top_of_type(const mt_graph *g, const mt_dominators *d, uint32_t type, uint32_t n,
+                                   uint32_t *out);
+
+/* What a picture of depth D around one object shows: the objects its
+ * references reach in at most D hops (weak references followed too), and
+ * the references among them that leave an object less than D hops away.
+ * Caller-owned; filled by mt_graph_nearby_compute, emptied by
+ * mt_graph_nearby_free. */
+typedef struct mt_graph_nearby {
+    uint32_t n;          /* objects */
+    uint32_t *obj;       /* [n]: the start first, then breadth-first order */
+    uint32_t *level;     /* [n]: hops from the start of obj[k] */
+    int cut;             /* 1: an object was left out to stay within max_objects */
+    uint32_t n_edges;
+    uint32_t *edge;      /* [n_edges]: out-edge positions (mt_graph.out_dst), in
+                            the order of obj, then of the graph's out-edges */
+    uint32_t *edge_from; /* [n_edges]: the object each edge leaves */
+} mt_graph_nearby;
+
+/* Fills nb with the objects within depth hops of object index start, at
+ * most max_objects of them (the nearest: breadth first, in out-edge
+ * order), and the edges between them as described above.
+ * @return 0, or MT_E_INVAL (references not loaded), MT_E_RANGE (start is
+ *         not an object), MT_E_NOMEM; nb is left empty on error. */
+int mt_graph_nearby_compute(const mt_graph *g, uint32_t start, uint64_t depth, uint32_t max_objects,
+                            mt_graph_nearby *nb, mt_diag *diag);
+
+/* Frees nb's arrays and empties it. Safe on an empty nb. */
+void mt_graph_nearby_free(mt_graph_nearby *nb);
 
 /* ---- the whole report (memtrace-graph's) ---- */
 

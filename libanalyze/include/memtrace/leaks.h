@@ -83,6 +83,11 @@ typedef struct mt_leaks {
     size_t n_snapshots;
     size_t n_groups;
     mt_leak_group *groups;       /* in no particular order */
+    /* The groups that grew but are no leak (verdict MT_LEAK_PLATEAU or
+     * later), as indices into groups: most bytes per snapshot
+     * (bytes_slope) first, ties by index. */
+    size_t n_growing;
+    size_t *growing;
     size_t n_suspects;
     mt_leak_suspect *suspects;   /* most bytes per snapshot first */
     mt_dominators dom;           /* of the last snapshot */

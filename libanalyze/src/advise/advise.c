@@ -550,9 +550,14 @@ int mt_advise(const mt_rules *rules, const mt_advise_input *in, mt_advice_list *
     unsigned char *taken = NULL;  /* columns that have their dtype change */
     if (rc || !(l = calloc(1, sizeof *l)) || !(order = malloc((R.n ? R.n : 1) * sizeof *order)) ||
         !(l->items = malloc((R.n ? R.n : 1) * sizeof *l->items)) ||
-        (t && t->n_columns && !(taken = calloc(t->n_columns, 1)))) {
+        (t && t->n_columns && !(taken = calloc(t->n_columns, 1))) ||
+        (t && t->n_frames && !(l->frames = calloc(t->n_frames, sizeof *l->frames)))) {
         for (size_t i = 0; i < R.n; i++) advice_free(&R.items[i]);
-        if (l) free(l->items);
+        if (l) {
+            free(l->items);
+            free(l->frames);
+        }
+        free(taken);
         free(l);
         free(order);
         free(R.items);
@@ -576,6 +581,15 @@ int mt_advise(const mt_rules *rules, const mt_advise_input *in, mt_advice_list *
         l->items[l->n++] = *a;
     }
     for (size_t i = 0; t && i < t->n_frames; i++) l->data_bytes += t->frames[i].rec.deep_bytes;
+    l->n_frames = t ? t->n_frames : 0;
+    for (size_t i = 0; i < l->n; i++) {
+        const mt_advice *a = &l->items[i];
+        if (a->frame_index >= l->n_frames || !a->column || !a->to_dtype || strcmp(a->kind, "dtype")) continue;
+        mt_advice_frame *f = &l->frames[a->frame_index];
+        f->changes++;
+        f->to_datetime += !strncmp(a->to_dtype, "datetime64", 10);
+        f->saving_bytes += a->saving_bytes;
+    }
     free(taken);
     free(order);
     free(R.items);
@@ -588,5 +602,6 @@ void mt_advice_list_free(mt_advice_list *l) {
     if (!l) return;
     for (size_t i = 0; i < l->n; i++) advice_free(&l->items[i]);
     free(l->items);
+    free(l->frames);
     free(l);
 }

@@ -344,3 +344,24 @@ int mt_kmv_compare(const void *a, size_t alen, int a_full, const void *b, size_t
     out->both = out->exact ? (double)both : out->jaccard * out->union_;
     return 0;
 }
+
+size_t mt_df_steps_grew_most(const mt_df_table *t, size_t n, size_t *step, double *gain) {
+    size_t k = 0;
+    for (size_t i = 1; n && i < t->n_steps; i++) {
+        const mt_df_step *s = &t->steps[i], *p = &t->steps[i - 1];
+        double g = !isnan(s->rss) && !isnan(p->rss)           ? s->rss - p->rss
+                   : !isnan(s->traced) && !isnan(p->traced) ? s->traced - p->traced
+                                                              : 0;
+        if (!(g > 0) || (k == n && !(g > gain[n - 1]))) continue;
+        /* Insertion into the sorted top: n is a report's handful. */
+        size_t j = k < n ? k++ : n - 1;
+        while (j > 0 && gain[j - 1] < g) {
+            gain[j] = gain[j - 1];
+            step[j] = step[j - 1];
+            j--;
+        }
+        gain[j] = g;
+        step[j] = i;
+    }
+    return k;
+}

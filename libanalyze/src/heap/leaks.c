@@ -87,6 +87,7 @@ void mt_leaks_free(mt_leaks *L) {
     }
     free(L->groups);
     free(L->suspects);
+    free(L->growing);
     free(L->birth);
     mt_dominators_free(&L->dom);
     impl *im = L->impl;
@@ -211,6 +212,35 @@ static int cmp_suspect(const void *a, const void *b) {
     const mt_leak_suspect *x = a, *y = b;
     if (x->bytes_per_snapshot != y->bytes_per_snapshot) return x->bytes_per_snapshot > y->bytes_per_snapshot ? -1 : 1;
     return (x->point > y->point) - (x->point < y->point);
+}
+
+typedef struct growth {
+    double slope;
+    size_t group;
+} growth;
+
+static int cmp_growth(const void *a, const void *b) {
+    const growth *x = a, *y = b;
+    if (x->slope != y->slope) return x->slope > y->slope ? -1 : 1;
+    return (x->group > y->group) - (x->group < y->group);
+}
+
+/* L->growing: the groups that grew without being suspects, most bytes per
+ * snapshot first, as a report lists them. */
+static int rank_growing(mt_leaks *L) {
+    growth *tmp = malloc((L->n_groups + 1) * sizeof *tmp);
+    if (!tmp || !(L->growing = malloc((L->n_groups + 1) * sizeof *L->growing))) {
+        free(tmp);
+        return -1;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < L->n_groups; i++)
+        if (L->groups[i].verdict >= MT_LEAK_PLATEAU) tmp[n++] = (growth){ L->groups[i].bytes_slope, i };
+    qsort(tmp, n, sizeof *tmp, cmp_growth);
+    for (size_t k = 0; k < n; k++) L->growing[k] = tmp[k].group;
+    L->n_growing = n;
+    free(tmp);
+    return 0;
 }
 
 /* Accumulation points in the last snapshot: for each object born after
@@ -382,7 +412,7 @@ int mt_leaks_compute(const char *const *paths, size_t n, unsigned load_flags, co
         mt_leaks_free(L);
         return rc;
     }
-    if (find_points(L, *last)) goto nomem;
+    if (find_points(L, *last) || rank_growing(L)) goto nomem;
     return 0;
 nomem:
     mt_generations_free(gen);

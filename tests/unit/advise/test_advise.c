@@ -257,6 +257,14 @@ START_TEST(actions_compute_savings_and_messages) {
     for (size_t i = 1; i < l->n; i++) ck_assert_uint_ge(l->items[i - 1].saving_bytes, l->items[i].saving_bytes);
     ck_assert_uint_eq(l->total_saving_bytes, 7000 + 60 + 5000 + 350);
     ck_assert_uint_eq(l->data_bytes, x.frames[0].rec.deep_bytes + 160);
+    /* Per frame, the dtype changes only (not the categories' saving):
+     * qty and price in sales, v in big. */
+    ck_assert_uint_eq(l->n_frames, 2);
+    ck_assert_uint_eq(l->frames[0].changes, 2);
+    ck_assert_uint_eq(l->frames[0].saving_bytes, 7000 + 5000);
+    ck_assert_uint_eq(l->frames[0].to_datetime, 0);
+    ck_assert_uint_eq(l->frames[1].changes, 1);
+    ck_assert_uint_eq(l->frames[1].saving_bytes, 60);
     mt_advice_list_free(l);
     /* Without a budget the chunk rule has nothing to compare with. */
     l = advise(r, &x, 0);
@@ -284,6 +292,10 @@ START_TEST(a_column_gets_its_best_dtype_change_only) {
     ck_assert_str_eq(l->items[1].rule, "f32");
     ck_assert_str_eq(l->items[1].column, "price");
     ck_assert_uint_eq(l->total_saving_bytes, 7000 + 4000);
+    /* The dropped changes are not in the frame's total either. */
+    ck_assert_uint_eq(l->frames[0].changes, 2);
+    ck_assert_uint_eq(l->frames[0].saving_bytes, 7000 + 4000);
+    ck_assert_uint_eq(l->frames[1].changes, 0);
     mt_advice_list_free(l);
     mt_rules_free(r);
 }

@@ -261,6 +261,39 @@ START_TEST(table_joins_frames_columns_values_and_steps) {
 }
 END_TEST
 
+START_TEST(steps_that_grew_most_by_hand) {
+    /* RSS 100, 300 (+200), unknown (traced: the step before has none, so
+     * 0), 250 (RSS unknown before: traced 50 -> 80, +30), 450 (+200, a
+     * tie: the earlier step first), 400 (-50, no growth). */
+    mt_df_step st[6];
+    memset(st, 0, sizeof st);
+    double rss[] = { 100, 300, NAN, 250, 450, 400 }, traced[] = { NAN, NAN, 50, 80, 90, 95 };
+    for (int i = 0; i < 6; i++) {
+        st[i].rss = rss[i];
+        st[i].traced = traced[i];
+        st[i].traced_peak = NAN;
+    }
+    mt_df_table t;
+    memset(&t, 0, sizeof t);
+    t.steps = st;
+    t.n_steps = 6;
+    size_t step[4];
+    double gain[4];
+    ck_assert_uint_eq(mt_df_steps_grew_most(&t, 4, step, gain), 3);
+    ck_assert_uint_eq(step[0], 1);
+    ck_assert_double_eq(gain[0], 200);
+    ck_assert_uint_eq(step[1], 4);
+    ck_assert_double_eq(gain[1], 200);
+    ck_assert_uint_eq(step[2], 3);
+    ck_assert_double_eq(gain[2], 30);
+    ck_assert_uint_eq(mt_df_steps_grew_most(&t, 1, step, gain), 1);
+    ck_assert_uint_eq(step[0], 1);
+    ck_assert_uint_eq(mt_df_steps_grew_most(&t, 0, step, gain), 0);
+    t.n_steps = 1;
+    ck_assert_uint_eq(mt_df_steps_grew_most(&t, 4, step, gain), 0);
+}
+END_TEST
+
 START_TEST(json_strings_stay_valid) {
     char buf[256];
     FILE *out = fmemopen(buf, sizeof buf, "w");
@@ -286,6 +319,7 @@ int main(void) {
     tcase_add_test(tc, kmv_estimates_sizes_and_overlap);
     tcase_add_test(tc, table_joins_frames_columns_values_and_steps);
     tcase_add_test(tc, json_strings_stay_valid);
+    tcase_add_test(tc, steps_that_grew_most_by_hand);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

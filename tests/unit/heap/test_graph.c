@@ -389,6 +389,81 @@ static const mt_diff_row *row(const mt_diff *d, const char *group) {
     return NULL;
 }
 
+START_TEST(lookups_top_of_type_and_nearby_by_hand) {
+    /* 0 -> 1, 0 -> 2, 1 -> 3, 2 -> 3, 3 -> 4, 4 -> 5, root 0. Dominators:
+     * 1 2 3 under 0, 4 under 3, 5 under 4. Retained: 5 60, 4 110, 3 150,
+     * 2 30, 1 20. The dicts 1 2 4 by retained: 4, 2, 1. */
+    static const uint32_t edges[][2] = { { 0, 1 }, { 0, 2 }, { 1, 3 }, { 2, 3 }, { 3, 4 }, { 4, 5 } };
+    static const uint64_t size[] = { 10, 20, 30, 40, 50, 60 };
+    static const char *const type[] = { "module", "dict", "dict", "list", "dict", "str" };
+    static const uint32_t roots[] = { 0 };
+    spec sp = { 6, size, type, edges, 6, NULL, NULL, roots, NULL, 1 };
+    mt_snapshot *s = build(&sp, NULL);
+    const mt_graph *g = mt_snapshot_graph(s);
+    mt_dominators d;
+    ck_assert_int_eq(mt_dominators_compute(g, &d, NULL), 0);
+
+    uint32_t v = 99, t = 99;
+    ck_assert_int_eq(mt_graph_find_id(g, 1003, &v), 0);
+    ck_assert_uint_eq(v, 3);
+    ck_assert_int_eq(mt_graph_find_id(g, 999, &v), MT_E_NOTFOUND);
+    ck_assert_uint_eq(v, 3);
+    ck_assert_int_eq(mt_graph_find_type(g, "dict", 4, &t), 0);
+    ck_assert_uint_eq(g->type_names[t].len, 4);
+    ck_assert_int_eq(memcmp(g->type_names[t].ptr, "dict", 4), 0);
+    uint32_t t2;
+    ck_assert_int_eq(mt_graph_find_type(g, "dic", 3, &t2), MT_E_NOTFOUND);
+    ck_assert_int_eq(mt_graph_find_type(g, "nope", 4, &t2), MT_E_NOTFOUND);
+
+    uint32_t top[5];
+    ck_assert_uint_eq(mt_dominators_top_of_type(g, &d, t, 5, top), 3);
+    ck_assert_uint_eq(top[0], 4);
+    ck_assert_uint_eq(top[1], 2);
+    ck_assert_uint_eq(top[2], 1);
+    ck_assert_uint_eq(mt_dominators_top_of_type(g, &d, t, 2, top), 2);
+    ck_assert_uint_eq(top[0], 4);
+    ck_assert_uint_eq(top[1], 2);
+    ck_assert_uint_eq(mt_dominators_top_of_type(g, &d, t, 0, top), 0);
+
+    /* Depth 2 from 0: 0; 1 2; 3 (reached from 1 first). 3 is at depth 2,
+     * so its edge to 4 is not drawn; both edges into 3 are. */
+    mt_graph_nearby nb;
+    ck_assert_int_eq(mt_graph_nearby_compute(g, 0, 2, 500, &nb, NULL), 0);
+    static const uint32_t want_obj[] = { 0, 1, 2, 3 }, want_level[] = { 0, 1, 1, 2 };
+    static const uint32_t want_from[] = { 0, 0, 1, 2 }, want_to[] = { 1, 2, 3, 3 };
+    ck_assert_uint_eq(nb.n, 4);
+    ck_assert_int_eq(nb.cut, 0);
+    for (int k = 0; k < 4; k++) {
+        ck_assert_uint_eq(nb.obj[k], want_obj[k]);
+        ck_assert_uint_eq(nb.level[k], want_level[k]);
+    }
+    ck_assert_uint_eq(nb.n_edges, 4);
+    for (int k = 0; k < 4; k++) {
+        ck_assert_uint_eq(nb.edge_from[k], want_from[k]);
+        ck_assert_uint_eq(g->out_dst[nb.edge[k]] & MT_GRAPH_INDEX, want_to[k]);
+    }
+    mt_graph_nearby_free(&nb);
+    /* At most 3 objects: 3 is left out, and so are the edges into it. */
+    ck_assert_int_eq(mt_graph_nearby_compute(g, 0, 2, 3, &nb, NULL), 0);
+    ck_assert_uint_eq(nb.n, 3);
+    ck_assert_int_eq(nb.cut, 1);
+    ck_assert_uint_eq(nb.n_edges, 2);
+    ck_assert_uint_eq(g->out_dst[nb.edge[1]] & MT_GRAPH_INDEX, 2);
+    mt_graph_nearby_free(&nb);
+    /* Depth 0: the object alone. */
+    ck_assert_int_eq(mt_graph_nearby_compute(g, 4, 0, 500, &nb, NULL), 0);
+    ck_assert_uint_eq(nb.n, 1);
+    ck_assert_uint_eq(nb.obj[0], 4);
+    ck_assert_uint_eq(nb.n_edges, 0);
+    mt_graph_nearby_free(&nb);
+    mt_graph_nearby_free(&nb); /* safe on an empty one */
+    ck_assert_int_eq(mt_graph_nearby_compute(g, 6, 2, 500, &nb, NULL), MT_E_RANGE);
+    ck_assert_uint_eq(nb.n, 0);
+    mt_dominators_free(&d);
+    mt_snapshot_free(s);
+}
+END_TEST
+
 START_TEST(diff_matches_objects_of_one_process) {
     /* A: ids 1000..1004; B: ids 1000..1006, where 1000 changed type (an
      * address reused) and 1001 grew. */
@@ -555,6 +630,7 @@ int main(void) {
     tcase_add_test(tc, cycles_are_found_and_ranked);
     tcase_add_test(tc, paths_prefer_named_roots_and_follow_strong_references);
     tcase_add_test(tc, report_is_worked_out_by_hand);
+    tcase_add_test(tc, lookups_top_of_type_and_nearby_by_hand);
     tcase_add_test(tc, diff_matches_objects_of_one_process);
     tcase_add_test(tc, diff_by_site_and_traceback_from_allocations);
     tcase_add_test(tc, sites_format_cuts_loops_and_long_text);

@@ -29,6 +29,75 @@ START_TEST(generations_count_unbroken_presence) {
 }
 END_TEST
 
+/* One snapshot of the growing-groups fixture: objects ids[i] of type
+ * types[i] (1 load, 2 cache, 3 also, 4 flat), sizes by type; the first
+ * object (flat) is the root and refers to the second. */
+static char *write_snap(const uint64_t *ids, const uint32_t *types, size_t n) {
+    static const char *const names[] = { "", "load", "cache", "also", "flat" };
+    static const uint64_t size[] = { 0, 10, 100, 10, 1 };
+    char *path = tmp_path();
+    mt_writer *w;
+    ck_assert_int_eq(mt_writer_open(path, NULL, &w, NULL), 0);
+    for (uint32_t t = 1; t <= 4; t++) {
+        mt_type ty = { t, mt_str_c(names[t]) };
+        ck_assert_int_eq(mt_writer_add(w, MT_KIND_TYPE, &ty), 0);
+    }
+    for (size_t i = 0; i < n; i++) {
+        mt_object o = { ids[i], types[i], size[types[i]], 0, 0, 0 };
+        ck_assert_int_eq(mt_writer_add(w, MT_KIND_OBJECT, &o), 0);
+    }
+    mt_ref r = { 0, 1, 0, mt_str_c(NULL) }; /* flat -> the first cache entry */
+    ck_assert_int_eq(mt_writer_add(w, MT_KIND_REF, &r), 0);
+    mt_root rt = { 0, mt_str_c("module"), mt_str_c("m") };
+    ck_assert_int_eq(mt_writer_add(w, MT_KIND_ROOT, &rt), 0);
+    ck_assert_int_eq(mt_writer_close(w, NULL), 0);
+    return path;
+}
+
+START_TEST(growing_groups_come_ranked_by_bytes_per_snapshot) {
+    /* load: 1, 5, 5 objects of 10 B, all added in one step: a one-time
+     * load, bytes 10 50 50, Theil-Sen slope median(40, 20, 0) = 20.
+     * also: the same shape under other ids, slope 20 too (a tie: the
+     * lower group index first). cache: 1, 4, 4 objects of 100 B, two
+     * evicted and two new in the last: a plateau, slope median(300, 150,
+     * 0) = 150. flat: one object throughout, not growing. */
+    static const uint64_t id0[] = { 200, 100, 1, 301 };
+    static const uint32_t ty0[] = { 4, 2, 1, 3 };
+    static const uint64_t id1[] = { 200, 100, 101, 102, 103, 1, 2, 3, 4, 5, 301, 302, 303, 304, 305 };
+    static const uint32_t ty1[] = { 4, 2, 2, 2, 2, 1, 1, 1, 1, 1, 3, 3, 3, 3, 3 };
+    static const uint64_t id2[] = { 200, 100, 101, 104, 105, 1, 2, 3, 4, 5, 301, 302, 303, 304, 305 };
+    char *paths[3] = { write_snap(id0, ty0, 4), write_snap(id1, ty1, 15), write_snap(id2, ty1, 15) };
+    mt_leaks L;
+    mt_snapshot *last;
+    mt_diag d;
+    mt_diag_clear(&d);
+    int rc = mt_leaks_compute((const char *const *)paths, 3, 0, NULL, &L, &last, &d);
+    ck_assert_msg(rc == 0, "%s: %s", d.file ? d.file : "-", d.msg);
+    ck_assert_uint_eq(L.n_groups, 4);
+    ck_assert_uint_eq(L.n_suspects, 0);
+    ck_assert_uint_eq(L.n_growing, 3);
+    const mt_leak_group *g0 = &L.groups[L.growing[0]], *g1 = &L.groups[L.growing[1]], *g2 = &L.groups[L.growing[2]];
+    ck_assert_str_eq(g0->type, "cache");
+    ck_assert_int_eq(g0->verdict, MT_LEAK_PLATEAU);
+    ck_assert_double_eq(g0->bytes_slope, 150);
+    ck_assert_int_eq(g1->verdict, MT_LEAK_ONE_TIME);
+    ck_assert_int_eq(g2->verdict, MT_LEAK_ONE_TIME);
+    ck_assert_double_eq(g1->bytes_slope, 20);
+    ck_assert_double_eq(g2->bytes_slope, 20);
+    ck_assert_uint_lt(L.growing[1], L.growing[2]);
+    ck_assert_int_eq(!strcmp(g1->type, "load") + !strcmp(g2->type, "load"), 1);
+    ck_assert_int_eq(!strcmp(g1->type, "also") + !strcmp(g2->type, "also"), 1);
+    mt_leaks_free(&L);
+    ck_assert_uint_eq(L.n_growing, 0);
+    ck_assert_ptr_null(L.growing);
+    mt_snapshot_free(last);
+    for (int k = 0; k < 3; k++) {
+        unlink(paths[k]);
+        free(paths[k]);
+    }
+}
+END_TEST
+
 START_TEST(fewer_than_three_snapshots_are_refused) {
     const char *paths[] = { "a", "b" };
     mt_leaks L;
@@ -50,6 +119,7 @@ int main(void) {
     TCase *tc = tcase_create("leaks");
     tcase_add_test(tc, generations_count_unbroken_presence);
     tcase_add_test(tc, fewer_than_three_snapshots_are_refused);
+    tcase_add_test(tc, growing_groups_come_ranked_by_bytes_per_snapshot);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

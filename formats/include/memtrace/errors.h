@@ -8,7 +8,8 @@
  * out-parameters.
  *
  * Every table of names (record kinds, groupings, severities, predict ops,
- * plot kinds) is read both ways with one pair of calls:
+ * plot kinds and formats, diff sort keys, gate budgets, leak verdicts) is
+ * read both ways with one pair of calls:
  *     const char *mt_THING_name(mt_THING v);
  *     int mt_THING_from_name(const char *name, mt_THING *out);
  * the second returning 0 and *out, or MT_E_INVAL for a name not in the

@@ -40,6 +40,19 @@ static const struct {
     { "advice_severity", U_SEVERITY },
 };
 
+const char *mt_gate_budget_name(mt_gate_budget b) {
+    return (unsigned)b < N_BUDGETS ? budgets[b].name : "?";
+}
+
+int mt_gate_budget_from_name(const char *name, mt_gate_budget *out) {
+    for (int b = 0; b < N_BUDGETS; b++)
+        if (!strcmp(name, budgets[b].name)) {
+            *out = (mt_gate_budget)b;
+            return 0;
+        }
+    return MT_E_INVAL;
+}
+
 typedef struct allowance {
     char *group;                 /* fnmatch pattern */
     int ignore;

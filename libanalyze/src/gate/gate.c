@@ -138,9 +138,8 @@ static int parse_budgets(mt__ydoc *y, mt_gate_policy *p, yaml_node_t *m) {
                               "total_growth_percent: 10");
     for (yaml_node_pair_t *a = m->data.mapping.pairs.start; a < m->data.mapping.pairs.top; a++) {
         yaml_node_t *k = mt__ynode(y, a->key), *v = mt__ynode(y, a->value);
-        int b = 0;
-        while (b < N_BUDGETS && strcmp(budgets[b].name, mt__yscalar(k))) b++;
-        if (b == N_BUDGETS)
+        mt_gate_budget b;
+        if (mt_gate_budget_from_name(mt__yscalar(k), &b))
             return mt__ybad(y, k,
                             "unknown budget '%s' (expected total_growth_bytes, total_growth_percent, "
                             "group_growth_bytes, group_growth_percent, peak_bytes, leak_confidence or "
@@ -278,7 +277,7 @@ static int dup(char **out, const char *s) {
 static mt_gate_check *check_new(mt_gate_result *r, int b, double limit) {
     mt_gate_check *c = &r->checks[r->n_checks++];
     c->kind = (mt_gate_budget)b;
-    c->budget = budgets[b].name;
+    c->budget = mt_gate_budget_name((mt_gate_budget)b);
     c->limit = limit;
     c->passed = 1;
     return c;

@@ -79,7 +79,7 @@ typedef struct mt_gate_offender {
     uint64_t bytes;              /* peak: the peak (saturated); leak: bytes it adds a snapshot;
                                     advice: bytes it would save */
     double confidence;           /* leak: 0..1 */
-    int severity;                /* advice: MT_SEV_* */
+    mt_severity severity;        /* advice */
     char *message;               /* advice */
 } mt_gate_offender;
 

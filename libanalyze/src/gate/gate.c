@@ -545,8 +545,9 @@ static int check_advice(const mt_gate_policy *p, const mt_gate_input *in, mt_sna
     int worst = 0;
     for (size_t i = 0; !rc && i < l->n; i++) {
         const mt_advice *a = &l->items[i];
-        if (a->severity > worst) worst = a->severity;
-        if (a->severity < (int)p->limit[B_ADVICE_SEVERITY]) continue;
+        int sev = (int)a->severity;
+        if (sev > worst) worst = sev;
+        if (sev < (int)p->limit[B_ADVICE_SEVERITY]) continue;
         mt_gate_offender *o = &c->offenders[c->n_offenders++];
         o->severity = a->severity;
         o->bytes = a->saving_bytes;

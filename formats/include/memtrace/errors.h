@@ -3,9 +3,13 @@
  * Functions return 0 on success or one of these negative codes. The values
  * never change once released: new codes are appended to the table. An int
  * a function returns is 0, one of these codes or, where its contract says
- * so, 1 (a record was read, an overflow happened); never a count, an
+ * so, 1 (a record was read, an overflow happened; a predicate such as
+ * mt_snapshot_meta_number() returns only 1 or 0); never a count, an
  * index or a bare -1 (which is MT_E_NOMEM): values come back through
- * out-parameters.
+ * out-parameters. A walk that calls back (mt_snapshot_each(),
+ * mt_sites_live()) passes a nonzero return of its callback through
+ * unchanged: the callback returns an MT_E_* code for its own failure and
+ * a positive value to stop early, so neither is mistaken for the other.
  *
  * Every table of names (record kinds, groupings, severities, predict ops,
  * plot kinds and formats, diff sort keys, gate budgets, leak verdicts) is

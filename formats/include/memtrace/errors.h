@@ -86,9 +86,12 @@ void mt_diag_clear(mt_diag *diag);
 int mt_diag_set(mt_diag *diag, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Writes the location and message of diag into buf, without the file name:
- * "block 7 at offset 81920 (objects): checksum mismatch" or
- * "line 3, column 9: expected ':'". Always NUL-terminates when n > 0.
+/* Writes the location and message of diag into the caller's buf, without
+ * the file name: "block 7 at offset 81920 (objects): checksum mismatch" or
+ * "line 3, column 9: expected ':'". Always NUL-terminates when n > 0; a
+ * longer text is cut. Allocates nothing, so it serves when memory ran out
+ * (a _format call that takes buf and n fills it; mt_path_format(), which
+ * takes none, allocates).
  * Returns buf. */
 char *mt_diag_format(const mt_diag *diag, char *buf, size_t n);
 

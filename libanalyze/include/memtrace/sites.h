@@ -34,10 +34,12 @@ int mt_sites_frame(const mt_sites *t, uint32_t stack, mt_str *file, mt_str *func
 /* The stack's caller (0 at the outermost frame or when unknown). */
 uint32_t mt_sites_parent(const mt_sites *t, uint32_t stack);
 
-/* Writes the stack as text into buf (n bytes, always NUL-terminated when
- * n > 0): "file:line" of the innermost frame, or with whole != 0 every
- * frame, innermost first, joined by " < ". An unknown stack is
- * "<unknown>". A chain that loops is cut where it repeats.
+/* Writes the stack as text into the caller's buf (n bytes, always
+ * NUL-terminated when n > 0; a longer text is cut, and nothing is
+ * allocated, unlike mt_path_format()): "file:line" of the innermost frame,
+ * or with whole != 0 every frame, innermost first, joined by " < ". An
+ * unknown stack is "<unknown>". A chain that loops is cut where it
+ * repeats.
  * @return the length the whole text needs, as snprintf does. */
 size_t mt_sites_format(const mt_sites *t, uint32_t stack, int whole, char *buf, size_t n);
 

@@ -348,7 +348,7 @@ int main(int argc, char **argv) {
         code = mt_cli_finish(tool.name);
         for (int k = 0; !code && fail_on && k < c.nargs; k++)
             for (size_t i = 0; i < ins[k].advice->n; i++)
-                if (ins[k].advice->items[i].severity >= fail_on) code = MT_EXIT_FINDING;
+                if ((int)ins[k].advice->items[i].severity >= fail_on) code = MT_EXIT_FINDING;
     }
     for (int k = 0; ins && k < c.nargs; k++) {
         mt_advice_list_free(ins[k].advice);

@@ -29,7 +29,7 @@ int main(int argc, char **argv) {
     const mt_opt opts[] = {
         MT_OPT_CHOICE(0, "from", &from, FORMATS, "input format (default: from IN's extension)"),
         MT_OPT_CHOICE(0, "to", &to, FORMATS, "output format (default: from OUT's extension)"),
-        MT_OPT_FLAG(0, "salvage", &salvage, "read a damaged snapshot's intact blocks and say what was dropped"),
+        MT_OPT_SALVAGE(&salvage),
         MT_OPT_END,
     };
     mt_cli c;

@@ -112,12 +112,18 @@ int main(int argc, char **argv) {
     int fmt = FMT_TEXT, salvage = 0, sort = MT_DIFF_BY_DELTA;
     uint64_t top = 20, min_delta = 0;
     mt_group_by by = MT_BY_TYPE;
+    /* A choice stores its name's index: index k is mt_diff_key k. */
+    const char *const sort_names[] = {
+        [MT_DIFF_BY_DELTA] = mt_diff_key_name(MT_DIFF_BY_DELTA),
+        [MT_DIFF_BY_BYTES] = mt_diff_key_name(MT_DIFF_BY_BYTES),
+        [MT_DIFF_BY_COUNT] = mt_diff_key_name(MT_DIFF_BY_COUNT),
+        NULL,
+    };
     const mt_opt opts[] = {
         MT_OPT_GROUP_BY('b', "type|module|site|traceback|column|device", &by, "what to group by (default: type)"),
         MT_OPT_TOP(&top, "show the first N groups, 0 for all (default: 20)"),
         MT_OPT_UINT(0, "min-delta", "BYTES", &min_delta, "leave out groups whose bytes changed by less than BYTES"),
-        /* In the order of mt_diff_key. */
-        MT_OPT_CHOICE('s', "sort", &sort, MT_NAMES("delta", "bytes", "count"),
+        MT_OPT_CHOICE('s', "sort", &sort, sort_names,
                       "order of the groups, larger first (default: delta)"),
         MT_OPT_FORMAT(&fmt, MT_NAMES("text", "json", "csv"), "output format (default: text)"),
         MT_OPT_SALVAGE_FILES(&salvage),

@@ -179,10 +179,15 @@ int main(int argc, char **argv) {
     int format = -1, keep = 0;
     uint64_t top = 0; /* the kind's */
     mt_plot_opts o = { 0 };
+    /* A choice stores its name's index: index k is mt_plot_format k. */
+    const char *const format_names[] = {
+        [MT_PLOT_PNG] = mt_plot_format_name(MT_PLOT_PNG),
+        [MT_PLOT_SVG] = mt_plot_format_name(MT_PLOT_SVG),
+        NULL,
+    };
     const mt_opt opts[] = {
         MT_OPT_OUTPUT("OUT.png|OUT.svg", &out, "the picture to write (required); -k puts its script and data beside it"),
-        /* In the order of mt_plot_format. */
-        MT_OPT_FORMAT(&format, MT_NAMES("png", "svg"), "the picture's format (default: from the output's extension)"),
+        MT_OPT_FORMAT(&format, format_names, "the picture's format (default: from the output's extension)"),
         MT_OPT_TOP_RANGE(&top, 1, 100000, "groups, frames or objects to show (default: the kind's, listed below)"),
         MT_OPT_GROUP_BY(0, "GROUP", &o.by, "diff: type, module, site, traceback, column or device (default: type)"),
         MT_OPT_CALLBACK(0, "size", "WxH", &o, parse_size,
@@ -200,8 +205,9 @@ int main(int argc, char **argv) {
     if (!out) mt_cli_usage_error(&c, "-o OUT.png or -o OUT.svg is required");
     const char *ext = strrchr(base_of(out), '.');
     if (format < 0) {
-        if (ext && !strcmp(ext, ".png")) format = MT_PLOT_PNG;
-        else if (ext && !strcmp(ext, ".svg")) format = MT_PLOT_SVG;
+        /* The extension is the format's name: ".png", ".svg". */
+        mt_plot_format f;
+        if (ext && !mt_plot_format_from_name(ext + 1, &f)) format = (int)f;
         else mt_cli_usage_error(&c, "cannot tell the format of '%s': name it .png or .svg, or give --format", out);
     }
     o.format = (mt_plot_format)format;
@@ -227,7 +233,8 @@ int main(int argc, char **argv) {
                 tmpdir && *tmpdir ? tmpdir : "/tmp", strerror(errno));
         return MT_EXIT_INPUT;
     }
-    const char *pic = format == MT_PLOT_SVG ? "out.svg" : "out.png";
+    char pic[16];
+    snprintf(pic, sizeof pic, "out.%s", mt_plot_format_name(o.format));
     char t_script[PATH_MAX + 16], t_data[PATH_MAX + 16], t_pic[PATH_MAX + 16], names[64];
     snprintf(t_script, sizeof t_script, "%s/script.gp", tmp);
     snprintf(t_data, sizeof t_data, "%s/data.dat", tmp);

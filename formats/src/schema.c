@@ -90,7 +90,7 @@ const mt__kind_desc *mt__kind_schema(int kind) {
     return NULL;
 }
 
-const mt_field *mt_kind_fields(int kind, size_t *n) {
+const mt_field *mt_kind_fields(mt_kind kind, size_t *n) {
     const mt__kind_desc *d = kind >= 1 && kind <= MT_KIND_MAX ? &kinds[kind] : NULL;
     *n = d ? d->nfields : 0;
     return d ? d->fields : NULL;
@@ -236,7 +236,7 @@ unsigned mt__kind_min_bytes(int kind) {
     return n;
 }
 
-uint64_t mt_block_max_records(int kind, uint64_t stored) {
+uint64_t mt_block_max_records(mt_kind kind, uint64_t stored) {
     uint64_t raw = stored > UINT64_MAX / MT_MAX_RAW_RATIO ? UINT64_MAX : stored * MT_MAX_RAW_RATIO;
     return raw / mt__kind_min_bytes(kind);
 }

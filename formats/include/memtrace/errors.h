@@ -3,12 +3,17 @@
  * Functions return 0 on success or one of these negative codes. The values
  * never change once released: new codes are appended to the table. An int
  * a function returns is 0, one of these codes or, where its contract says
- * so, 1 (a record was read, an overflow happened); never a count, an
+ * so, 1 (a record was read, an overflow happened; a predicate such as
+ * mt_snapshot_meta_number() returns only 1 or 0); never a count, an
  * index or a bare -1 (which is MT_E_NOMEM): values come back through
- * out-parameters.
+ * out-parameters. A walk that calls back (mt_snapshot_each(),
+ * mt_sites_live()) passes a nonzero return of its callback through
+ * unchanged: the callback returns an MT_E_* code for its own failure and
+ * a positive value to stop early, so neither is mistaken for the other.
  *
  * Every table of names (record kinds, groupings, severities, predict ops,
- * plot kinds) is read both ways with one pair of calls:
+ * plot kinds and formats, diff sort keys, gate budgets, leak verdicts) is
+ * read both ways with one pair of calls:
  *     const char *mt_THING_name(mt_THING v);
  *     int mt_THING_from_name(const char *name, mt_THING *out);
  * the second returning 0 and *out, or MT_E_INVAL for a name not in the
@@ -81,9 +86,12 @@ void mt_diag_clear(mt_diag *diag);
 int mt_diag_set(mt_diag *diag, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Writes the location and message of diag into buf, without the file name:
- * "block 7 at offset 81920 (objects): checksum mismatch" or
- * "line 3, column 9: expected ':'". Always NUL-terminates when n > 0.
+/* Writes the location and message of diag into the caller's buf, without
+ * the file name: "block 7 at offset 81920 (objects): checksum mismatch" or
+ * "line 3, column 9: expected ':'". Always NUL-terminates when n > 0; a
+ * longer text is cut. Allocates nothing, so it serves when memory ran out
+ * (a _format call that takes buf and n fills it; mt_path_format(), which
+ * takes none, allocates).
  * Returns buf. */
 char *mt_diag_format(const mt_diag *diag, char *buf, size_t n);
 

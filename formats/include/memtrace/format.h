@@ -366,7 +366,7 @@ typedef struct mt_field {
 /* The fields of a known kind in their on-disk order, *n of them; NULL
  * (and *n = 0) for a kind this version does not know. Lets generic code
  * (exporters) walk any record without a switch over kinds. */
-const mt_field *mt_kind_fields(int kind, size_t *n);
+const mt_field *mt_kind_fields(mt_kind kind, size_t *n);
 
 /* ------------------------------------------------------------------ */
 /* Writer                                                               */
@@ -509,7 +509,7 @@ const mt_damage *mt_reader_damage(const mt_reader *r, size_t i);
  * array header and one byte per required field (SPEC.md 6.1). A reader
  * bounds what a damaged stretch may have held by this, so that what it
  * allocates stays in proportion to the file. */
-uint64_t mt_block_max_records(int kind, uint64_t stored);
+uint64_t mt_block_max_records(mt_kind kind, uint64_t stored);
 
 /* Fills diag from d: its block, offset, kind and message, under code.
  * @return code, so that a failing path can end in a return of it. */

@@ -62,7 +62,7 @@ size_t mt_rules_count(const mt_rules *r);
 
 typedef struct mt_rule_info {
     const char *id, *description, *scope, *kind;
-    int severity;      /* mt_severity */
+    mt_severity severity;
     int enabled;
     const char *file;  /* the file that last set the rule */
     uint32_t line;     /* where */
@@ -76,7 +76,7 @@ void mt_rules_get(const mt_rules *r, size_t i, mt_rule_info *out);
 
 typedef struct mt_advice {
     const char *rule;         /* the rule's id */
-    int severity;             /* mt_severity */
+    mt_severity severity;
     const char *scope;        /* "column", "frame", "step", "gpu" */
     const char *kind;         /* the action's kind: "dtype", "chunking", ... */
     const char *frame;        /* frame name, or NULL */

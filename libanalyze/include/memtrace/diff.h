@@ -80,6 +80,13 @@ typedef enum mt_diff_key {
     MT_DIFF_BY_COUNT           /* count in b */
 } mt_diff_key;
 
+/* "delta", "bytes", "count"; "?" for a value out of range. */
+const char *mt_diff_key_name(mt_diff_key key);
+/* The sort key named name, as mt_diff_key_name() spells it.
+ * @return 0 and *out, or MT_E_INVAL for a name not in the list (*out is
+ *         left as it was). */
+int mt_diff_key_from_name(const char *name, mt_diff_key *out);
+
 /* Sorts the rows, larger first, ties by group name. */
 void mt_diff_sort(mt_diff *d, mt_diff_key key);
 

@@ -36,7 +36,7 @@ int mt_export_json(mt_reader *r, uint32_t mask, int salvage, FILE *out, mt_diag 
  * and the field names, then a row a record. Values as in
  * mt_export_json(), text as it is (quoted when it must be), nil empty.
  * @return as mt_export_json(), and MT_E_INVAL for an unknown kind. */
-int mt_export_csv(mt_reader *r, int kind, int salvage, FILE *out, mt_diag *diag);
+int mt_export_csv(mt_reader *r, mt_kind kind, int salvage, FILE *out, mt_diag *diag);
 
 /* Writes s's summary gauges in the OpenMetrics text exposition format,
  * ending with "# EOF": heap objects and bytes, the top_types types by

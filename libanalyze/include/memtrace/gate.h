@@ -51,6 +51,16 @@ typedef enum mt_gate_budget {
     MT_GATE_ADVICE_SEVERITY
 } mt_gate_budget;
 
+/* The budget's key in a policy: "total_growth_bytes",
+ * "total_growth_percent", "group_growth_bytes", "group_growth_percent",
+ * "peak_bytes", "leak_confidence", "advice_severity"; "?" for a value out
+ * of range. */
+const char *mt_gate_budget_name(mt_gate_budget b);
+/* The budget named name, as mt_gate_budget_name() spells it.
+ * @return 0 and *out, or MT_E_INVAL for a name not in the list (*out is
+ *         left as it was). */
+int mt_gate_budget_from_name(const char *name, mt_gate_budget *out);
+
 /* What is over a budget's limit: the total, named "total" (total
  * budgets), a group that grew (group budgets), the current snapshot with
  * the peak, named by its path (peak_bytes), a new leak suspect
@@ -69,7 +79,7 @@ typedef struct mt_gate_offender {
     uint64_t bytes;              /* peak: the peak (saturated); leak: bytes it adds a snapshot;
                                     advice: bytes it would save */
     double confidence;           /* leak: 0..1 */
-    int severity;                /* advice: MT_SEV_* */
+    mt_severity severity;        /* advice */
     char *message;               /* advice */
 } mt_gate_offender;
 
@@ -77,7 +87,7 @@ typedef struct mt_gate_offender {
  * sentences; the result holds only values. */
 typedef struct mt_gate_check {
     mt_gate_budget kind;
-    const char *budget;          /* its name in the policy: "total_growth_percent", ... (static) */
+    const char *budget;          /* mt_gate_budget_name(kind): "total_growth_percent", ... (static) */
     int passed;                  /* no offender */
     double limit;                /* in the budget's unit: bytes, percent, confidence, severity */
     double actual;               /* the worst value found: INFINITY when a total saturated (the change is

@@ -81,8 +81,11 @@ void mt_path_free(mt_path *path);
 /* Path p of snapshot s (loaded with labels) as people read it:
  * "module app → _SESSIONS['u42'] → Session.payload". A __dict__ hop is
  * folded into the attribute after it, subscripts stick to what they index,
- * an unlabelled hop shows the type it reaches as "<type>".
- * @return a NUL-terminated string to free(), or NULL when memory ran out. */
+ * an unlabelled hop shows the type it reaches as "<type>". Unlike
+ * mt_sites_format() and mt_diag_format(), which fill the caller's buffer,
+ * this allocates: a path's length has no useful bound.
+ * @return a NUL-terminated string the caller frees with free(), or NULL
+ *         when memory ran out. */
 char *mt_path_format(const mt_snapshot *s, const mt_path *p);
 
 /* One strongly connected component with a cycle in it. */

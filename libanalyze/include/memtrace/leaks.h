@@ -45,6 +45,14 @@ typedef enum mt_leak_verdict {
     MT_LEAK_NOISE           /* grew without a monotonic trend */
 } mt_leak_verdict;
 
+/* "none", "suspect", "plateau", "one-time", "noise"; "?" for a value out
+ * of range. */
+const char *mt_leak_verdict_name(mt_leak_verdict v);
+/* The verdict named name, as mt_leak_verdict_name() spells it.
+ * @return 0 and *out, or MT_E_INVAL for a name not in the list (*out is
+ *         left as it was). */
+int mt_leak_verdict_from_name(const char *name, mt_leak_verdict *out);
+
 typedef struct mt_leak_group {
     const char *type;            /* owned by mt_leaks */
     uint64_t *count, *bytes;     /* [n_snapshots] series */

@@ -26,6 +26,14 @@ extern "C" {
 
 typedef enum mt_plot_format { MT_PLOT_PNG = 0, MT_PLOT_SVG } mt_plot_format;
 
+/* "png", "svg" (also the pictures' file extensions); "?" for a value out
+ * of range. */
+const char *mt_plot_format_name(mt_plot_format f);
+/* The format named name, as mt_plot_format_name() spells it.
+ * @return 0 and *out, or MT_E_INVAL for a name not in the list (*out is
+ *         left as it was). */
+int mt_plot_format_from_name(const char *name, mt_plot_format *out);
+
 typedef struct mt_plot_opts {
     mt_plot_format format;
     const char *image;      /* the output's name as the script writes it ("out.png") */

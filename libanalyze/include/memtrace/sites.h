@@ -26,17 +26,20 @@ void mt_sites_free(mt_sites *t);
 /* Stacks in the table. */
 size_t mt_sites_count(const mt_sites *t);
 
-/* The innermost frame of stack: 1 and its file, function and line, or 0
- * when the stack or its frame is unknown (stack 0 is always unknown). */
+/* Whether the innermost frame of stack is known: a predicate, 1 and its
+ * file, function and line, or 0 when the stack or its frame is unknown
+ * (stack 0 is always unknown); never an error code. */
 int mt_sites_frame(const mt_sites *t, uint32_t stack, mt_str *file, mt_str *function, uint32_t *line);
 
 /* The stack's caller (0 at the outermost frame or when unknown). */
 uint32_t mt_sites_parent(const mt_sites *t, uint32_t stack);
 
-/* Writes the stack as text into buf (n bytes, always NUL-terminated when
- * n > 0): "file:line" of the innermost frame, or with whole != 0 every
- * frame, innermost first, joined by " < ". An unknown stack is
- * "<unknown>". A chain that loops is cut where it repeats.
+/* Writes the stack as text into the caller's buf (n bytes, always
+ * NUL-terminated when n > 0; a longer text is cut, and nothing is
+ * allocated, unlike mt_path_format()): "file:line" of the innermost frame,
+ * or with whole != 0 every frame, innermost first, joined by " < ". An
+ * unknown stack is "<unknown>". A chain that loops is cut where it
+ * repeats.
  * @return the length the whole text needs, as snprintf does. */
 size_t mt_sites_format(const mt_sites *t, uint32_t stack, int whole, char *buf, size_t n);
 
@@ -44,8 +47,14 @@ size_t mt_sites_format(const mt_sites *t, uint32_t stack, int whole, char *buf, 
  * objects carry stacks (count 1, its size; lost placeholders left out),
  * else the allocation records: live records as they are, and each alloc
  * whose address no later free releases. Calls come in no particular order
- * and may repeat a stack. A nonzero return from fn stops the walk.
- * @return 0, fn's code, what mt_snapshot_each() returns, MT_E_NOMEM. */
+ * and may repeat a stack.
+ * fn returns 0 to go on; anything else stops the walk and is returned
+ * unchanged. So that the caller can tell fn's reason from the walk's own
+ * errors, fn returns a negative MT_E_* code for a failure of its own
+ * (MT_E_NOMEM, ...) and a positive value, which no MT_E_* code is, to stop
+ * early on purpose.
+ * @return 0, fn's nonzero return as it was, what mt_snapshot_each()
+ *         returns, MT_E_NOMEM. */
 typedef int (*mt_site_fn)(void *arg, uint32_t stack, uint64_t count, uint64_t bytes);
 int mt_sites_live(const mt_snapshot *s, mt_site_fn fn, void *arg, mt_diag *diag);
 

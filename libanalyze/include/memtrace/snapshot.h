@@ -96,8 +96,9 @@ size_t mt_snapshot_meta_count(const mt_snapshot *s);
 const mt_meta *mt_snapshot_meta(const mt_snapshot *s, size_t i);
 /* The value of the last meta entry named key, or NULL. */
 const mt_value *mt_snapshot_meta_get(const mt_snapshot *s, const char *key);
-/* The last meta entry named key as a number: 1 and *out when it is an
- * integer or a float, else 0. */
+/* Whether the last meta entry named key is a number: a predicate, 1 and
+ * *out when it is an integer or a float, else 0 (no such entry, or not a
+ * number; *out is left alone); never an error code. */
 int mt_snapshot_meta_number(const mt_snapshot *s, const char *key, double *out);
 
 /* Per-kind counts: kinds 1..MT_KIND_MAX, then 0 for unknown kinds; only
@@ -120,11 +121,15 @@ uint64_t mt_snapshot_lost_objects(const mt_snapshot *s);
  * file order, reading them again from the source, which the snapshot
  * keeps open (kinds the loader does not keep: frames, stacks,
  * allocations, DataFrame and GPU records). rec points to the struct of
- * that kind; its strings last until fn returns. A nonzero return from fn
- * stops the walk and is returned. Calls on one snapshot must not overlap
- * (they share its reader).
- * @return 0, fn's code, or MT_E_NOMEM, MT_E_STATE (a buffer given to
- *         mt_snapshot_load_mem changed since the load). */
+ * that kind; its strings last until fn returns. Calls on one snapshot
+ * must not overlap (they share its reader).
+ * fn returns 0 to go on; anything else stops the walk and is returned
+ * unchanged. So that the caller can tell fn's reason from the walk's own
+ * errors, fn returns a negative MT_E_* code for a failure of its own
+ * (MT_E_NOMEM, ...) and a positive value, which no MT_E_* code is, to stop
+ * early on purpose.
+ * @return 0, fn's nonzero return as it was, or MT_E_NOMEM, MT_E_STATE (a
+ *         buffer given to mt_snapshot_load_mem changed since the load). */
 typedef int (*mt_record_fn)(void *arg, const void *rec);
 int mt_snapshot_each(const mt_snapshot *s, mt_kind kind, mt_record_fn fn, void *arg, mt_diag *diag);
 

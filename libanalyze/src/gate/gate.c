@@ -40,6 +40,19 @@ static const struct {
     { "advice_severity", U_SEVERITY },
 };
 
+const char *mt_gate_budget_name(mt_gate_budget b) {
+    return (unsigned)b < N_BUDGETS ? budgets[b].name : "?";
+}
+
+int mt_gate_budget_from_name(const char *name, mt_gate_budget *out) {
+    for (int b = 0; b < N_BUDGETS; b++)
+        if (!strcmp(name, budgets[b].name)) {
+            *out = (mt_gate_budget)b;
+            return 0;
+        }
+    return MT_E_INVAL;
+}
+
 typedef struct allowance {
     char *group;                 /* fnmatch pattern */
     int ignore;
@@ -125,9 +138,8 @@ static int parse_budgets(mt__ydoc *y, mt_gate_policy *p, yaml_node_t *m) {
                               "total_growth_percent: 10");
     for (yaml_node_pair_t *a = m->data.mapping.pairs.start; a < m->data.mapping.pairs.top; a++) {
         yaml_node_t *k = mt__ynode(y, a->key), *v = mt__ynode(y, a->value);
-        int b = 0;
-        while (b < N_BUDGETS && strcmp(budgets[b].name, mt__yscalar(k))) b++;
-        if (b == N_BUDGETS)
+        mt_gate_budget b;
+        if (mt_gate_budget_from_name(mt__yscalar(k), &b))
             return mt__ybad(y, k,
                             "unknown budget '%s' (expected total_growth_bytes, total_growth_percent, "
                             "group_growth_bytes, group_growth_percent, peak_bytes, leak_confidence or "
@@ -265,7 +277,7 @@ static int dup(char **out, const char *s) {
 static mt_gate_check *check_new(mt_gate_result *r, int b, double limit) {
     mt_gate_check *c = &r->checks[r->n_checks++];
     c->kind = (mt_gate_budget)b;
-    c->budget = budgets[b].name;
+    c->budget = mt_gate_budget_name((mt_gate_budget)b);
     c->limit = limit;
     c->passed = 1;
     return c;
@@ -533,8 +545,9 @@ static int check_advice(const mt_gate_policy *p, const mt_gate_input *in, mt_sna
     int worst = 0;
     for (size_t i = 0; !rc && i < l->n; i++) {
         const mt_advice *a = &l->items[i];
-        if (a->severity > worst) worst = a->severity;
-        if (a->severity < (int)p->limit[B_ADVICE_SEVERITY]) continue;
+        int sev = (int)a->severity;
+        if (sev > worst) worst = sev;
+        if (sev < (int)p->limit[B_ADVICE_SEVERITY]) continue;
         mt_gate_offender *o = &c->offenders[c->n_offenders++];
         o->severity = a->severity;
         o->bytes = a->saving_bytes;

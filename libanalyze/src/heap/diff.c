@@ -392,6 +392,21 @@ static int cmp_row(const void *x, const void *y, void *arg) {
     return c ? c : strcmp(a->group, b->group);
 }
 
+static const char *const key_names[] = { "delta", "bytes", "count" };
+
+const char *mt_diff_key_name(mt_diff_key key) {
+    return (unsigned)key < sizeof key_names / sizeof *key_names ? key_names[key] : "?";
+}
+
+int mt_diff_key_from_name(const char *name, mt_diff_key *out) {
+    for (size_t i = 0; i < sizeof key_names / sizeof *key_names; i++)
+        if (!strcmp(name, key_names[i])) {
+            *out = (mt_diff_key)i;
+            return 0;
+        }
+    return MT_E_INVAL;
+}
+
 void mt_diff_sort(mt_diff *d, mt_diff_key key) {
     if (d->n_rows) qsort_r(d->rows, d->n_rows, sizeof(mt_diff_row), cmp_row, &key);
 }

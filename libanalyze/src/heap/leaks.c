@@ -12,6 +12,23 @@
 
 #define NONE 0xffffffffu
 
+/* ---- the verdicts' names ---- */
+
+static const char *const verdict_names[] = { "none", "suspect", "plateau", "one-time", "noise" };
+
+const char *mt_leak_verdict_name(mt_leak_verdict v) {
+    return (unsigned)v < sizeof verdict_names / sizeof *verdict_names ? verdict_names[v] : "?";
+}
+
+int mt_leak_verdict_from_name(const char *name, mt_leak_verdict *out) {
+    for (size_t i = 0; i < sizeof verdict_names / sizeof *verdict_names; i++)
+        if (!strcmp(name, verdict_names[i])) {
+            *out = (mt_leak_verdict)i;
+            return 0;
+        }
+    return MT_E_INVAL;
+}
+
 /* ---- generations ---- */
 
 struct mt_generations {

@@ -125,7 +125,7 @@ int mt_export_json(mt_reader *r, uint32_t mask, int salvage, FILE *out, mt_diag 
     return each_record(r, mask, salvage, &w, diag);
 }
 
-int mt_export_csv(mt_reader *r, int kind, int salvage, FILE *out, mt_diag *diag) {
+int mt_export_csv(mt_reader *r, mt_kind kind, int salvage, FILE *out, mt_diag *diag) {
     size_t n;
     const mt_field *f = mt_kind_fields(kind, &n);
     if (!f) return mt_diag_set(diag, MT_E_INVAL, "no record kind %d", kind);

@@ -32,6 +32,21 @@ int mt_plot_kind_from_name(const char *name, const mt_plot_kind **out) {
     return MT_E_INVAL;
 }
 
+static const char *const format_names[] = { "png", "svg" };
+
+const char *mt_plot_format_name(mt_plot_format f) {
+    return (unsigned)f < sizeof format_names / sizeof *format_names ? format_names[f] : "?";
+}
+
+int mt_plot_format_from_name(const char *name, mt_plot_format *out) {
+    for (size_t i = 0; i < sizeof format_names / sizeof *format_names; i++)
+        if (!strcmp(name, format_names[i])) {
+            *out = (mt_plot_format)i;
+            return 0;
+        }
+    return MT_E_INVAL;
+}
+
 int mt_plot_write(const mt_plot_kind *kind, const char *const *paths, size_t n, const mt_plot_opts *o, FILE *script,
                   FILE *data, mt_diag *diag) {
     if (n < kind->min_files || n > kind->max_files) {

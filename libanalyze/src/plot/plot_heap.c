@@ -204,16 +204,6 @@ out:
 
 /* ---- leaks ---- */
 
-static const char *verdict_name(mt_leak_verdict v) {
-    switch (v) {
-    case MT_LEAK_SUSPECT: return "suspect";
-    case MT_LEAK_PLATEAU: return "plateau";
-    case MT_LEAK_ONE_TIME: return "one-time";
-    case MT_LEAK_NOISE: return "noise";
-    default: return NULL;
-    }
-}
-
 /* A group with what it is ranked by, so that sorting needs no state. */
 typedef struct ranked {
     const mt_leak_group *g;
@@ -274,11 +264,10 @@ int mt__plot_leaks(const mt_plot_kind *k, const char *const *paths, size_t n, co
     for (size_t i = 0; i < shown; i++) {
         const mt_leak_group *gr = order[i].g;
         char title[600];
-        const char *v = verdict_name(gr->verdict);
         if (gr->verdict == MT_LEAK_SUSPECT)
             snprintf(title, sizeof title, "%s (suspect, %.0f%%)", gr->type, 100 * gr->confidence);
-        else if (v)
-            snprintf(title, sizeof title, "%s (%s)", gr->type, v);
+        else if (gr->verdict != MT_LEAK_NONE)
+            snprintf(title, sizeof title, "%s (%s)", gr->type, mt_leak_verdict_name(gr->verdict));
         else
             snprintf(title, sizeof title, "%s", gr->type);
         fprintf(gp, "%s %s index 0 using 1:%zu with linespoints lc %zu title ", i ? ", \\\n    " : "", MT_PW_DATA,

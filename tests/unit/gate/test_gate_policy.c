@@ -110,11 +110,44 @@ START_TEST(a_missing_policy_file_is_named) {
 }
 END_TEST
 
+/* Each value's name reads back to the value; a name not in the table
+ * (another spelling, another case, empty) is refused and leaves *out
+ * alone; one past the last value has no name. */
+START_TEST(budgets_are_named_both_ways) {
+    static const struct {
+        mt_gate_budget v;
+        const char *name;
+    } t[] = {
+        { MT_GATE_TOTAL_GROWTH_BYTES, "total_growth_bytes" },
+        { MT_GATE_TOTAL_GROWTH_PERCENT, "total_growth_percent" },
+        { MT_GATE_GROUP_GROWTH_BYTES, "group_growth_bytes" },
+        { MT_GATE_GROUP_GROWTH_PERCENT, "group_growth_percent" },
+        { MT_GATE_PEAK_BYTES, "peak_bytes" },
+        { MT_GATE_LEAK_CONFIDENCE, "leak_confidence" },
+        { MT_GATE_ADVICE_SEVERITY, "advice_severity" },
+    };
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+        ck_assert_str_eq(mt_gate_budget_name(t[i].v), t[i].name);
+        mt_gate_budget v = (mt_gate_budget)99;
+        ck_assert_int_eq(mt_gate_budget_from_name(t[i].name, &v), 0);
+        ck_assert_int_eq(v, t[i].v);
+    }
+    ck_assert_str_eq(mt_gate_budget_name((mt_gate_budget)(MT_GATE_ADVICE_SEVERITY + 1)), "?");
+    const char *misses[] = { "total-growth-bytes", "Peak_bytes", "" };
+    for (size_t i = 0; i < sizeof misses / sizeof misses[0]; i++) {
+        mt_gate_budget v = MT_GATE_ADVICE_SEVERITY;
+        ck_assert_int_eq(mt_gate_budget_from_name(misses[i], &v), MT_E_INVAL);
+        ck_assert_int_eq(v, MT_GATE_ADVICE_SEVERITY);
+    }
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("gate_policy");
     TCase *tc = tcase_create("policy");
     tcase_add_test(tc, each_bad_policy_is_refused_where_and_how_the_manual_says);
     tcase_add_test(tc, a_missing_policy_file_is_named);
+    tcase_add_test(tc, budgets_are_named_both_ways);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

@@ -618,6 +618,34 @@ START_TEST(sites_format_cuts_loops_and_long_text) {
 }
 END_TEST
 
+/* Each value's name reads back to the value; a name not in the table
+ * (another spelling, another case, empty) is refused and leaves *out
+ * alone; one past the last value has no name. */
+START_TEST(diff_keys_are_named_both_ways) {
+    static const struct {
+        mt_diff_key v;
+        const char *name;
+    } t[] = {
+        { MT_DIFF_BY_DELTA, "delta" },
+        { MT_DIFF_BY_BYTES, "bytes" },
+        { MT_DIFF_BY_COUNT, "count" },
+    };
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+        ck_assert_str_eq(mt_diff_key_name(t[i].v), t[i].name);
+        mt_diff_key v = (mt_diff_key)99;
+        ck_assert_int_eq(mt_diff_key_from_name(t[i].name, &v), 0);
+        ck_assert_int_eq(v, t[i].v);
+    }
+    ck_assert_str_eq(mt_diff_key_name((mt_diff_key)(MT_DIFF_BY_COUNT + 1)), "?");
+    const char *misses[] = { "size", "Delta", "" };
+    for (size_t i = 0; i < sizeof misses / sizeof misses[0]; i++) {
+        mt_diff_key v = MT_DIFF_BY_COUNT;
+        ck_assert_int_eq(mt_diff_key_from_name(misses[i], &v), MT_E_INVAL);
+        ck_assert_int_eq(v, MT_DIFF_BY_COUNT);
+    }
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("graph");
     TCase *tc = tcase_create("graph");
@@ -634,6 +662,7 @@ int main(void) {
     tcase_add_test(tc, diff_matches_objects_of_one_process);
     tcase_add_test(tc, diff_by_site_and_traceback_from_allocations);
     tcase_add_test(tc, sites_format_cuts_loops_and_long_text);
+    tcase_add_test(tc, diff_keys_are_named_both_ways);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

@@ -114,12 +114,43 @@ START_TEST(fewer_than_three_snapshots_are_refused) {
 }
 END_TEST
 
+/* Each value's name reads back to the value; a name not in the table
+ * (another spelling, another case, empty) is refused and leaves *out
+ * alone; one past the last value has no name. */
+START_TEST(verdicts_are_named_both_ways) {
+    static const struct {
+        mt_leak_verdict v;
+        const char *name;
+    } t[] = {
+        { MT_LEAK_NONE, "none" },
+        { MT_LEAK_SUSPECT, "suspect" },
+        { MT_LEAK_PLATEAU, "plateau" },
+        { MT_LEAK_ONE_TIME, "one-time" },
+        { MT_LEAK_NOISE, "noise" },
+    };
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+        ck_assert_str_eq(mt_leak_verdict_name(t[i].v), t[i].name);
+        mt_leak_verdict v = (mt_leak_verdict)99;
+        ck_assert_int_eq(mt_leak_verdict_from_name(t[i].name, &v), 0);
+        ck_assert_int_eq(v, t[i].v);
+    }
+    ck_assert_str_eq(mt_leak_verdict_name((mt_leak_verdict)(MT_LEAK_NOISE + 1)), "?");
+    const char *misses[] = { "one_time", "Suspect", "" };
+    for (size_t i = 0; i < sizeof misses / sizeof misses[0]; i++) {
+        mt_leak_verdict v = MT_LEAK_NOISE;
+        ck_assert_int_eq(mt_leak_verdict_from_name(misses[i], &v), MT_E_INVAL);
+        ck_assert_int_eq(v, MT_LEAK_NOISE);
+    }
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("leaks");
     TCase *tc = tcase_create("leaks");
     tcase_add_test(tc, generations_count_unbroken_presence);
     tcase_add_test(tc, fewer_than_three_snapshots_are_refused);
     tcase_add_test(tc, growing_groups_come_ranked_by_bytes_per_snapshot);
+    tcase_add_test(tc, verdicts_are_named_both_ways);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

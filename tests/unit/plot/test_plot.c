@@ -234,6 +234,33 @@ START_TEST(hostile_names_run_nothing_in_gnuplot) {
 }
 END_TEST
 
+/* Each value's name reads back to the value; a name not in the table
+ * (another spelling, another case, empty) is refused and leaves *out
+ * alone; one past the last value has no name. */
+START_TEST(formats_are_named_both_ways) {
+    static const struct {
+        mt_plot_format v;
+        const char *name;
+    } t[] = {
+        { MT_PLOT_PNG, "png" },
+        { MT_PLOT_SVG, "svg" },
+    };
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+        ck_assert_str_eq(mt_plot_format_name(t[i].v), t[i].name);
+        mt_plot_format v = (mt_plot_format)99;
+        ck_assert_int_eq(mt_plot_format_from_name(t[i].name, &v), 0);
+        ck_assert_int_eq(v, t[i].v);
+    }
+    ck_assert_str_eq(mt_plot_format_name((mt_plot_format)(MT_PLOT_SVG + 1)), "?");
+    const char *misses[] = { ".svg", "PNG", "" };
+    for (size_t i = 0; i < sizeof misses / sizeof misses[0]; i++) {
+        mt_plot_format v = MT_PLOT_SVG;
+        ck_assert_int_eq(mt_plot_format_from_name(misses[i], &v), MT_E_INVAL);
+        ck_assert_int_eq(v, MT_PLOT_SVG);
+    }
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("plot");
     TCase *tc = tcase_create("plot");
@@ -246,6 +273,7 @@ int main(void) {
     tcase_add_test(tc, kinds_table_and_argument_checks);
     tcase_add_test(tc, timeline_script_and_data_for_known_samples);
     tcase_add_test(tc, hostile_names_run_nothing_in_gnuplot);
+    tcase_add_test(tc, formats_are_named_both_ways);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

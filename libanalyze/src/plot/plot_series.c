@@ -7,13 +7,14 @@
 #include "memtrace/frames.h"
 #include "memtrace/units.h"
 #include "plot/plot_impl.h"
+#include "common/array.h"
 
 /* ---- timeline ---- */
 
 typedef struct tl_series {
     char *name;
     double *t, *v;          /* t in ns since the Unix epoch (or the file's start) */
-    size_t n, cap;
+    size_t n, cap_t, cap_v; /* t and v grow apart, so that failing to grow one loses nothing */
 } tl_series;
 
 typedef struct tl_step {
@@ -24,9 +25,9 @@ typedef struct tl_step {
 
 typedef struct tl {
     tl_series *s;
-    size_t ns;
+    size_t ns, cap_s;
     tl_step *st;
-    size_t nst;
+    size_t nst, cap_st;
     int oom;
     double base;            /* the file's start_time, ns */
     const char *suffix;     /* ": label" of the file when there are several */
@@ -52,24 +53,14 @@ static void tl_add(tl *T, const char *name, size_t len, double t, double v) {
             (!slen || !strcmp(T->s[i].name + len, T->suffix)))
             s = &T->s[i];
     if (!s) {
-        tl_series *ns = realloc(T->s, (T->ns + 1) * sizeof *ns);
-        if (!ns) goto oom;
-        T->s = ns;
+        if (mt__grow((void **)&T->s, &T->cap_s, T->ns, sizeof *T->s)) goto oom;
         s = &T->s[T->ns];
         memset(s, 0, sizeof *s);
         if (!(s->name = join(name, len, T->suffix))) goto oom;
         T->ns++;
     }
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? 2 * s->cap : 64;
-        double *nt = realloc(s->t, cap * sizeof *nt);
-        if (!nt) goto oom;
-        s->t = nt;
-        double *nv = realloc(s->v, cap * sizeof *nv);
-        if (!nv) goto oom;
-        s->v = nv;
-        s->cap = cap;
-    }
+    if (mt__grow((void **)&s->t, &s->cap_t, s->n, sizeof *s->t) || mt__grow((void **)&s->v, &s->cap_v, s->n, sizeof *s->v))
+        goto oom;
     s->t[s->n] = t;
     s->v[s->n++] = v;
     return;
@@ -84,12 +75,10 @@ static void tl_step_add(tl *T, mt_str name, double t) {
             if (t < T->st[i].t) T->st[i].t = t;
             return;
         }
-    tl_step *ns = realloc(T->st, (T->nst + 1) * sizeof *ns);
-    if (!ns) {
+    if (mt__grow((void **)&T->st, &T->cap_st, T->nst, sizeof *T->st)) {
         T->oom = 1;
         return;
     }
-    T->st = ns;
     if (!(T->st[T->nst].name = join(name.ptr, name.len, NULL))) {
         T->oom = 1;
         return;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "memtrace/frames.h"
+#include "memtrace/json.h"
 #include "memtrace/units.h"
 #include "plot/plot_impl.h"
 #include "common/array.h"
@@ -33,6 +34,15 @@ typedef struct tl {
     const char *suffix;     /* ": label" of the file when there are several */
     size_t file;
 } tl;
+
+/* Writes d with the fewest digits that read back exactly (0.1, not
+ * 0.10000000000000001), as the rest of memtrace's output does; NaN and the
+ * infinities as printf spells them, which gnuplot reads. */
+static void put_num(FILE *out, double d) {
+    char buf[MT_JSON_NUM_MAX];
+    if (mt_json_num(buf, d, 0)) fputs(buf, out);
+    else fprintf(out, "%g", d);
+}
 
 static char *join(const char *a, size_t alen, const char *b) {
     size_t blen = b ? strlen(b) : 0;
@@ -276,7 +286,11 @@ int mt__plot_timeline(const mt_plot_kind *k, const char *const *paths, size_t n,
         char cols[300];
         snprintf(cols, sizeof cols, "seconds\tbytes\tseries %s", T.s[i].name);
         mt__pw_block(&w, cols);
-        for (size_t j = 0; j < T.s[i].n; j++) fprintf(dat, "%.9g\t%.17g\n", (T.s[i].t[j] - t0) / 1e9, T.s[i].v[j]);
+        for (size_t j = 0; j < T.s[i].n; j++) {
+            fprintf(dat, "%.9g\t", (T.s[i].t[j] - t0) / 1e9);
+            put_num(dat, T.s[i].v[j]);
+            fputc('\n', dat);
+        }
         fprintf(gp, "%s %s index %zu using ($1/tunit):($2/unit) with %s lc %zu title ", i ? ", \\\n    " : "",
                 MT_PW_DATA, i, points <= 60 ? "linespoints" : "lines", i + 1);
         mt__pw_quote(gp, T.s[i].name, strlen(T.s[i].name));
@@ -418,7 +432,8 @@ int mt__plot_frames(const mt_plot_kind *k, const char *const *paths, size_t n, c
         double end = 0;
         for (size_t i = 0; i < named + 2; i++) {
             end += sums[i];
-            fprintf(dat, "\t%.17g", end);
+            fputc('\t', dat);
+            put_num(dat, end);
         }
         char label[600], h[16];
         if (f->rec.step.len)

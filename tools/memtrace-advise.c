@@ -29,7 +29,6 @@ typedef struct input {
     mt_advice_list *advice;
 } input;
 
-/* A Python string literal of s. */
 /* s as a Python string literal: quotes and backslashes escaped, control
  * characters (C1 included) as \xNN, each byte that is not UTF-8 as
  * \ufffd, so that the printed code is valid Python whatever the name. */

@@ -5,7 +5,7 @@
  * terminal escapes and bytes that are not UTF-8. Every place that writes
  * such a string into an output goes through one of these, one per output
  * syntax, so that the output stays valid for its parser whatever the
- * name. tests/unit/test_text.c checks each against hostile names, and the
+ * name. tests/unit/common/test_text.c checks each against hostile names, and the
  * CLI and Python tests check the tools' outputs with real parsers. */
 #ifndef MEMTRACE_TEXT_H
 #define MEMTRACE_TEXT_H

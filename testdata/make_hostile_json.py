@@ -1,5 +1,5 @@
 """Makes the hostile JSON heap documents under testdata/hostile/: each one
-is valid JSON that the importer (libanalyze/src/heapjson.c) must refuse
+is valid JSON that the importer (libanalyze/src/io/heapjson.c) must refuse
 with its line and column, or, for the labels, carry through whole.
 tests/cli/cases/convert/heapjson-hostile expects each one's report."""
 

@@ -29,32 +29,10 @@ typedef struct input {
     mt_advice_list *advice;
 } input;
 
-/* A Python string literal of s. */
-/* s as a Python string literal: quotes and backslashes escaped, control
- * characters (C1 included) as \xNN, each byte that is not UTF-8 as
- * \ufffd, so that the printed code is valid Python whatever the name. */
+/* s as a Python string literal, valid Python whatever the name (text.h). */
 static void py_str(const char *s) {
     putchar('"');
-    const unsigned char *p = (const unsigned char *)s;
-    for (size_t n = strlen(s), i = 0; i < n;) {
-        size_t len = mt_utf8_len(p + i, n - i);
-        if (!len) {
-            fputs("\\ufffd", stdout);
-            i++;
-        } else if (len == 2 && p[i] == 0xc2 && p[i + 1] < 0xa0) {
-            printf("\\x%02x", p[i + 1]);
-            i += 2;
-        } else if (len > 1) {
-            fwrite(p + i, 1, len, stdout);
-            i += len;
-        } else {
-            if (p[i] == '"' || p[i] == '\\') printf("\\%c", p[i]);
-            else if (p[i] == '\n') printf("\\n");
-            else if (p[i] < 0x20 || p[i] == 0x7f) printf("\\x%02x", p[i]);
-            else putchar(p[i]);
-            i++;
-        }
-    }
+    mt_text_put(stdout, MT_TEXT_PYTHON, s, strlen(s));
     putchar('"');
 }
 

@@ -241,20 +241,7 @@ static void print_github(const mt_gate_result *r, const check_text *t) {
     }
 }
 
-/* XML text: the five entities escaped, and characters XML 1.0 forbids
- * (controls other than tab and line breaks) replaced. */
-static void xml_escaped(FILE *f, const char *s) {
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '&') fputs("&amp;", f);
-        else if (ch == '<') fputs("&lt;", f);
-        else if (ch == '>') fputs("&gt;", f);
-        else if (ch == '"') fputs("&quot;", f);
-        else if (ch == '\'') fputs("&apos;", f);
-        else if (ch < 0x20 && ch != '\t' && ch != '\n' && ch != '\r') fputc('?', f);
-        else fputc(ch, f);
-    }
-}
+static void xml_escaped(FILE *f, const char *s) { mt_text_put(f, MT_TEXT_XML, s, strlen(s)); }
 
 static int write_junit(const char *path, const mt_gate_result *r, const check_text *t, const mt_gate_input *in) {
     mt_output o;

@@ -111,7 +111,7 @@ int mt__mp_skip(const uint8_t **p, const uint8_t *end);
 /* ---- msgpack encoding (writer.c) ----
  * Each writes one value at p, which has room, and returns the byte after
  * it. The bytes are msgpack-c's, form for form (the smallest that holds
- * the value; tests/unit/test_format.c compares them). Written by hand:
+ * the value; tests/unit/format/test_format.c compares them). Written by hand:
  * msgpack-c's packer appends every piece through a callback, which was a
  * quarter of dump_heap's main thread (perf, 1M objects). */
 static inline uint8_t *mt__mp_put_be(uint8_t *p, uint64_t v, int n) {

@@ -3,7 +3,7 @@
  * The writer encodes records by hand (internal.h, in msgpack-c's forms),
  * and we read them by hand too: msgpack-c's msgpack_unpack_next()
  * allocates a zone for every record it returns, and a heap snapshot holds
- * tens of millions of small records. tests/unit/test_format.c checks both
+ * tens of millions of small records. tests/unit/format/test_format.c checks both
  * halves against msgpack-c. */
 #include "internal.h"
 

@@ -431,7 +431,7 @@ static void pack_record(msgpack_sbuffer *sb, const mt__kind_desc *d, const void 
  * they are packed field by field here, the schema's order and trailing
  * defaults written out (SPEC.md 4.1, 4.2), instead of by the generic loop,
  * which took a fifth of dump_heap's main thread (perf, 1M objects).
- * tests/unit/test_format.c checks them against the generic packer. */
+ * tests/unit/format/test_format.c checks them against the generic packer. */
 static inline uint8_t *pack_object(uint8_t *p, const mt_object *o) {
     unsigned n = o->gen ? 6 : o->stack ? 5 : o->flags ? 4 : 3;
     *p++ = (uint8_t)(0x90 | n);

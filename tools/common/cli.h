@@ -1,6 +1,6 @@
 /* What every memtrace-* tool shares: options declared as data, one parser
  * that prints usage from the same table (so --help and the man page's
- * synopsis are checked against each other by tests/cli/check_manpages),
+ * synopsis are checked against each other by tests/cli/check_manpages.py),
  * error messages, exit codes and output helpers. */
 #ifndef MT_CLI_H
 #define MT_CLI_H

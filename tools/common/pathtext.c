@@ -1,4 +1,4 @@
-/* Paths to roots as people read them (paths.h). */
+/* Paths to roots as people read them (pathtext.h). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

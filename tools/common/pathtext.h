@@ -1,7 +1,7 @@
 /* Text the tools build: a growing buffer, and paths to roots written as
  * people read them (mt_path_format), shared by memtrace-graph and memtrace-leaks. */
-#ifndef MT_CLI_PATHS_H
-#define MT_CLI_PATHS_H
+#ifndef MT_CLI_PATHTEXT_H
+#define MT_CLI_PATHTEXT_H
 
 #include <stddef.h>
 #include "memtrace/analyze.h"

@@ -5,7 +5,7 @@
  * terminal escapes and bytes that are not UTF-8. Every place that writes
  * such a string into an output goes through one of these, one per output
  * syntax, so that the output stays valid for its parser whatever the
- * name. tests/unit/test_text.c checks each against hostile names, and the
+ * name. tests/unit/common/test_text.c checks each against hostile names, and the
  * CLI and Python tests check the tools' outputs with real parsers. */
 #ifndef MEMTRACE_TEXT_H
 #define MEMTRACE_TEXT_H
@@ -22,6 +22,10 @@ extern "C" {
  * overlong form, a surrogate, past U+10FFFF, cut short). The one UTF-8
  * checker of libanalyze and the tools. */
 size_t mt_utf8_len(const void *s, size_t n);
+
+/* Where a cut of s before byte i lands on a character boundary, moving
+ * back over continuation bytes: i, or less (0 at the least). */
+size_t mt_utf8_cut(const char *s, size_t i);
 
 typedef enum mt_text_syntax {
     /* An OpenMetrics label value, between its double quotes: '\\', '"'
@@ -48,6 +52,27 @@ typedef enum mt_text_syntax {
     /* A property of a workflow command (title=...): as MT_TEXT_GITHUB, and
      * ':' and ',', which end a property, as %3A and %2C. */
     MT_TEXT_GITHUB_PROPERTY,
+    /* XML 1.0 text or an attribute value: & < > " ' as entities; the
+     * characters XML forbids (C0 controls other than tab, newline and
+     * carriage return; U+FFFE, U+FFFF) and each byte that is not UTF-8 as
+     * U+FFFD. */
+    MT_TEXT_XML,
+    /* The inside of a Python string literal in double quotes: '"' and
+     * '\\' escaped, newline as \n, other C0 and C1 control characters and
+     * DEL as \xNN (the character's code), each byte that is not UTF-8 as
+     * \ufffd, so that the code is valid Python whatever the string. */
+    MT_TEXT_PYTHON,
+    /* A gnuplot single-quoted string: '\'' doubled, control characters
+     * (C0 and DEL) as a space, each byte that is not UTF-8 as U+FFFD. */
+    MT_TEXT_GNUPLOT,
+    /* As MT_TEXT_GNUPLOT, and '%' doubled: for a string gnuplot uses as a
+     * format (a tic label in set xtics ('label' pos, ...)). */
+    MT_TEXT_GNUPLOT_FORMAT,
+    /* A field of a gnuplot data file whose fields are tab-separated: '"'
+     * (which would open a quoted field) as '\'', control characters (tab
+     * and newline end a field and a row) as a space, each byte that is not
+     * UTF-8 as U+FFFD. */
+    MT_TEXT_GNUPLOT_DATA,
 } mt_text_syntax;
 
 /* Writes s[0..n) escaped for syntax to f. */

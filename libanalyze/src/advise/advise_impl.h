@@ -37,7 +37,7 @@ typedef struct mt__rule {
     int lossless;         /* 1, 0, or -1 while unset */
     double budget_fraction; /* the share of available memory a chunk may use; 0 while unset */
     mt__cond *conds;
-    size_t n_conds;
+    size_t n_conds, cap_conds;
 } mt__rule;
 
 struct mt_rules {

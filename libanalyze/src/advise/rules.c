@@ -127,6 +127,7 @@ static int rule_clone(const mt__rule *src, mt__rule *dst) {
     dst->file = dup_or_null(src->file, &fail);
     dst->conds = calloc(src->n_conds ? src->n_conds : 1, sizeof *dst->conds);
     dst->n_conds = 0;
+    dst->cap_conds = src->n_conds ? src->n_conds : 1;
     if (!dst->conds) fail = 1;
     for (size_t i = 0; !fail && i < src->n_conds; i++) {
         const mt__cond *c = &src->conds[i];
@@ -241,9 +242,7 @@ static int put_cond(parse *p, mt__rule *r, mt__cond *c) {
             r->conds[i] = *c;
             return 0;
         }
-    mt__cond *nc = realloc(r->conds, (r->n_conds + 1) * sizeof *nc);
-    if (!nc) return mt__ynomem(&p->y);
-    r->conds = nc;
+    if (mt__grow((void **)&r->conds, &r->cap_conds, r->n_conds, sizeof *r->conds)) return mt__ynomem(&p->y);
     r->conds[r->n_conds++] = *c;
     return 0;
 }
@@ -473,16 +472,7 @@ int mt_rules_add(mt_rules *r, const char *name, const char *text, size_t len, mt
     /* Grow the set before committing anything, so that failure leaves it whole. */
     size_t adds = 0;
     for (size_t i = 0; i < p.n_staged; i++) adds += p.target[i] == SIZE_MAX;
-    if (!rc && r->n + adds > r->cap) {
-        size_t nc = r->cap ? r->cap : 16;
-        while (nc < r->n + adds) nc *= 2;
-        mt__rule *nr = realloc(r->rules, nc * sizeof *nr);
-        if (!nr) rc = mt__ynomem(&p.y);
-        else {
-            r->rules = nr;
-            r->cap = nc;
-        }
-    }
+    if (!rc && mt__reserve((void **)&r->rules, &r->cap, r->n + adds, sizeof *r->rules)) rc = mt__ynomem(&p.y);
     /* Where each disabled rule will be once committed, found before
      * anything changes, so that running out of memory leaves the set whole. */
     size_t *dis_at = NULL;

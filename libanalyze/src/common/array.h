@@ -3,19 +3,32 @@
 #ifndef MT_ARRAY_H
 #define MT_ARRAY_H
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Makes room for element n in *arr (elements of elem bytes, capacity
- * *cap), doubling. @return 0, or -1 with *arr unchanged. */
-static inline int mt__grow(void **arr, size_t *cap, size_t n, size_t elem) {
-    if (n < *cap) return 0;
-    size_t nc = *cap ? *cap * 2 : 16;
+/* Makes room for need elements in *arr (elements of elem bytes,
+ * capacity *cap), doubling from 16. The elements past the old capacity
+ * are not initialised. @return 0, or -1 with *arr and *cap unchanged
+ * (out of memory, or need * elem overflows). */
+static inline int mt__reserve(void **arr, size_t *cap, size_t need, size_t elem) {
+    if (need <= *cap) return 0;
+    size_t nc = *cap ? *cap : 16;
+    while (nc < need) {
+        if (nc > SIZE_MAX / 2) return -1;
+        nc *= 2;
+    }
+    if (nc > SIZE_MAX / elem) return -1;
     void *np = realloc(*arr, nc * elem);
     if (!np) return -1;
     *arr = np;
     *cap = nc;
     return 0;
+}
+
+/* Makes room for element n in *arr, as mt__reserve(). */
+static inline int mt__grow(void **arr, size_t *cap, size_t n, size_t elem) {
+    return n < *cap ? 0 : mt__reserve(arr, cap, n + 1, elem);
 }
 
 /* Appends s[0..n) and a NUL to a string pool (*pool of *len bytes used,

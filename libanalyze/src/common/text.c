@@ -15,6 +15,11 @@ size_t mt_utf8_len(const void *s, size_t n) {
     return len;
 }
 
+size_t mt_utf8_cut(const char *s, size_t i) {
+    while (i > 0 && ((unsigned char)s[i] & 0xc0) == 0x80) i--;
+    return i;
+}
+
 static const char fffd[] = "\xef\xbf\xbd";
 
 /* The syntaxes that show a control or a byte that is not UTF-8 as \xNN. */
@@ -28,13 +33,23 @@ static const char *escape_of(mt_text_syntax syntax, const unsigned char *p, size
     static const char hex[] = "0123456789abcdef";
     unsigned c = p[0];
     if (!len) {
+        if (syntax == MT_TEXT_PYTHON) return "\\ufffd";
         if (!shows_hex(syntax)) return fffd;
         goto hexbyte;
     }
     if (len == 2 && c == 0xc2 && p[1] < 0xa0) { /* C1 controls, U+0080..U+009F: CSI is one */
         if (shows_hex(syntax)) return NULL; /* each byte comes back here as a lone byte */
+        if (syntax == MT_TEXT_PYTHON) {
+            c = p[1]; /* the code point: "\x85" is U+0085 */
+            goto hexbyte;
+        }
+        if (syntax == MT_TEXT_XML || syntax == MT_TEXT_GNUPLOT || syntax == MT_TEXT_GNUPLOT_FORMAT ||
+            syntax == MT_TEXT_GNUPLOT_DATA)
+            return NULL; /* allowed, and harmless */
         return syntax == MT_TEXT_OPENMETRICS ? fffd : " ";
     }
+    if (len == 3 && syntax == MT_TEXT_XML && c == 0xef && p[1] == 0xbf && p[2] >= 0xbe)
+        return fffd; /* U+FFFE, U+FFFF: not characters to XML */
     if (len > 1) return NULL;
     switch (syntax) {
     case MT_TEXT_OPENMETRICS:
@@ -63,6 +78,31 @@ static const char *escape_of(mt_text_syntax syntax, const unsigned char *p, size
         if (c == '\r') return "%0D";
         if (c == '\t') return "\\t";
         if (c < 0x20 || c == 0x7f) goto hexbyte;
+        return NULL;
+    case MT_TEXT_XML:
+        if (c == '&') return "&amp;";
+        if (c == '<') return "&lt;";
+        if (c == '>') return "&gt;";
+        if (c == '"') return "&quot;";
+        if (c == '\'') return "&apos;";
+        if (c < 0x20 && c != '\t' && c != '\n' && c != '\r') return fffd;
+        return NULL;
+    case MT_TEXT_PYTHON:
+        if (c == '"') return "\\\"";
+        if (c == '\\') return "\\\\";
+        if (c == '\n') return "\\n";
+        if (c < 0x20 || c == 0x7f) goto hexbyte;
+        return NULL;
+    case MT_TEXT_GNUPLOT_FORMAT:
+        if (c == '%') return "%%";
+        /* fall through */
+    case MT_TEXT_GNUPLOT:
+        if (c == '\'') return "''";
+        if (c < 0x20 || c == 0x7f) return " ";
+        return NULL;
+    case MT_TEXT_GNUPLOT_DATA:
+        if (c == '"') return "'";
+        if (c < 0x20 || c == 0x7f) return " ";
         return NULL;
     case MT_TEXT_TERMINAL:
         if (c == '\n') return "\\n";
@@ -103,8 +143,7 @@ static void emit(sink *k, const char *s, size_t n, int run) {
             k->full = 1;
             m = 0;
             if (run) {
-                m = room;
-                while (m > 0 && ((unsigned char)s[m] & 0xc0) == 0x80) m--;
+                m = mt_utf8_cut(s, room);
             }
         }
         memcpy(k->dst + k->len, s, m);

@@ -183,8 +183,11 @@ static void om_sample(const om *m, const char *name, const char *k1, mt_str v1, 
         fputc('"', m->out);
         sep = ",";
     }
-    /* Gauges are integers here except ratios; %.17g prints both exactly. */
-    fprintf(m->out, "} %.17g\n", value);
+    /* The shortest spelling that reads back exactly (0.1, not
+     * 0.10000000000000001); OpenMetrics spells the others NaN, +Inf, -Inf. */
+    char num[MT_JSON_NUM_MAX];
+    if (!mt_json_num(num, value, 0)) strcpy(num, isnan(value) ? "NaN" : value > 0 ? "+Inf" : "-Inf");
+    fprintf(m->out, "} %s\n", num);
 }
 
 static void om_plain(const om *m, const char *name, double value) {

@@ -34,7 +34,7 @@ typedef struct importer {
     /* objects */
     mt_object *obj;
     uint32_t *obj_line;
-    size_t n_obj, cap_obj;
+    size_t n_obj, cap_obj, cap_line; /* obj_line grows on its own, so that failing to grow it loses nothing */
     mt_u64map ids;       /* id -> index */
     mt__names types;     /* type id - 1 -> name, and back */
     pending_ref *refs;
@@ -320,10 +320,7 @@ static int object_element(importer *im, void *arg) {
         return range_error(im, line, col, "duplicate object id %" PRIu64 " (first on line %" PRIu64 ")", st.o.id,
                            im->obj_line[prev]);
     if (mt__grow((void **)&im->obj, &im->cap_obj, im->n_obj, sizeof(mt_object))) return NOMEM(im);
-    size_t cap = im->cap_obj;
-    uint32_t *nl = realloc(im->obj_line, cap * sizeof(uint32_t));
-    if (!nl) return NOMEM(im);
-    im->obj_line = nl;
+    if (mt__grow((void **)&im->obj_line, &im->cap_line, im->n_obj, sizeof(uint32_t))) return NOMEM(im);
     if (mt_u64map_put(&im->ids, st.o.id, (uint32_t)im->n_obj)) return NOMEM(im);
     im->obj_line[im->n_obj] = line;
     im->obj[im->n_obj++] = st.o;

@@ -1,4 +1,4 @@
-/* The JSON pull lexer (json.h). */
+/* The JSON pull lexer (json_lexer.h). */
 #include <stdlib.h>
 #include <string.h>
 #include "io/json_lexer.h"

@@ -1,7 +1,7 @@
 /* A pull lexer for JSON text read from a FILE, tracking line and column
  * so that errors can say where. Internal to libanalyze. */
-#ifndef MT_JSON_H
-#define MT_JSON_H
+#ifndef MT_JSON_LEXER_H
+#define MT_JSON_LEXER_H
 
 #include <stdint.h>
 #include <stdio.h>

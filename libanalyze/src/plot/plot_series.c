@@ -5,15 +5,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include "memtrace/frames.h"
+#include "memtrace/json.h"
 #include "memtrace/units.h"
 #include "plot/plot_impl.h"
+#include "common/array.h"
 
 /* ---- timeline ---- */
 
 typedef struct tl_series {
     char *name;
     double *t, *v;          /* t in ns since the Unix epoch (or the file's start) */
-    size_t n, cap;
+    size_t n, cap_t, cap_v; /* t and v grow apart, so that failing to grow one loses nothing */
 } tl_series;
 
 typedef struct tl_step {
@@ -24,14 +26,23 @@ typedef struct tl_step {
 
 typedef struct tl {
     tl_series *s;
-    size_t ns;
+    size_t ns, cap_s;
     tl_step *st;
-    size_t nst;
+    size_t nst, cap_st;
     int oom;
     double base;            /* the file's start_time, ns */
     const char *suffix;     /* ": label" of the file when there are several */
     size_t file;
 } tl;
+
+/* Writes d with the fewest digits that read back exactly (0.1, not
+ * 0.10000000000000001), as the rest of memtrace's output does; NaN and the
+ * infinities as printf spells them, which gnuplot reads. */
+static void put_num(FILE *out, double d) {
+    char buf[MT_JSON_NUM_MAX];
+    if (mt_json_num(buf, d, 0)) fputs(buf, out);
+    else fprintf(out, "%g", d);
+}
 
 static char *join(const char *a, size_t alen, const char *b) {
     size_t blen = b ? strlen(b) : 0;
@@ -52,24 +63,14 @@ static void tl_add(tl *T, const char *name, size_t len, double t, double v) {
             (!slen || !strcmp(T->s[i].name + len, T->suffix)))
             s = &T->s[i];
     if (!s) {
-        tl_series *ns = realloc(T->s, (T->ns + 1) * sizeof *ns);
-        if (!ns) goto oom;
-        T->s = ns;
+        if (mt__grow((void **)&T->s, &T->cap_s, T->ns, sizeof *T->s)) goto oom;
         s = &T->s[T->ns];
         memset(s, 0, sizeof *s);
         if (!(s->name = join(name, len, T->suffix))) goto oom;
         T->ns++;
     }
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? 2 * s->cap : 64;
-        double *nt = realloc(s->t, cap * sizeof *nt);
-        if (!nt) goto oom;
-        s->t = nt;
-        double *nv = realloc(s->v, cap * sizeof *nv);
-        if (!nv) goto oom;
-        s->v = nv;
-        s->cap = cap;
-    }
+    if (mt__grow((void **)&s->t, &s->cap_t, s->n, sizeof *s->t) || mt__grow((void **)&s->v, &s->cap_v, s->n, sizeof *s->v))
+        goto oom;
     s->t[s->n] = t;
     s->v[s->n++] = v;
     return;
@@ -84,12 +85,10 @@ static void tl_step_add(tl *T, mt_str name, double t) {
             if (t < T->st[i].t) T->st[i].t = t;
             return;
         }
-    tl_step *ns = realloc(T->st, (T->nst + 1) * sizeof *ns);
-    if (!ns) {
+    if (mt__grow((void **)&T->st, &T->cap_st, T->nst, sizeof *T->st)) {
         T->oom = 1;
         return;
     }
-    T->st = ns;
     if (!(T->st[T->nst].name = join(name.ptr, name.len, NULL))) {
         T->oom = 1;
         return;
@@ -287,7 +286,11 @@ int mt__plot_timeline(const mt_plot_kind *k, const char *const *paths, size_t n,
         char cols[300];
         snprintf(cols, sizeof cols, "seconds\tbytes\tseries %s", T.s[i].name);
         mt__pw_block(&w, cols);
-        for (size_t j = 0; j < T.s[i].n; j++) fprintf(dat, "%.9g\t%.17g\n", (T.s[i].t[j] - t0) / 1e9, T.s[i].v[j]);
+        for (size_t j = 0; j < T.s[i].n; j++) {
+            fprintf(dat, "%.9g\t", (T.s[i].t[j] - t0) / 1e9);
+            put_num(dat, T.s[i].v[j]);
+            fputc('\n', dat);
+        }
         fprintf(gp, "%s %s index %zu using ($1/tunit):($2/unit) with %s lc %zu title ", i ? ", \\\n    " : "",
                 MT_PW_DATA, i, points <= 60 ? "linespoints" : "lines", i + 1);
         mt__pw_quote(gp, T.s[i].name, strlen(T.s[i].name));
@@ -429,7 +432,8 @@ int mt__plot_frames(const mt_plot_kind *k, const char *const *paths, size_t n, c
         double end = 0;
         for (size_t i = 0; i < named + 2; i++) {
             end += sums[i];
-            fprintf(dat, "\t%.17g", end);
+            fputc('\t', dat);
+            put_num(dat, end);
         }
         char label[600], h[16];
         if (f->rec.step.len)

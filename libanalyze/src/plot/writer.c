@@ -58,37 +58,15 @@ void mt__pw_begin(mt_pw *w, const mt_plot_kind *k, const mt_plot_opts *o, const 
     fprintf(gp, "set border 3\nset tics nomirror\nset key noautotitle\n");
 }
 
-/* Copies s[0..n) cleaned: control characters as spaces, invalid UTF-8 as
- * '?', the quote character q as repl, and '%' twice when pct is set. */
-static void put_clean(FILE *f, const char *s, size_t n, char q, const char *repl, int pct) {
-    const unsigned char *u = (const unsigned char *)s;
-    for (size_t i = 0; i < n;) {
-        size_t len = mt_utf8_len(u + i, n - i);
-        if (!len) {
-            fputc('?', f);
-            i++;
-        } else if (len > 1) {
-            fwrite(u + i, 1, len, f);
-            i += len;
-        } else {
-            unsigned char c = u[i++];
-            if (c < 0x20 || c == 0x7f) fputc(' ', f);
-            else if (c == (unsigned char)q) fputs(repl, f);
-            else if (c == '%' && pct) fputs("%%", f);
-            else fputc(c, f);
-        }
-    }
-}
-
 void mt__pw_quote(FILE *f, const char *s, size_t n) {
     fputc('\'', f);
-    put_clean(f, s, n, '\'', "''", 0);
+    mt_text_put(f, MT_TEXT_GNUPLOT, s, n);
     fputc('\'', f);
 }
 
 void mt__pw_quote_tic(FILE *f, const char *s, size_t n) {
     fputc('\'', f);
-    put_clean(f, s, n, '\'', "''", 1);
+    mt_text_put(f, MT_TEXT_GNUPLOT_FORMAT, s, n);
     fputc('\'', f);
 }
 
@@ -107,23 +85,17 @@ void mt__pw_title(mt_pw *w, const char *fmt, ...) {
     fputc('\n', w->gp);
 }
 
-/* Where a cut at i lands on a character boundary, moving back. */
-static size_t boundary(const char *s, size_t i) {
-    while (i > 0 && ((unsigned char)s[i] & 0xc0) == 0x80) i--;
-    return i;
-}
-
 void mt__pw_field(FILE *f, const char *s, size_t n) {
     enum { MAX = 56, HEAD = 26 };
     if (n <= MAX) {
-        put_clean(f, s, n, '"', "'", 0);
+        mt_text_put(f, MT_TEXT_GNUPLOT_DATA, s, n);
         return;
     }
     /* Keep both ends: a module's name and a class's both matter. */
-    size_t head = boundary(s, HEAD), tail = boundary(s, n - (MAX - HEAD - 3));
-    put_clean(f, s, head, '"', "'", 0);
+    size_t head = mt_utf8_cut(s, HEAD), tail = mt_utf8_cut(s, n - (MAX - HEAD - 3));
+    mt_text_put(f, MT_TEXT_GNUPLOT_DATA, s, head);
     fputs("...", f);
-    put_clean(f, s + tail, n - tail, '"', "'", 0);
+    mt_text_put(f, MT_TEXT_GNUPLOT_DATA, s + tail, n - tail);
 }
 
 int mt__pw_block(mt_pw *w, const char *columns) {

@@ -27,12 +27,13 @@ void mt__pw_begin(mt_pw *w, const mt_plot_kind *k, const mt_plot_opts *o, const 
                  FILE *gp, FILE *dat, unsigned width, unsigned height);
 
 /* Writes s as a gnuplot single-quoted string: quotes doubled, control
- * characters (NUL, newline, ...) as spaces, invalid UTF-8 as '?', so that
- * any type or column name is safe in the script and in an SVG. gnuplot
- * expands neither `command` nor @macro inside single quotes, and a
- * backslash there is an ordinary character. This is the one function
- * through which a string from a user or a file reaches a script: the
- * tests run gnuplot on hostile names (tests/unit/plot/test_plot.c). */
+ * characters (NUL, newline, ...) as spaces, invalid UTF-8 as U+FFFD
+ * (text.h's MT_TEXT_GNUPLOT), so that any type or column name is safe in
+ * the script and in an SVG. gnuplot expands neither `command` nor @macro
+ * inside single quotes, and a backslash there is an ordinary character.
+ * This is the one function through which a string from a user or a file
+ * reaches a script: the tests run gnuplot on hostile names
+ * (tests/unit/plot/test_plot.c). */
 void mt__pw_quote(FILE *f, const char *s, size_t n);
 
 /* mt__pw_quote for a tic label in `set xtics ('label' pos, ...)`, which

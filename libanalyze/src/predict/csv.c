@@ -10,6 +10,7 @@
 #include "memtrace/fileio.h"
 #include "memtrace/u64map.h"
 #include "common/hash.h"
+#include "common/array.h"
 #include "predict/predict_impl.h"
 
 /* The input, read through a buffer: a regular file, a pipe or a FIFO
@@ -161,12 +162,9 @@ static int read_record(reader *r, field **fields, size_t *n, size_t *cap, uint64
         if (*n == MT_CSV_MAX_COLUMNS)
             return limit(diag, path, start, "more than the %d columns a row may have", MT_CSV_MAX_COLUMNS);
         if (*n == *cap) {
-            size_t c2 = *cap ? *cap * 2 : 16;
-            field *t = realloc(*fields, c2 * sizeof *t);
-            if (!t) return MT_E_NOMEM;
-            memset(t + *cap, 0, (c2 - *cap) * sizeof *t);
-            *fields = t;
-            *cap = c2;
+            size_t old = *cap;
+            if (mt__grow((void **)fields, cap, *n, sizeof **fields)) return MT_E_NOMEM;
+            memset(*fields + old, 0, (*cap - old) * sizeof **fields);
         }
         field *fl = &(*fields)[*n];
         mt_sbuf_reset(fl);

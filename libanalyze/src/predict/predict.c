@@ -12,6 +12,7 @@
 #include <string.h>
 #include "memtrace/text.h"
 #include "predict/predict_impl.h"
+#include "common/array.h"
 #include "predict/model.h"
 #include "predict/constants.h"
 #include "frames/pandas_model.h"
@@ -95,13 +96,7 @@ void mt__list_add(mt_list *l, const char *fmt, ...) {
         va_end(ap);
         for (size_t i = 0; i < l->n; i++)
             if (!strcmp(l->v[i], buf)) return; /* said once */
-        if (l->n == l->cap) {
-            size_t cap = l->cap ? 2 * l->cap : 8;
-            char **v = realloc(l->v, cap * sizeof *v);
-            if (!v) break;
-            l->v = v;
-            l->cap = cap;
-        }
+        if (mt__grow((void **)&l->v, &l->cap, l->n, sizeof *l->v)) break;
         if (!(l->v[l->n] = strdup(buf))) break;
         l->n++;
         return;

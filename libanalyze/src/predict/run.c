@@ -9,6 +9,7 @@
 #include <string.h>
 #include "memtrace/text.h"
 #include "memtrace/units.h"
+#include "common/array.h"
 #include "predict/model.h"
 #include "frames/pandas_model.h"
 
@@ -30,13 +31,7 @@ static void suggest(suggestions *s, double peak, const char *fmt, ...) {
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
     if (s->fail) return;
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? 2 * s->cap : 4;
-        mt_suggestion *v = realloc(s->v, cap * sizeof *v);
-        if (!v) { s->fail = 1; return; }
-        s->v = v;
-        s->cap = cap;
-    }
+    if (mt__grow((void **)&s->v, &s->cap, s->n, sizeof *s->v)) { s->fail = 1; return; }
     if (!(s->v[s->n].text = strdup(buf))) { s->fail = 1; return; }
     s->v[s->n++].peak_bytes = peak;
 }

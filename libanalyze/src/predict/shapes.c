@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "predict/predict_impl.h"
+#include "common/array.h"
 #include "frames/pandas_model.h"
 
 void mt_shapes_free(mt_shapes *s) {
@@ -206,12 +207,12 @@ int mt_shapes_parse(const char *text, mt_shapes **out, mt_diag *diag) {
         size_t n = word(&ps);
         if (!n || ps.p[n] != '=') { rc = fail(&ps, "expected NAME=ROWSxCOLS"); goto bad; }
         if (s->n_frames == cap) {
-            size_t c2 = cap ? 2 * cap : 4;
-            mt_pframe *fs = realloc(s->frames, c2 * sizeof *fs);
-            if (!fs) { rc = mt_diag_set(diag, MT_E_NOMEM, "out of memory"); goto bad; }
-            memset(fs + cap, 0, (c2 - cap) * sizeof *fs);
-            s->frames = fs;
-            cap = c2;
+            size_t old = cap;
+            if (mt__grow((void **)&s->frames, &cap, s->n_frames, sizeof *s->frames)) {
+                rc = mt_diag_set(diag, MT_E_NOMEM, "out of memory");
+                goto bad;
+            }
+            memset(s->frames + old, 0, (cap - old) * sizeof *s->frames);
         }
         mt_pframe *f = &s->frames[s->n_frames++];
         memcpy(pool, ps.p, n);

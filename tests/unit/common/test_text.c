@@ -77,6 +77,44 @@ START_TEST(github_commands) {
 }
 END_TEST
 
+START_TEST(xml_text) {
+    CHECK(MT_TEXT_XML, "a<b>&\"c\"'d'", "a&lt;b&gt;&amp;&quot;c&quot;&apos;d&apos;");
+    /* Tab and line breaks are XML characters; other C0 controls are not. */
+    CHECK(MT_TEXT_XML, "\t\n\r\0\x1b!", "\t\n\r\xef\xbf\xbd\xef\xbf\xbd!");
+    /* Neither is U+FFFE or U+FFFF; U+FFFD and C1 (allowed, if discouraged) stay. */
+    CHECK(MT_TEXT_XML, "\xef\xbf\xbe\xef\xbf\xbf\xef\xbf\xbd\xc2\x85", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xc2\x85");
+    CHECK(MT_TEXT_XML, "\xff\xc3\xb1\xc0\xaf", "\xef\xbf\xbd\xc3\xb1\xef\xbf\xbd\xef\xbf\xbd");
+}
+END_TEST
+
+START_TEST(python_strings) {
+    CHECK(MT_TEXT_PYTHON, "say \"hi\"\\\n", "say \\\"hi\\\"\\\\\\n");
+    CHECK(MT_TEXT_PYTHON, "\0\t\r\x1b\x7f", "\\x00\\x09\\x0d\\x1b\\x7f");
+    /* A C1 control by its code ("\x85" is U+0085), other UTF-8 as it is. */
+    CHECK(MT_TEXT_PYTHON, "\xc2\x85\xc3\xb1'", "\\x85\xc3\xb1'");
+    CHECK(MT_TEXT_PYTHON, "a\xff" "b\xed\xa0\x80", "a\\ufffdb\\ufffd\\ufffd\\ufffd");
+}
+END_TEST
+
+START_TEST(gnuplot_strings) {
+    CHECK(MT_TEXT_GNUPLOT, "it's 90%\n\t`x` @m \\", "it''s 90%  `x` @m \\");
+    CHECK(MT_TEXT_GNUPLOT_FORMAT, "it's 90%", "it''s 90%%");
+    CHECK(MT_TEXT_GNUPLOT_DATA, "a\"b'\tc\n", "a'b' c ");
+    CHECK(MT_TEXT_GNUPLOT, "\xff\xc3\xb1\xc2\x85", "\xef\xbf\xbd\xc3\xb1\xc2\x85");
+}
+END_TEST
+
+START_TEST(utf8_cut_backs_up_to_a_boundary) {
+    const char s[] = "a\xe2\x82\xac" "b";
+    ck_assert_uint_eq(mt_utf8_cut(s, 0), 0);
+    ck_assert_uint_eq(mt_utf8_cut(s, 1), 1);
+    ck_assert_uint_eq(mt_utf8_cut(s, 2), 1);
+    ck_assert_uint_eq(mt_utf8_cut(s, 3), 1);
+    ck_assert_uint_eq(mt_utf8_cut(s, 4), 4);
+    ck_assert_uint_eq(mt_utf8_cut("\x80\x80", 1), 0);
+}
+END_TEST
+
 START_TEST(escape_cuts_at_boundaries) {
     char buf[6];
     /* "ab" + 3-byte euro fits in 5; a second euro does not: cut before it. */
@@ -133,6 +171,10 @@ int main(void) {
     tcase_add_test(tc, dot_strings);
     tcase_add_test(tc, terminal_text);
     tcase_add_test(tc, github_commands);
+    tcase_add_test(tc, xml_text);
+    tcase_add_test(tc, python_strings);
+    tcase_add_test(tc, gnuplot_strings);
+    tcase_add_test(tc, utf8_cut_backs_up_to_a_boundary);
     tcase_add_test(tc, escape_cuts_at_boundaries);
     tcase_add_test(tc, lists_as_sentences);
     suite_add_tcase(s, tc);

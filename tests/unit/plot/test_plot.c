@@ -25,11 +25,11 @@ START_TEST(quote_doubles_quotes_and_cleans_bytes) {
     char *out;
     const char in[] = "it's\n\"x\"\t\xff\xc3\xb1";
     CAPTURE(out, mt__pw_quote(f, in, sizeof in - 1));
-    ck_assert_str_eq(out, "'it''s \"x\" ?\xc3\xb1'");
+    ck_assert_str_eq(out, "'it''s \"x\" \xef\xbf\xbd\xc3\xb1'"); /* U+FFFD, as every output */
     free(out);
     /* An overlong encoding and a lone continuation byte are not UTF-8. */
     CAPTURE(out, mt__pw_quote(f, "\xc0\xaf|\x80", 4));
-    ck_assert_str_eq(out, "'??|?'");
+    ck_assert_str_eq(out, "'\xef\xbf\xbd\xef\xbf\xbd|\xef\xbf\xbd'");
     free(out);
 }
 END_TEST

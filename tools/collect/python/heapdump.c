@@ -859,8 +859,8 @@ void mt__process_meta(mt_writer *wr, const char *tool, PyObject *label, uint64_t
 }
 
 /* A frame root: the frame (held by us) and its thread. A running frame's
- * traverse visits none of its locals in CPython 3.11; frame_locals.c reads
- * them, and the dump gives the frame a labelled reference to each. */
+ * traverse visits none of its locals in CPython 3.11; mt__frame_locals
+ * (cpython311.c) reads them, and the dump gives the frame a labelled reference to each. */
 typedef struct froot {
     PyObject *frame;
     unsigned long thread;

@@ -324,11 +324,11 @@ static int find_points(mt_leaks *L, const mt_snapshot *s) {
     }
     for (size_t si = 0; si < ns; si++) {
         mt_leak_suspect *sp = &L->suspects[si];
-        size_t best = 0, cap = 0; /* sp->groups starts empty */
+        size_t best = 0, gcap = 0; /* sp->groups starts empty */
         for (size_t gi = 0; gi < ng; gi++) {
             if (direct[si * ng + gi] > direct[si * ng + best]) best = gi;
             if (!member[si * ng + gi]) continue;
-            if (mt__grow((void **)&sp->groups, &cap, sp->n_groups, sizeof(size_t))) goto out;
+            if (mt__grow((void **)&sp->groups, &gcap, sp->n_groups, sizeof(size_t))) goto out;
             sp->groups[sp->n_groups++] = gi;
         }
         sp->group = best;

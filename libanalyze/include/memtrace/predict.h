@@ -31,8 +31,8 @@ typedef enum mt_predict_op {
     MT_PREDICT_N_OPS
 } mt_predict_op;
 
-/* "merge", "groupby", "pivot_table", "concat", "sort", "read_csv"; NULL
- * for an op out of range. */
+/* "merge", "groupby", "pivot_table", "concat", "sort", "read_csv"; "?"
+ * for an op out of range, as every mt_THING_name (errors.h). */
 const char *mt_predict_op_name(mt_predict_op op);
 /* The op named name, as mt_predict_op_name() spells it.
  * @return 0 and *out, or MT_E_INVAL for a name not in the list. */

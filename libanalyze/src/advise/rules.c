@@ -10,6 +10,7 @@
 #include <string.h>
 #include <yaml.h>
 #include "advise/advise_impl.h"
+#include "common/nametable.h"
 #include "common/array.h"
 #include "memtrace/text.h"
 #include "memtrace/units.h"
@@ -544,20 +545,14 @@ void mt_rules_get(const mt_rules *r, size_t i, mt_rule_info *out) {
     out->line = x->line;
 }
 
-const char *mt_severity_name(mt_severity sev) {
-    switch (sev) {
-    case MT_SEV_INFO: return "info";
-    case MT_SEV_WARNING: return "warning";
-    case MT_SEV_ERROR: return "error";
-    default: return "?";
-    }
-}
+static const char *const sev_names[] = { [MT_SEV_INFO] = "info", [MT_SEV_WARNING] = "warning",
+                                         [MT_SEV_ERROR] = "error" };
+
+const char *mt_severity_name(mt_severity sev) { return mt__name_of(sev_names, MT__NAMES_N(sev_names), (unsigned)sev); }
 
 int mt_severity_from_name(const char *name, mt_severity *out) {
-    for (mt_severity i = MT_SEV_INFO; i <= MT_SEV_ERROR; i++)
-        if (!strcmp(name, mt_severity_name(i))) {
-            *out = i;
-            return 0;
-        }
-    return MT_E_INVAL;
+    int i = mt__name_find(sev_names, MT__NAMES_N(sev_names), name);
+    if (i < 0) return MT_E_INVAL;
+    *out = (mt_severity)i;
+    return 0;
 }

@@ -12,20 +12,17 @@
 #include "memtrace/u64map.h"
 #include "common/array.h"
 #include "common/names.h"
+#include "common/nametable.h"
 
 static const char *const by_names[] = { "type", "module", "site", "traceback", "column", "device" };
 
-const char *mt_group_by_name(mt_group_by by) {
-    return (unsigned)by < sizeof by_names / sizeof *by_names ? by_names[by] : "?";
-}
+const char *mt_group_by_name(mt_group_by by) { return mt__name_of(by_names, MT__NAMES_N(by_names), (unsigned)by); }
 
 int mt_group_by_from_name(const char *name, mt_group_by *out) {
-    for (size_t i = 0; i < sizeof by_names / sizeof *by_names; i++)
-        if (!strcmp(name, by_names[i])) {
-            *out = (mt_group_by)i;
-            return 0;
-        }
-    return MT_E_INVAL;
+    int i = mt__name_find(by_names, MT__NAMES_N(by_names), name);
+    if (i < 0) return MT_E_INVAL;
+    *out = (mt_group_by)i;
+    return 0;
 }
 
 /* ---- the table of groups ---- */
@@ -394,17 +391,13 @@ static int cmp_row(const void *x, const void *y, void *arg) {
 
 static const char *const key_names[] = { "delta", "bytes", "count" };
 
-const char *mt_diff_key_name(mt_diff_key key) {
-    return (unsigned)key < sizeof key_names / sizeof *key_names ? key_names[key] : "?";
-}
+const char *mt_diff_key_name(mt_diff_key key) { return mt__name_of(key_names, MT__NAMES_N(key_names), (unsigned)key); }
 
 int mt_diff_key_from_name(const char *name, mt_diff_key *out) {
-    for (size_t i = 0; i < sizeof key_names / sizeof *key_names; i++)
-        if (!strcmp(name, key_names[i])) {
-            *out = (mt_diff_key)i;
-            return 0;
-        }
-    return MT_E_INVAL;
+    int i = mt__name_find(key_names, MT__NAMES_N(key_names), name);
+    if (i < 0) return MT_E_INVAL;
+    *out = (mt_diff_key)i;
+    return 0;
 }
 
 void mt_diff_sort(mt_diff *d, mt_diff_key key) {

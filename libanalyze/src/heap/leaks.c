@@ -5,6 +5,7 @@
  * dominator tree that names where leaked objects accumulate. */
 #include <stdlib.h>
 #include <string.h>
+#include "common/nametable.h"
 #include "memtrace/leaks.h"
 #include "memtrace/u64map.h"
 #include "common/array.h"
@@ -16,17 +17,13 @@
 
 static const char *const verdict_names[] = { "none", "suspect", "plateau", "one-time", "noise" };
 
-const char *mt_leak_verdict_name(mt_leak_verdict v) {
-    return (unsigned)v < sizeof verdict_names / sizeof *verdict_names ? verdict_names[v] : "?";
-}
+const char *mt_leak_verdict_name(mt_leak_verdict v) { return mt__name_of(verdict_names, MT__NAMES_N(verdict_names), (unsigned)v); }
 
 int mt_leak_verdict_from_name(const char *name, mt_leak_verdict *out) {
-    for (size_t i = 0; i < sizeof verdict_names / sizeof *verdict_names; i++)
-        if (!strcmp(name, verdict_names[i])) {
-            *out = (mt_leak_verdict)i;
-            return 0;
-        }
-    return MT_E_INVAL;
+    int i = mt__name_find(verdict_names, MT__NAMES_N(verdict_names), name);
+    if (i < 0) return MT_E_INVAL;
+    *out = (mt_leak_verdict)i;
+    return 0;
 }
 
 /* ---- generations ---- */

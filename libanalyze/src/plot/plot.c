@@ -1,6 +1,7 @@
 /* The plot kinds' table, and the checks every kind's options pass before
  * the kind writes (through writer.c). */
 #include <string.h>
+#include "common/nametable.h"
 #include "plot/plot_impl.h"
 
 /* New kinds (GPU, allocation traces) go here; the tool's help, its man
@@ -34,17 +35,13 @@ int mt_plot_kind_from_name(const char *name, const mt_plot_kind **out) {
 
 static const char *const format_names[] = { "png", "svg" };
 
-const char *mt_plot_format_name(mt_plot_format f) {
-    return (unsigned)f < sizeof format_names / sizeof *format_names ? format_names[f] : "?";
-}
+const char *mt_plot_format_name(mt_plot_format f) { return mt__name_of(format_names, MT__NAMES_N(format_names), (unsigned)f); }
 
 int mt_plot_format_from_name(const char *name, mt_plot_format *out) {
-    for (size_t i = 0; i < sizeof format_names / sizeof *format_names; i++)
-        if (!strcmp(name, format_names[i])) {
-            *out = (mt_plot_format)i;
-            return 0;
-        }
-    return MT_E_INVAL;
+    int i = mt__name_find(format_names, MT__NAMES_N(format_names), name);
+    if (i < 0) return MT_E_INVAL;
+    *out = (mt_plot_format)i;
+    return 0;
 }
 
 int mt_plot_write(const mt_plot_kind *kind, const char *const *paths, size_t n, const mt_plot_opts *o, FILE *script,

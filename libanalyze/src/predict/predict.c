@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "common/nametable.h"
 #include "memtrace/text.h"
 #include "predict/predict_impl.h"
 #include "common/array.h"
@@ -20,17 +21,13 @@
 static const char *const op_names[MT_PREDICT_N_OPS] = { "merge", "groupby", "pivot_table", "concat", "sort",
                                                         "read_csv" };
 
-const char *mt_predict_op_name(mt_predict_op op) {
-    return (unsigned)op < MT_PREDICT_N_OPS ? op_names[op] : NULL;
-}
+const char *mt_predict_op_name(mt_predict_op op) { return mt__name_of(op_names, MT_PREDICT_N_OPS, (unsigned)op); }
 
 int mt_predict_op_from_name(const char *name, mt_predict_op *out) {
-    for (int i = 0; i < MT_PREDICT_N_OPS; i++)
-        if (name && !strcmp(name, op_names[i])) {
-            *out = (mt_predict_op)i;
-            return 0;
-        }
-    return MT_E_INVAL;
+    int i = mt__name_find(op_names, MT_PREDICT_N_OPS, name);
+    if (i < 0) return MT_E_INVAL;
+    *out = (mt_predict_op)i;
+    return 0;
 }
 
 const char *mt_predict_pandas_version(void) { return MT_PREDICT_PANDAS; }

@@ -250,14 +250,17 @@ int main(int argc, char **argv) {
     int fmt = FMT_TEXT, salvage = 0, no_defaults = 0, list = 0, fail_on = -1;
     uint64_t available = 0; /* exact: 0 unknown */
     uint64_t top = 0;
+    /* A choice stores its name's index: index k is severity MT_SEV_INFO + k,
+     * named as the library names it. */
+    const char *const severity_names[] = { mt_severity_name(MT_SEV_INFO), mt_severity_name(MT_SEV_WARNING),
+                                           mt_severity_name(MT_SEV_ERROR), NULL };
     const mt_opt opts[] = {
         MT_OPT_LIST('r', "rules", "FILE", &rule_files, &n_rule_files,
                     "apply the rules of FILE after the shipped ones (repeatable; later files override)"),
         MT_OPT_FLAG(0, "no-default-rules", &no_defaults, "do not apply the shipped rules"),
         MT_OPT_FORMAT(&fmt, MT_NAMES("text", "json", "python"),
                       "output format (default: text); python prints the pandas code of the dtype advice"),
-        /* From MT_SEV_INFO up. */
-        MT_OPT_CHOICE(0, "fail-on", &fail_on, MT_NAMES("info", "warning", "error"),
+        MT_OPT_CHOICE(0, "fail-on", &fail_on, severity_names,
                       "exit 1 when advice of this severity or higher exists"),
         MT_OPT_AVAILABLE(&available, "memory the pipeline may use"),
         MT_OPT_TOP(&top, "show the N largest savings in text (default: 0, all)"),

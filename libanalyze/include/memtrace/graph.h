@@ -148,7 +148,7 @@ typedef struct mt_graph_nearby {
 
 /* Fills nb with the objects within depth hops of object index start, at
  * most max_objects of them (the nearest: breadth first, in out-edge
- * order), and the edges between them as described above.
+ * order; 0 for no bound), and the edges between them as described above.
  * @return 0, or MT_E_INVAL (references not loaded), MT_E_RANGE (start is
  *         not an object), MT_E_NOMEM; nb is left empty on error. */
 int mt_graph_nearby_compute(const mt_graph *g, uint32_t start, uint64_t depth, uint32_t max_objects,

@@ -71,7 +71,7 @@ int mt_graph_nearby_compute(const mt_graph *g, uint32_t start, uint64_t depth, u
         for (uint32_t e = g->out_off[v]; e < g->out_off[v + 1]; e++) {
             uint32_t w = g->out_dst[e] & MT_GRAPH_INDEX;
             if (level[w] != UINT32_MAX) continue;
-            if (tail >= max_objects) {
+            if (tail >= cap) {
                 nb->cut = 1;
                 continue;
             }

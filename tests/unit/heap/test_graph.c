@@ -450,6 +450,12 @@ START_TEST(lookups_top_of_type_and_nearby_by_hand) {
     ck_assert_uint_eq(nb.n_edges, 2);
     ck_assert_uint_eq(g->out_dst[nb.edge[1]] & MT_GRAPH_INDEX, 2);
     mt_graph_nearby_free(&nb);
+    /* No bound (0): the same four objects and four edges, nothing cut. */
+    ck_assert_int_eq(mt_graph_nearby_compute(g, 0, 2, 0, &nb, NULL), 0);
+    ck_assert_uint_eq(nb.n, 4);
+    ck_assert_int_eq(nb.cut, 0);
+    ck_assert_uint_eq(nb.n_edges, 4);
+    mt_graph_nearby_free(&nb);
     /* Depth 0: the object alone. */
     ck_assert_int_eq(mt_graph_nearby_compute(g, 4, 0, 500, &nb, NULL), 0);
     ck_assert_uint_eq(nb.n, 1);

@@ -4,7 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include "common/cli.h"
-#include "common/pathtext.h"
 
 static const mt_tool tool = {
     "memtrace-graph", "FILE",
@@ -52,12 +51,11 @@ static void print_paths_text(uint32_t *targets, uint32_t nt, const mt_dominators
             mt_cli_fail(tool.name, NULL, &diag);
             exit(MT_EXIT_INPUT);
         }
-        sbuf b = { 0 };
-        mt_cli_render_path(&b, S, &p);
+        char *text = mt_cli_path_text(S, &p);
         printf("  ");
-        mt_text_put(stdout, MT_TEXT_TERMINAL, b.s, b.len);
+        mt_text_put(stdout, MT_TEXT_TERMINAL, text, strlen(text));
         putchar('\n');
-        free(b.s);
+        free(text);
         mt_path_free(&p);
     }
 }
@@ -81,10 +79,9 @@ static void print_paths_json(mt_jw *w, uint32_t *targets, uint32_t nt, const mt_
         if (rc == MT_E_NOTFOUND) {
             mt_jw_null(w, "path");
         } else {
-            sbuf b = { 0 };
-            mt_cli_render_path(&b, S, &p);
-            mt_jw_cstr(w, "path", b.s);
-            free(b.s);
+            char *text = mt_cli_path_text(S, &p);
+            mt_jw_cstr(w, "path", text);
+            free(text);
             mt_jw_begin_object(w, "root");
             mt_jw_str(w, "kind", G->root_kind[p.root].ptr, G->root_kind[p.root].len);
             mt_jw_str(w, "name", G->root_name[p.root].ptr, G->root_name[p.root].len);
@@ -161,10 +158,7 @@ static void print_dot(uint32_t start, uint64_t depth, const mt_dominators *d) {
 /* A retainer's way from a root as people read it, or NULL when no strong
  * path reaches it; free() it. */
 static char *retainer_path(const mt_graph_retainer *x) {
-    if (!x->has_path) return NULL;
-    sbuf b = { 0 };
-    mt_cli_render_path(&b, S, &x->path);
-    return b.s;
+    return x->has_path ? mt_cli_path_text(S, &x->path) : NULL;
 }
 
 static void print_report_json(const char *file, const mt_graph_report *r, const mt_dominators *d,

@@ -3,7 +3,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include "common/cli.h"
-#include "common/pathtext.h"
 
 static const mt_tool tool = {
     "memtrace-leaks", "S1.snap S2.snap S3.snap...",
@@ -104,7 +103,7 @@ int main(int argc, char **argv) {
         const mt_leak_suspect *sp = &L.suspects[k];
         const mt_leak_group *gr = &L.groups[sp->group];
         if (gate && sp->confidence >= fail_at) found = 1;
-        sbuf path = { 0 };
+        char *path = NULL;
         mt_str ptype = mt_str_c("-");
         uint64_t retained = 0;
         if (sp->point != UINT32_MAX) {
@@ -112,7 +111,7 @@ int main(int argc, char **argv) {
             ptype = g->type_names[g->type[sp->point]];
             retained = L.dom.retained[sp->point];
             if (!mt_path_to_root(g, sp->point, &p, NULL)) {
-                mt_cli_render_path(&path, last, &p);
+                path = mt_cli_path_text(last, &p);
                 mt_path_free(&p);
             }
         }
@@ -134,7 +133,7 @@ int main(int argc, char **argv) {
                 mt_jw_begin_object(&w, "accumulation_point");
                 mt_jw_uint(&w, "id", g->id[sp->point]);
                 mt_jw_str(&w, "type", ptype.ptr, ptype.len);
-                if (path.s) mt_jw_cstr(&w, "path", path.s);
+                if (path) mt_jw_cstr(&w, "path", path);
                 else mt_jw_null(&w, "path");
                 mt_jw_end_object(&w);
             } else
@@ -165,7 +164,7 @@ int main(int argc, char **argv) {
                    mt_human_bytes(retained, h2));
             if (sp->point != UINT32_MAX) {
                 printf("     accumulates in %s: ", mt_cli_str(ptype));
-                if (path.s) mt_text_put(stdout, MT_TEXT_TERMINAL, path.s, path.len);
+                if (path) mt_text_put(stdout, MT_TEXT_TERMINAL, path, strlen(path));
                 else fputs("(no path to a root)", stdout);
                 putchar('\n');
             }
@@ -175,7 +174,7 @@ int main(int argc, char **argv) {
             if (site[0]) printf("     allocated at %s\n", mt_cli_cstr(site));
             printf("     why: %s\n", mt_cli_cstr(why));
         }
-        free(path.s);
+        free(path);
     }
     if (json) {
         mt_jw_end_array(&w);

@@ -474,3 +474,12 @@ double mt_cli_mem_available(void) {
     fclose(f);
     return kb * 1024;
 }
+
+char *mt_cli_path_text(const mt_snapshot *s, const mt_path *p) {
+    char *text = mt_path_format(s, p);
+    if (!text) {
+        fputs("memtrace: out of memory\n", stderr);
+        exit(MT_EXIT_INPUT);
+    }
+    return text;
+}

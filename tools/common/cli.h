@@ -253,6 +253,11 @@ int mt_cli_out_close(const char *tool, const char *path, mt_output *o, FILE *f, 
 /* MemAvailable from /proc/meminfo, in bytes; 0 when unknown. */
 double mt_cli_mem_available(void);
 
+/* Path p of snapshot s (loaded with labels) as people read it
+ * (mt_path_format: "module app → _SESSIONS['u41'] → Session.payload");
+ * free() it. Exits 3 when memory runs out, as a tool may. */
+char *mt_cli_path_text(const mt_snapshot *s, const mt_path *p);
+
 /* rules/default.yaml, built in (tools/embed.cmake) so that the tools work
  * from the build tree and after any install prefix. */
 extern const char mt_default_rules[];

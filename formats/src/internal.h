@@ -191,7 +191,8 @@ typedef mt_field mt__field;
     X(GPU_SEGMENT, "gpu_segments", mt_gpu_segment, gpu_segment_f) \
     X(GPU_BLOCK, "gpu_blocks", mt_gpu_block, gpu_block_f)      \
     X(GPU_EVENT, "gpu_events", mt_gpu_event, gpu_event_f)      \
-    X(NB_CELL, "nb_cells", mt_nb_cell, nb_cell_f)
+    X(NB_CELL, "nb_cells", mt_nb_cell, nb_cell_f)              \
+    X(EVENT, "events", mt_event, event_f)
 
 typedef struct mt__kind_desc {
     int kind;

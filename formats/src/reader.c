@@ -26,6 +26,8 @@ struct mt_reader {
     uint8_t *owned;   /* free on free: the file, read whole */
     unsigned major, minor;
     int closed;
+    int growing;      /* opened by mt_reader_open_growing */
+    uint64_t pending; /* bytes of an unfinished final block left out */
     mt_block_info *blocks;
     size_t nblocks, capblocks;
     mt_damage *damage;
@@ -390,8 +392,20 @@ static int open_common(mt_reader *r, const char *name, mt_diag *diag) {
         int unclosed = !(r->size >= MT__TRAILER_SIZE && memcmp(r->data + r->size - 8, MT__END_MAGIC, 8) == 0);
         if (!unclosed) end -= MT__TRAILER_SIZE;
         if (scan(r, end)) return mt_diag_set(diag, MT_E_NOMEM, "cannot allocate the block table");
+        /* A file still being written ends, at worst, in a block its writer
+         * has not finished writing: the scan's last note, a block or a
+         * header cut short at the very end. Those bytes are not there yet,
+         * and the missing index is what an open file looks like. */
+        if (unclosed && r->growing) {
+            mt_damage *d = r->ndamage ? &r->damage[r->ndamage - 1] : NULL;
+            if (d && d->code == MT_E_TRUNCATED && d->offset + d->length == r->size) {
+                if (d->block >= 0 && (size_t)d->block + 1 == r->nblocks) r->nblocks--;
+                r->pending = d->length;
+                r->ndamage--;
+            }
+        }
         /* After the scan, so that a block cut short is named first. */
-        if (unclosed && add_damage(r, MT_E_TRUNCATED, -1, r->size, 0, 0, 0, 0,
+        else if (unclosed && add_damage(r, MT_E_TRUNCATED, -1, r->size, 0, 0, 0, 0,
                                    "no index at the end: the file was not closed (the writer stopped or crashed)"))
             return mt_diag_set(diag, MT_E_NOMEM, "cannot allocate the damage list");
         if (!grow_damage(r, r->nblocks + 1)) return mt_diag_set(diag, MT_E_NOMEM, "cannot allocate the damage list");
@@ -414,10 +428,11 @@ int mt_reader_open_mem(const void *data, size_t size, const char *name, mt_reade
     return 0;
 }
 
-int mt_reader_open(const char *path, mt_reader **out, mt_diag *diag) {
+static int open_path(const char *path, int growing, mt_reader **out, mt_diag *diag) {
     *out = NULL;
     mt_reader *r = calloc(1, sizeof *r);
     if (!r) return mt_diag_set(diag, MT_E_NOMEM, "cannot allocate the reader");
+    r->growing = growing;
     /* Read whole with read(2), bounded, the magic checked as soon as it
      * has arrived (SPEC.md 6.1): a device, an endless pipe or a FIFO with
      * no writer ends in an error, and a file cut short while it is read
@@ -457,6 +472,14 @@ void mt_reader_version(const mt_reader *r, unsigned *major, unsigned *minor) {
 }
 
 uint64_t mt_reader_size(const mt_reader *r) { return r->size; }
+int mt_reader_open(const char *path, mt_reader **out, mt_diag *diag) { return open_path(path, 0, out, diag); }
+
+int mt_reader_open_growing(const char *path, mt_reader **out, mt_diag *diag) {
+    return open_path(path, 1, out, diag);
+}
+
+uint64_t mt_reader_pending(const mt_reader *r) { return r->pending; }
+
 int mt_reader_closed(const mt_reader *r) { return r->closed; }
 size_t mt_reader_block_count(const mt_reader *r) { return r->nblocks; }
 const mt_block_info *mt_reader_block(const mt_reader *r, size_t i) { return i < r->nblocks ? &r->blocks[i] : NULL; }

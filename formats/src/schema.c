@@ -26,7 +26,11 @@ static const mt__field alloc_f[] = {
     F(mt_alloc, domain, U32, 0), F(mt_alloc, count, U64, 0) };
 static const mt__field sample_f[] = {
     F(mt_sample, time_ns, U64, 1), F(mt_sample, series, STR, 1), F(mt_sample, value, F64, 1),
-    F(mt_sample, step, STR, 0) };
+    F(mt_sample, step, STR, 0), F(mt_sample, span_ns, U64, 0), F(mt_sample, min, F64, 0),
+    F(mt_sample, max, F64, 0), F(mt_sample, count, U64, 0) };
+static const mt__field event_f[] = {
+    F(mt_event, time_ns, U64, 1), F(mt_event, kind, STR, 1), F(mt_event, name, STR, 0),
+    F(mt_event, value, F64, 0), F(mt_event, detail, STR, 0) };
 static const mt__field df_frame_f[] = {
     F(mt_df_frame, id, U32, 1), F(mt_df_frame, name, STR, 1), F(mt_df_frame, rows, U64, 1),
     F(mt_df_frame, columns, U32, 1), F(mt_df_frame, index_kind, STR, 0),

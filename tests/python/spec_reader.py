@@ -31,7 +31,8 @@ KINDS = {
     8: ("stacks", [("id", "u32", 1), ("frame", "u32", 1), ("parent", "u32", 0)]),
     9: ("allocs", [("time_ns", "u64", 1), ("op", "u32", 1), ("address", "u64", 1), ("size", "u64", 1),
                    ("stack", "u32", 0), ("thread", "u32", 0), ("domain", "u32", 0), ("count", "u64", 0)]),
-    10: ("samples", [("time_ns", "u64", 1), ("series", "str", 1), ("value", "f64", 1), ("step", "str", 0)]),
+    10: ("samples", [("time_ns", "u64", 1), ("series", "str", 1), ("value", "f64", 1), ("step", "str", 0),
+                     ("span_ns", "u64", 0), ("min", "f64", 0), ("max", "f64", 0), ("count", "u64", 0)]),
     11: ("df_frames", [("id", "u32", 1), ("name", "str", 1), ("rows", "u64", 1), ("columns", "u32", 1),
                        ("index_kind", "str", 0), ("index_bytes", "u64", 0), ("shallow_bytes", "u64", 0),
                        ("deep_bytes", "u64", 0), ("step", "str", 0), ("index_shallow_bytes", "u64", 0),
@@ -59,6 +60,8 @@ KINDS = {
                         ("size", "u64", 1), ("stream", "u64", 0), ("stack", "u32", 0)]),
     19: ("nb_cells", [("id", "u32", 1), ("exec_count", "u32", 0), ("source", "str", 1), ("start_ns", "u64", 0),
                       ("end_ns", "u64", 0), ("rss_before", "u64", 0), ("rss_after", "u64", 0)]),
+    20: ("events", [("time_ns", "u64", 1), ("kind", "str", 1), ("name", "str", 0), ("value", "f64", 0),
+                    ("detail", "str", 0)]),
     INDEX_KIND: ("index", [("offset", "u64", 1), ("kind", "u32", 1), ("count", "u32", 1), ("first", "u64", 1),
                            ("stored", "u32", 1), ("raw", "u32", 1)]),
 }

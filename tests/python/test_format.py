@@ -23,7 +23,7 @@ def run(*args, check=True):
 
 def test_all_kinds_fixture_matches_the_spec(testdata):
     s = spec_reader.Snapshot(os.path.join(testdata, "all-kinds.snap"))
-    assert (s.major, s.minor) == (1, 2)
+    assert (s.major, s.minor) == (1, 3)
     assert s.meta() == {"tool": "mt-fixture", "pid": 4242, "ratio": 0.5, "neg": -7, "ok": True,
                         "blob": b"\x00\x01", "none": None}
     assert s.of("strings") == [{"id": 1, "text": "hello"}]
@@ -38,7 +38,12 @@ def test_all_kinds_fixture_matches_the_spec(testdata):
     assert s.of("stacks") == [{"id": 1, "frame": 1, "parent": 0}]
     assert s.of("allocs") == [{"time_ns": 1000, "op": 0, "address": 0x1000, "size": 64, "stack": 1,
                                "thread": 7, "domain": 1, "count": 0}]
-    assert s.of("samples") == [{"time_ns": 5, "series": "rss", "value": 1048576.5, "step": "load"}]
+    point = {"span_ns": 0, "min": 0.0, "max": 0.0, "count": 0}
+    assert s.of("samples") == [{"time_ns": 5, "series": "rss", "value": 1048576.5, "step": "load", **point},
+                               {"time_ns": 10, "series": "rss", "value": 2097152, "step": "load", "span_ns": 1000,
+                                "min": 1048576, "max": 4194304, "count": 4}]
+    assert s.of("events") == [{"time_ns": 11, "kind": "dump", "name": "peak", "value": 4194304,
+                               "detail": "heap-1.snap"}]
     assert s.of("df_frames") == [{"id": 1, "name": "orders", "rows": 1000000, "columns": 8,
                                   "index_kind": "range", "index_bytes": 132, "shallow_bytes": 64000132,
                                   "deep_bytes": 96000132, "step": "load", "index_shallow_bytes": 132,

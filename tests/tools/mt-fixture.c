@@ -56,7 +56,7 @@ static int hostile(const char *path) {
     mt_writer_add(w, MT_KIND_STACK, &st1);
     mt_alloc al = { 1000, MT_ALLOC_ALLOC, 0x1000, 64, 1, 7, 1, 0 };
     mt_writer_add(w, MT_KIND_ALLOC, &al);
-    mt_sample sm = { 5, H, 1048576, H }, sm2 = { 9, H, 2097152, S("next") };
+    mt_sample sm = { 5, H, 1048576, H, 0, 0, 0, 0 }, sm2 = { 9, H, 2097152, S("next"), 0, 0, 0, 0 };
     mt_writer_add(w, MT_KIND_SAMPLE, &sm);
     mt_writer_add(w, MT_KIND_SAMPLE, &sm2);
     mt_df_frame df = { .id = 1, .name = H, .rows = 1000, .columns = 1, .index_kind = H, .index_bytes = 132,
@@ -83,9 +83,9 @@ static int percent(const char *path) {
         fprintf(stderr, "mt-fixture: %s: %s\n", path, d.msg);
         return 3;
     }
-    mt_sample s1 = { 1000000000, S("rss"), 1048576, S("keep 90%") };
-    mt_sample s2 = { 2000000000, S("rss"), 2097152, S("sample 1%d") };
-    mt_sample s3 = { 3000000000, S("rss"), 3145728, S("%s%n%%") };
+    mt_sample s1 = { 1000000000, S("rss"), 1048576, S("keep 90%"), 0, 0, 0, 0 };
+    mt_sample s2 = { 2000000000, S("rss"), 2097152, S("sample 1%d"), 0, 0, 0, 0 };
+    mt_sample s3 = { 3000000000, S("rss"), 3145728, S("%s%n%%"), 0, 0, 0, 0 };
     mt_writer_add(w, MT_KIND_SAMPLE, &s1);
     mt_writer_add(w, MT_KIND_SAMPLE, &s2);
     mt_writer_add(w, MT_KIND_SAMPLE, &s3);
@@ -145,8 +145,13 @@ int main(int argc, char **argv) {
     mt_writer_add(w, MT_KIND_STACK, &st);
     mt_alloc al = { 1000, MT_ALLOC_ALLOC, 0x1000, 64, 1, 7, 1, 0 };
     mt_writer_add(w, MT_KIND_ALLOC, &al);
-    mt_sample sm = { 5, S("rss"), 1048576.5, S("load") };
+    mt_sample sm = { 5, S("rss"), 1048576.5, S("load"), 0, 0, 0, 0 };
     mt_writer_add(w, MT_KIND_SAMPLE, &sm);
+    /* 1.3: a bucket of four thinned points, and an event. */
+    mt_sample bucket = { 10, S("rss"), 2097152, S("load"), 1000, 1048576, 4194304, 4 };
+    mt_writer_add(w, MT_KIND_SAMPLE, &bucket);
+    mt_event ev = { 11, S("dump"), S("peak"), 4194304, S("heap-1.snap") };
+    mt_writer_add(w, MT_KIND_EVENT, &ev);
     mt_df_frame df = { .id = 1, .name = S("orders"), .rows = 1000000, .columns = 8, .index_kind = S("range"),
                        .index_bytes = 132, .shallow_bytes = 64000132, .deep_bytes = 96000132, .step = S("load"),
                        .index_shallow_bytes = 132, .columns_kind = S("object"), .time_ns = 6 };

@@ -18,7 +18,7 @@ extern "C" {
 #endif
 
 #define MT_FORMAT_MAJOR 1
-#define MT_FORMAT_MINOR 2
+#define MT_FORMAT_MINOR 3
 
 /* Bytes of a block header on disk (SPEC.md section 3.1). */
 #define MT_BLOCK_HEADER_BYTES 36
@@ -88,7 +88,8 @@ typedef enum mt_kind {
     MT_KIND_GPU_BLOCK = 17,
     MT_KIND_GPU_EVENT = 18,
     MT_KIND_NB_CELL = 19,
-    MT_KIND_MAX = 19,       /* highest kind this version knows */
+    MT_KIND_EVENT = 20,
+    MT_KIND_MAX = 20,       /* highest kind this version knows */
     MT_KIND_INDEX = 0xFF00  /* the footer index; internal to the container */
 } mt_kind;
 
@@ -177,13 +178,31 @@ typedef struct mt_alloc {
     uint64_t count;    /* blocks this record stands for; 0 means 1 */
 } mt_alloc;
 
-/* One point of a time series ("rss", "traced", "gpu0.reserved"). */
+/* One point of a time series ("rss", "traced", "gpu0.reserved"), or,
+ * when span_ns is not 0, a bucket of `count` points thinned into their
+ * mean (value), min and max over [time_ns, time_ns + span_ns) (1.3). */
 typedef struct mt_sample {
     uint64_t time_ns;
     mt_str series;
     double value;
     mt_str step;       /* pipeline step name; may be empty */
+    uint64_t span_ns;  /* 0: one point */
+    double min;        /* a bucket's least point; unused for one point */
+    double max;        /* a bucket's greatest point */
+    uint64_t count;    /* points in a bucket; unused for one point */
 } mt_sample;
+
+/* Something that happened at a moment of a run (1.3): a pipeline step
+ * began, a heap dump was taken, an alert fired. kind is "start",
+ * "step", "dump", "alert", "peak", "exit", or another word a reader
+ * shows as it is. */
+typedef struct mt_event {
+    uint64_t time_ns;  /* since the meta start_time */
+    mt_str kind;
+    mt_str name;       /* the step's name, the alert's expression */
+    double value;      /* the measure behind it (bytes), 0 if none */
+    mt_str detail;     /* a dump's path, an alert's action */
+} mt_event;
 
 /* A pandas DataFrame's shape and memory. */
 typedef struct mt_df_frame {
@@ -334,6 +353,7 @@ typedef struct mt_record {
         mt_gpu_block gpu_block;
         mt_gpu_event gpu_event;
         mt_nb_cell nb_cell;
+        mt_event event;
     } u;
 } mt_record;
 
@@ -478,6 +498,18 @@ typedef struct mt_damage {
  *         MT_E_VERSION (a newer major version; msg names both),
  *         MT_E_NOMEM. */
 int mt_reader_open(const char *path, mt_reader **out, mt_diag *diag);
+
+/* Opens a file that may still be being written (a sampler's run file,
+ * SPEC.md 3.4): as mt_reader_open, except that in a file without its
+ * trailer a final block, or block header, cut short at the very end is
+ * left out as not yet written, and the missing index is not damage.
+ * mt_reader_pending() says how many bytes were left out. A closed file
+ * opens exactly as with mt_reader_open. Same errors. */
+int mt_reader_open_growing(const char *path, mt_reader **out, mt_diag *diag);
+
+/* Bytes at the end of a growing file left out as not yet written; 0 for
+ * a reader from mt_reader_open. */
+uint64_t mt_reader_pending(const mt_reader *r);
 
 /* Same over a caller-owned buffer that must outlive the reader; name is
  * used in messages. */

@@ -21,6 +21,10 @@ typedef struct mt_snapshot mt_snapshot;
 #define MT_LOAD_REFS 0x1u    /* build the reference graph (CSR both ways) */
 #define MT_LOAD_LABELS 0x2u  /* keep reference labels (implies REFS) */
 #define MT_LOAD_SALVAGE 0x4u /* use every intact block of a damaged file */
+/* The file may still be being written (a sampler's run file): an
+ * unclosed file's unfinished final block is left out, not damage, and
+ * its missing index is not damage (mt_reader_open_growing). */
+#define MT_LOAD_GROWING 0x8u
 
 /* The high bit of an adjacency entry marks a weak reference; mask it off
  * with MT_GRAPH_INDEX to get the object. */
@@ -109,6 +113,11 @@ size_t mt_snapshot_kind_stats(const mt_snapshot *s, const mt_kind_stat **out);
 uint64_t mt_snapshot_file_size(const mt_snapshot *s);
 void mt_snapshot_version(const mt_snapshot *s, unsigned *major, unsigned *minor);
 uint64_t mt_snapshot_block_count(const mt_snapshot *s);
+/* 1 when the file ends with its index and trailer (its writer closed it). */
+int mt_snapshot_closed(const mt_snapshot *s);
+/* Under MT_LOAD_GROWING, the bytes at the end left out as not yet
+ * written (a block the writer was writing); 0 otherwise. */
+uint64_t mt_snapshot_pending(const mt_snapshot *s);
 
 /* What salvage left out: the damage the reader found, and references and
  * roots dropped because they named objects past the last known one. */

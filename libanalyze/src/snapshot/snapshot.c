@@ -756,6 +756,8 @@ static int load_common(mt_reader *r, const char *name, unsigned flags, mt_snapsh
         if (mt_reader_block(r, i)->status == MT_BLOCK_OK) count_kind(s, mt_reader_block(r, i));
     s->n_blocks = mt_reader_block_count(r);
     s->file_size = mt_reader_size(r);
+    s->pending = mt_reader_pending(r);
+    s->closed = mt_reader_closed(r);
     mt_reader_version(r, &s->major, &s->minor);
     s->n_damage = mt_reader_damage_count(r);
     if (s->n_damage && (s->damage = malloc(s->n_damage * sizeof(mt_damage))))
@@ -786,7 +788,7 @@ static int load_common(mt_reader *r, const char *name, unsigned flags, mt_snapsh
 int mt_snapshot_load(const char *path, unsigned flags, mt_snapshot **out, mt_diag *diag) {
     *out = NULL;
     mt_reader *r;
-    int rc = mt_reader_open(path, &r, diag);
+    int rc = (flags & MT_LOAD_GROWING) ? mt_reader_open_growing(path, &r, diag) : mt_reader_open(path, &r, diag);
     return rc ? rc : load_common(r, path, flags, out, diag);
 }
 
@@ -865,6 +867,8 @@ size_t mt_snapshot_kind_stats(const mt_snapshot *s, const mt_kind_stat **out) {
 }
 
 uint64_t mt_snapshot_file_size(const mt_snapshot *s) { return s->file_size; }
+int mt_snapshot_closed(const mt_snapshot *s) { return s->closed; }
+uint64_t mt_snapshot_pending(const mt_snapshot *s) { return s->pending; }
 void mt_snapshot_version(const mt_snapshot *s, unsigned *major, unsigned *minor) {
     if (major) *major = s->major;
     if (minor) *minor = s->minor;

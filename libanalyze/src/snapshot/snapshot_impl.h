@@ -34,7 +34,8 @@ struct mt_snapshot {
     mt_kind_stat kinds[MT_KIND_MAX + 1];
     mt_kind_stat kind_list[MT_KIND_MAX + 1];
     size_t n_kind_list;
-    uint64_t file_size, n_blocks;
+    uint64_t file_size, n_blocks, pending;
+    int closed;
     unsigned major, minor;
     mt_damage *damage;
     size_t n_damage;

@@ -350,7 +350,9 @@ START_TEST(header_damage) {
     c[8] = 2; /* major version 2 */
     c[10] = 3;
     ck_assert_int_eq(mt_reader_open_mem(c, clean_size, "t", &r, &d), MT_E_VERSION);
-    ck_assert_str_eq(d.msg, "format version 2.3 is newer than this reader's 1.2");
+    char want[80];
+    snprintf(want, sizeof want, "format version 2.3 is newer than this reader's 1.%d", MT_FORMAT_MINOR);
+    ck_assert_str_eq(d.msg, want);
     memcpy(c, clean, clean_size);
     c[10] = 9; /* a newer minor version is read */
     ck_assert_int_eq(mt_reader_open_mem(c, clean_size, "t", &r, &d), 0);
@@ -650,6 +652,71 @@ static int count_rec(void *arg, const void *rec) {
     return 0;
 }
 
+/* A follower reads a file while its writer is writing it (SPEC.md 3.4):
+ * whatever prefix of a block the writer has got out so far is not yet
+ * written, not damage, under mt_reader_open_growing and MT_LOAD_GROWING,
+ * at every length of that prefix; the plain open still calls it damage. */
+START_TEST(growing_file_leaves_out_the_block_being_written) {
+    char *path = tmp_path();
+    mt_writer *w;
+    mt_writer_opts wo = { .publish_on_flush = 1 };
+    ck_assert_int_eq(mt_writer_open(path, &wo, &w, NULL), 0);
+    for (uint32_t i = 0; i < 10; i++) {
+        mt_sample sm = { i * 1000, mt_str_c("rss"), 1e6 + i, mt_str_c(NULL), 0, 0, 0, 0 };
+        mt_writer_add(w, MT_KIND_SAMPLE, &sm);
+    }
+    ck_assert_int_eq(mt_writer_flush(w), 0);
+    mt_event ev = { 5000, mt_str_c("step"), mt_str_c("load"), 0, mt_str_c(NULL) };
+    mt_writer_add(w, MT_KIND_EVENT, &ev);
+    ck_assert_int_eq(mt_writer_flush(w), 0);
+    FILE *f = fopen(path, "rb");
+    ck_assert_ptr_nonnull(f);
+    static unsigned char whole[4096];
+    size_t n = fread(whole, 1, sizeof whole, f);
+    fclose(f);
+    mt_writer_abandon(w);
+    /* The second block (the event) starts where the first one ends. */
+    mt_reader *r;
+    ck_assert_int_eq(mt_reader_open_growing(path, &r, NULL), 0);
+    ck_assert_uint_eq(mt_reader_block_count(r), 2);
+    ck_assert_uint_eq(mt_reader_damage_count(r), 0);
+    ck_assert_uint_eq(mt_reader_pending(r), 0);
+    ck_assert_int_eq(mt_reader_closed(r), 0);
+    size_t second = mt_reader_block(r, 1)->offset;
+    mt_reader_free(r);
+    for (size_t cut = second + 1; cut < n; cut++) {
+        FILE *g = fopen(path, "wb");
+        ck_assert_uint_eq(fwrite(whole, 1, cut, g), cut);
+        fclose(g);
+        ck_assert_int_eq(mt_reader_open_growing(path, &r, NULL), 0);
+        ck_assert_uint_eq(mt_reader_block_count(r), 1);
+        ck_assert_uint_eq(mt_reader_damage_count(r), 0);
+        ck_assert_uint_eq(mt_reader_pending(r), cut - second);
+        mt_reader_free(r);
+        mt_snapshot *s;
+        mt_diag d;
+        mt_diag_clear(&d);
+        ck_assert_int_eq(mt_snapshot_load(path, 0, &s, &d), MT_E_DAMAGED);
+        ck_assert_int_eq(mt_snapshot_load(path, MT_LOAD_GROWING, &s, &d), 0);
+        ck_assert_uint_eq(mt_snapshot_count(s, MT_KIND_SAMPLE), 10);
+        ck_assert_uint_eq(mt_snapshot_count(s, MT_KIND_EVENT), 0);
+        ck_assert_uint_eq(mt_snapshot_pending(s), cut - second);
+        ck_assert_int_eq(mt_snapshot_closed(s), 0);
+        mt_snapshot_free(s);
+    }
+    /* Damage before the end is still damage. */
+    FILE *g = fopen(path, "wb");
+    whole[40] ^= 0x55; /* inside the first block's header */
+    fwrite(whole, 1, n, g);
+    fclose(g);
+    ck_assert_int_eq(mt_reader_open_growing(path, &r, NULL), 0);
+    ck_assert_uint_gt(mt_reader_damage_count(r), 0);
+    mt_reader_free(r);
+    unlink(path);
+    free(path);
+}
+END_TEST
+
 START_TEST(file_cut_short_while_open_is_no_sigbus) {
     build_fixture();
     char *path = tmp_path();
@@ -929,6 +996,7 @@ int main(void) {
     tcase_add_test(tc, header_damage);
     tcase_add_test(tc, trailer_and_index_damage_fall_back_to_scanning);
     tcase_add_test(tc, unclosed_file_keeps_every_flushed_record);
+    tcase_add_test(tc, growing_file_leaves_out_the_block_being_written);
     tcase_add_test(tc, random_flips_never_invent_data);
     tcase_add_test(tc, payload_rules_of_the_spec);
     tcase_add_test(tc, kinds_from_a_newer_writer_are_skipped_and_counted);

@@ -195,8 +195,8 @@ static void write_table(const char *path, int orphan) {
     for (int i = 0; i < 3; i++) mt_writer_add(w, MT_KIND_DF_VALUE, &v[i]);
     mt_df_sketch sk = { 9, 0, S("kmv"), { "\1\0\0\0\0\0\0\0\2\0\0\0\0\0\0\0", 16 } };
     mt_writer_add(w, MT_KIND_DF_SKETCH, &sk);
-    mt_sample sm[] = { { 100, S("rss"), 2e6, S("join") }, { 40, S("rss"), 1e6, S("load") },
-                       { 41, S("traced"), 5e5, S("load") }, { 5, S("rss"), 1, S("") } };
+    mt_sample sm[] = { { 100, S("rss"), 2e6, S("join"), 0, 0, 0, 0 }, { 40, S("rss"), 1e6, S("load"), 0, 0, 0, 0 },
+                       { 41, S("traced"), 5e5, S("load"), 0, 0, 0, 0 }, { 5, S("rss"), 1, S(""), 0, 0, 0, 0 } };
     for (int i = 0; i < 4; i++) mt_writer_add(w, MT_KIND_SAMPLE, &sm[i]);
     ck_assert_int_eq(mt_writer_close(w, &d), 0);
 }

@@ -110,7 +110,7 @@ START_TEST(kinds_table_and_argument_checks) {
 END_TEST
 
 static void sample(mt_writer *w, uint64_t t, const char *series, double v, const char *step) {
-    mt_sample s = { t, mt_str_c(series), v, mt_str_c(step) };
+    mt_sample s = { t, mt_str_c(series), v, mt_str_c(step), 0, 0, 0, 0 };
     ck_assert_int_eq(mt_writer_add(w, MT_KIND_SAMPLE, &s), 0);
 }
 

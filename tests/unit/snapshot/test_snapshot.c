@@ -258,7 +258,7 @@ START_TEST(save_keeps_every_kind) {
     mt_ref r = { 0, 0, MT_REF_WEAK, mt_str_c("self") };
     mt_writer_add(w, MT_KIND_REF, &r);
     for (uint32_t i = 0; i < 10; i++) {
-        mt_sample sm = { i * 1000, mt_str_c("rss"), 1e6 + i, mt_str_c("load") };
+        mt_sample sm = { i * 1000, mt_str_c("rss"), 1e6 + i, mt_str_c("load"), 0, 0, 0, 0 };
         mt_writer_add(w, MT_KIND_SAMPLE, &sm);
     }
     mt_nb_cell cell = { 1, 3, mt_str_c("df = load()"), 5, 9, 100, 200 };

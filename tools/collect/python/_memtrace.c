@@ -262,7 +262,7 @@ static PyObject *Writer_add_sample(WriterObject *self, PyObject *args, PyObject 
     if (!PyArg_ParseTupleAndKeywords(args, kw, "Ud|$O&O", kwlist, &series, &value, conv_uint, &time_ns, &step) ||
         check_open(self))
         return NULL;
-    mt_sample sm = { time_ns.v, { NULL, 0 }, value, { NULL, 0 } };
+    mt_sample sm = { .time_ns = time_ns.v, .value = value };
     if (as_str(self, series, &sm.series, "series") || as_str(self, step, &sm.step, "step")) return NULL;
     return add(self, MT_KIND_SAMPLE, &sm);
 }

@@ -1,0 +1,181 @@
+/* The memtrace sampler: one thread that samples a process's memory every
+ * interval and writes the points to a run file that readers can follow
+ * while it grows (formats/SPEC.md 3.4, samples and events).
+ *
+ * It is the one time-series source of memtrace: the Python package
+ * (memtrace.sampling, python3 -m memtrace run) and memtrace-sample(1)
+ * both drive it; the notebook, GPU and tracing collectors add their
+ * series and events through it. Like every collector it links the
+ * formats/ writer only.
+ *
+ * What one sample reads (each where readable; a file that cannot be read
+ * leaves its series out, it is never an error):
+ *   /proc/PID/status        rss (VmRSS), swap (VmSwap)
+ *   /proc/PID/smaps_rollup  pss, uss (Private_Clean + Private_Dirty)
+ *   the process's cgroup v2 memory.current, memory.max, memory.events
+ *   /proc/meminfo           mem.available (MemAvailable), mem_total meta
+ *   NVML (dlopen'd)         gpuN.used, gpuN.total
+ * With follow_children the process figures are sums over the process and
+ * its descendants (series procs counts them). Every path starts at the
+ * configured root ("" for the real system), so that tests fake them.
+ *
+ * Thread safety: every function may be called from any thread while the
+ * sampler runs; one mutex guards the writer and the store. */
+#ifndef MT_SAMPLER_H
+#define MT_SAMPLER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include "memtrace/errors.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct mt_sampler mt_sampler;
+
+/* ------------------------------------------------------------------ */
+/* Reading the system (procmem.c, cgroup.c): one call, one sample.       */
+
+typedef struct mt_procmem {
+    uint64_t rss, swap;      /* bytes */
+    uint64_t pss, uss;       /* bytes; valid when has_rollup */
+    int has_rollup;          /* smaps_rollup was readable */
+    unsigned procs;          /* processes summed (1 without children) */
+} mt_procmem;
+
+/* Reads pid's memory, with its descendants' added when children is set.
+ * root prefixes every path ("" or NULL: the real /proc).
+ * @return 0, or MT_E_NOTFOUND when pid no longer exists, MT_E_IO. */
+int mt_procmem_read(const char *root, pid_t pid, int children, mt_procmem *out);
+
+typedef struct mt_cgroup {
+    char dir[512];           /* root + /sys/fs/cgroup + the process's path */
+    uint64_t current;        /* memory.current */
+    uint64_t max;            /* memory.max; UINT64_MAX for "max" */
+    uint64_t oom, oom_kill;  /* memory.events */
+    int has_current, has_events;
+} mt_cgroup;
+
+/* Finds pid's cgroup v2 directory from /proc/PID/cgroup (the "0::" line).
+ * @return 0, or MT_E_NOTFOUND (no cgroup v2, no such process). */
+int mt_cgroup_find(const char *root, pid_t pid, mt_cgroup *out);
+/* Reads the figures of a found cgroup. @return 0, or MT_E_IO. */
+int mt_cgroup_read(mt_cgroup *cg);
+
+/* MemAvailable and MemTotal of /proc/meminfo, bytes. @return 0, MT_E_IO. */
+int mt_meminfo_read(const char *root, uint64_t *available, uint64_t *total);
+
+/* ------------------------------------------------------------------ */
+/* NVML through dlopen (nvml.c): no link-time dependency on the driver. */
+
+typedef struct mt_nvml mt_nvml;
+
+/* Loads libnvidia-ml.so.1 and initializes it; NULL when there is no
+ * driver or no GPU (the sampler then writes no gpu series). lib: the
+ * library to load, NULL for the default (tests pass a fake). */
+mt_nvml *mt_nvml_open(const char *lib);
+unsigned mt_nvml_count(const mt_nvml *n);
+/* Device i's used and total memory in bytes. @return 0, or MT_E_IO. */
+int mt_nvml_memory(mt_nvml *n, unsigned i, uint64_t *used, uint64_t *total);
+void mt_nvml_close(mt_nvml *n);
+
+/* ------------------------------------------------------------------ */
+/* Alerts (alert.c).                                                    */
+
+typedef enum mt_alert_action {
+    MT_ALERT_LOG = 0,   /* an alert event, and a line on stderr */
+    MT_ALERT_DUMP,      /* a heap dump (the Python collector), then as LOG */
+    MT_ALERT_EXIT,      /* stop: the front end exits MT_SAMPLER_EXIT_ALERT */
+    MT_ALERT_EXEC       /* run a command through /bin/sh -c */
+} mt_alert_action;
+
+/* `rss>2GiB`, `pss>80%limit`, `growth>100MiB/min`, `rss>90%available`,
+ * then optionally `:log`, `:dump`, `:exit` or `:exec=COMMAND`. The
+ * measure is a series name or `growth` (bytes per second of rss over the
+ * last 10 s); the threshold a size (B, KiB, MiB, GiB, TiB, KB, MB, GB,
+ * TB), a percentage of `limit` (cgroup.max, else MemTotal) or of
+ * `available`, or for growth a size per `s`, `min` or `h`. */
+typedef struct mt_alert {
+    char expr[256];          /* as written, for events and messages */
+    char series[64];         /* "rss", ..., or "growth" */
+    int percent_of;          /* 0 bytes, 1 limit, 2 available */
+    double threshold;        /* bytes, bytes/s or a percentage */
+    mt_alert_action action;
+    char command[512];       /* MT_ALERT_EXEC */
+    int fired;               /* fires once when crossed, again after it falls back under */
+} mt_alert;
+
+/* Parses text into *out.
+ * @return 0, or MT_E_PARSE with diag->msg saying what was expected and
+ *         diag->column (1-based) the character at fault. */
+int mt_alert_parse(const char *text, mt_alert *out, mt_diag *diag);
+
+/* Exit status of a front end stopped by an MT_ALERT_EXIT alert. */
+#define MT_SAMPLER_EXIT_ALERT 4
+
+/* ------------------------------------------------------------------ */
+/* The sampler thread (sampler.c) and its bounded store (thin.c).       */
+
+/* Called on the sampler thread, without the sampler's lock held. */
+typedef void (*mt_sampler_alert_fn)(void *ctx, const mt_alert *a, double value);
+/* A new peak: rss passed the last peak by the margin. */
+typedef void (*mt_sampler_peak_fn)(void *ctx, uint64_t rss);
+/* Extra series read each sample (the Python collector's GC and
+ * tracemalloc figures): calls mt_sampler_point() for each. */
+typedef void (*mt_sampler_extra_fn)(void *ctx, mt_sampler *s, uint64_t time_ns);
+
+typedef struct mt_sampler_config {
+    const char *path;        /* the run file */
+    uint64_t interval_ns;    /* 0: 100 ms; at least 10 ms */
+    pid_t pid;               /* 0: this process */
+    int follow_children;
+    const char *root;        /* NULL or "": the real system */
+    const char *nvml_lib;    /* NULL: libnvidia-ml.so.1; "" no GPU */
+    const char *tool;        /* meta tool, "memtrace-sample" */
+    const char *command;     /* meta command, the start event's name */
+    uint64_t flush_ns;       /* 0: 1 s; how often the file gets whole blocks */
+    size_t point_tier;       /* points per series kept unthinned; 0: 10 min of intervals */
+    mt_alert *alerts;        /* the sampler keeps a copy */
+    size_t n_alerts;
+    mt_sampler_alert_fn on_alert;
+    double peak_margin;      /* 0: no peak callbacks; else e.g. 0.10 for +10% */
+    uint64_t peak_every_ns;  /* at most one peak callback per this */
+    mt_sampler_peak_fn on_peak;
+    mt_sampler_extra_fn extra;
+    void *ctx;               /* for the callbacks */
+} mt_sampler_config;
+
+/* Opens the run file (at its path at once; SPEC.md 3.4), writes meta and
+ * a start event, takes a first sample and starts the thread.
+ * @return 0, or MT_E_INVAL (an interval under 10 ms), MT_E_IO, MT_E_NOMEM,
+ *         with diag saying what. */
+int mt_sampler_start(const mt_sampler_config *cfg, mt_sampler **out, mt_diag *diag);
+
+/* Nanoseconds since the run's start_time, the clock of every record. */
+uint64_t mt_sampler_now(const mt_sampler *s);
+
+/* Adds one point of a series at time_ns (mt_sampler_now()). */
+int mt_sampler_point(mt_sampler *s, const char *series, uint64_t time_ns, double value);
+/* Records an event now (SPEC.md 4.3, events); name and detail may be NULL. */
+int mt_sampler_event(mt_sampler *s, const char *kind, const char *name, double value, const char *detail);
+/* The pipeline step later samples carry (NULL: none), and a step event. */
+int mt_sampler_step(mt_sampler *s, const char *name);
+
+/* The latest figures, for front ends (memtrace-sample --listen): copies
+ * up to n of the newest value of each series into names/values.
+ * @return the number of series. */
+size_t mt_sampler_latest(mt_sampler *s, const char **names, double *values, size_t n);
+/* 1 once the sampled process has gone (a -p PID that exited). */
+int mt_sampler_target_gone(const mt_sampler *s);
+
+/* Stops the thread, takes a last sample, writes an exit event with
+ * status (skip with status < 0), closes the file with its index and
+ * frees s. @return 0, or the first error of the run. */
+int mt_sampler_stop(mt_sampler *s, int status, mt_diag *diag);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -92,11 +92,14 @@ typedef enum mt_alert_action {
 } mt_alert_action;
 
 /* `rss>2GiB`, `pss>80%limit`, `growth>100MiB/min`, `rss>90%available`,
- * then optionally `:log`, `:dump`, `:exit` or `:exec=COMMAND`. The
- * measure is a series name or `growth` (bytes per second of rss over the
- * last 10 s); the threshold a size (B, KiB, MiB, GiB, TiB, KB, MB, GB,
- * TB), a percentage of `limit` (cgroup.max, else MemTotal) or of
- * `available`, or for growth a size per `s`, `min` or `h`. */
+ * `mem.available<1GiB`, then optionally `:log`, `:dump`, `:exit` or
+ * `:exec=COMMAND` (LOG when left out). The measure is a series name or
+ * `growth` (bytes per second of rss over the last 10 s, least squares);
+ * `>` fires when the measure goes above the threshold, `<` below it;
+ * the threshold a number with no unit or a size (B, KiB, MiB, GiB, TiB,
+ * KB, MB, GB, TB), a percentage of `limit` (cgroup.max, else MemTotal)
+ * or of `available` (mem.available), or for growth a size per `s`,
+ * `min` or `h`. */
 typedef struct mt_alert {
     char expr[256];          /* as written, for events and messages */
     char series[64];         /* "rss", ..., or "growth" */
@@ -105,12 +108,18 @@ typedef struct mt_alert {
     mt_alert_action action;
     char command[512];       /* MT_ALERT_EXEC */
     int fired;               /* fires once when crossed, again after it falls back under */
+    int below;               /* 1 for `<`: fires when the measure goes under */
 } mt_alert;
 
-/* Parses text into *out.
- * @return 0, or MT_E_PARSE with diag->msg saying what was expected and
- *         diag->column (1-based) the character at fault. */
+/* Parses text into *out (left alone on error).
+ * @return 0, or MT_E_PARSE with diag->column the 1-based column of the
+ *         character at fault and diag->msg the expression, what is wrong
+ *         and what was expected: `rss>2XB: unknown unit "XB" at column 6
+ *         (expected B, KiB, MiB, GiB, TiB, KB, MB, GB, TB)`. */
 int mt_alert_parse(const char *text, mt_alert *out, mt_diag *diag);
+
+/* "log", "dump", "exit" or "exec": the alert event's detail. */
+const char *mt_alert_action_name(mt_alert_action a);
 
 /* Exit status of a front end stopped by an MT_ALERT_EXIT alert. */
 #define MT_SAMPLER_EXIT_ALERT 4

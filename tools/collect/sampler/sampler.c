@@ -527,9 +527,9 @@ int mt_sampler_start(const mt_sampler_config *cfg, mt_sampler **out, mt_diag *di
     mt_procmem pm;
     int rc = mt_procmem_read(s->root, s->pid, 0, &pm);
     if (rc) {
+        int pid = (int)s->pid;
         sampler_free(s);
-        return mt_diag_set(diag, rc, rc == MT_E_NOTFOUND ? "process %d not found" : "cannot read process %d",
-                           (int)s->pid);
+        return mt_diag_set(diag, rc, rc == MT_E_NOTFOUND ? "process %d not found" : "cannot read process %d", pid);
     }
     struct timespec rt;
     clock_gettime(CLOCK_REALTIME, &rt);

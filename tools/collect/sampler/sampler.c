@@ -163,6 +163,7 @@ static int compact_locked(mt_sampler *s) {
     if (!rc) rc = mt_writer_flush(nw);
     if (rc) {
         mt_writer_abandon(nw);
+        s->ticks = 0; /* try again a point tier later, not every sample */
         return rc;
     }
     mt_writer_abandon(s->w);
@@ -447,7 +448,11 @@ static void *run(void *arg) {
         if (s->stopping) break;
         if (rc != ETIMEDOUT && rc != 0) continue;
         uint64_t now = mono_ns();
-        if (now >= next) {
+        /* Once the target is gone the thread samples no more but goes on
+         * flushing what other threads add, until stop. */
+        int gone = __atomic_load_n(&s->gone, __ATOMIC_ACQUIRE);
+        if (gone) next = now + s->flush_ns;
+        if (now >= next && !gone) {
             pthread_mutex_unlock(&s->mu);
             take_sample(s, 1);
             pthread_mutex_lock(&s->mu);
@@ -455,10 +460,7 @@ static void *run(void *arg) {
             /* Behind by more than an interval (a stopped process, a loaded
              * machine): skip the missed ticks rather than burst. */
             if (next <= now) next = now + s->interval;
-            if (__atomic_load_n(&s->gone, __ATOMIC_ACQUIRE)) {
-                flush_locked(s);
-                break;
-            }
+            if (__atomic_load_n(&s->gone, __ATOMIC_ACQUIRE)) flush_locked(s);
         }
         if (mono_ns() >= s->last_flush + s->flush_ns) flush_locked(s);
     }

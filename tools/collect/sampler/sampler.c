@@ -31,10 +31,7 @@ typedef struct event {
     double value;
 } event;
 
-typedef struct tv {
-    uint64_t t;
-    double v;
-} tv;
+typedef mt__tv tv;
 
 struct mt_sampler {
     char *path, *root, *tool, *command;
@@ -268,20 +265,24 @@ typedef struct named {
     double v;
 } named;
 
-/* Least-squares slope of the window, bytes per second; 0 under 2 points. */
-static double growth(const mt_sampler *s) {
-    if (s->wn < 2) return 0;
+double mt__slope_per_s(const mt__tv *p, size_t n) {
+    if (n < 2) return 0;
+    /* Centred on the first time, so that large clocks lose no digits. */
     double mt = 0, mv = 0;
-    for (size_t i = 0; i < s->wn; i++) mt += (double)s->win[i].t, mv += s->win[i].v;
-    mt /= (double)s->wn;
-    mv /= (double)s->wn;
+    for (size_t i = 0; i < n; i++) mt += (double)(p[i].t - p[0].t), mv += p[i].v;
+    mt /= (double)n;
+    mv /= (double)n;
     double num = 0, den = 0;
-    for (size_t i = 0; i < s->wn; i++) {
-        double dt = (double)s->win[i].t - mt;
-        num += dt * (s->win[i].v - mv);
+    for (size_t i = 0; i < n; i++) {
+        double dt = (double)(p[i].t - p[0].t) - mt;
+        num += dt * (p[i].v - mv);
         den += dt * dt;
     }
     return den > 0 ? num / den * 1e9 : 0;
+}
+
+static double growth(const mt_sampler *s) {
+    return mt__slope_per_s(s->win, s->wn);
 }
 
 static void window_add(mt_sampler *s, uint64_t t, double rss) {

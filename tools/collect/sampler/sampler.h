@@ -43,7 +43,14 @@
  * Thread safety: every function may be called from any thread while the
  * sampler runs; one mutex guards the writer and the store. Callbacks run
  * on the sampler thread without it, so they may call mt_sampler_point(),
- * mt_sampler_event() and mt_sampler_step(). */
+ * mt_sampler_event() and mt_sampler_step().
+ *
+ * Fork: a child forked from the process that started the sampler has a
+ * copy of it without its thread; there every call but
+ * mt_sampler_target_gone() and mt_sampler_now() does nothing and returns
+ * MT_E_STATE (mt_sampler_latest() 0), mt_sampler_stop() too, leaving the
+ * copy's memory to the child's exit, so that the child never writes into
+ * the parent's file nor waits for a thread it does not have. */
 #ifndef MT_SAMPLER_H
 #define MT_SAMPLER_H
 

@@ -43,7 +43,10 @@
  * Thread safety: every function may be called from any thread while the
  * sampler runs; one mutex guards the writer and the store. Callbacks run
  * on the sampler thread without it, so they may call mt_sampler_point(),
- * mt_sampler_event() and mt_sampler_step().
+ * mt_sampler_event() and mt_sampler_step(). They may run during
+ * mt_sampler_start() (its first sample), before it has returned.
+ * mt_sampler_stop() waits for the thread, so a caller whose callbacks
+ * take a lock of its own (Python's GIL) releases it around the stop.
  *
  * Fork: a child forked from the process that started the sampler has a
  * copy of it without its thread; there every call but

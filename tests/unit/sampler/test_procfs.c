@@ -251,6 +251,7 @@ END_TEST
 int main(void) {
     Suite *s = suite_create("sampler-procfs");
     TCase *tc = tcase_create("core");
+    tcase_set_timeout(tc, 30); /* spawns mt-hold: a loaded machine is slow to */
     tcase_add_test(tc, status_and_rollup_fields);
     tcase_add_test(tc, no_rollup_leaves_pss_out);
     tcase_add_test(tc, a_gone_or_zombie_target_is_notfound);

@@ -120,6 +120,7 @@ typedef struct mt_tool {
     const char *summary;  /* one sentence */
     int min_args, max_args;
     const char *epilog;   /* printed after the options; may be NULL */
+    const char *exit_status; /* NULL: the codes every tool shares (above) */
 } mt_tool;
 
 struct mt_cli {

@@ -3,7 +3,6 @@
  * grows (formats/SPEC.md 3.4), by the sampler of tools/collect/sampler. It
  * runs a command under it or watches a process by PID, fires alerts, and
  * serves the latest figures to Prometheus scrapers (--listen). */
-#define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -39,10 +38,10 @@ static const mt_tool tool = {
     "Alerts: MEASURE>THRESHOLD or MEASURE<THRESHOLD, THRESHOLD a number, a size, N%limit, N%available or, for\n"
     "growth, SIZE/s|min|h; then :log (the default), :dump, :exit or :exec=COMMAND. Such as 'rss>2GiB',\n"
     "'pss>80%limit:exit', 'growth>100MiB/min:exec=./page.sh \"$MEMTRACE_VALUE\"'.\n"
-    "Measures: rss pss uss swap procs cgroup.current cgroup.max mem.available gpuN.used ..., or growth.\n",
-    "the command's own (128+N for signal N), or 0 when -p's process ends or the recording\n"
+    "Measures: rss pss uss swap procs cgroup.current cgroup.max mem.available gpuN.used ..., or growth.\n"
+    "\nexit status: the command's own (128+N for signal N), or 0 when -p's process ends or the recording\n"
     "stops; 2 usage error, 3 unwritable output, 124 an :exit alert stopped it, 126 COMMAND cannot be\n"
-    "executed, 127 not found",
+    "executed, 127 not found\n",
 };
 
 /* Exit status of a run stopped by an :exit alert, as timeout(1) says. */

@@ -634,9 +634,6 @@ int main(int argc, char **argv) {
         }
         return mt_cli_fail(tool.name, r.path, &diag);
     }
-    if (!quiet)
-        fprintf(stderr, "%s: recording PID %d to %s every %" PRIu64 " ms\n", tool.name, (int)pid,
-                mt_cli_cstr(r.path), interval);
     if (l.fd >= 0 && pthread_create(&l.thread, NULL, serve, &l)) {
         fprintf(stderr, "%s: cannot start the --listen thread\n", tool.name);
         close(l.fd);
@@ -665,6 +662,11 @@ int main(int argc, char **argv) {
             exec_failed = 1;
         }
     }
+
+    /* Said once the command runs: one that cannot gets its error alone. */
+    if (!quiet && !exec_failed)
+        fprintf(stderr, "%s: recording PID %d to %s every %" PRIu64 " ms\n", tool.name, (int)pid,
+                mt_cli_cstr(r.path), interval);
 
     /* Until the command ends (its status is ours), -p's process goes, a
      * signal or --duration stops the recording, or an :exit alert. */
@@ -716,9 +718,9 @@ int main(int argc, char **argv) {
         int rc = mt_cli_fail(tool.name, r.path, &diag);
         if (code == MT_EXIT_OK) code = rc;
     }
-    if (!quiet) {
+    if (!quiet && !exec_failed) {
         char a[32], b[32], p[16];
-        fprintf(stderr, "%s: recorded %" PRIu64 " samples over %s to %s; peak rss %s at %s\n", tool.name, samples,
+        fprintf(stderr, "%s: recorded %" PRIu64 " sample%s over %s to %s; peak rss %s at %s\n", tool.name, samples, samples == 1 ? "" : "s",
                 human_duration(ran, a, sizeof a), mt_cli_cstr(r.path), mt_human_bytes(peak, p),
                 human_duration(peak_ns, b, sizeof b));
     }

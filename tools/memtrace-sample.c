@@ -530,6 +530,17 @@ static void reap(pid_t *child, int *status, int *code) {
         }
 }
 
+/* Frees what main allocated and returns code: every way out of main. */
+static int leave(int code, mt_cli *c, void *alert_text, void *alerts, char *cmdline, char *chosen) {
+    free(chosen);
+    free(cmdline);
+    free(alerts);
+    free(alert_text);
+    free(c->args);
+    return code;
+}
+#define LEAVE(code) return leave((code), &c, (void *)alert_text, alerts, cmdline, chosen)
+
 int main(int argc, char **argv) {
     const char *out = NULL, *listen_spec = NULL;
     const char **alert_text = NULL;
@@ -563,8 +574,9 @@ int main(int argc, char **argv) {
     if (pid64 && cmd) mt_cli_usage_error(&c, "-p and a command exclude each other");
     if (!pid64 && !cmd) mt_cli_usage_error(&c, "missing -p PID or -- COMMAND");
 
+    char *cmdline = NULL, *chosen = NULL;
     mt_alert *alerts = n_alerts ? calloc(n_alerts, sizeof *alerts) : NULL;
-    if (n_alerts && !alerts) return MT_EXIT_INPUT;
+    if (n_alerts && !alerts) LEAVE(MT_EXIT_INPUT);
     for (size_t i = 0; i < n_alerts; i++) {
         mt_diag d;
         mt_diag_clear(&d);
@@ -576,7 +588,7 @@ int main(int argc, char **argv) {
     pid_t pid = (pid_t)pid64;
     if (pid && kill(pid, 0) && errno == ESRCH) {
         fprintf(stderr, "%s: no process with PID %d\n", tool.name, (int)pid);
-        return MT_EXIT_INPUT;
+        LEAVE(MT_EXIT_INPUT);
     }
     listener l = { .fd = -1, .r = &r };
     if (listen_spec) l.fd = listen_on(&c, listen_spec, quiet);
@@ -592,12 +604,11 @@ int main(int argc, char **argv) {
     pthread_sigmask(SIG_BLOCK, &waitset, &old);
 
     int go = -1, err = -1;
-    char *cmdline;
     pid_t child = 0;
     if (cmd) {
         if ((child = fork_command(cmd, &old, &go, &err)) < 0) {
             fprintf(stderr, "%s: %s: cannot start: %s\n", tool.name, mt_cli_cstr(cmd[0]), strerror(errno));
-            return MT_EXIT_INPUT;
+            LEAVE(MT_EXIT_INPUT);
         }
         pid = child;
         cmdline = join(cmd, ncmd);
@@ -606,10 +617,10 @@ int main(int argc, char **argv) {
     } else {
         cmdline = proc_cmdline(pid, r.label, sizeof r.label);
     }
-    char *chosen = out ? NULL : default_path(pid);
+    chosen = out ? NULL : default_path(pid);
     r.pid = pid;
     r.path = out ? out : chosen;
-    if (!cmdline || !r.path) return MT_EXIT_INPUT;
+    if (!cmdline || !r.path) LEAVE(MT_EXIT_INPUT);
 
     mt_sampler_config cfg = {
         .path = r.path,
@@ -632,7 +643,8 @@ int main(int argc, char **argv) {
             close(go); /* the command is never run */
             waitpid(child, NULL, 0);
         }
-        return mt_cli_fail(tool.name, r.path, &diag);
+        if (l.fd >= 0) close(l.fd);
+        LEAVE(mt_cli_fail(tool.name, r.path, &diag));
     }
     if (l.fd >= 0 && pthread_create(&l.thread, NULL, serve, &l)) {
         fprintf(stderr, "%s: cannot start the --listen thread\n", tool.name);
@@ -733,10 +745,5 @@ int main(int argc, char **argv) {
         if ((sig == SIGINT || sig == SIGTERM || sig == SIGHUP) && si.si_code != SI_KERNEL) kill(child, sig);
         reap(&child, &status, &code);
     }
-    free(chosen);
-    free(cmdline);
-    free(alerts);
-    free(alert_text);
-    free(c.args);
-    return code;
+    LEAVE(code);
 }

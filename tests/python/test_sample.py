@@ -25,6 +25,19 @@ SAMPLE = tool("memtrace-sample")
 # mt-hold by name, for commands run through a shell.
 ENV = dict(os.environ, PATH=os.path.dirname(HOLD) + os.pathsep + os.environ.get("PATH", ""))
 
+# A sanitizer build's mt-hold reserves shadow memory beside what it
+# touches: there the rise is only bounded below (the release build checks
+# it exactly, as tests/cli/run.sh's mt_ulimit_v does for its bound).
+SANITIZED = os.path.exists(HOLD) and b"libasan" in subprocess.run(["ldd", HOLD], capture_output=True).stdout
+
+
+def assert_rise(rise, mib):
+    if SANITIZED:
+        assert rise >= 0.95 * mib * MiB, rise / MiB
+    else:
+        assert abs(rise - mib * MiB) <= 0.05 * mib * MiB, rise / MiB
+
+
 pytestmark = pytest.mark.skipif(not os.path.exists(SAMPLE), reason="memtrace-sample is not built")
 
 
@@ -61,8 +74,7 @@ def test_command_rss_rises_by_the_held_mebibytes(tmp_path):
     assert p.stdout == "held\n"  # the command's own output, passed through
     snap = spec_reader.Snapshot(str(out))
     rss = [v for _t, v in series(snap, "rss")]
-    rise = max(rss) - min(rss)
-    assert abs(rise - 64 * MiB) <= 0.05 * 64 * MiB, (rise / MiB, rss)
+    assert_rise(max(rss) - min(rss), 64)
     exits = events(snap, "exit")
     assert [e["value"] for e in exits] == [0.0]
     assert [e["name"] for e in events(snap, "start")] == [f"{HOLD} 64 600 300"]
@@ -137,8 +149,7 @@ def test_children_are_followed_and_summed(tmp_path):
     # The sum counts each process's own libc pages too: compare samples of
     # the whole tree (the shell and both mt-holds, resting then holding).
     rss = [v for t, v in series(snap, "rss") if procs.get(t) == 3]
-    rise = max(rss) - min(rss)
-    assert abs(rise - 64 * MiB) <= 0.05 * 64 * MiB, rise / MiB
+    assert_rise(max(rss) - min(rss), 64)
     # Without children, the shell alone.
     p = sample("-i", 10, "--no-children", "-o", alone, "--", "sh", "-c", script)
     assert p.returncode == 0, p.stderr

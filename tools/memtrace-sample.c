@@ -627,6 +627,9 @@ int main(int argc, char **argv) {
         .interval_ns = interval * 1000000ull,
         .pid = pid,
         .follow_children = !no_children,
+        /* NVML where the driver put it elsewhere, or "" for no GPU series;
+         * the tests load a fake. */
+        .nvml_lib = getenv("MEMTRACE_NVML_LIB"),
         .tool = tool.name,
         .command = cmdline,
         .alerts = alerts,

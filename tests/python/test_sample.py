@@ -21,6 +21,7 @@ from conftest import BUILD, tool
 
 MiB = 1 << 20
 HOLD = os.path.join(BUILD, "tests", "mt-hold")
+FAKE_NVML = os.path.join(BUILD, "tests", "libfake_nvml.so")
 SAMPLE = tool("memtrace-sample")
 # mt-hold by name, for commands run through a shell.
 ENV = dict(os.environ, PATH=os.path.dirname(HOLD) + os.pathsep + os.environ.get("PATH", ""))
@@ -115,6 +116,17 @@ def test_default_name_never_replaces_a_file(tmp_path):
     assert mine.read_text() == "someone else's\n"
     assert f"recording PID {held.pid} to sample-{held.pid}-2.snap every 10 ms" in p.stderr
     assert series(spec_reader.Snapshot(str(tmp_path / f"sample-{held.pid}-2.snap")), "rss")
+
+
+def test_duration_stops_the_recording_and_the_command_runs_on(tmp_path):
+    out = tmp_path / "d.snap"
+    p = sample("-i", 10, "--duration", 0.3, "-o", out, "--", "sh", "-c", "sleep 2; exit 3")
+    assert p.returncode == 3, p.stderr  # still the command's status
+    assert "--duration reached" in p.stderr
+    snap = spec_reader.Snapshot(str(out))
+    last = max(t for t, _v in series(snap, "rss"))
+    assert 250_000_000 <= last < 2_000_000_000  # stopped with the command still asleep
+    assert events(snap, "exit") == []
 
 
 def test_pid_that_exits_mid_run_ends_cleanly(tmp_path):
@@ -223,8 +235,9 @@ def test_exec_alert_gets_its_values_in_the_environment(tmp_path):
 
 def test_listen_serves_the_latest_figures(tmp_path):
     out = tmp_path / "l.snap"
+    env = dict(ENV, MEMTRACE_NVML_LIB=FAKE_NVML)
     p = subprocess.Popen([SAMPLE, "-i", "10", "-o", str(out), "--listen", "0", "--", HOLD, "48", "30000"],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     lines = []
     reader = threading.Thread(target=lambda: lines.extend(p.stderr), daemon=True)
     try:
@@ -248,6 +261,13 @@ def test_listen_serves_the_latest_figures(tmp_path):
             vmrss = int(re.search(r"^VmRSS:\s+(\d+) kB", f.read(), re.M).group(1)) * 1024
         assert vmrss >= 48 * MiB
         assert abs(s.value - vmrss) <= 0.10 * vmrss, (s.value, vmrss)
+        # The fake NVML's two devices: device i uses (i + 1) GiB of 80 GiB.
+        gpu = {f.name: f for f in text_string_to_metric_families(urllib.request.urlopen(url + "/metrics").read().decode())}
+        used = {s.labels["device"]: s.value for s in gpu["memtrace_gpu_used_bytes"].samples}
+        assert used == {"0": 1 << 30, "1": 2 << 30}
+        assert [s.value for s in gpu["memtrace_gpu_total_bytes"].samples] == [80 << 30] * 2
+        assert gpu["memtrace_gpu_used_bytes"].unit == "bytes"
+        assert gpu["memtrace_procs"].unit == ""
         with pytest.raises(urllib.error.HTTPError) as e:
             urllib.request.urlopen(url + "/other", timeout=5)
         assert e.value.code == 404

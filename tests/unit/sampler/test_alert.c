@@ -1,7 +1,7 @@
 /* The --alert parser: what each accepted expression means, and for each
  * bad one the column at fault, hand-counted, and what was expected. */
 #include <math.h>
-#include "sampler.h"
+#include "internal.h"
 #include "../helpers.h"
 
 static const struct {
@@ -116,6 +116,19 @@ START_TEST(too_long) {
 }
 END_TEST
 
+/* The growth measure: least squares, hand-computed. */
+START_TEST(growth_is_the_least_squares_slope) {
+    mt__tv line[] = {{5000000000ull, 0}, {6000000000ull, 10}, {7000000000ull, 20}};
+    ck_assert(fabs(mt__slope_per_s(line, 3) - 10.0) < 1e-9);
+    /* t 0..3 s, v 1 3 2 6: sum dt*dv = 7, sum dt^2 = 5. */
+    mt__tv noisy[] = {{0, 1}, {1000000000ull, 3}, {2000000000ull, 2}, {3000000000ull, 6}};
+    ck_assert(fabs(mt__slope_per_s(noisy, 4) - 1.4) < 1e-9);
+    ck_assert(mt__slope_per_s(noisy, 1) == 0);
+    mt__tv same[] = {{7, 1}, {7, 9}};
+    ck_assert(mt__slope_per_s(same, 2) == 0);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("sampler-alert");
     TCase *tc = tcase_create("core");
@@ -123,6 +136,7 @@ int main(void) {
     tcase_add_test(tc, bad_expressions_name_their_column);
     tcase_add_test(tc, the_message_of_the_brief);
     tcase_add_test(tc, too_long);
+    tcase_add_test(tc, growth_is_the_least_squares_slope);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

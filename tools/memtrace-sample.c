@@ -291,13 +291,18 @@ static void send_all(int fd, const char *p, size_t n) {
     }
 }
 
-static void respond(int fd, const char *status, const char *type, const char *body, size_t len) {
+/* body is left out for HEAD (send_body 0), its length still said. */
+static void respond_as(int fd, const char *status, const char *type, const char *body, size_t len, int send_body) {
     char head[256];
     int h = snprintf(head, sizeof head,
                      "HTTP/1.0 %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n", status,
                      type, len);
     send_all(fd, head, (size_t)h);
-    send_all(fd, body, len);
+    if (send_body) send_all(fd, body, len);
+}
+
+static void respond_text(int fd, const char *status, const char *msg) {
+    respond_as(fd, status, "text/plain; charset=utf-8", msg, strlen(msg), 1);
 }
 
 /* Request heads longer than this are refused: a scraper sends a few
@@ -312,45 +317,45 @@ static void serve_one(listener *l, int fd) {
     struct timeval tv = { 2, 0 };
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    while (got < MAX_REQUEST) {
+    int whole = 0; /* the head ended with its blank line */
+    while (got < MAX_REQUEST && !whole) {
         ssize_t k = recv(fd, req + got, MAX_REQUEST - got, 0);
         if (k <= 0) break;
         got += (size_t)k;
         req[got] = 0;
-        if (strstr(req, "\r\n\r\n") || strstr(req, "\n\n")) break;
+        whole = strstr(req, "\r\n\r\n") || strstr(req, "\n\n");
     }
     req[got] = 0;
-    const char *text = "text/plain; charset=utf-8";
-    char *eol = strpbrk(req, "\r\n");
-    if (!eol) {
-        const char *msg = got >= MAX_REQUEST ? "request too large\n" : "bad request\n";
-        respond(fd, got >= MAX_REQUEST ? "431 Request Header Fields Too Large" : "400 Bad Request", text, msg,
-                strlen(msg));
+    if (!whole) {
+        if (got >= MAX_REQUEST)
+            respond_text(fd, "431 Request Header Fields Too Large", "request head over 8 KiB\n");
+        else if (got)
+            respond_text(fd, "400 Bad Request", "request head cut short\n");
         return;
     }
-    *eol = 0;
+    req[strcspn(req, "\r\n")] = 0;
     char method[16], target[1024], version[16];
     if (sscanf(req, "%15s %1023s %15s", method, target, version) != 3 || strncmp(version, "HTTP/1.", 7)) {
-        respond(fd, "400 Bad Request", text, "bad request\n", 12);
+        respond_text(fd, "400 Bad Request", "bad request\n");
         return;
     }
     if (strcmp(method, "GET") && strcmp(method, "HEAD")) {
-        respond(fd, "405 Method Not Allowed", text, "only GET\n", 9);
+        respond_text(fd, "405 Method Not Allowed", "only GET\n");
         return;
     }
     size_t path_len = strcspn(target, "?");
     if (path_len != 8 || strncmp(target, "/metrics", 8)) {
-        respond(fd, "404 Not Found", text, "not found: the figures are at /metrics\n", 39);
+        respond_text(fd, "404 Not Found", "not found: the figures are at /metrics\n");
         return;
     }
     size_t len = 0;
     char *body = metrics_body(l->r, &len);
     if (!body) {
-        respond(fd, "500 Internal Server Error", text, "out of memory\n", 14);
+        respond_text(fd, "500 Internal Server Error", "out of memory\n");
         return;
     }
-    respond(fd, "200 OK", "application/openmetrics-text; version=1.0.0; charset=utf-8", body,
-            strcmp(method, "HEAD") ? len : 0);
+    respond_as(fd, "200 OK", "application/openmetrics-text; version=1.0.0; charset=utf-8", body, len,
+               strcmp(method, "HEAD") != 0);
     free(body);
 }
 

@@ -6,6 +6,7 @@ MiB, and /proc/PID/status is read here by the test itself."""
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -271,6 +272,19 @@ def test_listen_serves_the_latest_figures(tmp_path):
         with pytest.raises(urllib.error.HTTPError) as e:
             urllib.request.urlopen(url + "/other", timeout=5)
         assert e.value.code == 404
+
+        # A client that says nothing holds the listener, never the sampler:
+        # points keep coming into the file meanwhile.
+        def points():
+            return len(series(spec_reader.Growing(str(out)), "rss"))
+
+        with socket.create_connection(("127.0.0.1", int(port))):
+            before = points()
+            wait_for(lambda: points() >= before + 20, "points while a client stalls")
+        # A request head is bounded.
+        with socket.create_connection(("127.0.0.1", int(port)), timeout=10) as big:
+            big.sendall(b"GET /metrics HTTP/1.0\r\nX: " + b"a" * 9000)
+            assert big.recv(64).startswith(b"HTTP/1.0 431 ")
     finally:
         p.send_signal(signal.SIGTERM)  # passed on to mt-hold
         code = p.wait(timeout=10)

@@ -79,16 +79,29 @@ static const char *human_duration(uint64_t ns, char *buf, size_t n) {
     return buf;
 }
 
-/* The measure of an alert as a line shows it: a size, a rate or a
- * percentage. Terminal-safe: the expression comes from the command line. */
-static void alert_line(const run *r, const mt_alert *a, double value, const char *what) {
-    char expr[300], v[32];
+/* Series in bytes (SPEC.md 4.3: all but the counts); a series nobody
+ * documented is taken for a plain number, claiming no unit it cannot know. */
+static int in_bytes(const char *series) {
+    static const char *const bytes[] = { "rss",        "pss",           "uss",    "swap",        "cgroup.current",
+                                         "cgroup.max", "mem.available", "traced", "traced.peak", NULL };
+    size_t digits = strncmp(series, "gpu", 3) ? 0 : strspn(series + 3, "0123456789");
+    if (digits && series[3 + digits] == '.') return 1;
+    for (int i = 0; bytes[i]; i++)
+        if (!strcmp(series, bytes[i])) return 1;
+    return 0;
+}
+
+/* "alert EXPR: MEASURE VALUE" on stderr, the value as a size, a rate or a
+ * count. Terminal-safe: the expression comes from the command line. */
+static void alert_line(const mt_alert *a, double value, const char *what) {
+    char expr[300], v[48], b[16];
     mt_text_escape(expr, sizeof expr, MT_TEXT_TERMINAL, a->expr, strlen(a->expr));
-    uint64_t b = value > 0 && value < 1.8e19 ? (uint64_t)value : 0;
-    if (!strcmp(a->series, "growth")) snprintf(v, sizeof v, "%s/s", mt_human_bytes(b, (char[16]){ 0 }));
-    else snprintf(v, sizeof v, "%s", mt_human_bytes(b, (char[16]){ 0 }));
+    double mag = fabs(value);
+    uint64_t n = mag < 1.8e19 ? (uint64_t)mag : UINT64_MAX;
+    if (!strcmp(a->series, "growth")) snprintf(v, sizeof v, "%s%s/s", value < 0 ? "-" : "", mt_human_bytes(n, b));
+    else if (in_bytes(a->series)) snprintf(v, sizeof v, "%s", mt_human_bytes(n, b));
+    else snprintf(v, sizeof v, "%g", value);
     fprintf(stderr, "%s: alert %s: %s %s%s%s\n", tool.name, expr, a->series, v, what ? "; " : "", what ? what : "");
-    (void)r;
 }
 
 /* Runs an :exec alert's command through /bin/sh -c. The values go in its
@@ -98,8 +111,9 @@ static void alert_exec(const run *r, const mt_alert *a, double value) {
     size_t n = 0;
     while (environ[n]) n++;
     char **env = malloc((n + 5) * sizeof *env);
-    char vars[4][1200];
-    if (!env) {
+    char vars[3][sizeof a->expr + 32], *file = NULL;
+    if (!env || asprintf(&file, "MEMTRACE_FILE=%s", r->path) < 0) {
+        free(env);
         fprintf(stderr, "%s: alert %s: out of memory to run its command\n", tool.name, a->expr);
         return;
     }
@@ -113,8 +127,8 @@ static void alert_exec(const run *r, const mt_alert *a, double value) {
     snprintf(vars[0], sizeof vars[0], "MEMTRACE_ALERT=%s", a->expr);
     snprintf(vars[1], sizeof vars[1], "MEMTRACE_VALUE=%s", num);
     snprintf(vars[2], sizeof vars[2], "MEMTRACE_PID=%d", (int)r->pid);
-    snprintf(vars[3], sizeof vars[3], "MEMTRACE_FILE=%s", r->path);
-    for (int i = 0; i < 4; i++) env[k++] = vars[i];
+    for (int i = 0; i < 3; i++) env[k++] = vars[i];
+    env[k++] = file;
     env[k] = NULL;
 
     /* The sampler thread blocks the signals the main loop waits for; the
@@ -136,6 +150,7 @@ static void alert_exec(const run *r, const mt_alert *a, double value) {
     int rc = posix_spawn(&child, "/bin/sh", NULL, &attr, argv, env);
     posix_spawnattr_destroy(&attr);
     if (rc) fprintf(stderr, "%s: alert %s: cannot run /bin/sh: %s\n", tool.name, a->expr, strerror(rc));
+    free(file);
     free(env);
 }
 
@@ -144,16 +159,16 @@ static void alert_exec(const run *r, const mt_alert *a, double value) {
 static void on_alert(void *ctx, const mt_alert *a, double value) {
     run *r = ctx;
     switch (a->action) {
-    case MT_ALERT_LOG: alert_line(r, a, value, NULL); break;
+    case MT_ALERT_LOG: alert_line(a, value, NULL); break;
     case MT_ALERT_DUMP:
-        alert_line(r, a, value, "a heap dump needs the Python collector (python3 -m memtrace run); logged instead");
+        alert_line(a, value, "a heap dump needs the Python collector (python3 -m memtrace run); logged instead");
         break;
     case MT_ALERT_EXIT:
-        alert_line(r, a, value, "stopping");
+        alert_line(a, value, "stopping");
         atomic_store(&r->exit_alert, 1);
         break;
     case MT_ALERT_EXEC:
-        alert_line(r, a, value, NULL);
+        alert_line(a, value, NULL);
         alert_exec(r, a, value);
         break;
     }
@@ -206,8 +221,6 @@ static void sanitize(char *dst, size_t cap, const char *s, size_t n) {
 }
 
 static void metric_of(const char *series, double v, metric *m) {
-    static const char *const bytes[] = { "rss",         "pss",           "uss",    "swap",        "cgroup.current",
-                                         "cgroup.max",  "mem.available", "traced", "traced.peak", NULL };
     memset(m, 0, sizeof *m);
     m->v = v;
     strcpy(m->name, "memtrace_");
@@ -218,7 +231,6 @@ static void metric_of(const char *series, double v, metric *m) {
         memcpy(m->value, series + 3, digits);
         strcat(m->name, "gpu_");
         sanitize(m->name, sizeof m->name, series + 4 + digits, strlen(series + 4 + digits));
-        m->bytes = 1;
     } else if (!strncmp(series, "gc.count", 8) || !strncmp(series, "gc.collections", 14)) {
         size_t stem = series[3] == 'o' ? 8 : 14;
         size_t gen = strspn(series + stem, "0123456789");
@@ -231,9 +243,8 @@ static void metric_of(const char *series, double v, metric *m) {
         }
     } else {
         sanitize(m->name, sizeof m->name, series, strlen(series));
-        for (int i = 0; bytes[i]; i++)
-            if (!strcmp(series, bytes[i])) m->bytes = 1;
     }
+    m->bytes = in_bytes(series);
     if (m->bytes && strlen(m->name) + 7 < sizeof m->name) strcat(m->name, "_bytes");
 }
 

@@ -4,6 +4,7 @@
  * runs a command under it or watches a process by PID, fires alerts, and
  * serves the latest figures to Prometheus scrapers (--listen). */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -471,6 +472,70 @@ static pid_t fork_command(char **cmd, const sigset_t *mask, int *go, int *err) {
     return child;
 }
 
+/* A process as /proc names it now: its start time (clock ticks after
+ * boot) tells it from a later one that reuses its PID. */
+typedef struct proc_id {
+    pid_t pid, ppid;
+    unsigned long long start;
+} proc_id;
+
+/* Fields 4 and 22 of /proc/PID/stat, after the command's parentheses
+ * (which may hold spaces and parentheses themselves). @return 0 or -1. */
+static int proc_stat(pid_t pid, proc_id *out) {
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) return -1;
+    buf[n] = 0;
+    char *p = strrchr(buf, ')');
+    int ppid;
+    if (!p || sscanf(p + 1, " %*c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu",
+                     &ppid, &out->start) != 2)
+        return -1;
+    out->pid = pid;
+    out->ppid = ppid;
+    return 0;
+}
+
+/* The command and its descendants, parents first, into t (cap entries).
+ * @return how many. */
+static size_t tree_of(pid_t root, proc_id *t, size_t cap) {
+    size_t n = 0, all_n = 0, all_cap = 0;
+    proc_id *all = NULL;
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        proc_id p;
+        char *end;
+        long v = strtol(e->d_name, &end, 10);
+        if (*end || v <= 0 || proc_stat((pid_t)v, &p)) continue;
+        if (all_n == all_cap) {
+            proc_id *grown = realloc(all, (all_cap = all_cap ? 2 * all_cap : 256) * sizeof *all);
+            if (!grown) break;
+            all = grown;
+        }
+        all[all_n++] = p;
+    }
+    if (d) closedir(d);
+    if (cap && !proc_stat(root, &t[0])) n = 1;
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < all_n && n < cap; j++)
+            if (all[j].ppid == t[i].pid) t[n++] = all[j];
+    free(all);
+    return n;
+}
+
+/* Sends sig to each process of t that is still the one found. */
+static void signal_tree(const proc_id *t, size_t n, int sig) {
+    for (size_t i = 0; i < n; i++) {
+        proc_id now;
+        if (!proc_stat(t[i].pid, &now) && now.start == t[i].start) kill(t[i].pid, sig);
+    }
+}
+
 /* The command line as one string, for the meta and the start event. */
 static char *join(char **argv, int n) {
     size_t len = 1;
@@ -703,6 +768,8 @@ int main(int argc, char **argv) {
      * signal or --duration stops the recording, or an :exit alert. */
     uint64_t term_at = 0, stop_at = duration > 0 ? t0 + (uint64_t)(duration * 1e9) : 0;
     int killed = 0;
+    static proc_id stopped[4096]; /* what an :exit alert stopped */
+    size_t n_stopped = 0;
     while (code == MT_EXIT_OK || child) {
         struct timespec tick = { 0, 50 * 1000000 };
         siginfo_t si;
@@ -721,10 +788,14 @@ int main(int argc, char **argv) {
         if (atomic_load(&r.exit_alert) && code != EXIT_ALERT) {
             code = EXIT_ALERT;
             if (!child) break; /* -p: the process is not ours to stop */
-            kill(child, SIGTERM);
+            /* The whole tree: a shell does not pass SIGTERM on to what it
+             * runs, and what the command started is part of the run. */
+            n_stopped = tree_of(child, stopped, sizeof stopped / sizeof *stopped);
+            signal_tree(stopped, n_stopped, SIGTERM);
             term_at = now;
         }
         if (term_at && !killed && now - term_at >= KILL_AFTER_NS) {
+            signal_tree(stopped, n_stopped, SIGKILL);
             kill(child, SIGKILL);
             killed = 1;
         }

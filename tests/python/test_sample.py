@@ -217,6 +217,29 @@ def test_exit_alert_stops_the_command(tmp_path):
     assert "memtrace-sample: alert rss>16MiB:exit: rss " in p.stderr
 
 
+def test_exit_alert_stops_the_whole_tree(tmp_path):
+    out = tmp_path / "t.snap"
+    marker = "5017"  # an mt-hold time of its own, to find it in /proc
+    p = sample("-i", 10, "-o", out, "--alert", "rss>16MiB:exit", "--", "sh", "-c", f"mt-hold 64 {marker}; echo done")
+    assert p.returncode == 124, p.stderr
+    assert "done" not in p.stdout
+
+    def holds():
+        found = []
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    argv = f.read().split(b"\0")
+            except OSError:
+                continue
+            if argv[:3] == [b"mt-hold", b"64", marker.encode()] or argv[1:3] == [b"64", marker.encode()]:
+                found.append(int(pid))
+        return found
+
+    # Well before its 5 s would end it (a SIGTERM to the shell alone would not).
+    wait_for(lambda: not holds(), "the shell's mt-hold to be gone", timeout=3)
+
+
 def test_exec_alert_gets_its_values_in_the_environment(tmp_path):
     out, got = tmp_path / "e.snap", tmp_path / "value.txt"
     # The shell expands the variables; nothing is substituted into the

@@ -459,6 +459,7 @@ static pid_t fork_command(char **cmd, const sigset_t *mask, int *go, int *err) {
         close(e[0]);
         if (read(g[0], &b, 1) != 1) _exit(EXIT_NOT_FOUND); /* memtrace-sample gave up */
         sigprocmask(SIG_SETMASK, mask, NULL);
+        signal(SIGPIPE, SIG_DFL); /* an ignored signal stays ignored across exec */
         execvp(cmd[0], cmd);
         int no = errno;
         ssize_t w = write(e[1], &no, sizeof no);
@@ -674,6 +675,10 @@ int main(int argc, char **argv) {
     listener l = { .fd = -1, .r = &r };
     if (listen_spec) l.fd = listen_on(&c, listen_spec, quiet);
 
+    /* A closed stderr or a scraper that hung up is no reason to leave the
+     * run file unclosed; the command gets SIGPIPE's default back. */
+    signal(SIGPIPE, SIG_IGN);
+
     /* The main loop takes these with sigtimedwait; blocked before any
      * thread starts, so that every thread inherits the mask. */
     sigset_t waitset, old;
@@ -821,10 +826,11 @@ int main(int argc, char **argv) {
         if (code == MT_EXIT_OK) code = rc;
     }
     if (!quiet && !exec_failed) {
-        char a[32], b[32], p[16];
-        fprintf(stderr, "%s: recorded %" PRIu64 " sample%s over %s to %s; peak rss %s at %s\n", tool.name, samples, samples == 1 ? "" : "s",
-                human_duration(ran, a, sizeof a), mt_cli_cstr(r.path), mt_human_bytes(peak, p),
-                human_duration(peak_ns, b, sizeof b));
+        char a[32], b[32], p[16], at[80] = "";
+        if (peak)
+            snprintf(at, sizeof at, "; peak rss %s at %s", mt_human_bytes(peak, p), human_duration(peak_ns, b, sizeof b));
+        fprintf(stderr, "%s: recorded %" PRIu64 " sample%s over %s to %s%s\n", tool.name, samples,
+                samples == 1 ? "" : "s", human_duration(ran, a, sizeof a), mt_cli_cstr(r.path), at);
     }
     /* A command that never ran leaves no file of ours behind. */
     if (exec_failed && chosen) unlink(chosen);

@@ -310,6 +310,20 @@ static int wait_for(int *counter, int at_least) {
     return __atomic_load_n(counter, __ATOMIC_RELAXED);
 }
 
+/* Polls until the sampler's newest value of series is want. */
+static void wait_latest(mt_sampler *s, const char *series, double want) {
+    double dead = now_s() + 20;
+    for (;;) {
+        const char *names[64];
+        double values[64];
+        size_t n = mt_sampler_latest(s, names, values, 64);
+        for (size_t i = 0; i < n && i < 64; i++)
+            if (!strcmp(names[i], series) && values[i] == want) return;
+        ck_assert_msg(now_s() < dead, "%s never became %g", series, want);
+        sleep_ms(5);
+    }
+}
+
 static void fake_system(const char *root, unsigned long avail_kb) {
     char text[256];
     snprintf(text, sizeof text, "MemTotal:  10000 kB\nMemFree:  100 kB\nMemAvailable:  %lu kB\n", avail_kb);
@@ -357,8 +371,8 @@ START_TEST(alerts_peaks_and_a_vanished_target_through_a_fake_root) {
     ck_assert_uint_eq(__atomic_load_n(&peak_rss, __ATOMIC_RELAXED), 2500 * 1024);
     sleep_ms(50);
     ck_assert_int_eq(__atomic_load_n(&alerts_fired[0], __ATOMIC_RELAXED), 1); /* once while over */
-    fake_status(root, 100, "S (sleeping)", 1000, 0);                           /* re-arms */
-    sleep_ms(100);
+    fake_status(root, 100, "S (sleeping)", 1000, 0); /* re-arms */
+    wait_latest(s, "rss", 1000 * 1024);
     fake_status(root, 100, "S (sleeping)", 2600, 0);
     ck_assert_int_eq(wait_for(&alerts_fired[0], 2), 2);
     fake_system(root, 500);

@@ -77,6 +77,7 @@ struct mt_sampler {
     /* The sampler thread's own (and start's and stop's, before and after it). */
     tv *win;
     size_t wn, wcap;
+    uint64_t rollup_next; /* mono_ns when smaps_rollup is read again */
     double peak_ref;
     uint64_t peak_last;
     int peak_fired_once;
@@ -318,7 +319,11 @@ static void take_sample(mt_sampler *s, int with_callbacks) {
     named v[MAX_VALUES];
     size_t n = 0;
     mt_procmem pm;
-    int rc = mt_procmem_read(s->root, s->pid, s->children, &pm);
+    /* smaps_rollup walks the page tables: at most 1% of a CPU on it. */
+    uint64_t t0 = mono_ns();
+    int rollup = t0 >= s->rollup_next;
+    int rc = mt_procmem_read_opts(s->root, s->pid, s->children, rollup, &pm);
+    if (rollup) s->rollup_next = t0 + 100 * (mono_ns() - t0);
     if (rc == MT_E_NOTFOUND) {
         __atomic_store_n(&s->gone, 1, __ATOMIC_RELEASE);
         return;

@@ -194,3 +194,50 @@ class Snapshot:
 
     def meta(self):
         return {r["key"]: r["value"] for r in self.of("meta")}
+
+
+class Growing:
+    """A file that may still be being written (SPEC.md 3.4), read as a
+    follower does: the header, then whole blocks; a block or block header
+    cut short at the very end of a file without a trailer is not yet
+    written and left out (`pending` counts its bytes). Every other check
+    stays strict. A closed file (trailer present) is read as Snapshot."""
+
+    def __init__(self, path):
+        with open(path, "rb") as f:
+            data = f.read()
+        if data[:8] != MAGIC:
+            raise SpecError("bad magic")
+        self.major, self.minor = struct.unpack("<HH", data[8:12])
+        if self.major != 1:
+            raise SpecError(f"major version {self.major}")
+        self.closed = len(data) >= 16 + 24 and data[-8:] == END_MAGIC
+        self.records = {}
+        self.pending = 0
+        if self.closed:
+            whole = Snapshot(path)
+            self.records = whole.records
+            return
+        off, next_first = 16, {}
+        while off < len(data):
+            if len(data) - off < 36:
+                self.pending = len(data) - off  # a header being written
+                break
+            h = parse_header(data, off)
+            if off + 36 + h["stored"] > len(data):
+                self.pending = len(data) - off  # a payload being written
+                break
+            if h["kind"] == INDEX_KIND:
+                raise SpecError(f"index block at {off} in a file without a trailer")
+            if h["first"] != next_first.get(h["kind"], 0):
+                raise SpecError(f"block at {off}: first {h['first']} does not follow")
+            next_first[h["kind"]] = h["first"] + h["count"]
+            self.records.setdefault(h["kind"], []).extend(
+                decode_payload(h["kind"], decompress(data, h), h["count"]))
+            off += 36 + h["stored"]
+
+    def of(self, name):
+        for k, (n, _f) in KINDS.items():
+            if n == name:
+                return self.records.get(k, [])
+        raise KeyError(name)

@@ -47,8 +47,9 @@ static void print_usage(const mt_cli *c, FILE *out) {
     print_opts(out, c->opts);
     print_opts(out, common_opts);
     if (t->epilog) fprintf(out, "\n%s", t->epilog);
-    fprintf(out, "\nexit status: 0 success, 1 a finding, 2 usage error, 3 bad or damaged input\n"
-                 "See %s(1).\n", t->name);
+    int own = t->epilog && (!strncmp(t->epilog, "exit status:", 12) || strstr(t->epilog, "\nexit status:"));
+    if (!own) fprintf(out, "\nexit status: 0 success, 1 a finding, 2 usage error, 3 bad or damaged input\n");
+    fprintf(out, "See %s(1).\n", t->name);
 }
 
 static __attribute__((noreturn)) void out_of_memory(const mt_cli *c) {

@@ -119,7 +119,11 @@ typedef struct mt_tool {
     const char *args;     /* positional part of the synopsis: "FILE" */
     const char *summary;  /* one sentence */
     int min_args, max_args;
-    const char *epilog;   /* printed after the options; may be NULL */
+    const char *epilog;   /* printed after the options; may be NULL. A tool
+                           * whose exit codes differ from the shared ones
+                           * (memtrace-sample, which exits with its
+                           * command's) states them in it, on a line that
+                           * starts "exit status:", in place of the usual. */
 } mt_tool;
 
 struct mt_cli {

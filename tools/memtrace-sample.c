@@ -46,7 +46,7 @@ static const mt_tool tool = {
 };
 
 /* Exit status of a run stopped by an :exit alert, as timeout(1) says. */
-enum { EXIT_ALERT = 124, EXIT_CANNOT_EXEC = 126, EXIT_NOT_FOUND = 127 };
+enum { EXIT_ALERT = MT_SAMPLER_EXIT_ALERT, EXIT_CANNOT_EXEC = 126, EXIT_NOT_FOUND = 127 };
 
 /* An :exit alert gives the command this long after SIGTERM before SIGKILL. */
 #define KILL_AFTER_NS (5ull * 1000000000ull)
@@ -501,31 +501,16 @@ static int proc_stat(pid_t pid, proc_id *out) {
     return 0;
 }
 
-/* The command and its descendants, parents first, into t (cap entries).
+/* The command and its descendants, parents first, into t (cap entries),
+ * each with its start time, so that a pid reused later is not signalled.
  * @return how many. */
 static size_t tree_of(pid_t root, proc_id *t, size_t cap) {
-    size_t n = 0, all_n = 0, all_cap = 0;
-    proc_id *all = NULL;
-    DIR *d = opendir("/proc");
-    struct dirent *e;
-    while (d && (e = readdir(d))) {
-        proc_id p;
-        char *end;
-        long v = strtol(e->d_name, &end, 10);
-        if (*end || v <= 0 || proc_stat((pid_t)v, &p)) continue;
-        if (all_n == all_cap) {
-            proc_id *grown = realloc(all, (all_cap = all_cap ? 2 * all_cap : 256) * sizeof *all);
-            if (!grown) break;
-            all = grown;
-        }
-        all[all_n++] = p;
-    }
-    if (d) closedir(d);
-    if (cap && !proc_stat(root, &t[0])) n = 1;
-    for (size_t i = 0; i < n; i++)
-        for (size_t j = 0; j < all_n && n < cap; j++)
-            if (all[j].ppid == t[i].pid) t[n++] = all[j];
-    free(all);
+    pid_t *pids;
+    size_t np, n = 0;
+    if (mt_proc_tree(NULL, root, &pids, &np)) return 0;
+    for (size_t i = 0; i < np && n < cap; i++)
+        if (!proc_stat(pids[i], &t[n])) n++;
+    free(pids);
     return n;
 }
 

@@ -192,18 +192,13 @@ int mt_procmem_read(const char *root, pid_t pid, int children, mt_procmem *out) 
     return mt_procmem_read_opts(root, pid, children, 1, out);
 }
 
-int mt_procmem_read_opts(const char *root, pid_t pid, int children, int rollup_too, mt_procmem *out) {
-    memset(out, 0, sizeof *out);
-    int rollup = 0;
-    int rc = read_one(root, pid, out, &rollup, rollup_too);
-    if (rc) return rc;
-    out->has_rollup = rollup;
-    if (!children) return 0;
-    pidvec pv = {0};
-    rc = push(&pv, pid);
+/* pid and its descendants into pv (pid first), by the children files or,
+ * on a kernel without them, by every process's ppid. */
+static int walk_tree(const char *root, pid_t pid, pidvec *pv) {
+    int rc = push(pv, pid);
     int have_children_files = 1;
-    for (size_t i = 0; i < pv.n && !rc; i++) {
-        int k = children_of(root, pv.v[i], &pv, &rc);
+    for (size_t i = 0; i < pv->n && !rc; i++) {
+        int k = children_of(root, pv->v[i], pv, &rc);
         /* A descendant without a task directory just ended; the target
          * without one, or any process without the files, means a kernel
          * that does not list children. */
@@ -213,9 +208,35 @@ int mt_procmem_read_opts(const char *root, pid_t pid, int children, int rollup_t
         }
     }
     if (!have_children_files && !rc) {
-        pv.n = 1;
-        scan_ppid(root, &pv, &rc);
+        pv->n = 1;
+        scan_ppid(root, pv, &rc);
     }
+    return rc;
+}
+
+int mt_proc_tree(const char *root, pid_t pid, pid_t **out, size_t *n) {
+    pidvec pv = {0};
+    int rc = walk_tree(root, pid, &pv);
+    if (rc) {
+        free(pv.v);
+        *out = NULL;
+        *n = 0;
+        return rc;
+    }
+    *out = pv.v;
+    *n = pv.n;
+    return 0;
+}
+
+int mt_procmem_read_opts(const char *root, pid_t pid, int children, int rollup_too, mt_procmem *out) {
+    memset(out, 0, sizeof *out);
+    int rollup = 0;
+    int rc = read_one(root, pid, out, &rollup, rollup_too);
+    if (rc) return rc;
+    out->has_rollup = rollup;
+    if (!children) return 0;
+    pidvec pv = {0};
+    rc = walk_tree(root, pid, &pv);
     /* A descendant that vanished between the listing and its reading just
      * ended: it is left out, not an error. */
     for (size_t i = 1; i < pv.n && !rc; i++) {

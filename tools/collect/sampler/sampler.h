@@ -88,6 +88,11 @@ int mt_procmem_read(const char *root, pid_t pid, int children, mt_procmem *out);
  * large ones, where status costs a few. Same errors. */
 int mt_procmem_read_opts(const char *root, pid_t pid, int children, int rollup, mt_procmem *out);
 
+/* pid and its descendants (pid first, each parent before its children),
+ * found as mt_procmem_read finds them, into a malloc'd array the caller
+ * frees. @return 0, or MT_E_NOMEM. */
+int mt_proc_tree(const char *root, pid_t pid, pid_t **out, size_t *n);
+
 typedef struct mt_cgroup {
     char dir[512];           /* root + /sys/fs/cgroup + the process's path */
     uint64_t current;        /* memory.current */
@@ -160,7 +165,7 @@ int mt_alert_parse(const char *text, mt_alert *out, mt_diag *diag);
 const char *mt_alert_action_name(mt_alert_action a);
 
 /* Exit status of a front end stopped by an MT_ALERT_EXIT alert. */
-#define MT_SAMPLER_EXIT_ALERT 4
+#define MT_SAMPLER_EXIT_ALERT 124
 
 /* ------------------------------------------------------------------ */
 /* The sampler thread (sampler.c) and its bounded store (thin.c).       */

@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "memtrace/format.h"
 #include "sampler.h"
 
 /* Reads a whole small file (/proc, /sys) under root into buf, NUL
@@ -62,6 +63,12 @@ int mt__store_add(mt__store *st, const char *series, uint64_t time_ns, double va
  * walk and is returned. */
 typedef int (*mt__store_fn)(void *ctx, const char *series, const mt__bucket *b, const char *step);
 int mt__store_each(const mt__store *st, mt__store_fn fn, void *ctx);
+
+/* Writes every point and bucket of the store as samples records (SPEC.md
+ * 4.3: a bucket with its span, min, max and count), in mt__store_each's
+ * order: what a rewrite of the run file holds besides meta and events.
+ * @return 0, or the writer's error. */
+int mt__store_write(const mt__store *st, mt_writer *w);
 
 /* What one series holds, for tests and the latest-values call. */
 typedef struct mt__tier_counts {

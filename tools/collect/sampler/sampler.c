@@ -136,22 +136,6 @@ static int write_event(mt_writer *w, const event *e) {
     return mt_writer_add(w, MT_KIND_EVENT, &r);
 }
 
-static int write_bucket(void *ctx, const char *series, const mt__bucket *b, const char *step) {
-    mt_sample r;
-    memset(&r, 0, sizeof r);
-    r.time_ns = b->time_ns;
-    r.series = mt_str_c(series);
-    r.value = b->mean;
-    r.step = mt_str_c(step);
-    if (b->span_ns) {
-        r.span_ns = b->span_ns;
-        r.min = b->min;
-        r.max = b->max;
-        r.count = b->count;
-    }
-    return mt_writer_add(ctx, MT_KIND_SAMPLE, &r);
-}
-
 static const mt_writer_opts WRITER_OPTS = {0, 0, 0, 1};
 
 /* Rewrites the file from the store: the new file is renamed over the path
@@ -166,7 +150,7 @@ static int compact_locked(mt_sampler *s) {
     if (rc) return rc;
     rc = write_meta(s, nw);
     for (size_t i = 0; !rc && i < s->nev; i++) rc = write_event(nw, &s->ev[i]);
-    if (!rc) rc = mt__store_each(s->store, write_bucket, nw);
+    if (!rc) rc = mt__store_write(s->store, nw);
     if (!rc) rc = mt_writer_flush(nw);
     if (rc) {
         mt_writer_abandon(nw);

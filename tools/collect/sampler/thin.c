@@ -325,3 +325,21 @@ int mt__store_latest(const mt__store *st, const char *name, double *out) {
         }
     return 0;
 }
+
+static int write_bucket(void *ctx, const char *name, const mt__bucket *b, const char *step) {
+    mt_sample r;
+    memset(&r, 0, sizeof r);
+    r.time_ns = b->time_ns;
+    r.series = mt_str_c(name);
+    r.value = b->mean;
+    r.step = mt_str_c(step);
+    if (b->span_ns) {
+        r.span_ns = b->span_ns;
+        r.min = b->min;
+        r.max = b->max;
+        r.count = b->count;
+    }
+    return mt_writer_add(ctx, MT_KIND_SAMPLE, &r);
+}
+
+int mt__store_write(const mt__store *st, mt_writer *w) { return mt__store_each(st, write_bucket, w); }

@@ -136,6 +136,8 @@ static int write_event(mt_writer *w, const event *e) {
     return mt_writer_add(w, MT_KIND_EVENT, &r);
 }
 
+#define MT__FLUSH_MIN_NS 50000000ull
+
 static const mt_writer_opts WRITER_OPTS = {0, 0, 0, 1};
 
 /* Rewrites the file from the store: the new file is renamed over the path
@@ -504,7 +506,12 @@ int mt_sampler_start(const mt_sampler_config *cfg, mt_sampler **out, mt_diag *di
     pthread_cond_init(&s->cv, &ca);
     pthread_condattr_destroy(&ca);
     s->interval = interval;
-    s->flush_ns = cfg->flush_ns ? cfg->flush_ns : MT__SEC_NS;
+    /* A follower (memtrace-top) shows a sample once its block is in the
+     * file: flushing each sample, and at least every 50 ms at shorter
+     * intervals, keeps that under 100 ms. The small blocks cost file size
+     * (bench/sampler: about 3 times the bytes of a flush a second), which
+     * the next rewrite takes back. */
+    s->flush_ns = cfg->flush_ns ? cfg->flush_ns : (interval > MT__FLUSH_MIN_NS ? interval : MT__FLUSH_MIN_NS);
     s->point_tier = cfg->point_tier ? cfg->point_tier : (size_t)(600ull * MT__SEC_NS / interval);
     if (!s->point_tier) s->point_tier = 1;
     s->owner = getpid();

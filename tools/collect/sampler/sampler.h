@@ -189,7 +189,7 @@ typedef struct mt_sampler_config {
     const char *nvml_lib;    /* NULL: libnvidia-ml.so.1; "" no GPU */
     const char *tool;        /* meta tool, "memtrace-sample"; NULL: "memtrace-sampler" */
     const char *command;     /* meta command, the start event's name */
-    uint64_t flush_ns;       /* 0: 1 s; how often the file gets whole blocks */
+    uint64_t flush_ns;       /* 0: each sample, at most every 50 ms; how often the file gets whole blocks */
     size_t point_tier;       /* points per series kept unthinned; 0: 10 min of intervals */
     mt_alert *alerts;        /* the sampler keeps a copy */
     size_t n_alerts;

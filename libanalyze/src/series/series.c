@@ -8,6 +8,7 @@
 
 typedef struct series_impl {
     char *name;
+    size_t len;           /* the name's bytes, NUL included when it holds one */
     mt_series_point *p;
     size_t n, cap, n_buckets;
 } series_impl;
@@ -38,7 +39,7 @@ static int on_sample(void *arg, const void *rec) {
      * its successor first. */
     for (size_t k = 0; k < R->ns && !s; k++) {
         size_t i = (R->last + k) % R->ns;
-        if (strlen(R->s[i].name) == r->series.len && !memcmp(R->s[i].name, r->series.ptr, r->series.len)) {
+        if (R->s[i].len == r->series.len && !memcmp(R->s[i].name, r->series.ptr, r->series.len)) {
             s = &R->s[i];
             R->last = i;
         }
@@ -48,6 +49,7 @@ static int on_sample(void *arg, const void *rec) {
         s = &R->s[R->ns];
         memset(s, 0, sizeof *s);
         if (!(s->name = dupn(r->series.ptr, r->series.len))) return MT_E_NOMEM;
+        s->len = r->series.len;
         R->last = R->ns++;
     }
     if (mt__grow((void **)&s->p, &s->cap, s->n, sizeof *s->p)) return MT_E_NOMEM;

@@ -24,7 +24,8 @@
  *   mem.available     = 8 GiB; gpu0.used = 4 GiB flat; gpu0.total = 80 GiB
  * and events: start, step load (0.5 s), a dump and an alert at the spike,
  * step train (20 s), step eval (45 s).
- * mt-fixture --run-cut OUT.snap writes testdata/run-cut.snap: the same run
+ * mt-fixture --run-cut OUT.snap writes testdata/growing/run-cut.snap (apart
+ * from the closed files that tests read whole): the same run
  * stopped by a crash at 51 s, its last flush cut in the middle of its
  * block (a file still being written, SPEC.md 3.4). */
 #include <math.h>

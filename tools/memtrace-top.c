@@ -409,7 +409,7 @@ int main(int argc, char **argv) {
     }
     V.once = once;
     V.interval_ms = interval;
-    V.color = !no_color && !getenv("NO_COLOR");
+    V.color = !no_color && !getenv("NO_COLOR") && isatty(STDOUT_FILENO);
     V.utf8 = locale_utf8();
     V.pid = (pid_t)pid;
     struct winsize ws;

@@ -26,7 +26,8 @@ typedef struct mt_series_point {
 } mt_series_point;
 
 typedef struct mt_series {
-    const char *name;
+    const char *name;          /* a name holding a NUL reads up to it here, but
+                                * stays apart from one that differs after it */
     const mt_series_point *p;  /* n of them, sorted by time_ns */
     size_t n;
     size_t n_buckets;          /* of the n, those with span_ns > 0 */

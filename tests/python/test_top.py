@@ -143,3 +143,25 @@ def test_killed_writer_leaves_a_readable_file(tmp_path):
             assert "still being written" not in p.stderr
         else:
             assert "still being written: left out the" in p.stderr
+
+
+def test_pid_runs_memtrace_sample_beside_it(tmp_path):
+    """-p PID runs the memtrace-sample installed beside memtrace-top. Without
+    one (a build without the sampler) it says so and exits 3; with one, it
+    shows the process's rss and leaves no temporary file behind."""
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; b = bytearray(64 << 20); time.sleep(60)"])
+    env = dict(os.environ, TMPDIR=str(tmp_path), LC_ALL="C")
+    try:
+        r = subprocess.run([tool("memtrace-top"), "--once", "-p", str(sleeper.pid)], capture_output=True, text=True,
+                           env=env, timeout=60)
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    if not os.path.exists(tool("memtrace-sample")):
+        assert r.returncode == 3
+        assert "memtrace-sample" in r.stderr
+    else:
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.startswith("memtrace-top: pid %d" % sleeper.pid)
+        assert re.search(r"(?m)^rss\s", r.stdout)
+    assert not list(tmp_path.glob("memtrace-top.*"))

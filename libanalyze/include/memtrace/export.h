@@ -42,7 +42,8 @@ int mt_export_csv(mt_reader *r, mt_kind kind, int salvage, FILE *out, mt_diag *d
  * ending with "# EOF": heap objects and bytes, the top_types types by
  * bytes (the rest summed as type="<other>"; 0 for all), each DataFrame's
  * deep bytes and rows, GPU devices' total, reserved and allocated bytes,
- * and the process RSS and tracemalloc figures the meta records. Every
+ * the process RSS and tracemalloc figures the meta records, and the last
+ * value of each time series (mt_export_openmetrics_run without history). Every
  * sample carries the meta's host, pid and label, when recorded.
  * @return 0, or MT_E_NOMEM, MT_E_IO, what mt_df_table_load() returns. */
 int mt_export_openmetrics(const mt_snapshot *s, uint32_t top_types, FILE *out, mt_diag *diag);

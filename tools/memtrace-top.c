@@ -53,15 +53,10 @@ static const char *span_text(double s, char *buf, size_t n) {
     return buf;
 }
 
-/* Series that count things rather than bytes. */
-static int is_count(const char *name) {
-    return !strncmp(name, "gc.", 3) || !strcmp(name, "procs") || !strncmp(name, "cgroup.oom", 10);
-}
-
 static const char *value_text(const char *series, double v, char *buf, size_t n) {
     if (isnan(v)) {
         snprintf(buf, n, "-");
-    } else if (is_count(series)) {
+    } else if (mt_series_is_count(series)) {
         snprintf(buf, n, "%.0f", v);
     } else {
         char h[32];

@@ -67,6 +67,11 @@ const mt_series *mt_run_find(const mt_run *r, const char *name);
 /* The last value of the series named name (a bucket's mean), or NaN. */
 double mt_run_last(const mt_run *r, const char *name);
 
+/* 1 for a well-known series that counts things (gc.*, procs,
+ * cgroup.oom, cgroup.oom_kill: SPEC.md 4.3), 0 for one in bytes, as every
+ * other series is taken to be. A predicate, never an error. */
+int mt_series_is_count(const char *name);
+
 /* How a series' recent growth reads. */
 typedef enum mt_growth {
     MT_GROWTH_UNKNOWN = 0, /* too few points in the window to tell */

@@ -266,15 +266,10 @@ static int ent_cmp(const void *a, const void *b) {
     return c ? c : (x->order > y->order) - (x->order < y->order);
 }
 
-/* Series that count things rather than bytes (SPEC.md 4.3). */
-static int counts_things(const char *name) {
-    return !strncmp(name, "gc.", 3) || !strcmp(name, "procs") || !strncmp(name, "cgroup.oom", 10);
-}
-
 static void om_series_name(om_series_ent *e) {
     const char *n = e->s->name;
     size_t len = strlen(n), k = 0;
-    e->bytes = !counts_things(n);
+    e->bytes = !mt_series_is_count(n);
     e->device[0] = 0;
     /* gpuN.what: one family per what, the device a label. */
     size_t digits = 0;

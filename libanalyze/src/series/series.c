@@ -188,6 +188,10 @@ const char *mt_growth_name(mt_growth g) {
     }
 }
 
+int mt_series_is_count(const char *name) {
+    return !strncmp(name, "gc.", 3) || !strcmp(name, "procs") || !strncmp(name, "cgroup.oom", 10);
+}
+
 /* The series that run into the process's memory limit. */
 static int is_memory(const char *name) {
     static const char *const mem[] = { "rss", "pss", "uss", "cgroup.current" };

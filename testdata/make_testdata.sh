@@ -10,6 +10,8 @@ build=$(cd "${1:-build}" && pwd)
 cd "$here"
 "$build/tools/memtrace-convert" heap-small.json heap-small.snap
 "$build/tests/mt-fixture" all-kinds.snap
+"$build/tests/mt-fixture" --run run.snap
+"$build/tests/mt-fixture" --run-cut growing/run-cut.snap
 PYTHONPATH="$build/python" /usr/bin/python3 make_heap_medium.py heap-medium.snap
 PYTHONPATH="$build/python" /usr/bin/python3 make_frames.py >/dev/null
 /usr/bin/python3 damage.py

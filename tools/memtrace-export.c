@@ -12,7 +12,7 @@ static const mt_tool tool = {
     "folded for flame graph tools.",
     1, 1,
     "Kinds: meta strings types objects refs roots frames stacks allocs samples df_frames df_columns df_values\n"
-    "df_sketches gpu_devices gpu_segments gpu_blocks gpu_events nb_cells.",
+    "df_sketches gpu_devices gpu_segments gpu_blocks gpu_events nb_cells events.",
 };
 
 enum { TO_JSON, TO_CSV, TO_PROMETHEUS, TO_FOLDED };
@@ -115,7 +115,7 @@ static int records(const char *in, int to, uint32_t mask, int salvage, const cha
 
 int main(int argc, char **argv) {
     const char *out_path = NULL;
-    int to = -1, by_count = 0, salvage = 0;
+    int to = -1, by_count = 0, salvage = 0, history = 0;
     uint32_t mask = 0;
     uint64_t top = 100;
     const mt_opt opts[] = {
@@ -125,6 +125,8 @@ int main(int argc, char **argv) {
                         "json and csv: only these record kinds (objects, refs, samples, ...)"),
         MT_OPT_OUTPUT("PATH", &out_path, "write to PATH (csv of several kinds: a directory of KIND.csv files)"),
         MT_OPT_TOP(&top, "prometheus: the N types with most bytes, the rest as \"<other>\" (default: 100; 0: all)"),
+        MT_OPT_FLAG(0, "history", &history,
+                    "prometheus: every point of a run's series, timestamped (default: the last value of each)"),
         MT_OPT_FLAG(0, "count", &by_count, "folded: weigh stacks by objects or blocks instead of bytes"),
         MT_OPT_SALVAGE(&salvage),
         MT_OPT_END,
@@ -133,6 +135,7 @@ int main(int argc, char **argv) {
     mt_cli_parse(&c, &tool, opts, argc, argv);
     if (to < 0) mt_cli_usage_error(&c, "--to is required: json, csv, prometheus or folded");
     if (mask && to > TO_CSV) mt_cli_usage_error(&c, "--kind applies to json and csv only");
+    if (history && to != TO_PROMETHEUS) mt_cli_usage_error(&c, "--history applies to prometheus only");
     if (top > UINT32_MAX) mt_cli_usage_error(&c, "--top is too large");
     const char *in = c.args[0];
     free(c.args);
@@ -149,7 +152,7 @@ int main(int argc, char **argv) {
     }
     mt_diag d;
     mt_diag_clear(&d);
-    int rc = to == TO_PROMETHEUS ? mt_export_openmetrics(s, (uint32_t)top, f, &d) : mt_export_folded(s, by_count, f, &d);
+    int rc = to == TO_PROMETHEUS ? mt_export_openmetrics_run(s, (uint32_t)top, history, f, &d) : mt_export_folded(s, by_count, f, &d);
     code = mt_cli_out_close(tool.name, out_path, &o, f, !rc);
     if (rc) code = mt_cli_fail(tool.name, rc == MT_E_IO ? out_path ? out_path : "standard output" : in, &d);
     mt_snapshot_free(s);

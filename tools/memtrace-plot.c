@@ -3,6 +3,7 @@
  * picture (and, with --keep-script, the script and data) is then copied
  * into place through mt_output. */
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -249,8 +250,18 @@ int main(int argc, char **argv) {
     }
     mt_diag d = { .file = NULL };
     mt_diag_clear(&d);
-    int rc = mt_plot_write(kind, (const char *const *)c.args + 1, (size_t)c.nargs - 1, &o, gp, dat, &d);
+    size_t nfiles = (size_t)c.nargs - 1;
+    uint64_t *pending = calloc(nfiles ? nfiles : 1, sizeof *pending);
+    o.pending = pending;
+    int rc = pending ? mt_plot_write(kind, (const char *const *)c.args + 1, nfiles, &o, gp, dat, &d)
+                     : mt_diag_set(&d, MT_E_NOMEM, "out of memory");
     int bad_close = fclose(gp) | fclose(dat);
+    /* A run file still being written is drawn up to its last whole block. */
+    for (size_t i = 0; !rc && i < nfiles; i++)
+        if (pending[i])
+            fprintf(stderr, "%s: %s: still being written: left out the %" PRIu64 " bytes of an unfinished block\n",
+                    tool.name, c.args[1 + i], pending[i]);
+    free(pending);
     if (rc) {
         code = mt_cli_fail(tool.name, d.file, &d);
         goto out;

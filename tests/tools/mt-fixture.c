@@ -11,9 +11,28 @@
  * pipeline whose steps hold '%' ("keep 90%", "sample 1%d"), which gnuplot
  * reads as a format in a tic label, and a heap of one 1 MiB object whose
  * type holds a terminal escape, BEL, tab, newline and '%' (for the GitHub
- * workflow commands of memtrace-gate --github). */
+ * workflow commands of memtrace-gate --github).
+ *
+ * mt-fixture --run OUT.snap writes testdata/run.snap: a sampler's run
+ * file of 60 s at 100 ms, flushed every second as memtrace-sample does
+ * (publish_on_flush), whose first 30 s are thinned into 1-second buckets
+ * (SPEC.md 4.3). Its figures follow closed forms that the tests recompute:
+ *   rss(t)            = 200 MiB + 2 MiB/s * t, but for a spike to 900 MiB
+ *                       at t = 12.3 s, inside the bucket [12 s, 13 s)
+ *   pss               = rss * 0.75 (points only)
+ *   cgroup.current    = rss + 50 MiB; cgroup.max = 1 GiB
+ *   mem.available     = 8 GiB; gpu0.used = 4 GiB flat; gpu0.total = 80 GiB
+ * and events: start, step load (0.5 s), a dump and an alert at the spike,
+ * step train (20 s), step eval (45 s).
+ * mt-fixture --run-cut OUT.snap writes testdata/growing/run-cut.snap (apart
+ * from the closed files that tests read whole): the same run
+ * stopped by a crash at 51 s, its last flush cut in the middle of its
+ * block (a file still being written, SPEC.md 3.4). */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include "memtrace/format.h"
 
 #define S(x) mt_str_c(x)
@@ -100,11 +119,122 @@ static int percent(const char *path) {
     return 0;
 }
 
+#define MIB 1048576.0
+
+/* At tenth of a second i. */
+static double run_rss(int i) { return i == 123 ? 900 * MIB : 200 * MIB + 2 * MIB * (i / 10.0); }
+
+static const char *run_step(double t) { return t < 0.5 ? "" : t < 20 ? "load" : t < 45 ? "train" : "eval"; }
+
+static void run_point(mt_writer *w, const char *series, uint64_t t_ns, double v, const char *step) {
+    mt_sample sm = { t_ns, S(series), v, S(step), 0, 0, 0, 0 };
+    mt_writer_add(w, MT_KIND_SAMPLE, &sm);
+}
+
+static void run_event(mt_writer *w, uint64_t t_ns, const char *kind, const char *name, double v, const char *detail) {
+    mt_event e = { t_ns, S(kind), S(name), v, S(detail) };
+    mt_writer_add(w, MT_KIND_EVENT, &e);
+}
+
+static off_t file_size(const char *path) {
+    struct stat st;
+    return stat(path, &st) ? -1 : st.st_size;
+}
+
+/* Every series' value at tenth of a second i (t = i / 10 s). */
+static void run_tenth(mt_writer *w, int i) {
+    double t = i / 10.0, rss = run_rss(i);
+    uint64_t ns = (uint64_t)i * 100000000ull;
+    const char *step = run_step(t);
+    run_point(w, "rss", ns, rss, step);
+    run_point(w, "pss", ns, rss * 0.75, step);
+    run_point(w, "cgroup.current", ns, rss + 50 * MIB, step);
+    run_point(w, "cgroup.max", ns, 1024 * MIB, step);
+    run_point(w, "mem.available", ns, 8192 * MIB, step);
+    run_point(w, "gpu0.used", ns, 4096 * MIB, step);
+    run_point(w, "gpu0.total", ns, 81920 * MIB, step);
+}
+
+static int run(const char *path, int cut) {
+    mt_writer *w;
+    mt_diag d;
+    mt_diag_clear(&d);
+    mt_writer_opts wo = { 0 };
+    wo.publish_on_flush = 1;
+    if (mt_writer_open(path, &wo, &w, &d)) {
+        fprintf(stderr, "mt-fixture: %s: %s\n", path, d.msg);
+        return 3;
+    }
+    mt_writer_meta_str(w, "tool", "memtrace-sample");
+    mt_writer_meta_str(w, "host", "build01");
+    mt_writer_meta_uint(w, "pid", 4242);
+    mt_writer_meta_uint(w, "start_time", 1764770400000000000ull); /* 2025-12-03 14:00:00 UTC */
+    mt_writer_meta_str(w, "command", "python3 train.py --epochs 3");
+    mt_writer_meta_uint(w, "interval_ns", 100000000ull);
+    mt_writer_meta_uint(w, "mem_total", 16ull << 30);
+    run_event(w, 0, "start", "python3 train.py --epochs 3", 0, "");
+    /* The first 30 s, thinned into 1-second buckets of 10 points each,
+     * written as the sampler's rewrite leaves them (buckets first). */
+    for (int b = 0; b < 30; b++) {
+        double lo = INFINITY, hi = -INFINITY, sum = 0;
+        for (int k = 0; k < 10; k++) {
+            double v = run_rss(b * 10 + k);
+            lo = v < lo ? v : lo;
+            hi = v > hi ? v : hi;
+            sum += v;
+        }
+        uint64_t ns = (uint64_t)b * 1000000000ull;
+        const char *step = run_step(b);
+        mt_sample sm = { ns, S("rss"), sum / 10, S(step), 1000000000ull, lo, hi, 10 };
+        mt_writer_add(w, MT_KIND_SAMPLE, &sm);
+        mt_sample cg = { ns, S("cgroup.current"), sum / 10 + 50 * MIB, S(step), 1000000000ull, lo + 50 * MIB,
+                         hi + 50 * MIB, 10 };
+        mt_writer_add(w, MT_KIND_SAMPLE, &cg);
+        const char *flat[] = { "cgroup.max", "mem.available", "gpu0.used", "gpu0.total" };
+        double fv[] = { 1024 * MIB, 8192 * MIB, 4096 * MIB, 81920 * MIB };
+        for (int f = 0; f < 4; f++) {
+            mt_sample fs = { ns, S(flat[f]), fv[f], S(step), 1000000000ull, fv[f], fv[f], 10 };
+            mt_writer_add(w, MT_KIND_SAMPLE, &fs);
+        }
+    }
+    run_event(w, 500000000ull, "step", "load", 0, "");
+    run_event(w, 12300000000ull, "alert", "rss>800MiB", 900 * MIB, "dump");
+    run_event(w, 12300000000ull, "dump", "peak", 900 * MIB, "dumps/heap-4242-0001.snap");
+    run_event(w, 20000000000ull, "step", "train", 0, "");
+    mt_writer_flush(w);
+    off_t before = 0;
+    for (int i = 300; i < 600; i++) {
+        if (i == 450) run_event(w, 45000000000ull, "step", "eval", 0, "");
+        run_tenth(w, i);
+        if (i % 10 == 9) {
+            if (cut && i == 509) before = file_size(path);
+            if (mt_writer_flush(w)) break;
+            if (cut && i == 509) {
+                /* A crash in the middle of writing the last block. */
+                off_t after = file_size(path);
+                mt_writer_abandon(w);
+                if (before <= 0 || after <= before || truncate(path, before + (after - before) / 2)) {
+                    fprintf(stderr, "mt-fixture: %s: could not cut the last block\n", path);
+                    return 3;
+                }
+                return 0;
+            }
+        }
+    }
+    if (mt_writer_close(w, &d)) {
+        fprintf(stderr, "mt-fixture: %s: %s\n", path, d.msg);
+        return 3;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc == 3 && !strcmp(argv[1], "--hostile")) return hostile(argv[2]);
     if (argc == 3 && !strcmp(argv[1], "--percent")) return percent(argv[2]);
+    if (argc == 3 && !strcmp(argv[1], "--run")) return run(argv[2], 0);
+    if (argc == 3 && !strcmp(argv[1], "--run-cut")) return run(argv[2], 1);
     if (argc != 2) {
-        fprintf(stderr, "usage: mt-fixture [--hostile|--percent] OUT.snap\n");
+        fprintf(stderr, "usage: mt-fixture [--hostile|--percent|--run|--run-cut] OUT.snap\n");
         return 2;
     }
     mt_writer *w;

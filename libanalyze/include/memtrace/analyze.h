@@ -13,6 +13,7 @@
 #include "memtrace/diff.h"
 #include "memtrace/graph.h"
 #include "memtrace/trend.h"
+#include "memtrace/series.h"
 #include "memtrace/leaks.h"
 #include "memtrace/frames.h"
 #include "memtrace/advise.h"

@@ -42,10 +42,26 @@ int mt_export_csv(mt_reader *r, mt_kind kind, int salvage, FILE *out, mt_diag *d
  * ending with "# EOF": heap objects and bytes, the top_types types by
  * bytes (the rest summed as type="<other>"; 0 for all), each DataFrame's
  * deep bytes and rows, GPU devices' total, reserved and allocated bytes,
- * and the process RSS and tracemalloc figures the meta records. Every
+ * the process RSS and tracemalloc figures the meta records, and the last
+ * value of each time series (mt_export_openmetrics_run without history). Every
  * sample carries the meta's host, pid and label, when recorded.
  * @return 0, or MT_E_NOMEM, MT_E_IO, what mt_df_table_load() returns. */
 int mt_export_openmetrics(const mt_snapshot *s, uint32_t top_types, FILE *out, mt_diag *diag);
+
+/* mt_export_openmetrics, and a run's time series (memtrace/series.h) after
+ * the other gauges: a gauge family per series, "memtrace_" and its name
+ * with every character but letters, digits and '_' as '_', "_bytes" for
+ * byte series (all but gc.*, procs and cgroup.oom*); gpuN.WHAT as
+ * memtrace_gpu_WHAT_bytes{device="N"} (gpuN.total left out when the file
+ * has GPU device records, whose memtrace_gpu_total_bytes it would repeat).
+ * Without history each series' last value, untimed (what a textfile
+ * collector takes: it refuses timestamps); with history every point, a
+ * bucket as its mean at its middle, timestamped in seconds since the
+ * epoch (meta start_time + time_ns, to the millisecond), for
+ * `promtool tsdb create-blocks-from openmetrics`.
+ * @return as mt_export_openmetrics, and MT_E_NOTFOUND for history
+ *         without a start_time meta. */
+int mt_export_openmetrics_run(const mt_snapshot *s, uint32_t top_types, int history, FILE *out, mt_diag *diag);
 
 /* Writes what is live by allocation stack (mt_sites_live()) as folded
  * stacks, one line a stack, sorted: frames outermost first as

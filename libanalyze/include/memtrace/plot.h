@@ -42,6 +42,10 @@ typedef struct mt_plot_opts {
     uint32_t top;           /* groups, frames or bars shown; 0: the kind's default */
     mt_group_by by;         /* diff: what the bars group by */
     const char *title;      /* NULL: the kind's own title */
+    /* timeline, which reads files still being written (MT_LOAD_GROWING):
+     * when not NULL, pending[i] gets the bytes of an unfinished block left
+     * out at the end of file i (mt_snapshot_pending), n entries. */
+    uint64_t *pending;
 } mt_plot_opts;
 
 /* Every kind draws from snapshot paths, loaded one at a time. */

@@ -16,6 +16,19 @@ extern "C" {
  * all pairs. 0 when n < 2. */
 double mt_theil_sen(const double *y, size_t n);
 
+/* Theil-Sen slope of y against x over n points (x need not be evenly
+ * spaced or sorted; pairs with equal x are skipped): the median of the
+ * pairwise slopes, with Sen's (1968) distribution-free confidence
+ * interval from Kendall's S: with N the usable pairs and
+ * C = z * sqrt(n (n - 1) (2n + 5) / 18), *lo and *hi are the pairwise
+ * slopes of rank (N - C) / 2 and (N + C) / 2 + 1 (clamped to the ends).
+ * z is the two-sided normal quantile of the interval (1.96 for 95%).
+ * The pairs are counted in memory (8 bytes each): a caller bounds n.
+ * @return the number of usable pairs (0: *slope, *lo and *hi are 0, also
+ *         when n < 2 or memory runs out). */
+size_t mt_theil_sen_xy(const double *x, const double *y, size_t n, double z, double *slope, double *lo,
+                       double *hi);
+
 typedef struct mt_mann_kendall {
     int64_t s;       /* Kendall's S: pairs rising minus pairs falling */
     double var;      /* variance of S under no trend, ties corrected */

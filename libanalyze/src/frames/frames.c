@@ -239,9 +239,12 @@ static int finish(loader *L, mt_diag *diag) {
         fix_str(pool, &s->step);
         mt_df_step *st = step_named(t, &cap_steps, s->step.ptr, s->time_ns);
         if (!st) return mt_diag_set(diag, MT_E_NOMEM, "out of memory");
-        if (!strcmp(s->series.ptr, "rss")) st->rss = s->value;
-        else if (!strcmp(s->series.ptr, "traced")) st->traced = s->value;
-        else if (!strcmp(s->series.ptr, "traced_peak")) st->traced_peak = s->value;
+        /* A bucket of thinned points stands for them by its max: the step
+         * needed at least that much, which the mean would hide. */
+        double sv = s->span_ns ? s->max : s->value;
+        if (!strcmp(s->series.ptr, "rss")) st->rss = sv;
+        else if (!strcmp(s->series.ptr, "traced")) st->traced = sv;
+        else if (!strcmp(s->series.ptr, "traced_peak")) st->traced_peak = sv;
     }
     for (size_t i = 0; i < t->n_frames; i++) {
         const mt_df_frame *f = &t->frames[i].rec;

@@ -415,8 +415,10 @@ typedef struct peak_ctx {
 static int on_sample(void *arg, const void *rec) {
     peak_ctx *c = arg;
     const mt_sample *s = rec;
-    if (s->series.len == c->len && !memcmp(s->series.ptr, c->series, c->len) && !isnan(s->value)) {
-        if (!c->found || s->value > c->max) c->max = s->value;
+    /* A bucket of thinned points peaks at its max, not its mean. */
+    double v = s->span_ns ? s->max : s->value;
+    if (s->series.len == c->len && !memcmp(s->series.ptr, c->series, c->len) && !isnan(v)) {
+        if (!c->found || v > c->max) c->max = v;
         c->found = 1;
     }
     return 0;

@@ -1,11 +1,13 @@
 /* Records as JSON lines and CSV, OpenMetrics gauges, folded stacks
  * (export.h). */
+#include <ctype.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include "memtrace/checked.h"
 #include "memtrace/export.h"
+#include "memtrace/series.h"
 #include "memtrace/text.h"
 #include "memtrace/frames.h"
 #include "memtrace/json.h"
@@ -155,8 +157,8 @@ static void om_family(const om *m, const char *name, const char *unit, const cha
 
 /* name{host="..",pid="..",label="..",k1="v1",k2="v2"} value: the process's
  * labels first, then up to two of the sample's own. */
-static void om_sample(const om *m, const char *name, const char *k1, mt_str v1, const char *k2, mt_str v2,
-                      double value) {
+static void om_sample_at(const om *m, const char *name, const char *k1, mt_str v1, const char *k2, mt_str v2,
+                         double value, const char *ts) {
     fprintf(m->out, "%s{", name);
     const char *sep = "";
     static const char *const keys[] = { "host", "pid", "label" };
@@ -187,7 +189,12 @@ static void om_sample(const om *m, const char *name, const char *k1, mt_str v1, 
      * 0.10000000000000001); OpenMetrics spells the others NaN, +Inf, -Inf. */
     char num[MT_JSON_NUM_MAX];
     if (!mt_json_num(num, value, 0)) strcpy(num, isnan(value) ? "NaN" : value > 0 ? "+Inf" : "-Inf");
-    fprintf(m->out, "} %s\n", num);
+    fprintf(m->out, "} %s%s%s\n", num, ts ? " " : "", ts ? ts : "");
+}
+
+static void om_sample(const om *m, const char *name, const char *k1, mt_str v1, const char *k2, mt_str v2,
+                      double value) {
+    om_sample_at(m, name, k1, v1, k2, v2, value, NULL);
 }
 
 static void om_plain(const om *m, const char *name, double value) {
@@ -241,8 +248,121 @@ static int om_frames(const om *m, mt_diag *diag) {
     return 0;
 }
 
+/* One series of a run as a gauge: its family's name, and the GPU device
+ * it is of ("gpu0.used": memtrace_gpu_used_bytes{device="0"}). */
+typedef struct om_series_ent {
+    const mt_series *s;
+    char family[160];
+    char device[24];
+    int bytes;
+    size_t order;
+} om_series_ent;
+
+static int ent_cmp(const void *a, const void *b) {
+    const om_series_ent *x = a, *y = b;
+    int c = strcmp(x->family, y->family);
+    if (c) return c;
+    c = strcmp(x->device, y->device);
+    return c ? c : (x->order > y->order) - (x->order < y->order);
+}
+
+static void om_series_name(om_series_ent *e) {
+    const char *n = e->s->name;
+    size_t len = strlen(n), k = 0;
+    e->bytes = !mt_series_is_count(n);
+    e->device[0] = 0;
+    /* gpuN.what: one family per what, the device a label. */
+    size_t digits = 0;
+    while (len > 3 + digits && isdigit((unsigned char)n[3 + digits])) digits++;
+    const char *what = n;
+    if (!strncmp(n, "gpu", 3) && digits && digits < sizeof e->device && n[3 + digits] == '.') {
+        memcpy(e->device, n + 3, digits);
+        e->device[digits] = 0;
+        what = n + 3 + digits + 1;
+        k = (size_t)snprintf(e->family, sizeof e->family, "memtrace_gpu_");
+    } else {
+        k = (size_t)snprintf(e->family, sizeof e->family, "memtrace_");
+    }
+    for (const char *p = what; *p && k + 7 < sizeof e->family; p++)
+        e->family[k++] = isalnum((unsigned char)*p) || *p == '_' ? *p : '_';
+    e->family[k] = 0;
+    if (e->bytes) strcat(e->family, "_bytes");
+}
+
+/* The run's series: the latest value of each, or with history every
+ * point (a bucket as its mean at its middle) timestamped in seconds since
+ * the epoch, which `promtool tsdb create-blocks-from openmetrics` reads. */
+static int om_series(const om *m, int history, mt_diag *diag) {
+    if (!mt_snapshot_count(m->s, MT_KIND_SAMPLE)) return 0;
+    mt_run *run;
+    int rc = mt_run_load(m->s, &run, diag);
+    if (rc) return rc;
+    if (history && !run->start_time) {
+        mt_run_free(run);
+        return mt_diag_set(diag, MT_E_NOTFOUND,
+                           "no start_time meta: the samples' times cannot be put on the clock that --history needs");
+    }
+    om_series_ent *e = calloc(run->n_series + 1, sizeof *e);
+    if (!e) {
+        mt_run_free(run);
+        return mt_diag_set(diag, MT_E_NOMEM, "out of memory");
+    }
+    int gpu_records = mt_snapshot_count(m->s, MT_KIND_GPU_DEVICE) > 0;
+    size_t n = 0;
+    for (size_t i = 0; i < run->n_series; i++) {
+        if (!run->series[i].n) continue;
+        e[n] = (om_series_ent){ .s = &run->series[i], .order = i };
+        om_series_name(&e[n]);
+        /* The device records' family of the same name wins (om_gpu). */
+        if (gpu_records && !strcmp(e[n].family, "memtrace_gpu_total_bytes")) continue;
+        n++;
+    }
+    qsort(e, n, sizeof *e, ent_cmp);
+    for (size_t i = 0; i < n; i++) {
+        /* Two series that spell one family and device ("a.b", "a_b"):
+         * the first one stands, so that no family holds a series twice. */
+        if (i && !strcmp(e[i].family, e[i - 1].family) && !strcmp(e[i].device, e[i - 1].device)) continue;
+        if (!i || strcmp(e[i].family, e[i - 1].family)) {
+            fprintf(m->out, "# TYPE %s gauge\n", e[i].family);
+            if (e[i].bytes) fprintf(m->out, "# UNIT %s bytes\n", e[i].family);
+            fprintf(m->out, "# HELP %s %s of the run's series \"", e[i].family, history ? "Every point" : "The last value");
+            const char *sn = e[i].s->name;
+            if (e[i].device[0]) sn += 3 + strlen(e[i].device) + 1;
+            if (e[i].device[0]) fputs("gpuN.", m->out);
+            om_escaped(m->out, sn, strlen(sn));
+            fputs(history ? "\" (a thinned bucket as its mean).\n" : "\".\n", m->out);
+        }
+        const mt_series *s = e[i].s;
+        const char *dk = e[i].device[0] ? "device" : NULL;
+        mt_str dv = mt_str_c(e[i].device);
+        if (!history) {
+            om_sample_at(m, e[i].family, dk, dv, NULL, mt_str_c(NULL), s->p[s->n - 1].value, NULL);
+            continue;
+        }
+        for (size_t j = 0; j < s->n; j++) {
+            uint64_t t = mt_sat_add_u64(mt_sat_add_u64(run->start_time, s->p[j].time_ns), s->p[j].span_ns / 2);
+            char ts[48];
+            snprintf(ts, sizeof ts, "%" PRIu64 ".%03" PRIu64, t / 1000000000u, t % 1000000000u / 1000000u);
+            om_sample_at(m, e[i].family, dk, dv, NULL, mt_str_c(NULL), s->p[j].value, ts);
+        }
+    }
+    free(e);
+    mt_run_free(run);
+    return 0;
+}
+
 int mt_export_openmetrics(const mt_snapshot *s, uint32_t top_types, FILE *out, mt_diag *diag) {
+    return mt_export_openmetrics_run(s, top_types, 0, out, diag);
+}
+
+int mt_export_openmetrics_run(const mt_snapshot *s, uint32_t top_types, int history, FILE *out, mt_diag *diag) {
     om m = { out, s };
+    /* Refused before a line is written, so that a failure leaves no half
+     * exposition behind. */
+    const mt_value *st = mt_snapshot_meta_get(s, "start_time");
+    if (history && mt_snapshot_count(s, MT_KIND_SAMPLE) && !(st && st->type == MT_VAL_UINT && st->v.u))
+        return mt_diag_set(diag, MT_E_NOTFOUND,
+                           "no start_time meta: the samples' times cannot be put on the clock that --history needs");
     const mt_graph *g = mt_snapshot_graph(s);
     double v;
     if (mt_snapshot_meta_number(s, "rss", &v)) {
@@ -291,6 +411,7 @@ int mt_export_openmetrics(const mt_snapshot *s, uint32_t top_types, FILE *out, m
     }
     int rc = om_frames(&m, diag);
     if (!rc) rc = om_gpu(&m, diag);
+    if (!rc) rc = om_series(&m, history, diag);
     if (rc) return rc;
     fputs("# EOF\n", out);
     if (ferror(out)) return mt_diag_set(diag, MT_E_IO, "could not write the metrics");

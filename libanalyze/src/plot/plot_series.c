@@ -15,8 +15,16 @@
 typedef struct tl_series {
     char *name;
     double *t, *v;          /* t in ns since the Unix epoch (or the file's start) */
-    size_t n, cap_t, cap_v; /* t and v grow apart, so that failing to grow one loses nothing */
+    double *lo, *hi;        /* a bucket's min and max; a point's value twice */
+    size_t n, cap_t, cap_v, cap_lo, cap_hi; /* grown apart, so that failing to grow one loses nothing */
+    int band;               /* it has buckets: drawn with their min-max band */
 } tl_series;
+
+/* An event drawn as a vertical mark: a dump, an alert, a peak, an exit. */
+typedef struct tl_mark {
+    double t;
+    char *label;            /* "dump peak", "alert rss>2GiB" */
+} tl_mark;
 
 typedef struct tl_step {
     double t;
@@ -29,6 +37,8 @@ typedef struct tl {
     size_t ns, cap_s;
     tl_step *st;
     size_t nst, cap_st;
+    tl_mark *mk;
+    size_t nmk, cap_mk;
     int oom;
     double base;            /* the file's start_time, ns */
     const char *suffix;     /* ": label" of the file when there are several */
@@ -54,7 +64,7 @@ static char *join(const char *a, size_t alen, const char *b) {
     return p;
 }
 
-static void tl_add(tl *T, const char *name, size_t len, double t, double v) {
+static void tl_add(tl *T, const char *name, size_t len, double t, double v, double lo, double hi) {
     if (T->oom) return;
     tl_series *s = NULL;
     size_t slen = T->suffix ? strlen(T->suffix) : 0;
@@ -69,9 +79,13 @@ static void tl_add(tl *T, const char *name, size_t len, double t, double v) {
         if (!(s->name = join(name, len, T->suffix))) goto oom;
         T->ns++;
     }
-    if (mt__grow((void **)&s->t, &s->cap_t, s->n, sizeof *s->t) || mt__grow((void **)&s->v, &s->cap_v, s->n, sizeof *s->v))
+    if (mt__grow((void **)&s->t, &s->cap_t, s->n, sizeof *s->t) || mt__grow((void **)&s->v, &s->cap_v, s->n, sizeof *s->v) ||
+        mt__grow((void **)&s->lo, &s->cap_lo, s->n, sizeof *s->lo) || mt__grow((void **)&s->hi, &s->cap_hi, s->n, sizeof *s->hi))
         goto oom;
+    if (lo != v || hi != v) s->band = 1;
     s->t[s->n] = t;
+    s->lo[s->n] = lo;
+    s->hi[s->n] = hi;
     s->v[s->n++] = v;
     return;
 oom:
@@ -101,9 +115,35 @@ static int on_sample(void *arg, const void *rec) {
     tl *T = arg;
     const mt_sample *r = rec;
     double t = T->base + (double)r->time_ns;
-    tl_add(T, r->series.ptr, r->series.len, t, r->value);
+    /* A bucket is drawn at its middle, by its mean, with its min-max band:
+     * a spike thinned into it still shows. */
+    if (r->span_ns) tl_add(T, r->series.ptr, r->series.len, t + (double)r->span_ns / 2, r->value, r->min, r->max);
+    else tl_add(T, r->series.ptr, r->series.len, t, r->value, r->value, r->value);
     if (r->step.len) tl_step_add(T, r->step, t);
     return T->oom ? MT_E_NOMEM : 0;
+}
+
+/* Steps go along the top with the samples' steps; the other events but
+ * the start become labelled vertical marks. */
+static int on_event(void *arg, const void *rec) {
+    tl *T = arg;
+    const mt_event *e = rec;
+    double t = T->base + (double)e->time_ns;
+    if (e->kind.len == 4 && !memcmp(e->kind.ptr, "step", 4)) {
+        tl_step_add(T, e->name, t);
+        return T->oom ? MT_E_NOMEM : 0;
+    }
+    if (e->kind.len == 5 && !memcmp(e->kind.ptr, "start", 5)) return 0;
+    if (mt__grow((void **)&T->mk, &T->cap_mk, T->nmk, sizeof *T->mk)) return MT_E_NOMEM;
+    size_t n = e->kind.len + 1 + e->name.len;
+    char *l = malloc(n + 1);
+    if (!l) return MT_E_NOMEM;
+    memcpy(l, e->kind.ptr, e->kind.len);
+    l[e->kind.len] = ' ';
+    if (e->name.len) memcpy(l + e->kind.len + 1, e->name.ptr, e->name.len);
+    l[e->name.len ? n : e->kind.len] = 0;
+    T->mk[T->nmk++] = (tl_mark){ t, l };
+    return 0;
 }
 
 static void tl_free(tl *T) {
@@ -111,14 +151,23 @@ static void tl_free(tl *T) {
         free(T->s[i].name);
         free(T->s[i].t);
         free(T->s[i].v);
+        free(T->s[i].lo);
+        free(T->s[i].hi);
     }
     for (size_t i = 0; i < T->nst; i++) free(T->st[i].name);
+    for (size_t i = 0; i < T->nmk; i++) free(T->mk[i].label);
     free(T->s);
     free(T->st);
+    free(T->mk);
 }
 
 static int by_time(const void *a, const void *b) {
     const tl_step *x = a, *y = b;
+    return x->t < y->t ? -1 : x->t > y->t;
+}
+
+static int mark_by_time(const void *a, const void *b) {
+    const tl_mark *x = a, *y = b;
     return x->t < y->t ? -1 : x->t > y->t;
 }
 
@@ -131,7 +180,7 @@ static const char *file_label(const mt_snapshot *s, const char *path, char *buf,
 }
 
 typedef struct point {
-    double t, v;
+    double t, v, lo, hi;
     size_t seq;           /* its place in the file, for equal times */
 } point;
 
@@ -150,11 +199,13 @@ static int sort_series(tl_series *s) {
     if (i >= s->n) return 0;
     point *p = malloc(s->n * sizeof *p);
     if (!p) return MT_E_NOMEM;
-    for (i = 0; i < s->n; i++) p[i] = (point){ s->t[i], s->v[i], i };
+    for (i = 0; i < s->n; i++) p[i] = (point){ s->t[i], s->v[i], s->lo[i], s->hi[i], i };
     qsort(p, s->n, sizeof *p, by_point_time);
     for (i = 0; i < s->n; i++) {
         s->t[i] = p[i].t;
         s->v[i] = p[i].v;
+        s->lo[i] = p[i].lo;
+        s->hi[i] = p[i].hi;
     }
     free(p);
     return 0;
@@ -169,7 +220,10 @@ int mt__plot_timeline(const mt_plot_kind *k, const char *const *paths, size_t n,
     if (!labels) return mt_diag_set(diag, MT_E_NOMEM, "no memory for %zu file labels", n);
     for (size_t f = 0; f < n && !rc; f++) {
         mt_snapshot *s;
-        if ((rc = mt__pw_load(paths[f], 0, &s, diag))) break;
+        /* A run file may still be being written: its unfinished last
+         * block is left out, and the caller told how much of it. */
+        if ((rc = mt__pw_load(paths[f], MT_LOAD_GROWING, &s, diag))) break;
+        if (o->pending) o->pending[f] = mt_snapshot_pending(s);
         char lab[256], suffix[260];
         file_label(s, paths[f], lab, sizeof lab);
         labels[f] = join(lab, strlen(lab), NULL);
@@ -197,12 +251,13 @@ int mt__plot_timeline(const mt_plot_kind *k, const char *const *paths, size_t n,
         T.suffix = n > 1 ? suffix : NULL;
         if (has) {
             rc = mt_snapshot_each(s, MT_KIND_SAMPLE, on_sample, &T, diag);
+            if (!rc) rc = mt_snapshot_each(s, MT_KIND_EVENT, on_event, &T, diag);
         } else {
             /* One point a snapshot: what its meta says and its heap. */
             double x = timed ? T.base : (double)f, v;
             T.suffix = NULL;
-            if (mt_snapshot_meta_number(s, "rss", &v)) tl_add(&T, "rss", 3, x, v);
-            if (mt_snapshot_meta_number(s, "tracemalloc_current", &v)) tl_add(&T, "traced", 6, x, v);
+            if (mt_snapshot_meta_number(s, "rss", &v)) tl_add(&T, "rss", 3, x, v, v, v);
+            if (mt_snapshot_meta_number(s, "tracemalloc_current", &v)) tl_add(&T, "traced", 6, x, v, v, v);
             const mt_graph *g = mt_snapshot_graph(s);
             if (g->n_objects) {
                 mt_type_stat *ts = malloc((size_t)g->n_types * sizeof *ts);
@@ -213,7 +268,7 @@ int mt__plot_timeline(const mt_plot_kind *k, const char *const *paths, size_t n,
                     double sum = 0;
                     for (uint32_t i = 0; i < g->n_types; i++) sum += (double)ts[i].bytes;
                     free(ts);
-                    tl_add(&T, "heap objects", 12, x, sum);
+                    tl_add(&T, "heap objects", 12, x, sum, sum, sum);
                 }
             }
         }
@@ -240,7 +295,7 @@ int mt__plot_timeline(const mt_plot_kind *k, const char *const *paths, size_t n,
         for (size_t j = 0; j < T.s[i].n; j++) {
             t0 = fmin(t0, T.s[i].t[j]);
             t1 = fmax(t1, T.s[i].t[j]);
-            vmax = fmax(vmax, fabs(T.s[i].v[j]));
+            vmax = fmax(vmax, fmax(fabs(T.s[i].v[j]), fabs(T.s[i].hi[j])));
         }
         points = T.s[i].n > points ? T.s[i].n : points;
     }
@@ -281,18 +336,62 @@ int mt__plot_timeline(const mt_plot_kind *k, const char *const *paths, size_t n,
         }
         fprintf(gp, ")\nset grid x2tics\n");
     }
+    /* Dumps, alerts and the like: a dashed vertical line each, labelled
+     * along it (the first MARKS of them; more would only blot the plot). */
+    enum { MARKS = 40 };
+    if (T.nmk > 1) qsort(T.mk, T.nmk, sizeof *T.mk, mark_by_time);
+    /* Events of one moment (an alert and the dump it took) share a mark,
+     * their labels joined, so that they do not print over each other. */
+    size_t nm = 0;
+    for (size_t i = 0; i < T.nmk; i++) {
+        if (nm && T.mk[nm - 1].t == T.mk[i].t) {
+            char *a = T.mk[nm - 1].label, *b = T.mk[i].label, *j = malloc(strlen(a) + strlen(b) + 3);
+            if (!j) {
+                rc = mt_diag_set(diag, MT_E_NOMEM, "no memory for the timeline's events");
+                goto out;
+            }
+            sprintf(j, "%s; %s", a, b);
+            free(a);
+            free(b);
+            T.mk[nm - 1].label = j;
+        } else {
+            T.mk[nm++] = T.mk[i];
+        }
+    }
+    T.nmk = nm;
+    for (size_t i = 0; i < T.nmk && i < MARKS; i++) {
+        double x = (T.mk[i].t - t0) / 1e9 / tdiv;
+        fprintf(gp, "set arrow %zu from first %.9g, graph 0 to first %.9g, graph 1 nohead dt 2 lc rgb '#b22222'\n",
+                i + 1, x, x);
+        fprintf(gp, "set label %zu ", i + 1);
+        mt__pw_quote(gp, T.mk[i].label, strlen(T.mk[i].label));
+        fprintf(gp, " at first %.9g, graph 0.98 rotate by 90 right front font ',8' tc rgb '#b22222' offset -0.6, 0\n",
+                x);
+    }
     fprintf(gp, "plot");
     for (size_t i = 0; i < T.ns; i++) {
         char cols[300];
-        snprintf(cols, sizeof cols, "seconds\tbytes\tseries %s", T.s[i].name);
-        mt__pw_block(&w, cols);
+        /* A series with buckets carries their min and max for its band;
+         * one without keeps the two columns it always had. */
+        snprintf(cols, sizeof cols, "seconds\tbytes%s\tseries %s", T.s[i].band ? "\tmin\tmax" : "", T.s[i].name);
+        int b = mt__pw_block(&w, cols);
         for (size_t j = 0; j < T.s[i].n; j++) {
             fprintf(dat, "%.9g\t", (T.s[i].t[j] - t0) / 1e9);
             put_num(dat, T.s[i].v[j]);
+            if (T.s[i].band) {
+                fputc('\t', dat);
+                put_num(dat, T.s[i].lo[j]);
+                fputc('\t', dat);
+                put_num(dat, T.s[i].hi[j]);
+            }
             fputc('\n', dat);
         }
-        fprintf(gp, "%s %s index %zu using ($1/tunit):($2/unit) with %s lc %zu title ", i ? ", \\\n    " : "",
-                MT_PW_DATA, i, points <= 60 ? "linespoints" : "lines", i + 1);
+        if (T.s[i].band)
+            fprintf(gp, "%s %s index %d using ($1/tunit):($3/unit):($4/unit) with filledcurves fs transparent solid 0.2 "
+                        "noborder lc %zu notitle,",
+                    i ? ", \\\n    " : "", MT_PW_DATA, b, i + 1);
+        fprintf(gp, "%s %s index %d using ($1/tunit):($2/unit) with %s lc %zu title ",
+                i && !T.s[i].band ? ", \\\n    " : "", MT_PW_DATA, b, points <= 60 ? "linespoints" : "lines", i + 1);
         mt__pw_quote(gp, T.s[i].name, strlen(T.s[i].name));
     }
     fputc('\n', gp);
@@ -301,6 +400,14 @@ int mt__plot_timeline(const mt_plot_kind *k, const char *const *paths, size_t n,
         for (size_t i = 0; i < T.nst; i++) {
             fprintf(dat, "%.9g\t", (T.st[i].t - t0) / 1e9);
             mt__pw_field(dat, T.st[i].name, strlen(T.st[i].name));
+            fputc('\n', dat);
+        }
+    }
+    if (T.nmk) {
+        mt__pw_block(&w, "seconds\tevent");
+        for (size_t i = 0; i < T.nmk; i++) {
+            fprintf(dat, "%.9g\t", (T.mk[i].t - t0) / 1e9);
+            mt__pw_field(dat, T.mk[i].label, strlen(T.mk[i].label));
             fputc('\n', dat);
         }
     }

@@ -21,6 +21,32 @@ double mt_theil_sen(const double *y, size_t n) {
     return med;
 }
 
+size_t mt_theil_sen_xy(const double *x, const double *y, size_t n, double z, double *slope, double *lo,
+                       double *hi) {
+    *slope = *lo = *hi = 0;
+    if (n < 2 || n > (size_t)1 << 30) return 0;
+    size_t m = n * (n - 1) / 2, k = 0;
+    double *s = malloc(m * sizeof *s);
+    if (!s) return 0;
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = i + 1; j < n; j++)
+            if (x[j] != x[i]) s[k++] = (y[j] - y[i]) / (x[j] - x[i]);
+    if (!k) {
+        free(s);
+        return 0;
+    }
+    qsort(s, k, sizeof *s, cmp_double);
+    *slope = k % 2 ? s[k / 2] : (s[k / 2 - 1] + s[k / 2]) / 2;
+    double c = z * sqrt((double)n * (double)(n - 1) * (2.0 * (double)n + 5) / 18);
+    double r1 = ((double)k - c) / 2, r2 = ((double)k + c) / 2 + 1; /* 1-based ranks */
+    size_t i1 = r1 < 1 ? 0 : (size_t)floor(r1) - 1, i2 = r2 > (double)k ? k - 1 : (size_t)ceil(r2) - 1;
+    if (i1 >= k) i1 = k - 1;
+    *lo = s[i1];
+    *hi = s[i2];
+    free(s);
+    return k;
+}
+
 /* P(|S| >= |s|) for n values without ties: S = M - 2D, where D, the
  * inversions of a random permutation, follows the Mahonian numbers. */
 static double exact_p(int64_t s, size_t n) {

@@ -196,8 +196,10 @@ static void write_table(const char *path, int orphan) {
     mt_df_sketch sk = { 9, 0, S("kmv"), { "\1\0\0\0\0\0\0\0\2\0\0\0\0\0\0\0", 16 } };
     mt_writer_add(w, MT_KIND_DF_SKETCH, &sk);
     mt_sample sm[] = { { 100, S("rss"), 2e6, S("join"), 0, 0, 0, 0 }, { 40, S("rss"), 1e6, S("load"), 0, 0, 0, 0 },
-                       { 41, S("traced"), 5e5, S("load"), 0, 0, 0, 0 }, { 5, S("rss"), 1, S(""), 0, 0, 0, 0 } };
-    for (int i = 0; i < 4; i++) mt_writer_add(w, MT_KIND_SAMPLE, &sm[i]);
+                       { 41, S("traced"), 5e5, S("load"), 0, 0, 0, 0 }, { 5, S("rss"), 1, S(""), 0, 0, 0, 0 },
+                       /* A thinned bucket: the step's peak is its max, 7e6, not its mean. */
+                       { 110, S("traced_peak"), 3e6, S("join"), 50, 1e6, 7e6, 5 } };
+    for (int i = 0; i < 5; i++) mt_writer_add(w, MT_KIND_SAMPLE, &sm[i]);
     ck_assert_int_eq(mt_writer_close(w, &d), 0);
 }
 
@@ -240,6 +242,7 @@ START_TEST(table_joins_frames_columns_values_and_steps) {
     ck_assert_uint_eq(t->steps[0].frames_deep, 900);
     ck_assert_str_eq(t->steps[1].name, "join");
     ck_assert_uint_eq(t->steps[1].n_frames, 1);
+    ck_assert_double_eq(t->steps[1].traced_peak, 7e6);
     mt_df_table_free(t);
     mt_snapshot_free(s);
 

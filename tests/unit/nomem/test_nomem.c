@@ -59,7 +59,7 @@ static void make_fixture(void) {
     }
     mt_root root = { 0, mt_str_c("module"), mt_str_c("m") };
     mt_writer_add(w, MT_KIND_ROOT, &root);
-    mt_sample sm = { 1, mt_str_c("rss"), 1.0, mt_str_c(NULL) };
+    mt_sample sm = { 1, mt_str_c("rss"), 1.0, mt_str_c(NULL), 0, 0, 0, 0 };
     mt_writer_add(w, MT_KIND_SAMPLE, &sm);
     ck_assert_int_eq(mt_writer_close(w, NULL), 0);
 }
@@ -274,7 +274,7 @@ static void make_frames_fixture(const char *path) {
         }
         mt_df_sketch k = { id, 0, mt_str_c("kmv"), { "12345678", 8 } };
         mt_writer_add(w, MT_KIND_DF_SKETCH, &k);
-        mt_sample sm = { id, mt_str_c("rss"), 1e6, f.step };
+        mt_sample sm = { id, mt_str_c("rss"), 1e6, f.step, 0, 0, 0, 0 };
         mt_writer_add(w, MT_KIND_SAMPLE, &sm);
     }
     ck_assert_int_eq(mt_writer_close(w, NULL), 0);

@@ -144,9 +144,13 @@ def decode_payload(kind, payload, count):
 
 
 class Snapshot:
-    """A whole, undamaged snapshot file, read strictly."""
+    """A whole, undamaged snapshot file, read strictly; with growing=True,
+    also a file still being written (SPEC.md 3.4): one without a trailer
+    is read block by block from the header, and a block (or block header)
+    cut short at its very end is taken as not yet written. Every other
+    check applies; self.growing tells whether the file was unfinished."""
 
-    def __init__(self, path):
+    def __init__(self, path, growing=False):
         with open(path, "rb") as f:
             data = f.read()
         self.size = len(data)
@@ -155,6 +159,10 @@ class Snapshot:
         self.major, self.minor = struct.unpack("<HH", data[8:12])
         if self.major != 1:
             raise SpecError(f"major version {self.major}")
+        self.growing = growing and data[-8:] != END_MAGIC
+        if self.growing:
+            self._read_growing(data)
+            return
         if data[-8:] != END_MAGIC:
             raise SpecError("no trailer: the file was not closed")
         t = data[-24:]
@@ -177,6 +185,25 @@ class Snapshot:
         if [(e["offset"], e["kind"], e["count"], e["first"], e["stored"], e["raw"]) for e in self.index] != [
                 (b["offset"], b["kind"], b["count"], b["first"], b["stored"], b["raw"]) for b in self.blocks]:
             raise SpecError("index disagrees with the blocks")
+        self._decode_blocks(data)
+
+    def _read_growing(self, data):
+        self.index = None
+        self.blocks = []
+        off = 16
+        while off < len(data):
+            if len(data) - off < 36:
+                break  # a block header cut short: not yet written
+            h = parse_header(data, off)
+            if off + 36 + h["stored"] > len(data):
+                break  # its payload cut short: not yet written
+            if h["kind"] == INDEX_KIND:
+                raise SpecError(f"an index block at {off} in a file without a trailer")
+            self.blocks.append(h)
+            off += 36 + h["stored"]
+        self._decode_blocks(data)
+
+    def _decode_blocks(self, data):
         self.records = {}  # kind -> list of records in sequence order
         next_first = {}
         for b in self.blocks:

@@ -1,0 +1,147 @@
+/* The --alert expression: MEASURE OP THRESHOLD [:ACTION] (sampler.h). A
+ * collector links no libanalyze, so the sizes are parsed here rather
+ * than by mt_size_parse(); the units are the same. */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+static const struct {
+    const char *name;
+    double bytes;
+} UNITS[] = {
+    {"B", 1.0},
+    {"KiB", 1024.0},
+    {"MiB", 1048576.0},
+    {"GiB", 1073741824.0},
+    {"TiB", 1099511627776.0},
+    {"KB", 1e3},
+    {"MB", 1e6},
+    {"GB", 1e9},
+    {"TB", 1e12},
+};
+#define UNITS_EXPECTED "B, KiB, MiB, GiB, TiB, KB, MB, GB, TB"
+
+/* The error at 0-based position at of text: diag's column is 1-based. */
+static int fail(mt_diag *diag, const char *text, size_t at, const char *fmt, const char *what) {
+    char why[200];
+    snprintf(why, sizeof why, fmt, what);
+    int rc = mt_diag_set(diag, MT_E_PARSE, "%.40s: %s at column %zu", text, why, at + 1);
+    if (diag) diag->column = (uint32_t)(at + 1);
+    return rc;
+}
+
+static int measure_char(char c) {
+    return isalnum((unsigned char)c) || c == '.' || c == '_' || c == '-';
+}
+
+int mt_alert_parse(const char *text, mt_alert *out, mt_diag *diag) {
+    mt_alert a;
+    memset(&a, 0, sizeof a);
+    mt_diag_clear(diag);
+    size_t len = strlen(text);
+    if (len >= sizeof a.expr) return fail(diag, text, sizeof a.expr - 1, "%s", "too long (at most 255 characters)");
+    memcpy(a.expr, text, len + 1);
+    size_t i = 0;
+    while (measure_char(text[i])) i++;
+    if (i == 0) return fail(diag, text, 0, "%s", "expected a series name or growth");
+    if (i >= sizeof a.series) return fail(diag, text, sizeof a.series - 1, "%s", "series name too long (at most 63 characters)");
+    memcpy(a.series, text, i);
+    int growth = strcmp(a.series, "growth") == 0;
+    if (text[i] == '>')
+        a.below = 0;
+    else if (text[i] == '<')
+        a.below = 1;
+    else
+        return fail(diag, text, i, text[i] ? "unexpected \"%.1s\" (expected > or <)" : "%sexpected > or <", text[i] ? text + i : "");
+    i++;
+    const char *num = text + i;
+    char *end;
+    double v = strtod(num, &end);
+    /* strtod takes "inf", "nan" and hex; a threshold is plain decimal. */
+    const char *x = strpbrk(num, "xX");
+    if (end == num || !(isdigit((unsigned char)*num) || *num == '.') || (x && x < end) || !(v >= 0))
+        return fail(diag, text, i, "%s", "expected a number");
+    i += (size_t)(end - num);
+    if (text[i] == '%') {
+        if (growth) return fail(diag, text, i, "%s", "growth takes a size per time (expected /s, /min or /h), not a percentage");
+        i++;
+        const char *of = text + i;
+        size_t n = strcspn(of, ":");
+        if (n == 5 && strncmp(of, "limit", 5) == 0)
+            a.percent_of = 1;
+        else if (n == 9 && strncmp(of, "available", 9) == 0)
+            a.percent_of = 2;
+        else
+            return fail(diag, text, i, "%s", "expected limit or available after %");
+        a.threshold = v;
+        i += n;
+    } else {
+        size_t u = i;
+        while (isalpha((unsigned char)text[i])) i++;
+        double mult = 1.0;
+        if (i > u) {
+            size_t k, nu = sizeof UNITS / sizeof UNITS[0];
+            for (k = 0; k < nu; k++)
+                if (strlen(UNITS[k].name) == i - u && strncmp(UNITS[k].name, text + u, i - u) == 0) break;
+            if (k == nu) {
+                char what[64];
+                snprintf(what, sizeof what, "%.*s", (int)(i - u > 40 ? 40 : i - u), text + u);
+                return fail(diag, text, u, "unknown unit \"%s\" (expected " UNITS_EXPECTED ")", what);
+            }
+            mult = UNITS[k].bytes;
+        }
+        a.threshold = v * mult;
+        if (growth) {
+            if (text[i] != '/') return fail(diag, text, i, "%s", "expected /s, /min or /h after the size of a growth");
+            i++;
+            const char *per = text + i;
+            size_t n = strcspn(per, ":");
+            double secs;
+            if (n == 1 && per[0] == 's')
+                secs = 1;
+            else if (n == 3 && strncmp(per, "min", 3) == 0)
+                secs = 60;
+            else if (n == 1 && per[0] == 'h')
+                secs = 3600;
+            else
+                return fail(diag, text, i, "%s", "expected s, min or h after /");
+            a.threshold /= secs;
+            i += n;
+        } else if (text[i] == '/') {
+            return fail(diag, text, i, "%s", "a size per time is for growth only");
+        }
+    }
+    if (text[i] == ':') {
+        i++;
+        const char *act = text + i;
+        if (strcmp(act, "log") == 0)
+            a.action = MT_ALERT_LOG;
+        else if (strcmp(act, "dump") == 0)
+            a.action = MT_ALERT_DUMP;
+        else if (strcmp(act, "exit") == 0)
+            a.action = MT_ALERT_EXIT;
+        else if (strncmp(act, "exec=", 5) == 0) {
+            if (!act[5]) return fail(diag, text, i + 5, "%s", "expected a command after exec=");
+            a.action = MT_ALERT_EXEC;
+            snprintf(a.command, sizeof a.command, "%s", act + 5);
+        } else
+            return fail(diag, text, i, "%s", "unknown action (expected log, dump, exit or exec=COMMAND)");
+    } else if (text[i]) {
+        return fail(diag, text, i, "unexpected \"%.1s\" (expected : and an action, or the end)", text + i);
+    }
+    *out = a;
+    return 0;
+}
+
+const char *mt_alert_action_name(mt_alert_action a) {
+    switch (a) {
+    case MT_ALERT_LOG: return "log";
+    case MT_ALERT_DUMP: return "dump";
+    case MT_ALERT_EXIT: return "exit";
+    case MT_ALERT_EXEC: return "exec";
+    }
+    return "log";
+}

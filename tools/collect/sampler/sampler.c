@@ -1,0 +1,594 @@
+/* The sampler thread: reads the process's memory every interval, writes
+ * the points to the run file and to the bounded store, evaluates the
+ * alerts, and rewrites the file from the store when it has grown by a
+ * point tier (formats/SPEC.md 3.4, 4.3).
+ *
+ * Locking: s->mu guards the writer, the store, the events, the step and
+ * the stop flag. Reading /proc and calling back happen outside it, so
+ * that a callback may call mt_sampler_point() or mt_sampler_event(). */
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "memtrace/format.h"
+#include "internal.h"
+
+#ifndef MT_VERSION_STRING
+#define MT_VERSION_STRING "0"
+#endif
+
+/* The window of the growth measure. */
+#define GROWTH_WINDOW_NS (10ull * MT__SEC_NS)
+
+typedef struct event {
+    uint64_t t;
+    char *kind, *name, *detail;
+    double value;
+} event;
+
+typedef struct tv {
+    uint64_t t;
+    double v;
+} tv;
+
+struct mt_sampler {
+    char *path, *root, *tool, *command;
+    uint64_t interval, flush_ns;
+    size_t point_tier;
+    pid_t pid;
+    int children;
+    mt_alert *alerts;
+    size_t n_alerts;
+    mt_sampler_alert_fn on_alert;
+    double peak_margin;
+    uint64_t peak_every;
+    mt_sampler_peak_fn on_peak;
+    mt_sampler_extra_fn extra;
+    void *ctx;
+
+    uint64_t mono0;      /* CLOCK_MONOTONIC at start_time */
+    uint64_t start_time; /* ns since the epoch */
+    char host[256];
+    uint64_t mem_total;
+    mt_cgroup cg;
+    int has_cg;
+    mt_nvml *nvml;
+
+    pthread_t thread;
+    int thread_started;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    /* Guarded by mu. */
+    int stopping;
+    mt_writer *w;
+    mt__store *store;
+    event *ev;
+    size_t nev, evcap;
+    char *step;
+    uint64_t last_flush;
+    size_t ticks; /* samples since the file was last rewritten */
+    int err;
+    char errmsg[200];
+
+    int gone; /* atomic: read by mt_sampler_target_gone() from any thread */
+
+    /* The sampler thread's own (and start's and stop's, before and after it). */
+    tv *win;
+    size_t wn, wcap;
+    double peak_ref;
+    uint64_t peak_last;
+    int peak_fired_once;
+};
+
+static uint64_t mono_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * MT__SEC_NS + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t mt_sampler_now(const mt_sampler *s) {
+    uint64_t n = mono_ns();
+    return n > s->mono0 ? n - s->mono0 : 0;
+}
+
+/* Keeps the first error of the run. */
+static void note(mt_sampler *s, int rc, const char *what) {
+    if (rc && !s->err) {
+        s->err = rc;
+        snprintf(s->errmsg, sizeof s->errmsg, "%s: %s", what, mt_strerror(rc));
+    }
+}
+
+static int write_meta(mt_sampler *s, mt_writer *w) {
+    int rc = 0;
+    if (!rc) rc = mt_writer_meta_str(w, "tool", s->tool);
+    if (!rc) rc = mt_writer_meta_str(w, "tool_version", MT_VERSION_STRING);
+    if (!rc) rc = mt_writer_meta_uint(w, "pid", (uint64_t)s->pid);
+    if (!rc) rc = mt_writer_meta_str(w, "host", s->host);
+    if (!rc) rc = mt_writer_meta_uint(w, "start_time", s->start_time);
+    if (!rc) rc = mt_writer_meta_uint(w, "interval_ns", s->interval);
+    if (!rc) rc = mt_writer_meta_str(w, "command", s->command);
+    if (!rc && s->has_cg) rc = mt_writer_meta_str(w, "cgroup", s->cg.dir + strlen(s->root));
+    if (!rc && s->mem_total) rc = mt_writer_meta_uint(w, "mem_total", s->mem_total);
+    return rc;
+}
+
+static int write_event(mt_writer *w, const event *e) {
+    mt_event r;
+    memset(&r, 0, sizeof r);
+    r.time_ns = e->t;
+    r.kind = mt_str_c(e->kind);
+    r.name = mt_str_c(e->name);
+    r.value = e->value;
+    r.detail = mt_str_c(e->detail);
+    return mt_writer_add(w, MT_KIND_EVENT, &r);
+}
+
+static int write_bucket(void *ctx, const char *series, const mt__bucket *b, const char *step) {
+    mt_sample r;
+    memset(&r, 0, sizeof r);
+    r.time_ns = b->time_ns;
+    r.series = mt_str_c(series);
+    r.value = b->mean;
+    r.step = mt_str_c(step);
+    if (b->span_ns) {
+        r.span_ns = b->span_ns;
+        r.min = b->min;
+        r.max = b->max;
+        r.count = b->count;
+    }
+    return mt_writer_add(ctx, MT_KIND_SAMPLE, &r);
+}
+
+static const mt_writer_opts WRITER_OPTS = {0, 0, 0, 1};
+
+/* Rewrites the file from the store: the new file is renamed over the path
+ * at its first flush, so the path always holds a whole, followable file;
+ * the old writer is then dropped (after a publish, abandoning it unlinks
+ * nothing: formats/src/writer.c). A failure keeps the old file growing. */
+static int compact_locked(mt_sampler *s) {
+    mt_writer *nw;
+    mt_diag d;
+    mt_diag_clear(&d);
+    int rc = mt_writer_open(s->path, &WRITER_OPTS, &nw, &d);
+    if (rc) return rc;
+    rc = write_meta(s, nw);
+    for (size_t i = 0; !rc && i < s->nev; i++) rc = write_event(nw, &s->ev[i]);
+    if (!rc) rc = mt__store_each(s->store, write_bucket, nw);
+    if (!rc) rc = mt_writer_flush(nw);
+    if (rc) {
+        mt_writer_abandon(nw);
+        return rc;
+    }
+    mt_writer_abandon(s->w);
+    s->w = nw;
+    s->ticks = 0;
+    s->last_flush = mono_ns();
+    return 0;
+}
+
+static void add_point_locked(mt_sampler *s, const char *series, uint64_t t, double v) {
+    mt_sample r;
+    memset(&r, 0, sizeof r);
+    r.time_ns = t;
+    r.series = mt_str_c(series);
+    r.value = v;
+    r.step = mt_str_c(s->step);
+    note(s, mt_writer_add(s->w, MT_KIND_SAMPLE, &r), "cannot write a sample");
+    note(s, mt__store_add(s->store, series, t, v, s->step), "cannot keep a sample");
+}
+
+int mt_sampler_point(mt_sampler *s, const char *series, uint64_t time_ns, double value) {
+    if (!s || !series || !*series) return MT_E_INVAL;
+    pthread_mutex_lock(&s->mu);
+    add_point_locked(s, series, time_ns, value);
+    int rc = s->err;
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+static char *dup_or_null(const char *t, int *fail) {
+    if (!t) return NULL;
+    char *c = strdup(t);
+    if (!c) *fail = 1;
+    return c;
+}
+
+static int event_locked(mt_sampler *s, uint64_t t, const char *kind, const char *name, double value,
+                        const char *detail) {
+    if (s->nev == s->evcap) {
+        size_t cap = s->evcap ? s->evcap * 2 : 16;
+        event *ne = realloc(s->ev, cap * sizeof *ne);
+        if (!ne) return MT_E_NOMEM;
+        s->ev = ne;
+        s->evcap = cap;
+    }
+    int fail = 0;
+    event e = {t, dup_or_null(kind, &fail), dup_or_null(name, &fail), dup_or_null(detail, &fail), value};
+    if (fail) {
+        free(e.kind), free(e.name), free(e.detail);
+        return MT_E_NOMEM;
+    }
+    s->ev[s->nev++] = e;
+    return write_event(s->w, &e);
+}
+
+int mt_sampler_event(mt_sampler *s, const char *kind, const char *name, double value, const char *detail) {
+    if (!s || !kind || !*kind) return MT_E_INVAL;
+    uint64_t t = mt_sampler_now(s);
+    pthread_mutex_lock(&s->mu);
+    int rc = event_locked(s, t, kind, name, value, detail);
+    note(s, rc, "cannot write an event");
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+int mt_sampler_step(mt_sampler *s, const char *name) {
+    if (!s) return MT_E_INVAL;
+    char *c = name ? strdup(name) : NULL;
+    if (name && !c) return MT_E_NOMEM;
+    uint64_t t = mt_sampler_now(s);
+    pthread_mutex_lock(&s->mu);
+    free(s->step);
+    s->step = c;
+    int rc = name ? event_locked(s, t, "step", name, 0, NULL) : 0;
+    note(s, rc, "cannot write an event");
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+size_t mt_sampler_latest(mt_sampler *s, const char **names, double *values, size_t n) {
+    pthread_mutex_lock(&s->mu);
+    size_t total = mt__store_series_count(s->store);
+    for (size_t i = 0; i < total && i < n; i++) {
+        mt__tier_counts c;
+        mt__store_series_counts(s->store, i, &c);
+        names[i] = mt__store_series_name(s->store, i);
+        values[i] = c.latest;
+    }
+    pthread_mutex_unlock(&s->mu);
+    return total;
+}
+
+int mt_sampler_target_gone(const mt_sampler *s) {
+    return __atomic_load_n(&s->gone, __ATOMIC_ACQUIRE);
+}
+
+/* ------------------------------------------------------------------ */
+/* One sample                                                           */
+
+typedef struct named {
+    char name[32];
+    double v;
+} named;
+
+/* Least-squares slope of the window, bytes per second; 0 under 2 points. */
+static double growth(const mt_sampler *s) {
+    if (s->wn < 2) return 0;
+    double mt = 0, mv = 0;
+    for (size_t i = 0; i < s->wn; i++) mt += (double)s->win[i].t, mv += s->win[i].v;
+    mt /= (double)s->wn;
+    mv /= (double)s->wn;
+    double num = 0, den = 0;
+    for (size_t i = 0; i < s->wn; i++) {
+        double dt = (double)s->win[i].t - mt;
+        num += dt * (s->win[i].v - mv);
+        den += dt * dt;
+    }
+    return den > 0 ? num / den * 1e9 : 0;
+}
+
+static void window_add(mt_sampler *s, uint64_t t, double rss) {
+    size_t drop = 0;
+    while (drop < s->wn && s->win[drop].t + GROWTH_WINDOW_NS < t) drop++;
+    if (drop) memmove(s->win, s->win + drop, (s->wn - drop) * sizeof *s->win);
+    s->wn -= drop;
+    if (s->wn == s->wcap) {
+        size_t cap = s->wcap ? s->wcap * 2 : 64;
+        tv *nw = realloc(s->win, cap * sizeof *nw);
+        if (!nw) return; /* the measure then uses what it has */
+        s->win = nw;
+        s->wcap = cap;
+    }
+    s->win[s->wn++] = (tv){t, rss};
+}
+
+static int lookup(const named *v, size_t n, const char *name, double *out) {
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(v[i].name, name) == 0) {
+            *out = v[i].v;
+            return 1;
+        }
+    return 0;
+}
+
+#define MAX_VALUES 64
+
+/* Reads everything, writes it, evaluates alerts and the peak, and calls
+ * back. Called by the thread, and by start and stop around it. */
+static void take_sample(mt_sampler *s, int with_callbacks) {
+    uint64_t t = mt_sampler_now(s);
+    named v[MAX_VALUES];
+    size_t n = 0;
+    mt_procmem pm;
+    int rc = mt_procmem_read(s->root, s->pid, s->children, &pm);
+    if (rc == MT_E_NOTFOUND) {
+        __atomic_store_n(&s->gone, 1, __ATOMIC_RELEASE);
+        return;
+    }
+#define PUT(nm, val) (snprintf(v[n].name, sizeof v[n].name, "%s", nm), v[n++].v = (double)(val))
+    if (!rc) {
+        PUT("rss", pm.rss);
+        PUT("swap", pm.swap);
+        if (pm.has_rollup) {
+            PUT("pss", pm.pss);
+            PUT("uss", pm.uss);
+        }
+        if (s->children) PUT("procs", pm.procs);
+    }
+    if (s->has_cg && mt_cgroup_read(&s->cg) == 0) {
+        if (s->cg.has_current) PUT("cgroup.current", s->cg.current);
+        if (s->cg.max != UINT64_MAX) PUT("cgroup.max", s->cg.max);
+        if (s->cg.has_events) {
+            PUT("cgroup.oom", s->cg.oom);
+            PUT("cgroup.oom_kill", s->cg.oom_kill);
+        }
+    }
+    uint64_t avail, total;
+    if (mt_meminfo_read(s->root, &avail, &total) == 0) PUT("mem.available", avail);
+    for (unsigned g = 0; s->nvml && g < mt_nvml_count(s->nvml) && n + 2 <= MAX_VALUES; g++) {
+        uint64_t used, tot;
+        if (mt_nvml_memory(s->nvml, g, &used, &tot)) continue;
+        char nm[32];
+        snprintf(nm, sizeof nm, "gpu%u.used", g);
+        PUT(nm, used);
+        snprintf(nm, sizeof nm, "gpu%u.total", g);
+        PUT(nm, tot);
+    }
+#undef PUT
+    pthread_mutex_lock(&s->mu);
+    for (size_t i = 0; i < n; i++) add_point_locked(s, v[i].name, t, v[i].v);
+    pthread_mutex_unlock(&s->mu);
+
+    if (with_callbacks && s->extra) s->extra(s->ctx, s, t);
+
+    double rss = 0;
+    int has_rss = lookup(v, n, "rss", &rss);
+    if (has_rss) window_add(s, t, rss);
+
+    /* Alerts: which fire now, decided and recorded under the lock, the
+     * callbacks after it. */
+    size_t fired[64], nf = 0;
+    double fired_v[64];
+    pthread_mutex_lock(&s->mu);
+    for (size_t i = 0; i < s->n_alerts; i++) {
+        mt_alert *a = &s->alerts[i];
+        double val, thr = a->threshold;
+        if (strcmp(a->series, "growth") == 0) {
+            if (!has_rss || s->wn < 2) continue;
+            val = growth(s);
+        } else if (!lookup(v, n, a->series, &val) && !mt__store_latest(s->store, a->series, &val)) {
+            continue;
+        }
+        if (a->percent_of == 1) {
+            double limit = 0;
+            if (!lookup(v, n, "cgroup.max", &limit)) limit = (double)s->mem_total;
+            if (limit <= 0) continue;
+            thr = a->threshold / 100.0 * limit;
+        } else if (a->percent_of == 2) {
+            double av;
+            if (!lookup(v, n, "mem.available", &av)) continue;
+            thr = a->threshold / 100.0 * av;
+        }
+        int crossed = a->below ? val < thr : val > thr;
+        if (crossed && !a->fired) {
+            a->fired = 1;
+            char detail[sizeof a->command + 8];
+            if (a->action == MT_ALERT_EXEC)
+                snprintf(detail, sizeof detail, "exec=%s", a->command);
+            else
+                snprintf(detail, sizeof detail, "%s", mt_alert_action_name(a->action));
+            note(s, event_locked(s, t, "alert", a->expr, val, detail), "cannot write an event");
+            if (nf < 64) fired_v[nf] = val, fired[nf++] = i;
+        } else if (!crossed && a->fired) {
+            a->fired = 0;
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+    for (size_t i = 0; with_callbacks && i < nf; i++)
+        if (s->on_alert) s->on_alert(s->ctx, &s->alerts[fired[i]], fired_v[i]);
+
+    /* A new peak: rss above the last reference by the margin, and not
+     * sooner than peak_every after the last call. */
+    if (has_rss && s->peak_margin > 0) {
+        if (s->peak_ref <= 0) {
+            s->peak_ref = rss;
+        } else if (rss > s->peak_ref * (1.0 + s->peak_margin) &&
+                   (!s->peak_fired_once || t - s->peak_last >= s->peak_every)) {
+            s->peak_ref = rss;
+            s->peak_last = t;
+            s->peak_fired_once = 1;
+            if (with_callbacks && s->on_peak) s->on_peak(s->ctx, (uint64_t)rss);
+        }
+    }
+
+    pthread_mutex_lock(&s->mu);
+    s->ticks++;
+    if (s->ticks >= s->point_tier) note(s, compact_locked(s), "cannot rewrite the run file");
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void flush_locked(mt_sampler *s) {
+    note(s, mt_writer_flush(s->w), "cannot flush the run file");
+    s->last_flush = mono_ns();
+}
+
+static struct timespec abs_ts(uint64_t ns) {
+    struct timespec ts = {(time_t)(ns / MT__SEC_NS), (long)(ns % MT__SEC_NS)};
+    return ts;
+}
+
+/* Waits on absolute CLOCK_MONOTONIC deadlines, so that the time a sample
+ * takes does not drift the next one; a condition variable on that clock
+ * rather than clock_nanosleep, so that stop does not wait an interval. */
+static void *run(void *arg) {
+    mt_sampler *s = arg;
+    uint64_t next = mono_ns() + s->interval;
+    pthread_mutex_lock(&s->mu);
+    while (!s->stopping) {
+        uint64_t flush_at = s->last_flush + s->flush_ns;
+        struct timespec ts = abs_ts(next < flush_at ? next : flush_at);
+        int rc = pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+        if (s->stopping) break;
+        if (rc != ETIMEDOUT && rc != 0) continue;
+        uint64_t now = mono_ns();
+        if (now >= next) {
+            pthread_mutex_unlock(&s->mu);
+            take_sample(s, 1);
+            pthread_mutex_lock(&s->mu);
+            next += s->interval;
+            /* Behind by more than an interval (a stopped process, a loaded
+             * machine): skip the missed ticks rather than burst. */
+            if (next <= now) next = now + s->interval;
+            if (__atomic_load_n(&s->gone, __ATOMIC_ACQUIRE)) {
+                flush_locked(s);
+                break;
+            }
+        }
+        if (mono_ns() >= s->last_flush + s->flush_ns) flush_locked(s);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
+static void sampler_free(mt_sampler *s) {
+    if (!s) return;
+    mt_writer_abandon(s->w);
+    mt__store_free(s->store);
+    for (size_t i = 0; i < s->nev; i++) free(s->ev[i].kind), free(s->ev[i].name), free(s->ev[i].detail);
+    free(s->ev);
+    free(s->step);
+    free(s->win);
+    free(s->alerts);
+    free(s->path), free(s->root), free(s->tool), free(s->command);
+    mt_nvml_close(s->nvml);
+    pthread_cond_destroy(&s->cv);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}
+
+int mt_sampler_start(const mt_sampler_config *cfg, mt_sampler **out, mt_diag *diag) {
+    *out = NULL;
+    mt_diag_clear(diag);
+    if (!cfg || !cfg->path || !*cfg->path) return mt_diag_set(diag, MT_E_INVAL, "no run file path");
+    uint64_t interval = cfg->interval_ns ? cfg->interval_ns : 100000000ull;
+    if (interval < 10000000ull)
+        return mt_diag_set(diag, MT_E_INVAL, "interval %.3g ms is under the 10 ms the sampler takes",
+                           (double)interval / 1e6);
+    mt_sampler *s = calloc(1, sizeof *s);
+    if (!s) return mt_diag_set(diag, MT_E_NOMEM, "cannot allocate the sampler");
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    s->interval = interval;
+    s->flush_ns = cfg->flush_ns ? cfg->flush_ns : MT__SEC_NS;
+    s->point_tier = cfg->point_tier ? cfg->point_tier : (size_t)(600ull * MT__SEC_NS / interval);
+    if (!s->point_tier) s->point_tier = 1;
+    s->pid = cfg->pid ? cfg->pid : getpid();
+    s->children = cfg->follow_children;
+    s->on_alert = cfg->on_alert;
+    s->peak_margin = cfg->peak_margin;
+    s->peak_every = cfg->peak_every_ns;
+    s->on_peak = cfg->on_peak;
+    s->extra = cfg->extra;
+    s->ctx = cfg->ctx;
+    s->path = strdup(cfg->path);
+    s->root = strdup(cfg->root ? cfg->root : "");
+    s->tool = strdup(cfg->tool ? cfg->tool : "memtrace-sampler");
+    s->command = strdup(cfg->command ? cfg->command : "");
+    s->store = mt__store_new(s->point_tier);
+    if (cfg->n_alerts && (s->alerts = malloc(cfg->n_alerts * sizeof *s->alerts)))
+        memcpy(s->alerts, cfg->alerts, cfg->n_alerts * sizeof *s->alerts);
+    if (!s->path || !s->root || !s->tool || !s->command || !s->store || (cfg->n_alerts && !s->alerts)) {
+        sampler_free(s);
+        return mt_diag_set(diag, MT_E_NOMEM, "cannot allocate the sampler");
+    }
+    s->n_alerts = cfg->n_alerts;
+    for (size_t i = 0; i < s->n_alerts; i++) s->alerts[i].fired = 0;
+
+    mt_procmem pm;
+    int rc = mt_procmem_read(s->root, s->pid, 0, &pm);
+    if (rc) {
+        sampler_free(s);
+        return mt_diag_set(diag, rc, rc == MT_E_NOTFOUND ? "process %d not found" : "cannot read process %d",
+                           (int)s->pid);
+    }
+    struct timespec rt;
+    clock_gettime(CLOCK_REALTIME, &rt);
+    s->mono0 = mono_ns();
+    s->start_time = (uint64_t)rt.tv_sec * MT__SEC_NS + (uint64_t)rt.tv_nsec;
+    if (gethostname(s->host, sizeof s->host - 1) != 0) s->host[0] = 0;
+    mt_meminfo_read(s->root, NULL, &s->mem_total);
+    s->has_cg = mt_cgroup_find(s->root, s->pid, &s->cg) == 0;
+    s->nvml = mt_nvml_open(cfg->nvml_lib);
+
+    rc = mt_writer_open(s->path, &WRITER_OPTS, &s->w, diag);
+    if (rc) {
+        sampler_free(s);
+        return rc;
+    }
+    rc = write_meta(s, s->w);
+    if (!rc) rc = event_locked(s, 0, "start", s->command, 0, NULL);
+    if (rc) {
+        mt_diag_set(diag, rc, "cannot write the run file's start");
+        sampler_free(s);
+        return rc;
+    }
+    take_sample(s, 1);
+    flush_locked(s); /* publishes the file at its path */
+    if (s->err) {
+        rc = mt_diag_set(diag, s->err, "%s", s->errmsg);
+        sampler_free(s);
+        return rc;
+    }
+    if (pthread_create(&s->thread, NULL, run, s) != 0) {
+        sampler_free(s);
+        return mt_diag_set(diag, MT_E_NOMEM, "cannot start the sampler thread");
+    }
+    s->thread_started = 1;
+    *out = s;
+    return 0;
+}
+
+int mt_sampler_stop(mt_sampler *s, int status, mt_diag *diag) {
+    mt_diag_clear(diag);
+    if (!s) return 0;
+    if (s->thread_started) {
+        pthread_mutex_lock(&s->mu);
+        s->stopping = 1;
+        pthread_cond_signal(&s->cv);
+        pthread_mutex_unlock(&s->mu);
+        pthread_join(s->thread, NULL);
+    }
+    if (!__atomic_load_n(&s->gone, __ATOMIC_ACQUIRE)) take_sample(s, 0);
+    pthread_mutex_lock(&s->mu);
+    if (status >= 0) note(s, event_locked(s, mt_sampler_now(s), "exit", NULL, status, NULL), "cannot write an event");
+    mt_diag d;
+    mt_diag_clear(&d);
+    int rc = mt_writer_close(s->w, &d);
+    s->w = NULL;
+    note(s, rc, "cannot close the run file");
+    pthread_mutex_unlock(&s->mu);
+    rc = s->err;
+    if (rc) mt_diag_set(diag, rc, "%s%s%s", s->errmsg, d.msg[0] ? ": " : "", d.msg);
+    sampler_free(s);
+    return rc;
+}

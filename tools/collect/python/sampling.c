@@ -87,6 +87,7 @@ static struct {
     /* The figures thread and its cache; mu is held only for copies. */
     pthread_mutex_t mu;
     pthread_cond_t cv;
+    int cv_monotonic;
     pthread_t fig_thread;
     int fig_running, fig_stop;
     uint64_t fig_period_ns;
@@ -576,9 +577,19 @@ static PyObject *Sampler_start(SamplerObject *self, PyObject *args, PyObject *kw
     mt_diag_clear(&d);
     int rc;
     /* A first reading of the Python figures, so that the first sample
-     * has them. */
+     * (at the run's time 0, taken by mt_sampler_start) has them. */
     read_figs(&G.figs);
-    G.figs.fresh = 0;
+    G.figs.time_ns = 0;
+    G.figs.fresh = 1;
+    if (!G.cv_monotonic) {
+        /* The figures thread waits for CLOCK_MONOTONIC deadlines. */
+        pthread_condattr_t ca;
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&G.cv, &ca); /* over the static initializer's: nothing to destroy */
+        pthread_condattr_destroy(&ca);
+        G.cv_monotonic = 1;
+    }
     Py_BEGIN_ALLOW_THREADS
     pthread_mutex_lock(&G.stop_mu);
     mt_sampler *s = NULL;
@@ -748,7 +759,8 @@ static PyObject *Sampler_forget(SamplerObject *self, PyObject *unused) {
         G.fig_running = 0;
         pthread_mutex_init(&G.mu, NULL);
         pthread_mutex_init(&G.stop_mu, NULL);
-        pthread_cond_init(&G.cv, NULL);
+        memset(&G.cv, 0, sizeof G.cv); /* the parent's waiter is not here */
+        G.cv_monotonic = 0;            /* initialized at the next start */
         G.handler = NULL; /* leaked: the parent's handler */
         G.gc_get_count = G.gc_get_stats = G.tm_is_tracing = G.tm_get_traced = NULL;
     }

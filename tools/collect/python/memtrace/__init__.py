@@ -30,8 +30,8 @@ from ._memtrace import rss as _rss
 
 from ._tracemalloc import import_tracemalloc
 from .frames import Pipeline, dump_frames, pipeline
-from .sampling import Sampling, sampling
-from .sampling import active as _sampling_active
+from ._sampling import Sampling, sampling
+from ._sampling import active as _sampling_active
 
 __all__ = ["Writer", "dump_heap", "dump_frames", "pipeline", "Pipeline", "sampling", "Sampling", "import_tracemalloc",
            "install_signal_handler", "snapshot_path", "FORMAT_MAJOR", "FORMAT_MINOR", "__version__"]
@@ -110,7 +110,7 @@ def _dump_new(directory, tag, _event="dump", _event_value=None, **kw):
         raise
     s = _sampling_active()
     if s is not None:
-        s.event(_event, tag, float(resident), path)
+        s.event(_event, tag, float(resident), os.path.abspath(path))
     return summary
 
 

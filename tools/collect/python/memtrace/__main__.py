@@ -19,7 +19,7 @@ import types
 
 import memtrace
 from memtrace import _memtrace
-from memtrace.sampling import Sampling, _exit_status
+from memtrace._sampling import Sampling, _exit_status
 
 
 def _script_args(parser, sub):
@@ -120,25 +120,23 @@ def _heap(parser, opts):
 
 
 def _run(parser, opts):
-    if opts.output:
-        path = opts.output
-    else:
-        path = memtrace._reserve(memtrace._run_path)
     args = opts.args[1:] if opts.args[:1] == ["--"] else opts.args
+    code, glob = _prepare_script(opts.script, opts.args)
+    if opts.trace:
+        tracemalloc.start(opts.trace)
+    # Taken (O_EXCL) just before the sampler writes its header there.
+    path = opts.output or memtrace._reserve(memtrace._run_path)
     s = Sampling(path, interval=opts.interval / 1000.0, heap_on_peak=opts.heap_on_peak,
                  peak_margin=opts.peak_margin / 100.0, peak_every=opts.peak_every, alerts=opts.alert,
                  children=opts.children, command=" ".join([opts.script] + args), tool="python3 -m memtrace run")
-    if opts.trace:
-        tracemalloc.start(opts.trace)
-    code, glob = _prepare_script(opts.script, opts.args)
-    try:
-        s.start()
-    except (OSError, ValueError) as e:
-        print("python3 -m memtrace run: %s" % e, file=sys.stderr)
-        sys.exit(3)
     # The sampler stops at exit (its atexit handler, registered before the
     # script's own, runs after them) with the status recorded here.
     try:
+        try:
+            s.start()
+        except (OSError, ValueError) as e:
+            print("python3 -m memtrace run: %s" % e, file=sys.stderr)
+            sys.exit(3)
         exec(code, glob)
     except SystemExit as e:
         s.exit_status = _exit_status(e.code)

@@ -11,7 +11,7 @@ import os
 import time
 import tracemalloc
 
-from . import sampling as _sampling
+from . import _sampling
 from ._memtrace import Writer, column_stats, rss
 
 # Flags of df_columns (memtrace-snap(5)).

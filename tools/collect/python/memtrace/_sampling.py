@@ -1,4 +1,4 @@
-"""memtrace.sampling: the process's memory sampled into a run file that
+"""memtrace.sampling (this module, memtrace._sampling): the process's memory sampled into a run file that
 memtrace-top(1) and memtrace-plot(1) follow while it grows.
 
 The sampler is memtrace's C sampler thread (the one of memtrace-sample(1)),
@@ -82,14 +82,28 @@ class Sampling:
                                "stop it before starting another" % _active.path)
         if self.heap_on_peak is not None:
             os.makedirs(self.heap_on_peak, exist_ok=True)
-        self._s.start(self.path, interval=self.interval, children=self.children, alerts=list(self.alerts),
-                      peak_margin=self.peak_margin if self.heap_on_peak is not None else 0.0,
-                      peak_every=self.peak_every, tool=self.tool, command=self.command, handler=self._handle)
+        # Active, and stopped at exit, before the thread starts: its first
+        # sample may fire an alert whose request (SystemExit for :exit)
+        # runs as soon as the next bytecode does. Stopped before the
+        # interpreter finalizes: the sampler's threads must not reach into
+        # a finalizing interpreter.
         _active = self
         self._running = True
-        # Stopped before the interpreter finalizes: the sampler's threads
-        # must not reach into a finalizing interpreter.
         atexit.register(self._atexit)
+        started = False
+        try:
+            self._s.start(self.path, interval=self.interval, children=self.children, alerts=list(self.alerts),
+                          peak_margin=self.peak_margin if self.heap_on_peak is not None else 0.0,
+                          peak_every=self.peak_every, tool=self.tool, command=self.command, handler=self._handle)
+            started = True
+        finally:
+            # Only a start that failed is undone: an exception raised by
+            # a request right after a start (SystemExit) leaves it running,
+            # to be stopped by whoever handles the exit.
+            if not started and not self._s.running:
+                _active = None
+                self._running = False
+                atexit.unregister(self._atexit)
         return self
 
     def stop(self, status=None):

@@ -159,6 +159,30 @@ def test_gc_collections_series_count_the_collections(tmp_path):
     assert values == sorted(values) and values[-1] - values[0] >= 3
 
 
+def test_os_samples_go_on_while_the_main_thread_holds_the_gil(tmp_path):
+    """A long C call that keeps the GIL (sorting a big list) stops the
+    Python figures, which need it, but not the rss series."""
+    path = tmp_path / "run.snap"
+    data = [float((i * 7919) % 1000003) for i in range(3000000)]
+    with memtrace.sampling(str(path), interval=0.02) as s:
+        time.sleep(0.15)
+        s.event("mark", "call")
+        t0 = time.monotonic()
+        sorted(data)  # one call: no bytecode runs, and the GIL is never let go
+        took = time.monotonic() - t0
+        s.event("mark", "returned", took)
+        time.sleep(0.15)
+    snap = spec_reader.Snapshot(str(path))
+    a, b = mark(snap, "call")["time_ns"], mark(snap, "returned")["time_ns"]
+    inside = between(series(snap, "rss"), a, b)
+    assert took > 0.3, "the call was too short to tell"
+    # Every 20 ms, less what a loaded machine delays.
+    assert len(inside) >= 0.4 * took / 0.02, (len(inside), took)
+    # The figures thread reads when the call returns, before the mark (the
+    # sorted list is freed in between).
+    assert not between(series(snap, "gc.count0"), a + 2 * 10**7, b - 10**8)
+
+
 def test_one_sampler_per_process(tmp_path):
     with memtrace.sampling(str(tmp_path / "a.snap")) as s:
         assert memtrace.sampling.__module__ and s.running
@@ -259,6 +283,28 @@ def test_exit_alert_ends_the_script_with_124(tmp_path):
     assert alert["name"] == "rss>1MiB" or alert["name"] == "rss>1MiB:exit"
     assert alert["detail"] == "exit" and alert["value"] > MiB
     assert [e["value"] for e in events(snap, "exit")] == [124]
+
+
+def test_exit_alert_ends_a_script_that_ignores_systemexit_after_5_s(tmp_path):
+    p, snap = run(tmp_path, """
+        import time
+        try:
+            x = bytearray(100 << 20)
+            for i in range(0, len(x), 4096):
+                x[i] = 1
+            while True:
+                time.sleep(0.02)
+        except SystemExit as e:
+            print("ignored", e.code, flush=True)
+        time.sleep(60)
+        print("not ended")
+    """, "--alert", "rss>60MiB:exit", "--interval", "20")
+    assert p.returncode == 124
+    assert p.stdout == "ignored 124\n"
+    assert "did not exit within 5 s" in p.stderr
+    (alert,) = events(snap, "alert")
+    (exit_,) = events(snap, "exit")
+    assert exit_["value"] == 124 and exit_["time_ns"] - alert["time_ns"] >= 5e9
 
 
 def test_log_and_exec_alerts(tmp_path):

@@ -679,10 +679,11 @@ static PyObject *Sampler_step(SamplerObject *self, PyObject *args) {
     const char *c;
     if (!PyArg_ParseTuple(args, "O", &name) || check_running(self) || c_text(name, buf, sizeof buf, &c, "name"))
         return NULL;
-    mt_sampler *s = G.s; /* only stop, which needs the GIL we hold, clears it */
     int rc;
     Py_BEGIN_ALLOW_THREADS
-    rc = mt_sampler_step(s, c);
+    pthread_mutex_lock(&G.stop_mu); /* another thread's stop() may be freeing it */
+    rc = G.s ? mt_sampler_step(G.s, c) : MT_E_INVAL;
+    pthread_mutex_unlock(&G.stop_mu);
     Py_END_ALLOW_THREADS
     if (rc) return PyErr_Format(PyExc_OSError, "%S: step %R: %s", self->path, name, mt_strerror(rc));
     Py_RETURN_NONE;
@@ -699,10 +700,11 @@ static PyObject *Sampler_event(SamplerObject *self, PyObject *args, PyObject *kw
         c_text(detail, db, sizeof db, &dt, "detail"))
         return NULL;
     if (!k) return PyErr_Format(PyExc_TypeError, "kind must be a str, not None");
-    mt_sampler *s = G.s;
     int rc;
     Py_BEGIN_ALLOW_THREADS
-    rc = mt_sampler_event(s, k, n, value, dt);
+    pthread_mutex_lock(&G.stop_mu);
+    rc = G.s ? mt_sampler_event(G.s, k, n, value, dt) : MT_E_INVAL;
+    pthread_mutex_unlock(&G.stop_mu);
     Py_END_ALLOW_THREADS
     if (rc) return PyErr_Format(PyExc_OSError, "%S: event %R: %s", self->path, kind, mt_strerror(rc));
     Py_RETURN_NONE;
@@ -712,16 +714,19 @@ static PyObject *Sampler_latest(SamplerObject *self, PyObject *unused) {
     if (check_running(self)) return NULL;
     const char *names[256];
     double values[256];
-    mt_sampler *s = G.s;
-    size_t n;
+    char copy[256][64]; /* the names, copied while the sampler surely lives */
+    size_t n = 0;
     Py_BEGIN_ALLOW_THREADS
-    n = mt_sampler_latest(s, names, values, 256);
-    Py_END_ALLOW_THREADS
+    pthread_mutex_lock(&G.stop_mu);
+    if (G.s) n = mt_sampler_latest(G.s, names, values, 256);
     if (n > 256) n = 256;
+    for (size_t i = 0; i < n; i++) snprintf(copy[i], sizeof copy[i], "%s", names[i]);
+    pthread_mutex_unlock(&G.stop_mu);
+    Py_END_ALLOW_THREADS
     PyObject *d = PyDict_New();
     for (size_t i = 0; d && i < n; i++) {
         PyObject *v = PyFloat_FromDouble(values[i]);
-        if (!v || PyDict_SetItemString(d, names[i], v)) Py_CLEAR(d);
+        if (!v || PyDict_SetItemString(d, copy[i], v)) Py_CLEAR(d);
         Py_XDECREF(v);
     }
     return d;
@@ -729,7 +734,13 @@ static PyObject *Sampler_latest(SamplerObject *self, PyObject *unused) {
 
 static PyObject *Sampler_now(SamplerObject *self, PyObject *unused) {
     if (check_running(self)) return NULL;
-    return PyLong_FromUnsignedLongLong(mt_sampler_now(G.s));
+    uint64_t t = 0;
+    Py_BEGIN_ALLOW_THREADS
+    pthread_mutex_lock(&G.stop_mu);
+    if (G.s) t = mt_sampler_now(G.s);
+    pthread_mutex_unlock(&G.stop_mu);
+    Py_END_ALLOW_THREADS
+    return PyLong_FromUnsignedLongLong(t);
 }
 
 static PyObject *Sampler_gil_wait(SamplerObject *self, PyObject *unused) {

@@ -24,11 +24,11 @@ static const struct {
 };
 #define UNITS_EXPECTED "B, KiB, MiB, GiB, TiB, KB, MB, GB, TB"
 
-/* The error at 0-based position at of text: diag's column is 1-based. */
-static int fail(mt_diag *diag, const char *text, size_t at, const char *fmt, const char *what) {
-    char why[200];
-    snprintf(why, sizeof why, fmt, what);
-    int rc = mt_diag_set(diag, MT_E_PARSE, "%.40s: %s at column %zu", text, why, at + 1);
+/* The error at 0-based position at of text (diag's column is 1-based):
+ * "TEXT: WHAT at column N (expected EXPECTED)". */
+static int fail(mt_diag *diag, const char *text, size_t at, const char *what, const char *expected) {
+    int rc = mt_diag_set(diag, MT_E_PARSE, "%.40s: %s at column %zu%s%s%s", text, what, at + 1,
+                         expected ? " (expected " : "", expected ? expected : "", expected ? ")" : "");
     if (diag) diag->column = (uint32_t)(at + 1);
     return rc;
 }
@@ -42,20 +42,23 @@ int mt_alert_parse(const char *text, mt_alert *out, mt_diag *diag) {
     memset(&a, 0, sizeof a);
     mt_diag_clear(diag);
     size_t len = strlen(text);
-    if (len >= sizeof a.expr) return fail(diag, text, sizeof a.expr - 1, "%s", "too long (at most 255 characters)");
+    if (len >= sizeof a.expr) return fail(diag, text, sizeof a.expr - 1, "too long", "at most 255 characters");
     memcpy(a.expr, text, len + 1);
     size_t i = 0;
     while (measure_char(text[i])) i++;
-    if (i == 0) return fail(diag, text, 0, "%s", "expected a series name or growth");
-    if (i >= sizeof a.series) return fail(diag, text, sizeof a.series - 1, "%s", "series name too long (at most 63 characters)");
+    if (i == 0) return fail(diag, text, 0, "no measure", "a series name or growth");
+    if (i >= sizeof a.series) return fail(diag, text, sizeof a.series - 1, "series name too long", "at most 63 characters");
     memcpy(a.series, text, i);
     int growth = strcmp(a.series, "growth") == 0;
     if (text[i] == '>')
         a.below = 0;
     else if (text[i] == '<')
         a.below = 1;
-    else
-        return fail(diag, text, i, text[i] ? "unexpected \"%.1s\" (expected > or <)" : "%sexpected > or <", text[i] ? text + i : "");
+    else {
+        char what[32] = "no comparison";
+        if (text[i]) snprintf(what, sizeof what, "unexpected \"%.1s\"", text + i);
+        return fail(diag, text, i, what, "> or <");
+    }
     i++;
     const char *num = text + i;
     char *end;
@@ -63,10 +66,10 @@ int mt_alert_parse(const char *text, mt_alert *out, mt_diag *diag) {
     /* strtod takes "inf", "nan" and hex; a threshold is plain decimal. */
     const char *x = strpbrk(num, "xX");
     if (end == num || !(isdigit((unsigned char)*num) || *num == '.') || (x && x < end) || !(v >= 0))
-        return fail(diag, text, i, "%s", "expected a number");
+        return fail(diag, text, i, "no threshold", "a number");
     i += (size_t)(end - num);
     if (text[i] == '%') {
-        if (growth) return fail(diag, text, i, "%s", "growth takes a size per time (expected /s, /min or /h), not a percentage");
+        if (growth) return fail(diag, text, i, "growth takes a size per time, not a percentage", "/s, /min or /h");
         i++;
         const char *of = text + i;
         size_t n = strcspn(of, ":");
@@ -75,7 +78,7 @@ int mt_alert_parse(const char *text, mt_alert *out, mt_diag *diag) {
         else if (n == 9 && strncmp(of, "available", 9) == 0)
             a.percent_of = 2;
         else
-            return fail(diag, text, i, "%s", "expected limit or available after %");
+            return fail(diag, text, i, "no base of the percentage", "limit or available after %");
         a.threshold = v;
         i += n;
     } else {
@@ -88,14 +91,14 @@ int mt_alert_parse(const char *text, mt_alert *out, mt_diag *diag) {
                 if (strlen(UNITS[k].name) == i - u && strncmp(UNITS[k].name, text + u, i - u) == 0) break;
             if (k == nu) {
                 char what[64];
-                snprintf(what, sizeof what, "%.*s", (int)(i - u > 40 ? 40 : i - u), text + u);
-                return fail(diag, text, u, "unknown unit \"%s\" (expected " UNITS_EXPECTED ")", what);
+                snprintf(what, sizeof what, "unknown unit \"%.*s\"", (int)(i - u > 40 ? 40 : i - u), text + u);
+                return fail(diag, text, u, what, UNITS_EXPECTED);
             }
             mult = UNITS[k].bytes;
         }
         a.threshold = v * mult;
         if (growth) {
-            if (text[i] != '/') return fail(diag, text, i, "%s", "expected /s, /min or /h after the size of a growth");
+            if (text[i] != '/') return fail(diag, text, i, "no time unit", "/s, /min or /h after the size of a growth");
             i++;
             const char *per = text + i;
             size_t n = strcspn(per, ":");
@@ -107,11 +110,11 @@ int mt_alert_parse(const char *text, mt_alert *out, mt_diag *diag) {
             else if (n == 1 && per[0] == 'h')
                 secs = 3600;
             else
-                return fail(diag, text, i, "%s", "expected s, min or h after /");
+                return fail(diag, text, i, "unknown time unit", "s, min or h after /");
             a.threshold /= secs;
             i += n;
         } else if (text[i] == '/') {
-            return fail(diag, text, i, "%s", "a size per time is for growth only");
+            return fail(diag, text, i, "a size per time is for growth only", "an action after :, or the end");
         }
     }
     if (text[i] == ':') {
@@ -124,13 +127,15 @@ int mt_alert_parse(const char *text, mt_alert *out, mt_diag *diag) {
         else if (strcmp(act, "exit") == 0)
             a.action = MT_ALERT_EXIT;
         else if (strncmp(act, "exec=", 5) == 0) {
-            if (!act[5]) return fail(diag, text, i + 5, "%s", "expected a command after exec=");
+            if (!act[5]) return fail(diag, text, i + 5, "no command", "a command after exec=");
             a.action = MT_ALERT_EXEC;
             snprintf(a.command, sizeof a.command, "%s", act + 5);
         } else
-            return fail(diag, text, i, "%s", "unknown action (expected log, dump, exit or exec=COMMAND)");
+            return fail(diag, text, i, "unknown action", "log, dump, exit or exec=COMMAND");
     } else if (text[i]) {
-        return fail(diag, text, i, "unexpected \"%.1s\" (expected : and an action, or the end)", text + i);
+        char what[32];
+        snprintf(what, sizeof what, "unexpected \"%.1s\"", text + i);
+        return fail(diag, text, i, what, ": and an action, or the end");
     }
     *out = a;
     return 0;

@@ -16,6 +16,16 @@ int mt__root_path(char *out, size_t n, const char *root, const char *path);
  * times 1024 when the line says kB. @return 1 when found, else 0. */
 int mt__field_kb(const char *text, const char *key, uint64_t *out);
 
+/* A time and a value. */
+typedef struct mt__tv {
+    uint64_t t;
+    double v;
+} mt__tv;
+/* The least-squares slope of v over t, per second (t in ns): the growth
+ * alert's measure. 0 under two points or with all at one time. Points in
+ * time order (the first is the origin). */
+double mt__slope_per_s(const mt__tv *p, size_t n);
+
 /* ------------------------------------------------------------------ */
 /* The bounded store (thin.c): per series a point tier, a tier of
  * 1-second buckets covering the hour before it, and a coarse tier of at

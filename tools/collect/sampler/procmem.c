@@ -128,13 +128,14 @@ static void push_list(pidvec *pv, const char *text, int *rc) {
 
 /* The children of pid through /proc/PID/task/TID/children (each thread's
  * own children). @return 1 when that file exists, 0 when the kernel lacks
- * it (then the caller scans every /proc/N/stat). */
+ * it (then the caller scans every /proc/N/stat), -1 when there is no task
+ * directory (the process ended; a /proc without them). */
 static int children_of(const char *root, pid_t pid, pidvec *pv, int *rc) {
     char path[1024], dir[64];
     snprintf(dir, sizeof dir, "/proc/%d/task", (int)pid);
     if (mt__root_path(path, sizeof path, root, dir)) return 0;
     DIR *d = opendir(path);
-    if (!d) return errno == ENOENT ? 1 : 0; /* gone: no children to find */
+    if (!d) return -1;
     int found = 0;
     struct dirent *e;
     char buf[8192];
@@ -195,7 +196,11 @@ int mt_procmem_read(const char *root, pid_t pid, int children, mt_procmem *out) 
     rc = push(&pv, pid);
     int have_children_files = 1;
     for (size_t i = 0; i < pv.n && !rc; i++) {
-        if (!children_of(root, pv.v[i], &pv, &rc)) {
+        int k = children_of(root, pv.v[i], &pv, &rc);
+        /* A descendant without a task directory just ended; the target
+         * without one, or any process without the files, means a kernel
+         * that does not list children. */
+        if (k == 0 || (k < 0 && i == 0)) {
             have_children_files = 0;
             break;
         }

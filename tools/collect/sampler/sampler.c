@@ -31,10 +31,7 @@ typedef struct event {
     double value;
 } event;
 
-typedef struct tv {
-    uint64_t t;
-    double v;
-} tv;
+typedef mt__tv tv;
 
 struct mt_sampler {
     char *path, *root, *tool, *command;
@@ -163,6 +160,7 @@ static int compact_locked(mt_sampler *s) {
     if (!rc) rc = mt_writer_flush(nw);
     if (rc) {
         mt_writer_abandon(nw);
+        s->ticks = 0; /* try again a point tier later, not every sample */
         return rc;
     }
     mt_writer_abandon(s->w);
@@ -267,20 +265,24 @@ typedef struct named {
     double v;
 } named;
 
-/* Least-squares slope of the window, bytes per second; 0 under 2 points. */
-static double growth(const mt_sampler *s) {
-    if (s->wn < 2) return 0;
+double mt__slope_per_s(const mt__tv *p, size_t n) {
+    if (n < 2) return 0;
+    /* Centred on the first time, so that large clocks lose no digits. */
     double mt = 0, mv = 0;
-    for (size_t i = 0; i < s->wn; i++) mt += (double)s->win[i].t, mv += s->win[i].v;
-    mt /= (double)s->wn;
-    mv /= (double)s->wn;
+    for (size_t i = 0; i < n; i++) mt += (double)(p[i].t - p[0].t), mv += p[i].v;
+    mt /= (double)n;
+    mv /= (double)n;
     double num = 0, den = 0;
-    for (size_t i = 0; i < s->wn; i++) {
-        double dt = (double)s->win[i].t - mt;
-        num += dt * (s->win[i].v - mv);
+    for (size_t i = 0; i < n; i++) {
+        double dt = (double)(p[i].t - p[0].t) - mt;
+        num += dt * (p[i].v - mv);
         den += dt * dt;
     }
     return den > 0 ? num / den * 1e9 : 0;
+}
+
+static double growth(const mt_sampler *s) {
+    return mt__slope_per_s(s->win, s->wn);
 }
 
 static void window_add(mt_sampler *s, uint64_t t, double rss) {
@@ -447,7 +449,11 @@ static void *run(void *arg) {
         if (s->stopping) break;
         if (rc != ETIMEDOUT && rc != 0) continue;
         uint64_t now = mono_ns();
-        if (now >= next) {
+        /* Once the target is gone the thread samples no more but goes on
+         * flushing what other threads add, until stop. */
+        int gone = __atomic_load_n(&s->gone, __ATOMIC_ACQUIRE);
+        if (gone) next = now + s->flush_ns;
+        if (now >= next && !gone) {
             pthread_mutex_unlock(&s->mu);
             take_sample(s, 1);
             pthread_mutex_lock(&s->mu);
@@ -455,10 +461,7 @@ static void *run(void *arg) {
             /* Behind by more than an interval (a stopped process, a loaded
              * machine): skip the missed ticks rather than burst. */
             if (next <= now) next = now + s->interval;
-            if (__atomic_load_n(&s->gone, __ATOMIC_ACQUIRE)) {
-                flush_locked(s);
-                break;
-            }
+            if (__atomic_load_n(&s->gone, __ATOMIC_ACQUIRE)) flush_locked(s);
         }
         if (mono_ns() >= s->last_flush + s->flush_ns) flush_locked(s);
     }
@@ -527,9 +530,9 @@ int mt_sampler_start(const mt_sampler_config *cfg, mt_sampler **out, mt_diag *di
     mt_procmem pm;
     int rc = mt_procmem_read(s->root, s->pid, 0, &pm);
     if (rc) {
+        int pid = (int)s->pid;
         sampler_free(s);
-        return mt_diag_set(diag, rc, rc == MT_E_NOTFOUND ? "process %d not found" : "cannot read process %d",
-                           (int)s->pid);
+        return mt_diag_set(diag, rc, rc == MT_E_NOTFOUND ? "process %d not found" : "cannot read process %d", pid);
     }
     struct timespec rt;
     clock_gettime(CLOCK_REALTIME, &rt);

@@ -19,8 +19,28 @@
  * its descendants (series procs counts them). Every path starts at the
  * configured root ("" for the real system), so that tests fake them.
  *
+ * The run file (formats/SPEC.md 3.4): written with publish_on_flush, so
+ * it is at its path from mt_sampler_start() on, and flushed at least
+ * every flush_ns. Meta: tool, tool_version, pid, host, start_time (ns
+ * since the epoch), interval_ns, command, cgroup (its directory, when
+ * found) and mem_total (MemTotal); events: start, step, alert, exit and
+ * what the callers add. The sampler also keeps every series in a bounded
+ * store: the last point_tier points, the hour before them in 1-second
+ * buckets, everything older in at most 4096 buckets of at least a minute
+ * (SPEC.md 4.3, "Thinning"). Each time point_tier samples have been
+ * taken since, it rewrites the file from the store into a new file that
+ * it renames over the path, so the file stays bounded and the path
+ * always holds a whole file that a follower can read (a follower sees
+ * the inode change and reads again). mt_sampler_stop() closes the file
+ * with its index.
+ *
+ * Time-to-limit estimates are the readers' (libanalyze): the file has
+ * what they need, cgroup.max, mem.available and the mem_total meta.
+ *
  * Thread safety: every function may be called from any thread while the
- * sampler runs; one mutex guards the writer and the store. */
+ * sampler runs; one mutex guards the writer and the store. Callbacks run
+ * on the sampler thread without it, so they may call mt_sampler_point(),
+ * mt_sampler_event() and mt_sampler_step(). */
 #ifndef MT_SAMPLER_H
 #define MT_SAMPLER_H
 
@@ -129,7 +149,9 @@ const char *mt_alert_action_name(mt_alert_action a);
 
 /* Called on the sampler thread, without the sampler's lock held. */
 typedef void (*mt_sampler_alert_fn)(void *ctx, const mt_alert *a, double value);
-/* A new peak: rss passed the last peak by the margin. */
+/* A new peak: rss passed the last peak by the margin (the first
+ * reference is the first sample). The sampler writes no event for it:
+ * the callback records what it did (a "peak" or "dump" event). */
 typedef void (*mt_sampler_peak_fn)(void *ctx, uint64_t rss);
 /* Extra series read each sample (the Python collector's GC and
  * tracemalloc figures): calls mt_sampler_point() for each. */
@@ -142,7 +164,7 @@ typedef struct mt_sampler_config {
     int follow_children;
     const char *root;        /* NULL or "": the real system */
     const char *nvml_lib;    /* NULL: libnvidia-ml.so.1; "" no GPU */
-    const char *tool;        /* meta tool, "memtrace-sample" */
+    const char *tool;        /* meta tool, "memtrace-sample"; NULL: "memtrace-sampler" */
     const char *command;     /* meta command, the start event's name */
     uint64_t flush_ns;       /* 0: 1 s; how often the file gets whole blocks */
     size_t point_tier;       /* points per series kept unthinned; 0: 10 min of intervals */
@@ -157,9 +179,11 @@ typedef struct mt_sampler_config {
 } mt_sampler_config;
 
 /* Opens the run file (at its path at once; SPEC.md 3.4), writes meta and
- * a start event, takes a first sample and starts the thread.
- * @return 0, or MT_E_INVAL (an interval under 10 ms), MT_E_IO, MT_E_NOMEM,
- *         with diag saying what. */
+ * a start event, takes a first sample (calling extra, which may use *s
+ * through its argument) and starts the thread.
+ * @return 0, or MT_E_INVAL (an interval under 10 ms, no path),
+ *         MT_E_NOTFOUND (no process pid: no file is written), MT_E_IO
+ *         (the file), MT_E_NOMEM, with diag saying what. */
 int mt_sampler_start(const mt_sampler_config *cfg, mt_sampler **out, mt_diag *diag);
 
 /* Nanoseconds since the run's start_time, the clock of every record. */
@@ -173,15 +197,21 @@ int mt_sampler_event(mt_sampler *s, const char *kind, const char *name, double v
 int mt_sampler_step(mt_sampler *s, const char *name);
 
 /* The latest figures, for front ends (memtrace-sample --listen): copies
- * up to n of the newest value of each series into names/values.
- * @return the number of series. */
+ * up to n of the newest value of each series into names/values; the
+ * names stay valid until mt_sampler_stop().
+ * @return the number of series the sampler has, which may be more than n. */
 size_t mt_sampler_latest(mt_sampler *s, const char **names, double *values, size_t n);
-/* 1 once the sampled process has gone (a -p PID that exited). */
+/* 1 once the sampled process has gone (a -p PID that exited, or a child
+ * that exited and awaits its wait(2): a zombie counts as gone). The
+ * thread then samples no more but keeps flushing what others add; the
+ * file stays open until mt_sampler_stop(). */
 int mt_sampler_target_gone(const mt_sampler *s);
 
-/* Stops the thread, takes a last sample, writes an exit event with
- * status (skip with status < 0), closes the file with its index and
- * frees s. @return 0, or the first error of the run. */
+/* Stops the thread, takes a last sample (unless the target is gone;
+ * without calling extra), writes an exit event with status (none when
+ * status < 0), closes the file with its index and frees s.
+ * @return 0, or the first error of the run (a write, a rewrite that
+ *         failed: the run went on in the file it had), diag saying what. */
 int mt_sampler_stop(mt_sampler *s, int status, mt_diag *diag);
 
 #ifdef __cplusplus

@@ -6,8 +6,10 @@
  *           neighbours in the same wider slot merge;
  *   seconds 1-second buckets over the hour before the points;
  *   points  the last point_tier points as taken.
- * Points leave their tier a whole second at a time, so that the second's
- * bucket [s, s + 1 s) ends where the points left begin; a bucket of the
+ * Points leave their tier a whole second at a time, and never the second
+ * of the newest point, so that the second's bucket [s, s + 1 s) ends
+ * where the points left begin (the tier then holds point_tier points, or
+ * the newest second's when that is more); a bucket of the
  * coarse tier spans from its first member's start to its last member's
  * end, so it never reaches into the tier after it. Every merge keeps the
  * count, the weighted mean, the least and the greatest value. */
@@ -156,7 +158,9 @@ static int coarse_add(series *s, const mt__bucket *b) {
 /* Moves the oldest second of points into the 1-second tier, and what the
  * hour no longer covers into the coarse tier. */
 static int evict(mt__store *st, series *s) {
-    while (s->pn > st->point_tier) {
+    /* Never the second of the newest point: its bucket would end after
+     * points still to come, which the file holds as points beside it. */
+    while (s->pn > st->point_tier && pt_at(s, 0)->t / MT__SEC_NS != pt_at(s, s->pn - 1)->t / MT__SEC_NS) {
         uint64_t sec = pt_at(s, 0)->t / MT__SEC_NS;
         mt__bucket b = {sec * MT__SEC_NS, MT__SEC_NS, 0, 0, 0, 0};
         while (s->pn && pt_at(s, 0)->t / MT__SEC_NS == sec) {

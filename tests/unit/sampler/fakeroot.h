@@ -1,0 +1,77 @@
+/* A fake root directory for the sampler's readers: proc/PID/... and
+ * sys/fs/cgroup/... files written by the test. */
+#ifndef MT_TEST_FAKEROOT_H
+#define MT_TEST_FAKEROOT_H
+
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static inline char *fake_root(void) {
+    const char *dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+    char *p = malloc(strlen(dir) + 32);
+    sprintf(p, "%s/mt-root-XXXXXX", dir);
+    ck_assert_ptr_nonnull(mkdtemp(p));
+    return p;
+}
+
+/* Writes root/rel, making its directories; text replaces the file whole
+ * through a rename, so a sampler reading it meanwhile sees old or new. */
+static inline void fake_file(const char *root, const char *rel, const char *text) {
+    char path[1024], tmp[1100];
+    snprintf(path, sizeof path, "%s/%s", root, rel);
+    for (char *s = path + strlen(root) + 1; (s = strchr(s, '/')); s++) {
+        *s = 0;
+        ck_assert(mkdir(path, 0700) == 0 || errno == EEXIST);
+        *s = '/';
+    }
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    fclose(f);
+    ck_assert_int_eq(rename(tmp, path), 0);
+}
+
+static inline void rm_tree(const char *root) {
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+/* A status file as the kernel writes it, with VmRSS and VmSwap in kB. */
+static inline void fake_status(const char *root, int pid, const char *state, unsigned long rss_kb,
+                               unsigned long swap_kb) {
+    char rel[64], text[512];
+    snprintf(rel, sizeof rel, "proc/%d/status", pid);
+    snprintf(text, sizeof text,
+             "Name:\tfake\nUmask:\t0022\nState:\t%s\nTgid:\t%d\nPid:\t%d\nVmPeak:\t  999999 kB\n"
+             "VmRSS:\t%8lu kB\nRssAnon:\t    1 kB\nVmSwap:\t%8lu kB\nThreads:\t1\n",
+             state, pid, pid, rss_kb, swap_kb);
+    fake_file(root, rel, text);
+}
+
+static inline void fake_rollup(const char *root, int pid, unsigned long pss, unsigned long clean,
+                               unsigned long dirty) {
+    char rel[64], text[512];
+    snprintf(rel, sizeof rel, "proc/%d/smaps_rollup", pid);
+    snprintf(text, sizeof text,
+             "55d0c0000000-7ffd00000000 ---p 00000000 00:00 0                          [rollup]\n"
+             "Rss:               99999 kB\nPss:             %6lu kB\nPss_Dirty:          1 kB\n"
+             "Shared_Clean:       77 kB\nShared_Dirty:        0 kB\nPrivate_Clean:    %6lu kB\n"
+             "Private_Dirty:    %6lu kB\nSwap:                0 kB\n",
+             pss, clean, dirty);
+    fake_file(root, rel, text);
+}
+
+static inline void fake_children(const char *root, int pid, const char *children) {
+    char rel[64];
+    snprintf(rel, sizeof rel, "proc/%d/task/%d/children", pid, pid);
+    fake_file(root, rel, children);
+}
+
+#endif

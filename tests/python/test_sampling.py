@@ -307,6 +307,28 @@ def test_exit_alert_ends_a_script_that_ignores_systemexit_after_5_s(tmp_path):
     assert exit_["value"] == 124 and exit_["time_ns"] - alert["time_ns"] >= 5e9
 
 
+def test_dump_alert_dumps_beside_the_run_file(tmp_path):
+    p, snap = run(tmp_path, """
+        import time
+        class Marker:
+            pass
+        keep = [Marker() for _ in range(1234)]
+        x = bytearray(80 << 20)
+        for i in range(0, len(x), 4096):
+            x[i] = 1
+        time.sleep(0.3)
+    """, "--alert", "rss>60MiB:dump", "--interval", "20")
+    assert p.returncode == 0, p.stderr
+    (alert,) = events(snap, "alert")
+    assert alert["detail"] == "dump" and alert["value"] > 60 * MiB
+    (dump,) = events(snap, "dump")
+    assert dump["time_ns"] >= alert["time_ns"] and dump["value"] > 60 * MiB
+    assert dump["detail"] == glob.glob(str(tmp_path / "heap-*-alert-0001.snap"))[0]
+    d = spec_reader.Snapshot(dump["detail"], kinds={"meta", "types", "objects"})
+    (marker,) = [t["id"] for t in d.of("types") if t["name"] == "__main__.Marker"]
+    assert sum(1 for o in d.of("objects") if o["type"] == marker) == 1234
+
+
 def test_log_and_exec_alerts(tmp_path):
     out = tmp_path / "exec.txt"
     p, snap = run(tmp_path, """

@@ -69,7 +69,7 @@ def _positive(kind, low):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python3 -m memtrace", description=__doc__.split("\n\n")[0],
+    parser = argparse.ArgumentParser(prog="python3 -m memtrace", description=__doc__.split("\n\n", 1)[1],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     heap = sub.add_parser("heap", help="run a script, dump its heap at exit and on a signal")

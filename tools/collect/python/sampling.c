@@ -11,9 +11,15 @@
  * while it still holds the GIL (no Python code runs between the reading
  * and the stamp) and leaves them in a cache; the sampler's extra callback
  * writes each new reading once, at its own time. A wait for the GIL thus
- * delays only the Python series. Measured on this 2-core machine: a
- * CPU-bound main thread hands the GIL over within the switch interval
- * (5 ms), so each reading costs the program one GIL switch per 100 ms.
+ * delays only the Python series. Measured (Sampler.gil_wait(), 2 s runs
+ * at 100 ms on a 2-core machine): a CPU-bound main thread hands the GIL
+ * over within the switch interval (5.3 ms mean, 6.5 ms most), so a
+ * reading costs the program one GIL switch per 100 ms; a sleeping one at
+ * once (27 us mean); a 0.4 s C call that keeps the GIL delays that one
+ * reading by up to 0.4 s while the rss samples go on (tests/python/
+ * test_sampling.py checks both). Reading the figures in the sampler
+ * thread itself "when the GIL is free soon" would need a timed GIL
+ * acquisition, which CPython does not offer.
  *
  * Requests to the main thread. A heap dump must run in the main thread
  * between bytecodes (the heap is then consistent, as for a signal

@@ -203,6 +203,37 @@ def test_bad_alert_says_the_column(tmp_path):
     assert not os.listdir(tmp_path)
 
 
+def test_spec_reader_follows_a_file_cut_anywhere(tmp_path):
+    """spec_reader's growing mode (SPEC.md 3.4) on every prefix of a real
+    run file: whole blocks read, a block cut short is not yet written,
+    and damage before the end is still damage."""
+    path = tmp_path / "run.snap"
+    with memtrace.sampling(str(path), interval=0.02) as s:
+        for k in range(3):
+            s.step("s%d" % k)
+            time.sleep(0.05)
+    whole = spec_reader.Snapshot(str(path))
+    data = path.read_bytes()
+    ends = [b["offset"] + 36 + b["stored"] for b in whole.blocks]
+    assert len(ends) >= 2
+    cut = tmp_path / "cut.snap"
+    for size in sorted({16, ends[0] - 1, ends[0], ends[0] + 20, ends[-1] - 5, ends[-1], len(data) - 1}):
+        cut.write_bytes(data[:size])
+        got = spec_reader.Snapshot(str(cut), growing=True)
+        whole_blocks = [e for e in ends if e <= size]
+        assert got.growing and len(got.blocks) == len(whole_blocks), size
+        if size < len(data):
+            with pytest.raises(spec_reader.SpecError):
+                spec_reader.Snapshot(str(cut))
+    # A closed file reads the same either way.
+    assert spec_reader.Snapshot(str(path), growing=True).records == whole.records
+    bad = bytearray(data[:ends[1]])
+    bad[ends[0] + 12] ^= 0xFF  # the second block's header, not at the end
+    cut.write_bytes(bytes(bad) + data[ends[1]:ends[-1]])
+    with pytest.raises(spec_reader.SpecError, match="CRC"):
+        spec_reader.Snapshot(str(cut), growing=True)
+
+
 # --- python3 -m memtrace run ---------------------------------------------------
 
 def test_run_records_steps_and_dumps_on_the_samples_clock(tmp_path):

@@ -441,6 +441,16 @@ def test_default_run_file_never_replaces_one(tmp_path):
         spec_reader.Snapshot(str(tmp_path / n))
 
 
+def test_unwritable_run_file_exits_3(tmp_path):
+    script = tmp_path / "app.py"
+    script.write_text("print('ran')\n")
+    out = tmp_path / "no" / "such" / "dir" / "run.snap"
+    p = subprocess.run([sys.executable, "-m", "memtrace", "run", "-o", str(out), "--", str(script)],
+                       capture_output=True, text=True, env=env(), timeout=60)
+    assert p.returncode == 3 and p.stdout == ""
+    assert str(out) in p.stderr
+
+
 def test_bad_alert_option_is_a_usage_error_with_the_column(tmp_path):
     script = tmp_path / "app.py"
     script.write_text("")

@@ -2,7 +2,11 @@
  * checked field by field against the numbers written there, the real
  * /proc against /proc/self/statm and sysconf, NVML through a fake
  * library. */
+#include <spawn.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
+#include <math.h>
+#include <signal.h>
 #include "sampler.h"
 #include "fakeroot.h"
 #include "../helpers.h"
@@ -192,6 +196,40 @@ START_TEST(real_self_against_statm) {
 }
 END_TEST
 
+extern char **environ;
+
+/* The real tree: this process and an mt-hold child holding 32 MiB; the
+ * sum over the tree less this process alone is the child's own figure,
+ * read apart, and that holds the 32 MiB. */
+START_TEST(real_children_are_summed) {
+    int out[2];
+    ck_assert_int_eq(pipe(out), 0);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+    posix_spawn_file_actions_addclose(&fa, out[0]);
+    pid_t child;
+    char *argv[] = {"mt-hold", "32", "20000", NULL};
+    ck_assert_int_eq(posix_spawn(&child, MT_HOLD, &fa, NULL, argv, environ), 0);
+    posix_spawn_file_actions_destroy(&fa);
+    close(out[1]);
+    char line[8] = {0};
+    ck_assert_int_eq(read(out[0], line, 5), 5);
+    mt_procmem self, tree, kid;
+    ck_assert_int_eq(mt_procmem_read(NULL, getpid(), 0, &self), 0);
+    ck_assert_int_eq(mt_procmem_read(NULL, getpid(), 1, &tree), 0);
+    ck_assert_int_eq(mt_procmem_read(NULL, child, 0, &kid), 0);
+    kill(child, SIGTERM);
+    waitpid(child, NULL, 0);
+    close(out[0]);
+    ck_assert_uint_eq(tree.procs, 2);
+    ck_assert_uint_ge(kid.rss, 32u << 20);
+    double diff = (double)tree.rss - (double)self.rss - (double)kid.rss;
+    ck_assert_msg(fabs(diff) < 2.0 * 1048576.0, "tree %llu, self %llu, child %llu",
+                  (unsigned long long)tree.rss, (unsigned long long)self.rss, (unsigned long long)kid.rss);
+}
+END_TEST
+
 START_TEST(nvml_through_a_fake_library) {
     mt_nvml *nv = mt_nvml_open(FAKE_NVML);
     ck_assert_ptr_nonnull(nv);
@@ -213,6 +251,7 @@ END_TEST
 int main(void) {
     Suite *s = suite_create("sampler-procfs");
     TCase *tc = tcase_create("core");
+    tcase_set_timeout(tc, 30); /* spawns mt-hold: a loaded machine is slow to */
     tcase_add_test(tc, status_and_rollup_fields);
     tcase_add_test(tc, no_rollup_leaves_pss_out);
     tcase_add_test(tc, a_gone_or_zombie_target_is_notfound);
@@ -222,6 +261,7 @@ int main(void) {
     tcase_add_test(tc, cgroup_root_v1_and_missing);
     tcase_add_test(tc, meminfo_fields);
     tcase_add_test(tc, real_self_against_statm);
+    tcase_add_test(tc, real_children_are_summed);
     tcase_add_test(tc, nvml_through_a_fake_library);
     suite_add_tcase(s, tc);
     return run_suite(s);

@@ -310,6 +310,20 @@ static int wait_for(int *counter, int at_least) {
     return __atomic_load_n(counter, __ATOMIC_RELAXED);
 }
 
+/* Polls until the sampler's newest value of series is want. */
+static void wait_latest(mt_sampler *s, const char *series, double want) {
+    double dead = now_s() + 20;
+    for (;;) {
+        const char *names[64];
+        double values[64];
+        size_t n = mt_sampler_latest(s, names, values, 64);
+        for (size_t i = 0; i < n && i < 64; i++)
+            if (!strcmp(names[i], series) && values[i] == want) return;
+        ck_assert_msg(now_s() < dead, "%s never became %g", series, want);
+        sleep_ms(5);
+    }
+}
+
 static void fake_system(const char *root, unsigned long avail_kb) {
     char text[256];
     snprintf(text, sizeof text, "MemTotal:  10000 kB\nMemFree:  100 kB\nMemAvailable:  %lu kB\n", avail_kb);
@@ -357,8 +371,8 @@ START_TEST(alerts_peaks_and_a_vanished_target_through_a_fake_root) {
     ck_assert_uint_eq(__atomic_load_n(&peak_rss, __ATOMIC_RELAXED), 2500 * 1024);
     sleep_ms(50);
     ck_assert_int_eq(__atomic_load_n(&alerts_fired[0], __ATOMIC_RELAXED), 1); /* once while over */
-    fake_status(root, 100, "S (sleeping)", 1000, 0);                           /* re-arms */
-    sleep_ms(100);
+    fake_status(root, 100, "S (sleeping)", 1000, 0); /* re-arms */
+    wait_latest(s, "rss", 1000 * 1024);
     fake_status(root, 100, "S (sleeping)", 2600, 0);
     ck_assert_int_eq(wait_for(&alerts_fired[0], 2), 2);
     fake_system(root, 500);
@@ -416,6 +430,43 @@ START_TEST(alerts_peaks_and_a_vanished_target_through_a_fake_root) {
 }
 END_TEST
 
+/* A forked child's copy of the sampler writes nothing into the parent's
+ * file and does not wait for the thread it lacks. */
+START_TEST(a_forked_child_leaves_the_file_alone) {
+    char *path = tmp_path();
+    mt_sampler_config cfg = {0};
+    cfg.path = path;
+    cfg.interval_ns = 10000000;
+    cfg.nvml_lib = "";
+    mt_sampler *s;
+    mt_diag d;
+    ck_assert_msg(mt_sampler_start(&cfg, &s, &d) == 0, "%s", d.msg);
+    pid_t child = fork();
+    ck_assert_int_ge(child, 0);
+    if (child == 0) {
+        int bad = mt_sampler_event(s, "child", NULL, 0, NULL) != MT_E_STATE;
+        bad |= mt_sampler_point(s, "child", 1, 1) != MT_E_STATE;
+        bad |= mt_sampler_step(s, "child") != MT_E_STATE;
+        bad |= mt_sampler_stop(s, 0, &d) != MT_E_STATE;
+        _exit(bad);
+    }
+    int st;
+    ck_assert_int_eq(waitpid(child, &st, 0), child);
+    ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    ck_assert_int_eq(mt_sampler_event(s, "parent", NULL, 0, NULL), 0);
+    ck_assert_int_eq(mt_sampler_stop(s, 0, &d), 0);
+    loaded L;
+    ck_assert_int_eq(load(path, 0, &L), 0);
+    ck_assert_int_eq(L.closed, 1);
+    ck_assert_ptr_null(event_of(&L, "child", 0));
+    ck_assert_ptr_nonnull(event_of(&L, "parent", 0));
+    for (size_t i = 0; i < L.ns; i++) ck_assert_str_ne(L.samples[i].series, "child");
+    unload(&L);
+    unlink(path);
+    free(path);
+}
+END_TEST
+
 START_TEST(start_refuses) {
     mt_sampler *s = (mt_sampler *)1;
     mt_diag d;
@@ -447,6 +498,7 @@ int main(void) {
     tcase_add_test(tc, a_known_allocation_is_seen_in_the_file);
     tcase_add_test(tc, a_file_rewritten_while_followed_is_always_readable);
     tcase_add_test(tc, alerts_peaks_and_a_vanished_target_through_a_fake_root);
+    tcase_add_test(tc, a_forked_child_leaves_the_file_alone);
     tcase_add_test(tc, start_refuses);
     suite_add_tcase(s, tc);
     return run_suite(s);

@@ -43,9 +43,17 @@ mt_nvml *mt_nvml_open(const char *lib) {
     nv->dl = dl;
     nv->shutdown = shutdown;
     nv->mem = mem;
-    for (unsigned i = 0; i < n; i++)
-        if (handle(i, &nv->dev[nv->count]) == 0) nv->count++;
-    if (!nv->count) {
+    /* Device i stays NVML's index i (gpuN names it), also when one of
+     * them gives no handle: that one just reads as an error. */
+    unsigned good = 0;
+    for (unsigned i = 0; i < n; i++) {
+        if (handle(i, &nv->dev[i]) == 0)
+            good++;
+        else
+            nv->dev[i] = NULL;
+    }
+    nv->count = n;
+    if (!good) {
         mt_nvml_close(nv);
         return NULL;
     }
@@ -58,6 +66,7 @@ unsigned mt_nvml_count(const mt_nvml *n) {
 
 int mt_nvml_memory(mt_nvml *n, unsigned i, uint64_t *used, uint64_t *total) {
     if (!n || i >= n->count) return MT_E_INVAL;
+    if (!n->dev[i]) return MT_E_IO;
     nvml_memory m;
     if (n->mem(n->dev[i], &m) != 0) return MT_E_IO;
     *used = m.used;

@@ -15,6 +15,8 @@ int mt__root_path(char *out, size_t n, const char *root, const char *path) {
     return k < 0 || (size_t)k >= n ? MT_E_RANGE : 0;
 }
 
+/* Not mt_input_read() (fileio.h): that one stats and allocates, and this
+ * runs for several files every sample, into the caller's stack buffer. */
 long mt__read_small(const char *root, const char *path, char *buf, size_t n) {
     char full[1024];
     if (mt__root_path(full, sizeof full, root, path)) {
@@ -60,7 +62,7 @@ int mt__field_kb(const char *text, const char *key, uint64_t *out) {
 
 /* One process's figures added to *out. @return 0, or MT_E_NOTFOUND when
  * it is gone (no status, or a zombie: it exited and awaits its parent). */
-static int read_one(const char *root, pid_t pid, mt_procmem *out, int *rollup) {
+static int read_one(const char *root, pid_t pid, mt_procmem *out, int *rollup, int want_rollup) {
     char path[64], buf[4096];
     snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
     if (mt__read_small(root, path, buf, sizeof buf) < 0)
@@ -76,6 +78,7 @@ static int read_one(const char *root, pid_t pid, mt_procmem *out, int *rollup) {
     if (mt__field_kb(buf, "VmSwap:", &v)) out->swap += v;
     out->procs++;
     *rollup = 0;
+    if (!want_rollup) return 0;
     snprintf(path, sizeof path, "/proc/%d/smaps_rollup", (int)pid);
     char rb[4096];
     if (mt__read_small(root, path, rb, sizeof rb) > 0) {
@@ -186,9 +189,13 @@ static void scan_ppid(const char *root, pidvec *pv, int *rc) {
 }
 
 int mt_procmem_read(const char *root, pid_t pid, int children, mt_procmem *out) {
+    return mt_procmem_read_opts(root, pid, children, 1, out);
+}
+
+int mt_procmem_read_opts(const char *root, pid_t pid, int children, int rollup_too, mt_procmem *out) {
     memset(out, 0, sizeof *out);
     int rollup = 0;
-    int rc = read_one(root, pid, out, &rollup);
+    int rc = read_one(root, pid, out, &rollup, rollup_too);
     if (rc) return rc;
     out->has_rollup = rollup;
     if (!children) return 0;
@@ -213,7 +220,7 @@ int mt_procmem_read(const char *root, pid_t pid, int children, mt_procmem *out) 
      * ended: it is left out, not an error. */
     for (size_t i = 1; i < pv.n && !rc; i++) {
         int r = 0;
-        int e = read_one(root, pv.v[i], out, &r);
+        int e = read_one(root, pv.v[i], out, &r, rollup_too);
         if (e && e != MT_E_NOTFOUND && e != MT_E_IO) rc = e;
     }
     free(pv.v);

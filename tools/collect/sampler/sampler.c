@@ -38,6 +38,7 @@ struct mt_sampler {
     uint64_t interval, flush_ns;
     size_t point_tier;
     pid_t pid;
+    pid_t owner; /* the process that started it: a forked child is not */
     int children;
     mt_alert *alerts;
     size_t n_alerts;
@@ -77,6 +78,7 @@ struct mt_sampler {
     /* The sampler thread's own (and start's and stop's, before and after it). */
     tv *win;
     size_t wn, wcap;
+    uint64_t rollup_next; /* mono_ns when smaps_rollup is read again */
     double peak_ref;
     uint64_t peak_last;
     int peak_fired_once;
@@ -91,6 +93,14 @@ static uint64_t mono_ns(void) {
 uint64_t mt_sampler_now(const mt_sampler *s) {
     uint64_t n = mono_ns();
     return n > s->mono0 ? n - s->mono0 : 0;
+}
+
+/* A child forked from the sampled process (multiprocessing's fork, a
+ * shell-out) holds a copy of the sampler without its thread, perhaps with
+ * the mutex taken at the fork, and the parent's file descriptor: it must
+ * neither write nor wait. */
+static int foreign(const mt_sampler *s) {
+    return getpid() != s->owner;
 }
 
 /* Keeps the first error of the run. */
@@ -183,6 +193,7 @@ static void add_point_locked(mt_sampler *s, const char *series, uint64_t t, doub
 
 int mt_sampler_point(mt_sampler *s, const char *series, uint64_t time_ns, double value) {
     if (!s || !series || !*series) return MT_E_INVAL;
+    if (foreign(s)) return MT_E_STATE;
     pthread_mutex_lock(&s->mu);
     add_point_locked(s, series, time_ns, value);
     int rc = s->err;
@@ -218,6 +229,7 @@ static int event_locked(mt_sampler *s, uint64_t t, const char *kind, const char 
 
 int mt_sampler_event(mt_sampler *s, const char *kind, const char *name, double value, const char *detail) {
     if (!s || !kind || !*kind) return MT_E_INVAL;
+    if (foreign(s)) return MT_E_STATE;
     uint64_t t = mt_sampler_now(s);
     pthread_mutex_lock(&s->mu);
     int rc = event_locked(s, t, kind, name, value, detail);
@@ -228,6 +240,7 @@ int mt_sampler_event(mt_sampler *s, const char *kind, const char *name, double v
 
 int mt_sampler_step(mt_sampler *s, const char *name) {
     if (!s) return MT_E_INVAL;
+    if (foreign(s)) return MT_E_STATE;
     char *c = name ? strdup(name) : NULL;
     if (name && !c) return MT_E_NOMEM;
     uint64_t t = mt_sampler_now(s);
@@ -241,6 +254,7 @@ int mt_sampler_step(mt_sampler *s, const char *name) {
 }
 
 size_t mt_sampler_latest(mt_sampler *s, const char **names, double *values, size_t n) {
+    if (foreign(s)) return 0;
     pthread_mutex_lock(&s->mu);
     size_t total = mt__store_series_count(s->store);
     for (size_t i = 0; i < total && i < n; i++) {
@@ -318,7 +332,11 @@ static void take_sample(mt_sampler *s, int with_callbacks) {
     named v[MAX_VALUES];
     size_t n = 0;
     mt_procmem pm;
-    int rc = mt_procmem_read(s->root, s->pid, s->children, &pm);
+    /* smaps_rollup walks the page tables: at most 1% of a CPU on it. */
+    uint64_t t0 = mono_ns();
+    int rollup = t0 >= s->rollup_next;
+    int rc = mt_procmem_read_opts(s->root, s->pid, s->children, rollup, &pm);
+    if (rollup) s->rollup_next = t0 + 100 * (mono_ns() - t0);
     if (rc == MT_E_NOTFOUND) {
         __atomic_store_n(&s->gone, 1, __ATOMIC_RELEASE);
         return;
@@ -505,7 +523,8 @@ int mt_sampler_start(const mt_sampler_config *cfg, mt_sampler **out, mt_diag *di
     s->flush_ns = cfg->flush_ns ? cfg->flush_ns : MT__SEC_NS;
     s->point_tier = cfg->point_tier ? cfg->point_tier : (size_t)(600ull * MT__SEC_NS / interval);
     if (!s->point_tier) s->point_tier = 1;
-    s->pid = cfg->pid ? cfg->pid : getpid();
+    s->owner = getpid();
+    s->pid = cfg->pid ? cfg->pid : s->owner;
     s->children = cfg->follow_children;
     s->on_alert = cfg->on_alert;
     s->peak_margin = cfg->peak_margin;
@@ -574,6 +593,8 @@ int mt_sampler_start(const mt_sampler_config *cfg, mt_sampler **out, mt_diag *di
 int mt_sampler_stop(mt_sampler *s, int status, mt_diag *diag) {
     mt_diag_clear(diag);
     if (!s) return 0;
+    if (foreign(s))
+        return mt_diag_set(diag, MT_E_STATE, "the sampler belongs to process %d, not to this fork of it", (int)s->owner);
     if (s->thread_started) {
         pthread_mutex_lock(&s->mu);
         s->stopping = 1;

@@ -11,7 +11,10 @@
  * What one sample reads (each where readable; a file that cannot be read
  * leaves its series out, it is never an error):
  *   /proc/PID/status        rss (VmRSS), swap (VmSwap)
- *   /proc/PID/smaps_rollup  pss, uss (Private_Clean + Private_Dirty)
+ *   /proc/PID/smaps_rollup  pss, uss (Private_Clean + Private_Dirty);
+ *                           costly for large processes, so it is read at
+ *                           most once per 100 times its last cost (1% of
+ *                           a CPU), every sample for a small one
  *   the process's cgroup v2 memory.current, memory.max, memory.events
  *   /proc/meminfo           mem.available (MemAvailable), mem_total meta
  *   NVML (dlopen'd)         gpuN.used, gpuN.total
@@ -40,7 +43,17 @@
  * Thread safety: every function may be called from any thread while the
  * sampler runs; one mutex guards the writer and the store. Callbacks run
  * on the sampler thread without it, so they may call mt_sampler_point(),
- * mt_sampler_event() and mt_sampler_step(). */
+ * mt_sampler_event() and mt_sampler_step(). They may run during
+ * mt_sampler_start() (its first sample), before it has returned.
+ * mt_sampler_stop() waits for the thread, so a caller whose callbacks
+ * take a lock of its own (Python's GIL) releases it around the stop.
+ *
+ * Fork: a child forked from the process that started the sampler has a
+ * copy of it without its thread; there every call but
+ * mt_sampler_target_gone() and mt_sampler_now() does nothing and returns
+ * MT_E_STATE (mt_sampler_latest() 0), mt_sampler_stop() too, leaving the
+ * copy's memory to the child's exit, so that the child never writes into
+ * the parent's file nor waits for a thread it does not have. */
 #ifndef MT_SAMPLER_H
 #define MT_SAMPLER_H
 
@@ -69,6 +82,11 @@ typedef struct mt_procmem {
  * root prefixes every path ("" or NULL: the real /proc).
  * @return 0, or MT_E_NOTFOUND when pid no longer exists, MT_E_IO. */
 int mt_procmem_read(const char *root, pid_t pid, int children, mt_procmem *out);
+/* The same, reading smaps_rollup only when rollup is set (has_rollup is 0
+ * otherwise): the kernel walks every page table entry of the process for
+ * it, 60 us for a small process and tens of milliseconds for a tree of
+ * large ones, where status costs a few. Same errors. */
+int mt_procmem_read_opts(const char *root, pid_t pid, int children, int rollup, mt_procmem *out);
 
 typedef struct mt_cgroup {
     char dir[512];           /* root + /sys/fs/cgroup + the process's path */

@@ -144,9 +144,17 @@ def decode_payload(kind, payload, count):
 
 
 class Snapshot:
-    """A whole, undamaged snapshot file, read strictly."""
+    """A whole, undamaged snapshot file, read strictly; with growing=True,
+    also a file still being written (SPEC.md 3.4): one without a trailer
+    is read block by block from the header, and a block (or block header)
+    cut short at its very end is taken as not yet written. Every other
+    check applies; self.growing tells whether the file was unfinished.
+    kinds, a set of kind names, decodes only those kinds' payloads (a big
+    heap dump's refs take seconds in pure Python); the headers, the index
+    and the sequence of every block are still checked."""
 
-    def __init__(self, path):
+    def __init__(self, path, growing=False, kinds=None):
+        self._kinds = None if kinds is None else {k for k, (n, _f) in KINDS.items() if n in kinds} | {INDEX_KIND}
         with open(path, "rb") as f:
             data = f.read()
         self.size = len(data)
@@ -155,6 +163,10 @@ class Snapshot:
         self.major, self.minor = struct.unpack("<HH", data[8:12])
         if self.major != 1:
             raise SpecError(f"major version {self.major}")
+        self.growing = growing and data[-8:] != END_MAGIC
+        if self.growing:
+            self._read_growing(data)
+            return
         if data[-8:] != END_MAGIC:
             raise SpecError("no trailer: the file was not closed")
         t = data[-24:]
@@ -177,12 +189,35 @@ class Snapshot:
         if [(e["offset"], e["kind"], e["count"], e["first"], e["stored"], e["raw"]) for e in self.index] != [
                 (b["offset"], b["kind"], b["count"], b["first"], b["stored"], b["raw"]) for b in self.blocks]:
             raise SpecError("index disagrees with the blocks")
+        self._decode_blocks(data)
+
+    def _read_growing(self, data):
+        self.index = None
+        self.blocks = []
+        off = 16
+        while off < len(data):
+            if len(data) - off < 36:
+                break  # a block header cut short: not yet written
+            h = parse_header(data, off)
+            if off + 36 + h["stored"] > len(data):
+                break  # its payload cut short: not yet written
+            if h["kind"] == INDEX_KIND:
+                if len(data) - (off + 36 + h["stored"]) >= 24:
+                    raise SpecError(f"an index block at {off} followed by more than a trailer cut short")
+                break  # the writer is closing the file: its trailer is not yet written
+            self.blocks.append(h)
+            off += 36 + h["stored"]
+        self._decode_blocks(data)
+
+    def _decode_blocks(self, data):
         self.records = {}  # kind -> list of records in sequence order
         next_first = {}
         for b in self.blocks:
             if b["first"] != next_first.get(b["kind"], 0):
                 raise SpecError(f"block at {b['offset']}: first {b['first']} does not follow")
             next_first[b["kind"]] = b["first"] + b["count"]
+            if self._kinds is not None and b["kind"] not in self._kinds:
+                continue
             b["payload"] = decompress(data, b)
             self.records.setdefault(b["kind"], []).extend(decode_payload(b["kind"], b["payload"], b["count"]))
 

@@ -164,6 +164,8 @@ def drop_self(sig):
 
 C_CALLABLES = ([(f"Writer.{n}", getattr(memtrace.Writer, n), f, fl) for n, f, fl in method_table("Writer_methods")
                 if not n.startswith("__")]
+               + [(f"Sampler.{n}", getattr(_memtrace.Sampler, n), f, fl) for n, f, fl in method_table("Sampler_methods")
+                  if not n.startswith("_")]
                + [(n, getattr(_memtrace, n), f, fl) for n, f, fl in method_table("module_methods")]
                + [("Writer", memtrace.Writer,
                    re.search(r"\.tp_init = \(initproc\)(\w+),", C_SOURCE).group(1), "METH_KEYWORDS")])

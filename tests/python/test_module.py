@@ -46,8 +46,8 @@ def test_a_fresh_import_has_every_attribute(tmp_path):
         }))
         """, tmp_path / "a.snap")
     got = json.loads(out)
-    assert got["names"] == ["FORMAT_MAJOR", "FORMAT_MINOR", "Writer", "__version__", "column_stats", "dump_heap",
-                            "rss"]
+    assert got["names"] == ["FORMAT_MAJOR", "FORMAT_MINOR", "Sampler", "Writer", "__version__", "column_stats",
+                            "dump_heap", "parse_alert", "rss"]
     assert got["writer"] == ["memtrace", "Writer", True]
     assert got["version"][0] == got["version"][1] and got["version"][0]
     assert got["same"] == [True, True]

@@ -10,6 +10,7 @@
 #include "memtrace/u64map.h"
 #include "heapdump.h"
 #include "colstats.h"
+#include "sampling.h"
 
 /* A reference whose ends were not both known when it was added. */
 typedef struct pending {
@@ -735,6 +736,11 @@ static PyMethodDef module_methods[] = {
       "float32 exactness, distinct values (exact up to 2^16, estimated beyond) and a kmv sketch;\n"
       "for objects also their __sizeof__ total, distinct objects' bytes and string lengths;\n"
       "with top > 0, the top most common values and their exact counts." },
+    { "parse_alert", memtrace_parse_alert, METH_VARARGS,
+      "parse_alert($module, text, /)\n--\n\n"
+      "An alert expression (memtrace-sample(1), ALERTS) as a dict {expr, series, op, of,\n"
+      "threshold, action, command}; ValueError naming the column at fault (its column\n"
+      "attribute) for a bad one." },
     { NULL, NULL, 0, NULL },
 };
 
@@ -765,8 +771,9 @@ static int PyModule_AddObjectRef(PyObject *mod, const char *name, PyObject *valu
  * gives back when it is freed. On failure the import system frees the
  * module, and with it whatever was added, so nothing is released here. */
 static int module_exec(PyObject *m) {
-    if (PyType_Ready(&WriterType) < 0) return -1;
+    if (PyType_Ready(&WriterType) < 0 || PyType_Ready(&memtrace_SamplerType) < 0) return -1;
     if (PyModule_AddObjectRef(m, "Writer", (PyObject *)&WriterType) < 0 ||
+        PyModule_AddObjectRef(m, "Sampler", (PyObject *)&memtrace_SamplerType) < 0 ||
         PyModule_AddStringConstant(m, "__version__", MT_VERSION_STRING) < 0 ||
         PyModule_AddIntConstant(m, "FORMAT_MAJOR", MT_FORMAT_MAJOR) < 0 ||
         PyModule_AddIntConstant(m, "FORMAT_MINOR", MT_FORMAT_MINOR) < 0)

@@ -7,8 +7,12 @@ memtrace(3) for this package.
     import memtrace
     memtrace.dump_heap("heap.snap", label="after request 1000")
     memtrace.dump_frames("frames.snap", {"orders": orders}, keys=["customer_id"])
-    with memtrace.pipeline("run.snap") as p:
+    with memtrace.pipeline("frames.snap") as p:
         p.step("load", df)
+    with memtrace.sampling("run.snap", heap_on_peak="dumps"):   # rss, traced, gc
+        main()                                                 # every 100 ms
+
+    python3 -m memtrace run --heap-on-peak dumps --alert 'rss>2GiB:exit' -- app.py
 
     with memtrace.Writer("fixture.snap") as w:   # records by hand
         w.add_object(1, "dict", 232)
@@ -22,12 +26,15 @@ import os
 import signal
 
 from ._memtrace import FORMAT_MAJOR, FORMAT_MINOR, Writer, __version__, dump_heap
+from ._memtrace import rss as _rss
 
 from ._tracemalloc import import_tracemalloc
 from .frames import Pipeline, dump_frames, pipeline
+from ._sampling import Sampling, sampling
+from ._sampling import active as _sampling_active
 
-__all__ = ["Writer", "dump_heap", "dump_frames", "pipeline", "Pipeline", "import_tracemalloc", "install_signal_handler", "snapshot_path", "FORMAT_MAJOR",
-           "FORMAT_MINOR", "__version__"]
+__all__ = ["Writer", "dump_heap", "dump_frames", "pipeline", "Pipeline", "sampling", "Sampling", "import_tracemalloc",
+           "install_signal_handler", "snapshot_path", "FORMAT_MAJOR", "FORMAT_MINOR", "__version__"]
 
 
 _run = None
@@ -56,26 +63,44 @@ def snapshot_path(directory, tag):
     The pid keeps dumps of several workers of one job apart, RUN those of
     several runs with one pid (PID 1 in a container). Never the name of a
     file that exists: a taken name gets .2, .3 ... before .snap."""
-    base = os.path.join(directory, "heap-%d-%s-%s" % (os.getpid(), _run_id(), tag))
+    return _free_path(os.path.join(directory, "heap-%d-%s-%s" % (os.getpid(), _run_id(), tag)))
+
+
+def _run_path(directory="."):
+    """DIR/run-PID-RUN.snap, the run file of `python3 -m memtrace run`,
+    named as snapshot_path names dumps (and never an existing file)."""
+    return _free_path(os.path.join(directory, "run-%d-%s" % (os.getpid(), _run_id())))
+
+
+def _free_path(base):
     path, n = base + ".snap", 2
     while os.path.lexists(path):
         path, n = "%s.%d.snap" % (base, n), n + 1
     return path
 
 
-def _dump_new(directory, tag, **kw):
-    """dump_heap to a new snapshot_path, the name taken with O_EXCL first so
-    that no earlier dump is ever replaced, even by a racing process; on
-    failure the empty name is given back."""
+def _reserve(make_path):
+    """A new file of make_path()'s, taken with O_EXCL so that no earlier
+    file is ever replaced, even by a racing process."""
     while True:
-        path = snapshot_path(directory, tag)
+        path = make_path()
         try:
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
-            break
+            return path
         except FileExistsError:
             continue
+
+
+def _dump_new(directory, tag, _event="dump", _event_value=None, **kw):
+    """dump_heap to a new snapshot_path, the name taken with O_EXCL first so
+    that no earlier dump is ever replaced, even by a racing process; on
+    failure the empty name is given back. While a sampler runs, the dump
+    is also an event of its run file (kind _event, detail the path, value
+    _event_value or the rss before the dump)."""
+    path = _reserve(lambda: snapshot_path(directory, tag))
+    resident = _rss() if _event_value is None else _event_value
     try:
-        return dump_heap(path, **kw)
+        summary = dump_heap(path, **kw)
     except BaseException:
         try:
             if os.path.getsize(path) == 0:
@@ -83,6 +108,10 @@ def _dump_new(directory, tag, **kw):
         except OSError:
             pass
         raise
+    s = _sampling_active()
+    if s is not None:
+        s.event(_event, tag, float(resident), os.path.abspath(path))
+    return summary
 
 
 def install_signal_handler(directory, signum=signal.SIGUSR2, *, label=None, tracebacks=True):
@@ -92,7 +121,8 @@ def install_signal_handler(directory, signum=signal.SIGUSR2, *, label=None, trac
     an existing file is never overwritten (see snapshot_path).
 
     Python runs the handler in the main thread between bytecodes, so the
-    dump sees a consistent heap. Returns the previous handler."""
+    dump sees a consistent heap. While memtrace.sampling runs, each dump is
+    a `dump` event of its run file. Returns the previous handler."""
     os.makedirs(directory, exist_ok=True)
     counter = itertools.count(1)
 

@@ -1,22 +1,76 @@
-"""python3 -m memtrace heap -o DIR [options] -- script.py [args...]
+"""python3 -m memtrace heap|run [options] -- script.py [args...]
 
-Runs a script and dumps its heap when it exits (DIR/heap-PID-RUN-exit.snap)
-and each time it receives the signal (DIR/heap-PID-RUN-0001.snap, ...)."""
+heap: runs a script and dumps its heap when it exits
+(DIR/heap-PID-RUN-exit.snap) and each time it receives the signal
+(DIR/heap-PID-RUN-0001.snap, ...).
+run: runs a script under memtrace's sampler, which writes its memory every
+interval, its pipeline steps, heap dumps and alerts to a run file
+(run-PID-RUN.snap) that memtrace-top follows while it runs."""
 
 import argparse
 import atexit
-import os
 import builtins
+import os
 import signal
 import sys
+import traceback
 import tracemalloc
 import types
 
 import memtrace
+from memtrace import _memtrace
+from memtrace._sampling import Sampling, _exit_status
+
+
+def _script_args(parser, sub):
+    sub.add_argument("script", help="the Python script to run")
+    sub.add_argument("args", nargs=argparse.REMAINDER, help="its arguments")
+
+
+def _prepare_script(script, args):
+    """Makes the process look like `python3 script.py args` and returns the
+    script's compiled code and its __main__ globals."""
+    # argparse keeps a "--" that follows the script: it is not the script's.
+    sys.argv = [script] + (args[1:] if args[:1] == ["--"] else args)
+    sys.path.insert(0, os.path.dirname(os.path.abspath(script)))
+    # As `python3 script.py` does: the script is __main__, and its globals
+    # live until the interpreter exits, so an exit dump sees them (runpy's
+    # run_path would drop them first).
+    main_module = types.ModuleType("__main__")
+    main_module.__file__ = script
+    main_module.__builtins__ = builtins
+    sys.modules["__main__"] = main_module
+    with open(script, "rb") as f:
+        code = compile(f.read(), script, "exec")
+    return code, main_module.__dict__
+
+
+def _alert(text):
+    """argparse type of --alert: the expression, checked now, with a caret
+    under the column at fault."""
+    try:
+        _memtrace.parse_alert(text)
+    except ValueError as e:
+        col = getattr(e, "column", 0)
+        raise argparse.ArgumentTypeError("%s\n  %s\n  %s^" % (e, text, " " * max(col - 1, 0)))
+    return text
+
+
+def _positive(kind, low):
+    def conv(text):
+        try:
+            v = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError("%r is not a number" % text)
+        if not v >= low:
+            raise argparse.ArgumentTypeError("%s must be at least %s" % (text, low))
+        return v
+    return conv
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python3 -m memtrace", description=__doc__.split("\n\n")[1])
+    parser = argparse.ArgumentParser(prog="python3 -m memtrace", description=__doc__.split("\n\n", 1)[1],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     heap = sub.add_parser("heap", help="run a script, dump its heap at exit and on a signal")
     heap.add_argument("-o", "--output", required=True, metavar="DIR", help="directory for the snapshots")
@@ -24,34 +78,79 @@ def main(argv=None):
     heap.add_argument("--label", help="label stored in every snapshot")
     heap.add_argument("--trace", type=int, default=0, metavar="N",
                       help="record allocation tracebacks of N frames with tracemalloc (default: off)")
-    heap.add_argument("script", help="the Python script to run")
-    heap.add_argument("args", nargs=argparse.REMAINDER, help="its arguments")
+    _script_args(parser, heap)
+    run = sub.add_parser("run", help="run a script under the sampler, writing a run file")
+    run.add_argument("--interval", type=_positive(float, 10), default=100.0, metavar="MS",
+                     help="sampling interval in milliseconds (default 100, at least 10)")
+    run.add_argument("-o", "--output", metavar="FILE",
+                     help="the run file (default run-PID-RUN.snap here, never an existing file)")
+    run.add_argument("--heap-on-peak", metavar="DIR",
+                     help="dump the heap to DIR/heap-PID-RUN-peak-NNNN.snap at each new rss peak")
+    run.add_argument("--peak-margin", type=_positive(float, 0), default=10.0, metavar="PCT",
+                     help="a new peak passes the last by this percentage (default 10)")
+    run.add_argument("--peak-every", type=_positive(float, 0), default=30.0, metavar="S",
+                     help="at most one peak dump per S seconds (default 30)")
+    run.add_argument("--alert", type=_alert, action="append", default=[], metavar="EXPR",
+                     help="an alert, as memtrace-sample(1) takes it: 'rss>2GiB:exit', 'growth>100MiB/min:dump'")
+    run.add_argument("--children", action="store_true", help="add the script's child processes to its figures")
+    run.add_argument("--trace", type=int, default=0, metavar="N",
+                     help="trace allocations with tracemalloc (N frames), which adds the traced series")
+    _script_args(parser, run)
     opts = parser.parse_args(argv)
+    if not os.path.exists(opts.script):
+        parser.error("cannot run %s: no such file" % opts.script)
+    if opts.command == "heap":
+        return _heap(parser, opts)
+    return _run(parser, opts)
+
+
+def _heap(parser, opts):
     try:
         signum = getattr(signal, opts.signal if opts.signal.startswith("SIG") else "SIG" + opts.signal)
     except AttributeError:
         parser.error("unknown signal %r" % opts.signal)
-    if not os.path.exists(opts.script):
-        parser.error("cannot run %s: no such file" % opts.script)
     if opts.trace:
         tracemalloc.start(opts.trace)
     memtrace.install_signal_handler(opts.output, signum, label=opts.label)
     # Registered before the script runs: atexit calls it after the script's
     # own exit handlers, on the heap as the script leaves it.
     atexit.register(lambda: memtrace._dump_new(opts.output, "exit", label=opts.label or "exit"))
-    # argparse keeps a "--" that follows the script: it is not the script's.
-    sys.argv = [opts.script] + (opts.args[1:] if opts.args[:1] == ["--"] else opts.args)
-    sys.path.insert(0, os.path.dirname(os.path.abspath(opts.script)))
-    # As `python3 script.py` does: the script is __main__, and its globals
-    # live until the interpreter exits, so the exit dump sees them (runpy's
-    # run_path would drop them first).
-    main_module = types.ModuleType("__main__")
-    main_module.__file__ = opts.script
-    main_module.__builtins__ = builtins
-    sys.modules["__main__"] = main_module
-    with open(opts.script, "rb") as f:
-        code = compile(f.read(), opts.script, "exec")
-    exec(code, main_module.__dict__)
+    code, glob = _prepare_script(opts.script, opts.args)
+    exec(code, glob)
+
+
+def _run(parser, opts):
+    args = opts.args[1:] if opts.args[:1] == ["--"] else opts.args
+    code, glob = _prepare_script(opts.script, opts.args)
+    if opts.trace:
+        tracemalloc.start(opts.trace)
+    # Taken (O_EXCL) just before the sampler writes its header there.
+    path = opts.output or memtrace._reserve(memtrace._run_path)
+    s = Sampling(path, interval=opts.interval / 1000.0, heap_on_peak=opts.heap_on_peak,
+                 peak_margin=opts.peak_margin / 100.0, peak_every=opts.peak_every, alerts=opts.alert,
+                 children=opts.children, command=" ".join([opts.script] + args), tool="python3 -m memtrace run")
+    # The sampler stops at exit (its atexit handler, registered before the
+    # script's own, runs after them) with the status recorded here.
+    try:
+        try:
+            s.start()
+        except (OSError, ValueError) as e:
+            print("python3 -m memtrace run: %s" % e, file=sys.stderr)
+            sys.exit(3)
+        exec(code, glob)
+    except SystemExit as e:
+        s.exit_status = _exit_status(e.code)
+        raise
+    except BaseException as e:
+        # As Python reports an uncaught exception, without this runner's
+        # frames; then status 1 (130 for ^C, as a shell reports SIGINT).
+        tb = e.__traceback__
+        while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
+            tb = tb.tb_next
+        traceback.print_exception(type(e), e, tb)
+        s.exit_status = 130 if isinstance(e, KeyboardInterrupt) else 1
+        sys.exit(s.exit_status)
+    s.exit_status = 0
 
 
 if __name__ == "__main__":

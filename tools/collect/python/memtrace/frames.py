@@ -11,6 +11,7 @@ import os
 import time
 import tracemalloc
 
+from . import _sampling
 from ._memtrace import Writer, column_stats, rss
 
 # Flags of df_columns (memtrace-snap(5)).
@@ -341,6 +342,11 @@ class Pipeline:
         pipeline's."""
         if self._w.closed:
             raise ValueError("the pipeline is closed")
+        # While memtrace.sampling runs, the step is also an event of its
+        # run file, and the samples that follow carry its name.
+        sampler = _sampling.active()
+        if sampler is not None:
+            sampler.step(name)
         now = time.time_ns() - self._start
         # Measured before this dump allocates anything.
         resident = rss()

@@ -57,7 +57,6 @@
 #define py_finalizing() _Py_IsFinalizing()
 #endif
 
-#define MT_PY_EXIT_ALERT 124 /* like timeout(1); see the preamble of SPEC.md's samples */
 #define NREQ 16
 #define MAX_ALERTS 64
 
@@ -249,7 +248,7 @@ static int drain(void *unused) {
     }
     Py_XDECREF(h);
     if (exit_now) {
-        PyObject *code = PyLong_FromLong(MT_PY_EXIT_ALERT);
+        PyObject *code = PyLong_FromLong(MT_SAMPLER_EXIT_ALERT);
         if (code) {
             PyErr_SetObject(PyExc_SystemExit, code);
             Py_DECREF(code);
@@ -277,12 +276,12 @@ static void *exit_watchdog(void *unused) {
         pthread_mutex_unlock(&G.mu);
         mt_diag d;
         mt_diag_clear(&d);
-        mt_sampler_stop(s, MT_PY_EXIT_ALERT, &d);
+        mt_sampler_stop(s, MT_SAMPLER_EXIT_ALERT, &d);
     }
     fprintf(stderr, "memtrace: the program did not exit within 5 s of an exit alert: ending it (status %d)\n",
-            MT_PY_EXIT_ALERT);
+            MT_SAMPLER_EXIT_ALERT);
     fflush(stderr);
-    _exit(MT_PY_EXIT_ALERT);
+    _exit(MT_SAMPLER_EXIT_ALERT);
     return NULL;
 }
 
@@ -355,7 +354,7 @@ static void on_alert(void *ctx, const mt_alert *a, double value) {
             pthread_attr_t at;
             pthread_attr_init(&at);
             pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-            if (pthread_create(&t, &at, exit_watchdog, NULL)) _exit(MT_PY_EXIT_ALERT);
+            if (pthread_create(&t, &at, exit_watchdog, NULL)) _exit(MT_SAMPLER_EXIT_ALERT);
             pthread_attr_destroy(&at);
         }
     }
@@ -666,7 +665,7 @@ static PyObject *Sampler_stop(SamplerObject *self, PyObject *args, PyObject *kw)
         if (st == -1 && PyErr_Occurred()) return NULL;
         if (st < 0) return PyErr_Format(PyExc_ValueError, "status must be None or at least 0, not %ld", st);
     } else if (G.exit_requested)
-        st = MT_PY_EXIT_ALERT;
+        st = MT_SAMPLER_EXIT_ALERT;
     mt_diag d;
     mt_diag_clear(&d);
     int rc = stop_sampler(self, (int)st, &d);

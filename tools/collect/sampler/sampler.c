@@ -81,6 +81,9 @@ struct mt_sampler {
     uint64_t rollup_next; /* mono_ns when smaps_rollup is read again */
     double peak_ref;
     uint64_t peak_last;
+    int peak_rising;      /* past the margin, waiting for rss to stop rising */
+    double peak_top;
+    uint64_t peak_since;
     int peak_fired_once;
 };
 
@@ -137,6 +140,8 @@ static int write_event(mt_writer *w, const event *e) {
 }
 
 #define MT__FLUSH_MIN_NS 50000000ull
+/* The longest a peak call waits for rss to stop rising. */
+#define MT__PEAK_SETTLE_NS 1000000000ull
 
 static const mt_writer_opts WRITER_OPTS = {0, 0, 0, 1};
 
@@ -410,16 +415,29 @@ static void take_sample(mt_sampler *s, int with_callbacks) {
         if (s->on_alert) s->on_alert(s->ctx, &s->alerts[fired[i]], fired_v[i]);
 
     /* A new peak: rss above the last reference by the margin, and not
-     * sooner than peak_every after the last call. */
+     * sooner than peak_every after the last call. The call waits until
+     * rss stops rising (or for MT__PEAK_SETTLE_NS at most, for a steady
+     * climb), so that a dump it asks for sees the top of a spike, not the
+     * first tenth of its way up. */
     if (has_rss && s->peak_margin > 0) {
         if (s->peak_ref <= 0) {
             s->peak_ref = rss;
+        } else if (s->peak_rising) {
+            if (rss > s->peak_top && t - s->peak_since < MT__PEAK_SETTLE_NS) {
+                s->peak_top = rss;
+            } else {
+                double top = rss > s->peak_top ? rss : s->peak_top;
+                s->peak_rising = 0;
+                s->peak_ref = top;
+                s->peak_last = t;
+                s->peak_fired_once = 1;
+                if (with_callbacks && s->on_peak) s->on_peak(s->ctx, (uint64_t)top);
+            }
         } else if (rss > s->peak_ref * (1.0 + s->peak_margin) &&
                    (!s->peak_fired_once || t - s->peak_last >= s->peak_every)) {
-            s->peak_ref = rss;
-            s->peak_last = t;
-            s->peak_fired_once = 1;
-            if (with_callbacks && s->on_peak) s->on_peak(s->ctx, (uint64_t)rss);
+            s->peak_rising = 1;
+            s->peak_top = rss;
+            s->peak_since = t;
         }
     }
 
@@ -457,7 +475,9 @@ static void *run(void *arg) {
          * flushing what other threads add, until stop. */
         int gone = __atomic_load_n(&s->gone, __ATOMIC_ACQUIRE);
         if (gone) next = now + s->flush_ns;
+        int sampled = 0;
         if (now >= next && !gone) {
+            sampled = 1;
             pthread_mutex_unlock(&s->mu);
             take_sample(s, 1);
             pthread_mutex_lock(&s->mu);
@@ -467,7 +487,11 @@ static void *run(void *arg) {
             if (next <= now) next = now + s->interval;
             if (__atomic_load_n(&s->gone, __ATOMIC_ACQUIRE)) flush_locked(s);
         }
-        if (mono_ns() >= s->last_flush + s->flush_ns) flush_locked(s);
+        /* Right after a sample, a flush due within half an interval is
+         * done now: when flush_ns equals the interval, a deadline a few
+         * microseconds away would otherwise hold the sample back a whole
+         * interval. */
+        if (mono_ns() + (sampled ? s->interval / 2 : 0) >= s->last_flush + s->flush_ns) flush_locked(s);
     }
     pthread_mutex_unlock(&s->mu);
     return NULL;

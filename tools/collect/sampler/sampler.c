@@ -83,7 +83,7 @@ struct mt_sampler {
     uint64_t peak_last;
     int peak_rising;      /* past the margin, waiting for rss to stop rising */
     double peak_top;
-    uint64_t peak_since;
+    uint64_t peak_since, peak_rose;
     int peak_fired_once;
 };
 
@@ -142,6 +142,7 @@ static int write_event(mt_writer *w, const event *e) {
 #define MT__FLUSH_MIN_NS 50000000ull
 /* The longest a peak call waits for rss to stop rising. */
 #define MT__PEAK_SETTLE_NS 1000000000ull
+#define MT__PEAK_FLAT_NS 30000000ull
 
 static const mt_writer_opts WRITER_OPTS = {0, 0, 0, 1};
 
@@ -423,9 +424,14 @@ static void take_sample(mt_sampler *s, int with_callbacks) {
         if (s->peak_ref <= 0) {
             s->peak_ref = rss;
         } else if (s->peak_rising) {
-            if (rss > s->peak_top && t - s->peak_since < MT__PEAK_SETTLE_NS) {
+            if (rss > s->peak_top) {
                 s->peak_top = rss;
-            } else {
+                s->peak_rose = t;
+            }
+            /* Flat for 30 ms (three samples at 10 ms; one at 100 ms): a
+             * single flat sample at a short interval is often the
+             * allocator between two arenas, not the top. */
+            if (t - s->peak_rose >= MT__PEAK_FLAT_NS || t - s->peak_since >= MT__PEAK_SETTLE_NS) {
                 double top = rss > s->peak_top ? rss : s->peak_top;
                 s->peak_rising = 0;
                 s->peak_ref = top;
@@ -437,7 +443,7 @@ static void take_sample(mt_sampler *s, int with_callbacks) {
                    (!s->peak_fired_once || t - s->peak_last >= s->peak_every)) {
             s->peak_rising = 1;
             s->peak_top = rss;
-            s->peak_since = t;
+            s->peak_since = s->peak_rose = t;
         }
     }
 

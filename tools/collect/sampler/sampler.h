@@ -173,11 +173,11 @@ const char *mt_alert_action_name(mt_alert_action a);
 /* Called on the sampler thread, without the sampler's lock held. */
 typedef void (*mt_sampler_alert_fn)(void *ctx, const mt_alert *a, double value);
 /* A new peak: rss passed the last peak by the margin (the first
- * reference is the first sample), called once rss stops rising (1 s
- * later at most, on a steady climb) with the top it reached, so that a
- * dump taken then sees the spike at its height. The top is the next
- * reference. The sampler writes no event for it:
- * the callback records what it did (a "peak" or "dump" event). */
+ * reference is the first sample), called once rss has stopped rising
+ * for 30 ms (1 s later at most, on a steady climb) with the top it
+ * reached, so that a dump taken then sees the spike at its height. The
+ * top is the next reference. The sampler writes no event for it: the
+ * callback records what it did (a "peak" or "dump" event). */
 typedef void (*mt_sampler_peak_fn)(void *ctx, uint64_t rss);
 /* Extra series read each sample (the Python collector's GC and
  * tracemalloc figures): calls mt_sampler_point() for each. */

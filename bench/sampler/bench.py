@@ -5,11 +5,11 @@ BUILD is a build tree with memtrace-sample, memtrace-top, the Python
 package and bench_sampler_{growth,spike}. Prints four tables:
 
 1. overhead: a CPU-bound pure-Python loop and a pandas merge/groupby/
-   pivot, each timed inside a fresh process with the sampler off, at
-   100 ms and at 10 ms (memtrace.sampling), the three modes interleaved
-   in shuffled order in each of R rounds (default 7); medians of wall and
-   CPU time (the process's, so the sampler thread's work counts), and
-   their ratio to off in the same round.
+   pivot, timed with the sampler off, at 100 ms and at 10 ms
+   (memtrace.sampling) in one process, the three modes in shuffled order
+   in each of R rounds (default 10), in 3 processes; medians of wall and
+   CPU time (the process's, so the sampler's threads count), and of
+   each mode's ratio to off in the same round, with its quartiles.
 2. latency: memtrace-sample records a process every 100 ms (its default)
    while memtrace-top --once runs back to back on the file; each time a
    frame shows more points than the last, the newest point it shows is
@@ -47,33 +47,35 @@ def mib(b):
     return "%.1f MiB" % (b / 1048576.0)
 
 
-def overhead(build, rounds):
+def overhead(build, rounds, procs=3):
     env = dict(os.environ, PYTHONPATH=os.path.join(build, "python"))
     modes = ["off", "100", "10"]
     rows = []
+    import json
     with tempfile.TemporaryDirectory() as d:
         for kind in ("cpu", "pandas"):
             res = {m: [] for m in modes}
-            for _ in range(rounds):
-                order = modes[:]
-                random.shuffle(order)
-                for m in order:
-                    out = subprocess.run([sys.executable, os.path.join(HERE, "workload.py"), kind, m,
-                                          os.path.join(d, "w.snap")], env=env, capture_output=True, text=True,
-                                         check=True).stdout.split()
-                    res[m].append((float(out[1]), float(out[3])))
+            for _ in range(procs):
+                out = json.loads(subprocess.run([sys.executable, os.path.join(HERE, "workload.py"), kind, str(rounds), d],
+                                                env=env, capture_output=True, text=True, check=True).stdout)
+                for m in modes:
+                    res[m].extend(out[m])
+            n = len(res["off"])
             for m in modes:
                 wall = [w for w, _ in res[m]]
                 cpu = [c for _, c in res[m]]
-                wr = [res[m][i][0] / res["off"][i][0] for i in range(rounds)]
-                cr = [res[m][i][1] / res["off"][i][1] for i in range(rounds)]
-                rows.append((kind, m, statistics.median(wall), statistics.median(cpu),
-                             statistics.median(wr), statistics.median(cr)))
-    print("1. overhead (median of %d interleaved rounds; ratio to off in the same round)" % rounds)
-    print("%-8s %-8s %10s %10s %11s %11s" % ("workload", "sampler", "wall s", "cpu s", "wall ratio", "cpu ratio"))
-    for kind, m, w, c, wr, cr in rows:
+                wr = sorted(res[m][i][0] / res["off"][i][0] for i in range(n))
+                cr = sorted(res[m][i][1] / res["off"][i][1] for i in range(n))
+                rows.append((kind, m, statistics.median(wall), statistics.median(cpu), statistics.median(wr),
+                             statistics.median(cr), wr[n // 4], wr[(3 * n) // 4]))
+    print("1. overhead: %d processes x %d rounds, modes shuffled in each round; ratio to off in the same round"
+          % (procs, rounds))
+    print("%-8s %-8s %8s %8s %11s %11s  %s" % ("workload", "sampler", "wall s", "cpu s", "wall", "cpu",
+                                              "wall IQR"))
+    for kind, m, w, c, wr, cr, lo, hi in rows:
         label = "off" if m == "off" else m + " ms"
-        print("%-8s %-8s %10.3f %10.3f %10.2f%% %10.2f%%" % (kind, label, w, c, (wr - 1) * 100, (cr - 1) * 100))
+        print("%-8s %-8s %8.3f %8.3f %+10.2f%% %+10.2f%%  %+.1f%% .. %+.1f%%" % (
+            kind, label, w, c, (wr - 1) * 100, (cr - 1) * 100, (lo - 1) * 100, (hi - 1) * 100))
     print()
 
 
@@ -172,7 +174,7 @@ def growth(build, hours):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("build")
-    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--hours", type=int, default=24)
     ap.add_argument("--only", choices=["overhead", "latency", "peak", "growth"])
     a = ap.parse_args()

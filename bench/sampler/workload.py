@@ -1,21 +1,28 @@
-"""bench/sampler's workloads, one per process: a CPU-bound pure-Python
-loop and a pandas pipeline, timed inside the process with the sampler off
-or on (memtrace.sampling at the given interval).
+"""bench/sampler's workloads: a CPU-bound pure-Python loop and a pandas
+pipeline, timed in one process with the sampler off, at 100 ms and at
+10 ms (memtrace.sampling), the three modes in shuffled order in each
+round, so that every mode sees the same process (its hash seed, its
+memory layout, its warm caches) and only the sampler differs.
 
-Usage: workload.py cpu|pandas off|MS OUT.snap
-Prints one line: "wall SECONDS cpu SECONDS" of the workload alone (not
-the interpreter's start nor the sampler's start and stop)."""
+Usage: workload.py cpu|pandas ROUNDS DIR
+Prints one JSON object: each mode's list of [wall s, cpu s] per round,
+the workload alone (not the sampler's start and stop). CPU time is the
+process's, so the sampler's threads count."""
 
+import json
 import os
+import random
 import sys
 import time
+
+import memtrace
 
 
 def cpu():
     # Dict, str and int work, as an application's hot loop does.
     d = {}
     acc = 0
-    for i in range(3_000_000):
+    for i in range(2_000_000):
         k = "k%d" % (i % 5000)
         d[k] = d.get(k, 0) + i
         acc ^= hash(k)
@@ -35,33 +42,37 @@ def make_frames():
 
 def pandas_work(frames):
     left, right = frames
-    total = 0.0
-    for _ in range(3):
-        m = left.merge(right, on="key")
-        g = m.groupby(["cat", "key"])["v"].sum()
-        p = m.pivot_table(index="cat", values="w", aggfunc="mean")
-        total += float(g.sum()) + float(p.values.sum())
-    return total
+    m = left.merge(right, on="key")
+    g = m.groupby(["cat", "key"])["v"].sum()
+    p = m.pivot_table(index="cat", values="w", aggfunc="mean")
+    return float(g.sum()) + float(p.values.sum())
 
 
 def main():
-    kind, mode, out = sys.argv[1], sys.argv[2], sys.argv[3]
+    kind, rounds, d = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     work = cpu
     if kind == "pandas":
         frames = make_frames()
         work = lambda: pandas_work(frames)  # noqa: E731
-    sampler = None
-    if mode != "off":
-        import memtrace
-        sampler = memtrace.sampling(out, interval=int(mode) / 1000.0)
-        sampler.__enter__()
-    t0, c0 = time.perf_counter(), time.process_time()
-    work()
-    wall, cpu_s = time.perf_counter() - t0, time.process_time() - c0
-    if sampler is not None:
-        sampler.__exit__(None, None, None)
-        os.unlink(out)
-    print("wall %.6f cpu %.6f" % (wall, cpu_s))
+    work()  # warm: imports, caches, the allocator's arenas
+    out = {"off": [], "100": [], "10": []}
+    path = os.path.join(d, "w.snap")
+    for _ in range(rounds):
+        modes = list(out)
+        random.shuffle(modes)
+        for m in modes:
+            s = None
+            if m != "off":
+                s = memtrace.sampling(path, interval=int(m) / 1000.0)
+                s.__enter__()
+            t0, c0 = time.perf_counter(), time.process_time()
+            work()
+            wall, cpu_s = time.perf_counter() - t0, time.process_time() - c0
+            if s is not None:
+                s.__exit__(None, None, None)
+                os.unlink(path)
+            out[m].append([wall, cpu_s])
+    print(json.dumps(out))
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@
 #include "collect/sampler/sampler.h"
 #include "common/cli.h"
 #include "memtrace/json.h"
+#include "memtrace/series.h"
 #include "memtrace/text.h"
 #include "memtrace/units.h"
 
@@ -80,18 +81,6 @@ static const char *human_duration(uint64_t ns, char *buf, size_t n) {
     return buf;
 }
 
-/* Series in bytes (SPEC.md 4.3: all but the counts); a series nobody
- * documented is taken for a plain number, claiming no unit it cannot know. */
-static int in_bytes(const char *series) {
-    static const char *const bytes[] = { "rss",        "pss",           "uss",    "swap",        "cgroup.current",
-                                         "cgroup.max", "mem.available", "traced", "traced.peak", NULL };
-    size_t digits = strncmp(series, "gpu", 3) ? 0 : strspn(series + 3, "0123456789");
-    if (digits && series[3 + digits] == '.') return 1;
-    for (int i = 0; bytes[i]; i++)
-        if (!strcmp(series, bytes[i])) return 1;
-    return 0;
-}
-
 /* "alert EXPR: MEASURE VALUE" on stderr, the value as a size, a rate or a
  * count. Terminal-safe: the expression comes from the command line. */
 static void alert_line(const mt_alert *a, double value, const char *what) {
@@ -100,59 +89,17 @@ static void alert_line(const mt_alert *a, double value, const char *what) {
     double mag = fabs(value);
     uint64_t n = mag < 1.8e19 ? (uint64_t)mag : UINT64_MAX;
     if (!strcmp(a->series, "growth")) snprintf(v, sizeof v, "%s%s/s", value < 0 ? "-" : "", mt_human_bytes(n, b));
-    else if (in_bytes(a->series)) snprintf(v, sizeof v, "%s", mt_human_bytes(n, b));
+    else if (!mt_series_is_count(a->series)) snprintf(v, sizeof v, "%s", mt_human_bytes(n, b));
     else snprintf(v, sizeof v, "%g", value);
     fprintf(stderr, "%s: alert %s: %s %s%s%s\n", tool.name, expr, a->series, v, what ? "; " : "", what ? what : "");
 }
 
-/* Runs an :exec alert's command through /bin/sh -c. The values go in its
- * environment, never into the command string, so that nothing measured
- * can be read as shell syntax. Reaped by the main loop. */
+/* Runs an :exec alert's command (mt_alert_spawn); reaped by the main loop. */
 static void alert_exec(const run *r, const mt_alert *a, double value) {
-    size_t n = 0;
-    while (environ[n]) n++;
-    char **env = malloc((n + 5) * sizeof *env);
-    char vars[3][sizeof a->expr + 32], *file = NULL;
-    if (!env || asprintf(&file, "MEMTRACE_FILE=%s", r->path) < 0) {
-        free(env);
-        fprintf(stderr, "%s: alert %s: out of memory to run its command\n", tool.name, a->expr);
-        return;
-    }
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++)
-        if (strncmp(environ[i], "MEMTRACE_ALERT=", 15) && strncmp(environ[i], "MEMTRACE_VALUE=", 15) &&
-            strncmp(environ[i], "MEMTRACE_PID=", 13) && strncmp(environ[i], "MEMTRACE_FILE=", 14))
-            env[k++] = environ[i];
-    char num[MT_JSON_NUM_MAX];
-    if (!mt_json_num(num, value, 0)) strcpy(num, "nan");
-    snprintf(vars[0], sizeof vars[0], "MEMTRACE_ALERT=%s", a->expr);
-    snprintf(vars[1], sizeof vars[1], "MEMTRACE_VALUE=%s", num);
-    snprintf(vars[2], sizeof vars[2], "MEMTRACE_PID=%d", (int)r->pid);
-    for (int i = 0; i < 3; i++) env[k++] = vars[i];
-    env[k++] = file;
-    env[k] = NULL;
-
-    /* The sampler thread blocks the signals the main loop waits for; the
-     * command gets the defaults back. */
-    posix_spawnattr_t attr;
-    sigset_t none, defaults;
-    sigemptyset(&none);
-    sigemptyset(&defaults);
-    sigaddset(&defaults, SIGINT);
-    sigaddset(&defaults, SIGTERM);
-    sigaddset(&defaults, SIGHUP);
-    sigaddset(&defaults, SIGPIPE);
-    posix_spawnattr_init(&attr);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setsigdefault(&attr, &defaults);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    char *argv[] = { "sh", "-c", (char *)a->command, NULL };
     pid_t child;
-    int rc = posix_spawn(&child, "/bin/sh", NULL, &attr, argv, env);
-    posix_spawnattr_destroy(&attr);
-    if (rc) fprintf(stderr, "%s: alert %s: cannot run /bin/sh: %s\n", tool.name, a->expr, strerror(rc));
-    free(file);
-    free(env);
+    int rc = mt_alert_spawn(a, value, r->pid, r->path, &child);
+    if (rc) fprintf(stderr, "%s: alert %s: cannot run /bin/sh: %s\n", tool.name, a->expr,
+                    rc == MT_E_NOMEM ? "out of memory" : strerror(errno));
 }
 
 /* On the sampler thread (sampler.h, mt_sampler_alert_fn): the library
@@ -200,60 +147,28 @@ typedef struct listener {
     run *r;
 } listener;
 
-/* A series' metric: `rss` → memtrace_rss_bytes, `gpu0.used` →
- * memtrace_gpu_used_bytes with label device="0", `gc.count1` →
- * memtrace_gc_count with generation="1", counts without a unit. Series
- * nobody documented get no unit: the name claims nothing it cannot know. */
+/* A series' metric, named as memtrace-export names it (mt_series_metric):
+ * `rss` → memtrace_rss_bytes, `gpu0.used` → memtrace_gpu_used_bytes
+ * with label device="0", counts without a unit. */
 typedef struct metric {
     char name[128];
-    char key[16];             /* the series' own label, or "" */
-    char value[24];
+    char value[24];           /* the device, or "" */
     int bytes;
     double v;
 } metric;
 
-static void sanitize(char *dst, size_t cap, const char *s, size_t n) {
-    size_t k = strlen(dst);
-    for (size_t i = 0; i < n && k + 1 < cap; i++, k++) {
-        char ch = s[i];
-        dst[k] = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ? ch : '_';
-    }
-    dst[k] = 0;
-}
-
 static void metric_of(const char *series, double v, metric *m) {
     memset(m, 0, sizeof *m);
     m->v = v;
-    strcpy(m->name, "memtrace_");
-    size_t digits = 0;
-    if (!strncmp(series, "gpu", 3)) digits = strspn(series + 3, "0123456789");
-    if (digits && digits < sizeof m->value && series[3 + digits] == '.' && series[4 + digits]) {
-        strcpy(m->key, "device");
-        memcpy(m->value, series + 3, digits);
-        strcat(m->name, "gpu_");
-        sanitize(m->name, sizeof m->name, series + 4 + digits, strlen(series + 4 + digits));
-    } else if (!strncmp(series, "gc.count", 8) || !strncmp(series, "gc.collections", 14)) {
-        size_t stem = series[3] == 'o' ? 8 : 14;
-        size_t gen = strspn(series + stem, "0123456789");
-        sanitize(m->name, sizeof m->name, series, stem);
-        if (gen && !series[stem + gen] && gen < sizeof m->value) {
-            strcpy(m->key, "generation");
-            memcpy(m->value, series + stem, gen);
-        } else {
-            sanitize(m->name, sizeof m->name, series + stem, strlen(series + stem));
-        }
-    } else {
-        sanitize(m->name, sizeof m->name, series, strlen(series));
-    }
-    m->bytes = in_bytes(series);
-    if (m->bytes && strlen(m->name) + 7 < sizeof m->name) strcat(m->name, "_bytes");
+    m->bytes = !mt_series_is_count(series);
+    mt_series_metric(series, m->name, sizeof m->name, m->value, sizeof m->value);
 }
 
 static int metric_cmp(const void *a, const void *b) {
     const metric *x = a, *y = b;
     int c = strcmp(x->name, y->name);
     if (c) return c;
-    /* Devices and generations in numeric order. */
+    /* Devices in numeric order. */
     size_t lx = strlen(x->value), ly = strlen(y->value);
     return lx != ly ? (lx < ly ? -1 : 1) : strcmp(x->value, y->value);
 }
@@ -281,7 +196,7 @@ static char *metrics_body(run *r, size_t *len) {
         fprintf(f, "%s{pid=\"%d\",command=\"", m[i].name, (int)r->pid);
         mt_text_put(f, MT_TEXT_OPENMETRICS, r->label, strlen(r->label));
         fputc('"', f);
-        if (m[i].key[0]) fprintf(f, ",%s=\"%s\"", m[i].key, m[i].value);
+        if (m[i].value[0]) fprintf(f, ",device=\"%s\"", m[i].value);
         char num[MT_JSON_NUM_MAX];
         if (!mt_json_num(num, m[i].v, 0)) strcpy(num, isnan(m[i].v) ? "NaN" : m[i].v > 0 ? "+Inf" : "-Inf");
         fprintf(f, "} %s\n", num);

@@ -145,7 +145,8 @@ static void frame(FILE *f, const view *V, const char *shown, const mt_snapshot *
     char a[64], b[64], c[64], d[64], e[64];
     char pid[32], cmd[512];
     fprintf(f, "memtrace-top: %s", mt_cli_cstr(shown));
-    if (snap && meta_str(snap, "pid", pid, sizeof pid)) fprintf(f, "  pid %s", pid);
+    /* -p shows "pid N" already. */
+    if (snap && meta_str(snap, "pid", pid, sizeof pid) && strncmp(shown, "pid ", 4)) fprintf(f, "  pid %s", pid);
     if (snap && meta_str(snap, "command", cmd, sizeof cmd)) fprintf(f, "  %s", cmd);
     fputc('\n', f);
     if (run) {

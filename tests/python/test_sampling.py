@@ -143,14 +143,17 @@ def test_gc_collections_series_count_the_collections(tmp_path):
     with memtrace.sampling(str(path), interval=0.05) as s:
         time.sleep(0.25)
         for k in range(3):
+            # The figures thread may read between collect() and the mark
+            # after it, so "before" bounds what was read before the collection.
+            s.event("mark", "before%d" % k, gc.get_stats()[2]["collections"])
             gc.collect()
             s.event("mark", "collected%d" % k, gc.get_stats()[2]["collections"])
             time.sleep(0.25)
     snap = spec_reader.Snapshot(str(path))
     full = series(snap, "gc.collections2")
     assert len(series(snap, "gc.count0")) == len(full) and series(snap, "gc.collections0")
-    first = mark(snap, "collected0")
-    assert [v for t, v, _ in full if t < first["time_ns"]][-1] < first["value"]
+    first, before = mark(snap, "collected0"), mark(snap, "before0")
+    assert [v for t, v, _ in full if t < before["time_ns"]][-1] < first["value"]
     for k in range(3):
         m = mark(snap, "collected%d" % k)
         after = [v for t, v, _ in full if t > m["time_ns"]]

@@ -72,6 +72,15 @@ double mt_run_last(const mt_run *r, const char *name);
  * other series is taken to be. A predicate, never an error. */
 int mt_series_is_count(const char *name);
 
+/* The OpenMetrics family of a series, and its GPU device label: "rss" is
+ * memtrace_rss_bytes, "gpu0.used" memtrace_gpu_used_bytes with device
+ * "0", "procs" memtrace_procs (a count: mt_series_is_count, no unit);
+ * every character but letters, digits and '_' becomes '_'. family (fn
+ * bytes, at least 16) and device (dn bytes; "" for no device) are cut to
+ * fit and always NUL-terminated. memtrace-export and memtrace-sample's
+ * --listen name the series alike through it. */
+void mt_series_metric(const char *name, char *family, size_t fn, char *device, size_t dn);
+
 /* How a series' recent growth reads. */
 typedef enum mt_growth {
     MT_GROWTH_UNKNOWN = 0, /* too few points in the window to tell */

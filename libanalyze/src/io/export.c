@@ -267,26 +267,8 @@ static int ent_cmp(const void *a, const void *b) {
 }
 
 static void om_series_name(om_series_ent *e) {
-    const char *n = e->s->name;
-    size_t len = strlen(n), k = 0;
-    e->bytes = !mt_series_is_count(n);
-    e->device[0] = 0;
-    /* gpuN.what: one family per what, the device a label. */
-    size_t digits = 0;
-    while (len > 3 + digits && isdigit((unsigned char)n[3 + digits])) digits++;
-    const char *what = n;
-    if (!strncmp(n, "gpu", 3) && digits && digits < sizeof e->device && n[3 + digits] == '.') {
-        memcpy(e->device, n + 3, digits);
-        e->device[digits] = 0;
-        what = n + 3 + digits + 1;
-        k = (size_t)snprintf(e->family, sizeof e->family, "memtrace_gpu_");
-    } else {
-        k = (size_t)snprintf(e->family, sizeof e->family, "memtrace_");
-    }
-    for (const char *p = what; *p && k + 7 < sizeof e->family; p++)
-        e->family[k++] = isalnum((unsigned char)*p) || *p == '_' ? *p : '_';
-    e->family[k] = 0;
-    if (e->bytes) strcat(e->family, "_bytes");
+    e->bytes = !mt_series_is_count(e->s->name);
+    mt_series_metric(e->s->name, e->family, sizeof e->family, e->device, sizeof e->device);
 }
 
 /* The run's series: the latest value of each, or with history every

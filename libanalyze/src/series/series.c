@@ -1,5 +1,7 @@
 /* A run file's series and events (memtrace/series.h). */
+#include <ctype.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "memtrace/series.h"
@@ -190,6 +192,24 @@ const char *mt_growth_name(mt_growth g) {
 
 int mt_series_is_count(const char *name) {
     return !strncmp(name, "gc.", 3) || !strcmp(name, "procs") || !strncmp(name, "cgroup.oom", 10);
+}
+
+void mt_series_metric(const char *name, char *family, size_t fn, char *device, size_t dn) {
+    size_t len = strlen(name), k, digits = 0;
+    device[0] = 0;
+    while (len > 3 + digits && isdigit((unsigned char)name[3 + digits])) digits++;
+    const char *what = name;
+    if (!strncmp(name, "gpu", 3) && digits && digits < dn && name[3 + digits] == '.') {
+        memcpy(device, name + 3, digits);
+        device[digits] = 0;
+        what = name + 3 + digits + 1;
+        k = (size_t)snprintf(family, fn, "memtrace_gpu_");
+    } else {
+        k = (size_t)snprintf(family, fn, "memtrace_");
+    }
+    for (const char *p = what; *p && k + 7 < fn; p++) family[k++] = isalnum((unsigned char)*p) || *p == '_' ? *p : '_';
+    family[k] = 0;
+    if (!mt_series_is_count(name)) strcat(family, "_bytes");
 }
 
 /* The series that run into the process's memory limit. */

@@ -296,35 +296,12 @@ static void *reap(void *arg) {
     return NULL;
 }
 
-/* Runs an exec alert's command through /bin/sh -c, not waiting for it,
- * with MEMTRACE_ALERT, MEMTRACE_VALUE, MEMTRACE_PID and MEMTRACE_FILE
- * added to the environment. */
+/* Runs an exec alert's command (mt_alert_spawn), reaped on a thread of
+ * its own so that it leaves no zombie. */
 static void run_command(const mt_alert *a, double value) {
-    size_t n = 0;
-    while (environ[n]) n++;
-    char **env = calloc(n + 5, sizeof *env);
-    char e_alert[300], e_value[64], e_pid[32], e_file[4200];
-    if (!env) return;
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++)
-        if (strncmp(environ[i], "MEMTRACE_ALERT=", 15) && strncmp(environ[i], "MEMTRACE_VALUE=", 15) &&
-            strncmp(environ[i], "MEMTRACE_PID=", 13) && strncmp(environ[i], "MEMTRACE_FILE=", 14))
-            env[k++] = environ[i];
-    snprintf(e_alert, sizeof e_alert, "MEMTRACE_ALERT=%s", a->expr);
-    snprintf(e_value, sizeof e_value, "MEMTRACE_VALUE=%.17g", value);
-    snprintf(e_pid, sizeof e_pid, "MEMTRACE_PID=%ld", (long)getpid());
-    snprintf(e_file, sizeof e_file, "MEMTRACE_FILE=%s", G.path);
-    env[k++] = e_alert;
-    env[k++] = e_value;
-    env[k++] = e_pid;
-    env[k++] = e_file;
-    env[k] = NULL;
-    char *argv[] = { "sh", "-c", (char *)a->command, NULL };
     pid_t pid;
-    int rc = posix_spawn(&pid, "/bin/sh", NULL, NULL, argv, env);
-    free(env);
-    if (rc) {
-        fprintf(stderr, "memtrace: alert %s: cannot run /bin/sh: %s\n", a->expr, strerror(rc));
+    if (mt_alert_spawn(a, value, getpid(), G.path, &pid)) {
+        fprintf(stderr, "memtrace: alert %s: cannot run /bin/sh: %s\n", a->expr, strerror(errno));
         return;
     }
     pthread_t t;

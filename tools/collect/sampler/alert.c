@@ -2,6 +2,9 @@
  * collector links no libanalyze, so the sizes are parsed here rather
  * than by mt_size_parse(); the units are the same. */
 #include <ctype.h>
+#include <signal.h>
+#include <spawn.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -149,4 +152,49 @@ const char *mt_alert_action_name(mt_alert_action a) {
     case MT_ALERT_EXEC: return "exec";
     }
     return "log";
+}
+
+extern char **environ;
+
+int mt_alert_spawn(const mt_alert *a, double value, pid_t pid, const char *file, pid_t *child) {
+    size_t n = 0;
+    while (environ[n]) n++;
+    char **env = malloc((n + 5) * sizeof *env);
+    char *file_var = NULL;
+    if (!env || asprintf(&file_var, "MEMTRACE_FILE=%s", file ? file : "") < 0) {
+        free(env);
+        return MT_E_NOMEM;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (strncmp(environ[i], "MEMTRACE_ALERT=", 15) && strncmp(environ[i], "MEMTRACE_VALUE=", 15) &&
+            strncmp(environ[i], "MEMTRACE_PID=", 13) && strncmp(environ[i], "MEMTRACE_FILE=", 14))
+            env[k++] = environ[i];
+    char vars[3][sizeof a->expr + 32];
+    snprintf(vars[0], sizeof vars[0], "MEMTRACE_ALERT=%s", a->expr);
+    snprintf(vars[1], sizeof vars[1], "MEMTRACE_VALUE=%.17g", value);
+    snprintf(vars[2], sizeof vars[2], "MEMTRACE_PID=%d", (int)pid);
+    for (int i = 0; i < 3; i++) env[k++] = vars[i];
+    env[k++] = file_var;
+    env[k] = NULL;
+    /* The caller's threads may block signals its main loop waits for; the
+     * command gets an empty mask and the default actions back. */
+    posix_spawnattr_t attr;
+    sigset_t none, defaults;
+    sigemptyset(&none);
+    sigemptyset(&defaults);
+    sigaddset(&defaults, SIGINT);
+    sigaddset(&defaults, SIGTERM);
+    sigaddset(&defaults, SIGHUP);
+    sigaddset(&defaults, SIGPIPE);
+    posix_spawnattr_init(&attr);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setsigdefault(&attr, &defaults);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    char *argv[] = { "sh", "-c", (char *)a->command, NULL };
+    int rc = posix_spawn(child, "/bin/sh", NULL, &attr, argv, env);
+    posix_spawnattr_destroy(&attr);
+    free(file_var);
+    free(env);
+    return rc ? MT_E_IO : 0;
 }

@@ -164,6 +164,15 @@ int mt_alert_parse(const char *text, mt_alert *out, mt_diag *diag);
 /* "log", "dump", "exit" or "exec": the alert event's detail. */
 const char *mt_alert_action_name(mt_alert_action a);
 
+/* Runs an MT_ALERT_EXEC alert's command through /bin/sh -c, without
+ * waiting: the values go in its environment (MEMTRACE_ALERT, the
+ * expression; MEMTRACE_VALUE, the measure; MEMTRACE_PID; MEMTRACE_FILE,
+ * the run file), never into the command string, so that nothing measured
+ * can be read as shell syntax. The command starts with no signal blocked
+ * and SIGINT, SIGTERM, SIGHUP and SIGPIPE at their defaults. The caller
+ * reaps *child. @return 0, or MT_E_NOMEM, MT_E_IO (errno says why). */
+int mt_alert_spawn(const mt_alert *a, double value, pid_t pid, const char *file, pid_t *child);
+
 /* Exit status of a front end stopped by an MT_ALERT_EXIT alert. */
 #define MT_SAMPLER_EXIT_ALERT 124
 

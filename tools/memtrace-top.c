@@ -215,6 +215,12 @@ static void frame(FILE *f, const view *V, const char *shown, const mt_snapshot *
         case MT_GROWTH_NONE: snprintf(ttl, sizeof ttl, "not growing"); break;
         default: snprintf(ttl, sizeof ttl, "too few points"); break;
         }
+        /* A closed run is over: a time to its limit would read as a
+         * forecast for a process that no longer runs. */
+        if (st == W_CLOSED && m.growth != MT_GROWTH_AT_LIMIT) {
+            snprintf(ttl, sizeof ttl, "run ended");
+            col = NULL;
+        }
         int colored = col && V->color && !V->once;
         fprintf(f, "%11s %-21s %-21s %11s  %s%-25s%s ", value_text(s->name, m.current, c, sizeof c), peak, lim,
                 rate_text(s->name, m.rate, d, sizeof d), colored ? col : "", ttl, colored ? "\x1b[0m" : "");

@@ -143,6 +143,8 @@ static int write_event(mt_writer *w, const event *e) {
 /* The longest a peak call waits for rss to stop rising. */
 #define MT__PEAK_SETTLE_NS 1000000000ull
 #define MT__PEAK_FLAT_NS 30000000ull
+/* A peak this many times the last one's top is called even within peak_every. */
+#define MT__PEAK_MUCH 1.5
 
 static const mt_writer_opts WRITER_OPTS = {0, 0, 0, 1};
 
@@ -416,7 +418,9 @@ static void take_sample(mt_sampler *s, int with_callbacks) {
         if (s->on_alert) s->on_alert(s->ctx, &s->alerts[fired[i]], fired_v[i]);
 
     /* A new peak: rss above the last reference by the margin, and not
-     * sooner than peak_every after the last call. The call waits until
+     * sooner than peak_every after the last call unless rss is half as
+     * high again as that call's top: a load step's rise must not hide the
+     * join's peak that follows it within the same 30 s. The call waits until
      * rss stops rising (or for MT__PEAK_SETTLE_NS at most, for a steady
      * climb), so that a dump it asks for sees the top of a spike, not the
      * first tenth of its way up. */
@@ -440,7 +444,8 @@ static void take_sample(mt_sampler *s, int with_callbacks) {
                 if (with_callbacks && s->on_peak) s->on_peak(s->ctx, (uint64_t)top);
             }
         } else if (rss > s->peak_ref * (1.0 + s->peak_margin) &&
-                   (!s->peak_fired_once || t - s->peak_last >= s->peak_every)) {
+                   (!s->peak_fired_once || t - s->peak_last >= s->peak_every ||
+                    rss > s->peak_ref * MT__PEAK_MUCH)) {
             s->peak_rising = 1;
             s->peak_top = rss;
             s->peak_since = s->peak_rose = t;

@@ -207,7 +207,7 @@ typedef struct mt_sampler_config {
     size_t n_alerts;
     mt_sampler_alert_fn on_alert;
     double peak_margin;      /* 0: no peak callbacks; else e.g. 0.10 for +10% */
-    uint64_t peak_every_ns;  /* at most one peak callback per this */
+    uint64_t peak_every_ns;  /* at most one peak callback per this, unless rss is 1.5 times the last top */
     mt_sampler_peak_fn on_peak;
     mt_sampler_extra_fn extra;
     void *ctx;               /* for the callbacks */

@@ -89,7 +89,7 @@ def main(argv=None):
     run.add_argument("--peak-margin", type=_positive(float, 0), default=10.0, metavar="PCT",
                      help="a new peak passes the last by this percentage (default 10)")
     run.add_argument("--peak-every", type=_positive(float, 0), default=30.0, metavar="S",
-                     help="at most one peak dump per S seconds (default 30)")
+                     help="at most one peak dump per S seconds, unless rss is 1.5 times the last (default 30)")
     run.add_argument("--alert", type=_alert, action="append", default=[], metavar="EXPR",
                      help="an alert, as memtrace-sample(1) takes it: 'rss>2GiB:exit', 'growth>100MiB/min:dump'")
     run.add_argument("--children", action="store_true", help="add the script's child processes to its figures")

@@ -6,6 +6,7 @@
 #include <string.h>
 #include "memtrace/frames.h"
 #include "memtrace/json.h"
+#include "memtrace/series.h"
 #include "memtrace/units.h"
 #include "plot/plot_impl.h"
 #include "common/array.h"
@@ -111,10 +112,27 @@ static void tl_step_add(tl *T, mt_str name, double t) {
     T->st[T->nst++].file = T->file;
 }
 
+/* Series a memory axis does not draw: counts (the GC's, procs), the
+ * machine's MemAvailable and a GPU's capacity, whose scale would flatten
+ * the process's own curves (memtrace-top shows them). */
+static int off_axis(mt_str name) {
+    char n[64];
+    if (name.len >= sizeof n) return 0;
+    memcpy(n, name.ptr, name.len);
+    n[name.len] = 0;
+    if (mt_series_is_count(n) || !strcmp(n, "mem.available")) return 1;
+    size_t digits = strncmp(n, "gpu", 3) ? 0 : strspn(n + 3, "0123456789");
+    return digits && !strcmp(n + 3 + digits, ".total");
+}
+
 static int on_sample(void *arg, const void *rec) {
     tl *T = arg;
     const mt_sample *r = rec;
     double t = T->base + (double)r->time_ns;
+    if (off_axis(r->series)) {
+        if (r->step.len) tl_step_add(T, r->step, t);
+        return T->oom ? MT_E_NOMEM : 0;
+    }
     /* A bucket is drawn at its middle, by its mean, with its min-max band:
      * a spike thinned into it still shows. */
     if (r->span_ns) tl_add(T, r->series.ptr, r->series.len, t + (double)r->span_ns / 2, r->value, r->min, r->max);
@@ -135,13 +153,16 @@ static int on_event(void *arg, const void *rec) {
     }
     if (e->kind.len == 5 && !memcmp(e->kind.ptr, "start", 5)) return 0;
     if (mt__grow((void **)&T->mk, &T->cap_mk, T->nmk, sizeof *T->mk)) return MT_E_NOMEM;
-    size_t n = e->kind.len + 1 + e->name.len;
+    /* "peak-0001" says its kind already: no "peak peak-0001". */
+    mt_str kind = e->kind;
+    if (e->name.len > kind.len && !memcmp(e->name.ptr, kind.ptr, kind.len)) kind.len = 0;
+    size_t n = kind.len + (kind.len && e->name.len) + e->name.len;
     char *l = malloc(n + 1);
     if (!l) return MT_E_NOMEM;
-    memcpy(l, e->kind.ptr, e->kind.len);
-    l[e->kind.len] = ' ';
-    if (e->name.len) memcpy(l + e->kind.len + 1, e->name.ptr, e->name.len);
-    l[e->name.len ? n : e->kind.len] = 0;
+    memcpy(l, kind.ptr, kind.len);
+    if (kind.len && e->name.len) l[kind.len] = ' ';
+    if (e->name.len) memcpy(l + n - e->name.len, e->name.ptr, e->name.len);
+    l[n] = 0;
     T->mk[T->nmk++] = (tl_mark){ t, l };
     return 0;
 }

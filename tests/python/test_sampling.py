@@ -304,6 +304,25 @@ def test_heap_on_peak_dumps_the_objects_of_the_spike(tmp_path):
     assert values == sorted(values) and all(v > 0 for v in values)
 
 
+def test_a_higher_peak_soon_after_a_dump_is_dumped_too(tmp_path):
+    """A load step's peak, then within a second one three times higher (a
+    join): with the default 30 s between dumps the second is still
+    dumped, since it is half as high again as the first, and at its top."""
+    p, snap = run(tmp_path, """
+        import time
+        time.sleep(0.3)
+        load = b"x" * (40 << 20)
+        time.sleep(0.4)
+        join = b"y" * (120 << 20)
+        time.sleep(0.4)
+    """, "--heap-on-peak", "dumps")
+    assert p.returncode == 0, p.stderr
+    peaks = events(snap, "peak")
+    assert len(peaks) == 2, peaks
+    top = max(v for _, v, _ in series(snap, "rss"))
+    assert peaks[1]["value"] >= 0.95 * top and peaks[1]["value"] >= 1.5 * peaks[0]["value"], (peaks, top)
+
+
 def test_exit_alert_ends_the_script_with_124(tmp_path):
     p, snap = run(tmp_path, """
         import time

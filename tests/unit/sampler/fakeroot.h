@@ -5,6 +5,7 @@
 
 #include <check.h>
 #include <errno.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,6 +73,26 @@ static inline void fake_children(const char *root, int pid, const char *children
     char rel[64];
     snprintf(rel, sizeof rel, "proc/%d/task/%d/children", pid, pid);
     fake_file(root, rel, children);
+}
+
+extern char **environ;
+
+/* Starts mt-hold (MT_HOLD, built by CMake) with argv, its standard output
+ * a pipe whose read end goes to *out (mt-hold writes "held\n" once it
+ * holds its memory). @return its pid. */
+static inline pid_t spawn_hold(char *const argv[], int *out) {
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+    posix_spawn_file_actions_addclose(&fa, fds[0]);
+    pid_t child;
+    ck_assert_int_eq(posix_spawn(&child, MT_HOLD, &fa, NULL, argv, environ), 0);
+    posix_spawn_file_actions_destroy(&fa);
+    close(fds[1]);
+    *out = fds[0];
+    return child;
 }
 
 #endif

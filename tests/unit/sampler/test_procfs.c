@@ -196,32 +196,23 @@ START_TEST(real_self_against_statm) {
 }
 END_TEST
 
-extern char **environ;
 
 /* The real tree: this process and an mt-hold child holding 32 MiB; the
  * sum over the tree less this process alone is the child's own figure,
  * read apart, and that holds the 32 MiB. */
 START_TEST(real_children_are_summed) {
-    int out[2];
-    ck_assert_int_eq(pipe(out), 0);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-    posix_spawn_file_actions_addclose(&fa, out[0]);
-    pid_t child;
     char *argv[] = {"mt-hold", "32", "20000", NULL};
-    ck_assert_int_eq(posix_spawn(&child, MT_HOLD, &fa, NULL, argv, environ), 0);
-    posix_spawn_file_actions_destroy(&fa);
-    close(out[1]);
+    int out;
+    pid_t child = spawn_hold(argv, &out);
     char line[8] = {0};
-    ck_assert_int_eq(read(out[0], line, 5), 5);
+    ck_assert_int_eq(read(out, line, 5), 5);
     mt_procmem self, tree, kid;
     ck_assert_int_eq(mt_procmem_read(NULL, getpid(), 0, &self), 0);
     ck_assert_int_eq(mt_procmem_read(NULL, getpid(), 1, &tree), 0);
     ck_assert_int_eq(mt_procmem_read(NULL, child, 0, &kid), 0);
     kill(child, SIGTERM);
     waitpid(child, NULL, 0);
-    close(out[0]);
+    close(out);
     ck_assert_uint_eq(tree.procs, 2);
     ck_assert_uint_ge(kid.rss, 32u << 20);
     double diff = (double)tree.rss - (double)self.rss - (double)kid.rss;

@@ -16,7 +16,6 @@
 #include "fakeroot.h"
 #include "../helpers.h"
 
-extern char **environ;
 
 /* ------------------------------------------------------------------ */
 /* The file, read back.                                                 */
@@ -135,17 +134,9 @@ static void sleep_ms(long ms) {
  * 5%: page tables, the allocator's header), and -p's process ending is
  * seen as the target gone, the file ending cleanly. */
 START_TEST(a_known_allocation_is_seen_in_the_file) {
-    int out[2];
-    ck_assert_int_eq(pipe(out), 0);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-    posix_spawn_file_actions_addclose(&fa, out[0]);
-    pid_t child;
     char *argv[] = {"mt-hold", "64", "1200", "400", NULL};
-    ck_assert_int_eq(posix_spawn(&child, MT_HOLD, &fa, NULL, argv, environ), 0);
-    posix_spawn_file_actions_destroy(&fa);
-    close(out[1]);
+    int out;
+    pid_t child = spawn_hold(argv, &out);
 
     char *path = tmp_path();
     mt_sampler_config cfg = {0};
@@ -159,7 +150,7 @@ START_TEST(a_known_allocation_is_seen_in_the_file) {
     mt_diag d;
     ck_assert_msg(mt_sampler_start(&cfg, &s, &d) == 0, "%s", d.msg);
     char line[16] = {0};
-    ck_assert_int_eq(read(out[0], line, 5), 5);
+    ck_assert_int_eq(read(out, line, 5), 5);
     ck_assert_str_eq(line, "held\n");
     /* The process ends; unreaped, it is a zombie: gone for the sampler. */
     double dead = now_s() + 20;
@@ -167,7 +158,7 @@ START_TEST(a_known_allocation_is_seen_in_the_file) {
     ck_assert_int_eq(mt_sampler_target_gone(s), 1);
     int st;
     ck_assert_int_eq(waitpid(child, &st, 0), child);
-    close(out[0]);
+    close(out);
     ck_assert_int_eq(mt_sampler_stop(s, WEXITSTATUS(st), &d), 0);
 
     loaded L;

@@ -316,9 +316,15 @@ static int reload(follow *F, const char *path, const struct stat *st) {
 static wstate state_of(const follow *F, const view *V) {
     if (!F->snap) return W_RUNNING;
     if (mt_snapshot_closed(F->snap)) return W_CLOSED;
-    /* The sampler flushes at least once a second: a file that has not
-     * changed for 3 intervals, or 3 s when that is longer, lost its writer. */
-    double quiet = 3.0 * (double)V->interval_ms / 1000;
+    /* The sampler flushes after each sample, once per its interval (meta
+     * interval_ns: an hour at most with memtrace-sample -i), and at least
+     * once a second at short intervals: a file that has not changed for 3
+     * of the sampler's intervals, or of ours, or 3 s when that is longer,
+     * lost its writer. Our polling alone would call a run sampled every
+     * 5 s "gone" between its samples. */
+    double quiet = 3.0 * (double)V->interval_ms / 1000, run_ns;
+    if (mt_snapshot_meta_number(F->snap, "interval_ns", &run_ns) && run_ns > 0 && 3.0 * run_ns / 1e9 > quiet)
+        quiet = 3.0 * run_ns / 1e9;
     if (quiet < 3) quiet = 3;
     struct timespec nw;
     clock_gettime(CLOCK_REALTIME, &nw);

@@ -165,3 +165,41 @@ def test_pid_runs_memtrace_sample_beside_it(tmp_path):
         assert r.stdout.startswith("memtrace-top: pid %d" % sleeper.pid)
         assert re.search(r"(?m)^rss\s", r.stdout)
     assert not list(tmp_path.glob("memtrace-top.*"))
+
+
+SLOW_WRITER = textwrap.dedent("""
+    import sys, time, memtrace
+    path, interval_ns = sys.argv[1], int(sys.argv[2])
+    w = memtrace.Writer(path)
+    w.add_meta("start_time", time.time_ns())
+    w.add_meta("interval_ns", interval_ns)
+    w.add_sample("rss", 100e6, time_ns=0)
+    w.flush()
+    print("ready", flush=True)
+    time.sleep(600)
+""")
+
+
+@pytest.mark.parametrize("interval_s, want", [(10, "running"), (1, "writer gone")])
+def test_state_allows_for_the_sampler_interval(tmp_path, interval_s, want):
+    # memtrace-sample -i 10000 writes (and flushes) once every 10 s: a file
+    # last changed 5 s ago still has its writer. The state is judged by the
+    # run's own interval (meta interval_ns), not by memtrace-top's polling.
+    path = tmp_path / "run.snap"
+    script = tmp_path / "slow.py"
+    script.write_text(SLOW_WRITER)
+    env = dict(os.environ, PYTHONPATH=os.path.join(BUILD, "python"))
+    w = subprocess.Popen([sys.executable, str(script), str(path), str(interval_s * 10**9)],
+                         stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert w.stdout.readline().strip() == "ready"
+        # As if the last flush were 5 s ago, without waiting for it.
+        old = time.time() - 5
+        os.utime(path, (old, old))
+        r = subprocess.run([tool("memtrace-top"), "--once", str(path)], capture_output=True, text=True,
+                           env=dict(os.environ, LC_ALL="C"))
+        assert r.returncode == 0, r.stderr
+        assert re.search(r"state (running|closed|writer gone)", r.stdout).group(1) == want, r.stdout
+    finally:
+        w.kill()
+        w.wait()

@@ -203,3 +203,46 @@ def test_state_allows_for_the_sampler_interval(tmp_path, interval_s, want):
     finally:
         w.kill()
         w.wait()
+
+
+def test_pid_file_is_not_a_guessable_name(tmp_path):
+    # Another user can create /tmp/NAME first when NAME follows from our pid
+    # (a file of theirs, followed as if it were ours; or anything that makes
+    # memtrace-sample fail). The name taken here before memtrace-top starts
+    # is the one it used: memtrace-top.PID.snap.
+    if not os.path.exists(tool("memtrace-sample")):
+        pytest.skip("no memtrace-sample beside memtrace-top")
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; b = bytearray(32 << 20); time.sleep(60)"])
+    env = dict(os.environ, TMPDIR=str(tmp_path), LC_ALL="C")
+    go_r, go_w = os.pipe()
+    try:
+        # Fork, learn the pid that memtrace-top will have, take the name,
+        # then let the child exec memtrace-top.
+        out = tmp_path / "out.txt"
+        pid = os.fork()
+        if pid == 0:
+            os.close(go_w)
+            os.read(go_r, 1)
+            fd = os.open(str(out), os.O_WRONLY | os.O_CREAT, 0o600)
+            os.dup2(fd, 1)
+            os.dup2(fd, 2)
+            os.execve(tool("memtrace-top"), ["memtrace-top", "--once", "-p", str(sleeper.pid)], env)
+        os.close(go_r)
+        (tmp_path / ("memtrace-top.%d.snap" % pid)).mkdir()
+        os.write(go_w, b"g")
+        os.close(go_w)
+        deadline = time.monotonic() + 60
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            assert time.monotonic() < deadline, "memtrace-top -p did not end"
+            time.sleep(0.05)
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    text = out.read_text()
+    assert os.waitstatus_to_exitcode(status) == 0, text
+    assert re.search(r"(?m)^rss\s", text), text
+    # Its own directory is gone again.
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["out.txt", "memtrace-top.%d.snap" % pid])

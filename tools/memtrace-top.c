@@ -322,9 +322,15 @@ static int reload(follow *F, const char *path, const struct stat *st) {
 static wstate state_of(const follow *F, const view *V) {
     if (!F->snap) return W_RUNNING;
     if (mt_snapshot_closed(F->snap)) return W_CLOSED;
-    /* The sampler flushes at least once a second: a file that has not
-     * changed for 3 intervals, or 3 s when that is longer, lost its writer. */
-    double quiet = 3.0 * (double)V->interval_ms / 1000;
+    /* The sampler flushes after each sample, once per its interval (meta
+     * interval_ns: an hour at most with memtrace-sample -i), and at least
+     * once a second at short intervals: a file that has not changed for 3
+     * of the sampler's intervals, or of ours, or 3 s when that is longer,
+     * lost its writer. Our polling alone would call a run sampled every
+     * 5 s "gone" between its samples. */
+    double quiet = 3.0 * (double)V->interval_ms / 1000, run_ns;
+    if (mt_snapshot_meta_number(F->snap, "interval_ns", &run_ns) && run_ns > 0 && 3.0 * run_ns / 1e9 > quiet)
+        quiet = 3.0 * run_ns / 1e9;
     if (quiet < 3) quiet = 3;
     struct timespec nw;
     clock_gettime(CLOCK_REALTIME, &nw);
@@ -349,7 +355,7 @@ static void paint(const char *text, size_t len) {
 }
 
 static pid_t sampler_pid;
-static char sampler_file[PATH_MAX];
+static char sampler_dir[PATH_MAX], sampler_file[PATH_MAX + 16];
 
 /* memtrace-sample beside this program. */
 static int start_sampler(pid_t pid) {
@@ -360,15 +366,23 @@ static int start_sampler(pid_t pid) {
     char *slash = strrchr(self, '/');
     if (slash) slash[1] = 0;
     snprintf(exe, sizeof exe, "%smemtrace-sample", slash ? self : "");
-    const char *tmpdir = getenv("TMPDIR");
-    snprintf(sampler_file, sizeof sampler_file, "%s/memtrace-top.%ld.snap", tmpdir && *tmpdir ? tmpdir : "/tmp",
-             (long)getpid());
-    char pidtext[32];
-    snprintf(pidtext, sizeof pidtext, "%ld", (long)pid);
     if (access(exe, X_OK)) {
         fprintf(stderr, "%s: cannot run %s: %s\n", tool.name, exe, strerror(errno));
         return -1;
     }
+    /* A directory of our own (mkdtemp, mode 0700), not a name in /tmp
+     * that anyone can guess from our pid and create first: another user's
+     * file there would be followed, or fail memtrace-sample's rename. */
+    const char *tmpdir = getenv("TMPDIR");
+    snprintf(sampler_dir, sizeof sampler_dir, "%s/memtrace-top.XXXXXX", tmpdir && *tmpdir ? tmpdir : "/tmp");
+    if (!mkdtemp(sampler_dir)) {
+        fprintf(stderr, "%s: cannot make a directory %s: %s\n", tool.name, sampler_dir, strerror(errno));
+        sampler_dir[0] = 0;
+        return -1;
+    }
+    snprintf(sampler_file, sizeof sampler_file, "%s/run.snap", sampler_dir);
+    char pidtext[32];
+    snprintf(pidtext, sizeof pidtext, "%ld", (long)pid);
     sampler_pid = fork();
     if (sampler_pid < 0) return -1;
     if (!sampler_pid) {
@@ -385,6 +399,7 @@ static void stop_sampler(void) {
         sampler_pid = 0;
     }
     if (*sampler_file) unlink(sampler_file);
+    if (*sampler_dir) rmdir(sampler_dir); /* fails, harmlessly, if the sampler left a temporary file */
 }
 
 int main(int argc, char **argv) {

@@ -332,6 +332,11 @@ def test_exit_alert_ends_the_script_with_124(tmp_path):
     """, "--alert", "rss>1MiB:exit")
     assert p.returncode == 124, p.stderr
     assert "not stopped" not in p.stdout
+    # The program ends with 124 and the reason on stderr, as
+    # memtrace-sample(1) says it ("As log, then stop"): not silently.
+    line = [l for l in p.stderr.splitlines() if l.startswith("memtrace: alert rss>1MiB:exit: ")]
+    assert len(line) == 1 and "stopping" in line[0], p.stderr
+    assert float(line[0].split(": ")[2].split(";")[0]) > MiB, p.stderr
     (alert,) = events(snap, "alert")
     assert alert["name"] == "rss>1MiB" or alert["name"] == "rss>1MiB:exit"
     assert alert["detail"] == "exit" and alert["value"] > MiB

@@ -167,3 +167,84 @@ def test_pid_runs_memtrace_sample_beside_it(tmp_path):
         assert r.stdout.startswith("memtrace-top: pid %d" % sleeper.pid)
         assert re.search(r"(?m)^rss\s", r.stdout)
     assert not list(tmp_path.glob("memtrace-top.*"))
+
+
+SLOW_WRITER = textwrap.dedent("""
+    import sys, time, memtrace
+    path, interval_ns = sys.argv[1], int(sys.argv[2])
+    w = memtrace.Writer(path)
+    w.add_meta("start_time", time.time_ns())
+    w.add_meta("interval_ns", interval_ns)
+    w.add_sample("rss", 100e6, time_ns=0)
+    w.flush()
+    print("ready", flush=True)
+    time.sleep(600)
+""")
+
+
+@pytest.mark.parametrize("interval_s, want", [(10, "running"), (1, "writer gone")])
+def test_state_allows_for_the_sampler_interval(tmp_path, interval_s, want):
+    # memtrace-sample -i 10000 writes (and flushes) once every 10 s: a file
+    # last changed 5 s ago still has its writer. The state is judged by the
+    # run's own interval (meta interval_ns), not by memtrace-top's polling.
+    path = tmp_path / "run.snap"
+    script = tmp_path / "slow.py"
+    script.write_text(SLOW_WRITER)
+    env = dict(os.environ, PYTHONPATH=os.path.join(BUILD, "python"))
+    w = subprocess.Popen([sys.executable, str(script), str(path), str(interval_s * 10**9)],
+                         stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert w.stdout.readline().strip() == "ready"
+        # As if the last flush were 5 s ago, without waiting for it.
+        old = time.time() - 5
+        os.utime(path, (old, old))
+        r = subprocess.run([tool("memtrace-top"), "--once", str(path)], capture_output=True, text=True,
+                           env=dict(os.environ, LC_ALL="C"))
+        assert r.returncode == 0, r.stderr
+        assert re.search(r"state (running|closed|writer gone)", r.stdout).group(1) == want, r.stdout
+    finally:
+        w.kill()
+        w.wait()
+
+
+def test_pid_file_is_not_a_guessable_name(tmp_path):
+    # Another user can create /tmp/NAME first when NAME follows from our pid
+    # (a file of theirs, followed as if it were ours; or anything that makes
+    # memtrace-sample fail). The name taken here before memtrace-top starts
+    # is the one it used: memtrace-top.PID.snap.
+    if not os.path.exists(tool("memtrace-sample")):
+        pytest.skip("no memtrace-sample beside memtrace-top")
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; b = bytearray(32 << 20); time.sleep(60)"])
+    env = dict(os.environ, TMPDIR=str(tmp_path), LC_ALL="C")
+    go_r, go_w = os.pipe()
+    try:
+        # Fork, learn the pid that memtrace-top will have, take the name,
+        # then let the child exec memtrace-top.
+        out = tmp_path / "out.txt"
+        pid = os.fork()
+        if pid == 0:
+            os.close(go_w)
+            os.read(go_r, 1)
+            fd = os.open(str(out), os.O_WRONLY | os.O_CREAT, 0o600)
+            os.dup2(fd, 1)
+            os.dup2(fd, 2)
+            os.execve(tool("memtrace-top"), ["memtrace-top", "--once", "-p", str(sleeper.pid)], env)
+        os.close(go_r)
+        (tmp_path / ("memtrace-top.%d.snap" % pid)).mkdir()
+        os.write(go_w, b"g")
+        os.close(go_w)
+        deadline = time.monotonic() + 60
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            assert time.monotonic() < deadline, "memtrace-top -p did not end"
+            time.sleep(0.05)
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    text = out.read_text()
+    assert os.waitstatus_to_exitcode(status) == 0, text
+    assert re.search(r"(?m)^rss\s", text), text
+    # Its own directory is gone again.
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["out.txt", "memtrace-top.%d.snap" % pid])

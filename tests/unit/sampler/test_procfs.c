@@ -130,6 +130,38 @@ START_TEST(cgroup_v2_fields) {
 }
 END_TEST
 
+/* A limit on an ancestor applies to the process (Slurm's job_N above
+ * job_N/step_M/task_0, systemd's MemoryMax= on a slice): cgroup.max is the
+ * least of the chain, the root cgroup (which has no memory.max) aside. */
+START_TEST(cgroup_limit_of_an_ancestor) {
+    char *root = fake_root();
+    fake_file(root, "proc/200/cgroup", "0::/slurm/job_7/step_0/task_0\n");
+    fake_file(root, "sys/fs/cgroup/memory.max", "1\n"); /* never there; ignored if it were */
+    fake_file(root, "sys/fs/cgroup/slurm/memory.max", "8589934592\n");
+    fake_file(root, "sys/fs/cgroup/slurm/job_7/memory.max", "1073741824\n");
+    fake_file(root, "sys/fs/cgroup/slurm/job_7/step_0/memory.max", "max\n");
+    fake_file(root, "sys/fs/cgroup/slurm/job_7/step_0/task_0/memory.current", "5000\n");
+    fake_file(root, "sys/fs/cgroup/slurm/job_7/step_0/task_0/memory.max", "max\n");
+    mt_cgroup cg;
+    ck_assert_int_eq(mt_cgroup_find(root, 200, &cg), 0);
+    ck_assert_int_eq(mt_cgroup_read(&cg), 0);
+    ck_assert_uint_eq(cg.current, 5000);
+    ck_assert_uint_eq(cg.max, 1073741824ull);
+    /* A tighter limit below wins. */
+    fake_file(root, "sys/fs/cgroup/slurm/job_7/step_0/task_0/memory.max", "536870912\n");
+    ck_assert_int_eq(mt_cgroup_read(&cg), 0);
+    ck_assert_uint_eq(cg.max, 536870912ull);
+    /* None anywhere: no limit. */
+    fake_file(root, "sys/fs/cgroup/slurm/job_7/step_0/task_0/memory.max", "max\n");
+    fake_file(root, "sys/fs/cgroup/slurm/job_7/memory.max", "max\n");
+    fake_file(root, "sys/fs/cgroup/slurm/memory.max", "max\n");
+    ck_assert_int_eq(mt_cgroup_read(&cg), 0);
+    ck_assert_uint_eq(cg.max, UINT64_MAX);
+    rm_tree(root);
+    free(root);
+}
+END_TEST
+
 START_TEST(cgroup_root_v1_and_missing) {
     char *root = fake_root();
     mt_cgroup cg;
@@ -249,6 +281,7 @@ int main(void) {
     tcase_add_test(tc, children_summed_through_task_children);
     tcase_add_test(tc, children_found_by_ppid_without_children_files);
     tcase_add_test(tc, cgroup_v2_fields);
+    tcase_add_test(tc, cgroup_limit_of_an_ancestor);
     tcase_add_test(tc, cgroup_root_v1_and_missing);
     tcase_add_test(tc, meminfo_fields);
     tcase_add_test(tc, real_self_against_statm);

@@ -312,12 +312,15 @@ static void run_command(const mt_alert *a, double value) {
     pthread_attr_destroy(&at);
 }
 
+/* Every action says so on stderr first, as memtrace-sample's do ("as log,
+ * then ..."): an :exit alert otherwise ends the program with 124 and no
+ * word of why. */
 static void on_alert(void *ctx, const mt_alert *a, double value) {
     (void)ctx;
-    if (a->action == MT_ALERT_LOG) {
-        fprintf(stderr, "memtrace: alert %s: %.17g\n", a->expr, value);
-        fflush(stderr);
-    } else if (a->action == MT_ALERT_EXEC)
+    const char *what = a->action == MT_ALERT_EXIT ? "; stopping" : a->action == MT_ALERT_DUMP ? "; dumping the heap" : "";
+    fprintf(stderr, "memtrace: alert %s: %.17g%s\n", a->expr, value, what);
+    fflush(stderr);
+    if (a->action == MT_ALERT_EXEC)
         run_command(a, value);
     else if (a->action == MT_ALERT_DUMP) push_request(REQ_DUMP, a->expr, value);
     else if (a->action == MT_ALERT_EXIT) {

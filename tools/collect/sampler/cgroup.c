@@ -24,6 +24,7 @@ int mt_cgroup_find(const char *root, pid_t pid, mt_cgroup *out) {
             /* "/" is the root cgroup; the directory is then /sys/fs/cgroup. */
             snprintf(rel, sizeof rel, "/sys/fs/cgroup%s", strcmp(cg, "/") == 0 ? "" : cg);
             if (mt__root_path(out->dir, sizeof out->dir, root, rel)) return MT_E_NOTFOUND;
+            out->base_len = strlen(root ? root : "") + strlen("/sys/fs/cgroup");
             return 0;
         }
         p = nl ? nl + 1 : NULL;
@@ -67,6 +68,21 @@ int mt_cgroup_read(mt_cgroup *cg) {
         uint64_t m;
         if (strncmp(buf, "max", 3) != 0 && parse_u64(buf, &m)) cg->max = m;
         any = 1;
+    }
+    /* The limit that applies is the least of the ancestors' too: Slurm
+     * limits job_N and runs the task in job_N/step_M/task_0, systemd puts
+     * MemoryMax= on a slice above the scope. The leaf's "max" alone made
+     * time to limit and N%limit alerts use MemTotal, far past the OOM. */
+    char up[sizeof cg->dir], path[sizeof cg->dir + 16];
+    snprintf(up, sizeof up, "%s", cg->dir);
+    for (char *slash; strlen(up) > cg->base_len && (slash = strrchr(up, '/')) && (size_t)(slash - up) >= cg->base_len;) {
+        *slash = 0;
+        if ((size_t)(slash - up) == cg->base_len) break; /* the root cgroup has no memory.max */
+        snprintf(path, sizeof path, "%s/memory.max", up);
+        uint64_t m;
+        if (mt__read_small("", path, buf, sizeof buf) > 0 && strncmp(buf, "max", 3) != 0 && parse_u64(buf, &m) &&
+            m < cg->max)
+            cg->max = m;
     }
     if (read_cg(cg, "memory.events", buf, sizeof buf) > 0) {
         cg->oom = cg->oom_kill = 0;

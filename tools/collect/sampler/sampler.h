@@ -95,8 +95,10 @@ int mt_proc_tree(const char *root, pid_t pid, pid_t **out, size_t *n);
 
 typedef struct mt_cgroup {
     char dir[512];           /* root + /sys/fs/cgroup + the process's path */
+    size_t base_len;         /* the length of root + /sys/fs/cgroup in dir */
     uint64_t current;        /* memory.current */
-    uint64_t max;            /* memory.max; UINT64_MAX for "max" */
+    uint64_t max;            /* the least memory.max of the process's cgroup and its
+                              * ancestors (the limit that applies); UINT64_MAX for none */
     uint64_t oom, oom_kill;  /* memory.events */
     int has_current, has_events;
 } mt_cgroup;

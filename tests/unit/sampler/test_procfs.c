@@ -171,9 +171,50 @@ START_TEST(cgroup_root_v1_and_missing) {
     snprintf(want, sizeof want, "%s/sys/fs/cgroup", root);
     ck_assert_str_eq(cg.dir, want);
     ck_assert_int_eq(mt_cgroup_read(&cg), MT_E_IO); /* nothing there */
-    fake_file(root, "proc/6/cgroup", "12:memory:/x\n11:cpu:/x\n");
-    ck_assert_int_eq(mt_cgroup_find(root, 6, &cg), MT_E_NOTFOUND);
+    fake_file(root, "proc/6/cgroup", "12:cpu,cpuacct:/x\n11:cpuset:/x\n");
+    ck_assert_int_eq(mt_cgroup_find(root, 6, &cg), MT_E_NOTFOUND); /* no memory controller, no v2 */
     ck_assert_int_eq(mt_cgroup_find(root, 7, &cg), MT_E_NOTFOUND);
+    rm_tree(root);
+    free(root);
+}
+END_TEST
+
+/* A hybrid host (this project's CI machine is one) or an older container
+ * runtime: the v2 line names the unified tree's root, without memory
+ * figures, and the limit is the v1 memory controller's, on an ancestor;
+ * v1 writes "no limit" as 9223372036854771712. A v2 cgroup with figures
+ * wins over v1. */
+START_TEST(cgroup_v1_memory_controller) {
+    char *root = fake_root();
+    fake_file(root, "proc/8/cgroup", "9:name=systemd:/\n4:memory:/docker/abc\n1:cpu,cpuacct:/\n0::/\n");
+    fake_file(root, "sys/fs/cgroup/memory/docker/abc/memory.usage_in_bytes", "104857600\n");
+    fake_file(root, "sys/fs/cgroup/memory/docker/abc/memory.limit_in_bytes", "9223372036854771712\n");
+    fake_file(root, "sys/fs/cgroup/memory/docker/abc/memory.oom_control",
+              "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n");
+    fake_file(root, "sys/fs/cgroup/memory/docker/memory.limit_in_bytes", "1073741824\n");
+    fake_file(root, "sys/fs/cgroup/memory/memory.limit_in_bytes", "9223372036854771712\n");
+    mt_cgroup cg;
+    ck_assert_int_eq(mt_cgroup_find(root, 8, &cg), 0);
+    ck_assert_int_eq(cg.v1, 1);
+    char want[600];
+    snprintf(want, sizeof want, "%s/sys/fs/cgroup/memory/docker/abc", root);
+    ck_assert_str_eq(cg.dir, want);
+    ck_assert_int_eq(mt_cgroup_read(&cg), 0);
+    ck_assert_uint_eq(cg.current, 104857600);
+    ck_assert_uint_eq(cg.max, 1073741824ull);
+    ck_assert_int_eq(cg.has_events, 1);
+    ck_assert_uint_eq(cg.oom_kill, 2);
+    /* No limit anywhere: none. */
+    fake_file(root, "sys/fs/cgroup/memory/docker/memory.limit_in_bytes", "9223372036854771712\n");
+    ck_assert_int_eq(mt_cgroup_read(&cg), 0);
+    ck_assert_uint_eq(cg.max, UINT64_MAX);
+    /* A v2 cgroup with its figures is read as v2. */
+    fake_file(root, "proc/9/cgroup", "4:memory:/docker/abc\n0::/app\n");
+    fake_file(root, "sys/fs/cgroup/app/memory.current", "5000\n");
+    ck_assert_int_eq(mt_cgroup_find(root, 9, &cg), 0);
+    ck_assert_int_eq(cg.v1, 0);
+    ck_assert_int_eq(mt_cgroup_read(&cg), 0);
+    ck_assert_uint_eq(cg.current, 5000);
     rm_tree(root);
     free(root);
 }
@@ -283,6 +324,7 @@ int main(void) {
     tcase_add_test(tc, cgroup_v2_fields);
     tcase_add_test(tc, cgroup_limit_of_an_ancestor);
     tcase_add_test(tc, cgroup_root_v1_and_missing);
+    tcase_add_test(tc, cgroup_v1_memory_controller);
     tcase_add_test(tc, meminfo_fields);
     tcase_add_test(tc, real_self_against_statm);
     tcase_add_test(tc, real_children_are_summed);

@@ -94,17 +94,22 @@ int mt_procmem_read_opts(const char *root, pid_t pid, int children, int rollup, 
 int mt_proc_tree(const char *root, pid_t pid, pid_t **out, size_t *n);
 
 typedef struct mt_cgroup {
-    char dir[512];           /* root + /sys/fs/cgroup + the process's path */
-    size_t base_len;         /* the length of root + /sys/fs/cgroup in dir */
-    uint64_t current;        /* memory.current */
-    uint64_t max;            /* the least memory.max of the process's cgroup and its
-                              * ancestors (the limit that applies); UINT64_MAX for none */
-    uint64_t oom, oom_kill;  /* memory.events */
+    char dir[512];           /* root + /sys/fs/cgroup[/memory] + the process's path */
+    size_t base_len;         /* the length of root + /sys/fs/cgroup[/memory] in dir */
+    int v1;                  /* the cgroup v1 memory controller (no v2 figures found) */
+    uint64_t current;        /* memory.current (v1: memory.usage_in_bytes) */
+    uint64_t max;            /* the least memory.max (v1: memory.limit_in_bytes) of the
+                              * process's cgroup and its ancestors (the limit that
+                              * applies); UINT64_MAX for none */
+    uint64_t oom, oom_kill;  /* memory.events (v1: oom_kill of memory.oom_control) */
     int has_current, has_events;
 } mt_cgroup;
 
-/* Finds pid's cgroup v2 directory from /proc/PID/cgroup (the "0::" line).
- * @return 0, or MT_E_NOTFOUND (no cgroup v2, no such process). */
+/* Finds pid's cgroup from /proc/PID/cgroup: the v2 directory (the "0::"
+ * line) when it has memory figures, else the v1 memory controller's
+ * ("N:...memory...:/path": hybrid hosts and older container runtimes,
+ * where the v2 line names a cgroup without memory accounting).
+ * @return 0, or MT_E_NOTFOUND (neither, no such process). */
 int mt_cgroup_find(const char *root, pid_t pid, mt_cgroup *out);
 /* Reads the figures of a found cgroup. @return 0, or MT_E_IO. */
 int mt_cgroup_read(mt_cgroup *cg);

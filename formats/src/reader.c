@@ -406,7 +406,7 @@ static int open_common(mt_reader *r, const char *name, mt_diag *diag) {
         }
         /* After the scan, so that a block cut short is named first. */
         else if (unclosed && add_damage(r, MT_E_TRUNCATED, -1, r->size, 0, 0, 0, 0,
-                                   "no index at the end: the file was not closed (the writer stopped or crashed)"))
+                                   "no index at the end: the file was not closed (its writer is still writing it, or stopped or crashed)"))
             return mt_diag_set(diag, MT_E_NOMEM, "cannot allocate the damage list");
         if (!grow_damage(r, r->nblocks + 1)) return mt_diag_set(diag, MT_E_NOMEM, "cannot allocate the damage list");
     }

@@ -150,7 +150,7 @@ START_TEST(truncated_at_every_block_boundary) {
         ck_assert_uint_eq(mt_reader_damage_count(r), 1);
         ck_assert_int_eq(mt_reader_damage(r, 0)->code, MT_E_TRUNCATED);
         ck_assert_str_eq(mt_reader_damage(r, 0)->msg,
-                         "no index at the end: the file was not closed (the writer stopped or crashed)");
+                         "no index at the end: the file was not closed (its writer is still writing it, or stopped or crashed)");
         mt_reader_free(r);
         check_salvage(clean, cut, -1, 0, expected(lost, NULL));
     }
@@ -312,7 +312,7 @@ START_TEST(bad_msgpack_in_a_sound_frame) {
     mt_diag dg;
     mt_diag_clear(&dg);
     ck_assert_int_eq(mt_snapshot_load_mem(d, n, "t", MT_LOAD_REFS, &s, &dg), MT_E_DAMAGED);
-    ck_assert_str_eq(dg.msg, "no index at the end: the file was not closed (the writer stopped or crashed)");
+    ck_assert_str_eq(dg.msg, "no index at the end: the file was not closed (its writer is still writing it, or stopped or crashed)");
     ck_assert_int_eq(mt_snapshot_load_mem(d, n, "t", MT_LOAD_REFS | MT_LOAD_SALVAGE, &s, &dg), 0);
     ck_assert_uint_eq(mt_snapshot_lost_objects(s), blocks[k].count);
     ck_assert_uint_eq(mt_snapshot_graph(s)->n_objects, NOBJ);

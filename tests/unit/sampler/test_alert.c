@@ -72,6 +72,11 @@ static const struct {
     {"rss>2GiB ", 9, "unexpected \" \""},
     {"rss>2GiB:", 10, "unknown action"},
     {"r$s>1", 2, "unexpected \"$\" at column 2 (expected > or <)"},
+    {"rs>1GiB", 1, "unknown measure at column 1 (expected rss, pss"},
+    {"gpu>1GiB", 1, "unknown measure"},
+    {"gc.count3>5", 1, "unknown measure"},
+    {"procs>3MiB", 8, "procs is a count, not a size at column 8 (expected a plain number)"},
+    {"rss>1e400", 5, "threshold out of range"},
 };
 
 START_TEST(bad_expressions_name_their_column) {

@@ -321,6 +321,52 @@ static void fake_system(const char *root, unsigned long avail_kb) {
     fake_file(root, "proc/meminfo", text);
 }
 
+/* Peaks against peak_every (1 s here): a rise within it is held back but
+ * remembered, so that after it a level above the last call's top yet
+ * below the maximum held back calls nothing ("passes its previous
+ * maximum"); a rise past 1.5 times the last top calls at once. */
+START_TEST(peaks_held_back_raise_the_reference) {
+    char *root = fake_root();
+    fake_status(root, 100, "S (sleeping)", 1000, 0);
+    fake_system(root, 5000000);
+    char *path = tmp_path();
+    mt_sampler_config cfg = {0};
+    cfg.path = path;
+    cfg.interval_ns = 10000000;
+    cfg.pid = 100;
+    cfg.root = root;
+    cfg.nvml_lib = "";
+    cfg.peak_margin = 0.1;
+    cfg.peak_every_ns = 1000000000;
+    cfg.on_peak = on_peak;
+    __atomic_store_n(&peaks, 0, __ATOMIC_RELAXED);
+    mt_sampler *s;
+    mt_diag d;
+    ck_assert_msg(mt_sampler_start(&cfg, &s, &d) == 0, "%s", d.msg);
+    wait_latest(s, "rss", 1000 * 1024);
+    fake_status(root, 100, "S (sleeping)", 1500, 0);
+    ck_assert_int_eq(wait_for(&peaks, 1), 1);
+    ck_assert_uint_eq(__atomic_load_n(&peak_rss, __ATOMIC_RELAXED), 1500 * 1024);
+    fake_status(root, 100, "S (sleeping)", 2000, 0); /* held back: under 1.5 x 1500 */
+    wait_latest(s, "rss", 2000 * 1024);
+    fake_status(root, 100, "S (sleeping)", 1700, 0); /* above 1500 + 10%, below 2000 */
+    wait_latest(s, "rss", 1700 * 1024);
+    sleep_ms(1300);
+    ck_assert_int_eq(__atomic_load_n(&peaks, __ATOMIC_RELAXED), 1);
+    fake_status(root, 100, "S (sleeping)", 2300, 0); /* past 2000 + 10% */
+    ck_assert_int_eq(wait_for(&peaks, 2), 2);
+    ck_assert_uint_eq(__atomic_load_n(&peak_rss, __ATOMIC_RELAXED), 2300 * 1024);
+    fake_status(root, 100, "S (sleeping)", 3500, 0); /* 1.5 x 2300 within the second */
+    ck_assert_int_eq(wait_for(&peaks, 3), 3);
+    ck_assert_uint_eq(__atomic_load_n(&peak_rss, __ATOMIC_RELAXED), 3500 * 1024);
+    ck_assert_int_eq(mt_sampler_stop(s, 0, &d), 0);
+    unlink(path);
+    free(path);
+    rm_tree(root);
+    free(root);
+}
+END_TEST
+
 START_TEST(alerts_peaks_and_a_vanished_target_through_a_fake_root) {
     char *root = fake_root();
     fake_status(root, 100, "S (sleeping)", 1000, 0);
@@ -489,6 +535,7 @@ int main(void) {
     tcase_add_test(tc, a_known_allocation_is_seen_in_the_file);
     tcase_add_test(tc, a_file_rewritten_while_followed_is_always_readable);
     tcase_add_test(tc, alerts_peaks_and_a_vanished_target_through_a_fake_root);
+    tcase_add_test(tc, peaks_held_back_raise_the_reference);
     tcase_add_test(tc, a_forked_child_leaves_the_file_alone);
     tcase_add_test(tc, start_refuses);
     suite_add_tcase(s, tc);

@@ -2,6 +2,8 @@
  * collector links no libanalyze, so the sizes are parsed here rather
  * than by mt_size_parse(); the units are the same. */
 #include <ctype.h>
+#include <errno.h>
+#include <math.h>
 #include <signal.h>
 #include <spawn.h>
 #include <unistd.h>
@@ -36,6 +38,26 @@ static int fail(mt_diag *diag, const char *text, size_t at, const char *what, co
     return rc;
 }
 
+/* 1 for a series the sampler or the Python collector writes, *count set
+ * for one that counts things rather than bytes. */
+static int known_series(const char *n, int *count) {
+    static const char *const bytes[] = { "rss", "pss", "uss", "swap", "cgroup.current", "cgroup.max",
+                                         "mem.available", "traced", "traced.peak" };
+    static const char *const counts[] = { "procs", "cgroup.oom", "cgroup.oom_kill" };
+    *count = 0;
+    for (size_t k = 0; k < sizeof bytes / sizeof *bytes; k++)
+        if (!strcmp(n, bytes[k])) return 1;
+    for (size_t k = 0; k < sizeof counts / sizeof *counts; k++)
+        if (!strcmp(n, counts[k])) return *count = 1;
+    const char *stem[] = { "gc.count", "gc.collections" };
+    for (size_t k = 0; k < 2; k++) {
+        size_t l = strlen(stem[k]);
+        if (!strncmp(n, stem[k], l) && n[l] >= '0' && n[l] <= '2' && !n[l + 1]) return *count = 1;
+    }
+    size_t d = strncmp(n, "gpu", 3) ? 0 : strspn(n + 3, "0123456789");
+    return d && (!strcmp(n + 3 + d, ".used") || !strcmp(n + 3 + d, ".total"));
+}
+
 static int measure_char(char c) {
     return isalnum((unsigned char)c) || c == '.' || c == '_' || c == '-';
 }
@@ -52,7 +74,7 @@ int mt_alert_parse(const char *text, mt_alert *out, mt_diag *diag) {
     if (i == 0) return fail(diag, text, 0, "no measure", "a series name or growth");
     if (i >= sizeof a.series) return fail(diag, text, sizeof a.series - 1, "series name too long", "at most 63 characters");
     memcpy(a.series, text, i);
-    int growth = strcmp(a.series, "growth") == 0;
+    int growth = strcmp(a.series, "growth") == 0, count = 0;
     if (text[i] == '>')
         a.below = 0;
     else if (text[i] == '<')
@@ -62,6 +84,12 @@ int mt_alert_parse(const char *text, mt_alert *out, mt_diag *diag) {
         if (text[i]) snprintf(what, sizeof what, "unexpected \"%.1s\"", text + i);
         return fail(diag, text, i, what, "> or <");
     }
+    /* A misspelt measure ("rs") would never fire: only the series the
+     * sampler writes are taken (SPEC.md 4.3, samples). */
+    if (!growth && !known_series(a.series, &count))
+        return fail(diag, text, 0, "unknown measure",
+                    "rss, pss, uss, swap, procs, cgroup.current, cgroup.max, cgroup.oom, cgroup.oom_kill, "
+                    "mem.available, traced, traced.peak, gc.countN, gc.collectionsN, gpuN.used, gpuN.total or growth");
     i++;
     const char *num = text + i;
     char *end;
@@ -88,6 +116,11 @@ int mt_alert_parse(const char *text, mt_alert *out, mt_diag *diag) {
         size_t u = i;
         while (isalpha((unsigned char)text[i])) i++;
         double mult = 1.0;
+        if (i > u && count) {
+            char what[96];
+            snprintf(what, sizeof what, "%s is a count, not a size", a.series);
+            return fail(diag, text, u, what, "a plain number");
+        }
         if (i > u) {
             size_t k, nu = sizeof UNITS / sizeof UNITS[0];
             for (k = 0; k < nu; k++)
@@ -100,6 +133,7 @@ int mt_alert_parse(const char *text, mt_alert *out, mt_diag *diag) {
             mult = UNITS[k].bytes;
         }
         a.threshold = v * mult;
+        if (!isfinite(a.threshold)) return fail(diag, text, (size_t)(num - text), "threshold out of range", "a finite number");
         if (growth) {
             if (text[i] != '/') return fail(diag, text, i, "no time unit", "/s, /min or /h after the size of a growth");
             i++;
@@ -196,5 +230,6 @@ int mt_alert_spawn(const mt_alert *a, double value, pid_t pid, const char *file,
     posix_spawnattr_destroy(&attr);
     free(file_var);
     free(env);
+    if (rc) errno = rc; /* posix_spawn returns its error; errno may be stale */
     return rc ? MT_E_IO : 0;
 }

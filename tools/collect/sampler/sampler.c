@@ -83,6 +83,7 @@ struct mt_sampler {
     uint64_t peak_last;
     int peak_rising;      /* past the margin, waiting for rss to stop rising */
     double peak_top;
+    double peak_held;     /* the highest rss while peak_every held a call back */
     uint64_t peak_since, peak_rose;
     int peak_fired_once;
 };
@@ -384,7 +385,10 @@ static void take_sample(mt_sampler *s, int with_callbacks) {
         mt_alert *a = &s->alerts[i];
         double val, thr = a->threshold;
         if (strcmp(a->series, "growth") == 0) {
-            if (!has_rss || s->wn < 2) continue;
+            /* Half a window of points, or 50 samples, at least: two
+             * samples of a start-up (an import) are no rate to act on. */
+            uint64_t span = GROWTH_WINDOW_NS / 2 < 50 * s->interval ? GROWTH_WINDOW_NS / 2 : 50 * s->interval;
+            if (!has_rss || s->wn < 2 || s->win[s->wn - 1].t - s->win[0].t < span) continue;
             val = growth(s);
         } else if (!lookup(v, n, a->series, &val) && !mt__store_latest(s->store, a->series, &val)) {
             continue;
@@ -443,12 +447,20 @@ static void take_sample(mt_sampler *s, int with_callbacks) {
                 s->peak_fired_once = 1;
                 if (with_callbacks && s->on_peak) s->on_peak(s->ctx, (uint64_t)top);
             }
-        } else if (rss > s->peak_ref * (1.0 + s->peak_margin) &&
-                   (!s->peak_fired_once || t - s->peak_last >= s->peak_every ||
-                    rss > s->peak_ref * MT__PEAK_MUCH)) {
-            s->peak_rising = 1;
-            s->peak_top = rss;
-            s->peak_since = s->peak_rose = t;
+        } else {
+            int held_back = s->peak_fired_once && t - s->peak_last < s->peak_every && !(rss > s->peak_ref * MT__PEAK_MUCH);
+            double base = s->peak_held > s->peak_ref ? s->peak_held : s->peak_ref;
+            if (held_back) {
+                /* The maximum reached while peak_every holds calls back is
+                 * the one a later call must pass ("passes its previous
+                 * maximum"), not the last call's top. */
+                if (rss > s->peak_ref * (1.0 + s->peak_margin) && rss > s->peak_held) s->peak_held = rss;
+            } else if (rss > base * (1.0 + s->peak_margin)) {
+                s->peak_rising = 1;
+                s->peak_top = rss;
+                s->peak_since = s->peak_rose = t;
+                s->peak_held = 0;
+            }
         }
     }
 

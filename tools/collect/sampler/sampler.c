@@ -510,11 +510,11 @@ static void *run(void *arg) {
             if (next <= now) next = now + s->interval;
             if (__atomic_load_n(&s->gone, __ATOMIC_ACQUIRE)) flush_locked(s);
         }
-        /* Right after a sample, a flush due within half an interval is
-         * done now: when flush_ns equals the interval, a deadline a few
-         * microseconds away would otherwise hold the sample back a whole
-         * interval. */
-        if (mono_ns() + (sampled ? s->interval / 2 : 0) >= s->last_flush + s->flush_ns) flush_locked(s);
+        /* When every sample is to be flushed (flush_ns no longer than the
+         * interval), it is, right after it is taken: a deadline counted
+         * from the last flush, which a slow sample may have delayed, would
+         * now and then hold a sample back a whole interval. */
+        if ((sampled && s->flush_ns <= s->interval) || mono_ns() >= s->last_flush + s->flush_ns) flush_locked(s);
     }
     pthread_mutex_unlock(&s->mu);
     return NULL;

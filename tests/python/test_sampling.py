@@ -7,6 +7,7 @@ count of the objects a script made."""
 import collections
 import gc
 import glob
+import mmap
 import os
 import subprocess
 import sys
@@ -84,14 +85,16 @@ def test_rss_rises_by_the_mib_held_as_proc_self_status_says(tmp_path):
         before = vmrss()
         s.event("mark", "before", before)
         time.sleep(0.15)
-        block = bytearray(n * MiB)
-        for i in range(0, len(block), 4096):  # touched page by page
+        # A mapping of its own: a bytearray may reuse a heap region an
+        # earlier test freed and left resident, and then rss does not move.
+        block = mmap.mmap(-1, n * MiB)
+        for i in range(0, n * MiB, 4096):  # touched page by page
             block[i] = 1
         held = vmrss()
         s.event("mark", "held", held)
         time.sleep(0.3)
         s.event("mark", "release", vmrss())
-        del block
+        block.close()
         after = vmrss()
         s.event("mark", "after", after)
         time.sleep(0.15)

@@ -77,8 +77,9 @@ static const char *rate_text(const char *series, double per_s, char *buf, size_t
 
 /* The limits are shown in the rows of what runs into them. */
 static int is_limit(const char *name) {
-    size_t n = strlen(name);
-    return !strcmp(name, "cgroup.max") || (!strncmp(name, "gpu", 3) && n > 6 && !strcmp(name + n - 6, ".total"));
+    size_t digits;
+    const char *gpu = mt_series_gpu(name, &digits);
+    return !strcmp(name, "cgroup.max") || (gpu && !strcmp(gpu, "total"));
 }
 
 /* The order rows come in when --series does not say: the figures people
@@ -87,9 +88,9 @@ static int rank(const char *name) {
     static const char *const order[] = { "rss", "pss", "uss", "swap", "cgroup.current", "traced", "mem.available" };
     for (int i = 0; i < (int)(sizeof order / sizeof *order); i++)
         if (!strcmp(name, order[i])) return i;
-    size_t n = strlen(name);
-    if (!strncmp(name, "gpu", 3) && n > 5 && !strcmp(name + n - 5, ".used")) return 20;
-    return 40;
+    size_t digits;
+    const char *gpu = mt_series_gpu(name, &digits);
+    return gpu && !strcmp(gpu, "used") ? 20 : 40;
 }
 
 static void sparkline(FILE *f, const mt_series *s, size_t width, int utf8) {

@@ -72,6 +72,12 @@ double mt_run_last(const mt_run *r, const char *name);
  * other series is taken to be. A predicate, never an error. */
 int mt_series_is_count(const char *name);
 
+/* For a GPU's series, "gpuN.WHAT" (N decimal digits, SPEC.md 4.3): WHAT,
+ * and *digits the length of N; NULL for any other name (*digits 0). The
+ * one reading of that naming for the metric names, the limits and the
+ * plots. A predicate, never an error. */
+const char *mt_series_gpu(const char *name, size_t *digits);
+
 /* The OpenMetrics family of a series, and its GPU device label: "rss" is
  * memtrace_rss_bytes, "gpu0.used" memtrace_gpu_used_bytes with device
  * "0", "procs" memtrace_procs (a count: mt_series_is_count, no unit);

@@ -121,8 +121,9 @@ static int off_axis(mt_str name) {
     memcpy(n, name.ptr, name.len);
     n[name.len] = 0;
     if (mt_series_is_count(n) || !strcmp(n, "mem.available")) return 1;
-    size_t digits = strncmp(n, "gpu", 3) ? 0 : strspn(n + 3, "0123456789");
-    return digits && !strcmp(n + 3 + digits, ".total");
+    size_t digits;
+    const char *what = mt_series_gpu(n, &digits);
+    return what && !strcmp(what, "total");
 }
 
 static int on_sample(void *arg, const void *rec) {

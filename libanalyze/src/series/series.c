@@ -194,17 +194,26 @@ int mt_series_is_count(const char *name) {
     return !strncmp(name, "gc.", 3) || !strcmp(name, "procs") || !strncmp(name, "cgroup.oom", 10);
 }
 
+const char *mt_series_gpu(const char *name, size_t *digits) {
+    size_t d = 0;
+    *digits = 0;
+    if (strncmp(name, "gpu", 3)) return NULL;
+    while (isdigit((unsigned char)name[3 + d])) d++;
+    if (!d || name[3 + d] != '.') return NULL;
+    *digits = d;
+    return name + 3 + d + 1;
+}
+
 void mt_series_metric(const char *name, char *family, size_t fn, char *device, size_t dn) {
-    size_t len = strlen(name), k, digits = 0;
+    size_t k, digits;
     device[0] = 0;
-    while (len > 3 + digits && isdigit((unsigned char)name[3 + digits])) digits++;
-    const char *what = name;
-    if (!strncmp(name, "gpu", 3) && digits && digits < dn && name[3 + digits] == '.') {
+    const char *what = mt_series_gpu(name, &digits);
+    if (what && digits < dn) {
         memcpy(device, name + 3, digits);
         device[digits] = 0;
-        what = name + 3 + digits + 1;
         k = (size_t)snprintf(family, fn, "memtrace_gpu_");
     } else {
+        what = name;
         k = (size_t)snprintf(family, fn, "memtrace_");
     }
     for (const char *p = what; *p && k + 7 < fn; p++) family[k++] = isalnum((unsigned char)*p) || *p == '_' ? *p : '_';
@@ -253,10 +262,11 @@ int mt_series_summarize(const mt_run *r, const mt_snapshot *snap, const mt_serie
     /* The limit. */
     char gpu_total[64];
     const char *lim_series = NULL;
-    size_t nl = strlen(s->name);
+    size_t nl = strlen(s->name), digits;
+    const char *gpu_what = mt_series_gpu(s->name, &digits);
     if (is_memory(s->name)) {
         lim_series = "cgroup.max";
-    } else if (nl > 8 && nl < sizeof gpu_total && !strncmp(s->name, "gpu", 3) && !strcmp(s->name + nl - 5, ".used")) {
+    } else if (gpu_what && !strcmp(gpu_what, "used") && nl < sizeof gpu_total) {
         memcpy(gpu_total, s->name, nl - 5);
         strcpy(gpu_total + nl - 5, ".total");
         lim_series = gpu_total;

@@ -237,6 +237,22 @@ START_TEST(events_in_time_order) {
 }
 END_TEST
 
+/* SPEC.md 4.3's gpuN.WHAT, read one way for metrics, limits and plots. */
+START_TEST(gpu_names) {
+    static const struct { const char *name, *what; size_t digits; } t[] = {
+        { "gpu0.used", "used", 1 }, { "gpu12.total", "total", 2 }, { "gpu.used", NULL, 0 },
+        { "gpux.used", NULL, 0 },   { "gpu0", NULL, 0 },          { "gpu0used", NULL, 0 },
+        { "rss", NULL, 0 },         { "gpu3.", "", 1 } };
+    for (size_t i = 0; i < sizeof t / sizeof *t; i++) {
+        size_t d = 99;
+        const char *w = mt_series_gpu(t[i].name, &d);
+        if (t[i].what) ck_assert_str_eq(w, t[i].what);
+        else ck_assert_ptr_null(w);
+        ck_assert_uint_eq(d, t[i].digits);
+    }
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("series");
     TCase *tc = tcase_create("series");
@@ -247,6 +263,7 @@ int main(void) {
     tcase_add_test(tc, not_growing_says_so);
     tcase_add_test(tc, at_limit_and_gpu_limit);
     tcase_add_test(tc, events_in_time_order);
+    tcase_add_test(tc, gpu_names);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

@@ -122,6 +122,10 @@ def checked_in():
     # Defect 17: an inline shape in hexadecimal (fuzz_predict: an odd first
     # byte means inline shapes).
     write(os.path.join(reg, "fuzz_predict", "d17-shape-hex.txt"), b"\x01a=0x10x6")
+    # Defect 17: two frames of 100000 columns (fuzz_predict: an odd first
+    # byte): concat looked each column up by a scan of every frame's
+    # columns, 2 x 10^10 string compares (CI's libFuzzer timeout).
+    write(os.path.join(reg, "fuzz_predict", "d17-wide-concat.txt"), b"\x01a=1x100000,b=1x100000")
 
     # Defect 9, small enough to keep: nesting 10 000 deep in a rule file and
     # a policy (the big ones are generated).

@@ -44,6 +44,16 @@ static inline int mt__names_rehash(mt__names *t) {
     return 0;
 }
 
+/* The index of name[0..len), or -1 when it is not in the table. */
+static inline int64_t mt__names_find(const mt__names *t, const char *name, size_t len) {
+    if (!t->n_slots) return -1;
+    for (size_t i = mt__fnv1a(name, len) & (t->n_slots - 1); t->slots[i]; i = (i + 1) & (t->n_slots - 1)) {
+        const char *have = mt__names_str(t, t->slots[i] - 1);
+        if (!strncmp(have, name, len) && have[len] == 0) return t->slots[i] - 1;
+    }
+    return -1;
+}
+
 /* The index of name[0..len), given the next one (t->n) when it is new.
  * Callers keeping arrays beside the names make room for index t->n
  * first, so that a new name never outruns them.

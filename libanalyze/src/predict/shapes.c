@@ -201,6 +201,7 @@ int mt_shapes_parse(const char *text, mt_shapes **out, mt_diag *diag) {
     char *pool = s->text; /* names, NUL-terminated, copied as they are read */
     parser ps = { text, text, diag };
     size_t cap = 0;
+    double total_cols = 0;
     int rc = 0;
     if (!*text) { rc = fail(&ps, "expected NAME=ROWSxCOLS"); goto bad; }
     for (;;) {
@@ -229,6 +230,12 @@ int mt_shapes_parse(const char *text, mt_shapes **out, mt_diag *diag) {
         if ((rc = number(&ps, "the columns", &ncols))) goto bad;
         if (ncols < 1 || ncols > 100000) {
             rc = fail(&ps, "the columns must be between 1 and 100000");
+            goto bad;
+        }
+        /* Past a million columns in all, inline text is not what anyone
+         * types, and each column costs a model's worth of memory. */
+        if ((total_cols += ncols) > 1000000) {
+            rc = fail(&ps, "more than 1000000 columns in all the frames");
             goto bad;
         }
         f->rows = rows;

@@ -145,6 +145,8 @@ START_TEST(bad_inline_shapes_say_where) {
         { "=5x3", 1, "expected NAME=ROWSxCOLS" },
         { "a=5x100001", 11, "the columns must be between 1 and 100000" },
         { "a=5x0", 6, "the columns must be between 1 and 100000" },
+        { "a=1x100000,b=1x100000,c=1x100000,d=1x100000,e=1x100000,f=1x100000,g=1x100000,h=1x100000,"
+          "i=1x100000,j=1x100000,k=1x1", 116, "more than 1000000 columns in all the frames" },
         { "a=5x2:k=int64*2", 16, "a named column cannot repeat" },
         { "a=10x3:k=int64~5*", 18, "expected the repeat: decimal digits" },
         { "a=10x1:category~300", 20, "300 distinct values are more than the frame's 10 rows" },

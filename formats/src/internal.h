@@ -192,7 +192,8 @@ typedef mt_field mt__field;
     X(GPU_BLOCK, "gpu_blocks", mt_gpu_block, gpu_block_f)      \
     X(GPU_EVENT, "gpu_events", mt_gpu_event, gpu_event_f)      \
     X(NB_CELL, "nb_cells", mt_nb_cell, nb_cell_f)              \
-    X(EVENT, "events", mt_event, event_f)
+    X(EVENT, "events", mt_event, event_f)                      \
+    X(TRACE_LIVE, "trace_live", mt_trace_live, trace_live_f)
 
 typedef struct mt__kind_desc {
     int kind;

@@ -23,7 +23,11 @@ static const mt__field stack_f[] = {
 static const mt__field alloc_f[] = {
     F(mt_alloc, time_ns, U64, 1), F(mt_alloc, op, U32, 1), F(mt_alloc, address, U64, 1),
     F(mt_alloc, size, U64, 1), F(mt_alloc, stack, U32, 0), F(mt_alloc, thread, U32, 0),
-    F(mt_alloc, domain, U32, 0), F(mt_alloc, count, U64, 0) };
+    F(mt_alloc, domain, U32, 0), F(mt_alloc, count, U64, 0), F(mt_alloc, weight, F64, 0),
+    F(mt_alloc, born_ns, U64, 0) };
+static const mt__field trace_live_f[] = {
+    F(mt_trace_live, time_ns, U64, 1), F(mt_trace_live, stack, U32, 1), F(mt_trace_live, bytes, F64, 1),
+    F(mt_trace_live, count, F64, 1), F(mt_trace_live, upto, U64, 1) };
 static const mt__field sample_f[] = {
     F(mt_sample, time_ns, U64, 1), F(mt_sample, series, STR, 1), F(mt_sample, value, F64, 1),
     F(mt_sample, step, STR, 0), F(mt_sample, span_ns, U64, 0), F(mt_sample, min, F64, 0),

@@ -30,7 +30,8 @@ KINDS = {
     7: ("frames", [("id", "u32", 1), ("function", "str", 1), ("file", "str", 1), ("line", "u32", 0)]),
     8: ("stacks", [("id", "u32", 1), ("frame", "u32", 1), ("parent", "u32", 0)]),
     9: ("allocs", [("time_ns", "u64", 1), ("op", "u32", 1), ("address", "u64", 1), ("size", "u64", 1),
-                   ("stack", "u32", 0), ("thread", "u32", 0), ("domain", "u32", 0), ("count", "u64", 0)]),
+                   ("stack", "u32", 0), ("thread", "u32", 0), ("domain", "u32", 0), ("count", "u64", 0),
+                   ("weight", "f64", 0), ("born_ns", "u64", 0)]),
     10: ("samples", [("time_ns", "u64", 1), ("series", "str", 1), ("value", "f64", 1), ("step", "str", 0),
                      ("span_ns", "u64", 0), ("min", "f64", 0), ("max", "f64", 0), ("count", "u64", 0)]),
     11: ("df_frames", [("id", "u32", 1), ("name", "str", 1), ("rows", "u64", 1), ("columns", "u32", 1),
@@ -62,6 +63,8 @@ KINDS = {
                       ("end_ns", "u64", 0), ("rss_before", "u64", 0), ("rss_after", "u64", 0)]),
     20: ("events", [("time_ns", "u64", 1), ("kind", "str", 1), ("name", "str", 0), ("value", "f64", 0),
                     ("detail", "str", 0)]),
+    21: ("trace_live", [("time_ns", "u64", 1), ("stack", "u32", 1), ("bytes", "f64", 1), ("count", "f64", 1),
+                        ("upto", "u64", 1)]),
     INDEX_KIND: ("index", [("offset", "u64", 1), ("kind", "u32", 1), ("count", "u32", 1), ("first", "u64", 1),
                            ("stored", "u32", 1), ("raw", "u32", 1)]),
 }

@@ -73,7 +73,7 @@ static int hostile(const char *path) {
     mt_stack st2 = { 2, 2, 0 }, st1 = { 1, 1, 2 };
     mt_writer_add(w, MT_KIND_STACK, &st2);
     mt_writer_add(w, MT_KIND_STACK, &st1);
-    mt_alloc al = { 1000, MT_ALLOC_ALLOC, 0x1000, 64, 1, 7, 1, 0 };
+    mt_alloc al = { 1000, MT_ALLOC_ALLOC, 0x1000, 64, 1, 7, 1, 0, 0, 0 };
     mt_writer_add(w, MT_KIND_ALLOC, &al);
     mt_sample sm = { 5, H, 1048576, H, 0, 0, 0, 0 }, sm2 = { 9, H, 2097152, S("next"), 0, 0, 0, 0 };
     mt_writer_add(w, MT_KIND_SAMPLE, &sm);
@@ -273,7 +273,7 @@ int main(int argc, char **argv) {
     mt_writer_add(w, MT_KIND_FRAME, &fr);
     mt_stack st = { 1, 1, 0 };
     mt_writer_add(w, MT_KIND_STACK, &st);
-    mt_alloc al = { 1000, MT_ALLOC_ALLOC, 0x1000, 64, 1, 7, 1, 0 };
+    mt_alloc al = { 1000, MT_ALLOC_ALLOC, 0x1000, 64, 1, 7, 1, 0, 0, 0 };
     mt_writer_add(w, MT_KIND_ALLOC, &al);
     mt_sample sm = { 5, S("rss"), 1048576.5, S("load"), 0, 0, 0, 0 };
     mt_writer_add(w, MT_KIND_SAMPLE, &sm);

@@ -18,7 +18,7 @@ extern "C" {
 #endif
 
 #define MT_FORMAT_MAJOR 1
-#define MT_FORMAT_MINOR 3
+#define MT_FORMAT_MINOR 4
 
 /* Bytes of a block header on disk (SPEC.md section 3.1). */
 #define MT_BLOCK_HEADER_BYTES 36
@@ -89,7 +89,8 @@ typedef enum mt_kind {
     MT_KIND_GPU_EVENT = 18,
     MT_KIND_NB_CELL = 19,
     MT_KIND_EVENT = 20,
-    MT_KIND_MAX = 20,       /* highest kind this version knows */
+    MT_KIND_TRACE_LIVE = 21,
+    MT_KIND_MAX = 21,       /* highest kind this version knows */
     MT_KIND_INDEX = 0xFF00  /* the footer index; internal to the container */
 } mt_kind;
 
@@ -174,9 +175,29 @@ typedef struct mt_alloc {
     uint64_t size;     /* bytes (total over count for MT_ALLOC_LIVE) */
     uint32_t stack;    /* mt_stack.id, 0 if unknown */
     uint32_t thread;
-    uint32_t domain;   /* 0 python, 1 native, 2 gpu */
+    uint32_t domain;   /* MT_DOMAIN_* */
     uint64_t count;    /* blocks this record stands for; 0 means 1 */
+    double weight;     /* 1.4: a sampled event's 1/p (the blocks it estimates); 0: exact, count blocks */
+    uint64_t born_ns;  /* 1.4: a free's block was allocated then (trace files) */
 } mt_alloc;
+
+/* Allocation domains (mt_alloc.domain). */
+#define MT_DOMAIN_PYTHON 0u  /* CPython's mem and object allocators (PyMem_Malloc, PyObject_Malloc) */
+#define MT_DOMAIN_NATIVE 1u  /* malloc and friends */
+#define MT_DOMAIN_GPU 2u
+#define MT_DOMAIN_RAW 3u     /* 1.4: CPython's raw allocator (PyMem_RawMalloc) */
+#define MT_DOMAIN_NUMPY 4u   /* 1.4: NumPy's data allocator (array buffers) */
+
+/* Live bytes of one allocation stack at a trace checkpoint (1.4): the
+ * effect of the file's first `upto` allocs records. Weighted estimates
+ * in a sampled trace, hence doubles. */
+typedef struct mt_trace_live {
+    uint64_t time_ns;  /* when the checkpoint was taken */
+    uint32_t stack;    /* mt_stack.id, 0 if unknown */
+    double bytes;      /* live bytes of the stack */
+    double count;      /* live blocks of the stack */
+    uint64_t upto;     /* allocs records (by sequence number) the checkpoint covers */
+} mt_trace_live;
 
 /* One point of a time series ("rss", "traced", "gpu0.reserved"), or,
  * when span_ns is not 0, a bucket of `count` points thinned into their
@@ -354,6 +375,7 @@ typedef struct mt_record {
         mt_gpu_event gpu_event;
         mt_nb_cell nb_cell;
         mt_event event;
+        mt_trace_live trace_live;
     } u;
 } mt_record;
 

@@ -541,11 +541,11 @@ static mt_snapshot *allocs(int second) {
     ck_assert_int_eq(mt_writer_add(w, MT_KIND_STACK, &s1), 0);
     ck_assert_int_eq(mt_writer_add(w, MT_KIND_STACK, &s2), 0);
     ck_assert_int_eq(mt_writer_add(w, MT_KIND_STACK, &s3), 0);
-    mt_alloc live = { 0, MT_ALLOC_LIVE, 0, 1000, 2, 0, 0, second ? 7 : 4 };
-    mt_alloc one = { 0, MT_ALLOC_LIVE, 0, 64, 1, 0, 0, 0 };
-    mt_alloc a1 = { 1, MT_ALLOC_ALLOC, 0x10, 500, 3, 0, 0, 0 };
-    mt_alloc a2 = { 2, MT_ALLOC_ALLOC, 0x20, 300, 3, 0, 0, 0 };
-    mt_alloc f = { 3, MT_ALLOC_FREE, 0x10, 0, 0, 0, 0, 0 };
+    mt_alloc live = { 0, MT_ALLOC_LIVE, 0, 1000, 2, 0, 0, second ? 7 : 4, 0, 0 };
+    mt_alloc one = { 0, MT_ALLOC_LIVE, 0, 64, 1, 0, 0, 0, 0, 0 };
+    mt_alloc a1 = { 1, MT_ALLOC_ALLOC, 0x10, 500, 3, 0, 0, 0, 0, 0 };
+    mt_alloc a2 = { 2, MT_ALLOC_ALLOC, 0x20, 300, 3, 0, 0, 0, 0, 0 };
+    mt_alloc f = { 3, MT_ALLOC_FREE, 0x10, 0, 0, 0, 0, 0, 0, 0 };
     ck_assert_int_eq(mt_writer_add(w, MT_KIND_ALLOC, &live), 0);
     ck_assert_int_eq(mt_writer_add(w, MT_KIND_ALLOC, &one), 0);
     if (second) {

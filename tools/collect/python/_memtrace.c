@@ -545,7 +545,7 @@ static PyObject *Writer_add_alloc(WriterObject *self, PyObject *args, PyObject *
     unsigned op = (unsigned)opa.v;
     if (op > MT_ALLOC_LIVE) return PyErr_Format(PyExc_ValueError, "op must be ALLOC (0), FREE (1) or LIVE (2), not %u", op);
     mt_alloc a = { time_ns.v, op, address.v, size.v, (uint32_t)stack.v, (uint32_t)thread.v, (uint32_t)domain.v,
-                   count.v };
+                   count.v, 0, 0 };
     return add(self, MT_KIND_ALLOC, &a);
 }
 

@@ -23,7 +23,7 @@ def run(*args, check=True):
 
 def test_all_kinds_fixture_matches_the_spec(testdata):
     s = spec_reader.Snapshot(os.path.join(testdata, "all-kinds.snap"))
-    assert (s.major, s.minor) == (1, 3)
+    assert (s.major, s.minor) == (1, 4)
     assert s.meta() == {"tool": "mt-fixture", "pid": 4242, "ratio": 0.5, "neg": -7, "ok": True,
                         "blob": b"\x00\x01", "none": None}
     assert s.of("strings") == [{"id": 1, "text": "hello"}]
@@ -37,7 +37,10 @@ def test_all_kinds_fixture_matches_the_spec(testdata):
     assert s.of("frames") == [{"id": 1, "function": "load", "file": "app.py", "line": 42}]
     assert s.of("stacks") == [{"id": 1, "frame": 1, "parent": 0}]
     assert s.of("allocs") == [{"time_ns": 1000, "op": 0, "address": 0x1000, "size": 64, "stack": 1,
-                               "thread": 7, "domain": 1, "count": 0}]
+                               "thread": 7, "domain": 1, "count": 0, "weight": 0.0, "born_ns": 0},
+                              {"time_ns": 2000, "op": 1, "address": 0x1000, "size": 64, "stack": 1,
+                               "thread": 7, "domain": 4, "count": 0, "weight": 8192.5, "born_ns": 1000}]
+    assert s.of("trace_live") == [{"time_ns": 3000, "stack": 1, "bytes": 524352.0, "count": 8193.0, "upto": 2}]
     point = {"span_ns": 0, "min": 0.0, "max": 0.0, "count": 0}
     assert s.of("samples") == [{"time_ns": 5, "series": "rss", "value": 1048576.5, "step": "load", **point},
                                {"time_ns": 10, "series": "rss", "value": 2097152, "step": "load", "span_ns": 1000,

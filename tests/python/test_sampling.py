@@ -186,7 +186,9 @@ def test_os_samples_go_on_while_the_main_thread_holds_the_gil(tmp_path):
     assert len(inside) >= 0.4 * took / 0.02, (len(inside), took)
     # The figures thread reads when the call returns, before the mark (the
     # sorted list is freed in between).
-    assert not between(series(snap, "gc.count0"), a + 2 * 10**7, b - 10**8)
+    # A loaded machine may run the figures thread between the mark and the
+    # call: 100 ms of slack on that side too.
+    assert not between(series(snap, "gc.count0"), a + 10**8, b - 10**8)
 
 
 def test_one_sampler_per_process(tmp_path):

@@ -275,6 +275,11 @@ int main(int argc, char **argv) {
     mt_writer_add(w, MT_KIND_STACK, &st);
     mt_alloc al = { 1000, MT_ALLOC_ALLOC, 0x1000, 64, 1, 7, 1, 0, 0, 0 };
     mt_writer_add(w, MT_KIND_ALLOC, &al);
+    /* 1.4: a sampled free that carries its block, and a checkpoint. */
+    mt_alloc fr1 = { 2000, MT_ALLOC_FREE, 0x1000, 64, 1, 7, MT_DOMAIN_NUMPY, 0, 8192.5, 1000 };
+    mt_writer_add(w, MT_KIND_ALLOC, &fr1);
+    mt_trace_live tl = { 3000, 1, 524352.0, 8193.0, 2 };
+    mt_writer_add(w, MT_KIND_TRACE_LIVE, &tl);
     mt_sample sm = { 5, S("rss"), 1048576.5, S("load"), 0, 0, 0, 0 };
     mt_writer_add(w, MT_KIND_SAMPLE, &sm);
     /* 1.3: a bucket of four thinned points, and an event. */

@@ -11,7 +11,7 @@
 
 static const mt_tool tool = {
     "memtrace-convert", "IN OUT",
-    "Convert between JSON heap documents (.json) and snapshots (.snap). '-' is standard input or output for JSON.",
+    "Convert between JSON heap documents (.json) and snapshots (.snap), or cut and thin an allocation trace. '-' is standard input or output for JSON.",
     2, 2, NULL,
 };
 

@@ -27,7 +27,20 @@
  * mt-fixture --run-cut OUT.snap writes testdata/growing/run-cut.snap (apart
  * from the closed files that tests read whole): the same run
  * stopped by a crash at 51 s, its last flush cut in the middle of its
- * block (a file still being written, SPEC.md 3.4). */
+ * block (a file still being written, SPEC.md 3.4).
+ *
+ * mt-fixture --trace OUT.snap writes testdata/trace-sites.snap: a full
+ * allocation trace (SPEC.md 4.3, 1.4) small enough to follow by hand.
+ * Frames: 1 alloc_a (a.py:10), 2 main (a.py:1), 3 alloc_b (b.py:20),
+ * 4 unused (c.py:5); stacks 1 main, 2 alloc_a <- main, 3 alloc_b <- main,
+ * 4 unused. Events (seconds, block, bytes, stack):
+ *   0.5 +A1 100 s2   1.0 +A2 100 s2   1.5 +B1 1000 s3   2.0 -A1
+ *   2.5 +C1 50 s4    2.8 -C1          3.0 +A3 300 s2    3.5 -B1
+ *   4.0 +B2 2000 s3  4.5 -A2          6.0 +D1 7 s4
+ * Live: s2 100 B and s3 1000 B at 3 s; the peak 2300 B (A3 300, B2 2000)
+ * from 4.5 s, 2307 B at the end. Checkpoints at 2.9 s (6 records),
+ * 4.2 s (9) and 6 s (11); rss samples at 1, 3.5 and 6 s; events start
+ * (0 s) and step train (4 s). */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -228,13 +241,77 @@ static int run(const char *path, int cut) {
     return 0;
 }
 
+static void trace_ev(mt_writer *w, double t, uint32_t op, uint64_t addr, uint64_t size, uint32_t stack, double born) {
+    mt_alloc a = { (uint64_t)llround(t * 1e9), op, addr, size, stack, 1, MT_DOMAIN_PYTHON, 0, 0,
+                   op == MT_ALLOC_FREE ? (uint64_t)llround(born * 1e9) : 0 };
+    mt_writer_add(w, MT_KIND_ALLOC, &a);
+}
+
+static void trace_ck(mt_writer *w, double t, uint64_t upto, double s2, double n2, double s3, double n3, double s4) {
+    mt_writer_flush(w); /* after the allocs it covers (SPEC.md 4.3) */
+    uint64_t ns = (uint64_t)llround(t * 1e9);
+    mt_trace_live l2 = { ns, 2, s2, n2, upto }, l3 = { ns, 3, s3, n3, upto }, l4 = { ns, 4, s4, 1, upto };
+    if (n2 > 0) mt_writer_add(w, MT_KIND_TRACE_LIVE, &l2);
+    if (n3 > 0) mt_writer_add(w, MT_KIND_TRACE_LIVE, &l3);
+    if (s4 > 0) mt_writer_add(w, MT_KIND_TRACE_LIVE, &l4);
+}
+
+static int trace(const char *path) {
+    mt_writer *w;
+    mt_diag d;
+    mt_diag_clear(&d);
+    if (mt_writer_open(path, NULL, &w, &d)) {
+        fprintf(stderr, "mt-fixture: %s: %s\n", path, d.msg);
+        return 3;
+    }
+    mt_writer_meta_str(w, "tool", "mt-fixture");
+    mt_writer_meta_uint(w, "pid", 4242);
+    mt_writer_meta_uint(w, "start_time", 1764770400000000000ull);
+    mt_writer_meta_str(w, "command", "python3 app.py");
+    mt_writer_meta_str(w, "trace_mode", "all");
+    mt_writer_meta_str(w, "trace_domains", "0,1,3,4");
+    mt_writer_meta_uint(w, "trace_checkpoint_ns", 10000000000ull);
+    mt_writer_meta_str(w, "thread.1", "MainThread");
+    mt_frame f[4] = { { 1, S("alloc_a"), S("a.py"), 10 }, { 2, S("main"), S("a.py"), 1 },
+                      { 3, S("alloc_b"), S("b.py"), 20 }, { 4, S("unused"), S("c.py"), 5 } };
+    for (int i = 0; i < 4; i++) mt_writer_add(w, MT_KIND_FRAME, &f[i]);
+    mt_stack st[4] = { { 1, 2, 0 }, { 2, 1, 1 }, { 3, 3, 1 }, { 4, 4, 0 } };
+    for (int i = 0; i < 4; i++) mt_writer_add(w, MT_KIND_STACK, &st[i]);
+    mt_writer_flush(w);
+    trace_ev(w, 0.5, 0, 0xa1, 100, 2, 0);
+    trace_ev(w, 1.0, 0, 0xa2, 100, 2, 0);
+    trace_ev(w, 1.5, 0, 0xb1, 1000, 3, 0);
+    trace_ev(w, 2.0, 1, 0xa1, 100, 2, 0.5);
+    trace_ev(w, 2.5, 0, 0xc1, 50, 4, 0);
+    trace_ev(w, 2.8, 1, 0xc1, 50, 4, 2.5);
+    trace_ck(w, 2.9, 6, 100, 1, 1000, 1, 0);
+    trace_ev(w, 3.0, 0, 0xa3, 300, 2, 0);
+    trace_ev(w, 3.5, 1, 0xb1, 1000, 3, 1.5);
+    trace_ev(w, 4.0, 0, 0xb2, 2000, 3, 0);
+    trace_ck(w, 4.2, 9, 400, 2, 2000, 1, 0);
+    trace_ev(w, 4.5, 1, 0xa2, 100, 2, 1.0);
+    trace_ev(w, 6.0, 0, 0xd1, 7, 4, 0);
+    trace_ck(w, 6.0, 11, 300, 1, 2000, 1, 7);
+    run_point(w, "rss", 1000000000ull, 10 * MIB, "");
+    run_point(w, "rss", 3500000000ull, 11 * MIB, "");
+    run_point(w, "rss", 6000000000ull, 12 * MIB, "train");
+    run_event(w, 0, "start", "python3 app.py", 0, "");
+    run_event(w, 4000000000ull, "step", "train", 0, "");
+    if (mt_writer_close(w, &d)) {
+        fprintf(stderr, "mt-fixture: %s: %s\n", path, d.msg);
+        return 3;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv) {
+    if (argc == 3 && !strcmp(argv[1], "--trace")) return trace(argv[2]);
     if (argc == 3 && !strcmp(argv[1], "--hostile")) return hostile(argv[2]);
     if (argc == 3 && !strcmp(argv[1], "--percent")) return percent(argv[2]);
     if (argc == 3 && !strcmp(argv[1], "--run")) return run(argv[2], 0);
     if (argc == 3 && !strcmp(argv[1], "--run-cut")) return run(argv[2], 1);
     if (argc != 2) {
-        fprintf(stderr, "usage: mt-fixture [--hostile|--percent|--run|--run-cut] OUT.snap\n");
+        fprintf(stderr, "usage: mt-fixture [--hostile|--percent|--run|--run-cut|--trace] OUT.snap\n");
         return 2;
     }
     mt_writer *w;

@@ -71,10 +71,11 @@ typedef struct mt_trace_opts {
  * (truncated). opts may be NULL for the defaults.
  * @return 0 and *out (free with mt_trace_free()), or MT_E_IO,
  *         MT_E_NOTSNAP, MT_E_VERSION, MT_E_DAMAGED (damage without
- *         MT_LOAD_SALVAGE: diag names the block and offset), MT_E_INVAL
- *         (not a trace: no meta trace_mode, or no allocs records; or an
- *         allocs record out of time order, an op other than 0 or 1, a
- *         negative weight: diag names the record), MT_E_NOMEM. */
+ *         MT_LOAD_SALVAGE: diag names the block and offset), MT_E_NOTFOUND
+ *         (not a trace: no meta trace_mode, or no allocs records),
+ *         MT_E_RECORD (an allocs record out of time order, an op other than
+ *         0 or 1, a negative weight: diag names the record and its block),
+ *         MT_E_NOMEM. */
 int mt_trace_open(const char *path, unsigned flags, const mt_trace_opts *opts, mt_trace **out, mt_diag *diag);
 
 /* NULL is a no-op. */

@@ -23,6 +23,7 @@
 #include "memtrace/plot.h"
 #include "memtrace/predict.h"
 #include "memtrace/text.h"
+#include "memtrace/trace.h"
 #include "memtrace/traceedit.h"
 
 #endif

@@ -25,5 +25,6 @@
 #include "memtrace/text.h"
 #include "memtrace/trace.h"
 #include "memtrace/traceedit.h"
+#include "memtrace/tracediff.h"
 
 #endif

@@ -45,8 +45,8 @@
  *   0.5 +A1 100 s2   1.0 +A2 100 s2   1.5 +B1 1000 s3   2.0 -A1
  *   2.5 +C1 50 s4    2.8 -C1          3.0 +A3 300 s2    3.5 -B1
  *   4.0 +B2 2000 s3  4.5 -A2          6.0 +D1 7 s4
- * Live: s2 100 B and s3 1000 B at 3 s; the peak 2300 B (A3 300, B2 2000)
- * from 4.5 s, 2307 B at the end. Checkpoints at 2.9 s (6 records),
+ * Live: s2 100 B and s3 1000 B just before 3 s; the peak 2400 B at 4 s
+ * (A2 100, A3 300, B2 2000), 2300 B from 4.5 s, 2307 B at the end. Checkpoints at 2.9 s (6 records),
  * 4.2 s (9) and 6 s (11); rss samples at 1, 3.5 and 6 s; events start
  * (0 s) and step train (4 s). */
 #include <math.h>

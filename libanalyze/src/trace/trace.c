@@ -1,10 +1,15 @@
 /* Allocation traces (trace.h): one streaming pass over the allocs records
  * at open, replays from checkpoints for other moments. */
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include "memtrace/trace.h"
+#include "memtrace/fileio.h"
 #include "memtrace/u64map.h"
 #include "common/array.h"
 
@@ -37,6 +42,8 @@ typedef struct curve_bucket {
 
 struct mt_trace {
     mt_reader *r;
+    void *map;                    /* the file, mapped (NULL when read whole) */
+    size_t map_len;
     unsigned flags;
     mt_sites *sites;
     mt_trace_summary sum;
@@ -88,6 +95,46 @@ static int fail_record(mt_diag *diag, int code, const mt_block_info *b, size_t b
 }
 
 static int nomem(mt_diag *diag) { return mt_diag_set(diag, MT_E_NOMEM, "out of memory reading the trace"); }
+
+/* Gives back the pages of a block read: they stay in the page cache, and
+ * a later replay faults them in again. Without this the pages of a
+ * mapped trace count in the resident set up to the file's size (130 MB
+ * for 10 million events). Pages shared with the next block are kept. */
+static void release(const mt_trace *t, const mt_block_info *b) {
+    if (!t->map) return;
+    uint64_t pg = (uint64_t)sysconf(_SC_PAGESIZE), end = b->offset + MT_BLOCK_HEADER_BYTES + b->stored;
+    uint64_t lo = b->offset / pg * pg, hi = end / pg * pg;
+    if (hi > t->map_len) hi = t->map_len / pg * pg;
+    if (hi > lo) madvise((char *)t->map + lo, hi - lo, MADV_DONTNEED);
+}
+
+/* Maps a regular file and opens the reader over the mapping, so that
+ * memory follows the blocks being decoded, not the file; anything else
+ * (standard input, a pipe) is read whole as every reader does. A mapping
+ * of a file that shrinks while it is read would fault: a tracer only
+ * appends to its file, and a rewrite replaces it by rename, which leaves
+ * the mapped one whole. */
+static int open_reader(mt_trace *t, const char *path, mt_diag *diag) {
+    mt_input in;
+    mt_input_opts o = { 0 };
+    if (strcmp(path, "-") && !mt_input_open(path, &o, &in, NULL)) {
+        struct stat st;
+        if (in.regular && !fstat(in.fd, &st) && st.st_size >= 16 && (uint64_t)st.st_size <= SIZE_MAX) {
+            void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, in.fd, 0);
+            if (m != MAP_FAILED) {
+                t->map = m;
+                t->map_len = (size_t)st.st_size;
+            }
+        }
+        mt_input_close(&in);
+        if (t->map) {
+            int rc = mt_reader_open_mem_growing(t->map, t->map_len, path, &t->r, diag);
+            if (rc == MT_E_NOTSNAP) mt_diag_set(diag, MT_E_NOTSNAP, "not a memtrace snapshot (bad magic)");
+            return rc;
+        }
+    }
+    return mt_reader_open_growing(path, &t->r, diag);
+}
 
 /* A block that fails to open or decode: left out under salvage, else the
  * whole open fails naming it. Returns 0 to skip it. */
@@ -333,6 +380,7 @@ static int pass(mt_trace *t, uint64_t thr, const mt_trace_opts *opts, mt_diag *d
             t->sum.lost_blocks++;
             t->sum.lost_records += b->count - (seq - b->first);
         }
+        release(t, b);
         done += b->count;
         if (opts && opts->progress) opts->progress(opts->progress_arg, done, total);
     }
@@ -359,9 +407,9 @@ int mt_trace_open(const char *path, unsigned flags, const mt_trace_opts *opts, m
     mt_trace *t = calloc(1, sizeof *t);
     if (!t) return nomem(diag);
     t->flags = flags;
-    int rc = mt_reader_open_growing(path, &t->r, diag);
+    int rc = open_reader(t, path, diag);
     if (rc) {
-        free(t);
+        mt_trace_free(t);
         return rc;
     }
     t->sum.truncated = !mt_reader_closed(t->r);
@@ -411,6 +459,7 @@ fail:
 void mt_trace_free(mt_trace *t) {
     if (!t) return;
     mt_reader_free(t->r);
+    if (t->map) munmap(t->map, t->map_len);
     mt_sites_free(t->sites);
     mt_u64map_free(&t->idx);
     free(t->figs);
@@ -490,7 +539,10 @@ static int replay(mt_trace *t, uint64_t time_ns, acc *live, acc *live_n, mt_diag
             rc = 0;
             const mt_alloc *a = &rec.u.alloc;
             if (seq++ < from) continue;
-            if (a->time_ns > time_ns) return 0;
+            if (a->time_ns > time_ns) {
+                release(t, b);
+                return 0;
+            }
             uint32_t fi;
             if (!mt_u64map_get(&t->idx, a->stack, &fi)) continue; /* the pass saw every stack */
             double w = weight_of(a), sz = (double)a->size, s = a->op == MT_ALLOC_ALLOC ? 1 : -1;
@@ -498,6 +550,7 @@ static int replay(mt_trace *t, uint64_t time_ns, acc *live, acc *live_n, mt_diag
             add(&live[fi], s * sz * w, s * var);
             add(&live_n[fi], s * w, s * var_n);
         }
+        release(t, b);
         if (rc < 0 && (rc = block_lost(t, rc, &d, diag))) return rc;
     }
     return 0;

@@ -252,8 +252,8 @@ static unsigned size_class(uint64_t size) {
 
 static size_t curve_index(const mt_trace *t, uint64_t time_ns) {
     double x = (double)time_ns / (double)t->curve_span * MT_TRACE_CURVE_RES;
-    size_t i = x < 0 ? 0 : (size_t)x;
-    return i >= MT_TRACE_CURVE_RES ? MT_TRACE_CURVE_RES - 1 : i;
+    if (!(x >= 0)) return 0;
+    return x >= MT_TRACE_CURVE_RES - 1 ? MT_TRACE_CURVE_RES - 1 : (size_t)x;
 }
 
 /* Checks one allocs record the way every pass relies on. */
@@ -402,31 +402,56 @@ static int pass(mt_trace *t, uint64_t thr, const mt_trace_opts *opts, mt_diag *d
     return 0;
 }
 
+static int open_rest(mt_trace *t, unsigned flags, const mt_trace_opts *opts, mt_diag *diag);
+
 int mt_trace_open(const char *path, unsigned flags, const mt_trace_opts *opts, mt_trace **out, mt_diag *diag) {
     *out = NULL;
     mt_trace *t = calloc(1, sizeof *t);
     if (!t) return nomem(diag);
     t->flags = flags;
     int rc = open_reader(t, path, diag);
+    if (!rc) rc = open_rest(t, flags, opts, diag);
     if (rc) {
         mt_trace_free(t);
         return rc;
     }
+    *out = t;
+    return 0;
+}
+
+int mt_trace_open_mem(const void *data, size_t size, const char *name, unsigned flags, const mt_trace_opts *opts,
+                      mt_trace **out, mt_diag *diag) {
+    *out = NULL;
+    mt_trace *t = calloc(1, sizeof *t);
+    if (!t) return nomem(diag);
+    t->flags = flags;
+    int rc = mt_reader_open_mem_growing(data, size, name, &t->r, diag);
+    if (!rc) rc = open_rest(t, flags, opts, diag);
+    if (rc) {
+        mt_trace_free(t);
+        return rc;
+    }
+    *out = t;
+    return 0;
+}
+
+static int open_rest(mt_trace *t, unsigned flags, const mt_trace_opts *opts, mt_diag *diag) {
+    int rc;
     t->sum.truncated = !mt_reader_closed(t->r);
     if (mt_reader_damage_count(t->r) && !(flags & MT_LOAD_SALVAGE)) {
         rc = mt_damage_diag(mt_reader_damage(t->r, 0), MT_E_DAMAGED, diag);
-        goto fail;
+        return rc;
     }
     int is_trace = 0;
-    if ((rc = read_small(t, &is_trace, diag))) goto fail;
+    if ((rc = read_small(t, &is_trace, diag))) return rc;
     if (!is_trace) {
         rc = mt_diag_set(diag, MT_E_NOTFOUND, "not an allocation trace: its meta has no trace_mode (SPEC.md 4.3)");
-        goto fail;
+        return rc;
     }
     if (!t->n_ablocks) {
         rc = mt_diag_set(diag, MT_E_NOTFOUND, "trace has no allocs records: nothing was traced, or the file was cut "
                                            "short before its first allocs block");
-        goto fail;
+        return rc;
     }
     qsort_r(t->ablocks, t->n_ablocks, sizeof *t->ablocks, cmp_block_first, t->r);
     qsort_r(t->lblocks, t->n_lblocks, sizeof *t->lblocks, cmp_block_first, t->r);
@@ -435,25 +460,18 @@ int mt_trace_open(const char *path, unsigned flags, const mt_trace_opts *opts, m
     qsort(t->steps, t->n_steps, sizeof *t->steps, cmp_step);
     qsort(t->cps, t->n_cps, sizeof *t->cps, cmp_cp);
     t->sum.checkpoints = t->n_cps;
-    if ((rc = mt_sites_read(t->r, (flags & MT_LOAD_SALVAGE) != 0, &t->sites, diag))) goto fail;
-    if ((rc = find_duration(t, diag))) goto fail;
-    t->curve_span = t->sum.duration_ns + 1;
+    if ((rc = mt_sites_read(t->r, (flags & MT_LOAD_SALVAGE) != 0, &t->sites, diag))) return rc;
+    if ((rc = find_duration(t, diag))) return rc;
+    t->curve_span = t->sum.duration_ns == UINT64_MAX ? UINT64_MAX : t->sum.duration_ns + 1;
     if (!(t->curve = calloc(MT_TRACE_CURVE_RES, sizeof *t->curve))) {
         rc = nomem(diag);
-        goto fail;
+        return rc;
     }
     uint64_t thr = opts && opts->temporary_set ? opts->temporary_ns : MT_TRACE_TEMPORARY_NS;
     t->sum.temporary_ns = thr;
-    if ((rc = pass(t, thr, opts, diag))) goto fail;
-    if (!t->sum.records) {
-        rc = mt_diag_set(diag, MT_E_NOTFOUND, "trace has no readable allocs records");
-        goto fail;
-    }
-    *out = t;
+    if ((rc = pass(t, thr, opts, diag))) return rc;
+    if (!t->sum.records) return mt_diag_set(diag, MT_E_NOTFOUND, "trace has no readable allocs records");
     return 0;
-fail:
-    mt_trace_free(t);
-    return rc;
 }
 
 void mt_trace_free(mt_trace *t) {

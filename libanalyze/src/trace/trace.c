@@ -122,6 +122,9 @@ static int open_reader(mt_trace *t, const char *path, mt_diag *diag) {
         if (in.regular && !fstat(in.fd, &st) && st.st_size >= 16 && (uint64_t)st.st_size <= SIZE_MAX) {
             void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, in.fd, 0);
             if (m != MAP_FAILED) {
+                /* The open scans every block header: one page each, not
+                 * the kernel's fault-around and read-ahead around it. */
+                madvise(m, (size_t)st.st_size, MADV_RANDOM);
                 t->map = m;
                 t->map_len = (size_t)st.st_size;
             }
@@ -462,6 +465,13 @@ static int open_rest(mt_trace *t, unsigned flags, const mt_trace_opts *opts, mt_
     t->sum.checkpoints = t->n_cps;
     if ((rc = mt_sites_read(t->r, (flags & MT_LOAD_SALVAGE) != 0, &t->sites, diag))) return rc;
     if ((rc = find_duration(t, diag))) return rc;
+    /* What the reader's scan of the block headers mapped (217 MB of a
+     * 1.3 GB file, 100M events, before MADV_RANDOM): given back before
+     * the pass, which reads the blocks in file order. */
+    if (t->map) {
+        madvise(t->map, t->map_len, MADV_DONTNEED);
+        madvise(t->map, t->map_len, MADV_SEQUENTIAL);
+    }
     t->curve_span = t->sum.duration_ns == UINT64_MAX ? UINT64_MAX : t->sum.duration_ns + 1;
     if (!(t->curve = calloc(MT_TRACE_CURVE_RES, sizeof *t->curve))) {
         rc = nomem(diag);

@@ -78,6 +78,12 @@ typedef struct mt_trace_opts {
  *         MT_E_NOMEM. */
 int mt_trace_open(const char *path, unsigned flags, const mt_trace_opts *opts, mt_trace **out, mt_diag *diag);
 
+/* Same over a caller-owned buffer that must outlive t (name is used in
+ * messages), read as a file that may still be being written. For tests
+ * and fuzzing. */
+int mt_trace_open_mem(const void *data, size_t size, const char *name, unsigned flags, const mt_trace_opts *opts,
+                      mt_trace **out, mt_diag *diag);
+
 /* NULL is a no-op. */
 void mt_trace_free(mt_trace *t);
 

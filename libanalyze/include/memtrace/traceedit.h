@@ -41,7 +41,8 @@ typedef struct mt_trace_edit_stats {
  * So the live bytes of every stack at any moment of the window read the
  * same in the cut as in s. stats may be NULL.
  * @return 0, or MT_E_INVAL (s is not a trace: no trace_mode meta; or
- *         from_ns > to_ns), MT_E_IO, MT_E_NOMEM, what mt_snapshot_each()
+ *         from_ns > to_ns), MT_E_LIMIT (a record whose count is above
+ *         2^32 blocks), MT_E_IO, MT_E_NOMEM, what mt_snapshot_each()
  *         returns. On error path keeps what it held. */
 int mt_trace_cut(const mt_snapshot *s, uint64_t from_ns, uint64_t to_ns, const char *path,
                  mt_trace_edit_stats *stats, mt_diag *diag);
@@ -59,7 +60,8 @@ int mt_trace_cut(const mt_snapshot *s, uint64_t from_ns, uint64_t to_ns, const c
  * at the end; every other record as it was. stats may be NULL.
  * @return 0, or MT_E_INVAL (s is not a full trace, is a cut of one
  *         (meta cut_from_ns: its carried blocks are merged), or
- *         sample_bytes is 0), MT_E_IO, MT_E_NOMEM, what mt_snapshot_each()
+ *         sample_bytes is 0), MT_E_LIMIT (a record whose count is above
+ *         2^32 blocks), MT_E_IO, MT_E_NOMEM, what mt_snapshot_each()
  *         returns. On error path keeps what it held. */
 int mt_trace_thin(const mt_snapshot *s, uint64_t sample_bytes, uint64_t seed, const char *path,
                   mt_trace_edit_stats *stats, mt_diag *diag);

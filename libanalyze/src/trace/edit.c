@@ -195,6 +195,15 @@ static int set_has(const mt_u64map *m, uint32_t id) {
     return mt_u64map_get(m, id, &v);
 }
 
+/* The most blocks one allocs record may stand for here: a trace writes
+ * one record an event, and a count past this (a damaged or hostile file)
+ * would overflow the carried counts or draw without end when thinned. */
+#define MAX_RECORD_COUNT 4294967296ull
+
+static int check_count(const mt_alloc *a) {
+    return a->count > MAX_RECORD_COUNT ? MT_E_LIMIT : 0;
+}
+
 /* ------------------------------------------------------------------ */
 /* Cut                                                                  */
 
@@ -228,6 +237,7 @@ static uint64_t dbits(double d) {
 
 static int group_apply(group_table *g, const mt_alloc *a) {
     if (a->op != MT_ALLOC_ALLOC && a->op != MT_ALLOC_FREE) return 0;
+    if (check_count(a)) return MT_E_LIMIT;
     double wt = a->weight > 0 ? a->weight : 0;
     uint64_t base = fmix64(((uint64_t)a->stack << 32 | a->domain) ^ fmix64(a->size ^ fmix64(dbits(wt))));
     uint32_t i = 0;
@@ -451,6 +461,9 @@ int mt_trace_cut(const mt_snapshot *s, uint64_t from_ns, uint64_t to_ns, const c
     if (!rc) {
         rc = mt_snapshot_each(s, MT_KIND_ALLOC, cut_scan, &c, diag);
         if (rc > 0) rc = 0;
+        if (rc == MT_E_LIMIT)
+            mt_diag_set(diag, rc, "an allocs record stands for more than %llu blocks (its count): not a trace's",
+                        MAX_RECORD_COUNT);
     }
     /* The stacks of the blocks carried in are named too. */
     for (size_t i = 0; i < c.groups.n && !rc; i++)
@@ -569,6 +582,7 @@ static int thin_record(void *arg, const void *rec) {
         c->written++;
         return thin_due_checkpoints(c);
     }
+    if (check_count(a)) return MT_E_LIMIT;
     double p = -expm1(-(double)a->size / c->S);
     uint64_t born = a->op == MT_ALLOC_ALLOC ? a->time_ns : a->born_ns;
     uint64_t blocks = a->count ? a->count : 1;
@@ -611,7 +625,13 @@ int mt_trace_thin(const mt_snapshot *s, uint64_t sample_bytes, uint64_t seed, co
     if ((rc = mt_snapshot_each(s, MT_KIND_FRAME, copy_record, &cf, diag)) ||
         (rc = mt_snapshot_each(s, MT_KIND_STACK, copy_record, &cs, diag)) || (rc = mt_writer_flush(w)))
         goto fail;
-    if ((rc = thin_due_checkpoints(&c)) || (rc = mt_snapshot_each(s, MT_KIND_ALLOC, thin_record, &c, diag))) goto fail;
+    if ((rc = thin_due_checkpoints(&c))) goto fail;
+    if ((rc = mt_snapshot_each(s, MT_KIND_ALLOC, thin_record, &c, diag))) {
+        if (rc == MT_E_LIMIT)
+            mt_diag_set(diag, rc, "an allocs record stands for more than %llu blocks (its count): not a trace's",
+                        MAX_RECORD_COUNT);
+        goto fail;
+    }
     if (!(c.any_ck && c.last_ck_time == c.last_ns && c.last_ck_upto == c.written)) {
         if ((rc = live_checkpoint(&c.live, w, c.last_ns, c.written))) goto fail;
         c.ck_written++;

@@ -488,6 +488,18 @@ START_TEST(refuses_what_it_cannot_rewrite) {
     ck_assert_int_eq(mt_trace_thin(s, 4096, 1, out, NULL, &d), MT_E_INVAL);
     ck_assert_ptr_nonnull(strstr(d.msg, "cut"));
     mt_snapshot_free(s);
+    /* A record of 2^40 blocks is refused, not drawn block by block. */
+    tr big;
+    memset(&big, 0, sizeof big);
+    mt_alloc huge = ev(1.0, 0, 0x10, 64, 2, 0);
+    huge.count = 1ull << 40;
+    tr_add(&big, huge);
+    write_trace(in, "all", &big, NULL, 0, NULL);
+    ck_assert_int_eq(mt_snapshot_load(in, 0, &s, &d), 0);
+    ck_assert_int_eq(mt_trace_thin(s, 4096, 1, out, NULL, &d), MT_E_LIMIT);
+    ck_assert_int_eq(mt_trace_cut(s, 2 * SEC, 3 * SEC, out, NULL, &d), MT_E_LIMIT);
+    mt_snapshot_free(s);
+    free(big.a);
     /* A heap snapshot is not a trace. */
     mt_writer *w;
     ck_assert_int_eq(mt_writer_open(in, NULL, &w, &d), 0);

@@ -189,7 +189,7 @@ int main(int argc, char **argv) {
             return MT_EXIT_USAGE;
         }
         if (handled) return code;
-        if (what > 0) {
+        if (what >= 0) {
             fprintf(stderr, "%s: %s: --what is for allocation traces, and this is not one (no trace_mode meta)\n",
                     tool.name, mt_cli_cstr(in));
             return MT_EXIT_USAGE;

@@ -75,7 +75,7 @@ int main(int argc, char **argv) {
         MT_OPT_DOUBLE(0, "temporary-threshold", "MS", &temp_ms, 0, 1e9,
                       "a block freed within MS milliseconds of its allocation is temporary (default: 1)"),
         MT_OPT_FLAG(0, "histogram", &histogram, "show allocations by size class (powers of two)"),
-        MT_OPT_DOUBLE(0, "at", "SECONDS", &at_s, 0, 1e12, "show what was live SECONDS after the start, not at the peak"),
+        MT_OPT_DOUBLE(0, "at", "SECONDS", &at_s, 0, 1e10, "show what was live SECONDS after the start, not at the peak"),
         MT_OPT_STRING(0, "at-step", "NAME", &at_step, "show what was live when step NAME began"),
         MT_OPT_CHOICE(0, "folded", &folded, folded_names,
                       "print only folded stacks (outermost;...;innermost BYTES) for flame graph tools"),

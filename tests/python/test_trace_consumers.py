@@ -118,3 +118,27 @@ def test_diff_of_traces_carries_the_standard_error():
         assert r["bytes_delta"] == pytest.approx(vb - va, rel=1e-9, abs=1e-6)
         assert r["bytes_b_se"] == pytest.approx(math.sqrt(max(varb, 0)), rel=1e-6, abs=1e-6)
         assert r["bytes_delta_se"] == pytest.approx(math.sqrt(max(vara, 0) + max(varb, 0)), rel=1e-6, abs=1e-6)
+
+
+HOSTILE = os.path.join(ROOT, "testdata", "hostile", "trace-names.snap")
+
+
+def test_hostile_names_in_speedscope_folded_and_plot(tmp_path):
+    """A frame whose function and file hold quotes, a newline, escapes, NUL
+    and invalid UTF-8: speedscope stays JSON (the names as JSON strings),
+    folded stays one line a stack of valid UTF-8, and gnuplot draws the
+    plot without running anything a name holds."""
+    doc = json.loads(run("memtrace-export", "--to", "speedscope", HOSTILE))
+    names = [f["name"] for f in doc["shared"]["frames"]]
+    assert "main" in names and any('q"b\\s\nnl' in n for n in names)
+    assert [p["weights"] for p in doc["profiles"]] == [[1000, 500], [1000], [1000, 500]]
+    out = subprocess.run([tool("memtrace-export"), "--to", "folded", "--what", "allocated", HOSTILE],
+                         capture_output=True).stdout
+    lines = out.decode("utf-8").splitlines()
+    assert len(lines) == 2
+    assert sorted(int(l.rsplit(" ", 1)[1]) for l in lines) == [500, 1000]
+    p = subprocess.run([tool("memtrace-plot"), "trace", "-k", "-o", "t.svg", HOSTILE], cwd=tmp_path,
+                       capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert (tmp_path / "t.svg").stat().st_size > 0
+    assert not (tmp_path / "PWNED").exists()

@@ -48,7 +48,12 @@
  * Live: s2 100 B and s3 1000 B just before 3 s; the peak 2400 B at 4 s
  * (A2 100, A3 300, B2 2000), 2300 B from 4.5 s, 2307 B at the end. Checkpoints at 2.9 s (6 records),
  * 4.2 s (9) and 6 s (11); rss samples at 1, 3.5 and 6 s; events start
- * (0 s) and step train (4 s). */
+ * (0 s) and step train (4 s).
+ *
+ * mt-fixture --trace-hostile OUT.snap writes testdata/hostile/trace-names.snap:
+ * a full trace whose innermost frame's function and file are the hostile
+ * bytes above: 1000 B allocated there at 1 s, 500 B from main (app.py:1)
+ * at 2 s and freed at 3 s (peak 1500 B at 2 s, 1000 B at the end). */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -446,6 +451,33 @@ static int trace_sites(const char *path) {
     return 0;
 }
 
+static int trace_hostile(const char *path) {
+    mt_writer *w;
+    mt_diag d;
+    mt_diag_clear(&d);
+    if (mt_writer_open(path, NULL, &w, &d)) {
+        fprintf(stderr, "mt-fixture: %s: %s\n", path, d.msg);
+        return 3;
+    }
+    mt_writer_meta_str(w, "trace_mode", "all");
+    mt_writer_meta_uint(w, "start_time", 1764770400000000000ull);
+    mt_frame fr = { 1, H, H, 42 }, fr2 = { 2, S("main"), S("app.py"), 1 };
+    mt_writer_add(w, MT_KIND_FRAME, &fr);
+    mt_writer_add(w, MT_KIND_FRAME, &fr2);
+    mt_stack st2 = { 2, 2, 0 }, st1 = { 1, 1, 2 };
+    mt_writer_add(w, MT_KIND_STACK, &st2);
+    mt_writer_add(w, MT_KIND_STACK, &st1);
+    mt_writer_flush(w);
+    sites_ev(w, 1.0, 0, 0x1000, 1000, 1, 0);
+    sites_ev(w, 2.0, 0, 0x2000, 500, 2, 0);
+    sites_ev(w, 3.0, 1, 0x2000, 500, 2, 2.0);
+    if (mt_writer_close(w, &d)) {
+        fprintf(stderr, "mt-fixture: %s: %s\n", path, d.msg);
+        return 3;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc == 3 && !strcmp(argv[1], "--hostile")) return hostile(argv[2]);
     if (argc == 3 && !strcmp(argv[1], "--percent")) return percent(argv[2]);
@@ -455,8 +487,9 @@ int main(int argc, char **argv) {
     if (argc == 3 && !strcmp(argv[1], "--trace-sampled")) return trace_sampled(argv[2]);
     if (argc == 3 && !strcmp(argv[1], "--trace-cut")) return trace_cut(argv[2]);
     if (argc == 3 && !strcmp(argv[1], "--trace-sites")) return trace_sites(argv[2]);
+    if (argc == 3 && !strcmp(argv[1], "--trace-hostile")) return trace_hostile(argv[2]);
     if (argc != 2) {
-        fprintf(stderr, "usage: mt-fixture [--hostile|--percent|--run|--run-cut|--trace|--trace-sampled|--trace-cut|--trace-sites] OUT.snap\n");
+        fprintf(stderr, "usage: mt-fixture [--hostile|--percent|--run|--run-cut|--trace|--trace-sampled|--trace-cut|--trace-sites|--trace-hostile] OUT.snap\n");
         return 2;
     }
     mt_writer *w;

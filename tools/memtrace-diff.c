@@ -271,12 +271,10 @@ int main(int argc, char **argv) {
         mt_diag td;
         mt_diag_clear(&td);
         td.file = fa;
+        /* Anything but a trace that opens (not a trace, damage, ...) goes
+         * the snapshot way, whose load says what is wrong and how to
+         * salvage it. */
         int rc = mt_trace_open(fa, salvage ? MT_LOAD_SALVAGE : 0, NULL, &ta, &td);
-        if (rc && rc != MT_E_NOTFOUND) {
-            int code = mt_cli_fail(tool.name, fa, &td);
-            free(c.args);
-            return code == MT_EXIT_USAGE ? MT_EXIT_INPUT : code;
-        }
         if (!rc) {
             if (by == MT_BY_TYPE) by = MT_BY_SITE;
             if (by != MT_BY_SITE && by != MT_BY_TRACEBACK) {

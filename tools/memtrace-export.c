@@ -29,12 +29,14 @@ static int trace_out(const char *in, int to, int what, int by_count, int salvage
     d.file = in;
     *handled = 1;
     int rc = mt_trace_open(in, salvage ? MT_LOAD_SALVAGE : 0, NULL, &t, &d);
-    if (rc == MT_E_NOTFOUND && to == TO_FOLDED) {
+    if (rc && to == TO_FOLDED) {
+        /* Not a trace, or damaged: the snapshot way says which. */
         *handled = 0;
         return 0;
     }
     if (rc) {
         int code = mt_cli_fail(tool.name, in, &d);
+        if (rc == MT_E_DAMAGED) fprintf(stderr, "%s: %s: use --salvage to read its intact blocks\n", tool.name, in);
         return code == MT_EXIT_USAGE ? MT_EXIT_INPUT : code;
     }
     mt_output o;

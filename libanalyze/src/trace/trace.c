@@ -456,12 +456,13 @@ static int open_rest(mt_trace *t, unsigned flags, const mt_trace_opts *opts, mt_
                                            "short before its first allocs block");
         return rc;
     }
-    qsort_r(t->ablocks, t->n_ablocks, sizeof *t->ablocks, cmp_block_first, t->r);
-    qsort_r(t->lblocks, t->n_lblocks, sizeof *t->lblocks, cmp_block_first, t->r);
+    /* (Empty arrays are NULL, which qsort must not be given.) */
+    if (t->n_ablocks > 1) qsort_r(t->ablocks, t->n_ablocks, sizeof *t->ablocks, cmp_block_first, t->r);
+    if (t->n_lblocks > 1) qsort_r(t->lblocks, t->n_lblocks, sizeof *t->lblocks, cmp_block_first, t->r);
     /* Names point into the pool once it stops moving. */
     for (size_t i = 0; i < t->n_steps; i++) t->steps[i].name = t->pool + t->step_name[i];
-    qsort(t->steps, t->n_steps, sizeof *t->steps, cmp_step);
-    qsort(t->cps, t->n_cps, sizeof *t->cps, cmp_cp);
+    if (t->n_steps > 1) qsort(t->steps, t->n_steps, sizeof *t->steps, cmp_step);
+    if (t->n_cps > 1) qsort(t->cps, t->n_cps, sizeof *t->cps, cmp_cp);
     t->sum.checkpoints = t->n_cps;
     if ((rc = mt_sites_read(t->r, (flags & MT_LOAD_SALVAGE) != 0, &t->sites, diag))) return rc;
     if ((rc = find_duration(t, diag))) return rc;

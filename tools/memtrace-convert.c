@@ -1,6 +1,9 @@
 /* memtrace-convert: JSON heap documents to snapshots and back, and
- * snapshots to snapshots (a salvage rewrite, a format upgrade). */
+ * snapshots to snapshots (a salvage rewrite, a format upgrade); an
+ * allocation trace to a smaller trace (a time window, or thinned to the
+ * sampled trace of the same run). */
 #include <inttypes.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include "common/cli.h"
@@ -8,7 +11,7 @@
 
 static const mt_tool tool = {
     "memtrace-convert", "IN OUT",
-    "Convert between JSON heap documents (.json) and snapshots (.snap). '-' is standard input or output for JSON.",
+    "Convert between JSON heap documents (.json) and snapshots (.snap), or cut and thin an allocation trace. '-' is standard input or output for JSON.",
     2, 2, NULL,
 };
 
@@ -24,17 +27,67 @@ static int guess_fmt(const char *path) {
     return FMT_NONE;
 }
 
+/* Seconds as the options take them, to nanoseconds. */
+static uint64_t secs_ns(double s) { return (uint64_t)llround(s * 1e9); }
+
+/* A trace's window or thinning (traceedit.h); IN and OUT are snapshots. */
+static int edit_trace(const char *in, const char *out, double from_s, double to_s, uint64_t thin, uint64_t seed,
+                      int salvage) {
+    mt_snapshot *s;
+    int code = mt_cli_load(tool.name, in, 0, salvage, &s);
+    if (code) return code;
+    mt_diag diag;
+    mt_diag_clear(&diag);
+    diag.file = in;
+    int rc = thin ? mt_trace_thin(s, thin, seed, out, NULL, &diag)
+                  : mt_trace_cut(s, from_s < 0 ? 0 : secs_ns(from_s), to_s < 0 ? UINT64_MAX : secs_ns(to_s), out,
+                                 NULL, &diag);
+    if (rc) {
+        code = mt_cli_fail(tool.name, diag.file ? diag.file : in, &diag);
+        /* The options were checked here: what the library refuses is the
+         * input (not a trace, not a full one). */
+        if (rc == MT_E_INVAL) code = MT_EXIT_INPUT;
+    }
+    mt_snapshot_free(s);
+    return code;
+}
+
 int main(int argc, char **argv) {
     int from = FMT_NONE, to = FMT_NONE, salvage = 0;
+    double from_s = -1, to_s = -1;
+    uint64_t thin = 0, seed = 0;
+    int seed_given = 0;
     const mt_opt opts[] = {
         MT_OPT_CHOICE(0, "from", &from, FORMATS, "input format (default: from IN's extension)"),
         MT_OPT_CHOICE(0, "to", &to, FORMATS, "output format (default: from OUT's extension)"),
         MT_OPT_SALVAGE(&salvage),
+        MT_OPT_DOUBLE(0, "from-time", "SECONDS", &from_s, 0, 1e9,
+                      "a trace: keep the window from this time on (seconds since its start; default: 0)"),
+        MT_OPT_DOUBLE(0, "to-time", "SECONDS", &to_s, 0, 1e9, "a trace: keep the window up to this time (default: its end)"),
+        MT_OPT_SIZE(0, "thin-to-sampled", "BYTES", &thin,
+                    "a full trace: write the sampled trace of mean distance BYTES between samples"),
+        MT_OPT_UINT(0, "seed", "N", &seed, "the thinning's random seed (default: 0)"),
         MT_OPT_END,
     };
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--seed") || !strncmp(argv[i], "--seed=", 7)) seed_given = 1;
     mt_cli c;
     mt_cli_parse(&c, &tool, opts, argc, argv);
     const char *in = c.args[0], *out = c.args[1];
+    int cut = from_s >= 0 || to_s >= 0;
+    if (cut || thin || seed_given) {
+        if (seed_given && !thin) mt_cli_usage_error(&c, "--seed goes with --thin-to-sampled");
+        if (cut && thin)
+            mt_cli_usage_error(&c, "--thin-to-sampled and a time window are two runs: thin the whole trace, then cut the thinned one");
+        if (from_s >= 0 && to_s >= 0 && to_s < from_s)
+            mt_cli_usage_error(&c, "--to-time %g is before --from-time %g", to_s, from_s);
+        if ((from != FMT_NONE && from != FMT_SNAP) || (to != FMT_NONE && to != FMT_SNAP) ||
+            (from == FMT_NONE && guess_fmt(in) == FMT_JSON) || (to == FMT_NONE && guess_fmt(out) == FMT_JSON))
+            mt_cli_usage_error(&c, "a trace is rewritten from a snapshot file to a snapshot file, not JSON");
+        int code = edit_trace(in, out, from_s, to_s, thin, seed, salvage);
+        free(c.args);
+        return code;
+    }
     if (from == FMT_NONE && (from = guess_fmt(in)) == FMT_NONE)
         mt_cli_usage_error(&c, "cannot tell the format of '%s' from its name: use --from json|snap", in);
     if (to == FMT_NONE && (to = guess_fmt(out)) == FMT_NONE)

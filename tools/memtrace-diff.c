@@ -1,5 +1,6 @@
 /* memtrace-diff: what grew between two snapshots. */
 #include <inttypes.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include "common/cli.h"
@@ -7,7 +8,8 @@
 static const mt_tool tool = {
     "memtrace-diff", "A.snap B.snap",
     "Compare two snapshots group by group: count and bytes in each, the change, and, when both come from the\n"
-    "same process, the objects new in B, freed since A and surviving, matched by id and type.",
+    "same process, the objects new in B, freed since A and surviving, matched by id and type. Two allocation\n"
+    "traces are compared site by site, by what was live at each one's end (or peak).",
     2, 2, NULL,
 };
 
@@ -108,8 +110,136 @@ static void csv_row(const mt_diff_row *r, int matched) {
         printf(",,,,,,\n");
 }
 
+/* Bytes with, for an estimate, its 95% interval: "1.5 MiB +-20.0 KiB". */
+static const char *est_bytes(mt_est e, int sampled, char *buf, size_t n) {
+    char h[16], i[16];
+    double v = e.value < 0 ? 0 : e.value;
+    if (!sampled) snprintf(buf, n, "%s", mt_human_bytes((uint64_t)llround(v), h));
+    else snprintf(buf, n, "%s +-%s", mt_human_bytes((uint64_t)llround(v), h), mt_human_bytes((uint64_t)llround(1.96 * e.se), i));
+    return buf;
+}
+
+static const char *est_change(mt_est e, int sampled, char *buf, size_t n) {
+    char h[24], i[16];
+    mt_signed_bytes((int64_t)llround(e.value), h);
+    if (!sampled) snprintf(buf, n, "%s", h);
+    else snprintf(buf, n, "%s +-%s", h, mt_human_bytes((uint64_t)llround(1.96 * e.se), i));
+    return buf;
+}
+
+static void trace_json_est(mt_jw *w, const char *key, mt_est e, int sampled) {
+    mt_jw_double(w, key, e.value);
+    if (sampled) {
+        char k[64];
+        snprintf(k, sizeof k, "%s_se", key);
+        mt_jw_double(w, k, e.se);
+    }
+}
+
+static void trace_json_row(mt_jw *w, const char *key, const mt_trace_diff_row *r, int sampled) {
+    mt_jw_begin_object(w, key);
+    mt_jw_cstr(w, "group", r->group);
+    trace_json_est(w, "bytes_a", r->bytes_a, sampled);
+    trace_json_est(w, "bytes_b", r->bytes_b, sampled);
+    trace_json_est(w, "bytes_delta", r->delta, sampled);
+    trace_json_est(w, "count_a", r->count_a, sampled);
+    trace_json_est(w, "count_b", r->count_b, sampled);
+    mt_jw_end_object(w);
+}
+
+static void trace_csv_row(const mt_trace_diff_row *r) {
+    mt_csv_put_str(stdout, r->group, strlen(r->group));
+    const mt_est *e[] = { &r->bytes_a, &r->bytes_b, &r->delta, &r->count_a, &r->count_b };
+    for (int k = 0; k < 5; k++) {
+        putchar(',');
+        mt_json_put_num(stdout, e[k]->value, 0);
+        putchar(',');
+        mt_json_put_num(stdout, e[k]->se, 0);
+    }
+    putchar('\n');
+}
+
+/* Two traces (trace.h), site by site (tracediff.h). */
+static int trace_diff(const char *fa, const char *fb, mt_trace *a, mt_group_by by, int peak, mt_diff_key key,
+                      uint64_t top, uint64_t min_delta, int fmt, int salvage) {
+    mt_trace *b;
+    mt_diag diag;
+    mt_diag_clear(&diag);
+    diag.file = fb;
+    int rc = mt_trace_open(fb, salvage ? MT_LOAD_SALVAGE : 0, NULL, &b, &diag);
+    if (rc) {
+        int code = mt_cli_fail(tool.name, fb, &diag);
+        if (rc == MT_E_NOTFOUND) fprintf(stderr, "%s: %s is a trace: both files must be traces\n", tool.name, mt_cli_cstr(fa));
+        mt_trace_free(a);
+        return code == MT_EXIT_USAGE ? MT_EXIT_INPUT : code;
+    }
+    mt_trace_diff d;
+    rc = mt_trace_diff_compute(a, b, by, peak ? MT_TRACE_AT_PEAK : MT_TRACE_AT_END, &d, &diag);
+    if (rc) {
+        int code = mt_cli_fail(tool.name, NULL, &diag);
+        mt_trace_free(a);
+        mt_trace_free(b);
+        return code;
+    }
+    mt_trace_diff_sort(&d, key);
+    size_t kept = 0, shown;
+    for (size_t i = 0; i < d.n_rows; i++)
+        if (fabs(d.rows[i].delta.value) >= (double)min_delta) d.rows[kept++] = d.rows[i];
+    shown = top && kept > top ? (size_t)top : kept;
+    const char *moment = peak ? "peak" : "end";
+    if (fmt == FMT_JSON) {
+        mt_jw w;
+        mt_jw_init(&w, stdout);
+        mt_jw_begin_object(&w, NULL);
+        mt_jw_cstr(&w, "a", fa);
+        mt_jw_cstr(&w, "b", fb);
+        mt_jw_cstr(&w, "by", mt_group_by_name(by));
+        mt_jw_cstr(&w, "moment", moment);
+        mt_jw_bool(&w, "sampled", d.sampled);
+        mt_jw_uint(&w, "groups_total", d.n_rows);
+        mt_jw_uint(&w, "groups_shown", shown);
+        mt_jw_begin_array(&w, "groups");
+        for (size_t i = 0; i < shown; i++) trace_json_row(&w, NULL, &d.rows[i], d.sampled);
+        mt_jw_end_array(&w);
+        trace_json_row(&w, "total", &d.total, d.sampled);
+        mt_jw_end_object(&w);
+    } else if (fmt == FMT_CSV) {
+        printf("group,bytes_a,bytes_a_se,bytes_b,bytes_b_se,bytes_delta,bytes_delta_se,count_a,count_a_se,count_b,count_b_se\n");
+        for (size_t i = 0; i < shown; i++) trace_csv_row(&d.rows[i]);
+    } else {
+        printf("A: %s (trace)\nB: %s (trace)\n", mt_cli_cstr(fa), mt_cli_cstr(fb));
+        printf("grouped by %s; bytes live at the %s of each trace%s\n", mt_group_by_name(by), moment,
+               d.sampled ? "; estimates with 95% intervals" : "");
+        int width = 5;
+        for (size_t i = 0; i < shown; i++) {
+            int n = (int)strlen(d.rows[i].group);
+            if (n > width) width = n;
+        }
+        if (width > 48) width = 48;
+        int bw = d.sampled ? 22 : 10;
+        printf("\n  %-*s %*s %*s %*s %10s %10s\n", width, "group", bw, "bytes A", bw, "bytes B", bw, "change", "blocks A",
+               "blocks B");
+        for (size_t i = 0; i <= shown; i++) {
+            const mt_trace_diff_row *r = i < shown ? &d.rows[i] : &d.total;
+            char x[48], y[48], z[48];
+            printf("  ");
+            print_group(r->group, width, i < shown);
+            printf(" %*s %*s %*s %10.0f %10.0f\n", bw, est_bytes(r->bytes_a, d.sampled, x, sizeof x), bw,
+                   est_bytes(r->bytes_b, d.sampled, y, sizeof y), bw, est_change(r->delta, d.sampled, z, sizeof z),
+                   r->count_a.value, r->count_b.value);
+        }
+        if (kept > shown) printf("  (%zu more groups; --top 0 shows all)\n", kept - shown);
+        if (d.n_rows > kept)
+            printf("  (%zu groups changed by less than %" PRIu64 " bytes)\n", d.n_rows - kept, min_delta);
+    }
+    mt_trace_diff_free(&d);
+    mt_trace_free(a);
+    mt_trace_free(b);
+    return mt_cli_finish(tool.name);
+}
+
 int main(int argc, char **argv) {
-    int fmt = FMT_TEXT, salvage = 0, sort = MT_DIFF_BY_DELTA;
+    int fmt = FMT_TEXT, salvage = 0, sort = MT_DIFF_BY_DELTA, peak = 0;
     uint64_t top = 20, min_delta = 0;
     mt_group_by by = MT_BY_TYPE;
     /* A choice stores its name's index: index k is mt_diff_key k. */
@@ -126,6 +256,7 @@ int main(int argc, char **argv) {
         MT_OPT_CHOICE('s', "sort", &sort, sort_names,
                       "order of the groups, larger first (default: delta)"),
         MT_OPT_FORMAT(&fmt, MT_NAMES("text", "json", "csv"), "output format (default: text)"),
+        MT_OPT_FLAG(0, "peak", &peak, "traces: compare what was live at each one's peak, not at its end"),
         MT_OPT_SALVAGE_FILES(&salvage),
         MT_OPT_END,
     };
@@ -134,6 +265,28 @@ int main(int argc, char **argv) {
     mt_diff_key key = (mt_diff_key)sort;
     const char *fa = c.args[0], *fb = c.args[1];
     if (!strcmp(fa, "-") && !strcmp(fb, "-")) mt_cli_usage_error(&c, "only one of A and B can be '-'");
+    if (strcmp(fa, "-") && strcmp(fb, "-")) {
+        /* Two traces: by site unless told traceback. */
+        mt_trace *ta;
+        mt_diag td;
+        mt_diag_clear(&td);
+        td.file = fa;
+        /* Anything but a trace that opens (not a trace, damage, ...) goes
+         * the snapshot way, whose load says what is wrong and how to
+         * salvage it. */
+        int rc = mt_trace_open(fa, salvage ? MT_LOAD_SALVAGE : 0, NULL, &ta, &td);
+        if (!rc) {
+            if (by == MT_BY_TYPE) by = MT_BY_SITE;
+            if (by != MT_BY_SITE && by != MT_BY_TRACEBACK) {
+                mt_trace_free(ta);
+                mt_cli_usage_error(&c, "traces are compared by site or traceback, not by %s", mt_group_by_name(by));
+            }
+            int code = trace_diff(fa, fb, ta, by, peak, (mt_diff_key)sort, top, min_delta, fmt, salvage);
+            free(c.args);
+            return code;
+        }
+    }
+    if (peak) mt_cli_usage_error(&c, "--peak applies to traces only");
     mt_snapshot *a = NULL, *b = NULL;
     mt_diff d;
     mt_diag diag;

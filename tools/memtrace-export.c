@@ -9,13 +9,50 @@ static const mt_tool tool = {
     "memtrace-export", "FILE",
     "Write a snapshot's records as JSON lines or CSV (block by block, for files larger than memory), its summary\n"
     "gauges in the OpenMetrics text format for a node exporter's textfile collector, or its allocation stacks\n"
-    "folded for flame graph tools.",
+    "folded for flame graph tools; an allocation trace's stacks folded or as a speedscope profile.",
     1, 1,
     "Kinds: meta strings types objects refs roots frames stacks allocs samples df_frames df_columns df_values\n"
     "df_sketches gpu_devices gpu_segments gpu_blocks gpu_events nb_cells events.",
 };
 
-enum { TO_JSON, TO_CSV, TO_PROMETHEUS, TO_FOLDED };
+enum { TO_JSON, TO_CSV, TO_PROMETHEUS, TO_FOLDED, TO_SPEEDSCOPE };
+
+/* --what, in the order of its names. */
+static const mt_trace_by what_by[] = { MT_TRACE_BY_PEAK, MT_TRACE_BY_LEAKED, MT_TRACE_BY_ALLOCATED, MT_TRACE_BY_TEMPORARY };
+
+/* A trace (meta trace_mode) folded or as speedscope. *handled is 0 when
+ * in is not a trace, for the caller to read it as a snapshot. */
+static int trace_out(const char *in, int to, int what, int by_count, int salvage, const char *out_path, int *handled) {
+    mt_trace *t;
+    mt_diag d;
+    mt_diag_clear(&d);
+    d.file = in;
+    *handled = 1;
+    int rc = mt_trace_open(in, salvage ? MT_LOAD_SALVAGE : 0, NULL, &t, &d);
+    if (rc && to == TO_FOLDED) {
+        /* Not a trace, or damaged: the snapshot way says which. */
+        *handled = 0;
+        return 0;
+    }
+    if (rc) {
+        int code = mt_cli_fail(tool.name, in, &d);
+        if (rc == MT_E_DAMAGED) fprintf(stderr, "%s: %s: use --salvage to read its intact blocks\n", tool.name, in);
+        return code == MT_EXIT_USAGE ? MT_EXIT_INPUT : code;
+    }
+    mt_output o;
+    FILE *f = mt_cli_out_open(tool.name, out_path, &o);
+    if (!f) {
+        mt_trace_free(t);
+        return MT_EXIT_INPUT;
+    }
+    const char *base = strrchr(in, '/');
+    rc = to == TO_SPEEDSCOPE ? mt_export_speedscope(t, base ? base + 1 : in, f, &d)
+                             : mt_export_trace_folded(t, what_by[what], by_count, f, &d);
+    int code = mt_cli_out_close(tool.name, out_path, &o, f, !rc);
+    if (rc) code = mt_cli_fail(tool.name, rc == MT_E_IO ? out_path ? out_path : "standard output" : in, &d);
+    mt_trace_free(t);
+    return code;
+}
 
 /* --kind: adds the kinds of v to the mask at o->dst. */
 static void parse_kinds(const mt_cli *c, const mt_opt *o, const char *v) {
@@ -115,12 +152,13 @@ static int records(const char *in, int to, uint32_t mask, int salvage, const cha
 
 int main(int argc, char **argv) {
     const char *out_path = NULL;
-    int to = -1, by_count = 0, salvage = 0, history = 0;
+    int to = -1, by_count = 0, salvage = 0, history = 0, what = -1;
     uint32_t mask = 0;
     uint64_t top = 100;
     const mt_opt opts[] = {
         /* In the order of TO_*. */
-        MT_OPT_CHOICE('t', "to", &to, MT_NAMES("json", "csv", "prometheus", "folded"), "output format (required)"),
+        MT_OPT_CHOICE('t', "to", &to, MT_NAMES("json", "csv", "prometheus", "folded", "speedscope"),
+                      "output format (required; speedscope: allocation traces only)"),
         MT_OPT_CALLBACK('k', "kind", "KIND[,KIND...]", &mask, parse_kinds,
                         "json and csv: only these record kinds (objects, refs, samples, ...)"),
         MT_OPT_OUTPUT("PATH", &out_path, "write to PATH (csv of several kinds: a directory of KIND.csv files)"),
@@ -128,18 +166,37 @@ int main(int argc, char **argv) {
         MT_OPT_FLAG(0, "history", &history,
                     "prometheus: every point of a run's series, timestamped (default: the last value of each)"),
         MT_OPT_FLAG(0, "count", &by_count, "folded: weigh stacks by objects or blocks instead of bytes"),
+        MT_OPT_CHOICE(0, "what", &what, MT_NAMES("peak", "leaked", "allocated", "temporary"),
+                      "folded, of a trace: the bytes live at the peak, still live at the end, allocated, or "
+                      "temporary (default: peak)"),
         MT_OPT_SALVAGE(&salvage),
         MT_OPT_END,
     };
     mt_cli c;
     mt_cli_parse(&c, &tool, opts, argc, argv);
-    if (to < 0) mt_cli_usage_error(&c, "--to is required: json, csv, prometheus or folded");
+    if (to < 0) mt_cli_usage_error(&c, "--to is required: json, csv, prometheus, folded or speedscope");
+    if (what >= 0 && to != TO_FOLDED) mt_cli_usage_error(&c, "--what applies to folded only");
+    if (by_count && to == TO_SPEEDSCOPE) mt_cli_usage_error(&c, "--count applies to folded only");
     if (mask && to > TO_CSV) mt_cli_usage_error(&c, "--kind applies to json and csv only");
     if (history && to != TO_PROMETHEUS) mt_cli_usage_error(&c, "--history applies to prometheus only");
     if (top > UINT32_MAX) mt_cli_usage_error(&c, "--top is too large");
     const char *in = c.args[0];
     free(c.args);
     if (to <= TO_CSV) return records(in, to, mask ? mask : MT_EXPORT_ALL, salvage, out_path);
+    if (to == TO_SPEEDSCOPE || to == TO_FOLDED) {
+        int handled = 0, code = 0;
+        if (strcmp(in, "-")) code = trace_out(in, to, what < 0 ? 0 : what, by_count, salvage, out_path, &handled);
+        else if (to == TO_SPEEDSCOPE) {
+            fprintf(stderr, "%s: a speedscope profile is made from a trace file, not standard input\n", tool.name);
+            return MT_EXIT_USAGE;
+        }
+        if (handled) return code;
+        if (what >= 0) {
+            fprintf(stderr, "%s: %s: --what is for allocation traces, and this is not one (no trace_mode meta)\n",
+                    tool.name, mt_cli_cstr(in));
+            return MT_EXIT_USAGE;
+        }
+    }
 
     mt_snapshot *s;
     int code = mt_cli_load(tool.name, in, 0, salvage, &s);

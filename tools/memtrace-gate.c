@@ -202,7 +202,10 @@ static void print_report(const mt_gate_result *r, const check_text *t, const mt_
     char h1[16], h2[16];
     if (!quiet)
         printf("baseline %s, current %s; %s by %s: %s -> %s\n", mt_cli_cstr(in->baseline[in->n_baseline - 1]),
-               mt_cli_cstr(in->current[in->n_current - 1]), r->by == MT_BY_COLUMN || r->by == MT_BY_DEVICE ? "grouped" : "objects",
+               mt_cli_cstr(in->current[in->n_current - 1]),
+               r->traces ? r->trace_at_peak ? "bytes live at the peak" : "bytes live at the end"
+               : r->by == MT_BY_COLUMN || r->by == MT_BY_DEVICE ? "grouped"
+                                                                  : "objects",
                mt_group_by_name(r->by), mt_human_bytes(r->baseline_bytes, h1), mt_human_bytes(r->current_bytes, h2));
     for (size_t i = 0; i < r->n_checks; i++) {
         const mt_gate_check *c = &r->checks[i];

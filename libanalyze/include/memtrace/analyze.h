@@ -23,5 +23,8 @@
 #include "memtrace/plot.h"
 #include "memtrace/predict.h"
 #include "memtrace/text.h"
+#include "memtrace/trace.h"
+#include "memtrace/traceedit.h"
+#include "memtrace/tracediff.h"
 
 #endif

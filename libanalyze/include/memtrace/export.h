@@ -10,6 +10,7 @@
 #include "memtrace/errors.h"
 #include "memtrace/format.h"
 #include "memtrace/snapshot.h"
+#include "memtrace/trace.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -72,6 +73,26 @@ int mt_export_openmetrics_run(const mt_snapshot *s, uint32_t top_types, int hist
  * @return 0, or MT_E_NOTFOUND (s holds no allocation stacks), MT_E_NOMEM,
  *         MT_E_IO, what mt_sites_load() returns. */
 int mt_export_folded(const mt_snapshot *s, int by_count, FILE *out, mt_diag *diag);
+
+/* Writes an allocation trace's stacks as folded stacks, one line a stack
+ * with a figure above 0, sorted: frames outermost first as
+ * mt_trace_folded() writes them, a space, and the stack's bytes (or, with
+ * by_count, blocks), rounded to a whole number: live at the peak
+ * (MT_TRACE_BY_PEAK), still live at the end (MT_TRACE_BY_LEAKED),
+ * allocated (MT_TRACE_BY_ALLOCATED) or temporary (MT_TRACE_BY_TEMPORARY).
+ * In a sampled trace the figures are the estimates.
+ * @return 0, or MT_E_NOMEM, MT_E_IO, what mt_trace_sites() returns. */
+int mt_export_trace_folded(mt_trace *t, mt_trace_by what, int by_count, FILE *out, mt_diag *diag);
+
+/* Writes an allocation trace in speedscope's file format
+ * (https://www.speedscope.app/file-format-schema.json): three "sampled"
+ * profiles in bytes, one sample a stack (frame indices, root first)
+ * weighed by its bytes rounded to a whole number: live at the peak,
+ * still live at the end (leaked) and allocated over the run; frames
+ * shared, one per distinct function, file and line. name names the
+ * profile group (the file's name).
+ * @return 0, or MT_E_NOMEM, MT_E_IO, what mt_trace_sites() returns. */
+int mt_export_speedscope(mt_trace *t, const char *name, FILE *out, mt_diag *diag);
 
 /* One CSV field: quoted when it holds a comma, quote or line break. */
 void mt_csv_put_str(FILE *out, const char *s, size_t n);

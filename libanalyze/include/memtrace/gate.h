@@ -112,6 +112,8 @@ typedef struct mt_gate_result {
     size_t failed;
     mt_group_by by;              /* what growth was grouped by */
     uint64_t baseline_bytes, current_bytes; /* totals of that grouping */
+    int traces;                  /* growth compared two allocation traces (tracediff.h) */
+    int trace_at_peak;           /*   by what was live at each one's peak, not at its end */
 } mt_gate_result;
 
 /* Checks every budget of p on in. Snapshots are loaded one at a time.

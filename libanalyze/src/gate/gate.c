@@ -7,6 +7,7 @@
 #include "memtrace/frames.h"
 #include "memtrace/gate.h"
 #include "memtrace/leaks.h"
+#include "memtrace/tracediff.h"
 #include "memtrace/units.h"
 #include "io/yamldoc.h"
 
@@ -66,6 +67,7 @@ struct mt_gate_policy {
     mt_group_by by;
     double group_min_bytes;      /* smaller groups are not held to a percentage */
     char *peak_series;
+    int trace_at_peak;           /* traces: growth of what was live at each peak, not at the end */
     double available;            /* 0: the caller's */
     allowance *allow;
     size_t n_allow, cap_allow;
@@ -218,10 +220,16 @@ static int parse_policy(mt__ydoc *y, mt_gate_policy *p) {
             if (!(p->peak_series = strdup(s))) return mt__ynomem(y);
         } else if (!strcmp(key, "available")) {
             rc = get_size(y, v, key, &p->available);
+        } else if (!strcmp(key, "trace_at")) {
+            if (s && !strcmp(s, "end")) p->trace_at_peak = 0;
+            else if (s && !strcmp(s, "peak")) p->trace_at_peak = 1;
+            else
+                rc = mt__ybad(y, v, "trace_at must be end or peak, not %s%s%s", s ? "'" : "", s ? s : mt__ykind(v),
+                              s ? "'" : "");
         } else {
             rc = mt__ybad(y, k,
                           "unknown key '%s' (expected budgets, allow, group_by, group_min_bytes, peak_series, "
-                          "available or version)",
+                          "trace_at, available or version)",
                           key);
         }
     }
@@ -405,6 +413,64 @@ static int check_totals(const mt_gate_policy *p, const mt_diff *d, int b, mt_gat
     return 0;
 }
 
+static int is_trace(const mt_snapshot *s) { return mt_snapshot_meta_get(s, "trace_mode") != NULL; }
+
+/* Bytes of an estimate as the growth budgets count them. */
+static uint64_t est_u64(double v) {
+    if (!(v > 0)) return 0;
+    return v >= 18446744073709551615.0 ? UINT64_MAX : (uint64_t)llround(v);
+}
+
+/* Two allocation traces, site by site (tracediff.h), as the rows the
+ * growth budgets read: the bytes live at each trace's end (or peak);
+ * estimates of a sampled trace as they are. rows and td are the caller's
+ * to free. Grouped by site unless the policy says traceback. */
+static int trace_growth(const mt_gate_policy *p, const mt_gate_input *in, mt_diff *d, mt_trace_diff *td,
+                        mt_diag *diag) {
+    mt_trace *ta = NULL, *tb = NULL;
+    const char *pa = in->baseline[in->n_baseline - 1], *pb = in->current[in->n_current - 1];
+    mt_group_by by = p->by == MT_BY_TRACEBACK ? MT_BY_TRACEBACK : MT_BY_SITE;
+    if (p->by != MT_BY_TYPE && p->by != MT_BY_SITE && p->by != MT_BY_TRACEBACK)
+        return mt_diag_set(diag, MT_E_INVAL, "group_by %s: traces are grouped by site or traceback",
+                           mt_group_by_name(p->by));
+    int rc = mt_trace_open(pa, 0, NULL, &ta, diag);
+    if (rc && diag) diag->file = pa;
+    if (!rc && (rc = mt_trace_open(pb, 0, NULL, &tb, diag)) && diag) diag->file = pb;
+    if (!rc) rc = mt_trace_diff_compute(ta, tb, by, p->trace_at_peak ? MT_TRACE_AT_PEAK : MT_TRACE_AT_END, td, diag);
+    mt_trace_free(ta);
+    mt_trace_free(tb);
+    if (rc) return rc;
+    memset(d, 0, sizeof *d);
+    d->by = by;
+    if (td->n_rows && !(d->rows = calloc(td->n_rows, sizeof *d->rows))) return MT_E_NOMEM;
+    for (size_t i = 0; i <= td->n_rows; i++) {
+        const mt_trace_diff_row *t = i < td->n_rows ? &td->rows[i] : &td->total;
+        mt_diff_row *r = i < td->n_rows ? &d->rows[i] : &d->total;
+        r->group = t->group;
+        r->bytes_a = est_u64(t->bytes_a.value);
+        r->bytes_b = est_u64(t->bytes_b.value);
+        r->count_a = est_u64(t->count_a.value);
+        r->count_b = est_u64(t->count_b.value);
+    }
+    d->n_rows = td->n_rows;
+    return 0;
+}
+
+/* peak_series "trace": the most bytes live at once in the current traces. */
+static int trace_peak(const char *path, double *peak, mt_diag *diag) {
+    mt_trace *t;
+    int rc = mt_trace_open(path, 0, NULL, &t, diag);
+    if (rc) {
+        if (diag) diag->file = path;
+        return rc;
+    }
+    mt_trace_summary S;
+    mt_trace_summary_get(t, &S);
+    *peak = S.peak.value;
+    mt_trace_free(t);
+    return 0;
+}
+
 typedef struct peak_ctx {
     const char *series;
     size_t len;
@@ -435,8 +501,13 @@ static int check_peak(const mt_gate_policy *p, const mt_gate_input *in, mt_snaps
         if (rc) return rc;
         if (last) s = *cur;
         peak_ctx c = { p->peak_series, strlen(p->peak_series), 0, 0 };
-        rc = mt_snapshot_each(s, MT_KIND_SAMPLE, on_sample, &c, diag);
-        if (!c.found) c.found = mt_snapshot_meta_number(s, p->peak_series, &c.max);
+        if (!strcmp(p->peak_series, "trace") && is_trace(s)) {
+            rc = trace_peak(in->current[i], &c.max, diag);
+            c.found = !rc;
+        } else {
+            rc = mt_snapshot_each(s, MT_KIND_SAMPLE, on_sample, &c, diag);
+            if (!c.found) c.found = mt_snapshot_meta_number(s, p->peak_series, &c.max);
+        }
         if (!last) mt_snapshot_free(s);
         if (rc) return rc;
         if (c.found && (!where || c.max > peak)) {
@@ -574,9 +645,28 @@ int mt_gate_run(const mt_gate_policy *p, const mt_gate_input *in, mt_gate_result
     if (p->set[B_TOTAL_BYTES] || p->set[B_TOTAL_PERCENT] || p->set[B_GROUP_BYTES] || p->set[B_GROUP_PERCENT]) {
         mt_snapshot *a = NULL;
         mt_diff d;
+        mt_trace_diff td;
+        int traces = 0;
         memset(&d, 0, sizeof d);
-        if (!(rc = load(in->baseline[in->n_baseline - 1], &a, diag)) && !(rc = last_current(in, &cur, diag)))
-            rc = mt_diff_compute(a, cur, p->by, &d, diag);
+        memset(&td, 0, sizeof td);
+        if (!(rc = load(in->baseline[in->n_baseline - 1], &a, diag)) && !(rc = last_current(in, &cur, diag))) {
+            traces = is_trace(a) && is_trace(cur);
+            if (traces) {
+                rc = trace_growth(p, in, &d, &td, diag);
+                if (!rc) {
+                    out->by = d.by;
+                    out->traces = 1;
+                    out->trace_at_peak = p->trace_at_peak;
+                }
+            } else if (is_trace(a) != is_trace(cur)) {
+                rc = mt_diag_set(diag, MT_E_INVAL, "%s, and the baseline %s %s: compare a trace with a trace",
+                                 is_trace(cur) ? "an allocation trace" : "not an allocation trace",
+                                 in->baseline[in->n_baseline - 1], is_trace(a) ? "is one" : "is not");
+                if (diag) diag->file = in->current[in->n_current - 1];
+            } else {
+                rc = mt_diff_compute(a, cur, p->by, &d, diag);
+            }
+        }
         if (!rc) {
             mt_diff_sort(&d, MT_DIFF_BY_DELTA);
             out->baseline_bytes = d.total.bytes_a;
@@ -586,7 +676,12 @@ int mt_gate_run(const mt_gate_policy *p, const mt_gate_input *in, mt_gate_result
             if (p->set[k]) rc = check_totals(p, &d, k, out);
         for (int k = B_GROUP_BYTES; !rc && k <= B_GROUP_PERCENT; k++)
             if (p->set[k]) rc = check_groups(p, &d, k, out);
-        mt_diff_free(&d);
+        if (traces) {
+            free(d.rows);
+            mt_trace_diff_free(&td);
+        } else {
+            mt_diff_free(&d);
+        }
         mt_snapshot_free(a);
     }
     if (!rc && p->set[B_PEAK_BYTES]) rc = check_peak(p, in, &cur, out, diag);

@@ -17,6 +17,8 @@ static const mt_plot_kind kinds[] = {
       mt__plot_leaks },
     { "retained", "FILE", 1, 1, 20, "the objects that retain the most memory, with their paths from roots",
       mt__plot_retained },
+    { "trace", "FILE", 1, 1, 8, "an allocation trace's live bytes over time, its top sites at the peak stacked",
+      mt__plot_trace },
 };
 
 const mt_plot_kind *mt_plot_kinds(size_t *n) {

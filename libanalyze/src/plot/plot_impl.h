@@ -16,6 +16,8 @@ int mt__plot_frames(const mt_plot_kind *k, const char *const *paths, size_t n, c
                    FILE *dat, mt_diag *diag);
 int mt__plot_leaks(const mt_plot_kind *k, const char *const *paths, size_t n, const mt_plot_opts *o, FILE *gp, FILE *dat,
                   mt_diag *diag);
+int mt__plot_trace(const mt_plot_kind *k, const char *const *paths, size_t n, const mt_plot_opts *o, FILE *gp,
+                   FILE *dat, mt_diag *diag);
 int mt__plot_retained(const mt_plot_kind *k, const char *const *paths, size_t n, const mt_plot_opts *o, FILE *gp,
                      FILE *dat, mt_diag *diag);
 

@@ -20,7 +20,7 @@ static const bad_case bad[] = {
     { "version: 2\nbudgets: {peak_bytes: 1}\n", MT_E_INVAL, 1, 10, "version 2 is not one this reader knows (1)" },
     { "version: [1]\nbudgets: {peak_bytes: 1}\n", MT_E_INVAL, 1, 10, "version a list is not one this reader knows (1)" },
     { "colour: red\nbudgets: {peak_bytes: 1}\n", MT_E_INVAL, 1, 1,
-      "unknown key 'colour' (expected budgets, allow, group_by, group_min_bytes, peak_series, available or version)" },
+      "unknown key 'colour' (expected budgets, allow, group_by, group_min_bytes, peak_series, trace_at, available or version)" },
     { "budgets: {peak_bytes: 1}\nbudgets: {peak_bytes: 2}\n", MT_E_INVAL, 2, 1, "key 'budgets' repeats (first at line 1)" },
     /* budgets */
     { "budgets: [peak_bytes]\n", MT_E_INVAL, 1, 10, "budgets must be a mapping, not a list" },
@@ -54,6 +54,7 @@ static const bad_case bad[] = {
     { "budgets: {advice_severity: [error]}\n", MT_E_INVAL, 1, 28,
       "advice_severity must be info, warning or error, not a list" },
     /* The other top-level keys. */
+    { "budgets: {peak_bytes: 1}\ntrace_at: start\n", MT_E_INVAL, 2, 11, "trace_at must be end or peak, not 'start'" },
     { "budgets: {peak_bytes: 1}\ngroup_by: colour\n", MT_E_INVAL, 2, 11,
       "group_by must be type, module, site, traceback, column or device, not 'colour'" },
     { "budgets: {peak_bytes: 1}\ngroup_by: [type]\n", MT_E_INVAL, 2, 11,

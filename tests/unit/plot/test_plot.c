@@ -81,7 +81,7 @@ END_TEST
 START_TEST(kinds_table_and_argument_checks) {
     size_t n;
     const mt_plot_kind *k = mt_plot_kinds(&n);
-    ck_assert_uint_eq(n, 5);
+    ck_assert_uint_eq(n, 6);
     for (size_t i = 0; i < n; i++) {
         ck_assert_ptr_eq(kind_named(k[i].name), &k[i]);
         ck_assert_uint_le(k[i].min_files, k[i].max_files);
@@ -99,6 +99,9 @@ START_TEST(kinds_table_and_argument_checks) {
     ck_assert_str_eq(d.msg, "a diff plot takes 2 files, not 1");
     ck_assert_int_eq(mt_plot_write(kind_named("leaks"), one, 1, &o, stdout, stdout, &d), MT_E_INVAL);
     ck_assert_str_eq(d.msg, "a leaks plot takes at least 3 files, not 1");
+    const char *two[] = { "a.snap", "b.snap" };
+    ck_assert_int_eq(mt_plot_write(kind_named("trace"), two, 2, &o, stdout, stdout, &d), MT_E_INVAL);
+    ck_assert_str_eq(d.msg, "a trace plot takes 1 file, not 2");
     o.top = 3;
     ck_assert_int_eq(mt_plot_write(tl, one, 1, &o, stdout, stdout, &d), MT_E_INVAL);
     ck_assert_str_eq(d.msg, "--top does not apply to a timeline plot");

@@ -115,8 +115,9 @@ int main(int argc, char **argv) {
     if (at_step) {
         const mt_trace_step *st = mt_trace_step_find(t, at_step);
         if (!st) {
+            size_t nsteps = mt_trace_step_count(t);
             mt_trace_free(t);
-            mt_cli_usage_error(&c, "%s has no step named '%s' (%zu steps)", path, at_step, mt_trace_step_count(t));
+            mt_cli_usage_error(&c, "%s has no step named '%s' (%zu steps)", path, at_step, nsteps);
         }
         at = (mt_trace_at){ MT_TRACE_AT_TIME, st->time_ns };
     } else if (at_s >= 0)

@@ -9,8 +9,7 @@ costs, every figure from one run. Prints three tables:
    at 25 frames; the modes in an order rotated each round, R rounds
    (default 5); medians of wall and CPU time (the process's, the tracer's
    threads included), of each mode's ratio to off in the same round with
-   the least and greatest ratio, and of the peak RSS (VmHWM, reset before
-   each timed run). Tracing time includes starting and stopping the
+   the least and greatest ratio. Tracing time includes starting and stopping the
    tracer (its last flush and close).
 2. accuracy: each workload traced in full (python3 -m memtrace trace
    --all); the full trace is then thinned as the sampled mode would have
@@ -77,24 +76,51 @@ def overhead(build, rounds, scale, d, sample_bytes):
              "--modes", ",".join(modes), "--sample-bytes", str(sample_bytes)],
             env=pyenv(build), capture_output=True, text=True, check=True).stdout)
         n = len(out["off"])
+        fresh = {m: fresh_run(build, kind, m, scale, d, sample_bytes) for m in modes}
         for m in modes:
             wr = sorted(out[m][i][0] / out["off"][i][0] for i in range(n))
             cr = sorted(out[m][i][1] / out["off"][i][1] for i in range(n))
             rows.append((kind, m, statistics.median(x[0] for x in out[m]), statistics.median(x[1] for x in out[m]),
                          statistics.median(wr), statistics.median(cr), wr[0], wr[-1], cr[0], cr[-1],
-                         statistics.median(x[2] for x in out[m])))
+                         fresh[m][0], fresh[m][1]))
     print("1. overhead: %d rounds in one process per workload, modes rotated each round; ratio to off in the same"
           " round (median, [least .. greatest]); sampled = %d KiB" % (rounds, sample_bytes // 1024))
     if "sampled" not in modes:
         print("   (no memtrace.trace in %s/python: the tracer's modes are left out)" % build)
-    print("%-8s %-15s %7s %7s %9s %-17s %9s %-17s %10s" % ("workload", "mode", "wall s", "cpu s", "wall",
-                                                           "  range", "cpu", "  range", "peak rss"))
-    for kind, m, w, c, wr, cr, wlo, whi, clo, chi, rss in rows:
-        print("%-8s %-15s %7.3f %7.3f %+8.1f%% [%+5.1f .. %+5.1f%%] %+8.1f%% [%+5.1f .. %+5.1f%%] %10s" % (
+    print("%-8s %-15s %7s %7s %9s %-17s %9s %-17s %10s %10s" % ("workload", "mode", "wall s", "cpu s", "wall",
+                                                                "  range", "cpu", "  range", "peak rss", "file"))
+    for kind, m, w, c, wr, cr, wlo, whi, clo, chi, rss, fsize in rows:
+        print("%-8s %-15s %7.3f %7.3f %+8.1f%% [%+5.1f .. %+5.1f%%] %+8.1f%% [%+5.1f .. %+5.1f%%] %10s %10s" % (
             kind, LABEL[m], w, c, (wr - 1) * 100, (wlo - 1) * 100, (whi - 1) * 100, (cr - 1) * 100,
-            (clo - 1) * 100, (chi - 1) * 100, mib(rss)))
+            (clo - 1) * 100, (chi - 1) * 100, mib(rss), mib(fsize) if fsize is not None else "-"))
+    print("peak rss: of a fresh process running the workload once in that mode (python3 -m memtrace trace for the"
+          " tracer, PYTHONTRACEMALLOC for tracemalloc); file: its trace")
     print()
     return rows
+
+
+def fresh_run(build, kind, mode, scale, d, sample_bytes):
+    """Peak RSS (and trace file size) of one process running the workload
+    once in mode: in one process the allocator keeps what earlier modes
+    freed, so only a fresh process shows a mode's own peak."""
+    env = pyenv(build)
+    wl = [os.path.join(HERE, "workload.py"), kind, "once", d, "--scale", str(scale)]
+    path = os.path.join(d, "fresh.snap")
+    cmd = [sys.executable] + wl
+    if mode.startswith("tm"):
+        env["PYTHONTRACEMALLOC"] = mode[2:]
+    elif mode == "full":
+        cmd = [sys.executable, "-m", "memtrace", "trace", "--all", "-o", path, "--"] + wl
+    elif mode == "sampled":
+        cmd = [sys.executable, "-m", "memtrace", "trace", "--sample-bytes", str(sample_bytes), "-o", path, "--"] + wl
+    rc, _wall, _cpu, rss, text = run_measured(cmd, env=env)
+    if rc != 0:
+        raise RuntimeError("%s: exit %d: %s" % (" ".join(cmd), rc, text[-2000:]))
+    size = None
+    if os.path.exists(path):
+        size = os.path.getsize(path)
+        os.unlink(path)
+    return rss, size
 
 
 # 2. accuracy -----------------------------------------------------------------

@@ -14,7 +14,8 @@ Prints one JSON object: for each mode a list of [wall s, cpu s, peak rss
 bytes] per round. Wall and CPU time run from just before tracing starts
 to just after it stops (so a trace's last flush and close count); CPU
 time is the process's, so the tracer's own threads count. Peak RSS is
-VmHWM, reset (/proc/self/clear_refs 5) before each timed run.
+VmHWM, reset (/proc/self/clear_refs 5) before each timed run (the allocator keeps
+what earlier runs freed, so bench.py takes peak RSS from fresh processes).
 
 The workloads (sizes at --scale 1):
 - objects: a pure-Python loop that makes and drops dicts, lists, tuples,

@@ -12,6 +12,9 @@ cd "$here"
 "$build/tests/mt-fixture" all-kinds.snap
 "$build/tests/mt-fixture" --run run.snap
 "$build/tests/mt-fixture" --run-cut growing/run-cut.snap
+"$build/tests/mt-fixture" --trace trace.snap
+"$build/tests/mt-fixture" --trace-sampled trace-sampled.snap
+"$build/tests/mt-fixture" --trace-cut trace-cut.snap
 PYTHONPATH="$build/python" /usr/bin/python3 make_heap_medium.py heap-medium.snap
 PYTHONPATH="$build/python" /usr/bin/python3 make_frames.py >/dev/null
 /usr/bin/python3 damage.py

@@ -27,7 +27,15 @@
  * mt-fixture --run-cut OUT.snap writes testdata/growing/run-cut.snap (apart
  * from the closed files that tests read whole): the same run
  * stopped by a crash at 51 s, its last flush cut in the middle of its
- * block (a file still being written, SPEC.md 3.4). */
+ * block (a file still being written, SPEC.md 3.4).
+ *
+ * mt-fixture --trace OUT.snap writes testdata/trace.snap: an allocation
+ * trace (SPEC.md 4.3, 1.4) of 8 s, every event recorded, whose figures are
+ * worked out by hand in the comment of trace_fixture() below.
+ * mt-fixture --trace-sampled OUT.snap writes testdata/trace-sampled.snap
+ * (sample_bytes 512 KiB, weights 1/p), and --trace-cut OUT.snap
+ * testdata/trace-cut.snap: trace.snap written in small blocks and cut
+ * inside its last allocs block, as a killed tracer leaves it. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -228,13 +236,150 @@ static int run(const char *path, int cut) {
     return 0;
 }
 
+static void trace_ev(mt_writer *w, double t_s, uint32_t op, uint64_t size, uint32_t stack, double weight,
+                     double born_s) {
+    mt_alloc a = { 0 };
+    a.time_ns = (uint64_t)llround(t_s * 1e9);
+    a.op = op;
+    a.address = 0x7f0000000000ull + size;
+    a.size = size;
+    a.stack = stack;
+    a.domain = MT_DOMAIN_NATIVE;
+    a.weight = weight;
+    a.born_ns = (uint64_t)llround(born_s * 1e9);
+    mt_writer_add(w, MT_KIND_ALLOC, &a);
+}
+
+static void trace_step(mt_writer *w, double t_s, const char *name) {
+    mt_event e = { (uint64_t)llround(t_s * 1e9), S("step"), S(name), 0, S("") };
+    mt_writer_add(w, MT_KIND_EVENT, &e);
+}
+
+static void trace_cp(mt_writer *w, double t_s, uint32_t stack, double bytes, uint64_t upto) {
+    mt_writer_flush(w); /* a checkpoint follows the records it covers */
+    mt_trace_live l = { (uint64_t)llround(t_s * 1e9), stack, bytes, 1, upto };
+    mt_writer_add(w, MT_KIND_TRACE_LIVE, &l);
+}
+
+/* Stacks: 1 main app.py:1; 2 load_data app.py:10 < 1; 3 parse_rows
+ * parse.py:42 < 2; 4 make_temp util.py:7 < 3; 5 cache_put cache.py:20 < 1.
+ * Steps load 0 s, parse 2 s, eval 6 s. Records (26):
+ *   0.1 s alloc 1 MiB @2; 0.5 s alloc 256 KiB @5 (never freed);
+ *   2.0 s + i x 0.1 ms, i < 10: alloc 64 B @4, freed 0.05 ms later
+ *     (temporary: 10 blocks, 640 B);
+ *   checkpoint 3 s, upto 22: @2 1 MiB, @5 256 KiB;
+ *   4.0 s alloc 4 MiB @3: the peak, 5.25 MiB, record 22, in step parse;
+ *   5.0 s free the 1 MiB @2; 6.5 s free the 4 MiB @3;
+ *   checkpoint 7 s, upto 25: @5 256 KiB;
+ *   7.5 s alloc 512 KiB @3 (never freed); 8 s: the end.
+ * Leaked: 768 KiB in 2 blocks (@3 512 KiB, @5 256 KiB); allocated
+ * 5 MiB + 768 KiB + 640 B in 14 blocks; live at 5.5 s: 4.25 MiB. */
+static int trace_fixture(const char *path, size_t block_bytes) {
+    mt_writer_opts o = { 0 };
+    o.block_bytes = block_bytes;
+    mt_writer *w;
+    mt_diag d;
+    mt_diag_clear(&d);
+    if (mt_writer_open(path, &o, &w, &d)) {
+        fprintf(stderr, "mt-fixture: %s: %s\n", path, d.msg);
+        return 3;
+    }
+    mt_writer_meta_str(w, "tool", "mt-fixture");
+    mt_writer_meta_uint(w, "pid", 4242);
+    mt_writer_meta_uint(w, "start_time", 1764720000000000000ull);
+    mt_writer_meta_str(w, "command", "python3 app.py");
+    mt_writer_meta_str(w, "trace_mode", "all");
+    mt_writer_meta_str(w, "trace_domains", "0,1,3,4");
+    mt_writer_meta_uint(w, "trace_checkpoint_ns", 4000000000ull);
+    mt_writer_meta_str(w, "thread.0", "MainThread");
+    const char *fn[] = { "main", "load_data", "parse_rows", "make_temp", "cache_put" };
+    const char *file[] = { "app.py", "app.py", "parse.py", "util.py", "cache.py" };
+    uint32_t line[] = { 1, 10, 42, 7, 20 }, parent[] = { 0, 1, 2, 3, 1 };
+    for (uint32_t i = 0; i < 5; i++) {
+        mt_frame f = { i + 1, S(fn[i]), S(file[i]), line[i] };
+        mt_writer_add(w, MT_KIND_FRAME, &f);
+        mt_stack st = { i + 1, i + 1, parent[i] };
+        mt_writer_add(w, MT_KIND_STACK, &st);
+    }
+    mt_writer_flush(w);
+    trace_step(w, 0, "load");
+    trace_step(w, 2, "parse");
+    trace_step(w, 6, "eval");
+    trace_ev(w, 0.1, 0, 1u << 20, 2, 0, 0);
+    trace_ev(w, 0.5, 0, 256u << 10, 5, 0, 0);
+    for (int i = 0; i < 10; i++) {
+        double t = 2.0 + i * 1e-4;
+        trace_ev(w, t, 0, 64, 4, 0, 0);
+        trace_ev(w, t + 5e-5, 1, 64, 4, 0, t);
+    }
+    trace_cp(w, 3, 2, 1u << 20, 22);
+    trace_cp(w, 3, 5, 256u << 10, 22);
+    trace_ev(w, 4.0, 0, 4u << 20, 3, 0, 0);
+    trace_ev(w, 5.0, 1, 1u << 20, 2, 0, 0.1);
+    trace_ev(w, 6.5, 1, 4u << 20, 3, 0, 4.0);
+    trace_cp(w, 7, 5, 256u << 10, 25);
+    trace_ev(w, 7.5, 0, 512u << 10, 3, 0, 0);
+    return mt_writer_close(w, &d) ? 3 : 0;
+}
+
+/* The same run sampled every 512 KiB on average: each record's weight is
+ * 1/p, p = 1 - exp(-size / 512 KiB). */
+static int trace_sampled(const char *path) {
+    mt_writer *w;
+    mt_diag d;
+    mt_diag_clear(&d);
+    if (mt_writer_open(path, NULL, &w, &d)) {
+        fprintf(stderr, "mt-fixture: %s: %s\n", path, d.msg);
+        return 3;
+    }
+    const double S_ = 512 * 1024;
+    mt_writer_meta_uint(w, "start_time", 1764720000000000000ull);
+    mt_writer_meta_str(w, "trace_mode", "sampled");
+    mt_writer_meta_uint(w, "sample_bytes", 512 * 1024);
+    const char *fn[] = { "main", "load_data", "parse_rows" };
+    const char *file[] = { "app.py", "app.py", "parse.py" };
+    uint32_t line[] = { 1, 10, 42 }, parent[] = { 0, 1, 2 };
+    for (uint32_t i = 0; i < 3; i++) {
+        mt_frame f = { i + 1, S(fn[i]), S(file[i]), line[i] };
+        mt_writer_add(w, MT_KIND_FRAME, &f);
+        mt_stack st = { i + 1, i + 1, parent[i] };
+        mt_writer_add(w, MT_KIND_STACK, &st);
+    }
+    mt_writer_flush(w);
+    uint64_t sizes[] = { 64u << 10, 64u << 10, 64u << 10, 2u << 20 };
+    uint32_t stacks[] = { 3, 3, 3, 2 };
+    for (int i = 0; i < 4; i++)
+        trace_ev(w, 0.5 * (i + 1), 0, sizes[i], stacks[i], 1 / (1 - exp(-(double)sizes[i] / S_)), 0);
+    trace_ev(w, 3.0, 1, sizes[0], 3, 1 / (1 - exp(-(double)sizes[0] / S_)), 0.5);
+    return mt_writer_close(w, &d) ? 3 : 0;
+}
+
+/* trace.snap in blocks of a few records, cut 20 bytes into its last allocs
+ * block: no index, no trailer. */
+static int trace_cut(const char *path) {
+    int rc = trace_fixture(path, 64);
+    if (rc) return rc;
+    mt_reader *r;
+    mt_diag d;
+    mt_diag_clear(&d);
+    if (mt_reader_open(path, &r, &d)) return 3;
+    uint64_t cut = 0;
+    for (size_t i = 0; i < mt_reader_block_count(r); i++)
+        if (mt_reader_block(r, i)->kind == MT_KIND_ALLOC) cut = mt_reader_block(r, i)->offset + 20;
+    mt_reader_free(r);
+    return truncate(path, (off_t)cut) ? 3 : 0;
+}
+
 int main(int argc, char **argv) {
     if (argc == 3 && !strcmp(argv[1], "--hostile")) return hostile(argv[2]);
     if (argc == 3 && !strcmp(argv[1], "--percent")) return percent(argv[2]);
     if (argc == 3 && !strcmp(argv[1], "--run")) return run(argv[2], 0);
     if (argc == 3 && !strcmp(argv[1], "--run-cut")) return run(argv[2], 1);
+    if (argc == 3 && !strcmp(argv[1], "--trace")) return trace_fixture(argv[2], 0);
+    if (argc == 3 && !strcmp(argv[1], "--trace-sampled")) return trace_sampled(argv[2]);
+    if (argc == 3 && !strcmp(argv[1], "--trace-cut")) return trace_cut(argv[2]);
     if (argc != 2) {
-        fprintf(stderr, "usage: mt-fixture [--hostile|--percent|--run|--run-cut] OUT.snap\n");
+        fprintf(stderr, "usage: mt-fixture [--hostile|--percent|--run|--run-cut|--trace|--trace-sampled|--trace-cut] OUT.snap\n");
         return 2;
     }
     mt_writer *w;

@@ -23,5 +23,6 @@
 #include "memtrace/plot.h"
 #include "memtrace/predict.h"
 #include "memtrace/text.h"
+#include "memtrace/trace.h"
 
 #endif

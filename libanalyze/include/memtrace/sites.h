@@ -20,6 +20,14 @@ typedef struct mt_sites mt_sites;
  * @return 0, or what mt_snapshot_each() returns, MT_E_NOMEM. */
 int mt_sites_load(const mt_snapshot *s, mt_sites **out, mt_diag *diag);
 
+/* The same table read straight from a reader's frames and stacks blocks,
+ * for a reader that streams its file and loads no snapshot (a trace). A
+ * block that fails to open is left out when salvage is nonzero (the
+ * reader lists it among its damage).
+ * @return 0, or MT_E_DAMAGED (a damaged block without salvage: diag names
+ *         it), MT_E_NOMEM. */
+int mt_sites_read(mt_reader *r, int salvage, mt_sites **out, mt_diag *diag);
+
 /* NULL is a no-op. */
 void mt_sites_free(mt_sites *t);
 

@@ -68,6 +68,44 @@ int mt_sites_load(const mt_snapshot *s, mt_sites **out, mt_diag *diag) {
     return 0;
 }
 
+int mt_sites_read(mt_reader *r, int salvage, mt_sites **out, mt_diag *diag) {
+    mt_sites *t = calloc(1, sizeof *t);
+    *out = NULL;
+    if (!t) return mt_diag_set(diag, MT_E_NOMEM, "out of memory reading call stacks");
+    int rc = 0;
+    for (int pass = 0; !rc && pass < 2; pass++) {
+        mt_kind kind = pass ? MT_KIND_STACK : MT_KIND_FRAME;
+        for (size_t i = 0; !rc && i < mt_reader_block_count(r); i++) {
+            const mt_block_info *b = mt_reader_block(r, i);
+            if (b->kind != kind || b->status != MT_BLOCK_OK) continue;
+            mt_cursor c;
+            mt_record rec;
+            mt_diag d;
+            mt_diag_clear(&d);
+            int brc = mt_reader_block_open(r, i, &c, &d);
+            while (!brc && (brc = mt_cursor_next(&c, &rec.u, &d)) == 1)
+                brc = pass ? on_stack(t, &rec.u) : on_frame(t, &rec.u);
+            if (brc == MT_E_NOMEM) rc = MT_E_NOMEM;
+            else if (brc < 0 && !salvage) {
+                rc = MT_E_DAMAGED;
+                if (diag) {
+                    const char *file = diag->file;
+                    *diag = d;
+                    diag->file = file;
+                    diag->code = rc;
+                }
+            }
+        }
+    }
+    if (rc) {
+        mt_sites_free(t);
+        if (rc == MT_E_NOMEM) mt_diag_set(diag, rc, "out of memory reading call stacks");
+        return rc;
+    }
+    *out = t;
+    return 0;
+}
+
 void mt_sites_free(mt_sites *t) {
     if (!t) return;
     mt_u64map_free(&t->frame_ids);

@@ -218,6 +218,35 @@ def trace_workload(build, kind, scale, d, mode_args, out):
     subprocess.run(cmd, env=pyenv(build), check=True, capture_output=True)
 
 
+def reader_check(build, path, t, n, sample_bytes):
+    """memtrace-trace's peak of the full trace against this script's
+    (two readers of one file must agree exactly), and, when memtrace-convert
+    has --thin-to-sampled, memtrace-trace's peak of the thinned file."""
+    tool = find_tool(build, ["memtrace-trace"])
+    if tool is None:
+        return ""
+    r = subprocess.run([tool, "--format", "json", "--top", "1", path], capture_output=True, text=True)
+    if r.returncode != 0:
+        return "memtrace-trace failed (%d): %s" % (r.returncode, r.stderr.strip()[-300:])
+    j = json.loads(r.stdout)
+    out = "memtrace-trace: %d records, peak %d bytes (%s this script's)" % (
+        j["records"], j["peak"]["bytes"], "equal to" if j["records"] == n and j["peak"]["bytes"] == t["peak"]
+        else "DIFFERENT FROM")
+    conv = find_tool(build, ["memtrace-convert"])
+    if conv and "--thin-to-sampled" in subprocess.run([conv, "--help"], capture_output=True, text=True).stdout:
+        thin = path + ".thin.snap"
+        r = subprocess.run([conv, "--thin-to-sampled", str(sample_bytes), path, thin], capture_output=True, text=True)
+        if r.returncode == 0:
+            j = json.loads(subprocess.run([tool, "--format", "json", "--top", "1", thin], capture_output=True,
+                                          text=True, check=True).stdout)
+            out += "; thinned by memtrace-convert: peak %.0f +- %.0f (1.96 se), err %+.2f%%" % (
+                j["peak"]["bytes"], 1.96 * j["peak"]["bytes_se"], 100 * (j["peak"]["bytes"] / t["peak"] - 1))
+            os.unlink(thin)
+        else:
+            out += "; memtrace-convert --thin-to-sampled failed: " + r.stderr.strip()[-300:]
+    return out
+
+
 def accuracy(build, scale, seeds, d, sample_bytes):
     if not have_tracer(build):
         print("2. accuracy: no memtrace.trace in %s/python: skipped" % build)
@@ -236,6 +265,7 @@ def accuracy(build, scale, seeds, d, sample_bytes):
         n = len(a["op"])
         density.append((kind, n, size))
         t = exact_figures(a)
+        check = reader_check(build, path, t, n, sample_bytes)
         runs = [thinned_figures(a, sample_bytes, s + 1, t["k"]) for s in range(seeds)]
         pk = [abs(r["peak"] / t["peak"] - 1) for r in runs]
         at = [abs(r["at_true_peak"] / t["peak"] - 1) for r in runs]

@@ -69,8 +69,8 @@ int main(int argc, char **argv) {
         MT_OPT_FORMAT(&json, MT_NAMES("text", "json"), "output format (default: text)"),
         MT_OPT_TOP(&top, "show the top N sites (default: 10; 0: all)"),
         MT_OPT_CHOICE(0, "by", &by, by_names,
-                      "rank sites by bytes live at the moment shown (the peak, or --at), bytes or blocks allocated, "
-                      "temporary blocks, or bytes still allocated at the end (default: peak)"),
+                      "rank sites by bytes live at the moment shown (the peak or --at), allocated, "
+                      "blocks allocated, temporary blocks, or bytes leaked (default: peak)"),
         MT_OPT_FLAG(0, "stack", &whole, "show each site's whole call stack, innermost first"),
         MT_OPT_DOUBLE(0, "temporary-threshold", "MS", &temp_ms, 0, 1e9,
                       "a block freed within MS milliseconds of its allocation is temporary (default: 1)"),
@@ -78,8 +78,7 @@ int main(int argc, char **argv) {
         MT_OPT_DOUBLE(0, "at", "SECONDS", &at_s, 0, 1e12, "show what was live SECONDS after the start, not at the peak"),
         MT_OPT_STRING(0, "at-step", "NAME", &at_step, "show what was live when step NAME began"),
         MT_OPT_CHOICE(0, "folded", &folded, folded_names,
-                      "print folded stacks (outermost;...;innermost bytes) of the bytes live at the peak, leaked, "
-                      "allocated or temporary, for flame graph tools, and nothing else"),
+                      "print only folded stacks (outermost;...;innermost BYTES) for flame graph tools"),
         MT_OPT_FLAG(0, "no-checkpoints", &no_cp, "replay every moment from the first record, not from a checkpoint"),
         MT_OPT_SALVAGE(&salvage),
         MT_OPT_END,

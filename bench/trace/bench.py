@@ -11,8 +11,8 @@ costs, every figure from one run. Prints three tables:
    threads included), of each mode's ratio to off in the same round with
    the least and greatest ratio. Tracing time includes starting and stopping the
    tracer (its last flush and close).
-2. accuracy: each workload traced in full (python3 -m memtrace trace
-   --all); the full trace is then thinned as the sampled mode would have
+2. accuracy: each workload traced in full (memtrace.trace(all=True),
+   in a fresh process); the full trace is then thinned as the sampled mode would have
    recorded it (SPEC.md: a block of n bytes kept with probability
    p = 1 - exp(-n/S), weight 1/p), under K seeds, the decision for a
    block drawn from a hash of (address, allocation time, seed) so its free
@@ -60,7 +60,8 @@ def pyenv(build):
 
 
 def have_tracer(build):
-    r = subprocess.run([sys.executable, "-c", "import memtrace, sys; sys.exit(0 if hasattr(memtrace, 'trace') else 1)"],
+    r = subprocess.run([sys.executable, "-c", "import memtrace, sys; from memtrace import _memtrace; "
+                        "sys.exit(0 if hasattr(memtrace, 'trace') or hasattr(_memtrace, 'trace_start') else 1)"],
                        env=pyenv(build), capture_output=True)
     return r.returncode == 0
 
@@ -93,7 +94,7 @@ def overhead(build, rounds, scale, d, sample_bytes):
         print("%-8s %-15s %7.3f %7.3f %+8.1f%% [%+5.1f .. %+5.1f%%] %+8.1f%% [%+5.1f .. %+5.1f%%] %10s %10s" % (
             kind, LABEL[m], w, c, (wr - 1) * 100, (wlo - 1) * 100, (whi - 1) * 100, (cr - 1) * 100,
             (clo - 1) * 100, (chi - 1) * 100, mib(rss), mib(fsize) if fsize is not None else "-"))
-    print("peak rss: of a fresh process running the workload once in that mode (python3 -m memtrace trace for the"
+    print("peak rss: of a fresh process running the workload once in that mode (memtrace.trace in it for the"
           " tracer, PYTHONTRACEMALLOC for tracemalloc); file: its trace")
     print()
     return rows
@@ -109,10 +110,8 @@ def fresh_run(build, kind, mode, scale, d, sample_bytes):
     cmd = [sys.executable] + wl
     if mode.startswith("tm"):
         env["PYTHONTRACEMALLOC"] = mode[2:]
-    elif mode == "full":
-        cmd = [sys.executable, "-m", "memtrace", "trace", "--all", "-o", path, "--"] + wl
-    elif mode == "sampled":
-        cmd = [sys.executable, "-m", "memtrace", "trace", "--sample-bytes", str(sample_bytes), "-o", path, "--"] + wl
+    elif mode in ("full", "sampled"):
+        cmd += ["--trace", path, "--mode", mode, "--sample-bytes", str(sample_bytes)]
     rc, _wall, _cpu, rss, text = run_measured(cmd, env=env)
     if rc != 0:
         raise RuntimeError("%s: exit %d: %s" % (" ".join(cmd), rc, text[-2000:]))
@@ -211,10 +210,11 @@ def stack_name(snap, sid):
     return "%s %s:%d" % (f["function"], os.path.basename(f["file"]), f["line"])
 
 
-def trace_workload(build, kind, scale, d, mode_args, out):
-    cmd = [sys.executable, "-m", "memtrace", "trace"] + mode_args + ["-o", out, "--",
-                                                                      os.path.join(HERE, "workload.py"), kind,
-                                                                      "once", d, "--scale", str(scale)]
+def trace_workload(build, kind, scale, d, mode, out):
+    """The workload run once in a fresh process, traced in mode into out
+    (by memtrace.trace inside the process, as the overhead runs are)."""
+    cmd = [sys.executable, os.path.join(HERE, "workload.py"), kind, "once", d, "--scale", str(scale), "--trace", out,
+           "--mode", mode]
     subprocess.run(cmd, env=pyenv(build), check=True, capture_output=True)
 
 
@@ -260,7 +260,7 @@ def accuracy(build, scale, seeds, d, sample_bytes):
     summary = []
     for kind in WORKLOADS:
         path = os.path.join(d, "full_%s.snap" % kind)
-        trace_workload(build, kind, scale, d, ["--all"], path)
+        trace_workload(build, kind, scale, d, "full", path)
         snap, a, size = read_allocs(path)
         n = len(a["op"])
         density.append((kind, n, size))

@@ -8,8 +8,8 @@ between; only the tracing differs.
 
 Usage: workload.py objects|pandas|numpy ROUNDS DIR [--scale F]
        [--modes off,sampled,full,tm1,tm25] [--sample-bytes N]
-       workload.py KIND once [--scale F]   (run the workload once, untimed:
-                                             what `python3 -m memtrace trace` traces)
+       workload.py KIND once DIR [--scale F] [--trace PATH --mode sampled|full]
+           (the workload once, untimed, traced into PATH if given)
 Prints one JSON object: for each mode a list of [wall s, cpu s, peak rss
 bytes] per round. Wall and CPU time run from just before tracing starts
 to just after it stops (so a trace's last flush and close count); CPU
@@ -140,13 +140,32 @@ def reset_hwm():
         pass
 
 
-def tracer(path, mode, sample_bytes):
-    """The memtrace tracer as a context manager; its API is
-    memtrace.trace(path, sample_bytes=N, all=BOOL)."""
+class _Trace:
+    """memtrace._memtrace.trace_start/trace_stop as a context manager,
+    while the package has no memtrace.trace."""
+
+    def __init__(self, path, **kw):
+        self.path, self.kw = path, kw
+
+    def __enter__(self):
+        from memtrace import _memtrace
+        _memtrace.trace_start(self.path, **self.kw)
+
+    def __exit__(self, *exc):
+        from memtrace import _memtrace
+        _memtrace.trace_stop()
+
+
+def tracer(path, mode, sample_bytes, seed=0):
+    """The memtrace tracer as a context manager: memtrace.trace(path,
+    sample_bytes=N, all=BOOL)."""
     import memtrace
-    if mode == "full":
-        return memtrace.trace(path, all=True)
-    return memtrace.trace(path, sample_bytes=sample_bytes)
+    kw = {"all": True} if mode == "full" else {"sample_bytes": sample_bytes}
+    if seed:
+        kw["seed"] = seed
+    if hasattr(memtrace, "trace"):
+        return memtrace.trace(path, **kw)
+    return _Trace(path, **kw)
 
 
 class TraceMalloc:
@@ -171,11 +190,18 @@ def main():
     ap.add_argument("--scale", type=float, default=1.0)
     ap.add_argument("--modes", default=",".join(MODES))
     ap.add_argument("--sample-bytes", type=int, default=512 * 1024)
+    ap.add_argument("--trace", metavar="PATH", help="once: trace the run into PATH (--mode sampled or full)")
+    ap.add_argument("--mode", choices=["sampled", "full"], default="sampled")
+    ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
     work, setup = WORK[a.kind]
     data = setup(a.dir, a.scale) if setup else None
     if a.rounds == "once":
-        work(a.scale, data)
+        if a.trace:
+            with tracer(a.trace, a.mode, a.sample_bytes, a.seed):
+                work(a.scale, data)
+        else:
+            work(a.scale, data)
         return
     modes = a.modes.split(",")
     work(a.scale, data)  # warm: imports, caches, the allocator's arenas

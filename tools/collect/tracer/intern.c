@@ -43,7 +43,9 @@ int mt__pairmap_put(mt__pairmap *m, uint64_t a, uint64_t b, uint32_t v) {
         }
         for (size_t i = 0; i < m->cap; i++)
             if (m->v[i]) pair_insert(na, nb, nv, nc, m->a[i], m->b[i], m->v[i]);
+        size_t count = m->count;
         mt__pairmap_free(m);
+        m->count = count;
         m->a = na;
         m->b = nb;
         m->v = nv;

@@ -75,7 +75,7 @@ int main(int argc, char **argv) {
         MT_OPT_DOUBLE(0, "temporary-threshold", "MS", &temp_ms, 0, 1e9,
                       "a block freed within MS milliseconds of its allocation is temporary (default: 1)"),
         MT_OPT_FLAG(0, "histogram", &histogram, "show allocations by size class (powers of two)"),
-        MT_OPT_DOUBLE(0, "at", "SECONDS", &at_s, 0, 1e12, "show what was live SECONDS after the start, not at the peak"),
+        MT_OPT_DOUBLE(0, "at", "SECONDS", &at_s, 0, 1e10, "show what was live SECONDS after the start, not at the peak"),
         MT_OPT_STRING(0, "at-step", "NAME", &at_step, "show what was live when step NAME began"),
         MT_OPT_CHOICE(0, "folded", &folded, folded_names,
                       "print only folded stacks (outermost;...;innermost BYTES) for flame graph tools"),
@@ -115,8 +115,9 @@ int main(int argc, char **argv) {
     if (at_step) {
         const mt_trace_step *st = mt_trace_step_find(t, at_step);
         if (!st) {
+            size_t nsteps = mt_trace_step_count(t);
             mt_trace_free(t);
-            mt_cli_usage_error(&c, "%s has no step named '%s' (%zu steps)", path, at_step, mt_trace_step_count(t));
+            mt_cli_usage_error(&c, "%s has no step named '%s' (%zu steps)", path, at_step, nsteps);
         }
         at = (mt_trace_at){ MT_TRACE_AT_TIME, st->time_ns };
     } else if (at_s >= 0)
@@ -259,8 +260,10 @@ int main(int argc, char **argv) {
                    "interval (1.96 standard errors)\n", mt_human_bytes((uint64_t)S.sample_bytes, b1));
         else
             printf("mode: all (every allocation recorded: figures are exact)\n");
-        printf("records: %" PRIu64 " (%" PRIu64 " allocations, %" PRIu64 " frees) over %.3f s, %zu stacks, %zu "
-               "checkpoints\n", S.records, S.allocs, S.frees, seconds(S.duration_ns), S.stacks, S.checkpoints);
+        printf("records: %" PRIu64 " (%" PRIu64 " allocation%s, %" PRIu64 " free%s) over %.3f s, %zu stack%s, %zu "
+               "checkpoint%s\n", S.records, S.allocs, S.allocs == 1 ? "" : "s", S.frees, S.frees == 1 ? "" : "s",
+               seconds(S.duration_ns), S.stacks, S.stacks == 1 ? "" : "s", S.checkpoints,
+               S.checkpoints == 1 ? "" : "s");
         printf("peak: %s at %.3f s", bytes_est(S.peak, sm, b1, sizeof b1), seconds(S.peak_ns));
         if (peak_step) printf(", in step %s", mt_cli_cstr(peak_step->name));
         printf("\n");

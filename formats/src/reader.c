@@ -413,10 +413,11 @@ static int open_common(mt_reader *r, const char *name, mt_diag *diag) {
     return 0;
 }
 
-int mt_reader_open_mem(const void *data, size_t size, const char *name, mt_reader **out, mt_diag *diag) {
+static int open_mem(const void *data, size_t size, const char *name, int growing, mt_reader **out, mt_diag *diag) {
     *out = NULL;
     mt_reader *r = calloc(1, sizeof *r);
     if (!r) return mt_diag_set(diag, MT_E_NOMEM, "cannot allocate the reader");
+    r->growing = growing;
     r->data = data;
     r->size = size;
     int rc = open_common(r, name, diag);
@@ -426,6 +427,14 @@ int mt_reader_open_mem(const void *data, size_t size, const char *name, mt_reade
     }
     *out = r;
     return 0;
+}
+
+int mt_reader_open_mem(const void *data, size_t size, const char *name, mt_reader **out, mt_diag *diag) {
+    return open_mem(data, size, name, 0, out, diag);
+}
+
+int mt_reader_open_mem_growing(const void *data, size_t size, const char *name, mt_reader **out, mt_diag *diag) {
+    return open_mem(data, size, name, 1, out, diag);
 }
 
 static int open_path(const char *path, int growing, mt_reader **out, mt_diag *diag) {

@@ -20,7 +20,7 @@ import msgpack
 import zstandard
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-TARGETS = ["fuzz_reader", "fuzz_container", "fuzz_heapjson", "fuzz_graph", "fuzz_rules", "fuzz_policy",
+TARGETS = ["fuzz_reader", "fuzz_container", "fuzz_heapjson", "fuzz_graph", "fuzz_rules", "fuzz_policy", "fuzz_trace",
            "fuzz_predict"]
 
 MAGIC = b"\x89MTS\r\n\x1a\n"

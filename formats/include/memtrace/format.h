@@ -538,6 +538,12 @@ uint64_t mt_reader_pending(const mt_reader *r);
 int mt_reader_open_mem(const void *data, size_t size, const char *name,
                        mt_reader **out, mt_diag *diag);
 
+/* Same over a buffer holding a file that may still be being written, as
+ * mt_reader_open_growing() reads one: for a reader that maps a large file
+ * (a trace) rather than reading it whole into memory. */
+int mt_reader_open_mem_growing(const void *data, size_t size, const char *name,
+                               mt_reader **out, mt_diag *diag);
+
 /* Unmaps and frees. NULL is a no-op. */
 void mt_reader_free(mt_reader *r);
 

@@ -78,6 +78,12 @@ typedef struct mt_trace_opts {
  *         MT_E_NOMEM. */
 int mt_trace_open(const char *path, unsigned flags, const mt_trace_opts *opts, mt_trace **out, mt_diag *diag);
 
+/* Same over a caller-owned buffer that must outlive t (name is used in
+ * messages), read as a file that may still be being written. For tests
+ * and fuzzing. */
+int mt_trace_open_mem(const void *data, size_t size, const char *name, unsigned flags, const mt_trace_opts *opts,
+                      mt_trace **out, mt_diag *diag);
+
 /* NULL is a no-op. */
 void mt_trace_free(mt_trace *t);
 
@@ -137,8 +143,9 @@ typedef struct mt_trace_site {
  * mt_trace_sites_sort()); the total of live over them is the total live
  * at that moment. *out is the caller's to free() (NULL when *n is 0).
  * Live bytes at a time replay records from the last checkpoint at or
- * before it (or from the start); at the peak or the end they come from
- * the figures open kept. at may be NULL: the peak.
+ * before it (or from the start; always from the start in a sampled trace,
+ * whose checkpoints lack the variance); at the peak or the end they come
+ * from the figures open kept. at may be NULL: the peak.
  * @return 0, or MT_E_DAMAGED (a block that opened before fails now: the
  *         file changed), MT_E_NOMEM. */
 int mt_trace_sites(mt_trace *t, const mt_trace_at *at, mt_trace_site **out, size_t *n, mt_diag *diag);

@@ -1,10 +1,15 @@
 /* Allocation traces (trace.h): one streaming pass over the allocs records
  * at open, replays from checkpoints for other moments. */
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include "memtrace/trace.h"
+#include "memtrace/fileio.h"
 #include "memtrace/u64map.h"
 #include "common/array.h"
 
@@ -37,6 +42,8 @@ typedef struct curve_bucket {
 
 struct mt_trace {
     mt_reader *r;
+    void *map;                    /* the file, mapped (NULL when read whole) */
+    size_t map_len;
     unsigned flags;
     mt_sites *sites;
     mt_trace_summary sum;
@@ -88,6 +95,49 @@ static int fail_record(mt_diag *diag, int code, const mt_block_info *b, size_t b
 }
 
 static int nomem(mt_diag *diag) { return mt_diag_set(diag, MT_E_NOMEM, "out of memory reading the trace"); }
+
+/* Gives back the pages of a block read: they stay in the page cache, and
+ * a later replay faults them in again. Without this the pages of a
+ * mapped trace count in the resident set up to the file's size (130 MB
+ * for 10 million events). Pages shared with the next block are kept. */
+static void release(const mt_trace *t, const mt_block_info *b) {
+    if (!t->map) return;
+    uint64_t pg = (uint64_t)sysconf(_SC_PAGESIZE), end = b->offset + MT_BLOCK_HEADER_BYTES + b->stored;
+    uint64_t lo = b->offset / pg * pg, hi = end / pg * pg;
+    if (hi > t->map_len) hi = t->map_len / pg * pg;
+    if (hi > lo) madvise((char *)t->map + lo, hi - lo, MADV_DONTNEED);
+}
+
+/* Maps a regular file and opens the reader over the mapping, so that
+ * memory follows the blocks being decoded, not the file; anything else
+ * (standard input, a pipe) is read whole as every reader does. A mapping
+ * of a file that shrinks while it is read would fault: a tracer only
+ * appends to its file, and a rewrite replaces it by rename, which leaves
+ * the mapped one whole. */
+static int open_reader(mt_trace *t, const char *path, mt_diag *diag) {
+    mt_input in;
+    mt_input_opts o = { 0 };
+    if (strcmp(path, "-") && !mt_input_open(path, &o, &in, NULL)) {
+        struct stat st;
+        if (in.regular && !fstat(in.fd, &st) && st.st_size >= 16 && (uint64_t)st.st_size <= SIZE_MAX) {
+            void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, in.fd, 0);
+            if (m != MAP_FAILED) {
+                /* The open scans every block header: one page each, not
+                 * the kernel's fault-around and read-ahead around it. */
+                madvise(m, (size_t)st.st_size, MADV_RANDOM);
+                t->map = m;
+                t->map_len = (size_t)st.st_size;
+            }
+        }
+        mt_input_close(&in);
+        if (t->map) {
+            int rc = mt_reader_open_mem_growing(t->map, t->map_len, path, &t->r, diag);
+            if (rc == MT_E_NOTSNAP) mt_diag_set(diag, MT_E_NOTSNAP, "not a memtrace snapshot (bad magic)");
+            return rc;
+        }
+    }
+    return mt_reader_open_growing(path, &t->r, diag);
+}
 
 /* A block that fails to open or decode: left out under salvage, else the
  * whole open fails naming it. Returns 0 to skip it. */
@@ -205,8 +255,8 @@ static unsigned size_class(uint64_t size) {
 
 static size_t curve_index(const mt_trace *t, uint64_t time_ns) {
     double x = (double)time_ns / (double)t->curve_span * MT_TRACE_CURVE_RES;
-    size_t i = x < 0 ? 0 : (size_t)x;
-    return i >= MT_TRACE_CURVE_RES ? MT_TRACE_CURVE_RES - 1 : i;
+    if (!(x >= 0)) return 0;
+    return x >= MT_TRACE_CURVE_RES - 1 ? MT_TRACE_CURVE_RES - 1 : (size_t)x;
 }
 
 /* Checks one allocs record the way every pass relies on. */
@@ -333,6 +383,7 @@ static int pass(mt_trace *t, uint64_t thr, const mt_trace_opts *opts, mt_diag *d
             t->sum.lost_blocks++;
             t->sum.lost_records += b->count - (seq - b->first);
         }
+        release(t, b);
         done += b->count;
         if (opts && opts->progress) opts->progress(opts->progress_arg, done, total);
     }
@@ -354,63 +405,90 @@ static int pass(mt_trace *t, uint64_t thr, const mt_trace_opts *opts, mt_diag *d
     return 0;
 }
 
+static int open_rest(mt_trace *t, unsigned flags, const mt_trace_opts *opts, mt_diag *diag);
+
 int mt_trace_open(const char *path, unsigned flags, const mt_trace_opts *opts, mt_trace **out, mt_diag *diag) {
     *out = NULL;
     mt_trace *t = calloc(1, sizeof *t);
     if (!t) return nomem(diag);
     t->flags = flags;
-    int rc = mt_reader_open_growing(path, &t->r, diag);
+    int rc = open_reader(t, path, diag);
+    if (!rc) rc = open_rest(t, flags, opts, diag);
     if (rc) {
-        free(t);
+        mt_trace_free(t);
         return rc;
     }
+    *out = t;
+    return 0;
+}
+
+int mt_trace_open_mem(const void *data, size_t size, const char *name, unsigned flags, const mt_trace_opts *opts,
+                      mt_trace **out, mt_diag *diag) {
+    *out = NULL;
+    mt_trace *t = calloc(1, sizeof *t);
+    if (!t) return nomem(diag);
+    t->flags = flags;
+    int rc = mt_reader_open_mem_growing(data, size, name, &t->r, diag);
+    if (!rc) rc = open_rest(t, flags, opts, diag);
+    if (rc) {
+        mt_trace_free(t);
+        return rc;
+    }
+    *out = t;
+    return 0;
+}
+
+static int open_rest(mt_trace *t, unsigned flags, const mt_trace_opts *opts, mt_diag *diag) {
+    int rc;
     t->sum.truncated = !mt_reader_closed(t->r);
     if (mt_reader_damage_count(t->r) && !(flags & MT_LOAD_SALVAGE)) {
         rc = mt_damage_diag(mt_reader_damage(t->r, 0), MT_E_DAMAGED, diag);
-        goto fail;
+        return rc;
     }
     int is_trace = 0;
-    if ((rc = read_small(t, &is_trace, diag))) goto fail;
+    if ((rc = read_small(t, &is_trace, diag))) return rc;
     if (!is_trace) {
         rc = mt_diag_set(diag, MT_E_NOTFOUND, "not an allocation trace: its meta has no trace_mode (SPEC.md 4.3)");
-        goto fail;
+        return rc;
     }
     if (!t->n_ablocks) {
         rc = mt_diag_set(diag, MT_E_NOTFOUND, "trace has no allocs records: nothing was traced, or the file was cut "
                                            "short before its first allocs block");
-        goto fail;
+        return rc;
     }
-    qsort_r(t->ablocks, t->n_ablocks, sizeof *t->ablocks, cmp_block_first, t->r);
-    qsort_r(t->lblocks, t->n_lblocks, sizeof *t->lblocks, cmp_block_first, t->r);
+    /* (Empty arrays are NULL, which qsort must not be given.) */
+    if (t->n_ablocks > 1) qsort_r(t->ablocks, t->n_ablocks, sizeof *t->ablocks, cmp_block_first, t->r);
+    if (t->n_lblocks > 1) qsort_r(t->lblocks, t->n_lblocks, sizeof *t->lblocks, cmp_block_first, t->r);
     /* Names point into the pool once it stops moving. */
     for (size_t i = 0; i < t->n_steps; i++) t->steps[i].name = t->pool + t->step_name[i];
-    qsort(t->steps, t->n_steps, sizeof *t->steps, cmp_step);
-    qsort(t->cps, t->n_cps, sizeof *t->cps, cmp_cp);
+    if (t->n_steps > 1) qsort(t->steps, t->n_steps, sizeof *t->steps, cmp_step);
+    if (t->n_cps > 1) qsort(t->cps, t->n_cps, sizeof *t->cps, cmp_cp);
     t->sum.checkpoints = t->n_cps;
-    if ((rc = mt_sites_read(t->r, (flags & MT_LOAD_SALVAGE) != 0, &t->sites, diag))) goto fail;
-    if ((rc = find_duration(t, diag))) goto fail;
-    t->curve_span = t->sum.duration_ns + 1;
+    if ((rc = mt_sites_read(t->r, (flags & MT_LOAD_SALVAGE) != 0, &t->sites, diag))) return rc;
+    if ((rc = find_duration(t, diag))) return rc;
+    /* What the reader's scan of the block headers mapped (217 MB of a
+     * 1.3 GB file, 100M events, before MADV_RANDOM): given back before
+     * the pass, which reads the blocks in file order. */
+    if (t->map) {
+        madvise(t->map, t->map_len, MADV_DONTNEED);
+        madvise(t->map, t->map_len, MADV_SEQUENTIAL);
+    }
+    t->curve_span = t->sum.duration_ns == UINT64_MAX ? UINT64_MAX : t->sum.duration_ns + 1;
     if (!(t->curve = calloc(MT_TRACE_CURVE_RES, sizeof *t->curve))) {
         rc = nomem(diag);
-        goto fail;
+        return rc;
     }
     uint64_t thr = opts && opts->temporary_set ? opts->temporary_ns : MT_TRACE_TEMPORARY_NS;
     t->sum.temporary_ns = thr;
-    if ((rc = pass(t, thr, opts, diag))) goto fail;
-    if (!t->sum.records) {
-        rc = mt_diag_set(diag, MT_E_NOTFOUND, "trace has no readable allocs records");
-        goto fail;
-    }
-    *out = t;
+    if ((rc = pass(t, thr, opts, diag))) return rc;
+    if (!t->sum.records) return mt_diag_set(diag, MT_E_NOTFOUND, "trace has no readable allocs records");
     return 0;
-fail:
-    mt_trace_free(t);
-    return rc;
 }
 
 void mt_trace_free(mt_trace *t) {
     if (!t) return;
     mt_reader_free(t->r);
+    if (t->map) munmap(t->map, t->map_len);
     mt_sites_free(t->sites);
     mt_u64map_free(&t->idx);
     free(t->figs);
@@ -490,7 +568,10 @@ static int replay(mt_trace *t, uint64_t time_ns, acc *live, acc *live_n, mt_diag
             rc = 0;
             const mt_alloc *a = &rec.u.alloc;
             if (seq++ < from) continue;
-            if (a->time_ns > time_ns) return 0;
+            if (a->time_ns > time_ns) {
+                release(t, b);
+                return 0;
+            }
             uint32_t fi;
             if (!mt_u64map_get(&t->idx, a->stack, &fi)) continue; /* the pass saw every stack */
             double w = weight_of(a), sz = (double)a->size, s = a->op == MT_ALLOC_ALLOC ? 1 : -1;
@@ -498,6 +579,7 @@ static int replay(mt_trace *t, uint64_t time_ns, acc *live, acc *live_n, mt_diag
             add(&live[fi], s * sz * w, s * var);
             add(&live_n[fi], s * w, s * var_n);
         }
+        release(t, b);
         if (rc < 0 && (rc = block_lost(t, rc, &d, diag))) return rc;
     }
     return 0;

@@ -486,6 +486,35 @@ START_TEST(not_a_trace) {
 }
 END_TEST
 
+/* The same file from memory (the fuzz target's way in) and from its path
+ * (mapped) gives the same figures. */
+START_TEST(open_mem_same) {
+    char *p = write_hand(1, 64);
+    size_t len;
+    unsigned char *buf = slurp(p, &len);
+    mt_trace *a = open_ok(p, 0), *b;
+    mt_diag d;
+    mt_diag_clear(&d);
+    ck_assert_int_eq(mt_trace_open_mem(buf, len, "mem", 0, NULL, &b, &d), 0);
+    mt_trace_summary x, y;
+    mt_trace_summary_get(a, &x);
+    mt_trace_summary_get(b, &y);
+    ck_assert_uint_eq(x.records, 8);
+    ck_assert_mem_eq(&x, &y, sizeof x);
+    mt_trace_at at = { MT_TRACE_AT_TIME, 6 * MS + MS / 2 };
+    mt_est ea, eb;
+    ck_assert_int_eq(mt_trace_live_total(a, &at, &ea, &d), 0);
+    ck_assert_int_eq(mt_trace_live_total(b, &at, &eb, &d), 0);
+    ck_assert_double_eq(ea.value, 2500);
+    ck_assert_double_eq(eb.value, 2500);
+    mt_trace_free(a);
+    mt_trace_free(b);
+    free(buf);
+    unlink(p);
+    free(p);
+}
+END_TEST
+
 START_TEST(by_names) {
     mt_trace_by b;
     for (int i = 0; i <= MT_TRACE_BY_LEAKED; i++) {
@@ -508,6 +537,7 @@ int main(void) {
     tcase_add_test(tc, checkpoints_match_full_replay);
     tcase_add_test(tc, truncated_file);
     tcase_add_test(tc, not_a_trace);
+    tcase_add_test(tc, open_mem_same);
     tcase_add_test(tc, by_names);
     suite_add_tcase(s, tc);
     return run_suite(s);

@@ -19,7 +19,7 @@ done
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DMEMTRACE_TESTS=OFF -DMEMTRACE_PYTHON=ON >/dev/null
 targets="memtrace_python"
 # The tracer and the reader: built when the tree has them.
-for t in memtrace-trace bench_trace_gen; do
+for t in memtrace-trace gen_trace; do
     if cmake --build "$build" --target help | grep -q "^\.\.\. $t\$"; then targets="$targets $t"; fi
 done
 cmake --build "$build" -j"$(nproc)" --target $targets >/dev/null

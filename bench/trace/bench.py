@@ -44,7 +44,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "tests", "python"))
@@ -302,6 +301,8 @@ def accuracy(build, scale, seeds, d, sample_bytes):
                   kind, n, kept, 100.0 * kept / max(n, 1), mib(t["peak"]), 100 * statistics.median(pk),
                   100 * max(pk), 100 * statistics.median(at), 100 * max(at),
                   100 * math.sqrt(max(pv["peak"], 0)) / t["peak"]))
+        if check:
+            print("  " + check)
         for what, key in (("live at the peak", "live"), ("allocated", "alloc")):
             top = np.argsort(-t[key])[:10]
             print("  top 10 stacks by bytes %s" % what)
@@ -356,17 +357,18 @@ def accuracy(build, scale, seeds, d, sample_bytes):
 # 3. analysis at scale --------------------------------------------------------
 
 def run_measured(cmd, **kw):
-    """Runs cmd; returns (returncode, wall s, cpu s, peak rss bytes, stdout)
-    from wait4's rusage of that child alone."""
-    with tempfile.TemporaryFile() as out:
-        t0 = time.perf_counter()
-        p = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, **kw)
-        _pid, status, ru = os.wait4(p.pid, 0)
-        wall = time.perf_counter() - t0
-        p.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        text = out.read().decode(errors="replace")
-    return p.returncode, wall, ru.ru_utime + ru.ru_stime, ru.ru_maxrss * 1024, text
+    """Runs cmd under /usr/bin/time; returns (returncode, wall s, cpu s,
+    peak rss bytes, output). Not wait4's rusage of a child forked from
+    here: a child's ru_maxrss counts what it shared with this process
+    before its exec (this process holds the accuracy section's arrays)."""
+    with tempfile.TemporaryDirectory() as td:
+        tf = os.path.join(td, "time")
+        r = subprocess.run(["/usr/bin/time", "-f", "%e %U %S %M", "-o", tf] + cmd, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, **kw)
+        with open(tf) as f:
+            last = f.read().strip().splitlines()[-1].split()
+    wall, user, sys_s, rss_kb = float(last[0]), float(last[1]), float(last[2]), int(last[3])
+    return r.returncode, wall, user + sys_s, rss_kb * 1024, r.stdout.decode(errors="replace")
 
 
 def find_tool(build, names):

@@ -19,8 +19,9 @@ done
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DMEMTRACE_TESTS=OFF -DMEMTRACE_PYTHON=ON >/dev/null
 targets="memtrace_python"
 # The tracer and the reader: built when the tree has them.
+known=" $(cmake --build "$build" --target help | tr '\n' ' ') "
 for t in memtrace-trace gen_trace; do
-    if cmake --build "$build" --target help | grep -q "^\.\.\. $t\$"; then targets="$targets $t"; fi
+    case "$known" in *" $t "*) targets="$targets $t" ;; esac
 done
 cmake --build "$build" -j"$(nproc)" --target $targets >/dev/null
 # Options given after --quick override its values (argparse: the last wins).

@@ -31,7 +31,6 @@ import gc
 import json
 import os
 import re
-import sys
 import time
 
 MODES = ["off", "sampled", "full", "tm1", "tm25"]

@@ -537,7 +537,7 @@ PyObject *memtrace_trace_event(PyObject *self, PyObject *args, PyObject *kw) {
     (void)self;
     static char *kwlist[] = {"kind", "name", "value", "detail", NULL};
     const char *kind, *name = NULL, *detail = NULL;
-    double value = 0;
+    double value = 0.0;
     if (!PyArg_ParseTupleAndKeywords(args, kw, "s|zdz", kwlist, &kind, &name, &value, &detail)) return NULL;
     int rc = mt_trace_event(kind, name, value, detail);
     return PyBool_FromLong(rc == 0);

@@ -172,49 +172,67 @@ static inline void forget(void *p, int *had, mt_trace_block *b) {
     *had = p && mt_trace_maybe_recorded(p) && mt_trace_forget(p, b);
 }
 
-/* CPython's object and mem allocators take large blocks from the raw
- * allocator through its hook: the thread is marked busy around the call,
- * and the raw hook passes a busy thread's calls through, so that a block
- * is counted once, in its outer domain (as tracemalloc does). */
-#define CALL(h, expr) (h->raw ? (expr) : (mt__tls.busy++, tmp = (expr), mt__tls.busy--, tmp))
+/* CPython's object and mem allocators (pymalloc) serve requests of 1 to
+ * 512 bytes from their pools and pass every other request, and every
+ * realloc they cannot do in a pool, to the raw allocator, through its
+ * hook. So that such a block is counted once, in its outer domain (as
+ * tracemalloc does), the thread is marked busy around those calls, and
+ * the raw hook passes a busy thread's calls through. Small requests need
+ * no mark: their fast path is the sampling countdown and a tail call. */
+#define POOLED(n) ((size_t)(n) - 1 < 512)
 
-static void *h_malloc(void *ctx, size_t n) {
-    hook *h = ctx;
-    void *tmp;
-    if (h->raw && mt__tls.busy) return h->prev.malloc(h->prev.ctx, n);
-    void *p = CALL(h, h->prev.malloc(h->prev.ctx, n));
-    if (p && mt_trace_take(n)) record(h->domain, h->raw, p, n);
+static void *__attribute__((noinline)) obj_malloc_slow(hook *h, size_t n, int take) {
+    mt__tls.busy++;
+    void *p = h->prev.malloc(h->prev.ctx, n);
+    mt__tls.busy--;
+    if (p && (take || mt_trace_take(n))) record(h->domain, 0, p, n);
     return p;
 }
 
-static void *h_calloc(void *ctx, size_t nelem, size_t elsize) {
+static void *h_obj_malloc(void *ctx, size_t n) {
     hook *h = ctx;
-    void *tmp;
-    if (h->raw && mt__tls.busy) return h->prev.calloc(h->prev.ctx, nelem, elsize);
-    void *p = CALL(h, h->prev.calloc(h->prev.ctx, nelem, elsize));
-    if (p && mt_trace_take(nelem * elsize)) record(h->domain, h->raw, p, nelem * elsize);
+    if (POOLED(n)) {
+        if (!mt_trace_take(n)) return h->prev.malloc(h->prev.ctx, n);
+        return obj_malloc_slow(h, n, 1);
+    }
+    return obj_malloc_slow(h, n, 0);
+}
+
+static void *__attribute__((noinline)) obj_calloc_slow(hook *h, size_t nelem, size_t elsize, int take) {
+    mt__tls.busy++;
+    void *p = h->prev.calloc(h->prev.ctx, nelem, elsize);
+    mt__tls.busy--;
+    if (p && (take || mt_trace_take(nelem * elsize))) record(h->domain, 0, p, nelem * elsize);
     return p;
 }
 
-static void *h_realloc(void *ctx, void *p, size_t n) {
+static void *h_obj_calloc(void *ctx, size_t nelem, size_t elsize) {
     hook *h = ctx;
-    void *tmp;
-    if (h->raw && mt__tls.busy) return h->prev.realloc(h->prev.ctx, p, n);
+    if (POOLED(nelem * elsize)) {
+        if (!mt_trace_take(nelem * elsize)) return h->prev.calloc(h->prev.ctx, nelem, elsize);
+        return obj_calloc_slow(h, nelem, elsize, 1);
+    }
+    return obj_calloc_slow(h, nelem, elsize, 0);
+}
+
+static void *h_obj_realloc(void *ctx, void *p, size_t n) {
+    hook *h = ctx;
     int had;
     mt_trace_block b;
     forget(p, &had, &b);
-    void *q = CALL(h, h->prev.realloc(h->prev.ctx, p, n));
+    mt__tls.busy++;
+    void *q = h->prev.realloc(h->prev.ctx, p, n);
+    mt__tls.busy--;
     if (!q) {
         if (had) mt_trace_unforget(p, &b); /* p is still allocated */
         return q;
     }
     if (had) mt_trace_free(p, &b);
-    if (mt_trace_take(n)) record(h->domain, h->raw, q, n);
+    if (mt_trace_take(n)) record(h->domain, 0, q, n);
     return q;
 }
 
-static void h_free(void *ctx, void *p) {
-    hook *h = ctx;
+static void __attribute__((noinline)) free_slow(hook *h, void *p) {
     int had;
     mt_trace_block b;
     forget(p, &had, &b);
@@ -222,11 +240,55 @@ static void h_free(void *ctx, void *p) {
     if (had) mt_trace_free(p, &b);
 }
 
+/* Every domain's free: the filter's one load, then a tail call. */
+static void h_free(void *ctx, void *p) {
+    hook *h = ctx;
+    if (!mt_trace_maybe_recorded(p)) {
+        h->prev.free(h->prev.ctx, p);
+        return;
+    }
+    free_slow(h, p);
+}
+
+static void *__attribute__((noinline)) raw_record(hook *h, void *p, size_t n) {
+    if (p) record(h->domain, 1, p, n);
+    return p;
+}
+
+static void *h_raw_malloc(void *ctx, size_t n) {
+    hook *h = ctx;
+    if (mt__tls.busy || !mt_trace_take(n)) return h->prev.malloc(h->prev.ctx, n);
+    return raw_record(h, h->prev.malloc(h->prev.ctx, n), n);
+}
+
+static void *h_raw_calloc(void *ctx, size_t nelem, size_t elsize) {
+    hook *h = ctx;
+    if (mt__tls.busy || !mt_trace_take(nelem * elsize)) return h->prev.calloc(h->prev.ctx, nelem, elsize);
+    return raw_record(h, h->prev.calloc(h->prev.ctx, nelem, elsize), nelem * elsize);
+}
+
+static void *h_raw_realloc(void *ctx, void *p, size_t n) {
+    hook *h = ctx;
+    if (mt__tls.busy) return h->prev.realloc(h->prev.ctx, p, n);
+    int had;
+    mt_trace_block b;
+    forget(p, &had, &b);
+    void *q = h->prev.realloc(h->prev.ctx, p, n);
+    if (!q) {
+        if (had) mt_trace_unforget(p, &b);
+        return q;
+    }
+    if (had) mt_trace_free(p, &b);
+    if (mt_trace_take(n)) record(h->domain, 1, q, n);
+    return q;
+}
+
 static int hooks_install(void) {
     for (int i = 0; i < 3; i++) {
         if (H[i].installed) continue; /* still in the chain, under another's hook */
         PyMem_GetAllocator(H[i].dom, &H[i].prev);
-        PyMemAllocatorEx ours = {&H[i], h_malloc, h_calloc, h_realloc, h_free};
+        PyMemAllocatorEx ours = {&H[i], H[i].raw ? h_raw_malloc : h_obj_malloc, H[i].raw ? h_raw_calloc : h_obj_calloc,
+                                 H[i].raw ? h_raw_realloc : h_obj_realloc, h_free};
         PyMem_SetAllocator(H[i].dom, &ours);
         H[i].installed = 1;
     }
@@ -239,7 +301,7 @@ static void hooks_remove(void) {
     for (int i = 2; i >= 0; i--) {
         PyMemAllocatorEx cur;
         PyMem_GetAllocator(H[i].dom, &cur);
-        if (H[i].installed && cur.ctx == &H[i] && cur.malloc == h_malloc) {
+        if (H[i].installed && cur.ctx == &H[i] && cur.free == h_free) {
             PyMem_SetAllocator(H[i].dom, &H[i].prev);
             H[i].installed = 0;
         }
@@ -287,6 +349,10 @@ static void *np_realloc(void *ctx, void *p, size_t n) {
 
 static void np_free(void *ctx, void *p, size_t size) {
     (void)ctx;
+    if (!mt_trace_maybe_recorded(p)) {
+        np_inner->allocator.free(np_inner->allocator.ctx, p, size);
+        return;
+    }
     int had;
     mt_trace_block b;
     forget(p, &had, &b);
@@ -471,7 +537,7 @@ PyObject *memtrace_trace_event(PyObject *self, PyObject *args, PyObject *kw) {
     (void)self;
     static char *kwlist[] = {"kind", "name", "value", "detail", NULL};
     const char *kind, *name = NULL, *detail = NULL;
-    double value = 0;
+    double value = 0.0;
     if (!PyArg_ParseTupleAndKeywords(args, kw, "s|zdz", kwlist, &kind, &name, &value, &detail)) return NULL;
     int rc = mt_trace_event(kind, name, value, detail);
     return PyBool_FromLong(rc == 0);

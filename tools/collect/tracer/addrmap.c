@@ -13,9 +13,7 @@ static inline uint64_t mix(uint64_t k) {
     return k;
 }
 
-static inline size_t filter_slot(uint64_t addr) {
-    return (size_t)(mix(addr) >> (64 - MT__ADDR_FILTER_BITS));
-}
+static inline size_t filter_slot(uint64_t addr) { return MT__ADDR_FILTER_SLOT(addr); }
 
 int mt__addrmap_init(mt__addrmap *m) {
     memset(m, 0, sizeof *m);
@@ -96,3 +94,5 @@ int mt__addrmap_maybe(const mt__addrmap *m, uint64_t addr) {
     if (!m->filter) return 0;
     return __atomic_load_n(&m->filter[filter_slot(addr)], __ATOMIC_RELAXED) != 0;
 }
+
+uint8_t *mt__addrmap_filter(const mt__addrmap *m) { return m->filter; }

@@ -20,6 +20,7 @@
 
 __thread mt__trace_tls mt__tls __attribute__((tls_model("initial-exec")));
 volatile int mt__trace_all;
+uint8_t *volatile mt__trace_filter;
 
 typedef struct mt__ev {
     uint64_t t, addr, size, born;
@@ -118,6 +119,7 @@ static void thread_exit(void *arg) {
 static void after_fork_child(void) {
     T.running = 0;
     mt__trace_all = 0;
+    mt__trace_filter = NULL;
     T.w = NULL;
     T.threads = NULL;
     T.nthreads = 0;
@@ -284,7 +286,7 @@ void mt_trace_alloc(const void *p, size_t n, uint32_t domain, uint32_t stack) {
     pthread_mutex_unlock(&t->mu);
 }
 
-int mt_trace_maybe_recorded(const void *p) { return T.running && mt__addrmap_maybe(&T.map, (uint64_t)(uintptr_t)p); }
+_Static_assert(MT__TRACE_FILTER_MASK == ((1u << MT__ADDR_FILTER_BITS) - 1), "tracer.h's filter mask");
 
 int mt_trace_forget(const void *p, mt_trace_block *b) {
     if (!T.running) return 0;
@@ -713,6 +715,7 @@ int mt_trace_start(const mt_trace_config *cfg, mt_diag *diag) {
         return MT_E_NOMEM;
     }
     mt__trace_all = T.all;
+    mt__trace_filter = mt__addrmap_filter(&T.map);
     return 0;
 }
 
@@ -722,6 +725,7 @@ int mt_trace_stop(mt_diag *diag) {
         return MT_E_STATE;
     }
     mt__trace_all = 0;
+    mt__trace_filter = NULL;
     /* Off under every buffer's lock: an event is either buffered before
      * the writer's last drain or not at all. */
     pthread_mutex_lock(&T.reg_mu);

@@ -132,9 +132,17 @@ static inline int mt_trace_take(size_t n) {
  * mt_trace_stack_*), one that mt_trace_take(n) said to record. */
 void mt_trace_alloc(const void *p, size_t n, uint32_t domain, uint32_t stack);
 
+/* The address map's filter while a trace runs, else NULL (tracer.c). */
+extern uint8_t *volatile mt__trace_filter;
+#define MT__TRACE_FILTER_MASK ((1u << 18) - 1) /* internal.h's MT__ADDR_FILTER_BITS */
+
 /* 1 when p may be a recorded block: a lock-free filter over the address
- * map, 0 for nearly every block that is not. */
-int mt_trace_maybe_recorded(const void *p);
+ * map, 0 for nearly every block that is not; one load of a counter that
+ * the frees of neighbouring blocks share. */
+static inline int mt_trace_maybe_recorded(const void *p) {
+    uint8_t *f = mt__trace_filter;
+    return f && __atomic_load_n(&f[((uintptr_t)p >> 4) & MT__TRACE_FILTER_MASK], __ATOMIC_RELAXED);
+}
 
 /* A recorded block taken out of the address map. */
 typedef struct mt_trace_block {

@@ -185,10 +185,10 @@ static int read_small(mt_trace *t, int *is_trace, mt_diag *diag) {
                 if (m->key.len == 10 && !memcmp(m->key.ptr, "trace_mode", 10)) {
                     *is_trace = 1;
                     t->sum.sampled = v->type == MT_VAL_STR && v->v.s.len == 7 && !memcmp(v->v.s.ptr, "sampled", 7);
-                } else if (m->key.len == 12 && !memcmp(m->key.ptr, "sample_bytes", 12) && num >= 0)
-                    t->sum.sample_bytes = num;
-                else if (m->key.len == 10 && !memcmp(m->key.ptr, "start_time", 10) && v->type == MT_VAL_UINT)
-                    t->sum.start_time = v->v.u;
+                } else if (m->key.len == 12 && !memcmp(m->key.ptr, "sample_bytes", 12))
+                    t->sum.sample_bytes = num >= 0 ? num : 0; /* the last entry counts, even one unusable */
+                else if (m->key.len == 10 && !memcmp(m->key.ptr, "start_time", 10))
+                    t->sum.start_time = v->type == MT_VAL_UINT ? v->v.u : 0;
             } else if (b->kind == MT_KIND_EVENT) {
                 const mt_event *e = &rec.u.event;
                 if (e->kind.len != 4 || memcmp(e->kind.ptr, "step", 4)) continue;

@@ -440,6 +440,67 @@ START_TEST(predictions_fail_cleanly_at_every_allocation) {
 }
 END_TEST
 
+/* The trace reader: open (meta, steps, checkpoints, stacks, the pass) and
+ * a replay from a checkpoint, failing at every allocation. */
+START_TEST(trace_fails_cleanly_at_every_allocation) {
+    char *path = tmp_path();
+    mt_writer *w;
+    mt_writer_opts o = { .block_bytes = 200, .level = 0, .background = 0 };
+    ck_assert_int_eq(mt_writer_open(path, &o, &w, NULL), 0);
+    mt_writer_meta_str(w, "trace_mode", "all");
+    for (uint32_t i = 1; i <= 6; i++) {
+        mt_frame f = { i, mt_str_c("fn"), mt_str_c("f.py"), i };
+        mt_stack st = { i, i, i - 1 };
+        mt_writer_add(w, MT_KIND_FRAME, &f);
+        mt_writer_add(w, MT_KIND_STACK, &st);
+    }
+    mt_event e = { 5, mt_str_c("step"), mt_str_c("load"), 0, mt_str_c("") };
+    mt_writer_add(w, MT_KIND_EVENT, &e);
+    for (uint64_t i = 0; i < 120; i++) {
+        mt_alloc a = { 0 };
+        a.time_ns = i * 10;
+        a.op = i % 3 == 2;
+        a.size = 100 + i % 7;
+        a.stack = 1 + (uint32_t)(i % 6);
+        a.born_ns = a.op ? a.time_ns - 5 : 0;
+        mt_writer_add(w, MT_KIND_ALLOC, &a);
+        if (i == 60) {
+            mt_writer_flush(w);
+            mt_trace_live l = { 600, 1, 100, 1, 61 };
+            mt_writer_add(w, MT_KIND_TRACE_LIVE, &l);
+        }
+    }
+    ck_assert_int_eq(mt_writer_close(w, NULL), 0);
+    mt_trace *t = NULL;
+    mt_trace_at at = { MT_TRACE_AT_TIME, 900 };
+    mt_trace_site *s = NULL;
+    size_t n = 0;
+    int clean = 0;
+    long total = COUNT_CALLS((clean = mt_trace_open(path, 0, NULL, &t, NULL)) == 0 &&
+                             (clean = mt_trace_sites(t, &at, &s, &n, NULL)) == 0);
+    ck_assert_int_eq(clean, 0);
+    ck_assert_uint_gt(n, 0);
+    free(s);
+    mt_trace_free(t);
+    for (long k = 0; k < total; k++) {
+        arm(k);
+        t = NULL;
+        int rc = mt_trace_open(path, 0, NULL, &t, NULL);
+        if (!rc) {
+            s = NULL;
+            rc = mt_trace_sites(t, &at, &s, &n, NULL);
+            ck_assert_msg(rc == 0 || (rc == MT_E_NOMEM && !s), "call %ld (sites): %s", k, mt_err_name(rc));
+            free(s);
+            mt_trace_free(t);
+        } else
+            ck_assert_msg(rc == MT_E_NOMEM && !t, "call %ld: %s", k, mt_err_name(rc));
+        fail_at = -1;
+    }
+    unlink(path);
+    free(path);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("nomem");
     TCase *tc = tcase_create("nomem");
@@ -452,6 +513,7 @@ int main(void) {
     tcase_add_test(tc, rules_and_advice_fail_cleanly_at_every_allocation);
     tcase_add_test(tc, plots_fail_cleanly_at_every_allocation);
     tcase_add_test(tc, predictions_fail_cleanly_at_every_allocation);
+    tcase_add_test(tc, trace_fails_cleanly_at_every_allocation);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

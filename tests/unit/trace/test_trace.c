@@ -515,6 +515,141 @@ START_TEST(open_mem_same) {
 }
 END_TEST
 
+/* A flipped byte in an allocs block's payload: refused without salvage,
+ * naming the block; with it, the block is left out and counted. A flipped
+ * block header is found at open. */
+START_TEST(damaged_blocks) {
+    char *p = write_hand(0, 64);
+    mt_reader *r;
+    mt_diag d;
+    mt_diag_clear(&d);
+    ck_assert_int_eq(mt_reader_open(p, &r, &d), 0);
+    const mt_block_info *b = NULL;
+    size_t nalloc = 0;
+    for (size_t i = 0; i < mt_reader_block_count(r); i++)
+        if (mt_reader_block(r, i)->kind == MT_KIND_ALLOC && nalloc++ == 1) b = mt_reader_block(r, i);
+    ck_assert_ptr_nonnull(b);
+    uint64_t off = b->offset, stored = b->stored, count = b->count;
+    mt_reader_free(r);
+    size_t len;
+    unsigned char *buf = slurp(p, &len);
+    buf[off + MT_BLOCK_HEADER_BYTES + stored / 2] ^= 0x55;
+    spit(p, buf, len);
+    mt_trace *t;
+    ck_assert_int_eq(mt_trace_open(p, 0, NULL, &t, &d), MT_E_DAMAGED);
+    ck_assert_int_eq(d.offset, (int64_t)off);
+    ck_assert_int_eq(mt_trace_open(p, MT_LOAD_SALVAGE, NULL, &t, &d), 0);
+    mt_trace_summary S;
+    mt_trace_summary_get(t, &S);
+    ck_assert_uint_eq(S.lost_blocks, 1);
+    ck_assert_uint_eq(S.lost_records, count);
+    ck_assert_uint_eq(S.records, 8 - count);
+    mt_trace_free(t);
+    buf[off + MT_BLOCK_HEADER_BYTES + stored / 2] ^= 0x55;
+    buf[off + 12] ^= 0x01; /* its count: the header CRC fails */
+    spit(p, buf, len);
+    mt_diag_clear(&d);
+    ck_assert_int_eq(mt_trace_open(p, 0, NULL, &t, &d), MT_E_DAMAGED);
+    free(buf);
+    unlink(p);
+    free(p);
+}
+END_TEST
+
+START_TEST(accessors) {
+    char *p = write_hand(1, 0);
+    mt_trace *t = open_ok(p, 0);
+    mt_diag d;
+    mt_diag_clear(&d);
+    mt_est e;
+    mt_trace_at peak = { MT_TRACE_AT_PEAK, 0 }, end = { MT_TRACE_AT_END, 0 };
+    ck_assert_int_eq(mt_trace_live_total(t, &peak, &e, &d), 0);
+    ck_assert_double_eq(e.value, 3500);
+    ck_assert_int_eq(mt_trace_live_total(t, &end, &e, &d), 0);
+    ck_assert_double_eq(e.value, 800);
+    ck_assert_int_eq(mt_trace_live_total(t, NULL, &e, &d), 0);
+    ck_assert_double_eq(e.value, 3500);
+    mt_trace_site x = { 0 };
+    x.live.value = 1;
+    x.allocated.value = 2;
+    x.allocated_count.value = 3;
+    x.temporary_count.value = 4;
+    x.end.value = 5;
+    ck_assert_double_eq(mt_trace_site_figure(&x, MT_TRACE_BY_PEAK).value, 1);
+    ck_assert_double_eq(mt_trace_site_figure(&x, MT_TRACE_BY_ALLOCATED).value, 2);
+    ck_assert_double_eq(mt_trace_site_figure(&x, MT_TRACE_BY_COUNT).value, 3);
+    ck_assert_double_eq(mt_trace_site_figure(&x, MT_TRACE_BY_TEMPORARY).value, 4);
+    ck_assert_double_eq(mt_trace_site_figure(&x, MT_TRACE_BY_LEAKED).value, 5);
+    ck_assert_str_eq(mt_trace_step_get(t, 0)->name, "load");
+    ck_assert_ptr_null(mt_trace_step_get(t, 3));
+    char buf[64];
+    mt_trace_folded(t, 99, buf, sizeof buf); /* a stack no record defines */
+    ck_assert_str_eq(buf, "<unknown>");
+    mt_trace_free(t);
+    unlink(p);
+    free(p);
+}
+END_TEST
+
+/* Records a trace must not hold, one file each, and meta and events the
+ * reader passes over; diag may be NULL throughout. */
+START_TEST(odd_records) {
+    char *p = tmp_path();
+    static const struct { uint32_t op; double weight; const char *why; } bad[] = {
+        { 2, 0, "op is not 0" }, { 0, -1, "weight is negative" }, { 0, NAN, "not a number" },
+        { 0, INFINITY, "not a number" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        mt_writer *w = open_trace(p, "all", 0);
+        ev(w, 1, 0, 10, 1, 0, 0);
+        ev(w, 2, bad[i].op, 10, 1, bad[i].weight, 0);
+        close_ok(w);
+        mt_trace *t;
+        mt_diag d;
+        mt_diag_clear(&d);
+        ck_assert_int_eq(mt_trace_open(p, 0, NULL, &t, &d), MT_E_RECORD);
+        ck_assert_ptr_nonnull(strstr(d.msg, bad[i].why));
+        ck_assert_int_eq(mt_trace_open(p, 0, NULL, &t, NULL), MT_E_RECORD);
+    }
+    /* Meta of other types, an event that is not a step, a record without
+     * a stack: read as they are. */
+    mt_writer *w = open_trace(p, "exact", 0);
+    ck_assert_int_eq(mt_writer_meta_float(w, "sample_bytes", 1.5), 0);
+    ck_assert_int_eq(mt_writer_meta_str(w, "start_time", "yesterday"), 0);
+    mt_event e = { 1, mt_str_c("dump"), mt_str_c("x"), 0, mt_str_c("") };
+    ck_assert_int_eq(mt_writer_add(w, MT_KIND_EVENT, &e), 0);
+    ev(w, 1, 0, 10, 0, 0, 0);
+    close_ok(w);
+    mt_trace *t;
+    ck_assert_int_eq(mt_trace_open(p, 0, NULL, &t, NULL), 0);
+    mt_trace_summary S;
+    mt_trace_summary_get(t, &S);
+    ck_assert_int_eq(S.sampled, 0);
+    ck_assert_double_eq(S.sample_bytes, 1.5);
+    ck_assert_uint_eq(S.start_time, 0); /* the last start_time counts: not a number, so unknown */
+    ck_assert_uint_eq(mt_trace_step_count(t), 0);
+    ck_assert_ptr_null(mt_trace_step_at(t, 5));
+    mt_trace_site *s;
+    size_t n;
+    mt_trace_at at = { MT_TRACE_AT_TIME, 0 };
+    ck_assert_int_eq(mt_trace_sites(t, &at, &s, &n, NULL), 0);
+    ck_assert_uint_eq(n, 1);
+    ck_assert_uint_eq(s[0].stack, 0);
+    char buf[32];
+    mt_trace_folded(t, 0, buf, sizeof buf);
+    ck_assert_str_eq(buf, "<unknown>");
+    free(s);
+    mt_trace_free(t);
+    /* No trace_mode, no diag. */
+    w = open_trace(p, NULL, 0);
+    ev(w, 1, 0, 10, 0, 0, 0);
+    close_ok(w);
+    ck_assert_int_eq(mt_trace_open(p, 0, NULL, &t, NULL), MT_E_NOTFOUND);
+    unlink(p);
+    free(p);
+}
+END_TEST
+
 START_TEST(by_names) {
     mt_trace_by b;
     for (int i = 0; i <= MT_TRACE_BY_LEAKED; i++) {
@@ -538,6 +673,9 @@ int main(void) {
     tcase_add_test(tc, truncated_file);
     tcase_add_test(tc, not_a_trace);
     tcase_add_test(tc, open_mem_same);
+    tcase_add_test(tc, damaged_blocks);
+    tcase_add_test(tc, accessors);
+    tcase_add_test(tc, odd_records);
     tcase_add_test(tc, by_names);
     suite_add_tcase(s, tc);
     return run_suite(s);

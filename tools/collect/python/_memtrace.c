@@ -11,6 +11,7 @@
 #include "heapdump.h"
 #include "colstats.h"
 #include "sampling.h"
+#include "tracing.h"
 
 /* A reference whose ends were not both known when it was added. */
 typedef struct pending {
@@ -741,6 +742,23 @@ static PyMethodDef module_methods[] = {
       "An alert expression (memtrace-sample(1), ALERTS) as a dict {expr, series, op, of,\n"
       "threshold, action, command}; ValueError naming the column at fault (its column\n"
       "attribute) for a bad one." },
+    { "trace_start", (PyCFunction)(void (*)(void))memtrace_trace_start, METH_VARARGS | METH_KEYWORDS,
+      "trace_start($module, /, path, *, sample_bytes=524288, all=False, seed=0, numpy=True, tool=None, "
+      "command=None, python_version=None)\n--\n\n"
+      "Starts tracing allocations into the trace file path (memtrace.trace); returns the\n"
+      "domains hooked, \"0,3,4\" with NumPy's data allocator." },
+    { "trace_stop", memtrace_trace_stop, METH_NOARGS,
+      "trace_stop($module, /)\n--\n\nStops the trace and closes its file; returns its counts\n"
+      "{allocs, frees, dropped, threads, frames, stacks}." },
+    { "trace_running", memtrace_trace_running, METH_NOARGS,
+      "trace_running($module, /)\n--\n\nTrue while a trace runs in this process." },
+    { "trace_now", memtrace_trace_now, METH_NOARGS,
+      "trace_now($module, /)\n--\n\nNanoseconds since the trace's start_time." },
+    { "trace_event", (PyCFunction)(void (*)(void))memtrace_trace_event, METH_VARARGS | METH_KEYWORDS,
+      "trace_event($module, /, kind, name=None, value=0.0, detail=None)\n--\n\n"
+      "Adds an events record to the running trace; False when none runs." },
+    { "trace_after_fork", memtrace_trace_after_fork, METH_NOARGS,
+      "trace_after_fork($module, /)\n--\n\nIn a forked child: takes the tracer's hooks out." },
     { NULL, NULL, 0, NULL },
 };
 

@@ -13,6 +13,9 @@ memtrace(3) for this package.
         main()                                                 # every 100 ms
 
     python3 -m memtrace run --heap-on-peak dumps --alert 'rss>2GiB:exit' -- app.py
+    with memtrace.trace("trace.snap"):        # allocations with their lines,
+        main()                                # sampled (memtrace-trace(1))
+    python3 -m memtrace trace -o trace.snap -- app.py
 
     with memtrace.Writer("fixture.snap") as w:   # records by hand
         w.add_object(1, "dict", 232)
@@ -32,8 +35,9 @@ from ._tracemalloc import import_tracemalloc
 from .frames import Pipeline, dump_frames, pipeline
 from ._sampling import Sampling, sampling
 from ._sampling import active as _sampling_active
+from ._tracing import Trace, start_trace, stop_trace, trace
 
-__all__ = ["Writer", "dump_heap", "dump_frames", "pipeline", "Pipeline", "sampling", "Sampling", "import_tracemalloc",
+__all__ = ["Writer", "dump_heap", "dump_frames", "pipeline", "Pipeline", "sampling", "Sampling", "import_tracemalloc", "trace", "Trace", "start_trace", "stop_trace",
            "install_signal_handler", "snapshot_path", "FORMAT_MAJOR", "FORMAT_MINOR", "__version__"]
 
 

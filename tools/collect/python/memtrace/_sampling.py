@@ -128,8 +128,13 @@ class Sampling:
         return self._running
 
     def step(self, name):
-        """Records a step event; later samples carry the step's name."""
+        """Records a step event; later samples carry the step's name.
+        While memtrace.trace runs, the step is an event of its file too."""
         self._s.step(name)
+        from ._tracing import active as _trace_active
+        t = _trace_active()
+        if t is not None:
+            t.step(name)
 
     def event(self, kind, name=None, value=0.0, detail=None):
         """Records an event now (memtrace-snap(5), events)."""

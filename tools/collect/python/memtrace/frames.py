@@ -346,7 +346,12 @@ class Pipeline:
         # run file, and the samples that follow carry its name.
         sampler = _sampling.active()
         if sampler is not None:
-            sampler.step(name)
+            sampler.step(name)  # a step of the running trace too
+        else:
+            from ._tracing import active as _trace_active
+            t = _trace_active()
+            if t is not None:
+                t.step(name)
         now = time.time_ns() - self._start
         # Measured before this dump allocates anything.
         resident = rss()

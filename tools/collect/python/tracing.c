@@ -181,38 +181,46 @@ static inline void forget(void *p, int *had, mt_trace_block *b) {
  * no mark: their fast path is the sampling countdown and a tail call. */
 #define POOLED(n) ((size_t)(n) - 1 < 512)
 
+/* take: the sampling's decision made before the call, or -1 to make it
+ * after (full mode, and sizes that pymalloc passes to the raw hook). */
 static void *__attribute__((noinline)) obj_malloc_slow(hook *h, size_t n, int take) {
-    mt__tls.busy++;
+    int nest = !POOLED(n);
+    mt__tls.busy += nest;
     void *p = h->prev.malloc(h->prev.ctx, n);
-    mt__tls.busy--;
-    if (p && (take || mt_trace_take(n))) record(h->domain, 0, p, n);
+    mt__tls.busy -= nest;
+    if (take < 0) take = mt_trace_take(n);
+    if (p && take) record(h->domain, 0, p, n);
     return p;
 }
 
+/* The fast path: no stack frame, the countdown, a tail call. */
 static void *h_obj_malloc(void *ctx, size_t n) {
     hook *h = ctx;
-    if (POOLED(n)) {
-        if (!mt_trace_take(n)) return h->prev.malloc(h->prev.ctx, n);
-        return obj_malloc_slow(h, n, 1);
+    if (POOLED(n) && !mt__trace_all) {
+        if ((mt__tls.left -= (int64_t)n) > 0) return h->prev.malloc(h->prev.ctx, n);
+        return obj_malloc_slow(h, n, mt__trace_take_slow(n));
     }
-    return obj_malloc_slow(h, n, 0);
+    return obj_malloc_slow(h, n, -1);
 }
 
 static void *__attribute__((noinline)) obj_calloc_slow(hook *h, size_t nelem, size_t elsize, int take) {
-    mt__tls.busy++;
+    int nest = !POOLED(nelem * elsize);
+    mt__tls.busy += nest;
     void *p = h->prev.calloc(h->prev.ctx, nelem, elsize);
-    mt__tls.busy--;
-    if (p && (take || mt_trace_take(nelem * elsize))) record(h->domain, 0, p, nelem * elsize);
+    mt__tls.busy -= nest;
+    if (take < 0) take = mt_trace_take(nelem * elsize);
+    if (p && take) record(h->domain, 0, p, nelem * elsize);
     return p;
 }
 
 static void *h_obj_calloc(void *ctx, size_t nelem, size_t elsize) {
     hook *h = ctx;
-    if (POOLED(nelem * elsize)) {
-        if (!mt_trace_take(nelem * elsize)) return h->prev.calloc(h->prev.ctx, nelem, elsize);
-        return obj_calloc_slow(h, nelem, elsize, 1);
+    size_t n = nelem * elsize;
+    if (POOLED(n) && !mt__trace_all) {
+        if ((mt__tls.left -= (int64_t)n) > 0) return h->prev.calloc(h->prev.ctx, nelem, elsize);
+        return obj_calloc_slow(h, nelem, elsize, mt__trace_take_slow(n));
     }
-    return obj_calloc_slow(h, nelem, elsize, 0);
+    return obj_calloc_slow(h, nelem, elsize, -1);
 }
 
 static void *h_obj_realloc(void *ctx, void *p, size_t n) {
@@ -250,21 +258,38 @@ static void h_free(void *ctx, void *p) {
     free_slow(h, p);
 }
 
-static void *__attribute__((noinline)) raw_record(hook *h, void *p, size_t n) {
-    if (p) record(h->domain, 1, p, n);
+static void *__attribute__((noinline)) raw_malloc_slow(hook *h, size_t n, int take) {
+    void *p = h->prev.malloc(h->prev.ctx, n);
+    if (take < 0) take = mt_trace_take(n);
+    if (p && take) record(h->domain, 1, p, n);
     return p;
 }
 
 static void *h_raw_malloc(void *ctx, size_t n) {
     hook *h = ctx;
-    if (mt__tls.busy || !mt_trace_take(n)) return h->prev.malloc(h->prev.ctx, n);
-    return raw_record(h, h->prev.malloc(h->prev.ctx, n), n);
+    if (mt__tls.busy) return h->prev.malloc(h->prev.ctx, n);
+    if (!mt__trace_all) {
+        if ((mt__tls.left -= (int64_t)n) > 0) return h->prev.malloc(h->prev.ctx, n);
+        return raw_malloc_slow(h, n, mt__trace_take_slow(n));
+    }
+    return raw_malloc_slow(h, n, -1);
+}
+
+static void *__attribute__((noinline)) raw_calloc_slow(hook *h, size_t nelem, size_t elsize, int take) {
+    void *p = h->prev.calloc(h->prev.ctx, nelem, elsize);
+    if (take < 0) take = mt_trace_take(nelem * elsize);
+    if (p && take) record(h->domain, 1, p, nelem * elsize);
+    return p;
 }
 
 static void *h_raw_calloc(void *ctx, size_t nelem, size_t elsize) {
     hook *h = ctx;
-    if (mt__tls.busy || !mt_trace_take(nelem * elsize)) return h->prev.calloc(h->prev.ctx, nelem, elsize);
-    return raw_record(h, h->prev.calloc(h->prev.ctx, nelem, elsize), nelem * elsize);
+    if (mt__tls.busy) return h->prev.calloc(h->prev.ctx, nelem, elsize);
+    if (!mt__trace_all) {
+        if ((mt__tls.left -= (int64_t)(nelem * elsize)) > 0) return h->prev.calloc(h->prev.ctx, nelem, elsize);
+        return raw_calloc_slow(h, nelem, elsize, mt__trace_take_slow(nelem * elsize));
+    }
+    return raw_calloc_slow(h, nelem, elsize, -1);
 }
 
 static void *h_raw_realloc(void *ctx, void *p, size_t n) {

@@ -14,7 +14,7 @@ cd "$here"
 "$build/tests/mt-fixture" --run-cut growing/run-cut.snap
 "$build/tests/mt-fixture" --trace trace.snap
 "$build/tests/mt-fixture" --trace-sampled trace-sampled.snap
-"$build/tests/mt-fixture" --trace-cut trace-cut.snap
+"$build/tests/mt-fixture" --trace-cut growing/trace-cut.snap
 "$build/tests/mt-fixture" --trace-sites trace-sites.snap
 PYTHONPATH="$build/python" /usr/bin/python3 make_heap_medium.py heap-medium.snap
 PYTHONPATH="$build/python" /usr/bin/python3 make_frames.py >/dev/null

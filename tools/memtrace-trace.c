@@ -167,11 +167,17 @@ int main(int argc, char **argv) {
             var += sites[i].live.se * sites[i].live.se;
         }
         sum.se = sqrt(var);
-        at_bytes = sum;
+        at_bytes = mt_trace_bytes_floor(t, sum);
         at_ns = at.time_ns;
     }
     const mt_trace_step *peak_step = mt_trace_step_at(t, S.peak_ns), *at_step_p = mt_trace_step_at(t, at_ns);
     mt_trace_sites_sort(sites, n, (mt_trace_by)by);
+    for (size_t i = 0; i < n; i++) { /* each row is a reported figure */
+        sites[i].live = mt_trace_bytes_floor(t, sites[i].live);
+        sites[i].end = mt_trace_bytes_floor(t, sites[i].end);
+        sites[i].allocated = mt_trace_bytes_floor(t, sites[i].allocated);
+        sites[i].temporary = mt_trace_bytes_floor(t, sites[i].temporary);
+    }
     size_t shown = top && n > top ? (size_t)top : n;
     mt_trace_size_class hist[MT_TRACE_SIZE_CLASSES];
     mt_trace_histogram(t, hist);

@@ -107,6 +107,10 @@ def test_diff_of_traces_carries_the_standard_error():
             e[1] += var[k]
         sides.append(by)
     rows = {r["group"]: r for r in doc["groups"]}
+    floor = []
+    for path in (a, b):
+        meta = spec_reader.Snapshot(path).meta()
+        floor.append(float(meta["sample_bytes"]) ** 2 if meta.get("trace_mode") == "sampled" else 0.0)
     for name in set(sides[0]) | set(sides[1]):
         va, vara = sides[0].get(name, (0.0, 0.0))
         vb, varb = sides[1].get(name, (0.0, 0.0))
@@ -116,8 +120,11 @@ def test_diff_of_traces_carries_the_standard_error():
         assert r["bytes_a"] == pytest.approx(va, rel=1e-9, abs=1e-6)
         assert r["bytes_b"] == pytest.approx(vb, rel=1e-9, abs=1e-6)
         assert r["bytes_delta"] == pytest.approx(vb - va, rel=1e-9, abs=1e-6)
-        assert r["bytes_b_se"] == pytest.approx(math.sqrt(max(varb, 0)), rel=1e-6, abs=1e-6)
-        assert r["bytes_delta_se"] == pytest.approx(math.sqrt(max(vara, 0) + max(varb, 0)), rel=1e-6, abs=1e-6)
+        # Each side's reported bytes gain one sample's worth of variance,
+        # sample_bytes^2, when that side is sampled (trace.h).
+        vara, varb = max(vara, 0) + floor[0], max(varb, 0) + floor[1]
+        assert r["bytes_b_se"] == pytest.approx(math.sqrt(varb), rel=1e-6, abs=1e-6)
+        assert r["bytes_delta_se"] == pytest.approx(math.sqrt(vara + varb), rel=1e-6, abs=1e-6)
 
 
 HOSTILE = os.path.join(ROOT, "testdata", "hostile", "trace-names.snap")

@@ -79,7 +79,7 @@ def test_fixtures_match_the_independent_replay(testdata):
         path = os.path.join(testdata, name)
         check(path, trace_json(path), oracle(path))
     # Cut inside its last allocs block: what the complete blocks hold.
-    path = os.path.join(testdata, "trace-cut.snap")
+    path = os.path.join(testdata, "growing", "trace-cut.snap")
     d = trace_json(path)
     assert d["truncated"] is True
     check(path, d, oracle(path, growing=True))

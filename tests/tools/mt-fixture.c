@@ -34,7 +34,7 @@
  * worked out by hand in the comment of trace_fixture() below.
  * mt-fixture --trace-sampled OUT.snap writes testdata/trace-sampled.snap
  * (sample_bytes 512 KiB, weights 1/p), and --trace-cut OUT.snap
- * testdata/trace-cut.snap: trace.snap written in small blocks and cut
+ * testdata/growing/trace-cut.snap: trace.snap written in small blocks and cut
  * inside its last allocs block, as a killed tracer leaves it.
  *
  * mt-fixture --trace-sites OUT.snap writes testdata/trace-sites.snap: a full

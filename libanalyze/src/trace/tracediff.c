@@ -50,12 +50,13 @@ static int add_side(impl *im, mt_trace *t, mt_group_by by, mt_trace_when when, i
     return rc;
 }
 
-static void fill_row(mt_trace_diff_row *r, const acc *a) {
-    r->bytes_a = (mt_est){ a->v[0], sqrt(a->var[0]) };
-    r->bytes_b = (mt_est){ a->v[1], sqrt(a->var[1]) };
+/* Each side's bytes as a reported figure (mt_trace_bytes_floor()). */
+static void fill_row(mt_trace_diff_row *r, const acc *a, const mt_trace *ta, const mt_trace *tb) {
+    r->bytes_a = mt_trace_bytes_floor(ta, (mt_est){ a->v[0], sqrt(a->var[0]) });
+    r->bytes_b = mt_trace_bytes_floor(tb, (mt_est){ a->v[1], sqrt(a->var[1]) });
     r->count_a = (mt_est){ a->v[2], sqrt(a->var[2]) };
     r->count_b = (mt_est){ a->v[3], sqrt(a->var[3]) };
-    r->delta = (mt_est){ a->v[1] - a->v[0], sqrt(a->var[0] + a->var[1]) };
+    r->delta = (mt_est){ a->v[1] - a->v[0], sqrt(r->bytes_a.se * r->bytes_a.se + r->bytes_b.se * r->bytes_b.se) };
 }
 
 int mt_trace_diff_compute(mt_trace *a, mt_trace *b, mt_group_by by, mt_trace_when when, mt_trace_diff *d,
@@ -86,7 +87,7 @@ int mt_trace_diff_compute(mt_trace *a, mt_trace *b, mt_group_by by, mt_trace_whe
     memset(&total, 0, sizeof total);
     for (size_t g = 0; g < im->names.n; g++) {
         d->rows[g].group = mt__names_str(&im->names, g);
-        fill_row(&d->rows[g], &im->acc[g]);
+        fill_row(&d->rows[g], &im->acc[g], a, b);
         for (int k = 0; k < 4; k++) {
             total.v[k] += im->acc[g].v[k];
             total.var[k] += im->acc[g].var[k];
@@ -94,7 +95,7 @@ int mt_trace_diff_compute(mt_trace *a, mt_trace *b, mt_group_by by, mt_trace_whe
     }
     d->n_rows = im->names.n;
     d->total.group = "total";
-    fill_row(&d->total, &total);
+    fill_row(&d->total, &total, a, b);
     return 0;
 }
 

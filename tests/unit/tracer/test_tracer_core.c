@@ -41,7 +41,7 @@ START_TEST(weight_is_one_over_p) {
 }
 END_TEST
 
-/* The countdown as mt_trace_take runs it, over a fixed stream of blocks:
+/* The countdown as mt_tracer_take runs it, over a fixed stream of blocks:
  * the weighted sum of the sampled sizes estimates the total, within 4
  * sigmas of the Poisson variance sum(n^2 (1-p)/p), for several seeds. */
 START_TEST(sampled_sum_is_unbiased) {
@@ -167,10 +167,10 @@ static void *worker(void *arg) {
     static char blocks[THREADS][PER_THREAD];
     for (int i = 0; i < PER_THREAD; i++) {
         const void *p = &blocks[k][i];
-        if (mt_trace_take(100)) mt_trace_alloc(p, 100, 1, (uint32_t)k + 1);
-        if (i % 2 && mt_trace_maybe_recorded(p)) {
-            mt_trace_block b;
-            if (mt_trace_forget(p, &b)) mt_trace_free(p, &b);
+        if (mt_tracer_take(100)) mt_tracer_alloc(p, 100, 1, (uint32_t)k + 1);
+        if (i % 2 && mt_tracer_maybe_recorded(p)) {
+            mt_tracer_block b;
+            if (mt_tracer_forget(p, &b)) mt_tracer_free(p, &b);
         }
     }
     return NULL;
@@ -178,30 +178,30 @@ static void *worker(void *arg) {
 
 START_TEST(full_trace_from_threads_is_in_time_order) {
     char *path = tmp_path();
-    mt_trace_config cfg = {0};
+    mt_tracer_config cfg = {0};
     cfg.path = path;
     cfg.all = 1;
     cfg.domains = "1";
     cfg.buffer_events = 256; /* threads wait for the writer many times */
     cfg.checkpoint_ns = 1000000;
     mt_diag d = {0};
-    ck_assert_int_eq(mt_trace_start(&cfg, &d), 0);
-    ck_assert_int_eq(mt_trace_start(&cfg, &d), MT_E_STATE);
-    mt_trace_intern_lock();
+    ck_assert_int_eq(mt_tracer_start(&cfg, &d), 0);
+    ck_assert_int_eq(mt_tracer_start(&cfg, &d), MT_E_STATE);
+    mt_tracer_intern_lock();
     int is_new;
     for (int k = 0; k < THREADS; k++) {
         char fn[8];
         snprintf(fn, sizeof fn, "t%d", k);
-        mt_trace_frame((void *)(uintptr_t)(k + 1), 0, 10 + (uint32_t)k, fn, strlen(fn), "w.c", 3, &is_new);
-        mt_trace_stack((uint32_t)k + 1, 0);
+        mt_tracer_frame((void *)(uintptr_t)(k + 1), 0, 10 + (uint32_t)k, fn, strlen(fn), "w.c", 3, &is_new);
+        mt_tracer_stack((uint32_t)k + 1, 0);
     }
-    mt_trace_intern_unlock();
+    mt_tracer_intern_unlock();
     pthread_t th[THREADS];
     for (uintptr_t k = 0; k < THREADS; k++) pthread_create(&th[k], NULL, worker, (void *)k);
     for (int k = 0; k < THREADS; k++) pthread_join(th[k], NULL);
-    ck_assert_int_eq(mt_trace_event("step", "done", 0, NULL), 0);
-    ck_assert_int_eq(mt_trace_stop(&d), 0);
-    ck_assert_int_eq(mt_trace_stop(&d), MT_E_STATE);
+    ck_assert_int_eq(mt_tracer_event("step", "done", 0, NULL), 0);
+    ck_assert_int_eq(mt_tracer_stop(&d), 0);
+    ck_assert_int_eq(mt_tracer_stop(&d), MT_E_STATE);
 
     mt_reader *r;
     ck_assert_int_eq(mt_reader_open(path, &r, &d), 0);
@@ -259,17 +259,17 @@ START_TEST(full_trace_from_threads_is_in_time_order) {
     cfg.all = 0;
     cfg.sample_bytes = 1000;
     cfg.seed = 42;
-    ck_assert_int_eq(mt_trace_start(&cfg, &d), 0);
+    ck_assert_int_eq(mt_tracer_start(&cfg, &d), 0);
     static char big[4096];
     int taken = 0;
     for (int i = 0; i < 1000; i++)
-        if (mt_trace_take(500)) {
-            mt_trace_alloc(big + i % 4000, 500, 1, 0);
+        if (mt_tracer_take(500)) {
+            mt_tracer_alloc(big + i % 4000, 500, 1, 0);
             taken++;
         }
-    ck_assert_int_eq(mt_trace_stop(&d), 0);
-    mt_trace_stats st;
-    mt_trace_get_stats(&st);
+    ck_assert_int_eq(mt_tracer_stop(&d), 0);
+    mt_tracer_stats st;
+    mt_tracer_get_stats(&st);
     ck_assert_uint_eq(st.threads, 1);
     /* 1000 blocks of 500 bytes at S = 1000: p = 0.39, within 4 sigmas. */
     double p = 1 - exp(-0.5);

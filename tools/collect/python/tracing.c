@@ -4,10 +4,10 @@
  * handed to the tracer core (tools/collect/tracer/tracer.h).
  *
  * What a hook does on the way through:
- *   - an allocation: the wrapped allocator, then mt_trace_take(n), which
+ *   - an allocation: the wrapped allocator, then mt_tracer_take(n), which
  *     in sampled mode is one thread-local subtraction; only a recorded
  *     block walks the stack and takes locks;
- *   - a free: a lock-free filter (mt_trace_maybe_recorded) says "not
+ *   - a free: a lock-free filter (mt_tracer_maybe_recorded) says "not
  *     recorded" for nearly every block; a recorded one leaves the address
  *     map before its allocator gets it back (so its address cannot be
  *     recorded again meanwhile), then its free is recorded;
@@ -135,16 +135,16 @@ static uint32_t capture(void) {
     }
     if (!d) return 0;
     uint32_t frame[MAX_DEPTH], s = 0;
-    mt_trace_intern_lock();
+    mt_tracer_intern_lock();
     for (int i = 0; i < d; i++) {
-        uint32_t id = mt_trace_frame_cached(co[i], (uint64_t)lasti[i]);
+        uint32_t id = mt_tracer_frame_cached(co[i], (uint64_t)lasti[i]);
         if (!id) {
             char fn[512], file[1024];
             size_t nfn = utf8_of(co[i]->co_qualname, fn, sizeof fn);
             size_t nfile = utf8_of(co[i]->co_filename, file, sizeof file);
             int line = PyCode_Addr2Line(co[i], lasti[i] * (int)sizeof(_Py_CODEUNIT));
             int is_new = 0;
-            id = mt_trace_frame(co[i], (uint64_t)lasti[i], line > 0 ? (uint32_t)line : 0, fn, nfn, file, nfile,
+            id = mt_tracer_frame(co[i], (uint64_t)lasti[i], line > 0 ? (uint32_t)line : 0, fn, nfn, file, nfile,
                                 &is_new);
             if (id && is_new && keep_code((PyObject *)co[i])) id = 0;
         }
@@ -155,8 +155,8 @@ static uint32_t capture(void) {
         frame[i] = id;
     }
     for (int i = d - 1; i >= 0; i--)
-        if (!(s = mt_trace_stack(frame[i], s))) break;
-    mt_trace_intern_unlock();
+        if (!(s = mt_tracer_stack(frame[i], s))) break;
+    mt_tracer_intern_unlock();
     return s;
 }
 
@@ -164,12 +164,12 @@ static void record(uint32_t domain, int raw, void *p, size_t n) {
     mt__tls.busy++;
     uint32_t stack = 0;
     if (!raw || PyGILState_Check()) stack = capture();
-    mt_trace_alloc(p, n, domain, stack);
+    mt_tracer_alloc(p, n, domain, stack);
     mt__tls.busy--;
 }
 
-static inline void forget(void *p, int *had, mt_trace_block *b) {
-    *had = p && mt_trace_maybe_recorded(p) && mt_trace_forget(p, b);
+static inline void forget(void *p, int *had, mt_tracer_block *b) {
+    *had = p && mt_tracer_maybe_recorded(p) && mt_tracer_forget(p, b);
 }
 
 /* CPython's object and mem allocators (pymalloc) serve requests of 1 to
@@ -188,7 +188,7 @@ static void *__attribute__((noinline)) obj_malloc_slow(hook *h, size_t n, int ta
     mt__tls.busy += nest;
     void *p = h->prev.malloc(h->prev.ctx, n);
     mt__tls.busy -= nest;
-    if (take < 0) take = mt_trace_take(n);
+    if (take < 0) take = mt_tracer_take(n);
     if (p && take) record(h->domain, 0, p, n);
     return p;
 }
@@ -208,7 +208,7 @@ static void *__attribute__((noinline)) obj_calloc_slow(hook *h, size_t nelem, si
     mt__tls.busy += nest;
     void *p = h->prev.calloc(h->prev.ctx, nelem, elsize);
     mt__tls.busy -= nest;
-    if (take < 0) take = mt_trace_take(nelem * elsize);
+    if (take < 0) take = mt_tracer_take(nelem * elsize);
     if (p && take) record(h->domain, 0, p, nelem * elsize);
     return p;
 }
@@ -226,32 +226,32 @@ static void *h_obj_calloc(void *ctx, size_t nelem, size_t elsize) {
 static void *h_obj_realloc(void *ctx, void *p, size_t n) {
     hook *h = ctx;
     int had;
-    mt_trace_block b;
+    mt_tracer_block b;
     forget(p, &had, &b);
     mt__tls.busy++;
     void *q = h->prev.realloc(h->prev.ctx, p, n);
     mt__tls.busy--;
     if (!q) {
-        if (had) mt_trace_unforget(p, &b); /* p is still allocated */
+        if (had) mt_tracer_unforget(p, &b); /* p is still allocated */
         return q;
     }
-    if (had) mt_trace_free(p, &b);
-    if (mt_trace_take(n)) record(h->domain, 0, q, n);
+    if (had) mt_tracer_free(p, &b);
+    if (mt_tracer_take(n)) record(h->domain, 0, q, n);
     return q;
 }
 
 static void __attribute__((noinline)) free_slow(hook *h, void *p) {
     int had;
-    mt_trace_block b;
+    mt_tracer_block b;
     forget(p, &had, &b);
     h->prev.free(h->prev.ctx, p);
-    if (had) mt_trace_free(p, &b);
+    if (had) mt_tracer_free(p, &b);
 }
 
 /* Every domain's free: the filter's one load, then a tail call. */
 static void h_free(void *ctx, void *p) {
     hook *h = ctx;
-    if (!mt_trace_maybe_recorded(p)) {
+    if (!mt_tracer_maybe_recorded(p)) {
         h->prev.free(h->prev.ctx, p);
         return;
     }
@@ -260,7 +260,7 @@ static void h_free(void *ctx, void *p) {
 
 static void *__attribute__((noinline)) raw_malloc_slow(hook *h, size_t n, int take) {
     void *p = h->prev.malloc(h->prev.ctx, n);
-    if (take < 0) take = mt_trace_take(n);
+    if (take < 0) take = mt_tracer_take(n);
     if (p && take) record(h->domain, 1, p, n);
     return p;
 }
@@ -277,7 +277,7 @@ static void *h_raw_malloc(void *ctx, size_t n) {
 
 static void *__attribute__((noinline)) raw_calloc_slow(hook *h, size_t nelem, size_t elsize, int take) {
     void *p = h->prev.calloc(h->prev.ctx, nelem, elsize);
-    if (take < 0) take = mt_trace_take(nelem * elsize);
+    if (take < 0) take = mt_tracer_take(nelem * elsize);
     if (p && take) record(h->domain, 1, p, nelem * elsize);
     return p;
 }
@@ -296,15 +296,15 @@ static void *h_raw_realloc(void *ctx, void *p, size_t n) {
     hook *h = ctx;
     if (mt__tls.busy) return h->prev.realloc(h->prev.ctx, p, n);
     int had;
-    mt_trace_block b;
+    mt_tracer_block b;
     forget(p, &had, &b);
     void *q = h->prev.realloc(h->prev.ctx, p, n);
     if (!q) {
-        if (had) mt_trace_unforget(p, &b);
+        if (had) mt_tracer_unforget(p, &b);
         return q;
     }
-    if (had) mt_trace_free(p, &b);
-    if (mt_trace_take(n)) record(h->domain, 1, q, n);
+    if (had) mt_tracer_free(p, &b);
+    if (mt_tracer_take(n)) record(h->domain, 1, q, n);
     return q;
 }
 
@@ -346,43 +346,43 @@ static int np_ready;
 static void *np_malloc(void *ctx, size_t n) {
     (void)ctx;
     void *p = np_inner->allocator.malloc(np_inner->allocator.ctx, n);
-    if (p && mt_trace_take(n)) record(4, 1, p, n);
+    if (p && mt_tracer_take(n)) record(4, 1, p, n);
     return p;
 }
 
 static void *np_calloc(void *ctx, size_t nelem, size_t elsize) {
     (void)ctx;
     void *p = np_inner->allocator.calloc(np_inner->allocator.ctx, nelem, elsize);
-    if (p && mt_trace_take(nelem * elsize)) record(4, 1, p, nelem * elsize);
+    if (p && mt_tracer_take(nelem * elsize)) record(4, 1, p, nelem * elsize);
     return p;
 }
 
 static void *np_realloc(void *ctx, void *p, size_t n) {
     (void)ctx;
     int had;
-    mt_trace_block b;
+    mt_tracer_block b;
     forget(p, &had, &b);
     void *q = np_inner->allocator.realloc(np_inner->allocator.ctx, p, n);
     if (!q) {
-        if (had) mt_trace_unforget(p, &b);
+        if (had) mt_tracer_unforget(p, &b);
         return q;
     }
-    if (had) mt_trace_free(p, &b);
-    if (mt_trace_take(n)) record(4, 1, q, n);
+    if (had) mt_tracer_free(p, &b);
+    if (mt_tracer_take(n)) record(4, 1, q, n);
     return q;
 }
 
 static void np_free(void *ctx, void *p, size_t size) {
     (void)ctx;
-    if (!mt_trace_maybe_recorded(p)) {
+    if (!mt_tracer_maybe_recorded(p)) {
         np_inner->allocator.free(np_inner->allocator.ctx, p, size);
         return;
     }
     int had;
-    mt_trace_block b;
+    mt_tracer_block b;
     forget(p, &had, &b);
     np_inner->allocator.free(np_inner->allocator.ctx, p, size);
-    if (had) mt_trace_free(p, &b);
+    if (had) mt_tracer_free(p, &b);
 }
 
 static PyDataMem_Handler np_handler = {"memtrace", 1, {NULL, np_malloc, np_calloc, np_realloc, np_free}};
@@ -488,7 +488,7 @@ PyObject *memtrace_trace_start(PyObject *self, PyObject *args, PyObject *kw) {
         PyErr_SetString(PyExc_ValueError, "sample_bytes must be at least 1");
         return NULL;
     }
-    if (mt_trace_running()) {
+    if (mt_tracer_running()) {
         Py_DECREF(path_obj);
         PyErr_SetString(PyExc_RuntimeError, "a trace runs already in this process; stop it first");
         return NULL;
@@ -496,7 +496,7 @@ PyObject *memtrace_trace_start(PyObject *self, PyObject *args, PyObject *kw) {
     int with_numpy = numpy && numpy_install();
     const char *domains = with_numpy ? "0,3,4" : "0,3";
     const char *meta[] = {"python_version", pyver ? pyver : "", NULL, NULL};
-    mt_trace_config cfg = {0};
+    mt_tracer_config cfg = {0};
     cfg.path = PyBytes_AS_STRING(path_obj);
     cfg.sample_bytes = sample_bytes;
     cfg.all = all;
@@ -511,7 +511,7 @@ PyObject *memtrace_trace_start(PyObject *self, PyObject *args, PyObject *kw) {
      * starts with no frames. */
     release_codes();
     Py_BEGIN_ALLOW_THREADS
-    rc = mt_trace_start(&cfg, &d);
+    rc = mt_tracer_start(&cfg, &d);
     Py_END_ALLOW_THREADS
     Py_DECREF(path_obj);
     if (rc) {
@@ -525,7 +525,7 @@ PyObject *memtrace_trace_start(PyObject *self, PyObject *args, PyObject *kw) {
 PyObject *memtrace_trace_stop(PyObject *self, PyObject *unused) {
     (void)self;
     (void)unused;
-    if (!mt_trace_running()) {
+    if (!mt_tracer_running()) {
         PyErr_SetString(PyExc_RuntimeError, "no trace runs in this process");
         return NULL;
     }
@@ -534,10 +534,10 @@ PyObject *memtrace_trace_stop(PyObject *self, PyObject *unused) {
     mt_diag d = {0};
     int rc;
     Py_BEGIN_ALLOW_THREADS
-    rc = mt_trace_stop(&d);
+    rc = mt_tracer_stop(&d);
     Py_END_ALLOW_THREADS
-    mt_trace_stats st;
-    mt_trace_get_stats(&st);
+    mt_tracer_stats st;
+    mt_tracer_get_stats(&st);
     release_codes();
     if (rc) return error_from(rc, &d);
     return Py_BuildValue("{sKsKsKsKsKsK}", "allocs", (unsigned long long)st.allocs, "frees",
@@ -549,13 +549,13 @@ PyObject *memtrace_trace_stop(PyObject *self, PyObject *unused) {
 PyObject *memtrace_trace_running(PyObject *self, PyObject *unused) {
     (void)self;
     (void)unused;
-    return PyBool_FromLong(mt_trace_running());
+    return PyBool_FromLong(mt_tracer_running());
 }
 
 PyObject *memtrace_trace_now(PyObject *self, PyObject *unused) {
     (void)self;
     (void)unused;
-    return PyLong_FromUnsignedLongLong(mt_trace_now());
+    return PyLong_FromUnsignedLongLong(mt_tracer_now());
 }
 
 PyObject *memtrace_trace_event(PyObject *self, PyObject *args, PyObject *kw) {
@@ -564,7 +564,7 @@ PyObject *memtrace_trace_event(PyObject *self, PyObject *args, PyObject *kw) {
     const char *kind, *name = NULL, *detail = NULL;
     double value = 0.0;
     if (!PyArg_ParseTupleAndKeywords(args, kw, "s|zdz", kwlist, &kind, &name, &value, &detail)) return NULL;
-    int rc = mt_trace_event(kind, name, value, detail);
+    int rc = mt_tracer_event(kind, name, value, detail);
     return PyBool_FromLong(rc == 0);
 }
 

@@ -63,7 +63,7 @@ int mt__addrmap_take(mt__addrmap *m, uint64_t addr, mt__addr_entry *out);
  * (a relaxed read of one counter); a block inserted before the caller got
  * its address is always seen. */
 int mt__addrmap_maybe(const mt__addrmap *m, uint64_t addr);
-/* The filter's counters, for mt_trace_maybe_recorded's inline test. */
+/* The filter's counters, for mt_tracer_maybe_recorded's inline test. */
 uint8_t *mt__addrmap_filter(const mt__addrmap *m);
 
 /* ---- intern.c ---------------------------------------------------- */

@@ -84,7 +84,7 @@ static struct {
     size_t cap;
     mt__live *live;
     size_t nlive;
-    mt_trace_stats stats;
+    mt_tracer_stats stats;
     int err;
     char errmsg[256];
 } T = {.once = PTHREAD_ONCE_INIT, .sample_bytes = MT_TRACE_DEFAULT_SAMPLE_BYTES};
@@ -95,12 +95,12 @@ static uint64_t mono_ns(void) {
     return (uint64_t)ts.tv_sec * SEC_NS + (uint64_t)ts.tv_nsec;
 }
 
-uint64_t mt_trace_now(void) {
+uint64_t mt_tracer_now(void) {
     uint64_t n = mono_ns();
     return n > T.mono0 ? n - T.mono0 : 0;
 }
 
-int mt_trace_running(void) { return T.running; }
+int mt_tracer_running(void) { return T.running; }
 
 /* A thread's exit: its struct is the writer's to free once drained; the
  * thread records nothing more (its last frees pass through). */
@@ -256,7 +256,7 @@ static int room(mt__thr *t) {
     return 1;
 }
 
-void mt_trace_alloc(const void *p, size_t n, uint32_t domain, uint32_t stack) {
+void mt_tracer_alloc(const void *p, size_t n, uint32_t domain, uint32_t stack) {
     mt__thr *t = thr_get();
     if (!t || !p) return;
     double w = T.all ? 0.0 : mt__sample_weight(n, T.sample_bytes);
@@ -266,7 +266,7 @@ void mt_trace_alloc(const void *p, size_t n, uint32_t domain, uint32_t stack) {
          * holds every buffer's lock at once) separates the times it takes
          * from those it leaves. */
         mt__ev *e = &t->buf[t->n];
-        e->t = mt_trace_now();
+        e->t = mt_tracer_now();
         e->addr = (uint64_t)(uintptr_t)p;
         e->size = n;
         e->born = 0;
@@ -288,7 +288,7 @@ void mt_trace_alloc(const void *p, size_t n, uint32_t domain, uint32_t stack) {
 
 _Static_assert(MT__TRACE_FILTER_MASK == ((1u << MT__ADDR_FILTER_BITS) - 1), "tracer.h's filter mask");
 
-int mt_trace_forget(const void *p, mt_trace_block *b) {
+int mt_tracer_forget(const void *p, mt_tracer_block *b) {
     if (!T.running) return 0;
     mt__addr_entry e;
     pthread_mutex_lock(&T.map_mu);
@@ -303,20 +303,20 @@ int mt_trace_forget(const void *p, mt_trace_block *b) {
     return 1;
 }
 
-void mt_trace_unforget(const void *p, const mt_trace_block *b) {
+void mt_tracer_unforget(const void *p, const mt_tracer_block *b) {
     mt__addr_entry e = {(uint64_t)(uintptr_t)p, b->size, b->born, b->weight, b->stack, b->domain};
     pthread_mutex_lock(&T.map_mu);
     mt__addrmap_put(&T.map, &e);
     pthread_mutex_unlock(&T.map_mu);
 }
 
-void mt_trace_free(const void *p, const mt_trace_block *b) {
+void mt_tracer_free(const void *p, const mt_tracer_block *b) {
     mt__thr *t = thr_get();
     if (!t) return;
     pthread_mutex_lock(&t->mu);
     if (room(t)) {
         mt__ev *e = &t->buf[t->n++];
-        e->t = mt_trace_now();
+        e->t = mt_tracer_now();
         e->addr = (uint64_t)(uintptr_t)p;
         e->size = b->size;
         e->born = b->born;
@@ -328,14 +328,14 @@ void mt_trace_free(const void *p, const mt_trace_block *b) {
     pthread_mutex_unlock(&t->mu);
 }
 
-void mt_trace_intern_lock(void) { pthread_mutex_lock(&T.intern_mu); }
-void mt_trace_intern_unlock(void) { pthread_mutex_unlock(&T.intern_mu); }
+void mt_tracer_intern_lock(void) { pthread_mutex_lock(&T.intern_mu); }
+void mt_tracer_intern_unlock(void) { pthread_mutex_unlock(&T.intern_mu); }
 
-uint32_t mt_trace_frame_cached(const void *key, uint64_t at) {
+uint32_t mt_tracer_frame_cached(const void *key, uint64_t at) {
     return mt__pairmap_get(&T.in.at, (uint64_t)(uintptr_t)key, at);
 }
 
-uint32_t mt_trace_frame(const void *key, uint64_t at, uint32_t line, const char *function, size_t function_len,
+uint32_t mt_tracer_frame(const void *key, uint64_t at, uint32_t line, const char *function, size_t function_len,
                         const char *file, size_t file_len, int *is_new) {
     uint32_t id = mt__intern_frame(&T.in, (uint64_t)(uintptr_t)key, line, function, function_len, file, file_len,
                                    is_new);
@@ -343,13 +343,13 @@ uint32_t mt_trace_frame(const void *key, uint64_t at, uint32_t line, const char 
     return id;
 }
 
-uint32_t mt_trace_stack(uint32_t frame, uint32_t parent) { return mt__intern_stack(&T.in, frame, parent); }
+uint32_t mt_tracer_stack(uint32_t frame, uint32_t parent) { return mt__intern_stack(&T.in, frame, parent); }
 
 static char *strdup_or_null(const char *s) { return s ? strdup(s) : NULL; }
 
-int mt_trace_event(const char *kind, const char *name, double value, const char *detail) {
+int mt_tracer_event(const char *kind, const char *name, double value, const char *detail) {
     if (!T.running) return MT_E_STATE;
-    mt__queued_event e = {mt_trace_now(), value, strdup_or_null(kind), strdup_or_null(name), strdup_or_null(detail)};
+    mt__queued_event e = {mt_tracer_now(), value, strdup_or_null(kind), strdup_or_null(name), strdup_or_null(detail)};
     pthread_mutex_lock(&T.ev_mu);
     int rc = 0;
     if (T.nevents == T.capevents) {
@@ -373,7 +373,7 @@ int mt_trace_event(const char *kind, const char *name, double value, const char 
     return rc;
 }
 
-void mt_trace_get_stats(mt_trace_stats *out) {
+void mt_tracer_get_stats(mt_tracer_stats *out) {
     *out = T.stats;
     out->threads = T.nthreads;
     if (T.running) {
@@ -410,7 +410,7 @@ static int live_grow(uint32_t stack) {
 static uint64_t drain(void) {
     pthread_mutex_lock(&T.reg_mu);
     for (mt__thr *t = T.threads; t; t = t->next) pthread_mutex_lock(&t->mu);
-    uint64_t cut = mt_trace_now();
+    uint64_t cut = mt_tracer_now();
     for (mt__thr *t = T.threads; t; t = t->next) {
         t->ntaken = 0;
         if (t->gen != T.gen || !t->n) continue;
@@ -559,7 +559,7 @@ static void write_rss(void) {
     mt_procmem pm;
     if (mt_procmem_read_opts(NULL, getpid(), 0, 0, &pm)) return;
     mt_sample s = {0};
-    s.time_ns = mt_trace_now();
+    s.time_ns = mt_tracer_now();
     s.series = mt_str_c("rss");
     s.value = (double)pm.rss;
     note(mt_writer_add(T.w, MT_KIND_SAMPLE, &s), "cannot write an rss sample");
@@ -635,7 +635,7 @@ static void *writer_main(void *arg) {
     return NULL;
 }
 
-static int write_meta(const mt_trace_config *cfg) {
+static int write_meta(const mt_tracer_config *cfg) {
     char host[256] = "", domains[64];
     gethostname(host, sizeof host - 1);
     snprintf(domains, sizeof domains, "%s", cfg->domains ? cfg->domains : "");
@@ -655,7 +655,7 @@ static int write_meta(const mt_trace_config *cfg) {
 
 static const mt_writer_opts WRITER_OPTS = {0, 0, 0, 1};
 
-int mt_trace_start(const mt_trace_config *cfg, mt_diag *diag) {
+int mt_tracer_start(const mt_tracer_config *cfg, mt_diag *diag) {
     pthread_once(&T.once, init_once);
     if (T.running) {
         mt_diag_set(diag, MT_E_STATE, "a trace runs already in this process");
@@ -719,7 +719,7 @@ int mt_trace_start(const mt_trace_config *cfg, mt_diag *diag) {
     return 0;
 }
 
-int mt_trace_stop(mt_diag *diag) {
+int mt_tracer_stop(mt_diag *diag) {
     if (!T.running) {
         mt_diag_set(diag, MT_E_STATE, "no trace runs in this process");
         return MT_E_STATE;

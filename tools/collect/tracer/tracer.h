@@ -13,7 +13,7 @@
  * bytes drawn from an exponential distribution, so a block of n bytes is
  * recorded with probability p = 1 - exp(-n/S) and carries weight 1/p.
  * The countdown is the whole cost of an allocation that is not recorded
- * (mt_trace_take(): a thread-local subtraction). Frees are matched with
+ * (mt_tracer_take(): a thread-local subtraction). Frees are matched with
  * the recorded blocks through an address map (addrmap.c) in front of
  * which a lock-free filter says "certainly not recorded" for almost every
  * free. Full mode records every event.
@@ -54,7 +54,7 @@ extern "C" {
 
 #define MT_TRACE_DEFAULT_SAMPLE_BYTES 524288u
 
-typedef struct mt_trace_config {
+typedef struct mt_tracer_config {
     const char *path;         /* the trace file */
     uint64_t sample_bytes;    /* mean bytes between samples; 0: 512 KiB */
     int all;                  /* record every event (trace_mode all) */
@@ -67,39 +67,39 @@ typedef struct mt_trace_config {
     uint64_t flush_ns;        /* 0: 1 s */
     uint64_t checkpoint_ns;   /* 0: 10 s */
     size_t buffer_events;     /* events per thread buffer; 0: 8192 */
-} mt_trace_config;
+} mt_tracer_config;
 
 /* Opens the file (at its path from the first flush on, which start
  * makes: SPEC.md 3.4), writes the meta and starts the writer thread.
  * @return 0, or MT_E_STATE (a trace runs already), MT_E_INVAL (no path),
  *         MT_E_IO (the file; diag says why), MT_E_NOMEM. */
-int mt_trace_start(const mt_trace_config *cfg, mt_diag *diag);
+int mt_tracer_start(const mt_tracer_config *cfg, mt_diag *diag);
 
 /* Stops recording, drains what was recorded, writes a last checkpoint
  * and closes the file with its index. The hooks may still call in: they
  * then pass everything through.
  * @return 0, or MT_E_STATE (no trace runs), the writer's first error. */
-int mt_trace_stop(mt_diag *diag);
+int mt_tracer_stop(mt_diag *diag);
 
 /* 1 between a successful start and stop (0 in a forked child). */
-int mt_trace_running(void);
+int mt_tracer_running(void);
 
 /* Nanoseconds since the trace's start_time, the clock of its records. */
-uint64_t mt_trace_now(void);
+uint64_t mt_tracer_now(void);
 
 /* Adds an events record (SPEC.md 4.3, events: "step" for a pipeline
  * step) at now, written with the next drain.
  * @return 0, or MT_E_STATE, MT_E_NOMEM. */
-int mt_trace_event(const char *kind, const char *name, double value, const char *detail);
+int mt_tracer_event(const char *kind, const char *name, double value, const char *detail);
 
 /* Counts of what the tracer saw, for tests and the front end. */
-typedef struct mt_trace_stats {
+typedef struct mt_tracer_stats {
     uint64_t allocs, frees;   /* records written */
     uint64_t dropped;         /* events lost to a failed malloc */
     uint64_t threads;         /* threads that recorded an event */
     uint64_t frames, stacks;  /* interned so far */
-} mt_trace_stats;
-void mt_trace_get_stats(mt_trace_stats *out);
+} mt_tracer_stats;
+void mt_tracer_get_stats(mt_tracer_stats *out);
 
 /* ------------------------------------------------------------------ */
 /* For the hooks.                                                        */
@@ -117,20 +117,20 @@ typedef struct mt__trace_tls {
 extern __thread mt__trace_tls mt__tls __attribute__((tls_model("initial-exec")));
 extern volatile int mt__trace_all;  /* full mode and running */
 
-/* The slow half of mt_trace_take(). */
+/* The slow half of mt_tracer_take(). */
 int mt__trace_take_slow(size_t n);
 
 /* 1 when an allocation of n bytes is to be recorded. In sampled mode
  * the fast path is one thread-local subtraction: nothing else. */
-static inline int mt_trace_take(size_t n) {
+static inline int mt_tracer_take(size_t n) {
     if (mt__trace_all) return !mt__tls.busy;
     if ((mt__tls.left -= (int64_t)n) > 0) return 0;
     return mt__trace_take_slow(n);
 }
 
 /* Records the allocation of block p (n bytes, domain, stack id from
- * mt_trace_stack_*), one that mt_trace_take(n) said to record. */
-void mt_trace_alloc(const void *p, size_t n, uint32_t domain, uint32_t stack);
+ * mt_tracer_stack_*), one that mt_tracer_take(n) said to record. */
+void mt_tracer_alloc(const void *p, size_t n, uint32_t domain, uint32_t stack);
 
 /* The address map's filter while a trace runs, else NULL (tracer.c). */
 extern uint8_t *volatile mt__trace_filter;
@@ -139,43 +139,43 @@ extern uint8_t *volatile mt__trace_filter;
 /* 1 when p may be a recorded block: a lock-free filter over the address
  * map, 0 for nearly every block that is not; one load of a counter that
  * the frees of neighbouring blocks share. */
-static inline int mt_trace_maybe_recorded(const void *p) {
+static inline int mt_tracer_maybe_recorded(const void *p) {
     uint8_t *f = mt__trace_filter;
     return f && __atomic_load_n(&f[((uintptr_t)p >> 4) & MT__TRACE_FILTER_MASK], __ATOMIC_RELAXED);
 }
 
 /* A recorded block taken out of the address map. */
-typedef struct mt_trace_block {
+typedef struct mt_tracer_block {
     uint64_t size, born;
     double weight;
     uint32_t stack, domain;
-} mt_trace_block;
+} mt_tracer_block;
 
 /* Takes p out of the address map (before the block is given back to its
  * allocator, so that its address cannot be recorded again meanwhile).
  * @return 1 and *b when p was recorded, else 0. */
-int mt_trace_forget(const void *p, mt_trace_block *b);
-/* Puts back a block that mt_trace_forget took (a failed realloc). */
-void mt_trace_unforget(const void *p, const mt_trace_block *b);
-/* Records the free of a block mt_trace_forget took. */
-void mt_trace_free(const void *p, const mt_trace_block *b);
+int mt_tracer_forget(const void *p, mt_tracer_block *b);
+/* Puts back a block that mt_tracer_forget took (a failed realloc). */
+void mt_tracer_unforget(const void *p, const mt_tracer_block *b);
+/* Records the free of a block mt_tracer_forget took. */
+void mt_tracer_free(const void *p, const mt_tracer_block *b);
 
-/* Frame and stack interning, under one lock: mt_trace_intern_lock(),
- * the calls, mt_trace_intern_unlock(). key is the caller's identity of
+/* Frame and stack interning, under one lock: mt_tracer_intern_lock(),
+ * the calls, mt_tracer_intern_unlock(). key is the caller's identity of
  * the code (it must keep the code alive, so that the key is not reused);
  * `at` a position in it (an instruction offset) that a cache maps to
  * the frame without computing its line again. */
-void mt_trace_intern_lock(void);
-void mt_trace_intern_unlock(void);
+void mt_tracer_intern_lock(void);
+void mt_tracer_intern_unlock(void);
 /* The frame cached for (key, at), or 0. */
-uint32_t mt_trace_frame_cached(const void *key, uint64_t at);
+uint32_t mt_tracer_frame_cached(const void *key, uint64_t at);
 /* The frame of (key, line) (a new one gets function and file, copied),
  * cached for (key, at). *is_new says it is new: the caller then keeps key
  * alive. @return its id, or 0 when memory ran out. */
-uint32_t mt_trace_frame(const void *key, uint64_t at, uint32_t line, const char *function, size_t function_len,
+uint32_t mt_tracer_frame(const void *key, uint64_t at, uint32_t line, const char *function, size_t function_len,
                         const char *file, size_t file_len, int *is_new);
 /* The stack (frame, parent); 0 when memory ran out. */
-uint32_t mt_trace_stack(uint32_t frame, uint32_t parent);
+uint32_t mt_tracer_stack(uint32_t frame, uint32_t parent);
 
 #ifdef __cplusplus
 }

@@ -9,6 +9,7 @@
 #include "memtrace/format.h"
 #include "memtrace/traceedit.h"
 #include "memtrace/u64map.h"
+#include "memtrace/valhash.h"
 
 /* ------------------------------------------------------------------ */
 /* Shared: the live bytes of each stack, and the checkpoints of s.      */
@@ -220,14 +221,6 @@ typedef struct group_table {
     size_t n, cap;
 } group_table;
 
-static uint64_t fmix64(uint64_t k) {
-    k ^= k >> 33;
-    k *= 0xff51afd7ed558ccdull;
-    k ^= k >> 33;
-    k *= 0xc4ceb9fe1a85ec53ull;
-    k ^= k >> 33;
-    return k;
-}
 
 static uint64_t dbits(double d) {
     uint64_t u;
@@ -239,10 +232,10 @@ static int group_apply(group_table *g, const mt_alloc *a) {
     if (a->op != MT_ALLOC_ALLOC && a->op != MT_ALLOC_FREE) return 0;
     if (check_count(a)) return MT_E_LIMIT;
     double wt = a->weight > 0 ? a->weight : 0;
-    uint64_t base = fmix64(((uint64_t)a->stack << 32 | a->domain) ^ fmix64(a->size ^ fmix64(dbits(wt))));
+    uint64_t base = mt_fmix64(((uint64_t)a->stack << 32 | a->domain) ^ mt_fmix64(a->size ^ mt_fmix64(dbits(wt))));
     uint32_t i = 0;
     for (uint64_t salt = 0;; salt++) {
-        uint64_t key = fmix64(base + salt * 0x9e3779b97f4a7c15ull);
+        uint64_t key = mt_fmix64(base + salt * 0x9e3779b97f4a7c15ull);
         if (!mt_u64map_get(&g->idx, key, &i)) {
             size_t c0 = g->cap, c;
             if (g->n >= g->cap) {
@@ -550,11 +543,11 @@ typedef struct thin_ctx {
  * free of one block (same address, size, and the allocation's time,
  * which the free carries in born_ns) draw the same number. */
 static double block_draw(uint64_t seed, uint64_t address, uint64_t size, uint64_t born, uint64_t k) {
-    uint64_t h = fmix64(seed ^ 0x243f6a8885a308d3ull);
-    h = fmix64(h ^ address);
-    h = fmix64(h ^ size);
-    h = fmix64(h ^ born);
-    h = fmix64(h ^ k);
+    uint64_t h = mt_fmix64(seed ^ 0x243f6a8885a308d3ull);
+    h = mt_fmix64(h ^ address);
+    h = mt_fmix64(h ^ size);
+    h = mt_fmix64(h ^ born);
+    h = mt_fmix64(h ^ k);
     return (double)(h >> 11) * 0x1p-53;
 }
 

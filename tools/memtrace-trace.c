@@ -103,6 +103,14 @@ int main(int argc, char **argv) {
     }
     mt_trace_summary S;
     mt_trace_summary_get(t, &S);
+    /* Every figure shown is a reported one (trace.h: the floors). */
+    S.peak = mt_trace_bytes_floor(t, S.peak);
+    S.end = mt_trace_bytes_floor(t, S.end);
+    S.allocated = mt_trace_bytes_floor(t, S.allocated);
+    S.temporary = mt_trace_bytes_floor(t, S.temporary);
+    S.end_count = mt_trace_count_floor(t, S.end_count);
+    S.allocated_count = mt_trace_count_floor(t, S.allocated_count);
+    S.temporary_count = mt_trace_count_floor(t, S.temporary_count);
     int sm = S.sampled;
     if (S.truncated)
         mt_cli_warn(tool.name, path, "file cut short (no index: its writer did not close it); read up to its last "
@@ -110,6 +118,9 @@ int main(int argc, char **argv) {
     if (S.lost_blocks)
         mt_cli_warn(tool.name, path, "salvage: %" PRIu64 " damaged allocs blocks left out (%" PRIu64 " records); "
                                      "live bytes after them are off by what they held", S.lost_blocks, S.lost_records);
+    if (S.cut)
+        mt_cli_warn(tool.name, path, "a window cut out of a trace, %.3f s to %.3f s: what was live at its start is "
+                                     "counted as allocated then", S.cut_from_ns / 1e9, S.cut_to_ns / 1e9);
     /* The moment shown. */
     mt_trace_at at = { MT_TRACE_AT_PEAK, 0 };
     if (at_step) {
@@ -122,6 +133,9 @@ int main(int argc, char **argv) {
         at = (mt_trace_at){ MT_TRACE_AT_TIME, st->time_ns };
     } else if (at_s >= 0)
         at = (mt_trace_at){ MT_TRACE_AT_TIME, (uint64_t)llround(at_s * 1e9) };
+    if (at.when == MT_TRACE_AT_TIME && at.time_ns > S.duration_ns)
+        mt_cli_warn(tool.name, path, "%.3f s is after the trace's last record (%.3f s): what was live at its end",
+                    at.time_ns / 1e9, S.duration_ns / 1e9);
     /* The whole-trace figures come with any moment: the end needs no replay. */
     if (folded > 0) at.when = MT_TRACE_AT_END;
     mt_trace_site *sites;
@@ -177,6 +191,10 @@ int main(int argc, char **argv) {
         sites[i].end = mt_trace_bytes_floor(t, sites[i].end);
         sites[i].allocated = mt_trace_bytes_floor(t, sites[i].allocated);
         sites[i].temporary = mt_trace_bytes_floor(t, sites[i].temporary);
+        sites[i].live_count = mt_trace_count_floor(t, sites[i].live_count);
+        sites[i].end_count = mt_trace_count_floor(t, sites[i].end_count);
+        sites[i].allocated_count = mt_trace_count_floor(t, sites[i].allocated_count);
+        sites[i].temporary_count = mt_trace_count_floor(t, sites[i].temporary_count);
     }
     size_t shown = top && n > top ? (size_t)top : n;
     mt_trace_size_class hist[MT_TRACE_SIZE_CLASSES];

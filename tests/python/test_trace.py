@@ -382,8 +382,13 @@ def test_start_while_running_and_stop_without_start(tmp_path):
             memtrace.trace(sys.argv[1], sample_bytes=0)
         except ValueError as e:
             print("refused:", e)
+        try:
+            memtrace.start_trace(sys.argv[1] + "/no/such/dir.snap", numpy=False)
+        except OSError as e:
+            print("refused:", e)
         """, tmp_path / "t.snap")
-    assert p.stdout.count("refused:") == 3, p.stdout
+    assert p.stdout.count("refused:") == 4, p.stdout
+    assert str(tmp_path / "t.snap") + "/no/such/dir.snap: " in p.stdout  # the error names the file
     assert "a trace runs already" in p.stdout
     assert not (tmp_path / "t.snap.2").exists()
     Trace(str(tmp_path / "t.snap"))
@@ -417,6 +422,15 @@ def test_command_line_traces_a_script_with_its_steps(tmp_path):
     p = subprocess.run([sys.executable, "-m", "memtrace", "trace", "--all", "--sample-bytes", "10", "--",
                         str(script)], capture_output=True, text=True, env=env)
     assert p.returncode == 2 and "not allowed with" in p.stderr
+    # Sizes take the units of the C tools; a bad one says what a size is.
+    p = subprocess.run([sys.executable, "-m", "memtrace", "trace", "--sample-bytes", "64KiB", "--no-numpy", "-o",
+                        str(tmp_path / "u.snap"), "--", str(script), str(tmp_path / "u.sampler"), "0"],
+                       capture_output=True, text=True, env=env, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert Trace(str(tmp_path / "u.snap")).meta["sample_bytes"] == 65536
+    p = subprocess.run([sys.executable, "-m", "memtrace", "trace", "--sample-bytes", "64 KB/s", "--", str(script)],
+                       capture_output=True, text=True, env=env)
+    assert p.returncode == 2 and "is not a size" in p.stderr
     p = subprocess.run([sys.executable, "-m", "memtrace", "trace", "--no-numpy", "-o",
                         str(tmp_path / "no" / "such.snap"), "--", str(script), str(tmp_path / "f2.snap"), "0"], capture_output=True, text=True, env=env)
     assert p.returncode == 3 and "such.snap" in p.stderr

@@ -8,9 +8,31 @@
 #include "plot/plot_impl.h"
 #include "plot/writer.h"
 
-/* Moments drawn: enough for a smooth curve, few enough that each (a
- * replay from the last checkpoint before it) stays cheap. */
+/* Moments drawn: enough for a smooth curve; all of them come from one
+ * replay of the trace (mt_trace_sites_over()). */
 #define POINTS 200
+
+/* One row of block 0 per moment: where each band ends, then the total. */
+typedef struct band_rows {
+    FILE *dat;
+    const uint64_t *times;
+    const uint32_t *top;
+    size_t shown;
+} band_rows;
+
+static int band_row(void *arg, size_t k, const mt_trace_site *at, size_t n_at) {
+    band_rows *b = arg;
+    double sum = 0, all = 0;
+    fprintf(b->dat, "%llu", (unsigned long long)b->times[k]);
+    for (size_t i = 0; i < n_at; i++) all += at[i].live.value;
+    for (size_t s = 0; s < b->shown; s++) {
+        for (size_t i = 0; i < n_at; i++)
+            if (at[i].stack == b->top[s]) sum += at[i].live.value;
+        fprintf(b->dat, "\t%.0f", sum);
+    }
+    fprintf(b->dat, "\t%.0f\n", all);
+    return 0;
+}
 
 int mt__plot_trace(const mt_plot_kind *k, const char *const *paths, size_t n, const mt_plot_opts *o, FILE *gp,
                    FILE *dat, mt_diag *diag) {
@@ -23,8 +45,8 @@ int mt__plot_trace(const mt_plot_kind *k, const char *const *paths, size_t n, co
     }
     mt_trace_summary S;
     mt_trace_summary_get(t, &S);
-    mt_trace_site *peak = NULL, *at = NULL;
-    size_t n_peak = 0, n_at = 0;
+    mt_trace_site *peak = NULL;
+    size_t n_peak = 0;
     uint32_t *top = NULL;
     mt_trace_point *curve = NULL;
     /* The stacks shown: the most bytes live at the peak. */
@@ -51,22 +73,10 @@ int mt__plot_trace(const mt_plot_kind *k, const char *const *paths, size_t n, co
     /* Block 0: at each moment, where each band ends (the sites cumulated,
      * largest at the peak first), then the total. */
     mt__pw_block(&w, "time_ns\tthen where each site's band ends, bytes (site 1, 1+2, ...)\tthen every site (the rest included)");
-    for (size_t p = 0; p <= POINTS && !rc; p++) {
-        uint64_t tn = (uint64_t)((double)S.duration_ns * (double)p / POINTS);
-        mt_trace_at a = { MT_TRACE_AT_TIME, tn };
-        if ((rc = mt_trace_sites(t, &a, &at, &n_at, diag))) break;
-        double sum = 0, all = 0;
-        fprintf(dat, "%llu", (unsigned long long)tn);
-        for (size_t i = 0; i < n_at; i++) all += at[i].live.value;
-        for (size_t s = 0; s < shown; s++) {
-            for (size_t i = 0; i < n_at; i++)
-                if (at[i].stack == top[s]) sum += at[i].live.value;
-            fprintf(dat, "\t%.0f", sum);
-        }
-        fprintf(dat, "\t%.0f\n", all);
-        free(at);
-        at = NULL;
-    }
+    uint64_t times[POINTS + 1];
+    for (size_t p = 0; p <= POINTS; p++) times[p] = (uint64_t)((double)S.duration_ns * (double)p / POINTS);
+    band_rows rows = { dat, times, top, shown };
+    rc = mt_trace_sites_over(t, times, POINTS + 1, band_row, &rows, diag);
     if (rc) goto out;
     /* Block 1: the most bytes live in each stretch of time (the curve the
      * trace reader keeps), so a peak between two moments still shows. */
@@ -93,7 +103,6 @@ int mt__plot_trace(const mt_plot_kind *k, const char *const *paths, size_t n, co
             MT_PW_DATA);
     rc = mt__pw_end(&w, diag);
 out:
-    free(at);
     free(peak);
     free(top);
     free(curve);

@@ -288,6 +288,8 @@ typedef struct cut_ctx {
     uint64_t before;    /* allocs records before the window */
     uint64_t inside;    /* and in it */
     uint64_t last_ns;   /* time of the last record in the window */
+    uint64_t before_ns; /* time of the last record before it */
+    int after;          /* a record after the window was seen */
     /* The writing pass. */
     mt_writer *w;
     live_table live;
@@ -306,9 +308,13 @@ static int cut_scan(void *arg, const void *rec) {
     const mt_alloc *a = rec;
     if (a->time_ns < c->from) {
         c->before++;
+        c->before_ns = a->time_ns;
         return group_apply(&c->groups, a);
     }
-    if (a->time_ns > c->to) return 1; /* records are in time order: the rest is later */
+    if (a->time_ns > c->to) {
+        c->after = 1;
+        return 1; /* records are in time order: the rest is later */
+    }
     c->inside++;
     c->last_ns = a->time_ns;
     return set_add(&c->named, a->stack);
@@ -458,6 +464,9 @@ int mt_trace_cut(const mt_snapshot *s, uint64_t from_ns, uint64_t to_ns, const c
             mt_diag_set(diag, rc, "an allocs record stands for more than %llu blocks (its count): not a trace's",
                         MAX_RECORD_COUNT);
     }
+    if (!rc && c.before && !c.inside && !c.after)
+        rc = mt_diag_set(diag, MT_E_INVAL, "the window starts at %.3f s, after the trace's last record (%.3f s)",
+                         from_ns / 1e9, c.before_ns / 1e9);
     /* The stacks of the blocks carried in are named too. */
     for (size_t i = 0; i < c.groups.n && !rc; i++)
         if (c.groups.net[i] > 0) rc = set_add(&c.named, c.groups.stack[i]);

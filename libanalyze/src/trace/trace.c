@@ -47,6 +47,7 @@ struct mt_trace {
     unsigned flags;
     mt_sites *sites;
     mt_trace_summary sum;
+    double max_weight;            /* the most blocks one record stands for */
     mt_u64map idx;                /* stack id -> figs index */
     stack_fig *figs;
     size_t n_figs, cap_figs;
@@ -86,6 +87,11 @@ static mt_est est(acc a) {
  * count is small while costing nothing where there are many samples. */
 mt_est mt_trace_bytes_floor(const mt_trace *t, mt_est e) {
     if (t->sum.sampled && t->sum.sample_bytes > 0) e.se = sqrt(e.se * e.se + t->sum.sample_bytes * t->sum.sample_bytes);
+    return e;
+}
+
+mt_est mt_trace_count_floor(const mt_trace *t, mt_est e) {
+    if (t->sum.sampled && t->max_weight > 0) e.se = sqrt(e.se * e.se + t->max_weight * t->max_weight);
     return e;
 }
 
@@ -201,6 +207,10 @@ static int read_small(mt_trace *t, int *is_trace, mt_diag *diag) {
                     t->sum.sample_bytes = num >= 0 ? num : 0; /* the last entry counts, even one unusable */
                 else if (m->key.len == 10 && !memcmp(m->key.ptr, "start_time", 10))
                     t->sum.start_time = v->type == MT_VAL_UINT ? v->v.u : 0;
+                else if (m->key.len == 11 && !memcmp(m->key.ptr, "cut_from_ns", 11) && v->type == MT_VAL_UINT)
+                    t->sum.cut = 1, t->sum.cut_from_ns = v->v.u;
+                else if (m->key.len == 9 && !memcmp(m->key.ptr, "cut_to_ns", 9) && v->type == MT_VAL_UINT)
+                    t->sum.cut_to_ns = v->v.u;
             } else if (b->kind == MT_KIND_EVENT) {
                 const mt_event *e = &rec.u.event;
                 if (e->kind.len != 4 || memcmp(e->kind.ptr, "step", 4)) continue;
@@ -332,6 +342,7 @@ static int pass(mt_trace *t, uint64_t thr, const mt_trace_opts *opts, mt_diag *d
             if (fig_of(t, a->stack, &fi)) return nomem(diag);
             stack_fig *f = &t->figs[fi];
             double w = weight_of(a), sz = (double)a->size;
+            if (a->weight > t->max_weight) t->max_weight = a->weight;
             double x = sz * w, var = a->weight > 0 ? sz * sz * w * (w - 1) : 0,
                    var_n = a->weight > 0 ? w * (w - 1) : 0;
             if (a->op == MT_ALLOC_ALLOC) {
@@ -650,6 +661,59 @@ int mt_trace_sites(mt_trace *t, const mt_trace_at *at, mt_trace_site **out, size
     *out = s;
     *n = k;
     return 0;
+}
+
+/* Moment k of mt_trace_sites_over(): the stacks with anything live. */
+static int emit_moment(mt_trace *t, size_t k, const acc *live, const acc *live_n, mt_trace_site *buf,
+                       mt_trace_moment_fn fn, void *arg) {
+    size_t m = 0;
+    for (size_t i = 0; i < t->n_figs; i++)
+        if (live[i].v != 0 || live_n[i].v != 0) {
+            memset(&buf[m], 0, sizeof buf[m]);
+            buf[m].stack = t->figs[i].stack;
+            buf[m].live = est(live[i]);
+            buf[m].live_count = est(live_n[i]);
+            m++;
+        }
+    return fn(arg, k, m ? buf : NULL, m);
+}
+
+int mt_trace_sites_over(mt_trace *t, const uint64_t *times, size_t n, mt_trace_moment_fn fn, void *arg,
+                        mt_diag *diag) {
+    for (size_t k = 1; k < n; k++)
+        if (times[k] < times[k - 1]) return mt_diag_set(diag, MT_E_INVAL, "moments must not go back in time");
+    acc *live = calloc(t->n_figs + 1, sizeof *live), *live_n = calloc(t->n_figs + 1, sizeof *live_n);
+    mt_trace_site *buf = calloc(t->n_figs + 1, sizeof *buf);
+    int rc = 0;
+    size_t k = 0;
+    if (!live || !live_n || !buf) rc = nomem(diag);
+    for (size_t j = 0; j < t->n_ablocks && !rc && k < n; j++) {
+        size_t bi = t->ablocks[j];
+        const mt_block_info *b = mt_reader_block(t->r, bi);
+        mt_cursor c;
+        mt_record rec;
+        mt_diag d;
+        mt_diag_clear(&d);
+        int brc = mt_reader_block_open(t->r, bi, &c, &d);
+        while (!brc && !rc && k < n && (brc = mt_cursor_next(&c, &rec.u, &d)) == 1) {
+            brc = 0;
+            const mt_alloc *a = &rec.u.alloc;
+            while (!rc && k < n && a->time_ns > times[k]) rc = emit_moment(t, k++, live, live_n, buf, fn, arg);
+            uint32_t fi;
+            if (rc || !mt_u64map_get(&t->idx, a->stack, &fi)) continue;
+            double w = weight_of(a), sz = (double)a->size, sg = a->op == MT_ALLOC_ALLOC ? 1 : -1;
+            double var = a->weight > 0 ? sz * sz * w * (w - 1) : 0, var_n = a->weight > 0 ? w * (w - 1) : 0;
+            add(&live[fi], sg * sz * w, sg * var);
+            add(&live_n[fi], sg * w, sg * var_n);
+        }
+        release(t, b);
+        if (!rc && brc < 0) rc = block_lost(t, brc, &d, diag);
+    }
+    while (!rc && k < n) rc = emit_moment(t, k++, live, live_n, buf, fn, arg);
+    free(live);
+    free(live_n);
+    free(buf);
+    return rc;
 }
 
 int mt_trace_live_total(mt_trace *t, const mt_trace_at *at, mt_est *bytes, mt_diag *diag) {

@@ -54,8 +54,8 @@ static int add_side(impl *im, mt_trace *t, mt_group_by by, mt_trace_when when, i
 static void fill_row(mt_trace_diff_row *r, const acc *a, const mt_trace *ta, const mt_trace *tb) {
     r->bytes_a = mt_trace_bytes_floor(ta, (mt_est){ a->v[0], sqrt(a->var[0]) });
     r->bytes_b = mt_trace_bytes_floor(tb, (mt_est){ a->v[1], sqrt(a->var[1]) });
-    r->count_a = (mt_est){ a->v[2], sqrt(a->var[2]) };
-    r->count_b = (mt_est){ a->v[3], sqrt(a->var[3]) };
+    r->count_a = mt_trace_count_floor(ta, (mt_est){ a->v[2], sqrt(a->var[2]) });
+    r->count_b = mt_trace_count_floor(tb, (mt_est){ a->v[3], sqrt(a->var[3]) });
     r->delta = (mt_est){ a->v[1] - a->v[0], sqrt(r->bytes_a.se * r->bytes_a.se + r->bytes_b.se * r->bytes_b.se) };
 }
 

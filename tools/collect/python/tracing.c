@@ -513,11 +513,18 @@ PyObject *memtrace_trace_start(PyObject *self, PyObject *args, PyObject *kw) {
     Py_BEGIN_ALLOW_THREADS
     rc = mt_tracer_start(&cfg, &d);
     Py_END_ALLOW_THREADS
-    Py_DECREF(path_obj);
     if (rc) {
         if (with_numpy) numpy_remove();
+        /* The error names the file, as the command line's does. */
+        if (d.msg[0] && !strstr(d.msg, cfg.path)) {
+            mt_diag named = d;
+            snprintf(named.msg, sizeof named.msg, "%.100s: %.150s", cfg.path, d.msg);
+            d = named;
+        }
+        Py_DECREF(path_obj);
         return error_from(rc, &d);
     }
+    Py_DECREF(path_obj);
     hooks_install();
     return PyUnicode_FromString(domains);
 }

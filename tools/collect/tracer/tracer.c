@@ -502,13 +502,16 @@ static void write_event(const mt__ev *e, uint32_t thread) {
 
 /* The taken buffers merged by time: each is in time order already. */
 static void write_events(void) {
+    /* The list is walked under its lock: a thread's first event pushes
+     * onto it at any time (TSan). Its nodes stay: only this thread reaps. */
     size_t k = 0;
+    pthread_mutex_lock(&T.reg_mu);
     for (mt__thr *t = T.threads; t; t = t->next)
         if (t->ntaken) k++;
-    if (!k) return;
-    mt__thr **src = malloc(k * sizeof *src);
-    size_t *pos = calloc(k, sizeof *pos);
+    mt__thr **src = k ? malloc(k * sizeof *src) : NULL;
+    size_t *pos = k ? calloc(k, sizeof *pos) : NULL;
     if (!src || !pos) {
+        pthread_mutex_unlock(&T.reg_mu);
         free(src);
         free(pos);
         return;
@@ -516,6 +519,7 @@ static void write_events(void) {
     k = 0;
     for (mt__thr *t = T.threads; t; t = t->next)
         if (t->ntaken) src[k++] = t;
+    pthread_mutex_unlock(&T.reg_mu);
     for (;;) {
         size_t best = k;
         for (size_t i = 0; i < k; i++)

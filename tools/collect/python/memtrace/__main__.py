@@ -15,6 +15,7 @@ import argparse
 import atexit
 import builtins
 import os
+import re
 import signal
 import sys
 import traceback
@@ -58,6 +59,25 @@ def _alert(text):
         col = getattr(e, "column", 0)
         raise argparse.ArgumentTypeError("%s\n  %s\n  %s^" % (e, text, " " * max(col - 1, 0)))
     return text
+
+
+# The units of memtrace's C tools (units.h, mt_bytes_parse).
+_UNITS = {"": 1, "B": 1, "KB": 1000, "KiB": 1024, "MB": 10**6, "MiB": 1 << 20, "GB": 10**9, "GiB": 1 << 30}
+
+
+def _bytes(text):
+    """A size as the other memtrace tools take it: 524288, 512KiB, 1MB."""
+    m = re.fullmatch(r"(\d+(?:\.\d+)?) ?([A-Za-z]*)", text)
+    if not m or m.group(2) not in _UNITS:
+        raise argparse.ArgumentTypeError("%r is not a size: a number of bytes, optionally with B, KiB, MiB, GiB, "
+                                         "KB, MB or GB" % text)
+    v = float(m.group(1)) * _UNITS[m.group(2)]
+    if v != int(v):
+        raise argparse.ArgumentTypeError("%r is not a whole number of bytes" % text)
+    v = int(v)
+    if v < 1:
+        raise argparse.ArgumentTypeError("%s must be at least 1 byte" % text)
+    return v
 
 
 def _positive(kind, low):
@@ -105,7 +125,7 @@ def main(argv=None):
     tr.add_argument("-o", "--output", metavar="FILE",
                     help="the trace file (default trace-PID-RUN.snap here, never an existing file)")
     mode = tr.add_mutually_exclusive_group()
-    mode.add_argument("--sample-bytes", type=_positive(int, 1), default=524288, metavar="N",
+    mode.add_argument("--sample-bytes", type=_bytes, default=524288, metavar="N",
                       help="sampled mode: one sample every N bytes allocated on average (default 524288)")
     mode.add_argument("--all", action="store_true", help="full mode: record every allocation and free")
     tr.add_argument("--seed", type=_positive(int, 0), default=0, metavar="N",

@@ -91,7 +91,11 @@ mt_est mt_trace_bytes_floor(const mt_trace *t, mt_est e) {
 }
 
 mt_est mt_trace_count_floor(const mt_trace *t, mt_est e) {
-    if (t->sum.sampled && t->max_weight > 0) e.se = sqrt(e.se * e.se + t->max_weight * t->max_weight);
+    if (!t->sum.sampled) return e;
+    /* Blocks no sample hit are uncounted whatever their number: one
+     * sample's worth of the smallest blocks an allocator hands out. */
+    double w = fmax(t->max_weight, t->sum.sample_bytes / MT_TRACE_SMALLEST_BLOCK);
+    e.se = sqrt(e.se * e.se + w * w);
     return e;
 }
 

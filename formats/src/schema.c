@@ -44,7 +44,7 @@ static const mt__field df_frame_f[] = {
     F(mt_df_frame, index_codes_bytes, U64, 0), F(mt_df_frame, index_nlevels, U32, 0),
     F(mt_df_frame, columns_kind, STR, 0), F(mt_df_frame, columns_levels_bytes, U64, 0),
     F(mt_df_frame, columns_codes_bytes, U64, 0), F(mt_df_frame, columns_nlevels, U32, 0),
-    F(mt_df_frame, time_ns, U64, 0) };
+    F(mt_df_frame, time_ns, U64, 0), F(mt_df_frame, flags, U32, 0) };
 static const mt__field df_column_f[] = {
     F(mt_df_column, frame, U32, 1), F(mt_df_column, position, U32, 1), F(mt_df_column, name, STR, 1),
     F(mt_df_column, dtype, STR, 1), F(mt_df_column, shallow_bytes, U64, 1),
@@ -79,7 +79,10 @@ static const mt__field gpu_event_f[] = {
 static const mt__field nb_cell_f[] = {
     F(mt_nb_cell, id, U32, 1), F(mt_nb_cell, exec_count, U32, 0), F(mt_nb_cell, source, STR, 1),
     F(mt_nb_cell, start_ns, U64, 0), F(mt_nb_cell, end_ns, U64, 0), F(mt_nb_cell, rss_before, U64, 0),
-    F(mt_nb_cell, rss_after, U64, 0) };
+    F(mt_nb_cell, rss_after, U64, 0), F(mt_nb_cell, session, U32, 0), F(mt_nb_cell, status, STR, 0),
+    F(mt_nb_cell, error, STR, 0), F(mt_nb_cell, source_hash, STR, 0), F(mt_nb_cell, rss_peak, U64, 0),
+    F(mt_nb_cell, flags, U32, 0), F(mt_nb_cell, traced_before, U64, 0), F(mt_nb_cell, traced_after, U64, 0),
+    F(mt_nb_cell, traced_peak, U64, 0), F(mt_nb_cell, overhead_ns, U64, 0) };
 static const mt__field index_f[] = {
     F(mt__index_entry, offset, U64, 1), F(mt__index_entry, kind, U32, 1), F(mt__index_entry, count, U32, 1),
     F(mt__index_entry, first, U64, 1), F(mt__index_entry, stored, U32, 1), F(mt__index_entry, raw, U32, 1) };

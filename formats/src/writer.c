@@ -9,6 +9,9 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <msgpack.h>
 #include <zstd.h>
@@ -320,10 +323,13 @@ static int flush_kind(mt_writer *w, int kind) {
     return rc;
 }
 
-int mt_writer_open(const char *path, const mt_writer_opts *opts, mt_writer **out, mt_diag *diag) {
-    *out = NULL;
+/* A writer with nothing open yet: buffers, compressor, lock. */
+static mt_writer *writer_new(const mt_writer_opts *opts, mt_diag *diag) {
     mt_writer *w = calloc(1, sizeof *w);
-    if (!w) return mt_diag_set(diag, MT_E_NOMEM, "cannot allocate the writer");
+    if (!w) {
+        mt_diag_set(diag, MT_E_NOMEM, "cannot allocate the writer");
+        return NULL;
+    }
     w->fd = -1;
     w->out.fd = -1;
     w->block_bytes = opts && opts->block_bytes ? opts->block_bytes : (1u << 20);
@@ -333,12 +339,26 @@ int mt_writer_open(const char *path, const mt_writer_opts *opts, mt_writer **out
     w->cctx = make_cctx(w->level);
     if (!w->cctx) {
         free(w);
-        return mt_diag_set(diag, MT_E_NOMEM, "cannot allocate the zstd context");
+        mt_diag_set(diag, MT_E_NOMEM, "cannot allocate the zstd context");
+        return NULL;
     }
     for (int k = 0; k <= MT_KIND_MAX; k++) msgpack_sbuffer_init(&w->kinds[k].sb);
     msgpack_sbuffer_init(&w->scratch);
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv, NULL);
+    return w;
+}
+
+static void writer_start(mt_writer *w, const mt_writer_opts *opts, mt_writer **out) {
+    /* Without a thread the writer works as well, only slower. */
+    if (opts && opts->background && !pthread_create(&w->thread, NULL, compressor, w)) w->background = 1;
+    *out = w;
+}
+
+int mt_writer_open(const char *path, const mt_writer_opts *opts, mt_writer **out, mt_diag *diag) {
+    *out = NULL;
+    mt_writer *w = writer_new(opts, diag);
+    if (!w) return MT_E_NOMEM;
     int orc = mt_output_open(&w->out, path, diag);
     if (orc) {
         mt_writer_abandon(w);
@@ -355,10 +375,155 @@ int mt_writer_open(const char *path, const mt_writer_opts *opts, mt_writer **out
         mt_writer_abandon(w);
         return rc;
     }
-    /* Without a thread the writer works as well, only slower. */
-    if (opts && opts->background && !pthread_create(&w->thread, NULL, compressor, w)) w->background = 1;
-    *out = w;
+    writer_start(w, opts, out);
     return 0;
+}
+
+/* pread of exactly n bytes at off: 1 read, 0 end of file first, -1 error. */
+static int pread_full(int fd, void *buf, size_t n, uint64_t off) {
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = pread(fd, (char *)buf + got, n - got, (off_t)(off + got));
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) return -1;
+        if (r == 0) return 0;
+        got += (size_t)r;
+    }
+    return 1;
+}
+
+/* Reads the block headers of the file open on w->fd (size bytes) into the
+ * index and the kinds' counts; *end is where appending starts. */
+static int scan_for_append(mt_writer *w, const char *path, uint64_t size, uint64_t *end, mt_diag *diag) {
+    uint64_t at = MT__HEADER_SIZE;
+    for (;;) {
+        uint8_t hb[MT__BLOCK_HEADER_SIZE];
+        if (at == size) break;
+        int r = pread_full(w->fd, hb, sizeof hb, at);
+        if (r < 0) return mt_diag_set(diag, MT_E_IO, "%s: cannot read: %s", path, strerror(errno));
+        if (r == 0) break; /* a header cut short at the end: not yet written */
+        mt__bhdr h;
+        if (mt__bhdr_get(hb, &h)) {
+            if (diag) diag->offset = (int64_t)at;
+            return mt_diag_set(diag, MT_E_DAMAGED,
+                               "%s: the block header at offset %llu is damaged; appending would hide what follows it "
+                               "(memtrace-convert --salvage copies what can be read)",
+                               path, (unsigned long long)at);
+        }
+        uint64_t next = at + MT__BLOCK_HEADER_SIZE + h.stored;
+        if (next > size) break; /* a payload cut short at the end */
+        if (h.kind == MT_KIND_INDEX) {
+            /* The index and trailer of a closed file (or their start, when
+             * a close was cut short): written again at close. */
+            if (size - next <= MT__TRAILER_SIZE) break;
+            if (diag) diag->offset = (int64_t)at;
+            return mt_diag_set(diag, MT_E_DAMAGED,
+                               "%s: an index block at offset %llu is followed by %llu bytes, not a trailer",
+                               path, (unsigned long long)at, (unsigned long long)(size - next));
+        }
+        if (h.kind >= 1 && h.kind <= MT_KIND_MAX) {
+            kbuf *b = &w->kinds[h.kind];
+            if (h.first + h.count > b->total) b->total = h.first + h.count;
+        }
+        if (w->nindex == w->capindex) {
+            size_t nc = w->capindex ? 2 * w->capindex : 64;
+            mt__index_entry *ni = realloc(w->index, nc * sizeof *ni);
+            if (!ni) return mt_diag_set(diag, MT_E_NOMEM, "cannot grow the index");
+            w->index = ni;
+            w->capindex = nc;
+        }
+        w->index[w->nindex++] = (mt__index_entry){ at, h.kind, h.count, h.first, h.stored, h.raw };
+        at = next;
+    }
+    *end = at;
+    return 0;
+}
+
+int mt_writer_append(const char *path, const mt_writer_opts *opts, mt_writer **out, mt_diag *diag) {
+    *out = NULL;
+    mt_writer *w = writer_new(opts, diag);
+    if (!w) return MT_E_NOMEM;
+    int rc = 0;
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    if (fd < 0) {
+        rc = mt_diag_set(diag, MT_E_IO, "%s: cannot open for appending: %s", path, strerror(errno));
+        goto fail;
+    }
+    w->fd = w->out.fd = fd;
+    w->out.path = strdup(path);
+    if (!w->out.path) {
+        rc = mt_diag_set(diag, MT_E_NOMEM, "cannot allocate the output's name");
+        goto fail;
+    }
+    while (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        if (errno == EINTR) continue;
+        if (errno == EWOULDBLOCK)
+            rc = mt_diag_set(diag, MT_E_BUSY, "%s: another writer is appending to it", path);
+        else
+            rc = mt_diag_set(diag, MT_E_IO, "%s: cannot lock: %s", path, strerror(errno));
+        goto fail;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        rc = mt_diag_set(diag, MT_E_IO, "%s: cannot stat: %s", path, strerror(errno));
+        goto fail;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        rc = mt_diag_set(diag, MT_E_IO, "%s: not a regular file; only a file can be appended to", path);
+        goto fail;
+    }
+    uint8_t hdr[MT__HEADER_SIZE] = { 0 };
+    uint64_t end = MT__HEADER_SIZE;
+    if (st.st_size == 0) {
+        memcpy(hdr, MT__MAGIC, 8);
+        mt__put16(hdr + 8, MT_FORMAT_MAJOR);
+        mt__put16(hdr + 10, MT_FORMAT_MINOR);
+        if (write_all(w, hdr, sizeof hdr)) {
+            rc = mt_diag_set(diag, w->err, "%s", w->errmsg);
+            goto fail;
+        }
+    } else {
+        int r = pread_full(fd, hdr, sizeof hdr, 0);
+        if (r < 0) {
+            rc = mt_diag_set(diag, MT_E_IO, "%s: cannot read: %s", path, strerror(errno));
+            goto fail;
+        }
+        if (r == 0 || memcmp(hdr, MT__MAGIC, 8) != 0) {
+            rc = mt_diag_set(diag, MT_E_NOTSNAP, "%s: not a memtrace snapshot (no magic at offset 0); not appending to it",
+                             path);
+            goto fail;
+        }
+        unsigned major = mt__le16(hdr + 8), minor = mt__le16(hdr + 10);
+        if (major != MT_FORMAT_MAJOR) {
+            rc = mt_diag_set(diag, MT_E_VERSION, "%s: format version %u.%u is not this writer's %u.x; not appending to it",
+                             path, major, minor, (unsigned)MT_FORMAT_MAJOR);
+            goto fail;
+        }
+        rc = scan_for_append(w, path, (uint64_t)st.st_size, &end, diag);
+        if (rc) goto fail;
+        if (minor < MT_FORMAT_MINOR) {
+            uint8_t v[2];
+            mt__put16(v, MT_FORMAT_MINOR);
+            if (pwrite(fd, v, 2, 10) != 2) {
+                rc = mt_diag_set(diag, MT_E_IO, "%s: cannot update the header: %s", path, strerror(errno));
+                goto fail;
+            }
+        }
+        if ((uint64_t)st.st_size != end && ftruncate(fd, (off_t)end) != 0) {
+            rc = mt_diag_set(diag, MT_E_IO, "%s: cannot drop its index or unfinished block: %s", path, strerror(errno));
+            goto fail;
+        }
+        if (lseek(fd, (off_t)end, SEEK_SET) < 0) {
+            rc = mt_diag_set(diag, MT_E_IO, "%s: cannot seek: %s", path, strerror(errno));
+            goto fail;
+        }
+        w->offset = end;
+    }
+    writer_start(w, opts, out);
+    return 0;
+fail:
+    mt_writer_abandon(w);
+    return rc;
 }
 
 static uint8_t *put_value(uint8_t *p, const mt_value *v) {

@@ -23,7 +23,7 @@ def run(*args, check=True):
 
 def test_all_kinds_fixture_matches_the_spec(testdata):
     s = spec_reader.Snapshot(os.path.join(testdata, "all-kinds.snap"))
-    assert (s.major, s.minor) == (1, 4)
+    assert (s.major, s.minor) == (1, 5)
     assert s.meta() == {"tool": "mt-fixture", "pid": 4242, "ratio": 0.5, "neg": -7, "ok": True,
                         "blob": b"\x00\x01", "none": None}
     assert s.of("strings") == [{"id": 1, "text": "hello"}]
@@ -52,7 +52,7 @@ def test_all_kinds_fixture_matches_the_spec(testdata):
                                   "deep_bytes": 96000132, "step": "load", "index_shallow_bytes": 132,
                                   "index_levels_bytes": 0, "index_codes_bytes": 0, "index_nlevels": 0,
                                   "columns_kind": "object", "columns_levels_bytes": 0, "columns_codes_bytes": 0,
-                                  "columns_nlevels": 0, "time_ns": 6}]
+                                  "columns_nlevels": 0, "time_ns": 6, "flags": 0}]
     assert s.of("df_columns") == [{"frame": 1, "position": 0, "name": "customer_id", "dtype": "int64",
                                    "shallow_bytes": 8000000, "deep_bytes": 8000000, "distinct_bytes": 0,
                                    "null_count": 0, "distinct_count": 50000, "min": 1, "max": 50000,
@@ -71,7 +71,10 @@ def test_all_kinds_fixture_matches_the_spec(testdata):
     assert s.of("gpu_events") == [{"device": 0, "time_ns": 99, "action": "alloc", "address": 0x7F0000000000,
                                    "size": 1 << 20, "stream": 0, "stack": 1}]
     assert s.of("nb_cells") == [{"id": 1, "exec_count": 3, "source": "df = pd.read_csv('x.csv')",
-                                 "start_ns": 10, "end_ns": 20, "rss_before": 100, "rss_after": 200}]
+                                 "start_ns": 10, "end_ns": 20, "rss_before": 100, "rss_after": 200,
+                                 "session": 1, "status": "ok", "error": "", "source_hash": "ab12",
+                                 "rss_peak": 300, "flags": 5, "traced_before": 10, "traced_after": 20,
+                                 "traced_peak": 30, "overhead_ns": 1000}]
 
 
 def test_writer_round_trip(tmp_path):

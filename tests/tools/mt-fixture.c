@@ -565,7 +565,12 @@ int main(int argc, char **argv) {
     mt_writer_add(w, MT_KIND_GPU_BLOCK, &gb);
     mt_gpu_event ge = { 0, 99, S("alloc"), 0x7f0000000000ull, 1u << 20, 0, 1 };
     mt_writer_add(w, MT_KIND_GPU_EVENT, &ge);
-    mt_nb_cell nb = { 1, 3, S("df = pd.read_csv('x.csv')"), 10, 20, 100, 200 };
+    mt_nb_cell nb = { .id = 1, .exec_count = 3, .source = S("df = pd.read_csv('x.csv')"),
+                      .start_ns = 10, .end_ns = 20, .rss_before = 100, .rss_after = 200,
+                      .session = 1, .status = S("ok"), .error = S(""), .source_hash = S("ab12"),
+                      .rss_peak = 300, .flags = MT_CELL_PEAK_EXACT | MT_CELL_TRACED,
+                      .traced_before = 10, .traced_after = 20, .traced_peak = 30,
+                      .overhead_ns = 1000 };
     mt_writer_add(w, MT_KIND_NB_CELL, &nb);
     if (mt_writer_close(w, &d)) {
         fprintf(stderr, "mt-fixture: %s: %s\n", argv[1], d.msg);

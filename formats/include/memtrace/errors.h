@@ -47,7 +47,8 @@ extern "C" {
     X(LIMIT, -13, "size limit exceeded")                                       \
     X(PARSE, -14, "syntax error")                                              \
     X(NOTFOUND, -15, "not found")                                              \
-    X(STATE, -16, "operation not valid in this state")
+    X(STATE, -16, "operation not valid in this state")                         \
+    X(BUSY, -17, "file is locked by another writer")
 
 typedef enum mt_errno {
     MT_OK = 0,

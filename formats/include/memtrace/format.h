@@ -18,7 +18,7 @@ extern "C" {
 #endif
 
 #define MT_FORMAT_MAJOR 1
-#define MT_FORMAT_MINOR 4
+#define MT_FORMAT_MINOR 5
 
 /* Bytes of a block header on disk (SPEC.md section 3.1). */
 #define MT_BLOCK_HEADER_BYTES 36
@@ -246,7 +246,12 @@ typedef struct mt_df_frame {
     uint64_t columns_codes_bytes;  /*   and codes */
     uint32_t columns_nlevels;
     uint64_t time_ns;              /* since the meta start_time */
+    /* Since 1.5. */
+    uint32_t flags;                /* MT_FRAME_* */
 } mt_df_frame;
+
+/* Frame flags (mt_df_frame.flags). */
+#define MT_FRAME_DEEP_EST 0x1u     /* deep_bytes estimated from a sample of object values */
 
 /* Column flags (mt_df_column.flags). */
 #define MT_COL_KEY 0x1u       /* a join or group key */
@@ -349,7 +354,23 @@ typedef struct mt_nb_cell {
     uint64_t end_ns;
     uint64_t rss_before;
     uint64_t rss_after;
+    /* Since 1.5 (SPEC.md section 4.4, cell logs). */
+    uint32_t session;        /* the kernel run it ran in, from 1 */
+    mt_str status;           /* "" or "ok", "error", "interrupted" */
+    mt_str error;            /* the exception: "KeyError: 'x'" */
+    mt_str source_hash;      /* hex digest of the whole source: re-runs share it */
+    uint64_t rss_peak;       /* highest rss during the cell */
+    uint32_t flags;          /* MT_CELL_* */
+    uint64_t traced_before;  /* tracemalloc's traced memory, when it traced */
+    uint64_t traced_after;
+    uint64_t traced_peak;
+    uint64_t overhead_ns;    /* what the recorder's hooks took for this cell */
 } mt_nb_cell;
+
+/* Cell flags (mt_nb_cell.flags). */
+#define MT_CELL_PEAK_EXACT 0x1u   /* rss_peak is the kernel's high-water mark */
+#define MT_CELL_PEAK_SAMPLED 0x2u /* rss_peak was sampled (may miss a short spike) */
+#define MT_CELL_TRACED 0x4u       /* the traced_* fields hold tracemalloc's figures */
 
 /* Any record; `kind` says which member is valid. */
 typedef struct mt_record {
@@ -446,6 +467,27 @@ typedef struct mt_writer_opts {
  * @return 0, or MT_E_IO (diag names the system error), MT_E_NOMEM. */
 int mt_writer_open(const char *path, const mt_writer_opts *opts,
                    mt_writer **out, mt_diag *diag);
+
+/* Opens the snapshot at path for appending, in place (no temporary
+ * file): a log that several runs extend, such as a notebook's cell log
+ * (SPEC.md section 3.5). A missing or empty file is created with a header.
+ * The writer holds an exclusive flock(2) on the file until it is closed or
+ * abandoned, so two writers never interleave; a second one gets MT_E_BUSY
+ * at once rather than waiting. The existing blocks' headers are read from
+ * offset 16 (their payloads are not): an index block and trailer at the
+ * end are dropped and written again at close over old and new blocks; a
+ * block or header cut short at the very end (a writer that crashed) is
+ * dropped, as a reader following the file would ignore it. Each kind's
+ * sequence numbers go on from the blocks found, and the header's minor
+ * version is raised to this writer's when it is older. Flushed blocks
+ * stay in the file whatever happens later: mt_writer_abandon() leaves it
+ * as a crash would (no index), which readers take as a file still open.
+ * @return 0; MT_E_BUSY (another writer holds the lock); MT_E_NOTSNAP (not
+ * a memtrace snapshot), MT_E_VERSION (a newer major version), MT_E_DAMAGED
+ * (a block header that is not sound before the end: diag->offset says
+ * where; nothing is changed, since appending would hide later blocks);
+ * MT_E_IO (diag names the system error), MT_E_NOMEM. */
+int mt_writer_append(const char *path, const mt_writer_opts *opts, mt_writer **out, mt_diag *diag);
 
 /* Appends one record of the given kind; rec points to the struct of that
  * kind (mt_object for MT_KIND_OBJECT, ...). Strings are copied. An error

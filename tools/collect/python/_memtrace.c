@@ -70,11 +70,12 @@ static void Writer_dealloc(WriterObject *self) {
 }
 
 static int Writer_init(WriterObject *self, PyObject *args, PyObject *kw) {
-    static char *kwlist[] = { "path", "block_bytes", "level", NULL };
+    static char *kwlist[] = { "path", "block_bytes", "level", "append", NULL };
     PyObject *path;
     Py_ssize_t block_bytes = 0;
-    int level = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&|$ni", kwlist, PyUnicode_FSConverter, &path, &block_bytes, &level))
+    int level = 0, append = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&|$nip", kwlist, PyUnicode_FSConverter, &path, &block_bytes, &level,
+                                     &append))
         return -1;
     if (block_bytes < 0) {
         Py_DECREF(path);
@@ -87,7 +88,15 @@ static int Writer_init(WriterObject *self, PyObject *args, PyObject *kw) {
     mt_writer_opts o = { .block_bytes = (size_t)block_bytes, .level = level, .background = 0, .publish_on_flush = 1 };
     mt_diag d;
     mt_diag_clear(&d);
-    int rc = mt_writer_open(PyBytes_AS_STRING(path), &o, &self->w, &d);
+    /* append: in place, under a lock (a cell log that each kernel session
+     * extends); a file another writer holds is BlockingIOError. */
+    int rc = append ? mt_writer_append(PyBytes_AS_STRING(path), &o, &self->w, &d)
+                    : mt_writer_open(PyBytes_AS_STRING(path), &o, &self->w, &d);
+    if (rc == MT_E_BUSY) {
+        PyErr_SetString(PyExc_BlockingIOError, d.msg);
+        Py_DECREF(path);
+        return -1;
+    }
     if (rc) {
         raise_mt(rc, &d, path);
         Py_DECREF(path);
@@ -269,11 +278,52 @@ static PyObject *Writer_add_sample(WriterObject *self, PyObject *args, PyObject 
     return add(self, MT_KIND_SAMPLE, &sm);
 }
 
+static PyObject *Writer_add_event(WriterObject *self, PyObject *args, PyObject *kw) {
+    static char *kwlist[] = { "kind", "name", "value", "detail", "time_ns", NULL };
+    PyObject *kind, *name = Py_None, *detail = Py_None;
+    double value = 0;
+    uarg time_ns = U64("time_ns", 0);
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "U|OdO$O&", kwlist, &kind, &name, &value, &detail, conv_uint,
+                                     &time_ns) ||
+        check_open(self))
+        return NULL;
+    mt_event e = { .time_ns = time_ns.v, .value = value };
+    if (as_str(self, kind, &e.kind, "kind") || as_str(self, name, &e.name, "name") ||
+        as_str(self, detail, &e.detail, "detail"))
+        return NULL;
+    return add(self, MT_KIND_EVENT, &e);
+}
+
+static PyObject *Writer_add_nb_cell(WriterObject *self, PyObject *args, PyObject *kw) {
+    static char *kwlist[] = { "id", "exec_count", "source", "start_ns", "end_ns", "rss_before", "rss_after",
+                              "session", "status", "error", "source_hash", "rss_peak", "flags", "traced_before",
+                              "traced_after", "traced_peak", "overhead_ns", NULL };
+    PyObject *source = Py_None, *status = Py_None, *error = Py_None, *hash = Py_None;
+    uarg id = U32("id", 0), ec = U32("exec_count", 0), st = U64("start_ns", 0), en = U64("end_ns", 0),
+         rb = U64("rss_before", 0), ra = U64("rss_after", 0), se = U32("session", 0), rp = U64("rss_peak", 0),
+         fl = U32("flags", 0), tb = U64("traced_before", 0), ta = U64("traced_after", 0),
+         tp = U64("traced_peak", 0), ov = U64("overhead_ns", 0);
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&|$O&OO&O&O&O&O&OOOO&O&O&O&O&O&", kwlist, conv_uint, &id, conv_uint,
+                                     &ec, &source, conv_uint, &st, conv_uint, &en, conv_uint, &rb, conv_uint, &ra,
+                                     conv_uint, &se, &status, &error, &hash, conv_uint, &rp, conv_uint, &fl,
+                                     conv_uint, &tb, conv_uint, &ta, conv_uint, &tp, conv_uint, &ov) ||
+        check_open(self))
+        return NULL;
+    mt_nb_cell c = { .id = (uint32_t)id.v, .exec_count = (uint32_t)ec.v, .start_ns = st.v, .end_ns = en.v,
+                     .rss_before = rb.v, .rss_after = ra.v, .session = (uint32_t)se.v, .rss_peak = rp.v,
+                     .flags = (uint32_t)fl.v, .traced_before = tb.v, .traced_after = ta.v, .traced_peak = tp.v,
+                     .overhead_ns = ov.v };
+    if (as_str(self, source, &c.source, "source") || as_str(self, status, &c.status, "status") ||
+        as_str(self, error, &c.error, "error") || as_str(self, hash, &c.source_hash, "source_hash"))
+        return NULL;
+    return add(self, MT_KIND_NB_CELL, &c);
+}
+
 static PyObject *Writer_add_df_frame(WriterObject *self, PyObject *args, PyObject *kw) {
     static char *kwlist[] = { "id", "name", "rows", "columns", "index_kind", "index_bytes", "shallow_bytes",
                               "deep_bytes", "step", "index_shallow_bytes", "index_levels_bytes",
                               "index_codes_bytes", "index_nlevels", "columns_kind", "columns_levels_bytes",
-                              "columns_codes_bytes", "columns_nlevels", "time_ns", NULL };
+                              "columns_codes_bytes", "columns_nlevels", "time_ns", "flags", NULL };
     mt_df_frame f;
     memset(&f, 0, sizeof f);
     PyObject *name, *index_kind = Py_None, *step = Py_None, *columns_kind = Py_None;
@@ -281,15 +331,16 @@ static PyObject *Writer_add_df_frame(WriterObject *self, PyObject *args, PyObjec
          sb = U64("shallow_bytes", 0), db = U64("deep_bytes", 0), isb = U64("index_shallow_bytes", 0),
          ilb = U64("index_levels_bytes", 0), icb = U64("index_codes_bytes", 0), inl = U32("index_nlevels", 0),
          clb = U64("columns_levels_bytes", 0), ccb = U64("columns_codes_bytes", 0), cnl = U32("columns_nlevels", 0),
-         t = U64("time_ns", 0);
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&UO&O&|$OO&O&O&OO&O&O&O&OO&O&O&O&", kwlist, conv_uint, &id, &name,
+         t = U64("time_ns", 0), fl = U32("flags", 0);
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&UO&O&|$OO&O&O&OO&O&O&O&OO&O&O&O&O&", kwlist, conv_uint, &id, &name,
                                      conv_uint, &rows, conv_uint, &cols, &index_kind, conv_uint, &ib, conv_uint, &sb,
                                      conv_uint, &db, &step, conv_uint, &isb, conv_uint, &ilb, conv_uint, &icb,
                                      conv_uint, &inl, &columns_kind, conv_uint, &clb, conv_uint, &ccb, conv_uint, &cnl,
-                                     conv_uint, &t) ||
+                                     conv_uint, &t, conv_uint, &fl) ||
         check_open(self))
         return NULL;
     if (!id.v) return PyErr_Format(PyExc_ValueError, "frame ids start at 1");
+    f.flags = (uint32_t)fl.v;
     f.id = (uint32_t)id.v;
     f.rows = rows.v;
     f.columns = (uint32_t)cols.v;
@@ -665,8 +716,16 @@ static PyMethodDef Writer_methods[] = {
       "add_df_frame($self, /, id, name, rows, columns, *, index_kind=None, index_bytes=0, shallow_bytes=0, "
       "deep_bytes=0, step=None, index_shallow_bytes=0, index_levels_bytes=0, index_codes_bytes=0, "
       "index_nlevels=0, columns_kind=None, columns_levels_bytes=0, columns_codes_bytes=0, "
-      "columns_nlevels=0, time_ns=0)\n--\n\n"
+      "columns_nlevels=0, time_ns=0, flags=0)\n--\n\n"
       "A DataFrame (memtrace-snap(5), df_frames); frame ids start at 1." },
+    { "add_event", (PyCFunction)(void (*)(void))Writer_add_event, METH_VARARGS | METH_KEYWORDS,
+      "add_event($self, /, kind, name=None, value=0.0, detail=None, *, time_ns=0)\n--\n\n"
+      "An event on the samples' clock (memtrace-snap(5), events): a step, a dump, a session." },
+    { "add_nb_cell", (PyCFunction)(void (*)(void))Writer_add_nb_cell, METH_VARARGS | METH_KEYWORDS,
+      "add_nb_cell($self, /, id, *, exec_count=0, source=None, start_ns=0, end_ns=0, rss_before=0, "
+      "rss_after=0, session=0, status=None, error=None, source_hash=None, rss_peak=0, flags=0, "
+      "traced_before=0, traced_after=0, traced_peak=0, overhead_ns=0)\n--\n\n"
+      "One notebook cell's run (memtrace-snap(5), nb_cells)." },
     { "add_df_column", (PyCFunction)(void (*)(void))Writer_add_df_column, METH_VARARGS | METH_KEYWORDS,
       "add_df_column($self, /, frame, position, name, dtype, shallow_bytes, deep_bytes, *, distinct_bytes=0, "
       "null_count=0, distinct_count=0, min=None, max=None, flags=0, f32_max_rel_error=0.0, "
@@ -703,8 +762,10 @@ static PyGetSetDef Writer_getset[] = {
 static PyTypeObject WriterType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "memtrace.Writer",
-    .tp_doc = "Writer(path, *, block_bytes=0, level=0)\n--\n\n"
-              "Writes a memtrace snapshot (.snap) record by record with bounded memory.",
+    .tp_doc = "Writer(path, *, block_bytes=0, level=0, append=False)\n--\n\n"
+              "Writes a memtrace snapshot (.snap) record by record with bounded memory; with\n"
+              "append=True extends the snapshot at path in place under a lock (BlockingIOError\n"
+              "while another writer holds it).",
     .tp_basicsize = sizeof(WriterObject),
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_new = PyType_GenericNew,

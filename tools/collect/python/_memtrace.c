@@ -8,6 +8,7 @@
 #include <string.h>
 #include "memtrace/format.h"
 #include "memtrace/u64map.h"
+#include "celllog.h"
 #include "heapdump.h"
 #include "colstats.h"
 #include "sampling.h"
@@ -281,7 +282,7 @@ static PyObject *Writer_add_sample(WriterObject *self, PyObject *args, PyObject 
 static PyObject *Writer_add_event(WriterObject *self, PyObject *args, PyObject *kw) {
     static char *kwlist[] = { "kind", "name", "value", "detail", "time_ns", NULL };
     PyObject *kind, *name = Py_None, *detail = Py_None;
-    double value = 0;
+    double value = 0.0;
     uarg time_ns = U64("time_ns", 0);
     if (!PyArg_ParseTupleAndKeywords(args, kw, "U|OdO$O&", kwlist, &kind, &name, &value, &detail, conv_uint,
                                      &time_ns) ||
@@ -798,6 +799,12 @@ static PyMethodDef module_methods[] = {
       "float32 exactness, distinct values (exact up to 2^16, estimated beyond) and a kmv sketch;\n"
       "for objects also their __sizeof__ total, distinct objects' bytes and string lengths;\n"
       "with top > 0, the top most common values and their exact counts." },
+    { "gc_type_counts", memtrace_gc_type_counts, METH_NOARGS,
+      "gc_type_counts($module, /)\n--\n\n"
+      "{type: count} of the objects the garbage collector tracks, counted in C." },
+    { "cell_log_state", memtrace_cell_log_state, METH_VARARGS,
+      "cell_log_state($module, path, /)\n--\n\n"
+      "{sessions, cells}: the session events and nb_cells records the cell log at path holds." },
     { "parse_alert", memtrace_parse_alert, METH_VARARGS,
       "parse_alert($module, text, /)\n--\n\n"
       "An alert expression (memtrace-sample(1), ALERTS) as a dict {expr, series, op, of,\n"

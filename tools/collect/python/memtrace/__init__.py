@@ -135,3 +135,15 @@ def install_signal_handler(directory, signum=signal.SIGUSR2, *, label=None, trac
         _dump_new(directory, "%04d" % n, label=label or "signal %d" % n, tracebacks=tracebacks)
 
     return signal.signal(signum, handler)
+
+
+def load_ipython_extension(shell):
+    """%load_ext memtrace: records every cell's memory (memtrace.notebook)."""
+    from .notebook import load_ipython_extension as load
+    load(shell)
+
+
+def unload_ipython_extension(shell):
+    """%unload_ext memtrace: stops recording cells; the log stays."""
+    from .notebook import unload_ipython_extension as unload
+    unload(shell)

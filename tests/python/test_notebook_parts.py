@@ -1,0 +1,137 @@
+"""Parts of the notebook recorder that a CPU-only kernel cannot show:
+tracemalloc's figures per cell, GPU memory per CUDA device (torch.cuda
+replaced by a fake that keeps the documented API: is_initialized,
+device_count, memory_allocated, memory_reserved, max_memory_allocated,
+reset_peak_memory_stats), frames' deep bytes against pandas, and the
+log's name. Run in-process through IPython's InteractiveShell."""
+
+import os
+import sys
+import tracemalloc
+import types
+
+import pytest
+
+pytest.importorskip("IPython")
+from IPython.core.interactiveshell import InteractiveShell  # noqa: E402
+
+from conftest import BUILD  # noqa: E402
+import spec_reader  # noqa: E402
+
+sys.path.insert(0, os.path.join(BUILD, "python"))
+from memtrace import notebook  # noqa: E402
+
+
+@pytest.fixture
+def shell(tmp_path, monkeypatch):
+    monkeypatch.setenv("MEMTRACE_CELL_LOG", str(tmp_path / "t.memtrace.snap"))
+    InteractiveShell.clear_instance()
+    sh = InteractiveShell.instance()
+    yield sh
+    notebook.unload_ipython_extension(sh)
+    InteractiveShell.clear_instance()
+
+
+def records(tmp_path):
+    return spec_reader.Snapshot(str(tmp_path / "t.memtrace.snap"), growing=True)
+
+
+def test_tracemalloc_figures(shell, tmp_path):
+    """traced_* are tracemalloc's own: a cell that keeps a 10 MB bytearray
+    and makes a 30 MB temporary one."""
+    tracemalloc.start()
+    try:
+        shell.run_cell("%load_ext memtrace")
+        shell.run_cell("keep = bytearray(10_000_000)\ntmp = bytearray(30_000_000)\ndel tmp")
+    finally:
+        notebook.unload_ipython_extension(shell)
+        tracemalloc.stop()
+    (c,) = records(tmp_path).of("nb_cells")
+    assert c["flags"] & 4
+    assert abs((c["traced_after"] - c["traced_before"]) - 10_000_000) < 200_000
+    assert abs((c["traced_peak"] - c["traced_before"]) - 40_000_000) < 400_000
+
+
+class FakeCuda:
+    """torch.cuda as the recorder calls it, with two devices whose
+    figures a cell sets."""
+
+    def __init__(self):
+        self.alloc = [0, 0]
+        self.reserved = [0, 0]
+        self.peak = [0, 0]
+        self.initialized = True
+
+    def is_initialized(self):
+        return self.initialized
+
+    def device_count(self):
+        return 2
+
+    def memory_allocated(self, d):
+        return self.alloc[d]
+
+    def memory_reserved(self, d):
+        return self.reserved[d]
+
+    def max_memory_allocated(self, d):
+        return self.peak[d]
+
+    def reset_peak_memory_stats(self, d):
+        self.peak[d] = self.alloc[d]
+
+    def use(self, d, alloc, reserved, spike):
+        self.peak[d] = max(self.peak[d], self.alloc[d] + spike, alloc)
+        self.alloc[d], self.reserved[d] = alloc, reserved
+
+
+def test_gpu_per_device(shell, tmp_path, monkeypatch):
+    cuda = FakeCuda()
+    monkeypatch.setitem(sys.modules, "torch", types.SimpleNamespace(cuda=cuda))
+    shell.user_ns["cuda"] = cuda
+    cuda.initialized = False
+    shell.run_cell("%load_ext memtrace")
+    shell.run_cell("x = 1")  # CUDA not set up: no GPU figures, none set up
+    cuda.initialized = True
+    shell.run_cell("cuda.use(0, 1 << 30, 2 << 30, 3 << 30)\ncuda.use(1, 5 << 20, 20 << 20, 0)")
+    notebook.unload_ipython_extension(shell)
+    s = records(tmp_path)
+    gpu = {(x["step"], x["series"]): x["value"] for x in s.of("samples") if x["series"].startswith("gpu")}
+    assert gpu == {("cell:2", "gpu0.allocated"): 1 << 30, ("cell:2", "gpu0.reserved"): 2 << 30,
+                   ("cell:2", "gpu0.peak_allocated"): 3 << 30, ("cell:2", "gpu1.allocated"): 5 << 20,
+                   ("cell:2", "gpu1.reserved"): 20 << 20, ("cell:2", "gpu1.peak_allocated"): 5 << 20}
+
+
+def test_frames_exact_and_estimated():
+    """Deep bytes against pandas' memory_usage(deep=True): exact up to
+    10,000 rows and for numeric and categorical columns at any size;
+    estimated (and said so) for object columns beyond."""
+    pd = pytest.importorskip("pandas")
+    np = pytest.importorskip("numpy")
+    small = pd.DataFrame({"a": range(500), "s": ["w%d" % i for i in range(500)]})
+    assert notebook.frame_deep_bytes(small) == (int(small.memory_usage(deep=True).sum()), False)
+    num = pd.DataFrame({"a": np.arange(100_000), "c": pd.Categorical(["x", "y"] * 50_000),
+                        "f": np.random.rand(100_000)})
+    assert notebook.frame_deep_bytes(num) == (int(num.memory_usage(deep=True).sum()), False)
+    rng = np.random.default_rng(3)
+    words = ["w" * int(n) for n in rng.integers(1, 200, 300_000)]  # lengths vary a lot
+    mixed = pd.DataFrame({"a": np.arange(300_000), "s": words},
+                         index=pd.Index(["r%d" % i for i in range(300_000)]))
+    deep, est = notebook.frame_deep_bytes(mixed)
+    truth = int(mixed.memory_usage(deep=True).sum())
+    assert est and abs(deep - truth) < 0.03 * truth, (deep, truth)
+
+
+def test_log_name(monkeypatch, tmp_path):
+    sh = types.SimpleNamespace(user_ns={})
+    monkeypatch.delenv("MEMTRACE_CELL_LOG", raising=False)
+    monkeypatch.delenv("MEMTRACE_CELL_DIR", raising=False)
+    monkeypatch.setenv("JPY_SESSION_NAME", "/work/nb/Sales Q3.ipynb")
+    assert notebook.log_path_for(sh) == "/work/nb/Sales Q3.memtrace.snap"
+    monkeypatch.setenv("MEMTRACE_CELL_DIR", str(tmp_path))
+    assert notebook.log_path_for(sh) == str(tmp_path / "Sales Q3.memtrace.snap")
+    monkeypatch.delenv("JPY_SESSION_NAME")
+    sh.user_ns["__vsc_ipynb_file__"] = "/x/y.ipynb"
+    assert notebook.log_path_for(sh) == str(tmp_path / "y.memtrace.snap")
+    sh.user_ns.clear()
+    assert notebook.log_path_for(sh) == str(tmp_path / ("ipython-%d.memtrace.snap" % os.getpid()))

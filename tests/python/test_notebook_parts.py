@@ -135,3 +135,26 @@ def test_log_name(monkeypatch, tmp_path):
     assert notebook.log_path_for(sh) == str(tmp_path / "y.memtrace.snap")
     sh.user_ns.clear()
     assert notebook.log_path_for(sh) == str(tmp_path / ("ipython-%d.memtrace.snap" % os.getpid()))
+
+
+def test_on_off_and_bad_commands(shell, tmp_path, capsys):
+    """off stops recording (the session ends), on starts a new session in
+    the same log, on OTHER moves to another log; a bad command or option
+    is one line on stderr, not a traceback."""
+    other = tmp_path / "other.memtrace.snap"
+    for cell in ("%load_ext memtrace", "a = 1", "%memtrace off", "b = 2", "%memtrace on", "c = 3",
+                 "%memtrace on " + str(other), "d = 4", "%memtrace bogus", "%memtrace report --sort nope",
+                 "%memtrace report --top x"):
+        shell.run_cell(cell)
+    notebook.unload_ipython_extension(shell)
+    s = records(tmp_path)
+    assert [(c["id"], c["session"], c["source"]) for c in s.of("nb_cells")] == [(1, 1, "a = 1"), (2, 2, "c = 3")]
+    assert [(e["kind"], e["value"]) for e in s.of("events")] == [("session", 1.0), ("session_end", 1.0),
+                                                                  ("session", 2.0), ("session_end", 2.0)]
+    o = spec_reader.Snapshot(str(other), growing=True)
+    assert [c["source"] for c in o.of("nb_cells")][0] == "d = 4"
+    err = capsys.readouterr().err
+    assert "memtrace: bogus: not a %memtrace command" in err
+    assert "memtrace: --sort nope: not a sort order (peak, retained or id)" in err
+    assert "memtrace: --top x: not a number" in err
+    assert "Traceback" not in err

@@ -239,6 +239,8 @@ class CellRecorder:
             except ValueError:
                 pass
         atexit.unregister(self.stop)
+        if self._pre is not None and self._peak_thread is not None:
+            self._peak_thread.stop()  # stopped inside a cell (%memtrace off)
         w, self._w = self._w, None
         try:
             w.add_event("session_end", None, float(self.session), None, time_ns=time.time_ns())
@@ -571,6 +573,8 @@ class MagicError(Exception):
 
 def _cmd_on(rec, shell, args):
     pos, _ = _parse(args, ())
+    if pos and rec.recording and os.path.abspath(pos[0]) != rec.path:
+        rec.stop()  # on ANOTHER.snap: this session goes on in that log
     if pos:
         rec.requested = os.path.abspath(pos[0])
     rec.start()
@@ -664,9 +668,12 @@ USAGE = """%memtrace on [LOG] | off | status
 
 def memtrace_magic(line, cell=None):
     """%memtrace COMMAND ...; %%memtrace profiles one cell line by line."""
+    global _recorder
     from IPython import get_ipython
     shell = get_ipython()
-    rec = _recorder or CellRecorder(shell)
+    if _recorder is None:  # after %unload_ext: a recorder that %memtrace on starts
+        _recorder = CellRecorder(shell)
+    rec = _recorder
     from IPython.display import display
     try:
         if cell is not None:

@@ -158,3 +158,25 @@ def test_on_off_and_bad_commands(shell, tmp_path, capsys):
     assert "memtrace: --sort nope: not a sort order (peak, retained or id)" in err
     assert "memtrace: --top x: not a number" in err
     assert "Traceback" not in err
+
+
+def test_frames_created_or_grown(shell, tmp_path):
+    """A frame is recorded by the cell that creates it and by each cell
+    that makes it larger (a column set anew with longer strings, more
+    rows), and not by cells that leave it alone or keep its size."""
+    pytest.importorskip("pandas")
+    cells = ["%load_ext memtrace",
+             "import pandas as pd\ndf = pd.DataFrame({'a': range(2000), 's': ['v%d' % i for i in range(2000)]})",
+             "x = 1",
+             "df['s'] = df['s'] + 'a much longer suffix'",
+             "df['a'] += 1",
+             "df = pd.concat([df, df])"]
+    deep = []
+    for c in cells:
+        shell.run_cell(c)
+        if "df" in shell.user_ns:
+            deep.append(int(shell.user_ns["df"].memory_usage(deep=True).sum()))
+    notebook.unload_ipython_extension(shell)
+    got = [(f["step"], f["rows"], f["deep_bytes"]) for f in records(tmp_path).of("df_frames")]
+    assert got == [("cell:1", 2000, deep[0]), ("cell:3", 2000, deep[2]), ("cell:5", 4000, deep[4])]
+    assert deep[2] > deep[0]

@@ -406,7 +406,7 @@ class CellRecorder:
         for name, obj in list(self.shell.user_ns.items()):
             if name.startswith("_") or not isinstance(obj, pd.DataFrame):
                 continue
-            fp = (obj.shape, id(obj._mgr), len(obj._mgr.blocks))
+            fp = _fingerprint(obj)
             old = self._frames_seen.get(name)
             if old is not None and old[0] == id(obj) and old[1] == fp:
                 seen[name] = old
@@ -421,6 +421,16 @@ class CellRecorder:
                             index_bytes=int(obj.index.memory_usage(deep=not estimated))))
         self._frames_seen = seen
         return out
+
+
+def _fingerprint(df):
+    """What changes when a frame is replaced, reshaped or a column set
+    anew: its shape and the buffers of its blocks (pandas' BlockManager;
+    a pandas without one is compared by shape alone)."""
+    try:
+        return (df.shape, tuple(id(b.values) for b in df._mgr.blocks))
+    except AttributeError:
+        return (df.shape,)
 
 
 def frame_deep_bytes(df):

@@ -366,6 +366,7 @@ START_TEST(plots_fail_cleanly_at_every_allocation) {
     struct { const char *kind; const char *const *paths; size_t n; } cases[] = {
         { "timeline", series, 1 }, { "diff", series, 2 }, { "retained", series, 1 },
         { "leaks", series, 3 },    { "frames", (const char *const[]){ frames }, 1 },
+        { "cells", (const char *const[]){ MT_SOURCE_DIR "/testdata/cells.snap" }, 1 },
     };
     mt_plot_opts o = { .image = "p.png", .data = "p.dat" };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {

@@ -430,6 +430,87 @@ START_TEST(unclosed_log_reads_its_flushed_cells) {
 }
 END_TEST
 
+START_TEST(saturation_ties_and_type_order) {
+    char *path = tmp_path();
+    mt_writer *w;
+    ck_assert_int_eq(mt_writer_open(path, NULL, &w, NULL), 0);
+    /* Session numbers 0 and 5e9 name no session. */
+    mt_event e0 = { 1, mt_str_c("session"), mt_str_c("zero"), 0, mt_str_c("") };
+    mt_event e1 = { 2, mt_str_c("session"), mt_str_c("big"), 5e9, mt_str_c("") };
+    mt_writer_add(w, MT_KIND_EVENT, &e0);
+    mt_writer_add(w, MT_KIND_EVENT, &e1);
+    /* id hash status before after (MiB; M is 2^64-1 bytes):
+     *  1 z  ok!          0  0   gc dict 100, list 100, set 100 (baselines)
+     *  2 a  no          10 15   dict 200 (+100), list 110 (+10), set NaN
+     *  3 b  interruptes 15 20
+     *  4 a  ok          20 25   dict 300 (+100), list 120 (+10), set 50 (after NaN: no delta)
+     *  5 b  ok          25 30
+     *  6 c  ok           M  0   retained saturates at INT64_MIN, twice:
+     *  7 c  ok           M  0   the session's sum stays there
+     * a and b each total 10 MiB: the tie goes to a, whose first run came first;
+     * a's types: dict +200 before list +20. */
+    static const char *const hash[] = { "z", "a", "b", "a", "b", "c", "c" };
+    static const char *const status[] = { "ok!", "no", "interruptes", "ok", "ok", "ok", "ok" };
+    static const uint64_t before[] = { 0, 10, 15, 20, 25, UINT64_MAX, UINT64_MAX },
+                          after[] = { 0, 15, 20, 25, 30, 0, 0 };
+    for (uint32_t i = 0; i < 7; i++) {
+        uint64_t m = (uint64_t)MIB;
+        mt_nb_cell nb = { .id = i + 1, .source = mt_str_c(hash[i]), .session = 1, .status = mt_str_c(status[i]),
+                          .source_hash = mt_str_c(hash[i]),
+                          .rss_before = before[i] == UINT64_MAX ? UINT64_MAX : before[i] * m,
+                          .rss_after = after[i] * m };
+        mt_writer_add(w, MT_KIND_NB_CELL, &nb);
+    }
+    static const struct { const char *step, *series; double v; } gc[] = {
+        { "cell:1", "gc.dict", 100 }, { "cell:1", "gc.list", 100 }, { "cell:1", "gc.set", 100 },
+        { "cell:2", "gc.dict", 200 }, { "cell:2", "gc.list", 110 }, { "cell:2", "gc.set", NAN },
+        { "cell:4", "gc.dict", 300 }, { "cell:4", "gc.list", 120 }, { "cell:4", "gc.set", 50 },
+    };
+    for (size_t i = 0; i < sizeof gc / sizeof *gc; i++) {
+        mt_sample sm = { 1, mt_str_c(gc[i].series), gc[i].v, mt_str_c(gc[i].step), 0, 0, 0, 0 };
+        mt_writer_add(w, MT_KIND_SAMPLE, &sm);
+    }
+    ck_assert_int_eq(mt_writer_close(w, NULL), 0);
+    mt_cells *c = load_ok(path);
+    size_t n, ns;
+    const mt_cell *x = mt_cells_list(c, &n);
+    ck_assert_int_eq(x[0].status, MT_CELL_ERROR);
+    ck_assert_int_eq(x[1].status, MT_CELL_ERROR);
+    ck_assert_int_eq(x[2].status, MT_CELL_ERROR);
+    ck_assert_int_eq(x[3].status, MT_CELL_OK);
+    ck_assert_int_eq(x[5].retained, INT64_MIN);
+    ck_assert_uint_eq(x[1].n_types, 2); /* set's NaN is no delta */
+    ck_assert_uint_eq(x[3].n_types, 2);
+    const mt_cell_session *s = mt_cells_sessions(c, &ns);
+    ck_assert_uint_eq(ns, 1);
+    ck_assert_str_eq(s[0].kernel, "");
+    ck_assert_int_eq(s[0].retained, INT64_MIN);
+    mt_cell_growth_set g;
+    ck_assert_int_eq(mt_cells_growing(c, MT_CELLS_DEFAULT_THRESHOLD, &g, NULL), 0);
+    ck_assert_uint_eq(g.n, 2);
+    ck_assert_str_eq(g.g[0].source_hash, "a");
+    ck_assert_str_eq(g.g[1].source_hash, "b");
+    ck_assert_int_eq(g.g[0].total, 10 * MIB);
+    ck_assert_int_eq(g.g[1].total, 10 * MIB);
+    ck_assert_uint_eq(g.g[0].n_types, 2);
+    ck_assert_str_eq(g.g[0].types[0].type, "dict");
+    ck_assert_int_eq(g.g[0].types[0].delta, 200);
+    ck_assert_str_eq(g.g[0].types[1].type, "list");
+    ck_assert_int_eq(g.g[0].types[1].delta, 20);
+    ck_assert_uint_eq(g.g[1].n_types, 0);
+    mt_cell_growth_free(&g);
+    uint32_t order[7];
+    ck_assert_int_eq(mt_cells_sort(c, MT_CELLS_BY_RETAINED, order), 0);
+    ck_assert_uint_eq(order[5], 5); /* the two INT64_MIN last, in file order */
+    ck_assert_uint_eq(order[6], 6);
+    ck_assert_int_eq(mt_cells_sort(c, MT_CELLS_BY_PEAK, order), 0);
+    ck_assert_uint_eq(order[0], 4); /* 30 MiB after, the highest; unknown peaks */
+    mt_cells_free(c);
+    unlink(path);
+    free(path);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("cells");
     TCase *tc = tcase_create("cells");
@@ -444,6 +525,7 @@ int main(void) {
     tcase_add_test(tc, not_a_cell_log_is_an_error);
     tcase_add_test(tc, cut_and_damaged_files);
     tcase_add_test(tc, unclosed_log_reads_its_flushed_cells);
+    tcase_add_test(tc, saturation_ties_and_type_order);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

@@ -16,6 +16,7 @@ cd "$here"
 "$build/tests/mt-fixture" --trace-sampled trace-sampled.snap
 "$build/tests/mt-fixture" --trace-cut growing/trace-cut.snap
 "$build/tests/mt-fixture" --trace-sites trace-sites.snap
+"$build/tests/mt-fixture" --cells cells.snap
 PYTHONPATH="$build/python" /usr/bin/python3 make_heap_medium.py heap-medium.snap
 PYTHONPATH="$build/python" /usr/bin/python3 make_frames.py >/dev/null
 /usr/bin/python3 damage.py

@@ -225,7 +225,7 @@ def test_testdata_is_reproducible(tmp_path, testdata):
     shutil.copytree(os.path.join(ROOT, "tests", "python"), tmp_path / "tests" / "python")
     run("sh", copy / "make_testdata.sh", BUILD)
     for name in ("heap-small.snap", "heap-medium.snap", "all-kinds.snap", "frames-sales.snap", "pipeline.snap",
-                 "trace.snap", "trace-sampled.snap"):
+                 "trace.snap", "trace-sampled.snap", "cells.snap"):
         a = spec_reader.Snapshot(os.path.join(testdata, name))
         b = spec_reader.Snapshot(str(copy / name))
         assert a.records == b.records, name

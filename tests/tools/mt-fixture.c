@@ -53,7 +53,11 @@
  * mt-fixture --trace-hostile OUT.snap writes testdata/hostile/trace-names.snap:
  * a full trace whose innermost frame's function and file are the hostile
  * bytes above: 1000 B allocated there at 1 s, 500 B from main (app.py:1)
- * at 2 s and freed at 3 s (peak 1500 B at 2 s, 1000 B at the end). */
+ * at 2 s and freed at 3 s (peak 1500 B at 2 s, 1000 B at the end).
+ *
+ * mt-fixture --cells OUT.snap writes testdata/cells.snap: a notebook's cell
+ * log (SPEC.md 4.4) appended to by three writer runs (mt_writer_append),
+ * one per kernel session; every figure is worked out in cells_fixture(). */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -478,7 +482,183 @@ static int trace_hostile(const char *path) {
     return 0;
 }
 
+/* testdata/cells.snap, a notebook's cell log (SPEC.md 4.4). Times are
+ * T0 + t seconds (T0 = 1800000000 s since the epoch); sizes in MiB
+ * (1 MiB = 1048576 B) unless said. Peak flags: X exact, S sampled,
+ * - unknown (rss_peak 0). Retained = after - before.
+ *
+ *  id exec sess source                       hash  t    wall  before after peak     retained
+ *   1  1   1    import pandas as pd          ..01  1    0.5   100    120   125 X    20
+ *   2  2   1    df = load("a,b.csv")         ..02  2    2     120    220   300 X   100
+ *   3  3   1    cache.append(df.copy())      ..03  5    1     220    230   232 X    10
+ *   4  4   1    cache.append(df.copy())      ..03  7    1     230    242   243 S    12
+ *   5  5   1    df['x'].sum()                ..05  9    0.25  242    242     -       0  error KeyError: 'x'
+ *   6  6   1    big = make_temp()  # spike   ..06  10   3     242    247   900 X     5  traced 10/12/600, overhead 2 ms
+ *   7  7   1    cache.append(df.copy())      ..03  14   1     247    258   260 X    11
+ *      session 1: event at t=0 (kernel k-one), session_end at t=20
+ *   8  1   2    import pandas as pd          ..01  101  0.5   100    120   126 X    20
+ *   9  2   2    cache.append(df.copy())      ..03  102  1     120    135   136 X    15
+ *  10  3   2    model.fit()                  ..0a  104  5     135    185   400 S    50
+ *      session 2: event at t=100 (kernel k-two), flushed, then abandoned: no session_end
+ *  11  1   3    import pandas as pd          ..01  201  0.5   100    120     -      20
+ *  12  2   3    model.fit()                  ..0a  202  5     120    170   420 S    50
+ *  13  3   3    x = load_x()                 ..0b  208  2     170    200   210 X    30
+ *  14  4   3    x = load_x()                 ..0b  211  2     200    180   230 X   -20
+ *  15  5   3    while True: pass             ..0c  214  30    180    181   185 X     1  interrupted KeyboardInterrupt
+ *      session 3: event at t=200 (kernel k-three), session_end at t=250
+ *
+ * Cell 6's source has a second line ("print(len(big))"), which tables cut.
+ * Sessions: 1 has 7 cells, highest peak 900 (cell 6), retained 158 (258 - 100
+ * = 20+100+10+12+0+5+11); 2 has 3 cells, peak 400, retained 85, not ended;
+ * 3 has 5 cells, peak 420, retained 81 (181 - 100).
+ * Growing (threshold 1 MiB, runs retaining more): ..03 in session 1 ran as
+ * cells 3, 4, 7 and kept 10, 12, 11: 3 of 3 runs, mean 11, sample standard
+ * deviation 1 (deviations -1, 1, 0: sqrt(2/2)), total 33 MiB; it ran once
+ * in session 2 (cell 9): not judged there. ..0a kept 50 in sessions 2 and 3
+ * once each (a restart between them: not growing); ..0b kept 30 then -20
+ * (one run over the threshold: not growing); ..01 ran once a session.
+ * At --threshold 11MiB only cell 4's 12 is over: nothing grows.
+ * gc: cell 1 gc.dict 5000, gc.list 2000 (the session's first counts: a
+ * baseline, no delta); cell 3 gc.dict 6000 (+1000), 4 7000 (+1000), 6
+ * gc.list 2100 (+100), 7 gc.dict 8000 (+1000): the growing group's dict
+ * grew 3000 on its runs. Session 3, cell 12: gc.dict 4000 (its baseline).
+ * Frames: cell 2 "df" 1000000 rows, 4 columns, deep 80 MiB estimated;
+ * cell 6 "big" 10 rows, 2 columns, deep 1024 B exact.
+ * GPU: cell 2 gpu0 allocated 1 GiB, reserved 2 GiB, peak_allocated 1.5 GiB;
+ * cell 10 gpu0 2, 4, 3 GiB. */
+#define CELL_T0 1800000000000000000ull
+#define CELL_MIB 1048576ull
+
+typedef struct cell_row {
+    uint32_t id, exec, session;
+    const char *source, *hash;
+    double t, wall;
+    uint64_t before, after, peak; /* MiB; peak 0: unknown */
+    uint32_t flags;
+    const char *status, *error;
+} cell_row;
+
+static uint64_t cell_ns(double t) { return CELL_T0 + (uint64_t)llround(t * 1e9); }
+
+static void cell_event(mt_writer *w, double t, const char *kind, const char *kernel, double session) {
+    mt_event e = { cell_ns(t), S(kind), S(kernel), session, S(*kernel ? "ipykernel" : "") };
+    mt_writer_add(w, MT_KIND_EVENT, &e);
+}
+
+static void cell_sample(mt_writer *w, const cell_row *c, const char *series, double v) {
+    char step[32];
+    snprintf(step, sizeof step, "cell:%u", c->id);
+    mt_sample s = { cell_ns(c->t + c->wall), S(series), v, S(step), 0, 0, 0, 0 };
+    mt_writer_add(w, MT_KIND_SAMPLE, &s);
+}
+
+static void cell_frame(mt_writer *w, const cell_row *c, uint32_t id, const char *name, uint64_t rows, uint32_t cols,
+                       uint64_t deep, uint32_t flags) {
+    char step[32];
+    snprintf(step, sizeof step, "cell:%u", c->id);
+    mt_df_frame f = { .id = id, .name = S(name), .rows = rows, .columns = cols, .index_kind = S("range"),
+                      .index_bytes = 132, .shallow_bytes = deep / 2, .deep_bytes = deep, .step = S(step),
+                      .time_ns = cell_ns(c->t + c->wall), .flags = flags };
+    mt_writer_add(w, MT_KIND_DF_FRAME, &f);
+}
+
+static void cell_add(mt_writer *w, const cell_row *c) {
+    mt_nb_cell nb = { .id = c->id, .exec_count = c->exec, .source = S(c->source), .start_ns = cell_ns(c->t),
+                      .end_ns = cell_ns(c->t + c->wall), .rss_before = c->before * CELL_MIB, .rss_after = c->after * CELL_MIB,
+                      .session = c->session, .status = S(c->status), .error = S(c->error), .source_hash = S(c->hash),
+                      .rss_peak = c->peak * CELL_MIB, .flags = c->flags };
+    if (c->id == 6) {
+        nb.flags |= MT_CELL_TRACED;
+        nb.traced_before = 10 * CELL_MIB;
+        nb.traced_after = 12 * CELL_MIB;
+        nb.traced_peak = 600 * CELL_MIB;
+        nb.overhead_ns = 2000000;
+    }
+    mt_writer_add(w, MT_KIND_NB_CELL, &nb);
+}
+
+static int cells_fixture(const char *path) {
+    enum { X = MT_CELL_PEAK_EXACT, SP = MT_CELL_PEAK_SAMPLED };
+    static const cell_row rows[] = {
+        { 1, 1, 1, "import pandas as pd", "00000000000000a1", 1, 0.5, 100, 120, 125, X, "ok", "" },
+        { 2, 2, 1, "df = load(\"a,b.csv\")", "00000000000000a2", 2, 2, 120, 220, 300, X, "ok", "" },
+        { 3, 3, 1, "cache.append(df.copy())", "00000000000000a3", 5, 1, 220, 230, 232, X, "", "" },
+        { 4, 4, 1, "cache.append(df.copy())", "00000000000000a3", 7, 1, 230, 242, 243, SP, "ok", "" },
+        { 5, 5, 1, "df['x'].sum()", "00000000000000a5", 9, 0.25, 242, 242, 0, 0, "error", "KeyError: 'x'" },
+        { 6, 6, 1, "big = make_temp()  # spike\nprint(len(big))", "00000000000000a6", 10, 3, 242, 247, 900, X, "ok", "" },
+        { 7, 7, 1, "cache.append(df.copy())", "00000000000000a3", 14, 1, 247, 258, 260, X, "ok", "" },
+        { 8, 1, 2, "import pandas as pd", "00000000000000a1", 101, 0.5, 100, 120, 126, X, "ok", "" },
+        { 9, 2, 2, "cache.append(df.copy())", "00000000000000a3", 102, 1, 120, 135, 136, X, "ok", "" },
+        { 10, 3, 2, "model.fit()", "00000000000000aa", 104, 5, 135, 185, 400, SP, "ok", "" },
+        { 11, 1, 3, "import pandas as pd", "00000000000000a1", 201, 0.5, 100, 120, 0, 0, "ok", "" },
+        { 12, 2, 3, "model.fit()", "00000000000000aa", 202, 5, 120, 170, 420, SP, "ok", "" },
+        { 13, 3, 3, "x = load_x()", "00000000000000ab", 208, 2, 170, 200, 210, X, "ok", "" },
+        { 14, 4, 3, "x = load_x()", "00000000000000ab", 211, 2, 200, 180, 230, X, "ok", "" },
+        { 15, 5, 3, "while True: pass", "00000000000000ac", 214, 30, 180, 181, 185, X, "interrupted", "KeyboardInterrupt" },
+    };
+    static const char *const kernels[] = { "k-one", "k-two", "k-three" };
+    static const double starts[] = { 0, 100, 200 }, ends[] = { 20, 0, 250 };
+    unlink(path);
+    size_t r = 0;
+    for (uint32_t sess = 1; sess <= 3; sess++) {
+        mt_writer *w;
+        mt_diag d;
+        mt_diag_clear(&d);
+        if (mt_writer_append(path, NULL, &w, &d)) {
+            fprintf(stderr, "mt-fixture: %s: %s\n", path, d.msg);
+            return 3;
+        }
+        if (sess == 1) {
+            mt_writer_meta_str(w, "log", "cells");
+            mt_writer_meta_str(w, "clock", "unix");
+            mt_writer_meta_str(w, "tool", "mt-fixture");
+        }
+        cell_event(w, starts[sess - 1], "session", kernels[sess - 1], sess);
+        for (; r < sizeof rows / sizeof *rows && rows[r].session == sess; r++) {
+            const cell_row *c = &rows[r];
+            cell_add(w, c);
+            switch (c->id) {
+            case 1:
+                cell_sample(w, c, "gc.dict", 5000);
+                cell_sample(w, c, "gc.list", 2000);
+                break;
+            case 2:
+                cell_frame(w, c, 1, "df", 1000000, 4, 80 * CELL_MIB, MT_FRAME_DEEP_EST);
+                cell_sample(w, c, "gpu0.allocated", 1024.0 * CELL_MIB);
+                cell_sample(w, c, "gpu0.reserved", 2048.0 * CELL_MIB);
+                cell_sample(w, c, "gpu0.peak_allocated", 1536.0 * CELL_MIB);
+                break;
+            case 3: cell_sample(w, c, "gc.dict", 6000); break;
+            case 4: cell_sample(w, c, "gc.dict", 7000); break;
+            case 6:
+                cell_frame(w, c, 2, "big", 10, 2, 1024, 0);
+                cell_sample(w, c, "gc.list", 2100);
+                break;
+            case 7: cell_sample(w, c, "gc.dict", 8000); break;
+            case 10:
+                cell_sample(w, c, "gpu0.allocated", 2048.0 * CELL_MIB);
+                cell_sample(w, c, "gpu0.reserved", 4096.0 * CELL_MIB);
+                cell_sample(w, c, "gpu0.peak_allocated", 3072.0 * CELL_MIB);
+                break;
+            case 12: cell_sample(w, c, "gc.dict", 4000); break;
+            }
+            mt_writer_flush(w); /* after every cell, as the extension does */
+        }
+        if (sess == 2) {
+            mt_writer_abandon(w); /* a killed kernel: what was flushed stays */
+            continue;
+        }
+        cell_event(w, ends[sess - 1], "session_end", "", sess);
+        if (mt_writer_close(w, &d)) {
+            fprintf(stderr, "mt-fixture: %s: %s\n", path, d.msg);
+            return 3;
+        }
+    }
+    return 0;
+}
+
 int main(int argc, char **argv) {
+    if (argc == 3 && !strcmp(argv[1], "--cells")) return cells_fixture(argv[2]);
     if (argc == 3 && !strcmp(argv[1], "--hostile")) return hostile(argv[2]);
     if (argc == 3 && !strcmp(argv[1], "--percent")) return percent(argv[2]);
     if (argc == 3 && !strcmp(argv[1], "--run")) return run(argv[2], 0);
@@ -489,7 +669,7 @@ int main(int argc, char **argv) {
     if (argc == 3 && !strcmp(argv[1], "--trace-sites")) return trace_sites(argv[2]);
     if (argc == 3 && !strcmp(argv[1], "--trace-hostile")) return trace_hostile(argv[2]);
     if (argc != 2) {
-        fprintf(stderr, "usage: mt-fixture [--hostile|--percent|--run|--run-cut|--trace|--trace-sampled|--trace-cut|--trace-sites|--trace-hostile] OUT.snap\n");
+        fprintf(stderr, "usage: mt-fixture [--hostile|--percent|--cells|--run|--run-cut|--trace|--trace-sampled|--trace-cut|--trace-sites|--trace-hostile] OUT.snap\n");
         return 2;
     }
     mt_writer *w;

@@ -14,6 +14,7 @@
 #include "memtrace/graph.h"
 #include "memtrace/trend.h"
 #include "memtrace/series.h"
+#include "memtrace/cells.h"
 #include "memtrace/leaks.h"
 #include "memtrace/frames.h"
 #include "memtrace/advise.h"

@@ -19,6 +19,9 @@ static const mt_plot_kind kinds[] = {
       mt__plot_retained },
     { "trace", "FILE", 1, 1, 8, "an allocation trace's live bytes over time, its top sites at the peak stacked",
       mt__plot_trace },
+    { "cells", "FILE", 1, 1, 0,
+      "a notebook's cell log: each cell's rss before, after and at its peak, sessions, errors and growing cells",
+      mt__plot_cells },
 };
 
 const mt_plot_kind *mt_plot_kinds(size_t *n) {

@@ -81,7 +81,7 @@ END_TEST
 START_TEST(kinds_table_and_argument_checks) {
     size_t n;
     const mt_plot_kind *k = mt_plot_kinds(&n);
-    ck_assert_uint_eq(n, 6);
+    ck_assert_uint_eq(n, 7);
     for (size_t i = 0; i < n; i++) {
         ck_assert_ptr_eq(kind_named(k[i].name), &k[i]);
         ck_assert_uint_le(k[i].min_files, k[i].max_files);
@@ -102,6 +102,8 @@ START_TEST(kinds_table_and_argument_checks) {
     const char *two[] = { "a.snap", "b.snap" };
     ck_assert_int_eq(mt_plot_write(kind_named("trace"), two, 2, &o, stdout, stdout, &d), MT_E_INVAL);
     ck_assert_str_eq(d.msg, "a trace plot takes 1 file, not 2");
+    ck_assert_int_eq(mt_plot_write(kind_named("cells"), two, 2, &o, stdout, stdout, &d), MT_E_INVAL);
+    ck_assert_str_eq(d.msg, "a cells plot takes 1 file, not 2");
     o.top = 3;
     ck_assert_int_eq(mt_plot_write(tl, one, 1, &o, stdout, stdout, &d), MT_E_INVAL);
     ck_assert_str_eq(d.msg, "--top does not apply to a timeline plot");

@@ -592,6 +592,12 @@ def predict(recorder, shell, args):
 
 _KEEP = 6          # dumps kept: memtrace-leaks needs 3, and 5 or more for p < 0.05
 _watches = {}      # id(recorder) -> _Watch
+# Types that gained less over the dumps kept are not judged: a notebook's
+# history (In, _iN: each cell's source) and this watcher's list of dumps
+# grow by some hundred bytes a cell, and memtrace-leaks calls a rise in
+# every dump a leak, however small. What is held in Out (a displayed
+# frame) is far above it.
+_MIN_GROWTH = "65536"  # bytes: memtrace-leaks takes no units here
 
 
 class _Watch:
@@ -655,10 +661,23 @@ def _watch(recorder, create):
 def leaks(recorder, shell, args):
     """%memtrace leaks start: a heap dump after every cell (the last 6
     kept, in recorder.dump_dir()/leaks); stop: no more dumps;
-    %memtrace leaks: memtrace-leaks on the dumps taken."""
+    %memtrace leaks [--min-growth BYTES]: memtrace-leaks on the dumps
+    taken, judging the types that gained BYTES or more (default 65536)."""
     words = _words("leaks", args)
+    min_growth = _MIN_GROWTH
+    if words and words[0].startswith("--min-growth"):
+        opt = words.pop(0)
+        if "=" in opt:
+            min_growth = opt.split("=", 1)[1]
+        elif words:
+            min_growth = words.pop(0)
+        else:
+            min_growth = ""
+        if not min_growth or words:
+            raise MagicError("leaks: --min-growth: one size is needed (usage: %memtrace leaks [--min-growth BYTES])")
     if len(words) > 1 or words and words[0] not in ("start", "stop"):
-        raise MagicError("leaks: %s: not a leaks command (usage: %%memtrace leaks [start|stop])" % " ".join(words))
+        raise MagicError("leaks: %s: not a leaks command (usage: %%memtrace leaks [start|stop] or "
+                         "%%memtrace leaks [--min-growth BYTES])" % " ".join(words))
     if words and words[0] == "start":
         w = _watch(recorder, True)
         w.start()
@@ -680,7 +699,7 @@ def leaks(recorder, shell, args):
                % (len(w.dumps), "" if len(w.dumps) == 1 else "s", more, "" if more == 1 else "s",
                   "" if w.active else " after %memtrace leaks start"))
         return _show(Report(msg, _paragraphs([msg]), {"dumps": list(w.dumps), "more": more}))
-    doc = json.loads(_tools.run("memtrace-leaks", "--format", "json", *w.dumps).stdout)
+    doc = json.loads(_tools.run("memtrace-leaks", "--format", "json", "--min-growth", min_growth, *w.dumps).stdout)
     doc["dumps"] = list(w.dumps)
     head = "memtrace leaks: %d dumps, %d suspect%s" % (len(w.dumps), len(doc["suspects"]),
                                                       "" if len(doc["suspects"]) == 1 else "s")
@@ -711,6 +730,10 @@ def leaks(recorder, shell, args):
 # -- %%memtrace ---------------------------------------------------------------
 
 
+# Where the RSS peak is reset (a test points it at a file that cannot be written).
+_CLEAR_REFS = "/proc/self/clear_refs"
+
+
 class _Status:
     """VmRSS and VmHWM from /proc/self/status, read through one open file;
     the peak reset through /proc/self/clear_refs ("5", Linux 4.0+)."""
@@ -719,7 +742,7 @@ class _Status:
         self.status = self.clear = None
         try:
             self.status = os.open("/proc/self/status", os.O_RDONLY)
-            self.clear = os.open("/proc/self/clear_refs", os.O_WRONLY)
+            self.clear = os.open(_CLEAR_REFS, os.O_WRONLY)
             os.write(self.clear, b"5")
             self.read()
         except (OSError, ValueError, KeyError):

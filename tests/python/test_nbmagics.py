@@ -499,3 +499,28 @@ def test_profile_cell_keeps_a_running_tracemalloc(rec, shell):
 def test_profile_cell_errors(rec, shell):
     with pytest.raises(nb.MagicError, match="%%memtrace: -x: takes no arguments"):
         nb.profile_cell(rec, shell, "-x", "z = 1\n")
+
+
+def test_profile_cell_runs_ipython_syntax_and_shows_the_last_value(rec, shell, capsys):
+    shell.user_ns["np"] = np
+    r = nb.profile_cell(rec, shell, "", "v = 41\n%time w = np.ones(10)\nv + 1\n")
+    got = lines_of(r)
+    assert set(got) == {1, 2, 3}
+    assert shell.user_ns["w"].shape == (10,)
+    out = capsys.readouterr().out
+    assert "42" in out.split("memtrace: the cell")[0]
+    assert not [k for k in shell.user_ns if k.startswith("_memtrace_show")]
+    nb.profile_cell(rec, shell, "", "v + 100;\n")
+    assert "141" not in capsys.readouterr().out
+
+
+def test_leaks_a_dump_that_cannot_be_written_stops_the_dumps(rec, shell, capsys):
+    nb.leaks(rec, shell, "start")
+    d = os.path.join(rec.dir, "leaks")
+    os.rmdir(d)
+    with open(d, "w") as f:
+        f.write("in the way")
+    run_cell(shell, rec, "x = 1")
+    assert rec.after_cell == []
+    assert "memtrace leaks: stopped: " in capsys.readouterr().err
+    run_cell(shell, rec, "x = 2")

@@ -98,7 +98,7 @@ def _table(headers, rows, right=(), mark=None):
         style = " style=\"font-weight:bold;background:#fff3cd\"" if n == mark else ""
         h.append("<tr%s>" % style)
         h += ["<td style=\"text-align:%s\">%s</td>" % ("right" if i in right else "left",
-                                                      "<code>%s</code>" % html.escape(c) if i == len(r) - 1
+                                                      "<code style=\"white-space:pre\">%s</code>" % html.escape(c) if i == len(r) - 1
                                                       and headers[-1] == "source" else html.escape(c))
               for i, c in enumerate(r)]
         h.append("</tr>")
@@ -614,11 +614,17 @@ class _Watch:
         return d
 
     def __call__(self, cell):
-        path = _new_file(self.directory(), "cell-%d" % cell["id"])
+        try:
+            path = _new_file(self.directory(), "cell-%d" % cell["id"])
+        except OSError as e:
+            return self.fail(e)
         try:
             # collect=True: garbage cycles waiting for the collector are
             # not growth.
             dump_heap(path, label="after cell %d" % cell["id"], collect=True)
+        except OSError as e:
+            _drop_empty(path)
+            return self.fail(e)
         except BaseException:
             _drop_empty(path)
             raise
@@ -629,6 +635,12 @@ class _Watch:
                 os.unlink(old)
             except OSError:
                 pass
+
+    def fail(self, error):
+        """A dump that cannot be written (a full disk) stops the dumps,
+        said once, rather than failing every cell after."""
+        self.stop()
+        print("memtrace leaks: stopped: %s" % error, file=sys.stderr)
 
     def start(self):
         # A new series: the dumps of an earlier one (ours) are dropped.
@@ -839,7 +851,18 @@ def profile_cell(recorder, shell, line, cell):
         raise MagicError("%%%%memtrace: %s: takes no arguments" % line.strip())
     _profiles += 1
     filename = "<memtrace-cell-%d-%d>" % (recorder.cell_id, _profiles)
-    code = compile(cell, filename, "exec")
+    # IPython's syntax (%time, !ls) as IPython runs it: each on its own line.
+    source = shell.transform_cell(cell)
+    tree = ast.parse(source, filename)
+    show = None
+    if tree.body and isinstance(tree.body[-1], ast.Expr) and not cell.rstrip().endswith(";"):
+        # The value of a last expression is shown, as in any cell.
+        show = "_memtrace_show_%d" % _profiles
+        last = tree.body[-1]
+        tree.body[-1] = ast.copy_location(ast.Expr(ast.Call(ast.Name(show, ast.Load()), [last.value], [])), last)
+        ast.fix_missing_locations(tree)
+        shell.user_ns[show] = shell.displayhook
+    code = compile(tree, filename, "exec")
     # Tracebacks of the cell show its lines.
     linecache.cache[filename] = (len(cell), None, cell.splitlines(True), filename)
     started = not tracemalloc.is_tracing()
@@ -860,6 +883,8 @@ def profile_cell(recorder, shell, line, cell):
         status.close()
         if started:
             tracemalloc.stop()
+        if show is not None:
+            shell.user_ns.pop(show, None)
     report = _show(_profile_report(cell, tracer, status.ok, started, error))
     if error is not None:
         raise error

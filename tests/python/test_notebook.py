@@ -11,6 +11,8 @@ format written from SPEC.md."""
 
 import json
 import os
+import shutil
+import subprocess
 
 import pytest
 
@@ -190,7 +192,28 @@ def test_cells_sessions_and_oracles(kernel_env):
     # The types that grow between cells: the collector's count of Node
     # objects after each run of the cell that keeps 50,000 more.
     node = {x["step"]: x["value"] for x in s.of("samples") if x["series"] == "gc.__main__.Node"}
-    assert node == {"cell:15": 50_000, "cell:16": 100_000}
+    assert node == {"cell:15": 50_000, "cell:16": 100_000}  # Node came after the session's baseline
+    # memtrace-cells reads both sessions and finds the leak of each: the
+    # three runs of session 1 and the two of session 2, kept apart.
+    doc = json.loads(subprocess.run([os.path.join(BUILD, "tools", "memtrace-cells"), str(log), "--format", "json"],
+                                    check=True, capture_output=True, text=True).stdout)
+    assert [(x["session"], x["ended"], x["cells"]) for x in doc["sessions"]] == [(1, False, 10), (2, True, 6)]
+    grow = {(g["session"], tuple(g["runs"])) for g in doc["growing"]}
+    assert (1, (2, 3, 4)) in grow and (2, (12, 13)) in grow
+    # 50,000 small objects a run keep about 4 MB, over the 1 MiB threshold;
+    # the type that grew on those runs is Node, by 50,000 each.
+    (nodes,) = [g for g in doc["growing"] if g["runs"] == [15, 16]]
+    assert nodes["types"][0] == {"type": "__main__.Node", "growth": 100_000}
+    # The README's picture and table come from this log.
+    png = nbpath.parent / "cells.png"
+    subprocess.run([os.path.join(BUILD, "tools", "memtrace-plot"), "cells", str(log), "-o", str(png)], check=True)
+    from PIL import Image
+    assert Image.open(png).format == "PNG"
+    if os.environ.get("MEMTRACE_UPDATE_DOCS"):
+        dest = os.path.join(ROOT, "testdata", "notebook")
+        os.makedirs(dest, exist_ok=True)
+        shutil.copyfile(png, os.path.join(dest, "cells.png"))
+        shutil.copyfile(log, os.path.join(dest, "analysis.memtrace.snap"))
 
 
 def test_two_kernels_one_notebook(kernel_env):
@@ -269,11 +292,6 @@ def test_report_and_plot(kernel_env, tmp_path):
     assert img.format == "PNG" and img.size[0] >= 400 and img.size[1] >= 200
     err = "".join(o.get("text", "") for o in nb.cells[8].outputs)
     assert "nonsense: not a %memtrace command" in err
-    # The README's picture is this one (MEMTRACE_UPDATE_DOCS=1 refreshes it).
-    if os.environ.get("MEMTRACE_UPDATE_DOCS"):
-        dest = os.path.join(ROOT, "testdata", "notebook", "cells.png")
-        os.makedirs(os.path.dirname(dest), exist_ok=True)
-        img.save(dest)
 
 
 def test_sampled_peak_fallback(kernel_env, monkeypatch):

@@ -1,6 +1,7 @@
 /* A notebook's cell log (memtrace/cells.h). Every record kind sits in
  * blocks of its own, so the cells are read first and the frames and
- * samples find their cell by the id in their step "cell:ID". Everything
+ * samples find their cell by the id in their step "cell:ID" (a gc count
+ * with step "session:N" is the baseline of session N). Everything
  * lives in flat arrays and one string pool; the pointers the accessors
  * hand out are set once the pool has stopped moving. */
 #include <inttypes.h>
@@ -30,6 +31,7 @@ typedef struct gpu_raw {
 
 typedef struct gc_raw {
     uint32_t cell, session;
+    int base;        /* a session's baseline (step "session:N"), before its cells */
     size_t seq;
     size_t type;     /* pool offset */
     const char *name;
@@ -174,18 +176,31 @@ static int on_frame(void *arg, const void *rec) {
     return 0;
 }
 
+/* The session of a step "session:N" (a session's baseline), or 0. */
+static uint32_t step_session(mt_str step) {
+    if (step.len < 9 || step.len > 18 || memcmp(step.ptr, "session:", 8)) return 0;
+    uint64_t n = 0;
+    for (size_t i = 8; i < step.len; i++) {
+        if (step.ptr[i] < '0' || step.ptr[i] > '9') return 0;
+        n = n * 10 + (uint64_t)(step.ptr[i] - '0');
+    }
+    return n <= UINT32_MAX ? (uint32_t)n : 0;
+}
+
 static int on_sample(void *arg, const void *rec) {
     mt_cells *C = arg;
     const mt_sample *r = rec;
     int64_t ix = step_cell(C, r->step);
-    if (ix < 0) return 0;
+    uint32_t base = ix < 0 ? step_session(r->step) : 0;
+    if (ix < 0 && !base) return 0;
     const char *s = r->series.ptr;
     size_t n = r->series.len;
     if (n > 3 && !memcmp(s, "gc.", 3)) {
         if (mt__grow((void **)&C->gc, &C->capgc, C->ngc, sizeof *C->gc)) return MT_E_NOMEM;
         gc_raw *g = &C->gc[C->ngc];
-        g->cell = (uint32_t)ix;
-        g->session = C->cells[ix].session;
+        g->base = base != 0;
+        g->cell = base ? 0 : (uint32_t)ix;
+        g->session = base ? base : C->cells[ix].session;
         g->seq = C->ngc;
         g->v = r->value;
         if (pool_add(C, (mt_str){ s + 3, n - 3 }, &g->type)) return MT_E_NOMEM;
@@ -193,7 +208,7 @@ static int on_sample(void *arg, const void *rec) {
         return 0;
     }
     /* gpuN.allocated, gpuN.reserved, gpuN.peak_allocated (SPEC.md 4.4). */
-    if (n < 5 || memcmp(s, "gpu", 3)) return 0;
+    if (base || n < 5 || memcmp(s, "gpu", 3)) return 0;
     size_t d = 3;
     uint64_t dev = 0;
     while (d < n && d < 12 && s[d] >= '0' && s[d] <= '9') dev = dev * 10 + (uint64_t)(s[d++] - '0');
@@ -249,6 +264,11 @@ static int gpu_cmp(const void *a, const void *b) {
     return (x->seq > y->seq) - (x->seq < y->seq);
 }
 
+static int u32_cmp(const void *a, const void *b) {
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
 /* By type, then session, then the order the cells ran: each run of one
  * type in one session is that type's counts over time. */
 static int gc_cmp(const void *a, const void *b) {
@@ -256,6 +276,7 @@ static int gc_cmp(const void *a, const void *b) {
     int c = strcmp(x->name, y->name);
     if (c) return c;
     if (x->session != y->session) return x->session < y->session ? -1 : 1;
+    if (x->base != y->base) return x->base ? -1 : 1;
     if (x->cell != y->cell) return x->cell < y->cell ? -1 : 1;
     return (x->seq > y->seq) - (x->seq < y->seq);
 }
@@ -329,6 +350,14 @@ static int attach(mt_cells *C) {
     if (C->ngc) {
         for (size_t i = 0; i < C->ngc; i++) C->gc[i].name = C->pool + C->gc[i].type;
         qsort(C->gc, C->ngc, sizeof *C->gc, gc_cmp);
+        /* The sessions that wrote a baseline: in them a type missing
+         * from it had none of its objects at the start. */
+        uint32_t *based = malloc(C->ngc * sizeof *based);
+        if (!based) return MT_E_NOMEM;
+        size_t nb = 0;
+        for (size_t i = 0; i < C->ngc; i++)
+            if (C->gc[i].base) based[nb++] = C->gc[i].session;
+        qsort(based, nb, sizeof *based, u32_cmp);
         /* Deltas in place: an entry that follows one of its type and
          * session keeps v - the previous v in v; the rest go. */
         size_t m = 0;
@@ -336,12 +365,17 @@ static int attach(mt_cells *C) {
         for (size_t i = 0; i < C->ngc; i++) {
             gc_raw g = C->gc[i];
             int follows = i > 0 && C->gc[i - 1].session == g.session && !strcmp(C->gc[i - 1].name, g.name);
+            if (!follows && !g.base && bsearch(&g.session, based, nb, sizeof *based, u32_cmp)) {
+                follows = 1;
+                prev = 0;
+            }
             double d = g.v - prev;
             prev = g.v;
-            if (!follows || isnan(d) || d == 0) continue;
+            if (!follows || g.base || isnan(d) || d == 0) continue;
             g.v = d;
             C->gc[m++] = g;
         }
+        free(based);
         qsort(C->gc, m, sizeof *C->gc, delta_cmp);
         if (m && !(C->types = malloc(m * sizeof *C->types))) return MT_E_NOMEM;
         for (size_t i = 0; i < m; i++) {

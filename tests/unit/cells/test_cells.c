@@ -343,6 +343,59 @@ START_TEST(odd_records_read_safely) {
 }
 END_TEST
 
+/* A session's baseline counts (step "session:N", written when recording
+ * starts) give its first cell a delta, and a type missing from the
+ * baseline had none at the start. Session 1: dict 100 at the start, 130
+ * after cell 1 (+30), 125 after cell 2 (-5); list, not in the baseline, 7
+ * after cell 1 (+7) and 9 after cell 2 (+2). Session 2's baseline is dict
+ * 50: its cell 3 at 80 is +30, not 80 - 125; Node, absent from it, +40.
+ * Without a baseline a type's first count is its baseline
+ * (fixture_cells_and_derived_figures). */
+START_TEST(session_baseline_gives_first_cell_a_delta) {
+    char *path = tmp_path();
+    mt_writer *w;
+    ck_assert_int_eq(mt_writer_open(path, NULL, &w, NULL), 0);
+    for (uint32_t i = 1; i <= 3; i++) {
+        mt_nb_cell c = { .id = i, .source = mt_str_c("x"), .session = i < 3 ? 1 : 2 };
+        mt_writer_add(w, MT_KIND_NB_CELL, &c);
+    }
+    struct { const char *series, *step; double v; } smp[] = {
+        { "gc.dict", "session:1", 100 }, { "gc.dict", "cell:1", 130 }, { "gc.list", "cell:1", 7 },
+        { "gc.dict", "cell:2", 125 },    { "gc.list", "cell:2", 9 },   { "gc.dict", "session:2", 50 },
+        { "gc.dict", "cell:3", 80 },     { "gc.set", "session:x", 5 }, { "gpu0.allocated", "session:1", 9 },
+        { "gc.Node", "cell:3", 40 },
+    };
+    for (size_t i = 0; i < sizeof smp / sizeof *smp; i++) {
+        mt_sample m = { 1, mt_str_c(smp[i].series), smp[i].v, mt_str_c(smp[i].step), 0, 0, 0, 0 };
+        mt_writer_add(w, MT_KIND_SAMPLE, &m);
+    }
+    ck_assert_int_eq(mt_writer_close(w, NULL), 0);
+    mt_cells *c = load_ok(path);
+    size_t n;
+    const mt_cell *x = mt_cells_list(c, &n);
+    ck_assert_uint_eq(n, 3);
+    ck_assert_uint_eq(x[0].n_types, 2);
+    ck_assert_str_eq(x[0].types[0].type, "dict");
+    ck_assert_int_eq(x[0].types[0].delta, 30);
+    ck_assert_str_eq(x[0].types[1].type, "list");
+    ck_assert_int_eq(x[0].types[1].delta, 7);
+    ck_assert_uint_eq(x[1].n_types, 2);
+    ck_assert_str_eq(x[1].types[0].type, "dict");
+    ck_assert_int_eq(x[1].types[0].delta, -5);
+    ck_assert_str_eq(x[1].types[1].type, "list");
+    ck_assert_int_eq(x[1].types[1].delta, 2);
+    /* Node was not in session 2's baseline: none of them at its start. */
+    ck_assert_uint_eq(x[2].n_types, 2);
+    ck_assert_str_eq(x[2].types[0].type, "Node");
+    ck_assert_int_eq(x[2].types[0].delta, 40);
+    ck_assert_int_eq(x[2].types[1].delta, 30);
+    ck_assert_uint_eq(x[0].n_gpu, 0);
+    mt_cells_free(c);
+    unlink(path);
+    free(path);
+}
+END_TEST
+
 START_TEST(not_a_cell_log_is_an_error) {
     char *path = tmp_path();
     mt_writer *w;
@@ -522,6 +575,7 @@ int main(void) {
     tcase_add_test(tc, growth_split_by_a_restart_is_not_growing);
     tcase_add_test(tc, without_hash_runs_match_by_source);
     tcase_add_test(tc, odd_records_read_safely);
+    tcase_add_test(tc, session_baseline_gives_first_cell_a_delta);
     tcase_add_test(tc, not_a_cell_log_is_an_error);
     tcase_add_test(tc, cut_and_damaged_files);
     tcase_add_test(tc, unclosed_log_reads_its_flushed_cells);

@@ -216,13 +216,17 @@ class CellRecorder:
         nb = _notebook_path(self.shell)
         if nb:
             detail += ", notebook " + nb
-        w.add_event("session", _kernel_id() or "pid-%d" % os.getpid(), float(self.session), detail,
-                    time_ns=time.time_ns())
-        w.flush()
+        now = time.time_ns()
+        w.add_event("session", _kernel_id() or "pid-%d" % os.getpid(), float(self.session), detail, time_ns=now)
         if self.types:
+            # The baseline of the counts after each cell: every type now.
             t0 = time.perf_counter_ns()
             self._types_last = self._count_types()
             self._types_cost = time.perf_counter_ns() - t0
+            step = "session:%d" % self.session
+            for name, n in sorted(self._types_last.items()):
+                w.add_sample("gc." + name, float(n), time_ns=now, step=step)
+        w.flush()
         self.shell.events.register("pre_run_cell", self._pre_run_cell)
         self.shell.events.register("post_run_cell", self._post_run_cell)
         atexit.register(self.stop)  # a kernel shut down or restarted ends its session
@@ -657,7 +661,8 @@ def _cmd_plot(rec, shell, args):
 def _more(name):
     def call(rec, shell, args):
         from . import _nbmagics
-        return getattr(_nbmagics, name)(rec, shell, args)
+        getattr(_nbmagics, name)(rec, shell, args)  # shows its own result
+        return None
     return call
 
 

@@ -279,6 +279,14 @@ static PyObject *Writer_add_sample(WriterObject *self, PyObject *args, PyObject 
     return add(self, MT_KIND_SAMPLE, &sm);
 }
 
+static PyObject *Writer_count(WriterObject *self, PyObject *args) {
+    const char *name;
+    mt_kind kind;
+    if (!PyArg_ParseTuple(args, "s", &name) || check_open(self)) return NULL;
+    if (mt_kind_from_name(name, &kind)) return PyErr_Format(PyExc_ValueError, "%s: not a record kind", name);
+    return PyLong_FromUnsignedLongLong(mt_writer_count(self->w, kind));
+}
+
 static PyObject *Writer_add_event(WriterObject *self, PyObject *args, PyObject *kw) {
     static char *kwlist[] = { "kind", "name", "value", "detail", "time_ns", NULL };
     PyObject *kind, *name = Py_None, *detail = Py_None;
@@ -719,6 +727,10 @@ static PyMethodDef Writer_methods[] = {
       "index_nlevels=0, columns_kind=None, columns_levels_bytes=0, columns_codes_bytes=0, "
       "columns_nlevels=0, time_ns=0, flags=0)\n--\n\n"
       "A DataFrame (memtrace-snap(5), df_frames); frame ids start at 1." },
+    { "count", (PyCFunction)Writer_count, METH_VARARGS,
+      "count($self, kind, /)\n--\n\n"
+      "Records of kind ('nb_cells', 'meta', ...) in the file so far: with append=True, those\n"
+      "it held before too (read from its block headers)." },
     { "add_event", (PyCFunction)(void (*)(void))Writer_add_event, METH_VARARGS | METH_KEYWORDS,
       "add_event($self, /, kind, name=None, value=0.0, detail=None, *, time_ns=0)\n--\n\n"
       "An event on the samples' clock (memtrace-snap(5), events): a step, a dump, a session." },
@@ -802,9 +814,6 @@ static PyMethodDef module_methods[] = {
     { "gc_type_counts", memtrace_gc_type_counts, METH_NOARGS,
       "gc_type_counts($module, /)\n--\n\n"
       "{type: count} of the objects the garbage collector tracks, counted in C." },
-    { "cell_log_state", memtrace_cell_log_state, METH_VARARGS,
-      "cell_log_state($module, path, /)\n--\n\n"
-      "{sessions, cells}: the session events and nb_cells records the cell log at path holds." },
     { "parse_alert", memtrace_parse_alert, METH_VARARGS,
       "parse_alert($module, text, /)\n--\n\n"
       "An alert expression (memtrace-sample(1), ALERTS) as a dict {expr, series, op, of,\n"

@@ -1,9 +1,8 @@
-/* The notebook recorder's C helpers: counting the collector's objects by
- * type after a cell, and reading back where a cell log stands. */
+/* The notebook recorder's C helper: counting the collector's objects by
+ * type after a cell, cheaply enough to run after every cell. */
 #include "celllog.h"
 #include <stdint.h>
 #include <stdlib.h>
-#include "memtrace/format.h"
 
 typedef struct {
     PyTypeObject *type;
@@ -76,40 +75,4 @@ PyObject *memtrace_gc_type_counts(PyObject *self, PyObject *unused) {
      * type alive while it was a key. */
     Py_DECREF(objs);
     return d;
-}
-
-PyObject *memtrace_cell_log_state(PyObject *self, PyObject *args) {
-    PyObject *path;
-    if (!PyArg_ParseTuple(args, "O&", PyUnicode_FSConverter, &path)) return NULL;
-    mt_reader *r = NULL;
-    mt_diag d;
-    mt_diag_clear(&d);
-    unsigned long long sessions = 0, cells = 0;
-    int rc;
-    Py_BEGIN_ALLOW_THREADS
-    rc = mt_reader_open(PyBytes_AS_STRING(path), &r, &d);
-    for (size_t b = 0; !rc && b < mt_reader_block_count(r); b++) {
-        const mt_block_info *bi = mt_reader_block(r, b);
-        if (bi->kind == MT_KIND_NB_CELL) {
-            cells += bi->count;
-            continue;
-        }
-        if (bi->kind != MT_KIND_EVENT) continue;
-        mt_cursor c;
-        mt_record rec;
-        if (mt_reader_block_open(r, b, &c, NULL)) continue; /* a damaged block: counted as none */
-        while (mt_cursor_next(&c, &rec.u, NULL) == 1)
-            if (rec.u.event.kind.len == 7 && !memcmp(rec.u.event.kind.ptr, "session", 7)) sessions++;
-    }
-    mt_reader_free(r);
-    Py_END_ALLOW_THREADS
-    if (rc) {
-        char where[400];
-        mt_diag_format(&d, where, sizeof where);
-        PyErr_Format(rc == MT_E_IO ? PyExc_OSError : PyExc_ValueError, "%s", where);
-        Py_DECREF(path);
-        return NULL;
-    }
-    Py_DECREF(path);
-    return Py_BuildValue("{sKsK}", "sessions", sessions, "cells", cells);
 }

@@ -202,16 +202,20 @@ class CellRecorder:
             self.note = ("memtrace: %s is being written by another kernel; this kernel records into %s"
                          % (path, alt))
             path = alt
-        state = _memtrace.cell_log_state(path)
-        if state["cells"] == 0 and state["sessions"] == 0:
-            w.add_meta("log", "cells")
-            w.add_meta("clock", "unix")
-            w.add_meta("tool", "memtrace.notebook")
-            w.add_meta("tool_version", _memtrace.__version__)
+        # Where the log stands, from its block headers (a collector links
+        # the writer only and reads no records): the first session writes
+        # the file's four meta records and every session one `session`
+        # meta, so the meta count numbers the sessions.
+        metas = w.count("meta")
+        if metas == 0:
+            for key, value in (("log", "cells"), ("clock", "unix"), ("tool", "memtrace.notebook"),
+                               ("tool_version", _memtrace.__version__)):
+                w.add_meta(key, value)
+        self.session = max(metas - 3, 1)
+        w.add_meta("session", self.session)
         self._w = w
         self.path = path
-        self.session = state["sessions"] + 1
-        self.cell_id = state["cells"]
+        self.cell_id = w.count("nb_cells")
         detail = "python %d.%d.%d, pid %d on %s" % (sys.version_info[:3] + (os.getpid(), socket.gethostname()))
         nb = _notebook_path(self.shell)
         if nb:

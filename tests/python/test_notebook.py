@@ -50,6 +50,16 @@ GROW = ("big = pd.concat([big, big], ignore_index=True)\n"
         "emit(cell='grow', deep=int(big.memory_usage(deep=True).sum()), rows=len(big))")
 
 
+def assert_spike(rise, nbytes):
+    """The peak above the cell's start is the buffer's size within 5%.
+    Under AddressSanitizer (the CI stage preloads it into the kernels too)
+    freeing the buffer first poisons its shadow, one byte per eight: the
+    process then really holds up to nbytes / 8 more, for a moment that a
+    sampled peak may miss."""
+    more = nbytes / 8 if "libasan" in os.environ.get("LD_PRELOAD", "") else 0
+    assert 0.95 * nbytes < rise < 1.05 * nbytes + more, (rise, nbytes)
+
+
 def notebook(*sources, tags=None):
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -138,7 +148,7 @@ def test_cells_sessions_and_oracles(kernel_env):
     # The spike: 300 MB for 300 ms, caught within 5%, and nothing kept.
     spike = cells[4]
     (ms,) = [m for m in m1 if m["cell"] == "spike"]
-    assert abs((spike["rss_peak"] - spike["rss_before"]) - ms["nbytes"]) < 0.05 * ms["nbytes"]
+    assert_spike(spike["rss_peak"] - spike["rss_before"], ms["nbytes"])
     # The peak is at least what the cell saw, up to the kernel's per-thread
     # rss counters, which reach the process's figures every 64 page faults.
     assert spike["rss_peak"] >= ms["rss"] - MiB
@@ -305,6 +315,6 @@ def test_sampled_peak_fallback(kernel_env, monkeypatch):
     (ms,) = [m for m in measured(nb) if m["cell"] == "spike"]
     spike = cells[1]
     assert spike["flags"] & 3 == 2
-    assert abs((spike["rss_peak"] - spike["rss_before"]) - ms["nbytes"]) < 0.05 * ms["nbytes"]
+    assert_spike(spike["rss_peak"] - spike["rss_before"], ms["nbytes"])
     status = "".join(o.get("data", {}).get("text/plain", "") for o in nb.cells[3].outputs)
     assert "sampled every 5 ms" in status and "session 1, 2 cells so far" in status

@@ -40,7 +40,7 @@ struct mt_writer {
     mt_output out;    /* the target, through a temporary file beside it */
     int publish_on_flush;
     int err;          /* sticky; atomic, as both threads may set it */
-    char errmsg[200];
+    char errmsg[sizeof ((mt_diag *)0)->msg]; /* a diag message, whole */
     size_t block_bytes;
     int level;
     uint64_t offset;  /* bytes written so far */

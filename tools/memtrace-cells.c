@@ -108,6 +108,14 @@ static void print_sessions_text(const view *v) {
                s->n_cells, bytes(s->peak, p), mt_signed_bytes(s->retained, r),
                s->ended ? "yes" : "no: did not end cleanly: killed or still running");
     }
+    /* The cell a dead kernel was running: what an OOM kill ended. */
+    for (size_t i = 0; i < v->nss; i++) {
+        const mt_cell_session *s = &v->ss[i];
+        if (!s->died_in || (v->session && s->session != v->session)) continue;
+        printf("session %" PRIu32 " died running cell %" PRIu32 " (started %s at rss %s): %s\n", s->session,
+               s->died_in, utc_text(s->died_start_ns, t, sizeof t), bytes(s->died_rss_before, p),
+               mt_cli_str(mt_str_c(s->died_source)));
+    }
 }
 
 static int group_shown(const view *v, const mt_cell_growth *g) { return !v->session || g->session == v->session; }
@@ -243,6 +251,15 @@ static void print_json(const view *v) {
         mt_jw_bool(&w, "ended", s->ended);
         mt_jw_uint(&w, "peak", s->peak);
         mt_jw_int(&w, "retained", s->retained);
+        if (s->died_in) {
+            mt_jw_begin_object(&w, "died_in");
+            mt_jw_uint(&w, "id", s->died_in);
+            mt_jw_cstr(&w, "source", s->died_source);
+            mt_jw_uint(&w, "start_ns", s->died_start_ns);
+            mt_jw_uint(&w, "rss_before", s->died_rss_before);
+            mt_jw_end_object(&w);
+        } else
+            mt_jw_null(&w, "died_in");
         mt_jw_end_object(&w);
     }
     mt_jw_end_array(&w);
@@ -287,14 +304,16 @@ static void csv_cstr(const char *s) { mt_csv_put_str(stdout, s, strlen(s)); }
 
 static void print_csv(const view *v, int by_session, int leaks) {
     if (by_session) {
-        printf("session,kernel,start_ns,cells,ended,peak,retained\n");
+        printf("session,kernel,start_ns,cells,ended,peak,retained,died_in\n");
         for (size_t i = 0; i < v->nss; i++) {
             const mt_cell_session *s = &v->ss[i];
             if (v->session && s->session != v->session) continue;
             printf("%" PRIu32 ",", s->session);
             csv_cstr(s->kernel);
-            printf(",%" PRIu64 ",%zu,%s,%" PRIu64 ",%" PRId64 "\n", s->start_ns, s->n_cells, s->ended ? "true" : "false",
+            printf(",%" PRIu64 ",%zu,%s,%" PRIu64 ",%" PRId64 ",", s->start_ns, s->n_cells, s->ended ? "true" : "false",
                    s->peak, s->retained);
+            if (s->died_in) printf("%" PRIu32, s->died_in);
+            printf("\n");
         }
         return;
     }

@@ -394,21 +394,20 @@ static int pread_full(int fd, void *buf, size_t n, uint64_t off) {
 
 /* Reads the block headers of the file open on w->fd (size bytes) into the
  * index and the kinds' counts; *end is where appending starts. */
-static int scan_for_append(mt_writer *w, const char *path, uint64_t size, uint64_t *end, mt_diag *diag) {
+static int scan_for_append(mt_writer *w, uint64_t size, uint64_t *end, mt_diag *diag) {
     uint64_t at = MT__HEADER_SIZE;
     for (;;) {
         uint8_t hb[MT__BLOCK_HEADER_SIZE];
         if (at == size) break;
         int r = pread_full(w->fd, hb, sizeof hb, at);
-        if (r < 0) return mt_diag_set(diag, MT_E_IO, "%s: cannot read: %s", path, strerror(errno));
+        if (r < 0) return mt_diag_set(diag, MT_E_IO, "cannot read: %s", strerror(errno));
         if (r == 0) break; /* a header cut short at the end: not yet written */
         mt__bhdr h;
         if (mt__bhdr_get(hb, &h)) {
             if (diag) diag->offset = (int64_t)at;
             return mt_diag_set(diag, MT_E_DAMAGED,
-                               "%s: the block header at offset %llu is damaged; appending would hide what follows it "
-                               "(memtrace-convert --salvage copies what can be read)",
-                               path, (unsigned long long)at);
+                               "a damaged block header: appending would hide what follows it "
+                               "(memtrace-convert --salvage copies what can be read)");
         }
         uint64_t next = at + MT__BLOCK_HEADER_SIZE + h.stored;
         if (next > size) break; /* a payload cut short at the end */
@@ -417,9 +416,8 @@ static int scan_for_append(mt_writer *w, const char *path, uint64_t size, uint64
              * a close was cut short): written again at close. */
             if (size - next <= MT__TRAILER_SIZE) break;
             if (diag) diag->offset = (int64_t)at;
-            return mt_diag_set(diag, MT_E_DAMAGED,
-                               "%s: an index block at offset %llu is followed by %llu bytes, not a trailer",
-                               path, (unsigned long long)at, (unsigned long long)(size - next));
+            return mt_diag_set(diag, MT_E_DAMAGED, "an index block followed by %llu bytes, not a trailer",
+                               (unsigned long long)(size - next));
         }
         if (h.kind >= 1 && h.kind <= MT_KIND_MAX) {
             kbuf *b = &w->kinds[h.kind];
@@ -446,7 +444,7 @@ int mt_writer_append(const char *path, const mt_writer_opts *opts, mt_writer **o
     int rc = 0;
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
     if (fd < 0) {
-        rc = mt_diag_set(diag, MT_E_IO, "%s: cannot open for appending: %s", path, strerror(errno));
+        rc = mt_diag_set(diag, MT_E_IO, "cannot open for appending: %s", strerror(errno));
         goto fail;
     }
     w->fd = w->out.fd = fd;
@@ -458,18 +456,18 @@ int mt_writer_append(const char *path, const mt_writer_opts *opts, mt_writer **o
     while (flock(fd, LOCK_EX | LOCK_NB) != 0) {
         if (errno == EINTR) continue;
         if (errno == EWOULDBLOCK)
-            rc = mt_diag_set(diag, MT_E_BUSY, "%s: another writer is appending to it", path);
+            rc = mt_diag_set(diag, MT_E_BUSY, "another writer is appending to it");
         else
-            rc = mt_diag_set(diag, MT_E_IO, "%s: cannot lock: %s", path, strerror(errno));
+            rc = mt_diag_set(diag, MT_E_IO, "cannot lock: %s", strerror(errno));
         goto fail;
     }
     struct stat st;
     if (fstat(fd, &st) != 0) {
-        rc = mt_diag_set(diag, MT_E_IO, "%s: cannot stat: %s", path, strerror(errno));
+        rc = mt_diag_set(diag, MT_E_IO, "cannot stat: %s", strerror(errno));
         goto fail;
     }
     if (!S_ISREG(st.st_mode)) {
-        rc = mt_diag_set(diag, MT_E_IO, "%s: not a regular file; only a file can be appended to", path);
+        rc = mt_diag_set(diag, MT_E_IO, "not a regular file; only a file can be appended to");
         goto fail;
     }
     uint8_t hdr[MT__HEADER_SIZE] = { 0 };
@@ -485,36 +483,35 @@ int mt_writer_append(const char *path, const mt_writer_opts *opts, mt_writer **o
     } else {
         int r = pread_full(fd, hdr, sizeof hdr, 0);
         if (r < 0) {
-            rc = mt_diag_set(diag, MT_E_IO, "%s: cannot read: %s", path, strerror(errno));
+            rc = mt_diag_set(diag, MT_E_IO, "cannot read: %s", strerror(errno));
             goto fail;
         }
         if (r == 0 || memcmp(hdr, MT__MAGIC, 8) != 0) {
-            rc = mt_diag_set(diag, MT_E_NOTSNAP, "%s: not a memtrace snapshot (no magic at offset 0); not appending to it",
-                             path);
+            rc = mt_diag_set(diag, MT_E_NOTSNAP, "not a memtrace snapshot (no magic at offset 0); not appending to it");
             goto fail;
         }
         unsigned major = mt__le16(hdr + 8), minor = mt__le16(hdr + 10);
         if (major != MT_FORMAT_MAJOR) {
-            rc = mt_diag_set(diag, MT_E_VERSION, "%s: format version %u.%u is not this writer's %u.x; not appending to it",
-                             path, major, minor, (unsigned)MT_FORMAT_MAJOR);
+            rc = mt_diag_set(diag, MT_E_VERSION, "format version %u.%u is not this writer's %u.x; not appending to it",
+                             major, minor, (unsigned)MT_FORMAT_MAJOR);
             goto fail;
         }
-        rc = scan_for_append(w, path, (uint64_t)st.st_size, &end, diag);
+        rc = scan_for_append(w, (uint64_t)st.st_size, &end, diag);
         if (rc) goto fail;
         if (minor < MT_FORMAT_MINOR) {
             uint8_t v[2];
             mt__put16(v, MT_FORMAT_MINOR);
             if (pwrite(fd, v, 2, 10) != 2) {
-                rc = mt_diag_set(diag, MT_E_IO, "%s: cannot update the header: %s", path, strerror(errno));
+                rc = mt_diag_set(diag, MT_E_IO, "cannot update the header: %s", strerror(errno));
                 goto fail;
             }
         }
         if ((uint64_t)st.st_size != end && ftruncate(fd, (off_t)end) != 0) {
-            rc = mt_diag_set(diag, MT_E_IO, "%s: cannot drop its index or unfinished block: %s", path, strerror(errno));
+            rc = mt_diag_set(diag, MT_E_IO, "cannot drop its index or unfinished block: %s", strerror(errno));
             goto fail;
         }
         if (lseek(fd, (off_t)end, SEEK_SET) < 0) {
-            rc = mt_diag_set(diag, MT_E_IO, "%s: cannot seek: %s", path, strerror(errno));
+            rc = mt_diag_set(diag, MT_E_IO, "cannot seek: %s", strerror(errno));
             goto fail;
         }
         w->offset = end;
@@ -522,6 +519,7 @@ int mt_writer_append(const char *path, const mt_writer_opts *opts, mt_writer **o
     writer_start(w, opts, out);
     return 0;
 fail:
+    if (diag) diag->file = path;
     mt_writer_abandon(w);
     return rc;
 }

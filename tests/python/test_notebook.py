@@ -186,7 +186,13 @@ def test_cells_sessions_and_oracles(kernel_env):
     # by the collector, but the list holding them is; gc.* counts exist.
     assert any(x["series"].startswith("gc.") for x in s.of("samples"))
     ev = s.of("events")
-    assert [e["kind"] for e in ev] == ["session"]  # killed: no session_end
+    assert [e["kind"] for e in ev if e["kind"] != "cell_start"] == ["session"]  # killed: no session_end
+    # Each cell's start is flushed before it runs: the cell the kernel died
+    # in (the question after an OOM kill) is in the log, with the rss then.
+    starts = [e for e in ev if e["kind"] == "cell_start"]
+    assert [e["name"] for e in starts] == ["cell:%d" % i for i in range(1, 12)]
+    assert starts[-1]["detail"] == "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"
+    assert starts[-1]["value"] == cells[-1]["rss_after"] or abs(starts[-1]["value"] - cells[-1]["rss_after"]) < MiB
     # Session 2: a new kernel on the same notebook appends; its cells go on
     # from id 11, and it ends cleanly when nbclient shuts the kernel down.
     nodes = "nodes.extend(Node() for _ in range(50_000))"
@@ -195,8 +201,8 @@ def test_cells_sessions_and_oracles(kernel_env):
     s, cells = cells_of(log)
     assert [c["id"] for c in cells] == list(range(1, 17))
     assert [c["session"] for c in cells] == [1] * 10 + [2] * 6
-    assert [(e["kind"], e["value"]) for e in s.of("events")] == [("session", 1.0), ("session", 2.0),
-                                                                  ("session_end", 2.0)]
+    assert [(e["kind"], e["value"]) for e in s.of("events") if e["kind"] != "cell_start"] == [
+        ("session", 1.0), ("session", 2.0), ("session_end", 2.0)]
     for c in cells[11:13]:
         assert abs((c["rss_after"] - c["rss_before"]) - 20 * MB) < 0.05 * 20 * MB
     # The types that grow between cells: the collector's count of Node
@@ -208,6 +214,9 @@ def test_cells_sessions_and_oracles(kernel_env):
     doc = json.loads(subprocess.run([os.path.join(BUILD, "tools", "memtrace-cells"), str(log), "--format", "json"],
                                     check=True, capture_output=True, text=True).stdout)
     assert [(x["session"], x["ended"], x["cells"]) for x in doc["sessions"]] == [(1, False, 10), (2, True, 6)]
+    died = doc["sessions"][0]["died_in"]  # the cell the kernel was killed in
+    assert (died["id"], died["source"]) == (11, "import os, signal; os.kill(os.getpid(), signal.SIGKILL)")
+    assert doc["sessions"][1]["died_in"] is None
     grow = {(g["session"], tuple(g["runs"])) for g in doc["growing"]}
     assert (1, (2, 3, 4)) in grow and (2, (12, 13)) in grow
     # 50,000 small objects a run keep about 4 MB, over the 1 MiB threshold;

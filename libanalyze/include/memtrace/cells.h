@@ -81,6 +81,13 @@ typedef struct mt_cell_session {
     int ended;              /* a session_end followed its session event */
     uint64_t peak;          /* highest of its cells' mt_cell_peak_or_after() */
     int64_t retained;       /* its cells' retained, summed */
+    /* A session that did not end cleanly whose last cell_start event names
+     * a cell that has no record: the cell it was running when it died (an
+     * OOM kill, a crash); 0 when none. */
+    uint32_t died_in;
+    const char *died_source;   /* that cell's first line */
+    uint64_t died_start_ns;
+    uint64_t died_rss_before;  /* rss when it started */
 } mt_cell_session;
 
 /* Loads the cell log at path; a file still being written or left

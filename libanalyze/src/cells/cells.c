@@ -45,6 +45,10 @@ typedef struct sess_raw {
     size_t kernel, detail;
     uint64_t start_ns;
     int ended;
+    uint32_t started;      /* the cell of its last cell_start event, or 0 */
+    size_t started_src;    /* pool offset of that event's detail */
+    uint64_t started_ns;
+    double started_rss;
 } sess_raw;
 
 typedef struct id_ix {
@@ -224,9 +228,31 @@ static int on_sample(void *arg, const void *rec) {
     return 0;
 }
 
+/* The id of a step "cell:ID" whether or not the log has that cell, or 0. */
+static uint32_t step_id(mt_str step) {
+    if (step.len < 6 || step.len > 15 || memcmp(step.ptr, "cell:", 5)) return 0;
+    uint64_t id = 0;
+    for (size_t i = 5; i < step.len; i++) {
+        if (step.ptr[i] < '0' || step.ptr[i] > '9') return 0;
+        id = id * 10 + (uint64_t)(step.ptr[i] - '0');
+    }
+    return id <= UINT32_MAX ? (uint32_t)id : 0;
+}
+
 static int on_event(void *arg, const void *rec) {
     mt_cells *C = arg;
     const mt_event *e = rec;
+    if (e->kind.len == 10 && !memcmp(e->kind.ptr, "cell_start", 10)) {
+        /* Flushed before the cell ran: the last one of a session that
+         * died names the cell it died in. */
+        uint32_t id = step_id(e->name);
+        if (!C->in_session || !id) return 0;
+        sess_raw *s = &C->sr[C->last_event];
+        s->started = id;
+        s->started_ns = e->time_ns;
+        s->started_rss = e->value;
+        return pool_add(C, e->detail, &s->started_src) ? MT_E_NOMEM : 0;
+    }
     if (e->kind.len == 11 && !memcmp(e->kind.ptr, "session_end", 11)) {
         /* It ends the session whose event came last before it. */
         if (C->in_session) C->sr[C->last_event].ended = 1;
@@ -390,13 +416,37 @@ static int attach(mt_cells *C) {
     return 0;
 }
 
+/* The last cell started in a session's events (a later event of the
+ * same number goes after an earlier one in file order). */
+static void died_note(mt_cells *C, mt_cell_session *s, const sess_raw *r) {
+    s->died_in = r->started;
+    s->died_source = C->pool + r->started_src;
+    s->died_start_ns = r->started_ns;
+    double v = r->started_rss;
+    s->died_rss_before = v >= 1.8e19 ? UINT64_MAX : v > 0 ? (uint64_t)v : 0;
+}
+
+/* Whether session has a record of cell id. The cell a kernel died in
+ * has none, and the next session numbers its first cell the same. */
+static int has_cell(const mt_cells *C, uint32_t id, uint32_t session) {
+    size_t lo = 0, hi = C->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (C->ids[mid].id < id) lo = mid + 1;
+        else hi = mid;
+    }
+    for (; lo < C->n && C->ids[lo].id == id; lo++)
+        if (C->cells[C->ids[lo].ix].session == session) return 1;
+    return 0;
+}
+
 static int make_sessions(mt_cells *C) {
     /* The events' sessions, then one entry per cell: sorted, each number
      * once, its first event giving the kernel. */
     size_t ne = C->nsr;
     if (mt__reserve((void **)&C->sr, &C->capsr, ne + C->n, sizeof *C->sr)) return MT_E_NOMEM;
     for (size_t i = 0; i < C->n; i++)
-        C->sr[ne + i] = (sess_raw){ C->cells[i].session, 1, i, 0, 0, C->cells[i].start_ns, 0 };
+        C->sr[ne + i] = (sess_raw){ C->cells[i].session, 1, i, 0, 0, C->cells[i].start_ns, 0, 0, 0, 0, 0 };
     size_t all = ne + C->n;
     qsort(C->sr, all, sizeof *C->sr, sess_cmp);
     if (!(C->sessions = calloc(all ? all : 1, sizeof *C->sessions))) return MT_E_NOMEM;
@@ -406,6 +456,7 @@ static int make_sessions(mt_cells *C) {
         if (k && C->sessions[k - 1].session == r->session) {
             mt_cell_session *s = &C->sessions[k - 1];
             if (!r->from_cell) s->ended |= r->ended;
+            if (!r->from_cell && r->started) died_note(C, s, r);
             continue;
         }
         mt_cell_session *s = &C->sessions[k++];
@@ -413,6 +464,8 @@ static int make_sessions(mt_cells *C) {
         s->kernel = r->from_cell ? "" : C->pool + r->kernel;
         s->detail = r->from_cell ? "" : C->pool + r->detail;
         s->ended = r->ended;
+        s->died_source = "";
+        if (!r->from_cell && r->started) died_note(C, s, r);
         /* Cells come by file order: a session without an event starts
          * at its earliest cell. */
         s->start_ns = r->start_ns;
@@ -421,6 +474,15 @@ static int make_sessions(mt_cells *C) {
                 if (C->sr[j].start_ns < s->start_ns) s->start_ns = C->sr[j].start_ns;
     }
     C->nsessions = k;
+    /* A started cell that has a record finished: the session died after. */
+    for (size_t i = 0; i < k; i++) {
+        mt_cell_session *s = &C->sessions[i];
+        if (s->ended || (s->died_in && has_cell(C, s->died_in, s->session))) {
+            s->died_in = 0;
+            s->died_source = "";
+            s->died_start_ns = s->died_rss_before = 0;
+        }
+    }
     for (size_t i = 0; i < C->n; i++) {
         const mt_cell *c = &C->cells[i];
         size_t lo = 0, hi = k;

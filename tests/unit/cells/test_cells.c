@@ -396,6 +396,51 @@ START_TEST(session_baseline_gives_first_cell_a_delta) {
 }
 END_TEST
 
+/* The cell a kernel died in: a session without session_end whose last
+ * cell_start names a cell it has no record of. Session 1 started cells 1
+ * and 2, recorded 1, died in 2; session 2 numbers its first cell 2 again
+ * (the dead cell left no record), finishes it and ends cleanly; session 3
+ * died after its cell 3 finished (its last start has a record): no cell
+ * to blame. */
+START_TEST(died_in_the_cell_it_started) {
+    char *path = tmp_path();
+    mt_writer *w;
+    ck_assert_int_eq(mt_writer_open(path, NULL, &w, NULL), 0);
+    struct { const char *kind, *name, *detail; double v; } ev[] = {
+        { "session", "k1", "", 1 },        { "cell_start", "cell:1", "a = 1", 100 },
+        { "cell_start", "cell:2", "big = load()", 200 }, { "session", "k2", "", 2 },
+        { "cell_start", "cell:2", "b = 2", 50 }, { "session_end", "", "", 2 },
+        { "session", "k3", "", 3 },        { "cell_start", "cell:3", "c = 3", 60 },
+        { "cell_start", "cell:x", "not a cell", 1 },
+    };
+    for (size_t i = 0; i < sizeof ev / sizeof *ev; i++) {
+        mt_event e = { 1000 + i, mt_str_c(ev[i].kind), mt_str_c(ev[i].name), ev[i].v, mt_str_c(ev[i].detail) };
+        mt_writer_add(w, MT_KIND_EVENT, &e);
+    }
+    uint32_t ids[] = { 1, 2, 3 }, sess[] = { 1, 2, 3 };
+    for (size_t i = 0; i < 3; i++) {
+        mt_nb_cell c = { .id = ids[i], .source = mt_str_c("x"), .session = sess[i] };
+        mt_writer_add(w, MT_KIND_NB_CELL, &c);
+    }
+    ck_assert_int_eq(mt_writer_close(w, NULL), 0);
+    mt_cells *c = load_ok(path);
+    size_t ns;
+    const mt_cell_session *s = mt_cells_sessions(c, &ns);
+    ck_assert_uint_eq(ns, 3);
+    ck_assert_uint_eq(s[0].died_in, 2);
+    ck_assert_str_eq(s[0].died_source, "big = load()");
+    ck_assert_uint_eq(s[0].died_rss_before, 200);
+    ck_assert_uint_eq(s[0].died_start_ns, 1002);
+    ck_assert_uint_eq(s[1].died_in, 0);
+    ck_assert_int_eq(s[1].ended, 1);
+    ck_assert_uint_eq(s[2].died_in, 0);
+    ck_assert_str_eq(s[2].died_source, "");
+    mt_cells_free(c);
+    unlink(path);
+    free(path);
+}
+END_TEST
+
 START_TEST(not_a_cell_log_is_an_error) {
     char *path = tmp_path();
     mt_writer *w;
@@ -576,6 +621,7 @@ int main(void) {
     tcase_add_test(tc, without_hash_runs_match_by_source);
     tcase_add_test(tc, odd_records_read_safely);
     tcase_add_test(tc, session_baseline_gives_first_cell_a_delta);
+    tcase_add_test(tc, died_in_the_cell_it_started);
     tcase_add_test(tc, not_a_cell_log_is_an_error);
     tcase_add_test(tc, cut_and_damaged_files);
     tcase_add_test(tc, unclosed_log_reads_its_flushed_cells);

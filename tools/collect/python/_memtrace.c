@@ -40,7 +40,9 @@ static PyObject *raise_mt(int rc, const mt_diag *d, PyObject *path) {
     if (d && d->msg[0]) mt_diag_format(d, where, sizeof where);
     else snprintf(where, sizeof where, "%s", mt_strerror(rc));
     PyObject *exc = rc == MT_E_IO ? PyExc_OSError : rc == MT_E_NOMEM ? PyExc_MemoryError : PyExc_ValueError;
-    if (path) PyErr_Format(exc, "%S: %s", path, where);
+    /* path is the bytes of PyUnicode_FSConverter: named as the user wrote it. */
+    if (path && PyBytes_Check(path)) PyErr_Format(exc, "%s: %s", PyBytes_AS_STRING(path), where);
+    else if (path) PyErr_Format(exc, "%S: %s", path, where);
     else PyErr_SetString(exc, where);
     return NULL;
 }
@@ -94,7 +96,7 @@ static int Writer_init(WriterObject *self, PyObject *args, PyObject *kw) {
     int rc = append ? mt_writer_append(PyBytes_AS_STRING(path), &o, &self->w, &d)
                     : mt_writer_open(PyBytes_AS_STRING(path), &o, &self->w, &d);
     if (rc == MT_E_BUSY) {
-        PyErr_SetString(PyExc_BlockingIOError, d.msg);
+        PyErr_Format(PyExc_BlockingIOError, "%s: %s", PyBytes_AS_STRING(path), d.msg);
         Py_DECREF(path);
         return -1;
     }

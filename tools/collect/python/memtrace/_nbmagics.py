@@ -803,6 +803,7 @@ class _LineTracer:
         self.traced0 = 0
         self.rss0 = 0
         self.rss_last = None
+        self.hwm_max = 0   # the highest VmHWM any line saw: the cell's peak
 
     def global_trace(self, frame, event, arg):
         return self.local_trace if frame.f_code is self.code else None
@@ -832,6 +833,7 @@ class _LineTracer:
         hwm = 0
         if self.st.ok:
             self.rss_last, hwm = self.st.read()
+            self.hwm_max = max(self.hwm_max, hwm)
         s = self.lines.get(self.line)
         if s is None:
             s = self.lines[self.line] = [0, 0, 0, 0]
@@ -890,6 +892,11 @@ def profile_cell(recorder, shell, line, cell):
             tracemalloc.stop()
         if show is not None:
             shell.user_ns.pop(show, None)
+    # Each line reset the high-water mark the cell recorder reset before
+    # the cell: give it the cell's own peak back.
+    observe = getattr(recorder, "observe_peak", None)
+    if observe is not None and tracer.hwm_max:
+        observe(tracer.hwm_max)
     report = _show(_profile_report(cell, tracer, status.ok, started, error))
     if error is not None:
         raise error

@@ -40,7 +40,6 @@ SOURCE_MAX = 200          # bytes of a cell's first line kept in the log
 EXACT_OBJECT_ROWS = 10000  # object columns up to this many rows are measured whole
 SAMPLE_ROWS = 1000         # beyond it, this many rows, evenly spaced
 TYPES_BUDGET_NS = 2_000_000  # counting types after every cell while it costs less
-TYPES_MAX = 30             # gc.TYPE series written per cell, largest changes first
 
 
 def _clear_refs_works():
@@ -102,6 +101,14 @@ class _PeakThread:
         return self.peak
 
 
+def _first_line(raw):
+    """A cell's first non-blank line, cut at SOURCE_MAX bytes."""
+    first = raw.strip().split("\n", 1)[0] if raw.strip() else ""
+    if len(first.encode()) > SOURCE_MAX:
+        first = first.encode()[:SOURCE_MAX].decode(errors="ignore")
+    return first
+
+
 def _type_name(t):
     m = getattr(t, "__module__", None)
     q = getattr(t, "__qualname__", t.__name__)
@@ -145,7 +152,9 @@ def log_path_for(shell, directory=None):
         base = os.path.basename(nb)
         if base.endswith(".ipynb"):
             base = base[:-6]
-        where = directory or os.path.dirname(os.path.abspath(nb))
+        # Jupyter Server gives the notebook's path relative to its root,
+        # and starts the kernel in the notebook's directory.
+        where = directory or (os.path.dirname(nb) if os.path.isabs(nb) else os.getcwd())
     else:
         base = "ipython-%s" % (_kernel_id() or os.getpid())
         where = directory or os.getcwd()
@@ -182,6 +191,10 @@ class CellRecorder:
         self._types_last = None
         self._types_cost = 0
         self._dump_dir = None
+        self._peak_floor = 0
+        self._pid = os.getpid()
+        self._warned = set()
+        os.register_at_fork(after_in_child=self._forget_after_fork)
 
     # -- starting and stopping -------------------------------------------
 
@@ -191,17 +204,10 @@ class CellRecorder:
         if self._w is not None:
             return self
         path = os.path.abspath(self.requested or log_path_for(self.shell))
-        try:
-            w = _memtrace.Writer(path, append=True)
-        except BlockingIOError:
-            # Another kernel records this notebook: a log of our own
-            # beside it rather than waiting or interleaving.
-            root = path[:-len(".memtrace.snap")] if path.endswith(".memtrace.snap") else path
-            alt = "%s.kernel-%d.memtrace.snap" % (root, os.getpid())
-            w = _memtrace.Writer(alt, append=True)
-            self.note = ("memtrace: %s is being written by another kernel; this kernel records into %s"
-                         % (path, alt))
-            path = alt
+        w, path = self._open(path)
+        self.cells = 0
+        self.overhead_ns = 0
+        self._pid = os.getpid()
         # Where the log stands, from its block headers (a collector links
         # the writer only and reads no records): the first session writes
         # the file's four meta records and every session one `session`
@@ -236,10 +242,50 @@ class CellRecorder:
         atexit.register(self.stop)  # a kernel shut down or restarted ends its session
         return self
 
+    def _open(self, path):
+        """The writer of the log at path, or, when that cannot be appended
+        to (another kernel holds it, it is damaged, its directory is read
+        only), of a log of this kernel's own beside it or in the temporary
+        directory, with a note saying why. Recording never stops a kernel."""
+        try:
+            return _memtrace.Writer(path, append=True), path
+        except (OSError, ValueError) as e:
+            why = ("is being written by another kernel" if isinstance(e, BlockingIOError)
+                   else "cannot be appended to (%s)" % e)
+        root = path[:-len(".memtrace.snap")] if path.endswith(".memtrace.snap") else path
+        name = "%s.kernel-%d.memtrace.snap" % (os.path.basename(root), os.getpid())
+        import tempfile
+        for where in (os.path.dirname(path), tempfile.gettempdir()):
+            alt = os.path.join(where, name)
+            try:
+                w = _memtrace.Writer(alt, append=True)
+            except (OSError, ValueError):
+                continue
+            self.note = "memtrace: %s %s; this kernel records into %s" % (path, why, alt)
+            return w, alt
+        raise OSError("memtrace: %s %s, and no other log could be created" % (path, why))
+
+    def _forget_after_fork(self):
+        # A forked child (multiprocessing's fork start method) shares the
+        # log's file and lock: it must neither write nor close it.
+        if self._w is not None and os.getpid() != self._pid:
+            atexit.unregister(self.stop)
+            self._w = None
+            self.path = None
+
+    def observe_peak(self, rss):
+        """A peak rss seen inside the running cell by someone who reset the
+        high-water mark after the recorder did (%%memtrace, line by line):
+        the cell's peak is at least that."""
+        self._peak_floor = max(self._peak_floor, int(rss))
+
     def stop(self):
         """Unhooks the shell, records the end of the session and closes
         the log; a second stop does nothing."""
         if self._w is None:
+            return
+        if os.getpid() != self._pid:
+            self._forget_after_fork()
             return
         for name, fn in (("pre_run_cell", self._pre_run_cell), ("post_run_cell", self._post_run_cell)):
             try:
@@ -312,18 +358,44 @@ class CellRecorder:
                 self._peak_thread = _PeakThread()
         if not self._exact:
             self._peak_thread.start(rss)
-        self._pre = dict(raw=raw, start=time.time_ns(), rss=rss, traced=traced, gpus=gpus)
+        self._peak_floor = 0
+        start = time.time_ns()
+        self._pre = dict(raw=raw, start=start, rss=rss, traced=traced, gpus=gpus)
+        if self._w is not None:
+            # Flushed before the cell runs: a kernel the OOM killer ends
+            # inside it leaves the cell it was running in the log.
+            self._guard("the cell's start", self._started, step, raw, start, rss)
         self._pre["cost"] = time.perf_counter_ns() - t0
+
+    def _started(self, step, raw, start, rss):
+        self._w.add_event("cell_start", step, float(rss), _first_line(raw), time_ns=start)
+        self._w.flush()
+
+    def _guard(self, what, fn, *args):
+        """Runs one part of the recording; a failure of it (a DataFrame
+        whose __sizeof__ raises, a full disk) is said once, and the rest of
+        the recording goes on: the recorder never breaks a cell."""
+        try:
+            return fn(*args)
+        except Exception as e:  # noqa: BLE001 - reported, never raised into the user's cell
+            key = (what, type(e).__name__)
+            if key not in self._warned:
+                self._warned.add(key)
+                print("memtrace: %s not recorded: %s: %s" % (what, type(e).__name__, e), file=sys.stderr)
+            return None
 
     def _post_run_cell(self, result):
         pre, self._pre = self._pre, None
         if pre is None or self._w is None:
             return  # the cell that loaded the extension: it had no start
+        self._guard("the cell", self._record, pre, result)
+
+    def _record(self, pre, result):
         end = time.time_ns()
         t0 = time.perf_counter_ns()
         rss_after = _memtrace.rss()
         if self._exact:
-            peak, flags = max(_vm_hwm(), pre["rss"], rss_after), FLAG_PEAK_EXACT
+            peak, flags = max(_vm_hwm(), pre["rss"], rss_after, self._peak_floor), FLAG_PEAK_EXACT
         else:
             peak, flags = max(self._peak_thread.stop(), rss_after), FLAG_PEAK_SAMPLED
         traced = {}
@@ -340,9 +412,7 @@ class CellRecorder:
         else:
             status, error = "error", ("%s: %s" % (type(err).__name__, err))[:SOURCE_MAX]
         raw = pre["raw"]
-        first = raw.strip().split("\n", 1)[0] if raw.strip() else ""
-        if len(first.encode()) > SOURCE_MAX:
-            first = first.encode()[:SOURCE_MAX].decode(errors="ignore")
+        first = _first_line(raw)
         cid, w, step = self.cell_id, self._w, "cell:%d" % self.cell_id
         cell = dict(id=cid, exec_count=getattr(result, "execution_count", None) or 0, source=first,
                     start_ns=pre["start"], end_ns=end, rss_before=pre["rss"], rss_after=rss_after,
@@ -351,15 +421,12 @@ class CellRecorder:
                     rss_peak=peak, flags=flags, **traced)
         extra = []
         if self.frames and "pandas" in sys.modules:
-            extra += self._frames_after(cid, step, end)
+            extra += self._guard("DataFrames", self._frames_after, cid, step, end) or []
         samples = []
         for d in pre["gpus"]:
-            cuda = sys.modules["torch"].cuda
-            samples += [("gpu%d.allocated" % d, cuda.memory_allocated(d)),
-                        ("gpu%d.reserved" % d, cuda.memory_reserved(d)),
-                        ("gpu%d.peak_allocated" % d, cuda.max_memory_allocated(d))]
+            samples += self._guard("GPU %d" % d, self._gpu_figures, d) or []
         if self.types and self._types_due(rss_after - pre["rss"]):
-            samples += self._type_changes()
+            samples += self._guard("gc type counts", self._type_changes) or []
         cell["overhead_ns"] = pre["cost"] + time.perf_counter_ns() - t0
         w.add_nb_cell(**cell)
         for kw in extra:
@@ -386,6 +453,12 @@ class CellRecorder:
         except Exception:  # a torch without CUDA, a broken driver: no GPU figures
             return []
 
+    def _gpu_figures(self, d):
+        cuda = sys.modules["torch"].cuda
+        return [("gpu%d.allocated" % d, cuda.memory_allocated(d)),
+                ("gpu%d.reserved" % d, cuda.memory_reserved(d)),
+                ("gpu%d.peak_allocated" % d, cuda.max_memory_allocated(d))]
+
     def _count_types(self):
         return {_type_name(t): n for t, n in _memtrace.gc_type_counts().items()}
 
@@ -402,8 +475,11 @@ class CellRecorder:
         self._types_last = now
         changed = [(n, now.get(n, 0) - last.get(n, 0)) for n in set(now) | set(last)]
         changed = [c for c in changed if c[1]]
-        changed.sort(key=lambda c: (-abs(c[1]), c[0]))
-        return [("gc." + n, now.get(n, 0)) for n, _ in changed[:TYPES_MAX]]
+        # Every change is written: a reader takes each count's difference
+        # from the last one written, so one left out would be charged to
+        # a later cell.
+        changed.sort(key=lambda c: c[0])
+        return [("gc." + n, now.get(n, 0)) for n, _ in changed]
 
     def _frames_after(self, cid, step, end):
         """df_frames records of the user's DataFrames that this cell
@@ -423,7 +499,7 @@ class CellRecorder:
             seen[name] = (id(obj), fp, deep)
             if old is not None and old[0] == id(obj) and deep <= old[2]:
                 continue  # the same frame, no larger
-            out.append(dict(id=len(out) + 1 + cid * 1000, name=name, rows=int(obj.shape[0]),
+            out.append(dict(id=self._w.count("df_frames") + len(out) + 1, name=name, rows=int(obj.shape[0]),
                             columns=int(obj.shape[1]), deep_bytes=deep, step=step, time_ns=end,
                             flags=FRAME_DEEP_EST if estimated else 0,
                             index_bytes=int(obj.index.memory_usage(deep=not estimated))))
@@ -459,12 +535,17 @@ def frame_deep_bytes(df):
     for i in range(df.shape[1]):
         col = df.iloc[:, i]
         if col.dtype != object:
-            if not isinstance(col.dtype, np.dtype):
-                # an extension array (categorical, string, sparse): pandas'
-                # own deep figure for it is cheap (codes and categories)
+            if isinstance(col.dtype, np.dtype):
+                continue
+            objs = getattr(col.array, "_ndarray", None)
+            if objs is None or objs.dtype != object:
+                # an extension array of buffers (categorical, sparse,
+                # Arrow strings): pandas' own deep figure is cheap
                 total += int(col.memory_usage(index=False, deep=True)) - int(col.memory_usage(index=False))
-            continue
-        vals = col.values[::step]
+                continue
+            vals = objs[::step]  # Python strings (string[python]): as object
+        else:
+            vals = col.values[::step]
         total += int(sum(map(sys.getsizeof, vals)) * (n / len(vals)))
         estimated = True
     idx = df.index
@@ -527,7 +608,8 @@ def report_html(doc, sort="peak", top=None):
     first; then the cells that keep growing when re-run."""
     cells = list(doc.get("cells", []))
     key = {"peak": lambda c: -(c.get("rss_peak") or c.get("rss_after") or 0),
-           "retained": lambda c: -(c.get("retained") or 0), "id": lambda c: c["id"]}[sort]
+           "retained": lambda c: -(c.get("retained") or 0), "wall": lambda c: -(c.get("wall_ns") or 0),
+           "id": lambda c: c["id"]}[sort]
     cells.sort(key=key)
     if top:
         cells = cells[:top]
@@ -633,8 +715,8 @@ def _cmd_report(rec, shell, args):
     import json
     pos, opts = _parse(args, ("sort", "top"))
     sort = opts.get("sort", "peak")
-    if sort not in ("peak", "retained", "id"):
-        raise MagicError("--sort %s: not a sort order (peak, retained or id)" % sort)
+    if sort not in ("peak", "retained", "wall", "id"):
+        raise MagicError("--sort %s: not a sort order (peak, retained, wall or id)" % sort)
     try:
         top = int(opts.get("top", 0))
     except ValueError:
@@ -676,7 +758,7 @@ COMMANDS = {
 }
 
 USAGE = """%memtrace on [LOG] | off | status
-%memtrace report [LOG] [--sort peak|retained|id] [--top N]
+%memtrace report [LOG] [--sort peak|retained|wall|id] [--top N]
 %memtrace plot [LOG]
 %memtrace snapshot NAME [--frames]
 %memtrace advise DATAFRAME
@@ -697,7 +779,8 @@ def memtrace_magic(line, cell=None):
     try:
         if cell is not None:
             from . import _nbmagics
-            return _nbmagics.profile_cell(rec, shell, line, cell)
+            _nbmagics.profile_cell(rec, shell, line, cell)  # shows its own report
+            return None
         words = line.split(None, 1)
         if not words or words[0] in ("help", "-h", "--help"):
             print(USAGE)

@@ -152,7 +152,7 @@ def test_cells_sessions_and_oracles(kernel_env):
     # The peak is at least what the cell saw, up to the kernel's per-thread
     # rss counters, which reach the process's figures every 64 page faults.
     assert spike["rss_peak"] >= ms["rss"] - MiB
-    assert abs(spike["rss_after"] - spike["rss_before"]) < 2 * MiB
+    assert abs(spike["rss_after"] - spike["rss_before"]) < 0.05 * ms["nbytes"]  # nothing kept
     # Raised and interrupted.
     assert (cells[5]["status"], cells[5]["error"]) == ("error", "ValueError: boom at cell 5")
     assert cells[6]["status"] == "interrupted"

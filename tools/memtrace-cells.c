@@ -135,8 +135,8 @@ static void print_growing_text(const view *v) {
         uint64_t mean = (uint64_t)llround(g->kept_mean), dev = (uint64_t)llround(g->kept_sd);
         printf(": %zu of %zu runs kept %s +- %s, %s in all\n", g->n_kept, g->n_runs, bytes(mean, m), bytes(dev, sd),
                mt_signed_bytes(g->total, t));
-        printf("    retained per run:");
-        for (size_t r = 0; r < g->n_runs; r++) printf("%s %s", r ? "," : "", mt_signed_bytes(v->cells[g->runs[r]].retained, t));
+        printf("    kept per run:");
+        for (size_t r = 0; r < g->n_runs; r++) printf("%s %s", r ? "," : "", mt_signed_bytes(mt_cell_kept(&v->cells[g->runs[r]]), t));
         putchar('\n');
         if (g->n_types) {
             printf("    gc counts grown over those runs:");
@@ -278,7 +278,7 @@ static void print_json(const view *v) {
         for (size_t r = 0; r < g->n_runs; r++) mt_jw_uint(&w, NULL, v->cells[g->runs[r]].id);
         mt_jw_end_array(&w);
         mt_jw_begin_array(&w, "retained");
-        for (size_t r = 0; r < g->n_runs; r++) mt_jw_int(&w, NULL, v->cells[g->runs[r]].retained);
+        for (size_t r = 0; r < g->n_runs; r++) mt_jw_int(&w, NULL, mt_cell_kept(&v->cells[g->runs[r]]));
         mt_jw_end_array(&w);
         mt_jw_int(&w, "total", g->total);
         mt_jw_uint(&w, "kept", g->n_kept);

@@ -112,6 +112,13 @@ int mt_cells_closed(const mt_cells *c);
  * sorting and session peaks use. */
 uint64_t mt_cell_peak_or_after(const mt_cell *cell);
 
+/* What a run kept, as growing cells judge it: the larger of its rss
+ * growth and, when tracemalloc traced it, its traced growth. rss misses
+ * a leak that fills memory the allocator already held (a list of arrays
+ * refilling what a freed frame left); tracemalloc misses what C code
+ * allocates past Python's allocators: either one seeing it is enough. */
+int64_t mt_cell_kept(const mt_cell *cell);
+
 /* "ok", "error", "interrupted". */
 const char *mt_cell_status_name(mt_cell_status s);
 

@@ -570,6 +570,12 @@ uint64_t mt_cell_peak_or_after(const mt_cell *cell) {
     return cell->peak != MT_CELL_PEAK_UNKNOWN ? cell->rss_peak : cell->rss_after;
 }
 
+int64_t mt_cell_kept(const mt_cell *cell) {
+    if (!cell->traced) return cell->retained;
+    int64_t t = sdiff(cell->traced_after, cell->traced_before);
+    return t > cell->retained ? t : cell->retained;
+}
+
 const char *mt_cell_status_name(mt_cell_status s) {
     return s == MT_CELL_ERROR ? "error" : s == MT_CELL_INTERRUPTED ? "interrupted" : "ok";
 }
@@ -693,7 +699,7 @@ int mt_cells_growing(const mt_cells *c, uint64_t threshold, mt_cell_growth_set *
             size_t kept = 0;
             double sum = 0;
             for (size_t i = s; i < e; i++) {
-                int64_t r = c->cells[k[i].ix].retained;
+                int64_t r = mt_cell_kept(&c->cells[k[i].ix]);
                 if (r > 0 && (uint64_t)r > threshold) {
                     kept++;
                     sum += (double)r;
@@ -715,9 +721,9 @@ int mt_cells_growing(const mt_cells *c, uint64_t threshold, mt_cell_growth_set *
                 for (size_t i = s; i < e; i++) {
                     const mt_cell *x = &c->cells[k[i].ix];
                     out->runs_[nruns++] = k[i].ix;
-                    g->total = ssum(g->total, x->retained);
-                    if (x->retained > 0 && (uint64_t)x->retained > threshold)
-                        ss += ((double)x->retained - g->kept_mean) * ((double)x->retained - g->kept_mean);
+                    int64_t r = mt_cell_kept(x);
+                    g->total = ssum(g->total, r);
+                    if (r > 0 && (uint64_t)r > threshold) ss += ((double)r - g->kept_mean) * ((double)r - g->kept_mean);
                     for (size_t j = 0; j < x->n_types; j++) out->types_[ntypes++] = x->types[j];
                 }
                 g->kept_sd = sqrt(ss / (double)(kept - 1));

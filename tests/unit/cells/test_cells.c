@@ -441,6 +441,43 @@ START_TEST(died_in_the_cell_it_started) {
 }
 END_TEST
 
+/* A leak that refills memory the allocator held: rss does not move, but
+ * tracemalloc saw 24 MiB more each run; and one tracemalloc cannot see
+ * (C allocations): rss grew, traced did not. Both are growing cells. */
+START_TEST(growing_seen_by_rss_or_traced) {
+    char *path = tmp_path();
+    mt_writer *w;
+    ck_assert_int_eq(mt_writer_open(path, NULL, &w, NULL), 0);
+    for (uint32_t i = 1; i <= 4; i++) {
+        int traced_leak = i <= 2;
+        mt_nb_cell c = { .id = i, .source = mt_str_c(traced_leak ? "keep.append(a)" : "cbuf.grow()"),
+                         .source_hash = mt_str_c(traced_leak ? "h1" : "h2"), .session = 1,
+                         .rss_before = 1000u << 20, .rss_after = (1000u << 20) + (traced_leak ? 0 : (8u << 20)),
+                         .flags = MT_CELL_TRACED, .traced_before = 100u << 20,
+                         .traced_after = (100u << 20) + (traced_leak ? (24u << 20) : 0) };
+        mt_writer_add(w, MT_KIND_NB_CELL, &c);
+    }
+    ck_assert_int_eq(mt_writer_close(w, NULL), 0);
+    mt_cells *c = load_ok(path);
+    size_t n;
+    const mt_cell *x = mt_cells_list(c, &n);
+    ck_assert_int_eq(x[0].retained, 0);
+    ck_assert_int_eq(mt_cell_kept(&x[0]), 24 << 20);
+    ck_assert_int_eq(mt_cell_kept(&x[2]), 8 << 20);
+    mt_cell_growth_set g;
+    ck_assert_int_eq(mt_cells_growing(c, 1u << 20, &g, NULL), 0);
+    ck_assert_uint_eq(g.n, 2);
+    for (size_t i = 0; i < g.n; i++) {
+        ck_assert_uint_eq(g.g[i].n_kept, 2);
+        ck_assert(g.g[i].kept_mean == (double)(strcmp(g.g[i].source_hash, "h1") ? 8 << 20 : 24 << 20));
+    }
+    mt_cell_growth_free(&g);
+    mt_cells_free(c);
+    unlink(path);
+    free(path);
+}
+END_TEST
+
 START_TEST(not_a_cell_log_is_an_error) {
     char *path = tmp_path();
     mt_writer *w;
@@ -622,6 +659,7 @@ int main(void) {
     tcase_add_test(tc, odd_records_read_safely);
     tcase_add_test(tc, session_baseline_gives_first_cell_a_delta);
     tcase_add_test(tc, died_in_the_cell_it_started);
+    tcase_add_test(tc, growing_seen_by_rss_or_traced);
     tcase_add_test(tc, not_a_cell_log_is_an_error);
     tcase_add_test(tc, cut_and_damaged_files);
     tcase_add_test(tc, unclosed_log_reads_its_flushed_cells);

@@ -236,6 +236,9 @@ def advise(recorder, shell, args):
         dump_frames(path, {name: df})
         doc = json.loads(_tools.run("memtrace-advise", path, "--format", "json").stdout)
         code = _tools.run("memtrace-advise", path, "--format", "python").stdout
+    # The code names the snapshot it came from, a file gone with the
+    # temporary directory: name the frame instead.
+    code = code.replace(path, "%%memtrace advise %s" % name)
     advice = doc["advice"]
     head = "memtrace advise: %s: %d pieces of advice; the changes save %s of %s" % (
         name, len(advice), _size(doc["total_saving_bytes"]), _size(doc["data_bytes"]))

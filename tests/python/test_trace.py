@@ -305,6 +305,14 @@ def test_sigkill_leaves_a_file_readable_up_to_its_last_flush(tmp_path):
     assert {tr.site(a["stack"]) for a in marks} == {(str(prog), line_of(str(prog), "# MARK"))}
 
 
+# GCC 12's AddressSanitizer allocator is not fork-safe in a threaded
+# process: a region lock that another thread held at fork stays locked in
+# the child, and the child's own writer thread then hangs in calloc (seen
+# in CI's ASan stage, 3 runs in 8, the stack in the sanitizer's
+# SizeClassAllocator64::GetFromAllocator). glibc's malloc locks itself
+# across fork, so the release and coverage stages run this test.
+@pytest.mark.skipif("libasan" in os.environ.get("LD_PRELOAD", ""),
+                    reason="libasan's allocator is not fork-safe with threads (GCC 12)")
 def test_fork_child_does_not_trace_and_may_trace_its_own(tmp_path):
     run_prog(tmp_path, """\
         import os, sys

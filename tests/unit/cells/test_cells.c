@@ -364,6 +364,8 @@ START_TEST(session_baseline_gives_first_cell_a_delta) {
         { "gc.dict", "cell:2", 125 },    { "gc.list", "cell:2", 9 },   { "gc.dict", "session:2", 50 },
         { "gc.dict", "cell:3", 80 },     { "gc.set", "session:x", 5 }, { "gpu0.allocated", "session:1", 9 },
         { "gc.Node", "cell:3", 40 },
+        /* No session's baseline: ignored. */
+        { "gc.dict", "session:", 7 }, { "gc.dict", "session:99999999999", 7 }, { "gc.dict", "sessionx1", 7 },
     };
     for (size_t i = 0; i < sizeof smp / sizeof *smp; i++) {
         mt_sample m = { 1, mt_str_c(smp[i].series), smp[i].v, mt_str_c(smp[i].step), 0, 0, 0, 0 };
@@ -407,7 +409,13 @@ START_TEST(died_in_the_cell_it_started) {
     mt_writer *w;
     ck_assert_int_eq(mt_writer_open(path, NULL, &w, NULL), 0);
     struct { const char *kind, *name, *detail; double v; } ev[] = {
+        /* Ignored: a start before any session, kinds of the same lengths
+         * that are not these, names that are no cell's. */
+        { "cell_start", "cell:1", "before", 1 }, { "cell_stare", "cell:1", "", 1 },
+        { "session_enx", "", "", 1 },          { "sessiox", "", "", 1 },
         { "session", "k1", "", 1 },        { "cell_start", "cell:1", "a = 1", 100 },
+        { "cell_start", "cell:", "", 1 },  { "cell_start", "cell:12a", "", 1 },
+        { "cell_start", "cell:99999999999", "", 1 }, { "cell_start", "cellx:1", "", 1 },
         { "cell_start", "cell:2", "big = load()", 200 }, { "session", "k2", "", 2 },
         { "cell_start", "cell:2", "b = 2", 50 }, { "session_end", "", "", 2 },
         { "session", "k3", "", 3 },        { "cell_start", "cell:3", "c = 3", 60 },
@@ -430,7 +438,7 @@ START_TEST(died_in_the_cell_it_started) {
     ck_assert_uint_eq(s[0].died_in, 2);
     ck_assert_str_eq(s[0].died_source, "big = load()");
     ck_assert_uint_eq(s[0].died_rss_before, 200);
-    ck_assert_uint_eq(s[0].died_start_ns, 1002);
+    ck_assert_uint_eq(s[0].died_start_ns, 1010);
     ck_assert_uint_eq(s[1].died_in, 0);
     ck_assert_int_eq(s[1].ended, 1);
     ck_assert_uint_eq(s[2].died_in, 0);

@@ -7,6 +7,7 @@
  * and a second writer are refused without changing a byte. */
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include "../helpers.h"
 #include "memtrace/format.h"
@@ -278,6 +279,51 @@ START_TEST(older_minor_raised) {
 }
 END_TEST
 
+/* More odd files: a closed file with bytes after its trailer (an index
+ * that does not end the file), a header cut short, a FIFO; each refused
+ * with its code, with and without a diag. And a long log (over 64 blocks,
+ * past the first index allocation) appended to and read back whole. */
+START_TEST(odd_files_and_a_long_log) {
+    char *p = tmp_path();
+    mt_writer *w;
+    mt_diag d;
+    ck_assert_int_eq(mt_writer_append(p, &small, &w, NULL), 0);
+    add_cells(w, 1, 1, 400);
+    ck_assert_int_eq(mt_writer_close(w, NULL), 0);
+    mt_reader *r;
+    ck_assert_int_eq(mt_reader_open(p, &r, NULL), 0);
+    ck_assert_uint_gt(mt_reader_block_count(r), 64);
+    mt_reader_free(r);
+    ck_assert_int_eq(mt_writer_append(p, &small, &w, NULL), 0);
+    add_cells(w, 2, 401, 3);
+    ck_assert_int_eq(mt_writer_close(w, NULL), 0);
+    int closed;
+    ck_assert_uint_eq(read_cells(p, NULL, &closed), 403);
+    size_t n;
+    unsigned char *b = slurp(p, &n);
+    unsigned char *more = calloc(n + 100, 1);
+    memcpy(more, b, n);
+    spit(p, more, n + 100);
+    mt_diag_clear(&d);
+    ck_assert_int_eq(mt_writer_append(p, &small, &w, &d), MT_E_DAMAGED);
+    ck_assert_ptr_nonnull(strstr(d.msg, "not a trailer"));
+    ck_assert_str_eq(d.file, p);
+    ck_assert_int_eq(mt_writer_append(p, &small, &w, NULL), MT_E_DAMAGED);
+    spit(p, b, 5); /* a header cut short */
+    ck_assert_int_eq(mt_writer_append(p, NULL, &w, &d), MT_E_NOTSNAP);
+    ck_assert_int_eq(mt_writer_append(p, NULL, &w, NULL), MT_E_NOTSNAP);
+    unlink(p);
+    ck_assert_int_eq(mkfifo(p, 0600), 0);
+    ck_assert_int_eq(mt_writer_append(p, NULL, &w, &d), MT_E_IO);
+    ck_assert_ptr_nonnull(strstr(d.msg, "not a regular file"));
+    unlink(p);
+    ck_assert_int_eq(mt_writer_append("/nonexistent-dir/x.snap", NULL, &w, NULL), MT_E_IO);
+    free(more);
+    free(b);
+    free(p);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("append");
     TCase *t = tcase_create("append");
@@ -290,6 +336,7 @@ int main(void) {
     tcase_add_test(t, not_a_snapshot_refused);
     tcase_add_test(t, second_writer_busy);
     tcase_add_test(t, older_minor_raised);
+    tcase_add_test(t, odd_files_and_a_long_log);
     suite_add_tcase(s, t);
     return run_suite(s);
 }

@@ -176,10 +176,14 @@ static int add_objects(table *t, const mt_snapshot *a, const mt_snapshot *b, int
         if (rb[i] != UINT32_MAX) add(t, rb[i], 1, 1, gb->size[i]);
     if (matched) {
         if (!(seen = calloc(ga->n_objects ? ga->n_objects : 1, 1))) goto out;
+        /* Id 0 is "unknown" (a salvaged copy's placeholders; it may
+         * repeat): such an object can be told neither kept, new nor freed,
+         * and counts in the totals only. A self-diff of a salvaged file
+         * had called one of two id-0 objects new and the other freed. */
         for (uint32_t i = 0; i < ga->n_objects; i++)
-            if (ra[i] != UINT32_MAX && mt_u64map_put(&ids, ga->id[i], i)) goto out;
+            if (ra[i] != UINT32_MAX && ga->id[i] && mt_u64map_put(&ids, ga->id[i], i)) goto out;
         for (uint32_t i = 0; i < gb->n_objects; i++) {
-            if (rb[i] == UINT32_MAX) continue;
+            if (rb[i] == UINT32_MAX || !gb->id[i]) continue;
             mt_diff_row *r = &t->rows[rb[i]];
             uint32_t j;
             if (mt_u64map_get(&ids, gb->id[i], &j) && !seen[j] &&
@@ -193,7 +197,7 @@ static int add_objects(table *t, const mt_snapshot *a, const mt_snapshot *b, int
             }
         }
         for (uint32_t i = 0; i < ga->n_objects; i++)
-            if (ra[i] != UINT32_MAX && !seen[i]) {
+            if (ra[i] != UINT32_MAX && ga->id[i] && !seen[i]) {
                 t->rows[ra[i]].freed_count++;
                 t->rows[ra[i]].freed_bytes = mt_sat_add_u64(t->rows[ra[i]].freed_bytes, ga->size[i]);
             }

@@ -147,22 +147,30 @@ static int id_cmp(const void *a, const void *b) {
     return (x->ix > y->ix) - (x->ix < y->ix);
 }
 
+/* N of a step "PREFIX:N" (1 to 10 digits, at most 2^32-1), or -1: the
+ * cell ids in "cell:ID" and the sessions of baselines, "session:N". */
+static int64_t step_number(mt_str step, const char *prefix) {
+    size_t p = strlen(prefix);
+    if (step.len <= p || step.len > p + 10 || memcmp(step.ptr, prefix, p)) return -1;
+    uint64_t n = 0;
+    for (size_t i = p; i < step.len; i++) {
+        if (step.ptr[i] < '0' || step.ptr[i] > '9') return -1;
+        n = n * 10 + (uint64_t)(step.ptr[i] - '0');
+    }
+    return n <= UINT32_MAX ? (int64_t)n : -1;
+}
+
 /* The cell of a step "cell:ID" (its first with that id), or -1. */
 static int64_t step_cell(const mt_cells *C, mt_str step) {
-    if (step.len < 6 || step.len > 15 || memcmp(step.ptr, "cell:", 5)) return -1;
-    uint64_t id = 0;
-    for (size_t i = 5; i < step.len; i++) {
-        if (step.ptr[i] < '0' || step.ptr[i] > '9') return -1;
-        id = id * 10 + (uint64_t)(step.ptr[i] - '0');
-    }
-    if (id > UINT32_MAX) return -1;
+    int64_t id = step_number(step, "cell:");
+    if (id < 0) return -1;
     size_t lo = 0, hi = C->n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (C->ids[mid].id < id) lo = mid + 1;
+        if (C->ids[mid].id < (uint64_t)id) lo = mid + 1;
         else hi = mid;
     }
-    return lo < C->n && C->ids[lo].id == id ? (int64_t)C->ids[lo].ix : -1;
+    return lo < C->n && C->ids[lo].id == (uint64_t)id ? (int64_t)C->ids[lo].ix : -1;
 }
 
 static int on_frame(void *arg, const void *rec) {
@@ -182,13 +190,8 @@ static int on_frame(void *arg, const void *rec) {
 
 /* The session of a step "session:N" (a session's baseline), or 0. */
 static uint32_t step_session(mt_str step) {
-    if (step.len < 9 || step.len > 18 || memcmp(step.ptr, "session:", 8)) return 0;
-    uint64_t n = 0;
-    for (size_t i = 8; i < step.len; i++) {
-        if (step.ptr[i] < '0' || step.ptr[i] > '9') return 0;
-        n = n * 10 + (uint64_t)(step.ptr[i] - '0');
-    }
-    return n <= UINT32_MAX ? (uint32_t)n : 0;
+    int64_t n = step_number(step, "session:");
+    return n > 0 ? (uint32_t)n : 0;
 }
 
 static int on_sample(void *arg, const void *rec) {
@@ -230,13 +233,8 @@ static int on_sample(void *arg, const void *rec) {
 
 /* The id of a step "cell:ID" whether or not the log has that cell, or 0. */
 static uint32_t step_id(mt_str step) {
-    if (step.len < 6 || step.len > 15 || memcmp(step.ptr, "cell:", 5)) return 0;
-    uint64_t id = 0;
-    for (size_t i = 5; i < step.len; i++) {
-        if (step.ptr[i] < '0' || step.ptr[i] > '9') return 0;
-        id = id * 10 + (uint64_t)(step.ptr[i] - '0');
-    }
-    return id <= UINT32_MAX ? (uint32_t)id : 0;
+    int64_t id = step_number(step, "cell:");
+    return id > 0 ? (uint32_t)id : 0;
 }
 
 static int on_event(void *arg, const void *rec) {

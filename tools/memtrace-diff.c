@@ -18,6 +18,14 @@ enum { FMT_TEXT, FMT_JSON, FMT_CSV };
 static int64_t delta(uint64_t b, uint64_t a) { return (int64_t)(b - a); }
 static uint64_t absdelta(uint64_t b, uint64_t a) { return b > a ? b - a : a - b; }
 
+/* A row with nothing to say: the same count and bytes on both sides and,
+ * matched, no object new or freed. The text leaves them out, so that a
+ * --top N table is not padded with them; JSON and CSV keep every group. */
+static int unchanged(const mt_diff_row *r) {
+    return r->count_a == r->count_b && r->bytes_a == r->bytes_b && r->bytes_a != UINT64_MAX && !r->new_count &&
+           !r->freed_count;
+}
+
 /* A total that saturated (mt_sat_add_u64) has no known change. */
 static int unknown(const mt_diff_row *r) { return r->bytes_a == UINT64_MAX || r->bytes_b == UINT64_MAX; }
 
@@ -47,7 +55,9 @@ static void describe(const char *label, const char *file, const mt_snapshot *s) 
     putchar('\n');
 }
 
-/* Long site names keep their end (the line number), others their start. */
+/* Long site names keep their end (the line number), others their start:
+ * a traceback is written innermost frame first, so its start is where the
+ * object was allocated, which tells its rows apart. */
 static void print_group(const char *name, int width, int keep_end) {
     const char *g = mt_cli_cstr(name); /* escaped first: the cuts below are on what shows */
     int n = (int)strlen(g);
@@ -108,6 +118,20 @@ static void csv_row(const mt_diff_row *r, int matched) {
                r->freed_count, r->freed_bytes, r->kept_count, r->kept_bytes);
     else
         printf(",,,,,,\n");
+}
+
+/* Resident memory beside the heap, and, when it outgrew the heap, what
+ * that means and how to see it. */
+static void rss_text(const mt_rss_heap *rh) {
+    char r1[16], r2[16], rd[24], h1[16], h2[16], hd[24], u[24];
+    printf("\nrss: %s -> %s (%s); heap objects: %s -> %s (%s)\n", mt_human_bytes(rh->rss_a, r1),
+           mt_human_bytes(rh->rss_b, r2), mt_change_bytes(rh->rss_a, rh->rss_b, rd), mt_human_bytes(rh->heap_a, h1),
+           mt_human_bytes(rh->heap_b, h2), mt_change_bytes(rh->heap_a, rh->heap_b, hd));
+    if (rh->native)
+        printf("note: rss grew %s more than the heap did: memory no Python object holds (a C extension's or a\n"
+               "  library's own allocations); a heap dump cannot show it: record native allocations with\n"
+               "  'python3 -m memtrace trace' or heaptrack\n",
+               mt_human_bytes((uint64_t)rh->unaccounted, u));
 }
 
 /* Bytes with, for an estimate, its 95% interval: "1.5 MiB +-20.0 KiB". */
@@ -182,9 +206,12 @@ static int trace_diff(const char *fa, const char *fb, mt_trace *a, mt_group_by b
         return code;
     }
     mt_trace_diff_sort(&d, key);
-    size_t kept = 0, shown;
-    for (size_t i = 0; i < d.n_rows; i++)
-        if (fabs(d.rows[i].delta.value) >= (double)min_delta) d.rows[kept++] = d.rows[i];
+    size_t kept = 0, shown, same = 0;
+    for (size_t i = 0; i < d.n_rows; i++) {
+        const mt_trace_diff_row *r = &d.rows[i];
+        if (fmt == FMT_TEXT && r->delta.value == 0 && r->count_a.value == r->count_b.value) same++;
+        else if (fabs(r->delta.value) >= (double)min_delta) d.rows[kept++] = *r;
+    }
     shown = top && kept > top ? (size_t)top : kept;
     const char *moment = peak ? "peak" : "end";
     if (fmt == FMT_JSON) {
@@ -223,14 +250,15 @@ static int trace_diff(const char *fa, const char *fb, mt_trace *a, mt_group_by b
             const mt_trace_diff_row *r = i < shown ? &d.rows[i] : &d.total;
             char x[48], y[48], z[48];
             printf("  ");
-            print_group(r->group, width, i < shown);
+            print_group(r->group, width, i < shown && by == MT_BY_SITE);
             printf(" %*s %*s %*s %10.0f %10.0f\n", bw, est_bytes(r->bytes_a, d.sampled, x, sizeof x), bw,
                    est_bytes(r->bytes_b, d.sampled, y, sizeof y), bw, est_change(r->delta, d.sampled, z, sizeof z),
                    r->count_a.value, r->count_b.value);
         }
         if (kept > shown) printf("  (%zu more groups; --top 0 shows all)\n", kept - shown);
-        if (d.n_rows > kept)
-            printf("  (%zu groups changed by less than %" PRIu64 " bytes)\n", d.n_rows - kept, min_delta);
+        if (d.n_rows > kept + same)
+            printf("  (%zu groups changed by less than %" PRIu64 " bytes)\n", d.n_rows - kept - same, min_delta);
+        if (same) printf("  (%zu group%s unchanged)\n", same, same == 1 ? "" : "s");
     }
     mt_trace_diff_free(&d);
     mt_trace_free(a);
@@ -302,16 +330,20 @@ int main(int argc, char **argv) {
         return code;
     }
     mt_diff_sort(&d, key);
+    mt_rss_heap rh;
+    mt_rss_heap_compare(a, b, &rh);
     int objects = by == MT_BY_TYPE || by == MT_BY_MODULE || d.matched;
     const char *note = d.matched ? NULL
                        : objects && !mt_diff_same_process(a, b)
                            ? "the snapshots come from different processes: compared by group only"
                            : NULL;
     /* Rows to show: above --min-delta, the first --top of them. */
-    size_t shown = 0, kept = 0;
+    size_t shown = 0, kept = 0, same = 0;
     mt_diff_row *rows = d.rows;
-    for (size_t i = 0; i < d.n_rows; i++)
-        if (absdelta(rows[i].bytes_b, rows[i].bytes_a) >= min_delta) rows[kept++] = rows[i];
+    for (size_t i = 0; i < d.n_rows; i++) {
+        if (fmt == FMT_TEXT && unchanged(&rows[i])) same++;
+        else if (absdelta(rows[i].bytes_b, rows[i].bytes_a) >= min_delta) rows[kept++] = rows[i];
+    }
     shown = top && kept > top ? top : kept;
 
     if (fmt == FMT_JSON) {
@@ -329,6 +361,16 @@ int main(int argc, char **argv) {
         for (size_t i = 0; i < shown; i++) json_row(&w, NULL, &rows[i], d.matched);
         mt_jw_end_array(&w);
         json_row(&w, "total", &d.total, d.matched);
+        if (rh.has_rss) {
+            mt_jw_begin_object(&w, "rss");
+            mt_jw_uint(&w, "rss_a", rh.rss_a);
+            mt_jw_uint(&w, "rss_b", rh.rss_b);
+            mt_jw_uint(&w, "heap_a", rh.heap_a);
+            mt_jw_uint(&w, "heap_b", rh.heap_b);
+            mt_jw_int(&w, "unaccounted_bytes", rh.unaccounted);
+            mt_jw_bool(&w, "native_growth", rh.native);
+            mt_jw_end_object(&w);
+        }
         mt_jw_end_object(&w);
     } else if (fmt == FMT_CSV) {
         printf("group,count_a,count_b,count_delta,bytes_a,bytes_b,bytes_delta,percent,new_count,new_bytes,"
@@ -341,7 +383,7 @@ int main(int argc, char **argv) {
         if (d.matched) printf("objects matched by id and type (same process)\n");
         else if (note) printf("note: %s\n", note);
         else printf("records compared by group\n");
-        int width = 5, keep_end = by == MT_BY_SITE || by == MT_BY_TRACEBACK;
+        int width = 5, keep_end = by == MT_BY_SITE;
         for (size_t i = 0; i < shown; i++) {
             int n = (int)strlen(rows[i].group);
             if (n > width) width = n;
@@ -354,8 +396,10 @@ int main(int argc, char **argv) {
         for (size_t i = 0; i < shown; i++) text_row(&rows[i], width, keep_end, d.matched);
         text_row(&d.total, width, 0, d.matched);
         if (kept > shown) printf("  (%zu more groups; --top 0 shows all)\n", kept - shown);
-        if (d.n_rows > kept)
-            printf("  (%zu groups changed by less than %" PRIu64 " bytes)\n", d.n_rows - kept, min_delta);
+        if (d.n_rows > kept + same)
+            printf("  (%zu groups changed by less than %" PRIu64 " bytes)\n", d.n_rows - kept - same, min_delta);
+        if (same) printf("  (%zu group%s unchanged)\n", same, same == 1 ? "" : "s");
+        if (rh.has_rss) rss_text(&rh);
     }
     mt_diff_free(&d);
     mt_snapshot_free(a);

@@ -77,7 +77,7 @@ def test_one_dump_per_dask_worker(tmp_path):
 
         def dump(dask_worker, directory):
             return memtrace.dump_heap(memtrace.snapshot_path(directory, "worker"), label=str(dask_worker.name),
-                                      tracebacks=False)["path"].decode()
+                                      tracebacks=False)["path"]
 
         if __name__ == "__main__":
             with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:

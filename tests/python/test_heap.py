@@ -434,3 +434,14 @@ def test_dict_keys_are_not_changed_by_the_dump(tmp_path):
     labels = {r["label"] for r in out[by_id[id(keys)]]}
     assert "['ключ-42']" in labels and "['x\\ud800y']" in labels
     assert "['" + "é" * 100 + "']" in labels
+
+
+def test_summary_path_is_the_str_it_names(tmp_path):
+    # dump_heap() gives back the path as a str, whatever form it was
+    # passed in (a PathLike, bytes): bytes had leaked out of the converter.
+    for given in (tmp_path / "p.snap", str(tmp_path / "s.snap"), os.fsencode(tmp_path / "b.snap"),
+                  tmp_path / "caf\u00e9.snap"):
+        summary = memtrace.dump_heap(given, tracebacks=False)
+        assert isinstance(summary["path"], str)
+        assert summary["path"] == os.fsdecode(given)
+        assert os.path.getsize(summary["path"]) > 0

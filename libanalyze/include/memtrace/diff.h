@@ -66,7 +66,8 @@ typedef struct mt_diff {
 } mt_diff;
 
 /* Groups a and b by `by` and fills d (caller-owned). Objects are matched
- * by identity (id and type name) when both come from the same process
+ * by identity (id, type name and group: an id reused for another site is
+ * two objects) when both come from the same process
  * and the groups are made of objects. Lost placeholders are left out.
  * Rows come in no particular order; sort them with mt_diff_sort().
  * @return 0, or MT_E_NOTFOUND (see mt_diff_check_pair; the message says
@@ -92,6 +93,32 @@ void mt_diff_sort(mt_diff *d, mt_diff_key key);
 
 /* Frees what d holds and empties it. Safe on an empty d. */
 void mt_diff_free(mt_diff *d);
+
+/* ---- resident memory against the heap ---- */
+
+/* What a snapshot's process held resident (meta "rss", written by the
+ * collector at the dump) beside what its objects account for. */
+typedef struct mt_rss_heap {
+    int has_rss;               /* both snapshots recorded an rss */
+    uint64_t rss_a, rss_b;     /* bytes; 0 when not recorded */
+    uint64_t heap_a, heap_b;   /* the objects' bytes, lost ones left out */
+    int64_t unaccounted;       /* rss growth beyond heap growth (may be < 0) */
+    int native;                /* rss clearly outgrew the heap: native memory */
+} mt_rss_heap;
+
+/* The heap's bytes in s: the sizes of its objects, lost placeholders left
+ * out, saturating at UINT64_MAX. */
+uint64_t mt_heap_bytes(const mt_snapshot *s);
+
+/* Compares a's and b's rss growth with their heap growth. native is set
+ * when rss grew by at least MT_NATIVE_MIN_BYTES more than the heap did and
+ * by more than twice the heap's growth: memory that no Python object holds
+ * (a C extension's buffers, malloc'd by native code), which a heap dump
+ * cannot show. Allocator slack stays under that: a heap growth of H costs
+ * at most about 2H of rss in pymalloc's arenas and glibc's heap. */
+void mt_rss_heap_compare(const mt_snapshot *a, const mt_snapshot *b, mt_rss_heap *out);
+
+#define MT_NATIVE_MIN_BYTES (16u << 20)
 
 #ifdef __cplusplus
 }

@@ -186,7 +186,12 @@ static int add_objects(table *t, const mt_snapshot *a, const mt_snapshot *b, int
             if (rb[i] == UINT32_MAX || !gb->id[i]) continue;
             mt_diff_row *r = &t->rows[rb[i]];
             uint32_t j;
-            if (mt_u64map_get(&ids, gb->id[i], &j) && !seen[j] &&
+            /* The same id in the same group: an id of a freed object
+             * that a new one reuses (CPython reuses addresses at once)
+             * has, by site, another traceback, and had counted there as
+             * surviving (1095 surviving of 500). Then it is freed in A's
+             * group and new in B's, and surviving <= count A holds. */
+            if (mt_u64map_get(&ids, gb->id[i], &j) && !seen[j] && ra[j] == rb[i] &&
                 str_eq(ga->type_names[ga->type[j]], gb->type_names[gb->type[i]])) {
                 seen[j] = 1;
                 r->kept_count++;
@@ -406,4 +411,32 @@ int mt_diff_key_from_name(const char *name, mt_diff_key *out) {
 
 void mt_diff_sort(mt_diff *d, mt_diff_key key) {
     if (d->n_rows) qsort_r(d->rows, d->n_rows, sizeof(mt_diff_row), cmp_row, &key);
+}
+
+/* ---- resident memory against the heap ---- */
+
+uint64_t mt_heap_bytes(const mt_snapshot *s) {
+    const mt_graph *g = mt_snapshot_graph(s);
+    uint64_t sum = 0;
+    for (uint32_t i = 0; i < g->n_objects; i++)
+        if (!(g->flags[i] & MT_OBJ_LOST)) sum = mt_sat_add_u64(sum, g->size[i]);
+    return sum;
+}
+
+void mt_rss_heap_compare(const mt_snapshot *a, const mt_snapshot *b, mt_rss_heap *out) {
+    memset(out, 0, sizeof *out);
+    double ra, rb;
+    int ha = mt_snapshot_meta_number(a, "rss", &ra) && ra > 0, hb = mt_snapshot_meta_number(b, "rss", &rb) && rb > 0;
+    out->rss_a = ha && ra < 1.8e19 ? (uint64_t)ra : 0;
+    out->rss_b = hb && rb < 1.8e19 ? (uint64_t)rb : 0;
+    out->heap_a = mt_heap_bytes(a);
+    out->heap_b = mt_heap_bytes(b);
+    out->has_rss = out->rss_a && out->rss_b;
+    if (!out->has_rss) return;
+    /* In doubles: the growths may be negative, and no sum of them wraps. */
+    double rss_growth = (double)out->rss_b - (double)out->rss_a;
+    double heap_growth = (double)out->heap_b - (double)out->heap_a;
+    double un = rss_growth - heap_growth;
+    out->unaccounted = un >= 9.2e18 ? INT64_MAX : un <= -9.2e18 ? INT64_MIN : (int64_t)un;
+    out->native = un >= (double)MT_NATIVE_MIN_BYTES && rss_growth > 2 * (heap_growth > 0 ? heap_growth : 0);
 }

@@ -527,6 +527,68 @@ START_TEST(diff_matches_objects_of_one_process) {
 }
 END_TEST
 
+/* A process with one site that allocates 2 objects and frees them, and
+ * another that reuses their ids (CPython reuses a freed address at once):
+ * by site, those ids are new objects of the second site, not survivors.
+ * Matching by id and type alone had called them surviving, giving the
+ * second site 3 surviving of 1 in A. */
+static mt_snapshot *sited(int second) {
+    char *path = tmp_path();
+    mt_writer *w;
+    ck_assert_int_eq(mt_writer_open(path, NULL, &w, NULL), 0);
+    mt_writer_meta_str(w, "host", "h");
+    mt_writer_meta_uint(w, "pid", 7);
+    mt_frame f1 = { 1, mt_str_c("old"), mt_str_c("a.py"), 1 }, f2 = { 2, mt_str_c("new"), mt_str_c("b.py"), 2 };
+    mt_stack s1 = { 1, 1, 0 }, s2 = { 2, 2, 0 };
+    mt_type ty = { 1, mt_str_c("dict") };
+    ck_assert_int_eq(mt_writer_add(w, MT_KIND_FRAME, &f1), 0);
+    ck_assert_int_eq(mt_writer_add(w, MT_KIND_FRAME, &f2), 0);
+    ck_assert_int_eq(mt_writer_add(w, MT_KIND_STACK, &s1), 0);
+    ck_assert_int_eq(mt_writer_add(w, MT_KIND_STACK, &s2), 0);
+    ck_assert_int_eq(mt_writer_add(w, MT_KIND_TYPE, &ty), 0);
+    /* A: ids 1, 2 from a.py:1; id 3 from b.py:2. B: ids 1, 2, 3 and 4 from
+     * b.py:2 (1 and 2 reused, 3 kept, 4 new). */
+    for (uint64_t id = 1; id <= (second ? 4u : 3u); id++) {
+        mt_object o = { id, 1, 64, 0, second || id == 3 ? 2u : 1u, 0 };
+        ck_assert_int_eq(mt_writer_add(w, MT_KIND_OBJECT, &o), 0);
+    }
+    ck_assert_int_eq(mt_writer_close(w, NULL), 0);
+    mt_snapshot *s;
+    ck_assert_int_eq(mt_snapshot_load(path, 0, &s, NULL), 0);
+    unlink(path);
+    free(path);
+    return s;
+}
+
+START_TEST(diff_by_site_does_not_match_a_reused_id) {
+    mt_snapshot *A = sited(0), *B = sited(1);
+    mt_diff d;
+    ck_assert_int_eq(mt_diff_compute(A, B, MT_BY_SITE, &d, NULL), 0);
+    ck_assert_int_eq(d.matched, 1);
+    const mt_diff_row *o = row(&d, "a.py:1"), *n = row(&d, "b.py:2");
+    ck_assert_ptr_nonnull(o);
+    ck_assert_ptr_nonnull(n);
+    ck_assert_uint_eq(o->count_a, 2);
+    ck_assert_uint_eq(o->count_b, 0);
+    ck_assert_uint_eq(o->freed_count, 2);   /* 1 and 2 left a.py:1 */
+    ck_assert_uint_eq(o->kept_count, 0);
+    ck_assert_uint_eq(n->count_a, 1);
+    ck_assert_uint_eq(n->count_b, 4);
+    ck_assert_uint_eq(n->kept_count, 1);    /* 3 only: at most count A */
+    ck_assert_uint_eq(n->new_count, 3);     /* 1, 2 (reused) and 4 */
+    ck_assert_uint_eq(n->freed_count, 0);
+    ck_assert_uint_eq(d.total.kept_count, 1);
+    mt_diff_free(&d);
+    /* By type the site does not matter: 1, 2 and 3 survive. */
+    ck_assert_int_eq(mt_diff_compute(A, B, MT_BY_TYPE, &d, NULL), 0);
+    ck_assert_uint_eq(row(&d, "dict")->kept_count, 3);
+    ck_assert_uint_eq(row(&d, "dict")->new_count, 1);
+    mt_diff_free(&d);
+    mt_snapshot_free(A);
+    mt_snapshot_free(B);
+}
+END_TEST
+
 /* Allocation records by site: frames, stacks, live summaries and
  * alloc/free events that cancel. */
 static mt_snapshot *allocs(int second) {
@@ -657,6 +719,7 @@ int main(void) {
     TCase *tc = tcase_create("graph");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, diamond_two_roots_weak_and_garbage);
+    tcase_add_test(tc, diff_by_site_does_not_match_a_reused_id);
     tcase_add_test(tc, no_references_loaded_is_refused);
     tcase_add_test(tc, deep_chain_needs_no_recursion);
     tcase_add_test(tc, list_held_by_an_array_stays_linear);

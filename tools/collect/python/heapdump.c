@@ -1047,7 +1047,10 @@ PyObject *memtrace_dump_heap(PyObject *self, PyObject *args, PyObject *kw) {
     struct timespec t1;
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
-    result = Py_BuildValue("{s:O,s:K,s:K,s:K,s:K,s:K,s:d}", "path", path, "objects", (unsigned long long)w.n, "refs",
+    /* The path as the str it names (os.fsdecode), not the bytes the
+     * converter made of it. */
+    result = Py_BuildValue("{s:N,s:K,s:K,s:K,s:K,s:K,s:d}", "path",
+                           PyUnicode_DecodeFSDefaultAndSize(PyBytes_AS_STRING(path), PyBytes_GET_SIZE(path)), "objects", (unsigned long long)w.n, "refs",
                            (unsigned long long)e.refs, "roots", (unsigned long long)roots, "bytes",
                            (unsigned long long)e.bytes, "c_level_sizes", (unsigned long long)e.c_level, "seconds",
                            secs);

@@ -129,8 +129,8 @@ static void rss_text(const mt_rss_heap *rh) {
            mt_human_bytes(rh->heap_b, h2), mt_change_bytes(rh->heap_a, rh->heap_b, hd));
     if (rh->native)
         printf("note: rss grew %s more than the heap did: memory no Python object holds (a C extension's or a\n"
-               "  library's own allocations); a heap dump cannot show it: record native allocations with\n"
-               "  'python3 -m memtrace trace' or heaptrack\n",
+               "  library's own allocations), which a heap dump cannot show; record native allocations with\n"
+               "  'python3 -m memtrace trace' (CPython's allocators and NumPy's) or heaptrack (every malloc)\n",
                mt_human_bytes((uint64_t)rh->unaccounted, u));
 }
 

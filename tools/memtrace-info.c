@@ -136,6 +136,9 @@ int main(int argc, char **argv) {
         mt_jw_double(&w, "compression_ratio", ratio(raw, stored));
         mt_jw_uint(&w, "objects", objects);
         mt_jw_uint(&w, "object_bytes", bytes);
+        double rss;
+        if (mt_snapshot_meta_number(s, "rss", &rss) && rss >= 1 && rss < 1.8e19) mt_jw_uint(&w, "rss_bytes", (uint64_t)rss);
+        else mt_jw_null(&w, "rss_bytes");
         mt_jw_uint(&w, "refs", refs);
         mt_jw_uint(&w, "roots", roots);
         mt_jw_uint(&w, "types", g->n_types);
@@ -165,6 +168,15 @@ int main(int argc, char **argv) {
                mt_snapshot_block_count(s), major, minor);
         printf("objects:  %" PRIu64 " (%s), %" PRIu64 " references, %" PRIu64 " roots, %u types\n", objects,
                mt_human_bytes(bytes, h1), refs, roots, g->n_types);
+        /* The process's resident size at the dump beside the heap: what
+         * the objects do not account for is native memory. */
+        double rss;
+        if (mt_snapshot_meta_number(s, "rss", &rss) && rss >= 1 && rss < 1.8e19) {
+            printf("rss:      %s at the dump; the heap's objects are %s of it", mt_human_bytes((uint64_t)rss, h1),
+                   mt_human_bytes(bytes, h2));
+            if ((double)bytes < rss) printf(" (%.1f%%)", 100.0 * (double)bytes / rss);
+            putchar('\n');
+        }
         if (mt_snapshot_damage_count(s))
             printf("damage:   damaged stretches %zu, objects lost %" PRIu64 ", references dropped %" PRIu64 "\n",
                    mt_snapshot_damage_count(s), mt_snapshot_lost_objects(s), mt_snapshot_dropped_refs(s));

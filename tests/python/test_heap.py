@@ -445,3 +445,19 @@ def test_summary_path_is_the_str_it_names(tmp_path):
         assert isinstance(summary["path"], str)
         assert summary["path"] == os.fsdecode(given)
         assert os.path.getsize(summary["path"]) > 0
+
+
+def test_info_marks_a_type_name_it_cuts(tmp_path):
+    # The type table's column is 32 bytes wide: a longer name is cut with
+    # "..." (within the 32), where it had been cut with nothing to say so.
+    cls = type("AVeryLongClassNameThatDoesNotFitInThirtyTwo", (), {})
+    held = [cls() for _ in range(60000)]  # more than any other type
+    path = tmp_path / "long.snap"
+    memtrace.dump_heap(str(path), tracebacks=False)
+    out = subprocess.run([tool("memtrace-info"), "--top", "5", str(path)], capture_output=True, text=True,
+                         check=True).stdout
+    full = cls.__module__ + "." + cls.__qualname__
+    rows = [line for line in out.splitlines() if line.startswith("  " + full[:29])]
+    assert rows and all(line[2:34] == full[:29] + "..." for line in rows), out
+    assert full not in out
+    del held

@@ -313,7 +313,14 @@ const char *mt_cli_strw(mt_str s, size_t width) {
     static unsigned next;
     char *buf = ring[next++ % 8];
     size_t cap = width + 1 < sizeof ring[0] ? width + 1 : sizeof ring[0];
-    mt_text_escape(buf, cap, MT_TEXT_TERMINAL, s.ptr ? s.ptr : "", s.ptr ? s.len : 0);
+    const char *p = s.ptr ? s.ptr : "";
+    size_t n = s.ptr ? s.len : 0;
+    /* A cut is marked, as the other tables mark theirs: a name cut at 32
+     * bytes with nothing to say so read as a whole, different name. */
+    if (mt_text_escape(buf, cap, MT_TEXT_TERMINAL, p, n) >= cap && cap > 4) {
+        size_t at = mt_text_escape(buf, cap - 3, MT_TEXT_TERMINAL, p, n) >= cap - 3 ? strlen(buf) : 0;
+        memcpy(buf + at, "...", 4);
+    }
     return buf;
 }
 

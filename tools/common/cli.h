@@ -202,7 +202,8 @@ const char *mt_cli_text(const char *s, size_t n);
 const char *mt_cli_str(mt_str s);
 const char *mt_cli_cstr(const char *s);
 /* The same cut to at most width bytes, at a character boundary and never
- * inside an escape, for fixed-width table columns. */
+ * inside an escape, for fixed-width table columns; a cut one ends in
+ * "..." (within the width). */
 const char *mt_cli_strw(mt_str s, size_t width);
 
 /* A minimal streaming JSON writer that places commas itself. */

@@ -61,6 +61,20 @@ static void describe(const char *label, const char *file, const mt_snapshot *s) 
 static void print_group(const char *name, int width, int keep_end) {
     const char *g = mt_cli_cstr(name); /* escaped first: the cuts below are on what shows */
     int n = (int)strlen(g);
+    /* A traceback (keep_end 2) whose innermost frame alone is too long
+     * shows that frame as a site is shown, up to its line number. */
+    if (keep_end == 2) {
+        const char *lt = strstr(g, " < ");
+        int first = lt ? (int)(lt - g) : n;
+        keep_end = n > width && first > width - 3;
+        if (keep_end && first < n) {
+            /* "...frame:line" with the outer frames left out, marked. */
+            int room = width - 6, at = first - (room > 0 ? room : 0);
+            while (at < first && ((unsigned char)g[at] & 0xc0) == 0x80) at++;
+            printf("...%.*s...%*s", first - at, g + at, width - 6 - (first - at), "");
+            return;
+        }
+    }
     if (n <= width) {
         printf("%-*s", width, g);
     } else if (keep_end) {
@@ -250,7 +264,7 @@ static int trace_diff(const char *fa, const char *fb, mt_trace *a, mt_group_by b
             const mt_trace_diff_row *r = i < shown ? &d.rows[i] : &d.total;
             char x[48], y[48], z[48];
             printf("  ");
-            print_group(r->group, width, i < shown && by == MT_BY_SITE);
+            print_group(r->group, width, i < shown ? (by == MT_BY_SITE ? 1 : 2) : 0);
             printf(" %*s %*s %*s %10.0f %10.0f\n", bw, est_bytes(r->bytes_a, d.sampled, x, sizeof x), bw,
                    est_bytes(r->bytes_b, d.sampled, y, sizeof y), bw, est_change(r->delta, d.sampled, z, sizeof z),
                    r->count_a.value, r->count_b.value);
@@ -383,7 +397,7 @@ int main(int argc, char **argv) {
         if (d.matched) printf("objects matched by id and type (same process)\n");
         else if (note) printf("note: %s\n", note);
         else printf("records compared by group\n");
-        int width = 5, keep_end = by == MT_BY_SITE;
+        int width = 5, keep_end = by == MT_BY_SITE ? 1 : by == MT_BY_TRACEBACK ? 2 : 0;
         for (size_t i = 0; i < shown; i++) {
             int n = (int)strlen(rows[i].group);
             if (n > width) width = n;

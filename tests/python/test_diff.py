@@ -158,6 +158,13 @@ def test_by_site_a_reused_address_is_new_not_surviving(tmp_path):
         assert new[0]["new_count"] == new[0]["count_b"] >= 1500
         # And make_old's dicts (and their ints past the small-int cache) all went.
         assert old[0]["count_b"] == 0 and old[0]["freed_count"] == old[0]["count_a"] >= 500
+    # The text's 48-byte column keeps each traceback's allocation site
+    # (this script's path is longer than the column): make_old's and
+    # make_new's rows do not read the same.
+    text = diff(a, b, "--by", "traceback", "--top", "0").stdout
+    assert len(str(script)) > 48
+    assert any(" reuse.py:7" in x or "/reuse.py:7" in x for x in text.splitlines())
+    assert any("/reuse.py:5" in x for x in text.splitlines())
 
 
 NATIVE = '''

@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -336,3 +337,64 @@ def test_an_unchanged_pair_says_so(tmp_path):
     plot("diff", path, path, "-o", tmp_path / "d.svg")
     _root, texts = svg_texts(tmp_path / "d.svg")
     assert "no group changed" in texts
+
+
+DUMPS = '''
+import os, sys, tracemalloc, memtrace
+if sys.argv[2] == "1":
+    tracemalloc.start(1)
+held = []
+for i in range(3):
+    held.append(bytearray(4 << 20))
+    with open("/proc/self/statm") as f:
+        rss = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    traced = tracemalloc.get_traced_memory()[0] if tracemalloc.is_tracing() else -1
+    print(rss, traced)
+    memtrace.dump_heap("%s-%d.snap" % (sys.argv[1], i), tracebacks=False)
+'''
+
+
+def series_blocks(dat, gp):
+    """{series name: [(seconds, bytes)]} from the data file's headers, and
+    the legend's titles in the plot command's order."""
+    text = open(dat, encoding="utf-8").read()
+    out = {}
+    for chunk in text.split("\n\n\n"):
+        lines = chunk.strip("\n").splitlines()
+        m = re.match(r"# seconds\tbytes\tseries (.*)$", lines[0]) if lines else None
+        if m:
+            out[m.group(1)] = [tuple(map(float, x.split("\t")[:2])) for x in lines[1:]]
+    titles = re.findall(r"using \(\$1/tunit\):\(\$2/unit\) with \w+ lc \d+ title '([^']*)'", open(gp).read())
+    return out, titles
+
+
+@pytest.mark.parametrize("traced", [0, 1])
+def test_timeline_of_real_dumps_draws_rss_and_traced_each_as_itself(tmp_path, traced):
+    # Three dumps of a process growing 4 MiB a step, with and without
+    # tracemalloc: "rss" must be the process's rss (what it read itself
+    # just before each dump), "traced" tracemalloc's figure, and each
+    # drawn under its own name.
+    script = tmp_path / "d.py"
+    script.write_text(DUMPS)
+    env = dict(ENV, PYTHONPATH=os.path.dirname(os.path.dirname(memtrace.__file__)))
+    p = subprocess.run([sys.executable, str(script), str(tmp_path / "d"), str(traced)], capture_output=True,
+                       text=True, check=True, env=env)
+    own = [tuple(map(int, line.split())) for line in p.stdout.split("\n") if line]
+    paths = [tmp_path / ("d-%d.snap" % i) for i in range(3)]
+    plot("timeline", *paths, "-o", tmp_path / "t.png", "-k")
+    got, titles = series_blocks(tmp_path / "t.dat", tmp_path / "t.gp")
+    assert titles == list(got)  # the legend names each block it draws
+    metas = [spec_reader.Snapshot(str(x)).meta() for x in paths]
+    assert [v for _t, v in got["rss"]] == [m["rss"] for m in metas]
+    for (_t, v), (rss, _tr) in zip(got["rss"], own):
+        assert abs(v - rss) < 1 << 20
+    if traced:
+        assert set(got) == {"rss", "traced", "heap objects"}
+        assert [v for _t, v in got["traced"]] == [m["tracemalloc_current"] for m in metas]
+        for (_t, v), (_rss, tr) in zip(got["traced"], own):
+            assert abs(v - tr) < 1 << 20
+        # 4 MiB more traced a step.
+        steps = [b[1] - a[1] for a, b in zip(got["traced"], got["traced"][1:])]
+        assert all(abs(s - (4 << 20)) < 256 << 10 for s in steps)
+    else:
+        assert set(got) == {"rss", "heap objects"}

@@ -6,6 +6,7 @@ same from run to run; 50 groups without overlapping labels; names with
 quotes and markup; and what happens without gnuplot."""
 
 import collections
+import json
 import os
 import re
 import shutil
@@ -262,9 +263,36 @@ def test_retained_bars_match_networkx(tmp_path):
 def test_leaks_counts_per_type_per_snapshot(leaky, tmp_path):
     plot("leaks", *leaky, "-o", tmp_path / "l.png", "-k", "-n", "3")
     counts, stacked = blocks(tmp_path / "l.dat")
-    titles = re.findall(r"with linespoints lc \d+ title '([^']*)'", (tmp_path / "l.gp").read_text())
+    script = (tmp_path / "l.gp").read_text()
+    styles = re.findall(r"with linespoints lc (\d+) dt (\d+) pt (\d+) title '([^']*)'", script)
+    titles = [t for *_s, t in styles]
     types = [t.split(" (")[0] for t in titles]
     assert len(types) == 3 and all("suspect" in t for t in titles)
+    # Each line has its own dash and point type: lines on one another show.
+    assert len({(d, p) for _lc, d, p, _t in styles}) == 3
+    # The suspects, in memtrace-leaks' own ranking, lead the legend.
+    ranked = json.loads(subprocess.run([tool("memtrace-leaks"), "--format", "json", *leaky], capture_output=True,
+                                       text=True, check=True).stdout)["suspects"]
+    assert len(ranked) >= 2
+    for k, sp in enumerate(ranked[:2]):
+        assert titles[k].startswith("%s (suspect %d, %.0f%%)" % (sp["type"], k + 1, 100 * sp["confidence"]))
+    # All of them: a line on an earlier one says so, and str's thousands
+    # beside the leaks' hundreds put the counts on a log scale.
+    counts_by_type = {}
+    plot("leaks", *leaky, "-o", tmp_path / "all.png", "-k")
+    script = (tmp_path / "all.gp").read_text()
+    (counts_all, _stacked) = blocks(tmp_path / "all.dat")
+    all_titles = re.findall(r"with linespoints lc \d+ dt \d+ pt \d+ title '([^']*)'", script)
+    for i, t in enumerate(all_titles):
+        counts_by_type[t.split(" (")[0].split(" on the line of ")[0]] = [r[1 + i] for r in counts_all]
+    for t in all_titles:
+        if " on the line of " in t:
+            this, other = t.split(" on the line of ")[0].split(" (")[0], t.split(" on the line of ")[1]
+            assert counts_by_type[this] == counts_by_type[other]
+    assert any(" on the line of " in t for t in all_titles)
+    big = max(int(c) for r in counts_all for c in r[1:])
+    small = min(int(c) for r in counts_all for c in r[1:] if int(c))
+    assert ("set logscale y" in script) == (big > 50 * small)
     for k, path in enumerate(leaky):
         _b, c = type_bytes(path)
         assert [int(x) for x in counts[k][1:]] == [c[t] for t in types]

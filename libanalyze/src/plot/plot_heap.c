@@ -207,17 +207,25 @@ out:
 /* A group with what it is ranked by, so that sorting needs no state. */
 typedef struct ranked {
     const mt_leak_group *g;
+    size_t rank;                 /* 1 + the suspect it stands for (or is part of); 0: none */
+    int lead;                    /* the suspect's representative group */
+    int growing;                 /* in L.growing: at its place there + 1 */
     int64_t gained;              /* objects, first to last snapshot */
     uint64_t last;
 } ranked;
 
-/* Suspects first (most confident first), then the most objects gained,
- * then the most objects. */
+/* The order memtrace-leaks reports in: each suspect's group in the
+ * library's ranking (mt_leaks.suspects), then the other groups of those
+ * suspects, then the growing groups that are no leak (mt_leaks.growing's
+ * order), then the rest by objects gained and by objects. A heuristic of
+ * the plot's own had put str, list and dict (suspects by their counts
+ * alone) before the ranking's first suspect. */
 static int by_interest(const void *a, const void *b) {
     const ranked *x = a, *y = b;
-    int sx = x->g->verdict == MT_LEAK_SUSPECT, sy = y->g->verdict == MT_LEAK_SUSPECT;
-    if (sx != sy) return sy - sx;
-    if (sx && x->g->confidence != y->g->confidence) return x->g->confidence > y->g->confidence ? -1 : 1;
+    int cx = x->rank ? (x->lead ? 0 : 1) : x->growing ? 2 : 3, cy = y->rank ? (y->lead ? 0 : 1) : y->growing ? 2 : 3;
+    if (cx != cy) return cx - cy;
+    if (cx < 2 && x->rank != y->rank) return x->rank < y->rank ? -1 : 1;
+    if (cx == 2) return x->growing - y->growing;
     if (x->gained != y->gained) return x->gained > y->gained ? -1 : 1;
     if (x->last != y->last) return x->last > y->last ? -1 : 1;
     return strcmp(x->g->type, y->g->type);
@@ -240,8 +248,20 @@ int mt__plot_leaks(const mt_plot_kind *k, const char *const *paths, size_t n, co
     }
     for (size_t i = 0; i < L.n_groups; i++) {
         const mt_leak_group *g = &L.groups[i];
-        order[i] = (ranked){ g, (int64_t)(g->count[n - 1] - g->count[0]), g->count[n - 1] };
+        order[i] = (ranked){ g, 0, 0, 0, (int64_t)(g->count[n - 1] - g->count[0]), g->count[n - 1] };
     }
+    /* A group in two suspects goes with the first (the better ranked). */
+    for (size_t r = L.n_suspects; r-- > 0;) {
+        const mt_leak_suspect *sp = &L.suspects[r];
+        for (size_t j = 0; j < sp->n_groups; j++) {
+            order[sp->groups[j]].rank = r + 1;
+            order[sp->groups[j]].lead = 0;
+        }
+        order[sp->group].rank = r + 1;
+        order[sp->group].lead = 1;
+    }
+    for (size_t r = 0; r < L.n_growing; r++)
+        if (!order[L.growing[r]].rank) order[L.growing[r]].growing = (int)(r + 1);
     qsort(order, L.n_groups, sizeof *order, by_interest);
     size_t shown = o->top ? o->top : k->default_top;
     if (shown > L.n_groups) shown = L.n_groups;
@@ -260,21 +280,50 @@ int mt__plot_leaks(const mt_plot_kind *k, const char *const *paths, size_t n, co
         for (size_t i = 0; i < shown; i++) fprintf(dat, "\t%" PRIu64, order[i].g->count[s]);
         fputc('\n', dat);
     }
+    /* Counts of thousands (str) beside a leak's hundreds flatten it: a
+     * log scale when the shown counts span more than 50 times; a count of
+     * 0 is then left out of its line. Each line has its own dash and
+     * point type too, so that lines on top of each other (a Leaked and
+     * the bytes each one holds) still show. */
+    uint64_t cmax = 0, cmin = UINT64_MAX;
+    for (size_t i = 0; i < shown; i++)
+        for (size_t s = 0; s < n; s++) {
+            uint64_t c = order[i].g->count[s];
+            if (c > cmax) cmax = c;
+            if (c && c < cmin) cmin = c;
+        }
+    int logy = cmin != UINT64_MAX && (double)cmax > 50.0 * (double)cmin;
+    if (logy) fprintf(gp, "set logscale y\nset yrange [*:*]\nset ylabel 'objects (log scale)'\n");
     fprintf(gp, "plot");
     for (size_t i = 0; i < shown; i++) {
         const mt_leak_group *gr = order[i].g;
         char title[600];
-        if (gr->verdict == MT_LEAK_SUSPECT)
-            snprintf(title, sizeof title, "%s (suspect, %.0f%%)", gr->type, 100 * gr->confidence);
-        else if (gr->verdict != MT_LEAK_NONE)
+        if (order[i].rank && order[i].lead)
+            snprintf(title, sizeof title, "%s (suspect %zu, %.0f%%)", gr->type, order[i].rank,
+                     100 * L.suspects[order[i].rank - 1].confidence);
+        else if (order[i].rank)
+            snprintf(title, sizeof title, "%s (with suspect %zu)", gr->type, order[i].rank);
+        else if (order[i].growing)
             snprintf(title, sizeof title, "%s (%s)", gr->type, mt_leak_verdict_name(gr->verdict));
         else
             snprintf(title, sizeof title, "%s", gr->type);
-        fprintf(gp, "%s %s index 0 using 1:%zu with linespoints lc %zu title ", i ? ", \\\n    " : "", MT_PW_DATA,
-                i + 2, i + 1);
+        /* A line exactly on an earlier one says so: only its points show. */
+        for (size_t j = 0; j < i; j++)
+            if (!memcmp(order[j].g->count, gr->count, n * sizeof *gr->count)) {
+                size_t at = strlen(title);
+                snprintf(title + at, sizeof title - at, " on the line of %s", order[j].g->type);
+                break;
+            }
+        if (logy)
+            fprintf(gp, "%s %s index 0 using 1:($%zu > 0 ? $%zu : NaN) with linespoints lc %zu dt %zu pt %zu title ",
+                    i ? ", \\\n    " : "", MT_PW_DATA, i + 2, i + 2, i + 1, i % 5 + 1, i % 13 + 1);
+        else
+            fprintf(gp, "%s %s index 0 using 1:%zu with linespoints lc %zu dt %zu pt %zu title ", i ? ", \\\n    " : "",
+                    MT_PW_DATA, i + 2, i + 1, i % 5 + 1, i % 13 + 1);
         mt__pw_quote(gp, title, strlen(title));
     }
     fputc('\n', gp);
+    if (logy) fprintf(gp, "unset logscale y\nset yrange [0:*]\nset ylabel 'objects'\n");
 
     /* Generation 0 is whatever the first snapshot held; the later ones
      * are where a leak shows, as a band every generation adds to. */

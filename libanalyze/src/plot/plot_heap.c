@@ -123,12 +123,20 @@ out:
 
 /* ---- retained ---- */
 
+/* What a value label needs beyond its bar's end, in pixels: the tool's
+ * labels are font size 9, whose characters (digits, mostly) measure at
+ * most 6.5 px in pngcairo and SVG at their default resolutions, plus the
+ * label's offset. */
+static double label_px(size_t chars) { return 6.5 * (double)chars + 12; }
+
 int mt__plot_retained(const mt_plot_kind *k, const char *const *paths, size_t n, const mt_plot_opts *o, FILE *gp,
                      FILE *dat, mt_diag *diag) {
     (void)n;
     mt_snapshot *s = NULL;
     mt_dominators dom = { 0 };
-    uint32_t *top_obj = NULL;
+    uint32_t *cand = NULL, *top_obj = NULL, *row_of = NULL;
+    uint64_t *below = NULL;
+    size_t *value_len = NULL;
     int rc = mt__pw_load(paths[0], MT_LOAD_LABELS, &s, diag);
     if (rc) return rc;
     const mt_graph *g = mt_snapshot_graph(s);
@@ -139,11 +147,33 @@ int mt__plot_retained(const mt_plot_kind *k, const char *const *paths, size_t n,
     }
     if ((rc = mt_dominators_compute(g, &dom, diag))) goto out;
     uint32_t top = o->top ? o->top : k->default_top;
-    if (!(top_obj = malloc((size_t)top * sizeof *top_obj))) {
+    /* Candidates beyond top: the rows that only repeat a parent's bytes
+     * are skipped, and others take their places. */
+    uint32_t want = top > (UINT32_MAX - 16) / 4 ? UINT32_MAX : top * 4 + 16;
+    if (want > g->n_objects) want = g->n_objects;
+    cand = malloc((size_t)want * sizeof *cand);
+    top_obj = malloc((size_t)top * sizeof *top_obj);
+    below = calloc(top ? top : 1, sizeof *below);
+    value_len = calloc(top ? top : 1, sizeof *value_len);
+    row_of = calloc(g->n_objects, sizeof *row_of);
+    if (!cand || !top_obj || !below || !value_len || !row_of) {
         rc = mt_diag_set(diag, MT_E_NOMEM, "no memory for %u retainers", top);
         goto out;
     }
-    uint32_t rows = mt_dominators_top(&dom, top, top_obj);
+    uint32_t nc = mt_dominators_top(&dom, want, cand), rows = 0;
+    /* An object inside a row above (in its dominator subtree) retains part
+     * of that row's bytes. One that retains nearly all of them (95%: a
+     * module and its dict) is the same bytes again and is left out; the
+     * others stay, and the row above marks how much of its bar the rows
+     * below hold, so that no byte reads as two. */
+    for (uint32_t c = 0; c < nc && rows < top; c++) {
+        uint32_t v = cand[c], up = dom.idom[v], parent = 0;
+        for (; up < g->n_objects && !parent; up = dom.idom[up]) parent = row_of[up];
+        if (parent && (double)dom.retained[v] >= 0.95 * (double)dom.retained[top_obj[parent - 1]]) continue;
+        if (parent) below[parent - 1] += dom.retained[v];
+        top_obj[rows++] = v;
+        row_of[v] = rows;
+    }
     double div;
     const char *unit = mt__pw_unit(rows ? (double)dom.retained[top_obj[0]] : 0, &div);
     mt_pw w;
@@ -151,11 +181,12 @@ int mt__plot_retained(const mt_plot_kind *k, const char *const *paths, size_t n,
     char reach[16];
     mt__pw_title(&w, "Largest retainers: %s (%s reachable)", mt__pw_base(paths[0]),
                 mt_human_bytes(dom.reachable_bytes, reach));
-    mt__pw_block(&w, "y\tretained_bytes\tsize\tobjects\tid\tobject\tlabel");
+    mt__pw_block(&w, "y\tretained_bytes\tsize\tobjects\tid\tobject\tlabel\tin_rows_below_bytes");
+    size_t ytic_max = 0;
     for (uint32_t i = 0; i < rows; i++) {
         uint32_t v = top_obj[i];
         mt_str t = g->type_names[g->type[v]];
-        char h[16];
+        char h[16], hb[16], value[96];
         fprintf(dat, "%u\t%" PRIu64 "\t%" PRIu64 "\t%u\t%" PRIu64 "\t", rows - 1 - i, dom.retained[v], g->size[v],
                 dom.retained_count[v], g->id[v]);
         /* "TYPE: PATH": the type first, since a long label is cut in its
@@ -178,25 +209,48 @@ int mt__plot_retained(const mt_plot_kind *k, const char *const *paths, size_t n,
         } else {
             mt__pw_field(dat, t.ptr, t.len);
         }
+        ytic_max = len > 56 ? 56 : len > ytic_max ? len : ytic_max;
         free(label);
         free(via);
-        fprintf(dat, "\t%s (%u object%s)\n", mt_human_bytes(dom.retained[v], h), dom.retained_count[v],
-                dom.retained_count[v] == 1 ? "" : "s");
+        if (below[i])
+            snprintf(value, sizeof value, "%s (%u objects; %s in rows below)", mt_human_bytes(dom.retained[v], h),
+                     dom.retained_count[v], mt_human_bytes(below[i], hb));
+        else
+            snprintf(value, sizeof value, "%s (%u object%s)", mt_human_bytes(dom.retained[v], h),
+                     dom.retained_count[v], dom.retained_count[v] == 1 ? "" : "s");
+        value_len[i] = strlen(value);
+        fprintf(dat, "\t%s\t%" PRIu64 "\n", value, below[i]);
     }
-    double xmin, xmax;
-    bar_range(0, rows ? (double)dom.retained[top_obj[0]] / div : 1, &xmin, &xmax);
+    /* The axis reaches far enough that every value label fits beside its
+     * bar: bar + label <= the plot's width, in pixels, with the plot's
+     * width estimated from the picture's less the type labels at its left
+     * (at most 56 characters, mt__pw_field) and the margins. */
+    double width = o->width ? o->width : 1100, plot_px = width - label_px(ytic_max) - 40, xmax = 0;
+    if (plot_px < 200) plot_px = 200;
+    for (uint32_t i = 0; i < rows; i++) {
+        double q = label_px(value_len[i]) / plot_px;
+        if (q > 0.7) q = 0.7;
+        xmax = fmax(xmax, (double)dom.retained[top_obj[i]] / div / (1 - q));
+    }
+    if (!rows) xmax = 1;
     fprintf(gp, "unit = %.1f\n", div);
-    mt__pw_bars_axes(&w, rows, xmin, xmax, unit, "bytes retained");
+    mt__pw_bars_axes(&w, rows, 0, xmax, unit, "bytes retained");
     fprintf(gp,
             "plot %1$s index 0 using (0):1:(0):($2/unit):($1-0.4):($1+0.4) with boxxyerror lc 1 "
             "title 'retained', \\\n"
+            "     %1$s index 0 using (0):($8 > 0 ? $1 : 1/0):(($2-$8)/unit):($2/unit):($1-0.4):($1+0.4) "
+            "with boxxyerror lc rgb '#a0bcd8' title 'of it, in rows below', \\\n"
             "     %1$s index 0 using (0):1:(0):($3/unit):($1-0.15):($1+0.15) with boxxyerror lc 2 "
             "title 'its own size', \\\n"
             "     %1$s index 0 using ($2/unit):1:7:ytic(6) with labels left offset 0.6,0 font ',9'\n",
             MT_PW_DATA);
     rc = mt__pw_end(&w, diag);
 out:
+    free(cand);
     free(top_obj);
+    free(below);
+    free(value_len);
+    free(row_of);
     mt_dominators_free(&dom);
     mt_snapshot_free(s);
     return rc;

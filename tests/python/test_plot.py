@@ -457,3 +457,26 @@ def test_timeline_of_real_dumps_draws_rss_and_traced_each_as_itself(tmp_path, tr
         assert all(abs(s - (4 << 20)) < 256 << 10 for s in steps)
     else:
         assert set(got) == {"rss", "heap objects"}
+
+
+def test_leaks_counts_of_one_scale_stay_linear(tmp_path):
+    # Counts within 50x of each other: a linear axis from 0, and a type
+    # that no suspect explains has no verdict in its title.
+    paths = []
+    for s, (grow, flat) in enumerate(((10, 40), (20, 40), (30, 40))):
+        p = tmp_path / ("s%d.snap" % s)
+        with memtrace.Writer(str(p)) as w:
+            w.add_meta("host", "h")
+            w.add_meta("pid", 1)
+            oid = 1
+            for t, n in (("app.Grow", grow), ("app.Flat", flat)):
+                for _ in range(n):
+                    w.add_object(oid if t == "app.Flat" else 1000 * (s + 1) + oid, t, 64)
+                    oid += 1
+        paths.append(str(p))
+    plot("leaks", *paths, "-o", tmp_path / "l.png", "-k")
+    script = (tmp_path / "l.gp").read_text()
+    assert "set logscale y" not in script and "set yrange [0:*]" in script
+    titles = re.findall(r"with linespoints lc \d+ dt \d+ pt \d+ title '([^']*)'", script)
+    assert [t.split(" (")[0] for t in titles] == ["app.Grow", "app.Flat"]
+    assert titles[1] == "app.Flat"

@@ -352,6 +352,26 @@ START_TEST(path_through_a_traceback_names_frame_and_local) {
 }
 END_TEST
 
+START_TEST(frame_places_keep_the_files_last_component) {
+    /* Windows paths cut at the last backslash; a name with parentheses
+     * but no FILE:LINE, and a label after a frame that is not a place,
+     * stay as they are; a frame's reference to a frame is a place, not a
+     * local. */
+    static const char *const types[] = { "frame", "frame", "t", "frame", "t" };
+    static const uint32_t edges[][2] = { { 0, 1 }, { 1, 2 }, { 3, 4 } };
+    static const char *const label[] = { "f_back (C:\\app\\w.py:5 in run)", "x", "y" };
+    static const uint32_t roots[] = { 0, 3 };
+    static const char *const kinds[] = { "frame", "frame" };
+    static const char *const names[] = { "main (C:\\app\\main.py:9, thread 2)", "idle (no place)" };
+    spec sp = { 5, NULL, types, edges, 3, NULL, label, roots, kinds, 2, names };
+    mt_snapshot *s = build(&sp, NULL);
+    path_text_is(s, 2, 0,
+                 "frame main (main.py:9, thread 2) \xe2\x86\x92 f_back (w.py:5 in run) \xe2\x86\x92 local 'x'");
+    path_text_is(s, 4, 1, "frame idle (no place) \xe2\x86\x92 local 'y'");
+    mt_snapshot_free(s);
+}
+END_TEST
+
 START_TEST(app_stack_skips_the_standard_library) {
     ck_assert_int_eq(mt_sites_is_stdlib(mt_str_c("/usr/lib/python3.11/json/decoder.py")), 1);
     ck_assert_int_eq(mt_sites_is_stdlib(mt_str_c("/opt/py/lib64/python3.8/logging/__init__.py")), 1);
@@ -771,6 +791,7 @@ int main(void) {
     tcase_add_test(tc, sites_format_cuts_loops_and_long_text);
     tcase_add_test(tc, paths_prefer_long_lived_holders_over_frames);
     tcase_add_test(tc, path_through_a_traceback_names_frame_and_local);
+    tcase_add_test(tc, frame_places_keep_the_files_last_component);
     tcase_add_test(tc, app_stack_skips_the_standard_library);
     tcase_add_test(tc, diff_keys_are_named_both_ways);
     suite_add_tcase(s, tc);

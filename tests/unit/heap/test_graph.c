@@ -372,6 +372,26 @@ START_TEST(frame_places_keep_the_files_last_component) {
 }
 END_TEST
 
+START_TEST(any_kind_but_frame_and_c_counts_as_long_lived) {
+    /* 2 is held by two frames (the first met wins) and by "c"; 4 by a
+     * root of kind "other" and by a frame; 6 by a root of kind "g" (a
+     * one-letter kind that is not "c") and by "c". */
+    static const char *const types[] = { "frame", "frame", "t", "dict", "t", "dict", "t", "frame" };
+    static const uint32_t edges[][2] = { { 0, 2 }, { 1, 2 }, { 3, 2 }, { 5, 4 }, { 7, 4 }, { 3, 6 }, { 5, 6 } };
+    static const char *const label[] = { "a", "b", "['c']", "['o']", "f", "['d']", "['e']" };
+    static const uint32_t roots[] = { 0, 1, 3, 5, 7, 5 };
+    static const char *const kinds[] = { "frame", "frame", "c", "other", "frame", "g" };
+    static const char *const names[] = { "f0 (w.py:1, thread 1)", "f1 (w.py:2, thread 1)", "", "reg", "f7 (C:x:7)", "" };
+    spec sp = { 8, NULL, types, edges, 7, NULL, label, roots, kinds, 6, names };
+    mt_snapshot *s = build(&sp, NULL);
+    path_text_is(s, 2, 0, "frame f0 (w.py:1, thread 1) \xe2\x86\x92 local 'a'");
+    path_text_is(s, 4, 3, "other reg['o']");
+    path_text_is(s, 6, 3, "other reg['e']");
+    path_text_is(s, 7, 4, "frame f7 (C:x:7)"); /* no separator: the whole name */
+    mt_snapshot_free(s);
+}
+END_TEST
+
 START_TEST(app_stack_skips_the_standard_library) {
     ck_assert_int_eq(mt_sites_is_stdlib(mt_str_c("/usr/lib/python3.11/json/decoder.py")), 1);
     ck_assert_int_eq(mt_sites_is_stdlib(mt_str_c("/opt/py/lib64/python3.8/logging/__init__.py")), 1);
@@ -382,6 +402,14 @@ START_TEST(app_stack_skips_the_standard_library) {
     ck_assert_int_eq(mt_sites_is_stdlib(mt_str_c("/srv/lib/app.py")), 0);
     ck_assert_int_eq(mt_sites_is_stdlib(mt_str_c("/srv/lib/python")), 0);
     ck_assert_int_eq(mt_sites_is_stdlib(mt_str_c("jobs.py")), 0);
+    ck_assert_int_eq(mt_sites_is_stdlib(mt_str_c("/x/lib/pythonq/a.py")), 0);
+    ck_assert_int_eq(mt_sites_is_stdlib(mt_str_c("/x/lib64/pythonq/a.py")), 0);
+    ck_assert_int_eq(mt_sites_is_stdlib(mt_str_c("/x/lib64/python3")), 0); /* too short for a file under it */
+    ck_assert_int_eq(mt_sites_is_stdlib(mt_str_c("/x/Libs/a.py")), 0);
+    ck_assert_int_eq(mt_sites_is_stdlib(mt_str_c("/x/Lib")), 0);
+    ck_assert_int_eq(mt_sites_is_stdlib(mt_str_c("/x/Lib/a.py")), 1);
+    ck_assert_int_eq(mt_sites_is_stdlib(mt_str_c("<frozen")), 0);
+    ck_assert_int_eq(mt_sites_is_stdlib(mt_str_c("/x/lib/python3.9/dist-packages/a.py")), 0);
     char *path = tmp_path();
     mt_writer *w;
     ck_assert_int_eq(mt_writer_open(path, NULL, &w, NULL), 0);
@@ -792,6 +820,7 @@ int main(void) {
     tcase_add_test(tc, paths_prefer_long_lived_holders_over_frames);
     tcase_add_test(tc, path_through_a_traceback_names_frame_and_local);
     tcase_add_test(tc, frame_places_keep_the_files_last_component);
+    tcase_add_test(tc, any_kind_but_frame_and_c_counts_as_long_lived);
     tcase_add_test(tc, app_stack_skips_the_standard_library);
     tcase_add_test(tc, diff_keys_are_named_both_ways);
     suite_add_tcase(s, tc);

@@ -48,7 +48,7 @@ static void warn_damage(void *ctx, const char *path, const mt_snapshot *s) {
 }
 
 int main(int argc, char **argv) {
-    int json = 0, salvage = 0;
+    int json = 0, salvage = 0, stdlib_frames = 0;
     double fail_at = -1; /* not given: no gate */
     uint64_t top = 10;
     mt_leaks_opts o = { 0 };
@@ -57,6 +57,8 @@ int main(int argc, char **argv) {
         MT_OPT_TOP(&top, "show at most N suspects and N growing groups (default: 10)"),
         MT_OPT_DOUBLE(0, "fail-confidence", "X", &fail_at, 0, 1, "exit 1 when a suspect's confidence is X (0 to 1) or more"),
         MT_OPT_UINT(0, "min-growth", "BYTES", &o.min_growth, "judge only groups that gained BYTES or more (default: 1)"),
+        MT_OPT_FLAG(0, "stdlib-frames", &stdlib_frames,
+                    "say \"allocated at\" of the innermost frame even when it is in Python's standard library"),
         MT_OPT_SALVAGE_FILES(&salvage),
         MT_OPT_END,
     };
@@ -116,7 +118,9 @@ int main(int argc, char **argv) {
             }
         }
         char h1[16], h2[16], why[400], site[1024] = "";
-        if (sites && gr->site) mt_sites_format(sites, gr->site, 0, site, sizeof site);
+        /* The application's call, past the standard library's frames. */
+        if (sites && gr->site)
+            mt_sites_format(sites, stdlib_frames ? gr->site : mt_sites_app_stack(sites, gr->site), 0, site, sizeof site);
         snprintf(why, sizeof why, "%s rose %s (Mann-Kendall p = %.2g); %u of %zu later "
                  "generations left survivors%s%.*s",
                  gr->type, gr->mk.s == (int64_t)(n * (n - 1) / 2) ? "in every snapshot" : "in most snapshots", gr->mk.p,

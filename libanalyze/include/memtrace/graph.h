@@ -68,8 +68,12 @@ typedef struct mt_path {
 } mt_path;
 
 /* Finds a shortest path of strong references from a root to target with
- * a breadth-first search backwards from the target. Roots of kind "c"
- * (held from C) are used only when no root of another kind reaches it.
+ * a breadth-first search backwards from the target, preferring the root
+ * that lives longest: a root of kind "frame" (a running thread's frame,
+ * gone when its request ends) is used only when no module, global or
+ * other root reaches target, and one of kind "c" (held from C) only when
+ * no frame does either; within a kind, the nearest. An object with root
+ * records of several kinds counts as its best one.
  * @return 0, MT_E_NOTFOUND (no root reaches target: path left empty),
  *         MT_E_RANGE (target is not an object), MT_E_INVAL (references
  *         not loaded), MT_E_NOMEM. */
@@ -81,7 +85,13 @@ void mt_path_free(mt_path *path);
 /* Path p of snapshot s (loaded with labels) as people read it:
  * "module app → _SESSIONS['u42'] → Session.payload". A __dict__ hop is
  * folded into the attribute after it, subscripts stick to what they index,
- * an unlabelled hop shows the type it reaches as "<type>". Unlike
+ * an unlabelled hop shows the type it reaches as "<type>", a frame's
+ * labelled reference is "local 'NAME'", a frame's place "(FILE:LINE ...)"
+ * in a label or a root's name keeps the file's last path component, and a
+ * root of kind "c" reads "held by C" (with "(refcount not explained by
+ * tracked referrers)" when it has no name):
+ * "module __main__ → FAILED[197] → NetworkXNoPath.__traceback__ → tb_next
+ * → tb_frame (jobs.py:64 in find_route) → local 'G'". Unlike
  * mt_sites_format() and mt_diag_format(), which fill the caller's buffer,
  * this allocates: a path's length has no useful bound.
  * @return a NUL-terminated string the caller frees with free(), or NULL

@@ -42,6 +42,19 @@ int mt_sites_frame(const mt_sites *t, uint32_t stack, mt_str *file, mt_str *func
 /* The stack's caller (0 at the outermost frame or when unknown). */
 uint32_t mt_sites_parent(const mt_sites *t, uint32_t stack);
 
+/* Whether file is a module of Python's standard library: under a
+ * ".../lib/pythonX.Y/" directory but not in its site-packages or
+ * dist-packages, or a frozen module ("<frozen importlib._bootstrap>").
+ * A predicate: 1 or 0. */
+int mt_sites_is_stdlib(mt_str file);
+
+/* The application's call in stack: the stack itself, or the nearest
+ * caller whose innermost frame is not in the standard library
+ * (mt_sites_is_stdlib), so that "allocated at" names the code that asked
+ * rather than json or logging's insides. stack itself when every known
+ * frame is in the standard library or the stack is unknown. */
+uint32_t mt_sites_app_stack(const mt_sites *t, uint32_t stack);
+
 /* Writes the stack as text into the caller's buf (n bytes, always
  * NUL-terminated when n > 0; a longer text is cut, and nothing is
  * allocated, unlike mt_path_format()): "file:line" of the innermost frame,

@@ -12,12 +12,21 @@ void mt_path_free(mt_path *p) {
     memset(p, 0, sizeof *p);
 }
 
-/* Breadth first from the target along in-edges: the first root met is a
- * nearest one. A root of kind "c" (held from C, inferred from reference
- * counts) names nothing a reader can find, so the search goes on past it
- * for a module, frame or other root, and falls back to the nearest "c"
- * root only when there is none. toward[v] is the next object on v's way
- * to the target. */
+/* How long a root's kind lives, best first: a module, global or other
+ * holder outlives the request that a running frame serves, and a root of
+ * kind "c" (held from C, inferred from reference counts) names nothing a
+ * reader can find. */
+static int root_rank(mt_str k) {
+    if (k.len == 1 && k.ptr[0] == 'c') return 2;
+    if (k.len == 5 && !memcmp(k.ptr, "frame", 5)) return 1;
+    return 0;
+}
+
+/* Breadth first from the target along in-edges: the first root met of
+ * the best rank (root_rank) is a nearest one of that rank. The search goes
+ * on past frames and "c" roots for a longer-lived holder, and falls back
+ * to the nearest frame, then the nearest "c" root, only when none reaches
+ * the target. toward[v] is the next object on v's way to the target. */
 int mt_path_to_root(const mt_graph *g, uint32_t target, mt_path *path, mt_diag *diag) {
     memset(path, 0, sizeof *path);
     uint32_t n = g->n_objects;
@@ -27,20 +36,21 @@ int mt_path_to_root(const mt_graph *g, uint32_t target, mt_path *path, mt_diag *
     int rc = MT_E_NOMEM;
     if (!toward || !queue || !root_of) goto out;
     for (uint32_t i = 0; i < n; i++) toward[i] = root_of[i] = NONE;
-    /* The first root record of each object names it. */
-    for (uint32_t r = g->n_roots; r-- > 0;) root_of[g->root_obj[r]] = r;
-    uint32_t head = 0, tail = 0, found = NONE, found_c = NONE;
+    /* The first root record of each object names it, unless a later one
+     * has a better rank: a module also found on a frame is a module. */
+    for (uint32_t r = g->n_roots; r-- > 0;) {
+        uint32_t o = g->root_obj[r];
+        if (root_of[o] == NONE || root_rank(g->root_kind[r]) <= root_rank(g->root_kind[root_of[o]])) root_of[o] = r;
+    }
+    uint32_t head = 0, tail = 0, best[3] = { NONE, NONE, NONE };
     toward[target] = target;
     queue[tail++] = target;
     while (head < tail) {
         uint32_t v = queue[head++];
         if (root_of[v] != NONE) {
-            mt_str k = g->root_kind[root_of[v]];
-            if (!(k.len == 1 && k.ptr[0] == 'c')) {
-                found = v;
-                break;
-            }
-            if (found_c == NONE) found_c = v;
+            int rank = root_rank(g->root_kind[root_of[v]]);
+            if (best[rank] == NONE) best[rank] = v;
+            if (rank == 0) break;
         }
         for (uint32_t e = g->in_off[v]; e < g->in_off[v + 1]; e++) {
             uint32_t s = g->in_src[e];
@@ -49,7 +59,7 @@ int mt_path_to_root(const mt_graph *g, uint32_t target, mt_path *path, mt_diag *
             queue[tail++] = s;
         }
     }
-    if (found == NONE) found = found_c;
+    uint32_t found = best[0] != NONE ? best[0] : best[1] != NONE ? best[1] : best[2];
     if (found == NONE) {
         rc = mt_diag_set(diag, MT_E_NOTFOUND, "no root reaches object %u through strong references", target);
         goto out;
@@ -103,13 +113,40 @@ static int is_type(const mt_graph *g, uint32_t v, const char *name) {
 
 #define ARROW " \xe2\x86\x92 " /* " → " */
 
+/* s with the file in its "(FILE:LINE ..." part cut to its last path
+ * component: a frame's place as "jobs.py:64 in find_route", which the
+ * collector writes with the whole path (formats/SPEC.md, refs). */
+static void pb_place(mt_sbuf *b, mt_str s) {
+    size_t open = s.len;
+    for (size_t i = 0; i + 1 < s.len; i++)
+        if (s.ptr[i] == ' ' && s.ptr[i + 1] == '(') open = i + 2;
+    size_t colon = open;
+    while (colon + 1 < s.len && !(s.ptr[colon] == ':' && s.ptr[colon + 1] >= '0' && s.ptr[colon + 1] <= '9')) colon++;
+    if (open >= s.len || colon + 1 >= s.len) {
+        pb_str(b, s);
+        return;
+    }
+    size_t base = open;
+    for (size_t i = open; i < colon; i++)
+        if (s.ptr[i] == '/' || s.ptr[i] == '\\') base = i + 1;
+    mt_sbuf_put(b, s.ptr, open);
+    mt_sbuf_put(b, s.ptr + base, s.len - base);
+}
+
 char *mt_path_format(const mt_snapshot *s, const mt_path *p) {
     mt_sbuf bb = { 0 }, *b = &bb;
     const mt_graph *g = mt_snapshot_graph(s);
     uint32_t r = p->root;
-    pb_str(b, g->root_kind[r]);
-    mt_sbuf_puts(b, " ");
-    if (g->root_name[r].len) pb_str(b, g->root_name[r]);
+    mt_str kind = g->root_kind[r];
+    if (kind.len == 1 && kind.ptr[0] == 'c')
+        /* Its reference count is higher than the referrers the dump found
+         * for it: something outside the tracked objects holds it. */
+        mt_sbuf_puts(b, g->root_name[r].len ? "held by C " : "held by C (refcount not explained by tracked referrers) ");
+    else {
+        pb_str(b, kind);
+        mt_sbuf_puts(b, " ");
+    }
+    if (g->root_name[r].len) pb_place(b, g->root_name[r]);
     else pb_str(b, type_of(g, p->obj[0]));
     int attr_of = -1; /* after a __dict__ hop: 1 names the owner's type, 0 not */
     for (uint32_t k = 0; k + 1 < p->len; k++) {
@@ -131,13 +168,19 @@ char *mt_path_format(const mt_snapshot *s, const mt_path *p) {
             mt_sbuf_put(b, l.ptr + 2, l.len - 4);
         } else if (l.len && l.ptr[0] == '[') {
             pb_str(b, l);
+        } else if (l.len && is_type(g, u, "frame") && !is_type(g, v, "frame")) {
+            /* A frame's labelled references are its local variables. */
+            mt_sbuf_puts(b, ARROW "local '");
+            pb_str(b, l);
+            mt_sbuf_puts(b, "'");
         } else if (l.len) {
             mt_sbuf_puts(b, ARROW);
-            if (!is_type(g, u, "module") && !is_type(g, u, "frame") && !is_type(g, u, "dict")) {
+            if (!is_type(g, u, "module") && !is_type(g, u, "frame") && !is_type(g, u, "dict") &&
+                !is_type(g, u, "traceback")) {
                 pb_str(b, short_type(g, u));
                 mt_sbuf_puts(b, ".");
             }
-            pb_str(b, l);
+            pb_place(b, l);
         } else {
             mt_sbuf_puts(b, ARROW "<");
             pb_str(b, type_of(g, v));

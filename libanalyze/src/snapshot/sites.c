@@ -140,6 +140,34 @@ uint32_t mt_sites_parent(const mt_sites *t, uint32_t stack) {
     return t->stacks[si].parent;
 }
 
+int mt_sites_is_stdlib(mt_str f) {
+    static const char frozen[] = "<frozen ";
+    if (f.len >= sizeof frozen - 1 && !memcmp(f.ptr, frozen, sizeof frozen - 1)) return 1;
+    int in_lib = 0;
+    for (size_t i = 0; i < f.len; i++) {
+        if (f.ptr[i] != '/' && f.ptr[i] != '\\') continue;
+        const char *p = f.ptr + i + 1;
+        size_t left = f.len - i - 1;
+        /* "lib/python3.11/", "lib64/python3.8/", Windows' "Lib/". */
+        if ((left > 11 && !memcmp(p, "lib/python", 10) && p[10] >= '0' && p[10] <= '9') ||
+            (left > 13 && !memcmp(p, "lib64/python", 12) && p[12] >= '0' && p[12] <= '9') ||
+            (left > 4 && !memcmp(p, "Lib", 3) && (p[3] == '\\' || p[3] == '/')))
+            in_lib = 1;
+        if ((left > 14 && !memcmp(p, "site-packages", 13)) || (left > 14 && !memcmp(p, "dist-packages", 13))) return 0;
+    }
+    return in_lib;
+}
+
+uint32_t mt_sites_app_stack(const mt_sites *t, uint32_t stack) {
+    uint32_t s = stack;
+    /* A chain longer than the table has loops. */
+    for (size_t depth = 0; s && depth <= t->n_stacks; depth++, s = mt_sites_parent(t, s)) {
+        const site_frame *f = frame_of(t, s);
+        if (f && !mt_sites_is_stdlib((mt_str){ t->pool + f->file, f->file_len })) return s;
+    }
+    return stack;
+}
+
 /* Appends len bytes of s at buf[at], as far as n allows; returns the new
  * length the text needs. */
 static size_t put(char *buf, size_t n, size_t at, const char *s, size_t len) {

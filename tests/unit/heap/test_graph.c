@@ -17,6 +17,7 @@ typedef struct spec {
     const uint32_t *root;
     const char *const *root_kind;
     size_t n_roots;
+    const char *const *root_name; /* NULL: every root "m"; "" for none */
 } spec;
 
 static uint32_t type_id(const char *name, const char **names, uint32_t *n) {
@@ -52,7 +53,8 @@ static mt_snapshot *build(const spec *sp, const char *pid) {
         ck_assert_int_eq(mt_writer_add(w, MT_KIND_REF, &r), 0);
     }
     for (size_t r = 0; r < sp->n_roots; r++) {
-        mt_root rt = { sp->root[r], mt_str_c(sp->root_kind ? sp->root_kind[r] : "module"), mt_str_c("m") };
+        mt_root rt = { sp->root[r], mt_str_c(sp->root_kind ? sp->root_kind[r] : "module"),
+                       mt_str_c(sp->root_name ? sp->root_name[r] : "m") };
         ck_assert_int_eq(mt_writer_add(w, MT_KIND_ROOT, &rt), 0);
     }
     ck_assert_int_eq(mt_writer_close(w, NULL), 0);
@@ -75,7 +77,7 @@ START_TEST(diamond_two_roots_weak_and_garbage) {
     static const uint8_t weak[] = { 0, 0, 0, 0, 0, 0, 0, 1 };
     static const uint64_t size[] = { 10, 20, 30, 40, 50, 60, 70, 80 };
     static const uint32_t roots[] = { 0, 5 };
-    spec sp = { 8, size, NULL, edges, 8, weak, NULL, roots, NULL, 2 };
+    spec sp = { 8, size, NULL, edges, 8, weak, NULL, roots, NULL, 2, NULL };
     mt_snapshot *s = build(&sp, NULL);
     mt_dominators d;
     ck_assert_int_eq(mt_dominators_compute(mt_snapshot_graph(s), &d, NULL), 0);
@@ -105,7 +107,7 @@ END_TEST
 
 START_TEST(no_references_loaded_is_refused) {
     static const uint32_t roots[] = { 0 };
-    spec sp = { 2, NULL, NULL, NULL, 0, NULL, NULL, roots, NULL, 1 };
+    spec sp = { 2, NULL, NULL, NULL, 0, NULL, NULL, roots, NULL, 1, NULL };
     char *path = tmp_path();
     mt_snapshot *s = build(&sp, NULL);
     ck_assert_int_eq(mt_snapshot_save(s, path, NULL), 0);
@@ -146,7 +148,7 @@ START_TEST(deep_chain_needs_no_recursion) {
     edges[CHAIN - 1][0] = CHAIN - 1; /* closing the ring: one huge cycle */
     edges[CHAIN - 1][1] = 0;
     static const uint32_t roots[] = { 0 };
-    spec sp = { CHAIN, NULL, NULL, (const uint32_t(*)[2])edges, CHAIN, NULL, NULL, roots, NULL, 1 };
+    spec sp = { CHAIN, NULL, NULL, (const uint32_t(*)[2])edges, CHAIN, NULL, NULL, roots, NULL, 1, NULL };
     mt_snapshot *s = build(&sp, NULL);
     const mt_graph *g = mt_snapshot_graph(s);
     mt_dominators d;
@@ -190,7 +192,7 @@ START_TEST(list_held_by_an_array_stays_linear) {
         edges[m++][1] = i + 1;
     }
     static const uint32_t roots[] = { 0 };
-    spec sp = { n, NULL, NULL, (const uint32_t(*)[2])edges, m, NULL, NULL, roots, NULL, 1 };
+    spec sp = { n, NULL, NULL, (const uint32_t(*)[2])edges, m, NULL, NULL, roots, NULL, 1, NULL };
     mt_snapshot *s = build(&sp, NULL);
     mt_dominators d;
     ck_assert_int_eq(mt_dominators_compute(mt_snapshot_graph(s), &d, NULL), 0);
@@ -211,7 +213,7 @@ START_TEST(type_retained_counts_nested_objects_once) {
     static const uint64_t size[] = { 100, 50, 7, 9, 30 };
     static const char *const type[] = { "dict", "dict", "str", "str", "list" };
     static const uint32_t roots[] = { 0, 4 };
-    spec sp = { 5, size, type, edges, 4, NULL, NULL, roots, NULL, 2 };
+    spec sp = { 5, size, type, edges, 4, NULL, NULL, roots, NULL, 2, NULL };
     mt_snapshot *s = build(&sp, NULL);
     const mt_graph *g = mt_snapshot_graph(s);
     mt_dominators d;
@@ -236,7 +238,7 @@ START_TEST(cycles_are_found_and_ranked) {
                                          { 5, 3 }, { 6, 0 }, { 7, 6 }, { 6, 7 } };
     static const uint8_t weak[] = { 0, 0, 0, 0, 0, 0, 0, 1, 0 }; /* 7 -> 6 is weak: no cycle */
     static const uint64_t size[] = { 1, 2, 3, 4, 5, 6, 7, 8 };
-    spec sp = { 8, size, NULL, edges, 9, weak, NULL, NULL, NULL, 0 };
+    spec sp = { 8, size, NULL, edges, 9, weak, NULL, NULL, NULL, 0, NULL };
     mt_snapshot *s = build(&sp, NULL);
     mt_cycles c;
     ck_assert_int_eq(mt_cycles_compute(mt_snapshot_graph(s), &c, NULL), 0);
@@ -264,7 +266,7 @@ START_TEST(paths_prefer_named_roots_and_follow_strong_references) {
     static const char *const label[] = { "__dict__", "['x']", NULL, "w", NULL };
     static const uint32_t roots[] = { 3, 0, 4 };
     static const char *const kinds[] = { "c", "module", "module" };
-    spec sp = { 6, NULL, NULL, edges, 5, weak, label, roots, kinds, 3 };
+    spec sp = { 6, NULL, NULL, edges, 5, weak, label, roots, kinds, 3, NULL };
     mt_snapshot *s = build(&sp, NULL);
     const mt_graph *g = mt_snapshot_graph(s);
     mt_path p;
@@ -291,6 +293,153 @@ START_TEST(paths_prefer_named_roots_and_follow_strong_references) {
 }
 END_TEST
 
+/* A path's text, checked and freed. */
+static void path_text_is(const mt_snapshot *s, uint32_t target, uint32_t root, const char *want) {
+    mt_path p;
+    ck_assert_int_eq(mt_path_to_root(mt_snapshot_graph(s), target, &p, NULL), 0);
+    ck_assert_uint_eq(p.root, root);
+    char *text = mt_path_format(s, &p);
+    ck_assert_str_eq(text, want);
+    free(text);
+    mt_path_free(&p);
+}
+
+START_TEST(paths_prefer_long_lived_holders_over_frames) {
+    /* A request in flight: its frame 0 (a root) holds the payload 4 in a
+     * local, one hop away; the module 1 holds it three hops away, through
+     * its __dict__ 2 and the registry 3. The module wins: it outlives the
+     * request. Object 6 is held by the frame and by 5, a dict held from C:
+     * the frame wins, it names code. Object 7 only C holds. Object 8 is a
+     * frame root's local and a module root itself (a root record of each
+     * kind): it is the module. */
+    static const char *const types[] = { "frame", "module", "dict", "dict", "app.Payload", "dict", "t", "t", "t" };
+    static const uint32_t edges[][2] = { { 0, 4 }, { 1, 2 }, { 2, 3 }, { 3, 4 }, { 5, 6 }, { 0, 6 }, { 5, 7 }, { 0, 8 } };
+    static const char *const label[] = { "payload", "__dict__", "['REGISTRY']", "['/item']", "['k']", "tmp", "['j']", "m" };
+    static const uint32_t roots[] = { 0, 5, 8, 1, 8 };
+    static const char *const kinds[] = { "frame", "c", "frame", "module", "module" };
+    static const char *const names[] = { "do_GET (/srv/app/server.py:31, thread 7)", "", "x (a.py:1, thread 7)", "app",
+                                         "late" };
+    spec sp = { 9, NULL, types, edges, 8, NULL, label, roots, kinds, 5, names };
+    mt_snapshot *s = build(&sp, NULL);
+    path_text_is(s, 4, 3, "module app \xe2\x86\x92 REGISTRY['/item']");
+    path_text_is(s, 6, 0, "frame do_GET (server.py:31, thread 7) \xe2\x86\x92 local 'tmp'");
+    path_text_is(s, 7, 1, "held by C (refcount not explained by tracked referrers) dict['j']");
+    path_text_is(s, 8, 4, "module late");
+    mt_snapshot_free(s);
+}
+END_TEST
+
+START_TEST(path_through_a_traceback_names_frame_and_local) {
+    /* FAILED[197] holds an exception whose traceback's next entry is
+     * find_route's frame, whose local G is the graph; the collector labels
+     * the frame's reference with its place (formats/SPEC.md, refs). A
+     * sys.modules dict held from C names itself. */
+    static const char *const types[] = { "module", "dict", "list", "networkx.exception.NetworkXNoPath", "traceback",
+                                         "traceback", "frame", "networkx.classes.graph.Graph", "dict" };
+    static const uint32_t edges[][2] = { { 0, 1 }, { 1, 2 }, { 2, 3 }, { 3, 4 }, { 4, 5 }, { 5, 6 }, { 6, 7 }, { 8, 0 } };
+    static const char *const label[] = { "__dict__", "['FAILED']", "[197]", "__traceback__", "tb_next",
+                                         "tb_frame (/home/u/jobs.py:64 in find_route)", "G", "['__main__']" };
+    static const uint32_t roots[] = { 8, 0 };
+    static const char *const kinds[] = { "c", "module" };
+    static const char *const names[] = { "sys.modules", "__main__" };
+    spec sp = { 9, NULL, types, edges, 8, NULL, label, roots, kinds, 2, names };
+    mt_snapshot *s = build(&sp, NULL);
+    path_text_is(s, 7, 1,
+                 "module __main__ \xe2\x86\x92 FAILED[197] \xe2\x86\x92 NetworkXNoPath.__traceback__ \xe2\x86\x92 tb_next "
+                 "\xe2\x86\x92 tb_frame (jobs.py:64 in find_route) \xe2\x86\x92 local 'G'");
+    path_text_is(s, 8, 0, "held by C sys.modules");
+    mt_snapshot_free(s);
+}
+END_TEST
+
+START_TEST(frame_places_keep_the_files_last_component) {
+    /* Windows paths cut at the last backslash; a name with parentheses
+     * but no FILE:LINE, and a label after a frame that is not a place,
+     * stay as they are; a frame's reference to a frame is a place, not a
+     * local. */
+    static const char *const types[] = { "frame", "frame", "t", "frame", "t" };
+    static const uint32_t edges[][2] = { { 0, 1 }, { 1, 2 }, { 3, 4 } };
+    static const char *const label[] = { "f_back (C:\\app\\w.py:5 in run)", "x", "y" };
+    static const uint32_t roots[] = { 0, 3 };
+    static const char *const kinds[] = { "frame", "frame" };
+    static const char *const names[] = { "main (C:\\app\\main.py:9, thread 2)", "idle (no place)" };
+    spec sp = { 5, NULL, types, edges, 3, NULL, label, roots, kinds, 2, names };
+    mt_snapshot *s = build(&sp, NULL);
+    path_text_is(s, 2, 0,
+                 "frame main (main.py:9, thread 2) \xe2\x86\x92 f_back (w.py:5 in run) \xe2\x86\x92 local 'x'");
+    path_text_is(s, 4, 1, "frame idle (no place) \xe2\x86\x92 local 'y'");
+    mt_snapshot_free(s);
+}
+END_TEST
+
+START_TEST(any_kind_but_frame_and_c_counts_as_long_lived) {
+    /* 2 is held by two frames (the first met wins) and by "c"; 4 by a
+     * root of kind "other" and by a frame; 6 by a root of kind "g" (a
+     * one-letter kind that is not "c") and by "c". */
+    static const char *const types[] = { "frame", "frame", "t", "dict", "t", "dict", "t", "frame" };
+    static const uint32_t edges[][2] = { { 0, 2 }, { 1, 2 }, { 3, 2 }, { 5, 4 }, { 7, 4 }, { 3, 6 }, { 5, 6 } };
+    static const char *const label[] = { "a", "b", "['c']", "['o']", "f", "['d']", "['e']" };
+    static const uint32_t roots[] = { 0, 1, 3, 5, 7, 5 };
+    static const char *const kinds[] = { "frame", "frame", "c", "other", "frame", "g" };
+    static const char *const names[] = { "f0 (w.py:1, thread 1)", "f1 (w.py:2, thread 1)", "", "reg", "f7 (C:x:7)", "" };
+    spec sp = { 8, NULL, types, edges, 7, NULL, label, roots, kinds, 6, names };
+    mt_snapshot *s = build(&sp, NULL);
+    path_text_is(s, 2, 0, "frame f0 (w.py:1, thread 1) \xe2\x86\x92 local 'a'");
+    path_text_is(s, 4, 3, "other reg['o']");
+    path_text_is(s, 6, 3, "other reg['e']");
+    path_text_is(s, 7, 4, "frame f7 (C:x:7)"); /* no separator: the whole name */
+    mt_snapshot_free(s);
+}
+END_TEST
+
+START_TEST(app_stack_skips_the_standard_library) {
+    ck_assert_int_eq(mt_sites_is_stdlib(mt_str_c("/usr/lib/python3.11/json/decoder.py")), 1);
+    ck_assert_int_eq(mt_sites_is_stdlib(mt_str_c("/opt/py/lib64/python3.8/logging/__init__.py")), 1);
+    ck_assert_int_eq(mt_sites_is_stdlib(mt_str_c("<frozen importlib._bootstrap>")), 1);
+    ck_assert_int_eq(mt_sites_is_stdlib(mt_str_c("C:\\Python311\\Lib\\json\\decoder.py")), 1);
+    ck_assert_int_eq(mt_sites_is_stdlib(mt_str_c("/usr/lib/python3/dist-packages/yaml/nodes.py")), 0);
+    ck_assert_int_eq(mt_sites_is_stdlib(mt_str_c("/v/lib/python3.11/site-packages/requests/api.py")), 0);
+    ck_assert_int_eq(mt_sites_is_stdlib(mt_str_c("/srv/lib/app.py")), 0);
+    ck_assert_int_eq(mt_sites_is_stdlib(mt_str_c("/srv/lib/python")), 0);
+    ck_assert_int_eq(mt_sites_is_stdlib(mt_str_c("jobs.py")), 0);
+    ck_assert_int_eq(mt_sites_is_stdlib(mt_str_c("/x/lib/pythonq/a.py")), 0);
+    ck_assert_int_eq(mt_sites_is_stdlib(mt_str_c("/x/lib64/pythonq/a.py")), 0);
+    ck_assert_int_eq(mt_sites_is_stdlib(mt_str_c("/x/lib64/python3")), 0); /* too short for a file under it */
+    ck_assert_int_eq(mt_sites_is_stdlib(mt_str_c("/x/Libs/a.py")), 0);
+    ck_assert_int_eq(mt_sites_is_stdlib(mt_str_c("/x/Lib")), 0);
+    ck_assert_int_eq(mt_sites_is_stdlib(mt_str_c("/x/Lib/a.py")), 1);
+    ck_assert_int_eq(mt_sites_is_stdlib(mt_str_c("<frozen")), 0);
+    ck_assert_int_eq(mt_sites_is_stdlib(mt_str_c("/x/lib/python3.9/dist-packages/a.py")), 0);
+    char *path = tmp_path();
+    mt_writer *w;
+    ck_assert_int_eq(mt_writer_open(path, NULL, &w, NULL), 0);
+    /* Stack 1: json's decoder < json.loads < jobs.py:12; stack 4: only
+     * the standard library; stack 5 loops in the standard library. */
+    mt_frame f[] = { { 1, mt_str_c("raw_decode"), mt_str_c("/usr/lib/python3.11/json/decoder.py"), 353 },
+                     { 2, mt_str_c("loads"), mt_str_c("/usr/lib/python3.11/json/__init__.py"), 346 },
+                     { 3, mt_str_c("load_job"), mt_str_c("/srv/app/jobs.py"), 12 } };
+    mt_stack st[] = { { 1, 1, 2 }, { 2, 2, 3 }, { 3, 3, 0 }, { 4, 1, 0 }, { 5, 2, 6 }, { 6, 1, 5 } };
+    for (int i = 0; i < 3; i++) ck_assert_int_eq(mt_writer_add(w, MT_KIND_FRAME, &f[i]), 0);
+    for (int i = 0; i < 6; i++) ck_assert_int_eq(mt_writer_add(w, MT_KIND_STACK, &st[i]), 0);
+    ck_assert_int_eq(mt_writer_close(w, NULL), 0);
+    mt_snapshot *s;
+    ck_assert_int_eq(mt_snapshot_load(path, 0, &s, NULL), 0);
+    mt_sites *t;
+    ck_assert_int_eq(mt_sites_load(s, &t, NULL), 0);
+    ck_assert_uint_eq(mt_sites_app_stack(t, 1), 3);
+    ck_assert_uint_eq(mt_sites_app_stack(t, 2), 3);
+    ck_assert_uint_eq(mt_sites_app_stack(t, 3), 3);
+    ck_assert_uint_eq(mt_sites_app_stack(t, 4), 4);
+    ck_assert_uint_eq(mt_sites_app_stack(t, 5), 5);
+    ck_assert_uint_eq(mt_sites_app_stack(t, 0), 0);
+    ck_assert_uint_eq(mt_sites_app_stack(t, 99), 99);
+    mt_sites_free(t);
+    mt_snapshot_free(s);
+    unlink(path);
+    free(path);
+}
+END_TEST
+
 /* The type name of a table row, for comparing with the hand-made answer. */
 static int type_is(const mt_graph *g, uint32_t t, const char *name) {
     return g->type_names[t].len == strlen(name) && !memcmp(g->type_names[t].ptr, name, g->type_names[t].len);
@@ -312,7 +461,7 @@ START_TEST(report_is_worked_out_by_hand) {
     static const char *const type[] = { "module", "dict", "dict", "list", "str",
                                         "module", "frame", "str", "list", "list" };
     static const uint32_t roots[] = { 0, 5 };
-    spec sp = { 10, size, type, edges, 10, weak, label, roots, NULL, 2 };
+    spec sp = { 10, size, type, edges, 10, weak, label, roots, NULL, 2, NULL };
     mt_snapshot *s = build(&sp, NULL);
     const mt_graph *g = mt_snapshot_graph(s);
     mt_dominators d;
@@ -397,7 +546,7 @@ START_TEST(lookups_top_of_type_and_nearby_by_hand) {
     static const uint64_t size[] = { 10, 20, 30, 40, 50, 60 };
     static const char *const type[] = { "module", "dict", "dict", "list", "dict", "str" };
     static const uint32_t roots[] = { 0 };
-    spec sp = { 6, size, type, edges, 6, NULL, NULL, roots, NULL, 1 };
+    spec sp = { 6, size, type, edges, 6, NULL, NULL, roots, NULL, 1, NULL };
     mt_snapshot *s = build(&sp, NULL);
     const mt_graph *g = mt_snapshot_graph(s);
     mt_dominators d;
@@ -477,8 +626,8 @@ START_TEST(diff_matches_objects_of_one_process) {
     static const uint64_t sa[] = { 10, 20, 28, 100, 28 };
     static const char *const tb[] = { "int", "app.User", "int", "app.Cache", "int", "app.User", "app.User" };
     static const uint64_t sb[] = { 28, 25, 28, 100, 28, 10, 10 };
-    spec a = { 5, sa, ta, NULL, 0, NULL, NULL, NULL, NULL, 0 };
-    spec b = { 7, sb, tb, NULL, 0, NULL, NULL, NULL, NULL, 0 };
+    spec a = { 5, sa, ta, NULL, 0, NULL, NULL, NULL, NULL, 0, NULL };
+    spec b = { 7, sb, tb, NULL, 0, NULL, NULL, NULL, NULL, 0, NULL };
     mt_snapshot *A = build(&a, "7"), *B = build(&b, "7"), *C = build(&b, "8");
     mt_diff d;
     ck_assert_int_eq(mt_diff_compute(A, B, MT_BY_TYPE, &d, NULL), 0);
@@ -807,6 +956,11 @@ int main(void) {
     tcase_add_test(tc, diff_matches_objects_of_one_process);
     tcase_add_test(tc, diff_by_site_and_traceback_from_allocations);
     tcase_add_test(tc, sites_format_cuts_loops_and_long_text);
+    tcase_add_test(tc, paths_prefer_long_lived_holders_over_frames);
+    tcase_add_test(tc, path_through_a_traceback_names_frame_and_local);
+    tcase_add_test(tc, frame_places_keep_the_files_last_component);
+    tcase_add_test(tc, any_kind_but_frame_and_c_counts_as_long_lived);
+    tcase_add_test(tc, app_stack_skips_the_standard_library);
     tcase_add_test(tc, diff_keys_are_named_both_ways);
     suite_add_tcase(s, tc);
     return run_suite(s);

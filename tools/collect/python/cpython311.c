@@ -47,6 +47,10 @@ int mt__frame_locals(PyObject *frame, mt__local_fn fn, void *arg) {
     return 0;
 }
 
+/* 3.11 computes the line when the traceback is made; 3.12 keeps -1 until
+ * asked, and would compute it from tb_lasti. */
+int mt__traceback_line(PyObject *tb) { return ((PyTracebackObject *)tb)->tb_lineno; }
+
 int mt__gc_objects(mt__object_fn fn, void *arg) {
     PyInterpreterState *interp = PyInterpreterState_Get();
     for (int g = 0; g <= NUM_GENERATIONS; g++) {

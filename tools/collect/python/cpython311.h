@@ -18,6 +18,9 @@
 typedef int (*mt__local_fn)(PyObject *name, PyObject *value, void *arg);
 int mt__frame_locals(PyObject *frame, mt__local_fn fn, void *arg);
 
+/* The line traceback tb names in its frame (tb_lineno); no side effects. */
+int mt__traceback_line(PyObject *tb);
+
 /* Calls fn(object, generation, arg) for every object the collector
  * tracks; generation 3 is the permanent one of gc.freeze(). Stops at fn's
  * nonzero return (then -1). With the GIL held and no collection possible:

@@ -483,9 +483,29 @@ static size_t key_label(PyObject *k, char *buf) {
     return n < 0 ? 0 : n > 255 ? 255 : (size_t)n;
 }
 
+/* "LABEL (FILE:LINE in FUNCTION)" into buf (cap bytes): where frame f
+ * stands, appended to how it is held ("frame" when that is unknown), so
+ * that a path through a frame names its code (formats/SPEC.md, refs). A
+ * traceback's own line is the one the exception passed, which the frame
+ * may have left since. Reads no Python code and allocates nothing. */
+static mt_str frame_label(PyObject *holder, PyObject *f, mt_str label, char *buf, size_t cap) {
+    char file[512] = "?", fn[256] = "?";
+    PyCodeObject *code = PyFrame_GetCode((PyFrameObject *)f);
+    if (code && PyUnicode_Check(code->co_filename)) file[utf8_into(code->co_filename, file, sizeof file - 1)] = 0;
+    if (code && PyUnicode_Check(code->co_name)) fn[utf8_into(code->co_name, fn, sizeof fn - 1)] = 0;
+    Py_XDECREF(code);
+    /* The one frame a traceback holds is its tb_frame. */
+    int line = PyTraceBack_Check(holder) ? mt__traceback_line(holder) : PyFrame_GetLineNumber((PyFrameObject *)f);
+    if (!label.len) label = mt_str_c("frame");
+    int n = snprintf(buf, cap, "%.*s (%s:%d in %s)", (int)(label.len < 255 ? label.len : 255), label.ptr, file, line, fn);
+    return (mt_str){ buf, n < 0 ? 0 : (size_t)n < cap ? (size_t)n : cap - 1 };
+}
+
 /* Writes a reference from the object being emitted to o, when o was
  * marked. */
 static int emit_ref(emitter *e, PyObject *o, mt_str label) {
+    char where[1100];
+    if (PyFrame_Check(o)) label = frame_label(e->container, o, label, where, sizeof where);
     mt_ref r = { e->src, 0, 0, label };
     if (!lookup(e->w, (uintptr_t)o, &r.dst)) return 0;
     referrer(e->w, r.dst);
@@ -498,6 +518,30 @@ static int emit_ref(emitter *e, PyObject *o, mt_str label) {
 static mt_str member_name(const tinfo *ti, PyObject *c, PyObject *o) {
     for (uint32_t i = 0; i < ti->nmembers; i++)
         if (*(PyObject **)((char *)c + ti->members[i].offset) == o) return ti->members[i].name;
+    return mt_str_c(NULL);
+}
+
+/* The name of the local variable of frame c whose value is o (a cell for
+ * a cell variable), as mt__frame_locals finds it. */
+typedef struct local_find {
+    PyObject *value, *name;
+} local_find;
+
+static int local_is(PyObject *name, PyObject *v, void *arg) {
+    local_find *lf = arg;
+    if (v != lf->value) return 0;
+    lf->name = name;
+    return 1;
+}
+
+/* How exception c holds o: its traceback, context, cause or args. The
+ * exception's traverse names none of them. */
+static mt_str exception_field(PyObject *c, PyObject *o) {
+    PyBaseExceptionObject *x = (PyBaseExceptionObject *)c;
+    if (o == x->traceback) return mt_str_c("__traceback__");
+    if (o == x->context) return mt_str_c("__context__");
+    if (o == x->cause) return mt_str_c("__cause__");
+    if (o == x->args) return mt_str_c("args");
     return mt_str_c(NULL);
 }
 
@@ -527,8 +571,17 @@ static int visit_emit(PyObject *o, void *arg) {
         l = mt_str_c("__dict__");
     } else if (kind != K_TYPE) {
         PyObject *name;
+        local_find lf = { o, NULL };
         if (PyDict_CheckExact(o) && o == mt__instance_dict(c)) l = mt_str_c("__dict__");
-        else if ((name = mt__attribute_name(c, o)) && PyUnicode_Check(name)) {
+        else if (PyFrame_Check(c) && mt__frame_locals(c, local_is, &lf) && lf.name && PyUnicode_Check(lf.name)) {
+            /* A finished frame's traverse visits its locals: named as a
+             * running frame's are (local_emit). */
+            l.ptr = nbuf;
+            l.len = utf8_into(lf.name, nbuf, sizeof nbuf - 1);
+        } else if (PyExceptionInstance_Check(c) && (l = exception_field(c, o)).len) {
+        } else if (PyTraceBack_Check(c) && o == (PyObject *)((PyTracebackObject *)c)->tb_next) {
+            l = mt_str_c("tb_next"); /* a property, not a member */
+        } else if ((name = mt__attribute_name(c, o)) && PyUnicode_Check(name)) {
             l.ptr = nbuf;
             l.len = utf8_into(name, nbuf, sizeof nbuf - 1);
         } else
@@ -779,9 +832,20 @@ static int emit_one(walk *w, PyObject *o, uint32_t idx, int state, void *arg) {
 /* Held from C: more references than the dump found referrers for, less
  * the one the walk holds. Known only once every reference is out. */
 static int emit_c_roots(walk *w, emitter *e) {
+    /* The interpreter's own holders, named as Python code reaches them;
+     * anything else held from C has no name the dump can give. */
+    struct {
+        PyObject *o;
+        const char *name;
+    } known[] = { { PySys_GetObject("modules"), "sys.modules" }, { PyEval_GetBuiltins(), "builtins.__dict__" } };
+    uint32_t known_idx[2] = { UINT32_MAX, UINT32_MAX };
+    for (int k = 0; k < 2; k++)
+        if (known[k].o) lookup(w, (uintptr_t)known[k].o, &known_idx[k]);
     for (uint32_t i = 0; i < (uint32_t)w->n; i++) {
         if (w->excess[i] >= 0) continue;
         mt_root root = { i, mt_str_c("c"), mt_str_c(NULL) };
+        for (int k = 0; k < 2; k++)
+            if (known_idx[k] == i) root.name = mt_str_c(known[k].name);
         e->c_roots++;
         if (emit_rc(e, mt_writer_add(e->wr, MT_KIND_ROOT, &root))) return -1;
     }
@@ -1014,11 +1078,15 @@ PyObject *memtrace_dump_heap(PyObject *self, PyObject *args, PyObject *kw) {
         if (mt_writer_add(wr, MT_KIND_ROOT, &rt)) break;
     }
     for (size_t i = 0; i < nfr; i++) {
-        char fname[300];
+        char fname[600];
         PyCodeObject *code = PyFrame_GetCode((PyFrameObject *)fr[i].frame);
         char fn[256] = "?";
         if (code && PyUnicode_Check(code->co_name)) fn[utf8_into(code->co_name, fn, sizeof fn - 1)] = 0;
-        snprintf(fname, sizeof fname, "%s (thread %lu)", fn, fr[i].thread);
+        /* Where it runs, as a traceback would say it. */
+        char file[256] = "?";
+        if (code && PyUnicode_Check(code->co_filename)) file[utf8_into(code->co_filename, file, sizeof file - 1)] = 0;
+        snprintf(fname, sizeof fname, "%s (%s:%d, thread %lu)", fn, file,
+                 PyFrame_GetLineNumber((PyFrameObject *)fr[i].frame), fr[i].thread);
         Py_XDECREF(code);
         PyErr_Clear();
         mt_root rt = { 0, mt_str_c("frame"), mt_str_c(fname) };
@@ -1026,6 +1094,7 @@ PyObject *memtrace_dump_heap(PyObject *self, PyObject *args, PyObject *kw) {
         roots++;
         if (mt_writer_add(wr, MT_KIND_ROOT, &rt)) break;
         e.src = rt.obj;
+        e.container = fr[i].frame;
         if (mt__frame_locals(fr[i].frame, local_emit, &e)) break;
     }
     referrers_done(&w);

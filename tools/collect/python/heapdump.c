@@ -917,7 +917,11 @@ PyObject *memtrace_dump_heap(PyObject *self, PyObject *args, PyObject *kw) {
     /* The collector through its C API: gc.disable may have been replaced
      * by Python code. */
     if (collect) {
+        /* As gc.collect(), also in a program that disabled the collector:
+         * PyGC_Collect alone does nothing then. */
+        int was_enabled = PyGC_Enable();
         PyGC_Collect();
+        if (!was_enabled) PyGC_Disable();
         if (PyErr_Occurred()) goto done;
     }
     /* No collection may free what the walk holds pointers to. */

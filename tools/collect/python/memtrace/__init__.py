@@ -162,6 +162,8 @@ def dump_at_exit(directory, *, label=None, tracebacks=True, collect=False, sigte
     atexit.register(dump, "exit")
     if sigterm:
         def on_sigterm(signo, frame):
+            # One dump: a second SIGTERM meanwhile would run this again.
+            signal.signal(signo, signal.SIG_IGN)
             try:
                 dump("SIGTERM")
             except BaseException:

@@ -306,3 +306,19 @@ def test_man3_documents_every_public_name_and_only_those():
             missing = [m for m in members if m not in in_section]
             assert not missing, f"memtrace(3), section {name}, does not document {missing}"
     assert SIGS, "no \\fBname\\fR(args) signature found in memtrace(3): did its layout change?"
+
+
+@pytest.mark.parametrize("command", ["heap", "run"])
+def test_man3_synopsis_of_the_command_line_has_every_option_of_its_help(command):
+    """`python3 -m memtrace heap|run --help` against the SYNOPSIS line of
+    that command in memtrace(3): the same options, -h aside."""
+    import subprocess
+    import sys
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(memtrace.__file__)))
+    p = subprocess.run([sys.executable, "-m", "memtrace", command, "--help"], capture_output=True, text=True, env=env)
+    assert p.returncode == 0, p.stderr
+    usage = p.stdout.split("\n\n")[0]
+    helped = set(re.findall(r"(?<![\w-])(--?[a-z][\w-]*)", usage)) - {"-h"}
+    line = next(plain(l) for l in MAN3.splitlines() if plain(l).startswith("python3 -m memtrace %s " % command))
+    written = set(re.findall(r"(?<![\w-])(--?[a-z][\w-]*)", line))
+    assert written == helped, f"memtrace(3)'s synopsis of {command} has {sorted(written)}, --help {sorted(helped)}"

@@ -26,6 +26,7 @@
 #include <internal/pycore_gc.h>
 #include <internal/pycore_interp.h>
 #include <internal/pycore_object.h>
+#include <internal/pycore_pymem.h>
 #include "cpython311.h"
 
 /* mt__gc_tracked reads the header this way. */
@@ -107,4 +108,28 @@ PyObject *mt__instance_dict(PyObject *owner) {
     if (t->tp_flags & Py_TPFLAGS_MANAGED_DICT) return *_PyObject_ManagedDictPointer(owner);
     if (t->tp_dictoffset > 0) return *(PyObject **)((char *)owner + t->tp_dictoffset);
     return NULL;
+}
+
+/* 3.11's tracemalloc reads the frame limit each time it records a stack
+ * (traceback_get_frames), and walks the thread's frames, from
+ * PyGILState_GetThisThreadState's current one, to count them: with the
+ * limit 0 and no current frame, a record is a lookup and no more. Nothing
+ * else reads either while no Python code runs. Newer versions keep the
+ * limit in _PyRuntime.tracemalloc.config, and some record nothing while
+ * building get_object_traceback's tuples (a reentrancy flag): a port
+ * checks which its version does. */
+void mt__tracemalloc_quiet(mt__quiet *q) {
+    PyThreadState *ts = PyThreadState_Get();
+    q->active = 1;
+    q->limit = _Py_tracemalloc_config.max_nframe;
+    q->frame = ts->cframe->current_frame;
+    _Py_tracemalloc_config.max_nframe = 0;
+    ts->cframe->current_frame = NULL;
+}
+
+void mt__tracemalloc_loud(mt__quiet *q) {
+    if (!q->active) return;
+    q->active = 0;
+    _Py_tracemalloc_config.max_nframe = q->limit;
+    PyThreadState_Get()->cframe->current_frame = q->frame;
 }

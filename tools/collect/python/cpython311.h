@@ -46,6 +46,24 @@ PyObject *mt__attribute_name(PyObject *owner, PyObject *value);
 /* owner's __dict__ if it has one already; NULL otherwise. Never makes one. */
 PyObject *mt__instance_dict(PyObject *owner);
 
+/* What mt__tracemalloc_quiet changed, for mt__tracemalloc_loud. */
+typedef struct mt__quiet {
+    int active;
+    int limit;    /* tracemalloc's frame limit */
+    void *frame;  /* this thread's innermost frame */
+} mt__quiet;
+
+/* While tracemalloc traces, makes its recording of the calling thread's
+ * own allocations cheap until mt__tracemalloc_loud(q): they are traced
+ * and counted still, but with no frames. 3.11 records the whole stack
+ * for every object made or reused from a free list, each frame's line
+ * found by a linear scan of its code's line table, which made the heap
+ * dump's own short-lived tuples cost 10-60 times the dump itself. The
+ * GIL must be held throughout, and no Python code run in between: the
+ * thread's frames are hidden (cpython311.c). */
+void mt__tracemalloc_quiet(mt__quiet *q);
+void mt__tracemalloc_loud(mt__quiet *q);
+
 /* 1 when the collector tracks o, a collector object: the first word of
  * the header before it is its list link, zero while untracked. Inline:
  * the mark pass asks for every new object it visits. */

@@ -24,9 +24,12 @@ memtrace(3) for this package.
         w.add_root(1, kind="module", name="app")
 """
 
+import atexit
 import itertools
 import os
 import signal
+import sys
+import traceback
 
 from ._memtrace import FORMAT_MAJOR, FORMAT_MINOR, Writer, __version__, dump_heap
 from ._memtrace import rss as _rss
@@ -38,7 +41,7 @@ from ._sampling import active as _sampling_active
 from ._tracing import Trace, start_trace, stop_trace, trace
 
 __all__ = ["Writer", "dump_heap", "dump_frames", "pipeline", "Pipeline", "sampling", "Sampling", "import_tracemalloc", "trace", "Trace", "start_trace", "stop_trace",
-           "install_signal_handler", "snapshot_path", "FORMAT_MAJOR", "FORMAT_MINOR", "__version__"]
+           "install_signal_handler", "dump_at_exit", "snapshot_path", "FORMAT_MAJOR", "FORMAT_MINOR", "__version__"]
 
 
 _run = None
@@ -118,11 +121,13 @@ def _dump_new(directory, tag, _event="dump", _event_value=None, **kw):
     return summary
 
 
-def install_signal_handler(directory, signum=signal.SIGUSR2, *, label=None, tracebacks=True):
+def install_signal_handler(directory, signum=signal.SIGUSR2, *, label=None, tracebacks=True, collect=False):
     """Dump the heap to DIR/heap-PID-RUN-0001.snap, -0002, ... each time the
     process receives signum (SIGUSR2 by default): `kill -USR2 PID`. RUN
     tells this run's dumps from those of an earlier run with the same pid;
-    an existing file is never overwritten (see snapshot_path).
+    an existing file is never overwritten (see snapshot_path). collect:
+    run the garbage collector first, so that unreachable objects are not
+    counted.
 
     Python runs the handler in the main thread between bytecodes, so the
     dump sees a consistent heap. While memtrace.sampling runs, each dump is
@@ -132,9 +137,45 @@ def install_signal_handler(directory, signum=signal.SIGUSR2, *, label=None, trac
 
     def handler(signo, frame):
         n = next(counter)
-        _dump_new(directory, "%04d" % n, label=label or "signal %d" % n, tracebacks=tracebacks)
+        _dump_new(directory, "%04d" % n, label=label or "signal %d" % n, tracebacks=tracebacks, collect=collect)
 
     return signal.signal(signum, handler)
+
+
+def dump_at_exit(directory, *, label=None, tracebacks=True, collect=False, sigterm=False):
+    """Dump the heap to DIR/heap-PID-RUN-exit.snap when the interpreter
+    exits (an atexit handler: it runs after the exit handlers registered
+    later, on the heap as the program leaves it). collect: run the garbage
+    collector first.
+
+    sigterm=True: also when SIGTERM stops the process (Kubernetes' and
+    systemd's stop signal, which ends Python without its exit handlers),
+    labelled "SIGTERM"; the process then dies of SIGTERM, as it would have
+    without the handler, and its parent sees it terminated by the signal.
+    A program that sets its own SIGTERM handler later keeps it, and its
+    exit dumps as any exit does."""
+    os.makedirs(directory, exist_ok=True)
+
+    def dump(why):
+        _dump_new(directory, "exit", label=label or why, tracebacks=tracebacks, collect=collect)
+
+    atexit.register(dump, "exit")
+    if sigterm:
+        def on_sigterm(signo, frame):
+            # One dump: a second SIGTERM meanwhile would run this again.
+            signal.signal(signo, signal.SIG_IGN)
+            try:
+                dump("SIGTERM")
+            except BaseException:
+                traceback.print_exc()
+            finally:
+                # Dies of the signal: its default action, raised again.
+                sys.stderr.flush()
+                signal.signal(signo, signal.SIG_DFL)
+                os.kill(os.getpid(), signo)
+                os._exit(128 + signo)  # not reached while SIGTERM ends the process
+
+        signal.signal(signal.SIGTERM, on_sigterm)
 
 
 def load_ipython_extension(shell):

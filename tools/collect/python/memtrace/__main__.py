@@ -1,8 +1,8 @@
 """python3 -m memtrace heap|run|trace [options] -- script.py [args...]
 
 heap: runs a script and dumps its heap when it exits
-(DIR/heap-PID-RUN-exit.snap) and each time it receives the signal
-(DIR/heap-PID-RUN-0001.snap, ...).
+(DIR/heap-PID-RUN-exit.snap; with --sigterm also when SIGTERM stops it)
+and each time it receives the signal (DIR/heap-PID-RUN-0001.snap, ...).
 run: runs a script under memtrace's sampler, which writes its memory every
 interval, its pipeline steps, heap dumps and alerts to a run file
 (run-PID-RUN.snap) that memtrace-top follows while it runs.
@@ -102,6 +102,10 @@ def main(argv=None):
     heap.add_argument("--label", help="label stored in every snapshot")
     heap.add_argument("--trace", type=int, default=0, metavar="N",
                       help="record allocation tracebacks of N frames with tracemalloc (default: off)")
+    heap.add_argument("--sigterm", action="store_true",
+                      help="on SIGTERM (a container's stop), dump as at exit, then die of the signal")
+    heap.add_argument("--collect", action="store_true",
+                      help="run the garbage collector before each dump, so that garbage is not counted")
     _script_args(parser, heap)
     run = sub.add_parser("run", help="run a script under the sampler, writing a run file")
     run.add_argument("--interval", type=_positive(float, 10), default=100.0, metavar="MS",
@@ -148,12 +152,14 @@ def _heap(parser, opts):
         signum = getattr(signal, opts.signal if opts.signal.startswith("SIG") else "SIG" + opts.signal)
     except AttributeError:
         parser.error("unknown signal %r" % opts.signal)
+    if opts.sigterm and signum == signal.SIGTERM:
+        parser.error("--sigterm and --signal SIGTERM both want SIGTERM: choose one")
     if opts.trace:
         tracemalloc.start(opts.trace)
-    memtrace.install_signal_handler(opts.output, signum, label=opts.label)
+    memtrace.install_signal_handler(opts.output, signum, label=opts.label, collect=opts.collect)
     # Registered before the script runs: atexit calls it after the script's
     # own exit handlers, on the heap as the script leaves it.
-    atexit.register(lambda: memtrace._dump_new(opts.output, "exit", label=opts.label or "exit"))
+    memtrace.dump_at_exit(opts.output, label=opts.label, collect=opts.collect, sigterm=opts.sigterm)
     code, glob = _prepare_script(opts.script, opts.args)
     exec(code, glob)
 

@@ -112,8 +112,15 @@ static void leak_text(const mt_gate_check *c, FILE *sum, FILE *det) {
         const mt_gate_offender *o = &c->offenders[k];
         char h[16];
         put_name(det, o->name);
-        fprintf(det, ": %llu objects (%s) a snapshot, confidence %.2f\n", (unsigned long long)o->objects,
-                hb((double)o->bytes, h), o->confidence);
+        fprintf(det, ": +%llu ", (unsigned long long)o->objects);
+        put_name(det, o->name);
+        fprintf(det, " objects a snapshot (%s with what they hold), confidence %.2f", hb((double)o->bytes, h),
+                o->confidence);
+        if (o->path) {
+            fprintf(det, ", accumulates in ");
+            put_name(det, o->path);
+        }
+        fputc('\n', det);
         if (k < 3) {
             if (k) fprintf(sum, ", ");
             else fprintf(sum, "new leak suspects at or above %g: ", c->limit);

@@ -42,6 +42,19 @@ static void reason(char *buf, size_t len, const mt_leak_group *g, size_t n) {
     }
 }
 
+/* A point's type and path to a root, in the last snapshot; *path is NULL
+ * when it has none (free it). */
+static mt_str point_of(const mt_snapshot *last, uint32_t point, char **path) {
+    const mt_graph *g = mt_snapshot_graph(last);
+    mt_path p;
+    *path = NULL;
+    if (!mt_path_to_root(g, point, &p, NULL)) {
+        *path = mt_cli_path_text(last, &p);
+        mt_path_free(&p);
+    }
+    return g->type_names[g->type[point]];
+}
+
 static void warn_damage(void *ctx, const char *path, const mt_snapshot *s) {
     (void)ctx;
     mt_cli_warn_damage(tool.name, path, s);
@@ -57,6 +70,8 @@ int main(int argc, char **argv) {
         MT_OPT_TOP(&top, "show at most N suspects and N growing groups (default: 10)"),
         MT_OPT_DOUBLE(0, "fail-confidence", "X", &fail_at, 0, 1, "exit 1 when a suspect's confidence is X (0 to 1) or more"),
         MT_OPT_UINT(0, "min-growth", "BYTES", &o.min_growth, "judge only groups that gained BYTES or more (default: 1)"),
+        MT_OPT_UINT(0, "floor", "BYTES", &o.floor,
+                    "the noise floor: a suspect must add BYTES a snapshot or more (default: 4096; 1: none)"),
         MT_OPT_FLAG(0, "stdlib-frames", &stdlib_frames,
                     "say \"allocated at\" of the innermost frame even when it is in Python's standard library"),
         MT_OPT_SALVAGE_FILES(&salvage),
@@ -96,6 +111,19 @@ int main(int argc, char **argv) {
         mt_jw_init(&w, stdout);
         mt_jw_begin_object(&w, NULL);
         mt_jw_uint(&w, "snapshots", n);
+        mt_jw_uint(&w, "noise_floor_bytes", L.floor);
+        mt_jw_begin_object(&w, "native_growth");
+        if (L.rss[0] && L.rss[n - 1]) {
+            mt_jw_int(&w, "rss_growth_bytes", L.rss_growth);
+            mt_jw_int(&w, "heap_growth_bytes", L.heap_growth);
+            mt_jw_int(&w, "unaccounted_bytes", L.unaccounted);
+        } else {
+            mt_jw_null(&w, "rss_growth_bytes");
+            mt_jw_null(&w, "heap_growth_bytes");
+            mt_jw_null(&w, "unaccounted_bytes");
+        }
+        mt_jw_bool(&w, "suspected", L.native_growth);
+        mt_jw_end_object(&w);
         mt_jw_begin_array(&w, "suspects");
     } else {
         printf("snapshots: %zu, %s ... %s\n", n, c.args[0], c.args[n - 1]);
@@ -142,14 +170,35 @@ int main(int argc, char **argv) {
                 mt_jw_end_object(&w);
             } else
                 mt_jw_null(&w, "accumulation_point");
+            mt_jw_begin_array(&w, "also_accumulates_in");
+            for (size_t j = 0; j < sp->n_also; j++) {
+                char *ap;
+                mt_str at = point_of(last, sp->also[j], &ap);
+                mt_jw_begin_object(&w, NULL);
+                mt_jw_uint(&w, "id", g->id[sp->also[j]]);
+                mt_jw_str(&w, "type", at.ptr, at.len);
+                if (ap) mt_jw_cstr(&w, "path", ap);
+                else mt_jw_null(&w, "path");
+                mt_jw_end_object(&w);
+                free(ap);
+            }
+            mt_jw_end_array(&w);
             if (site[0]) mt_jw_cstr(&w, "site", site);
             mt_jw_uint(&w, "surviving_generations", gr->surviving_generations);
+            mt_jw_uint(&w, "type_objects_per_snapshot", sp->type_objects_per_snapshot);
             mt_jw_uint(&w, "growth_objects_per_snapshot", sp->objects_per_snapshot);
             mt_jw_uint(&w, "growth_bytes_per_snapshot", sp->bytes_per_snapshot);
             mt_jw_uint(&w, "retained_bytes", retained);
             mt_jw_double(&w, "p_value", sp->p);
             mt_jw_double(&w, "confidence", sp->confidence);
+            mt_jw_double(&w, "score", sp->score);
             mt_jw_cstr(&w, "explanation", why);
+            if (sp->retained) {
+                mt_jw_begin_array(&w, "retained_series");
+                for (size_t j = 0; j < n; j++) mt_jw_uint(&w, NULL, sp->retained[j]);
+                mt_jw_end_array(&w);
+            } else
+                mt_jw_null(&w, "retained_series");
             mt_jw_begin_array(&w, "count_series");
             for (size_t j = 0; j < n; j++) mt_jw_uint(&w, NULL, gr->count[j]);
             mt_jw_end_array(&w);
@@ -163,14 +212,25 @@ int main(int argc, char **argv) {
             }
             mt_jw_end_object(&w);
         } else {
-            printf("  %zu. %s: confidence %.2f, +%" PRIu64 " objects (%s) a snapshot, retains %s\n", k + 1, mt_cli_cstr(gr->type),
-                   sp->confidence, sp->objects_per_snapshot, mt_human_bytes(sp->bytes_per_snapshot, h1),
-                   mt_human_bytes(retained, h2));
+            /* The growing type's own count: "+500 logging.Logger objects",
+             * and the bytes of all it brings with it. */
+            printf("  %zu. %s: confidence %.2f, +%" PRIu64 " %s objects a snapshot (%s with what they hold), "
+                   "retains %s\n", k + 1, mt_cli_cstr(gr->type), sp->confidence, sp->type_objects_per_snapshot,
+                   mt_cli_cstr(gr->type), mt_human_bytes(sp->bytes_per_snapshot, h1), mt_human_bytes(retained, h2));
             if (sp->point != UINT32_MAX) {
                 printf("     accumulates in %s: ", mt_cli_str(ptype));
                 if (path) mt_text_put(stdout, MT_TEXT_TERMINAL, path, strlen(path));
                 else fputs("(no path to a root)", stdout);
                 putchar('\n');
+            }
+            for (size_t j = 0; j < sp->n_also; j++) {
+                char *ap;
+                mt_str at = point_of(last, sp->also[j], &ap);
+                printf("     and in %s: ", mt_cli_str(at));
+                if (ap) mt_text_put(stdout, MT_TEXT_TERMINAL, ap, strlen(ap));
+                else fputs("(no path to a root)", stdout);
+                putchar('\n');
+                free(ap);
             }
             printf("     types:");
             for (size_t j = 0; j < sp->n_groups; j++) printf("%s %s", j ? "," : "", mt_cli_cstr(L.groups[sp->groups[j]].type));
@@ -208,6 +268,15 @@ int main(int argc, char **argv) {
     if (json) {
         mt_jw_end_array(&w);
         mt_jw_end_object(&w);
+    } else if (L.native_growth) {
+        char h1[24], h2[24], h3[24];
+        printf("\nnative growth: RSS grew by %s from the first snapshot to the last, the heap's objects changed by %s: %s "
+               "that no object accounts for (C extensions, native libraries, the allocator's arenas). Record "
+               "native allocations to find it: python3 -m memtrace trace sees CPython's raw, mem and object "
+               "allocators and NumPy's buffers; memory a library takes from malloc or mmap directly needs a native "
+               "profiler such as heaptrack\n",
+               mt_human_bytes((uint64_t)L.rss_growth, h1), mt_signed_bytes(L.heap_growth, h2),
+               mt_human_bytes((uint64_t)L.unaccounted, h3));
     }
     mt_sites_free(sites);
     mt_leaks_free(&L);

@@ -131,6 +131,54 @@ def test_new_leak_suspects(tmp_path, leaky):
     assert "needs a series of at least 3 current snapshots" in err
 
 
+def test_leak_report_in_text_junit_and_github(tmp_path, leaky):
+    # The limit is printed as a number in all three outputs (it was a
+    # literal "%g"), and each suspect names where it accumulates.
+    report = tmp_path / "r.xml"
+    out = gate(tmp_path, "budgets:\n  leak_confidence: 0.9\n", leaky[0], leaky, "--github", "--junit", str(report),
+               code=1).stdout
+    text = [ln for ln in out.splitlines() if not ln.startswith("::")]
+    github = [ln for ln in out.splitlines() if ln.startswith("::")]
+    failure = etree.parse(str(report)).find(".//failure")
+    # Five snapshots rising in every one: the exact two-sided Mann-Kendall
+    # p is 2/5! = 1/60, confidence 1 - 1/60 = 0.983.
+    summary = "new leak suspects at or above 0.9: __main__.Leaked (0.98), __main__.Item (0.98)"
+    leaked = ("__main__.Leaked: +100 __main__.Leaked objects a snapshot (58.7 KiB with what they hold), confidence "
+              "0.98, accumulates in dict: module __main__ \u2192 _LEAKS")
+    # 100 Leaked a step, each 56 B with its 545-byte payload (bytes(512)):
+    # 100 * 601 = 60,100 B = 58.7 KiB; the count as memtrace-leaks gives it.
+    js = subprocess.run([tool("memtrace-leaks"), "-f", "json", *leaky], capture_output=True, text=True).stdout
+    import json
+    first = json.loads(js)["suspects"][0]
+    assert first["type_objects_per_snapshot"] == 100 and first["type"] == "__main__.Leaked"
+    assert "FAIL  leak_confidence       " + summary in text
+    assert "        " + leaked in text
+    assert "        __main__.Item: +100 __main__.Item objects a snapshot" in out
+    assert "accumulates in list: module __main__ \u2192 SERVICE \u2192 Service.items" in out
+    assert failure.get("message") == summary
+    assert leaked in failure.text
+    assert len(github) == 1 and github[0].startswith("::error title=memtrace-gate leak_confidence::" + summary)
+    assert "%0A" + leaked in github[0]
+    for o in (out, etree.tostring(etree.parse(str(report))).decode()):
+        assert "%g" not in o
+    passed = gate(tmp_path, "budgets:\n  leak_confidence: 0.9\n", leaky, leaky, "--junit", str(report), code=0)
+    assert "no new leak suspect at or above 0.9" in passed.stdout
+    assert "at or above 0.9" in etree.parse(str(report)).find(".//system-out").text
+
+
+@pytest.mark.parametrize("size,code", [(60, 0), (600, 1)])
+def test_leak_budget_has_the_noise_floor(tmp_path, size, code):
+    # str grows by 20 objects a snapshot in every snapshot (confidence
+    # 1.00 over 6): 20 * 60 = 1,200 B a snapshot is under the 4 KiB floor;
+    # 20 * 600 = 12,000 B is over it.
+    series = [snap(tmp_path / ("s%d.snap" % k), {"dict": (10, 100), "str": (100 + 20 * k, size)}) for k in range(6)]
+    out = gate(tmp_path, "budgets:\n  leak_confidence: 0.9\n", series[0], series, code=code).stdout
+    if code:
+        assert "str: +20 str objects a snapshot (11.7 KiB with what they hold), confidence 1.00" in out
+    else:
+        assert "no new leak suspect at or above 0.9" in out
+
+
 def test_advice_severity(tmp_path):
     sales = os.path.join(ROOT, "testdata", "frames-sales.snap")
     policy = "available: 8 GiB\nbudgets:\n  advice_severity: warning\n"

@@ -75,10 +75,14 @@ typedef struct mt_gate_offender {
     double limit;                /* total, group, peak: the limit it was held to, an allowance's or the
                                     budget's */
     char *allowance;             /* group: the pattern of the allowance that set limit; NULL: the budget's */
-    uint64_t objects;            /* leak: objects it adds a snapshot */
+    uint64_t objects;            /* leak: objects of its own type it adds a snapshot */
     uint64_t bytes;              /* peak: the peak (saturated); leak: bytes it adds a snapshot;
                                     advice: bytes it would save */
     double confidence;           /* leak: 0..1 */
+    /* leak: where it accumulates, "dict: module __main__ → _LEAKS" (its
+     * container's type and path to a root); NULL when it hangs from the
+     * roots or has no path */
+    char *path;
     mt_severity severity;        /* advice */
     char *message;               /* advice */
 } mt_gate_offender;

@@ -83,8 +83,20 @@ typedef struct mt_leak_suspect {
     size_t n_groups;
     uint64_t *gen_objects, *gen_bytes; /* [n_snapshots]: its survivors by birth */
     uint64_t objects_per_snapshot, bytes_per_snapshot; /* medians over generations 1.. */
+    /* The representative group's own new objects there, median over
+     * generations 1..: "+500 Logger objects", not the whole group's. */
+    uint64_t type_objects_per_snapshot;
+    /* The point's retained bytes in each snapshot, where it is found by
+     * identity (0 where it is not); NULL for a suspect without a point. */
+    uint64_t *retained;
+    double retained_slope;       /* Theil-Sen of retained, bytes a snapshot */
+    /* Further points the same cause explains (their new objects refer to
+     * this one's, or this one's to theirs), merged into this suspect. */
+    uint32_t *also;
+    size_t n_also;
     double p;                    /* Mann-Kendall p of the representative group */
     double confidence;
+    double score;                /* bytes_per_snapshot * confidence: the rank */
 } mt_leak_suspect;
 
 typedef struct mt_leaks {
@@ -97,15 +109,40 @@ typedef struct mt_leaks {
     size_t n_growing;
     size_t *growing;
     size_t n_suspects;
-    mt_leak_suspect *suspects;   /* most bytes per snapshot first */
+    mt_leak_suspect *suspects;   /* highest score (bytes a snapshot times confidence) first */
+    /* Per snapshot: the objects' total bytes, and the process's RSS from
+     * its "rss" meta (0 where it has none). */
+    uint64_t *heap_bytes, *rss;
+    uint64_t floor;              /* the noise floor the analysis used */
+    /* From the first snapshot to the last: RSS and heap growth (0 when a
+     * snapshot lacks its RSS), the RSS growth the objects leave
+     * unaccounted, and whether it is clearly more than the heap's:
+     * at least MT_LEAKS_NATIVE_MIN and RSS growth at least twice the
+     * heap's, memory that C code holds where no object shows it. */
+    int64_t rss_growth, heap_growth, unaccounted;
+    int native_growth;
     mt_dominators dom;           /* of the last snapshot */
     uint32_t *birth;             /* [objects of the last snapshot] */
     void *impl;
 } mt_leaks;
 
+/* The default noise floor: 4 KiB a snapshot. Growth of a few hundred
+ * bytes to 2 KiB a snapshot (interned strings, a module's lazily filled
+ * caches) is steady enough for confidence 1.00 and is no leak worth a
+ * report. */
+#define MT_LEAKS_FLOOR 4096u
+
+/* Unaccounted RSS growth below this (16 MiB) is allocator slack, not
+ * native memory worth a warning. */
+#define MT_LEAKS_NATIVE_MIN (16u << 20)
+
 typedef struct mt_leaks_opts {
     double alpha;                /* significance of the trend; 0: 0.05 */
     uint64_t min_growth;         /* bytes a group must gain to be judged; 0: 1 */
+    /* The noise floor: bytes a snapshot a suspect must add, both its new
+     * objects (median over generations) and its point's retained bytes
+     * (slope over the later half); 0: MT_LEAKS_FLOOR, 1: no floor. */
+    uint64_t floor;
     /* If set, called with each snapshot as soon as it is loaded (before
      * the earlier ones are freed), e.g. to report what a salvage dropped. */
     void (*loaded)(void *ctx, const char *path, const mt_snapshot *s);
@@ -116,7 +153,15 @@ typedef struct mt_leaks_opts {
  * one at a time; the last is kept (*last, with labels) for paths and
  * reports. Objects are matched by mt_identity_key(). A point becomes a
  * suspect only when it holds survivors of the first later generation and
- * of two thirds of the later ones: an LRU cache evicts its oldest.
+ * of two thirds of the later ones (an LRU cache evicts its oldest), and
+ * when its own retained bytes still grow over the later half of the
+ * series and rose in two thirds of the steps or more (a cache that stays
+ * full is no leak whatever its entries' types do), and it must add the
+ * floor a snapshot or more:
+ * the earlier snapshots are loaded a second time, with their references,
+ * to find it and its retained size in each. Suspects whose new objects
+ * refer to each other's are one cause, merged into the one with more
+ * bytes a snapshot.
  * @return 0, or MT_E_INVAL (fewer than 3), the load's errors (diag->file
  *         names the snapshot), MT_E_NOMEM. */
 int mt_leaks_compute(const char *const *paths, size_t n, unsigned load_flags, const mt_leaks_opts *opts,

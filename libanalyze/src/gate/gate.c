@@ -538,12 +538,33 @@ static int check_peak(const mt_gate_policy *p, const mt_gate_input *in, mt_snaps
     return rc;
 }
 
-/* The leak analysis of a series; only its suspects are read. */
-static int suspects_of(const char *const *paths, size_t n, mt_leaks *l, mt_diag *diag) {
-    mt_snapshot *last = NULL;
-    int rc = mt_leaks_compute(paths, n, 0, NULL, l, &last, diag);
-    mt_snapshot_free(last);
+/* The leak analysis of a series, with the library's noise floor
+ * (MT_LEAKS_FLOOR), as memtrace-leaks runs it; *last (may be NULL) keeps
+ * the last snapshot for the suspects' paths. */
+static int suspects_of(const char *const *paths, size_t n, mt_leaks *l, mt_snapshot **last, mt_diag *diag) {
+    mt_snapshot *s = NULL;
+    int rc = mt_leaks_compute(paths, n, 0, NULL, l, &s, diag);
+    if (last) *last = s;
+    else
+        mt_snapshot_free(s);
     return rc;
+}
+
+/* "dict: module __main__ → _LEAKS": where a suspect accumulates; NULL in
+ * *out when it has no point or no path. */
+static int point_text(const mt_snapshot *s, uint32_t point, char **out) {
+    const mt_graph *g = mt_snapshot_graph(s);
+    mt_path p;
+    *out = NULL;
+    if (point == UINT32_MAX || mt_path_to_root(g, point, &p, NULL)) return 0;
+    char *path = mt_path_format(s, &p);
+    mt_path_free(&p);
+    if (!path) return MT_E_NOMEM;
+    mt_str t = g->type_names[g->type[point]];
+    size_t len = t.len + 2 + strlen(path) + 1;
+    if ((*out = malloc(len))) snprintf(*out, len, "%.*s: %s", (int)t.len, t.ptr, path);
+    free(path);
+    return *out ? 0 : MT_E_NOMEM;
 }
 
 static int check_leaks(const mt_gate_policy *p, const mt_gate_input *in, mt_gate_result *r, mt_diag *diag) {
@@ -555,8 +576,9 @@ static int check_leaks(const mt_gate_policy *p, const mt_gate_input *in, mt_gate
     mt_leaks cur, base;
     memset(&cur, 0, sizeof cur);
     memset(&base, 0, sizeof base);
-    int rc = suspects_of(in->current, in->n_current, &cur, diag);
-    if (!rc && in->n_baseline >= 3) rc = suspects_of(in->baseline, in->n_baseline, &base, diag);
+    mt_snapshot *last = NULL;
+    int rc = suspects_of(in->current, in->n_current, &cur, &last, diag);
+    if (!rc && in->n_baseline >= 3) rc = suspects_of(in->baseline, in->n_baseline, &base, NULL, diag);
     mt_gate_check *c = NULL;
     if (!rc) {
         c = check_new(r, B_LEAK_CONFIDENCE, p->limit[B_LEAK_CONFIDENCE]);
@@ -576,12 +598,14 @@ static int check_leaks(const mt_gate_policy *p, const mt_gate_input *in, mt_gate
         if (s->confidence > worst) worst = s->confidence;
         if (s->confidence < p->limit[B_LEAK_CONFIDENCE]) continue;
         mt_gate_offender *o = &c->offenders[c->n_offenders++];
-        o->objects = s->objects_per_snapshot;
+        o->objects = s->type_objects_per_snapshot;
         o->bytes = s->bytes_per_snapshot;
         o->confidence = s->confidence;
         rc = dup(&o->name, type);
+        if (!rc) rc = point_text(last, s->point, &o->path);
     }
     if (!rc) check_done(r, c, worst);
+    mt_snapshot_free(last);
     mt_leaks_free(&cur);
     mt_leaks_free(&base);
     return rc;
@@ -700,6 +724,7 @@ void mt_gate_result_free(mt_gate_result *r) {
             free(c->offenders[k].name);
             free(c->offenders[k].allowance);
             free(c->offenders[k].message);
+            free(c->offenders[k].path);
         }
         free(c->offenders);
         free(c->group);

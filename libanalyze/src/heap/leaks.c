@@ -86,7 +86,27 @@ uint64_t mt_identity_key(uint64_t id, mt_str type, uint64_t size) {
 typedef struct impl {
     mt__names types;     /* one name per group */
     size_t cap_groups;
+    uint32_t *acc;       /* [objects of the last snapshot]: accumulation point, NONE */
 } impl;
+
+static void suspect_free(mt_leak_suspect *sp) {
+    free(sp->groups);
+    free(sp->gen_objects);
+    free(sp->gen_bytes);
+    free(sp->retained);
+    free(sp->also);
+}
+
+/* Keeps the suspects not marked in drop, in order. */
+static void compact(mt_leaks *L, const uint8_t *drop) {
+    size_t kept = 0;
+    for (size_t si = 0; si < L->n_suspects; si++) {
+        if (drop[si]) suspect_free(&L->suspects[si]);
+        else
+            L->suspects[kept++] = L->suspects[si];
+    }
+    L->n_suspects = kept;
+}
 
 void mt_leaks_free(mt_leaks *L) {
     for (size_t i = 0; i < L->n_groups; i++) {
@@ -94,12 +114,10 @@ void mt_leaks_free(mt_leaks *L) {
         free(L->groups[i].bytes);
         free(L->groups[i].survivors);
     }
-    for (size_t i = 0; i < L->n_suspects; i++) {
-        free(L->suspects[i].groups);
-        free(L->suspects[i].gen_objects);
-        free(L->suspects[i].gen_bytes);
-    }
+    for (size_t i = 0; i < L->n_suspects; i++) suspect_free(&L->suspects[i]);
     free(L->groups);
+    free(L->heap_bytes);
+    free(L->rss);
     free(L->suspects);
     free(L->growing);
     free(L->birth);
@@ -107,6 +125,7 @@ void mt_leaks_free(mt_leaks *L) {
     impl *im = L->impl;
     if (im) {
         mt__names_free(&im->types);
+        free(im->acc);
         free(im);
     }
     memset(L, 0, sizeof *L);
@@ -146,8 +165,11 @@ static int take(mt_leaks *L, mt_generations *gen, const mt_snapshot *s, size_t k
         keys[i] = (g->flags[i] & MT_OBJ_LOST) ? ~(uint64_t)i ^ ((uint64_t)k << 40)
                                                : mt_identity_key(g->id[i], g->type_names[g->type[i]], g->size[i]);
     if (mt_generations_next(gen, keys, n, birth)) goto out;
+    double rss;
+    if (mt_snapshot_meta_number(s, "rss", &rss) && rss > 0 && rss < 1.8e19) L->rss[k] = (uint64_t)rss;
     for (uint32_t i = 0; i < n; i++) {
         if (g->flags[i] & MT_OBJ_LOST) continue;
+        L->heap_bytes[k] += g->size[i];
         mt_leak_group *gr = &L->groups[tg[g->type[i]]];
         gr->count[k]++;
         gr->bytes[k] += g->size[i];
@@ -222,8 +244,11 @@ static uint64_t median_u64(const uint64_t *v, size_t n) {
     return m;
 }
 
+/* Bytes and confidence together: a large growth at confidence 0.5 ranks
+ * below one of half its size at 1.00. */
 static int cmp_suspect(const void *a, const void *b) {
     const mt_leak_suspect *x = a, *y = b;
+    if (x->score != y->score) return x->score > y->score ? -1 : 1;
     if (x->bytes_per_snapshot != y->bytes_per_snapshot) return x->bytes_per_snapshot > y->bytes_per_snapshot ? -1 : 1;
     return (x->point > y->point) - (x->point < y->point);
 }
@@ -264,7 +289,10 @@ static int find_points(mt_leaks *L, const mt_snapshot *s) {
     const mt_graph *g = mt_snapshot_graph(s);
     mt_dominators *d = &L->dom;
     size_t n = L->n_snapshots;
-    uint32_t *acc = malloc((g->n_objects ? g->n_objects : 1) * 4), *tg = malloc((g->n_types ? g->n_types : 1) * 4);
+    impl *im = L->impl;
+    uint32_t *acc = im->acc = malloc((g->n_objects ? g->n_objects : 1) * 4),
+             *tg = malloc((g->n_types ? g->n_types : 1) * 4);
+    uint64_t *type_gen = NULL;       /* [suspects][generations]: the representative group's own */
     mt_u64map slot = MT_U64MAP_INIT; /* point -> suspect */
     uint64_t *direct = NULL;         /* [suspects][groups]: retained right under the point */
     uint8_t *member = NULL;          /* [suspects][groups]: suspect groups accumulating there */
@@ -329,6 +357,18 @@ static int find_points(mt_leaks *L, const mt_snapshot *s) {
             sp->groups[sp->n_groups++] = gi;
         }
         sp->group = best;
+        sp->p = L->groups[best].mk.p;
+        sp->confidence = L->groups[best].confidence;
+    }
+    if (!(type_gen = calloc((ns ? ns : 1) * n, 8))) goto out;
+    for (uint32_t v = 0; v < g->n_objects; v++) {
+        uint32_t si;
+        if (!L->birth[v] || acc[v] == NONE || !mt_u64map_get(&slot, acc[v], &si)) continue;
+        if (tg[g->type[v]] == L->suspects[si].group) type_gen[(size_t)si * n + L->birth[v]]++;
+    }
+    for (size_t si = 0; si < ns; si++) {
+        mt_leak_suspect *sp = &L->suspects[si];
+        size_t best = sp->group;
         /* A leak keeps what every generation left; a cache that evicts its
          * oldest entries does not hold the first later generation's. */
         size_t leaving = 0;
@@ -336,22 +376,13 @@ static int find_points(mt_leaks *L, const mt_snapshot *s) {
         /* And what fills the point must be a suspect itself: a cache
          * whose entries plateau is not a leak because some of the objects
          * its entries hold share a type with a leak's. */
-        drop[si] = !sp->gen_objects[1] || 3 * leaving < 2 * (n - 1) || L->groups[best].verdict != MT_LEAK_SUSPECT;
         sp->objects_per_snapshot = median_u64(sp->gen_objects + 1, n - 1);
         sp->bytes_per_snapshot = median_u64(sp->gen_bytes + 1, n - 1);
-        sp->p = L->groups[best].mk.p;
-        sp->confidence = L->groups[best].confidence;
+        sp->type_objects_per_snapshot = median_u64(type_gen + si * n + 1, n - 1);
+        drop[si] = !sp->gen_objects[1] || 3 * leaving < 2 * (n - 1) || L->groups[best].verdict != MT_LEAK_SUSPECT;
     }
-    size_t kept = 0;
-    for (size_t si = 0; si < ns; si++) {
-        if (drop[si]) {
-            free(L->suspects[si].groups);
-            free(L->suspects[si].gen_objects);
-            free(L->suspects[si].gen_bytes);
-        } else
-            L->suspects[kept++] = L->suspects[si];
-    }
-    L->n_suspects = ns = kept;
+    compact(L, drop);
+    ns = L->n_suspects;
     /* Suspect groups whose objects hang from the roots themselves. */
     for (size_t gi = 0; gi < ng; gi++) {
         mt_leak_group *gr = &L->groups[gi];
@@ -365,15 +396,14 @@ static int find_points(mt_leaks *L, const mt_snapshot *s) {
         sp->groups[sp->n_groups++] = gi;
         L->n_suspects++;
         sp->objects_per_snapshot = gr->count_slope > 0 ? (uint64_t)gr->count_slope : 0;
+        sp->type_objects_per_snapshot = sp->objects_per_snapshot;
         sp->bytes_per_snapshot = gr->bytes_slope > 0 ? (uint64_t)gr->bytes_slope : 0;
         sp->p = gr->mk.p;
         sp->confidence = gr->confidence;
     }
-    ns = L->n_suspects;
-    if (ns) qsort(L->suspects, ns, sizeof(mt_leak_suspect), cmp_suspect);
     rc = 0;
 out:
-    free(acc);
+    free(type_gen);
     free(tg);
     free(direct);
     free(member);
@@ -382,19 +412,181 @@ out:
     return rc;
 }
 
+/* The suspects' points' retained bytes in every snapshot: the last from
+ * L->dom, the earlier ones loaded again with their references. A point is
+ * born in the first snapshot, so it is in each, found by its identity. */
+static int point_series(mt_leaks *L, const char *const *paths, unsigned load_flags, const mt_snapshot *last,
+                        mt_diag *diag) {
+    const mt_graph *lg = mt_snapshot_graph(last);
+    size_t n = L->n_snapshots, ns = L->n_suspects;
+    mt_u64map want = MT_U64MAP_INIT; /* identity key -> suspect */
+    int rc = MT_E_NOMEM, any = 0;
+    for (size_t si = 0; si < ns; si++) {
+        mt_leak_suspect *sp = &L->suspects[si];
+        uint32_t p = sp->point;
+        if (p == NONE) continue;
+        if (!(sp->retained = calloc(n, 8))) goto out;
+        sp->retained[n - 1] = L->dom.retained[p];
+        if (mt_u64map_put(&want, mt_identity_key(lg->id[p], lg->type_names[lg->type[p]], lg->size[p]), (uint32_t)si))
+            goto out;
+        any = 1;
+    }
+    for (size_t k = 0; any && k + 1 < n; k++) {
+        mt_snapshot *s;
+        const char *file = diag ? diag->file : NULL;
+        if (diag) diag->file = paths[k];
+        if ((rc = mt_snapshot_load(paths[k], (load_flags & MT_LOAD_SALVAGE) | MT_LOAD_REFS, &s, diag))) goto out;
+        if (diag) diag->file = file;
+        const mt_graph *g = mt_snapshot_graph(s);
+        mt_dominators d;
+        if ((rc = mt_dominators_compute(g, &d, diag))) {
+            mt_snapshot_free(s);
+            goto out;
+        }
+        for (uint32_t i = 0; i < g->n_objects; i++) {
+            uint32_t si;
+            if (g->flags[i] & MT_OBJ_LOST) continue;
+            if (mt_u64map_get(&want, mt_identity_key(g->id[i], g->type_names[g->type[i]], g->size[i]), &si))
+                L->suspects[si].retained[k] = d.retained[i];
+        }
+        mt_dominators_free(&d);
+        mt_snapshot_free(s);
+    }
+    rc = 0;
+out:
+    mt_u64map_free(&want);
+    return rc;
+}
+
+/* Drops the points whose retained bytes do not grow steadily: over the
+ * later half they do not grow, or they rose in fewer than two thirds of
+ * the steps. A cache that stays full keeps its size but for a step when
+ * its table resizes. (The floor is applied after causes are merged, so
+ * that a small part of a large cause is named with it.) */
+static int drop_flat(mt_leaks *L) {
+    size_t n = L->n_snapshots, ns = L->n_suspects;
+    uint8_t *drop = calloc(ns ? ns : 1, 1);
+    if (!drop) return -1;
+    for (size_t si = 0; si < ns; si++) {
+        mt_leak_suspect *sp = &L->suspects[si];
+        if (!sp->retained) continue;
+        size_t from = n / 2 < n - 2 ? n / 2 : n - 2;
+        double late = theil_sen_u64(sp->retained + from, n - from);
+        sp->retained_slope = theil_sen_u64(sp->retained, n);
+        size_t rises = 0;
+        for (size_t k = 1; k < n; k++) rises += sp->retained[k] > sp->retained[k - 1];
+        drop[si] = late <= 0 || 3 * rises < 2 * (n - 1);
+    }
+    compact(L, drop);
+    free(drop);
+    return 0;
+}
+
+static size_t uf_find(size_t *parent, size_t i) {
+    while (parent[i] != i) i = parent[i] = parent[parent[i]];
+    return i;
+}
+
+/* One cause, one suspect: points whose new objects refer to each other's
+ * new objects (weak references included: logging's handler list holds
+ * weak references to the handlers its loggers hold) are merged into the
+ * one with the higher score. */
+static int merge_causes(mt_leaks *L, const mt_snapshot *last) {
+    const mt_graph *g = mt_snapshot_graph(last);
+    impl *im = L->impl;
+    size_t n = L->n_snapshots, ns = L->n_suspects;
+    if (ns < 2 || !g->out_off) return 0;
+    mt_u64map slot = MT_U64MAP_INIT;
+    size_t *parent = malloc(ns * sizeof *parent);
+    uint8_t *drop = calloc(ns, 1);
+    int rc = -1;
+    if (!parent || !drop) goto out;
+    for (size_t si = 0; si < ns; si++) {
+        parent[si] = si;
+        if (L->suspects[si].point != NONE && mt_u64map_put(&slot, L->suspects[si].point, (uint32_t)si)) goto out;
+    }
+    for (uint32_t v = 0; v < g->n_objects; v++) {
+        uint32_t a, b;
+        if (!L->birth[v] || im->acc[v] == NONE || !mt_u64map_get(&slot, im->acc[v], &a)) continue;
+        for (uint32_t e = g->out_off[v]; e < g->out_off[v + 1]; e++) {
+            uint32_t w = g->out_dst[e] & MT_GRAPH_INDEX;
+            if (!L->birth[w] || im->acc[w] == NONE || im->acc[w] == im->acc[v] || !mt_u64map_get(&slot, im->acc[w], &b))
+                continue;
+            size_t ra = uf_find(parent, a), rb = uf_find(parent, b);
+            if (ra == rb) continue;
+            /* The root of a set is its highest score, so it stays the name. */
+            if (cmp_suspect(&L->suspects[rb], &L->suspects[ra]) < 0) parent[ra] = rb;
+            else
+                parent[rb] = ra;
+        }
+    }
+    for (size_t si = 0; si < ns; si++) {
+        size_t r = uf_find(parent, si);
+        if (r == si) continue;
+        mt_leak_suspect *to = &L->suspects[r], *from = &L->suspects[si];
+        uint32_t *also = realloc(to->also, (to->n_also + 1 + from->n_also) * sizeof *also);
+        size_t *groups = realloc(to->groups, (to->n_groups + from->n_groups) * sizeof *groups);
+        if (also) to->also = also;
+        if (groups) to->groups = groups;
+        if (!also || !groups) goto out;
+        to->also[to->n_also++] = from->point;
+        for (size_t j = 0; j < from->n_groups; j++) {
+            size_t k = 0;
+            while (k < to->n_groups && to->groups[k] != from->groups[j]) k++;
+            if (k == to->n_groups) to->groups[to->n_groups++] = from->groups[j];
+        }
+        for (size_t k = 0; k < n; k++) {
+            to->gen_objects[k] += from->gen_objects[k];
+            to->gen_bytes[k] += from->gen_bytes[k];
+            if (to->retained && from->retained) to->retained[k] += from->retained[k];
+        }
+        to->objects_per_snapshot = median_u64(to->gen_objects + 1, n - 1);
+        to->bytes_per_snapshot = median_u64(to->gen_bytes + 1, n - 1);
+        if (to->retained) to->retained_slope = theil_sen_u64(to->retained, n);
+        drop[si] = 1;
+    }
+    compact(L, drop);
+    rc = 0;
+out:
+    free(parent);
+    free(drop);
+    mt_u64map_free(&slot);
+    return rc;
+}
+
+/* The noise floor: steady growth too small to be worth a report. */
+static int drop_small(mt_leaks *L) {
+    uint8_t *drop = calloc(L->n_suspects ? L->n_suspects : 1, 1);
+    if (!drop) return -1;
+    for (size_t si = 0; si < L->n_suspects; si++) drop[si] = L->suspects[si].bytes_per_snapshot < L->floor;
+    compact(L, drop);
+    free(drop);
+    return 0;
+}
+
+static void rank_suspects(mt_leaks *L) {
+    for (size_t si = 0; si < L->n_suspects; si++)
+        L->suspects[si].score = (double)L->suspects[si].bytes_per_snapshot * L->suspects[si].confidence;
+    if (L->n_suspects) qsort(L->suspects, L->n_suspects, sizeof(mt_leak_suspect), cmp_suspect);
+}
+
 int mt_leaks_compute(const char *const *paths, size_t n, unsigned load_flags, const mt_leaks_opts *opts,
                      mt_leaks *L, mt_snapshot **last, mt_diag *diag) {
     memset(L, 0, sizeof *L);
     *last = NULL;
     if (n < 3) return mt_diag_set(diag, MT_E_INVAL, "a leak needs at least 3 snapshots in time order, not %zu", n);
-    mt_leaks_opts o = { .alpha = 0.05, .min_growth = 1 };
+    mt_leaks_opts o = { .alpha = 0.05, .min_growth = 1, .floor = MT_LEAKS_FLOOR };
     if (opts) {
         if (opts->alpha > 0) o.alpha = opts->alpha;
         if (opts->min_growth) o.min_growth = opts->min_growth;
+        if (opts->floor) o.floor = opts->floor;
     }
     mt_generations *gen = NULL;
     L->n_snapshots = n;
-    if (!(L->impl = calloc(1, sizeof(impl))) || mt_generations_new(&gen)) goto nomem;
+    L->floor = o.floor;
+    if (!(L->impl = calloc(1, sizeof(impl))) || mt_generations_new(&gen) || !(L->heap_bytes = calloc(n, 8)) ||
+        !(L->rss = calloc(n, 8)))
+        goto nomem;
     for (size_t k = 0; k < n; k++) {
         mt_snapshot *s;
         const char *file = diag ? diag->file : NULL;
@@ -415,6 +607,13 @@ int mt_leaks_compute(const char *const *paths, size_t n, unsigned load_flags, co
     }
     mt_generations_free(gen);
     gen = NULL;
+    if (L->rss[0] && L->rss[n - 1]) {
+        L->rss_growth = (int64_t)(L->rss[n - 1] - L->rss[0]);
+        L->heap_growth = (int64_t)(L->heap_bytes[n - 1] - L->heap_bytes[0]);
+        L->unaccounted = L->rss_growth - L->heap_growth;
+        L->native_growth = L->unaccounted >= (int64_t)MT_LEAKS_NATIVE_MIN &&
+                           L->rss_growth >= 2 * (L->heap_growth > 0 ? L->heap_growth : 0);
+    }
     for (size_t i = 0; i < L->n_groups; i++) {
         L->groups[i].type = mt__names_str(&((impl *)L->impl)->types, i);
         judge(&L->groups[i], n, &o);
@@ -426,7 +625,18 @@ int mt_leaks_compute(const char *const *paths, size_t n, unsigned load_flags, co
         mt_leaks_free(L);
         return rc;
     }
-    if (find_points(L, *last) || rank_growing(L)) goto nomem;
+    if (find_points(L, *last)) goto nomem;
+    rc = point_series(L, paths, load_flags, *last, diag);
+    if (rc) {
+        mt_snapshot_free(*last);
+        *last = NULL;
+        mt_leaks_free(L);
+        return rc == MT_E_NOMEM ? mt_diag_set(diag, MT_E_NOMEM, "out of memory comparing %zu snapshots", n) : rc;
+    }
+    if (drop_flat(L)) goto nomem;
+    rank_suspects(L);
+    if (merge_causes(L, *last) || drop_small(L) || rank_growing(L)) goto nomem;
+    rank_suspects(L);
     return 0;
 nomem:
     mt_generations_free(gen);

@@ -98,6 +98,136 @@ START_TEST(growing_groups_come_ranked_by_bytes_per_snapshot) {
 }
 END_TEST
 
+/* Snapshot k of the per-point fixture (ids are stable across snapshots):
+ *   0 root "mod" (64 B) refers to the four containers below;
+ *   1 "leakbox" holds 5 (k + 1) "rec" of 1000 B: the leak, +5000 B a snapshot;
+ *   2 "cachebox" holds 4 "rec" of 1000 B, one of the oldest evicted and one
+ *     new each snapshot (entries of every generation, a constant size);
+ *   3 "wlist" holds one "wref" of 50 B per record, each with a weak
+ *     reference to its record: logging's handler list beside its loggers;
+ *   4 "smallbox" holds 5 (k + 1) "tiny" of 100 B: +500 B a snapshot.
+ * RSS is 100 MiB + 20 MiB a snapshot when rss is set. */
+static char *write_point_snap(int k, int rss) {
+    static const char *const names[] = { "", "mod", "leakbox", "cachebox", "wlist", "smallbox", "rec", "wref", "tiny" };
+    char *path = tmp_path();
+    mt_writer *w;
+    ck_assert_int_eq(mt_writer_open(path, NULL, &w, NULL), 0);
+    if (rss) ck_assert_int_eq(mt_writer_meta_uint(w, "rss", (100u << 20) + (uint64_t)k * (20u << 20)), 0);
+    for (uint32_t t = 1; t <= 8; t++) {
+        mt_type ty = { t, mt_str_c(names[t]) };
+        ck_assert_int_eq(mt_writer_add(w, MT_KIND_TYPE, &ty), 0);
+    }
+    uint32_t n = 0;
+#define OBJ(id_, type_, size_)                                                                                         \
+    do {                                                                                                               \
+        mt_object o = { (id_), (type_), (size_), 0, 0, 0 };                                                            \
+        ck_assert_int_eq(mt_writer_add(w, MT_KIND_OBJECT, &o), 0);                                                     \
+        n++;                                                                                                           \
+    } while (0)
+#define REF(a, b, f)                                                                                                   \
+    do {                                                                                                               \
+        mt_ref r = { (a), (b), (f), mt_str_c(NULL) };                                                                  \
+        ck_assert_int_eq(mt_writer_add(w, MT_KIND_REF, &r), 0);                                                        \
+    } while (0)
+    for (uint32_t c = 1; c <= 5; c++) OBJ(c, c, 64);
+    for (uint32_t c = 1; c <= 4; c++) REF(0, c, 0);
+    uint32_t recs = 5 * (uint32_t)(k + 1), first_rec = n;
+    for (uint32_t j = 0; j < recs; j++) {
+        OBJ(1000 + j, 6, 1000);
+        REF(1, n - 1, 0);
+    }
+    /* The cache: entries 2000 + k .. 2000 + k + 3. */
+    for (uint32_t j = 0; j < 4; j++) {
+        OBJ(2000 + (uint64_t)k + j, 6, 1000);
+        REF(2, n - 1, 0);
+    }
+    for (uint32_t j = 0; j < recs; j++) {
+        OBJ(3000 + j, 7, 50);
+        REF(3, n - 1, 0);
+        REF(n - 1, first_rec + j, MT_REF_WEAK);
+    }
+    for (uint32_t j = 0; j < recs; j++) {
+        OBJ(4000 + j, 8, 100);
+        REF(4, n - 1, 0);
+    }
+#undef OBJ
+#undef REF
+    mt_root rt = { 0, mt_str_c("module"), mt_str_c("m") };
+    ck_assert_int_eq(mt_writer_add(w, MT_KIND_ROOT, &rt), 0);
+    ck_assert_int_eq(mt_writer_close(w, NULL), 0);
+    return path;
+}
+
+/* Five snapshots: "rec" grows in every one (5 a snapshot, MK p = 2/5! =
+ * 1/60, confidence 1 - 1/60 over 4 of 4 generations), and so do "wref"
+ * and "tiny". */
+START_TEST(growth_is_judged_per_point_with_a_floor_and_one_suspect_a_cause) {
+    char *paths[5];
+    for (int k = 0; k < 5; k++) paths[k] = write_point_snap(k, 1);
+    mt_leaks L;
+    mt_snapshot *last;
+    mt_diag d;
+    mt_diag_clear(&d);
+    int rc = mt_leaks_compute((const char *const *)paths, 5, 0, NULL, &L, &last, &d);
+    ck_assert_msg(rc == 0, "%s", d.msg);
+    const mt_graph *g = mt_snapshot_graph(last);
+    /* The cache holds "rec" of generations 1 to 4 but stays at 4 entries:
+     * no suspect. The small box adds 500 B a snapshot: under the floor.
+     * The weak references are the leak's: merged into it. */
+    ck_assert_uint_eq(L.floor, MT_LEAKS_FLOOR);
+    ck_assert_uint_eq(L.n_suspects, 1);
+    const mt_leak_suspect *sp = &L.suspects[0];
+    ck_assert_uint_eq(g->id[sp->point], 2);
+    ck_assert_str_eq(L.groups[sp->group].type, "rec");
+    ck_assert_uint_eq(sp->type_objects_per_snapshot, 5);
+    /* 5 rec and 5 wref a generation under the two points. */
+    ck_assert_uint_eq(sp->objects_per_snapshot, 10);
+    ck_assert_uint_eq(sp->bytes_per_snapshot, 5 * 1000 + 5 * 50);
+    ck_assert_uint_eq(sp->n_also, 1);
+    ck_assert_uint_eq(g->id[sp->also[0]], 4);
+    ck_assert_uint_eq(sp->n_groups, 2);
+    /* The points' retained bytes, found again in each snapshot: the box
+     * (64 B) and its records, plus the list and its weak references. */
+    for (int k = 0; k < 5; k++) ck_assert_uint_eq(sp->retained[k], 64 + 5000u * (k + 1) + 64 + 250u * (k + 1));
+    ck_assert_double_eq_tol(sp->confidence, 1 - 1.0 / 60, 1e-9);
+    ck_assert_double_eq_tol(sp->score, 5250 * (1 - 1.0 / 60), 1e-6);
+    /* RSS grew by 80 MiB, the heap by 4 snapshots of 5 rec, 5 wref and 5
+     * tiny: 4 (5000 + 250 + 500) B. */
+    ck_assert_int_eq(L.rss_growth, 80 << 20);
+    ck_assert_int_eq(L.heap_growth, 4 * 5750);
+    ck_assert_int_eq(L.unaccounted, (80 << 20) - 4 * 5750);
+    ck_assert_int_eq(L.native_growth, 1);
+    mt_leaks_free(&L);
+    mt_snapshot_free(last);
+    /* Without a floor the small box is a suspect of its own, ranked
+     * after the leak (500 B against 5250 B a snapshot). */
+    mt_leaks_opts o = { .floor = 1 };
+    ck_assert_int_eq(mt_leaks_compute((const char *const *)paths, 5, 0, &o, &L, &last, &d), 0);
+    g = mt_snapshot_graph(last);
+    ck_assert_uint_eq(L.n_suspects, 2);
+    ck_assert_uint_eq(g->id[L.suspects[0].point], 2);
+    ck_assert_uint_eq(g->id[L.suspects[1].point], 5);
+    ck_assert_uint_eq(L.suspects[1].bytes_per_snapshot, 500);
+    mt_leaks_free(&L);
+    mt_snapshot_free(last);
+    /* Without RSS in the meta: no native growth to tell. */
+    for (int k = 0; k < 5; k++) {
+        unlink(paths[k]);
+        free(paths[k]);
+    }
+    for (int k = 0; k < 5; k++) paths[k] = write_point_snap(k, 0);
+    ck_assert_int_eq(mt_leaks_compute((const char *const *)paths, 5, 0, NULL, &L, &last, &d), 0);
+    ck_assert_int_eq(L.native_growth, 0);
+    ck_assert_int_eq(L.rss_growth, 0);
+    mt_leaks_free(&L);
+    mt_snapshot_free(last);
+    for (int k = 0; k < 5; k++) {
+        unlink(paths[k]);
+        free(paths[k]);
+    }
+}
+END_TEST
+
 START_TEST(fewer_than_three_snapshots_are_refused) {
     const char *paths[] = { "a", "b" };
     mt_leaks L;
@@ -151,6 +281,7 @@ int main(void) {
     tcase_add_test(tc, fewer_than_three_snapshots_are_refused);
     tcase_add_test(tc, growing_groups_come_ranked_by_bytes_per_snapshot);
     tcase_add_test(tc, verdicts_are_named_both_ways);
+    tcase_add_test(tc, growth_is_judged_per_point_with_a_floor_and_one_suspect_a_cause);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

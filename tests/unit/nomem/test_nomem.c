@@ -257,6 +257,95 @@ START_TEST(analyses_fail_cleanly_at_every_allocation) {
 }
 END_TEST
 
+/* The per-point fixture of tests/unit/heap/test_leaks.c, copied: a series
+ * with a leak, a full cache, a weak-reference list merged into the leak
+ * and growth under the floor, so that every step of the analysis runs:
+ *   0 root "mod" (64 B) refers to the four containers below;
+ *   1 "leakbox" holds 5 (k + 1) "rec" of 1000 B: the leak, +5000 B a snapshot;
+ *   2 "cachebox" holds 4 "rec" of 1000 B, one of the oldest evicted and one
+ *     new each snapshot (entries of every generation, a constant size);
+ *   3 "wlist" holds one "wref" of 50 B per record, each with a weak
+ *     reference to its record: logging's handler list beside its loggers;
+ *   4 "smallbox" holds 5 (k + 1) "tiny" of 100 B: +500 B a snapshot.
+ * RSS is 100 MiB + 20 MiB a snapshot when rss is set. */
+static char *write_point_snap(int k, int rss) {
+    static const char *const names[] = { "", "mod", "leakbox", "cachebox", "wlist", "smallbox", "rec", "wref", "tiny" };
+    char *path = tmp_path();
+    mt_writer *w;
+    ck_assert_int_eq(mt_writer_open(path, NULL, &w, NULL), 0);
+    if (rss) ck_assert_int_eq(mt_writer_meta_uint(w, "rss", (100u << 20) + (uint64_t)k * (20u << 20)), 0);
+    for (uint32_t t = 1; t <= 8; t++) {
+        mt_type ty = { t, mt_str_c(names[t]) };
+        ck_assert_int_eq(mt_writer_add(w, MT_KIND_TYPE, &ty), 0);
+    }
+    uint32_t n = 0;
+#define OBJ(id_, type_, size_)                                                                                         \
+    do {                                                                                                               \
+        mt_object o = { (id_), (type_), (size_), 0, 0, 0 };                                                            \
+        ck_assert_int_eq(mt_writer_add(w, MT_KIND_OBJECT, &o), 0);                                                     \
+        n++;                                                                                                           \
+    } while (0)
+#define REF(a, b, f)                                                                                                   \
+    do {                                                                                                               \
+        mt_ref r = { (a), (b), (f), mt_str_c(NULL) };                                                                  \
+        ck_assert_int_eq(mt_writer_add(w, MT_KIND_REF, &r), 0);                                                        \
+    } while (0)
+    for (uint32_t c = 1; c <= 5; c++) OBJ(c, c, 64);
+    for (uint32_t c = 1; c <= 4; c++) REF(0, c, 0);
+    uint32_t recs = 5 * (uint32_t)(k + 1), first_rec = n;
+    for (uint32_t j = 0; j < recs; j++) {
+        OBJ(1000 + j, 6, 1000);
+        REF(1, n - 1, 0);
+    }
+    /* The cache: entries 2000 + k .. 2000 + k + 3. */
+    for (uint32_t j = 0; j < 4; j++) {
+        OBJ(2000 + (uint64_t)k + j, 6, 1000);
+        REF(2, n - 1, 0);
+    }
+    for (uint32_t j = 0; j < recs; j++) {
+        OBJ(3000 + j, 7, 50);
+        REF(3, n - 1, 0);
+        REF(n - 1, first_rec + j, MT_REF_WEAK);
+    }
+    for (uint32_t j = 0; j < recs; j++) {
+        OBJ(4000 + j, 8, 100);
+        REF(4, n - 1, 0);
+    }
+#undef OBJ
+#undef REF
+    mt_root rt = { 0, mt_str_c("module"), mt_str_c("m") };
+    ck_assert_int_eq(mt_writer_add(w, MT_KIND_ROOT, &rt), 0);
+    ck_assert_int_eq(mt_writer_close(w, NULL), 0);
+    return path;
+}
+
+START_TEST(leaks_with_suspects_fail_cleanly_at_every_allocation) {
+    char *paths[5];
+    for (int k = 0; k < 5; k++) paths[k] = write_point_snap(k, 1);
+    mt_leaks L;
+    mt_snapshot *last = NULL;
+    int clean = 0;
+    long total = COUNT_CALLS(clean = mt_leaks_compute((const char *const *)paths, 5, 0, NULL, &L, &last, NULL));
+    ck_assert_int_eq(clean, 0);
+    ck_assert_uint_eq(L.n_suspects, 1);
+    ck_assert_uint_eq(L.suspects[0].n_also, 1);
+    mt_leaks_free(&L);
+    mt_snapshot_free(last);
+    for (long k = 0; k < total; k++) {
+        arm(k);
+        int rc = mt_leaks_compute((const char *const *)paths, 5, 0, NULL, &L, &last, NULL);
+        fail_at = -1;
+        ck_assert_msg(rc == 0 || (rc == MT_E_NOMEM && last == NULL), "call %ld: %s", k, mt_err_name(rc));
+        mt_leaks_free(&L);
+        mt_snapshot_free(last);
+    }
+    for (int k = 0; k < 5; k++) {
+        unlink(paths[k]);
+        free(paths[k]);
+    }
+}
+END_TEST
+
 /* A snapshot of two frames with columns, values, a sketch and steps. */
 static void make_frames_fixture(const char *path) {
     mt_writer *w;
@@ -543,6 +632,7 @@ int main(void) {
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, load_fails_cleanly_at_every_allocation);
     tcase_add_test(tc, analyses_fail_cleanly_at_every_allocation);
+    tcase_add_test(tc, leaks_with_suspects_fail_cleanly_at_every_allocation);
     tcase_add_test(tc, save_and_export_fail_cleanly);
     tcase_add_test(tc, writer_and_import_fail_cleanly);
     tcase_add_test(tc, frames_table_fails_cleanly_at_every_allocation);

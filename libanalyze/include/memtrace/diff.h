@@ -110,9 +110,14 @@ typedef struct mt_rss_heap {
  * out, saturating at UINT64_MAX. */
 uint64_t mt_heap_bytes(const mt_snapshot *s);
 
+/* 1 when rss_growth (bytes, may be negative) clearly outgrew heap_growth:
+ * by at least MT_NATIVE_MIN_BYTES more than the heap and by at least
+ * twice the heap's growth. The one rule of memtrace-diff's and
+ * memtrace-leaks' native-memory notes. No side effects. */
+int mt_rss_outgrew_heap(double rss_growth, double heap_growth);
+
 /* Compares a's and b's rss growth with their heap growth. native is set
- * when rss grew by at least MT_NATIVE_MIN_BYTES more than the heap did and
- * by more than twice the heap's growth: memory that no Python object holds
+ * when mt_rss_outgrew_heap says so: memory that no Python object holds
  * (a C extension's buffers, malloc'd by native code), which a heap dump
  * cannot show. Allocator slack stays under that: a heap growth of H costs
  * at most about 2H of rss in pymalloc's arenas and glibc's heap. */

@@ -117,7 +117,7 @@ typedef struct mt_leaks {
     /* From the first snapshot to the last: RSS and heap growth (0 when a
      * snapshot lacks its RSS), the RSS growth the objects leave
      * unaccounted, and whether it is clearly more than the heap's:
-     * at least MT_LEAKS_NATIVE_MIN and RSS growth at least twice the
+     * mt_rss_outgrew_heap's rule (diff.h): MT_NATIVE_MIN_BYTES and twice the
      * heap's, memory that C code holds where no object shows it. */
     int64_t rss_growth, heap_growth, unaccounted;
     int native_growth;
@@ -134,7 +134,6 @@ typedef struct mt_leaks {
 
 /* Unaccounted RSS growth below this (16 MiB) is allocator slack, not
  * native memory worth a warning. */
-#define MT_LEAKS_NATIVE_MIN (16u << 20)
 
 typedef struct mt_leaks_opts {
     double alpha;                /* significance of the trend; 0: 0.05 */

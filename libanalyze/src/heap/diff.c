@@ -438,5 +438,9 @@ void mt_rss_heap_compare(const mt_snapshot *a, const mt_snapshot *b, mt_rss_heap
     double heap_growth = (double)out->heap_b - (double)out->heap_a;
     double un = rss_growth - heap_growth;
     out->unaccounted = un >= 9.2e18 ? INT64_MAX : un <= -9.2e18 ? INT64_MIN : (int64_t)un;
-    out->native = un >= (double)MT_NATIVE_MIN_BYTES && rss_growth > 2 * (heap_growth > 0 ? heap_growth : 0);
+    out->native = mt_rss_outgrew_heap(rss_growth, heap_growth);
+}
+
+int mt_rss_outgrew_heap(double rss_growth, double heap_growth) {
+    return rss_growth - heap_growth >= (double)MT_NATIVE_MIN_BYTES && rss_growth >= 2 * (heap_growth > 0 ? heap_growth : 0);
 }

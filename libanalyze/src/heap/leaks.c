@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "common/nametable.h"
+#include "memtrace/diff.h"
 #include "memtrace/leaks.h"
 #include "memtrace/u64map.h"
 #include "common/array.h"
@@ -611,8 +612,7 @@ int mt_leaks_compute(const char *const *paths, size_t n, unsigned load_flags, co
         L->rss_growth = (int64_t)(L->rss[n - 1] - L->rss[0]);
         L->heap_growth = (int64_t)(L->heap_bytes[n - 1] - L->heap_bytes[0]);
         L->unaccounted = L->rss_growth - L->heap_growth;
-        L->native_growth = L->unaccounted >= (int64_t)MT_LEAKS_NATIVE_MIN &&
-                           L->rss_growth >= 2 * (L->heap_growth > 0 ? L->heap_growth : 0);
+        L->native_growth = mt_rss_outgrew_heap((double)L->rss_growth, (double)L->heap_growth);
     }
     for (size_t i = 0; i < L->n_groups; i++) {
         L->groups[i].type = mt__names_str(&((impl *)L->impl)->types, i);

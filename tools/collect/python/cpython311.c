@@ -1,6 +1,7 @@
 /* What CPython 3.11 shows only through its internal headers, read as
  * debuggers do, for the very Python the extension is built for. Kept in
- * this one file so that a port to another Python touches nothing else.
+ * this one file (cpython.h states the contract shared with the other
+ * versions' files).
  *
  * A running frame's local variables, read without side effects.
  *
@@ -26,14 +27,15 @@
 #include <internal/pycore_gc.h>
 #include <internal/pycore_interp.h>
 #include <internal/pycore_object.h>
-#include "cpython311.h"
+#include <internal/pycore_pystate.h>
+#include "cpython.h"
 
 /* mt__gc_tracked reads the header this way. */
 _Static_assert(sizeof(PyGC_Head) == 2 * sizeof(uintptr_t) && offsetof(PyGC_Head, _gc_next) == 0,
                "CPython 3.11's collector header: _gc_next first, two words");
 
 #if PY_VERSION_HEX < 0x030B0000 || PY_VERSION_HEX >= 0x030C0000
-#error "cpython311.c reads CPython 3.11's frames and collector lists: port it for this Python"
+#error "cpython311.c reads CPython 3.11's frames and collector lists: CMake picks the file for this Python"
 #endif
 
 int mt__frame_locals(PyObject *frame, mt__local_fn fn, void *arg) {
@@ -82,6 +84,36 @@ int mt__dict_refs(PyObject *dict, mt__dict_ref_fn fn, void *arg) {
 }
 
 size_t mt__preheader_size(PyTypeObject *t) { return _PyType_PreHeaderSize(t); }
+
+/* An instance's values array (3.11): allocated apart when the instance is
+ * made, sized for the type's shared keys, with a prefix before it (its
+ * size in bytes in the byte before the array, then the insertion order),
+ * freed with the instance, or taken over by its __dict__ when one is made
+ * (the pointer is then NULL, and the dict's size counts the values). */
+size_t mt__held_size(PyObject *o) {
+    PyTypeObject *t = Py_TYPE(o);
+    if (!(t->tp_flags & Py_TPFLAGS_MANAGED_DICT)) return 0;
+    PyDictValues *values = *_PyObject_ValuesPointer(o);
+    PyDictKeysObject *keys = ((PyHeapTypeObject *)t)->ht_cached_keys;
+    if (!values || !keys) return 0;
+    size_t prefix = ((const uint8_t *)values)[-1];
+    return prefix + (size_t)(keys->dk_nentries + keys->dk_usable) * sizeof(PyObject *);
+}
+
+int mt__thread_stack(PyCodeObject **code, int *addr, int max) {
+    PyThreadState *ts = _PyThreadState_GET();
+    int d = 0;
+    if (!ts || !ts->cframe) return 0;
+    for (_PyInterpreterFrame *f = ts->cframe->current_frame; f && d < max; f = f->previous) {
+        if (_PyFrame_IsIncomplete(f)) continue;
+        code[d] = f->f_code;
+        addr[d++] = _PyInterpreterFrame_LASTI(f) * (int)sizeof(_Py_CODEUNIT);
+    }
+    return d;
+}
+
+int mt__gc_disable(void) { return PyGC_Disable(); }
+void mt__gc_enable(void) { PyGC_Enable(); }
 
 /* Instance attributes in 3.11 live in a values array beside the object
  * until something asks for __dict__; the names are the type's shared keys.

@@ -25,6 +25,11 @@
 #error "the memtrace collector supports CPython 3.8 to 3.13: port cpython.h for this Python"
 #endif
 
+/* 1 where a frame object's traverse visits its local variables (3.8 to
+ * 3.10): the dump labels those references (mt__attribute_name) and gives
+ * the frame no second one per local. */
+#define MT__FRAME_TRAVERSES_LOCALS (PY_VERSION_HEX < 0x030B0000)
+
 /* Calls fn(name, value, arg) for each bound local variable of a running
  * frame (cells as the cell objects); stops at fn's nonzero return (then
  * -1). Reads the frame without building f_locals, which would keep every
@@ -59,6 +64,16 @@ size_t mt__preheader_size(PyTypeObject *t);
  * their own. SPEC.md (object sizes) states the rule. No side effects. */
 size_t mt__held_size(PyObject *o);
 
+/* The bytes of a 3.11 or 3.12 values array whose prefix is prefix bytes
+ * long, for a type whose shared keys have usable slots now: the capacity
+ * it was made with is usable or more (cpython311.c says why), and the
+ * prefix holds capacity + 2 bytes rounded up to a word. */
+static inline size_t mt__values_bytes(size_t prefix, Py_ssize_t usable) {
+    Py_ssize_t lo = (Py_ssize_t)prefix - (Py_ssize_t)sizeof(PyObject *) - 1, hi = (Py_ssize_t)prefix - 2;
+    Py_ssize_t cap = usable < lo ? lo : usable > hi ? hi : usable;
+    return prefix + (size_t)(cap > 0 ? cap : 0) * sizeof(PyObject *);
+}
+
 /* 1 when instances of t may hold such bytes (mt__held_size): a managed
  * dict (3.11 on). Asked once per type. */
 static inline int mt__may_hold(PyTypeObject *t) {
@@ -70,8 +85,10 @@ static inline int mt__may_hold(PyTypeObject *t) {
 }
 
 /* The name of the instance attribute of owner whose value is value when
- * owner keeps its attributes without a dict (3.11 on); NULL when it does
- * not. Borrowed; no side effects. */
+ * owner keeps its attributes without a dict (3.11 on), or, where a frame's
+ * traverse visits its locals (3.8 to 3.10, MT__FRAME_TRAVERSES_LOCALS),
+ * of the local variable of frame owner that holds value; NULL when there
+ * is none. Borrowed; no side effects. */
 PyObject *mt__attribute_name(PyObject *owner, PyObject *value);
 
 /* owner's __dict__ if it has one already; NULL otherwise. Never makes one. */

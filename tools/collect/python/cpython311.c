@@ -86,18 +86,23 @@ int mt__dict_refs(PyObject *dict, mt__dict_ref_fn fn, void *arg) {
 size_t mt__preheader_size(PyTypeObject *t) { return _PyType_PreHeaderSize(t); }
 
 /* An instance's values array (3.11): allocated apart when the instance is
- * made, sized for the type's shared keys, with a prefix before it (its
- * size in bytes in the byte before the array, then the insertion order),
- * freed with the instance, or taken over by its __dict__ when one is made
- * (the pointer is then NULL, and the dict's size counts the values). */
+ * made, freed with it, or taken over by its __dict__ when one is made (the
+ * pointer is then NULL, and the dict's size counts the values). Its size:
+ * a prefix (insertion order, then the count, then the prefix's own size in
+ * the byte before the array: capacity + 2 rounded up to a word) and a
+ * value per slot of its capacity, which is the type's shared keys' usable
+ * size at the moment the instance was made; each new instance takes one
+ * from it until one is left (init_inline_values), so that size now is
+ * the capacity of every instance made since, and never more than an older
+ * one's: clamped to what the prefix allows, it is exact for all but the
+ * class's first few instances, and within 7 slots for those. */
 size_t mt__held_size(PyObject *o) {
     PyTypeObject *t = Py_TYPE(o);
     if (!(t->tp_flags & Py_TPFLAGS_MANAGED_DICT)) return 0;
     PyDictValues *values = *_PyObject_ValuesPointer(o);
     PyDictKeysObject *keys = ((PyHeapTypeObject *)t)->ht_cached_keys;
     if (!values || !keys) return 0;
-    size_t prefix = ((const uint8_t *)values)[-1];
-    return prefix + (size_t)(keys->dk_nentries + keys->dk_usable) * sizeof(PyObject *);
+    return mt__values_bytes(((const uint8_t *)values)[-1], keys->dk_nentries + keys->dk_usable);
 }
 
 int mt__thread_stack(PyCodeObject **code, int *addr, int max) {

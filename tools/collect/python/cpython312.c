@@ -120,12 +120,11 @@ size_t mt__held_size(PyObject *o) {
     if (d && d->ma_values == v) held -= shared_keys_usable_size(d->ma_keys) * ptr;
     return held;
 #else
-    /* Allocated apart, 3.11's way (cpython311.c): the prefix, whose size
-     * is in the byte before the array, and a value per usable key. */
+    /* Allocated apart, 3.11's way (cpython311.c says how it is sized). */
     PyDictValues *v = values_of(o);
     PyDictKeysObject *keys = ((PyHeapTypeObject *)Py_TYPE(o))->ht_cached_keys;
     if (!v || !keys) return 0;
-    return ((const uint8_t *)v)[-1] + (size_t)(keys->dk_nentries + keys->dk_usable) * sizeof(PyObject *);
+    return mt__values_bytes(((const uint8_t *)v)[-1], keys->dk_nentries + keys->dk_usable);
 #endif
 }
 

@@ -82,7 +82,20 @@ size_t mt__preheader_size(PyTypeObject *t) { return PyType_IS_GC(t) ? sizeof(PyG
 /* An instance's attributes are in its __dict__, an object of its own. */
 size_t mt__held_size(PyObject *o) { return 0; }
 
-PyObject *mt__attribute_name(PyObject *owner, PyObject *value) { return NULL; }
+static int local_named(PyObject *name, PyObject *v, void *arg) {
+    PyObject **q = arg; /* {the value sought, its name} */
+    if (v != q[0]) return 0;
+    q[1] = name;
+    return 1;
+}
+
+/* Instances keep attributes in a dict here: only a frame's locals, which
+ * its traverse visits, are named. */
+PyObject *mt__attribute_name(PyObject *owner, PyObject *value) {
+    PyObject *q[2] = { value, NULL };
+    if (Py_TYPE(owner) == &PyFrame_Type) mt__frame_locals(owner, local_named, q);
+    return q[1];
+}
 
 PyObject *mt__instance_dict(PyObject *owner) {
     if (Py_TYPE(owner)->tp_dictoffset == 0) return NULL;

@@ -964,7 +964,9 @@ PyObject *memtrace_dump_heap(PyObject *self, PyObject *args, PyObject *kw) {
         nfr_held = i + 1;
     }
     for (size_t i = 0; i < nfr; i++)
-        if (traverse(fr[i].frame, visit_mark, &w) || mt__frame_locals(fr[i].frame, local_mark, &w)) goto nomem;
+        if (traverse(fr[i].frame, visit_mark, &w) ||
+            (!MT__FRAME_TRAVERSES_LOCALS && mt__frame_locals(fr[i].frame, local_mark, &w)))
+            goto nomem;
     while (w.nwork)
         if (traverse(w.work[--w.nwork], visit_mark, &w)) goto nomem;
     if (w.n > 0x7fffffffu) {
@@ -1030,7 +1032,7 @@ PyObject *memtrace_dump_heap(PyObject *self, PyObject *args, PyObject *kw) {
         roots++;
         if (mt_writer_add(wr, MT_KIND_ROOT, &rt)) break;
         e.src = rt.obj;
-        if (mt__frame_locals(fr[i].frame, local_emit, &e)) break;
+        if (!MT__FRAME_TRAVERSES_LOCALS && mt__frame_locals(fr[i].frame, local_emit, &e)) break;
     }
     referrers_done(&w);
     if (emit_c_roots(&w, &e)) {

@@ -10,6 +10,10 @@ Checks here, each against CPython's own answer:
   - gc_type_counts equals the count of gc.get_objects() by type;
   - on a class-heavy heap (100,000 instances, 8 attributes each) the
     bytes the dump adds equal what tracemalloc saw allocated, within 10%;
+  - the same with half the instances' __dict__ made;
+  - tracing: every allocation recorded while 2,000 bytearrays are made
+    (at least those 2,000), the stack of the calling frame;
+  - sampling: a run file with samples, written while the process runs;
   - the oracle of the heap dumped: ids of objects by generation, a local
     of the running frame, for run_all.py.
 Prints one line per check; exits non-zero on the first failure."""
@@ -77,6 +81,55 @@ def check_class_heavy(out):
     return heap, {"traced": traced, "dumped": dumped}
 
 
+class Small:
+    def __init__(self):
+        self.a, self.b, self.c, self.d, self.e, self.f, self.g, self.h = 1, 2, 3, 4, 5, 6, 7, 8
+
+
+def check_materialized(out):
+    """Half the instances with a __dict__ made: 3.11 and 3.12 hand the
+    values array to the dict, 3.13 shares the values inside the object with
+    it (and its traverse does not visit the dict). Small ints only: every
+    byte is the instances' and dicts'."""
+    warm = [Small() for _ in range(64)]  # past the first instances' larger arrays
+    gc.collect()
+    before = memtrace.dump_heap(os.path.join(out, "before2.snap"), tracebacks=False)
+    tracemalloc.start()
+    t0 = tracemalloc.get_traced_memory()[0]
+    heap = [Small() for _ in range(100000)]
+    for o in heap[::2]:
+        o.__dict__
+    traced = tracemalloc.get_traced_memory()[0] - t0
+    tracemalloc.stop()
+    after = memtrace.dump_heap(os.path.join(out, "after2.snap"), tracebacks=False)
+    dumped = after["bytes"] - before["bytes"]
+    line = "tracemalloc %.3f MiB, memtrace %.3f MiB, ratio %.3f" % (traced / 2**20, dumped / 2**20, dumped / traced)
+    assert 0.9 <= dumped / traced <= 1.1, line
+    say("half the instances with __dict__ made, against tracemalloc", line)
+    del warm
+    return {"traced": traced, "dumped": dumped}
+
+
+def check_tracing(out):
+    path = os.path.join(out, "t.trace")
+    domains = _memtrace.trace_start(path, all=True)
+    made = [bytearray(100) for _ in range(2000)]
+    counts = _memtrace.trace_stop()
+    assert counts["allocs"] >= len(made) and counts["stacks"] >= 1 and os.path.getsize(path) > 0, counts
+    say("tracing", "domains %s, %d allocations, %d stacks" % (domains, counts["allocs"], counts["stacks"]))
+
+
+def check_sampling(out):
+    import time
+    path = os.path.join(out, "run.snap")
+    with memtrace.sampling(path, interval=0.01):
+        keep = [bytearray(1000) for _ in range(1000)]
+        time.sleep(0.2)
+    del keep
+    assert os.path.getsize(path) > 0
+    say("sampling", "%d bytes of run file" % os.path.getsize(path))
+
+
 def dump_with_oracle(out):
     local_marker = ["only", "in", "this", "frame"]  # the running frame's local
     young = [Wide(-1) for _ in range(3)]
@@ -105,8 +158,12 @@ def main():
     check_gc_counts()
     heap, sizes = check_class_heavy(out)
     del heap
+    materialized = check_materialized(out)
+    check_tracing(out)
+    check_sampling(out)
     oracle = dump_with_oracle(out)
     oracle["class_heavy"] = sizes
+    oracle["materialized"] = materialized
     oracle["version"] = sys.version.split()[0]
     with open(os.path.join(out, "oracle.json"), "w") as f:
         json.dump(oracle, f)

@@ -16,7 +16,8 @@ Then the snapshot each wrote is read back here with the independent
 reader (spec_reader.py) against the oracle it took from its interpreter:
 object and reference counts, generations, the running frame's local
 labelled by its name, instance sizes (sys.getsizeof, plus on 3.11 on the
-attribute values kept outside a dict).
+attribute values kept outside a dict), the trace's allocating function
+and the run file's samples.
 
 usage: run_all.py SOURCE_DIR BUILD_DIR"""
 
@@ -100,6 +101,11 @@ def read_back(out):
     assert frames, "no frame root for %s" % oracle["frame"]
     labels = {objs[r["dst"]]["id"]: r["label"] for r in refs if r["src"] == frames[0]["obj"]}
     assert labels.get(oracle["local"]) == "local_marker", labels.get(oracle["local"])
+    # The trace names the function that allocated; the run file has samples.
+    out = os.path.dirname(oracle["path"])
+    t = spec_reader.Snapshot(os.path.join(out, "t.trace"))
+    assert len(t.of("allocs")) >= 2000 and "check_tracing" in {f["function"] for f in t.of("frames")}
+    assert len(spec_reader.Snapshot(os.path.join(out, "run.snap")).of("samples")) > 0
     return oracle
 
 
@@ -138,14 +144,16 @@ def main():
             continue
         try:
             o = read_back(out)
-            print("  ok  snapshot read back: counts, generations, local 'local_marker', instance sizes")
+            print("  ok  read back: counts, generations, local 'local_marker', instance sizes, trace frames, samples")
         except Exception as exc:  # any failure of the reader or an assert
             results.append((exe, v, "FAILED: read back: %r" % exc))
             failed += 1
             continue
-        ch = o["class_heavy"]
-        results.append((exe, v, "ok (build+test %.0f s; class-heavy: tracemalloc %.2f MiB, memtrace %.2f MiB)" % (
-            time.time() - t0, ch["traced"] / 2**20, ch["dumped"] / 2**20)))
+        ch, m = o["class_heavy"], o["materialized"]
+        results.append((exe, v, "ok (%.0f s; class-heavy: tracemalloc %.2f MiB, memtrace %.2f MiB; "
+                        "half __dict__: %.2f / %.2f MiB)" % (time.time() - t0, ch["traced"] / 2**20,
+                                                             ch["dumped"] / 2**20, m["traced"] / 2**20,
+                                                             m["dumped"] / 2**20)))
     print("\nsummary:")
     for exe, v, res in results:
         print("  %-8s %-45s %s" % (v, exe, res))

@@ -58,8 +58,10 @@ size_t mt__preheader_size(PyTypeObject *t);
 
 /* The bytes o holds that sys.getsizeof leaves out and no other object's
  * size counts: 3.11 and 3.12's values array of an instance whose
- * attributes have no dict yet (allocated apart, freed with it), 3.13's
- * values inside the object (less what a dict sharing them counts). 0 for
+ * attributes have no dict yet (allocated apart, freed with it), or the
+ * prefix of that array once a dict holds it (the dict's __sizeof__ counts
+ * the values only), 3.13's values inside the object (less what a dict
+ * sharing them counts). 0 for
  * anything else and on 3.8 to 3.10, whose instance dicts are objects of
  * their own. SPEC.md (object sizes) states the rule. No side effects. */
 size_t mt__held_size(PyObject *o);
@@ -77,8 +79,10 @@ static inline size_t mt__values_bytes(size_t prefix, Py_ssize_t usable) {
 /* 1 when instances of t may hold such bytes (mt__held_size): a managed
  * dict (3.11 on). Asked once per type. */
 static inline int mt__may_hold(PyTypeObject *t) {
-#ifdef Py_TPFLAGS_MANAGED_DICT
+#if PY_VERSION_HEX >= 0x030D0000
     return (t->tp_flags & Py_TPFLAGS_MANAGED_DICT) != 0;
+#elif PY_VERSION_HEX >= 0x030B0000
+    return (t->tp_flags & Py_TPFLAGS_MANAGED_DICT) != 0 || t == &PyDict_Type;
 #else
     return 0;
 #endif
@@ -90,6 +94,12 @@ static inline int mt__may_hold(PyTypeObject *t) {
  * of the local variable of frame owner that holds value; NULL when there
  * is none. Borrowed; no side effects. */
 PyObject *mt__attribute_name(PyObject *owner, PyObject *value);
+
+/* o's __dict__ when o's traverse does not visit it (3.13: while the
+ * dict shares the values inside the object, the traverse visits the
+ * values instead), so that the walk finds it: untracked, as a dict of
+ * atomic values is, nothing else would. NULL otherwise. No side effects. */
+PyObject *mt__hidden_dict(PyObject *o);
 
 /* owner's __dict__ if it has one already; NULL otherwise. Never makes one. */
 PyObject *mt__instance_dict(PyObject *owner);

@@ -98,6 +98,10 @@ size_t mt__preheader_size(PyTypeObject *t) { return _PyType_PreHeaderSize(t); }
  * class's first few instances, and within 7 slots for those. */
 size_t mt__held_size(PyObject *o) {
     PyTypeObject *t = Py_TYPE(o);
+    if (t == &PyDict_Type) {
+        PyDictValues *v = ((PyDictObject *)o)->ma_values;
+        return v ? ((const uint8_t *)v)[-1] : 0; /* the prefix its size leaves out */
+    }
     if (!(t->tp_flags & Py_TPFLAGS_MANAGED_DICT)) return 0;
     PyDictValues *values = *_PyObject_ValuesPointer(o);
     PyDictKeysObject *keys = ((PyHeapTypeObject *)t)->ht_cached_keys;
@@ -134,6 +138,8 @@ PyObject *mt__attribute_name(PyObject *owner, PyObject *value) {
         if (values->values[i] == value) return DK_UNICODE_ENTRIES(keys)[i].me_key;
     return NULL;
 }
+
+PyObject *mt__hidden_dict(PyObject *o) { return NULL; }
 
 PyObject *mt__instance_dict(PyObject *owner) {
     PyTypeObject *t = Py_TYPE(owner);

@@ -120,7 +120,12 @@ size_t mt__held_size(PyObject *o) {
     if (d && d->ma_values == v) held -= shared_keys_usable_size(d->ma_keys) * ptr;
     return held;
 #else
-    /* Allocated apart, 3.11's way (cpython311.c says how it is sized). */
+    /* Allocated apart, 3.11's way (cpython311.c says how it is sized);
+     * a dict that took it over counts all but its prefix. */
+    if (Py_TYPE(o) == &PyDict_Type) {
+        PyDictValues *dv = ((PyDictObject *)o)->ma_values;
+        return dv ? ((const uint8_t *)dv)[-1] : 0;
+    }
     PyDictValues *v = values_of(o);
     PyDictKeysObject *keys = ((PyHeapTypeObject *)Py_TYPE(o))->ht_cached_keys;
     if (!v || !keys) return 0;
@@ -137,6 +142,16 @@ PyObject *mt__attribute_name(PyObject *owner, PyObject *value) {
     for (Py_ssize_t i = 0; i < n; i++)
         if (values->values[i] == value) return DK_UNICODE_ENTRIES(keys)[i].me_key;
     return NULL;
+}
+
+PyObject *mt__hidden_dict(PyObject *o) {
+#if PY_VERSION_HEX >= 0x030D0000
+    /* PyObject_VisitManagedDict visits the values while they are valid. */
+    if (!(Py_TYPE(o)->tp_flags & Py_TPFLAGS_INLINE_VALUES) || !_PyObject_InlineValues(o)->valid) return NULL;
+    return (PyObject *)_PyObject_ManagedDictPointer(o)->dict;
+#else
+    return NULL;
+#endif
 }
 
 PyObject *mt__instance_dict(PyObject *owner) {

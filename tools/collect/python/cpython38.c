@@ -97,6 +97,8 @@ PyObject *mt__attribute_name(PyObject *owner, PyObject *value) {
     return q[1];
 }
 
+PyObject *mt__hidden_dict(PyObject *o) { return NULL; }
+
 PyObject *mt__instance_dict(PyObject *owner) {
     if (Py_TYPE(owner)->tp_dictoffset == 0) return NULL;
     PyObject **p = _PyObject_GetDictPtr(owner);

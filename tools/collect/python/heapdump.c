@@ -248,6 +248,8 @@ static int traverse(PyObject *o, visitproc visit, void *arg) {
         PyObject *target = mt__weakref_target(o);
         if (target != Py_None && visit(target, arg)) return -1;
     }
+    PyObject *d = mt__hidden_dict(o);
+    if (d && visit(d, arg)) return -1;
     return 0;
 }
 
@@ -766,6 +768,8 @@ static int emit_one(walk *w, PyObject *o, uint32_t idx, int state, void *arg) {
     } else {
         traverseproc tr = traverser(o);
         if (tr && tr(o, visit_emit, e)) return -1;
+        PyObject *d = mt__hidden_dict(o); /* labelled __dict__ */
+        if (d && visit_emit(d, e)) return -1;
     }
     if (e->rc) return -1;
     if (ti->weakref) {

@@ -100,6 +100,7 @@ PyObject *mt__attribute_name(PyObject *owner, PyObject *value);
  * values instead), so that the walk finds it: untracked, as a dict of
  * atomic values is, nothing else would. NULL otherwise. No side effects. */
 PyObject *mt__hidden_dict(PyObject *o);
+#define MT__HIDDEN_DICTS (PY_VERSION_HEX >= 0x030D0000) /* else never one: no call */
 
 /* owner's __dict__ if it has one already; NULL otherwise. Never makes one. */
 PyObject *mt__instance_dict(PyObject *owner);

@@ -248,7 +248,7 @@ static int traverse(PyObject *o, visitproc visit, void *arg) {
         PyObject *target = mt__weakref_target(o);
         if (target != Py_None && visit(target, arg)) return -1;
     }
-    PyObject *d = mt__hidden_dict(o);
+    PyObject *d = MT__HIDDEN_DICTS ? mt__hidden_dict(o) : NULL;
     if (d && visit(d, arg)) return -1;
     return 0;
 }
@@ -745,7 +745,7 @@ static int emit_one(walk *w, PyObject *o, uint32_t idx, int state, void *arg) {
     if (type_id(e, Py_TYPE(o), &rec.type)) return emit_rc(e, MT_E_NOMEM);
     const tinfo *ti = &e->tinfo[rec.type - 1];
     /* What the object really holds: sys.getsizeof's bytes and (3.11 on)
-     * its attribute values kept outside any dict (SPEC.md, object). */
+     * its attribute values kept outside any dict (SPEC.md, objects). */
     rec.size = size_of(o, ti) + (ti->holds ? mt__held_size(o) : 0);
     e->c_level += (uint64_t)ti->c_level;
     if (state != UNTRACKED) {
@@ -768,7 +768,7 @@ static int emit_one(walk *w, PyObject *o, uint32_t idx, int state, void *arg) {
     } else {
         traverseproc tr = traverser(o);
         if (tr && tr(o, visit_emit, e)) return -1;
-        PyObject *d = mt__hidden_dict(o); /* labelled __dict__ */
+        PyObject *d = MT__HIDDEN_DICTS ? mt__hidden_dict(o) : NULL; /* labelled __dict__ */
         if (d && visit_emit(d, e)) return -1;
     }
     if (e->rc) return -1;
@@ -868,7 +868,8 @@ void mt__process_meta(mt_writer *wr, const char *tool, PyObject *label, uint64_t
 
 /* A frame root: the frame (held by us) and its thread. A running frame's
  * traverse visits none of its locals from CPython 3.11 on; mt__frame_locals
- * (cpython.h) reads them, and the dump gives the frame a labelled reference to each. */
+ * (cpython.h) reads them, and the dump gives the frame a labelled reference to each
+ * (before 3.11 the traverse visits them, and visit_emit labels them). */
 typedef struct froot {
     PyObject *frame;
     unsigned long thread;

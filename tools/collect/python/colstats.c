@@ -9,6 +9,7 @@
  * always holds the smallest hashes, which are the kmv sketch. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include "cpython.h"
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>

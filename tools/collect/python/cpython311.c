@@ -1,6 +1,7 @@
 /* What CPython 3.11 shows only through its internal headers, read as
  * debuggers do, for the very Python the extension is built for. Kept in
- * this one file so that a port to another Python touches nothing else.
+ * this one file (cpython.h states the contract shared with the other
+ * versions' files).
  *
  * A running frame's local variables, read without side effects.
  *
@@ -27,14 +28,15 @@
 #include <internal/pycore_interp.h>
 #include <internal/pycore_object.h>
 #include <internal/pycore_pymem.h>
-#include "cpython311.h"
+#include <internal/pycore_pystate.h>
+#include "cpython.h"
 
 /* mt__gc_tracked reads the header this way. */
 _Static_assert(sizeof(PyGC_Head) == 2 * sizeof(uintptr_t) && offsetof(PyGC_Head, _gc_next) == 0,
                "CPython 3.11's collector header: _gc_next first, two words");
 
 #if PY_VERSION_HEX < 0x030B0000 || PY_VERSION_HEX >= 0x030C0000
-#error "cpython311.c reads CPython 3.11's frames and collector lists: port it for this Python"
+#error "cpython311.c reads CPython 3.11's frames and collector lists: CMake picks the file for this Python"
 #endif
 
 int mt__frame_locals(PyObject *frame, mt__local_fn fn, void *arg) {
@@ -48,8 +50,7 @@ int mt__frame_locals(PyObject *frame, mt__local_fn fn, void *arg) {
     return 0;
 }
 
-/* 3.11 computes the line when the traceback is made; 3.12 keeps -1 until
- * asked, and would compute it from tb_lasti. */
+/* 3.11 computes the line when the traceback is made. */
 int mt__traceback_line(PyObject *tb) { return ((PyTracebackObject *)tb)->tb_lineno; }
 
 int mt__gc_objects(mt__object_fn fn, void *arg) {
@@ -88,6 +89,45 @@ int mt__dict_refs(PyObject *dict, mt__dict_ref_fn fn, void *arg) {
 
 size_t mt__preheader_size(PyTypeObject *t) { return _PyType_PreHeaderSize(t); }
 
+/* An instance's values array (3.11): allocated apart when the instance is
+ * made, freed with it, or taken over by its __dict__ when one is made (the
+ * pointer is then NULL, and the dict's size counts the values). Its size:
+ * a prefix (insertion order, then the count, then the prefix's own size in
+ * the byte before the array: capacity + 2 rounded up to a word) and a
+ * value per slot of its capacity, which is the type's shared keys' usable
+ * size at the moment the instance was made; each new instance takes one
+ * from it until one is left (init_inline_values), so that size now is
+ * the capacity of every instance made since, and never more than an older
+ * one's: clamped to what the prefix allows, it is exact for all but the
+ * class's first few instances, and within 7 slots for those. */
+size_t mt__held_size(PyObject *o) {
+    PyTypeObject *t = Py_TYPE(o);
+    if (t == &PyDict_Type) {
+        PyDictValues *v = ((PyDictObject *)o)->ma_values;
+        return v ? ((const uint8_t *)v)[-1] : 0; /* the prefix its size leaves out */
+    }
+    if (!(t->tp_flags & Py_TPFLAGS_MANAGED_DICT)) return 0;
+    PyDictValues *values = *_PyObject_ValuesPointer(o);
+    PyDictKeysObject *keys = ((PyHeapTypeObject *)t)->ht_cached_keys;
+    if (!values || !keys) return 0;
+    return mt__values_bytes(((const uint8_t *)values)[-1], keys->dk_nentries + keys->dk_usable);
+}
+
+int mt__thread_stack(PyCodeObject **code, int *addr, int max) {
+    PyThreadState *ts = _PyThreadState_GET();
+    int d = 0;
+    if (!ts || !ts->cframe) return 0;
+    for (_PyInterpreterFrame *f = ts->cframe->current_frame; f && d < max; f = f->previous) {
+        if (_PyFrame_IsIncomplete(f)) continue;
+        code[d] = f->f_code;
+        addr[d++] = _PyInterpreterFrame_LASTI(f) * (int)sizeof(_Py_CODEUNIT);
+    }
+    return d;
+}
+
+int mt__gc_disable(void) { return PyGC_Disable(); }
+void mt__gc_enable(void) { PyGC_Enable(); }
+
 /* Instance attributes in 3.11 live in a values array beside the object
  * until something asks for __dict__; the names are the type's shared keys.
  * Read in place: asking for __dict__ would build the dict for good. */
@@ -103,6 +143,8 @@ PyObject *mt__attribute_name(PyObject *owner, PyObject *value) {
     return NULL;
 }
 
+PyObject *mt__hidden_dict(PyObject *o) { return NULL; }
+
 PyObject *mt__instance_dict(PyObject *owner) {
     PyTypeObject *t = Py_TYPE(owner);
     if (t->tp_flags & Py_TPFLAGS_MANAGED_DICT) return *_PyObject_ManagedDictPointer(owner);
@@ -114,10 +156,7 @@ PyObject *mt__instance_dict(PyObject *owner) {
  * (traceback_get_frames), and walks the thread's frames, from
  * PyGILState_GetThisThreadState's current one, to count them: with the
  * limit 0 and no current frame, a record is a lookup and no more. Nothing
- * else reads either while no Python code runs. Newer versions keep the
- * limit in _PyRuntime.tracemalloc.config, and some record nothing while
- * building get_object_traceback's tuples (a reentrancy flag): a port
- * checks which its version does. */
+ * else reads either while no Python code runs. */
 void mt__tracemalloc_quiet(mt__quiet *q) {
     PyThreadState *ts = PyThreadState_Get();
     q->active = 1;

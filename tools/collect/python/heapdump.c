@@ -12,7 +12,7 @@
  *
  * Passes, all with the GIL held and the garbage collector disabled:
  *   1. mark: every object the collector tracks (walked in its generation
- *      lists, cpython311.c), then everything they reference (untracked
+ *      lists, cpython.h), then everything they reference (untracked
  *      str, int, tuples ...), transitively; each gets a reference of ours
  *      so that it outlives the walk;
  *   2. emit: objects in address order with their references (counting
@@ -26,7 +26,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include "cpython311.h"
+#include "cpython.h"
 #include "heapdump.h"
 #include "memtrace/format.h"
 #include "memtrace/u64map.h"
@@ -248,9 +248,11 @@ static int traverse(PyObject *o, visitproc visit, void *arg) {
     traverseproc tr = traverser(o);
     if (tr && tr(o, visit, arg)) return -1;
     if (PyWeakref_Check(o)) {
-        PyObject *target = PyWeakref_GET_OBJECT(o);
+        PyObject *target = mt__weakref_target(o);
         if (target != Py_None && visit(target, arg)) return -1;
     }
+    PyObject *d = MT__HIDDEN_DICTS ? mt__hidden_dict(o) : NULL;
+    if (d && visit(d, arg)) return -1;
     return 0;
 }
 
@@ -380,6 +382,7 @@ typedef struct tinfo {
     PyCFunction sizeof_c; /* else a C __sizeof__ taking no arguments */
     int c_level;          /* its own __sizeof__ is not C: the C-level size */
     size_t preheader;     /* what sys.getsizeof adds to __sizeof__ */
+    int holds;            /* instances may hold more (mt__held_size) */
 } tinfo;
 
 typedef struct emitter {
@@ -688,6 +691,7 @@ static int type_id(emitter *e, PyTypeObject *t, uint32_t *id) {
     ti->plain = sz == e->object_sizeof;
     if (!ti->plain) ti->sizeof_c = ((PyMethodDescrObject *)sz)->d_method->ml_meth;
     ti->preheader = mt__preheader_size(t);
+    ti->holds = mt__may_hold(t);
     /* Object members of t and its bases, for labels: a walk of the
      * PyMemberDef lists for each reference was a tenth of the dump. */
     size_t n = 0;
@@ -804,7 +808,9 @@ static int emit_one(walk *w, PyObject *o, uint32_t idx, int state, void *arg) {
     mt_object rec = { (uintptr_t)o, 0, 0, 0, 0, 0 };
     if (type_id(e, Py_TYPE(o), &rec.type)) return emit_rc(e, MT_E_NOMEM);
     const tinfo *ti = &e->tinfo[rec.type - 1];
-    rec.size = size_of(o, ti);
+    /* What the object really holds: sys.getsizeof's bytes and (3.11 on)
+     * its attribute values kept outside any dict (SPEC.md, objects). */
+    rec.size = size_of(o, ti) + (ti->holds ? mt__held_size(o) : 0);
     e->c_level += (uint64_t)ti->c_level;
     if (state != UNTRACKED) {
         rec.flags |= MT_OBJ_GC_TRACKED;
@@ -826,11 +832,13 @@ static int emit_one(walk *w, PyObject *o, uint32_t idx, int state, void *arg) {
     } else {
         traverseproc tr = traverser(o);
         if (tr && tr(o, visit_emit, e)) return -1;
+        PyObject *d = MT__HIDDEN_DICTS ? mt__hidden_dict(o) : NULL; /* labelled __dict__ */
+        if (d && visit_emit(d, e)) return -1;
     }
     if (e->rc) return -1;
     if (ti->weakref) {
         /* A weakref does not traverse its target: the weak edge is ours. */
-        PyObject *target = PyWeakref_GET_OBJECT(o);
+        PyObject *target = mt__weakref_target(o);
         mt_ref weak = { idx, 0, MT_REF_WEAK, { NULL, 0 } };
         if (target != Py_None && lookup(w, (uintptr_t)target, &weak.dst)) {
             e->refs++;
@@ -934,8 +942,9 @@ void mt__process_meta(mt_writer *wr, const char *tool, PyObject *label, uint64_t
 }
 
 /* A frame root: the frame (held by us) and its thread. A running frame's
- * traverse visits none of its locals in CPython 3.11; mt__frame_locals
- * (cpython311.c) reads them, and the dump gives the frame a labelled reference to each. */
+ * traverse visits none of its locals from CPython 3.11 on; mt__frame_locals
+ * (cpython.h) reads them, and the dump gives the frame a labelled reference to each
+ * (before 3.11 the traverse visits them, and visit_emit labels them). */
 typedef struct froot {
     PyObject *frame;
     unsigned long thread;
@@ -989,7 +998,7 @@ PyObject *memtrace_dump_heap(PyObject *self, PyObject *args, PyObject *kw) {
         if (PyErr_Occurred()) goto done;
     }
     /* No collection may free what the walk holds pointers to. */
-    gc_was_enabled = PyGC_Disable();
+    gc_was_enabled = mt__gc_disable();
     gc_disabled = 1;
 
     tm = PyImport_ImportModule("_tracemalloc");
@@ -1042,7 +1051,9 @@ PyObject *memtrace_dump_heap(PyObject *self, PyObject *args, PyObject *kw) {
         nfr_held = i + 1;
     }
     for (size_t i = 0; i < nfr; i++)
-        if (traverse(fr[i].frame, visit_mark, &w) || mt__frame_locals(fr[i].frame, local_mark, &w)) goto nomem;
+        if (traverse(fr[i].frame, visit_mark, &w) ||
+            (!MT__FRAME_TRAVERSES_LOCALS && mt__frame_locals(fr[i].frame, local_mark, &w)))
+            goto nomem;
     while (w.nwork)
         if (traverse(w.work[--w.nwork], visit_mark, &w)) goto nomem;
     if (w.n > 0x7fffffffu) {
@@ -1121,7 +1132,7 @@ PyObject *memtrace_dump_heap(PyObject *self, PyObject *args, PyObject *kw) {
         if (mt_writer_add(wr, MT_KIND_ROOT, &rt)) break;
         e.src = rt.obj;
         e.container = fr[i].frame;
-        if (mt__frame_locals(fr[i].frame, local_emit, &e)) break;
+        if (!MT__FRAME_TRAVERSES_LOCALS && mt__frame_locals(fr[i].frame, local_emit, &e)) break;
     }
     referrers_done(&w);
     if (emit_c_roots(&w, &e)) {
@@ -1171,7 +1182,7 @@ done:
     mt_u64map_free(&e.stacks);
     Py_XDECREF(traced);
     Py_XDECREF(tm);
-    if (gc_disabled && gc_was_enabled) PyGC_Enable();
+    if (gc_disabled && gc_was_enabled) mt__gc_enable();
     Py_DECREF(path);
     return result;
 }

@@ -37,6 +37,7 @@
  * One sampler per process: every piece of state is in G below. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include "cpython.h"
 #include <errno.h>
 #include <pthread.h>
 #include <spawn.h>

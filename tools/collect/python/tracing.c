@@ -14,8 +14,8 @@
  *   - a realloc: the free of the old block and the allocation of the new.
  * Domains in the file: mem and object 0, raw 3, NumPy 4 (SPEC.md 4.3).
  *
- * The stack: the thread's _PyInterpreterFrame chain (CPython 3.11's
- * internal headers, as cpython311.c reads frames for the heap walk), no
+ * The stack: the thread's frame chain (mt__thread_stack, read from the
+ * internal headers of the Python built for, cpython.h), no
  * Python call, no allocation but the tracer's own malloc. A raw
  * allocation made without the GIL (CPython allocates raw memory from
  * threads that hold no thread state) has stack 0: its thread's frames may
@@ -32,11 +32,9 @@
  * default handler, and their array buffers are not traced. An array
  * allocated while tracing frees through memtrace's handler whenever it
  * dies; that handler passes everything through once the trace stops. */
-#define Py_BUILD_CORE 1
 #include <Python.h>
-#include <internal/pycore_frame.h>
-#include <internal/pycore_pystate.h>
 #include <string.h>
+#include "cpython.h"
 #include "tracer.h"
 #include "tracing.h"
 
@@ -44,10 +42,6 @@
 #define NPY_NO_DEPRECATED_API NPY_1_7_API_VERSION
 #define PY_ARRAY_UNIQUE_SYMBOL memtrace_tracing_ARRAY_API
 #include <numpy/arrayobject.h>
-#endif
-
-#if PY_VERSION_HEX < 0x030B0000 || PY_VERSION_HEX >= 0x030C0000
-#error "tracing.c reads CPython 3.11's frames: port it for this Python"
 #endif
 
 /* Frames kept per event: the innermost ones. */
@@ -122,17 +116,9 @@ static int keep_code(PyObject *code) {
 
 /* The calling thread's Python stack as a stack id; the GIL is held. */
 static uint32_t capture(void) {
-    PyThreadState *ts = _PyThreadState_GET();
-    if (!ts || !ts->cframe) return 0;
     PyCodeObject *co[MAX_DEPTH];
-    int lasti[MAX_DEPTH];
-    int d = 0;
-    for (_PyInterpreterFrame *f = ts->cframe->current_frame; f && d < MAX_DEPTH; f = f->previous) {
-        if (_PyFrame_IsIncomplete(f)) continue;
-        co[d] = f->f_code;
-        lasti[d] = _PyInterpreterFrame_LASTI(f);
-        d++;
-    }
+    int lasti[MAX_DEPTH]; /* the instruction's byte offset */
+    int d = mt__thread_stack(co, lasti, MAX_DEPTH);
     if (!d) return 0;
     uint32_t frame[MAX_DEPTH], s = 0;
     mt_tracer_intern_lock();
@@ -140,9 +126,9 @@ static uint32_t capture(void) {
         uint32_t id = mt_tracer_frame_cached(co[i], (uint64_t)lasti[i]);
         if (!id) {
             char fn[512], file[1024];
-            size_t nfn = utf8_of(co[i]->co_qualname, fn, sizeof fn);
+            size_t nfn = utf8_of(mt__code_name(co[i]), fn, sizeof fn);
             size_t nfile = utf8_of(co[i]->co_filename, file, sizeof file);
-            int line = PyCode_Addr2Line(co[i], lasti[i] * (int)sizeof(_Py_CODEUNIT));
+            int line = PyCode_Addr2Line(co[i], lasti[i]);
             int is_new = 0;
             id = mt_tracer_frame(co[i], (uint64_t)lasti[i], line > 0 ? (uint32_t)line : 0, fn, nfn, file, nfile,
                                 &is_new);

@@ -152,6 +152,36 @@ def dump_with_oracle(out):
     }
 
 
+def _fail_deep():
+    raise ValueError("kept with its traceback")  # KEPT_LINE
+
+
+def check_traced_dump(out):
+    """A dump under tracemalloc (with tracebacks, the path that quiets
+    tracemalloc's recording of the dump's own objects) gives tracing back as
+    it was: the frame limit, and full stacks for what the program makes
+    next. The exception kept here lets run_all.py check the traceback's
+    line in the dump's tb_frame label."""
+    try:
+        _fail_deep()
+    except ValueError as e:
+        kept = e
+    tracemalloc.start(5)
+    try:
+        path = os.path.join(out, "traced.snap")
+        memtrace.dump_heap(path)
+        assert tracemalloc.get_traceback_limit() == 5, tracemalloc.get_traceback_limit()
+        after = bytearray(1000)  # a block of its own, traced with its stack
+        tb = tracemalloc.get_object_traceback(after)
+        assert tb is not None and len(tb) >= 2 and tb[0].lineno > 0, tb
+    finally:
+        tracemalloc.stop()
+    with open(__file__) as f:
+        line = next(n for n, text in enumerate(f, 1) if text.rstrip().endswith("# KEPT_LINE"))
+    say("dump under tracemalloc", "limit and stacks restored (%d frames after)" % len(tb))
+    return {"path": path, "line": line, "kept": id(kept.__traceback__)}, kept
+
+
 def main():
     out = sys.argv[1]
     print("  %s (%s)" % (sys.version.split()[0], sys.executable), flush=True)
@@ -161,7 +191,9 @@ def main():
     materialized = check_materialized(out)
     check_tracing(out)
     check_sampling(out)
+    traced, kept = check_traced_dump(out)
     oracle = dump_with_oracle(out)
+    oracle["traced"] = traced
     oracle["class_heavy"] = sizes
     oracle["materialized"] = materialized
     oracle["version"] = sys.version.split()[0]

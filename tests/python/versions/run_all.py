@@ -101,6 +101,12 @@ def read_back(out):
     assert frames, "no frame root for %s" % oracle["frame"]
     labels = {objs[r["dst"]]["id"]: r["label"] for r in refs if r["src"] == frames[0]["obj"]}
     assert labels.get(oracle["local"]) == "local_marker", labels.get(oracle["local"])
+    # A traceback's frame is labelled with the line the exception passed
+    # through (3.12 on compute tb_lineno when asked; the dump must too).
+    t = spec_reader.Snapshot(oracle["traced"]["path"])
+    want = "check_collector.py:%d in _fail_deep)" % oracle["traced"]["line"]
+    tb_labels = [r["label"] for r in t.of("refs") if r["label"].startswith("tb_frame") or r["label"].startswith("tb_next")]
+    assert any(lab.endswith(want) for lab in tb_labels), (want, tb_labels[:10])
     # The trace names the function that allocated; the run file has samples.
     out = os.path.dirname(oracle["path"])
     t = spec_reader.Snapshot(os.path.join(out, "t.trace"))

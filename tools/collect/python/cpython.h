@@ -133,9 +133,9 @@ void mt__tracemalloc_loud(mt__quiet *q);
  * call. Returns the number of frames. */
 int mt__thread_stack(PyCodeObject **code, int *addr, int max);
 
-/* Disables the collector; returns whether it was enabled. And back. */
+/* Disables (enables) the collector; returns whether it was enabled. */
 int mt__gc_disable(void);
-void mt__gc_enable(void);
+int mt__gc_enable(void);
 
 /* A code object's qualified name (3.11 on), else its name. Borrowed. */
 static inline PyObject *mt__code_name(PyCodeObject *co) {

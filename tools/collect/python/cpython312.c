@@ -198,7 +198,7 @@ int mt__thread_stack(PyCodeObject **code, int *addr, int max) {
 }
 
 int mt__gc_disable(void) { return PyGC_Disable(); }
-void mt__gc_enable(void) { PyGC_Enable(); }
+int mt__gc_enable(void) { return PyGC_Enable(); }
 
 /* 3.12 on leave tb_lineno -1 until asked, and compute it from tb_lasti as
  * tb_lineno's getter does: PyCode_Addr2Line of the frame's code. */

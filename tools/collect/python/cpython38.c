@@ -124,7 +124,7 @@ int mt__thread_stack(PyCodeObject **code, int *addr, int max) {
 
 #if PY_VERSION_HEX >= 0x030A0000
 int mt__gc_disable(void) { return PyGC_Disable(); }
-void mt__gc_enable(void) { PyGC_Enable(); }
+int mt__gc_enable(void) { return PyGC_Enable(); }
 #else
 /* gc.disable itself sets this flag; the module's function may have been
  * replaced by Python code. */
@@ -134,7 +134,12 @@ int mt__gc_disable(void) {
     gc->enabled = 0;
     return was;
 }
-void mt__gc_enable(void) { gc_state()->enabled = 1; }
+int mt__gc_enable(void) {
+    struct _gc_runtime_state *gc = gc_state();
+    int was = gc->enabled;
+    gc->enabled = 1;
+    return was;
+}
 #endif
 
 int mt__traceback_line(PyObject *tb) { return ((PyTracebackObject *)tb)->tb_lineno; }

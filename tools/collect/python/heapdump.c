@@ -992,9 +992,9 @@ PyObject *memtrace_dump_heap(PyObject *self, PyObject *args, PyObject *kw) {
     if (collect) {
         /* As gc.collect(), also in a program that disabled the collector:
          * PyGC_Collect alone does nothing then. */
-        int was_enabled = PyGC_Enable();
+        int was_enabled = mt__gc_enable();
         PyGC_Collect();
-        if (!was_enabled) PyGC_Disable();
+        if (!was_enabled) mt__gc_disable();
         if (PyErr_Occurred()) goto done;
     }
     /* No collection may free what the walk holds pointers to. */

@@ -100,8 +100,12 @@ def test_objects_new_freed_and_surviving_match_id_sets(tmp_path):
     assert r["new_count"] == len(ids_b - ids_a)
     assert r["freed_count"] == len(ids_a - ids_b)
     assert r["surviving_count"] == len(ids_a & ids_b)
-    assert r["bytes_delta"] == (len(ids_b) - len(ids_a)) * Leaky.__basicsize__ + \
-        (len(ids_b) - len(ids_a)) * (r["bytes_b"] // len(ids_b) - Leaky.__basicsize__)
+    # Each instance holds at least what sys.getsizeof says (from 3.11 on
+    # its values array comes on top, sized by the class's shared keys when
+    # it was made, so instances differ); the change is B's less A's.
+    assert r["bytes_a"] >= len(ids_a) * sys.getsizeof(keep[-1])
+    assert r["bytes_b"] >= len(ids_b) * sys.getsizeof(keep[-1])
+    assert r["bytes_delta"] == r["bytes_b"] - r["bytes_a"]
     # The totals line is the sum of every group, the text table says so.
     text = diff(a, b, "--top", "3").stdout
     assert "objects matched by id and type (same process)" in text

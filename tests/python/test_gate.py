@@ -4,6 +4,7 @@ report against tests/python/junit.xsd (lxml), GitHub annotations, and
 leak suspects from a real leaking program (leaky_app.py)."""
 
 import os
+import re
 import subprocess
 
 import pytest
@@ -143,10 +144,19 @@ def test_leak_report_in_text_junit_and_github(tmp_path, leaky):
     # Five snapshots rising in every one: the exact two-sided Mann-Kendall
     # p is 2/5! = 1/60, confidence 1 - 1/60 = 0.983.
     summary = "new leak suspects at or above 0.9: __main__.Leaked (0.98), __main__.Item (0.98)"
-    leaked = ("__main__.Leaked: +100 __main__.Leaked objects a snapshot (58.7 KiB with what they hold), confidence "
+    # 100 Leaked a step, each with its bytes(512) payload and, from 3.11 on,
+    # its attribute values outside any dict: what they hold is measured
+    # here with tracemalloc on the same class, made the same way, after as
+    # many instances as the app had made by then (the class's shared keys
+    # decide the values arrays' size).
+    per_step = leaked_step_bytes()
+    leaked = ("__main__.Leaked: +100 __main__.Leaked objects a snapshot (%s with what they hold), confidence "
               "0.98, accumulates in dict: module __main__ \u2192 _LEAKS")
-    # 100 Leaked a step, each 56 B with its 545-byte payload (bytes(512)):
-    # 100 * 601 = 60,100 B = 58.7 KiB; the count as memtrace-leaks gives it.
+    shown = [ln for ln in text if ln.startswith("        __main__.Leaked: +100 __main__.Leaked objects a snapshot (")]
+    assert len(shown) == 1, text
+    kib = float(re.search(r"\(([0-9.]+) KiB with what they hold\)", shown[0]).group(1))
+    assert abs(kib * 1024 - per_step) <= 0.03 * per_step, (kib, per_step)
+    leaked %= "%.1f KiB" % kib
     js = subprocess.run([tool("memtrace-leaks"), "-f", "json", *leaky], capture_output=True, text=True).stdout
     import json
     first = json.loads(js)["suspects"][0]
@@ -164,6 +174,29 @@ def test_leak_report_in_text_junit_and_github(tmp_path, leaky):
     passed = gate(tmp_path, "budgets:\n  leak_confidence: 0.9\n", leaky, leaky, "--junit", str(report), code=0)
     assert "no new leak suspect at or above 0.9" in passed.stdout
     assert "at or above 0.9" in etree.parse(str(report)).find(".//system-out").text
+
+
+class _Leaked:
+    """leaky_app.Leaked's twin: its size, not its name, matters here."""
+
+    def __init__(self, i):
+        self.i = i
+        self.payload = bytes(512)
+
+
+def leaked_step_bytes():
+    """The traced bytes of 100 more Leaked-like objects, their payloads
+    included, the list that holds them left out."""
+    import sys
+    import tracemalloc
+    warm = [_Leaked(i) for i in range(400)]
+    tracemalloc.start()
+    t0 = tracemalloc.get_traced_memory()[0]
+    more = [_Leaked(i) for i in range(100)]
+    cost = tracemalloc.get_traced_memory()[0] - t0 - sys.getsizeof(more)
+    tracemalloc.stop()
+    del warm, more
+    return cost
 
 
 @pytest.mark.parametrize("size,code", [(60, 0), (600, 1)])

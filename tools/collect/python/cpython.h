@@ -37,10 +37,6 @@
 typedef int (*mt__local_fn)(PyObject *name, PyObject *value, void *arg);
 int mt__frame_locals(PyObject *frame, mt__local_fn fn, void *arg);
 
-/* The line traceback tb names in its frame (tb_lineno, which 3.12 on
- * compute from tb_lasti when asked); no side effects. */
-int mt__traceback_line(PyObject *tb);
-
 /* Calls fn(object, generation, arg) for every object the collector
  * tracks; generation 3 is the permanent one of gc.freeze(). Stops at fn's
  * nonzero return (then -1). With the GIL held and no collection possible:
@@ -208,5 +204,19 @@ static inline PyObject *Py_NewRef(PyObject *o) {
 /* Exported still, but declared in 3.13's internal headers only. */
 PyAPI_FUNC(PyObject *) _PyTraceMalloc_GetTraceback(unsigned int domain, uintptr_t ptr);
 #endif
+
+/* The line traceback tb names in its frame. 3.8 to 3.11.0 store
+ * tb_lineno when the traceback is made; later 3.11 releases (3.11.7, not
+ * Debian's 3.11.2) and 3.12 on leave -1 until asked, and tb_lineno's
+ * getter computes it as here: PyCode_Addr2Line at tb_lasti (bytes in
+ * every version). No side effects. */
+static inline int mt__traceback_line(PyObject *tb) {
+    PyTracebackObject *t = (PyTracebackObject *)tb;
+    if (t->tb_lineno >= 0 || !t->tb_frame) return t->tb_lineno;
+    PyCodeObject *co = PyFrame_GetCode(t->tb_frame);
+    int line = PyCode_Addr2Line(co, t->tb_lasti);
+    Py_DECREF(co);
+    return line;
+}
 
 #endif

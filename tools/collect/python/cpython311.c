@@ -50,18 +50,6 @@ int mt__frame_locals(PyObject *frame, mt__local_fn fn, void *arg) {
     return 0;
 }
 
-/* 3.11.0 computes the line when the traceback is made; later 3.11
- * releases (3.11.7 here; Debian's 3.11.2 not) leave -1 until asked, as
- * 3.12 does: then it is PyCode_Addr2Line at tb_lasti, as tb_lineno's
- * getter computes it. */
-int mt__traceback_line(PyObject *tb) {
-    PyTracebackObject *t = (PyTracebackObject *)tb;
-    if (t->tb_lineno >= 0 || !t->tb_frame) return t->tb_lineno;
-    PyCodeObject *co = PyFrame_GetCode(t->tb_frame);
-    int line = PyCode_Addr2Line(co, t->tb_lasti);
-    Py_DECREF(co);
-    return line;
-}
 
 int mt__gc_objects(mt__object_fn fn, void *arg) {
     PyInterpreterState *interp = PyInterpreterState_Get();

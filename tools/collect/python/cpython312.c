@@ -200,16 +200,6 @@ int mt__thread_stack(PyCodeObject **code, int *addr, int max) {
 int mt__gc_disable(void) { return PyGC_Disable(); }
 int mt__gc_enable(void) { return PyGC_Enable(); }
 
-/* 3.12 on leave tb_lineno -1 until asked, and compute it from tb_lasti as
- * tb_lineno's getter does: PyCode_Addr2Line of the frame's code. */
-int mt__traceback_line(PyObject *tb) {
-    PyTracebackObject *t = (PyTracebackObject *)tb;
-    if (t->tb_lineno >= 0 || !t->tb_frame) return t->tb_lineno;
-    PyCodeObject *co = PyFrame_GetCode(t->tb_frame);
-    int line = PyCode_Addr2Line(co, t->tb_lasti);
-    Py_DECREF(co);
-    return line;
-}
 
 /* 3.12 and 3.13 keep tracemalloc's frame limit in _PyRuntime, and its
  * traceback_get_frames walks the thread's interpreter frames from the

@@ -142,8 +142,6 @@ int mt__gc_enable(void) {
 }
 #endif
 
-int mt__traceback_line(PyObject *tb) { return ((PyTracebackObject *)tb)->tb_lineno; }
-
 /* tracemalloc's traceback_get_frames of 3.8 to 3.10 reads the frame limit
  * and walks the thread's frame objects from tstate->frame to count them
  * (cpython311.c's comment says why that is costly). */

@@ -868,7 +868,6 @@ static int PyModule_AddObjectRef(PyObject *mod, const char *name, PyObject *valu
  * gives back when it is freed. On failure the import system frees the
  * module, and with it whatever was added, so nothing is released here. */
 static int module_exec(PyObject *m) {
-    mt__heapdump_init();
     if (PyType_Ready(&WriterType) < 0 || PyType_Ready(&memtrace_SamplerType) < 0) return -1;
     if (PyModule_AddObjectRef(m, "Writer", (PyObject *)&WriterType) < 0 ||
         PyModule_AddObjectRef(m, "Sampler", (PyObject *)&memtrace_SamplerType) < 0 ||

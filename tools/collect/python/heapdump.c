@@ -744,42 +744,6 @@ static size_t size_of(PyObject *o, const tinfo *ti) {
     return (size_t)t->tp_basicsize + ti->preheader;
 }
 
-/* The object allocator at import (mt__heapdump_init), normally before
- * tracemalloc wrapped it. */
-static PyMemAllocatorEx base_obj;
-static int base_known;
-
-void mt__heapdump_init(void) {
-    if (base_known) return;
-    PyMem_GetAllocator(PYMEM_DOMAIN_OBJ, &base_obj);
-    base_known = 1;
-}
-
-/* Installs the object allocator tracemalloc wraps, for the tuples and
- * ints that asking for one object's traceback makes and frees again:
- * tracemalloc would trace each (a lock and a table insert and removal,
- * about 20 of them an object at 10 frames), which kept a traced dump at
- * 2-4 times an untraced one (bench/dump_pause). tracemalloc's hook (3.8
- * to 3.13 alike) has the wrapped allocator as its ctx: the swap is made
- * only when the current allocator's ctx holds the one seen at import, so
- * another hook (memtrace's tracer, a debug hook over tracemalloc) is left
- * alone. Safe because nothing the program traced is freed in between:
- * the tuples taken from the free lists go back to them (pops come before
- * pushes, so no list overflows into a free), and the ints made are freed
- * before untraced_end. Returns 1 when swapped; *saved then holds the hook
- * for untraced_end. The GIL is held (the object domain needs it). */
-static int untraced_begin(PyMemAllocatorEx *saved) {
-    if (!base_known) return 0;
-    PyMem_GetAllocator(PYMEM_DOMAIN_OBJ, saved);
-    if (!saved->ctx || saved->ctx == base_obj.ctx || memcmp(saved->ctx, &base_obj, sizeof base_obj)) return 0;
-    PyMem_SetAllocator(PYMEM_DOMAIN_OBJ, &base_obj);
-    return 1;
-}
-
-static void untraced_end(int swapped, PyMemAllocatorEx *saved) {
-    if (swapped) PyMem_SetAllocator(PYMEM_DOMAIN_OBJ, saved);
-}
-
 /* The stack id of o's allocation traceback (0 when unknown), writing
  * frames and stacks the first time each is seen. */
 static uint32_t stack_id(emitter *e, PyObject *o) {
@@ -790,12 +754,9 @@ static uint32_t stack_id(emitter *e, PyObject *o) {
      * nothing for instances of classes with a __dict__. The tuples are the
      * only objects the dump makes per object (mt__tracemalloc_quiet keeps
      * their tracing cheap); everything else here is C. */
-    PyMemAllocatorEx hook;
-    int swapped = untraced_begin(&hook);
     PyObject *tb = _PyTraceMalloc_GetTraceback(0, (uintptr_t)o - mt__preheader_size(Py_TYPE(o)));
     if (!tb || !PyTuple_Check(tb)) {
         Py_XDECREF(tb);
-        untraced_end(swapped, &hook);
         PyErr_Clear();
         return 0;
     }
@@ -839,7 +800,6 @@ static uint32_t stack_id(emitter *e, PyObject *o) {
         parent = sid;
     }
     Py_DECREF(tb);
-    untraced_end(swapped, &hook);
     return e->rc ? 0 : parent;
 }
 

@@ -16,12 +16,6 @@ uint64_t mt__rss_bytes(void);
 void mt__process_meta(mt_writer *wr, const char *tool, PyObject *label, uint64_t start_ns, uint64_t rss,
                       PyObject *traced);
 
-/* Remembers the object allocator as it is at import, before tracemalloc
- * (normally) wraps it, so that a dump can tell tracemalloc's hook over it
- * later (heapdump.c, untraced_begin). Once per process; the first call
- * counts. No failure. */
-void mt__heapdump_init(void);
-
 /* dump_heap(path, *, label=None, tracebacks=True, collect=False) -> dict */
 PyObject *memtrace_dump_heap(PyObject *self, PyObject *args, PyObject *kw);
 

@@ -123,6 +123,16 @@ typedef struct mt__quiet {
 void mt__tracemalloc_quiet(mt__quiet *q);
 void mt__tracemalloc_loud(mt__quiet *q);
 
+/* Whether mt__tracemalloc_quiet may act for thread state ts: tracemalloc
+ * walks the frames of PyGILState_GetThisThreadState(), so hiding ts's
+ * frame helps only when that is ts (not in a subinterpreter, nor after a
+ * PyThreadState_Swap), and its frame limit is process-wide, so with a
+ * second interpreter (3.12's own GIL) it is left alone. The limit is set
+ * to 1, never 0: 3.8 stops its walk only on reaching the limit. */
+static inline int mt__quiet_allowed(PyThreadState *ts) {
+    return PyGILState_GetThisThreadState() == ts && !PyInterpreterState_Next(PyInterpreterState_Main());
+}
+
 /* The calling thread's Python stack, innermost first: up to max code
  * objects (borrowed) and the byte offset of each frame's instruction, as
  * PyCode_Addr2Line takes it. The GIL is held; no allocation, no Python

@@ -153,14 +153,16 @@ PyObject *mt__instance_dict(PyObject *owner) {
 /* 3.11's tracemalloc reads the frame limit each time it records a stack
  * (traceback_get_frames), and walks the thread's frames, from
  * PyGILState_GetThisThreadState's current one, to count them: with the
- * limit 0 and no current frame, a record is a lookup and no more. Nothing
+ * limit 1 and no current frame, a record is a lookup and no more. Nothing
  * else reads either while no Python code runs. */
 void mt__tracemalloc_quiet(mt__quiet *q) {
     PyThreadState *ts = PyThreadState_Get();
+    q->active = 0;
+    if (!mt__quiet_allowed(ts)) return;
     q->active = 1;
     q->limit = _Py_tracemalloc_config.max_nframe;
     q->frame = ts->cframe->current_frame;
-    _Py_tracemalloc_config.max_nframe = 0;
+    _Py_tracemalloc_config.max_nframe = 1;
     ts->cframe->current_frame = NULL;
 }
 

@@ -214,10 +214,12 @@ int mt__gc_enable(void) { return PyGC_Enable(); }
 
 void mt__tracemalloc_quiet(mt__quiet *q) {
     PyThreadState *ts = PyThreadState_Get();
+    q->active = 0;
+    if (!mt__quiet_allowed(ts)) return;
     q->active = 1;
     q->limit = _PyRuntime.tracemalloc.config.max_nframe;
     q->frame = CURRENT_FRAME(ts);
-    _PyRuntime.tracemalloc.config.max_nframe = 0;
+    _PyRuntime.tracemalloc.config.max_nframe = 1;
     CURRENT_FRAME(ts) = NULL;
 }
 

@@ -147,10 +147,12 @@ int mt__gc_enable(void) {
  * (cpython311.c's comment says why that is costly). */
 void mt__tracemalloc_quiet(mt__quiet *q) {
     PyThreadState *ts = PyThreadState_Get();
+    q->active = 0;
+    if (!mt__quiet_allowed(ts)) return;
     q->active = 1;
     q->limit = _Py_tracemalloc_config.max_nframe;
     q->frame = ts->frame;
-    _Py_tracemalloc_config.max_nframe = 0;
+    _Py_tracemalloc_config.max_nframe = 1;
     ts->frame = NULL;
 }
 

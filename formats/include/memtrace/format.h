@@ -98,6 +98,7 @@ typedef enum mt_kind {
 #define MT_OBJ_GC_TRACKED 0x1u   /* tracked by the garbage collector */
 #define MT_OBJ_UNREACHABLE 0x2u  /* found garbage at dump time */
 #define MT_OBJ_HELD_FROM_C 0x4u  /* more references than visible referrers */
+#define MT_OBJ_SIZE_VARIES 0x8u  /* its size may change while it lives (1.5) */
 #define MT_OBJ_LOST 0x80000000u  /* reader only: its block was lost */
 
 /* Reference flags (mt_ref.flags). */

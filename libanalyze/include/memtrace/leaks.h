@@ -32,7 +32,8 @@ int mt_generations_next(mt_generations *g, const uint64_t *keys, uint32_t n, uin
 
 /* An object's identity key: its id, its type's name and, for types whose
  * objects cannot change size (not list, dict, set, bytearray, deque, ...),
- * its size, hashed. The size tells most reused addresses apart. */
+ * its size, hashed. The size tells most reused addresses apart; callers
+ * pass 0 for an object flagged MT_OBJ_SIZE_VARIES. */
 uint64_t mt_identity_key(uint64_t id, mt_str type, uint64_t size);
 
 /* ---- the leak analysis (heap/leaks.c) ---- */

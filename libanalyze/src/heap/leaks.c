@@ -82,6 +82,12 @@ uint64_t mt_identity_key(uint64_t id, mt_str type, uint64_t size) {
     return k ^ (k >> 29);
 }
 
+/* Object i's identity key in g: its size left out when the object says
+ * its size may change while it lives (MT_OBJ_SIZE_VARIES). */
+static uint64_t key_at(const mt_graph *g, uint32_t i) {
+    return mt_identity_key(g->id[i], g->type_names[g->type[i]], (g->flags[i] & MT_OBJ_SIZE_VARIES) ? 0 : g->size[i]);
+}
+
 /* ---- the analysis ---- */
 
 typedef struct impl {
@@ -164,7 +170,7 @@ static int take(mt_leaks *L, mt_generations *gen, const mt_snapshot *s, size_t k
     /* Lost placeholders get keys of their own that match nothing. */
     for (uint32_t i = 0; i < n; i++)
         keys[i] = (g->flags[i] & MT_OBJ_LOST) ? ~(uint64_t)i ^ ((uint64_t)k << 40)
-                                               : mt_identity_key(g->id[i], g->type_names[g->type[i]], g->size[i]);
+                                               : key_at(g, i);
     if (mt_generations_next(gen, keys, n, birth)) goto out;
     double rss;
     if (mt_snapshot_meta_number(s, "rss", &rss) && rss > 0 && rss < 1.8e19) L->rss[k] = (uint64_t)rss;
@@ -428,7 +434,7 @@ static int point_series(mt_leaks *L, const char *const *paths, unsigned load_fla
         if (p == NONE) continue;
         if (!(sp->retained = calloc(n, 8))) goto out;
         sp->retained[n - 1] = L->dom.retained[p];
-        if (mt_u64map_put(&want, mt_identity_key(lg->id[p], lg->type_names[lg->type[p]], lg->size[p]), (uint32_t)si))
+        if (mt_u64map_put(&want, key_at(lg, p), (uint32_t)si))
             goto out;
         any = 1;
     }
@@ -447,7 +453,7 @@ static int point_series(mt_leaks *L, const char *const *paths, unsigned load_fla
         for (uint32_t i = 0; i < g->n_objects; i++) {
             uint32_t si;
             if (g->flags[i] & MT_OBJ_LOST) continue;
-            if (mt_u64map_get(&want, mt_identity_key(g->id[i], g->type_names[g->type[i]], g->size[i]), &si))
+            if (mt_u64map_get(&want, key_at(g, i), &si))
                 L->suspects[si].retained[k] = d.retained[i];
         }
         mt_dominators_free(&d);

@@ -811,6 +811,9 @@ static int emit_one(walk *w, PyObject *o, uint32_t idx, int state, void *arg) {
     /* What the object really holds: sys.getsizeof's bytes and (3.11 on)
      * its attribute values kept outside any dict (SPEC.md, objects). */
     rec.size = size_of(o, ti) + (ti->holds ? mt__held_size(o) : 0);
+    /* Those values leave the size when __dict__ is made: the same object
+     * must not look like another at a reused address (SPEC.md, flags). */
+    if (ti->holds) rec.flags |= MT_OBJ_SIZE_VARIES;
     e->c_level += (uint64_t)ti->c_level;
     if (state != UNTRACKED) {
         rec.flags |= MT_OBJ_GC_TRACKED;

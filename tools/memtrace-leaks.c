@@ -71,7 +71,7 @@ int main(int argc, char **argv) {
         MT_OPT_DOUBLE(0, "fail-confidence", "X", &fail_at, 0, 1, "exit 1 when a suspect's confidence is X (0 to 1) or more"),
         MT_OPT_UINT(0, "min-growth", "BYTES", &o.min_growth, "judge only groups that gained BYTES or more (default: 1)"),
         MT_OPT_UINT(0, "floor", "BYTES", &o.floor,
-                    "the noise floor: a suspect must add BYTES a snapshot or more (default: 4096; 1: none)"),
+                    "the noise floor: a suspect must add BYTES a snapshot or more (default: 4096; 1: any growth)"),
         MT_OPT_FLAG(0, "stdlib-frames", &stdlib_frames,
                     "say \"allocated at\" of the innermost frame even when it is in Python's standard library"),
         MT_OPT_SALVAGE_FILES(&salvage),

@@ -139,9 +139,10 @@ typedef struct mt_leaks {
 typedef struct mt_leaks_opts {
     double alpha;                /* significance of the trend; 0: 0.05 */
     uint64_t min_growth;         /* bytes a group must gain to be judged; 0: 1 */
-    /* The noise floor: bytes a snapshot a suspect must add, both its new
-     * objects (median over generations) and its point's retained bytes
-     * (slope over the later half); 0: MT_LEAKS_FLOOR, 1: no floor. */
+    /* The noise floor: bytes a snapshot a suspect's new objects must add
+     * (bytes_per_snapshot, after causes are merged); 0: MT_LEAKS_FLOOR,
+     * 1: only suspects that add nothing are dropped. A point must also
+     * grow in retained bytes to hold a suspect, whatever the floor. */
     uint64_t floor;
     /* If set, called with each snapshot as soon as it is loaded (before
      * the earlier ones are freed), e.g. to report what a salvage dropped. */

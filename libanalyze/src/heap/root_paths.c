@@ -12,6 +12,17 @@ void mt_path_free(mt_path *p) {
     memset(p, 0, sizeof *p);
 }
 
+
+/* 1 when label l names one of a frame object's own fields rather than a
+ * local variable (a dump of CPython 3.8 to 3.10 labels a frame's
+ * references to them by the member's name). */
+static int frame_field(mt_str l) {
+    static const char *const names[] = { "f_back", "f_code", "f_builtins", "f_globals", "f_locals", "f_trace" };
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+        if (l.len == strlen(names[i]) && !memcmp(l.ptr, names[i], l.len)) return 1;
+    return 0;
+}
+
 /* How long a root's kind lives, best first: a module, global or other
  * holder outlives the request that a running frame serves, and a root of
  * kind "c" (held from C, inferred from reference counts) names nothing a
@@ -168,8 +179,9 @@ char *mt_path_format(const mt_snapshot *s, const mt_path *p) {
             mt_sbuf_put(b, l.ptr + 2, l.len - 4);
         } else if (l.len && l.ptr[0] == '[') {
             pb_str(b, l);
-        } else if (l.len && is_type(g, u, "frame") && !is_type(g, v, "frame")) {
-            /* A frame's labelled references are its local variables. */
+        } else if (l.len && is_type(g, u, "frame") && !is_type(g, v, "frame") && !frame_field(l)) {
+            /* A frame's labelled references are its local variables, but
+             * for its own fields (CPython 3.8 to 3.10 label them). */
             mt_sbuf_puts(b, ARROW "local '");
             pb_str(b, l);
             mt_sbuf_puts(b, "'");

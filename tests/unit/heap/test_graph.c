@@ -372,6 +372,23 @@ START_TEST(frame_places_keep_the_files_last_component) {
 }
 END_TEST
 
+START_TEST(a_frames_own_fields_are_not_read_as_locals) {
+    /* CPython 3.8 to 3.10's dumps label a frame's references to its own
+     * fields by name: f_globals is a field, x a local variable. */
+    static const char *const types[] = { "frame", "dict", "t" };
+    static const uint32_t edges[][2] = { { 0, 1 }, { 0, 2 } };
+    static const char *const label[] = { "f_globals", "x" };
+    static const uint32_t roots[] = { 0 };
+    static const char *const kinds[] = { "frame" };
+    static const char *const names[] = { "f0 (w.py:1, thread 1)" };
+    spec sp = { 3, NULL, types, edges, 2, NULL, label, roots, kinds, 1, names };
+    mt_snapshot *s = build(&sp, NULL);
+    path_text_is(s, 1, 0, "frame f0 (w.py:1, thread 1) \xe2\x86\x92 f_globals");
+    path_text_is(s, 2, 0, "frame f0 (w.py:1, thread 1) \xe2\x86\x92 local 'x'");
+    mt_snapshot_free(s);
+}
+END_TEST
+
 START_TEST(any_kind_but_frame_and_c_counts_as_long_lived) {
     /* 2 is held by two frames (the first met wins) and by "c"; 4 by a
      * root of kind "other" and by a frame; 6 by a root of kind "g" (a
@@ -960,6 +977,7 @@ int main(void) {
     tcase_add_test(tc, path_through_a_traceback_names_frame_and_local);
     tcase_add_test(tc, frame_places_keep_the_files_last_component);
     tcase_add_test(tc, any_kind_but_frame_and_c_counts_as_long_lived);
+    tcase_add_test(tc, a_frames_own_fields_are_not_read_as_locals);
     tcase_add_test(tc, app_stack_skips_the_standard_library);
     tcase_add_test(tc, diff_keys_are_named_both_ways);
     suite_add_tcase(s, tc);

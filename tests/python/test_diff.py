@@ -226,8 +226,10 @@ def test_rss_outgrowing_the_heap_is_said_with_its_bytes(tmp_path, native_mib):
     assert len(line) == 1 and "%.1f%%)" % (100 * r["heap_b"] / r["rss_b"]) in line[0]
     if native_mib:
         # 96 MiB malloc'd and touched: all of it unaccounted, give or take
-        # the allocator's and the interpreter's few MiB.
-        assert abs(r["unaccounted_bytes"] - (native_mib << 20)) < 8 << 20
+        # the allocator's and the interpreter's few MiB; under
+        # AddressSanitizer (CI) its shadow (1/8) and redzones come on top.
+        slack = (native_mib << 20) // 4 if "libasan" in os.environ.get("LD_PRELOAD", "") else 8 << 20
+        assert -(8 << 20) < r["unaccounted_bytes"] - (native_mib << 20) < slack
         assert r["native_growth"] is True
         assert "note: rss grew " in text and "more than the heap did" in text
         assert "python3 -m memtrace trace" in text and "heaptrack" in text

@@ -435,7 +435,9 @@ def test_timeline_of_real_dumps_draws_rss_and_traced_each_as_itself(tmp_path, tr
     # drawn under its own name.
     script = tmp_path / "d.py"
     script.write_text(DUMPS)
-    env = dict(ENV, PYTHONPATH=os.path.dirname(os.path.dirname(memtrace.__file__)))
+    # The child loads the extension: it keeps LD_PRELOAD (the sanitizer
+    # runtimes in CI's ASan stage), which ENV leaves out for the tools.
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(memtrace.__file__)))
     p = subprocess.run([sys.executable, str(script), str(tmp_path / "d"), str(traced)], capture_output=True,
                        text=True, check=True, env=env)
     own = [tuple(map(int, line.split())) for line in p.stdout.split("\n") if line]

@@ -123,6 +123,10 @@ int mt_rss_outgrew_heap(double rss_growth, double heap_growth);
  * at most about 2H of rss in pymalloc's arenas and glibc's heap. */
 void mt_rss_heap_compare(const mt_snapshot *a, const mt_snapshot *b, mt_rss_heap *out);
 
+/* The same from the four figures (an rss of 0: not recorded), for a
+ * caller that read them already (memtrace-leaks, over a series). */
+void mt_rss_heap_figures(mt_rss_heap *out, uint64_t rss_a, uint64_t rss_b, uint64_t heap_a, uint64_t heap_b);
+
 #define MT_NATIVE_MIN_BYTES (16u << 20)
 
 #ifdef __cplusplus

@@ -424,18 +424,23 @@ uint64_t mt_heap_bytes(const mt_snapshot *s) {
 }
 
 void mt_rss_heap_compare(const mt_snapshot *a, const mt_snapshot *b, mt_rss_heap *out) {
-    memset(out, 0, sizeof *out);
     double ra, rb;
     int ha = mt_snapshot_meta_number(a, "rss", &ra) && ra > 0, hb = mt_snapshot_meta_number(b, "rss", &rb) && rb > 0;
-    out->rss_a = ha && ra < 1.8e19 ? (uint64_t)ra : 0;
-    out->rss_b = hb && rb < 1.8e19 ? (uint64_t)rb : 0;
-    out->heap_a = mt_heap_bytes(a);
-    out->heap_b = mt_heap_bytes(b);
-    out->has_rss = out->rss_a && out->rss_b;
+    mt_rss_heap_figures(out, ha && ra < 1.8e19 ? (uint64_t)ra : 0, hb && rb < 1.8e19 ? (uint64_t)rb : 0,
+                        mt_heap_bytes(a), mt_heap_bytes(b));
+}
+
+void mt_rss_heap_figures(mt_rss_heap *out, uint64_t rss_a, uint64_t rss_b, uint64_t heap_a, uint64_t heap_b) {
+    memset(out, 0, sizeof *out);
+    out->rss_a = rss_a;
+    out->rss_b = rss_b;
+    out->heap_a = heap_a;
+    out->heap_b = heap_b;
+    out->has_rss = rss_a && rss_b;
     if (!out->has_rss) return;
     /* In doubles: the growths may be negative, and no sum of them wraps. */
-    double rss_growth = (double)out->rss_b - (double)out->rss_a;
-    double heap_growth = (double)out->heap_b - (double)out->heap_a;
+    double rss_growth = (double)rss_b - (double)rss_a;
+    double heap_growth = (double)heap_b - (double)heap_a;
     double un = rss_growth - heap_growth;
     out->unaccounted = un >= 9.2e18 ? INT64_MAX : un <= -9.2e18 ? INT64_MIN : (int64_t)un;
     out->native = mt_rss_outgrew_heap(rss_growth, heap_growth);

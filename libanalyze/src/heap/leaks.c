@@ -614,11 +614,13 @@ int mt_leaks_compute(const char *const *paths, size_t n, unsigned load_flags, co
     }
     mt_generations_free(gen);
     gen = NULL;
-    if (L->rss[0] && L->rss[n - 1]) {
-        L->rss_growth = (int64_t)(L->rss[n - 1] - L->rss[0]);
-        L->heap_growth = (int64_t)(L->heap_bytes[n - 1] - L->heap_bytes[0]);
-        L->unaccounted = L->rss_growth - L->heap_growth;
-        L->native_growth = mt_rss_outgrew_heap((double)L->rss_growth, (double)L->heap_growth);
+    mt_rss_heap rh;
+    mt_rss_heap_figures(&rh, L->rss[0], L->rss[n - 1], L->heap_bytes[0], L->heap_bytes[n - 1]);
+    if (rh.has_rss) {
+        L->rss_growth = (int64_t)(rh.rss_b - rh.rss_a);
+        L->heap_growth = (int64_t)(rh.heap_b - rh.heap_a);
+        L->unaccounted = rh.unaccounted;
+        L->native_growth = rh.native;
     }
     for (size_t i = 0; i < L->n_groups; i++) {
         L->groups[i].type = mt__names_str(&((impl *)L->impl)->types, i);

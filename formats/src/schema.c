@@ -44,7 +44,8 @@ static const mt__field df_frame_f[] = {
     F(mt_df_frame, index_codes_bytes, U64, 0), F(mt_df_frame, index_nlevels, U32, 0),
     F(mt_df_frame, columns_kind, STR, 0), F(mt_df_frame, columns_levels_bytes, U64, 0),
     F(mt_df_frame, columns_codes_bytes, U64, 0), F(mt_df_frame, columns_nlevels, U32, 0),
-    F(mt_df_frame, time_ns, U64, 0), F(mt_df_frame, flags, U32, 0) };
+    F(mt_df_frame, time_ns, U64, 0), F(mt_df_frame, flags, U32, 0),
+    F(mt_df_frame, real_bytes, U64, 0), F(mt_df_frame, shared_bytes, U64, 0) };
 static const mt__field df_column_f[] = {
     F(mt_df_column, frame, U32, 1), F(mt_df_column, position, U32, 1), F(mt_df_column, name, STR, 1),
     F(mt_df_column, dtype, STR, 1), F(mt_df_column, shallow_bytes, U64, 1),
@@ -55,7 +56,8 @@ static const mt__field df_column_f[] = {
     F(mt_df_column, len_min, U64, 0), F(mt_df_column, len_max, U64, 0), F(mt_df_column, len_total, U64, 0),
     F(mt_df_column, categories, U64, 0), F(mt_df_column, categories_bytes, U64, 0),
     F(mt_df_column, code_bytes, U32, 0), F(mt_df_column, fill_value, VAL, 0), F(mt_df_column, density, F64, 0),
-    F(mt_df_column, dense_bytes, U64, 0), F(mt_df_column, value_type, STR, 0) };
+    F(mt_df_column, dense_bytes, U64, 0), F(mt_df_column, value_type, STR, 0),
+    F(mt_df_column, real_bytes, U64, 0), F(mt_df_column, datetime_format, STR, 0) };
 static const mt__field df_value_f[] = {
     F(mt_df_value, frame, U32, 1), F(mt_df_value, position, U32, 1), F(mt_df_value, value, VAL, 1),
     F(mt_df_value, count, U64, 1) };

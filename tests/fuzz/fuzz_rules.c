@@ -11,8 +11,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                            .n_columns = 1 };
     mt_df_col_info c = { .rec = { .frame = 1, .name = { "c", 1 }, .dtype = { "int64", 5 }, .shallow_bytes = 80,
                                   .deep_bytes = 80, .distinct_count = 3 } };
-    mt_df_step st = { "s", 1, 1e6, 1e5, 2e6, 80, 1 };
-    mt_df_table t = { 1, &f, 1, &c, 1, &st, 80, 80 };
+    mt_df_step st = { "s", 1, 1e6, 1e5, 2e6, 80, 1, 0 };
+    mt_df_table t = { 1, &f, 1, &c, 1, &st, 80, 80, 80 };
     mt_gpu_device g = { 0, { "gpu", 3 }, 100, 50, 10 };
     for (int pass = 0; pass < 2; pass++) {
         mt_rules *r;

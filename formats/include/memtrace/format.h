@@ -18,7 +18,7 @@ extern "C" {
 #endif
 
 #define MT_FORMAT_MAJOR 1
-#define MT_FORMAT_MINOR 5
+#define MT_FORMAT_MINOR 6
 
 /* Bytes of a block header on disk (SPEC.md section 3.1). */
 #define MT_BLOCK_HEADER_BYTES 36
@@ -249,6 +249,9 @@ typedef struct mt_df_frame {
     uint64_t time_ns;              /* since the meta start_time */
     /* Since 1.5. */
     uint32_t flags;                /* MT_FRAME_* */
+    /* Since 1.6. */
+    uint64_t real_bytes;           /* bytes the frame really holds, each object once (0: not recorded) */
+    uint64_t shared_bytes;         /*   of which an earlier frame of the snapshot also holds */
 } mt_df_frame;
 
 /* Frame flags (mt_df_frame.flags). */
@@ -292,6 +295,9 @@ typedef struct mt_df_column {
     uint64_t dense_bytes;     /*   bytes of the dense equivalent */
     /* Since 1.2. */
     mt_str value_type;        /* object columns: the one type of every non-null value ("str", "bool") */
+    /* Since 1.6. */
+    uint64_t real_bytes;      /* bytes the column really holds, objects once per frame (0: not recorded) */
+    mt_str datetime_format;   /* date/time strings: the strftime format every value parses with */
 } mt_df_column;
 
 /* One of a column's most common values. */

@@ -38,6 +38,7 @@ typedef struct mt_df_step {
     double traced_peak;      /* its peak since the previous step */
     uint64_t frames_deep;    /* deep bytes of the frames recorded at the step */
     size_t n_frames;
+    uint64_t frames_real;    /* real bytes of those frames (mt_df_frame_real_bytes), less what they share */
 } mt_df_step;
 
 typedef struct mt_df_table {
@@ -49,6 +50,7 @@ typedef struct mt_df_table {
     mt_df_step *steps;         /* in time order; 0 without step names */
     uint64_t deep_bytes;       /* over every frame */
     uint64_t shallow_bytes;
+    uint64_t real_bytes;       /* mt_df_frame_real_bytes over every frame, less their shared_bytes */
 } mt_df_table;
 
 /* Reads the DataFrame records of s into a new table (*out, freed with
@@ -68,6 +70,18 @@ void mt_df_table_free(mt_df_table *t);
  * step's; steps that did not grow are left out.
  * Returns how many were written. */
 size_t mt_df_steps_grew_most(const mt_df_table *t, size_t n, size_t *step, double *gain);
+
+/* Bytes column c really holds (SPEC.md 4.3, df_columns real_bytes): the
+ * recorded real_bytes when the file has it (1.6); for older files its
+ * shallow_bytes plus distinct_bytes for object columns (each object once)
+ * and its deep_bytes for the others. Never pandas' per-row count of shared
+ * objects. */
+uint64_t mt_df_col_real_bytes(const mt_df_col_info *c);
+
+/* Bytes frame t->frames[i] really holds: the recorded real_bytes (1.6),
+ * or its index's deep bytes plus mt_df_col_real_bytes of its columns.
+ * What it shares with an earlier frame is in rec.shared_bytes. */
+uint64_t mt_df_frame_real_bytes(const mt_df_table *t, size_t i);
 
 /* The smallest of int8, uint8, int16, uint16, int32, uint32, int64,
  * uint64 that holds min..max (signed preferred at equal width), or NULL

@@ -182,6 +182,7 @@ static int finish(loader *L, mt_diag *diag) {
         fix_str(pool, &c->rec.name);
         fix_str(pool, &c->rec.dtype);
         fix_str(pool, &c->rec.value_type);
+        fix_str(pool, &c->rec.datetime_format);
         fix_value(pool, &c->rec.min);
         fix_value(pool, &c->rec.max);
         fix_value(pool, &c->rec.fill_value);
@@ -204,6 +205,10 @@ static int finish(loader *L, mt_diag *diag) {
         mt_df_frame_info *f = &t->frames[t->columns[i].frame];
         if (!f->n_columns) f->first_column = i;
         f->n_columns++;
+    }
+    for (size_t i = 0; i < t->n_frames; i++) {
+        uint64_t real = mt_df_frame_real_bytes(t, i), shared = t->frames[i].rec.shared_bytes;
+        t->real_bytes += real - (shared < real ? shared : real);
     }
     /* Values and sketches, attached to their columns. */
     for (size_t i = 0; i < L->n_values; i++) fix_value(pool, &L->values[i].value);
@@ -252,6 +257,8 @@ static int finish(loader *L, mt_diag *diag) {
         mt_df_step *st = step_named(t, &cap_steps, f->step.ptr, f->time_ns);
         if (!st) return mt_diag_set(diag, MT_E_NOMEM, "out of memory");
         st->frames_deep += f->deep_bytes;
+        uint64_t real = mt_df_frame_real_bytes(t, i);
+        st->frames_real += real - (f->shared_bytes < real ? f->shared_bytes : real);
         st->n_frames++;
     }
     if (t->n_steps) qsort(t->steps, t->n_steps, sizeof *t->steps, cmp_step);
@@ -367,4 +374,19 @@ size_t mt_df_steps_grew_most(const mt_df_table *t, size_t n, size_t *step, doubl
         step[j] = i;
     }
     return k;
+}
+
+uint64_t mt_df_col_real_bytes(const mt_df_col_info *c) {
+    const mt_df_column *r = &c->rec;
+    if (r->real_bytes) return r->real_bytes;
+    if (r->dtype.len == 6 && !memcmp(r->dtype.ptr, "object", 6)) return r->shallow_bytes + r->distinct_bytes;
+    return r->deep_bytes;
+}
+
+uint64_t mt_df_frame_real_bytes(const mt_df_table *t, size_t i) {
+    const mt_df_frame_info *f = &t->frames[i];
+    if (f->rec.real_bytes) return f->rec.real_bytes;
+    uint64_t sum = f->rec.index_bytes;
+    for (size_t k = 0; k < f->n_columns; k++) sum += mt_df_col_real_bytes(&t->columns[f->first_column + k]);
+    return sum;
 }

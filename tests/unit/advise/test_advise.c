@@ -76,8 +76,8 @@ static void fixture_init(fixture *x) {
     x->cols[4].int_fit = "int16";
     for (int i = 0; i < 5; i++) x->cols[i].frame = i < 4 ? 0 : 1;
 
-    x->steps[0] = (mt_df_step){ "load", 1, 100e6, 50e6, 300e6, 8000 + 8000 + 62000 + 1000 + 500, 1 };
-    x->steps[1] = (mt_df_step){ "report", 2, NAN, NAN, NAN, 160, 1 };
+    x->steps[0] = (mt_df_step){ "load", 1, 100e6, 50e6, 300e6, 8000 + 8000 + 62000 + 1000 + 500, 1, 0 };
+    x->steps[1] = (mt_df_step){ "report", 2, NAN, NAN, NAN, 160, 1, 0 };
     x->t.n_frames = 2, x->t.frames = x->frames;
     x->t.n_columns = 5, x->t.columns = x->cols;
     x->t.n_steps = 2, x->t.steps = x->steps;

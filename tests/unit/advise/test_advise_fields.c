@@ -135,8 +135,8 @@ static void build(void) {
     }
 
     memset(steps, 0, sizeof steps);
-    steps[0] = (mt_df_step){ "load", 1, 2 * MiB, 1 * MiB, 3 * MiB, (uint64_t)MiB, 1 };
-    steps[1] = (mt_df_step){ "idle", 2, NAN, NAN, NAN, 0, 0 };
+    steps[0] = (mt_df_step){ "load", 1, 2 * MiB, 1 * MiB, 3 * MiB, (uint64_t)MiB, 1, 0 };
+    steps[1] = (mt_df_step){ "idle", 2, NAN, NAN, NAN, 0, 0, 0 };
 
     memset(&table, 0, sizeof table);
     table.n_frames = 2;

@@ -334,7 +334,8 @@ static PyObject *Writer_add_df_frame(WriterObject *self, PyObject *args, PyObjec
     static char *kwlist[] = { "id", "name", "rows", "columns", "index_kind", "index_bytes", "shallow_bytes",
                               "deep_bytes", "step", "index_shallow_bytes", "index_levels_bytes",
                               "index_codes_bytes", "index_nlevels", "columns_kind", "columns_levels_bytes",
-                              "columns_codes_bytes", "columns_nlevels", "time_ns", "flags", NULL };
+                              "columns_codes_bytes", "columns_nlevels", "time_ns", "flags", "real_bytes",
+                              "shared_bytes", NULL };
     mt_df_frame f;
     memset(&f, 0, sizeof f);
     PyObject *name, *index_kind = Py_None, *step = Py_None, *columns_kind = Py_None;
@@ -342,16 +343,18 @@ static PyObject *Writer_add_df_frame(WriterObject *self, PyObject *args, PyObjec
          sb = U64("shallow_bytes", 0), db = U64("deep_bytes", 0), isb = U64("index_shallow_bytes", 0),
          ilb = U64("index_levels_bytes", 0), icb = U64("index_codes_bytes", 0), inl = U32("index_nlevels", 0),
          clb = U64("columns_levels_bytes", 0), ccb = U64("columns_codes_bytes", 0), cnl = U32("columns_nlevels", 0),
-         t = U64("time_ns", 0), fl = U32("flags", 0);
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&UO&O&|$OO&O&O&OO&O&O&O&OO&O&O&O&O&", kwlist, conv_uint, &id, &name,
+         t = U64("time_ns", 0), fl = U32("flags", 0), rb = U64("real_bytes", 0), shb = U64("shared_bytes", 0);
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&UO&O&|$OO&O&O&OO&O&O&O&OO&O&O&O&O&O&O&", kwlist, conv_uint, &id, &name,
                                      conv_uint, &rows, conv_uint, &cols, &index_kind, conv_uint, &ib, conv_uint, &sb,
                                      conv_uint, &db, &step, conv_uint, &isb, conv_uint, &ilb, conv_uint, &icb,
                                      conv_uint, &inl, &columns_kind, conv_uint, &clb, conv_uint, &ccb, conv_uint, &cnl,
-                                     conv_uint, &t, conv_uint, &fl) ||
+                                     conv_uint, &t, conv_uint, &fl, conv_uint, &rb, conv_uint, &shb) ||
         check_open(self))
         return NULL;
     if (!id.v) return PyErr_Format(PyExc_ValueError, "frame ids start at 1");
     f.flags = (uint32_t)fl.v;
+    f.real_bytes = rb.v;
+    f.shared_bytes = shb.v;
     f.id = (uint32_t)id.v;
     f.rows = rows.v;
     f.columns = (uint32_t)cols.v;
@@ -377,21 +380,21 @@ static PyObject *Writer_add_df_column(WriterObject *self, PyObject *args, PyObje
                               "distinct_bytes", "null_count", "distinct_count", "min", "max", "flags",
                               "f32_max_rel_error", "text_count", "len_min", "len_max", "len_total", "categories",
                               "categories_bytes", "code_bytes", "fill_value", "density", "dense_bytes", "value_type",
-                              NULL };
+                              "real_bytes", "datetime_format", NULL };
     mt_df_column c;
     memset(&c, 0, sizeof c);
-    PyObject *name, *dtype, *mn = Py_None, *mx = Py_None, *fill = Py_None, *vtype = NULL;
+    PyObject *name, *dtype, *mn = Py_None, *mx = Py_None, *fill = Py_None, *vtype = NULL, *dtfmt = NULL;
     uarg fr = U32("frame", 0), pos = U32("position", 0), sb = U64("shallow_bytes", 0), db = U64("deep_bytes", 0),
          dsb = U64("distinct_bytes", 0), nc = U64("null_count", 0), dc = U64("distinct_count", 0),
          fl = U32("flags", 0), tc = U64("text_count", 0), lmin = U64("len_min", 0), lmax = U64("len_max", 0),
          ltot = U64("len_total", 0), cats = U64("categories", 0), cb = U64("categories_bytes", 0),
-         cdb = U32("code_bytes", 0), dense = U64("dense_bytes", 0);
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&O&UUO&O&|$O&O&O&OOO&dO&O&O&O&O&O&O&OdO&U", kwlist, conv_uint, &fr,
+         cdb = U32("code_bytes", 0), dense = U64("dense_bytes", 0), rb = U64("real_bytes", 0);
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&O&UUO&O&|$O&O&O&OOO&dO&O&O&O&O&O&O&OdO&UO&U", kwlist, conv_uint, &fr,
                                      conv_uint, &pos, &name, &dtype, conv_uint, &sb, conv_uint, &db, conv_uint, &dsb,
                                      conv_uint, &nc, conv_uint, &dc, &mn, &mx, conv_uint, &fl, &c.f32_max_rel_error,
                                      conv_uint, &tc, conv_uint, &lmin, conv_uint, &lmax, conv_uint, &ltot, conv_uint,
                                      &cats, conv_uint, &cb, conv_uint, &cdb, &fill, &c.density, conv_uint, &dense,
-                                     &vtype) ||
+                                     &vtype, conv_uint, &rb, &dtfmt) ||
         check_open(self))
         return NULL;
     c.frame = (uint32_t)fr.v;
@@ -410,10 +413,12 @@ static PyObject *Writer_add_df_column(WriterObject *self, PyObject *args, PyObje
     c.categories_bytes = cb.v;
     c.code_bytes = (uint32_t)cdb.v;
     c.dense_bytes = dense.v;
+    c.real_bytes = rb.v;
     if (as_str(self, name, &c.name, "name") || as_str(self, dtype, &c.dtype, "dtype") ||
         as_value(self, mn, &c.min, "min") || as_value(self, mx, &c.max, "max") ||
         as_value(self, fill, &c.fill_value, "fill_value") ||
-        (vtype && as_str(self, vtype, &c.value_type, "value_type")))
+        (vtype && as_str(self, vtype, &c.value_type, "value_type")) ||
+        (dtfmt && as_str(self, dtfmt, &c.datetime_format, "datetime_format")))
         return NULL;
     return add(self, MT_KIND_DF_COLUMN, &c);
 }
@@ -727,7 +732,7 @@ static PyMethodDef Writer_methods[] = {
       "add_df_frame($self, /, id, name, rows, columns, *, index_kind=None, index_bytes=0, shallow_bytes=0, "
       "deep_bytes=0, step=None, index_shallow_bytes=0, index_levels_bytes=0, index_codes_bytes=0, "
       "index_nlevels=0, columns_kind=None, columns_levels_bytes=0, columns_codes_bytes=0, "
-      "columns_nlevels=0, time_ns=0, flags=0)\n--\n\n"
+      "columns_nlevels=0, time_ns=0, flags=0, real_bytes=0, shared_bytes=0)\n--\n\n"
       "A DataFrame (memtrace-snap(5), df_frames); frame ids start at 1." },
     { "count", (PyCFunction)Writer_count, METH_VARARGS,
       "count($self, kind, /)\n--\n\n"
@@ -745,7 +750,8 @@ static PyMethodDef Writer_methods[] = {
       "add_df_column($self, /, frame, position, name, dtype, shallow_bytes, deep_bytes, *, distinct_bytes=0, "
       "null_count=0, distinct_count=0, min=None, max=None, flags=0, f32_max_rel_error=0.0, "
       "text_count=0, len_min=0, len_max=0, len_total=0, categories=0, categories_bytes=0, "
-      "code_bytes=0, fill_value=None, density=0.0, dense_bytes=0, value_type='')\n--\n\n"
+      "code_bytes=0, fill_value=None, density=0.0, dense_bytes=0, value_type='', real_bytes=0, "
+      "datetime_format='')\n--\n\n"
       "A column of a DataFrame (memtrace-snap(5), df_columns)." },
     { "add_df_value", (PyCFunction)(void (*)(void))Writer_add_df_value, METH_VARARGS | METH_KEYWORDS,
       "add_df_value($self, /, frame, position, value, count)\n--\n\n"

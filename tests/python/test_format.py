@@ -23,7 +23,7 @@ def run(*args, check=True):
 
 def test_all_kinds_fixture_matches_the_spec(testdata):
     s = spec_reader.Snapshot(os.path.join(testdata, "all-kinds.snap"))
-    assert (s.major, s.minor) == (1, 5)
+    assert (s.major, s.minor) == (1, 6)
     assert s.meta() == {"tool": "mt-fixture", "pid": 4242, "ratio": 0.5, "neg": -7, "ok": True,
                         "blob": b"\x00\x01", "none": None}
     assert s.of("strings") == [{"id": 1, "text": "hello"}]
@@ -52,14 +52,15 @@ def test_all_kinds_fixture_matches_the_spec(testdata):
                                   "deep_bytes": 96000132, "step": "load", "index_shallow_bytes": 132,
                                   "index_levels_bytes": 0, "index_codes_bytes": 0, "index_nlevels": 0,
                                   "columns_kind": "object", "columns_levels_bytes": 0, "columns_codes_bytes": 0,
-                                  "columns_nlevels": 0, "time_ns": 6, "flags": 0}]
+                                  "columns_nlevels": 0, "time_ns": 6, "flags": 0,
+                                  "real_bytes": 70000132, "shared_bytes": 4096}]
     assert s.of("df_columns") == [{"frame": 1, "position": 0, "name": "customer_id", "dtype": "int64",
                                    "shallow_bytes": 8000000, "deep_bytes": 8000000, "distinct_bytes": 0,
                                    "null_count": 0, "distinct_count": 50000, "min": 1, "max": 50000,
                                    "flags": 0x11, "f32_max_rel_error": 0.25, "text_count": 0, "len_min": 0,
                                    "len_max": 0, "len_total": 0, "categories": 0, "categories_bytes": 0,
                                    "code_bytes": 0, "fill_value": -1, "density": 0.5, "dense_bytes": 16,
-                                   "value_type": "str"}]
+                                   "value_type": "str", "real_bytes": 8000000, "datetime_format": "%Y/%m/%d"}]
     assert s.of("df_values") == [{"frame": 1, "position": 0, "value": "US", "count": 120}]
     assert s.of("df_sketches") == [{"frame": 1, "position": 0, "kind": "kmv", "data": b"\x01\x02\x03"}]
     assert s.of("gpu_devices") == [{"id": 0, "name": "NVIDIA H100", "total_bytes": 85899345920,

@@ -724,14 +724,15 @@ int main(int argc, char **argv) {
     mt_writer_add(w, MT_KIND_EVENT, &ev);
     mt_df_frame df = { .id = 1, .name = S("orders"), .rows = 1000000, .columns = 8, .index_kind = S("range"),
                        .index_bytes = 132, .shallow_bytes = 64000132, .deep_bytes = 96000132, .step = S("load"),
-                       .index_shallow_bytes = 132, .columns_kind = S("object"), .time_ns = 6 };
+                       .index_shallow_bytes = 132, .columns_kind = S("object"), .time_ns = 6,
+                       .real_bytes = 70000132, .shared_bytes = 4096 };
     mt_writer_add(w, MT_KIND_DF_FRAME, &df);
     mt_df_column col = { .frame = 1, .position = 0, .name = S("customer_id"), .dtype = S("int64"),
                          .shallow_bytes = 8000000, .deep_bytes = 8000000, .distinct_count = 50000,
                          .min = { MT_VAL_UINT, { .u = 1 } }, .max = { MT_VAL_UINT, { .u = 50000 } },
                          .flags = MT_COL_KEY | MT_COL_INTEGRAL, .f32_max_rel_error = 0.25,
                          .fill_value = { MT_VAL_INT, { .i = -1 } }, .density = 0.5, .dense_bytes = 16,
-                         .value_type = { "str", 3 } };
+                         .value_type = { "str", 3 }, .real_bytes = 8000000, .datetime_format = S("%Y/%m/%d") };
     mt_writer_add(w, MT_KIND_DF_COLUMN, &col);
     mt_df_value dv = { 1, 0, { MT_VAL_STR, { .s = { "US", 2 } } }, 120 };
     mt_writer_add(w, MT_KIND_DF_VALUE, &dv);

@@ -226,7 +226,10 @@ class _Ledger:
 
     def __init__(self):
         self.objects = ObjectLedger()
-        self.buffers = {}
+        self.buffers = {}  # (start, end) -> the last frame charged
+        self.starts = []   # sorted, of ranges: (start, end, frame) charged
+        self.ranges = []
+        self.longest = 0
         self.frame = 0
 
     def next_frame(self):
@@ -234,22 +237,47 @@ class _Ledger:
         self.objects.next_frame()
 
     def buffer(self, a):
-        """(bytes, shared) of numpy array a's data."""
+        """(bytes, shared) of numpy array a's data: the bytes of its
+        address range that this frame was not charged for yet, and of
+        those the ones an earlier frame was. Live buffers overlap only
+        where they are the same memory (a view, a shallow copy)."""
+        import bisect
         nbytes = int(a.nbytes)
         if not nbytes:
             return 0, 0
-        key = (a.__array_interface__["data"][0], nbytes)
-        last = self.buffers.get(key)
-        if last == self.frame:
+        start = a.__array_interface__["data"][0]
+        if a.ndim == 1 and a.strides[0] < 0:
+            start -= (len(a) - 1) * a.itemsize
+        end = start + nbytes
+        if self.buffers.get((start, end)) == self.frame:
             return 0, 0
-        self.buffers[key] = self.frame
-        return nbytes, nbytes if last is not None else 0
+        # The charged ranges that overlap [start, end).
+        lo = bisect.bisect_left(self.starts, start - self.longest)
+        hi = bisect.bisect_left(self.starts, end)
+        mine, earlier = [], []
+        for s, e, f in self.ranges[lo:hi]:
+            if e > start:
+                (mine if f == self.frame else earlier).append((max(s, start), min(e, end)))
+        new = _minus([(start, end)], mine)
+        charged = sum(e - s for s, e in new)
+        shared = sum(e - s for s, e in _intersect(new, earlier))
+        at = bisect.bisect_left(self.starts, start)
+        self.starts.insert(at, start)
+        self.ranges.insert(at, (start, end, self.frame))
+        self.longest = max(self.longest, nbytes)
+        self.buffers[(start, end)] = self.frame
+        return charged, shared
 
     def array(self, arr):
         """(bytes, shared, estimated) of a numpy or pandas array: its
         buffers and the objects it references."""
         import numpy as np
         import pandas as pd
+        if isinstance(arr, pd.Index) and "_engine" in getattr(arr, "_cache", {}):
+            # Its hash table, built by a lookup (pandas counts it too).
+            b, sh, est = self.array(arr._values)
+            eb, esh = self._engine(arr._engine)
+            return b + eb, sh + esh, est
         if isinstance(arr, (pd.Index, pd.Series)):
             arr = arr._values
         if isinstance(arr, pd.Categorical):
@@ -276,6 +304,16 @@ class _Ledger:
         # Arrow-backed and other extension arrays: what they say they hold.
         return int(getattr(arr, "nbytes", 0)), 0, False
 
+    def _engine(self, engine):
+        """(bytes, shared) of an index's lookup engine, by identity."""
+        key = ("engine", id(engine))
+        last = self.buffers.get(key)
+        if last == self.frame:
+            return 0, 0
+        self.buffers[key] = self.frame
+        b = int(engine.sizeof(deep=False))
+        return b, b if last is not None else 0
+
     def index(self, index):
         """(bytes, shared) of a row index: 0 for a RangeIndex."""
         import pandas as pd
@@ -292,6 +330,39 @@ class _Ledger:
             return b, sh
         b, sh, _ = self.array(index)
         return b, sh
+
+
+def _minus(ranges, cut):
+    """The parts of sorted disjoint ranges outside the ranges of cut."""
+    for cs, ce in sorted(cut):
+        out = []
+        for s, e in ranges:
+            if ce <= s or cs >= e:
+                out.append((s, e))
+                continue
+            if s < cs:
+                out.append((s, cs))
+            if ce < e:
+                out.append((ce, e))
+        ranges = out
+    return ranges
+
+
+def _intersect(ranges, other):
+    """The bytes of ranges (disjoint) that other's ranges (which may
+    overlap each other) cover, as disjoint ranges."""
+    hit = []
+    for s, e in ranges:
+        for os_, oe in other:
+            if os_ < e and oe > s:
+                hit.append((max(s, os_), min(e, oe)))
+    merged = []
+    for s, e in sorted(hit):
+        if merged and s <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], e))
+        else:
+            merged.append((s, e))
+    return merged
 
 
 def _charge_frame(ledger, cols, recs, index):

@@ -167,15 +167,22 @@ def test_pipeline_counts_a_frame_recorded_at_two_steps_once_per_step(tmp_path, t
     rep = json.loads(subprocess.run([tool("memtrace-frames"), "-f", "json", str(path)], capture_output=True,
                                     check=True).stdout)
     steps = {s["name"]: s for s in rep["steps"]}
-    real = int(df.memory_usage(index=False).sum())  # its buffers at least
-    assert steps["load"]["frames_real_bytes"] >= real
-    # "again" is df: nothing more at the step. top's strings are df's.
-    strings = sum(sys.getsizeof(v) for v in {id(v): v for v in df["symbol"]}.values())
-    strings += sum(sys.getsizeof(v) for v in {id(v): v for v in df["date"]}.values())
+    assert steps["load"]["frames_real_bytes"] == frames["load"]["real_bytes"]
+    # "again" is df: nothing more at the step; top copies rows (buffers
+    # and its index) but its strings are df's.
     top_buffers = int(top.memory_usage(index=True).sum())
     assert steps["filter"]["frames_real_bytes"] == steps["load"]["frames_real_bytes"] + top_buffers
     assert steps["filter"]["frames_deep_bytes"] > 2 * steps["filter"]["frames_real_bytes"]
-    assert strings > 0
+    # The total is the step that holds the most, not a sum over steps that
+    # record the same frame again.
+    assert rep["real_bytes"] == steps["filter"]["frames_real_bytes"] and rep["real_step"] == "filter"
+    assert rep["pandas_deep_bytes"] == rep["deep_bytes"] == sum(f["deep_bytes"] for f in frames.values())
+    text = subprocess.run([tool("memtrace-frames"), str(path)], capture_output=True, text=True, check=True).stdout
+    assert "traced peak: the most memory traced since the step before (absolute" in text
+    assert "Frames by real bytes" in text
+    pandas = subprocess.run([tool("memtrace-frames"), "--bytes", "pandas", str(path)], capture_output=True,
+                            text=True, check=True).stdout
+    assert "Frames by pandas deep bytes" in pandas and "pandas deep (" in pandas.splitlines()[0]
 
 
 def test_ledger_refuses_what_is_not_a_column_of_objects():

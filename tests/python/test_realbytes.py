@@ -233,3 +233,20 @@ def test_every_dtype_real_bytes_are_its_buffers(tmp_path):
     levels = sum(int(lv.memory_usage(deep=True)) for lv in idx.levels) + sum(c.nbytes for c in idx.codes)
     levels -= sum(sys.getsizeof(v) for v in idx.levels[0] if any(v is w for w in mi["label"]))
     assert m["real_bytes"] - sum(c["real_bytes"] for c in cols[m["id"]]) == levels
+
+
+def test_columns_table_stays_aligned_with_long_and_wide_names(tmp_path):
+    n = 1000
+    df = pd.DataFrame({"x": np.arange(n), "prix_unitaire_en_€_par_pièce": np.ones(n),
+                       "a_column_name_much_longer_than_any_table_would_want_to_show_whole": ["ab"] * n})
+    memtrace.dump_frames(tmp_path / "w.snap", {"frame_with_a_long_name": df, "short": df[["x"]]})
+    text = subprocess.run([tool("memtrace-frames"), str(tmp_path / "w.snap")], capture_output=True, text=True,
+                          check=True).stdout
+    for title, figure in (("Frames by real bytes", "real"), ("Columns by real bytes", "real")):
+        lines = text.split(title, 1)[1].split("\n\n")[0].splitlines()[1:]
+        head, rows = lines[0], lines[1:]
+        end = head.index(" %s " % figure) + 1 + len(figure)  # figures are right-aligned to it
+        assert rows
+        for r in rows:
+            assert r[end - 1] != " " and r[end] == " ", (head, r)
+    assert " a_column_name_much_longer_than_any_ta... " in text  # cut at 40 characters, marked

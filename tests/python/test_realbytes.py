@@ -250,3 +250,24 @@ def test_columns_table_stays_aligned_with_long_and_wide_names(tmp_path):
         for r in rows:
             assert r[end - 1] != " " and r[end] == " ", (head, r)
     assert " a_column_name_much_longer_than_any_ta... " in text  # cut at 40 characters, marked
+
+
+def test_diff_by_column_compares_real_bytes(tmp_path, traced):
+    csv = stocks_csv(tmp_path / "stocks.csv", rows=50_000)
+    df = pd.read_csv(csv)
+    memtrace.dump_frames(tmp_path / "a.snap", {"t": df})
+    both, built = cost(lambda: pd.concat([df, pd.read_csv(csv)], ignore_index=True))
+    memtrace.dump_frames(tmp_path / "b.snap", {"t": both})
+    rep = json.loads(subprocess.run([tool("memtrace-diff"), "--by", "column", "-f", "json", "--top", "0",
+                                     str(tmp_path / "a.snap"), str(tmp_path / "b.snap")],
+                                    capture_output=True, check=True).stdout)
+    groups = {g["group"]: g for g in rep["groups"]}
+    _, cols_a = records(tmp_path / "a.snap")
+    _, cols_b = records(tmp_path / "b.snap")
+    for a, b in zip(cols_a[1], cols_b[1]):
+        g = groups["t." + a["name"]]
+        assert (g["bytes_a"], g["bytes_b"]) == (a["real_bytes"], b["real_bytes"])
+    # The concatenated frame holds what building it cost (its buffers and
+    # the second read's strings) and the first frame's strings.
+    strings_a = sum(c["real_bytes"] - c["shallow_bytes"] for c in cols_a[1])
+    assert near(rep["total"]["bytes_b"], built + strings_a), (rep["total"]["bytes_b"], built, strings_a)

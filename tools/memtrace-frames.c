@@ -33,6 +33,8 @@ typedef struct view {
     uint64_t real;             /* real bytes of the frames shown, what they share counted once; for a
                                 * pipeline, of the step whose frames hold the most */
     uint64_t shared;           /* what was counted once: the frames' shared_bytes (of that step) */
+    int shared_outside;        /* --frame: frames not shown may hold the shared bytes, not subtracted */
+    size_t n_steps_shown;      /* steps the frames shown were recorded at */
     const char *real_step;     /* that step; NULL when not a pipeline's */
 } view;
 
@@ -100,9 +102,13 @@ static int view_real(view *v) {
         const mt_df_frame *f = &t->frames[i].rec;
         for (size_t j = 0; t->n_steps && j < t->n_steps; j++)
             if (f->step.len && !strcmp(t->steps[j].name, f->step.ptr)) at = j;
-        real[at] += frame_real(t, i) - frame_shared(t, i);
+        /* --frame may leave out the frame that holds the shared bytes
+         * first: they are then this frame's to show. */
+        real[at] += frame_real(t, i) - (v->frame ? 0 : frame_shared(t, i));
         shared[at] += frame_shared(t, i);
     }
+    v->shared_outside = v->frame != NULL;
+    for (size_t j = 0; j < ns; j++) v->n_steps_shown += real[j] || shared[j];
     size_t best = 0;
     for (size_t j = 1; j < ns; j++)
         if (real[j] > real[best]) best = j;
@@ -282,10 +288,13 @@ static void print_text(const view *v, const char *file, size_t top) {
     if (t->n_steps) printf(", pipeline of %zu steps", t->n_steps);
     printf("\n");
     if (!v->n_frames) return;
-    if (v->real_step && t->n_steps > 1)
+    if (v->real_step && v->n_steps_shown > 1)
         printf("Real bytes of the step whose frames hold the most, %s (steps record the same frames again).\n",
                mt_cli_cstr(v->real_step));
-    if (v->shared)
+    if (v->shared && v->shared_outside)
+        printf("%s of it is also held by frames written before it (views, shallow copies, shared strings).\n",
+               mt_human_bytes(v->shared, h1));
+    else if (v->shared)
         printf("%s of it is held by more than one frame (views, shallow copies, shared strings) and counted once.\n",
                mt_human_bytes(v->shared, h1));
 

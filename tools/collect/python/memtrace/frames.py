@@ -246,8 +246,16 @@ class _Ledger:
         if not nbytes:
             return 0, 0
         start = a.__array_interface__["data"][0]
-        if a.ndim == 1 and a.strides[0] < 0:
+        if a.ndim == 1 and a.strides[0] == -a.itemsize:
             start -= (len(a) - 1) * a.itemsize
+        elif not (a.flags.c_contiguous or a.flags.f_contiguous):
+            # Strided (a row of a transposed block): known by its layout only.
+            key = ("strided", start, nbytes, a.strides)
+            last = self.buffers.get(key)
+            if last == self.frame:
+                return 0, 0
+            self.buffers[key] = self.frame
+            return nbytes, nbytes if last is not None else 0
         end = start + nbytes
         if self.buffers.get((start, end)) == self.frame:
             return 0, 0

@@ -483,8 +483,10 @@ def dump_frames(path, frames, *, keys=None, label=None, threads=2):
 
     Per frame: rows, columns, the index and its memory (a MultiIndex's
     levels and codes apart), shallow and deep bytes exactly as pandas'
-    memory_usage() and memory_usage(deep=True). Per column: dtype, shallow
-    and deep bytes, distinct objects' bytes, nulls, distinct values (exact
+    memory_usage() and memory_usage(deep=True), and the real bytes it holds
+    (buffers and each distinct object once) with the part of them a frame
+    before it in frames also holds. Per column: dtype, shallow, deep and
+    real bytes, distinct objects' bytes, nulls, distinct values (exact
     up to 65536, estimated beyond), min and max, float32 exactness, string
     lengths, categories, sparse density. Columns named in keys (join and
     group keys) also get their most common values and a kmv sketch.

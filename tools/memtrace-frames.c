@@ -49,6 +49,17 @@ static uint64_t index_real(const mt_df_table *t, size_t i) {
     return all > cols ? all - cols : 0;
 }
 
+/* Whether a frame's real bytes are an estimate: a column's objects were
+ * sampled (df_columns flag bit 6 with real_bytes recorded). */
+static int frame_real_estimated(const mt_df_table *t, size_t i) {
+    const mt_df_frame_info *f = &t->frames[i];
+    for (size_t k = 0; k < f->n_columns; k++) {
+        const mt_df_column *r = &t->columns[f->first_column + k].rec;
+        if (r->real_bytes && (r->flags & MT_COL_DBYTES_EST)) return 1;
+    }
+    return 0;
+}
+
 static uint64_t frame_shared(const mt_df_table *t, size_t i) {
     uint64_t real = frame_real(t, i), sh = t->frames[i].rec.shared_bytes;
     return sh < real ? sh : real;
@@ -277,14 +288,15 @@ static const char *index_text(const view *v, size_t i, char *buf, size_t n) {
 static void print_text(const view *v, const char *file, size_t top) {
     const mt_df_table *t = v->t;
     char h1[16], h2[16], h3[16], h4[16], buf[512];
-    int pandas = v->bytes == BYTES_PANDAS;
+    int pandas = v->bytes == BYTES_PANDAS, est = 0;
+    for (size_t i = 0; i < v->n_frames; i++) est |= frame_real_estimated(t, v->frames[i]);
     printf("%s: %zu frame%s, %zu columns", mt_cli_cstr(file), v->n_frames, v->n_frames == 1 ? "" : "s", v->n_cols);
     if (pandas)
-        printf(", %s pandas deep (%s shallow; %s real)", mt_human_bytes(v->deep, h1), mt_human_bytes(v->shallow, h2),
-               mt_human_bytes(v->real, h3));
+        printf(", %s pandas deep (%s shallow; %s%s real)", mt_human_bytes(v->deep, h1), mt_human_bytes(v->shallow, h2),
+               est ? "~" : "", mt_human_bytes(v->real, h3));
     else
-        printf(", %s real (%s pandas deep, %s shallow)", mt_human_bytes(v->real, h1), mt_human_bytes(v->deep, h2),
-               mt_human_bytes(v->shallow, h3));
+        printf(", %s%s real (%s pandas deep, %s shallow)", est ? "~" : "", mt_human_bytes(v->real, h1),
+               mt_human_bytes(v->deep, h2), mt_human_bytes(v->shallow, h3));
     if (t->n_steps) printf(", pipeline of %zu steps", t->n_steps);
     printf("\n");
     if (!v->n_frames) return;
@@ -313,12 +325,14 @@ static void print_text(const view *v, const char *file, size_t top) {
         size_t fi = v->frames[i];
         const mt_df_frame *f = &t->frames[fi].rec;
         uint64_t real = frame_real(t, fi), sh = frame_shared(t, fi);
+        char rb[24];
+        snprintf(rb, sizeof rb, "%s%s", frame_real_estimated(t, fi) ? "~" : "", mt_human_bytes(real, h4));
         printf("  ");
         put_cell(cell(f->name), wf + 1);
         put_cell(f->step.len ? cell(f->step) : "-", ws);
         printf(" %10" PRIu64 " %5u  %-18s %11s %11s %11s\n", f->rows, f->columns, index_text(v, fi, buf, sizeof buf),
-               mt_human_bytes(pandas ? f->deep_bytes : real, h1), sh ? mt_human_bytes(sh, h2) : "-",
-               mt_human_bytes(pandas ? real : f->deep_bytes, h3));
+               pandas ? mt_human_bytes(f->deep_bytes, h1) : rb, sh ? mt_human_bytes(sh, h2) : "-",
+               pandas ? rb : mt_human_bytes(f->deep_bytes, h3));
     }
 
     size_t n = top && top < v->n_cols ? top : v->n_cols;
@@ -536,6 +550,7 @@ static void print_json(const view *v, const char *file) {
         mt_jw_uint(&w, "pandas_deep_bytes", f->deep_bytes);
         mt_jw_uint(&w, "real_bytes", frame_real(t, v->frames[i]));
         mt_jw_uint(&w, "shared_bytes", frame_shared(t, v->frames[i]));
+        mt_jw_bool(&w, "real_estimated", frame_real_estimated(t, v->frames[i]));
         mt_jw_begin_object(&w, "index");
         mt_jw_str(&w, "kind", f->index_kind.ptr, f->index_kind.len);
         mt_jw_uint(&w, "nlevels", f->index_nlevels);

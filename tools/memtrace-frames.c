@@ -354,9 +354,9 @@ static void print_text(const view *v, const char *file, size_t top) {
         const mt_df_col_info *c = &t->columns[v->cols[i]];
         char dist[32];
         uint64_t real = mt_df_col_real_bytes(c);
-        int est = c->rec.real_bytes && (c->rec.flags & MT_COL_DBYTES_EST);
+        int cest = c->rec.real_bytes && (c->rec.flags & MT_COL_DBYTES_EST);
         char rb[24];
-        snprintf(rb, sizeof rb, "%s%s", est ? "~" : "", mt_human_bytes(real, h2));
+        snprintf(rb, sizeof rb, "%s%s", cest ? "~" : "", mt_human_bytes(real, h2));
         column_notes(c, buf, sizeof buf);
         printf("  ");
         put_cell(cell(t->frames[c->frame].rec.name), wf + 1);

@@ -75,7 +75,33 @@ def main():
             w.add_sample("traced_peak", 2_500_000 * (i + 1), time_ns=t, step=name)
             fw.write(name, df, step=name, time_ns=t)
             w.flush()  # as memtrace.pipeline does: a crash keeps the finished steps
-    print("frames-sales.snap, pipeline.snap and sales.csv written")
+    write_real(sales)
+    print("frames-sales.snap, pipeline.snap, frames-real.snap and sales.csv written")
+
+
+def write_real(sales):
+    """frames-real.snap (format 1.6 real_bytes): a pipeline whose second
+    step records the first step's frame again, a view of its rows, a
+    shallow copy and a frame with a long column name."""
+    from memtrace.frames import _Ledger
+    with Writer("frames-real.snap") as w:
+        meta(w, "memtrace.pipeline")
+        fw = _FrameWriter(w, (), 1)
+        enriched = sales.assign(revenue=sales["unit_price"] * sales["quantity"])
+        wide = pd.DataFrame({"order_id": sales["order_id"].to_numpy(),
+                             "the_region_each_order_was_shipped_to_as_written_by_the_warehouse": sales["region"]})
+        steps = [("load", {"sales": sales}),
+                 ("enrich", {"sales": sales, "first_500": sales.iloc[:500], "shallow": sales.copy(deep=False),
+                             "enriched": enriched, "wide": wide})]
+        for i, (name, frames) in enumerate(steps):
+            t = (i + 1) * 250_000_000
+            w.add_sample("rss", (80 + 10 * i) << 20, time_ns=t, step=name)
+            w.add_sample("traced", 3_000_000 * (i + 1), time_ns=t, step=name)
+            w.add_sample("traced_peak", 3_500_000 * (i + 1), time_ns=t, step=name)
+            fw.ledger = _Ledger()  # as memtrace.pipeline does: a step's frames share among themselves
+            for fname, df in frames.items():
+                fw.write(fname, df, step=name, time_ns=t)
+            w.flush()
 
 
 if __name__ == "__main__":

@@ -13,19 +13,65 @@ static const mt_tool tool = {
     "memtrace-frames", "FILE",
     "Show the memory of the DataFrames in a snapshot written by memtrace.dump_frames or memtrace.pipeline:\n"
     "frames by bytes, their columns by bytes with share, dtype and statistics, the overhead of MultiIndex\n"
-    "levels and codes and of categoricals, sparse columns' efficiency, and for a pipeline the memory by step.",
+    "levels and codes and of categoricals, sparse columns' efficiency, and for a pipeline the memory by step.\n"
+    "Bytes are the memory the frames really hold (each buffer and each distinct object once), with pandas'\n"
+    "memory_usage(deep=True) count beside them, which charges a shared string at every row that holds it.",
     1, 1, NULL,
 };
+
+enum { BYTES_REAL, BYTES_PANDAS };
 
 typedef struct view {
     const mt_df_table *t;
     const char *frame, *step;  /* filters; NULL for all */
-    size_t *frames;            /* indices of the frames shown, by deep bytes */
+    int bytes;                 /* the figure shown first and sorted by: BYTES_REAL or BYTES_PANDAS */
+    size_t *frames;            /* indices of the frames shown, by that figure */
     size_t n_frames;
-    size_t *cols;              /* indices of their columns, by deep bytes */
+    size_t *cols;              /* indices of their columns, by that figure */
     size_t n_cols;
     uint64_t deep, shallow;
+    uint64_t real;             /* real bytes of the frames shown, what they share counted once; for a
+                                * pipeline, of the step whose frames hold the most */
+    uint64_t shared;           /* what was counted once: the frames' shared_bytes (of that step) */
+    int shared_outside;        /* --frame: frames not shown may hold the shared bytes, not subtracted */
+    size_t n_steps_shown;      /* steps the frames shown were recorded at */
+    const char *real_step;     /* that step; NULL when not a pipeline's */
 } view;
+
+/* A frame's real bytes (SPEC.md 4.3), and its row index's: what the
+ * frame holds less its columns. */
+static uint64_t frame_real(const mt_df_table *t, size_t i) { return mt_df_frame_real_bytes(t, i); }
+
+static uint64_t index_real(const mt_df_table *t, size_t i) {
+    const mt_df_frame_info *f = &t->frames[i];
+    uint64_t all = frame_real(t, i), cols = 0;
+    for (size_t k = 0; k < f->n_columns; k++) cols += mt_df_col_real_bytes(&t->columns[f->first_column + k]);
+    return all > cols ? all - cols : 0;
+}
+
+/* Whether a frame's real bytes are an estimate: a column's objects were
+ * sampled (df_columns flag bit 6 with real_bytes recorded). */
+static int frame_real_estimated(const mt_df_table *t, size_t i) {
+    const mt_df_frame_info *f = &t->frames[i];
+    for (size_t k = 0; k < f->n_columns; k++) {
+        const mt_df_column *r = &t->columns[f->first_column + k].rec;
+        if (r->real_bytes && (r->flags & MT_COL_DBYTES_EST)) return 1;
+    }
+    return 0;
+}
+
+static uint64_t frame_shared(const mt_df_table *t, size_t i) {
+    uint64_t real = frame_real(t, i), sh = t->frames[i].rec.shared_bytes;
+    return sh < real ? sh : real;
+}
+
+static uint64_t frame_bytes(const view *v, size_t i) {
+    return v->bytes == BYTES_PANDAS ? v->t->frames[i].rec.deep_bytes : frame_real(v->t, i);
+}
+
+static uint64_t col_bytes(const view *v, const mt_df_col_info *c) {
+    return v->bytes == BYTES_PANDAS ? c->rec.deep_bytes : mt_df_col_real_bytes(c);
+}
 
 static int shown(const view *v, const mt_df_frame_info *f) {
     return (!v->frame || !strcmp(v->frame, f->rec.name.ptr)) && (!v->step || !strcmp(v->step, f->rec.step.ptr));
@@ -38,15 +84,53 @@ static int by_bytes(uint64_t x, uint64_t y, size_t i, size_t j) {
 }
 
 static int by_frame_bytes(const void *a, const void *b, void *arg) {
-    const mt_df_table *t = arg;
+    const view *v = arg;
     size_t i = *(const size_t *)a, j = *(const size_t *)b;
-    return by_bytes(t->frames[i].rec.deep_bytes, t->frames[j].rec.deep_bytes, i, j);
+    return by_bytes(frame_bytes(v, i), frame_bytes(v, j), i, j);
 }
 
 static int by_column_bytes(const void *a, const void *b, void *arg) {
-    const mt_df_table *t = arg;
+    const view *v = arg;
     size_t i = *(const size_t *)a, j = *(const size_t *)b;
-    return by_bytes(t->columns[i].rec.deep_bytes, t->columns[j].rec.deep_bytes, i, j);
+    return by_bytes(col_bytes(v, &v->t->columns[i]), col_bytes(v, &v->t->columns[j]), i, j);
+}
+
+/* The real bytes of the frames shown, each frame's shared bytes counted
+ * once. A pipeline's steps record the same frames again and again: the
+ * figure is then the step whose shown frames hold the most, not a sum over
+ * time. */
+static int view_real(view *v) {
+    const mt_df_table *t = v->t;
+    size_t ns = t->n_steps ? t->n_steps : 1;
+    uint64_t *real = calloc(ns, sizeof *real), *shared = calloc(ns, sizeof *shared);
+    if (!real || !shared) {
+        free(real);
+        free(shared);
+        return -1;
+    }
+    for (size_t k = 0; k < v->n_frames; k++) {
+        size_t i = v->frames[k], at = 0;
+        const mt_df_frame *f = &t->frames[i].rec;
+        for (size_t j = 0; t->n_steps && j < t->n_steps; j++)
+            if (f->step.len && !strcmp(t->steps[j].name, f->step.ptr)) at = j;
+        /* --frame may leave out the frame that holds the shared bytes
+         * first: they are then this frame's to show. */
+        real[at] += frame_real(t, i) - (v->frame ? 0 : frame_shared(t, i));
+        shared[at] += frame_shared(t, i);
+    }
+    v->shared_outside = v->frame != NULL;
+    for (size_t j = 0; j < ns; j++) v->n_steps_shown += real[j] || shared[j];
+    size_t best = 0;
+    for (size_t j = 1; j < ns; j++)
+        if (real[j] > real[best]) best = j;
+    v->real = real[best];
+    v->shared = shared[best];
+    int steps = 0;
+    for (size_t k = 0; k < v->n_frames; k++) steps |= t->frames[v->frames[k]].rec.step.len > 0;
+    v->real_step = t->n_steps && steps ? t->steps[best].name : NULL;
+    free(real);
+    free(shared);
+    return 0;
 }
 
 static int view_build(view *v) {
@@ -62,14 +146,58 @@ static int view_build(view *v) {
         v->shallow += f->rec.shallow_bytes;
         for (size_t j = 0; j < f->n_columns; j++) v->cols[v->n_cols++] = f->first_column + j;
     }
-    if (v->n_frames) qsort_r(v->frames, v->n_frames, sizeof *v->frames, by_frame_bytes, (void *)t);
-    if (v->n_cols) qsort_r(v->cols, v->n_cols, sizeof *v->cols, by_column_bytes, (void *)t);
-    return 0;
+    if (v->n_frames) qsort_r(v->frames, v->n_frames, sizeof *v->frames, by_frame_bytes, v);
+    if (v->n_cols) qsort_r(v->cols, v->n_cols, sizeof *v->cols, by_column_bytes, v);
+    return view_real(v);
 }
 
-static double share(const mt_df_table *t, const mt_df_col_info *c) {
-    uint64_t d = t->frames[c->frame].rec.deep_bytes;
-    return d ? (double)c->rec.deep_bytes / (double)d : 0;
+/* A column's part of its frame, by the figure shown. */
+static double share(const view *v, const mt_df_col_info *c) {
+    uint64_t d = frame_bytes(v, c->frame);
+    return d ? (double)col_bytes(v, c) / (double)d : 0;
+}
+
+/* By one figure: pandas' deep bytes (the JSON and CSV "share") or real. */
+static double share_by(const view *v, const mt_df_col_info *c, int bytes) {
+    view w = *v;
+    w.bytes = bytes;
+    return share(&w, c);
+}
+
+/* Text cells as wide as their longest entry (up to NAME_MAX_COLS, then cut
+ * with "..."), counted in characters, so long names keep the columns of a
+ * table aligned. */
+#define NAME_MAX_COLS 40
+
+static size_t text_cols(const char *s) {
+    size_t n = 0;
+    for (; *s; s++) n += ((unsigned char)*s & 0xC0) != 0x80;
+    return n;
+}
+
+static const char *cell(mt_str s) { return mt_cli_strw(s, NAME_MAX_COLS * 4); }
+
+static void put_cell(const char *s, size_t width) {
+    size_t n = text_cols(s);
+    if (n > NAME_MAX_COLS) {
+        /* Cut at a character boundary, marked. */
+        size_t k = 0, c = 0;
+        while (s[k] && c < NAME_MAX_COLS - 3) {
+            k++;
+            while (((unsigned char)s[k] & 0xC0) == 0x80) k++;
+            c++;
+        }
+        printf("%.*s...", (int)k, s);
+        n = NAME_MAX_COLS;
+    } else
+        fputs(s, stdout);
+    for (; n < width; n++) putchar(' ');
+}
+
+static size_t fit(size_t w, const char *s) {
+    size_t n = text_cols(s);
+    if (n > NAME_MAX_COLS) n = NAME_MAX_COLS;
+    return n > w ? n : w;
 }
 
 static int is_dtype(const mt_df_col_info *c, const char *prefix) {
@@ -146,44 +274,97 @@ static const char *distinct_text(const mt_df_column *r, char *buf, size_t n) {
     return buf;
 }
 
-static const char *index_text(const mt_df_frame *f, char *buf, size_t n) {
+static const char *index_text(const view *v, size_t i, char *buf, size_t n) {
+    const mt_df_frame *f = &v->t->frames[i].rec;
     char h[16];
+    uint64_t b = v->bytes == BYTES_PANDAS ? f->index_bytes : index_real(v->t, i);
     if (f->index_nlevels > 1)
-        snprintf(buf, n, "%s(%u) %s", mt_cli_str(f->index_kind), f->index_nlevels, mt_human_bytes(f->index_bytes, h));
+        snprintf(buf, n, "%s(%u) %s", mt_cli_str(f->index_kind), f->index_nlevels, mt_human_bytes(b, h));
     else
-        snprintf(buf, n, "%s %s", f->index_kind.len ? mt_cli_str(f->index_kind) : "?", mt_human_bytes(f->index_bytes, h));
+        snprintf(buf, n, "%s %s", f->index_kind.len ? mt_cli_str(f->index_kind) : "?", mt_human_bytes(b, h));
     return buf;
 }
 
 static void print_text(const view *v, const char *file, size_t top) {
     const mt_df_table *t = v->t;
     char h1[16], h2[16], h3[16], h4[16], buf[512];
-    printf("%s: %zu frame%s, %zu columns, %s deep (%s shallow)", mt_cli_cstr(file), v->n_frames, v->n_frames == 1 ? "" : "s",
-           v->n_cols, mt_human_bytes(v->deep, h1), mt_human_bytes(v->shallow, h2));
+    int pandas = v->bytes == BYTES_PANDAS, est = 0;
+    for (size_t i = 0; i < v->n_frames; i++) est |= frame_real_estimated(t, v->frames[i]);
+    printf("%s: %zu frame%s, %zu columns", mt_cli_cstr(file), v->n_frames, v->n_frames == 1 ? "" : "s", v->n_cols);
+    if (pandas)
+        printf(", %s pandas deep (%s shallow; %s%s real)", mt_human_bytes(v->deep, h1), mt_human_bytes(v->shallow, h2),
+               est ? "~" : "", mt_human_bytes(v->real, h3));
+    else
+        printf(", %s%s real (%s pandas deep, %s shallow)", est ? "~" : "", mt_human_bytes(v->real, h1),
+               mt_human_bytes(v->deep, h2), mt_human_bytes(v->shallow, h3));
     if (t->n_steps) printf(", pipeline of %zu steps", t->n_steps);
     printf("\n");
     if (!v->n_frames) return;
+    if (v->real_step && v->n_steps_shown > 1)
+        printf("Real bytes of the step whose frames hold the most, %s (steps record the same frames again).\n",
+               mt_cli_cstr(v->real_step));
+    if (v->shared && v->shared_outside)
+        printf("%s of it is also held by frames written before it (views, shallow copies, shared strings).\n",
+               mt_human_bytes(v->shared, h1));
+    else if (v->shared)
+        printf("%s of it is held by more than one frame (views, shallow copies, shared strings) and counted once.\n",
+               mt_human_bytes(v->shared, h1));
 
-    printf("\nFrames by deep bytes\n");
-    printf("  %-16s %-10s %10s %5s  %-18s %11s %11s\n", "frame", "step", "rows", "cols", "index", "shallow", "deep");
+    size_t wf = strlen("frame"), ws = strlen("step");
     for (size_t i = 0; i < v->n_frames; i++) {
         const mt_df_frame *f = &t->frames[v->frames[i]].rec;
-        printf("  %-16s %-10s %10" PRIu64 " %5u  %-18s %11s %11s\n", mt_cli_str(f->name), f->step.len ? mt_cli_str(f->step) : "-",
-               f->rows, f->columns, index_text(f, buf, sizeof buf), mt_human_bytes(f->shallow_bytes, h1),
-               mt_human_bytes(f->deep_bytes, h2));
+        wf = fit(wf, cell(f->name));
+        ws = fit(ws, f->step.len ? cell(f->step) : "-");
+    }
+    printf("\nFrames by %s bytes\n  ", pandas ? "pandas deep" : "real");
+    put_cell("frame", wf + 1);
+    put_cell("step", ws);
+    printf(" %10s %5s  %-18s %11s %11s %11s\n", "rows", "cols", "index", pandas ? "pandas deep" : "real",
+           "shared", pandas ? "real" : "pandas deep");
+    for (size_t i = 0; i < v->n_frames; i++) {
+        size_t fi = v->frames[i];
+        const mt_df_frame *f = &t->frames[fi].rec;
+        uint64_t real = frame_real(t, fi), sh = frame_shared(t, fi);
+        char rb[24];
+        snprintf(rb, sizeof rb, "%s%s", frame_real_estimated(t, fi) ? "~" : "", mt_human_bytes(real, h4));
+        printf("  ");
+        put_cell(cell(f->name), wf + 1);
+        put_cell(f->step.len ? cell(f->step) : "-", ws);
+        printf(" %10" PRIu64 " %5u  %-18s %11s %11s %11s\n", f->rows, f->columns, index_text(v, fi, buf, sizeof buf),
+               pandas ? mt_human_bytes(f->deep_bytes, h1) : rb, sh ? mt_human_bytes(sh, h2) : "-",
+               pandas ? rb : mt_human_bytes(f->deep_bytes, h3));
     }
 
     size_t n = top && top < v->n_cols ? top : v->n_cols;
-    printf("\nColumns by deep bytes (%zu of %zu)\n", n, v->n_cols);
-    printf("  %-12s %-16s %-16s %11s %6s %8s %9s  %s\n", "frame", "column", "dtype", "deep", "share", "nulls",
-           "distinct", "notes");
+    size_t wc = strlen("column"), wd = strlen("dtype");
+    wf = strlen("frame");
+    for (size_t i = 0; i < n; i++) {
+        const mt_df_col_info *c = &t->columns[v->cols[i]];
+        wf = fit(wf, cell(t->frames[c->frame].rec.name));
+        wc = fit(wc, cell(c->rec.name));
+        wd = fit(wd, cell(c->rec.dtype));
+    }
+    printf("\nColumns by %s bytes (%zu of %zu)\n  ", pandas ? "pandas deep" : "real", n, v->n_cols);
+    put_cell("frame", wf + 1);
+    put_cell("column", wc + 1);
+    put_cell("dtype", wd);
+    printf(" %11s %6s %11s %8s %9s  %s\n", pandas ? "pandas deep" : "real", "share", pandas ? "real" : "pandas deep",
+           "nulls", "distinct", "notes");
     for (size_t i = 0; i < n; i++) {
         const mt_df_col_info *c = &t->columns[v->cols[i]];
         char dist[32];
+        uint64_t real = mt_df_col_real_bytes(c);
+        int cest = c->rec.real_bytes && (c->rec.flags & MT_COL_DBYTES_EST);
+        char rb[24];
+        snprintf(rb, sizeof rb, "%s%s", cest ? "~" : "", mt_human_bytes(real, h2));
         column_notes(c, buf, sizeof buf);
-        printf("  %-12s %-16s %-16s %11s %5.1f%% %8" PRIu64 " %9s  %s\n", mt_cli_str(t->frames[c->frame].rec.name),
-               mt_cli_str(c->rec.name), mt_cli_str(c->rec.dtype), mt_human_bytes(c->rec.deep_bytes, h1), 100 * share(t, c),
-               c->rec.null_count, distinct_text(&c->rec, dist, sizeof dist), buf);
+        printf("  ");
+        put_cell(cell(t->frames[c->frame].rec.name), wf + 1);
+        put_cell(cell(c->rec.name), wc + 1);
+        put_cell(cell(c->rec.dtype), wd);
+        printf(" %11s %5.1f%% %11s %8" PRIu64 " %9s  %s\n", pandas ? mt_human_bytes(c->rec.deep_bytes, h1) : rb,
+               100 * share(v, c), pandas ? rb : mt_human_bytes(c->rec.deep_bytes, h1), c->rec.null_count,
+               distinct_text(&c->rec, dist, sizeof dist), buf);
     }
 
     /* Overheads: MultiIndex levels and codes, categoricals, sparse. */
@@ -198,8 +379,11 @@ static void print_text(const view *v, const char *file, size_t top) {
             uint64_t cd = cols ? f->columns_codes_bytes : f->index_codes_bytes;
             printf("  %s: %s, %u levels: levels %s, codes %s", mt_cli_str(f->name), cols ? "column labels" : "row index", nl,
                    mt_human_bytes(lv, h1), mt_human_bytes(cd, h2));
-            if (!cols) printf(" (index %s, %.1f%% of the frame)", mt_human_bytes(f->index_bytes, h3),
-                              f->deep_bytes ? 100.0 * (double)f->index_bytes / (double)f->deep_bytes : 0);
+            if (!cols) {
+                uint64_t ib = pandas ? f->index_bytes : index_real(t, v->frames[i]);
+                uint64_t fb = frame_bytes(v, v->frames[i]);
+                printf(" (index %s, %.1f%% of the frame)", mt_human_bytes(ib, h3), fb ? 100.0 * (double)ib / (double)fb : 0);
+            }
             printf("\n");
         }
     }
@@ -227,19 +411,31 @@ static void print_text(const view *v, const char *file, size_t top) {
     }
 
     if (!t->n_steps) return;
-    printf("\nPipeline: memory by step\n");
-    printf("  %-16s %9s %11s %11s %11s %11s %12s\n", "step", "time", "rss", "traced", "peak", "frames", "rss change");
+    size_t wst = strlen("step");
+    for (size_t i = 0; i < t->n_steps; i++) wst = fit(wst, mt_cli_cstr(t->steps[i].name));
+    printf("\nPipeline: memory by step\n  ");
+    put_cell("step", wst);
+    printf(" %9s %11s %11s %11s %11s %11s %12s\n", "time", "rss", "traced", "traced peak",
+           pandas ? "pandas deep" : "frames real", pandas ? "frames real" : "pandas deep", "rss change");
     for (size_t i = 0; i < t->n_steps; i++) {
         const mt_df_step *s = &t->steps[i];
         char d[24] = "-";
         if (i && !isnan(s->rss) && !isnan(t->steps[i - 1].rss))
             mt_signed_bytes((int64_t)(s->rss - t->steps[i - 1].rss), d);
-        printf("  %-16s %8.2fs %11s %11s %11s %11s %12s\n", mt_cli_cstr(s->name), (double)s->time_ns / 1e9,
+        char fr[16], fd[16];
+        snprintf(fr, sizeof fr, "%s", s->n_frames ? mt_human_bytes(s->frames_real, h4) : "-");
+        snprintf(fd, sizeof fd, "%s", s->n_frames ? mt_human_bytes(s->frames_deep, h4) : "-");
+        printf("  ");
+        put_cell(mt_cli_cstr(s->name), wst);
+        printf(" %8.2fs %11s %11s %11s %11s %11s %12s\n", (double)s->time_ns / 1e9,
                isnan(s->rss) ? "-" : mt_human_bytes((uint64_t)s->rss, h1),
                isnan(s->traced) ? "-" : mt_human_bytes((uint64_t)s->traced, h2),
-               isnan(s->traced_peak) ? "-" : mt_human_bytes((uint64_t)s->traced_peak, h3),
-               s->n_frames ? mt_human_bytes(s->frames_deep, h4) : "-", d);
+               isnan(s->traced_peak) ? "-" : mt_human_bytes((uint64_t)s->traced_peak, h3), pandas ? fd : fr,
+               pandas ? fr : fd, d);
     }
+    printf("  traced peak: the most memory traced since the step before (absolute, not what the step added)\n"
+           "  frames real: what the step's frames hold, memory shared between them counted once%s\n",
+           pandas ? "; pandas deep: memory_usage(deep=True) summed" : "");
     /* The steps that grew most: by RSS, else by traced memory. */
     size_t best[3];
     double gain[3];
@@ -252,7 +448,7 @@ static void print_text(const view *v, const char *file, size_t top) {
     }
 }
 
-static void json_column(mt_jw *w, const mt_df_table *t, const mt_df_col_info *c) {
+static void json_column(mt_jw *w, const view *v, const mt_df_col_info *c) {
     const mt_df_column *r = &c->rec;
     mt_jw_begin_object(w, NULL);
     mt_jw_uint(w, "position", r->position);
@@ -260,7 +456,12 @@ static void json_column(mt_jw *w, const mt_df_table *t, const mt_df_col_info *c)
     mt_jw_str(w, "dtype", r->dtype.ptr, r->dtype.len);
     mt_jw_uint(w, "shallow_bytes", r->shallow_bytes);
     mt_jw_uint(w, "deep_bytes", r->deep_bytes);
-    mt_jw_double(w, "share", share(t, c));
+    mt_jw_uint(w, "real_bytes", mt_df_col_real_bytes(c));
+    mt_jw_bool(w, "real_recorded", r->real_bytes != 0);
+    mt_jw_bool(w, "real_estimated", r->real_bytes && (r->flags & MT_COL_DBYTES_EST));
+    mt_jw_uint(w, "pandas_deep_bytes", r->deep_bytes);
+    mt_jw_double(w, "share", share_by(v, c, BYTES_PANDAS));
+    mt_jw_double(w, "real_share", share_by(v, c, BYTES_REAL));
     mt_jw_uint(w, "distinct_bytes", r->distinct_bytes);
     mt_jw_uint(w, "null_count", r->null_count);
     mt_jw_uint(w, "distinct_count", r->distinct_count);
@@ -327,8 +528,14 @@ static void print_json(const view *v, const char *file) {
     mt_jw_init(&w, stdout);
     mt_jw_begin_object(&w, NULL);
     mt_jw_cstr(&w, "file", file);
+    mt_jw_cstr(&w, "bytes", v->bytes == BYTES_PANDAS ? "pandas" : "real");
     mt_jw_uint(&w, "shallow_bytes", v->shallow);
     mt_jw_uint(&w, "deep_bytes", v->deep);
+    mt_jw_uint(&w, "pandas_deep_bytes", v->deep);
+    mt_jw_uint(&w, "real_bytes", v->real);
+    mt_jw_uint(&w, "real_shared_bytes", v->shared);
+    if (v->real_step) mt_jw_cstr(&w, "real_step", v->real_step);
+    else mt_jw_null(&w, "real_step");
     mt_jw_begin_array(&w, "frames");
     for (size_t i = 0; i < v->n_frames; i++) {
         const mt_df_frame_info *fi = &t->frames[v->frames[i]];
@@ -340,11 +547,16 @@ static void print_json(const view *v, const char *file) {
         mt_jw_uint(&w, "columns", f->columns);
         mt_jw_uint(&w, "shallow_bytes", f->shallow_bytes);
         mt_jw_uint(&w, "deep_bytes", f->deep_bytes);
+        mt_jw_uint(&w, "pandas_deep_bytes", f->deep_bytes);
+        mt_jw_uint(&w, "real_bytes", frame_real(t, v->frames[i]));
+        mt_jw_uint(&w, "shared_bytes", frame_shared(t, v->frames[i]));
+        mt_jw_bool(&w, "real_estimated", frame_real_estimated(t, v->frames[i]));
         mt_jw_begin_object(&w, "index");
         mt_jw_str(&w, "kind", f->index_kind.ptr, f->index_kind.len);
         mt_jw_uint(&w, "nlevels", f->index_nlevels);
         mt_jw_uint(&w, "shallow_bytes", f->index_shallow_bytes);
         mt_jw_uint(&w, "deep_bytes", f->index_bytes);
+        mt_jw_uint(&w, "real_bytes", index_real(t, v->frames[i]));
         mt_jw_uint(&w, "levels_bytes", f->index_levels_bytes);
         mt_jw_uint(&w, "codes_bytes", f->index_codes_bytes);
         mt_jw_end_object(&w);
@@ -356,7 +568,7 @@ static void print_json(const view *v, const char *file) {
         mt_jw_end_object(&w);
         mt_jw_uint(&w, "time_ns", f->time_ns);
         mt_jw_begin_array(&w, "columns");
-        for (size_t j = 0; j < fi->n_columns; j++) json_column(&w, t, &t->columns[fi->first_column + j]);
+        for (size_t j = 0; j < fi->n_columns; j++) json_column(&w, v, &t->columns[fi->first_column + j]);
         mt_jw_end_array(&w);
         mt_jw_end_object(&w);
     }
@@ -372,6 +584,8 @@ static void print_json(const view *v, const char *file) {
         json_step_value(&w, "traced_peak", s->traced_peak);
         mt_jw_uint(&w, "frames", s->n_frames);
         mt_jw_uint(&w, "frames_deep_bytes", s->frames_deep);
+        mt_jw_uint(&w, "frames_pandas_deep_bytes", s->frames_deep);
+        mt_jw_uint(&w, "frames_real_bytes", s->frames_real);
         mt_jw_end_object(&w);
     }
     mt_jw_end_array(&w);
@@ -394,7 +608,8 @@ static void print_csv(const view *v) {
     const mt_df_table *t = v->t;
     printf("frame,step,position,column,dtype,shallow_bytes,deep_bytes,share,distinct_bytes,null_count,"
            "distinct_count,distinct_estimated,min,max,int_fit,f32_exact,f32_max_rel_error,key,sorted,unique,mixed,"
-           "text_count,len_min,len_max,categories,categories_bytes,code_bytes,density,dense_bytes\n");
+           "text_count,len_min,len_max,categories,categories_bytes,code_bytes,density,dense_bytes,real_bytes,"
+           "real_estimated,real_share\n");
     for (size_t i = 0; i < v->n_cols; i++) {
         const mt_df_col_info *c = &t->columns[v->cols[i]];
         const mt_df_column *r = &c->rec;
@@ -407,15 +622,17 @@ static void print_csv(const view *v) {
         putchar(',');
         mt_csv_put_str(stdout, r->dtype.ptr, r->dtype.len);
         printf(",%" PRIu64 ",%" PRIu64 ",%.6f,%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%d,", r->shallow_bytes, r->deep_bytes,
-               share(t, c), r->distinct_bytes, r->null_count, r->distinct_count, !!(r->flags & MT_COL_DISTINCT_EST));
+               share_by(v, c, BYTES_PANDAS), r->distinct_bytes, r->null_count, r->distinct_count, !!(r->flags & MT_COL_DISTINCT_EST));
         mt_csv_put_value(stdout, &r->min);
         putchar(',');
         mt_csv_put_value(stdout, &r->max);
-        printf(",%s,%d,%.6g,%d,%d,%d,%d,%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%u,%.6g,%" PRIu64 "\n",
+        printf(",%s,%d,%.6g,%d,%d,%d,%d,%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%u,%.6g,%" PRIu64
+               ",%" PRIu64 ",%d,%.6f\n",
                c->int_fit ? c->int_fit : "", !!(r->flags & MT_COL_F32_EXACT), r->f32_max_rel_error,
                !!(r->flags & MT_COL_KEY), !!(r->flags & MT_COL_SORTED), !!(r->flags & MT_COL_UNIQUE),
                !!(r->flags & MT_COL_MIXED), r->text_count, r->len_min, r->len_max, r->categories, r->categories_bytes,
-               r->code_bytes, r->density, r->dense_bytes);
+               r->code_bytes, r->density, r->dense_bytes, mt_df_col_real_bytes(c),
+               r->real_bytes && (r->flags & MT_COL_DBYTES_EST), share_by(v, c, BYTES_REAL));
     }
 }
 
@@ -429,6 +646,8 @@ int main(int argc, char **argv) {
         MT_OPT_TOP(&top, "show the N largest columns in text (default: 20; 0 for all)"),
         MT_OPT_STRING(0, "frame", "NAME", &vw.frame, "only the frames named NAME"),
         MT_OPT_STRING(0, "step", "NAME", &vw.step, "only the frames of pipeline step NAME"),
+        MT_OPT_CHOICE(0, "bytes", &vw.bytes, MT_NAMES("real", "pandas"),
+                      "the figure shown first and sorted by: real (default) or pandas (deep count)"),
         MT_OPT_SALVAGE(&salvage),
         MT_OPT_END,
     };

@@ -128,8 +128,9 @@ def test_snapshot_frames_deep_bytes_are_pandas(rec, shell):
     # And the same as memtrace-frames says of the file by hand.
     hand = json.loads(by_hand("memtrace-frames", path, "--format", "json").stdout)
     assert hand["deep_bytes"] == r.data["deep_bytes"]
+    assert hand["real_bytes"] == r.data["real_bytes"] < r.data["deep_bytes"]
     text = repr(r)
-    assert "2 frames" in text
+    assert "2 frames" in text and " real (" in text and "pandas deep" in text
     assert rec.events[-1][3] == path
 
 

@@ -18,7 +18,7 @@ typedef enum mt_group_by {
     MT_BY_MODULE,      /* objects by the module part of the type name ("builtins" without one) */
     MT_BY_SITE,        /* "file:line" of the innermost allocation frame */
     MT_BY_TRACEBACK,   /* every frame of the allocation, innermost first */
-    MT_BY_COLUMN,      /* DataFrame columns, "frame.column": deep bytes, rows */
+    MT_BY_COLUMN,      /* DataFrame columns, "frame.column": real bytes (mt_df_col_real_bytes), rows */
     MT_BY_DEVICE       /* GPU segments, "gpuN/pool": reserved bytes, segments */
 } mt_group_by;
 

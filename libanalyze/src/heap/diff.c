@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "memtrace/diff.h"
+#include "memtrace/frames.h"
 #include "memtrace/sites.h"
 #include "memtrace/u64map.h"
 #include "common/array.h"
@@ -284,7 +285,12 @@ static int on_df_column(void *arg, const void *rec) {
                        col->name.ptr);
     int64_t r = row_of(c->t, buf, (size_t)len < sizeof buf ? (size_t)len : sizeof buf - 1);
     if (r < 0) return MT_E_NOMEM;
-    add(c->t, (uint32_t)r, c->side, rows, col->deep_bytes);
+    /* The bytes it really holds (each shared string once), not pandas'
+     * deep count (SPEC.md 4.3, df_columns real_bytes). */
+    mt_df_col_info info;
+    memset(&info, 0, sizeof info);
+    info.rec = *col;
+    add(c->t, (uint32_t)r, c->side, rows, mt_df_col_real_bytes(&info));
     return 0;
 }
 

@@ -313,6 +313,65 @@ START_TEST(json_strings_stay_valid) {
 }
 END_TEST
 
+/* Real bytes (format 1.6): recorded figures are taken as they are; a
+ * file without them falls back to shallow + distinct objects for object
+ * columns and deep bytes for the others, never pandas' deep count of
+ * objects; a frame's shared bytes are counted once in the table and in
+ * its step. */
+START_TEST(real_bytes_recorded_and_fallback) {
+    char *path = tmp_path();
+    mt_writer *w;
+    mt_diag d;
+    mt_diag_clear(&d);
+    ck_assert_int_eq(mt_writer_open(path, NULL, &w, &d), 0);
+    mt_df_frame a = { .id = 1, .name = S("a"), .rows = 50, .columns = 2, .index_bytes = 132, .deep_bytes = 5000,
+                      .step = S("s"), .real_bytes = 1000 };
+    mt_df_frame b = { .id = 2, .name = S("copy"), .rows = 50, .columns = 1, .index_bytes = 132, .deep_bytes = 4000,
+                      .step = S("s"), .real_bytes = 600, .shared_bytes = 600 };
+    mt_df_frame old = { .id = 3, .name = S("old"), .rows = 10, .columns = 2, .index_bytes = 100, .deep_bytes = 680,
+                        .step = S("t") };
+    mt_writer_add(w, MT_KIND_DF_FRAME, &a);
+    mt_writer_add(w, MT_KIND_DF_FRAME, &b);
+    mt_writer_add(w, MT_KIND_DF_FRAME, &old);
+    mt_df_column cols[] = {
+        { .frame = 1, .position = 0, .name = S("sym"), .dtype = S("object"), .shallow_bytes = 400,
+          .deep_bytes = 4600, .distinct_bytes = 200, .real_bytes = 600 },
+        { .frame = 1, .position = 1, .name = S("x"), .dtype = S("int64"), .shallow_bytes = 400, .deep_bytes = 400,
+          .real_bytes = 400 },
+        { .frame = 2, .position = 0, .name = S("sym"), .dtype = S("object"), .shallow_bytes = 400,
+          .deep_bytes = 4000, .distinct_bytes = 200, .real_bytes = 600 },
+        { .frame = 3, .position = 0, .name = S("s"), .dtype = S("object"), .shallow_bytes = 80, .deep_bytes = 500,
+          .distinct_bytes = 30 },
+        { .frame = 3, .position = 1, .name = S("n"), .dtype = S("int64"), .shallow_bytes = 80, .deep_bytes = 80 },
+    };
+    for (size_t i = 0; i < 5; i++) mt_writer_add(w, MT_KIND_DF_COLUMN, &cols[i]);
+    ck_assert_int_eq(mt_writer_close(w, &d), 0);
+    mt_snapshot *s;
+    ck_assert_int_eq(mt_snapshot_load(path, 0, &s, &d), 0);
+    mt_df_table *t;
+    ck_assert_int_eq(mt_df_table_load(s, &t, &d), 0);
+    ck_assert_uint_eq(t->n_frames, 3);
+    ck_assert_uint_eq(mt_df_col_real_bytes(&t->columns[0]), 600);
+    ck_assert_uint_eq(mt_df_col_real_bytes(&t->columns[1]), 400);
+    ck_assert_uint_eq(mt_df_col_real_bytes(&t->columns[3]), 80 + 30);  /* shallow + distinct objects */
+    ck_assert_uint_eq(mt_df_col_real_bytes(&t->columns[4]), 80);
+    ck_assert_uint_eq(mt_df_frame_real_bytes(t, 0), 1000);
+    ck_assert_uint_eq(mt_df_frame_real_bytes(t, 1), 600);
+    ck_assert_uint_eq(mt_df_frame_real_bytes(t, 2), 100 + 110 + 80);
+    /* The copy shares all it holds: counted once. */
+    ck_assert_uint_eq(t->real_bytes, 1000 + 0 + 290);
+    ck_assert_uint_eq(t->n_steps, 2);
+    for (size_t i = 0; i < t->n_steps; i++) {
+        if (!strcmp(t->steps[i].name, "s")) ck_assert_uint_eq(t->steps[i].frames_real, 1000);
+        else ck_assert_uint_eq(t->steps[i].frames_real, 290);
+    }
+    mt_df_table_free(t);
+    mt_snapshot_free(s);
+    unlink(path);
+    free(path);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("frames");
     TCase *tc = tcase_create("frames");
@@ -323,6 +382,7 @@ int main(void) {
     tcase_add_test(tc, table_joins_frames_columns_values_and_steps);
     tcase_add_test(tc, json_strings_stay_valid);
     tcase_add_test(tc, steps_that_grew_most_by_hand);
+    tcase_add_test(tc, real_bytes_recorded_and_fallback);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

@@ -11,6 +11,7 @@
 #include "celllog.h"
 #include "heapdump.h"
 #include "colstats.h"
+#include "realbytes.h"
 #include "sampling.h"
 #include "tracing.h"
 
@@ -874,9 +875,12 @@ static int PyModule_AddObjectRef(PyObject *mod, const char *name, PyObject *valu
  * gives back when it is freed. On failure the import system frees the
  * module, and with it whatever was added, so nothing is released here. */
 static int module_exec(PyObject *m) {
-    if (PyType_Ready(&WriterType) < 0 || PyType_Ready(&memtrace_SamplerType) < 0) return -1;
+    if (PyType_Ready(&WriterType) < 0 || PyType_Ready(&memtrace_SamplerType) < 0 ||
+        PyType_Ready(&memtrace_ObjectLedgerType) < 0)
+        return -1;
     if (PyModule_AddObjectRef(m, "Writer", (PyObject *)&WriterType) < 0 ||
         PyModule_AddObjectRef(m, "Sampler", (PyObject *)&memtrace_SamplerType) < 0 ||
+        PyModule_AddObjectRef(m, "ObjectLedger", (PyObject *)&memtrace_ObjectLedgerType) < 0 ||
         PyModule_AddStringConstant(m, "__version__", MT_VERSION_STRING) < 0 ||
         PyModule_AddIntConstant(m, "FORMAT_MAJOR", MT_FORMAT_MAJOR) < 0 ||
         PyModule_AddIntConstant(m, "FORMAT_MINOR", MT_FORMAT_MINOR) < 0)

@@ -212,9 +212,12 @@ def snapshot(recorder, shell, args):
                             % (html.escape(path), summary["objects"], html.escape(_size(summary["bytes"]))),
                             data))
     doc = json.loads(_tools.run("memtrace-frames", path, "--format", "json").stdout)
-    rows = [(f["name"], f["rows"], len(f["columns"]), _size(f["deep_bytes"])) for f in doc["frames"]]
-    head = "memtrace snapshot: %s: %d frames, %s deep" % (path, len(doc["frames"]), _size(doc["deep_bytes"]))
-    t, h = _table(["frame", "rows", "columns", "deep bytes"], rows, right=(1, 2, 3))
+    # Real bytes (each shared string once) first, pandas' deep count beside.
+    rows = [(f["name"], f["rows"], len(f["columns"]), _size(f.get("real_bytes", f["deep_bytes"])),
+             _size(f["deep_bytes"])) for f in doc["frames"]]
+    head = "memtrace snapshot: %s: %d frames, %s real (%s pandas deep)" % (
+        path, len(doc["frames"]), _size(doc.get("real_bytes", doc["deep_bytes"])), _size(doc["deep_bytes"]))
+    t, h = _table(["frame", "rows", "columns", "real bytes", "pandas deep"], rows, right=(1, 2, 3, 4))
     doc["path"] = path
     return _show(Report(head + "\n" + t, _paragraphs([head]) + h, doc))
 

@@ -12,7 +12,7 @@ import time
 import tracemalloc
 
 from . import _sampling
-from ._memtrace import Writer, column_stats, rss
+from ._memtrace import ObjectLedger, Writer, column_stats, rss
 
 # Flags of df_columns (memtrace-snap(5)).
 KEY, SORTED, UNIQUE, F32_EXACT, INTEGRAL, DISTINCT_EST, DBYTES_EST, MIXED, DATETIME_TEXT = (1 << i for i in range(9))
@@ -217,6 +217,190 @@ def _category_hashes(cats):
     return column_stats(c.data, c.kind, hashes=True, **c.opts)["hashes"]
 
 
+class _Ledger:
+    """What the frames of one block (a dump_frames call, a pipeline step)
+    hold, for df_frames and df_columns real_bytes and shared_bytes: numpy
+    buffers by data address and size, Python objects by identity (in C,
+    ObjectLedger). Each is charged once to a frame, and is shared when a
+    frame written before it in the block was charged for it too."""
+
+    def __init__(self):
+        self.objects = ObjectLedger()
+        self.buffers = {}  # (start, end) -> the last frame charged
+        self.starts = []   # sorted, of ranges: (start, end, frame) charged
+        self.ranges = []
+        self.longest = 0
+        self.frame = 0
+
+    def next_frame(self):
+        self.frame += 1
+        self.objects.next_frame()
+
+    def buffer(self, a):
+        """(bytes, shared) of numpy array a's data: the bytes of its
+        address range that this frame was not charged for yet, and of
+        those the ones an earlier frame was. Live buffers overlap only
+        where they are the same memory (a view, a shallow copy)."""
+        import bisect
+        nbytes = int(a.nbytes)
+        if not nbytes:
+            return 0, 0
+        start = a.__array_interface__["data"][0]
+        if a.ndim == 1 and a.strides[0] == -a.itemsize:
+            start -= (len(a) - 1) * a.itemsize
+        elif not (a.flags.c_contiguous or a.flags.f_contiguous):
+            # Strided (a row of a transposed block): known by its layout only.
+            key = ("strided", start, nbytes, a.strides)
+            last = self.buffers.get(key)
+            if last == self.frame:
+                return 0, 0
+            self.buffers[key] = self.frame
+            return nbytes, nbytes if last is not None else 0
+        end = start + nbytes
+        if self.buffers.get((start, end)) == self.frame:
+            return 0, 0
+        # The charged ranges that overlap [start, end).
+        lo = bisect.bisect_left(self.starts, start - self.longest)
+        hi = bisect.bisect_left(self.starts, end)
+        mine, earlier = [], []
+        for s, e, f in self.ranges[lo:hi]:
+            if e > start:
+                (mine if f == self.frame else earlier).append((max(s, start), min(e, end)))
+        new = _minus([(start, end)], mine)
+        charged = sum(e - s for s, e in new)
+        shared = sum(e - s for s, e in _intersect(new, earlier))
+        at = bisect.bisect_left(self.starts, start)
+        self.starts.insert(at, start)
+        self.ranges.insert(at, (start, end, self.frame))
+        self.longest = max(self.longest, nbytes)
+        self.buffers[(start, end)] = self.frame
+        return charged, shared
+
+    def array(self, arr):
+        """(bytes, shared, estimated) of a numpy or pandas array: its
+        buffers and the objects it references."""
+        import numpy as np
+        import pandas as pd
+        if isinstance(arr, pd.Index) and "_engine" in getattr(arr, "_cache", {}):
+            # Its hash table, built by a lookup (pandas counts it too).
+            b, sh, est = self.array(arr._values)
+            eb, esh = self._engine(arr._engine)
+            return b + eb, sh + esh, est
+        if isinstance(arr, (pd.Index, pd.Series)):
+            arr = arr._values
+        if isinstance(arr, pd.Categorical):
+            b, sh = self.buffer(arr.codes)
+            cb, csh, est = self.array(arr.categories)
+            return b + cb, sh + csh, est
+        if isinstance(arr, pd.arrays.SparseArray):
+            b, sh, est = self.array(arr.sp_values)
+            return b + int(arr.nbytes) - int(arr.sp_values.nbytes), sh, est
+        if hasattr(arr, "_mask") and hasattr(arr, "_data"):
+            b, sh = self.buffer(arr._data)
+            mb, msh = self.buffer(arr._mask)
+            return b + mb, sh + msh, False
+        if not isinstance(arr, np.ndarray) and isinstance(getattr(arr, "_ndarray", None), np.ndarray):
+            arr = arr._ndarray  # datetimes, periods, timedeltas, numpy-backed strings
+        if isinstance(arr, np.ndarray):
+            b, sh = self.buffer(arr)
+            if arr.dtype.kind != "O":
+                return b, sh, False
+            if arr.ndim != 1:
+                arr = arr.ravel()
+            ob, osh, est = self.objects.objects(arr, skip=(pd.NA, pd.NaT))
+            return b + ob, sh + osh, est
+        # Arrow-backed and other extension arrays: what they say they hold.
+        return int(getattr(arr, "nbytes", 0)), 0, False
+
+    def _engine(self, engine):
+        """(bytes, shared) of an index's lookup engine, by identity."""
+        key = ("engine", id(engine))
+        last = self.buffers.get(key)
+        if last == self.frame:
+            return 0, 0
+        self.buffers[key] = self.frame
+        b = int(engine.sizeof(deep=False))
+        return b, b if last is not None else 0
+
+    def index(self, index):
+        """(bytes, shared) of a row index: 0 for a RangeIndex."""
+        import pandas as pd
+        if isinstance(index, pd.RangeIndex):
+            return 0, 0
+        if isinstance(index, pd.MultiIndex):
+            b = sh = 0
+            for lv in index.levels:
+                lb, lsh, _ = self.array(lv)
+                b, sh = b + lb, sh + lsh
+            for c in index.codes:
+                cb, csh = self.buffer(c)
+                b, sh = b + cb, sh + csh
+            return b, sh
+        b, sh, _ = self.array(index)
+        return b, sh
+
+
+def _minus(ranges, cut):
+    """The parts of sorted disjoint ranges outside the ranges of cut."""
+    for cs, ce in sorted(cut):
+        out = []
+        for s, e in ranges:
+            if ce <= s or cs >= e:
+                out.append((s, e))
+                continue
+            if s < cs:
+                out.append((s, cs))
+            if ce < e:
+                out.append((ce, e))
+        ranges = out
+    return ranges
+
+
+def _intersect(ranges, other):
+    """The bytes of ranges (disjoint) that other's ranges (which may
+    overlap each other) cover, as disjoint ranges."""
+    hit = []
+    for s, e in ranges:
+        for os_, oe in other:
+            if os_ < e and oe > s:
+                hit.append((max(s, os_), min(e, oe)))
+    merged = []
+    for s, e in sorted(hit):
+        if merged and s <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], e))
+        else:
+            merged.append((s, e))
+    return merged
+
+
+def _charge_frame(ledger, cols, recs, index):
+    """Sets real_bytes on each column record (each object once in the
+    frame, an earlier column's not again) and returns the frame's
+    (real_bytes, shared_bytes): its columns, then its index."""
+    ledger.next_frame()
+    real = shared = 0
+    for c, (rec, _, _) in zip(cols, recs):
+        if c.kind == "O" and c.data is not None and not _holds_objects(c.series):
+            # A copy made for the scan (intervals): pandas' count.
+            b, sh, est = rec["deep_bytes"], 0, False
+        else:
+            b, sh, est = ledger.array(c.series.array)
+        rec["real_bytes"] = b
+        if est:
+            rec["flags"] = rec.get("flags", 0) | DBYTES_EST
+        real, shared = real + b, shared + sh
+    ib, ish = ledger.index(index)
+    return real + ib, shared + ish
+
+
+def _holds_objects(series):
+    """Whether series' values are Python objects it holds (not a copy)."""
+    import pandas as pd
+    from pandas.api.types import is_object_dtype
+    d = series.dtype
+    return is_object_dtype(d) or isinstance(d, (pd.StringDtype, pd.SparseDtype, pd.CategoricalDtype))
+
+
 class _FrameWriter:
     """Writes frames to a Writer, numbering them from 1."""
 
@@ -225,6 +409,7 @@ class _FrameWriter:
         self.keys = keys
         self.next_id = 1
         self.columns = 0
+        self.ledger = _Ledger()
         self.pool = concurrent.futures.ThreadPoolExecutor(threads) if threads > 1 else None
 
     def close(self):
@@ -263,12 +448,14 @@ class _FrameWriter:
         ideep = int(index.memory_usage(deep=True))
         ishallow = int(index.memory_usage())
         recs = [c.finish(rows) for c in cols]
+        real, shared = _charge_frame(self.ledger, cols, recs, index)
         self.w.add_df_frame(fid, str(name), rows, len(cols), index_kind=ikind, index_bytes=ideep,
                             shallow_bytes=ishallow + sum(r["shallow_bytes"] for r, _, _ in recs),
                             deep_bytes=ideep + sum(r["deep_bytes"] for r, _, _ in recs), step=step,
                             index_shallow_bytes=ishallow, index_levels_bytes=ilev, index_codes_bytes=icod,
                             index_nlevels=inl, columns_kind=ckind, columns_levels_bytes=clev,
-                            columns_codes_bytes=ccod, columns_nlevels=cnl, time_ns=time_ns)
+                            columns_codes_bytes=ccod, columns_nlevels=cnl, time_ns=time_ns,
+                            real_bytes=real, shared_bytes=shared)
         for c, (rec, top, sketch) in zip(cols, recs):
             self.w.add_df_column(fid, c.position, rec.pop("name"), rec.pop("dtype"), rec.pop("shallow_bytes"),
                                  rec.pop("deep_bytes"), **rec)
@@ -296,8 +483,10 @@ def dump_frames(path, frames, *, keys=None, label=None, threads=2):
 
     Per frame: rows, columns, the index and its memory (a MultiIndex's
     levels and codes apart), shallow and deep bytes exactly as pandas'
-    memory_usage() and memory_usage(deep=True). Per column: dtype, shallow
-    and deep bytes, distinct objects' bytes, nulls, distinct values (exact
+    memory_usage() and memory_usage(deep=True), and the real bytes it holds
+    (buffers and each distinct object once) with the part of them a frame
+    before it in frames also holds. Per column: dtype, shallow, deep and
+    real bytes, distinct objects' bytes, nulls, distinct values (exact
     up to 65536, estimated beyond), min and max, float32 exactness, string
     lengths, categories, sparse density. Columns named in keys (join and
     group keys) also get their most common values and a kmv sketch.
@@ -362,6 +551,7 @@ class Pipeline:
             self._w.add_sample("traced", traced[0], time_ns=now, step=name)
             self._w.add_sample("traced_peak", traced[1], time_ns=now, step=name)
         if frames is not None:
+            self._fw.ledger = _Ledger()  # a step's frames share among themselves only
             for fname, df in _named(frames, name):
                 self._fw.write(fname, df, step=name, time_ns=now, keys=keys)
         self._w.flush()

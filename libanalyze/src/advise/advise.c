@@ -37,6 +37,7 @@ typedef struct subject {
     const mt_df_step *st;
     const mt_gpu_device *g;
     double available;
+    int pandas_bytes;        /* savings in pandas' deep count, not real bytes */
     char kind[16];           /* dtype_kind */
     char nullable_fit[8];    /* "Int8" ... */
 } subject;
@@ -359,7 +360,7 @@ static int compute(const mt__rule *r, const subject *s, outcome *o) {
     if (r->to && (expand(r->to, r, s, NULL, o->to, sizeof o->to) || !o->to[0] || strchr(o->to, '?')))
         return -1;  /* a target from an absent field: {int_fit} of a non-integer column */
     switch (s->scope) {
-    case MT__SCOPE_COLUMN: o->bytes = s->c->rec.deep_bytes; break;
+    case MT__SCOPE_COLUMN: o->bytes = s->pandas_bytes ? s->c->rec.deep_bytes : mt_df_col_real_bytes(s->c); break;
     case MT__SCOPE_FRAME: o->bytes = s->f->rec.deep_bytes; break;
     case MT__SCOPE_STEP: o->bytes = isnan(s->st->traced_peak) ? 0 : (uint64_t)s->st->traced_peak; break;
     default: o->bytes = s->g->reserved_bytes;
@@ -511,6 +512,84 @@ static int by_saving(const void *x, const void *y, void *arg) {
     return (i > j) - (i < j);
 }
 
+/* ---- a column once, and what the changes do to a pipeline ---- */
+
+/* Whether column j of t is column i < j recorded again: the same frame
+ * and column name, or at another step the same column name and dtype
+ * (memtrace.pipeline names a lone frame after its step, and a step that
+ * filters rows changes a column's counts, not what it is). */
+static int same_column(const mt_df_table *t, size_t i, size_t j) {
+    const mt_df_col_info *a = &t->columns[i], *b = &t->columns[j];
+    const mt_df_frame *fa = &t->frames[a->frame].rec, *fb = &t->frames[b->frame].rec;
+    if (a->frame == b->frame || strcmp(a->rec.name.ptr, b->rec.name.ptr)) return 0;
+    if (!strcmp(fa->name.ptr, fb->name.ptr)) return 1;
+    if (!fa->step.len || !fb->step.len || !strcmp(fa->step.ptr, fb->step.ptr)) return 0;
+    return !strcmp(a->rec.dtype.ptr, b->rec.dtype.ptr);
+}
+
+static uint64_t col_bytes(const mt_df_col_info *c, int pandas) {
+    return pandas ? c->rec.deep_bytes : mt_df_col_real_bytes(c);
+}
+
+/* Bytes of t's frames with each column once (its largest record); rep[]
+ * gets each column's first record. */
+static uint64_t data_bytes_once(const mt_df_table *t, int pandas, size_t *rep) {
+    uint64_t sum = 0;
+    for (size_t j = 0; j < t->n_columns; j++) {
+        rep[j] = j;
+        for (size_t i = 0; i < j && rep[j] == j; i++)
+            if (rep[i] == i && same_column(t, i, j)) rep[j] = i;
+    }
+    for (size_t f = 0; f < t->n_frames; f++) {
+        const mt_df_frame_info *fi = &t->frames[f];
+        uint64_t bytes = pandas ? fi->rec.deep_bytes : mt_df_frame_real_bytes(t, f), cols = 0;
+        if (!pandas) bytes -= fi->rec.shared_bytes < bytes ? fi->rec.shared_bytes : bytes;
+        for (size_t k = 0; k < fi->n_columns; k++) cols += col_bytes(&t->columns[fi->first_column + k], pandas);
+        sum += bytes > cols ? bytes - cols : 0;  /* the index, and columns not recorded */
+    }
+    for (size_t j = 0; j < t->n_columns; j++) {
+        if (rep[j] != j) continue;
+        uint64_t most = 0;
+        for (size_t i = j; i < t->n_columns; i++)
+            if (rep[i] == j && col_bytes(&t->columns[i], pandas) > most) most = col_bytes(&t->columns[i], pandas);
+        sum += most;
+    }
+    return sum;
+}
+
+/* The savings of the column changes (change[]) to frames recorded at step st. */
+static uint64_t step_saving(const mt_advice_list *l, const mt_df_table *t, size_t st, const unsigned char *change) {
+    uint64_t sum = 0;
+    for (size_t k = 0; k < l->n; k++) {
+        const mt_df_frame *f = change[k] ? &t->frames[l->items[k].frame_index].rec : NULL;
+        if (f && f->step.len && !strcmp(f->step.ptr, t->steps[st].name)) sum += l->items[k].saving_bytes;
+    }
+    return sum;
+}
+
+static void effects(mt_advice_list *l, const mt_df_table *t, int pandas, const unsigned char *change) {
+    size_t r = SIZE_MAX, p = SIZE_MAX, m = SIZE_MAX;
+    for (size_t i = 0; t && i < t->n_steps; i++) {
+        const mt_df_step *st = &t->steps[i];
+        if (!isnan(st->traced) && (r == SIZE_MAX || st->traced > t->steps[r].traced)) r = i;
+        if (!isnan(st->traced_peak) && (p == SIZE_MAX || st->traced_peak > t->steps[p].traced_peak)) p = i;
+        if (!isnan(st->rss) && (m == SIZE_MAX || st->rss > t->steps[m].rss)) m = i;
+    }
+    l->resident_basis = r != SIZE_MAX ? "traced" : "rss";
+    if (r == SIZE_MAX) r = m;
+    if (r != SIZE_MAX) {
+        l->resident = (struct mt_advice_effect){ 1, r, isnan(t->steps[r].traced) ? t->steps[r].rss : t->steps[r].traced,
+                                                 pandas ? t->steps[r].frames_deep : t->steps[r].frames_real,
+                                                 step_saving(l, t, r, change) };
+    }
+    if (p != SIZE_MAX)
+        l->peak = (struct mt_advice_effect){ 1, p, t->steps[p].traced_peak, 0, p ? step_saving(l, t, p - 1, change) : 0 };
+    if (m != SIZE_MAX)
+        l->rss = (struct mt_advice_effect){ 1, m, t->steps[m].rss,
+                                            pandas ? t->steps[m].frames_deep : t->steps[m].frames_real,
+                                            step_saving(l, t, m, change) };
+}
+
 int mt_advise(const mt_rules *rules, const mt_advise_input *in, mt_advice_list **out, mt_diag *diag) {
     mt_diag_clear(diag);
     *out = NULL;
@@ -522,6 +601,7 @@ int mt_advise(const mt_rules *rules, const mt_advise_input *in, mt_advice_list *
     memset(&s, 0, sizeof s);
     s.t = t;
     s.available = in->available_bytes;
+    s.pandas_bytes = in->pandas_bytes;
     s.scope = MT__SCOPE_COLUMN;
     for (size_t i = 0; t && i < t->n_columns && !rc; i++) {
         s.c = &t->columns[i];
@@ -567,6 +647,17 @@ int mt_advise(const mt_rules *rules, const mt_advise_input *in, mt_advice_list *
     for (size_t i = 0; i < R.n; i++) order[i] = i;
     order_ctx oc = { R.items, R.rule_of };
     if (R.n) qsort_r(order, R.n, sizeof *order, by_saving, &oc);
+    /* taken[] from n_columns on: a column's first record (rep) has a change in the total. */
+    size_t *rep = t && t->n_columns ? malloc(t->n_columns * sizeof *rep) : NULL;
+    unsigned char *change = calloc(R.n ? R.n : 1, 1), *more = t && t->n_columns ? calloc(t->n_columns, 1) : NULL;
+    if (t && t->n_columns && (!rep || !more)) {
+        free(rep);
+        free(more);
+        rep = NULL;
+        more = NULL;
+    }
+    if (t && rep) l->data_bytes = data_bytes_once(t, in->pandas_bytes, rep);
+    else for (size_t i = 0; t && i < t->n_frames; i++) l->data_bytes += t->frames[i].rec.deep_bytes;
     /* One dtype change a column: the first in order saves most. */
     for (size_t k = 0; k < R.n; k++) {
         mt_advice *a = &R.items[order[k]];
@@ -576,11 +667,23 @@ int mt_advise(const mt_rules *rules, const mt_advise_input *in, mt_advice_list *
                 continue;
             }
             taken[a->column_index] = 1;
+            if (change) change[l->n] = 1;
+            /* A column recorded at several steps counts once in the total. */
+            if (rep && more[rep[a->column_index]]) {
+                a->in_total = 0;
+                l->columns_repeated++;
+            } else if (rep) {
+                more[rep[a->column_index]] = 1;
+                l->columns_changed++;
+            }
         }
         if (a->in_total) l->total_saving_bytes += a->saving_bytes;
         l->items[l->n++] = *a;
     }
-    for (size_t i = 0; t && i < t->n_frames; i++) l->data_bytes += t->frames[i].rec.deep_bytes;
+    if (change) effects(l, t, in->pandas_bytes, change);
+    free(rep);
+    free(more);
+    free(change);
     l->n_frames = t ? t->n_frames : 0;
     for (size_t i = 0; i < l->n; i++) {
         const mt_advice *a = &l->items[i];

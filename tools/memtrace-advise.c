@@ -324,8 +324,7 @@ int main(int argc, char **argv) {
                       "exit 1 when advice of this severity or higher exists"),
         MT_OPT_AVAILABLE(&available, "memory the pipeline may use"),
         MT_OPT_CHOICE(0, "bytes", &pandas_bytes, MT_NAMES("real", "pandas"),
-                      "count savings in the bytes the frames really hold (default: real), or in pandas'\n"
-                      "memory_usage(deep=True), which charges a shared object at every row"),
+                      "savings in the bytes frames really hold (default: real) or in pandas' deep count"),
         MT_OPT_TOP(&top, "show the N largest savings in text (default: 0, all)"),
         MT_OPT_FLAG(0, "list-rules", &list, "list the rules that would apply, and exit"),
         MT_OPT_SALVAGE(&salvage),

@@ -36,6 +36,28 @@ def pipeline(tmp):
         df = pd.read_csv(csv)
         return df[df["qty"] > 1].reset_index(drop=True).merge(lookup, on="city", how="left")
 
+    def run(path, changes=None):
+        """The pipeline; with changes, the advised dtypes applied right
+        after the read, as a user following the advice would."""
+        with memtrace.pipeline(path) as p:
+            df = pd.read_csv(csv)
+            if changes:
+                df = t.apply(df, changes)
+            p.step("load", df)
+            df = df[df["qty"] > 1].reset_index(drop=True)
+            p.step("clean", df)
+            merged = df.merge(lookup, on="city", how="left")
+            del df
+            p.step("merge", merged)
+            by_city = merged.groupby(["city", "status"], as_index=False, observed=True)["price"].sum()
+            del merged
+            p.step("groupby", by_city)
+            pivot = by_city.pivot_table(index="city", columns="status", values="price", aggfunc="sum", observed=True)
+            p.step("pivot", pivot)
+        out = subprocess.run([t.tool("memtrace-frames"), "-f", "json", str(path)], capture_output=True, text=True,
+                             check=True).stdout
+        return {st["name"]: st for st in json.loads(out)["steps"]}
+
     tracemalloc.start()
     with memtrace.pipeline(path) as p:
         df = pd.read_csv(csv)
@@ -71,6 +93,20 @@ def pipeline(tmp):
     pk = f["peak"]
     print(f"peak: {pk['saving_bytes'] / MiB:.1f} MiB off the traced peak {pk['memory_bytes'] / MiB:.1f} MiB "
           f"at step {pk['step']} ({pk['saving_bytes'] / pk['memory_bytes']:.1%} of the peak)")
+    # The pipeline again with the load step's advice applied after the read.
+    gc.collect()
+    tracemalloc.start()
+    plain = run(tmp / "plain.snap")
+    advised = run(tmp / "advised.snap", t.changes_of(real, step="load"))
+    tracemalloc.stop()
+    top = max(plain.values(), key=lambda st: st["traced_peak"])
+    worst = max(advised.values(), key=lambda st: st["traced_peak"])
+    most = max(plain.values(), key=lambda st: st["traced"])
+    print(f"measured, the advice applied after read_csv: traced peak at {top['name']} "
+          f"{top['traced_peak'] / MiB:.1f} -> {advised[top['name']]['traced_peak'] / MiB:.1f} MiB "
+          f"(pipeline's highest peak {top['traced_peak'] / MiB:.1f} -> {worst['traced_peak'] / MiB:.1f} MiB, at "
+          f"{worst['name']}); most traced at {most['name']} {most['traced'] / MiB:.1f} -> "
+          f"{advised[most['name']]['traced'] / MiB:.1f} MiB")
     if f["rss"]:
         print(f"rss: at most {f['rss']['saving_bytes'] / MiB:.1f} MiB off {f['rss']['memory_bytes'] / MiB:.1f} MiB "
               f"at step {f['rss']['step']}")

@@ -168,13 +168,17 @@ static void print_effects(const input *in) {
         printf("  peak: unchanged: the highest traced peak, %s, is at the first step, %s, which makes the data; a change\n"
                "    after it cannot lower it (give the dtypes to the reader instead)\n",
                mt_human_bytes((uint64_t)p->memory, h1), mt_cli_cstr(in->t->steps[p->step].name));
-    else if (p->known)
-        printf("  peak: %s off the highest traced peak, %s at step %s (%.1f%% of the peak): the changed columns of its\n"
-               "    input frames (step %s); what its operation allocates besides is not known\n",
+    else if (p->known) {
+        printf("  peak: about %s off the highest traced peak, %s at step %s (%.1f%% of the peak), taking from each\n"
+               "    step's peak the changed columns of its inputs (the frames of the step before)",
                mt_human_bytes(p->saving_bytes, h1), mt_human_bytes((uint64_t)p->memory, h2),
-               mt_cli_cstr(in->t->steps[p->step].name), p->memory > 0 ? 100.0 * (double)p->saving_bytes / p->memory : 0.0,
-               mt_cli_cstr(in->t->steps[p->step - 1].name));
-    else
+               mt_cli_cstr(in->t->steps[p->step].name), p->memory > 0 ? 100.0 * (double)p->saving_bytes / p->memory : 0.0);
+        if (p->then_step != p->step)
+            printf(";\n    the highest would then be step %s's, %s%s", mt_cli_cstr(in->t->steps[p->then_step].name),
+                   mt_human_bytes((uint64_t)p->then_memory, h3),
+                   p->then_step == 0 ? ", which a change after the read cannot lower" : "");
+        printf("\n");
+    } else
         printf("  peak: unknown (the steps recorded no traced peak)\n");
     if (m->known)
         printf("  rss: at most %s off the highest RSS, %s at step %s (%.1f%% of it)\n", mt_human_bytes(m->saving_bytes, h1),
@@ -228,8 +232,10 @@ static void json_effect(mt_jw *w, const char *key, const input *in, const struct
     mt_jw_cstr(w, "basis", basis);
     mt_jw_uint(w, "memory_bytes", (uint64_t)e->memory);
     if (strcmp(key, "peak")) mt_jw_uint(w, "frames_bytes", e->frames_bytes);
-    else if (e->step) mt_jw_cstr(w, "inputs_step", in->t->steps[e->step - 1].name);
-    else mt_jw_null(w, "inputs_step");
+    else {
+        mt_jw_cstr(w, "then_step", in->t->steps[e->then_step].name);
+        mt_jw_uint(w, "then_bytes", (uint64_t)e->then_memory);
+    }
     mt_jw_uint(w, "saving_bytes", e->saving_bytes);
     mt_jw_end_object(w);
 }

@@ -91,8 +91,9 @@ def pipeline(tmp):
           f"({f['columns_changed']} columns, {f['columns_repeated']} repeats left out); "
           f"old total, every step's record added: {old_sum / MiB:.1f} MiB pandas-counted")
     pk = f["peak"]
-    print(f"peak: {pk['saving_bytes'] / MiB:.1f} MiB off the traced peak {pk['memory_bytes'] / MiB:.1f} MiB "
-          f"at step {pk['step']} ({pk['saving_bytes'] / pk['memory_bytes']:.1%} of the peak)")
+    print(f"peak promised: {pk['saving_bytes'] / MiB:.1f} MiB off the highest traced peak {pk['memory_bytes'] / MiB:.1f} MiB "
+          f"at step {pk['step']} ({pk['saving_bytes'] / pk['memory_bytes']:.1%} of the peak; then highest at "
+          f"{pk['then_step']}, {pk['then_bytes'] / MiB:.1f} MiB)")
     # The pipeline again with the load step's advice applied after the read.
     gc.collect()
     tracemalloc.start()
@@ -104,7 +105,7 @@ def pipeline(tmp):
     most = max(plain.values(), key=lambda st: st["traced"])
     print(f"measured, the advice applied after read_csv: traced peak at {top['name']} "
           f"{top['traced_peak'] / MiB:.1f} -> {advised[top['name']]['traced_peak'] / MiB:.1f} MiB "
-          f"(pipeline's highest peak {top['traced_peak'] / MiB:.1f} -> {worst['traced_peak'] / MiB:.1f} MiB, at "
+          f"(the pipeline's highest {top['traced_peak'] / MiB:.1f} -> {worst['traced_peak'] / MiB:.1f} MiB, now at "
           f"{worst['name']}); most traced at {most['name']} {most['traced'] / MiB:.1f} -> "
           f"{advised[most['name']]['traced'] / MiB:.1f} MiB")
     if f["rss"]:

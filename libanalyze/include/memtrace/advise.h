@@ -119,9 +119,12 @@ typedef struct mt_advice_list {
         double memory;           /* traced (resident), traced_peak (peak) or RSS (rss) at the step */
         uint64_t frames_bytes;   /* bytes of the frames recorded at the step (resident, rss) */
         uint64_t saving_bytes;   /* what the changes take off memory */
+        size_t then_step;        /* peak: the step whose peak would then be highest */
+        double then_memory;      /*   and that peak (at least) */
     } resident,  /* the step with the most traced memory: the changed columns of its frames */
-      peak,      /* the step with the highest traced_peak: the changed columns of the frames of the
-                  * step before it (its inputs); 0 at the first step, as the change comes after it */
+      peak,      /* the pipeline's highest traced_peak: each step's peak less the changed columns of
+                  * the frames of the step before it (its inputs), the first step's unchanged, as a
+                  * change comes after it; saving_bytes: the highest peak less the highest of those */
       rss;       /* the step with the most RSS: its frames' changed columns, at most (the allocator
                   * may keep what is freed) */
     const char *resident_basis;  /* "traced", or "rss" where tracemalloc was not recorded */

@@ -580,14 +580,28 @@ static void effects(mt_advice_list *l, const mt_df_table *t, int pandas, const u
     if (r != SIZE_MAX) {
         l->resident = (struct mt_advice_effect){ 1, r, isnan(t->steps[r].traced) ? t->steps[r].rss : t->steps[r].traced,
                                                  pandas ? t->steps[r].frames_deep : t->steps[r].frames_real,
-                                                 step_saving(l, t, r, change) };
+                                                 step_saving(l, t, r, change), r, 0 };
     }
-    if (p != SIZE_MAX)
-        l->peak = (struct mt_advice_effect){ 1, p, t->steps[p].traced_peak, 0, p ? step_saving(l, t, p - 1, change) : 0 };
+    if (p != SIZE_MAX) {
+        /* Each step's peak can fall by its inputs' changes at most; the
+         * first step's (the read) not at all: the highest that remains. */
+        size_t then = p;
+        double then_peak = -1;
+        for (size_t i = 0; i < t->n_steps; i++) {
+            double pk = t->steps[i].traced_peak, s = i ? (double)step_saving(l, t, i - 1, change) : 0;
+            if (!isnan(pk) && pk - s > then_peak) {
+                then_peak = pk - s > 0 ? pk - s : 0;
+                then = i;
+            }
+        }
+        double peak = t->steps[p].traced_peak;
+        l->peak = (struct mt_advice_effect){ 1, p, peak, 0, peak > then_peak ? (uint64_t)(peak - then_peak) : 0,
+                                             then, then_peak };
+    }
     if (m != SIZE_MAX)
         l->rss = (struct mt_advice_effect){ 1, m, t->steps[m].rss,
                                             pandas ? t->steps[m].frames_deep : t->steps[m].frames_real,
-                                            step_saving(l, t, m, change) };
+                                            step_saving(l, t, m, change), m, 0 };
 }
 
 int mt_advise(const mt_rules *rules, const mt_advise_input *in, mt_advice_list **out, mt_diag *diag) {

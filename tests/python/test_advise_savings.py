@@ -26,7 +26,8 @@ STATUS = ["new", "paid", "shipped", "returned", "cancelled"]
 PAGES = [f"/shop/item/{i}" for i in range(45)]
 
 
-def write_orders(path, rng, n=N):
+def write_orders(path, rng, n=None):
+    n = n or N
     ts = pd.Timestamp("2025-01-01") + pd.to_timedelta(rng.integers(0, 365 * 86400, n), unit="s")
     pd.DataFrame({
         "order_id": np.arange(1_000_000, 1_000_000 + n),
@@ -38,7 +39,8 @@ def write_orders(path, rng, n=N):
     }).to_csv(path, index=False)
 
 
-def write_events(path, rng, n=N):
+def write_events(path, rng, n=None):
+    n = n or N
     pd.DataFrame({
         "user_id": rng.integers(1, 40_000, n),
         "page": np.array(PAGES)[rng.integers(0, len(PAGES), n)],

@@ -531,14 +531,29 @@ static uint64_t col_bytes(const mt_df_col_info *c, int pandas) {
     return pandas ? c->rec.deep_bytes : mt_df_col_real_bytes(c);
 }
 
+static int by_column_name(const void *x, const void *y, void *arg) {
+    const mt_df_table *t = arg;
+    size_t i = *(const size_t *)x, j = *(const size_t *)y;
+    int c = strcmp(t->columns[i].rec.name.ptr, t->columns[j].rec.name.ptr);
+    return c ? c : (i > j) - (i < j);
+}
+
 /* Bytes of t's frames with each column once (its largest record); rep[]
- * gets each column's first record. */
-static uint64_t data_bytes_once(const mt_df_table *t, int pandas, size_t *rep) {
+ * gets each column's first record. work: n_columns entries of scratch,
+ * most: n_columns. Columns are compared only with those of their name. */
+static uint64_t data_bytes_once(const mt_df_table *t, int pandas, size_t *rep, size_t *work, uint64_t *most) {
     uint64_t sum = 0;
     for (size_t j = 0; j < t->n_columns; j++) {
-        rep[j] = j;
-        for (size_t i = 0; i < j && rep[j] == j; i++)
-            if (rep[i] == i && same_column(t, i, j)) rep[j] = i;
+        rep[j] = work[j] = j;
+        most[j] = 0;
+    }
+    if (t->n_columns) qsort_r(work, t->n_columns, sizeof *work, by_column_name, (void *)t);
+    for (size_t a = 0, b; a < t->n_columns; a = b) {
+        for (b = a + 1; b < t->n_columns && !strcmp(t->columns[work[a]].rec.name.ptr, t->columns[work[b]].rec.name.ptr);)
+            b++;
+        for (size_t y = a + 1; y < b; y++)
+            for (size_t x = a; x < y && rep[work[y]] == work[y]; x++)
+                if (rep[work[x]] == work[x] && same_column(t, work[x], work[y])) rep[work[y]] = work[x];
     }
     for (size_t f = 0; f < t->n_frames; f++) {
         const mt_df_frame_info *fi = &t->frames[f];
@@ -548,12 +563,10 @@ static uint64_t data_bytes_once(const mt_df_table *t, int pandas, size_t *rep) {
         sum += bytes > cols ? bytes - cols : 0;  /* the index, and columns not recorded */
     }
     for (size_t j = 0; j < t->n_columns; j++) {
-        if (rep[j] != j) continue;
-        uint64_t most = 0;
-        for (size_t i = j; i < t->n_columns; i++)
-            if (rep[i] == j && col_bytes(&t->columns[i], pandas) > most) most = col_bytes(&t->columns[i], pandas);
-        sum += most;
+        uint64_t b = col_bytes(&t->columns[j], pandas);
+        if (b > most[rep[j]]) most[rep[j]] = b;
     }
+    for (size_t j = 0; j < t->n_columns; j++) sum += most[j];
     return sum;
 }
 
@@ -642,9 +655,15 @@ int mt_advise(const mt_rules *rules, const mt_advise_input *in, mt_advice_list *
     mt_advice_list *l = NULL;
     size_t *order = NULL;
     unsigned char *taken = NULL;  /* columns that have their dtype change */
+    size_t *rep = NULL;           /* per column: its first record (same_column); then scratch */
+    uint64_t *most = NULL;        /* per first record: its largest bytes */
+    unsigned char *more = NULL;   /* per first record: a change of it is in the total */
+    unsigned char *change = NULL; /* per item of l: a column change (dtype, categories) */
     if (rc || !(l = calloc(1, sizeof *l)) || !(order = malloc((R.n ? R.n : 1) * sizeof *order)) ||
-        !(l->items = malloc((R.n ? R.n : 1) * sizeof *l->items)) ||
-        (t && t->n_columns && !(taken = calloc(t->n_columns, 1))) ||
+        !(l->items = malloc((R.n ? R.n : 1) * sizeof *l->items)) || !(change = calloc(R.n ? R.n : 1, 1)) ||
+        (t && t->n_columns &&
+         (!(taken = calloc(t->n_columns, 1)) || !(more = calloc(t->n_columns, 1)) ||
+          !(rep = malloc(2 * t->n_columns * sizeof *rep)) || !(most = malloc(t->n_columns * sizeof *most)))) ||
         (t && t->n_frames && !(l->frames = calloc(t->n_frames, sizeof *l->frames)))) {
         for (size_t i = 0; i < R.n; i++) advice_free(&R.items[i]);
         if (l) {
@@ -652,6 +671,10 @@ int mt_advise(const mt_rules *rules, const mt_advise_input *in, mt_advice_list *
             free(l->frames);
         }
         free(taken);
+        free(rep);
+        free(most);
+        free(more);
+        free(change);
         free(l);
         free(order);
         free(R.items);
@@ -661,17 +684,7 @@ int mt_advise(const mt_rules *rules, const mt_advise_input *in, mt_advice_list *
     for (size_t i = 0; i < R.n; i++) order[i] = i;
     order_ctx oc = { R.items, R.rule_of };
     if (R.n) qsort_r(order, R.n, sizeof *order, by_saving, &oc);
-    /* taken[] from n_columns on: a column's first record (rep) has a change in the total. */
-    size_t *rep = t && t->n_columns ? malloc(t->n_columns * sizeof *rep) : NULL;
-    unsigned char *change = calloc(R.n ? R.n : 1, 1), *more = t && t->n_columns ? calloc(t->n_columns, 1) : NULL;
-    if (t && t->n_columns && (!rep || !more)) {
-        free(rep);
-        free(more);
-        rep = NULL;
-        more = NULL;
-    }
-    if (t && rep) l->data_bytes = data_bytes_once(t, in->pandas_bytes, rep);
-    else for (size_t i = 0; t && i < t->n_frames; i++) l->data_bytes += t->frames[i].rec.deep_bytes;
+    if (t) l->data_bytes = data_bytes_once(t, in->pandas_bytes, rep, rep ? rep + t->n_columns : NULL, most);
     /* One dtype change a column: the first in order saves most. */
     for (size_t k = 0; k < R.n; k++) {
         mt_advice *a = &R.items[order[k]];
@@ -681,12 +694,12 @@ int mt_advise(const mt_rules *rules, const mt_advise_input *in, mt_advice_list *
                 continue;
             }
             taken[a->column_index] = 1;
-            if (change) change[l->n] = 1;
+            change[l->n] = 1;
             /* A column recorded at several steps counts once in the total. */
-            if (rep && more[rep[a->column_index]]) {
+            if (more[rep[a->column_index]]) {
                 a->in_total = 0;
                 l->columns_repeated++;
-            } else if (rep) {
+            } else {
                 more[rep[a->column_index]] = 1;
                 l->columns_changed++;
             }
@@ -694,8 +707,9 @@ int mt_advise(const mt_rules *rules, const mt_advise_input *in, mt_advice_list *
         if (a->in_total) l->total_saving_bytes += a->saving_bytes;
         l->items[l->n++] = *a;
     }
-    if (change) effects(l, t, in->pandas_bytes, change);
+    effects(l, t, in->pandas_bytes, change);
     free(rep);
+    free(most);
     free(more);
     free(change);
     l->n_frames = t ? t->n_frames : 0;

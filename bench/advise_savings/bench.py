@@ -29,12 +29,13 @@ def row(name, real, pandas_count, measured):
 def pipeline(tmp):
     csv = tmp / "p-orders.csv"
     t.write_orders(csv, np.random.default_rng(5))
-    lookup = pd.DataFrame({"city": t.CITIES, "region": [["north", "south", "east", "west"][i % 4] for i in range(30)]})
+    lookup = pd.DataFrame({"city": t.CITIES, "region": [["north", "south", "east", "west"][i % 4] for i in range(30)],
+                           "country": [["NL", "DE", "FR"][i % 3] for i in range(30)]})
     path = tmp / "p.snap"
 
     def merged_frame():
         df = pd.read_csv(csv)
-        return df[df["qty"] > 1].reset_index(drop=True).merge(lookup, on="city", how="left")
+        return df[df["price"] > 4].reset_index(drop=True).merge(lookup, on="city", how="left")
 
     def run(path, changes=None):
         """The pipeline; with changes, the advised dtypes applied right
@@ -44,7 +45,7 @@ def pipeline(tmp):
             if changes:
                 df = t.apply(df, changes)
             p.step("load", df)
-            df = df[df["qty"] > 1].reset_index(drop=True)
+            df = df[df["price"] > 4].reset_index(drop=True)
             p.step("clean", df)
             merged = df.merge(lookup, on="city", how="left")
             del df
@@ -62,7 +63,7 @@ def pipeline(tmp):
     with memtrace.pipeline(path) as p:
         df = pd.read_csv(csv)
         p.step("load", df)
-        df = df[df["qty"] > 1].reset_index(drop=True)
+        df = df[df["price"] > 4].reset_index(drop=True)
         p.step("clean", df)
         merged = df.merge(lookup, on="city", how="left")
         del df

@@ -157,14 +157,15 @@ def test_text_says_which_bytes(tmp_path):
 def test_pipeline_counts_a_column_once_and_the_resident_saving_is_measured(tmp_path):
     csv = tmp_path / "orders.csv"
     write_orders(csv, np.random.default_rng(5))
-    lookup = pd.DataFrame({"city": CITIES, "region": [["north", "south", "east", "west"][i % 4] for i in range(30)]})
+    lookup = pd.DataFrame({"city": CITIES, "region": [["north", "south", "east", "west"][i % 4] for i in range(30)],
+                           "country": [["NL", "DE", "FR"][i % 3] for i in range(30)]})
     path = tmp_path / "p.snap"
     tracemalloc.start()
     try:
         with memtrace.pipeline(path) as p:
             df = pd.read_csv(csv)
             p.step("load", df)
-            df = df[df["qty"] > 1].reset_index(drop=True)           # clean: a new frame, the old one dropped
+            df = df[df["price"] > 4].reset_index(drop=True)           # clean: a new frame, the old one dropped
             p.step("clean", df)
             merged = df.merge(lookup, on="city", how="left")
             del df
@@ -210,7 +211,7 @@ def test_pipeline_counts_a_column_once_and_the_resident_saving_is_measured(tmp_p
         del by_city, pivot
         # The merge step's frame made again as the pipeline made it.
         merged = pd.read_csv(csv)
-        merged = merged[merged["qty"] > 1].reset_index(drop=True).merge(lookup, on="city", how="left")
+        merged = merged[merged["price"] > 4].reset_index(drop=True).merge(lookup, on="city", how="left")
         before = traced()
         new = apply(merged, changes)
         del merged

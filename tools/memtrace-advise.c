@@ -148,16 +148,57 @@ static void print_python(const input *ins, size_t n) {
     }
 }
 
-static void print_text(const input *ins, size_t n, size_t top) {
+/* What the changes do to a pipeline's memory: resident, peak and RSS apart. */
+static void print_effects(const input *in) {
+    const mt_advice_list *l = in->advice;
+    char h1[16], h2[16], h3[16];
+    const struct mt_advice_effect *r = &l->resident, *p = &l->peak, *m = &l->rss;
+    if (l->columns_repeated)
+        printf("  (%zu column%s recorded again at later steps counted once)\n", l->columns_repeated,
+               l->columns_repeated == 1 ? "" : "s");
+    if (!r->known && !p->known) return;
+    if (r->known)
+        printf("  resident: %s off the %s frames of step %s (%.1f%% of them) and of its %s %s (%.1f%%)\n",
+               mt_human_bytes(r->saving_bytes, h1), mt_human_bytes(r->frames_bytes, h2),
+               mt_cli_cstr(in->t->steps[r->step].name),
+               r->frames_bytes ? 100.0 * (double)r->saving_bytes / (double)r->frames_bytes : 0.0,
+               !strcmp(l->resident_basis, "traced") ? "traced memory" : "RSS", mt_human_bytes((uint64_t)r->memory, h3),
+               r->memory > 0 ? 100.0 * (double)r->saving_bytes / r->memory : 0.0);
+    if (p->known && p->step == 0)
+        printf("  peak: unchanged: the highest traced peak, %s, is at the first step, %s, which makes the data; a change\n"
+               "    after it cannot lower it (give the dtypes to the reader instead)\n",
+               mt_human_bytes((uint64_t)p->memory, h1), mt_cli_cstr(in->t->steps[p->step].name));
+    else if (p->known) {
+        printf("  peak: about %s off the highest traced peak, %s at step %s (%.1f%% of the peak), taking from each\n"
+               "    step's peak the changed columns of its inputs (the frames of the step before)",
+               mt_human_bytes(p->saving_bytes, h1), mt_human_bytes((uint64_t)p->memory, h2),
+               mt_cli_cstr(in->t->steps[p->step].name), p->memory > 0 ? 100.0 * (double)p->saving_bytes / p->memory : 0.0);
+        if (p->then_step != p->step)
+            printf(";\n    the highest would then be step %s's, %s%s", mt_cli_cstr(in->t->steps[p->then_step].name),
+                   mt_human_bytes((uint64_t)p->then_memory, h3),
+                   p->then_step == 0 ? ", which a change after the read cannot lower" : "");
+        printf("\n");
+    } else
+        printf("  peak: unknown (the steps recorded no traced peak)\n");
+    if (m->known)
+        printf("  rss: at most %s off the highest RSS, %s at step %s (%.1f%% of it)\n", mt_human_bytes(m->saving_bytes, h1),
+               mt_human_bytes((uint64_t)m->memory, h2), mt_cli_cstr(in->t->steps[m->step].name),
+               m->memory > 0 ? 100.0 * (double)m->saving_bytes / m->memory : 0.0);
+}
+
+static void print_text(const input *ins, size_t n, size_t top, int pandas_bytes) {
     char h1[16], h2[16], h3[16];
     for (size_t k = 0; k < n; k++) {
         const input *in = &ins[k];
         const mt_advice_list *l = in->advice;
         uint64_t total = l->total_saving_bytes, data = l->data_bytes;
         if (k) printf("\n");
-        printf("%s: %zu piece%s of advice; the changes save %s of %s (%.1f%%), leaving %s\n", mt_cli_cstr(in->file), l->n,
-               l->n == 1 ? "" : "s", mt_human_bytes(total, h1), mt_human_bytes(data, h2),
-               data ? 100.0 * (double)total / (double)data : 0.0, mt_human_bytes(data - (total < data ? total : data), h3));
+        printf("%s: %zu piece%s of advice; the changes save %s (%.1f%%) of the %s %s, leaving %s\n",
+               mt_cli_cstr(in->file), l->n, l->n == 1 ? "" : "s", mt_human_bytes(total, h1),
+               data ? 100.0 * (double)total / (double)data : 0.0, mt_human_bytes(data, h2),
+               pandas_bytes ? "pandas counts for the frames (memory_usage(deep=True))" : "the frames really hold",
+               mt_human_bytes(data - (total < data ? total : data), h3));
+        print_effects(in);
         size_t shown = top && top < l->n ? top : l->n;
         if (!shown) continue;
         printf("\n  %10s  %-8s %-28s %s\n", "saving", "severity", "rule", "subject and change");
@@ -181,7 +222,25 @@ static void print_text(const input *ins, size_t n, size_t top) {
     }
 }
 
-static void print_json(const input *ins, size_t n, uint64_t available) {
+static void json_effect(mt_jw *w, const char *key, const input *in, const struct mt_advice_effect *e, const char *basis) {
+    if (!e->known) {
+        mt_jw_null(w, key);
+        return;
+    }
+    mt_jw_begin_object(w, key);
+    mt_jw_cstr(w, "step", in->t->steps[e->step].name);
+    mt_jw_cstr(w, "basis", basis);
+    mt_jw_uint(w, "memory_bytes", (uint64_t)e->memory);
+    if (strcmp(key, "peak")) mt_jw_uint(w, "frames_bytes", e->frames_bytes);
+    else {
+        mt_jw_cstr(w, "then_step", in->t->steps[e->then_step].name);
+        mt_jw_uint(w, "then_bytes", (uint64_t)e->then_memory);
+    }
+    mt_jw_uint(w, "saving_bytes", e->saving_bytes);
+    mt_jw_end_object(w);
+}
+
+static void print_json(const input *ins, size_t n, uint64_t available, int pandas_bytes) {
     mt_jw w;
     mt_jw_init(&w, stdout);
     mt_jw_begin_object(&w, NULL);
@@ -190,6 +249,7 @@ static void print_json(const input *ins, size_t n, uint64_t available) {
         total += ins[k].advice->total_saving_bytes;
         data += ins[k].advice->data_bytes;
     }
+    mt_jw_cstr(&w, "bytes", pandas_bytes ? "pandas" : "real");
     mt_jw_uint(&w, "total_saving_bytes", total);
     mt_jw_uint(&w, "data_bytes", data);
     mt_jw_uint(&w, "resulting_bytes", data - (total < data ? total : data));
@@ -201,6 +261,11 @@ static void print_json(const input *ins, size_t n, uint64_t available) {
         mt_jw_cstr(&w, "file", ins[k].file);
         mt_jw_uint(&w, "total_saving_bytes", ins[k].advice->total_saving_bytes);
         mt_jw_uint(&w, "data_bytes", ins[k].advice->data_bytes);
+        mt_jw_uint(&w, "columns_changed", ins[k].advice->columns_changed);
+        mt_jw_uint(&w, "columns_repeated", ins[k].advice->columns_repeated);
+        json_effect(&w, "resident", &ins[k], &ins[k].advice->resident, ins[k].advice->resident_basis);
+        json_effect(&w, "peak", &ins[k], &ins[k].advice->peak, "traced_peak");
+        json_effect(&w, "rss", &ins[k], &ins[k].advice->rss, "rss");
         mt_jw_end_object(&w);
     }
     mt_jw_end_array(&w);
@@ -248,6 +313,7 @@ int main(int argc, char **argv) {
     const char **rule_files = NULL;
     size_t n_rule_files = 0;
     int fmt = FMT_TEXT, salvage = 0, no_defaults = 0, list = 0, fail_on = -1;
+    int pandas_bytes = 0; /* --bytes: 0 real, 1 pandas */
     uint64_t available = 0; /* exact: 0 unknown */
     uint64_t top = 0;
     /* A choice stores its name's index: index k is severity MT_SEV_INFO + k,
@@ -263,6 +329,8 @@ int main(int argc, char **argv) {
         MT_OPT_CHOICE(0, "fail-on", &fail_on, severity_names,
                       "exit 1 when advice of this severity or higher exists"),
         MT_OPT_AVAILABLE(&available, "memory the pipeline may use"),
+        MT_OPT_CHOICE(0, "bytes", &pandas_bytes, MT_NAMES("real", "pandas"),
+                      "savings in the bytes frames really hold (default: real) or in pandas' deep count"),
         MT_OPT_TOP(&top, "show the N largest savings in text (default: 0, all)"),
         MT_OPT_FLAG(0, "list-rules", &list, "list the rules that would apply, and exit"),
         MT_OPT_SALVAGE(&salvage),
@@ -319,13 +387,13 @@ int main(int argc, char **argv) {
                     tool.name, in->file);
             code = MT_EXIT_INPUT;
         }
-        mt_advise_input ai = { in->t, in->gpus, in->n_gpus, (double)available };
+        mt_advise_input ai = { in->t, in->gpus, in->n_gpus, (double)available, pandas_bytes };
         if (!code && mt_advise(rules, &ai, &in->advice, &diag)) code = mt_cli_fail(tool.name, in->file, &diag);
     }
     if (!code) {
-        if (fmt == FMT_JSON) print_json(ins, (size_t)c.nargs, available);
+        if (fmt == FMT_JSON) print_json(ins, (size_t)c.nargs, available, pandas_bytes);
         else if (fmt == FMT_PYTHON) print_python(ins, (size_t)c.nargs);
-        else print_text(ins, (size_t)c.nargs, (size_t)top);
+        else print_text(ins, (size_t)c.nargs, (size_t)top, pandas_bytes);
         code = mt_cli_finish(tool.name);
         for (int k = 0; !code && fail_on && k < c.nargs; k++)
             for (size_t i = 0; i < ins[k].advice->n; i++)

@@ -30,7 +30,7 @@ def main():
             t0 = time.perf_counter()
             memtrace.dump_frames(path, {name: df})
             t1 = time.perf_counter()
-            out = subprocess.run([advise, "-f", "json", "--available", "8GiB", path], capture_output=True, text=True,
+            out = subprocess.run([advise, "-f", "json", "--bytes", "pandas", "--available", "8GiB", path], capture_output=True, text=True,
                                  check=True).stdout
             t2 = time.perf_counter()
             report = json.loads(out)

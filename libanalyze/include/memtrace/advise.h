@@ -87,7 +87,7 @@ typedef struct mt_advice {
     const char *to_dtype;     /* the action's target, or NULL */
     size_t frame_index;       /* into mt_df_table.frames, or SIZE_MAX */
     size_t column_index;      /* into mt_df_table.columns, or SIZE_MAX */
-    uint64_t bytes;           /* what the subject takes now (its peak, for steps) */
+    uint64_t bytes;           /* what the subject takes now, real or pandas bytes (its peak, for steps) */
     uint64_t saving_bytes;    /* what the change saves, from the statistics */
     uint64_t chunks;          /* chunking advice: the chunk count; else 0 */
     uint64_t chunk_rows;      /*   and the rows of a chunk of the step's largest frame */
@@ -108,9 +108,28 @@ typedef struct mt_advice_list {
     size_t n;
     mt_advice *items;            /* by saving, largest first; then severity, rule order */
     uint64_t total_saving_bytes; /* over the advice with in_total */
-    uint64_t data_bytes;         /* deep bytes of every frame */
+    uint64_t data_bytes;         /* bytes of every frame (real, or pandas deep with pandas_bytes), a column once */
     size_t n_frames;             /* the table's frames (0 without a table) */
     mt_advice_frame *frames;     /* [n_frames]: per mt_df_table frame */
+    /* What the dtype changes do to a pipeline's memory (memtrace-advise(1),
+     * Savings): known 0 where the steps did not record the memory. */
+    struct mt_advice_effect {
+        int known;
+        size_t step;             /* into mt_df_table.steps */
+        double memory;           /* traced (resident), traced_peak (peak) or RSS (rss) at the step */
+        uint64_t frames_bytes;   /* bytes of the frames recorded at the step (resident, rss) */
+        uint64_t saving_bytes;   /* what the changes take off memory */
+        size_t then_step;        /* peak: the step whose peak would then be highest */
+        double then_memory;      /*   and that peak (at least) */
+    } resident,  /* the step with the most traced memory: the changed columns of its frames */
+      peak,      /* the pipeline's highest traced_peak: each step's peak less the changed columns of
+                  * the frames of the step before it (its inputs), the first step's unchanged, as a
+                  * change comes after it; saving_bytes: the highest peak less the highest of those */
+      rss;       /* the step with the most RSS: its frames' changed columns, at most (the allocator
+                  * may keep what is freed) */
+    const char *resident_basis;  /* "traced", or "rss" where tracemalloc was not recorded */
+    size_t columns_changed;      /* distinct columns in total_saving_bytes */
+    size_t columns_repeated;     /* changes left out of the total: the column again at a later step */
 } mt_advice_list;
 
 typedef struct mt_advise_input {
@@ -118,11 +137,17 @@ typedef struct mt_advise_input {
     const mt_gpu_device *gpus;   /* n_gpus of them; may be NULL */
     size_t n_gpus;
     double available_bytes;      /* memory the steps may use; 0 when unknown */
+    int pandas_bytes;            /* 1: savings in pandas' memory_usage(deep=True) count; 0: real bytes */
 } mt_advise_input;
 
 /* Applies the enabled rules of r to in: every rule to every subject of
  * its scope. A column gets at most one dtype change, the one that saves
- * most; changes that save nothing are dropped. *out is freed with
+ * most; changes that save nothing are dropped. Savings are the change in
+ * the bytes the column really holds (mt_df_col_real_bytes: a shared object
+ * once), or with in->pandas_bytes in pandas' deep count. A column counts
+ * once in the totals however many steps recorded it: at another step, a
+ * column of the same frame name and column name, or of the same column
+ * name and dtype, is the same column. *out is freed with
  * mt_advice_list_free; its strings point into the table, the rules and
  * the list itself. @return 0, or MT_E_NOMEM. */
 int mt_advise(const mt_rules *r, const mt_advise_input *in, mt_advice_list **out, mt_diag *diag);

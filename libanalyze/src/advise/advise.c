@@ -37,6 +37,7 @@ typedef struct subject {
     const mt_df_step *st;
     const mt_gpu_device *g;
     double available;
+    int pandas_bytes;        /* savings in pandas' deep count, not real bytes */
     char kind[16];           /* dtype_kind */
     char nullable_fit[8];    /* "Int8" ... */
 } subject;
@@ -359,7 +360,7 @@ static int compute(const mt__rule *r, const subject *s, outcome *o) {
     if (r->to && (expand(r->to, r, s, NULL, o->to, sizeof o->to) || !o->to[0] || strchr(o->to, '?')))
         return -1;  /* a target from an absent field: {int_fit} of a non-integer column */
     switch (s->scope) {
-    case MT__SCOPE_COLUMN: o->bytes = s->c->rec.deep_bytes; break;
+    case MT__SCOPE_COLUMN: o->bytes = s->pandas_bytes ? s->c->rec.deep_bytes : mt_df_col_real_bytes(s->c); break;
     case MT__SCOPE_FRAME: o->bytes = s->f->rec.deep_bytes; break;
     case MT__SCOPE_STEP: o->bytes = isnan(s->st->traced_peak) ? 0 : (uint64_t)s->st->traced_peak; break;
     default: o->bytes = s->g->reserved_bytes;
@@ -511,6 +512,111 @@ static int by_saving(const void *x, const void *y, void *arg) {
     return (i > j) - (i < j);
 }
 
+/* ---- a column once, and what the changes do to a pipeline ---- */
+
+/* Whether column j of t is column i < j recorded again: the same frame
+ * and column name, or at another step the same column name and dtype
+ * (memtrace.pipeline names a lone frame after its step, and a step that
+ * filters rows changes a column's counts, not what it is). */
+static int same_column(const mt_df_table *t, size_t i, size_t j) {
+    const mt_df_col_info *a = &t->columns[i], *b = &t->columns[j];
+    const mt_df_frame *fa = &t->frames[a->frame].rec, *fb = &t->frames[b->frame].rec;
+    if (a->frame == b->frame || strcmp(a->rec.name.ptr, b->rec.name.ptr)) return 0;
+    if (!strcmp(fa->name.ptr, fb->name.ptr)) return 1;
+    if (!fa->step.len || !fb->step.len || !strcmp(fa->step.ptr, fb->step.ptr)) return 0;
+    return !strcmp(a->rec.dtype.ptr, b->rec.dtype.ptr);
+}
+
+static uint64_t col_bytes(const mt_df_col_info *c, int pandas) {
+    return pandas ? c->rec.deep_bytes : mt_df_col_real_bytes(c);
+}
+
+static int by_column_name(const void *x, const void *y, void *arg) {
+    const mt_df_table *t = arg;
+    size_t i = *(const size_t *)x, j = *(const size_t *)y;
+    int c = strcmp(t->columns[i].rec.name.ptr, t->columns[j].rec.name.ptr);
+    return c ? c : (i > j) - (i < j);
+}
+
+/* Bytes of t's frames with each column once (its largest record); rep[]
+ * gets each column's first record. work: n_columns entries of scratch,
+ * most: n_columns. Columns are compared only with those of their name. */
+static uint64_t data_bytes_once(const mt_df_table *t, int pandas, size_t *rep, size_t *work, uint64_t *most) {
+    uint64_t sum = 0;
+    for (size_t j = 0; j < t->n_columns; j++) {
+        rep[j] = work[j] = j;
+        most[j] = 0;
+    }
+    if (t->n_columns) qsort_r(work, t->n_columns, sizeof *work, by_column_name, (void *)t);
+    for (size_t a = 0, b; a < t->n_columns; a = b) {
+        for (b = a + 1; b < t->n_columns && !strcmp(t->columns[work[a]].rec.name.ptr, t->columns[work[b]].rec.name.ptr);)
+            b++;
+        for (size_t y = a + 1; y < b; y++)
+            for (size_t x = a; x < y && rep[work[y]] == work[y]; x++)
+                if (rep[work[x]] == work[x] && same_column(t, work[x], work[y])) rep[work[y]] = work[x];
+    }
+    for (size_t f = 0; f < t->n_frames; f++) {
+        const mt_df_frame_info *fi = &t->frames[f];
+        uint64_t bytes = pandas ? fi->rec.deep_bytes : mt_df_frame_real_bytes(t, f), cols = 0;
+        if (!pandas) bytes -= fi->rec.shared_bytes < bytes ? fi->rec.shared_bytes : bytes;
+        for (size_t k = 0; k < fi->n_columns; k++) cols += col_bytes(&t->columns[fi->first_column + k], pandas);
+        sum += bytes > cols ? bytes - cols : 0;  /* the index, and columns not recorded */
+    }
+    for (size_t j = 0; j < t->n_columns; j++) {
+        uint64_t b = col_bytes(&t->columns[j], pandas);
+        if (b > most[rep[j]]) most[rep[j]] = b;
+    }
+    for (size_t j = 0; j < t->n_columns; j++) sum += most[j];
+    return sum;
+}
+
+/* The savings of the column changes (change[]) to frames recorded at step st. */
+static uint64_t step_saving(const mt_advice_list *l, const mt_df_table *t, size_t st, const unsigned char *change) {
+    uint64_t sum = 0;
+    for (size_t k = 0; k < l->n; k++) {
+        const mt_df_frame *f = change[k] ? &t->frames[l->items[k].frame_index].rec : NULL;
+        if (f && f->step.len && !strcmp(f->step.ptr, t->steps[st].name)) sum += l->items[k].saving_bytes;
+    }
+    return sum;
+}
+
+static void effects(mt_advice_list *l, const mt_df_table *t, int pandas, const unsigned char *change) {
+    size_t r = SIZE_MAX, p = SIZE_MAX, m = SIZE_MAX;
+    for (size_t i = 0; t && i < t->n_steps; i++) {
+        const mt_df_step *st = &t->steps[i];
+        if (!isnan(st->traced) && (r == SIZE_MAX || st->traced > t->steps[r].traced)) r = i;
+        if (!isnan(st->traced_peak) && (p == SIZE_MAX || st->traced_peak > t->steps[p].traced_peak)) p = i;
+        if (!isnan(st->rss) && (m == SIZE_MAX || st->rss > t->steps[m].rss)) m = i;
+    }
+    l->resident_basis = r != SIZE_MAX ? "traced" : "rss";
+    if (r == SIZE_MAX) r = m;
+    if (r != SIZE_MAX) {
+        l->resident = (struct mt_advice_effect){ 1, r, isnan(t->steps[r].traced) ? t->steps[r].rss : t->steps[r].traced,
+                                                 pandas ? t->steps[r].frames_deep : t->steps[r].frames_real,
+                                                 step_saving(l, t, r, change), r, 0 };
+    }
+    if (p != SIZE_MAX) {
+        /* Each step's peak can fall by its inputs' changes at most; the
+         * first step's (the read) not at all: the highest that remains. */
+        size_t then = p;
+        double then_peak = -1;
+        for (size_t i = 0; i < t->n_steps; i++) {
+            double pk = t->steps[i].traced_peak, s = i ? (double)step_saving(l, t, i - 1, change) : 0;
+            if (!isnan(pk) && pk - s > then_peak) {
+                then_peak = pk - s > 0 ? pk - s : 0;
+                then = i;
+            }
+        }
+        double peak = t->steps[p].traced_peak;
+        l->peak = (struct mt_advice_effect){ 1, p, peak, 0, peak > then_peak ? (uint64_t)(peak - then_peak) : 0,
+                                             then, then_peak };
+    }
+    if (m != SIZE_MAX)
+        l->rss = (struct mt_advice_effect){ 1, m, t->steps[m].rss,
+                                            pandas ? t->steps[m].frames_deep : t->steps[m].frames_real,
+                                            step_saving(l, t, m, change), m, 0 };
+}
+
 int mt_advise(const mt_rules *rules, const mt_advise_input *in, mt_advice_list **out, mt_diag *diag) {
     mt_diag_clear(diag);
     *out = NULL;
@@ -522,6 +628,7 @@ int mt_advise(const mt_rules *rules, const mt_advise_input *in, mt_advice_list *
     memset(&s, 0, sizeof s);
     s.t = t;
     s.available = in->available_bytes;
+    s.pandas_bytes = in->pandas_bytes;
     s.scope = MT__SCOPE_COLUMN;
     for (size_t i = 0; t && i < t->n_columns && !rc; i++) {
         s.c = &t->columns[i];
@@ -548,9 +655,15 @@ int mt_advise(const mt_rules *rules, const mt_advise_input *in, mt_advice_list *
     mt_advice_list *l = NULL;
     size_t *order = NULL;
     unsigned char *taken = NULL;  /* columns that have their dtype change */
+    size_t *rep = NULL;           /* per column: its first record (same_column); then scratch */
+    uint64_t *most = NULL;        /* per first record: its largest bytes */
+    unsigned char *more = NULL;   /* per first record: a change of it is in the total */
+    unsigned char *change = NULL; /* per item of l: a column change (dtype, categories) */
     if (rc || !(l = calloc(1, sizeof *l)) || !(order = malloc((R.n ? R.n : 1) * sizeof *order)) ||
-        !(l->items = malloc((R.n ? R.n : 1) * sizeof *l->items)) ||
-        (t && t->n_columns && !(taken = calloc(t->n_columns, 1))) ||
+        !(l->items = malloc((R.n ? R.n : 1) * sizeof *l->items)) || !(change = calloc(R.n ? R.n : 1, 1)) ||
+        (t && t->n_columns &&
+         (!(taken = calloc(t->n_columns, 1)) || !(more = calloc(t->n_columns, 1)) ||
+          !(rep = malloc(2 * t->n_columns * sizeof *rep)) || !(most = malloc(t->n_columns * sizeof *most)))) ||
         (t && t->n_frames && !(l->frames = calloc(t->n_frames, sizeof *l->frames)))) {
         for (size_t i = 0; i < R.n; i++) advice_free(&R.items[i]);
         if (l) {
@@ -558,6 +671,10 @@ int mt_advise(const mt_rules *rules, const mt_advise_input *in, mt_advice_list *
             free(l->frames);
         }
         free(taken);
+        free(rep);
+        free(most);
+        free(more);
+        free(change);
         free(l);
         free(order);
         free(R.items);
@@ -567,6 +684,7 @@ int mt_advise(const mt_rules *rules, const mt_advise_input *in, mt_advice_list *
     for (size_t i = 0; i < R.n; i++) order[i] = i;
     order_ctx oc = { R.items, R.rule_of };
     if (R.n) qsort_r(order, R.n, sizeof *order, by_saving, &oc);
+    if (t) l->data_bytes = data_bytes_once(t, in->pandas_bytes, rep, rep ? rep + t->n_columns : NULL, most);
     /* One dtype change a column: the first in order saves most. */
     for (size_t k = 0; k < R.n; k++) {
         mt_advice *a = &R.items[order[k]];
@@ -576,11 +694,24 @@ int mt_advise(const mt_rules *rules, const mt_advise_input *in, mt_advice_list *
                 continue;
             }
             taken[a->column_index] = 1;
+            change[l->n] = 1;
+            /* A column recorded at several steps counts once in the total. */
+            if (more[rep[a->column_index]]) {
+                a->in_total = 0;
+                l->columns_repeated++;
+            } else {
+                more[rep[a->column_index]] = 1;
+                l->columns_changed++;
+            }
         }
         if (a->in_total) l->total_saving_bytes += a->saving_bytes;
         l->items[l->n++] = *a;
     }
-    for (size_t i = 0; t && i < t->n_frames; i++) l->data_bytes += t->frames[i].rec.deep_bytes;
+    effects(l, t, in->pandas_bytes, change);
+    free(rep);
+    free(most);
+    free(more);
+    free(change);
     l->n_frames = t ? t->n_frames : 0;
     for (size_t i = 0; i < l->n; i++) {
         const mt_advice *a = &l->items[i];

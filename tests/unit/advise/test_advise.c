@@ -95,7 +95,7 @@ static mt_rules *rules_of(const char *yaml) {
 }
 
 static mt_advice_list *advise(const mt_rules *r, fixture *x, double available) {
-    mt_advise_input in = { &x->t, &x->gpu, 1, available };
+    mt_advise_input in = { &x->t, &x->gpu, 1, available, 1 }; /* pandas bytes: the hand counts below */
     mt_advice_list *l;
     mt_diag d;
     ck_assert_int_eq(mt_advise(r, &in, &l, &d), 0);
@@ -301,6 +301,69 @@ START_TEST(a_column_gets_its_best_dtype_change_only) {
 }
 END_TEST
 
+/* Real bytes (the default): region's 1000 pointers and its 4 shared
+ * strings once, 8000 + 216, where pandas counts 8000 + 54000; the
+ * category it becomes is the same either way, so the savings differ by
+ * exactly what pandas overcounts. A column recorded at a later step counts
+ * once; the resident and peak effects are taken apart. */
+START_TEST(savings_are_real_bytes_and_a_column_counts_once) {
+    mt_rules *r = rules_of("rules:\n"
+                           "  - id: ints\n    scope: column\n    when: {dtype_kind: int}\n"
+                           "    action: {to: \"{int_fit}\", message: m}\n"
+                           "  - id: cat\n    scope: column\n    when: {dtype: object}\n"
+                           "    action: {to: category, message: m}\n");
+    fixture x;
+    fixture_init(&x);
+    mt_advise_input in = { &x.t, NULL, 0, 0, 0 };
+    mt_advice_list *real, *pandas;
+    mt_diag d;
+    ck_assert_int_eq(mt_advise(r, &in, &real, &d), 0);
+    in.pandas_bytes = 1;
+    ck_assert_int_eq(mt_advise(r, &in, &pandas, &d), 0);
+    const mt_advice *a = find(real, "cat", "region"), *b = find(pandas, "cat", "region");
+    ck_assert_uint_eq(a->bytes, 8000 + 216);
+    ck_assert_uint_eq(b->bytes, 62000);
+    ck_assert_uint_eq(b->saving_bytes - a->saving_bytes, 62000 - 8216);
+    ck_assert_uint_eq(find(real, "ints", "qty")->saving_bytes, 7000);
+    /* sales: 8000 + 8000 + 8216 + 1500; big: its 80-byte index and v. */
+    ck_assert_uint_eq(real->data_bytes, 8000 + 8000 + 8216 + 1500 + 80 + 80);
+    ck_assert_uint_eq(real->total_saving_bytes, 7000 + a->saving_bytes + 60);
+    ck_assert_uint_eq(real->columns_changed, 3);
+    ck_assert_uint_eq(real->columns_repeated, 0);
+    /* Step load has the most traced memory and the highest peak; the
+     * first step's peak cannot fall. */
+    ck_assert_int_eq(real->resident.known, 1);
+    ck_assert_uint_eq(real->resident.step, 0);
+    ck_assert_uint_eq(real->resident.saving_bytes, 7000 + a->saving_bytes);
+    ck_assert_int_eq(real->peak.known, 1);
+    ck_assert_uint_eq(real->peak.step, 0);
+    ck_assert_uint_eq(real->peak.saving_bytes, 0);
+    ck_assert_str_eq(real->resident_basis, "traced");
+    uint64_t cat = a->saving_bytes;
+    mt_advice_list_free(real);
+    mt_advice_list_free(pandas);
+
+    /* big.v renamed qty: at step report it is the same int64 column as
+     * sales.qty, which saves more, so its 60 bytes leave the total. The
+     * report step now peaks highest: its inputs (load's frame) shrink by
+     * 7000 + cat, down to load's own peak at most. */
+    x.cols[4].rec.name = S("qty");
+    x.steps[1].traced = 1e6;
+    x.steps[1].traced_peak = 300e6 + 5000;
+    in.pandas_bytes = 0;
+    ck_assert_int_eq(mt_advise(r, &in, &real, &d), 0);
+    ck_assert_uint_eq(real->columns_repeated, 1);
+    ck_assert_uint_eq(real->columns_changed, 2);
+    ck_assert_uint_eq(real->total_saving_bytes, 7000 + cat);
+    ck_assert_uint_eq(real->data_bytes, 8000 + 8000 + 8216 + 1500 + 80);
+    ck_assert_uint_eq(real->peak.step, 1);
+    ck_assert_uint_eq(real->peak.then_step, 0);
+    ck_assert_uint_eq(real->peak.saving_bytes, 5000);
+    mt_advice_list_free(real);
+    mt_rules_free(r);
+}
+END_TEST
+
 START_TEST(later_files_override_and_disable) {
     mt_rules *r = rules_of(
         "rules:\n"
@@ -488,6 +551,7 @@ int main(void) {
     tcase_add_test(tc, actions_compute_savings_and_messages);
     tcase_add_test(tc, a_column_gets_its_best_dtype_change_only);
     tcase_add_test(tc, later_files_override_and_disable);
+    tcase_add_test(tc, savings_are_real_bytes_and_a_column_counts_once);
     tcase_add_test(tc, malformed_files_say_where_and_what);
     tcase_add_test(tc, shipped_rules_load_and_a_missing_file_is_named);
     suite_add_tcase(s, tc);

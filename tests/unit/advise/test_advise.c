@@ -95,7 +95,7 @@ static mt_rules *rules_of(const char *yaml) {
 }
 
 static mt_advice_list *advise(const mt_rules *r, fixture *x, double available) {
-    mt_advise_input in = { &x->t, &x->gpu, 1, available };
+    mt_advise_input in = { &x->t, &x->gpu, 1, available, 0 };
     mt_advice_list *l;
     mt_diag d;
     ck_assert_int_eq(mt_advise(r, &in, &l, &d), 0);

@@ -89,6 +89,7 @@ static void headroom_fit(const mt_df_col_info *c, int bits, char *out, size_t n)
     out[0] = 0;
     if (!c->int_fit) return;  /* not whole numbers, or no range */
     fval lo = value_num(&c->rec.min), hi = value_num(&c->rec.max);
+    if (!lo.have || !hi.have) return;
     long double scale = ldexpl(1.0L, bits), a = (long double)lo.num * scale, b = (long double)hi.num * scale;
     /* Exact where the recorded values are integers (a float loses digits beyond 2^53). */
     if (c->rec.min.type == MT_VAL_INT) a = (long double)c->rec.min.v.i * scale;

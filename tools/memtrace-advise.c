@@ -284,6 +284,10 @@ static void print_json(const input *ins, size_t n, uint64_t available) {
             STR_OR_NULL("from_dtype", a->from_dtype);
             STR_OR_NULL("to_dtype", a->to_dtype);
 #undef STR_OR_NULL
+            const mt_df_table *t = ins[k].t;
+            if (a->to_dtype && to_datetime(a) && t && a->column_index < t->n_columns &&
+                t->columns[a->column_index].rec.datetime_format.len)
+                mt_jw_cstr(&w, "datetime_format", t->columns[a->column_index].rec.datetime_format.ptr);
             mt_jw_uint(&w, "bytes", a->bytes);
             mt_jw_uint(&w, "saving_bytes", a->saving_bytes);
             mt_jw_bool(&w, "in_total", a->in_total);

@@ -50,9 +50,12 @@ static int py_identifier(const char *s) {
     return 1;
 }
 
-/* The variable a frame is in: its name, or frames["name"]. */
-static void py_frame(const char *name) {
-    if (py_identifier(name)) fputs(name, stdout);
+/* The variable frame f is in: its name, or frames["name"] where the name
+ * is no identifier or is only its step's (a frame given alone to
+ * p.step(name, df) is named after the step, not after a variable). */
+static void py_frame(const mt_df_frame *f) {
+    const char *name = f->name.ptr;
+    if (py_identifier(name) && !(f->step.len && !strcmp(f->step.ptr, name))) fputs(name, stdout);
     else {
         fputs("frames[", stdout);
         py_str(name);
@@ -62,6 +65,115 @@ static void py_frame(const char *name) {
 
 static int is_dtype_change(const mt_advice *a) {
     return a->column && a->to_dtype && !strcmp(a->kind, "dtype");
+}
+
+static int to_datetime(const mt_advice *a) {
+    return !strncmp(a->to_dtype, "datetime64", 10);
+}
+
+/* frame[column] */
+static void py_column(const mt_df_frame *f, const char *column) {
+    py_frame(f);
+    putchar('[');
+    py_str(column);
+    putchar(']');
+}
+
+/* A later frame of the same name and variable: the code goes there. */
+static size_t later_same(const mt_df_table *t, size_t f) {
+    for (size_t g = t->n_frames; g-- > f + 1;)
+        if (!strcmp(t->frames[g].rec.name.ptr, t->frames[f].rec.name.ptr)) return g;
+    return SIZE_MAX;
+}
+
+static void print_frame_code(const mt_df_table *t, const mt_advice_list *l, size_t f) {
+    char h1[16];
+    const mt_df_frame *fr = &t->frames[f].rec;
+    const char *name = fr->name.ptr;
+    size_t changes = l->frames[f].changes, dates = l->frames[f].to_datetime;
+    int named_by_step = fr->step.len && !strcmp(fr->step.ptr, name);
+    /* The file's columns: a frame not from a pipeline may be read_csv's;
+     * a pipeline's is the one of its first step. */
+    int file_frame = !fr->step.len || (t->n_steps && !strcmp(fr->step.ptr, t->steps[0].name));
+    if (changes) {
+        printf("\n# %s", mt_cli_cstr(name));
+        if (fr->step.len) printf(" at step %s", mt_cli_cstr(fr->step.ptr));
+        printf(": %zu column%s, %s saved\n", changes, changes == 1 ? "" : "s", mt_human_bytes(l->frames[f].saving_bytes, h1));
+        if (named_by_step)
+            printf("# (given alone to p.step(): its variable is not recorded, so the code reads frames[\"%s\"])\n",
+                   mt_cli_cstr(name));
+        if (changes > dates) {
+            py_frame(fr);
+            printf(" = ");
+            py_frame(fr);
+            printf(".astype({\n");
+            for (size_t i = 0; i < l->n; i++) {
+                const mt_advice *a = &l->items[i];
+                if (a->frame_index != f || !is_dtype_change(a) || to_datetime(a)) continue;
+                printf("    ");
+                py_str(a->column);
+                printf(": ");
+                py_str(a->to_dtype);
+                printf(",  # %s, %s%s", mt_cli_cstr(a->from_dtype), mt_human_bytes(a->saving_bytes, h1),
+                       a->lossless ? ", lossless" : "");
+                const char *to = a->to_dtype;
+                int u = to[0] == 'u' || to[0] == 'U';
+                if (!strncmp(to + u, "int", 3) || !strncmp(to + u, "Int", 3))
+                    printf("; wraps past %s's range: cast up before ** 2, products, sums", mt_cli_cstr(to));
+                if (a->column_index < t->n_columns && (t->columns[a->column_index].rec.flags & MT_COL_KEY) &&
+                    !strcmp(to, "category"))
+                    printf("; a key: groupby(..., observed=True), and merge with the other side cast alike");
+                printf("\n");
+            }
+            printf("})\n");
+        }
+        for (size_t i = 0; i < l->n; i++) {
+            const mt_advice *a = &l->items[i];
+            if (a->frame_index != f || !is_dtype_change(a) || !to_datetime(a)) continue;
+            const mt_df_column *c = a->column_index < t->n_columns ? &t->columns[a->column_index].rec : NULL;
+            py_column(fr, a->column);
+            printf(" = pd.to_datetime(");
+            py_column(fr, a->column);
+            if (c && c->datetime_format.len) {
+                printf(", format=");
+                py_str(c->datetime_format.ptr);
+            }
+            printf(")  # %s, %s", mt_cli_cstr(a->from_dtype), mt_human_bytes(a->saving_bytes, h1));
+            if (c && (c->flags & MT_COL_DATETIME_DAYFIRST_TOO) && c->datetime_format.len)
+                printf("; day and month order is a guess: swap %%d and %%m if the source writes the day first");
+            printf("\n");
+        }
+        /* The same types at read time, only where the columns are the file's. */
+        if (!file_frame) {
+            printf("# %s is derived after reading (step %s): no read-time options for it\n", mt_cli_cstr(name),
+                   mt_cli_cstr(fr->step.ptr));
+        } else {
+            printf(fr->step.len ? "# at read time, where step %s's frame is read_csv's result: pd.read_csv(PATH, dtype={"
+                                : "# at read time, where the frame is read_csv's result%s: pd.read_csv(PATH, dtype={",
+                   fr->step.len ? mt_cli_cstr(fr->step.ptr) : "");
+            size_t j = 0;
+            for (size_t i = 0; i < l->n; i++) {
+                const mt_advice *a = &l->items[i];
+                if (a->frame_index != f || !is_dtype_change(a) || to_datetime(a) || !strncmp(a->to_dtype, "Sparse", 6))
+                    continue;
+                printf("%s", j++ ? ", " : "");
+                py_str(a->column);
+                printf(": ");
+                py_str(a->to_dtype);
+            }
+            printf("})");
+            if (dates) printf(", then the pd.to_datetime lines above");
+            printf("\n");
+        }
+    }
+    for (size_t i = 0; i < l->n; i++) {
+        const mt_advice *a = &l->items[i];
+        if (a->frame_index != f || !a->column || strcmp(a->kind, "category") || !a->saving_bytes) continue;
+        py_column(fr, a->column);
+        printf(" = ");
+        py_column(fr, a->column);
+        printf(".cat.remove_unused_categories()  # %s\n", mt_human_bytes(a->saving_bytes, h1));
+    }
 }
 
 static void print_python(const input *ins, size_t n) {
@@ -75,67 +187,17 @@ static void print_python(const input *ins, size_t n) {
         printf("\n# %s: the dtype changes save %s of %s\n", in->file, mt_human_bytes(l->total_saving_bytes, h1),
                mt_human_bytes(l->data_bytes, h2));
         for (size_t f = 0; t && f < t->n_frames; f++) {
-            const char *name = t->frames[f].rec.name.ptr;
-            uint64_t saving = l->frames[f].saving_bytes;
-            size_t changes = l->frames[f].changes, dates = l->frames[f].to_datetime;
-            if (changes) {
-                printf("\n# %s: %zu column%s, %s saved\n", mt_cli_cstr(name), changes, changes == 1 ? "" : "s",
-                       mt_human_bytes(saving, h1));
-                py_frame(name);
-                printf(" = ");
-                py_frame(name);
-                printf(".astype({\n");
-                for (size_t i = 0; i < l->n; i++) {
-                    const mt_advice *a = &l->items[i];
-                    if (a->frame_index != f || !is_dtype_change(a)) continue;
-                    printf("    ");
-                    py_str(a->column);
-                    printf(": ");
-                    py_str(a->to_dtype);
-                    printf(",  # %s, %s%s\n", mt_cli_cstr(a->from_dtype), mt_human_bytes(a->saving_bytes, h1),
-                           a->lossless ? ", lossless" : "");
-                }
-                printf("})\n");
-                /* The same types at read time, where the file is a CSV. */
-                printf("# at read time: pd.read_csv(PATH, dtype={");
-                size_t j = 0;
-                for (size_t i = 0; i < l->n; i++) {
-                    const mt_advice *a = &l->items[i];
-                    if (a->frame_index != f || !is_dtype_change(a) || !strncmp(a->to_dtype, "datetime64", 10) ||
-                        !strncmp(a->to_dtype, "Sparse", 6))
-                        continue;
-                    printf("%s", j++ ? ", " : "");
-                    py_str(a->column);
-                    printf(": ");
-                    py_str(a->to_dtype);
-                }
-                printf("}");
-                if (dates) {
-                    printf(", parse_dates=[");
-                    j = 0;
-                    for (size_t i = 0; i < l->n; i++) {
-                        const mt_advice *a = &l->items[i];
-                        if (a->frame_index != f || !is_dtype_change(a) || strncmp(a->to_dtype, "datetime64", 10))
-                            continue;
-                        printf("%s", j++ ? ", " : "");
-                        py_str(a->column);
-                    }
-                    printf("]");
-                }
-                printf(")\n");
+            size_t later = later_same(t, f);
+            if (later == SIZE_MAX) {
+                print_frame_code(t, l, f);
+                continue;
             }
-            for (size_t i = 0; i < l->n; i++) {
-                const mt_advice *a = &l->items[i];
-                if (a->frame_index != f || !a->column || strcmp(a->kind, "category") || !a->saving_bytes) continue;
-                py_frame(name);
-                printf("[");
-                py_str(a->column);
-                printf("] = ");
-                py_frame(name);
-                printf("[");
-                py_str(a->column);
-                printf("].cat.remove_unused_categories()  # %s\n", mt_human_bytes(a->saving_bytes, h1));
-            }
+            /* Its columns may be gone by then: the variable's last frame gets the code. */
+            if (l->frames[f].changes)
+                printf("\n# %s at step %s: %zu change%s; the variable is recorded again at step %s, whose code follows\n",
+                       mt_cli_cstr(t->frames[f].rec.name.ptr), mt_cli_cstr(t->frames[f].rec.step.ptr),
+                       l->frames[f].changes, l->frames[f].changes == 1 ? "" : "s",
+                       mt_cli_cstr(t->frames[later].rec.step.ptr));
         }
         for (size_t i = 0; i < l->n; i++) {
             const mt_advice *a = &l->items[i];
@@ -287,6 +349,10 @@ static void print_json(const input *ins, size_t n, uint64_t available, int panda
             STR_OR_NULL("from_dtype", a->from_dtype);
             STR_OR_NULL("to_dtype", a->to_dtype);
 #undef STR_OR_NULL
+            const mt_df_table *t = ins[k].t;
+            if (a->to_dtype && to_datetime(a) && t && a->column_index < t->n_columns &&
+                t->columns[a->column_index].rec.datetime_format.len)
+                mt_jw_cstr(&w, "datetime_format", t->columns[a->column_index].rec.datetime_format.ptr);
             mt_jw_uint(&w, "bytes", a->bytes);
             mt_jw_uint(&w, "saving_bytes", a->saving_bytes);
             mt_jw_bool(&w, "in_total", a->in_total);
@@ -316,6 +382,7 @@ int main(int argc, char **argv) {
     int pandas_bytes = 0; /* --bytes: 0 real, 1 pandas */
     uint64_t available = 0; /* exact: 0 unknown */
     uint64_t top = 0;
+    uint64_t headroom = MT_ADVISE_INT_HEADROOM_DEFAULT;
     /* A choice stores its name's index: index k is severity MT_SEV_INFO + k,
      * named as the library names it. */
     const char *const severity_names[] = { mt_severity_name(MT_SEV_INFO), mt_severity_name(MT_SEV_WARNING),
@@ -331,6 +398,8 @@ int main(int argc, char **argv) {
         MT_OPT_AVAILABLE(&available, "memory the pipeline may use"),
         MT_OPT_CHOICE(0, "bytes", &pandas_bytes, MT_NAMES("real", "pandas"),
                       "savings in the bytes frames really hold (default: real) or in pandas' deep count"),
+        MT_OPT_UINT_RANGE(0, "int-headroom", "N", &headroom, 0, 56,
+                          "integer dtype advice keeps N bits above the largest magnitude (default: 8)"),
         MT_OPT_TOP(&top, "show the N largest savings in text (default: 0, all)"),
         MT_OPT_FLAG(0, "list-rules", &list, "list the rules that would apply, and exit"),
         MT_OPT_SALVAGE(&salvage),
@@ -387,7 +456,7 @@ int main(int argc, char **argv) {
                     tool.name, in->file);
             code = MT_EXIT_INPUT;
         }
-        mt_advise_input ai = { in->t, in->gpus, in->n_gpus, (double)available, pandas_bytes };
+        mt_advise_input ai = { in->t, in->gpus, in->n_gpus, (double)available, pandas_bytes, (int)headroom };
         if (!code && mt_advise(rules, &ai, &in->advice, &diag)) code = mt_cli_fail(tool.name, in->file, &diag);
     }
     if (!code) {

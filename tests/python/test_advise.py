@@ -142,20 +142,27 @@ def test_what_the_scenarios_are_told(tmp_path):
     got = {(a["frame"], a["column"]): (a["rule"], a["to_dtype"]) for a in report["advice"] if a["column"]}
     assert got[("sales", "date")] == ("datetime-text", "datetime64[ns]")
     assert got[("sales", "region")] == ("object-to-category", "category")
-    assert got[("sales", "quantity")] == ("int-downcast", "int8")
+    # 8 bits of headroom by default (--int-headroom): 1..11 needs 12 bits.
+    assert got[("sales", "quantity")] == ("int-downcast", "int16")
     assert got[("sales", "order_id")] == ("int-downcast", "int32")
     assert ("sales", "unit_price") not in got           # cents do not survive float32
     assert got[("sensor", "temperature")] == ("float64-to-float32", "float32")
-    assert got[("sensor", "humidity")] == ("float-nan-to-nullable-int", "Int8")
+    assert got[("sensor", "humidity")] == ("float-nan-to-nullable-int", "Int16")
     assert got[("sensor", "battery")] == ("sparse-nan", "Sparse[float64, nan]")
     assert got[("sensor", "ok")] == ("object-to-bool", "bool")
-    assert got[("sensor", "sensor_id")] == ("int-downcast", "uint8")
+    assert got[("sensor", "sensor_id")] == ("int-downcast", "int32")   # 0..199 and 8 bits: never uint
     assert ("sensor", "time") not in got
     # True, False and None: int8 codes (1 byte a row) beat boolean's value and mask (2).
     assert got[("event_log", "flagged")] == ("object-to-category", "category")
     assert got[("event_log", "ts")] == ("datetime-text", "datetime64[ns]")
-    assert got[("text_heavy", "helpful")] == ("float-whole-to-int", "int16")
+    assert got[("text_heavy", "helpful")] == ("float-whole-to-int", "int32")
     assert ("text_heavy", "review") not in got          # unique text
+    # Without headroom: the smallest signed type, still never an unsigned one.
+    bare = json.loads(advise(path, "-f", "json", "--int-headroom", "0"))
+    fit = {(a["frame"], a["column"]): a["to_dtype"] for a in bare["advice"] if a["column"]}
+    assert fit[("sales", "quantity")] == "int8" and fit[("sensor", "sensor_id")] == "int16"
+    assert fit[("sensor", "humidity")] == "Int8" and fit[("text_heavy", "helpful")] == "int16"
+    assert not [t for t in fit.values() if t and t.lower().startswith("uint")]
     lossless = {(a["frame"], a["column"]): a["lossless"] for a in report["advice"] if a["column"]}
     assert not lossless[("sales", "date")] and lossless[("event_log", "flagged")]
     # Ranked by saving.

@@ -267,6 +267,7 @@ typedef struct mt_df_frame {
 #define MT_COL_DBYTES_EST 0x40u     /* distinct_bytes is an estimate */
 #define MT_COL_MIXED 0x80u          /* objects of more than one type */
 #define MT_COL_DATETIME_TEXT 0x100u /* every non-null value is an ISO 8601 date or date-time string */
+#define MT_COL_DATETIME_DAYFIRST_TOO 0x200u /* datetime_format is month-first, but every value reads day-first too */
 
 typedef struct mt_df_column {
     uint32_t frame;    /* mt_df_frame.id */

@@ -138,7 +138,17 @@ typedef struct mt_advise_input {
     size_t n_gpus;
     double available_bytes;      /* memory the steps may use; 0 when unknown */
     int pandas_bytes;            /* 1: savings in pandas' memory_usage(deep=True) count; 0: real bytes */
+    int int_headroom_bits;       /* int_fit keeps this many bits above the largest magnitude; 0: none */
 } mt_advise_input;
+
+/* memtrace-advise's --int-headroom default: an int_fit leaves room for
+ * sums of 256 values or a product by a factor up to 256. */
+#define MT_ADVISE_INT_HEADROOM_DEFAULT 8
+
+/* Below either threshold a change's saving is too small for more than
+ * severity info, whatever its rule says (memtrace-rules(5), Severity). */
+#define MT_ADVISE_MINOR_BYTES (64u << 10)
+#define MT_ADVISE_MINOR_SHARE 0.01
 
 /* Applies the enabled rules of r to in: every rule to every subject of
  * its scope. A column gets at most one dtype change, the one that saves

@@ -40,6 +40,8 @@ typedef struct subject {
     int pandas_bytes;        /* savings in pandas' deep count, not real bytes */
     char kind[16];           /* dtype_kind */
     char nullable_fit[8];    /* "Int8" ... */
+    char int_fit[8];         /* int_fit with the headroom: "int16" ..., or "" */
+    int headroom_bits;       /* mt_advise_input.int_headroom_bits */
 } subject;
 
 typedef struct fval {
@@ -81,6 +83,45 @@ static fval value_num(const mt_value *v) {
     }
 }
 
+/* The smallest signed integer dtype that holds c's values shifted left by
+ * bits (bits to spare above the largest magnitude), or "". Never an
+ * unsigned dtype: a difference of two values of one is negative. */
+static void headroom_fit(const mt_df_col_info *c, int bits, char *out, size_t n) {
+    out[0] = 0;
+    if (!c->int_fit) return;  /* not whole numbers, or no range */
+    fval lo = value_num(&c->rec.min), hi = value_num(&c->rec.max);
+    if (!lo.have || !hi.have) return;
+    long double scale = ldexpl(1.0L, bits), a = (long double)lo.num * scale, b = (long double)hi.num * scale;
+    /* Exact where the recorded values are integers (a float loses digits beyond 2^53). */
+    if (c->rec.min.type == MT_VAL_INT) a = (long double)c->rec.min.v.i * scale;
+    if (c->rec.max.type == MT_VAL_INT) b = (long double)c->rec.max.v.i * scale;
+    if (c->rec.max.type == MT_VAL_UINT) b = (long double)c->rec.max.v.u * scale;
+    for (int w = 8; w <= 64; w *= 2) {
+        long double top = ldexpl(1.0L, w - 1);
+        if (a >= -top && b <= top - 1) {
+            snprintf(out, n, "int%d", w);
+            return;
+        }
+    }
+}
+
+/* Key columns of c's frame, and the rows a groupby over all of them
+ * returns with pandas' default observed=False once they are categorical:
+ * every combination of their categories (their distinct values, or the
+ * categories of a categorical). */
+static double key_groups(const subject *s, double *keys) {
+    const mt_df_frame_info *fi = &s->t->frames[s->c->frame];
+    double groups = 1;
+    *keys = 0;
+    for (size_t i = fi->first_column; i < fi->first_column + fi->n_columns && i < s->t->n_columns; i++) {
+        const mt_df_column *r = &s->t->columns[i].rec;
+        if (!(r->flags & MT_COL_KEY)) continue;
+        *keys += 1;
+        groups *= (double)(r->categories ? r->categories : r->distinct_count);
+    }
+    return groups;
+}
+
 static fval column_field(const subject *s, int f) {
     const mt_df_col_info *c = s->c;
     const mt_df_column *r = &c->rec;
@@ -94,7 +135,7 @@ static fval column_field(const subject *s, int f) {
     case X_DTYPE: return str(r->dtype.ptr);
     case X_DTYPE_KIND: return str(s->kind);
     case X_VALUE_TYPE: return str(r->value_type.ptr);
-    case X_INT_FIT: return str(c->int_fit ? c->int_fit : "");
+    case X_INT_FIT: return str(s->int_fit);
     case X_NULLABLE_INT_FIT: return str(s->nullable_fit);
     case X_ROWS: return num(rows);
     case X_NULLS: return num((double)r->null_count);
@@ -116,7 +157,9 @@ static fval column_field(const subject *s, int f) {
     case X_SORTED: return num(!!(r->flags & MT_COL_SORTED));
     case X_UNIQUE: return num(!!(r->flags & MT_COL_UNIQUE));
     case X_MIXED: return num(!!(r->flags & MT_COL_MIXED));
-    case X_DATETIME_TEXT: return num(!!(r->flags & MT_COL_DATETIME_TEXT));
+    case X_DATETIME_TEXT: return num((r->flags & MT_COL_DATETIME_TEXT) || r->datetime_format.len);
+    case X_DATETIME_FORMAT: return str(r->datetime_format.len ? r->datetime_format.ptr : "");
+    case X_DATETIME_AMBIGUOUS: return num(r->datetime_format.len && (r->flags & MT_COL_DATETIME_DAYFIRST_TOO));
     case X_TEXT_RATIO: return ratio((double)r->text_count, non_null);
     case X_LEN_MEAN: return r->text_count ? num((double)r->len_total / (double)r->text_count) : none();
     case X_LEN_MAX: return r->text_count ? num((double)r->len_max) : none();
@@ -127,6 +170,11 @@ static fval column_field(const subject *s, int f) {
     case X_DENSITY: return r->dense_bytes ? num(r->density) : none();
     case X_FRAME_BYTES: return num((double)fr->deep_bytes);
     case X_FRAME_ROWS: return num(rows);
+    case X_KEY_COLUMNS:
+    case X_KEY_GROUPS: {
+        double keys, groups = key_groups(s, &keys);
+        return num(f == X_KEY_COLUMNS ? keys : groups);
+    }
     default: return none();
     }
 }
@@ -295,6 +343,28 @@ typedef struct outcome {
     char to[64];
 } outcome;
 
+/* The largest value of an integer dtype ("int16", "UInt8", ...); 0 when
+ * to is not one. */
+static double int_dtype_max(const char *to) {
+    int u = (to[0] == 'u' || to[0] == 'U');
+    const char *p = to + u;
+    if (strncmp(p, "int", 3) && strncmp(p, "Int", 3)) return 0;
+    int w = atoi(p + 3);
+    if (w != 8 && w != 16 && w != 32 && w != 64) return 0;
+    return ldexp(1.0, u ? w : w - 1) - 1;
+}
+
+/* Whole bits between the largest magnitude of s's column and the largest
+ * value of integer dtype to; -1 when either is unknown. */
+static int headroom_of(const subject *s, const char *to) {
+    double top = int_dtype_max(to);
+    if (!top || s->scope != MT__SCOPE_COLUMN) return -1;
+    fval lo = value_num(&s->c->rec.min), hi = value_num(&s->c->rec.max);
+    if (!lo.have || !hi.have) return -1;
+    double m = fmax(fabs(lo.num), fabs(hi.num));
+    return (int)floor(log2(top / (m >= 1 ? m : 1)));
+}
+
 /* Fills a template: {field} from s, action variables from o. */
 static int expand(const char *tpl, const mt__rule *r, const subject *s, const outcome *o, char *buf, size_t n) {
     size_t len = 0;
@@ -331,6 +401,14 @@ static int expand(const char *tpl, const mt__rule *r, const subject *s, const ou
             case V_CHUNKS: PUT("%" PRIu64, o->chunks); break;
             case V_CHUNK_ROWS: PUT("%" PRIu64, o->chunk_rows); break;
             case V_RULE: PUT("%s", r->id); break;
+            case V_TO_MAX:
+                if (int_dtype_max(o->to) > 0) PUT("%.0f", int_dtype_max(o->to));
+                else PUT("?");
+                break;
+            case V_HEADROOM:
+                if (headroom_of(s, o->to) >= 0) PUT("%d", headroom_of(s, o->to));
+                else PUT("?");
+                break;
             default: PUT("%s", mt_severity_name(r->severity)); break;
             }
         }
@@ -424,6 +502,13 @@ typedef struct run {
     size_t cap_rule_of;
 } run;
 
+/* A saving too small to warn about: under MT_ADVISE_MINOR_BYTES, or under
+ * MT_ADVISE_MINOR_SHARE of the column's frame. */
+static int minor_saving(const subject *s, uint64_t saving) {
+    double frame = (double)s->t->frames[s->c->frame].rec.deep_bytes;
+    return saving < MT_ADVISE_MINOR_BYTES || (double)saving < MT_ADVISE_MINOR_SHARE * frame;
+}
+
 static int emit(run *R, size_t ri, const subject *s) {
     const mt__rule *r = &R->rules->rules[ri];
     outcome o;
@@ -451,6 +536,7 @@ static int emit(run *R, size_t ri, const subject *s) {
     a->chunk_rows = o.chunk_rows;
     a->lossless = r->lossless;
     a->in_total = r->saving == MT__SAVE_ASTYPE || r->saving == MT__SAVE_UNUSED_CATEGORIES;
+    if (a->in_total && s->scope == MT__SCOPE_COLUMN && minor_saving(s, o.saving)) a->severity = MT_SEV_INFO;
     switch (s->scope) {
     case MT__SCOPE_COLUMN:
         a->scope = "column";
@@ -629,12 +715,14 @@ int mt_advise(const mt_rules *rules, const mt_advise_input *in, mt_advice_list *
     s.t = t;
     s.available = in->available_bytes;
     s.pandas_bytes = in->pandas_bytes;
+    s.headroom_bits = in->int_headroom_bits > 0 ? in->int_headroom_bits : 0;
     s.scope = MT__SCOPE_COLUMN;
     for (size_t i = 0; t && i < t->n_columns && !rc; i++) {
         s.c = &t->columns[i];
         snprintf(s.kind, sizeof s.kind, "%s", mt__pandas_dtype_kind(s.c->rec.dtype.ptr));
         s.nullable_fit[0] = 0;
-        if (s.c->int_fit) mt__pandas_nullable_int_name(s.c->int_fit, s.nullable_fit, sizeof s.nullable_fit);
+        headroom_fit(s.c, s.headroom_bits, s.int_fit, sizeof s.int_fit);
+        if (s.int_fit[0]) mt__pandas_nullable_int_name(s.int_fit, s.nullable_fit, sizeof s.nullable_fit);
         rc = emit_all(&R, &s);
     }
     s.scope = MT__SCOPE_FRAME;

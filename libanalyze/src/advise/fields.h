@@ -48,6 +48,8 @@ enum { MT__U_PLAIN, MT__U_COUNT, MT__U_BYTES, MT__U_RATIO };
     X(UNIQUE, "unique", C, BOOL, PLAIN)                        \
     X(MIXED, "mixed", C, BOOL, PLAIN)                          \
     X(DATETIME_TEXT, "datetime_text", C, BOOL, PLAIN)          \
+    X(DATETIME_FORMAT, "datetime_format", C, STR, PLAIN)       \
+    X(DATETIME_AMBIGUOUS, "datetime_ambiguous", C, BOOL, PLAIN) \
     X(TEXT_RATIO, "text_ratio", C, NUM, RATIO)                 \
     X(LEN_MEAN, "len_mean", C, NUM, PLAIN)                     \
     X(LEN_MAX, "len_max", C, NUM, COUNT)                       \
@@ -57,6 +59,8 @@ enum { MT__U_PLAIN, MT__U_COUNT, MT__U_BYTES, MT__U_RATIO };
     X(DENSITY, "density", C, NUM, RATIO)                       \
     X(FRAME_BYTES, "frame_bytes", C, NUM, BYTES)               \
     X(FRAME_ROWS, "frame_rows", C, NUM, COUNT)                 \
+    X(KEY_COLUMNS, "key_columns", C, NUM, COUNT)               \
+    X(KEY_GROUPS, "key_groups", C, NUM, COUNT)                 \
     X(COLUMNS, "columns", F, NUM, COUNT)                       \
     X(INDEX_KIND, "index_kind", F, STR, PLAIN)                 \
     X(INDEX_BYTES, "index_bytes", F, NUM, BYTES)               \
@@ -102,7 +106,8 @@ int mt__field_find(unsigned scope, const char *name, size_t len);
  * besides the fields. */
 #define MT__ACTION_VARS(X) \
     X(TO, "to") X(SAVING, "saving") X(NEW_BYTES, "new_bytes") X(CHUNKS, "chunks") \
-    X(CHUNK_ROWS, "chunk_rows") X(RULE, "rule") X(SEVERITY, "severity")
+    X(CHUNK_ROWS, "chunk_rows") X(RULE, "rule") X(SEVERITY, "severity") X(TO_MAX, "to_max") \
+    X(HEADROOM, "headroom")
 
 /* The index of the action variable name (len bytes), in MT__ACTION_VARS's
  * order, or -1. */

@@ -78,7 +78,8 @@ static int on_column(void *arg, const void *rec) {
     memset(c, 0, sizeof *c);
     c->rec = *(const mt_df_column *)rec;
     if (keep(L, &c->rec.name) || keep(L, &c->rec.dtype) || keep_value(L, &c->rec.min) ||
-        keep_value(L, &c->rec.max) || keep_value(L, &c->rec.fill_value) || keep(L, &c->rec.value_type))
+        keep_value(L, &c->rec.max) || keep_value(L, &c->rec.fill_value) || keep(L, &c->rec.value_type) ||
+        keep(L, &c->rec.datetime_format))
         return MT_E_NOMEM;
     t->n_columns++;
     return 0;

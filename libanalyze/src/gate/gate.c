@@ -628,7 +628,8 @@ static int check_advice(const mt_gate_policy *p, const mt_gate_input *in, mt_sna
                              "advice_severity needs DataFrame, pipeline or GPU records, and the current snapshot "
                              "has none");
         } else {
-            mt_advise_input ai = { t, gpus, n_gpus, p->available > 0 ? p->available : in->available_bytes, 0 };
+            mt_advise_input ai = { t, gpus, n_gpus, p->available > 0 ? p->available : in->available_bytes, 0,
+                                   MT_ADVISE_INT_HEADROOM_DEFAULT };
             rc = mt_advise(in->rules, &ai, &l, diag);
         }
     }

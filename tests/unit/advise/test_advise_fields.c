@@ -202,13 +202,19 @@ static size_t count_of(const mt_advice_list *l, const char *rule) {
     return n;
 }
 
+/* What advise_with passes besides: the headroom, and a change to the
+ * table after build(). */
+static int headroom;
+static void (*tweak)(void);
+
 static mt_advice_list *advise_with(const char *yaml, double available) {
     build();
+    if (tweak) tweak();
     mt_diag d;
     ck_assert_int_eq(mt_rules_new(&r), 0);
     int rc = mt_rules_add(r, "fields.yaml", yaml, strlen(yaml), &d);
     ck_assert_msg(rc == 0, "%u:%u: %s", d.line, d.column, d.msg);
-    mt_advise_input in = { &table, gpus, 2, available, 1 }; /* pandas bytes: the hand counts below */
+    mt_advise_input in = { &table, gpus, 2, available, 1, headroom }; /* pandas bytes: the hand counts below */
     mt_advice_list *l = NULL;
     ck_assert_int_eq(mt_advise(r, &in, &l, &d), 0);
     return l;
@@ -243,9 +249,10 @@ START_TEST(column_fields_fill_in_by_hand) {
     EXPECT(l, "cols", "code",
            "sales|code|load|category|category||||1000|0|0%|1000|4|0.4%|1.6 KiB|1000 B|640 B|2.5%|1|?|"
            "false|false|?|false|false|false|false|false|0%|?|?|10|6|640 B|?|64.0 KiB|1000|cols|info|{x}");
-    /* 1500 nulls of 1000 rows: non_null 0, and the ratios over it absent. */
+    /* 1500 nulls of 1000 rows: non_null 0, and the ratios over it absent;
+     * no int_fit without a recorded range, and never uint8. */
     EXPECT(l, "cols", "hits",
-           "sales|hits|load|Sparse[float64, nan]|sparse||uint8|UInt8|1000|1500|150%|0|0|?|2.0 KiB|2.0 KiB|0 B|3.05%|?|?|"
+           "sales|hits|load|Sparse[float64, nan]|sparse||||1000|1500|150%|0|0|?|2.0 KiB|2.0 KiB|0 B|3.05%|?|?|"
            "false|false|?|false|false|false|false|false|?|?|?|0|0|0 B|25%|64.0 KiB|1000|cols|info|{x}");
     ck_assert_uint_eq(count_of(l, "cols"), 5);
     done(l);
@@ -358,6 +365,84 @@ START_TEST(a_long_message_is_cut_not_overrun) {
 }
 END_TEST
 
+/* int_fit keeps the headroom asked for, signed only; {to_max} and
+ * {headroom} of the target, by hand. */
+static const char *fit_yaml =
+    "rules:\n"
+    "  - {id: fit, scope: column, when: {column: [qty, hits]},\n"
+    "     action: {to: '{int_fit}', message: '{int_fit}|{nullable_int_fit}|{to}|{to_max}|{headroom}'}}\n";
+
+START_TEST(int_fit_keeps_the_headroom_and_no_unsigned) {
+    /* qty: -5 to 300. 300 << 6 = 19200 fits int16, 300 << 7 = 38400 does
+     * not; -5 alone would fit int8. int16's 32767 / 300 leaves 6 bits. */
+    static const struct { int bits; const char *want; } cases[] = {
+        { 0, "int16|Int16|int16|32767|6" },
+        { 6, "int16|Int16|int16|32767|6" },
+        { 7, "int32|Int32|int32|2147483647|22" },
+        { 22, "int32|Int32|int32|2147483647|22" },
+        { 23, NULL },  /* 300 << 23 needs int64, qty's own dtype: no advice */
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        headroom = cases[k].bits;
+        mt_advice_list *l = advise_with(fit_yaml, 0);
+        if (cases[k].want) EXPECT(l, "fit", "qty", cases[k].want);
+        else ck_assert_uint_eq(count_of(l, "fit"), 0);
+        /* hits was recorded as fitting uint8 but has no range: no fit. */
+        ck_assert_ptr_null(msg_of(l, "fit", "hits"));
+        done(l);
+    }
+    headroom = 0;
+}
+END_TEST
+
+static void dates_and_keys(void) {
+    cols[1].rec.datetime_format = S("%d/%m/%Y");          /* city */
+    cols[3].rec.flags |= MT_COL_KEY;                      /* code: 10 categories */
+    cols[0].rec.datetime_format = S("%m/%d/%Y");          /* price: a guess */
+    cols[0].rec.flags |= MT_COL_DATETIME_DAYFIRST_TOO;
+}
+
+START_TEST(date_layouts_and_key_groups) {
+    tweak = dates_and_keys;
+    mt_advice_list *l = advise_with(
+        "rules:\n"
+        "  - {id: d, scope: column, when: {frame: sales},\n"
+        "     action: {message: '{datetime_text}|{datetime_format}|{datetime_ambiguous}|{key_columns}|{key_groups}'}}\n",
+        0);
+    tweak = NULL;
+    /* city (4 distinct) and code (10 categories) are the keys: 4 x 10. */
+    EXPECT(l, "d", "city", "true|%d/%m/%Y|false|2|40");
+    EXPECT(l, "d", "price", "true|%m/%d/%Y|true|2|40");
+    EXPECT(l, "d", "qty", "false||false|2|40");
+    done(l);
+}
+END_TEST
+
+static void big_qty(void) {
+    frames[0].rec.rows = 1000000;
+    frames[0].rec.deep_bytes = 16000000;
+    cols[2].rec.shallow_bytes = cols[2].rec.deep_bytes = 8000000;
+}
+
+START_TEST(severity_follows_the_saving) {
+    const char *yaml = "rules:\n  - {id: s, scope: column, severity: error, when: {column: qty},\n"
+                       "     action: {to: int16, message: m}}\n";
+    /* 1000 rows: 6000 bytes saved, under 64 KiB. */
+    mt_advice_list *l = advise_with(yaml, 0);
+    ck_assert_uint_eq(l->n, 1);
+    ck_assert_uint_eq(l->items[0].saving_bytes, 6000);
+    ck_assert_int_eq(l->items[0].severity, MT_SEV_INFO);
+    done(l);
+    /* A million rows: 6,000,000 bytes, 37.5% of the frame: the rule's own. */
+    tweak = big_qty;
+    l = advise_with(yaml, 0);
+    tweak = NULL;
+    ck_assert_uint_eq(l->items[0].saving_bytes, 6000000);
+    ck_assert_int_eq(l->items[0].severity, MT_SEV_ERROR);
+    done(l);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("advise_fields");
     TCase *tc = tcase_create("fields");
@@ -366,6 +451,9 @@ int main(void) {
     tcase_add_test(tc, frame_step_and_gpu_fields_fill_in_by_hand);
     tcase_add_test(tc, savings_fill_in_the_action_variables);
     tcase_add_test(tc, a_long_message_is_cut_not_overrun);
+    tcase_add_test(tc, int_fit_keeps_the_headroom_and_no_unsigned);
+    tcase_add_test(tc, date_layouts_and_key_groups);
+    tcase_add_test(tc, severity_follows_the_saving);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

@@ -16,6 +16,7 @@
 #include <string.h>
 #include "memtrace/valhash.h"
 #include "colstats.h"
+#include "datefmt.h"
 
 #define HSET_MAX (1u << 16)  /* entries; the table is twice that: 1 MiB, in L2 */
 
@@ -294,6 +295,7 @@ typedef struct acc {
     PyTypeObject *first_type;
     int mixed;
     uint64_t dates;           /* strings in ISO 8601 date or date-time form */
+    mt_datefmt dt;            /* the one layout of the non-null values, if any (datefmt.h) */
     uint64_t *hashes;         /* per row, when asked for */
     mg *top;                  /* heavy hitters, when asked for */
 } acc;
@@ -468,6 +470,28 @@ static int iso_datetime(PyObject *o) {
     return p[19] == '.' && n > 20 && digits(p + 20, (int)(n - 20 < 9 ? n - 20 : 10));
 }
 
+/* A non-null value for the column's date layout: text of one-byte
+ * characters, or else not a date. */
+static void see_date(mt_datefmt *d, PyObject *o) {
+    if (PyUnicode_Check(o) && PyUnicode_KIND(o) == PyUnicode_1BYTE_KIND)
+        mt_datefmt_see(d, (const char *)PyUnicode_1BYTE_DATA(o), (size_t)PyUnicode_GET_LENGTH(o));
+    else mt_datefmt_see(d, NULL, 0);
+}
+
+/* datetime_format, and datetime_flags: flag bit 9 (SPEC.md 4.3) when the
+ * values read day-first as well as month-first. */
+static int put_date_format(PyObject *result, const mt_datefmt *d) {
+    char fmt[64];
+    int ambiguous = 0;
+    PyObject *f = PyUnicode_FromString(mt_datefmt_result(d, fmt, sizeof fmt, &ambiguous) ? fmt : "");
+    PyObject *b = PyLong_FromLong(ambiguous ? 1 << 9 : 0);
+    int rc = !f || !b || PyDict_SetItemString(result, "datetime_format", f) ||
+             PyDict_SetItemString(result, "datetime_flags", b);
+    Py_XDECREF(f);
+    Py_XDECREF(b);
+    return rc ? -1 : 0;
+}
+
 /* o.__sizeof__(), as pandas' memory_usage(deep=True) sums it. */
 static int object_sizeof(PyObject *o, uint64_t *out) {
     static PyObject *name;
@@ -521,6 +545,7 @@ static int acc_object(acc *a, PyObject *o, PyObject *nulls, uint64_t *hash) {
         a->first_type = Py_TYPE(o);
         Py_INCREF(a->first_type);
     } else if (Py_TYPE(o) != a->first_type) a->mixed = 1;
+    see_date(&a->dt, o);
     if (PyUnicode_Check(o)) {
         uint64_t len = (uint64_t)PyUnicode_GET_LENGTH(o);
         if (!a->text || len < a->len_min) a->len_min = len;
@@ -793,6 +818,7 @@ PyObject *memtrace_column_stats(PyObject *self, PyObject *args, PyObject *kw) {
         if (!extra || PyDict_Update(result, extra)) Py_CLEAR(result);
         Py_XDECREF(extra);
     }
+    if (result && kind == 'O' && put_date_format(result, &a.dt)) Py_CLEAR(result);
     if (result && top_k) {
         PyObject *top = recount(&heavy, &src, (size_t)top_k);
         if (!top || PyDict_SetItemString(result, "top", top)) Py_CLEAR(result);

@@ -170,6 +170,7 @@ class _Column:
             flags |= MIXED
         if self.kind == "O" and st["datetime_text"]:
             flags |= DATETIME_TEXT
+        if self.kind == "O" and st["datetime_format"]: rec["datetime_format"], flags = st["datetime_format"], flags | st["datetime_flags"]
         rec.update(null_count=nulls, distinct_count=distinct, min=mn, max=mx, flags=flags,
                    f32_max_rel_error=st["f32_max_rel_error"])
         top = []

@@ -314,7 +314,7 @@ START_TEST(savings_are_real_bytes_and_a_column_counts_once) {
                            "    action: {to: category, message: m}\n");
     fixture x;
     fixture_init(&x);
-    mt_advise_input in = { &x.t, NULL, 0, 0, 0 };
+    mt_advise_input in = { &x.t, NULL, 0, 0, 0, 0 };
     mt_advice_list *real, *pandas;
     mt_diag d;
     ck_assert_int_eq(mt_advise(r, &in, &real, &d), 0);

@@ -399,7 +399,8 @@ static int traverse(PyObject *o, walk *w) {
     if (!tr)
         for (PyTypeObject *b = Py_TYPE(o); b; b = b->tp_base)
             for (PyMemberDef *m = b->tp_members; m && m->name; m++) {
-                PyObject *v = m->type == T_OBJECT || m->type == T_OBJECT_EX ? *(PyObject **)((char *)o + m->offset) : NULL;
+                if (m->type != T_OBJECT && m->type != T_OBJECT_EX) continue;
+                PyObject *v = *(PyObject **)((char *)o + m->offset);
                 if (v && visit_mark(v, w)) return -1;
             }
     return 0;

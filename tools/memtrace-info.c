@@ -2,6 +2,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "memtrace/checked.h"
 #include "common/cli.h"
 
@@ -29,16 +30,61 @@ static double pct(uint64_t part, uint64_t whole) {
     return p > 100.0 ? 100.0 : p;
 }
 
+/* The type comes last, in full: a name cut to a column's width read as
+ * another type's, or needed its "..." to say it was not whole. */
 static void text_types(const char *title, const mt_snapshot *s, const mt_type_stat *st, uint32_t n,
                        uint64_t objects, uint64_t bytes) {
     const mt_graph *g = mt_snapshot_graph(s);
-    printf("\n%s:\n  %-32s %12s %6s %12s %6s\n", title, "type", "count", "%", "bytes", "%");
+    printf("\n%s:\n  %12s %6s %12s %6s  %s\n", title, "count", "%", "bytes", "%", "type");
     for (uint32_t i = 0; i < n; i++) {
         char hb[16];
         mt_str name = g->type_names[st[i].type];
-        printf("  %-32s %12" PRIu64 " %5.1f%% %12s %5.1f%%\n", mt_cli_strw(name, 32),
-               st[i].count, pct(st[i].count, objects), mt_human_bytes(st[i].bytes, hb), pct(st[i].bytes, bytes));
+        printf("  %12" PRIu64 " %5.1f%% %12s %5.1f%%  ", st[i].count, pct(st[i].count, objects),
+               mt_human_bytes(st[i].bytes, hb), pct(st[i].bytes, bytes));
+        mt_text_put(stdout, MT_TEXT_TERMINAL, name.ptr ? name.ptr : "", name.ptr ? name.len : 0);
+        putchar('\n');
     }
+}
+
+/* ns since the Unix epoch as an ISO 8601 date in UTC, with the fraction
+ * of a second when there is one: "2026-11-18T22:13:20.5Z". */
+static const char *utc_date(uint64_t ns, char *buf, size_t n) {
+    time_t t = (time_t)(ns / 1000000000u);
+    uint32_t frac = (uint32_t)(ns % 1000000000u);
+    struct tm tm;
+    size_t k;
+    if (!gmtime_r(&t, &tm) || !(k = strftime(buf, n, "%Y-%m-%dT%H:%M:%S", &tm))) {
+        snprintf(buf, n, "-");
+        return buf;
+    }
+    if (frac) {
+        int d = 9;
+        while (frac % 10 == 0) frac /= 10, d--;
+        snprintf(buf + k, n - k, ".%0*" PRIu32 "Z", d, frac);
+    } else
+        snprintf(buf + k, n - k, "Z");
+    return buf;
+}
+
+static int key_is(mt_str k, const char *name) { return k.len == strlen(name) && !memcmp(k.ptr, name, k.len); }
+
+/* A meta value that is a time, as people read one: start_time (ns since
+ * the epoch) as a date, a cut's bounds (ns after start_time) as seconds
+ * after the start and the date they fall on. 0 when m is no such time. */
+static int print_time(const mt_meta *m, const mt_value *start) {
+    char d[48];
+    if (m->value.type != MT_VAL_UINT) return 0;
+    uint64_t v = m->value.v.u;
+    if (key_is(m->key, "start_time")) {
+        printf("%s", utc_date(v, d, sizeof d));
+        return 1;
+    }
+    if (key_is(m->key, "cut_from_ns") || key_is(m->key, "cut_to_ns")) {
+        printf("%.3f s after the start", (double)v / 1e9);
+        if (start && start->type == MT_VAL_UINT) printf(" (%s)", utc_date(mt_sat_add_u64(start->v.u, v), d, sizeof d));
+        return 1;
+    }
+    return 0;
 }
 
 static void json_types(mt_jw *w, const char *key, const mt_snapshot *s, const mt_type_stat *st, uint32_t n) {
@@ -52,6 +98,12 @@ static void json_types(mt_jw *w, const char *key, const mt_snapshot *s, const mt
         mt_jw_end_object(w);
     }
     mt_jw_end_array(w);
+}
+
+/* rss less the heap's bytes, saturated to int64. */
+static int64_t unaccounted(uint64_t rss, uint64_t heap) {
+    if (rss >= heap) return rss - heap > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)(rss - heap);
+    return heap - rss > (uint64_t)INT64_MAX ? INT64_MIN : -(int64_t)(heap - rss);
 }
 
 int main(int argc, char **argv) {
@@ -121,6 +173,11 @@ int main(int argc, char **argv) {
             mt_jw_value(&w, key, &m->value);
         }
         mt_jw_end_object(&w);
+        const mt_value *st = mt_snapshot_meta_get(s, "start_time");
+        if (st && st->type == MT_VAL_UINT) {
+            char d[48];
+            mt_jw_cstr(&w, "start_date", utc_date(st->v.u, d, sizeof d));
+        }
         mt_jw_begin_object(&w, "records");
         for (size_t i = 0; i < nk; i++) {
             mt_jw_begin_object(&w, ks[i].kind ? mt_kind_name(ks[i].kind) : "unknown");
@@ -137,8 +194,13 @@ int main(int argc, char **argv) {
         mt_jw_uint(&w, "objects", objects);
         mt_jw_uint(&w, "object_bytes", bytes);
         double rss;
-        if (mt_snapshot_meta_number(s, "rss", &rss) && rss >= 1 && rss < 1.8e19) mt_jw_uint(&w, "rss_bytes", (uint64_t)rss);
-        else mt_jw_null(&w, "rss_bytes");
+        if (mt_snapshot_meta_number(s, "rss", &rss) && rss >= 1 && rss < 1.8e19) {
+            mt_jw_uint(&w, "rss_bytes", (uint64_t)rss);
+            mt_jw_int(&w, "unaccounted_bytes", unaccounted((uint64_t)rss, bytes));
+        } else {
+            mt_jw_null(&w, "rss_bytes");
+            mt_jw_null(&w, "unaccounted_bytes");
+        }
         mt_jw_uint(&w, "refs", refs);
         mt_jw_uint(&w, "roots", roots);
         mt_jw_uint(&w, "types", g->n_types);
@@ -168,14 +230,20 @@ int main(int argc, char **argv) {
                mt_snapshot_block_count(s), major, minor);
         printf("objects:  %" PRIu64 " (%s), %" PRIu64 " references, %" PRIu64 " roots, %u types\n", objects,
                mt_human_bytes(bytes, h1), refs, roots, g->n_types);
-        /* The process's resident size at the dump beside the heap: what
-         * the objects do not account for is native memory. */
+        /* The process's resident size at the dump beside the heap, and
+         * what the objects do not account for: native memory, the
+         * allocators' free space, the interpreter's own. */
         double rss;
         if (mt_snapshot_meta_number(s, "rss", &rss) && rss >= 1 && rss < 1.8e19) {
+            int64_t u = unaccounted((uint64_t)rss, bytes);
             printf("rss:      %s at the dump; the heap's objects are %s of it", mt_human_bytes((uint64_t)rss, h1),
                    mt_human_bytes(bytes, h2));
             if ((double)bytes < rss) printf(" (%.1f%%)", 100.0 * (double)bytes / rss);
-            putchar('\n');
+            printf("\n          unaccounted %s%s: rss less the heap's objects\n", u < 0 ? "-" : "",
+                   mt_human_bytes(u < 0 ? 0 - (uint64_t)u : (uint64_t)u, h3));
+            if (u < 0)
+                printf("note: the objects' sizes add up to more than the process held resident: pages swapped out\n"
+                       "  or never touched, or sizes that count what other objects count as well\n");
         }
         if (mt_snapshot_damage_count(s))
             printf("damage:   damaged stretches %zu, objects lost %" PRIu64 ", references dropped %" PRIu64 "\n",
@@ -185,7 +253,7 @@ int main(int argc, char **argv) {
             for (size_t i = 0; i < mt_snapshot_meta_count(s); i++) {
                 const mt_meta *m = mt_snapshot_meta(s, i);
                 printf("  %-20s ", mt_cli_strw(m->key, 20));
-                print_value(stdout, &m->value);
+                if (!print_time(m, mt_snapshot_meta_get(s, "start_time"))) print_value(stdout, &m->value);
                 putchar('\n');
             }
         }

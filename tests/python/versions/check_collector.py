@@ -144,7 +144,13 @@ def dump_with_oracle(out):
         gc.enable()
     assert os.path.getsize(path) > 0 and summary["objects"] >= tracked, (summary, tracked)
     say("dump_heap", "%d objects, %d refs, %d bytes" % (summary["objects"], summary["refs"], summary["bytes"]))
+    co = dump_with_oracle.__code__  # no collector object: its references by its members and layout
+    code = {"id": id(co), "varnames": [id(n) for n in co.co_varnames + co.co_cellvars + co.co_freevars],
+            "refs": {k: id(getattr(co, k)) for k in ("co_consts", "co_names", "co_filename", "co_name")}}
+    if sys.version_info < (3, 11):
+        code["refs"]["co_varnames"] = id(co.co_varnames)
     return {
+        "code": code,
         "path": path, "summary": {k: v for k, v in summary.items() if k != "path"},
         "frame": sys._getframe().f_code.co_name, "local": id(local_marker),
         "young": [id(o) for o in young], "gens": gens,

@@ -101,6 +101,17 @@ def read_back(out):
     assert frames, "no frame root for %s" % oracle["frame"]
     labels = {objs[r["dst"]]["id"]: r["label"] for r in refs if r["src"] == frames[0]["obj"]}
     assert labels.get(oracle["local"]) == "local_marker", labels.get(oracle["local"])
+    # A code object's constants, names and local names (issue 27): by its
+    # members, and from 3.11 by its layout (co_localsplusnames).
+    code = oracle["code"]
+    got = {r["label"]: objs[r["dst"]]["id"] for r in refs if r["src"] == by_id[code["id"]]}
+    for k, v in code["refs"].items():
+        assert got.get(k) == v, (k, got)
+    if minor >= (3, 11):
+        names = by_id[got["co_localsplusnames"]]
+        # Locals, cells and free variables, each once (an argument that is
+        # a cell is in co_varnames and co_cellvars).
+        assert {objs[r["dst"]]["id"] for r in refs if r["src"] == names} == set(code["varnames"]), code
     # A traceback's frame is labelled with the line the exception passed
     # through (3.12 on compute tb_lineno when asked; the dump must too).
     t = spec_reader.Snapshot(oracle["traced"]["path"])

@@ -180,6 +180,42 @@ static inline Py_ssize_t mt__builtin_size(PyObject *o) {
     return -1;
 }
 
+/* Calls fn(ref, name, arg) for each reference of code object co that
+ * its type's object members (co_consts, co_names, co_filename ...) leave
+ * out: from 3.11 its local names and kinds, which the members of 3.8 to
+ * 3.10 had covered (co_varnames ...), and the co_code bytes and name
+ * tuples made when first asked for (3.11's _co_code, 3.12 on
+ * _co_cached). Stops at fn's nonzero return (then -1). No side effects:
+ * nothing is made. */
+typedef int (*mt__named_ref_fn)(PyObject *ref, const char *name, void *arg);
+static inline int mt__code_refs(PyObject *co, mt__named_ref_fn fn, void *arg) {
+#if PY_VERSION_HEX >= 0x030B0000
+    PyCodeObject *c = (PyCodeObject *)co;
+    struct {
+        PyObject *o;
+        const char *name;
+    } r[] = {
+        { c->co_localsplusnames, "co_localsplusnames" },
+        { c->co_localspluskinds, "co_localspluskinds" },
+#if PY_VERSION_HEX >= 0x030C0000
+        { c->_co_cached ? c->_co_cached->_co_code : NULL, "co_code" },
+        { c->_co_cached ? c->_co_cached->_co_varnames : NULL, "co_varnames" },
+        { c->_co_cached ? c->_co_cached->_co_cellvars : NULL, "co_cellvars" },
+        { c->_co_cached ? c->_co_cached->_co_freevars : NULL, "co_freevars" },
+#else
+        { c->_co_code, "co_code" },
+#endif
+    };
+    for (size_t i = 0; i < sizeof r / sizeof r[0]; i++)
+        if (r[i].o && fn(r[i].o, r[i].name, arg)) return -1;
+#else
+    (void)co;
+    (void)fn;
+    (void)arg;
+#endif
+    return 0;
+}
+
 /* A weak reference's target, Py_None once dead; borrowed, no side
  * effects (3.13 deprecates PyWeakref_GET_OBJECT, which read the same
  * field; PyWeakref_GetRef would take a reference). */

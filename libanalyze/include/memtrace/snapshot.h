@@ -151,6 +151,14 @@ uint64_t mt_snapshot_count(const mt_snapshot *s, mt_kind kind);
 int mt_snapshot_gpu_devices(const mt_snapshot *s, mt_gpu_device **out, size_t *n, mt_diag *diag);
 void mt_gpu_devices_free(mt_gpu_device *d, size_t n);
 
+/* Bytes a df_columns record says its column really holds (SPEC.md 4.3,
+ * real_bytes): the recorded figure (1.6), or for older files its
+ * shallow_bytes plus distinct_bytes for object columns (each object once)
+ * and its deep_bytes for the others. Never pandas' per-row count of
+ * shared objects. The record-level rule under mt_df_col_real_bytes, for
+ * concerns that read df_columns without a frames table (a diff by column). */
+uint64_t mt_df_column_real_bytes(const mt_df_column *rec);
+
 /* Per-type totals. */
 typedef struct mt_type_stat {
     uint32_t type;           /* index into type_names */

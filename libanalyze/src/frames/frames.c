@@ -377,12 +377,7 @@ size_t mt_df_steps_grew_most(const mt_df_table *t, size_t n, size_t *step, doubl
     return k;
 }
 
-uint64_t mt_df_col_real_bytes(const mt_df_col_info *c) {
-    const mt_df_column *r = &c->rec;
-    if (r->real_bytes) return r->real_bytes;
-    if (r->dtype.len == 6 && !memcmp(r->dtype.ptr, "object", 6)) return r->shallow_bytes + r->distinct_bytes;
-    return r->deep_bytes;
-}
+uint64_t mt_df_col_real_bytes(const mt_df_col_info *c) { return mt_df_column_real_bytes(&c->rec); }
 
 uint64_t mt_df_frame_real_bytes(const mt_df_table *t, size_t i) {
     const mt_df_frame_info *f = &t->frames[i];

@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include "memtrace/diff.h"
-#include "memtrace/frames.h"
 #include "memtrace/sites.h"
 #include "memtrace/u64map.h"
 #include "common/array.h"
@@ -287,10 +286,7 @@ static int on_df_column(void *arg, const void *rec) {
     if (r < 0) return MT_E_NOMEM;
     /* The bytes it really holds (each shared string once), not pandas'
      * deep count (SPEC.md 4.3, df_columns real_bytes). */
-    mt_df_col_info info;
-    memset(&info, 0, sizeof info);
-    info.rec = *col;
-    add(c->t, (uint32_t)r, c->side, rows, mt_df_col_real_bytes(&info));
+    add(c->t, (uint32_t)r, c->side, rows, mt_df_column_real_bytes(col));
     return 0;
 }
 

@@ -44,8 +44,10 @@
 #include <numpy/arrayobject.h>
 #endif
 
-/* Frames kept per event: the innermost ones. */
+/* Frames kept per event: the innermost ones, at most depth (a stacks
+ * tracer's nframes). */
 #define MAX_DEPTH 128
+static int depth = MAX_DEPTH;
 
 typedef struct hook {
     PyMemAllocatorEx prev;
@@ -118,7 +120,7 @@ static int keep_code(PyObject *code) {
 static uint32_t capture(void) {
     PyCodeObject *co[MAX_DEPTH];
     int lasti[MAX_DEPTH]; /* the instruction's byte offset */
-    int d = mt__thread_stack(co, lasti, MAX_DEPTH);
+    int d = mt__thread_stack(co, lasti, depth);
     if (!d) return 0;
     uint32_t frame[MAX_DEPTH], s = 0;
     mt_tracer_intern_lock();
@@ -476,9 +478,12 @@ PyObject *memtrace_trace_start(PyObject *self, PyObject *args, PyObject *kw) {
     }
     if (mt_tracer_running()) {
         Py_DECREF(path_obj);
-        PyErr_SetString(PyExc_RuntimeError, "a trace runs already in this process; stop it first");
+        PyErr_SetString(PyExc_RuntimeError, mt_tracer_stacks_only()
+                                                 ? "allocation stacks are recorded in this process (memtrace.start_stacks); stop them first"
+                                                 : "a trace runs already in this process; stop it first");
         return NULL;
     }
+    depth = MAX_DEPTH;
     int with_numpy = numpy && numpy_install();
     const char *domains = with_numpy ? "0,3,4" : "0,3";
     const char *meta[] = {"python_version", pyver ? pyver : "", NULL, NULL};
@@ -518,7 +523,7 @@ PyObject *memtrace_trace_start(PyObject *self, PyObject *args, PyObject *kw) {
 PyObject *memtrace_trace_stop(PyObject *self, PyObject *unused) {
     (void)self;
     (void)unused;
-    if (!mt_tracer_running()) {
+    if (!mt_tracer_running() || mt_tracer_stacks_only()) {
         PyErr_SetString(PyExc_RuntimeError, "no trace runs in this process");
         return NULL;
     }
@@ -570,4 +575,55 @@ PyObject *memtrace_trace_after_fork(PyObject *self, PyObject *unused) {
     numpy_remove();
     release_codes();
     Py_RETURN_NONE;
+}
+
+/* ------------------------------------------------------------------ */
+/* Allocation stacks for heap dumps: the tracer without a file.         */
+
+PyObject *memtrace_stacks_start(PyObject *self, PyObject *args, PyObject *kw) {
+    (void)self;
+    static char *kwlist[] = {"nframes", NULL};
+    int nframes = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "i", kwlist, &nframes)) return NULL;
+    if (nframes < 1 || nframes > MAX_DEPTH)
+        return PyErr_Format(PyExc_ValueError, "nframes must be 1 to %d, not %d", MAX_DEPTH, nframes);
+    if (mt_tracer_running()) {
+        PyErr_SetString(PyExc_RuntimeError, mt_tracer_stacks_only()
+                                                 ? "allocation stacks are recorded already in this process"
+                                                 : "a trace runs in this process (memtrace.trace): stop it first");
+        return NULL;
+    }
+    release_codes();
+    depth = nframes;
+    mt_tracer_config cfg = {0};
+    cfg.stacks_only = 1;
+    mt_diag d = {0};
+    int rc = mt_tracer_start(&cfg, &d);
+    if (rc) return error_from(rc, &d);
+    hooks_install();
+    Py_RETURN_NONE;
+}
+
+PyObject *memtrace_stacks_stop(PyObject *self, PyObject *unused) {
+    (void)self;
+    (void)unused;
+    if (!mt_tracer_stacks_only()) {
+        PyErr_SetString(PyExc_RuntimeError, "no allocation stacks are recorded in this process");
+        return NULL;
+    }
+    hooks_remove();
+    mt_diag d = {0};
+    int rc = mt_tracer_stop(&d);
+    mt_tracer_stats st;
+    mt_tracer_get_stats(&st);
+    release_codes();
+    if (rc) return error_from(rc, &d);
+    return Py_BuildValue("{sKsKsK}", "dropped", (unsigned long long)st.dropped, "frames",
+                         (unsigned long long)st.frames, "stacks", (unsigned long long)st.stacks);
+}
+
+PyObject *memtrace_stacks_running(PyObject *self, PyObject *unused) {
+    (void)self;
+    (void)unused;
+    return mt_tracer_stacks_only() ? PyLong_FromLong(depth) : PyLong_FromLong(0);
 }

@@ -90,6 +90,14 @@ int mt__addrmap_take(mt__addrmap *m, uint64_t addr, mt__addr_entry *out) {
     return 1;
 }
 
+const mt__addr_entry *mt__addrmap_find(const mt__addrmap *m, uint64_t addr) {
+    if (!m->cap || !addr) return NULL;
+    size_t mask = m->cap - 1;
+    for (size_t i = (size_t)mix(addr) & mask; m->slots[i].addr; i = (i + 1) & mask)
+        if (m->slots[i].addr == addr) return &m->slots[i];
+    return NULL;
+}
+
 int mt__addrmap_maybe(const mt__addrmap *m, uint64_t addr) {
     if (!m->filter) return 0;
     return __atomic_load_n(&m->filter[filter_slot(addr)], __ATOMIC_RELAXED) != 0;

@@ -64,6 +64,8 @@ def active():
 
 def _forget_after_fork():
     global _active
+    if _memtrace.stacks_running():
+        _memtrace.trace_after_fork()  # the child records no stacks
     if _active is not None:
         _memtrace.trace_after_fork()
         _active._running = False
@@ -172,3 +174,35 @@ def stop_trace():
     if _active is None:
         raise RuntimeError("memtrace.stop_trace: no trace runs in this process")
     return _active.stop()
+
+
+def start_stacks(nframes=10):
+    """Records the stack (its nframes innermost frames, 1 to 128) of every
+    allocation through CPython's raw, mem and object allocators from now
+    on, for heap dumps: memtrace.dump_heap (and `python3 -m memtrace heap
+    --trace N`) then gives each object the stack its memory was allocated
+    at, as tracemalloc's tracebacks would, at a fraction of their cost in
+    the dump. Memtrace's own tracer in full mode with no file: the address
+    of every live block with its stack id, and the interned frames and
+    stacks; tracemalloc is left alone. Objects allocated before the start,
+    and objects a type's free list hands out again (tuples, lists, dicts,
+    floats reused without an allocation), carry the stack their block was
+    allocated at, or none. RuntimeError when stacks or a trace
+    (memtrace.trace) are recorded already in this process."""
+    if _active is not None:
+        raise RuntimeError("memtrace.start_stacks: a trace runs in this process (writing %s); stop it first"
+                           % _active.path)
+    _memtrace.stacks_start(int(nframes))
+
+
+def stop_stacks():
+    """Stops recording allocation stacks (memtrace.start_stacks) and forgets
+    them; returns {dropped, frames, stacks}. RuntimeError when none are
+    recorded."""
+    return _memtrace.stacks_stop()
+
+
+def stacks_running():
+    """The frames recorded per allocation stack (memtrace.start_stacks), or 0
+    when none are recorded."""
+    return _memtrace.stacks_running()

@@ -92,6 +92,7 @@ def test_objects_carry_the_stack_of_their_line_and_older_ones_none(stacks, tmp_p
     memtrace.start_stacks(10)
     items, blobs, lists = make_items(2000), make_blobs(2000), make_lists(2000)
     memtrace.dump_heap(str(tmp_path / "a.snap"))
+    memtrace.stop_stacks()  # the snapshot is read untraced, which is faster
     got, none = chains(tmp_path / "a.snap")
     me = os.path.abspath(__file__)
     here = sys._getframe().f_lineno
@@ -121,20 +122,20 @@ def test_the_tracer_goes_on_after_a_dump(stacks, tmp_path):
     assert memtrace.stacks_running() == 10
     later = make_items(300)  # recorded after the dump
     memtrace.dump_heap(str(tmp_path / "b.snap"))
-    got, _ = chains(tmp_path / "b.snap")
-    line = line_of(os.path.abspath(__file__), "ITEMS-HERE")
-    assert all(got[id(o)][0][1] == line for o in first + later)
     # A failed dump lets go of the tracer's locks too: allocation goes on.
     with pytest.raises(OSError):
         memtrace.dump_heap("/dev/full")
     after_fail = make_items(100)
     memtrace.dump_heap(str(tmp_path / "c.snap"))
-    got, _ = chains(tmp_path / "c.snap")
-    assert all(got[id(o)][0][1] == line for o in after_fail)
     # Stopped: the next dump has no stacks at all.
     stats = memtrace.stop_stacks()
     assert stats["frames"] > 0 and stats["stacks"] > 0
     memtrace.dump_heap(str(tmp_path / "d.snap"))
+    line = line_of(os.path.abspath(__file__), "ITEMS-HERE")
+    got, _ = chains(tmp_path / "b.snap")
+    assert all(got[id(o)][0][1] == line for o in first + later)
+    got, _ = chains(tmp_path / "c.snap")
+    assert all(got[id(o)][0][1] == line for o in first + later + after_fail)
     got, _ = chains(tmp_path / "d.snap")
     assert not got
 
@@ -173,7 +174,7 @@ PROGRAM = """
         return make(n) if k == 0 else deeper(k - 1, n)
     jobs = deeper(15, 400)
     os.kill(os.getpid(), signal.SIGUSR2)
-    late = make(50)
+    late = make(50)  # LATE-HERE
     tb = {}
     for j in jobs + late:
         for o in (j.name, j.data):
@@ -197,13 +198,17 @@ def test_cli_trace_stacks_match_tracemalloc(tmp_path):
     signal_dump = [f for f in os.listdir(out) if f.endswith("-0001.snap")]
     exit_dump = [f for f in os.listdir(out) if f.endswith("-exit.snap")]
     assert len(signal_dump) == 1 and len(exit_dump) == 1
-    name_line, data_line, jobs_line = (line_of(script, m) for m in ("NAME-HERE", "DATA-HERE", "JOBS-HERE"))
+    name_line, data_line, jobs_line, late_line = (line_of(script, m) for m in ("NAME-HERE", "DATA-HERE", "JOBS-HERE",
+                                                                             "LATE-HERE"))
     for dump, jobs in ((signal_dump[0], r["jobs"]), (exit_dump[0], r["jobs"] + r["late"])):
         got, _ = chains(out / dump)
         for j in jobs:
             chain = got[j]
             assert (chain[0][0], chain[0][1]) == (str(script), jobs_line)
-            assert len(chain) == 10  # the limit: deeper() goes 16 frames down
+            if j in r["jobs"]:
+                assert len(chain) == 10  # the limit: deeper() goes 16 frames down
+            else:  # made at module level
+                assert chain[2][:2] == (str(script), late_line) and len(chain) < 10
             for o, line in zip(r["attrs"][str(j)], (name_line, data_line)):
                 mine = [[f, n] for f, n, _ in got[o]]
                 assert mine[0] == [str(script), line]

@@ -1034,6 +1034,13 @@ PyObject *memtrace_dump_heap(PyObject *self, PyObject *args, PyObject *kw) {
     int gc_was_enabled = 0, gc_disabled = 0;
     int traces_on = 0; /* tracemalloc traces */
     int lookups = 0;   /* the stacks tracer's lookup locks are held */
+    /* Under memtrace's stacks tracer the dump's own allocations (frame
+     * objects, its summary, the odd int) are not recorded: its hooks pass
+     * this thread's calls through while busy, and still take a freed
+     * recorded block out of the map, so the program's stacks stay as
+     * they were. */
+    int busy = mt_tracer_stacks_only();
+    mt__tls.busy += busy;
     mt__quiet quiet = { 0 };
 
     /* The collector through its C API: gc.disable may have been replaced
@@ -1246,5 +1253,6 @@ done:
     Py_XDECREF(tm);
     if (gc_disabled && gc_was_enabled) mt__gc_enable();
     Py_DECREF(path);
+    mt__tls.busy -= busy;
     return result;
 }

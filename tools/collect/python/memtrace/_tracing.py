@@ -55,6 +55,7 @@ from . import _memtrace
 DEFAULT_SAMPLE_BYTES = 524288
 
 _active = None  # the running Trace
+_stacks = False  # start_stacks ran and stop_stacks did not
 
 
 def active():
@@ -64,7 +65,9 @@ def active():
 
 def _forget_after_fork():
     global _active
-    if _memtrace.stacks_running():
+    global _stacks
+    if _stacks:
+        _stacks = False
         _memtrace.trace_after_fork()  # the child records no stacks
     if _active is not None:
         _memtrace.trace_after_fork()
@@ -192,13 +195,17 @@ def start_stacks(nframes=10):
     if _active is not None:
         raise RuntimeError("memtrace.start_stacks: a trace runs in this process (writing %s); stop it first"
                            % _active.path)
+    global _stacks
     _memtrace.stacks_start(int(nframes))
+    _stacks = True
 
 
 def stop_stacks():
     """Stops recording allocation stacks (memtrace.start_stacks) and forgets
     them; returns {dropped, frames, stacks}. RuntimeError when none are
     recorded."""
+    global _stacks
+    _stacks = False
     return _memtrace.stacks_stop()
 
 

@@ -188,6 +188,24 @@ def check_traced_dump(out):
     return {"path": path, "line": line, "kept": id(kept.__traceback__)}, kept
 
 
+def check_stacks_dump(out):
+    """A dump with memtrace's allocation stacks (memtrace.start_stacks, what
+    `python3 -m memtrace heap --trace N` runs): run_all.py reads back the
+    stack of each object made here, which must name this line."""
+    memtrace.start_stacks(5)
+    try:
+        made = [Wide(i) for i in range(200)] + [bytearray(50) for _ in range(200)]  # STACKS_LINE
+        path = os.path.join(out, "stacks.snap")
+        memtrace.dump_heap(path)
+        assert memtrace.stacks_running() == 5
+    finally:
+        memtrace.stop_stacks()
+    with open(__file__) as f:
+        line = next(n for n, text in enumerate(f, 1) if text.rstrip().endswith("# STACKS_LINE"))
+    say("dump with memtrace's stacks", "%d objects made at line %d" % (len(made), line))
+    return {"path": path, "line": line, "ids": [id(o) for o in made]}, made
+
+
 def main():
     out = sys.argv[1]
     print("  %s (%s)" % (sys.version.split()[0], sys.executable), flush=True)
@@ -198,8 +216,10 @@ def main():
     check_tracing(out)
     check_sampling(out)
     traced, kept = check_traced_dump(out)
+    stacks, made = check_stacks_dump(out)
     oracle = dump_with_oracle(out)
     oracle["traced"] = traced
+    oracle["stacks"] = stacks
     oracle["class_heavy"] = sizes
     oracle["materialized"] = materialized
     oracle["version"] = sys.version.split()[0]

@@ -118,6 +118,17 @@ def read_back(out):
     want = "check_collector.py:%d in _fail_deep)" % oracle["traced"]["line"]
     tb_labels = [r["label"] for r in t.of("refs") if r["label"].startswith("tb_frame") or r["label"].startswith("tb_next")]
     assert any(lab.endswith(want) for lab in tb_labels), (want, tb_labels[:10])
+    # memtrace's stacks: each object made on the marked line has a stack
+    # whose innermost frame is that line (of this version's frames).
+    t = spec_reader.Snapshot(oracle["stacks"]["path"])
+    frames = {f["id"]: f for f in t.of("frames")}
+    stacks = {st["id"]: st for st in t.of("stacks")}
+    by_id = {o["id"]: o for o in t.of("objects")}
+    for i in oracle["stacks"]["ids"]:
+        sid = by_id[i].get("stack", 0)
+        assert sid, "no stack for an object made under memtrace.start_stacks"
+        f = frames[stacks[sid]["frame"]]
+        assert f["file"].endswith("check_collector.py") and f["line"] == oracle["stacks"]["line"], f
     # The trace names the function that allocated; the run file has samples.
     out = os.path.dirname(oracle["path"])
     t = spec_reader.Snapshot(os.path.join(out, "t.trace"))

@@ -845,6 +845,14 @@ static PyMethodDef module_methods[] = {
       "Adds an events record to the running trace; False when none runs." },
     { "trace_after_fork", memtrace_trace_after_fork, METH_NOARGS,
       "trace_after_fork($module, /)\n--\n\nIn a forked child: takes the tracer's hooks out." },
+    { "stacks_start", (PyCFunction)(void (*)(void))memtrace_stacks_start, METH_VARARGS | METH_KEYWORDS,
+      "stacks_start($module, /, nframes)\n--\n\n"
+      "Records the stack (nframes innermost frames) of every allocation for heap dumps\n"
+      "(memtrace.start_stacks): no file." },
+    { "stacks_stop", memtrace_stacks_stop, METH_NOARGS,
+      "stacks_stop($module, /)\n--\n\nStops recording allocation stacks; returns {dropped, frames, stacks}." },
+    { "stacks_running", memtrace_stacks_running, METH_NOARGS,
+      "stacks_running($module, /)\n--\n\nnframes while allocation stacks are recorded, else 0." },
     { NULL, NULL, 0, NULL },
 };
 

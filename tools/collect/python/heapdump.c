@@ -32,6 +32,7 @@
 #include "heapdump.h"
 #include "memtrace/format.h"
 #include "memtrace/u64map.h"
+#include "tracer.h"
 
 #define REGION_SHIFT 20
 #define GRANULE_SHIFT 4
@@ -556,6 +557,9 @@ typedef struct emitter {
     mt_u64map frames;      /* file number << 32 | line -> frame id */
     mt_u64map stacks;      /* frame id << 32 | parent -> stack id */
     int tracebacks;        /* tracemalloc traces and tracebacks are wanted */
+    /* Stacks from memtrace's own tracer (memtrace.start_stacks) instead:
+     * then frames maps its frame ids, stacks its stack ids, to the dump's. */
+    int tracer_stacks;
     uint32_t src;
     PyObject *container;   /* what src is, for labels */
     const tinfo *cti;      /* its type's */
@@ -965,6 +969,46 @@ static uint32_t stack_id(emitter *e, PyObject *o) {
     return e->rc ? 0 : parent;
 }
 
+/* The stack id of o's allocation as memtrace's stacks tracer recorded it
+ * (0 when unknown: allocated before it started, or no Python allocator's
+ * block), writing the frames and stacks the first time each is used. The
+ * tracer's lookup locks are held (mt_tracer_lookup_begin): one lookup in
+ * its address map, no Python call, no allocation but the maps' malloc.
+ * Asked for the start of the block, before the pre-header, as the
+ * allocator returned it. */
+static uint32_t tracer_stack_id(emitter *e, PyObject *o) {
+    uint32_t ts = mt_tracer_lookup_stack((const char *)o - mt__preheader_size(Py_TYPE(o)));
+    uint32_t sid = 0, parent = 0, chain[256];
+    int n = 0;
+    if (!ts || mt_u64map_get(&e->stacks, ts, &sid)) return sid;
+    /* The new part of its chain, innermost first, down to a stack written
+     * already (parent) or the outermost frame. */
+    for (uint32_t s = ts, f, up; s; s = up) {
+        if (mt_u64map_get(&e->stacks, s, &parent)) break;
+        if (n == 256 || !mt_tracer_lookup_stack_info(s, &f, &up)) return 0; /* never: depth <= 128 */
+        chain[n++] = s;
+    }
+    for (int i = n - 1; i >= 0; i--) {
+        uint32_t f, up, fid;
+        mt_tracer_lookup_stack_info(chain[i], &f, &up);
+        if (!mt_u64map_get(&e->frames, f, &fid)) {
+            const char *fn, *file;
+            uint32_t line;
+            if (!mt_tracer_lookup_frame(f, &fn, &file, &line)) return 0;
+            fid = (uint32_t)e->frames.count + 1;
+            mt_frame rec = { fid, mt_str_c(fn), mt_str_c(file), line };
+            if (emit_rc(e, mt_u64map_put(&e->frames, f, fid)) || emit_rc(e, mt_writer_add(e->wr, MT_KIND_FRAME, &rec)))
+                return 0;
+        }
+        sid = (uint32_t)e->stacks.count + 1;
+        mt_stack rec = { sid, fid, parent };
+        if (emit_rc(e, mt_u64map_put(&e->stacks, chain[i], sid)) || emit_rc(e, mt_writer_add(e->wr, MT_KIND_STACK, &rec)))
+            return 0;
+        parent = sid;
+    }
+    return parent;
+}
+
 static int emit_one(walk *w, PyObject *o, uint32_t idx, int state, void *arg) {
     emitter *e = arg;
     mt_object rec = { (uintptr_t)o, 0, 0, 0, 0, 0 };
@@ -984,7 +1028,8 @@ static int emit_one(walk *w, PyObject *o, uint32_t idx, int state, void *arg) {
     /* Its references less our own, to be matched by the referrers found. */
     Py_ssize_t held = Py_REFCNT(o) - 1;
     w->excess[idx] -= (int32_t)(held > EXCESS_CAP ? EXCESS_CAP : held);
-    if (e->tracebacks) rec.stack = stack_id(e, o);
+    if (e->tracer_stacks) rec.stack = tracer_stack_id(e, o);
+    else if (e->tracebacks) rec.stack = stack_id(e, o);
     e->bytes += rec.size;
     if (emit_rc(e, mt_writer_add(e->wr, MT_KIND_OBJECT, &rec))) return -1;
     e->src = idx;
@@ -1157,6 +1202,14 @@ PyObject *memtrace_dump_heap(PyObject *self, PyObject *args, PyObject *kw) {
     mt_writer *wr = NULL;
     int gc_was_enabled = 0, gc_disabled = 0;
     int traces_on = 0; /* tracemalloc traces */
+    int lookups = 0;   /* the stacks tracer's lookup locks are held */
+    /* Under memtrace's stacks tracer the dump's own allocations (frame
+     * objects, its summary, the odd int) are not recorded: its hooks pass
+     * this thread's calls through while busy, and still take a freed
+     * recorded block out of the map, so the program's stacks stay as
+     * they were. */
+    int busy = mt_tracer_stacks_only();
+    mt__tls.busy += busy;
     mt__quiet quiet = { 0 };
 
     /* The collector through its C API: gc.disable may have been replaced
@@ -1179,7 +1232,8 @@ PyObject *memtrace_dump_heap(PyObject *self, PyObject *args, PyObject *kw) {
         PyObject *tracing = PyObject_CallMethod(tm, "is_tracing", NULL);
         if (tracing == Py_True) {
             traced = PyObject_CallMethod(tm, "get_traced_memory", NULL);
-            e.tracebacks = tracebacks;
+            /* Its tracebacks unless memtrace's own tracer records stacks. */
+            e.tracebacks = tracebacks && !mt_tracer_stacks_only();
             traces_on = 1;
         }
         Py_XDECREF(tracing);
@@ -1271,10 +1325,19 @@ PyObject *memtrace_dump_heap(PyObject *self, PyObject *args, PyObject *kw) {
      * caches outlive it: 17 blocks, 1.2 KiB, on 3.11), and the program's
      * traces are left as they were. */
     if (traces_on) mt__tracemalloc_quiet(&quiet);
+    /* Allocation stacks from memtrace's tracer (python3 -m memtrace heap
+     * --trace N): its address map and frames under one taking of its
+     * locks for all the objects. Meanwhile this thread's own allocations
+     * pass its hooks unrecorded and its frees do not lock again, and the
+     * program's other threads, which need the GIL this thread holds to
+     * allocate objects, wait for the end if they allocate raw memory. */
+    if (tracebacks && mt_tracer_stacks_only() && !mt_tracer_lookup_begin()) lookups = e.tracer_stacks = 1;
     if (each_object(&w, emit_one, &e)) {
         if (!PyErr_Occurred()) PyErr_Format(PyExc_OSError, "%s: %s", PyBytes_AS_STRING(path), mt_strerror(e.rc));
         goto done;
     }
+    if (lookups) mt_tracer_lookup_end();
+    lookups = 0;
     /* Modules by name, frames by function and thread. */
     PyObject *modules = PySys_GetObject("modules"); /* borrowed */
     Py_ssize_t pos = 0;
@@ -1340,6 +1403,7 @@ PyObject *memtrace_dump_heap(PyObject *self, PyObject *args, PyObject *kw) {
 nomem:
     PyErr_NoMemory();
 done:
+    if (lookups) mt_tracer_lookup_end();
     mt__tracemalloc_loud(&quiet);
     mt_writer_abandon(wr);
     release(&w);
@@ -1361,5 +1425,6 @@ done:
     Py_XDECREF(w.dtype);
     if (gc_disabled && gc_was_enabled) mt__gc_enable();
     Py_DECREF(path);
+    mt__tls.busy -= busy;
     return result;
 }

@@ -33,6 +33,8 @@
  * allocated while tracing frees through memtrace's handler whenever it
  * dies; that handler passes everything through once the trace stops. */
 #include <Python.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 #include "cpython.h"
 #include "tracer.h"
@@ -44,8 +46,10 @@
 #include <numpy/arrayobject.h>
 #endif
 
-/* Frames kept per event: the innermost ones. */
+/* Frames kept per event: the innermost ones, at most depth (a stacks
+ * tracer's nframes). */
 #define MAX_DEPTH 128
+static int depth = MAX_DEPTH;
 
 typedef struct hook {
     PyMemAllocatorEx prev;
@@ -114,15 +118,64 @@ static int keep_code(PyObject *code) {
     return 0;
 }
 
+/* The thread's last stack: its frames (code, instruction) innermost
+ * first and the stack id of each frame's chain out to the last one kept,
+ * so that the next capture interns only the frames that changed (a loop
+ * allocating repeats its whole stack). Valid for the tracer start it was
+ * made in (codes_gen): the interned frames hold their codes until then, so
+ * that a code's address names the same code. */
+typedef struct last_stack {
+    uint64_t gen;
+    int d;
+    PyCodeObject *co[MAX_DEPTH];
+    int lasti[MAX_DEPTH];
+    uint32_t sid[MAX_DEPTH];
+} last_stack;
+/* malloc'd per thread (static TLS has no room for it: the tracer's
+ * initial-exec TLS puts this module's in the static block), freed at the
+ * thread's exit. */
+static __thread last_stack *last;
+static pthread_key_t last_key;
+static pthread_once_t last_once = PTHREAD_ONCE_INIT;
+static void last_free(void *p) {
+    last = NULL; /* a later destructor's allocation makes a new one */
+    free(p);
+}
+static void last_key_make(void) { pthread_key_create(&last_key, last_free); }
+
+static last_stack *last_get(void) {
+    if (last) return last;
+    pthread_once(&last_once, last_key_make);
+    last = calloc(1, sizeof *last);
+    if (last) pthread_setspecific(last_key, last);
+    return last;
+}
+static uint64_t codes_gen = 1;
+
 /* The calling thread's Python stack as a stack id; the GIL is held. */
 static uint32_t capture(void) {
     PyCodeObject *co[MAX_DEPTH];
     int lasti[MAX_DEPTH]; /* the instruction's byte offset */
-    int d = mt__thread_stack(co, lasti, MAX_DEPTH);
+    int d = mt__thread_stack(co, lasti, depth);
     if (!d) return 0;
-    uint32_t frame[MAX_DEPTH], s = 0;
+    /* The frames shared with the last stack, from the outermost kept. */
+    last_stack *l = last_get();
+    int same = 0;
+    if (!l) return 0;
+    if (l->gen == codes_gen)
+        while (same < d && same < l->d && co[d - 1 - same] == l->co[l->d - 1 - same] &&
+               lasti[d - 1 - same] == l->lasti[l->d - 1 - same])
+            same++;
+    if (same == d && same == l->d) return l->sid[0];
+    uint32_t frame[MAX_DEPTH], sid[MAX_DEPTH], s = 0;
+    if (same) {
+        /* Shift the shared part to its new places. */
+        memmove(sid + (d - same), l->sid + (l->d - same), (size_t)same * sizeof *sid);
+        s = sid[d - same];
+    }
+    int todo = d - same; /* frames 0 .. todo-1 to intern */
     mt_tracer_intern_lock();
-    for (int i = 0; i < d; i++) {
+    for (int i = 0; i < todo; i++) {
         uint32_t id = mt_tracer_frame_cached(co[i], (uint64_t)lasti[i]);
         if (!id) {
             char fn[512], file[1024];
@@ -135,14 +188,28 @@ static uint32_t capture(void) {
             if (id && is_new && keep_code((PyObject *)co[i])) id = 0;
         }
         if (!id) {
-            d = i; /* no memory: the stack from here out is unknown */
+            /* No memory: the stack from here out is unknown. */
+            todo = i;
+            s = 0;
+            d = -1;
             break;
         }
         frame[i] = id;
     }
-    for (int i = d - 1; i >= 0; i--)
+    for (int i = todo - 1; i >= 0; i--) {
         if (!(s = mt_tracer_stack(frame[i], s))) break;
+        sid[i] = s;
+    }
     mt_tracer_intern_unlock();
+    if (s && d > 0) {
+        l->gen = codes_gen;
+        l->d = d;
+        memcpy(l->co, co, (size_t)d * sizeof *co);
+        memcpy(l->lasti, lasti, (size_t)d * sizeof *lasti);
+        memcpy(l->sid, sid, (size_t)d * sizeof *sid);
+    } else {
+        l->gen = 0; /* out of memory midway: no cache */
+    }
     return s;
 }
 
@@ -443,6 +510,7 @@ static void numpy_remove(void) {}
 /* The module's functions.                                              */
 
 static void release_codes(void) {
+    codes_gen++; /* every thread's last stack names codes let go */
     PyObject **c = codes;
     size_t n = ncodes;
     codes = NULL;
@@ -476,9 +544,12 @@ PyObject *memtrace_trace_start(PyObject *self, PyObject *args, PyObject *kw) {
     }
     if (mt_tracer_running()) {
         Py_DECREF(path_obj);
-        PyErr_SetString(PyExc_RuntimeError, "a trace runs already in this process; stop it first");
+        PyErr_SetString(PyExc_RuntimeError, mt_tracer_stacks_only()
+                                                 ? "allocation stacks are recorded in this process (memtrace.start_stacks); stop them first"
+                                                 : "a trace runs already in this process; stop it first");
         return NULL;
     }
+    depth = MAX_DEPTH;
     int with_numpy = numpy && numpy_install();
     const char *domains = with_numpy ? "0,3,4" : "0,3";
     const char *meta[] = {"python_version", pyver ? pyver : "", NULL, NULL};
@@ -518,7 +589,7 @@ PyObject *memtrace_trace_start(PyObject *self, PyObject *args, PyObject *kw) {
 PyObject *memtrace_trace_stop(PyObject *self, PyObject *unused) {
     (void)self;
     (void)unused;
-    if (!mt_tracer_running()) {
+    if (!mt_tracer_running() || mt_tracer_stacks_only()) {
         PyErr_SetString(PyExc_RuntimeError, "no trace runs in this process");
         return NULL;
     }
@@ -570,4 +641,55 @@ PyObject *memtrace_trace_after_fork(PyObject *self, PyObject *unused) {
     numpy_remove();
     release_codes();
     Py_RETURN_NONE;
+}
+
+/* ------------------------------------------------------------------ */
+/* Allocation stacks for heap dumps: the tracer without a file.         */
+
+PyObject *memtrace_stacks_start(PyObject *self, PyObject *args, PyObject *kw) {
+    (void)self;
+    static char *kwlist[] = {"nframes", NULL};
+    int nframes = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "i", kwlist, &nframes)) return NULL;
+    if (nframes < 1 || nframes > MAX_DEPTH)
+        return PyErr_Format(PyExc_ValueError, "nframes must be 1 to %d, not %d", MAX_DEPTH, nframes);
+    if (mt_tracer_running()) {
+        PyErr_SetString(PyExc_RuntimeError, mt_tracer_stacks_only()
+                                                 ? "allocation stacks are recorded already in this process"
+                                                 : "a trace runs in this process (memtrace.trace): stop it first");
+        return NULL;
+    }
+    release_codes();
+    depth = nframes;
+    mt_tracer_config cfg = {0};
+    cfg.stacks_only = 1;
+    mt_diag d = {0};
+    int rc = mt_tracer_start(&cfg, &d);
+    if (rc) return error_from(rc, &d);
+    hooks_install();
+    Py_RETURN_NONE;
+}
+
+PyObject *memtrace_stacks_stop(PyObject *self, PyObject *unused) {
+    (void)self;
+    (void)unused;
+    if (!mt_tracer_stacks_only()) {
+        PyErr_SetString(PyExc_RuntimeError, "no allocation stacks are recorded in this process");
+        return NULL;
+    }
+    hooks_remove();
+    mt_diag d = {0};
+    int rc = mt_tracer_stop(&d);
+    mt_tracer_stats st;
+    mt_tracer_get_stats(&st);
+    release_codes();
+    if (rc) return error_from(rc, &d);
+    return Py_BuildValue("{sKsKsK}", "dropped", (unsigned long long)st.dropped, "frames",
+                         (unsigned long long)st.frames, "stacks", (unsigned long long)st.stacks);
+}
+
+PyObject *memtrace_stacks_running(PyObject *self, PyObject *unused) {
+    (void)self;
+    (void)unused;
+    return mt_tracer_stacks_only() ? PyLong_FromLong(depth) : PyLong_FromLong(0);
 }

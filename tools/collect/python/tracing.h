@@ -18,4 +18,12 @@ PyObject *memtrace_trace_event(PyObject *self, PyObject *args, PyObject *kw);
 /* trace_after_fork(): in a forked child, takes the hooks out. */
 PyObject *memtrace_trace_after_fork(PyObject *self, PyObject *unused);
 
+/* stacks_start(nframes): records every allocation's stack (nframes
+ * innermost frames) for heap dumps, with no file (tracer.h, stacks_only). */
+PyObject *memtrace_stacks_start(PyObject *self, PyObject *args, PyObject *kw);
+/* stacks_stop() -> {dropped, frames, stacks}. */
+PyObject *memtrace_stacks_stop(PyObject *self, PyObject *unused);
+/* stacks_running() -> nframes while recording, else 0. */
+PyObject *memtrace_stacks_running(PyObject *self, PyObject *unused);
+
 #endif

@@ -59,6 +59,8 @@ void mt__addrmap_clear(mt__addrmap *m);
 int mt__addrmap_put(mt__addrmap *m, const mt__addr_entry *e);
 /* Removes addr into *out. @return 1 when it was there, else 0. */
 int mt__addrmap_take(mt__addrmap *m, uint64_t addr, mt__addr_entry *out);
+/* The entry of addr, or NULL; valid until the map changes. */
+const mt__addr_entry *mt__addrmap_find(const mt__addrmap *m, uint64_t addr);
 /* 0 when addr is certainly not in the map. Safe without the map's lock
  * (a relaxed read of one counter); a block inserted before the caller got
  * its address is always seen. */

@@ -79,6 +79,7 @@ static struct {
     uint32_t gen;
     uint64_t sample_bytes, seed;
     int all;
+    int stacks_only;         /* no file: the map and the interner only */
     uint64_t mono0, start_time;
     uint64_t drain_ns, flush_ns, checkpoint_ns;
     size_t cap;
@@ -102,6 +103,16 @@ uint64_t mt_tracer_now(void) {
 
 int mt_tracer_running(void) { return T.running; }
 
+int mt_tracer_stacks_only(void) { return T.running && T.stacks_only; }
+
+/* The map's lock, unless this thread holds it for its lookups. */
+static inline void map_lock(void) {
+    if (!mt__tls.owner) pthread_mutex_lock(&T.map_mu);
+}
+static inline void map_unlock(void) {
+    if (!mt__tls.owner) pthread_mutex_unlock(&T.map_mu);
+}
+
 /* A thread's exit: its struct is the writer's to free once drained; the
  * thread records nothing more (its last frees pass through). */
 static void thread_exit(void *arg) {
@@ -118,6 +129,7 @@ static void thread_exit(void *arg) {
  * (leaving its memory, which it cannot know to be consistent). */
 static void after_fork_child(void) {
     T.running = 0;
+    T.stacks_only = 0;
     mt__trace_all = 0;
     mt__trace_filter = NULL;
     T.w = NULL;
@@ -136,6 +148,7 @@ static void after_fork_child(void) {
     mt__tls.thr = NULL;
     mt__tls.gen = 0;
     mt__tls.busy = 0;
+    mt__tls.owner = 0;
 }
 
 static void init_once(void) {
@@ -256,7 +269,20 @@ static int room(mt__thr *t) {
     return 1;
 }
 
+/* A stacks_only tracer's allocation: into the map, nothing else. */
+static void stacks_alloc(const void *p, size_t n, uint32_t domain, uint32_t stack) {
+    mt__addr_entry a = {(uint64_t)(uintptr_t)p, n, 0, 0.0, stack, domain};
+    map_lock();
+    int bad = T.running && mt__addrmap_put(&T.map, &a);
+    map_unlock();
+    if (bad) __atomic_fetch_add(&T.stats.dropped, 1, __ATOMIC_RELAXED);
+}
+
 void mt_tracer_alloc(const void *p, size_t n, uint32_t domain, uint32_t stack) {
+    if (T.stacks_only) {
+        if (p) stacks_alloc(p, n, domain, stack);
+        return;
+    }
     mt__thr *t = thr_get();
     if (!t || !p) return;
     double w = T.all ? 0.0 : mt__sample_weight(n, T.sample_bytes);
@@ -291,9 +317,9 @@ _Static_assert(MT__TRACE_FILTER_MASK == ((1u << MT__ADDR_FILTER_BITS) - 1), "tra
 int mt_tracer_forget(const void *p, mt_tracer_block *b) {
     if (!T.running) return 0;
     mt__addr_entry e;
-    pthread_mutex_lock(&T.map_mu);
+    map_lock();
     int found = mt__addrmap_take(&T.map, (uint64_t)(uintptr_t)p, &e);
-    pthread_mutex_unlock(&T.map_mu);
+    map_unlock();
     if (!found) return 0;
     b->size = e.size;
     b->born = e.born;
@@ -305,12 +331,13 @@ int mt_tracer_forget(const void *p, mt_tracer_block *b) {
 
 void mt_tracer_unforget(const void *p, const mt_tracer_block *b) {
     mt__addr_entry e = {(uint64_t)(uintptr_t)p, b->size, b->born, b->weight, b->stack, b->domain};
-    pthread_mutex_lock(&T.map_mu);
+    map_lock();
     mt__addrmap_put(&T.map, &e);
-    pthread_mutex_unlock(&T.map_mu);
+    map_unlock();
 }
 
 void mt_tracer_free(const void *p, const mt_tracer_block *b) {
+    if (T.stacks_only) return; /* out of the map already: nothing to write */
     mt__thr *t = thr_get();
     if (!t) return;
     pthread_mutex_lock(&t->mu);
@@ -659,16 +686,109 @@ static int write_meta(const mt_tracer_config *cfg) {
 
 static const mt_writer_opts WRITER_OPTS = {0, 0, 0, 1};
 
+/* Empties the map and the interner for a new trace. */
+static void reset_tables(void) {
+    pthread_mutex_lock(&T.map_mu);
+    mt__addrmap_clear(&T.map);
+    pthread_mutex_unlock(&T.map_mu);
+    pthread_mutex_lock(&T.intern_mu);
+    mt__intern_free(&T.in);
+    pthread_mutex_unlock(&T.intern_mu);
+}
+
+/* A stacks_only start: full mode into the map, no file, no thread. */
+static int stacks_start(const mt_tracer_config *cfg) {
+    (void)cfg;
+    T.all = 1;
+    T.stacks_only = 1;
+    memset(&T.stats, 0, sizeof T.stats);
+    T.err = 0;
+    T.errmsg[0] = 0;
+    reset_tables();
+    T.mono0 = mono_ns();
+    pthread_mutex_lock(&T.map_mu);
+    T.running = 1;
+    pthread_mutex_unlock(&T.map_mu);
+    mt__trace_all = 1;
+    mt__trace_filter = mt__addrmap_filter(&T.map);
+    return 0;
+}
+
+/* A stacks_only stop: off under the map's lock (an allocation is in the
+ * map before or not at all), then the tables go. */
+static int stacks_stop(void) {
+    mt__trace_all = 0;
+    mt__trace_filter = NULL;
+    pthread_mutex_lock(&T.map_mu);
+    T.running = 0;
+    pthread_mutex_unlock(&T.map_mu);
+    pthread_mutex_lock(&T.intern_mu);
+    T.stats.frames = T.in.nframes;
+    T.stats.stacks = T.in.nstacks;
+    pthread_mutex_unlock(&T.intern_mu);
+    reset_tables();
+    T.stacks_only = 0;
+    return 0;
+}
+
+int mt_tracer_lookup_begin(void) {
+    if (!T.running || !T.stacks_only || mt__tls.owner) return MT_E_STATE;
+    mt__tls.busy++;
+    pthread_mutex_lock(&T.map_mu);
+    pthread_mutex_lock(&T.intern_mu);
+    mt__tls.owner = 1;
+    if (!T.running) { /* stopped meanwhile */
+        mt_tracer_lookup_end();
+        return MT_E_STATE;
+    }
+    return 0;
+}
+
+void mt_tracer_lookup_end(void) {
+    if (!mt__tls.owner) return;
+    mt__tls.owner = 0;
+    pthread_mutex_unlock(&T.intern_mu);
+    pthread_mutex_unlock(&T.map_mu);
+    mt__tls.busy--;
+}
+
+uint32_t mt_tracer_lookup_stack(const void *p) {
+    uint64_t a = (uint64_t)(uintptr_t)p;
+    if (!mt__tls.owner || !mt__addrmap_maybe(&T.map, a)) return 0;
+    const mt__addr_entry *e = mt__addrmap_find(&T.map, a);
+    return e ? e->stack : 0;
+}
+
+int mt_tracer_lookup_stack_info(uint32_t id, uint32_t *frame, uint32_t *parent) {
+    /* Nothing drains the lists of a stacks_only tracer: id n is entry n-1. */
+    if (!mt__tls.owner || !id || id > T.in.n_new_stacks) return 0;
+    const mt__new_stack *s = &T.in.new_stacks[id - 1];
+    *frame = s->frame;
+    *parent = s->parent;
+    return s->id == id;
+}
+
+int mt_tracer_lookup_frame(uint32_t id, const char **function, const char **file, uint32_t *line) {
+    if (!mt__tls.owner || !id || id > T.in.n_new_frames) return 0;
+    const mt__new_frame *f = &T.in.new_frames[id - 1];
+    *function = f->function;
+    *file = f->file;
+    *line = f->line;
+    return f->id == id;
+}
+
 int mt_tracer_start(const mt_tracer_config *cfg, mt_diag *diag) {
     pthread_once(&T.once, init_once);
     if (T.running) {
         mt_diag_set(diag, MT_E_STATE, "a trace runs already in this process");
         return MT_E_STATE;
     }
+    if (cfg && cfg->stacks_only) return stacks_start(cfg);
     if (!cfg || !cfg->path || !*cfg->path) {
         mt_diag_set(diag, MT_E_INVAL, "no trace file given");
         return MT_E_INVAL;
     }
+    T.stacks_only = 0;
     T.sample_bytes = cfg->sample_bytes ? cfg->sample_bytes : MT_TRACE_DEFAULT_SAMPLE_BYTES;
     T.all = cfg->all;
     T.seed = cfg->seed;
@@ -728,6 +848,7 @@ int mt_tracer_stop(mt_diag *diag) {
         mt_diag_set(diag, MT_E_STATE, "no trace runs in this process");
         return MT_E_STATE;
     }
+    if (T.stacks_only) return stacks_stop();
     mt__trace_all = 0;
     mt__trace_filter = NULL;
     /* Off under every buffer's lock: an event is either buffered before

@@ -67,6 +67,11 @@ typedef struct mt_tracer_config {
     uint64_t flush_ns;        /* 0: 1 s */
     uint64_t checkpoint_ns;   /* 0: 10 s */
     size_t buffer_events;     /* events per thread buffer; 0: 8192 */
+    /* Stacks only (heap dumps' allocation stacks): no file (path is then
+     * NULL), no writer thread, no event buffers; every allocation is
+     * recorded (as full mode) into the address map with its stack, and
+     * the interned frames and stacks are kept, for mt_tracer_lookup_*. */
+    int stacks_only;
 } mt_tracer_config;
 
 /* Opens the file (at its path from the first flush on, which start
@@ -83,6 +88,8 @@ int mt_tracer_stop(mt_diag *diag);
 
 /* 1 between a successful start and stop (0 in a forked child). */
 int mt_tracer_running(void);
+/* 1 when the running tracer was started stacks_only. */
+int mt_tracer_stacks_only(void);
 
 /* Nanoseconds since the trace's start_time, the clock of its records. */
 uint64_t mt_tracer_now(void);
@@ -111,6 +118,7 @@ typedef struct mt__trace_tls {
     int64_t left;       /* bytes until the next sample point */
     uint32_t gen;       /* the trace this thread's state belongs to */
     int busy;           /* inside the tracer: the hooks pass calls through */
+    int owner;          /* holds the lookup locks (mt_tracer_lookup_begin) */
     struct mt__thr *thr;
     uint64_t rng;
 } mt__trace_tls;
@@ -176,6 +184,27 @@ uint32_t mt_tracer_frame(const void *key, uint64_t at, uint32_t line, const char
                         const char *file, size_t file_len, int *is_new);
 /* The stack (frame, parent); 0 when memory ran out. */
 uint32_t mt_tracer_stack(uint32_t frame, uint32_t parent);
+
+/* ------------------------------------------------------------------ */
+/* Lookups of a stacks_only tracer (a heap dump's allocation stacks).   */
+
+/* Takes the address map's and the interner's locks for the calling thread
+ * until mt_tracer_lookup_end(); 0, or MT_E_STATE when no stacks_only
+ * tracer runs. In between, the calling thread's hooks pass its own
+ * allocations through unrecorded (mt__tls.busy), and its frees of recorded
+ * blocks take them out of the map without locking again (mt__tls.owner):
+ * the thread holds the locks, so it cannot deadlock on them. Other
+ * threads that allocate wait for the end. */
+int mt_tracer_lookup_begin(void);
+void mt_tracer_lookup_end(void);
+/* The stack id the block starting at p was allocated with (0: unknown,
+ * or allocated before the tracer started). */
+uint32_t mt_tracer_lookup_stack(const void *p);
+/* A stack's innermost frame and its parent stack; 0 when id is unknown. */
+int mt_tracer_lookup_stack_info(uint32_t id, uint32_t *frame, uint32_t *parent);
+/* A frame's function, file (NUL-terminated, the tracer's own, valid
+ * until mt_tracer_lookup_end) and line; 0 when id is unknown. */
+int mt_tracer_lookup_frame(uint32_t id, const char **function, const char **file, uint32_t *line);
 
 #ifdef __cplusplus
 }

@@ -100,8 +100,9 @@ def main(argv=None):
     heap.add_argument("-o", "--output", required=True, metavar="DIR", help="directory for the snapshots")
     heap.add_argument("--signal", default="SIGUSR2", metavar="NAME", help="signal that dumps (default SIGUSR2)")
     heap.add_argument("--label", help="label stored in every snapshot")
-    heap.add_argument("--trace", type=int, default=0, metavar="N",
-                      help="record allocation tracebacks of N frames with tracemalloc (default: off)")
+    heap.add_argument("--trace", type=_positive(int, 0), default=0, metavar="N",
+                      help="record each allocation's stack (N innermost frames, at most 128) with memtrace's "
+                           "tracer, so that dumped objects carry it (default: off; tracemalloc is not used)")
     heap.add_argument("--sigterm", action="store_true",
                       help="on SIGTERM (a container's stop), dump as at exit, then die of the signal")
     heap.add_argument("--collect", action="store_true",
@@ -154,8 +155,12 @@ def _heap(parser, opts):
         parser.error("unknown signal %r" % opts.signal)
     if opts.sigterm and signum == signal.SIGTERM:
         parser.error("--sigterm and --signal SIGTERM both want SIGTERM: choose one")
+    if opts.trace > 128:
+        parser.error("--trace %d: at most 128 frames" % opts.trace)
     if opts.trace:
-        tracemalloc.start(opts.trace)
+        # memtrace's own tracer, not tracemalloc: a dump looks each object
+        # up in its address map (memtrace.start_stacks).
+        memtrace.start_stacks(opts.trace)
     memtrace.install_signal_handler(opts.output, signum, label=opts.label, collect=opts.collect)
     # Registered before the script runs: atexit calls it after the script's
     # own exit handlers, on the heap as the script leaves it.

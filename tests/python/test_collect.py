@@ -61,7 +61,15 @@ def test_run_a_script_and_dump_at_exit_and_on_signal(tmp_path):
         s = spec_reader.Snapshot(str(out / f))
         names = {t["id"]: t["name"] for t in s.of("types")}
         assert sum(1 for o in s.of("objects") if names[o["type"]] == "__main__.Session") == 250
-        assert s.meta()["tracemalloc_current"] > 0  # --trace started tracemalloc
+        # --trace records stacks with memtrace's tracer (not tracemalloc):
+        # the sessions were made at line 5 of app.py, inside the dict
+        # comprehension that ran at module level.
+        frames = {f["id"]: f for f in s.of("frames")}
+        stacks = {st["id"]: st for st in s.of("stacks")}
+        lines = [frames[stacks[o["stack"]]["frame"]] for o in s.of("objects")
+                 if names[o["type"]] == "__main__.Session" and o["stack"]]
+        assert len(lines) == 250 and all(f["file"] == str(script) and f["line"] == 5 for f in lines), lines[:3]
+        assert "tracemalloc_current" not in s.meta()  # the program's tracemalloc is left alone
     bad = subprocess.run([sys.executable, "-m", "memtrace", "heap", "-o", str(out), "--", str(tmp_path / "nope.py")],
                          capture_output=True, text=True, env=env())
     assert bad.returncode == 2 and "no such file" in bad.stderr

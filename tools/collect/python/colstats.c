@@ -492,8 +492,8 @@ static int put_date_format(PyObject *result, const mt_datefmt *d) {
     return rc ? -1 : 0;
 }
 
-/* o.__sizeof__(), as pandas' memory_usage(deep=True) sums it. */
-static int object_sizeof(PyObject *o, uint64_t *out) {
+/* o.__sizeof__(), as pandas' memory_usage(deep=True) sums it (colstats.h). */
+int mt__object_sizeof(PyObject *o, uint64_t *out) {
     static PyObject *name;
     if (!name && !(name = PyUnicode_InternFromString("__sizeof__"))) return -1;
     PyObject *r = PyObject_CallMethodNoArgs(o, name);
@@ -533,7 +533,7 @@ static uint64_t hash_object(PyObject *o) {
 
 static int acc_object(acc *a, PyObject *o, PyObject *nulls, uint64_t *hash) {
     uint64_t size;
-    if (object_sizeof(o, &size)) return -1;
+    if (mt__object_sizeof(o, &size)) return -1;
     a->sizeof_total += size;
     if (hset_add(&a->objects, mt_fmix64((uint64_t)(uintptr_t)o), size)) return -2;
     if (is_null_object(o, nulls)) {

@@ -14,4 +14,9 @@
  * where missing. Raises ValueError for a buffer kind does not fit. */
 PyObject *memtrace_column_stats(PyObject *self, PyObject *args, PyObject *kw);
 
+/* o.__sizeof__() into *out, as pandas' memory_usage(deep=True) sums it
+ * (no GC header). @return 0, or -1 with a Python exception set (the call
+ * failed, or returned a negative size). */
+int mt__object_sizeof(PyObject *o, uint64_t *out);
+
 #endif

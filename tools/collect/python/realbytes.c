@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "memtrace/valhash.h"
+#include "colstats.h"
 #include "realbytes.h"
 
 #define LEDGER_MAX (1u << 18)  /* objects kept exactly; the table is twice that */
@@ -90,17 +91,8 @@ static void Ledger_dealloc(LedgerObject *self) {
 /* sys.getsizeof(o): __sizeof__ plus the GC header (two words) of a
  * collected type. */
 static int getsizeof(PyObject *o, uint64_t *out) {
-    static PyObject *name;
-    if (!name && !(name = PyUnicode_InternFromString("__sizeof__"))) return -1;
-    PyObject *r = PyObject_CallMethodNoArgs(o, name);
-    if (!r) return -1;
-    Py_ssize_t v = PyLong_AsSsize_t(r);
-    Py_DECREF(r);
-    if (v < 0) {
-        if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "__sizeof__() returned a negative size");
-        return -1;
-    }
-    *out = (uint64_t)v + (PyObject_IS_GC(o) ? 2 * (uint64_t)sizeof(uintptr_t) : 0);
+    if (mt__object_sizeof(o, out)) return -1;
+    *out += PyObject_IS_GC(o) ? 2 * (uint64_t)sizeof(uintptr_t) : 0;
     return 0;
 }
 

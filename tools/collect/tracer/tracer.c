@@ -807,12 +807,7 @@ int mt_tracer_start(const mt_tracer_config *cfg, mt_diag *diag) {
     free(T.live);
     T.live = NULL;
     T.nlive = 0;
-    pthread_mutex_lock(&T.map_mu);
-    mt__addrmap_clear(&T.map);
-    pthread_mutex_unlock(&T.map_mu);
-    pthread_mutex_lock(&T.intern_mu);
-    mt__intern_free(&T.in);
-    pthread_mutex_unlock(&T.intern_mu);
+    reset_tables();
     int rc = mt_writer_open(cfg->path, &WRITER_OPTS, &T.w, diag);
     if (rc) return rc;
     rc = write_meta(cfg);

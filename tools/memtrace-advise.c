@@ -71,6 +71,12 @@ static int to_datetime(const mt_advice *a) {
     return !strncmp(a->to_dtype, "datetime64", 10);
 }
 
+/* A dtype read_csv's dtype= can give frame f's column at read time (dates
+ * are parsed after; sparse has no read-time form). */
+static int read_time_type(const mt_advice *a, size_t f) {
+    return a->frame_index == f && is_dtype_change(a) && !to_datetime(a) && strncmp(a->to_dtype, "Sparse", 6);
+}
+
 /* frame[column] */
 static void py_column(const mt_df_frame *f, const char *column) {
     py_frame(f);
@@ -148,22 +154,26 @@ static void print_frame_code(const mt_df_table *t, const mt_advice_list *l, size
             printf("# %s is derived after reading (step %s): no read-time options for it\n", mt_cli_cstr(name),
                    mt_cli_cstr(fr->step.ptr));
         } else {
-            printf(fr->step.len ? "# at read time, where step %s's frame is read_csv's result: pd.read_csv(PATH, dtype={"
-                                : "# at read time, where the frame is read_csv's result%s: pd.read_csv(PATH, dtype={",
-                   fr->step.len ? mt_cli_cstr(fr->step.ptr) : "");
-            size_t j = 0;
-            for (size_t i = 0; i < l->n; i++) {
-                const mt_advice *a = &l->items[i];
-                if (a->frame_index != f || !is_dtype_change(a) || to_datetime(a) || !strncmp(a->to_dtype, "Sparse", 6))
-                    continue;
-                printf("%s", j++ ? ", " : "");
-                py_str(a->column);
-                printf(": ");
-                py_str(a->to_dtype);
+            size_t types = 0;
+            for (size_t i = 0; i < l->n; i++)
+                types += read_time_type(&l->items[i], f);
+            if (types || dates) {
+                printf(fr->step.len ? "# at read time, where step %s's frame is read_csv's result: pd.read_csv(PATH"
+                                    : "# at read time, where the frame is read_csv's result%s: pd.read_csv(PATH",
+                       fr->step.len ? mt_cli_cstr(fr->step.ptr) : "");
+                size_t j = 0;
+                for (size_t i = 0; i < l->n; i++) {
+                    const mt_advice *a = &l->items[i];
+                    if (!read_time_type(a, f)) continue;
+                    printf("%s", j++ ? ", " : ", dtype={");
+                    py_str(a->column);
+                    printf(": ");
+                    py_str(a->to_dtype);
+                }
+                printf("%s)", j ? "}" : "");
+                if (dates) printf(", then the pd.to_datetime lines above");
+                printf("\n");
             }
-            printf("})");
-            if (dates) printf(", then the pd.to_datetime lines above");
-            printf("\n");
         }
     }
     for (size_t i = 0; i < l->n; i++) {

@@ -50,12 +50,12 @@ static uint64_t index_real(const mt_df_table *t, size_t i) {
 }
 
 /* Whether a frame's real bytes are an estimate: a column's objects were
- * sampled (df_columns flag bit 6 with real_bytes recorded). */
+ * sampled (df_columns flag bit 11). */
 static int frame_real_estimated(const mt_df_table *t, size_t i) {
     const mt_df_frame_info *f = &t->frames[i];
     for (size_t k = 0; k < f->n_columns; k++) {
         const mt_df_column *r = &t->columns[f->first_column + k].rec;
-        if (r->real_bytes && (r->flags & MT_COL_DBYTES_EST)) return 1;
+        if (r->flags & MT_COL_REAL_EST) return 1;
     }
     return 0;
 }
@@ -354,7 +354,7 @@ static void print_text(const view *v, const char *file, size_t top) {
         const mt_df_col_info *c = &t->columns[v->cols[i]];
         char dist[32];
         uint64_t real = mt_df_col_real_bytes(c);
-        int cest = c->rec.real_bytes && (c->rec.flags & MT_COL_DBYTES_EST);
+        int cest = !!(c->rec.flags & MT_COL_REAL_EST);
         char rb[24];
         snprintf(rb, sizeof rb, "%s%s", cest ? "~" : "", mt_human_bytes(real, h2));
         column_notes(c, buf, sizeof buf);
@@ -457,8 +457,8 @@ static void json_column(mt_jw *w, const view *v, const mt_df_col_info *c) {
     mt_jw_uint(w, "shallow_bytes", r->shallow_bytes);
     mt_jw_uint(w, "deep_bytes", r->deep_bytes);
     mt_jw_uint(w, "real_bytes", mt_df_col_real_bytes(c));
-    mt_jw_bool(w, "real_recorded", r->real_bytes != 0);
-    mt_jw_bool(w, "real_estimated", r->real_bytes && (r->flags & MT_COL_DBYTES_EST));
+    mt_jw_bool(w, "real_recorded", r->real_bytes != 0 || (r->flags & MT_COL_REAL_RECORDED));
+    mt_jw_bool(w, "real_estimated", !!(r->flags & MT_COL_REAL_EST));
     mt_jw_uint(w, "pandas_deep_bytes", r->deep_bytes);
     mt_jw_double(w, "share", share_by(v, c, BYTES_PANDAS));
     mt_jw_double(w, "real_share", share_by(v, c, BYTES_REAL));
@@ -632,7 +632,7 @@ static void print_csv(const view *v) {
                !!(r->flags & MT_COL_KEY), !!(r->flags & MT_COL_SORTED), !!(r->flags & MT_COL_UNIQUE),
                !!(r->flags & MT_COL_MIXED), r->text_count, r->len_min, r->len_max, r->categories, r->categories_bytes,
                r->code_bytes, r->density, r->dense_bytes, mt_df_col_real_bytes(c),
-               r->real_bytes && (r->flags & MT_COL_DBYTES_EST), share_by(v, c, BYTES_REAL));
+               !!(r->flags & MT_COL_REAL_EST), share_by(v, c, BYTES_REAL));
     }
 }
 

@@ -157,6 +157,28 @@ def test_a_column_of_mixed_layouts_has_no_format(tmp_path):
         pd.to_datetime(df["when"], format="%Y-%m-%d")
 
 
+def test_a_sentinel_date_outside_datetime64_is_not_advised(tmp_path):
+    """9999-12-31 ("valid until further notice") is a date, but not one
+    datetime64[ns] holds: pd.to_datetime(format=...) raises on it, so the
+    column gets no date advice that would fail when applied."""
+    days = pd.date_range("2000-01-01", periods=3000).strftime("%Y-%m-%d").tolist()
+    valid_to = pd.Series(days[:2999] + ["9999-12-31"], dtype=object)
+    df = pd.DataFrame({"valid_to": valid_to, "valid_from": pd.Series(days, dtype=object)})
+    with pytest.raises(pd.errors.OutOfBoundsDatetime):
+        pd.to_datetime(df["valid_to"], format="%Y-%m-%d")
+    path = tmp_path / "sentinel.snap"
+    memtrace.dump_frames(path, {"v": df})
+    advice = advice_of(path)
+    a = advice.get(("v", "valid_to"))
+    assert a is None or a["to_dtype"] != "datetime64[ns]", a
+    # The column without the sentinel is advised, and the code it gives works.
+    b = advice[("v", "valid_from")]
+    assert b["to_dtype"] == "datetime64[ns]" and b["datetime_format"] == "%Y-%m-%d"
+    pd.to_datetime(df["valid_from"], format=b["datetime_format"])
+    code = advise(path, "-f", "python")
+    assert "dtype={}" not in code
+
+
 def keyed(n=60_000, seed=8):
     """Two keys of 58 values each; the 174 pairs seen are far fewer than
     their 58 x 58 = 3,364 combinations."""

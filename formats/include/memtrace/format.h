@@ -256,6 +256,7 @@ typedef struct mt_df_frame {
 
 /* Frame flags (mt_df_frame.flags). */
 #define MT_FRAME_DEEP_EST 0x1u     /* deep_bytes estimated from a sample of object values */
+#define MT_FRAME_REAL_RECORDED 0x2u /* real_bytes and shared_bytes recorded (1.6): a 0 is a real 0 */
 
 /* Column flags (mt_df_column.flags). */
 #define MT_COL_KEY 0x1u       /* a join or group key */
@@ -268,6 +269,8 @@ typedef struct mt_df_frame {
 #define MT_COL_MIXED 0x80u          /* objects of more than one type */
 #define MT_COL_DATETIME_TEXT 0x100u /* every non-null value is an ISO 8601 date or date-time string */
 #define MT_COL_DATETIME_DAYFIRST_TOO 0x200u /* datetime_format is month-first, but every value reads day-first too */
+#define MT_COL_REAL_RECORDED 0x400u /* real_bytes recorded (1.6): a 0 is a real 0 (a buffer another column holds) */
+#define MT_COL_REAL_EST 0x800u      /* real_bytes is an estimate (objects sampled) */
 
 typedef struct mt_df_column {
     uint32_t frame;    /* mt_df_frame.id */

@@ -504,8 +504,12 @@ typedef struct run {
 
 /* A saving too small to warn about: under MT_ADVISE_MINOR_BYTES, or under
  * MT_ADVISE_MINOR_SHARE of the column's frame. */
+/* The share is of the frame in the bytes the savings are counted in: with
+ * real bytes a frame of repeated strings is several times smaller than
+ * pandas' deep count, and its 1% would demote real warnings. */
 static int minor_saving(const subject *s, uint64_t saving) {
-    double frame = (double)s->t->frames[s->c->frame].rec.deep_bytes;
+    double frame = s->pandas_bytes ? (double)s->t->frames[s->c->frame].rec.deep_bytes
+                                   : (double)mt_df_frame_real_bytes(s->t, s->c->frame);
     return saving < MT_ADVISE_MINOR_BYTES || (double)saving < MT_ADVISE_MINOR_SHARE * frame;
 }
 

@@ -381,7 +381,7 @@ uint64_t mt_df_col_real_bytes(const mt_df_col_info *c) { return mt_df_column_rea
 
 uint64_t mt_df_frame_real_bytes(const mt_df_table *t, size_t i) {
     const mt_df_frame_info *f = &t->frames[i];
-    if (f->rec.real_bytes) return f->rec.real_bytes;
+    if (f->rec.real_bytes || (f->rec.flags & MT_FRAME_REAL_RECORDED)) return f->rec.real_bytes;
     uint64_t sum = f->rec.index_bytes;
     for (size_t k = 0; k < f->n_columns; k++) sum += mt_df_col_real_bytes(&t->columns[f->first_column + k]);
     return sum;

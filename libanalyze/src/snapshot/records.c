@@ -69,7 +69,7 @@ void mt_gpu_devices_free(mt_gpu_device *d, size_t n) {
 }
 
 uint64_t mt_df_column_real_bytes(const mt_df_column *r) {
-    if (r->real_bytes) return r->real_bytes;
+    if (r->real_bytes || (r->flags & MT_COL_REAL_RECORDED)) return r->real_bytes;
     if (r->dtype.len == 6 && !memcmp(r->dtype.ptr, "object", 6)) return r->shallow_bytes + r->distinct_bytes;
     return r->deep_bytes;
 }

@@ -58,6 +58,14 @@ START_TEST(what_no_layout_fits) {
     LAYOUT("", "2011-02-29");                                       /* 2011 is no leap year */
     LAYOUT("", "1900-02-29");                                       /* nor 1900 */
     LAYOUT("%Y-%m-%d", "2000-02-29");                               /* 2000 is */
+    /* Outside what datetime64[ns] holds, pd.to_datetime raises
+     * OutOfBoundsDatetime: a sentinel spoils the column's layout. */
+    LAYOUT("", "2010-01-01", "9999-12-31");
+    LAYOUT("", "0001-01-01");
+    LAYOUT("", "1677-09-21");
+    LAYOUT("", "2262-04-11");
+    LAYOUT("%Y-%m-%d", "1677-09-22", "2262-04-10");
+    LAYOUT("", "Jan 1 1600");
     LAYOUT("", "2010-13-01");
     LAYOUT("", "2010-01-01", "Jan 1 2000");                         /* two layouts */
     LAYOUT("", "2010-01-01", "2010-01-01 10:00");                   /* a time on some values only */

@@ -460,7 +460,8 @@ static int iso_datetime(PyObject *o) {
     Py_ssize_t n = PyUnicode_GET_LENGTH(o);
     if (n < 10 || !digits(p, 4) || p[4] != '-' || !digits(p + 5, 2) || p[7] != '-' || !digits(p + 8, 2)) return 0;
     int month = (p[5] - '0') * 10 + p[6] - '0', day = (p[8] - '0') * 10 + p[9] - '0';
-    if (month < 1 || month > 12 || day < 1 || day > 31) return 0;
+    int year = (p[0] - '0') * 1000 + (p[1] - '0') * 100 + (p[2] - '0') * 10 + p[3] - '0';
+    if (month < 1 || month > 12 || day < 1 || day > 31 || !mt_date_fits_ns(year, month, day)) return 0;
     if (n == 10) return 1;
     if (n < 16 || (p[10] != 'T' && p[10] != ' ') || !digits(p + 11, 2) || p[13] != ':' || !digits(p + 14, 2))
         return 0;

@@ -46,6 +46,11 @@ static int days_in(int y, int m) {
     return m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0) ? 29 : d[m - 1];
 }
 
+int mt_date_fits_ns(int y, int m, int d) {
+    long v = (long)y * 10000 + m * 100 + d;
+    return v >= 16770922L && v <= 22620410L;
+}
+
 /* Matches layout fmt at the start of s; the length matched, or 0. */
 static size_t match_date(const char *fmt, const char *s, size_t n) {
     size_t i = 0;
@@ -66,7 +71,7 @@ static size_t match_date(const char *fmt, const char *s, size_t n) {
         if ((f[0] == 'Y' && y < 0) || ((f[0] == 'm' || f[0] == 'b' || f[0] == 'B') && m < 0) || (f[0] == 'd' && d < 0))
             return 0;
     }
-    return y >= 1 && m >= 1 && m <= 12 && d >= 1 && d <= days_in(y, m) ? i : 0;
+    return y >= 1 && m >= 1 && m <= 12 && d >= 1 && d <= days_in(y, m) && mt_date_fits_ns(y, m, d) ? i : 0;
 }
 
 /* The time after a date, s[0..n): 0 none; else separator (1 ' ', 2 'T')

@@ -25,4 +25,10 @@ void mt_datefmt_see(mt_datefmt *d, const char *s, size_t n);
  * dayfirst=True. */
 int mt_datefmt_result(const mt_datefmt *d, char *buf, size_t n, int *ambiguous);
 
+/* 1 when y-m-d lies where datetime64[ns] can hold it whatever its time of
+ * day (1677-09-22 to 2262-04-10), else 0: pandas.to_datetime raises
+ * OutOfBoundsDatetime for a column holding a sentinel like 9999-12-31, so
+ * such a column has no layout to advise. */
+int mt_date_fits_ns(int y, int m, int d);
+
 #endif

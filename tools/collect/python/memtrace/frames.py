@@ -16,6 +16,8 @@ from ._memtrace import ObjectLedger, Writer, column_stats, rss
 
 # Flags of df_columns (memtrace-snap(5)).
 KEY, SORTED, UNIQUE, F32_EXACT, INTEGRAL, DISTINCT_EST, DBYTES_EST, MIXED, DATETIME_TEXT = (1 << i for i in range(9))
+REAL_RECORDED, REAL_EST = 1 << 10, 1 << 11
+FRAME_REAL_RECORDED = 2  # df_frames flag bit 1
 
 _TOP = 20       # most common values kept per key column
 _SKETCH = 1024  # hashes in a key column's kmv sketch
@@ -227,55 +229,68 @@ class _Ledger:
 
     def __init__(self):
         self.objects = ObjectLedger()
-        self.buffers = {}  # (start, end) -> the last frame charged
-        self.starts = []   # sorted, of ranges: (start, end, frame) charged
-        self.ranges = []
-        self.longest = 0
+        self.buffers = {}  # (kind, ...) -> the last frame charged (engines)
+        self.lanes = {}    # lane -> [starts, ranges, longest] of charged intervals
         self.frame = 0
 
     def next_frame(self):
         self.frame += 1
         self.objects.next_frame()
 
+    def _charge(self, lane, start, end):
+        """(new, shared) of the interval [start, end) of a lane: the part
+        this frame was not charged for yet, and of that the part an
+        earlier frame was."""
+        import bisect
+        starts, ranges, longest = self.lanes.setdefault(lane, [[], [], 0])
+        lo = bisect.bisect_left(starts, start - longest)
+        hi = bisect.bisect_left(starts, end)
+        mine, earlier = [], []
+        for s, e, f in ranges[lo:hi]:
+            if e > start:
+                (mine if f == self.frame else earlier).append((max(s, start), min(e, end)))
+        new = _minus([(start, end)], mine)
+        charged = sum(e - s for s, e in new)
+        shared = sum(e - s for s, e in _intersect(new, earlier))
+        if charged:
+            at = bisect.bisect_left(starts, start)
+            starts.insert(at, start)
+            ranges.insert(at, (start, end, self.frame))
+            self.lanes[lane][2] = max(longest, end - start)
+        return charged, shared
+
     def buffer(self, a):
         """(bytes, shared) of numpy array a's data: the bytes of its
         address range that this frame was not charged for yet, and of
         those the ones an earlier frame was. Live buffers overlap only
         where they are the same memory (a view, a shallow copy)."""
-        import bisect
         nbytes = int(a.nbytes)
         if not nbytes:
             return 0, 0
         start = a.__array_interface__["data"][0]
         if a.ndim == 1 and a.strides[0] == -a.itemsize:
             start -= (len(a) - 1) * a.itemsize
+        elif a.ndim == 1 and not a.flags.c_contiguous:
+            # Strided, as a column of a frame built from a C-order 2-D
+            # array (stride = the row's width): its items lie on a lane,
+            # the addresses congruent to start modulo the stride, so two
+            # views on one lane (the column and a row slice of it) overlap
+            # where their item indices do.
+            step = abs(a.strides[0])
+            if a.strides[0] < 0:
+                start -= (len(a) - 1) * step
+            first = start // step
+            items, shared = self._charge(("lane", step, start % step, a.itemsize), first, first + len(a))
+            return items * a.itemsize, shared * a.itemsize
         elif not (a.flags.c_contiguous or a.flags.f_contiguous):
-            # Strided (a row of a transposed block): known by its layout only.
+            # More dimensions and strided: known by its layout only.
             key = ("strided", start, nbytes, a.strides)
             last = self.buffers.get(key)
             if last == self.frame:
                 return 0, 0
             self.buffers[key] = self.frame
             return nbytes, nbytes if last is not None else 0
-        end = start + nbytes
-        if self.buffers.get((start, end)) == self.frame:
-            return 0, 0
-        # The charged ranges that overlap [start, end).
-        lo = bisect.bisect_left(self.starts, start - self.longest)
-        hi = bisect.bisect_left(self.starts, end)
-        mine, earlier = [], []
-        for s, e, f in self.ranges[lo:hi]:
-            if e > start:
-                (mine if f == self.frame else earlier).append((max(s, start), min(e, end)))
-        new = _minus([(start, end)], mine)
-        charged = sum(e - s for s, e in new)
-        shared = sum(e - s for s, e in _intersect(new, earlier))
-        at = bisect.bisect_left(self.starts, start)
-        self.starts.insert(at, start)
-        self.ranges.insert(at, (start, end, self.frame))
-        self.longest = max(self.longest, nbytes)
-        self.buffers[(start, end)] = self.frame
-        return charged, shared
+        return self._charge(None, start, start + nbytes)
 
     def array(self, arr):
         """(bytes, shared, estimated) of a numpy or pandas array: its
@@ -387,8 +402,7 @@ def _charge_frame(ledger, cols, recs, index):
         else:
             b, sh, est = ledger.array(c.series.array)
         rec["real_bytes"] = b
-        if est:
-            rec["flags"] = rec.get("flags", 0) | DBYTES_EST
+        rec["flags"] = rec.get("flags", 0) | REAL_RECORDED | (REAL_EST if est else 0)
         real, shared = real + b, shared + sh
     ib, ish = ledger.index(index)
     return real + ib, shared + ish
@@ -456,7 +470,7 @@ class _FrameWriter:
                             index_shallow_bytes=ishallow, index_levels_bytes=ilev, index_codes_bytes=icod,
                             index_nlevels=inl, columns_kind=ckind, columns_levels_bytes=clev,
                             columns_codes_bytes=ccod, columns_nlevels=cnl, time_ns=time_ns,
-                            real_bytes=real, shared_bytes=shared)
+                            real_bytes=real, shared_bytes=shared, flags=FRAME_REAL_RECORDED)
         for c, (rec, top, sketch) in zip(cols, recs):
             self.w.add_df_column(fid, c.position, rec.pop("name"), rec.pop("dtype"), rec.pop("shallow_bytes"),
                                  rec.pop("deep_bytes"), **rec)

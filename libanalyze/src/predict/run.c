@@ -345,6 +345,8 @@ int mt_predict_run(const mt_shapes *s, const mt_predict_request *q, mt_predictio
     out->peak_bytes = e.peak;
     out->result_rows = e.rows;
     out->result_bytes = e.bytes;
+    out->result_real_bytes = e.real;
+    out->result_shared_bytes = e.shared;
     for (size_t i = 0; i < nf; i++) out->input_bytes += frame_bytes(f[i]);
     if (q->op == MT_PREDICT_READ_CSV) out->input_bytes = smp.file_bytes;
     out->multiplier = out->input_bytes > 0 ? out->peak_bytes / out->input_bytes : NAN;

@@ -76,7 +76,10 @@ static void print_text(const mt_prediction *p, const mt_predict_request *q) {
     printf("\n");
     printf("  %-12s %s (%.2fx the input's %s)\n", "peak", mt_human_bytes((uint64_t)p->peak_bytes, b1), p->multiplier,
            mt_human_bytes((uint64_t)p->input_bytes, b2));
-    printf("  %-12s %.0f rows, %s\n", "result", p->result_rows, mt_human_bytes((uint64_t)p->result_bytes, b1));
+    char b3[16];
+    printf("  %-12s %.0f rows, %s real (%s shared with the inputs), pandas deep %s\n", "result", p->result_rows,
+           mt_human_bytes((uint64_t)p->result_real_bytes, b1), mt_human_bytes((uint64_t)p->result_shared_bytes, b2),
+           mt_human_bytes((uint64_t)p->result_bytes, b3));
     if (available > 0)
         printf("  %-12s %s: %s\n", "available", mt_human_bytes(available, b1),
                p->fits ? "fits" : "does not fit");
@@ -104,6 +107,8 @@ static void print_json(const mt_prediction *p) {
     num(&w, "peak_bytes", p->peak_bytes);
     num(&w, "result_bytes", p->result_bytes);
     num(&w, "result_rows", p->result_rows);
+    num(&w, "result_real_bytes", p->result_real_bytes);
+    num(&w, "result_shared_bytes", p->result_shared_bytes);
     num(&w, "input_bytes", p->input_bytes);
     if (available > 0) mt_jw_uint(&w, "available_bytes", available);
     else mt_jw_null(&w, "available_bytes");

@@ -7,7 +7,11 @@
  * Definitions: peak_bytes is the most memory the operation holds at once
  * beyond what existed before it (its inputs excluded), as tracemalloc's
  * peak during the call minus the traced size before it measures it;
- * result_bytes is result.memory_usage(deep=True).sum(). */
+ * result_bytes is result.memory_usage(deep=True).sum() (pandas' count: a
+ * shared object once per row that holds it); result_real_bytes is what
+ * the result really holds: its buffers and each distinct object once,
+ * of which result_shared_bytes are objects (strings, categories) it
+ * shares with its inputs and does not allocate. */
 #ifndef MEMTRACE_PREDICT_H
 #define MEMTRACE_PREDICT_H
 
@@ -102,7 +106,9 @@ typedef struct mt_suggestion {
 typedef struct mt_prediction {
     mt_predict_op op;
     double peak_bytes;         /* beyond the inputs */
-    double result_bytes;       /* deep */
+    double result_bytes;       /* deep: pandas' memory_usage(deep=True) */
+    double result_real_bytes;  /* buffers and each distinct object once */
+    double result_shared_bytes;/*   of which objects shared with the inputs */
     double result_rows;
     double input_bytes;        /* deep bytes of the frames (read_csv: the file's size) */
     double available_bytes;    /* as requested; <= 0: unknown */

@@ -30,10 +30,12 @@ typedef struct mt_ctx {
 /* What a result is estimated to hold. */
 typedef struct mt_result {
     double shallow, deep, object;
+    double real, shared;     /* buffers and distinct objects once; of those, objects of the inputs */
 } mt_result;
 
 typedef struct mt_est {
     double peak, rows, bytes;
+    double real, shared;     /* mt_prediction's result_real_bytes, result_shared_bytes */
     char group[48];
 } mt_est;
 

@@ -60,12 +60,29 @@ double mt__pcol_deep_per_row(const mt_pcol *c, double rows) {
     return fmax((c->deep - fixed_bytes(c, rows, 1)) / rows, mt__pcol_itemsize(c));
 }
 
-/* What a column adds to a result of rows rows, taken from src_rows. */
+double mt__pcol_objects(const mt_pcol *c, double src_rows, double rows) {
+    double per_row = src_rows > 0 ? fmax(c->deep - c->shallow, 0) / src_rows : 0;
+    double all = c->has_objects ? c->objects : per_row * src_rows;
+    return fmax(fmin(all, per_row * rows), 0);
+}
+
+/* What a column adds to a result of rows rows, taken from src_rows: a
+ * take makes new arrays of values, codes or pointers; the objects and a
+ * categorical's categories stay the input's, shared. */
 static void col_into(const mt_pcol *c, double src_rows, double rows, mt_result *r) {
     double item = mt__pcol_itemsize(c);
     r->shallow += item * rows + fixed_bytes(c, src_rows, 0);
     r->deep += mt__pcol_deep_per_row(c, src_rows) * rows + fixed_bytes(c, src_rows, 1);
-    if (mt__pcol_is_object(c)) r->object += item * rows;
+    if (mt__pcol_is_object(c)) {
+        double objs = mt__pcol_objects(c, src_rows, rows);
+        r->object += item * rows;
+        r->real += item * rows + objs;
+        r->shared += objs;
+    } else if (mt__pcol_is_category(c)) {
+        r->real += item * rows + fixed_bytes(c, src_rows, 1);
+        r->shared += fixed_bytes(c, src_rows, 1);
+    } else
+        r->real += mt__pcol_deep_per_row(c, src_rows) * rows;
 }
 
 /* A column of one side of a join: rows with a row of that side hold its
@@ -76,6 +93,7 @@ static void col_side(const mt_pcol *c, double src_rows, double rows, double fill
     r->shallow += item * missing;
     r->deep += (mt__pcol_is_object(c) ? 8 + MT__PANDAS_NAN_OBJECT_BYTES : item) * missing;
     if (mt__pcol_is_object(c)) r->object += item * missing;
+    r->real += item * missing; /* an object column's missing values are all np.nan, one object */
 }
 
 static const char *key_kind(const mt_pcol *k) {
@@ -233,6 +251,7 @@ int mt__model_merge(mt_ctx *c, const mt_pframe *L, const mt_pframe *R, double sc
         if (!mt__names_has(&q->on, R->cols[i].name)) col_side(&R->cols[i], R->rows, rows, wr, &res);
     res.shallow += 8 * rows; /* pandas 1.5 gives the result an Int64Index */
     res.deep += 8 * rows;
+    res.real += 8 * rows;
     double dl = key_distinct(c, L, lk[0], L->rows, "not recorded: every row taken as distinct");
     double dr = key_distinct(c, R, rk[0], R->rows, "not recorded: every row taken as distinct");
     /* pandas factorizes both keys with one table made for the longer
@@ -242,6 +261,8 @@ int mt__model_merge(mt_ctx *c, const mt_pframe *L, const mt_pframe *R, double sc
     e->peak = eval_model(c, e->group, 0, terms, 6);
     e->rows = rows;
     e->bytes = res.deep;
+    e->real = res.real;
+    e->shared = res.shared;
     return 0;
 }
 
@@ -328,19 +349,29 @@ int mt__model_groupby(mt_ctx *c, const mt_pframe *F, double scale, int observed,
              k0cat ? "category" : "other");
     e->peak = eval_model(c, e->group, phase, terms, 6);
     /* The result: V aggregates (size: one) a group, and the groups' index. */
-    double index = 0;
+    /* real: the same arrays, and the objects and categories each once,
+     * shared with the input (the index takes the key's). */
+    double index = 0, real = 0, shared = 0;
     for (size_t i = 0; i < q->by.n; i++) {
         const mt_pcol *ki = k[i];
-        if (mt__pcol_is_category(ki))
+        if (mt__pcol_is_category(ki)) {
             index += (q->by.n > 1 ? 8 : kb) * G + ki->categories_bytes;
-        else if (mt__pcol_is_object(ki))
-            index += 8 * G + fmax(mt__pcol_deep_per_row(ki, F->rows) - 8, 0) * fmin(G, ki->distinct >= 0 ? ki->distinct : G);
-        else
-            index += 8 * G;
-        if (q->by.n > 1) index += 8 * G; /* a MultiIndex level's codes */
+            real += (q->by.n > 1 ? 8 : kb) * G;
+            shared += ki->categories_bytes;
+        } else if (mt__pcol_is_object(ki)) {
+            double dk = fmin(G, ki->distinct >= 0 ? ki->distinct : G); /* one object a group */
+            index += 8 * G + fmax(mt__pcol_deep_per_row(ki, F->rows) - 8, 0) * dk;
+            real += 8 * G;
+            shared += ki->has_objects && ki->distinct > 0 ? fmin(ki->objects, ki->objects / ki->distinct * dk)
+                                                          : mt__pcol_objects(ki, F->rows, dk);
+        } else
+            index += 8 * G, real += 8 * G;
+        if (q->by.n > 1) index += 8 * G, real += 8 * G; /* a MultiIndex level's codes */
     }
     e->rows = G;
     e->bytes = 8 * (is_size ? 1 : V) * G + index; /* each aggregate is 8 bytes: float64 or int64 */
+    e->real = 8 * (is_size ? 1 : V) * G + real + shared;
+    e->shared = shared;
     c->cat_unobserved = cat && !observed;
     return 0;
 }
@@ -369,6 +400,11 @@ int mt__model_pivot(mt_ctx *c, const mt_pframe *F, double scale, mt_est *e) {
     double index = 8 * R + (mt__pcol_is_object(ic) ? fmax(mt__pcol_deep_per_row(ic, F->rows) - 8, 0) * R : 0);
     e->rows = R;
     e->bytes = 8 * cells + index;
+    /* The index holds the key's objects (shared), each once. */
+    e->shared = !mt__pcol_is_object(ic) ? 0
+              : ic->has_objects && ic->distinct > 0 ? fmin(ic->objects, ic->objects / ic->distinct * R)
+                                                    : mt__pcol_objects(ic, F->rows, R);
+    e->real = 8 * cells + 8 * R + e->shared;
     c->cells = cells;
     c->observed_cells = observed;
     return 0;
@@ -449,12 +485,14 @@ int mt__model_concat(mt_ctx *c, const mt_pframe *const *fs, size_t nf, mt_est *e
                 if (!other && all_cat) {
                     res.shallow += mt__pcol_itemsize(col) * fs[a]->rows;
                     res.deep += mt__pcol_itemsize(col) * fs[a]->rows;
+                    res.real += mt__pcol_itemsize(col) * fs[a]->rows;
                     continue;
                 }
                 if (!other) {
                     res.shallow += 8 * fs[a]->rows;
                     res.deep += (to_object ? 8 + MT__PANDAS_NAN_OBJECT_BYTES : 8) * fs[a]->rows;
                     if (to_object) res.object += 8 * fs[a]->rows;
+                    res.real += 8 * fs[a]->rows; /* NaN: np.nan, one object */
                     continue;
                 }
                 if (mt__pcol_is_category(other) && !all_cat) {
@@ -462,6 +500,9 @@ int mt__model_concat(mt_ctx *c, const mt_pframe *const *fs, size_t nf, mt_est *e
                     res.shallow += 8 * fs[a]->rows;
                     res.deep += per * fs[a]->rows;
                     res.object += 8 * fs[a]->rows;
+                    /* pointers to the categories' objects */
+                    res.real += 8 * fs[a]->rows + other->categories_bytes;
+                    res.shared += other->categories_bytes;
                     continue;
                 }
                 mt_result part = { 0 };
@@ -469,24 +510,33 @@ int mt__model_concat(mt_ctx *c, const mt_pframe *const *fs, size_t nf, mt_est *e
                 if (all_cat) { /* the categories once, not per frame */
                     part.shallow -= fixed_bytes(other, fs[a]->rows, 0);
                     part.deep -= fixed_bytes(other, fs[a]->rows, 1);
+                    part.real -= fixed_bytes(other, fs[a]->rows, 1);
+                    part.shared -= fixed_bytes(other, fs[a]->rows, 1);
                 }
                 res.shallow += part.shallow;
                 res.deep += part.deep;
                 res.object += part.object;
+                res.real += part.real;
+                res.shared += part.shared;
             }
             if (all_cat) {
                 res.shallow += fixed_bytes(col, fs[i]->rows, 0);
                 res.deep += fixed_bytes(col, fs[i]->rows, 1);
+                res.real += fixed_bytes(col, fs[i]->rows, 1);
+                res.shared += fixed_bytes(col, fs[i]->rows, 1);
             }
         }
     colindex_free(ix, nf);
     res.shallow += 128; /* ignore_index=True: a RangeIndex */
     res.deep += 128;
+    res.real += 128;
     double terms[] = { res.shallow, res.object, 1 };
     snprintf(e->group, sizeof e->group, "concat/%s", mismatch ? "mismatch" : "aligned");
     e->peak = eval_model(c, e->group, 0, terms, 3);
     e->rows = rows;
     e->bytes = res.deep;
+    e->real = res.real;
+    e->shared = res.shared;
     return 0;
 }
 
@@ -508,11 +558,14 @@ int mt__model_sort(mt_ctx *c, const mt_pframe *F, mt_est *e) {
     double index = F->index_bytes > 8 * F->rows ? F->index_bytes : 8 * F->rows;
     res.shallow += index;
     res.deep += index;
+    res.real += index;
     double terms[] = { F->rows, res.shallow, 1 };
     snprintf(e->group, sizeof e->group, "sort/%s", key_kind(k0));
     e->peak = eval_model(c, e->group, 0, terms, 3);
     e->rows = F->rows;
     e->bytes = res.deep;
+    e->real = res.real;
+    e->shared = res.shared;
     return 0;
 }
 
@@ -533,12 +586,13 @@ static double file_distinct(double d, double s, double n) {
 }
 
 int mt__model_read_csv(mt_ctx *c, const mt_csv_sample *smp, double scale, mt_est *e) {
-    double R = smp->rows * scale, strs = 0, deep = 128;
+    double R = smp->rows * scale, strs = 0, deep = 128, real = 128;
     for (size_t i = 0; i < smp->n_cols; i++) {
         const mt_csv_col *col = &smp->cols[i];
         double nonnull = smp->sampled_rows - col->nulls;
         if (col->kind != 'O') {
             deep += (col->kind == 'b' ? 1 : 8) * R;
+            real += (col->kind == 'b' ? 1 : 8) * R;
             continue;
         }
         /* ASCII str objects; pandas' parser makes one object per distinct
@@ -551,12 +605,15 @@ int mt__model_read_csv(mt_ctx *c, const mt_csv_sample *smp, double scale, mt_est
         double each = mt__pandas_ascii_str_bytes(len);
         strs += fmin(R * frac, d) * each;
         deep += 8 * R + R * frac * each + R * (1 - frac) * MT__PANDAS_NAN_OBJECT_BYTES;
+        real += 8 * R + fmin(R * frac, d) * each; /* new strings, each once; NaN is np.nan */
     }
     double terms[] = { R * (double)smp->n_cols, strs, smp->file_bytes * scale, 1 };
     snprintf(e->group, sizeof e->group, "read_csv");
     e->peak = eval_model(c, e->group, 0, terms, 4);
     e->rows = R;
     e->bytes = deep;
+    e->real = real; /* all new: nothing shared with a file */
+    e->shared = 0;
     return 0;
 }
 

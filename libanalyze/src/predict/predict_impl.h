@@ -11,6 +11,8 @@ typedef struct mt_pcol {
     const char *name;
     const char *dtype;
     double shallow, deep;      /* memory_usage(), memory_usage(deep=True) */
+    double objects;            /* object columns: bytes of the distinct objects, each once */
+    int has_objects;           /*   objects is known (else pandas' per-row count is taken) */
     double nulls;
     double distinct;           /* non-null distinct values; < 0: unknown */
     unsigned code_bytes;       /* categoricals */
@@ -49,6 +51,10 @@ struct mt_shapes {
 double mt__pcol_itemsize(const mt_pcol *c);
 /* Deep bytes a row of c takes, on average. */
 double mt__pcol_deep_per_row(const mt_pcol *c, double rows);
+/* Bytes of the distinct objects of object column c that rows of its
+ * src_rows rows reference, each once: at most its distinct objects, at
+ * most pandas' per-row count of that many rows. */
+double mt__pcol_objects(const mt_pcol *c, double src_rows, double rows);
 int mt__pcol_is_object(const mt_pcol *c);
 int mt__pcol_is_category(const mt_pcol *c);
 

@@ -252,7 +252,7 @@ static void advise(mt_ctx *c, const mt_prediction *p, const mt_pframe *a, const 
             if (q->op == MT_PREDICT_MERGE)
                 suggest(out, pk, "merge in %.0f chunks of %.0f rows of %s, writing each result out: each chunk peaks at "
                         "%s (keeping all the results in memory needs %s more)", n, per, a->name, hb(pk, b1),
-                        hb(p->result_bytes, b2));
+                        hb(p->result_real_bytes - p->result_shared_bytes, b2)); /* what the results allocate */
             else if (q->op == MT_PREDICT_GROUPBY)
                 suggest(out, pk, "aggregate in %.0f chunks of %.0f rows and combine the partial results (%s): each "
                         "chunk peaks at %s", n, per,
@@ -345,7 +345,17 @@ int mt_predict_run(const mt_shapes *s, const mt_predict_request *q, mt_predictio
     out->peak_bytes = e.peak;
     out->result_rows = e.rows;
     out->result_bytes = e.bytes;
+    out->result_real_bytes = e.real;
+    out->result_shared_bytes = e.shared;
     for (size_t i = 0; i < nf; i++) out->input_bytes += frame_bytes(f[i]);
+    /* Real bytes need each object column's distinct objects. */
+    for (size_t i = 0; i < nf; i++)
+        for (size_t j = 0; j < f[i]->n_cols; j++) {
+            const mt_pcol *col = &f[i]->cols[j];
+            if (mt__pcol_is_object(col) && !col->has_objects && col->deep > col->shallow)
+                mt__list_add(&c.assume, "%s.%s: distinct objects not recorded: each row's taken as its own in the "
+                             "result's real bytes", f[i]->name, col->name);
+        }
     if (q->op == MT_PREDICT_READ_CSV) out->input_bytes = smp.file_bytes;
     out->multiplier = out->input_bytes > 0 ? out->peak_bytes / out->input_bytes : NAN;
     out->available_bytes = q->available_bytes;

@@ -69,6 +69,17 @@ int mt_shapes_from_table(const mt_df_table *t, const char *pandas_version, mt_sh
             p->shallow = (double)r->shallow_bytes;
             p->deep = (double)r->deep_bytes;
             p->nulls = (double)r->null_count;
+            /* The objects each once: distinct_bytes (the column's own,
+             * not less what an earlier column shares, as real_bytes is);
+             * 0 with objects counted by pandas means not recorded, and
+             * real_bytes (1.6) says it then. */
+            if (mt__pandas_dtype_is_object(p->dtype)) {
+                uint64_t real = mt_df_col_real_bytes(ci);
+                if (r->distinct_bytes || r->deep_bytes <= r->shallow_bytes)
+                    p->objects = (double)r->distinct_bytes, p->has_objects = 1;
+                else if (r->real_bytes > r->shallow_bytes)
+                    p->objects = (double)(real - r->shallow_bytes), p->has_objects = 1;
+            }
             /* distinct_count is optional: 0 over rows that are not all
              * missing means it was not recorded. */
             p->distinct = r->distinct_count || f->rows <= p->nulls ? (double)r->distinct_count : -1;
@@ -183,6 +194,10 @@ static void inline_sizes(mt_pcol *c, double rows) {
     } else if (!strcmp(c->dtype, "object")) {
         c->shallow = 8 * rows;
         c->deep = (8 + mt__pandas_ascii_str_bytes(8)) * rows;
+        if (c->distinct >= 0) { /* each distinct string once */
+            c->objects = c->distinct * mt__pandas_ascii_str_bytes(8);
+            c->has_objects = 1;
+        }
     } else {
         unsigned n = mt__pandas_dtype_itemsize(c->dtype, strlen(c->dtype));
         c->shallow = c->deep = (n ? n : 8) * rows;

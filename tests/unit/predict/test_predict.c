@@ -178,6 +178,28 @@ static mt_names names1(const char **v) {
     return n;
 }
 
+START_TEST(merge_result_real_counts_each_string_once) {
+    /* 1000 rows with a key of 10 strings joined onto 10 rows that carry a
+     * column of 5 strings (8 characters: 57-byte str objects). The result
+     * takes pointers (8 bytes a row a column) to the inputs' strings:
+     * each string once, shared; pandas' deep count has one a row. */
+    mt_shapes *s = parse_ok("l=1000x2:k=str~10/float64,r=10x2:k=str~10/str~5");
+    const char *on[] = { "k" };
+    mt_predict_request q = { .op = MT_PREDICT_MERGE, .left = "l", .right = "r", .on = names1(on),
+                             .available_bytes = 64e9 };
+    mt_prediction p;
+    mt_diag d = { .file = NULL };
+    ck_assert_msg(mt_predict_run(s, &q, &p, &d) == 0, "%s", d.msg);
+    ck_assert_double_eq_tol(p.result_rows, 1000, 1e-6);
+    double shared = 10 * 57 + 5 * 57, real = 1000 * 8 * 3 + 1000 * 8 /* Int64Index */ + shared;
+    ck_assert_double_eq_tol(p.result_shared_bytes, shared, 1e-6);
+    ck_assert_double_eq_tol(p.result_real_bytes, real, 1e-6);
+    ck_assert_double_eq_tol(p.result_bytes, 1000 * (8 + 57) * 2 + 1000 * 8 + 1000 * 8, 1e-6);
+    mt_prediction_free(&p);
+    mt_shapes_free(s);
+}
+END_TEST
+
 START_TEST(groupby_peak_is_pandas_factorize_phase) {
     /* 1M rows, an int64 key of 1000 values, two float columns summed.
      * pandas takes the two columns (16 MB), factorizes the key with a
@@ -412,6 +434,7 @@ int main(void) {
     tcase_add_test(tc, bad_requests_say_what_is_wrong);
     tcase_add_test(tc, csv_sample_reads_kinds_nulls_and_quotes);
     tcase_add_test(tc, csv_sample_bounds_columns_and_row_bytes);
+    tcase_add_test(tc, merge_result_real_counts_each_string_once);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

@@ -562,9 +562,18 @@ int mt__plot_frames(const mt_plot_kind *k, const char *const *paths, size_t n, c
     mt__pw_begin(&w, k, o, paths, 1, gp, dat, 1100, mt__pw_bars_height(rows));
     char total[16];
     /* The total counts bytes that frames share once (real), or is
-     * pandas' sum. */
-    mt__pw_title(&w, "DataFrame memory by column: %s (%zu frames, %s%s)", mt__pw_base(paths[0]), t->n_frames,
-                mt_human_bytes(pd ? t->deep_bytes : t->real_bytes, total), pd ? " pandas deep" : " real");
+     * pandas' sum. A pipeline records the same frames at every step: its
+     * total is the step whose frames hold the most, as memtrace-frames
+     * reports it. */
+    uint64_t sum = pd ? t->deep_bytes : t->real_bytes;
+    const mt_df_step *top_step = NULL;
+    for (size_t i = 0; !pd && i < t->n_steps; i++)
+        if (t->steps[i].n_frames && (!top_step || t->steps[i].frames_real > top_step->frames_real))
+            top_step = &t->steps[i];
+    if (top_step) sum = top_step->frames_real;
+    mt__pw_title(&w, "DataFrame memory by column: %s (%zu frames, %s %s%s%s)", mt__pw_base(paths[0]), t->n_frames,
+                mt_human_bytes(sum, total), pd ? "pandas deep" : "real", top_step ? " at step " : "",
+                top_step ? top_step->name : "");
     mt__pw_block(&w, "y\tthen where each segment ends, bytes (index, the named columns, other columns)\tframe\tlabel");
     for (size_t r = 0; r < rows; r++) {
         const mt_df_frame_info *f = order[r].f;

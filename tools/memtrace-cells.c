@@ -87,6 +87,16 @@ static void print_cells_text(const view *v) {
                mt_cell_status_name(c->status), wall_text(c->wall_ns, w, sizeof w), bytes(c->rss_before, a),
                bytes(c->rss_after, b), pk, mt_signed_bytes(c->retained, r), c->n_frames, mt_cli_str(first_line(c)),
                is_growing(v, v->order[k]) ? "  (growing)" : "");
+        /* Its frames by what they hold; pandas' deep count, which charges
+         * a shared object at every row, beside it. */
+        for (size_t i = 0; i < c->n_frames; i++) {
+            const mt_cell_frame *f = &c->frames[i];
+            char rb[32], db[32];
+            printf("%13sframe %s (%" PRIu64 " x %" PRIu32 "): ", "", mt_cli_cstr(f->name), f->rows, f->columns);
+            if (f->real_bytes)
+                printf("%s%s real, ", f->real_estimated ? "~" : "", mt_human_bytes(f->real_bytes, rb));
+            printf("%s%s pandas deep\n", f->estimated ? "~" : "", mt_human_bytes(f->deep_bytes, db));
+        }
         if (c->status != MT_CELL_OK || c->error[0])
             printf("%13s%s: %s\n", "", c->status == MT_CELL_INTERRUPTED ? "interrupted" : "error",
                    c->error[0] ? mt_cli_cstr(c->error) : "(no message)");
@@ -204,6 +214,11 @@ static void json_cell(mt_jw *w, const mt_cell *c) {
         mt_jw_cstr(w, "name", f->name);
         mt_jw_uint(w, "rows", f->rows);
         mt_jw_uint(w, "columns", f->columns);
+        /* real_bytes: null in a log written before 1.6. */
+        if (f->real_bytes) mt_jw_uint(w, "real_bytes", f->real_bytes);
+        else mt_jw_null(w, "real_bytes");
+        mt_jw_uint(w, "shared_bytes", f->shared_bytes);
+        mt_jw_bool(w, "real_estimated", f->real_estimated);
         mt_jw_uint(w, "deep_bytes", f->deep_bytes);
         mt_jw_bool(w, "estimated", f->estimated);
         mt_jw_end_object(w);

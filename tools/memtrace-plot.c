@@ -191,6 +191,8 @@ int main(int argc, char **argv) {
         MT_OPT_FORMAT(&format, format_names, "the picture's format (default: from the output's extension)"),
         MT_OPT_TOP_RANGE(&top, 1, 100000, "groups, frames or objects to show (default: the kind's, listed below)"),
         MT_OPT_GROUP_BY(0, "GROUP", &o.by, "diff: type, module, site, traceback, column or device (default: type)"),
+        MT_OPT_CHOICE(0, "bytes", &o.pandas_bytes, MT_NAMES("real", "pandas"),
+                      "frames: the figure drawn: real (default) or pandas (deep count)"),
         MT_OPT_CALLBACK(0, "size", "WxH", &o, parse_size,
                         "the picture's size in pixels (default: sized to what it shows)"),
         MT_OPT_STRING('t', "title", "TEXT", &o.title, "the title instead of the kind's own"),

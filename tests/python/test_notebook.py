@@ -170,8 +170,12 @@ def test_cells_sessions_and_oracles(kernel_env):
     assert fs["deep_bytes"] == small_m["deep"]
     big_m = next(m for m in m1 if m["cell"] == "big")
     (fb,) = by_step["cell:9"]
-    assert (fb["name"], fb["rows"], fb["columns"], fb["flags"]) == ("big", 200_000, 3, 1)
+    # Both figures estimated: pandas' from a sample of rows (bit 0), the
+    # real one from a sample of its 200,000 distinct strings (bit 1).
+    assert (fb["name"], fb["rows"], fb["columns"], fb["flags"]) == ("big", 200_000, 3, 7)
     assert abs(fb["deep_bytes"] - big_m["deep"]) < 0.03 * big_m["deep"]
+    # Every string distinct: what the frame holds is pandas' count.
+    assert abs(fb["real_bytes"] - big_m["deep"]) < 0.05 * big_m["deep"], (fb["real_bytes"], big_m["deep"])
     # memory_usage(deep=True) is a convention; the process's memory is
     # the truth: the cell kept at least the frame's buffers (int, float:
     # 3.2 MB) and its strings, and not wildly more than pandas counts.

@@ -205,25 +205,61 @@ def test_timeline_of_heap_snapshots_is_one_point_each(tmp_path):
     assert {"after step 0", "after step 1", "after step 2", "heap objects"} <= set(texts)
 
 
-def test_frames_stack_each_frames_columns_and_index(tmp_path):
+@pytest.mark.parametrize("figure", ["real", "pandas"])
+def test_frames_stack_each_frames_columns_and_index(tmp_path, figure):
+    """By default the bars are the bytes the frames hold (real_bytes, the
+    file's records read by spec_reader); --bytes pandas draws pandas' deep
+    count."""
     path = os.path.join(TESTDATA, "frames-sales.snap")
-    plot("frames", path, "-o", tmp_path / "f.png", "-k")
+    plot("frames", path, "-o", tmp_path / "f.png", "-k", *(["--bytes", "pandas"] if figure == "pandas" else []))
     (rows,) = blocks(tmp_path / "f.dat")
     snap = spec_reader.Snapshot(path)
     frames = {f["name"]: f for f in snap.of("df_frames")}
-    legend = re.findall(r"with boxxyerror lc \d+ title '([^']*)'", (tmp_path / "f.gp").read_text())
+    key = "real_bytes" if figure == "real" else "deep_bytes"
+    gp = (tmp_path / "f.gp").read_text()
+    assert ("'real bytes (" if figure == "real" else "'pandas deep bytes (") in gp
+    legend = re.findall(r"with boxxyerror lc \d+ title '([^']*)'", gp)
     assert legend[0] == "index"
     for row in rows:
         f = frames[row[-2]]
         ends = [0.0] + [float(x) for x in row[1:-2]]
-        # The stack adds up to the frame's deep bytes ...
-        assert ends[-1] == f["deep_bytes"]
-        cols = {c["name"]: c["deep_bytes"] for c in snap.of("df_columns") if c["frame"] == f["id"]}
+        # The stack adds up to the frame's bytes ...
+        assert f[key] and ends[-1] == f[key]
+        cols = {c["name"]: c[key] for c in snap.of("df_columns") if c["frame"] == f["id"]}
         # ... its first segment is the index, each named column its own.
-        assert ends[1] - ends[0] == f["deep_bytes"] - sum(cols.values())
+        assert ends[1] - ends[0] == f[key] - sum(cols.values())
         for i, name in enumerate(legend[1:], start=1):
             if name != "other columns":
                 assert ends[i + 1] - ends[i] == cols.get(name, 0), name
+
+
+def test_frames_of_repeated_strings_are_what_building_them_cost(tmp_path):
+    """read_csv makes one string object per distinct value, shared by every
+    row that holds it: the plot's bar is within 5% of what tracemalloc saw
+    building the frame, and pandas' deep count (--bytes pandas) is several
+    times larger."""
+    import tracemalloc
+    pd = pytest.importorskip("pandas")
+    csv = tmp_path / "rep.csv"
+    with open(csv, "w") as f:
+        f.write("id,city,kind\n")
+        for i in range(100_000):
+            f.write("%d,city-number-%02d,kind-%d\n" % (i, i % 40, i % 7))
+    tracemalloc.start()
+    df = pd.read_csv(csv)
+    cost = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    snap = tmp_path / "f.snap"
+    memtrace.dump_frames(str(snap), {"df": df})
+    deep = int(df.memory_usage(deep=True).sum())
+    bars = {}
+    for figure in ("real", "pandas"):
+        plot("frames", snap, "-o", tmp_path / (figure + ".png"), "-k", "--bytes", figure)
+        (rows,) = blocks(tmp_path / (figure + ".dat"))
+        bars[figure] = float(rows[0][-3])
+    assert abs(bars["real"] - cost) < 0.05 * cost, (bars["real"], cost)
+    assert bars["pandas"] == deep
+    assert bars["pandas"] > 4 * bars["real"], bars
 
 
 @pytest.mark.parametrize("which", ["heap-medium", "leaky"])

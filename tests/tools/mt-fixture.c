@@ -553,12 +553,12 @@ static void cell_sample(mt_writer *w, const cell_row *c, const char *series, dou
 }
 
 static void cell_frame(mt_writer *w, const cell_row *c, uint32_t id, const char *name, uint64_t rows, uint32_t cols,
-                       uint64_t deep, uint32_t flags) {
+                       uint64_t deep, uint32_t flags, uint64_t real) {
     char step[32];
     snprintf(step, sizeof step, "cell:%u", c->id);
     mt_df_frame f = { .id = id, .name = S(name), .rows = rows, .columns = cols, .index_kind = S("range"),
                       .index_bytes = 132, .shallow_bytes = deep / 2, .deep_bytes = deep, .step = S(step),
-                      .time_ns = cell_ns(c->t + c->wall), .flags = flags };
+                      .time_ns = cell_ns(c->t + c->wall), .flags = flags, .real_bytes = real };
     mt_writer_add(w, MT_KIND_DF_FRAME, &f);
 }
 
@@ -623,7 +623,7 @@ static int cells_fixture(const char *path) {
                 cell_sample(w, c, "gc.list", 2000);
                 break;
             case 2:
-                cell_frame(w, c, 1, "df", 1000000, 4, 80 * CELL_MIB, MT_FRAME_DEEP_EST);
+                cell_frame(w, c, 1, "df", 1000000, 4, 80 * CELL_MIB, MT_FRAME_DEEP_EST | MT_FRAME_REAL_RECORDED | MT_FRAME_REAL_EST, 14 * CELL_MIB);
                 cell_sample(w, c, "gpu0.allocated", 1024.0 * CELL_MIB);
                 cell_sample(w, c, "gpu0.reserved", 2048.0 * CELL_MIB);
                 cell_sample(w, c, "gpu0.peak_allocated", 1536.0 * CELL_MIB);
@@ -631,7 +631,7 @@ static int cells_fixture(const char *path) {
             case 3: cell_sample(w, c, "gc.dict", 6000); break;
             case 4: cell_sample(w, c, "gc.dict", 7000); break;
             case 6:
-                cell_frame(w, c, 2, "big", 10, 2, 1024, 0);
+                cell_frame(w, c, 2, "big", 10, 2, 1024, 0, 0); /* a log before 1.6: no real bytes */
                 cell_sample(w, c, "gc.list", 2100);
                 break;
             case 7: cell_sample(w, c, "gc.dict", 8000); break;

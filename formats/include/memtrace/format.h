@@ -257,6 +257,7 @@ typedef struct mt_df_frame {
 /* Frame flags (mt_df_frame.flags). */
 #define MT_FRAME_DEEP_EST 0x1u     /* deep_bytes estimated from a sample of object values */
 #define MT_FRAME_REAL_RECORDED 0x2u /* real_bytes and shared_bytes recorded (1.6): a 0 is a real 0 */
+#define MT_FRAME_REAL_EST 0x4u     /* real_bytes estimated: the object ledger sampled objects (1.6) */
 
 /* Column flags (mt_df_column.flags). */
 #define MT_COL_KEY 0x1u       /* a join or group key */

@@ -27,8 +27,11 @@ typedef struct mt_cell_frame {
     const char *name;
     uint64_t rows;
     uint32_t columns;
-    uint64_t deep_bytes;
+    uint64_t deep_bytes;    /* pandas' memory_usage(deep=True): a shared object at every row */
     int estimated;          /* MT_FRAME_DEEP_EST */
+    uint64_t real_bytes;    /* what the frame holds, each object once (SPEC.md 4.3); 0: not recorded */
+    uint64_t shared_bytes;  /*   of which a frame recorded before it in the cell also holds */
+    int real_estimated;     /* MT_FRAME_REAL_EST */
 } mt_cell_frame;
 
 /* One CUDA device's figures after the cell (samples gpuN.*); NaN where the

@@ -42,6 +42,7 @@ typedef struct mt_plot_opts {
     uint32_t top;           /* groups, frames or bars shown; 0: the kind's default */
     mt_group_by by;         /* diff: what the bars group by */
     const char *title;      /* NULL: the kind's own title */
+    int pandas_bytes;       /* frames: pandas' deep bytes, not real bytes (SPEC.md 4.3) */
     /* timeline, which reads files still being written (MT_LOAD_GROWING):
      * when not NULL, pending[i] gets the bytes of an unfinished block left
      * out at the end of file i (mt_snapshot_pending), n entries. */

@@ -183,7 +183,9 @@ static int on_frame(void *arg, const void *rec) {
     f->cell = (uint32_t)ix;
     f->seq = C->nfr;
     if (pool_add(C, r->name, &f->name)) return MT_E_NOMEM;
-    f->f = (mt_cell_frame){ NULL, r->rows, r->columns, r->deep_bytes, !!(r->flags & MT_FRAME_DEEP_EST) };
+    f->f = (mt_cell_frame){ NULL,           r->rows,         r->columns,
+                            r->deep_bytes,  !!(r->flags & MT_FRAME_DEEP_EST),
+                            r->real_bytes,  r->shared_bytes, !!(r->flags & MT_FRAME_REAL_EST) };
     C->nfr++;
     return 0;
 }

@@ -462,8 +462,23 @@ static int seg_by_bytes(const void *a, const void *b) {
     return seg_by_name(a, b);
 }
 
-static uint64_t frame_bytes(const mt_df_frame_info *f) {
+/* A frame's bytes: what it really holds (SPEC.md 4.3, what it shares
+ * with an earlier frame included), or with pandas set pandas' deep count,
+ * which charges a shared object at every row. */
+static uint64_t frame_bytes(const mt_df_table *t, size_t i, int pandas) {
+    const mt_df_frame_info *f = &t->frames[i];
+    if (!pandas) return mt_df_frame_real_bytes(t, i);
     return f->rec.deep_bytes ? f->rec.deep_bytes : f->rec.shallow_bytes;
+}
+
+/* Whether a frame's real bytes are an estimate: a column's objects were
+ * sampled (df_columns flag bit 6 with real_bytes recorded). */
+static int real_estimated(const mt_df_table *t, const mt_df_frame_info *f) {
+    for (size_t c = 0; c < f->n_columns; c++) {
+        const mt_df_column *r = &t->columns[f->first_column + c].rec;
+        if (r->real_bytes && (r->flags & MT_COL_DBYTES_EST)) return 1;
+    }
+    return 0;
 }
 
 /* A frame with its bytes, so that sorting needs no state. */
@@ -479,7 +494,10 @@ static int frame_by_bytes(const void *a, const void *b) {
     return (x->index > y->index) - (x->index < y->index);
 }
 
-static uint64_t col_bytes(const mt_df_col_info *c) { return c->rec.deep_bytes ? c->rec.deep_bytes : c->rec.shallow_bytes; }
+static uint64_t col_bytes(const mt_df_col_info *c, int pandas) {
+    if (!pandas) return mt_df_col_real_bytes(c);
+    return c->rec.deep_bytes ? c->rec.deep_bytes : c->rec.shallow_bytes;
+}
 
 /* Which segment a column's bytes go to: its name's, or "other columns". */
 static size_t seg_of(const seg *named, size_t k, const mt_df_col_info *c) {
@@ -496,6 +514,7 @@ int mt__plot_frames(const mt_plot_kind *k, const char *const *paths, size_t n, c
     mt_df_table *t = NULL;
     frame_rank *order = NULL;
     seg *segs = NULL;
+    const int pd = o->pandas_bytes;
     int rc = mt__pw_load(paths[0], 0, &s, diag);
     if (rc) return rc;
     if ((rc = mt_df_table_load(s, &t, diag))) goto out;
@@ -510,7 +529,7 @@ int mt__plot_frames(const mt_plot_kind *k, const char *const *paths, size_t n, c
         rc = mt_diag_set(diag, MT_E_NOMEM, "no memory for %zu frames", t->n_frames);
         goto out;
     }
-    for (size_t i = 0; i < t->n_frames; i++) order[i] = (frame_rank){ &t->frames[i], frame_bytes(&t->frames[i]), i };
+    for (size_t i = 0; i < t->n_frames; i++) order[i] = (frame_rank){ &t->frames[i], frame_bytes(t, i, pd), i };
     qsort(order, t->n_frames, sizeof *order, frame_by_bytes);
     size_t rows = o->top ? o->top : k->default_top;
     if (rows > t->n_frames) rows = t->n_frames;
@@ -522,7 +541,7 @@ int mt__plot_frames(const mt_plot_kind *k, const char *const *paths, size_t n, c
         const mt_df_frame_info *f = order[r].f;
         for (size_t c = 0; c < f->n_columns; c++) {
             const mt_df_col_info *ci = &t->columns[f->first_column + c];
-            segs[ns++] = (seg){ ci->rec.name.ptr, ci->rec.name.len, (double)col_bytes(ci) };
+            segs[ns++] = (seg){ ci->rec.name.ptr, ci->rec.name.len, (double)col_bytes(ci, pd) };
         }
     }
     qsort(segs, ns, sizeof *segs, seg_by_name);
@@ -536,14 +555,25 @@ int mt__plot_frames(const mt_plot_kind *k, const char *const *paths, size_t n, c
     int other = m > named;
 
     double sums[NAMED + 2], vmax = 0;
-    for (size_t r = 0; r < rows; r++) vmax = fmax(vmax, (double)frame_bytes(order[r].f));
+    for (size_t r = 0; r < rows; r++) vmax = fmax(vmax, (double)order[r].bytes);
     double div;
     const char *unit = mt__pw_unit(vmax, &div);
     mt_pw w;
     mt__pw_begin(&w, k, o, paths, 1, gp, dat, 1100, mt__pw_bars_height(rows));
     char total[16];
-    mt__pw_title(&w, "DataFrame memory by column: %s (%zu frames, %s)", mt__pw_base(paths[0]), t->n_frames,
-                mt_human_bytes(t->deep_bytes, total));
+    /* The total counts bytes that frames share once (real), or is
+     * pandas' sum. A pipeline records the same frames at every step: its
+     * total is the step whose frames hold the most, as memtrace-frames
+     * reports it. */
+    uint64_t sum = pd ? t->deep_bytes : t->real_bytes;
+    const mt_df_step *top_step = NULL;
+    for (size_t i = 0; !pd && i < t->n_steps; i++)
+        if (t->steps[i].n_frames && (!top_step || t->steps[i].frames_real > top_step->frames_real))
+            top_step = &t->steps[i];
+    if (top_step) sum = top_step->frames_real;
+    mt__pw_title(&w, "DataFrame memory by column: %s (%zu frames, %s %s%s%s)", mt__pw_base(paths[0]), t->n_frames,
+                mt_human_bytes(sum, total), pd ? "pandas deep" : "real", top_step ? " at step " : "",
+                top_step ? top_step->name : "");
     mt__pw_block(&w, "y\tthen where each segment ends, bytes (index, the named columns, other columns)\tframe\tlabel");
     for (size_t r = 0; r < rows; r++) {
         const mt_df_frame_info *f = order[r].f;
@@ -551,11 +581,11 @@ int mt__plot_frames(const mt_plot_kind *k, const char *const *paths, size_t n, c
         uint64_t cols = 0;
         for (size_t c = 0; c < f->n_columns; c++) {
             const mt_df_col_info *ci = &t->columns[f->first_column + c];
-            sums[1 + seg_of(segs, named, ci)] += (double)col_bytes(ci);
-            cols += col_bytes(ci);
+            sums[1 + seg_of(segs, named, ci)] += (double)col_bytes(ci, pd);
+            cols += col_bytes(ci, pd);
         }
         /* The index is what the frame's bytes hold beyond its columns. */
-        uint64_t all = frame_bytes(f);
+        uint64_t all = order[r].bytes;
         sums[0] = all > cols ? (double)(all - cols) : 0;
         fprintf(dat, "%zu", rows - 1 - r);
         double end = 0;
@@ -572,10 +602,11 @@ int mt__plot_frames(const mt_plot_kind *k, const char *const *paths, size_t n, c
             snprintf(label, sizeof label, "%.*s", (int)f->rec.name.len, f->rec.name.ptr);
         fputc('\t', dat);
         mt__pw_field(dat, label, strlen(label));
-        fprintf(dat, "\t%s (%" PRIu64 " x %u)\n", mt_human_bytes((uint64_t)end, h), f->rec.rows, f->rec.columns);
+        fprintf(dat, "\t%s%s (%" PRIu64 " x %u)\n", !pd && real_estimated(t, f) ? "~" : "",
+                mt_human_bytes((uint64_t)end, h), f->rec.rows, f->rec.columns);
     }
     fprintf(gp, "unit = %.1f\n", div);
-    mt__pw_bars_axes(&w, rows, 0, vmax ? vmax / div * 1.4 : 1, unit, "deep bytes");
+    mt__pw_bars_axes(&w, rows, 0, vmax ? vmax / div * 1.4 : 1, unit, pd ? "pandas deep bytes" : "real bytes");
     fprintf(gp, "set key outside right top\n");
     /* Data column 2 + i is where segment i ends (index, the named
      * columns, other columns); it starts where segment i - 1 ends. */

@@ -32,6 +32,7 @@ typedef struct {
     size_t slots, count;
     uint64_t limit;     /* hashes above it are not kept */
     uint32_t current;   /* the frame being charged, from 1 */
+    size_t max;         /* objects kept exactly (LEDGER_MAX unless max_objects) */
 } LedgerObject;
 
 static int ledger_rebuild(LedgerObject *L, size_t slots) {
@@ -65,8 +66,15 @@ static double ledger_rate(const LedgerObject *L) {
 }
 
 static int Ledger_init(LedgerObject *self, PyObject *args, PyObject *kw) {
-    static char *kwlist[] = { NULL };
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "", kwlist)) return -1;
+    static char *kwlist[] = { "max_objects", NULL };
+    Py_ssize_t max = LEDGER_MAX;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|$n", kwlist, &max)) return -1;
+    /* The table starts at 1024 slots and doubles up to twice max. */
+    if (max < 512 || max > (1 << 26) || (max & (max - 1))) {
+        PyErr_Format(PyExc_ValueError, "max_objects must be a power of two from 512 to 2^26, not %zd", max);
+        return -1;
+    }
+    self->max = (size_t)max;
     free(self->key);
     free(self->frame);
     self->slots = 1024;
@@ -115,7 +123,7 @@ static int ledger_charge(LedgerObject *L, uint64_t h, int *shared) {
     L->frame[i] = L->current;
     *shared = 0;
     if (++L->count * 2 <= L->slots) return 1;
-    if (L->slots < 2 * (size_t)LEDGER_MAX) return ledger_rebuild(L, L->slots * 2) ? -1 : 1;
+    if (L->slots < 2 * L->max) return ledger_rebuild(L, L->slots * 2) ? -1 : 1;
     while (L->count * 2 > L->slots / 2 + L->slots / 4) {
         L->limit >>= 1;
         if (ledger_rebuild(L, L->slots)) return -1;
@@ -192,7 +200,7 @@ static PyMethodDef Ledger_methods[] = {
       "objects, not copied) it has not been charged for yet; None, True, False and the\n"
       "objects in skip are not charged. Returns (bytes, shared, estimated): their\n"
       "sys.getsizeof sum, the part an earlier frame was charged for too, and whether\n"
-      "the ledger samples (past 2^18 distinct objects)." },
+      "the ledger samples (past max_objects distinct objects)." },
     { NULL, NULL, 0, NULL },
 };
 
@@ -202,9 +210,10 @@ PyTypeObject memtrace_ObjectLedgerType = {
     .tp_basicsize = sizeof(LedgerObject),
     .tp_dealloc = (destructor)Ledger_dealloc,
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "ObjectLedger()\n--\n\n"
+    .tp_doc = "ObjectLedger(*, max_objects=262144)\n--\n\n"
               "The distinct objects charged to the frames of one snapshot, by identity (df_frames and\n"
-              "df_columns real_bytes and shared_bytes of memtrace-snap(5)).",
+              "df_columns real_bytes and shared_bytes of memtrace-snap(5)). Past max_objects distinct\n"
+              "objects (a power of two) it samples them by address hash, unbiased.",
     .tp_methods = Ledger_methods,
     .tp_init = (initproc)Ledger_init,
     .tp_new = PyType_GenericNew,

@@ -227,8 +227,10 @@ class _Ledger:
     ObjectLedger). Each is charged once to a frame, and is shared when a
     frame written before it in the block was charged for it too."""
 
-    def __init__(self):
-        self.objects = ObjectLedger()
+    def __init__(self, max_objects=None):
+        # max_objects: distinct objects kept exactly, then sampled (the
+        # notebook's per-cell ledger keeps fewer, to stay cheap).
+        self.objects = ObjectLedger() if max_objects is None else ObjectLedger(max_objects=max_objects)
         self.buffers = {}  # (kind, ...) -> the last frame charged (engines)
         self.lanes = {}    # lane -> [starts, ranges, longest] of charged intervals
         self.frame = 0
@@ -406,6 +408,23 @@ def _charge_frame(ledger, cols, recs, index):
         real, shared = real + b, shared + sh
     ib, ish = ledger.index(index)
     return real + ib, shared + ish
+
+
+def frame_real_bytes(df, ledger=None):
+    """(real_bytes, shared_bytes, estimated) of DataFrame df as the
+    ledger charges it (SPEC.md 4.3): its columns' buffers and the distinct
+    objects they reference, each once, then its row index. With a ledger
+    that charged other frames before, shared_bytes is what they also hold.
+    estimated: the ledger sampled objects (past its max_objects)."""
+    ledger = _Ledger() if ledger is None else ledger
+    ledger.next_frame()
+    real = shared = 0
+    estimated = False
+    for _, s in df.items():
+        b, sh, est = ledger.array(s.array)
+        real, shared, estimated = real + b, shared + sh, estimated or est
+    ib, ish = ledger.index(df.index)
+    return real + ib, shared + ish, estimated
 
 
 def _holds_objects(series):

@@ -36,9 +36,12 @@ from . import _tools
 MiB = 1 << 20
 FLAG_PEAK_EXACT, FLAG_PEAK_SAMPLED, FLAG_TRACED = 1, 2, 4
 FRAME_DEEP_EST = 1
+FRAME_REAL_RECORDED = 2  # df_frames flags bit 1: real_bytes and shared_bytes recorded
+FRAME_REAL_EST = 4  # df_frames flags bit 2: real_bytes from sampled objects
 SOURCE_MAX = 200          # bytes of a cell's first line kept in the log
 EXACT_OBJECT_ROWS = 10000  # object columns up to this many rows are measured whole
 SAMPLE_ROWS = 1000         # beyond it, this many rows, evenly spaced
+LEDGER_OBJECTS = 8192      # real bytes: distinct objects charged exactly, then sampled by address hash
 TYPES_BUDGET_NS = 2_000_000  # counting types after every cell while it costs less
 
 
@@ -485,8 +488,10 @@ class CellRecorder:
         """df_frames records of the user's DataFrames that this cell
         created or grew (a new name, a new object, more rows, columns or
         bytes)."""
+        from .frames import _Ledger, frame_real_bytes
         pd = sys.modules["pandas"]
         out, seen = [], {}
+        ledger = None  # one for the frames of this cell: shared_bytes among them
         for name, obj in list(self.shell.user_ns.items()):
             if name.startswith("_") or not isinstance(obj, pd.DataFrame):
                 continue
@@ -495,14 +500,20 @@ class CellRecorder:
             if old is not None and old[0] == id(obj) and old[1] == fp:
                 seen[name] = old
                 continue
+            if ledger is None:
+                ledger = _Ledger(max_objects=LEDGER_OBJECTS)
+            # What the frame holds, each object once (the ledger walks the
+            # object pointers in C, no __sizeof__ per row), and pandas' count.
+            real, shared, real_est = frame_real_bytes(obj, ledger)
             deep, estimated = frame_deep_bytes(obj)
-            seen[name] = (id(obj), fp, deep)
-            if old is not None and old[0] == id(obj) and deep <= old[2]:
+            seen[name] = (id(obj), fp, real)
+            if old is not None and old[0] == id(obj) and real <= old[2]:
                 continue  # the same frame, no larger
             out.append(dict(id=self._w.count("df_frames") + len(out) + 1, name=name, rows=int(obj.shape[0]),
                             columns=int(obj.shape[1]), deep_bytes=deep, step=step, time_ns=end,
-                            flags=FRAME_DEEP_EST if estimated else 0,
-                            index_bytes=int(obj.index.memory_usage(deep=not estimated))))
+                            flags=(FRAME_DEEP_EST if estimated else 0) | FRAME_REAL_RECORDED | (FRAME_REAL_EST if real_est else 0),
+                            index_bytes=int(obj.index.memory_usage(deep=not estimated)),
+                            real_bytes=real, shared_bytes=shared))
         self._frames_seen = seen
         return out
 

@@ -120,8 +120,10 @@ def test_pandas_heap_adds_up_to_tracemalloc_and_stays_under_rss(tmp_path):
     # object columns' strs missing put it 40% under tracemalloc's count.
     assert within(total, res["traced_a"], 0.10), (total, res)
     assert total <= res["rss_a"], (total, res)
-    assert info["rss_bytes"] == res["rss_a"]
-    assert info["unaccounted_bytes"] == res["rss_a"] - total
+    # The dump reads RSS as it writes; the app reads it again just after
+    # (under AddressSanitizer a few pages may come between the two).
+    assert abs(info["rss_bytes"] - res["rss_a"]) <= max(0.01 * res["rss_a"], 1 << 20), (info["rss_bytes"], res)
+    assert info["unaccounted_bytes"] == info["rss_bytes"] - total
 
     # The _item_cache holds a Series per column, views of the frame's
     # blocks: it retains what clearing it frees, a few KiB, not the

@@ -166,12 +166,13 @@ def test_cells_sessions_and_oracles(kernel_env):
         by_step.setdefault(f["step"], []).append(f)
     small_m = next(m for m in m1 if m["cell"] == "small")
     (fs,) = by_step["cell:8"]
-    assert (fs["name"], fs["rows"], fs["columns"], fs["flags"]) == ("small", 1000, 2, 0)
+    assert (fs["name"], fs["rows"], fs["columns"], fs["flags"]) == ("small", 1000, 2, 2)
     assert fs["deep_bytes"] == small_m["deep"]
     big_m = next(m for m in m1 if m["cell"] == "big")
     (fb,) = by_step["cell:9"]
     # Both figures estimated: pandas' from a sample of rows (bit 0), the
-    # real one from a sample of its 200,000 distinct strings (bit 1).
+    # real one from a sample of its 200,000 distinct strings (bit 2); bit 1:
+    # real bytes recorded.
     assert (fb["name"], fb["rows"], fb["columns"], fb["flags"]) == ("big", 200_000, 3, 7)
     assert abs(fb["deep_bytes"] - big_m["deep"]) < 0.03 * big_m["deep"]
     # Every string distinct: what the frame holds is pandas' count.

@@ -1,0 +1,30 @@
+/* What the source files of memtrace._analyze share. Each concern's file
+ * defines one method table (mta_<concern>_methods, ended by a NULL
+ * entry) that module.c gathers into the module's. */
+#ifndef MEMTRACE_PY_ANALYZE_H
+#define MEMTRACE_PY_ANALYZE_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include "memtrace/analyze.h"
+
+/* memtrace.analyze.Error and the subclasses mta_raise() picks by code:
+ * BadInputError (also ValueError: a damaged or foreign file, a syntax
+ * error), NotFoundError (also LookupError), FileError (also OSError). */
+extern PyObject *mta_Error, *mta_BadInputError, *mta_NotFoundError, *mta_FileError;
+
+/* Raises the exception for rc (a negative MT_E_* code) and returns NULL.
+ * The exception's args are (message,) and its attributes path (str or
+ * None), code ("MT_E_DAMAGED"), block, offset, line, column (None where
+ * diag has none) and reason (diag's msg); the message reads as the tools
+ * print it: "PATH: block 7 at offset 81920 (objects): checksum mismatch".
+ * path may be NULL, diag may be NULL (then mt_strerror(rc) is the reason). */
+PyObject *mta_raise(const char *path, int rc, const mt_diag *diag);
+
+extern PyMethodDef mta_core_methods[];    /* core.c: open, info, frames, columns, diff, leaks */
+extern PyMethodDef mta_graph_methods[];   /* graph.c: dominators, retained, paths to roots */
+extern PyMethodDef mta_advise_methods[];  /* advise.c */
+extern PyMethodDef mta_predict_methods[]; /* predict.c */
+extern PyMethodDef mta_gate_methods[];    /* gate.c */
+
+#endif

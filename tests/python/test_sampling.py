@@ -184,11 +184,12 @@ def test_os_samples_go_on_while_the_main_thread_holds_the_gil(tmp_path):
     assert took > 0.3, "the call was too short to tell"
     # Every 20 ms, less what a loaded machine delays.
     assert len(inside) >= 0.4 * took / 0.02, (len(inside), took)
-    # The figures thread reads when the call returns, before the mark (the
-    # sorted list is freed in between).
-    # A loaded machine may run the figures thread between the mark and the
-    # call: 100 ms of slack on that side too.
-    assert not between(series(snap, "gc.count0"), a + 10**8, b - 10**8)
+    # The figures thread reads at most once as the call starts (it may hold
+    # the GIL between the mark and the call) and once as it returns (the
+    # GIL is handed over between the return and the next mark, and a
+    # loaded machine may keep it there for a while): never in between,
+    # where rss went on every 20 ms.
+    assert len(between(series(snap, "gc.count0"), a, b)) <= 2, (series(snap, "gc.count0"), a, b)
 
 
 def test_one_sampler_per_process(tmp_path):

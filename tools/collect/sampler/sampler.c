@@ -68,6 +68,11 @@ struct mt_sampler {
     event *ev;
     size_t nev, evcap;
     char *step;
+    /* The step before the last change and when that change was: a sample
+     * is timed before its thread takes mu, so one timed before a step
+     * that got mu first still belongs to the step before it. */
+    char *prev_step;
+    uint64_t step_t;
     uint64_t last_flush;
     size_t ticks; /* samples since the file was last rewritten */
     int err;
@@ -181,9 +186,10 @@ static void add_point_locked(mt_sampler *s, const char *series, uint64_t t, doub
     r.time_ns = t;
     r.series = mt_str_c(series);
     r.value = v;
-    r.step = mt_str_c(s->step);
+    const char *step = t < s->step_t ? s->prev_step : s->step;
+    r.step = mt_str_c(step);
     note(s, mt_writer_add(s->w, MT_KIND_SAMPLE, &r), "cannot write a sample");
-    note(s, mt__store_add(s->store, series, t, v, s->step), "cannot keep a sample");
+    note(s, mt__store_add(s->store, series, t, v, step), "cannot keep a sample");
 }
 
 int mt_sampler_point(mt_sampler *s, const char *series, uint64_t time_ns, double value) {
@@ -238,10 +244,14 @@ int mt_sampler_step(mt_sampler *s, const char *name) {
     if (foreign(s)) return MT_E_STATE;
     char *c = name ? strdup(name) : NULL;
     if (name && !c) return MT_E_NOMEM;
-    uint64_t t = mt_sampler_now(s);
     pthread_mutex_lock(&s->mu);
-    free(s->step);
+    /* Timed under mu, so that every sample written after this call was
+     * timed either after it or (step_t) is told apart. */
+    uint64_t t = mt_sampler_now(s);
+    free(s->prev_step);
+    s->prev_step = s->step;
     s->step = c;
+    s->step_t = t;
     int rc = name ? event_locked(s, t, "step", name, 0, NULL) : 0;
     note(s, rc, "cannot write an event");
     pthread_mutex_unlock(&s->mu);
@@ -527,6 +537,7 @@ static void sampler_free(mt_sampler *s) {
     for (size_t i = 0; i < s->nev; i++) free(s->ev[i].kind), free(s->ev[i].name), free(s->ev[i].detail);
     free(s->ev);
     free(s->step);
+    free(s->prev_step);
     free(s->win);
     free(s->alerts);
     free(s->path), free(s->root), free(s->tool), free(s->command);

@@ -9,7 +9,10 @@
  * -rss_limit_mb: past -t seconds (default 10, 30 under ASan, or
  * $MT_REPLAY_TIMEOUT) or
  * once the heap it holds passes -m MiB (default 2048, or $MT_REPLAY_MIB),
- * the replay names the file and aborts. An input that makes a reader
+ * the replay names the file and aborts. The seconds are CPU seconds (the
+ * process's user and system time, ITIMER_PROF), so that a machine busy
+ * with other work does not turn a slow wall clock into a finding; a
+ * wall-clock bound ten times as long still catches an input that blocks. An input that makes a reader
  * allocate gigabytes is a finding, not a skipped case: the heap bound is
  * counted on every malloc, calloc, realloc and free of the code under test
  * (linked with -Wl,--wrap), so it fails even when the allocation would
@@ -30,6 +33,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -159,11 +163,14 @@ static int run_file(const char *path, unsigned seconds) {
     __real_free(data);
     current = path;
     live = peak = 0;
-    alarm(seconds);
+    struct itimerval cpu = { { 0, 0 }, { (time_t)seconds, 0 } }, off = { { 0, 0 }, { 0, 0 } };
+    setitimer(ITIMER_PROF, &cpu, NULL);
+    alarm(seconds * 10);
     counting = 1;
     LLVMFuzzerTestOneInput(copy, n);
     counting = 0;
     alarm(0);
+    setitimer(ITIMER_PROF, &off, NULL);
     __real_free(copy);
     printf("%s: %zu bytes, heap peak %zu KiB\n", path, n, peak >> 10);
     fflush(stdout);
@@ -259,6 +266,7 @@ int main(int argc, char **argv) {
     setrlimit(RLIMIT_AS, &rl);
 #endif
     signal(SIGALRM, on_alarm);
+    signal(SIGPROF, on_alarm);
     size_t done = 0;
     int rc = 0;
     for (int i = optind; i < argc; i++)

@@ -26,5 +26,6 @@ extern PyMethodDef mta_graph_methods[];   /* graph.c: dominators, retained, path
 extern PyMethodDef mta_advise_methods[];  /* advise.c */
 extern PyMethodDef mta_predict_methods[]; /* predict.c */
 extern PyMethodDef mta_gate_methods[];    /* gate.c */
+extern PyMethodDef mta_fleet_methods[];   /* fleet.c: many workers' dumps */
 
 #endif

@@ -60,7 +60,7 @@ PyObject *mta_raise(const char *path, int rc, const mt_diag *diag) {
 }
 
 static PyMethodDef *const tables[] = { mta_core_methods, mta_graph_methods, mta_advise_methods,
-                                       mta_predict_methods, mta_gate_methods };
+                                       mta_predict_methods, mta_gate_methods, mta_fleet_methods };
 static PyMethodDef methods[128];
 
 static struct PyModuleDef module = {

@@ -1,2 +1,4 @@
-"""memtrace.analyze's graph, advise, predict and gate (to be written);
-memtrace.analyze re-exports them."""
+"""memtrace.analyze's graph, advise, predict, gate and fleet (to be
+written); memtrace.analyze re-exports every name in __all__."""
+
+__all__ = []

@@ -11,3 +11,10 @@ from memtrace._analyze import BadInputError, Error, FileError, NotFoundError  # 
 from memtrace._results import Result, table  # noqa: F401
 
 __all__ = ["Error", "BadInputError", "NotFoundError", "FileError", "Result"]
+
+# The core analyses (open, info, frames, columns, diff, leaks) are defined
+# above; the rest live in _analyze_extra, one section a concern.
+from memtrace import _analyze_extra  # noqa: E402
+from memtrace._analyze_extra import *  # noqa: E402,F401,F403
+
+__all__ += _analyze_extra.__all__

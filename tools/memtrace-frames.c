@@ -38,32 +38,13 @@ typedef struct view {
     const char *real_step;     /* that step; NULL when not a pipeline's */
 } view;
 
-/* A frame's real bytes (SPEC.md 4.3), and its row index's: what the
- * frame holds less its columns. */
+/* A frame's real bytes (SPEC.md 4.3), its row index's, whether they are
+ * an estimate and what it shares: libanalyze's, so that memtrace.analyze
+ * reports the same. */
 static uint64_t frame_real(const mt_df_table *t, size_t i) { return mt_df_frame_real_bytes(t, i); }
-
-static uint64_t index_real(const mt_df_table *t, size_t i) {
-    const mt_df_frame_info *f = &t->frames[i];
-    uint64_t all = frame_real(t, i), cols = 0;
-    for (size_t k = 0; k < f->n_columns; k++) cols += mt_df_col_real_bytes(&t->columns[f->first_column + k]);
-    return all > cols ? all - cols : 0;
-}
-
-/* Whether a frame's real bytes are an estimate: a column's objects were
- * sampled (df_columns flag bit 11). */
-static int frame_real_estimated(const mt_df_table *t, size_t i) {
-    const mt_df_frame_info *f = &t->frames[i];
-    for (size_t k = 0; k < f->n_columns; k++) {
-        const mt_df_column *r = &t->columns[f->first_column + k].rec;
-        if (r->flags & MT_COL_REAL_EST) return 1;
-    }
-    return 0;
-}
-
-static uint64_t frame_shared(const mt_df_table *t, size_t i) {
-    uint64_t real = frame_real(t, i), sh = t->frames[i].rec.shared_bytes;
-    return sh < real ? sh : real;
-}
+static uint64_t index_real(const mt_df_table *t, size_t i) { return mt_df_index_real_bytes(t, i); }
+static int frame_real_estimated(const mt_df_table *t, size_t i) { return mt_df_frame_real_estimated(t, i); }
+static uint64_t frame_shared(const mt_df_table *t, size_t i) { return mt_df_frame_shared_bytes(t, i); }
 
 static uint64_t frame_bytes(const view *v, size_t i) {
     return v->bytes == BYTES_PANDAS ? v->t->frames[i].rec.deep_bytes : frame_real(v->t, i);
@@ -95,41 +76,15 @@ static int by_column_bytes(const void *a, const void *b, void *arg) {
     return by_bytes(col_bytes(v, &v->t->columns[i]), col_bytes(v, &v->t->columns[j]), i, j);
 }
 
-/* The real bytes of the frames shown, each frame's shared bytes counted
- * once. A pipeline's steps record the same frames again and again: the
- * figure is then the step whose shown frames hold the most, not a sum over
- * time. */
+/* The real bytes of the frames shown (mt_df_frames_real). */
 static int view_real(view *v) {
-    const mt_df_table *t = v->t;
-    size_t ns = t->n_steps ? t->n_steps : 1;
-    uint64_t *real = calloc(ns, sizeof *real), *shared = calloc(ns, sizeof *shared);
-    if (!real || !shared) {
-        free(real);
-        free(shared);
-        return -1;
-    }
-    for (size_t k = 0; k < v->n_frames; k++) {
-        size_t i = v->frames[k], at = 0;
-        const mt_df_frame *f = &t->frames[i].rec;
-        for (size_t j = 0; t->n_steps && j < t->n_steps; j++)
-            if (f->step.len && !strcmp(t->steps[j].name, f->step.ptr)) at = j;
-        /* --frame may leave out the frame that holds the shared bytes
-         * first: they are then this frame's to show. */
-        real[at] += frame_real(t, i) - (v->frame ? 0 : frame_shared(t, i));
-        shared[at] += frame_shared(t, i);
-    }
+    mt_df_real r;
+    if (mt_df_frames_real(v->t, v->frames, v->n_frames, v->frame != NULL, &r)) return -1;
     v->shared_outside = v->frame != NULL;
-    for (size_t j = 0; j < ns; j++) v->n_steps_shown += real[j] || shared[j];
-    size_t best = 0;
-    for (size_t j = 1; j < ns; j++)
-        if (real[j] > real[best]) best = j;
-    v->real = real[best];
-    v->shared = shared[best];
-    int steps = 0;
-    for (size_t k = 0; k < v->n_frames; k++) steps |= t->frames[v->frames[k]].rec.step.len > 0;
-    v->real_step = t->n_steps && steps ? t->steps[best].name : NULL;
-    free(real);
-    free(shared);
+    v->n_steps_shown = r.n_steps;
+    v->real = r.real;
+    v->shared = r.shared;
+    v->real_step = r.step;
     return 0;
 }
 

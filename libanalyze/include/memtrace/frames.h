@@ -83,6 +83,38 @@ uint64_t mt_df_col_real_bytes(const mt_df_col_info *c);
  * What it shares with an earlier frame is in rec.shared_bytes. */
 uint64_t mt_df_frame_real_bytes(const mt_df_table *t, size_t i);
 
+/* What frame t->frames[i] shares with a frame written before it (views,
+ * shallow copies, shared strings): its rec.shared_bytes, never more than
+ * mt_df_frame_real_bytes. */
+uint64_t mt_df_frame_shared_bytes(const mt_df_table *t, size_t i);
+
+/* Real bytes of frame i's row index: the frame's real bytes less its
+ * columns' (mt_df_col_real_bytes), 0 when the columns hold more. */
+uint64_t mt_df_index_real_bytes(const mt_df_table *t, size_t i);
+
+/* 1 when frame i's real bytes are an estimate: a column's objects were
+ * sampled (MT_COL_REAL_EST), else 0. */
+int mt_df_frame_real_estimated(const mt_df_table *t, size_t i);
+
+/* The real bytes of a set of frames, as memtrace-frames and
+ * memtrace.analyze report them. */
+typedef struct mt_df_real {
+    uint64_t real;           /* real bytes, shared bytes counted once; for a pipeline,
+                              * of the step whose frames hold the most */
+    uint64_t shared;         /* the shared bytes counted once (of that step) */
+    size_t n_steps;          /* steps the frames were recorded at */
+    const char *step;        /* that step's name (owned by t), NULL when not a pipeline's */
+} mt_df_real;
+
+/* Fills out with the real bytes of the n frames frames[] (indices into
+ * t->frames). A pipeline's steps record the same frames again and again,
+ * so the figure is the step whose frames hold the most, not a sum over
+ * time. subset: the frames were picked by name, so the frame that holds
+ * their shared bytes first may be left out, and those bytes are not
+ * subtracted (they are still reported in out->shared).
+ * @return 0, or MT_E_NOMEM. */
+int mt_df_frames_real(const mt_df_table *t, const size_t *frames, size_t n, int subset, mt_df_real *out);
+
 /* The smallest of int8, uint8, int16, uint16, int32, uint32, int64,
  * uint64 that holds min..max (signed preferred at equal width), or NULL
  * when min or max is not an integer (or a whole float). */

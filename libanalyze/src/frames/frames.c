@@ -386,3 +386,55 @@ uint64_t mt_df_frame_real_bytes(const mt_df_table *t, size_t i) {
     for (size_t k = 0; k < f->n_columns; k++) sum += mt_df_col_real_bytes(&t->columns[f->first_column + k]);
     return sum;
 }
+
+uint64_t mt_df_frame_shared_bytes(const mt_df_table *t, size_t i) {
+    uint64_t real = mt_df_frame_real_bytes(t, i), sh = t->frames[i].rec.shared_bytes;
+    return sh < real ? sh : real;
+}
+
+uint64_t mt_df_index_real_bytes(const mt_df_table *t, size_t i) {
+    const mt_df_frame_info *f = &t->frames[i];
+    uint64_t all = mt_df_frame_real_bytes(t, i), cols = 0;
+    for (size_t k = 0; k < f->n_columns; k++) cols += mt_df_col_real_bytes(&t->columns[f->first_column + k]);
+    return all > cols ? all - cols : 0;
+}
+
+int mt_df_frame_real_estimated(const mt_df_table *t, size_t i) {
+    const mt_df_frame_info *f = &t->frames[i];
+    for (size_t k = 0; k < f->n_columns; k++)
+        if (t->columns[f->first_column + k].rec.flags & MT_COL_REAL_EST) return 1;
+    return 0;
+}
+
+int mt_df_frames_real(const mt_df_table *t, const size_t *frames, size_t n, int subset, mt_df_real *out) {
+    size_t ns = t->n_steps ? t->n_steps : 1;
+    uint64_t *real = calloc(ns, sizeof *real), *shared = calloc(ns, sizeof *shared);
+    memset(out, 0, sizeof *out);
+    if (!real || !shared) {
+        free(real);
+        free(shared);
+        return MT_E_NOMEM;
+    }
+    for (size_t k = 0; k < n; k++) {
+        size_t i = frames[k], at = 0;
+        const mt_df_frame *f = &t->frames[i].rec;
+        for (size_t j = 0; t->n_steps && j < t->n_steps; j++)
+            if (f->step.len && !strcmp(t->steps[j].name, f->step.ptr)) at = j;
+        /* A subset may leave out the frame that holds the shared bytes
+         * first: they are then this frame's to show. */
+        real[at] += mt_df_frame_real_bytes(t, i) - (subset ? 0 : mt_df_frame_shared_bytes(t, i));
+        shared[at] += mt_df_frame_shared_bytes(t, i);
+    }
+    for (size_t j = 0; j < ns; j++) out->n_steps += real[j] || shared[j];
+    size_t best = 0;
+    for (size_t j = 1; j < ns; j++)
+        if (real[j] > real[best]) best = j;
+    out->real = real[best];
+    out->shared = shared[best];
+    int steps = 0;
+    for (size_t k = 0; k < n; k++) steps |= t->frames[frames[k]].rec.step.len > 0;
+    out->step = t->n_steps && steps ? t->steps[best].name : NULL;
+    free(real);
+    free(shared);
+    return 0;
+}

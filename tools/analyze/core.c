@@ -1,6 +1,1032 @@
-/* memtrace._analyze: the core analyses (to be written). */
+/* memtrace._analyze's core analyses: a loaded snapshot (open, info,
+ * frames), diff and leaks. Each returns a dict with exactly the fields of
+ * the tool's --format json output (memtrace-info, memtrace-frames,
+ * memtrace-diff, memtrace-leaks), computed by the same libanalyze calls;
+ * memtrace/analyze.py turns them into Results and DataFrames. Loads and
+ * analyses run without the GIL. */
+#include <inttypes.h>
+#include <math.h>
+#include <string.h>
 #include "analyze.h"
+#include "memtrace/checked.h"
+#include "common/cli.h"
+
+/* ---- Python values from libanalyze's ---- */
+
+/* Sets d[key] = v and drops the reference to v; -1 when v is NULL (an
+ * exception is set) or the set fails. */
+static int put(PyObject *d, const char *key, PyObject *v) {
+    if (!v) return -1;
+    int rc = PyDict_SetItemString(d, key, v);
+    Py_DECREF(v);
+    return rc;
+}
+
+/* Appends v to list l and drops the reference; -1 as put(). */
+static int append(PyObject *l, PyObject *v) {
+    if (!v) return -1;
+    int rc = PyList_Append(l, v);
+    Py_DECREF(v);
+    return rc;
+}
+
+static PyObject *u64(uint64_t v) { return PyLong_FromUnsignedLongLong((unsigned long long)v); }
+static PyObject *i64(int64_t v) { return PyLong_FromLongLong((long long)v); }
+static PyObject *none(void) { Py_RETURN_NONE; }
+static PyObject *flag(int v) { return PyBool_FromLong(v); }
+
+/* A float as the tools' JSON writes it: NaN and infinities as None. */
+static PyObject *dbl(double v) { return isfinite(v) ? PyFloat_FromDouble(v) : none(); }
+
+/* Text from a file: invalid UTF-8 becomes U+FFFD, as in the tools' JSON. */
+static PyObject *text(const char *p, size_t n) { return PyUnicode_DecodeUTF8(p ? p : "", (Py_ssize_t)(p ? n : 0), "replace"); }
+static PyObject *str(mt_str s) { return text(s.ptr, s.len); }
+static PyObject *cstr(const char *s) { return text(s, s ? strlen(s) : 0); }
+
+/* A scalar from a file (meta values, column min and max): binary values
+ * as bytes. */
+static PyObject *value(const mt_value *v) {
+    switch (v->type) {
+    case MT_VAL_BOOL: return flag(v->v.b);
+    case MT_VAL_INT: return i64(v->v.i);
+    case MT_VAL_UINT: return u64(v->v.u);
+    case MT_VAL_FLOAT: return dbl(v->v.f);
+    case MT_VAL_STR: return str(v->v.s);
+    case MT_VAL_BIN: return PyBytes_FromStringAndSize(v->v.s.ptr, (Py_ssize_t)v->v.s.len);
+    default: return none();
+    }
+}
+
+/* b - a as the tools' JSON writes a delta: None when either saturated. */
+static PyObject *delta(uint64_t a, uint64_t b) {
+    if (a == UINT64_MAX || b == UINT64_MAX) return none();
+    if (b >= a) return u64(b - a);
+    PyObject *d = u64(a - b), *neg = d ? PyNumber_Negative(d) : NULL;
+    Py_XDECREF(d);
+    return neg;
+}
+
+/* rss less the heap's bytes, saturated to int64 (memtrace-info's and
+ * memtrace-diff's unaccounted bytes). */
+static int64_t unaccounted(uint64_t rss, uint64_t heap) {
+    if (rss >= heap) return rss - heap > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)(rss - heap);
+    return heap - rss > (uint64_t)INT64_MAX ? INT64_MIN : -(int64_t)(heap - rss);
+}
+
+/* ---- Snapshot ---- */
+
+typedef struct {
+    PyObject_HEAD
+    mt_snapshot *s;
+    PyObject *path;     /* str, as given */
+    mt_df_table *df;    /* loaded on the first frames() */
+    int busy;           /* a call runs without the GIL: close() must wait */
+} Snapshot;
+
+static PyTypeObject SnapshotType;
+
+static int path_arg(PyObject *arg, PyObject **bytes) { return PyUnicode_FSConverter(arg, bytes); }
+
+static Snapshot *snapshot_check(PyObject *o) {
+    if (!PyObject_TypeCheck(o, &SnapshotType)) {
+        PyErr_SetString(PyExc_TypeError, "expected a memtrace snapshot (memtrace.open)");
+        return NULL;
+    }
+    Snapshot *sn = (Snapshot *)o;
+    if (!sn->s) {
+        PyErr_SetString(PyExc_ValueError, "the snapshot is closed");
+        return NULL;
+    }
+    return sn;
+}
+
+static void snapshot_release(Snapshot *sn) {
+    mt_df_table_free(sn->df);
+    sn->df = NULL;
+    mt_snapshot_free(sn->s);
+    sn->s = NULL;
+}
+
+static void snapshot_dealloc(Snapshot *sn) {
+    snapshot_release(sn);
+    Py_XDECREF(sn->path);
+    Py_TYPE(sn)->tp_free((PyObject *)sn);
+}
+
+/* open(path, salvage=False): loads path without the GIL. */
+static PyObject *mta_open(PyObject *self, PyObject *args, PyObject *kw) {
+    (void)self;
+    static char *kwlist[] = { "path", "salvage", NULL };
+    PyObject *p, *b = NULL;
+    int salvage = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|p", kwlist, &p, &salvage)) return NULL;
+    if (!path_arg(p, &b)) return NULL;
+    if (PyType_Ready(&SnapshotType) < 0) {
+        Py_DECREF(b);
+        return NULL;
+    }
+    const char *path = PyBytes_AS_STRING(b);
+    mt_snapshot *s = NULL;
+    mt_diag diag;
+    mt_diag_clear(&diag);
+    diag.file = path;
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = mt_snapshot_load(path, salvage ? MT_LOAD_SALVAGE : 0, &s, &diag);
+    Py_END_ALLOW_THREADS
+    if (rc) {
+        mta_raise(path, rc, &diag);
+        Py_DECREF(b);
+        return NULL;
+    }
+    Snapshot *sn = PyObject_New(Snapshot, &SnapshotType);
+    if (!sn) {
+        mt_snapshot_free(s);
+        Py_DECREF(b);
+        return NULL;
+    }
+    sn->s = s;
+    sn->df = NULL;
+    sn->busy = 0;
+    sn->path = PyUnicode_DecodeFSDefault(path);
+    Py_DECREF(b);
+    if (!sn->path) {
+        Py_DECREF(sn);
+        return NULL;
+    }
+    return (PyObject *)sn;
+}
+
+static PyObject *snapshot_close(Snapshot *sn, PyObject *unused) {
+    (void)unused;
+    if (sn->busy) {
+        PyErr_SetString(PyExc_RuntimeError, "the snapshot is in use by another thread");
+        return NULL;
+    }
+    snapshot_release(sn);
+    Py_RETURN_NONE;
+}
+
+static PyObject *snapshot_meta(Snapshot *sn, void *unused) {
+    (void)unused;
+    if (!snapshot_check((PyObject *)sn)) return NULL;
+    PyObject *d = PyDict_New();
+    if (!d) return NULL;
+    for (size_t i = 0; i < mt_snapshot_meta_count(sn->s); i++) {
+        const mt_meta *m = mt_snapshot_meta(sn->s, i);
+        PyObject *k = str(m->key), *v = k ? value(&m->value) : NULL;
+        if (!v || PyDict_SetItem(d, k, v) < 0) {
+            Py_XDECREF(k);
+            Py_XDECREF(v);
+            Py_DECREF(d);
+            return NULL;
+        }
+        Py_DECREF(k);
+        Py_DECREF(v);
+    }
+    return d;
+}
+
+static PyObject *snapshot_closed(Snapshot *sn, void *unused) {
+    (void)unused;
+    return flag(sn->s == NULL);
+}
+
+static PyObject *type_rows(const mt_snapshot *s, const mt_type_stat *st, uint32_t n) {
+    const mt_graph *g = mt_snapshot_graph(s);
+    PyObject *l = PyList_New(0);
+    for (uint32_t i = 0; l && i < n; i++) {
+        PyObject *r = PyDict_New();
+        if (!r || put(r, "type", str(g->type_names[st[i].type])) || put(r, "count", u64(st[i].count)) ||
+            put(r, "bytes", u64(st[i].bytes)) || append(l, r)) {
+            Py_XDECREF(r);
+            Py_CLEAR(l);
+            break;
+        }
+    }
+    return l;
+}
+
+static PyObject *damage_rows(const mt_snapshot *s) {
+    PyObject *l = PyList_New(0);
+    for (size_t i = 0; l && i < mt_snapshot_damage_count(s); i++) {
+        const mt_damage *d = mt_snapshot_damage(s, i);
+        PyObject *r = PyDict_New();
+        if (!r || put(r, "error", cstr(mt_err_name(d->code))) ||
+            (d->block >= 0 && put(r, "block", u64((uint64_t)d->block))) || put(r, "offset", u64(d->offset)) ||
+            put(r, "length", u64(d->length)) || (d->kind && put(r, "kind", cstr(mt_kind_name(d->kind)))) ||
+            put(r, "records", u64(d->records)) || put(r, "message", cstr(d->msg)) || append(l, r)) {
+            Py_XDECREF(r);
+            Py_CLEAR(l);
+        }
+    }
+    return l;
+}
+
+/* info(top=10): memtrace-info --format json's fields, and "type_table":
+ * every type by bytes (top_types_* hold the first top). */
+static PyObject *snapshot_info(Snapshot *sn, PyObject *args, PyObject *kw) {
+    static char *kwlist[] = { "top", NULL };
+    unsigned long long top = 10;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|K", kwlist, &top)) return NULL;
+    if (!snapshot_check((PyObject *)sn)) return NULL;
+    const mt_snapshot *s = sn->s;
+    const mt_graph *g = mt_snapshot_graph(s);
+    mt_type_stat *by_bytes = PyMem_Malloc((g->n_types + 1) * sizeof *by_bytes);
+    mt_type_stat *by_count = PyMem_Malloc((g->n_types + 1) * sizeof *by_count);
+    PyObject *d = NULL, *o = NULL;
+    if (!by_bytes || !by_count) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    mt_snapshot_type_stats(s, 1, by_bytes);
+    mt_snapshot_type_stats(s, 0, by_count);
+    Py_END_ALLOW_THREADS
+    uint32_t ntop = 0, nall = 0;
+    while (ntop < g->n_types && ntop < top && by_bytes[ntop].count) ntop++;
+    while (nall < g->n_types && by_bytes[nall].count) nall++;
+    uint64_t objects = 0, bytes = 0;
+    for (uint32_t t = 0; t < g->n_types; t++) {
+        objects = mt_sat_add_u64(objects, by_bytes[t].count);
+        bytes = mt_sat_add_u64(bytes, by_bytes[t].bytes);
+    }
+    const mt_kind_stat *ks;
+    size_t nk = mt_snapshot_kind_stats(s, &ks);
+    uint64_t raw = 0, stored = 0, refs = 0, roots = 0;
+    if (!(d = PyDict_New()) || !(o = PyDict_New())) goto fail;
+    for (size_t i = 0; i < nk; i++) {
+        raw = mt_sat_add_u64(raw, ks[i].raw);
+        stored = mt_sat_add_u64(stored, ks[i].stored);
+        if (ks[i].kind == MT_KIND_REF) refs = ks[i].records;
+        if (ks[i].kind == MT_KIND_ROOT) roots = ks[i].records;
+        PyObject *r = PyDict_New();
+        if (!r || put(r, "count", u64(ks[i].records)) || put(r, "blocks", u64(ks[i].blocks)) ||
+            put(r, "raw_bytes", u64(ks[i].raw)) || put(r, "stored_bytes", u64(ks[i].stored)) ||
+            put(o, ks[i].kind ? mt_kind_name(ks[i].kind) : "unknown", r)) {
+            Py_XDECREF(r);
+            goto fail;
+        }
+    }
+    unsigned major, minor;
+    mt_snapshot_version(s, &major, &minor);
+    Py_INCREF(sn->path);
+    if (put(d, "file", sn->path) || put(d, "file_bytes", u64(mt_snapshot_file_size(s))) ||
+        put(d, "format_version", PyUnicode_FromFormat("%u.%u", major, minor)) ||
+        put(d, "blocks", u64(mt_snapshot_block_count(s))) || put(d, "meta", snapshot_meta(sn, NULL)) ||
+        put(d, "records", o))
+        goto fail_o;
+    o = NULL;
+    double rss;
+    int has_rss = mt_snapshot_meta_number(s, "rss", &rss) && rss >= 1 && rss < 1.8e19;
+    if (put(d, "raw_bytes", u64(raw)) || put(d, "stored_bytes", u64(stored)) ||
+        put(d, "compression_ratio", dbl(stored ? (double)raw / (double)stored : 0)) ||
+        put(d, "objects", u64(objects)) || put(d, "object_bytes", u64(bytes)) ||
+        put(d, "rss_bytes", has_rss ? u64((uint64_t)rss) : none()) ||
+        put(d, "unaccounted_bytes", has_rss ? i64(unaccounted((uint64_t)rss, bytes)) : none()) ||
+        put(d, "refs", u64(refs)) || put(d, "roots", u64(roots)) || put(d, "types", u64(g->n_types)) ||
+        put(d, "top_types_by_bytes", type_rows(s, by_bytes, ntop)) ||
+        put(d, "top_types_by_count", type_rows(s, by_count, ntop)) ||
+        put(d, "type_table", type_rows(s, by_bytes, nall)) || put(d, "damage", damage_rows(s)) ||
+        put(d, "lost_objects", u64(mt_snapshot_lost_objects(s))) ||
+        put(d, "dropped_refs", u64(mt_snapshot_dropped_refs(s))))
+        goto fail;
+    goto done;
+fail_o:
+fail:
+    Py_CLEAR(d);
+done:
+    Py_XDECREF(o);
+    PyMem_Free(by_bytes);
+    PyMem_Free(by_count);
+    return d;
+}
+
+/* ---- frames ---- */
+
+enum { BYTES_REAL, BYTES_PANDAS };
+
+static uint64_t frame_bytes(const mt_df_table *t, int bytes, size_t i) {
+    return bytes == BYTES_PANDAS ? t->frames[i].rec.deep_bytes : mt_df_frame_real_bytes(t, i);
+}
+
+static uint64_t col_bytes(int bytes, const mt_df_col_info *c) {
+    return bytes == BYTES_PANDAS ? c->rec.deep_bytes : mt_df_col_real_bytes(c);
+}
+
+/* A column's part of its frame by one figure (memtrace-frames' share). */
+static double share(const mt_df_table *t, const mt_df_col_info *c, int bytes) {
+    uint64_t d = frame_bytes(t, bytes, c->frame);
+    return d ? (double)col_bytes(bytes, c) / (double)d : 0;
+}
+
+typedef struct sort_ctx {
+    const mt_df_table *t;
+    int bytes;
+} sort_ctx;
+
+/* Larger first, then file order: memtrace-frames' order. */
+static int by_bytes(uint64_t x, uint64_t y, size_t i, size_t j) {
+    if (x != y) return x < y ? 1 : -1;
+    return (i > j) - (i < j);
+}
+
+static int by_frame_bytes(const void *a, const void *b, void *arg) {
+    const sort_ctx *c = arg;
+    size_t i = *(const size_t *)a, j = *(const size_t *)b;
+    return by_bytes(frame_bytes(c->t, c->bytes, i), frame_bytes(c->t, c->bytes, j), i, j);
+}
+
+static int by_column_bytes(const void *a, const void *b, void *arg) {
+    const sort_ctx *c = arg;
+    size_t i = *(const size_t *)a, j = *(const size_t *)b;
+    return by_bytes(col_bytes(c->bytes, &c->t->columns[i]), col_bytes(c->bytes, &c->t->columns[j]), i, j);
+}
+
+static PyObject *column_dict(const mt_df_table *t, const mt_df_col_info *c, size_t rank) {
+    const mt_df_column *r = &c->rec;
+    const mt_df_frame *f = &t->frames[c->frame].rec;
+    PyObject *d = PyDict_New(), *o = NULL;
+    if (!d) return NULL;
+    if (put(d, "frame", str(f->name)) || put(d, "step", str(f->step)) || put(d, "rank", u64(rank)) ||
+        put(d, "position", u64(r->position)) || put(d, "name", str(r->name)) ||
+        put(d, "dtype", str(r->dtype)) || put(d, "shallow_bytes", u64(r->shallow_bytes)) ||
+        put(d, "deep_bytes", u64(r->deep_bytes)) || put(d, "real_bytes", u64(mt_df_col_real_bytes(c))) ||
+        put(d, "real_recorded", flag(r->real_bytes != 0 || (r->flags & MT_COL_REAL_RECORDED))) ||
+        put(d, "real_estimated", flag(!!(r->flags & MT_COL_REAL_EST))) ||
+        put(d, "pandas_deep_bytes", u64(r->deep_bytes)) || put(d, "share", dbl(share(t, c, BYTES_PANDAS))) ||
+        put(d, "real_share", dbl(share(t, c, BYTES_REAL))) || put(d, "distinct_bytes", u64(r->distinct_bytes)) ||
+        put(d, "null_count", u64(r->null_count)) || put(d, "distinct_count", u64(r->distinct_count)) ||
+        put(d, "distinct_estimated", flag(!!(r->flags & MT_COL_DISTINCT_EST))) || put(d, "min", value(&r->min)) ||
+        put(d, "max", value(&r->max)) || put(d, "int_fit", c->int_fit ? cstr(c->int_fit) : none()) ||
+        put(d, "key", flag(!!(r->flags & MT_COL_KEY))) || put(d, "sorted", flag(!!(r->flags & MT_COL_SORTED))) ||
+        put(d, "unique", flag(!!(r->flags & MT_COL_UNIQUE))) ||
+        put(d, "integral", flag(!!(r->flags & MT_COL_INTEGRAL))) ||
+        put(d, "f32_exact", flag(!!(r->flags & MT_COL_F32_EXACT))) ||
+        put(d, "f32_max_rel_error", dbl(r->f32_max_rel_error)) || put(d, "mixed", flag(!!(r->flags & MT_COL_MIXED))) ||
+        (r->value_type.len && put(d, "value_type", str(r->value_type))) ||
+        put(d, "datetime_text", flag(!!(r->flags & MT_COL_DATETIME_TEXT))))
+        goto fail;
+    if (r->text_count) {
+        if (!(o = PyDict_New()) || put(o, "count", u64(r->text_count)) || put(o, "len_min", u64(r->len_min)) ||
+            put(o, "len_max", u64(r->len_max)) ||
+            put(o, "len_mean", dbl((double)r->len_total / (double)r->text_count)))
+            goto fail;
+        if (put(d, "text", o)) { o = NULL; goto fail; }
+        o = NULL;
+    }
+    if (r->categories || r->code_bytes) {
+        if (!(o = PyDict_New()) || put(o, "categories", u64(r->categories)) ||
+            put(o, "categories_bytes", u64(r->categories_bytes)) ||
+            put(o, "codes_bytes", u64(r->deep_bytes - r->categories_bytes)) || put(o, "code_bytes", u64(r->code_bytes)))
+            goto fail;
+        if (put(d, "categorical", o)) { o = NULL; goto fail; }
+        o = NULL;
+    }
+    if (r->dense_bytes) {
+        if (!(o = PyDict_New()) || put(o, "fill_value", value(&r->fill_value)) || put(o, "density", dbl(r->density)) ||
+            put(o, "dense_bytes", u64(r->dense_bytes)) ||
+            put(o, "efficiency", dbl((double)r->shallow_bytes / (double)r->dense_bytes)))
+            goto fail;
+        if (put(d, "sparse", o)) { o = NULL; goto fail; }
+        o = NULL;
+    }
+    if (c->n_top) {
+        if (!(o = PyList_New(0))) goto fail;
+        for (size_t i = 0; i < c->n_top; i++) {
+            PyObject *v = PyDict_New();
+            if (!v || put(v, "value", value(&c->top[i].value)) || put(v, "count", u64(c->top[i].count)) ||
+                append(o, v)) {
+                Py_XDECREF(v);
+                goto fail;
+            }
+        }
+        if (put(d, "top_values", o)) { o = NULL; goto fail; }
+        o = NULL;
+    }
+    if (c->sketch && put(d, "sketch_hashes", u64(c->sketch->data.len / 8))) goto fail;
+    return d;
+fail:
+    Py_XDECREF(o);
+    Py_DECREF(d);
+    return NULL;
+}
+
+static PyObject *step_value(double v) { return isnan(v) ? none() : u64((uint64_t)v); }
+
+static PyObject *frame_dict(const mt_df_table *t, size_t i) {
+    const mt_df_frame *f = &t->frames[i].rec;
+    PyObject *d = PyDict_New(), *ix = PyDict_New(), *cl = PyDict_New();
+    if (!d || !ix || !cl) goto fail;
+    if (put(ix, "kind", str(f->index_kind)) || put(ix, "nlevels", u64(f->index_nlevels)) ||
+        put(ix, "shallow_bytes", u64(f->index_shallow_bytes)) || put(ix, "deep_bytes", u64(f->index_bytes)) ||
+        put(ix, "real_bytes", u64(mt_df_index_real_bytes(t, i))) ||
+        put(ix, "levels_bytes", u64(f->index_levels_bytes)) || put(ix, "codes_bytes", u64(f->index_codes_bytes)) ||
+        put(cl, "kind", str(f->columns_kind)) || put(cl, "nlevels", u64(f->columns_nlevels)) ||
+        put(cl, "levels_bytes", u64(f->columns_levels_bytes)) || put(cl, "codes_bytes", u64(f->columns_codes_bytes)))
+        goto fail;
+    if (put(d, "name", str(f->name)) || put(d, "step", str(f->step)) || put(d, "rows", u64(f->rows)) ||
+        put(d, "columns", u64(f->columns)) || put(d, "column_count", u64(f->columns)) ||
+        put(d, "shallow_bytes", u64(f->shallow_bytes)) ||
+        put(d, "deep_bytes", u64(f->deep_bytes)) || put(d, "pandas_deep_bytes", u64(f->deep_bytes)) ||
+        put(d, "real_bytes", u64(mt_df_frame_real_bytes(t, i))) ||
+        put(d, "shared_bytes", u64(mt_df_frame_shared_bytes(t, i))) ||
+        put(d, "real_estimated", flag(mt_df_frame_real_estimated(t, i))))
+        goto fail;
+    int rc = put(d, "index", ix);
+    ix = NULL;
+    if (rc) goto fail;
+    rc = put(d, "column_labels", cl);
+    cl = NULL;
+    if (rc || put(d, "time_ns", u64(f->time_ns))) goto fail;
+    return d;
+fail:
+    Py_XDECREF(d);
+    Py_XDECREF(ix);
+    Py_XDECREF(cl);
+    return NULL;
+}
+
+/* frames(frame=None, step=None, bytes="real"): memtrace-frames --format
+ * json's fields; each frame's "columns" in position order, and
+ * "column_table": the columns of the frames shown, largest first by the
+ * figure bytes names (the CSV's rows), with their frame and step. */
+static PyObject *snapshot_frames(Snapshot *sn, PyObject *args, PyObject *kw) {
+    static char *kwlist[] = { "frame", "step", "bytes", NULL };
+    const char *fname = NULL, *sname = NULL, *bname = "real";
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|zzs", kwlist, &fname, &sname, &bname)) return NULL;
+    if (!snapshot_check((PyObject *)sn)) return NULL;
+    int bytes;
+    if (!strcmp(bname, "real")) bytes = BYTES_REAL;
+    else if (!strcmp(bname, "pandas")) bytes = BYTES_PANDAS;
+    else {
+        PyErr_Format(PyExc_ValueError, "bytes must be 'real' or 'pandas', not '%s'", bname);
+        return NULL;
+    }
+    if (sn->busy) {
+        PyErr_SetString(PyExc_RuntimeError, "the snapshot is in use by another thread");
+        return NULL;
+    }
+    if (!sn->df) {
+        mt_diag diag;
+        mt_diag_clear(&diag);
+        int rc;
+        mt_df_table *t = NULL;
+        sn->busy = 1;
+        Py_BEGIN_ALLOW_THREADS
+        rc = mt_df_table_load(sn->s, &t, &diag);
+        Py_END_ALLOW_THREADS
+        sn->busy = 0;
+        PyObject *pb = NULL;
+        if (rc) {
+            if (PyUnicode_FSConverter(sn->path, &pb)) {
+                mta_raise(PyBytes_AS_STRING(pb), rc, &diag);
+                Py_DECREF(pb);
+            }
+            return NULL;
+        }
+        sn->df = t;
+    }
+    const mt_df_table *t = sn->df;
+    if (!t->n_frames && !t->n_steps) {
+        PyObject *pb = NULL;
+        if (PyUnicode_FSConverter(sn->path, &pb)) {
+            mt_diag d;
+            mt_diag_clear(&d);
+            mt_diag_set(&d, MT_E_NOTFOUND, "holds no DataFrame records: write it with memtrace.dump_frames or memtrace.pipeline");
+            mta_raise(PyBytes_AS_STRING(pb), MT_E_NOTFOUND, &d);
+            Py_DECREF(pb);
+        }
+        return NULL;
+    }
+    size_t *frames = PyMem_Malloc((t->n_frames + 1) * sizeof *frames);
+    size_t *cols = PyMem_Malloc((t->n_columns + 1) * sizeof *cols);
+    PyObject *d = NULL, *fl = NULL, *cl = NULL, *sl = NULL, *gl = NULL;
+    if (!frames || !cols) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    size_t nf = 0, nc = 0;
+    uint64_t deep = 0, shallow = 0;
+    for (size_t i = 0; i < t->n_frames; i++) {
+        const mt_df_frame_info *f = &t->frames[i];
+        if (fname && strcmp(fname, f->rec.name.ptr)) continue;
+        if (sname && strcmp(sname, f->rec.step.ptr)) continue;
+        frames[nf++] = i;
+        deep += f->rec.deep_bytes;
+        shallow += f->rec.shallow_bytes;
+        for (size_t j = 0; j < f->n_columns; j++) cols[nc++] = f->first_column + j;
+    }
+    if ((fname || sname) && !nf) {
+        mt_diag dg;
+        mt_diag_clear(&dg);
+        mt_diag_set(&dg, MT_E_NOTFOUND, "no frame %s%s%s%s", fname ? "named " : "", fname ? fname : "",
+                    sname ? " at step " : "", sname ? sname : "");
+        PyObject *pb = NULL;
+        if (PyUnicode_FSConverter(sn->path, &pb)) {
+            mta_raise(PyBytes_AS_STRING(pb), MT_E_NOTFOUND, &dg);
+            Py_DECREF(pb);
+        }
+        goto done;
+    }
+    sort_ctx sc = { t, bytes };
+    if (nf) qsort_r(frames, nf, sizeof *frames, by_frame_bytes, &sc);
+    if (nc) qsort_r(cols, nc, sizeof *cols, by_column_bytes, &sc);
+    mt_df_real real;
+    if (mt_df_frames_real(t, frames, nf, fname != NULL, &real)) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (!(d = PyDict_New()) || !(fl = PyList_New(0)) || !(cl = PyList_New(0)) || !(sl = PyList_New(0)) ||
+        !(gl = PyList_New(0)))
+        goto fail;
+    Py_INCREF(sn->path);
+    if (put(d, "file", sn->path) || put(d, "bytes", cstr(bytes == BYTES_PANDAS ? "pandas" : "real")) ||
+        put(d, "shallow_bytes", u64(shallow)) || put(d, "deep_bytes", u64(deep)) ||
+        put(d, "pandas_deep_bytes", u64(deep)) || put(d, "real_bytes", u64(real.real)) ||
+        put(d, "real_shared_bytes", u64(real.shared)) || put(d, "real_step", real.step ? cstr(real.step) : none()))
+        goto fail;
+    for (size_t k = 0; k < nf; k++) {
+        const mt_df_frame_info *fi = &t->frames[frames[k]];
+        PyObject *f = frame_dict(t, frames[k]), *fc = PyList_New(0);
+        if (!f || !fc || put(f, "columns", (Py_INCREF(fc), fc)) || append(fl, f)) {
+            Py_XDECREF(f);
+            Py_XDECREF(fc);
+            goto fail;
+        }
+        for (size_t j = 0; j < fi->n_columns; j++)
+            if (append(fc, column_dict(t, &t->columns[fi->first_column + j], 0))) {
+                Py_DECREF(fc);
+                goto fail;
+            }
+        Py_DECREF(fc);
+    }
+    for (size_t k = 0; k < nc; k++)
+        if (append(cl, column_dict(t, &t->columns[cols[k]], k + 1))) goto fail;
+    for (size_t i = 0; i < t->n_steps; i++) {
+        const mt_df_step *s = &t->steps[i];
+        PyObject *o = PyDict_New();
+        if (!o || put(o, "name", cstr(s->name)) || put(o, "time_ns", u64(s->time_ns)) ||
+            put(o, "rss", step_value(s->rss)) || put(o, "traced", step_value(s->traced)) ||
+            put(o, "traced_peak", step_value(s->traced_peak)) || put(o, "frames", u64(s->n_frames)) ||
+            put(o, "frames_deep_bytes", u64(s->frames_deep)) ||
+            put(o, "frames_pandas_deep_bytes", u64(s->frames_deep)) ||
+            put(o, "frames_real_bytes", u64(s->frames_real)) || append(sl, o)) {
+            Py_XDECREF(o);
+            goto fail;
+        }
+    }
+    size_t best[3];
+    double gain[3];
+    size_t nbest = mt_df_steps_grew_most(t, 3, best, gain);
+    for (size_t k = 0; k < nbest; k++) {
+        PyObject *o = PyDict_New();
+        if (!o || put(o, "step", cstr(t->steps[best[k]].name)) || put(o, "bytes", u64((uint64_t)gain[k])) ||
+            append(gl, o)) {
+            Py_XDECREF(o);
+            goto fail;
+        }
+    }
+    /* put() takes each list's reference, set or not. */
+    PyObject *f1 = fl, *f2 = sl, *f3 = gl, *f4 = cl;
+    fl = sl = gl = cl = NULL;
+    if (put(d, "frames", f1)) {
+        Py_DECREF(f2), Py_DECREF(f3), Py_DECREF(f4);
+        goto fail;
+    }
+    if (put(d, "steps", f2)) {
+        Py_DECREF(f3), Py_DECREF(f4);
+        goto fail;
+    }
+    if (put(d, "grew_most", f3)) {
+        Py_DECREF(f4);
+        goto fail;
+    }
+    if (put(d, "column_table", f4)) goto fail;
+    goto done;
+fail:
+    Py_CLEAR(d);
+done:
+    Py_XDECREF(fl);
+    Py_XDECREF(cl);
+    Py_XDECREF(sl);
+    Py_XDECREF(gl);
+    PyMem_Free(frames);
+    PyMem_Free(cols);
+    return d;
+}
+
+static PyObject *snapshot_enter(PyObject *self, PyObject *unused) {
+    (void)unused;
+    Py_INCREF(self);
+    return self;
+}
+
+static PyObject *snapshot_exit(Snapshot *sn, PyObject *args) {
+    (void)args;
+    PyObject *r = snapshot_close(sn, NULL);
+    if (!r) return NULL;
+    Py_DECREF(r);
+    Py_RETURN_FALSE;
+}
+
+static PyObject *snapshot_repr(Snapshot *sn) {
+    if (!sn->s) return PyUnicode_FromFormat("<memtrace snapshot %R, closed>", sn->path);
+    const mt_graph *g = mt_snapshot_graph(sn->s);
+    return PyUnicode_FromFormat("<memtrace snapshot %R: %u objects, %u types>", sn->path, g->n_objects, g->n_types);
+}
+
+static PyMethodDef snapshot_methods[] = {
+    { "info", (PyCFunction)(void (*)(void))snapshot_info, METH_VARARGS | METH_KEYWORDS,
+      "info(top=10): memtrace-info --format json's fields as a dict" },
+    { "frames", (PyCFunction)(void (*)(void))snapshot_frames, METH_VARARGS | METH_KEYWORDS,
+      "frames(frame=None, step=None, bytes='real'): memtrace-frames --format json's fields as a dict" },
+    { "close", (PyCFunction)snapshot_close, METH_NOARGS, "frees the loaded snapshot" },
+    { "__enter__", snapshot_enter, METH_NOARGS, NULL },
+    { "__exit__", (PyCFunction)snapshot_exit, METH_VARARGS, NULL },
+    { NULL, NULL, 0, NULL },
+};
+
+static PyObject *snapshot_path(Snapshot *sn, void *unused) {
+    (void)unused;
+    Py_INCREF(sn->path);
+    return sn->path;
+}
+
+static PyGetSetDef snapshot_getset[] = {
+    { "meta", (getter)snapshot_meta, NULL, "the snapshot's meta entries as a dict (the last of a repeated key)", NULL },
+    { "path", (getter)snapshot_path, NULL, "the path it was opened from", NULL },
+    { "closed", (getter)snapshot_closed, NULL, "whether close() was called", NULL },
+    { NULL, NULL, NULL, NULL, NULL },
+};
+
+static PyTypeObject SnapshotType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "memtrace._analyze.Snapshot",
+    .tp_basicsize = sizeof(Snapshot),
+    .tp_dealloc = (destructor)snapshot_dealloc,
+    .tp_repr = (reprfunc)snapshot_repr,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "A snapshot loaded by libanalyze (memtrace._analyze.open).",
+    .tp_methods = snapshot_methods,
+    .tp_getset = snapshot_getset,
+};
+
+/* ---- diff ---- */
+
+static int unknown(const mt_diff_row *r) { return r->bytes_a == UINT64_MAX || r->bytes_b == UINT64_MAX; }
+
+static PyObject *diff_row(const mt_diff_row *r, int matched) {
+    PyObject *d = PyDict_New();
+    if (!d) return NULL;
+    if (put(d, "group", cstr(r->group)) || put(d, "count_a", u64(r->count_a)) || put(d, "count_b", u64(r->count_b)) ||
+        put(d, "count_delta", delta(r->count_a, r->count_b)) || put(d, "bytes_a", u64(r->bytes_a)) ||
+        put(d, "bytes_b", u64(r->bytes_b)) || put(d, "bytes_delta", delta(r->bytes_a, r->bytes_b)) ||
+        put(d, "percent", r->bytes_a && !unknown(r)
+                              ? dbl(100.0 * ((double)r->bytes_b - (double)r->bytes_a) / (double)r->bytes_a)
+                              : none()))
+        goto fail;
+    if (matched && (put(d, "new_count", u64(r->new_count)) || put(d, "new_bytes", u64(r->new_bytes)) ||
+                    put(d, "freed_count", u64(r->freed_count)) || put(d, "freed_bytes", u64(r->freed_bytes)) ||
+                    put(d, "surviving_count", u64(r->kept_count)) || put(d, "surviving_bytes", u64(r->kept_bytes))))
+        goto fail;
+    return d;
+fail:
+    Py_DECREF(d);
+    return NULL;
+}
+
+static uint64_t absdelta(uint64_t a, uint64_t b) { return a > b ? a - b : b - a; }
+
+/* diff(a, b, by="type", sort="delta", top=0, min_delta=0): memtrace-diff
+ * --format json's fields for two open snapshots. */
+static PyObject *mta_diff(PyObject *self, PyObject *args, PyObject *kw) {
+    (void)self;
+    static char *kwlist[] = { "a", "b", "by", "sort", "top", "min_delta", NULL };
+    PyObject *oa, *ob;
+    const char *byname = "type", *sortname = "delta";
+    unsigned long long top = 0, min_delta = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|ssKK", kwlist, &oa, &ob, &byname, &sortname, &top, &min_delta))
+        return NULL;
+    Snapshot *a = snapshot_check(oa), *b = a ? snapshot_check(ob) : NULL;
+    if (!b) return NULL;
+    mt_group_by by;
+    mt_diff_key key;
+    if (mt_group_by_from_name(byname, &by)) {
+        PyErr_Format(PyExc_ValueError, "by must be type, module, site, traceback, column or device, not '%s'", byname);
+        return NULL;
+    }
+    if (mt_diff_key_from_name(sortname, &key)) {
+        PyErr_Format(PyExc_ValueError, "sort must be delta, bytes or count, not '%s'", sortname);
+        return NULL;
+    }
+    if (a->busy || b->busy) {
+        PyErr_SetString(PyExc_RuntimeError, "the snapshot is in use by another thread");
+        return NULL;
+    }
+    mt_diff d;
+    memset(&d, 0, sizeof d);
+    mt_diag diag;
+    mt_diag_clear(&diag);
+    int side = -1, rc;
+    mt_rss_heap rh;
+    a->busy++;
+    b->busy++;
+    Py_BEGIN_ALLOW_THREADS
+    rc = mt_diff_check_pair(a->s, b->s, by, &side, &diag);
+    if (!rc) {
+        side = -1;
+        rc = mt_diff_compute(a->s, b->s, by, &d, &diag);
+    }
+    if (!rc) {
+        mt_diff_sort(&d, key);
+        mt_rss_heap_compare(a->s, b->s, &rh);
+    }
+    Py_END_ALLOW_THREADS
+    a->busy--;
+    b->busy--;
+    if (rc) {
+        PyObject *pb = NULL;
+        if (side < 0) mta_raise(NULL, rc, &diag);
+        else if (PyUnicode_FSConverter(side ? b->path : a->path, &pb)) {
+            mta_raise(PyBytes_AS_STRING(pb), rc, &diag);
+            Py_DECREF(pb);
+        }
+        mt_diff_free(&d);
+        return NULL;
+    }
+    int objects = by == MT_BY_TYPE || by == MT_BY_MODULE || d.matched;
+    const char *note = d.matched ? NULL
+                       : objects && !mt_diff_same_process(a->s, b->s)
+                           ? "the snapshots come from different processes: compared by group only"
+                           : NULL;
+    size_t kept = 0;
+    for (size_t i = 0; i < d.n_rows; i++)
+        if (absdelta(d.rows[i].bytes_b, d.rows[i].bytes_a) >= min_delta) d.rows[kept++] = d.rows[i];
+    size_t shown = top && kept > top ? (size_t)top : kept;
+    PyObject *o = PyDict_New(), *l = PyList_New(0), *r = NULL;
+    if (!o || !l) goto fail;
+    Py_INCREF(a->path);
+    Py_INCREF(b->path);
+    if (put(o, "a", a->path) || put(o, "b", b->path) || put(o, "by", cstr(mt_group_by_name(by))) ||
+        put(o, "matched", flag(d.matched)) || (note && put(o, "note", cstr(note))) ||
+        put(o, "groups_total", u64(d.n_rows)) || put(o, "groups_shown", u64(shown)))
+        goto fail;
+    for (size_t i = 0; i < shown; i++)
+        if (append(l, diff_row(&d.rows[i], d.matched))) goto fail;
+    int prc = put(o, "groups", l);
+    l = NULL;
+    if (prc || put(o, "total", diff_row(&d.total, d.matched))) goto fail;
+    if (rh.has_rss) {
+        if (!(r = PyDict_New()) || put(r, "rss_a", u64(rh.rss_a)) || put(r, "rss_b", u64(rh.rss_b)) ||
+            put(r, "heap_a", u64(rh.heap_a)) || put(r, "heap_b", u64(rh.heap_b)) ||
+            put(r, "unaccounted_a", i64(unaccounted(rh.rss_a, rh.heap_a))) ||
+            put(r, "unaccounted_b", i64(unaccounted(rh.rss_b, rh.heap_b))) ||
+            put(r, "unaccounted_bytes", i64(rh.unaccounted)) || put(r, "native_growth", flag(rh.native)))
+            goto fail;
+        prc = put(o, "rss", r);
+        r = NULL;
+        if (prc) goto fail;
+    }
+    mt_diff_free(&d);
+    return o;
+fail:
+    Py_XDECREF(o);
+    Py_XDECREF(l);
+    Py_XDECREF(r);
+    mt_diff_free(&d);
+    return NULL;
+}
+
+/* ---- leaks ---- */
+
+static const char *kind_name(mt_leak_verdict v) {
+    switch (v) {
+    case MT_LEAK_PLATEAU: return "plateaued";
+    case MT_LEAK_ONE_TIME: return "one-time";
+    case MT_LEAK_NOISE: return "no trend";
+    default: return "";
+    }
+}
+
+/* memtrace-leaks' reason for a group that grew but does not leak. */
+static void reason(char *buf, size_t len, const mt_leak_group *g, size_t n) {
+    int64_t gain = (int64_t)(g->count[n - 1] - g->count[0]);
+    char h[24];
+    mt_signed_bytes((int64_t)(g->bytes[n - 1] - g->bytes[0]), h);
+    switch (g->verdict) {
+    case MT_LEAK_PLATEAU:
+        snprintf(buf, len, "grew by %" PRId64 " objects (%s), then stopped: no growth over the last %zu snapshots", gain,
+                 h, n - g->late_from);
+        break;
+    case MT_LEAK_ONE_TIME: {
+        size_t k = g->jump_at;
+        snprintf(buf, len, "%" PRId64 " of its %" PRId64 " new objects arrived between snapshots %zu and %zu, and "
+                 "later snapshots left none", (int64_t)(g->count[k] - g->count[k - 1]), gain, k, k + 1);
+        break;
+    }
+    default:
+        snprintf(buf, len, "grew by %" PRId64 " objects (%s) without a monotonic trend (Mann-Kendall p = %.3g)", gain, h,
+                 g->mk.p);
+    }
+}
+
+static PyObject *series(const uint64_t *v, size_t n) {
+    PyObject *l = PyList_New((Py_ssize_t)n);
+    for (size_t i = 0; l && i < n; i++) {
+        PyObject *x = u64(v[i]);
+        if (!x) {
+            Py_CLEAR(l);
+            break;
+        }
+        PyList_SET_ITEM(l, (Py_ssize_t)i, x);
+    }
+    return l;
+}
+
+/* A point (type, id and path to a root) in the last snapshot. */
+static PyObject *point_dict(const mt_snapshot *last, uint32_t point) {
+    const mt_graph *g = mt_snapshot_graph(last);
+    PyObject *d = PyDict_New();
+    if (!d) return NULL;
+    char *path = NULL;
+    mt_path p;
+    if (!mt_path_to_root(g, point, &p, NULL)) {
+        path = mt_path_format(last, &p);
+        mt_path_free(&p);
+    }
+    if (put(d, "id", u64(g->id[point])) || put(d, "type", str(g->type_names[g->type[point]])) ||
+        put(d, "path", path ? cstr(path) : none())) {
+        free(path);
+        Py_DECREF(d);
+        return NULL;
+    }
+    free(path);
+    return d;
+}
+
+static PyObject *suspect_dict(const mt_leaks *L, const mt_snapshot *last, const mt_sites *sites, size_t k,
+                              int stdlib_frames) {
+    const mt_graph *g = mt_snapshot_graph(last);
+    const mt_leak_suspect *sp = &L->suspects[k];
+    const mt_leak_group *gr = &L->groups[sp->group];
+    size_t n = L->n_snapshots;
+    mt_str ptype = mt_str_c("-");
+    uint64_t retained = 0;
+    if (sp->point != UINT32_MAX) {
+        ptype = g->type_names[g->type[sp->point]];
+        retained = L->dom.retained[sp->point];
+    }
+    char why[400], site[1024] = "";
+    if (sites && gr->site)
+        mt_sites_format(sites, stdlib_frames ? gr->site : mt_sites_app_stack(sites, gr->site), 0, site, sizeof site);
+    snprintf(why, sizeof why, "%s rose %s (Mann-Kendall p = %.2g); %u of %zu later "
+             "generations left survivors%s%.*s",
+             gr->type, gr->mk.s == (int64_t)(n * (n - 1) / 2) ? "in every snapshot" : "in most snapshots", gr->mk.p,
+             gr->leaving_generations, n - 1, sp->point != UINT32_MAX ? ", held by " : "",
+             sp->point != UINT32_MAX ? (int)ptype.len : 0, ptype.ptr);
+    PyObject *d = PyDict_New(), *l = NULL;
+    if (!d) return NULL;
+    if (put(d, "rank", u64(k + 1)) || put(d, "type", cstr(gr->type)) || !(l = PyList_New(0))) goto fail;
+    for (size_t j = 0; j < sp->n_groups; j++)
+        if (append(l, cstr(L->groups[sp->groups[j]].type))) goto fail;
+    int rc = put(d, "types", l);
+    l = NULL;
+    if (rc || put(d, "accumulation_point", sp->point != UINT32_MAX ? point_dict(last, sp->point) : none()) ||
+        !(l = PyList_New(0)))
+        goto fail;
+    for (size_t j = 0; j < sp->n_also; j++)
+        if (append(l, point_dict(last, sp->also[j]))) goto fail;
+    rc = put(d, "also_accumulates_in", l);
+    l = NULL;
+    if (rc || (site[0] && put(d, "site", cstr(site))) ||
+        put(d, "surviving_generations", u64(gr->surviving_generations)) ||
+        put(d, "type_objects_per_snapshot", u64(sp->type_objects_per_snapshot)) ||
+        put(d, "growth_objects_per_snapshot", u64(sp->objects_per_snapshot)) ||
+        put(d, "growth_bytes_per_snapshot", u64(sp->bytes_per_snapshot)) || put(d, "retained_bytes", u64(retained)) ||
+        put(d, "p_value", dbl(sp->p)) || put(d, "confidence", dbl(sp->confidence)) || put(d, "score", dbl(sp->score)) ||
+        put(d, "explanation", cstr(why)) ||
+        put(d, "retained_series", sp->retained ? series(sp->retained, n) : none()) ||
+        put(d, "count_series", series(gr->count, n)) || put(d, "survivors_by_generation", series(gr->survivors, n)) ||
+        (sp->gen_objects && put(d, "accumulated_by_generation", series(sp->gen_objects, n))))
+        goto fail;
+    return d;
+fail:
+    Py_XDECREF(l);
+    Py_DECREF(d);
+    return NULL;
+}
+
+/* leaks(paths, top=10, min_growth=0, floor=0, salvage=False,
+ * stdlib_frames=False): memtrace-leaks --format json's fields. */
+static PyObject *mta_leaks(PyObject *self, PyObject *args, PyObject *kw) {
+    (void)self;
+    static char *kwlist[] = { "paths", "top", "min_growth", "floor", "salvage", "stdlib_frames", NULL };
+    PyObject *seq;
+    unsigned long long top = 10, min_growth = 0, floor_ = 0;
+    int salvage = 0, stdlib_frames = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|KKKpp", kwlist, &seq, &top, &min_growth, &floor_, &salvage,
+                                     &stdlib_frames))
+        return NULL;
+    PyObject *fast = PySequence_Fast(seq, "paths must be a sequence of paths");
+    if (!fast) return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
+    if (n < 3) {
+        Py_DECREF(fast);
+        PyErr_Format(PyExc_ValueError, "a leak shows across at least 3 snapshots in time order; %zd given", n);
+        return NULL;
+    }
+    PyObject **bytes = PyMem_Calloc((size_t)n, sizeof *bytes);
+    const char **paths = PyMem_Calloc((size_t)n, sizeof *paths);
+    PyObject *out = NULL;
+    mt_leaks L;
+    memset(&L, 0, sizeof L);
+    mt_snapshot *last = NULL;
+    mt_sites *sites = NULL;
+    if (!bytes || !paths) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (!PyUnicode_FSConverter(PySequence_Fast_GET_ITEM(fast, i), &bytes[i])) goto done;
+        paths[i] = PyBytes_AS_STRING(bytes[i]);
+    }
+    mt_leaks_opts o;
+    memset(&o, 0, sizeof o);
+    o.min_growth = min_growth;
+    o.floor = floor_;
+    mt_diag diag;
+    mt_diag_clear(&diag);
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = mt_leaks_compute(paths, (size_t)n, salvage ? MT_LOAD_SALVAGE : 0, &o, &L, &last, &diag);
+    if (!rc && mt_snapshot_graph(last)->stack && mt_sites_load(last, &sites, NULL)) sites = NULL;
+    Py_END_ALLOW_THREADS
+    if (rc) {
+        mta_raise(diag.file, rc, &diag);
+        goto done;
+    }
+    size_t ns = L.n_snapshots;
+    size_t nsus = top && L.n_suspects > top ? (size_t)top : L.n_suspects;
+    size_t nshow = top && L.n_growing > top ? (size_t)top : L.n_growing;
+    PyObject *ng = NULL, *sl = NULL, *gl = NULL;
+    if (!(out = PyDict_New()) || put(out, "snapshots", u64(ns)) || put(out, "noise_floor_bytes", u64(L.floor)) ||
+        !(ng = PyDict_New()))
+        goto fail;
+    int has = L.rss[0] && L.rss[ns - 1];
+    if (put(ng, "rss_growth_bytes", has ? i64(L.rss_growth) : none()) ||
+        put(ng, "heap_growth_bytes", has ? i64(L.heap_growth) : none()) ||
+        put(ng, "unaccounted_bytes", has ? i64(L.unaccounted) : none()) ||
+        put(ng, "suspected", flag(L.native_growth)))
+        goto fail;
+    rc = put(out, "native_growth", ng);
+    ng = NULL;
+    if (rc || !(sl = PyList_New(0))) goto fail;
+    for (size_t k = 0; k < nsus; k++)
+        if (append(sl, suspect_dict(&L, last, sites, k, stdlib_frames))) goto fail;
+    rc = put(out, "suspects", sl);
+    sl = NULL;
+    if (rc || !(gl = PyList_New(0))) goto fail;
+    for (size_t k = 0; k < nshow; k++) {
+        const mt_leak_group *gr = &L.groups[L.growing[k]];
+        char why[400];
+        reason(why, sizeof why, gr, ns);
+        PyObject *r = PyDict_New();
+        if (!r || put(r, "type", cstr(gr->type)) || put(r, "kind", cstr(kind_name(gr->verdict))) ||
+            put(r, "reason", cstr(why)) || put(r, "p_value", dbl(gr->mk.p)) ||
+            put(r, "count_series", series(gr->count, ns)) || put(r, "bytes_series", series(gr->bytes, ns)) ||
+            append(gl, r)) {
+            Py_XDECREF(r);
+            goto fail;
+        }
+    }
+    rc = put(out, "not_leaking", gl);
+    gl = NULL;
+    if (rc) goto fail;
+    goto done;
+fail:
+    Py_XDECREF(ng);
+    Py_XDECREF(sl);
+    Py_XDECREF(gl);
+    Py_CLEAR(out);
+done:
+    mt_sites_free(sites);
+    mt_leaks_free(&L);
+    mt_snapshot_free(last);
+    for (Py_ssize_t i = 0; bytes && i < n; i++) Py_XDECREF(bytes[i]);
+    PyMem_Free(bytes);
+    PyMem_Free(paths);
+    Py_DECREF(fast);
+    return out;
+}
 
 PyMethodDef mta_core_methods[] = {
+    { "open", (PyCFunction)(void (*)(void))mta_open, METH_VARARGS | METH_KEYWORDS,
+      "open(path, salvage=False): the snapshot at path, loaded without the GIL" },
+    { "diff", (PyCFunction)(void (*)(void))mta_diff, METH_VARARGS | METH_KEYWORDS,
+      "diff(a, b, by='type', sort='delta', top=0, min_delta=0): memtrace-diff --format json's fields" },
+    { "leaks", (PyCFunction)(void (*)(void))mta_leaks, METH_VARARGS | METH_KEYWORDS,
+      "leaks(paths, top=10, min_growth=0, floor=0, salvage=False, stdlib_frames=False): "
+      "memtrace-leaks --format json's fields" },
     { NULL, NULL, 0, NULL },
 };

@@ -190,3 +190,14 @@ def unload_ipython_extension(shell):
     """%unload_ext memtrace: stops recording cells; the log stays."""
     from .notebook import unload_ipython_extension as unload
     unload(shell)
+
+
+def __getattr__(name):
+    """memtrace.open and memtrace.analyze, imported on first use: the
+    analysis library (memtrace._analyze over libanalyze) stays out of a
+    process that only dumps."""
+    if name in ("open", "analyze"):
+        import importlib
+        analyze = importlib.import_module("memtrace.analyze")
+        return analyze if name == "analyze" else analyze.open
+    raise AttributeError("module 'memtrace' has no attribute %r" % name)

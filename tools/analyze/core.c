@@ -343,12 +343,14 @@ static int by_column_bytes(const void *a, const void *b, void *arg) {
     return by_bytes(col_bytes(c->bytes, &c->t->columns[i]), col_bytes(c->bytes, &c->t->columns[j]), i, j);
 }
 
-static PyObject *column_dict(const mt_df_table *t, const mt_df_col_info *c, size_t rank) {
+/* A column's record as memtrace-frames' JSON has it; with_frame: its
+ * frame's name and step first (a row of the columns table). */
+static PyObject *column_dict(const mt_df_table *t, const mt_df_col_info *c, int with_frame) {
     const mt_df_column *r = &c->rec;
     const mt_df_frame *f = &t->frames[c->frame].rec;
     PyObject *d = PyDict_New(), *o = NULL;
     if (!d) return NULL;
-    if (put(d, "frame", str(f->name)) || put(d, "step", str(f->step)) || put(d, "rank", u64(rank)) ||
+    if ((with_frame && (put(d, "frame", str(f->name)) || put(d, "step", str(f->step)))) ||
         put(d, "position", u64(r->position)) || put(d, "name", str(r->name)) ||
         put(d, "dtype", str(r->dtype)) || put(d, "shallow_bytes", u64(r->shallow_bytes)) ||
         put(d, "deep_bytes", u64(r->deep_bytes)) || put(d, "real_bytes", u64(mt_df_col_real_bytes(c))) ||
@@ -562,7 +564,7 @@ static PyObject *snapshot_frames(Snapshot *sn, PyObject *args, PyObject *kw) {
         Py_DECREF(fc);
     }
     for (size_t k = 0; k < nc; k++)
-        if (append(cl, column_dict(t, &t->columns[cols[k]], k + 1))) goto fail;
+        if (append(cl, column_dict(t, &t->columns[cols[k]], 1))) goto fail;
     for (size_t i = 0; i < t->n_steps; i++) {
         const mt_df_step *s = &t->steps[i];
         PyObject *o = PyDict_New();

@@ -8,7 +8,7 @@ column say where.
 
     import memtrace
     with memtrace.open("heap.snap") as s:
-        s.info().types          # every type: type, count, bytes
+        s.info().type_table     # every type: type, count, bytes
         s.columns()             # DataFrame columns by real bytes
     memtrace.analyze.diff("a.snap", "b.snap", by="site").groups
     memtrace.analyze.leaks(["s1.snap", "s2.snap", "s3.snap"]).suspects
@@ -54,13 +54,14 @@ def _utc_date(ns):
 
 class Info(Result):
     """What a snapshot holds (memtrace-info): every field of its
-    --format json as an attribute; types (every type by bytes),
-    top_types_by_bytes and top_types_by_count as DataFrames."""
+    --format json as an attribute (types is how many there are);
+    type_table (every type, by bytes), top_types_by_bytes and
+    top_types_by_count as DataFrames."""
 
     _title = "memtrace info"
     _fields = ("file", "format_version", "objects", "object_bytes", "refs", "roots", "rss_bytes",
                "unaccounted_bytes", "lost_objects")
-    _tables = ("types",)
+    _tables = ("type_table",)
 
 
 class Frames(Result):
@@ -130,14 +131,13 @@ class Snapshot:
 
     def info(self, top=10):
         """memtrace-info's figures: meta, records per kind, totals, RSS and
-        what the objects leave unaccounted, every type (types) and the top
+        what the objects leave unaccounted, every type (type_table) and the top
         largest (top_types_by_bytes, top_types_by_count)."""
         d = self._s.info(top=top)
         start = d["meta"].get("start_time")
         if isinstance(start, int) and not isinstance(start, bool) and start >= 0:
             d["start_date"] = _utc_date(start)
-        types = d.pop("type_table")
-        d["types"] = table(types, _TYPE_COLUMNS)
+        d["type_table"] = table(d["type_table"], _TYPE_COLUMNS)
         d["top_types_by_bytes"] = table(d["top_types_by_bytes"], _TYPE_COLUMNS)
         d["top_types_by_count"] = table(d["top_types_by_count"], _TYPE_COLUMNS)
         return Info(**d)

@@ -303,3 +303,32 @@ def test_repr_and_html(series):
     info = results[0]
     assert "bytes" in repr(info) and info.type_table["type"].iloc[0] in repr(info)
     assert results[2].groups["group"].iloc[0] in results[2]._repr_html_()
+
+
+def test_man3_signatures_of_memtrace_analyze_are_real():
+    """memtrace(3)'s ANALYSIS section writes each call as
+    \\fBmemtrace.analyze.NAME\\fR(args) or \\fIsnapshot\\fR.NAME(args):
+    the same parameters and defaults as the code."""
+    import inspect
+    import re
+    with open(os.path.join(ROOT, "man", "man3", "memtrace.3"), encoding="utf-8") as f:
+        man = f.read()
+    text = man[man.index(".SH ANALYSIS"):man.index(".SH NOTEBOOKS")]
+
+    def plain(roff):
+        return re.sub(r"\\f[BIRP]", "", roff).replace("\\-", "-")
+
+    found = re.findall(r"\\fBmemtrace\.(?:analyze\.)?(\w+)\\fR\(([^)]*)\)", text)
+    found += re.findall(r"\\fIsnapshot\\fR\.(\w+)\(([^)]*)\)", text)
+    names = set()
+    for name, args in found:
+        obj = getattr(A, name, None) or getattr(A.Snapshot, name)
+        params = list(inspect.signature(obj).parameters.values())
+        if params and params[0].name == "self":
+            params = params[1:]
+        written = eval("(lambda %s: None)" % plain(args)) if plain(args) else (lambda: None)
+        want = [(p.name, p.default) for p in params]
+        got = [(p.name, p.default) for p in inspect.signature(written).parameters.values()]
+        assert got == want, (name, args)
+        names.add(name)
+    assert {"open", "diff", "leaks", "info", "frames", "columns", "close"} <= names

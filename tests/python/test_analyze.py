@@ -332,3 +332,32 @@ def test_man3_signatures_of_memtrace_analyze_are_real():
         assert got == want, (name, args)
         names.add(name)
     assert {"open", "diff", "leaks", "info", "frames", "columns", "close"} <= names
+
+
+def test_long_calls_release_the_gil(tmp_path):
+    """While leaks and open run in a thread, this one keeps running: the
+    longest stretch it is held off is a small part of the call (a call
+    that held the GIL would hold it off the whole time)."""
+    import threading
+    import time
+    paths = []
+    hold = []
+    for k in range(3):
+        hold.append([object() for _ in range(60000)])
+        paths.append(str(tmp_path / ("g%d.snap" % k)))
+        memtrace.dump_heap(paths[-1], tracebacks=False)
+    for call in (lambda: A.leaks(paths), lambda: memtrace.open(paths[-1]).close(),
+                 lambda: A.diff(paths[0], paths[-1])):
+        done = []
+        t = threading.Thread(target=lambda: (time.sleep(0.02), call(), done.append(time.perf_counter())))
+        ticks = [time.perf_counter()]
+        start = ticks[0]
+        t.start()
+        while t.is_alive():
+            ticks.append(time.perf_counter())
+            time.sleep(0)
+        t.join()
+        took = done[0] - start
+        gaps = max(b - a for a, b in zip(ticks, ticks[1:]))
+        assert took > 0.05, "the call is too short to tell: %.3f s" % took
+        assert gaps < took / 2, "held off %.3f s of a %.3f s call" % (gaps, took)

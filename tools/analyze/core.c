@@ -80,7 +80,11 @@ typedef struct {
     mt_snapshot *s;
     PyObject *path;     /* str, as given */
     mt_df_table *df;    /* loaded on the first frames() */
-    int busy;           /* a call runs without the GIL: close() must wait */
+    /* A call runs on it without the GIL. One at a time: the reader the
+     * snapshot keeps open is not shared (mt_snapshot_each), and close()
+     * must not free it under the call; a second call, or close(), raises
+     * RuntimeError meanwhile. */
+    int busy;
 } Snapshot;
 
 static PyTypeObject SnapshotType;
@@ -239,10 +243,18 @@ static PyObject *snapshot_info(Snapshot *sn, PyObject *args, PyObject *kw) {
         PyErr_NoMemory();
         goto done;
     }
+    /* The counts take a pass over every object: without the GIL, and
+     * with the snapshot marked busy so that no other thread closes it. */
+    if (sn->busy) {
+        PyErr_SetString(PyExc_RuntimeError, "the snapshot is in use by another thread");
+        goto done;
+    }
+    sn->busy++;
     Py_BEGIN_ALLOW_THREADS
     mt_snapshot_type_stats(s, 1, by_bytes);
     mt_snapshot_type_stats(s, 0, by_count);
     Py_END_ALLOW_THREADS
+    sn->busy--;
     uint32_t ntop = 0, nall = 0;
     while (ntop < g->n_types && ntop < top && by_bytes[ntop].count) ntop++;
     while (nall < g->n_types && by_bytes[nall].count) nall++;
@@ -474,11 +486,11 @@ static PyObject *snapshot_frames(Snapshot *sn, PyObject *args, PyObject *kw) {
         mt_diag_clear(&diag);
         int rc;
         mt_df_table *t = NULL;
-        sn->busy = 1;
+        sn->busy++;
         Py_BEGIN_ALLOW_THREADS
         rc = mt_df_table_load(sn->s, &t, &diag);
         Py_END_ALLOW_THREADS
-        sn->busy = 0;
+        sn->busy--;
         PyObject *pb = NULL;
         if (rc) {
             if (PyUnicode_FSConverter(sn->path, &pb)) {

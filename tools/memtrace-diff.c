@@ -134,13 +134,6 @@ static void csv_row(const mt_diff_row *r, int matched) {
         printf(",,,,,,\n");
 }
 
-/* rss less the heap's bytes, saturated to int64: what no object of the
- * dump accounts for. */
-static int64_t unaccounted(uint64_t rss, uint64_t heap) {
-    if (rss >= heap) return rss - heap > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)(rss - heap);
-    return heap - rss > (uint64_t)INT64_MAX ? INT64_MIN : -(int64_t)(heap - rss);
-}
-
 /* Signed bytes, "-1.0 MiB" or "66.0 MiB", with "+" for a change. */
 static const char *signed_bytes(int64_t v, int plus, char *buf, size_t n) {
     char h[16];
@@ -158,8 +151,8 @@ static void rss_text(const mt_rss_heap *rh) {
            mt_human_bytes(rh->rss_b, r2), mt_change_bytes(rh->rss_a, rh->rss_b, rd), mt_human_bytes(rh->heap_a, h1),
            mt_human_bytes(rh->heap_b, h2), mt_change_bytes(rh->heap_a, rh->heap_b, hd));
     printf("unaccounted (rss less the heap's objects): %s -> %s (%s)\n",
-           signed_bytes(unaccounted(rh->rss_a, rh->heap_a), 0, ua, sizeof ua),
-           signed_bytes(unaccounted(rh->rss_b, rh->heap_b), 0, ub, sizeof ub),
+           signed_bytes(mt_rss_unaccounted(rh->rss_a, rh->heap_a), 0, ua, sizeof ua),
+           signed_bytes(mt_rss_unaccounted(rh->rss_b, rh->heap_b), 0, ub, sizeof ub),
            signed_bytes(rh->unaccounted, 1, u, sizeof u));
     if (rh->native)
         printf("note: rss grew %s more than the heap did: memory no Python object holds (a C extension's or a\n"
@@ -401,8 +394,8 @@ int main(int argc, char **argv) {
             mt_jw_uint(&w, "rss_b", rh.rss_b);
             mt_jw_uint(&w, "heap_a", rh.heap_a);
             mt_jw_uint(&w, "heap_b", rh.heap_b);
-            mt_jw_int(&w, "unaccounted_a", unaccounted(rh.rss_a, rh.heap_a));
-            mt_jw_int(&w, "unaccounted_b", unaccounted(rh.rss_b, rh.heap_b));
+            mt_jw_int(&w, "unaccounted_a", mt_rss_unaccounted(rh.rss_a, rh.heap_a));
+            mt_jw_int(&w, "unaccounted_b", mt_rss_unaccounted(rh.rss_b, rh.heap_b));
             mt_jw_int(&w, "unaccounted_bytes", rh.unaccounted);
             mt_jw_bool(&w, "native_growth", rh.native);
             mt_jw_end_object(&w);

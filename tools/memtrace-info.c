@@ -100,12 +100,6 @@ static void json_types(mt_jw *w, const char *key, const mt_snapshot *s, const mt
     mt_jw_end_array(w);
 }
 
-/* rss less the heap's bytes, saturated to int64. */
-static int64_t unaccounted(uint64_t rss, uint64_t heap) {
-    if (rss >= heap) return rss - heap > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)(rss - heap);
-    return heap - rss > (uint64_t)INT64_MAX ? INT64_MIN : -(int64_t)(heap - rss);
-}
-
 int main(int argc, char **argv) {
     int json = 0, salvage = 0;
     uint64_t top = 10;
@@ -196,7 +190,7 @@ int main(int argc, char **argv) {
         double rss;
         if (mt_snapshot_meta_number(s, "rss", &rss) && rss >= 1 && rss < 1.8e19) {
             mt_jw_uint(&w, "rss_bytes", (uint64_t)rss);
-            mt_jw_int(&w, "unaccounted_bytes", unaccounted((uint64_t)rss, bytes));
+            mt_jw_int(&w, "unaccounted_bytes", mt_rss_unaccounted((uint64_t)rss, bytes));
         } else {
             mt_jw_null(&w, "rss_bytes");
             mt_jw_null(&w, "unaccounted_bytes");
@@ -235,7 +229,7 @@ int main(int argc, char **argv) {
          * allocators' free space, the interpreter's own. */
         double rss;
         if (mt_snapshot_meta_number(s, "rss", &rss) && rss >= 1 && rss < 1.8e19) {
-            int64_t u = unaccounted((uint64_t)rss, bytes);
+            int64_t u = mt_rss_unaccounted((uint64_t)rss, bytes);
             printf("rss:      %s at the dump; the heap's objects are %s of it", mt_human_bytes((uint64_t)rss, h1),
                    mt_human_bytes(bytes, h2));
             if ((double)bytes < rss) printf(" (%.1f%%)", 100.0 * (double)bytes / rss);

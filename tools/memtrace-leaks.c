@@ -12,36 +12,6 @@ static const mt_tool tool = {
     1, 100000, NULL,
 };
 
-static const char *kind_name(mt_leak_verdict v) {
-    switch (v) {
-    case MT_LEAK_PLATEAU: return "plateaued";
-    case MT_LEAK_ONE_TIME: return "one-time";
-    case MT_LEAK_NOISE: return "no trend";
-    default: return "";
-    }
-}
-
-static void reason(char *buf, size_t len, const mt_leak_group *g, size_t n) {
-    int64_t gain = (int64_t)(g->count[n - 1] - g->count[0]);
-    char h[24];
-    mt_signed_bytes((int64_t)(g->bytes[n - 1] - g->bytes[0]), h);
-    switch (g->verdict) {
-    case MT_LEAK_PLATEAU:
-        snprintf(buf, len, "grew by %" PRId64 " objects (%s), then stopped: no growth over the last %zu snapshots", gain,
-                 h, n - g->late_from);
-        break;
-    case MT_LEAK_ONE_TIME: {
-        size_t k = g->jump_at;
-        snprintf(buf, len, "%" PRId64 " of its %" PRId64 " new objects arrived between snapshots %zu and %zu, and "
-                 "later snapshots left none", (int64_t)(g->count[k] - g->count[k - 1]), gain, k, k + 1);
-        break;
-    }
-    default:
-        snprintf(buf, len, "grew by %" PRId64 " objects (%s) without a monotonic trend (Mann-Kendall p = %.3g)", gain, h,
-                 g->mk.p);
-    }
-}
-
 /* A point's type and path to a root, in the last snapshot; *path is NULL
  * when it has none (free it). */
 static mt_str point_of(const mt_snapshot *last, uint32_t point, char **path) {
@@ -149,11 +119,7 @@ int main(int argc, char **argv) {
         /* The application's call, past the standard library's frames. */
         if (sites && gr->site)
             mt_sites_format(sites, stdlib_frames ? gr->site : mt_sites_app_stack(sites, gr->site), 0, site, sizeof site);
-        snprintf(why, sizeof why, "%s rose %s (Mann-Kendall p = %.2g); %u of %zu later "
-                 "generations left survivors%s%.*s",
-                 gr->type, gr->mk.s == (int64_t)(n * (n - 1) / 2) ? "in every snapshot" : "in most snapshots", gr->mk.p,
-                 gr->leaving_generations, n - 1, sp->point != UINT32_MAX ? ", held by " : "",
-                 sp->point != UINT32_MAX ? (int)ptype.len : 0, ptype.ptr);
+        mt_leak_suspect_reason(&L, last, k, why, sizeof why);
         if (json) {
             mt_jw_begin_object(&w, NULL);
             mt_jw_uint(&w, "rank", k + 1);
@@ -248,11 +214,11 @@ int main(int argc, char **argv) {
     for (size_t k = 0; k < nshow; k++) {
         const mt_leak_group *gr = &L.groups[grow[k]];
         char why[400];
-        reason(why, sizeof why, gr, n);
+        mt_leak_group_reason(gr, n, why, sizeof why);
         if (json) {
             mt_jw_begin_object(&w, NULL);
             mt_jw_cstr(&w, "type", gr->type);
-            mt_jw_cstr(&w, "kind", kind_name(gr->verdict));
+            mt_jw_cstr(&w, "kind", mt_leak_growth_label(gr->verdict));
             mt_jw_cstr(&w, "reason", why);
             mt_jw_double(&w, "p_value", gr->mk.p);
             mt_jw_begin_array(&w, "count_series");
@@ -263,7 +229,7 @@ int main(int argc, char **argv) {
             mt_jw_end_array(&w);
             mt_jw_end_object(&w);
         } else
-            printf("  %-32s %-10s %s\n", mt_cli_cstr(gr->type), kind_name(gr->verdict), mt_cli_cstr(why));
+            printf("  %-32s %-10s %s\n", mt_cli_cstr(gr->type), mt_leak_growth_label(gr->verdict), mt_cli_cstr(why));
     }
     if (json) {
         mt_jw_end_array(&w);

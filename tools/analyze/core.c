@@ -66,13 +66,6 @@ static PyObject *delta(uint64_t a, uint64_t b) {
     return neg;
 }
 
-/* rss less the heap's bytes, saturated to int64 (memtrace-info's and
- * memtrace-diff's unaccounted bytes). */
-static int64_t unaccounted(uint64_t rss, uint64_t heap) {
-    if (rss >= heap) return rss - heap > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)(rss - heap);
-    return heap - rss > (uint64_t)INT64_MAX ? INT64_MIN : -(int64_t)(heap - rss);
-}
-
 /* ---- Snapshot ---- */
 
 typedef struct {
@@ -295,7 +288,7 @@ static PyObject *snapshot_info(Snapshot *sn, PyObject *args, PyObject *kw) {
         put(d, "compression_ratio", dbl(stored ? (double)raw / (double)stored : 0)) ||
         put(d, "objects", u64(objects)) || put(d, "object_bytes", u64(bytes)) ||
         put(d, "rss_bytes", has_rss ? u64((uint64_t)rss) : none()) ||
-        put(d, "unaccounted_bytes", has_rss ? i64(unaccounted((uint64_t)rss, bytes)) : none()) ||
+        put(d, "unaccounted_bytes", has_rss ? i64(mt_rss_unaccounted((uint64_t)rss, bytes)) : none()) ||
         put(d, "refs", u64(refs)) || put(d, "roots", u64(roots)) || put(d, "types", u64(g->n_types)) ||
         put(d, "top_types_by_bytes", type_rows(s, by_bytes, ntop)) ||
         put(d, "top_types_by_count", type_rows(s, by_count, ntop)) ||
@@ -794,8 +787,8 @@ static PyObject *mta_diff(PyObject *self, PyObject *args, PyObject *kw) {
     if (rh.has_rss) {
         if (!(r = PyDict_New()) || put(r, "rss_a", u64(rh.rss_a)) || put(r, "rss_b", u64(rh.rss_b)) ||
             put(r, "heap_a", u64(rh.heap_a)) || put(r, "heap_b", u64(rh.heap_b)) ||
-            put(r, "unaccounted_a", i64(unaccounted(rh.rss_a, rh.heap_a))) ||
-            put(r, "unaccounted_b", i64(unaccounted(rh.rss_b, rh.heap_b))) ||
+            put(r, "unaccounted_a", i64(mt_rss_unaccounted(rh.rss_a, rh.heap_a))) ||
+            put(r, "unaccounted_b", i64(mt_rss_unaccounted(rh.rss_b, rh.heap_b))) ||
             put(r, "unaccounted_bytes", i64(rh.unaccounted)) || put(r, "native_growth", flag(rh.native)))
             goto fail;
         prc = put(o, "rss", r);
@@ -813,37 +806,6 @@ fail:
 }
 
 /* ---- leaks ---- */
-
-static const char *kind_name(mt_leak_verdict v) {
-    switch (v) {
-    case MT_LEAK_PLATEAU: return "plateaued";
-    case MT_LEAK_ONE_TIME: return "one-time";
-    case MT_LEAK_NOISE: return "no trend";
-    default: return "";
-    }
-}
-
-/* memtrace-leaks' reason for a group that grew but does not leak. */
-static void reason(char *buf, size_t len, const mt_leak_group *g, size_t n) {
-    int64_t gain = (int64_t)(g->count[n - 1] - g->count[0]);
-    char h[24];
-    mt_signed_bytes((int64_t)(g->bytes[n - 1] - g->bytes[0]), h);
-    switch (g->verdict) {
-    case MT_LEAK_PLATEAU:
-        snprintf(buf, len, "grew by %" PRId64 " objects (%s), then stopped: no growth over the last %zu snapshots", gain,
-                 h, n - g->late_from);
-        break;
-    case MT_LEAK_ONE_TIME: {
-        size_t k = g->jump_at;
-        snprintf(buf, len, "%" PRId64 " of its %" PRId64 " new objects arrived between snapshots %zu and %zu, and "
-                 "later snapshots left none", (int64_t)(g->count[k] - g->count[k - 1]), gain, k, k + 1);
-        break;
-    }
-    default:
-        snprintf(buf, len, "grew by %" PRId64 " objects (%s) without a monotonic trend (Mann-Kendall p = %.3g)", gain, h,
-                 g->mk.p);
-    }
-}
 
 static PyObject *series(const uint64_t *v, size_t n) {
     PyObject *l = PyList_New((Py_ssize_t)n);
@@ -881,24 +843,14 @@ static PyObject *point_dict(const mt_snapshot *last, uint32_t point) {
 
 static PyObject *suspect_dict(const mt_leaks *L, const mt_snapshot *last, const mt_sites *sites, size_t k,
                               int stdlib_frames) {
-    const mt_graph *g = mt_snapshot_graph(last);
     const mt_leak_suspect *sp = &L->suspects[k];
     const mt_leak_group *gr = &L->groups[sp->group];
     size_t n = L->n_snapshots;
-    mt_str ptype = mt_str_c("-");
-    uint64_t retained = 0;
-    if (sp->point != UINT32_MAX) {
-        ptype = g->type_names[g->type[sp->point]];
-        retained = L->dom.retained[sp->point];
-    }
+    uint64_t retained = sp->point != UINT32_MAX ? L->dom.retained[sp->point] : 0;
     char why[400], site[1024] = "";
     if (sites && gr->site)
         mt_sites_format(sites, stdlib_frames ? gr->site : mt_sites_app_stack(sites, gr->site), 0, site, sizeof site);
-    snprintf(why, sizeof why, "%s rose %s (Mann-Kendall p = %.2g); %u of %zu later "
-             "generations left survivors%s%.*s",
-             gr->type, gr->mk.s == (int64_t)(n * (n - 1) / 2) ? "in every snapshot" : "in most snapshots", gr->mk.p,
-             gr->leaving_generations, n - 1, sp->point != UINT32_MAX ? ", held by " : "",
-             sp->point != UINT32_MAX ? (int)ptype.len : 0, ptype.ptr);
+    mt_leak_suspect_reason(L, last, k, why, sizeof why);
     PyObject *d = PyDict_New(), *l = NULL;
     if (!d) return NULL;
     if (put(d, "rank", u64(k + 1)) || put(d, "type", cstr(gr->type)) || !(l = PyList_New(0))) goto fail;
@@ -1004,9 +956,9 @@ static PyObject *mta_leaks(PyObject *self, PyObject *args, PyObject *kw) {
     for (size_t k = 0; k < nshow; k++) {
         const mt_leak_group *gr = &L.groups[L.growing[k]];
         char why[400];
-        reason(why, sizeof why, gr, ns);
+        mt_leak_group_reason(gr, ns, why, sizeof why);
         PyObject *r = PyDict_New();
-        if (!r || put(r, "type", cstr(gr->type)) || put(r, "kind", cstr(kind_name(gr->verdict))) ||
+        if (!r || put(r, "type", cstr(gr->type)) || put(r, "kind", cstr(mt_leak_growth_label(gr->verdict))) ||
             put(r, "reason", cstr(why)) || put(r, "p_value", dbl(gr->mk.p)) ||
             put(r, "count_series", series(gr->count, ns)) || put(r, "bytes_series", series(gr->bytes, ns)) ||
             append(gl, r)) {

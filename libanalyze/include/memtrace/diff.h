@@ -106,6 +106,12 @@ typedef struct mt_rss_heap {
     int native;                /* rss clearly outgrew the heap: native memory */
 } mt_rss_heap;
 
+/* rss less heap: what a process's objects leave unaccounted of its
+ * resident size (memtrace-info's and memtrace-diff's unaccounted bytes),
+ * saturated to int64; negative when the objects' sizes add up to more
+ * than rss. No side effects. */
+int64_t mt_rss_unaccounted(uint64_t rss, uint64_t heap);
+
 /* The heap's bytes in s: the sizes of its objects, lost placeholders left
  * out, saturating at UINT64_MAX. */
 uint64_t mt_heap_bytes(const mt_snapshot *s);

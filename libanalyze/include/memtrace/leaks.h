@@ -171,6 +171,23 @@ int mt_leaks_compute(const char *const *paths, size_t n, unsigned load_flags, co
 /* Frees what out holds. Safe on an empty one. */
 void mt_leaks_free(mt_leaks *out);
 
+/* ---- the report's words (memtrace-leaks and memtrace.analyze) ---- */
+
+/* How a group that grows without leaking is labelled: "plateaued",
+ * "one-time", "no trend"; "" for MT_LEAK_NONE and MT_LEAK_SUSPECT. */
+const char *mt_leak_growth_label(mt_leak_verdict v);
+
+/* Why group g of a series of n snapshots (n >= 2) grows without leaking,
+ * one sentence into buf (len bytes, always NUL-terminated, cut to fit):
+ * "grew by 300 objects (+17.6 KiB), then stopped: ...". */
+void mt_leak_group_reason(const mt_leak_group *g, size_t n, char *buf, size_t len);
+
+/* Why suspect k of L is one, one sentence into buf as above: its type's
+ * trend, the generations that left survivors and the type of the
+ * container they accumulate in (an object of last, the snapshot
+ * mt_leaks_compute kept). */
+void mt_leak_suspect_reason(const mt_leaks *L, const mt_snapshot *last, size_t k, char *buf, size_t len);
+
 #ifdef __cplusplus
 }
 #endif

@@ -451,3 +451,8 @@ void mt_rss_heap_figures(mt_rss_heap *out, uint64_t rss_a, uint64_t rss_b, uint6
 int mt_rss_outgrew_heap(double rss_growth, double heap_growth) {
     return rss_growth - heap_growth >= (double)MT_NATIVE_MIN_BYTES && rss_growth >= 2 * (heap_growth > 0 ? heap_growth : 0);
 }
+
+int64_t mt_rss_unaccounted(uint64_t rss, uint64_t heap) {
+    if (rss >= heap) return rss - heap > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)(rss - heap);
+    return heap - rss > (uint64_t)INT64_MAX ? INT64_MIN : -(int64_t)(heap - rss);
+}

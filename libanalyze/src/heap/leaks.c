@@ -3,9 +3,12 @@
  * Each snapshot is loaded in turn and reduced to per-type series and, for
  * every object, its birth generation; only the last is kept, for the
  * dominator tree that names where leaked objects accumulate. */
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "common/nametable.h"
+#include "memtrace/units.h"
 #include "memtrace/diff.h"
 #include "memtrace/leaks.h"
 #include "memtrace/u64map.h"
@@ -652,4 +655,50 @@ nomem:
     *last = NULL;
     mt_leaks_free(L);
     return mt_diag_set(diag, MT_E_NOMEM, "out of memory comparing %zu snapshots", n);
+}
+
+const char *mt_leak_growth_label(mt_leak_verdict v) {
+    switch (v) {
+    case MT_LEAK_PLATEAU: return "plateaued";
+    case MT_LEAK_ONE_TIME: return "one-time";
+    case MT_LEAK_NOISE: return "no trend";
+    default: return "";
+    }
+}
+
+void mt_leak_group_reason(const mt_leak_group *g, size_t n, char *buf, size_t len) {
+    int64_t gain = (int64_t)(g->count[n - 1] - g->count[0]);
+    char h[24];
+    mt_signed_bytes((int64_t)(g->bytes[n - 1] - g->bytes[0]), h);
+    switch (g->verdict) {
+    case MT_LEAK_PLATEAU:
+        snprintf(buf, len, "grew by %" PRId64 " objects (%s), then stopped: no growth over the last %zu snapshots", gain,
+                 h, n - g->late_from);
+        break;
+    case MT_LEAK_ONE_TIME: {
+        size_t k = g->jump_at;
+        snprintf(buf, len, "%" PRId64 " of its %" PRId64 " new objects arrived between snapshots %zu and %zu, and "
+                 "later snapshots left none", (int64_t)(g->count[k] - g->count[k - 1]), gain, k, k + 1);
+        break;
+    }
+    default:
+        snprintf(buf, len, "grew by %" PRId64 " objects (%s) without a monotonic trend (Mann-Kendall p = %.3g)", gain, h,
+                 g->mk.p);
+    }
+}
+
+void mt_leak_suspect_reason(const mt_leaks *L, const mt_snapshot *last, size_t k, char *buf, size_t len) {
+    const mt_leak_suspect *sp = &L->suspects[k];
+    const mt_leak_group *gr = &L->groups[sp->group];
+    size_t n = L->n_snapshots;
+    mt_str ptype = mt_str_c("-");
+    if (sp->point != UINT32_MAX) {
+        const mt_graph *g = mt_snapshot_graph(last);
+        ptype = g->type_names[g->type[sp->point]];
+    }
+    snprintf(buf, len, "%s rose %s (Mann-Kendall p = %.2g); %u of %zu later "
+             "generations left survivors%s%.*s",
+             gr->type, gr->mk.s == (int64_t)(n * (n - 1) / 2) ? "in every snapshot" : "in most snapshots", gr->mk.p,
+             gr->leaving_generations, n - 1, sp->point != UINT32_MAX ? ", held by " : "",
+             sp->point != UINT32_MAX ? (int)ptype.len : 0, ptype.ptr);
 }

@@ -21,6 +21,11 @@ def table(rows, columns):
     return pandas.DataFrame(list(rows), columns=columns)
 
 
+def _is_frame(v):
+    """Whether v is a pandas DataFrame (without importing pandas)."""
+    return type(v).__name__ == "DataFrame" and type(v).__module__.startswith("pandas")
+
+
 class Result:
     """An analysis' result. Subclasses set _title and list in _fields the
     scalar attributes repr shows and in _tables the DataFrame attributes."""
@@ -33,12 +38,13 @@ class Result:
         self.__dict__.update(values)
 
     def to_dict(self):
-        """Every field, tables as lists of records (what --format json says)."""
+        """Every field, tables (every DataFrame attribute, shown in repr or
+        not) as lists of records: what --format json says."""
         out = {}
         for k, v in self.__dict__.items():
             if k.startswith("_"):
                 continue
-            out[k] = v.to_dict("records") if hasattr(v, "to_dict") and k in self._tables else v
+            out[k] = v.to_dict("records") if _is_frame(v) else v
         return out
 
     def __repr__(self):

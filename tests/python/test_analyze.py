@@ -170,6 +170,9 @@ def diff_pairs(series):
         (series[1], series[2], "type"),
         (os.path.join(TESTDATA, "heap-small.snap"), os.path.join(TESTDATA, "heap-medium.snap"), "type"),
         (os.path.join(TESTDATA, "frames-sales.snap"), os.path.join(TESTDATA, "frames-real.snap"), "column"),
+        (os.path.join(TESTDATA, "frames-sales.snap"), os.path.join(TESTDATA, "pipeline.snap"), "column"),
+        (os.path.join(TESTDATA, "all-kinds.snap"), os.path.join(TESTDATA, "all-kinds.snap"), "device"),
+        (os.path.join(TESTDATA, "all-kinds.snap"), os.path.join(TESTDATA, "all-kinds.snap"), "site"),
     ]
 
 

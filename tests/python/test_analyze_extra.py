@@ -2,7 +2,9 @@
 every call runs the matching CLI with --format json (memtrace-graph's
 --idom and --retained CSV for the whole dominator tree) on the same
 files and compares every field and every row; errors raise the
-documented exceptions with the file, line and column the tools print."""
+documented exceptions with the file, line and column the tools print.
+memtrace-gate's JUnit report and text are checked too: the verdicts and
+the figures they print."""
 
 import csv
 import io
@@ -40,7 +42,8 @@ def cli_json(name, *args, code=(0,)):
 def same(a, b):
     """Equal as JSON values: None and NaN alike, ints and whole floats
     alike (a DataFrame column with a None in it holds floats)."""
-    if a is None or (isinstance(a, float) and math.isnan(a)):
+    if a is None or (isinstance(a, float) and not math.isfinite(a)):
+        # JSON writes a percent from nothing (inf) or unknown (NaN) as null.
         return b is None or (isinstance(b, float) and math.isnan(b))
     if hasattr(a, "item"):
         a = a.item()
@@ -367,12 +370,20 @@ def gate_cli(tmp_path, *args):
     return p, junit(out)
 
 
+def check_gate(r, want):
+    for k in ("passed", "failed", "budgets", "by", "baseline_bytes", "current_bytes", "traces", "trace_at_peak"):
+        assert getattr(r, k) == want[k], k
+    same_rows(r.checks, [dict(c, offenders=len(c["offenders"])) for c in want["checks"]])
+    same_rows(r.offenders, [dict(o, budget=c["budget"]) for c in want["checks"] for o in c["offenders"]])
+
+
 @pytest.mark.parametrize("policy", ["p1", "p2", "p3", None])
 def test_gate_equals_memtrace_gate(gate_snaps, tmp_path, policy):
     d = gate_snaps
     args = ["-b", d / "a.snap", "-c", d / "b.snap"] + (["-p", d / (policy + ".yaml")] if policy else [])
     p, (failures, cases) = gate_cli(tmp_path, *args)
     r = analyze.gate(d / "a.snap", d / "b.snap", policy=d / (policy + ".yaml") if policy else None)
+    check_gate(r, cli_json("memtrace-gate", "-f", "json", *args, code=(0, 1)))
     assert bool(r) == (p.returncode == 0) == r.passed
     assert r.failed == failures
     assert list(zip(r.checks["budget"], r.checks["passed"])) == cases
@@ -395,6 +406,7 @@ def test_gate_example_policy(tmp_path):
     policy = os.path.join(ROOT, "rules", "gate.yaml")
     p, (failures, cases) = gate_cli(tmp_path, "-p", policy, "-b", snap, "-c", snap)
     r = analyze.gate(snap, snap, policy=policy)
+    check_gate(r, cli_json("memtrace-gate", "-f", "json", "-p", policy, "-b", snap, "-c", snap, code=(0, 1)))
     assert r.failed == failures and list(zip(r.checks["budget"], r.checks["passed"])) == cases
 
 
@@ -415,3 +427,30 @@ def test_gate_errors(gate_snaps, tmp_path):
         analyze.gate(tmp_path / "missing.snap", b)
     with pytest.raises(analyze.BadInputError):
         analyze.gate(os.path.join(TD, "damaged", "flipped-payload.snap"), b)
+
+
+def test_gate_leaks_advice_and_traces(leaky, tmp_path):
+    """Budgets on a leak series (leaky_app.py's five dumps), advice on a
+    DataFrame snapshot and growth between two allocation traces."""
+    early = tmp_path / "early.snap"
+    cli("memtrace-convert", "--to-time", "3.2", os.path.join(TD, "trace-sites.snap"), early)
+    runs = [
+        ("budgets: {leak_confidence: 0.5, total_growth_percent: 5}\n", [leaky[0]], leaky),
+        ("budgets: {advice_severity: info}\n", [SALES], [SALES]),
+        ("group_by: site\npeak_series: trace\nbudgets:\n  total_growth_bytes: 1 KiB\n  group_growth_bytes: 500 B\n"
+         "  peak_bytes: 2 KiB\nallow:\n  - group: \"c.py:*\"\n    ignore: true\n",
+         [early], [os.path.join(TD, "trace-sites.snap")]),
+    ]
+    for i, (text, base, cur) in enumerate(runs):
+        policy = tmp_path / ("p%d.yaml" % i)
+        policy.write_text(text)
+        args = ["-p", policy] + [a for b in base for a in ("-b", b)] + [a for c in cur for a in ("-c", c)]
+        want = cli_json("memtrace-gate", "-f", "json", *args, code=(0, 1))
+        r = analyze.gate(base, cur, policy=policy)
+        check_gate(r, want)
+        assert len(r.offenders) == sum(len(c["offenders"]) for c in want["checks"])
+        r2 = analyze.gate(base, cur, policy_text=text)
+        check_gate(r2, want)
+    # The leak series does fail its leak budget, naming the leak.
+    r = analyze.gate([leaky[0]], leaky, policy_text=runs[0][0])
+    assert not r and (r.offenders["budget"] == "leak_confidence").any()

@@ -13,7 +13,9 @@ import math
 import os
 import shutil
 import subprocess
+import sys
 import threading
+import time
 
 import pytest
 
@@ -173,24 +175,50 @@ def test_graph_errors():
     assert analyze.graph(damaged, salvage=True).retained().objects == want["objects"]
 
 
-def test_graph_releases_the_gil(heaps):
-    """Another thread runs while a graph is loaded and analysed."""
+def ticks_during(fn):
+    """Times a thread that sleeps in a loop got the GIL while fn ran, with
+    the switch interval so long that the caller never has to give the GIL
+    up: only a call that releases it lets the thread in."""
     ticks = []
     stop = threading.Event()
 
     def tick():
         while not stop.is_set():
-            ticks.append(1)
+            ticks.append(time.perf_counter())
+            time.sleep(0.0005)
 
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(10)
     t = threading.Thread(target=tick)
     t.start()
     try:
-        for _ in range(3):
-            analyze.graph(MEDIUM).retained()
+        time.sleep(0.02)
+        t0 = time.perf_counter()
+        fn()
+        t1 = time.perf_counter()
     finally:
         stop.set()
+        sys.setswitchinterval(old)
         t.join()
-    assert ticks
+    return len([x for x in ticks if t0 < x < t1]), t1 - t0
+
+
+def test_graph_releases_the_gil(tmp_path):
+    import memtrace
+
+    path = tmp_path / "chain.snap"
+    n = 300000
+    with memtrace.Writer(str(path)) as w:
+        for i in range(n):
+            w.add_object(i + 1, "Node", 64)
+        for i in range(n - 1):
+            w.add_ref(i + 1, i + 2)
+        w.add_root(1, kind="module", name="m")
+    inside, took = ticks_during(lambda: analyze.graph(path).retained())
+    # The control: Python code that holds the GIL as long lets no tick in.
+    held, _ = ticks_during(lambda: sum(range(int(3e7 * took))))
+    assert held == 0
+    assert inside > 0, "no other thread ran during %.3f s of graph()" % took
 
 
 # ---- advise ----

@@ -357,8 +357,12 @@ static PyObject *py_graph_columns(PyObject *self, PyObject *args) {
         }
         PyList_SET_ITEM(names, t, s);
     }
-    return Py_BuildValue("{sNsNsNsNsNsNsN}", "id", cols[0], "idom", cols[1], "size", cols[2], "retained", cols[3],
-                         "retained_objects", cols[4], "type_index", cols[5], "type_names", names);
+    return Py_BuildValue("{sNsNsNsNsNsNsNsKsKsKsK}", "id", cols[0], "idom", cols[1], "size", cols[2], "retained",
+                         cols[3], "retained_objects", cols[4], "type_index", cols[5], "type_names", names,
+                         "reachable_objects", (unsigned long long)d->n_reachable, "reachable_bytes",
+                         (unsigned long long)d->reachable_bytes, "unreachable_objects",
+                         (unsigned long long)d->n_unreachable, "unreachable_bytes",
+                         (unsigned long long)d->unreachable_bytes);
 fail:
     for (int i = 0; i < 6; i++) Py_XDECREF(cols[i]);
     return NULL;

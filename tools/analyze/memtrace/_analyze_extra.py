@@ -75,7 +75,11 @@ class Graph:
         return "<memtrace.analyze.Graph %r>" % self.path
 
     def dominators(self):
+        """Every reachable object (memtrace-graph --idom and --retained) as
+        the DataFrame objects: id, idom (0: the virtual root), type, size,
+        retained, retained_objects, in depth-first preorder."""
         import numpy
+        import pandas
 
         c = _analyze.graph_columns(self._g)
         names = numpy.array(c["type_names"] + [""], dtype=object)
@@ -87,13 +91,10 @@ class Graph:
             "retained": numpy.frombuffer(c["retained"], dtype=numpy.uint64),
             "retained_objects": numpy.frombuffer(c["retained_objects"], dtype=numpy.uint64),
         }
-        import pandas
-
         df = pandas.DataFrame(cols, columns=list(cols))
-        r = _analyze.graph_report(self._g, 0)
-        return Dominators(file=self.path, reachable_objects=r["reachable"]["objects"],
-                          reachable_bytes=r["reachable"]["bytes"], unreachable_objects=r["unreachable"]["objects"],
-                          unreachable_bytes=r["unreachable"]["bytes"], objects=df)
+        return Dominators(file=self.path, reachable_objects=c["reachable_objects"],
+                          reachable_bytes=c["reachable_bytes"], unreachable_objects=c["unreachable_objects"],
+                          unreachable_bytes=c["unreachable_bytes"], objects=df)
 
     def retained(self, top=10):
         """memtrace-graph --format json --top top."""

@@ -7,7 +7,6 @@
  * retained() and path_to_roots() do not load the file again. The graph is
  * read-only once loaded, so calls on one capsule from several threads may
  * overlap with the GIL released. */
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include "extra.h"
@@ -368,17 +367,6 @@ fail:
     return NULL;
 }
 
-/* What memtrace-graph takes for an id: decimal, or hexadecimal with 0x;
- * no sign or space. */
-static int parse_id(const char *s, uint64_t *id) {
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 0);
-    if (s[0] < '0' || s[0] > '9' || errno || end == s || *end) return 0;
-    *id = v;
-    return 1;
-}
-
 /* One entry of memtrace-graph --format json's "paths". */
 static PyObject *path_dict(const graph *x, uint32_t v) {
     const mt_graph *g = x->g;
@@ -455,7 +443,7 @@ static PyObject *py_graph_paths(PyObject *self, PyObject *args) {
     if (top > 100000) top = 100000;
     if (!top) top = 1;
     const mt_graph *g = x->g;
-    uint32_t *targets = NULL, nt = 0, v, t;
+    uint32_t *targets = NULL, nt = 0, v = 0;
     uint64_t id;
     mt_diag diag;
     mt_diag_clear(&diag);
@@ -471,14 +459,11 @@ static PyObject *py_graph_paths(PyObject *self, PyObject *args) {
         Py_ssize_t len;
         const char *s = PyUnicode_AsUTF8AndSize(what, &len);
         if (!s) return NULL;
-        if (parse_id(s, &id) && !mt_graph_find_id(g, id, &v)) {
-            nt = 1;
-        } else if (mt_graph_find_type(g, s, (size_t)len, &t)) {
-            mt_diag_set(&diag, MT_E_NOTFOUND, "no object has the id or the type '%s'", s);
-            return mta_raise(x->path, MT_E_NOTFOUND, &diag);
-        } else {
-            if (!(targets = malloc((size_t)top * sizeof *targets))) return PyErr_NoMemory();
-            nt = mt_dominators_top_of_type(g, &x->d, t, (uint32_t)top, targets);
+        if (!(targets = malloc((size_t)top * sizeof *targets))) return PyErr_NoMemory();
+        int rc = mt_graph_select(g, &x->d, s, (size_t)len, (uint32_t)top, targets, &nt, &diag);
+        if (rc) {
+            free(targets);
+            return mta_raise(x->path, rc, &diag);
         }
     } else {
         PyErr_Format(PyExc_TypeError, "path_to_roots() takes an object id (int) or a type name (str), not %.100s",

@@ -190,15 +190,7 @@ static PyObject *py_predict(PyObject *self, PyObject *args, PyObject *kw) {
                 mta_raise(arg, rc, &diag);
                 goto done;
             }
-            /* The pandas version the dump recorded, as memtrace-predict
-             * reads it: the models say when it is not the calibrated one. */
-            const mt_value *pv = mt_snapshot_meta_get(s, "pandas_version");
-            char ver[64], *verp = NULL;
-            if (pv && pv->type == MT_VAL_STR) {
-                snprintf(ver, sizeof ver, "%.*s", (int)pv->v.s.len, pv->v.s.ptr);
-                verp = ver;
-            }
-            if ((rc = mt_shapes_from_table(t, verp, &shapes, &diag))) {
+            if ((rc = mt_shapes_from_snapshot(s, t, &shapes, &diag))) {
                 mta_raise(arg, rc, &diag);
                 goto done;
             }

@@ -482,3 +482,20 @@ def test_gate_leaks_advice_and_traces(leaky, tmp_path):
     # The leak series does fail its leak budget, naming the leak.
     r = analyze.gate([leaky[0]], leaky, policy_text=runs[0][0])
     assert not r and (r.offenders["budget"] == "leak_confidence").any()
+
+
+def test_predict_reads_the_dumps_pandas_version(tmp_path, monkeypatch):
+    """A dump from another pandas than the models' gets their warning, from
+    the tool and from Python alike (mt_shapes_from_snapshot)."""
+    import memtrace
+
+    df = pandas.DataFrame({"k": list(range(1000)), "v": [1.5] * 1000})
+    monkeypatch.setattr(pandas, "__version__", "2.1.4")
+    path = tmp_path / "v.snap"
+    memtrace.dump_frames(str(path), {"df": df})
+    monkeypatch.undo()
+    want = cli_json("memtrace-predict", "--op", "sort", "--shapes", path, "--frame", "df", "--by", "k",
+                    "--available", 16 * GiB, "-f", "json")
+    r = analyze.predict("sort", path, frame="df", by="k", available=16 * GiB)
+    assert r.warnings == want["warnings"]
+    assert any("2.1.4" in w for w in r.warnings)

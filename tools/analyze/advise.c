@@ -275,9 +275,9 @@ static PyObject *py_advise_rules(PyObject *self, PyObject *args, PyObject *kw) {
 
 PyMethodDef mta_advise_methods[] = {
     { "advise", (PyCFunction)(void (*)(void))py_advise, METH_VARARGS | METH_KEYWORDS,
-      "advise(paths, rules=None, default_rules=True, bytes='real', available=0, int_headroom=8, salvage=False):\n"
-      "memtrace-advise --format json as a dict" },
+      "advise($module, /, paths, rules=None, default_rules=True, bytes='real', available=0, int_headroom=8,\n"
+      "       salvage=False)\n--\n\nmemtrace-advise --format json as a dict." },
     { "advise_rules", (PyCFunction)(void (*)(void))py_advise_rules, METH_VARARGS | METH_KEYWORDS,
-      "advise_rules(rules=None, default_rules=True): memtrace-advise --list-rules as a list of dicts" },
+      "advise_rules($module, /, rules=None, default_rules=True)\n--\n\nmemtrace-advise --list-rules as a list of dicts." },
     { NULL, NULL, 0, NULL },
 };

@@ -144,7 +144,7 @@ done:
 
 PyMethodDef mta_gate_methods[] = {
     { "gate", (PyCFunction)(void (*)(void))py_gate, METH_VARARGS | METH_KEYWORDS,
-      "gate(baseline, current, policy=None, policy_text=None, rules=None, available=0):\n"
-      "memtrace-gate's verdicts as a dict" },
+      "gate($module, /, baseline, current, policy=None, policy_text=None, rules=None, available=0)\n--\n\n"
+      "memtrace-gate --format json as a dict." },
     { NULL, NULL, 0, NULL },
 };

@@ -479,12 +479,12 @@ static PyObject *py_graph_paths(PyObject *self, PyObject *args) {
 
 PyMethodDef mta_graph_methods[] = {
     { "graph_load", (PyCFunction)(void (*)(void))py_graph_load, METH_VARARGS | METH_KEYWORDS,
-      "graph_load(path, salvage=False): a loaded snapshot and its dominator tree (a capsule)" },
+      "graph_load($module, /, path, salvage=False)\n--\n\nA loaded snapshot and its dominator tree (a capsule)." },
     { "graph_report", py_graph_report, METH_VARARGS,
-      "graph_report(graph, top): memtrace-graph --format json's report as a dict" },
+      "graph_report($module, graph, top, /)\n--\n\nmemtrace-graph --format json --top top's report as a dict." },
     { "graph_columns", py_graph_columns, METH_VARARGS,
-      "graph_columns(graph): every reachable object's id, idom, size, retained, as native arrays" },
+      "graph_columns($module, graph, /)\n--\n\nEvery reachable object's id, idom, size, retained, as native arrays." },
     { "graph_paths", py_graph_paths, METH_VARARGS,
-      "graph_paths(graph, id_or_type, top): shortest strong paths from roots, as memtrace-graph -p" },
+      "graph_paths($module, graph, what, top, /)\n--\n\nShortest strong paths from roots, as memtrace-graph -p WHAT --top TOP." },
     { NULL, NULL, 0, NULL },
 };

@@ -234,8 +234,8 @@ done:
 
 PyMethodDef mta_predict_methods[] = {
     { "predict", (PyCFunction)(void (*)(void))py_predict, METH_VARARGS | METH_KEYWORDS,
-      "predict(op, shapes=None, left=None, right=None, on=None, how=None, frame=None, by=None, agg=None,\n"
-      "columns=None, observed=None, index=None, values=None, aggfunc=None, frames=None, csv=None,\n"
-      "sample_rows=0, available=0): memtrace-predict --format json as a dict" },
+      "predict($module, /, op, shapes=None, left=None, right=None, on=None, how=None, frame=None, by=None,\n"
+      "        agg=None, columns=None, observed=None, index=None, values=None, aggfunc=None, frames=None,\n"
+      "        csv=None, sample_rows=0, available=0)\n--\n\nmemtrace-predict --format json as a dict." },
     { NULL, NULL, 0, NULL },
 };

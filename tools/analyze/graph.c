@@ -247,6 +247,7 @@ static PyObject *report_dict(const graph *x, const mt_graph_report *r) {
         list = NULL;
         goto fail;
     }
+    list = NULL; /* out holds it now */
     if (!(list = PyList_New(0))) goto fail;
     for (uint32_t k = 0; k < r->n_types; k++)
         if (list_add(list, type_row(x, &r->types[k], 1))) goto fail;
@@ -254,6 +255,7 @@ static PyObject *report_dict(const graph *x, const mt_graph_report *r) {
         list = NULL;
         goto fail;
     }
+    list = NULL;
     const mt_cycles *cy = &r->cycles;
     if (!(sub = PyDict_New()) || mta_put(sub, "components", mta_u64(cy->n_cyclic)) ||
         mta_put(sub, "objects", mta_u64(cy->cyclic_objects)) || mta_put(sub, "bytes", mta_u64(cy->cyclic_bytes)) ||

@@ -231,6 +231,70 @@ static void print_report(const mt_gate_result *r, const check_text *t, const mt_
     else if (!quiet) printf("all %zu budgets kept\n", r->n_checks);
 }
 
+/* --format json: every check's values, as memtrace.analyze.gate() returns
+ * them (a percent or value that is not finite, from nothing or
+ * saturated, is null). */
+static void print_json(const mt_gate_result *r, const mt_gate_input *in) {
+    mt_jw w;
+    mt_jw_init(&w, stdout);
+    mt_jw_begin_object(&w, NULL);
+    mt_jw_bool(&w, "passed", r->failed == 0);
+    mt_jw_uint(&w, "failed", r->failed);
+    mt_jw_uint(&w, "budgets", r->n_checks);
+    mt_jw_cstr(&w, "by", mt_group_by_name(r->by));
+    mt_jw_uint(&w, "baseline_bytes", r->baseline_bytes);
+    mt_jw_uint(&w, "current_bytes", r->current_bytes);
+    mt_jw_bool(&w, "traces", r->traces);
+    mt_jw_bool(&w, "trace_at_peak", r->trace_at_peak);
+    mt_jw_begin_array(&w, "baseline");
+    for (size_t i = 0; i < in->n_baseline; i++) mt_jw_cstr(&w, NULL, in->baseline[i]);
+    mt_jw_end_array(&w);
+    mt_jw_begin_array(&w, "current");
+    for (size_t i = 0; i < in->n_current; i++) mt_jw_cstr(&w, NULL, in->current[i]);
+    mt_jw_end_array(&w);
+#define STR_OR_NULL(key, v) do { if (v) mt_jw_cstr(&w, key, v); else mt_jw_null(&w, key); } while (0)
+    mt_jw_begin_array(&w, "checks");
+    for (size_t i = 0; i < r->n_checks; i++) {
+        const mt_gate_check *c = &r->checks[i];
+        mt_jw_begin_object(&w, NULL);
+        mt_jw_cstr(&w, "budget", c->budget);
+        mt_jw_bool(&w, "passed", c->passed);
+        mt_jw_double(&w, "limit", c->limit);
+        mt_jw_double(&w, "actual", c->actual);
+        mt_jw_uint(&w, "bytes_a", c->bytes_a);
+        mt_jw_uint(&w, "bytes_b", c->bytes_b);
+        mt_jw_double(&w, "percent", c->percent);
+        STR_OR_NULL("group", c->group);
+        STR_OR_NULL("series", c->series);
+        STR_OR_NULL("where", c->where);
+        mt_jw_uint(&w, "known_suspects", c->n_known);
+        mt_jw_uint(&w, "advice", c->n_advice);
+        mt_jw_begin_array(&w, "offenders");
+        for (size_t k = 0; k < c->n_offenders; k++) {
+            const mt_gate_offender *o = &c->offenders[k];
+            mt_jw_begin_object(&w, NULL);
+            STR_OR_NULL("name", o->name);
+            mt_jw_uint(&w, "bytes_a", o->bytes_a);
+            mt_jw_uint(&w, "bytes_b", o->bytes_b);
+            mt_jw_double(&w, "percent", o->percent);
+            mt_jw_double(&w, "limit", o->limit);
+            STR_OR_NULL("allowance", o->allowance);
+            mt_jw_uint(&w, "objects", o->objects);
+            mt_jw_uint(&w, "bytes", o->bytes);
+            mt_jw_double(&w, "confidence", o->confidence);
+            STR_OR_NULL("path", o->path);
+            STR_OR_NULL("severity", c->kind == MT_GATE_ADVICE_SEVERITY ? mt_severity_name(o->severity) : NULL);
+            STR_OR_NULL("message", o->message);
+            mt_jw_end_object(&w);
+        }
+        mt_jw_end_array(&w);
+        mt_jw_end_object(&w);
+    }
+    mt_jw_end_array(&w);
+#undef STR_OR_NULL
+    mt_jw_end_object(&w);
+}
+
 static void print_github(const mt_gate_result *r, const check_text *t) {
     for (size_t i = 0; i < r->n_checks; i++) {
         const mt_gate_check *c = &r->checks[i];
@@ -300,8 +364,9 @@ static int write_junit(const char *path, const mt_gate_result *r, const check_te
 int main(int argc, char **argv) {
     const char *policy_path = NULL, *junit = NULL, **base = NULL, **cur = NULL, **rule_files = NULL;
     size_t n_base = 0, n_cur = 0, n_rules = 0;
-    int github = 0, quiet = 0;
+    int github = 0, quiet = 0, json = 0;
     const mt_opt opts[] = {
+        MT_OPT_FORMAT(&json, MT_NAMES("text", "json"), "output format of the report (default: text)"),
         MT_OPT_LIST('b', "baseline", "FILE", &base, &n_base,
                     "snapshot of the reference run (repeat for a series, in time order)"),
         MT_OPT_LIST('c', "current", "FILE", &cur, &n_cur,
@@ -352,7 +417,8 @@ int main(int argc, char **argv) {
             fprintf(stderr, "%s: out of memory\n", tool.name);
             code = MT_EXIT_INPUT;
         } else {
-            print_report(&r, texts, &in, quiet);
+            if (json) print_json(&r, &in);
+            else print_report(&r, texts, &in, quiet);
             if (github) print_github(&r, texts);
             code = mt_cli_finish(tool.name);
             if (!code && junit) code = write_junit(junit, &r, texts, &in);

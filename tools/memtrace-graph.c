@@ -107,19 +107,14 @@ static void print_paths_json(mt_jw *w, uint32_t *targets, uint32_t nt, const mt_
 
 /* Targets of --path-to-roots: one object, or a type's largest. */
 static uint32_t path_targets(const char *what, const mt_dominators *d, uint32_t top, uint32_t **out) {
-    uint64_t id;
-    uint32_t v, t;
+    uint32_t n;
     *out = malloc(((size_t)top + 1) * 4);
     if (!*out) return 0;
-    if (parse_id(what, &id) && !mt_graph_find_id(G, id, &v)) {
-        (*out)[0] = v;
-        return 1;
-    }
-    if (mt_graph_find_type(G, what, strlen(what), &t)) {
+    if (mt_graph_select(G, d, what, strlen(what), top, *out, &n, NULL)) {
         fprintf(stderr, "%s: --path-to-roots: no object has the id or the type '%s'\n", tool.name, what);
         exit(MT_EXIT_INPUT);
     }
-    return mt_dominators_top_of_type(G, d, t, top, *out);
+    return n;
 }
 
 /* s inside a Graphviz double-quoted string (text.h: NUL, which Graphviz

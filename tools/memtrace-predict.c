@@ -202,14 +202,7 @@ int main(int argc, char **argv) {
             code = mt_cli_load(tool.name, shapes_arg, 0, 0, &s);
             if (!code && mt_df_table_load(s, &t, &diag)) code = mt_cli_fail(tool.name, shapes_arg, &diag);
             if (!code) {
-                const mt_value *pv = mt_snapshot_meta_get(s, "pandas_version");
-                char *ver = NULL;
-                static char verbuf[64];
-                if (pv && pv->type == MT_VAL_STR) {
-                    snprintf(verbuf, sizeof verbuf, "%.*s", (int)pv->v.s.len, pv->v.s.ptr);
-                    ver = verbuf;
-                }
-                if (mt_shapes_from_table(t, ver, &shapes, &diag)) {
+                if (mt_shapes_from_snapshot(s, t, &shapes, &diag)) {
                     if (diag.code == MT_E_NOTFOUND)
                         fprintf(stderr, "%s: %s: %s\n", tool.name, shapes_arg, diag.msg), code = MT_EXIT_INPUT;
                     else

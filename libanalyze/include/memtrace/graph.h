@@ -140,6 +140,16 @@ int mt_graph_find_type(const mt_graph *g, const char *name, size_t len, uint32_t
 uint32_t mt_dominators_top_of_type(const mt_graph *g, const mt_dominators *d, uint32_t type, uint32_t n,
                                    uint32_t *out);
 
+/* The objects that what (len bytes) names, as memtrace-graph
+ * --path-to-roots reads it: the object whose id it is (decimal, or
+ * hexadecimal with 0x; no sign or space), else the n objects of the type
+ * of that name with the largest retained size in d
+ * (mt_dominators_top_of_type), into out (caller-owned, n entries).
+ * @return 0 with *written how many (1 for an id), or MT_E_NOTFOUND (no
+ *         object has that id and no type that name: diag says so). */
+int mt_graph_select(const mt_graph *g, const mt_dominators *d, const char *what, size_t len, uint32_t n,
+                    uint32_t *out, uint32_t *written, mt_diag *diag);
+
 /* What a picture of depth D around one object shows: the objects its
  * references reach in at most D hops (weak references followed too), and
  * the references among them that leave an object less than D hops away.

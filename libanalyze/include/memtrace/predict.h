@@ -19,6 +19,7 @@
 #include <stdint.h>
 #include "memtrace/errors.h"
 #include "memtrace/frames.h"
+#include "memtrace/snapshot.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -53,6 +54,14 @@ typedef struct mt_shapes mt_shapes;
  * borrowed). pandas_version: the snapshot's meta pandas_version, or NULL.
  * @return 0, or MT_E_NOTFOUND (t has no frames), MT_E_NOMEM. */
 int mt_shapes_from_table(const mt_df_table *t, const char *pandas_version, mt_shapes **out, mt_diag *diag);
+
+/* Frames of t, the DataFrame records of snapshot snap
+ * (mt_df_table_load), with the pandas version snap's meta records
+ * (pandas_version), whose models warn when it is not the calibrated one:
+ * what memtrace-predict --shapes FILE and memtrace.analyze.predict()
+ * read. t must outlive *out; snap need not.
+ * @return as mt_shapes_from_table. */
+int mt_shapes_from_snapshot(const mt_snapshot *snap, const mt_df_table *t, mt_shapes **out, mt_diag *diag);
 
 /* Inline shapes: "NAME=ROWSxCOLS[:COL/COL...]" separated by commas, each
  * COL "[NAME=]DTYPE[~DISTINCT][*REPEAT]" ("left=2000000x8,right=50000x3",

@@ -1,5 +1,6 @@
 /* Picking objects out of a graph: by id, by type, a type's largest, and
  * the neighbourhood a picture of one object shows (graph.h). */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include "memtrace/graph.h"
@@ -40,6 +41,39 @@ uint32_t mt_dominators_top_of_type(const mt_graph *g, const mt_dominators *d, ui
         out[j] = i;
     }
     return k;
+}
+
+/* An id as the tools take one: decimal, or hexadecimal with 0x; no sign
+ * or space, nothing after it. */
+static int parse_id(const char *s, size_t len, uint64_t *id) {
+    char buf[32], *end;
+    if (!len || len >= sizeof buf || s[0] < '0' || s[0] > '9') return 0;
+    memcpy(buf, s, len);
+    buf[len] = 0;
+    errno = 0;
+    unsigned long long v = strtoull(buf, &end, 0);
+    if (errno || end == buf || *end) return 0;
+    *id = v;
+    return 1;
+}
+
+int mt_graph_select(const mt_graph *g, const mt_dominators *d, const char *what, size_t len, uint32_t n,
+                    uint32_t *out, uint32_t *written, mt_diag *diag) {
+    uint64_t id;
+    uint32_t v, t;
+    *written = 0;
+    if (parse_id(what, len, &id) && !mt_graph_find_id(g, id, &v)) {
+        if (n) {
+            out[0] = v;
+            *written = 1;
+        }
+        return 0;
+    }
+    if (mt_graph_find_type(g, what, len, &t))
+        return mt_diag_set(diag, MT_E_NOTFOUND, "no object has the id or the type '%.*s'", (int)(len > 200 ? 200 : len),
+                           what);
+    *written = mt_dominators_top_of_type(g, d, t, n, out);
+    return 0;
 }
 
 void mt_graph_nearby_free(mt_graph_nearby *nb) {

@@ -43,6 +43,7 @@ struct mt_shapes {
     mt_pframe *frames;
     int is_inline;
     const char *pandas_version; /* the snapshot's, or NULL */
+    char version[64];           /* mt_shapes_from_snapshot: pandas_version's copy */
     char *text;                 /* inline: the parsed copy names point into */
 };
 

@@ -35,6 +35,19 @@ static void fit_of(const mt_df_col_info *ci, double rows, mt_pcol *p) {
     }
 }
 
+int mt_shapes_from_snapshot(const mt_snapshot *snap, const mt_df_table *t, mt_shapes **out, mt_diag *diag) {
+    int rc = mt_shapes_from_table(t, NULL, out, diag);
+    if (rc) return rc;
+    /* The version pandas had when the frames were dumped: the models warn
+     * when it is not the one they were calibrated on. */
+    const mt_value *pv = mt_snapshot_meta_get(snap, "pandas_version");
+    if (pv && pv->type == MT_VAL_STR) {
+        snprintf((*out)->version, sizeof (*out)->version, "%.*s", (int)pv->v.s.len, pv->v.s.ptr);
+        (*out)->pandas_version = (*out)->version;
+    }
+    return 0;
+}
+
 int mt_shapes_from_table(const mt_df_table *t, const char *pandas_version, mt_shapes **out, mt_diag *diag) {
     *out = NULL;
     if (!t->n_frames) return mt_diag_set(diag, MT_E_NOTFOUND, "no DataFrame records (write them with memtrace.dump_frames)");

@@ -591,6 +591,28 @@ START_TEST(lookups_top_of_type_and_nearby_by_hand) {
     ck_assert_uint_eq(top[1], 2);
     ck_assert_uint_eq(mt_dominators_top_of_type(g, &d, t, 0, top), 0);
 
+    /* mt_graph_select: an id (decimal or 0x hexadecimal) before a type's
+     * largest; neither is NOTFOUND, with the name in the message. */
+    uint32_t n = 99;
+    mt_diag dg;
+    mt_diag_clear(&dg);
+    ck_assert_int_eq(mt_graph_select(g, &d, "1003", 4, 5, top, &n, &dg), 0);
+    ck_assert_uint_eq(n, 1);
+    ck_assert_uint_eq(top[0], 3);
+    ck_assert_int_eq(mt_graph_select(g, &d, "0x3eb", 5, 5, top, &n, &dg), 0);
+    ck_assert_uint_eq(n, 1);
+    ck_assert_uint_eq(top[0], 3);
+    ck_assert_int_eq(mt_graph_select(g, &d, "dict", 4, 2, top, &n, &dg), 0);
+    ck_assert_uint_eq(n, 2);
+    ck_assert_uint_eq(top[0], 4);
+    ck_assert_uint_eq(top[1], 2);
+    ck_assert_int_eq(mt_graph_select(g, &d, "dictionary", 4, 5, top, &n, &dg), 0); /* len bounds the name */
+    ck_assert_uint_eq(n, 3);
+    ck_assert_int_eq(mt_graph_select(g, &d, "999", 3, 5, top, &n, &dg), MT_E_NOTFOUND);
+    ck_assert_uint_eq(n, 0);
+    ck_assert_ptr_nonnull(strstr(dg.msg, "'999'"));
+    ck_assert_int_eq(mt_graph_select(g, &d, "+1003", 5, 5, top, &n, NULL), MT_E_NOTFOUND);
+
     /* Depth 2 from 0: 0; 1 2; 3 (reached from 1 first). 3 is at depth 2,
      * so its edge to 4 is not drawn; both edges into 3 are. */
     mt_graph_nearby nb;

@@ -1,0 +1,38 @@
+/* What graph.c, advise.c, predict.c and gate.c share (memtrace._analyze's
+ * analyses beyond the core): loading with the GIL released, and building
+ * the dicts and lists their --format json output holds. */
+#ifndef MEMTRACE_PY_EXTRA_H
+#define MEMTRACE_PY_EXTRA_H
+
+#include "analyze.h"
+
+/* Loads path (flags: MT_LOAD_*) with the GIL released; on error raises
+ * the exception for it (mta_raise) and returns NULL. */
+mt_snapshot *mta_load(const char *path, unsigned flags, int salvage);
+
+/* Sets d[key] = v and drops the reference to v (stolen, also on error).
+ * @return 0, or -1 with an exception set (v NULL: the exception its
+ *         maker set). */
+int mta_put(PyObject *d, const char *key, PyObject *v);
+
+/* Python values of C ones: a str of len bytes (invalid UTF-8 replaced,
+ * as the tools' JSON writer does), a str or None. New references. */
+PyObject *mta_str(const char *p, size_t len);
+PyObject *mta_cstr_or_none(const char *s);
+PyObject *mta_u64(uint64_t v);
+
+/* A sequence of str (a str alone counts as one) as a NULL-ended array
+ * of UTF-8 pointers into the sequence's items, held by *keep (a list
+ * the caller drops after the array is used); *n its length.
+ * @return the array (free() it), or NULL with an exception set. */
+const char **mta_strings(PyObject *seq, const char *what, size_t *n, PyObject **keep);
+
+/* advise.c: the shipped rules (unless no_defaults), then each rule file
+ * of rule_files (None, a path, or a sequence of paths) in order. NULL
+ * with the exception raised: BadInputError with the line and column for
+ * a file that is not YAML or holds a wrong rule, FileError for one that
+ * cannot be read. */
+struct mt_rules;
+struct mt_rules *mta_rules_make(PyObject *rule_files, int no_defaults);
+
+#endif

@@ -66,6 +66,18 @@ def same_rows(df, rows, columns=None):
             assert same(got[c], want.get(c)), f"row {i} column {c}: {got[c]!r} != {want.get(c)!r}"
 
 
+def shown(r):
+    """repr and the notebook's HTML name the result and show its figures."""
+    text, page = repr(r), r._repr_html_()
+    assert text.startswith("<%s>" % r._title) and page.startswith("<div>")
+    for f in r._fields:
+        assert "%s: " % f in text
+    for t in r._tables:
+        assert "%s: %d rows" % (t, len(getattr(r, t))) in text
+        assert "%s (%d rows)" % (t, len(getattr(r, t))) in page
+    assert set(r.to_dict()) >= set(r._fields) | set(r._tables)
+
+
 # ---- graph ----
 
 
@@ -97,7 +109,7 @@ def test_graph_retained_equals_memtrace_graph_json(heaps, top):
         same_rows(r.unreachable_types, want["unreachable"]["types"])
         same_rows(r.largest_cycles, want["cycles"]["largest"])
         assert r.to_dict()["top_retainers"] == [dict(x) for x in r.top_retainers.to_dict("records")]
-        assert "retained" in repr(r) and "<table" in r._repr_html_()
+        shown(r)
 
 
 def test_graph_dominators_equal_idom_and_retained_csv(heaps):
@@ -115,6 +127,7 @@ def test_graph_dominators_equal_idom_and_retained_csv(heaps):
         want = cli_json("memtrace-graph", "-f", "json", path)
         assert d.reachable_bytes == want["reachable"]["bytes"]
         assert d.unreachable_objects == want["unreachable"]["objects"]
+        shown(d)
         # The largest retainers of the report are the largest rows here.
         top = d.objects.sort_values("retained", ascending=False, kind="stable").head(len(want["top_retainers"]))
         assert sorted(top["retained"].tolist()) == sorted(x["retained"] for x in want["top_retainers"])
@@ -132,7 +145,9 @@ def check_paths(p, want):
 @pytest.mark.parametrize("what,top", [("app.Session", 2), ("app.Session", 10), ("bytearray", 1)])
 def test_graph_path_to_roots_by_type_equals_json(what, top):
     want = cli_json("memtrace-graph", "-f", "json", "-p", what, "-n", top, SMALL)["paths"]
-    check_paths(analyze.graph(SMALL).path_to_roots(what, top=top), want)
+    p = analyze.graph(SMALL).path_to_roots(what, top=top)
+    check_paths(p, want)
+    shown(p)
 
 
 def test_graph_path_to_roots_by_id(heaps):
@@ -247,6 +262,7 @@ def test_advise_equals_memtrace_advise_json(files, opts):
                if f[e] is not None]
     same_rows(r.effects, effects)
     assert len(r.advice) > 0
+    shown(r)
 
 
 def test_advise_rule_files(tmp_path):
@@ -334,6 +350,7 @@ def test_predict_equals_memtrace_predict_json(op, kw, available):
         else:
             assert same(getattr(r, k), v), k
     assert r.available_bytes == available
+    shown(r)
 
 
 def test_predict_errors():
@@ -403,6 +420,7 @@ def check_gate(r, want):
         assert getattr(r, k) == want[k], k
     same_rows(r.checks, [dict(c, offenders=len(c["offenders"])) for c in want["checks"]])
     same_rows(r.offenders, [dict(o, budget=c["budget"]) for c in want["checks"] for o in c["offenders"]])
+    shown(r)
 
 
 @pytest.mark.parametrize("policy", ["p1", "p2", "p3", None])

@@ -152,7 +152,7 @@ int mt_fleet_paths(const char *const *args, size_t n_args, char ***out, size_t *
             rc = push_path(&v, &nv, &cap, p);
         }
         closedir(d);
-        if (!rc) qsort(v + first, nv - first, sizeof *v, cmp_path);
+        if (!rc && nv > first) qsort(v + first, nv - first, sizeof *v, cmp_path);
     }
     if (!rc && !nv) {
         if (diag && n_args) diag->file = args[n_args - 1];

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include "common/hash.h"
+#include "common/names.h"
 #include "memtrace/fleet.h"
 #include "memtrace/frames.h"
 #include "memtrace/graph.h"
@@ -13,60 +13,13 @@
 #include "memtrace/robust.h"
 #include "memtrace/snapshot.h"
 
-/* ---- a string table: each distinct string once, numbered ---- */
-
-typedef struct intern {
-    char **s;
-    size_t n, cap;
-    uint32_t *slot; /* open addressing, index + 1; 0 is empty */
-    size_t nslot;
-} intern;
-
-static void intern_free(intern *t) {
-    for (size_t i = 0; i < t->n; i++) free(t->s[i]);
-    free(t->s);
-    free(t->slot);
-    memset(t, 0, sizeof *t);
-}
-
-/* The number of p[0..len) in t, added when new. @return 0 or MT_E_NOMEM. */
-static int intern_id(intern *t, const char *p, size_t len, uint32_t *id) {
-    if ((t->n + 1) * 2 > t->nslot) {
-        size_t ns = t->nslot ? t->nslot * 2 : 64;
-        uint32_t *slot = calloc(ns, sizeof *slot);
-        if (!slot) return MT_E_NOMEM;
-        for (size_t i = 0; i < t->n; i++) {
-            size_t h = (size_t)mt__fnv1a(t->s[i], strlen(t->s[i])) & (ns - 1);
-            while (slot[h]) h = (h + 1) & (ns - 1);
-            slot[h] = (uint32_t)i + 1;
-        }
-        free(t->slot);
-        t->slot = slot;
-        t->nslot = ns;
-    }
-    size_t h = (size_t)mt__fnv1a(p, len) & (t->nslot - 1);
-    while (t->slot[h]) {
-        const char *s = t->s[t->slot[h] - 1];
-        if (!strncmp(s, p, len) && !s[len]) {
-            *id = t->slot[h] - 1;
-            return 0;
-        }
-        h = (h + 1) & (t->nslot - 1);
-    }
-    if (t->n == t->cap) {
-        size_t nc = t->cap ? t->cap * 2 : 64;
-        char **s = realloc(t->s, nc * sizeof *s);
-        if (!s) return MT_E_NOMEM;
-        t->s = s;
-        t->cap = nc;
-    }
-    char *c = malloc(len + 1);
-    if (!c) return MT_E_NOMEM;
-    memcpy(c, p, len);
-    c[len] = 0;
-    t->s[t->n] = c;
-    t->slot[h] = (uint32_t)++t->n;
-    *id = (uint32_t)t->n - 1;
+/* The number of p[0..len) in t, added when new (common/names.h: a name's
+ * text moves when the table grows, so pointers are taken once every name
+ * is in). @return 0 or MT_E_NOMEM. */
+static int intern_id(mt__names *t, const char *p, size_t len, uint32_t *id) {
+    int64_t i = mt__names_index(t, p, len);
+    if (i < 0) return MT_E_NOMEM;
+    *id = (uint32_t)i;
     return 0;
 }
 
@@ -89,8 +42,8 @@ typedef struct wstate {
 } wstate;
 
 typedef struct impl {
-    intern strings; /* worker names, hosts, leak types and paths */
-    intern types, cols;
+    mt__names strings; /* worker names, hosts, leak types and paths */
+    mt__names types, cols;
     wstate *w;
     size_t n_w, cap_w;
 } impl;
@@ -343,7 +296,7 @@ static int deltas(const impl *im, size_t k, int cols, uint32_t top, mt_fleet_del
     const wstate *w = &im->w[k];
     const stat_entry *e = cols ? w->cols : w->types;
     size_t n = cols ? w->n_cols : w->n_types;
-    const intern *names = cols ? &im->cols : &im->types;
+    const mt__names *names = cols ? &im->cols : &im->types;
     mt_fleet_delta *d = malloc((n ? n : 1) * sizeof *d);
     if (!d) return MT_E_NOMEM;
     size_t m = 0;
@@ -358,7 +311,7 @@ static int deltas(const impl *im, size_t k, int cols, uint32_t top, mt_fleet_del
         double mc = mt_median_inplace(c, im->n_w), mb = mt_median_inplace(b, im->n_w);
         double delta = (double)e[i].bytes - mb;
         if (delta < 0.5) continue;
-        d[m].name = names->s[e[i].id];
+        d[m].name = mt__names_str(names, e[i].id);
         d[m].count = e[i].count;
         d[m].bytes = e[i].bytes;
         d[m].median_count = mc;
@@ -403,7 +356,7 @@ static int fleet_leaks(impl *im, mt_fleet *F, const mt_fleet_opts *o, mt_diag *d
     for (size_t k = 0; !rc && k < F->n_workers; k++) {
         const mt_fleet_worker *fw = &F->workers[k];
         if (fw->n_dumps < 3) continue;
-        if (o->progress) o->progress(o->ctx, "leaks", fw->name, done, F->n_series);
+        if (o->progress) o->progress(o->ctx, "leaks", mt__names_str(&im->strings, im->w[k].name), done, F->n_series);
         done++;
         mt_leaks L;
         mt_snapshot *last = NULL;
@@ -478,9 +431,9 @@ static int fleet_leaks(impl *im, mt_fleet *F, const mt_fleet_opts *o, mt_diag *d
     for (size_t a = 0; !rc && a < n_acc; a++) {
         mt_fleet_leak *fl = &F->leaks[F->n_leaks++];
         leak_acc *l = &acc[a];
-        fl->type = im->strings.s[l->type];
-        fl->point_type = im->strings.s[l->ptype];
-        fl->path = im->strings.s[l->path];
+        fl->type = mt__names_str(&im->strings, l->type);
+        fl->point_type = mt__names_str(&im->strings, l->ptype);
+        fl->path = mt__names_str(&im->strings, l->path);
         fl->n_workers = l->n;
         fl->workers = l->workers;
         l->workers = NULL;
@@ -567,8 +520,8 @@ static int fleet_compute(const char *const *paths, size_t n, const mt_fleet_opts
     for (size_t k = 0; k < im->n_w; k++) {
         mt_fleet_worker *fw = &out->workers[k];
         wstate *w = &im->w[k];
-        fw->name = im->strings.s[w->name];
-        fw->host = im->strings.s[w->host];
+        fw->name = mt__names_str(&im->strings, w->name);
+        fw->host = mt__names_str(&im->strings, w->host);
         fw->pid = w->pid;
         fw->n_dumps = w->n_paths;
         fw->paths = w->paths;
@@ -650,6 +603,11 @@ static int fleet_compute(const char *const *paths, size_t n, const mt_fleet_opts
     if (rc) return mt_diag_set(diag, rc, "out of memory");
     out->leaks_done = !o->no_leaks;
     if (!o->no_leaks) rc = fleet_leaks(im, out, o, diag);
+    /* The leaks' names may have moved the workers' (common/names.h). */
+    for (size_t k = 0; k < im->n_w; k++) {
+        out->workers[k].name = mt__names_str(&im->strings, im->w[k].name);
+        out->workers[k].host = mt__names_str(&im->strings, im->w[k].host);
+    }
     return rc;
 }
 
@@ -676,9 +634,9 @@ void mt_fleet_free(mt_fleet *out) {
             free(im->w[k].cols);
         }
         free(im->w);
-        intern_free(&im->strings);
-        intern_free(&im->types);
-        intern_free(&im->cols);
+        mt__names_free(&im->strings);
+        mt__names_free(&im->types);
+        mt__names_free(&im->cols);
         free(im);
     }
     memset(out, 0, sizeof *out);

@@ -27,6 +27,11 @@ static void on_progress(void *ctx, const char *what, const char *path, size_t do
     p->shown = 1;
 }
 
+static void warn_damage(void *ctx, const char *path, const mt_snapshot *s) {
+    (void)ctx;
+    mt_cli_warn_damage(tool.name, path, s);
+}
+
 static void json_bytes_or_null(mt_jw *w, const char *key, int has, uint64_t v) {
     if (has) mt_jw_uint(w, key, v);
     else mt_jw_null(w, key);
@@ -262,7 +267,9 @@ int main(int argc, char **argv) {
     }
     progress pr = { isatty(STDERR_FILENO), 0 };
     mt_fleet_opts o = { threshold, top ? (uint32_t)top : UINT32_MAX, no_leaks, salvage ? MT_LOAD_SALVAGE : 0,
-                        on_progress, &pr };
+                        on_progress, NULL, &pr };
+    /* What a salvage dropped, said of each file as it is loaded. */
+    if (salvage) o.loaded = warn_damage;
     mt_fleet F;
     rc = mt_fleet_compute((const char *const *)paths, n, &o, &F, &diag);
     if (pr.shown) fputs("\r\033[K", stderr);

@@ -173,7 +173,7 @@ static PyObject *py_fleet(PyObject *self, PyObject *args, PyObject *kw) {
     Py_BEGIN_ALLOW_THREADS
     rc = mt_fleet_paths(args_c, (size_t)n, &paths, &np, &diag);
     if (!rc) {
-        mt_fleet_opts o = { threshold, top ? top : UINT32_MAX, !leaks, salvage ? MT_LOAD_SALVAGE : 0, NULL, NULL };
+        mt_fleet_opts o = { threshold, top ? top : UINT32_MAX, !leaks, salvage ? MT_LOAD_SALVAGE : 0, NULL, NULL, NULL };
         rc = mt_fleet_compute((const char *const *)paths, np, &o, &F, &diag);
     }
     Py_END_ALLOW_THREADS

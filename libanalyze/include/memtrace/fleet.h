@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "memtrace/errors.h"
+#include "memtrace/snapshot.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -109,6 +110,10 @@ typedef struct mt_fleet_opts {
     /* If set, called before each file is read: what ("reading",
      * "leaks"), the file, and done of total steps. */
     void (*progress)(void *ctx, const char *what, const char *path, size_t done, size_t total);
+    /* If set, called with each dump as soon as it is loaded the first
+     * time, e.g. to report what a salvage dropped (the leak analysis
+     * loads a series again without calling it). */
+    void (*loaded)(void *ctx, const char *path, const mt_snapshot *s);
     void *ctx;
 } mt_fleet_opts;
 

@@ -481,6 +481,7 @@ static int fleet_compute(const char *const *paths, size_t n, const mt_fleet_opts
             if (diag) diag->file = paths[i];
             break;
         }
+        if (o->loaded) o->loaded(o->ctx, paths[i], s);
         size_t k;
         rc = worker_of(im, s, paths[i], &k);
         wstate *w = &im->w[k];

@@ -290,7 +290,6 @@ def gate(baseline, current, policy=None, rules=None, policy_text=None, available
 # ---------------------------------------------------------------- fleet
 # memtrace.analyze.fleet: many workers' dumps side by side (memtrace-fleet).
 
-from memtrace._results import Result, table  # noqa: E402
 
 
 class FleetResult(Result):

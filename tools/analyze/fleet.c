@@ -1,7 +1,201 @@
-/* memtrace._analyze: the fleet view over many workers' dumps (to be
- * written: memtrace.analyze.fleet). */
+/* memtrace._analyze: the fleet view over many workers' dumps
+ * (memtrace/fleet.h), for memtrace.analyze.fleet. _analyze.fleet returns
+ * a dict with exactly the fields of memtrace-fleet --format json, so that
+ * the two can be compared as they are; the Python wrapper makes its
+ * tables DataFrames. */
+#include <stdlib.h>
 #include "analyze.h"
 
+/* Adds key: v to d, stealing v. @return 0, or -1 with an exception set. */
+static int put(PyObject *d, const char *key, PyObject *v) {
+    if (!v) return -1;
+    int rc = PyDict_SetItemString(d, key, v);
+    Py_DECREF(v);
+    return rc;
+}
+
+static PyObject *str_or_none(const char *s) {
+    if (s && *s) return PyUnicode_DecodeUTF8(s, (Py_ssize_t)strlen(s), "backslashreplace");
+    Py_RETURN_NONE;
+}
+
+static PyObject *str_of(const char *s) { return PyUnicode_DecodeUTF8(s, (Py_ssize_t)strlen(s), "backslashreplace"); }
+
+static PyObject *deltas(const mt_fleet_delta *d, size_t n, const char *name_key, int count) {
+    PyObject *l = PyList_New(0);
+    for (size_t i = 0; l && i < n; i++) {
+        PyObject *o = PyDict_New();
+        if (!o || put(o, name_key, str_of(d[i].name)) ||
+            (count && put(o, "count", PyLong_FromUnsignedLongLong(d[i].count))) ||
+            put(o, "bytes", PyLong_FromUnsignedLongLong(d[i].bytes)) ||
+            (count && put(o, "median_count", PyFloat_FromDouble(d[i].median_count))) ||
+            put(o, "median_bytes", PyFloat_FromDouble(d[i].median_bytes)) ||
+            put(o, "delta_bytes", PyLong_FromLongLong(d[i].delta_bytes)) || PyList_Append(l, o)) {
+            Py_XDECREF(o);
+            Py_CLEAR(l);
+            break;
+        }
+        Py_DECREF(o);
+    }
+    return l;
+}
+
+static PyObject *bytes_or_none(int has, uint64_t v) {
+    if (has) return PyLong_FromUnsignedLongLong(v);
+    Py_RETURN_NONE;
+}
+
+/* The fleet as memtrace-fleet --format json writes it. */
+static PyObject *fleet_dict(const mt_fleet *F) {
+    PyObject *r = PyDict_New(), *spread = PyDict_New(), *workers = PyList_New(0), *outliers = PyList_New(0),
+             *leaks = PyList_New(0);
+    if (!r || !spread || !workers || !outliers || !leaks) goto fail;
+    if (put(r, "threshold", PyFloat_FromDouble(F->threshold))) goto fail;
+    for (int m = 0; m < MT_FLEET_METRICS; m++) {
+        const mt_fleet_spread *s = &F->spread[m];
+        PyObject *o = PyDict_New();
+        if (!o || put(spread, mt_fleet_metric_name((mt_fleet_metric)m), o)) goto fail;
+        if (put(o, "workers", PyLong_FromSize_t(s->n)) || put(o, "median_bytes", PyFloat_FromDouble(s->median)) ||
+            put(o, "mad_bytes", PyFloat_FromDouble(s->mad)) ||
+            put(o, "max_bytes", s->n ? PyFloat_FromDouble(s->max) : (Py_INCREF(Py_None), Py_None)) ||
+            put(o, "max_worker", s->n ? str_of(F->workers[s->max_worker].name) : (Py_INCREF(Py_None), Py_None)))
+            goto fail;
+    }
+    for (size_t k = 0; k < F->n_workers; k++) {
+        const mt_fleet_worker *fw = &F->workers[k];
+        PyObject *o = PyDict_New(), *z = PyDict_New();
+        if (!o || !z || PyList_Append(workers, o)) {
+            Py_XDECREF(o);
+            Py_XDECREF(z);
+            goto fail;
+        }
+        Py_DECREF(o);
+        if (put(o, "worker", str_of(fw->name)) || put(o, "host", str_of(fw->host)) ||
+            put(o, "pid", PyLong_FromUnsignedLongLong(fw->pid)) || put(o, "dumps", PyLong_FromSize_t(fw->n_dumps)) ||
+            put(o, "latest", str_or_none(fw->n_dumps ? fw->paths[fw->n_dumps - 1] : NULL)) ||
+            put(o, "objects", PyLong_FromUnsignedLongLong(fw->objects)) ||
+            put(o, "heap_bytes", PyLong_FromUnsignedLongLong(fw->values[MT_FLEET_HEAP])) ||
+            put(o, "frames_bytes", PyLong_FromUnsignedLongLong(fw->values[MT_FLEET_FRAMES])) ||
+            put(o, "rss_bytes", bytes_or_none(fw->has_rss, fw->values[MT_FLEET_RSS])) ||
+            put(o, "unmanaged_bytes", bytes_or_none(fw->has_rss, fw->values[MT_FLEET_UNMANAGED])) || put(o, "z", z))
+            goto fail;
+        for (int m = 0; m < MT_FLEET_METRICS; m++)
+            if (put(z, mt_fleet_metric_name((mt_fleet_metric)m), PyFloat_FromDouble(fw->z[m]))) goto fail;
+        if (put(o, "outlier", PyBool_FromLong(fw->outlier)) ||
+            put(o, "outlier_by", str_or_none(fw->outlier ? mt_fleet_metric_name(fw->worst) : NULL)) ||
+            put(o, "types", deltas(fw->types, fw->n_types, "type", 1)) ||
+            put(o, "columns", deltas(fw->columns, fw->n_columns, "column", 0)))
+            goto fail;
+        if (fw->outlier) {
+            PyObject *nm = str_of(fw->name);
+            if (!nm || PyList_Append(outliers, nm)) {
+                Py_XDECREF(nm);
+                goto fail;
+            }
+            Py_DECREF(nm);
+        }
+    }
+    for (size_t i = 0; i < F->n_leaks; i++) {
+        const mt_fleet_leak *l = &F->leaks[i];
+        PyObject *o = PyDict_New(), *ws = PyList_New(0);
+        if (!o || !ws || PyList_Append(leaks, o)) {
+            Py_XDECREF(o);
+            Py_XDECREF(ws);
+            goto fail;
+        }
+        Py_DECREF(o);
+        if (put(o, "type", str_of(l->type)) || put(o, "point_type", str_or_none(l->point_type)) ||
+            put(o, "path", str_or_none(l->path)) || put(o, "n_workers", PyLong_FromSize_t(l->n_workers)) ||
+            put(o, "of_workers", PyLong_FromSize_t(F->n_series)) || put(o, "workers", ws))
+            goto fail;
+        for (size_t j = 0; j < l->n_workers; j++) {
+            PyObject *nm = str_of(F->workers[l->workers[j]].name);
+            if (!nm || PyList_Append(ws, nm)) {
+                Py_XDECREF(nm);
+                goto fail;
+            }
+            Py_DECREF(nm);
+        }
+        if (put(o, "bytes_per_snapshot", PyLong_FromUnsignedLongLong(l->bytes_per_snapshot)) ||
+            put(o, "objects_per_snapshot", PyLong_FromUnsignedLongLong(l->objects_per_snapshot)) ||
+            put(o, "confidence", PyFloat_FromDouble(l->confidence)))
+            goto fail;
+    }
+    if (put(r, "spread", spread) || put(r, "workers", workers) || put(r, "outliers", outliers) ||
+        put(r, "leaks_analyzed", PyBool_FromLong(F->leaks_done)) ||
+        put(r, "series_workers", PyLong_FromSize_t(F->n_series)) || put(r, "leaks", leaks)) {
+        spread = workers = outliers = leaks = NULL;
+        Py_DECREF(r);
+        return NULL;
+    }
+    return r;
+fail:
+    Py_XDECREF(r);
+    Py_XDECREF(spread);
+    Py_XDECREF(workers);
+    Py_XDECREF(outliers);
+    Py_XDECREF(leaks);
+    return NULL;
+}
+
+/* fleet(paths, threshold=3.5, top=10, leaks=True, salvage=False) */
+static PyObject *py_fleet(PyObject *self, PyObject *args, PyObject *kw) {
+    static char *kwlist[] = { "paths", "threshold", "top", "leaks", "salvage", NULL };
+    PyObject *seq;
+    double threshold = MT_FLEET_THRESHOLD;
+    unsigned int top = MT_FLEET_TOP;
+    int leaks = 1, salvage = 0;
+    (void)self;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|$dIpp", kwlist, &seq, &threshold, &top, &leaks, &salvage))
+        return NULL;
+    if (!(threshold >= 0.1 && threshold <= 1000))
+        return PyErr_Format(PyExc_ValueError, "threshold must be a number from 0.1 to 1000, not %g", threshold);
+    PyObject *fast = PySequence_Fast(seq, "paths must be a sequence of paths");
+    if (!fast) return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
+    PyObject **enc = calloc((size_t)n + 1, sizeof *enc);
+    const char **args_c = calloc((size_t)n + 1, sizeof *args_c);
+    PyObject *result = NULL;
+    if (!enc || !args_c) {
+        PyErr_NoMemory();
+        goto out;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (!PyUnicode_FSConverter(PySequence_Fast_GET_ITEM(fast, i), &enc[i])) goto out;
+        args_c[i] = PyBytes_AS_STRING(enc[i]);
+    }
+    mt_diag diag = { .file = NULL };
+    mt_diag_clear(&diag);
+    char **paths = NULL;
+    size_t np = 0;
+    mt_fleet F;
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = mt_fleet_paths(args_c, (size_t)n, &paths, &np, &diag);
+    if (!rc) {
+        mt_fleet_opts o = { threshold, top ? top : UINT32_MAX, !leaks, salvage ? MT_LOAD_SALVAGE : 0, NULL, NULL, NULL };
+        rc = mt_fleet_compute((const char *const *)paths, np, &o, &F, &diag);
+    }
+    Py_END_ALLOW_THREADS
+    if (rc) {
+        mta_raise(diag.file, rc, &diag);
+    } else {
+        result = fleet_dict(&F);
+        mt_fleet_free(&F);
+    }
+    mt_fleet_paths_free(paths, np);
+out:
+    for (Py_ssize_t i = 0; enc && i < n; i++) Py_XDECREF(enc[i]);
+    free(enc);
+    free(args_c);
+    Py_DECREF(fast);
+    return result;
+}
+
 PyMethodDef mta_fleet_methods[] = {
+    { "fleet", (PyCFunction)(void (*)(void))py_fleet, METH_VARARGS | METH_KEYWORDS,
+      "fleet(paths, *, threshold=3.5, top=10, leaks=True, salvage=False)\n--\n\n"
+      "Many workers' heap dumps (files, or directories of *.snap) compared: a dict with the fields of\n"
+      "memtrace-fleet --format json. memtrace.analyze.fleet wraps it in a Result with DataFrames." },
     { NULL, NULL, 0, NULL },
 };

@@ -27,5 +27,7 @@
 #include "memtrace/trace.h"
 #include "memtrace/traceedit.h"
 #include "memtrace/tracediff.h"
+#include "memtrace/robust.h"
+#include "memtrace/fleet.h"
 
 #endif

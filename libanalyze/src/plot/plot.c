@@ -22,6 +22,9 @@ static const mt_plot_kind kinds[] = {
     { "cells", "FILE", 1, 1, 0,
       "a notebook's cell log: each cell's rss before, after and at its peak, sessions, errors and growing cells",
       mt__plot_cells },
+    { "fleet", "FILE...|DIR", 1, (size_t)-1, 0,
+      "many workers' dumps: a bar a worker (heap, DataFrames, unmanaged), the median rss, outliers in red",
+      mt__plot_fleet },
 };
 
 const mt_plot_kind *mt_plot_kinds(size_t *n) {

@@ -4,9 +4,9 @@ the worker's heap is the worker's own."""
 
 import os
 
-BIG = 20000       # bytes objects the big worker holds
+BIG = 30000       # bytes objects the big worker holds
 BIG_SIZE = 1000   # bytes in each
-LEAK = 3000       # dicts the leaking worker adds before each dump
+LEAK = 1000       # dicts the leaking worker adds before each dump
 
 
 def hold_big(dask_worker):

@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from conftest import tool
+from conftest import ROOT, tool
 import spec_reader
 
 memtrace = pytest.importorskip("memtrace")
@@ -179,7 +179,6 @@ def test_analyze_info_on_the_cluster_equals_the_cli_file_by_file_and_sums_exactl
     # Each part is the CLI's JSON on that file, run here.
     for f in files:
         assert res["parts"][f] == cli("memtrace-info", "--top", "100000000", f)
-    assert mdask.analyze(files, "info")["merged"] == res["merged"]
     # The merge adds: totals and per type, counted here from the CLI's JSON.
     want_types = collections.Counter()
     want_count = collections.Counter()
@@ -237,6 +236,24 @@ def test_analyze_leaks_names_the_leaking_worker_and_equals_the_cli(cluster):
         == res["merged"]
 
 
+@pytest.mark.skipif(not os.path.exists(tool("memtrace-fleet")), reason="memtrace-fleet is not built")
+def test_analyze_fleet_on_the_cluster_equals_memtrace_fleet_json(cluster):
+    """The fleet view, its files read on the workers and each worker's
+    leak series analyzed on one, equals memtrace-fleet run here on every
+    file; it names the big worker and what sets it apart, and the leak."""
+    files = [w["files"][k] for r in cluster["rounds"] for a, w in sorted(r["workers"].items())
+             for k in ("heap", "frames") if k in w["files"]]
+    res = mdask.analyze(files, "fleet", client=cluster["client"])
+    want = cli("memtrace-fleet", *files)
+    assert res["merged"] == want
+    m = res["merged"]
+    assert m["outliers"] == [cluster["big"]]
+    big = next(w for w in m["workers"] if w["worker"] == cluster["big"])
+    assert big["outlier_by"] == "heap" and big["types"][0]["type"] == "bytes"
+    assert big["types"][0]["delta_bytes"] >= BIG * sys.getsizeof(b"x" * BIG_SIZE)
+    assert any(l["workers"] == [cluster["leaky"]] for l in m["leaks"]), m["leaks"]
+
+
 def test_analyze_raises_the_tools_message_on_a_damaged_file(cluster, tmp_path):
     bad = tmp_path / "heap-1-00000000-x.snap"
     bad.write_bytes(b"not a snapshot")
@@ -267,3 +284,13 @@ def test_a_worker_killed_while_dumping_is_reported_and_the_others_files_exist(cl
     assert sorted(r["files"]) == sorted(w["files"]["heap"] for w in r["workers"].values())
     # The dead worker's part never took a dump's name.
     assert not glob.glob(os.path.join(str(tmp_path), "heap-%d-*.snap" % pid))
+
+
+def test_man3_writes_the_real_signatures():
+    import re
+    import test_docs
+    text = test_docs.plain(open(os.path.join(ROOT, "man", "man3", "memtrace.3"), encoding="utf-8").read())
+    found = re.findall(r"^memtrace\.dask\.(\w+)(\(.*\))$", text, re.M)
+    assert sorted(n for n, _ in found) == sorted(n for n in mdask.__all__ if callable(getattr(mdask, n)))
+    for name, args in found:
+        test_docs.compare_text("memtrace(3): memtrace.dask.%s" % name, args, getattr(mdask, name))

@@ -432,10 +432,263 @@ def merge_leaks(parts):
             "native_growth": native}
 
 
-_MERGE = {"info": merge_info, "diff": merge_diff, "leaks": merge_leaks}
+# --- fleet: memtrace-fleet's view, its reading spread over the workers ----
+
+_MAD_SCALE = 1.4826          # memtrace/robust.h
+_FLOOR_SHARE = 0.05          # memtrace/fleet.h: the z-score's scale is never
+_FLOOR_BYTES = 1 << 20       # below 5% of the median nor below 1 MiB
+_METRICS = ("heap", "frames", "rss", "unmanaged")
 
 
-def analyze(paths, what="info", client=None, *, by="type", leaks_args=()):
+def _median(xs):
+    xs = sorted(xs)
+    n = len(xs)
+    if not n:
+        return 0.0
+    return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
+
+
+def _robust_z(v, med, mad, floor):
+    scale = max(_MAD_SCALE * mad, floor)
+    if v == med:
+        return 0.0
+    if scale <= 0:
+        return float("inf") if v > med else float("-inf")
+    return (v - med) / scale
+
+
+def _verscmp_key(name):
+    """strverscmp(3)'s order as a key: digit runs compare as numbers (by
+    length, then digits), the rest byte by byte."""
+    import re
+    key = []
+    for run in re.findall(rb"\d+|\D+", name.encode("utf-8", "surrogateescape")):
+        key.append((1, len(run), run) if run[:1].isdigit() else (0, 0, run))
+    return key
+
+
+def _fleet_worker_name(meta, path):
+    """The worker a dump belongs to, as memtrace-fleet names it: the first
+    of label.worker, label.name, worker and name (a non-empty string),
+    else HOST:PID, else the path."""
+    for k in ("label.worker", "label.name", "worker", "name"):
+        v = meta.get(k)
+        if isinstance(v, str) and v:
+            return v
+    host = meta.get("host") if isinstance(meta.get("host"), str) else ""
+    pid = meta.get("pid")
+    has_pid = isinstance(pid, (int, float)) and not isinstance(pid, bool)
+    if host or has_pid:
+        return "%s:%.0f" % (host, pid if has_pid else 0)
+    return path
+
+
+def _fleet_file(path):
+    """A file's part of the fleet view, read once by memtrace-info (its
+    meta, objects and every type) and, for a file without objects or one
+    whose frames count, memtrace-frames (each column's real bytes)."""
+    i = _run_tool(("memtrace-info", ["--top", _INFO_ALL, "--format", "json", path], (0,)))
+    if "error" in i:
+        return i
+    j = i["result"]
+    meta = j.get("meta", {})
+    pid = meta.get("pid")
+    pid = int(pid) if isinstance(pid, (int, float)) and not isinstance(pid, bool) and pid > 0 else 0
+    rss = meta.get("rss")
+    rss = rss if isinstance(rss, (int, float)) and not isinstance(rss, bool) and rss > 0 else None
+    out = {"worker": _fleet_worker_name(meta, path), "host": meta.get("host") if isinstance(meta.get("host"), str)
+           else "", "pid": pid, "heap": j["objects"] > 0, "objects": j["objects"], "heap_bytes": j["object_bytes"],
+           "frames_bytes": 0, "rss_bytes": None if rss is None else int(rss), "types": {}, "columns": None,
+           "seconds": i["seconds"], "peak_rss": i["peak_rss"]}
+    for t in j["top_types_by_bytes"]:
+        c = out["types"].setdefault(t["type"], [0, 0])
+        c[0] += t["count"]
+        c[1] += t["bytes"]
+    if not out["heap"] or j["records"].get("df_frames", {}).get("count"):
+        f = _run_tool(("memtrace-frames", ["--format", "json", path], (0,)))
+        if "error" in f:
+            return f
+        if f["result"]["frames"]:
+            cols = {}
+            for fr in f["result"]["frames"]:
+                for c in fr["columns"]:
+                    key = ("%s.%s" % (fr["name"] or "frame", c["name"]))[:511]
+                    cols[key] = cols.get(key, 0) + c["real_bytes"]
+            out["columns"] = cols
+            out["frames_bytes"] = f["result"]["real_bytes"]
+        out["seconds"] += f["seconds"]
+        out["peak_rss"] = max(out["peak_rss"], f["peak_rss"])
+    out["pid_here"] = os.getpid()
+    return out
+
+
+def _fleet_deltas(k, ws, attr, top, count):
+    """The types (count) or columns of worker k holding more bytes than
+    the median worker's, most first, at most top (0: all)."""
+    rows = []
+    for name, v in getattr(ws[k], attr).items():
+        if count:
+            c, b = v
+            cs = [getattr(w, attr).get(name, (0, 0))[0] for w in ws]
+            bs = [getattr(w, attr).get(name, (0, 0))[1] for w in ws]
+        else:
+            b = v
+            bs = [getattr(w, attr).get(name, 0) for w in ws]
+        mb = float(_median(bs))
+        delta = b - mb
+        if delta < 0.5:
+            continue
+        if count:
+            row = {"type": name, "count": c, "bytes": b, "median_count": float(_median(cs))}
+        else:
+            row = {"column": name, "bytes": b}
+        row["median_bytes"] = mb
+        row["delta_bytes"] = int(delta + 0.5)  # llround of a positive number
+        rows.append(row)
+    rows.sort(key=lambda r: (-r["delta_bytes"], r.get("type", r.get("column")).encode("utf-8", "surrogateescape")))
+    return rows if top == 0 else rows[:top]
+
+
+class _W:
+    def __init__(self, name, host, pid):
+        self.name, self.host, self.pid = name, host, pid
+        self.paths, self.types, self.cols = [], {}, {}
+        self.objects = self.heap = self.frames = self.rss = 0
+        self.has_rss = False
+
+
+def merge_fleet(files, series_leaks, threshold=3.5, top=10):
+    """memtrace-fleet's JSON from its parts: files, [(path, _fleet_file's
+    result)] in the order the paths were given, and series_leaks,
+    {worker: the leaks of memtrace-fleet run on that worker's heap dumps
+    alone}. The same rules as libanalyze/src/fleet/fleet.c: a worker's
+    latest heap dump and latest DataFrame snapshot give its totals, a
+    robust z-score per total, the median worker per type and column, and
+    a leak's workers grouped by type, container type and path, with the
+    lower middle worker's growth and the lowest confidence."""
+    ws = {}
+    for path, f in files:
+        w = ws.get(f["worker"])
+        if w is None:
+            w = ws[f["worker"]] = _W(f["worker"], f["host"], f["pid"])
+        if f["heap"]:
+            w.paths.append(path)
+            w.types = {t: tuple(v) for t, v in f["types"].items()}
+            w.objects, w.heap = f["objects"], f["heap_bytes"]
+            w.has_rss = f["rss_bytes"] is not None and f["rss_bytes"] > 0
+            w.rss = f["rss_bytes"] if w.has_rss else 0
+        if f["columns"] is not None:
+            w.cols = dict(f["columns"])
+            w.frames = f["frames_bytes"]
+    order = sorted(ws.values(), key=lambda w: _verscmp_key(w.name))
+    values = []
+    for w in order:
+        known = w.heap + w.frames
+        values.append({"heap": w.heap, "frames": w.frames, "rss": w.rss,
+                       "unmanaged": w.rss - known if w.has_rss and w.rss > known else 0})
+    spread, z = {}, [dict() for _ in order]
+    for m in _METRICS:
+        needs_rss = m in ("rss", "unmanaged")
+        xs, mx, mk = [], None, None
+        for k, w in enumerate(order):
+            if needs_rss and not w.has_rss:
+                continue
+            v = float(values[k][m])
+            if mx is None or v > mx:
+                mx, mk = v, k
+            xs.append(v)
+        med = float(_median(xs))
+        mad = float(_median([abs(x - med) for x in xs]))
+        spread[m] = {"workers": len(xs), "median_bytes": med, "mad_bytes": mad,
+                     "max_bytes": mx, "max_worker": order[mk].name if mk is not None else None}
+        floor = max(_FLOOR_SHARE * med, float(_FLOOR_BYTES))
+        for k, w in enumerate(order):
+            z[k][m] = 0.0 if needs_rss and not w.has_rss else _robust_z(float(values[k][m]), med, mad, floor)
+    workers, outliers = [], []
+    for k, w in enumerate(order):
+        worst = "heap"
+        for m in _METRICS[1:]:
+            if z[k][m] > z[k][worst]:
+                worst = m
+        out = z[k][worst] > threshold
+        if out:
+            outliers.append(w.name)
+        workers.append({"worker": w.name, "host": w.host, "pid": w.pid, "dumps": len(w.paths),
+                        "latest": w.paths[-1] if w.paths else None, "objects": w.objects,
+                        "heap_bytes": w.heap, "frames_bytes": w.frames,
+                        "rss_bytes": w.rss if w.has_rss else None,
+                        "unmanaged_bytes": values[k]["unmanaged"] if w.has_rss else None,
+                        "z": z[k], "outlier": out, "outlier_by": worst if out else None,
+                        "types": _fleet_deltas(k, order, "types", top, True) if out else [],
+                        "columns": _fleet_deltas(k, order, "cols", top, False) if out else []})
+    series = [w.name for w in order if len(w.paths) >= 3]
+    groups = {}
+    for name in series:
+        seen = set()
+        for l in series_leaks[name]:
+            key = (l["type"], l["point_type"] or "", l["path"] or "")
+            if key in seen:
+                continue
+            seen.add(key)
+            g = groups.setdefault(key, {"workers": [], "bytes": [], "objects": [], "confidence": 1.0})
+            g["workers"].append(name)
+            g["bytes"].append(l["bytes_per_snapshot"])
+            g["objects"].append(l["objects_per_snapshot"])
+            g["confidence"] = min(g["confidence"], l["confidence"])
+    leaks = []
+    for (t, pt, path), g in groups.items():
+        n = len(g["workers"])
+        leaks.append({"type": t, "point_type": pt or None, "path": path or None, "n_workers": n,
+                      "of_workers": len(series), "workers": g["workers"],
+                      "bytes_per_snapshot": sorted(g["bytes"])[(n - 1) // 2],
+                      "objects_per_snapshot": sorted(g["objects"])[(n - 1) // 2], "confidence": g["confidence"]})
+    leaks.sort(key=lambda l: (-l["n_workers"], -l["bytes_per_snapshot"], l["type"].encode("utf-8", "surrogateescape")))
+    return {"threshold": float(threshold), "spread": spread, "workers": workers, "outliers": outliers,
+            "leaks_analyzed": True, "series_workers": len(series), "leaks": leaks}
+
+
+def _fleet(paths, client, threshold, top):
+    """analyze(..., "fleet"): one task a file, then one a worker's series
+    of three heap dumps or more (the leak analysis, the slow part)."""
+    from ._tools import ToolError
+    files = [os.path.abspath(os.fspath(p)) for p in paths]
+
+    def run(fn, args):
+        if client is None:
+            return [fn(a) for a in args]
+        return client.gather(client.map(fn, args, pure=False))
+
+    per_file = run(_fleet_file, files)
+    for o in per_file:
+        if "error" in o:
+            raise ToolError(o["error"], o.get("status"))
+    heap = {}
+    for path, f in zip(files, per_file):
+        if f["heap"]:
+            heap.setdefault(f["worker"], []).append(path)
+    names = [n for n in heap if len(heap[n]) >= 3]
+    units = [("memtrace-fleet", ["--top", "0", "--format", "json", *heap[n]], (0,)) for n in names]
+    outs = run(_run_tool, units)
+    leaks, runs = {}, {}
+    for n, o in zip(names, outs):
+        if "error" in o:
+            raise ToolError(o["error"], o.get("status"))
+        got = o["result"]["workers"]
+        if len(got) != 1 or got[0]["worker"] != n:
+            raise ToolError("memtrace-fleet: %s's dumps name another worker on their own" % n)
+        leaks[n] = o["result"]["leaks"]
+        runs["series " + n] = {k: o[k] for k in ("seconds", "peak_rss", "host", "pid")}
+    for path, f in zip(files, per_file):
+        runs[path] = {"seconds": f["seconds"], "peak_rss": f["peak_rss"], "host": f["host"], "pid": f["pid_here"]}
+    merged = merge_fleet(list(zip(files, per_file)), leaks, threshold, top)
+    return {"what": "fleet", "merged": merged, "parts": {"files": dict(zip(files, per_file)), "leaks": leaks},
+            "skipped": {}, "runs": runs}
+
+
+_MERGE = {"info": merge_info, "diff": merge_diff, "leaks": merge_leaks, "fleet": None}
+
+
+def analyze(paths, what="info", client=None, *, by="type", leaks_args=(), threshold=3.5, top=10):
     """Runs analysis what over snapshots, the per-file (or per-worker
     series) work spread over client's workers as futures, and merges the
     partial results here; with client=None the same work runs here, one
@@ -457,6 +710,8 @@ def analyze(paths, what="info", client=None, *, by="type", leaks_args=()):
     from ._tools import ToolError
     if what not in _MERGE:
         raise ValueError("unknown analysis %r; analyze runs %s" % (what, ", ".join(sorted(_MERGE))))
+    if what == "fleet":
+        return _fleet(paths, client, threshold, top)
     units, skipped = _units(paths, what, by, tuple(leaks_args))
     if client is None:
         outs = [_run_tool(u) for _, u in units]

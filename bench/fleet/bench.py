@@ -7,7 +7,7 @@ the same run.
 Usage: PYTHONPATH=build/python /usr/bin/python3 bench/fleet/bench.py [DIR] [SCALE]
 DIR keeps the dumps (a temporary directory by default); SCALE (1.5)
 multiplies each worker's objects. Prints a table per analysis (info, diff,
-leaks): wall seconds, the largest tool's peak RSS (VmHWM), the client's
+leaks, fleet; and memtrace-fleet itself over every file): wall seconds, the largest tool's peak RSS (VmHWM), the client's
 peak RSS, and whether the cluster's merge equals the single-process one
 (and its parts the tools' JSON)."""
 
@@ -81,12 +81,19 @@ def main():
     with LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None) as lc, \
             Client(lc) as client:
         client.wait_for_workers(2)
-        for what in ("info", "diff", "leaks"):
+        for what in ("info", "diff", "leaks", "fleet"):
             single, ts = run(files, what, None)
             rss_single = maxrss()
             dist, td = run(files, what, client)
             same = dist["merged"] == single["merged"] and dist["parts"] == single["parts"]
-            rows.append((what, len(single["parts"]), ts, max(r["peak_rss"] for r in single["runs"].values()), td,
+            if what == "fleet":
+                # The tool itself, one process over every file, is the oracle.
+                t = time.perf_counter()
+                tool = mdask._run_tool(("memtrace-fleet", ["--format", "json", *files], (0,)))
+                rows.append(("fleet: memtrace-fleet alone", 1, time.perf_counter() - t, tool["peak_rss"], float("nan"),
+                             0, 0, tool["result"] == dist["merged"]))
+            runs = len(single["runs"]) if what != "fleet" else len(files) + len(single["parts"]["leaks"])
+            rows.append((what, runs, ts, max(r["peak_rss"] for r in single["runs"].values()), td,
                          max(r["peak_rss"] for r in dist["runs"].values()),
                          len({r["pid"] for r in dist["runs"].values()}), same))
         workers_rss = client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
@@ -95,8 +102,9 @@ def main():
           "| cluster: tool peak MB | workers used | merge equal |")
     print("|---|---|---|---|---|---|---|---|")
     for what, n, ts, ps, td, pd_, nw, same in rows:
-        print("| %s | %d | %.1f | %.0f | %.1f | %.0f | %d | %s |" % (what, n, ts, ps / MB, td, pd_ / MB, nw,
-                                                                    "yes" if same else "NO"))
+        print("| %s | %d | %.1f | %.0f | %s | %s | %s | %s |" % (
+            what, n, ts, ps / MB, "-" if td != td else "%.1f" % td, "-" if not nw else "%.0f" % (pd_ / MB),
+            "-" if not nw else nw, "yes" if same else "NO"))
     print()
     print("client peak RSS %.0f MB (merging included); worker processes' peak RSS %s MB" % (
         maxrss() / MB, ", ".join("%.0f" % (v / MB) for v in sorted(workers_rss.values()))))

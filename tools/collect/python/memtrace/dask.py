@@ -703,6 +703,15 @@ def analyze(paths, what="info", client=None, *, by="type", leaks_args=(), thresh
     and the merge adds counts and bytes, so it equals what the tools print
     run one by one on one machine.
 
+    "fleet" gives memtrace-fleet's view (threshold and top as its
+    --threshold and --top): each file is read on a worker (memtrace-info,
+    and memtrace-frames for DataFrames), each worker's series of three
+    heap dumps or more goes through memtrace-fleet on one, and the spread,
+    robust z-scores, median worker and leaks grouped across workers are
+    computed here by memtrace-fleet's rules; "merged" equals its
+    --format json on the same paths in the same order (workers are named
+    from the files' meta, as memtrace-fleet names them).
+
     Returns {"what", "merged", "parts": {file or worker: the tool's JSON},
     "skipped": {worker: why}, "runs": {file or worker: {"seconds",
     "peak_rss", "host", "pid"}}}. A tool that fails raises

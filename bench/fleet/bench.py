@@ -83,7 +83,6 @@ def main():
         client.wait_for_workers(2)
         for what in ("info", "diff", "leaks", "fleet"):
             single, ts = run(files, what, None)
-            rss_single = maxrss()
             dist, td = run(files, what, client)
             same = dist["merged"] == single["merged"] and dist["parts"] == single["parts"]
             if what == "fleet":

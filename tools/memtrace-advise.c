@@ -421,7 +421,7 @@ int main(int argc, char **argv) {
     if (!list && !c.nargs) mt_cli_usage_error(&c, "no snapshot given");
 
     mt_rules *rules = NULL;
-    mt_diag diag;
+    mt_diag diag = { 0 };
     int code = 0;
     if (mt_rules_new(&rules)) {
         fprintf(stderr, "%s: out of memory\n", tool.name);

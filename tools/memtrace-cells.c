@@ -389,7 +389,7 @@ int main(int argc, char **argv) {
     if (by && leaks) mt_cli_usage_error(&c, "--by session and --leaks show different things: give one");
     v.file = c.args[0];
     mt_cells *cl = NULL;
-    mt_diag diag;
+    mt_diag diag = { 0 };
     mt_diag_clear(&diag);
     int code = MT_EXIT_OK;
     if (mt_cells_load(v.file, &cl, &diag)) {

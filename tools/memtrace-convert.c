@@ -36,7 +36,7 @@ static int edit_trace(const char *in, const char *out, double from_s, double to_
     mt_snapshot *s;
     int code = mt_cli_load(tool.name, in, 0, salvage, &s);
     if (code) return code;
-    mt_diag diag;
+    mt_diag diag = { 0 };
     mt_diag_clear(&diag);
     diag.file = in;
     int rc = thin ? mt_trace_thin(s, thin, seed, out, NULL, &diag)
@@ -96,7 +96,7 @@ int main(int argc, char **argv) {
         mt_cli_usage_error(&c, "a snapshot cannot be written to standard output: name a file");
     if (from == FMT_JSON && to == FMT_JSON) mt_cli_usage_error(&c, "both sides are JSON: nothing to convert");
 
-    mt_diag diag;
+    mt_diag diag = { 0 };
     mt_diag_clear(&diag);
     int code = MT_EXIT_OK;
     if (from == FMT_JSON) {

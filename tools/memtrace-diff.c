@@ -214,7 +214,7 @@ static void trace_csv_row(const mt_trace_diff_row *r) {
 static int trace_diff(const char *fa, const char *fb, mt_trace *a, mt_group_by by, int peak, mt_diff_key key,
                       uint64_t top, uint64_t min_delta, int fmt, int salvage) {
     mt_trace *b;
-    mt_diag diag;
+    mt_diag diag = { 0 };
     mt_diag_clear(&diag);
     diag.file = fb;
     int rc = mt_trace_open(fb, salvage ? MT_LOAD_SALVAGE : 0, NULL, &b, &diag);
@@ -323,7 +323,7 @@ int main(int argc, char **argv) {
     if (strcmp(fa, "-") && strcmp(fb, "-")) {
         /* Two traces: by site unless told traceback. */
         mt_trace *ta;
-        mt_diag td;
+        mt_diag td = { 0 };
         mt_diag_clear(&td);
         td.file = fa;
         /* Anything but a trace that opens (not a trace, damage, ...) goes
@@ -344,7 +344,7 @@ int main(int argc, char **argv) {
     if (peak) mt_cli_usage_error(&c, "--peak applies to traces only");
     mt_snapshot *a = NULL, *b = NULL;
     mt_diff d;
-    mt_diag diag;
+    mt_diag diag = { 0 };
     mt_diag_clear(&diag);
     int side, code = mt_cli_load(tool.name, fa, 0, salvage, &a);
     if (!code) code = mt_cli_load(tool.name, fb, 0, salvage, &b);

@@ -24,7 +24,7 @@ static const mt_trace_by what_by[] = { MT_TRACE_BY_PEAK, MT_TRACE_BY_LEAKED, MT_
  * in is not a trace, for the caller to read it as a snapshot. */
 static int trace_out(const char *in, int to, int what, int by_count, int salvage, const char *out_path, int *handled) {
     mt_trace *t;
-    mt_diag d;
+    mt_diag d = { 0 };
     mt_diag_clear(&d);
     d.file = in;
     *handled = 1;
@@ -96,7 +96,7 @@ static int csv_dir(mt_reader *r, const char *in, uint32_t mask, int salvage, con
         FILE *f = mt_cli_out_open(tool.name, path, &o);
         int code = MT_EXIT_INPUT;
         if (f) {
-            mt_diag d;
+            mt_diag d = { 0 };
             mt_diag_clear(&d);
             int rc = mt_export_csv(r, k, salvage, f, &d);
             code = mt_cli_out_close(tool.name, path, &o, f, !rc);
@@ -110,7 +110,7 @@ static int csv_dir(mt_reader *r, const char *in, uint32_t mask, int salvage, con
 
 static int records(const char *in, int to, uint32_t mask, int salvage, const char *out_path) {
     mt_reader *r;
-    mt_diag d;
+    mt_diag d = { 0 };
     mt_diag_clear(&d);
     d.file = in;
     if (mt_reader_open(strcmp(in, "-") ? in : "/dev/stdin", &r, &d)) return mt_cli_fail(tool.name, in, &d);
@@ -207,7 +207,7 @@ int main(int argc, char **argv) {
         mt_snapshot_free(s);
         return MT_EXIT_INPUT;
     }
-    mt_diag d;
+    mt_diag d = { 0 };
     mt_diag_clear(&d);
     int rc = to == TO_PROMETHEUS ? mt_export_openmetrics_run(s, (uint32_t)top, history, f, &d) : mt_export_folded(s, by_count, f, &d);
     code = mt_cli_out_close(tool.name, out_path, &o, f, !rc);

@@ -611,7 +611,7 @@ int main(int argc, char **argv) {
     const char *file = c.args[0];
     mt_snapshot *s = NULL;
     mt_df_table *t = NULL;
-    mt_diag diag;
+    mt_diag diag = { 0 };
     mt_diag_clear(&diag);
     int code = mt_cli_load(tool.name, file, 0, salvage, &s);
     if (!code && mt_df_table_load(s, &t, &diag)) code = mt_cli_fail(tool.name, file, &diag);

@@ -385,7 +385,7 @@ int main(int argc, char **argv) {
     if (!n_cur) mt_cli_usage_error(&c, "--current is required: the snapshot of the run under test");
     free(c.args);
 
-    mt_diag d;
+    mt_diag d = { 0 };
     mt_diag_clear(&d);
     mt_gate_policy *policy = NULL;
     mt_rules *rules = NULL;

@@ -38,7 +38,7 @@ static void print_paths_text(uint32_t *targets, uint32_t nt, const mt_dominators
     for (uint32_t k = 0; k < nt; k++) {
         uint32_t v = targets[k];
         mt_path p;
-        mt_diag diag;
+        mt_diag diag = { 0 };
         mt_diag_clear(&diag);
         printf("%" PRIu64 " %s (retained %s):\n", G->id[v], mt_cli_str(type_of(v)),
                mt_human_bytes(d->retained[v], h1));
@@ -65,7 +65,7 @@ static void print_paths_json(mt_jw *w, uint32_t *targets, uint32_t nt, const mt_
     for (uint32_t k = 0; k < nt; k++) {
         uint32_t v = targets[k];
         mt_path p;
-        mt_diag diag;
+        mt_diag diag = { 0 };
         mt_diag_clear(&diag);
         mt_jw_begin_object(w, NULL);
         mt_jw_uint(w, "id", G->id[v]);
@@ -123,7 +123,7 @@ static void dot_str(mt_str s) { mt_text_put(stdout, MT_TEXT_DOT, s.ptr, s.len); 
 
 static void print_dot(uint32_t start, uint64_t depth, const mt_dominators *d) {
     mt_graph_nearby nb;
-    mt_diag diag;
+    mt_diag diag = { 0 };
     mt_diag_clear(&diag);
     if (mt_graph_nearby_compute(G, start, depth, DOT_MAX_NODES, &nb, &diag)) {
         mt_cli_fail(tool.name, NULL, &diag);
@@ -327,7 +327,7 @@ int main(int argc, char **argv) {
     S = s;
     G = mt_snapshot_graph(s);
     mt_dominators d;
-    mt_diag diag;
+    mt_diag diag = { 0 };
     mt_diag_clear(&diag);
     diag.file = file;
     if (mt_dominators_compute(G, &d, &diag)) {

@@ -57,7 +57,7 @@ int main(int argc, char **argv) {
     if (salvage) o.loaded = warn_damage;
     mt_leaks L;
     mt_snapshot *last;
-    mt_diag diag;
+    mt_diag diag = { 0 };
     mt_diag_clear(&diag);
     int rc = mt_leaks_compute((const char *const *)c.args, (size_t)c.nargs, salvage ? MT_LOAD_SALVAGE : 0, &o, &L,
                               &last, &diag);

@@ -119,7 +119,7 @@ static int run_gnuplot(const char *prog, const char *dir, const char *names, con
  * device or FIFO is written in place, never unlinked or truncated.
  * @return 0, or -1 after a message. */
 static int copy_out(const char *from, const char *to) {
-    mt_diag d;
+    mt_diag d = { 0 };
     mt_diag_clear(&d);
     d.file = to;
     mt_output o;

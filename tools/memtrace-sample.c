@@ -560,7 +560,7 @@ int main(int argc, char **argv) {
     mt_alert *alerts = n_alerts ? calloc(n_alerts, sizeof *alerts) : NULL;
     if (n_alerts && !alerts) LEAVE(MT_EXIT_INPUT);
     for (size_t i = 0; i < n_alerts; i++) {
-        mt_diag d;
+        mt_diag d = { 0 };
         mt_diag_clear(&d);
         if (mt_alert_parse(alert_text[i], &alerts[i], &d)) bad_alert(alert_text[i], &d);
     }
@@ -624,7 +624,7 @@ int main(int argc, char **argv) {
         .extra = on_sample,
         .ctx = &r,
     };
-    mt_diag diag;
+    mt_diag diag = { 0 };
     mt_diag_clear(&diag);
     diag.file = r.path;
     if (mt_sampler_start(&cfg, &r.s, &diag)) {

@@ -297,7 +297,7 @@ static double now_s(void) {
 
 /* Loads path again. @return 0, or an MT_E_* code with the problem said. */
 static int reload(follow *F, const char *path, const struct stat *st) {
-    mt_diag d;
+    mt_diag d = { 0 };
     mt_diag_clear(&d);
     mt_snapshot *s = NULL;
     mt_run *r = NULL;

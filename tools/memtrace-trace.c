@@ -91,7 +91,7 @@ int main(int argc, char **argv) {
     mt_trace_opts to = { (uint64_t)llround(temp_ms * 1e6), 1, on_progress, &pr };
     unsigned flags = (salvage ? MT_LOAD_SALVAGE : 0) | (no_cp ? MT_TRACE_NO_CHECKPOINTS : 0);
     mt_trace *t;
-    mt_diag diag;
+    mt_diag diag = { 0 };
     mt_diag_clear(&diag);
     diag.file = path;
     int rc = mt_trace_open(path, flags, &to, &t, &diag);

@@ -667,7 +667,7 @@ int mt_writer_flush(mt_writer *w) {
     for (int k = 1; k <= MT_KIND_MAX && !err_of(w); k++) flush_kind(w, k);
     int rc = drain(w);
     if (!rc && w->publish_on_flush && w->out.tmp) {
-        mt_diag d;
+        mt_diag d = { 0 };
         mt_diag_clear(&d);
         if (mt_output_publish(&w->out, &d)) rc = fail(w, MT_E_IO, d.msg);
     }
@@ -698,7 +698,7 @@ int mt_writer_close(mt_writer *w, mt_diag *diag) {
     }
     if (!rc) {
         /* Only a complete file replaces the target. */
-        mt_diag d;
+        mt_diag d = { 0 };
         mt_diag_clear(&d);
         if (mt_output_commit(&w->out, &d)) rc = fail(w, MT_E_IO, d.msg);
     }

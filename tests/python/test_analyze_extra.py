@@ -517,3 +517,31 @@ def test_predict_reads_the_dumps_pandas_version(tmp_path, monkeypatch):
     r = analyze.predict("sort", path, frame="df", by="k", available=16 * GiB)
     assert r.warnings == want["warnings"]
     assert any("2.1.4" in w for w in r.warnings)
+
+
+def test_errors_after_a_cleared_diag_name_their_file_not_stack_garbage(tmp_path):
+    """predict's and gate's errors once built an mt_diag on the stack and
+    cleared it, which keeps its file pointer: the exception's path was
+    whatever the stack held (a segfault when it was no string). Each
+    error names the file the tool would name, or none."""
+    import memtrace.analyze as A
+    missing = str(tmp_path / "nope.csv")
+    with pytest.raises(A.FileError) as e:
+        A.predict("read_csv", csv=missing)
+    assert e.value.path == missing
+    with pytest.raises(A.FileError) as e:
+        A.predict("read_csv", csv=str(tmp_path))
+    assert e.value.path == str(tmp_path)
+    frames = os.path.join(ROOT, "testdata", "frames-sales.snap")
+    with pytest.raises(A.Error) as e:
+        A.gate(frames, frames)
+    assert "holds no objects" in str(e.value)
+    assert e.value.path is None or isinstance(e.value.path, str)
+
+
+def test_leaks_of_one_path_is_one_snapshot_not_its_characters(tmp_path):
+    import memtrace.analyze as A
+    one = os.path.join(ROOT, "testdata", "heap-small.snap")
+    with pytest.raises(ValueError) as e:
+        A.leaks(one)
+    assert "at least 3 snapshots" in str(e.value) and "1 given" in str(e.value)

@@ -13,7 +13,7 @@
  * column; one that cannot be read: FileError). */
 mt_rules *mta_rules_make(PyObject *rule_files, int no_defaults) {
     mt_rules *rules = NULL;
-    mt_diag diag;
+    mt_diag diag = { 0 };
     mt_diag_clear(&diag);
     if (mt_rules_new(&rules)) return (mt_rules *)PyErr_NoMemory();
     if (!no_defaults && mt_rules_add(rules, "rules/default.yaml", mt_default_rules, mt_default_rules_len, &diag)) {
@@ -219,7 +219,7 @@ static PyObject *py_advise(PyObject *self, PyObject *args, PyObject *kw) {
     if (!available) available = (unsigned long long)mt_cli_mem_available();
     mt_advise_input proto = { NULL, NULL, 0, (double)available, pandas_bytes, headroom };
     for (size_t k = 0; k < n; k++) {
-        mt_diag diag;
+        mt_diag diag = { 0 };
         mt_diag_clear(&diag);
         ins[k].file = files[k];
         diag.file = files[k];

@@ -124,7 +124,7 @@ static PyObject *mta_open(PyObject *self, PyObject *args, PyObject *kw) {
     }
     const char *path = PyBytes_AS_STRING(b);
     mt_snapshot *s = NULL;
-    mt_diag diag;
+    mt_diag diag = { 0 };
     mt_diag_clear(&diag);
     diag.file = path;
     int rc;
@@ -475,7 +475,7 @@ static PyObject *snapshot_frames(Snapshot *sn, PyObject *args, PyObject *kw) {
         return NULL;
     }
     if (!sn->df) {
-        mt_diag diag;
+        mt_diag diag = { 0 };
         mt_diag_clear(&diag);
         int rc;
         mt_df_table *t = NULL;
@@ -498,7 +498,7 @@ static PyObject *snapshot_frames(Snapshot *sn, PyObject *args, PyObject *kw) {
     if (!t->n_frames && !t->n_steps) {
         PyObject *pb = NULL;
         if (PyUnicode_FSConverter(sn->path, &pb)) {
-            mt_diag d;
+            mt_diag d = { 0 };
             mt_diag_clear(&d);
             mt_diag_set(&d, MT_E_NOTFOUND, "holds no DataFrame records: write it with memtrace.dump_frames or memtrace.pipeline");
             mta_raise(PyBytes_AS_STRING(pb), MT_E_NOTFOUND, &d);
@@ -525,7 +525,7 @@ static PyObject *snapshot_frames(Snapshot *sn, PyObject *args, PyObject *kw) {
         for (size_t j = 0; j < f->n_columns; j++) cols[nc++] = f->first_column + j;
     }
     if ((fname || sname) && !nf) {
-        mt_diag dg;
+        mt_diag dg = { 0 };
         mt_diag_clear(&dg);
         mt_diag_set(&dg, MT_E_NOTFOUND, "no frame %s%s%s%s", fname ? "named " : "", fname ? fname : "",
                     sname ? " at step " : "", sname ? sname : "");
@@ -733,7 +733,7 @@ static PyObject *mta_diff(PyObject *self, PyObject *args, PyObject *kw) {
     }
     mt_diff d;
     memset(&d, 0, sizeof d);
-    mt_diag diag;
+    mt_diag diag = { 0 };
     mt_diag_clear(&diag);
     int side = -1, rc;
     mt_rss_heap rh;
@@ -921,7 +921,7 @@ static PyObject *mta_leaks(PyObject *self, PyObject *args, PyObject *kw) {
     memset(&o, 0, sizeof o);
     o.min_growth = min_growth;
     o.floor = floor_;
-    mt_diag diag;
+    mt_diag diag = { 0 };
     mt_diag_clear(&diag);
     int rc;
     Py_BEGIN_ALLOW_THREADS

@@ -93,7 +93,7 @@ static PyObject *py_gate(PyObject *self, PyObject *args, PyObject *kw) {
     mt_rules *rules = NULL;
     mt_gate_result r;
     memset(&r, 0, sizeof r);
-    mt_diag d;
+    mt_diag d = { 0 };
     mt_diag_clear(&d);
     const char *policy_path = policy_obj ? PyBytes_AS_STRING(policy_obj) : NULL;
     if (policy_path && policy_text) {

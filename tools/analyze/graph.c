@@ -16,7 +16,7 @@
 
 mt_snapshot *mta_load(const char *path, unsigned flags, int salvage) {
     mt_snapshot *s = NULL;
-    mt_diag diag;
+    mt_diag diag = { 0 };
     mt_diag_clear(&diag);
     diag.file = path;
     int rc;
@@ -135,7 +135,7 @@ static PyObject *py_graph_load(PyObject *self, PyObject *args, PyObject *kw) {
         return NULL;
     }
     x->g = mt_snapshot_graph(x->s);
-    mt_diag diag;
+    mt_diag diag = { 0 };
     mt_diag_clear(&diag);
     diag.file = path;
     int rc;
@@ -301,7 +301,7 @@ static PyObject *py_graph_report(PyObject *self, PyObject *args) {
     if (!x) return NULL;
     if (top > 100000) top = 100000; /* as memtrace-graph bounds --top */
     mt_graph_report r;
-    mt_diag diag;
+    mt_diag diag = { 0 };
     mt_diag_clear(&diag);
     diag.file = x->path;
     int rc;
@@ -373,7 +373,7 @@ fail:
 static PyObject *path_dict(const graph *x, uint32_t v) {
     const mt_graph *g = x->g;
     mt_path p;
-    mt_diag diag;
+    mt_diag diag = { 0 };
     mt_diag_clear(&diag);
     diag.file = x->path;
     int rc;
@@ -447,7 +447,7 @@ static PyObject *py_graph_paths(PyObject *self, PyObject *args) {
     const mt_graph *g = x->g;
     uint32_t *targets = NULL, nt = 0, v = 0;
     uint64_t id;
-    mt_diag diag;
+    mt_diag diag = { 0 };
     mt_diag_clear(&diag);
     if (PyLong_Check(what)) {
         id = PyLong_AsUnsignedLongLong(what);

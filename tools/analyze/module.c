@@ -12,7 +12,7 @@ static PyObject *int_or_none(int64_t v, int64_t none) {
 
 PyObject *mta_raise(const char *path, int rc, const mt_diag *diag) {
     char where[400];
-    mt_diag d;
+    mt_diag d = { 0 };
     if (diag) {
         d = *diag;
     } else {

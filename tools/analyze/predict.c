@@ -124,7 +124,7 @@ static PyObject *py_predict(PyObject *self, PyObject *args, PyObject *kw) {
     mt_shapes *shapes = NULL;
     mt_prediction p;
     memset(&p, 0, sizeof p);
-    mt_diag diag;
+    mt_diag diag = { 0 };
     mt_diag_clear(&diag);
     const char *where = NULL;
     if (mt_predict_op_from_name(opname, &q.op)) {

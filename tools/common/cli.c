@@ -254,7 +254,7 @@ void mt_cli_warn(const char *tool, const char *file, const char *fmt, ...) {
 
 void mt_cli_warn_one_damage(const char *tool, const char *file, const mt_damage *d) {
     char what[320], size[16];
-    mt_diag where;
+    mt_diag where = { 0 };
     mt_diag_clear(&where);
     mt_damage_diag(d, d->code, &where);
     mt_diag_format(&where, what, sizeof what);
@@ -417,7 +417,7 @@ void mt_jw_null(mt_jw *w, const char *key) {
 /* ---- loading and output shared by the tools ---- */
 
 int mt_cli_load(const char *tool, const char *path, unsigned flags, int salvage, mt_snapshot **out) {
-    mt_diag diag;
+    mt_diag diag = { 0 };
     mt_diag_clear(&diag);
     diag.file = path;
     int rc = mt_snapshot_load(strcmp(path, "-") ? path : "/dev/stdin", flags | (salvage ? MT_LOAD_SALVAGE : 0), out,
@@ -443,7 +443,7 @@ FILE *mt_cli_out_open(const char *tool, const char *path, mt_output *o) {
     memset(o, 0, sizeof *o);
     o->fd = -1;
     if (!path) return stdout;
-    mt_diag d;
+    mt_diag d = { 0 };
     mt_diag_clear(&d);
     FILE *f;
     if (mt_output_fopen(o, path, &f, &d)) {
@@ -455,7 +455,7 @@ FILE *mt_cli_out_open(const char *tool, const char *path, mt_output *o) {
 
 int mt_cli_out_close(const char *tool, const char *path, mt_output *o, FILE *f, int ok) {
     if (f == stdout) return mt_cli_finish(tool);
-    mt_diag d;
+    mt_diag d = { 0 };
     mt_diag_clear(&d);
     if (mt_output_fclose(o, f, ok, &d) && ok) return mt_cli_fail(tool, path, &d);
     return ok ? MT_EXIT_OK : MT_EXIT_INPUT;

@@ -343,7 +343,7 @@ void mt_diff_free(mt_diff *d) {
 
 int mt_diff_compute(const mt_snapshot *a, const mt_snapshot *b, mt_group_by by, mt_diff *d, mt_diag *diag) {
     memset(d, 0, sizeof *d);
-    mt_diag dd;
+    mt_diag dd = { 0 };
     mt_diag_clear(&dd);
     int side;
     if (mt_diff_check_pair(a, b, by, &side, &dd))

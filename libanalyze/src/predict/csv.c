@@ -219,7 +219,7 @@ int mt__csv_sample_read(const char *path, uint64_t max_rows, mt_csv_sample *out,
     if (!r) return mt_diag_set(diag, MT_E_NOMEM, "out of memory");
     r->diag = diag;
     r->path = path;
-    mt_diag sub;
+    mt_diag sub = { 0 };
     int rc = mt_input_open(path, NULL, &r->in, &sub);
     if (rc) {
         free(r);

@@ -139,7 +139,7 @@ static void frame_variant_free(mt_pframe *g) {
 static double peak_of(mt_ctx *c, const mt_pframe *a, const mt_pframe *b, const mt_csv_sample *smp, double scale,
                       int observed) {
     mt_ctx c2 = *c;
-    mt_diag d;
+    mt_diag d = { 0 };
     mt_est e;
     memset(&c2.warn, 0, sizeof c2.warn);
     memset(&c2.assume, 0, sizeof c2.assume);

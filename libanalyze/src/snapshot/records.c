@@ -18,7 +18,7 @@ int mt_snapshot_each(const mt_snapshot *s, mt_kind kind, mt_record_fn fn, void *
         const mt_block_info *b = mt_reader_block(r, i);
         if (b->status != MT_BLOCK_OK || b->kind != kind) continue;
         mt_cursor c;
-        mt_diag d;
+        mt_diag d = { 0 };
         mt_diag_clear(&d);
         if ((rc = mt_reader_block_open(r, i, &c, &d)) == MT_E_NOMEM) break;
         if (rc) return mt_diag_set(diag, MT_E_STATE, "block %zu changed since the load: %s", i, d.msg);

@@ -80,7 +80,7 @@ int mt_sites_read(mt_reader *r, int salvage, mt_sites **out, mt_diag *diag) {
             if (b->kind != kind || b->status != MT_BLOCK_OK) continue;
             mt_cursor c;
             mt_record rec;
-            mt_diag d;
+            mt_diag d = { 0 };
             mt_diag_clear(&d);
             int brc = mt_reader_block_open(r, i, &c, &d);
             while (!brc && (brc = mt_cursor_next(&c, &rec.u, &d)) == 1)

@@ -113,7 +113,7 @@ static int each_block(loader *L, int kind, record_fn fn, start_fn start, undo_fn
         const mt_block_info *b = mt_reader_block(L->r, i);
         if (b->status != MT_BLOCK_OK || (kind ? b->kind != kind : loaded_kind(b->kind))) continue;
         mt_cursor c;
-        mt_diag d;
+        mt_diag d = { 0 };
         mt_diag_clear(&d);
         char mark[64], why[160] = "";
         int rc = start ? start(L, b, mark, why, sizeof why) : 0;
@@ -306,7 +306,7 @@ static int plan_objects(loader *L, uint64_t *total) {
             snprintf(msg, sizeof msg,
                      "first record %llu does not follow the objects before it, which end at record %llu",
                      (unsigned long long)b->first, (unsigned long long)expect);
-        mt_diag d;
+        mt_diag d = { 0 };
         mt_diag_clear(&d);
         fail_block(L, i, b, &d, MT_E_CORRUPT, msg);
         if (!(L->flags & MT_LOAD_SALVAGE)) {
@@ -436,7 +436,7 @@ static int check_ids(loader *L) {
         char msg[200];
         snprintf(msg, sizeof msg, "record %llu: object %u has id 0x%llx, as object %u does: an id names one object",
                  (unsigned long long)(i - b->first), i, (unsigned long long)s->id[i], first);
-        mt_diag d;
+        mt_diag d = { 0 };
         mt_diag_clear(&d);
         fail_block(L, bi, b, &d, MT_E_RECORD, msg);
         if (!(L->flags & MT_LOAD_SALVAGE)) {

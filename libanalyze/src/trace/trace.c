@@ -194,7 +194,7 @@ static int read_small(mt_trace *t, int *is_trace, mt_diag *diag) {
             continue;
         mt_cursor c;
         mt_record rec;
-        mt_diag d;
+        mt_diag d = { 0 };
         mt_diag_clear(&d);
         int rc = mt_reader_block_open(r, i, &c, &d);
         uint64_t seq = b->first;
@@ -298,7 +298,7 @@ static int find_duration(mt_trace *t, mt_diag *diag) {
     for (size_t k = t->n_ablocks; k-- > 0;) {
         mt_cursor c;
         mt_record rec;
-        mt_diag d;
+        mt_diag d = { 0 };
         mt_diag_clear(&d);
         int rc = mt_reader_block_open(t->r, t->ablocks[k], &c, &d), got = 0;
         uint64_t last = 0;
@@ -332,7 +332,7 @@ static int pass(mt_trace *t, uint64_t thr, const mt_trace_opts *opts, mt_diag *d
         const mt_block_info *b = mt_reader_block(t->r, bi);
         mt_cursor c;
         mt_record rec;
-        mt_diag d;
+        mt_diag d = { 0 };
         mt_diag_clear(&d);
         int rc = mt_reader_block_open(t->r, bi, &c, &d);
         uint64_t seq = b->first;
@@ -563,7 +563,7 @@ static int replay(mt_trace *t, uint64_t time_ns, acc *live, acc *live_n, mt_diag
             if (b->first + b->count <= cp->first || b->first >= cp->first + cp->n) continue;
             mt_cursor c;
             mt_record rec;
-            mt_diag d;
+            mt_diag d = { 0 };
             mt_diag_clear(&d);
             int rc = mt_reader_block_open(t->r, bi, &c, &d);
             uint64_t seq = b->first;
@@ -587,7 +587,7 @@ static int replay(mt_trace *t, uint64_t time_ns, acc *live, acc *live_n, mt_diag
         if (b->first + b->count <= from) continue;
         mt_cursor c;
         mt_record rec;
-        mt_diag d;
+        mt_diag d = { 0 };
         mt_diag_clear(&d);
         int rc = mt_reader_block_open(t->r, bi, &c, &d);
         uint64_t seq = b->first;
@@ -696,7 +696,7 @@ int mt_trace_sites_over(mt_trace *t, const uint64_t *times, size_t n, mt_trace_m
         const mt_block_info *b = mt_reader_block(t->r, bi);
         mt_cursor c;
         mt_record rec;
-        mt_diag d;
+        mt_diag d = { 0 };
         mt_diag_clear(&d);
         int brc = mt_reader_block_open(t->r, bi, &c, &d);
         while (!brc && !rc && k < n && (brc = mt_cursor_next(&c, &rec.u, &d)) == 1) {

@@ -224,6 +224,8 @@ def leaks(paths, top=10, min_growth=0, floor=0, salvage=False, stdlib_frames=Fal
     most N of each (None or 0: all); min_growth, floor: as
     --min-growth and --floor (0: the tool's defaults). Snapshots are loaded
     one at a time, without the GIL."""
+    if isinstance(paths, (str, bytes, os.PathLike)):
+        paths = [paths]  # one path: the tool's "needs three snapshots", not one a character
     d = _analyze.leaks([os.fspath(p) for p in paths], top=top or 0, min_growth=min_growth, floor=floor,
                        salvage=salvage, stdlib_frames=stdlib_frames)
     rows = []

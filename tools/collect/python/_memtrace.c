@@ -90,7 +90,7 @@ static int Writer_init(WriterObject *self, PyObject *args, PyObject *kw) {
      * crash, so the first flush puts the file at path (a pipeline recorded
      * step by step); until then path keeps what it held. */
     mt_writer_opts o = { .block_bytes = (size_t)block_bytes, .level = level, .background = 0, .publish_on_flush = 1 };
-    mt_diag d;
+    mt_diag d = { 0 };
     mt_diag_clear(&d);
     /* append: in place, under a lock (a cell log that each kernel session
      * extends); a file another writer holds is BlockingIOError. */
@@ -658,7 +658,7 @@ static PyObject *Writer_close(WriterObject *self, PyObject *unused) {
         mt_u64map_get(&self->ids, self->proots[i].src, &r.obj);
         rc = mt_writer_add(self->w, MT_KIND_ROOT, &r);
     }
-    mt_diag d;
+    mt_diag d = { 0 };
     mt_diag_clear(&d);
     int crc = mt_writer_close(self->w, &d);
     self->w = NULL;

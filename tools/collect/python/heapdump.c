@@ -1293,7 +1293,7 @@ PyObject *memtrace_dump_heap(PyObject *self, PyObject *args, PyObject *kw) {
     if (!(w.excess = calloc(w.n ? w.n : 1, sizeof *w.excess))) goto nomem;
 
     /* Pass 2: emit. */
-    mt_diag d;
+    mt_diag d = { 0 };
     mt_diag_clear(&d);
     /* zstd level -1: the process waits for the dump. Compression runs on a
      * second thread while the walk goes on, and at level 1 that thread

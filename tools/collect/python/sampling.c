@@ -275,7 +275,7 @@ static void *exit_watchdog(void *unused) {
         G.fig_stop = 1; /* not joined: it may wait for a GIL that never comes */
         pthread_cond_broadcast(&G.cv);
         pthread_mutex_unlock(&G.mu);
-        mt_diag d;
+        mt_diag d = { 0 };
         mt_diag_clear(&d);
         mt_sampler_stop(s, MT_SAMPLER_EXIT_ALERT, &d);
     }
@@ -397,7 +397,7 @@ static int parse_one(PyObject *o, mt_alert *out) {
     }
     const char *text = PyUnicode_AsUTF8(o);
     if (!text) return -1;
-    mt_diag d;
+    mt_diag d = { 0 };
     mt_diag_clear(&d);
     if (mt_alert_parse(text, out, &d)) {
         alert_error(text, &d);
@@ -559,7 +559,7 @@ static PyObject *Sampler_start(SamplerObject *self, PyObject *args, PyObject *kw
     cfg.peak_every_ns = (uint64_t)(peak_every * 1e9);
     cfg.on_peak = peak_margin > 0 ? on_peak : NULL;
     cfg.extra = extra;
-    mt_diag d;
+    mt_diag d = { 0 };
     mt_diag_clear(&d);
     int rc;
     /* A first reading of the Python figures, so that the first sample
@@ -647,7 +647,7 @@ static PyObject *Sampler_stop(SamplerObject *self, PyObject *args, PyObject *kw)
         if (st < 0) return PyErr_Format(PyExc_ValueError, "status must be None or at least 0, not %ld", st);
     } else if (G.exit_requested)
         st = MT_SAMPLER_EXIT_ALERT;
-    mt_diag d;
+    mt_diag d = { 0 };
     mt_diag_clear(&d);
     int rc = stop_sampler(self, (int)st, &d);
     if (rc) {
@@ -766,7 +766,7 @@ static PyObject *Sampler_forget(SamplerObject *self, PyObject *unused) {
 
 static void Sampler_dealloc(SamplerObject *self) {
     if (self->running) {
-        mt_diag d;
+        mt_diag d = { 0 };
         mt_diag_clear(&d);
         stop_sampler(self, -1, &d);
     }

@@ -160,7 +160,7 @@ static const mt_writer_opts WRITER_OPTS = {0, 0, 0, 1};
  * nothing: formats/src/writer.c). A failure keeps the old file growing. */
 static int compact_locked(mt_sampler *s) {
     mt_writer *nw;
-    mt_diag d;
+    mt_diag d = { 0 };
     mt_diag_clear(&d);
     int rc = mt_writer_open(s->path, &WRITER_OPTS, &nw, &d);
     if (rc) return rc;
@@ -654,7 +654,7 @@ int mt_sampler_stop(mt_sampler *s, int status, mt_diag *diag) {
     if (!__atomic_load_n(&s->gone, __ATOMIC_ACQUIRE)) take_sample(s, 0);
     pthread_mutex_lock(&s->mu);
     if (status >= 0) note(s, event_locked(s, mt_sampler_now(s), "exit", NULL, status, NULL), "cannot write an event");
-    mt_diag d;
+    mt_diag d = { 0 };
     mt_diag_clear(&d);
     int rc = mt_writer_close(s->w, &d);
     s->w = NULL;

@@ -21,6 +21,13 @@ extern PyObject *mta_Error, *mta_BadInputError, *mta_NotFoundError, *mta_FileErr
  * path may be NULL, diag may be NULL (then mt_strerror(rc) is the reason). */
 PyObject *mta_raise(const char *path, int rc, const mt_diag *diag);
 
+/* Sets d[key] = v and drops the reference to v (stolen, also on error).
+ * @return 0, or -1 with an exception set (v NULL: the exception its
+ *         maker set). */
+int mta_put(PyObject *d, const char *key, PyObject *v);
+/* Appends v to list l, stealing v as mta_put does. */
+int mta_append(PyObject *l, PyObject *v);
+
 extern PyMethodDef mta_core_methods[];    /* core.c: open, info, frames, columns, diff, leaks */
 extern PyMethodDef mta_graph_methods[];   /* graph.c: dominators, retained, paths to roots */
 extern PyMethodDef mta_advise_methods[];  /* advise.c */

@@ -13,23 +13,6 @@
 
 /* ---- Python values from libanalyze's ---- */
 
-/* Sets d[key] = v and drops the reference to v; -1 when v is NULL (an
- * exception is set) or the set fails. */
-static int put(PyObject *d, const char *key, PyObject *v) {
-    if (!v) return -1;
-    int rc = PyDict_SetItemString(d, key, v);
-    Py_DECREF(v);
-    return rc;
-}
-
-/* Appends v to list l and drops the reference; -1 as put(). */
-static int append(PyObject *l, PyObject *v) {
-    if (!v) return -1;
-    int rc = PyList_Append(l, v);
-    Py_DECREF(v);
-    return rc;
-}
-
 static PyObject *u64(uint64_t v) { return PyLong_FromUnsignedLongLong((unsigned long long)v); }
 static PyObject *i64(int64_t v) { return PyLong_FromLongLong((long long)v); }
 static PyObject *none(void) { Py_RETURN_NONE; }
@@ -194,8 +177,8 @@ static PyObject *type_rows(const mt_snapshot *s, const mt_type_stat *st, uint32_
     PyObject *l = PyList_New(0);
     for (uint32_t i = 0; l && i < n; i++) {
         PyObject *r = PyDict_New();
-        if (!r || put(r, "type", str(g->type_names[st[i].type])) || put(r, "count", u64(st[i].count)) ||
-            put(r, "bytes", u64(st[i].bytes)) || append(l, r)) {
+        if (!r || mta_put(r, "type", str(g->type_names[st[i].type])) || mta_put(r, "count", u64(st[i].count)) ||
+            mta_put(r, "bytes", u64(st[i].bytes)) || mta_append(l, r)) {
             Py_XDECREF(r);
             Py_CLEAR(l);
             break;
@@ -209,10 +192,10 @@ static PyObject *damage_rows(const mt_snapshot *s) {
     for (size_t i = 0; l && i < mt_snapshot_damage_count(s); i++) {
         const mt_damage *d = mt_snapshot_damage(s, i);
         PyObject *r = PyDict_New();
-        if (!r || put(r, "error", cstr(mt_err_name(d->code))) ||
-            (d->block >= 0 && put(r, "block", u64((uint64_t)d->block))) || put(r, "offset", u64(d->offset)) ||
-            put(r, "length", u64(d->length)) || (d->kind && put(r, "kind", cstr(mt_kind_name(d->kind)))) ||
-            put(r, "records", u64(d->records)) || put(r, "message", cstr(d->msg)) || append(l, r)) {
+        if (!r || mta_put(r, "error", cstr(mt_err_name(d->code))) ||
+            (d->block >= 0 && mta_put(r, "block", u64((uint64_t)d->block))) || mta_put(r, "offset", u64(d->offset)) ||
+            mta_put(r, "length", u64(d->length)) || (d->kind && mta_put(r, "kind", cstr(mt_kind_name(d->kind)))) ||
+            mta_put(r, "records", u64(d->records)) || mta_put(r, "message", cstr(d->msg)) || mta_append(l, r)) {
             Py_XDECREF(r);
             Py_CLEAR(l);
         }
@@ -266,9 +249,9 @@ static PyObject *snapshot_info(Snapshot *sn, PyObject *args, PyObject *kw) {
         if (ks[i].kind == MT_KIND_REF) refs = ks[i].records;
         if (ks[i].kind == MT_KIND_ROOT) roots = ks[i].records;
         PyObject *r = PyDict_New();
-        if (!r || put(r, "count", u64(ks[i].records)) || put(r, "blocks", u64(ks[i].blocks)) ||
-            put(r, "raw_bytes", u64(ks[i].raw)) || put(r, "stored_bytes", u64(ks[i].stored)) ||
-            put(o, ks[i].kind ? mt_kind_name(ks[i].kind) : "unknown", r)) {
+        if (!r || mta_put(r, "count", u64(ks[i].records)) || mta_put(r, "blocks", u64(ks[i].blocks)) ||
+            mta_put(r, "raw_bytes", u64(ks[i].raw)) || mta_put(r, "stored_bytes", u64(ks[i].stored)) ||
+            mta_put(o, ks[i].kind ? mt_kind_name(ks[i].kind) : "unknown", r)) {
             Py_XDECREF(r);
             goto fail;
         }
@@ -276,25 +259,25 @@ static PyObject *snapshot_info(Snapshot *sn, PyObject *args, PyObject *kw) {
     unsigned major, minor;
     mt_snapshot_version(s, &major, &minor);
     Py_INCREF(sn->path);
-    if (put(d, "file", sn->path) || put(d, "file_bytes", u64(mt_snapshot_file_size(s))) ||
-        put(d, "format_version", PyUnicode_FromFormat("%u.%u", major, minor)) ||
-        put(d, "blocks", u64(mt_snapshot_block_count(s))) || put(d, "meta", snapshot_meta(sn, NULL)) ||
-        put(d, "records", o))
+    if (mta_put(d, "file", sn->path) || mta_put(d, "file_bytes", u64(mt_snapshot_file_size(s))) ||
+        mta_put(d, "format_version", PyUnicode_FromFormat("%u.%u", major, minor)) ||
+        mta_put(d, "blocks", u64(mt_snapshot_block_count(s))) || mta_put(d, "meta", snapshot_meta(sn, NULL)) ||
+        mta_put(d, "records", o))
         goto fail_o;
     o = NULL;
     double rss;
     int has_rss = mt_snapshot_meta_number(s, "rss", &rss) && rss >= 1 && rss < 1.8e19;
-    if (put(d, "raw_bytes", u64(raw)) || put(d, "stored_bytes", u64(stored)) ||
-        put(d, "compression_ratio", dbl(stored ? (double)raw / (double)stored : 0)) ||
-        put(d, "objects", u64(objects)) || put(d, "object_bytes", u64(bytes)) ||
-        put(d, "rss_bytes", has_rss ? u64((uint64_t)rss) : none()) ||
-        put(d, "unaccounted_bytes", has_rss ? i64(mt_rss_unaccounted((uint64_t)rss, bytes)) : none()) ||
-        put(d, "refs", u64(refs)) || put(d, "roots", u64(roots)) || put(d, "types", u64(g->n_types)) ||
-        put(d, "top_types_by_bytes", type_rows(s, by_bytes, ntop)) ||
-        put(d, "top_types_by_count", type_rows(s, by_count, ntop)) ||
-        put(d, "type_table", type_rows(s, by_bytes, nall)) || put(d, "damage", damage_rows(s)) ||
-        put(d, "lost_objects", u64(mt_snapshot_lost_objects(s))) ||
-        put(d, "dropped_refs", u64(mt_snapshot_dropped_refs(s))))
+    if (mta_put(d, "raw_bytes", u64(raw)) || mta_put(d, "stored_bytes", u64(stored)) ||
+        mta_put(d, "compression_ratio", dbl(stored ? (double)raw / (double)stored : 0)) ||
+        mta_put(d, "objects", u64(objects)) || mta_put(d, "object_bytes", u64(bytes)) ||
+        mta_put(d, "rss_bytes", has_rss ? u64((uint64_t)rss) : none()) ||
+        mta_put(d, "unaccounted_bytes", has_rss ? i64(mt_rss_unaccounted((uint64_t)rss, bytes)) : none()) ||
+        mta_put(d, "refs", u64(refs)) || mta_put(d, "roots", u64(roots)) || mta_put(d, "types", u64(g->n_types)) ||
+        mta_put(d, "top_types_by_bytes", type_rows(s, by_bytes, ntop)) ||
+        mta_put(d, "top_types_by_count", type_rows(s, by_count, ntop)) ||
+        mta_put(d, "type_table", type_rows(s, by_bytes, nall)) || mta_put(d, "damage", damage_rows(s)) ||
+        mta_put(d, "lost_objects", u64(mt_snapshot_lost_objects(s))) ||
+        mta_put(d, "dropped_refs", u64(mt_snapshot_dropped_refs(s))))
         goto fail;
     goto done;
 fail_o:
@@ -355,63 +338,63 @@ static PyObject *column_dict(const mt_df_table *t, const mt_df_col_info *c, int 
     const mt_df_frame *f = &t->frames[c->frame].rec;
     PyObject *d = PyDict_New(), *o = NULL;
     if (!d) return NULL;
-    if ((with_frame && (put(d, "frame", str(f->name)) || put(d, "step", str(f->step)))) ||
-        put(d, "position", u64(r->position)) || put(d, "name", str(r->name)) ||
-        put(d, "dtype", str(r->dtype)) || put(d, "shallow_bytes", u64(r->shallow_bytes)) ||
-        put(d, "deep_bytes", u64(r->deep_bytes)) || put(d, "real_bytes", u64(mt_df_col_real_bytes(c))) ||
-        put(d, "real_recorded", flag(r->real_bytes != 0 || (r->flags & MT_COL_REAL_RECORDED))) ||
-        put(d, "real_estimated", flag(!!(r->flags & MT_COL_REAL_EST))) ||
-        put(d, "pandas_deep_bytes", u64(r->deep_bytes)) || put(d, "share", dbl(share(t, c, BYTES_PANDAS))) ||
-        put(d, "real_share", dbl(share(t, c, BYTES_REAL))) || put(d, "distinct_bytes", u64(r->distinct_bytes)) ||
-        put(d, "null_count", u64(r->null_count)) || put(d, "distinct_count", u64(r->distinct_count)) ||
-        put(d, "distinct_estimated", flag(!!(r->flags & MT_COL_DISTINCT_EST))) || put(d, "min", value(&r->min)) ||
-        put(d, "max", value(&r->max)) || put(d, "int_fit", c->int_fit ? cstr(c->int_fit) : none()) ||
-        put(d, "key", flag(!!(r->flags & MT_COL_KEY))) || put(d, "sorted", flag(!!(r->flags & MT_COL_SORTED))) ||
-        put(d, "unique", flag(!!(r->flags & MT_COL_UNIQUE))) ||
-        put(d, "integral", flag(!!(r->flags & MT_COL_INTEGRAL))) ||
-        put(d, "f32_exact", flag(!!(r->flags & MT_COL_F32_EXACT))) ||
-        put(d, "f32_max_rel_error", dbl(r->f32_max_rel_error)) || put(d, "mixed", flag(!!(r->flags & MT_COL_MIXED))) ||
-        (r->value_type.len && put(d, "value_type", str(r->value_type))) ||
-        put(d, "datetime_text", flag(!!(r->flags & MT_COL_DATETIME_TEXT))))
+    if ((with_frame && (mta_put(d, "frame", str(f->name)) || mta_put(d, "step", str(f->step)))) ||
+        mta_put(d, "position", u64(r->position)) || mta_put(d, "name", str(r->name)) ||
+        mta_put(d, "dtype", str(r->dtype)) || mta_put(d, "shallow_bytes", u64(r->shallow_bytes)) ||
+        mta_put(d, "deep_bytes", u64(r->deep_bytes)) || mta_put(d, "real_bytes", u64(mt_df_col_real_bytes(c))) ||
+        mta_put(d, "real_recorded", flag(r->real_bytes != 0 || (r->flags & MT_COL_REAL_RECORDED))) ||
+        mta_put(d, "real_estimated", flag(!!(r->flags & MT_COL_REAL_EST))) ||
+        mta_put(d, "pandas_deep_bytes", u64(r->deep_bytes)) || mta_put(d, "share", dbl(share(t, c, BYTES_PANDAS))) ||
+        mta_put(d, "real_share", dbl(share(t, c, BYTES_REAL))) || mta_put(d, "distinct_bytes", u64(r->distinct_bytes)) ||
+        mta_put(d, "null_count", u64(r->null_count)) || mta_put(d, "distinct_count", u64(r->distinct_count)) ||
+        mta_put(d, "distinct_estimated", flag(!!(r->flags & MT_COL_DISTINCT_EST))) || mta_put(d, "min", value(&r->min)) ||
+        mta_put(d, "max", value(&r->max)) || mta_put(d, "int_fit", c->int_fit ? cstr(c->int_fit) : none()) ||
+        mta_put(d, "key", flag(!!(r->flags & MT_COL_KEY))) || mta_put(d, "sorted", flag(!!(r->flags & MT_COL_SORTED))) ||
+        mta_put(d, "unique", flag(!!(r->flags & MT_COL_UNIQUE))) ||
+        mta_put(d, "integral", flag(!!(r->flags & MT_COL_INTEGRAL))) ||
+        mta_put(d, "f32_exact", flag(!!(r->flags & MT_COL_F32_EXACT))) ||
+        mta_put(d, "f32_max_rel_error", dbl(r->f32_max_rel_error)) || mta_put(d, "mixed", flag(!!(r->flags & MT_COL_MIXED))) ||
+        (r->value_type.len && mta_put(d, "value_type", str(r->value_type))) ||
+        mta_put(d, "datetime_text", flag(!!(r->flags & MT_COL_DATETIME_TEXT))))
         goto fail;
     if (r->text_count) {
-        if (!(o = PyDict_New()) || put(o, "count", u64(r->text_count)) || put(o, "len_min", u64(r->len_min)) ||
-            put(o, "len_max", u64(r->len_max)) ||
-            put(o, "len_mean", dbl((double)r->len_total / (double)r->text_count)))
+        if (!(o = PyDict_New()) || mta_put(o, "count", u64(r->text_count)) || mta_put(o, "len_min", u64(r->len_min)) ||
+            mta_put(o, "len_max", u64(r->len_max)) ||
+            mta_put(o, "len_mean", dbl((double)r->len_total / (double)r->text_count)))
             goto fail;
-        if (put(d, "text", o)) { o = NULL; goto fail; }
+        if (mta_put(d, "text", o)) { o = NULL; goto fail; }
         o = NULL;
     }
     if (r->categories || r->code_bytes) {
-        if (!(o = PyDict_New()) || put(o, "categories", u64(r->categories)) ||
-            put(o, "categories_bytes", u64(r->categories_bytes)) ||
-            put(o, "codes_bytes", u64(r->deep_bytes - r->categories_bytes)) || put(o, "code_bytes", u64(r->code_bytes)))
+        if (!(o = PyDict_New()) || mta_put(o, "categories", u64(r->categories)) ||
+            mta_put(o, "categories_bytes", u64(r->categories_bytes)) ||
+            mta_put(o, "codes_bytes", u64(r->deep_bytes - r->categories_bytes)) || mta_put(o, "code_bytes", u64(r->code_bytes)))
             goto fail;
-        if (put(d, "categorical", o)) { o = NULL; goto fail; }
+        if (mta_put(d, "categorical", o)) { o = NULL; goto fail; }
         o = NULL;
     }
     if (r->dense_bytes) {
-        if (!(o = PyDict_New()) || put(o, "fill_value", value(&r->fill_value)) || put(o, "density", dbl(r->density)) ||
-            put(o, "dense_bytes", u64(r->dense_bytes)) ||
-            put(o, "efficiency", dbl((double)r->shallow_bytes / (double)r->dense_bytes)))
+        if (!(o = PyDict_New()) || mta_put(o, "fill_value", value(&r->fill_value)) || mta_put(o, "density", dbl(r->density)) ||
+            mta_put(o, "dense_bytes", u64(r->dense_bytes)) ||
+            mta_put(o, "efficiency", dbl((double)r->shallow_bytes / (double)r->dense_bytes)))
             goto fail;
-        if (put(d, "sparse", o)) { o = NULL; goto fail; }
+        if (mta_put(d, "sparse", o)) { o = NULL; goto fail; }
         o = NULL;
     }
     if (c->n_top) {
         if (!(o = PyList_New(0))) goto fail;
         for (size_t i = 0; i < c->n_top; i++) {
             PyObject *v = PyDict_New();
-            if (!v || put(v, "value", value(&c->top[i].value)) || put(v, "count", u64(c->top[i].count)) ||
-                append(o, v)) {
+            if (!v || mta_put(v, "value", value(&c->top[i].value)) || mta_put(v, "count", u64(c->top[i].count)) ||
+                mta_append(o, v)) {
                 Py_XDECREF(v);
                 goto fail;
             }
         }
-        if (put(d, "top_values", o)) { o = NULL; goto fail; }
+        if (mta_put(d, "top_values", o)) { o = NULL; goto fail; }
         o = NULL;
     }
-    if (c->sketch && put(d, "sketch_hashes", u64(c->sketch->data.len / 8))) goto fail;
+    if (c->sketch && mta_put(d, "sketch_hashes", u64(c->sketch->data.len / 8))) goto fail;
     return d;
 fail:
     Py_XDECREF(o);
@@ -425,27 +408,27 @@ static PyObject *frame_dict(const mt_df_table *t, size_t i) {
     const mt_df_frame *f = &t->frames[i].rec;
     PyObject *d = PyDict_New(), *ix = PyDict_New(), *cl = PyDict_New();
     if (!d || !ix || !cl) goto fail;
-    if (put(ix, "kind", str(f->index_kind)) || put(ix, "nlevels", u64(f->index_nlevels)) ||
-        put(ix, "shallow_bytes", u64(f->index_shallow_bytes)) || put(ix, "deep_bytes", u64(f->index_bytes)) ||
-        put(ix, "real_bytes", u64(mt_df_index_real_bytes(t, i))) ||
-        put(ix, "levels_bytes", u64(f->index_levels_bytes)) || put(ix, "codes_bytes", u64(f->index_codes_bytes)) ||
-        put(cl, "kind", str(f->columns_kind)) || put(cl, "nlevels", u64(f->columns_nlevels)) ||
-        put(cl, "levels_bytes", u64(f->columns_levels_bytes)) || put(cl, "codes_bytes", u64(f->columns_codes_bytes)))
+    if (mta_put(ix, "kind", str(f->index_kind)) || mta_put(ix, "nlevels", u64(f->index_nlevels)) ||
+        mta_put(ix, "shallow_bytes", u64(f->index_shallow_bytes)) || mta_put(ix, "deep_bytes", u64(f->index_bytes)) ||
+        mta_put(ix, "real_bytes", u64(mt_df_index_real_bytes(t, i))) ||
+        mta_put(ix, "levels_bytes", u64(f->index_levels_bytes)) || mta_put(ix, "codes_bytes", u64(f->index_codes_bytes)) ||
+        mta_put(cl, "kind", str(f->columns_kind)) || mta_put(cl, "nlevels", u64(f->columns_nlevels)) ||
+        mta_put(cl, "levels_bytes", u64(f->columns_levels_bytes)) || mta_put(cl, "codes_bytes", u64(f->columns_codes_bytes)))
         goto fail;
-    if (put(d, "name", str(f->name)) || put(d, "step", str(f->step)) || put(d, "rows", u64(f->rows)) ||
-        put(d, "columns", u64(f->columns)) || put(d, "column_count", u64(f->columns)) ||
-        put(d, "shallow_bytes", u64(f->shallow_bytes)) ||
-        put(d, "deep_bytes", u64(f->deep_bytes)) || put(d, "pandas_deep_bytes", u64(f->deep_bytes)) ||
-        put(d, "real_bytes", u64(mt_df_frame_real_bytes(t, i))) ||
-        put(d, "shared_bytes", u64(mt_df_frame_shared_bytes(t, i))) ||
-        put(d, "real_estimated", flag(mt_df_frame_real_estimated(t, i))))
+    if (mta_put(d, "name", str(f->name)) || mta_put(d, "step", str(f->step)) || mta_put(d, "rows", u64(f->rows)) ||
+        mta_put(d, "columns", u64(f->columns)) || mta_put(d, "column_count", u64(f->columns)) ||
+        mta_put(d, "shallow_bytes", u64(f->shallow_bytes)) ||
+        mta_put(d, "deep_bytes", u64(f->deep_bytes)) || mta_put(d, "pandas_deep_bytes", u64(f->deep_bytes)) ||
+        mta_put(d, "real_bytes", u64(mt_df_frame_real_bytes(t, i))) ||
+        mta_put(d, "shared_bytes", u64(mt_df_frame_shared_bytes(t, i))) ||
+        mta_put(d, "real_estimated", flag(mt_df_frame_real_estimated(t, i))))
         goto fail;
-    int rc = put(d, "index", ix);
+    int rc = mta_put(d, "index", ix);
     ix = NULL;
     if (rc) goto fail;
-    rc = put(d, "column_labels", cl);
+    rc = mta_put(d, "column_labels", cl);
     cl = NULL;
-    if (rc || put(d, "time_ns", u64(f->time_ns))) goto fail;
+    if (rc || mta_put(d, "time_ns", u64(f->time_ns))) goto fail;
     return d;
 fail:
     Py_XDECREF(d);
@@ -548,37 +531,37 @@ static PyObject *snapshot_frames(Snapshot *sn, PyObject *args, PyObject *kw) {
         !(gl = PyList_New(0)))
         goto fail;
     Py_INCREF(sn->path);
-    if (put(d, "file", sn->path) || put(d, "bytes", cstr(bytes == BYTES_PANDAS ? "pandas" : "real")) ||
-        put(d, "shallow_bytes", u64(shallow)) || put(d, "deep_bytes", u64(deep)) ||
-        put(d, "pandas_deep_bytes", u64(deep)) || put(d, "real_bytes", u64(real.real)) ||
-        put(d, "real_shared_bytes", u64(real.shared)) || put(d, "real_step", real.step ? cstr(real.step) : none()))
+    if (mta_put(d, "file", sn->path) || mta_put(d, "bytes", cstr(bytes == BYTES_PANDAS ? "pandas" : "real")) ||
+        mta_put(d, "shallow_bytes", u64(shallow)) || mta_put(d, "deep_bytes", u64(deep)) ||
+        mta_put(d, "pandas_deep_bytes", u64(deep)) || mta_put(d, "real_bytes", u64(real.real)) ||
+        mta_put(d, "real_shared_bytes", u64(real.shared)) || mta_put(d, "real_step", real.step ? cstr(real.step) : none()))
         goto fail;
     for (size_t k = 0; k < nf; k++) {
         const mt_df_frame_info *fi = &t->frames[frames[k]];
         PyObject *f = frame_dict(t, frames[k]), *fc = PyList_New(0);
-        if (!f || !fc || put(f, "columns", (Py_INCREF(fc), fc)) || append(fl, f)) {
+        if (!f || !fc || mta_put(f, "columns", (Py_INCREF(fc), fc)) || mta_append(fl, f)) {
             Py_XDECREF(f);
             Py_XDECREF(fc);
             goto fail;
         }
         for (size_t j = 0; j < fi->n_columns; j++)
-            if (append(fc, column_dict(t, &t->columns[fi->first_column + j], 0))) {
+            if (mta_append(fc, column_dict(t, &t->columns[fi->first_column + j], 0))) {
                 Py_DECREF(fc);
                 goto fail;
             }
         Py_DECREF(fc);
     }
     for (size_t k = 0; k < nc; k++)
-        if (append(cl, column_dict(t, &t->columns[cols[k]], 1))) goto fail;
+        if (mta_append(cl, column_dict(t, &t->columns[cols[k]], 1))) goto fail;
     for (size_t i = 0; i < t->n_steps; i++) {
         const mt_df_step *s = &t->steps[i];
         PyObject *o = PyDict_New();
-        if (!o || put(o, "name", cstr(s->name)) || put(o, "time_ns", u64(s->time_ns)) ||
-            put(o, "rss", step_value(s->rss)) || put(o, "traced", step_value(s->traced)) ||
-            put(o, "traced_peak", step_value(s->traced_peak)) || put(o, "frames", u64(s->n_frames)) ||
-            put(o, "frames_deep_bytes", u64(s->frames_deep)) ||
-            put(o, "frames_pandas_deep_bytes", u64(s->frames_deep)) ||
-            put(o, "frames_real_bytes", u64(s->frames_real)) || append(sl, o)) {
+        if (!o || mta_put(o, "name", cstr(s->name)) || mta_put(o, "time_ns", u64(s->time_ns)) ||
+            mta_put(o, "rss", step_value(s->rss)) || mta_put(o, "traced", step_value(s->traced)) ||
+            mta_put(o, "traced_peak", step_value(s->traced_peak)) || mta_put(o, "frames", u64(s->n_frames)) ||
+            mta_put(o, "frames_deep_bytes", u64(s->frames_deep)) ||
+            mta_put(o, "frames_pandas_deep_bytes", u64(s->frames_deep)) ||
+            mta_put(o, "frames_real_bytes", u64(s->frames_real)) || mta_append(sl, o)) {
             Py_XDECREF(o);
             goto fail;
         }
@@ -588,28 +571,28 @@ static PyObject *snapshot_frames(Snapshot *sn, PyObject *args, PyObject *kw) {
     size_t nbest = mt_df_steps_grew_most(t, 3, best, gain);
     for (size_t k = 0; k < nbest; k++) {
         PyObject *o = PyDict_New();
-        if (!o || put(o, "step", cstr(t->steps[best[k]].name)) || put(o, "bytes", u64((uint64_t)gain[k])) ||
-            append(gl, o)) {
+        if (!o || mta_put(o, "step", cstr(t->steps[best[k]].name)) || mta_put(o, "bytes", u64((uint64_t)gain[k])) ||
+            mta_append(gl, o)) {
             Py_XDECREF(o);
             goto fail;
         }
     }
-    /* put() takes each list's reference, set or not. */
+    /* mta_put() takes each list's reference, set or not. */
     PyObject *f1 = fl, *f2 = sl, *f3 = gl, *f4 = cl;
     fl = sl = gl = cl = NULL;
-    if (put(d, "frames", f1)) {
+    if (mta_put(d, "frames", f1)) {
         Py_DECREF(f2), Py_DECREF(f3), Py_DECREF(f4);
         goto fail;
     }
-    if (put(d, "steps", f2)) {
+    if (mta_put(d, "steps", f2)) {
         Py_DECREF(f3), Py_DECREF(f4);
         goto fail;
     }
-    if (put(d, "grew_most", f3)) {
+    if (mta_put(d, "grew_most", f3)) {
         Py_DECREF(f4);
         goto fail;
     }
-    if (put(d, "column_table", f4)) goto fail;
+    if (mta_put(d, "column_table", f4)) goto fail;
     goto done;
 fail:
     Py_CLEAR(d);
@@ -686,16 +669,16 @@ static int unknown(const mt_diff_row *r) { return r->bytes_a == UINT64_MAX || r-
 static PyObject *diff_row(const mt_diff_row *r, int matched) {
     PyObject *d = PyDict_New();
     if (!d) return NULL;
-    if (put(d, "group", cstr(r->group)) || put(d, "count_a", u64(r->count_a)) || put(d, "count_b", u64(r->count_b)) ||
-        put(d, "count_delta", delta(r->count_a, r->count_b)) || put(d, "bytes_a", u64(r->bytes_a)) ||
-        put(d, "bytes_b", u64(r->bytes_b)) || put(d, "bytes_delta", delta(r->bytes_a, r->bytes_b)) ||
-        put(d, "percent", r->bytes_a && !unknown(r)
+    if (mta_put(d, "group", cstr(r->group)) || mta_put(d, "count_a", u64(r->count_a)) || mta_put(d, "count_b", u64(r->count_b)) ||
+        mta_put(d, "count_delta", delta(r->count_a, r->count_b)) || mta_put(d, "bytes_a", u64(r->bytes_a)) ||
+        mta_put(d, "bytes_b", u64(r->bytes_b)) || mta_put(d, "bytes_delta", delta(r->bytes_a, r->bytes_b)) ||
+        mta_put(d, "percent", r->bytes_a && !unknown(r)
                               ? dbl(100.0 * ((double)r->bytes_b - (double)r->bytes_a) / (double)r->bytes_a)
                               : none()))
         goto fail;
-    if (matched && (put(d, "new_count", u64(r->new_count)) || put(d, "new_bytes", u64(r->new_bytes)) ||
-                    put(d, "freed_count", u64(r->freed_count)) || put(d, "freed_bytes", u64(r->freed_bytes)) ||
-                    put(d, "surviving_count", u64(r->kept_count)) || put(d, "surviving_bytes", u64(r->kept_bytes))))
+    if (matched && (mta_put(d, "new_count", u64(r->new_count)) || mta_put(d, "new_bytes", u64(r->new_bytes)) ||
+                    mta_put(d, "freed_count", u64(r->freed_count)) || mta_put(d, "freed_bytes", u64(r->freed_bytes)) ||
+                    mta_put(d, "surviving_count", u64(r->kept_count)) || mta_put(d, "surviving_bytes", u64(r->kept_bytes))))
         goto fail;
     return d;
 fail:
@@ -775,23 +758,23 @@ static PyObject *mta_diff(PyObject *self, PyObject *args, PyObject *kw) {
     if (!o || !l) goto fail;
     Py_INCREF(a->path);
     Py_INCREF(b->path);
-    if (put(o, "a", a->path) || put(o, "b", b->path) || put(o, "by", cstr(mt_group_by_name(by))) ||
-        put(o, "matched", flag(d.matched)) || (note && put(o, "note", cstr(note))) ||
-        put(o, "groups_total", u64(d.n_rows)) || put(o, "groups_shown", u64(shown)))
+    if (mta_put(o, "a", a->path) || mta_put(o, "b", b->path) || mta_put(o, "by", cstr(mt_group_by_name(by))) ||
+        mta_put(o, "matched", flag(d.matched)) || (note && mta_put(o, "note", cstr(note))) ||
+        mta_put(o, "groups_total", u64(d.n_rows)) || mta_put(o, "groups_shown", u64(shown)))
         goto fail;
     for (size_t i = 0; i < shown; i++)
-        if (append(l, diff_row(&d.rows[i], d.matched))) goto fail;
-    int prc = put(o, "groups", l);
+        if (mta_append(l, diff_row(&d.rows[i], d.matched))) goto fail;
+    int prc = mta_put(o, "groups", l);
     l = NULL;
-    if (prc || put(o, "total", diff_row(&d.total, d.matched))) goto fail;
+    if (prc || mta_put(o, "total", diff_row(&d.total, d.matched))) goto fail;
     if (rh.has_rss) {
-        if (!(r = PyDict_New()) || put(r, "rss_a", u64(rh.rss_a)) || put(r, "rss_b", u64(rh.rss_b)) ||
-            put(r, "heap_a", u64(rh.heap_a)) || put(r, "heap_b", u64(rh.heap_b)) ||
-            put(r, "unaccounted_a", i64(mt_rss_unaccounted(rh.rss_a, rh.heap_a))) ||
-            put(r, "unaccounted_b", i64(mt_rss_unaccounted(rh.rss_b, rh.heap_b))) ||
-            put(r, "unaccounted_bytes", i64(rh.unaccounted)) || put(r, "native_growth", flag(rh.native)))
+        if (!(r = PyDict_New()) || mta_put(r, "rss_a", u64(rh.rss_a)) || mta_put(r, "rss_b", u64(rh.rss_b)) ||
+            mta_put(r, "heap_a", u64(rh.heap_a)) || mta_put(r, "heap_b", u64(rh.heap_b)) ||
+            mta_put(r, "unaccounted_a", i64(mt_rss_unaccounted(rh.rss_a, rh.heap_a))) ||
+            mta_put(r, "unaccounted_b", i64(mt_rss_unaccounted(rh.rss_b, rh.heap_b))) ||
+            mta_put(r, "unaccounted_bytes", i64(rh.unaccounted)) || mta_put(r, "native_growth", flag(rh.native)))
             goto fail;
-        prc = put(o, "rss", r);
+        prc = mta_put(o, "rss", r);
         r = NULL;
         if (prc) goto fail;
     }
@@ -831,8 +814,8 @@ static PyObject *point_dict(const mt_snapshot *last, uint32_t point) {
         path = mt_path_format(last, &p);
         mt_path_free(&p);
     }
-    if (put(d, "id", u64(g->id[point])) || put(d, "type", str(g->type_names[g->type[point]])) ||
-        put(d, "path", path ? cstr(path) : none())) {
+    if (mta_put(d, "id", u64(g->id[point])) || mta_put(d, "type", str(g->type_names[g->type[point]])) ||
+        mta_put(d, "path", path ? cstr(path) : none())) {
         free(path);
         Py_DECREF(d);
         return NULL;
@@ -853,28 +836,28 @@ static PyObject *suspect_dict(const mt_leaks *L, const mt_snapshot *last, const 
     mt_leak_suspect_reason(L, last, k, why, sizeof why);
     PyObject *d = PyDict_New(), *l = NULL;
     if (!d) return NULL;
-    if (put(d, "rank", u64(k + 1)) || put(d, "type", cstr(gr->type)) || !(l = PyList_New(0))) goto fail;
+    if (mta_put(d, "rank", u64(k + 1)) || mta_put(d, "type", cstr(gr->type)) || !(l = PyList_New(0))) goto fail;
     for (size_t j = 0; j < sp->n_groups; j++)
-        if (append(l, cstr(L->groups[sp->groups[j]].type))) goto fail;
-    int rc = put(d, "types", l);
+        if (mta_append(l, cstr(L->groups[sp->groups[j]].type))) goto fail;
+    int rc = mta_put(d, "types", l);
     l = NULL;
-    if (rc || put(d, "accumulation_point", sp->point != UINT32_MAX ? point_dict(last, sp->point) : none()) ||
+    if (rc || mta_put(d, "accumulation_point", sp->point != UINT32_MAX ? point_dict(last, sp->point) : none()) ||
         !(l = PyList_New(0)))
         goto fail;
     for (size_t j = 0; j < sp->n_also; j++)
-        if (append(l, point_dict(last, sp->also[j]))) goto fail;
-    rc = put(d, "also_accumulates_in", l);
+        if (mta_append(l, point_dict(last, sp->also[j]))) goto fail;
+    rc = mta_put(d, "also_accumulates_in", l);
     l = NULL;
-    if (rc || (site[0] && put(d, "site", cstr(site))) ||
-        put(d, "surviving_generations", u64(gr->surviving_generations)) ||
-        put(d, "type_objects_per_snapshot", u64(sp->type_objects_per_snapshot)) ||
-        put(d, "growth_objects_per_snapshot", u64(sp->objects_per_snapshot)) ||
-        put(d, "growth_bytes_per_snapshot", u64(sp->bytes_per_snapshot)) || put(d, "retained_bytes", u64(retained)) ||
-        put(d, "p_value", dbl(sp->p)) || put(d, "confidence", dbl(sp->confidence)) || put(d, "score", dbl(sp->score)) ||
-        put(d, "explanation", cstr(why)) ||
-        put(d, "retained_series", sp->retained ? series(sp->retained, n) : none()) ||
-        put(d, "count_series", series(gr->count, n)) || put(d, "survivors_by_generation", series(gr->survivors, n)) ||
-        (sp->gen_objects && put(d, "accumulated_by_generation", series(sp->gen_objects, n))))
+    if (rc || (site[0] && mta_put(d, "site", cstr(site))) ||
+        mta_put(d, "surviving_generations", u64(gr->surviving_generations)) ||
+        mta_put(d, "type_objects_per_snapshot", u64(sp->type_objects_per_snapshot)) ||
+        mta_put(d, "growth_objects_per_snapshot", u64(sp->objects_per_snapshot)) ||
+        mta_put(d, "growth_bytes_per_snapshot", u64(sp->bytes_per_snapshot)) || mta_put(d, "retained_bytes", u64(retained)) ||
+        mta_put(d, "p_value", dbl(sp->p)) || mta_put(d, "confidence", dbl(sp->confidence)) || mta_put(d, "score", dbl(sp->score)) ||
+        mta_put(d, "explanation", cstr(why)) ||
+        mta_put(d, "retained_series", sp->retained ? series(sp->retained, n) : none()) ||
+        mta_put(d, "count_series", series(gr->count, n)) || mta_put(d, "survivors_by_generation", series(gr->survivors, n)) ||
+        (sp->gen_objects && mta_put(d, "accumulated_by_generation", series(sp->gen_objects, n))))
         goto fail;
     return d;
 fail:
@@ -936,21 +919,21 @@ static PyObject *mta_leaks(PyObject *self, PyObject *args, PyObject *kw) {
     size_t nsus = top && L.n_suspects > top ? (size_t)top : L.n_suspects;
     size_t nshow = top && L.n_growing > top ? (size_t)top : L.n_growing;
     PyObject *ng = NULL, *sl = NULL, *gl = NULL;
-    if (!(out = PyDict_New()) || put(out, "snapshots", u64(ns)) || put(out, "noise_floor_bytes", u64(L.floor)) ||
+    if (!(out = PyDict_New()) || mta_put(out, "snapshots", u64(ns)) || mta_put(out, "noise_floor_bytes", u64(L.floor)) ||
         !(ng = PyDict_New()))
         goto fail;
     int has = L.rss[0] && L.rss[ns - 1];
-    if (put(ng, "rss_growth_bytes", has ? i64(L.rss_growth) : none()) ||
-        put(ng, "heap_growth_bytes", has ? i64(L.heap_growth) : none()) ||
-        put(ng, "unaccounted_bytes", has ? i64(L.unaccounted) : none()) ||
-        put(ng, "suspected", flag(L.native_growth)))
+    if (mta_put(ng, "rss_growth_bytes", has ? i64(L.rss_growth) : none()) ||
+        mta_put(ng, "heap_growth_bytes", has ? i64(L.heap_growth) : none()) ||
+        mta_put(ng, "unaccounted_bytes", has ? i64(L.unaccounted) : none()) ||
+        mta_put(ng, "suspected", flag(L.native_growth)))
         goto fail;
-    rc = put(out, "native_growth", ng);
+    rc = mta_put(out, "native_growth", ng);
     ng = NULL;
     if (rc || !(sl = PyList_New(0))) goto fail;
     for (size_t k = 0; k < nsus; k++)
-        if (append(sl, suspect_dict(&L, last, sites, k, stdlib_frames))) goto fail;
-    rc = put(out, "suspects", sl);
+        if (mta_append(sl, suspect_dict(&L, last, sites, k, stdlib_frames))) goto fail;
+    rc = mta_put(out, "suspects", sl);
     sl = NULL;
     if (rc || !(gl = PyList_New(0))) goto fail;
     for (size_t k = 0; k < nshow; k++) {
@@ -958,15 +941,15 @@ static PyObject *mta_leaks(PyObject *self, PyObject *args, PyObject *kw) {
         char why[400];
         mt_leak_group_reason(gr, ns, why, sizeof why);
         PyObject *r = PyDict_New();
-        if (!r || put(r, "type", cstr(gr->type)) || put(r, "kind", cstr(mt_leak_growth_label(gr->verdict))) ||
-            put(r, "reason", cstr(why)) || put(r, "p_value", dbl(gr->mk.p)) ||
-            put(r, "count_series", series(gr->count, ns)) || put(r, "bytes_series", series(gr->bytes, ns)) ||
-            append(gl, r)) {
+        if (!r || mta_put(r, "type", cstr(gr->type)) || mta_put(r, "kind", cstr(mt_leak_growth_label(gr->verdict))) ||
+            mta_put(r, "reason", cstr(why)) || mta_put(r, "p_value", dbl(gr->mk.p)) ||
+            mta_put(r, "count_series", series(gr->count, ns)) || mta_put(r, "bytes_series", series(gr->bytes, ns)) ||
+            mta_append(gl, r)) {
             Py_XDECREF(r);
             goto fail;
         }
     }
-    rc = put(out, "not_leaking", gl);
+    rc = mta_put(out, "not_leaking", gl);
     gl = NULL;
     if (rc) goto fail;
     goto done;

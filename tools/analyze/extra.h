@@ -10,10 +10,6 @@
  * the exception for it (mta_raise) and returns NULL. */
 mt_snapshot *mta_load(const char *path, unsigned flags, int salvage);
 
-/* Sets d[key] = v and drops the reference to v (stolen, also on error).
- * @return 0, or -1 with an exception set (v NULL: the exception its
- *         maker set). */
-int mta_put(PyObject *d, const char *key, PyObject *v);
 
 /* Python values of C ones: a str of len bytes (invalid UTF-8 replaced,
  * as the tools' JSON writer does), a str or None. New references. */

@@ -6,14 +6,6 @@
 #include <stdlib.h>
 #include "analyze.h"
 
-/* Adds key: v to d, stealing v. @return 0, or -1 with an exception set. */
-static int put(PyObject *d, const char *key, PyObject *v) {
-    if (!v) return -1;
-    int rc = PyDict_SetItemString(d, key, v);
-    Py_DECREF(v);
-    return rc;
-}
-
 static PyObject *str_or_none(const char *s) {
     if (s && *s) return PyUnicode_DecodeUTF8(s, (Py_ssize_t)strlen(s), "backslashreplace");
     Py_RETURN_NONE;
@@ -25,12 +17,12 @@ static PyObject *deltas(const mt_fleet_delta *d, size_t n, const char *name_key,
     PyObject *l = PyList_New(0);
     for (size_t i = 0; l && i < n; i++) {
         PyObject *o = PyDict_New();
-        if (!o || put(o, name_key, str_of(d[i].name)) ||
-            (count && put(o, "count", PyLong_FromUnsignedLongLong(d[i].count))) ||
-            put(o, "bytes", PyLong_FromUnsignedLongLong(d[i].bytes)) ||
-            (count && put(o, "median_count", PyFloat_FromDouble(d[i].median_count))) ||
-            put(o, "median_bytes", PyFloat_FromDouble(d[i].median_bytes)) ||
-            put(o, "delta_bytes", PyLong_FromLongLong(d[i].delta_bytes)) || PyList_Append(l, o)) {
+        if (!o || mta_put(o, name_key, str_of(d[i].name)) ||
+            (count && mta_put(o, "count", PyLong_FromUnsignedLongLong(d[i].count))) ||
+            mta_put(o, "bytes", PyLong_FromUnsignedLongLong(d[i].bytes)) ||
+            (count && mta_put(o, "median_count", PyFloat_FromDouble(d[i].median_count))) ||
+            mta_put(o, "median_bytes", PyFloat_FromDouble(d[i].median_bytes)) ||
+            mta_put(o, "delta_bytes", PyLong_FromLongLong(d[i].delta_bytes)) || PyList_Append(l, o)) {
             Py_XDECREF(o);
             Py_CLEAR(l);
             break;
@@ -50,15 +42,15 @@ static PyObject *fleet_dict(const mt_fleet *F) {
     PyObject *r = PyDict_New(), *spread = PyDict_New(), *workers = PyList_New(0), *outliers = PyList_New(0),
              *leaks = PyList_New(0);
     if (!r || !spread || !workers || !outliers || !leaks) goto fail;
-    if (put(r, "threshold", PyFloat_FromDouble(F->threshold))) goto fail;
+    if (mta_put(r, "threshold", PyFloat_FromDouble(F->threshold))) goto fail;
     for (int m = 0; m < MT_FLEET_METRICS; m++) {
         const mt_fleet_spread *s = &F->spread[m];
         PyObject *o = PyDict_New();
-        if (!o || put(spread, mt_fleet_metric_name((mt_fleet_metric)m), o)) goto fail;
-        if (put(o, "workers", PyLong_FromSize_t(s->n)) || put(o, "median_bytes", PyFloat_FromDouble(s->median)) ||
-            put(o, "mad_bytes", PyFloat_FromDouble(s->mad)) ||
-            put(o, "max_bytes", s->n ? PyFloat_FromDouble(s->max) : (Py_INCREF(Py_None), Py_None)) ||
-            put(o, "max_worker", s->n ? str_of(F->workers[s->max_worker].name) : (Py_INCREF(Py_None), Py_None)))
+        if (!o || mta_put(spread, mt_fleet_metric_name((mt_fleet_metric)m), o)) goto fail;
+        if (mta_put(o, "workers", PyLong_FromSize_t(s->n)) || mta_put(o, "median_bytes", PyFloat_FromDouble(s->median)) ||
+            mta_put(o, "mad_bytes", PyFloat_FromDouble(s->mad)) ||
+            mta_put(o, "max_bytes", s->n ? PyFloat_FromDouble(s->max) : (Py_INCREF(Py_None), Py_None)) ||
+            mta_put(o, "max_worker", s->n ? str_of(F->workers[s->max_worker].name) : (Py_INCREF(Py_None), Py_None)))
             goto fail;
     }
     for (size_t k = 0; k < F->n_workers; k++) {
@@ -70,21 +62,21 @@ static PyObject *fleet_dict(const mt_fleet *F) {
             goto fail;
         }
         Py_DECREF(o);
-        if (put(o, "worker", str_of(fw->name)) || put(o, "host", str_of(fw->host)) ||
-            put(o, "pid", PyLong_FromUnsignedLongLong(fw->pid)) || put(o, "dumps", PyLong_FromSize_t(fw->n_dumps)) ||
-            put(o, "latest", str_or_none(fw->n_dumps ? fw->paths[fw->n_dumps - 1] : NULL)) ||
-            put(o, "objects", PyLong_FromUnsignedLongLong(fw->objects)) ||
-            put(o, "heap_bytes", PyLong_FromUnsignedLongLong(fw->values[MT_FLEET_HEAP])) ||
-            put(o, "frames_bytes", PyLong_FromUnsignedLongLong(fw->values[MT_FLEET_FRAMES])) ||
-            put(o, "rss_bytes", bytes_or_none(fw->has_rss, fw->values[MT_FLEET_RSS])) ||
-            put(o, "unmanaged_bytes", bytes_or_none(fw->has_rss, fw->values[MT_FLEET_UNMANAGED])) || put(o, "z", z))
+        if (mta_put(o, "worker", str_of(fw->name)) || mta_put(o, "host", str_of(fw->host)) ||
+            mta_put(o, "pid", PyLong_FromUnsignedLongLong(fw->pid)) || mta_put(o, "dumps", PyLong_FromSize_t(fw->n_dumps)) ||
+            mta_put(o, "latest", str_or_none(fw->n_dumps ? fw->paths[fw->n_dumps - 1] : NULL)) ||
+            mta_put(o, "objects", PyLong_FromUnsignedLongLong(fw->objects)) ||
+            mta_put(o, "heap_bytes", PyLong_FromUnsignedLongLong(fw->values[MT_FLEET_HEAP])) ||
+            mta_put(o, "frames_bytes", PyLong_FromUnsignedLongLong(fw->values[MT_FLEET_FRAMES])) ||
+            mta_put(o, "rss_bytes", bytes_or_none(fw->has_rss, fw->values[MT_FLEET_RSS])) ||
+            mta_put(o, "unmanaged_bytes", bytes_or_none(fw->has_rss, fw->values[MT_FLEET_UNMANAGED])) || mta_put(o, "z", z))
             goto fail;
         for (int m = 0; m < MT_FLEET_METRICS; m++)
-            if (put(z, mt_fleet_metric_name((mt_fleet_metric)m), PyFloat_FromDouble(fw->z[m]))) goto fail;
-        if (put(o, "outlier", PyBool_FromLong(fw->outlier)) ||
-            put(o, "outlier_by", str_or_none(fw->outlier ? mt_fleet_metric_name(fw->worst) : NULL)) ||
-            put(o, "types", deltas(fw->types, fw->n_types, "type", 1)) ||
-            put(o, "columns", deltas(fw->columns, fw->n_columns, "column", 0)))
+            if (mta_put(z, mt_fleet_metric_name((mt_fleet_metric)m), PyFloat_FromDouble(fw->z[m]))) goto fail;
+        if (mta_put(o, "outlier", PyBool_FromLong(fw->outlier)) ||
+            mta_put(o, "outlier_by", str_or_none(fw->outlier ? mt_fleet_metric_name(fw->worst) : NULL)) ||
+            mta_put(o, "types", deltas(fw->types, fw->n_types, "type", 1)) ||
+            mta_put(o, "columns", deltas(fw->columns, fw->n_columns, "column", 0)))
             goto fail;
         if (fw->outlier) {
             PyObject *nm = str_of(fw->name);
@@ -104,9 +96,9 @@ static PyObject *fleet_dict(const mt_fleet *F) {
             goto fail;
         }
         Py_DECREF(o);
-        if (put(o, "type", str_of(l->type)) || put(o, "point_type", str_or_none(l->point_type)) ||
-            put(o, "path", str_or_none(l->path)) || put(o, "n_workers", PyLong_FromSize_t(l->n_workers)) ||
-            put(o, "of_workers", PyLong_FromSize_t(F->n_series)) || put(o, "workers", ws))
+        if (mta_put(o, "type", str_of(l->type)) || mta_put(o, "point_type", str_or_none(l->point_type)) ||
+            mta_put(o, "path", str_or_none(l->path)) || mta_put(o, "n_workers", PyLong_FromSize_t(l->n_workers)) ||
+            mta_put(o, "of_workers", PyLong_FromSize_t(F->n_series)) || mta_put(o, "workers", ws))
             goto fail;
         for (size_t j = 0; j < l->n_workers; j++) {
             PyObject *nm = str_of(F->workers[l->workers[j]].name);
@@ -116,14 +108,14 @@ static PyObject *fleet_dict(const mt_fleet *F) {
             }
             Py_DECREF(nm);
         }
-        if (put(o, "bytes_per_snapshot", PyLong_FromUnsignedLongLong(l->bytes_per_snapshot)) ||
-            put(o, "objects_per_snapshot", PyLong_FromUnsignedLongLong(l->objects_per_snapshot)) ||
-            put(o, "confidence", PyFloat_FromDouble(l->confidence)))
+        if (mta_put(o, "bytes_per_snapshot", PyLong_FromUnsignedLongLong(l->bytes_per_snapshot)) ||
+            mta_put(o, "objects_per_snapshot", PyLong_FromUnsignedLongLong(l->objects_per_snapshot)) ||
+            mta_put(o, "confidence", PyFloat_FromDouble(l->confidence)))
             goto fail;
     }
-    if (put(r, "spread", spread) || put(r, "workers", workers) || put(r, "outliers", outliers) ||
-        put(r, "leaks_analyzed", PyBool_FromLong(F->leaks_done)) ||
-        put(r, "series_workers", PyLong_FromSize_t(F->n_series)) || put(r, "leaks", leaks)) {
+    if (mta_put(r, "spread", spread) || mta_put(r, "workers", workers) || mta_put(r, "outliers", outliers) ||
+        mta_put(r, "leaks_analyzed", PyBool_FromLong(F->leaks_done)) ||
+        mta_put(r, "series_workers", PyLong_FromSize_t(F->n_series)) || mta_put(r, "leaks", leaks)) {
         spread = workers = outliers = leaks = NULL;
         Py_DECREF(r);
         return NULL;

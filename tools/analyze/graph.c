@@ -30,13 +30,6 @@ mt_snapshot *mta_load(const char *path, unsigned flags, int salvage) {
     return s;
 }
 
-int mta_put(PyObject *d, const char *key, PyObject *v) {
-    if (!v) return -1;
-    int rc = PyDict_SetItemString(d, key, v);
-    Py_DECREF(v);
-    return rc;
-}
-
 PyObject *mta_str(const char *p, size_t len) { return PyUnicode_DecodeUTF8(p ? p : "", (Py_ssize_t)len, "replace"); }
 
 PyObject *mta_cstr_or_none(const char *s) {
@@ -188,13 +181,6 @@ static PyObject *path_text(const graph *x, const mt_path *p, int has) {
     return o;
 }
 
-static int list_add(PyObject *list, PyObject *v) {
-    if (!v) return -1;
-    int rc = PyList_Append(list, v);
-    Py_DECREF(v);
-    return rc;
-}
-
 /* The report of memtrace-graph --format json with --top top, as a dict
  * of the same keys (less "file", which the caller knows). */
 static PyObject *report_dict(const graph *x, const mt_graph_report *r) {
@@ -217,7 +203,7 @@ static PyObject *report_dict(const graph *x, const mt_graph_report *r) {
         mta_put(sub, "bytes", mta_u64(d->unreachable_bytes)) || !(list = PyList_New(0)))
         goto fail;
     for (uint32_t k = 0; k < r->n_unreachable; k++)
-        if (list_add(list, type_row(x, &r->unreachable[k], 0))) goto fail;
+        if (mta_append(list, type_row(x, &r->unreachable[k], 0))) goto fail;
     if (mta_put(sub, "types", list)) {
         list = NULL;
         goto fail;
@@ -237,7 +223,7 @@ static PyObject *report_dict(const graph *x, const mt_graph_report *r) {
             mta_put(row, "idom", mta_u64(d->idom[o] == MT_DOM_ROOT ? 0 : g->id[d->idom[o]])) ||
             mta_put(row, "path", path_text(x, &r->retainers[k].path, r->retainers[k].has_path)))
             goto fail;
-        if (list_add(list, row)) {
+        if (mta_append(list, row)) {
             row = NULL;
             goto fail;
         }
@@ -250,7 +236,7 @@ static PyObject *report_dict(const graph *x, const mt_graph_report *r) {
     list = NULL; /* out holds it now */
     if (!(list = PyList_New(0))) goto fail;
     for (uint32_t k = 0; k < r->n_types; k++)
-        if (list_add(list, type_row(x, &r->types[k], 1))) goto fail;
+        if (mta_append(list, type_row(x, &r->types[k], 1))) goto fail;
     if (mta_put(out, "types_by_retained", list)) {
         list = NULL;
         goto fail;
@@ -268,7 +254,7 @@ static PyObject *report_dict(const graph *x, const mt_graph_report *r) {
             mta_put(row, "types", mta_u64(r->cycle_types[k].n_types)) ||
             mta_put(row, "example_id", mta_u64(g->id[cy->cyclic[k].first])))
             goto fail;
-        if (list_add(list, row)) {
+        if (mta_append(list, row)) {
             row = NULL;
             goto fail;
         }
@@ -412,7 +398,7 @@ static PyObject *path_dict(const graph *x, uint32_t v) {
         } else if (PyDict_SetItemString(row, "label", Py_None)) {
             goto fail;
         }
-        if (list_add(steps, row)) {
+        if (mta_append(steps, row)) {
             row = NULL;
             goto fail;
         }
@@ -474,7 +460,7 @@ static PyObject *py_graph_paths(PyObject *self, PyObject *args) {
     }
     PyObject *list = PyList_New(0);
     for (uint32_t k = 0; list && k < nt; k++)
-        if (list_add(list, path_dict(x, targets ? targets[k] : v))) Py_CLEAR(list);
+        if (mta_append(list, path_dict(x, targets ? targets[k] : v))) Py_CLEAR(list);
     free(targets);
     return list;
 }

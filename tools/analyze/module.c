@@ -59,6 +59,20 @@ PyObject *mta_raise(const char *path, int rc, const mt_diag *diag) {
     return NULL;
 }
 
+int mta_put(PyObject *d, const char *key, PyObject *v) {
+    if (!v) return -1;
+    int rc = PyDict_SetItemString(d, key, v);
+    Py_DECREF(v);
+    return rc;
+}
+
+int mta_append(PyObject *l, PyObject *v) {
+    if (!v) return -1;
+    int rc = PyList_Append(l, v);
+    Py_DECREF(v);
+    return rc;
+}
+
 static PyMethodDef *const tables[] = { mta_core_methods, mta_graph_methods, mta_advise_methods,
                                        mta_predict_methods, mta_gate_methods, mta_fleet_methods };
 static PyMethodDef methods[128];

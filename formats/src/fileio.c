@@ -19,6 +19,14 @@ static const char *file_kind(mode_t m) {
     return "not a regular file";
 }
 
+/* MT_E_IO for a system call that failed with err: "WHAT: strerror(err)"
+ * as the message, err in diag->sys_errno (errors.h). */
+static int sys_fail(mt_diag *diag, int err, const char *what) {
+    mt_diag_set(diag, MT_E_IO, "%s: %s", what, strerror(err));
+    if (diag) diag->sys_errno = err;
+    return MT_E_IO;
+}
+
 static int64_t now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -52,17 +60,17 @@ int mt_input_open(const char *path, const mt_input_opts *opts, mt_input *in, mt_
     if (!is_stdin) {
         /* Look before opening: opening a FIFO for reading blocks until a
          * writer comes, and opening some devices has effects. */
-        if (stat(path, &st) != 0) return mt_diag_set(diag, MT_E_IO, "cannot open: %s", strerror(errno));
-        if (S_ISDIR(st.st_mode)) return mt_diag_set(diag, MT_E_IO, "cannot read: %s", strerror(EISDIR));
+        if (stat(path, &st) != 0) return sys_fail(diag, errno, "cannot open");
+        if (S_ISDIR(st.st_mode)) return sys_fail(diag, EISDIR, "cannot read");
         if (!S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode) && !(opts && opts->allow_special))
             return mt_diag_set(diag, MT_E_IO, "cannot read: %s, not a regular file or a pipe", file_kind(st.st_mode));
         fd = open(path, O_RDONLY | O_CLOEXEC | (S_ISFIFO(st.st_mode) ? O_NONBLOCK : 0));
-        if (fd < 0) return mt_diag_set(diag, MT_E_IO, "cannot open: %s", strerror(errno));
+        if (fd < 0) return sys_fail(diag, errno, "cannot open");
     }
     if (fstat(fd, &st) != 0) {
         int e = errno;
         if (!is_stdin) close(fd);
-        return mt_diag_set(diag, MT_E_IO, "cannot read: %s", strerror(e));
+        return sys_fail(diag, e, "cannot read");
     }
     if (is_stdin && !S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode) && !S_ISSOCK(st.st_mode) &&
         !(opts && opts->allow_special)) {
@@ -85,13 +93,16 @@ int mt_input_chunk(mt_input *in, void *buf, size_t cap, size_t *got, mt_diag *di
             if (w == 1)
                 return mt_diag_set(diag, MT_E_IO, "no data for %d ms%s; giving up", in->idle_ms,
                                    in->offset ? " after the first bytes" : " (a pipe or FIFO with no writer?)");
-            if (w < 0) return mt_diag_set(diag, MT_E_IO, "cannot read: %s", strerror(errno));
+            if (w < 0) return sys_fail(diag, errno, "cannot read");
         }
         ssize_t k = read(in->fd, buf, cap);
         if (k < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-        if (k < 0)
-            return mt_diag_set(diag, MT_E_IO, "cannot read at offset %llu: %s", (unsigned long long)in->offset,
-                               strerror(errno));
+        if (k < 0) {
+            int e = errno;
+            char what[64];
+            snprintf(what, sizeof what, "cannot read at offset %llu", (unsigned long long)in->offset);
+            return sys_fail(diag, e, what);
+        }
         *got = (size_t)k;
         in->offset += (uint64_t)k;
         return 0;
@@ -192,12 +203,12 @@ int mt_output_open(mt_output *o, const char *path, mt_diag *diag) {
     o->fd = -1;
     if (!strcmp(path, "-")) {
         o->fd = dup(1);
-        if (o->fd < 0) return mt_diag_set(diag, MT_E_IO, "cannot write to standard output: %s", strerror(errno));
+        if (o->fd < 0) return sys_fail(diag, errno, "cannot write to standard output");
         return 0;
     }
     struct stat st;
     int exists = stat(path, &st) == 0;
-    if (exists && S_ISDIR(st.st_mode)) return mt_diag_set(diag, MT_E_IO, "cannot create: %s", strerror(EISDIR));
+    if (exists && S_ISDIR(st.st_mode)) return sys_fail(diag, EISDIR, "cannot create");
     if (exists && !S_ISREG(st.st_mode)) {
         /* A device, a FIFO, a terminal: write into it, never replace it.
          * Opening a FIFO for writing blocks until a reader comes: open it
@@ -210,7 +221,7 @@ int mt_output_open(mt_output *o, const char *path, mt_diag *diag) {
         if (o->fd < 0 && errno == ENXIO)
             return mt_diag_set(diag, MT_E_IO, "no reader opened the FIFO within %d ms; giving up",
                                MT_INPUT_IDLE_MS_DEFAULT);
-        if (o->fd < 0) return mt_diag_set(diag, MT_E_IO, "cannot open: %s", strerror(errno));
+        if (o->fd < 0) return sys_fail(diag, errno, "cannot open");
         int fl = fcntl(o->fd, F_GETFL);
         if (fl >= 0) fcntl(o->fd, F_SETFL, fl & ~O_NONBLOCK);
         return 0;
@@ -244,7 +255,7 @@ int mt_output_open(mt_output *o, const char *path, mt_diag *diag) {
         free(o->tmp);
         o->tmp = NULL;
         mt_output_abort(o);
-        return mt_diag_set(diag, MT_E_IO, "cannot create: %s", strerror(e));
+        return sys_fail(diag, e, "cannot create");
     }
     fchmod(o->fd, exists ? (st.st_mode & 07777) : new_file_mode());
     return 0;
@@ -252,7 +263,7 @@ int mt_output_open(mt_output *o, const char *path, mt_diag *diag) {
 
 int mt_output_publish(mt_output *o, mt_diag *diag) {
     if (!o->tmp) return 0;
-    if (rename(o->tmp, o->path) != 0) return mt_diag_set(diag, MT_E_IO, "cannot rename into place: %s", strerror(errno));
+    if (rename(o->tmp, o->path) != 0) return sys_fail(diag, errno, "cannot rename into place");
     free(o->tmp);
     o->tmp = NULL;
     return 0;
@@ -260,7 +271,7 @@ int mt_output_publish(mt_output *o, mt_diag *diag) {
 
 int mt_output_commit(mt_output *o, mt_diag *diag) {
     int rc = 0;
-    if (o->fd >= 0 && close(o->fd) != 0) rc = mt_diag_set(diag, MT_E_IO, "cannot close: %s", strerror(errno));
+    if (o->fd >= 0 && close(o->fd) != 0) rc = sys_fail(diag, errno, "cannot close");
     o->fd = -1;
     if (!rc) rc = mt_output_publish(o, diag);
     mt_output_abort(o);
@@ -294,9 +305,9 @@ int mt_output_fclose(mt_output *o, FILE *f, int ok, mt_diag *diag) {
     int rc = 0;
     if (f) {
         if (fflush(f) != 0 || ferror(f)) {
-            if (ok) rc = mt_diag_set(diag, MT_E_IO, "cannot write: %s", strerror(errno ? errno : EIO));
+            if (ok) rc = sys_fail(diag, errno ? errno : EIO, "cannot write");
         }
-        if (fclose(f) != 0 && ok && !rc) rc = mt_diag_set(diag, MT_E_IO, "cannot close: %s", strerror(errno));
+        if (fclose(f) != 0 && ok && !rc) rc = sys_fail(diag, errno, "cannot close");
     }
     if (!ok || rc) {
         mt_output_abort(o);

@@ -77,6 +77,16 @@ typedef struct mt_diag {
     uint32_t line;     /* 1-based line in a text input, or 0 */
     uint32_t column;   /* 1-based column in a text input, or 0 */
     char msg[256];     /* what is wrong: lowercase, no subject, no full stop */
+    int sys_errno;     /* with MT_E_IO: the errno of the system call that
+                        * failed to open, stat or read the file (ENOENT,
+                        * EACCES, EISDIR), for a caller that maps it to its
+                        * own errors; 0 where the failure is not the
+                        * system's (a time-out, a device not read) or
+                        * was not recorded. Set where fileio.h's calls
+                        * (mt_input_*, which every file reader uses, and
+                        * mt_output_*) fail; mt_diag_set() leaves it, as
+                        * it leaves block and offset, and mt_diag_clear()
+                        * zeroes it. */
 } mt_diag;
 
 /* Resets every field of diag to "nothing known"; a NULL diag is ignored. */

@@ -40,7 +40,8 @@ typedef struct mt_input_opts {
  * NULL for the defaults. An input shorter than magic_len is returned as
  * it is: too short to say, the caller reports it.
  * @return 0; MT_E_IO (cannot open, a directory, a device without
- * allow_special, no data within idle_ms, a read error: diag says which),
+ * allow_special, no data within idle_ms, a read error: diag says which,
+ * and diag->sys_errno holds the errno where a system call failed),
  * MT_E_LIMIT (larger than max_bytes), MT_E_NOTSNAP (magic differs),
  * MT_E_NOMEM. */
 int mt_input_read(const char *path, const mt_input_opts *opts, uint8_t **data, size_t *len, mt_diag *diag);

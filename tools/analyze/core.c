@@ -178,8 +178,12 @@ static PyObject *type_rows(const mt_snapshot *s, const mt_type_stat *st, uint32_
     for (uint32_t i = 0; l && i < n; i++) {
         PyObject *r = PyDict_New();
         if (!r || mta_put(r, "type", str(g->type_names[st[i].type])) || mta_put(r, "count", u64(st[i].count)) ||
-            mta_put(r, "bytes", u64(st[i].bytes)) || mta_append(l, r)) {
+            mta_put(r, "bytes", u64(st[i].bytes))) {
             Py_XDECREF(r);
+            Py_CLEAR(l);
+            break;
+        }
+        if (mta_append(l, r)) { /* took r */
             Py_CLEAR(l);
             break;
         }
@@ -195,8 +199,10 @@ static PyObject *damage_rows(const mt_snapshot *s) {
         if (!r || mta_put(r, "error", cstr(mt_err_name(d->code))) ||
             (d->block >= 0 && mta_put(r, "block", u64((uint64_t)d->block))) || mta_put(r, "offset", u64(d->offset)) ||
             mta_put(r, "length", u64(d->length)) || (d->kind && mta_put(r, "kind", cstr(mt_kind_name(d->kind)))) ||
-            mta_put(r, "records", u64(d->records)) || mta_put(r, "message", cstr(d->msg)) || mta_append(l, r)) {
+            mta_put(r, "records", u64(d->records)) || mta_put(r, "message", cstr(d->msg))) {
             Py_XDECREF(r);
+            Py_CLEAR(l);
+        } else if (mta_append(l, r)) { /* took r */
             Py_CLEAR(l);
         }
     }
@@ -250,21 +256,23 @@ static PyObject *snapshot_info(Snapshot *sn, PyObject *args, PyObject *kw) {
         if (ks[i].kind == MT_KIND_ROOT) roots = ks[i].records;
         PyObject *r = PyDict_New();
         if (!r || mta_put(r, "count", u64(ks[i].records)) || mta_put(r, "blocks", u64(ks[i].blocks)) ||
-            mta_put(r, "raw_bytes", u64(ks[i].raw)) || mta_put(r, "stored_bytes", u64(ks[i].stored)) ||
-            mta_put(o, ks[i].kind ? mt_kind_name(ks[i].kind) : "unknown", r)) {
+            mta_put(r, "raw_bytes", u64(ks[i].raw)) || mta_put(r, "stored_bytes", u64(ks[i].stored))) {
             Py_XDECREF(r);
             goto fail;
         }
+        if (mta_put(o, ks[i].kind ? mt_kind_name(ks[i].kind) : "unknown", r)) goto fail; /* took r */
     }
     unsigned major, minor;
     mt_snapshot_version(s, &major, &minor);
     Py_INCREF(sn->path);
     if (mta_put(d, "file", sn->path) || mta_put(d, "file_bytes", u64(mt_snapshot_file_size(s))) ||
         mta_put(d, "format_version", PyUnicode_FromFormat("%u.%u", major, minor)) ||
-        mta_put(d, "blocks", u64(mt_snapshot_block_count(s))) || mta_put(d, "meta", snapshot_meta(sn, NULL)) ||
-        mta_put(d, "records", o))
-        goto fail_o;
+        mta_put(d, "blocks", u64(mt_snapshot_block_count(s))) || mta_put(d, "meta", snapshot_meta(sn, NULL)))
+        goto fail;
+    /* mta_put takes o, set or not. */
+    PyObject *records = o;
     o = NULL;
+    if (mta_put(d, "records", records)) goto fail;
     double rss;
     int has_rss = mt_snapshot_meta_number(s, "rss", &rss) && rss >= 1 && rss < 1.8e19;
     if (mta_put(d, "raw_bytes", u64(raw)) || mta_put(d, "stored_bytes", u64(stored)) ||
@@ -280,7 +288,6 @@ static PyObject *snapshot_info(Snapshot *sn, PyObject *args, PyObject *kw) {
         mta_put(d, "dropped_refs", u64(mt_snapshot_dropped_refs(s))))
         goto fail;
     goto done;
-fail_o:
 fail:
     Py_CLEAR(d);
 done:
@@ -385,11 +392,11 @@ static PyObject *column_dict(const mt_df_table *t, const mt_df_col_info *c, int 
         if (!(o = PyList_New(0))) goto fail;
         for (size_t i = 0; i < c->n_top; i++) {
             PyObject *v = PyDict_New();
-            if (!v || mta_put(v, "value", value(&c->top[i].value)) || mta_put(v, "count", u64(c->top[i].count)) ||
-                mta_append(o, v)) {
+            if (!v || mta_put(v, "value", value(&c->top[i].value)) || mta_put(v, "count", u64(c->top[i].count))) {
                 Py_XDECREF(v);
                 goto fail;
             }
+            if (mta_append(o, v)) goto fail; /* took v */
         }
         if (mta_put(d, "top_values", o)) { o = NULL; goto fail; }
         o = NULL;
@@ -539,9 +546,13 @@ static PyObject *snapshot_frames(Snapshot *sn, PyObject *args, PyObject *kw) {
     for (size_t k = 0; k < nf; k++) {
         const mt_df_frame_info *fi = &t->frames[frames[k]];
         PyObject *f = frame_dict(t, frames[k]), *fc = PyList_New(0);
-        if (!f || !fc || mta_put(f, "columns", (Py_INCREF(fc), fc)) || mta_append(fl, f)) {
+        if (!f || !fc || mta_put(f, "columns", (Py_INCREF(fc), fc))) {
             Py_XDECREF(f);
             Py_XDECREF(fc);
+            goto fail;
+        }
+        if (mta_append(fl, f)) { /* took f */
+            Py_DECREF(fc);
             goto fail;
         }
         for (size_t j = 0; j < fi->n_columns; j++)
@@ -561,21 +572,22 @@ static PyObject *snapshot_frames(Snapshot *sn, PyObject *args, PyObject *kw) {
             mta_put(o, "traced_peak", step_value(s->traced_peak)) || mta_put(o, "frames", u64(s->n_frames)) ||
             mta_put(o, "frames_deep_bytes", u64(s->frames_deep)) ||
             mta_put(o, "frames_pandas_deep_bytes", u64(s->frames_deep)) ||
-            mta_put(o, "frames_real_bytes", u64(s->frames_real)) || mta_append(sl, o)) {
+            mta_put(o, "frames_real_bytes", u64(s->frames_real))) {
             Py_XDECREF(o);
             goto fail;
         }
+        if (mta_append(sl, o)) goto fail; /* took o */
     }
     size_t best[3];
     double gain[3];
     size_t nbest = mt_df_steps_grew_most(t, 3, best, gain);
     for (size_t k = 0; k < nbest; k++) {
         PyObject *o = PyDict_New();
-        if (!o || mta_put(o, "step", cstr(t->steps[best[k]].name)) || mta_put(o, "bytes", u64((uint64_t)gain[k])) ||
-            mta_append(gl, o)) {
+        if (!o || mta_put(o, "step", cstr(t->steps[best[k]].name)) || mta_put(o, "bytes", u64((uint64_t)gain[k]))) {
             Py_XDECREF(o);
             goto fail;
         }
+        if (mta_append(gl, o)) goto fail; /* took o */
     }
     /* mta_put() takes each list's reference, set or not. */
     PyObject *f1 = fl, *f2 = sl, *f3 = gl, *f4 = cl;
@@ -756,9 +768,7 @@ static PyObject *mta_diff(PyObject *self, PyObject *args, PyObject *kw) {
     size_t shown = top && kept > top ? (size_t)top : kept;
     PyObject *o = PyDict_New(), *l = PyList_New(0), *r = NULL;
     if (!o || !l) goto fail;
-    Py_INCREF(a->path);
-    Py_INCREF(b->path);
-    if (mta_put(o, "a", a->path) || mta_put(o, "b", b->path) || mta_put(o, "by", cstr(mt_group_by_name(by))) ||
+    if (mta_put(o, "a", (Py_INCREF(a->path), a->path)) || mta_put(o, "b", (Py_INCREF(b->path), b->path)) || mta_put(o, "by", cstr(mt_group_by_name(by))) ||
         mta_put(o, "matched", flag(d.matched)) || (note && mta_put(o, "note", cstr(note))) ||
         mta_put(o, "groups_total", u64(d.n_rows)) || mta_put(o, "groups_shown", u64(shown)))
         goto fail;
@@ -943,11 +953,11 @@ static PyObject *mta_leaks(PyObject *self, PyObject *args, PyObject *kw) {
         PyObject *r = PyDict_New();
         if (!r || mta_put(r, "type", cstr(gr->type)) || mta_put(r, "kind", cstr(mt_leak_growth_label(gr->verdict))) ||
             mta_put(r, "reason", cstr(why)) || mta_put(r, "p_value", dbl(gr->mk.p)) ||
-            mta_put(r, "count_series", series(gr->count, ns)) || mta_put(r, "bytes_series", series(gr->bytes, ns)) ||
-            mta_append(gl, r)) {
+            mta_put(r, "count_series", series(gr->count, ns)) || mta_put(r, "bytes_series", series(gr->bytes, ns))) {
             Py_XDECREF(r);
             goto fail;
         }
+        if (mta_append(gl, r)) goto fail; /* took r */
     }
     rc = mta_put(out, "not_leaking", gl);
     gl = NULL;

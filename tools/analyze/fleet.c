@@ -69,8 +69,11 @@ static PyObject *fleet_dict(const mt_fleet *F) {
             mta_put(o, "heap_bytes", PyLong_FromUnsignedLongLong(fw->values[MT_FLEET_HEAP])) ||
             mta_put(o, "frames_bytes", PyLong_FromUnsignedLongLong(fw->values[MT_FLEET_FRAMES])) ||
             mta_put(o, "rss_bytes", bytes_or_none(fw->has_rss, fw->values[MT_FLEET_RSS])) ||
-            mta_put(o, "unmanaged_bytes", bytes_or_none(fw->has_rss, fw->values[MT_FLEET_UNMANAGED])) || mta_put(o, "z", z))
+            mta_put(o, "unmanaged_bytes", bytes_or_none(fw->has_rss, fw->values[MT_FLEET_UNMANAGED]))) {
+            Py_DECREF(z);
             goto fail;
+        }
+        if (mta_put(o, "z", z)) goto fail; /* took z; o holds it for the scores below */
         for (int m = 0; m < MT_FLEET_METRICS; m++)
             if (mta_put(z, mt_fleet_metric_name((mt_fleet_metric)m), PyFloat_FromDouble(fw->z[m]))) goto fail;
         if (mta_put(o, "outlier", PyBool_FromLong(fw->outlier)) ||
@@ -98,8 +101,11 @@ static PyObject *fleet_dict(const mt_fleet *F) {
         Py_DECREF(o);
         if (mta_put(o, "type", str_of(l->type)) || mta_put(o, "point_type", str_or_none(l->point_type)) ||
             mta_put(o, "path", str_or_none(l->path)) || mta_put(o, "n_workers", PyLong_FromSize_t(l->n_workers)) ||
-            mta_put(o, "of_workers", PyLong_FromSize_t(F->n_series)) || mta_put(o, "workers", ws))
+            mta_put(o, "of_workers", PyLong_FromSize_t(F->n_series))) {
+            Py_DECREF(ws);
             goto fail;
+        }
+        if (mta_put(o, "workers", ws)) goto fail; /* took ws; o holds it for the names below */
         for (size_t j = 0; j < l->n_workers; j++) {
             PyObject *nm = str_of(F->workers[l->workers[j]].name);
             if (!nm || PyList_Append(ws, nm)) {
@@ -113,13 +119,19 @@ static PyObject *fleet_dict(const mt_fleet *F) {
             mta_put(o, "confidence", PyFloat_FromDouble(l->confidence)))
             goto fail;
     }
-    if (mta_put(r, "spread", spread) || mta_put(r, "workers", workers) || mta_put(r, "outliers", outliers) ||
-        mta_put(r, "leaks_analyzed", PyBool_FromLong(F->leaks_done)) ||
-        mta_put(r, "series_workers", PyLong_FromSize_t(F->n_series)) || mta_put(r, "leaks", leaks)) {
-        spread = workers = outliers = leaks = NULL;
-        Py_DECREF(r);
-        return NULL;
-    }
+    /* Each mta_put takes its list, set or not: the ones not yet put are
+     * dropped at fail. */
+    PyObject *v;
+    v = spread, spread = NULL;
+    if (mta_put(r, "spread", v)) goto fail;
+    v = workers, workers = NULL;
+    if (mta_put(r, "workers", v)) goto fail;
+    v = outliers, outliers = NULL;
+    if (mta_put(r, "outliers", v) || mta_put(r, "leaks_analyzed", PyBool_FromLong(F->leaks_done)) ||
+        mta_put(r, "series_workers", PyLong_FromSize_t(F->n_series)))
+        goto fail;
+    v = leaks, leaks = NULL;
+    if (mta_put(r, "leaks", v)) goto fail;
     return r;
 fail:
     Py_XDECREF(r);

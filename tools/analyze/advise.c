@@ -24,7 +24,7 @@ mt_rules *mta_rules_make(PyObject *rule_files, int no_defaults) {
     if (rule_files && rule_files != Py_None) {
         PyObject *keep;
         size_t n;
-        const char **files = mta_strings(rule_files, "rules", &n, &keep);
+        const char **files = mta_paths(rule_files, "rules", &n, &keep);
         if (!files) {
             mt_rules_free(rules);
             return NULL;
@@ -79,7 +79,7 @@ static PyObject *advice_dict(const input *in, const mt_advice *a) {
     PyObject *d = PyDict_New();
     if (!d) return NULL;
     const mt_df_table *t = in->t;
-    if (mta_put(d, "file", mta_cstr_or_none(in->file)) || mta_put(d, "rule", mta_cstr_or_none(a->rule)) ||
+    if (mta_put(d, "file", mta_path_str(in->file)) || mta_put(d, "rule", mta_cstr_or_none(a->rule)) ||
         mta_put(d, "severity", mta_cstr_or_none(mt_severity_name(a->severity))) ||
         mta_put(d, "scope", mta_cstr_or_none(a->scope)) || mta_put(d, "kind", mta_cstr_or_none(a->kind)) ||
         mta_put(d, "frame", mta_cstr_or_none(a->frame)) || mta_put(d, "column", mta_cstr_or_none(a->column)) ||
@@ -121,7 +121,7 @@ static PyObject *advise_dict(const input *ins, size_t n, uint64_t available, int
         goto fail;
     for (size_t k = 0; k < n; k++) {
         const mt_advice_list *l = ins[k].advice;
-        if (!(row = PyDict_New()) || mta_put(row, "file", mta_cstr_or_none(ins[k].file)) ||
+        if (!(row = PyDict_New()) || mta_put(row, "file", mta_path_str(ins[k].file)) ||
             mta_put(row, "total_saving_bytes", mta_u64(l->total_saving_bytes)) ||
             mta_put(row, "data_bytes", mta_u64(l->data_bytes)) ||
             mta_put(row, "columns_changed", mta_u64(l->columns_changed)) ||
@@ -182,9 +182,11 @@ static PyObject *py_advise(PyObject *self, PyObject *args, PyObject *kw) {
     int defaults = 1, salvage = 0;
     const char *bytes = "real";
     unsigned long long available = 0;
+    PyObject *available_o = NULL;
     int headroom = MT_ADVISE_INT_HEADROOM_DEFAULT;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|OpsKip:advise", kwlist, &paths, &rule_files, &defaults, &bytes,
-                                     &available, &headroom, &salvage))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|OpsOip:advise", kwlist, &paths, &rule_files, &defaults, &bytes,
+                                     &available_o, &headroom, &salvage) ||
+        mta_count(available_o, "available", &available))
         return NULL;
     int pandas_bytes;
     if (!strcmp(bytes, "real")) pandas_bytes = 0;
@@ -199,7 +201,7 @@ static PyObject *py_advise(PyObject *self, PyObject *args, PyObject *kw) {
     }
     PyObject *keep;
     size_t n;
-    const char **files = mta_strings(paths, "paths", &n, &keep);
+    const char **files = mta_paths(paths, "paths", &n, &keep);
     if (!files) return NULL;
     if (!n) {
         free(files);
@@ -263,7 +265,7 @@ static PyObject *py_advise_rules(PyObject *self, PyObject *args, PyObject *kw) {
         if (!(row = PyDict_New()) || mta_put(row, "rule", mta_cstr_or_none(ri.id)) ||
             mta_put(row, "severity", mta_cstr_or_none(mt_severity_name(ri.severity))) ||
             mta_put(row, "scope", mta_cstr_or_none(ri.scope)) || mta_put(row, "kind", mta_cstr_or_none(ri.kind)) ||
-            mta_put(row, "enabled", PyBool_FromLong(ri.enabled)) || mta_put(row, "file", mta_cstr_or_none(ri.file)) ||
+            mta_put(row, "enabled", PyBool_FromLong(ri.enabled)) || mta_put(row, "file", mta_path_str(ri.file)) ||
             mta_put(row, "line", mta_u64(ri.line)) ||
             mta_put(row, "description", mta_cstr_or_none(ri.description)) || PyList_Append(list, row))
             Py_CLEAR(list);

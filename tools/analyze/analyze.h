@@ -20,6 +20,8 @@ extern PyObject *mta_Error, *mta_BadInputError, *mta_NotFoundError, *mta_FileErr
  * print it: "PATH: block 7 at offset 81920 (objects): checksum mismatch".
  * path may be NULL, diag may be NULL (then mt_strerror(rc) is the reason). */
 PyObject *mta_raise(const char *path, int rc, const mt_diag *diag);
+/* The same with text (UTF-8, NULL: as mta_raise) as the message. */
+PyObject *mta_raise_text(const char *text, const char *path, int rc, const mt_diag *diag);
 
 /* Sets d[key] = v and drops the reference to v (stolen, also on error).
  * @return 0, or -1 with an exception set (v NULL: the exception its
@@ -27,6 +29,14 @@ PyObject *mta_raise(const char *path, int rc, const mt_diag *diag);
 int mta_put(PyObject *d, const char *key, PyObject *v);
 /* Appends v to list l, stealing v as mta_put does. */
 int mta_append(PyObject *l, PyObject *v);
+
+/* An integer argument that counts or sizes something (top, available):
+ * an int, or an object with __index__, not a bool, from 0 to 2**64 - 1.
+ * Parse it with "O" and convert it here, not with "K", which would take
+ * -1 for 2**64 - 1. o NULL (not given) leaves *out as it is.
+ * @return 0, or -1 with ValueError "top must be >= 0, got -1" (or a
+ *         TypeError, OverflowError) naming the argument. */
+int mta_count(PyObject *o, const char *name, unsigned long long *out);
 
 extern PyMethodDef mta_core_methods[];    /* core.c: open, info, frames, columns, diff, leaks */
 extern PyMethodDef mta_graph_methods[];   /* graph.c: dominators, retained, paths to roots */

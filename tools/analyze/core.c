@@ -74,7 +74,8 @@ static Snapshot *snapshot_check(PyObject *o) {
     }
     Snapshot *sn = (Snapshot *)o;
     if (!sn->s) {
-        PyErr_SetString(PyExc_ValueError, "the snapshot is closed");
+        /* A ValueError, as a closed file's "I/O operation on closed file". */
+        PyErr_Format(PyExc_ValueError, "memtrace.analyze.Snapshot %U is closed", sn->path);
         return NULL;
     }
     return sn;
@@ -214,7 +215,8 @@ static PyObject *damage_rows(const mt_snapshot *s) {
 static PyObject *snapshot_info(Snapshot *sn, PyObject *args, PyObject *kw) {
     static char *kwlist[] = { "top", NULL };
     unsigned long long top = 10;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "|K", kwlist, &top)) return NULL;
+    PyObject *top_o = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|O", kwlist, &top_o) || mta_count(top_o, "top", &top)) return NULL;
     if (!snapshot_check((PyObject *)sn)) return NULL;
     const mt_snapshot *s = sn->s;
     const mt_graph *g = mt_snapshot_graph(s);
@@ -708,7 +710,9 @@ static PyObject *mta_diff(PyObject *self, PyObject *args, PyObject *kw) {
     PyObject *oa, *ob;
     const char *byname = "type", *sortname = "delta";
     unsigned long long top = 0, min_delta = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|ssKK", kwlist, &oa, &ob, &byname, &sortname, &top, &min_delta))
+    PyObject *top_o = NULL, *min_delta_o = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|ssOO", kwlist, &oa, &ob, &byname, &sortname, &top_o, &min_delta_o) ||
+        mta_count(top_o, "top", &top) || mta_count(min_delta_o, "min_delta", &min_delta))
         return NULL;
     Snapshot *a = snapshot_check(oa), *b = a ? snapshot_check(ob) : NULL;
     if (!b) return NULL;
@@ -883,9 +887,12 @@ static PyObject *mta_leaks(PyObject *self, PyObject *args, PyObject *kw) {
     static char *kwlist[] = { "paths", "top", "min_growth", "floor", "salvage", "stdlib_frames", NULL };
     PyObject *seq;
     unsigned long long top = 10, min_growth = 0, floor_ = 0;
+    PyObject *top_o = NULL, *min_growth_o = NULL, *floor_o = NULL;
     int salvage = 0, stdlib_frames = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|KKKpp", kwlist, &seq, &top, &min_growth, &floor_, &salvage,
-                                     &stdlib_frames))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|OOOpp", kwlist, &seq, &top_o, &min_growth_o, &floor_o, &salvage,
+                                     &stdlib_frames) ||
+        mta_count(top_o, "top", &top) || mta_count(min_growth_o, "min_growth", &min_growth) ||
+        mta_count(floor_o, "floor", &floor_))
         return NULL;
     PyObject *fast = PySequence_Fast(seq, "paths must be a sequence of paths");
     if (!fast) return NULL;

@@ -19,9 +19,20 @@ PyObject *mta_u64(uint64_t v);
 
 /* A sequence of str (a str alone counts as one) as a NULL-ended array
  * of UTF-8 pointers into the sequence's items, held by *keep (a list
- * the caller drops after the array is used); *n its length.
+ * the caller drops after the array is used); *n its length. For names
+ * (columns, frames); paths go through mta_paths.
  * @return the array (free() it), or NULL with an exception set. */
 const char **mta_strings(PyObject *seq, const char *what, size_t *n, PyObject **keep);
+
+/* The same for paths: str, bytes or os.PathLike (one alone counts as
+ * one), each encoded as os.fsencode() does (PyUnicode_FSConverter), so
+ * that any name the system takes, valid UTF-8 or not, reaches it as its
+ * bytes. */
+const char **mta_paths(PyObject *seq, const char *what, size_t *n, PyObject **keep);
+
+/* A path the library gave back (a file name it was handed) as os.fsdecode
+ * makes it: the str the caller passed in. New reference. */
+PyObject *mta_path_str(const char *path);
 
 /* advise.c: the shipped rules (unless no_defaults), then each rule file
  * of rule_files (None, a path, or a sequence of paths) in order. NULL

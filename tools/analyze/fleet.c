@@ -4,7 +4,7 @@
  * the two can be compared as they are; the Python wrapper makes its
  * tables DataFrames. */
 #include <stdlib.h>
-#include "analyze.h"
+#include "extra.h"
 
 static PyObject *str_or_none(const char *s) {
     if (s && *s) return PyUnicode_DecodeUTF8(s, (Py_ssize_t)strlen(s), "backslashreplace");
@@ -64,7 +64,7 @@ static PyObject *fleet_dict(const mt_fleet *F) {
         Py_DECREF(o);
         if (mta_put(o, "worker", str_of(fw->name)) || mta_put(o, "host", str_of(fw->host)) ||
             mta_put(o, "pid", PyLong_FromUnsignedLongLong(fw->pid)) || mta_put(o, "dumps", PyLong_FromSize_t(fw->n_dumps)) ||
-            mta_put(o, "latest", str_or_none(fw->n_dumps ? fw->paths[fw->n_dumps - 1] : NULL)) ||
+            mta_put(o, "latest", mta_path_str(fw->n_dumps ? fw->paths[fw->n_dumps - 1] : NULL)) ||
             mta_put(o, "objects", PyLong_FromUnsignedLongLong(fw->objects)) ||
             mta_put(o, "heap_bytes", PyLong_FromUnsignedLongLong(fw->values[MT_FLEET_HEAP])) ||
             mta_put(o, "frames_bytes", PyLong_FromUnsignedLongLong(fw->values[MT_FLEET_FRAMES])) ||
@@ -147,11 +147,14 @@ static PyObject *py_fleet(PyObject *self, PyObject *args, PyObject *kw) {
     static char *kwlist[] = { "paths", "threshold", "top", "leaks", "salvage", NULL };
     PyObject *seq;
     double threshold = MT_FLEET_THRESHOLD;
-    unsigned int top = MT_FLEET_TOP;
+    unsigned long long top = MT_FLEET_TOP;
+    PyObject *top_o = NULL;
     int leaks = 1, salvage = 0;
     (void)self;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|$dIpp", kwlist, &seq, &threshold, &top, &leaks, &salvage))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|$dOpp", kwlist, &seq, &threshold, &top_o, &leaks, &salvage) ||
+        mta_count(top_o, "top", &top))
         return NULL;
+    if (top > UINT32_MAX) top = UINT32_MAX; /* more than any fleet has: all, as 0 */
     if (!(threshold >= 0.1 && threshold <= 1000))
         return PyErr_Format(PyExc_ValueError, "threshold must be a number from 0.1 to 1000, not %g", threshold);
     PyObject *fast = PySequence_Fast(seq, "paths must be a sequence of paths");
@@ -177,7 +180,7 @@ static PyObject *py_fleet(PyObject *self, PyObject *args, PyObject *kw) {
     Py_BEGIN_ALLOW_THREADS
     rc = mt_fleet_paths(args_c, (size_t)n, &paths, &np, &diag);
     if (!rc) {
-        mt_fleet_opts o = { threshold, top ? top : UINT32_MAX, !leaks, salvage ? MT_LOAD_SALVAGE : 0, NULL, NULL, NULL };
+        mt_fleet_opts o = { threshold, top ? (uint32_t)top : UINT32_MAX, !leaks, salvage ? MT_LOAD_SALVAGE : 0, NULL, NULL, NULL };
         rc = mt_fleet_compute((const char *const *)paths, np, &o, &F, &diag);
     }
     Py_END_ALLOW_THREADS

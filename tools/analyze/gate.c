@@ -83,9 +83,14 @@ static PyObject *py_gate(PyObject *self, PyObject *args, PyObject *kw) {
     PyObject *base_obj, *cur_obj, *policy_obj = NULL, *rule_files = Py_None;
     const char *policy_text = NULL;
     unsigned long long available = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|O&zOK:gate", kwlist, &base_obj, &cur_obj, PyUnicode_FSConverter,
-                                     &policy_obj, &policy_text, &rule_files, &available))
+    PyObject *available_o = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|O&zOO:gate", kwlist, &base_obj, &cur_obj, PyUnicode_FSConverter,
+                                     &policy_obj, &policy_text, &rule_files, &available_o))
         return NULL;
+    if (mta_count(available_o, "available", &available)) {
+        Py_XDECREF(policy_obj);
+        return NULL;
+    }
     PyObject *out = NULL, *keep_b = NULL, *keep_c = NULL;
     const char **base = NULL, **cur = NULL;
     size_t nb = 0, nc = 0;
@@ -100,8 +105,8 @@ static PyObject *py_gate(PyObject *self, PyObject *args, PyObject *kw) {
         PyErr_SetString(PyExc_ValueError, "gate() takes a policy file or a policy's text, not both");
         goto done;
     }
-    if (!(base = mta_strings(base_obj, "baseline", &nb, &keep_b)) ||
-        !(cur = mta_strings(cur_obj, "current", &nc, &keep_c)))
+    if (!(base = mta_paths(base_obj, "baseline", &nb, &keep_b)) ||
+        !(cur = mta_paths(cur_obj, "current", &nc, &keep_c)))
         goto done;
     if (!nb || !nc) {
         PyErr_SetString(PyExc_ValueError, "gate() needs a baseline and a current snapshot");

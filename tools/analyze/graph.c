@@ -39,12 +39,15 @@ PyObject *mta_cstr_or_none(const char *s) {
 
 PyObject *mta_u64(uint64_t v) { return PyLong_FromUnsignedLongLong((unsigned long long)v); }
 
-const char **mta_strings(PyObject *seq, const char *what, size_t *n, PyObject **keep) {
+/* mta_strings and mta_paths: each item as paths ? its os.fsencode()
+ * bytes : its UTF-8, in a list that holds what the array points into. */
+static const char **strings(PyObject *seq, const char *what, size_t *n, PyObject **keep, int paths) {
     *keep = NULL;
     *n = 0;
-    PyObject *list = PyUnicode_Check(seq) ? Py_BuildValue("[O]", seq) : PySequence_List(seq);
+    int one = PyUnicode_Check(seq) || (paths && (PyBytes_Check(seq) || PyObject_HasAttrString(seq, "__fspath__")));
+    PyObject *list = one ? Py_BuildValue("[O]", seq) : PySequence_List(seq);
     if (!list) {
-        PyErr_Format(PyExc_TypeError, "%s must be a str or a sequence of str", what);
+        PyErr_Format(PyExc_TypeError, "%s must be a %s or a sequence of them", what, paths ? "path" : "str");
         return NULL;
     }
     Py_ssize_t len = PyList_GET_SIZE(list);
@@ -55,22 +58,32 @@ const char **mta_strings(PyObject *seq, const char *what, size_t *n, PyObject **
         return NULL;
     }
     for (Py_ssize_t i = 0; i < len; i++) {
-        PyObject *item = PyList_GET_ITEM(list, i);
-        PyObject *str = PyOS_FSPath(item); /* str, bytes or a path */
-        if (!str) {
-            PyErr_Clear();
-            PyErr_Format(PyExc_TypeError, "%s must hold str or paths, not %.100s", what, Py_TYPE(item)->tp_name);
-            goto fail;
+        PyObject *item = PyList_GET_ITEM(list, i), *held = NULL;
+        if (paths) {
+            if (!PyUnicode_FSConverter(item, &held)) {
+                if (PyErr_ExceptionMatches(PyExc_TypeError)) {
+                    PyErr_Clear();
+                    PyErr_Format(PyExc_TypeError, "%s must hold str, bytes or paths, not %.100s", what,
+                                 Py_TYPE(item)->tp_name);
+                }
+                goto fail;
+            }
+        } else {
+            if (!PyUnicode_Check(item)) {
+                PyErr_Format(PyExc_TypeError, "%s must hold str, not %.100s", what, Py_TYPE(item)->tp_name);
+                goto fail;
+            }
+            Py_INCREF(item);
+            held = item;
         }
-        if (PyBytes_Check(str)) {
-            PyObject *u = PyUnicode_DecodeFSDefaultAndSize(PyBytes_AS_STRING(str), PyBytes_GET_SIZE(str));
-            Py_DECREF(str);
-            if (!(str = u)) goto fail;
-        }
-        PyList_SET_ITEM(list, i, str); /* the list holds what v points into */
+        PyList_SET_ITEM(list, i, held); /* the list holds what v points into */
         Py_DECREF(item);
+        if (paths) {
+            v[i] = PyBytes_AS_STRING(held); /* FSConverter refused an embedded NUL */
+            continue;
+        }
         Py_ssize_t size;
-        if (!(v[i] = PyUnicode_AsUTF8AndSize(str, &size))) goto fail;
+        if (!(v[i] = PyUnicode_AsUTF8AndSize(held, &size))) goto fail;
         if (strlen(v[i]) != (size_t)size) {
             PyErr_Format(PyExc_ValueError, "%s: a name holds a NUL character", what);
             goto fail;
@@ -83,6 +96,19 @@ fail:
     free(v);
     Py_DECREF(list);
     return NULL;
+}
+
+const char **mta_strings(PyObject *seq, const char *what, size_t *n, PyObject **keep) {
+    return strings(seq, what, n, keep, 0);
+}
+
+const char **mta_paths(PyObject *seq, const char *what, size_t *n, PyObject **keep) {
+    return strings(seq, what, n, keep, 1);
+}
+
+PyObject *mta_path_str(const char *path) {
+    if (!path) Py_RETURN_NONE;
+    return PyUnicode_DecodeFSDefault(path);
 }
 
 /* ---- the graph ---- */
@@ -282,7 +308,8 @@ static PyObject *py_graph_report(PyObject *self, PyObject *args) {
     (void)self;
     PyObject *cap;
     unsigned long long top;
-    if (!PyArg_ParseTuple(args, "OK:graph_report", &cap, &top)) return NULL;
+    PyObject *top_o;
+    if (!PyArg_ParseTuple(args, "OO:graph_report", &cap, &top_o) || mta_count(top_o, "top", &top)) return NULL;
     graph *x = graph_of(cap);
     if (!x) return NULL;
     if (top > 100000) top = 100000; /* as memtrace-graph bounds --top */
@@ -425,7 +452,8 @@ static PyObject *py_graph_paths(PyObject *self, PyObject *args) {
     (void)self;
     PyObject *cap, *what;
     unsigned long long top;
-    if (!PyArg_ParseTuple(args, "OOK:graph_paths", &cap, &what, &top)) return NULL;
+    PyObject *top_o;
+    if (!PyArg_ParseTuple(args, "OOO:graph_paths", &cap, &what, &top_o) || mta_count(top_o, "top", &top)) return NULL;
     graph *x = graph_of(cap);
     if (!x) return NULL;
     if (top > 100000) top = 100000;
@@ -435,9 +463,10 @@ static PyObject *py_graph_paths(PyObject *self, PyObject *args) {
     uint64_t id;
     mt_diag diag = { 0 };
     mt_diag_clear(&diag);
-    if (PyLong_Check(what)) {
-        id = PyLong_AsUnsignedLongLong(what);
-        if (PyErr_Occurred()) return NULL;
+    if (PyLong_Check(what) && !PyBool_Check(what)) {
+        unsigned long long u;
+        if (mta_count(what, "id", &u)) return NULL;
+        id = u;
         if (mt_graph_find_id(g, id, &v)) {
             mt_diag_set(&diag, MT_E_NOTFOUND, "no object has the id %llu", (unsigned long long)id);
             return mta_raise(x->path, MT_E_NOTFOUND, &diag);

@@ -113,10 +113,16 @@ static PyObject *py_predict(PyObject *self, PyObject *args, PyObject *kw) {
     PyObject *shapes_obj = Py_None, *on = Py_None, *by = Py_None, *columns = Py_None, *observed = Py_None,
              *frames = Py_None, *csv_obj = NULL;
     unsigned long long sample_rows = 0, available = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "s|OzzOzzOzOOzzzOO&KK:predict", kwlist, &opname, &shapes_obj, &left,
+    PyObject *sample_rows_o = NULL, *available_o = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "s|OzzOzzOzOOzzzOO&OO:predict", kwlist, &opname, &shapes_obj, &left,
                                      &right, &on, &how, &frame, &by, &agg, &columns, &observed, &index, &values,
-                                     &aggfunc, &frames, PyUnicode_FSConverter, &csv_obj, &sample_rows, &available))
+                                     &aggfunc, &frames, PyUnicode_FSConverter, &csv_obj, &sample_rows_o,
+                                     &available_o))
         return NULL;
+    if (mta_count(sample_rows_o, "sample_rows", &sample_rows) || mta_count(available_o, "available", &available)) {
+        Py_XDECREF(csv_obj);
+        return NULL;
+    }
     mt_predict_request q = { .op = MT_PREDICT_N_OPS, .observed = -1 };
     PyObject *out = NULL, *keep_on = NULL, *keep_by = NULL, *keep_cols = NULL, *keep_frames = NULL, *shapes_bytes = NULL;
     mt_snapshot *s = NULL;
@@ -197,7 +203,18 @@ static PyObject *py_predict(PyObject *self, PyObject *args, PyObject *kw) {
         } else {
             int rc = mt_shapes_parse(arg, &shapes, &diag);
             if (rc) {
-                mta_raise(NULL, rc, &diag);
+                /* As memtrace-predict says it: the argument, the
+                 * character, and the text with a caret under it. */
+                size_t cap = 2 * strlen(arg) + sizeof diag.msg + 64;
+                char *text = malloc(cap);
+                if (!text) {
+                    PyErr_NoMemory();
+                    goto done;
+                }
+                snprintf(text, cap, "shapes: character %u: %s\n  %s\n  %*s^", (unsigned)diag.column, diag.msg, arg,
+                         diag.column ? (int)diag.column - 1 : 0, "");
+                mta_raise_text(text, NULL, rc, &diag);
+                free(text);
                 goto done;
             }
         }

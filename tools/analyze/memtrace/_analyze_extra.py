@@ -66,14 +66,39 @@ class Paths(Result):
 
 class Graph:
     """A snapshot loaded with its references and its dominator tree,
-    computed once (graph(path)); the methods read it."""
+    computed once (graph(path)); the methods read it. Close it, or use it
+    as a context manager, to free its memory at once."""
 
     def __init__(self, path, salvage=False):
         self.path = _path(path)
         self._g = _analyze.graph_load(self.path, salvage=bool(salvage))
 
+    @property
+    def closed(self):
+        return self._g is None
+
+    def close(self):
+        """Frees the loaded snapshot and its dominator tree. The C graph
+        goes with its last reference: a call running on it in another
+        thread holds one, so it finishes first. Twice is fine."""
+        self._g = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def _graph(self):
+        g = self._g
+        if g is None:
+            # A ValueError, as a closed file's and a closed Snapshot's.
+            raise ValueError("memtrace.analyze.Graph %s is closed" % self.path)
+        return g
+
     def __repr__(self):
-        return "<memtrace.analyze.Graph %r>" % self.path
+        return "<memtrace.analyze.Graph %r%s>" % (self.path, ", closed" if self._g is None else "")
 
     def dominators(self):
         """Every reachable object (memtrace-graph --idom and --retained) as
@@ -82,7 +107,7 @@ class Graph:
         import numpy
         import pandas
 
-        c = _analyze.graph_columns(self._g)
+        c = _analyze.graph_columns(self._graph())
         names = numpy.array(c["type_names"] + [""], dtype=object)
         cols = {
             "id": numpy.frombuffer(c["id"], dtype=numpy.uint64),
@@ -99,7 +124,7 @@ class Graph:
 
     def retained(self, top=10):
         """memtrace-graph --format json --top top."""
-        r = _analyze.graph_report(self._g, int(top))
+        r = _analyze.graph_report(self._graph(), int(top))
         unreachable = dict(r["unreachable"])
         cycles = dict(r["cycles"])
         return Retained(
@@ -119,7 +144,7 @@ class Graph:
         or a str as the tool reads one: decimal or 0x hexadecimal), else
         the top largest objects of the type named so. NotFoundError when
         neither is in the snapshot."""
-        paths = _analyze.graph_paths(self._g, id_or_type, int(top))
+        paths = _analyze.graph_paths(self._graph(), id_or_type, int(top))
         rows, steps = [], []
         for k, p in enumerate(paths):
             root = p["root"] or {}

@@ -46,7 +46,9 @@ def cli(name, *args, ok=(0,)):
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    """The cluster, its three workers' roles, and three rounds of dumps."""
+    """The cluster, its three workers' roles, three rounds of dumps, and
+    one more with the scheduler (heap only, in a directory of its own, so
+    that the rounds' series stay three dumps a worker)."""
     d = str(tmp_path_factory.mktemp("dumps"))
     with distributed.LocalCluster(n_workers=3, processes=True, threads_per_worker=1, dashboard_address=None) as lc, \
             distributed.Client(lc) as client:
@@ -68,8 +70,11 @@ def cluster(tmp_path_factory):
         for _ in range(3):
             client.run(dask_jobs.grow, workers=[leaky])
             rounds.append(mdask.dump(client, d))
+        with_scheduler = mdask.dump(client, str(tmp_path_factory.mktemp("scheduler")), what="heap", scheduler=True)
         yield {"client": client, "dir": d, "info": info, "pids": pids, "big": big, "leaky": leaky,
-               "doomed": doomed, "rounds": rounds, "frame": frame, "scattered": scattered, "persisted": persisted}
+               "doomed": doomed, "rounds": rounds, "frame": frame, "scattered": scattered, "persisted": persisted,
+               "with_scheduler": with_scheduler, "scheduler_pid": client.run_on_scheduler(os.getpid),
+               "scheduler_address": client.scheduler_info()["address"]}
 
 
 # --- dump -------------------------------------------------------------------
@@ -92,6 +97,29 @@ def test_every_worker_dumped_each_round_labelled_with_host_pid_address_name(clus
     # The tags sort in time order, so do a worker's files.
     tags = [r["tag"] for r in cluster["rounds"]]
     assert tags == sorted(tags) and len(set(tags)) == 3
+
+
+def test_scheduler_true_dumps_the_scheduler_labelled_as_the_scheduler_with_its_pid(cluster):
+    r = cluster["with_scheduler"]
+    pid = cluster["scheduler_pid"]  # the scheduler process's own answer
+    assert r["failed"] == {}
+    s = r["scheduler"]
+    assert s["failed"] == {} and set(s["files"]) == {"heap"} and s["pid"] == pid
+    path = s["files"]["heap"]
+    assert path in r["files"] and os.path.basename(path).startswith("heap-%d-" % pid)
+    meta = spec_reader.Snapshot(path, kinds={"meta"}).meta()
+    assert (meta["label.role"], meta["label.name"]) == ("scheduler", "scheduler")
+    assert meta["label.worker"] == cluster["scheduler_address"]
+    assert int(meta["label.pid"]) == pid == meta["pid"]
+    assert meta["label.dump"] == r["tag"]
+    # memtrace-info reads it, with the same labels.
+    j = cli("memtrace-info", path)
+    assert j["objects"] > 0 and j["meta"]["label.role"] == "scheduler" and j["meta"]["pid"] == pid
+    # The workers dumped in the same call are labelled as workers, apart.
+    assert set(r["workers"]) == set(cluster["info"])
+    for addr, w in r["workers"].items():
+        wm = spec_reader.Snapshot(w["files"]["heap"], kinds={"meta"}).meta()
+        assert (wm["label.role"], wm["label.worker"]) == ("worker", addr) and wm["pid"] != pid
 
 
 def test_the_big_worker_holds_what_it_was_made_to_hold(cluster):

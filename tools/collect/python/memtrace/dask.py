@@ -36,6 +36,18 @@ _seq = 0         # dump()s made by this client process, for the file tag
 
 # --- on the workers ---------------------------------------------------------
 
+def _server(dask_worker, dask_scheduler):
+    """(worker, scheduler), one of them None: distributed's run() and
+    run_on_scheduler() hand the process's server as every one of
+    dask_worker and dask_scheduler a function takes, whichever it is, so
+    on the scheduler dask_worker is the Scheduler. Told apart by type."""
+    server = dask_worker if dask_worker is not None else dask_scheduler
+    if server is None:
+        return None, None
+    from distributed import Scheduler
+    return (None, server) if isinstance(server, Scheduler) else (server, None)
+
+
 def _labels(dask_worker=None, dask_scheduler=None):
     """The label.* meta keys (memtrace-snap(5), meta) naming this process
     in the cluster: host, pid, the worker's address and name."""
@@ -104,6 +116,7 @@ def _dump_here(directory, what, tag, label, collect, tracebacks, keys, dask_work
     """dump()'s work in one worker (or the scheduler): each kind of what,
     apart, so that one that fails leaves the others."""
     import memtrace
+    dask_worker, dask_scheduler = _server(dask_worker, dask_scheduler)
     meta = _labels(dask_worker, dask_scheduler)
     meta["label.dump"] = tag
     name = meta.get("label.name", "")
@@ -145,7 +158,7 @@ def _sample_here(directory, interval, heap_on_peak, alerts, dask_worker=None, da
     if _sampler is not None and _sampler.running:
         raise RuntimeError("a memtrace.dask sampler already runs here (writing %s); memtrace.dask.stop() first"
                            % _sampler.path)
-    meta = _labels(dask_worker, dask_scheduler)
+    meta = _labels(*_server(dask_worker, dask_scheduler))
     os.makedirs(directory, exist_ok=True)
     path = memtrace._reserve(lambda: memtrace._run_path(directory))
     s = Sampling(path, interval=interval, heap_on_peak=heap_on_peak, alerts=alerts,
@@ -161,7 +174,7 @@ def _stop_here(dask_worker=None, dask_scheduler=None):
     """Stops this worker's sampler and labels its run file, which can be
     appended to only once the sampler has closed it."""
     global _sampler
-    meta = _labels(dask_worker, dask_scheduler)
+    meta = _labels(*_server(dask_worker, dask_scheduler))
     out = {"host": meta["label.host"], "pid": os.getpid(), "name": meta.get("label.name", ""), "files": {},
            "failed": {}, "skipped": {}}
     s, _sampler = _sampler, None

@@ -9,7 +9,8 @@ DIR keeps the dumps (a temporary directory by default); SCALE (1.5)
 multiplies each worker's objects. Prints a table per analysis (info, diff,
 leaks, fleet; and memtrace-fleet itself over every file): wall seconds, the largest tool's peak RSS (VmHWM), the client's
 peak RSS, and whether the cluster's merge equals the single-process one
-(and its parts the tools' JSON)."""
+(and its parts the tools' JSON), the figures compared without the fields
+that describe the run (figures())."""
 
 import multiprocessing
 import os
@@ -56,6 +57,28 @@ def maxrss():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
+# What a fleet part records about the run that read its file, not about
+# the file: "seconds" and "peak_rss" (the tools' wall time and VmHWM,
+# measured anew each run) and "pid_here" (the pid of the process that ran
+# them: this one single-process, a cluster worker's otherwise). They
+# differ between two runs of the same analysis, so figures() drops them;
+# "pid" and "host" there are the dumped process's, from the file's meta,
+# and stay. The other analyses' parts are the tools' JSON as printed,
+# with nothing of the run in them; "runs" (timings, hosts, pids only) is
+# left out whole.
+_RUN_FIELDS = frozenset(("seconds", "peak_rss", "pid_here"))
+
+
+def figures(res):
+    """The analysis figures of an analyze() result: merged and parts,
+    less the fields that describe the run (_RUN_FIELDS)."""
+    parts = res["parts"]
+    if res["what"] == "fleet":
+        parts = dict(parts, files={p: {k: v for k, v in f.items() if k not in _RUN_FIELDS}
+                                   for p, f in parts["files"].items()})
+    return {"merged": res["merged"], "parts": parts}
+
+
 def run(files, what, client):
     t0 = time.perf_counter()
     res = mdask.analyze(files, what, client=client)
@@ -84,7 +107,7 @@ def main():
         for what in ("info", "diff", "leaks", "fleet"):
             single, ts = run(files, what, None)
             dist, td = run(files, what, client)
-            same = dist["merged"] == single["merged"] and dist["parts"] == single["parts"]
+            same = figures(dist) == figures(single)
             if what == "fleet":
                 # The tool itself, one process over every file, is the oracle.
                 t = time.perf_counter()

@@ -104,13 +104,7 @@ int main(int argc, char **argv) {
     mt_trace_summary S;
     mt_trace_summary_get(t, &S);
     /* Every figure shown is a reported one (trace.h: the floors). */
-    S.peak = mt_trace_bytes_floor(t, S.peak);
-    S.end = mt_trace_bytes_floor(t, S.end);
-    S.allocated = mt_trace_bytes_floor(t, S.allocated);
-    S.temporary = mt_trace_bytes_floor(t, S.temporary);
-    S.end_count = mt_trace_count_floor(t, S.end_count);
-    S.allocated_count = mt_trace_count_floor(t, S.allocated_count);
-    S.temporary_count = mt_trace_count_floor(t, S.temporary_count);
+    mt_trace_summary_floor(t, &S);
     int sm = S.sampled;
     if (S.truncated)
         mt_cli_warn(tool.name, path, "file cut short (no index: its writer did not close it); read up to its last "
@@ -186,16 +180,7 @@ int main(int argc, char **argv) {
     }
     const mt_trace_step *peak_step = mt_trace_step_at(t, S.peak_ns), *at_step_p = mt_trace_step_at(t, at_ns);
     mt_trace_sites_sort(sites, n, (mt_trace_by)by);
-    for (size_t i = 0; i < n; i++) { /* each row is a reported figure */
-        sites[i].live = mt_trace_bytes_floor(t, sites[i].live);
-        sites[i].end = mt_trace_bytes_floor(t, sites[i].end);
-        sites[i].allocated = mt_trace_bytes_floor(t, sites[i].allocated);
-        sites[i].temporary = mt_trace_bytes_floor(t, sites[i].temporary);
-        sites[i].live_count = mt_trace_count_floor(t, sites[i].live_count);
-        sites[i].end_count = mt_trace_count_floor(t, sites[i].end_count);
-        sites[i].allocated_count = mt_trace_count_floor(t, sites[i].allocated_count);
-        sites[i].temporary_count = mt_trace_count_floor(t, sites[i].temporary_count);
-    }
+    mt_trace_sites_floor(t, sites, n); /* each row is a reported figure */
     size_t shown = top && n > top ? (size_t)top : n;
     mt_trace_size_class hist[MT_TRACE_SIZE_CLASSES];
     mt_trace_histogram(t, hist);

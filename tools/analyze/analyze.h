@@ -44,5 +44,6 @@ extern PyMethodDef mta_advise_methods[];  /* advise.c */
 extern PyMethodDef mta_predict_methods[]; /* predict.c */
 extern PyMethodDef mta_gate_methods[];    /* gate.c */
 extern PyMethodDef mta_fleet_methods[];   /* fleet.c: many workers' dumps */
+extern PyMethodDef mta_trace_methods[];   /* trace.c: allocation traces */
 
 #endif

@@ -127,7 +127,8 @@ int mta_count(PyObject *o, const char *name, unsigned long long *out) {
 }
 
 static PyMethodDef *const tables[] = { mta_core_methods, mta_graph_methods, mta_advise_methods,
-                                       mta_predict_methods, mta_gate_methods, mta_fleet_methods };
+                                       mta_predict_methods, mta_gate_methods, mta_fleet_methods,
+                                       mta_trace_methods };
 static PyMethodDef methods[128];
 
 static struct PyModuleDef module = {

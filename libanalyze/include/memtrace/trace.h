@@ -256,6 +256,13 @@ mt_est mt_trace_bytes_floor(const mt_trace *t, mt_est e);
 #define MT_TRACE_SMALLEST_BLOCK 16.0 /* bytes: pymalloc's and glibc's smallest size class */
 mt_est mt_trace_count_floor(const mt_trace *t, mt_est e);
 
+/* Every figure of *S, or of each of the n sites, through
+ * mt_trace_bytes_floor() or mt_trace_count_floor() as its unit asks: the
+ * figures memtrace-trace and memtrace.analyze.trace() report, from one
+ * place so that the two agree. live_count is a count. Never fails. */
+void mt_trace_summary_floor(const mt_trace *t, mt_trace_summary *S);
+void mt_trace_sites_floor(const mt_trace *t, mt_trace_site *sites, size_t n);
+
 #ifdef __cplusplus
 }
 #endif

@@ -99,6 +99,30 @@ mt_est mt_trace_count_floor(const mt_trace *t, mt_est e) {
     return e;
 }
 
+void mt_trace_summary_floor(const mt_trace *t, mt_trace_summary *S) {
+    S->peak = mt_trace_bytes_floor(t, S->peak);
+    S->end = mt_trace_bytes_floor(t, S->end);
+    S->allocated = mt_trace_bytes_floor(t, S->allocated);
+    S->temporary = mt_trace_bytes_floor(t, S->temporary);
+    S->end_count = mt_trace_count_floor(t, S->end_count);
+    S->allocated_count = mt_trace_count_floor(t, S->allocated_count);
+    S->temporary_count = mt_trace_count_floor(t, S->temporary_count);
+}
+
+void mt_trace_sites_floor(const mt_trace *t, mt_trace_site *sites, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        mt_trace_site *s = &sites[i];
+        s->live = mt_trace_bytes_floor(t, s->live);
+        s->end = mt_trace_bytes_floor(t, s->end);
+        s->allocated = mt_trace_bytes_floor(t, s->allocated);
+        s->temporary = mt_trace_bytes_floor(t, s->temporary);
+        s->live_count = mt_trace_count_floor(t, s->live_count);
+        s->end_count = mt_trace_count_floor(t, s->end_count);
+        s->allocated_count = mt_trace_count_floor(t, s->allocated_count);
+        s->temporary_count = mt_trace_count_floor(t, s->temporary_count);
+    }
+}
+
 /* The blocks a record stands for, and its variance terms. */
 static double weight_of(const mt_alloc *a) {
     if (a->weight > 0) return a->weight;

@@ -242,8 +242,14 @@ def leaks(paths, top=10, min_growth=0, floor=0, salvage=False, stdlib_frames=Fal
 
 
 # The core analyses (open, info, frames, columns, diff, leaks) are defined
-# above; the rest live in _analyze_extra, one section a concern.
+# above; the rest live in _analyze_extra, one section a concern, and
+# allocation traces in _analyze_trace.
 from memtrace import _analyze_extra  # noqa: E402
 from memtrace._analyze_extra import *  # noqa: E402,F401,F403
 
 __all__ += _analyze_extra.__all__
+
+from memtrace import _analyze_trace  # noqa: E402
+from memtrace._analyze_trace import *  # noqa: E402,F401,F403
+
+__all__ += _analyze_trace.__all__

@@ -168,14 +168,7 @@ int main(int argc, char **argv) {
     mt_est at_bytes = S.peak;
     uint64_t at_ns = S.peak_ns;
     if (at.when == MT_TRACE_AT_TIME) {
-        mt_est sum = { 0, 0 };
-        double var = 0;
-        for (size_t i = 0; i < n; i++) {
-            sum.value += sites[i].live.value;
-            var += sites[i].live.se * sites[i].live.se;
-        }
-        sum.se = sqrt(var);
-        at_bytes = mt_trace_bytes_floor(t, sum);
+        at_bytes = mt_trace_sites_live_total(t, sites, n);
         at_ns = at.time_ns;
     }
     const mt_trace_step *peak_step = mt_trace_step_at(t, S.peak_ns), *at_step_p = mt_trace_step_at(t, at_ns);

@@ -58,6 +58,22 @@ static mt_trace *open_trace(const char *path, unsigned flags, const mt_trace_opt
     return t;
 }
 
+/* mt_trace_sites() with the GIL released; -1 with the exception raised. */
+static int sites_of(mt_trace *t, const char *path, const mt_trace_at *at, mt_trace_site **sites, size_t *n) {
+    mt_diag d = { 0 };
+    mt_diag_clear(&d);
+    d.file = path;
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = mt_trace_sites(t, at, sites, n, &d);
+    Py_END_ALLOW_THREADS
+    if (rc) {
+        mta_raise(path, rc, &d);
+        return -1;
+    }
+    return 0;
+}
+
 static PyObject *warnings_of(const mt_trace_summary *S, const mt_trace_at *at) {
     PyObject *w = PyList_New(0);
     if (!w) return NULL;
@@ -242,35 +258,19 @@ static PyObject *py_trace(PyObject *self, PyObject *args, PyObject *kw) {
         at = (mt_trace_at){ MT_TRACE_AT_TIME, st->time_ns };
     } else if (at_s >= 0)
         at = (mt_trace_at){ MT_TRACE_AT_TIME, (uint64_t)llround(at_s * 1e9) };
-    mt_diag d = { 0 };
-    mt_diag_clear(&d);
-    d.file = path;
-    int rc;
-    Py_BEGIN_ALLOW_THREADS
-    rc = mt_trace_sites(t, &at, &sites, &n, &d);
-    Py_END_ALLOW_THREADS
-    if (rc) {
-        mta_raise(path, rc, &d);
-        goto done;
-    }
+    if (sites_of(t, path, &at, &sites, &n)) goto done;
     /* The total at a time, before the floors, as memtrace-trace sums it. */
     mt_est at_bytes = S.peak;
     uint64_t at_ns = S.peak_ns;
     if (at.when == MT_TRACE_AT_TIME) {
-        mt_est sum = { 0, 0 };
-        double var = 0;
-        for (size_t i = 0; i < n; i++) {
-            sum.value += sites[i].live.value;
-            var += sites[i].live.se * sites[i].live.se;
-        }
-        sum.se = sqrt(var);
-        at_bytes = mt_trace_bytes_floor(t, sum);
+        at_bytes = mt_trace_sites_live_total(t, sites, n);
         at_ns = at.time_ns;
     }
     mt_trace_sites_sort(sites, n, (mt_trace_by)by);
     mt_trace_sites_floor(t, sites, n);
     size_t shown = top && n > (size_t)top ? (size_t)top : n;
     PyObject *list = NULL, *atd = NULL;
+    int rc;
     if (!(out = PyDict_New()) || mta_put(out, "file", PyUnicode_DecodeFSDefault(path)) ||
         put_summary(out, t, &S))
         goto fail;
@@ -325,17 +325,7 @@ static PyObject *py_trace_folded(PyObject *self, PyObject *args, PyObject *kw) {
     if (f < 0 || !(t = open_trace(path, salvage ? MT_LOAD_SALVAGE : 0, NULL))) goto done;
     /* The whole-trace figures need no replay: the end's, as the tool. */
     mt_trace_at at = { f > 0 ? MT_TRACE_AT_END : MT_TRACE_AT_PEAK, 0 };
-    mt_diag d = { 0 };
-    mt_diag_clear(&d);
-    d.file = path;
-    int rc;
-    Py_BEGIN_ALLOW_THREADS
-    rc = mt_trace_sites(t, &at, &sites, &n, &d);
-    Py_END_ALLOW_THREADS
-    if (rc) {
-        mta_raise(path, rc, &d);
-        goto done;
-    }
+    if (sites_of(t, path, &at, &sites, &n)) goto done;
     mt_trace_sites_sort(sites, n, folded_by[f]);
     if (!(out = PyList_New(0))) goto done;
     for (size_t i = 0; i < n; i++) {

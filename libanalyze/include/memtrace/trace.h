@@ -263,6 +263,11 @@ mt_est mt_trace_count_floor(const mt_trace *t, mt_est e);
 void mt_trace_summary_floor(const mt_trace *t, mt_trace_summary *S);
 void mt_trace_sites_floor(const mt_trace *t, mt_trace_site *sites, size_t n);
 
+/* The live bytes of n sites summed (standard errors in quadrature) and
+ * floored as a reported figure: the total at the moment mt_trace_sites()
+ * was asked for, from sites not yet floored. Never fails. */
+mt_est mt_trace_sites_live_total(const mt_trace *t, const mt_trace_site *sites, size_t n);
+
 #ifdef __cplusplus
 }
 #endif

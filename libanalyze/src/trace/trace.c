@@ -123,6 +123,17 @@ void mt_trace_sites_floor(const mt_trace *t, mt_trace_site *sites, size_t n) {
     }
 }
 
+mt_est mt_trace_sites_live_total(const mt_trace *t, const mt_trace_site *sites, size_t n) {
+    mt_est sum = { 0, 0 };
+    double var = 0;
+    for (size_t i = 0; i < n; i++) {
+        sum.value += sites[i].live.value;
+        var += sites[i].live.se * sites[i].live.se;
+    }
+    sum.se = sqrt(var);
+    return mt_trace_bytes_floor(t, sum);
+}
+
 /* The blocks a record stands for, and its variance terms. */
 static double weight_of(const mt_alloc *a) {
     if (a->weight > 0) return a->weight;

@@ -106,15 +106,9 @@ int main(int argc, char **argv) {
     /* Every figure shown is a reported one (trace.h: the floors). */
     mt_trace_summary_floor(t, &S);
     int sm = S.sampled;
-    if (S.truncated)
-        mt_cli_warn(tool.name, path, "file cut short (no index: its writer did not close it); read up to its last "
-                                     "complete block, %" PRIu64 " allocs records", S.records);
-    if (S.lost_blocks)
-        mt_cli_warn(tool.name, path, "salvage: %" PRIu64 " damaged allocs blocks left out (%" PRIu64 " records); "
-                                     "live bytes after them are off by what they held", S.lost_blocks, S.lost_records);
-    if (S.cut)
-        mt_cli_warn(tool.name, path, "a window cut out of a trace, %.3f s to %.3f s: what was live at its start is "
-                                     "counted as allocated then", S.cut_from_ns / 1e9, S.cut_to_ns / 1e9);
+    char warn[MT_TRACE_WARNINGS][MT_TRACE_WARNING_LEN];
+    for (size_t i = 0, k = mt_trace_warnings(&S, NULL, MT_TRACE_WARN_FILE, warn); i < k; i++)
+        mt_cli_warn(tool.name, path, "%s", warn[i]);
     /* The moment shown. */
     mt_trace_at at = { MT_TRACE_AT_PEAK, 0 };
     if (at_step) {
@@ -127,9 +121,8 @@ int main(int argc, char **argv) {
         at = (mt_trace_at){ MT_TRACE_AT_TIME, st->time_ns };
     } else if (at_s >= 0)
         at = (mt_trace_at){ MT_TRACE_AT_TIME, (uint64_t)llround(at_s * 1e9) };
-    if (at.when == MT_TRACE_AT_TIME && at.time_ns > S.duration_ns)
-        mt_cli_warn(tool.name, path, "%.3f s is after the trace's last record (%.3f s): what was live at its end",
-                    at.time_ns / 1e9, S.duration_ns / 1e9);
+    for (size_t i = 0, k = mt_trace_warnings(&S, &at, MT_TRACE_WARN_MOMENT, warn); i < k; i++)
+        mt_cli_warn(tool.name, path, "%s", warn[i]);
     /* The whole-trace figures come with any moment: the end needs no replay. */
     if (folded > 0) at.when = MT_TRACE_AT_END;
     mt_trace_site *sites;

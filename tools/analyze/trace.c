@@ -75,33 +75,12 @@ static int sites_of(mt_trace *t, const char *path, const mt_trace_at *at, mt_tra
 }
 
 static PyObject *warnings_of(const mt_trace_summary *S, const mt_trace_at *at) {
+    char warn[MT_TRACE_WARNINGS][MT_TRACE_WARNING_LEN];
+    size_t k = mt_trace_warnings(S, at, MT_TRACE_WARN_FILE | MT_TRACE_WARN_MOMENT, warn);
     PyObject *w = PyList_New(0);
-    if (!w) return NULL;
-    if (S->truncated &&
-        mta_append(w, PyUnicode_FromFormat("file cut short (no index: its writer did not close it); read up to its "
-                                           "last complete block, %llu allocs records",
-                                           (unsigned long long)S->records)))
-        goto fail;
-    if (S->lost_blocks &&
-        mta_append(w, PyUnicode_FromFormat("salvage: %llu damaged allocs blocks left out (%llu records); live bytes "
-                                           "after them are off by what they held",
-                                           (unsigned long long)S->lost_blocks, (unsigned long long)S->lost_records)))
-        goto fail;
-    char buf[256];
-    if (S->cut) {
-        snprintf(buf, sizeof buf, "a window cut out of a trace, %.3f s to %.3f s: what was live at its start is "
-                 "counted as allocated then", S->cut_from_ns / 1e9, S->cut_to_ns / 1e9);
-        if (mta_append(w, PyUnicode_FromString(buf))) goto fail;
-    }
-    if (at->when == MT_TRACE_AT_TIME && at->time_ns > S->duration_ns) {
-        snprintf(buf, sizeof buf, "%.3f s is after the trace's last record (%.3f s): what was live at its end",
-                 at->time_ns / 1e9, S->duration_ns / 1e9);
-        if (mta_append(w, PyUnicode_FromString(buf))) goto fail;
-    }
+    for (size_t i = 0; w && i < k; i++)
+        if (mta_append(w, PyUnicode_FromString(warn[i]))) Py_CLEAR(w);
     return w;
-fail:
-    Py_DECREF(w);
-    return NULL;
 }
 
 static PyObject *site_dict(const mt_sites *tab, const mt_trace_site *s, int whole) {
@@ -176,6 +155,8 @@ static PyObject *histogram_list(const mt_trace *t) {
 static PyObject *curve_list(const mt_trace *t, size_t points) {
     PyObject *l = PyList_New(0);
     if (!l || !points) return l;
+    /* mt_trace_curve() fills at most MT_TRACE_CURVE_RES points: ask no more room. */
+    if (points > MT_TRACE_CURVE_RES) points = MT_TRACE_CURVE_RES;
     mt_trace_point *pt = calloc(points, sizeof *pt);
     if (!pt) {
         Py_DECREF(l);
@@ -198,13 +179,13 @@ static PyObject *py_trace(PyObject *self, PyObject *args, PyObject *kw) {
     (void)self;
     static char *kwlist[] = { "path", "at", "at_step", "by", "top", "stack", "temporary_ms", "curve", "salvage",
                               "no_checkpoints", NULL };
-    PyObject *pathobj = NULL, *at_obj = Py_None;
+    PyObject *pathobj = NULL, *at_obj = Py_None, *top_obj = NULL, *curve_obj = NULL;
     const char *at_step = NULL, *byname = "peak";
-    long long top = 10, points = 200;
+    unsigned long long top = 10, points = 200;
     int whole = 0, salvage = 0, no_cp = 0;
     double temp_ms = 1.0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&|OzsLpdLpp:trace", kwlist, PyUnicode_FSConverter, &pathobj, &at_obj,
-                                     &at_step, &byname, &top, &whole, &temp_ms, &points, &salvage, &no_cp))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&|OzsOpdOpp:trace", kwlist, PyUnicode_FSConverter, &pathobj, &at_obj,
+                                     &at_step, &byname, &top_obj, &whole, &temp_ms, &curve_obj, &salvage, &no_cp))
         return NULL;
     const char *path = PyBytes_AS_STRING(pathobj);
     PyObject *out = NULL;
@@ -214,10 +195,7 @@ static PyObject *py_trace(PyObject *self, PyObject *args, PyObject *kw) {
     double at_s = -1;
     int by = name_index(by_names, "by", byname);
     if (by < 0) goto done;
-    if (top < 0 || points < 0) {
-        PyErr_Format(PyExc_ValueError, "%s must be >= 0, got %lld", top < 0 ? "top" : "curve", top < 0 ? top : points);
-        goto done;
-    }
+    if (mta_count(top_obj, "top", &top) || mta_count(curve_obj, "curve", &points)) goto done;
     if (!(temp_ms >= 0 && temp_ms <= 1e9)) {
         char v[32];
         snprintf(v, sizeof v, "%g", temp_ms);
@@ -246,12 +224,9 @@ static PyObject *py_trace(PyObject *self, PyObject *args, PyObject *kw) {
     if (at_step) {
         const mt_trace_step *st = mt_trace_step_find(t, at_step);
         if (!st) {
-            char msg[200];
-            snprintf(msg, sizeof msg, "no step named '%.100s' (%zu steps)", at_step, mt_trace_step_count(t));
             mt_diag d = { 0 };
             mt_diag_clear(&d);
-            d.code = MT_E_NOTFOUND;
-            snprintf(d.msg, sizeof d.msg, "%s", msg);
+            mt_diag_set(&d, MT_E_NOTFOUND, "no step named '%.100s' (%zu steps)", at_step, mt_trace_step_count(t));
             mta_raise(path, MT_E_NOTFOUND, &d);
             goto done;
         }

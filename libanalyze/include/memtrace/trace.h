@@ -268,6 +268,20 @@ void mt_trace_sites_floor(const mt_trace *t, mt_trace_site *sites, size_t n);
  * was asked for, from sites not yet floored. Never fails. */
 mt_est mt_trace_sites_live_total(const mt_trace *t, const mt_trace_site *sites, size_t n);
 
+/* The caveats a report of a trace carries, as sentences (memtrace-trace
+ * prints them as warnings, memtrace.analyze.trace() lists them):
+ * MT_TRACE_WARN_FILE those of the file (cut short, blocks salvage left
+ * out, a window cut out of a trace), from S; MT_TRACE_WARN_MOMENT that
+ * the moment at (may be NULL) is after the last record. Each goes into
+ * out[i], NUL-terminated and cut to MT_TRACE_WARNING_LEN.
+ * @return how many were written, at most MT_TRACE_WARNINGS. */
+#define MT_TRACE_WARN_FILE 0x1u
+#define MT_TRACE_WARN_MOMENT 0x2u
+#define MT_TRACE_WARNINGS 4
+#define MT_TRACE_WARNING_LEN 256
+size_t mt_trace_warnings(const mt_trace_summary *S, const mt_trace_at *at, unsigned which,
+                         char out[][MT_TRACE_WARNING_LEN]);
+
 #ifdef __cplusplus
 }
 #endif

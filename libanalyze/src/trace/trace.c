@@ -134,6 +134,27 @@ mt_est mt_trace_sites_live_total(const mt_trace *t, const mt_trace_site *sites, 
     return mt_trace_bytes_floor(t, sum);
 }
 
+size_t mt_trace_warnings(const mt_trace_summary *S, const mt_trace_at *at, unsigned which,
+                         char out[][MT_TRACE_WARNING_LEN]) {
+    size_t n = 0;
+    if (which & MT_TRACE_WARN_FILE) {
+        if (S->truncated)
+            snprintf(out[n++], MT_TRACE_WARNING_LEN, "file cut short (no index: its writer did not close it); "
+                     "read up to its last complete block, %llu allocs records", (unsigned long long)S->records);
+        if (S->lost_blocks)
+            snprintf(out[n++], MT_TRACE_WARNING_LEN, "salvage: %llu damaged allocs blocks left out (%llu records); "
+                     "live bytes after them are off by what they held", (unsigned long long)S->lost_blocks,
+                     (unsigned long long)S->lost_records);
+        if (S->cut)
+            snprintf(out[n++], MT_TRACE_WARNING_LEN, "a window cut out of a trace, %.3f s to %.3f s: what was live "
+                     "at its start is counted as allocated then", S->cut_from_ns / 1e9, S->cut_to_ns / 1e9);
+    }
+    if ((which & MT_TRACE_WARN_MOMENT) && at && at->when == MT_TRACE_AT_TIME && at->time_ns > S->duration_ns)
+        snprintf(out[n++], MT_TRACE_WARNING_LEN, "%.3f s is after the trace's last record (%.3f s): what was "
+                 "live at its end", at->time_ns / 1e9, S->duration_ns / 1e9);
+    return n;
+}
+
 /* The blocks a record stands for, and its variance terms. */
 static double weight_of(const mt_alloc *a) {
     if (a->weight > 0) return a->weight;

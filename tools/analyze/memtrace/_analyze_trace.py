@@ -50,7 +50,7 @@ def trace(path, at=None, at_step=None, by="peak", top=10, stack=False, temporary
     within temporary_ms), the top sites ranked by `by` ("peak",
     "allocated", "count", "temporary", "leaked"; top=0: every site, stack:
     each site's whole call stack), the size histogram, and a live-bytes
-    curve of `curve` points (0: none). NotFoundError for a file that is
+    curve of `curve` points (0: none; at most 4096). NotFoundError for a file that is
     not a trace or a step it does not have, BadInputError for a damaged
     one (salvage=True reads its intact blocks), FileError when it cannot
     be read."""

@@ -70,14 +70,15 @@ static const mt__field gpu_device_f[] = {
 static const mt__field gpu_segment_f[] = {
     F(mt_gpu_segment, device, U32, 1), F(mt_gpu_segment, address, U64, 1), F(mt_gpu_segment, size, U64, 1),
     F(mt_gpu_segment, stream, U64, 0), F(mt_gpu_segment, pool, STR, 0),
-    F(mt_gpu_segment, allocated_bytes, U64, 0) };
+    F(mt_gpu_segment, allocated_bytes, U64, 0), F(mt_gpu_segment, requested_bytes, U64, 0),
+    F(mt_gpu_segment, active_bytes, U64, 0), F(mt_gpu_segment, flags, U32, 0), F(mt_gpu_segment, stack, U32, 0) };
 static const mt__field gpu_block_f[] = {
     F(mt_gpu_block, device, U32, 1), F(mt_gpu_block, address, U64, 1), F(mt_gpu_block, size, U64, 1),
     F(mt_gpu_block, requested, U64, 0), F(mt_gpu_block, state, STR, 0), F(mt_gpu_block, stack, U32, 0) };
 static const mt__field gpu_event_f[] = {
     F(mt_gpu_event, device, U32, 1), F(mt_gpu_event, time_ns, U64, 1), F(mt_gpu_event, action, STR, 1),
     F(mt_gpu_event, address, U64, 1), F(mt_gpu_event, size, U64, 1), F(mt_gpu_event, stream, U64, 0),
-    F(mt_gpu_event, stack, U32, 0) };
+    F(mt_gpu_event, stack, U32, 0), F(mt_gpu_event, device_free, U64, 0) };
 static const mt__field nb_cell_f[] = {
     F(mt_nb_cell, id, U32, 1), F(mt_nb_cell, exec_count, U32, 0), F(mt_nb_cell, source, STR, 1),
     F(mt_nb_cell, start_ns, U64, 0), F(mt_nb_cell, end_ns, U64, 0), F(mt_nb_cell, rss_before, U64, 0),

@@ -23,7 +23,7 @@ def run(*args, check=True):
 
 def test_all_kinds_fixture_matches_the_spec(testdata):
     s = spec_reader.Snapshot(os.path.join(testdata, "all-kinds.snap"))
-    assert (s.major, s.minor) == (1, 6)
+    assert (s.major, s.minor) == (1, 7)
     assert s.meta() == {"tool": "mt-fixture", "pid": 4242, "ratio": 0.5, "neg": -7, "ok": True,
                         "blob": b"\x00\x01", "none": None}
     assert s.of("strings") == [{"id": 1, "text": "hello"}]
@@ -66,11 +66,12 @@ def test_all_kinds_fixture_matches_the_spec(testdata):
     assert s.of("gpu_devices") == [{"id": 0, "name": "NVIDIA H100", "total_bytes": 85899345920,
                                     "reserved_bytes": 1 << 30, "allocated_bytes": 1 << 29}]
     assert s.of("gpu_segments") == [{"device": 0, "address": 0x7F0000000000, "size": 2 << 20, "stream": 0,
-                                     "pool": "large", "allocated_bytes": 1 << 20}]
+                                     "pool": "large", "allocated_bytes": 1 << 20, "requested_bytes": 1000000,
+                                     "active_bytes": 1 << 20, "flags": 1, "stack": 1}]
     assert s.of("gpu_blocks") == [{"device": 0, "address": 0x7F0000000000, "size": 1 << 20,
                                    "requested": 1000000, "state": "active_allocated", "stack": 1}]
     assert s.of("gpu_events") == [{"device": 0, "time_ns": 99, "action": "alloc", "address": 0x7F0000000000,
-                                   "size": 1 << 20, "stream": 0, "stack": 1}]
+                                   "size": 1 << 20, "stream": 0, "stack": 1, "device_free": 0}]
     assert s.of("nb_cells") == [{"id": 1, "exec_count": 3, "source": "df = pd.read_csv('x.csv')",
                                  "start_ns": 10, "end_ns": 20, "rss_before": 100, "rss_after": 200,
                                  "session": 1, "status": "ok", "error": "", "source_hash": "ab12",

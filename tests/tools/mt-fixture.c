@@ -740,11 +740,11 @@ int main(int argc, char **argv) {
     mt_writer_add(w, MT_KIND_DF_SKETCH, &sk);
     mt_gpu_device gd = { 0, S("NVIDIA H100"), 85899345920ull, 1ull << 30, 1ull << 29 };
     mt_writer_add(w, MT_KIND_GPU_DEVICE, &gd);
-    mt_gpu_segment gs = { 0, 0x7f0000000000ull, 2u << 20, 0, S("large"), 1u << 20 };
+    mt_gpu_segment gs = { 0, 0x7f0000000000ull, 2u << 20, 0, S("large"), 1u << 20, 1000000, 1u << 20, MT_GPU_SEG_EXPANDABLE, 1 };
     mt_writer_add(w, MT_KIND_GPU_SEGMENT, &gs);
     mt_gpu_block gb = { 0, 0x7f0000000000ull, 1u << 20, 1000000, S("active_allocated"), 1 };
     mt_writer_add(w, MT_KIND_GPU_BLOCK, &gb);
-    mt_gpu_event ge = { 0, 99, S("alloc"), 0x7f0000000000ull, 1u << 20, 0, 1 };
+    mt_gpu_event ge = { 0, 99, S("alloc"), 0x7f0000000000ull, 1u << 20, 0, 1, 0 };
     mt_writer_add(w, MT_KIND_GPU_EVENT, &ge);
     mt_nb_cell nb = { .id = 1, .exec_count = 3, .source = S("df = pd.read_csv('x.csv')"),
                       .start_ns = 10, .end_ns = 20, .rss_before = 100, .rss_after = 200,

@@ -18,7 +18,7 @@ extern "C" {
 #endif
 
 #define MT_FORMAT_MAJOR 1
-#define MT_FORMAT_MINOR 6
+#define MT_FORMAT_MINOR 7
 
 /* Bytes of a block header on disk (SPEC.md section 3.1). */
 #define MT_BLOCK_HEADER_BYTES 36
@@ -336,7 +336,14 @@ typedef struct mt_gpu_segment {
     uint64_t stream;
     mt_str pool;       /* "large", "small", or a pool name */
     uint64_t allocated_bytes;
+    /* Since 1.7. */
+    uint64_t requested_bytes; /* what the active blocks' callers asked for */
+    uint64_t active_bytes;    /* allocated plus pending free */
+    uint32_t flags;           /* MT_GPU_SEG_* */
+    uint32_t stack;           /* where the segment was allocated */
 } mt_gpu_segment;
+
+#define MT_GPU_SEG_EXPANDABLE 0x1u /* an expandable segment (1.7) */
 
 typedef struct mt_gpu_block {
     uint32_t device;
@@ -355,6 +362,8 @@ typedef struct mt_gpu_event {
     uint64_t size;
     uint64_t stream;
     uint32_t stack;
+    /* Since 1.7. */
+    uint64_t device_free; /* oom: bytes the device had free then */
 } mt_gpu_event;
 
 /* A notebook cell's execution. */

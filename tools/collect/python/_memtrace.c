@@ -306,6 +306,72 @@ static PyObject *Writer_add_event(WriterObject *self, PyObject *args, PyObject *
     return add(self, MT_KIND_EVENT, &e);
 }
 
+/* GPU allocator state (SPEC.md 4.5): the records a PyTorch snapshot
+ * becomes, for memtrace.import_torch_snapshot and for tests. */
+static PyObject *Writer_add_gpu_device(WriterObject *self, PyObject *args, PyObject *kw) {
+    static char *kwlist[] = { "id", "name", "total_bytes", "reserved_bytes", "allocated_bytes", NULL };
+    PyObject *name;
+    uarg id = U32("id", 0), tot = U64("total_bytes", 0), res = U64("reserved_bytes", 0), al = U64("allocated_bytes", 0);
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&U|$O&O&O&", kwlist, conv_uint, &id, &name, conv_uint, &tot,
+                                     conv_uint, &res, conv_uint, &al) ||
+        check_open(self))
+        return NULL;
+    mt_gpu_device d = { .id = (uint32_t)id.v, .total_bytes = tot.v, .reserved_bytes = res.v, .allocated_bytes = al.v };
+    if (as_str(self, name, &d.name, "name")) return NULL;
+    return add(self, MT_KIND_GPU_DEVICE, &d);
+}
+
+static PyObject *Writer_add_gpu_segment(WriterObject *self, PyObject *args, PyObject *kw) {
+    static char *kwlist[] = { "device", "address", "size", "stream", "pool", "allocated_bytes", "requested_bytes",
+                              "active_bytes", "flags", "stack", NULL };
+    PyObject *pool = Py_None;
+    uarg dev = U32("device", 0), addr = U64("address", 0), size = U64("size", 0), st = U64("stream", 0),
+         al = U64("allocated_bytes", 0), rq = U64("requested_bytes", 0), ac = U64("active_bytes", 0),
+         fl = U32("flags", 0), stack = U32("stack", 0);
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&O&O&|$O&OO&O&O&O&O&", kwlist, conv_uint, &dev, conv_uint, &addr,
+                                     conv_uint, &size, conv_uint, &st, &pool, conv_uint, &al, conv_uint, &rq,
+                                     conv_uint, &ac, conv_uint, &fl, conv_uint, &stack) ||
+        check_open(self))
+        return NULL;
+    mt_gpu_segment g = { .device = (uint32_t)dev.v, .address = addr.v, .size = size.v, .stream = st.v,
+                         .allocated_bytes = al.v, .requested_bytes = rq.v, .active_bytes = ac.v,
+                         .flags = (uint32_t)fl.v, .stack = (uint32_t)stack.v };
+    if (as_str(self, pool, &g.pool, "pool")) return NULL;
+    return add(self, MT_KIND_GPU_SEGMENT, &g);
+}
+
+static PyObject *Writer_add_gpu_block(WriterObject *self, PyObject *args, PyObject *kw) {
+    static char *kwlist[] = { "device", "address", "size", "requested", "state", "stack", NULL };
+    PyObject *state = Py_None;
+    uarg dev = U32("device", 0), addr = U64("address", 0), size = U64("size", 0), rq = U64("requested", 0),
+         stack = U32("stack", 0);
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&O&O&|$O&OO&", kwlist, conv_uint, &dev, conv_uint, &addr, conv_uint,
+                                     &size, conv_uint, &rq, &state, conv_uint, &stack) ||
+        check_open(self))
+        return NULL;
+    mt_gpu_block b = { .device = (uint32_t)dev.v, .address = addr.v, .size = size.v, .requested = rq.v,
+                       .stack = (uint32_t)stack.v };
+    if (as_str(self, state, &b.state, "state")) return NULL;
+    return add(self, MT_KIND_GPU_BLOCK, &b);
+}
+
+static PyObject *Writer_add_gpu_event(WriterObject *self, PyObject *args, PyObject *kw) {
+    static char *kwlist[] = { "device", "action", "address", "size", "time_ns", "stream", "stack", "device_free",
+                              NULL };
+    PyObject *action;
+    uarg dev = U32("device", 0), addr = U64("address", 0), size = U64("size", 0), t = U64("time_ns", 0),
+         st = U64("stream", 0), stack = U32("stack", 0), free_ = U64("device_free", 0);
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&U|O&O&$O&O&O&O&", kwlist, conv_uint, &dev, &action, conv_uint,
+                                     &addr, conv_uint, &size, conv_uint, &t, conv_uint, &st, conv_uint, &stack,
+                                     conv_uint, &free_) ||
+        check_open(self))
+        return NULL;
+    mt_gpu_event e = { .device = (uint32_t)dev.v, .time_ns = t.v, .address = addr.v, .size = size.v,
+                       .stream = st.v, .stack = (uint32_t)stack.v, .device_free = free_.v };
+    if (as_str(self, action, &e.action, "action")) return NULL;
+    return add(self, MT_KIND_GPU_EVENT, &e);
+}
+
 static PyObject *Writer_add_nb_cell(WriterObject *self, PyObject *args, PyObject *kw) {
     static char *kwlist[] = { "id", "exec_count", "source", "start_ns", "end_ns", "rss_before", "rss_after",
                               "session", "status", "error", "source_hash", "rss_peak", "flags", "traced_before",
@@ -742,6 +808,20 @@ static PyMethodDef Writer_methods[] = {
     { "add_event", (PyCFunction)(void (*)(void))Writer_add_event, METH_VARARGS | METH_KEYWORDS,
       "add_event($self, /, kind, name=None, value=0.0, detail=None, *, time_ns=0)\n--\n\n"
       "An event on the samples' clock (memtrace-snap(5), events): a step, a dump, a session." },
+    { "add_gpu_device", (PyCFunction)(void (*)(void))Writer_add_gpu_device, METH_VARARGS | METH_KEYWORDS,
+      "add_gpu_device($self, /, id, name, *, total_bytes=0, reserved_bytes=0, allocated_bytes=0)\n--\n\n"
+      "A GPU (gpu_devices, SPEC.md 4.5)." },
+    { "add_gpu_segment", (PyCFunction)(void (*)(void))Writer_add_gpu_segment, METH_VARARGS | METH_KEYWORDS,
+      "add_gpu_segment($self, /, device, address, size, *, stream=0, pool=None, allocated_bytes=0, "
+      "requested_bytes=0, active_bytes=0, flags=0, stack=0)\n--\n\n"
+      "A caching allocator segment (gpu_segments; flags bit 0: expandable)." },
+    { "add_gpu_block", (PyCFunction)(void (*)(void))Writer_add_gpu_block, METH_VARARGS | METH_KEYWORDS,
+      "add_gpu_block($self, /, device, address, size, *, requested=0, state=None, stack=0)\n--\n\n"
+      "A block of a segment (gpu_blocks)." },
+    { "add_gpu_event", (PyCFunction)(void (*)(void))Writer_add_gpu_event, METH_VARARGS | METH_KEYWORDS,
+      "add_gpu_event($self, /, device, action, address=0, size=0, *, time_ns=0, stream=0, stack=0, "
+      "device_free=0)\n--\n\n"
+      "A device trace entry (gpu_events; device_free for an oom)." },
     { "add_nb_cell", (PyCFunction)(void (*)(void))Writer_add_nb_cell, METH_VARARGS | METH_KEYWORDS,
       "add_nb_cell($self, /, id, *, exec_count=0, source=None, start_ns=0, end_ns=0, rss_before=0, "
       "rss_after=0, session=0, status=None, error=None, source_hash=None, rss_peak=0, flags=0, "

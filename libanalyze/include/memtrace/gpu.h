@@ -1,0 +1,182 @@
+/* GPU memory of a CUDA caching allocator (SPEC.md 4.5): what a PyTorch
+ * snapshot's segments and blocks say about each device, pool and stream
+ * (reserved, allocated, requested, fragmentation, what empty_cache would
+ * return), the peak over its device trace and what was live then, and
+ * each out-of-memory event classified as capacity or fragmentation.
+ *
+ * The measures (research notes, gpu.md section 2), for the blocks of a
+ * device, pool and stream:
+ *   R reserved       sum of segment sizes
+ *   A allocated      sum of active_allocated block sizes
+ *   Q requested      what their callers asked for (A - Q is rounding waste)
+ *   P pending free   active_pending_free blocks (freed, waiting on a stream)
+ *   F inactive       R - A - P: cached and free
+ *   releasable       segments whose blocks are all inactive (empty_cache)
+ *   stranded         F - releasable: free, but in segments still in use
+ *   L largest free   the largest inactive block
+ * internal fragmentation (A - Q) / A, external fragmentation 1 - L / F,
+ * utilization A / R (each 0 when its denominator is).
+ *
+ * The trace is a ring buffer: its first entries may free blocks (and
+ * segments) it never saw allocated. Such a block was live before the
+ * trace began, as was every block of the snapshot's state that no trace
+ * entry allocates: the replay starts from those, so the curve and the
+ * peak hold the memory the trace no longer shows. "Active" in the trace
+ * is PyTorch's: from alloc to free_completed (a block pending free still
+ * holds its memory). */
+#ifndef MEMTRACE_GPU_H
+#define MEMTRACE_GPU_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "memtrace/errors.h"
+#include "memtrace/snapshot.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* One row of measures: a device's pool and stream, or a device's total
+ * (pool "" and all_streams 1). */
+typedef struct mt_gpu_pool {
+    uint32_t device;
+    char pool[40];          /* "large", "small", "private:A,B"; "" for a device's total */
+    uint64_t stream;
+    int all_streams;        /* a total over the device's streams */
+    uint32_t segments;
+    uint32_t expandable;    /* of which expandable */
+    uint32_t blocks;
+    uint64_t reserved;      /* R */
+    uint64_t allocated;     /* A */
+    uint64_t requested;     /* Q */
+    uint64_t pending_free;  /* P */
+    uint64_t inactive;      /* F */
+    uint64_t releasable;
+    uint64_t stranded;
+    uint64_t largest_free;  /* L */
+    double internal_frag;
+    double external_frag;
+    double utilization;
+} mt_gpu_pool;
+
+/* What the device trace says about one device. */
+typedef struct mt_gpu_trace_stats {
+    uint64_t events;        /* trace entries of the device */
+    int wrapped;            /* entries free what the trace never allocated */
+    uint64_t start_active;  /* active bytes before the first entry */
+    uint64_t peak_active;   /* the most active bytes after any entry */
+    uint64_t peak_time_ns;  /* that entry's time_ns */
+    uint64_t peak_index;    /* and its position in the device's trace */
+    uint64_t peak_reserved; /* reserved bytes then */
+    uint64_t max_reserved;  /* the most reserved bytes after any entry */
+    uint64_t end_active;    /* after the last entry */
+    uint64_t ooms;
+} mt_gpu_trace_stats;
+
+/* One device. */
+typedef struct mt_gpu_device_report {
+    uint32_t device;
+    char name[64];
+    uint64_t total;         /* capacity; 0 when the file does not say */
+    uint64_t used;          /* device memory in use by everyone when the state was taken; 0 unknown */
+    int has_used;
+    int64_t outside;        /* used - reserved: the CUDA context, NCCL, other processes (has_used) */
+    mt_gpu_pool all;        /* the device's totals */
+    int has_trace;
+    mt_gpu_trace_stats trace;
+} mt_gpu_device_report;
+
+/* Settings that would have avoided an OOM (mt_gpu_oom.helps). */
+#define MT_GPU_HELP_EXPANDABLE 0x1u /* expandable_segments:True: the free bytes could have served it */
+#define MT_GPU_HELP_MAX_SPLIT 0x2u  /* max_split_size_mb: a segment as large as the request was carved
+                                     * by smaller ones, which would have gone elsewhere */
+
+/* An out-of-memory trace entry (action "oom"), classified. The request
+ * of size S draws on its pool (small up to 1 MiB, else large) and stream:
+ * F is what that pool and stream held free then, L its largest free
+ * block, D the device's free bytes. It is a fragmentation OOM when the
+ * bytes were there (S <= F + D) but in no one piece (S > max(L, D));
+ * otherwise a capacity OOM, short of S - (F + D) bytes. */
+typedef struct mt_gpu_oom {
+    uint32_t device;
+    uint64_t time_ns;
+    uint64_t index;         /* position in the device's trace */
+    uint64_t size;          /* S */
+    uint64_t stream;
+    uint64_t device_free;   /* D */
+    uint64_t active;        /* the device's active bytes then */
+    uint64_t reserved;      /* its reserved bytes then */
+    uint64_t pool_free;     /* F of the request's pool and stream */
+    uint64_t largest_free;  /* L there */
+    int fragmentation;      /* 1: fragmentation, 0: capacity */
+    uint64_t shortfall;     /* capacity: S - (F + D) */
+    unsigned helps;         /* MT_GPU_HELP_* (only what would have helped) */
+    uint32_t max_split_mb;  /* with MT_GPU_HELP_MAX_SPLIT: the value to set */
+    uint32_t stack;
+} mt_gpu_oom;
+
+/* Live bytes of one allocation stack on a device: in the snapshot's state
+ * (at_peak 0) or at the trace's peak (at_peak 1). */
+typedef struct mt_gpu_site {
+    uint32_t device;
+    int at_peak;
+    uint32_t stack;         /* 0: not recorded */
+    uint64_t bytes;
+    uint64_t blocks;
+} mt_gpu_site;
+
+typedef struct mt_gpu_opts {
+    int device;             /* only this device; -1 (or an all-zero opts with device_set 0): every device */
+    int device_set;
+    size_t top;             /* sites per device and moment; 0: 10 */
+} mt_gpu_opts;
+
+typedef struct mt_gpu_report mt_gpu_report;
+
+/* Analyses the GPU records of s. opts may be NULL (every device, 10
+ * sites). A file with no gpu records gives MT_E_NOTFOUND, so that a tool
+ * can say the file holds no GPU state.
+ * @return 0; MT_E_NOTFOUND (no gpu_devices, gpu_segments or gpu_events
+ *         records, or none of opts->device); MT_E_NOMEM; what
+ *         mt_snapshot_each() returns. */
+int mt_gpu_analyze(const mt_snapshot *s, const mt_gpu_opts *opts, mt_gpu_report **out, mt_diag *diag);
+
+/* NULL is a no-op. */
+void mt_gpu_report_free(mt_gpu_report *r);
+
+/* The report's devices by index, rows (a device's total first, then its
+ * pools and streams by reserved bytes, the most first), OOMs in trace
+ * order and sites (per device, snapshot sites then peak sites, by bytes).
+ * Each returns the count and sets *out (valid until the report is freed). */
+size_t mt_gpu_report_devices(const mt_gpu_report *r, const mt_gpu_device_report **out);
+size_t mt_gpu_report_pools(const mt_gpu_report *r, const mt_gpu_pool **out);
+size_t mt_gpu_report_ooms(const mt_gpu_report *r, const mt_gpu_oom **out);
+size_t mt_gpu_report_sites(const mt_gpu_report *r, const mt_gpu_site **out);
+
+/* Whether the file's allocator had expandable segments on (meta
+ * gpu.expandable_segments = 1): a predicate, 1 or 0. */
+int mt_gpu_report_expandable(const mt_gpu_report *r);
+
+/* The live-bytes curve of one device's trace for a plot: the active and
+ * reserved bytes after each entry, at most max points (every entry when
+ * it has no more; else evenly spread entries, each point the highest of
+ * the entries it stands for, so the peak is kept). The caller owns the
+ * arrays it passes, max long each.
+ * @return the points written; 0 when the device has no trace. */
+size_t mt_gpu_report_curve(const mt_gpu_report *r, uint32_t device, size_t max, uint64_t *time_ns,
+                           uint64_t *active, uint64_t *reserved);
+
+/* Spread of a measure over devices (or ranks): the largest, the smallest,
+ * the mean and the imbalance, (max - mean) / mean (0 for one value or a
+ * mean of 0). v holds n values. */
+typedef struct mt_gpu_spread {
+    double max, min, mean, imbalance;
+    size_t max_at, min_at;  /* indices into v */
+} mt_gpu_spread;
+void mt_gpu_spread_of(const double *v, size_t n, mt_gpu_spread *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

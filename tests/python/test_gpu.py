@@ -1,0 +1,387 @@
+"""memtrace-gpu against figures Python computes from the same allocator state.
+
+The fixtures are written with memtrace.Writer's gpu records (SPEC.md 4.5):
+a random allocator simulation (first fit in 2 MiB small and 20 MiB large
+segments, several streams, frees pending on a stream, a trace whose first
+entries a ring buffer dropped) and hand-made OOMs whose causes are known by
+construction. The oracle for the trace is independent of the tool's replay:
+it walks the trace backwards from the final state, which needs no guess about
+what the dropped entries held."""
+
+import json
+import os
+import random
+import subprocess
+
+import pytest
+
+from conftest import tool
+
+MiB = 1 << 20
+SMALL, LARGE = 2 * MiB, 20 * MiB
+
+
+def gpu(*args):
+    r = subprocess.run([tool("memtrace-gpu"), *map(str, args)], capture_output=True, text=True)
+    return r
+
+
+def gpu_json(*args):
+    r = gpu("-f", "json", *args)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+class Sim:
+    """A toy caching allocator: enough to make consistent states and traces."""
+
+    def __init__(self, rng, device=0, streams=(0,)):
+        self.rng, self.device, self.streams = rng, device, streams
+        self.segs = {}    # address -> dict(size, stream, small, blocks: {addr: [size, req, state, stack]})
+        self.events = []  # (action, addr, size, stream, stack)
+        self.next_addr = 0x7f0000000000 + device * (1 << 40)
+        self.t = 0
+
+    def ev(self, action, addr, size, stream, stack=0):
+        self.events.append((action, addr, size, stream, stack))
+
+    def alloc(self, req, stream, stack):
+        size = max(512, (req + 511) // 512 * 512)
+        small = size <= MiB
+        for a, s in sorted(self.segs.items()):
+            if s["stream"] != stream or s["small"] != small:
+                continue
+            at = a
+            for b in sorted(s["blocks"]):
+                if b - at >= size:
+                    break
+                at = max(at, b + s["blocks"][b][0])
+            else:
+                if a + s["size"] - at < size:
+                    continue
+            s["blocks"][at] = [size, req, "active_allocated", stack]
+            self.ev("alloc", at, size, stream, stack)
+            return at
+        segsize = SMALL if small else (LARGE if size < 10 * MiB else (size + 2 * MiB - 1) // (2 * MiB) * 2 * MiB)
+        a = self.next_addr
+        self.next_addr += segsize + 64 * MiB
+        self.segs[a] = {"size": segsize, "stream": stream, "small": small, "blocks": {}}
+        self.ev("segment_alloc", a, segsize, stream)
+        s = self.segs[a]
+        s["blocks"][a] = [size, req, "active_allocated", stack]
+        self.ev("alloc", a, size, stream, stack)
+        return a
+
+    def live(self):
+        return [(a, b) for a, s in self.segs.items() for b, v in s["blocks"].items() if v[2] == "active_allocated"]
+
+    def seg_of(self, b):
+        return next(a for a, s in self.segs.items() if a <= b < a + s["size"])
+
+    def free(self, b, pending=False):
+        s = self.segs[self.seg_of(b)]
+        v = s["blocks"][b]
+        self.ev("free_requested", b, v[0], s["stream"], v[3])
+        if pending:
+            v[2] = "active_pending_free"
+        else:
+            self.ev("free_completed", b, v[0], s["stream"], v[3])
+            del s["blocks"][b]
+
+    def release_empty(self):
+        for a in [a for a, s in self.segs.items() if not s["blocks"]]:
+            if self.rng.random() < 0.5:
+                self.ev("segment_free", a, self.segs[a]["size"], self.segs[a]["stream"])
+                del self.segs[a]
+
+    def write(self, w, events_from=0, pools=None):
+        for a, s in sorted(self.segs.items()):
+            blocks = s["blocks"]
+            alloc = sum(v[0] for v in blocks.values() if v[2] == "active_allocated")
+            active = sum(v[0] for v in blocks.values())
+            req = sum(v[1] for v in blocks.values() if v[2] == "active_allocated")
+            w.add_gpu_segment(self.device, a, s["size"], stream=s["stream"], pool="small" if s["small"] else "large",
+                              allocated_bytes=alloc, active_bytes=active, requested_bytes=req)
+            at = a
+            for b in sorted(blocks) + [a + s["size"]]:
+                if b > at:
+                    w.add_gpu_block(self.device, at, b - at, state="inactive")
+                if b < a + s["size"]:
+                    v = blocks[b]
+                    w.add_gpu_block(self.device, b, v[0], requested=v[1], state=v[2], stack=v[3])
+                    at = b + v[0]
+        for i, (action, addr, size, stream, stack) in enumerate(self.events[events_from:]):
+            w.add_gpu_event(self.device, action, addr, size, time_ns=1000 * i, stream=stream, stack=stack)
+
+
+def simulate(seed, device=0, steps=400):
+    rng = random.Random(seed)
+    sim = Sim(rng, device, streams=(0, 0x5555))
+    for i in range(steps):
+        live = sim.live()
+        if live and rng.random() < 0.45:
+            sim.free(rng.choice(live)[1], pending=rng.random() < 0.05)
+        else:
+            req = rng.choice([rng.randrange(1, 900 * 1024), rng.randrange(MiB + 1, 9 * MiB), rng.randrange(10 * MiB, 60 * MiB)])
+            sim.alloc(req, rng.choice(sim.streams), stack=rng.randrange(1, 4))
+        if i % 40 == 39:
+            sim.release_empty()
+    return sim
+
+
+def write_frames(w):
+    for k in (1, 2, 3):
+        w.add_frame(k, "train.py", 10 * k, "step%d" % k)
+        w.add_stack(k, k)
+
+
+def pool_oracle(sim):
+    rows = {}
+    for a, s in sim.segs.items():
+        key = ("small" if s["small"] else "large", s["stream"])
+        r = rows.setdefault(key, dict(reserved=0, allocated=0, requested=0, pending_free=0, releasable=0,
+                                      largest_free=0, segments=0))
+        r["segments"] += 1
+        r["reserved"] += s["size"]
+        used = 0
+        at = a
+        for b in sorted(s["blocks"]) + [a + s["size"]]:
+            if b > at:
+                r["largest_free"] = max(r["largest_free"], b - at)
+            if b < a + s["size"]:
+                v = s["blocks"][b]
+                used += v[0]
+                if v[2] == "active_allocated":
+                    r["allocated"] += v[0]
+                    r["requested"] += v[1]
+                else:
+                    r["pending_free"] += v[0]
+                at = b + v[0]
+        if not used:
+            r["releasable"] += s["size"]
+    for r in rows.values():
+        r["inactive"] = r["reserved"] - r["allocated"] - r["pending_free"]
+        r["stranded"] = r["inactive"] - r["releasable"]
+    return rows
+
+
+def backward_curve(sim, events_from):
+    """Active and reserved bytes after each kept entry, from the final state backwards."""
+    active = sum(v[0] for s in sim.segs.values() for v in s["blocks"].values())
+    reserved = sum(s["size"] for s in sim.segs.values())
+    kept = sim.events[events_from:]
+    after = [None] * len(kept)
+    for i in range(len(kept) - 1, -1, -1):
+        after[i] = (active, reserved)
+        action, _, size, _, _ = kept[i]
+        if action == "alloc":
+            active -= size
+        elif action == "free_completed":
+            active += size
+        elif action == "segment_alloc":
+            reserved -= size
+        elif action == "segment_free":
+            reserved += size
+    return (active, reserved), after
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_pools_and_peak_match_python(tmp_path, seed):
+    import memtrace
+
+    sim = simulate(seed)
+    drop = 37 if seed % 2 else 0  # a ring buffer that wrapped
+    path = tmp_path / "s.snap"
+    with memtrace.Writer(str(path)) as w:
+        w.add_meta("gpu_source", "torch")
+        write_frames(w)
+        sim.write(w, events_from=drop)
+    got = gpu_json(path)
+    (dev,) = got["files"][0]["devices"]
+    want = pool_oracle(sim)
+    rows = {(p["pool"], p["stream"]): p for p in dev["pools"] if p["pool"] is not None}
+    assert set(rows) == set(want)
+    for key, w_ in want.items():
+        for k, v in w_.items():
+            assert rows[key][k] == v, (key, k)
+        p = rows[key]
+        assert p["internal_fragmentation"] == pytest.approx(
+            (w_["allocated"] - w_["requested"]) / w_["allocated"] if w_["allocated"] else 0)
+        assert p["external_fragmentation"] == pytest.approx(
+            1 - w_["largest_free"] / w_["inactive"] if w_["inactive"] else 0)
+        assert p["utilization"] == pytest.approx(w_["allocated"] / w_["reserved"])
+    (total,) = [p for p in dev["pools"] if p["pool"] is None]
+    for k in ("reserved", "allocated", "requested", "pending_free", "releasable", "stranded"):
+        assert total[k] == sum(w_[k] for w_ in want.values()), k
+    assert total["largest_free"] == max(w_["largest_free"] for w_ in want.values())
+    # The trace, against the backward walk.
+    start, after = backward_curve(sim, drop)
+    t = dev["trace"]
+    assert t["events"] == len(after)
+    assert t["start_active"] == start[0]
+    peak = max([start[0]] + [a for a, _ in after])
+    assert t["peak_active"] == peak
+    assert t["max_reserved"] == max([start[1]] + [r for _, r in after])
+    assert t["end_active"] == after[-1][0]
+    if after and peak != start[0]:
+        assert after[t["peak_index"]][0] == peak
+        assert t["peak_reserved"] == after[t["peak_index"]][1]
+    seen, orphan = set(), False
+    for action, addr, _, _, _ in sim.events[drop:]:
+        if action in ("alloc", "segment_alloc"):
+            seen.add((action == "alloc", addr))
+        elif action in ("free_completed", "segment_free"):
+            orphan = orphan or (action == "free_completed", addr) not in seen
+    assert t["wrapped"] == orphan
+    # Sites of the live blocks: bytes by stack.
+    by = {}
+    for s in sim.segs.values():
+        for v in s["blocks"].values():
+            if v[2] == "active_allocated":
+                by[v[3]] = by.get(v[3], 0) + v[0]
+    assert {s["stack"]: s["bytes"] for s in dev["sites"]} == by
+    assert {s["site"] for s in dev["sites"]} <= {"train.py:10", "train.py:20", "train.py:30"}
+
+
+def test_sites_at_peak_hold_the_peak(tmp_path):
+    import memtrace
+
+    sim = simulate(9)
+    path = tmp_path / "s.snap"
+    with memtrace.Writer(str(path)) as w:
+        write_frames(w)
+        sim.write(w, events_from=50)
+    dev = gpu_json(path)["files"][0]["devices"][0]
+    # Every live block at the peak has a stack here except those the
+    # dropped entries allocated (stack 0 when only their free is seen).
+    assert sum(s["bytes"] for s in dev["sites_at_peak"]) == dev["trace"]["peak_active"]
+
+
+def oom_fixture(w, *, oom_size, device_free, expandable=False):
+    """Two 20 MiB large segments on stream 0, each with a 12 MiB block in use
+    and 8 MiB free; then an OOM of oom_size with device_free free."""
+    base = 0x7f0000000000
+    if expandable:
+        w.add_meta("gpu.expandable_segments", 1)
+    for k in range(2):
+        a = base + k * (1 << 30)
+        w.add_gpu_segment(0, a, 20 * MiB, stream=0, pool="large", allocated_bytes=12 * MiB,
+                          active_bytes=12 * MiB, requested_bytes=12 * MiB, flags=1 if expandable else 0)
+        w.add_gpu_block(0, a, 12 * MiB, requested=12 * MiB, state="active_allocated", stack=0)
+        w.add_gpu_block(0, a + 12 * MiB, 8 * MiB, state="inactive")
+    t = 0
+    for k in range(2):
+        a = base + k * (1 << 30)
+        w.add_gpu_event(0, "segment_alloc", a, 20 * MiB, time_ns=t)
+        w.add_gpu_event(0, "alloc", a, 12 * MiB, time_ns=t + 1)
+        w.add_gpu_event(0, "alloc", a + 12 * MiB, 8 * MiB, time_ns=t + 2)
+        w.add_gpu_event(0, "free_requested", a + 12 * MiB, 8 * MiB, time_ns=t + 3)
+        w.add_gpu_event(0, "free_completed", a + 12 * MiB, 8 * MiB, time_ns=t + 4)
+        t += 10
+    w.add_gpu_event(0, "oom", 0, oom_size, time_ns=t, device_free=device_free)
+
+
+@pytest.mark.parametrize("size,free,expandable,cause,helps", [
+    # 12 MiB: 16 MiB free in two 8 MiB holes, 2 MiB on the device.
+    (12 * MiB, 2 * MiB, False, "fragmentation", ["expandable_segments:True"]),
+    # Expandable segments already on: nothing to suggest below 21 MiB.
+    (12 * MiB, 2 * MiB, True, "fragmentation", []),
+    # 30 MiB with 16 + 16 free: fragmentation; no segment is 30 MiB, so
+    # max_split_size_mb would not have kept one whole.
+    (30 * MiB, 16 * MiB, False, "fragmentation", ["expandable_segments:True"]),
+    # 40 MiB with 16 + 2 free: capacity, short of 22 MiB.
+    (40 * MiB, 2 * MiB, False, "capacity", []),
+    # 8 MiB fits a hole: not fragmentation (the device would have retried).
+    (8 * MiB, 0, False, "capacity", []),
+])
+def test_oom_classified(tmp_path, size, free, expandable, cause, helps):
+    import memtrace
+
+    path = tmp_path / "oom.snap"
+    with memtrace.Writer(str(path)) as w:
+        oom_fixture(w, oom_size=size, device_free=free, expandable=expandable)
+    dev = gpu_json(path)["files"][0]["devices"][0]
+    (o,) = dev["ooms"]
+    assert o["pool_free"] == 16 * MiB
+    assert o["largest_free"] == 8 * MiB
+    assert o["active"] == 24 * MiB and o["reserved"] == 40 * MiB
+    assert o["cause"] == cause
+    assert o["would_help"] == helps
+    assert o["shortfall"] == (max(0, size - 16 * MiB - free) if cause == "capacity" else 0)
+    text = gpu(path).stdout
+    assert cause + ":" in text
+    for h in helps:
+        assert h in text
+
+
+def test_two_files_side_by_side(tmp_path):
+    import memtrace
+
+    paths = []
+    for rank in range(2):
+        sim = simulate(20 + rank, steps=150 + 150 * rank)
+        p = tmp_path / ("rank%d.snap" % rank)
+        with memtrace.Writer(str(p)) as w:
+            sim.write(w)
+        paths.append((p, sim))
+    got = gpu_json(*[p for p, _ in paths])
+    peaks = [f["devices"][0]["trace"]["peak_active"] for f in got["files"]]
+    want = [max([backward_curve(sim, 0)[0][0]] + [a for a, _ in backward_curve(sim, 0)[1]]) for _, sim in paths]
+    assert peaks == want
+    mean = sum(peaks) / 2
+    assert got["spread"]["imbalance"] == pytest.approx((max(peaks) - mean) / mean)
+    text = gpu(*[p for p, _ in paths]).stdout
+    assert "side by side" in text and "imbalance" in text
+
+
+def test_device_filter_and_two_devices(tmp_path):
+    import memtrace
+
+    path = tmp_path / "two.snap"
+    sims = [simulate(30 + d, device=d, steps=120) for d in (0, 1)]
+    with memtrace.Writer(str(path)) as w:
+        w.add_gpu_device(0, "NVIDIA H100", total_bytes=80 << 30)
+        w.add_gpu_device(1, "NVIDIA H100", total_bytes=80 << 30)
+        w.add_meta("gpu.0.free_bytes", (80 << 30) - (5 << 30))
+        for s in sims:
+            s.write(w)
+    got = gpu_json(path)["files"][0]["devices"]
+    assert [d["device"] for d in got] == [0, 1]
+    res0 = sum(s["size"] for s in sims[0].segs.values())
+    assert got[0]["used"] == 5 << 30 and got[0]["outside_pytorch"] == (5 << 30) - res0
+    assert got[1]["used"] is None
+    only = gpu_json("--device", 1, path)["files"][0]["devices"]
+    assert [d["device"] for d in only] == [1] and only[0]["pools"] == got[1]["pools"]
+    r = gpu("--device", 7, path)
+    assert r.returncode == 3 and "no GPU records of device 7" in r.stderr
+
+
+def test_refusals(tmp_path, testdata):
+    r = gpu(tmp_path / "missing.snap")
+    assert r.returncode != 0 and "missing.snap" in r.stderr
+    import memtrace
+
+    p = tmp_path / "heap.snap"
+    with memtrace.Writer(str(p)) as w:
+        w.add_object(1, "int", 28)
+    r = gpu(p)
+    assert r.returncode == 3 and "no GPU records" in r.stderr
+
+
+def test_max_split_only_when_a_segment_was_carved(tmp_path):
+    """A 64 MiB segment carved by two 12 MiB blocks (holes of 20 MiB): a
+    30 MiB request fails with 40 MiB free; with max_split_size_mb:29 the
+    12 MiB requests would not have split it."""
+    import memtrace
+
+    a = 0x7f0000000000
+    path = tmp_path / "carved.snap"
+    with memtrace.Writer(str(path)) as w:
+        w.add_gpu_segment(0, a, 64 * MiB, pool="large", allocated_bytes=24 * MiB, active_bytes=24 * MiB)
+        for off, size, state in ((0, 12, "active_allocated"), (12, 20, "inactive"), (32, 12, "active_allocated"),
+                                 (44, 20, "inactive")):
+            w.add_gpu_block(0, a + off * MiB, size * MiB, requested=size * MiB, state=state)
+        w.add_gpu_event(0, "oom", 0, 30 * MiB, time_ns=1, device_free=0)
+    (o,) = gpu_json(path)["files"][0]["devices"][0]["ooms"]
+    assert (o["pool_free"], o["largest_free"], o["cause"]) == (40 * MiB, 20 * MiB, "fragmentation")
+    assert o["would_help"] == ["expandable_segments:True", "max_split_size_mb:29"]

@@ -2,6 +2,7 @@
  * measured per device, pool and stream, with the trace's peak, its OOMs
  * classified, and several devices or ranks side by side. */
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +18,8 @@ static const mt_tool tool = {
     "fragmentation, what empty_cache would return and what is stranded in segments still in use; memory outside\n"
     "PyTorch; the top allocation sites; the peak of the device trace and what was live then; each out-of-memory\n"
     "event classified as capacity or fragmentation, with the setting that would have avoided it. Several files\n"
-    "(ranks) or devices are compared side by side.",
+    "(ranks) or devices are compared side by side. From steps that memtrace.gpu_steps recorded at two or more\n"
+    "batch sizes: memory per sample and fixed, the largest batch that fits, and how sure that is.",
     1, 64,
     "A fragmentation OOM is one where the free bytes were there but in no one piece: S <= F + D and S > max(L, D)\n"
     "(S the request, F the free bytes of its pool and stream, L their largest block, D the device's free bytes).",
@@ -29,10 +31,26 @@ typedef struct file_view {
     const char *path;
     mt_snapshot *s;
     mt_sites *sites;
-    mt_gpu_report *r;
+    mt_gpu_report *r;       /* NULL: the file holds no allocator state */
+    mt_gpu_batch *b;        /* the batch fits; NULL: no step records */
+    size_t nb;
 } file_view;
 
 static const char *hb(uint64_t v, char *buf) { return mt_human_bytes(v, buf); }
+
+/* A file with step records only has no report: no devices, pools, OOMs. */
+static size_t devices_of(const mt_gpu_report *r, const mt_gpu_device_report **out) {
+    *out = NULL;
+    return r ? mt_gpu_report_devices(r, out) : 0;
+}
+static size_t pools_of(const mt_gpu_report *r, const mt_gpu_pool **out) {
+    *out = NULL;
+    return r ? mt_gpu_report_pools(r, out) : 0;
+}
+static size_t ooms_of(const mt_gpu_report *r, const mt_gpu_oom **out) {
+    *out = NULL;
+    return r ? mt_gpu_report_ooms(r, out) : 0;
+}
 
 static const char *site_text(const file_view *f, uint32_t stack, int whole, char *buf, size_t n) {
     if (!stack || !f->sites) {
@@ -93,17 +111,122 @@ static void text_sites(const file_view *f, uint32_t device, int at_peak, int who
     }
 }
 
+
+static const char *conf_name(mt_gpu_confidence c) {
+    static const char *n[] = { "none", "low", "medium", "high" };
+    return n[c];
+}
+
+static void text_batch(const mt_gpu_batch *b) {
+    char x[6][16];
+    printf("device %" PRIu32 " batch size: %" PRIu64 " steps at %zu sizes\n", b->device, b->steps, b->n_points);
+    printf("  %10s %6s %12s %12s\n", "batch", "steps", "peak alloc", "peak resv");
+    for (size_t i = 0; i < b->n_points; i++) {
+        const mt_gpu_batch_point *p = &b->points[i];
+        printf("  %10g %6" PRIu32 " %12s %12s%s", p->batch, p->steps, hb(p->peak_allocated, x[0]),
+               p->peak_reserved ? hb(p->peak_reserved, x[1]) : "-", p->oom ? "  out of memory" : "");
+        if (b->fitted && !p->oom) {
+            double r = (double)p->peak_allocated - mt_gpu_batch_predict(b, p->batch);
+            printf("  fit %s, residual %s%s", hb((uint64_t)(mt_gpu_batch_predict(b, p->batch) + 0.5), x[2]),
+                   r < 0 ? "-" : "+", hb((uint64_t)(fabs(r) + 0.5), x[3]));
+        }
+        putchar('\n');
+    }
+    if (!b->fitted) {
+        printf("  one batch size: no fit; record steps at a second (and a third) size\n");
+    } else {
+        printf("  per sample %s, fixed %s%s; residual rms %s, max %s\n", hb((uint64_t)(b->per_sample > 0 ? b->per_sample : 0), x[0]),
+               b->fixed < 0 ? "-" : "", hb((uint64_t)fabs(b->fixed), x[1]), hb((uint64_t)b->residual_rms, x[2]),
+               hb((uint64_t)b->residual_max, x[3]));
+        if (!b->total)
+            printf("  the device's capacity is unknown: give --capacity SIZE for the largest batch that fits\n");
+        else if (b->max_batch < 0)
+            printf("  not even batch 1 fits %s (capacity %s less %.0f%% margin and %s outside PyTorch, peaks grown "
+                   "by %.1f%% fragmentation)\n", hb((uint64_t)(b->budget > 0 ? b->budget : 0), x[0]), hb(b->total, x[1]),
+                   b->margin * 100, hb(b->outside, x[2]), b->fragmentation * 100);
+        else
+            printf("  largest batch that fits: %" PRId64 " (%" PRId64 " with the fit's upper 95%% bound), %.1fx the"
+                   " largest measured; capacity %s less %.0f%% margin and %s outside PyTorch, peaks grown by %.1f%%"
+                   " fragmentation; confidence %s%s\n", b->max_batch, b->max_batch_safe, b->extrapolation,
+                   hb(b->total, x[0]), b->margin * 100, hb(b->outside, x[1]), b->fragmentation * 100,
+                   conf_name(b->confidence),
+                   b->n_points - (b->oom_batch > 0) < 3 ? " (two sizes: nothing checks that memory grows linearly)" : "");
+        if (b->oom_batch > 0) printf("  batch %" PRId64 " ran out of memory: the advice stays below it\n", b->oom_batch);
+    }
+    if (b->has_static) {
+        uint64_t st = b->weights + b->gradients + b->optimizer_state;
+        printf("  model states: weights %s + gradients %s + optimizer %s = %s", hb(b->weights, x[0]),
+               hb(b->gradients, x[1]), hb(b->optimizer_state, x[2]), hb(st, x[3]));
+        if (!b->fitted) putchar('\n');
+        else if (!b->disagree) printf("; the fit's fixed memory agrees\n");
+        else if (b->fixed < (double)st)
+            printf("; DISAGREES with the fit's fixed memory (%s less): the peaks may not hold the optimizer's state"
+                   " (record after the first step), or the fit is off\n", hb((uint64_t)((double)st - b->fixed), x[4]));
+        else
+            printf("; DISAGREES with the fit's fixed memory (%s more): something else stays across steps, or"
+                   " memory does not grow linearly with the batch\n", hb((uint64_t)(b->fixed - (double)st), x[4]));
+    }
+}
+
+static void json_batch(mt_jw *w, const mt_gpu_batch *b) {
+    mt_jw_begin_object(w, NULL);
+    mt_jw_uint(w, "device", b->device);
+    mt_jw_uint(w, "steps", b->steps);
+    mt_jw_begin_array(w, "points");
+    for (size_t i = 0; i < b->n_points; i++) {
+        mt_jw_begin_object(w, NULL);
+        mt_jw_double(w, "batch", b->points[i].batch);
+        mt_jw_uint(w, "steps", b->points[i].steps);
+        mt_jw_uint(w, "peak_allocated", b->points[i].peak_allocated);
+        if (b->points[i].peak_reserved) mt_jw_uint(w, "peak_reserved", b->points[i].peak_reserved);
+        else mt_jw_null(w, "peak_reserved");
+        mt_jw_bool(w, "oom", b->points[i].oom);
+        mt_jw_end_object(w);
+    }
+    mt_jw_end_array(w);
+    mt_jw_bool(w, "fitted", b->fitted);
+    mt_jw_double(w, "per_sample", b->per_sample);
+    mt_jw_double(w, "fixed", b->fixed);
+    mt_jw_double(w, "residual_rms", b->residual_rms);
+    mt_jw_double(w, "residual_max", b->residual_max);
+    mt_jw_double(w, "fragmentation", b->fragmentation);
+    if (b->total) mt_jw_uint(w, "total", b->total);
+    else mt_jw_null(w, "total");
+    mt_jw_uint(w, "outside", b->outside);
+    mt_jw_double(w, "margin", b->margin);
+    if (b->max_batch >= 0) mt_jw_int(w, "max_batch", b->max_batch);
+    else mt_jw_null(w, "max_batch");
+    if (b->max_batch_safe >= 0) mt_jw_int(w, "max_batch_safe", b->max_batch_safe);
+    else mt_jw_null(w, "max_batch_safe");
+    if (b->oom_batch >= 0) mt_jw_int(w, "oom_batch", b->oom_batch);
+    else mt_jw_null(w, "oom_batch");
+    mt_jw_double(w, "extrapolation", b->extrapolation);
+    mt_jw_cstr(w, "confidence", conf_name(b->confidence));
+    if (b->has_static) {
+        mt_jw_begin_object(w, "static");
+        mt_jw_uint(w, "weights", b->weights);
+        mt_jw_uint(w, "gradients", b->gradients);
+        mt_jw_uint(w, "optimizer_state", b->optimizer_state);
+        mt_jw_uint(w, "total", b->weights + b->gradients + b->optimizer_state);
+        mt_jw_bool(w, "disagrees", b->disagree);
+        mt_jw_end_object(w);
+    } else {
+        mt_jw_null(w, "static");
+    }
+    mt_jw_end_object(w);
+}
+
 static void print_text(const file_view *fs, size_t nf, int whole) {
     char b[6][16];
     size_t rows = 0;
     for (size_t k = 0; k < nf; k++) {
         const file_view *f = &fs[k];
         const mt_gpu_device_report *devs;
-        size_t nd = mt_gpu_report_devices(f->r, &devs);
+        size_t nd = devices_of(f->r, &devs);
         const mt_gpu_pool *pools;
-        size_t np = mt_gpu_report_pools(f->r, &pools);
+        size_t np = pools_of(f->r, &pools);
         const mt_gpu_oom *ooms;
-        size_t no = mt_gpu_report_ooms(f->r, &ooms);
+        size_t no = ooms_of(f->r, &ooms);
         rows += nd;
         if (nf > 1) printf("== %s\n", mt_cli_cstr(f->path));
         for (size_t d = 0; d < nd; d++) {
@@ -137,6 +260,7 @@ static void print_text(const file_view *fs, size_t nf, int whole) {
             text_sites(f, dr->device, 0, whole);
             text_sites(f, dr->device, 1, whole);
         }
+        for (size_t i = 0; i < f->nb; i++) text_batch(&f->b[i]);
     }
     if (rows < 2) return;
     /* Side by side: every device of every file, and the spread of peaks. */
@@ -147,7 +271,7 @@ static void print_text(const file_view *fs, size_t nf, int whole) {
     size_t at = 0;
     for (size_t k = 0; k < nf; k++) {
         const mt_gpu_device_report *devs;
-        size_t nd = mt_gpu_report_devices(fs[k].r, &devs);
+        size_t nd = devices_of(fs[k].r, &devs);
         for (size_t d = 0; d < nd; d++) {
             const mt_gpu_device_report *dr = &devs[d];
             uint64_t p = dr->has_trace ? dr->trace.peak_active : dr->all.allocated;
@@ -217,15 +341,15 @@ static void print_json(const file_view *fs, size_t nf, int whole) {
     for (size_t k = 0; k < nf; k++) {
         const file_view *f = &fs[k];
         const mt_gpu_device_report *devs;
-        size_t nd = mt_gpu_report_devices(f->r, &devs);
+        size_t nd = devices_of(f->r, &devs);
         const mt_gpu_pool *pools;
-        size_t np = mt_gpu_report_pools(f->r, &pools);
+        size_t np = pools_of(f->r, &pools);
         const mt_gpu_oom *ooms;
-        size_t no = mt_gpu_report_ooms(f->r, &ooms);
+        size_t no = ooms_of(f->r, &ooms);
         rows += nd;
         mt_jw_begin_object(&w, NULL);
         mt_jw_cstr(&w, "file", f->path);
-        mt_jw_bool(&w, "expandable_segments", mt_gpu_report_expandable(f->r));
+        mt_jw_bool(&w, "expandable_segments", f->r && mt_gpu_report_expandable(f->r));
         mt_jw_begin_array(&w, "devices");
         for (size_t d = 0; d < nd; d++) {
             const mt_gpu_device_report *dr = &devs[d];
@@ -297,6 +421,9 @@ static void print_json(const file_view *fs, size_t nf, int whole) {
             mt_jw_end_object(&w);
         }
         mt_jw_end_array(&w);
+        mt_jw_begin_array(&w, "batch");
+        for (size_t i = 0; i < f->nb; i++) json_batch(&w, &f->b[i]);
+        mt_jw_end_array(&w);
         mt_jw_end_object(&w);
     }
     mt_jw_end_array(&w);
@@ -305,7 +432,7 @@ static void print_json(const file_view *fs, size_t nf, int whole) {
         size_t at = 0;
         for (size_t k = 0; k < nf; k++) {
             const mt_gpu_device_report *devs;
-            size_t nd = mt_gpu_report_devices(fs[k].r, &devs);
+            size_t nd = devices_of(fs[k].r, &devs);
             for (size_t d = 0; d < nd; d++)
                 peak[at++] = (double)(devs[d].has_trace ? devs[d].trace.peak_active : devs[d].all.allocated);
         }
@@ -325,12 +452,24 @@ static void print_json(const file_view *fs, size_t nf, int whole) {
 }
 
 int main(int argc, char **argv) {
-    int fmt = FMT_TEXT, salvage = 0, whole = 0;
-    uint64_t device = UINT64_MAX, top = 10;
+    int fmt = FMT_TEXT, salvage = 0, whole = 0, batch_only = 0, optimizer = -1;
+    uint64_t device = UINT64_MAX, top = 10, capacity = 0, param_bytes = 0, trainable = 0;
+    double margin = 0.05;
+    /* Optimizer state per trainable byte, in the order of the names. */
+    static const double states[] = { 2, 2, 1, 0, 1, 1, 0 };
     const mt_opt opts[] = {
         MT_OPT_UINT_RANGE('d', "device", "N", &device, 0, UINT32_MAX, "only CUDA device N (default: every device)"),
         MT_OPT_TOP_RANGE(&top, 1, 100000, "allocation sites shown per device and moment (default: 10)"),
         MT_OPT_FLAG(0, "stack", &whole, "show each site's whole stack, innermost frame first"),
+        MT_OPT_FLAG(0, "batch", &batch_only, "show only the batch-size advice of the files' step records"),
+        MT_OPT_SIZE(0, "capacity", "SIZE", &capacity,
+                    "the device's memory, where the step records do not give it; units KiB, MiB, GiB, KB, MB, GB"),
+        MT_OPT_DOUBLE(0, "margin", "FRACTION", &margin, 0, 0.9, "share of the device kept free (default: 0.05)"),
+        MT_OPT_SIZE(0, "param-bytes", "SIZE", &param_bytes, "the model's parameters' bytes (default: the file's)"),
+        MT_OPT_SIZE(0, "trainable-bytes", "SIZE", &trainable,
+                    "of those, the trainable ones' (default: the file's, else all)"),
+        MT_OPT_CHOICE(0, "optimizer", &optimizer, MT_NAMES("adam", "adamw", "sgd-momentum", "sgd", "rmsprop", "adagrad", "none"),
+                      "the optimizer, for its state (default: the file's)"),
         MT_OPT_SALVAGE_FILES(&salvage),
         MT_OPT_FORMAT(&fmt, MT_NAMES("text", "json"), "output format (default: text)"),
         MT_OPT_END,
@@ -340,6 +479,8 @@ int main(int argc, char **argv) {
     file_view *fs = calloc((size_t)c.nargs, sizeof *fs);
     int code = fs ? MT_EXIT_OK : MT_EXIT_INPUT;
     mt_gpu_opts go = { device == UINT64_MAX ? -1 : (int)device, device != UINT64_MAX, (size_t)top };
+    mt_gpu_batch_opts bo = { go.device, go.device_set, margin > 0 ? margin : 1e-9, capacity, param_bytes, trainable,
+                             optimizer >= 0 ? states[optimizer] : -1 };
     for (int i = 0; i < c.nargs && !code; i++) {
         file_view *f = &fs[i];
         f->path = c.args[i];
@@ -348,8 +489,30 @@ int main(int argc, char **argv) {
         mt_diag diag = { 0 };
         mt_diag_clear(&diag);
         diag.file = f->path;
-        if (mt_gpu_analyze(f->s, &go, &f->r, &diag) || mt_sites_load(f->s, &f->sites, &diag))
+        /* The allocator's state, the step records, or both. */
+        int ra = batch_only ? MT_E_NOTFOUND : mt_gpu_analyze(f->s, &go, &f->r, &diag);
+        if (ra && ra != MT_E_NOTFOUND) {
             code = mt_cli_fail(tool.name, f->path, &diag);
+            break;
+        }
+        mt_diag bd = { 0 };
+        mt_diag_clear(&bd);
+        bd.file = f->path;
+        int rb = mt_gpu_batch_fit(f->s, &bo, &f->b, &f->nb, &bd);
+        if (rb && rb != MT_E_NOTFOUND) {
+            code = mt_cli_fail(tool.name, f->path, &bd);
+            /* A step label that is not a batch size is the file's fault. */
+            if (rb == MT_E_INVAL) code = MT_EXIT_INPUT;
+            break;
+        }
+        if (ra && rb) {
+            if (!go.device_set)
+                mt_diag_set(&diag, MT_E_NOTFOUND, "no GPU records: neither an allocator's state (gpu_segments, "
+                            "gpu_events) nor step records (gpuN.step.* samples)");
+            code = mt_cli_fail(tool.name, f->path, batch_only ? &bd : &diag);
+            break;
+        }
+        if (mt_sites_load(f->s, &f->sites, &diag)) code = mt_cli_fail(tool.name, f->path, &diag);
     }
     if (!code) {
         if (fmt == FMT_JSON) print_json(fs, (size_t)c.nargs, whole);
@@ -360,6 +523,7 @@ int main(int argc, char **argv) {
     }
     for (int i = 0; fs && i < c.nargs; i++) {
         mt_gpu_report_free(fs[i].r);
+        mt_gpu_batches_free(fs[i].b, fs[i].nb);
         mt_sites_free(fs[i].sites);
         mt_snapshot_free(fs[i].s);
     }

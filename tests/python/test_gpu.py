@@ -385,3 +385,183 @@ def test_max_split_only_when_a_segment_was_carved(tmp_path):
     (o,) = gpu_json(path)["files"][0]["devices"][0]["ooms"]
     assert (o["pool_free"], o["largest_free"], o["cause"]) == (40 * MiB, 20 * MiB, "fragmentation")
     assert o["would_help"] == ["expandable_segments:True", "max_split_size_mb:29"]
+
+
+# ---- batch size ---------------------------------------------------------
+
+GiB = 1 << 30
+
+
+def steps_file(path, points, *, total=80 * GiB, used_extra=0, model=None, kind="torch"):
+    """points: (batch, peak_allocated, peak_reserved) per step."""
+    import memtrace
+
+    with memtrace.gpu_steps(path) as rec:
+        if model:
+            for k, v in model.items():
+                rec._w.add_meta(k, v)
+        for b, peak, res in points:
+            if kind == "torch":
+                stats = {"allocated_bytes.all.peak": peak, "reserved_bytes.all.peak": res,
+                         "allocated_bytes.all.current": peak // 3, "reserved_bytes.all.current": res}
+                rec.record(b, stats, total=total, used=res + used_extra)
+            elif kind == "jax":
+                rec.record(b, {"peak_bytes_in_use": peak, "bytes_in_use": peak // 3, "bytes_limit": total,
+                               "peak_bytes_reserved": res, "bytes_reserved": res})
+            else:
+                rec.record(b, {"peak": peak, "current": peak // 3}, total=total)
+
+
+def expected_fit(points):
+    import numpy as np
+
+    x = np.array([p[0] for p in points], float)
+    y = np.array([p[1] for p in points], float)
+    slope, icpt = np.polyfit(x, y, 1)
+    return slope, icpt, y - (icpt + slope * x)
+
+
+def expected_max(slope, icpt, frag, budget):
+    b = 0
+    while (icpt + (b + 1) * slope) * (1 + frag) <= budget:
+        b += 1
+    return b
+
+
+@pytest.mark.parametrize("kind", ["torch", "jax", "tf"])
+def test_batch_fit_matches_least_squares(tmp_path, kind):
+    rng = random.Random(5)
+    per, fixed = 37 * MiB, 3 * GiB
+    pts = []
+    for b in (8, 16, 24, 32, 32):
+        peak = fixed + b * per + rng.randrange(-20 * MiB, 20 * MiB)
+        pts.append((b, peak, int(peak * 1.08)))
+    path = tmp_path / "steps.snap"
+    steps_file(path, pts, kind=kind, used_extra=700 * MiB)
+    (b,) = gpu_json("--batch", path)["files"][0]["batch"]
+    # The fit is over each size's highest peak.
+    top = {}
+    for x, peak, res in pts:
+        top[x] = max(top.get(x, 0), peak)
+    fpts = sorted((x, y, 0) for x, y in top.items())
+    slope, icpt, resid = expected_fit(fpts)
+    assert b["per_sample"] == pytest.approx(slope, rel=1e-9)
+    assert b["fixed"] == pytest.approx(icpt, rel=1e-9)
+    assert b["residual_max"] == pytest.approx(max(abs(resid)), rel=1e-6)
+    assert [p["batch"] for p in b["points"]] == [8, 16, 24, 32]
+    frag = max(res / peak - 1 for _, peak, res in pts if peak == top[_]) if kind != "tf" else 0
+    assert b["fragmentation"] == pytest.approx(frag, rel=1e-6)
+    outside = 700 * MiB if kind == "torch" else 0
+    assert b["outside"] == outside
+    budget = 80 * GiB * 0.95 - outside
+    assert b["max_batch"] == expected_max(slope, icpt, frag, budget)
+    assert b["max_batch_safe"] <= b["max_batch"]
+    assert b["confidence"] in ("low", "medium")  # far beyond 32
+    text = gpu("--batch", path).stdout
+    assert "largest batch that fits: %d" % b["max_batch"] in text
+
+
+def test_batch_two_sizes_is_low_confidence_and_an_oom_bounds_it(tmp_path):
+    import memtrace
+
+    path = tmp_path / "s.snap"
+    with memtrace.gpu_steps(path) as rec:
+        for bs in (4, 8):
+            rec.record(bs, {"allocated_bytes.all.peak": GiB + bs * 100 * MiB}, total=16 * GiB)
+        rec._w.add_event("oom", "64", 0.0, "CUDA out of memory")
+        rec.record(64, {"allocated_bytes.all.peak": 15 * GiB}, total=16 * GiB)
+    (b,) = gpu_json(path)["files"][0]["batch"]
+    assert b["confidence"] == "low" and b["oom_batch"] == 64
+    # 1 GiB + 100 MiB x B <= 15.2 GiB gives 145; the OOM at 64 caps it.
+    assert b["max_batch"] == 63 and b["per_sample"] == pytest.approx(100 * MiB)
+    assert [p["oom"] for p in b["points"]] == [False, False, True]
+
+
+def test_batch_static_estimate_cross_check(tmp_path):
+    pts = [(b, 2 * GiB + b * 50 * MiB, 0) for b in (2, 4, 8)]
+    model = {"gpu.model.param_bytes": 400 * MiB, "gpu.model.trainable_bytes": 400 * MiB,
+             "gpu.model.optimizer_bytes": 800 * MiB}
+    path = tmp_path / "agree.snap"
+    steps_file(path, [(b, p, p) for b, p, _ in pts], model=model)
+    (b,) = gpu_json(path)["files"][0]["batch"]
+    assert b["static"]["total"] == 1600 * MiB and not b["static"]["disagrees"]  # fixed 2 GiB: within range
+    # The same steps with a model 4x larger: fixed memory is too small for it.
+    path2 = tmp_path / "disagree.snap"
+    steps_file(path2, [(b, p, p) for b, p, _ in pts])
+    (b2,) = gpu_json("--param-bytes", "1600MiB", "--optimizer", "adam", path2)["files"][0]["batch"]
+    assert b2["static"] == {"weights": 1600 * MiB, "gradients": 1600 * MiB, "optimizer_state": 3200 * MiB,
+                            "total": 6400 * MiB, "disagrees": True}
+    assert "DISAGREES" in gpu("--param-bytes", "1600MiB", "--optimizer", "adam", path2).stdout
+
+
+def test_batch_refusals(tmp_path):
+    import memtrace
+
+    p = tmp_path / "bad.snap"
+    with memtrace.gpu_steps(p) as rec:
+        rec.record("large", {"peak": 1, "current": 1})
+    r = gpu(p)
+    assert r.returncode == 3 and "step label 'large' is not a batch size" in r.stderr
+    with pytest.raises(ValueError, match="not PyTorch's memory_stats"):
+        with memtrace.gpu_steps(tmp_path / "x.snap") as rec:
+            rec.record(1, {"something": 1})
+
+
+class FakeCuda:
+    """torch.cuda as gpu_steps uses it, on two devices."""
+
+    class OutOfMemoryError(RuntimeError):
+        pass
+
+    def __init__(self, available=True):
+        self.available = available
+        self.peak = [0, 0]
+        self.resets = 0
+
+    def is_available(self):
+        return self.available
+
+    def device_count(self):
+        return 2
+
+    def reset_peak_memory_stats(self, d):
+        self.resets += 1
+        self.peak[d] = 0
+
+    def memory_stats(self, d):
+        return {"allocated_bytes.all.peak": self.peak[d], "reserved_bytes.all.peak": self.peak[d] + 10 * MiB,
+                "allocated_bytes.all.current": 0, "reserved_bytes.all.current": self.peak[d] + 10 * MiB}
+
+    def mem_get_info(self, d):
+        return (40 * GiB - self.peak[d] - 500 * MiB, 40 * GiB)
+
+
+def test_step_with_a_fake_torch(tmp_path, monkeypatch):
+    import sys
+    import types
+
+    import memtrace
+
+    cuda = FakeCuda()
+    monkeypatch.setitem(sys.modules, "torch", types.SimpleNamespace(cuda=cuda))
+    path = tmp_path / "steps.snap"
+    with memtrace.gpu_steps(path) as rec:
+        for bs in (2, 4, 8):
+            with rec.step(bs):
+                cuda.peak = [GiB + bs * 64 * MiB, GiB]
+        with pytest.raises(FakeCuda.OutOfMemoryError):
+            with rec.step(512):
+                cuda.peak = [30 * GiB, GiB]
+                raise FakeCuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+    assert cuda.resets == 8
+    got = gpu_json(path)["files"][0]["batch"]
+    assert [b["device"] for b in got] == [0, 1]
+    b0 = got[0]
+    assert b0["per_sample"] == pytest.approx(64 * MiB) and b0["oom_batch"] == 512
+    # used (peak + 500 MiB) less reserved (peak + 10 MiB)
+    assert b0["total"] == 40 * GiB and b0["outside"] == 490 * MiB
+    cuda.available = False
+    with pytest.raises(RuntimeError, match="CUDA is not available"):
+        with memtrace.gpu_steps(tmp_path / "none.snap") as rec:
+            with rec.step(1):
+                pass

@@ -175,6 +175,87 @@ typedef struct mt_gpu_spread {
 } mt_gpu_spread;
 void mt_gpu_spread_of(const double *v, size_t n, mt_gpu_spread *out);
 
+/* ---- batch size ------------------------------------------------------ */
+
+/* One batch size's steps (samples gpuN.step.*, SPEC.md 4.5): the highest
+ * peaks over its steps. */
+typedef struct mt_gpu_batch_point {
+    double batch;
+    uint64_t peak_allocated;
+    uint64_t peak_reserved;   /* 0 when not recorded */
+    uint32_t steps;
+    int oom;                  /* a step of this size ran out of memory */
+} mt_gpu_batch_point;
+
+/* How far the fit may be trusted (mt_gpu_batch.confidence). */
+typedef enum mt_gpu_confidence {
+    MT_GPU_CONF_NONE = 0,     /* one batch size: no fit */
+    MT_GPU_CONF_LOW,          /* two sizes (no check that memory grows linearly), a poor fit, or far beyond */
+    MT_GPU_CONF_MEDIUM,       /* three or more sizes, within 4x of the largest measured */
+    MT_GPU_CONF_HIGH          /* three or more sizes fitting within 2% and within 2x of the largest */
+} mt_gpu_confidence;
+
+/* Batch-size advice for one device: peak allocated = fixed + batch x
+ * per_sample by least squares over every step (the research notes'
+ * empirical method), and the largest batch whose peak, grown by the
+ * measured fragmentation (the highest peak reserved / peak allocated - 1),
+ * fits the device's capacity less the margin and the memory outside
+ * PyTorch. With three or more sizes, max_batch_safe uses the upper 95%
+ * prediction bound of the fit instead of the fit itself. A static
+ * estimate of the model's states (weights + gradients + optimizer state,
+ * from meta gpu.model.* or the caller's opts) is compared with the fit's
+ * fixed memory: they disagree when fixed is below 85% of it (the peaks do
+ * not hold the optimizer's state, or the fit is off) or above twice it
+ * plus 512 MiB (something else stays across steps, or the activations do
+ * not grow linearly). */
+typedef struct mt_gpu_batch {
+    uint32_t device;
+    mt_gpu_batch_point *points; /* by batch size */
+    size_t n_points;
+    uint64_t steps;
+    int fitted;               /* two or more batch sizes */
+    double per_sample;        /* bytes per sample */
+    double fixed;             /* bytes at batch 0 */
+    double residual_rms;      /* of the fit over the steps' batch maxima, bytes */
+    double residual_max;
+    double fragmentation;     /* peak reserved / peak allocated - 1, the highest; 0 unknown */
+    uint64_t total;           /* capacity (0: unknown: no advice) */
+    uint64_t outside;         /* used - reserved at the step ends, the highest */
+    double margin;            /* of total, kept free */
+    double budget;            /* total x (1 - margin) - outside */
+    int64_t max_batch;        /* -1: no advice (no fit, no capacity, or nothing fits) */
+    int64_t max_batch_safe;   /* with the fit's upper 95% bound; -1 as above */
+    int64_t oom_batch;        /* the smallest batch recorded running out of memory; -1 none */
+    double extrapolation;     /* max_batch / the largest batch measured */
+    mt_gpu_confidence confidence;
+    int has_static;
+    uint64_t weights, gradients, optimizer_state; /* the static estimate's parts */
+    int disagree;             /* the static estimate and the fit disagree */
+} mt_gpu_batch;
+
+typedef struct mt_gpu_batch_opts {
+    int device;               /* as mt_gpu_opts */
+    int device_set;
+    double margin;            /* 0: 0.05 (Lightning's default) */
+    uint64_t total;           /* capacity when the file gives none; 0: the file's */
+    /* The model, overriding the file's meta: 0 = not given. */
+    uint64_t param_bytes, trainable_bytes;
+    double optimizer_states;  /* optimizer state per trainable byte (Adam 2, SGD with momentum 1); < 0: not given */
+} mt_gpu_batch_opts;
+
+/* The batch-size fits of the devices with step samples in s, *n of them,
+ * by device; free with mt_gpu_batches_free(). opts may be NULL.
+ * @return 0; MT_E_NOTFOUND (no gpuN.step.peak_allocated samples, or none of
+ *         opts->device); MT_E_INVAL (a step label that is not a positive
+ *         number: diag names it); MT_E_NOMEM; what mt_snapshot_each()
+ *         returns. */
+int mt_gpu_batch_fit(const mt_snapshot *s, const mt_gpu_batch_opts *opts, mt_gpu_batch **out, size_t *n,
+                     mt_diag *diag);
+void mt_gpu_batches_free(mt_gpu_batch *b, size_t n);
+
+/* The fit's peak allocated at batch (fixed + batch x per_sample). */
+double mt_gpu_batch_predict(const mt_gpu_batch *b, double batch);
+
 #ifdef __cplusplus
 }
 #endif

@@ -40,9 +40,10 @@ from ._sampling import Sampling, sampling
 from ._sampling import active as _sampling_active
 from ._tracing import Trace, start_trace, stop_trace, trace
 from ._tracing import start_stacks, stop_stacks, stacks_running
+from .gpu import GpuSteps, gpu_steps
 
 __all__ = ["Writer", "dump_heap", "dump_frames", "pipeline", "Pipeline", "sampling", "Sampling", "import_tracemalloc", "trace", "Trace", "start_trace", "stop_trace",
-           "start_stacks", "stop_stacks", "stacks_running",
+           "start_stacks", "stop_stacks", "stacks_running", "gpu_steps", "GpuSteps",
            "install_signal_handler", "dump_at_exit", "snapshot_path", "FORMAT_MAJOR", "FORMAT_MINOR", "__version__"]
 
 

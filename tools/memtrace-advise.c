@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "common/cli.h"
+#include "memtrace/gpu.h"
 
 enum { FMT_TEXT, FMT_JSON, FMT_PYTHON };
 
@@ -26,6 +27,7 @@ typedef struct input {
     mt_df_table *t;
     mt_gpu_device *gpus;
     size_t n_gpus;
+    mt_gpu_report *gr;      /* the allocator's measures; NULL: no allocator state */
     mt_advice_list *advice;
 } input;
 
@@ -265,11 +267,15 @@ static void print_text(const input *ins, size_t n, size_t top, int pandas_bytes)
         const mt_advice_list *l = in->advice;
         uint64_t total = l->total_saving_bytes, data = l->data_bytes;
         if (k) printf("\n");
-        printf("%s: %zu piece%s of advice; the changes save %s (%.1f%%) of the %s %s, leaving %s\n",
-               mt_cli_cstr(in->file), l->n, l->n == 1 ? "" : "s", mt_human_bytes(total, h1),
-               data ? 100.0 * (double)total / (double)data : 0.0, mt_human_bytes(data, h2),
-               pandas_bytes ? "pandas counts for the frames (memory_usage(deep=True))" : "the frames really hold",
-               mt_human_bytes(data - (total < data ? total : data), h3));
+        if (!in->t->n_frames && !in->t->n_steps)
+            /* GPU records only: no frames for the savings to be a share of. */
+            printf("%s: %zu piece%s of advice on GPU memory\n", mt_cli_cstr(in->file), l->n, l->n == 1 ? "" : "s");
+        else
+            printf("%s: %zu piece%s of advice; the changes save %s (%.1f%%) of the %s %s, leaving %s\n",
+                   mt_cli_cstr(in->file), l->n, l->n == 1 ? "" : "s", mt_human_bytes(total, h1),
+                   data ? 100.0 * (double)total / (double)data : 0.0, mt_human_bytes(data, h2),
+                   pandas_bytes ? "pandas counts for the frames (memory_usage(deep=True))" : "the frames really hold",
+                   mt_human_bytes(data - (total < data ? total : data), h3));
         print_effects(in);
         size_t shown = top && top < l->n ? top : l->n;
         if (!shown) continue;
@@ -456,17 +462,12 @@ int main(int argc, char **argv) {
         input *in = &ins[k];
         in->file = c.args[k];
         code = mt_cli_load(tool.name, in->file, 0, salvage, &in->s);
-        if (!code && mt_df_table_load(in->s, &in->t, &diag)) code = mt_cli_fail(tool.name, in->file, &diag);
-        if (!code && mt_snapshot_gpu_devices(in->s, &in->gpus, &in->n_gpus, &diag))
+        int rc = code ? 0 : mt_advise_load(in->s, &in->t, &in->gpus, &in->n_gpus, &in->gr, &diag);
+        if (rc) {
             code = mt_cli_fail(tool.name, in->file, &diag);
-        if (!code && !in->t->n_frames && !in->t->n_steps && !in->n_gpus) {
-            fprintf(stderr,
-                    "%s: %s: holds no DataFrame, pipeline or GPU records: write it with memtrace.dump_frames or "
-                    "memtrace.pipeline\n",
-                    tool.name, in->file);
-            code = MT_EXIT_INPUT;
+            if (rc == MT_E_NOTFOUND) code = MT_EXIT_INPUT; /* the file holds nothing to advise on */
         }
-        mt_advise_input ai = { in->t, in->gpus, in->n_gpus, (double)available, pandas_bytes, (int)headroom };
+        mt_advise_input ai = { in->t, in->gpus, in->n_gpus, (double)available, pandas_bytes, (int)headroom, in->gr };
         if (!code && mt_advise(rules, &ai, &in->advice, &diag)) code = mt_cli_fail(tool.name, in->file, &diag);
     }
     if (!code) {
@@ -481,6 +482,7 @@ int main(int argc, char **argv) {
     for (int k = 0; ins && k < c.nargs; k++) {
         mt_advice_list_free(ins[k].advice);
         mt_gpu_devices_free(ins[k].gpus, ins[k].n_gpus);
+        mt_gpu_report_free(ins[k].gr);
         mt_df_table_free(ins[k].t);
         mt_snapshot_free(ins[k].s);
     }

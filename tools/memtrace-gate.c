@@ -106,6 +106,18 @@ static void peak_text(const mt_gate_check *c, FILE *sum) {
     fprintf(sum, " %s in %s, %s %s", hb(c->actual, h1), c->where, c->passed ? "within" : "over", hb(c->limit, h2));
 }
 
+static void gpu_peak_text(const mt_gate_check *c, FILE *sum, FILE *det) {
+    char h1[16], h2[16];
+    for (size_t k = 0; k < c->n_offenders; k++) {
+        const mt_gate_offender *o = &c->offenders[k];
+        put_name(det, o->name);
+        fprintf(det, ": GPU peak %s, over %s\n", hb((double)o->bytes, h1), hb(o->limit, h2));
+    }
+    fprintf(sum, "GPU peak %s in %s, %s %s", hb(c->actual, h1), c->where, c->passed ? "within" : "over",
+            hb(c->limit, h2));
+    if (c->n_offenders) fprintf(sum, " (%zu device%s over)", c->n_offenders, c->n_offenders == 1 ? "" : "s");
+}
+
 static void leak_text(const mt_gate_check *c, FILE *sum, FILE *det) {
     size_t n = c->n_offenders;
     for (size_t k = 0; k < n; k++) {
@@ -175,6 +187,7 @@ static check_text *texts_of(const mt_gate_result *r) {
         case MT_GATE_PEAK_BYTES: peak_text(c, sum); break;
         case MT_GATE_LEAK_CONFIDENCE: leak_text(c, sum, det); break;
         case MT_GATE_ADVICE_SEVERITY: advice_text(c, sum, det); break;
+        case MT_GATE_GPU_PEAK_BYTES: gpu_peak_text(c, sum, det); break;
         }
         ok = !ferror(sum) && !ferror(det);
         ok &= fclose(sum) == 0;

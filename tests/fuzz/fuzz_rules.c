@@ -21,7 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (pass && mt_rules_add(r, "base.yaml", base, sizeof base - 1, &d)) __builtin_trap();
         int rc = mt_rules_add(r, "fuzz.yaml", (const char *)data, size, &d);
         if (rc && (!d.msg[0] || d.code != rc)) __builtin_trap(); /* errors say why */
-        mt_advise_input in = { &t, &g, 1, 1e6, 0, 0 };
+        mt_advise_input in = { &t, &g, 1, 1e6, 0, 0, NULL };
         mt_advice_list *l = NULL;
         if (mt_advise(r, &in, &l, &d) == 0)
             for (size_t i = 0; i < l->n; i++)

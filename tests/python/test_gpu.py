@@ -565,3 +565,106 @@ def test_step_with_a_fake_torch(tmp_path, monkeypatch):
         with memtrace.gpu_steps(tmp_path / "none.snap") as rec:
             with rec.step(1):
                 pass
+
+
+def test_diff_by_site_and_device(tmp_path):
+    import memtrace
+
+    sims, paths = [], []
+    for i, seed in enumerate((41, 42)):
+        sim = simulate(seed)
+        p = tmp_path / ("d%d.snap" % i)
+        with memtrace.Writer(str(p)) as w:
+            write_frames(w)
+            sim.write(w)
+        sims.append(sim)
+        paths.append(p)
+
+    def diff(by):
+        r = subprocess.run([tool("memtrace-diff"), "--by", by, "-f", "json", *map(str, paths)], capture_output=True,
+                           text=True)
+        assert r.returncode == 0, r.stderr
+        return {g["group"]: g for g in json.loads(r.stdout)["groups"]}
+
+    site = diff("site")
+    for side, sim in zip("ab", sims):
+        want = {}
+        for s in sim.segs.values():
+            for v in s["blocks"].values():
+                if v[2] == "active_allocated":
+                    k = "train.py:%d" % (10 * v[3])
+                    want[k] = want.get(k, 0) + v[0]
+        assert {g: site[g]["bytes_" + side] for g in site if site[g]["bytes_" + side]} == want
+    dev = diff("device")
+    for side, sim in zip("ab", sims):
+        want = {}
+        for s in sim.segs.values():
+            k = "gpu0/" + ("small" if s["small"] else "large")
+            want[k] = want.get(k, 0) + s["size"]
+        assert {g: dev[g]["bytes_" + side] for g in dev if dev[g]["bytes_" + side]} == want
+
+
+def test_gate_gpu_peak_bytes_per_device(tmp_path):
+    import memtrace
+
+    sims, paths = [], []
+    for i, seed in enumerate((51, 52)):
+        sim = simulate(seed)
+        p = tmp_path / ("g%d.snap" % i)
+        with memtrace.Writer(str(p)) as w:
+            sim.write(w)
+        sims.append(sim)
+        paths.append(str(p))
+    peaks = []
+    for sim in sims:
+        start, after = backward_curve(sim, 0)
+        peaks.append(max([start[0]] + [a for a, _ in after]))
+    limit = (min(peaks) + max(peaks)) // 2  # between the two: one device over
+    pol = tmp_path / "p.yaml"
+    pol.write_text("budgets:\n  gpu_peak_bytes: %d\n" % limit)
+    r = subprocess.run([tool("memtrace-gate"), "-f", "json", "-p", str(pol), "-b", paths[0], "-c", paths[0], "-c",
+                        paths[1]], capture_output=True, text=True)
+    assert r.returncode == 1, r.stderr
+    (c,) = json.loads(r.stdout)["checks"]
+    assert c["budget"] == "gpu_peak_bytes" and c["actual"] == max(peaks)
+    worst = paths[peaks.index(max(peaks))]
+    assert [o["name"] for o in c["offenders"]] == [worst + ": cuda:0"]
+    assert c["offenders"][0]["bytes"] == max(peaks)
+    pol.write_text("budgets:\n  gpu_peak_bytes: %d\n" % max(peaks))
+    r = subprocess.run([tool("memtrace-gate"), "-p", str(pol), "-b", paths[0], "-c", paths[1]], capture_output=True,
+                       text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_advise_gpu_fields_are_memtrace_gpus_measures(tmp_path):
+    """Every GPU field a rule can test, against memtrace-gpu's figures (which
+    the tests above hold to Python's), and the shipped OOM rules."""
+    import memtrace
+
+    path = tmp_path / "oom.snap"
+    with memtrace.Writer(str(path)) as w:
+        w.add_gpu_device(0, "A100", total_bytes=40 * GiB)
+        w.add_meta("gpu.0.free_bytes", 40 * GiB - 3 * GiB)
+        oom_fixture(w, oom_size=12 * MiB, device_free=2 * MiB)
+    fields = ["pending_free", "inactive", "releasable", "stranded", "largest_free", "internal_fragmentation",
+              "external_fragmentation", "utilization", "peak_active", "outside", "ooms", "fragmentation_ooms",
+              "capacity_ooms", "expandable_segments"]
+    rules = tmp_path / "r.yaml"
+    rules.write_text("rules:\n  - id: show\n    scope: gpu\n    severity: info\n    when:\n      ooms: {ge: 0}\n"
+                     "    action:\n      message: \"%s\"\n" % ";".join("%s={%s}" % (f, f) for f in fields))
+    r = subprocess.run([tool("memtrace-advise"), "-f", "json", "--no-default-rules", "-r", str(rules), str(path)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    (a,) = json.loads(r.stdout)["advice"]
+    got = dict(kv.split("=", 1) for kv in a["message"].split(";"))
+    dev = gpu_json(path)["files"][0]["devices"][0]
+    (total,) = [p for p in dev["pools"] if p["pool"] is None]
+    assert got["ooms"] == "1" and got["fragmentation_ooms"] == "1" and got["capacity_ooms"] == "0"
+    assert got["expandable_segments"] == "0"
+    for f, unit in (("stranded", MiB), ("largest_free", MiB), ("inactive", MiB)):
+        assert got[f] == "%.1f MiB" % (total[f] / unit), f
+    assert got["releasable"] == "0 B" and got["pending_free"] == "0 B"
+    assert got["peak_active"] == "%.1f MiB" % (dev["trace"]["peak_active"] / MiB)
+    assert got["outside"] == "%.1f GiB" % ((3 * GiB - total["reserved"]) / GiB)
+    r = subprocess.run([tool("memtrace-advise"), "-f", "json", str(path)], capture_output=True, text=True)
+    assert "gpu-fragmentation-oom" in r.stdout and "gpu-capacity-oom" not in r.stdout

@@ -6,6 +6,7 @@
 #include "common/cli.h"
 #include "extra.h"
 #include "memtrace/advise.h"
+#include "memtrace/gpu.h"
 
 /* A rule set: the shipped rules unless no_defaults, then each file of
  * rule_files in order; NULL with the exception raised (a rule file that
@@ -54,6 +55,7 @@ typedef struct input {
     mt_df_table *t;
     mt_gpu_device *gpus;
     size_t n_gpus;
+    mt_gpu_report *gr;      /* the allocator's measures; NULL: no allocator state */
     mt_advice_list *advice;
 } input;
 
@@ -158,17 +160,13 @@ fail:
  * with diag filled. */
 static int advise_one(input *in, int salvage, const mt_rules *rules, const mt_advise_input *proto, mt_diag *diag) {
     int rc = mt_snapshot_load(in->file, salvage ? MT_LOAD_SALVAGE : 0, &in->s, diag);
-    if (!rc) rc = mt_df_table_load(in->s, &in->t, diag);
-    if (!rc) rc = mt_snapshot_gpu_devices(in->s, &in->gpus, &in->n_gpus, diag);
-    if (!rc && !in->t->n_frames && !in->t->n_steps && !in->n_gpus)
-        rc = mt_diag_set(diag, MT_E_NOTFOUND,
-                         "holds no DataFrame, pipeline or GPU records: write it with memtrace.dump_frames or "
-                         "memtrace.pipeline");
+    if (!rc) rc = mt_advise_load(in->s, &in->t, &in->gpus, &in->n_gpus, &in->gr, diag);
     if (!rc) {
         mt_advise_input ai = *proto;
         ai.table = in->t;
         ai.gpus = in->gpus;
         ai.n_gpus = in->n_gpus;
+        ai.gpu_report = in->gr;
         rc = mt_advise(rules, &ai, &in->advice, diag);
     }
     return rc;
@@ -219,7 +217,7 @@ static PyObject *py_advise(PyObject *self, PyObject *args, PyObject *kw) {
     if (!rules) goto done;
     /* The available memory is the machine's unless given, as the tool's. */
     if (!available) available = (unsigned long long)mt_cli_mem_available();
-    mt_advise_input proto = { NULL, NULL, 0, (double)available, pandas_bytes, headroom };
+    mt_advise_input proto = { NULL, NULL, 0, (double)available, pandas_bytes, headroom, NULL };
     for (size_t k = 0; k < n; k++) {
         mt_diag diag = { 0 };
         mt_diag_clear(&diag);
@@ -239,6 +237,7 @@ done:
     for (size_t k = 0; ins && k < n; k++) {
         mt_advice_list_free(ins[k].advice);
         mt_gpu_devices_free(ins[k].gpus, ins[k].n_gpus);
+        mt_gpu_report_free(ins[k].gr);
         mt_df_table_free(ins[k].t);
         mt_snapshot_free(ins[k].s);
     }

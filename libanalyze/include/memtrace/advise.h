@@ -139,6 +139,11 @@ typedef struct mt_advise_input {
     double available_bytes;      /* memory the steps may use; 0 when unknown */
     int pandas_bytes;            /* 1: savings in pandas' memory_usage(deep=True) count; 0: real bytes */
     int int_headroom_bits;       /* int_fit keeps this many bits above the largest magnitude; 0: none */
+    /* The allocator's measures of the same file (mt_gpu_analyze), for the
+     * GPU fields beyond the device records' (fragmentation, OOMs, ...);
+     * may be NULL. Its devices are the GPU subjects then, each with the
+     * name and capacity of its gpus record where one has the same id. */
+    const struct mt_gpu_report *gpu_report;
 } mt_advise_input;
 
 /* memtrace-advise's --int-headroom default: an int_fit leaves room for
@@ -161,6 +166,16 @@ typedef struct mt_advise_input {
  * mt_advice_list_free; its strings point into the table, the rules and
  * the list itself. @return 0, or MT_E_NOMEM. */
 int mt_advise(const mt_rules *r, const mt_advise_input *in, mt_advice_list **out, mt_diag *diag);
+
+/* What mt_advise reads of one snapshot: its DataFrame table (always set
+ * on success, maybe empty), its GPU device records (*n_gpus, *gpus NULL
+ * when none) and its allocator's measures (*gpu_report NULL when it holds
+ * no allocator state), for the tools that advise on files. Free them with
+ * mt_df_table_free, mt_gpu_devices_free and mt_gpu_report_free.
+ * @return 0; MT_E_NOTFOUND when the snapshot holds none of them (diag says
+ *         what to write instead); what the loaders return (MT_E_NOMEM). */
+int mt_advise_load(const mt_snapshot *s, mt_df_table **t, mt_gpu_device **gpus, size_t *n_gpus,
+                   struct mt_gpu_report **gpu_report, mt_diag *diag);
 
 /* NULL is a no-op. */
 void mt_advice_list_free(mt_advice_list *l);

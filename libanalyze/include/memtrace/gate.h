@@ -48,13 +48,14 @@ typedef enum mt_gate_budget {
     MT_GATE_GROUP_GROWTH_PERCENT,
     MT_GATE_PEAK_BYTES,
     MT_GATE_LEAK_CONFIDENCE,
-    MT_GATE_ADVICE_SEVERITY
+    MT_GATE_ADVICE_SEVERITY,
+    MT_GATE_GPU_PEAK_BYTES
 } mt_gate_budget;
 
 /* The budget's key in a policy: "total_growth_bytes",
  * "total_growth_percent", "group_growth_bytes", "group_growth_percent",
- * "peak_bytes", "leak_confidence", "advice_severity"; "?" for a value out
- * of range. */
+ * "peak_bytes", "leak_confidence", "advice_severity", "gpu_peak_bytes"; "?"
+ * for a value out of range. */
 const char *mt_gate_budget_name(mt_gate_budget b);
 /* The budget named name, as mt_gate_budget_name() spells it.
  * @return 0 and *out, or MT_E_INVAL for a name not in the list (*out is
@@ -64,7 +65,10 @@ int mt_gate_budget_from_name(const char *name, mt_gate_budget *out);
 /* What is over a budget's limit: the total, named "total" (total
  * budgets), a group that grew (group budgets), the current snapshot with
  * the peak, named by its path (peak_bytes), a new leak suspect
- * (leak_confidence) or a piece of advice (advice_severity).
+ * (leak_confidence), a piece of advice (advice_severity) or a GPU device
+ * of a current snapshot, named "PATH: cuda:N" (gpu_peak_bytes: the
+ * allocator's peak, mt_gpu_analyze's trace peak or, without a trace, what
+ * is allocated, and the steps' peak allocated, whichever is higher).
  * Its strings are as found (not escaped for any output) and belong to the
  * result. A field a budget does not use is 0 or NULL. */
 typedef struct mt_gate_offender {
@@ -76,7 +80,7 @@ typedef struct mt_gate_offender {
                                     budget's */
     char *allowance;             /* group: the pattern of the allowance that set limit; NULL: the budget's */
     uint64_t objects;            /* leak: objects of its own type it adds a snapshot */
-    uint64_t bytes;              /* peak: the peak (saturated); leak: bytes it adds a snapshot;
+    uint64_t bytes;              /* peak, gpu peak: the peak (saturated); leak: bytes it adds a snapshot;
                                     advice: bytes it would save */
     double confidence;           /* leak: 0..1 */
     /* leak: where it accumulates, "dict: module __main__ → _LEAKS" (its

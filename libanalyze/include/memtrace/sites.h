@@ -67,7 +67,9 @@ size_t mt_sites_format(const mt_sites *t, uint32_t stack, int whole, char *buf, 
 /* Calls fn for what is live in s, by allocation stack: each object when
  * objects carry stacks (count 1, its size; lost placeholders left out),
  * else the allocation records: live records as they are, and each alloc
- * whose address no later free releases. Calls come in no particular order
+ * whose address no later free releases; a file with neither but with a GPU
+ * allocator's state (SPEC.md 4.5), its blocks in use (active_allocated),
+ * each with its stack. Calls come in no particular order
  * and may repeat a stack.
  * fn returns 0 to go on; anything else stops the walk and is returned
  * unchanged. So that the caller can tell fn's reason from the walk's own

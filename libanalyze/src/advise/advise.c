@@ -11,6 +11,7 @@
 #include "advise/advise_impl.h"
 #include "common/array.h"
 #include "frames/pandas_model.h"
+#include "memtrace/gpu.h"
 #include "memtrace/units.h"
 
 /* The fields (fields.h), for the accessors' switches. */
@@ -36,6 +37,9 @@ typedef struct subject {
     const mt_df_frame_info *f;
     const mt_df_step *st;
     const mt_gpu_device *g;
+    const mt_gpu_device_report *gr; /* the allocator's measures of g, or NULL */
+    unsigned ooms, frag_ooms;       /* of gr's device */
+    int expandable;                 /* the file's allocator had expandable segments on */
     double available;
     int pandas_bytes;        /* savings in pandas' deep count, not real bytes */
     char kind[16];           /* dtype_kind */
@@ -230,6 +234,25 @@ static fval gpu_field(const subject *s, int f) {
     case X_UNUSED_RESERVED: return num(unused);
     case X_UNUSED_RATIO: return ratio(unused, (double)g->reserved_bytes);
     case X_RESERVED_RATIO: return ratio((double)g->reserved_bytes, (double)g->total_bytes);
+    default: break;
+    }
+    const mt_gpu_device_report *r = s->gr;
+    if (!r) return none();
+    switch (f) {
+    case X_PENDING_FREE: return num((double)r->all.pending_free);
+    case X_INACTIVE: return num((double)r->all.inactive);
+    case X_RELEASABLE: return num((double)r->all.releasable);
+    case X_STRANDED: return num((double)r->all.stranded);
+    case X_LARGEST_FREE: return num((double)r->all.largest_free);
+    case X_INTERNAL_FRAG: return num(r->all.internal_frag);
+    case X_EXTERNAL_FRAG: return num(r->all.external_frag);
+    case X_UTILIZATION: return num(r->all.utilization);
+    case X_PEAK_ACTIVE: return num((double)(r->has_trace ? r->trace.peak_active : r->all.allocated));
+    case X_OUTSIDE: return r->has_used ? num(r->outside > 0 ? (double)r->outside : 0) : none();
+    case X_OOMS: return num(s->ooms);
+    case X_FRAGMENTATION_OOMS: return num(s->frag_ooms);
+    case X_CAPACITY_OOMS: return num(s->ooms - s->frag_ooms);
+    case X_EXPANDABLE: return num(s->expandable);
     default: return none();
     }
 }
@@ -740,9 +763,43 @@ int mt_advise(const mt_rules *rules, const mt_advise_input *in, mt_advice_list *
         rc = emit_all(&R, &s);
     }
     s.scope = MT__SCOPE_GPU;
+    const mt_gpu_device_report *grs = NULL;
+    size_t n_grs = in->gpu_report ? mt_gpu_report_devices(in->gpu_report, &grs) : 0;
     for (size_t i = 0; i < in->n_gpus && !rc; i++) {
+        int measured = 0;
+        for (size_t k = 0; k < n_grs; k++) measured |= grs[k].device == in->gpus[i].id;
+        if (measured) continue; /* a subject below, with its measures */
         s.g = &in->gpus[i];
         rc = emit_all(&R, &s);
+    }
+    if (n_grs) {
+        const mt_gpu_oom *ooms;
+        size_t n_ooms = mt_gpu_report_ooms(in->gpu_report, &ooms);
+        s.expandable = mt_gpu_report_expandable(in->gpu_report);
+        for (size_t k = 0; k < n_grs && !rc; k++) {
+            const mt_gpu_device_report *r = &grs[k];
+            mt_gpu_device d = { r->device, mt_str_c(r->name), r->total, r->all.reserved, r->all.allocated };
+            /* What the device record says wins over the sums of the
+             * segments: it may count what the state left out. */
+            for (size_t i = 0; i < in->n_gpus; i++) {
+                const mt_gpu_device *g = &in->gpus[i];
+                if (g->id != r->device) continue;
+                if (g->name.len) d.name = g->name;
+                if (g->total_bytes) d.total_bytes = g->total_bytes;
+                if (g->reserved_bytes) d.reserved_bytes = g->reserved_bytes;
+                if (g->allocated_bytes) d.allocated_bytes = g->allocated_bytes;
+            }
+            s.g = &d;
+            s.gr = r;
+            s.ooms = s.frag_ooms = 0;
+            for (size_t i = 0; i < n_ooms; i++)
+                if (ooms[i].device == r->device) {
+                    s.ooms++;
+                    s.frag_ooms += ooms[i].fragmentation != 0;
+                }
+            rc = emit_all(&R, &s);
+        }
+        s.gr = NULL;
     }
     mt_advice_list *l = NULL;
     size_t *order = NULL;
@@ -827,4 +884,30 @@ void mt_advice_list_free(mt_advice_list *l) {
     free(l->items);
     free(l->frames);
     free(l);
+}
+
+int mt_advise_load(const mt_snapshot *s, mt_df_table **t, mt_gpu_device **gpus, size_t *n_gpus,
+                   mt_gpu_report **gpu_report, mt_diag *diag) {
+    *t = NULL;
+    *gpus = NULL;
+    *n_gpus = 0;
+    *gpu_report = NULL;
+    int rc = mt_df_table_load(s, t, diag);
+    if (!rc) rc = mt_snapshot_gpu_devices(s, gpus, n_gpus, diag);
+    if (!rc && (mt_snapshot_count(s, MT_KIND_GPU_SEGMENT) || mt_snapshot_count(s, MT_KIND_GPU_EVENT)))
+        rc = mt_gpu_analyze(s, NULL, gpu_report, diag);
+    if (!rc && !(*t)->n_frames && !(*t)->n_steps && !*n_gpus && !*gpu_report)
+        rc = mt_diag_set(diag, MT_E_NOTFOUND,
+                         "holds no DataFrame, pipeline or GPU records: write it with memtrace.dump_frames, "
+                         "memtrace.pipeline or memtrace.dump_cuda");
+    if (rc) {
+        mt_df_table_free(*t);
+        mt_gpu_devices_free(*gpus, *n_gpus);
+        mt_gpu_report_free(*gpu_report);
+        *t = NULL;
+        *gpus = NULL;
+        *n_gpus = 0;
+        *gpu_report = NULL;
+    }
+    return rc;
 }

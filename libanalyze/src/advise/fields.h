@@ -85,7 +85,21 @@ enum { MT__U_PLAIN, MT__U_COUNT, MT__U_BYTES, MT__U_RATIO };
     X(ALLOCATED, "allocated", G, NUM, BYTES)                   \
     X(UNUSED_RESERVED, "unused_reserved", G, NUM, BYTES)       \
     X(UNUSED_RATIO, "unused_ratio", G, NUM, RATIO)             \
-    X(RESERVED_RATIO, "reserved_ratio", G, NUM, RATIO)
+    X(RESERVED_RATIO, "reserved_ratio", G, NUM, RATIO)         \
+    X(PENDING_FREE, "pending_free", G, NUM, BYTES)             \
+    X(INACTIVE, "inactive", G, NUM, BYTES)                     \
+    X(RELEASABLE, "releasable", G, NUM, BYTES)                 \
+    X(STRANDED, "stranded", G, NUM, BYTES)                     \
+    X(LARGEST_FREE, "largest_free", G, NUM, BYTES)             \
+    X(INTERNAL_FRAG, "internal_fragmentation", G, NUM, RATIO)  \
+    X(EXTERNAL_FRAG, "external_fragmentation", G, NUM, RATIO)  \
+    X(UTILIZATION, "utilization", G, NUM, RATIO)               \
+    X(PEAK_ACTIVE, "peak_active", G, NUM, BYTES)               \
+    X(OUTSIDE, "outside", G, NUM, BYTES)                       \
+    X(OOMS, "ooms", G, NUM, COUNT)                             \
+    X(FRAGMENTATION_OOMS, "fragmentation_ooms", G, NUM, COUNT) \
+    X(CAPACITY_OOMS, "capacity_ooms", G, NUM, COUNT)           \
+    X(EXPANDABLE, "expandable_segments", G, NUM, COUNT)
 
 /* A field of a subject: what conditions test and messages print. */
 typedef struct mt__fdesc {

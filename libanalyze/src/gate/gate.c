@@ -6,6 +6,7 @@
 #include "common/array.h"
 #include "memtrace/frames.h"
 #include "memtrace/gate.h"
+#include "memtrace/gpu.h"
 #include "memtrace/leaks.h"
 #include "memtrace/tracediff.h"
 #include "memtrace/units.h"
@@ -20,12 +21,13 @@ enum {
     B_PEAK_BYTES,
     B_LEAK_CONFIDENCE,
     B_ADVICE_SEVERITY,
+    B_GPU_PEAK_BYTES,
     N_BUDGETS
 };
 
 /* The public names of the same budgets (gate.h), in the same order. */
 _Static_assert(B_TOTAL_BYTES == (int)MT_GATE_TOTAL_GROWTH_BYTES && B_ADVICE_SEVERITY == (int)MT_GATE_ADVICE_SEVERITY &&
-                   N_BUDGETS == (int)MT_GATE_ADVICE_SEVERITY + 1,
+                   B_GPU_PEAK_BYTES == (int)MT_GATE_GPU_PEAK_BYTES && N_BUDGETS == (int)MT_GATE_GPU_PEAK_BYTES + 1,
                "gate.h's mt_gate_budget follows the checking order");
 
 /* How a budget's value is written: bytes (64 MiB), percent (10 or 10%),
@@ -38,7 +40,7 @@ static const struct {
 } budgets[N_BUDGETS] = {
     { "total_growth_bytes", U_BYTES },   { "total_growth_percent", U_PERCENT }, { "group_growth_bytes", U_BYTES },
     { "group_growth_percent", U_PERCENT }, { "peak_bytes", U_BYTES },         { "leak_confidence", U_CONFIDENCE },
-    { "advice_severity", U_SEVERITY },
+    { "advice_severity", U_SEVERITY }, { "gpu_peak_bytes", U_BYTES },
 };
 
 const char *mt_gate_budget_name(mt_gate_budget b) {
@@ -144,8 +146,8 @@ static int parse_budgets(mt__ydoc *y, mt_gate_policy *p, yaml_node_t *m) {
         if (mt_gate_budget_from_name(mt__yscalar(k), &b))
             return mt__ybad(y, k,
                             "unknown budget '%s' (expected total_growth_bytes, total_growth_percent, "
-                            "group_growth_bytes, group_growth_percent, peak_bytes, leak_confidence or "
-                            "advice_severity)",
+                            "group_growth_bytes, group_growth_percent, peak_bytes, leak_confidence, "
+                            "advice_severity or gpu_peak_bytes)",
                             mt__yscalar(k));
         int rc = parse_budget(y, p, b, v);
         if (rc) return rc;
@@ -538,6 +540,111 @@ static int check_peak(const mt_gate_policy *p, const mt_gate_input *in, mt_snaps
     return rc;
 }
 
+/* A device's peak in one snapshot (gpu_peak_bytes). */
+typedef struct gpu_peak {
+    uint32_t device;
+    uint64_t bytes;
+} gpu_peak;
+
+static void peak_put(gpu_peak *v, size_t *n, uint32_t device, uint64_t bytes) {
+    for (size_t i = 0; i < *n; i++)
+        if (v[i].device == device) {
+            if (bytes > v[i].bytes) v[i].bytes = bytes;
+            return;
+        }
+    v[*n].device = device;
+    v[(*n)++].bytes = bytes;
+}
+
+/* The peak of every GPU device of s: its allocator's (the trace's peak,
+ * else what is allocated) and its steps' peak allocated, the higher.
+ * *v is malloc'd; *n 0 when s has no GPU records. */
+static int gpu_peaks(const mt_snapshot *s, gpu_peak **v, size_t *n, mt_diag *diag) {
+    mt_gpu_report *r = NULL;
+    mt_gpu_batch *b = NULL;
+    size_t nb = 0;
+    *v = NULL;
+    *n = 0;
+    int rc = mt_gpu_analyze(s, NULL, &r, diag);
+    if (rc && rc != MT_E_NOTFOUND) return rc;
+    int rb = mt_gpu_batch_fit(s, NULL, &b, &nb, diag);
+    if (rb && rb != MT_E_NOTFOUND) {
+        mt_gpu_report_free(r);
+        return rb;
+    }
+    const mt_gpu_device_report *d = NULL;
+    size_t nd = r ? mt_gpu_report_devices(r, &d) : 0;
+    if (!(*v = malloc((nd + nb + 1) * sizeof **v))) rc = MT_E_NOMEM;
+    for (size_t i = 0; *v && i < nd; i++)
+        peak_put(*v, n, d[i].device, d[i].has_trace ? d[i].trace.peak_active : d[i].all.allocated);
+    for (size_t i = 0; *v && i < nb; i++)
+        for (size_t k = 0; k < b[i].n_points; k++) peak_put(*v, n, b[i].device, b[i].points[k].peak_allocated);
+    mt_gpu_report_free(r);
+    mt_gpu_batches_free(b, nb);
+    return *v ? 0 : MT_E_NOMEM;
+}
+
+static int check_gpu_peak(const mt_gate_policy *p, const mt_gate_input *in, mt_snapshot **cur, mt_gate_result *r,
+                          mt_diag *diag) {
+    double limit = p->limit[B_GPU_PEAK_BYTES], worst = 0;
+    const char *where = NULL;
+    mt_gate_check *c = check_new(r, B_GPU_PEAK_BYTES, limit);
+    int rc = 0;
+    size_t cap = 0;
+    for (size_t i = 0; i < in->n_current && !rc; i++) {
+        int last = i + 1 == in->n_current;
+        mt_snapshot *s = NULL;
+        rc = last ? last_current(in, cur, diag) : load(in->current[i], &s, diag);
+        if (rc) break;
+        if (last) s = *cur;
+        gpu_peak *v;
+        size_t n;
+        rc = gpu_peaks(s, &v, &n, diag);
+        if (!last) mt_snapshot_free(s);
+        for (size_t k = 0; !rc && k < n; k++) {
+            if (!where || (double)v[k].bytes > worst) {
+                worst = (double)v[k].bytes;
+                where = in->current[i];
+            }
+            if ((double)v[k].bytes <= limit) continue;
+            if (mt__grow((void **)&c->offenders, &cap, c->n_offenders, sizeof *c->offenders)) {
+                rc = MT_E_NOMEM;
+                break;
+            }
+            mt_gate_offender *o = &c->offenders[c->n_offenders];
+            memset(o, 0, sizeof *o);
+            o->bytes = v[k].bytes;
+            o->limit = limit;
+            size_t len = strlen(in->current[i]) + 32;
+            if (!(o->name = malloc(len))) {
+                rc = MT_E_NOMEM;
+                break;
+            }
+            snprintf(o->name, len, "%s: cuda:%u", in->current[i], v[k].device);
+            c->n_offenders++;
+        }
+        free(v);
+    }
+    if (rc) return rc;
+    if (!where) {
+        rc = mt_diag_set(diag, MT_E_NOTFOUND,
+                         "gpu_peak_bytes: no current snapshot holds GPU records (an allocator's state from "
+                         "memtrace-convert --from torch or memtrace.dump_cuda, or memtrace.gpu_steps' steps)");
+        if (diag) diag->file = in->current[in->n_current - 1];
+        return rc;
+    }
+    /* Worst first. */
+    for (size_t a = 1; a < c->n_offenders; a++)
+        for (size_t b = a; b > 0 && c->offenders[b].bytes > c->offenders[b - 1].bytes; b--) {
+            mt_gate_offender t = c->offenders[b];
+            c->offenders[b] = c->offenders[b - 1];
+            c->offenders[b - 1] = t;
+        }
+    c->where = where;
+    check_done(r, c, worst);
+    return 0;
+}
+
 /* The leak analysis of a series, with the library's noise floor
  * (MT_LEAKS_FLOOR), as memtrace-leaks runs it; *last (may be NULL) keeps
  * the last snapshot for the suspects' paths. */
@@ -621,17 +728,17 @@ static int check_advice(const mt_gate_policy *p, const mt_gate_input *in, mt_sna
     mt_df_table *t = NULL;
     mt_gpu_device *gpus = NULL;
     size_t n_gpus = 0;
+    mt_gpu_report *gr = NULL;
     mt_advice_list *l = NULL;
-    if (!(rc = mt_df_table_load(s, &t, diag)) && !(rc = mt_snapshot_gpu_devices(s, &gpus, &n_gpus, diag))) {
-        if (!t->n_frames && !t->n_steps && !n_gpus) {
-            rc = mt_diag_set(diag, MT_E_NOTFOUND,
-                             "advice_severity needs DataFrame, pipeline or GPU records, and the current snapshot "
-                             "has none");
-        } else {
-            mt_advise_input ai = { t, gpus, n_gpus, p->available > 0 ? p->available : in->available_bytes, 0,
-                                   MT_ADVISE_INT_HEADROOM_DEFAULT };
-            rc = mt_advise(in->rules, &ai, &l, diag);
-        }
+    rc = mt_advise_load(s, &t, &gpus, &n_gpus, &gr, diag);
+    if (rc == MT_E_NOTFOUND)
+        rc = mt_diag_set(diag, MT_E_NOTFOUND,
+                         "advice_severity needs DataFrame, pipeline or GPU records, and the current snapshot "
+                         "has none");
+    if (!rc) {
+        mt_advise_input ai = { t, gpus, n_gpus, p->available > 0 ? p->available : in->available_bytes, 0,
+                               MT_ADVISE_INT_HEADROOM_DEFAULT, gr };
+        rc = mt_advise(in->rules, &ai, &l, diag);
     }
     if (rc && diag) diag->file = path;
     mt_gate_check *c = NULL;
@@ -654,6 +761,7 @@ static int check_advice(const mt_gate_policy *p, const mt_gate_input *in, mt_sna
     if (!rc) check_done(r, c, worst);
     mt_advice_list_free(l);
     mt_gpu_devices_free(gpus, n_gpus);
+    mt_gpu_report_free(gr);
     mt_df_table_free(t);
     return rc;
 }
@@ -712,6 +820,7 @@ int mt_gate_run(const mt_gate_policy *p, const mt_gate_input *in, mt_gate_result
     if (!rc && p->set[B_PEAK_BYTES]) rc = check_peak(p, in, &cur, out, diag);
     if (!rc && p->set[B_LEAK_CONFIDENCE]) rc = check_leaks(p, in, out, diag);
     if (!rc && p->set[B_ADVICE_SEVERITY]) rc = check_advice(p, in, &cur, out, diag);
+    if (!rc && p->set[B_GPU_PEAK_BYTES]) rc = check_gpu_peak(p, in, &cur, out, diag);
     mt_snapshot_free(cur);
     if (rc == MT_E_NOMEM && diag && !diag->msg[0]) mt_diag_set(diag, rc, "out of memory");
     if (rc) mt_gate_result_free(out);

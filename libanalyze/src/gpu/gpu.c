@@ -221,6 +221,15 @@ static void add_segment(mt_gpu_pool *p, const seg *s, const blk *blks) {
     p->reserved += s->size;
     uint64_t a = 0, q = 0, pend = 0, largest = 0;
     if (s->n_blocks) {
+        /* Space no block record covers is free too (a writer that lists
+         * only the blocks in use): each gap is one free piece. */
+        uint64_t at = s->address;
+        for (size_t j = 0; j <= s->n_blocks; j++) {
+            uint64_t next = j < s->n_blocks ? blks[s->first_block + j].address : s->address + s->size;
+            if (next > at && next - at > largest) largest = next - at;
+            if (j < s->n_blocks && blks[s->first_block + j].address + blks[s->first_block + j].size > at)
+                at = blks[s->first_block + j].address + blks[s->first_block + j].size;
+        }
         for (size_t j = 0; j < s->n_blocks; j++) {
             const blk *b = &blks[s->first_block + j];
             if (b->state == ST_ALLOCATED) {

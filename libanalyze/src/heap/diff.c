@@ -72,7 +72,8 @@ int mt_diff_check(const mt_snapshot *s, mt_group_by by, mt_diag *diag) {
                            mt_snapshot_count(s, MT_KIND_ALLOC) ? " (it holds allocations: try --by site)" : "");
     case MT_BY_SITE:
     case MT_BY_TRACEBACK:
-        if (has_object_stacks(s) || mt_snapshot_count(s, MT_KIND_ALLOC)) return 0;
+        if (has_object_stacks(s) || mt_snapshot_count(s, MT_KIND_ALLOC) || mt_snapshot_count(s, MT_KIND_GPU_BLOCK))
+            return 0;
         return mt_diag_set(diag, MT_E_NOTFOUND,
                            "holds no allocation sites: dump it while tracemalloc traces, or import a tracemalloc "
                            "snapshot with memtrace.import_tracemalloc");

@@ -233,6 +233,19 @@ static int on_alloc(void *arg, const void *rec) {
     return 0;
 }
 
+typedef struct gpu_ctx {
+    mt_site_fn fn;
+    void *arg;
+} gpu_ctx;
+
+static int on_gpu_block(void *arg, const void *rec) {
+    const gpu_ctx *c = arg;
+    const mt_gpu_block *b = rec;
+    static const char used[] = "active_allocated";
+    if (b->state.len != sizeof used - 1 || memcmp(b->state.ptr, used, sizeof used - 1)) return 0;
+    return c->fn(c->arg, b->stack, 1, b->size);
+}
+
 int mt_sites_live(const mt_snapshot *s, mt_site_fn fn, void *arg, mt_diag *diag) {
     const mt_graph *g = mt_snapshot_graph(s);
     int rc = 0;
@@ -240,6 +253,11 @@ int mt_sites_live(const mt_snapshot *s, mt_site_fn fn, void *arg, mt_diag *diag)
         for (uint32_t i = 0; !rc && i < g->n_objects; i++)
             if (!(g->flags[i] & MT_OBJ_LOST)) rc = fn(arg, g->stack[i], 1, g->size[i]);
         return rc;
+    }
+    /* A GPU allocator's state: its blocks in use are what is live. */
+    if (!mt_snapshot_count(s, MT_KIND_ALLOC) && mt_snapshot_count(s, MT_KIND_GPU_BLOCK)) {
+        gpu_ctx c = { fn, arg };
+        return mt_snapshot_each(s, MT_KIND_GPU_BLOCK, on_gpu_block, &c, diag);
     }
     live_ctx c = { fn, arg, MT_U64MAP_INIT, NULL, NULL, 0, 0, 0 };
     rc = mt_snapshot_each(s, MT_KIND_ALLOC, on_alloc, &c, diag);

@@ -95,7 +95,7 @@ static mt_rules *rules_of(const char *yaml) {
 }
 
 static mt_advice_list *advise(const mt_rules *r, fixture *x, double available) {
-    mt_advise_input in = { &x->t, &x->gpu, 1, available, 1, 0 }; /* pandas bytes: the hand counts below */
+    mt_advise_input in = { &x->t, &x->gpu, 1, available, 1, 0, NULL }; /* pandas bytes: the hand counts below */
     mt_advice_list *l;
     mt_diag d;
     ck_assert_int_eq(mt_advise(r, &in, &l, &d), 0);
@@ -314,7 +314,7 @@ START_TEST(savings_are_real_bytes_and_a_column_counts_once) {
                            "    action: {to: category, message: m}\n");
     fixture x;
     fixture_init(&x);
-    mt_advise_input in = { &x.t, NULL, 0, 0, 0, 0 };
+    mt_advise_input in = { &x.t, NULL, 0, 0, 0, 0, NULL };
     mt_advice_list *real, *pandas;
     mt_diag d;
     ck_assert_int_eq(mt_advise(r, &in, &real, &d), 0);

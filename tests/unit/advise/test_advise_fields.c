@@ -214,7 +214,7 @@ static mt_advice_list *advise_with(const char *yaml, double available) {
     ck_assert_int_eq(mt_rules_new(&r), 0);
     int rc = mt_rules_add(r, "fields.yaml", yaml, strlen(yaml), &d);
     ck_assert_msg(rc == 0, "%u:%u: %s", d.line, d.column, d.msg);
-    mt_advise_input in = { &table, gpus, 2, available, 1, headroom }; /* pandas bytes: the hand counts below */
+    mt_advise_input in = { &table, gpus, 2, available, 1, headroom, NULL }; /* pandas bytes: the hand counts below */
     mt_advice_list *l = NULL;
     ck_assert_int_eq(mt_advise(r, &in, &l, &d), 0);
     return l;

@@ -28,7 +28,7 @@ static const bad_case bad[] = {
       "budgets is empty: a policy must set at least one budget, such as total_growth_percent: 10" },
     { "budgets: {peak: 1}\n", MT_E_INVAL, 1, 11,
       "unknown budget 'peak' (expected total_growth_bytes, total_growth_percent, group_growth_bytes, "
-      "group_growth_percent, peak_bytes, leak_confidence or advice_severity)" },
+      "group_growth_percent, peak_bytes, leak_confidence, advice_severity or gpu_peak_bytes)" },
     { "budgets: {peak_bytes: lots}\n", MT_E_INVAL, 1, 23,
       "peak_bytes must be a size from 0 to 18446744073709551615 bytes such as 64 MiB, 2GB or 1000000, not 'lots'" },
     { "budgets: {peak_bytes: [1]}\n", MT_E_INVAL, 1, 23,
@@ -126,6 +126,7 @@ START_TEST(budgets_are_named_both_ways) {
         { MT_GATE_PEAK_BYTES, "peak_bytes" },
         { MT_GATE_LEAK_CONFIDENCE, "leak_confidence" },
         { MT_GATE_ADVICE_SEVERITY, "advice_severity" },
+        { MT_GATE_GPU_PEAK_BYTES, "gpu_peak_bytes" },
     };
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
         ck_assert_str_eq(mt_gate_budget_name(t[i].v), t[i].name);
@@ -133,7 +134,7 @@ START_TEST(budgets_are_named_both_ways) {
         ck_assert_int_eq(mt_gate_budget_from_name(t[i].name, &v), 0);
         ck_assert_int_eq(v, t[i].v);
     }
-    ck_assert_str_eq(mt_gate_budget_name((mt_gate_budget)(MT_GATE_ADVICE_SEVERITY + 1)), "?");
+    ck_assert_str_eq(mt_gate_budget_name((mt_gate_budget)(MT_GATE_GPU_PEAK_BYTES + 1)), "?");
     const char *misses[] = { "total-growth-bytes", "Peak_bytes", "" };
     for (size_t i = 0; i < sizeof misses / sizeof misses[0]; i++) {
         mt_gate_budget v = MT_GATE_ADVICE_SEVERITY;

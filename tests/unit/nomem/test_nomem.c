@@ -363,7 +363,7 @@ START_TEST(rules_and_advice_fail_cleanly_at_every_allocation) {
     ck_assert_int_eq(mt_rules_add(r, "default.yaml", yaml, len, NULL), 0);
     const char *every = "rules: [{id: every, scope: column, action: {message: '{frame}.{column}: {bytes}'}}]";
     ck_assert_int_eq(mt_rules_add(r, "every.yaml", every, strlen(every), NULL), 0);
-    mt_advise_input in = { t, NULL, 0, 1e6, 0, 0 };
+    mt_advise_input in = { t, NULL, 0, 1e6, 0, 0, NULL };
     mt_advice_list *l = NULL;
     total = COUNT_CALLS(clean = mt_advise(r, &in, &l, NULL));
     ck_assert_int_eq(clean, 0);

@@ -668,3 +668,35 @@ def test_advise_gpu_fields_are_memtrace_gpus_measures(tmp_path):
     assert got["outside"] == "%.1f GiB" % ((3 * GiB - total["reserved"]) / GiB)
     r = subprocess.run([tool("memtrace-advise"), "-f", "json", str(path)], capture_output=True, text=True)
     assert "gpu-fragmentation-oom" in r.stdout and "gpu-capacity-oom" not in r.stdout
+
+
+def test_export_prometheus_and_folded(tmp_path):
+    import memtrace
+
+    sim = simulate(61)
+    path = tmp_path / "s.snap"
+    with memtrace.Writer(str(path)) as w:
+        write_frames(w)
+        sim.write(w)
+    r = subprocess.run([tool("memtrace-export"), "-t", "prometheus", str(path)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    got = {}
+    for line in r.stdout.splitlines():
+        if line.startswith("memtrace_gpu_pool_"):
+            name, value = line.rsplit(" ", 1)
+            got[name] = float(value)
+    for (pool, stream), w_ in pool_oracle(sim).items():
+        label = 'device="0",pool="%s%s"' % (pool, "@%#x" % stream if stream else "")
+        for k in ("reserved", "allocated", "requested", "pending_free", "inactive", "releasable", "stranded",
+                  "largest_free"):
+            assert got["memtrace_gpu_pool_%s_bytes{%s}" % (k, label)] == w_[k], (label, k)
+    r = subprocess.run([tool("memtrace-export"), "-t", "folded", str(path)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    folded = {line.rsplit(" ", 1)[0]: int(line.rsplit(" ", 1)[1]) for line in r.stdout.splitlines()}
+    want = {}
+    for s in sim.segs.values():
+        for v in s["blocks"].values():
+            if v[2] == "active_allocated":
+                k = "step%d (train.py:%d)" % (v[3], 10 * v[3])
+                want[k] = want.get(k, 0) + v[0]
+    assert folded == want

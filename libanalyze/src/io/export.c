@@ -10,6 +10,7 @@
 #include "memtrace/series.h"
 #include "memtrace/text.h"
 #include "memtrace/frames.h"
+#include "memtrace/gpu.h"
 #include "memtrace/json.h"
 #include "memtrace/sites.h"
 #include "memtrace/u64map.h"
@@ -224,7 +225,68 @@ static int om_gpu(const om *m, mt_diag *diag) {
         }
     }
     mt_gpu_devices_free(dev, n);
-    return rc;
+    if (rc || (!mt_snapshot_count(m->s, MT_KIND_GPU_SEGMENT) && !mt_snapshot_count(m->s, MT_KIND_GPU_EVENT)))
+        return rc;
+    /* The allocator's state, measured as memtrace-gpu measures it: a
+     * gauge per device and pool ("large", "small@0x7f..." for another
+     * stream's), and per device its trace's peak and OOMs by cause. */
+    mt_gpu_report *r;
+    if ((rc = mt_gpu_analyze(m->s, NULL, &r, diag))) return rc;
+    static const struct {
+        const char *name, *help;
+        size_t off;
+    } pools[] = {
+        { "memtrace_gpu_pool_reserved_bytes", "Segments of the pool (R).", offsetof(mt_gpu_pool, reserved) },
+        { "memtrace_gpu_pool_allocated_bytes", "Blocks in use (A).", offsetof(mt_gpu_pool, allocated) },
+        { "memtrace_gpu_pool_requested_bytes", "What the blocks in use were asked for (Q).",
+          offsetof(mt_gpu_pool, requested) },
+        { "memtrace_gpu_pool_pending_free_bytes", "Blocks freed, waiting on a stream.",
+          offsetof(mt_gpu_pool, pending_free) },
+        { "memtrace_gpu_pool_inactive_bytes", "Cached and free (R - A - P).", offsetof(mt_gpu_pool, inactive) },
+        { "memtrace_gpu_pool_releasable_bytes", "What empty_cache would return.", offsetof(mt_gpu_pool, releasable) },
+        { "memtrace_gpu_pool_stranded_bytes", "Free, in segments still in use.", offsetof(mt_gpu_pool, stranded) },
+        { "memtrace_gpu_pool_largest_free_bytes", "The largest free block.", offsetof(mt_gpu_pool, largest_free) },
+    };
+    const mt_gpu_pool *p;
+    size_t np = mt_gpu_report_pools(r, &p);
+    for (size_t k = 0; k < sizeof pools / sizeof pools[0]; k++) {
+        om_family(m, pools[k].name, "bytes", pools[k].help);
+        for (size_t i = 0; i < np; i++) {
+            if (p[i].all_streams) continue;
+            char id[16], pool[80];
+            int len = snprintf(id, sizeof id, "%" PRIu32, p[i].device);
+            int plen = p[i].stream ? snprintf(pool, sizeof pool, "%s@%#" PRIx64, p[i].pool, p[i].stream)
+                                   : snprintf(pool, sizeof pool, "%s", p[i].pool);
+            om_sample(m, pools[k].name, "device", (mt_str){ id, (size_t)len }, "pool",
+                      (mt_str){ pool, (size_t)plen < sizeof pool ? (size_t)plen : sizeof pool - 1 },
+                      (double)*(const uint64_t *)((const char *)&p[i] + pools[k].off));
+        }
+    }
+    const mt_gpu_device_report *d;
+    size_t nd = mt_gpu_report_devices(r, &d);
+    const mt_gpu_oom *o;
+    size_t no = mt_gpu_report_ooms(r, &o);
+    om_family(m, "memtrace_gpu_peak_active_bytes", "bytes",
+              "The most bytes in use over the device trace (what is allocated where there is none).");
+    for (size_t i = 0; i < nd; i++) {
+        char id[16];
+        int len = snprintf(id, sizeof id, "%" PRIu32, d[i].device);
+        om_sample(m, "memtrace_gpu_peak_active_bytes", "device", (mt_str){ id, (size_t)len }, NULL, mt_str_c(NULL),
+                  (double)(d[i].has_trace ? d[i].trace.peak_active : d[i].all.allocated));
+    }
+    om_family(m, "memtrace_gpu_ooms", NULL, "Out-of-memory events of the device trace, by cause.");
+    for (size_t i = 0; i < nd; i++) {
+        char id[16];
+        int len = snprintf(id, sizeof id, "%" PRIu32, d[i].device);
+        for (int frag = 0; frag < 2; frag++) {
+            size_t count = 0;
+            for (size_t k = 0; k < no; k++) count += o[k].device == d[i].device && o[k].fragmentation == frag;
+            om_sample(m, "memtrace_gpu_ooms", "device", (mt_str){ id, (size_t)len }, "cause",
+                      mt_str_c(frag ? "fragmentation" : "capacity"), (double)count);
+        }
+    }
+    mt_gpu_report_free(r);
+    return 0;
 }
 
 static int om_frames(const om *m, mt_diag *diag) {
@@ -493,7 +555,7 @@ static int by_text(const void *a, const void *b) {
 
 int mt_export_folded(const mt_snapshot *s, int by_count, FILE *out, mt_diag *diag) {
     const mt_graph *g = mt_snapshot_graph(s);
-    if (!g->stack && !mt_snapshot_count(s, MT_KIND_ALLOC))
+    if (!g->stack && !mt_snapshot_count(s, MT_KIND_ALLOC) && !mt_snapshot_count(s, MT_KIND_GPU_BLOCK))
         return mt_diag_set(diag, MT_E_NOTFOUND,
                            "holds no allocation stacks: dump it while tracemalloc traces, or import a tracemalloc "
                            "snapshot with memtrace.import_tracemalloc");

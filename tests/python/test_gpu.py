@@ -700,3 +700,48 @@ def test_export_prometheus_and_folded(tmp_path):
                 k = "step%d (train.py:%d)" % (v[3], 10 * v[3])
                 want[k] = want.get(k, 0) + v[0]
     assert folded == want
+
+
+def plot_blocks(dat):
+    out = []
+    for chunk in open(dat, encoding="utf-8").read().split("\n\n\n"):
+        out.append([line.split("\t") for line in chunk.splitlines() if line and not line.startswith("#")])
+    return out
+
+
+def test_plot_gpu_segments_and_timeline(tmp_path):
+    import memtrace
+    from PIL import Image
+
+    sim = simulate(71)
+    path = tmp_path / "s.snap"
+    with memtrace.Writer(str(path)) as w:
+        sim.write(w, events_from=25)
+    env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+    out = tmp_path / "seg.png"
+    r = subprocess.run([tool("memtrace-plot"), "gpu-segments", str(path), "-o", str(out), "-k", "-n", "1000"],
+                       capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    assert Image.open(out).size[0] == 1100
+    boxes, labels = plot_blocks(tmp_path / "seg.dat")[:2]
+    assert len(labels) == len(sim.segs)
+    # Per row: the boxes tile the segment; the blue ones are its blocks in use.
+    rows = {}
+    for x, row, half, state in boxes:
+        rows.setdefault(int(row), []).append((float(x) - float(half), 2 * float(half), int(state)))
+    sizes = sorted(s["size"] for s in sim.segs.values())
+    assert sorted(round(sum(w for _, w, _ in r_)) for r_ in rows.values()) == sizes
+    used = sorted(round(sum(w for _, w, st in r_ if st == 0)) for r_ in rows.values())
+    want = sorted(sum(v[0] for v in s["blocks"].values() if v[2] == "active_allocated") for s in sim.segs.values())
+    assert used == want
+    out = tmp_path / "t.png"
+    r = subprocess.run([tool("memtrace-plot"), "gpu-timeline", str(path), "-o", str(out), "-k"], capture_output=True,
+                       text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    curve = plot_blocks(tmp_path / "t.dat")[0]
+    _, after = backward_curve(sim, 25)
+    assert [(int(a), int(b)) for _, a, b in curve] == after
+    r = subprocess.run([tool("memtrace-plot"), "gpu-timeline", os.path.join(os.path.dirname(__file__), "..", "..",
+                        "testdata", "heap-small.snap"), "-o", str(tmp_path / "x.png")], capture_output=True, text=True,
+                       env=env)
+    assert r.returncode == 3 and "no GPU records" in r.stderr

@@ -25,6 +25,12 @@ static const mt_plot_kind kinds[] = {
     { "fleet", "FILE...|DIR", 1, (size_t)-1, 0,
       "many workers' dumps: a bar a worker (heap, DataFrames, unmanaged), the median rss, outliers in red",
       mt__plot_fleet },
+    { "gpu-segments", "FILE", 1, 1, 40,
+      "a GPU allocator's segments as rows of blocks in use, pending free and free, the last OOM in the title (top 40)",
+      mt__plot_gpu_segments },
+    { "gpu-timeline", "FILE...", 1, 64, 0,
+      "active and reserved GPU bytes over the allocator's trace, per device of each file, OOMs marked",
+      mt__plot_gpu_timeline },
 };
 
 const mt_plot_kind *mt_plot_kinds(size_t *n) {

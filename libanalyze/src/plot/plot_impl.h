@@ -24,5 +24,9 @@ int mt__plot_fleet(const mt_plot_kind *k, const char *const *paths, size_t n, co
                    FILE *dat, mt_diag *diag);
 int mt__plot_cells(const mt_plot_kind *k, const char *const *paths, size_t n, const mt_plot_opts *o, FILE *gp,
                    FILE *dat, mt_diag *diag);
+int mt__plot_gpu_segments(const mt_plot_kind *k, const char *const *paths, size_t n, const mt_plot_opts *o,
+                          FILE *gp, FILE *dat, mt_diag *diag);
+int mt__plot_gpu_timeline(const mt_plot_kind *k, const char *const *paths, size_t n, const mt_plot_opts *o, FILE *gp,
+                          FILE *dat, mt_diag *diag);
 
 #endif

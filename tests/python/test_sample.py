@@ -22,7 +22,7 @@ from conftest import BUILD, tool
 
 MiB = 1 << 20
 HOLD = os.path.join(BUILD, "tests", "mt-hold")
-FAKE_NVML = os.path.join(BUILD, "tests", "libfake_nvml.so")
+FAKE_NVML = os.path.join(BUILD, "tests", "fake_nvml", "libnvidia-ml.so.1")
 SAMPLE = tool("memtrace-sample")
 # mt-hold by name, for commands run through a shell.
 ENV = dict(os.environ, PATH=os.path.dirname(HOLD) + os.pathsep + os.environ.get("PATH", ""))

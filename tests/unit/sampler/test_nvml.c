@@ -6,25 +6,12 @@
  * not under /proc, a size over the device's total or not available).
  * The oracle is the fake's configuration and its own call counts. */
 #include <dlfcn.h>
-#include <stdarg.h>
 #include "sampler.h"
 #include "fakeroot.h"
 #include "../helpers.h"
 
 #define GiB (1ull << 30)
 #define MiB (1ull << 20)
-
-/* Clears every FAKE_NVML_* and sets the pairs given (name, value, ...,
- * NULL): each test says its whole configuration. */
-static void fake_env(const char *first, ...) {
-    static const char *const all[] = { "FAKE_NVML_DEVICES", "FAKE_NVML_USED", "FAKE_NVML_FAIL", "FAKE_NVML_MEM_V2",
-                                       "FAKE_NVML_PROC_V2", "FAKE_NVML_PROCS", "FAKE_NVML_SLEEP_MS" };
-    for (size_t i = 0; i < sizeof all / sizeof *all; i++) unsetenv(all[i]);
-    va_list ap;
-    va_start(ap, first);
-    for (const char *k = first; k; k = va_arg(ap, const char *)) setenv(k, va_arg(ap, const char *), 1);
-    va_end(ap);
-}
 
 /* The fake's count of calls to name (without "nvml") since its init. */
 static unsigned calls(const char *lib, const char *name) {

@@ -334,3 +334,44 @@ def test_a_file_being_written_is_followable(tmp_path):
         p.send_signal(signal.SIGINT)
         p.wait(timeout=10)
     assert spec_reader.Snapshot(str(out)).of("samples")
+
+
+@pytest.mark.parametrize("lib", ["fake_nvml", "fake_nvml_v1"])
+def test_gpu_series_name_each_process_on_the_device(tmp_path, lib):
+    """The fake libnvidia-ml.so.1 (tests/unit/sampler/fake_nvml.c), found by
+    the default name through LD_LIBRARY_PATH, lists the sampled process,
+    this test's process (another one on the device), a pid that exists in
+    no /proc and a size NVML does not know: the run file has a series per
+    process that exists, at its known size, and the device's figures,
+    reserved only where the library has the v2 memory call."""
+    out = tmp_path / "g.snap"
+    held = subprocess.Popen([HOLD, "8", "30000"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert held.stdout.readline() == "held\n"
+        me = os.getpid()
+        env = {k: v for k, v in ENV.items() if k != "MEMTRACE_NVML_LIB" and not k.startswith("FAKE_NVML_")}
+        env.update(LD_LIBRARY_PATH=os.path.join(BUILD, "tests", lib), FAKE_NVML_DEVICES="2",
+                   FAKE_NVML_USED=f"{3 << 30},{5 << 30}",
+                   FAKE_NVML_PROCS=f"0:{held.pid}:{1 << 30},0:{me}:{512 * MiB},0:999999999:4096,"
+                                   f"1:{held.pid}:na,1:{me}:{7 * MiB}")
+        p = subprocess.run([SAMPLE, "-q", "-i", "20", "--duration", "1", "-o", str(out), "-p", str(held.pid)],
+                           capture_output=True, text=True, env=env, timeout=60)
+    finally:
+        held.kill()
+        held.wait()
+    assert p.returncode == 0, p.stderr
+    snap = spec_reader.Snapshot(str(out))
+    assert snap.meta()["pid"] == held.pid
+    rss = series(snap, "rss")
+    assert len(rss) >= 20
+    want = {f"gpu0.pid.{held.pid}": 1 << 30, f"gpu0.pid.{me}": 512 * MiB, f"gpu1.pid.{me}": 7 * MiB,
+            "gpu0.used": 3 << 30, "gpu1.used": 5 << 30, "gpu0.total": 80 << 30, "gpu1.total": 80 << 30}
+    if lib == "fake_nvml":
+        want.update({"gpu0.reserved": 256 * MiB, "gpu1.reserved": 256 * MiB})
+    gpu = {r["series"] for r in snap.of("samples") if r["series"].startswith("gpu")}
+    assert gpu == set(want)  # no gpu0.pid.999999999, no gpu1.pid.<held> (size not known)
+    for name, v in want.items():
+        points = series(snap, name)
+        # A poll per sample: at 20 ms the GPU thread keeps up with rss.
+        assert len(points) >= len(rss) - 2, (name, len(points), len(rss))
+        assert {pv for _t, pv in points} == {v}, name

@@ -61,6 +61,7 @@ struct mt_nvml {
     int (*mem2)(void *dev, nvml_memory_v2 *m); /* NULL: absent, or refused once */
     proc_fn proc1, proc2;                       /* either may be NULL */
     int proc2_bad;                              /* _v2 read worse than v1 once */
+    int proc2_sure;                             /* _v2 read two records or more right */
     unsigned count;
     void **dev;
     unsigned char *buf; /* the process records' buffer */
@@ -225,8 +226,13 @@ int mt_nvml_processes(mt_nvml *n, unsigned i, const char *root, uint64_t total, 
         } else if (rc == NVML_SUCCESS) {
             tried2 = 1;
             good2 = parse(n, got, STRIDE_V2, root, total, out, cap, &kept2);
+            /* A second record that passes was read at the right stride:
+             * the layout is this driver's, and v1 need not be asked to
+             * compare again (records of other pid namespaces fail on
+             * every poll of a container). */
+            if (good2 >= 2) n->proc2_sure = 1;
             /* Every record passed (none at all included): this is the answer. */
-            if (good2 == got || !n->proc1) {
+            if (good2 == got || !n->proc1 || n->proc2_sure) {
                 *count = kept2;
                 if (version) *version = 2;
                 return 0;

@@ -1,7 +1,7 @@
-/* bench_nvml_poll [LIB [N]]: what one poll of the sampler's GPU thread
+/* bench_nvml_poll [LIB|- [N]]: what one poll of the sampler's GPU thread
  * costs: mt_nvml_memory on every device, and mt_nvml_processes on every
  * device, each timed over N rounds (default 10000), in microseconds per
- * round. LIB is the NVML library (default libnvidia-ml.so.1: the real
+ * round. LIB is the NVML library (default or -: libnvidia-ml.so.1, the real
  * driver, where the cost is the driver's and varies with it and with
  * persistence mode; the test suite's fake, tests/fake_nvml/, measures
  * memtrace's own share). The fake is configured through its environment
@@ -10,6 +10,7 @@
  * without persistence mode). */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include "sampler.h"
 
@@ -20,7 +21,7 @@ static double now_us(void) {
 }
 
 int main(int argc, char **argv) {
-    const char *lib = argc > 1 ? argv[1] : NULL;
+    const char *lib = argc > 1 && strcmp(argv[1], "-") ? argv[1] : NULL;
     long rounds = argc > 2 ? atol(argv[2]) : 10000;
     if (rounds < 1) rounds = 1;
     double t0 = now_us();

@@ -8,7 +8,7 @@
 # memtrace-sample samples it every 100 ms. At each step it asks
 # nvidia-smi --query-gpu=memory.used and --query-compute-apps, and once
 # done prints a table: step, allocated, nvidia-smi used, memtrace
-# gpu0.used (and gpu0.reserved), the process's gpu0.pid.PID, and their
+# gpu0.used (and gpu0.driver_reserved), the process's gpu0.pid.PID, and their
 # differences. Then it checks, and says FAIL with the reason (exit 1) or
 # PASS (exit 0):
 #   - gpu0.used within TOL of nvidia-smi's memory.used at each step
@@ -107,7 +107,7 @@ FNR == 1 { next }
 {
     s = $3; t = $2 + 0; v = $4 + 0
     if (s == "rss") nrss++
-    if (s == "gpu0.used" || s == "gpu0.reserved" || s == ("gpu0.pid." pid)) { n[s]++; T[s, n[s]] = t; V[s, n[s]] = v }
+    if (s == "gpu0.used" || s == "gpu0.driver_reserved" || s == ("gpu0.pid." pid)) { n[s]++; T[s, n[s]] = t; V[s, n[s]] = v }
 }
 function at(s, when,   i, best, bd, d) {   # the point of s nearest when (ns since start)
     best = -1; bd = -1
@@ -119,12 +119,12 @@ END {
     bad = 0
     if (!n["gpu0.used"]) { print "FAIL: no gpu0.used series: memtrace-sample found no NVML (libnvidia-ml.so.1)"; exit 1 }
     if (!n["gpu0.pid." pid]) print "FAIL: no gpu0.pid." pid " series (NVML listed: see compute-apps below; another pid namespace?)"
-    printf "%-8s %10s %10s %12s %12s %12s %10s %12s  %s\n", "step", "alloc MiB", "smi MiB", "gpu0.used", "gpu0.resvd", "pid MiB", "used-smi", "pid-ctx-alloc", "nvidia-smi compute-apps"
+    printf "%-8s %10s %10s %12s %12s %12s %10s %12s  %s\n", "step", "alloc MiB", "smi MiB", "gpu0.used", "gpu0.drv_resvd", "pid MiB", "used-smi", "pid-ctx-alloc", "nvidia-smi compute-apps"
     k = 0
     while ((getline line < stepsf) > 0) {
         split(line, f, " "); k++
         when = f[3] - start
-        used = at("gpu0.used", when) / MiB; resv = n["gpu0.reserved"] ? at("gpu0.reserved", when) / MiB : 0
+        used = at("gpu0.used", when) / MiB; resv = n["gpu0.driver_reserved"] ? at("gpu0.driver_reserved", when) / MiB : 0
         p = n["gpu0.pid." pid] ? at("gpu0.pid." pid, when) / MiB : -1
         if (k == 1) ctx = p
         alloc = f[2] / MiB; smi = f[4] + 0
@@ -132,11 +132,11 @@ END {
         dp = p - ctx - alloc
         printf "%-8s %10.0f %10.0f %12.1f %12.1f %12.1f %10.1f %12.1f  %s\n", f[1], alloc, smi, used, resv, p, d1, dp, f[5]
         if (abs(d1) <= tol) m1++
-        if (n["gpu0.reserved"] && abs(d2) <= tol) m2++
-        if (abs(d1) > tol && !(n["gpu0.reserved"] && abs(d2) <= tol)) { print "FAIL: step " f[1] ": gpu0.used " used " MiB against nvidia-smi " smi " MiB"; bad = 1 }
+        if (n["gpu0.driver_reserved"] && abs(d2) <= tol) m2++
+        if (abs(d1) > tol && !(n["gpu0.driver_reserved"] && abs(d2) <= tol)) { print "FAIL: step " f[1] ": gpu0.used " used " MiB against nvidia-smi " smi " MiB"; bad = 1 }
         if (p >= 0 && abs(dp) > tol) { print "FAIL: step " f[1] ": gpu0.pid." pid " rose " p - ctx " MiB from the context step, " alloc " MiB allocated"; bad = 1 }
     }
-    print "nvidia-smi memory.used matched gpu0.used at " m1 + 0 " steps, gpu0.used - gpu0.reserved at " m2 + 0 " (of " k ")"
+    print "nvidia-smi memory.used matched gpu0.used at " m1 + 0 " steps, gpu0.used - gpu0.driver_reserved at " m2 + 0 " (of " k ")"
     if (n["gpu0.used"] < 0.8 * nrss) { print "FAIL: " n["gpu0.used"] " gpu0.used points for " nrss " rss points"; bad = 1 }
     else print n["gpu0.used"] " gpu0.used points for " nrss " rss points"
     if (n["gpu0.pid." pid] && V["gpu0.pid." pid, n["gpu0.pid." pid]] != 0) { print "FAIL: no last gpu0.pid." pid " point of 0 after the process ended"; bad = 1 }

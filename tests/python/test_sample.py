@@ -343,7 +343,7 @@ def test_gpu_series_name_each_process_on_the_device(tmp_path, lib):
     this test's process (another one on the device), a pid that exists in
     no /proc and a size NVML does not know: the run file has a series per
     process that exists, at its known size, and the device's figures,
-    reserved only where the library has the v2 memory call."""
+    driver_reserved only where the library has the v2 memory call."""
     out = tmp_path / "g.snap"
     held = subprocess.Popen([HOLD, "8", "30000"], stdout=subprocess.PIPE, text=True)
     try:
@@ -367,7 +367,7 @@ def test_gpu_series_name_each_process_on_the_device(tmp_path, lib):
     want = {f"gpu0.pid.{held.pid}": 1 << 30, f"gpu0.pid.{me}": 512 * MiB, f"gpu1.pid.{me}": 7 * MiB,
             "gpu0.used": 3 << 30, "gpu1.used": 5 << 30, "gpu0.total": 80 << 30, "gpu1.total": 80 << 30}
     if lib == "fake_nvml":
-        want.update({"gpu0.reserved": 256 * MiB, "gpu1.reserved": 256 * MiB})
+        want.update({"gpu0.driver_reserved": 256 * MiB, "gpu1.driver_reserved": 256 * MiB})
     gpu = {r["series"] for r in snap.of("samples") if r["series"].startswith("gpu")}
     assert gpu == set(want)  # no gpu0.pid.999999999, no gpu1.pid.<held> (size not known)
     for name, v in want.items():

@@ -572,7 +572,7 @@ START_TEST(gpu_series_per_device_and_process) {
     for (size_t i = 1; i < n; i++) ck_assert_uint_gt(r[i].t, r[i - 1].t);
     ck_assert_uint_gt(series_of(&L, "gpu1.used", r), 0);
     ck_assert(r[0].v == 2.0 * 1073741824.0);
-    ck_assert_uint_gt(series_of(&L, "gpu0.reserved", r), 0);
+    ck_assert_uint_gt(series_of(&L, "gpu0.driver_reserved", r), 0);
     ck_assert(r[0].v == 256.0 * 1048576.0);
     ck_assert_uint_gt(series_of(&L, "gpu0.total", r), 0);
     ck_assert(r[0].v == 80.0 * 1073741824.0);

@@ -59,7 +59,7 @@ static int known_series(const char *n, int *count) {
     const char *w = n + 3 + d;
     /* gpuN.pid.PID too: a process known before the run (-p, a server). */
     size_t p = strncmp(w, ".pid.", 5) ? 0 : strspn(w + 5, "0123456789");
-    return !strcmp(w, ".used") || !strcmp(w, ".total") || !strcmp(w, ".reserved") || (p && !w[5 + p]);
+    return !strcmp(w, ".used") || !strcmp(w, ".total") || !strcmp(w, ".driver_reserved") || (p && !w[5 + p]);
 }
 
 static int measure_char(char c) {
@@ -94,7 +94,7 @@ int mt_alert_parse(const char *text, mt_alert *out, mt_diag *diag) {
         return fail(diag, text, 0, "unknown measure",
                     "rss, pss, uss, swap, procs, cgroup.current, cgroup.max, cgroup.oom, cgroup.oom_kill, "
                     "mem.available, traced, traced.peak, gc.countN, gc.collectionsN, "
-                    "gpuN.used|total|reserved|pid.PID or growth");
+                    "gpuN.used|total|driver_reserved|pid.PID or growth");
     i++;
     const char *num = text + i;
     char *end;

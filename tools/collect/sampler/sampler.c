@@ -290,7 +290,9 @@ int mt_sampler_target_gone(const mt_sampler *s) {
  * lets go of it last, so that a stop need not wait for a hung call: it
  * waits GPU_STOP_WAIT_NS, then leaves the thread to finish on its own.
  *
- * Series: gpuN.used, gpuN.total, gpuN.reserved (v2 memory call only),
+ * Series: gpuN.used, gpuN.total, gpuN.driver_reserved (v2 memory call
+ * only; not gpuN.reserved, which is the caching allocator's in a cell
+ * log, SPEC.md 4.4),
  * gpuN.pid.PID for every process NVML lists on device N, the sampled
  * tree's and the others' alike, since other processes are what fill a
  * device; a process gone from the list gets one last point of 0. The
@@ -365,7 +367,7 @@ static size_t gpu_poll_once(gpu_state *st, const char *root, gpu_point *p) {
         snprintf(nm, sizeof nm, "gpu%u.total", d);
         gpu_put(p, &n, nm, (double)m.total);
         if (m.v2) {
-            snprintf(nm, sizeof nm, "gpu%u.reserved", d);
+            snprintf(nm, sizeof nm, "gpu%u.driver_reserved", d);
             gpu_put(p, &n, nm, (double)m.reserved);
         }
         if (!procs_due) continue;

@@ -17,7 +17,7 @@
  *                           a CPU), every sample for a small one
  *   the process's cgroup v2 memory.current, memory.max, memory.events
  *   /proc/meminfo           mem.available (MemAvailable), mem_total meta
- *   NVML (dlopen'd)         gpuN.used, gpuN.total, gpuN.reserved and
+ *   NVML (dlopen'd)         gpuN.used, gpuN.total, gpuN.driver_reserved,
  *                           gpuN.pid.PID per process on the device, read
  *                           by a thread of their own (a hung driver call
  *                           stops the gpu series, never the others)

@@ -23,6 +23,10 @@
  *                            and stays
  *   FAKE_NVML_SLEEP_MS=ms    every memory call takes that long (a hung
  *                            driver)
+ *   FAKE_NVML_PROCS_FILE=f   the processes as FAKE_NVML_PROCS has them,
+ *                            read from file f at every call, their sizes
+ *                            added to their devices' used memory
+ *                            (bench/gpu/dryrun.sh's fake CUDA writes it)
  *
  * fake_nvml_calls(name) counts the calls made to name since init, for
  * the tests that ask which call answered. */
@@ -69,6 +73,7 @@ static proc procs[MAX_PROC];
 static unsigned nprocs;
 static int sized; /* a sizing call was answered: the late processes are there */
 static unsigned sleep_ms;
+static char procs_file[1024];
 
 static struct {
     const char *name;
@@ -111,6 +116,47 @@ static int dev_index(void *dev) {
     return i >= 0 && (unsigned long)i < ndev ? (int)i : -1;
 }
 
+/* The FAKE_NVML_PROCS syntax into procs. */
+static void parse_procs(const char *text) {
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", text);
+    nprocs = 0;
+    for (char *save = NULL, *t = strtok_r(buf, ",\n", &save); t && nprocs < MAX_PROC; t = strtok_r(NULL, ",\n", &save)) {
+        proc p = {0, 0, 0, 0};
+        char pid[32], bytes[32];
+        if (sscanf(t, "%u:%31[^:]:%31s", &p.dev, pid, bytes) != 3) continue;
+        const char *q = pid;
+        if (*q == '+') p.late = 1, q++;
+        p.pid = !strcmp(q, "self") ? (unsigned)getpid() : (unsigned)strtoul(q, NULL, 10);
+        p.used = !strcmp(bytes, "na") ? NOT_AVAILABLE : strtoull(bytes, NULL, 10);
+        procs[nprocs++] = p;
+    }
+}
+
+/* FAKE_NVML_PROCS_FILE, read again. */
+static void reread(void) {
+    if (!procs_file[0]) return;
+    char text[1024] = "";
+    FILE *f = fopen(procs_file, "r");
+    if (f) {
+        size_t n = fread(text, 1, sizeof text - 1, f);
+        text[n] = 0;
+        fclose(f);
+    }
+    parse_procs(text);
+}
+
+/* Device i's used memory: its configured use and, with a processes
+ * file, what the processes there use. */
+static unsigned long long used_now(int i) {
+    unsigned long long u = used_of[i];
+    if (!procs_file[0]) return u;
+    reread();
+    for (unsigned j = 0; j < nprocs; j++)
+        if (procs[j].dev == (unsigned)i && procs[j].used != NOT_AVAILABLE) u += procs[j].used;
+    return u;
+}
+
 int nvmlInit_v2(void) {
     snprintf(fail, sizeof fail, "%s", env("FAKE_NVML_FAIL"));
     if (fails("Init_v2", -1)) return ERROR_UNKNOWN;
@@ -126,19 +172,9 @@ int nvmlInit_v2(void) {
     snprintf(mem_v2, sizeof mem_v2, "%s", env("FAKE_NVML_MEM_V2"));
     snprintf(proc_v2, sizeof proc_v2, "%s", env("FAKE_NVML_PROC_V2"));
     sleep_ms = (unsigned)atoi(env("FAKE_NVML_SLEEP_MS"));
-    nprocs = 0;
     sized = 0;
-    snprintf(buf, sizeof buf, "%s", env("FAKE_NVML_PROCS"));
-    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t && nprocs < MAX_PROC; t = strtok_r(NULL, ",", &save)) {
-        proc p = {0, 0, 0, 0};
-        char pid[32], bytes[32];
-        if (sscanf(t, "%u:%31[^:]:%31s", &p.dev, pid, bytes) != 3) continue;
-        const char *q = pid;
-        if (*q == '+') p.late = 1, q++;
-        p.pid = !strcmp(q, "self") ? (unsigned)getpid() : (unsigned)strtoul(q, NULL, 10);
-        p.used = !strcmp(bytes, "na") ? NOT_AVAILABLE : strtoull(bytes, NULL, 10);
-        procs[nprocs++] = p;
-    }
+    parse_procs(env("FAKE_NVML_PROCS"));
+    snprintf(procs_file, sizeof procs_file, "%s", env("FAKE_NVML_PROCS_FILE"));
     for (size_t i = 0; i < sizeof calls / sizeof *calls; i++) calls[i].n = 0;
     inited = 1;
     return SUCCESS;
@@ -182,7 +218,7 @@ int nvmlDeviceGetMemoryInfo(void *dev, nvml_memory *m) {
     nap();
     if (fails("DeviceGetMemoryInfo", i)) return ERROR_UNKNOWN;
     m->total = TOTAL;
-    m->used = used_of[i];
+    m->used = used_now(i);
     m->free = m->total - m->used;
     return SUCCESS;
 }
@@ -200,7 +236,7 @@ int nvmlDeviceGetMemoryInfo_v2(void *dev, nvml_memory_v2 *m) {
     if (fails("DeviceGetMemoryInfo_v2", i)) return ERROR_UNKNOWN;
     m->total = TOTAL;
     m->reserved = RESERVED;
-    m->used = used_of[i];
+    m->used = used_now(i);
     m->free = m->total - m->used;
     return SUCCESS;
 }
@@ -215,6 +251,7 @@ static int processes(const char *name, void *dev, unsigned *count, void *infos, 
     if (!inited) return ERROR_UNINITIALIZED;
     if (i < 0 || !count) return ERROR_INVALID_ARGUMENT;
     if (fails(name, i)) return ERROR_UNKNOWN;
+    reread();
     unsigned n = 0;
     for (unsigned j = 0; j < nprocs; j++)
         if (procs[j].dev == (unsigned)i && (!procs[j].late || sized)) n++;

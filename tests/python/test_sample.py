@@ -259,7 +259,9 @@ def test_exec_alert_gets_its_values_in_the_environment(tmp_path):
 
 def test_listen_serves_the_latest_figures(tmp_path):
     out = tmp_path / "l.snap"
-    env = dict(ENV, MEMTRACE_NVML_LIB=FAKE_NVML)
+    # The fake lists memtrace-sample itself ("self": the process that
+    # loads it) on device 1.
+    env = dict(ENV, MEMTRACE_NVML_LIB=FAKE_NVML, FAKE_NVML_PROCS="1:self:12345")
     p = subprocess.Popen([SAMPLE, "-i", "10", "-o", str(out), "--listen", "0", "--", HOLD, "48", "30000"],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     lines = []
@@ -291,6 +293,8 @@ def test_listen_serves_the_latest_figures(tmp_path):
         assert used == {"0": 1 << 30, "1": 2 << 30}
         assert [s.value for s in gpu["memtrace_gpu_total_bytes"].samples] == [80 << 30] * 2
         assert gpu["memtrace_gpu_used_bytes"].unit == "bytes"
+        (proc,) = gpu["memtrace_gpu_process_bytes"].samples
+        assert (proc.labels["device"], proc.labels["process"], proc.value) == ("1", str(p.pid), 12345)
         assert gpu["memtrace_procs"].unit == ""
         with pytest.raises(urllib.error.HTTPError) as e:
             urllib.request.urlopen(url + "/other", timeout=5)
@@ -375,3 +379,11 @@ def test_gpu_series_name_each_process_on_the_device(tmp_path, lib):
         # A poll per sample: at 20 ms the GPU thread keeps up with rss.
         assert len(points) >= len(rss) - 2, (name, len(points), len(rss))
         assert {pv for _t, pv in points} == {v}, name
+    # As metrics: every process in one family, labelled with its pid.
+    text = subprocess.run([tool("memtrace-export"), "-t", "prometheus", str(out)], capture_output=True, text=True,
+                          check=True).stdout
+    fams = {f.name: f for f in text_string_to_metric_families(text)}
+    procs = {(s.labels["device"], s.labels["process"]): s.value for s in fams["memtrace_gpu_process_bytes"].samples}
+    assert procs == {("0", str(held.pid)): 1 << 30, ("0", str(me)): 512 * MiB, ("1", str(me)): 7 * MiB}
+    assert {s.labels["pid"] for s in fams["memtrace_gpu_process_bytes"].samples} == {str(held.pid)}
+    assert not [n for n in fams if "pid" in n]

@@ -637,6 +637,48 @@ START_TEST(a_hung_nvml_stops_only_the_gpu_series) {
 }
 END_TEST
 
+static int threads_now(void) {
+    char buf[4096];
+    FILE *f = fopen("/proc/self/status", "r");
+    ck_assert_ptr_nonnull(f);
+    int n = -1;
+    while (fgets(buf, sizeof buf, f))
+        if (!strncmp(buf, "Threads:", 8)) n = atoi(buf + 8);
+    fclose(f);
+    return n;
+}
+
+/* A start that fails once the GPU thread runs (an unwritable file) ends
+ * that thread too, as a stop does: none is left waiting for samples. */
+START_TEST(a_failed_start_or_a_stop_leaves_no_gpu_thread) {
+    fake_env(NULL);
+    int before = threads_now();
+    mt_sampler_config cfg = {0};
+    cfg.path = "/nonexistent-dir/run.snap";
+    cfg.nvml_lib = FAKE_NVML;
+    mt_sampler *s;
+    mt_diag d;
+    ck_assert_int_eq(mt_sampler_start(&cfg, &s, &d), MT_E_IO);
+    double dead = now_s() + 10;
+    while (threads_now() != before && now_s() < dead) sleep_ms(5);
+    ck_assert_int_eq(threads_now(), before);
+    char *path = tmp_path();
+    cfg.path = path;
+    cfg.interval_ns = 10000000;
+    ck_assert_msg(mt_sampler_start(&cfg, &s, &d) == 0, "%s", d.msg);
+    ck_assert_int_eq(threads_now(), before + 2); /* the sampler's and the GPU's */
+    sleep_ms(50);
+    ck_assert_int_eq(mt_sampler_stop(s, 0, &d), 0);
+    /* The GPU thread is detached: it may take a moment after the stop to
+     * be gone from the process. */
+    dead = now_s() + 10;
+    while (threads_now() != before && now_s() < dead) sleep_ms(5);
+    ck_assert_int_eq(threads_now(), before);
+    unlink(path);
+    free(path);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("sampler");
     TCase *tc = tcase_create("core");
@@ -649,6 +691,7 @@ int main(void) {
     tcase_add_test(tc, start_refuses);
     tcase_add_test(tc, gpu_series_per_device_and_process);
     tcase_add_test(tc, a_hung_nvml_stops_only_the_gpu_series);
+    tcase_add_test(tc, a_failed_start_or_a_stop_leaves_no_gpu_thread);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

@@ -778,7 +778,15 @@ static void sampler_free(mt_sampler *s) {
     free(s->win);
     free(s->alerts);
     free(s->path), free(s->root), free(s->tool), free(s->command);
-    if (s->gpu) gpu_release(s->gpu);
+    if (s->gpu) {
+        /* A start that failed after gpu_start(), or a stop: the thread
+         * must not wait for kicks that will never come. */
+        pthread_mutex_lock(&s->gpu->mu);
+        s->gpu->stopping = 1;
+        pthread_cond_broadcast(&s->gpu->cv);
+        pthread_mutex_unlock(&s->gpu->mu);
+        gpu_release(s->gpu);
+    }
     free(s->gpu_pts);
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->mu);

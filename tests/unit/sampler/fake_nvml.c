@@ -34,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #define SUCCESS 0
@@ -83,10 +84,15 @@ static struct {
     {"DeviceGetComputeRunningProcesses", 0}, {"DeviceGetComputeRunningProcesses_v2", 0},
 };
 
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+
 unsigned fake_nvml_calls(const char *name) {
+    unsigned n = 0;
+    pthread_mutex_lock(&mu);
     for (size_t i = 0; i < sizeof calls / sizeof *calls; i++)
-        if (!strcmp(calls[i].name, name)) return calls[i].n;
-    return 0;
+        if (!strcmp(calls[i].name, name)) n = calls[i].n;
+    pthread_mutex_unlock(&mu);
+    return n;
 }
 
 static void count_call(const char *name) {
@@ -157,7 +163,7 @@ static unsigned long long used_now(int i) {
     return u;
 }
 
-int nvmlInit_v2(void) {
+static int impl_nvmlInit_v2(void) {
     snprintf(fail, sizeof fail, "%s", env("FAKE_NVML_FAIL"));
     if (fails("Init_v2", -1)) return ERROR_UNKNOWN;
     const char *d = getenv("FAKE_NVML_DEVICES");
@@ -180,19 +186,19 @@ int nvmlInit_v2(void) {
     return SUCCESS;
 }
 
-int nvmlShutdown(void) {
+static int impl_nvmlShutdown(void) {
     inited = 0;
     return SUCCESS;
 }
 
-int nvmlDeviceGetCount_v2(unsigned *n) {
+static int impl_nvmlDeviceGetCount_v2(unsigned *n) {
     if (!inited) return ERROR_UNINITIALIZED;
     if (fails("DeviceGetCount_v2", -1)) return ERROR_UNKNOWN;
     *n = ndev;
     return SUCCESS;
 }
 
-int nvmlDeviceGetHandleByIndex_v2(unsigned i, void **dev) {
+static int impl_nvmlDeviceGetHandleByIndex_v2(unsigned i, void **dev) {
     if (!inited) return ERROR_UNINITIALIZED;
     if (i >= ndev) return ERROR_INVALID_ARGUMENT;
     if (fails("DeviceGetHandleByIndex_v2", (int)i)) return ERROR_UNKNOWN;
@@ -210,7 +216,7 @@ static void nap(void) {
 #define TOTAL (80ull << 30)
 #define RESERVED (256ull << 20)
 
-int nvmlDeviceGetMemoryInfo(void *dev, nvml_memory *m) {
+static int impl_nvmlDeviceGetMemoryInfo(void *dev, nvml_memory *m) {
     int i = dev_index(dev);
     count_call("DeviceGetMemoryInfo");
     if (!inited) return ERROR_UNINITIALIZED;
@@ -224,7 +230,7 @@ int nvmlDeviceGetMemoryInfo(void *dev, nvml_memory *m) {
 }
 
 #ifndef FAKE_NVML_V1_ONLY
-int nvmlDeviceGetMemoryInfo_v2(void *dev, nvml_memory_v2 *m) {
+static int impl_nvmlDeviceGetMemoryInfo_v2(void *dev, nvml_memory_v2 *m) {
     int i = dev_index(dev);
     count_call("DeviceGetMemoryInfo_v2");
     if (!inited) return ERROR_UNINITIALIZED;
@@ -278,17 +284,74 @@ static int processes(const char *name, void *dev, unsigned *count, void *infos, 
     return SUCCESS;
 }
 
-int nvmlDeviceGetComputeRunningProcesses(void *dev, unsigned *count, void *infos) {
+static int impl_nvmlDeviceGetComputeRunningProcesses(void *dev, unsigned *count, void *infos) {
     return processes("DeviceGetComputeRunningProcesses", dev, count, infos, 16);
 }
 
 #ifndef FAKE_NVML_V1_ONLY
-int nvmlDeviceGetComputeRunningProcesses_v2(void *dev, unsigned *count, void *infos) {
+static int impl_nvmlDeviceGetComputeRunningProcesses_v2(void *dev, unsigned *count, void *infos) {
     if (!strcmp(proc_v2, "notfound")) {
         count_call("DeviceGetComputeRunningProcesses_v2");
         return ERROR_FUNCTION_NOT_FOUND;
     }
     size_t stride = !strcmp(proc_v2, "stride32") ? 32 : !strcmp(proc_v2, "stride16") ? 16 : 24;
     return processes("DeviceGetComputeRunningProcesses_v2", dev, count, infos, stride);
+}
+#endif
+
+/* Every call under one lock, as NVML is thread safe: two samplers of one
+ * process (a test's, one after the other on detached threads) share the
+ * fake's state (mu, above). */
+
+int nvmlInit_v2(void) {
+    pthread_mutex_lock(&mu);
+    int rc = impl_nvmlInit_v2();
+    pthread_mutex_unlock(&mu);
+    return rc;
+}
+int nvmlShutdown(void) {
+    pthread_mutex_lock(&mu);
+    int rc = impl_nvmlShutdown();
+    pthread_mutex_unlock(&mu);
+    return rc;
+}
+int nvmlDeviceGetCount_v2(unsigned *n) {
+    pthread_mutex_lock(&mu);
+    int rc = impl_nvmlDeviceGetCount_v2(n);
+    pthread_mutex_unlock(&mu);
+    return rc;
+}
+int nvmlDeviceGetHandleByIndex_v2(unsigned i, void **dev) {
+    pthread_mutex_lock(&mu);
+    int rc = impl_nvmlDeviceGetHandleByIndex_v2(i, dev);
+    pthread_mutex_unlock(&mu);
+    return rc;
+}
+int nvmlDeviceGetMemoryInfo(void *dev, nvml_memory *m) {
+    pthread_mutex_lock(&mu);
+    int rc = impl_nvmlDeviceGetMemoryInfo(dev, m);
+    pthread_mutex_unlock(&mu);
+    return rc;
+}
+#ifndef FAKE_NVML_V1_ONLY
+int nvmlDeviceGetMemoryInfo_v2(void *dev, nvml_memory_v2 *m) {
+    pthread_mutex_lock(&mu);
+    int rc = impl_nvmlDeviceGetMemoryInfo_v2(dev, m);
+    pthread_mutex_unlock(&mu);
+    return rc;
+}
+#endif
+int nvmlDeviceGetComputeRunningProcesses(void *dev, unsigned *count, void *infos) {
+    pthread_mutex_lock(&mu);
+    int rc = impl_nvmlDeviceGetComputeRunningProcesses(dev, count, infos);
+    pthread_mutex_unlock(&mu);
+    return rc;
+}
+#ifndef FAKE_NVML_V1_ONLY
+int nvmlDeviceGetComputeRunningProcesses_v2(void *dev, unsigned *count, void *infos) {
+    pthread_mutex_lock(&mu);
+    int rc = impl_nvmlDeviceGetComputeRunningProcesses_v2(dev, count, infos);
+    pthread_mutex_unlock(&mu);
+    return rc;
 }
 #endif

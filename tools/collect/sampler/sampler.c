@@ -408,6 +408,8 @@ static size_t gpu_poll_once(gpu_state *st, const char *root, gpu_point *p) {
 
 static void *gpu_run(void *arg) {
     gpu_poll *g = arg;
+    /* Named for top -H and gdb, and for the tests that look for it. */
+    pthread_setname_np(pthread_self(), "memtrace-gpu");
     gpu_state st;
     memset(&st, 0, sizeof st);
     gpu_point *p = malloc(GPU_MAX_POINTS * sizeof *p);

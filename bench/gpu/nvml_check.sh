@@ -22,6 +22,9 @@
 # Usage: bench/gpu/nvml_check.sh   (about a minute; under 3 with the build)
 # bench/gpu/dryrun.sh runs it here against fakes of the driver.
 # Environment: MEMTRACE_BUILD=DIR  a build to use instead of building one
+#              (where the machine lacks libzstd-dev, msgpack or libyaml-dev:
+#              build here into an ignored folder of the checkout, carry it,
+#              point MEMTRACE_BUILD at it; the binaries need libzstd.so.1)
 #              NVML_CHECK_DIR=DIR  where to work (default: a new /tmp dir)
 #              NVML_CHECK_TOL_MIB  the tolerance (default 64)
 set -u -o pipefail

@@ -149,10 +149,12 @@ typedef struct listener {
 
 /* A series' metric, named as memtrace-export names it (mt_series_metric):
  * `rss` → memtrace_rss_bytes, `gpu0.used` → memtrace_gpu_used_bytes
- * with label device="0", counts without a unit. */
+ * with label device="0", `gpu0.pid.42` → memtrace_gpu_process_bytes with
+ * labels device="0" and process="42", counts without a unit. */
 typedef struct metric {
     char name[128];
     char value[24];           /* the device, or "" */
+    char process[24];         /* the process of a gpuN.pid.PID, or "" */
     int bytes;
     double v;
 } metric;
@@ -162,15 +164,21 @@ static void metric_of(const char *series, double v, metric *m) {
     m->v = v;
     m->bytes = !mt_series_is_count(series);
     mt_series_metric(series, m->name, sizeof m->name, m->value, sizeof m->value);
+    mt_series_gpu_pid(series, m->process, sizeof m->process);
+}
+
+/* Decimal labels in numeric order. */
+static int num_cmp(const char *x, const char *y) {
+    size_t lx = strlen(x), ly = strlen(y);
+    return lx != ly ? (lx < ly ? -1 : 1) : strcmp(x, y);
 }
 
 static int metric_cmp(const void *a, const void *b) {
     const metric *x = a, *y = b;
     int c = strcmp(x->name, y->name);
     if (c) return c;
-    /* Devices in numeric order. */
-    size_t lx = strlen(x->value), ly = strlen(y->value);
-    return lx != ly ? (lx < ly ? -1 : 1) : strcmp(x->value, y->value);
+    c = num_cmp(x->value, y->value);
+    return c ? c : num_cmp(x->process, y->process);
 }
 
 /* The exposition, one family per metric, samples of a family together
@@ -190,13 +198,14 @@ static char *metrics_body(run *r, size_t *len) {
         if (i == 0 || strcmp(m[i].name, m[i - 1].name)) {
             fprintf(f, "# TYPE %s gauge\n", m[i].name);
             if (m[i].bytes) fprintf(f, "# UNIT %s bytes\n", m[i].name);
-        } else if (!strcmp(m[i].value, m[i - 1].value)) {
+        } else if (!strcmp(m[i].value, m[i - 1].value) && !strcmp(m[i].process, m[i - 1].process)) {
             continue; /* two series that sanitize alike: the first wins */
         }
         fprintf(f, "%s{pid=\"%d\",command=\"", m[i].name, (int)r->pid);
         mt_text_put(f, MT_TEXT_OPENMETRICS, r->label, strlen(r->label));
         fputc('"', f);
         if (m[i].value[0]) fprintf(f, ",device=\"%s\"", m[i].value);
+        if (m[i].process[0]) fprintf(f, ",process=\"%s\"", m[i].process);
         char num[MT_JSON_NUM_MAX];
         if (!mt_json_num(num, m[i].v, 0)) strcpy(num, isnan(m[i].v) ? "NaN" : m[i].v > 0 ? "+Inf" : "-Inf");
         fprintf(f, "} %s\n", num);

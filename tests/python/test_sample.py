@@ -22,7 +22,7 @@ from conftest import BUILD, tool
 
 MiB = 1 << 20
 HOLD = os.path.join(BUILD, "tests", "mt-hold")
-FAKE_NVML = os.path.join(BUILD, "tests", "libfake_nvml.so")
+FAKE_NVML = os.path.join(BUILD, "tests", "fake_nvml", "libnvidia-ml.so.1")
 SAMPLE = tool("memtrace-sample")
 # mt-hold by name, for commands run through a shell.
 ENV = dict(os.environ, PATH=os.path.dirname(HOLD) + os.pathsep + os.environ.get("PATH", ""))
@@ -259,7 +259,9 @@ def test_exec_alert_gets_its_values_in_the_environment(tmp_path):
 
 def test_listen_serves_the_latest_figures(tmp_path):
     out = tmp_path / "l.snap"
-    env = dict(ENV, MEMTRACE_NVML_LIB=FAKE_NVML)
+    # The fake lists memtrace-sample itself ("self": the process that
+    # loads it) on device 1.
+    env = dict(ENV, MEMTRACE_NVML_LIB=FAKE_NVML, FAKE_NVML_PROCS="1:self:12345")
     p = subprocess.Popen([SAMPLE, "-i", "10", "-o", str(out), "--listen", "0", "--", HOLD, "48", "30000"],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     lines = []
@@ -291,6 +293,8 @@ def test_listen_serves_the_latest_figures(tmp_path):
         assert used == {"0": 1 << 30, "1": 2 << 30}
         assert [s.value for s in gpu["memtrace_gpu_total_bytes"].samples] == [80 << 30] * 2
         assert gpu["memtrace_gpu_used_bytes"].unit == "bytes"
+        (proc,) = gpu["memtrace_gpu_process_bytes"].samples
+        assert (proc.labels["device"], proc.labels["process"], proc.value) == ("1", str(p.pid), 12345)
         assert gpu["memtrace_procs"].unit == ""
         with pytest.raises(urllib.error.HTTPError) as e:
             urllib.request.urlopen(url + "/other", timeout=5)
@@ -334,3 +338,52 @@ def test_a_file_being_written_is_followable(tmp_path):
         p.send_signal(signal.SIGINT)
         p.wait(timeout=10)
     assert spec_reader.Snapshot(str(out)).of("samples")
+
+
+@pytest.mark.parametrize("lib", ["fake_nvml", "fake_nvml_v1"])
+def test_gpu_series_name_each_process_on_the_device(tmp_path, lib):
+    """The fake libnvidia-ml.so.1 (tests/unit/sampler/fake_nvml.c), found by
+    the default name through LD_LIBRARY_PATH, lists the sampled process,
+    this test's process (another one on the device), a pid that exists in
+    no /proc and a size NVML does not know: the run file has a series per
+    process that exists, at its known size, and the device's figures,
+    driver_reserved only where the library has the v2 memory call."""
+    out = tmp_path / "g.snap"
+    held = subprocess.Popen([HOLD, "8", "30000"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert held.stdout.readline() == "held\n"
+        me = os.getpid()
+        env = {k: v for k, v in ENV.items() if k != "MEMTRACE_NVML_LIB" and not k.startswith("FAKE_NVML_")}
+        env.update(LD_LIBRARY_PATH=os.path.join(BUILD, "tests", lib), FAKE_NVML_DEVICES="2",
+                   FAKE_NVML_USED=f"{3 << 30},{5 << 30}",
+                   FAKE_NVML_PROCS=f"0:{held.pid}:{1 << 30},0:{me}:{512 * MiB},0:999999999:4096,"
+                                   f"1:{held.pid}:na,1:{me}:{7 * MiB}")
+        p = subprocess.run([SAMPLE, "-q", "-i", "20", "--duration", "1", "-o", str(out), "-p", str(held.pid)],
+                           capture_output=True, text=True, env=env, timeout=60)
+    finally:
+        held.kill()
+        held.wait()
+    assert p.returncode == 0, p.stderr
+    snap = spec_reader.Snapshot(str(out))
+    assert snap.meta()["pid"] == held.pid
+    rss = series(snap, "rss")
+    assert len(rss) >= 20
+    want = {f"gpu0.pid.{held.pid}": 1 << 30, f"gpu0.pid.{me}": 512 * MiB, f"gpu1.pid.{me}": 7 * MiB,
+            "gpu0.used": 3 << 30, "gpu1.used": 5 << 30, "gpu0.total": 80 << 30, "gpu1.total": 80 << 30}
+    if lib == "fake_nvml":
+        want.update({"gpu0.driver_reserved": 256 * MiB, "gpu1.driver_reserved": 256 * MiB})
+    gpu = {r["series"] for r in snap.of("samples") if r["series"].startswith("gpu")}
+    assert gpu == set(want)  # no gpu0.pid.999999999, no gpu1.pid.<held> (size not known)
+    for name, v in want.items():
+        points = series(snap, name)
+        # A poll per sample: at 20 ms the GPU thread keeps up with rss.
+        assert len(points) >= len(rss) - 2, (name, len(points), len(rss))
+        assert {pv for _t, pv in points} == {v}, name
+    # As metrics: every process in one family, labelled with its pid.
+    text = subprocess.run([tool("memtrace-export"), "-t", "prometheus", str(out)], capture_output=True, text=True,
+                          check=True).stdout
+    fams = {f.name: f for f in text_string_to_metric_families(text)}
+    procs = {(s.labels["device"], s.labels["process"]): s.value for s in fams["memtrace_gpu_process_bytes"].samples}
+    assert procs == {("0", str(held.pid)): 1 << 30, ("0", str(me)): 512 * MiB, ("1", str(me)): 7 * MiB}
+    assert {s.labels["pid"] for s in fams["memtrace_gpu_process_bytes"].samples} == {str(held.pid)}
+    assert not [n for n in fams if "pid" in n]

@@ -78,9 +78,17 @@ int mt_series_is_count(const char *name);
  * plots. A predicate, never an error. */
 const char *mt_series_gpu(const char *name, size_t *digits);
 
+/* For a process's memory on a GPU, "gpuN.pid.PID" (SPEC.md 4.3, 1.7):
+ * PID as its decimal digits in pid (pn bytes, at least 12) and 1; 0 for
+ * any other name (pid ""). A predicate, never an error. */
+int mt_series_gpu_pid(const char *name, char *pid, size_t pn);
+
 /* The OpenMetrics family of a series, and its GPU device label: "rss" is
  * memtrace_rss_bytes, "gpu0.used" memtrace_gpu_used_bytes with device
  * "0", "procs" memtrace_procs (a count: mt_series_is_count, no unit);
+ * every process's "gpuN.pid.PID" the one family memtrace_gpu_process_bytes
+ * with device "N" (its PID, from mt_series_gpu_pid, is a label of its
+ * own: a family per process would be a family per pid ever seen);
  * every character but letters, digits and '_' becomes '_'. family (fn
  * bytes, at least 16) and device (dn bytes; "" for no device) are cut to
  * fit and always NUL-terminated. memtrace-export and memtrace-sample's

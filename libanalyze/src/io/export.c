@@ -316,21 +316,31 @@ typedef struct om_series_ent {
     const mt_series *s;
     char family[160];
     char device[24];
+    char process[24]; /* gpuN.pid.PID: PID, the label process */
     int bytes;
     size_t order;
 } om_series_ent;
+
+/* Decimal labels in numeric order: shorter first, then by their digits. */
+static int num_cmp(const char *a, const char *b) {
+    size_t la = strlen(a), lb = strlen(b);
+    return la != lb ? (la < lb ? -1 : 1) : strcmp(a, b);
+}
 
 static int ent_cmp(const void *a, const void *b) {
     const om_series_ent *x = a, *y = b;
     int c = strcmp(x->family, y->family);
     if (c) return c;
     c = strcmp(x->device, y->device);
+    if (c) return c;
+    c = num_cmp(x->process, y->process);
     return c ? c : (x->order > y->order) - (x->order < y->order);
 }
 
 static void om_series_name(om_series_ent *e) {
     e->bytes = !mt_series_is_count(e->s->name);
     mt_series_metric(e->s->name, e->family, sizeof e->family, e->device, sizeof e->device);
+    mt_series_gpu_pid(e->s->name, e->process, sizeof e->process);
 }
 
 /* The run's series: the latest value of each, or with history every
@@ -365,7 +375,9 @@ static int om_series(const om *m, int history, mt_diag *diag) {
     for (size_t i = 0; i < n; i++) {
         /* Two series that spell one family and device ("a.b", "a_b"):
          * the first one stands, so that no family holds a series twice. */
-        if (i && !strcmp(e[i].family, e[i - 1].family) && !strcmp(e[i].device, e[i - 1].device)) continue;
+        if (i && !strcmp(e[i].family, e[i - 1].family) && !strcmp(e[i].device, e[i - 1].device) &&
+            !strcmp(e[i].process, e[i - 1].process))
+            continue;
         if (!i || strcmp(e[i].family, e[i - 1].family)) {
             fprintf(m->out, "# TYPE %s gauge\n", e[i].family);
             if (e[i].bytes) fprintf(m->out, "# UNIT %s bytes\n", e[i].family);
@@ -373,21 +385,24 @@ static int om_series(const om *m, int history, mt_diag *diag) {
             const char *sn = e[i].s->name;
             if (e[i].device[0]) sn += 3 + strlen(e[i].device) + 1;
             if (e[i].device[0]) fputs("gpuN.", m->out);
+            if (e[i].process[0]) sn = "pid.PID";
             om_escaped(m->out, sn, strlen(sn));
             fputs(history ? "\" (a thinned bucket as its mean).\n" : "\".\n", m->out);
         }
         const mt_series *s = e[i].s;
         const char *dk = e[i].device[0] ? "device" : NULL;
         mt_str dv = mt_str_c(e[i].device);
+        const char *pk = e[i].process[0] ? "process" : NULL;
+        mt_str pv = mt_str_c(e[i].process);
         if (!history) {
-            om_sample_at(m, e[i].family, dk, dv, NULL, mt_str_c(NULL), s->p[s->n - 1].value, NULL);
+            om_sample_at(m, e[i].family, dk, dv, pk, pv, s->p[s->n - 1].value, NULL);
             continue;
         }
         for (size_t j = 0; j < s->n; j++) {
             uint64_t t = mt_sat_add_u64(mt_sat_add_u64(run->start_time, s->p[j].time_ns), s->p[j].span_ns / 2);
             char ts[48];
             snprintf(ts, sizeof ts, "%" PRIu64 ".%03" PRIu64, t / 1000000000u, t % 1000000000u / 1000000u);
-            om_sample_at(m, e[i].family, dk, dv, NULL, mt_str_c(NULL), s->p[j].value, ts);
+            om_sample_at(m, e[i].family, dk, dv, pk, pv, s->p[j].value, ts);
         }
     }
     free(e);

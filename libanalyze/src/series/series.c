@@ -204,10 +204,23 @@ const char *mt_series_gpu(const char *name, size_t *digits) {
     return name + 3 + d + 1;
 }
 
+int mt_series_gpu_pid(const char *name, char *pid, size_t pn) {
+    size_t digits;
+    pid[0] = 0;
+    const char *what = mt_series_gpu(name, &digits);
+    if (!what || strncmp(what, "pid.", 4)) return 0;
+    size_t d = strspn(what + 4, "0123456789");
+    if (!d || what[4 + d] || d >= pn) return 0;
+    memcpy(pid, what + 4, d + 1);
+    return 1;
+}
+
 void mt_series_metric(const char *name, char *family, size_t fn, char *device, size_t dn) {
     size_t k, digits;
+    char pid[24];
     device[0] = 0;
     const char *what = mt_series_gpu(name, &digits);
+    if (what && mt_series_gpu_pid(name, pid, sizeof pid)) what = "process";
     if (what && digits < dn) {
         memcpy(device, name + 3, digits);
         device[digits] = 0;

@@ -5,6 +5,7 @@
 
 #include <check.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,6 +94,19 @@ static inline pid_t spawn_hold(char *const argv[], int *out) {
     close(fds[1]);
     *out = fds[0];
     return child;
+}
+
+/* Clears every FAKE_NVML_* and sets the pairs given (name, value, ...,
+ * NULL): each test says its whole configuration of
+ * the fake libnvidia-ml.so.1 (fake_nvml.c). */
+static inline void fake_env(const char *first, ...) {
+    static const char *const all[] = { "FAKE_NVML_DEVICES", "FAKE_NVML_USED", "FAKE_NVML_FAIL", "FAKE_NVML_MEM_V2",
+                                       "FAKE_NVML_PROC_V2", "FAKE_NVML_PROCS", "FAKE_NVML_SLEEP_MS" };
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) unsetenv(all[i]);
+    va_list ap;
+    va_start(ap, first);
+    for (const char *k = first; k; k = va_arg(ap, const char *)) setenv(k, va_arg(ap, const char *), 1);
+    va_end(ap);
 }
 
 #endif

@@ -23,6 +23,8 @@ static const struct {
      "echo low: $X"},
     {"procs>100", "procs", 0, 0, 100, MT_ALERT_LOG, ""},
     {"gpu0.used>10TB", "gpu0.used", 0, 0, 10e12, MT_ALERT_LOG, ""},
+    {"gpu1.driver_reserved>1GiB", "gpu1.driver_reserved", 0, 0, 1073741824.0, MT_ALERT_LOG, ""},
+    {"gpu0.pid.4242>2GiB:dump", "gpu0.pid.4242", 0, 0, 2147483648.0, MT_ALERT_DUMP, ""},
     {"cgroup.oom_kill>0", "cgroup.oom_kill", 0, 0, 0, MT_ALERT_LOG, ""},
     {"rss>3B", "rss", 0, 0, 3, MT_ALERT_LOG, ""},
 };
@@ -74,6 +76,10 @@ static const struct {
     {"r$s>1", 2, "unexpected \"$\" at column 2 (expected > or <)"},
     {"rs>1GiB", 1, "unknown measure at column 1 (expected rss, pss"},
     {"gpu>1GiB", 1, "unknown measure"},
+    {"gpu0.pid>1GiB", 1, "unknown measure"},
+    {"gpu0.pid.12x>1GiB", 1, "unknown measure"},
+    {"gpu0.free>1GiB", 1, "or growth)"},
+    {"gpu0.reserved>1GiB", 1, "unknown measure"}, /* a cell log's, not the sampler's */
     {"gc.count3>5", 1, "unknown measure"},
     {"procs>3MiB", 8, "procs is a count, not a size at column 8 (expected a plain number)"},
     {"rss>1e400", 5, "threshold out of range"},

@@ -1,7 +1,6 @@
 /* The sampler's readers: /proc, cgroup v2 and meminfo through a fake root
  * checked field by field against the numbers written there, the real
- * /proc against /proc/self/statm and sysconf, NVML through a fake
- * library. */
+ * /proc against /proc/self/statm and sysconf (NVML: test_nvml.c). */
 #include <spawn.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -294,24 +293,6 @@ START_TEST(real_children_are_summed) {
 }
 END_TEST
 
-START_TEST(nvml_through_a_fake_library) {
-    mt_nvml *nv = mt_nvml_open(FAKE_NVML);
-    ck_assert_ptr_nonnull(nv);
-    ck_assert_uint_eq(mt_nvml_count(nv), 2);
-    uint64_t used, total;
-    ck_assert_int_eq(mt_nvml_memory(nv, 0, &used, &total), 0);
-    ck_assert_uint_eq(used, 1ull << 30);
-    ck_assert_uint_eq(total, 80ull << 30);
-    ck_assert_int_eq(mt_nvml_memory(nv, 1, &used, &total), 0);
-    ck_assert_uint_eq(used, 2ull << 30);
-    ck_assert_int_eq(mt_nvml_memory(nv, 2, &used, &total), MT_E_INVAL);
-    mt_nvml_close(nv);
-    ck_assert_ptr_null(mt_nvml_open("/nonexistent/libnvidia-ml.so.1"));
-    ck_assert_ptr_null(mt_nvml_open(""));
-    mt_nvml_close(NULL);
-}
-END_TEST
-
 int main(void) {
     Suite *s = suite_create("sampler-procfs");
     TCase *tc = tcase_create("core");
@@ -328,7 +309,6 @@ int main(void) {
     tcase_add_test(tc, meminfo_fields);
     tcase_add_test(tc, real_self_against_statm);
     tcase_add_test(tc, real_children_are_summed);
-    tcase_add_test(tc, nvml_through_a_fake_library);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

@@ -3,6 +3,7 @@
  * it allocated; a file rewritten (thinned) while a follower opens it at
  * random moments; alerts, peaks, a vanished target and the gpu series
  * through a fake root and a fake NVML; the start's refusals. */
+#include <dirent.h>
 #include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
@@ -388,6 +389,7 @@ START_TEST(alerts_peaks_and_a_vanished_target_through_a_fake_root) {
     cfg.pid = 100;
     cfg.root = root;
     cfg.nvml_lib = FAKE_NVML;
+    fake_env(NULL);
     cfg.alerts = al;
     cfg.n_alerts = 3;
     cfg.on_alert = on_alert;
@@ -528,6 +530,164 @@ START_TEST(start_refuses) {
 }
 END_TEST
 
+/* The GPU series at 10 ms through the fake NVML: device memory with the
+ * v2 call's reserved share, each process's memory on each device (the
+ * sampled one's and another's), records left out (a pid not under /proc,
+ * a size not available), and a process that leaves the list (its /proc
+ * entry gone) getting one last point of 0. */
+START_TEST(gpu_series_per_device_and_process) {
+    char *root = fake_root();
+    fake_status(root, 100, "S (sleeping)", 1000, 0);
+    fake_status(root, 555, "S (sleeping)", 1000, 0);
+    fake_system(root, 5000);
+    fake_env("FAKE_NVML_PROCS", "0:100:1073741824,0:555:536870912,0:777:1024,1:100:na,1:555:2048", NULL);
+    char *path = tmp_path();
+    mt_sampler_config cfg = {0};
+    cfg.path = path;
+    cfg.interval_ns = 10000000;
+    cfg.pid = 100;
+    cfg.root = root;
+    cfg.nvml_lib = FAKE_NVML;
+    mt_sampler *s;
+    mt_diag d;
+    ck_assert_msg(mt_sampler_start(&cfg, &s, &d) == 0, "%s", d.msg);
+    wait_latest(s, "gpu1.pid.555", 2048);
+    sleep_ms(200);
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s/proc/555'", root);
+    ck_assert_int_eq(system(cmd), 0);
+    wait_latest(s, "gpu0.pid.555", 0);
+    wait_latest(s, "gpu1.pid.555", 0);
+    sleep_ms(50);
+    ck_assert_int_eq(mt_sampler_stop(s, 0, &d), 0);
+
+    loaded L;
+    ck_assert_int_eq(load(path, 0, &L), 0);
+    rec *r = malloc(L.ns * sizeof *r);
+    size_t nrss = series_of(&L, "rss", r);
+    size_t n = series_of(&L, "gpu0.used", r);
+    /* One poll per sample, none lost at 10 ms (the first sample asks for
+     * the first poll). */
+    ck_assert_msg(n + 2 >= nrss && nrss >= 20, "gpu0.used %zu points, rss %zu", n, nrss);
+    for (size_t i = 0; i < n; i++) ck_assert(r[i].v == 1073741824.0);
+    for (size_t i = 1; i < n; i++) ck_assert_uint_gt(r[i].t, r[i - 1].t);
+    ck_assert_uint_gt(series_of(&L, "gpu1.used", r), 0);
+    ck_assert(r[0].v == 2.0 * 1073741824.0);
+    ck_assert_uint_gt(series_of(&L, "gpu0.driver_reserved", r), 0);
+    ck_assert(r[0].v == 256.0 * 1048576.0);
+    ck_assert_uint_gt(series_of(&L, "gpu0.total", r), 0);
+    ck_assert(r[0].v == 80.0 * 1073741824.0);
+    /* The process lists are read at most once per 100 times their cost:
+     * every sample with the fake, unless a sanitizer slows it. */
+    n = series_of(&L, "gpu0.pid.100", r);
+    ck_assert_msg(n >= 5 && n <= nrss + 2, "gpu0.pid.100 %zu points, rss %zu", n, nrss);
+    for (size_t i = 0; i < n; i++) ck_assert(r[i].v == 1073741824.0);
+    const char *dev[2] = { "gpu0.pid.555", "gpu1.pid.555" };
+    const double was[2] = { 536870912.0, 2048.0 };
+    for (int k = 0; k < 2; k++) {
+        n = series_of(&L, dev[k], r);
+        ck_assert_uint_gt(n, 10);
+        for (size_t i = 0; i + 1 < n; i++) ck_assert(r[i].v == was[k]);
+        ck_assert(r[n - 1].v == 0); /* once, then no more points */
+    }
+    ck_assert_uint_eq(series_of(&L, "gpu0.pid.777", r), 0);
+    ck_assert_uint_eq(series_of(&L, "gpu1.pid.100", r), 0);
+    free(r);
+    unload(&L);
+    unlink(path);
+    free(path);
+    rm_tree(root);
+    free(root);
+}
+END_TEST
+
+/* NVML calls that hang (3 s each) hold up neither the samples nor the
+ * stop (which waits 1 s for the poll in flight, then leaves it). */
+START_TEST(a_hung_nvml_stops_only_the_gpu_series) {
+    char *root = fake_root();
+    fake_status(root, 100, "S (sleeping)", 1000, 0);
+    fake_system(root, 5000);
+    fake_env("FAKE_NVML_SLEEP_MS", "3000", NULL);
+    char *path = tmp_path();
+    mt_sampler_config cfg = {0};
+    cfg.path = path;
+    cfg.interval_ns = 10000000;
+    cfg.pid = 100;
+    cfg.root = root;
+    cfg.nvml_lib = FAKE_NVML;
+    mt_sampler *s;
+    mt_diag d;
+    double t0 = now_s();
+    ck_assert_msg(mt_sampler_start(&cfg, &s, &d) == 0, "%s", d.msg);
+    sleep_ms(400);
+    double t1 = now_s();
+    ck_assert_int_eq(mt_sampler_stop(s, 0, &d), 0);
+    double stop_s = now_s() - t1;
+    ck_assert_msg(stop_s < 2.0, "the stop took %.2f s", stop_s);
+    loaded L;
+    ck_assert_int_eq(load(path, 0, &L), 0);
+    rec *r = malloc(L.ns * sizeof *r);
+    size_t nrss = series_of(&L, "rss", r);
+    /* 40 ticks in 400 ms; a loaded machine takes fewer, never none. */
+    ck_assert_msg(nrss >= 15, "%zu rss points in %.2f s", nrss, t1 - t0);
+    ck_assert_uint_eq(series_of(&L, "gpu0.used", r), 0);
+    free(r);
+    unload(&L);
+    unlink(path);
+    free(path);
+    rm_tree(root);
+    free(root);
+}
+END_TEST
+
+/* This process's threads named memtrace-gpu (the sampler's GPU thread). */
+static int gpu_threads(void) {
+    DIR *d = opendir("/proc/self/task");
+    ck_assert_ptr_nonnull(d);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.') continue;
+        char path[300], comm[32] = "";
+        snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f) continue; /* gone meanwhile */
+        if (fgets(comm, sizeof comm, f) && !strcmp(comm, "memtrace-gpu\n")) n++;
+        fclose(f);
+    }
+    closedir(d);
+    return n;
+}
+
+/* A start that fails once the GPU thread runs (an unwritable file) ends
+ * that thread too, as a stop does: none is left waiting for samples. */
+START_TEST(a_failed_start_or_a_stop_leaves_no_gpu_thread) {
+    fake_env(NULL);
+    mt_sampler_config cfg = {0};
+    cfg.path = "/nonexistent-dir/run.snap";
+    cfg.nvml_lib = FAKE_NVML;
+    mt_sampler *s;
+    mt_diag d;
+    ck_assert_int_eq(mt_sampler_start(&cfg, &s, &d), MT_E_IO);
+    /* The GPU thread is detached: it may take a moment to be gone. */
+    double dead = now_s() + 10;
+    while (gpu_threads() && now_s() < dead) sleep_ms(5);
+    ck_assert_int_eq(gpu_threads(), 0);
+    char *path = tmp_path();
+    cfg.path = path;
+    cfg.interval_ns = 10000000;
+    ck_assert_msg(mt_sampler_start(&cfg, &s, &d) == 0, "%s", d.msg);
+    sleep_ms(50);
+    ck_assert_int_eq(gpu_threads(), 1);
+    ck_assert_int_eq(mt_sampler_stop(s, 0, &d), 0);
+    dead = now_s() + 10;
+    while (gpu_threads() && now_s() < dead) sleep_ms(5);
+    ck_assert_int_eq(gpu_threads(), 0);
+    unlink(path);
+    free(path);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("sampler");
     TCase *tc = tcase_create("core");
@@ -538,6 +698,9 @@ int main(void) {
     tcase_add_test(tc, peaks_held_back_raise_the_reference);
     tcase_add_test(tc, a_forked_child_leaves_the_file_alone);
     tcase_add_test(tc, start_refuses);
+    tcase_add_test(tc, gpu_series_per_device_and_process);
+    tcase_add_test(tc, a_hung_nvml_stops_only_the_gpu_series);
+    tcase_add_test(tc, a_failed_start_or_a_stop_leaves_no_gpu_thread);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

@@ -250,6 +250,24 @@ START_TEST(gpu_names) {
         else ck_assert_ptr_null(w);
         ck_assert_uint_eq(d, t[i].digits);
     }
+    /* A process's series: the pid, and one family for every process. */
+    static const struct { const char *name, *pid; } p[] = {
+        { "gpu0.pid.4242", "4242" }, { "gpu11.pid.1", "1" }, { "gpu0.pid.", NULL }, { "gpu0.pid.12x", NULL },
+        { "gpu0.pid", NULL },        { "gpu0.used", NULL },  { "pid.12", NULL },    { "gpu0.pid.123456789012", NULL } };
+    for (size_t i = 0; i < sizeof p / sizeof *p; i++) {
+        char pid[12] = "x";
+        ck_assert_int_eq(mt_series_gpu_pid(p[i].name, pid, sizeof pid), p[i].pid != NULL);
+        ck_assert_str_eq(pid, p[i].pid ? p[i].pid : "");
+    }
+    char fam[64], dev[8];
+    mt_series_metric("gpu11.pid.4242", fam, sizeof fam, dev, sizeof dev);
+    ck_assert_str_eq(fam, "memtrace_gpu_process_bytes");
+    ck_assert_str_eq(dev, "11");
+    mt_series_metric("gpu0.driver_reserved", fam, sizeof fam, dev, sizeof dev);
+    ck_assert_str_eq(fam, "memtrace_gpu_driver_reserved_bytes");
+    ck_assert_str_eq(dev, "0");
+    mt_series_metric("gpu0.pid.12x", fam, sizeof fam, dev, sizeof dev);
+    ck_assert_str_eq(fam, "memtrace_gpu_pid_12x_bytes");
 }
 END_TEST
 

@@ -55,7 +55,11 @@ static int known_series(const char *n, int *count) {
         if (!strncmp(n, stem[k], l) && n[l] >= '0' && n[l] <= '2' && !n[l + 1]) return *count = 1;
     }
     size_t d = strncmp(n, "gpu", 3) ? 0 : strspn(n + 3, "0123456789");
-    return d && (!strcmp(n + 3 + d, ".used") || !strcmp(n + 3 + d, ".total"));
+    if (!d) return 0;
+    const char *w = n + 3 + d;
+    /* gpuN.pid.PID too: a process known before the run (-p, a server). */
+    size_t p = strncmp(w, ".pid.", 5) ? 0 : strspn(w + 5, "0123456789");
+    return !strcmp(w, ".used") || !strcmp(w, ".total") || !strcmp(w, ".driver_reserved") || (p && !w[5 + p]);
 }
 
 static int measure_char(char c) {
@@ -89,7 +93,8 @@ int mt_alert_parse(const char *text, mt_alert *out, mt_diag *diag) {
     if (!growth && !known_series(a.series, &count))
         return fail(diag, text, 0, "unknown measure",
                     "rss, pss, uss, swap, procs, cgroup.current, cgroup.max, cgroup.oom, cgroup.oom_kill, "
-                    "mem.available, traced, traced.peak, gc.countN, gc.collectionsN, gpuN.used, gpuN.total or growth");
+                    "mem.available, traced, traced.peak, gc.countN, gc.collectionsN, "
+                    "gpuN.used|total|driver_reserved|pid.PID or growth");
     i++;
     const char *num = text + i;
     char *end;

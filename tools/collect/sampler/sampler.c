@@ -55,7 +55,9 @@ struct mt_sampler {
     uint64_t mem_total;
     mt_cgroup cg;
     int has_cg;
-    mt_nvml *nvml;
+    struct gpu_poll *gpu; /* NULL: no GPU thread ("" nvml_lib) */
+    uint64_t gpu_seq;     /* the last poll taken into the file */
+    struct gpu_point *gpu_pts;
 
     pthread_t thread;
     int thread_started;
@@ -277,6 +279,248 @@ int mt_sampler_target_gone(const mt_sampler *s) {
 }
 
 /* ------------------------------------------------------------------ */
+/* The GPU thread                                                       */
+
+/* NVML calls can block for seconds (nvmlInit without persistence mode, a
+ * GPU fallen off the bus, a driver busy with a reset), so they run on a
+ * thread of their own: each sample takes the poll that has finished
+ * since the last one and asks for the next. A sample never waits for
+ * NVML; a poll that hangs only stops the gpu series. The thread shares
+ * nothing with the sampler but a gpu_poll, freed by whichever of the two
+ * lets go of it last, so that a stop need not wait for a hung call: it
+ * waits GPU_STOP_WAIT_NS, then leaves the thread to finish on its own.
+ *
+ * Series: gpuN.used, gpuN.total, gpuN.driver_reserved (v2 memory call
+ * only; not gpuN.reserved, which is the caching allocator's in a cell
+ * log, SPEC.md 4.4),
+ * gpuN.pid.PID for every process NVML lists on device N, the sampled
+ * tree's and the others' alike, since other processes are what fill a
+ * device; a process gone from the list gets one last point of 0. The
+ * process call walks the driver's contexts and costs more than the
+ * memory call, so it is made at most once per 100 times its last cost
+ * (1% of a CPU), as smaps_rollup is. */
+
+#define GPU_MAX_POINTS 1024            /* points one poll hands over */
+#define GPU_MAX_PROCS 256              /* processes read per device */
+#define GPU_STOP_WAIT_NS 1000000000ull /* a stop waits this long for a poll */
+
+typedef struct gpu_point {
+    char name[32];
+    double v;
+} gpu_point;
+
+typedef struct gpu_poll {
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* CLOCK_MONOTONIC */
+    /* Set before the thread starts, then read only. */
+    char *lib;         /* NULL: the default library */
+    char *root;
+    uint64_t mono0;
+    /* Guarded by mu. */
+    int refs;          /* the sampler's and the thread's */
+    int kicked, stopping, exited;
+    uint64_t seq;      /* polls finished */
+    uint64_t t;        /* the latest poll's time, on the sampler's clock */
+    gpu_point *pts;
+    size_t n;
+} gpu_poll;
+
+static void gpu_release(gpu_poll *g) {
+    pthread_mutex_lock(&g->mu);
+    int last = --g->refs == 0;
+    pthread_cond_broadcast(&g->cv);
+    pthread_mutex_unlock(&g->mu);
+    if (!last) return;
+    pthread_cond_destroy(&g->cv);
+    pthread_mutex_destroy(&g->mu);
+    free(g->lib), free(g->root), free(g->pts);
+    free(g);
+}
+
+static void gpu_put(gpu_point *p, size_t *n, const char *name, double v) {
+    if (*n >= GPU_MAX_POINTS) return;
+    snprintf(p[*n].name, sizeof p[*n].name, "%s", name);
+    p[(*n)++].v = v;
+}
+
+/* What the thread keeps from poll to poll. */
+typedef struct gpu_state {
+    mt_nvml *nv;
+    mt_nvml_proc *procs;  /* one poll's processes of a device */
+    mt_nvml_proc *prev;   /* per device, GPU_MAX_PROCS: the last list read */
+    size_t *nprev;
+    uint64_t procs_next;  /* mono_ns when the process lists are read again */
+} gpu_state;
+
+/* One poll of every device into p. @return the number of points. */
+static size_t gpu_poll_once(gpu_state *st, const char *root, gpu_point *p) {
+    size_t n = 0;
+    char nm[32];
+    uint64_t t0 = mono_ns();
+    int procs_due = t0 >= st->procs_next;
+    uint64_t procs_cost = 0;
+    for (unsigned d = 0; d < mt_nvml_count(st->nv); d++) {
+        mt_nvml_mem m;
+        if (mt_nvml_memory(st->nv, d, &m)) continue;
+        snprintf(nm, sizeof nm, "gpu%u.used", d);
+        gpu_put(p, &n, nm, (double)m.used);
+        snprintf(nm, sizeof nm, "gpu%u.total", d);
+        gpu_put(p, &n, nm, (double)m.total);
+        if (m.v2) {
+            snprintf(nm, sizeof nm, "gpu%u.driver_reserved", d);
+            gpu_put(p, &n, nm, (double)m.reserved);
+        }
+        if (!procs_due) continue;
+        uint64_t c0 = mono_ns();
+        size_t k = 0;
+        int rc = mt_nvml_processes(st->nv, d, root, m.total, st->procs, GPU_MAX_PROCS, &k, NULL);
+        procs_cost += mono_ns() - c0;
+        if (rc) continue; /* no list: no process is taken for gone */
+        /* One pid listed twice (a context per MIG instance) is one
+         * process: its sizes add up. */
+        size_t u = 0;
+        for (size_t j = 0; j < k; j++) {
+            size_t q = 0;
+            while (q < u && st->procs[q].pid != st->procs[j].pid) q++;
+            if (q < u)
+                st->procs[q].used += st->procs[j].used;
+            else
+                st->procs[u++] = st->procs[j];
+        }
+        for (size_t j = 0; j < u; j++) {
+            snprintf(nm, sizeof nm, "gpu%u.pid.%u", d, (unsigned)st->procs[j].pid);
+            gpu_put(p, &n, nm, (double)st->procs[j].used);
+        }
+        mt_nvml_proc *prev = st->prev + (size_t)d * GPU_MAX_PROCS;
+        for (size_t j = 0; j < st->nprev[d]; j++) {
+            size_t q = 0;
+            while (q < u && st->procs[q].pid != prev[j].pid) q++;
+            if (q < u) continue;
+            snprintf(nm, sizeof nm, "gpu%u.pid.%u", d, (unsigned)prev[j].pid);
+            gpu_put(p, &n, nm, 0);
+        }
+        memcpy(prev, st->procs, u * sizeof *prev);
+        st->nprev[d] = u;
+    }
+    if (procs_due) st->procs_next = t0 + 100 * procs_cost;
+    return n;
+}
+
+static void *gpu_run(void *arg) {
+    gpu_poll *g = arg;
+    /* Named for top -H and gdb, and for the tests that look for it. */
+    pthread_setname_np(pthread_self(), "memtrace-gpu");
+    gpu_state st;
+    memset(&st, 0, sizeof st);
+    gpu_point *p = malloc(GPU_MAX_POINTS * sizeof *p);
+    st.nv = mt_nvml_open(g->lib);
+    unsigned nd = mt_nvml_count(st.nv);
+    if (nd) {
+        st.procs = malloc(GPU_MAX_PROCS * sizeof *st.procs);
+        st.prev = malloc((size_t)nd * GPU_MAX_PROCS * sizeof *st.prev);
+        st.nprev = calloc(nd, sizeof *st.nprev);
+    }
+    if (st.nv && p && st.procs && st.prev && st.nprev) {
+        pthread_mutex_lock(&g->mu);
+        while (!g->stopping) {
+            if (!g->kicked) {
+                pthread_cond_wait(&g->cv, &g->mu);
+                continue;
+            }
+            g->kicked = 0;
+            pthread_mutex_unlock(&g->mu);
+            uint64_t t = mono_ns();
+            size_t n = gpu_poll_once(&st, g->root, p);
+            pthread_mutex_lock(&g->mu);
+            memcpy(g->pts, p, n * sizeof *p);
+            g->n = n;
+            g->t = t > g->mono0 ? t - g->mono0 : 0;
+            g->seq++;
+        }
+        pthread_mutex_unlock(&g->mu);
+    }
+    mt_nvml_close(st.nv);
+    free(st.procs), free(st.prev), free(st.nprev), free(p);
+    pthread_mutex_lock(&g->mu);
+    g->exited = 1;
+    pthread_mutex_unlock(&g->mu);
+    gpu_release(g);
+    return NULL;
+}
+
+/* Starts the GPU thread; nothing when lib is "" or the thread cannot be
+ * had (the run then has no gpu series, as on a machine without one). */
+static void gpu_start(mt_sampler *s, const char *lib) {
+    if (lib && !*lib) return;
+    gpu_poll *g = calloc(1, sizeof *g);
+    gpu_point *own = malloc(GPU_MAX_POINTS * sizeof *own);
+    if (!g || !own || !(g->pts = malloc(GPU_MAX_POINTS * sizeof *g->pts)) || !(g->root = strdup(s->root)) ||
+        (lib && !(g->lib = strdup(lib)))) {
+        if (g) free(g->pts), free(g->root), free(g->lib);
+        free(g), free(own);
+        return;
+    }
+    pthread_mutex_init(&g->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&g->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    g->mono0 = s->mono0;
+    g->refs = 2;
+    pthread_attr_t at;
+    pthread_attr_init(&at);
+    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+    pthread_t th;
+    int rc = pthread_create(&th, &at, gpu_run, g);
+    pthread_attr_destroy(&at);
+    if (rc) {
+        g->refs = 1;
+        gpu_release(g);
+        free(own);
+        return;
+    }
+    s->gpu = g;
+    s->gpu_pts = own;
+}
+
+/* Takes the poll finished since the last call into pts and asks for the
+ * next. @return the number of points, *t their time. */
+static size_t gpu_take(mt_sampler *s, uint64_t *t) {
+    gpu_poll *g = s->gpu;
+    size_t n = 0;
+    if (!g) return 0;
+    pthread_mutex_lock(&g->mu);
+    if (g->seq != s->gpu_seq) {
+        s->gpu_seq = g->seq;
+        n = g->n;
+        memcpy(s->gpu_pts, g->pts, n * sizeof *g->pts);
+        *t = g->t;
+    }
+    if (!g->stopping) {
+        g->kicked = 1;
+        pthread_cond_signal(&g->cv);
+    }
+    pthread_mutex_unlock(&g->mu);
+    return n;
+}
+
+/* Asks the thread to stop and waits GPU_STOP_WAIT_NS at most for it,
+ * so that the poll in flight makes the last sample. */
+static void gpu_stop(mt_sampler *s) {
+    gpu_poll *g = s->gpu;
+    if (!g) return;
+    pthread_mutex_lock(&g->mu);
+    g->stopping = 1;
+    pthread_cond_broadcast(&g->cv);
+    uint64_t until = mono_ns() + GPU_STOP_WAIT_NS;
+    struct timespec ts = {(time_t)(until / MT__SEC_NS), (long)(until % MT__SEC_NS)};
+    while (!g->exited)
+        if (pthread_cond_timedwait(&g->cv, &g->mu, &ts) == ETIMEDOUT) break;
+    pthread_mutex_unlock(&g->mu);
+}
+
+/* ------------------------------------------------------------------ */
 /* One sample                                                           */
 
 typedef struct named {
@@ -366,18 +610,13 @@ static void take_sample(mt_sampler *s, int with_callbacks) {
     }
     uint64_t avail, total;
     if (mt_meminfo_read(s->root, &avail, &total) == 0) PUT("mem.available", avail);
-    for (unsigned g = 0; s->nvml && g < mt_nvml_count(s->nvml) && n + 2 <= MAX_VALUES; g++) {
-        uint64_t used, tot;
-        if (mt_nvml_memory(s->nvml, g, &used, &tot)) continue;
-        char nm[32];
-        snprintf(nm, sizeof nm, "gpu%u.used", g);
-        PUT(nm, used);
-        snprintf(nm, sizeof nm, "gpu%u.total", g);
-        PUT(nm, tot);
-    }
 #undef PUT
+    /* The GPU poll finished since the last sample, at its own time. */
+    uint64_t gt = t;
+    size_t ng = gpu_take(s, &gt);
     pthread_mutex_lock(&s->mu);
     for (size_t i = 0; i < n; i++) add_point_locked(s, v[i].name, t, v[i].v);
+    for (size_t i = 0; i < ng; i++) add_point_locked(s, s->gpu_pts[i].name, gt, s->gpu_pts[i].v);
     pthread_mutex_unlock(&s->mu);
 
     if (with_callbacks && s->extra) s->extra(s->ctx, s, t);
@@ -541,7 +780,16 @@ static void sampler_free(mt_sampler *s) {
     free(s->win);
     free(s->alerts);
     free(s->path), free(s->root), free(s->tool), free(s->command);
-    mt_nvml_close(s->nvml);
+    if (s->gpu) {
+        /* A start that failed after gpu_start(), or a stop: the thread
+         * must not wait for kicks that will never come. */
+        pthread_mutex_lock(&s->gpu->mu);
+        s->gpu->stopping = 1;
+        pthread_cond_broadcast(&s->gpu->cv);
+        pthread_mutex_unlock(&s->gpu->mu);
+        gpu_release(s->gpu);
+    }
+    free(s->gpu_pts);
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->mu);
     free(s);
@@ -609,7 +857,7 @@ int mt_sampler_start(const mt_sampler_config *cfg, mt_sampler **out, mt_diag *di
     if (gethostname(s->host, sizeof s->host - 1) != 0) s->host[0] = 0;
     mt_meminfo_read(s->root, NULL, &s->mem_total);
     s->has_cg = mt_cgroup_find(s->root, s->pid, &s->cg) == 0;
-    s->nvml = mt_nvml_open(cfg->nvml_lib);
+    gpu_start(s, cfg->nvml_lib);
 
     rc = mt_writer_open(s->path, &WRITER_OPTS, &s->w, diag);
     if (rc) {
@@ -651,6 +899,7 @@ int mt_sampler_stop(mt_sampler *s, int status, mt_diag *diag) {
         pthread_mutex_unlock(&s->mu);
         pthread_join(s->thread, NULL);
     }
+    gpu_stop(s);
     if (!__atomic_load_n(&s->gone, __ATOMIC_ACQUIRE)) take_sample(s, 0);
     pthread_mutex_lock(&s->mu);
     if (status >= 0) note(s, event_locked(s, mt_sampler_now(s), "exit", NULL, status, NULL), "cannot write an event");

@@ -17,7 +17,10 @@
  *                           a CPU), every sample for a small one
  *   the process's cgroup v2 memory.current, memory.max, memory.events
  *   /proc/meminfo           mem.available (MemAvailable), mem_total meta
- *   NVML (dlopen'd)         gpuN.used, gpuN.total
+ *   NVML (dlopen'd)         gpuN.used, gpuN.total, gpuN.driver_reserved,
+ *                           gpuN.pid.PID per process on the device, read
+ *                           by a thread of their own (a hung driver call
+ *                           stops the gpu series, never the others)
  * With follow_children the process figures are sums over the process and
  * its descendants (series procs counts them). Every path starts at the
  * configured root ("" for the real system), so that tests fake them.
@@ -118,7 +121,8 @@ int mt_cgroup_read(mt_cgroup *cg);
 int mt_meminfo_read(const char *root, uint64_t *available, uint64_t *total);
 
 /* ------------------------------------------------------------------ */
-/* NVML through dlopen (nvml.c): no link-time dependency on the driver. */
+/* NVML through dlopen (nvml.c): no link-time dependency on the driver.
+ * Not thread safe: one thread uses one mt_nvml (the sampler's GPU thread). */
 
 typedef struct mt_nvml mt_nvml;
 
@@ -127,8 +131,35 @@ typedef struct mt_nvml mt_nvml;
  * library to load, NULL for the default (tests pass a fake). */
 mt_nvml *mt_nvml_open(const char *lib);
 unsigned mt_nvml_count(const mt_nvml *n);
-/* Device i's used and total memory in bytes. @return 0, or MT_E_IO. */
-int mt_nvml_memory(mt_nvml *n, unsigned i, uint64_t *used, uint64_t *total);
+
+typedef struct mt_nvml_mem {
+    uint64_t total, used, free;  /* bytes */
+    uint64_t reserved;           /* the driver's and firmware's share; valid when v2 */
+    int v2;                      /* nvmlDeviceGetMemoryInfo_v2 answered: used includes reserved */
+} mt_nvml_mem;
+/* Device i's memory: nvmlDeviceGetMemoryInfo_v2 where the library has it
+ * and takes its struct version, else (and from then on, once it refused
+ * the version) the unversioned call.
+ * @return 0, or MT_E_INVAL (no device i), MT_E_IO (the call failed). */
+int mt_nvml_memory(mt_nvml *n, unsigned i, mt_nvml_mem *out);
+
+typedef struct mt_nvml_proc {
+    uint32_t pid;                /* host pid namespace, as NVML gives it */
+    uint64_t used;               /* bytes of device memory */
+} mt_nvml_proc;
+/* The compute processes on device i and the memory each uses: through
+ * nvmlDeviceGetComputeRunningProcesses_v2 (24-byte records), falling back
+ * to the unversioned call (16 bytes) where _v2 is missing, fails, or
+ * reads fewer records that pass than it does (a driver writing another
+ * stride: nvml.c). A record passes when its pid exists under
+ * root/proc and its size is at most total (the device's); one whose size
+ * is NVML_VALUE_NOT_AVAILABLE passes but is not returned. At most cap
+ * records go to out, *count their number; *version (may be NULL) says
+ * which call answered, 2 or 1. The count is asked first (count 0), and
+ * asked again once if it grew before the records were read.
+ * @return 0, or MT_E_INVAL (no device i), MT_E_IO (the calls failed). */
+int mt_nvml_processes(mt_nvml *n, unsigned i, const char *root, uint64_t total, mt_nvml_proc *out, size_t cap,
+                      size_t *count, int *version);
 void mt_nvml_close(mt_nvml *n);
 
 /* ------------------------------------------------------------------ */

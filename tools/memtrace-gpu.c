@@ -34,7 +34,27 @@ typedef struct file_view {
     mt_gpu_report *r;       /* NULL: the file holds no allocator state */
     mt_gpu_batch *b;        /* the batch fits; NULL: no step records */
     size_t nb;
+    mt_gpu_nvml *nv;        /* a sampler's NVML series; NULL: none */
+    size_t nnv;
 } file_view;
+
+/* The most any allocator file reserved on device d (its trace's most, or
+ * its state's), for the memory outside PyTorch at NVML's peak; 0: none. */
+static uint64_t most_reserved(const file_view *fs, size_t nf, uint32_t d) {
+    uint64_t most = 0;
+    for (size_t k = 0; k < nf; k++) {
+        const mt_gpu_device_report *devs;
+        size_t nd = fs[k].r ? mt_gpu_report_devices(fs[k].r, &devs) : 0;
+        for (size_t i = 0; i < nd; i++) {
+            if (devs[i].device != d) continue;
+            uint64_t r = devs[i].has_trace && devs[i].trace.max_reserved > devs[i].all.reserved
+                             ? devs[i].trace.max_reserved
+                             : devs[i].all.reserved;
+            if (r > most) most = r;
+        }
+    }
+    return most;
+}
 
 static const char *hb(uint64_t v, char *buf) { return mt_human_bytes(v, buf); }
 
@@ -261,6 +281,22 @@ static void print_text(const file_view *fs, size_t nf, int whole) {
             text_sites(f, dr->device, 1, whole);
         }
         for (size_t i = 0; i < f->nb; i++) text_batch(&f->b[i]);
+        for (size_t i = 0; i < f->nnv; i++) {
+            const mt_gpu_nvml *g = &f->nv[i];
+            printf("device %" PRIu32 " (NVML): used at most %s at %.3f s", g->device,
+                   hb((uint64_t)g->used_peak, b[0]), (double)g->used_peak_ns / 1e9);
+            if (g->total) printf(" of %s", hb(g->total, b[1]));
+            printf(", %s at the end", hb((uint64_t)g->used_last, b[2]));
+            if (g->driver_reserved > 0) printf(", %s reserved by the driver", hb((uint64_t)g->driver_reserved, b[3]));
+            putchar('\n');
+            if (g->processes)
+                printf("  %" PRIu32 " process%s on it; the most, pid %s, used %s\n", g->processes,
+                       g->processes == 1 ? "" : "es", g->process_pid, hb((uint64_t)g->process_peak, b[0]));
+            uint64_t r = most_reserved(fs, nf, g->device);
+            if (r && g->used_peak > (double)r)
+                printf("  outside PyTorch at that peak: at least %s (NVML's %s less the most PyTorch reserved, %s)\n",
+                       hb((uint64_t)(g->used_peak - (double)r), b[0]), hb((uint64_t)g->used_peak, b[1]), hb(r, b[2]));
+        }
     }
     if (rows < 2) return;
     /* Side by side: every device of every file, and the spread of peaks. */
@@ -424,6 +460,26 @@ static void print_json(const file_view *fs, size_t nf, int whole) {
         mt_jw_begin_array(&w, "batch");
         for (size_t i = 0; i < f->nb; i++) json_batch(&w, &f->b[i]);
         mt_jw_end_array(&w);
+        mt_jw_begin_array(&w, "nvml");
+        for (size_t i = 0; i < f->nnv; i++) {
+            const mt_gpu_nvml *g = &f->nv[i];
+            mt_jw_begin_object(&w, NULL);
+            mt_jw_uint(&w, "device", g->device);
+            if (g->total) mt_jw_uint(&w, "total", g->total);
+            else mt_jw_null(&w, "total");
+            mt_jw_double(&w, "used_peak", g->used_peak);
+            mt_jw_uint(&w, "used_peak_ns", g->used_peak_ns);
+            mt_jw_double(&w, "used_last", g->used_last);
+            mt_jw_double(&w, "driver_reserved", g->driver_reserved);
+            mt_jw_uint(&w, "processes", g->processes);
+            mt_jw_double(&w, "process_peak", g->process_peak);
+            mt_jw_cstr(&w, "process_pid", g->process_pid);
+            uint64_t r = most_reserved(fs, nf, g->device);
+            if (r && g->used_peak > (double)r) mt_jw_double(&w, "outside_pytorch_at_least", g->used_peak - (double)r);
+            else mt_jw_null(&w, "outside_pytorch_at_least");
+            mt_jw_end_object(&w);
+        }
+        mt_jw_end_array(&w);
         mt_jw_end_object(&w);
     }
     mt_jw_end_array(&w);
@@ -505,10 +561,23 @@ int main(int argc, char **argv) {
             if (rb == MT_E_INVAL) code = MT_EXIT_INPUT;
             break;
         }
-        if (ra && rb) {
+        mt_diag nd = { 0 };
+        mt_diag_clear(&nd);
+        int rn = batch_only ? MT_E_NOTFOUND : mt_gpu_nvml_read(f->s, &f->nv, &f->nnv, &nd);
+        if (rn && rn != MT_E_NOTFOUND) {
+            code = mt_cli_fail(tool.name, f->path, &nd);
+            break;
+        }
+        if (go.device_set) { /* --device: only that device's NVML figures */
+            size_t w = 0;
+            for (size_t k = 0; k < f->nnv; k++)
+                if (f->nv[k].device == (uint32_t)go.device) f->nv[w++] = f->nv[k];
+            f->nnv = w;
+        }
+        if (ra && rb && !f->nnv) {
             if (!go.device_set)
                 mt_diag_set(&diag, MT_E_NOTFOUND, "no GPU records: neither an allocator's state (gpu_segments, "
-                            "gpu_events) nor step records (gpuN.step.* samples)");
+                            "gpu_events), step records (gpuN.step.* samples) nor NVML samples (gpuN.used)");
             code = mt_cli_fail(tool.name, f->path, batch_only ? &bd : &diag);
             break;
         }
@@ -524,6 +593,7 @@ int main(int argc, char **argv) {
     for (int i = 0; fs && i < c.nargs; i++) {
         mt_gpu_report_free(fs[i].r);
         mt_gpu_batches_free(fs[i].b, fs[i].nb);
+        free(fs[i].nv);
         mt_sites_free(fs[i].sites);
         mt_snapshot_free(fs[i].s);
     }

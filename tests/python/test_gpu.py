@@ -745,3 +745,36 @@ def test_plot_gpu_segments_and_timeline(tmp_path):
                         "testdata", "heap-small.snap"), "-o", str(tmp_path / "x.png")], capture_output=True, text=True,
                        env=env)
     assert r.returncode == 3 and "no GPU records" in r.stderr
+
+
+def test_nvml_samples_beside_an_allocator_state(tmp_path):
+    import memtrace
+
+    rng = random.Random(81)
+    run = tmp_path / "run.snap"
+    pts = []
+    with memtrace.Writer(str(run)) as w:
+        for i in range(50):
+            used = rng.randrange(1 * GiB, 6 * GiB)
+            pts.append((i * 100_000_000, used))
+            w.add_sample("gpu0.used", used, time_ns=i * 100_000_000)
+            w.add_sample("gpu0.total", 80 * GiB, time_ns=i * 100_000_000)
+            w.add_sample("gpu0.driver_reserved", 300 * MiB, time_ns=i * 100_000_000)
+            w.add_sample("gpu0.pid.4242", used // 2, time_ns=i * 100_000_000)
+            w.add_sample("gpu0.pid.77", 100 * MiB, time_ns=i * 100_000_000)
+        w.add_sample("gpu0.allocated", 5, time_ns=0)  # a cell log's series: not NVML's
+    sim = simulate(82)
+    state = tmp_path / "state.snap"
+    with memtrace.Writer(str(state)) as w:
+        sim.write(w)
+    got = gpu_json(state, run)
+    (nv,) = got["files"][1]["nvml"]
+    peak_t, peak = max(pts, key=lambda p: (p[1], -p[0]))
+    assert nv["used_peak"] == peak and nv["used_peak_ns"] == peak_t and nv["used_last"] == pts[-1][1]
+    assert nv["total"] == 80 * GiB and nv["driver_reserved"] == 300 * MiB
+    assert nv["processes"] == 2 and nv["process_pid"] == "4242" and nv["process_peak"] == peak // 2
+    start, after = backward_curve(sim, 0)
+    most = max([start[1]] + [r for _, r in after])
+    assert nv["outside_pytorch_at_least"] == peak - most
+    r = gpu("--device", 1, run)
+    assert r.returncode == 3

@@ -256,6 +256,29 @@ void mt_gpu_batches_free(mt_gpu_batch *b, size_t n);
 /* The fit's peak allocated at batch (fixed + batch x per_sample). */
 double mt_gpu_batch_predict(const mt_gpu_batch *b, double batch);
 
+/* ---- NVML samples ----------------------------------------------------- */
+
+/* What a sampler's NVML series (gpuN.used, gpuN.total,
+ * gpuN.driver_reserved, gpuN.pid.PID; SPEC.md 4.3) say about device N: the
+ * memory in use by everyone, which PyTorch's allocator does not see. A
+ * thinned bucket counts at its max. */
+typedef struct mt_gpu_nvml {
+    uint32_t device;
+    uint64_t total;           /* the last gpuN.total; 0 unknown */
+    double used_peak;         /* the most gpuN.used */
+    uint64_t used_peak_ns;    /* when (the samples' clock) */
+    double used_last;         /* the last gpuN.used */
+    double driver_reserved;   /* the last gpuN.driver_reserved; 0 unknown */
+    uint32_t processes;       /* distinct pids with a gpuN.pid.PID series */
+    double process_peak;      /* the most any one process used */
+    char process_pid[24];     /* that process's pid ("" when none) */
+} mt_gpu_nvml;
+
+/* The NVML figures of s per device, *n of them by device; free with
+ * free(). @return 0; MT_E_NOTFOUND (no gpuN.used samples); MT_E_NOMEM;
+ * what mt_snapshot_each() returns. */
+int mt_gpu_nvml_read(const mt_snapshot *s, mt_gpu_nvml **out, size_t *n, mt_diag *diag);
+
 #ifdef __cplusplus
 }
 #endif

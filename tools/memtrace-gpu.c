@@ -267,6 +267,9 @@ static void print_text(const file_view *fs, size_t nf, int whole) {
                 printf("  reserved but unallocated: %s (empty_cache would return %s)\n",
                        hb(dr->all.reserved - dr->all.allocated, b[0]), hb(dr->all.releasable, b[1]));
             if (dr->all.expandable) printf("  expandable segments: %" PRIu32 "\n", dr->all.expandable);
+            if (dr->alloc_retries > 0)
+                printf("  cudaMalloc retries: %" PRId64 " (PyTorch freed its cache and synchronized to retry; "
+                       "garbage_collection_threshold reclaims earlier)\n", dr->alloc_retries);
             if (dr->has_trace) {
                 const mt_gpu_trace_stats *t = &dr->trace;
                 printf("  trace: %" PRIu64 " entries%s; active %s at its start, peak %s at entry %" PRIu64
@@ -401,6 +404,8 @@ static void print_json(const file_view *fs, size_t nf, int whole) {
                 mt_jw_null(&w, "used");
                 mt_jw_null(&w, "outside_pytorch");
             }
+            if (dr->alloc_retries >= 0) mt_jw_int(&w, "alloc_retries", dr->alloc_retries);
+            else mt_jw_null(&w, "alloc_retries");
             mt_jw_begin_array(&w, "pools");
             for (size_t i = 0; i < np; i++)
                 if (pools[i].device == dr->device) json_pool(&w, &pools[i]);

@@ -342,7 +342,7 @@ def test_device_filter_and_two_devices(tmp_path):
     with memtrace.Writer(str(path)) as w:
         w.add_gpu_device(0, "NVIDIA H100", total_bytes=80 << 30)
         w.add_gpu_device(1, "NVIDIA H100", total_bytes=80 << 30)
-        w.add_meta("gpu.0.free_bytes", (80 << 30) - (5 << 30))
+        w.add_meta("gpu0.free_memory", (80 << 30) - (5 << 30))
         for s in sims:
             s.write(w)
     got = gpu_json(path)["files"][0]["devices"]
@@ -644,7 +644,7 @@ def test_advise_gpu_fields_are_memtrace_gpus_measures(tmp_path):
     path = tmp_path / "oom.snap"
     with memtrace.Writer(str(path)) as w:
         w.add_gpu_device(0, "A100", total_bytes=40 * GiB)
-        w.add_meta("gpu.0.free_bytes", 40 * GiB - 3 * GiB)
+        w.add_meta("gpu0.free_memory", 40 * GiB - 3 * GiB)
         oom_fixture(w, oom_size=12 * MiB, device_free=2 * MiB)
     fields = ["pending_free", "inactive", "releasable", "stranded", "largest_free", "internal_fragmentation",
               "external_fragmentation", "utilization", "peak_active", "outside", "ooms", "fragmentation_ooms",
@@ -778,3 +778,23 @@ def test_nvml_samples_beside_an_allocator_state(tmp_path):
     assert nv["outside_pytorch_at_least"] == peak - most
     r = gpu("--device", 1, run)
     assert r.returncode == 3
+
+
+def test_stats_meta_capacity_and_alloc_retries(tmp_path):
+    """memtrace.dump_cuda's meta: gpuN.total_memory stands for the capacity
+    where no device record gives one; num_alloc_retries feeds the report and
+    the gpu-alloc-retries rule."""
+    import memtrace
+
+    path = tmp_path / "s.snap"
+    with memtrace.Writer(str(path)) as w:
+        w.add_meta("gpu0.total_memory", 24 * GiB)
+        w.add_meta("gpu0.free_memory", 20 * GiB)
+        w.add_meta("gpu0.stats.num_alloc_retries", 3)
+        oom_fixture(w, oom_size=40 * MiB, device_free=2 * MiB)
+    dev = gpu_json(path)["files"][0]["devices"][0]
+    assert dev["total"] == 24 * GiB and dev["used"] == 4 * GiB and dev["alloc_retries"] == 3
+    r = subprocess.run([tool("memtrace-advise"), "-f", "json", str(path)], capture_output=True, text=True)
+    rules = {a["rule"] for a in json.loads(r.stdout)["advice"]}
+    assert {"gpu-alloc-retries", "gpu-capacity-oom", "gpu-outside-pytorch"} <= rules
+    assert "gpu-fragmentation-oom" not in rules

@@ -81,6 +81,7 @@ typedef struct mt_gpu_device_report {
     uint64_t used;          /* device memory in use by everyone when the state was taken; 0 unknown */
     int has_used;
     int64_t outside;        /* used - reserved: the CUDA context, NCCL, other processes (has_used) */
+    int64_t alloc_retries;  /* cudaMalloc retries (memory_stats' num_alloc_retries); -1 unknown */
     mt_gpu_pool all;        /* the device's totals */
     int has_trace;
     mt_gpu_trace_stats trace;

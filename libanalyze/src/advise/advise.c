@@ -253,6 +253,7 @@ static fval gpu_field(const subject *s, int f) {
     case X_FRAGMENTATION_OOMS: return num(s->frag_ooms);
     case X_CAPACITY_OOMS: return num(s->ooms - s->frag_ooms);
     case X_EXPANDABLE: return num(s->expandable);
+    case X_ALLOC_RETRIES: return r->alloc_retries >= 0 ? num((double)r->alloc_retries) : none();
     default: return none();
     }
 }

@@ -99,7 +99,8 @@ enum { MT__U_PLAIN, MT__U_COUNT, MT__U_BYTES, MT__U_RATIO };
     X(OOMS, "ooms", G, NUM, COUNT)                             \
     X(FRAGMENTATION_OOMS, "fragmentation_ooms", G, NUM, COUNT) \
     X(CAPACITY_OOMS, "capacity_ooms", G, NUM, COUNT)           \
-    X(EXPANDABLE, "expandable_segments", G, NUM, COUNT)
+    X(EXPANDABLE, "expandable_segments", G, NUM, COUNT)        \
+    X(ALLOC_RETRIES, "alloc_retries", G, NUM, COUNT)
 
 /* A field of a subject: what conditions test and messages print. */
 typedef struct mt__fdesc {

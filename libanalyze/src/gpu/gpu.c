@@ -661,8 +661,10 @@ static int analyze(const mt_snapshot *s, load *l, size_t top, mt_gpu_report *rep
         return mt_diag_set(diag, MT_E_NOMEM, "out of memory for the GPU report");
     for (size_t d = 0; d < l->n_devs; d++) rep->pools[rep->n_pools++] = rep->devices[d].all;
     qsort(rep->pools, rep->n_pools, sizeof *rep->pools, cmp_pool);
-    /* Device records: names and capacity; meta gpu.N.free_bytes: the
-     * device's free memory when the state was taken. */
+    /* Device records: names and capacity (else meta gpuN.total_memory);
+     * meta gpuN.free_memory: the device's free memory when the state was
+     * taken; gpuN.stats.num_alloc_retries: memory_stats()'s count of
+     * cudaMalloc retries (SPEC.md 4.5). */
     mt_gpu_device *devs = NULL;
     size_t nd = 0;
     rc = mt_snapshot_gpu_devices(s, &devs, &nd, diag);
@@ -675,7 +677,11 @@ static int analyze(const mt_snapshot *s, load *l, size_t top, mt_gpu_report *rep
                 dr->total = devs[i].total_bytes;
             }
         char key[64];
-        snprintf(key, sizeof key, "gpu.%u.free_bytes", dr->device);
+        snprintf(key, sizeof key, "gpu%u.total_memory", dr->device);
+        if (!dr->total && meta_num(s, key, &v) && v > 0 && v < 1.8e19) dr->total = (uint64_t)v;
+        snprintf(key, sizeof key, "gpu%u.stats.num_alloc_retries", dr->device);
+        dr->alloc_retries = meta_num(s, key, &v) && v >= 0 && v < 1.8e19 ? (int64_t)v : -1;
+        snprintf(key, sizeof key, "gpu%u.free_memory", dr->device);
         if (dr->total && meta_num(s, key, &v) && v >= 0 && v <= (double)dr->total) {
             dr->has_used = 1;
             dr->used = dr->total - (uint64_t)v;

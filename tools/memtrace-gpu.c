@@ -137,6 +137,9 @@ static const char *conf_name(mt_gpu_confidence c) {
     return n[c];
 }
 
+/* --at: a batch size to predict the peak of; 0: none. */
+static double predict_at;
+
 static void text_batch(const mt_gpu_batch *b) {
     char x[6][16];
     printf("device %" PRIu32 " batch size: %" PRIu64 " steps at %zu sizes\n", b->device, b->steps, b->n_points);
@@ -172,6 +175,13 @@ static void text_batch(const mt_gpu_batch *b) {
                    conf_name(b->confidence),
                    b->n_points - (b->oom_batch > 0) < 3 ? " (two sizes: nothing checks that memory grows linearly)" : "");
         if (b->oom_batch > 0) printf("  batch %" PRId64 " ran out of memory: the advice stays below it\n", b->oom_batch);
+        if (predict_at > 0) {
+            double y = mt_gpu_batch_predict(b, predict_at), hi = mt_gpu_batch_predict_high(b, predict_at);
+            printf("  at batch %g: peak allocated %s", predict_at, hb((uint64_t)(y > 0 ? y : 0), x[0]));
+            if (hi > y) printf(" (at most %s with 95%% confidence)", hb((uint64_t)hi, x[1]));
+            printf(", reserved about %s with the fragmentation measured\n",
+                   hb((uint64_t)((y > 0 ? y : 0) * (1 + b->fragmentation)), x[2]));
+        }
     }
     if (b->has_static) {
         uint64_t st = b->weights + b->gradients + b->optimizer_state;
@@ -222,6 +232,16 @@ static void json_batch(mt_jw *w, const mt_gpu_batch *b) {
     else mt_jw_null(w, "oom_batch");
     mt_jw_double(w, "extrapolation", b->extrapolation);
     mt_jw_cstr(w, "confidence", conf_name(b->confidence));
+    if (predict_at > 0 && b->fitted) {
+        mt_jw_begin_object(w, "at");
+        mt_jw_double(w, "batch", predict_at);
+        mt_jw_double(w, "peak_allocated", mt_gpu_batch_predict(b, predict_at));
+        mt_jw_double(w, "peak_allocated_high", mt_gpu_batch_predict_high(b, predict_at));
+        mt_jw_double(w, "peak_reserved", mt_gpu_batch_predict(b, predict_at) * (1 + b->fragmentation));
+        mt_jw_end_object(w);
+    } else {
+        mt_jw_null(w, "at");
+    }
     if (b->has_static) {
         mt_jw_begin_object(w, "static");
         mt_jw_uint(w, "weights", b->weights);
@@ -526,6 +546,7 @@ int main(int argc, char **argv) {
         MT_OPT_SIZE(0, "capacity", "SIZE", &capacity,
                     "the device's memory, where the step records do not give it; units KiB, MiB, GiB, KB, MB, GB"),
         MT_OPT_DOUBLE(0, "margin", "FRACTION", &margin, 0, 0.9, "share of the device kept free (default: 0.05)"),
+        MT_OPT_DOUBLE(0, "at", "BATCH", &predict_at, 1e-9, 1e12, "also predict the peak at this batch size"),
         MT_OPT_SIZE(0, "param-bytes", "SIZE", &param_bytes, "the model's parameters' bytes (default: the file's)"),
         MT_OPT_SIZE(0, "trainable-bytes", "SIZE", &trainable,
                     "of those, the trainable ones' (default: the file's, else all)"),

@@ -798,3 +798,43 @@ def test_stats_meta_capacity_and_alloc_retries(tmp_path):
     rules = {a["rule"] for a in json.loads(r.stdout)["advice"]}
     assert {"gpu-alloc-retries", "gpu-capacity-oom", "gpu-outside-pytorch"} <= rules
     assert "gpu-fragmentation-oom" not in rules
+
+
+def transformer_peak(batch, rng):
+    """A synthetic training step's peak allocated bytes: a 350M-parameter
+    model in fp16 with Adam (16 bytes a parameter, "Transformer Math 101"),
+    activations of 24 layers at sequence 1024, hidden 1024, 16 heads, 16-bit
+    without recomputation, s*b*h*(34 + 5*a*s/h) per layer (Korthikanti et
+    al.), each tensor rounded up as the caching allocator rounds (512 B;
+    above 1 MiB, whole 2 MiB pieces), and +-1% of other workspace."""
+    params, s, h, a, layers = 350e6, 1024, 1024, 16, 24
+    states = 16 * params
+    per_layer = s * batch * h * (34 + 5 * a * s / h)
+    tensors = 40  # the per-layer activations, in this many tensors
+    one = per_layer / tensors
+    rounded = (one // (2 * MiB) + 1) * 2 * MiB if one > MiB else (one // 512 + 1) * 512
+    return int(states + layers * tensors * rounded * rng.uniform(0.99, 1.01))
+
+
+def test_two_batch_sizes_predict_a_third_within_5_percent(tmp_path):
+    import memtrace
+
+    rng = random.Random(91)
+    path = tmp_path / "steps.snap"
+    with memtrace.gpu_steps(path) as rec:
+        for b in (2, 4):
+            rec.record(b, {"allocated_bytes.all.peak": transformer_peak(b, rng)}, total=80 * GiB)
+    truth = transformer_peak(8, random.Random(92))
+    (b,) = gpu_json("--at", 8, path)["files"][0]["batch"]
+    assert b["confidence"] == "low"  # two sizes: said so
+    assert abs(b["at"]["peak_allocated"] - truth) / truth < 0.05
+    # With three sizes the upper bound covers the truth at 16.
+    path3 = tmp_path / "steps3.snap"
+    with memtrace.gpu_steps(path3) as rec:
+        for bs in (2, 4, 6, 8):
+            rec.record(bs, {"allocated_bytes.all.peak": transformer_peak(bs, rng)}, total=80 * GiB)
+    truth16 = transformer_peak(16, random.Random(93))
+    (b3,) = gpu_json("--at", 16, path3)["files"][0]["batch"]
+    assert abs(b3["at"]["peak_allocated"] - truth16) / truth16 < 0.05
+    assert b3["at"]["peak_allocated_high"] >= b3["at"]["peak_allocated"]
+    assert "at batch 16: peak allocated" in gpu("--at", 16, path3).stdout

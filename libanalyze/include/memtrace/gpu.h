@@ -232,6 +232,10 @@ typedef struct mt_gpu_batch {
     int has_static;
     uint64_t weights, gradients, optimizer_state; /* the static estimate's parts */
     int disagree;             /* the static estimate and the fit disagree */
+    /* The fit's spread, for mt_gpu_batch_predict_high(). */
+    size_t fit_n;             /* batch sizes fitted (those that did not run out of memory) */
+    double fit_xbar, fit_sxx; /* their mean and sum of squared deviations */
+    double fit_s;             /* the residual standard error (fit_n - 2 degrees of freedom) */
 } mt_gpu_batch;
 
 typedef struct mt_gpu_batch_opts {
@@ -256,6 +260,11 @@ void mt_gpu_batches_free(mt_gpu_batch *b, size_t n);
 
 /* The fit's peak allocated at batch (fixed + batch x per_sample). */
 double mt_gpu_batch_predict(const mt_gpu_batch *b, double batch);
+
+/* Its upper 95% prediction bound at batch: the fit plus Student's t times
+ * the standard error of a new step's peak there. With fewer than three
+ * sizes there is no spread to go by and it is the fit itself. */
+double mt_gpu_batch_predict_high(const mt_gpu_batch *b, double batch);
 
 /* ---- NVML samples ----------------------------------------------------- */
 

@@ -99,25 +99,26 @@ double mt_gpu_batch_predict(const mt_gpu_batch *b, double batch) {
     return b->fixed + batch * b->per_sample;
 }
 
+double mt_gpu_batch_predict_high(const mt_gpu_batch *b, double batch) {
+    double y = mt_gpu_batch_predict(b, batch);
+    if (b->fit_n < 3 || b->fit_sxx <= 0) return y;
+    double d = batch - b->fit_xbar;
+    return y + t95(b->fit_n - 2) * b->fit_s * sqrt(1 + 1.0 / (double)b->fit_n + d * d / b->fit_sxx);
+}
+
 /* Least squares over the points (x the batch, y its highest peak). */
 typedef struct fit {
     double xbar, sxx, s; /* s: the residual standard error (n - 2 dof) */
     size_t n;
 } fit;
 
-static double upper(const mt_gpu_batch *b, const fit *f, double x) {
-    double y = mt_gpu_batch_predict(b, x);
-    if (f->n < 3 || f->sxx <= 0) return y;
-    double se = f->s * sqrt(1 + 1.0 / (double)f->n + (x - f->xbar) * (x - f->xbar) / f->sxx);
-    return y + t95(f->n - 2) * se;
-}
 
 /* The largest integer batch whose (upper, with safe) peak, grown by the
  * fragmentation, fits the budget; -1 when not even 1 does. */
-static int64_t largest_fit(const mt_gpu_batch *b, const fit *f, int safe) {
+static int64_t largest_fit(const mt_gpu_batch *b, int safe) {
     double grow = 1 + b->fragmentation;
     if (b->per_sample <= 0) return -1;
-#define FITS(x) ((safe ? upper(b, f, (double)(x)) : mt_gpu_batch_predict(b, (double)(x))) * grow <= b->budget)
+#define FITS(x) ((safe ? mt_gpu_batch_predict_high(b, (double)(x)) : mt_gpu_batch_predict(b, (double)(x))) * grow <= b->budget)
     if (!FITS(1)) return -1;
     int64_t lo = 1, hi = 2;
     while (hi < ((int64_t)1 << 40) && FITS(hi)) {
@@ -173,12 +174,16 @@ static void fit_device(mt_gpu_batch *b, const mt_gpu_batch_opts *o, const mt_sna
         b->residual_rms = sqrt(ss / (double)n);
         f.s = n > 2 ? sqrt(ss / (double)(n - 2)) : 0;
     }
+    b->fit_n = f.n;
+    b->fit_xbar = f.xbar;
+    b->fit_sxx = f.sxx;
+    b->fit_s = f.s;
     b->margin = o && o->margin > 0 ? o->margin : 0.05;
     if (!b->total && o) b->total = o->total;
     b->budget = (double)b->total * (1 - b->margin) - (double)b->outside;
     if (b->fitted && b->total) {
-        b->max_batch = largest_fit(b, &f, 0);
-        b->max_batch_safe = n >= 3 ? largest_fit(b, &f, 1) : b->max_batch;
+        b->max_batch = largest_fit(b, 0);
+        b->max_batch_safe = n >= 3 ? largest_fit(b, 1) : b->max_batch;
     }
     /* A size that ran out of memory bounds the advice, whatever the fit. */
     if (b->oom_batch > 0) {

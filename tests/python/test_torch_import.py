@@ -1,0 +1,415 @@
+"""memtrace-convert --from torch and memtrace.import_torch_snapshot: PyTorch
+CUDA allocator snapshots (torch_snapshots.py builds them from each
+release's schema) read by formats/'s pickle reader, checked record by
+record against what formats/SPEC.md section 4.5 says, computed in Python
+(torch_snapshots.expected) and read back with spec_reader.py; and every
+way a pickle is refused: a clean exit 3 naming the offset, never a crash."""
+
+import os
+import pickle
+import struct
+import subprocess
+import sys
+import types
+
+import pytest
+
+from conftest import BUILD, ROOT, tool
+import spec_reader
+import torch_snapshots as ts
+
+import memtrace
+
+CONVERT = tool("memtrace-convert")
+
+
+def records(path):
+    """The gpu records of a snapshot with each stack as its frames
+    (innermost first), and its meta."""
+    s = spec_reader.Snapshot(str(path))
+    frames = {f["id"]: (f["function"], f["file"], f["line"]) for f in s.of("frames")}
+    stacks = {st["id"]: (st["frame"], st["parent"]) for st in s.of("stacks")}
+    assert len(frames) == len(s.of("frames")) and len(stacks) == len(s.of("stacks")), "ids defined twice"
+    # interned: no frame or (frame, parent) pair written twice
+    assert len(set(frames.values())) == len(frames)
+    assert len(set(stacks.values())) == len(stacks)
+
+    def chain(sid):
+        out = []
+        while sid:
+            fid, sid = stacks[sid]
+            out.append(frames[fid])
+        return tuple(out)
+
+    got = {}
+    for kind in ("gpu_devices", "gpu_segments", "gpu_blocks", "gpu_events"):
+        rows = []
+        for r in s.of(kind):
+            r = dict(r)
+            if "stack" in r:
+                r["stack"] = chain(r["stack"])
+            rows.append(r)
+        got[kind] = rows
+    got["meta"] = s.meta()
+    return got
+
+
+def check(path, snap):
+    got, want = records(path), ts.expected(snap)
+    for kind in ("gpu_devices", "gpu_segments", "gpu_blocks", "gpu_events"):
+        assert len(got[kind]) == len(want[kind]), kind
+        for i, (g, w) in enumerate(zip(got[kind], want[kind])):
+            assert {k: g[k] for k in w} == w, (kind, i)
+    meta = got["meta"]
+    for k, v in want["meta"].items():
+        assert meta[k] == v, k
+    # no gpu key the source did not give
+    extra = {k for k in meta if k.startswith(("gpu.", "gpu_")) and k not in want["meta"]}
+    assert not extra
+    return got
+
+
+def convert(*args):
+    return subprocess.run([CONVERT, *map(str, args)], capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("name", sorted(ts.ALL))
+@pytest.mark.parametrize("protocol", [2, 3, 4, 5])
+def test_cli_matches_spec(tmp_path, name, protocol):
+    snap = ts.ALL[name]()
+    src = tmp_path / "in.pickle"
+    src.write_bytes(pickle.dumps(snap, protocol=protocol))
+    out = tmp_path / "out.snap"
+    r = convert(src, out)
+    assert r.returncode == 0, r.stderr
+    got = check(out, snap)
+    want = ts.expected(snap)
+    n = lambda k: len(want[k])
+    assert r.stdout.startswith("%s: %d segment" % (out, n("gpu_segments")))
+    assert "%d block" % n("gpu_blocks") in r.stdout and "%d event" % n("gpu_events") in r.stdout
+    assert got["meta"]["tool"] == "memtrace-convert"
+
+
+@pytest.mark.parametrize("name", sorted(ts.ALL))
+def test_python_matches_spec(tmp_path, name):
+    snap = ts.ALL[name]()
+    out = tmp_path / "dict.snap"
+    counts = memtrace.import_torch_snapshot(snap, out)
+    check(out, snap)
+    want = ts.expected(snap)
+    assert (counts["segments"], counts["blocks"], counts["events"], counts["devices"]) == (
+        len(want["gpu_segments"]), len(want["gpu_blocks"]), len(want["gpu_events"]), len(want["gpu_devices"]))
+    assert counts["sequence_clock"] == ("gpu_clock" in want["meta"])
+    # a path, str or PathLike, gives the same records
+    src = tmp_path / "snap.pkl"
+    src.write_bytes(pickle.dumps(snap, protocol=3))
+    out2 = tmp_path / "path.snap"
+    assert memtrace.import_torch_snapshot(src, out2, label="run 7") == counts
+    a, b = records(out), records(out2)
+    assert a["gpu_events"] == b["gpu_events"] and a["gpu_blocks"] == b["gpu_blocks"]
+    assert b["meta"]["label"] == "run 7" and b["meta"]["tool"] == "memtrace.import_torch_snapshot"
+
+
+def test_the_cases_are_what_they_claim():
+    """The hand-made cases hold what their names say, so that the tests
+    above cover those cases (and memtrace-gpu's fixtures show them)."""
+    def free_blocks(s):
+        return [b["size"] for g in s["segments"] for b in g["blocks"] if b["state"] == "inactive"]
+
+    f = ts.frag_oom()
+    o = [e for e in f["device_traces"][0] if e["action"] == "oom"][0]
+    assert "addr" not in o
+    assert o["size"] > max(free_blocks(f)) and o["size"] <= sum(free_blocks(f)) + o["device_free"]
+    assert len({g["address"] for g in f["segments"] if any(b["state"] == "inactive" for b in g["blocks"])}) > 1
+    c = ts.capacity_oom()
+    o = c["device_traces"][0][0]
+    assert o["size"] > sum(free_blocks(c)) + o["device_free"]
+    # the wrapped ring frees blocks it never saw allocated
+    w = ts.wrapped_ring()["device_traces"][0]
+    assert w[0]["action"].startswith("free") and not any(
+        e["action"] == "alloc" and e["addr"] == w[0]["addr"] for e in w)
+    e = ts.expandable()
+    assert e["segments"][0]["is_expandable"] and {"segment_map", "segment_unmap"} <= {
+        x["action"] for x in e["device_traces"][0]}
+    assert ts.private_pool()["segments"][0]["segment_pool_id"] == (1, 0)
+    # 9-byte LONG1 for the addresses of 2^63 and more
+    raw = pickle.dumps(ts.high_addresses(), protocol=2)
+    assert b"\x8a\x09" in raw
+    # the shared frame list goes through the memo once
+    sh = ts.shared_frames()
+    assert sh["device_traces"][0][1]["frames"] is sh["segments"][0]["frames"]
+    assert pickle.dumps(sh, protocol=4).count(b"shared_alloc") == 1
+    assert len(ts.two_devices()["device_traces"]) == 3
+
+
+def test_shared_frames_are_interned_once(tmp_path):
+    out = tmp_path / "o.snap"
+    counts = memtrace.import_torch_snapshot(ts.shared_frames(400), out)
+    s = spec_reader.Snapshot(str(out))
+    # frames: shared_alloc, forward, main, other_caller
+    assert counts["frames"] == len(s.of("frames")) == 4
+    assert counts["stacks"] == len(s.of("stacks")) == 5
+
+
+def test_many_segments_cross_append_batches(tmp_path):
+    snap = ts.many_segments(2500)
+    out = tmp_path / "o.snap"
+    counts = memtrace.import_torch_snapshot(snap, out)
+    assert counts["segments"] == 2500 and counts["events"] == 2500
+    check(out, snap)
+
+
+def test_hand_written_protocol1_pickle(tmp_path):
+    """Protocol 1 builds lists and dicts with MARK ... LIST/DICT and no
+    appends: the reader converts them at STOP the same way."""
+    snap = ts.v21()
+    src = tmp_path / "p1.pickle"
+    src.write_bytes(pickle.dumps(snap, protocol=1))
+    out = tmp_path / "o.snap"
+    r = convert("--from", "torch", src, out)
+    assert r.returncode == 0, r.stderr
+    check(out, snap)
+
+
+def test_memory_stays_bounded(tmp_path):
+    """A trace of many entries does not make the reader hold the pickle:
+    its peak RSS grows far less than the pickle does."""
+    # as PyTorch makes them: a frame list per distinct stack, shared
+    shared = [ts.frames("f%d" % k) for k in range(5)]
+
+    def peak(n):
+        snap = {"segments": [], "device_traces": [[ts.entry("alloc", 0x1000 + i * 512, 512, time_us=i,
+                                                             fr=shared[i % 5],
+                                                             user_metadata="%0200d" % i) for i in range(n)]]}
+        src = tmp_path / ("n%d.pickle" % n)
+        src.write_bytes(pickle.dumps(snap, protocol=4))
+        r = subprocess.run(["/usr/bin/time", "-f", "%M", CONVERT, src, tmp_path / "o.snap"], capture_output=True,
+                           text=True)
+        assert r.returncode == 0, r.stderr
+        return int(r.stderr.strip().splitlines()[-1]), os.path.getsize(src)
+
+    if not os.path.exists("/usr/bin/time"):
+        pytest.skip("no /usr/bin/time")
+    small, sbytes = peak(2000)
+    big, bbytes = peak(200000)
+    assert bbytes - sbytes > 40 << 20
+    assert (big - small) * 1024 < (bbytes - sbytes) / 4, (small, big, sbytes, bbytes)
+
+
+# ---------------------------------------------------------------- refusals
+
+
+def refused(tmp_path, data, what, ext=".pickle"):
+    src = tmp_path / ("bad" + ext)
+    src.write_bytes(data)
+    out = tmp_path / "out.snap"
+    out.write_bytes(b"kept")
+    r = convert("--from", "torch", src, out)
+    assert r.returncode == 3, (r.returncode, r.stderr)
+    assert r.stderr.startswith("memtrace-convert: %s: " % src), r.stderr
+    assert what in r.stderr, r.stderr
+    assert out.read_bytes() == b"kept"  # OUT as it was
+    return r.stderr
+
+
+def test_truncated_at_every_byte(tmp_path):
+    snap = {"segments": [ts.segment(0, 1 << 63, [ts.block(1 << 63, 512, "active_allocated", 500,
+                                                          ts.frames("a", "b"))])],
+            "device_traces": [[ts.entry("alloc", 1 << 63, 512, time_us=3), ts.oom(1024, 0)]],
+            "allocator_settings": {"expandable_segments": True, "garbage_collection_threshold": 0.5}}
+    for proto in (2, 4):
+        data = pickle.dumps(snap, protocol=proto)
+        out = tmp_path / "t.snap"
+        for n in range(len(data)):
+            with pytest.raises(ValueError) as e:
+                memtrace.import_torch_snapshot(data[:n], out)
+            # cut in a value: its opcode's length runs past the end;
+            # anywhere else: the end, where an opcode or argument was due
+            msg = str(e.value)
+            assert ("offset %d: the pickle ends before" % n in msg or
+                    ("offset " in msg and "past the end of the input" in msg)), msg
+            assert not out.exists()
+        memtrace.import_torch_snapshot(data, out)
+        check(out, snap)
+        out.unlink()
+    # and through the CLI, a few cuts
+    msg = refused(tmp_path, data[:-1], "the pickle ends before STOP")
+    assert "offset %d:" % (len(data) - 1) in msg
+    assert "past the end of the input" in refused(tmp_path, data[:len(data) // 2], "offset")
+
+
+class Seg:
+    def __init__(self):
+        self.address = 1
+
+
+def test_code_opcodes_are_refused(tmp_path):
+    data = pickle.dumps({"segments": [Seg()], "device_traces": []}, protocol=2)
+    msg = refused(tmp_path, data, "names or calls code: refused")
+    assert "GLOBAL" in msg
+    off = data.index(b"c__main__" if b"c__main__" in data else b"c" + Seg.__module__.encode())
+    assert "offset %d:" % off in msg
+    # protocol 4 names a class with STACK_GLOBAL
+    data4 = pickle.dumps({"segments": [Seg()]}, protocol=4)
+    assert "STACK_GLOBAL" in refused(tmp_path, data4, "refused")
+    # REDUCE alone, after a tuple
+    assert "REDUCE" in refused(tmp_path, b"\x80\x02)R.", "refused")
+    assert "offset 3:" in refused(tmp_path, b"\x80\x02)R.", "REDUCE")
+    for op, name in ((b"b", "BUILD"), (b"\x81", "NEWOBJ"), (b"Q", "BINPERSID"), (b"\x82\x01", "EXT1")):
+        assert name in refused(tmp_path, b"\x80\x02)" + op + b".", "refused")
+    # protocol 0 text opcodes and an unknown byte
+    refused(tmp_path, b"S'x'\n.", "opcode 0x53 is not one this reader takes")
+    # protocol 0/1 text integers are read, checked
+    refused(tmp_path, b"I4x2\n.", "INT with a character other than a digit")
+    refused(tmp_path, b"L99999999999999999999999L\n.", "LONG wider than 64 bits")
+    refused(tmp_path, b"L-9999999999999999999L\n.", "LONG below -2^63")
+    refused(tmp_path, b"I-\n.", "INT without digits")
+    refused(tmp_path, b"I" + b"1" * 100 + b"\n.", "INT of more than 72 characters")
+    refused(tmp_path, b"\x80\x02\xff.", "opcode 0xff is not one")
+    refused(tmp_path, b"\x80\x06}.", "pickle protocol 6, newer than 5")
+
+
+def test_absurd_lengths_and_nesting(tmp_path):
+    # a string longer than the file
+    msg = refused(tmp_path, b"\x80\x02X\xff\xff\xff\x7fabc.", "past the end of the input")
+    assert "offset 2: BINUNICODE of 2147483647 bytes" in msg
+    refused(tmp_path, b"\x80\x04\x8d" + struct.pack("<Q", 1 << 62) + b".", "BINUNICODE8 of")
+    refused(tmp_path, b"\x80\x02B\x10\x00\x00\x00ab.", "BINBYTES of 16 bytes")
+    refused(tmp_path, b"\x80\x02\x8b\xff\xff\xff\xff.", "LONG4 with a negative length")
+    refused(tmp_path, b"\x80\x02\x8b\x10\x00\x00\x00" + b"\x01" * 16 + b".", "LONG4 integer of 16 bytes")
+    refused(tmp_path, b"\x80\x02\x8a\x09" + b"\x00" * 8 + b"\x01.", "wider than 64 bits")
+    # nested deeper than the limit, as lists and as marks
+    deep = []
+    for _ in range(100):
+        deep = [deep]
+    refused(tmp_path, pickle.dumps({"segments": deep}, protocol=2), "containers nested deeper than 64")
+    refused(tmp_path, b"\x80\x02" + b"(" * 70 + b".", "MARKs nested deeper than 64")
+    # a cycle: a list appended to itself
+    cyc = []
+    cyc.append(cyc)
+    refused(tmp_path, pickle.dumps({"segments": cyc}, protocol=2), "a recursive value")
+
+
+def test_bad_structure(tmp_path):
+    p = lambda obj, proto=2: pickle.dumps(obj, protocol=proto)
+    refused(tmp_path, p([1, 2]), "expected a dict at the root")
+    refused(tmp_path, p({"x": 1}), "expected key 'segments' or 'device_traces'")
+    refused(tmp_path, p({"segments": [{"device": 0, "total_size": 5}]}), "expected key 'address'")
+    refused(tmp_path, p({"segments": [{"device": 0, "address": "x", "total_size": 5}]}),
+            "expected an integer for 'address', not a str")
+    refused(tmp_path, p({"segments": [{"device": -1, "address": 1, "total_size": 5}]}), "'device' is negative")
+    refused(tmp_path, p({"segments": [{"device": 1 << 33, "address": 1, "total_size": 5}]}), "above 2^32 - 1")
+    refused(tmp_path, p({"segments": [5]}), "expected a segment dict, not a int")
+    refused(tmp_path, p({"device_traces": [[{"addr": 5}]]}), "expected key 'action'")
+    refused(tmp_path, p({"device_traces": [5]}), "expected a list of trace entries")
+    refused(tmp_path, p({"device_traces": [[{"action": "alloc", "time_us": 1 << 62}]]}), "'time_us' above")
+    refused(tmp_path, p({"device_traces": [[{"action": "alloc", "frames": [{"name": 3}]}]]}),
+            "expected a str for 'name'")
+    refused(tmp_path, p({"device_traces": [[{"action": "alloc", "frames": 3}]]}), "expected a list of frames")
+    refused(tmp_path, p({"segments": [{"device": 0, "address": 1, "total_size": 5, "segment_pool_id": 3}]}),
+            "a pair of integers")
+    refused(tmp_path, p({"segments": [{"device": 0, "address": (1 << 64) - 1, "total_size": 5,
+                                       "blocks": [{"size": 5}]}]}), "ends past 2^64")
+    refused(tmp_path, p({"segments": [], "allocator_settings": 5}), "a dict for 'allocator_settings'")
+    # stack machine misuse
+    refused(tmp_path, b"\x80\x02.", "STOP with nothing on the stack")
+    refused(tmp_path, b"\x80\x02K\x01a.", "APPEND needs 2 values")
+    refused(tmp_path, b"\x80\x02K\x01K\x02a.", "APPEND to a int, not a list")
+    refused(tmp_path, b"\x80\x02]K\x01K\x02s.", "SETITEM on a list, not a dict")
+    refused(tmp_path, b"\x80\x02}(K\x01u.", "SETITEMS with a key and no value")
+    refused(tmp_path, b"\x80\x02e.", "APPENDS without a MARK")
+    refused(tmp_path, b"\x80\x02(e.", "APPENDS with no list below its MARK")
+    refused(tmp_path, b"\x80\x02(u.", "SETITEMS with no dict below its MARK")
+    refused(tmp_path, b"\x80\x02h\x05.", "a memo get of slot 5, which was never put")
+    refused(tmp_path, b"\x80\x02q\x00.", "a memo put with nothing on the stack")
+    # a list changed after it went into another
+    refused(tmp_path, b"\x80\x02]q\x00]h\x00a0K\x01a.", "changed after it was placed")
+
+
+def test_memo_forms_and_protocol1_ops(tmp_path):
+    """LONG_BINPUT/LONG_BINGET, DUP, POP, POP_MARK, BININT, BINFLOAT,
+    bytes and None, written by hand: all read."""
+    seg = (b"}q\x01(X\x06\x00\x00\x00devicer\x07\x00\x00\x00K\x00X\x07\x00\x00\x00addressJ\x00\x10\x00\x00"
+           b"X\n\x00\x00\x00total_sizeM\x00\x02X\x06\x00\x00\x00streamNu")
+    data = (b"\x80\x02}(X\x08\x00\x00\x00segments](" + seg + b"ej\x07\x00\x00\x00"  # memo'd 0
+            b"0K\x05\x32\x30\x30(K\x01K\x02\x31"  # DUP/POP/POP_MARK noise
+            b"X\x05\x00\x00\x00extra(C\x02hiG?\xe0\x00\x00\x00\x00\x00\x00\x88\x89tu.")
+    src = tmp_path / "h.pickle"
+    src.write_bytes(data)
+    out = tmp_path / "h.snap"
+    r = convert(src, out)
+    assert r.returncode == 0, r.stderr
+    got = records(out)
+    assert [(g["address"], g["size"], g["device"]) for g in got["gpu_segments"]] == [(4096, 512, 0)]
+
+
+def test_dump_cuda_with_a_fake_torch(tmp_path, monkeypatch):
+    snap = ts.newest()
+    stats = {0: {"allocated_bytes.all.current": 10 * ts.MiB, "num_ooms": 2, "reserved_bytes.all.peak": 20 * ts.MiB,
+                 "weird": [1]},
+             1: {"allocated_bytes.all.current": 0, "garbage": 0.5}}
+    cuda = types.SimpleNamespace(is_available=lambda: True, device_count=lambda: 2,
+                                 memory_stats=lambda d: stats[d],
+                                 memory=types.SimpleNamespace(_snapshot=lambda: snap),
+                                 get_device_properties=lambda d: types.SimpleNamespace(total_memory=80 << 30))
+    monkeypatch.setitem(sys.modules, "torch", types.SimpleNamespace(cuda=cuda))
+    out = tmp_path / "cuda.snap"
+    counts = memtrace.dump_cuda(out, label="step 3")
+    assert counts["segments"] == 1 and counts["events"] == 5
+    got = check(out, snap)
+    m = got["meta"]
+    assert m["gpu0.stats.allocated_bytes.all.current"] == 10 * ts.MiB and m["gpu0.stats.num_ooms"] == 2
+    assert m["gpu0.stats.reserved_bytes.all.peak"] == 20 * ts.MiB and m["gpu1.stats.garbage"] == 0.5
+    assert m["gpu1.total_memory"] == 80 << 30 and "gpu0.stats.weird" not in m
+    assert m["tool"] == "memtrace.dump_cuda" and m["label"] == "step 3"
+
+
+def test_dump_cuda_without_cuda(tmp_path, monkeypatch):
+    cuda = types.SimpleNamespace(is_available=lambda: False)
+    monkeypatch.setitem(sys.modules, "torch", types.SimpleNamespace(cuda=cuda))
+    out = tmp_path / "none.snap"
+    with pytest.raises(RuntimeError, match="CUDA is not available"):
+        memtrace.dump_cuda(out)
+    assert not out.exists()
+    monkeypatch.setitem(sys.modules, "torch", None)  # import torch raises ImportError
+    with pytest.raises(RuntimeError, match="needs PyTorch"):
+        memtrace.dump_cuda(out)
+
+
+def test_python_errors(tmp_path):
+    with pytest.raises(TypeError, match="needs a path"):
+        memtrace.import_torch_snapshot(42, tmp_path / "o.snap")
+    with pytest.raises(OSError):
+        memtrace.import_torch_snapshot(tmp_path / "missing.pickle", tmp_path / "o.snap")
+    with pytest.raises(OSError):
+        memtrace.import_torch_snapshot(ts.v21(), tmp_path / "no" / "dir" / "o.snap")
+    with pytest.raises(ValueError, match="offset 2: opcode GLOBAL"):
+        memtrace.import_torch_snapshot(b"\x80\x02cos\nsystem\n.", tmp_path / "o.snap")
+
+
+def test_cli_usage(tmp_path):
+    src = tmp_path / "a.pkl"
+    src.write_bytes(pickle.dumps(ts.v21(), protocol=4))
+    r = convert(src, tmp_path / "a.json")
+    assert r.returncode == 2 and "not JSON" in r.stderr
+    r = convert("--to", "torch", tmp_path / "x.snap", src)
+    assert r.returncode == 2 and "never written" in r.stderr
+    # .pkl is guessed; an OUT without an extension is a snapshot
+    r = convert(src, tmp_path / "plain")
+    assert r.returncode == 0, r.stderr
+    check(tmp_path / "plain", ts.v21())
+    r = convert(tmp_path / "missing.pickle", tmp_path / "m.snap")
+    assert r.returncode == 3 and "missing.pickle" in r.stderr
+
+
+def test_fixtures_are_current(tmp_path):
+    """testdata/torch/ is what torch_snapshots.py writes (make_testdata.sh
+    runs it), and each fixture imports."""
+    ts.write_fixtures(str(tmp_path))
+    for name, (make, _proto) in ts.FIXTURES.items():
+        path = os.path.join(ROOT, "testdata", "torch", name)
+        with open(path, "rb") as f:
+            assert f.read() == (tmp_path / name).read_bytes(), name
+        out = tmp_path / (name + ".snap")
+        assert convert(path, out).returncode == 0
+        check(out, make())

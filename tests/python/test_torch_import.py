@@ -413,3 +413,136 @@ def test_fixtures_are_current(tmp_path):
         out = tmp_path / (name + ".snap")
         assert convert(path, out).returncode == 0
         check(out, make())
+
+
+def test_output_errors_name_the_output(tmp_path):
+    src = tmp_path / "a.pickle"
+    src.write_bytes(pickle.dumps(ts.many_segments(300), protocol=4))
+    r = convert(src, "/dev/full")
+    assert r.returncode == 3 and r.stderr.startswith("memtrace-convert: /dev/full: "), r.stderr
+    r = convert(src, tmp_path / "no" / "such" / "dir.snap")
+    assert r.returncode == 3 and "dir.snap" in r.stderr
+
+
+def test_values_of_every_form(tmp_path):
+    """Settings and fields in the other forms a pickle may give them."""
+    seg = ts.segment(0, 1 << 40, [ts.block(1 << 40, 512, "active_allocated", 500)], pool=(-1, 5), stream=-2)
+    snap = {"segments": [seg], "device_traces": [[ts.entry("alloc", 1 << 40, 512, stream=-2, time_us=None)]],
+            "allocator_settings": {"garbage_collection_threshold": -1, "expandable_segments": 1,
+                                   "max_split_size": 1 << 40, "PYTORCH_CUDA_ALLOC_CONF": 5,
+                                   "roundup_power2_divisions": {("a%d" % i) * 30: i for i in range(20)}}}
+    snap["allocator_settings"]["roundup_power2_divisions"][7] = "x"  # a key that is no str, a value no int
+    out = tmp_path / "o.snap"
+    memtrace.import_torch_snapshot(snap, out)
+    got = records(out)
+    assert got["gpu_segments"][0]["pool"] == "private:-1,5"
+    assert got["gpu_segments"][0]["stream"] == (1 << 64) - 2 and got["gpu_events"][0]["stream"] == (1 << 64) - 2
+    m = got["meta"]
+    assert m["gpu.garbage_collection_threshold"] == -1.0 and m["gpu.expandable_segments"] == 1
+    assert m["gpu.max_split_size"] == 1 << 40 and "gpu.alloc_conf" not in m
+    text = m["gpu.roundup_power2_divisions"]
+    # keys cut at 64 bytes
+    assert text.startswith("a0" * 30 + ":0,") and ("a10" * 30)[:64] + ":10," in text
+    assert text.endswith(",?") and len(text.split(",")) == 21
+    # a stream that is no integer, a block list that is no list
+    bad = dict(seg, stream="s")
+    refused(tmp_path, pickle.dumps({"segments": [bad]}, protocol=2), "expected an integer for 'stream'")
+    refused(tmp_path, pickle.dumps({"segments": [dict(seg, blocks=5)]}, protocol=2), "a list of blocks")
+    refused(tmp_path, pickle.dumps({"segments": [dict(seg, blocks=[5])]}, protocol=2), "expected a block dict")
+    refused(tmp_path, pickle.dumps({"segments": [dict(seg, blocks=[{"size": 1, "history": 3}])]}, protocol=2),
+            "a list for 'history'")
+    refused(tmp_path, pickle.dumps({"segments": [dict(seg, blocks=[{"size": 1, "history": [3]}])]}, protocol=2),
+            "a history dict")
+    refused(tmp_path, pickle.dumps({"segments": 5}, protocol=2), "a list for 'segments'")
+    refused(tmp_path, pickle.dumps({"device_traces": 5}, protocol=2), "a list of lists for 'device_traces'")
+    refused(tmp_path, pickle.dumps({"device_traces": [[{"action": "a", "frames": [5]}]]}, protocol=2),
+            "expected a frame dict")
+    refused(tmp_path, pickle.dumps({"device_traces": [[{"action": "a", "frames": [{"line": -1}]}]]}, protocol=2),
+            "'line' is negative")
+
+
+def test_shared_values_after_conversion(tmp_path):
+    """What the memo keeps of a converted element: a frame list or frame
+    shared with a later element reads as before; a str the importer did
+    not read (user_metadata) may be shared too, but not read as a field;
+    a segment's dict named again is refused."""
+    note = "note shared"
+    fr = ts.frames("a", "b")
+    snap = {"segments": [ts.segment(0, 4096, [ts.block(4096, 512, "active_allocated", 500, fr)], fr=fr)],
+            "device_traces": [[ts.entry("alloc", 4096, 512, fr=fr, user_metadata=note) for _ in range(1500)]
+                              + [ts.entry("free_completed", 4096, 512, fr=[fr[1]], user_metadata=note)]]}
+    out = tmp_path / "o.snap"
+    memtrace.import_torch_snapshot(snap, out)
+    check(out, snap)
+    # the released str read as an action
+    snap["device_traces"][0].append({"action": note})
+    refused(tmp_path, pickle.dumps(snap, protocol=4), "not a str released after an earlier element")
+    # one block dict in two segments
+    b = ts.block(4096, 512, "active_allocated", 500)
+    two = {"segments": [ts.segment(0, 4096, [b]), ts.segment(0, 4096, [b])]}
+    refused(tmp_path, pickle.dumps(two, protocol=4), "an element already converted")
+
+
+def _u(s):
+    b = s.encode()
+    return b"X" + struct.pack("<I", len(b)) + b
+
+
+def test_hand_made_opcode_forms(tmp_path):
+    """Opcode forms Python's pickler rarely or never writes, each read or
+    refused as torch.h says."""
+    # protocol 0 containers: (k v d, (... l, and text integers
+    entry = b"(" + _u("action") + _u("alloc") + _u("addr") + b"L4096L\n" + _u("size") + b"I+512\n" + _u(
+        "device_free") + b"I01\n" + _u("stream") + b"I-3\nd"
+    data = b"(" + _u("device_traces") + b"((" + entry + b"ll" + _u("allocator_settings") + b"(" + _u(
+        "expandable_segments") + b"I00\n" + _u("max_split_size") + b"\x8a\x01\xff" + _u(
+        "garbage_collection_threshold") + b"\x8a\x00" + b"dd."
+    src = tmp_path / "p0.pickle"
+    src.write_bytes(data)
+    out = tmp_path / "p0.snap"
+    r = convert("--from", "torch", src, out)
+    assert r.returncode == 0, r.stderr
+    got = records(out)
+    e = got["gpu_events"][0]
+    assert (e["action"], e["address"], e["size"], e["device_free"], e["stream"]) == ("alloc", 4096, 512, 1,
+                                                                                     (1 << 64) - 3)
+    m = got["meta"]
+    assert m["gpu.expandable_segments"] == 0 and m["gpu.max_split_size"] == -1
+    assert m["gpu.garbage_collection_threshold"] == 0.0 and m["gpu_clock"] == "sequence"
+    # the memo beyond its array (a slot of 100000 and of 2^32 - 1), a slot
+    # put twice, tuples of a MARK, and bytes values
+    data = (b"\x80\x02}(" + _u("segments") + b"]r\xa0\x86\x01\x00r\xff\xff\xff\xffq\x00q\x00(}(" + _u("device") +
+            b"K\x00" + _u("address") + b"M\x00\x10" + _u("total_size") + b"M\x00\x02" + _u("segment_pool_id") +
+            b"(K\x00K\x02t" + _u("note") + b"C\x02hi" + _u("segment_type") + b"\x8c\x05largeuej\xa0\x86\x01\x00" +
+            b"0h\x000j\xff\xff\xff\xff0u.")
+    src.write_bytes(data)
+    r = convert("--from", "torch", src, out)
+    assert r.returncode == 0, r.stderr
+    s = records(out)["gpu_segments"][0]
+    assert (s["address"], s["size"], s["pool"]) == (4096, 512, "private:0,2")
+    refused(tmp_path, b"\x80\x02\x8a\x09" + b"\x00" * 8 + b"\xff.", "LONG1 integer wider than 64 bits")
+    refused(tmp_path, b"\x80\x02\x8a\x09" + b"\x00" * 7 + b"\x80\xff.", "LONG1 integer below -2^63")
+    refused(tmp_path, b"\x80\x02\x85.", "TUPLEn needs 1 values")
+    refused(tmp_path, b"\x80\x02K\x01(\x85.", "TUPLEn needs 1 values")
+    refused(tmp_path, b"\x80\x02t.", "TUPLE without a MARK")
+    refused(tmp_path, b"\x80\x02K\x01(00.", "STOP with nothing on the stack")  # POP of a MARK pops it
+    refused(tmp_path, b"\x80\x02(\x94.", "a memo put with nothing on the stack")
+    refused(tmp_path, b"\x80\x02\x32.", "DUP needs 1 values")
+    refused(tmp_path, b"\x80\x02\x31.", "POP_MARK without a MARK")
+    refused(tmp_path, b"\x80\x02(K\x01d.", "SETITEMS with a key and no value")
+
+
+def test_standard_input_is_a_pipe(tmp_path):
+    """IN '-' is read from a pipe in chunks, its end unknown: a long
+    string is bounded by MT_TORCH_MAX_STRING instead of the file's size."""
+    data = pickle.dumps(ts.many_segments(2000), protocol=4)  # more than one 64 KiB chunk
+    assert len(data) > 3 * 65536
+    out = tmp_path / "o.snap"
+    r = subprocess.run([CONVERT, "--from", "torch", "-", str(out)], input=data, capture_output=True)
+    assert r.returncode == 0, r.stderr
+    check(out, ts.many_segments(2000))
+    r = subprocess.run([CONVERT, "--from", "torch", "-", str(out)], capture_output=True,
+                       input=b"\x80\x04\x8d" + struct.pack("<Q", 1 << 40) + b"ab.")
+    assert r.returncode == 3 and b"offset 2: BINUNICODE8 longer than this reader takes from a pipe" in r.stderr
+    r = subprocess.run([CONVERT, "--from", "torch", "-", str(out)], input=data[:100000], capture_output=True)
+    assert r.returncode == 3 and b"the pickle ends before" in r.stderr

@@ -481,7 +481,7 @@ static int finish(ctx *c, mt__pv *root, const mt_torch_opts *o) {
         return rc;
     if (c->counts.sequence_clock && (rc = mt_writer_meta_str(c->w, "gpu_clock", "sequence")))
         return wfail(c, rc);
-    qsort(c->devs, c->ndev, sizeof *c->devs, dev_cmp);
+    if (c->ndev) qsort(c->devs, c->ndev, sizeof *c->devs, dev_cmp); /* never with NULL: UB even for 0 */
     for (size_t i = 0; i < c->ndev; i++) {
         char name[24];
         snprintf(name, sizeof name, "cuda:%" PRIu32, c->devs[i].index);

@@ -546,3 +546,79 @@ def test_standard_input_is_a_pipe(tmp_path):
     assert r.returncode == 3 and b"offset 2: BINUNICODE8 longer than this reader takes from a pipe" in r.stderr
     r = subprocess.run([CONVERT, "--from", "torch", "-", str(out)], input=data[:100000], capture_output=True)
     assert r.returncode == 3 and b"the pickle ends before" in r.stderr
+
+
+def test_every_field_checks_its_type(tmp_path):
+    """A value of the wrong type in any field the importer reads is
+    refused with the offset of that value, never read as 0."""
+    out = tmp_path / "o.snap"
+
+    def bad(snap, what):
+        data = pickle.dumps(snap, protocol=4)
+        with pytest.raises(ValueError, match=what):
+            memtrace.import_torch_snapshot(data, out)
+
+    seg = ts.segment(0, 4096, [ts.block(4096, 512, "active_allocated", 500)], fr=[])
+    for key in ("device", "address", "total_size", "allocated_size", "active_size", "requested_size",
+                "is_expandable"):
+        bad({"segments": [dict(seg, **{key: "x"})]}, "expected an integer for '%s'" % key)
+    bad({"segments": [dict(seg, segment_type=5)]}, "expected a str for 'segment_type'")
+    bad({"segments": [dict(seg, frames=5)]}, "a list of frames")
+    for pid in ([0], (0, "a"), ("a", 0), 5):
+        bad({"segments": [dict(seg, segment_pool_id=pid)]}, "a pair of integers")
+    blk = seg["blocks"][0]
+    for key in ("size", "address", "requested_size"):
+        bad({"segments": [dict(seg, blocks=[dict(blk, **{key: "x"})])]}, "expected an integer for '%s'" % key)
+    bad({"segments": [dict(seg, blocks=[dict(blk, state=1)])]}, "expected a str for 'state'")
+    bad({"segments": [dict(seg, blocks=[dict(blk, frames=1)])]}, "a list of frames")
+    legacy = {"size": 512, "state": "inactive", "history": [{"real_size": "x"}]}
+    bad({"segments": [dict(seg, blocks=[legacy])]}, "expected an integer for 'real_size'")
+    legacy = {"size": 512, "state": "inactive", "history": [{"real_size": 5, "frames": 3}]}
+    bad({"segments": [dict(seg, blocks=[legacy])]}, "a list of frames")
+    ent = ts.entry("alloc", 4096, 512, time_us=5, fr=[])
+    for key in ("addr", "size", "device_free", "time_us"):
+        bad({"device_traces": [[dict(ent, **{key: "x"})]]}, "expected an integer for '%s'" % key)
+    bad({"device_traces": [[dict(ent, stream="x")]]}, "expected an integer for 'stream'")
+    bad({"device_traces": [[dict(ent, action=5)]]}, "expected a str for 'action'")
+    bad({"device_traces": [[dict(ent, frames=[{"name": "f", "filename": 5}])]]}, "expected a str for 'filename'")
+    bad({"device_traces": [[dict(ent, frames=[{"name": "f", "line": 1 << 40}])]]}, "'line' is above 2\\^32 - 1")
+    # None stands for an absent optional field; pool ids may be a list
+    ok = {"segments": [dict(seg, stream=None, frames=None, segment_pool_id=[0, 0], blocks=None,
+                            requested_size=None)],
+          "device_traces": [[dict(ent, time_us=None, frames=None, addr=None)]],
+          "allocator_settings": {"max_split_size": "x", "roundup_power2_divisions": (1, 2)}}
+    memtrace.import_torch_snapshot(ok, out)
+    got = records(out)
+    assert got["gpu_segments"][0]["pool"] == "small" and got["gpu_events"][0]["time_ns"] == 0
+    assert got["meta"]["gpu.roundup_power2_divisions"] == "1,2" and "gpu.max_split_size" not in got["meta"]
+
+
+def test_many_frames_devices_and_unsorted_blocks(tmp_path):
+    """Past the first size of the frame table and of the device list;
+    blocks given out of address order (ties kept in source order)."""
+    base = 1 << 30
+    blocks = [ts.block(base + 1024, 512, "inactive", 0), ts.block(base, 512, "active_allocated", 1),
+              ts.block(base, 512, "active_allocated", 2)]
+    segs = [ts.segment(0, base, blocks)]
+    traces = [[ts.entry("alloc", base + i, 8, time_us=i, fr=[ts.frame("f%d" % i, "m%d.py" % (i % 3), i)])
+               for i in range(300 if d == 0 else 1)] for d in range(12)]
+    snap = {"segments": segs, "device_traces": traces}
+    out = tmp_path / "o.snap"
+    counts = memtrace.import_torch_snapshot(snap, out)
+    assert counts["devices"] == 12 and counts["frames"] == 300
+    check(out, snap)
+    assert [b["requested"] for b in records(out)["gpu_blocks"]] == [1, 2, 0]
+
+
+def test_hand_made_pickle_cut_at_every_byte(tmp_path):
+    """The hand-made forms (memo slots of 4 bytes, BININT, text integers)
+    cut anywhere: always a clean error."""
+    data = (b"\x80\x02}(" + _u("segments") + b"]r\xa0\x86\x01\x00(}(" + _u("device") + b"J\x00\x00\x00\x00" +
+            _u("address") + b"L4096\n" + _u("total_size") + b"M\x00\x02uej\xa0\x86\x01\x000u.")
+    out = tmp_path / "o.snap"
+    memtrace.import_torch_snapshot(data, out)
+    out.unlink()
+    for n in range(len(data)):
+        with pytest.raises(ValueError, match="offset"):
+            memtrace.import_torch_snapshot(data[:n], out)
+        assert not out.exists()

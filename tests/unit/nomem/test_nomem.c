@@ -597,6 +597,11 @@ START_TEST(torch_import_fails_cleanly_at_every_allocation) {
         }
         free(data);
     }
+    /* Arguments the contract refuses, before any allocation. */
+    mt_diag d;
+    ck_assert_int_eq(mt_torch_import_mem(NULL, 5, out, NULL, NULL, &d), MT_E_INVAL);
+    ck_assert_int_eq(mt_torch_import_mem("}.", 2, NULL, NULL, NULL, NULL), MT_E_INVAL);
+    ck_assert_int_eq(mt_torch_import(NULL, out, NULL, NULL, NULL), MT_E_INVAL);
     unlink(out);
     free(out);
 }

@@ -4,7 +4,9 @@
  * /dev/null. Both reads must agree, an error must say why and where (an
  * offset inside the input), and success must have read a STOP. Seeds:
  * testdata/torch/ *.pickle and tests/fuzz/seeds/fuzz_torch/. */
-#define _GNU_SOURCE
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* memfd_create */
+#endif
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>

@@ -20,6 +20,7 @@ cd "$here"
 PYTHONPATH="$build/python" /usr/bin/python3 make_heap_medium.py heap-medium.snap
 PYTHONPATH="$build/python" /usr/bin/python3 make_frames.py >/dev/null
 rm -f fleet/*.snap && PYTHONPATH="$build/python" /usr/bin/python3 fleet/make_fleet.py fleet >/dev/null
+/usr/bin/python3 ../tests/python/torch_snapshots.py torch
 /usr/bin/python3 damage.py
 /usr/bin/python3 hostile.py
 echo "testdata regenerated"

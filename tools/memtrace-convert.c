@@ -8,23 +8,46 @@
 #include <string.h>
 #include "common/cli.h"
 #include "memtrace/fileio.h"
+#include "memtrace/torch.h"
 
 static const mt_tool tool = {
     "memtrace-convert", "IN OUT",
-    "Convert between JSON heap documents (.json) and snapshots (.snap), or cut and thin an allocation trace. '-' is standard input or output for JSON.",
+    "Convert between JSON heap documents (.json) and snapshots (.snap), import a PyTorch CUDA allocator snapshot (.pickle), or cut and thin an allocation trace. '-' is standard input or output for JSON.",
     2, 2, NULL,
 };
 
 /* In the order of the names --from and --to take. */
-enum { FMT_NONE = -1, FMT_JSON, FMT_SNAP };
-#define FORMATS MT_NAMES("json", "snap")
+enum { FMT_NONE = -1, FMT_JSON, FMT_SNAP, FMT_TORCH };
+#define FORMATS MT_NAMES("json", "snap", "torch")
 
 static int guess_fmt(const char *path) {
     const char *dot = strrchr(path, '.');
     if (!strcmp(path, "-")) return FMT_JSON;
     if (dot && !strcmp(dot, ".json")) return FMT_JSON;
     if (dot && !strcmp(dot, ".snap")) return FMT_SNAP;
+    /* What torch.cuda.memory._dump_snapshot() is usually given. */
+    if (dot && (!strcmp(dot, ".pickle") || !strcmp(dot, ".pkl"))) return FMT_TORCH;
     return FMT_NONE;
+}
+
+/* A PyTorch CUDA allocator snapshot (a pickle) to a snapshot, with
+ * what it held on standard output. */
+static int import_torch(const char *in, const char *out) {
+    mt_diag diag = { 0 };
+    mt_diag_clear(&diag);
+    mt_torch_counts n;
+    mt_torch_opts o = { .tool = tool.name };
+    if (mt_torch_import(in, out, &o, &n, &diag)) {
+        /* diag names the file at fault; OUT is as it was. A pickle this
+         * reader refuses is bad input (exit 3), whatever the code. */
+        mt_cli_fail(tool.name, diag.file ? diag.file : in, &diag);
+        return MT_EXIT_INPUT;
+    }
+    printf("%s: %" PRIu64 " segment%s, %" PRIu64 " block%s, %" PRIu64 " event%s, %" PRIu64 " device%s%s\n",
+           mt_cli_cstr(out), n.segments, n.segments == 1 ? "" : "s", n.blocks, n.blocks == 1 ? "" : "s", n.events,
+           n.events == 1 ? "" : "s", n.devices, n.devices == 1 ? "" : "s",
+           n.sequence_clock ? " (no time_us: events are numbered in trace order)" : "");
+    return mt_cli_finish(tool.name);
 }
 
 /* Seconds as the options take them, to nanoseconds. */
@@ -89,12 +112,20 @@ int main(int argc, char **argv) {
         return code;
     }
     if (from == FMT_NONE && (from = guess_fmt(in)) == FMT_NONE)
-        mt_cli_usage_error(&c, "cannot tell the format of '%s' from its name: use --from json|snap", in);
+        mt_cli_usage_error(&c, "cannot tell the format of '%s' from its name: use --from json|snap|torch", in);
+    if (to == FMT_NONE && from == FMT_TORCH && guess_fmt(out) != FMT_JSON) to = FMT_SNAP;
     if (to == FMT_NONE && (to = guess_fmt(out)) == FMT_NONE)
         mt_cli_usage_error(&c, "cannot tell the format of '%s' from its name: use --to json|snap", out);
     if (to == FMT_SNAP && !strcmp(out, "-"))
         mt_cli_usage_error(&c, "a snapshot cannot be written to standard output: name a file");
     if (from == FMT_JSON && to == FMT_JSON) mt_cli_usage_error(&c, "both sides are JSON: nothing to convert");
+    if (to == FMT_TORCH) mt_cli_usage_error(&c, "--to torch: a PyTorch snapshot is read, never written");
+    if (from == FMT_TORCH) {
+        if (to != FMT_SNAP) mt_cli_usage_error(&c, "a PyTorch snapshot converts to a snapshot file (.snap), not JSON");
+        int code = import_torch(in, out);
+        free(c.args);
+        return code;
+    }
 
     mt_diag diag = { 0 };
     mt_diag_clear(&diag);

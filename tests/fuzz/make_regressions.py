@@ -21,7 +21,7 @@ import zstandard
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TARGETS = ["fuzz_reader", "fuzz_container", "fuzz_heapjson", "fuzz_graph", "fuzz_rules", "fuzz_policy", "fuzz_trace",
-           "fuzz_predict"]
+           "fuzz_predict", "fuzz_torch"]
 
 MAGIC = b"\x89MTS\r\n\x1a\n"
 MARKER = b"\xb5MTBLK\r\n"
@@ -137,6 +137,30 @@ def checked_in():
           b'{"objects": [{"id": 1, "type": "dict\\u0000x", "size": 8, "refs": [{"id": 2}]},'
           b' {"id": 2, "type": "dict", "size": 8}], "roots": [{"id": 1, "kind": "module"}]}\n')
 
+    # Issue 23, the PyTorch snapshot importer's pickle reader: what a
+    # hostile pickle tries (each refused with its offset, in bounded memory).
+    t = os.path.join(reg, "fuzz_torch")
+    seg = lambda n: b"}(X\x07\x00\x00\x00address" + n + b"X\x06\x00\x00\x00deviceK\x00X\n\x00\x00\x00total_sizeK\x01u"
+    root = lambda segs: b"\x80\x04}(X\x08\x00\x00\x00segments](" + segs + b"eu."
+    # a list appended to itself (a cycle: never walked for ever, never leaked)
+    write(os.path.join(t, "t23-cycle.pickle"), b"\x80\x02}X\x08\x00\x00\x00segments]q\x00h\x00as.")
+    # lists nested 200 deep, and 200 MARKs
+    write(os.path.join(t, "t23-nesting-200.pickle"), b"\x80\x02" + b"]" * 200 + b"a" * 199 + b".")
+    write(os.path.join(t, "t23-marks-200.pickle"), b"\x80\x02" + b"(" * 200 + b".")
+    # lengths of 2^31 - 1 and 2^62 in a 20-byte file
+    write(os.path.join(t, "t23-binunicode-2p31.pickle"), b"\x80\x02X\xff\xff\xff\x7fabc.")
+    write(os.path.join(t, "t23-binunicode8-2p62.pickle"), b"\x80\x04\x8d" + struct.pack("<Q", 1 << 62) + b".")
+    # a LONG4 of 2^31 - 1 bytes, and 9-byte LONG1 above and at 2^64 - 1
+    write(os.path.join(t, "t23-long4-huge.pickle"), b"\x80\x02\x8b\xff\xff\xff\x7f.")
+    write(os.path.join(t, "t23-long1-9-bytes.pickle"), root(seg(b"\x8a\x09" + b"\xff" * 8 + b"\x00")))
+    write(os.path.join(t, "t23-long1-9-bytes-over.pickle"), root(seg(b"\x8a\x09" + b"\xff" * 8 + b"\x01")))
+    # a memo get of a segment already converted, and of a slot 2^32 - 1
+    write(os.path.join(t, "t23-memo-get-converted.pickle"),
+          b"\x80\x04}(X\x08\x00\x00\x00segments](" + seg(b"K\x01") + b"\x94eX\x01\x00\x00\x00xh\x00u.")
+    write(os.path.join(t, "t23-long-binput-2p32.pickle"), b"\x80\x02Nr\xff\xff\xff\xffj\xff\xff\xff\xff0.")
+    # code: GLOBAL os.system and REDUCE
+    write(os.path.join(t, "t23-global-reduce.pickle"), b"\x80\x02cos\nsystem\nX\x04\x00\x00\x00trueR.")
+
 
 def generated(out):
     for t in TARGETS:
@@ -151,6 +175,17 @@ def generated(out):
     # Defect 17: a CSV whose header is 2 MB of commas (fuzz_predict: an even
     # first byte means CSV), and one of 8 MB: 2 MB takes 6 to 18 s, near the
     # replay's 10 s bound, the quadratic 8 MB minutes.
+    # Issue 23: a trace of 300 000 entries sharing one frame list, whose
+    # pickle (~10 MB) the importer must convert in memory that follows
+    # the output, and 100 000 MARK-less nested lists.
+    entry = b"}(X\x06\x00\x00\x00actionX\x05\x00\x00\x00allocX\x04\x00\x00\x00addrK\x01X\x06\x00\x00\x00framesh\x01u"
+    frames = b"](}(X\x04\x00\x00\x00nameX\x01\x00\x00\x00fX\x04\x00\x00\x00lineK\x01ue"
+    trace = b"\x80\x04" + frames + b"q\x010}(X\r\x00\x00\x00device_traces]]"
+    batches = []
+    for _ in range(300):
+        batches.append(b"(" + entry * 1000 + b"e")
+    write(os.path.join(out, "fuzz_torch", "t23-300k-entries.pickle"), trace + b"".join(batches) + b"au.")
+    write(os.path.join(out, "fuzz_torch", "t23-nesting-100k.pickle"), b"\x80\x02" + b"]" * 100_000 + b"a" * 99_999 + b".")
     for mb in (2, 8):
         write(os.path.join(out, "fuzz_predict", "d17-csv-%dmb-commas.csv" % mb), b"\x00" + b"," * (mb << 20) + b"\n1\n")
 

@@ -47,7 +47,7 @@ def test_a_fresh_import_has_every_attribute(tmp_path):
         """, tmp_path / "a.snap")
     got = json.loads(out)
     assert got["names"] == ["FORMAT_MAJOR", "FORMAT_MINOR", "ObjectLedger", "Sampler", "Writer", "__version__",
-                            "column_stats", "dump_heap", "gc_type_counts", "parse_alert", "rss", "stacks_running", "stacks_start",
+                            "column_stats", "dump_heap", "gc_type_counts", "import_torch", "parse_alert", "rss", "stacks_running", "stacks_start",
                             "stacks_stop", "trace_after_fork", "trace_event", "trace_now",
                             "trace_running", "trace_start", "trace_stop"]
     assert got["writer"] == ["memtrace", "Writer", True]

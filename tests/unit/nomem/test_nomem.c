@@ -6,6 +6,7 @@
  * right result. Under ASan, nothing may leak either way. */
 #include <stdio.h>
 #include "memtrace/analyze.h"
+#include "memtrace/torch.h"
 #include "../helpers.h"
 
 void *__real_malloc(size_t n);
@@ -566,6 +567,46 @@ START_TEST(cells_fail_cleanly_at_every_allocation) {
 }
 END_TEST
 
+/* The PyTorch snapshot importer, from memory and from a file, on the
+ * fixtures of testdata/torch/ (each release's layout, the settings, two
+ * devices, shared frames). */
+START_TEST(torch_import_fails_cleanly_at_every_allocation) {
+    static const char *const names[] = { "legacy.pickle", "newest-two-devices.pickle", "frag-oom.pickle" };
+    char *out = tmp_path();
+    for (size_t f = 0; f < sizeof names / sizeof *names; f++) {
+        char path[512];
+        snprintf(path, sizeof path, MT_SOURCE_DIR "/testdata/torch/%s", names[f]);
+        size_t len;
+        unsigned char *data = slurp(path, &len);
+        mt_meta extra = { mt_str_c("gpu0.stats.num_ooms"), { .type = MT_VAL_UINT, .v.u = 2 } };
+        mt_torch_opts o = { .tool = "nomem", .meta = &extra, .nmeta = 1 };
+        for (int from_file = 0; from_file < 2; from_file++) {
+            mt_diag d;
+            mt_torch_counts c;
+#define RUN() (from_file ? mt_torch_import(path, out, &o, &c, &d) : mt_torch_import_mem(data, len, out, &o, &c, &d))
+            long total = COUNT_CALLS(RUN());
+            ck_assert_int_gt(total, 20);
+            for (long k = 0; k < total; k++) {
+                arm(k);
+                int rc = RUN();
+                fail_at = -1;
+                ck_assert_msg(rc == MT_E_NOMEM, "%s, %s, allocation %ld of %ld: %s %s", names[f],
+                              from_file ? "file" : "memory", k, total, mt_err_name(rc), d.msg);
+            }
+#undef RUN
+        }
+        free(data);
+    }
+    /* Arguments the contract refuses, before any allocation. */
+    mt_diag d;
+    ck_assert_int_eq(mt_torch_import_mem(NULL, 5, out, NULL, NULL, &d), MT_E_INVAL);
+    ck_assert_int_eq(mt_torch_import_mem("}.", 2, NULL, NULL, NULL, NULL), MT_E_INVAL);
+    ck_assert_int_eq(mt_torch_import(NULL, out, NULL, NULL, NULL), MT_E_INVAL);
+    unlink(out);
+    free(out);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("nomem");
     TCase *tc = tcase_create("nomem");
@@ -581,6 +622,7 @@ int main(void) {
     tcase_add_test(tc, predictions_fail_cleanly_at_every_allocation);
     tcase_add_test(tc, trace_fails_cleanly_at_every_allocation);
     tcase_add_test(tc, cells_fail_cleanly_at_every_allocation);
+    tcase_add_test(tc, torch_import_fails_cleanly_at_every_allocation);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

@@ -7,6 +7,7 @@
 #include <structmember.h>
 #include <string.h>
 #include "memtrace/format.h"
+#include "memtrace/torch.h"
 #include "memtrace/u64map.h"
 #include "celllog.h"
 #include "heapdump.h"
@@ -881,7 +882,124 @@ static PyObject *module_rss(PyObject *self, PyObject *unused) {
     return PyLong_FromUnsignedLongLong(mt__rss_bytes());
 }
 
+/* import_torch(src, out, *, meta=None, tool=None): a PyTorch allocator
+ * snapshot's pickle (bytes-like, or a path) to the snapshot out, through
+ * formats/'s importer with the GIL released. meta: {key: value} written
+ * as meta records after the importer's (memtrace.dump_cuda's memory_stats). */
+static PyObject *module_import_torch(PyObject *self, PyObject *args, PyObject *kw) {
+    static char *kwlist[] = { "src", "out", "meta", "tool", NULL };
+    PyObject *src, *outb = NULL, *meta = Py_None, *tool = Py_None, *items = NULL, *srcb = NULL, *ret = NULL;
+    mt_meta *mm = NULL;
+    Py_buffer buf = { 0 };
+    (void)self;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO&|$OO", kwlist, &src, PyUnicode_FSConverter, &outb, &meta, &tool))
+        return NULL;
+    mt_torch_opts o = { 0 };
+    if (tool != Py_None && !(o.tool = PyUnicode_AsUTF8(tool))) goto done;
+    if (meta != Py_None) {
+        if (!PyDict_Check(meta)) {
+            PyErr_SetString(PyExc_TypeError, "meta must be a dict or None");
+            goto done;
+        }
+        /* A list of (key, value) pairs holds every string the records
+         * borrow while the GIL is released. */
+        if (!(items = PyDict_Items(meta))) goto done;
+        Py_ssize_t n = PyList_GET_SIZE(items);
+        if (n && !(mm = PyMem_Calloc((size_t)n, sizeof *mm))) {
+            PyErr_NoMemory();
+            goto done;
+        }
+        for (Py_ssize_t i = 0; i < n; i++) {
+            PyObject *k = PyTuple_GET_ITEM(PyList_GET_ITEM(items, i), 0);
+            PyObject *v = PyTuple_GET_ITEM(PyList_GET_ITEM(items, i), 1);
+            Py_ssize_t len;
+            const char *t;
+            if (!PyUnicode_Check(k)) {
+                PyErr_SetString(PyExc_TypeError, "meta keys must be str");
+                goto done;
+            }
+            if (!(t = PyUnicode_AsUTF8AndSize(k, &len))) goto done;
+            mm[i].key = (mt_str){ t, (size_t)len };
+            if (v == Py_None) {
+                mm[i].value.type = MT_VAL_NIL;
+            } else if (PyBool_Check(v)) {
+                mm[i].value.type = MT_VAL_BOOL;
+                mm[i].value.v.b = v == Py_True;
+            } else if (PyLong_Check(v)) {
+                int over;
+                long long x = PyLong_AsLongLongAndOverflow(v, &over);
+                if (over > 0) {
+                    unsigned long long u = PyLong_AsUnsignedLongLong(v);
+                    if (u == (unsigned long long)-1 && PyErr_Occurred()) goto done;
+                    mm[i].value.type = MT_VAL_UINT;
+                    mm[i].value.v.u = u;
+                } else if (over < 0 || (x == -1 && PyErr_Occurred())) {
+                    if (!PyErr_Occurred()) PyErr_Format(PyExc_OverflowError, "meta %R: below -2^63", k);
+                    goto done;
+                } else {
+                    mm[i].value.type = x < 0 ? MT_VAL_INT : MT_VAL_UINT;
+                    mm[i].value.v.i = x;
+                }
+            } else if (PyFloat_Check(v)) {
+                mm[i].value.type = MT_VAL_FLOAT;
+                mm[i].value.v.f = PyFloat_AS_DOUBLE(v);
+            } else if (PyUnicode_Check(v)) {
+                if (!(t = PyUnicode_AsUTF8AndSize(v, &len))) goto done;
+                mm[i].value.type = MT_VAL_STR;
+                mm[i].value.v.s = (mt_str){ t, (size_t)len };
+            } else {
+                PyErr_Format(PyExc_TypeError, "meta %R: a value must be None, bool, int, float or str, not %.100s", k,
+                             Py_TYPE(v)->tp_name);
+                goto done;
+            }
+        }
+        o.meta = mm;
+        o.nmeta = (size_t)n;
+    }
+    mt_torch_counts c;
+    mt_diag d = { 0 };
+    mt_diag_clear(&d);
+    int rc;
+    if (PyObject_CheckBuffer(src)) {
+        if (PyObject_GetBuffer(src, &buf, PyBUF_SIMPLE) < 0) goto done;
+        d.file = "<pickle>";
+        Py_BEGIN_ALLOW_THREADS
+        rc = mt_torch_import_mem(buf.buf, (size_t)buf.len, PyBytes_AS_STRING(outb), &o, &c, &d);
+        Py_END_ALLOW_THREADS
+    } else {
+        if (!PyUnicode_FSConverter(src, &srcb)) goto done;
+        Py_BEGIN_ALLOW_THREADS
+        rc = mt_torch_import(PyBytes_AS_STRING(srcb), PyBytes_AS_STRING(outb), &o, &c, &d);
+        Py_END_ALLOW_THREADS
+    }
+    if (rc) {
+        PyObject *at = d.file ? PyUnicode_DecodeFSDefault(d.file) : NULL;
+        raise_mt(rc, &d, at);
+        Py_XDECREF(at);
+        goto done;
+    }
+    ret = Py_BuildValue("{sKsKsKsKsKsKsO}", "segments", (unsigned long long)c.segments, "blocks",
+                        (unsigned long long)c.blocks, "events", (unsigned long long)c.events, "devices",
+                        (unsigned long long)c.devices, "frames", (unsigned long long)c.frames, "stacks",
+                        (unsigned long long)c.stacks, "sequence_clock", c.sequence_clock ? Py_True : Py_False);
+done:
+    if (buf.obj) PyBuffer_Release(&buf);
+    PyMem_Free(mm);
+    Py_XDECREF(items);
+    Py_XDECREF(srcb);
+    Py_XDECREF(outb);
+    return ret;
+}
+
 static PyMethodDef module_methods[] = {
+    { "import_torch", (PyCFunction)(void (*)(void))module_import_torch, METH_VARARGS | METH_KEYWORDS,
+      "import_torch($module, /, src, out, *, meta=None, tool=None)\n--\n\n"
+      "Writes the snapshot out from a PyTorch CUDA allocator snapshot's pickle: src is\n"
+      "its bytes or a path (formats/SPEC.md section 4.5; memtrace.import_torch_snapshot).\n"
+      "meta: {key: value} meta records added after the importer's. Returns the counts\n"
+      "{segments, blocks, events, devices, frames, stacks, sequence_clock}; ValueError\n"
+      "naming the byte offset for a pickle it refuses, OSError for a file it cannot read\n"
+      "or write." },
     { "rss", module_rss, METH_NOARGS,
       "rss($module, /)\n--\n\nThe process's resident set size in bytes; 0 when unknown." },
     { "dump_heap", (PyCFunction)(void (*)(void))memtrace_dump_heap, METH_VARARGS | METH_KEYWORDS,

@@ -16,6 +16,8 @@ memtrace(3) for this package.
     with memtrace.trace("trace.snap"):        # allocations with their lines,
         main()                                # sampled (memtrace-trace(1))
     python3 -m memtrace trace -o trace.snap -- app.py
+    memtrace.dump_cuda("gpu.snap")            # PyTorch's CUDA allocator state
+    memtrace.import_torch_snapshot("snapshot.pickle", "gpu.snap")
 
     with memtrace.Writer("fixture.snap") as w:   # records by hand
         w.add_object(1, "dict", 232)
@@ -41,9 +43,10 @@ from ._sampling import active as _sampling_active
 from ._tracing import Trace, start_trace, stop_trace, trace
 from ._tracing import start_stacks, stop_stacks, stacks_running
 from .gpu import GpuSteps, gpu_steps
+from ._torch import dump_cuda, import_torch_snapshot
 
 __all__ = ["Writer", "dump_heap", "dump_frames", "pipeline", "Pipeline", "sampling", "Sampling", "import_tracemalloc", "trace", "Trace", "start_trace", "stop_trace",
-           "start_stacks", "stop_stacks", "stacks_running", "gpu_steps", "GpuSteps",
+           "start_stacks", "stop_stacks", "stacks_running", "gpu_steps", "GpuSteps", "import_torch_snapshot", "dump_cuda",
            "install_signal_handler", "dump_at_exit", "snapshot_path", "FORMAT_MAJOR", "FORMAT_MINOR", "__version__"]
 
 

@@ -117,20 +117,68 @@ static void text_oom(const file_view *f, const mt_gpu_oom *o, int whole) {
     if (o->stack) printf("    at %s\n", site_text(f, o->stack, whole, site, sizeof site));
 }
 
-static void text_sites(const file_view *f, uint32_t device, int at_peak, int whole) {
-    const mt_gpu_site *sites;
-    size_t n = mt_gpu_report_sites(f->r, &sites);
-    int header = 0;
-    char b[16], site[2048];
-    for (size_t i = 0; i < n; i++) {
-        if (sites[i].device != device || sites[i].at_peak != at_peak) continue;
-        if (!header) printf("  top sites %s:\n", at_peak ? "at the trace's peak" : "of the snapshot's live blocks");
-        header = 1;
-        printf("    %10s %6" PRIu64 " block%s  %s\n", hb(sites[i].bytes, b), sites[i].blocks,
-               sites[i].blocks == 1 ? " " : "s", site_text(f, sites[i].stack, whole, site, sizeof site));
-    }
+/* The sites of a device at a moment as shown: stacks whose text is the
+ * same (the innermost frame, or with --stack the whole stack) are one row,
+ * so a line reached by several call paths is counted once; by bytes, the
+ * top ones. */
+typedef struct shown_site {
+    char *text;
+    uint64_t bytes, blocks;
+    uint32_t stack;         /* the largest stack of the row */
+    uint64_t stack_bytes;
+} shown_site;
+
+static size_t top_n;
+
+static int cmp_shown(const void *a, const void *b) {
+    const shown_site *x = a, *y = b;
+    if (x->bytes != y->bytes) return x->bytes > y->bytes ? -1 : 1;
+    return strcmp(x->text, y->text);
 }
 
+static size_t shown_sites(const file_view *f, uint32_t device, int at_peak, int whole, shown_site **out) {
+    const mt_gpu_site *sites;
+    size_t n = mt_gpu_report_sites(f->r, &sites), k = 0;
+    shown_site *v = calloc(n + 1, sizeof *v);
+    char site[2048];
+    *out = v;
+    if (!v) return 0;
+    for (size_t i = 0; i < n; i++) {
+        if (sites[i].device != device || sites[i].at_peak != at_peak) continue;
+        const char *t = site_text(f, sites[i].stack, whole, site, sizeof site);
+        size_t j = 0;
+        while (j < k && strcmp(v[j].text, t)) j++;
+        if (j == k) {
+            if (!(v[k].text = strdup(t))) break;
+            k++;
+        }
+        v[j].bytes += sites[i].bytes;
+        v[j].blocks += sites[i].blocks;
+        if (sites[i].bytes > v[j].stack_bytes) {
+            v[j].stack_bytes = sites[i].bytes;
+            v[j].stack = sites[i].stack;
+        }
+    }
+    qsort(v, k, sizeof *v, cmp_shown);
+    for (size_t i = top_n; i < k; i++) free(v[i].text);
+    return k < top_n ? k : top_n;
+}
+
+static void free_shown(shown_site *v, size_t n) {
+    for (size_t i = 0; v && i < n; i++) free(v[i].text);
+    free(v);
+}
+
+static void text_sites(const file_view *f, uint32_t device, int at_peak, int whole) {
+    shown_site *v;
+    size_t n = shown_sites(f, device, at_peak, whole, &v);
+    char b[16];
+    if (n) printf("  top sites %s:\n", at_peak ? "at the trace's peak" : "of the snapshot's live blocks");
+    for (size_t i = 0; i < n; i++)
+        printf("    %10s %6" PRIu64 " block%s  %s\n", hb(v[i].bytes, b), v[i].blocks, v[i].blocks == 1 ? " " : "s",
+               v[i].text);
+    free_shown(v, n);
+}
 
 static const char *conf_name(mt_gpu_confidence c) {
     static const char *n[] = { "none", "low", "medium", "high" };
@@ -374,21 +422,20 @@ static void json_pool(mt_jw *w, const mt_gpu_pool *p) {
 }
 
 static void json_sites(mt_jw *w, const file_view *f, uint32_t device, int at_peak, int whole) {
-    const mt_gpu_site *sites;
-    size_t n = mt_gpu_report_sites(f->r, &sites);
-    char site[4096];
+    shown_site *v;
+    size_t n = shown_sites(f, device, at_peak, whole, &v);
     mt_jw_begin_array(w, at_peak ? "sites_at_peak" : "sites");
     for (size_t i = 0; i < n; i++) {
-        if (sites[i].device != device || sites[i].at_peak != at_peak) continue;
         mt_jw_begin_object(w, NULL);
-        mt_jw_uint(w, "bytes", sites[i].bytes);
-        mt_jw_uint(w, "blocks", sites[i].blocks);
-        mt_jw_uint(w, "stack", sites[i].stack);
-        if (sites[i].stack && f->sites) mt_jw_cstr(w, "site", site_text(f, sites[i].stack, whole, site, sizeof site));
+        mt_jw_uint(w, "bytes", v[i].bytes);
+        mt_jw_uint(w, "blocks", v[i].blocks);
+        mt_jw_uint(w, "stack", v[i].stack);
+        if (v[i].stack && f->sites) mt_jw_cstr(w, "site", v[i].text);
         else mt_jw_null(w, "site");
         mt_jw_end_object(w);
     }
     mt_jw_end_array(w);
+    free_shown(v, n);
 }
 
 static void print_json(const file_view *fs, size_t nf, int whole) {
@@ -560,7 +607,9 @@ int main(int argc, char **argv) {
     mt_cli_parse(&c, &tool, opts, argc, argv);
     file_view *fs = calloc((size_t)c.nargs, sizeof *fs);
     int code = fs ? MT_EXIT_OK : MT_EXIT_INPUT;
-    mt_gpu_opts go = { device == UINT64_MAX ? -1 : (int)device, device != UINT64_MAX, (size_t)top };
+    /* Every stack from the library: rows are merged by their text here. */
+    mt_gpu_opts go = { device == UINT64_MAX ? -1 : (int)device, device != UINT64_MAX, SIZE_MAX };
+    top_n = (size_t)top;
     mt_gpu_batch_opts bo = { go.device, go.device_set, margin > 0 ? margin : 1e-9, capacity, param_bytes, trainable,
                              optimizer >= 0 ? states[optimizer] : -1 };
     for (int i = 0; i < c.nargs && !code; i++) {

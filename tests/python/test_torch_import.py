@@ -5,6 +5,7 @@ record against what formats/SPEC.md section 4.5 says, computed in Python
 (torch_snapshots.expected) and read back with spec_reader.py; and every
 way a pickle is refused: a clean exit 3 naming the offset, never a crash."""
 
+import json
 import os
 import pickle
 import struct
@@ -351,7 +352,8 @@ def test_dump_cuda_with_a_fake_torch(tmp_path, monkeypatch):
     cuda = types.SimpleNamespace(is_available=lambda: True, device_count=lambda: 2,
                                  memory_stats=lambda d: stats[d],
                                  memory=types.SimpleNamespace(_snapshot=lambda: snap),
-                                 get_device_properties=lambda d: types.SimpleNamespace(total_memory=80 << 30))
+                                 get_device_properties=lambda d: types.SimpleNamespace(total_memory=80 << 30),
+                                 mem_get_info=lambda d: ((70 << 30) + d, 80 << 30))
     monkeypatch.setitem(sys.modules, "torch", types.SimpleNamespace(cuda=cuda))
     out = tmp_path / "cuda.snap"
     counts = memtrace.dump_cuda(out, label="step 3")
@@ -362,6 +364,14 @@ def test_dump_cuda_with_a_fake_torch(tmp_path, monkeypatch):
     assert m["gpu0.stats.reserved_bytes.all.peak"] == 20 * ts.MiB and m["gpu1.stats.garbage"] == 0.5
     assert m["gpu1.total_memory"] == 80 << 30 and "gpu0.stats.weird" not in m
     assert m["tool"] == "memtrace.dump_cuda" and m["label"] == "step 3"
+    assert m["gpu0.free_memory"] == 70 << 30 and m["gpu1.free_memory"] == (70 << 30) + 1
+    # memtrace-gpu: the capacity from the meta, and what PyTorch does not hold.
+    r = subprocess.run([tool("memtrace-gpu"), "-f", "json", str(out)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    dev = {d["device"]: d for d in json.loads(r.stdout)["files"][0]["devices"]}
+    reserved = {p["pool"]: p for p in dev[0]["pools"]}[None]["reserved"]
+    assert dev[0]["total"] == 80 << 30 and dev[0]["used"] == 10 << 30
+    assert dev[0]["outside_pytorch"] == (10 << 30) - reserved
 
 
 def test_dump_cuda_without_cuda(tmp_path, monkeypatch):
@@ -622,3 +632,24 @@ def test_hand_made_pickle_cut_at_every_byte(tmp_path):
         with pytest.raises(ValueError, match="offset"):
             memtrace.import_torch_snapshot(data[:n], out)
         assert not out.exists()
+
+
+def test_debians_torch_without_cuda(tmp_path):
+    """The real (CPU-only) PyTorch of Debian: no CUDA, so dump_cuda and a
+    gpu_steps step say so; the recorder still takes a stats dict."""
+    import torch
+
+    assert not torch.cuda.is_available()
+    with pytest.raises(RuntimeError, match="CUDA is not available"):
+        memtrace.dump_cuda(tmp_path / "none.snap")
+    assert not (tmp_path / "none.snap").exists()
+    with memtrace.gpu_steps(tmp_path / "steps.snap", model=torch.nn.Linear(256, 128), optimizer=torch.optim.Adam(
+            torch.nn.Linear(256, 128).parameters())) as rec:
+        with pytest.raises(RuntimeError, match="CUDA is not available"):
+            with rec.step(8):
+                pass
+        rec.record(8, {"peak": 1 << 20, "current": 1 << 19})
+    meta = records(tmp_path / "steps.snap")["meta"]
+    params = 256 * 128 + 128
+    assert meta["gpu.model.parameters"] == params and meta["gpu.model.param_bytes"] == 4 * params
+    assert meta["gpu.model.optimizer"] == "adam" and meta["gpu.model.optimizer_bytes"] == 8 * params

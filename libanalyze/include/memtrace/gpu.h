@@ -129,7 +129,7 @@ typedef struct mt_gpu_site {
 typedef struct mt_gpu_opts {
     int device;             /* only this device; -1 (or an all-zero opts with device_set 0): every device */
     int device_set;
-    size_t top;             /* sites per device and moment; 0: 10 */
+    size_t top;             /* sites per device and moment by bytes; 0: 10; SIZE_MAX: every one */
 } mt_gpu_opts;
 
 typedef struct mt_gpu_report mt_gpu_report;

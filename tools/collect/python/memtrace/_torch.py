@@ -39,8 +39,8 @@ def _import(src, out, label, meta, tool):
 
 def _stats_meta(torch):
     """torch.cuda.memory_stats(d) of every visible device as meta keys
-    gpuN.stats.KEY (numbers only), and gpuN.total_memory where the device's
-    properties say it."""
+    gpuN.stats.KEY (numbers only), gpuN.total_memory where the device's
+    properties say it, and gpuN.free_memory (torch.cuda.mem_get_info)."""
     meta = {}
     for d in range(torch.cuda.device_count()):
         for k, v in sorted(torch.cuda.memory_stats(d).items()):
@@ -50,6 +50,13 @@ def _stats_meta(torch):
         total = getattr(props(d), "total_memory", None) if props else None
         if isinstance(total, int):
             meta["gpu%d.total_memory" % d] = total
+        # The device's free memory, everyone's use counted (cudaMemGetInfo):
+        # with the total, what PyTorch's allocator does not hold.
+        info = getattr(torch.cuda, "mem_get_info", None)
+        if info:
+            free, whole = info(d)
+            meta["gpu%d.free_memory" % d] = int(free)
+            meta.setdefault("gpu%d.total_memory" % d, int(whole))
     return meta
 
 

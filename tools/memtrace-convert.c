@@ -36,7 +36,10 @@ static int import_torch(const char *in, const char *out) {
     mt_diag diag = { 0 };
     mt_diag_clear(&diag);
     mt_torch_counts n;
-    mt_torch_opts o = { .tool = tool.name };
+    /* Compression on a second thread: a snapshot of millions of trace
+     * entries spends a third of its import in zstd otherwise. */
+    mt_writer_opts w = { .background = 1 };
+    mt_torch_opts o = { .tool = tool.name, .writer = &w };
     if (mt_torch_import(in, out, &o, &n, &diag)) {
         /* diag names the file at fault; OUT is as it was. A pickle this
          * reader refuses is bad input (exit 3), whatever the code. */

@@ -514,6 +514,7 @@ static int import(mt__src *src, const char *out_path, const mt_torch_opts *o, mt
     if (!rc) rc = mt__pk_run(src, on_elem, &c, &root, diag);
     if (!rc) rc = finish(&c, root, o);
     mt__pv_decref(root);
+    mt__pv_cache_drain();
     for (size_t i = 0; i < c.fcap; i++)
         if (c.frames[i].id) {
             free(c.frames[i].name);

@@ -14,9 +14,26 @@
 
 /* ---- values ---- */
 
+/* Values come and go by the million (a few per trace entry), and malloc's
+ * bookkeeping was a third of an import's time: released values wait on a
+ * per-thread free list, at most PV_CACHE of them, until mt__pv_cache_drain(). */
+#define PV_CACHE 65536
+static _Thread_local mt__pv *pv_free_list;
+static _Thread_local unsigned pv_free_n;
+/* The same for dicts' first item arrays (16 slots: a trace entry's). */
+#define ITEMS_FIRST 16
+static _Thread_local void *items_free_list;
+static _Thread_local unsigned items_free_n;
+
 static mt__pv *pv_new(int type, uint64_t off) {
-    mt__pv *v = calloc(1, sizeof *v);
-    if (!v) return NULL;
+    mt__pv *v = pv_free_list;
+    if (v) {
+        pv_free_list = *(mt__pv **)v;
+        pv_free_n--;
+        memset(v, 0, sizeof *v);
+    } else if (!(v = calloc(1, sizeof *v))) {
+        return NULL;
+    }
     v->refs = 1;
     v->type = (uint8_t)type;
     v->off = off;
@@ -31,7 +48,13 @@ static void pv_clear(mt__pv *v) {
     if (v->type == MT__PV_STR || v->type == MT__PV_BYTES) free(v->v.s.p);
     else if (is_container(v)) {
         for (size_t i = 0; i < v->v.c.n; i++) mt__pv_decref(v->v.c.items[i]);
-        free(v->v.c.items);
+        if (v->v.c.cap == ITEMS_FIRST && items_free_n < PV_CACHE / 4) {
+            *(void **)v->v.c.items = items_free_list;
+            items_free_list = v->v.c.items;
+            items_free_n++;
+        } else {
+            free(v->v.c.items);
+        }
     }
     memset(&v->v, 0, sizeof v->v);
 }
@@ -39,7 +62,28 @@ static void pv_clear(mt__pv *v) {
 void mt__pv_decref(mt__pv *v) {
     if (!v || --v->refs) return;
     pv_clear(v);
-    free(v);
+    if (pv_free_n < PV_CACHE) {
+        *(mt__pv **)v = pv_free_list;
+        pv_free_list = v;
+        pv_free_n++;
+    } else {
+        free(v);
+    }
+}
+
+void mt__pv_cache_drain(void) {
+    while (pv_free_list) {
+        mt__pv *v = pv_free_list;
+        pv_free_list = *(mt__pv **)v;
+        free(v);
+    }
+    pv_free_n = 0;
+    while (items_free_list) {
+        void *p = items_free_list;
+        items_free_list = *(void **)p;
+        free(p);
+    }
+    items_free_n = 0;
 }
 
 void mt__pv_become(mt__pv *v, int t, uint32_t id) {
@@ -49,16 +93,6 @@ void mt__pv_become(mt__pv *v, int t, uint32_t id) {
     v->v.id = id;
 }
 
-mt__pv *mt__pv_get(const mt__pv *d, const char *key) {
-    if (d->type != MT__PV_DICT) return NULL;
-    size_t kl = strlen(key);
-    /* The last one counts, as in the dict Python builds. */
-    for (size_t i = d->v.c.n; i >= 2; i -= 2) {
-        const mt__pv *k = d->v.c.items[i - 2];
-        if (k->type == MT__PV_STR && k->v.s.n == kl && !memcmp(k->v.s.p, key, kl)) return d->v.c.items[i - 1];
-    }
-    return NULL;
-}
 
 const char *mt__pk_type_name(int type) {
     static const char *const names[] = { "None", "bool", "int", "float", "str", "bytes", "list", "tuple", "dict",
@@ -92,7 +126,7 @@ static int truncated(mt__src *s, const char *what, mt_diag *diag) {
 }
 
 /* Copies n bytes to dst. */
-static int src_read(mt__src *s, void *dst, size_t n, const char *what, mt_diag *diag) {
+static int src_read_slow(mt__src *s, void *dst, size_t n, const char *what, mt_diag *diag) {
     uint8_t *d = dst;
     while (n) {
         int rc = src_more(s, diag);
@@ -106,6 +140,16 @@ static int src_read(mt__src *s, void *dst, size_t n, const char *what, mt_diag *
         n -= k;
     }
     return 0;
+}
+
+/* The common case, the bytes already in the buffer, without a call. */
+static inline int src_read(mt__src *s, void *dst, size_t n, const char *what, mt_diag *diag) {
+    if (s->len - s->pos >= n && s->pos <= s->len) {
+        memcpy(dst, (s->mem ? s->mem : s->buf) + s->pos, n);
+        s->pos += n;
+        return 0;
+    }
+    return src_read_slow(s, dst, n, what, diag);
 }
 
 static uint64_t le(const uint8_t *p, int n) {
@@ -199,8 +243,24 @@ static int adopt(pk *m, mt__pv *c, mt__pv *child) {
         c->height = (uint8_t)(h + 1);
     }
     if (c->v.c.n == c->v.c.cap) {
-        size_t nc = c->v.c.cap ? c->v.c.cap * 2 : 4;
-        mt__pv **it = realloc(c->v.c.items, nc * sizeof *it);
+        /* A trace entry's dict holds 12 items: one allocation for it. */
+        size_t nc = c->v.c.cap ? c->v.c.cap * 2 : c->type == MT__PV_DICT ? ITEMS_FIRST : 4;
+        mt__pv **it;
+        if (nc == ITEMS_FIRST && !c->v.c.cap && items_free_list) {
+            it = items_free_list;
+            items_free_list = *(void **)it;
+            items_free_n--;
+        } else if (c->v.c.cap == ITEMS_FIRST) {
+            /* Out of a cached array: a fresh one, the old one back. */
+            if ((it = malloc(nc * sizeof *it))) {
+                memcpy(it, c->v.c.items, c->v.c.n * sizeof *it);
+                *(void **)c->v.c.items = items_free_list;
+                items_free_list = c->v.c.items;
+                items_free_n++;
+            }
+        } else {
+            it = realloc(c->v.c.items, nc * sizeof *it);
+        }
         if (!it) return nomem(m);
         c->v.c.items = it;
         c->v.c.cap = nc;
@@ -259,14 +319,18 @@ static void assign_role(pk *m, mt__pv *l) {
  * as their ids). */
 static int key_read(const mt__pv *k) {
     /* Every key the importer reads (import.c), in any dict of a snapshot. */
-    static const char *const keys[] = { "device", "address", "total_size", "stream", "allocated_size",
-                                        "active_size", "requested_size", "segment_type", "segment_pool_id",
-                                        "is_expandable", "frames", "blocks", "size", "state", "history",
-                                        "real_size", "addr", "action", "time_us", "device_free", "filename",
-                                        "line", "name" };
+#define K(s) { s, sizeof s - 1 }
+    static const struct {
+        const char *s;
+        size_t n;
+    } keys[] = { K("action"), K("addr"), K("size"), K("device"), K("address"), K("total_size"), K("stream"),
+                 K("allocated_size"), K("active_size"), K("requested_size"), K("segment_type"),
+                 K("segment_pool_id"), K("is_expandable"), K("frames"), K("blocks"), K("state"), K("history"),
+                 K("real_size"), K("time_us"), K("device_free"), K("filename"), K("line"), K("name") };
+#undef K
     if (k->type != MT__PV_STR) return 0;
     for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
-        if (strlen(keys[i]) == k->v.s.n && !memcmp(keys[i], k->v.s.p, k->v.s.n)) return 1;
+        if (keys[i].n == k->v.s.n && !memcmp(keys[i].s, k->v.s.p, k->v.s.n)) return 1;
     return 0;
 }
 

@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include "memtrace/errors.h"
 #include "memtrace/fileio.h"
 
@@ -75,12 +76,28 @@ typedef struct mt__src {
  * (torch.h's mt_torch_import says which). */
 int mt__pk_run(mt__src *src, mt__pk_elem_fn elem, void *ctx, mt__pv **root, mt_diag *diag);
 
+/* Frees the values this thread's reader keeps for reuse; call once an
+ * import is over (mt__pv_decref() of its last value done). */
+void mt__pv_cache_drain(void);
+
 void mt__pv_decref(mt__pv *v);
 /* Frees v's contents (recursively releasing its children) and makes it a
  * leaf of type t with id: every holder then sees the small form. */
 void mt__pv_become(mt__pv *v, int t, uint32_t id);
 /* The value of key in dict d, or NULL. */
-mt__pv *mt__pv_get(const mt__pv *d, const char *key);
+static inline mt__pv *mt__pv_get(const mt__pv *d, const char *key) {
+    /* Inline, so that the importer's literal keys have their lengths
+     * folded: an entry's six lookups were a tenth of an import. */
+    if (d->type != MT__PV_DICT) return NULL;
+    size_t kl = strlen(key);
+    /* The last one counts, as in the dict Python builds. */
+    for (size_t i = d->v.c.n; i >= 2; i -= 2) {
+        const mt__pv *k = d->v.c.items[i - 2];
+        if (k->type == MT__PV_STR && k->v.s.n == kl && (!kl || k->v.s.p[0] == key[0]) && !memcmp(k->v.s.p, key, kl))
+            return d->v.c.items[i - 1];
+    }
+    return NULL;
+}
 /* The pickle opcode's name, for messages. */
 const char *mt__pk_type_name(int type);
 

@@ -190,6 +190,39 @@ out:
     return rc;
 }
 
+/* A sampler's gpuN.used points of one file (SPEC.md 4.3), by device. */
+typedef struct npt {
+    uint32_t device;
+    uint64_t t;
+    double v;
+} npt;
+
+typedef struct nload {
+    npt *v;
+    size_t n, cap;
+} nload;
+
+static int on_nvml(void *arg, const void *rec) {
+    nload *l = arg;
+    const mt_sample *s = rec;
+    char name[64];
+    if (s->series.len < 9 || s->series.len >= sizeof name || memcmp(s->series.ptr, "gpu", 3)) return 0;
+    memcpy(name, s->series.ptr, s->series.len);
+    name[s->series.len] = 0;
+    unsigned dev;
+    int at = 0;
+    if (sscanf(name, "gpu%u.used%n", &dev, &at) != 1 || (size_t)at != s->series.len) return 0;
+    if (mt__grow((void **)&l->v, &l->cap, l->n, sizeof *l->v)) return MT_E_NOMEM;
+    l->v[l->n++] = (npt){ dev, s->time_ns, s->span_ns ? s->max : s->value };
+    return 0;
+}
+
+static int cmp_npt(const void *a, const void *b) {
+    const npt *x = a, *y = b;
+    if (x->device != y->device) return x->device < y->device ? -1 : 1;
+    return x->t < y->t ? -1 : x->t > y->t;
+}
+
 int mt__plot_gpu_timeline(const mt_plot_kind *k, const char *const *paths, size_t n, const mt_plot_opts *o, FILE *gp,
                           FILE *dat, mt_diag *diag) {
     mt_snapshot **ss = calloc(n, sizeof *ss);
@@ -197,12 +230,26 @@ int mt__plot_gpu_timeline(const mt_plot_kind *k, const char *const *paths, size_
     uint64_t *t = malloc(CURVE_POINTS * sizeof *t), *act = malloc(CURVE_POINTS * sizeof *act),
              *res = malloc(CURVE_POINTS * sizeof *res);
     int rc = ss && rs && t && act && res ? 0 : mt_diag_set(diag, MT_E_NOMEM, "out of memory for the plot");
+    nload *nv = calloc(n, sizeof *nv);
+    if (!nv && !rc) rc = mt_diag_set(diag, MT_E_NOMEM, "out of memory for the plot");
     int sequence = 0;
     double most = 0;
     size_t curves = 0;
     for (size_t f = 0; f < n && !rc; f++) {
         if ((rc = mt__pw_load(paths[f], 0, &ss[f], diag))) break;
-        if ((rc = mt_gpu_analyze(ss[f], NULL, &rs[f], diag))) {
+        /* NVML's samples (a memtrace-sample run) count as curves too. */
+        if ((rc = mt_snapshot_each(ss[f], MT_KIND_SAMPLE, on_nvml, &nv[f], diag))) break;
+        qsort(nv[f].v, nv[f].n, sizeof *nv[f].v, cmp_npt);
+        for (size_t i = 0; i < nv[f].n; i++) {
+            if (!i || nv[f].v[i].device != nv[f].v[i - 1].device) curves++;
+            if (nv[f].v[i].v > most) most = nv[f].v[i].v;
+        }
+        rc = mt_gpu_analyze(ss[f], NULL, &rs[f], diag);
+        if (rc == MT_E_NOTFOUND && nv[f].n) {
+            rc = 0; /* NVML samples only */
+            continue;
+        }
+        if (rc) {
             if (diag) diag->file = paths[f];
             break;
         }
@@ -219,8 +266,9 @@ int mt__plot_gpu_timeline(const mt_plot_kind *k, const char *const *paths, size_
         }
     }
     if (!rc && !curves) {
-        rc = mt_diag_set(diag, MT_E_NOTFOUND, "holds no GPU device trace (gpu_events): record one with "
-                                              "torch.cuda.memory._record_memory_history() before the snapshot");
+        rc = mt_diag_set(diag, MT_E_NOTFOUND, "holds no GPU device trace (gpu_events: record one with "
+                                              "torch.cuda.memory._record_memory_history() before the snapshot) "
+                                              "and no NVML samples (gpuN.used: memtrace-sample)");
         if (diag) diag->file = paths[n - 1];
     }
     if (rc) goto out;
@@ -229,17 +277,37 @@ int mt__plot_gpu_timeline(const mt_plot_kind *k, const char *const *paths, size_
     mt_pw w;
     mt__pw_begin(&w, k, o, paths, n, gp, dat, 1100, 600);
     mt__pw_title(&w, "GPU memory over the allocator's trace: %s%s", mt__pw_base(paths[0]), n > 1 ? " and others" : "");
-    /* Per device of each file: block 2i its curve (x from the trace's
-     * first entry: seconds, or the entry's number on a sequence clock),
-     * block 2i+1 its OOMs. */
+    /* Per file: a block per device of its NVML samples (x from the run's
+     * first sample), then per device of its allocator trace a block of
+     * its curve (x from the trace's first entry: seconds, or the entry's
+     * number on a sequence clock) and a block of its OOMs. The clocks of
+     * a run and a trace differ: each curve starts at its own 0. */
     size_t block = 0;
     char title[256];
     fprintf(gp, "unit = %.17g\n", div);
     fprintf(gp, "set xlabel '%s'\nset ylabel '%s'\nset yrange [0:*]\nset key outside right top\n",
-            sequence ? "trace entry" : "time since the first trace entry (s)", unit);
+            sequence ? "trace entry" : "time since the first trace entry or sample (s)", unit);
     fprintf(gp, "plot ");
     int first = 1;
     for (size_t f = 0; f < n; f++) {
+        const char *base = mt__pw_base(paths[f]);
+        /* NVML: x from the run's first sample, in seconds. */
+        for (size_t i = 0; i < nv[f].n;) {
+            size_t j = i;
+            while (j < nv[f].n && nv[f].v[j].device == nv[f].v[i].device) j++;
+            mt__pw_block(&w, "x\tnvml_used_bytes");
+            for (size_t q = i; q < j; q++)
+                fprintf(dat, "%.9g\t%.0f\n", (double)(nv[f].v[q].t - nv[f].v[i].t) / 1e9, nv[f].v[q].v);
+            int len = snprintf(title, sizeof title, "%s%scuda:%u NVML used (from its first sample)", n > 1 ? base : "",
+                               n > 1 ? " " : "", nv[f].v[i].device);
+            fprintf(gp, "%s%s index %zu using 1:($2/unit) with lines lw 1 lc rgb '#7f7f7f' title ", first ? "" : ", \\\n     ",
+                    MT_PW_DATA, block);
+            mt__pw_quote(gp, title, (size_t)len < sizeof title ? (size_t)len : sizeof title - 1);
+            first = 0;
+            block++;
+            i = j;
+        }
+        if (!rs[f]) continue;
         const mt_gpu_device_report *d;
         size_t nd = mt_gpu_report_devices(rs[f], &d);
         const mt_gpu_oom *ooms;
@@ -258,7 +326,6 @@ int mt__plot_gpu_timeline(const mt_plot_kind *k, const char *const *paths, size_
                     fprintf(dat, "%.9g\t%" PRIu64 "\n",
                             sequence ? (double)ooms[q].time_ns : (double)(ooms[q].time_ns - t0) / 1e9,
                             ooms[q].active + ooms[q].size);
-            const char *base = mt__pw_base(paths[f]);
             for (int which = 0; which < 2; which++) {
                 int len = snprintf(title, sizeof title, "%s%scuda:%u %s", n > 1 ? base : "", n > 1 ? " " : "", d[i].device,
                                    which ? "reserved" : "active");
@@ -283,7 +350,9 @@ out:
     for (size_t f = 0; ss && rs && f < n; f++) {
         mt_gpu_report_free(rs[f]);
         mt_snapshot_free(ss[f]);
+        if (nv) free(nv[f].v);
     }
+    free(nv);
     free(ss);
     free(rs);
     free(t);

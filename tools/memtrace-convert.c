@@ -85,7 +85,7 @@ int main(int argc, char **argv) {
     int seed_given = 0;
     const mt_opt opts[] = {
         MT_OPT_CHOICE(0, "from", &from, FORMATS, "input format (default: from IN's extension)"),
-        MT_OPT_CHOICE(0, "to", &to, FORMATS, "output format (default: from OUT's extension)"),
+        MT_OPT_CHOICE(0, "to", &to, MT_NAMES("json", "snap"), "output format (default: from OUT's extension)"),
         MT_OPT_SALVAGE(&salvage),
         MT_OPT_DOUBLE(0, "from-time", "SECONDS", &from_s, 0, 1e9,
                       "a trace: keep the window from this time on (seconds since its start; default: 0)"),
@@ -119,10 +119,10 @@ int main(int argc, char **argv) {
     if (to == FMT_NONE && from == FMT_TORCH && guess_fmt(out) != FMT_JSON) to = FMT_SNAP;
     if (to == FMT_NONE && (to = guess_fmt(out)) == FMT_NONE)
         mt_cli_usage_error(&c, "cannot tell the format of '%s' from its name: use --to json|snap", out);
+    if (to == FMT_TORCH) mt_cli_usage_error(&c, "'%s': a PyTorch snapshot is read, never written", out);
     if (to == FMT_SNAP && !strcmp(out, "-"))
         mt_cli_usage_error(&c, "a snapshot cannot be written to standard output: name a file");
     if (from == FMT_JSON && to == FMT_JSON) mt_cli_usage_error(&c, "both sides are JSON: nothing to convert");
-    if (to == FMT_TORCH) mt_cli_usage_error(&c, "--to torch: a PyTorch snapshot is read, never written");
     if (from == FMT_TORCH) {
         if (to != FMT_SNAP) mt_cli_usage_error(&c, "a PyTorch snapshot converts to a snapshot file (.snap), not JSON");
         int code = import_torch(in, out);

@@ -22,7 +22,8 @@ static const mt_tool tool = {
     "batch sizes: memory per sample and fixed, the largest batch that fits, and how sure that is.",
     1, 64,
     "A fragmentation OOM is one where the free bytes were there but in no one piece: S <= F + D and S > max(L, D)\n"
-    "(S the request, F the free bytes of its pool and stream, L their largest block, D the device's free bytes).",
+    "(S the request, F the free bytes of its pool and stream, L their largest block, D the device's free bytes).\n"
+    "exit status: 0 success, 2 usage error, 3 bad or damaged input, or a file without GPU records\n",
 };
 
 enum { FMT_TEXT, FMT_JSON };
@@ -72,12 +73,60 @@ static size_t ooms_of(const mt_gpu_report *r, const mt_gpu_oom **out) {
     return r ? mt_gpu_report_ooms(r, out) : 0;
 }
 
+/* Whether a frame's file is PyTorch's own code ("/torch/" in its path):
+ * where a snapshot's stacks end, and what a user cannot change. */
+static int torch_file(mt_str file) {
+    static const char pat[] = "/torch/";
+    if (file.len >= 6 && !memcmp(file.ptr, "torch/", 6)) return 1;
+    for (size_t i = 0; i + sizeof pat - 1 <= file.len; i++)
+        if (!memcmp(file.ptr + i, pat, sizeof pat - 1)) return 1;
+    return 0;
+}
+
+/* "function (file:line)" of one frame, appended at buf + *at. */
+static void put_frame(const file_view *f, uint32_t stack, char *buf, size_t n, size_t *at) {
+    mt_str file, fn;
+    uint32_t line;
+    int w;
+    if (!mt_sites_frame(f->sites, stack, &file, &fn, &line))
+        w = snprintf(buf + *at, n - *at, "<unknown>");
+    else if (fn.len)
+        w = snprintf(buf + *at, n - *at, "%s (%s:%" PRIu32 ")", mt_cli_str(fn), mt_cli_str(file), line);
+    else
+        w = snprintf(buf + *at, n - *at, "%s:%" PRIu32, mt_cli_str(file), line);
+    if (w > 0) *at += (size_t)w < n - *at ? (size_t)w : n - *at - 1;
+}
+
+/* A site as shown: the innermost frame outside PyTorch's own code (the
+ * innermost one when every frame is PyTorch's), or with whole every frame,
+ * innermost first, joined by " < ". */
 static const char *site_text(const file_view *f, uint32_t stack, int whole, char *buf, size_t n) {
     if (!stack || !f->sites) {
         snprintf(buf, n, "<not recorded>");
         return buf;
     }
-    mt_sites_format(f->sites, stack, whole, buf, n);
+    size_t at = 0;
+    buf[0] = 0;
+    if (whole) {
+        /* A chain that loops is cut after as many frames as the table has. */
+        size_t left = mt_sites_count(f->sites) + 1;
+        for (uint32_t s = stack; s && left-- && at + 8 < n; s = mt_sites_parent(f->sites, s)) {
+            if (at) at += (size_t)snprintf(buf + at, n - at, " < ");
+            put_frame(f, s, buf, n, &at);
+        }
+        return buf;
+    }
+    uint32_t pick = stack;
+    size_t left = mt_sites_count(f->sites) + 1;
+    for (uint32_t s = stack; s && left--; s = mt_sites_parent(f->sites, s)) {
+        mt_str file, fn;
+        uint32_t line;
+        if (mt_sites_frame(f->sites, s, &file, &fn, &line) && !torch_file(file)) {
+            pick = s;
+            break;
+        }
+    }
+    put_frame(f, pick, buf, n, &at);
     return buf;
 }
 
@@ -109,6 +158,17 @@ static void text_oom(const file_view *f, const mt_gpu_oom *o, int whole) {
                    " (large cached blocks stay whole for requests this size)\n",
                    o->helps & MT_GPU_HELP_EXPANDABLE ? "or" : "would have helped", o->max_split_mb);
         if (!o->helps) printf("    no allocator setting would have helped: expandable segments are already on\n");
+    } else if (o->cause == MT_GPU_OOM_FITS) {
+        uint64_t ms = f->r ? mt_gpu_report_max_split(f->r) : 0;
+        int block = o->largest_free >= o->device_free;
+        printf("    fits: %s (%s) would have held it, as things stood then; something the snapshot does not show "
+               "refused it", block ? "the largest free block of its pool and stream" : "the device's free memory",
+               hb(block ? o->largest_free : o->device_free, b[0]));
+        if (ms && o->largest_free > ms && o->size < ms)
+            printf(" (max_split_size is %s: blocks above it serve only requests as large)", hb(ms, b[1]));
+        else
+            printf(" (a per-process memory fraction, another process taking the memory first)");
+        putchar('\n');
     } else {
         printf("    capacity: short of %s even were every free byte of its pool (%s) and of the device (%s) one"
                " block; no allocator setting helps: use less memory\n",
@@ -218,11 +278,14 @@ static void text_batch(const mt_gpu_batch *b) {
         else
             printf("  largest batch that fits: %" PRId64 " (%" PRId64 " with the fit's upper 95%% bound), %.1fx the"
                    " largest measured; capacity %s less %.0f%% margin and %s outside PyTorch, peaks grown by %.1f%%"
-                   " fragmentation; confidence %s%s\n", b->max_batch, b->max_batch_safe, b->extrapolation,
+                   " fragmentation; confidence %s (%s)\n", b->max_batch, b->max_batch_safe, b->extrapolation,
                    hb(b->total, x[0]), b->margin * 100, hb(b->outside, x[1]), b->fragmentation * 100,
-                   conf_name(b->confidence),
-                   b->n_points - (b->oom_batch > 0) < 3 ? " (two sizes: nothing checks that memory grows linearly)" : "");
-        if (b->oom_batch > 0) printf("  batch %" PRId64 " ran out of memory: the advice stays below it\n", b->oom_batch);
+                   conf_name(b->confidence), b->why);
+        if (b->oom_contradicts)
+            printf("  batch %" PRId64 " ran out of memory, yet the fit says it fits: the fit under-predicts there "
+                   "(memory grows faster than linearly, or a spike); the advice stays below it\n", b->oom_batch);
+        else if (b->oom_batch > 0)
+            printf("  batch %" PRId64 " ran out of memory: the advice stays below it\n", b->oom_batch);
         if (predict_at > 0) {
             double y = mt_gpu_batch_predict(b, predict_at), hi = mt_gpu_batch_predict_high(b, predict_at);
             printf("  at batch %g: peak allocated %s", predict_at, hb((uint64_t)(y > 0 ? y : 0), x[0]));
@@ -280,6 +343,8 @@ static void json_batch(mt_jw *w, const mt_gpu_batch *b) {
     else mt_jw_null(w, "oom_batch");
     mt_jw_double(w, "extrapolation", b->extrapolation);
     mt_jw_cstr(w, "confidence", conf_name(b->confidence));
+    mt_jw_cstr(w, "confidence_why", b->why);
+    mt_jw_bool(w, "oom_contradicts_fit", b->oom_contradicts);
     if (predict_at > 0 && b->fitted) {
         mt_jw_begin_object(w, "at");
         mt_jw_double(w, "batch", predict_at);
@@ -340,9 +405,9 @@ static void print_text(const file_view *fs, size_t nf, int whole) {
                        "garbage_collection_threshold reclaims earlier)\n", dr->alloc_retries);
             if (dr->has_trace) {
                 const mt_gpu_trace_stats *t = &dr->trace;
-                printf("  trace: %" PRIu64 " entries%s; active %s at its start, peak %s at entry %" PRIu64
+                printf("  trace: %" PRIu64 " entr%s%s; active %s at its start, peak %s at entry %" PRIu64
                        " (reserved %s then), %s at its end; most reserved %s\n",
-                       t->events, t->wrapped ? " (a ring buffer that wrapped: it frees blocks allocated before it)" : "",
+                       t->events, t->events == 1 ? "y" : "ies", t->wrapped ? " (a ring buffer that wrapped: it frees blocks allocated before it)" : "",
                        hb(t->start_active, b[0]), hb(t->peak_active, b[1]), t->peak_index, hb(t->peak_reserved, b[2]),
                        hb(t->end_active, b[3]), hb(t->max_reserved, b[4]));
             }
@@ -456,6 +521,14 @@ static void print_json(const file_view *fs, size_t nf, int whole) {
         mt_jw_begin_object(&w, NULL);
         mt_jw_cstr(&w, "file", f->path);
         mt_jw_bool(&w, "expandable_segments", f->r && mt_gpu_report_expandable(f->r));
+        mt_gpu_oddities odd = { 0, 0, 0, 0 };
+        if (f->r) mt_gpu_report_oddities(f->r, &odd);
+        mt_jw_begin_object(&w, "oddities");
+        mt_jw_uint(&w, "segments_with_gaps", odd.gaps);
+        mt_jw_uint(&w, "segments_with_overlaps", odd.overlaps);
+        mt_jw_uint(&w, "unknown_block_states", odd.unknown_states);
+        mt_jw_uint(&w, "unknown_actions", odd.unknown_actions);
+        mt_jw_end_object(&w);
         mt_jw_begin_array(&w, "devices");
         for (size_t d = 0; d < nd; d++) {
             const mt_gpu_device_report *dr = &devs[d];
@@ -509,7 +582,7 @@ static void print_json(const file_view *fs, size_t nf, int whole) {
                 mt_jw_uint(&w, "reserved", o->reserved);
                 mt_jw_uint(&w, "pool_free", o->pool_free);
                 mt_jw_uint(&w, "largest_free", o->largest_free);
-                mt_jw_cstr(&w, "cause", o->fragmentation ? "fragmentation" : "capacity");
+                mt_jw_cstr(&w, "cause", mt_gpu_oom_cause_name(o->cause));
                 mt_jw_uint(&w, "shortfall", o->shortfall);
                 mt_jw_begin_array(&w, "would_help");
                 if (o->helps & MT_GPU_HELP_EXPANDABLE) mt_jw_cstr(&w, NULL, "expandable_segments:True");
@@ -615,6 +688,17 @@ int main(int argc, char **argv) {
     for (int i = 0; i < c.nargs && !code; i++) {
         file_view *f = &fs[i];
         f->path = c.args[i];
+        /* A pickle (PROTO opcode first) is a PyTorch snapshot to convert. */
+        FILE *pk = strcmp(f->path, "-") ? fopen(f->path, "rb") : NULL;
+        int first = pk ? fgetc(pk) : EOF;
+        if (pk) fclose(pk);
+        if (first == 0x80) {
+            fprintf(stderr, "%s: %s: a pickle, not a memtrace snapshot: convert a PyTorch snapshot first with "
+                            "memtrace-convert --from torch %s OUT.snap\n",
+                    tool.name, mt_cli_cstr(f->path), mt_cli_cstr(f->path));
+            code = MT_EXIT_INPUT;
+            break;
+        }
         code = mt_cli_load(tool.name, f->path, 0, salvage, &f->s);
         if (code) break;
         mt_diag diag = { 0 };
@@ -657,6 +741,23 @@ int main(int argc, char **argv) {
             break;
         }
         if (mt_sites_load(f->s, &f->sites, &diag)) code = mt_cli_fail(tool.name, f->path, &diag);
+        if (f->r) {
+            /* What does not hold together, said once per file on stderr. */
+            mt_gpu_oddities o;
+            mt_gpu_report_oddities(f->r, &o);
+            if (o.gaps)
+                mt_cli_warn(tool.name, f->path, "%zu segment%s with space no block covers (counted free)", o.gaps,
+                            o.gaps == 1 ? "" : "s");
+            if (o.overlaps)
+                mt_cli_warn(tool.name, f->path, "%zu segment%s whose blocks overlap or run past its end", o.overlaps,
+                            o.overlaps == 1 ? "" : "s");
+            if (o.unknown_states)
+                mt_cli_warn(tool.name, f->path, "%zu block%s in a state PyTorch does not name (counted free)",
+                            o.unknown_states, o.unknown_states == 1 ? "" : "s");
+            if (o.unknown_actions)
+                mt_cli_warn(tool.name, f->path, "%zu trace entr%s with an action this version does not know "
+                            "(they change nothing)", o.unknown_actions, o.unknown_actions == 1 ? "y" : "ies");
+        }
     }
     if (!code) {
         if (fmt == FMT_JSON) print_json(fs, (size_t)c.nargs, whole);

@@ -240,7 +240,7 @@ def test_pools_and_peak_match_python(tmp_path, seed):
             if v[2] == "active_allocated":
                 by[v[3]] = by.get(v[3], 0) + v[0]
     assert {s["stack"]: s["bytes"] for s in dev["sites"]} == by
-    assert {s["site"] for s in dev["sites"]} <= {"train.py:10", "train.py:20", "train.py:30"}
+    assert {s["site"] for s in dev["sites"]} <= {"step1 (train.py:10)", "step2 (train.py:20)", "step3 (train.py:30)"}
 
 
 def test_sites_at_peak_hold_the_peak(tmp_path):
@@ -291,8 +291,8 @@ def oom_fixture(w, *, oom_size, device_free, expandable=False):
     (30 * MiB, 16 * MiB, False, "fragmentation", ["expandable_segments:True"]),
     # 40 MiB with 16 + 2 free: capacity, short of 22 MiB.
     (40 * MiB, 2 * MiB, False, "capacity", []),
-    # 8 MiB fits a hole: not fragmentation (the device would have retried).
-    (8 * MiB, 0, False, "capacity", []),
+    # 8 MiB fits an 8 MiB hole: neither cause; something the file does not show refused it.
+    (8 * MiB, 0, False, "fits", []),
 ])
 def test_oom_classified(tmp_path, size, free, expandable, cause, helps):
     import memtrace
@@ -468,8 +468,7 @@ def test_batch_two_sizes_is_low_confidence_and_an_oom_bounds_it(tmp_path):
     with memtrace.gpu_steps(path) as rec:
         for bs in (4, 8):
             rec.record(bs, {"allocated_bytes.all.peak": GiB + bs * 100 * MiB}, total=16 * GiB)
-        rec._w.add_event("oom", "64", 0.0, "CUDA out of memory")
-        rec.record(64, {"allocated_bytes.all.peak": 15 * GiB}, total=16 * GiB)
+        rec.record(64, {"allocated_bytes.all.peak": 15 * GiB}, total=16 * GiB, oom=True)
     (b,) = gpu_json(path)["files"][0]["batch"]
     assert b["confidence"] == "low" and b["oom_batch"] == 64
     # 1 GiB + 100 MiB x B <= 15.2 GiB gives 145; the OOM at 64 caps it.
@@ -838,3 +837,86 @@ def test_two_batch_sizes_predict_a_third_within_5_percent(tmp_path):
     assert abs(b3["at"]["peak_allocated"] - truth16) / truth16 < 0.05
     assert b3["at"]["peak_allocated_high"] >= b3["at"]["peak_allocated"]
     assert "at batch 16: peak allocated" in gpu("--at", 16, path3).stdout
+
+
+def test_outside_pairs_a_steps_own_used_and_reserved(tmp_path):
+    """used - reserved of the same step, never the highest use with the
+    lowest reserve of another step (the cache grows over a run)."""
+    import memtrace
+
+    path = tmp_path / "s.snap"
+    with memtrace.gpu_steps(path) as rec:
+        for bs, res in ((8, 2000), (16, 3000), (24, 3100)):
+            rec.record(bs, {"allocated_bytes.all.peak": (1000 + 40 * bs) * MiB, "reserved_bytes.all.peak": res * MiB,
+                            "allocated_bytes.all.current": 0, "reserved_bytes.all.current": res * MiB},
+                       total=16 * GiB, used=(res + 600) * MiB)
+    (b,) = gpu_json(path)["files"][0]["batch"]
+    assert b["outside"] == 600 * MiB
+
+
+def test_an_oom_the_fit_says_fits_lowers_the_confidence(tmp_path):
+    import memtrace
+
+    path = tmp_path / "s.snap"
+    with memtrace.gpu_steps(path) as rec:
+        for bs in (2, 4, 8):
+            rec.record(bs, {"allocated_bytes.all.peak": GiB + bs * 100 * MiB}, total=16 * GiB)
+        rec.record(16, {"allocated_bytes.all.peak": 3 * GiB}, total=16 * GiB, oom=True)
+    (b,) = gpu_json(path)["files"][0]["batch"]
+    assert b["oom_contradicts_fit"] and b["confidence"] == "low" and "under-predicts" in b["confidence_why"]
+    assert b["max_batch"] == 15
+    assert "yet the fit says it fits" in gpu(path).stdout
+
+
+def test_sites_name_the_callers_frame_not_torchs(tmp_path):
+    """A snapshot's stacks end in PyTorch's own code; a site is the innermost
+    frame outside it, with its function, so an encoder's and a decoder's
+    layers are two sites; --stack shows every frame."""
+    import memtrace
+
+    a = 0x7F0000000000
+    path = tmp_path / "s.snap"
+    with memtrace.Writer(str(path)) as w:
+        w.add_frame(1, "/usr/lib/python3/dist-packages/torch/nn/modules/linear.py", 114, "forward")
+        w.add_frame(2, "model.py", 20, "encoder")
+        w.add_frame(3, "model.py", 40, "decoder")
+        w.add_stack(1, 2)            # encoder
+        w.add_stack(2, 1, parent=1)  # linear < encoder
+        w.add_stack(3, 3)            # decoder
+        w.add_stack(4, 1, parent=3)  # linear < decoder
+        w.add_gpu_segment(0, a, 20 * MiB, pool="large", allocated_bytes=20 * MiB, active_bytes=20 * MiB)
+        w.add_gpu_block(0, a, 12 * MiB, requested=12 * MiB, state="active_allocated", stack=2)
+        w.add_gpu_block(0, a + 12 * MiB, 8 * MiB, requested=8 * MiB, state="active_allocated", stack=4)
+    dev = gpu_json(path)["files"][0]["devices"][0]
+    assert [(s["site"], s["bytes"]) for s in dev["sites"]] == [("encoder (model.py:20)", 12 * MiB),
+                                                              ("decoder (model.py:40)", 8 * MiB)]
+    whole = gpu_json("--stack", path)["files"][0]["devices"][0]["sites"]
+    assert whole[0]["site"] == ("forward (/usr/lib/python3/dist-packages/torch/nn/modules/linear.py:114) < "
+                                "encoder (model.py:20)")
+
+
+def test_oddities_are_warned_of(tmp_path):
+    import memtrace
+
+    a = 0x7F0000000000
+    path = tmp_path / "odd.snap"
+    with memtrace.Writer(str(path)) as w:
+        w.add_gpu_segment(0, a, 4 * MiB, pool="large")
+        w.add_gpu_block(0, a, 2 * MiB, state="active_allocated")  # 2 MiB uncovered
+        w.add_gpu_segment(0, a + GiB, 4 * MiB, pool="large")
+        w.add_gpu_block(0, a + GiB, 3 * MiB, state="active_allocated")
+        w.add_gpu_block(0, a + GiB + 2 * MiB, 2 * MiB, state="weird")  # overlaps, unknown state
+        w.add_gpu_event(0, "alloc", a, 2 * MiB, time_ns=1)
+        w.add_gpu_event(0, "teleport", a, 2 * MiB, time_ns=2)
+        w.add_gpu_event(0, "annotate", 0, 0, time_ns=3)
+    r = gpu(path)
+    assert r.returncode == 0
+    for text in ("1 segment with space no block covers", "1 segment whose blocks overlap",
+                 "1 block in a state PyTorch does not name", "1 trace entry with an action this version does not know"):
+        assert text in r.stderr, text
+    f = gpu_json(path)["files"][0]
+    assert f["oddities"] == {"segments_with_gaps": 1, "segments_with_overlaps": 1, "unknown_block_states": 1,
+                             "unknown_actions": 1}
+    # Entries keep the source's numbering: three entries, the peak after the first.
+    t = f["devices"][0]["trace"]
+    assert t["events"] == 3 and t["peak_index"] == 0

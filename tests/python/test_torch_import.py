@@ -293,7 +293,8 @@ def test_absurd_lengths_and_nesting(tmp_path):
 
 def test_bad_structure(tmp_path):
     p = lambda obj, proto=2: pickle.dumps(obj, protocol=proto)
-    refused(tmp_path, p([1, 2]), "expected a dict at the root")
+    refused(tmp_path, p("segments"), "expected a dict, or a list of segments, at the root")
+    refused(tmp_path, p([1, 2]), "expected a segment dict, not a int")
     refused(tmp_path, p({"x": 1}), "expected key 'segments' or 'device_traces'")
     refused(tmp_path, p({"segments": [{"device": 0, "total_size": 5}]}), "expected key 'address'")
     refused(tmp_path, p({"segments": [{"device": 0, "address": "x", "total_size": 5}]}),
@@ -653,3 +654,24 @@ def test_debians_torch_without_cuda(tmp_path):
     params = 256 * 128 + 128
     assert meta["gpu.model.parameters"] == params and meta["gpu.model.param_bytes"] == 4 * params
     assert meta["gpu.model.optimizer"] == "adam" and meta["gpu.model.optimizer_bytes"] == 8 * params
+
+
+def test_pytorch_1x_list_of_segments(tmp_path):
+    """PyTorch 1.13's _snapshot() (and memory_snapshot()) returns the list of
+    segments itself: the same records as that list under 'segments'."""
+    snap = ts.legacy()
+    segs = snap["segments"]
+    for proto in (2, 4):
+        src = tmp_path / ("l%d.pickle" % proto)
+        src.write_bytes(pickle.dumps(segs, protocol=proto))
+        out = tmp_path / ("l%d.snap" % proto)
+        r = convert(src, out)
+        assert r.returncode == 0, r.stderr
+        want = tmp_path / "d.snap"
+        memtrace.import_torch_snapshot({"segments": segs}, want)
+        a, b = records(out), records(want)
+        for kind in ("gpu_devices", "gpu_segments", "gpu_blocks"):
+            assert a[kind] == b[kind], kind
+        assert a["gpu_events"] == []
+    memtrace.import_torch_snapshot(segs, tmp_path / "p.snap")
+    assert records(tmp_path / "p.snap")["gpu_segments"] == records(want)["gpu_segments"]

@@ -32,12 +32,14 @@ static const char *arg_name(const mt_opt *o, char *buf, size_t n) {
 
 static void print_opts(FILE *out, const mt_opt *o) {
     for (; o->type; o++) {
-        char left[64], names[128];
+        char left[192], names[128];
         char shrt[8] = "    ";
         const char *arg = arg_name(o, names, sizeof names);
         if (o->short_name) snprintf(shrt, sizeof shrt, "-%c, ", o->short_name);
         snprintf(left, sizeof left, "%s--%s%s%s", shrt, o->name, arg ? " " : "", arg ? arg : "");
-        fprintf(out, "  %-28s %s\n", left, o->help);
+        /* An option too long for the column has its help on the next line. */
+        if (strlen(left) > 28) fprintf(out, "  %s\n  %-28s %s\n", left, "", o->help);
+        else fprintf(out, "  %-28s %s\n", left, o->help);
     }
 }
 

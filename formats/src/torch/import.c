@@ -456,9 +456,14 @@ static int dev_cmp(const void *a, const void *b) {
 /* What the streaming left (all of it, for a pickle whose shape it did not
  * follow), the settings and the devices. */
 static int finish(ctx *c, mt__pv *root, const mt_torch_opts *o) {
-    int rc = expect(c, root, MT__PV_DICT, "a dict at the root of the pickle (an allocator snapshot)");
+    /* Before the dict (PyTorch 1.x, and memory_snapshot() still), a
+     * snapshot was the list of segments itself. */
+    int list_root = root->type == MT__PV_LIST;
+    int rc = list_root ? 0 : expect(c, root, MT__PV_DICT, "a dict, or a list of segments, at the root of the pickle "
+                                                          "(an allocator snapshot)");
     if (rc) return rc;
-    mt__pv *segs = mt__pv_get(root, "segments"), *traces = mt__pv_get(root, "device_traces"), *v;
+    mt__pv *segs = list_root ? root : mt__pv_get(root, "segments");
+    mt__pv *traces = list_root ? NULL : mt__pv_get(root, "device_traces"), *v;
     if (!segs && !traces)
         return bad(c, MT_E_RECORD, root, "expected key 'segments' or 'device_traces' in the root dict");
     if (segs && segs->type != MT__PV_NONE) {
@@ -477,7 +482,8 @@ static int finish(ctx *c, mt__pv *root, const mt_torch_opts *o) {
                 if ((rc = convert_entry(c, (uint32_t)d, l->v.c.consumed + i, l->v.c.items[i]))) return rc;
         }
     }
-    if ((v = mt__pv_get(root, "allocator_settings")) && v->type != MT__PV_NONE && (rc = settings_meta(c, v)))
+    if (!list_root && (v = mt__pv_get(root, "allocator_settings")) && v->type != MT__PV_NONE &&
+        (rc = settings_meta(c, v)))
         return rc;
     if (c->counts.sequence_clock && (rc = mt_writer_meta_str(c->w, "gpu_clock", "sequence")))
         return wfail(c, rc);

@@ -92,12 +92,24 @@ typedef struct mt_gpu_device_report {
 #define MT_GPU_HELP_MAX_SPLIT 0x2u  /* max_split_size_mb: a segment as large as the request was carved
                                      * by smaller ones, which would have gone elsewhere */
 
+/* The cause of an OOM (mt_gpu_oom.cause). */
+#define MT_GPU_OOM_CAPACITY 0      /* short even were every free byte one block */
+#define MT_GPU_OOM_FRAGMENTATION 1 /* the bytes were there, in no one piece */
+#define MT_GPU_OOM_FITS 2          /* a free block or the device's free bytes would have held it */
+
+/* "capacity", "fragmentation", "fits"; "?" for another value. */
+const char *mt_gpu_oom_cause_name(int cause);
+
 /* An out-of-memory trace entry (action "oom"), classified. The request
  * of size S draws on its pool (small up to 1 MiB, else large) and stream:
  * F is what that pool and stream held free then, L its largest free
  * block, D the device's free bytes. It is a fragmentation OOM when the
- * bytes were there (S <= F + D) but in no one piece (S > max(L, D));
- * otherwise a capacity OOM, short of S - (F + D) bytes. */
+ * bytes were there (S <= F + D) but in no one piece (S > max(L, D)); a
+ * capacity OOM when they were not, short of S - (F + D) bytes; and when
+ * S <= max(L, D), the state the file holds would have served it ("fits"):
+ * something the snapshot does not show refused it (max_split_size keeps
+ * blocks above it for requests as large, a per-process memory fraction,
+ * another process taking the memory first). */
 typedef struct mt_gpu_oom {
     uint32_t device;
     uint64_t time_ns;
@@ -109,7 +121,8 @@ typedef struct mt_gpu_oom {
     uint64_t reserved;      /* its reserved bytes then */
     uint64_t pool_free;     /* F of the request's pool and stream */
     uint64_t largest_free;  /* L there */
-    int fragmentation;      /* 1: fragmentation, 0: capacity */
+    int cause;              /* MT_GPU_OOM_* */
+    int fragmentation;      /* cause == MT_GPU_OOM_FRAGMENTATION */
     uint64_t shortfall;     /* capacity: S - (F + D) */
     unsigned helps;         /* MT_GPU_HELP_* (only what would have helped) */
     uint32_t max_split_mb;  /* with MT_GPU_HELP_MAX_SPLIT: the value to set */
@@ -158,11 +171,28 @@ size_t mt_gpu_report_sites(const mt_gpu_report *r, const mt_gpu_site **out);
  * gpu.expandable_segments = 1): a predicate, 1 or 0. */
 int mt_gpu_report_expandable(const mt_gpu_report *r);
 
+/* What in the file does not hold together, which the figures above take
+ * as it is: segments whose blocks leave space uncovered (counted free) or
+ * overlap or run past their end, blocks in a state PyTorch does not name,
+ * trace actions this version does not know (they change nothing). */
+typedef struct mt_gpu_oddities {
+    size_t gaps;              /* segments with space no block covers */
+    size_t overlaps;          /* segments whose blocks overlap or run past the segment */
+    size_t unknown_states;    /* blocks */
+    size_t unknown_actions;   /* trace entries */
+} mt_gpu_oddities;
+void mt_gpu_report_oddities(const mt_gpu_report *r, mt_gpu_oddities *out);
+
+/* The allocator's max_split_size in bytes (meta gpu.max_split_size), 0
+ * when the file does not give it or it is unset (PyTorch's SIZE_MAX). */
+uint64_t mt_gpu_report_max_split(const mt_gpu_report *r);
+
 /* The live-bytes curve of one device's trace for a plot: the active and
- * reserved bytes after each entry, at most max points (every entry when
- * it has no more; else evenly spread entries, each point the highest of
- * the entries it stands for, so the peak is kept). The caller owns the
- * arrays it passes, max long each.
+ * reserved bytes after each entry, at most max points: every
+ * entry when it has no more; else the first and the last entry and, for
+ * each stretch of entries between, its least and most active entries in
+ * their order (the swings and the peak kept), with the stretch's most
+ * reserved. The caller owns the arrays it passes, max long each.
  * @return the points written; 0 when the device has no trace. */
 size_t mt_gpu_report_curve(const mt_gpu_report *r, uint32_t device, size_t max, uint64_t *time_ns,
                            uint64_t *active, uint64_t *reserved);
@@ -229,6 +259,8 @@ typedef struct mt_gpu_batch {
     int64_t oom_batch;        /* the smallest batch recorded running out of memory; -1 none */
     double extrapolation;     /* max_batch / the largest batch measured */
     mt_gpu_confidence confidence;
+    const char *why;          /* the confidence's reason, a sentence (static) */
+    int oom_contradicts;      /* oom_batch fits by the fit: it under-predicts there */
     int has_static;
     uint64_t weights, gradients, optimizer_state; /* the static estimate's parts */
     int disagree;             /* the static estimate and the fit disagree */

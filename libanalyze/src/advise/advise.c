@@ -38,7 +38,8 @@ typedef struct subject {
     const mt_df_step *st;
     const mt_gpu_device *g;
     const mt_gpu_device_report *gr; /* the allocator's measures of g, or NULL */
-    unsigned ooms, frag_ooms;       /* of gr's device */
+    unsigned ooms, frag_ooms, cap_ooms; /* of gr's device */
+    const mt_gpu_oom *last_frag;    /* its last fragmentation OOM, or NULL */
     int expandable;                 /* the file's allocator had expandable segments on */
     double available;
     int pandas_bytes;        /* savings in pandas' deep count, not real bytes */
@@ -251,7 +252,10 @@ static fval gpu_field(const subject *s, int f) {
     case X_OUTSIDE: return r->has_used ? num(r->outside > 0 ? (double)r->outside : 0) : none();
     case X_OOMS: return num(s->ooms);
     case X_FRAGMENTATION_OOMS: return num(s->frag_ooms);
-    case X_CAPACITY_OOMS: return num(s->ooms - s->frag_ooms);
+    case X_CAPACITY_OOMS: return num(s->cap_ooms);
+    case X_OOM_SIZE: return s->last_frag ? num((double)s->last_frag->size) : none();
+    case X_OOM_POOL_FREE: return s->last_frag ? num((double)s->last_frag->pool_free) : none();
+    case X_OOM_LARGEST_FREE: return s->last_frag ? num((double)s->last_frag->largest_free) : none();
     case X_EXPANDABLE: return num(s->expandable);
     case X_ALLOC_RETRIES: return r->alloc_retries >= 0 ? num((double)r->alloc_retries) : none();
     default: return none();
@@ -792,11 +796,16 @@ int mt_advise(const mt_rules *rules, const mt_advise_input *in, mt_advice_list *
             }
             s.g = &d;
             s.gr = r;
-            s.ooms = s.frag_ooms = 0;
+            s.ooms = s.frag_ooms = s.cap_ooms = 0;
+            s.last_frag = NULL;
             for (size_t i = 0; i < n_ooms; i++)
                 if (ooms[i].device == r->device) {
                     s.ooms++;
-                    s.frag_ooms += ooms[i].fragmentation != 0;
+                    s.cap_ooms += ooms[i].cause == MT_GPU_OOM_CAPACITY;
+                    if (ooms[i].cause == MT_GPU_OOM_FRAGMENTATION) {
+                        s.frag_ooms++;
+                        s.last_frag = &ooms[i];
+                    }
                 }
             rc = emit_all(&R, &s);
         }

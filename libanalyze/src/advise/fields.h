@@ -100,7 +100,10 @@ enum { MT__U_PLAIN, MT__U_COUNT, MT__U_BYTES, MT__U_RATIO };
     X(FRAGMENTATION_OOMS, "fragmentation_ooms", G, NUM, COUNT) \
     X(CAPACITY_OOMS, "capacity_ooms", G, NUM, COUNT)           \
     X(EXPANDABLE, "expandable_segments", G, NUM, COUNT)        \
-    X(ALLOC_RETRIES, "alloc_retries", G, NUM, COUNT)
+    X(ALLOC_RETRIES, "alloc_retries", G, NUM, COUNT)           \
+    X(OOM_SIZE, "oom_size", G, NUM, BYTES)                     \
+    X(OOM_POOL_FREE, "oom_pool_free", G, NUM, BYTES)           \
+    X(OOM_LARGEST_FREE, "oom_largest_free", G, NUM, BYTES)
 
 /* A field of a subject: what conditions test and messages print. */
 typedef struct mt__fdesc {

@@ -12,6 +12,7 @@ typedef struct pt {
     double batch;
     int what; /* W_* */
     double value;
+    uint64_t t; /* the sample's time: one step's samples share it */
 } pt;
 
 enum { W_PEAK, W_PEAK_RES, W_ALLOC, W_RES, W_TOTAL, W_USED, W_N };
@@ -66,7 +67,7 @@ static int on_sample(void *arg, const void *rec) {
         return 0;
     }
     if (mt__grow((void **)&c->v, &c->cap, c->n, sizeof *c->v)) return MT_E_NOMEM;
-    c->v[c->n++] = (pt){ dev, b, what, s->value };
+    c->v[c->n++] = (pt){ dev, b, what, s->value, s->time_ns };
     return 0;
 }
 
@@ -193,10 +194,33 @@ static void fit_device(mt_gpu_batch *b, const mt_gpu_batch_opts *o, const mt_sna
     double largest = b->points[last].batch;
     b->extrapolation = b->max_batch > 0 ? (double)b->max_batch / largest : 0;
     double top = (double)b->points[last].peak_allocated;
-    if (!b->fitted) b->confidence = MT_GPU_CONF_NONE;
-    else if (n < 3 || b->extrapolation > 4 || b->residual_max > 0.1 * top) b->confidence = MT_GPU_CONF_LOW;
-    else if (b->residual_max <= 0.02 * top && b->extrapolation <= 2) b->confidence = MT_GPU_CONF_HIGH;
-    else b->confidence = MT_GPU_CONF_MEDIUM;
+    /* A size that ran out of memory where the fit says it fits: the fit
+     * under-predicts there (growth faster than linear, a spike). */
+    b->oom_contradicts = b->fitted && b->oom_batch > 0 && b->total &&
+                         mt_gpu_batch_predict(b, (double)b->oom_batch) * (1 + b->fragmentation) <= b->budget;
+    if (!b->fitted) {
+        b->confidence = MT_GPU_CONF_NONE;
+        b->why = "one batch size: no fit";
+    } else if (n < 3) {
+        b->confidence = MT_GPU_CONF_LOW;
+        b->why = "two batch sizes: nothing checks that memory grows linearly";
+    } else if (b->oom_contradicts) {
+        b->confidence = MT_GPU_CONF_LOW;
+        b->why = "a size the fit says fits ran out of memory: the fit under-predicts there";
+    } else if (b->residual_max > 0.1 * top) {
+        b->confidence = MT_GPU_CONF_LOW;
+        b->why = "the fit misses a measured peak by more than 10%";
+    } else if (b->extrapolation > 4) {
+        b->confidence = MT_GPU_CONF_LOW;
+        b->why = "more than 4x beyond the largest batch measured";
+    } else if (b->residual_max <= 0.02 * top && b->extrapolation <= 2) {
+        b->confidence = MT_GPU_CONF_HIGH;
+        b->why = "three or more sizes fit within 2%, within 2x of the largest measured";
+    } else {
+        b->confidence = MT_GPU_CONF_MEDIUM;
+        b->why = b->extrapolation > 2 ? "three or more sizes, between 2x and 4x beyond the largest measured"
+                                      : "three or more sizes, with residuals between 2% and 10%";
+    }
     /* The static estimate. */
     double v, pb = 0, tb = 0, states = -1, ob = -1;
     if (o && o->param_bytes) pb = (double)o->param_bytes;
@@ -272,11 +296,14 @@ int mt_gpu_batch_fit(const mt_snapshot *s, const mt_gpu_batch_opts *opts, mt_gpu
                 break;
             }
         }
-        /* Memory outside PyTorch at each step's end: used - reserved. */
+        /* Memory outside PyTorch at each step's end: used - reserved of
+         * the same step (the same label and time), never one step's use
+         * with another's reserve. */
         for (size_t k = i; k < j; k++) {
             if (c.v[k].what != W_USED) continue;
             for (size_t m = i; m < j; m++)
-                if (c.v[m].what == W_RES && c.v[m].batch == c.v[k].batch && c.v[k].value > c.v[m].value) {
+                if (c.v[m].what == W_RES && c.v[m].batch == c.v[k].batch && c.v[m].t == c.v[k].t &&
+                    c.v[k].value > c.v[m].value) {
                     uint64_t out_ = (uint64_t)(c.v[k].value - c.v[m].value);
                     if (out_ > b->outside) b->outside = out_;
                     break;

@@ -66,6 +66,8 @@ struct mt_gpu_report {
     mt_gpu_site *sites;
     size_t n_sites, cap_sites;
     int expandable;
+    uint64_t max_split;   /* meta gpu.max_split_size; 0: not set */
+    mt_gpu_oddities odd;
     /* Each device's curve, for mt_gpu_report_curve(). */
     struct curve {
         uint32_t device;
@@ -85,6 +87,7 @@ typedef struct load {
     uint32_t *devs;
     size_t n_devs, cap_devs;
     int device; /* -1: all */
+    size_t unknown_actions, unknown_states;
 } load;
 
 static void copy_str(char *dst, size_t n, mt_str s) {
@@ -151,6 +154,7 @@ static int on_block(void *arg, const void *rec) {
     if (!want(l, b->device)) return 0;
     if (mt__grow((void **)&l->blks, &l->cap_blks, l->n_blks, sizeof *l->blks)) return MT_E_NOMEM;
     l->blks[l->n_blks++] = (blk){ b->device, b->address, b->size, b->requested, state_of(b->state), b->stack };
+    if (l->blks[l->n_blks - 1].state == ST_OTHER) l->unknown_states++;
     return 0;
 }
 
@@ -166,8 +170,11 @@ static int on_event(void *arg, const void *rec) {
     load *l = arg;
     const mt_gpu_event *e = rec;
     if (!want(l, e->device)) return 0;
+    /* snapshot, annotate and actions of later releases change no memory,
+     * but keep their place: entry numbers are the source's. */
     int a = action_of(e->action);
-    if (a == EV_OTHER) return 0; /* snapshot, annotate: marks, no memory */
+    /* snapshot and annotate are PyTorch's marks; anything else is new. */
+    if (a == EV_OTHER && !str_is(e->action, "snapshot") && !str_is(e->action, "annotate")) l->unknown_actions++;
     if (mt__grow((void **)&l->evs, &l->cap_evs, l->n_evs, sizeof *l->evs)) return MT_E_NOMEM;
     l->evs[l->n_evs++] = (ev){ e->device, a, e->time_ns, e->address, e->size, e->stream, e->device_free, e->stack };
     return add_dev(l, e->device);
@@ -488,8 +495,9 @@ static int classify(mt_gpu_report *rep, replay *r, const ev *e, uint64_t index) 
     if (rc) return rc;
     uint64_t s = e->size, f = o->pool_free, d = e->device_free;
     uint64_t one = o->largest_free > d ? o->largest_free : d;
-    o->fragmentation = s <= f + d && s > one;
-    if (!o->fragmentation) o->shortfall = s > f + d ? s - (f + d) : 0;
+    o->cause = s <= one ? MT_GPU_OOM_FITS : s <= f + d ? MT_GPU_OOM_FRAGMENTATION : MT_GPU_OOM_CAPACITY;
+    o->fragmentation = o->cause == MT_GPU_OOM_FRAGMENTATION;
+    if (o->cause == MT_GPU_OOM_CAPACITY) o->shortfall = s - (f + d);
     if (o->fragmentation) {
         /* PyTorch's own advice for a fragmentation OOM; with expandable
          * segments already on it is no help. */
@@ -500,7 +508,8 @@ static int classify(mt_gpu_report *rep, replay *r, const ev *e, uint64_t index) 
          * So only when such a segment exists, and only a value PyTorch
          * accepts (above 20 MiB). */
         uint64_t mb = (s - 1) >> 20;
-        if (s > SMALL_SIZE && mb > MIN_MAX_SPLIT_MB && biggest >= s) {
+        /* A max_split_size already at or below that value did its part. */
+        if (s > SMALL_SIZE && mb > MIN_MAX_SPLIT_MB && biggest >= s && (!rep->max_split || rep->max_split >> 20 > mb)) {
             o->helps |= MT_GPU_HELP_MAX_SPLIT;
             o->max_split_mb = mb > UINT32_MAX ? UINT32_MAX : (uint32_t)mb;
         }
@@ -599,6 +608,8 @@ static int meta_num(const mt_snapshot *s, const char *key, double *out) {
 static int analyze(const mt_snapshot *s, load *l, size_t top, mt_gpu_report *rep, mt_diag *diag) {
     double v;
     rep->expandable = meta_num(s, "gpu.expandable_segments", &v) && v != 0;
+    /* PyTorch reports an unset max_split_size as SIZE_MAX. */
+    rep->max_split = meta_num(s, "gpu.max_split_size", &v) && v > 0 && v < 1e18 ? (uint64_t)v : 0;
     qsort(l->devs, l->n_devs, sizeof *l->devs, cmp_u32);
     qsort(l->segs, l->n_segs, sizeof *l->segs, cmp_seg);
     qsort(l->blks, l->n_blks, sizeof *l->blks, cmp_blk);
@@ -612,7 +623,21 @@ static int analyze(const mt_snapshot *s, load *l, size_t top, mt_gpu_report *rep
         g->first_block = j;
         while (j < l->n_blks && l->blks[j].device == g->device && l->blks[j].address < g->address + g->size) j++;
         g->n_blocks = j - g->first_block;
+        if (g->n_blocks) {
+            uint64_t at = g->address;
+            int gap = 0, over = 0;
+            for (size_t k = g->first_block; k < j; k++) {
+                if (l->blks[k].address > at) gap = 1;
+                if (l->blks[k].address < at || l->blks[k].address + l->blks[k].size > g->address + g->size) over = 1;
+                if (l->blks[k].address + l->blks[k].size > at) at = l->blks[k].address + l->blks[k].size;
+            }
+            if (at < g->address + g->size) gap = 1;
+            rep->odd.gaps += gap;
+            rep->odd.overlaps += over;
+        }
     }
+    rep->odd.unknown_states = l->unknown_states;
+    rep->odd.unknown_actions = l->unknown_actions;
     rep->devices = calloc(l->n_devs ? l->n_devs : 1, sizeof *rep->devices);
     if (!rep->devices) return mt_diag_set(diag, MT_E_NOMEM, "out of memory for the GPU report");
     rep->n_devices = l->n_devs;
@@ -785,6 +810,19 @@ int mt_gpu_report_expandable(const mt_gpu_report *r) {
     return r->expandable;
 }
 
+void mt_gpu_report_oddities(const mt_gpu_report *r, mt_gpu_oddities *out) {
+    *out = r->odd;
+}
+
+uint64_t mt_gpu_report_max_split(const mt_gpu_report *r) {
+    return r->max_split;
+}
+
+const char *mt_gpu_oom_cause_name(int cause) {
+    static const char *const names[] = { "capacity", "fragmentation", "fits" };
+    return cause >= 0 && cause < 3 ? names[cause] : "?";
+}
+
 size_t mt_gpu_report_curve(const mt_gpu_report *r, uint32_t device, size_t max, uint64_t *time_ns, uint64_t *active,
                            uint64_t *reserved) {
     const struct curve *c = NULL;
@@ -797,23 +835,41 @@ size_t mt_gpu_report_curve(const mt_gpu_report *r, uint32_t device, size_t max, 
         memcpy(reserved, c->reserved, c->n * sizeof *reserved);
         return c->n;
     }
-    /* Point k stands for entries [k n / max, (k + 1) n / max): its
-     * highest active (and the time of that entry) and highest reserved. */
-    for (size_t k = 0; k < max; k++) {
-        size_t a = (size_t)((double)k * (double)c->n / (double)max);
-        size_t b = (size_t)((double)(k + 1) * (double)c->n / (double)max);
+    /* The first and the last entry as they are; between them, pairs: the
+     * least and the most active of each stretch of entries, in their
+     * order, so that the swings show and the peak is kept. Reserved is the
+     * stretch's most. */
+    size_t pairs = max >= 4 ? (max - 2) / 2 : 0, out = 0;
+    time_ns[out] = c->t[0];
+    active[out] = c->active[0];
+    reserved[out++] = c->reserved[0];
+    for (size_t k = 0; k < pairs; k++) {
+        size_t a = 1 + (size_t)((double)k * (double)(c->n - 2) / (double)pairs);
+        size_t b = 1 + (size_t)((double)(k + 1) * (double)(c->n - 2) / (double)pairs);
         if (b <= a) b = a + 1;
-        size_t best = a;
+        if (b > c->n - 1) b = c->n - 1;
+        if (a >= b) continue;
+        size_t lo = a, hi = a;
         uint64_t res = 0;
-        for (size_t i = a; i < b && i < c->n; i++) {
-            if (c->active[i] > c->active[best]) best = i;
+        for (size_t i = a; i < b; i++) {
+            if (c->active[i] < c->active[lo]) lo = i;
+            if (c->active[i] > c->active[hi]) hi = i;
             if (c->reserved[i] > res) res = c->reserved[i];
         }
-        time_ns[k] = c->t[best];
-        active[k] = c->active[best];
-        reserved[k] = res;
+        size_t first = lo < hi ? lo : hi, second = lo < hi ? hi : lo;
+        time_ns[out] = c->t[first];
+        active[out] = c->active[first];
+        reserved[out++] = res;
+        time_ns[out] = c->t[second];
+        active[out] = c->active[second];
+        reserved[out++] = res;
     }
-    return max;
+    if (max >= 2) {
+        time_ns[out] = c->t[c->n - 1];
+        active[out] = c->active[c->n - 1];
+        reserved[out++] = c->reserved[c->n - 1];
+    }
+    return out;
 }
 
 void mt_gpu_spread_of(const double *v, size_t n, mt_gpu_spread *out) {

@@ -4,7 +4,6 @@
 #include <string.h>
 #include "common/array.h"
 #include "memtrace/gpu.h"
-#include "memtrace/series.h"
 
 typedef struct pidseen {
     uint32_t device;
@@ -53,8 +52,11 @@ static int on_sample(void *arg, const void *rec) {
     const char *what = name + at;
     double v = s->span_ns ? s->max : s->value;
     if (!(v >= 0)) return 0;
-    char pid[24];
-    int is_pid = mt_series_gpu_pid(name, pid, sizeof pid);
+    /* "gpuN.pid.PID", PID its decimal digits (SPEC.md 4.3). */
+    char pid[24] = "";
+    int is_pid = !strncmp(what, "pid.", 4) && what[4] && strlen(what + 4) < sizeof pid &&
+                 strspn(what + 4, "0123456789") == strlen(what + 4);
+    if (is_pid) strcpy(pid, what + 4);
     if (!is_pid && strcmp(what, "used") && strcmp(what, "total") && strcmp(what, "driver_reserved")) return 0;
     mt_gpu_nvml *g = dev_of(c, dev);
     if (!g) return MT_E_NOMEM;

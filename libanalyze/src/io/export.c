@@ -219,9 +219,10 @@ static int om_gpu(const om *m, mt_diag *diag) {
         om_family(m, gauges[k].name, "bytes", gauges[k].help);
         for (size_t i = 0; i < n; i++) {
             char id[16];
+            uint64_t value = *(const uint64_t *)((const char *)&dev[i] + gauges[k].off);
+            if (!k && !value) continue; /* a capacity of 0 is not known, not empty */
             int len = snprintf(id, sizeof id, "%" PRIu32, dev[i].id);
-            om_sample(m, gauges[k].name, "device", (mt_str){ id, (size_t)len }, "name", dev[i].name,
-                      (double)*(const uint64_t *)((const char *)&dev[i] + gauges[k].off));
+            om_sample(m, gauges[k].name, "device", (mt_str){ id, (size_t)len }, "name", dev[i].name, (double)value);
         }
     }
     mt_gpu_devices_free(dev, n);
@@ -274,15 +275,16 @@ static int om_gpu(const om *m, mt_diag *diag) {
         om_sample(m, "memtrace_gpu_peak_active_bytes", "device", (mt_str){ id, (size_t)len }, NULL, mt_str_c(NULL),
                   (double)(d[i].has_trace ? d[i].trace.peak_active : d[i].all.allocated));
     }
-    om_family(m, "memtrace_gpu_ooms", NULL, "Out-of-memory events of the device trace, by cause.");
+    om_family(m, "memtrace_gpu_ooms", NULL,
+              "Out-of-memory events of the device trace, by cause (capacity, fragmentation, fits).");
     for (size_t i = 0; i < nd; i++) {
         char id[16];
         int len = snprintf(id, sizeof id, "%" PRIu32, d[i].device);
-        for (int frag = 0; frag < 2; frag++) {
+        for (int cause = 0; cause < 3; cause++) {
             size_t count = 0;
-            for (size_t k = 0; k < no; k++) count += o[k].device == d[i].device && o[k].fragmentation == frag;
+            for (size_t k = 0; k < no; k++) count += o[k].device == d[i].device && o[k].cause == cause;
             om_sample(m, "memtrace_gpu_ooms", "device", (mt_str){ id, (size_t)len }, "cause",
-                      mt_str_c(frag ? "fragmentation" : "capacity"), (double)count);
+                      mt_str_c(mt_gpu_oom_cause_name(cause)), (double)count);
         }
     }
     mt_gpu_report_free(r);

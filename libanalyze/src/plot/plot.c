@@ -26,7 +26,7 @@ static const mt_plot_kind kinds[] = {
       "many workers' dumps: a bar a worker (heap, DataFrames, unmanaged), the median rss, outliers in red",
       mt__plot_fleet },
     { "gpu-segments", "FILE", 1, 1, 40,
-      "a GPU allocator's segments as rows of blocks in use, pending free and free, the last OOM in the title (top 40)",
+      "a GPU allocator's segments as rows of blocks in use, pending free and free, the last OOM in the title",
       mt__plot_gpu_segments },
     { "gpu-timeline", "FILE...", 1, 64, 0,
       "active and reserved GPU bytes over the allocator's trace, per device of each file, OOMs marked",

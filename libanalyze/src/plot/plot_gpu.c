@@ -119,7 +119,7 @@ int mt__plot_gpu_segments(const mt_plot_kind *k, const char *const *paths, size_
         const mt_gpu_oom *last = &ooms[no - 1];
         mt__pw_title(&w, "GPU segments and blocks: %s (OOM: %s requested, largest free %s, %s)", mt__pw_base(paths[0]),
                      mt_human_bytes(last->size, h1), mt_human_bytes(last->largest_free, h2),
-                     last->fragmentation ? "fragmentation" : "capacity");
+                     mt_gpu_oom_cause_name(last->cause));
     } else if (shown < total) {
         mt__pw_title(&w, "GPU segments and blocks: %s (the %zu largest of %zu segments)", mt__pw_base(paths[0]), shown,
                      total);
@@ -231,8 +231,9 @@ int mt__plot_gpu_timeline(const mt_plot_kind *k, const char *const *paths, size_
              *res = malloc(CURVE_POINTS * sizeof *res);
     int rc = ss && rs && t && act && res ? 0 : mt_diag_set(diag, MT_E_NOMEM, "out of memory for the plot");
     nload *nv = calloc(n, sizeof *nv);
-    if (!nv && !rc) rc = mt_diag_set(diag, MT_E_NOMEM, "out of memory for the plot");
-    int sequence = 0;
+    int *seq = calloc(n, sizeof *seq); /* per file: its trace counts entries, has no clock */
+    if ((!nv || !seq) && !rc) rc = mt_diag_set(diag, MT_E_NOMEM, "out of memory for the plot");
+    int sequence = 0, timed = 0;
     double most = 0;
     size_t curves = 0;
     for (size_t f = 0; f < n && !rc; f++) {
@@ -255,7 +256,9 @@ int mt__plot_gpu_timeline(const mt_plot_kind *k, const char *const *paths, size_
         }
         const mt_value *clock = mt_snapshot_meta_get(ss[f], "gpu_clock");
         if (clock && clock->type == MT_VAL_STR && clock->v.s.len == 8 && !memcmp(clock->v.s.ptr, "sequence", 8))
-            sequence = 1;
+            seq[f] = 1;
+        sequence |= seq[f];
+        timed |= !seq[f];
         const mt_gpu_device_report *d;
         size_t nd = mt_gpu_report_devices(rs[f], &d);
         for (size_t i = 0; i < nd; i++) {
@@ -286,7 +289,10 @@ int mt__plot_gpu_timeline(const mt_plot_kind *k, const char *const *paths, size_
     char title[256];
     fprintf(gp, "unit = %.17g\n", div);
     fprintf(gp, "set xlabel '%s'\nset ylabel '%s'\nset yrange [0:*]\nset key outside right top\n",
-            sequence ? "trace entry" : "time since the first trace entry or sample (s)", unit);
+            !sequence ? "time since the first trace entry or sample (s)"
+            : timed   ? "seconds since the first trace entry or sample, or the entry's number for a trace without times"
+                      : "trace entry",
+            unit);
     fprintf(gp, "plot ");
     int first = 1;
     for (size_t f = 0; f < n; f++) {
@@ -318,13 +324,13 @@ int mt__plot_gpu_timeline(const mt_plot_kind *k, const char *const *paths, size_
             uint64_t t0 = got ? t[0] : 0;
             mt__pw_block(&w, "x\tactive_bytes\treserved_bytes");
             for (size_t p = 0; p < got; p++)
-                fprintf(dat, "%.9g\t%" PRIu64 "\t%" PRIu64 "\n", sequence ? (double)t[p] : (double)(t[p] - t0) / 1e9,
+                fprintf(dat, "%.9g\t%" PRIu64 "\t%" PRIu64 "\n", seq[f] ? (double)t[p] : (double)(t[p] - t0) / 1e9,
                         act[p], res[p]);
             mt__pw_block(&w, "x\trequested_bytes (an out-of-memory event)");
             for (size_t q = 0; q < no; q++)
                 if (ooms[q].device == d[i].device)
                     fprintf(dat, "%.9g\t%" PRIu64 "\n",
-                            sequence ? (double)ooms[q].time_ns : (double)(ooms[q].time_ns - t0) / 1e9,
+                            seq[f] ? (double)ooms[q].time_ns : (double)(ooms[q].time_ns - t0) / 1e9,
                             ooms[q].active + ooms[q].size);
             for (int which = 0; which < 2; which++) {
                 int len = snprintf(title, sizeof title, "%s%scuda:%u %s", n > 1 ? base : "", n > 1 ? " " : "", d[i].device,
@@ -353,6 +359,7 @@ out:
         if (nv) free(nv[f].v);
     }
     free(nv);
+    free(seq);
     free(ss);
     free(rs);
     free(t);

@@ -81,7 +81,7 @@ END_TEST
 START_TEST(kinds_table_and_argument_checks) {
     size_t n;
     const mt_plot_kind *k = mt_plot_kinds(&n);
-    ck_assert_uint_eq(n, 8); /* fleet the eighth */
+    ck_assert_uint_eq(n, 10); /* fleet the eighth, then gpu-segments and gpu-timeline */
     for (size_t i = 0; i < n; i++) {
         ck_assert_ptr_eq(kind_named(k[i].name), &k[i]);
         ck_assert_uint_le(k[i].min_files, k[i].max_files);

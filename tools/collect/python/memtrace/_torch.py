@@ -16,7 +16,8 @@ def import_torch_snapshot(src, out, *, label=None):
     """Write the PyTorch CUDA allocator snapshot src to the memtrace
     snapshot out. src is the path (str or os.PathLike) of a file that
     torch.cuda.memory._dump_snapshot() wrote, the dict that
-    torch.cuda.memory._snapshot() returns, or such a pickle's bytes.
+    torch.cuda.memory._snapshot() returns (or the list of segments of
+    PyTorch 1.x and memory_snapshot()), or such a pickle's bytes.
     Returns the counts {segments, blocks, events, devices, frames, stacks,
     sequence_clock}. Raises ValueError naming the byte offset for a pickle
     the importer refuses, OSError for a file it cannot read or write."""
@@ -26,7 +27,7 @@ def import_torch_snapshot(src, out, *, label=None):
 def _import(src, out, label, meta, tool):
     if label is not None:
         meta["label"] = str(label)
-    if isinstance(src, dict):
+    if isinstance(src, (dict, list)):  # a list: PyTorch 1.x's snapshot, its segments
         # One way in: the dict goes through the same C reader as a file.
         src = pickle.dumps(src, protocol=4)
     elif isinstance(src, (str, os.PathLike)):

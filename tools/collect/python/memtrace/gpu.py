@@ -89,24 +89,29 @@ class GpuSteps:
     def _now(self):
         return time.monotonic_ns() - self._t0
 
-    def _add(self, device, label, name, value):
+    def _add(self, device, label, name, value, t):
         if value is not None:
-            self._w.add_sample("gpu%d.step.%s" % (device, name), float(value), time_ns=self._now(), step=label)
+            self._w.add_sample("gpu%d.step.%s" % (device, name), float(value), time_ns=t, step=label)
 
-    def record(self, value, stats, *, device=0, total=None, used=None):
+    def record(self, value, stats, *, device=0, total=None, used=None, oom=False):
         """Records one step with label value from a stats dict (PyTorch's
         memory_stats(), TensorFlow's get_memory_info(), JAX's memory_stats());
-        total and used: the device's capacity and memory in use, if known."""
+        total and used: the device's capacity and memory in use, if known;
+        oom=True: the step ran out of memory (its figures stop short)."""
         label = str(value)
         peak, peak_res, cur, res, limit = _from_stats(stats)
         if peak is None:
             raise ValueError("record(): the stats give no peak")
-        self._add(device, label, "peak_allocated", peak)
-        self._add(device, label, "peak_reserved", peak_res)
-        self._add(device, label, "allocated", cur)
-        self._add(device, label, "reserved", res)
-        self._add(device, label, "total", total if total is not None else limit)
-        self._add(device, label, "used", used)
+        # One time for the step's samples: they pair up by it.
+        t = self._now()
+        if oom:
+            self._w.add_event("oom", label, 0.0, None, time_ns=t)
+        self._add(device, label, "peak_allocated", peak, t)
+        self._add(device, label, "peak_reserved", peak_res, t)
+        self._add(device, label, "allocated", cur, t)
+        self._add(device, label, "reserved", res, t)
+        self._add(device, label, "total", total if total is not None else limit, t)
+        self._add(device, label, "used", used, t)
         self._w.flush()
 
     def step(self, value):

@@ -920,3 +920,27 @@ def test_oddities_are_warned_of(tmp_path):
     # Entries keep the source's numbering: three entries, the peak after the first.
     t = f["devices"][0]["trace"]
     assert t["events"] == 3 and t["peak_index"] == 0
+
+
+def test_a_trace_without_a_state_and_nvml_only_plots(tmp_path):
+    """A file with trace entries and no segments or blocks (a state not
+    kept), and a sampler run with NVML series only: both analysed and drawn."""
+    import memtrace
+
+    path = tmp_path / "t.snap"
+    with memtrace.Writer(str(path)) as w:
+        w.add_gpu_event(0, "segment_alloc", 0x1000000, 20 * MiB, time_ns=0)
+        w.add_gpu_event(0, "alloc", 0x1000000, 8 * MiB, time_ns=1000)
+        w.add_gpu_event(0, "free_completed", 0x1000000, 8 * MiB, time_ns=2000)
+    t = gpu_json(path)["files"][0]["devices"][0]["trace"]
+    assert (t["peak_active"], t["end_active"], t["max_reserved"]) == (8 * MiB, 0, 20 * MiB)
+    run = tmp_path / "run.snap"
+    with memtrace.Writer(str(run)) as w:
+        for i in range(5):
+            w.add_sample("gpu0.used", (i + 1) * GiB, time_ns=i * 10**8)
+    env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+    r = subprocess.run([tool("memtrace-plot"), "gpu-timeline", str(path), str(run), "-o", str(tmp_path / "t.png"),
+                        "-k"], capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    blocks = plot_blocks(tmp_path / "t.dat")
+    assert [(float(x), float(v)) for x, v in blocks[2]] == [(i / 10, (i + 1) * GiB) for i in range(5)]

@@ -404,7 +404,7 @@ def test_cli_usage(tmp_path):
     r = convert(src, tmp_path / "a.json")
     assert r.returncode == 2 and "not JSON" in r.stderr
     r = convert("--to", "torch", tmp_path / "x.snap", src)
-    assert r.returncode == 2 and "never written" in r.stderr
+    assert r.returncode == 2 and "--to must be json or snap" in r.stderr
     # .pkl is guessed; an OUT without an extension is a snapshot
     r = convert(src, tmp_path / "plain")
     assert r.returncode == 0, r.stderr

@@ -26,6 +26,12 @@ static inline int mt__reserve(void **arr, size_t *cap, size_t need, size_t elem)
     return 0;
 }
 
+/* qsort, which must never be given a NULL array, even of 0 elements (the
+ * C standard makes that undefined, and UBSan says so). */
+static inline void mt__qsort(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *)) {
+    if (n) qsort(base, n, size, cmp);
+}
+
 /* Makes room for element n in *arr, as mt__reserve(). */
 static inline int mt__grow(void **arr, size_t *cap, size_t n, size_t elem) {
     return n < *cap ? 0 : mt__reserve(arr, cap, n + 1, elem);

@@ -317,8 +317,8 @@ static int free_space(const liveset *segs, const liveset *blocks, uint64_t size,
     for (size_t i = 0; i < segs->n; i++)
         if (segs->v[i].stream == stream && segs->v[i].small == small && !segs->v[i].priv) sv[ns++] = segs->v[i];
     memcpy(bv, blocks->v, blocks->n * sizeof *bv);
-    qsort(sv, ns, sizeof *sv, cmp_live);
-    qsort(bv, blocks->n, sizeof *bv, cmp_live);
+    mt__qsort(sv, ns, sizeof *sv, cmp_live);
+    mt__qsort(bv, blocks->n, sizeof *bv, cmp_live);
     uint64_t free_bytes = 0, largest = 0;
     size_t j = 0;
     *biggest = 0;
@@ -473,7 +473,8 @@ static int cmp_site(const void *a, const void *b) {
 
 /* Keeps the top sites of the group that starts at from. */
 static void trim_sites(mt_gpu_report *rep, size_t from, size_t top) {
-    qsort(rep->sites + from, rep->n_sites - from, sizeof *rep->sites, cmp_site);
+    if (rep->n_sites <= from) return;
+    mt__qsort(rep->sites + from, rep->n_sites - from, sizeof *rep->sites, cmp_site);
     if (rep->n_sites - from > top) rep->n_sites = from + top;
 }
 
@@ -610,9 +611,9 @@ static int analyze(const mt_snapshot *s, load *l, size_t top, mt_gpu_report *rep
     rep->expandable = meta_num(s, "gpu.expandable_segments", &v) && v != 0;
     /* PyTorch reports an unset max_split_size as SIZE_MAX. */
     rep->max_split = meta_num(s, "gpu.max_split_size", &v) && v > 0 && v < 1e18 ? (uint64_t)v : 0;
-    qsort(l->devs, l->n_devs, sizeof *l->devs, cmp_u32);
-    qsort(l->segs, l->n_segs, sizeof *l->segs, cmp_seg);
-    qsort(l->blks, l->n_blks, sizeof *l->blks, cmp_blk);
+    mt__qsort(l->devs, l->n_devs, sizeof *l->devs, cmp_u32);
+    mt__qsort(l->segs, l->n_segs, sizeof *l->segs, cmp_seg);
+    mt__qsort(l->blks, l->n_blks, sizeof *l->blks, cmp_blk);
     /* Each block to the segment that holds it. */
     size_t j = 0;
     for (size_t i = 0; i < l->n_segs; i++) {
@@ -685,7 +686,7 @@ static int analyze(const mt_snapshot *s, load *l, size_t top, mt_gpu_report *rep
     if (mt__reserve((void **)&rep->pools, &cap_pools, rep->n_pools + l->n_devs, sizeof *rep->pools))
         return mt_diag_set(diag, MT_E_NOMEM, "out of memory for the GPU report");
     for (size_t d = 0; d < l->n_devs; d++) rep->pools[rep->n_pools++] = rep->devices[d].all;
-    qsort(rep->pools, rep->n_pools, sizeof *rep->pools, cmp_pool);
+    mt__qsort(rep->pools, rep->n_pools, sizeof *rep->pools, cmp_pool);
     /* Device records: names and capacity (else meta gpuN.total_memory);
      * meta gpuN.free_memory: the device's free memory when the state was
      * taken; gpuN.stats.num_alloc_retries: memory_stats()'s count of
@@ -723,7 +724,7 @@ static int analyze(const mt_snapshot *s, load *l, size_t top, mt_gpu_report *rep
         return mt_diag_set(diag, MT_E_NOMEM, "out of memory for the GPU trace");
     }
     for (size_t i = 0; i < l->n_evs; i++) order[i] = (evx){ l->evs[i].device, i };
-    qsort(order, l->n_evs, sizeof *order, cmp_evx);
+    mt__qsort(order, l->n_evs, sizeof *order, cmp_evx);
     for (size_t i = 0; i < l->n_evs; i++) evs[i] = &l->evs[order[i].i];
     free(order);
     size_t at = 0;

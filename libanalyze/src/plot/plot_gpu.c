@@ -101,10 +101,10 @@ int mt__plot_gpu_segments(const mt_plot_kind *k, const char *const *paths, size_
     if (rc) goto out;
     /* The largest segments, drawn in their pool, stream and address order. */
     size_t total = l.n_segs, shown = o->top ? o->top : k->default_top;
-    qsort(l.segs, l.n_segs, sizeof *l.segs, cmp_gseg_size);
+    mt__qsort(l.segs, l.n_segs, sizeof *l.segs, cmp_gseg_size);
     if (shown > l.n_segs) shown = l.n_segs;
-    qsort(l.segs, shown, sizeof *l.segs, cmp_gseg_place);
-    qsort(l.blks, l.n_blks, sizeof *l.blks, cmp_gblk);
+    mt__qsort(l.segs, shown, sizeof *l.segs, cmp_gseg_place);
+    mt__qsort(l.blks, l.n_blks, sizeof *l.blks, cmp_gblk);
     uint64_t widest = 0;
     for (size_t i = 0; i < shown; i++)
         if (l.segs[i].size > widest) widest = l.segs[i].size;
@@ -240,7 +240,7 @@ int mt__plot_gpu_timeline(const mt_plot_kind *k, const char *const *paths, size_
         if ((rc = mt__pw_load(paths[f], 0, &ss[f], diag))) break;
         /* NVML's samples (a memtrace-sample run) count as curves too. */
         if ((rc = mt_snapshot_each(ss[f], MT_KIND_SAMPLE, on_nvml, &nv[f], diag))) break;
-        qsort(nv[f].v, nv[f].n, sizeof *nv[f].v, cmp_npt);
+        mt__qsort(nv[f].v, nv[f].n, sizeof *nv[f].v, cmp_npt);
         for (size_t i = 0; i < nv[f].n; i++) {
             if (!i || nv[f].v[i].device != nv[f].v[i - 1].device) curves++;
             if (nv[f].v[i].v > most) most = nv[f].v[i].v;

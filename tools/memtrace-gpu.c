@@ -369,6 +369,31 @@ static void json_batch(mt_jw *w, const mt_gpu_batch *b) {
     mt_jw_end_object(w);
 }
 
+/* A device's peak as the side-by-side table and the spread take it: its
+ * trace's, or what is allocated where it has no trace. */
+static uint64_t device_peak(const mt_gpu_device_report *d) {
+    return d->has_trace ? d->trace.peak_active : d->all.allocated;
+}
+
+/* The spread of every device's peak over the files; *rows the devices. */
+static void peaks_spread(const file_view *fs, size_t nf, mt_gpu_spread *sp, size_t *rows) {
+    size_t n = 0;
+    for (size_t k = 0; k < nf; k++) {
+        const mt_gpu_device_report *devs;
+        n += devices_of(fs[k].r, &devs);
+    }
+    double *peak = malloc((n + 1) * sizeof *peak);
+    size_t at = 0;
+    for (size_t k = 0; peak && k < nf; k++) {
+        const mt_gpu_device_report *devs;
+        size_t nd = devices_of(fs[k].r, &devs);
+        for (size_t d = 0; d < nd; d++) peak[at++] = (double)device_peak(&devs[d]);
+    }
+    mt_gpu_spread_of(peak, peak ? n : 0, sp);
+    free(peak);
+    *rows = n;
+}
+
 static void print_text(const file_view *fs, size_t nf, int whole) {
     char b[6][16];
     size_t rows = 0;
@@ -436,18 +461,14 @@ static void print_text(const file_view *fs, size_t nf, int whole) {
     }
     if (rows < 2) return;
     /* Side by side: every device of every file, and the spread of peaks. */
-    double *peak = malloc(rows * sizeof *peak);
-    if (!peak) return;
     printf("\nside by side:\n  %-32s %6s %10s %10s %10s %10s\n", "file", "device", "reserved", "allocated", "peak",
            "outside");
-    size_t at = 0;
     for (size_t k = 0; k < nf; k++) {
         const mt_gpu_device_report *devs;
         size_t nd = devices_of(fs[k].r, &devs);
         for (size_t d = 0; d < nd; d++) {
             const mt_gpu_device_report *dr = &devs[d];
-            uint64_t p = dr->has_trace ? dr->trace.peak_active : dr->all.allocated;
-            peak[at++] = (double)p;
+            uint64_t p = device_peak(dr);
             char out[16];
             if (dr->has_used && dr->outside >= 0) hb((uint64_t)dr->outside, out);
             else snprintf(out, sizeof out, "-");
@@ -456,10 +477,9 @@ static void print_text(const file_view *fs, size_t nf, int whole) {
         }
     }
     mt_gpu_spread sp;
-    mt_gpu_spread_of(peak, rows, &sp);
+    peaks_spread(fs, nf, &sp, &rows);
     printf("  peak (allocated where no trace): max %s, min %s, mean %s; imbalance %.1f%% above the mean\n",
            hb((uint64_t)sp.max, b[0]), hb((uint64_t)sp.min, b[1]), hb((uint64_t)sp.mean, b[2]), sp.imbalance * 100);
-    free(peak);
 }
 
 static void json_pool(mt_jw *w, const mt_gpu_pool *p) {
@@ -628,26 +648,15 @@ static void print_json(const file_view *fs, size_t nf, int whole) {
         mt_jw_end_object(&w);
     }
     mt_jw_end_array(&w);
-    double *peak = malloc((rows + 1) * sizeof *peak);
-    if (peak) {
-        size_t at = 0;
-        for (size_t k = 0; k < nf; k++) {
-            const mt_gpu_device_report *devs;
-            size_t nd = devices_of(fs[k].r, &devs);
-            for (size_t d = 0; d < nd; d++)
-                peak[at++] = (double)(devs[d].has_trace ? devs[d].trace.peak_active : devs[d].all.allocated);
-        }
-        mt_gpu_spread sp;
-        mt_gpu_spread_of(peak, rows, &sp);
-        mt_jw_begin_object(&w, "spread");
-        mt_jw_uint(&w, "devices", rows);
-        mt_jw_double(&w, "max", sp.max);
-        mt_jw_double(&w, "min", sp.min);
-        mt_jw_double(&w, "mean", sp.mean);
-        mt_jw_double(&w, "imbalance", sp.imbalance);
-        mt_jw_end_object(&w);
-        free(peak);
-    }
+    mt_gpu_spread sp;
+    peaks_spread(fs, nf, &sp, &rows);
+    mt_jw_begin_object(&w, "spread");
+    mt_jw_uint(&w, "devices", rows);
+    mt_jw_double(&w, "max", sp.max);
+    mt_jw_double(&w, "min", sp.min);
+    mt_jw_double(&w, "mean", sp.mean);
+    mt_jw_double(&w, "imbalance", sp.imbalance);
+    mt_jw_end_object(&w);
     mt_jw_end_object(&w);
     putchar('\n');
 }

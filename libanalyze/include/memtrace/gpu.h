@@ -316,6 +316,11 @@ typedef struct mt_gpu_nvml {
     char process_pid[24];     /* that process's pid ("" when none) */
 } mt_gpu_nvml;
 
+/* Splits a GPU series name "gpuN.WHAT" (SPEC.md 4.3): a predicate, 1 with
+ * *device = N and WHAT copied into what (n bytes, NUL-terminated; a longer
+ * WHAT is not a match), else 0. */
+int mt_gpu_series_split(mt_str series, uint32_t *device, char *what, size_t n);
+
 /* The NVML figures of s per device, *n of them by device; free with
  * free(). @return 0; MT_E_NOTFOUND (no gpuN.used samples); MT_E_NOMEM;
  * what mt_snapshot_each() returns. */

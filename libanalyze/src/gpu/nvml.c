@@ -39,17 +39,27 @@ static mt_gpu_nvml *dev_of(nctx *c, uint32_t d) {
     return g;
 }
 
+int mt_gpu_series_split(mt_str series, uint32_t *device, char *what, size_t n) {
+    char name[128];
+    if (series.len < 5 || series.len >= sizeof name || memcmp(series.ptr, "gpu", 3)) return 0;
+    memcpy(name, series.ptr, series.len);
+    name[series.len] = 0;
+    unsigned dev;
+    int at = 0;
+    if (name[3] < '0' || name[3] > '9' || sscanf(name, "gpu%u.%n", &dev, &at) != 1 || !at ||
+        strlen(name + at) >= n)
+        return 0;
+    strcpy(what, name + at);
+    *device = dev;
+    return 1;
+}
+
 static int on_sample(void *arg, const void *rec) {
     nctx *c = arg;
     const mt_sample *s = rec;
-    char name[96];
-    if (s->series.len < 5 || s->series.len >= sizeof name || memcmp(s->series.ptr, "gpu", 3)) return 0;
-    memcpy(name, s->series.ptr, s->series.len);
-    name[s->series.len] = 0;
-    unsigned dev;
-    int at = 0;
-    if (sscanf(name, "gpu%u.%n", &dev, &at) != 1 || !at) return 0;
-    const char *what = name + at;
+    char what[96];
+    uint32_t dev;
+    if (!mt_gpu_series_split(s->series, &dev, what, sizeof what)) return 0;
     double v = s->span_ns ? s->max : s->value;
     if (!(v >= 0)) return 0;
     /* "gpuN.pid.PID", PID its decimal digits (SPEC.md 4.3). */

@@ -205,13 +205,9 @@ typedef struct nload {
 static int on_nvml(void *arg, const void *rec) {
     nload *l = arg;
     const mt_sample *s = rec;
-    char name[64];
-    if (s->series.len < 9 || s->series.len >= sizeof name || memcmp(s->series.ptr, "gpu", 3)) return 0;
-    memcpy(name, s->series.ptr, s->series.len);
-    name[s->series.len] = 0;
-    unsigned dev;
-    int at = 0;
-    if (sscanf(name, "gpu%u.used%n", &dev, &at) != 1 || (size_t)at != s->series.len) return 0;
+    char what[8];
+    uint32_t dev;
+    if (!mt_gpu_series_split(s->series, &dev, what, sizeof what) || strcmp(what, "used")) return 0;
     if (mt__grow((void **)&l->v, &l->cap, l->n, sizeof *l->v)) return MT_E_NOMEM;
     l->v[l->n++] = (npt){ dev, s->time_ns, s->span_ns ? s->max : s->value };
     return 0;

@@ -134,7 +134,7 @@ static void text_pool(const mt_gpu_pool *p) {
     char b[8][16], st[32];
     if (p->all_streams) snprintf(st, sizeof st, "*");
     else snprintf(st, sizeof st, "%#" PRIx64, p->stream);
-    printf("  %-14s %-8s %5" PRIu32 " %10s %10s %10s %10s %10s %10s %10s %10s %6.1f%% %6.1f%% %6.1f%%\n",
+    printf("  %-14s %-14s %5" PRIu32 " %10s %10s %10s %10s %10s %10s %10s %10s %6.1f%% %6.1f%% %6.1f%%\n",
            p->all_streams ? "(all)" : p->pool, st, p->segments, hb(p->reserved, b[0]), hb(p->allocated, b[1]),
            hb(p->requested, b[2]), hb(p->pending_free, b[3]), hb(p->inactive, b[4]), hb(p->releasable, b[5]),
            hb(p->stranded, b[6]), hb(p->largest_free, b[7]), p->internal_frag * 100, p->external_frag * 100,
@@ -416,7 +416,7 @@ static void print_text(const file_view *fs, size_t nf, int whole) {
                 if (dr->outside >= 0) printf(", outside PyTorch %s", hb((uint64_t)dr->outside, b[2]));
                 else printf(", %s less in use than PyTorch reserved", hb((uint64_t)-dr->outside, b[2]));
             }
-            printf("\n  %-14s %-8s %5s %10s %10s %10s %10s %10s %10s %10s %10s %7s %7s %7s\n", "pool", "stream", "segs",
+            printf("\n  %-14s %-14s %5s %10s %10s %10s %10s %10s %10s %10s %10s %7s %7s %7s\n", "pool", "stream", "segs",
                    "reserved", "allocated", "requested", "pending", "inactive", "releasable", "stranded", "largest",
                    "intfrag", "extfrag", "util");
             for (size_t i = 0; i < np; i++)

@@ -376,8 +376,12 @@ def test_gpu_series_name_each_process_on_the_device(tmp_path, lib):
     assert gpu == set(want)  # no gpu0.pid.999999999, no gpu1.pid.<held> (size not known)
     for name, v in want.items():
         points = series(snap, name)
-        # A poll per sample: at 20 ms the GPU thread keeps up with rss.
-        assert len(points) >= len(rss) - 2, (name, len(points), len(rss))
+        # A memory poll per sample: at 20 ms the GPU thread keeps up with
+        # rss. Process lists are read at most once per 100 times their own
+        # cost (1% of a CPU), which a sanitizer or a busy machine can make
+        # skip a sample: they must still come at most every other one.
+        least = len(rss) - 2 if ".pid." not in name else len(rss) // 2
+        assert len(points) >= least, (name, len(points), len(rss))
         assert {pv for _t, pv in points} == {v}, name
     # As metrics: every process in one family, labelled with its pid.
     text = subprocess.run([tool("memtrace-export"), "-t", "prometheus", str(out)], capture_output=True, text=True,

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include "memtrace/analyze.h"
 #include "memtrace/torch.h"
+#include "memtrace/gpu.h"
 #include "../helpers.h"
 
 void *__real_malloc(size_t n);
@@ -607,6 +608,202 @@ START_TEST(torch_import_fails_cleanly_at_every_allocation) {
 }
 END_TEST
 
+/* A GPU allocator's state as memtrace-gpu reads it: two devices with
+ * segments, blocks, a trace that wrapped, map/unmap, OOMs, steps of three
+ * batch sizes (one out of memory), NVML series with processes. */
+static void make_gpu_fixture(const char *path) {
+    mt_writer *w;
+    mt_writer_opts o = { .block_bytes = 700, .level = 0, .background = 0 };
+    ck_assert_int_eq(mt_writer_open(path, &o, &w, NULL), 0);
+    mt_writer_meta_str(w, "tool", "nomem");
+    mt_writer_meta_uint(w, "gpu.max_split_size", 64ull << 20);
+    mt_writer_meta_uint(w, "gpu0.free_memory", 70ull << 30);
+    mt_writer_meta_uint(w, "gpu0.total_memory", 80ull << 30);
+    mt_writer_meta_uint(w, "gpu0.stats.num_alloc_retries", 2);
+    mt_writer_meta_uint(w, "gpu.model.param_bytes", 1u << 30);
+    for (uint32_t k = 1; k <= 3; k++) {
+        mt_frame fr = { k, mt_str_c(k == 1 ? "forward" : "step"),
+                        mt_str_c(k == 1 ? "/x/torch/nn/linear.py" : "train.py"), 10 * k };
+        mt_writer_add(w, MT_KIND_FRAME, &fr);
+        mt_stack st = { k, k, k > 1 ? k - 1 : 0 };
+        mt_writer_add(w, MT_KIND_STACK, &st);
+    }
+    mt_gpu_device dv = { 0, mt_str_c("A100"), 80ull << 30, 0, 0 };
+    mt_writer_add(w, MT_KIND_GPU_DEVICE, &dv);
+    const uint64_t MiB = 1u << 20;
+    for (uint32_t d = 0; d < 2; d++)
+        for (uint64_t g = 0; g < 6; g++) {
+            uint64_t a = 0x10000000000ull * (d + 1) + g * (1ull << 30), size = g == 5 ? 2 * MiB : 20 * MiB;
+            mt_gpu_segment sg = { d, a, size, g % 2 ? 7 : 0, mt_str_c(g == 5 ? "small" : g == 4 ? "private:1,0" : "large"),
+                                  8 * MiB, 6 * MiB, 10 * MiB, g == 3 ? MT_GPU_SEG_EXPANDABLE : 0, 2 };
+            mt_writer_add(w, MT_KIND_GPU_SEGMENT, &sg);
+            mt_gpu_block b1 = { d, a, size / 2, size / 2 - 100, mt_str_c("active_allocated"), (uint32_t)(g % 3 + 1) };
+            mt_gpu_block b2 = { d, a + size / 2, size / 4, 0, mt_str_c(g == 2 ? "active_pending_free" : "inactive"), 0 };
+            mt_writer_add(w, MT_KIND_GPU_BLOCK, &b1);
+            mt_writer_add(w, MT_KIND_GPU_BLOCK, &b2);
+        }
+    static const char *const actions[] = { "free_completed", "segment_alloc", "alloc", "free_requested",
+                                           "free_completed", "segment_map", "segment_unmap", "oom",
+                                           "annotate", "alloc", "segment_free", "oom" };
+    for (uint32_t d = 0; d < 2; d++)
+        for (uint64_t i = 0; i < 36; i++) {
+            const char *act = actions[i % 12];
+            uint64_t a = 0x10000000000ull * (d + 1) + (i % 6) * (1ull << 30) + (i % 2) * 5 * MiB;
+            mt_gpu_event e = { d, 1000 * i, mt_str_c(act), a, (i % 4 + 1) * MiB, i % 2 ? 7 : 0, 3,
+                               !strcmp(act, "oom") ? MiB : 0 };
+            if (!strcmp(act, "oom")) e.size = (i % 3 ? 30 : 3) * MiB;
+            mt_writer_add(w, MT_KIND_GPU_EVENT, &e);
+        }
+    static const double sizes[] = { 8, 16, 24, 64 };
+    for (uint32_t i = 0; i < 4; i++) {
+        char label[32];
+        snprintf(label, sizeof label, "%g", sizes[i]);
+        static const char *const series[] = { "gpu0.step.peak_allocated", "gpu0.step.peak_reserved",
+                                              "gpu0.step.reserved", "gpu0.step.used", "gpu0.step.total" };
+        double values[] = { (1 + sizes[i] / 4) * (double)(1u << 30), (1.2 + sizes[i] / 4) * (double)(1u << 30),
+                            (1.2 + sizes[i] / 4) * (double)(1u << 30), (1.5 + sizes[i] / 4) * (double)(1u << 30),
+                            80.0 * (double)(1u << 30) };
+        for (int k = 0; k < 5; k++) {
+            mt_sample sm = { 100 + i, mt_str_c(series[k]), values[k], mt_str_c(label), 0, 0, 0, 0 };
+            mt_writer_add(w, MT_KIND_SAMPLE, &sm);
+        }
+    }
+    mt_event oom = { 200, mt_str_c("oom"), mt_str_c("64"), 0, mt_str_c(NULL) };
+    mt_writer_add(w, MT_KIND_EVENT, &oom);
+    for (uint32_t i = 0; i < 20; i++) {
+        static const char *const nv[] = { "gpu0.used", "gpu0.total", "gpu0.driver_reserved", "gpu0.pid.42",
+                                          "gpu1.pid.43" };
+        for (int k = 0; k < 5; k++) {
+            mt_sample sm = { 1000000ull * i, mt_str_c(nv[k]), (double)((k + 1) * (i + 1)) * (double)(1u << 20),
+                             mt_str_c(NULL), 0, 0, 0, 0 };
+            mt_writer_add(w, MT_KIND_SAMPLE, &sm);
+        }
+    }
+    ck_assert_int_eq(mt_writer_close(w, NULL), 0);
+}
+
+/* One GPU analysis at fail_at, whatever it returns; its output as text. */
+static int gpu_run(int which, const char *path, char **text) {
+    mt_snapshot *s = NULL;
+    mt_diag d;
+    mt_diag_clear(&d);
+    size_t len;
+    FILE *f = open_memstream(text, &len);
+    int rc = mt_snapshot_load(path, 0, &s, &d);
+    if (!rc && which == 0) {
+        mt_gpu_report *r = NULL;
+        mt_gpu_opts o = { 0, 0, 5 };
+        if (!(rc = mt_gpu_analyze(s, &o, &r, &d))) {
+            const mt_gpu_pool *p;
+            size_t np = mt_gpu_report_pools(r, &p);
+            for (size_t i = 0; i < np; i++) fprintf(f, "%s %llu %llu %llu\n", p[i].pool, (unsigned long long)p[i].reserved,
+                                                   (unsigned long long)p[i].largest_free, (unsigned long long)p[i].stranded);
+            const mt_gpu_oom *o2;
+            size_t no = mt_gpu_report_ooms(r, &o2);
+            for (size_t i = 0; i < no; i++) fprintf(f, "oom %d %llu\n", o2[i].cause, (unsigned long long)o2[i].pool_free);
+            const mt_gpu_site *st;
+            size_t ns = mt_gpu_report_sites(r, &st);
+            for (size_t i = 0; i < ns; i++) fprintf(f, "site %u %llu\n", st[i].stack, (unsigned long long)st[i].bytes);
+            uint64_t t[8], a[8], re[8];
+            size_t nc = mt_gpu_report_curve(r, 0, 8, t, a, re);
+            for (size_t i = 0; i < nc; i++) fprintf(f, "c %llu\n", (unsigned long long)a[i]);
+        }
+        mt_gpu_report_free(r);
+    } else if (!rc && which == 1) {
+        mt_gpu_batch *b = NULL;
+        size_t n = 0;
+        if (!(rc = mt_gpu_batch_fit(s, NULL, &b, &n, &d)))
+            for (size_t i = 0; i < n; i++) fprintf(f, "%g %g %lld\n", b[i].per_sample, b[i].fixed, (long long)b[i].max_batch);
+        mt_gpu_batches_free(b, n);
+    } else if (!rc && which == 2) {
+        mt_gpu_nvml *v = NULL;
+        size_t n = 0;
+        if (!(rc = mt_gpu_nvml_read(s, &v, &n, &d)))
+            for (size_t i = 0; i < n; i++) fprintf(f, "%u %g %u\n", v[i].device, v[i].used_peak, v[i].processes);
+        free(v);
+    } else if (!rc && which == 3) {
+        mt_df_table *t = NULL;
+        mt_gpu_device *g = NULL;
+        size_t ng = 0;
+        mt_gpu_report *r = NULL;
+        if (!(rc = mt_advise_load(s, &t, &g, &ng, &r, &d))) {
+            mt_rules *rules = NULL;
+            mt_advice_list *l = NULL;
+            if (!(rc = mt_rules_new(&rules)) &&
+                !(rc = mt_rules_add_file(rules, MT_SOURCE_DIR "/rules/default.yaml", &d))) {
+                mt_advise_input in = { t, g, ng, 1e9, 0, 8, r };
+                if (!(rc = mt_advise(rules, &in, &l, &d)))
+                    for (size_t i = 0; i < l->n; i++) fprintf(f, "%s\n", l->items[i].rule);
+                mt_advice_list_free(l);
+            }
+            mt_rules_free(rules);
+            mt_df_table_free(t);
+            mt_gpu_devices_free(g, ng);
+            mt_gpu_report_free(r);
+        }
+    }
+    mt_snapshot_free(s);
+    fclose(f);
+    return rc;
+}
+
+START_TEST(gpu_fails_cleanly_at_every_allocation) {
+    char *path = tmp_path();
+    make_gpu_fixture(path);
+    for (int which = 0; which < 4; which++) {
+        char *want = NULL;
+        int clean = 0;
+        long total = COUNT_CALLS(clean = gpu_run(which, path, &want));
+        ck_assert_msg(clean == 0, "gpu %d: %s", which, mt_err_name(clean));
+        ck_assert_msg(want[0], "gpu %d: nothing came out", which);
+        for (long i = 0; i < total; i++) {
+            char *got = NULL;
+            arm(i);
+            int rc = gpu_run(which, path, &got);
+            fail_at = -1;
+            ck_assert_msg(rc == MT_E_NOMEM || rc == 0, "gpu %d, allocation %ld: %s", which, i, mt_err_name(rc));
+            if (!rc) ck_assert_msg(!strcmp(got, want), "gpu %d, allocation %ld: other output", which, i);
+            free(got);
+        }
+        free(want);
+    }
+    /* The GPU plots, the same way. */
+    static const char *const kinds[] = { "gpu-segments", "gpu-timeline" };
+    mt_plot_opts o = { .image = "p.png", .data = "p.dat" };
+    for (int k = 0; k < 2; k++) {
+        const mt_plot_kind *kind = NULL;
+        ck_assert_int_eq(mt_plot_kind_from_name(kinds[k], &kind), 0);
+        const char *paths[] = { path };
+        char *gp = NULL, *dat = NULL;
+        size_t glen, dlen;
+        FILE *g = open_memstream(&gp, &glen), *dd = open_memstream(&dat, &dlen);
+        int clean = 0;
+        long total = COUNT_CALLS(clean = mt_plot_write(kind, paths, 1, &o, g, dd, NULL));
+        ck_assert_msg(clean == 0, "%s: %s", kinds[k], mt_err_name(clean));
+        fclose(g);
+        fclose(dd);
+        for (long i = 0; i < total; i++) {
+            char *gp2 = NULL, *dat2 = NULL;
+            g = open_memstream(&gp2, &glen);
+            dd = open_memstream(&dat2, &dlen);
+            arm(i);
+            int rc = mt_plot_write(kind, paths, 1, &o, g, dd, NULL);
+            fail_at = -1;
+            fclose(g);
+            fclose(dd);
+            ck_assert_msg(rc == MT_E_NOMEM || rc == 0, "%s, allocation %ld: %s", kinds[k], i, mt_err_name(rc));
+            if (!rc) ck_assert_msg(!strcmp(gp2, gp) && !strcmp(dat2, dat), "%s, allocation %ld: other output", kinds[k], i);
+            free(gp2);
+            free(dat2);
+        }
+        free(gp);
+        free(dat);
+    }
+    unlink(path);
+    free(path);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("nomem");
     TCase *tc = tcase_create("nomem");
@@ -623,6 +820,7 @@ int main(void) {
     tcase_add_test(tc, trace_fails_cleanly_at_every_allocation);
     tcase_add_test(tc, cells_fail_cleanly_at_every_allocation);
     tcase_add_test(tc, torch_import_fails_cleanly_at_every_allocation);
+    tcase_add_test(tc, gpu_fails_cleanly_at_every_allocation);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

@@ -28,9 +28,12 @@ static _Thread_local unsigned items_free_n;
 static mt__pv *pv_new(int type, uint64_t off) {
     mt__pv *v = pv_free_list;
     if (v) {
+        /* A value from the list: pv_clear() zeroed its payload already. */
         pv_free_list = *(mt__pv **)v;
         pv_free_n--;
-        memset(v, 0, sizeof *v);
+        v->v.c.items = NULL;
+        v->neg = v->sealed = v->height = v->role = 0;
+        v->aux = 0;
     } else if (!(v = calloc(1, sizeof *v))) {
         return NULL;
     }

@@ -347,9 +347,8 @@ static int free_space(const liveset *segs, const liveset *blocks, uint64_t size,
     return 0;
 }
 
+/* The blocks and segment ranges live at a point of a device's trace. */
 typedef struct replay {
-    const ev *const *evs; /* the device's events in trace order */
-    size_t n;
     liveset blocks, segs;
 } replay;
 
@@ -538,7 +537,7 @@ static int store_curve(mt_gpu_report *rep, uint32_t device, size_t n) {
 static int trace_device(mt_gpu_report *rep, mt_gpu_device_report *dr, const ev *const *evs, size_t n, const load *l,
                         size_t top) {
     liveset pre_b = { 0 }, pre_s = { 0 };
-    replay r = { evs, n, { 0 }, { 0 } };
+    replay r = { { 0 }, { 0 } };
     mt_gpu_trace_stats *t = &dr->trace;
     int rc = pre_trace(evs, n, l->segs, l->n_segs, l->blks, l->n_blks, dr->device, &pre_b, &pre_s, &t->wrapped);
     if (!rc) rc = replay_start(&r, &pre_b, &pre_s);
